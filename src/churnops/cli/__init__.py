@@ -1,0 +1,66 @@
+"""The ``churnops`` command line. Each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnops import __version__
+from churnops.cli.common import EXIT_CODES_HELP, STATE, err, setup_logging
+
+app = typer.Typer(
+    name="churnops",
+    help=(
+        "Drift monitoring and MLOps pipeline for tabular models, starting with a bank's churn model.\n\n"
+        "Typical run: churnops data init && churnops generate && churnops monitor\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"churnops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("-C", "--project-dir", help="Run as if churnops was started in this folder.", file_okay=False),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no progress bars.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Set up logging and the working folder for every command."""
+    STATE.quiet = quiet
+    STATE.verbose = verbose
+    setup_logging(verbose, quiet)
+    if project_dir is not None:
+        try:
+            project_dir.mkdir(parents=True, exist_ok=True)
+            os.chdir(project_dir)
+        except OSError as exc:
+            err(f"error: cannot use project folder {project_dir}: {exc.strerror}")
+            raise typer.Exit(2) from None
+
+
+from churnops.cli import config_cmds, data_cmds, monitor_cmds  # noqa: E402
+
+app.add_typer(config_cmds.config_app, name="config")
+app.add_typer(data_cmds.data_app, name="data")
+app.command("generate")(data_cmds.generate)
+app.command("monitor", epilog=EXIT_CODES_HELP)(monitor_cmds.monitor)
+app.add_typer(monitor_cmds.profile_app, name="profile")
+
+__all__ = ["app"]

@@ -1,0 +1,140 @@
+"""Shared CLI plumbing: error mapping, configuration loading, console and progress bars.
+
+Only the CLI configures logging handlers and draws progress bars; the library just logs and
+calls progress callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from churnops.errors import EXIT_INTERNAL, ChurnopsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 = ran (drift or not); 1 = internal error; 2 = bad usage, configuration or "
+    "input; 3 = drift detected with --fail-on-drift."
+)
+
+
+class State:
+    """Options of the root command, shared with subcommands."""
+
+    quiet: bool = False
+    verbose: bool = False
+    debug: bool = bool(os.environ.get("CHURNOPS_DEBUG"))
+
+
+STATE = State()
+
+
+def err(message: str) -> None:
+    """One line on stderr."""
+    typer.echo(message, err=True)
+
+
+def handle_errors(func: F) -> F:
+    """Turn domain errors into one line and an exit code; never show a traceback by default."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ChurnopsError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so, keep the details for --debug
+            if STATE.debug:
+                traceback.print_exc()
+            err(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set CHURNOPS_DEBUG=1 for the traceback; please report it)"
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("churnops")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def load(config_file: Path | None, overrides: dict[str, Any] | None = None) -> Any:
+    """The effective configuration, with monitoring settings checked (unknown tests, keys)."""
+    from churnops.config import load_config
+    from churnops.monitor.settings import settings_from_config
+
+    config = load_config(config_file, overrides)
+    settings_from_config(config)
+    return config
+
+
+def parse_rows(value: str | None, option: str) -> tuple[int, int] | None:
+    """``START:END`` -> (start, end)."""
+    if value is None:
+        return None
+    from churnops.errors import ConfigError
+
+    try:
+        start_text, end_text = value.split(":")
+        start, end = int(start_text or 0), int(end_text)
+    except ValueError:
+        raise ConfigError(f"{option}: expected START:END (e.g. 0:20000), got '{value}'") from None
+    if start < 0 or end <= start:
+        raise ConfigError(f"{option}: the range {value} is empty or negative")
+    return start, end
+
+
+def show_progress() -> bool:
+    return not STATE.quiet and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr, or None when quiet or not a terminal."""
+    if not show_progress():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def say(message: str) -> None:
+    """Normal output on stdout, unless --quiet."""
+    if not STATE.quiet:
+        typer.echo(message)

@@ -1,0 +1,118 @@
+"""``churnops monitor`` and ``churnops profile build`` (seed phase 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnops.cli.common import handle_errors, load, parse_rows, say
+from churnops.cli.options import ConfigOption
+from churnops.errors import EXIT_DRIFT
+
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", "-e", help="native (default) or evidently (needs churnops[evidently])."),
+]
+ReferenceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--reference",
+        "-r",
+        help="Reference table; used whole unless --reference-rows is given.",
+        dir_okay=False,
+    ),
+]
+ReferenceRowsOption = Annotated[
+    str | None,
+    typer.Option("--reference-rows", help="Row window START:END of the reference [config default: 0:20000]."),
+]
+
+profile_app = typer.Typer(help="Reference profiles (cached statistics of the reference).", no_args_is_help=True)
+
+
+@handle_errors
+def monitor(
+    reference: ReferenceOption = None,
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            "--current",
+            "-p",
+            help="Batch to check [default: data/production/bank_churn_prod.csv].",
+            dir_okay=False,
+        ),
+    ] = None,
+    reference_rows: ReferenceRowsOption = None,
+    config: ConfigOption = None,
+    engine: EngineOption = None,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="Exit with code 3 when drift is detected.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not read or write the reference profile cache.")
+    ] = False,
+) -> None:
+    """Compare the current batch with the reference: drift, target drift and data quality.
+
+    Writes monitoring/monitoring_metrics.json, monitoring/monitoring_report.html (+ report.css)
+    and trigger.txt when the share of drifted columns exceeds thresholds.dataset_drift (0.1);
+    a stale trigger.txt is removed when there is no drift.
+    """
+    from churnops.pipeline.monitoring import MonitorRequest, run_monitoring
+
+    cfg = load(config, {"monitor.engine": engine})
+    request = MonitorRequest(
+        reference=reference,
+        reference_rows=parse_rows(reference_rows, "--reference-rows"),
+        current=current,
+        engine=cfg.monitor.engine,
+        use_cache=not no_cache,
+    )
+    outcome = run_monitoring(cfg, request)
+    result = outcome.result
+    drift = result.dataset_drift
+    quality = result.data_quality
+    verdict = "DRIFT DETECTED" if drift.detected else "no drift"
+    say(
+        f"{verdict}: {len(drift.drifted_columns)}/{drift.n_columns} columns drifted, "
+        f"score {drift.score:.3f} (threshold {drift.threshold:g})"
+        + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
+    )
+    target = result.target_drift
+    if target is not None and target.reference_rate is not None:
+        say(
+            f"target {target.column}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
+            f"({'drift' if target.drift_detected else 'no drift'}, p={target.p_value:.3g})"
+        )
+    say(
+        f"data quality {quality.score:.4f} " + ("(ok)" if quality.passed else f"(WARNING: below {quality.threshold:g})")
+    )
+    say(f"metrics: {outcome.metrics_path}")
+    say(f"report:  {outcome.report_path}")
+    if outcome.trigger_written:
+        say(f"trigger: {outcome.trigger_path} written")
+    elif outcome.stale_trigger_removed:
+        say(f"trigger: stale {outcome.trigger_path} removed")
+    for name, path in outcome.extra_files.items():
+        say(f"{name}: {path}")
+    if fail_on_drift and drift.detected:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@profile_app.command("build")
+@handle_errors
+def profile_build(
+    reference: ReferenceOption = None,
+    reference_rows: ReferenceRowsOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Compute the reference profile and store it in the cache, so monitor skips the reference."""
+    from churnops.pipeline.monitoring import MonitorRequest, build_reference_profile
+
+    cfg = load(config)
+    request = MonitorRequest(reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"))
+    path, profile = build_reference_profile(cfg, request)
+    tested = sum(1 for c in profile.columns.values() if c.skip_reason is None)
+    say(f"{path}: profile of {profile.rows:,} rows, {tested} monitored columns")

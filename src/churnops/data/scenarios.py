@@ -1,0 +1,222 @@
+"""Drift scenarios: named lists of per-column operations applied to a production batch.
+
+``intensity`` scales every shift: a factor ``f`` becomes ``1 + (f - 1) * intensity``, an amount
+or a share is multiplied by it, and ``clip`` bounds stay as they are. Intensity 0 returns the
+rows unchanged (a no-drift control batch); the seed's ``DRIFT_INTENSITY`` maps onto it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from churnops.errors import ConfigError, InputDataError
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One drift operation. Which fields matter depends on ``op``."""
+
+    op: str
+    column: str
+    factor: float | None = None
+    amount: float | None = None
+    min: float | None = None
+    max: float | None = None
+    share: float | None = None
+    to: str | None = None
+    value: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+SEED_SCENARIO = (
+    Operation("scale", "Balance", factor=1.20),
+    Operation("shift", "Credit Score", amount=-15),
+    Operation("clip", "Credit Score", min=300, max=850),
+    Operation("scale", "Income", factor=1.10),
+    Operation("target_rate", "Churn Flag", amount=0.045),
+)
+STRONG_SCENARIO = (
+    Operation("scale", "Balance", factor=1.50),
+    Operation("shift", "Credit Score", amount=-40),
+    Operation("clip", "Credit Score", min=300, max=850),
+    Operation("scale", "Income", factor=1.25),
+    Operation("remix", "Customer Segment", share=0.30, to="SME"),
+    Operation("new_category", "Preferred Communication Channel", share=0.10, value="Chatbot"),
+    Operation("missing", "Outstanding Loans", share=0.05),
+    Operation("target_rate", "Churn Flag", amount=0.10),
+)
+BUILTIN_SCENARIOS: dict[str, tuple[Operation, ...]] = {
+    "none": (),
+    "seed": SEED_SCENARIO,
+    "strong": STRONG_SCENARIO,
+}
+
+
+def resolve_scenario(name: str, custom: dict[str, list[Any]] | None = None) -> tuple[Operation, ...]:
+    """The operations of a built-in or configured scenario.
+
+    >>> [op.column for op in resolve_scenario("seed")][:2]
+    ['Balance', 'Credit Score']
+    """
+    custom = custom or {}
+    if name in custom:
+        return tuple(op if isinstance(op, Operation) else Operation(**op.model_dump()) for op in custom[name])
+    if name in BUILTIN_SCENARIOS:
+        return BUILTIN_SCENARIOS[name]
+    known = sorted(set(BUILTIN_SCENARIOS) | set(custom))
+    raise ConfigError(f"scenario.name: unknown scenario '{name}'; known: {', '.join(known)}")
+
+
+@dataclass(frozen=True)
+class ScenarioOutcome:
+    """What applying a scenario did, for the batch's metadata sidecar."""
+
+    operations: list[dict[str, Any]]
+    effects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _is_integer(series: pl.Series) -> bool:
+    return series.dtype.is_integer()
+
+
+def _numeric(frame: pl.DataFrame, op: Operation) -> pl.Series:
+    series = frame[op.column]
+    if not series.dtype.is_numeric():
+        raise InputDataError(
+            f"scenario operation '{op.op}' needs a numeric column, but '{op.column}' is {series.dtype}"
+        )
+    return series
+
+
+def _keep_dtype(result: pl.Series, original: pl.Series) -> pl.Series:
+    if _is_integer(original):
+        return result.round(0).cast(original.dtype)
+    return result
+
+
+def _choose(rng: np.random.Generator, candidates: np.ndarray, share: float, n: int) -> np.ndarray:
+    """Row indices, ``round(share * n)`` of them (at most all candidates), chosen at random."""
+    k = min(len(candidates), int(round(share * n)))
+    return np.sort(rng.choice(candidates, size=k, replace=False)) if k else candidates[:0]
+
+
+def _set_rows(series: pl.Series, rows: np.ndarray, value: Any) -> pl.Series:
+    mask = np.zeros(len(series), dtype=bool)
+    mask[rows] = True
+    return (
+        pl.DataFrame({"v": series, "m": mask})
+        .select(pl.when(pl.col("m")).then(pl.lit(value)).otherwise(pl.col("v")).alias(series.name))
+        .to_series()
+    )
+
+
+def apply_operation(
+    frame: pl.DataFrame, op: Operation, intensity: float, rng: np.random.Generator
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Apply one operation; return the new frame and a record of its effect."""
+    if op.column not in frame.columns:
+        raise InputDataError(f"scenario needs column '{op.column}', which the data does not have")
+    n = frame.height
+    effect: dict[str, Any] = {"op": op.op}
+    if op.op == "scale":
+        series = _numeric(frame, op)
+        factor = 1.0 + (float(op.factor) - 1.0) * intensity  # type: ignore[arg-type]
+        new = _keep_dtype(series * factor, series)
+        effect["factor"] = factor
+    elif op.op == "shift":
+        series = _numeric(frame, op)
+        amount = float(op.amount) * intensity  # type: ignore[arg-type]
+        new = _keep_dtype(series + amount, series)
+        effect["amount"] = amount
+    elif op.op == "clip":
+        series = _numeric(frame, op)
+        new = series.clip(op.min, op.max)
+        effect["clipped_rows"] = int((new != series).sum())
+        new = _keep_dtype(new, series)
+    elif op.op == "remix":
+        series = frame[op.column]
+        target = _cast_value(series, op.to)
+        candidates = np.flatnonzero((series != target).fill_null(True).to_numpy())
+        rows = _choose(rng, candidates, float(op.share) * intensity, n)  # type: ignore[arg-type]
+        new = _set_rows(series, rows, target)
+        effect["moved_rows"] = len(rows)
+    elif op.op == "missing":
+        series = frame[op.column]
+        candidates = np.flatnonzero(series.is_not_null().to_numpy())
+        rows = _choose(rng, candidates, float(op.share) * intensity, n)  # type: ignore[arg-type]
+        new = _set_rows(series, rows, None)
+        effect["missing_rows"] = len(rows)
+    elif op.op == "new_category":
+        series = frame[op.column]
+        value = _cast_value(series, op.value)
+        rows = _choose(rng, np.arange(n), float(op.share) * intensity, n)  # type: ignore[arg-type]
+        new = _set_rows(series, rows, value)
+        effect["changed_rows"] = len(rows)
+    elif op.op == "target_rate":
+        new, effect = _target_rate(frame, op, intensity, rng)
+    else:  # pragma: no cover - pydantic and resolve_scenario only admit the names above
+        raise ConfigError(f"unknown scenario operation '{op.op}'")
+    return frame.with_columns(new.alias(op.column)), effect
+
+
+def _cast_value(series: pl.Series, value: str | None) -> Any:
+    if value is None or series.dtype == pl.String:
+        return value
+    try:
+        return pl.Series([value]).cast(series.dtype).item()
+    except pl.exceptions.PolarsError:
+        raise InputDataError(f"value '{value}' does not fit column '{series.name}' of type {series.dtype}") from None
+
+
+def _target_rate(
+    frame: pl.DataFrame, op: Operation, intensity: float, rng: np.random.Generator
+) -> tuple[pl.Series, dict[str, Any]]:
+    """Raise (or lower) the positive rate of a 0/1 label by flipping labels at random."""
+    series = frame[op.column]
+    values = series.to_numpy()
+    if series.null_count() or not set(np.unique(values).tolist()) <= {0, 1}:
+        raise InputDataError(f"target_rate needs a 0/1 column, but '{op.column}' has other values")
+    n = len(values)
+    delta = float(op.amount) * intensity  # type: ignore[arg-type]
+    before = float(values.mean())
+    flip_from = 0 if delta >= 0 else 1
+    candidates = np.flatnonzero(values == flip_from)
+    rows = _choose(rng, candidates, abs(delta), n)
+    new_values = values.copy()
+    new_values[rows] = 1 - flip_from
+    after = float(new_values.mean())
+    effect = {
+        "op": op.op,
+        "requested_change": delta,
+        "rate_before": before,
+        "rate_after": after,
+        "achieved_change": after - before,
+        "flipped_rows": len(rows),
+    }
+    return pl.Series(op.column, new_values, dtype=series.dtype), effect
+
+
+def apply_scenario(
+    frame: pl.DataFrame, operations: tuple[Operation, ...], intensity: float, seed: int
+) -> tuple[pl.DataFrame, ScenarioOutcome]:
+    """Apply every operation in order with one seeded generator.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"Balance": [0.0, 100.0, 200.0]})
+    >>> out, _ = apply_scenario(df, (Operation("scale", "Balance", factor=1.2),), 1.0, seed=0)
+    >>> out["Balance"].to_list()
+    [0.0, 120.0, 240.0]
+    """
+    rng = np.random.default_rng(seed)
+    effects: dict[str, dict[str, Any]] = {}
+    for index, op in enumerate(operations):
+        frame, effect = apply_operation(frame, op, intensity, rng)
+        effects[f"{index}:{op.op}:{op.column}"] = effect
+    return frame, ScenarioOutcome([op.to_dict() for op in operations], effects)

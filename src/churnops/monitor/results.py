@@ -1,0 +1,334 @@
+"""Result objects of a monitoring run: frozen, plain data, each with ``to_dict()``.
+
+They hold numbers and names only - never HTML, figures or widgets; the report layer turns
+them into pages and files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+
+def clean_number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: NaN becomes null, infinities stay as the largest floats."""
+    if value is None:
+        return None
+    value = float(value)
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return math.copysign(1.7976931348623157e308, value)
+    return value
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """Descriptive statistics of one column in one dataset."""
+
+    rows: int
+    count: int
+    missing: int
+    infinite: int = 0
+    unparsable: int = 0
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    n_categories: int | None = None
+    shares: dict[str, float] = field(default_factory=dict)
+    """Category shares (top categories; the rest under ``"(other)"``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rows": self.rows,
+            "count": self.count,
+            "missing": self.missing,
+            "missing_share": self.missing / self.rows if self.rows else 0.0,
+            "infinite": self.infinite,
+            "unparsable": self.unparsable,
+        }
+        if self.n_categories is None:
+            out.update(
+                mean=clean_number(self.mean),
+                std=clean_number(self.std),
+                min=clean_number(self.min),
+                max=clean_number(self.max),
+                quantiles={k: clean_number(v) for k, v in self.quantiles.items()},
+            )
+        else:
+            out.update(n_categories=self.n_categories, shares=dict(self.shares))
+        return out
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Reference and current shares on shared bins (numerical) or categories, for charts."""
+
+    kind: str
+    """``"bins"`` or ``"categories"``."""
+    labels: list[str]
+    reference: list[float]
+    current: list[float]
+    edges: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "reference": list(self.reference),
+            "current": list(self.current),
+        }
+        if self.edges:
+            out["edges"] = list(self.edges)
+        return out
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The drift verdict of one column."""
+
+    name: str
+    role: str
+    column_type: str
+    test: str
+    kind: str
+    statistic: float
+    p_value: float | None
+    threshold: float
+    drift_detected: bool
+    drift_score: float
+    reference: ColumnSummary
+    current: ColumnSummary
+    distribution: Distribution | None = None
+    type_source: str = "inferred"
+    note: str | None = None
+
+    @property
+    def severity(self) -> float:
+        """How far past its threshold the column is (1 = on the threshold, > 1 = drifted).
+
+        Distances: ``statistic / threshold``; p-values: ``log(p) / log(threshold)``, so that
+        a smaller p ranks higher. Used to sort columns in reports.
+
+        >>> ColumnDrift("x", "feature", "numerical", "wasserstein", "distance", 0.25, None, 0.125,
+        ...             True, 0.25, ColumnSummary(1, 1, 0), ColumnSummary(1, 1, 0)).severity
+        2.0
+        """
+        if math.isnan(self.statistic) and self.p_value is None:
+            return math.inf if self.drift_detected else 0.0
+        if self.kind == "p_value" and self.p_value is not None:
+            if self.p_value <= 0:
+                return math.inf
+            if self.threshold <= 0 or self.threshold >= 1:
+                return 1.0 - self.p_value
+            return math.log(self.p_value) / math.log(self.threshold)
+        if self.threshold <= 0:
+            return math.inf if self.statistic > 0 else 0.0
+        return self.statistic / self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.column_type,
+            "role": self.role,
+            "type_source": self.type_source,
+            "test": self.test,
+            "kind": self.kind,
+            "statistic": clean_number(self.statistic),
+            "p_value": clean_number(self.p_value),
+            "threshold": self.threshold,
+            "drift_score": clean_number(self.drift_score),
+            "drift_detected": self.drift_detected,
+            "reference": self.reference.to_dict(),
+            "current": self.current.to_dict(),
+            "distribution": self.distribution.to_dict() if self.distribution else None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetDrift:
+    """Share of drifted feature columns and the verdicts built on it."""
+
+    score: float
+    threshold: float
+    detected: bool
+    drifted_columns: list[str]
+    n_columns: int
+    evidently_drift_share: float
+    evidently_detected: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "threshold": self.threshold,
+            "detected": self.detected,
+            "drifted_columns": list(self.drifted_columns),
+            "n_drifted": len(self.drifted_columns),
+            "n_columns": self.n_columns,
+            "evidently_share_rule": {
+                "drift_share": self.evidently_drift_share,
+                "detected": self.evidently_detected,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class TargetDrift:
+    """Change of the label (churn rate) between reference and current."""
+
+    column: str
+    test: str
+    statistic: float
+    p_value: float | None
+    threshold: float
+    drift_detected: bool
+    positive_label: str | None = None
+    reference_rate: float | None = None
+    current_rate: float | None = None
+    difference: float | None = None
+    ci95: tuple[float, float] | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "test": self.test,
+            "statistic": clean_number(self.statistic),
+            "p_value": clean_number(self.p_value),
+            "threshold": self.threshold,
+            "drift_detected": self.drift_detected,
+            "positive_label": self.positive_label,
+            "reference_rate": self.reference_rate,
+            "current_rate": self.current_rate,
+            "difference": self.difference,
+            "ci95": list(self.ci95) if self.ci95 else None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One failed or suspicious quality check."""
+
+    check: str
+    severity: str
+    """``"error"`` (counted in the score) or ``"warning"`` (reported only)."""
+    message: str
+    column: str | None = None
+    count: int = 0
+    share: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "column": self.column,
+            "count": self.count,
+            "share": self.share,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """Data quality of the current batch."""
+
+    score: float
+    threshold: float
+    passed: bool
+    cells: int
+    failed_cells: int
+    duplicated_rows: int
+    duplicated_ids: int
+    checks: list[QualityCheck]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "cells": self.cells,
+            "failed_cells": self.failed_cells,
+            "duplicated_rows": self.duplicated_rows,
+            "duplicated_ids": self.duplicated_ids,
+            "checks": [check.to_dict() for check in self.checks],
+        }
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a dataset came from."""
+
+    path: str | None
+    rows: int
+    sha256: str | None = None
+    row_range: tuple[int, int] | None = None
+    columns: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "rows": self.rows,
+            "columns": self.columns,
+            "sha256": self.sha256,
+            "row_range": list(self.row_range) if self.row_range else None,
+        }
+
+
+@dataclass(frozen=True)
+class SkippedColumn:
+    """A column present in the data but not tested for drift, and why."""
+
+    name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class MonitoringResult:
+    """Everything one monitoring run found."""
+
+    run_id: str
+    created_at: str
+    engine: str
+    reference: DatasetInfo
+    current: DatasetInfo
+    dataset_drift: DatasetDrift
+    columns: list[ColumnDrift]
+    target_drift: TargetDrift | None
+    prediction_drift: ColumnDrift | None
+    data_quality: DataQuality
+    skipped: list[SkippedColumn]
+    settings: dict[str, Any]
+    timings: dict[str, float]
+
+    def column(self, name: str) -> ColumnDrift:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "engine": self.engine,
+            "reference": self.reference.to_dict(),
+            "current": self.current.to_dict(),
+            "dataset_drift": self.dataset_drift.to_dict(),
+            "columns": {column.name: column.to_dict() for column in self.columns},
+            "target_drift": self.target_drift.to_dict() if self.target_drift else None,
+            "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
+            "data_quality": self.data_quality.to_dict(),
+            "skipped_columns": [s.to_dict() for s in self.skipped],
+            "settings": dict(self.settings),
+            "timings": dict(self.timings),
+        }

@@ -1,0 +1,119 @@
+"""What the monitoring computation needs from the configuration, resolved and checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from churnops.config import Config
+from churnops.errors import ConfigError
+from churnops.monitor.binning import Binning
+from churnops.monitor.stattests import ALIASES, REGISTRY, StatTestSpec, get_stattest
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Resolved monitoring options (see ``[drift]``, ``[thresholds]`` and ``[columns]``)."""
+
+    declared_types: dict[str, str] = field(default_factory=dict)
+    target: str | None = "Churn Flag"
+    prediction: str | None = None
+    id_columns: tuple[str, ...] = ()
+    domains: dict[str, tuple[float, float]] = field(default_factory=dict)
+    method: str | None = None
+    num_method: str | None = None
+    cat_method: str | None = None
+    per_column_method: dict[str, str] = field(default_factory=dict)
+    threshold: float | None = None
+    num_threshold: float | None = None
+    cat_threshold: float | None = None
+    per_column_threshold: dict[str, float] = field(default_factory=dict)
+    distance_threshold: float = 0.1
+    binning: Binning = "evidently"
+    n_bins: int = 10
+    dataset_drift_threshold: float = 0.1
+    evidently_drift_share: float = 0.5
+    quality_threshold: float = 0.95
+    target_significance: float = 0.05
+
+    def declared(self, column: str) -> str | None:
+        return self.declared_types.get(column)
+
+    def method_for(self, column: str, column_type: str) -> str | None:
+        """The configured test name for a column, or None for Evidently's default choice."""
+        if column in self.per_column_method:
+            return self.per_column_method[column]
+        by_type = self.num_method if column_type == "numerical" else self.cat_method
+        return by_type or self.method
+
+    def threshold_for(self, column: str, column_type: str, spec: StatTestSpec) -> float:
+        """Per-column, then per-type, then global threshold; else the test's default.
+
+        A distance test's default is ``thresholds.column_drift`` (the seed's 0.1); a
+        p-value test keeps its own default significance.
+        """
+        if column in self.per_column_threshold:
+            return self.per_column_threshold[column]
+        by_type = self.num_threshold if column_type == "numerical" else self.cat_threshold
+        if by_type is not None:
+            return by_type
+        if self.threshold is not None:
+            return self.threshold
+        return self.distance_threshold if spec.kind == "distance" else spec.default_threshold
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "binning": self.binning,
+            "n_bins": self.n_bins,
+            "method": self.method,
+            "num_method": self.num_method,
+            "cat_method": self.cat_method,
+            "per_column_method": dict(self.per_column_method),
+            "distance_threshold": self.distance_threshold,
+        }
+
+
+def _check_method(key: str, name: str | None) -> str | None:
+    if name is None:
+        return None
+    if ALIASES.get(name, name) not in REGISTRY:
+        raise ConfigError(f"{key}: unknown stat test '{name}'; known: {', '.join(sorted(REGISTRY))}")
+    return get_stattest(name).name
+
+
+def settings_from_config(config: Config) -> MonitorSettings:
+    """Build :class:`MonitorSettings`; unknown test names raise :class:`ConfigError`."""
+    columns = config.columns
+    declared: dict[str, str] = {}
+    for kind in ("numerical", "categorical", "binary", "datetime", "text", "id", "ignored"):
+        for name in getattr(columns, kind):
+            declared[name] = kind
+    if columns.target:
+        declared[columns.target] = "target"
+    if columns.prediction:
+        declared[columns.prediction] = "prediction"
+    drift = config.drift
+    per_column = {
+        name: _check_method(f"drift.per_column_method.{name}", method)
+        for name, method in drift.per_column_method.items()
+    }
+    return MonitorSettings(
+        declared_types=declared,
+        target=columns.target,
+        prediction=columns.prediction,
+        id_columns=tuple(columns.id),
+        domains=dict(columns.domains),
+        method=_check_method("drift.method", drift.method),
+        num_method=_check_method("drift.num_method", drift.num_method),
+        cat_method=_check_method("drift.cat_method", drift.cat_method),
+        per_column_method={k: v for k, v in per_column.items() if v is not None},
+        threshold=drift.threshold,
+        num_threshold=drift.num_threshold,
+        cat_threshold=drift.cat_threshold,
+        per_column_threshold=dict(drift.per_column_threshold),
+        distance_threshold=config.thresholds.column_drift,
+        binning=drift.binning,
+        n_bins=drift.n_bins,
+        dataset_drift_threshold=config.thresholds.dataset_drift,
+        evidently_drift_share=config.thresholds.evidently_drift_share,
+        quality_threshold=config.thresholds.data_quality,
+    )

@@ -1,0 +1,77 @@
+"""Target drift: for a two-valued label, the positive rate with a two-proportion test and CI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from churnops.monitor.columns import ColumnPlan
+from churnops.monitor.drift import ColumnTestError, column_drift
+from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_categories
+from churnops.monitor.results import TargetDrift
+from churnops.monitor.settings import MonitorSettings
+from churnops.monitor.stattests import get_stattest, is_drift
+from churnops.monitor.summaries import label_text
+
+Z_95 = 1.959963984540054
+
+
+def rate_difference_ci(p1: float, n1: int, p2: float, n2: int, z: float = Z_95) -> tuple[float, float]:
+    """Wald interval of ``p2 - p1`` (unpooled variances).
+
+    >>> lo, hi = rate_difference_ci(0.20, 20_000, 0.245, 10_000)
+    >>> round(lo, 4), round(hi, 4)
+    (0.0349, 0.0551)
+    """
+    half = z * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    diff = p2 - p1
+    return diff - half, diff + half
+
+
+def target_drift(
+    plan: ColumnPlan,
+    reference: NumericalSample | CategoricalSample,
+    current: NumericalSample | CategoricalSample,
+    settings: MonitorSettings,
+) -> TargetDrift:
+    """Compare the label of both datasets.
+
+    A label with two values (churned or not) gets the pooled two-proportion z-test, the rate
+    of the larger label value in each dataset, and a 95% interval of their difference. Any
+    other label falls back to the column's drift test.
+    """
+    if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
+        ref_codes, cur_codes, labels = align_categories(reference, current)
+        if 1 <= len(labels) <= 2 and ref_codes.size and cur_codes.size:
+            spec = get_stattest("z")
+            result = spec.func(ref_codes, cur_codes)
+            positive = len(labels) - 1
+            p1 = float(np.mean(ref_codes == positive))
+            p2 = float(np.mean(cur_codes == positive))
+            threshold = settings.target_significance
+            return TargetDrift(
+                column=plan.name,
+                test=spec.name,
+                statistic=result.statistic,
+                p_value=result.p_value,
+                threshold=threshold,
+                drift_detected=is_drift(result, spec, threshold),
+                positive_label=label_text(labels[positive]),
+                reference_rate=p1,
+                current_rate=p2,
+                difference=p2 - p1,
+                ci95=rate_difference_ci(p1, ref_codes.size, p2, cur_codes.size),
+            )
+    try:
+        drift = column_drift(plan, reference, current, settings)
+    except ColumnTestError as exc:
+        return TargetDrift(plan.name, "none", float("nan"), None, 0.0, False, note=str(exc))
+    return TargetDrift(
+        column=plan.name,
+        test=drift.test,
+        statistic=drift.statistic,
+        p_value=drift.p_value,
+        threshold=drift.threshold,
+        drift_detected=drift.drift_detected,
+    )

@@ -1,0 +1,226 @@
+"""Seed phase 2 as one function: read the data, compare, write metrics, report and trigger."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from churnops.config import Config
+from churnops.data.io import atomic_write_text, check_readable, read_table, sha256_file
+from churnops.errors import ChurnopsError, ConfigError
+from churnops.monitor.engine import compare
+from churnops.monitor.profile import ReferenceProfile, build_profile
+from churnops.monitor.results import DatasetInfo, MonitoringResult
+from churnops.monitor.settings import MonitorSettings, settings_from_config
+from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
+from churnops.report.html import ReportContext, render_report, report_stylesheet
+from churnops.report.metrics import metrics_document, render_metrics_json, render_trigger
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "monitoring_metrics.json"
+REPORT_FILE = "monitoring_report.html"
+CSS_FILE = "report.css"
+
+
+@dataclass(frozen=True)
+class MonitorRequest:
+    """What to compare; None fields fall back to the configuration."""
+
+    reference: Path | None = None
+    reference_rows: tuple[int, int] | None = None
+    whole_reference: bool = False
+    current: Path | None = None
+    engine: str | None = None
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """What a monitoring run produced."""
+
+    result: MonitoringResult
+    metrics_path: Path
+    report_path: Path
+    trigger_path: Path
+    trigger_written: bool
+    stale_trigger_removed: bool
+    profile_cache: str
+    """``hit``, ``miss`` (built and saved) or ``off``."""
+    extra_files: dict[str, Path]
+
+    @property
+    def drift_detected(self) -> bool:
+        return self.result.dataset_drift.detected
+
+
+@dataclass(frozen=True)
+class ReferenceSource:
+    path: Path
+    row_range: tuple[int, int] | None
+
+
+def reference_source(config: Config, request: MonitorRequest) -> ReferenceSource:
+    """The reference file and its row window.
+
+    A reference given on the command line is used whole unless a window is given with it;
+    the configured reference uses ``data.reference_rows`` (rows [0, 20000) by default).
+    """
+    if request.reference is not None:
+        rows = request.reference_rows
+        return ReferenceSource(request.reference, None if request.whole_reference else rows)
+    rows = None if request.whole_reference else (request.reference_rows or config.data.reference_rows)
+    return ReferenceSource(config.resolve(config.paths.reference), rows)
+
+
+def get_reference_profile(
+    config: Config, source: ReferenceSource, settings: MonitorSettings, use_cache: bool, rebuild: bool = False
+) -> tuple[ReferenceProfile, DatasetInfo, str, Path]:
+    """The reference profile, from the cache when valid, else built (and cached).
+
+    Returns the profile, the reference's description, the cache status (``hit``, ``miss``,
+    ``rebuilt`` or ``off``) and the cache file.
+    """
+    check_readable(source.path)
+    sha = sha256_file(source.path)
+    key = profile_key(sha, source.row_range, settings)
+    cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
+    status = "off"
+    profile = None
+    if use_cache and not rebuild:
+        cached = load_profile(cache_file)
+        status = "miss"
+        if cached is not None:
+            profile, _ = cached
+            status = "hit"
+    if profile is None:
+        frame = read_table(source.path, source.row_range)
+        profile = build_profile(frame, settings)
+        if use_cache or rebuild:
+            status = "rebuilt" if rebuild else status
+            try:
+                save_profile(profile, cache_file, {"reference": str(source.path), "sha256": sha})
+            except OSError as exc:
+                if rebuild:
+                    raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
+                logger.warning("could not write the profile cache %s: %s", cache_file, exc)
+    info = DatasetInfo(str(source.path), profile.rows, sha, source.row_range, len(profile.columns))
+    return profile, info, status, cache_file
+
+
+def build_reference_profile(config: Config, request: MonitorRequest) -> tuple[Path, ReferenceProfile]:
+    """``churnops profile build``: compute the reference profile and store it in the cache."""
+    settings = settings_from_config(config)
+    profile, _, _, cache_file = get_reference_profile(
+        config, reference_source(config, request), settings, use_cache=True, rebuild=True
+    )
+    return cache_file, profile
+
+
+def run_monitoring(config: Config, request: MonitorRequest | None = None) -> MonitorOutcome:
+    """Compare the current batch with the reference and write every output.
+
+    Outputs (all written atomically): ``<monitoring_dir>/monitoring_metrics.json``,
+    ``monitoring_report.html`` and ``report.css``; ``trigger.txt`` is written when the dataset
+    drift score exceeds ``thresholds.dataset_drift`` and removed otherwise. Nothing is
+    written when reading or comparing fails.
+    """
+    request = request or MonitorRequest()
+    started = time.perf_counter()
+    settings = settings_from_config(config)
+    engine = request.engine or config.monitor.engine
+    source = reference_source(config, request)
+    current_path = request.current or config.resolve(config.paths.production)
+
+    extra_files: dict[str, Path] = {}
+    if engine == "native":
+        profile, reference_info, cache_status, _ = get_reference_profile(
+            config, source, settings, request.use_cache and config.monitor.use_profile_cache
+        )
+        loaded = time.perf_counter()
+        current = read_table(current_path)
+        current_info = DatasetInfo(str(current_path), current.height, sha256_file(current_path), None, current.width)
+        read_done = time.perf_counter()
+        result = compare(profile, current, settings, reference_info, current_info)
+        timings = {"reference_profile_s": loaded - started, "read_current_s": read_done - loaded}
+    elif engine == "evidently":
+        from churnops.integrations.evidently_engine import run_evidently
+
+        reference_frame = read_table(source.path, source.row_range)
+        current = read_table(current_path)
+        reference_info = DatasetInfo(
+            str(source.path),
+            reference_frame.height,
+            sha256_file(source.path),
+            source.row_range,
+            reference_frame.width,
+        )
+        current_info = DatasetInfo(str(current_path), current.height, sha256_file(current_path), None, current.width)
+        evidently_html = config.monitoring_dir / "evidently_report.html"
+        result = run_evidently(reference_frame, current, settings, reference_info, current_info, evidently_html)
+        extra_files["evidently_report"] = evidently_html
+        cache_status = "off"
+        timings = {"read_s": time.perf_counter() - started}
+    else:
+        raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native or evidently)")
+
+    for column in result.columns:
+        if column.drift_detected:
+            logger.warning(
+                "column drift: %s %s=%.4g (threshold %g)",
+                column.name,
+                column.test,
+                column.p_value if column.kind == "p_value" else column.statistic,
+                column.threshold,
+            )
+    computed = time.perf_counter()
+    result = replace(
+        result,
+        timings={**timings, **result.timings, "total_s": computed - started},
+    )
+    return write_outputs(config, result, cache_status, extra_files)
+
+
+def write_outputs(
+    config: Config, result: MonitoringResult, cache_status: str, extra_files: dict[str, Path]
+) -> MonitorOutcome:
+    """Write metrics, report and stylesheet, then create or remove the trigger."""
+    out_dir = config.monitoring_dir
+    metrics_path = out_dir / METRICS_FILE
+    report_path = out_dir / REPORT_FILE
+    trigger_path = config.resolve(config.paths.trigger)
+    detected = result.dataset_drift.detected
+    outputs: dict[str, Any] = {
+        "metrics": str(metrics_path),
+        "report": str(report_path),
+        "trigger": str(trigger_path) if detected else None,
+        "profile_cache": cache_status,
+        **{name: str(path) for name, path in extra_files.items()},
+    }
+    context = ReportContext(str(metrics_path), str(trigger_path), detected)
+    try:
+        document = metrics_document(result, outputs)
+        atomic_write_text(metrics_path, render_metrics_json(document))
+        atomic_write_text(out_dir / CSS_FILE, report_stylesheet())
+        atomic_write_text(report_path, render_report(result, context))
+        stale_removed = False
+        if detected:
+            atomic_write_text(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
+        elif trigger_path.exists():
+            trigger_path.unlink()
+            stale_removed = True
+    except OSError as exc:
+        raise ChurnopsError(f"cannot write monitoring outputs: {exc}") from None
+    return MonitorOutcome(
+        result=result,
+        metrics_path=metrics_path,
+        report_path=report_path,
+        trigger_path=trigger_path,
+        trigger_written=detected,
+        stale_trigger_removed=stale_removed,
+        profile_cache=cache_status,
+        extra_files=extra_files,
+    )

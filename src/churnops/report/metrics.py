@@ -1,0 +1,68 @@
+"""The JSON metrics file and the trigger file: text rendered from a monitoring result."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from churnops import __version__
+from churnops.monitor.results import MonitoringResult
+
+SCHEMA_RESOURCE = "monitoring_metrics.schema.json"
+
+
+def metrics_schema() -> dict[str, Any]:
+    """The JSON Schema of ``monitoring_metrics.json`` shipped with churnops."""
+    text = resources.files("churnops.report").joinpath("schemas", SCHEMA_RESOURCE).read_text("utf-8")
+    return json.loads(text)
+
+
+def metrics_document(result: MonitoringResult, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metrics document: the result's dictionary, the churnops version and output paths."""
+    document = result.to_dict()
+    document["churnops_version"] = __version__
+    if outputs:
+        document["outputs"] = outputs
+    return document
+
+
+def render_metrics_json(document: dict[str, Any]) -> str:
+    """Pretty JSON with a final newline; refuses NaN, which JSON does not have."""
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_trigger(result: MonitoringResult, report_path: str, metrics_path: str) -> str:
+    """``trigger.txt``: a short human summary, then ``key: value`` lines other tools can parse."""
+    drift = result.dataset_drift
+    ranked = sorted((c for c in result.columns if c.drift_detected), key=lambda c: -c.severity)
+    lines = [
+        "DATA DRIFT DETECTED",
+        "",
+        f"{len(drift.drifted_columns)} of {drift.n_columns} monitored columns drifted: "
+        f"dataset drift score {drift.score:.3f} > threshold {drift.threshold:g}.",
+    ]
+    for column in ranked:
+        value = f"p={column.p_value:.3g}" if column.kind == "p_value" else f"{column.statistic:.4g}"
+        lines.append(f"  - {column.name}: {column.test} {value} (threshold {column.threshold:g})")
+    target = result.target_drift
+    if target is not None and target.reference_rate is not None and target.current_rate is not None:
+        lines.append(
+            f"Target '{target.column}': rate {target.reference_rate:.2%} -> {target.current_rate:.2%}"
+            f" ({'drift' if target.drift_detected else 'no drift'}, p={target.p_value:.3g})"
+        )
+    lines += [
+        f"Report: {report_path}",
+        "",
+        f"time: {result.created_at}",
+        f"run_id: {result.run_id}",
+        f"dataset_drift_score: {drift.score:.6f}",
+        f"threshold: {drift.threshold}",
+        f"drifted_columns: {', '.join(drift.drifted_columns)}",
+        f"data_quality_score: {result.data_quality.score:.6f}",
+        f"current: {result.current.path}",
+        f"current_sha256: {result.current.sha256}",
+        f"report: {report_path}",
+        f"metrics: {metrics_path}",
+    ]
+    return "\n".join(lines) + "\n"

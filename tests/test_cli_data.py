@@ -1,0 +1,105 @@
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_data_init_then_generate(workspace, cli):
+    result = cli("data", "init", "--rows", "30000")
+    assert result.exit_code == 0, result.output
+    assert "created" in result.output
+    churn = workspace / "data" / "churn.csv"
+    first = hashlib.sha256(churn.read_bytes()).hexdigest()
+    assert cli("data", "init").exit_code == 0  # same content: unchanged, fine
+    assert hashlib.sha256(churn.read_bytes()).hexdigest() == first
+
+    result = cli("generate")
+    assert result.exit_code == 0, result.output
+    batch = workspace / "data" / "production" / "bank_churn_prod.csv"
+    assert pl.read_csv(batch).height == 10_000
+    assert (workspace / "data" / "production" / "bank_churn_prod.meta.json").exists()
+    assert "achieved +4.50%" in result.output
+
+
+def test_generate_options(workspace, cli):
+    cli("data", "init", "--rows", "5000", "--output", "data/small.parquet")
+    result = cli(
+        "generate",
+        "--input",
+        "data/small.parquet",
+        "--rows",
+        "1000:3000",
+        "--intensity",
+        "0",
+        "--output",
+        "out/batch.parquet",
+    )
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(workspace / "out" / "batch.parquet").height == 2000
+
+
+def test_bad_input_exits_2_with_one_line_and_no_partial_file(workspace, cli):
+    result = cli("generate")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error:") and "file not found" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (workspace / "data" / "production").exists()
+
+    cli("data", "init", "--rows", "25000")
+    result = cli("generate")
+    assert result.exit_code == 2
+    assert "rows [20000, 30000) requested but the file has only 25000 data rows" in result.output
+    assert not (workspace / "data" / "production" / "bank_churn_prod.csv").exists()
+
+    result = cli("generate", "--scenario", "nope")
+    assert result.exit_code == 2 and "unknown scenario 'nope'" in result.output
+
+    result = cli("generate", "--rows", "abc")
+    assert result.exit_code == 2 and "--rows: expected START:END" in result.output
+
+    (workspace / "data" / "cols.csv").write_text("a,b\n1,2\n")
+    result = cli("generate", "--input", "data/cols.csv", "--rows", "0:1")
+    assert result.exit_code == 2 and "scenario needs column 'Balance'" in result.output
+
+
+def test_data_init_refuses_to_overwrite_other_content(workspace, cli):
+    (workspace / "data").mkdir()
+    (workspace / "data" / "churn.csv").write_text("mine\n")
+    result = cli("data", "init")
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (workspace / "data" / "churn.csv").read_text() == "mine\n"
+    assert cli("data", "init", "--force").exit_code == 0
+
+
+def test_project_dir_option(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli("-C", "demo", "data", "init", "--rows", "100").exit_code == 0
+    assert (tmp_path / "demo" / "data" / "churn.csv").exists()
+
+
+def test_help_is_fast_and_does_not_import_heavy_packages():
+    code = (
+        "import sys, time; t = time.perf_counter(); from churnops.cli import app; "
+        "heavy = [m for m in ('polars', 'numpy', 'scipy', 'evidently', 'mlflow', 'dvc', 'dask', 'sklearn', "
+        "'pandas') if m in sys.modules]; print(heavy)"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
+    shown = subprocess.run([sys.executable, "-m", "churnops", "--help"], capture_output=True, text=True, check=True)
+    assert "Exit codes" in shown.stdout  # start-up time itself is measured in benchmarks/
+
+
+def test_seed_script_runs_the_command(workspace):
+    subprocess.run([sys.executable, "-m", "churnops", "data", "init", "--rows", "30000"], check=True, cwd=workspace)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_prod_data.py"), "--intensity", "0.3"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "intensity 0.3" in done.stdout

@@ -1,0 +1,109 @@
+from pathlib import Path
+
+import pytest
+
+from churnops.config import Config, load_config
+from churnops.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(workspace):
+    config = load_config()
+    assert config.source is None
+    assert config.thresholds.dataset_drift == 0.1
+    assert config.thresholds.column_drift == 0.1
+    assert config.thresholds.data_quality == 0.95
+    assert config.data.reference_rows == (0, 20_000)
+    assert config.data.production_rows == (20_000, 30_000)
+    assert config.scenario.name == "seed"
+    assert config.columns.target == "Churn Flag"
+    assert config.resolve("data/churn.csv") == workspace / "data" / "churn.csv"
+
+
+def test_file_found_in_current_folder_and_paths_resolved_against_it(workspace):
+    write(workspace / "churnops.toml", '[thresholds]\ndataset_drift = 0.25\n[paths]\nreference = "ref.csv"\n')
+    config = load_config()
+    assert config.thresholds.dataset_drift == 0.25
+    assert config.resolve(config.paths.reference) == workspace / "ref.csv"
+
+
+def test_overrides_win_over_the_file(workspace):
+    write(workspace / "churnops.toml", "[scenario]\nintensity = 0.5\n")
+    config = load_config(overrides={"scenario.intensity": 0.0, "scenario.name": None})
+    assert config.scenario.intensity == 0.0
+    assert config.scenario.name == "seed"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[thresholds]\ndataset_drift = 2\n", "thresholds.dataset_drift: Input should be less than or equal to 1"),
+        ("[thresholds]\ndatset_drift = 0.2\n", "thresholds.datset_drift: unknown key"),
+        ("[data]\nreference_rows = [10, 5]\n", "data.reference_rows: Value error, row range [10, 5) is empty"),
+        ("[scenario]\nintensity = -1\n", "scenario.intensity: Input should be greater than or equal to 0"),
+        ("[drift]\nbinning = 'magic'\n", "drift.binning: Input should be 'evidently' or 'quantile'"),
+        ("thresholds = [\n", "not valid TOML"),
+        ("root = '/etc'\n", "root: unknown key"),
+    ],
+)
+def test_invalid_file_gives_one_line_naming_the_key(workspace, text, expected):
+    path = write(workspace / "churnops.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert expected in message
+    assert str(path) in message
+
+
+def test_missing_explicit_file(workspace):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(workspace / "nope.toml")
+
+
+def test_reference_rows_all_means_whole_file(workspace):
+    write(workspace / "churnops.toml", '[data]\nreference_rows = "all"\n')
+    assert load_config().data.reference_rows is None
+    assert load_config().to_toml_dict()["data"]["reference_rows"] == "all"
+
+
+def test_relative_paths_cannot_leave_the_project(workspace):
+    config = Config(root=workspace)
+    with pytest.raises(ConfigError, match="leaves the project folder"):
+        config.resolve("../outside.csv")
+    assert config.resolve("/tmp/abs.csv") == Path("/tmp/abs.csv")
+
+
+def test_custom_scenario_operations_are_validated(workspace):
+    write(
+        workspace / "churnops.toml",
+        "[scenario.custom]\nmine = [{op = 'scale', column = 'Balance'}]\n",
+    )
+    with pytest.raises(ConfigError, match="operation 'scale' needs factor"):
+        load_config()
+
+
+def test_unknown_stat_test_is_reported_with_the_known_list(workspace, cli):
+    write(workspace / "churnops.toml", "[drift]\nnum_method = 'kolmogorov'\n")
+    result = cli("config", "show")
+    assert result.exit_code == 2
+    assert "drift.num_method: unknown stat test 'kolmogorov'; known: TVD, anderson" in result.output
+
+
+def test_config_show_prints_effective_toml(workspace, cli):
+    write(workspace / "churnops.toml", "[thresholds]\ndataset_drift = 0.3\n")
+    result = cli("config", "show")
+    assert result.exit_code == 0
+    assert "dataset_drift = 0.3" in result.output
+    assert "data_quality = 0.95" in result.output
+    json_result = cli("config", "show", "--format", "json")
+    assert '"dataset_drift": 0.3' in json_result.output
+
+
+def test_config_show_defaults_say_so(workspace, cli):
+    result = cli("config", "show")
+    assert "built-in defaults" in result.output

@@ -1,0 +1,79 @@
+import os
+
+import polars as pl
+import pytest
+
+from churnops.data.io import atomic_path, atomic_write_text, read_table, table_format, write_table
+from churnops.errors import InputDataError
+
+
+def test_csv_and_parquet_round_trip(tmp_path):
+    frame = pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", None], "c": [0.5, None, 2.0]})
+    for name in ("t.csv", "t.parquet"):
+        write_table(frame, tmp_path / name)
+        assert read_table(tmp_path / name).equals(frame)
+
+
+def test_row_range(tmp_path):
+    frame = pl.DataFrame({"a": list(range(100))})
+    for name in ("t.csv", "t.parquet"):
+        write_table(frame, tmp_path / name)
+        assert read_table(tmp_path / name, (10, 20))["a"].to_list() == list(range(10, 20))
+        with pytest.raises(InputDataError, match=r"rows \[90, 120\) requested but the file has only 100"):
+            read_table(tmp_path / name, (90, 120))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "file is empty"),
+        (b"a,b\n", "has a header but no data rows"),
+        (b"a,b\n1,2\n\xff\xfe,3\n", "not valid UTF-8"),
+        (b"a,a\n1,2\n", "duplicate column names: a"),
+    ],
+)
+def test_broken_csv_gives_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputDataError) as info:
+        read_table(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_unknown_extension(tmp_path):
+    with pytest.raises(InputDataError, match="file not found"):
+        read_table(tmp_path / "nope.csv")
+    (tmp_path / "x.xlsx").write_text("x")
+    with pytest.raises(InputDataError, match="unsupported file type '.xlsx'"):
+        table_format(tmp_path / "x.xlsx")
+    with pytest.raises(InputDataError, match="is a folder"):
+        read_table(tmp_path)
+
+
+def test_late_type_change_is_inferred_from_all_rows(tmp_path):
+    path = tmp_path / "late.csv"
+    rows = ["x"] + [str(i) for i in range(20_000)] + ["1.5"]
+    path.write_text("\n".join(rows) + "\n")
+    frame = read_table(path)
+    assert frame["x"].dtype == pl.Float64
+    assert frame.height == 20_001
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,0 +1,215 @@
+"""The stat-test registry: one contract for every test, scipy as oracle, and properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from scipy.spatial import distance
+
+from churnops.monitor.binning import binned_shares
+from churnops.monitor.stattests import (
+    REGISTRY,
+    TestResult,
+    default_test_name,
+    get_stattest,
+    is_drift,
+    wasserstein_1d,
+)
+
+RNG = np.random.default_rng(2024)
+NUMERICAL_TESTS = sorted(n for n, s in REGISTRY.items() if "numerical" in s.column_types)
+CATEGORICAL_TESTS = sorted(n for n, s in REGISTRY.items() if "categorical" in s.column_types)
+
+
+def run(name, reference, current, column_type):
+    spec = REGISTRY[name]
+    params = {"column_type": column_type} if "column_type" in spec.params else {}
+    if name == "TVD":
+        params["iterations"] = 200
+    return spec, spec.func(reference, current, **params)
+
+
+def sample(name, column_type, shift=0.0, n=400):
+    if column_type == "numerical":
+        return np.sort(RNG.normal(shift, 1.0, n))
+    if name == "fisher_exact" or name == "z":
+        return (RNG.random(n) < 0.3 + shift).astype(np.int64)
+    p = np.array([0.4, 0.3, 0.2, 0.1]) + np.array([-1, 0, 0, 1]) * shift
+    return RNG.choice(4, n, p=p / p.sum()).astype(np.int64)
+
+
+@pytest.mark.parametrize(
+    "name, column_type",
+    [(n, "numerical") for n in NUMERICAL_TESTS] + [(n, "categorical") for n in CATEGORICAL_TESTS],
+)
+def test_contract(name, column_type):
+    """Every registered test: identical samples -> no drift; a big shift -> drift; result types."""
+    spec = REGISTRY[name]
+    assert spec.name == name and spec.kind in ("p_value", "distance")
+    assert spec.default_threshold > 0 and spec.description
+    same = sample(name, column_type)
+    spec, result = run(name, same, same.copy(), column_type)
+    assert isinstance(result, TestResult) and isinstance(result.statistic, float)
+    if spec.kind == "p_value":
+        assert isinstance(result.p_value, float) and 0.0 <= result.p_value <= 1.0
+    else:
+        assert result.p_value is None and result.statistic >= 0
+    assert not is_drift(result, spec, spec.default_threshold), f"{name} flags identical samples"
+
+    shifted = sample(name, column_type, shift=0.25 if column_type == "categorical" else 1.5)
+    _, result = run(name, same, shifted, column_type)
+    if name == "mannwhitney":  # one-sided "less", as Evidently: only an upward shift is flagged
+        assert is_drift(result, spec, spec.default_threshold)
+    else:
+        assert is_drift(result, spec, spec.default_threshold), f"{name} misses a large shift"
+
+
+def test_threshold_direction_lives_in_is_drift():
+    p_test, distance_test = get_stattest("ks"), get_stattest("psi")
+    assert is_drift(TestResult(0.3, 0.01), p_test, 0.05)
+    assert not is_drift(TestResult(0.3, 0.05), p_test, 0.05)  # p == threshold: not drift
+    assert is_drift(TestResult(0.1), distance_test, 0.1)  # distance == threshold: drift
+    assert not is_drift(TestResult(0.09), distance_test, 0.1)
+    assert not is_drift(TestResult(math.nan, math.nan), p_test, 0.05)  # never a NaN verdict
+    assert not is_drift(TestResult(math.nan), distance_test, 0.1)
+
+
+def test_unknown_test_lists_the_registry():
+    with pytest.raises(KeyError) as info:
+        get_stattest("nope")
+    assert ", ".join(sorted(REGISTRY)) in str(info.value)
+
+
+def test_aliases_for_evidently_names():
+    assert get_stattest("ed").name == "energy_distance"
+    assert get_stattest("es").name == "epps_singleton"
+
+
+def test_default_selection_follows_evidently():
+    assert default_test_name("numerical", 1000, 6) == "ks"
+    assert default_test_name("numerical", 1000, 5) == "chisquare"
+    assert default_test_name("numerical", 1000, 2) == "z"
+    assert default_test_name("categorical", 1000, 3) == "chisquare"
+    assert default_test_name("categorical", 1000, 2) == "z"
+    assert default_test_name("numerical", 1001, 6) == "wasserstein"
+    assert default_test_name("numerical", 1001, 5) == "jensenshannon"
+    assert default_test_name("categorical", 1001, 2) == "jensenshannon"
+
+
+# --- scipy as oracle -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, m", [(5, 7), (1000, 1000), (20_000, 10_000)])
+def test_wasserstein_equals_scipy(n, m):
+    u = RNG.lognormal(0, 1, n)
+    v = np.round(RNG.lognormal(0.1, 1, m), 1)  # ties within and across samples
+    assert wasserstein_1d(u, v) == pytest.approx(stats.wasserstein_distance(u, v), rel=1e-12)
+    norm = max(float(np.std(u)), 0.001)
+    assert get_stattest("wasserstein").func(u, v).statistic == pytest.approx(
+        stats.wasserstein_distance(u, v) / norm, rel=1e-12
+    )
+
+
+def test_wasserstein_norm_floor_for_constant_reference():
+    result = get_stattest("wasserstein").func(np.ones(10), np.full(10, 1.5))
+    assert result.statistic == pytest.approx(0.5 / 0.001)
+
+
+def test_binned_tests_equal_their_formulas():
+    ref = np.array([0, 0, 0, 1, 1, 2])
+    cur = np.array([0, 1, 1, 2, 2, 3])
+    p = np.array([3, 2, 1, 0]) / 6
+    q = np.array([1, 2, 2, 1]) / 6
+    assert get_stattest("jensenshannon").func(ref, cur).statistic == pytest.approx(distance.jensenshannon(p, q))
+    filled_p = np.where(p == 0, 1e-4, p)
+    assert get_stattest("psi").func(ref, cur).statistic == pytest.approx(np.sum((filled_p - q) * np.log(filled_p / q)))
+    assert get_stattest("kl_div").func(ref, cur).statistic == pytest.approx(stats.entropy(filled_p, q))
+    assert get_stattest("hellinger").func(ref, cur).statistic == pytest.approx(math.sqrt(1 - np.sum(np.sqrt(p * q))))
+    assert get_stattest("TVD").func(ref, cur, iterations=50).statistic == pytest.approx(0.5 * np.abs(p - q).sum())
+
+
+def test_chisquare_and_g_test_use_reference_proportions():
+    ref = np.array([0] * 60 + [1] * 40)
+    cur = np.array([0] * 20 + [1] * 30)
+    expected = np.array([60, 40]) * 50 / 100
+    assert get_stattest("chisquare").func(ref, cur).p_value == pytest.approx(stats.chisquare([20, 30], expected).pvalue)
+    assert get_stattest("g_test").func(ref, cur).p_value == pytest.approx(
+        stats.power_divergence([20, 30], expected, lambda_="log-likelihood").pvalue
+    )
+
+
+def test_category_only_in_current_gives_infinite_chisquare():
+    result = get_stattest("chisquare").func(np.array([0, 0, 1]), np.array([0, 1, 2]))
+    assert result.statistic == math.inf and result.p_value == 0.0
+
+
+def test_quantile_binning_honours_n_bins():
+    ref = RNG.normal(size=5_000)
+    for n_bins in (5, 10, 40):
+        r, c = binned_shares(ref, ref + 0.1, "numerical", "quantile", n_bins, fill_zeroes=False)
+        assert len(r) == n_bins
+        assert r == pytest.approx(np.full(n_bins, 1 / n_bins), abs=2e-3)
+        assert c.sum() == pytest.approx(1.0)
+
+
+def test_evidently_binning_ignores_n_bins():
+    ref = RNG.normal(size=5_000)
+    a = binned_shares(ref, ref + 0.1, "numerical", "evidently", 5)
+    b = binned_shares(ref, ref + 0.1, "numerical", "evidently", 40)
+    assert np.array_equal(a[0], b[0])
+    assert len(a[0]) == int(np.ceil(np.log2(10_000) + 1))  # Sturges on both samples
+
+
+# --- properties --------------------------------------------------------------------------------
+
+floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+samples = st.lists(floats, min_size=2, max_size=60).map(lambda v: np.sort(np.array(v)))
+codes = st.lists(st.integers(0, 5), min_size=2, max_size=60).map(np.array)
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples)
+def test_a_sample_against_itself(values):
+    for name in ("wasserstein", "energy_distance", "jensenshannon", "psi", "kl_div", "hellinger"):
+        _, result = run(name, values, values.copy(), "numerical")
+        # Hellinger is sqrt(1 - BC): a rounding error of 1e-16 in BC shows as 1e-8.
+        assert result.statistic == pytest.approx(0.0, abs=1e-7 if name == "hellinger" else 1e-9), name
+    assert get_stattest("ks").func(values, values).p_value == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(codes)
+def test_categorical_sample_against_itself(values):
+    for name in ("jensenshannon", "psi", "kl_div", "hellinger"):
+        _, result = run(name, values, values.copy(), "categorical")
+        assert result.statistic == pytest.approx(0.0, abs=1e-7 if name == "hellinger" else 1e-9), name
+    assert get_stattest("chisquare").func(values, values).p_value == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, samples)
+def test_symmetric_tests_are_symmetric(a, b):
+    assert wasserstein_1d(a, b) == pytest.approx(wasserstein_1d(b, a), rel=1e-9, abs=1e-9)
+    assert get_stattest("ks").func(a, b).statistic == pytest.approx(get_stattest("ks").func(b, a).statistic)
+    assert get_stattest("energy_distance").func(a, b).statistic == pytest.approx(
+        get_stattest("energy_distance").func(b, a).statistic, rel=1e-9, abs=1e-9
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, st.floats(0.0, 100.0), st.floats(0.0, 100.0))
+def test_a_bigger_shift_never_lowers_a_distance(values, small, extra):
+    big = small + extra
+    for name in ("wasserstein", "energy_distance"):
+        spec = get_stattest(name)
+        d_small = spec.func(values, values + small).statistic
+        d_big = spec.func(values, values + big).statistic
+        assert d_big >= d_small - 1e-9 * max(1.0, d_small), name
+    ks_small = get_stattest("ks").func(values, values + small).statistic
+    ks_big = get_stattest("ks").func(values, values + big).statistic
+    assert ks_big >= ks_small - 1e-12
