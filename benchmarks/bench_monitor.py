@@ -95,7 +95,7 @@ def measure(command: list[str], cwd: Path) -> dict:
 def prepare(rows: int, folder: Path) -> tuple[Path, Path, list[str], list[str]]:
     from churnops.data.generator import generate_reference
     from churnops.data.scenarios import apply_scenario, resolve_scenario
-    from churnops.monitor.columns import infer_column_type
+    from churnops.monitor.accumulate import infer_column_type
 
     population = generate_reference(2 * rows, seed=42)
     reference, current = population[:rows], population[rows:]

@@ -173,7 +173,7 @@ def test_fisher_exact_and_tvd_agree():
 
 def test_bank_data_with_the_seed_drift_agrees(bank):
     from churnops.data.scenarios import apply_scenario, resolve_scenario
-    from churnops.monitor.columns import infer_column_type
+    from churnops.monitor.accumulate import infer_column_type
 
     current, _ = apply_scenario(bank[20_000:30_000], resolve_scenario("seed"), 1.0, seed=1)
     features = [

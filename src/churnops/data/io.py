@@ -12,8 +12,9 @@ import hashlib
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -183,3 +184,244 @@ def write_table(frame: pl.DataFrame, path: Path) -> None:
     fmt = table_format(path)
     with atomic_path(path) as tmp:
         write_frame(frame, tmp, fmt)
+
+
+CHUNK_BYTES = 4 << 20
+"""CSV is read in pieces of about this many bytes (cut at line ends, never inside quotes)."""
+PARQUET_BATCH_ROWS = 200_000
+
+
+class TableReader:
+    """A CSV or Parquet table read chunk by chunk, so that it never has to fit in memory.
+
+    ``columns`` is known before iterating (from the CSV header or the Parquet schema). Every
+    chunk has the same columns; a CSV chunk whose values contradict the types guessed from the
+    first chunk is read as text instead (the monitoring coerces text to the expected type and
+    counts what does not parse). ``progress(bytes_done, bytes_total)`` is called per chunk.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "t.csv").write_text("a,b\\n1,x\\n2,y\\n3,z\\n")
+    16
+    >>> reader = TableReader(folder / "t.csv", row_range=(1, 3))
+    >>> reader.columns, [chunk.height for chunk in reader], reader.rows
+    (['a', 'b'], [2], 2)
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        row_range: tuple[int, int] | None = None,
+        columns: list[str] | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        check_readable(path)
+        self.path = path
+        self.format = table_format(path)
+        self.row_range = row_range
+        self.chunk_bytes = chunk_bytes
+        self.progress = progress
+        self.rows = 0
+        self._digest: Any = None
+        self.header = self._read_header()
+        missing = [c for c in columns or [] if c not in self.header]
+        if missing:
+            raise InputDataError(f"{path}: no column named {', '.join(missing)}")
+        self.columns = list(columns) if columns is not None else list(self.header)
+
+    def _read_header(self) -> list[str]:
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                schema = pq.read_schema(self.path)
+            except (OSError, ValueError) as exc:
+                raise InputDataError(f"{self.path}: cannot read PARQUET: {_first_line(exc)}") from None
+            names = list(schema.names)
+            nested = [f.name for f in schema if f.type.num_fields > 0 or str(f.type).startswith(("list", "map"))]
+            if nested:
+                raise InputDataError(f"{self.path}: nested columns are not supported: {', '.join(nested)}")
+        else:
+            with self.path.open("rb") as handle:
+                first = handle.readline()
+            try:
+                text = first.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise InputDataError(f"{self.path}: not valid UTF-8 text (save the file as UTF-8)") from None
+            names = [name.strip() for name in next(csv.reader([text]), [])]
+        if not names or names == [""]:
+            raise InputDataError(f"{self.path}: no columns found")
+        counts = Counter(names)
+        duplicated = sorted(name for name, count in counts.items() if count > 1)
+        if duplicated:
+            raise InputDataError(f"{self.path}: duplicate column names: {', '.join(duplicated)}")
+        return names
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        start, end = self.row_range if self.row_range is not None else (0, None)
+        position = 0
+        self.rows = 0
+        chunks = prefetch(self._parquet_chunks() if self.format == "parquet" else self._csv_chunks())
+        for chunk in chunks:
+            low = max(start - position, 0)
+            high = chunk.height if end is None else min(end - position, chunk.height)
+            position += chunk.height
+            if high > low:
+                piece = chunk.slice(low, high - low) if (low, high) != (0, chunk.height) else chunk
+                self.rows += piece.height
+                yield piece
+            if end is not None and position >= end:
+                break
+        if end is not None and position < end:
+            raise InputDataError(
+                f"{self.path}: rows [{start}, {end}) requested but the file has only {position} data rows"
+            )
+        if self.rows == 0:
+            raise InputDataError(f"{self.path}: has a header but no data rows")
+
+    def _parquet_chunks(self) -> Iterator[pl.DataFrame]:
+        import pyarrow.parquet as pq
+
+        try:
+            handle = pq.ParquetFile(self.path)
+            total = handle.metadata.num_rows
+            done = 0
+            for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=self.columns):
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                done += frame.height
+                if self.progress:
+                    self.progress(done, total)
+                yield frame
+        except (OSError, ValueError) as exc:
+            raise InputDataError(f"{self.path}: cannot read PARQUET: {_first_line(exc)}") from None
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the file's bytes: computed while reading a CSV whole, else by reading it again."""
+        if self._digest is not None:
+            return str(self._digest.hexdigest())
+        return sha256_file(self.path)
+
+    def _csv_pieces(self) -> Iterator[bytes]:
+        """The file's data lines in pieces of about ``chunk_bytes``, each cut at a line end."""
+        total = self.path.stat().st_size
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            digest.update(handle.readline())
+            carry = b""
+            while True:
+                block = handle.read(self.chunk_bytes)
+                digest.update(block)
+                if not block and handle.tell() == total:
+                    self._digest = digest
+                if not block:
+                    if carry.strip():
+                        yield carry
+                    return
+                block = carry + block
+                cut = _safe_cut(block)
+                if cut <= 0:  # one record longer than a piece: keep reading
+                    carry = block
+                    continue
+                carry = block[cut:]
+                if self.progress:
+                    self.progress(handle.tell() - len(carry), total)
+                yield block[:cut]
+
+    def _csv_chunks(self) -> Iterator[pl.DataFrame]:
+        header = ",".join(_quote(name) for name in self.header).encode("utf-8") + b"\n"
+        schema: dict[str, pl.DataType] | None = None
+        for piece in self._csv_pieces():
+            data = header + piece
+            try:
+                if schema is None:
+                    frame = self._parse(data, infer_schema_length=10_000)
+                    # impose the first chunk's types (every column listed: no inference later)
+                    schema = {name: frame.schema.get(name, pl.String()) for name in self.header}
+                else:
+                    frame = self._parse(data, schema=schema)
+            except pl.exceptions.ComputeError as exc:
+                if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+                    raise InputDataError(f"{self.path}: not valid UTF-8 text (save the file as UTF-8)") from None
+                # A value contradicts the guessed types: read this chunk as text; the
+                # monitoring coerces text to the expected type and counts what does not parse.
+                try:
+                    frame = self._parse(data, infer_schema=False)
+                except pl.exceptions.PolarsError as again:
+                    raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(again)}") from None
+                if schema is None:
+                    schema = {name: pl.String() for name in self.header}
+            except pl.exceptions.PolarsError as exc:
+                raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(exc)}") from None
+            yield frame
+
+    def _parse(self, data: bytes, **options: Any) -> pl.DataFrame:
+        return pl.read_csv(data, columns=self.columns, null_values=NULL_VALUES, try_parse_dates=False, **options)
+
+
+_DONE = object()
+
+
+def prefetch(chunks: Iterator[pl.DataFrame], depth: int = 1) -> Iterator[pl.DataFrame]:
+    """Produce the next chunk in a background thread while the caller works on the current one.
+
+    Reading and parsing (file I/O, hashing, polars) release the GIL, so this overlaps them with
+    the caller's computation. At most ``depth`` chunks wait in the queue; an error in the
+    producer is raised in the caller, and stopping early stops the producer.
+    """
+    import queue
+    import threading
+
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        slots.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="churnops-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"' if any(c in name for c in ',"\n') else name
+
+
+def _safe_cut(block: bytes) -> int:
+    """Position just after the last line end of ``block`` that is not inside a quoted field."""
+    cut = block.rfind(b"\n") + 1
+    if b'"' not in block:
+        return cut
+    while cut > 0 and block.count(b'"', 0, cut) % 2:
+        cut = block.rfind(b"\n", 0, cut - 1) + 1
+    return cut

@@ -20,7 +20,8 @@ from churnops.data.io import atomic_path
 from churnops.errors import MissingDependencyError
 from churnops.monitor.drift import dataset_drift
 from churnops.monitor.engine import compare
-from churnops.monitor.profile import build_profile, coerce
+from churnops.monitor.prepare import coerce
+from churnops.monitor.profile import build_profile
 from churnops.monitor.results import ColumnDrift, DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import ALIASES, REGISTRY, get_stattest

@@ -12,7 +12,8 @@ Two modes:
     quantiles coincide), the outer bins open-ended so that current values beyond the
     reference's range are counted. Categorical columns get one bin per category either way.
 
-Categorical samples arrive as integer codes (see :mod:`churnops.monitor.prepare`).
+Numerical samples are sorted finite values, optionally as distinct values with counts
+(``weights``); categorical samples are integer codes (see :mod:`churnops.monitor.prepare`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
+Weights = NDArray[np.int64] | None
 Binning = Literal["evidently", "quantile"]
 EVIDENTLY_MAX_DISCRETE = 20
 
@@ -51,6 +53,111 @@ def value_counts_aligned(
     return ref_counts.astype(np.int64), cur_counts.astype(np.int64)
 
 
+def weighted_counts_aligned(
+    reference: FloatArray, current: FloatArray, reference_weights: Weights, current_weights: Weights
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Like :func:`value_counts_aligned` for numbers that may come as distinct values + counts."""
+    keys, inverse = np.unique(np.concatenate([reference, current]), return_inverse=True)
+    ref_w = reference_weights if reference_weights is not None else np.ones(len(reference), dtype=np.int64)
+    cur_w = current_weights if current_weights is not None else np.ones(len(current), dtype=np.int64)
+    ref_counts = np.bincount(inverse[: len(reference)], weights=ref_w, minlength=len(keys))
+    cur_counts = np.bincount(inverse[len(reference) :], weights=cur_w, minlength=len(keys))
+    return ref_counts.astype(np.int64), cur_counts.astype(np.int64)
+
+
+def sturges_edges(low: float, high: float, n: int) -> FloatArray:
+    """``numpy.histogram_bin_edges(data, "sturges")`` from the data's min, max and size only.
+
+    The same arithmetic as numpy, so the edges are identical without concatenating samples.
+
+    >>> data = np.array([0.0, 1.5, 2.0, 7.25, 3.0])
+    >>> bool(np.array_equal(sturges_edges(0.0, 7.25, 5), np.histogram_bin_edges(data, "sturges")))
+    True
+    """
+    first, last = np.float64(low), np.float64(high)
+    width = (last - first) / (np.log2(n) + 1.0)
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    bins = int(np.ceil((last - first) / width)) if width else 1
+    return np.linspace(first, last, bins + 1, endpoint=True)
+
+
+def n_distinct(values: FloatArray, weights: Weights) -> int:
+    """Distinct values of a sorted sample."""
+    if weights is not None or values.size == 0:
+        return int(values.size)
+    return int(np.count_nonzero(values[1:] != values[:-1]) + 1)
+
+
+def total(values: FloatArray, weights: Weights) -> int:
+    return int(weights.sum()) if weights is not None else int(values.size)
+
+
+def weighted_quantiles(values: FloatArray, weights: Weights, probabilities: FloatArray) -> FloatArray:
+    """Inverted-CDF quantiles of a sorted sample (the same for raw and weighted forms)."""
+    cumulative = np.cumsum(weights) if weights is not None else np.arange(1, values.size + 1)
+    positions = np.searchsorted(cumulative, probabilities * cumulative[-1], side="left")
+    return values[np.minimum(positions, values.size - 1)]
+
+
+def binned_shares(
+    reference: NDArray[np.generic],
+    current: NDArray[np.generic],
+    column_type: str,
+    binning: Binning = "evidently",
+    n_bins: int = 10,
+    fill_zeroes: bool = True,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Aligned share vectors of two samples.
+
+    Parameters
+    ----------
+    reference, current
+        Sorted finite values, or integer category codes.
+    column_type
+        ``"numerical"`` or ``"categorical"``.
+    binning
+        ``"evidently"`` or ``"quantile"`` (see the module docstring).
+    n_bins
+        Bin count of the quantile mode.
+    fill_zeroes
+        Replace empty bins by a small share (PSI and KL need it; JS does not).
+    reference_weights, current_weights
+        Counts of each value when a numerical sample comes as distinct values.
+
+    Examples
+    --------
+    >>> ref, cur = binned_shares(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), "categorical")
+    >>> ref.tolist(), cur.tolist()
+    ([0.5, 0.5], [0.25, 0.75])
+    """
+    if column_type == "numerical":
+        ref_w, cur_w = reference_weights, current_weights
+        if binning == "quantile":
+            inner = weighted_quantiles(reference, ref_w, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+            edges = np.unique(inner)
+            ref_counts = np.bincount(np.searchsorted(edges, reference, "right"), ref_w, len(edges) + 1)
+            cur_counts = np.bincount(np.searchsorted(edges, current, "right"), cur_w, len(edges) + 1)
+        elif n_distinct(reference, ref_w) > EVIDENTLY_MAX_DISCRETE:
+            low, high = min(reference[0], current[0]), max(reference[-1], current[-1])
+            edges = sturges_edges(low, high, total(reference, ref_w) + total(current, cur_w))
+            ref_counts = np.histogram(reference, edges, weights=ref_w)[0]
+            cur_counts = np.histogram(current, edges, weights=cur_w)[0]
+        else:
+            ref_counts, cur_counts = weighted_counts_aligned(reference, current, ref_w, cur_w)  # type: ignore[arg-type]
+        n_ref, n_cur = total(reference, ref_w), total(current, cur_w)
+    else:
+        ref_counts, cur_counts = value_counts_aligned(reference, current)
+        n_ref, n_cur = len(reference), len(current)
+    ref_shares = np.asarray(ref_counts, dtype=np.float64) / n_ref
+    cur_shares = np.asarray(cur_counts, dtype=np.float64) / n_cur
+    if fill_zeroes:
+        return fill_zero_shares(ref_shares), fill_zero_shares(cur_shares)
+    return ref_shares, cur_shares
+
+
 def fill_zero_shares(shares: FloatArray) -> FloatArray:
     """Evidently's zero filling for PSI and KL: empty bins get a small positive share.
 
@@ -62,50 +169,3 @@ def fill_zero_shares(shares: FloatArray) -> FloatArray:
     smallest = float(nonzero.min()) if nonzero.size else 0.0
     out[out == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
     return out
-
-
-def binned_shares(
-    reference: NDArray[np.generic],
-    current: NDArray[np.generic],
-    column_type: str,
-    binning: Binning = "evidently",
-    n_bins: int = 10,
-    fill_zeroes: bool = True,
-) -> tuple[FloatArray, FloatArray]:
-    """Aligned share vectors of two samples.
-
-    Parameters
-    ----------
-    reference, current
-        Finite numerical values, or integer category codes.
-    column_type
-        ``"numerical"`` or ``"categorical"``.
-    binning
-        ``"evidently"`` or ``"quantile"`` (see the module docstring).
-    n_bins
-        Bin count of the quantile mode.
-    fill_zeroes
-        Replace empty bins by a small share (PSI and KL need it; JS does not).
-
-    Examples
-    --------
-    >>> ref, cur = binned_shares(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), "categorical")
-    >>> ref.tolist(), cur.tolist()
-    ([0.5, 0.5], [0.25, 0.75])
-    """
-    numerical = column_type == "numerical"
-    if numerical and binning == "quantile":
-        edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-        ref_counts = np.bincount(np.searchsorted(edges, reference, "right"), minlength=len(edges) + 1)
-        cur_counts = np.bincount(np.searchsorted(edges, current, "right"), minlength=len(edges) + 1)
-    elif numerical and len(np.unique(reference)) > EVIDENTLY_MAX_DISCRETE:
-        edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins="sturges")
-        ref_counts = np.histogram(reference, edges)[0]
-        cur_counts = np.histogram(current, edges)[0]
-    else:
-        ref_counts, cur_counts = value_counts_aligned(reference, current)
-    ref_shares = ref_counts / len(reference)
-    cur_shares = cur_counts / len(current)
-    if fill_zeroes:
-        return fill_zero_shares(ref_shares), fill_zero_shares(cur_shares)
-    return ref_shares.astype(np.float64), cur_shares.astype(np.float64)

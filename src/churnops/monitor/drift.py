@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from churnops.monitor.binning import n_distinct, total
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_categories
 from churnops.monitor.results import ColumnDrift, DatasetDrift
@@ -28,21 +29,52 @@ class ColumnTestError(ValueError):
 
 @dataclass(frozen=True)
 class TestInputs:
-    """The two samples in the form a test consumes, and the test's column type."""
+    """The two samples in the form a test consumes, and the test's column type.
+
+    Numerical samples are sorted; ``*_weights`` are counts when a sample comes as distinct
+    values (tests that declare weight parameters take them; the others get expanded values).
+    """
 
     reference: np.ndarray
     current: np.ndarray
     column_type: str
     labels: list[Any] | None = None
+    reference_weights: np.ndarray | None = None
+    current_weights: np.ndarray | None = None
 
     __test__ = False
 
     @property
-    def n_unique(self) -> int:
-        """Distinct values of both samples together (Evidently's ``n_values``)."""
+    def n_reference(self) -> int:
+        return total(self.reference, self.reference_weights)
+
+    @property
+    def n_current(self) -> int:
+        return total(self.current, self.current_weights)
+
+    def n_unique(self, cap: int | None = None) -> int:
+        """Distinct values of both samples together (Evidently's ``n_values``).
+
+        With ``cap``, any answer of at least ``cap`` may stand for "``cap`` or more", which
+        spares building the union of two large samples.
+        """
         if self.labels is not None:
             return len(self.labels)
-        return int(np.unique(np.concatenate([self.reference, self.current])).size)
+        ref_distinct = n_distinct(self.reference, self.reference_weights)
+        cur_distinct = n_distinct(self.current, self.current_weights)
+        if cap is not None and max(ref_distinct, cur_distinct) >= cap:
+            return max(ref_distinct, cur_distinct)
+        ref = self.reference if self.reference_weights is not None else np.unique(self.reference)
+        cur = self.current if self.current_weights is not None else np.unique(self.current)
+        return int(np.union1d(ref, cur).size)
+
+    def expanded(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both samples with every repeat spelled out."""
+
+        def expand(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+            return values if weights is None else np.repeat(values, weights)
+
+        return expand(self.reference, self.reference_weights), expand(self.current, self.current_weights)
 
 
 def test_inputs(
@@ -50,7 +82,7 @@ def test_inputs(
 ) -> TestInputs:
     """Arrays for the tests: sorted finite values, or codes on the union of categories."""
     if isinstance(reference, NumericalSample) and isinstance(current, NumericalSample):
-        return TestInputs(reference.values, current.values, "numerical")
+        return TestInputs(reference.values, current.values, "numerical", None, reference.weights, current.weights)
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
         ref_codes, cur_codes, labels = align_categories(reference, current)
         return TestInputs(ref_codes, cur_codes, "categorical", labels)
@@ -61,7 +93,8 @@ def choose_test(plan: ColumnPlan, inputs: TestInputs, settings: MonitorSettings)
     """The configured test for the column, else Evidently's default for its size and values."""
     configured = settings.method_for(plan.name, inputs.column_type)
     if configured is None:
-        name = default_test_name(inputs.column_type, len(inputs.reference), inputs.n_unique)
+        # Evidently's rule only distinguishes 1-2, 3-5 and more than 5 distinct values.
+        name = default_test_name(inputs.column_type, inputs.n_reference, inputs.n_unique(cap=6))
         return get_stattest(name)
     spec = get_stattest(configured)
     if inputs.column_type not in spec.column_types:
@@ -74,10 +107,18 @@ def choose_test(plan: ColumnPlan, inputs: TestInputs, settings: MonitorSettings)
 
 def run_test(spec: StatTestSpec, inputs: TestInputs, settings: MonitorSettings) -> TestResult:
     """Run a registered test with the parameters it declares."""
-    available = {"column_type": inputs.column_type, "binning": settings.binning, "n_bins": settings.n_bins}
+    available: dict[str, Any] = {
+        "column_type": inputs.column_type,
+        "binning": settings.binning,
+        "n_bins": settings.n_bins,
+        "reference_weights": inputs.reference_weights,
+        "current_weights": inputs.current_weights,
+    }
     params = {name: available[name] for name in spec.params if name in available}
+    takes_weights = "reference_weights" in spec.params
+    reference, current = (inputs.reference, inputs.current) if takes_weights else inputs.expanded()
     try:
-        return spec.func(inputs.reference, inputs.current, **params)
+        return spec.func(reference, current, **params)
     except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
         raise ColumnTestError(f"test '{spec.name}' failed: {exc}") from None
 
@@ -96,7 +137,7 @@ def column_drift(
         When the configured test does not fit the column, or a sample is empty.
     """
     inputs = test_inputs(reference, current)
-    if inputs.reference.size == 0 or inputs.current.size == 0:
+    if inputs.n_reference == 0 or inputs.n_current == 0:
         side = "reference" if inputs.reference.size == 0 else "current"
         raise ColumnTestError(f"column '{plan.name}' has no usable value in the {side} data")
     spec = choose_test(plan, inputs, settings)
@@ -105,7 +146,7 @@ def column_drift(
     if inputs.labels is not None:
         distribution = categorical_distribution(inputs.reference, inputs.current, inputs.labels)
     else:
-        distribution = numerical_distribution(inputs.reference, inputs.current)
+        distribution = numerical_distribution(reference, current)  # type: ignore[arg-type]
     return ColumnDrift(
         name=plan.name,
         role=plan.role,

@@ -1,15 +1,15 @@
-"""From polars columns to the samples the tests consume.
+"""Coercing columns to their monitored type, and the samples the tests consume.
 
-A numerical sample keeps its finite values sorted (every numerical test is order-free, and
-sorted values make the reference profile reusable); a categorical sample keeps its values as
-integer codes in row order (the TVD permutation test needs the order) plus the sorted labels.
-Missing values (null, NaN) and infinities are counted and dropped, as Evidently drops them.
-Datetime columns become numerical samples in days since 1970-01-01.
+A numerical sample keeps its finite values sorted - every numerical test is order-free - and,
+when values repeat a lot, as distinct values with counts (``weights``), which is exact and small.
+A categorical sample keeps integer codes in row order (the TVD permutation test needs the order)
+into the sorted labels. Missing values (null, NaN) and infinities are counted and dropped, as
+Evidently drops them. Datetime columns become numerical samples in days since 1970-01-01.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,9 +17,11 @@ import polars as pl
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
-CodeArray = NDArray[np.int64]
-NUMERIC_CLEAN = r"[\s,_']"
-"""Characters dropped before parsing numbers given as text (thousands separators, spaces)."""
+CountArray = NDArray[np.int64]
+THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+"""A number written with comma thousands separators, such as 1,234,567.89."""
+BLANKS = r"[\s_']"
+"""Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""
 
 
 @dataclass(frozen=True)
@@ -30,86 +32,179 @@ class Coerced:
     unparsable: int
 
 
-def coerce_numerical(series: pl.Series) -> Coerced:
-    """Float64 values; text is parsed after removing thousands separators and blanks.
+def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
+    """Expressions for a column as Float64, and (text sources only) a flag of unparsable cells.
 
-    >>> c = coerce_numerical(pl.Series(["1,200.5", "x", None]))
-    >>> c.series.to_list(), c.unparsable
-    ([1200.5, None, None], 1)
+    A comma is read as a thousands separator only in the pattern ``1,234,567.89``; anything
+    else that is not a number (``1,5``, ``abc``) is flagged unparsable and becomes missing.
     """
-    if series.dtype.is_numeric():
-        return Coerced(series.cast(pl.Float64), 0)
-    if series.dtype == pl.Boolean:
-        return Coerced(series.cast(pl.Float64), 0)
+    column = pl.col(name)
+    if source.is_numeric() or source == pl.Boolean:
+        return column.cast(pl.Float64), None
+    text = column.cast(pl.String).str.strip_chars()
+    cleaned = (
+        pl.when(text.str.contains(THOUSANDS))
+        .then(text.str.replace_all(",", "", literal=True))
+        .otherwise(text)
+        .str.replace_all(BLANKS, "")
+    )
+    values = cleaned.cast(pl.Float64, strict=False)
+    return values, values.is_null() & cleaned.is_not_null() & (cleaned != "")
+
+
+def coerce_numerical(series: pl.Series) -> Coerced:
+    """Float64 values; text is parsed after removing digit group separators (see :func:`numeric_exprs`).
+
+    >>> c = coerce_numerical(pl.Series(["1,200.5", "x", None, "3 000", "1,5"]))
+    >>> c.series.to_list(), c.unparsable
+    ([1200.5, None, None, 3000.0, None], 2)
+    """
     if series.dtype.is_temporal():
         return coerce_datetime(series)
-    text = series.cast(pl.String).str.replace_all(NUMERIC_CLEAN, "")
-    parsed = text.cast(pl.Float64, strict=False)
-    unparsable = int((parsed.is_null() & text.is_not_null() & (text != "")).sum())
-    return Coerced(parsed, unparsable)
+    values, flag = numeric_exprs("v", series.dtype)
+    frame = pl.DataFrame({"v": series}).select(
+        values.alias("v"), (flag if flag is not None else pl.lit(False)).alias("f")
+    )
+    return Coerced(frame["v"].alias(series.name), int(frame["f"].sum()))
 
 
 def coerce_datetime(series: pl.Series) -> Coerced:
     """Days since 1970-01-01 as Float64, parsing ISO dates or datetimes given as text."""
     if series.dtype == pl.Date:
-        parsed = series
-    elif series.dtype.is_temporal():
-        parsed = series.cast(pl.Datetime("us")).dt.date()
-    else:
-        text = series.cast(pl.String).str.strip_chars()
-        parsed = text.str.to_date(strict=False)
-        if parsed.is_null().sum() > text.is_null().sum():
-            as_datetime = text.str.to_datetime(strict=False, time_unit="us").dt.date()
-            parsed = parsed.fill_null(as_datetime)
-        unparsable = int((parsed.is_null() & text.is_not_null() & (text != "")).sum())
-        return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable)
-    return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), 0)
+        return Coerced(series.cast(pl.Int32).cast(pl.Float64), 0)
+    if series.dtype.is_temporal():
+        return Coerced(series.cast(pl.Datetime("us")).dt.date().cast(pl.Int32).cast(pl.Float64), 0)
+    text = series.cast(pl.String).str.strip_chars()
+    parsed = text.str.to_date(strict=False)
+    if parsed.null_count() > text.null_count():
+        as_datetime = text.str.to_datetime(strict=False, time_unit="us").dt.date()
+        parsed = parsed.fill_null(as_datetime)
+    unparsable = int((parsed.is_null() & text.is_not_null() & (text != "")).sum())
+    return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable)
+
+
+def category_exprs(name: str, source: pl.DataType, like: pl.DataType | None = None) -> tuple[pl.Expr, pl.Expr | None]:
+    """Expressions for a column's category values, and a flag of cells that do not fit ``like``.
+
+    Categories keep their type; a current column is cast to the reference's label type
+    (``like``) when it differs, and what does not cast is flagged. Non-finite floats are missing.
+    """
+    column = pl.col(name)
+    if isinstance(source, pl.Categorical | pl.Enum):
+        column, source = column.cast(pl.String), pl.String()
+    flag = None
+    if like is not None and source != like:
+        cast = column.cast(like, strict=False)
+        if like != pl.String:
+            flag = cast.is_null() & column.is_not_null()
+        column, source = cast, like
+    if source.is_float():
+        column = pl.when(column.is_finite()).then(column)
+    return column, flag
 
 
 def coerce_categorical(series: pl.Series, like: pl.DataType | None = None) -> Coerced:
-    """Categories keep their type; a current column is cast to the reference's type when it can be."""
-    if isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String)
-    if like is None or series.dtype == like:
-        return Coerced(series, 0)
-    if like == pl.String:
-        return Coerced(series.cast(pl.String), 0)
-    cast = series.cast(like, strict=False)
-    unparsable = int((cast.is_null() & series.is_not_null()).sum())
-    return Coerced(cast, unparsable)
+    """Category values, cast to ``like`` when given (see :func:`category_exprs`)."""
+    values, flag = category_exprs("v", series.dtype, like)
+    frame = pl.DataFrame({"v": series}).select(
+        values.alias("v"), (flag if flag is not None else pl.lit(False)).alias("f")
+    )
+    return Coerced(frame["v"].alias(series.name), int(frame["f"].sum()))
+
+
+def coerce(series: pl.Series, column_type: str, like: pl.DataType | None = None) -> Coerced:
+    """Bring a column to its monitored type (Float64 for numbers and dates)."""
+    if column_type == "numerical":
+        return coerce_numerical(series)
+    if column_type == "datetime":
+        return coerce_datetime(series)
+    return coerce_categorical(series, like)
+
+
+def run_lengths(sorted_values: FloatArray) -> tuple[FloatArray, CountArray]:
+    """Distinct values of a sorted array and how often each occurs (linear time).
+
+    >>> run_lengths(np.array([1.0, 1.0, 2.0, 5.0, 5.0, 5.0]))
+    (array([1., 2., 5.]), array([2, 1, 3]))
+    """
+    if sorted_values.size == 0:
+        return sorted_values, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    counts = np.diff(np.append(starts, sorted_values.size)).astype(np.int64)
+    return sorted_values[starts], counts
 
 
 @dataclass(frozen=True)
 class NumericalSample:
-    """Finite values (sorted) plus counts of what was dropped."""
+    """Finite values, sorted, plus counts of what was dropped.
+
+    With ``weights``, ``values`` are distinct and ``weights`` says how often each occurs.
+    """
 
     values: FloatArray
     rows: int
     missing: int
     infinite: int
     unparsable: int = 0
+    weights: CountArray | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of finite values."""
+        return int(self.weights.sum()) if self.weights is not None else int(self.values.size)
+
+    def expanded(self) -> FloatArray:
+        """Every finite value, sorted (repeats spelled out)."""
+        if self.weights is None:
+            return self.values
+        return np.repeat(self.values, self.weights)
+
+    def distinct(self) -> FloatArray:
+        """The distinct finite values, sorted."""
+        return self.values if self.weights is not None else run_lengths(self.values)[0]
+
+    @classmethod
+    def from_values(
+        cls, values: FloatArray, rows: int, missing: int, infinite: int, unparsable: int = 0
+    ) -> NumericalSample:
+        """Sort finite values; keep them as distinct values + counts when that is smaller."""
+        ordered = np.sort(values)
+        distinct, counts = run_lengths(ordered)
+        if distinct.size * 2 <= ordered.size:
+            return cls(distinct, rows, missing, infinite, unparsable, counts)
+        return cls(ordered, rows, missing, infinite, unparsable)
 
     @classmethod
     def from_series(cls, series: pl.Series, unparsable: int = 0) -> NumericalSample:
         raw = series.cast(pl.Float64).to_numpy(allow_copy=True)
         nan_mask = np.isnan(raw)
         inf_mask = np.isinf(raw)
-        values = np.sort(raw[~(nan_mask | inf_mask)])
-        return cls(values, len(raw), int(nan_mask.sum()) - unparsable, int(inf_mask.sum()), unparsable)
+        return cls.from_values(
+            raw[~(nan_mask | inf_mask)], len(raw), int(nan_mask.sum()) - unparsable, int(inf_mask.sum()), unparsable
+        )
+
+
+def compact_codes(codes: NDArray[Any], n_labels: int) -> NDArray[Any]:
+    """Codes in the smallest unsigned type that holds ``n_labels`` values."""
+    dtype = np.uint8 if n_labels <= 1 << 8 else np.uint16 if n_labels <= 1 << 16 else np.uint32
+    return codes.astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
 class CategoricalSample:
     """Category codes in row order (missing removed) and the sorted labels they index."""
 
-    codes: CodeArray
+    codes: NDArray[Any]
     labels: list[Any]
     rows: int
     missing: int
     unparsable: int = 0
+    _counts: CountArray | None = field(default=None, repr=False, compare=False)
 
     @property
-    def counts(self) -> NDArray[np.int64]:
+    def counts(self) -> CountArray:
+        if self._counts is not None:
+            return self._counts
         return np.bincount(self.codes, minlength=len(self.labels)).astype(np.int64)
 
     @classmethod
@@ -119,19 +214,19 @@ class CategoricalSample:
         if present.dtype.is_float():
             present = present.filter(present.is_finite())
         labels = present.unique().sort()
-        mapping = pl.DataFrame({"v": labels}).with_row_index("code")
-        codes = (
-            pl.DataFrame({"v": present})
-            .join(mapping, on="v", how="left", maintain_order="left")["code"]
-            .to_numpy()
-            .astype(np.int64)
+        codes = present.replace_strict(labels, pl.int_range(labels.len(), eager=True), return_dtype=pl.UInt32)
+        return cls(
+            compact_codes(codes.to_numpy(), labels.len()),
+            labels.to_list(),
+            rows,
+            rows - len(present) - unparsable,
+            unparsable,
         )
-        return cls(codes, labels.to_list(), rows, rows - len(codes) - unparsable, unparsable)
 
 
 def align_categories(
     reference: CategoricalSample, current: CategoricalSample
-) -> tuple[CodeArray, CodeArray, list[Any]]:
+) -> tuple[NDArray[np.int64], NDArray[np.int64], list[Any]]:
     """Re-code both samples on the sorted union of their labels.
 
     >>> ref = CategoricalSample.from_series(pl.Series(["b", "a", "b"]))
@@ -141,15 +236,20 @@ def align_categories(
     ([1, 0, 1], [2, 1], ['a', 'b', 'c'])
     """
     if reference.labels == current.labels:
-        return reference.codes, current.codes, list(reference.labels)
-    try:
-        union = sorted(set(reference.labels) | set(current.labels))
-    except TypeError:  # mixed label types: order them by their text
-        union = sorted(set(reference.labels) | set(current.labels), key=str)
+        return reference.codes.astype(np.int64), current.codes.astype(np.int64), list(reference.labels)
+    union = sort_labels(set(reference.labels) | set(current.labels))
     position = {label: i for i, label in enumerate(union)}
     ref_map = np.array([position[label] for label in reference.labels], dtype=np.int64)
     cur_map = np.array([position[label] for label in current.labels], dtype=np.int64)
     return ref_map[reference.codes], cur_map[current.codes], union
+
+
+def sort_labels(labels: Any) -> list[Any]:
+    """Labels in ascending order (by their text when their types cannot be compared)."""
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=str)
 
 
 Sample = NumericalSample | CategoricalSample

@@ -1,25 +1,27 @@
 """The reference profile: everything the tests need from the reference, computed once.
 
 A profile holds, per column, its plan (role and type), its prepared sample (sorted finite
-values, or category codes and labels) and its summary. ``monitor`` compares a current batch
-with a profile, so a profile saved to disk lets a new batch be checked without re-reading the
-reference. :meth:`ReferenceProfile.to_payload` / :meth:`from_payload` turn it into plain arrays
-and JSON (no pickle) for the cache in :mod:`churnops.pipeline.profile_cache`.
+values, or category codes and labels) and its summary. It is built chunk by chunk
+(:class:`ProfileBuilder`), so the reference never has to fit in memory as a table, and builders
+fed with consecutive parts of a table merge into one (partitions computed elsewhere).
+:meth:`ReferenceProfile.to_payload` / :meth:`from_payload` turn a profile into plain arrays and
+JSON (no pickle) for the cache in :mod:`churnops.pipeline.profile_cache`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from churnops.monitor.columns import ColumnPlan, plan_columns
+from churnops.monitor.accumulate import AutoAccumulator, CategoryAccumulator, NumericAccumulator
+from churnops.monitor.columns import ColumnPlan, ColumnType, Role
 from churnops.monitor.prepare import (
     CategoricalSample,
-    Coerced,
     NumericalSample,
     coerce_categorical,
     coerce_datetime,
@@ -29,7 +31,7 @@ from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class ReferenceProfile:
     rows: int
     columns: dict[str, ColumnProfile]
 
+    @property
+    def tested(self) -> list[ColumnProfile]:
+        return [c for c in self.columns.values() if c.skip_reason is None]
+
     def to_payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """A JSON-able manifest and named arrays that together rebuild the profile."""
         manifest: dict[str, Any] = {"format": PROFILE_FORMAT, "rows": self.rows, "columns": []}
@@ -68,6 +74,8 @@ class ReferenceProfile:
             sample = column.sample
             if isinstance(sample, NumericalSample):
                 arrays[f"values_{index}"] = sample.values
+                if sample.weights is not None:
+                    arrays[f"weights_{index}"] = sample.weights
                 entry["sample"] = {
                     "kind": "numerical",
                     "rows": sample.rows,
@@ -76,7 +84,7 @@ class ReferenceProfile:
                     "unparsable": sample.unparsable,
                 }
             elif isinstance(sample, CategoricalSample):
-                arrays[f"codes_{index}"] = sample.codes.astype(np.int32)
+                arrays[f"codes_{index}"] = sample.codes
                 entry["sample"] = {
                     "kind": "categorical",
                     "labels": sample.labels,
@@ -98,47 +106,120 @@ class ReferenceProfile:
             info = entry["sample"]
             sample: NumericalSample | CategoricalSample | None = None
             if info and info["kind"] == "numerical":
+                weights = arrays.get(f"weights_{index}")
                 sample = NumericalSample(
-                    arrays[f"values_{index}"].astype(np.float64),
+                    arrays[f"values_{index}"].astype(np.float64, copy=False),
                     info["rows"],
                     info["missing"],
                     info["infinite"],
                     info["unparsable"],
+                    None if weights is None else weights.astype(np.int64, copy=False),
                 )
             elif info and info["kind"] == "categorical":
                 sample = CategoricalSample(
-                    arrays[f"codes_{index}"].astype(np.int64),
-                    list(info["labels"]),
-                    info["rows"],
-                    info["missing"],
-                    info["unparsable"],
+                    arrays[f"codes_{index}"], list(info["labels"]), info["rows"], info["missing"], info["unparsable"]
                 )
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
         return cls(int(manifest["rows"]), columns)
 
 
-def coerce(series: pl.Series, column_type: str, like: pl.DataType | None = None) -> Coerced:
-    """Bring a column to its monitored type (Float64 for numbers and dates)."""
-    if column_type == "numerical":
-        return coerce_numerical(series)
-    if column_type == "datetime":
-        return coerce_datetime(series)
-    return coerce_categorical(series, like)
+Accumulator = NumericAccumulator | CategoryAccumulator | AutoAccumulator
+DECLARED_TYPES: dict[str, ColumnType] = {
+    "numerical": "numerical",
+    "datetime": "datetime",
+    "categorical": "categorical",
+    "binary": "categorical",
+}
 
 
-def sample_of(coerced: Coerced, column_type: str) -> NumericalSample | CategoricalSample:
-    """The test sample of a coerced column."""
-    if column_type in ("numerical", "datetime"):
-        return NumericalSample.from_series(coerced.series, coerced.unparsable)
-    return CategoricalSample.from_series(coerced.series, coerced.unparsable)
+class ProfileBuilder:
+    """Accumulates reference chunks column by column; :meth:`finish` returns the profile."""
+
+    def __init__(self, columns: list[str], settings: MonitorSettings) -> None:
+        self.columns = list(columns)
+        self.settings = settings
+        self.rows = 0
+        self.accumulators: dict[str, Accumulator] = {}
+        self.dtypes: dict[str, str] = {}
+        self.likes: dict[str, pl.DataType] = {}
+
+    @property
+    def needed(self) -> list[str]:
+        """The columns whose values the profile needs (identifiers and ignored ones are not read)."""
+        return [c for c in self.columns if self.settings.declared(c) not in ("id", "ignored", "text")]
+
+    def _start(self, name: str, series: pl.Series) -> Accumulator:
+        declared = self.settings.declared(name)
+        self.dtypes[name] = str(series.dtype)
+        kind = DECLARED_TYPES.get(declared or "")
+        if kind in ("numerical", "datetime"):
+            return NumericAccumulator()
+        if kind == "categorical":
+            self.likes[name] = series.dtype
+            return CategoryAccumulator()
+        return AutoAccumulator(series.dtype, label=declared in ("target", "prediction"))
+
+    def update(self, chunk: pl.DataFrame) -> None:
+        self.rows += chunk.height
+        for name in self.needed:
+            series = chunk[name]
+            accumulator = self.accumulators.get(name)
+            if accumulator is None:
+                accumulator = self.accumulators[name] = self._start(name, series)
+            declared = DECLARED_TYPES.get(self.settings.declared(name) or "")
+            if isinstance(accumulator, NumericAccumulator):
+                coerced = coerce_datetime(series) if declared == "datetime" else coerce_numerical(series)
+                accumulator.update(coerced)
+            elif isinstance(accumulator, CategoryAccumulator):
+                accumulator.update(coerce_categorical(series, self.likes.get(name)))
+            else:
+                accumulator.update(series)
+
+    def merge(self, other: ProfileBuilder) -> None:
+        """Absorb a builder fed with the rows that follow this one's."""
+        self.rows += other.rows
+        for name, accumulator in other.accumulators.items():
+            mine = self.accumulators.get(name)
+            if mine is None:
+                self.accumulators[name] = accumulator
+                self.dtypes[name] = other.dtypes[name]
+                continue
+            mine.merge(accumulator)  # type: ignore[arg-type]
+
+    def finish(self) -> ReferenceProfile:
+        columns: dict[str, ColumnProfile] = {}
+        for name in self.columns:
+            declared = self.settings.declared(name)
+            role: Role = "feature"
+            if declared in ("id", "ignored", "target", "prediction"):
+                role = declared  # type: ignore[assignment]
+            accumulator = self.accumulators.pop(name, None)
+            column_type: ColumnType = "unknown"
+            sample: NumericalSample | CategoricalSample | None = None
+            if declared == "text":
+                column_type = "text"
+            elif isinstance(accumulator, AutoAccumulator):
+                column_type, sample = accumulator.finish()  # type: ignore[assignment]
+            elif isinstance(accumulator, NumericAccumulator):
+                column_type = DECLARED_TYPES[declared or "numerical"]
+                sample = accumulator.finish()
+            elif isinstance(accumulator, CategoryAccumulator):
+                column_type = "categorical"
+                sample = accumulator.finish()
+            plan = ColumnPlan(name, role, column_type, declared is not None)
+            reason = _skip_reason(plan)
+            if reason is None and sample is not None and _count(sample) == 0:
+                reason = "no usable value in the reference (all missing or unparsable)"
+            if reason is None and sample is None:
+                reason = "no value could be read"
+            summary = summarize(sample) if sample is not None and reason is None else None
+            columns[name] = ColumnProfile(plan, self.dtypes.get(name, "unread"), sample, summary, reason)
+        return ReferenceProfile(self.rows, columns)
 
 
-def prepare_sample(
-    series: pl.Series, column_type: str, like: pl.DataType | None = None
-) -> NumericalSample | CategoricalSample:
-    """Coerce a column to its monitored type and prepare its sample."""
-    return sample_of(coerce(series, column_type, like), column_type)
+def _count(sample: NumericalSample | CategoricalSample) -> int:
+    return sample.count if isinstance(sample, NumericalSample) else int(sample.codes.size)
 
 
 def _skip_reason(plan: ColumnPlan) -> str | None:
@@ -153,19 +234,14 @@ def _skip_reason(plan: ColumnPlan) -> str | None:
     return None
 
 
+def profile_chunks(columns: list[str], chunks: Iterable[pl.DataFrame], settings: MonitorSettings) -> ReferenceProfile:
+    """Build a reference profile from a sequence of chunks of one table."""
+    builder = ProfileBuilder(columns, settings)
+    for chunk in chunks:
+        builder.update(chunk)
+    return builder.finish()
+
+
 def build_profile(reference: pl.DataFrame, settings: MonitorSettings) -> ReferenceProfile:
-    """Plan every reference column and prepare the samples of the tested ones."""
-    columns: dict[str, ColumnProfile] = {}
-    for plan in plan_columns(reference, settings.declared):
-        series = reference[plan.name]
-        reason = _skip_reason(plan)
-        sample = None
-        summary = None
-        if reason is None:
-            sample = prepare_sample(series, plan.column_type)
-            count = sample.values.size if isinstance(sample, NumericalSample) else sample.codes.size
-            if count == 0:
-                reason = "no usable value in the reference (all missing or unparsable)"
-            summary = summarize(sample)
-        columns[plan.name] = ColumnProfile(plan, str(series.dtype), sample, summary, reason)
-    return ReferenceProfile(reference.height, columns)
+    """Profile an in-memory reference table."""
+    return profile_chunks(reference.columns, [reference], settings)

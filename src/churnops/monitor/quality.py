@@ -10,13 +10,10 @@ reference does not have - are reported but do not lower the score. Below
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import numpy as np
 
-import polars as pl
-
+from churnops.monitor.batch import BatchTally, ColumnTally, repeats_earlier
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
-from churnops.monitor.profile import ColumnProfile
 from churnops.monitor.results import DataQuality, QualityCheck
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import label_text
@@ -24,129 +21,101 @@ from churnops.monitor.summaries import label_text
 EXAMPLES = 5
 
 
-@dataclass(frozen=True)
-class CurrentColumn:
-    """A monitored column of the current batch after coercion to the reference's type."""
-
-    profile: ColumnProfile
-    series: pl.Series
-    """Float64 for numerical and datetime columns, the reference's type for categories."""
-    unparsable: int
-    sample: NumericalSample | CategoricalSample
-
-
 def _share(count: int, rows: int) -> float:
     return count / rows if rows else 0.0
 
 
-def _column_checks(column: CurrentColumn, settings: MonitorSettings, rows: int) -> tuple[list[QualityCheck], pl.Series]:
-    """Checks of one column and the mask of its failing cells."""
-    name = column.profile.plan.name
-    series = column.series
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> list[QualityCheck]:
+    """The failed or suspicious checks of one monitored column."""
+    name = tally.profile.plan.name
+    sample = tally.sample
+    reference = tally.profile.sample
     checks: list[QualityCheck] = []
-    bad = series.is_null()
-    missing = int(bad.sum()) - column.unparsable
-    if missing:
-        checks.append(
-            QualityCheck("missing", "error", f"{missing} missing values", name, missing, _share(missing, rows))
+
+    def add(check: str, severity: str, count: int, message: str) -> None:
+        checks.append(QualityCheck(check, severity, message, name, count, _share(count, rows)))
+
+    assert sample is not None
+    if sample.missing:
+        add("missing", "error", sample.missing, f"{sample.missing} missing values")
+    if sample.unparsable:
+        expected = (
+            "numbers"
+            if tally.profile.plan.column_type == "numerical"
+            else ("dates" if tally.profile.plan.column_type == "datetime" else f"of type {tally.profile.dtype}")
         )
-    if column.unparsable:
-        n = column.unparsable
-        expected = "a number" if series.dtype == pl.Float64 else f"{column.profile.dtype}"
-        checks.append(QualityCheck("unparsable", "error", f"{n} values are not {expected}", name, n, _share(n, rows)))
-    sample = column.sample
-    reference = column.profile.sample
-    if isinstance(sample, NumericalSample) and isinstance(reference, NumericalSample):
-        finite = series.is_finite().fill_null(False)
-        nan = series.is_nan().fill_null(False)
-        if int(nan.sum()):
-            n = int(nan.sum())
-            checks.append(QualityCheck("missing", "error", f"{n} NaN values", name, n, _share(n, rows)))
-        infinite = series.is_infinite().fill_null(False)
-        if int(infinite.sum()):
-            n = int(infinite.sum())
-            checks.append(QualityCheck("infinite", "error", f"{n} infinite values", name, n, _share(n, rows)))
-        bad = bad | nan | infinite
-        if name in settings.domains:
+        add("unparsable", "error", sample.unparsable, f"{sample.unparsable} values are not {expected}")
+    if isinstance(sample, NumericalSample):
+        if sample.infinite:
+            add("infinite", "error", sample.infinite, f"{sample.infinite} infinite values")
+        if tally.out_of_domain:
             low, high = settings.domains[name]
-            outside = finite & ((series < low) | (series > high)).fill_null(False)
-            n = int(outside.sum())
-            if n:
-                checks.append(
-                    QualityCheck(
-                        "out_of_domain",
-                        "error",
-                        f"{n} values outside the allowed range [{low:g}, {high:g}]",
-                        name,
-                        n,
-                        _share(n, rows),
-                    )
-                )
-                bad = bad | outside
-        if reference.values.size and sample.values.size:
+            add(
+                "out_of_domain",
+                "error",
+                tally.out_of_domain,
+                f"{tally.out_of_domain} values outside the allowed range [{low:g}, {high:g}]",
+            )
+        if isinstance(reference, NumericalSample) and reference.count and sample.count:
             low, high = float(reference.values[0]), float(reference.values[-1])
-            values = sample.values
-            n = int((values < low).sum() + (values > high).sum())
+            below = np.searchsorted(sample.values, low, side="left")
+            above = np.searchsorted(sample.values, high, side="right")
+            weights = sample.weights
+            if weights is None:
+                n = int(below + (sample.values.size - above))
+            else:
+                n = int(weights[:below].sum() + weights[above:].sum())
             if n:
-                checks.append(
-                    QualityCheck(
-                        "out_of_reference_range",
-                        "warning",
-                        f"{n} values outside the reference range [{low:.6g}, {high:.6g}]",
-                        name,
-                        n,
-                        _share(n, rows),
-                    )
+                add(
+                    "out_of_reference_range",
+                    "warning",
+                    n,
+                    f"{n} values outside the reference range [{low:.6g}, {high:.6g}]",
                 )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
         unseen = [i for i, label in enumerate(sample.labels) if label not in known]
         if unseen:
-            counts = sample.counts
-            n = int(counts[unseen].sum())
+            n = int(sample.counts[unseen].sum())
             examples = ", ".join(repr(label_text(sample.labels[i])) for i in unseen[:EXAMPLES])
             more = f" and {len(unseen) - EXAMPLES} more" if len(unseen) > EXAMPLES else ""
-            checks.append(
-                QualityCheck(
-                    "new_category",
-                    "warning",
-                    f"{n} values in {len(unseen)} "
-                    f"{'category' if len(unseen) == 1 else 'categories'} the reference never had: {examples}{more}",
-                    name,
-                    n,
-                    _share(n, rows),
-                )
+            kind = _plural(len(unseen), "category", "categories")
+            add(
+                "new_category",
+                "warning",
+                n,
+                f"{n} values in {len(unseen)} {kind} the reference never had: {examples}{more}",
             )
-    distinct_current = _distinct(sample)
-    if distinct_current == 1 and rows > 1:
-        checks.append(QualityCheck("constant", "warning", "only one value in the current data", name))
-    if reference is not None and _distinct(reference) == 1:
-        checks.append(QualityCheck("constant_in_reference", "warning", "only one value in the reference", name))
-    return checks, bad
+    if _distinct(sample) == 1 and rows > 1:
+        add("constant", "warning", 0, "only one value in the current data")
+    if _distinct(reference) == 1:
+        add("constant_in_reference", "warning", 0, "only one value in the reference")
+    return checks
 
 
 def _distinct(sample: NumericalSample | CategoricalSample | None) -> int:
     if sample is None:
         return 0
     if isinstance(sample, NumericalSample):
-        values = sample.values
-        return 0 if values.size == 0 else int(values[0] != values[-1]) + 1
+        if sample.count == 0:
+            return 0
+        return 1 if sample.values[0] == sample.values[-1] else 2
     return len(sample.labels)
 
 
-def data_quality(
-    current: pl.DataFrame,
-    columns: list[CurrentColumn],
-    extra_columns: list[str],
-    settings: MonitorSettings,
-) -> DataQuality:
+def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
     """Run every check on the current batch and compute the quality score."""
-    rows = current.height
-    checks: list[QualityCheck] = []
-    for name in extra_columns:
-        checks.append(QualityCheck("extra_column", "warning", "column not in the reference; not monitored", name))
-    duplicate_rows = ~current.select(pl.struct(pl.all()).is_first_distinct()).to_series()
-    n_duplicates = int(duplicate_rows.sum())
+    rows = tally.rows
+    checks: list[QualityCheck] = [
+        QualityCheck("extra_column", "warning", "column not in the reference; not monitored", name)
+        for name in tally.extra_columns
+    ]
+    duplicates = tally.duplicate_rows()
+    n_duplicates = int(duplicates.sum())
     if n_duplicates:
         checks.append(
             QualityCheck(
@@ -159,30 +128,19 @@ def data_quality(
             )
         )
     duplicated_ids = 0
-    for id_column in settings.id_columns:
-        if id_column in current.columns:
-            ids = current[id_column].drop_nulls()
-            n = ids.len() - ids.n_unique()
-            duplicated_ids += n
-            if n:
-                checks.append(
-                    QualityCheck(
-                        "duplicated_ids",
-                        "warning",
-                        f"{n} repeated identifiers",
-                        id_column,
-                        n,
-                        _share(n, rows),
-                    )
-                )
-    failed = 0
-    for column in columns:
-        column_checks, bad = _column_checks(column, settings, rows)
-        checks.extend(column_checks)
-        if n_duplicates:
-            bad = bad | duplicate_rows
-        failed += int(bad.sum())
-    cells = rows * len(columns)
+    for name, hashes in tally.id_hashes.items():
+        n = int(repeats_earlier(hashes).sum())
+        duplicated_ids += n
+        if n:
+            checks.append(
+                QualityCheck("duplicated_ids", "warning", f"{n} repeated identifiers", name, n, _share(n, rows))
+            )
+    for column in tally.columns.values():
+        checks.extend(_column_checks(column, settings, rows))
+    n_columns = len(tally.columns)
+    failures = tally.row_failures.astype(np.int64)
+    failed = int(failures.sum() + (n_columns - failures[duplicates]).sum())
+    cells = rows * n_columns
     score = 1.0 - failed / cells if cells else 1.0
     return DataQuality(
         score=score,
@@ -192,9 +150,5 @@ def data_quality(
         failed_cells=failed,
         duplicated_rows=n_duplicates,
         duplicated_ids=duplicated_ids,
-        checks=sorted(checks, key=_check_order),
+        checks=sorted(checks, key=lambda c: (c.severity != "error", -c.count, c.column or "", c.check)),
     )
-
-
-def _check_order(check: QualityCheck) -> tuple[Any, ...]:
-    return (check.severity != "error", -check.count, check.column or "", check.check)

@@ -12,11 +12,24 @@ so that configurations carry over. The direction of the verdict lives in one pla
 ``distance >= threshold``.
 
 Where Evidently 0.7.23 has the same test, the numbers are Evidently's, verified by the test
-suite against Evidently itself. Documented differences: Evidently's KS and Cramér-von Mises
-flag drift at ``p <= threshold`` and its energy distance at ``distance > threshold``, which only
-differs from ours on an exact tie; its G-test compares current counts with raw reference counts
-(scipy rejects that unless both samples have the same size) where ours rescales the reference
-counts to the current total, which is the same thing for equal sizes.
+suite against Evidently itself. Documented differences:
+
+* Evidently's KS and Cramér-von Mises flag drift at ``p <= threshold`` and its energy distance
+  at ``distance > threshold``; this only differs from ours on an exact tie.
+* Evidently's G-test compares current counts with raw reference counts (scipy rejects that
+  unless both samples have the same size); ours rescales the reference counts to the current
+  total, which is the same thing for equal sizes.
+* Evidently's exact Cramér-von Mises p-value (both samples of at most 20 values) counts in
+  float32 because it computes the number of combinations as a float; scipy's, used here, does
+  not. The two differ by about 1e-8.
+* Evidently's TVD sums shares in the order of a Python set of labels, which for text labels
+  changes with ``PYTHONHASHSEED``; its permutation p-value can then move on exact ties. Ours
+  sums in label order and is deterministic; on integer labels both agree exactly.
+* Chi-squared and G-test on a single category: Evidently returns NaN, ours p = 1 (both say
+  "no drift").
+
+scipy is imported inside the tests that need it: the default tests (normed Wasserstein,
+Jensen-Shannon, the target's z-test) run on numpy alone, which keeps ``churnops monitor`` light.
 """
 
 from __future__ import annotations
@@ -28,10 +41,8 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
-from scipy.spatial import distance as scipy_distance
 
-from churnops.monitor.binning import Binning, binned_shares, value_counts_aligned
+from churnops.monitor.binning import Binning, Weights, binned_shares, value_counts_aligned
 
 Kind = Literal["p_value", "distance"]
 Sample = NDArray[Any]
@@ -170,46 +181,78 @@ def ks(reference: Sample, current: Sample) -> TestResult:
     >>> round(ks(np.arange(100.0), np.arange(100.0)).p_value, 6)
     1.0
     """
+    from scipy import stats
+
     result = stats.ks_2samp(reference, current)
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-def wasserstein_1d(reference: Sample, current: Sample) -> float:
+def wasserstein_1d(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> float:
     """First Wasserstein distance between two empirical distributions.
 
-    Same value as ``scipy.stats.wasserstein_distance``. scipy argsorts both samples and
-    searchsorts their union; here both CDFs come out of one stable merge of the sorted samples,
-    several times faster on millions of rows (the test suite checks equality with scipy).
+    Same value as ``scipy.stats.wasserstein_distance(u, v, u_weights, v_weights)``. scipy
+    argsorts both samples and searchsorts their union; samples here arrive sorted, so both CDFs
+    come out of one stable merge (integer running counts, no rounding), several times faster on
+    millions of rows. The test suite checks equality with scipy.
 
     >>> wasserstein_1d(np.array([0.0, 1.0, 3.0]), np.array([5.0, 6.0, 8.0]))
     5.0
     """
-    u = np.sort(reference)
-    v = np.sort(current)
-    merged = np.concatenate([u, v])
+    merged = np.concatenate([reference, current])
     order = np.argsort(merged, kind="stable")
-    values = merged[order]
-    u_seen = np.cumsum(order < len(u))[:-1]
-    v_seen = np.arange(1, len(values)) - u_seen
-    gaps = np.diff(values)
-    return float(np.sum(np.abs(u_seen / len(u) - v_seen / len(v)) * gaps))
+    merged = merged[order]
+    gaps = np.diff(merged)
+    del merged
+    from_u = order < len(reference)
+    if reference_weights is None and current_weights is None:
+        del order
+        n_u, n_v = len(reference), len(current)
+        u_seen = np.cumsum(from_u[:-1], dtype=np.int64)
+        # v_seen = position - u_seen: the CDF difference without a second running count
+        difference = u_seen * (1.0 / n_u + 1.0 / n_v) - np.arange(1, u_seen.size + 1) / n_v
+    else:
+        u_weights = np.ones(len(reference), dtype=np.int64) if reference_weights is None else reference_weights
+        v_weights = np.ones(len(current), dtype=np.int64) if current_weights is None else current_weights
+        steps = np.concatenate([u_weights, v_weights])[order]
+        del order
+        u_seen = np.cumsum(np.where(from_u, steps, 0)[:-1])
+        v_seen = np.cumsum(np.where(from_u, 0, steps)[:-1])
+        difference = u_seen / u_weights.sum() - v_seen / v_weights.sum()
+    return float(np.dot(np.abs(difference, out=difference), gaps))
 
 
-@stattest("wasserstein", "distance", NUMERICAL, 0.1)
-def wasserstein(reference: Sample, current: Sample) -> TestResult:
+def weighted_std(values: Sample, weights: Weights) -> float:
+    """Population standard deviation of a sample that may come as distinct values + counts."""
+    if weights is None:
+        return float(np.std(values))
+    mean = np.average(values, weights=weights)
+    return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
+
+
+WEIGHTED = ("reference_weights", "current_weights")
+
+
+@stattest("wasserstein", "distance", NUMERICAL, 0.1, params=WEIGHTED)
+def wasserstein(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
     """Wasserstein distance normed by the reference's population std (floor 0.001).
 
     >>> wasserstein(np.array([0.0, 2.0]), np.array([1.0, 3.0])).statistic
     1.0
     """
-    norm = max(float(np.std(reference)), 0.001)
-    return TestResult(wasserstein_1d(reference, current) / norm)
+    norm = max(weighted_std(reference, reference_weights), 0.001)
+    return TestResult(wasserstein_1d(reference, current, reference_weights, current_weights) / norm)
 
 
 @stattest("anderson", "p_value", NUMERICAL, 0.1)
 def anderson(reference: Sample, current: Sample) -> TestResult:
     """k-sample Anderson-Darling test (scipy ``anderson_ksamp``; p-value capped to [0.001, 0.25])."""
     import warnings
+
+    from scipy import stats
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns whenever it caps the p-value
@@ -220,6 +263,8 @@ def anderson(reference: Sample, current: Sample) -> TestResult:
 @stattest("cramer_von_mises", "p_value", NUMERICAL, 0.1)
 def cramer_von_mises(reference: Sample, current: Sample) -> TestResult:
     """Two-sample Cramér-von Mises test (scipy ``cramervonmises_2samp``)."""
+    from scipy import stats
+
     result = stats.cramervonmises_2samp(reference, current)
     return TestResult(float(result.statistic), float(result.pvalue))
 
@@ -227,6 +272,8 @@ def cramer_von_mises(reference: Sample, current: Sample) -> TestResult:
 @stattest("energy_distance", "distance", NUMERICAL, 0.1, evidently_name="ed")
 def energy_distance(reference: Sample, current: Sample) -> TestResult:
     """Energy distance between the two samples (scipy ``energy_distance``)."""
+    from scipy import stats
+
     return TestResult(float(stats.energy_distance(reference, current)))
 
 
@@ -237,6 +284,8 @@ def mannwhitney(reference: Sample, current: Sample) -> TestResult:
     Evidently's choice means only a current sample shifted *upwards* is flagged; use ``ks`` or
     ``cramer_von_mises`` for a two-sided rank-based check.
     """
+    from scipy import stats
+
     result = stats.mannwhitneyu(reference, current, alternative="less")
     return TestResult(float(result.statistic), float(result.pvalue))
 
@@ -244,6 +293,8 @@ def mannwhitney(reference: Sample, current: Sample) -> TestResult:
 @stattest("t_test", "p_value", NUMERICAL, 0.05)
 def t_test(reference: Sample, current: Sample) -> TestResult:
     """Student's two-sample t-test with pooled variance (scipy ``ttest_ind``)."""
+    from scipy import stats
+
     result = stats.ttest_ind(reference, current)
     return TestResult(float(result.statistic), float(result.pvalue))
 
@@ -251,6 +302,8 @@ def t_test(reference: Sample, current: Sample) -> TestResult:
 @stattest("epps_singleton", "p_value", NUMERICAL, 0.05, evidently_name="es")
 def epps_singleton(reference: Sample, current: Sample) -> TestResult:
     """Epps-Singleton test on the empirical characteristic functions (scipy)."""
+    from scipy import stats
+
     if stats.iqr(np.concatenate([reference, current])) == 0:
         raise ValueError("epps_singleton needs a non-zero interquartile range")
     result = stats.epps_singleton_2samp(reference, current)
@@ -273,7 +326,18 @@ def _z_two_proportions(reference: Sample, current: Sample) -> tuple[float, float
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return float(z), float(2 * (1 - stats.norm.cdf(np.abs(z))))
+    if math.isnan(z):
+        return float(z), math.nan
+    return float(z), 2 * (1 - normal_cdf(abs(float(z))))
+
+
+def normal_cdf(x: float) -> float:
+    """Standard normal CDF, from ``math.erfc`` (no scipy import for the default target test).
+
+    >>> round(normal_cdf(1.959963984540054), 6)
+    0.975
+    """
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 @stattest("z", "p_value", CATEGORICAL, 0.05)
@@ -301,6 +365,8 @@ def chisquare(reference: Sample, current: Sample) -> TestResult:
     if len(ref_counts) == 1:
         return TestResult(0.0, 1.0)
     expected = ref_counts * (len(current) / len(reference))
+    from scipy import stats
+
     with np.errstate(divide="ignore", invalid="ignore"):
         result = stats.chisquare(cur_counts, expected)
     return TestResult(float(result.statistic), float(result.pvalue))
@@ -313,6 +379,8 @@ def g_test(reference: Sample, current: Sample) -> TestResult:
     if len(ref_counts) == 1:
         return TestResult(0.0, 1.0)
     expected = ref_counts * (len(current) / len(reference))
+    from scipy import stats
+
     with np.errstate(divide="ignore", invalid="ignore"):
         result = stats.power_divergence(cur_counts, expected, lambda_="log-likelihood")
     return TestResult(float(result.statistic), float(result.pvalue))
@@ -328,6 +396,8 @@ def fisher_exact(reference: Sample, current: Sample) -> TestResult:
         ref_counts = np.append(ref_counts, 0)
         cur_counts = np.append(cur_counts, 0)
     table = np.array([[cur_counts[1], cur_counts[0]], [ref_counts[1], ref_counts[0]]])
+    from scipy import stats
+
     result = stats.fisher_exact(table)
     return TestResult(float(result.statistic), float(result.pvalue))
 
@@ -365,7 +435,7 @@ def tvd(reference: Sample, current: Sample, iterations: int = 1000) -> TestResul
 
 # --- binned distances ----------------------------------------------------------------------
 
-BINNED_PARAMS = ("column_type", "binning", "n_bins")
+BINNED_PARAMS = ("column_type", "binning", "n_bins", *WEIGHTED)
 
 
 @stattest("jensenshannon", "distance", BOTH, 0.1, params=BINNED_PARAMS)
@@ -375,14 +445,36 @@ def jensenshannon(
     column_type: str = "categorical",
     binning: Binning = "evidently",
     n_bins: int = 10,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
 ) -> TestResult:
     """Jensen-Shannon distance (natural log) between the binned distributions.
 
     >>> jensenshannon(np.array([0, 1]), np.array([0, 1])).statistic
     0.0
     """
-    ref, cur = binned_shares(reference, current, column_type, binning, n_bins, fill_zeroes=False)
-    return TestResult(float(scipy_distance.jensenshannon(ref, cur)))
+    ref, cur = binned_shares(
+        reference, current, column_type, binning, n_bins, False, reference_weights, current_weights
+    )
+    return TestResult(jensen_shannon_distance(ref, cur))
+
+
+def jensen_shannon_distance(p: NDArray[np.float64], q: NDArray[np.float64]) -> float:
+    """``scipy.spatial.distance.jensenshannon(p, q)`` (natural log), on numpy alone.
+
+    Written out because importing scipy.spatial costs ~40 MB of memory on every run; the test
+    suite checks equality with scipy.
+
+    >>> round(jensen_shannon_distance(np.array([1.0, 0.0]), np.array([0.5, 0.5])), 6)
+    0.464501
+    """
+    p = p / np.sum(p)
+    q = q / np.sum(q)
+    m = (p + q) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0)
+        right = np.where(q > 0, q * np.log(q / m), 0.0)
+    return float(np.sqrt(np.sum(left + right) / 2.0))
 
 
 @stattest("psi", "distance", BOTH, 0.1, params=BINNED_PARAMS)
@@ -392,9 +484,11 @@ def psi(
     column_type: str = "categorical",
     binning: Binning = "evidently",
     n_bins: int = 10,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
 ) -> TestResult:
     """Population Stability Index between the binned distributions."""
-    ref, cur = binned_shares(reference, current, column_type, binning, n_bins, fill_zeroes=True)
+    ref, cur = binned_shares(reference, current, column_type, binning, n_bins, True, reference_weights, current_weights)
     return TestResult(float(np.sum((ref - cur) * np.log(ref / cur))))
 
 
@@ -405,9 +499,13 @@ def kl_div(
     column_type: str = "categorical",
     binning: Binning = "evidently",
     n_bins: int = 10,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
 ) -> TestResult:
     """Kullback-Leibler divergence of the reference from the current binned distribution."""
-    ref, cur = binned_shares(reference, current, column_type, binning, n_bins, fill_zeroes=True)
+    ref, cur = binned_shares(reference, current, column_type, binning, n_bins, True, reference_weights, current_weights)
+    from scipy import stats
+
     return TestResult(float(stats.entropy(ref, cur)))
 
 
@@ -418,6 +516,8 @@ def hellinger(
     column_type: str = "categorical",
     binning: Binning = "evidently",
     n_bins: int = 10,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
 ) -> TestResult:
     """Hellinger distance between the two distributions.
 
@@ -426,12 +526,18 @@ def hellinger(
     ``quantile`` binning: over the reference-quantile bins.
     """
     if column_type == "numerical" and binning == "evidently":
-        edges = np.histogram_bin_edges(np.unique(np.concatenate([reference, current])), bins="sturges")
-        h_ref = np.histogram(reference, bins=edges, density=True)[0]
-        h_cur = np.histogram(current, bins=edges, density=True)[0]
+        distinct = np.union1d(
+            reference if reference_weights is not None else np.unique(reference),
+            current if current_weights is not None else np.unique(current),
+        )
+        edges = np.histogram_bin_edges(distinct, bins="sturges")
+        h_ref = np.histogram(reference, bins=edges, weights=reference_weights, density=True)[0]
+        h_cur = np.histogram(current, bins=edges, weights=current_weights, density=True)[0]
         width = (edges.max() - edges.min()) / (len(edges) - 1)
         coefficient = float(np.sum(np.sqrt(h_ref * h_cur)) * width)
     else:
-        ref, cur = binned_shares(reference, current, column_type, binning, n_bins, fill_zeroes=False)
+        ref, cur = binned_shares(
+            reference, current, column_type, binning, n_bins, False, reference_weights, current_weights
+        )
         coefficient = float(np.sum(np.sqrt(ref * cur)))
     return TestResult(math.sqrt(1.0 - min(max(coefficient, 0.0), 1.0)))

@@ -22,6 +22,34 @@ def label_text(label: Any) -> str:
     return str(label)
 
 
+def sorted_quantiles(values: np.ndarray, weights: np.ndarray | None, probabilities: list[float]) -> list[float]:
+    """numpy's default (linear) quantiles of a sorted sample, also when it comes as values + counts.
+
+    >>> sorted_quantiles(np.array([1.0, 2.0, 10.0]), np.array([2, 1, 1]), [0.5, 0.75])
+    [1.5, 4.0]
+    >>> [float(q) for q in np.quantile([1.0, 1.0, 2.0, 10.0], [0.5, 0.75])]
+    [1.5, 4.0]
+    """
+    if weights is None:
+        n = values.size
+
+        def at(i: np.ndarray) -> np.ndarray:
+            return values[i]
+    else:
+        cumulative = np.cumsum(weights)
+        n = int(cumulative[-1])
+
+        def at(i: np.ndarray) -> np.ndarray:
+            return values[np.searchsorted(cumulative, i, side="right")]
+
+    position = (n - 1) * np.asarray(probabilities)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, n - 1)
+    fraction = position - low
+    low_values, high_values = at(low), at(high)
+    return [float(v) for v in low_values + fraction * (high_values - low_values)]
+
+
 def numerical_summary(sample: NumericalSample) -> ColumnSummary:
     """Count, missing, mean, std (ddof=1), extremes and quantiles of a numerical sample.
 
@@ -29,21 +57,23 @@ def numerical_summary(sample: NumericalSample) -> ColumnSummary:
     >>> s.mean, s.quantiles["p50"], s.missing
     (2.0, 2.0, 1)
     """
-    values = sample.values
-    if values.size == 0:
+    values, weights = sample.values, sample.weights
+    count = sample.count
+    if count == 0:
         return ColumnSummary(sample.rows, 0, sample.missing, sample.infinite, sample.unparsable)
-    quantiles = np.quantile(values, list(QUANTILES.values()))
+    mean = float(np.average(values, weights=weights))
+    squares = float(np.sum((values - mean) ** 2 * (weights if weights is not None else 1)))
     return ColumnSummary(
         rows=sample.rows,
-        count=int(values.size),
+        count=count,
         missing=sample.missing,
         infinite=sample.infinite,
         unparsable=sample.unparsable,
-        mean=float(values.mean()),
-        std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+        mean=mean,
+        std=float(np.sqrt(squares / (count - 1))) if count > 1 else 0.0,
         min=float(values[0]),
         max=float(values[-1]),
-        quantiles={name: float(q) for name, q in zip(QUANTILES, quantiles, strict=True)},
+        quantiles=dict(zip(QUANTILES, sorted_quantiles(values, weights, list(QUANTILES.values())), strict=True)),
     )
 
 
@@ -71,28 +101,30 @@ def summarize(sample: NumericalSample | CategoricalSample) -> ColumnSummary:
     return categorical_summary(sample)
 
 
-def numerical_distribution(reference: np.ndarray, current: np.ndarray) -> Distribution | None:
+def numerical_distribution(reference: NumericalSample, current: NumericalSample) -> Distribution | None:
     """Both samples on the same equal-width bins, spanning the 0.5%-99.5% range of both.
 
     Values beyond that range are counted in the outer bins, so the shares add up to one.
     """
-    if reference.size == 0 or current.size == 0:
+    if reference.count == 0 or current.count == 0:
         return None
-    low = min(np.quantile(reference, 0.005), np.quantile(current, 0.005))
-    high = max(np.quantile(reference, 0.995), np.quantile(current, 0.995))
+    ref_low, ref_high = sorted_quantiles(reference.values, reference.weights, [0.005, 0.995])
+    cur_low, cur_high = sorted_quantiles(current.values, current.weights, [0.005, 0.995])
+    low, high = min(ref_low, cur_low), max(ref_high, cur_high)
     if high <= low:
-        low, high = min(reference[0], current[0]), max(reference[-1], current[-1])
+        low = min(reference.values[0], current.values[0])
+        high = max(reference.values[-1], current.values[-1])
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    ref_counts = np.histogram(np.clip(reference, low, high), edges)[0]
-    cur_counts = np.histogram(np.clip(current, low, high), edges)[0]
+    ref_counts = np.histogram(np.clip(reference.values, low, high), edges, weights=reference.weights)[0]
+    cur_counts = np.histogram(np.clip(current.values, low, high), edges, weights=current.weights)[0]
     labels = [f"{edges[i]:.6g} - {edges[i + 1]:.6g}" for i in range(HISTOGRAM_BINS)]
     return Distribution(
         kind="bins",
         labels=labels,
-        reference=(ref_counts / reference.size).tolist(),
-        current=(cur_counts / current.size).tolist(),
+        reference=(ref_counts / reference.count).tolist(),
+        current=(cur_counts / current.count).tolist(),
         edges=edges.tolist(),
     )
 

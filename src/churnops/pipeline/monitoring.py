@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
-from churnops.data.io import atomic_write_text, check_readable, read_table, sha256_file
+from churnops.data.io import TableReader, atomic_write_text, check_readable, read_table, sha256_file
 from churnops.errors import ChurnopsError, ConfigError
-from churnops.monitor.engine import compare
-from churnops.monitor.profile import ReferenceProfile, build_profile
+from churnops.monitor.batch import BatchBuilder
+from churnops.monitor.engine import evaluate
+from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings, settings_from_config
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
@@ -97,8 +98,12 @@ def get_reference_profile(
             profile, _ = cached
             status = "hit"
     if profile is None:
-        frame = read_table(source.path, source.row_range)
-        profile = build_profile(frame, settings)
+        reader = TableReader(source.path, source.row_range)
+        builder = ProfileBuilder(reader.columns, settings)
+        reader = TableReader(source.path, source.row_range, columns=builder.needed)
+        for chunk in reader:
+            builder.update(chunk)
+        profile = builder.finish()
         if use_cache or rebuild:
             status = "rebuilt" if rebuild else status
             try:
@@ -141,11 +146,16 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
             config, source, settings, request.use_cache and config.monitor.use_profile_cache
         )
         loaded = time.perf_counter()
-        current = read_table(current_path)
-        current_info = DatasetInfo(str(current_path), current.height, sha256_file(current_path), None, current.width)
+        header = TableReader(current_path).header
+        builder = BatchBuilder(profile, header, settings)
+        reader = TableReader(current_path, columns=builder.needed)
+        for chunk in reader:
+            builder.update(chunk)
+        tally = builder.finish()
+        current_info = DatasetInfo(str(current_path), tally.rows, reader.sha256, None, len(header))
         read_done = time.perf_counter()
-        result = compare(profile, current, settings, reference_info, current_info)
-        timings = {"reference_profile_s": loaded - started, "read_current_s": read_done - loaded}
+        result = evaluate(profile, tally, settings, reference_info, current_info)
+        timings = {"reference_profile_s": loaded - started, "read_and_accumulate_current_s": read_done - loaded}
     elif engine == "evidently":
         from churnops.integrations.evidently_engine import run_evidently
 

@@ -1,0 +1,393 @@
+"""Column accumulators: build a sample chunk by chunk, so a table never has to fit in memory.
+
+Each accumulator takes the chunks of one column in order (``update``), can absorb another
+accumulator of the same column fed with later rows (``merge``, for partitions computed
+elsewhere), and returns the exact sample at the end (``finish``). Numbers keep their finite
+values; categories keep compact codes in row order and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from churnops.monitor.columns import INTEGER_CARDINALITY_LIMIT
+from churnops.monitor.prepare import (
+    CategoricalSample,
+    Coerced,
+    NumericalSample,
+    coerce_categorical,
+    coerce_datetime,
+    coerce_numerical,
+    compact_codes,
+    sort_labels,
+)
+
+MISSING = (1 << 32) - 1
+"""Code of a missing value (null, NaN, infinite, or unparsable as the column's type)."""
+UNSEEN = (1 << 32) - 2
+"""Code of a value whose label is not known yet."""
+COUNTS_MODE_RATIO = 0.05
+"""A numerical column whose first chunk has at most this share of distinct values is kept as
+distinct values with counts (exact, and much smaller than the raw values)."""
+COUNTS_MODE_LIMIT = 1 << 20
+"""Beyond this many distinct values, counts are turned back into raw values."""
+
+
+class NumericAccumulator:
+    """Finite values of a numerical (or date) column, with missing, infinite and unparsable counts.
+
+    Values are kept raw, or - for columns with few distinct values, decided on the first chunk -
+    as distinct values with counts, merged as chunks come.
+    """
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.missing = 0
+        self.infinite = 0
+        self.unparsable = 0
+        self.chunks: list[NDArray[np.float64]] = []
+        self.counting: bool | None = None
+        self.distinct = np.zeros(0)
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def update(self, coerced: Coerced) -> None:
+        self.update_values(coerced.series.to_numpy(allow_copy=True).astype(np.float64, copy=False), coerced.unparsable)
+
+    def update_values(self, raw: NDArray[np.float64], unparsable: int = 0) -> None:
+        """One chunk as floats, NaN where a value is missing or could not be parsed."""
+        finite = np.isfinite(raw)
+        nan_count = int(np.isnan(raw).sum())
+        self.rows += raw.size
+        self.missing += nan_count - unparsable
+        self.infinite += int(raw.size - finite.sum()) - nan_count
+        self.unparsable += unparsable
+        self.add_values(raw[finite], 0)
+
+    def add_values(self, values: NDArray[np.float64], rows: int) -> None:
+        """Finite values; ``rows`` of them are rows not counted yet."""
+        self.rows += rows
+        if self.counting is None and values.size:
+            distinct, counts = np.unique(values, return_counts=True)
+            self.counting = distinct.size <= max(COUNTS_MODE_RATIO * values.size, 1)
+            if self.counting:
+                self.distinct, self.counts = distinct, counts.astype(np.int64)
+                return
+        if self.counting:
+            distinct, counts = np.unique(values, return_counts=True)
+            self._add_counts(distinct, counts.astype(np.int64))
+        else:
+            self.chunks.append(values)
+
+    def _add_counts(self, distinct: NDArray[np.float64], counts: NDArray[np.int64]) -> None:
+        merged, inverse = np.unique(np.concatenate([self.distinct, distinct]), return_inverse=True)
+        self.counts = np.bincount(inverse, weights=np.concatenate([self.counts, counts]), minlength=merged.size).astype(
+            np.int64
+        )
+        self.distinct = merged
+        if merged.size > COUNTS_MODE_LIMIT:
+            self.chunks = [np.repeat(self.distinct, self.counts)]
+            self.distinct, self.counts, self.counting = np.zeros(0), np.zeros(0, dtype=np.int64), False
+
+    def merge(self, other: NumericAccumulator) -> None:
+        """Absorb another accumulator of the same column (value order does not matter here)."""
+        self.rows += other.rows
+        self.missing += other.missing
+        self.infinite += other.infinite
+        self.unparsable += other.unparsable
+        if other.counting and self.counting is not False:
+            self.counting = True
+            self._add_counts(other.distinct, other.counts)
+        elif other.counting:
+            self.chunks.append(np.repeat(other.distinct, other.counts))
+        else:
+            for chunk in other.chunks:
+                self.add_values(chunk, 0)
+
+    def finish(self) -> NumericalSample:
+        if self.counting:
+            return NumericalSample(self.distinct, self.rows, self.missing, self.infinite, self.unparsable, self.counts)
+        values = np.concatenate(self.chunks) if self.chunks else np.zeros(0)
+        self.chunks = []
+        return NumericalSample.from_values(values, self.rows, self.missing, self.infinite, self.unparsable)
+
+
+class CategoryAccumulator:
+    """Labels (in order of first appearance while accumulating), per-row codes and counts."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.missing = 0
+        self.unparsable = 0
+        self.labels: list[Any] = []
+        self.index: dict[Any, int] = {}
+        self.counts: list[int] = []
+        self.code_chunks: list[NDArray[Any]] = []
+        self._known = pl.Series([])
+
+    @property
+    def present(self) -> int:
+        return sum(self.counts)
+
+    def codes_for(self, values: pl.Expr) -> pl.Expr:
+        """Expression giving each value's code: known labels' codes, UNSEEN, or MISSING."""
+        if self.labels:
+            codes = values.replace_strict(
+                self._known,
+                pl.int_range(len(self.labels), eager=True, dtype=pl.UInt32),
+                default=pl.lit(UNSEEN, dtype=pl.UInt32),
+                return_dtype=pl.UInt32,
+            )
+        else:
+            codes = pl.lit(UNSEEN, dtype=pl.UInt32)
+        return pl.when(values.is_null()).then(pl.lit(MISSING, dtype=pl.UInt32)).otherwise(codes)
+
+    def update(self, coerced: Coerced) -> None:
+        """One chunk of already coerced values."""
+        frame = pl.DataFrame({"v": coerced.series})
+        codes = frame.select(self.codes_for(pl.col("v"))).to_series().to_numpy()
+        self.take(codes, coerced.unparsable, lambda mask: frame.filter(pl.Series(mask))["v"])
+
+    def take(
+        self, codes: NDArray[np.uint32], unparsable: int, values_at: Callable[[NDArray[np.bool_]], pl.Series]
+    ) -> None:
+        """Absorb one chunk's codes (from :meth:`codes_for`).
+
+        ``values_at(mask)`` returns the values of the rows flagged UNSEEN, to learn new labels.
+        """
+        missing = codes == MISSING
+        self.rows += codes.size
+        self.unparsable += unparsable
+        self.missing += int(missing.sum()) - unparsable
+        unseen = codes == UNSEEN
+        if unseen.any():
+            new_values = values_at(unseen)
+            self._learn(new_values)
+            codes = codes.copy()
+            lookup = dict(zip(self.labels, range(len(self.labels)), strict=True))
+            codes[unseen] = np.fromiter(
+                (lookup[v] for v in new_values.to_list()), dtype=np.uint32, count=len(new_values)
+            )
+        present = codes[~missing] if missing.any() else codes
+        self._add_counts(np.bincount(present, minlength=len(self.labels)))
+        self.code_chunks.append(compact_codes(present, len(self.labels)))
+
+    def _learn(self, values: pl.Series) -> None:
+        """Add labels not seen before, in order of first appearance."""
+        for label in values.drop_nulls().unique(maintain_order=True).to_list():
+            if label not in self.index:
+                self.index[label] = len(self.labels)
+                self.labels.append(label)
+                self.counts.append(0)
+        self._known = pl.Series(self.labels, dtype=values.dtype)
+
+    def _add_counts(self, counts: NDArray[np.int64]) -> None:
+        for code in np.flatnonzero(counts):
+            self.counts[code] += int(counts[code])
+
+    def merge(self, other: CategoryAccumulator) -> None:  # type: ignore[override]
+        """Absorb an accumulator fed with the rows that follow this one's."""
+        self.rows += other.rows
+        self.missing += other.missing
+        self.unparsable += other.unparsable
+        remap = np.empty(len(other.labels), dtype=np.int64)
+        for code, label in enumerate(other.labels):
+            mine = self.index.get(label)
+            if mine is None:
+                mine = len(self.labels)
+                self.index[label] = mine
+                self.labels.append(label)
+                self.counts.append(0)
+            self.counts[mine] += other.counts[code]
+            remap[code] = mine
+        for chunk in other.code_chunks:
+            self.code_chunks.append(compact_codes(remap[chunk], len(self.labels)))
+        if self.labels:
+            self._known = pl.Series(self.labels, dtype=other._known.dtype if other.labels else None)
+
+    def finish(self) -> CategoricalSample:
+        ordered = sort_labels(self.labels)
+        position = {label: i for i, label in enumerate(ordered)}
+        permutation = np.array([position[label] for label in self.labels], dtype=np.int64)
+        counts = np.zeros(len(ordered), dtype=np.int64)
+        counts[permutation] = self.counts
+        merged = np.concatenate(self.code_chunks) if self.code_chunks else np.zeros(0, dtype=np.int64)
+        codes = compact_codes(permutation[merged], len(ordered))
+        self.code_chunks = []
+        return CategoricalSample(codes, ordered, self.rows, self.missing, self.unparsable, counts)
+
+    def as_numeric(self) -> NumericAccumulator:
+        """The same values as a numerical accumulator (labels must be numbers)."""
+        numeric = NumericAccumulator()
+        values = np.repeat(np.asarray(self.labels, dtype=np.float64), self.counts)
+        numeric.add_values(values, self.rows)
+        numeric.missing = self.missing
+        numeric.unparsable = self.unparsable
+        return numeric
+
+    def numerical_sample(self) -> NumericalSample:
+        """The accumulated numbers as a numerical sample (distinct values with counts)."""
+        order = np.argsort(np.asarray(self.labels, dtype=np.float64), kind="stable")
+        values = np.asarray(self.labels, dtype=np.float64)[order]
+        weights = np.asarray(self.counts, dtype=np.int64)[order]
+        finite = np.isfinite(values)
+        return NumericalSample(
+            values[finite], self.rows, self.missing, int(weights[~finite].sum()), self.unparsable, weights[finite]
+        )
+
+
+INTEGER_LABEL_LIMIT = 1 << 16
+"""An integer column with more distinct values than this is numerical: keep values, not codes."""
+TEXT_MIN_VALUES = 100_000
+"""After this many values, a text column (distinct > half the values) stops collecting labels."""
+
+
+class AutoAccumulator:
+    """A reference column whose type is inferred (Evidently's rules) once all rows are seen.
+
+    Integers are collected as categories (they are categorical with at most 10 distinct values)
+    until they have too many distinct values; strings as categories until they look like free
+    text; floats as numbers; dates as day numbers.
+    """
+
+    def __init__(self, first_dtype: pl.DataType, label: bool = False) -> None:
+        self.storage = storage_kind(first_dtype)
+        self.numeric: NumericAccumulator | None = None
+        self.categories: CategoryAccumulator | None = None
+        self.text_rows = 0
+        self.text_missing = 0
+        self.gave_up_text = False
+        # A label (target, prediction) stored as floats is a category while it has two values.
+        self.float_categories = label and self.storage == "float"
+        if self.storage == "datetime" or (self.storage == "float" and not label):
+            self.numeric = NumericAccumulator()
+        else:
+            self.categories = CategoryAccumulator()
+
+    def update(self, series: pl.Series) -> None:
+        if self.gave_up_text:
+            self.text_rows += series.len()
+            self.text_missing += series.null_count()
+            return
+        if self.numeric is not None:
+            if self.storage == "datetime":
+                self.numeric.update(coerce_datetime(series))
+            else:
+                self.numeric.update(coerce_numerical(series))
+            return
+        assert self.categories is not None
+        like = {"int": pl.Int64(), "bool": pl.Boolean(), "string": pl.String(), "float": pl.Float64()}[self.storage]
+        self.categories.update(coerce_categorical(series, like))
+        labels = len(self.categories.labels)
+        if (self.storage == "int" and labels > INTEGER_LABEL_LIMIT) or (self.float_categories and labels > 2):
+            self.numeric = self.categories.as_numeric()
+            self.categories = None
+        elif (
+            self.storage == "string"
+            and self.categories.present >= TEXT_MIN_VALUES
+            and labels * 2 > self.categories.present
+        ):
+            self.gave_up_text = True
+            self.text_rows = self.categories.rows
+            self.text_missing = self.categories.missing
+            self.categories = None
+
+    def merge(self, other: AutoAccumulator) -> None:
+        """Absorb an accumulator of the same column fed with the rows that follow."""
+        if self.gave_up_text or other.gave_up_text:
+            rows = self.text_rows if self.gave_up_text else self._rows()
+            missing = self.text_missing if self.gave_up_text else self._missing()
+            self.text_rows = rows + (other.text_rows if other.gave_up_text else other._rows())
+            self.text_missing = missing + (other.text_missing if other.gave_up_text else other._missing())
+            self.gave_up_text, self.numeric, self.categories = True, None, None
+            return
+        if self.categories is not None and other.categories is not None:
+            self.categories.merge(other.categories)
+            self._check_switch()
+            return
+        if self.numeric is None:
+            assert self.categories is not None
+            self.numeric, self.categories = self.categories.as_numeric(), None
+        assert self.numeric is not None
+        self.numeric.merge(other.numeric if other.numeric is not None else other.categories.as_numeric())  # type: ignore[union-attr]
+
+    def _rows(self) -> int:
+        part = self.numeric if self.numeric is not None else self.categories
+        return part.rows if part is not None else 0
+
+    def _missing(self) -> int:
+        part = self.numeric if self.numeric is not None else self.categories
+        return part.missing if part is not None else 0
+
+    def _check_switch(self) -> None:
+        """Leave category mode when the values turn out numerical, or like free text."""
+        assert self.categories is not None
+        labels = len(self.categories.labels)
+        if (self.storage == "int" and labels > INTEGER_LABEL_LIMIT) or (self.float_categories and labels > 2):
+            self.numeric = self.categories.as_numeric()
+            self.categories = None
+        elif self._looks_like_text():
+            self.gave_up_text = True
+            self.text_rows = self.categories.rows
+            self.text_missing = self.categories.missing
+            self.categories = None
+
+    def _looks_like_text(self) -> bool:
+        categories = self.categories
+        return (
+            self.storage == "string"
+            and categories is not None
+            and categories.present >= TEXT_MIN_VALUES
+            and len(categories.labels) * 2 > categories.present
+        )
+
+    def finish(self) -> tuple[str, NumericalSample | CategoricalSample | None]:
+        """The inferred column type and its sample (None for text)."""
+        if self.gave_up_text:
+            return "text", None
+        if self.numeric is not None:
+            return ("datetime" if self.storage == "datetime" else "numerical"), self.numeric.finish()
+        assert self.categories is not None
+        distinct = len(self.categories.labels)
+        if self.storage == "int" and distinct > INTEGER_CARDINALITY_LIMIT:
+            return "numerical", self.categories.numerical_sample()
+        if self.storage == "string" and distinct > self.categories.present * 0.5:
+            return "text", None
+        if self.storage == "string" and self.categories.present == 0:
+            return "unknown", None
+        return "categorical", self.categories.finish()
+
+
+def storage_kind(dtype: pl.DataType) -> str:
+    """How a column is stored: float, int, bool, datetime or string."""
+    if dtype.is_float():
+        return "float"
+    if dtype.is_integer():
+        return "int"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_temporal():
+        return "datetime"
+    return "string"
+
+
+def infer_column_type(series: pl.Series) -> str:
+    """Evidently 0.7's type inference (``infer_column_type``) on one whole column.
+
+    float -> numerical; integer -> categorical with at most 10 distinct values, else
+    numerical; string -> text when distinct values exceed half the non-null count, else
+    categorical; boolean -> categorical; dates -> datetime (Evidently leaves those out of drift;
+    churnops tests them as day numbers).
+
+    >>> infer_column_type(pl.Series([1, 2, 3])), infer_column_type(pl.Series([0.5, 1.5]))
+    ('categorical', 'numerical')
+    >>> infer_column_type(pl.Series(["a", "b", "c"]))
+    'text'
+    """
+    accumulator = AutoAccumulator(series.dtype)
+    accumulator.update(series)
+    return accumulator.finish()[0]

@@ -1,0 +1,1 @@
+"""Stages of the churnops pipeline and the file work around the monitoring computation."""

@@ -1,0 +1,235 @@
+"""Chunked reading and accumulation give exactly the in-memory results."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from churnops.data.io import TableReader
+from churnops.errors import InputDataError
+from churnops.monitor.accumulate import CategoryAccumulator, NumericAccumulator, infer_column_type
+from churnops.monitor.batch import BatchBuilder
+from churnops.monitor.binning import binned_shares, sturges_edges
+from churnops.monitor.engine import compare, evaluate
+from churnops.monitor.prepare import NumericalSample, coerce_categorical, coerce_numerical
+from churnops.monitor.profile import ProfileBuilder, ReferenceProfile, build_profile
+from churnops.monitor.settings import MonitorSettings
+from churnops.monitor.stattests import get_stattest, wasserstein_1d
+from churnops.pipeline.profile_cache import load_profile, save_profile
+
+SETTINGS = MonitorSettings(
+    declared_types={
+        "CustomerId": "id",
+        "Surname": "ignored",
+        "First Name": "ignored",
+        "Date of Birth": "datetime",
+        "Churn Flag": "target",
+    },
+    id_columns=("CustomerId",),
+    domains={"Credit Score": (300.0, 850.0)},
+)
+
+
+def chunks_of(frame: pl.DataFrame, size: int) -> list[pl.DataFrame]:
+    return [frame.slice(i, size) for i in range(0, frame.height, size)]
+
+
+def result_numbers(result):
+    return {
+        c.name: (c.test, c.statistic, c.p_value, c.drift_detected, c.current.count, c.current.missing)
+        for c in result.columns
+    }
+
+
+def test_chunked_profile_and_batch_equal_the_whole_table(bank):
+    reference, current = bank[:20_000], bank[20_000:30_000]
+    whole = compare(build_profile(reference, SETTINGS), current, SETTINGS)
+    builder = ProfileBuilder(reference.columns, SETTINGS)
+    for chunk in chunks_of(reference, 1_237):
+        builder.update(chunk)
+    profile = builder.finish()
+    batch = BatchBuilder(profile, current.columns, SETTINGS)
+    for chunk in chunks_of(current, 777):
+        batch.update(chunk)
+    chunked = evaluate(profile, batch.finish(), SETTINGS)
+    assert result_numbers(chunked) == result_numbers(whole)
+    assert chunked.target_drift == whole.target_drift
+    assert chunked.data_quality.score == whole.data_quality.score
+
+
+def test_merged_builders_equal_one_builder(bank):
+    reference, current = bank[:20_000], bank[20_000:30_000]
+    parts = chunks_of(reference, 5_000)
+    builders = []
+    for part in parts:
+        builder = ProfileBuilder(reference.columns, SETTINGS)
+        builder.update(part)
+        builders.append(builder)
+    first = builders[0]
+    for other in builders[1:]:
+        first.merge(other)
+    merged = first.finish()
+    batches = []
+    for part in chunks_of(current, 3_000):
+        batch = BatchBuilder(merged, current.columns, SETTINGS)
+        batch.update(part)
+        batches.append(batch)
+    for other in batches[1:]:
+        batches[0].merge(other)
+    result = evaluate(merged, batches[0].finish(), SETTINGS)
+    expected = compare(build_profile(reference, SETTINGS), current, SETTINGS)
+    assert result_numbers(result) == result_numbers(expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])), min_size=1, max_size=80),
+    st.integers(1, 10),
+)
+def test_category_accumulator_is_chunk_invariant(values, size):
+    series = pl.Series(values, dtype=pl.String)
+    whole = CategoryAccumulator()
+    whole.update(coerce_categorical(series))
+    chunked = CategoryAccumulator()
+    for i in range(0, len(values), size):
+        chunked.update(coerce_categorical(series.slice(i, size)))
+    a, b = whole.finish(), chunked.finish()
+    assert a.labels == b.labels and np.array_equal(a.codes, b.codes) and a.missing == b.missing
+    assert [a.labels[c] for c in a.codes] == [v for v in values if v is not None]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(0, 3).map(float)),
+        min_size=1,
+        max_size=80,
+    ),
+    st.integers(1, 10),
+)
+def test_numeric_accumulator_is_chunk_invariant(values, size):
+    series = pl.Series(values, dtype=pl.Float64)
+    whole = NumericAccumulator()
+    whole.update(coerce_numerical(series))
+    chunked = NumericAccumulator()
+    for i in range(0, len(values), size):
+        chunked.update(coerce_numerical(series.slice(i, size)))
+    a, b = whole.finish(), chunked.finish()
+    assert np.array_equal(a.expanded(), b.expanded())
+    assert (a.missing, a.infinite, a.rows) == (b.missing, b.infinite, b.rows)
+    finite = np.array([v for v in values if v is not None and np.isfinite(v)])
+    assert np.array_equal(a.expanded(), np.sort(finite))
+
+
+def test_low_cardinality_numbers_are_kept_as_counts():
+    accumulator = NumericAccumulator()
+    accumulator.update_values(np.tile(np.arange(5.0), 1_000))
+    sample = accumulator.finish()
+    assert sample.weights is not None and sample.values.tolist() == [0, 1, 2, 3, 4]
+    assert sample.count == 5_000
+
+
+@pytest.mark.parametrize("n, m", [(7, 11), (5_000, 3_000)])
+def test_weighted_forms_give_the_same_statistics(n, m):
+    rng = np.random.default_rng(n)
+    u = np.sort(rng.integers(0, 40, n).astype(float))
+    v = np.sort(rng.integers(3, 45, m).astype(float))
+    uu, uw = np.unique(u, return_counts=True)
+    vv, vw = np.unique(v, return_counts=True)
+    assert wasserstein_1d(uu, vv, uw, vw) == pytest.approx(stats.wasserstein_distance(u, v), rel=1e-12)
+    assert wasserstein_1d(uu, vv, uw, vw) == pytest.approx(stats.wasserstein_distance(uu, vv, uw, vw), rel=1e-12)
+    for binning in ("evidently", "quantile"):
+        raw = binned_shares(u, v, "numerical", binning, 10)
+        weighted = binned_shares(uu, vv, "numerical", binning, 10, True, uw, vw)
+        assert np.allclose(raw[0], weighted[0]) and np.allclose(raw[1], weighted[1])
+    for name in ("psi", "jensenshannon", "hellinger", "kl_div", "wasserstein"):
+        spec = get_stattest(name)
+        extra = {"column_type": "numerical"} if "column_type" in spec.params else {}
+        raw = spec.func(u, v, **extra).statistic
+        weighted = spec.func(uu, vv, reference_weights=uw, current_weights=vw, **extra).statistic
+        assert weighted == pytest.approx(raw, rel=1e-12), name
+
+
+@pytest.mark.parametrize("low, high, n", [(0.0, 7.25, 5), (3.0, 3.0, 10), (-1e6, 1e9, 1_234_567), (0.1, 0.3, 2)])
+def test_sturges_edges_equal_numpy(low, high, n):
+    data = np.concatenate([[low, high], np.full(n - 2, (low + high) / 2)]) if n > 2 else np.array([low, high])
+    assert np.array_equal(sturges_edges(low, high, n), np.histogram_bin_edges(data, "sturges"))
+
+
+def test_profile_cache_round_trip(bank, tmp_path):
+    profile = build_profile(bank[:5_000], SETTINGS)
+    save_profile(profile, tmp_path / "p.npz")
+    loaded, _ = load_profile(tmp_path / "p.npz")
+    assert isinstance(loaded, ReferenceProfile) and loaded.rows == profile.rows
+    current = bank[5_000:8_000]
+    assert result_numbers(compare(loaded, current, SETTINGS)) == result_numbers(compare(profile, current, SETTINGS))
+
+
+def test_infer_column_type_follows_evidently():
+    assert infer_column_type(pl.Series(list(range(10)))) == "categorical"
+    assert infer_column_type(pl.Series(list(range(11)))) == "numerical"
+    assert infer_column_type(pl.Series(["a", "b"] * 10)) == "categorical"
+    assert infer_column_type(pl.Series([True, False])) == "categorical"
+    assert infer_column_type(pl.Series([None, None], dtype=pl.String)) == "unknown"
+
+
+# --- the chunked reader -------------------------------------------------------------------------
+
+
+def test_reader_chunks_never_split_quoted_newlines(tmp_path):
+    rows = [f'{i},"line one\nline two, with comma {i}",{i * 0.5}' for i in range(3_000)]
+    path = tmp_path / "quoted.csv"
+    path.write_text("id,text,x\n" + "\n".join(rows) + "\n")
+    reader = TableReader(path, chunk_bytes=1_000)
+    frames = list(reader)
+    assert len(frames) > 10
+    whole = pl.concat(frames)
+    assert whole.height == 3_000 and whole["text"][7] == "line one\nline two, with comma 7"
+    assert whole.equals(pl.read_csv(path))
+    assert reader.sha256 == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+
+
+def test_reader_row_range_across_chunks_and_late_type_change(tmp_path):
+    lines = [str(i) for i in range(20_000)] + ["1.5", "abc"]
+    path = tmp_path / "late.csv"
+    path.write_text("x\n" + "\n".join(lines) + "\n")
+    frames = list(TableReader(path, chunk_bytes=4_096))
+    values = pl.concat([coerce_numerical(f["x"]).series for f in frames])
+    assert values.len() == 20_002 and values[20_000] == 1.5 and values[20_001] is None
+    middle = pl.concat(list(TableReader(path, row_range=(9_990, 10_010), chunk_bytes=4_096)))
+    assert middle["x"].cast(pl.Int64).to_list() == list(range(9_990, 10_010))
+    with pytest.raises(InputDataError, match=r"rows \[0, 30000\) requested but the file has only 20002"):
+        list(TableReader(path, row_range=(0, 30_000), chunk_bytes=4_096))
+
+
+def test_reader_parquet_and_projection(tmp_path, bank):
+    path = tmp_path / "b.parquet"
+    bank.write_parquet(path)
+    reader = TableReader(path, columns=["Balance", "Gender"])
+    frame = pl.concat(list(reader))
+    assert frame.columns == ["Balance", "Gender"] and frame.height == bank.height
+    with pytest.raises(InputDataError, match="no column named Nope"):
+        TableReader(path, columns=["Nope"])
+
+
+def test_reader_rejects_nested_parquet(tmp_path):
+    path = tmp_path / "nested.parquet"
+    pl.DataFrame({"a": [[1, 2], [3]], "b": [1, 2]}).write_parquet(path)
+    with pytest.raises(InputDataError, match="nested columns are not supported: a"):
+        TableReader(path)
+
+
+def test_numerical_sample_quantiles_do_not_depend_on_the_form():
+    from churnops.monitor.summaries import numerical_summary
+
+    values = np.sort(np.random.default_rng(0).integers(0, 10, 1_000).astype(float))
+    raw = NumericalSample(values, 1_000, 0, 0)
+    distinct, counts = np.unique(values, return_counts=True)
+    weighted = NumericalSample(distinct, 1_000, 0, 0, 0, counts.astype(np.int64))
+    a, b = numerical_summary(raw), numerical_summary(weighted)
+    assert a.quantiles == b.quantiles and a.mean == pytest.approx(b.mean) and a.std == pytest.approx(b.std)
+    assert a.quantiles["p25"] == float(np.quantile(values, 0.25))
