@@ -34,6 +34,8 @@ UNSEEN = (1 << 32) - 2
 COUNTS_MODE_RATIO = 0.05
 """A numerical column whose first chunk has at most this share of distinct values is kept as
 distinct values with counts (exact, and much smaller than the raw values)."""
+PROBE_VALUES = 50_000
+"""How many values of the first chunk decide between raw values and counts."""
 COUNTS_MODE_LIMIT = 1 << 20
 """Beyond this many distinct values, counts are turned back into raw values."""
 
@@ -72,11 +74,8 @@ class NumericAccumulator:
         """Finite values; ``rows`` of them are rows not counted yet."""
         self.rows += rows
         if self.counting is None and values.size:
-            distinct, counts = np.unique(values, return_counts=True)
-            self.counting = distinct.size <= max(COUNTS_MODE_RATIO * values.size, 1)
-            if self.counting:
-                self.distinct, self.counts = distinct, counts.astype(np.int64)
-                return
+            probe = values[:PROBE_VALUES]
+            self.counting = np.unique(probe).size <= max(COUNTS_MODE_RATIO * probe.size, 1)
         if self.counting:
             distinct, counts = np.unique(values, return_counts=True)
             self._add_counts(distinct, counts.astype(np.int64))
@@ -168,10 +167,9 @@ class CategoryAccumulator:
             new_values = values_at(unseen)
             self._learn(new_values)
             codes = codes.copy()
-            lookup = dict(zip(self.labels, range(len(self.labels)), strict=True))
-            codes[unseen] = np.fromiter(
-                (lookup[v] for v in new_values.to_list()), dtype=np.uint32, count=len(new_values)
-            )
+            codes[unseen] = new_values.replace_strict(
+                self._known, pl.int_range(len(self.labels), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32
+            ).to_numpy()
         present = codes[~missing] if missing.any() else codes
         self._add_counts(np.bincount(present, minlength=len(self.labels)))
         self.code_chunks.append(compact_codes(present, len(self.labels)))

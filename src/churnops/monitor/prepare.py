@@ -69,17 +69,25 @@ def coerce_numerical(series: pl.Series) -> Coerced:
 
 
 def coerce_datetime(series: pl.Series) -> Coerced:
-    """Days since 1970-01-01 as Float64, parsing ISO dates or datetimes given as text."""
+    """Days since 1970-01-01 as Float64, parsing ISO dates or datetimes given as text.
+
+    >>> coerce_datetime(pl.Series(["1970-01-11", "1970-01-02T12:00:00", "soon", None])).series.to_list()
+    [10.0, 1.0, None, None]
+    """
     if series.dtype == pl.Date:
         return Coerced(series.cast(pl.Int32).cast(pl.Float64), 0)
     if series.dtype.is_temporal():
         return Coerced(series.cast(pl.Datetime("us")).dt.date().cast(pl.Int32).cast(pl.Float64), 0)
-    text = series.cast(pl.String).str.strip_chars()
-    parsed = text.str.to_date(strict=False)
+    text = series.cast(pl.String)
+    parsed = text.str.to_date("%Y-%m-%d", strict=False)  # the usual case, and the fastest parse
     if parsed.null_count() > text.null_count():
-        as_datetime = text.str.to_datetime(strict=False, time_unit="us").dt.date()
-        parsed = parsed.fill_null(as_datetime)
-    unparsable = int((parsed.is_null() & text.is_not_null() & (text != "")).sum())
+        text = text.str.strip_chars()
+        parsed = parsed.fill_null(text.str.to_date(strict=False))
+        if parsed.null_count() > text.null_count():
+            parsed = parsed.fill_null(text.str.to_datetime(strict=False, time_unit="us").dt.date())
+    unparsable = 0
+    if parsed.null_count() > text.null_count():
+        unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())
     return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable)
 
 
