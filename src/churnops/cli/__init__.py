@@ -55,12 +55,13 @@ def main(
             raise typer.Exit(2) from None
 
 
-from churnops.cli import config_cmds, data_cmds, monitor_cmds  # noqa: E402
+from churnops.cli import config_cmds, data_cmds, monitor_cmds, report_cmds  # noqa: E402
 
 app.add_typer(config_cmds.config_app, name="config")
 app.add_typer(data_cmds.data_app, name="data")
 app.command("generate")(data_cmds.generate)
 app.command("monitor", epilog=EXIT_CODES_HELP)(monitor_cmds.monitor)
 app.add_typer(monitor_cmds.profile_app, name="profile")
+app.add_typer(report_cmds.report_app, name="report")
 
 __all__ = ["app"]

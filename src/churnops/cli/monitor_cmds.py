@@ -61,6 +61,7 @@ def monitor(
     a stale trigger.txt is removed when there is no drift.
     """
     from churnops.pipeline.monitoring import MonitorRequest, run_monitoring
+    from churnops.report.metrics import p_value_text
 
     cfg = load(config, {"monitor.engine": engine})
     request = MonitorRequest(
@@ -84,7 +85,7 @@ def monitor(
     if target is not None and target.reference_rate is not None:
         say(
             f"target {target.column}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
-            f"({'drift' if target.drift_detected else 'no drift'}, p={target.p_value:.3g})"
+            f"({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
         )
     say(
         f"data quality {quality.score:.4f} " + ("(ok)" if quality.passed else f"(WARNING: below {quality.threshold:g})")

@@ -10,6 +10,8 @@ reference does not have - are reported but do not lower the score. Below
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 
 from churnops.monitor.batch import BatchTally, ColumnTally, repeats_earlier
@@ -70,11 +72,12 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
             else:
                 n = int(weights[:below].sum() + weights[above:].sum())
             if n:
+                shown = [_as_text(v, tally.profile.plan.column_type) for v in (low, high)]
                 add(
                     "out_of_reference_range",
                     "warning",
                     n,
-                    f"{n} values outside the reference range [{low:.6g}, {high:.6g}]",
+                    f"{n} values outside the reference range [{shown[0]}, {shown[1]}]",
                 )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
@@ -95,6 +98,17 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
     if _distinct(reference) == 1:
         add("constant_in_reference", "warning", 0, "only one value in the reference")
     return checks
+
+
+def _as_text(value: float, column_type: str) -> str:
+    """A bound for a message: dates (days since 1970) as ISO dates.
+
+    >>> _as_text(0.0, "datetime"), _as_text(1234.5678, "numerical")
+    ('1970-01-01', '1234.57')
+    """
+    if column_type == "datetime":
+        return (date(1970, 1, 1) + timedelta(days=int(value))).isoformat()
+    return f"{value:.6g}"
 
 
 def _distinct(sample: NumericalSample | CategoricalSample | None) -> int:

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 METRICS_FILE = "monitoring_metrics.json"
 REPORT_FILE = "monitoring_report.html"
+STANDALONE_FILE = "monitoring_report.standalone.html"
 CSS_FILE = "report.css"
 
 
@@ -191,13 +192,34 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
         result,
         timings={**timings, **result.timings, "total_s": computed - started},
     )
-    return write_outputs(config, result, cache_status, extra_files)
+    context = ReportContext("", "", False, reproduce_command(request, source, current_path, engine))
+    return write_outputs(config, result, cache_status, extra_files, context)
+
+
+def reproduce_command(request: MonitorRequest, source: ReferenceSource, current: Path, engine: str) -> str:
+    """The command line that repeats this comparison."""
+    parts = ["churnops", "monitor", "--reference", str(source.path), "--current", str(current)]
+    if source.row_range is not None:
+        parts += ["--reference-rows", f"{source.row_range[0]}:{source.row_range[1]}"]
+    if engine != "native":
+        parts += ["--engine", engine]
+    return " ".join(_shell_quote(part) for part in parts)
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 def write_outputs(
-    config: Config, result: MonitoringResult, cache_status: str, extra_files: dict[str, Path]
+    config: Config,
+    result: MonitoringResult,
+    cache_status: str,
+    extra_files: dict[str, Path],
+    context: ReportContext | None = None,
 ) -> MonitorOutcome:
-    """Write metrics, report and stylesheet, then create or remove the trigger."""
+    """Write metrics, report (linked and standalone) and stylesheet, then create or remove the trigger."""
     out_dir = config.monitoring_dir
     metrics_path = out_dir / METRICS_FILE
     report_path = out_dir / REPORT_FILE
@@ -206,16 +228,23 @@ def write_outputs(
     outputs: dict[str, Any] = {
         "metrics": str(metrics_path),
         "report": str(report_path),
+        "standalone_report": str(out_dir / STANDALONE_FILE),
         "trigger": str(trigger_path) if detected else None,
         "profile_cache": cache_status,
         **{name: str(path) for name, path in extra_files.items()},
     }
-    context = ReportContext(str(metrics_path), str(trigger_path), detected)
+    context = replace(
+        context or ReportContext("", "", False),
+        metrics_path=str(metrics_path),
+        trigger_path=str(trigger_path),
+        trigger_written=detected,
+    )
     try:
         document = metrics_document(result, outputs)
         atomic_write_text(metrics_path, render_metrics_json(document))
         atomic_write_text(out_dir / CSS_FILE, report_stylesheet())
         atomic_write_text(report_path, render_report(result, context))
+        atomic_write_text(out_dir / STANDALONE_FILE, render_report(result, context, standalone=True))
         stale_removed = False
         if detected:
             atomic_write_text(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))

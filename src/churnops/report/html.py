@@ -1,14 +1,41 @@
-"""The HTML report: Jinja2 templates (autoescape on) rendered from a monitoring result."""
+"""The HTML report: Jinja2 templates (autoescape on) rendered from a monitoring result.
+
+Two files by default - ``monitoring_report.html`` and the stylesheet ``report.css`` beside it -
+because Jenkins serves published reports with ``Content-Security-Policy: sandbox;
+default-src 'none'; img-src 'self'; style-src 'self';``: no script, no inline style, but a
+same-origin stylesheet is fine. ``monitoring_report.standalone.html`` inlines the stylesheet
+for e-mail attachments and opening from disk.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from churnops.monitor.results import MonitoringResult
+from churnops import __version__
+from churnops.monitor.results import ColumnDrift, MonitoringResult
+from churnops.report import charts
+
+MAX_DETAIL_CHARTS = 60
+"""Only the most severe columns get full charts; a 1,000-column report stays small and fast."""
+MAX_DETAIL_TABLES = 200
+"""Beyond this many columns, a column's details shrink to one line (the JSON has everything)."""
+MAX_OPEN_DETAILS = 8
+"""Drifted columns open by default, up to this many; the rest stay collapsed."""
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A metric over past runs, oldest first, for the trends section."""
+
+    label: str
+    points: list[tuple[str, float]]
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -19,6 +46,129 @@ class ReportContext:
     trigger_path: str
     trigger_written: bool
     reproduce_command: str = "churnops monitor"
+    next_steps: list[str] = field(default_factory=list)
+    dvc_version: str | None = None
+    trends: list[Trend] = field(default_factory=list)
+    history_note: str | None = None
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """Numbers with sensible precision for people; None as an em dash.
+
+    >>> format_number(0.000012345), format_number(1234567.891), format_number(None), format_number(0.15238)
+    ('1.23e-05', '1,234,568', '—', '0.1524')
+    >>> format_number(80552.3), format_number(1234.56), format_number(0.1)
+    ('80,552', '1,235', '0.1')
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    value = float(value)
+    if math.isnan(value):
+        return "—"
+    if math.isinf(value) or abs(value) >= 1e300:
+        return "∞" if value > 0 else "-∞"
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if magnitude >= 1e4:
+        return f"{value:,.0f}"
+    if magnitude < 1e-3:
+        return f"{value:.{digits - 2}e}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{value:,.0f}"
+
+
+def format_p_value(value: float | None) -> str:
+    """A p-value; zero (below double precision) is shown as "< 1e-16".
+
+    >>> format_p_value(0.0), format_p_value(0.0312), format_p_value(None)
+    ('< 1e-16', '0.0312', '—')
+    """
+    if value is not None and value == 0:
+        return "< 1e-16"
+    return format_number(value)
+
+
+def format_value(value: float | None, column_type: str) -> str:
+    """A column value: dates (stored as days since 1970) as ISO dates, numbers as numbers.
+
+    >>> format_value(20000.0, "datetime"), format_value(1234.5, "numerical")
+    ('2024-10-04', '1,234.5')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if column_type == "datetime":
+        try:
+            return (date(1970, 1, 1) + timedelta(days=int(round(value)))).isoformat()
+        except OverflowError:
+            return format_number(value)
+    if abs(value) >= 1000:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return format_number(value)
+
+
+def _coordinate(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    """One column as the report shows it."""
+
+    anchor: str
+    column: ColumnDrift
+    sparkline: charts.Chart | None
+    detail: charts.Chart | None
+    chart_omitted: bool
+    open: bool
+    tables: bool
+    category_rows: list[tuple[str, float, float, str]]
+    mean_shift: float | None
+    std_ratio: float | None
+
+
+def _column_view(index: int, column: ColumnDrift, with_chart: bool, open_: bool, tables: bool) -> ColumnView:
+    detail = None
+    if with_chart:
+        detail = charts.category_bars(column) if column.column_type == "categorical" else charts.histogram(column)
+    ref, cur = column.reference, column.current
+    mean_shift = std_ratio = None
+    if ref.mean is not None and cur.mean is not None and ref.std:
+        mean_shift = (cur.mean - ref.mean) / ref.std
+        std_ratio = (cur.std or 0.0) / ref.std
+    return ColumnView(
+        anchor=f"col-{index}",
+        column=column,
+        sparkline=charts.sparkline(column),
+        detail=detail,
+        chart_omitted=not with_chart and column.distribution is not None,
+        open=open_,
+        tables=tables,
+        category_rows=charts.distribution_rows(column.distribution),
+        mean_shift=mean_shift,
+        std_ratio=std_ratio,
+    )
+
+
+def column_views(result: MonitoringResult) -> list[ColumnView]:
+    """Columns by severity: drifted first, then by how far past their threshold they are."""
+    ordered = sorted(result.columns, key=lambda c: (not c.drift_detected, -c.severity, c.name))
+    views = []
+    for index, column in enumerate(ordered):
+        views.append(
+            _column_view(
+                index,
+                column,
+                index < MAX_DETAIL_CHARTS,
+                column.drift_detected and index < MAX_OPEN_DETAILS,
+                index < MAX_DETAIL_TABLES,
+            )
+        )
+    return views
 
 
 def _environment() -> Environment:
@@ -29,41 +179,37 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.filters["pval"] = format_p_value
+    env.filters["value"] = format_value
+    env.filters["pct"] = charts.percent
+    env.filters["c"] = _coordinate
     return env
-
-
-def format_number(value: Any, digits: int = 4) -> str:
-    """Numbers with sensible precision for people; None as an em dash.
-
-    >>> format_number(0.000012345), format_number(1234567.891), format_number(None)
-    ('1.234e-05', '1,234,568', '—')
-    """
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    value = float(value)
-    if value != value:
-        return "—"
-    magnitude = abs(value)
-    if magnitude == 0:
-        return "0"
-    if magnitude >= 1e5:
-        return f"{value:,.0f}"
-    if magnitude < 1e-3:
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}g}"
-
-
-def render_report(result: MonitoringResult, context: ReportContext) -> str:
-    """The report page (it links ``report.css`` beside it)."""
-    template = _environment().get_template("report.html.j2")
-    columns = sorted(result.columns, key=lambda c: (not c.drift_detected, -c.severity))
-    return template.render(result=result, columns=columns, context=context)
 
 
 def report_stylesheet() -> str:
     """The stylesheet the report links (same-origin CSS passes Jenkins' CSP)."""
     return resources.files("churnops.report").joinpath("templates", "report.css").read_text("utf-8")
+
+
+def render_report(result: MonitoringResult, context: ReportContext, standalone: bool = False) -> str:
+    """The report page; ``standalone`` inlines the stylesheet instead of linking ``report.css``."""
+    template = _environment().get_template("report.html.j2")
+    drift = result.dataset_drift
+    target = result.target_drift
+    trend_charts = [
+        charts.trend_chart(trend.points, trend.threshold, trend.label) for trend in context.trends if trend.points
+    ]
+    return template.render(
+        result=result,
+        context=context,
+        columns=column_views(result),
+        gauge=charts.score_gauge(drift.score, drift.threshold, drift.detected),
+        rate_chart=charts.rate_chart(target) if target is not None else None,
+        trend_charts=[c for c in trend_charts if c is not None],
+        errors=[c for c in result.data_quality.checks if c.severity == "error"],
+        warnings=[c for c in result.data_quality.checks if c.severity == "warning"],
+        stylesheet=report_stylesheet() if standalone else None,
+        version=__version__,
+        max_charts=MAX_DETAIL_CHARTS,
+        palette={"reference": charts.REFERENCE, "current": charts.CURRENT},
+    )

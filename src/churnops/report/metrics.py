@@ -43,13 +43,13 @@ def render_trigger(result: MonitoringResult, report_path: str, metrics_path: str
         f"dataset drift score {drift.score:.3f} > threshold {drift.threshold:g}.",
     ]
     for column in ranked:
-        value = f"p={column.p_value:.3g}" if column.kind == "p_value" else f"{column.statistic:.4g}"
+        value = f"p={p_value_text(column.p_value)}" if column.kind == "p_value" else f"{column.statistic:.4g}"
         lines.append(f"  - {column.name}: {column.test} {value} (threshold {column.threshold:g})")
     target = result.target_drift
     if target is not None and target.reference_rate is not None and target.current_rate is not None:
         lines.append(
             f"Target '{target.column}': rate {target.reference_rate:.2%} -> {target.current_rate:.2%}"
-            f" ({'drift' if target.drift_detected else 'no drift'}, p={target.p_value:.3g})"
+            f" ({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
         )
     lines += [
         f"Report: {report_path}",
@@ -66,3 +66,14 @@ def render_trigger(result: MonitoringResult, report_path: str, metrics_path: str
         f"metrics: {metrics_path}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def p_value_text(value: float | None) -> str:
+    """A p-value in plain text; zero means below double precision.
+
+    >>> p_value_text(0.0), p_value_text(0.01234), p_value_text(None)
+    ('<1e-16', '0.0123', 'n/a')
+    """
+    if value is None:
+        return "n/a"
+    return "<1e-16" if value == 0 else f"{value:.3g}"

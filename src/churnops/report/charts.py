@@ -1,0 +1,361 @@
+"""Chart geometry for the HTML report: plain data that the SVG macros of the templates draw.
+
+Charts are server-side SVG with presentation attributes only (``fill=``, ``stroke=``...), so they
+render under Jenkins' Content-Security-Policy (no scripts, no inline styles), in e-mail and on
+paper. Text is never built here as markup: the templates escape everything they print.
+
+Palette (Okabe-Ito, safe for the common colour-vision deficiencies): reference blue #0072B2,
+current orange #E69F00, drift vermillion #D55E00, no-drift bluish green #009E73. Reference bars
+are filled and current ones outlined, so the two stay apart in grey too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from churnops.monitor.results import ColumnDrift, Distribution, TargetDrift
+
+REFERENCE = "#0072B2"
+CURRENT = "#E69F00"
+DRIFT = "#D55E00"
+OK = "#009E73"
+GRID = "#d0d4d9"
+INK = "#1f2933"
+MUTED = "#616e7c"
+
+
+def percent(value: float) -> str:
+    """A share for people: ``0.2345`` -> ``'23.4%'``; tiny non-zero shares stay visible.
+
+    >>> percent(0.2345), percent(0.0), percent(0.00004)
+    ('23.4%', '0%', '<0.01%')
+    """
+    if value == 0:
+        return "0%"
+    if abs(value) < 0.0001:
+        return "<0.01%"
+    if abs(value) < 0.01:
+        return f"{value * 100:.2f}%"
+    return f"{value * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    fill: str
+    stroke: str = "none"
+    opacity: float = 1.0
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    text: str
+    anchor: str = "middle"
+    size: int = 11
+    fill: str = MUTED
+    weight: str = "normal"
+
+
+@dataclass(frozen=True)
+class Line:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    stroke: str = GRID
+    width: float = 1.0
+    dash: str = ""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An SVG path: an outline, or a filled area."""
+
+    d: str
+    stroke: str = "none"
+    width: float = 0.0
+    fill: str = "none"
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Everything an SVG macro needs: size, accessible title, shapes and text."""
+
+    width: int
+    height: int
+    title: str
+    bars: list[Bar] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    paths: list[Shape] = field(default_factory=list)
+    text: bool = True
+    """Whether the chart has text (sparklines have none: no font attributes needed)."""
+
+
+SPARK_BINS = 15
+
+
+def _pairs(shares: list[float], kind: str) -> list[float]:
+    """Numerical bins merged two by two (a sparkline needs no more detail); categories kept."""
+    if kind != "bins" or len(shares) <= SPARK_BINS:
+        return shares
+    return [sum(shares[i : i + 2]) for i in range(0, len(shares), 2)]
+
+
+def sparkline(column: ColumnDrift, width: int = 120, height: int = 28) -> Chart | None:
+    """A tiny overlaid histogram: reference as a filled blue area, current as an orange outline."""
+    distribution = column.distribution
+    if distribution is None or not distribution.labels:
+        return None
+    reference = _pairs(distribution.reference, distribution.kind)
+    current = _pairs(distribution.current, distribution.kind)
+    top = max(max(reference), max(current), 1e-12)
+    step = width / len(reference)
+    area = _step_path(reference, step, height, top, height - 2) + "Z"
+    outline = _step_path(current, step, height, top, height - 2)
+    title = f"{column.name}: reference (filled) vs current (outline)"
+    shapes = [Shape(area, fill=REFERENCE, opacity=0.45), Shape(outline, CURRENT, 1.5)]
+    return Chart(width, height, title, paths=shapes, text=False)
+
+
+def _step_path(shares: list[float], step: float, baseline: float, top: float, span: float, x0: float = 0.0) -> str:
+    """An outline of bars as one SVG path (the current sample's shape)."""
+    points = [f"M{x0:.1f} {baseline:.1f}"]
+    for i, share in enumerate(shares):
+        y = baseline - share / top * span
+        points.append(f"V{y:.1f}H{x0 + (i + 1) * step:.1f}")
+    points.append(f"V{baseline:.1f}")
+    return "".join(points).replace(".0V", "V").replace(".0H", "H")
+
+
+def histogram(column: ColumnDrift, width: int = 640, height: int = 220) -> Chart | None:
+    """Reference and current shares on the same bins, with axes and a tooltip per bin."""
+    distribution = column.distribution
+    if distribution is None or distribution.kind != "bins":
+        return None
+    left, right, top_pad, bottom = 48, 8, 10, 34
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    n = len(distribution.labels)
+    peak = max(max(distribution.reference), max(distribution.current), 1e-12)
+    scale_top = _nice_ceiling(peak)
+    step = plot_w / n
+    baseline = top_pad + plot_h
+    bars = []
+    for i, (ref, cur, label) in enumerate(
+        zip(distribution.reference, distribution.current, distribution.labels, strict=True)
+    ):
+        tip = f"{column.name} {label}: reference {percent(ref)}, current {percent(cur)}"
+        ref_h = ref / scale_top * plot_h
+        bars.append(
+            Bar(left + i * step + 0.5, baseline - ref_h, max(step - 1, 0.5), ref_h, REFERENCE, opacity=0.45, title=tip)
+        )
+    path = _step_path(distribution.current, step, baseline, scale_top, plot_h, left)
+    lines, labels = _y_axis(left, top_pad, plot_w, plot_h, scale_top)
+    edges = distribution.edges
+    for position, anchor in ((0, "start"), (n // 2, "middle"), (n, "end")):
+        if edges:
+            labels.append(Label(left + position * step, height - 18, _short(edges[position]), anchor))
+    labels.append(Label(left + plot_w / 2, height - 3, column.name, size=11, fill=INK))
+    title = f"Distribution of {column.name}: reference (blue, filled) and current (orange, outline)"
+    return Chart(width, height, title, bars=bars, lines=lines, labels=labels, paths=[Shape(path, CURRENT, 2.0)])
+
+
+def category_bars(column: ColumnDrift, width: int = 640, row: int = 22) -> Chart | None:
+    """Side-by-side horizontal bars per category; new and vanished categories are marked."""
+    distribution = column.distribution
+    if distribution is None or distribution.kind != "categories":
+        return None
+    label_w, right = 170, 70
+    plot_w = width - label_w - right
+    peak = _nice_ceiling(max(max(distribution.reference), max(distribution.current), 1e-12))
+    n = len(distribution.labels)
+    height = n * row + 26
+    bars, labels, lines = [], [], []
+    for i, (name, ref, cur) in enumerate(
+        zip(distribution.labels, distribution.reference, distribution.current, strict=True)
+    ):
+        y = 4 + i * row
+        status = " (new in current)" if ref == 0 and cur > 0 else " (gone from current)" if cur == 0 and ref > 0 else ""
+        tip = f"{column.name} = {name}: reference {percent(ref)}, current {percent(cur)}{status}"
+        bars.append(Bar(label_w, y, ref / peak * plot_w, row * 0.4, REFERENCE, opacity=0.85, title=tip))
+        bars.append(Bar(label_w, y + row * 0.42, cur / peak * plot_w, row * 0.4, "#ffffff", CURRENT, title=tip))
+        labels.append(Label(label_w - 6, y + row * 0.6, _clip(name, 26) + ("  ★" if status else ""), "end", 11, INK))
+        labels.append(
+            Label(
+                label_w + max(ref, cur) / peak * plot_w + 4,
+                y + row * 0.6,
+                f"{percent(ref)} → {percent(cur)}",
+                "start",
+                10,
+            )
+        )
+    lines.append(Line(label_w, 0, label_w, n * row + 4, GRID))
+    labels.append(
+        Label(
+            label_w,
+            height - 6,
+            "share of rows: reference (blue) vs current (orange outline); ★ new or gone",
+            "start",
+            10,
+        )
+    )
+    return Chart(width, height, f"Category shares of {column.name}", bars=bars, lines=lines, labels=labels)
+
+
+def score_gauge(score: float, threshold: float, detected: bool, width: int = 280, height: int = 40) -> Chart:
+    """The dataset drift score on a 0-1 scale with the trigger threshold marked."""
+    inner = width - 20
+    bar = Bar(
+        10,
+        12,
+        inner * min(max(score, 0.0), 1.0),
+        12,
+        DRIFT if detected else OK,
+        title=f"dataset drift score {score:.3f}, threshold {threshold:g}",
+    )
+    track = Bar(10, 12, inner, 12, "#eef0f3", GRID)
+    mark = 10 + inner * threshold
+    return Chart(
+        width,
+        height,
+        f"dataset drift score {score:.3f} against the threshold {threshold:g}",
+        bars=[track, bar],
+        lines=[Line(mark, 6, mark, 30, INK, 2)],
+        labels=[
+            Label(mark, 40, f"threshold {threshold:g}", size=10),
+            Label(10, 8, "0", "start", 9),
+            Label(width - 10, 8, "1", "end", 9),
+        ],
+    )
+
+
+def rate_chart(target: TargetDrift, width: int = 360, height: int = 150) -> Chart | None:
+    """Positive-label rate in reference and current; the 95% interval of the change on the current bar."""
+    if target.reference_rate is None or target.current_rate is None:
+        return None
+    left, plot_h = 40, height - 50
+    peak = _nice_ceiling(
+        max(target.reference_rate, target.current_rate, (target.ci95 or (0, 0))[1] + target.reference_rate)
+    )
+    bars, labels = [], []
+    whisker_top = 10 + plot_h - (target.reference_rate + target.ci95[1]) / peak * plot_h if target.ci95 else height
+    for i, (name, rate, colour) in enumerate(
+        (("reference", target.reference_rate, REFERENCE), ("current", target.current_rate, CURRENT))
+    ):
+        x = left + 30 + i * 130
+        h = rate / peak * plot_h
+        top = 10 + plot_h - h if i == 0 else min(10 + plot_h - h, whisker_top)
+        bars.append(Bar(x, 10 + plot_h - h, 70, h, colour, opacity=0.85, title=f"{name}: {percent(rate)}"))
+        labels.append(Label(x + 35, top - 5, percent(rate), size=12, fill=INK, weight="bold"))
+        labels.append(Label(x + 35, height - 12, name, size=11))
+    lines = []
+    if target.ci95 is not None:
+        low = target.reference_rate + target.ci95[0]
+        high = target.reference_rate + target.ci95[1]
+        x = left + 30 + 130 + 35
+        y_low, y_high = 10 + plot_h - low / peak * plot_h, 10 + plot_h - high / peak * plot_h
+        lines += [
+            Line(x, y_low, x, y_high, INK, 2),
+            Line(x - 6, y_low, x + 6, y_low, INK, 2),
+            Line(x - 6, y_high, x + 6, y_high, INK, 2),
+        ]
+    axis_lines, axis_labels = _y_axis(left, 10, width - left - 10, plot_h, peak)
+    title = f"{target.column} rate: reference {percent(target.reference_rate)}, current {percent(target.current_rate)}"
+    return Chart(width, height, title, bars=bars, lines=axis_lines + lines, labels=axis_labels + labels)
+
+
+def trend_chart(
+    series: list[tuple[str, float]],
+    threshold: float | None,
+    label: str,
+    width: int = 640,
+    height: int = 180,
+    colour: str = REFERENCE,
+) -> Chart | None:
+    """A line over runs (oldest first) with an optional threshold line; points have tooltips."""
+    if len(series) < 1:
+        return None
+    left, right, top_pad, bottom = 48, 12, 10, 30
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    values = [v for _, v in series if v is not None and not math.isnan(v)]
+    peak = _nice_ceiling(max(values + ([threshold] if threshold is not None else []) + [1e-12]))
+    n = len(series)
+    xs = [left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2) for i in range(n)]
+    ys = [top_pad + plot_h - v / peak * plot_h for _, v in series]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(zip(xs, ys, strict=True)))
+    bars = [
+        Bar(x - 3, y - 3, 6, 6, colour, title=f"{when}: {label} {v:.4g}")
+        for x, y, (when, v) in zip(xs, ys, series, strict=True)
+    ]
+    lines, labels = _y_axis(left, top_pad, plot_w, plot_h, peak)
+    if threshold is not None:
+        y = top_pad + plot_h - threshold / peak * plot_h
+        lines.append(Line(left, y, left + plot_w, y, DRIFT, 1.5, "6 4"))
+        labels.append(Label(left + plot_w, y - 4, f"threshold {threshold:g}", "end", 10, DRIFT))
+    labels.append(Label(left, height - 8, series[0][0], "start", 10))
+    if n > 1:
+        labels.append(Label(left + plot_w, height - 8, series[-1][0], "end", 10))
+    return Chart(
+        width,
+        height,
+        f"{label} over the last {n} runs",
+        bars=bars,
+        lines=lines,
+        labels=labels,
+        paths=[(path, colour, 2.0)],
+    )
+
+
+def _y_axis(left: float, top: float, plot_w: float, plot_h: float, peak: float) -> tuple[list[Line], list[Label]]:
+    lines, labels = [], []
+    for fraction in (0.0, 0.5, 1.0):
+        y = top + plot_h - fraction * plot_h
+        lines.append(Line(left, y, left + plot_w, y, GRID))
+        value = peak * fraction
+        text = percent(value) if peak <= 1 else f"{value:.3g}"
+        labels.append(Label(left - 4, y + 4, text, "end", 10))
+    return lines, labels
+
+
+def _nice_ceiling(value: float) -> float:
+    """A round number at or above ``value`` for an axis top.
+
+    >>> _nice_ceiling(0.23), _nice_ceiling(0.031), _nice_ceiling(7)
+    (0.25, 0.04, 8)
+    """
+    if value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    base = 10**exponent
+    for step in (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if value <= step * base + 1e-12:
+            result = step * base
+            return round(result, max(0, -exponent + 2)) if exponent < 0 else result
+    return 10 * base
+
+
+def _short(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def distribution_rows(distribution: Distribution | None) -> list[tuple[str, float, float, str]]:
+    """Table rows for a categorical distribution: label, reference share, current share, status."""
+    if distribution is None or distribution.kind != "categories":
+        return []
+    rows = []
+    for name, ref, cur in zip(distribution.labels, distribution.reference, distribution.current, strict=True):
+        status = "new in current" if ref == 0 and cur > 0 else "gone from current" if cur == 0 and ref > 0 else ""
+        rows.append((name, ref, cur, status))
+    return rows

@@ -1,0 +1,197 @@
+"""The HTML report: content, escaping, size, and a real browser under Jenkins' default CSP."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from browser import browser_page, serve
+
+from churnops.config import load_config
+from churnops.data.scenarios import apply_scenario, resolve_scenario
+from churnops.monitor.engine import monitor_frames
+from churnops.monitor.settings import MonitorSettings, settings_from_config
+from churnops.report.html import ReportContext, render_report, report_stylesheet
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CONTEXT = ReportContext("monitoring/monitoring_metrics.json", "trigger.txt", True, "churnops monitor")
+
+
+@pytest.fixture(scope="module")
+def seed_result(bank):
+    current, _ = apply_scenario(bank[20_000:30_000], resolve_scenario("seed"), 1.0, seed=1)
+    return monitor_frames(bank[:20_000], current, settings_from_config(load_config()))
+
+
+def test_report_has_the_verdict_tables_and_no_script_or_inline_style(seed_result):
+    html = render_report(seed_result, CONTEXT)
+    assert "Data drift detected: 3 of 16 columns drifted" in html
+    assert "trigger.txt was written" in html
+    for name in ("Balance", "Credit Score", "Income"):
+        assert name in html
+    assert "19.7%" in html and "24.4%" in html  # churn rate, reference -> current
+    assert "95% confidence interval" in html
+    assert '<link rel="stylesheet" href="report.css">' in html
+    assert "<script" not in html.lower()
+    assert "<style" not in html.lower()
+    assert not re.search(r"\sstyle\s*=", html, re.IGNORECASE)
+    assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE)  # no event handler attributes
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)  # nothing external
+    assert html.count("<svg") >= 16 + 3  # a sparkline per column, detail charts, gauge, target
+    assert len(html.encode()) < 1_000_000
+
+
+def test_drift_table_is_sorted_by_severity(seed_result):
+    html = render_report(seed_result, CONTEXT)
+    table = html[html.index('class="drift-table"') : html.index("</table>", html.index('class="drift-table"'))]
+    names = re.findall(r'<th scope="row"><a href="#col-\d+">([^<]+)</a>', table)
+    drifted = [c for c in seed_result.columns if c.drift_detected]
+    assert names[: len(drifted)] == [c.name for c in sorted(drifted, key=lambda c: -c.severity)]
+    assert names[0] == "Credit Score"
+
+
+def test_standalone_copy_inlines_the_stylesheet(seed_result):
+    html = render_report(seed_result, CONTEXT, standalone=True)
+    assert "<style>" in html and "report.css" not in html.split("<body>")[0].replace("report.css -", "")
+    assert report_stylesheet().strip()[:40] in html
+
+
+def test_hostile_names_and_values_are_shown_as_text():
+    rng = np.random.default_rng(0)
+    evil_column = "<script>alert(1)</script>"
+    evil_value = '"><img src=x onerror=alert(1)>'
+    reference = pl.DataFrame({evil_column: rng.normal(size=500), "kind": rng.choice(["a", "b"], 500)})
+    current = pl.DataFrame(
+        {evil_column: rng.normal(3, size=500), "kind": np.where(np.arange(500) < 250, evil_value, "a")}
+    )
+    result = monitor_frames(reference, current, MonitorSettings(target=None))
+    html = render_report(result, CONTEXT)
+    standalone = render_report(result, CONTEXT, standalone=True)
+    for page in (html, standalone):
+        assert "<script>alert(1)</script>" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page or "&quot;&gt;&lt;img" in page
+
+
+def wide_result(columns: int = 1_000, rows: int = 2_000):
+    rng = np.random.default_rng(1)
+    shift = np.where(np.arange(columns) % 10 == 0, 1.0, 0.0)
+    reference = pl.DataFrame({f"f{i:04d}": rng.normal(size=rows) for i in range(columns)})
+    current = pl.DataFrame({f"f{i:04d}": rng.normal(shift[i], size=rows) for i in range(columns)})
+    return monitor_frames(reference, current, MonitorSettings(target=None))
+
+
+def test_a_thousand_column_report_stays_usable():
+    result = wide_result()
+    html = render_report(result, CONTEXT)
+    assert result.dataset_drift.n_columns == 1_000
+    assert html.count('<details class="column') == 1_000
+    assert html.count("<details") - html.count("<details class") <= 1  # + the "not tested" list at most
+    assert html.count(" open>") <= 8  # drifted columns open, capped; the rest collapsed
+    assert html.count('class="chart"') <= 60  # full charts only for the most severe columns
+    table = html[html.index('class="drift-table"') :]
+    first = re.findall(r'<a href="#col-\d+">(f\d+)</a>', table)[:100]
+    assert all(int(name[1:]) % 10 == 0 for name in first)  # the 100 drifted columns come first
+    print(f"1,000-column report: {len(html.encode()) / 1e6:.2f} MB")
+
+
+# --- a real browser under Jenkins' CSP ------------------------------------------------------------
+
+
+def write_report(folder: Path, result, standalone: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.css").write_text(report_stylesheet())
+    path = folder / ("monitoring_report.standalone.html" if standalone else "monitoring_report.html")
+    path.write_text(render_report(result, CONTEXT, standalone=standalone), encoding="utf-8")
+    return path
+
+
+def open_first_details_with_the_keyboard(page) -> bool:
+    """Tab to the first collapsed column and press Enter - no script needed (mouse clicks through
+    Playwright run helper scripts that the sandboxed page refuses, which would pollute the console)."""
+    for _ in range(400):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "(() => { const e = document.activeElement; return e && e.tagName === 'SUMMARY' && "
+            "!e.parentElement.open ? e.parentElement.id : null; })()"
+        )
+        if focused:
+            page.keyboard.press("Enter")
+            return page.evaluate(f"document.getElementById('{focused}').open")
+    return False
+
+
+@pytest.mark.browser
+def test_report_renders_under_jenkins_csp_in_chromium(seed_result, tmp_path):
+    write_report(tmp_path, seed_result)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serve(tmp_path) as url, browser_page() as (page, visit):
+        response = page.goto(f"{url}/monitoring_report.html")
+        assert "sandbox" in response.headers["content-security-policy"]
+        heading = page.locator("h1")
+        assert heading.is_visible() and "Data drift detected" in heading.inner_text()
+        assert page.locator("table.drift-table").is_visible()
+        assert page.locator("table.drift-table tbody tr").count() == 16
+        assert page.evaluate("getComputedStyle(document.querySelector('.banner')).borderTopStyle") == "solid"
+        boxes = [page.locator("svg").nth(i).bounding_box() for i in range(page.locator("svg").count())]
+        visible = [b for b in boxes if b and b["width"] > 0 and b["height"] > 0]
+        assert len(visible) >= 10
+        page.screenshot(path=str(ARTIFACTS / "report-1280.png"), full_page=True)
+        assert visit.violations == [], visit.violations  # the page itself: nothing blocked by the CSP
+        # Interacting, Playwright's own helpers may try to run script in the sandboxed page and
+        # be refused ("Blocked script execution"); the page has no script (asserted above), so
+        # only those messages may appear from here on.
+        assert open_first_details_with_the_keyboard(page)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(ARTIFACTS / "report-phone.png"))
+        assert [v for v in visit.violations if not v.startswith("Blocked script execution")] == []
+    assert (ARTIFACTS / "report-1280.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_thousand_column_report_loads_quickly_in_chromium(tmp_path):
+    write_report(tmp_path, wide_result())
+    with serve(tmp_path) as url, browser_page() as (page, visit):
+        started = time.perf_counter()
+        page.goto(f"{url}/monitoring_report.html", wait_until="load")
+        seconds = time.perf_counter() - started
+        assert page.locator("h1").is_visible()
+        assert visit.violations == []
+    print(f"1,000-column report loaded in {seconds:.2f} s")  # measured, not asserted (see benchmarks/)
+
+
+@pytest.mark.browser
+def test_evidently_report_is_blank_under_jenkins_csp(tmp_path, bank):
+    """Known failure, kept as an expected result: Evidently's report is built by JavaScript, which
+    Jenkins' default CSP blocks, so the page stays blank. If this test ever fails, Evidently has
+    changed: update the README's comparison."""
+    pytest.importorskip("evidently", reason="needs: evidently")
+    import warnings
+
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    columns = ["Balance", "Credit Score", "Gender"]
+    definition = DataDefinition(numerical_columns=columns[:2], categorical_columns=columns[2:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = Report([DataDriftPreset()]).run(
+            current_data=Dataset.from_pandas(
+                bank[20_000:21_000].select(columns).to_pandas(), data_definition=definition
+            ),
+            reference_data=Dataset.from_pandas(bank[:1_000].select(columns).to_pandas(), data_definition=definition),
+        )
+        snapshot.save_html(str(tmp_path / "evidently.html"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serve(tmp_path) as url, browser_page() as (page, visit):
+        page.goto(f"{url}/evidently.html")
+        page.wait_for_timeout(500)
+        text = page.locator("body").inner_text().strip()
+        page.screenshot(path=str(ARTIFACTS / "evidently-under-jenkins-csp.png"))
+    assert text == ""  # blank page
+    assert any("Blocked script execution" in v or "Content Security Policy" in v for v in visit.violations)
