@@ -103,3 +103,15 @@ def test_seed_script_runs_the_command(workspace):
     )
     assert done.returncode == 0, done.stderr
     assert "intensity 0.3" in done.stdout
+
+
+def test_set_overrides_apply_and_flags_win(workspace, cli):
+    cli("data", "init", "--rows", "30000")
+    result = cli("generate", "--set", "scenario.intensity=0")
+    assert "at intensity 0" in result.output
+    result = cli("generate", "--set", "scenario.intensity=0", "--intensity", "0.5")
+    assert "at intensity 0.5" in result.output
+    result = cli("generate", "--set", "nonsense")
+    assert result.exit_code == 2 and "--set: expected KEY=VALUE" in result.output
+    result = cli("generate", "--set", "scenario.intensity=-1")
+    assert result.exit_code == 2 and "scenario.intensity" in result.output

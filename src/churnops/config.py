@@ -183,6 +183,72 @@ class MonitorConfig(_Section):
     use_profile_cache: bool = True
 
 
+class DvcConfig(_Section):
+    remote_name: str = "local_storage"
+    remote_url: str = "./dvc_storage"
+    """Any DVC remote URL (s3://, gs://, ssh://...) or a path, relative to the project root."""
+    push: bool = True
+
+
+class PipelineConfig(_Section):
+    lock_timeout_s: Annotated[float, Field(ge=0)] = 3600.0
+    """How long a second pipeline run waits for the first one before giving up."""
+
+
+NotifyStatus = Literal["drift", "ok", "error"]
+
+
+class _Channel(_Section):
+    name: str | None = None
+    on: list[NotifyStatus] = ["drift", "error"]
+    """When the channel speaks: on drift, on a clean run (ok), when a stage failed (error)."""
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Extra attempts after a connection error, a timeout or an HTTP 5xx (with backoff)."""
+    backoff_s: Annotated[float, Field(ge=0)] = 0.5
+
+
+class EmailChannel(_Channel):
+    type: Literal["email"] = "email"
+    host: str = "localhost"
+    port: Annotated[int, Field(gt=0, lt=65536)] = 587
+    security: Literal["starttls", "ssl", "plain"] = "starttls"
+    sender: str = "churnops@localhost"
+    recipients: Annotated[list[str], Field(min_length=1)] = ["mlops@localhost"]
+    username_env: str | None = None
+    """Environment variable holding the SMTP user (no login when unset)."""
+    password_env: str | None = None
+    """Environment variable holding the SMTP password."""
+    ca_file: str | None = None
+    """Certificate authority bundle to verify the server with (default: the system's)."""
+    attach_report: bool = True
+    attach_metrics: bool = True
+
+
+class WebhookChannel(_Channel):
+    type: Literal["slack", "teams", "webhook"]
+    url_env: str
+    """Environment variable holding the webhook URL (it contains a secret token)."""
+
+
+class FileChannel(_Channel):
+    type: Literal["file"] = "file"
+    path: str = "monitoring/notifications.log"
+    on: list[NotifyStatus] = ["drift", "ok", "error"]
+
+
+Channel = Annotated[EmailChannel | WebhookChannel | FileChannel, Field(discriminator="type")]
+
+
+class NotifyConfig(_Section):
+    channels: list[Channel] = []
+    """No channel configured: the pipeline writes monitoring/notification.txt and a log line."""
+    subject_prefix: str = "[churnops]"
+    report_url: str | None = None
+    """Where people open the report (e.g. a Jenkins job page); BUILD_URL is used when set."""
+    top_columns: Annotated[int, Field(ge=1, le=50)] = 5
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
@@ -191,6 +257,9 @@ class Config(_Section):
     thresholds: ThresholdsConfig = ThresholdsConfig()
     scenario: ScenarioConfig = ScenarioConfig()
     monitor: MonitorConfig = MonitorConfig()
+    dvc: DvcConfig = DvcConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root: relative paths are resolved against it."""

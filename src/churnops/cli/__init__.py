@@ -55,7 +55,7 @@ def main(
             raise typer.Exit(2) from None
 
 
-from churnops.cli import config_cmds, data_cmds, monitor_cmds, report_cmds  # noqa: E402
+from churnops.cli import config_cmds, data_cmds, monitor_cmds, notify_cmds, pipeline_cmds, report_cmds  # noqa: E402
 
 app.add_typer(config_cmds.config_app, name="config")
 app.add_typer(data_cmds.data_app, name="data")
@@ -63,5 +63,11 @@ app.command("generate")(data_cmds.generate)
 app.command("monitor", epilog=EXIT_CODES_HELP)(monitor_cmds.monitor)
 app.add_typer(monitor_cmds.profile_app, name="profile")
 app.add_typer(report_cmds.report_app, name="report")
+app.command("pipeline", epilog=EXIT_CODES_HELP)(pipeline_cmds.pipeline)
+app.command("demo")(pipeline_cmds.demo)
+app.command("dvc-setup")(pipeline_cmds.dvc_setup)
+app.command("version")(pipeline_cmds.version)
+app.add_typer(pipeline_cmds.versions_app, name="versions")
+app.command("notify")(notify_cmds.notify)
 
 __all__ = ["app"]

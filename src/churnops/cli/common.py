@@ -24,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 = ran (drift or not); 1 = internal error; 2 = bad usage, configuration or "
-    "input; 3 = drift detected with --fail-on-drift."
+    "input; 3 = drift detected with --fail-on-drift; 4 = a later pipeline stage failed "
+    "(DVC, notification, retraining), earlier outputs kept."
 )
 
 
@@ -81,14 +82,46 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
     root.propagate = False
 
 
-def load(config_file: Path | None, overrides: dict[str, Any] | None = None) -> Any:
-    """The effective configuration, with monitoring settings checked (unknown tests, keys)."""
+def load(config_file: Path | None, overrides: dict[str, Any] | None = None, sets: list[str] | None = None) -> Any:
+    """The effective configuration, with monitoring settings checked (unknown tests, keys).
+
+    ``sets`` are ``KEY=VALUE`` strings (``--set thresholds.dataset_drift=0.2``); the value is
+    read as TOML (numbers, booleans, "strings", [lists]) and else taken as text.
+    """
     from churnops.config import load_config
     from churnops.monitor.settings import settings_from_config
 
-    config = load_config(config_file, overrides)
+    flags = {key: value for key, value in (overrides or {}).items() if value is not None}
+    config = load_config(config_file, {**parse_sets(sets or []), **flags})
     settings_from_config(config)
     return config
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}``.
+
+    >>> parse_sets(["thresholds.dataset_drift=0.2", "scenario.name=strong", "drift.binning='quantile'"])
+    {'thresholds.dataset_drift': 0.2, 'scenario.name': 'strong', 'drift.binning': 'quantile'}
+    """
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    from churnops.errors import ConfigError
+
+    parsed: dict[str, Any] = {}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set: expected KEY=VALUE, got '{item}'")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        parsed[key.strip()] = value
+    return parsed
 
 
 def parse_rows(value: str | None, option: str) -> tuple[int, int] | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from churnops.cli.common import handle_errors, load
-from churnops.cli.options import ConfigOption
+from churnops.cli.options import ConfigOption, SetOption
 
 config_app = typer.Typer(help="Inspect the configuration (churnops.toml).", no_args_is_help=True)
 
@@ -17,10 +17,11 @@ config_app = typer.Typer(help="Inspect the configuration (churnops.toml).", no_a
 @handle_errors
 def show(
     config: ConfigOption = None,
+    sets: SetOption = None,
     output_format: Annotated[str, typer.Option("--format", help="toml or json.")] = "toml",
 ) -> None:
     """Print the effective configuration: the file (if any) over the built-in defaults."""
-    cfg = load(config)
+    cfg = load(config, sets=sets)
     data = cfg.to_toml_dict()
     source = str(cfg.source) if cfg.source else "built-in defaults (no churnops.toml found)"
     if output_format == "json":

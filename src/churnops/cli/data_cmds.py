@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from churnops.cli.common import handle_errors, load, parse_rows, progress_bar, say
-from churnops.cli.options import ConfigOption
+from churnops.cli.options import ConfigOption, SetOption
 
 data_app = typer.Typer(help="The embedded reference dataset.", no_args_is_help=True)
 
@@ -26,6 +26,7 @@ def init(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file with other content.")] = False,
     config: ConfigOption = None,
+    sets: SetOption = None,
 ) -> None:
     """Write the synthetic bank-churn reference dataset (deterministic: same seed, same bytes).
 
@@ -34,7 +35,7 @@ def init(
     """
     from churnops.data.generator import write_reference
 
-    cfg = load(config, {"data.rows": rows, "data.seed": seed, "paths.reference": str(output) if output else None})
+    cfg = load(config, {"data.rows": rows, "data.seed": seed, "paths.reference": str(output) if output else None}, sets)
     path = cfg.resolve(cfg.paths.reference)
     with progress_bar("generating customers") as progress:
         status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress)
@@ -59,6 +60,7 @@ def generate(
         str | None, typer.Option("--rows", help="Row range START:END of the source [default: 20000:30000].")
     ] = None,
     config: ConfigOption = None,
+    sets: SetOption = None,
 ) -> None:
     """Make a production batch: rows of the reference file with a drift scenario applied.
 
@@ -76,7 +78,7 @@ def generate(
         "paths.production": str(output) if output else None,
         "data.production_rows": list(parse_rows(rows, "--rows")) if rows else None,
     }
-    cfg = load(config, overrides)
+    cfg = load(config, overrides, sets)
     operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
     info = make_production_batch(
         source=cfg.resolve(cfg.paths.reference),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from churnops.cli.common import handle_errors, load, parse_rows, say
-from churnops.cli.options import ConfigOption
+from churnops.cli.options import ConfigOption, SetOption
 from churnops.errors import EXIT_DRIFT
 
 EngineOption = Annotated[
@@ -46,6 +46,7 @@ def monitor(
     ] = None,
     reference_rows: ReferenceRowsOption = None,
     config: ConfigOption = None,
+    sets: SetOption = None,
     engine: EngineOption = None,
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit with code 3 when drift is detected.")
@@ -63,7 +64,7 @@ def monitor(
     from churnops.pipeline.monitoring import MonitorRequest, run_monitoring
     from churnops.report.metrics import p_value_text
 
-    cfg = load(config, {"monitor.engine": engine})
+    cfg = load(config, {"monitor.engine": engine}, sets)
     request = MonitorRequest(
         reference=reference,
         reference_rows=parse_rows(reference_rows, "--reference-rows"),
@@ -108,11 +109,12 @@ def profile_build(
     reference: ReferenceOption = None,
     reference_rows: ReferenceRowsOption = None,
     config: ConfigOption = None,
+    sets: SetOption = None,
 ) -> None:
     """Compute the reference profile and store it in the cache, so monitor skips the reference."""
     from churnops.pipeline.monitoring import MonitorRequest, build_reference_profile
 
-    cfg = load(config)
+    cfg = load(config, sets=sets)
     request = MonitorRequest(reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"))
     path, profile = build_reference_profile(cfg, request)
     tested = sum(1 for c in profile.columns.values() if c.skip_reason is None)

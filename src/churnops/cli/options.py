@@ -16,3 +16,12 @@ ConfigOption = Annotated[
         dir_okay=False,
     ),
 ]
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a configuration key, e.g. --set thresholds.dataset_drift=0.2 (repeatable).",
+        metavar="KEY=VALUE",
+    ),
+]

@@ -2,14 +2,14 @@
 
 Next to the batch, a ``<name>.meta.json`` sidecar records everything needed to make the
 same batch again: scenario and its operations, intensity, seed, row range, and the sha256 of
-the input and of the output.
+the input and of the output. It holds no timestamp: the same batch always has the same sidecar,
+so versioning an unchanged batch changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,6 @@ def make_production_batch(
     drifted, outcome = apply_scenario(frame, operations, intensity, seed)
     metadata: dict[str, Any] = {
         "schema_version": 1,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "churnops_version": __version__,
         "scenario": scenario_name,
         "operations": outcome.operations,

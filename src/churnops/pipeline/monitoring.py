@@ -53,6 +53,7 @@ class MonitorOutcome:
     profile_cache: str
     """``hit``, ``miss`` (built and saved) or ``off``."""
     extra_files: dict[str, Path]
+    context: ReportContext
 
     @property
     def drift_detected(self) -> bool:
@@ -262,4 +263,17 @@ def write_outputs(
         stale_trigger_removed=stale_removed,
         profile_cache=cache_status,
         extra_files=extra_files,
+        context=context,
     )
+
+
+def rewrite_report(config: Config, outcome: MonitorOutcome, **changes: Any) -> None:
+    """Render the report again with more context (e.g. the batch's DVC version), atomically."""
+    context = replace(outcome.context, **changes)
+    try:
+        atomic_write_text(outcome.report_path, render_report(outcome.result, context))
+        atomic_write_text(
+            config.monitoring_dir / STANDALONE_FILE, render_report(outcome.result, context, standalone=True)
+        )
+    except OSError as exc:
+        raise ChurnopsError(f"cannot rewrite the report: {exc}") from None

@@ -1,0 +1,42 @@
+"""``churnops notify``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from churnops.cli.common import handle_errors, load, say
+from churnops.cli.options import ConfigOption, SetOption
+
+
+@handle_errors
+def notify(
+    status: Annotated[
+        str, typer.Option("--status", "-s", help="auto (from the latest metrics), drift, ok or error.")
+    ] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each message instead of sending it.")] = False,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """Send the drift notification on every channel configured in [notify] (e-mail, Slack, Teams, webhook, file).
+
+    Each channel speaks only for the statuses in its 'on' list. Exit 4 when a channel failed
+    (the others are still tried); secrets come from environment variables and are never shown.
+    """
+    from churnops.errors import ConfigError
+    from churnops.pipeline.notifying import describe
+    from churnops.pipeline.notifying import notify as send
+    from churnops.pipeline.runner import EXIT_STAGE_FAILED
+
+    if status not in ("auto", "drift", "ok", "error"):
+        raise ConfigError(f"--status: expected auto, drift, ok or error, got '{status}'")
+    cfg = load(config, sets=sets)
+    outcome = send(cfg, status, dry_run=dry_run)
+    for delivery in outcome.deliveries:
+        if dry_run and delivery.preview is not None:
+            typer.echo(f"--- {delivery.channel} ({outcome.status}) ---\n{delivery.preview}")
+        else:
+            say(describe(delivery))
+    if outcome.failures:
+        raise typer.Exit(EXIT_STAGE_FAILED)

@@ -1,0 +1,173 @@
+"""``churnops pipeline``, ``demo``, ``dvc-setup``, ``version`` and ``versions`` (seed phases 3-4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnops.cli.common import STATE, err, handle_errors, load, parse_rows, say
+from churnops.cli.options import ConfigOption, SetOption
+from churnops.errors import EXIT_DRIFT
+
+versions_app = typer.Typer(help="Versioned production batches (DVC).", no_args_is_help=True)
+
+STATUS_MARK = {"success": "✓", "unstable": "▲", "skipped": "–", "failed": "✗"}
+
+
+def _stage_printer(event: str, stage) -> None:  # type: ignore[no-untyped-def]
+    if STATE.quiet:
+        return
+    if event == "start":
+        typer.echo(f"\n── Stage {stage.number}: {stage.name} " + "─" * max(4, 50 - len(stage.name)))
+        return
+    mark = STATUS_MARK.get(stage.status, "?")
+    line = f"   {mark} {stage.status.upper()} in {stage.duration_s:.2f} s"
+    if stage.detail:
+        line += f" - {stage.detail}"
+    typer.echo(line)
+    if stage.error:
+        err(f"   error: {stage.error}")
+
+
+def pipeline(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    current: Annotated[Path | None, typer.Option("--current", "-p", help="Batch to check.", dir_okay=False)] = None,
+    reference: Annotated[
+        Path | None, typer.Option("--reference", "-r", help="Reference table.", dir_okay=False)
+    ] = None,
+    reference_rows: Annotated[str | None, typer.Option("--reference-rows", help="Row window START:END.")] = None,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 when the run is UNSTABLE.")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit at once if another run holds the workspace lock.")
+    ] = False,
+    retrain: Annotated[bool, typer.Option("--retrain/--no-retrain", help="Run stage 5 on drift.")] = False,
+) -> None:
+    """Run the seed's pipeline: monitoring, check drift, DVC versioning (on drift), notification, retraining.
+
+    Writes monitoring/pipeline_summary.json. Exit 0 on SUCCESS and on UNSTABLE (drift is reported,
+    not failed) unless --fail-on-drift (3); 2 when the input or configuration is bad; 4 when a
+    later stage failed (DVC, notification, retraining) - earlier outputs are kept.
+    """
+    from churnops.pipeline.monitoring import MonitorRequest
+    from churnops.pipeline.runner import run_pipeline
+
+    cfg = load(config, sets=sets)
+    request = MonitorRequest(
+        reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"), current=current
+    )
+    outcome = run_pipeline(
+        cfg,
+        request,
+        events=_stage_printer,
+        wait=not no_wait,
+        waiting=lambda message: err(f"waiting: {message}"),
+        retrain=retrain,
+    )
+    say(f"\nPipeline {outcome.status} - summary: {outcome.summary_path}")
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+    if fail_on_drift and outcome.status == "UNSTABLE":
+        raise typer.Exit(EXIT_DRIFT)
+
+
+pipeline = handle_errors(pipeline)
+
+
+@handle_errors
+def demo(
+    folder: Annotated[Path, typer.Argument(help="Workspace to create or reuse.", file_okay=False)] = Path("demo"),
+    sets: SetOption = None,
+) -> None:
+    """Create a self-contained demo workspace (its own git repo and DVC remote) and run the pipeline in it.
+
+    Nothing is committed outside FOLDER. Running it again reuses the workspace: an unchanged
+    batch makes no new DVC version.
+    """
+    import os
+
+    from churnops.pipeline.demo import prepare_demo
+
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
+    cfg = load(None, sets=sets)
+    workspace = prepare_demo(cfg)
+    repository = "new" if workspace.created_repository else "existing"
+    say(
+        f"demo workspace {workspace.root}: {repository} git repository, reference {workspace.reference_status}, "
+        f"batch of {workspace.batch.rows:,} rows (scenario '{cfg.scenario.name}')"
+    )
+    pipeline(config=None, sets=sets)
+
+
+@handle_errors
+def dvc_setup(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    remote: Annotated[str | None, typer.Option("--remote", help="Remote URL or path [default: ./dvc_storage].")] = None,
+) -> None:
+    """Set up DVC here (idempotent): dvc init and a default remote 'local_storage' kept out of git."""
+    from churnops.pipeline.versioning import setup_dvc
+
+    cfg = load(config, {"dvc.remote_url": remote}, sets)
+    outcome = setup_dvc(cfg)
+    say(
+        f"DVC {'initialized' if outcome.initialized else 'already set up'} in {outcome.root}; default remote "
+        f"'{outcome.remote_name}' -> {outcome.remote_url}"
+        + (f"; committed {outcome.committed[:10]}" if outcome.committed else "")
+    )
+
+
+@handle_errors
+def version(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """Version the production batch: dvc add, git commit (drift score and run id in the message), dvc push."""
+    from churnops.pipeline.versioning import version_current_batch
+
+    cfg = load(config, sets=sets)
+    outcome = version_current_batch(cfg)
+    say(f"{outcome.dvc_file}: {outcome.message}" + ("; pushed to the DVC remote" if outcome.pushed else ""))
+
+
+@versions_app.command("list")
+@handle_errors
+def versions_list(
+    config: ConfigOption = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Every versioned batch: commit, date, drift score, rows, sha256."""
+    from churnops.pipeline.versioning import list_batch_versions
+
+    cfg = load(config)
+    versions = list_batch_versions(cfg)
+    if output_format == "json":
+        typer.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+        return
+    if not versions:
+        say("no versioned batch yet ('churnops version' or 'churnops pipeline' on a drifted batch)")
+        return
+    typer.echo(f"{'commit':<12} {'date':<25} {'drift score':>11} {'rows':>9}  sha256")
+    for v in versions:
+        score = v.facts.get("drift_score", "")
+        score_text = f"{float(score):.4f}" if score else "-"
+        rows, digest = v.facts.get("rows", "-"), v.facts.get("sha256", "-")[:16]
+        typer.echo(f"{v.commit[:12]:<12} {v.date:<25} {score_text:>11} {rows:>9}  {digest}")
+
+
+@versions_app.command("restore")
+@handle_errors
+def versions_restore(
+    revision: Annotated[str, typer.Argument(help="A commit (or tag, branch) from 'churnops versions list'.")],
+    config: ConfigOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of the production batch path.")
+    ] = None,
+) -> None:
+    """Bring a versioned batch back (from the DVC cache, else the remote); git is not touched."""
+    from churnops.pipeline.versioning import restore_batch
+
+    cfg = load(config)
+    path, digest = restore_batch(cfg, revision, output)
+    say(f"{path}: restored from {revision} (sha256 {digest[:16]}...)")

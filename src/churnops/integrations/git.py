@@ -1,0 +1,78 @@
+"""The few git operations DVC versioning needs, through the git command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from churnops.errors import IntegrationError
+
+
+def _git() -> str:
+    git = shutil.which("git")
+    if git is None:
+        raise IntegrationError("git is not installed: install git to version batches")
+    return git
+
+
+def run_git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run git in ``root``; a failure becomes an :class:`IntegrationError` with git's first line."""
+    done = subprocess.run(
+        [_git(), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
+    if check and done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise IntegrationError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
+    return done
+
+
+def repository_root(path: Path) -> Path | None:
+    """The top folder of the git repository holding ``path``, or None outside one."""
+    done = run_git(path, "rev-parse", "--show-toplevel", check=False)
+    return Path(done.stdout.strip()) if done.returncode == 0 else None
+
+
+def require_repository(path: Path) -> Path:
+    root = repository_root(path)
+    if root is None:
+        raise IntegrationError(
+            f"{path} is not inside a git repository: run 'git init' there first (DVC versions data through git commits)"
+        )
+    return root
+
+
+def require_identity(root: Path) -> None:
+    """git commits need a name and an e-mail; say how to set them when they are missing."""
+    for key in ("user.name", "user.email"):
+        if not run_git(root, "config", key, check=False).stdout.strip():
+            raise IntegrationError(
+                f"git has no {key}: run 'git config {key} \"...\"' in {root} (or --global) before versioning"
+            )
+
+
+def head(root: Path) -> str | None:
+    done = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False)
+    return done.stdout.strip() or None
+
+
+def staged_changes(root: Path) -> bool:
+    return run_git(root, "diff", "--cached", "--quiet", check=False).returncode != 0
+
+
+def ensure_ignored(root: Path, pattern: str) -> bool:
+    """Add ``pattern`` to the repository's .gitignore unless it is there; True when added."""
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if pattern in lines:
+        return False
+    with gitignore.open("a", encoding="utf-8") as handle:
+        if lines and lines[-1] != "":
+            handle.write("\n")
+        handle.write(pattern + "\n")
+    return True

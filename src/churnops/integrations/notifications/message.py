@@ -1,0 +1,201 @@
+"""What a notification says, built once from the metrics and rendered per channel."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ColumnFact:
+    name: str
+    test: str
+    value: str
+    threshold: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """The facts every channel shows, whatever its format."""
+
+    status: str
+    """``drift``, ``ok`` or ``error``."""
+    title: str
+    verdict: str
+    run_id: str | None = None
+    created_at: str | None = None
+    batch: str | None = None
+    dataset_score: float | None = None
+    threshold: float | None = None
+    n_drifted: int = 0
+    n_columns: int = 0
+    top_columns: list[ColumnFact] = field(default_factory=list)
+    quality_score: float | None = None
+    quality_passed: bool | None = None
+    target: str | None = None
+    report: str | None = None
+    metrics: str | None = None
+    report_url: str | None = None
+    build_url: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def link(self) -> str | None:
+        """A web address to open, when there is one."""
+        for url in (self.report_url, self.build_url):
+            if url and url.startswith(("http://", "https://")):
+                return url
+        return None
+
+    def facts(self) -> list[tuple[str, str]]:
+        """Label/value pairs shown by every channel."""
+        rows = []
+        if self.dataset_score is not None and self.threshold is not None:
+            rows.append(("Dataset drift score", f"{self.dataset_score:.3f} (threshold {self.threshold:g})"))
+            rows.append(("Drifted columns", f"{self.n_drifted} of {self.n_columns}"))
+        if self.quality_score is not None:
+            rows.append(("Data quality", f"{self.quality_score:.4f} ({'pass' if self.quality_passed else 'WARNING'})"))
+        if self.target:
+            rows.append(("Target", self.target))
+        if self.batch:
+            rows.append(("Batch", self.batch))
+        if self.run_id:
+            rows.append(("Run", self.run_id))
+        return rows
+
+    def text(self) -> str:
+        """The plain-text body (e-mail alternative, file channel, dry runs)."""
+        lines = [self.title, "", self.verdict, ""]
+        lines += [f"{label}: {value}" for label, value in self.facts()]
+        if self.top_columns:
+            lines += ["", "Most drifted columns:"]
+            lines += [f"  - {c.name}: {c.test} {c.value} (threshold {c.threshold})" for c in self.top_columns]
+        if self.errors:
+            lines += ["", "Errors:"] + [f"  - {e}" for e in self.errors]
+        lines.append("")
+        if self.report:
+            lines.append(f"Report: {self.report}")
+        if self.metrics:
+            lines.append(f"Metrics: {self.metrics}")
+        if self.report_url:
+            lines.append(f"Open: {self.report_url}")
+        if self.build_url:
+            lines.append(f"Build: {self.build_url}")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ci_build_url(env: Mapping[str, str] | None = None) -> str | None:
+    """The CI run's address: Jenkins' ``BUILD_URL``, or GitHub Actions' run page.
+
+    >>> ci_build_url({"BUILD_URL": "https://ci/job/x/7/"})
+    'https://ci/job/x/7/'
+    >>> ci_build_url({"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "9"})
+    'https://github.com/o/r/actions/runs/9'
+    """
+    env = os.environ if env is None else env
+    if env.get("BUILD_URL"):
+        return env["BUILD_URL"]
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    if all(env.get(k) for k in keys):
+        return f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return None
+
+
+def _value(column: Mapping[str, Any]) -> str:
+    if column.get("kind") == "p_value":
+        p = column.get("p_value")
+        return "p<1e-16" if p == 0 else f"p={p:.3g}" if isinstance(p, float) else "p=n/a"
+    statistic = column.get("statistic")
+    return f"{statistic:.4g}" if isinstance(statistic, float) and math.isfinite(statistic) else "n/a"
+
+
+def _severity(column: Mapping[str, Any]) -> float:
+    threshold = column.get("threshold") or 0.0
+    if column.get("kind") == "p_value":
+        p = column.get("p_value")
+        if p is None:
+            return 0.0
+        return math.inf if p <= 0 else math.log(p) / math.log(threshold) if 0 < threshold < 1 else 1 - p
+    statistic = column.get("statistic")
+    if statistic is None:
+        return math.inf
+    return statistic / threshold if threshold else math.inf
+
+
+def build_notification(
+    status: str,
+    metrics: Mapping[str, Any] | None,
+    errors: list[str] | None = None,
+    top: int = 5,
+    report_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Notification:
+    """The notification for ``status`` from a metrics document (``monitoring_metrics.json``)."""
+    errors = list(errors or [])
+    build_url = ci_build_url(env)
+    if metrics is None:
+        return Notification(
+            status=status,
+            title="churnops: pipeline error" if status == "error" else f"churnops: {status}",
+            verdict="The drift monitoring could not produce metrics." if status == "error" else "No metrics available.",
+            errors=errors,
+            report_url=report_url,
+            build_url=build_url,
+        )
+    drift = metrics["dataset_drift"]
+    columns = metrics.get("columns", {})
+    drifted = sorted(
+        ((name, c) for name, c in columns.items() if c.get("drift_detected")), key=lambda item: -_severity(item[1])
+    )
+    top_columns = [ColumnFact(name, c["test"], _value(c), f"{c['threshold']:g}") for name, c in drifted[:top]]
+    target = metrics.get("target_drift") or {}
+    target_text = None
+    if target.get("reference_rate") is not None:
+        change = (target["current_rate"] - target["reference_rate"]) * 100
+        target_text = (
+            f"{target['column']} rate {target['reference_rate']:.1%} -> {target['current_rate']:.1%} "
+            f"({change:+.1f} points, {'drift' if target['drift_detected'] else 'no drift'})"
+        )
+    quality = metrics.get("data_quality", {})
+    outputs = metrics.get("outputs", {})
+    batch = (metrics.get("current") or {}).get("path")
+    batch_name = os.path.basename(batch) if batch else "the current batch"
+    if status == "drift":
+        title = f"Data drift detected in {batch_name}: {len(drift['drifted_columns'])} of {drift['n_columns']} columns"
+        verdict = (
+            f"The dataset drift score {drift['score']:.3f} is above the threshold {drift['threshold']:g}; "
+            "the batch is flagged for review."
+        )
+    elif status == "ok":
+        title = f"No data drift in {batch_name}"
+        verdict = f"The dataset drift score {drift['score']:.3f} is within the threshold {drift['threshold']:g}."
+    else:
+        title = f"churnops pipeline error on {batch_name}"
+        verdict = "A pipeline stage failed; the monitoring results below are still valid."
+    return Notification(
+        status=status,
+        title=title,
+        verdict=verdict,
+        run_id=metrics.get("run_id"),
+        created_at=metrics.get("created_at"),
+        batch=batch,
+        dataset_score=float(drift["score"]),
+        threshold=float(drift["threshold"]),
+        n_drifted=len(drift["drifted_columns"]),
+        n_columns=int(drift["n_columns"]),
+        top_columns=top_columns,
+        quality_score=quality.get("score"),
+        quality_passed=quality.get("passed"),
+        target=target_text,
+        report=outputs.get("report"),
+        metrics=outputs.get("metrics"),
+        report_url=report_url,
+        build_url=build_url,
+        errors=errors,
+    )

@@ -1,0 +1,242 @@
+"""Delivering a notification on every configured channel, independently.
+
+Every channel has a timeout and bounded retries with exponential backoff on connection errors,
+timeouts and HTTP 5xx; a failing channel never stops the others. Secrets (SMTP credentials and
+webhook URLs, which embed tokens) are read from the environment and redacted from every
+message this module produces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from churnops.config import Config, EmailChannel, FileChannel, WebhookChannel
+from churnops.integrations.notifications.message import Notification
+from churnops.integrations.notifications.payloads import email_message, slack_payload, teams_payload, webhook_payload
+
+logger = logging.getLogger(__name__)
+REDACTED = "***"
+
+
+class RetryableError(Exception):
+    """A failure worth another attempt (connection refused, timeout, HTTP 5xx)."""
+
+
+class PermanentError(Exception):
+    """A failure another attempt would not fix (authentication, HTTP 4xx, missing secret)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    status: str
+    """``sent``, ``skipped``, ``failed`` or ``dry-run``."""
+    attempts: int = 0
+    error: str | None = None
+    preview: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "status": self.status, "attempts": self.attempts, "error": self.error}
+
+
+def channel_label(channel: EmailChannel | WebhookChannel | FileChannel, index: int) -> str:
+    return channel.name or f"{channel.type}#{index + 1}"
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Remove every secret (and a webhook URL's path, which holds its token) from ``text``.
+
+    >>> redact("POST https://hooks.example/services/T0/B1/xyz failed", ["https://hooks.example/services/T0/B1/xyz"])
+    'POST *** failed'
+    """
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+        if "://" in secret:
+            path = secret.split("://", 1)[1].partition("/")[2]
+            if len(path) >= 6:
+                text = text.replace(path, REDACTED)
+    return text
+
+
+def _retrying(action: Callable[[], None], retries: int, backoff: float) -> int:
+    """Run ``action``; retry on :class:`RetryableError`. Returns the number of attempts."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            action()
+            return attempt
+        except RetryableError:
+            if attempt > retries:
+                raise
+            time.sleep(backoff * 2 ** (attempt - 1))
+
+
+def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode("utf-8"),
+        headers={"Content-Type": "application/json", "User-Agent": "churnops"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
+            response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500:
+            raise RetryableError(f"HTTP {exc.code} from the server") from None
+        raise PermanentError(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        raise RetryableError(f"cannot connect: {reason}") from None
+    except TimeoutError:
+        raise RetryableError(f"no answer within {timeout:g} s") from None
+    except ConnectionError as exc:
+        raise RetryableError(f"connection lost: {exc}") from None
+
+
+def _send_email(channel: EmailChannel, message: Any, env: Mapping[str, str]) -> None:
+    user = env.get(channel.username_env) if channel.username_env else None
+    password = env.get(channel.password_env) if channel.password_env else None
+    if channel.username_env and not user:
+        raise PermanentError(f"environment variable {channel.username_env} is not set")
+    if channel.password_env and not password:
+        raise PermanentError(f"environment variable {channel.password_env} is not set")
+    context = ssl.create_default_context(cafile=channel.ca_file) if channel.security != "plain" else None
+    try:
+        if channel.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                channel.host, channel.port, timeout=channel.timeout_s, context=context
+            )
+        else:
+            client = smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s)
+        with client:
+            if channel.security == "starttls":
+                client.starttls(context=context)
+            if user:
+                client.login(user, password or "")
+            client.send_message(message)
+    except smtplib.SMTPAuthenticationError:
+        raise PermanentError("the SMTP server refused the credentials") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise PermanentError(f"recipients refused: {', '.join(exc.recipients)}") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise PermanentError(f"SMTP server does not support it: {exc}") from None
+    except ssl.SSLError as exc:
+        raise PermanentError(f"TLS failed: {exc.reason or exc}") from None
+    except TimeoutError:
+        raise RetryableError(f"no answer within {channel.timeout_s:g} s") from None
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, OSError) as exc:
+        raise RetryableError(f"cannot talk to {channel.host}:{channel.port}: {exc}") from None
+    except smtplib.SMTPResponseException as exc:
+        error = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        if exc.smtp_code >= 500:
+            raise PermanentError(f"SMTP {exc.smtp_code} {error}") from None
+        raise RetryableError(f"SMTP {exc.smtp_code} {error}") from None
+
+
+def _secrets(channel: EmailChannel | WebhookChannel | FileChannel, env: Mapping[str, str]) -> list[str]:
+    names: list[str | None] = []
+    if isinstance(channel, EmailChannel):
+        names = [channel.password_env]
+    elif isinstance(channel, WebhookChannel):
+        names = [channel.url_env]
+    return [env[name] for name in names if name and env.get(name)]
+
+
+def send_all(
+    config: Config,
+    note: Notification,
+    attachments: list[Path],
+    dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> list[Delivery]:
+    """Deliver ``note`` on every channel configured for its status."""
+    env = os.environ if env is None else env
+    deliveries = []
+    for index, channel in enumerate(config.notify.channels):
+        label = channel_label(channel, index)
+        if note.status not in channel.on:
+            deliveries.append(Delivery(label, "skipped", error=f"not configured for '{note.status}'"))
+            continue
+        secrets = _secrets(channel, env)
+        try:
+            action, preview = _prepare(config, channel, note, attachments, env)
+        except PermanentError as exc:
+            deliveries.append(Delivery(label, "failed", 0, redact(str(exc), secrets)))
+            continue
+        if dry_run:
+            deliveries.append(Delivery(label, "dry-run", 0, preview=redact(preview, secrets)))
+            continue
+        try:
+            attempts = _retrying(action, channel.retries, channel.backoff_s)
+            deliveries.append(Delivery(label, "sent", attempts))
+        except (RetryableError, PermanentError) as exc:
+            attempts = channel.retries + 1 if isinstance(exc, RetryableError) else 1
+            message = redact(str(exc), secrets)
+            logger.warning("notification %s: %s", label, message)
+            deliveries.append(Delivery(label, "failed", attempts, message))
+        except Exception as exc:  # an unexpected failure of one channel must not stop the others
+            message = redact(f"{type(exc).__name__}: {exc}", secrets)
+            logger.warning("notification %s: %s", label, message)
+            deliveries.append(Delivery(label, "failed", 1, message))
+    return deliveries
+
+
+def _prepare(
+    config: Config,
+    channel: EmailChannel | WebhookChannel | FileChannel,
+    note: Notification,
+    attachments: list[Path],
+    env: Mapping[str, str],
+) -> tuple[Callable[[], None], str]:
+    """The sending action of a channel and a preview of what it sends."""
+    if isinstance(channel, FileChannel):
+        path = config.resolve(channel.path)
+        line = json.dumps({"status": note.status, "title": note.title, **dict(note.facts())}, ensure_ascii=False)
+
+        def append() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:  # one line per notification, a log
+                handle.write(line + "\n")
+
+        return append, f"append to {path}: {line}"
+    if isinstance(channel, EmailChannel):
+        files = [
+            p
+            for p in attachments
+            if (p.suffix == ".html" and channel.attach_report) or (p.suffix == ".json" and channel.attach_metrics)
+        ]
+        message = email_message(note, channel.sender, channel.recipients, config.notify.subject_prefix, files)
+
+        def send_email() -> None:
+            _send_email(channel, message, env)
+
+        attached = ", ".join(p.name for p in files if p.is_file()) or "nothing"
+        preview = (
+            f"To: {', '.join(channel.recipients)}\nSubject: {message['Subject']}\nAttached: {attached}\n\n{note.text()}"
+        )
+        return send_email, preview
+    url = env.get(channel.url_env, "")
+    if not url:
+        raise PermanentError(f"environment variable {channel.url_env} is not set")
+    if not url.startswith(("http://", "https://")):
+        raise PermanentError(f"{channel.url_env} is not an http(s) URL")
+    render = {"slack": slack_payload, "teams": teams_payload, "webhook": webhook_payload}[channel.type]
+    payload = render(note)
+
+    def post() -> None:
+        _post_json(url, payload, channel.timeout_s)
+
+    return post, f"POST {url}\n{json.dumps(payload, indent=2, ensure_ascii=False)}"

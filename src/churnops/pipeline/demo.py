@@ -1,0 +1,63 @@
+"""``churnops demo``: a self-contained workspace that runs the whole pipeline end to end.
+
+The workspace gets its own git repository (with a local identity if git has none) and its own
+DVC remote (``./dvc_storage``), so the demo never commits into the repository it was started
+from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnops.config import Config
+from churnops.data.generator import write_reference
+from churnops.data.production import BatchInfo, make_production_batch
+from churnops.data.scenarios import resolve_scenario
+from churnops.integrations.git import repository_root, run_git
+from churnops.pipeline.versioning import setup_dvc
+
+DEMO_NAME = "churnops demo"
+DEMO_EMAIL = "demo@churnops.invalid"
+
+
+@dataclass(frozen=True)
+class DemoWorkspace:
+    root: Path
+    created_repository: bool
+    reference_status: str
+    batch: BatchInfo
+
+
+def prepare_demo(config: Config) -> DemoWorkspace:
+    """Make ``config.root`` a git + DVC workspace with the embedded data and a drifted batch."""
+    root = config.root
+    root.mkdir(parents=True, exist_ok=True)
+    created = False
+    existing = repository_root(root)
+    if existing is None or existing.resolve() != root.resolve():
+        run_git(root, "init", "--quiet")
+        created = True
+    for key, value in (("user.name", DEMO_NAME), ("user.email", DEMO_EMAIL)):
+        if not run_git(root, "config", key, check=False).stdout.strip():
+            run_git(root, "config", "--local", key, value)
+    status = write_reference(config.resolve(config.paths.reference), config.data.rows, config.data.seed, force=True)
+    setup_dvc(config)
+    batch = make_production_batch(
+        source=config.resolve(config.paths.reference),
+        output=config.resolve(config.paths.production),
+        row_range=config.data.production_rows,
+        operations=resolve_scenario(config.scenario.name, config.scenario.custom),
+        scenario_name=config.scenario.name,
+        intensity=config.scenario.intensity,
+        seed=config.scenario.seed,
+    )
+    gitignore = root / ".gitignore"
+    wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/"]
+    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
+    missing = [w for w in wanted if w not in lines]
+    if missing:
+        gitignore.write_text("\n".join(lines + missing) + "\n")
+        run_git(root, "add", ".gitignore")
+        run_git(root, "commit", "--quiet", "-m", "churnops demo: ignore generated files")
+    return DemoWorkspace(root, created, status, batch)

@@ -1,0 +1,281 @@
+"""``churnops pipeline``: the seed's Jenkins stages, runnable anywhere, in order.
+
+1. Data Drift Monitoring - metrics, report, trigger;
+2. Check Data Drift - ``trigger.txt`` present: the run is UNSTABLE (reported, not failed);
+3. DVC Versioning - only on drift: version and push the batch;
+4. Notification - alert on drift, OK otherwise, error when a stage failed;
+5. Retraining - only when configured and drifted.
+
+A failed stage never removes what earlier stages wrote; the summary records every stage's
+status, duration, outputs and error in ``monitoring/pipeline_summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from churnops import __version__
+from churnops.config import Config
+from churnops.data.io import atomic_write_text
+from churnops.errors import ChurnopsError
+from churnops.pipeline.lock import workspace_lock
+from churnops.pipeline.monitoring import MonitorOutcome, MonitorRequest, rewrite_report, run_monitoring
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "pipeline_summary.json"
+LOCK_FILE = ".churnops/pipeline.lock"
+EXIT_STAGE_FAILED = 4
+
+STAGES = {
+    1: "Data Drift Monitoring",
+    2: "Check Data Drift",
+    3: "DVC Versioning",
+    4: "Notification",
+    5: "Retraining",
+}
+
+
+@dataclass
+class StageResult:
+    number: int
+    name: str
+    status: str = "pending"
+    """``success``, ``unstable``, ``skipped`` or ``failed``."""
+    duration_s: float = 0.0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "name": self.name,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 3),
+            "detail": self.detail,
+            "outputs": self.outputs,
+            "error": self.error,
+        }
+
+
+@dataclass
+class PipelineOutcome:
+    status: str
+    """``SUCCESS``, ``UNSTABLE`` or ``FAILURE`` - Jenkins' words."""
+    stages: list[StageResult]
+    summary_path: Path
+    exit_code: int
+    monitoring: MonitorOutcome | None = None
+
+    @property
+    def drift_detected(self) -> bool:
+        return self.monitoring is not None and self.monitoring.drift_detected
+
+
+StageEvent = Callable[[str, StageResult], None]
+"""Called as ``events("start", stage)`` and ``events("end", stage)``."""
+
+Notifier = Callable[[Config, str, MonitorOutcome | None, list[StageResult]], dict[str, Any]]
+"""Sends the notification for a status (drift/ok/error); returns the stage's outputs."""
+
+Retrainer = Callable[[Config, MonitorOutcome], dict[str, Any]]
+
+
+def run_pipeline(
+    config: Config,
+    request: MonitorRequest | None = None,
+    events: StageEvent | None = None,
+    wait: bool = True,
+    waiting: Callable[[str], None] | None = None,
+    notifier: Notifier | None = None,
+    retrainer: Retrainer | None = None,
+    retrain: bool = False,
+) -> PipelineOutcome:
+    """Run the five stages under the workspace lock and write the summary."""
+    with workspace_lock(config.resolve(LOCK_FILE), wait, config.pipeline.lock_timeout_s, waiting):
+        if notifier is None:
+            from churnops.pipeline.notifying import pipeline_notifier
+
+            notifier = pipeline_notifier
+        return _run(config, request or MonitorRequest(), events, notifier, retrainer, retrain)
+
+
+def _run(
+    config: Config,
+    request: MonitorRequest,
+    events: StageEvent | None,
+    notifier: Notifier,
+    retrainer: Retrainer | None,
+    retrain: bool,
+) -> PipelineOutcome:
+    started_at = datetime.now(timezone.utc)
+    stages = [StageResult(number, name) for number, name in STAGES.items()]
+    monitoring: MonitorOutcome | None = None
+
+    def run_stage(stage: StageResult, body: Callable[[], None]) -> None:
+        if events:
+            events("start", stage)
+        began = time.perf_counter()
+        try:
+            body()
+        except ChurnopsError as exc:
+            stage.status, stage.error = "failed", str(exc)
+        except Exception as exc:  # a bug in a stage must not lose the stages before it
+            logger.debug("stage %s crashed", stage.name, exc_info=True)
+            stage.status, stage.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            stage.outputs["traceback"] = traceback.format_exc(limit=5)
+        stage.duration_s = time.perf_counter() - began
+        if events:
+            events("end", stage)
+
+    def skip(stage: StageResult, why: str) -> None:
+        stage.status, stage.detail = "skipped", why
+        if events:
+            events("start", stage)
+            events("end", stage)
+
+    first_error: ChurnopsError | None = None
+
+    # 1. monitoring
+    def monitor() -> None:
+        nonlocal monitoring, first_error
+        try:
+            monitoring = run_monitoring(config, request)
+        except ChurnopsError as exc:
+            first_error = exc
+            raise
+        result = monitoring.result
+        stages[0].status = "success"
+        stages[0].detail = (
+            f"dataset drift score {result.dataset_drift.score:.3f}; {len(result.dataset_drift.drifted_columns)} of "
+            f"{result.dataset_drift.n_columns} columns drifted; quality {result.data_quality.score:.4f}"
+        )
+        stages[0].outputs = {
+            "metrics": str(monitoring.metrics_path),
+            "report": str(monitoring.report_path),
+            "trigger": str(monitoring.trigger_path) if monitoring.trigger_written else None,
+            "run_id": result.run_id,
+        }
+
+    run_stage(stages[0], monitor)
+    drifted = False
+
+    # 2. check drift: the trigger file decides, as in the seed's Jenkinsfile
+    if monitoring is None:
+        skip(stages[1], "monitoring failed")
+    else:
+
+        def check() -> None:
+            nonlocal drifted
+            trigger = config.resolve(config.paths.trigger)
+            drifted = trigger.exists()
+            stages[1].status = "unstable" if drifted else "success"
+            stages[1].detail = "trigger.txt present: drift detected" if drifted else "no trigger: no drift"
+            stages[1].outputs = {"drift_detected": drifted, "trigger": str(trigger) if drifted else None}
+
+        run_stage(stages[1], check)
+
+    # 3. DVC versioning, only on drift
+    if not drifted:
+        skip(stages[2], "no drift" if monitoring is not None else "monitoring failed")
+    else:
+
+        def version() -> None:
+            from churnops.pipeline.versioning import version_current_batch
+
+            outcome = version_current_batch(config)
+            stages[2].status = "success"
+            stages[2].detail = outcome.message + ("; pushed" if outcome.pushed else "; not pushed")
+            stages[2].outputs = {
+                "commit": outcome.commit,
+                "new_version": outcome.changed,
+                "pushed": outcome.pushed,
+                "dvc_file": str(outcome.dvc_file),
+            }
+            if monitoring is not None and outcome.commit:
+                rewrite_report(config, monitoring, dvc_version=outcome.commit[:12], next_steps=next_steps(stages))
+
+        run_stage(stages[2], version)
+
+    # 4. notification: alert, OK, or error
+    status = "error" if any(s.status == "failed" for s in stages) else ("drift" if drifted else "ok")
+
+    def notify() -> None:
+        outputs = notifier(config, status, monitoring, stages)
+        failures = outputs.get("failures") or []
+        stages[3].outputs = outputs
+        stages[3].detail = f"{status} notification" + (f"; {len(failures)} channel(s) failed" if failures else "")
+        if failures:
+            stages[3].status = "failed"
+            stages[3].error = "; ".join(failures)
+        else:
+            stages[3].status = "success"
+
+    run_stage(stages[3], notify)
+
+    # 5. retraining, only when configured and drifted
+    if not retrain or retrainer is None:
+        skip(stages[4], "retraining not enabled")
+    elif not drifted or monitoring is None:
+        skip(stages[4], "no drift")
+    else:
+
+        def retrain_stage() -> None:
+            assert monitoring is not None and retrainer is not None
+            stages[4].outputs = retrainer(config, monitoring)
+            stages[4].status = "success"
+            stages[4].detail = str(stages[4].outputs.get("decision", "retrained"))
+
+        run_stage(stages[4], retrain_stage)
+
+    failed = [s for s in stages if s.status == "failed"]
+    status_word = "FAILURE" if failed else ("UNSTABLE" if drifted else "SUCCESS")
+    if failed and failed[0].number == 1 and first_error is not None:
+        exit_code = first_error.exit_code
+    elif failed:
+        exit_code = EXIT_STAGE_FAILED
+    else:
+        exit_code = 0
+    summary_path = config.monitoring_dir / SUMMARY_FILE
+    finished_at = datetime.now(timezone.utc)
+    summary = {
+        "schema_version": "1.0",
+        "churnops_version": __version__,
+        "run_id": monitoring.result.run_id if monitoring else None,
+        "status": status_word,
+        "exit_code": exit_code,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": finished_at.isoformat(timespec="seconds"),
+        "duration_s": round((finished_at - started_at).total_seconds(), 3),
+        "drift_detected": drifted,
+        "stages": [s.to_dict() for s in stages],
+    }
+    try:
+        atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+    except OSError as exc:
+        logger.error("cannot write %s: %s", summary_path, exc)
+        exit_code = exit_code or EXIT_STAGE_FAILED
+    return PipelineOutcome(status_word, stages, summary_path, exit_code, monitoring)
+
+
+def next_steps(stages: list[StageResult]) -> list[str]:
+    """The report's "what next" once the batch is versioned."""
+    version = stages[2].outputs.get("commit")
+    steps = [
+        f"The batch is versioned with DVC in commit {version[:12]}; restore it any time with "
+        f"'churnops versions restore {version[:12]}'."
+        if version
+        else "The batch could not be versioned.",
+        "The notification stage alerts the configured channels about this drift.",
+        "Review the drifted columns above; if the change is real and lasting, retrain: 'churnops retrain'.",
+    ]
+    return steps

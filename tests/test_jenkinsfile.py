@@ -1,0 +1,168 @@
+"""Keep jenkins/Jenkinsfile honest without Jenkins: it compiles, and its steps do what `churnops pipeline` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+JENKINSFILE = REPO / "jenkins" / "Jenkinsfile"
+DRIFT = "env.DRIFT_DETECTED == 'true'"
+
+
+def java_home() -> str | None:
+    java = shutil.which("java")
+    return str(Path(java).resolve().parents[1]) if java else None
+
+
+def test_jenkinsfile_compiles_with_groovy(tmp_path):
+    groovyc = shutil.which("groovyc")
+    if groovyc is None or java_home() is None:
+        pytest.skip("needs: groovyc (apt-get install groovy) and a JDK")
+    source = tmp_path / "Jenkinsfile.groovy"
+    source.write_text(JENKINSFILE.read_text())
+    env = {**os.environ, "JAVA_HOME": os.environ.get("JAVA_HOME") or java_home()}
+    done = subprocess.run(
+        [groovyc, "-d", str(tmp_path / "classes"), str(source)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "Broken.groovy"
+    broken.write_text(JENKINSFILE.read_text().replace("stage('Check Data Drift') {", "stage('Check Data Drift' {"))
+    done = subprocess.run(
+        [groovyc, "-d", str(tmp_path / "classes"), str(broken)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode != 0  # the check does catch syntax errors
+
+
+def test_jenkinsfile_has_the_seed_structure():
+    text = JENKINSFILE.read_text()
+    for needle in (
+        "cron('H 2 * * *')",
+        "archiveArtifacts artifacts: 'monitoring/*.html, monitoring/*.css, monitoring/*.json'",
+        "publishHTML(",
+        "unstable(",
+        f"expression {{ {DRIFT} }}",
+        "emailext(",
+        "isUnix()",
+        "post {",
+        "parameters {",
+    ):
+        assert needle in text, needle
+    assert "python" not in text.lower().replace("no inline python", "")  # every step is the churnops CLI
+    assert [name for name in re.findall(r"stage\('([^']+)'\)", text)] == [
+        "Data Drift Monitoring",
+        "Check Data Drift",
+        "DVC Versioning",
+        "Notification",
+    ]
+
+
+def block_after(text: str, start: int) -> str:
+    """The text of the brace block opening at or after ``start``."""
+    opening = text.index("{", start)
+    depth = 0
+    for index in range(opening, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[opening + 1 : index]
+    raise AssertionError("unbalanced braces")
+
+
+def jenkins_environment(text: str) -> dict[str, str]:
+    params = dict(re.findall(r"string\(name: '(\w+)', defaultValue: '([^']*)'", text))
+    env_block = block_after(text, text.index("environment {"))
+    env = {}
+    for name, single, double in re.findall(r"(\w+) = (?:'([^']*)'|\"([^\"]*)\")", env_block):
+        env[name] = re.sub(r"\$\{params\.(\w+)\}", lambda m: params[m.group(1)], single or double)
+    return env
+
+
+def steps(text: str) -> list[tuple[str, str, list[str]]]:
+    """(stage, condition, churnops arguments) in order; condition is always, drift or no-drift."""
+    env = jenkins_environment(text)
+    plan = []
+    for match in re.finditer(r"stage\('([^']+)'\)", text):
+        name, body = match.group(1), block_after(text, match.end())
+
+        def calls(fragment: str) -> list[str]:
+            found = re.findall(r"churnops\((?:'([^']*)'|\"([^\"]*)\")\)", fragment)
+            return [re.sub(r"\$\{env\.(\w+)\}", lambda m: env[m.group(1)], a or b) for a, b in found]
+
+        if f"expression {{ {DRIFT} }}" in body:
+            plan.append((name, "drift", calls(body)))
+        elif f"if ({DRIFT})" in body:
+            drift_branch, _, ok_branch = body.partition("} else {")
+            plan.append((name, "drift", calls(drift_branch)))
+            plan.append((name, "no-drift", calls(ok_branch)))
+        else:
+            plan.append((name, "always", calls(body)))
+    return plan
+
+
+def make_workspace(root: Path, bank) -> Path:
+    root.mkdir()
+    (root / "data").mkdir()
+    bank.write_csv(root / "data" / "churn.csv")
+    for args in (["init", "-q"], ["config", "user.name", "Jenkins"], ["config", "user.email", "jenkins@example.com"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    (root / ".gitignore").write_text("/data/churn.csv\n/monitoring/\n/trigger.txt\n/.churnops/\n")
+    churnops = [sys.executable, "-m", "churnops", "-q"]
+    subprocess.run([*churnops, "generate"], cwd=root, check=True)
+    subprocess.run([*churnops, "dvc-setup"], cwd=root, check=True)
+    return root
+
+
+def test_replaying_the_jenkinsfile_steps_gives_what_churnops_pipeline_gives(tmp_path, bank, monkeypatch):
+    pytest.importorskip("dvc", reason="needs: dvc")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    plan = steps(JENKINSFILE.read_text())
+    thresholds = (
+        "--set thresholds.dataset_drift=0.1 --set thresholds.column_drift=0.1 --set thresholds.data_quality=0.95"
+    )
+    assert plan[0] == ("Data Drift Monitoring", "always", [f"monitor {thresholds}"])
+    assert ("DVC Versioning", "drift", ["version"]) in plan
+    assert ("Notification", "drift", ["notify --status drift"]) in plan
+
+    jenkins = make_workspace(tmp_path / "jenkins", bank)
+    ran = []
+    drifted = None
+    for stage, condition, arguments in plan:
+        if stage == "Check Data Drift":
+            drifted = (jenkins / "trigger.txt").exists()  # fileExists('trigger.txt')
+        if condition == "drift" and not drifted or condition == "no-drift" and drifted:
+            continue
+        for argument in arguments:
+            done = subprocess.run(
+                [sys.executable, "-m", "churnops", *shlex.split(argument)], cwd=jenkins, capture_output=True, text=True
+            )
+            assert done.returncode == 0, f"{stage}: churnops {argument}\n{done.stdout}{done.stderr}"
+            ran.append(argument.split()[0])
+    assert ran == ["monitor", "version", "notify"]
+
+    cli = make_workspace(tmp_path / "cli", bank)
+    done = subprocess.run([sys.executable, "-m", "churnops", "pipeline"], cwd=cli, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def facts(root: Path) -> dict:
+        metrics = json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
+        last = subprocess.run(["git", "log", "-1", "--format=%B"], cwd=root, capture_output=True, text=True).stdout
+        return {
+            "drifted": metrics["dataset_drift"]["drifted_columns"],
+            "score": metrics["dataset_drift"]["score"],
+            "statistics": {k: v["statistic"] for k, v in metrics["columns"].items()},
+            "trigger": (root / "trigger.txt").exists(),
+            "versioned_sha": re.search(r"churnops-sha256: (\w+)", last).group(1),
+            "pushed": any((root / "dvc_storage").rglob("*")),
+            "notification": (root / "monitoring" / "notification.txt").read_text().splitlines()[0],
+        }
+
+    assert facts(jenkins) == facts(cli)

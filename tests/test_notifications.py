@@ -1,0 +1,249 @@
+"""Notifications against real servers on 127.0.0.1: aiosmtpd for e-mail, an HTTP server for webhooks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from servers import PASSWORD, USER, free_port, http_server, smtp_server
+
+pytest.importorskip("aiosmtpd", reason="needs: aiosmtpd")
+
+SLACK_TOKEN = "T0SECRET/B0SECRET/xoxb-very-secret-token"
+
+
+def write_config(workspace: Path, channels: str) -> None:
+    (workspace / "churnops.toml").write_text(channels, encoding="utf-8")
+
+
+@pytest.fixture()
+def drifted(bank_workspace, cli):
+    assert cli("generate").exit_code == 0
+    assert cli("monitor").exit_code == 0
+    return bank_workspace
+
+
+def email_channel(port: int, security: str = "plain", auth: bool = True, extra: str = "") -> str:
+    lines = [
+        "[[notify.channels]]",
+        'type = "email"',
+        'name = "team-mail"',
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        f'security = "{security}"',
+        'sender = "churnops@bank.example"',
+        'recipients = ["mlops@bank.example", "risk@bank.example"]',
+        'on = ["drift", "ok", "error"]',
+        "timeout_s = 5",
+    ]
+    if auth:
+        lines += ['username_env = "SMTP_USER"', 'password_env = "SMTP_PASSWORD"']
+    return "\n".join(lines) + "\n" + extra + "\n"
+
+
+def webhook_channel(
+    kind: str, url_env: str, on: str = '["drift", "ok", "error"]', timeout: float = 2, retries: int = 2
+) -> str:
+    return (
+        f'[[notify.channels]]\ntype = "{kind}"\nurl_env = "{url_env}"\non = {on}\n'
+        f"timeout_s = {timeout}\nretries = {retries}\nbackoff_s = 0.05\n"
+    )
+
+
+@pytest.mark.parametrize("security", ["plain", "starttls", "ssl"])
+def test_email_with_html_text_attachments_and_auth(drifted, cli, monkeypatch, tmp_path, security):
+    monkeypatch.setenv("SMTP_USER", USER)
+    monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    with smtp_server(security, folder=tmp_path) as server:
+        extra = f'ca_file = "{tmp_path / "cert.pem"}"' if security != "plain" else ""
+        write_config(drifted, email_channel(server.port, security, extra=extra))
+        result = cli("notify")
+        assert result.exit_code == 0, result.output
+        assert "team-mail: sent" in result.output
+    assert server.logins == [USER]
+    sender, recipients = server.envelopes[0]
+    assert sender == "churnops@bank.example"
+    assert recipients == ["mlops@bank.example", "risk@bank.example"]
+    message = server.messages[0]
+    assert str(message["Subject"]).strip() == "[churnops] Data drift detected in bank_churn_prod.csv: 3 of 16 columns"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "0.188" in body and "Credit Score" in body and "Balance" in body and "Income" in body
+    assert "Churn Flag rate 19.7% -&gt; 24.4%" in html or "Churn Flag rate 19.7% -> 24.4%" in html
+    attachments = {part.get_filename(): part for part in message.iter_attachments()}
+    assert set(attachments) == {"monitoring_report.standalone.html", "monitoring_metrics.json"}
+    report = attachments["monitoring_report.standalone.html"].get_content()
+    assert "<style>" in report and "Data drift detected" in report
+    metrics = json.loads(attachments["monitoring_metrics.json"].get_content())
+    assert metrics["dataset_drift"]["detected"] is True
+
+
+def test_slack_teams_and_webhook_payloads(drifted, cli, monkeypatch):
+    with http_server() as server:
+        monkeypatch.setenv("SLACK_URL", f"{server.url}/services/{SLACK_TOKEN}")
+        monkeypatch.setenv("TEAMS_URL", f"{server.url}/workflows/teams")
+        monkeypatch.setenv("HOOK_URL", f"{server.url}/hook")
+        monkeypatch.setenv("BUILD_URL", "https://jenkins.bank.example/job/churn/42/")
+        write_config(
+            drifted,
+            webhook_channel("slack", "SLACK_URL")
+            + webhook_channel("teams", "TEAMS_URL")
+            + webhook_channel("webhook", "HOOK_URL"),
+        )
+        result = cli("notify")
+        assert result.exit_code == 0, result.output
+    by_path = {r["path"].split("/")[1]: r for r in server.requests}
+    slack = by_path["services"]["json"]
+    assert slack["text"].startswith("Data drift detected")
+    kinds = [block["type"] for block in slack["blocks"]]
+    assert kinds[0] == "header" and "section" in kinds and "actions" in kinds
+    for block in slack["blocks"]:
+        assert block["type"] in {"header", "section", "context", "actions", "divider"}
+        if block["type"] == "section":
+            assert "text" in block or "fields" in block
+            for item in block.get("fields", []):
+                assert item["type"] == "mrkdwn" and len(item["text"]) <= 2000
+    flat = json.dumps(slack)
+    assert "0.188 (threshold 0.1)" in flat and "*Credit Score*" in flat and "3 of 16" in flat
+    assert "https://jenkins.bank.example/job/churn/42/" in flat  # the CI build link
+    teams = by_path["workflows"]["json"]
+    assert teams["type"] == "message"
+    attachment = teams["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4" and "$schema" in card
+    facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]}
+    assert facts["Dataset drift score"] == "0.188 (threshold 0.1)"
+    assert facts["Credit Score"].startswith("wasserstein 0.19")
+    assert card["actions"][0]["type"] == "Action.OpenUrl"
+    hook = by_path["hook"]["json"]
+    assert hook["source"] == "churnops" and hook["status"] == "drift"
+    assert hook["n_drifted"] == 3 and hook["dataset_score"] == pytest.approx(0.1875)
+    assert [c["name"] for c in hook["top_columns"]] == ["Credit Score", "Balance", "Income"]
+
+
+def test_channels_speak_only_for_their_statuses(bank_workspace, cli, monkeypatch):
+    cli("generate", "--intensity", "0")
+    cli("monitor")
+    with http_server() as server:
+        monkeypatch.setenv("SLACK_URL", f"{server.url}/drift-only")
+        monkeypatch.setenv("HOOK_URL", f"{server.url}/always")
+        write_config(
+            bank_workspace, webhook_channel("slack", "SLACK_URL", '["drift"]') + webhook_channel("webhook", "HOOK_URL")
+        )
+        result = cli("notify")
+        assert result.exit_code == 0
+        assert "slack#1: skipped" in result.output and "webhook#2: sent" in result.output
+    assert [r["path"] for r in server.requests] == ["/always"]
+    assert server.requests[0]["json"]["status"] == "ok"
+
+
+def test_retries_timeouts_and_a_dead_server_do_not_stop_other_channels(drifted, cli, monkeypatch):
+    dead = free_port()
+    with http_server() as flaky, http_server() as slow, http_server() as good:
+        flaky.responses = [500]
+        slow.delay = 1.5
+        monkeypatch.setenv("FLAKY_URL", f"{flaky.url}/flaky")
+        monkeypatch.setenv("SLOW_URL", f"{slow.url}/slow")
+        monkeypatch.setenv("DEAD_URL", f"http://127.0.0.1:{dead}/dead")
+        monkeypatch.setenv("GOOD_URL", f"{good.url}/good")
+        channels = (
+            webhook_channel("webhook", "DEAD_URL")
+            + webhook_channel("webhook", "FLAKY_URL")
+            + webhook_channel("webhook", "SLOW_URL", timeout=0.5, retries=1)
+            + webhook_channel("webhook", "GOOD_URL")
+        )
+        write_config(drifted, channels)
+        result = cli("notify")
+    assert result.exit_code == 4, result.output
+    lines = result.output
+    assert "webhook#1: failed after 3 attempts - cannot connect" in lines
+    assert "webhook#2: sent after 2 attempts" in lines  # 500, then 200
+    assert "webhook#3: failed after 2 attempts - no answer within 0.5 s" in lines
+    assert "webhook#4: sent" in lines
+    assert len(flaky.requests) == 2 and len(good.requests) == 1
+
+
+def test_permanent_errors_are_not_retried(drifted, cli, monkeypatch):
+    with http_server() as server:
+        server.responses = [404, 404, 404]
+        monkeypatch.setenv("HOOK_URL", f"{server.url}/gone")
+        write_config(drifted, webhook_channel("webhook", "HOOK_URL"))
+        result = cli("notify")
+    assert result.exit_code == 4 and "HTTP 404" in result.output
+    assert len(server.requests) == 1
+
+
+def test_missing_secret_is_named_not_shown(drifted, cli, monkeypatch):
+    monkeypatch.delenv("NOT_SET_URL", raising=False)
+    write_config(drifted, webhook_channel("slack", "NOT_SET_URL"))
+    result = cli("notify")
+    assert result.exit_code == 4
+    assert "environment variable NOT_SET_URL is not set" in result.output
+
+
+def test_dry_run_prints_and_sends_nothing(drifted, cli, monkeypatch):
+    with http_server() as server:
+        monkeypatch.setenv("SLACK_URL", f"{server.url}/services/{SLACK_TOKEN}")
+        write_config(drifted, webhook_channel("slack", "SLACK_URL"))
+        result = cli("notify", "--dry-run")
+    assert result.exit_code == 0
+    assert server.requests == []
+    assert '"type": "header"' in result.output
+    assert SLACK_TOKEN not in result.output and "***" in result.output
+
+
+def test_bad_status_and_no_metrics(workspace, cli):
+    assert cli("notify", "--status", "loud").exit_code == 2
+    result = cli("notify")
+    assert result.exit_code == 2 and "run 'churnops monitor' first" in result.output
+    # an explicit error status needs no metrics
+    assert cli("notify", "--status", "error").exit_code == 0
+    assert "pipeline error" in (workspace / "monitoring" / "notification.txt").read_text()
+
+
+def test_pipeline_delivers_email_and_block_kit_then_survives_dead_servers(bank_workspace, monkeypatch, tmp_path):
+    """The issue's acceptance: a drifted batch through `churnops pipeline` (a real subprocess)."""
+    subprocess.run(["git", "init", "-q"], cwd=bank_workspace, check=True)
+    subprocess.run(["git", "config", "user.name", "CI"], cwd=bank_workspace, check=True)
+    subprocess.run(["git", "config", "user.email", "ci@example.com"], cwd=bank_workspace, check=True)
+    churnops = [sys.executable, "-m", "churnops"]
+    subprocess.run([*churnops, "-q", "generate"], cwd=bank_workspace, check=True)
+    subprocess.run([*churnops, "-q", "dvc-setup"], cwd=bank_workspace, check=True)
+    env = {"SMTP_USER": USER, "SMTP_PASSWORD": PASSWORD, "PATH": __import__("os").environ["PATH"]}
+    with smtp_server("plain") as smtp, http_server() as slack:
+        env["SLACK_URL"] = f"{slack.url}/services/{SLACK_TOKEN}"
+        write_config(bank_workspace, email_channel(smtp.port) + webhook_channel("slack", "SLACK_URL"))
+        done = subprocess.run([*churnops, "pipeline"], cwd=bank_workspace, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Pipeline UNSTABLE" in done.stdout
+    assert len(smtp.messages) == 1
+    assert {p.get_filename() for p in smtp.messages[0].iter_attachments()} >= {"monitoring_report.standalone.html"}
+    assert slack.requests[0]["json"]["blocks"][0]["type"] == "header"
+    summary = json.loads((bank_workspace / "monitoring" / "pipeline_summary.json").read_text())
+    assert [s["status"] for s in summary["stages"]] == ["success", "unstable", "success", "success", "skipped"]
+
+    # the same pipeline with both servers gone
+    before = {p.name: p.read_bytes() for p in (bank_workspace / "monitoring").glob("monitoring_*")}
+    done = subprocess.run([*churnops, "pipeline"], cwd=bank_workspace, capture_output=True, text=True, env=env)
+    assert done.returncode == 4, done.stdout + done.stderr
+    summary = json.loads((bank_workspace / "monitoring" / "pipeline_summary.json").read_text())
+    notification = summary["stages"][3]
+    assert notification["status"] == "failed"
+    assert "team-mail" in notification["error"] and "slack#2" in notification["error"]
+    assert summary["status"] == "FAILURE" and summary["stages"][0]["status"] == "success"
+    after = {p.name: p for p in (bank_workspace / "monitoring").glob("monitoring_*")}
+    assert set(after) == set(before)  # every monitoring output is still there, freshly written
+    assert json.loads(after["monitoring_metrics.json"].read_text())["dataset_drift"]["detected"] is True
+    assert (bank_workspace / "trigger.txt").exists()
+    everything = (
+        done.stdout
+        + done.stderr
+        + "".join(p.read_text(errors="replace") for p in (bank_workspace / "monitoring").glob("*") if p.is_file())
+    )
+    for secret in (PASSWORD, SLACK_TOKEN, "xoxb-very-secret-token"):
+        assert secret not in everything

@@ -1,0 +1,255 @@
+"""DVC versioning and `churnops pipeline` with a real git repository and a real DVC remote."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("dvc", reason="needs: dvc (pip install 'churnops[dvc]')")
+
+BATCH = Path("data/production/bank_churn_prod.csv")
+CHURNOPS = [sys.executable, "-m", "churnops"]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture()
+def repo(bank_workspace, monkeypatch):
+    """A git repository (with its own identity) holding data/churn.csv; no global git config."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(bank_workspace / ".no-global-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    git(bank_workspace, "init", "-q")
+    git(bank_workspace, "config", "user.name", "Test")
+    git(bank_workspace, "config", "user.email", "test@example.com")
+    (bank_workspace / ".gitignore").write_text("/data/churn.csv\n/monitoring/\n/trigger.txt\n/.churnops/\n")
+    return bank_workspace
+
+
+def test_dvc_setup_is_idempotent_and_keeps_the_remote_out_of_git(repo, cli):
+    result = cli("dvc-setup")
+    assert result.exit_code == 0, result.output
+    assert "DVC initialized" in result.output and "committed" in result.output
+    assert (repo / ".dvc" / "config").is_file() and (repo / "dvc_storage").is_dir()
+    assert "/dvc_storage/" in (repo / ".gitignore").read_text()
+    commits = git(repo, "rev-list", "--count", "HEAD")
+    result = cli("dvc-setup")
+    assert result.exit_code == 0 and "already set up" in result.output
+    assert git(repo, "rev-list", "--count", "HEAD") == commits
+    assert "local_storage" in (repo / ".dvc" / "config").read_text()
+
+
+def test_version_list_and_restore_byte_identical(repo, cli):
+    assert cli("dvc-setup").exit_code == 0
+    assert cli("generate").exit_code == 0
+    assert cli("monitor").exit_code == 0
+    batch_a = sha(repo / BATCH)
+    result = cli("version")
+    assert result.exit_code == 0, result.output
+    assert "committed" in result.output and "pushed" in result.output
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "drift score 0.188" in message and "churnops-run-id:" in message and f"churnops-sha256: {batch_a}" in message
+    commit_a = git(repo, "rev-parse", "HEAD").strip()
+
+    result = cli("version")  # unchanged batch: no new commit
+    assert result.exit_code == 0 and "unchanged" in result.output
+    assert git(repo, "rev-parse", "HEAD").strip() == commit_a
+
+    assert cli("generate", "--scenario", "strong").exit_code == 0
+    assert cli("monitor").exit_code == 0
+    assert cli("version").exit_code == 0
+    batch_b = sha(repo / BATCH)
+    assert batch_b != batch_a
+
+    listed = json.loads(cli("versions", "list", "--format", "json").output)
+    assert [v["sha256"] for v in listed] == [batch_b, batch_a]
+    assert float(listed[1]["drift_score"]) == pytest.approx(0.1875)
+    table = cli("versions", "list").output
+    assert commit_a[:12] in table and "0.1875" in table
+
+    result = cli("versions", "restore", commit_a[:10])
+    assert result.exit_code == 0, result.output
+    assert sha(repo / BATCH) == batch_a
+    assert git(repo, "status", "--porcelain", "--", "*.dvc") == ""  # git untouched
+    result = cli("versions", "restore", "nope")
+    assert result.exit_code == 2 and "unknown revision 'nope'" in result.output
+
+
+def test_a_fresh_clone_pulls_the_batch_from_the_remote(repo, cli, tmp_path):
+    cli("dvc-setup")
+    cli("generate")
+    cli("monitor")
+    cli("version")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    batch_a = sha(repo / BATCH)
+    cli("generate", "--scenario", "strong")
+    cli("monitor")
+    cli("version")
+    batch_b = sha(repo / BATCH)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    # the remote is the original workspace's dvc_storage (a relative path in the config)
+    remote = repo / "dvc_storage"
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local_storage", "url", str(remote)],
+        cwd=clone,
+        check=True,
+    )
+    subprocess.run([sys.executable, "-m", "dvc", "pull", "-q"], cwd=clone, check=True)
+    assert sha(clone / BATCH) == batch_b
+    done = subprocess.run(
+        [*CHURNOPS, "versions", "restore", first, "-o", "old.csv"], cwd=clone, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert sha(clone / "old.csv") == batch_a
+
+
+def test_version_needs_git_and_an_identity(bank_workspace, cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    cli("generate")
+    result = cli("version")
+    assert result.exit_code == 2
+    assert "not inside a git repository: run 'git init' there first" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    git(bank_workspace, "init", "-q")
+    result = cli("version")
+    assert result.exit_code == 2 and "git has no user.name" in result.output
+    git(bank_workspace, "config", "user.name", "T")
+    git(bank_workspace, "config", "user.email", "t@e")
+    result = cli("version")
+    assert result.exit_code == 2 and "run 'churnops dvc-setup' first" in result.output
+
+
+def summary(workspace: Path) -> dict:
+    return json.loads((workspace / "monitoring" / "pipeline_summary.json").read_text())
+
+
+def test_pipeline_drift_is_unstable_and_versioned_no_drift_is_success(repo, cli):
+    cli("dvc-setup")
+    cli("generate")
+    result = cli("pipeline")
+    assert result.exit_code == 0, result.output
+    assert "Stage 1: Data Drift Monitoring" in result.output and "Pipeline UNSTABLE" in result.output
+    report = summary(repo)
+    assert report["status"] == "UNSTABLE" and report["drift_detected"] is True
+    statuses = {s["name"]: s["status"] for s in report["stages"]}
+    assert statuses == {
+        "Data Drift Monitoring": "success",
+        "Check Data Drift": "unstable",
+        "DVC Versioning": "success",
+        "Notification": "success",
+        "Retraining": "skipped",
+    }
+    versioning = report["stages"][2]["outputs"]
+    assert versioning["pushed"] and versioning["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert any((repo / "dvc_storage").rglob("*")), "the batch was pushed to the local remote"
+    html = (repo / "monitoring" / "monitoring_report.html").read_text()
+    assert versioning["commit"][:12] in html  # the report knows the batch's DVC version
+    assert all(s["duration_s"] >= 0 for s in report["stages"])
+    assert cli("pipeline", "--fail-on-drift").exit_code == 3
+
+    head = git(repo, "rev-parse", "HEAD")
+    cli("generate", "--intensity", "0")
+    result = cli("pipeline", "--fail-on-drift")
+    assert result.exit_code == 0, result.output
+    assert "Pipeline SUCCESS" in result.output
+    report = summary(repo)
+    assert report["status"] == "SUCCESS"
+    assert report["stages"][2]["status"] == "skipped"
+    assert git(repo, "rev-parse", "HEAD") == head  # no new version
+    assert not (repo / "trigger.txt").exists()
+
+
+def test_a_failing_dvc_stage_keeps_the_monitoring_outputs(repo, cli):
+    remote = repo.parent / f"{repo.name}-remote"
+    assert cli("dvc-setup", "--remote", str(remote)).exit_code == 0
+    remote.write_text("not a folder: every push fails")  # a broken remote (permissions do not stop root)
+    cli("generate")
+    result = cli("pipeline")
+    assert result.exit_code == 4, result.output
+    report = summary(repo)
+    assert report["status"] == "FAILURE"
+    assert report["stages"][0]["status"] == "success"
+    assert report["stages"][2]["status"] == "failed" and "dvc push failed" in report["stages"][2]["error"]
+    assert report["stages"][3]["status"] == "success"  # the error notification was delivered
+    assert "DVC Versioning" in (repo / "monitoring" / "notification.txt").read_text()
+    for name in ("monitoring_metrics.json", "monitoring_report.html", "report.css"):
+        assert (repo / "monitoring" / name).stat().st_size > 0
+    assert (repo / "trigger.txt").exists()
+
+
+def test_bad_input_in_the_pipeline_is_exit_2(repo, cli):
+    result = cli("pipeline")
+    assert result.exit_code == 2
+    assert "file not found" in result.output
+    report = summary(repo)
+    assert report["stages"][0]["status"] == "failed" and report["stages"][3]["outputs"]["status"] == "error"
+
+
+def test_two_runs_never_interleave(repo):
+    lock = repo / ".churnops" / "pipeline.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "f.write('pid test'); f.flush(); print('locked', flush=True); time.sleep(float(sys.argv[2]))",
+            str(lock),
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    done = subprocess.run([*CHURNOPS, "pipeline", "--no-wait"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "another pipeline run holds" in done.stderr and "--no-wait" in done.stderr
+    started = time.perf_counter()
+    done = subprocess.run([*CHURNOPS, "-q", "generate"], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run([*CHURNOPS, "pipeline"], cwd=repo, capture_output=True, text=True)
+    waited = time.perf_counter() - started
+    holder.wait()
+    assert "waiting" in done.stderr
+    assert waited >= 1.0
+    assert done.returncode in (0, 4)  # ran once the lock was free (no DVC set up here: stage 3 may fail)
+
+
+def test_demo_is_self_contained_and_idempotent(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git(outer, "init", "-q")
+    done = subprocess.run([*CHURNOPS, "demo", "demo"], cwd=outer, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Pipeline UNSTABLE" in done.stdout
+    demo = outer / "demo"
+    assert (demo / ".git").is_dir() and (demo / "dvc_storage").is_dir()
+    assert subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=outer, capture_output=True).returncode != 0
+    commits = git(demo, "rev-list", "--count", "HEAD")
+    done = subprocess.run([*CHURNOPS, "demo", "demo"], cwd=outer, capture_output=True, text=True)
+    assert done.returncode == 0
+    assert git(demo, "rev-list", "--count", "HEAD") == commits
+
+
+def test_seed_dvc_setup_script(repo):
+    script = Path(__file__).resolve().parents[1] / "dvc_setup.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["sh", str(script)], cwd=repo, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (repo / ".dvc" / "config").is_file()
