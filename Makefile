@@ -1,5 +1,6 @@
 # churnops - two commands for a fresh Linux machine with Python 3.10+ and make:
-#   make run    set up .venv and run the main job end to end on the embedded data (in ./demo)
+#   make run    set up .venv and run the whole pipeline on the embedded data, in ./demo (its own
+#               git repository and DVC remote: nothing is committed in this clone)
 #   make test   set up .venv and run the whole test suite (lint included)
 
 PYTHON ?= python3
@@ -24,9 +25,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 run: setup
-	$(BIN)/churnops -C $(DEMO) data init --force
-	$(BIN)/churnops -C $(DEMO) generate
-	$(BIN)/churnops -C $(DEMO) monitor
+	$(BIN)/churnops demo $(DEMO)
 
 lint: setup
 	$(BIN)/ruff check .
