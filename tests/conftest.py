@@ -59,3 +59,12 @@ def pytest_runtest_makereport(item, call):
     ):
         report.outcome = "failed"
         report.longrepr = f"required component missing in CI: {call.excinfo.value}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same rule for a whole module skipped at import (``pytest.importorskip`` at top level)."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CHURNOPS_REQUIRE_ALL") == "1" and report.skipped and "needs:" in str(report.longrepr):
+        report.outcome = "failed"

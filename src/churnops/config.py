@@ -249,6 +249,25 @@ class NotifyConfig(_Section):
     top_columns: Annotated[int, Field(ge=1, le=50)] = 5
 
 
+class HistoryConfig(_Section):
+    enabled: bool = True
+    url: str | None = None
+    """A SQLAlchemy URL (e.g. postgresql://user@host/db, password from CHURNOPS_HISTORY_PASSWORD);
+    default: sqlite at <monitoring_dir>/history.db."""
+    password_env: str | None = None
+    """Environment variable holding the database password, inserted into the URL."""
+    trend_runs: Annotated[int, Field(ge=2, le=1000)] = 30
+    """How many past runs the report's trend charts show."""
+
+
+class MetricsConfig(_Section):
+    textfile_dir: str | None = None
+    """Write churnops.prom here after each pipeline run (node_exporter's textfile collector)."""
+    pushgateway_url: str | None = None
+    """Push to this Prometheus Pushgateway after each pipeline run."""
+    job: str = "churnops"
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
@@ -260,6 +279,8 @@ class Config(_Section):
     dvc: DvcConfig = DvcConfig()
     pipeline: PipelineConfig = PipelineConfig()
     notify: NotifyConfig = NotifyConfig()
+    history: HistoryConfig = HistoryConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root: relative paths are resolved against it."""

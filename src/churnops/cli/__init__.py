@@ -55,7 +55,15 @@ def main(
             raise typer.Exit(2) from None
 
 
-from churnops.cli import config_cmds, data_cmds, monitor_cmds, notify_cmds, pipeline_cmds, report_cmds  # noqa: E402
+from churnops.cli import (  # noqa: E402
+    config_cmds,
+    data_cmds,
+    history_cmds,
+    monitor_cmds,
+    notify_cmds,
+    pipeline_cmds,
+    report_cmds,
+)
 
 app.add_typer(config_cmds.config_app, name="config")
 app.add_typer(data_cmds.data_app, name="data")
@@ -69,5 +77,7 @@ app.command("dvc-setup")(pipeline_cmds.dvc_setup)
 app.command("version")(pipeline_cmds.version)
 app.add_typer(pipeline_cmds.versions_app, name="versions")
 app.command("notify")(notify_cmds.notify)
+app.command("history")(history_cmds.history)
+app.add_typer(history_cmds.metrics_app, name="metrics")
 
 __all__ = ["app"]

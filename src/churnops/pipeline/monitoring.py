@@ -240,8 +240,10 @@ def write_outputs(
         trigger_path=str(trigger_path),
         trigger_written=detected,
     )
+    document = metrics_document(result, outputs)
+    if config.history.enabled:
+        context = replace(context, **_history(config, document))
     try:
-        document = metrics_document(result, outputs)
         atomic_write_text(metrics_path, render_metrics_json(document))
         atomic_write_text(out_dir / CSS_FILE, report_stylesheet())
         atomic_write_text(report_path, render_report(result, context))
@@ -265,6 +267,21 @@ def write_outputs(
         extra_files=extra_files,
         context=context,
     )
+
+
+def _history(config: Config, document: dict[str, Any]) -> dict[str, Any]:
+    """Record the run and get the report's trends; the history never stops the monitoring."""
+    from churnops.pipeline.history import record_and_trends
+
+    try:
+        trends = record_and_trends(config, document)
+    except ChurnopsError as exc:
+        logger.warning("monitoring history unavailable: %s", exc)
+        return {"trends": [], "history_note": f"History unavailable: {exc}"}
+    runs = len(trends[0].points) if trends else 0
+    if runs < 2:
+        return {"trends": [], "history_note": None}
+    return {"trends": trends, "history_note": f"The last {runs} runs recorded in the monitoring history."}
 
 
 def rewrite_report(config: Config, outcome: MonitorOutcome, **changes: Any) -> None:

@@ -277,13 +277,14 @@ def trend_chart(
     threshold: float | None,
     label: str,
     width: int = 640,
-    height: int = 180,
+    height: int = 200,
     colour: str = REFERENCE,
+    as_percent: bool = False,
 ) -> Chart | None:
-    """A line over runs (oldest first) with an optional threshold line; points have tooltips."""
+    """A line over runs (oldest first), titled, with an optional threshold line; points have tooltips."""
     if len(series) < 1:
         return None
-    left, right, top_pad, bottom = 48, 12, 10, 30
+    left, right, top_pad, bottom = 48, 12, 30, 30
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     values = [v for _, v in series if v is not None and not math.isnan(v)]
     peak = _nice_ceiling(max(values + ([threshold] if threshold is not None else []) + [1e-12]))
@@ -295,7 +296,8 @@ def trend_chart(
         Bar(x - 3, y - 3, 6, 6, colour, title=f"{when}: {label} {v:.4g}")
         for x, y, (when, v) in zip(xs, ys, series, strict=True)
     ]
-    lines, labels = _y_axis(left, top_pad, plot_w, plot_h, peak)
+    lines, labels = _y_axis(left, top_pad, plot_w, plot_h, peak, as_percent)
+    labels.append(Label(left, 16, label, "start", 13, INK, "bold"))
     if threshold is not None:
         y = top_pad + plot_h - threshold / peak * plot_h
         lines.append(Line(left, y, left + plot_w, y, DRIFT, 1.5, "6 4"))
@@ -310,17 +312,19 @@ def trend_chart(
         bars=bars,
         lines=lines,
         labels=labels,
-        paths=[(path, colour, 2.0)],
+        paths=[Shape(path, colour, 2.0)],
     )
 
 
-def _y_axis(left: float, top: float, plot_w: float, plot_h: float, peak: float) -> tuple[list[Line], list[Label]]:
+def _y_axis(
+    left: float, top: float, plot_w: float, plot_h: float, peak: float, as_percent: bool = True
+) -> tuple[list[Line], list[Label]]:
     lines, labels = [], []
     for fraction in (0.0, 0.5, 1.0):
         y = top + plot_h - fraction * plot_h
         lines.append(Line(left, y, left + plot_w, y, GRID))
         value = peak * fraction
-        text = percent(value) if peak <= 1 else f"{value:.3g}"
+        text = percent(value) if as_percent and peak <= 1 else f"{value:.3g}"
         labels.append(Label(left - 4, y + 4, text, "end", 10))
     return lines, labels
 

@@ -36,6 +36,7 @@ class Trend:
     label: str
     points: list[tuple[str, float]]
     threshold: float | None = None
+    as_percent: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,9 @@ def render_report(result: MonitoringResult, context: ReportContext, standalone: 
     drift = result.dataset_drift
     target = result.target_drift
     trend_charts = [
-        charts.trend_chart(trend.points, trend.threshold, trend.label) for trend in context.trends if trend.points
+        charts.trend_chart(trend.points, trend.threshold, trend.label, as_percent=trend.as_percent)
+        for trend in context.trends
+        if trend.points
     ]
     return template.render(
         result=result,

@@ -1,0 +1,249 @@
+"""Monitoring history: every run appended to a database (SQLite by default, any SQLAlchemy URL).
+
+The schema is versioned: ``churnops_schema`` holds the version, and :data:`MIGRATIONS` are
+applied in order, each in its own transaction, when a store is opened - an old database is
+upgraded in place and keeps its rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from churnops.errors import ConfigError, IntegrationError
+
+MIGRATIONS: list[list[str]] = [
+    [  # 1: runs and their column results
+        """CREATE TABLE runs (
+            run_id VARCHAR(64) PRIMARY KEY,
+            created_at VARCHAR(40) NOT NULL,
+            engine VARCHAR(20) NOT NULL,
+            reference_path TEXT,
+            reference_sha256 VARCHAR(64),
+            current_path TEXT,
+            current_sha256 VARCHAR(64),
+            current_rows INTEGER,
+            dataset_score FLOAT NOT NULL,
+            dataset_threshold FLOAT NOT NULL,
+            drift_detected BOOLEAN NOT NULL,
+            n_drifted INTEGER NOT NULL,
+            n_columns INTEGER NOT NULL,
+            quality_score FLOAT,
+            quality_passed BOOLEAN,
+            target_column VARCHAR(200),
+            reference_rate FLOAT,
+            current_rate FLOAT,
+            report_path TEXT
+        )""",
+        """CREATE TABLE column_results (
+            run_id VARCHAR(64) NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+            column_name VARCHAR(500) NOT NULL,
+            column_type VARCHAR(20) NOT NULL,
+            test VARCHAR(40) NOT NULL,
+            statistic FLOAT,
+            p_value FLOAT,
+            threshold FLOAT NOT NULL,
+            drift_detected BOOLEAN NOT NULL,
+            PRIMARY KEY (run_id, column_name)
+        )""",
+        "CREATE INDEX ix_runs_created_at ON runs (created_at)",
+    ],
+    [  # 2: model performance, when a model is monitored
+        "ALTER TABLE runs ADD COLUMN realized_auc FLOAT",
+        "ALTER TABLE runs ADD COLUMN estimated_auc FLOAT",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _engine(url: str) -> Any:
+    try:
+        import sqlalchemy
+    except ImportError:  # pragma: no cover - sqlalchemy is a core dependency
+        raise IntegrationError("the history store needs SQLAlchemy: pip install sqlalchemy") from None
+    try:
+        engine = sqlalchemy.create_engine(url, future=True)
+    except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"history.url: cannot use '{_hide_password(url)}': {exc}") from None
+    if engine.dialect.name == "sqlite":
+
+        @sqlalchemy.event.listens_for(engine, "connect")
+        def _foreign_keys(connection: Any, _: Any) -> None:
+            connection.execute("PRAGMA foreign_keys=ON")
+
+    return engine
+
+
+def _hide_password(url: str) -> str:
+    """
+    >>> _hide_password("postgresql://user:secret@db/churn")
+    'postgresql://user:***@db/churn'
+    """
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+BOOLEAN_COLUMNS = ("drift_detected", "quality_passed")
+
+
+def _booleans(row: dict[str, Any]) -> dict[str, Any]:
+    """SQLite returns booleans as 0/1: give them back as booleans."""
+    for key in BOOLEAN_COLUMNS:
+        if row.get(key) is not None:
+            row[key] = bool(row[key])
+    return row
+
+
+class HistoryStore:
+    """An opened history database, migrated to the current schema."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy
+
+        self.url = url
+        self.engine = _engine(url)
+        self._sa = sqlalchemy
+        try:
+            self.version = self._migrate()
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            raise IntegrationError(f"history database {_hide_password(url)}: {detail}") from None
+
+    def _migrate(self, target: int = SCHEMA_VERSION) -> int:
+        sa = self._sa
+        with self.engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS churnops_schema (version INTEGER NOT NULL)"))
+            row = connection.execute(sa.text("SELECT version FROM churnops_schema")).first()
+            if row is None:
+                connection.execute(sa.text("INSERT INTO churnops_schema (version) VALUES (0)"))
+                current = 0
+            else:
+                current = int(row[0])
+        if current > SCHEMA_VERSION:
+            raise IntegrationError(
+                f"history database {_hide_password(self.url)} has schema {current}, newer than this churnops "
+                f"({SCHEMA_VERSION}): upgrade churnops"
+            )
+        for version in range(current + 1, target + 1):
+            with self.engine.begin() as connection:
+                for statement in MIGRATIONS[version - 1]:
+                    connection.execute(sa.text(statement))
+                connection.execute(sa.text("UPDATE churnops_schema SET version = :v"), {"v": version})
+        return max(current, target)
+
+    def record(self, metrics: dict[str, Any]) -> None:
+        """Append one run (a metrics document); recording the same run twice replaces it."""
+        sa = self._sa
+        drift = metrics["dataset_drift"]
+        target = metrics.get("target_drift") or {}
+        quality = metrics.get("data_quality") or {}
+        performance = metrics.get("model") or {}
+        run = {
+            "run_id": metrics["run_id"],
+            "created_at": metrics["created_at"],
+            "engine": metrics["engine"],
+            "reference_path": metrics["reference"].get("path"),
+            "reference_sha256": metrics["reference"].get("sha256"),
+            "current_path": metrics["current"].get("path"),
+            "current_sha256": metrics["current"].get("sha256"),
+            "current_rows": metrics["current"].get("rows"),
+            "dataset_score": drift["score"],
+            "dataset_threshold": drift["threshold"],
+            "drift_detected": bool(drift["detected"]),
+            "n_drifted": len(drift["drifted_columns"]),
+            "n_columns": drift["n_columns"],
+            "quality_score": quality.get("score"),
+            "quality_passed": quality.get("passed"),
+            "target_column": target.get("column"),
+            "reference_rate": target.get("reference_rate"),
+            "current_rate": target.get("current_rate"),
+            "report_path": (metrics.get("outputs") or {}).get("report"),
+        }
+        if self.version >= 2:
+            run["realized_auc"] = (performance.get("realized") or {}).get("roc_auc")
+            run["estimated_auc"] = (performance.get("estimated") or {}).get("roc_auc")
+        columns = [
+            {
+                "run_id": metrics["run_id"],
+                "column_name": name,
+                "column_type": column["type"],
+                "test": column["test"],
+                "statistic": _clean(column.get("statistic")),
+                "p_value": _clean(column.get("p_value")),
+                "threshold": column["threshold"],
+                "drift_detected": bool(column["drift_detected"]),
+            }
+            for name, column in metrics.get("columns", {}).items()
+        ]
+        keys = ", ".join(run)
+        placeholders = ", ".join(f":{k}" for k in run)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(sa.text("DELETE FROM column_results WHERE run_id = :r"), {"r": run["run_id"]})
+                connection.execute(sa.text("DELETE FROM runs WHERE run_id = :r"), {"r": run["run_id"]})
+                connection.execute(sa.text(f"INSERT INTO runs ({keys}) VALUES ({placeholders})"), run)
+                if columns:
+                    column_keys = ", ".join(columns[0])
+                    column_values = ", ".join(f":{k}" for k in columns[0])
+                    connection.execute(
+                        sa.text(f"INSERT INTO column_results ({column_keys}) VALUES ({column_values})"), columns
+                    )
+        except sa.exc.SQLAlchemyError as exc:
+            raise IntegrationError(
+                f"cannot record run {run['run_id']} in the history: {exc.__class__.__name__}"
+            ) from None
+
+    def runs(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Runs, oldest first (the most recent ``limit`` when given)."""
+        sa = self._sa
+        query = "SELECT * FROM runs"
+        params: dict[str, Any] = {}
+        if since:
+            query += " WHERE created_at >= :since"
+            params["since"] = since
+        query += " ORDER BY created_at DESC, run_id DESC"
+        if limit:
+            query += " LIMIT :limit"
+            params["limit"] = limit
+        with self.engine.connect() as connection:
+            rows = [_booleans(dict(row._mapping)) for row in connection.execute(sa.text(query), params)]
+        return list(reversed(rows))
+
+    def column_series(self, column: str, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """One column's results over runs, oldest first."""
+        sa = self._sa
+        query = (
+            "SELECT r.run_id, r.created_at, c.column_name, c.column_type, c.test, c.statistic, c.p_value, "
+            "c.threshold, c.drift_detected FROM column_results c JOIN runs r ON r.run_id = c.run_id "
+            "WHERE c.column_name = :column"
+        )
+        params: dict[str, Any] = {"column": column}
+        if since:
+            query += " AND r.created_at >= :since"
+            params["since"] = since
+        query += " ORDER BY r.created_at DESC, r.run_id DESC"
+        if limit:
+            query += " LIMIT :limit"
+            params["limit"] = limit
+        with self.engine.connect() as connection:
+            rows = [_booleans(dict(row._mapping)) for row in connection.execute(sa.text(query), params)]
+        return list(reversed(rows))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

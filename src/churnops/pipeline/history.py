@@ -1,0 +1,93 @@
+"""The monitoring history for the CLI, the report's trends and the pipeline."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from churnops.config import Config
+from churnops.errors import ConfigError
+from churnops.report.html import Trend
+
+HISTORY_FILE = "history.db"
+TREND_COLUMNS = 3
+
+
+def history_url(config: Config) -> str:
+    """The configured SQLAlchemy URL, with the password from its environment variable."""
+    url = config.history.url
+    if url is None:
+        return f"sqlite:///{config.monitoring_dir / HISTORY_FILE}"
+    if config.history.password_env:
+        password = os.environ.get(config.history.password_env)
+        if not password:
+            raise ConfigError(f"history.password_env: environment variable {config.history.password_env} is not set")
+        from urllib.parse import quote
+
+        scheme, rest = url.split("://", 1)
+        if "@" not in rest:
+            raise ConfigError("history.url: no user@host in the URL to attach the password to")
+        user, host = rest.split("@", 1)
+        url = f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+    return url
+
+
+def open_store(config: Config) -> Any:
+    from churnops.integrations.history import HistoryStore
+
+    if config.history.url is None:
+        config.monitoring_dir.mkdir(parents=True, exist_ok=True)
+    return HistoryStore(history_url(config))
+
+
+def _label(created_at: str) -> str:
+    try:
+        return datetime.fromisoformat(created_at).strftime("%m-%d %H:%M")
+    except ValueError:
+        return created_at
+
+
+def record_and_trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
+    """Store this run, then the trends of the last runs (this one included) for the report."""
+    with open_store(config) as store:
+        store.record(metrics)
+        runs = store.runs(limit=config.history.trend_runs)
+        drifted = sorted(
+            ((name, c) for name, c in metrics.get("columns", {}).items() if c.get("statistic") is not None),
+            key=lambda item: (not item[1]["drift_detected"], -(item[1].get("drift_score") or 0)),
+        )
+        column_trends = []
+        for name, column in drifted[:TREND_COLUMNS]:
+            series = store.column_series(name, limit=config.history.trend_runs)
+            points = [(_label(row["created_at"]), row["statistic"]) for row in series if row["statistic"] is not None]
+            threshold = column["threshold"] if column.get("kind") == "distance" else None
+            column_trends.append(Trend(f"{name} ({column['test']})", points, threshold))
+    trends = [
+        Trend(
+            "dataset drift score",
+            [(_label(r["created_at"]), r["dataset_score"]) for r in runs],
+            metrics["dataset_drift"]["threshold"],
+        ),
+        Trend(
+            "data quality score",
+            [(_label(r["created_at"]), r["quality_score"]) for r in runs if r["quality_score"] is not None],
+            metrics.get("data_quality", {}).get("threshold"),
+        ),
+    ]
+    if any(r["current_rate"] is not None for r in runs):
+        trends.append(
+            Trend(
+                "churn rate (current batch)",
+                [(_label(r["created_at"]), r["current_rate"]) for r in runs if r["current_rate"] is not None],
+            )
+        )
+    return trends + column_trends
+
+
+def query(config: Config, since: str | None, column: str | None, limit: int | None) -> list[dict[str, Any]]:
+    """Rows for ``churnops history``: runs, or one column's results."""
+    with open_store(config) as store:
+        if column:
+            return store.column_series(column, since, limit)
+        return store.runs(since, limit)
