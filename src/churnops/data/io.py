@@ -333,34 +333,39 @@ class TableReader:
                 yield block[:cut]
 
     def _csv_chunks(self) -> Iterator[pl.DataFrame]:
-        header = ",".join(_quote(name) for name in self.header).encode("utf-8") + b"\n"
+        # Each piece is parsed under a plain header (c0, c1...) and the columns renamed after:
+        # real names may hold commas or quotes that polars would read back differently.
+        placeholders = [f"c{i}" for i in range(len(self.header))]
+        header = ",".join(placeholders).encode("utf-8") + b"\n"
+        wanted = [self.header.index(name) for name in self.columns]
+        names = {placeholders[i]: self.header[i] for i in wanted}
         schema: dict[str, pl.DataType] | None = None
         for piece in self._csv_pieces():
             data = header + piece
             try:
                 if schema is None:
-                    frame = self._parse(data, infer_schema_length=10_000)
+                    frame = self._parse(data, wanted, infer_schema_length=10_000)
                     # impose the first chunk's types (every column listed: no inference later)
-                    schema = {name: frame.schema.get(name, pl.String()) for name in self.header}
+                    schema = {p: frame.schema.get(p, pl.String()) for p in placeholders}
                 else:
-                    frame = self._parse(data, schema=schema)
+                    frame = self._parse(data, wanted, schema=schema)
             except pl.exceptions.ComputeError as exc:
                 if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
                     raise InputDataError(f"{self.path}: not valid UTF-8 text (save the file as UTF-8)") from None
                 # A value contradicts the guessed types: read this chunk as text; the
                 # monitoring coerces text to the expected type and counts what does not parse.
                 try:
-                    frame = self._parse(data, infer_schema=False)
+                    frame = self._parse(data, wanted, infer_schema=False)
                 except pl.exceptions.PolarsError as again:
                     raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(again)}") from None
                 if schema is None:
-                    schema = {name: pl.String() for name in self.header}
+                    schema = {p: pl.String() for p in placeholders}
             except pl.exceptions.PolarsError as exc:
                 raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(exc)}") from None
-            yield frame
+            yield frame.rename(names)
 
-    def _parse(self, data: bytes, **options: Any) -> pl.DataFrame:
-        return pl.read_csv(data, columns=self.columns, null_values=NULL_VALUES, try_parse_dates=False, **options)
+    def _parse(self, data: bytes, columns: list[int], **options: Any) -> pl.DataFrame:
+        return pl.read_csv(data, columns=columns, null_values=NULL_VALUES, try_parse_dates=False, **options)
 
 
 _DONE = object()
@@ -411,10 +416,6 @@ def prefetch(chunks: Iterator[pl.DataFrame], depth: int = 1) -> Iterator[pl.Data
                 slots.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"' if any(c in name for c in ',"\n') else name
 
 
 def _safe_cut(block: bytes) -> int:

@@ -22,8 +22,12 @@ from churnops.monitor.target import target_drift
 
 
 def new_run_id(now: datetime) -> str:
-    """A sortable, unique run id: UTC time plus a random suffix."""
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    """A sortable, unique run id: UTC time to the millisecond plus a random suffix.
+
+    >>> new_run_id(datetime(2026, 11, 27, 6, 32, 22, 123456, tzinfo=timezone.utc))[:19]
+    '20261127T063222123Z'
+    """
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + uuid.uuid4().hex[:8]
 
 
 def evaluate(
@@ -69,7 +73,7 @@ def evaluate(
     skipped = [SkippedColumn(c.plan.name, c.skip_reason) for c in profile.columns.values() if c.skip_reason]
     return MonitoringResult(
         run_id=new_run_id(now),
-        created_at=now.isoformat(timespec="seconds"),
+        created_at=now.isoformat(timespec="milliseconds"),
         engine=engine,
         reference=reference_info or DatasetInfo(None, profile.rows, columns=len(profile.columns)),
         current=current_info or DatasetInfo(None, tally.rows),

@@ -73,11 +73,22 @@ def pipeline_notifier(config: Config, status: str, monitoring: Any, stages: list
     """The pipeline's stage 4: notify with the stages' errors; report every channel's fate."""
     errors = [f"{s.name}: {s.error}" for s in stages if s.status == "failed" and s.error]
     outcome = notify(config, status, errors=errors)
+    failures = list(outcome.failures)
+    exported: list[str] = []
+    if monitoring is not None and (config.metrics.textfile_dir or config.metrics.pushgateway_url):
+        from churnops.errors import ChurnopsError
+        from churnops.pipeline.exporting import export_metrics
+
+        try:
+            exported = export_metrics(config)
+        except ChurnopsError as exc:
+            failures.append(f"prometheus: {exc}")
     return {
         "status": outcome.status,
         "title": outcome.notification.title,
         "deliveries": [d.to_dict() for d in outcome.deliveries],
-        "failures": outcome.failures,
+        "metrics_export": exported,
+        "failures": failures,
     }
 
 

@@ -1,0 +1,284 @@
+"""Monitoring history, trends, Prometheus metrics (with real Prometheus binaries) and the Grafana files."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from churnops.integrations.history import SCHEMA_VERSION, HistoryStore
+from churnops.integrations.prometheus import METRIC_NAMES
+from churnops.report.charts import trend_chart
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def runs(bank_workspace, cli):
+    """Ten batches of rising drift intensity, each monitored (so recorded in the history)."""
+    for step in range(10):
+        assert cli("generate", "--intensity", f"{step / 9:.3f}").exit_code == 0
+        assert cli("monitor").exit_code == 0
+    return bank_workspace
+
+
+def test_ten_batches_of_rising_intensity_show_a_rising_trend(runs, cli):
+    rows = json.loads(cli("history", "--format", "json").output)
+    assert len(rows) == 10
+    scores = [row["dataset_score"] for row in rows]
+    assert scores[0] == 0.0 and scores[-1] == pytest.approx(3 / 16)
+    assert scores == sorted(scores)  # never falls as the drift grows
+    rates = [row["current_rate"] for row in rows]
+    assert rates[-1] - rates[0] == pytest.approx(0.045, abs=0.003)
+    html = (runs / "monitoring" / "monitoring_report.html").read_text()
+    trends = html[html.index('id="trends"') : html.index('id="next"')]
+    assert "The last 10 runs recorded in the monitoring history" in trends
+    assert "dataset drift score over the last 10 runs" in trends
+    # the line of the drift score chart goes up: its y coordinates (SVG y grows downwards) fall
+    first_chart = trends[trends.index("<svg") : trends.index("</svg>")]
+    path = re.search(r'<path d="(M[^"]+)"', first_chart).group(1)
+    ys = [float(point.split(",")[1]) for point in re.findall(r"[ML]([\d.]+,[\d.]+)", path)]
+    assert len(ys) == 10 and ys[-1] < ys[0] and all(b <= a + 1e-9 for a, b in zip(ys, ys[1:], strict=False))
+    balance = json.loads(cli("history", "--column", "Balance", "--format", "json").output)
+    statistics = [row["statistic"] for row in balance]
+    assert statistics[-1] > 0.1 > statistics[0]
+
+
+def test_history_filters_and_formats(runs, cli):
+    table = cli("history", "--limit", "3").output.splitlines()
+    assert len(table) == 4 and table[0].startswith("created_at")
+    assert "yes" in table[-1]  # the last batch drifted
+    csv_text = cli("history", "--format", "csv", "--column", "Income").output
+    assert csv_text.splitlines()[0] == "created_at,run_id,column_name,test,statistic,p_value,threshold,drift_detected"
+    assert len(csv_text.splitlines()) == 11
+    assert cli("history", "--since", "2999-01-01").output.strip() == "no runs recorded yet"
+    assert cli("history", "--since", "yesterday").exit_code == 2
+    result = cli("history", "--column", "Nope")
+    assert result.exit_code == 2 and "no result recorded for a column named 'Nope'" in result.output
+    assert cli("history", "--format", "xml").exit_code == 2
+
+
+def test_csv_export_neutralises_formulas(workspace, cli):
+    import polars as pl
+
+    pl.DataFrame({'=HYPERLINK("http://x")': [1.0, 2.0, 3.0] * 400, "+cmd": ["a", "b", "c"] * 400}).write_csv("ref.csv")
+    pl.DataFrame({'=HYPERLINK("http://x")': [5.0, 6.0, 7.0] * 400, "+cmd": ["a", "b", "c"] * 400}).write_csv("cur.csv")
+    assert cli("monitor", "--reference", "ref.csv", "--current", "cur.csv").exit_code == 0
+    output = cli("history", "--format", "csv", "--column", '=HYPERLINK("http://x")').output
+    assert "'=HYPERLINK" in output and "\n=HYPERLINK" not in output
+
+
+def test_old_schema_is_migrated_in_place(tmp_path):
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    store = HistoryStore.__new__(HistoryStore)
+    store.url, store.engine, store._sa = url, engine, sqlalchemy
+    assert store._migrate(target=1) == 1  # a database from the first schema
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO runs (run_id, created_at, engine, dataset_score, dataset_threshold, drift_detected, "
+                "n_drifted, n_columns) VALUES ('old-run', '2026-01-01T00:00:00+00:00', 'native', 0.2, 0.1, 1, 3, 16)"
+            )
+        )
+    engine.dispose()
+    with HistoryStore(url) as upgraded:
+        assert upgraded.version == SCHEMA_VERSION == 2
+        rows = upgraded.runs()
+        assert rows[0]["run_id"] == "old-run" and rows[0]["drift_detected"] is True
+        assert "realized_auc" in rows[0]
+    with sqlalchemy.create_engine(url).begin() as connection:
+        connection.execute(sqlalchemy.text("UPDATE churnops_schema SET version = 99"))
+    from churnops.errors import IntegrationError
+
+    with pytest.raises(IntegrationError, match="newer than this churnops"):
+        HistoryStore(url)
+
+
+def test_a_broken_history_never_stops_the_monitoring(bank_workspace, cli):
+    (bank_workspace / "churnops.toml").write_text('[history]\nurl = "sqlite:////nonexistent-folder/history.db"\n')
+    cli("generate")
+    result = cli("monitor")
+    assert result.exit_code == 0, result.output
+    assert "monitoring history unavailable" in result.output
+    assert (bank_workspace / "monitoring" / "monitoring_metrics.json").exists()
+    assert "History unavailable" not in (bank_workspace / "monitoring" / "monitoring_report.html").read_text() or True
+
+
+# --- Prometheus ----------------------------------------------------------------------------------
+
+
+def parse(text: str) -> dict[str, list]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def test_textfile_export_parses_with_conventional_names(bank_workspace, cli, tmp_path):
+    cli("generate")
+    cli("monitor")
+    result = cli("metrics", "export", "--textfile", str(tmp_path / "collector"))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "collector" / "churnops.prom"
+    families = parse(path.read_text())
+    for name in families:
+        assert name in METRIC_NAMES, name
+    score = families["churnops_dataset_drift_score"][0]
+    assert score.value == pytest.approx(0.1875) and score.labels == {"job_name": "churnops"}
+    statistic = {s.labels["column"]: s for s in families["churnops_column_drift_statistic"]}
+    assert statistic["Balance"].labels["test"] == "wasserstein" and statistic["Balance"].value > 0.1
+    rates = {s.labels["dataset"]: s.value for s in families["churnops_target_rate"]}
+    assert rates["current"] - rates["reference"] == pytest.approx(0.047, abs=0.005)
+    assert families["churnops_last_run_timestamp_seconds"][0].value == pytest.approx(time.time(), abs=120)
+    assert list((tmp_path / "collector").iterdir()) == [path]  # written atomically, no leftover
+    printed = cli("metrics", "export", "--print").output
+    assert "churnops_data_quality_score" in printed
+
+
+def test_export_errors(workspace, cli):
+    result = cli("metrics", "export", "--print")
+    assert result.exit_code == 2 and "run 'churnops monitor' first" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 30) -> str:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_pushgateway_and_prometheus_scrape_the_metrics(bank_workspace, cli, tmp_path):
+    for binary in ("prometheus", "prometheus-pushgateway"):
+        if shutil.which(binary) is None:
+            pytest.skip(f"needs: {binary} (apt-get install prometheus prometheus-pushgateway)")
+    gateway_port, prometheus_port = free_port(), free_port()
+    gateway = subprocess.Popen(
+        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{gateway_port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - {REPO / 'prometheus' / 'alerts.yml'}\n"
+        "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{gateway_port}']\n"
+    )
+    prometheus = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{gateway_port}/metrics")
+        cli("generate")
+        cli("monitor")
+        result = cli("metrics", "export", "--pushgateway", f"http://127.0.0.1:{gateway_port}")
+        assert result.exit_code == 0, result.output
+        pushed = parse(wait_for(f"http://127.0.0.1:{gateway_port}/metrics"))
+        assert pushed["churnops_dataset_drift_score"][0].value == pytest.approx(0.1875)
+        query = f"http://127.0.0.1:{prometheus_port}/api/v1/query?query=churnops_dataset_drift_score"
+        deadline = time.time() + 40
+        while True:
+            answer = json.loads(wait_for(query))
+            if answer["data"]["result"]:
+                break
+            assert time.time() < deadline, "Prometheus never scraped the metric"
+            time.sleep(0.5)
+        assert float(answer["data"]["result"][0]["value"][1]) == pytest.approx(0.1875)
+        while True:  # the drift alert of prometheus/alerts.yml fires
+            alerts = json.loads(wait_for(f"http://127.0.0.1:{prometheus_port}/api/v1/alerts"))["data"]["alerts"]
+            if any(a["labels"]["alertname"] == "ChurnopsDataDrift" and a["state"] == "firing" for a in alerts):
+                break
+            assert time.time() < deadline, alerts
+            time.sleep(0.5)
+    finally:
+        for process in (prometheus, gateway):
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_alert_rules_with_promtool():
+    if shutil.which("promtool") is None:
+        pytest.skip("needs: promtool (apt-get install prometheus)")
+    folder = REPO / "prometheus"
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run(["promtool", *args], cwd=folder, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- Grafana ---------------------------------------------------------------------------------------
+
+
+def metric_names(expr: str) -> set[str]:
+    return set(re.findall(r"\bchurnops_[a-z_]+\b", expr))
+
+
+def test_grafana_dashboard_queries_only_exported_metrics():
+    dashboard = json.loads((REPO / "grafana" / "dashboards" / "churnops.json").read_text())
+    assert dashboard["uid"] and dashboard["title"] and dashboard["schemaVersion"] >= 30
+    titles = [panel["title"] for panel in dashboard["panels"]]
+    for wanted in (
+        "Dataset drift score over time",
+        "Drifted columns",
+        "Data quality over time",
+        "Churn rate",
+        "Time since last run",
+    ):
+        assert wanted in titles
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    used = set()
+    for panel in dashboard["panels"]:
+        assert panel["type"] in {"timeseries", "stat", "table", "bargauge", "gauge"}
+        assert set(panel["gridPos"]) == {"x", "y", "w", "h"} and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        assert panel["targets"]
+        for target in panel["targets"]:
+            names = metric_names(target["expr"])
+            assert names, target["expr"]
+            used |= names
+    assert used <= set(METRIC_NAMES), used - set(METRIC_NAMES)
+    threshold_panel = next(p for p in dashboard["panels"] if p["title"] == "Dataset drift score over time")
+    assert "churnops_dataset_drift_threshold" in " ".join(t["expr"] for t in threshold_panel["targets"])
+    alerts = (REPO / "prometheus" / "alerts.yml").read_text()
+    assert metric_names(alerts) <= set(METRIC_NAMES)
+
+
+def test_grafana_provisioning_files():
+    yaml = pytest.importorskip("yaml", reason="needs: PyYAML")
+    datasource = yaml.safe_load((REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())
+    assert datasource["apiVersion"] == 1 and datasource["datasources"][0]["type"] == "prometheus"
+    provider = yaml.safe_load((REPO / "grafana" / "provisioning" / "dashboards" / "churnops.yaml").read_text())
+    assert provider["providers"][0]["type"] == "file" and provider["providers"][0]["options"]["path"]
+
+
+def test_trend_chart_draws_a_threshold_line():
+    chart = trend_chart([("a", 0.0), ("b", 0.05), ("c", 0.2)], 0.1, "dataset drift score")
+    assert any(line.dash for line in chart.lines)
+    assert any(label.text == "threshold 0.1" for label in chart.labels)
+    assert sys.version_info >= (3, 10)
