@@ -132,7 +132,9 @@ class ThresholdsConfig(_Section):
     """Evidently's own dataset rule (share >= drift_share), reported for comparison."""
 
 
-ScenarioOpName = Literal["scale", "shift", "clip", "remix", "missing", "new_category", "target_rate"]
+ScenarioOpName = Literal[
+    "scale", "shift", "clip", "remix", "missing", "new_category", "target_rate", "resample", "concept"
+]
 
 
 class ScenarioOp(_Section):
@@ -158,6 +160,8 @@ class ScenarioOp(_Section):
             "missing": ("share",),
             "new_category": ("share", "value"),
             "target_rate": ("amount",),
+            "resample": ("factor",),
+            "concept": (),
         }[self.op]
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
@@ -268,6 +272,32 @@ class MetricsConfig(_Section):
     job: str = "churnops"
 
 
+class ModelConfig(_Section):
+    name: str = "bank-churn"
+    tracking_uri: str = "sqlite:///mlflow.db"
+    """MLflow tracking URI; a relative sqlite path is inside the project. MLFLOW_TRACKING_URI wins."""
+    artifact_dir: str = "mlartifacts"
+    experiment: str = "bank-churn"
+    seed: int = 42
+    validation_share: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    max_auc_drop: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """Decay alert when the ROC-AUC falls by more than this from the reference."""
+    monitor: Literal["auto", "off"] = "auto"
+    """auto: when a champion exists, monitor scores the batch (prediction drift, performance)."""
+    important_top_k: Annotated[int, Field(ge=1)] = 5
+    as_of: str | None = None
+    """Date that ages are computed at (YYYY-MM-DD); default: the training day."""
+
+
+class RetrainConfig(_Section):
+    enabled: bool = False
+    """Run the pipeline's stage 5 (retraining) when drift is detected."""
+    min_improvement: Annotated[float, Field(ge=0, le=1)] = 0.02
+    """Promote the challenger only when its ROC-AUC beats the champion's by this much."""
+    holdout_share: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    """Share of the newest production rows held out to compare champion and challenger."""
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
@@ -281,6 +311,8 @@ class Config(_Section):
     notify: NotifyConfig = NotifyConfig()
     history: HistoryConfig = HistoryConfig()
     metrics: MetricsConfig = MetricsConfig()
+    model: ModelConfig = ModelConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root: relative paths are resolved against it."""

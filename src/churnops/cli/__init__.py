@@ -59,6 +59,7 @@ from churnops.cli import (  # noqa: E402
     config_cmds,
     data_cmds,
     history_cmds,
+    model_cmds,
     monitor_cmds,
     notify_cmds,
     pipeline_cmds,
@@ -79,5 +80,8 @@ app.add_typer(pipeline_cmds.versions_app, name="versions")
 app.command("notify")(notify_cmds.notify)
 app.command("history")(history_cmds.history)
 app.add_typer(history_cmds.metrics_app, name="metrics")
+app.command("train")(model_cmds.train)
+app.command("predict")(model_cmds.predict)
+app.command("retrain")(model_cmds.retrain)
 
 __all__ = ["app"]

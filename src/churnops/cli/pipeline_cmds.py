@@ -44,7 +44,9 @@ def pipeline(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Exit at once if another run holds the workspace lock.")
     ] = False,
-    retrain: Annotated[bool, typer.Option("--retrain/--no-retrain", help="Run stage 5 on drift.")] = False,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Run stage 5 (retraining) on drift, as retrain.enabled does.")
+    ] = False,
 ) -> None:
     """Run the seed's pipeline: monitoring, check drift, DVC versioning (on drift), notification, retraining.
 
@@ -59,13 +61,16 @@ def pipeline(
     request = MonitorRequest(
         reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"), current=current
     )
+    from churnops.pipeline.modeling import pipeline_retrainer
+
     outcome = run_pipeline(
         cfg,
         request,
         events=_stage_printer,
         wait=not no_wait,
         waiting=lambda message: err(f"waiting: {message}"),
-        retrain=retrain,
+        retrainer=pipeline_retrainer,
+        retrain=retrain or cfg.retrain.enabled,
     )
     say(f"\nPipeline {outcome.status} - summary: {outcome.summary_path}")
     if outcome.exit_code:

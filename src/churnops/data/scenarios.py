@@ -51,10 +51,16 @@ STRONG_SCENARIO = (
     Operation("missing", "Outstanding Loans", share=0.05),
     Operation("target_rate", "Churn Flag", amount=0.10),
 )
+COVARIATE_SCENARIO = (Operation("resample", "Credit Score", factor=0.8),)
+"""Covariate shift only: rows re-drawn (with their labels) towards higher credit scores."""
+CONCEPT_SCENARIO = (Operation("concept", "Churn Flag", share=1.0),)
+"""Concept drift: the churn mechanism itself changes (see :func:`concept_labels`)."""
 BUILTIN_SCENARIOS: dict[str, tuple[Operation, ...]] = {
     "none": (),
     "seed": SEED_SCENARIO,
     "strong": STRONG_SCENARIO,
+    "covariate": COVARIATE_SCENARIO,
+    "concept": CONCEPT_SCENARIO,
 }
 
 
@@ -160,6 +166,10 @@ def apply_operation(
         effect["changed_rows"] = len(rows)
     elif op.op == "target_rate":
         new, effect = _target_rate(frame, op, intensity, rng)
+    elif op.op == "resample":
+        return _resample(frame, op, intensity, rng)
+    elif op.op == "concept":
+        new, effect = _concept(frame, op, intensity, rng)
     else:  # pragma: no cover - pydantic and resolve_scenario only admit the names above
         raise ConfigError(f"unknown scenario operation '{op.op}'")
     return frame.with_columns(new.alias(op.column)), effect
@@ -200,6 +210,76 @@ def _target_rate(
         "flipped_rows": len(rows),
     }
     return pl.Series(op.column, new_values, dtype=series.dtype), effect
+
+
+def _resample(
+    frame: pl.DataFrame, op: Operation, intensity: float, rng: np.random.Generator
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Covariate shift: draw rows (labels kept) with weights exp(k * z(column)), z the standardized column.
+
+    Without ``share``, as many rows as there are, with replacement; with ``share``, that share of
+    the rows without replacement (no duplicates: use it on a large input).
+    """
+    values = _numeric(frame, op).cast(pl.Float64).to_numpy()
+    strength = float(op.factor) * intensity  # type: ignore[arg-type]
+    finite = np.isfinite(values)
+    z = np.zeros(len(values))
+    if finite.any() and np.std(values[finite]) > 0:
+        z[finite] = (values[finite] - np.mean(values[finite])) / np.std(values[finite])
+    weights = np.exp(np.clip(strength * z, -30, 30))
+    if op.share is None:
+        size, replace = len(values), True
+    else:
+        size, replace = max(int(round(op.share * len(values))), 1), False
+    rows = np.sort(rng.choice(len(values), size=size, replace=replace, p=weights / weights.sum()))
+    effect = {"op": "resample", "strength": strength, "distinct_rows": int(len(np.unique(rows)))}
+    return frame[rows], effect
+
+
+CONCEPT_DRIVERS = ("NumOfProducts", "NumComplaints", "Credit Score", "Customer Tenure", "Customer Segment")
+
+
+def concept_labels(frame: pl.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Churn labels from a *different* mechanism than the generator's (bank schema only).
+
+    log-odds = -1.3 - 0.9 [products = 1] + 1.1 [products = 2] - 0.35 complaints
+               + 0.012 (Credit Score - 650) - 0.05 (tenure - 5) + 1.0 [segment = "Corporate"]
+
+    Single-product customers and complainers now stay, two-product customers and good credit
+    scores leave: a model of the old mechanism ranks customers almost backwards.
+    """
+    missing = [c for c in CONCEPT_DRIVERS if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"the 'concept' operation needs the bank columns {', '.join(missing)}")
+    products = frame["NumOfProducts"].to_numpy()
+    z = (
+        -1.3
+        - 0.9 * (products == 1)
+        + 1.1 * (products == 2)
+        - 0.35 * frame["NumComplaints"].to_numpy()
+        + 0.012 * (frame["Credit Score"].to_numpy() - 650)
+        - 0.05 * (frame["Customer Tenure"].to_numpy() - 5)
+        + 1.0 * (frame["Customer Segment"] == "Corporate").to_numpy()
+    )
+    return (rng.random(frame.height) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
+
+
+def _concept(
+    frame: pl.DataFrame, op: Operation, intensity: float, rng: np.random.Generator
+) -> tuple[pl.Series, dict[str, Any]]:
+    series = frame[op.column]
+    share = float(op.share if op.share is not None else 1.0) * intensity
+    new_labels = concept_labels(frame, rng)
+    replace = rng.random(frame.height) < share
+    values = np.where(replace, new_labels, series.to_numpy())
+    effect = {
+        "op": "concept",
+        "share": share,
+        "relabelled_rows": int(replace.sum()),
+        "rate_before": float(series.mean()),
+        "rate_after": float(values.mean()),
+    }
+    return pl.Series(op.column, values, dtype=series.dtype), effect
 
 
 def apply_scenario(

@@ -308,6 +308,8 @@ class MonitoringResult:
     skipped: list[SkippedColumn]
     settings: dict[str, Any]
     timings: dict[str, float]
+    model: dict[str, Any] | None = None
+    """The champion model's view of the batch (prediction drift, performance), when there is one."""
 
     def column(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -331,4 +333,5 @@ class MonitoringResult:
             "skipped_columns": [s.to_dict() for s in self.skipped],
             "settings": dict(self.settings),
             "timings": dict(self.timings),
+            "model": self.model,
         }

@@ -179,6 +179,7 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
     else:
         raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native or evidently)")
 
+    result = _with_model(config, result, source, current_path)
     for column in result.columns:
         if column.drift_detected:
             logger.warning(
@@ -195,6 +196,30 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
     )
     context = ReportContext("", "", False, reproduce_command(request, source, current_path, engine))
     return write_outputs(config, result, cache_status, extra_files, context)
+
+
+def _with_model(config: Config, result: MonitoringResult, source: ReferenceSource, current: Path) -> MonitoringResult:
+    """Add the champion model's view (prediction drift, performance) when there is a champion."""
+    if config.model.monitor == "off":
+        return result
+    from churnops.pipeline.modeling import model_section
+
+    try:
+        found = model_section(config, result, source.path, source.row_range, current)
+    except ChurnopsError as exc:
+        logger.warning("model monitoring skipped: %s", exc)
+        return result
+    if found is None:
+        return result
+    section, prediction = found
+    if section["decay"]["detected"]:
+        logger.warning(
+            "model decay: ROC-AUC dropped by %.3f (%s), more than %g",
+            section["decay"]["roc_auc_drop"],
+            section["decay"]["basis"],
+            section["decay"]["max_auc_drop"],
+        )
+    return replace(result, model=section, prediction_drift=prediction)
 
 
 def reproduce_command(request: MonitorRequest, source: ReferenceSource, current: Path, engine: str) -> str:

@@ -1,0 +1,69 @@
+"""``churnops train``, ``predict`` and ``retrain`` (seed phase 5: MLflow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnops.cli.common import handle_errors, load, say
+from churnops.cli.options import ConfigOption, SetOption
+
+
+@handle_errors
+def train(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """Train the churn model on the reference window, log it to MLflow and make it the champion.
+
+    Logs parameters, validation metrics (ROC-AUC, PR-AUC, F1, recall, Brier), the model with its
+    signature and input example, permutation importances, the data's sha256 and the configuration;
+    registers a new version of model 'bank-churn' and points the 'champion' alias at it.
+    """
+    from churnops.pipeline.modeling import store_of
+    from churnops.pipeline.modeling import train as run_training
+
+    cfg = load(config, sets=sets)
+    outcome = run_training(cfg)
+    metrics = outcome.metrics
+    say(
+        f"{cfg.model.name} v{outcome.version} is the {outcome.alias}: validation ROC-AUC {metrics['roc_auc']:.4f}, "
+        f"PR-AUC {metrics['pr_auc']:.4f}, F1 {metrics['f1']:.4f}, recall {metrics['recall']:.4f} at threshold "
+        f"{outcome.threshold:.3f}, Brier {metrics['brier']:.4f}"
+    )
+    top = ", ".join(f"{name} {value:.3f}" for name, value in list(outcome.importance.items())[:5])
+    say(f"most important inputs (ROC-AUC drop when shuffled): {top}")
+    say(f"MLflow run {outcome.run_id} in {store_of(cfg).tracking_uri}")
+
+
+@handle_errors
+def predict(
+    input_path: Annotated[
+        Path, typer.Option("--input", "-i", help="Table to score (.csv or .parquet).", dir_okay=False)
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write [default: INPUT_predictions.EXT].")
+    ] = None,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """Score a table with models:/bank-churn@champion: adds churn_probability and churn_prediction."""
+    from churnops.pipeline.modeling import predict as run_prediction
+
+    cfg = load(config, sets=sets)
+    path, rows, model = run_prediction(cfg, input_path, output)
+    say(f"{path}: {rows:,} rows scored by {model}")
+
+
+@handle_errors
+def retrain(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """Train a challenger on reference + labelled production data; promote it only if clearly better.
+
+    The newest share of the production batch (retrain.holdout_share) is held out; the challenger
+    becomes the champion only when its ROC-AUC there beats the champion's by at least
+    retrain.min_improvement (0.02); otherwise it gets the 'challenger' alias.
+    """
+    from churnops.pipeline.modeling import retrain as run_retraining
+
+    cfg = load(config, sets=sets)
+    outcome = run_retraining(cfg)
+    say(outcome.reason)

@@ -1,0 +1,186 @@
+"""The model lifecycle with a real MLflow store (sqlite + local artifacts) in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import polars as pl
+import pytest
+
+pytest.importorskip("mlflow", reason="needs: mlflow (pip install 'churnops[mlflow]')")
+pytest.importorskip("sklearn", reason="needs: scikit-learn")
+
+from churnops.config import load_config  # noqa: E402
+from churnops.integrations import mlflow_registry as registry  # noqa: E402
+from churnops.pipeline.modeling import store_of  # noqa: E402
+from churnops.report.metrics import metrics_schema  # noqa: E402
+
+COVARIATE_SHIFTS = """
+[scenario.custom]
+cov_none = [{op = "resample", column = "Credit Score", factor = 0.0, share = 0.25}]
+cov_credit = [{op = "resample", column = "Credit Score", factor = 0.8, share = 0.25}]
+cov_tenure = [{op = "resample", column = "Customer Tenure", factor = 0.8, share = 0.25}]
+cov_complaints = [{op = "resample", column = "NumComplaints", factor = 0.6, share = 0.25}]
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workspace with 60,000 generated customers and a champion trained on rows [0, 20000)."""
+    from typer.testing import CliRunner
+
+    from churnops.cli import app
+
+    root = tmp_path_factory.mktemp("model")
+    previous = os.getcwd()
+    os.chdir(root)
+    runner = CliRunner()
+
+    def cli(*args):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    try:
+        (root / "churnops.toml").write_text(COVARIATE_SHIFTS)
+        assert cli("data", "init", "--rows", "60000").exit_code == 0
+        result = cli("train")
+        assert result.exit_code == 0, result.output
+        yield root, cli, result.output
+    finally:
+        os.chdir(previous)
+
+
+def metrics(root: Path) -> dict:
+    document = json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
+    jsonschema.validate(document, metrics_schema())
+    return document
+
+
+def test_train_registers_a_champion_with_signature_and_lineage(trained):
+    root, cli, output = trained
+    assert "bank-churn v1 is the champion" in output
+    auc = float(output.split("validation ROC-AUC ")[1].split(",")[0])
+    assert 0.75 <= auc <= 0.88
+    config = load_config()
+    store = store_of(config)
+    assert registry.aliases(store, "bank-churn")["champion"] == "1"
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(store.tracking_uri)
+    try:
+        check_lineage(mlflow, root)
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None) if previous is None else os.environ.update(
+            MLFLOW_TRACKING_URI=previous
+        )
+
+
+def check_lineage(mlflow, root: Path) -> None:
+    info = mlflow.models.get_model_info("models:/bank-churn@champion")
+    assert info.signature is not None and info.saved_input_example_info is not None
+    assert set(info.metadata) >= {"threshold", "reference_metrics", "importance", "features", "as_of"}
+    run = mlflow.get_run(mlflow.MlflowClient().get_model_version_by_alias("bank-churn", "champion").run_id)
+    assert (
+        run.data.tags["data_sha256"]
+        == __import__("hashlib").sha256((root / "data" / "churn.csv").read_bytes()).hexdigest()
+    )
+    for metric in ("validation_roc_auc", "validation_pr_auc", "validation_f1", "validation_recall", "validation_brier"):
+        assert metric in run.data.metrics
+    assert run.data.params["learning_rate"] and run.data.params["threshold"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"config.json", "feature_importance.json", "features.json"} <= artifacts
+    model = mlflow.sklearn.load_model("models:/bank-churn@champion")
+    frame = pl.read_csv(root / "data" / "churn.csv", n_rows=50).to_pandas()
+    columns = [c for group in info.metadata["features"].values() for c in group]
+    probabilities = model.predict_proba(frame[columns])[:, 1]
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_predict_adds_probability_and_label(trained, tmp_path):
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    out = tmp_path / "scored.parquet"
+    result = cli("predict", "--input", "data/production/bank_churn_prod.csv", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    scored = pl.read_parquet(out)
+    assert scored.height == 10_000
+    assert scored["churn_probability"].is_between(0, 1).all()
+    assert set(scored["churn_prediction"].unique().to_list()) <= {0, 1}
+    flagged = scored.filter(pl.col("churn_prediction") == 1)["churn_probability"].min()
+    spared = scored.filter(pl.col("churn_prediction") == 0)["churn_probability"].max()
+    assert flagged > spared  # one threshold separates the labels
+    csv_out = tmp_path / "scored.csv"
+    assert cli("predict", "-i", "data/production/bank_churn_prod.csv", "-o", str(csv_out)).exit_code == 0
+    assert pl.read_csv(csv_out).height == 10_000
+
+
+def test_monitor_adds_prediction_drift_and_performance(trained):
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    result = cli("monitor")
+    assert result.exit_code == 0, result.output
+    model = metrics(root)["model"]
+    assert model["version"] == "1" and model["alias"] == "champion"
+    assert model["prediction_drift"]["test"] == "wasserstein"
+    assert model["realized"]["rows"] == 10_000 and model["estimated"]["rows"] == 10_000
+    assert model["reference"]["roc_auc"] > model["realized"]["roc_auc"]  # 4.5 points of random churners hurt
+    assert model["decay"]["basis"] == "realized" and model["decay"]["max_auc_drop"] == 0.05
+    assert set(model["important_drifted"]) <= {"Balance", "Credit Score", "Income"}
+    assert model["drifted_by_importance"][0] in {"Balance", "Credit Score", "Income"}
+    html = (root / "monitoring" / "monitoring_report.html").read_text()
+    assert 'id="model"' in html and "estimated (CBPE)" in html and "Prediction drift" in html
+
+
+@pytest.mark.parametrize("scenario", ["cov_none", "cov_credit", "cov_tenure", "cov_complaints"])
+def test_cbpe_lands_within_003_of_the_realized_roc_auc_under_covariate_shift(trained, scenario):
+    root, cli, _ = trained
+    result = cli("generate", "--scenario", scenario, "--rows", "20000:60000")
+    assert result.exit_code == 0, result.output
+    assert cli("monitor").exit_code == 0
+    model = metrics(root)["model"]
+    realized, estimated = model["realized"]["roc_auc"], model["estimated"]["roc_auc"]
+    print(f"{scenario}: realized {realized:.4f}, estimated {estimated:.4f}")
+    assert abs(estimated - realized) <= 0.03
+
+
+def test_retrain_promotes_only_a_clearly_better_challenger(trained):
+    root, cli, _ = trained
+    store = store_of(load_config())
+    assert cli("generate", "--intensity", "0").exit_code == 0
+    result = cli("retrain")
+    assert result.exit_code == 0, result.output
+    assert "the champion stays" in result.output
+    aliases = registry.aliases(store, "bank-churn")
+    assert aliases["champion"] == "1" and aliases["challenger"] == "2"
+    again = cli("retrain")  # deterministic given the seeds
+    assert again.output.split("ROC-AUC ")[1][:6] == result.output.split("ROC-AUC ")[1][:6]
+
+    assert cli("generate", "--scenario", "concept").exit_code == 0
+    result = cli("retrain")
+    assert result.exit_code == 0, result.output
+    assert "promoted" in result.output
+    aliases = registry.aliases(store, "bank-churn")
+    assert aliases["champion"] == "4" and aliases["previous-champion"] == "1"
+
+
+def test_pipeline_stage_5_retrains_on_drift(trained):
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    result = cli("pipeline", "--retrain")
+    summary = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())
+    retraining = summary["stages"][4]
+    assert retraining["status"] == "success", result.output
+    assert retraining["outputs"]["decision"] in {"promoted", "kept the champion"}
+    assert "challenger_auc" in retraining["outputs"]
+
+
+def test_no_model_no_problem(bank_workspace, cli):
+    cli("generate")
+    assert cli("monitor").exit_code == 0
+    document = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())
+    assert document["model"] is None
+    result = cli("predict", "--input", "data/production/bank_churn_prod.csv")
+    assert result.exit_code == 2 and "run 'churnops train' first" in result.output
