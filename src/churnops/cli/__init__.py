@@ -12,6 +12,7 @@ from churnops import __version__
 from churnops.cli.common import EXIT_CODES_HELP, STATE, err, setup_logging
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="churnops",
     help=(
         "Drift monitoring and MLOps pipeline for tabular models, starting with a bank's churn model.\n\n"

@@ -10,7 +10,9 @@ import typer
 from churnops.cli.common import handle_errors, load
 from churnops.cli.options import ConfigOption, SetOption
 
-config_app = typer.Typer(help="Inspect the configuration (churnops.toml).", no_args_is_help=True)
+config_app = typer.Typer(
+    rich_markup_mode="markdown", help="Inspect the configuration (churnops.toml).", no_args_is_help=True
+)
 
 
 @config_app.command("show")

@@ -10,7 +10,7 @@ import typer
 from churnops.cli.common import handle_errors, load, parse_rows, progress_bar, say
 from churnops.cli.options import ConfigOption, SetOption
 
-data_app = typer.Typer(help="The embedded reference dataset.", no_args_is_help=True)
+data_app = typer.Typer(rich_markup_mode="markdown", help="The embedded reference dataset.", no_args_is_help=True)
 
 
 @data_app.command("init")
@@ -43,7 +43,13 @@ def init(
 
 
 def generate(
-    scenario: Annotated[str | None, typer.Option("--scenario", help="none, seed, strong or a custom one.")] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="seed (default), none, strong, covariate (features only), concept (labels only) or one defined in [scenario].",
+        ),
+    ] = None,
     intensity: Annotated[
         float | None,
         typer.Option("--intensity", help="Scales every shift; 0 = a no-drift control batch.", min=0),

@@ -13,7 +13,9 @@ import typer
 from churnops.cli.common import handle_errors, load, say
 from churnops.cli.options import ConfigOption, SetOption
 
-metrics_app = typer.Typer(help="Prometheus metrics of the latest run.", no_args_is_help=True)
+metrics_app = typer.Typer(
+    rich_markup_mode="markdown", help="Prometheus metrics of the latest run.", no_args_is_help=True
+)
 
 RUN_COLUMNS = [
     "created_at",

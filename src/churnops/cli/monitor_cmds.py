@@ -29,7 +29,9 @@ ReferenceRowsOption = Annotated[
     typer.Option("--reference-rows", help="Row window START:END of the reference [config default: 0:20000]."),
 ]
 
-profile_app = typer.Typer(help="Reference profiles (cached statistics of the reference).", no_args_is_help=True)
+profile_app = typer.Typer(
+    rich_markup_mode="markdown", help="Reference profiles (cached statistics of the reference).", no_args_is_help=True
+)
 
 
 @handle_errors

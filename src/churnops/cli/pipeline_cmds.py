@@ -12,7 +12,9 @@ from churnops.cli.common import STATE, err, handle_errors, load, parse_rows, say
 from churnops.cli.options import ConfigOption, SetOption
 from churnops.errors import EXIT_DRIFT
 
-versions_app = typer.Typer(help="Versioned production batches (DVC).", no_args_is_help=True)
+versions_app = typer.Typer(
+    rich_markup_mode="markdown", help="Versioned production batches (DVC).", no_args_is_help=True
+)
 
 STATUS_MARK = {"success": "✓", "unstable": "▲", "skipped": "–", "failed": "✗"}
 

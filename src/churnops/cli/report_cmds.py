@@ -11,7 +11,7 @@ import typer
 from churnops.cli.common import handle_errors, load, say
 from churnops.cli.options import ConfigOption
 
-report_app = typer.Typer(help="The HTML drift report.", no_args_is_help=True)
+report_app = typer.Typer(rich_markup_mode="markdown", help="The HTML drift report.", no_args_is_help=True)
 
 
 def has_display() -> bool:
