@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Busy-waiting OpenMP threads (scikit-learn) slow to a crawl beside the other test worker.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import polars as pl
 import pytest
 

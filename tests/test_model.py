@@ -113,8 +113,17 @@ def test_predict_adds_probability_and_label(trained, tmp_path):
     spared = scored.filter(pl.col("churn_prediction") == 0)["churn_probability"].max()
     assert flagged > spared  # one threshold separates the labels
     csv_out = tmp_path / "scored.csv"
-    assert cli("predict", "-i", "data/production/bank_churn_prod.csv", "-o", str(csv_out)).exit_code == 0
-    assert pl.read_csv(csv_out).height == 10_000
+    hostile = pl.read_csv(root / "data/production/bank_churn_prod.csv").with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit('=HYPERLINK("http://evil")'))
+        .otherwise(pl.col("Surname"))
+        .alias("Surname")
+    )
+    hostile.write_csv(tmp_path / "hostile.csv")
+    assert cli("predict", "-i", str(tmp_path / "hostile.csv"), "-o", str(csv_out)).exit_code == 0
+    scored = pl.read_csv(csv_out)
+    assert scored.height == 10_000
+    assert scored["Surname"][0] == '\'=HYPERLINK("http://evil")'  # formula injection neutralised
 
 
 def test_monitor_adds_prediction_drift_and_performance(trained):

@@ -103,7 +103,11 @@ def test_custom_operations():
     "kwargs, error, message",
     [
         ({"rows": (25_000, 35_000)}, InputDataError, "file has only 30000 data rows"),
-        ({"scenario": "tsunami"}, ConfigError, "unknown scenario 'tsunami'; known: concept, covariate, none, seed, strong"),
+        (
+            {"scenario": "tsunami"},
+            ConfigError,
+            "unknown scenario 'tsunami'; known: concept, covariate, none, seed, strong",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_error_and_no_output(source, tmp_path, kwargs, error, message):

@@ -57,6 +57,38 @@ class DataConfig(_Section):
     """Rows [start, end) of the reference file used as the reference window; "all" = whole file."""
     production_rows: RowRange = (20_000, 30_000)
     """Rows [start, end) of the reference file that become the production batch."""
+    separator: str = ","
+    """CSV field separator of input files, e.g. ";" or "\\t"."""
+    decimal: Literal[".", ","] = "."
+    """Decimal mark of numbers in input CSV files ("," needs a separator other than ",")."""
+    encoding: str = "utf-8"
+    """Text encoding of input CSV files, e.g. "cp1252" or "latin-1" for some spreadsheet exports."""
+
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError("must be one character other than a quote or a line end")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            name = codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding '{value}'") from None
+        if 'x,"y"\n'.encode(name, errors="replace") != b'x,"y"\n':
+            raise ValueError(f"'{value}' is not ASCII-compatible; save the files as UTF-8")
+        return name
+
+    @model_validator(mode="after")
+    def _decimal_needs_another_separator(self) -> DataConfig:
+        if self.decimal == "," and self.separator == ",":
+            raise ValueError("decimal = ',' needs another separator, e.g. separator = ';'")
+        return self
 
     @field_validator("reference_rows", mode="before")
     @classmethod
@@ -334,6 +366,13 @@ class Config(_Section):
         return resolved
 
     @property
+    def dialect(self) -> Any:
+        """The :class:`churnops.data.io.CsvDialect` of input CSV files (``[data]``)."""
+        from churnops.data.io import CsvDialect
+
+        return CsvDialect(self.data.separator, self.data.decimal, self.data.encoding)
+
+    @property
     def monitoring_dir(self) -> Path:
         return self.resolve(self.paths.monitoring_dir)
 
@@ -356,7 +395,7 @@ def _drop_none(value: Any) -> Any:
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     more = len(exc.errors()) - 1
@@ -415,6 +454,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     root = (source.parent if source is not None else Path.cwd()).resolve()
     label = str(source) if source is not None else "configuration"
     try:
-        return Config.model_validate({**data, "root": root, "source": source})
+        config = Config.model_validate({**data, "root": root, "source": source})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, label)) from None
+    for key, value in config.paths.model_dump().items():
+        try:
+            config.resolve(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{label}: paths.{key}: {exc}") from None
+    return config

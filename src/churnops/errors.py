@@ -4,7 +4,7 @@ Exit codes (documented in ``churnops --help`` and the README):
 
 * 0 - the command ran (drift or not);
 * 1 - internal error (a bug: please report it);
-* 2 - bad usage, configuration or input data;
+* 2 - bad usage, configuration or input data, or an output that cannot be written;
 * 3 - drift detected and ``--fail-on-drift`` was given.
 """
 
@@ -41,3 +41,10 @@ class MissingDependencyError(ChurnopsError):
         super().__init__(
             f"this needs the optional package '{package}': pip install 'churnops[{extra}]' (or 'churnops[all]')"
         )
+
+
+class OutputWriteError(ChurnopsError):
+    """An output could not be written (disk full, read-only or missing folder, permissions).
+
+    The previous outputs are kept: every output is staged and committed at once.
+    """

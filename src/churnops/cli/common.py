@@ -7,6 +7,7 @@ calls progress callbacks.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -18,13 +19,13 @@ from typing import Any, TypeVar
 
 import typer
 
-from churnops.errors import EXIT_INTERNAL, ChurnopsError
+from churnops.errors import EXIT_INTERNAL, EXIT_USAGE, ChurnopsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 = ran (drift or not); 1 = internal error; 2 = bad usage, configuration or "
-    "input; 3 = drift detected with --fail-on-drift; 4 = a later pipeline stage failed "
+    "Exit codes: 0 = ran (drift or not); 1 = internal error; 2 = bad usage, configuration, "
+    "input, or a full/read-only disk; 3 = drift detected with --fail-on-drift; 4 = a later pipeline stage failed "
     "(DVC, notification, retraining), earlier outputs kept."
 )
 
@@ -60,16 +61,27 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             err("interrupted")
             raise typer.Exit(130) from None
+        except OSError as exc:
+            if exc.errno not in ENVIRONMENT_ERRNOS:
+                raise _internal(exc) from None
+            where = f": {exc.filename}" if exc.filename else ""
+            err(f"error: {(exc.strerror or str(exc)).lower()}{where} (files already written are kept)")
+            raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug: say so, keep the details for --debug
-            if STATE.debug:
-                traceback.print_exc()
-            err(
-                f"internal error: {type(exc).__name__}: {exc} "
-                "(set CHURNOPS_DEBUG=1 for the traceback; please report it)"
-            )
-            raise typer.Exit(EXIT_INTERNAL) from None
+            raise _internal(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+"""OS errors that are the machine's state, not a churnops bug: full disk, read-only, permissions."""
+
+
+def _internal(exc: BaseException) -> typer.Exit:
+    if STATE.debug:
+        traceback.print_exception(exc)
+    err(f"internal error: {type(exc).__name__}: {exc} (set CHURNOPS_DEBUG=1 for the traceback; please report it)")
+    return typer.Exit(EXIT_INTERNAL)
 
 
 def setup_logging(verbose: bool, quiet: bool) -> None:

@@ -38,7 +38,7 @@ def init(
     cfg = load(config, {"data.rows": rows, "data.seed": seed, "paths.reference": str(output) if output else None}, sets)
     path = cfg.resolve(cfg.paths.reference)
     with progress_bar("generating customers") as progress:
-        status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress)
+        status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress, cfg.dialect)
     say(f"{path}: {status} ({cfg.data.rows:,} rows, seed {cfg.data.seed})")
 
 
@@ -47,7 +47,10 @@ def generate(
         str | None,
         typer.Option(
             "--scenario",
-            help="seed (default), none, strong, covariate (features only), concept (labels only) or one defined in [scenario].",
+            help=(
+                "seed (default), none, strong, covariate (features only), concept (labels only) "
+                "or one defined in [scenario]."
+            ),
         ),
     ] = None,
     intensity: Annotated[
@@ -94,6 +97,7 @@ def generate(
         scenario_name=cfg.scenario.name,
         intensity=cfg.scenario.intensity,
         seed=cfg.scenario.seed,
+        dialect=cfg.dialect,
     )
     say(f"{info.path}: {info.rows:,} rows, scenario '{cfg.scenario.name}' at intensity {cfg.scenario.intensity:g}")
     for effect in info.metadata["effects"].values():

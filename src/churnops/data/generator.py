@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from churnops.data.io import atomic_path, sha256_file, table_format, write_frame
+from churnops.data.io import DEFAULT_DIALECT, CsvDialect, atomic_path, sha256_file, table_format, write_frame
 from churnops.data.names import FEMALE_NAMES, MALE_NAMES, SURNAMES
 from churnops.errors import InputDataError
 
@@ -292,8 +292,9 @@ def write_reference(
     seed: int = 42,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    dialect: CsvDialect = DEFAULT_DIALECT,
 ) -> str:
-    """Generate the reference table and write it to ``path`` (CSV or Parquet by extension).
+    """Generate the reference table and write it to ``path`` (CSV in ``dialect``, or Parquet, by extension).
 
     An existing file with different content is kept unless ``force`` is set.
 
@@ -306,7 +307,7 @@ def write_reference(
     frame = generate_reference(rows, seed, progress)
     existed = path.exists()
     with atomic_path(path) as tmp:
-        write_frame(frame, tmp, fmt)
+        write_frame(frame, tmp, fmt, dialect)
         if existed and sha256_file(tmp) != sha256_file(path) and not force:
             raise InputDataError(f"{path} already exists with other content; use --force to replace it")
         if existed and sha256_file(tmp) == sha256_file(path):

@@ -6,6 +6,7 @@ so a run killed half-way never leaves a half-written file behind, and a reader n
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import hashlib
@@ -13,6 +14,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,87 @@ from churnops.errors import InputDataError
 CSV_SUFFIXES = {".csv", ".txt"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+SEPARATOR_GUESSES = ";\t|,"
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How input CSV files are written: field separator, decimal mark, text encoding."""
+
+    separator: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+
+    @property
+    def utf8(self) -> bool:
+        return self.encoding.replace("_", "-").lower() in {"utf-8", "utf8"}
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of ``polars.read_csv``."""
+        return {"separator": self.separator, "decimal_comma": self.decimal == ","}
+
+    def to_utf8(self, data: bytes) -> bytes:
+        """``data`` re-encoded as UTF-8 (unchanged when the files are UTF-8 already)."""
+        return data if self.utf8 else data.decode(self.encoding).encode("utf-8")
+
+
+DEFAULT_DIALECT = CsvDialect()
+
+
+def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]:
+    """The column names in the first line of a CSV file.
+
+    Raises
+    ------
+    InputDataError
+        When the line is not valid text in the dialect's encoding, has no name, or is one
+        name that another separator would split (the file is not separated as configured).
+    """
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        text = first.decode("utf-8-sig") if dialect.utf8 else first.decode(dialect.encoding)
+    except UnicodeDecodeError:
+        raise InputDataError(encoding_problem(path, dialect)) from None
+    names = [name.strip() for name in next(csv.reader([text], delimiter=dialect.separator), [])]
+    if not names or names == [""]:
+        raise InputDataError(f"{path}: no columns found")
+    if len(names) == 1:
+        for guess in SEPARATOR_GUESSES:
+            if guess != dialect.separator and len(next(csv.reader([text], delimiter=guess), [])) > 1:
+                shown = "\\t" if guess == "\t" else guess
+                raise InputDataError(
+                    f"{path}: the header is one column '{_short(names[0])}' - the file looks '{shown}'-separated, "
+                    f"not '{dialect.separator}'; set data.separator (e.g. --set \"data.separator='{shown}'\")"
+                )
+    return names
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def encoding_problem(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> str:
+    """One line locating the first byte that is not valid text in the dialect's encoding."""
+    line, offset = 1, 0
+    decoder = codecs.getincrementaldecoder("utf-8" if dialect.utf8 else dialect.encoding)()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line += block.count(b"\n", 0, exc.start)
+                where = f"line {line} (byte {offset + exc.start})"
+                break
+            line += block.count(b"\n")
+            offset += len(block)
+        else:
+            where = "the end of the file"
+    name = "UTF-8" if dialect.utf8 else dialect.encoding
+    return (
+        f"{path}: not valid {name} text at {where}; save the file as UTF-8 or set data.encoding "
+        "(e.g. --set data.encoding=cp1252)"
+    )
 
 
 def table_format(path: Path) -> str:
@@ -57,27 +140,26 @@ def check_readable(path: Path) -> None:
         raise InputDataError(f"{path}: file is empty")
 
 
-def _duplicate_header_names(path: Path) -> list[str]:
-    with path.open("rb") as handle:
-        header = handle.readline().decode("utf-8", errors="replace")
-    names = next(csv.reader([header]), [])
-    counts = Counter(name.strip() for name in names)
-    return sorted(name for name, count in counts.items() if count > 1)
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
-def _read_csv(path: Path, skip: int, n_rows: int | None, infer_all: bool) -> pl.DataFrame:
+def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, dialect: CsvDialect) -> pl.DataFrame:
     return pl.read_csv(
-        path,
+        source,
         skip_rows_after_header=skip,
         n_rows=n_rows,
         infer_schema_length=None if infer_all else 10_000,
         null_values=NULL_VALUES,
         try_parse_dates=False,
         encoding="utf8",
+        **dialect.options(),
     )
 
 
-def read_table(path: Path, row_range: tuple[int, int] | None = None) -> pl.DataFrame:
+def read_table(
+    path: Path, row_range: tuple[int, int] | None = None, dialect: CsvDialect = DEFAULT_DIALECT
+) -> pl.DataFrame:
     """Read a CSV or Parquet file into a polars DataFrame.
 
     Parameters
@@ -90,8 +172,9 @@ def read_table(path: Path, row_range: tuple[int, int] | None = None) -> pl.DataF
     Raises
     ------
     InputDataError
-        One line naming the file and the problem: missing, empty, not UTF-8, header only,
-        duplicate column names, or a row range beyond the end of the file.
+        One line naming the file and the problem: missing, empty, not valid text in the
+        dialect's encoding, another separator, header only, duplicate column names, or a row
+        range beyond the end of the file.
     """
     check_readable(path)
     fmt = table_format(path)
@@ -99,16 +182,22 @@ def read_table(path: Path, row_range: tuple[int, int] | None = None) -> pl.DataF
     n_rows = None if end is None else end - start
     try:
         if fmt == "csv":
-            duplicates = _duplicate_header_names(path)
+            duplicates = _duplicates(header_names(path, dialect))
             if duplicates:
                 raise InputDataError(f"{path}: duplicate column names: {', '.join(duplicates)}")
+            source: Any = path
+            if not dialect.utf8:
+                try:
+                    source = dialect.to_utf8(path.read_bytes())
+                except UnicodeDecodeError:
+                    raise InputDataError(encoding_problem(path, dialect)) from None
             try:
-                frame = _read_csv(path, start, n_rows, infer_all=False)
+                frame = _read_csv(source, start, n_rows, False, dialect)
             except pl.exceptions.ComputeError as exc:
                 if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
                     raise
                 # A type guess from the first rows was contradicted later: infer from all rows.
-                frame = _read_csv(path, start, n_rows, infer_all=True)
+                frame = _read_csv(source, start, n_rows, True, dialect)
         else:
             lazy = pl.scan_parquet(path)
             if row_range is not None:
@@ -121,7 +210,7 @@ def read_table(path: Path, row_range: tuple[int, int] | None = None) -> pl.DataF
     except (pl.exceptions.PolarsError, OSError) as exc:
         text = str(exc).lower()
         if "utf-8" in text or "utf8" in text:
-            raise InputDataError(f"{path}: not valid UTF-8 text (save the file as UTF-8)") from None
+            raise InputDataError(encoding_problem(path, dialect)) from None
         raise InputDataError(f"{path}: cannot read {fmt.upper()}: {_first_line(exc)}") from None
     if frame.width == 0:
         raise InputDataError(f"{path}: no columns found")
@@ -171,19 +260,26 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> None:
-    """Write a DataFrame in ``fmt`` (``csv`` or ``parquet``) - not atomic; see :func:`write_table`."""
-    if fmt == "csv":
-        frame.write_csv(path)
-    else:
+def write_frame(frame: pl.DataFrame, path: Path, fmt: str, dialect: CsvDialect = DEFAULT_DIALECT) -> None:
+    """Write a DataFrame in ``fmt`` (``csv`` in ``dialect``, or ``parquet``) - not atomic; see :func:`write_table`."""
+    if fmt == "parquet":
         frame.write_parquet(path, statistics=True)
+    elif dialect.utf8:
+        frame.write_csv(path, **dialect.options())
+    else:
+        text = frame.write_csv(**dialect.options())
+        try:
+            path.write_bytes(text.encode(dialect.encoding))
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            raise InputDataError(f"{path}: {bad!r} cannot be written in {dialect.encoding}; use UTF-8") from None
 
 
-def write_table(frame: pl.DataFrame, path: Path) -> None:
-    """Write a DataFrame as CSV or Parquet (by extension), atomically."""
+def write_table(frame: pl.DataFrame, path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> None:
+    """Write a DataFrame as CSV (in ``dialect``) or Parquet (by extension), atomically."""
     fmt = table_format(path)
     with atomic_path(path) as tmp:
-        write_frame(frame, tmp, fmt)
+        write_frame(frame, tmp, fmt, dialect)
 
 
 CHUNK_BYTES = 4 << 20
@@ -217,9 +313,11 @@ class TableReader:
         columns: list[str] | None = None,
         chunk_bytes: int = CHUNK_BYTES,
         progress: Callable[[int, int], None] | None = None,
+        dialect: CsvDialect = DEFAULT_DIALECT,
     ) -> None:
         check_readable(path)
         self.path = path
+        self.dialect = dialect
         self.format = table_format(path)
         self.row_range = row_range
         self.chunk_bytes = chunk_bytes
@@ -245,17 +343,10 @@ class TableReader:
             if nested:
                 raise InputDataError(f"{self.path}: nested columns are not supported: {', '.join(nested)}")
         else:
-            with self.path.open("rb") as handle:
-                first = handle.readline()
-            try:
-                text = first.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise InputDataError(f"{self.path}: not valid UTF-8 text (save the file as UTF-8)") from None
-            names = [name.strip() for name in next(csv.reader([text]), [])]
+            names = header_names(self.path, self.dialect)
         if not names or names == [""]:
             raise InputDataError(f"{self.path}: no columns found")
-        counts = Counter(names)
-        duplicated = sorted(name for name, count in counts.items() if count > 1)
+        duplicated = _duplicates(names)
         if duplicated:
             raise InputDataError(f"{self.path}: duplicate column names: {', '.join(duplicated)}")
         return names
@@ -336,12 +427,15 @@ class TableReader:
         # Each piece is parsed under a plain header (c0, c1...) and the columns renamed after:
         # real names may hold commas or quotes that polars would read back differently.
         placeholders = [f"c{i}" for i in range(len(self.header))]
-        header = ",".join(placeholders).encode("utf-8") + b"\n"
+        header = self.dialect.separator.join(placeholders).encode("utf-8") + b"\n"
         wanted = [self.header.index(name) for name in self.columns]
         names = {placeholders[i]: self.header[i] for i in wanted}
         schema: dict[str, pl.DataType] | None = None
         for piece in self._csv_pieces():
-            data = header + piece
+            try:
+                data = header + self.dialect.to_utf8(piece)
+            except UnicodeDecodeError:
+                raise InputDataError(encoding_problem(self.path, self.dialect)) from None
             try:
                 if schema is None:
                     frame = self._parse(data, wanted, infer_schema_length=10_000)
@@ -351,7 +445,7 @@ class TableReader:
                     frame = self._parse(data, wanted, schema=schema)
             except pl.exceptions.ComputeError as exc:
                 if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
-                    raise InputDataError(f"{self.path}: not valid UTF-8 text (save the file as UTF-8)") from None
+                    raise InputDataError(encoding_problem(self.path, self.dialect)) from None
                 # A value contradicts the guessed types: read this chunk as text; the
                 # monitoring coerces text to the expected type and counts what does not parse.
                 try:
@@ -365,7 +459,9 @@ class TableReader:
             yield frame.rename(names)
 
     def _parse(self, data: bytes, columns: list[int], **options: Any) -> pl.DataFrame:
-        return pl.read_csv(data, columns=columns, null_values=NULL_VALUES, try_parse_dates=False, **options)
+        return pl.read_csv(
+            data, columns=columns, null_values=NULL_VALUES, try_parse_dates=False, **self.dialect.options(), **options
+        )
 
 
 _DONE = object()

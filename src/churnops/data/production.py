@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops import __version__
-from churnops.data.io import atomic_path, read_table, sha256_file, write_table
+from churnops.data.io import DEFAULT_DIALECT, CsvDialect, atomic_path, read_table, sha256_file, write_table
 from churnops.data.scenarios import Operation, apply_scenario
 
 
@@ -45,13 +45,14 @@ def make_production_batch(
     scenario_name: str,
     intensity: float,
     seed: int,
+    dialect: CsvDialect = DEFAULT_DIALECT,
 ) -> BatchInfo:
     """Read rows ``[start, end)`` of ``source``, apply the scenario, write ``output`` and its sidecar.
 
     Nothing is written when reading or applying the scenario fails; both files are replaced
     atomically, the batch before its sidecar.
     """
-    frame = read_table(source, row_range)
+    frame = read_table(source, row_range, dialect)
     drifted, outcome = apply_scenario(frame, operations, intensity, seed)
     metadata: dict[str, Any] = {
         "schema_version": 1,
@@ -65,7 +66,7 @@ def make_production_batch(
         "rows": drifted.height,
         "input": {"path": str(source), "sha256": sha256_file(source)},
     }
-    write_table(drifted, output)
+    write_table(drifted, output, dialect)
     metadata["output"] = {"path": str(output), "sha256": sha256_file(output)}
     meta = meta_path_for(output)
     with atomic_path(meta) as tmp:

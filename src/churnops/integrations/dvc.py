@@ -77,7 +77,7 @@ def setup(project: Path, remote_name: str, remote_url: str, commit: bool = True)
     root = require_repository(project)
     initialized = False
     if not is_initialized(root):
-        run_dvc(root, "init", "--quiet")
+        run_dvc(root, "init")
         initialized = True
     url = remote_url
     if "://" not in remote_url and not Path(remote_url).is_absolute():
@@ -132,7 +132,7 @@ def version_batch(
     batch = batch.resolve()
     if root not in batch.parents:
         raise IntegrationError(f"{batch} is outside the git repository {root}: DVC can only version files inside it")
-    run_dvc(root, "add", "--quiet", str(batch.relative_to(root)))
+    run_dvc(root, "add", str(batch.relative_to(root)))
     dvc_file = batch.with_name(batch.name + ".dvc")
     paths = [dvc_file, batch.parent / ".gitignore"]
     run_git(root, "add", "--", *(str(p.relative_to(root)) for p in paths if p.exists()))
@@ -153,7 +153,7 @@ def version_batch(
 def _push(root: Path, push: bool) -> bool:
     if not push:
         return False
-    run_dvc(root, "push", "--quiet")
+    run_dvc(root, "push")  # not --quiet: it hides the error message too
     return True
 
 

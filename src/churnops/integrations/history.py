@@ -104,6 +104,52 @@ def _booleans(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def run_rows(metrics: dict[str, Any], version: int = SCHEMA_VERSION) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``runs`` row and the ``column_results`` rows of one metrics document."""
+    drift = metrics["dataset_drift"]
+    target = metrics.get("target_drift") or {}
+    quality = metrics.get("data_quality") or {}
+    performance = metrics.get("model") or {}
+    run = {
+        "run_id": metrics["run_id"],
+        "created_at": metrics["created_at"],
+        "engine": metrics["engine"],
+        "reference_path": metrics["reference"].get("path"),
+        "reference_sha256": metrics["reference"].get("sha256"),
+        "current_path": metrics["current"].get("path"),
+        "current_sha256": metrics["current"].get("sha256"),
+        "current_rows": metrics["current"].get("rows"),
+        "dataset_score": drift["score"],
+        "dataset_threshold": drift["threshold"],
+        "drift_detected": bool(drift["detected"]),
+        "n_drifted": len(drift["drifted_columns"]),
+        "n_columns": drift["n_columns"],
+        "quality_score": quality.get("score"),
+        "quality_passed": quality.get("passed"),
+        "target_column": target.get("column"),
+        "reference_rate": target.get("reference_rate"),
+        "current_rate": target.get("current_rate"),
+        "report_path": (metrics.get("outputs") or {}).get("report"),
+    }
+    if version >= 2:
+        run["realized_auc"] = (performance.get("realized") or {}).get("roc_auc")
+        run["estimated_auc"] = (performance.get("estimated") or {}).get("roc_auc")
+    columns = [
+        {
+            "run_id": metrics["run_id"],
+            "column_name": name,
+            "column_type": column["type"],
+            "test": column["test"],
+            "statistic": _clean(column.get("statistic")),
+            "p_value": _clean(column.get("p_value")),
+            "threshold": column["threshold"],
+            "drift_detected": bool(column["drift_detected"]),
+        }
+        for name, column in metrics.get("columns", {}).items()
+    ]
+    return run, columns
+
+
 class HistoryStore:
     """An opened history database, migrated to the current schema."""
 
@@ -144,47 +190,7 @@ class HistoryStore:
     def record(self, metrics: dict[str, Any]) -> None:
         """Append one run (a metrics document); recording the same run twice replaces it."""
         sa = self._sa
-        drift = metrics["dataset_drift"]
-        target = metrics.get("target_drift") or {}
-        quality = metrics.get("data_quality") or {}
-        performance = metrics.get("model") or {}
-        run = {
-            "run_id": metrics["run_id"],
-            "created_at": metrics["created_at"],
-            "engine": metrics["engine"],
-            "reference_path": metrics["reference"].get("path"),
-            "reference_sha256": metrics["reference"].get("sha256"),
-            "current_path": metrics["current"].get("path"),
-            "current_sha256": metrics["current"].get("sha256"),
-            "current_rows": metrics["current"].get("rows"),
-            "dataset_score": drift["score"],
-            "dataset_threshold": drift["threshold"],
-            "drift_detected": bool(drift["detected"]),
-            "n_drifted": len(drift["drifted_columns"]),
-            "n_columns": drift["n_columns"],
-            "quality_score": quality.get("score"),
-            "quality_passed": quality.get("passed"),
-            "target_column": target.get("column"),
-            "reference_rate": target.get("reference_rate"),
-            "current_rate": target.get("current_rate"),
-            "report_path": (metrics.get("outputs") or {}).get("report"),
-        }
-        if self.version >= 2:
-            run["realized_auc"] = (performance.get("realized") or {}).get("roc_auc")
-            run["estimated_auc"] = (performance.get("estimated") or {}).get("roc_auc")
-        columns = [
-            {
-                "run_id": metrics["run_id"],
-                "column_name": name,
-                "column_type": column["type"],
-                "test": column["test"],
-                "statistic": _clean(column.get("statistic")),
-                "p_value": _clean(column.get("p_value")),
-                "threshold": column["threshold"],
-                "drift_detected": bool(column["drift_detected"]),
-            }
-            for name, column in metrics.get("columns", {}).items()
-        ]
+        run, columns = run_rows(metrics, self.version)
         keys = ", ".join(run)
         placeholders = ", ".join(f":{k}" for k in run)
         try:

@@ -8,6 +8,7 @@ estimate performance without labels.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,6 +26,12 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.utils.validation.check_array",
 ]
 """Types the model's skops file may hold (MLflow saves scikit-learn models with skops, not pickle)."""
+
+
+# OpenMP threads that spin while waiting make gradient boosting crawl (tens of times slower)
+# when another process shares the cores, as on a busy CI agent; waiting passively costs nothing
+# measurable when the machine is free. Only effective before scikit-learn loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _sklearn() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,23 @@ HISTOGRAM_BINS = 30
 OTHER = "(other)"
 
 
+MAX_LABEL_CHARS = 120
+"""Longer category labels are shortened in results, reports and messages (a hash keeps them apart)."""
+
+
 def label_text(label: Any) -> str:
-    """How a category label is written in results (``None`` never appears: missing is dropped)."""
+    """How a category label is written in results (``None`` never appears: missing is dropped).
+
+    >>> label_text(3.0), label_text("x" * 200)[:5], label_text("x" * 200)[-31:]
+    ('3', 'xxxxx', '... (200 chars, sha1 94218caae9)')
+    """
     if isinstance(label, float) and label.is_integer():
         return str(int(label))
-    return str(label)
+    text = str(label)
+    if len(text) <= MAX_LABEL_CHARS:
+        return text
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{text[: MAX_LABEL_CHARS - 40]}... ({len(text)} chars, sha1 {digest})"
 
 
 def sorted_quantiles(values: np.ndarray, weights: np.ndarray | None, probabilities: list[float]) -> list[float]:
@@ -61,8 +74,9 @@ def numerical_summary(sample: NumericalSample) -> ColumnSummary:
     count = sample.count
     if count == 0:
         return ColumnSummary(sample.rows, 0, sample.missing, sample.infinite, sample.unparsable)
-    mean = float(np.average(values, weights=weights))
-    squares = float(np.sum((values - mean) ** 2 * (weights if weights is not None else 1)))
+    with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: the spread is reported as unknown
+        mean = float(np.average(values, weights=weights))
+        squares = float(np.sum((values - mean) ** 2 * (weights if weights is not None else 1)))
     return ColumnSummary(
         rows=sample.rows,
         count=count,

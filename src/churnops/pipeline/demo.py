@@ -41,7 +41,9 @@ def prepare_demo(config: Config) -> DemoWorkspace:
     for key, value in (("user.name", DEMO_NAME), ("user.email", DEMO_EMAIL)):
         if not run_git(root, "config", key, check=False).stdout.strip():
             run_git(root, "config", "--local", key, value)
-    status = write_reference(config.resolve(config.paths.reference), config.data.rows, config.data.seed, force=True)
+    status = write_reference(
+        config.resolve(config.paths.reference), config.data.rows, config.data.seed, force=True, dialect=config.dialect
+    )
     setup_dvc(config)
     batch = make_production_batch(
         source=config.resolve(config.paths.reference),
@@ -51,6 +53,7 @@ def prepare_demo(config: Config) -> DemoWorkspace:
         scenario_name=config.scenario.name,
         intensity=config.scenario.intensity,
         seed=config.scenario.seed,
+        dialect=config.dialect,
     )
     gitignore = root / ".gitignore"
     wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/"]

@@ -48,22 +48,34 @@ def _label(created_at: str) -> str:
         return created_at
 
 
-def record_and_trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
-    """Store this run, then the trends of the last runs (this one included) for the report."""
+def record(config: Config, metrics: dict[str, Any]) -> None:
+    """Store this run (after its outputs are committed: the history never holds a run without them)."""
     with open_store(config) as store:
         store.record(metrics)
-        runs = store.runs(limit=config.history.trend_runs)
+
+
+def trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
+    """The trends of the last recorded runs plus this one (not recorded yet), for the report."""
+    from churnops.integrations.history import run_rows
+
+    current_run, current_columns = run_rows(metrics)
+    statistics = {row["column_name"]: row for row in current_columns}
+    keep = config.history.trend_runs - 1
+    with open_store(config) as store:
+        runs = [r for r in store.runs(limit=keep + 1) if r["run_id"] != current_run["run_id"]][-keep:]
+        runs.append(current_run)
         drifted = sorted(
             ((name, c) for name, c in metrics.get("columns", {}).items() if c.get("statistic") is not None),
             key=lambda item: (not item[1]["drift_detected"], -(item[1].get("drift_score") or 0)),
         )
         column_trends = []
         for name, column in drifted[:TREND_COLUMNS]:
-            series = store.column_series(name, limit=config.history.trend_runs)
+            series = [r for r in store.column_series(name, limit=keep + 1) if r["run_id"] != current_run["run_id"]]
+            series = series[-keep:] + [{**statistics[name], "created_at": current_run["created_at"]}]
             points = [(_label(row["created_at"]), row["statistic"]) for row in series if row["statistic"] is not None]
             threshold = column["threshold"] if column.get("kind") == "distance" else None
             column_trends.append(Trend(f"{name} ({column['test']})", points, threshold))
-    trends = [
+    result = [
         Trend(
             "dataset drift score",
             [(_label(r["created_at"]), r["dataset_score"]) for r in runs],
@@ -76,13 +88,13 @@ def record_and_trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
         ),
     ]
     if any(r["current_rate"] is not None for r in runs):
-        trends.append(
+        result.append(
             Trend(
                 "churn rate (current batch)",
                 [(_label(r["created_at"]), r["current_rate"]) for r in runs if r["current_rate"] is not None],
             )
         )
-    return trends + column_trends
+    return result + column_trends
 
 
 def query(config: Config, since: str | None, column: str | None, limit: int | None) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from churnops import __version__
 from churnops.config import Config
-from churnops.data.io import TableReader, atomic_path, read_table, sha256_file, table_format
+from churnops.data.io import TableReader, atomic_path, read_table, sha256_file, table_format, write_frame
 from churnops.errors import ConfigError, InputDataError
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
@@ -108,7 +108,7 @@ def fit_and_measure(config: Config, frame: Any, spec: FeatureSpec, seed: int) ->
 def train(config: Config, alias: str = "champion") -> TrainOutcome:
     """``churnops train``: fit on the reference window, log everything, register, set the alias."""
     source = config.resolve(config.paths.reference)
-    frame = read_table(source, config.data.reference_rows).to_pandas()
+    frame = read_table(source, config.data.reference_rows, config.dialect).to_pandas()
     spec = feature_spec(config, frame)
     if not spec.columns:
         raise InputDataError(f"{source}: no feature column to train on")
@@ -208,7 +208,7 @@ def predict(config: Config, source: Path, output: Path | None = None) -> tuple[P
     threshold = float(metadata["threshold"])
     target = output or source.with_name(f"{source.stem}_predictions{source.suffix}")
     fmt = table_format(target)
-    reader = TableReader(source)
+    reader = TableReader(source, dialect=config.dialect)
     parts = []
     for chunk in reader:
         probabilities = score_frames(model, metadata, [chunk])
@@ -220,10 +220,7 @@ def predict(config: Config, source: Path, output: Path | None = None) -> tuple[P
         )
     frame = pl.concat(parts)
     with atomic_path(target) as tmp:
-        if fmt == "csv":
-            _neutralise(frame).write_csv(tmp)
-        else:
-            frame.write_parquet(tmp)
+        write_frame(_neutralise(frame) if fmt == "csv" else frame, tmp, fmt, config.dialect)
     return target, frame.height, f"{facts['name']} v{facts['version']}"
 
 
@@ -239,7 +236,7 @@ def model_section(
     model, facts = registry.load_alias(store, config.model.name, "champion")
     metadata = facts["metadata"]
     threshold = float(metadata["threshold"])
-    current_p = score_frames(model, metadata, TableReader(current))
+    current_p = score_frames(model, metadata, TableReader(current, dialect=config.dialect))
     reference_p = _reference_scores(config, model, facts, reference, reference_rows)
     settings = settings_from_config(config)
     plan = ColumnPlan(PROBABILITY, "prediction", "numerical", True)
@@ -265,9 +262,9 @@ def model_section(
     if target:
         import polars as pl
 
-        columns = TableReader(current).header
+        columns = TableReader(current, dialect=config.dialect).header
         if target in columns:
-            labels = pl.concat(list(TableReader(current, columns=[target])))[target]
+            labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
             if labels.null_count() == 0 and set(labels.unique().to_list()) <= {0, 1}:
                 section["realized"] = classification_metrics(labels.to_numpy(), current_p, threshold)
     reference_auc = (section["reference"] or {}).get("roc_auc")
@@ -299,7 +296,7 @@ def _reference_scores(
             return np.load(cache, allow_pickle=False)
         except (OSError, ValueError):
             logger.warning("ignoring unusable prediction cache %s", cache)
-    scores = score_frames(model, facts["metadata"], TableReader(reference, rows))
+    scores = score_frames(model, facts["metadata"], TableReader(reference, rows, dialect=config.dialect))
     try:
         with atomic_path(cache) as tmp, tmp.open("wb") as handle:
             np.save(handle, scores, allow_pickle=False)
@@ -340,8 +337,8 @@ def retrain(config: Config) -> RetrainOutcome:
     target = config.columns.target or "Churn Flag"
     reference_path = config.resolve(config.paths.reference)
     production_path = config.resolve(config.paths.production)
-    reference = read_table(reference_path, config.data.reference_rows).to_pandas()
-    production = read_table(production_path).to_pandas()
+    reference = read_table(reference_path, config.data.reference_rows, config.dialect).to_pandas()
+    production = read_table(production_path, dialect=config.dialect).to_pandas()
     labels_of(production, target)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)
     if holdout_rows >= len(production):

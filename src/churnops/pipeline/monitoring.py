@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
-from churnops.data.io import TableReader, atomic_write_text, check_readable, read_table, sha256_file
-from churnops.errors import ChurnopsError, ConfigError
+from churnops.data.io import TableReader, check_readable, read_table, sha256_file
+from churnops.errors import ChurnopsError, ConfigError, InputDataError, OutputWriteError
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings, settings_from_config
+from churnops.pipeline.outputs import OutputTransaction
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
 from churnops.report.html import ReportContext, render_report, report_stylesheet
 from churnops.report.metrics import metrics_document, render_metrics_json, render_trigger
@@ -89,7 +90,8 @@ def get_reference_profile(
     """
     check_readable(source.path)
     sha = sha256_file(source.path)
-    key = profile_key(sha, source.row_range, settings)
+    dialect = config.dialect
+    key = profile_key(sha, source.row_range, settings, (dialect.separator, dialect.decimal, dialect.encoding))
     cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
     status = "off"
     profile = None
@@ -100,9 +102,9 @@ def get_reference_profile(
             profile, _ = cached
             status = "hit"
     if profile is None:
-        reader = TableReader(source.path, source.row_range)
+        reader = TableReader(source.path, source.row_range, dialect=config.dialect)
         builder = ProfileBuilder(reader.columns, settings)
-        reader = TableReader(source.path, source.row_range, columns=builder.needed)
+        reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=config.dialect)
         for chunk in reader:
             builder.update(chunk)
         profile = builder.finish()
@@ -148,9 +150,12 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
             config, source, settings, request.use_cache and config.monitor.use_profile_cache
         )
         loaded = time.perf_counter()
-        header = TableReader(current_path).header
-        builder = BatchBuilder(profile, header, settings)
-        reader = TableReader(current_path, columns=builder.needed)
+        header = TableReader(current_path, dialect=config.dialect).header
+        try:
+            builder = BatchBuilder(profile, header, settings)
+        except InputDataError as exc:
+            raise InputDataError(f"{current_path}: {exc}") from None
+        reader = TableReader(current_path, columns=builder.needed, dialect=config.dialect)
         for chunk in reader:
             builder.update(chunk)
         tally = builder.finish()
@@ -161,8 +166,8 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
     elif engine == "evidently":
         from churnops.integrations.evidently_engine import run_evidently
 
-        reference_frame = read_table(source.path, source.row_range)
-        current = read_table(current_path)
+        reference_frame = read_table(source.path, source.row_range, config.dialect)
+        current = read_table(current_path, dialect=config.dialect)
         reference_info = DatasetInfo(
             str(source.path),
             reference_frame.height,
@@ -267,20 +272,24 @@ def write_outputs(
     )
     document = metrics_document(result, outputs)
     if config.history.enabled:
-        context = replace(context, **_history(config, document))
+        context = replace(context, **_trends(config, document))
+    stale_removed = False
     try:
-        atomic_write_text(metrics_path, render_metrics_json(document))
-        atomic_write_text(out_dir / CSS_FILE, report_stylesheet())
-        atomic_write_text(report_path, render_report(result, context))
-        atomic_write_text(out_dir / STANDALONE_FILE, render_report(result, context, standalone=True))
-        stale_removed = False
-        if detected:
-            atomic_write_text(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
-        elif trigger_path.exists():
-            trigger_path.unlink()
-            stale_removed = True
+        with OutputTransaction(out_dir) as transaction:
+            transaction.write(metrics_path, render_metrics_json(document))
+            transaction.write(out_dir / CSS_FILE, report_stylesheet())
+            transaction.write(report_path, render_report(result, context))
+            transaction.write(out_dir / STANDALONE_FILE, render_report(result, context, standalone=True))
+            if detected:
+                transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
+            else:
+                stale_removed = trigger_path.exists()
+                transaction.remove(trigger_path)
+            transaction.commit()
     except OSError as exc:
-        raise ChurnopsError(f"cannot write monitoring outputs: {exc}") from None
+        raise OutputWriteError(f"cannot write the monitoring outputs in {out_dir}: {_os_reason(exc)}") from None
+    if config.history.enabled:
+        _record(config, document)
     return MonitorOutcome(
         result=result,
         metrics_path=metrics_path,
@@ -294,28 +303,45 @@ def write_outputs(
     )
 
 
-def _history(config: Config, document: dict[str, Any]) -> dict[str, Any]:
-    """Record the run and get the report's trends; the history never stops the monitoring."""
-    from churnops.pipeline.history import record_and_trends
+def _trends(config: Config, document: dict[str, Any]) -> dict[str, Any]:
+    """The report's trends from the history; an unavailable history never stops the monitoring."""
+    from churnops.pipeline.history import trends
 
     try:
-        trends = record_and_trends(config, document)
+        found = trends(config, document)
     except ChurnopsError as exc:
         logger.warning("monitoring history unavailable: %s", exc)
         return {"trends": [], "history_note": f"History unavailable: {exc}"}
-    runs = len(trends[0].points) if trends else 0
+    runs = len(found[0].points) if found else 0
     if runs < 2:
         return {"trends": [], "history_note": None}
-    return {"trends": trends, "history_note": f"The last {runs} runs recorded in the monitoring history."}
+    return {"trends": found, "history_note": f"The last {runs} runs recorded in the monitoring history."}
+
+
+def _record(config: Config, document: dict[str, Any]) -> None:
+    from churnops.pipeline.history import record
+
+    try:
+        record(config, document)
+    except ChurnopsError as exc:
+        logger.warning("run not recorded in the monitoring history: %s", exc)
+
+
+def _os_reason(exc: OSError) -> str:
+    """An OSError in words, e.g. 'no space left on device' or 'permission denied: /x'."""
+    reason = (exc.strerror or str(exc)).lower()
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def rewrite_report(config: Config, outcome: MonitorOutcome, **changes: Any) -> None:
     """Render the report again with more context (e.g. the batch's DVC version), atomically."""
     context = replace(outcome.context, **changes)
     try:
-        atomic_write_text(outcome.report_path, render_report(outcome.result, context))
-        atomic_write_text(
-            config.monitoring_dir / STANDALONE_FILE, render_report(outcome.result, context, standalone=True)
-        )
+        with OutputTransaction(config.monitoring_dir) as transaction:
+            transaction.write(outcome.report_path, render_report(outcome.result, context))
+            transaction.write(
+                config.monitoring_dir / STANDALONE_FILE, render_report(outcome.result, context, standalone=True)
+            )
+            transaction.commit()
     except OSError as exc:
-        raise ChurnopsError(f"cannot rewrite the report: {exc}") from None
+        raise OutputWriteError(f"cannot rewrite the report in {config.monitoring_dir}: {_os_reason(exc)}") from None

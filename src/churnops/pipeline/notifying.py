@@ -14,6 +14,7 @@ from churnops.errors import InputDataError
 from churnops.integrations.notifications.message import Notification, build_notification
 from churnops.integrations.notifications.send import Delivery, send_all
 from churnops.pipeline.monitoring import METRICS_FILE, STANDALONE_FILE
+from churnops.pipeline.outputs import recover
 
 logger = logging.getLogger(__name__)
 FALLBACK_FILE = "notification.txt"
@@ -32,6 +33,7 @@ class NotifyOutcome:
 
 def read_metrics(config: Config) -> dict[str, Any] | None:
     path = config.monitoring_dir / METRICS_FILE
+    recover(config.monitoring_dir)
     if not path.is_file():
         return None
     try:

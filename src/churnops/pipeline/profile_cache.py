@@ -22,14 +22,21 @@ logger = logging.getLogger(__name__)
 MANIFEST_KEY = "__manifest__"
 
 
-def profile_key(reference_sha256: str, row_range: tuple[int, int] | None, settings: MonitorSettings) -> str:
-    """Cache key: what the profile depends on - the reference bytes, the row window and the column roles."""
+def profile_key(
+    reference_sha256: str,
+    row_range: tuple[int, int] | None,
+    settings: MonitorSettings,
+    dialect: tuple[str, ...] = (",", ".", "utf-8"),
+) -> str:
+    """Cache key: what the profile depends on - the reference bytes and how they are read, the row
+    window and the column roles."""
     material = json.dumps(
         {
             "format": PROFILE_FORMAT,
             "sha256": reference_sha256,
             "rows": list(row_range) if row_range else None,
             "declared": sorted(settings.declared_types.items()),
+            "dialect": list(dialect),
         },
         sort_keys=True,
     )

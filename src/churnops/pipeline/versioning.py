@@ -11,12 +11,14 @@ from churnops.data.io import sha256_file
 from churnops.data.production import meta_path_for
 from churnops.integrations import dvc
 from churnops.pipeline.monitoring import METRICS_FILE
+from churnops.pipeline.outputs import recover
 
 
 def batch_facts(config: Config, batch: Path) -> dict[str, Any]:
     """Facts for the version's commit message: from the latest metrics when they describe this batch."""
     facts: dict[str, Any] = {"sha256": sha256_file(batch)}
     metrics_path = config.monitoring_dir / METRICS_FILE
+    recover(config.monitoring_dir)
     if metrics_path.is_file():
         try:
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))

@@ -1,0 +1,273 @@
+"""Faults: killed runs, a full disk, a missing DVC remote. Real processes, real signals, real limits.
+
+The invariant after any of them: no half-written output, the previous complete outputs or the
+new complete outputs (never a mix, once the next command has finished an interrupted commit),
+and ``trigger.txt`` present exactly when the metrics say drift, from the same run.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from churnops.pipeline.outputs import JOURNAL, recover
+
+OUTPUTS = [
+    "monitoring/monitoring_metrics.json",
+    "monitoring/monitoring_report.html",
+    "monitoring/monitoring_report.standalone.html",
+    "monitoring/report.css",
+    "trigger.txt",
+]
+CHURNOPS = [sys.executable, "-m", "churnops"]
+
+
+def snapshot(root: Path) -> dict[str, str | None]:
+    return {
+        name: hashlib.sha256((root / name).read_bytes()).hexdigest() if (root / name).exists() else None
+        for name in OUTPUTS
+    }
+
+
+def assert_consistent(root: Path) -> str:
+    """Every output complete and from one run; the trigger agrees with the metrics. Returns the run id."""
+    metrics = json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
+    run_id = metrics["run_id"]
+    for name in ("monitoring_report.html", "monitoring_report.standalone.html"):
+        html = (root / "monitoring" / name).read_text()
+        assert html.rstrip().endswith("</html>"), name
+        assert run_id in html, f"{name} is from another run than the metrics"
+    trigger = root / "trigger.txt"
+    assert trigger.exists() == metrics["dataset_drift"]["detected"]
+    if trigger.exists():
+        assert f"run_id: {run_id}" in trigger.read_text()
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory, bank) -> Path:
+    """A workspace after a drifted run, with a big no-drift batch ready (the next run removes the trigger)."""
+    root = tmp_path_factory.mktemp("faults")
+    (root / "data").mkdir()
+    bank.write_csv(root / "data" / "churn.csv")
+    assert subprocess.run([*CHURNOPS, "generate"], cwd=root, capture_output=True).returncode == 0
+    done = subprocess.run([*CHURNOPS, "monitor"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (root / "trigger.txt").exists()
+    # 300,000 rows drawn from the reference window itself: no drift, and long enough to kill
+    pl.concat([bank.head(20_000)] * 15).write_parquet(root / "calm.parquet")
+    return root
+
+
+@pytest.fixture()
+def ws(drifted, tmp_path) -> Path:
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(drifted, root)
+    return root
+
+
+def test_sigkill_at_any_moment_never_leaves_a_half_written_or_inconsistent_output(ws):
+    before = snapshot(ws)
+    first_run = assert_consistent(ws)
+    saved = save(ws)
+    args = [*CHURNOPS, "monitor", "--current", "calm.parquet", "--no-cache"]
+    started = time.perf_counter()
+    subprocess.run(args, cwd=ws, check=True, capture_output=True)
+    full = time.perf_counter() - started
+    restore(ws, saved)
+    outcomes = {"previous": 0, "new": 0, "finished by the next command": 0}
+    for fraction in (0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.96, 0.99, 1.02):
+        process = subprocess.Popen(args, cwd=ws, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(full * fraction)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        pending = (ws / "monitoring" / JOURNAL).exists()
+        if pending:
+            assert recover(ws / "monitoring")
+            outcomes["finished by the next command"] += 1
+        run_id = assert_consistent(ws)
+        if run_id == first_run:
+            assert snapshot(ws) == before
+            outcomes["previous"] += 1
+        elif not pending:
+            outcomes["new"] += 1
+        restore(ws, saved)
+    # the kills landed before and after the commit (the timing makes the exact split vary)
+    assert outcomes["previous"] >= 1, outcomes
+    print("SIGKILL outcomes:", outcomes)
+
+
+def save(root: Path) -> Path:
+    """Copy the current outputs aside."""
+    saved = root / ".saved"
+    saved.mkdir()
+    for name in OUTPUTS:
+        if (root / name).exists():
+            (saved / name.replace("/", "__")).write_bytes((root / name).read_bytes())
+    return saved
+
+
+def restore(root: Path, saved: Path) -> None:
+    """Put the saved outputs back exactly, and drop what a killed run left."""
+    for name in OUTPUTS:
+        copy = saved / name.replace("/", "__")
+        if copy.exists():
+            (root / name).write_bytes(copy.read_bytes())
+        else:
+            (root / name).unlink(missing_ok=True)
+    for leftover in (root / "monitoring").glob(".*.tmp"):
+        leftover.unlink()
+    (root / "monitoring" / JOURNAL).unlink(missing_ok=True)
+
+
+HOOK = textwrap.dedent(
+    """
+    import os, signal, sys
+    kill_at = int(sys.argv[1])
+    watched = {".outputs-commit.json", "monitoring_metrics.json", "monitoring_report.html",
+               "monitoring_report.standalone.html", "report.css", "trigger.txt"}
+    seen = 0
+    def counted(real):
+        def wrapper(*args, **kwargs):
+            global seen
+            target = os.path.basename(os.fspath(args[1] if real is REPLACE else args[0]))
+            if target in watched:
+                seen += 1
+                if seen == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return wrapper
+    REPLACE = os.replace
+    os.replace = counted(os.replace)
+    os.unlink = counted(os.unlink)
+    from churnops.cli import app
+    sys.argv = ["churnops", "monitor", "--current", "calm.parquet"]
+    app()
+    """
+)
+
+
+@pytest.mark.parametrize("kill_at", range(1, 8))
+def test_sigkill_inside_the_commit_is_finished_by_the_next_command(ws, kill_at):
+    """Kill before each step of the commit: journal, 4 renames, trigger removal, journal removal."""
+    before = snapshot(ws)
+    first_run = assert_consistent(ws)
+    done = subprocess.run([sys.executable, "-c", HOOK, str(kill_at)], cwd=ws, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    journal = ws / "monitoring" / JOURNAL
+    if kill_at == 1:  # before the journal: nothing committed, nothing changed
+        assert not journal.exists() and snapshot(ws) == before
+    else:
+        assert journal.exists()
+        # every visible file is complete, old or new - never half written
+        json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+        for name in ("monitoring_report.html", "monitoring_report.standalone.html"):
+            assert (ws / "monitoring" / name).read_text().rstrip().endswith("</html>")
+    # the next command that reads the outputs finishes the commit first
+    after = subprocess.run([*CHURNOPS, "notify", "--dry-run"], cwd=ws, capture_output=True, text=True)
+    assert after.returncode == 0, after.stderr
+    assert not journal.exists()
+    run_id = assert_consistent(ws)
+    assert (run_id == first_run) == (kill_at == 1)
+    if kill_at > 1:
+        assert not (ws / "trigger.txt").exists()  # the new run found no drift
+        assert "no drift" in after.stdout.lower() or "ok" in after.stdout.lower()
+    assert not list((ws / "monitoring").glob(".*.tmp")) or kill_at == 1
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_outputs(ws):
+    """A real write error from the kernel: RLIMIT_FSIZE makes every write past 20 kB fail (EFBIG)."""
+    before = snapshot(ws)
+    done = subprocess.run(
+        [*CHURNOPS, "monitor", "--current", "calm.parquet"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size(20_000),
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "cannot write the monitoring outputs" in lines[0] and "file too large" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert snapshot(ws) == before
+    assert not list((ws / "monitoring").glob(".*.tmp"))
+    assert_consistent(ws)
+
+
+def test_no_space_left_on_device_is_reported_in_words(ws, cli, monkeypatch):
+    import churnops.pipeline.outputs as outputs
+
+    monkeypatch.chdir(ws)
+    before = snapshot(ws)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(outputs.os, "fsync", full)
+    result = cli("monitor", "--current", "calm.parquet")
+    assert result.exit_code == 2
+    assert "cannot write the monitoring outputs" in result.output and "no space left on device" in result.output
+    assert snapshot(ws) == before
+
+
+def test_the_pipeline_summary_reports_a_full_disk(ws):
+    done = subprocess.run(
+        [*CHURNOPS, "pipeline", "--set", "paths.production='calm.parquet'"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size(20_000),
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    summary = json.loads((ws / "monitoring" / "pipeline_summary.json").read_text())
+    stage = summary["stages"][0]
+    assert stage["status"] == "failed" and "file too large" in stage["error"]
+    assert_consistent(ws)
+
+
+@pytest.fixture()
+def repo(ws, monkeypatch):
+    pytest.importorskip("dvc", reason="needs: dvc (pip install 'churnops[dvc]')")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(ws / ".no-global-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    for args in (["init", "-q"], ["config", "user.name", "Test"], ["config", "user.email", "t@example.com"]):
+        subprocess.run(["git", *args], cwd=ws, check=True, capture_output=True)
+    (ws / ".gitignore").write_text("/data/churn.csv\n/monitoring/\n/trigger.txt\n/.churnops/\n/*.parquet\n/.saved*\n")
+    return ws
+
+
+def test_a_dvc_remote_that_is_not_configured(repo):
+    assert subprocess.run([*CHURNOPS, "dvc-setup"], cwd=repo, capture_output=True).returncode == 0
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "remove", "local_storage"], cwd=repo, check=True)
+    done = subprocess.run([*CHURNOPS, "version"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "remote" in lines[0].lower(), done.stderr
+    assert "Traceback" not in done.stderr
+    pipeline = subprocess.run([*CHURNOPS, "pipeline"], cwd=repo, capture_output=True, text=True)
+    assert pipeline.returncode == 4, pipeline.stderr
+    summary = json.loads((repo / "monitoring" / "pipeline_summary.json").read_text())
+    assert summary["stages"][2]["status"] == "failed" and "remote" in summary["stages"][2]["error"].lower()
+    assert_consistent(repo)

@@ -1,0 +1,299 @@
+"""The hostile-input suite, run the way a new user runs churnops: a real process per command.
+
+Broken files must give one clean line (exit 2) and leave the previous outputs exactly as they
+were; usable but suspicious files are monitored and explained by the quality section; nothing
+data-derived reaches the report unescaped. See RELIABILITY.md for the list.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+BATCH = Path("data/production/bank_churn_prod.csv")
+OUTPUTS = [
+    "monitoring/monitoring_metrics.json",
+    "monitoring/monitoring_report.html",
+    "monitoring/monitoring_report.standalone.html",
+    "monitoring/report.css",
+    "trigger.txt",
+]
+
+
+def churnops(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "CHURNOPS_DEBUG": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "churnops", *args], cwd=root, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def snapshot(root: Path) -> dict[str, str | None]:
+    """sha256 of every output (None when absent)."""
+    return {
+        name: hashlib.sha256((root / name).read_bytes()).hexdigest() if (root / name).exists() else None
+        for name in OUTPUTS
+    }
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, bank) -> Path:
+    """A workspace after one good drifted run: the outputs every failing run must keep."""
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "data").mkdir()
+    bank.write_csv(root / "data" / "churn.csv")
+    assert churnops(root, "generate").returncode == 0
+    done = churnops(root, "monitor")
+    assert done.returncode == 0, done.stderr
+    assert (root / "trigger.txt").exists()
+    return root
+
+
+@pytest.fixture()
+def ws(base, tmp_path) -> Path:
+    """A private copy of the base workspace."""
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(base, root, symlinks=True)
+    return root
+
+
+def _batch(root: Path) -> pl.DataFrame:
+    return pl.read_csv(root / BATCH)
+
+
+def _write_bad(root: Path, case: str) -> tuple[list[str], str]:
+    """Make the broken input for ``case``; return the command's arguments and the expected text."""
+    bad = root / "bad.csv"
+    batch = _batch(root)
+    if case == "missing file":
+        return ["monitor", "--current", "nowhere.csv"], "nowhere.csv: file not found"
+    if case == "empty file":
+        bad.write_bytes(b"")
+        return ["monitor", "--current", "bad.csv"], "bad.csv: file is empty"
+    if case == "header only":
+        bad.write_text(",".join(batch.columns) + "\n")
+        return ["monitor", "--current", "bad.csv"], "bad.csv: has a header but no data rows"
+    if case == "wrong delimiter":
+        batch.write_csv(bad, separator=";")
+        return ["monitor", "--current", "bad.csv"], "looks ';'-separated"
+    if case == "not UTF-8":
+        data = (root / BATCH).read_bytes().replace(b"Doctor", b"Docteur \xe9", 1)
+        bad.write_bytes(data)
+        return ["monitor", "--current", "bad.csv"], "bad.csv: not valid UTF-8 text at line"
+    if case == "column missing":
+        batch.drop("Balance").write_csv(bad)
+        return ["monitor", "--current", "bad.csv"], "bad.csv: current data lacks column(s) Balance"
+    if case == "column renamed":
+        batch.rename({"Income": "Revenue"}).write_csv(bad)
+        return ["monitor", "--current", "bad.csv"], "lacks column(s) Income; the current data has unexpected column(s)"
+    if case == "duplicate names":
+        text = (root / BATCH).read_text().replace("Surname", "Balance", 1)
+        bad.write_text(text)
+        return ["monitor", "--current", "bad.csv"], "bad.csv: duplicate column names: Balance"
+    if case == "nested parquet":
+        table = pa.table({"Balance": [1.0, 2.0], "tags": pa.array([[1], [2, 3]], type=pa.list_(pa.int64()))})
+        pq.write_table(table, root / "bad.parquet")
+        return ["monitor", "--current", "bad.parquet"], "bad.parquet: nested columns are not supported: tags"
+    if case == "no column in common":
+        pl.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]}).write_csv(bad)
+        return ["monitor", "--current", "bad.csv"], "no monitored column in common"
+    if case == "bad config value":
+        return ["monitor", "--set", "thresholds.dataset_drift=lots"], "thresholds.dataset_drift"
+    if case == "unknown config key":
+        (root / "churnops.toml").write_text("[thresholds]\ndatset_drift = 0.2\n")
+        return ["monitor"], "churnops.toml: thresholds.datset_drift: unknown key"
+    if case == "config not TOML":
+        (root / "churnops.toml").write_text("[thresholds\n")
+        return ["monitor"], "churnops.toml"
+    if case == "path leaving the project":
+        return ["monitor", "--set", "paths.monitoring_dir='../elsewhere'"], "leaves the project folder"
+    raise AssertionError(case)
+
+
+BAD_CASES = [
+    "missing file",
+    "empty file",
+    "header only",
+    "wrong delimiter",
+    "not UTF-8",
+    "column missing",
+    "column renamed",
+    "duplicate names",
+    "nested parquet",
+    "no column in common",
+    "bad config value",
+    "unknown config key",
+    "config not TOML",
+    "path leaving the project",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_broken_input_is_one_line_exit_2_and_the_previous_outputs_are_kept(ws, case):
+    args, expected = _write_bad(ws, case)
+    before = snapshot(ws)
+    done = churnops(ws, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+    assert snapshot(ws) == before
+    leftovers = [p.name for p in (ws / "monitoring").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def _metrics(root: Path) -> dict:
+    return json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
+
+
+def _checks(metrics: dict) -> dict[tuple[str, str | None], dict]:
+    return {(c["check"], c.get("column")): c for c in metrics["data_quality"]["checks"]}
+
+
+def test_suspicious_values_are_monitored_and_explained(ws):
+    batch = _batch(ws)
+    n = batch.height
+    row = pl.int_range(pl.len())
+    suspicious = batch.with_columns(
+        # numbers as text with thousands separators, and '', NA, null among them
+        pl.when(row < 10)
+        .then(pl.lit("NA"))
+        .when(row < 20)
+        .then(pl.lit("null"))
+        .when(row < 30)
+        .then(pl.lit(""))
+        .otherwise(pl.col("Balance").map_elements(lambda v: f"{v:,.2f}", return_dtype=pl.String))
+        .alias("Balance"),
+        pl.lit(None, dtype=pl.Float64).alias("Income"),  # all missing
+        pl.when(row < 50)
+        .then(pl.lit("inf"))
+        .otherwise(pl.col("Outstanding Loans").cast(pl.String))
+        .alias("Outstanding Loans"),
+        pl.when(row < 40)
+        .then(pl.lit("seven hundred"))
+        .otherwise(pl.col("Credit Score").cast(pl.String))
+        .alias("Credit Score"),  # changed type in a few rows
+        pl.lit("surplus").alias("Unexpected Extra"),
+    )
+    suspicious.write_csv(ws / "odd.csv")
+    done = churnops(ws, "monitor", "--current", "odd.csv")
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(ws)
+    checks = _checks(metrics)
+    assert checks[("missing", "Balance")]["count"] == 30
+    assert ("unparsable", "Balance") not in checks  # "1,234.56" is a number
+    assert metrics["columns"]["Balance"]["current"]["count"] == n - 30
+    assert checks[("missing", "Income")]["count"] == n
+    assert "no usable value" in metrics["columns"]["Income"]["note"]
+    assert checks[("infinite", "Outstanding Loans")]["count"] == 50
+    assert checks[("unparsable", "Credit Score")]["count"] == 40
+    assert ("extra_column", "Unexpected Extra") in checks
+    assert not metrics["data_quality"]["passed"]
+    report = (ws / "monitoring" / "monitoring_report.html").read_text()
+    for text in ("Income", "Unexpected Extra", "Credit Score"):
+        assert text in report
+
+
+def test_a_column_constant_in_the_reference(ws):
+    reference = pl.read_csv(ws / "data" / "churn.csv").with_columns(pl.lit(1).alias("NumComplaints"))
+    reference.write_csv(ws / "flat.csv")
+    done = churnops(ws, "monitor", "--reference", "flat.csv", "--reference-rows", "0:20000")
+    assert done.returncode == 0, done.stderr
+    checks = _checks(_metrics(ws))
+    assert ("constant_in_reference", "NumComplaints") in checks
+
+
+def test_a_million_distinct_categories_and_very_long_strings(ws):
+    reference = pl.read_csv(ws / "data" / "churn.csv").head(20_000)
+    rows = 1_000_000
+    current = pl.concat([reference] * 50).with_columns(
+        pl.format("occupation-{}", pl.int_range(pl.len())).alias("Occupation"),
+        pl.format("C{}", pl.int_range(pl.len())).alias("CustomerId"),
+        pl.when(pl.int_range(pl.len()) < 20)
+        .then(pl.lit("<b>" + "x" * 200_000))
+        .otherwise(pl.col("Gender"))
+        .alias("Gender"),
+    )
+    assert current.height == rows
+    current.write_parquet(ws / "wide_categories.parquet")
+    done = churnops(ws, "monitor", "--current", "wide_categories.parquet")
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(ws)
+    checks = _checks(metrics)
+    assert checks[("new_category", "Occupation")]["count"] == rows
+    assert "999995 more" in checks[("new_category", "Occupation")]["message"]
+    assert metrics["columns"]["Occupation"]["drift_detected"]
+    assert metrics["columns"]["Occupation"]["current"]["n_categories"] == rows
+    # outputs stay small: long labels are shortened, only the top categories are listed
+    for name in ("monitoring_metrics.json", "monitoring_report.html"):
+        size = (ws / "monitoring" / name).stat().st_size
+        assert size < 1_000_000, (name, size)
+    report = (ws / "monitoring" / "monitoring_report.html").read_text()
+    assert "x" * 1000 not in report and "200003 chars" in report
+    assert "<b>xxx" not in report and "&lt;b&gt;xxx" in report
+
+
+XSS = [
+    "<script>alert('col')</script>",
+    '"><img src=x onerror=alert(1)>',
+    "javascript:alert(1)",
+    '=HYPERLINK("http://evil.example","x")',
+]
+
+
+def test_hostile_names_and_values_are_escaped_everywhere(ws):
+    rng = np.random.default_rng(7)
+    ref = pl.DataFrame(
+        {
+            XSS[0]: rng.normal(size=3000),
+            XSS[1]: rng.choice(["a", "b"], 3000),
+            "amount": rng.gamma(2, 50, 3000),
+        }
+    )
+    cur = pl.DataFrame(
+        {
+            XSS[0]: rng.normal(1.0, size=2000),
+            XSS[1]: rng.choice(XSS, 2000),
+            "amount": rng.gamma(2, 50, 2000),
+        }
+    )
+    ref.write_csv(ws / "ref.csv")
+    cur.write_csv(ws / "cur.csv")
+    done = churnops(ws, "monitor", "--reference", "ref.csv", "--current", "cur.csv")
+    assert done.returncode == 0, done.stderr
+    for name in ("monitoring_report.html", "monitoring_report.standalone.html"):
+        html = (ws / "monitoring" / name).read_text()
+        assert "<script" not in html.lower()
+        assert "<img" not in html.lower()
+        assert 'href="javascript:' not in html.lower()
+        assert "&lt;script&gt;alert(&#39;col&#39;)&lt;/script&gt;" in html or "&lt;script&gt;" in html
+    assert json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())["columns"][XSS[0]]
+    history = churnops(ws, "history", "--column", XSS[1], "--format", "csv")
+    assert history.returncode == 0, history.stderr
+    rows = list(csv.reader(io.StringIO(history.stdout)))
+    assert rows[1:] and any(XSS[1] in cell for row in rows[1:] for cell in row)
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@")) or _is_number(cell), row
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
