@@ -211,12 +211,21 @@ class ScenarioConfig(_Section):
     """Named custom scenarios: lists of operations."""
 
 
-Engine = Literal["native", "evidently"]
+Engine = Literal["native", "dask", "evidently"]
 
 
 class MonitorConfig(_Section):
     engine: Engine = "native"
+    """native (this machine), dask (partitions on a Dask cluster) or evidently (Evidently itself)."""
     use_profile_cache: bool = True
+    mode: Literal["auto", "exact", "streaming"] = "auto"
+    """exact keeps every value (Evidently's numbers); streaming keeps bounded summaries; auto picks
+    exact for datasets up to exact_max_rows rows."""
+    exact_max_rows: Annotated[int, Field(ge=0)] = 5_000_000
+    jobs: Annotated[int, Field(ge=0)] = 0
+    """Threads working on the columns of a chunk (streaming); 0 = one per CPU core."""
+    scheduler: str | None = None
+    """Dask scheduler address (tcp://host:8786) for engine = "dask"; none = a local cluster."""
 
 
 class DvcConfig(_Section):

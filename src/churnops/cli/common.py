@@ -179,6 +179,70 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None
         yield update
 
 
+class StagedProgress:
+    """One progress bar for a multi-stage job (reading files, testing columns).
+
+    It appears only once the job has run for ``delay`` seconds, so quick runs print nothing;
+    each stage shows what it does (rows read so far), its bar and its time remaining.
+    """
+
+    def __init__(self, delay: float = 1.0) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self.started = self._clock()
+        self.delay = delay
+        self.progress: Any = None
+        self.task: Any = None
+        self.stage: str | None = None
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if self.progress is None:
+            if self._clock() - self.started < self.delay:
+                return
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                transient=True,
+                console=_stderr_console(),
+            )
+            self.progress.start()
+        stage = what.split(":")[0]
+        if stage != self.stage:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task(what, total=total or None)
+            self.stage = stage
+        self.progress.update(self.task, description=what, completed=done, total=total or None)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextlib.contextmanager
+def staged_progress() -> Iterator[StagedProgress | None]:
+    """A :class:`StagedProgress`, or None when quiet or stderr is not a terminal."""
+    if not show_progress():
+        yield None
+        return
+    bar = StagedProgress()
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
 def say(message: str) -> None:
     """Normal output on stdout, unless --quiet."""
     if not STATE.quiet:

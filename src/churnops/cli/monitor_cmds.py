@@ -7,13 +7,35 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import handle_errors, load, parse_rows, say
+from churnops.cli.common import handle_errors, load, parse_rows, say, staged_progress
 from churnops.cli.options import ConfigOption, SetOption
 from churnops.errors import EXIT_DRIFT
 
 EngineOption = Annotated[
     str | None,
-    typer.Option("--engine", "-e", help="native (default) or evidently (needs churnops[evidently])."),
+    typer.Option(
+        "--engine",
+        "-e",
+        help="native (default), dask (partitions on a Dask cluster; churnops[dask]) "
+        "or evidently (churnops[evidently]).",
+    ),
+]
+ModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="exact (every value: Evidently's numbers), streaming (bounded summaries) or auto: exact up to "
+        "monitor.exact_max_rows rows (5,000,000) per dataset [default: auto].",
+    ),
+]
+JobsOption = Annotated[
+    int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://host:8786) for --engine dask; default: a local cluster."
+    ),
 ]
 ReferenceOption = Annotated[
     Path | None,
@@ -56,6 +78,9 @@ def monitor(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write the reference profile cache.")
     ] = False,
+    mode: ModeOption = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Compare the current batch with the reference: drift, target drift and data quality.
 
@@ -66,7 +91,11 @@ def monitor(
     from churnops.pipeline.monitoring import MonitorRequest, run_monitoring
     from churnops.report.metrics import p_value_text
 
-    cfg = load(config, {"monitor.engine": engine}, sets)
+    cfg = load(
+        config,
+        {"monitor.engine": engine, "monitor.mode": mode, "monitor.jobs": jobs, "monitor.scheduler": scheduler},
+        sets,
+    )
     request = MonitorRequest(
         reference=reference,
         reference_rows=parse_rows(reference_rows, "--reference-rows"),
@@ -74,7 +103,8 @@ def monitor(
         engine=cfg.monitor.engine,
         use_cache=not no_cache,
     )
-    outcome = run_monitoring(cfg, request)
+    with staged_progress() as progress:
+        outcome = run_monitoring(cfg, request, progress)
     result = outcome.result
     drift = result.dataset_drift
     quality = result.data_quality
@@ -112,12 +142,14 @@ def profile_build(
     reference_rows: ReferenceRowsOption = None,
     config: ConfigOption = None,
     sets: SetOption = None,
+    mode: ModeOption = None,
 ) -> None:
     """Compute the reference profile and store it in the cache, so monitor skips the reference."""
     from churnops.pipeline.monitoring import MonitorRequest, build_reference_profile
 
-    cfg = load(config, sets=sets)
+    cfg = load(config, {"monitor.mode": mode}, sets)
     request = MonitorRequest(reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"))
-    path, profile = build_reference_profile(cfg, request)
+    with staged_progress() as progress:
+        path, profile = build_reference_profile(cfg, request, progress)
     tested = sum(1 for c in profile.columns.values() if c.skip_reason is None)
     say(f"{path}: profile of {profile.rows:,} rows, {tested} monitored columns")

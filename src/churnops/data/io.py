@@ -284,7 +284,10 @@ def write_table(frame: pl.DataFrame, path: Path, dialect: CsvDialect = DEFAULT_D
 
 CHUNK_BYTES = 4 << 20
 """CSV is read in pieces of about this many bytes (cut at line ends, never inside quotes)."""
-PARQUET_BATCH_ROWS = 200_000
+PARQUET_READ_BUFFER = 1 << 20
+"""Column chunks are read through buffers of this size, not whole (bounded memory)."""
+PARQUET_BATCH_ROWS = 1 << 18
+"""Rows per Parquet batch (about 20 MB for 20 columns; whole row groups are never buffered)."""
 
 
 class TableReader:
@@ -314,16 +317,22 @@ class TableReader:
         chunk_bytes: int = CHUNK_BYTES,
         progress: Callable[[int, int], None] | None = None,
         dialect: CsvDialect = DEFAULT_DIALECT,
+        arrow: bool = False,
+        batch_rows: int = PARQUET_BATCH_ROWS,
     ) -> None:
         check_readable(path)
+        self.batch_rows = batch_rows
         self.path = path
         self.dialect = dialect
+        self.arrow = arrow
         self.format = table_format(path)
         self.row_range = row_range
         self.chunk_bytes = chunk_bytes
         self.progress = progress
         self.rows = 0
         self._digest: Any = None
+        self._hasher: Any = None
+        self._hashed: str | None = None
         self.header = self._read_header()
         missing = [c for c in columns or [] if c not in self.header]
         if missing:
@@ -355,14 +364,17 @@ class TableReader:
         start, end = self.row_range if self.row_range is not None else (0, None)
         position = 0
         self.rows = 0
+        if self.format == "parquet" and self._hasher is None and start == 0 and end is None:
+            self._hash_in_background()
         chunks = prefetch(self._parquet_chunks() if self.format == "parquet" else self._csv_chunks())
         for chunk in chunks:
+            height = chunk.height if isinstance(chunk, pl.DataFrame) else chunk.num_rows
             low = max(start - position, 0)
-            high = chunk.height if end is None else min(end - position, chunk.height)
-            position += chunk.height
+            high = height if end is None else min(end - position, height)
+            position += height
             if high > low:
-                piece = chunk.slice(low, high - low) if (low, high) != (0, chunk.height) else chunk
-                self.rows += piece.height
+                piece = chunk.slice(low, high - low) if (low, high) != (0, height) else chunk
+                self.rows += high - low
                 yield piece
             if end is not None and position >= end:
                 break
@@ -373,29 +385,78 @@ class TableReader:
         if self.rows == 0:
             raise InputDataError(f"{self.path}: has a header but no data rows")
 
-    def _parquet_chunks(self) -> Iterator[pl.DataFrame]:
+    @property
+    def estimated_rows(self) -> int:
+        """Data rows in the file (exact for Parquet; estimated from the first lines of a CSV)."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        size = self.path.stat().st_size
+        with self.path.open("rb") as handle:
+            handle.readline()
+            sample = handle.read(1 << 20)
+        lines = sample.count(b"\n")
+        if not lines or len(sample) < (1 << 20):
+            return max(lines, 1)
+        return int(size / (len(sample) / lines))
+
+    def _parquet_chunks(self) -> Iterator[Any]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
-            handle = pq.ParquetFile(self.path)
+            schema = pq.read_schema(self.path)
+            text = [
+                f.name
+                for f in schema
+                if f.name in self.columns and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            ]
+            handle = pq.ParquetFile(
+                self.path,
+                pre_buffer=False,
+                buffer_size=PARQUET_READ_BUFFER,
+                read_dictionary=text if self.arrow else None,
+            )
             total = handle.metadata.num_rows
             done = 0
-            for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=self.columns):
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                done += frame.height
+            for batch in handle.iter_batches(batch_size=self.batch_rows, columns=self.columns):
+                done += batch.num_rows
                 if self.progress:
                     self.progress(done, total)
+                if self.arrow:
+                    yield batch
+                    continue
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
                 yield frame
         except (OSError, ValueError) as exc:
             raise InputDataError(f"{self.path}: cannot read PARQUET: {_first_line(exc)}") from None
 
     @property
     def sha256(self) -> str:
-        """sha256 of the file's bytes: computed while reading a CSV whole, else by reading it again."""
+        """sha256 of the file's bytes: computed while reading a CSV whole, in a parallel thread
+        while reading a Parquet file, else by reading it again."""
         if self._digest is not None:
             return str(self._digest.hexdigest())
+        if self._hasher is not None:
+            self._hasher.join()
+            if self._hashed is not None:
+                return self._hashed
         return sha256_file(self.path)
+
+    def _hash_in_background(self) -> None:
+        """Start hashing the file beside the reading (hashlib releases the GIL)."""
+        import threading
+
+        def run() -> None:
+            try:
+                self._hashed = sha256_file(self.path)
+            except OSError:
+                self._hashed = None
+
+        self._hasher = threading.Thread(target=run, name="churnops-sha256", daemon=True)
+        self._hasher.start()
 
     def _csv_pieces(self) -> Iterator[bytes]:
         """The file's data lines in pieces of about ``chunk_bytes``, each cut at a line end."""

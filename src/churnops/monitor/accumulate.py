@@ -8,6 +8,7 @@ values; categories keep compact codes in row order and counts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from churnops.monitor.prepare import (
     compact_codes,
     sort_labels,
 )
+from churnops.monitor.sketch import EXACT_DISTINCT_LIMIT, RELATIVE_ERROR, ExactCounts, LogHistogram
 
 MISSING = (1 << 32) - 1
 """Code of a missing value (null, NaN, infinite, or unparsable as the column's type)."""
@@ -115,10 +117,133 @@ class NumericAccumulator:
         return NumericalSample.from_values(values, self.rows, self.missing, self.infinite, self.unparsable)
 
 
-class CategoryAccumulator:
-    """Labels (in order of first appearance while accumulating), per-row codes and counts."""
+class SketchAccumulator:
+    """The streaming engine's numerical column: exact counts while the column has at most
+    :data:`~churnops.monitor.sketch.EXACT_DISTINCT_LIMIT` distinct values, else a
+    :class:`~churnops.monitor.sketch.LogHistogram`; exact minimum and maximum either way.
+
+    Memory does not grow with the number of rows, and the result does not depend on how the
+    rows were split into chunks or partitions, nor on the order they are merged in.
+    """
 
     def __init__(self) -> None:
+        self.rows = 0
+        self.missing = 0
+        self.infinite = 0
+        self.unparsable = 0
+        self.low = math.inf
+        self.high = -math.inf
+        self.exact: ExactCounts | None = ExactCounts()
+        self.sketch: LogHistogram | None = None
+
+    def update(self, coerced: Coerced) -> None:
+        self.update_values(coerced.series.to_numpy(allow_copy=True).astype(np.float64, copy=False), coerced.unparsable)
+
+    def update_values(
+        self, raw: NDArray[np.float64], unparsable: int = 0
+    ) -> tuple[NDArray[np.bool_] | None, float, float]:
+        """One chunk as floats, NaN where a value is missing or could not be parsed.
+
+        Returns which values are finite (None: all of them) and the chunk's finite minimum and
+        maximum, for the caller's checks.
+        """
+        finite: NDArray[np.bool_] | None = np.isfinite(raw)
+        assert finite is not None
+        n_finite = int(np.count_nonzero(finite))
+        if n_finite == raw.size:
+            values, nan_count, finite = raw, 0, None
+        else:
+            nan_count = int(np.count_nonzero(np.isnan(raw)))
+            values = raw[finite]
+        self.rows += raw.size
+        self.missing += nan_count - unparsable
+        self.infinite += raw.size - n_finite - nan_count
+        self.unparsable += unparsable
+        low, high = self._add(values)
+        return finite, low, high
+
+    def update_integers(
+        self, values: NDArray[np.integer], missing: int = 0, unparsable: int = 0
+    ) -> tuple[float, float]:
+        """One chunk of an integer column without its missing values (``missing`` nulls and
+        ``unparsable`` values that were not numbers); returns its minimum and maximum."""
+        self.rows += values.size + missing + unparsable
+        self.missing += missing
+        self.unparsable += unparsable
+        return self._add(values)
+
+    def add_values(self, values: NDArray[np.float64], rows: int) -> None:
+        self.rows += rows
+        self._add(values)
+
+    def _add(self, values: NDArray[np.generic]) -> tuple[float, float]:
+        if values.size == 0:
+            return math.inf, -math.inf
+        if self.exact is not None:
+            low, high = float(values.min()), float(values.max())
+            self.exact.add(values)
+            self._check_limit()
+        else:
+            assert self.sketch is not None
+            low, high = float(values.min()), float(values.max())
+            self.sketch.add(values.astype(np.float64, copy=False))
+        self.low = min(self.low, low)
+        self.high = max(self.high, high)
+        return low, high
+
+    def _check_limit(self) -> None:
+        assert self.exact is not None
+        if self.exact.distinct <= EXACT_DISTINCT_LIMIT:
+            return
+        values, counts = self.exact.items()
+        if values.size > EXACT_DISTINCT_LIMIT:
+            self.sketch = LogHistogram()
+            self.sketch.add(values, counts)
+            self.exact = None
+
+    def merge(self, other: SketchAccumulator) -> None:
+        self.rows += other.rows
+        self.missing += other.missing
+        self.infinite += other.infinite
+        self.unparsable += other.unparsable
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+        if self.exact is not None and other.exact is not None:
+            self.exact.merge(other.exact)
+            self._check_limit()
+            return
+        if self.sketch is None:
+            assert self.exact is not None
+            self.sketch = LogHistogram()
+            self.sketch.add(*self.exact.items())
+            self.exact = None
+        assert self.sketch is not None
+        if other.sketch is not None:
+            self.sketch.merge(other.sketch)
+        else:
+            assert other.exact is not None
+            self.sketch.add(*other.exact.items())
+
+    def finish(self) -> NumericalSample:
+        bounds = (self.low, self.high) if self.low <= self.high else None
+        if self.exact is not None:
+            values, counts = self.exact.items()
+            error = 0.0
+        else:
+            assert self.sketch is not None
+            values, counts = self.sketch.weighted_sample()
+            error = RELATIVE_ERROR
+        return NumericalSample(
+            values, self.rows, self.missing, self.infinite, self.unparsable, counts, bounds=bounds, relative_error=error
+        )
+
+
+class CategoryAccumulator:
+    """Labels (in order of first appearance while accumulating), counts, and - unless
+    ``keep_codes`` is off, as in the streaming engine - every row's code."""
+
+    def __init__(self, keep_codes: bool = True) -> None:
+        self.keep_codes = keep_codes
         self.rows = 0
         self.missing = 0
         self.unparsable = 0
@@ -172,7 +297,42 @@ class CategoryAccumulator:
             ).to_numpy()
         present = codes[~missing] if missing.any() else codes
         self._add_counts(np.bincount(present, minlength=len(self.labels)))
-        self.code_chunks.append(compact_codes(present, len(self.labels)))
+        if self.keep_codes:
+            self.code_chunks.append(compact_codes(present, len(self.labels)))
+
+    def add_label_counts(
+        self, labels: list[Any], counts: NDArray[np.int64], nulls: int, unparsable: int, dtype: Any
+    ) -> None:
+        """One chunk given as counts per label (the streaming engine's fast paths); ``nulls``
+        rows had no usable value, ``unparsable`` of them because it did not fit the type."""
+        self.rows += int(counts.sum()) + nulls
+        self.missing += nulls - unparsable
+        self.unparsable += unparsable
+        fresh = [label for label in labels if label not in self.index]
+        if fresh:
+            self._learn(pl.Series(fresh, dtype=dtype))
+        for label, count in zip(labels, counts.tolist(), strict=True):
+            if count:
+                self.counts[self.index[label]] += count
+
+    def add_code_counts(self, codes: NDArray[np.int64], counts: NDArray[np.int64], nulls: int, unparsable: int) -> None:
+        """One chunk as counts per known code (see :meth:`codes_of`)."""
+        self.rows += int(counts.sum()) + nulls
+        self.missing += nulls - unparsable
+        self.unparsable += unparsable
+        if codes.size > 64:
+            totals = np.asarray(self.counts, dtype=np.int64)
+            np.add.at(totals, codes, counts)
+            self.counts = totals.tolist()
+        else:
+            for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+                self.counts[code] += count
+
+    def codes_of(self, labels: pl.Series) -> NDArray[np.int64]:
+        """The code of each label (learning new ones); -1 for nulls."""
+        self._learn(labels)
+        index = self.index
+        return np.array([index[v] if v is not None else -1 for v in labels.to_list()], dtype=np.int64)
 
     def _learn(self, values: pl.Series) -> None:
         """Add labels not seen before, in order of first appearance."""
@@ -202,8 +362,12 @@ class CategoryAccumulator:
                 self.counts.append(0)
             self.counts[mine] += other.counts[code]
             remap[code] = mine
-        for chunk in other.code_chunks:
-            self.code_chunks.append(compact_codes(remap[chunk], len(self.labels)))
+        self.keep_codes = self.keep_codes and other.keep_codes
+        if self.keep_codes:
+            for chunk in other.code_chunks:
+                self.code_chunks.append(compact_codes(remap[chunk], len(self.labels)))
+        else:
+            self.code_chunks = []
         if self.labels:
             self._known = pl.Series(self.labels, dtype=other._known.dtype if other.labels else None)
 
@@ -213,13 +377,31 @@ class CategoryAccumulator:
         permutation = np.array([position[label] for label in self.labels], dtype=np.int64)
         counts = np.zeros(len(ordered), dtype=np.int64)
         counts[permutation] = self.counts
+        if not self.keep_codes:
+            return CategoricalSample(None, ordered, self.rows, self.missing, self.unparsable, counts)
         merged = np.concatenate(self.code_chunks) if self.code_chunks else np.zeros(0, dtype=np.int64)
         codes = compact_codes(permutation[merged], len(ordered))
         self.code_chunks = []
         return CategoricalSample(codes, ordered, self.rows, self.missing, self.unparsable, counts)
 
-    def as_numeric(self) -> NumericAccumulator:
+    def as_numeric(self, streaming: bool = False) -> NumericAccumulator | SketchAccumulator:
         """The same values as a numerical accumulator (labels must be numbers)."""
+        if streaming:
+            sketch = SketchAccumulator()
+            labels = np.asarray(self.labels, dtype=np.float64)
+            counts = np.asarray(self.counts, dtype=np.int64)
+            finite = np.isfinite(labels) & (counts > 0)
+            sketch.rows = self.rows
+            sketch.infinite = int(counts[~np.isfinite(labels)].sum())
+            if finite.any():
+                order = np.argsort(labels[finite])
+                sketch.low, sketch.high = float(labels[finite].min()), float(labels[finite].max())
+                assert sketch.exact is not None
+                sketch.exact.add_counted(labels[finite][order], counts[finite][order])  # a float store
+                sketch._check_limit()
+            sketch.missing = self.missing
+            sketch.unparsable = self.unparsable
+            return sketch
         numeric = NumericAccumulator()
         values = np.repeat(np.asarray(self.labels, dtype=np.float64), self.counts)
         numeric.add_values(values, self.rows)
@@ -252,9 +434,10 @@ class AutoAccumulator:
     text; floats as numbers; dates as day numbers.
     """
 
-    def __init__(self, first_dtype: pl.DataType, label: bool = False) -> None:
+    def __init__(self, first_dtype: pl.DataType, label: bool = False, streaming: bool = False) -> None:
         self.storage = storage_kind(first_dtype)
-        self.numeric: NumericAccumulator | None = None
+        self.streaming = streaming
+        self.numeric: NumericAccumulator | SketchAccumulator | None = None
         self.categories: CategoryAccumulator | None = None
         self.text_rows = 0
         self.text_missing = 0
@@ -262,9 +445,9 @@ class AutoAccumulator:
         # A label (target, prediction) stored as floats is a category while it has two values.
         self.float_categories = label and self.storage == "float"
         if self.storage == "datetime" or (self.storage == "float" and not label):
-            self.numeric = NumericAccumulator()
+            self.numeric = SketchAccumulator() if streaming else NumericAccumulator()
         else:
-            self.categories = CategoryAccumulator()
+            self.categories = CategoryAccumulator(keep_codes=not streaming)
 
     def update(self, series: pl.Series) -> None:
         if self.gave_up_text:
@@ -282,7 +465,7 @@ class AutoAccumulator:
         self.categories.update(coerce_categorical(series, like))
         labels = len(self.categories.labels)
         if (self.storage == "int" and labels > INTEGER_LABEL_LIMIT) or (self.float_categories and labels > 2):
-            self.numeric = self.categories.as_numeric()
+            self.numeric = self.categories.as_numeric(self.streaming)
             self.categories = None
         elif (
             self.storage == "string"
@@ -309,9 +492,9 @@ class AutoAccumulator:
             return
         if self.numeric is None:
             assert self.categories is not None
-            self.numeric, self.categories = self.categories.as_numeric(), None
+            self.numeric, self.categories = self.categories.as_numeric(self.streaming), None
         assert self.numeric is not None
-        self.numeric.merge(other.numeric if other.numeric is not None else other.categories.as_numeric())  # type: ignore[union-attr]
+        self.numeric.merge(other.numeric if other.numeric is not None else other.categories.as_numeric(self.streaming))  # type: ignore[union-attr,arg-type]
 
     def _rows(self) -> int:
         part = self.numeric if self.numeric is not None else self.categories
@@ -326,7 +509,7 @@ class AutoAccumulator:
         assert self.categories is not None
         labels = len(self.categories.labels)
         if (self.storage == "int" and labels > INTEGER_LABEL_LIMIT) or (self.float_categories and labels > 2):
-            self.numeric = self.categories.as_numeric()
+            self.numeric = self.categories.as_numeric(self.streaming)
             self.categories = None
         elif self._looks_like_text():
             self.gave_up_text = True

@@ -2,25 +2,45 @@
 
 For every monitored column the builder keeps the sample the tests need and the counts the
 quality checks need; for every row, how many of its cells failed a check and a hash of the row
-(to find rows that repeat an earlier one). Builders fed with consecutive parts of a batch merge.
+(to find rows that repeat an earlier one, in bounded memory: :mod:`churnops.monitor.duplicates`).
+Builders fed with any parts of a batch merge.
+
+Two modes. The exact engine keeps every finite value of a numerical column (sorted, or as
+distinct values with counts) and every row's category code, so its statistics equal
+Evidently's. The streaming engine (``streaming=True``) keeps mergeable summaries whose size
+does not grow with the rows (:class:`~churnops.monitor.accumulate.SketchAccumulator`, category
+counts), reads Parquet dictionaries and integers without converting them, and works on the
+columns of a chunk in parallel threads (``jobs``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
 from churnops.errors import InputDataError
-from churnops.monitor.accumulate import MISSING, CategoryAccumulator, NumericAccumulator
-from churnops.monitor.prepare import CategoricalSample, NumericalSample, category_exprs, coerce_datetime, numeric_exprs
+from churnops.monitor.accumulate import MISSING, CategoryAccumulator, NumericAccumulator, SketchAccumulator
+from churnops.monitor.duplicates import DuplicateCounter
+from churnops.monitor.prepare import (
+    CategoricalSample,
+    NumericalSample,
+    category_exprs,
+    coerce_categorical,
+    coerce_datetime,
+    coerce_numerical,
+    numeric_exprs,
+)
 from churnops.monitor.profile import ColumnProfile, ReferenceProfile
 from churnops.monitor.settings import MonitorSettings
 
 LABEL_TYPES: dict[type, pl.DataType] = {str: pl.String(), bool: pl.Boolean(), int: pl.Int64(), float: pl.Float64()}
 HASH_SEED = 0
+SAMPLE_BITS = 16
 FLAG = "\x00unparsable"
 """Suffix of the helper column flagging cells that could not be parsed."""
 
@@ -44,10 +64,19 @@ class ColumnTally:
     """What the batch builder collected for one monitored column."""
 
     profile: ColumnProfile
-    accumulator: NumericAccumulator | CategoryAccumulator
+    accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
     like: pl.DataType | None
     out_of_domain: int = 0
+    out_of_range: int = 0
+    """Finite values outside the reference's [minimum, maximum] (numerical columns)."""
     sample: NumericalSample | CategoricalSample | None = None
+
+    @property
+    def reference_bounds(self) -> tuple[float, float] | None:
+        reference = self.profile.sample
+        if isinstance(reference, NumericalSample) and reference.count:
+            return reference.low, reference.high
+        return None
 
 
 @dataclass
@@ -57,29 +86,24 @@ class BatchTally:
     rows: int
     columns: dict[str, ColumnTally]
     extra_columns: list[str]
-    row_failures: NDArray[np.uint16]
-    row_hashes: NDArray[np.uint64]
-    id_hashes: dict[str, NDArray[np.uint64]] = field(default_factory=dict)
+    failed_cells: int
+    """Cells (over the monitored columns) that failed a check: missing, unparsable, infinite, out of domain."""
+    duplicated_rows: int
+    """Rows that repeat an earlier row (all monitored and identifier cells equal)."""
+    duplicated_row_failures: int
+    """Failed cells inside those repeated rows (so that they are not counted twice)."""
+    duplicated_ids: dict[str, int]
+    streaming: bool = False
+    duplicated_rows_estimated: bool = False
+    """True when repeated rows were counted on a sample of identifiers (see :class:`BatchBuilder`)."""
 
-    def duplicate_rows(self) -> NDArray[np.bool_]:
-        """Rows that repeat an earlier row (by a 64-bit hash of all their cells)."""
-        return repeats_earlier(self.row_hashes)
 
-
-def repeats_earlier(hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
-    """Mark every element equal to an earlier one.
-
-    >>> repeats_earlier(np.array([5, 3, 5, 5, 3], dtype=np.uint64)).tolist()
-    [False, False, True, True, True]
-    """
-    repeated = np.zeros(hashes.size, dtype=bool)
-    ordered = np.sort(hashes)
-    if not (ordered[1:] == ordered[:-1]).any():
-        return repeated  # the usual case, without the cost of an argsort
-    order = np.argsort(hashes, kind="stable")
-    ordered = hashes[order]
-    repeated[order[1:][ordered[1:] == ordered[:-1]]] = True
-    return repeated
+def _count_outside(values: NDArray[Any], low: float, high: float) -> int:
+    if values.size == 0:
+        return 0
+    if low <= values.min() and values.max() <= high:
+        return 0
+    return int(np.count_nonzero((values < low) | (values > high)))
 
 
 class BatchBuilder:
@@ -87,12 +111,22 @@ class BatchBuilder:
 
     Only the monitored and identifier columns are needed (:attr:`needed`); a row "repeats an
     earlier row" when it equals it in all of those - columns the configuration ignores are
-    not read at all.
+    not read at all. Chunks are polars DataFrames, or (streaming) pyarrow RecordBatches.
     """
 
-    def __init__(self, profile: ReferenceProfile, columns: list[str], settings: MonitorSettings) -> None:
+    def __init__(
+        self,
+        profile: ReferenceProfile,
+        columns: list[str],
+        settings: MonitorSettings,
+        streaming: bool = False,
+        jobs: int = 1,
+        row_sample: int = 1,
+    ) -> None:
         self.extra = check_schema(profile, columns)
         self.settings = settings
+        self.streaming = streaming
+        self.jobs = max(1, jobs)
         self.rows = 0
         self.tallies: dict[str, ColumnTally] = {}
         for column in profile.tested:
@@ -100,16 +134,43 @@ class BatchBuilder:
             like = None
             if isinstance(column.sample, CategoricalSample) and column.sample.labels:
                 like = LABEL_TYPES.get(type(column.sample.labels[0]))
-            accumulator = CategoryAccumulator() if plan.column_type == "categorical" else NumericAccumulator()
+            accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
+            if plan.column_type == "categorical":
+                accumulator = CategoryAccumulator(keep_codes=not streaming)
+            else:
+                accumulator = SketchAccumulator() if streaming else NumericAccumulator()
             self.tallies[plan.name] = ColumnTally(column, accumulator, like)
         self.id_columns = [c for c in settings.id_columns if c in columns]
         self.needed = [c for c in columns if c in self.tallies or c in self.id_columns]
-        self.failure_chunks: list[NDArray[np.uint16]] = []
-        self.hash_chunks: list[NDArray[np.uint64]] = []
-        self.id_chunks: dict[str, list[NDArray[np.uint64]]] = {c: [] for c in self.id_columns}
+        self.row_sample = row_sample if streaming and self.id_columns else 1
+        """Repeated rows are counted on 1 row in ``row_sample`` (chosen by identifier) and scaled."""
+        self.failed_cells = 0
+        self.row_counter = DuplicateCounter()
+        self.id_counters = {name: DuplicateCounter() for name in self.id_columns}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Any = None
+        self._dictionaries: dict[str, tuple[Any, Any]] = {}
 
-    def update(self, chunk: pl.DataFrame) -> None:
-        """Absorb one chunk: every column is coerced in one polars pass, then counted in numpy."""
+    def _dictionary_info(self, name: str, dictionary: Any, make: Any) -> Any:
+        """What ``make(dictionary)`` derives from a Parquet dictionary, computed once per
+        dictionary (the batches of a row group share theirs)."""
+        cached = self._dictionaries.get(name)
+        if cached is not None and (cached[0] is dictionary or cached[0].equals(dictionary)):
+            return cached[1]
+        info = make(dictionary)
+        self._dictionaries[name] = (dictionary, info)
+        return info
+
+    # --- exact engine --------------------------------------------------------------------
+
+    def update(self, chunk: pl.DataFrame | Any) -> None:
+        """Absorb one chunk (all rows of the needed columns)."""
+        if self.streaming:
+            self._update_streaming(chunk)
+            return
+        if not isinstance(chunk, pl.DataFrame):
+            chunk = pl.from_arrow(chunk)
+            assert isinstance(chunk, pl.DataFrame)
         self.rows += chunk.height
         failures = np.zeros(chunk.height, dtype=np.uint16)
         expressions: list[pl.Expr] = []
@@ -146,44 +207,381 @@ class BatchBuilder:
                 array = coerced[name].to_numpy()
             array = array.astype(np.float64, copy=False)
             tally.accumulator.update_values(array, unparsable)
-            bad = ~np.isfinite(array)
-            domain = self.settings.domains.get(name)
-            if domain is not None:
-                with np.errstate(invalid="ignore"):
-                    outside = ~bad & ((array < domain[0]) | (array > domain[1]))
-                tally.out_of_domain += int(outside.sum())
-                bad |= outside
-            failures += bad
-        self.failure_chunks.append(failures)
-        self.hash_chunks.append(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy())
+            bad = self._numeric_checks(name, tally, array)
+            if bad is not None:
+                failures += bad
+        self.failed_cells += int(failures.sum(dtype=np.int64))
+        self.row_counter.add(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy(), failures)
         for name in self.id_columns:
-            ids = chunk[name].drop_nulls()
-            self.id_chunks[name].append(ids.hash(seed=HASH_SEED).to_numpy())
+            self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
+
+    def _numeric_checks(
+        self,
+        name: str,
+        tally: ColumnTally,
+        array: NDArray[Any],
+        finite: NDArray[np.bool_] | None = None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> NDArray[np.bool_] | None:
+        """Per-row failures of one numerical chunk (not finite, out of domain; None when no
+        cell failed); counts the values outside the domain and outside the reference's range.
+
+        ``finite`` (None: every value is finite) and the finite ``low``/``high`` are computed
+        here unless the caller already has them.
+        """
+        if low is None:
+            if array.dtype.kind == "f":
+                mask = np.isfinite(array)
+                finite = None if mask.all() else mask
+            values = array if finite is None else array[finite]
+            if values.size == 0:
+                return None if finite is None else ~finite
+            low, high = float(values.min()), float(values.max())
+        else:
+            values = array if finite is None else array[finite]
+        bad = None if finite is None else ~finite
+        if values.size == 0:
+            return bad
+        assert high is not None
+        bounds = tally.reference_bounds
+        if bounds is not None and (low < bounds[0] or high > bounds[1]):
+            tally.out_of_range += int(np.count_nonzero((values < bounds[0]) | (values > bounds[1])))
+        domain = self.settings.domains.get(name)
+        if domain is not None and (low < domain[0] or high > domain[1]):
+            with np.errstate(invalid="ignore"):
+                outside = (array < domain[0]) | (array > domain[1])
+            if finite is not None:
+                outside &= finite
+            tally.out_of_domain += int(np.count_nonzero(outside))
+            bad = outside if bad is None else bad | outside
+        return bad
+
+    # --- streaming engine ----------------------------------------------------------------
+
+    def _update_streaming(self, chunk: pl.DataFrame | Any) -> None:
+        height = chunk.height if isinstance(chunk, pl.DataFrame) else chunk.num_rows
+        self.rows += height
+
+        def column(name: str) -> Any:
+            return chunk[name] if isinstance(chunk, pl.DataFrame) else chunk.column(name)
+
+        def work(name: str) -> tuple[str, NDArray[np.bool_] | None, Any]:
+            tally = self.tallies.get(name)
+            if tally is None:  # an identifier
+                ids = _stable_hash(column(name))
+                return name, None, ids
+            if tally.profile.plan.column_type == "categorical":
+                return name, *self._absorb_categories(tally, column(name))
+            return name, *self._absorb_numbers(name, tally, column(name))
+
+        if self.jobs > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="churnops-column")
+            results = list(self._pool.map(work, self.needed))
+        else:
+            results = [work(name) for name in self.needed]
+        failures = np.zeros(height, dtype=np.uint16)
+        parts: dict[str, Any] = {}
+        for name, bad, hashed in results:
+            if name in self.id_counters:
+                hashes, present = hashed
+                parts[name] = hashes
+                ids = hashes[present] if present is not None else hashes
+                if self._pool is not None:
+                    self._wait_pending()
+                self.id_counters[name].add(ids)
+                continue
+            if bad is not None:
+                failures += bad
+            parts[name] = hashed
+        self.failed_cells += int(failures.sum(dtype=np.int64))
+        if self.row_sample > 1:
+            # Repeated rows share their identifier: hashing the rows of a sample of identifiers
+            # finds a sample of the repeated rows (every copy of a row is in or out together).
+            key = parts[self.id_columns[0]]
+            keep = np.flatnonzero(
+                (key >> np.uint64(64 - SAMPLE_BITS)) < np.uint64((1 << SAMPLE_BITS) // self.row_sample)
+            )
+            parts = {name: _take(values, keep) for name, values in parts.items()}
+            failures, height = failures[keep], int(keep.size)
+        else:
+            parts = {name: _take(values, None) for name, values in parts.items()}
+        if self._pool is None:
+            self._count_rows(parts, failures, height)
+            return
+        # hash this chunk's rows while the next chunk's columns are worked on
+        self._wait_pending()
+        self._pending = self._pool.submit(self._count_rows, parts, failures, height)
+
+    def _count_rows(self, parts: dict[str, Any], failures: NDArray[np.uint16], height: int) -> None:
+        hashes = pl.DataFrame(parts).hash_rows(seed=HASH_SEED).to_numpy() if parts else np.zeros(height, np.uint64)
+        self.row_counter.add(hashes, failures)
+
+    def _wait_pending(self) -> None:
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            pending.result()
+            self._pending = None
+
+    def _absorb_numbers(self, name: str, tally: ColumnTally, data: Any) -> tuple[NDArray[np.bool_] | None, Any]:
+        accumulator = tally.accumulator
+        assert isinstance(accumulator, SketchAccumulator)
+        datetime = tally.profile.plan.column_type == "datetime"
+        if _is_dictionary(data):
+            parsed, unparsable_entry, whole = self._dictionary_info(
+                name, data.dictionary, lambda d: _parse_dictionary(d, datetime)
+            )
+            index = _dictionary_index(data)
+            unparsable = 0
+            if unparsable_entry.any():
+                unparsable = int(np.bincount(index, minlength=len(parsed))[:-1][unparsable_entry].sum())
+            if whole is not None:  # every entry a whole number (dates): count integers, fast
+                present = whole[1][index]
+                ints = whole[0][index]
+                if present.all():
+                    low, high = accumulator.update_integers(ints)
+                    return self._numeric_checks(name, tally, ints, None, low, high), ints
+                values = ints[present]
+                low, high = accumulator.update_integers(
+                    values, int(present.size - values.size) - unparsable, unparsable
+                )
+                raw = parsed[index]
+                return self._numeric_checks(name, tally, raw, present, low, high), raw
+            raw = parsed[index]
+        else:
+            ints = _arrow_integers(data)
+            if ints is not None:
+                low, high = accumulator.update_integers(ints)
+                return self._numeric_checks(name, tally, ints, None, low, high), ints
+            floats = _arrow_floats(data)
+            if floats is not None:
+                finite, low, high = accumulator.update_values(floats, 0)
+                return self._numeric_checks(name, tally, floats, finite, low, high), floats
+            series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+            assert isinstance(series, pl.Series)
+            if series.dtype == pl.Date:
+                series = series.cast(pl.Int32)
+            if series.dtype.is_integer() and series.null_count() == 0:
+                ints = series.to_numpy()
+                low, high = accumulator.update_integers(ints)
+                return self._numeric_checks(name, tally, ints, None, low, high), ints
+            unparsable = 0
+            if series.dtype.is_float() or series.dtype.is_integer():
+                raw = series.cast(pl.Float64).to_numpy()
+            else:
+                coerced = coerce_datetime(series) if datetime else coerce_numerical(series)
+                raw, unparsable = coerced.series.to_numpy().astype(np.float64, copy=False), coerced.unparsable
+        finite, low, high = accumulator.update_values(raw, unparsable)
+        return self._numeric_checks(name, tally, raw, finite, low, high), raw
+
+    def _absorb_categories(self, tally: ColumnTally, data: Any) -> tuple[NDArray[np.bool_] | None, Any]:
+        accumulator = tally.accumulator
+        assert isinstance(accumulator, CategoryAccumulator)
+        if _is_dictionary(data):
+            codes, unparsable_entry, entry_hash = self._dictionary_info(
+                tally.profile.plan.name, data.dictionary, lambda d: _code_dictionary(d, accumulator, tally.like)
+            )
+            index = _dictionary_index(data)
+            counts = np.bincount(index, minlength=len(codes))
+            valid = codes >= 0
+            unparsable = int(counts[:-1][unparsable_entry].sum()) if unparsable_entry.any() else 0
+            failed = int(counts[~valid].sum())
+            accumulator.add_code_counts(codes[valid], counts[valid], failed, unparsable)
+            return (~valid[index] if failed else None), Lookup(entry_hash, index)
+        ints = _arrow_integers(data) if tally.like is None or tally.like == pl.Int64 else None
+        if ints is not None:
+            if ints.size:
+                low = int(ints.min())
+                counts = np.bincount(ints - low if low else ints)
+                seen = np.flatnonzero(counts)
+                accumulator.add_label_counts((seen + low).tolist(), counts[seen], 0, 0, pl.Int64())
+            return None, ints
+        series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+        assert isinstance(series, pl.Series)
+        if series.dtype.is_integer() and (tally.like is None or tally.like == pl.Int64):
+            present = series.drop_nulls().to_numpy()
+            if present.size:
+                low = int(present.min())
+                counts = np.bincount(present - low)
+                seen = np.flatnonzero(counts)
+                accumulator.add_label_counts((seen + low).tolist(), counts[seen], series.null_count(), 0, pl.Int64())
+            else:
+                accumulator.add_label_counts([], np.zeros(0, dtype=np.int64), series.null_count(), 0, pl.Int64())
+            return series.is_null().to_numpy(), series
+        coerced = coerce_categorical(series, tally.like)
+        values = coerced.series
+        counted = values.drop_nulls().value_counts()
+        accumulator.add_label_counts(
+            counted[:, 0].to_list(),
+            counted[:, 1].to_numpy().astype(np.int64),
+            values.null_count(),
+            coerced.unparsable,
+            values.dtype,
+        )
+        return values.is_null().to_numpy(), _stable_hash(values)[0]
+
+    # --- both ----------------------------------------------------------------------------
 
     def merge(self, other: BatchBuilder) -> None:
-        """Absorb a builder fed with the rows that follow this one's."""
+        """Absorb a builder fed with other rows of the same batch."""
+        self._wait_pending()
+        other._wait_pending()
         self.rows += other.rows
         for name, tally in self.tallies.items():
             theirs = other.tallies[name]
             tally.accumulator.merge(theirs.accumulator)  # type: ignore[arg-type]
             tally.out_of_domain += theirs.out_of_domain
-        self.failure_chunks.extend(other.failure_chunks)
-        self.hash_chunks.extend(other.hash_chunks)
-        for name, chunks in other.id_chunks.items():
-            self.id_chunks.setdefault(name, []).extend(chunks)
+            tally.out_of_range += theirs.out_of_range
+        self.failed_cells += other.failed_cells
+        self.row_counter.merge(other.row_counter)
+        for name, counter in other.id_counters.items():
+            self.id_counters.setdefault(name, DuplicateCounter()).merge(counter)
 
     def finish(self) -> BatchTally:
+        self._wait_pending()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         for tally in self.tallies.values():
             tally.sample = tally.accumulator.finish()
-
-        def joined(chunks: list[NDArray], dtype: type) -> NDArray:
-            return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-
+        repeated, repeated_failures = self.row_counter.finish()
+        duplicated_ids = {name: counter.finish()[0] for name, counter in self.id_counters.items()}
+        estimated = False
+        if self.row_sample > 1:
+            if not any(duplicated_ids.values()):
+                repeated = repeated_failures = 0  # no repeated identifier: no repeated row, exactly
+            else:
+                estimated = True
+                repeated, repeated_failures = repeated * self.row_sample, repeated_failures * self.row_sample
         return BatchTally(
             rows=self.rows,
             columns=self.tallies,
             extra_columns=self.extra,
-            row_failures=joined(self.failure_chunks, np.uint16),
-            row_hashes=joined(self.hash_chunks, np.uint64),
-            id_hashes={name: joined(chunks, np.uint64) for name, chunks in self.id_chunks.items()},
+            failed_cells=self.failed_cells,
+            duplicated_rows=repeated,
+            duplicated_row_failures=repeated_failures,
+            duplicated_ids=duplicated_ids,
+            streaming=self.streaming,
+            duplicated_rows_estimated=estimated,
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._wait_pending()
+        state = dict(self.__dict__)
+        state["_pool"] = None
+        state["_pending"] = None
+        return state
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Per-row values given as a table and each row's index into it (gathered only when needed)."""
+
+    table: NDArray[Any]
+    index: NDArray[np.integer]
+
+
+def _take(values: Any, rows: NDArray[np.intp] | None) -> Any:
+    """``values`` at ``rows`` (all rows when None); a :class:`Lookup` gathers just those."""
+    if isinstance(values, Lookup):
+        return values.table[values.index if rows is None else values.index[rows]]
+    if rows is None:
+        return values
+    if isinstance(values, pl.Series):
+        return values.gather(rows)
+    return values[rows]
+
+
+def _arrow_floats(data: Any) -> NDArray[np.float64] | None:
+    """An Arrow float64 array as NumPy, nulls as NaN (no copy without nulls), else None."""
+    import pyarrow as pa
+
+    if isinstance(data, pa.Array) and pa.types.is_float64(data.type):
+        if data.null_count == 0:
+            return data.to_numpy(zero_copy_only=False)
+        return data.to_numpy(zero_copy_only=False).astype(np.float64)
+    return None
+
+
+def _arrow_integers(data: Any) -> NDArray[np.integer] | None:
+    """An Arrow integer array without nulls as NumPy (no copy), else None."""
+    import pyarrow as pa
+
+    if isinstance(data, pa.Array) and pa.types.is_integer(data.type) and data.null_count == 0:
+        return data.to_numpy(zero_copy_only=False)
+    return None
+
+
+def _is_dictionary(data: Any) -> bool:
+    import pyarrow as pa
+
+    return isinstance(data, pa.DictionaryArray)
+
+
+def _dictionary_index(data: Any) -> NDArray[np.integer]:
+    """A dictionary array's indices (no copy when there is no null), nulls mapped to
+    ``len(dictionary)``."""
+    import pyarrow.compute as pc
+
+    indices = data.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(data.dictionary))
+    return indices.to_numpy(zero_copy_only=False)
+
+
+def _parse_dictionary(
+    dictionary: Any, datetime: bool
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], tuple[NDArray[np.int64], NDArray[np.bool_]] | None]:
+    """Each dictionary entry as a number (or day number), NaN appended for nulls; which entries
+    do not parse; and, when every parsed entry is a whole number (dates), the entries as
+    integers with a flag of the usable ones."""
+    entries = pl.from_arrow(dictionary)
+    assert isinstance(entries, pl.Series)
+    coerced = coerce_datetime(entries) if datetime else coerce_numerical(entries)
+    parsed = np.append(coerced.series.cast(pl.Float64).to_numpy(), np.nan)
+    blank = entries.is_null() | (entries.cast(pl.String).str.strip_chars() == "")
+    usable = np.isfinite(parsed)
+    whole = None
+    if usable.any() and np.all(parsed[usable] == np.round(parsed[usable])) and np.abs(parsed[usable]).max() < 2**53:
+        whole = (np.where(usable, parsed, 0).astype(np.int64), usable)
+    return parsed, np.isnan(parsed[:-1]) & ~blank.to_numpy(), whole
+
+
+def _code_dictionary(
+    dictionary: Any, accumulator: CategoryAccumulator, like: pl.DataType | None
+) -> tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint64]]:
+    """Each dictionary entry's category code (-1 when missing or not of the column's type, and
+    for the null slot appended), which entries do not fit the type, and each entry's hash."""
+    entries = pl.from_arrow(dictionary)
+    assert isinstance(entries, pl.Series)
+    coerced = coerce_categorical(entries, like).series
+    codes = np.append(accumulator.codes_of(coerced), -1)
+    unparsable = (coerced.is_null() & entries.is_not_null()).to_numpy()
+    hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))
+    return codes, unparsable, hashes
+
+
+MIX = np.uint64(0x9E3779B97F4A7C15)
+"""An odd constant: multiplying 64-bit integers by it is a bijection that spreads their bits."""
+
+
+def _stable_hash(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
+    """64-bit keys of a column's values that do not depend on the process (for Dask), and
+    which rows hold a value (None when all do). Dictionary arrays hash each entry once;
+    integers without nulls are their own key, spread by a bijective multiplication (no
+    collision at all)."""
+    ints = _arrow_integers(data)
+    if ints is not None and ints.dtype.itemsize == 8:
+        return ints.view(np.uint64) * MIX, None
+    if _is_dictionary(data):
+        entries = pl.from_arrow(data.dictionary)
+        assert isinstance(entries, pl.Series)
+        entry_hash = np.append(entries.hash(seed=HASH_SEED).to_numpy(), np.uint64(0))
+        index = _dictionary_index(data)
+        present = index < len(entries)
+        return entry_hash[index], (None if present.all() else present)
+    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+    assert isinstance(series, pl.Series)
+    present = series.is_not_null().to_numpy() if series.null_count() else None
+    return series.hash(seed=HASH_SEED).to_numpy(), present

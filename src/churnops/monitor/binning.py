@@ -148,9 +148,14 @@ def binned_shares(
         else:
             ref_counts, cur_counts = weighted_counts_aligned(reference, current, ref_w, cur_w)  # type: ignore[arg-type]
         n_ref, n_cur = total(reference, ref_w), total(current, cur_w)
-    else:
+    elif reference_weights is None and current_weights is None:
         ref_counts, cur_counts = value_counts_aligned(reference, current)
         n_ref, n_cur = len(reference), len(current)
+    else:  # categories given as codes with counts (the streaming engine)
+        ref_counts, cur_counts = weighted_counts_aligned(reference, current, reference_weights, current_weights)  # type: ignore[arg-type]
+        seen = (ref_counts + cur_counts) > 0
+        ref_counts, cur_counts = ref_counts[seen], cur_counts[seen]
+        n_ref, n_cur = int(ref_counts.sum()), int(cur_counts.sum())
     ref_shares = np.asarray(ref_counts, dtype=np.float64) / n_ref
     cur_shares = np.asarray(cur_counts, dtype=np.float64) / n_cur
     if fill_zeroes:

@@ -9,7 +9,7 @@ import numpy as np
 
 from churnops.monitor.binning import n_distinct, total
 from churnops.monitor.columns import ColumnPlan
-from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_categories
+from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_categories, align_category_counts
 from churnops.monitor.results import ColumnDrift, DatasetDrift
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import (
@@ -21,6 +21,16 @@ from churnops.monitor.stattests import (
     is_drift,
 )
 from churnops.monitor.summaries import categorical_distribution, numerical_distribution, summarize
+
+EXPAND_LIMIT = 20_000_000
+"""A test that needs every value gets at most this many (from a streaming sample's counts)."""
+
+
+def weighted_tests() -> list[str]:
+    """Tests that take samples as values with counts (what the streaming engine feeds them)."""
+    from churnops.monitor.stattests import REGISTRY
+
+    return [name for name, spec in REGISTRY.items() if "reference_weights" in spec.params and name == spec.name]
 
 
 class ColumnTestError(ValueError):
@@ -68,6 +78,19 @@ class TestInputs:
         cur = self.current if self.current_weights is not None else np.unique(self.current)
         return int(np.union1d(ref, cur).size)
 
+    def label_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Counts per label (categorical inputs)."""
+        assert self.labels is not None
+        k = len(self.labels)
+        return (
+            np.bincount(self.reference, weights=self.reference_weights, minlength=k).astype(np.int64),
+            np.bincount(self.current, weights=self.current_weights, minlength=k).astype(np.int64),
+        )
+
+    @property
+    def weighted(self) -> bool:
+        return self.reference_weights is not None or self.current_weights is not None
+
     def expanded(self) -> tuple[np.ndarray, np.ndarray]:
         """Both samples with every repeat spelled out."""
 
@@ -84,8 +107,13 @@ def test_inputs(
     if isinstance(reference, NumericalSample) and isinstance(current, NumericalSample):
         return TestInputs(reference.values, current.values, "numerical", None, reference.weights, current.weights)
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
-        ref_codes, cur_codes, labels = align_categories(reference, current)
-        return TestInputs(ref_codes, cur_codes, "categorical", labels)
+        if reference.codes is not None and current.codes is not None:
+            ref_codes, cur_codes, labels = align_categories(reference, current)
+            return TestInputs(ref_codes, cur_codes, "categorical", labels)
+        # counts only (the streaming engine): every category once, weighted by its count
+        ref_counts, cur_counts, labels = align_category_counts(reference, current)
+        keys = np.arange(len(labels), dtype=np.int64)
+        return TestInputs(keys, keys, "categorical", labels, ref_counts, cur_counts)
     raise TypeError("reference and current samples must be of the same kind")
 
 
@@ -116,6 +144,12 @@ def run_test(spec: StatTestSpec, inputs: TestInputs, settings: MonitorSettings) 
     }
     params = {name: available[name] for name in spec.params if name in available}
     takes_weights = "reference_weights" in spec.params
+    if not takes_weights and inputs.weighted and inputs.n_reference + inputs.n_current > EXPAND_LIMIT:
+        raise ColumnTestError(
+            f"test '{spec.name}' needs every value, and this column has "
+            f"{inputs.n_reference + inputs.n_current:,} (more than {EXPAND_LIMIT:,}); the streaming engine "
+            f"computes {', '.join(sorted(weighted_tests()))} from its summaries"
+        )
     reference, current = (inputs.reference, inputs.current) if takes_weights else inputs.expanded()
     try:
         return spec.func(reference, current, **params)
@@ -144,7 +178,8 @@ def column_drift(
     threshold = settings.threshold_for(plan.name, inputs.column_type, spec)
     result = run_test(spec, inputs, settings)
     if inputs.labels is not None:
-        distribution = categorical_distribution(inputs.reference, inputs.current, inputs.labels)
+        ref_counts, cur_counts = inputs.label_counts()
+        distribution = categorical_distribution(ref_counts, cur_counts, inputs.labels)
     else:
         distribution = numerical_distribution(reference, current)  # type: ignore[arg-type]
     return ColumnDrift(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -37,8 +37,11 @@ def evaluate(
     reference_info: DatasetInfo | None = None,
     current_info: DatasetInfo | None = None,
     engine: str = "native",
+    on_column: Callable[[int, int], None] | None = None,
 ) -> MonitoringResult:
     """Drift, target drift and data quality from a reference profile and an accumulated batch.
+
+    ``on_column(done, total)`` is called after each column's test.
 
     Raises
     ------
@@ -50,7 +53,9 @@ def evaluate(
     features: list[ColumnDrift] = []
     target: TargetDrift | None = None
     prediction: ColumnDrift | None = None
-    for column in tally.columns.values():
+    for done, column in enumerate(tally.columns.values(), start=1):
+        if on_column is not None:
+            on_column(done - 1, len(tally.columns))
         plan = column.profile.plan
         reference, current = column.profile.sample, column.sample
         assert reference is not None and current is not None

@@ -147,6 +147,9 @@ class NumericalSample:
     """Finite values, sorted, plus counts of what was dropped.
 
     With ``weights``, ``values`` are distinct and ``weights`` says how often each occurs.
+    A streaming sample may be approximate: each value then stands for values within a relative
+    ``relative_error`` of it (a sketch's buckets), and ``bounds`` keeps the exact minimum and
+    maximum.
     """
 
     values: FloatArray
@@ -155,6 +158,18 @@ class NumericalSample:
     infinite: int
     unparsable: int = 0
     weights: CountArray | None = None
+    bounds: tuple[float, float] | None = None
+    relative_error: float = 0.0
+
+    @property
+    def low(self) -> float:
+        """The smallest finite value (exact, also for an approximate sample)."""
+        return self.bounds[0] if self.bounds is not None else float(self.values[0])
+
+    @property
+    def high(self) -> float:
+        """The largest finite value (exact, also for an approximate sample)."""
+        return self.bounds[1] if self.bounds is not None else float(self.values[-1])
 
     @property
     def count(self) -> int:
@@ -200,9 +215,12 @@ def compact_codes(codes: NDArray[Any], n_labels: int) -> NDArray[Any]:
 
 @dataclass(frozen=True)
 class CategoricalSample:
-    """Category codes in row order (missing removed) and the sorted labels they index."""
+    """Category codes in row order (missing removed) and the sorted labels they index.
 
-    codes: NDArray[Any]
+    The streaming engine keeps counts only (``codes`` is None, ``_counts`` given).
+    """
+
+    codes: NDArray[Any] | None
     labels: list[Any]
     rows: int
     missing: int
@@ -213,7 +231,13 @@ class CategoricalSample:
     def counts(self) -> CountArray:
         if self._counts is not None:
             return self._counts
+        assert self.codes is not None
         return np.bincount(self.codes, minlength=len(self.labels)).astype(np.int64)
+
+    @property
+    def count(self) -> int:
+        """Number of present values."""
+        return int(self.codes.size) if self.codes is not None else int(self.counts.sum())
 
     @classmethod
     def from_series(cls, series: pl.Series, unparsable: int = 0) -> CategoricalSample:
@@ -243,6 +267,7 @@ def align_categories(
     >>> r.tolist(), c.tolist(), labels
     ([1, 0, 1], [2, 1], ['a', 'b', 'c'])
     """
+    assert reference.codes is not None and current.codes is not None
     if reference.labels == current.labels:
         return reference.codes.astype(np.int64), current.codes.astype(np.int64), list(reference.labels)
     union = sort_labels(set(reference.labels) | set(current.labels))
@@ -250,6 +275,27 @@ def align_categories(
     ref_map = np.array([position[label] for label in reference.labels], dtype=np.int64)
     cur_map = np.array([position[label] for label in current.labels], dtype=np.int64)
     return ref_map[reference.codes], cur_map[current.codes], union
+
+
+def align_category_counts(
+    reference: CategoricalSample, current: CategoricalSample
+) -> tuple[CountArray, CountArray, list[Any]]:
+    """Counts of both samples on the sorted union of their labels (codes not needed).
+
+    >>> ref = CategoricalSample.from_series(pl.Series(["b", "a", "b"]))
+    >>> cur = CategoricalSample(None, ["b", "c"], 2, 0, 0, np.array([1, 1]))
+    >>> align_category_counts(ref, cur)
+    (array([1, 2, 0]), array([0, 1, 1]), ['a', 'b', 'c'])
+    """
+    if reference.labels == current.labels:
+        return reference.counts, current.counts, list(reference.labels)
+    union = sort_labels(set(reference.labels) | set(current.labels))
+    position = {label: i for i, label in enumerate(union)}
+    ref_counts = np.zeros(len(union), dtype=np.int64)
+    cur_counts = np.zeros(len(union), dtype=np.int64)
+    ref_counts[[position[label] for label in reference.labels]] = reference.counts
+    cur_counts[[position[label] for label in current.labels]] = current.counts
+    return ref_counts, cur_counts, union
 
 
 def sort_labels(labels: Any) -> list[Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from churnops.monitor.accumulate import AutoAccumulator, CategoryAccumulator, NumericAccumulator
+from churnops.monitor.accumulate import AutoAccumulator, CategoryAccumulator, NumericAccumulator, SketchAccumulator
 from churnops.monitor.columns import ColumnPlan, ColumnType, Role
 from churnops.monitor.prepare import (
     CategoricalSample,
@@ -31,7 +31,7 @@ from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 
-PROFILE_FORMAT = 2
+PROFILE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,14 @@ class ReferenceProfile:
                     "missing": sample.missing,
                     "infinite": sample.infinite,
                     "unparsable": sample.unparsable,
+                    "bounds": list(sample.bounds) if sample.bounds is not None else None,
+                    "relative_error": sample.relative_error,
                 }
             elif isinstance(sample, CategoricalSample):
-                arrays[f"codes_{index}"] = sample.codes
+                if sample.codes is not None:
+                    arrays[f"codes_{index}"] = sample.codes
+                else:
+                    arrays[f"counts_{index}"] = sample.counts
                 entry["sample"] = {
                     "kind": "categorical",
                     "labels": sample.labels,
@@ -114,17 +119,25 @@ class ReferenceProfile:
                     info["infinite"],
                     info["unparsable"],
                     None if weights is None else weights.astype(np.int64, copy=False),
+                    bounds=tuple(info["bounds"]) if info.get("bounds") else None,  # type: ignore[arg-type]
+                    relative_error=float(info.get("relative_error", 0.0)),
                 )
             elif info and info["kind"] == "categorical":
+                counts = arrays.get(f"counts_{index}")
                 sample = CategoricalSample(
-                    arrays[f"codes_{index}"], list(info["labels"]), info["rows"], info["missing"], info["unparsable"]
+                    arrays.get(f"codes_{index}"),
+                    list(info["labels"]),
+                    info["rows"],
+                    info["missing"],
+                    info["unparsable"],
+                    None if counts is None else counts.astype(np.int64, copy=False),
                 )
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
         return cls(int(manifest["rows"]), columns)
 
 
-Accumulator = NumericAccumulator | CategoryAccumulator | AutoAccumulator
+Accumulator = NumericAccumulator | SketchAccumulator | CategoryAccumulator | AutoAccumulator
 DECLARED_TYPES: dict[str, ColumnType] = {
     "numerical": "numerical",
     "datetime": "datetime",
@@ -136,9 +149,10 @@ DECLARED_TYPES: dict[str, ColumnType] = {
 class ProfileBuilder:
     """Accumulates reference chunks column by column; :meth:`finish` returns the profile."""
 
-    def __init__(self, columns: list[str], settings: MonitorSettings) -> None:
+    def __init__(self, columns: list[str], settings: MonitorSettings, streaming: bool = False) -> None:
         self.columns = list(columns)
         self.settings = settings
+        self.streaming = streaming
         self.rows = 0
         self.accumulators: dict[str, Accumulator] = {}
         self.dtypes: dict[str, str] = {}
@@ -154,13 +168,17 @@ class ProfileBuilder:
         self.dtypes[name] = str(series.dtype)
         kind = DECLARED_TYPES.get(declared or "")
         if kind in ("numerical", "datetime"):
-            return NumericAccumulator()
+            return SketchAccumulator() if self.streaming else NumericAccumulator()
         if kind == "categorical":
-            self.likes[name] = series.dtype
-            return CategoryAccumulator()
-        return AutoAccumulator(series.dtype, label=declared in ("target", "prediction"))
+            self.likes[name] = pl.String() if isinstance(series.dtype, pl.Categorical | pl.Enum) else series.dtype
+            return CategoryAccumulator(keep_codes=not self.streaming)
+        dtype = pl.String() if isinstance(series.dtype, pl.Categorical | pl.Enum) else series.dtype
+        return AutoAccumulator(dtype, label=declared in ("target", "prediction"), streaming=self.streaming)
 
-    def update(self, chunk: pl.DataFrame) -> None:
+    def update(self, chunk: pl.DataFrame | Any) -> None:
+        if not isinstance(chunk, pl.DataFrame):  # a pyarrow RecordBatch
+            chunk = pl.from_arrow(chunk)
+            assert isinstance(chunk, pl.DataFrame)
         self.rows += chunk.height
         for name in self.needed:
             series = chunk[name]
@@ -168,7 +186,7 @@ class ProfileBuilder:
             if accumulator is None:
                 accumulator = self.accumulators[name] = self._start(name, series)
             declared = DECLARED_TYPES.get(self.settings.declared(name) or "")
-            if isinstance(accumulator, NumericAccumulator):
+            if isinstance(accumulator, NumericAccumulator | SketchAccumulator):
                 coerced = coerce_datetime(series) if declared == "datetime" else coerce_numerical(series)
                 accumulator.update(coerced)
             elif isinstance(accumulator, CategoryAccumulator):
@@ -201,7 +219,7 @@ class ProfileBuilder:
                 column_type = "text"
             elif isinstance(accumulator, AutoAccumulator):
                 column_type, sample = accumulator.finish()  # type: ignore[assignment]
-            elif isinstance(accumulator, NumericAccumulator):
+            elif isinstance(accumulator, NumericAccumulator | SketchAccumulator):
                 column_type = DECLARED_TYPES[declared or "numerical"]
                 sample = accumulator.finish()
             elif isinstance(accumulator, CategoryAccumulator):
@@ -219,7 +237,7 @@ class ProfileBuilder:
 
 
 def _count(sample: NumericalSample | CategoricalSample) -> int:
-    return sample.count if isinstance(sample, NumericalSample) else int(sample.codes.size)
+    return sample.count
 
 
 def _skip_reason(plan: ColumnPlan) -> str | None:

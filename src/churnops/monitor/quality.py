@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import numpy as np
-
-from churnops.monitor.batch import BatchTally, ColumnTally, repeats_earlier
+from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.results import DataQuality, QualityCheck
 from churnops.monitor.settings import MonitorSettings
@@ -62,23 +60,15 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
                 tally.out_of_domain,
                 f"{tally.out_of_domain} values outside the allowed range [{low:g}, {high:g}]",
             )
-        if isinstance(reference, NumericalSample) and reference.count and sample.count:
-            low, high = float(reference.values[0]), float(reference.values[-1])
-            below = np.searchsorted(sample.values, low, side="left")
-            above = np.searchsorted(sample.values, high, side="right")
-            weights = sample.weights
-            if weights is None:
-                n = int(below + (sample.values.size - above))
-            else:
-                n = int(weights[:below].sum() + weights[above:].sum())
-            if n:
-                shown = [_as_text(v, tally.profile.plan.column_type) for v in (low, high)]
-                add(
-                    "out_of_reference_range",
-                    "warning",
-                    n,
-                    f"{n} values outside the reference range [{shown[0]}, {shown[1]}]",
-                )
+        if isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
+            n = tally.out_of_range
+            shown = [_as_text(v, tally.profile.plan.column_type) for v in (reference.low, reference.high)]
+            add(
+                "out_of_reference_range",
+                "warning",
+                n,
+                f"{n} values outside the reference range [{shown[0]}, {shown[1]}]",
+            )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
         unseen = [i for i, label in enumerate(sample.labels) if label not in known]
@@ -128,22 +118,22 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
         QualityCheck("extra_column", "warning", "column not in the reference; not monitored", name)
         for name in tally.extra_columns
     ]
-    duplicates = tally.duplicate_rows()
-    n_duplicates = int(duplicates.sum())
+    n_duplicates = tally.duplicated_rows
     if n_duplicates:
+        about = "about " if tally.duplicated_rows_estimated else ""
+        how = " (estimated from a sample of identifiers)" if tally.duplicated_rows_estimated else ""
         checks.append(
             QualityCheck(
                 "duplicated_rows",
                 "error",
-                f"{n_duplicates} rows repeat an earlier row",
+                f"{about}{n_duplicates} rows repeat an earlier row{how}",
                 None,
                 n_duplicates,
                 _share(n_duplicates, rows),
             )
         )
     duplicated_ids = 0
-    for name, hashes in tally.id_hashes.items():
-        n = int(repeats_earlier(hashes).sum())
+    for name, n in tally.duplicated_ids.items():
         duplicated_ids += n
         if n:
             checks.append(
@@ -152,8 +142,7 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
     for column in tally.columns.values():
         checks.extend(_column_checks(column, settings, rows))
     n_columns = len(tally.columns)
-    failures = tally.row_failures.astype(np.int64)
-    failed = int(failures.sum() + (n_columns - failures[duplicates]).sum())
+    failed = tally.failed_cells + n_duplicates * n_columns - tally.duplicated_row_failures
     cells = rows * n_columns
     score = 1.0 - failed / cells if cells else 1.0
     return DataQuality(
@@ -164,5 +153,6 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
         failed_cells=failed,
         duplicated_rows=n_duplicates,
         duplicated_ids=duplicated_ids,
+        duplicated_rows_estimated=tally.duplicated_rows_estimated,
         checks=sorted(checks, key=lambda c: (c.severity != "error", -c.count, c.column or "", c.check)),
     )

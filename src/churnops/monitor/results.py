@@ -246,6 +246,7 @@ class DataQuality:
     duplicated_rows: int
     duplicated_ids: int
     checks: list[QualityCheck]
+    duplicated_rows_estimated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +257,7 @@ class DataQuality:
             "failed_cells": self.failed_cells,
             "duplicated_rows": self.duplicated_rows,
             "duplicated_ids": self.duplicated_ids,
+            "duplicated_rows_estimated": self.duplicated_rows_estimated,
             "checks": [check.to_dict() for check in self.checks],
         }
 
@@ -310,6 +312,8 @@ class MonitoringResult:
     timings: dict[str, float]
     model: dict[str, Any] | None = None
     """The champion model's view of the batch (prediction drift, performance), when there is one."""
+    mode: dict[str, Any] | None = None
+    """Exact or streaming per dataset, and which columns the streaming summaries approximate."""
 
     def column(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -334,4 +338,5 @@ class MonitoringResult:
             "settings": dict(self.settings),
             "timings": dict(self.timings),
             "model": self.model,
+            "mode": self.mode or {"reference": "exact", "current": "exact", "approximate_columns": []},
         }

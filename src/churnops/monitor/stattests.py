@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from churnops.monitor.binning import Binning, Weights, binned_shares, value_counts_aligned
+from churnops.monitor.binning import Binning, Weights, binned_shares, value_counts_aligned, weighted_counts_aligned
 
 Kind = Literal["p_value", "distance"]
 Sample = NDArray[Any]
@@ -174,17 +174,44 @@ def default_test_name(column_type: str, n_reference: int, n_unique: int) -> str:
 # --- numerical tests -----------------------------------------------------------------------
 
 
-@stattest("ks", "p_value", NUMERICAL, 0.05)
-def ks(reference: Sample, current: Sample) -> TestResult:
+WEIGHTED = ("reference_weights", "current_weights")
+KS_EXACT_LIMIT = 10_000
+"""scipy's ``ks_2samp`` computes exact p-values up to this sample size, asymptotic ones above."""
+
+
+@stattest("ks", "p_value", NUMERICAL, 0.05, params=WEIGHTED)
+def ks(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
     """Two-sample Kolmogorov-Smirnov test (scipy ``ks_2samp``).
+
+    Samples given as values with counts get the same statistic from their weighted empirical
+    CDFs, and - beyond the sizes where scipy computes an exact p-value - scipy's asymptotic
+    p-value (``kstwo.sf(D, round(n * m / (n + m)))``), so the result equals scipy's on the
+    expanded samples without expanding them.
 
     >>> round(ks(np.arange(100.0), np.arange(100.0)).p_value, 6)
     1.0
     """
     from scipy import stats
 
-    result = stats.ks_2samp(reference, current)
-    return TestResult(float(result.statistic), float(result.pvalue))
+    if reference_weights is None and current_weights is None:
+        result = stats.ks_2samp(reference, current)
+        return TestResult(float(result.statistic), float(result.pvalue))
+    u_w = np.ones(len(reference), dtype=np.int64) if reference_weights is None else reference_weights
+    v_w = np.ones(len(current), dtype=np.int64) if current_weights is None else current_weights
+    n, m = int(u_w.sum()), int(v_w.sum())
+    if max(n, m) <= KS_EXACT_LIMIT:
+        result = stats.ks_2samp(np.repeat(reference, u_w), np.repeat(current, v_w))
+        return TestResult(float(result.statistic), float(result.pvalue))
+    points = np.union1d(reference, current)
+    cdf_u = np.cumsum(u_w)[np.searchsorted(reference, points, side="right") - 1] / n
+    cdf_u[np.searchsorted(reference, points, side="right") == 0] = 0.0
+    cdf_v = np.cumsum(v_w)[np.searchsorted(current, points, side="right") - 1] / m
+    cdf_v[np.searchsorted(current, points, side="right") == 0] = 0.0
+    statistic = float(np.max(np.abs(cdf_u - cdf_v)))
+    p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(n * m / (n + m))), 0.0, 1.0))
+    return TestResult(statistic, p_value)
 
 
 def wasserstein_1d(
@@ -231,9 +258,6 @@ def weighted_std(values: Sample, weights: Weights) -> float:
     return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
 
 
-WEIGHTED = ("reference_weights", "current_weights")
-
-
 @stattest("wasserstein", "distance", NUMERICAL, 0.1, params=WEIGHTED)
 def wasserstein(
     reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
@@ -269,12 +293,14 @@ def cramer_von_mises(reference: Sample, current: Sample) -> TestResult:
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-@stattest("energy_distance", "distance", NUMERICAL, 0.1, evidently_name="ed")
-def energy_distance(reference: Sample, current: Sample) -> TestResult:
-    """Energy distance between the two samples (scipy ``energy_distance``)."""
+@stattest("energy_distance", "distance", NUMERICAL, 0.1, evidently_name="ed", params=WEIGHTED)
+def energy_distance(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
+    """Energy distance between the two samples (scipy ``energy_distance``, which takes counts)."""
     from scipy import stats
 
-    return TestResult(float(stats.energy_distance(reference, current)))
+    return TestResult(float(stats.energy_distance(reference, current, reference_weights, current_weights)))
 
 
 @stattest("mannwhitney", "p_value", NUMERICAL, 0.05, evidently_name="mannw")
@@ -290,12 +316,25 @@ def mannwhitney(reference: Sample, current: Sample) -> TestResult:
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-@stattest("t_test", "p_value", NUMERICAL, 0.05)
-def t_test(reference: Sample, current: Sample) -> TestResult:
-    """Student's two-sample t-test with pooled variance (scipy ``ttest_ind``)."""
+@stattest("t_test", "p_value", NUMERICAL, 0.05, params=WEIGHTED)
+def t_test(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
+    """Student's two-sample t-test with pooled variance (scipy ``ttest_ind``; from the samples'
+    means and variances when they come with counts)."""
     from scipy import stats
 
-    result = stats.ttest_ind(reference, current)
+    if reference_weights is None and current_weights is None:
+        result = stats.ttest_ind(reference, current)
+        return TestResult(float(result.statistic), float(result.pvalue))
+
+    def moments(values: Sample, weights: Weights) -> tuple[float, float, int]:
+        n = int(weights.sum()) if weights is not None else len(values)
+        mean = float(np.average(values, weights=weights))
+        variance = float(np.sum((values - mean) ** 2 * (weights if weights is not None else 1))) / (n - 1)
+        return mean, math.sqrt(variance), n
+
+    result = stats.ttest_ind_from_stats(*moments(reference, reference_weights), *moments(current, current_weights))
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
@@ -313,16 +352,21 @@ def epps_singleton(reference: Sample, current: Sample) -> TestResult:
 # --- tests on counts (categorical, or numerical through binning) ----------------------------
 
 
-def _z_two_proportions(reference: Sample, current: Sample) -> tuple[float, float]:
+def _z_two_proportions(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> tuple[float, float]:
     """Pooled two-proportion z statistic and two-sided p-value, as Evidently computes them.
 
     The "success" is any value other than the smallest one seen in either sample. The
     p-value is ``2 * (1 - Phi(|z|))`` (Evidently's formula, not ``2 * sf``, to agree with it).
     """
-    first = min(reference.min(), current.min())
-    n1, n2 = len(reference), len(current)
-    p1 = float(np.count_nonzero(reference != first)) / n1
-    p2 = float(np.count_nonzero(current != first)) / n2
+    ref_w = np.ones(len(reference), dtype=np.int64) if reference_weights is None else reference_weights
+    cur_w = np.ones(len(current), dtype=np.int64) if current_weights is None else current_weights
+    present_ref, present_cur = reference[ref_w > 0], current[cur_w > 0]
+    first = min(present_ref.min(), present_cur.min())
+    n1, n2 = int(ref_w.sum()), int(cur_w.sum())
+    p1 = float(ref_w[reference != first].sum()) / n1
+    p2 = float(cur_w[current != first].sum()) / n2
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
@@ -340,31 +384,47 @@ def normal_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-@stattest("z", "p_value", CATEGORICAL, 0.05)
-def z(reference: Sample, current: Sample) -> TestResult:
+@stattest("z", "p_value", CATEGORICAL, 0.05, params=WEIGHTED)
+def z(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
     """Two-proportion z-test (pooled variance) for a two-valued column.
 
     >>> z(np.array([0, 1, 0, 1]), np.array([0, 1, 0, 1])).p_value
     1.0
     """
-    if len(np.unique(reference)) == 1 and len(np.unique(current)) == 1 and reference[0] == current[0]:
+    ref_seen = reference if reference_weights is None else reference[reference_weights > 0]
+    cur_seen = current if current_weights is None else current[current_weights > 0]
+    if len(np.unique(ref_seen)) == 1 and len(np.unique(cur_seen)) == 1 and ref_seen[0] == cur_seen[0]:
         return TestResult(0.0, 1.0)
-    statistic, p_value = _z_two_proportions(reference, current)
+    statistic, p_value = _z_two_proportions(reference, current, reference_weights, current_weights)
     return TestResult(statistic, p_value)
 
 
-@stattest("chisquare", "p_value", CATEGORICAL, 0.05)
-def chisquare(reference: Sample, current: Sample) -> TestResult:
+def _aligned_counts(
+    reference: Sample, current: Sample, reference_weights: Weights, current_weights: Weights
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    if reference_weights is None and current_weights is None:
+        return value_counts_aligned(reference, current)
+    ref_counts, cur_counts = weighted_counts_aligned(reference, current, reference_weights, current_weights)
+    seen = (ref_counts + cur_counts) > 0
+    return ref_counts[seen], cur_counts[seen]
+
+
+@stattest("chisquare", "p_value", CATEGORICAL, 0.05, params=WEIGHTED)
+def chisquare(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
     """Pearson's chi-squared test of the current counts against the reference proportions.
 
     A category absent from the reference but present in the current sample gives an infinite
     statistic and p = 0, as in Evidently. A single category in both samples gives p = 1
     (Evidently returns NaN there, with the same "no drift" verdict).
     """
-    ref_counts, cur_counts = value_counts_aligned(reference, current)
+    ref_counts, cur_counts = _aligned_counts(reference, current, reference_weights, current_weights)
     if len(ref_counts) == 1:
         return TestResult(0.0, 1.0)
-    expected = ref_counts * (len(current) / len(reference))
+    expected = ref_counts * (int(cur_counts.sum()) / int(ref_counts.sum()))
     from scipy import stats
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -372,13 +432,15 @@ def chisquare(reference: Sample, current: Sample) -> TestResult:
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-@stattest("g_test", "p_value", CATEGORICAL, 0.1)
-def g_test(reference: Sample, current: Sample) -> TestResult:
+@stattest("g_test", "p_value", CATEGORICAL, 0.1, params=WEIGHTED)
+def g_test(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
     """G-test (log-likelihood ratio) of the current counts against the reference proportions."""
-    ref_counts, cur_counts = value_counts_aligned(reference, current)
+    ref_counts, cur_counts = _aligned_counts(reference, current, reference_weights, current_weights)
     if len(ref_counts) == 1:
         return TestResult(0.0, 1.0)
-    expected = ref_counts * (len(current) / len(reference))
+    expected = ref_counts * (int(cur_counts.sum()) / int(ref_counts.sum()))
     from scipy import stats
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -386,10 +448,12 @@ def g_test(reference: Sample, current: Sample) -> TestResult:
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-@stattest("fisher_exact", "p_value", CATEGORICAL, 0.1)
-def fisher_exact(reference: Sample, current: Sample) -> TestResult:
+@stattest("fisher_exact", "p_value", CATEGORICAL, 0.1, params=WEIGHTED)
+def fisher_exact(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> TestResult:
     """Fisher's exact test on the 2x2 table of a two-valued column."""
-    ref_counts, cur_counts = value_counts_aligned(reference, current)
+    ref_counts, cur_counts = _aligned_counts(reference, current, reference_weights, current_weights)
     if len(ref_counts) > 2:
         raise ValueError("fisher_exact needs a column with at most two values")
     if len(ref_counts) == 1:
@@ -411,15 +475,30 @@ def total_variation(ref_counts: NDArray[np.int64], cur_counts: NDArray[np.int64]
     return float(0.5 * np.sum(np.abs(ref_counts / ref_counts.sum() - cur_counts / cur_counts.sum())))
 
 
-@stattest("TVD", "p_value", CATEGORICAL, 0.1, params=("iterations",))
-def tvd(reference: Sample, current: Sample, iterations: int = 1000) -> TestResult:
+@stattest("TVD", "p_value", CATEGORICAL, 0.1, params=("iterations", *WEIGHTED))
+def tvd(
+    reference: Sample,
+    current: Sample,
+    iterations: int = 1000,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
+) -> TestResult:
     """Total variation distance with a permutation p-value (Evidently's test "TVD").
 
     The p-value is the share of ``iterations`` random relabelings of the pooled sample whose
     distance is at least the observed one. The permutations come from
     ``numpy.random.RandomState(0)`` over the pooled sample in its original order, the same
-    stream Evidently draws, so the p-value is Evidently's to the last digit.
+    stream Evidently draws, so the p-value is Evidently's to the last digit. Samples given as
+    counts (no row order) draw the relabelings from the multivariate hypergeometric law that
+    random permutations follow (``numpy.random.default_rng(0)``).
     """
+    if reference_weights is not None or current_weights is not None:
+        ref_counts, cur_counts = _aligned_counts(reference, current, reference_weights, current_weights)
+        observed = total_variation(ref_counts, cur_counts)
+        pooled = ref_counts + cur_counts
+        drawn = np.random.default_rng(0).multivariate_hypergeometric(pooled, int(ref_counts.sum()), size=iterations)
+        permuted = np.array([total_variation(row, pooled - row) for row in drawn])
+        return TestResult(observed, float(np.mean(observed <= np.abs(permuted))))
     ref_counts, cur_counts = value_counts_aligned(reference, current)
     observed = total_variation(ref_counts, cur_counts)
     _, codes = np.unique(np.concatenate([reference, current]), return_inverse=True)

@@ -85,8 +85,8 @@ def numerical_summary(sample: NumericalSample) -> ColumnSummary:
         unparsable=sample.unparsable,
         mean=mean,
         std=float(np.sqrt(squares / (count - 1))) if count > 1 else 0.0,
-        min=float(values[0]),
-        max=float(values[-1]),
+        min=sample.low,
+        max=sample.high,
         quantiles=dict(zip(QUANTILES, sorted_quantiles(values, weights, list(QUANTILES.values())), strict=True)),
     )
 
@@ -126,8 +126,8 @@ def numerical_distribution(reference: NumericalSample, current: NumericalSample)
     cur_low, cur_high = sorted_quantiles(current.values, current.weights, [0.005, 0.995])
     low, high = min(ref_low, cur_low), max(ref_high, cur_high)
     if high <= low:
-        low = min(reference.values[0], current.values[0])
-        high = max(reference.values[-1], current.values[-1])
+        low = min(reference.low, current.low)
+        high = max(reference.high, current.high)
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
@@ -143,13 +143,12 @@ def numerical_distribution(reference: NumericalSample, current: NumericalSample)
     )
 
 
-def categorical_distribution(ref_codes: np.ndarray, cur_codes: np.ndarray, labels: list[Any]) -> Distribution | None:
+def categorical_distribution(ref_counts: np.ndarray, cur_counts: np.ndarray, labels: list[Any]) -> Distribution | None:
     """Shares per category (both samples), the most frequent first, the tail grouped."""
-    if ref_codes.size == 0 or cur_codes.size == 0:
+    if ref_counts.sum() == 0 or cur_counts.sum() == 0:
         return None
-    k = len(labels)
-    ref = np.bincount(ref_codes, minlength=k) / ref_codes.size
-    cur = np.bincount(cur_codes, minlength=k) / cur_codes.size
+    ref = ref_counts / ref_counts.sum()
+    cur = cur_counts / cur_counts.sum()
     order = np.argsort(-np.maximum(ref, cur), kind="stable")
     top, rest = order[:TOP_CATEGORIES], order[TOP_CATEGORIES:]
     names = [label_text(labels[i]) for i in top]

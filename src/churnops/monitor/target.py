@@ -8,7 +8,7 @@ import numpy as np
 
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.drift import ColumnTestError, column_drift
-from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_categories
+from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
 from churnops.monitor.results import TargetDrift
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import get_stattest, is_drift
@@ -42,13 +42,15 @@ def target_drift(
     other label falls back to the column's drift test.
     """
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
-        ref_codes, cur_codes, labels = align_categories(reference, current)
-        if 1 <= len(labels) <= 2 and ref_codes.size and cur_codes.size:
+        ref_counts, cur_counts, labels = align_category_counts(reference, current)
+        n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
+        if 1 <= len(labels) <= 2 and n1 and n2:
             spec = get_stattest("z")
-            result = spec.func(ref_codes, cur_codes)
+            keys = np.arange(len(labels), dtype=np.int64)
+            result = spec.func(keys, keys, reference_weights=ref_counts, current_weights=cur_counts)
             positive = len(labels) - 1
-            p1 = float(np.mean(ref_codes == positive))
-            p2 = float(np.mean(cur_codes == positive))
+            p1 = float(ref_counts[positive]) / n1
+            p2 = float(cur_counts[positive]) / n2
             threshold = settings.target_significance
             return TargetDrift(
                 column=plan.name,
@@ -61,7 +63,7 @@ def target_drift(
                 reference_rate=p1,
                 current_rate=p2,
                 difference=p2 - p1,
-                ci95=rate_difference_ci(p1, ref_codes.size, p2, cur_codes.size),
+                ci95=rate_difference_ci(p1, n1, p2, n2),
             )
     try:
         drift = column_drift(plan, reference, current, settings)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,13 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, read_table, sha256_file
 from churnops.errors import ChurnopsError, ConfigError, InputDataError, OutputWriteError
-from churnops.monitor.batch import BatchBuilder
+from churnops.monitor.batch import BatchBuilder, BatchTally
 from churnops.monitor.engine import evaluate
+from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings, settings_from_config
+from churnops.monitor.sketch import RELATIVE_ERROR
 from churnops.pipeline.outputs import OutputTransaction
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
 from churnops.report.html import ReportContext, render_report, report_stylesheet
@@ -80,8 +84,40 @@ def reference_source(config: Config, request: MonitorRequest) -> ReferenceSource
     return ReferenceSource(config.resolve(config.paths.reference), rows)
 
 
+ROW_SAMPLE = 16
+ROW_SAMPLE_MIN_ROWS = 20_000_000
+"""Streaming batches with more rows than this, and an identifier column, count repeated rows on
+one identifier in ``ROW_SAMPLE`` (exact when no identifier repeats)."""
+Progress = Callable[[str, int, int], None]
+"""``progress(what, done, total)``: rows (or bytes) read of a file, or columns tested."""
+
+
+def is_streaming(config: Config, reader: TableReader, row_range: tuple[int, int] | None = None) -> bool:
+    """Whether a dataset is summarized by the streaming engine (``monitor.mode``)."""
+    mode = config.monitor.mode
+    if mode != "auto":
+        return mode == "streaming"
+    rows = row_range[1] - row_range[0] if row_range is not None else reader.estimated_rows
+    return rows > config.monitor.exact_max_rows
+
+
+def jobs_of(config: Config) -> int:
+    return config.monitor.jobs or os.cpu_count() or 1
+
+
+def _reading(progress: Progress | None, label: str, reader: TableReader) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(f"{label} {reader.path.name}: {reader.rows:,} rows", done, total)
+
+
 def get_reference_profile(
-    config: Config, source: ReferenceSource, settings: MonitorSettings, use_cache: bool, rebuild: bool = False
+    config: Config,
+    source: ReferenceSource,
+    settings: MonitorSettings,
+    use_cache: bool,
+    rebuild: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[ReferenceProfile, DatasetInfo, str, Path]:
     """The reference profile, from the cache when valid, else built (and cached).
 
@@ -91,7 +127,14 @@ def get_reference_profile(
     check_readable(source.path)
     sha = sha256_file(source.path)
     dialect = config.dialect
-    key = profile_key(sha, source.row_range, settings, (dialect.separator, dialect.decimal, dialect.encoding))
+    probe = TableReader(source.path, source.row_range, dialect=config.dialect)
+    streaming = is_streaming(config, probe, source.row_range)
+    key = profile_key(
+        sha,
+        source.row_range,
+        settings,
+        (dialect.separator, dialect.decimal, dialect.encoding, "streaming" if streaming else "exact"),
+    )
     cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
     status = "off"
     profile = None
@@ -102,9 +145,9 @@ def get_reference_profile(
             profile, _ = cached
             status = "hit"
     if profile is None:
-        reader = TableReader(source.path, source.row_range, dialect=config.dialect)
-        builder = ProfileBuilder(reader.columns, settings)
+        builder = ProfileBuilder(probe.columns, settings, streaming=streaming)
         reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=config.dialect)
+        reader.progress = _reading(progress, "reference", reader)
         for chunk in reader:
             builder.update(chunk)
         profile = builder.finish()
@@ -120,16 +163,48 @@ def get_reference_profile(
     return profile, info, status, cache_file
 
 
-def build_reference_profile(config: Config, request: MonitorRequest) -> tuple[Path, ReferenceProfile]:
+def profile_mode(profile: ReferenceProfile) -> str:
+    """``streaming`` when the profile keeps summaries rather than every value."""
+    for column in profile.tested:
+        sample = column.sample
+        if isinstance(sample, CategoricalSample) and sample.codes is None:
+            return "streaming"
+        if isinstance(sample, NumericalSample) and (sample.relative_error or sample.bounds is not None):
+            return "streaming"
+    return "exact"
+
+
+def mode_facts(profile: ReferenceProfile, tally: BatchTally, jobs: int, config: Config) -> dict[str, Any]:
+    """The ``mode`` section of the metrics: exact or streaming, and what is approximate."""
+    approximate = sorted(
+        name
+        for name, column in tally.columns.items()
+        if any(isinstance(s, NumericalSample) and s.relative_error for s in (column.sample, column.profile.sample))
+    )
+    return {
+        "reference": profile_mode(profile),
+        "current": "streaming" if tally.streaming else "exact",
+        "approximate_columns": approximate,
+        "relative_error": RELATIVE_ERROR if approximate else None,
+        "jobs": jobs,
+        "exact_max_rows": config.monitor.exact_max_rows,
+    }
+
+
+def build_reference_profile(
+    config: Config, request: MonitorRequest, progress: Progress | None = None
+) -> tuple[Path, ReferenceProfile]:
     """``churnops profile build``: compute the reference profile and store it in the cache."""
     settings = settings_from_config(config)
     profile, _, _, cache_file = get_reference_profile(
-        config, reference_source(config, request), settings, use_cache=True, rebuild=True
+        config, reference_source(config, request), settings, use_cache=True, rebuild=True, progress=progress
     )
     return cache_file, profile
 
 
-def run_monitoring(config: Config, request: MonitorRequest | None = None) -> MonitorOutcome:
+def run_monitoring(
+    config: Config, request: MonitorRequest | None = None, progress: Progress | None = None
+) -> MonitorOutcome:
     """Compare the current batch with the reference and write every output.
 
     Outputs (all written atomically): ``<monitoring_dir>/monitoring_metrics.json``,
@@ -145,23 +220,36 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
     current_path = request.current or config.resolve(config.paths.production)
 
     extra_files: dict[str, Path] = {}
-    if engine == "native":
+    if engine in ("native", "dask"):
         profile, reference_info, cache_status, _ = get_reference_profile(
-            config, source, settings, request.use_cache and config.monitor.use_profile_cache
+            config, source, settings, request.use_cache and config.monitor.use_profile_cache, progress=progress
         )
         loaded = time.perf_counter()
-        header = TableReader(current_path, dialect=config.dialect).header
+        probe = TableReader(current_path, dialect=config.dialect)
+        jobs = jobs_of(config)
         try:
-            builder = BatchBuilder(profile, header, settings)
+            streaming = engine == "dask" or is_streaming(config, probe)
+            sample = ROW_SAMPLE if streaming and probe.estimated_rows > ROW_SAMPLE_MIN_ROWS else 1
+            builder = BatchBuilder(profile, probe.header, settings, streaming=streaming, jobs=jobs, row_sample=sample)
         except InputDataError as exc:
             raise InputDataError(f"{current_path}: {exc}") from None
-        reader = TableReader(current_path, columns=builder.needed, dialect=config.dialect)
-        for chunk in reader:
-            builder.update(chunk)
+        extra_mode: dict[str, Any] = {}
+        if engine == "dask":
+            from churnops.integrations.dask_engine import accumulate_on_dask
+
+            builder, sha, extra_mode = accumulate_on_dask(config, profile, current_path, builder, settings)
+        else:
+            reader = TableReader(current_path, columns=builder.needed, dialect=config.dialect, arrow=builder.streaming)
+            reader.progress = _reading(progress, "current", reader)
+            for chunk in reader:
+                builder.update(chunk)
+            sha = reader.sha256
         tally = builder.finish()
-        current_info = DatasetInfo(str(current_path), tally.rows, reader.sha256, None, len(header))
+        current_info = DatasetInfo(str(current_path), tally.rows, sha, None, len(probe.header))
         read_done = time.perf_counter()
-        result = evaluate(profile, tally, settings, reference_info, current_info)
+        tested = progress and (lambda done, total: progress("testing columns", done, total))
+        result = evaluate(profile, tally, settings, reference_info, current_info, engine=engine, on_column=tested)
+        result = replace(result, mode={**mode_facts(profile, tally, jobs, config), **extra_mode})
         timings = {"reference_profile_s": loaded - started, "read_and_accumulate_current_s": read_done - loaded}
     elif engine == "evidently":
         from churnops.integrations.evidently_engine import run_evidently
@@ -182,7 +270,7 @@ def run_monitoring(config: Config, request: MonitorRequest | None = None) -> Mon
         cache_status = "off"
         timings = {"read_s": time.perf_counter() - started}
     else:
-        raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native or evidently)")
+        raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native, dask or evidently)")
 
     result = _with_model(config, result, source, current_path)
     for column in result.columns:
