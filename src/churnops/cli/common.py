@@ -195,6 +195,7 @@ class StagedProgress:
         self.progress: Any = None
         self.task: Any = None
         self.stage: str | None = None
+        self.console_factory = _stderr_console
 
     def __call__(self, what: str, done: int, total: int) -> None:
         if self.progress is None:
@@ -208,7 +209,7 @@ class StagedProgress:
                 TaskProgressColumn(),
                 TimeRemainingColumn(),
                 transient=True,
-                console=_stderr_console(),
+                console=self.console_factory(),
             )
             self.progress.start()
         stage = what.split(":")[0]

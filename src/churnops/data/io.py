@@ -283,6 +283,10 @@ def write_table(frame: pl.DataFrame, path: Path, dialect: CsvDialect = DEFAULT_D
 
 
 CHUNK_BYTES = 4 << 20
+CHUNK_MIN_ROWS = 16_384
+"""A chunk of a wide table still holds about this many rows (per-chunk work is per column)."""
+CHUNK_MAX_BYTES = 256 << 20
+BATCH_BYTES = 64 << 20
 """CSV is read in pieces of about this many bytes (cut at line ends, never inside quotes)."""
 PARQUET_READ_BUFFER = 1 << 20
 """Column chunks are read through buffers of this size, not whole (bounded memory)."""
@@ -314,20 +318,20 @@ class TableReader:
         path: Path,
         row_range: tuple[int, int] | None = None,
         columns: list[str] | None = None,
-        chunk_bytes: int = CHUNK_BYTES,
+        chunk_bytes: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         dialect: CsvDialect = DEFAULT_DIALECT,
         arrow: bool = False,
-        batch_rows: int = PARQUET_BATCH_ROWS,
+        batch_rows: int | None = None,
     ) -> None:
         check_readable(path)
-        self.batch_rows = batch_rows
+        self._batch_rows = batch_rows
         self.path = path
         self.dialect = dialect
         self.arrow = arrow
         self.format = table_format(path)
         self.row_range = row_range
-        self.chunk_bytes = chunk_bytes
+        self._chunk_bytes = chunk_bytes
         self.progress = progress
         self.rows = 0
         self._digest: Any = None
@@ -338,6 +342,28 @@ class TableReader:
         if missing:
             raise InputDataError(f"{path}: no column named {', '.join(missing)}")
         self.columns = list(columns) if columns is not None else list(self.header)
+
+    @property
+    def chunk_bytes(self) -> int:
+        """CSV piece size: :data:`CHUNK_BYTES`, or enough for :data:`CHUNK_MIN_ROWS` wide rows."""
+        if self._chunk_bytes is not None:
+            return self._chunk_bytes
+        with self.path.open("rb") as handle:
+            handle.readline()
+            sample = handle.read(1 << 20)
+        lines = max(sample.count(b"\n"), 1)
+        wanted = int(len(sample) / lines * CHUNK_MIN_ROWS)
+        self._chunk_bytes = min(max(CHUNK_BYTES, wanted), CHUNK_MAX_BYTES)
+        return self._chunk_bytes
+
+    @property
+    def batch_rows(self) -> int:
+        """Parquet batch size: :data:`PARQUET_BATCH_ROWS`, fewer for wide tables (about
+        :data:`BATCH_BYTES` per batch)."""
+        if self._batch_rows is not None:
+            return self._batch_rows
+        width = max(len(self.columns), 1)
+        return int(min(PARQUET_BATCH_ROWS, max(CHUNK_MIN_ROWS, BATCH_BYTES // (8 * width))))
 
     def _read_header(self) -> list[str]:
         if self.format == "parquet":

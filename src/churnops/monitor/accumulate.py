@@ -270,11 +270,44 @@ class CategoryAccumulator:
             codes = pl.lit(UNSEEN, dtype=pl.UInt32)
         return pl.when(values.is_null()).then(pl.lit(MISSING, dtype=pl.UInt32)).otherwise(codes)
 
+    def seed(self, labels: list[Any], dtype: Any) -> None:
+        """Know these labels from the start (e.g. the reference's), so that coding a chunk rarely
+        meets an unseen value; labels never counted are dropped by :meth:`finish`."""
+        if labels:
+            self._learn(pl.Series(labels, dtype=dtype))
+
     def update(self, coerced: Coerced) -> None:
         """One chunk of already coerced values."""
-        frame = pl.DataFrame({"v": coerced.series})
+        series = coerced.series
+        if series.dtype.is_integer() and series.len():
+            codes = self._integer_codes(series)
+            if codes is not None:
+                self.take(codes, coerced.unparsable, lambda mask: series.filter(pl.Series(mask)))
+                return
+        frame = pl.DataFrame({"v": series})
         codes = frame.select(self.codes_for(pl.col("v"))).to_series().to_numpy()
         self.take(codes, coerced.unparsable, lambda mask: frame.filter(pl.Series(mask))["v"])
+
+    def _integer_codes(self, series: pl.Series) -> NDArray[np.uint32] | None:
+        """Codes of a chunk of integers through a lookup table (faster than hashing), learning
+        new labels first; None when the values span too wide a range."""
+        present = series.drop_nulls().to_numpy()
+        if present.size == 0:
+            return None
+        low, high = int(present.min()), int(present.max())
+        if high - low >= 1 << 20:
+            return None
+        seen = np.flatnonzero(np.bincount(present - low)) + low
+        fresh = [v for v in seen.tolist() if v not in self.index]
+        if fresh:
+            self._learn(pl.Series(fresh, dtype=series.dtype))
+        table = np.full(high - low + 1, UNSEEN, dtype=np.uint32)
+        table[seen - low] = [self.index[v] for v in seen.tolist()]
+        values = series.fill_null(low).to_numpy()
+        codes = table[values - low]
+        if series.null_count():
+            codes[series.is_null().to_numpy()] = MISSING
+        return codes
 
     def take(
         self, codes: NDArray[np.uint32], unparsable: int, values_at: Callable[[NDArray[np.bool_]], pl.Series]
@@ -372,11 +405,13 @@ class CategoryAccumulator:
             self._known = pl.Series(self.labels, dtype=other._known.dtype if other.labels else None)
 
     def finish(self) -> CategoricalSample:
-        ordered = sort_labels(self.labels)
+        counted = [label for label, count in zip(self.labels, self.counts, strict=True) if count]
+        ordered = sort_labels(counted)
         position = {label: i for i, label in enumerate(ordered)}
-        permutation = np.array([position[label] for label in self.labels], dtype=np.int64)
+        permutation = np.array([position.get(label, -1) for label in self.labels], dtype=np.int64)
         counts = np.zeros(len(ordered), dtype=np.int64)
-        counts[permutation] = self.counts
+        used = permutation >= 0
+        counts[permutation[used]] = np.asarray(self.counts, dtype=np.int64)[used]
         if not self.keep_codes:
             return CategoricalSample(None, ordered, self.rows, self.missing, self.unparsable, counts)
         merged = np.concatenate(self.code_chunks) if self.code_chunks else np.zeros(0, dtype=np.int64)

@@ -137,6 +137,8 @@ class BatchBuilder:
             accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
             if plan.column_type == "categorical":
                 accumulator = CategoryAccumulator(keep_codes=not streaming)
+                if isinstance(column.sample, CategoricalSample) and like is not None:
+                    accumulator.seed(column.sample.labels, like)
             else:
                 accumulator = SketchAccumulator() if streaming else NumericAccumulator()
             self.tallies[plan.name] = ColumnTally(column, accumulator, like)
@@ -175,11 +177,12 @@ class BatchBuilder:
         failures = np.zeros(chunk.height, dtype=np.uint16)
         expressions: list[pl.Expr] = []
         values: dict[str, pl.Expr] = {}
+        schema = chunk.schema
         for name, tally in self.tallies.items():
             kind = tally.profile.plan.column_type
             if kind == "datetime":
                 continue  # parsed below: dates need a second parsing attempt
-            source = chunk.schema[name]
+            source = schema[name]
             if kind == "categorical":
                 value, flag = category_exprs(name, source, tally.like)
                 values[name] = value
@@ -196,7 +199,7 @@ class BatchBuilder:
                 codes = coerced[name].to_numpy()
                 value = values[name]
                 tally.accumulator.take(
-                    codes, unparsable, lambda mask, v=value: chunk.filter(pl.Series(mask)).select(v)[:, 0]
+                    codes, unparsable, lambda mask, v=value: chunk.select(v).filter(pl.Series(mask))[:, 0]
                 )
                 failures += codes == MISSING
                 continue

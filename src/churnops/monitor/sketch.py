@@ -32,9 +32,9 @@ RELATIVE_ERROR = 1e-4
 """Relative accuracy of :class:`LogHistogram` (a = 0.01%)."""
 GAMMA = (1.0 + RELATIVE_ERROR) / (1.0 - RELATIVE_ERROR)
 LOG_GAMMA = math.log(GAMMA)
-EXACT_DISTINCT_LIMIT = 100_000
+EXACT_DISTINCT_LIMIT = 1 << 16
 """A column with more distinct values than this is summarized by a :class:`LogHistogram`."""
-DENSE_RANGE = 1 << 22
+DENSE_RANGE = 1 << 20
 """Chunks whose integer values (or bucket indices) span less than this are counted with bincount."""
 
 FloatArray = NDArray[np.float64]

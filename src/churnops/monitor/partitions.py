@@ -1,0 +1,80 @@
+"""The engine-neutral partition interface of the streaming engine.
+
+Any engine that can run a Python function on parts of a table - a Dask ``map_partitions``, a
+Spark ``mapInPandas``, a process pool - computes one :class:`~churnops.monitor.batch.BatchBuilder`
+per part with :func:`partition_builder`, ships it back with :func:`to_bytes` (or its own
+pickling), and the driver merges them with :func:`merge_builders`. The streaming summaries
+do not depend on how the rows were split or in which order the parts are merged, so every
+engine gives the same result as one pass over the whole table.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from churnops.monitor.batch import BatchBuilder
+from churnops.monitor.profile import ReferenceProfile
+from churnops.monitor.settings import MonitorSettings
+
+
+def partition_builder(
+    frame: Any,
+    profile: ReferenceProfile,
+    columns: list[str],
+    settings: MonitorSettings,
+    row_sample: int = 1,
+) -> BatchBuilder:
+    """Accumulate one part of a batch (a pandas or polars DataFrame, or an Arrow table/batch).
+
+    ``columns`` is the batch's full header (for the schema check); the part may hold only the
+    needed columns.
+    """
+    builder = BatchBuilder(profile, columns, settings, streaming=True, jobs=1, row_sample=row_sample)
+    builder.update(as_chunk(frame, builder.needed))
+    builder._wait_pending()
+    return builder
+
+
+def as_chunk(frame: Any, needed: list[str]) -> Any:
+    """A polars DataFrame or an Arrow RecordBatch of the needed columns."""
+    import pyarrow as pa
+
+    if isinstance(frame, pl.DataFrame):
+        return frame.select(needed)
+    if isinstance(frame, pa.RecordBatch):
+        return frame.select(needed)
+    if isinstance(frame, pa.Table):
+        return frame.select(needed).combine_chunks().to_batches()[0] if frame.num_rows else pl.DataFrame()
+    converted = pl.from_pandas(frame[needed])
+    assert isinstance(converted, pl.DataFrame)
+    return converted
+
+
+def merge_builders(builders: Iterable[BatchBuilder]) -> BatchBuilder:
+    """One builder holding every part (merged in the order given; any order gives the same)."""
+    merged: BatchBuilder | None = None
+    for builder in builders:
+        if merged is None:
+            merged = builder
+        else:
+            merged.merge(builder)
+    if merged is None:
+        raise ValueError("no partition to merge")
+    return merged
+
+
+def to_bytes(builder: BatchBuilder) -> bytes:
+    """A partition's builder as bytes (for engines that move rows of bytes, such as Spark)."""
+    return pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def from_bytes(data: bytes) -> BatchBuilder:
+    """The builder :func:`to_bytes` produced (bytes from your own workers only, never from files)."""
+    builder = pickle.loads(data)  # noqa: S301 - produced by our own workers in the same job
+    if not isinstance(builder, BatchBuilder):
+        raise TypeError("not a churnops partition")
+    return builder
