@@ -181,7 +181,7 @@ class SketchAccumulator:
             return math.inf, -math.inf
         if self.exact is not None:
             low, high = float(values.min()), float(values.max())
-            self.exact.add(values)
+            self.exact.add(values, (low, high))
             self._check_limit()
         else:
             assert self.sketch is not None

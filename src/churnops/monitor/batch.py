@@ -502,8 +502,10 @@ def _arrow_floats(data: Any) -> NDArray[np.float64] | None:
 
     if isinstance(data, pa.Array) and pa.types.is_float64(data.type):
         if data.null_count == 0:
-            return data.to_numpy(zero_copy_only=False)
-        return data.to_numpy(zero_copy_only=False).astype(np.float64)
+            return _primitive_view(data)
+        import pyarrow.compute as pc
+
+        return _primitive_view(pc.fill_null(data, float("nan")))
     return None
 
 
@@ -512,8 +514,15 @@ def _arrow_integers(data: Any) -> NDArray[np.integer] | None:
     import pyarrow as pa
 
     if isinstance(data, pa.Array) and pa.types.is_integer(data.type) and data.null_count == 0:
-        return data.to_numpy(zero_copy_only=False)
+        return _primitive_view(data)
     return None
+
+
+def _primitive_view(data: Any) -> NDArray[Any]:
+    """A null-free Arrow array of fixed-width numbers as a read-only NumPy view of its buffer
+    (Arrow's own ``to_numpy`` goes through its pandas shim, importing pandas on first use)."""
+    dtype = np.dtype(str(data.type))  # int8..uint64 and "double" (float64) only reach here
+    return np.frombuffer(data.buffers()[1], dtype=dtype, count=len(data), offset=data.offset * dtype.itemsize)
 
 
 def _is_dictionary(data: Any) -> bool:
@@ -530,7 +539,7 @@ def _dictionary_index(data: Any) -> NDArray[np.integer]:
     indices = data.indices
     if indices.null_count:
         indices = pc.fill_null(indices, len(data.dictionary))
-    return indices.to_numpy(zero_copy_only=False)
+    return _primitive_view(indices)
 
 
 def _parse_dictionary(

@@ -128,11 +128,11 @@ class BucketCounts:
     dense: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     sparse: ValueCounts | None = None
 
-    def add_index(self, index: IntArray) -> None:
-        """Count each bucket index of one chunk."""
+    def add_index(self, index: IntArray, bounds: tuple[int, int] | None = None) -> None:
+        """Count each bucket index of one chunk (``bounds``: its minimum and maximum, if known)."""
         if index.size == 0:
             return
-        low, high = int(index.min()), int(index.max())
+        low, high = bounds if bounds is not None else (int(index.min()), int(index.max()))
         if high - low < DENSE_RANGE:
             self.add_dense(low, np.bincount(index - low))
         else:
@@ -206,11 +206,13 @@ class ExactCounts:
     integers: BucketCounts | None = field(default_factory=BucketCounts)
     floats: ValueCounts | None = None
 
-    def add(self, values: NDArray[np.generic]) -> None:
+    def add(self, values: NDArray[np.generic], bounds: tuple[float, float] | None = None) -> None:
         if values.size == 0:
             return
         if self.integers is not None and values.dtype.kind in "iu":
-            self.integers.add_index(values.astype(np.int64, copy=False))
+            exact = bounds is not None and max(-bounds[0], bounds[1]) < 2**53  # floats hold them exactly
+            known = (int(bounds[0]), int(bounds[1])) if exact and bounds is not None else None
+            self.integers.add_index(values.astype(np.int64, copy=False), known)
             return
         self._as_floats().add(values)
 
