@@ -226,6 +226,10 @@ class MonitorConfig(_Section):
     """Threads working on the columns of a chunk (streaming); 0 = one per CPU core."""
     scheduler: str | None = None
     """Dask scheduler address (tcp://host:8786) for engine = "dask"; none = a local cluster."""
+    sample_duplicates_above: Annotated[int, Field(ge=0)] = 20_000_000
+    """Streaming batches with more rows than this, and an identifier column, count repeated rows
+    and identifiers on the identifiers of a 1/16 hash sample, scaled (reported as estimates);
+    0 = always count exactly (about a fifth slower on a 100M-row batch)."""
 
 
 class DvcConfig(_Section):

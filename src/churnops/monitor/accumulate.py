@@ -186,7 +186,7 @@ class SketchAccumulator:
         else:
             assert self.sketch is not None
             low, high = float(values.min()), float(values.max())
-            self.sketch.add(values.astype(np.float64, copy=False))
+            self.sketch.add(values.astype(np.float64, copy=False), bounds=(low, high))
         self.low = min(self.low, low)
         self.high = max(self.high, high)
         return low, high

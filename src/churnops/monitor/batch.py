@@ -95,7 +95,8 @@ class BatchTally:
     duplicated_ids: dict[str, int]
     streaming: bool = False
     duplicated_rows_estimated: bool = False
-    """True when repeated rows were counted on a sample of identifiers (see :class:`BatchBuilder`)."""
+    """True when repeated rows and identifiers were counted on a sample of identifiers (see
+    :class:`BatchBuilder`)."""
 
 
 def _count_outside(values: NDArray[Any], low: float, high: float) -> int:
@@ -145,7 +146,7 @@ class BatchBuilder:
         self.id_columns = [c for c in settings.id_columns if c in columns]
         self.needed = [c for c in columns if c in self.tallies or c in self.id_columns]
         self.row_sample = row_sample if streaming and self.id_columns else 1
-        """Repeated rows are counted on 1 row in ``row_sample`` (chosen by identifier) and scaled."""
+        """Repeated rows and identifiers are counted on 1 identifier in ``row_sample`` and scaled."""
         self.failed_cells = 0
         self.row_counter = DuplicateCounter()
         self.id_counters = {name: DuplicateCounter() for name in self.id_columns}
@@ -284,6 +285,15 @@ class BatchBuilder:
             results = list(self._pool.map(work, self.needed))
         else:
             results = [work(name) for name in self.needed]
+        if self._pool is None:
+            self._absorb_rows(results, height)
+            return
+        # count this chunk's identifiers and rows while the next chunk's columns are worked on
+        self._wait_pending()
+        self._pending = self._pool.submit(self._absorb_rows, results, height)
+
+    def _absorb_rows(self, results: list[tuple[str, NDArray[np.bool_] | None, Any]], height: int) -> None:
+        """Count one chunk's failed cells, identifiers and rows (one such task at a time)."""
         failures = np.zeros(height, dtype=np.uint16)
         parts: dict[str, Any] = {}
         for name, bad, hashed in results:
@@ -291,8 +301,8 @@ class BatchBuilder:
                 hashes, present = hashed
                 parts[name] = hashes
                 ids = hashes[present] if present is not None else hashes
-                if self._pool is not None:
-                    self._wait_pending()
+                if self.row_sample > 1:  # the same sample of identifiers as the rows'
+                    ids = ids[_in_sample(ids, self.row_sample)]
                 self.id_counters[name].add(ids)
                 continue
             if bad is not None:
@@ -302,22 +312,11 @@ class BatchBuilder:
         if self.row_sample > 1:
             # Repeated rows share their identifier: hashing the rows of a sample of identifiers
             # finds a sample of the repeated rows (every copy of a row is in or out together).
-            key = parts[self.id_columns[0]]
-            keep = np.flatnonzero(
-                (key >> np.uint64(64 - SAMPLE_BITS)) < np.uint64((1 << SAMPLE_BITS) // self.row_sample)
-            )
+            keep = np.flatnonzero(_in_sample(parts[self.id_columns[0]], self.row_sample))
             parts = {name: _take(values, keep) for name, values in parts.items()}
             failures, height = failures[keep], int(keep.size)
         else:
             parts = {name: _take(values, None) for name, values in parts.items()}
-        if self._pool is None:
-            self._count_rows(parts, failures, height)
-            return
-        # hash this chunk's rows while the next chunk's columns are worked on
-        self._wait_pending()
-        self._pending = self._pool.submit(self._count_rows, parts, failures, height)
-
-    def _count_rows(self, parts: dict[str, Any], failures: NDArray[np.uint16], height: int) -> None:
         hashes = pl.DataFrame(parts).hash_rows(seed=HASH_SEED).to_numpy() if parts else np.zeros(height, np.uint64)
         self.row_counter.add(hashes, failures)
 
@@ -450,13 +449,10 @@ class BatchBuilder:
             tally.sample = tally.accumulator.finish()
         repeated, repeated_failures = self.row_counter.finish()
         duplicated_ids = {name: counter.finish()[0] for name, counter in self.id_counters.items()}
-        estimated = False
-        if self.row_sample > 1:
-            if not any(duplicated_ids.values()):
-                repeated = repeated_failures = 0  # no repeated identifier: no repeated row, exactly
-            else:
-                estimated = True
-                repeated, repeated_failures = repeated * self.row_sample, repeated_failures * self.row_sample
+        estimated = self.row_sample > 1
+        if estimated:  # counted on 1 identifier in row_sample (every copy in or out together)
+            repeated, repeated_failures = repeated * self.row_sample, repeated_failures * self.row_sample
+            duplicated_ids = {name: n * self.row_sample for name, n in duplicated_ids.items()}
         return BatchTally(
             rows=self.rows,
             columns=self.tallies,
@@ -483,6 +479,12 @@ class Lookup:
 
     table: NDArray[Any]
     index: NDArray[np.integer]
+
+
+def _in_sample(hashes: NDArray[np.uint64], row_sample: int) -> NDArray[np.bool_]:
+    """Which keys are in the 1-in-``row_sample`` sample (by their top bits: a copy of a key is
+    always in or out with it)."""
+    return (hashes >> np.uint64(64 - SAMPLE_BITS)) < np.uint64((1 << SAMPLE_BITS) // row_sample)
 
 
 def _take(values: Any, rows: NDArray[np.intp] | None) -> Any:

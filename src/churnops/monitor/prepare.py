@@ -113,6 +113,9 @@ def category_exprs(name: str, source: pl.DataType, like: pl.DataType | None = No
 
 def coerce_categorical(series: pl.Series, like: pl.DataType | None = None) -> Coerced:
     """Category values, cast to ``like`` when given (see :func:`category_exprs`)."""
+    dtype = series.dtype
+    if (like is None or like == dtype) and not dtype.is_float() and not isinstance(dtype, pl.Categorical | pl.Enum):
+        return Coerced(series, 0)  # nothing to cast or clean (the common case: a dictionary of strings)
     values, flag = category_exprs("v", series.dtype, like)
     frame = pl.DataFrame({"v": series}).select(
         values.alias("v"), (flag if flag is not None else pl.lit(False)).alias("f")

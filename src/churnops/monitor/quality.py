@@ -137,7 +137,16 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
         duplicated_ids += n
         if n:
             checks.append(
-                QualityCheck("duplicated_ids", "warning", f"{n} repeated identifiers", name, n, _share(n, rows))
+                QualityCheck(
+                    "duplicated_ids",
+                    "warning",
+                    f"about {n} repeated identifiers (estimated from a sample of identifiers)"
+                    if tally.duplicated_rows_estimated
+                    else f"{n} repeated identifiers",
+                    name,
+                    n,
+                    _share(n, rows),
+                )
             )
     for column in tally.columns.values():
         checks.extend(_column_checks(column, settings, rows))

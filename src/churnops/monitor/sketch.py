@@ -111,7 +111,10 @@ class ValueCounts:
 
 def bucket_index(magnitudes: FloatArray) -> IntArray:
     """Bucket of each positive magnitude: ``ceil(log(x) / log(gamma))``."""
-    return np.ceil(np.log(magnitudes) * (1.0 / LOG_GAMMA)).astype(np.int64)
+    index = np.log(magnitudes)
+    index *= 1.0 / LOG_GAMMA
+    np.ceil(index, out=index)
+    return index.astype(np.int64)
 
 
 def bucket_value(index: IntArray) -> FloatArray:
@@ -265,8 +268,16 @@ class LogHistogram:
     negative: BucketCounts = field(default_factory=BucketCounts)
     zeros: int = 0
 
-    def add(self, values: FloatArray, weights: IntArray | None = None) -> None:
-        """Finite values (optionally each with a count)."""
+    def add(
+        self, values: FloatArray, weights: IntArray | None = None, bounds: tuple[float, float] | None = None
+    ) -> None:
+        """Finite values (optionally each with a count; ``bounds``: their minimum and maximum)."""
+        if weights is None and bounds is not None and bounds[0] > 0:
+            # all positive: the buckets of the bounds bracket every bucket (one bucket of slack
+            # on each side for a last-digit difference of the logarithm), no pass for min/max
+            low, high = bucket_index(np.array(bounds, dtype=np.float64))
+            self.positive.add_index(bucket_index(values), (int(low) - 1, int(high) + 1))
+            return
         if weights is None:
             positive = values > 0
             n_positive = int(np.count_nonzero(positive))

@@ -85,9 +85,8 @@ def reference_source(config: Config, request: MonitorRequest) -> ReferenceSource
 
 
 ROW_SAMPLE = 16
-ROW_SAMPLE_MIN_ROWS = 20_000_000
-"""Streaming batches with more rows than this, and an identifier column, count repeated rows on
-one identifier in ``ROW_SAMPLE`` (exact when no identifier repeats)."""
+"""Streaming batches above ``monitor.sample_duplicates_above`` rows, with an identifier column,
+count repeated rows and identifiers on one identifier in ``ROW_SAMPLE``."""
 Progress = Callable[[str, int, int], None]
 """``progress(what, done, total)``: rows (or bytes) read of a file, or columns tested."""
 
@@ -229,7 +228,8 @@ def run_monitoring(
         jobs = jobs_of(config)
         try:
             streaming = engine == "dask" or is_streaming(config, probe)
-            sample = ROW_SAMPLE if streaming and probe.estimated_rows > ROW_SAMPLE_MIN_ROWS else 1
+            above = config.monitor.sample_duplicates_above
+            sample = ROW_SAMPLE if streaming and above and probe.estimated_rows > above else 1
             builder = BatchBuilder(profile, probe.header, settings, streaming=streaming, jobs=jobs, row_sample=sample)
         except InputDataError as exc:
             raise InputDataError(f"{current_path}: {exc}") from None
