@@ -120,6 +120,17 @@ def test_wasserstein_norm_floor_for_constant_reference():
     assert result.statistic == pytest.approx(0.5 / 0.001)
 
 
+def test_a_near_zero_jensen_shannon_distance_is_scipys_to_the_last_digits():
+    # shares that almost agree: the divergence cancels, so only scipy's order of operations
+    # gives scipy's (and Evidently's) value; this pair once differed by 9e-9 relative
+    from churnops.monitor.stattests import jensen_shannon_distance
+
+    for ref, cur in [((510_084, 489_916), (510_030, 489_970)), ((3, 5, 7, 11), (3, 5, 7, 11.0001))]:
+        p, q = np.array(ref) / sum(ref), np.array(cur) / sum(cur)
+        expected = distance.jensenshannon(p, q)
+        assert jensen_shannon_distance(p, q) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
 def test_binned_tests_equal_their_formulas():
     ref = np.array([0, 0, 0, 1, 1, 2])
     cur = np.array([0, 1, 1, 2, 2, 3])

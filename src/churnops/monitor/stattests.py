@@ -539,21 +539,21 @@ def jensenshannon(
 
 
 def jensen_shannon_distance(p: NDArray[np.float64], q: NDArray[np.float64]) -> float:
-    """``scipy.spatial.distance.jensenshannon(p, q)`` (natural log), on numpy alone.
-
-    Written out because importing scipy.spatial costs ~40 MB of memory on every run; the test
-    suite checks equality with scipy.
+    """``scipy.spatial.distance.jensenshannon(p, q)`` (natural log), without importing
+    scipy.spatial (about 40 MB): the same operations in the same order, on scipy's ``rel_entr``.
+    Near zero the two sums cancel, so another logarithm (NumPy's differs from scipy's in the
+    last bit on about a third of inputs) or another order moves the distance by ~1e-8 relative.
 
     >>> round(jensen_shannon_distance(np.array([1.0, 0.0]), np.array([0.5, 0.5])), 6)
     0.464501
     """
+    from scipy.special import rel_entr
+
     p = p / np.sum(p)
     q = q / np.sum(q)
     m = (p + q) / 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        left = np.where(p > 0, p * np.log(p / m), 0.0)
-        right = np.where(q > 0, q * np.log(q / m), 0.0)
-    return float(np.sqrt(np.sum(left + right) / 2.0))
+    js = np.sum(rel_entr(p, m)) + np.sum(rel_entr(q, m))
+    return float(np.sqrt(js / 2.0))
 
 
 @stattest("psi", "distance", BOTH, 0.1, params=BINNED_PARAMS)
