@@ -8,7 +8,6 @@ and ``trigger.txt`` present exactly when the metrics say drift, from the same ru
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import resource
@@ -21,24 +20,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from run_outputs import OUTPUTS, snapshot
 
 from churnops.pipeline.outputs import JOURNAL, recover
 
-OUTPUTS = [
-    "monitoring/monitoring_metrics.json",
-    "monitoring/monitoring_report.html",
-    "monitoring/monitoring_report.standalone.html",
-    "monitoring/report.css",
-    "trigger.txt",
-]
 CHURNOPS = [sys.executable, "-m", "churnops"]
-
-
-def snapshot(root: Path) -> dict[str, str | None]:
-    return {
-        name: hashlib.sha256((root / name).read_bytes()).hexdigest() if (root / name).exists() else None
-        for name in OUTPUTS
-    }
 
 
 def assert_consistent(root: Path) -> str:

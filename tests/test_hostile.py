@@ -8,7 +8,6 @@ data-derived reaches the report unescaped. See RELIABILITY.md for the list.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -21,15 +20,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from run_outputs import snapshot
 
 BATCH = Path("data/production/bank_churn_prod.csv")
-OUTPUTS = [
-    "monitoring/monitoring_metrics.json",
-    "monitoring/monitoring_report.html",
-    "monitoring/monitoring_report.standalone.html",
-    "monitoring/report.css",
-    "trigger.txt",
-]
 
 
 def churnops(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -37,14 +30,6 @@ def churnops(root: Path, *args: str, timeout: float = 300) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", "churnops", *args], cwd=root, capture_output=True, text=True, timeout=timeout, env=env
     )
-
-
-def snapshot(root: Path) -> dict[str, str | None]:
-    """sha256 of every output (None when absent)."""
-    return {
-        name: hashlib.sha256((root / name).read_bytes()).hexdigest() if (root / name).exists() else None
-        for name in OUTPUTS
-    }
 
 
 @pytest.fixture(scope="module")

@@ -211,38 +211,32 @@ class HistoryStore:
 
     def runs(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Runs, oldest first (the most recent ``limit`` when given)."""
-        sa = self._sa
-        query = "SELECT * FROM runs"
-        params: dict[str, Any] = {}
-        if since:
-            query += " WHERE created_at >= :since"
-            params["since"] = since
-        query += " ORDER BY created_at DESC, run_id DESC"
-        if limit:
-            query += " LIMIT :limit"
-            params["limit"] = limit
-        with self.engine.connect() as connection:
-            rows = [_booleans(dict(row._mapping)) for row in connection.execute(sa.text(query), params)]
-        return list(reversed(rows))
+        return self._oldest_first("SELECT * FROM runs", [], {}, "", since, limit)
 
     def column_series(self, column: str, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """One column's results over runs, oldest first."""
-        sa = self._sa
-        query = (
+        select = (
             "SELECT r.run_id, r.created_at, c.column_name, c.column_type, c.test, c.statistic, c.p_value, "
-            "c.threshold, c.drift_detected FROM column_results c JOIN runs r ON r.run_id = c.run_id "
-            "WHERE c.column_name = :column"
+            "c.threshold, c.drift_detected FROM column_results c JOIN runs r ON r.run_id = c.run_id"
         )
-        params: dict[str, Any] = {"column": column}
+        return self._oldest_first(select, ["c.column_name = :column"], {"column": column}, "r.", since, limit)
+
+    def _oldest_first(
+        self, select: str, where: list[str], params: dict[str, Any], runs: str, since: str | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        """Rows of ``select`` from ``since`` on - the most recent ``limit`` when given - oldest
+        first; ``runs`` is the prefix of the runs table's columns in ``select``."""
         if since:
-            query += " AND r.created_at >= :since"
-            params["since"] = since
-        query += " ORDER BY r.created_at DESC, r.run_id DESC"
+            where = [*where, f"{runs}created_at >= :since"]
+            params = {**params, "since": since}
+        query = select + (" WHERE " + " AND ".join(where) if where else "")
+        query += f" ORDER BY {runs}created_at DESC, {runs}run_id DESC"
         if limit:
             query += " LIMIT :limit"
-            params["limit"] = limit
+            params = {**params, "limit": limit}
         with self.engine.connect() as connection:
-            rows = [_booleans(dict(row._mapping)) for row in connection.execute(sa.text(query), params)]
+            result = connection.execute(self._sa.text(query), params)
+            rows = [_booleans(dict(row._mapping)) for row in result]
         return list(reversed(rows))
 
     def close(self) -> None:
