@@ -104,10 +104,11 @@ def test_default_selection_follows_evidently():
 # --- scipy as oracle -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n, m", [(5, 7), (1000, 1000), (20_000, 10_000)])
+@pytest.mark.parametrize("n, m", [(5, 7), (1000, 1000), (20_000, 10_000), (300_000, 170_000), (1, 400_000)])
 def test_wasserstein_equals_scipy(n, m):
-    u = RNG.lognormal(0, 1, n)
-    v = np.round(RNG.lognormal(0.1, 1, m), 1)  # ties within and across samples
+    # above 2 x W1_PIECE_VALUES values the merge runs piece by piece
+    u = np.sort(RNG.lognormal(0, 1, n))
+    v = np.sort(np.round(RNG.lognormal(0.1, 1, m), 1))  # ties within and across samples
     assert wasserstein_1d(u, v) == pytest.approx(stats.wasserstein_distance(u, v), rel=1e-12)
     norm = max(float(np.std(u)), 0.001)
     assert get_stattest("wasserstein").func(u, v).statistic == pytest.approx(
@@ -224,3 +225,22 @@ def test_a_bigger_shift_never_lowers_a_distance(values, small, extra):
     ks_small = get_stattest("ks").func(values, values + small).statistic
     ks_big = get_stattest("ks").func(values, values + big).statistic
     assert ks_big >= ks_small - 1e-12
+
+
+@pytest.mark.parametrize("piece", [2, 7, 64])
+def test_wasserstein_piecewise_merge_equals_scipy(monkeypatch, piece):
+    # tiny pieces: cuts fall on tied values, on empty pieces, on the weighted and raw forms
+    import churnops.monitor.stattests as module
+
+    monkeypatch.setattr(module, "W1_PIECE_VALUES", piece)
+    rng = np.random.default_rng(piece)
+    u = np.sort(rng.integers(0, 60, 900).astype(float))
+    v = np.sort(np.round(rng.lognormal(3.0, 0.6, 700)))
+    expected = stats.wasserstein_distance(u, v)
+    assert wasserstein_1d(u, v) == pytest.approx(expected, rel=1e-12)
+    assert wasserstein_1d(v, u) == pytest.approx(expected, rel=1e-12)
+    uu, uw = np.unique(u, return_counts=True)
+    vv, vw = np.unique(v, return_counts=True)
+    assert wasserstein_1d(uu, vv, uw, vw) == pytest.approx(expected, rel=1e-12)
+    assert wasserstein_1d(uu, v, uw, None) == pytest.approx(expected, rel=1e-12)
+    assert wasserstein_1d(u, u) == 0.0

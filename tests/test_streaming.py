@@ -133,7 +133,7 @@ def test_low_cardinality_numbers_are_kept_as_counts():
     assert sample.count == 5_000
 
 
-@pytest.mark.parametrize("n, m", [(7, 11), (5_000, 3_000)])
+@pytest.mark.parametrize("n, m", [(7, 11), (5_000, 3_000), (400_000, 250_000)])
 def test_weighted_forms_give_the_same_statistics(n, m):
     rng = np.random.default_rng(n)
     u = np.sort(rng.integers(0, 40, n).astype(float))
