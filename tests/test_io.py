@@ -77,3 +77,38 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_parquet_batches_are_smaller_when_they_become_frames(tmp_path):
+    from churnops.data.io import PARQUET_BATCH_ROWS, PARQUET_FRAME_ROWS, TableReader
+
+    path = tmp_path / "t.parquet"
+    write_table(pl.DataFrame({"a": list(range(200_000)), "b": [0.5] * 200_000}), path)
+    frames = TableReader(path)
+    batches = TableReader(path, arrow=True)
+    assert (frames.batch_rows, batches.batch_rows) == (PARQUET_FRAME_ROWS, PARQUET_BATCH_ROWS)
+    assert [len(chunk) for chunk in frames] == [65_536, 65_536, 65_536, 3_392]
+    assert sum(batch.num_rows for batch in batches) == 200_000
+
+
+@pytest.mark.parametrize("chosen, expected", [(None, "jemalloc"), ("system", "system")])
+def test_reading_parquet_picks_a_pool_that_returns_memory_unless_the_user_chose(tmp_path, chosen, expected):
+    # the pool is global to the process: look at it in a fresh one
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.parquet"
+    write_table(pl.DataFrame({"a": [1, 2, 3]}), path)
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    script = (
+        "import sys, pathlib, pyarrow as pa\n"
+        "from churnops.data.io import TableReader\n"
+        "list(TableReader(pathlib.Path(sys.argv[1])))\n"
+        "print(pa.default_memory_pool().backend_name)\n"
+    )
+    pools = subprocess.run(
+        [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True, check=True
+    )
+    assert pools.stdout.strip() == expected

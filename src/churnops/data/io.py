@@ -283,15 +283,21 @@ def write_table(frame: pl.DataFrame, path: Path, dialect: CsvDialect = DEFAULT_D
 
 
 CHUNK_BYTES = 4 << 20
+"""CSV is read in pieces of about this many bytes (cut at line ends, never inside quotes)."""
 CHUNK_MIN_ROWS = 16_384
 """A chunk of a wide table still holds about this many rows (per-chunk work is per column)."""
 CHUNK_MAX_BYTES = 256 << 20
 BATCH_BYTES = 64 << 20
-"""CSV is read in pieces of about this many bytes (cut at line ends, never inside quotes)."""
+"""A Parquet batch of a wide table holds about this many bytes of values."""
 PARQUET_READ_BUFFER = 1 << 20
 """Column chunks are read through buffers of this size, not whole (bounded memory)."""
 PARQUET_BATCH_ROWS = 1 << 18
-"""Rows per Parquet batch (about 20 MB for 20 columns; whole row groups are never buffered)."""
+"""Rows per Parquet batch handed on as Arrow (the streaming engine; about 20 MB for 20 columns;
+whole row groups are never buffered)."""
+PARQUET_FRAME_ROWS = 1 << 16
+"""Rows per Parquet batch turned into a polars frame (the exact engine): converting and coercing
+a frame holds several copies of it, so smaller batches lower the peak at the same speed
+(1M x 17 columns: 636 -> 508 MiB, 420 MiB with the pool below; 2.35 -> 2.3-2.4 s)."""
 
 
 class TableReader:
@@ -363,7 +369,8 @@ class TableReader:
         if self._batch_rows is not None:
             return self._batch_rows
         width = max(len(self.columns), 1)
-        return int(min(PARQUET_BATCH_ROWS, max(CHUNK_MIN_ROWS, BATCH_BYTES // (8 * width))))
+        limit = PARQUET_BATCH_ROWS if self.arrow else PARQUET_FRAME_ROWS
+        return int(min(limit, max(CHUNK_MIN_ROWS, BATCH_BYTES // (8 * width))))
 
     def _read_header(self) -> list[str]:
         if self.format == "parquet":
@@ -430,6 +437,8 @@ class TableReader:
     def _parquet_chunks(self) -> Iterator[Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
+
+        use_returning_arrow_pool()
 
         try:
             schema = pq.read_schema(self.path)
@@ -549,6 +558,38 @@ class TableReader:
         return pl.read_csv(
             data, columns=columns, null_values=NULL_VALUES, try_parse_dates=False, **self.dialect.options(), **options
         )
+
+
+_POOL_CHOSEN = False
+ARROW_DECAY_MS = 200
+"""How long Arrow's jemalloc keeps freed pages before giving them back. 0 gave back most memory
+but made a 100M-row streaming run 25% slower (page faults); 200 ms cost it ~3%."""
+
+
+def use_returning_arrow_pool() -> None:
+    """Make Arrow allocate through jemalloc that gives freed pages back after
+    :data:`ARROW_DECAY_MS`, unless the user chose a pool (``ARROW_DEFAULT_MEMORY_POOL``) or
+    jemalloc is not built in (Windows).
+
+    Arrow's default pool (mimalloc) keeps freed pages: iterating a 1M-row Parquet file in 65k-row
+    batches grew the process by ~100 MB for a 32 MB peak of live Arrow memory, ~50 MB with
+    jemalloc. Measured on whole runs: 1M-row exact comparison 508 -> 420 MiB, 100M-row streaming
+    batch ~550 -> ~490 MiB.
+    """
+    global _POOL_CHOSEN
+    if _POOL_CHOSEN:
+        return
+    _POOL_CHOSEN = True
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(ARROW_DECAY_MS)
+    except NotImplementedError:  # ArrowNotImplementedError: jemalloc not built in
+        return
+    pa.set_memory_pool(pool)
 
 
 _DONE = object()
