@@ -24,7 +24,6 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
-    compact_codes,
     sort_labels,
 )
 from churnops.monitor.sketch import EXACT_DISTINCT_LIMIT, RELATIVE_ERROR, ExactCounts, LogHistogram
@@ -239,18 +238,15 @@ class SketchAccumulator:
 
 
 class CategoryAccumulator:
-    """Labels (in order of first appearance while accumulating), counts, and - unless
-    ``keep_codes`` is off, as in the streaming engine - every row's code."""
+    """Labels (in order of first appearance while accumulating) and their counts."""
 
-    def __init__(self, keep_codes: bool = True) -> None:
-        self.keep_codes = keep_codes
+    def __init__(self) -> None:
         self.rows = 0
         self.missing = 0
         self.unparsable = 0
         self.labels: list[Any] = []
         self.index: dict[Any, int] = {}
         self.counts: list[int] = []
-        self.code_chunks: list[NDArray[Any]] = []
         self._known = pl.Series([])
 
     @property
@@ -330,8 +326,6 @@ class CategoryAccumulator:
             ).to_numpy()
         present = codes[~missing] if missing.any() else codes
         self._add_counts(np.bincount(present, minlength=len(self.labels)))
-        if self.keep_codes:
-            self.code_chunks.append(compact_codes(present, len(self.labels)))
 
     def add_label_counts(
         self, labels: list[Any], counts: NDArray[np.int64], nulls: int, unparsable: int, dtype: Any
@@ -385,7 +379,6 @@ class CategoryAccumulator:
         self.rows += other.rows
         self.missing += other.missing
         self.unparsable += other.unparsable
-        remap = np.empty(len(other.labels), dtype=np.int64)
         for code, label in enumerate(other.labels):
             mine = self.index.get(label)
             if mine is None:
@@ -394,13 +387,6 @@ class CategoryAccumulator:
                 self.labels.append(label)
                 self.counts.append(0)
             self.counts[mine] += other.counts[code]
-            remap[code] = mine
-        self.keep_codes = self.keep_codes and other.keep_codes
-        if self.keep_codes:
-            for chunk in other.code_chunks:
-                self.code_chunks.append(compact_codes(remap[chunk], len(self.labels)))
-        else:
-            self.code_chunks = []
         if self.labels:
             self._known = pl.Series(self.labels, dtype=other._known.dtype if other.labels else None)
 
@@ -412,12 +398,7 @@ class CategoryAccumulator:
         counts = np.zeros(len(ordered), dtype=np.int64)
         used = permutation >= 0
         counts[permutation[used]] = np.asarray(self.counts, dtype=np.int64)[used]
-        if not self.keep_codes:
-            return CategoricalSample(None, ordered, self.rows, self.missing, self.unparsable, counts)
-        merged = np.concatenate(self.code_chunks) if self.code_chunks else np.zeros(0, dtype=np.int64)
-        codes = compact_codes(permutation[merged], len(ordered))
-        self.code_chunks = []
-        return CategoricalSample(codes, ordered, self.rows, self.missing, self.unparsable, counts)
+        return CategoricalSample(ordered, counts, self.rows, self.missing, self.unparsable)
 
     def as_numeric(self, streaming: bool = False) -> NumericAccumulator | SketchAccumulator:
         """The same values as a numerical accumulator (labels must be numbers)."""
@@ -482,7 +463,7 @@ class AutoAccumulator:
         if self.storage == "datetime" or (self.storage == "float" and not label):
             self.numeric = SketchAccumulator() if streaming else NumericAccumulator()
         else:
-            self.categories = CategoryAccumulator(keep_codes=not streaming)
+            self.categories = CategoryAccumulator()
 
     def update(self, series: pl.Series) -> None:
         if self.gave_up_text:

@@ -137,7 +137,7 @@ class BatchBuilder:
                 like = LABEL_TYPES.get(type(column.sample.labels[0]))
             accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
             if plan.column_type == "categorical":
-                accumulator = CategoryAccumulator(keep_codes=not streaming)
+                accumulator = CategoryAccumulator()
                 if isinstance(column.sample, CategoricalSample) and like is not None:
                     accumulator.seed(column.sample.labels, like)
             else:

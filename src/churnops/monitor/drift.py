@@ -9,7 +9,7 @@ import numpy as np
 
 from churnops.monitor.binning import n_distinct, total
 from churnops.monitor.columns import ColumnPlan
-from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_categories, align_category_counts
+from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
 from churnops.monitor.results import ColumnDrift, DatasetDrift
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import (
@@ -103,14 +103,11 @@ class TestInputs:
 def test_inputs(
     reference: NumericalSample | CategoricalSample, current: NumericalSample | CategoricalSample
 ) -> TestInputs:
-    """Arrays for the tests: sorted finite values, or codes on the union of categories."""
+    """Arrays for the tests: sorted finite values (or distinct values with counts), or every
+    category of the union once, weighted by its count."""
     if isinstance(reference, NumericalSample) and isinstance(current, NumericalSample):
         return TestInputs(reference.values, current.values, "numerical", None, reference.weights, current.weights)
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
-        if reference.codes is not None and current.codes is not None:
-            ref_codes, cur_codes, labels = align_categories(reference, current)
-            return TestInputs(ref_codes, cur_codes, "categorical", labels)
-        # counts only (the streaming engine): every category once, weighted by its count
         ref_counts, cur_counts, labels = align_category_counts(reference, current)
         keys = np.arange(len(labels), dtype=np.int64)
         return TestInputs(keys, keys, "categorical", labels, ref_counts, cur_counts)

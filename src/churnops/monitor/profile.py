@@ -31,7 +31,8 @@ from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 
-PROFILE_FORMAT = 3
+PROFILE_FORMAT = 4
+"""3 -> 4: categorical columns as counts only (no code per row)."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,7 @@ class ReferenceProfile:
                     "relative_error": sample.relative_error,
                 }
             elif isinstance(sample, CategoricalSample):
-                if sample.codes is not None:
-                    arrays[f"codes_{index}"] = sample.codes
-                else:
-                    arrays[f"counts_{index}"] = sample.counts
+                arrays[f"counts_{index}"] = sample.counts
                 entry["sample"] = {
                     "kind": "categorical",
                     "labels": sample.labels,
@@ -123,14 +121,12 @@ class ReferenceProfile:
                     relative_error=float(info.get("relative_error", 0.0)),
                 )
             elif info and info["kind"] == "categorical":
-                counts = arrays.get(f"counts_{index}")
                 sample = CategoricalSample(
-                    arrays.get(f"codes_{index}"),
                     list(info["labels"]),
+                    arrays[f"counts_{index}"].astype(np.int64, copy=False),
                     info["rows"],
                     info["missing"],
                     info["unparsable"],
-                    None if counts is None else counts.astype(np.int64, copy=False),
                 )
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
@@ -171,7 +167,7 @@ class ProfileBuilder:
             return SketchAccumulator() if self.streaming else NumericAccumulator()
         if kind == "categorical":
             self.likes[name] = pl.String() if isinstance(series.dtype, pl.Categorical | pl.Enum) else series.dtype
-            return CategoryAccumulator(keep_codes=not self.streaming)
+            return CategoryAccumulator()
         dtype = pl.String() if isinstance(series.dtype, pl.Categorical | pl.Enum) else series.dtype
         return AutoAccumulator(dtype, label=declared in ("target", "prediction"), streaming=self.streaming)
 

@@ -15,7 +15,7 @@ from churnops.data.io import TableReader, check_readable, read_table, sha256_fil
 from churnops.errors import ChurnopsError, ConfigError, InputDataError, OutputWriteError
 from churnops.monitor.batch import BatchBuilder, BatchTally
 from churnops.monitor.engine import evaluate
-from churnops.monitor.prepare import CategoricalSample, NumericalSample
+from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings, settings_from_config
@@ -163,11 +163,10 @@ def get_reference_profile(
 
 
 def profile_mode(profile: ReferenceProfile) -> str:
-    """``streaming`` when the profile keeps summaries rather than every value."""
+    """``streaming`` when the profile keeps summaries rather than every value (categories are
+    counted exactly by both engines)."""
     for column in profile.tested:
         sample = column.sample
-        if isinstance(sample, CategoricalSample) and sample.codes is None:
-            return "streaming"
         if isinstance(sample, NumericalSample) and (sample.relative_error or sample.bounds is not None):
             return "streaming"
     return "exact"
