@@ -1,9 +1,11 @@
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +93,16 @@ def test_help_is_fast_and_does_not_import_heavy_packages():
     assert output.strip() == "[]"
     shown = subprocess.run([sys.executable, "-m", "churnops", "--help"], capture_output=True, text=True, check=True)
     assert "Exit codes" in shown.stdout  # start-up time itself is measured in benchmarks/
+
+
+@pytest.mark.parametrize("chosen", [None, "dirty_decay_ms:5000"])
+def test_cli_sets_polars_allocator_decay_before_polars_loads_unless_the_user_did(chosen):
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if chosen:
+        env["_RJEM_MALLOC_CONF"] = chosen
+    code = "import os, sys; import churnops.cli; print(os.environ['_RJEM_MALLOC_CONF'], 'polars' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert shown.split() == [chosen or "dirty_decay_ms:100,muzzy_decay_ms:0", "False"]
 
 
 def test_seed_script_runs_the_command(workspace):

@@ -6,7 +6,13 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-import typer
+# polars allocates through its own jemalloc, which by default keeps freed pages for 10 s; a
+# command reads its tables in chunks and frees each one, so give pages back after 100 ms. This
+# must be set before polars is loaded (it is loaded lazily, never at start-up); a value the user
+# set wins. 1M-row exact comparison: 285 -> 264 MiB peak, same speed (README, Speed).
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+
+import typer  # noqa: E402
 
 from churnops import __version__
 from churnops.cli.common import EXIT_CODES_HELP, STATE, err, setup_logging
