@@ -77,7 +77,8 @@ print(json.dumps({"compute_s": t2 - t1,
 """
 
 CHILD_FLOOR = r"""
-import json, sys, time
+import json, os, sys
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")  # as the CLI does
 from pathlib import Path
 import numpy as np
 import polars as pl
