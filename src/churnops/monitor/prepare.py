@@ -250,7 +250,7 @@ class CategoricalSample:
 def align_category_counts(
     reference: CategoricalSample, current: CategoricalSample
 ) -> tuple[CountArray, CountArray, list[Any]]:
-    """Counts of both samples on the sorted union of their labels (codes not needed).
+    """Counts of both samples on the sorted union of their labels.
 
     >>> ref = CategoricalSample.from_series(pl.Series(["b", "a", "b"]))
     >>> cur = CategoricalSample(["b", "c"], np.array([1, 1]), 2, 0)

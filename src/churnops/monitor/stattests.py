@@ -223,8 +223,8 @@ def wasserstein_1d(
 
     Same value as ``scipy.stats.wasserstein_distance(u, v, u_weights, v_weights)``. scipy
     argsorts both samples and searchsorts their union; samples here arrive sorted (a
-    :class:`~churnops.monitor.prepare.NumericalSample` is), so the CDFs
-    come out of a stable merge with integer running counts. The merge runs over pieces of about
+    :class:`~churnops.monitor.prepare.NumericalSample` is), so the CDFs come out of a stable
+    merge with integer running counts. The merge runs over pieces of about
     :data:`W1_PIECE_VALUES` values cut at common values, so the working memory stays a few MB
     however long the samples are (one merge of 2M values needed ~100 MB), and the CDFs carry
     from one piece to the next. The test suite checks equality with scipy.
