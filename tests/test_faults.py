@@ -175,23 +175,19 @@ def test_sigkill_inside_the_commit_is_finished_by_the_next_command(ws, kill_at):
     assert not list((ws / "monitoring").glob(".*.tmp")) or kill_at == 1
 
 
-def _limit_file_size(limit: int):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+def _run_on_a_full_disk(ws, *args: str) -> subprocess.CompletedProcess:
+    """The CLI under RLIMIT_FSIZE: every write past 20 kB fails for real (EFBIG)."""
 
-    return apply
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    return subprocess.run([*CHURNOPS, *args], cwd=ws, capture_output=True, text=True, preexec_fn=limit)
 
 
 def test_a_full_disk_is_one_line_and_keeps_the_previous_outputs(ws):
     """A real write error from the kernel: RLIMIT_FSIZE makes every write past 20 kB fail (EFBIG)."""
     before = snapshot(ws)
-    done = subprocess.run(
-        [*CHURNOPS, "monitor", "--current", "calm.parquet"],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        preexec_fn=_limit_file_size(20_000),
-    )
+    done = _run_on_a_full_disk(ws, "monitor", "--current", "calm.parquet")
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
     assert len(lines) == 1 and "cannot write the monitoring outputs" in lines[0] and "file too large" in lines[0]
@@ -218,13 +214,7 @@ def test_no_space_left_on_device_is_reported_in_words(ws, cli, monkeypatch):
 
 
 def test_the_pipeline_summary_reports_a_full_disk(ws):
-    done = subprocess.run(
-        [*CHURNOPS, "pipeline", "--set", "paths.production='calm.parquet'"],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        preexec_fn=_limit_file_size(20_000),
-    )
+    done = _run_on_a_full_disk(ws, "pipeline", "--set", "paths.production='calm.parquet'")
     assert done.returncode == 2, (done.stdout, done.stderr)
     summary = json.loads((ws / "monitoring" / "pipeline_summary.json").read_text())
     stage = summary["stages"][0]
