@@ -7,12 +7,10 @@ so a run killed half-way never leaves a half-written file behind, and a reader n
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import functools
 import hashlib
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from typing import Any
 
 import polars as pl
 
+from churnops.data.files import atomic_path as atomic_path  # re-exported for table writers
+from churnops.data.files import atomic_write_text as atomic_write_text
 from churnops.errors import InputDataError
 
 CSV_SUFFIXES = {".csv", ".txt"}
@@ -226,39 +226,6 @@ def read_table(
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
-
-    On any error the temporary file is removed and ``path`` keeps its previous content.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        # mkstemp makes owner-only files; give the result the mode a plain open() would.
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def write_frame(frame: pl.DataFrame, path: Path, fmt: str, dialect: CsvDialect = DEFAULT_DIALECT) -> None:

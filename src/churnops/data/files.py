@@ -1,0 +1,129 @@
+"""Writing files without trusting what is already on disk.
+
+Everything churnops writes goes through here: a new file is written in full to a temporary file
+created exclusively beside its target (``O_EXCL``: a planted name is never reused), then renamed
+onto the target, which replaces a symbolic link planted there instead of writing through it. Files
+that are appended to or locked in place (a notification log, a lock file) are opened with
+``O_NOFOLLOW``, and refused when something other than a regular file sits at their path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from churnops.errors import OutputWriteError
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def umask() -> int:
+    """The process's file-creation mask (read without changing it for long)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def new_file_mode(path: Path) -> int:
+    """The permission bits a replacement of ``path`` gets: those of the regular file it replaces,
+    else what a plain ``open()`` would give (mkstemp makes owner-only files)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return 0o666 & ~umask()
+    if stat.S_ISREG(info.st_mode):
+        return stat.S_IMODE(info.st_mode)
+    return 0o666 & ~umask()
+
+
+def refuse_folder(path: Path) -> None:
+    """Raise :class:`OutputWriteError` when ``path`` is a folder (a file is to be written there)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise OutputWriteError(
+                f"{path}: is a folder where churnops writes a file; remove it or choose another path"
+            )
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    On any error the temporary file is removed and ``path`` keeps its previous content. A
+    symbolic link at ``path`` is replaced, never written through.
+
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with atomic_path(folder / "a.txt") as tmp:
+    ...     _ = tmp.write_text("hello")
+    >>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
+    ('hello', ['a.txt'])
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_folder(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, new_file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (fsynced before the rename)."""
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | NOFOLLOW | CLOEXEC)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
+    """Open ``path`` without following a symbolic link; refuse anything but a regular file.
+
+    Returns the file descriptor. Raises :class:`OutputWriteError` for a link, a folder, a device
+    or a pipe at ``path``.
+    """
+    try:
+        fd = os.open(path, flags | NOFOLLOW | CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OutputWriteError(
+                f"{path}: is a symbolic link; churnops does not write through links - remove it"
+            ) from None
+        if os.path.isdir(path):
+            raise OutputWriteError(f"{path}: is a folder, where churnops keeps a file; remove it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputWriteError(f"{path}: is not a regular file; remove it")
+    return fd
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` (UTF-8) to the regular file ``path``, creating it if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "ab") as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def is_link(path: Path) -> bool:
+    """Whether ``path`` itself is a symbolic link (not followed)."""
+    return path.is_symlink()

@@ -1,0 +1,136 @@
+"""One escaping function per medium a data-derived value can reach.
+
+Column names, category labels, file names and error texts come from files nobody vetted. Each
+medium has its own syntax that such a value could abuse, so each has exactly one function here,
+used everywhere that medium is written:
+
+* :func:`terminal` - control characters (ANSI escape sequences, carriage returns that rewrite a
+  line, bidirectional overrides that reorder what is shown) made visible;
+* :func:`slack` - Slack ``mrkdwn``: ``<!channel>`` pings and ``<url|text>`` links;
+* :func:`teams` - the Markdown subset of Adaptive Cards: links, emphasis, lists;
+* :func:`csv_cell` - spreadsheet formulas in CSV cells (OWASP CSV injection);
+* :func:`header` - e-mail headers (a line break would start a new header).
+
+HTML is escaped by Jinja2's autoescape in the report and e-mail templates, and URLs that become
+links are checked by :func:`safe_link`. This module imports nothing from churnops.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_CONTROL_AND_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal(text: object, keep_newlines: bool = True) -> str:
+    """Text safe to print on a terminal: control characters shown as ``\\xNN`` / ``\\uNNNN``.
+
+    Tabs are kept; newlines too unless ``keep_newlines`` is false (one-line messages).
+
+    >>> terminal("Balance\\x1b[2J")
+    'Balance\\\\x1b[2J'
+    >>> terminal("a\\nb", keep_newlines=False), terminal("a\\nb")
+    ('a\\\\x0ab', 'a\\nb')
+    >>> terminal("abc\\u202edef")
+    'abc\\\\u202edef'
+    """
+    pattern = _CONTROL if keep_newlines else _CONTROL_AND_BREAKS
+    text = str(text)
+    if keep_newlines:
+        text = text.replace("\r\n", "\n")
+    return pattern.sub(_visible, text)
+
+
+def one_line(text: object) -> str:
+    """:func:`terminal` for text that must stay on one line (errors, log lines, message fields).
+
+    >>> one_line("bad\\r\\nname")
+    'bad\\\\x0d\\\\x0aname'
+    """
+    return terminal(text, keep_newlines=False)
+
+
+def slack(text: object) -> str:
+    """Text for Slack ``mrkdwn``: the three characters Slack uses for control sequences escaped.
+
+    Together with ``"verbatim": true`` on the text object (no automatic links or mentions) a
+    value cannot ping a channel or disguise a link.
+
+    >>> slack("<!channel> <http://evil|click> & co")
+    '&lt;!channel&gt; &lt;http://evil|click&gt; &amp; co'
+    """
+    text = one_line(text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_TEAMS_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
+
+
+def teams(text: object) -> str:
+    """Text for the Markdown of an Adaptive Card (Teams): every Markdown character backslashed.
+
+    >>> teams("[click](http://evil) **x**")
+    '\\\\[click\\\\]\\\\(http://evil\\\\) \\\\*\\\\*x\\\\*\\\\*'
+    """
+    return _TEAMS_SPECIAL.sub(r"\\\1", one_line(text))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula: text starting like one gets a ``'``.
+
+    Numbers are left alone (a negative number is data, not a formula).
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("-5 cheap"), csv_cell(-5.0), csv_cell("Balance")
+    ("'=HYPERLINK(1)", "'-5 cheap", -5.0, 'Balance')
+    >>> csv_cell(" =1+1")
+    "' =1+1"
+    """
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS) and value:
+        return "'" + value
+    return value
+
+
+def header(text: object, limit: int = 200) -> str:
+    """An e-mail header value: one line, no control characters, at most ``limit`` characters.
+
+    >>> header("Drift in x\\r\\nBcc: everyone@example.com")
+    'Drift in x Bcc: everyone@example.com'
+    """
+    cleaned = _CONTROL_AND_BREAKS.sub(" ", str(text))
+    cleaned = re.sub(r"  +", " ", cleaned).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def safe_link(url: str | None) -> str | None:
+    """``url`` when it is a plain http(s) address that may become a link, else None.
+
+    Links whose address hides another host behind user info (``https://bank.example@evil``) are
+    refused too.
+
+    >>> safe_link("https://ci.example/job/7/"), safe_link("javascript:alert(1)"), safe_link(" http://x")
+    ('https://ci.example/job/7/', None, None)
+    >>> safe_link("https://bank.example@evil.example/")
+    """
+    if not url or url != url.strip() or _CONTROL_AND_BREAKS.search(url):
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    if any(unicodedata.category(ch).startswith("Z") for ch in url):
+        return None
+    return url
