@@ -10,7 +10,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+"""1.1 added the ``verdict`` section (1.0 documents stay readable: every 1.0 field is unchanged)."""
+SIGNALS = ("data", "target", "model", "quality")
+DEFAULT_TRIGGER_ON = ("data", "target", "model")
 
 
 def clean_number(value: float | None) -> float | None:
@@ -294,6 +297,51 @@ class SkippedColumn:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One finding of a run."""
+
+    signal: str
+    """``data``, ``target``, ``model`` or ``quality``."""
+    kind: str
+    """What was found: ``data``, ``target``, ``model decay``, ``model unchecked``, ``prediction``,
+    ``quality``."""
+    severity: str
+    """``alert`` (its signal is in ``trigger_on``: raises the trigger) or ``warning``."""
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"signal": self.signal, "kind": self.kind, "severity": self.severity, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The run's verdict: ``alert`` (trigger raised), ``warning`` or ``ok``."""
+
+    status: str
+    trigger: bool
+    headline: str
+    reasons: list[Reason] = field(default_factory=list)
+    trigger_on: list[str] = field(default_factory=lambda: list(DEFAULT_TRIGGER_ON))
+
+    @property
+    def alerts(self) -> list[Reason]:
+        return [r for r in self.reasons if r.severity == "alert"]
+
+    @property
+    def warnings(self) -> list[Reason]:
+        return [r for r in self.reasons if r.severity == "warning"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "trigger": self.trigger,
+            "headline": self.headline,
+            "trigger_on": list(self.trigger_on),
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+@dataclass(frozen=True)
 class MonitoringResult:
     """Everything one monitoring run found."""
 
@@ -314,6 +362,8 @@ class MonitoringResult:
     """The champion model's view of the batch (prediction drift, performance), when there is one."""
     mode: dict[str, Any] | None = None
     """Exact or streaming per dataset, and which columns the streaming summaries approximate."""
+    verdict: Verdict | None = None
+    """What the run found and whether it raises the trigger (:func:`churnops.monitor.verdict.decide`)."""
 
     def column(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -339,4 +389,44 @@ class MonitoringResult:
             "timings": dict(self.timings),
             "model": self.model,
             "mode": self.mode or {"reference": "exact", "current": "exact", "approximate_columns": []},
+            "verdict": self.verdict.to_dict() if self.verdict else None,
         }
+
+
+def example_result(drifted: int = 1, columns: int = 3) -> MonitoringResult:
+    """A small result with ``drifted`` of ``columns`` numerical columns drifted (docs and tests)."""
+    summary = ColumnSummary(100, 100, 0)
+    names = [f"c{i}" for i in range(columns)]
+    drifts = [
+        ColumnDrift(
+            n,
+            "feature",
+            "numerical",
+            "wasserstein",
+            "distance",
+            0.5 if i < drifted else 0.01,
+            None,
+            0.1,
+            i < drifted,
+            0.5 if i < drifted else 0.01,
+            summary,
+            summary,
+        )
+        for i, n in enumerate(names)
+    ]
+    share = drifted / columns if columns else 0.0
+    return MonitoringResult(
+        run_id="example",
+        created_at="2026-01-01T00:00:00.000+00:00",
+        engine="native",
+        reference=DatasetInfo(None, 100),
+        current=DatasetInfo(None, 100),
+        dataset_drift=DatasetDrift(share, 0.1, share > 0.1, names[:drifted], columns, 0.5, share >= 0.5),
+        columns=drifts,
+        target_drift=None,
+        prediction_drift=None,
+        data_quality=DataQuality(1.0, 0.95, True, 100 * columns, 0, 0, 0, []),
+        skipped=[],
+        settings={},
+        timings={},
+    )

@@ -1,28 +1,50 @@
-"""``churnops.toml``: the one configuration file, as validated pydantic models.
+"""``churnops.toml`` as validated pydantic models: every rule a value must follow lives here.
 
-Every key has a default, so churnops runs with no file at all. Relative paths are
-resolved against the project root (the folder holding the configuration file, or the
-current directory when there is none) and must stay inside it; absolute paths are taken
-as given. Secrets never live here: a channel names the environment variable that holds
-its secret.
+Every key has a default, so churnops runs with no file at all. Numbers must be finite and in
+range, strings that reach a header or a file name cannot hold control characters, and paths are
+resolved by :mod:`churnops.config.paths`. Secrets never live here: a channel names the
+environment variable that holds its secret.
 """
 
 from __future__ import annotations
 
-import sys
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from churnops.config.paths import check_distinct, resolve_in
 from churnops.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 CONFIG_FILENAME = "churnops.toml"
+DEFAULT_REFERENCE = "data/churn.csv"
+EMBEDDED_REFERENCE_ROWS = (0, 20_000)
+"""The embedded dataset's reference window: its rows [20000, 30000) become the production batch."""
+
+METRICS_FILE = "monitoring_metrics.json"
+REPORT_FILE = "monitoring_report.html"
+STANDALONE_FILE = "monitoring_report.standalone.html"
+CSS_FILE = "report.css"
+SUMMARY_FILE = "pipeline_summary.json"
+FALLBACK_NOTIFICATION_FILE = "notification.txt"
+HISTORY_FILE = "history.db"
+LOCK_FILE = ".workspace.lock"
+TEXTFILE_NAME = "churnops.prom"
+
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""Seeds feed NumPy and scikit-learn, which take 0 .. 2**32 - 1."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (line breaks, tabs, escapes)")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_no_control)]
 
 ColumnTypeName = Literal[
     "numerical", "categorical", "binary", "datetime", "text", "id", "target", "prediction", "ignored"
@@ -30,11 +52,12 @@ ColumnTypeName = Literal[
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float in the configuration must be a finite number
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PathsConfig(_Section):
-    reference: str = "data/churn.csv"
+    reference: str = DEFAULT_REFERENCE
     production: str = "data/production/bank_churn_prod.csv"
     monitoring_dir: str = "monitoring"
     trigger: str = "trigger.txt"
@@ -50,44 +73,71 @@ def _check_range(value: RowRange) -> RowRange:
     return value
 
 
+def _one_character(value: str) -> str:
+    if len(value) != 1 or value in '"\r\n\x00':
+        raise ValueError("must be one character other than a quote, a line end or NUL")
+    return value
+
+
+def _known_encoding(value: str) -> str:
+    import codecs
+
+    try:
+        name = codecs.lookup(value).name
+        sample = 'x,"y"\n'.encode(name, errors="replace")
+    except (LookupError, TypeError, ValueError):
+        raise ValueError(f"unknown text encoding '{value}' (e.g. utf-8, cp1252, latin-1)") from None
+    except Exception:  # noqa: BLE001 - a codec that is not a text encoding can fail in any way
+        raise ValueError(f"'{value}' is not a text encoding (e.g. utf-8, cp1252, latin-1)") from None
+    if sample != b'x,"y"\n':
+        raise ValueError(f"'{value}' is not ASCII-compatible; save the files as UTF-8")
+    return name
+
+
+Separator = Annotated[str, AfterValidator(_one_character)]
+Encoding = Annotated[str, AfterValidator(_known_encoding)]
+
+
+class InputDialect(_Section):
+    """How one input's CSV is written, where it differs from ``[data]``."""
+
+    separator: Separator | None = None
+    decimal: Literal[".", ","] | None = None
+    encoding: Encoding | None = None
+
+
 class DataConfig(_Section):
-    rows: Annotated[int, Field(gt=0)] = 30_000
-    seed: int = 42
-    reference_rows: RowRange | None = (0, 20_000)
-    """Rows [start, end) of the reference file used as the reference window; "all" = whole file."""
+    rows: Annotated[int, Field(gt=0, le=1_000_000_000)] = 30_000
+    seed: Seed = 42
+    reference_rows: RowRange | None = EMBEDDED_REFERENCE_ROWS
+    """Rows [start, end) of the reference file used as the reference window; "all" = whole file.
+    Default: rows [0, 20000) of the embedded dataset, and the whole file when paths.reference
+    names your own data."""
     production_rows: RowRange = (20_000, 30_000)
     """Rows [start, end) of the reference file that become the production batch."""
-    separator: str = ","
+    separator: Separator = ","
     """CSV field separator of input files, e.g. ";" or "\\t"."""
     decimal: Literal[".", ","] = "."
     """Decimal mark of numbers in input CSV files ("," needs a separator other than ",")."""
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     """Text encoding of input CSV files, e.g. "cp1252" or "latin-1" for some spreadsheet exports."""
+    reference: InputDialect = InputDialect()
+    """[data.reference]: separator, decimal or encoding of the reference file only."""
+    current: InputDialect = InputDialect()
+    """[data.current]: separator, decimal or encoding of the current batch only."""
 
-    @field_validator("separator")
-    @classmethod
-    def _one_character(cls, value: str) -> str:
-        if len(value) != 1 or value in '"\r\n':
-            raise ValueError("must be one character other than a quote or a line end")
-        return value
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        import codecs
-
-        try:
-            name = codecs.lookup(value).name
-        except LookupError:
-            raise ValueError(f"unknown text encoding '{value}'") from None
-        if 'x,"y"\n'.encode(name, errors="replace") != b'x,"y"\n':
-            raise ValueError(f"'{value}' is not ASCII-compatible; save the files as UTF-8")
-        return name
+    def dialect_of(self, which: str) -> tuple[str, str, str]:
+        """(separator, decimal, encoding) of the ``reference`` or ``current`` input."""
+        own: InputDialect = getattr(self, which)
+        return (own.separator or self.separator, own.decimal or self.decimal, own.encoding or self.encoding)
 
     @model_validator(mode="after")
     def _decimal_needs_another_separator(self) -> DataConfig:
-        if self.decimal == "," and self.separator == ",":
-            raise ValueError("decimal = ',' needs another separator, e.g. separator = ';'")
+        for which in ("reference", "current"):
+            separator, decimal, _ = self.dialect_of(which)
+            if decimal == "," and separator == ",":
+                where = "" if (separator, decimal) == (self.separator, self.decimal) else f" (for the {which} data)"
+                raise ValueError(f"decimal = ',' needs another separator, e.g. separator = ';'{where}")
         return self
 
     @field_validator("reference_rows", mode="before")
@@ -114,6 +164,25 @@ class ColumnsConfig(_Section):
     text: list[str] = []
     domains: dict[str, tuple[float, float]] = {"Credit Score": (300.0, 850.0)}
     """Allowed [min, max] per numerical column, checked by data quality."""
+    detect_ids: bool = True
+    """Leave out of drift, with a notice, columns that look like row numbers or identifiers
+    (unique whole numbers that only grow) and are not declared otherwise."""
+
+    @model_validator(mode="after")
+    def _one_role_per_column(self) -> ColumnsConfig:
+        roles: dict[str, str] = {}
+        for kind in ("target", "prediction"):
+            name = getattr(self, kind)
+            if name is not None:
+                roles.setdefault(name, kind)
+        if self.target is not None and self.target == self.prediction:
+            raise ValueError(f"'{self.target}' is both the target and the prediction")
+        for kind in ("id", "ignored", "datetime", "numerical", "categorical", "binary", "text"):
+            for name in getattr(self, kind):
+                other = roles.setdefault(name, kind)
+                if other != kind:
+                    raise ValueError(f"'{name}' is listed both as {other} and as {kind}; keep one")
+        return self
 
     @field_validator("domains")
     @classmethod
@@ -136,6 +205,8 @@ class ColumnsConfig(_Section):
 
 
 Binning = Literal["evidently", "quantile"]
+NonNegative = Annotated[float, Field(ge=0)]
+Signal = Literal["data", "target", "model", "quality"]
 
 
 class DriftConfig(_Section):
@@ -144,10 +215,11 @@ class DriftConfig(_Section):
     num_method: str | None = None
     cat_method: str | None = None
     per_column_method: dict[str, str] = {}
-    threshold: float | None = None
-    num_threshold: float | None = None
-    cat_threshold: float | None = None
-    per_column_threshold: dict[str, float] = {}
+    threshold: NonNegative | None = None
+    """Threshold of every column's test: a p-value (drift below it) or a distance (drift at or above it)."""
+    num_threshold: NonNegative | None = None
+    cat_threshold: NonNegative | None = None
+    per_column_threshold: dict[str, NonNegative] = {}
     binning: Binning = "evidently"
     n_bins: Annotated[int, Field(ge=2, le=10_000)] = 10
     """Bin count of the ``quantile`` binning (Evidently's mode ignores it, as Evidently does)."""
@@ -162,6 +234,14 @@ class ThresholdsConfig(_Section):
     """Warn when the data quality score is below this."""
     evidently_drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     """Evidently's own dataset rule (share >= drift_share), reported for comparison."""
+    trigger_on: list[Signal] = ["data", "target", "model"]
+    """Which findings write trigger.txt and alert: data drift, target (churn rate) drift, the
+    model (prediction drift or decay), data quality. ["data"] is the seed's rule exactly."""
+
+    @field_validator("trigger_on")
+    @classmethod
+    def _distinct_signals(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
 
 ScenarioOpName = Literal[
@@ -198,6 +278,10 @@ class ScenarioOp(_Section):
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
             raise ValueError(f"operation '{self.op}' needs {', '.join(missing)}")
+        if self.op == "resample" and self.factor is not None and not 0 < self.factor <= 1000:
+            raise ValueError("operation 'resample' needs a factor in (0, 1000]")
+        if self.min is not None and self.max is not None and self.max < self.min:
+            raise ValueError(f"max {self.max} < min {self.min}")
         if self.op == "clip" and self.min is None and self.max is None:
             raise ValueError("operation 'clip' needs min and/or max")
         return self
@@ -205,8 +289,8 @@ class ScenarioOp(_Section):
 
 class ScenarioConfig(_Section):
     name: str = "seed"
-    intensity: Annotated[float, Field(ge=0)] = 1.0
-    seed: int = 2024
+    intensity: Annotated[float, Field(ge=0, le=100)] = 1.0
+    seed: Seed = 2024
     custom: dict[str, list[ScenarioOp]] = {}
     """Named custom scenarios: lists of operations."""
 
@@ -222,7 +306,7 @@ class MonitorConfig(_Section):
     """exact keeps every value (Evidently's numbers); streaming keeps bounded summaries; auto picks
     exact for datasets up to exact_max_rows rows."""
     exact_max_rows: Annotated[int, Field(ge=0)] = 5_000_000
-    jobs: Annotated[int, Field(ge=0)] = 0
+    jobs: Annotated[int, Field(ge=0, le=256)] = 0
     """Threads working on the columns of a chunk (streaming); 0 = one per CPU core."""
     scheduler: str | None = None
     """Dask scheduler address (tcp://host:8786) for engine = "dask"; none = a local cluster."""
@@ -240,30 +324,39 @@ class DvcConfig(_Section):
 
 
 class PipelineConfig(_Section):
-    lock_timeout_s: Annotated[float, Field(ge=0)] = 3600.0
-    """How long a second pipeline run waits for the first one before giving up."""
+    lock_timeout_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = 3600.0
+    """How long a second run (monitor or pipeline) waits for the one holding the workspace."""
 
 
 NotifyStatus = Literal["drift", "ok", "error"]
 
 
+def _address(value: str) -> str:
+    if _CONTROL.search(value) or "," in value or not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", value):
+        raise ValueError(f"'{value}' is not an e-mail address like name@bank.example")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
 class _Channel(_Section):
-    name: str | None = None
+    name: PlainText | None = None
     on: list[NotifyStatus] = ["drift", "error"]
     """When the channel speaks: on drift, on a clean run (ok), when a stage failed (error)."""
-    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     """Extra attempts after a connection error, a timeout or an HTTP 5xx (with backoff)."""
-    backoff_s: Annotated[float, Field(ge=0)] = 0.5
+    backoff_s: Annotated[float, Field(ge=0, le=60)] = 0.5
 
 
 class EmailChannel(_Channel):
     type: Literal["email"] = "email"
-    host: str = "localhost"
+    host: PlainText = "localhost"
     port: Annotated[int, Field(gt=0, lt=65536)] = 587
     security: Literal["starttls", "ssl", "plain"] = "starttls"
-    sender: str = "churnops@localhost"
-    recipients: Annotated[list[str], Field(min_length=1)] = ["mlops@localhost"]
+    sender: Address = "churnops@localhost"
+    recipients: Annotated[list[Address], Field(min_length=1)] = ["mlops@localhost"]
     username_env: str | None = None
     """Environment variable holding the SMTP user (no login when unset)."""
     password_env: str | None = None
@@ -292,7 +385,7 @@ Channel = Annotated[EmailChannel | WebhookChannel | FileChannel, Field(discrimin
 class NotifyConfig(_Section):
     channels: list[Channel] = []
     """No channel configured: the pipeline writes monitoring/notification.txt and a log line."""
-    subject_prefix: str = "[churnops]"
+    subject_prefix: PlainText = "[churnops]"
     report_url: str | None = None
     """Where people open the report (e.g. a Jenkins job page); BUILD_URL is used when set."""
     top_columns: Annotated[int, Field(ge=1, le=50)] = 5
@@ -318,12 +411,12 @@ class MetricsConfig(_Section):
 
 
 class ModelConfig(_Section):
-    name: str = "bank-churn"
-    tracking_uri: str = "sqlite:///mlflow.db"
+    name: PlainText = "bank-churn"
+    tracking_uri: PlainText = "sqlite:///mlflow.db"
     """MLflow tracking URI; a relative sqlite path is inside the project. MLFLOW_TRACKING_URI wins."""
     artifact_dir: str = "mlartifacts"
-    experiment: str = "bank-churn"
-    seed: int = 42
+    experiment: PlainText = "bank-churn"
+    seed: Seed = 42
     validation_share: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     max_auc_drop: Annotated[float, Field(ge=0, le=1)] = 0.05
     """Decay alert when the ROC-AUC falls by more than this from the reference."""
@@ -364,30 +457,111 @@ class Config(_Section):
     source: Path | None = Field(default=None, exclude=True)
     """The file this configuration was read from, if any."""
 
-    def resolve(self, path: str | Path) -> Path:
-        """Resolve a configured path inside the project root.
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_window(cls, data: Any) -> Any:
+        """Rows [0, 20000) of the embedded dataset by default; your own reference file whole."""
+        if not isinstance(data, dict):
+            return data
+        section = data.get("data", {})
+        paths = data.get("paths", {})
+        if not isinstance(section, dict) or "reference_rows" in section or not isinstance(paths, dict):
+            return data
+        if paths.get("reference", DEFAULT_REFERENCE) == DEFAULT_REFERENCE:
+            return data
+        return {**data, "data": {**section, "reference_rows": "all"}}
 
-        Absolute paths are returned as given; relative paths must not escape the root.
+    def resolve(self, path: str | Path) -> Path:
+        """A configured file path, resolved inside the project root (see :mod:`churnops.config.paths`).
+
+        Absolute paths are taken as given; relative paths must not leave the root.
         """
-        p = Path(path).expanduser()
-        if p.is_absolute():
-            return p
-        resolved = (self.root / p).resolve()
-        root = self.root.resolve()
-        if resolved != root and root not in resolved.parents:
-            raise ConfigError(f"path '{path}' leaves the project folder {root}; give an absolute path to allow it")
-        return resolved
+        return resolve_in(self.root, path, "file")
+
+    def resolve_dir(self, path: str | Path) -> Path:
+        """A configured folder, resolved inside the project root (links followed)."""
+        return resolve_in(self.root, path, "dir")
 
     @property
     def dialect(self) -> Any:
-        """The :class:`churnops.data.io.CsvDialect` of input CSV files (``[data]``)."""
+        """The :class:`churnops.data.io.CsvDialect` of the current batch (``[data]``, ``[data.current]``)."""
+        return self.dialect_for("current")
+
+    def dialect_for(self, which: str) -> Any:
+        """The CSV dialect of the ``reference`` or ``current`` input."""
         from churnops.data.io import CsvDialect
 
-        return CsvDialect(self.data.separator, self.data.decimal, self.data.encoding)
+        return CsvDialect(*self.data.dialect_of(which))
 
     @property
     def monitoring_dir(self) -> Path:
-        return self.resolve(self.paths.monitoring_dir)
+        return self.resolve_dir(self.paths.monitoring_dir)
+
+    @property
+    def lock_path(self) -> Path:
+        """The workspace lock every run holds (in the monitoring folder, beside the outputs)."""
+        return self.monitoring_dir / LOCK_FILE
+
+    def run_outputs(self) -> dict[str, Path]:
+        """The files one monitoring run commits together (and may remove: the trigger)."""
+        folder = self.monitoring_dir
+        return {
+            "metrics": folder / METRICS_FILE,
+            "report": folder / REPORT_FILE,
+            "standalone report": folder / STANDALONE_FILE,
+            "report stylesheet": folder / CSS_FILE,
+            "paths.trigger": self.resolve(self.paths.trigger),
+        }
+
+    def output_files(self) -> dict[str, Path]:
+        """Every file churnops writes in this workspace, by a name the user recognises."""
+        folder = self.monitoring_dir
+        outputs = {
+            **self.run_outputs(),
+            "pipeline summary": folder / SUMMARY_FILE,
+            "notification file": folder / FALLBACK_NOTIFICATION_FILE,
+            "workspace lock": folder / LOCK_FILE,
+        }
+        if self.history.enabled and self.history.url is None:
+            outputs["history database"] = folder / HISTORY_FILE
+        for index, channel in enumerate(self.notify.channels):
+            if isinstance(channel, FileChannel):
+                outputs[f"notify.channels[{index}].path"] = self.resolve(channel.path)
+        if self.metrics.textfile_dir:
+            outputs["metrics.textfile_dir"] = self.resolve_dir(self.metrics.textfile_dir) / TEXTFILE_NAME
+        return outputs
+
+    def check_paths(self, inputs: dict[str, Path] | None = None, outputs: dict[str, Path] | None = None) -> None:
+        """Refuse outputs that are inputs or each other (:func:`churnops.config.paths.check_distinct`).
+
+        ``inputs`` and ``outputs`` add files given on the command line to the configured ones.
+        """
+        configured_inputs = {
+            "paths.reference": self.resolve(self.paths.reference),
+            "paths.production": self.resolve(self.paths.production),
+        }
+        check_distinct({**self.output_files(), **(outputs or {})}, {**configured_inputs, **(inputs or {})})
+        profiles = self.resolve_dir(self.paths.profile_cache)
+        for name, path in {**configured_inputs, **self.output_files()}.items():
+            if path == profiles or profiles in path.parents:
+                raise ConfigError(f"{name} ({path}) is inside paths.profile_cache, which churnops clears and rewrites")
+            if path == self.monitoring_dir:
+                raise ConfigError(f"{name} ({path}) is the monitoring folder itself")
+
+    def sqlite_url(self, url: str, key: str) -> str:
+        """A ``sqlite:///relative.db`` URL made absolute inside the project (other URLs unchanged)."""
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or url.startswith("sqlite:////"):
+            return url
+        relative = url.removeprefix(prefix)
+        if not relative or relative.startswith(":memory:"):
+            return url
+        database, query = (relative.split("?", 1) + [""])[:2]
+        try:
+            path = self.resolve(database)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        return f"sqlite:///{path}" + (f"?{query}" if query else "")
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The effective configuration as TOML-ready data (None values left out: they mean auto)."""
@@ -403,76 +577,3 @@ def _drop_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_none(v) for v in value]
     return value
-
-
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{source}: {key}: {message}{suffix}"
-
-
-def find_config(start: Path | None = None) -> Path | None:
-    """The ``churnops.toml`` in ``start`` (default: the current directory), if there is one."""
-    candidate = (start or Path.cwd()) / CONFIG_FILENAME
-    return candidate if candidate.is_file() else None
-
-
-def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read, validate and return the effective configuration.
-
-    Parameters
-    ----------
-    path
-        A configuration file; None looks for ``churnops.toml`` in the current directory and
-        falls back to the defaults when there is none.
-    overrides
-        Dotted keys (``"paths.reference"``) set on top of the file, as CLI flags do.
-
-    Raises
-    ------
-    ConfigError
-        With one line naming the file, the key and the problem.
-    """
-    data: dict[str, Any] = {}
-    source: Path | None = None
-    if path is not None:
-        if not path.is_file():
-            raise ConfigError(f"configuration file not found: {path}")
-        source = path
-    else:
-        source = find_config()
-    if source is not None:
-        try:
-            data = tomllib.loads(source.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{source}: not UTF-8 text") from None
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    for reserved in ("root", "source"):
-        if reserved in data:
-            raise ConfigError(f"{source}: {reserved}: unknown key")
-    root = (source.parent if source is not None else Path.cwd()).resolve()
-    label = str(source) if source is not None else "configuration"
-    try:
-        config = Config.model_validate({**data, "root": root, "source": source})
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, label)) from None
-    for key, value in config.paths.model_dump().items():
-        try:
-            config.resolve(value)
-        except ConfigError as exc:
-            raise ConfigError(f"{label}: paths.{key}: {exc}") from None
-    return config

@@ -1,0 +1,170 @@
+"""Reading ``churnops.toml`` and ``--set`` overrides into one validated :class:`Config`.
+
+Whatever is wrong - a missing or unreadable file, TOML that does not parse or nests without end,
+a key that does not exist, a value out of range, a path that leaves the project or lands on
+another file - becomes one :class:`ConfigError` line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from churnops.config.models import CONFIG_FILENAME, Config, EmailChannel, FileChannel, WebhookChannel
+from churnops.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {key}: {message}{suffix}"
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The ``churnops.toml`` in ``start`` (default: the current directory), if there is one."""
+    candidate = (start or Path.cwd()) / CONFIG_FILENAME
+    return candidate if candidate.exists() else None
+
+
+def _read(source: Path) -> dict[str, Any]:
+    if source.is_dir():
+        raise ConfigError(f"{source}: is a folder, not a configuration file")
+    if not source.is_file():
+        raise ConfigError(f"{source}: not a regular file")
+    try:
+        with source.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read it: {(exc.strerror or str(exc)).lower()}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES // 1024} KiB; this is not a churnops.toml")
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
+
+
+def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        if not leaf or any(not part for part in parents):
+            raise ConfigError(f"--set: '{dotted}' is not a configuration key (e.g. thresholds.dataset_drift)")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {dotted}: '{part}' is a value, not a section")
+            node = child
+        node[leaf] = value
+
+
+def _remember_secrets(config: Config) -> None:
+    """Tell the redaction the values of every secret the configuration points at."""
+    from churnops.redact import remember
+
+    names: list[str | None] = [config.history.password_env]
+    for channel in config.notify.channels:
+        if isinstance(channel, WebhookChannel):
+            names.append(channel.url_env)
+        elif isinstance(channel, EmailChannel):
+            names.append(channel.password_env)
+    remember(os.environ.get(name) for name in names if name)
+    for url in (config.metrics.pushgateway_url, config.history.url, config.model.tracking_uri, config.dvc.remote_url):
+        if url and "@" in url.partition("://")[2].partition("/")[0]:
+            remember([url])
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, validate and return the effective configuration.
+
+    Parameters
+    ----------
+    path
+        A configuration file; None looks for ``churnops.toml`` in the current directory and
+        falls back to the defaults when there is none.
+    overrides
+        Dotted keys (``"paths.reference"``) set on top of the file, as CLI flags do.
+
+    Raises
+    ------
+    ConfigError
+        With one line naming the file, the key and the problem.
+    """
+    data: dict[str, Any] = {}
+    source: Path | None = None
+    if path is not None:
+        if not path.exists():
+            raise ConfigError(f"configuration file not found: {path}")
+        source = path
+    else:
+        source = find_config()
+    if source is not None:
+        data = _read(source)
+    _apply_overrides(data, overrides or {})
+    for reserved in ("root", "source"):
+        if reserved in data:
+            raise ConfigError(f"{source or 'configuration'}: {reserved}: unknown key")
+    root = (source.parent if source is not None else Path.cwd()).resolve()
+    label = str(source) if source is not None else "configuration"
+    try:
+        config = Config.model_validate({**data, "root": root, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, label)) from None
+    except RecursionError:
+        raise ConfigError(f"{label}: values nested too deeply") from None
+    _check_paths(config, label)
+    _remember_secrets(config)
+    return config
+
+
+def _check_paths(config: Config, label: str) -> None:
+    for key, value in config.paths.model_dump().items():
+        try:
+            if key in ("monitoring_dir", "profile_cache"):
+                config.resolve_dir(value)
+            else:
+                config.resolve(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{label}: paths.{key}: {exc}") from None
+    checks = [("model.artifact_dir", config.model.artifact_dir, "dir")]
+    for index, channel in enumerate(config.notify.channels):
+        if isinstance(channel, FileChannel):
+            checks.append((f"notify.channels[{index}].path", channel.path, "file"))
+    if config.metrics.textfile_dir:
+        checks.append(("metrics.textfile_dir", config.metrics.textfile_dir, "dir"))
+    for key, value, kind in checks:
+        try:
+            config.resolve_dir(value) if kind == "dir" else config.resolve(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{label}: {key}: {exc}") from None
+    try:
+        if config.history.url:
+            config.sqlite_url(config.history.url, "history.url")
+        config.sqlite_url(config.model.tracking_uri, "model.tracking_uri")
+        config.check_paths()
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None

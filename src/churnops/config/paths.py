@@ -1,0 +1,78 @@
+"""Where configured paths point: inside the project, and never onto each other.
+
+A relative path is resolved against the project root and must stay inside it; an absolute path
+is taken as given (it is the user's explicit choice). ``~`` is not expanded: in a configuration
+file it looks relative while pointing elsewhere, so it is refused with a hint. For a file, the
+folder is resolved (symbolic links followed) and the file name kept as written, so a link planted
+at the file's own path is replaced or removed as a link, never followed to what it points at.
+
+:func:`check_distinct` is the one check that no output collides with an input or another output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from churnops.errors import ConfigError
+
+
+def resolve_in(root: Path, path: str | Path, kind: str = "file") -> Path:
+    """``path`` resolved against ``root``; relative paths must stay inside ``root``.
+
+    ``kind`` is ``"file"`` (the last component is kept as written) or ``"dir"`` (resolved too).
+
+    >>> resolve_in(Path("/project"), "data/churn.csv")
+    PosixPath('/project/data/churn.csv')
+    >>> resolve_in(Path("/project"), "/srv/batches/b.csv")
+    PosixPath('/srv/batches/b.csv')
+    """
+    text = str(path)
+    if not text.strip():
+        raise ConfigError("an empty path")
+    if "\x00" in text:
+        raise ConfigError(f"path {text!r} holds a NUL character")
+    if text.startswith("~"):
+        raise ConfigError(f"path '{text}' starts with '~', which churnops does not expand; give the absolute path")
+    candidate = Path(text)
+    absolute = candidate.is_absolute()
+    base = candidate if absolute else root / candidate
+    if kind == "file":
+        if base.name in ("", ".", ".."):
+            raise ConfigError(f"path '{text}' does not name a file")
+        resolved = base.parent.resolve() / base.name
+    else:
+        resolved = base.resolve()
+    if absolute:
+        return Path(os.path.normpath(resolved))
+    real_root = root.resolve()
+    if resolved != real_root and real_root not in resolved.parents:
+        raise ConfigError(f"path '{text}' leaves the project folder {real_root}; give an absolute path to allow it")
+    return resolved
+
+
+def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | None = None) -> None:
+    """Raise :class:`ConfigError` when two outputs are the same file, or an output is an input.
+
+    ``outputs`` and ``inputs`` map a name the user recognises (a configuration key or a flag) to
+    a resolved path.
+
+    >>> check_distinct({"paths.trigger": Path("/p/data/churn.csv")}, {"paths.reference": Path("/p/data/churn.csv")})
+    Traceback (most recent call last):
+    ...
+    churnops.errors.ConfigError: paths.trigger is the same file as paths.reference (/p/data/churn.csv): ...
+    """
+    seen: dict[str, str] = {}
+    for name, path in (inputs or {}).items():
+        seen.setdefault(os.path.normpath(path), name)
+    for name, path in outputs.items():
+        key = os.path.normpath(path)
+        other = seen.get(key)
+        if other is not None and other != name:
+            kind = "an input" if other in (inputs or {}) else "another output"
+            raise ConfigError(
+                f"{name} is the same file as {other} ({path}): churnops would overwrite or remove {kind}; "
+                "choose another path"
+            )
+        seen[key] = name

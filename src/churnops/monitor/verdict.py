@@ -1,0 +1,125 @@
+"""One verdict for a run: what it found, in order of severity, and whether it raises the trigger.
+
+A run can find several things: the feature data drifted (the seed's rule: the share of drifted
+columns above ``thresholds.dataset_drift``), the churn rate moved, the model decayed or its
+predictions drifted, the batch's quality fell below its threshold. Each finding is a
+:class:`Reason` of one *signal* (``data``, ``target``, ``model``, ``quality``). Signals listed in
+``thresholds.trigger_on`` raise the trigger (an *alert*); the others are reported as warnings.
+The CLI's summary line, the report's banner and "What next", ``trigger.txt``, the notification
+and the exit code of ``--fail-on-drift`` all come from this one verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from churnops.monitor.results import DEFAULT_TRIGGER_ON, SIGNALS, MonitoringResult, Reason, Verdict
+
+# Within a severity, findings about the model come first (a dead model is the costliest thing to
+# miss), then the label, then the inputs, then the data's quality.
+_ORDER = {"model decay": 0, "model unchecked": 1, "target": 2, "data": 3, "prediction": 4, "quality": 5}
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _p(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return "<1e-16" if value == 0 else f"{value:.2g}"
+
+
+def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
+    """(signal, kind, message) of everything the run found, unordered."""
+    found: list[tuple[str, str, str]] = []
+    drift = result.dataset_drift
+    if drift.detected:
+        names = ", ".join(drift.drifted_columns[:5]) + (", ..." if len(drift.drifted_columns) > 5 else "")
+        found.append(
+            (
+                "data",
+                "data",
+                f"data drift: {len(drift.drifted_columns)} of {drift.n_columns} columns drifted "
+                f"(score {drift.score:.3f} > {drift.threshold:g}): {names}",
+            )
+        )
+    target = result.target_drift
+    if target is not None and target.drift_detected:
+        if target.reference_rate is not None and target.current_rate is not None:
+            change = (target.current_rate - target.reference_rate) * 100
+            direction = "rose" if change > 0 else "fell"
+            message = (
+                f"{target.column} rate {direction} from {_rate(target.reference_rate)} to "
+                f"{_rate(target.current_rate)} ({change:+.1f} points, p={_p(target.p_value)})"
+            )
+        else:
+            message = f"the target {target.column} drifted ({target.test})"
+        found.append(("target", "target", message))
+    model = result.model or {}
+    if model.get("error"):
+        found.append(("model", "model unchecked", f"the model could not be checked: {model['error']}"))
+    decay = model.get("decay") or {}
+    if decay.get("detected"):
+        drop = decay.get("roc_auc_drop")
+        observed = (model.get(decay.get("basis") or "") or {}).get("roc_auc")
+        reference = (model.get("reference") or {}).get("roc_auc")
+        detail = f" ({observed:.3f} vs {reference:.3f} on the reference)" if observed is not None and reference else ""
+        found.append(
+            (
+                "model",
+                "model decay",
+                f"model decay: ROC-AUC fell by {drop:.3f} ({decay.get('basis', 'estimated')}){detail}, "
+                f"more than {decay.get('max_auc_drop', 0):g}",
+            )
+        )
+    prediction = result.prediction_drift
+    if prediction is not None and prediction.drift_detected:
+        value = prediction.p_value if prediction.kind == "p_value" else prediction.statistic
+        found.append(
+            (
+                "model",
+                "prediction",
+                f"prediction drift: {prediction.name} {prediction.test} {value:.3g} "
+                f"(threshold {prediction.threshold:g})",
+            )
+        )
+    quality = result.data_quality
+    if not quality.passed:
+        worst = next((c for c in quality.checks if c.severity == "error"), None)
+        detail = f"; worst: {worst.column or 'rows'} {worst.check.replace('_', ' ')}" if worst else ""
+        found.append(("quality", "quality", f"data quality {quality.score:.4f} below {quality.threshold:g}{detail}"))
+    return found
+
+
+def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER_ON) -> Verdict:
+    """The verdict of a monitoring result (with its model section, when there is one).
+
+    Examples
+    --------
+    >>> from churnops.monitor.results import example_result
+    >>> decide(example_result(drifted=2, columns=4)).headline
+    'data drift: 2 of 4 columns drifted (score 0.500 > 0.1): c0, c1'
+    >>> decide(example_result(drifted=2, columns=4), trigger_on=["quality"]).status
+    'warning'
+    """
+    wanted = set(trigger_on)
+    reasons = [
+        Reason(signal, kind, "alert" if signal in wanted else "warning", message)
+        for signal, kind, message in _findings(result)
+    ]
+    reasons.sort(key=lambda r: (r.severity != "alert", _ORDER.get(r.kind, 9)))
+    alerts = [r for r in reasons if r.severity == "alert"]
+    status = "alert" if alerts else ("warning" if reasons else "ok")
+    if reasons:
+        first = reasons[0].message
+        more = len(reasons) - 1
+        headline = first + (f" (and {more} more finding{'s' if more > 1 else ''})" if more else "")
+    else:
+        drift = result.dataset_drift
+        headline = (
+            f"no drift: {len(drift.drifted_columns)} of {drift.n_columns} columns drifted "
+            f"(score {drift.score:.3f}, threshold {drift.threshold:g})"
+        )
+    return Verdict(status, bool(alerts), headline, reasons, [s for s in SIGNALS if s in wanted])
