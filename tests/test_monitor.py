@@ -26,7 +26,8 @@ def test_seed_drift_is_detected_and_the_trigger_written(bank_workspace, cli):
     assert cli("generate").exit_code == 0
     result = cli("monitor")
     assert result.exit_code == 0, result.output
-    assert "DRIFT DETECTED" in result.output
+    assert result.output.startswith("ALERT: 2 findings")
+    assert "data drift: 3 of 16 columns drifted" in result.output
     metrics = validate(bank_workspace / "monitoring" / "monitoring_metrics.json")
     drift = metrics["dataset_drift"]
     assert set(drift["drifted_columns"]) == {"Balance", "Credit Score", "Income"}
@@ -40,7 +41,9 @@ def test_seed_drift_is_detected_and_the_trigger_written(bank_workspace, cli):
     assert metrics["columns"]["Date of Birth"]["type"] == "datetime"
     assert {s["name"] for s in metrics["skipped_columns"]} == {"CustomerId", "Surname", "First Name"}
     trigger = (bank_workspace / "trigger.txt").read_text()
-    assert trigger.startswith("DATA DRIFT DETECTED")
+    assert trigger.startswith("ALERT: target, data")
+    assert metrics["verdict"]["trigger"] is True and metrics["verdict"]["status"] == "alert"
+    assert [r["kind"] for r in metrics["verdict"]["reasons"]] == ["target", "data"]
     assert f"run_id: {metrics['run_id']}" in trigger
     assert "drifted_columns: Balance, Credit Score, Income" in trigger
     assert (bank_workspace / "monitoring" / "monitoring_report.html").exists()

@@ -68,7 +68,9 @@ def test_email_with_html_text_attachments_and_auth(drifted, cli, monkeypatch, tm
     assert sender == "churnops@bank.example"
     assert recipients == ["mlops@bank.example", "risk@bank.example"]
     message = server.messages[0]
-    assert str(message["Subject"]).strip() == "[churnops] Data drift detected in bank_churn_prod.csv: 3 of 16 columns"
+    assert str(message["Subject"]).strip() == (
+        "[churnops] Alert on bank_churn_prod.csv: Churn Flag rate +4.7 points, data drift (3 of 16 columns)"
+    )
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     for body in (text, html):
@@ -98,7 +100,7 @@ def test_slack_teams_and_webhook_payloads(drifted, cli, monkeypatch):
         assert result.exit_code == 0, result.output
     by_path = {r["path"].split("/")[1]: r for r in server.requests}
     slack = by_path["services"]["json"]
-    assert slack["text"].startswith("Data drift detected")
+    assert slack["text"].startswith("Alert on bank_churn_prod.csv: Churn Flag rate")
     kinds = [block["type"] for block in slack["blocks"]]
     assert kinds[0] == "header" and "section" in kinds and "actions" in kinds
     for block in slack["blocks"]:
@@ -117,7 +119,7 @@ def test_slack_teams_and_webhook_payloads(drifted, cli, monkeypatch):
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4" and "$schema" in card
     facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]}
-    assert facts["Dataset drift score"] == "0.188 (threshold 0.1)"
+    assert facts["Dataset drift score"] == "0.188 \\(threshold 0.1\\)"  # parentheses escaped for Markdown
     assert facts["Credit Score"].startswith("wasserstein 0.19")
     assert card["actions"][0]["type"] == "Action.OpenUrl"
     hook = by_path["hook"]["json"]

@@ -1,5 +1,7 @@
 """``python -m churnops`` runs the CLI."""
 
-from churnops.cli import app
+import sys
 
-app(prog_name="churnops")
+from churnops.cli import main
+
+sys.exit(main())

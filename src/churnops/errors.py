@@ -10,6 +10,10 @@ Exit codes (documented in ``churnops --help`` and the README):
 
 from __future__ import annotations
 
+NOTICE = 25
+"""Log level of notices: facts a user should see once (e.g. a configured column the data does not
+have), between INFO and WARNING; shown unless ``--quiet``."""
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2

@@ -70,16 +70,24 @@ def slack(text: object) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_TEAMS_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
+_TEAMS_SPECIAL = re.compile(r"([\\*_\[\]()~])")
+_TEAMS_BLOCK_START = re.compile(r"^(\s*)([-+](?=\s)|[#>]|\d+\.(?=\s))")
 
 
 def teams(text: object) -> str:
-    """Text for the Markdown of an Adaptive Card (Teams): every Markdown character backslashed.
+    """Text for the Markdown of an Adaptive Card (Teams).
+
+    Adaptive Cards render bold, italic, strike-through, lists and links; the characters that make
+    them are backslashed (as the Adaptive Cards renderers read escapes), and a value that would
+    start a list is escaped at its start. Other punctuation is shown as it is.
 
     >>> teams("[click](http://evil) **x**")
     '\\\\[click\\\\]\\\\(http://evil\\\\) \\\\*\\\\*x\\\\*\\\\*'
+    >>> teams("0.188 (threshold 0.1)"), teams("- item")
+    ('0.188 \\\\(threshold 0.1\\\\)', '\\\\- item')
     """
-    return _TEAMS_SPECIAL.sub(r"\\\1", one_line(text))
+    escaped = _TEAMS_SPECIAL.sub(r"\\\1", one_line(text))
+    return _TEAMS_BLOCK_START.sub(r"\1\\\2", escaped)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")

@@ -42,8 +42,11 @@ STATE = State()
 
 
 def err(message: str) -> None:
-    """One line on stderr."""
-    typer.echo(message, err=True)
+    """One line on stderr: secrets redacted, control characters made visible."""
+    from churnops.escape import one_line
+    from churnops.redact import redact
+
+    typer.echo(one_line(redact(message)), err=True)
 
 
 def handle_errors(func: F) -> F:
@@ -56,13 +59,14 @@ def handle_errors(func: F) -> F:
         except typer.Exit:
             raise
         except ChurnopsError as exc:
+            logging.getLogger("churnops").debug("error details", exc_info=True)
             err(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err("interrupted")
             raise typer.Exit(130) from None
         except OSError as exc:
-            if exc.errno not in ENVIRONMENT_ERRNOS:
+            if exc.errno not in ENVIRONMENT_ERRNOS and exc.errno not in PATH_ERRNOS:
                 raise _internal(exc) from None
             where = f": {exc.filename}" if exc.filename else ""
             err(f"error: {(exc.strerror or str(exc)).lower()}{where} (files already written are kept)")
@@ -75,19 +79,25 @@ def handle_errors(func: F) -> F:
 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 """OS errors that are the machine's state, not a churnops bug: full disk, read-only, permissions."""
+PATH_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EEXIST, errno.EXDEV}
+"""OS errors about a path the user gave (a file where a folder should be, a name too long...)."""
 
 
 def _internal(exc: BaseException) -> typer.Exit:
     if STATE.debug:
         traceback.print_exception(exc)
-    err(f"internal error: {type(exc).__name__}: {exc} (set CHURNOPS_DEBUG=1 for the traceback; please report it)")
+    text = str(exc)[:300]
+    err(f"internal error: {type(exc).__name__}: {text} (set CHURNOPS_DEBUG=1 for the traceback; please report it)")
     return typer.Exit(EXIT_INTERNAL)
 
 
 def setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING)
+    from churnops.errors import NOTICE
+
+    logging.addLevelName(NOTICE, "NOTICE")
+    level = logging.DEBUG if verbose else (logging.ERROR if quiet else NOTICE)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(SafeFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("churnops")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -212,6 +222,11 @@ class StagedProgress:
                 console=self.console_factory(),
             )
             self.progress.start()
+        from rich.markup import escape as markup_escape
+
+        from churnops.escape import one_line
+
+        what = markup_escape(one_line(what))  # file names are data: no markup, no control characters
         stage = what.split(":")[0]
         if stage != self.stage:
             if self.task is not None:
@@ -245,6 +260,24 @@ def staged_progress() -> Iterator[StagedProgress | None]:
 
 
 def say(message: str) -> None:
-    """Normal output on stdout, unless --quiet."""
+    """Normal output on stdout, unless --quiet (secrets redacted, control characters made visible)."""
     if not STATE.quiet:
-        typer.echo(message)
+        echo(message)
+
+
+def echo(message: str) -> None:
+    """Output on stdout whatever --quiet says (the answer of a command): redacted and escaped."""
+    from churnops.escape import terminal
+    from churnops.redact import redact
+
+    typer.echo(terminal(redact(message)))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines on one line, with secrets redacted and control characters made visible."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from churnops.escape import one_line
+        from churnops.redact import redact
+
+        return one_line(redact(super().format(record)))

@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import handle_errors, load
+from churnops.cli.common import echo, handle_errors, load
 from churnops.cli.options import ConfigOption, SetOption
 
-config_app = typer.Typer(
-    rich_markup_mode="markdown", help="Inspect the configuration (churnops.toml).", no_args_is_help=True
-)
+config_app = typer.Typer(help="Inspect the configuration (churnops.toml).", no_args_is_help=True)
 
 
 @config_app.command("show")
@@ -27,7 +25,7 @@ def show(
     data = cfg.to_toml_dict()
     source = str(cfg.source) if cfg.source else "built-in defaults (no churnops.toml found)"
     if output_format == "json":
-        typer.echo(json.dumps({"source": source, **data}, indent=2))
+        echo(json.dumps({"source": source, **data}, indent=2))
         return
     if output_format != "toml":
         from churnops.errors import ConfigError
@@ -35,5 +33,5 @@ def show(
         raise ConfigError(f"--format: expected toml or json, got '{output_format}'")
     import tomli_w
 
-    typer.echo(f"# effective configuration - source: {source}")
-    typer.echo(tomli_w.dumps(data).rstrip())
+    echo(f"# effective configuration - source: {source}")
+    echo(tomli_w.dumps(data).rstrip())

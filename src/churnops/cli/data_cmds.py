@@ -10,7 +10,7 @@ import typer
 from churnops.cli.common import handle_errors, load, parse_rows, progress_bar, say
 from churnops.cli.options import ConfigOption, SetOption
 
-data_app = typer.Typer(rich_markup_mode="markdown", help="The embedded reference dataset.", no_args_is_help=True)
+data_app = typer.Typer(help="The embedded reference dataset.", no_args_is_help=True)
 
 
 @data_app.command("init")
@@ -38,7 +38,7 @@ def init(
     cfg = load(config, {"data.rows": rows, "data.seed": seed, "paths.reference": str(output) if output else None}, sets)
     path = cfg.resolve(cfg.paths.reference)
     with progress_bar("generating customers") as progress:
-        status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress, cfg.dialect)
+        status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress, cfg.dialect_for("reference"))
     say(f"{path}: {status} ({cfg.data.rows:,} rows, seed {cfg.data.seed})")
 
 

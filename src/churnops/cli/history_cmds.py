@@ -10,12 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
-from churnops.cli.common import handle_errors, load, say
+from churnops.cli.common import echo, handle_errors, load, say
 from churnops.cli.options import ConfigOption, SetOption
 
-metrics_app = typer.Typer(
-    rich_markup_mode="markdown", help="Prometheus metrics of the latest run.", no_args_is_help=True
-)
+metrics_app = typer.Typer(help="Prometheus metrics of the latest run.", no_args_is_help=True)
 
 RUN_COLUMNS = [
     "created_at",
@@ -96,7 +94,7 @@ def history(
     rows = query(cfg, since, column, limit)
     if column and not rows:
         raise ConfigError(f"--column: no result recorded for a column named '{column}'")
-    typer.echo(_render(rows, COLUMN_COLUMNS if column else RUN_COLUMNS, output_format))
+    echo(_render(rows, COLUMN_COLUMNS if column else RUN_COLUMNS, output_format))
 
 
 @metrics_app.command("export")
@@ -117,4 +115,4 @@ def export(
 
     cfg = load(config, sets=sets)
     for line in export_metrics(cfg, textfile, pushgateway, print_only):
-        typer.echo(line) if print_only else say(line)
+        echo(line) if print_only else say(line)

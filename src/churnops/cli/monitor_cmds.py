@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from churnops.cli.common import handle_errors, load, parse_rows, say, staged_progress
-from churnops.cli.options import ConfigOption, SetOption
+from churnops.cli.common import err, handle_errors, load, parse_rows, say, staged_progress
+from churnops.cli.options import (
+    ConfigOption,
+    IdOption,
+    NoWaitOption,
+    SetOption,
+    TargetOption,
+    column_overrides,
+)
 from churnops.errors import EXIT_DRIFT
 
 EngineOption = Annotated[
@@ -51,9 +58,7 @@ ReferenceRowsOption = Annotated[
     typer.Option("--reference-rows", help="Row window START:END of the reference [config default: 0:20000]."),
 ]
 
-profile_app = typer.Typer(
-    rich_markup_mode="markdown", help="Reference profiles (cached statistics of the reference).", no_args_is_help=True
-)
+profile_app = typer.Typer(help="Reference profiles (cached statistics of the reference).", no_args_is_help=True)
 
 
 @handle_errors
@@ -68,32 +73,43 @@ def monitor(
             dir_okay=False,
         ),
     ] = None,
+    target: TargetOption = None,
+    ids: IdOption = None,
     reference_rows: ReferenceRowsOption = None,
     config: ConfigOption = None,
     sets: SetOption = None,
     engine: EngineOption = None,
     fail_on_drift: Annotated[
-        bool, typer.Option("--fail-on-drift", help="Exit with code 3 when drift is detected.")
+        bool, typer.Option("--fail-on-drift", help="Exit with code 3 when the run raises an alert (trigger.txt).")
     ] = False,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write the reference profile cache.")
     ] = False,
+    no_wait: NoWaitOption = False,
     mode: ModeOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
 ) -> None:
-    """Compare the current batch with the reference: drift, target drift and data quality.
+    """Compare the current batch with the reference: data drift, target drift, the model, data quality.
 
-    Writes monitoring/monitoring_metrics.json, monitoring/monitoring_report.html (+ report.css)
-    and trigger.txt when the share of drifted columns exceeds thresholds.dataset_drift (0.1);
-    a stale trigger.txt is removed when there is no drift.
+    Writes monitoring/monitoring_metrics.json and monitoring/monitoring_report.html (+ report.css),
+    and trigger.txt when the run raises an alert: by default data drift (share of drifted columns
+    above thresholds.dataset_drift, 0.1), a significant change of the target's rate, or model decay
+    or prediction drift when a champion model exists (thresholds.trigger_on; ["data"] is the seed's
+    rule). A stale trigger.txt is removed otherwise. A run started while another holds the
+    workspace waits for it (--no-wait: exit at once).
     """
     from churnops.pipeline.monitoring import MonitorRequest, run_monitoring
-    from churnops.report.metrics import p_value_text
 
     cfg = load(
         config,
-        {"monitor.engine": engine, "monitor.mode": mode, "monitor.jobs": jobs, "monitor.scheduler": scheduler},
+        {
+            "monitor.engine": engine,
+            "monitor.mode": mode,
+            "monitor.jobs": jobs,
+            "monitor.scheduler": scheduler,
+            **column_overrides(target, ids),
+        },
         sets,
     )
     request = MonitorRequest(
@@ -104,35 +120,67 @@ def monitor(
         use_cache=not no_cache,
     )
     with staged_progress() as progress:
-        outcome = run_monitoring(cfg, request, progress)
+        outcome = run_monitoring(cfg, request, progress, wait=not no_wait, waiting=lambda m: err(f"waiting: {m}"))
+    for line in summary_lines(outcome):
+        say(line)
+    if fail_on_drift and outcome.drift_detected:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+def summary_lines(outcome: Any) -> list[str]:
+    """What ``churnops monitor`` prints: the verdict first, then the evidence and the files."""
+    from churnops.report.metrics import p_value_text
+
     result = outcome.result
+    verdict = result.verdict
     drift = result.dataset_drift
     quality = result.data_quality
-    verdict = "DRIFT DETECTED" if drift.detected else "no drift"
-    say(
-        f"{verdict}: {len(drift.drifted_columns)}/{drift.n_columns} columns drifted, "
+    lines = []
+    if verdict and len(verdict.reasons) > 1:
+        lines.append(f"{verdict.status.upper()}: {len(verdict.reasons)} findings")
+        lines += [f"  - {r.message}" + ("" if r.severity == "alert" else " (warning)") for r in verdict.reasons]
+    elif verdict:
+        lines.append(f"{verdict.status.upper()}: {verdict.headline}")
+    lines.append(
+        f"data drift: {len(drift.drifted_columns)}/{drift.n_columns} columns drifted, "
         f"score {drift.score:.3f} (threshold {drift.threshold:g})"
         + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
     )
     target = result.target_drift
-    if target is not None and target.reference_rate is not None:
-        say(
+    if target is None:
+        lines.append("target: none (no target column in these data; --target COLUMN names it)")
+    elif target.reference_rate is not None and target.current_rate is not None:
+        lines.append(
             f"target {target.column}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
             f"({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
         )
-    say(
+    else:
+        value = f"p={p_value_text(target.p_value)}" if target.p_value is not None else f"{target.statistic:.4g}"
+        lines.append(
+            f"target {target.column}: {target.test} {value} ({'drift' if target.drift_detected else 'no drift'})"
+            + (f" - {target.note}" if target.note else "")
+        )
+    model = result.model or {}
+    if model.get("decay"):
+        decay = model["decay"]
+        drop = decay.get("roc_auc_drop")
+        lines.append(
+            f"model {model.get('name')} v{model.get('version')}: ROC-AUC "
+            + (f"change {-drop:+.3f} ({decay.get('basis')})" if drop is not None else "not measurable")
+            + (" - DECAY" if decay.get("detected") else "")
+        )
+    lines.append(
         f"data quality {quality.score:.4f} " + ("(ok)" if quality.passed else f"(WARNING: below {quality.threshold:g})")
     )
-    say(f"metrics: {outcome.metrics_path}")
-    say(f"report:  {outcome.report_path}")
+    lines.append(f"metrics: {outcome.metrics_path}")
+    lines.append(f"report:  {outcome.report_path}")
     if outcome.trigger_written:
-        say(f"trigger: {outcome.trigger_path} written")
+        lines.append(f"trigger: {outcome.trigger_path} written")
     elif outcome.stale_trigger_removed:
-        say(f"trigger: stale {outcome.trigger_path} removed")
+        lines.append(f"trigger: stale {outcome.trigger_path} removed")
     for name, path in outcome.extra_files.items():
-        say(f"{name}: {path}")
-    if fail_on_drift and drift.detected:
-        raise typer.Exit(EXIT_DRIFT)
+        lines.append(f"{name}: {path}")
+    return lines
 
 
 @profile_app.command("build")
@@ -140,6 +188,8 @@ def monitor(
 def profile_build(
     reference: ReferenceOption = None,
     reference_rows: ReferenceRowsOption = None,
+    target: TargetOption = None,
+    ids: IdOption = None,
     config: ConfigOption = None,
     sets: SetOption = None,
     mode: ModeOption = None,
@@ -147,7 +197,7 @@ def profile_build(
     """Compute the reference profile and store it in the cache, so monitor skips the reference."""
     from churnops.pipeline.monitoring import MonitorRequest, build_reference_profile
 
-    cfg = load(config, {"monitor.mode": mode}, sets)
+    cfg = load(config, {"monitor.mode": mode, **column_overrides(target, ids)}, sets)
     request = MonitorRequest(reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"))
     with staged_progress() as progress:
         path, profile = build_reference_profile(cfg, request, progress)

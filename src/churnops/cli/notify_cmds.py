@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import handle_errors, load, say
+from churnops.cli.common import echo, handle_errors, load, say
 from churnops.cli.options import ConfigOption, SetOption
 
 
@@ -35,7 +35,7 @@ def notify(
     outcome = send(cfg, status, dry_run=dry_run)
     for delivery in outcome.deliveries:
         if dry_run and delivery.preview is not None:
-            typer.echo(f"--- {delivery.channel} ({outcome.status}) ---\n{delivery.preview}")
+            echo(f"--- {delivery.channel} ({outcome.status}) ---\n{delivery.preview}")
         else:
             say(describe(delivery))
     if outcome.failures:

@@ -25,3 +25,24 @@ SetOption = Annotated[
         metavar="KEY=VALUE",
     ),
 ]
+
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target", "-t", help="The label column (e.g. churned) [config: columns.target, default 'Churn Flag']."
+    ),
+]
+
+IdOption = Annotated[
+    list[str] | None,
+    typer.Option("--id", help="An identifier column: checked for repeats, never tested for drift (repeatable)."),
+]
+
+NoWaitOption = Annotated[
+    bool, typer.Option("--no-wait", help="Exit at once (code 2) if another run holds this workspace.")
+]
+
+
+def column_overrides(target: str | None, ids: list[str] | None) -> dict[str, object]:
+    """Configuration overrides from --target and --id."""
+    return {"columns.target": target, "columns.id": list(ids) if ids else None}

@@ -8,13 +8,11 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import STATE, err, handle_errors, load, parse_rows, say
-from churnops.cli.options import ConfigOption, SetOption
+from churnops.cli.common import STATE, echo, err, handle_errors, load, parse_rows, say
+from churnops.cli.options import ConfigOption, IdOption, NoWaitOption, SetOption, TargetOption, column_overrides
 from churnops.errors import EXIT_DRIFT
 
-versions_app = typer.Typer(
-    rich_markup_mode="markdown", help="Versioned production batches (DVC).", no_args_is_help=True
-)
+versions_app = typer.Typer(help="Versioned production batches (DVC).", no_args_is_help=True)
 
 STATUS_MARK = {"success": "✓", "unstable": "▲", "skipped": "–", "failed": "✗"}
 
@@ -23,13 +21,13 @@ def _stage_printer(event: str, stage) -> None:  # type: ignore[no-untyped-def]
     if STATE.quiet:
         return
     if event == "start":
-        typer.echo(f"\n── Stage {stage.number}: {stage.name} " + "─" * max(4, 50 - len(stage.name)))
+        echo(f"\n── Stage {stage.number}: {stage.name} " + "─" * max(4, 50 - len(stage.name)))
         return
     mark = STATUS_MARK.get(stage.status, "?")
     line = f"   {mark} {stage.status.upper()} in {stage.duration_s:.2f} s"
     if stage.detail:
         line += f" - {stage.detail}"
-    typer.echo(line)
+    echo(line)
     if stage.error:
         err(f"   error: {stage.error}")
 
@@ -42,24 +40,26 @@ def pipeline(
         Path | None, typer.Option("--reference", "-r", help="Reference table.", dir_okay=False)
     ] = None,
     reference_rows: Annotated[str | None, typer.Option("--reference-rows", help="Row window START:END.")] = None,
+    target: TargetOption = None,
+    ids: IdOption = None,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 when the run is UNSTABLE.")] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Exit at once if another run holds the workspace lock.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Run stage 5 (retraining) on drift, as retrain.enabled does.")
     ] = False,
 ) -> None:
-    """Run the seed's pipeline: monitoring, check drift, DVC versioning (on drift), notification, retraining.
+    """Run the seed's pipeline: monitoring, check drift, DVC versioning (on an alert), notification, retraining.
 
-    Writes monitoring/pipeline_summary.json. Exit 0 on SUCCESS and on UNSTABLE (drift is reported,
-    not failed) unless --fail-on-drift (3); 2 when the input or configuration is bad; 4 when a
-    later stage failed (DVC, notification, retraining) - earlier outputs are kept.
+    The run holds the workspace from the first stage to the summary (a monitor started meanwhile
+    waits), so every output, the versioned batch, the notification and the history row describe
+    this run. Writes monitoring/pipeline_summary.json. Exit 0 on SUCCESS and on UNSTABLE (an alert
+    is reported, not failed) unless --fail-on-drift (3); 2 when the input or configuration is bad;
+    4 when a later stage failed (DVC, notification, retraining) - earlier outputs are kept.
     """
     from churnops.pipeline.monitoring import MonitorRequest
     from churnops.pipeline.runner import run_pipeline
 
-    cfg = load(config, sets=sets)
+    cfg = load(config, column_overrides(target, ids), sets)
     request = MonitorRequest(
         reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"), current=current
     )
@@ -75,6 +75,11 @@ def pipeline(
         retrain=retrain or cfg.retrain.enabled,
     )
     say(f"\nPipeline {outcome.status} - summary: {outcome.summary_path}")
+    if outcome.monitoring is not None:
+        verdict = outcome.monitoring.result.verdict
+        if verdict is not None:
+            say(f"{verdict.status.upper()}: {verdict.headline}")
+        say(f"report: {outcome.monitoring.report_path}")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
     if fail_on_drift and outcome.status == "UNSTABLE":
@@ -107,7 +112,7 @@ def demo(
         f"demo workspace {workspace.root}: {repository} git repository, reference {workspace.reference_status}, "
         f"batch of {workspace.batch.rows:,} rows (scenario '{cfg.scenario.name}')"
     )
-    pipeline(config=None, sets=sets)
+    pipeline(config=None, sets=sets, target=None, ids=None, no_wait=False)
 
 
 @handle_errors
@@ -150,17 +155,17 @@ def versions_list(
     cfg = load(config)
     versions = list_batch_versions(cfg)
     if output_format == "json":
-        typer.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+        echo(json.dumps([v.to_dict() for v in versions], indent=2))
         return
     if not versions:
         say("no versioned batch yet ('churnops version' or 'churnops pipeline' on a drifted batch)")
         return
-    typer.echo(f"{'commit':<12} {'date':<25} {'drift score':>11} {'rows':>9}  sha256")
+    echo(f"{'commit':<12} {'date':<25} {'drift score':>11} {'rows':>9}  sha256")
     for v in versions:
         score = v.facts.get("drift_score", "")
         score_text = f"{float(score):.4f}" if score else "-"
         rows, digest = v.facts.get("rows", "-"), v.facts.get("sha256", "-")[:16]
-        typer.echo(f"{v.commit[:12]:<12} {v.date:<25} {score_text:>11} {rows:>9}  {digest}")
+        echo(f"{v.commit[:12]:<12} {v.date:<25} {score_text:>11} {rows:>9}  {digest}")
 
 
 @versions_app.command("restore")

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import handle_errors, load, say
+from churnops.cli.common import echo, handle_errors, load, say
 from churnops.cli.options import ConfigOption
 
-report_app = typer.Typer(rich_markup_mode="markdown", help="The HTML drift report.", no_args_is_help=True)
+report_app = typer.Typer(help="The HTML drift report.", no_args_is_help=True)
 
 
 def has_display() -> bool:
@@ -39,11 +39,11 @@ def open_report(
     if not path.is_file():
         raise InputDataError(f"{path}: no report yet - run 'churnops monitor' first")
     if print_only or not has_display():
-        typer.echo(str(path))
+        echo(str(path))
         return
     import webbrowser
 
     if not webbrowser.open(path.resolve().as_uri()):
-        typer.echo(str(path))
+        echo(str(path))
         return
     say(f"opened {path}")

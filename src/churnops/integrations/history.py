@@ -87,8 +87,15 @@ def _hide_password(url: str) -> str:
     return url
 
 
+LARGEST = 1e300
+"""Statistics beyond this are infinities written as the largest float (JSON has no infinity)."""
+
+
 def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
+    """A number the history can store and chart: non-finite and overflowing values become None."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float) and (not math.isfinite(value) or abs(value) >= LARGEST):
         return None
     return value
 
@@ -119,21 +126,21 @@ def run_rows(metrics: dict[str, Any], version: int = SCHEMA_VERSION) -> tuple[di
         "current_path": metrics["current"].get("path"),
         "current_sha256": metrics["current"].get("sha256"),
         "current_rows": metrics["current"].get("rows"),
-        "dataset_score": drift["score"],
+        "dataset_score": _clean(drift["score"]) or 0.0,
         "dataset_threshold": drift["threshold"],
         "drift_detected": bool(drift["detected"]),
         "n_drifted": len(drift["drifted_columns"]),
         "n_columns": drift["n_columns"],
-        "quality_score": quality.get("score"),
+        "quality_score": _clean(quality.get("score")),
         "quality_passed": quality.get("passed"),
         "target_column": target.get("column"),
-        "reference_rate": target.get("reference_rate"),
-        "current_rate": target.get("current_rate"),
+        "reference_rate": _clean(target.get("reference_rate")),
+        "current_rate": _clean(target.get("current_rate")),
         "report_path": (metrics.get("outputs") or {}).get("report"),
     }
     if version >= 2:
-        run["realized_auc"] = (performance.get("realized") or {}).get("roc_auc")
-        run["estimated_auc"] = (performance.get("estimated") or {}).get("roc_auc")
+        run["realized_auc"] = _clean((performance.get("realized") or {}).get("roc_auc"))
+        run["estimated_auc"] = _clean((performance.get("estimated") or {}).get("roc_auc"))
     columns = [
         {
             "run_id": metrics["run_id"],

@@ -101,12 +101,15 @@ def build_registry(metrics: dict[str, Any], labels: dict[str, str] | None = None
 
 
 def write_textfile(metrics: dict[str, Any], folder: Path, labels: dict[str, str] | None = None) -> Path:
-    """``folder/churnops.prom`` in the text exposition format, written atomically."""
+    """``folder/churnops.prom`` in the text exposition format, written atomically (never through a
+    link planted at its path or at a predictable temporary name)."""
+    from churnops.data.files import atomic_write_bytes
+
     prometheus = _import()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "churnops.prom"
     try:
-        prometheus.write_to_textfile(str(path), build_registry(metrics, labels))
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, prometheus.generate_latest(build_registry(metrics, labels)))
     except OSError as exc:
         raise IntegrationError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -120,7 +123,9 @@ def push(
     try:
         prometheus.push_to_gateway(url, job=job, registry=build_registry(metrics, labels), timeout=timeout)
     except OSError as exc:  # URLError, connection refused, timeouts
-        raise IntegrationError(f"cannot push to the Pushgateway at {url}: {exc}") from None
+        from churnops.redact import redact
+
+        raise IntegrationError(redact(f"cannot push to the Pushgateway at {url}: {exc}")) from None
 
 
 def exposition(metrics: dict[str, Any], labels: dict[str, str] | None = None) -> str:

@@ -42,7 +42,11 @@ def prepare_demo(config: Config) -> DemoWorkspace:
         if not run_git(root, "config", key, check=False).stdout.strip():
             run_git(root, "config", "--local", key, value)
     status = write_reference(
-        config.resolve(config.paths.reference), config.data.rows, config.data.seed, force=True, dialect=config.dialect
+        config.resolve(config.paths.reference),
+        config.data.rows,
+        config.data.seed,
+        force=True,
+        dialect=config.dialect_for("reference"),
     )
     setup_dvc(config)
     batch = make_production_batch(

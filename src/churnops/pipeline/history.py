@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from churnops.config import Config
-from churnops.errors import ConfigError
+from churnops.config import HISTORY_FILE, Config
+from churnops.errors import ConfigError, IntegrationError
 from churnops.report.html import Trend
 
-HISTORY_FILE = "history.db"
 TREND_COLUMNS = 3
+LARGEST = 1e300
 
 
 def history_url(config: Config) -> str:
@@ -19,6 +21,7 @@ def history_url(config: Config) -> str:
     url = config.history.url
     if url is None:
         return f"sqlite:///{config.monitoring_dir / HISTORY_FILE}"
+    url = config.sqlite_url(url, "history.url")
     if config.history.password_env:
         password = os.environ.get(config.history.password_env)
         if not password:
@@ -36,9 +39,22 @@ def history_url(config: Config) -> str:
 def open_store(config: Config) -> Any:
     from churnops.integrations.history import HistoryStore
 
+    url = history_url(config)
     if config.history.url is None:
         config.monitoring_dir.mkdir(parents=True, exist_ok=True)
-    return HistoryStore(history_url(config))
+    if url.startswith("sqlite:///"):
+        database = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        if database.is_symlink():
+            raise IntegrationError(f"{database}: is a symbolic link; churnops does not write through links - remove it")
+        if database.exists() and not database.is_file():
+            raise IntegrationError(f"{database}: is not a regular file")
+    return HistoryStore(url)
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < LARGEST
+    )
 
 
 def _label(created_at: str) -> str:
@@ -72,18 +88,18 @@ def trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
         for name, column in drifted[:TREND_COLUMNS]:
             series = [r for r in store.column_series(name, limit=keep + 1) if r["run_id"] != current_run["run_id"]]
             series = series[-keep:] + [{**statistics[name], "created_at": current_run["created_at"]}]
-            points = [(_label(row["created_at"]), row["statistic"]) for row in series if row["statistic"] is not None]
+            points = [(_label(row["created_at"]), row["statistic"]) for row in series if _finite(row["statistic"])]
             threshold = column["threshold"] if column.get("kind") == "distance" else None
             column_trends.append(Trend(f"{name} ({column['test']})", points, threshold))
     result = [
         Trend(
             "dataset drift score",
-            [(_label(r["created_at"]), r["dataset_score"]) for r in runs],
+            [(_label(r["created_at"]), r["dataset_score"]) for r in runs if _finite(r["dataset_score"])],
             metrics["dataset_drift"]["threshold"],
         ),
         Trend(
             "data quality score",
-            [(_label(r["created_at"]), r["quality_score"]) for r in runs if r["quality_score"] is not None],
+            [(_label(r["created_at"]), r["quality_score"]) for r in runs if _finite(r["quality_score"])],
             metrics.get("data_quality", {}).get("threshold"),
         ),
     ]
@@ -91,7 +107,7 @@ def trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
         result.append(
             Trend(
                 "churn rate (current batch)",
-                [(_label(r["created_at"]), r["current_rate"]) for r in runs if r["current_rate"] is not None],
+                [(_label(r["created_at"]), r["current_rate"]) for r in runs if _finite(r["current_rate"])],
             )
         )
     return result + column_trends

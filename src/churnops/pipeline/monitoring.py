@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from churnops.config import Config
+from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
 from churnops.data.io import TableReader, check_readable, read_table, sha256_file
 from churnops.errors import ChurnopsError, ConfigError, InputDataError, OutputWriteError
 from churnops.monitor.batch import BatchBuilder, BatchTally
@@ -20,17 +20,16 @@ from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings, settings_from_config
 from churnops.monitor.sketch import RELATIVE_ERROR
+from churnops.monitor.verdict import decide
 from churnops.pipeline.outputs import OutputTransaction
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
+from churnops.pipeline.workspace import record_history, workspace
 from churnops.report.html import ReportContext, render_report, report_stylesheet
 from churnops.report.metrics import metrics_document, render_metrics_json, render_trigger
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "monitoring_metrics.json"
-REPORT_FILE = "monitoring_report.html"
-STANDALONE_FILE = "monitoring_report.standalone.html"
-CSS_FILE = "report.css"
+__all__ = ["CSS_FILE", "METRICS_FILE", "REPORT_FILE", "STANDALONE_FILE", "MonitorOutcome", "MonitorRequest"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,13 @@ class MonitorOutcome:
     """``hit``, ``miss`` (built and saved) or ``off``."""
     extra_files: dict[str, Path]
     context: ReportContext
+    document: dict[str, Any]
+    """The metrics document exactly as committed (what notifications and exports describe)."""
 
     @property
     def drift_detected(self) -> bool:
-        return self.result.dataset_drift.detected
+        """Whether the run raised the trigger (its verdict is an alert)."""
+        return self.result.verdict.trigger if self.result.verdict else self.result.dataset_drift.detected
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,8 @@ def get_reference_profile(
     """
     check_readable(source.path)
     sha = sha256_file(source.path)
-    dialect = config.dialect
-    probe = TableReader(source.path, source.row_range, dialect=config.dialect)
+    dialect = config.dialect_for("reference")
+    probe = TableReader(source.path, source.row_range, dialect=dialect)
     streaming = is_streaming(config, probe, source.row_range)
     key = profile_key(
         sha,
@@ -145,7 +147,7 @@ def get_reference_profile(
             status = "hit"
     if profile is None:
         builder = ProfileBuilder(probe.columns, settings, streaming=streaming)
-        reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=config.dialect)
+        reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=dialect)
         reader.progress = _reading(progress, "reference", reader)
         for chunk in reader:
             builder.update(chunk)
@@ -201,21 +203,36 @@ def build_reference_profile(
 
 
 def run_monitoring(
-    config: Config, request: MonitorRequest | None = None, progress: Progress | None = None
+    config: Config,
+    request: MonitorRequest | None = None,
+    progress: Progress | None = None,
+    wait: bool = True,
+    waiting: Callable[[str], None] | None = None,
 ) -> MonitorOutcome:
-    """Compare the current batch with the reference and write every output.
+    """Compare the current batch with the reference and write every output, as one story.
 
-    Outputs (all written atomically): ``<monitoring_dir>/monitoring_metrics.json``,
-    ``monitoring_report.html`` and ``report.css``; ``trigger.txt`` is written when the dataset
-    drift score exceeds ``thresholds.dataset_drift`` and removed otherwise. Nothing is
-    written when reading or comparing fails.
+    Outputs (committed together): ``<monitoring_dir>/monitoring_metrics.json``,
+    ``monitoring_report.html``, its standalone copy and ``report.css``; ``trigger.txt`` is written
+    when the run's verdict raises the trigger and removed otherwise; the run's history row. The
+    whole run holds the workspace lock (``wait``: wait for another run to finish, telling
+    ``waiting`` once). Nothing is written when reading or comparing fails.
     """
     request = request or MonitorRequest()
+    source = reference_source(config, request)
+    current_path = request.current or config.resolve(config.paths.production)
+    inputs = {"--reference" if request.reference else "paths.reference": source.path}
+    inputs["--current" if request.current else "paths.production"] = current_path
+    config.check_paths(inputs=inputs)
+    with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
+        return _run_monitoring(config, request, source, current_path, progress)
+
+
+def _run_monitoring(
+    config: Config, request: MonitorRequest, source: ReferenceSource, current_path: Path, progress: Progress | None
+) -> MonitorOutcome:
     started = time.perf_counter()
     settings = settings_from_config(config)
     engine = request.engine or config.monitor.engine
-    source = reference_source(config, request)
-    current_path = request.current or config.resolve(config.paths.production)
 
     extra_files: dict[str, Path] = {}
     if engine in ("native", "dask"):
@@ -253,7 +270,7 @@ def run_monitoring(
     elif engine == "evidently":
         from churnops.integrations.evidently_engine import run_evidently
 
-        reference_frame = read_table(source.path, source.row_range, config.dialect)
+        reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
         current = read_table(current_path, dialect=config.dialect)
         reference_info = DatasetInfo(
             str(source.path),
@@ -272,9 +289,10 @@ def run_monitoring(
         raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native, dask or evidently)")
 
     result = _with_model(config, result, source, current_path)
+    result = replace(result, verdict=decide(result, config.thresholds.trigger_on))
     for column in result.columns:
         if column.drift_detected:
-            logger.warning(
+            logger.debug(
                 "column drift: %s %s=%.4g (threshold %g)",
                 column.name,
                 column.test,
@@ -337,17 +355,20 @@ def write_outputs(
     extra_files: dict[str, Path],
     context: ReportContext | None = None,
 ) -> MonitorOutcome:
-    """Write metrics, report (linked and standalone) and stylesheet, then create or remove the trigger."""
+    """Commit metrics, report (linked and standalone), stylesheet and trigger together, then the
+    history row; call with the workspace held (:func:`run_monitoring` does)."""
     out_dir = config.monitoring_dir
     metrics_path = out_dir / METRICS_FILE
     report_path = out_dir / REPORT_FILE
     trigger_path = config.resolve(config.paths.trigger)
-    detected = result.dataset_drift.detected
+    verdict = result.verdict or decide(result, config.thresholds.trigger_on)
+    result = replace(result, verdict=verdict)
+    raised = verdict.trigger
     outputs: dict[str, Any] = {
         "metrics": str(metrics_path),
         "report": str(report_path),
         "standalone_report": str(out_dir / STANDALONE_FILE),
-        "trigger": str(trigger_path) if detected else None,
+        "trigger": str(trigger_path) if raised else None,
         "profile_cache": cache_status,
         **{name: str(path) for name, path in extra_files.items()},
     }
@@ -355,38 +376,39 @@ def write_outputs(
         context or ReportContext("", "", False),
         metrics_path=str(metrics_path),
         trigger_path=str(trigger_path),
-        trigger_written=detected,
+        trigger_written=raised,
     )
     document = metrics_document(result, outputs)
     if config.history.enabled:
         context = replace(context, **_trends(config, document))
     stale_removed = False
     try:
-        with OutputTransaction(out_dir) as transaction:
+        with OutputTransaction(out_dir, result.run_id, history=config.history.enabled) as transaction:
             transaction.write(metrics_path, render_metrics_json(document))
             transaction.write(out_dir / CSS_FILE, report_stylesheet())
             transaction.write(report_path, render_report(result, context))
             transaction.write(out_dir / STANDALONE_FILE, render_report(result, context, standalone=True))
-            if detected:
+            if raised:
                 transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
             else:
-                stale_removed = trigger_path.exists()
+                stale_removed = os.path.lexists(trigger_path)
                 transaction.remove(trigger_path)
-            transaction.commit()
+            transaction.commit(on_committed=lambda: record_history(config, document))
     except OSError as exc:
-        raise OutputWriteError(f"cannot write the monitoring outputs in {out_dir}: {_os_reason(exc)}") from None
-    if config.history.enabled:
-        _record(config, document)
+        raise OutputWriteError(
+            f"cannot write the monitoring outputs in {out_dir}: {_os_reason(exc)} (the previous outputs are kept)"
+        ) from None
     return MonitorOutcome(
         result=result,
         metrics_path=metrics_path,
         report_path=report_path,
         trigger_path=trigger_path,
-        trigger_written=detected,
+        trigger_written=raised,
         stale_trigger_removed=stale_removed,
         profile_cache=cache_status,
         extra_files=extra_files,
         context=context,
+        document=document,
     )
 
 
@@ -405,15 +427,6 @@ def _trends(config: Config, document: dict[str, Any]) -> dict[str, Any]:
     return {"trends": found, "history_note": f"The last {runs} runs recorded in the monitoring history."}
 
 
-def _record(config: Config, document: dict[str, Any]) -> None:
-    from churnops.pipeline.history import record
-
-    try:
-        record(config, document)
-    except ChurnopsError as exc:
-        logger.warning("run not recorded in the monitoring history: %s", exc)
-
-
 def _os_reason(exc: OSError) -> str:
     """An OSError in words, e.g. 'no space left on device' or 'permission denied: /x'."""
     reason = (exc.strerror or str(exc)).lower()
@@ -424,7 +437,10 @@ def rewrite_report(config: Config, outcome: MonitorOutcome, **changes: Any) -> N
     """Render the report again with more context (e.g. the batch's DVC version), atomically."""
     context = replace(outcome.context, **changes)
     try:
-        with OutputTransaction(config.monitoring_dir) as transaction:
+        with (
+            workspace(config, purpose="report"),
+            OutputTransaction(config.monitoring_dir, outcome.result.run_id) as transaction,
+        ):
             transaction.write(outcome.report_path, render_report(outcome.result, context))
             transaction.write(
                 config.monitoring_dir / STANDALONE_FILE, render_report(outcome.result, context, standalone=True)

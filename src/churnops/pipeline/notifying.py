@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from churnops.config import Config
-from churnops.data.io import atomic_write_text
+from churnops.config import FALLBACK_NOTIFICATION_FILE, METRICS_FILE, STANDALONE_FILE, Config
+from churnops.data.files import atomic_write_text
 from churnops.errors import InputDataError
 from churnops.integrations.notifications.message import Notification, build_notification
 from churnops.integrations.notifications.send import Delivery, send_all
-from churnops.pipeline.monitoring import METRICS_FILE, STANDALONE_FILE
-from churnops.pipeline.outputs import recover
+from churnops.pipeline.workspace import read_metrics, workspace
 
 logger = logging.getLogger(__name__)
-FALLBACK_FILE = "notification.txt"
+FALLBACK_FILE = FALLBACK_NOTIFICATION_FILE
 
 
 @dataclass(frozen=True)
@@ -31,15 +29,12 @@ class NotifyOutcome:
         return [f"{d.channel}: {d.error}" for d in self.deliveries if d.status == "failed"]
 
 
-def read_metrics(config: Config) -> dict[str, Any] | None:
-    path = config.monitoring_dir / METRICS_FILE
-    recover(config.monitoring_dir)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputDataError(f"{path}: unreadable metrics ({exc})") from None
+def status_of(metrics: Mapping[str, Any]) -> str:
+    """``drift`` when the run raised the trigger (its verdict is an alert), else ``ok``."""
+    verdict = metrics.get("verdict")
+    if isinstance(verdict, Mapping):
+        return "drift" if verdict.get("trigger") else "ok"
+    return "drift" if metrics["dataset_drift"]["detected"] else "ok"  # a 1.0 document: the seed's rule
 
 
 def notify(
@@ -48,17 +43,33 @@ def notify(
     dry_run: bool = False,
     errors: list[str] | None = None,
     env: Mapping[str, str] | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> NotifyOutcome:
-    """Build the notification from the latest metrics and send it on every configured channel.
+    """Build the notification from a run's metrics and send it on every configured channel.
 
-    ``status="auto"`` says "drift" or "ok" from the metrics. With no channel configured, the
-    notification goes to ``monitoring/notification.txt`` and the log.
+    ``metrics`` is the run's document (the pipeline passes its own); without it the latest
+    committed metrics are read, holding the workspace so that no run changes them meanwhile.
+    ``status="auto"`` says "drift" (the run raised the trigger) or "ok". With no channel
+    configured, the notification goes to ``monitoring/notification.txt`` and the log.
     """
-    metrics = read_metrics(config)
+    if metrics is None:
+        with workspace(config, shared=True, purpose="notify"):
+            return _notify(config, status, dry_run, errors, env, read_metrics(config))
+    return _notify(config, status, dry_run, errors, env, metrics)
+
+
+def _notify(
+    config: Config,
+    status: str,
+    dry_run: bool,
+    errors: list[str] | None,
+    env: Mapping[str, str] | None,
+    metrics: dict[str, Any] | None,
+) -> NotifyOutcome:
     if status == "auto":
         if metrics is None:
             raise InputDataError(f"no metrics in {config.monitoring_dir}: run 'churnops monitor' first")
-        status = "drift" if metrics["dataset_drift"]["detected"] else "ok"
+        status = status_of(metrics)
     note = build_notification(status, metrics, errors, config.notify.top_columns, config.notify.report_url, env)
     if not config.notify.channels:
         path = config.monitoring_dir / FALLBACK_FILE
@@ -74,7 +85,8 @@ def notify(
 def pipeline_notifier(config: Config, status: str, monitoring: Any, stages: list[Any]) -> dict[str, Any]:
     """The pipeline's stage 4: notify with the stages' errors; report every channel's fate."""
     errors = [f"{s.name}: {s.error}" for s in stages if s.status == "failed" and s.error]
-    outcome = notify(config, status, errors=errors)
+    document = monitoring.document if monitoring is not None else None
+    outcome = _notify(config, status, False, errors, None, document)  # the pipeline holds the workspace
     failures = list(outcome.failures)
     exported: list[str] = []
     if monitoring is not None and (config.metrics.textfile_dir or config.metrics.pushgateway_url):
@@ -82,7 +94,7 @@ def pipeline_notifier(config: Config, status: str, monitoring: Any, stages: list
         from churnops.pipeline.exporting import export_metrics
 
         try:
-            exported = export_metrics(config)
+            exported = export_metrics(config, metrics=document)
         except ChurnopsError as exc:
             failures.append(f"prometheus: {exc}")
     return {

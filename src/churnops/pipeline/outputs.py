@@ -216,9 +216,7 @@ def recover(
     except (JournalRejected, OSError) as exc:
         try:
             aside = _set_aside(journal)
-            logger.warning(
-                "ignored %s: %s; nothing in it was applied (kept as %s)", journal, exc, aside.name
-            )
+            logger.warning("ignored %s: %s; nothing in it was applied (kept as %s)", journal, exc, aside.name)
         except OSError as move_error:
             logger.warning("ignored %s: %s; it could not be moved aside: %s", journal, exc, move_error)
         return "rejected"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -23,16 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from churnops import __version__
-from churnops.config import Config
-from churnops.data.io import atomic_write_text
+from churnops.config import SUMMARY_FILE, Config
+from churnops.data.files import atomic_write_text
 from churnops.errors import ChurnopsError
-from churnops.pipeline.lock import workspace_lock
 from churnops.pipeline.monitoring import MonitorOutcome, MonitorRequest, rewrite_report, run_monitoring
+from churnops.pipeline.workspace import workspace
+from churnops.redact import redact
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_FILE = "pipeline_summary.json"
-LOCK_FILE = ".churnops/pipeline.lock"
 EXIT_STAGE_FAILED = 4
 
 STAGES = {
@@ -100,13 +100,19 @@ def run_pipeline(
     retrainer: Retrainer | None = None,
     retrain: bool = False,
 ) -> PipelineOutcome:
-    """Run the five stages under the workspace lock and write the summary."""
-    with workspace_lock(config.resolve(LOCK_FILE), wait, config.pipeline.lock_timeout_s, waiting):
+    """Run the five stages under the workspace lock and write the summary.
+
+    The lock is held from the first stage to the summary, so a ``churnops monitor`` started
+    meanwhile waits: the monitoring outputs, the versioned batch, the notification and the
+    history row of this run all describe this run.
+    """
+    request = request or MonitorRequest()
+    with workspace(config, wait=wait, waiting=waiting, purpose="pipeline"):
         if notifier is None:
             from churnops.pipeline.notifying import pipeline_notifier
 
             notifier = pipeline_notifier
-        return _run(config, request or MonitorRequest(), events, notifier, retrainer, retrain)
+        return _run(config, request, events, notifier, retrainer, retrain)
 
 
 def _run(
@@ -128,11 +134,11 @@ def _run(
         try:
             body()
         except ChurnopsError as exc:
-            stage.status, stage.error = "failed", str(exc)
+            stage.status, stage.error = "failed", redact(exc)
         except Exception as exc:  # a bug in a stage must not lose the stages before it
             logger.debug("stage %s crashed", stage.name, exc_info=True)
-            stage.status, stage.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-            stage.outputs["traceback"] = traceback.format_exc(limit=5)
+            stage.status, stage.error = "failed", redact(f"internal error: {type(exc).__name__}: {exc}")
+            stage.outputs["traceback"] = redact(traceback.format_exc(limit=5))
         stage.duration_s = time.perf_counter() - began
         if events:
             events("end", stage)
@@ -156,8 +162,8 @@ def _run(
         result = monitoring.result
         stages[0].status = "success"
         stages[0].detail = (
-            f"dataset drift score {result.dataset_drift.score:.3f}; {len(result.dataset_drift.drifted_columns)} of "
-            f"{result.dataset_drift.n_columns} columns drifted; quality {result.data_quality.score:.4f}"
+            f"{result.verdict.headline if result.verdict else 'done'}; dataset drift score "
+            f"{result.dataset_drift.score:.3f}; quality {result.data_quality.score:.4f}"
         )
         stages[0].outputs = {
             "metrics": str(monitoring.metrics_path),
@@ -177,9 +183,9 @@ def _run(
         def check() -> None:
             nonlocal drifted
             trigger = config.resolve(config.paths.trigger)
-            drifted = trigger.exists()
+            drifted = os.path.lexists(trigger)
             stages[1].status = "unstable" if drifted else "success"
-            stages[1].detail = "trigger.txt present: drift detected" if drifted else "no trigger: no drift"
+            stages[1].detail = "trigger.txt present: the run raised an alert" if drifted else "no trigger: no alert"
             stages[1].outputs = {"drift_detected": drifted, "trigger": str(trigger) if drifted else None}
 
         run_stage(stages[1], check)
@@ -245,7 +251,7 @@ def _run(
         exit_code = EXIT_STAGE_FAILED
     else:
         exit_code = 0
-    summary_path = config.monitoring_dir / SUMMARY_FILE
+    summary_path = config.monitoring_dir / SUMMARY_FILE  # written under the workspace lock
     finished_at = datetime.now(timezone.utc)
     summary = {
         "schema_version": "1.0",
@@ -257,6 +263,7 @@ def _run(
         "finished_at": finished_at.isoformat(timespec="seconds"),
         "duration_s": round((finished_at - started_at).total_seconds(), 3),
         "drift_detected": drifted,
+        "verdict": monitoring.result.verdict.to_dict() if monitoring and monitoring.result.verdict else None,
         "stages": [s.to_dict() for s in stages],
     }
     try:

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
 from churnops.data.io import sha256_file
 from churnops.data.production import meta_path_for
+from churnops.errors import InputDataError
 from churnops.integrations import dvc
-from churnops.pipeline.monitoring import METRICS_FILE
-from churnops.pipeline.outputs import recover
+from churnops.pipeline.workspace import read_metrics, workspace
 
 
 def batch_facts(config: Config, batch: Path) -> dict[str, Any]:
     """Facts for the version's commit message: from the latest metrics when they describe this batch."""
     facts: dict[str, Any] = {"sha256": sha256_file(batch)}
-    metrics_path = config.monitoring_dir / METRICS_FILE
-    recover(config.monitoring_dir)
-    if metrics_path.is_file():
+    with workspace(config, shared=True, purpose="version"):
         try:
-            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            metrics = read_metrics(config) or {}
+        except InputDataError:
             metrics = {}
         if metrics.get("current", {}).get("sha256") == facts["sha256"]:
             facts = {

@@ -33,37 +33,42 @@ def render_metrics_json(document: dict[str, Any]) -> str:
 
 
 def render_trigger(result: MonitoringResult, report_path: str, metrics_path: str) -> str:
-    """``trigger.txt``: a short human summary, then ``key: value`` lines other tools can parse."""
+    """``trigger.txt``: what the run found (its verdict), then ``key: value`` lines tools can parse."""
+    from churnops.escape import one_line
+
     drift = result.dataset_drift
+    verdict = result.verdict
+    alerts = verdict.alerts if verdict else []
+    kinds = ", ".join(dict.fromkeys(r.kind for r in alerts)) or "data drift"
+    lines = [f"ALERT: {kinds}", ""]
+    lines += [f"- {one_line(r.message)}" for r in (verdict.reasons if verdict else [])]
     ranked = sorted((c for c in result.columns if c.drift_detected), key=lambda c: -c.severity)
-    lines = [
-        "DATA DRIFT DETECTED",
-        "",
-        f"{len(drift.drifted_columns)} of {drift.n_columns} monitored columns drifted: "
-        f"dataset drift score {drift.score:.3f} > threshold {drift.threshold:g}.",
-    ]
+    if ranked:
+        lines += ["", f"{len(drift.drifted_columns)} of {drift.n_columns} monitored columns drifted:"]
     for column in ranked:
         value = f"p={p_value_text(column.p_value)}" if column.kind == "p_value" else f"{column.statistic:.4g}"
-        lines.append(f"  - {column.name}: {column.test} {value} (threshold {column.threshold:g})")
+        lines.append(f"  - {one_line(column.name)}: {column.test} {value} (threshold {column.threshold:g})")
     target = result.target_drift
     if target is not None and target.reference_rate is not None and target.current_rate is not None:
         lines.append(
-            f"Target '{target.column}': rate {target.reference_rate:.2%} -> {target.current_rate:.2%}"
+            f"Target '{one_line(target.column)}': rate {target.reference_rate:.2%} -> {target.current_rate:.2%}"
             f" ({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
         )
     lines += [
-        f"Report: {report_path}",
+        f"Report: {one_line(report_path)}",
         "",
         f"time: {result.created_at}",
         f"run_id: {result.run_id}",
+        f"verdict: {verdict.status if verdict else 'alert'}",
+        f"alerts: {', '.join(r.kind for r in alerts)}",
         f"dataset_drift_score: {drift.score:.6f}",
         f"threshold: {drift.threshold}",
-        f"drifted_columns: {', '.join(drift.drifted_columns)}",
+        f"drifted_columns: {', '.join(one_line(c) for c in drift.drifted_columns)}",
         f"data_quality_score: {result.data_quality.score:.6f}",
-        f"current: {result.current.path}",
+        f"current: {one_line(result.current.path)}",
         f"current_sha256: {result.current.sha256}",
-        f"report: {report_path}",
-        f"metrics: {metrics_path}",
+        f"report: {one_line(report_path)}",
+        f"metrics: {one_line(metrics_path)}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from churnops.escape import one_line, safe_link
+
 
 @dataclass(frozen=True)
 class ColumnFact:
@@ -41,12 +43,14 @@ class Notification:
     report_url: str | None = None
     build_url: str | None = None
     errors: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    """What the run found, most severe first (alerts, then warnings)."""
 
     @property
     def link(self) -> str | None:
-        """A web address to open, when there is one."""
+        """A web address to open, when there is a plain http(s) one."""
         for url in (self.report_url, self.build_url):
-            if url and url.startswith(("http://", "https://")):
+            if safe_link(url):
                 return url
         return None
 
@@ -69,6 +73,8 @@ class Notification:
     def text(self) -> str:
         """The plain-text body (e-mail alternative, file channel, dry runs)."""
         lines = [self.title, "", self.verdict, ""]
+        if self.findings:
+            lines += ["Findings:"] + [f"  - {f}" for f in self.findings] + [""]
         lines += [f"{label}: {value}" for label, value in self.facts()]
         if self.top_columns:
             lines += ["", "Most drifted columns:"]
@@ -128,6 +134,34 @@ def _severity(column: Mapping[str, Any]) -> float:
     return statistic / threshold if threshold else math.inf
 
 
+def _clean(value: Any) -> Any:
+    """Data-derived text on one line with control characters made visible (every medium)."""
+    if isinstance(value, str):
+        return one_line(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _short(kind: str, metrics: Mapping[str, Any]) -> str:
+    """A few words for a finding, for titles and subjects."""
+    if kind == "data":
+        drift = metrics["dataset_drift"]
+        return f"data drift ({len(drift['drifted_columns'])} of {drift['n_columns']} columns)"
+    if kind == "target":
+        target = metrics.get("target_drift") or {}
+        if target.get("reference_rate") is not None and target.get("current_rate") is not None:
+            change = (target["current_rate"] - target["reference_rate"]) * 100
+            return f"{target['column']} rate {change:+.1f} points"
+        return "target drift"
+    return {
+        "model decay": "model decay",
+        "model unchecked": "model not checked",
+        "prediction": "prediction drift",
+        "quality": "data quality below threshold",
+    }.get(kind, kind)
+
+
 def build_notification(
     status: str,
     metrics: Mapping[str, Any] | None,
@@ -136,8 +170,12 @@ def build_notification(
     report_url: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Notification:
-    """The notification for ``status`` from a metrics document (``monitoring_metrics.json``)."""
-    errors = list(errors or [])
+    """The notification for ``status`` from a metrics document (``monitoring_metrics.json``).
+
+    The title and first line come from the run's verdict (what it found, most severe first), so
+    they never contradict the numbers below them.
+    """
+    errors = [one_line(e) for e in errors or []]
     build_url = ci_build_url(env)
     if metrics is None:
         return Notification(
@@ -153,10 +191,12 @@ def build_notification(
     drifted = sorted(
         ((name, c) for name, c in columns.items() if c.get("drift_detected")), key=lambda item: -_severity(item[1])
     )
-    top_columns = [ColumnFact(name, c["test"], _value(c), f"{c['threshold']:g}") for name, c in drifted[:top]]
+    top_columns = [
+        ColumnFact(one_line(name), one_line(c["test"]), _value(c), f"{c['threshold']:g}") for name, c in drifted[:top]
+    ]
     target = metrics.get("target_drift") or {}
     target_text = None
-    if target.get("reference_rate") is not None:
+    if target.get("reference_rate") is not None and target.get("current_rate") is not None:
         change = (target["current_rate"] - target["reference_rate"]) * 100
         target_text = (
             f"{target['column']} rate {target['reference_rate']:.1%} -> {target['current_rate']:.1%} "
@@ -166,25 +206,31 @@ def build_notification(
     outputs = metrics.get("outputs", {})
     batch = (metrics.get("current") or {}).get("path")
     batch_name = os.path.basename(batch) if batch else "the current batch"
+    verdict = metrics.get("verdict") or {}
+    reasons = verdict.get("reasons") or []
+    findings = [f"{r['message']}" + ("" if r["severity"] == "alert" else " (warning)") for r in reasons]
+    headline = verdict.get("headline") or (
+        f"dataset drift score {drift['score']:.3f}, threshold {drift['threshold']:g}: "
+        + ("drift" if drift["detected"] else "no drift")
+    )
     if status == "drift":
-        title = f"Data drift detected in {batch_name}: {len(drift['drifted_columns'])} of {drift['n_columns']} columns"
-        verdict = (
-            f"The dataset drift score {drift['score']:.3f} is above the threshold {drift['threshold']:g}; "
-            "the batch is flagged for review."
-        )
+        alerts = [r for r in reasons if r["severity"] == "alert"]
+        labels = ", ".join(dict.fromkeys(_short(r["kind"], metrics) for r in alerts))
+        title = f"Alert on {batch_name}: {labels}" if labels else f"Alert on {batch_name}"
+        verdict_text = headline[:1].upper() + headline[1:] + "."
     elif status == "ok":
-        title = f"No data drift in {batch_name}"
-        verdict = f"The dataset drift score {drift['score']:.3f} is within the threshold {drift['threshold']:g}."
+        title = f"No alert on {batch_name}"
+        verdict_text = headline[:1].upper() + headline[1:] + "."
     else:
         title = f"churnops pipeline error on {batch_name}"
-        verdict = "A pipeline stage failed; the monitoring results below are still valid."
+        verdict_text = "A pipeline stage failed; the monitoring results below are still valid."
     return Notification(
         status=status,
-        title=title,
-        verdict=verdict,
-        run_id=metrics.get("run_id"),
-        created_at=metrics.get("created_at"),
-        batch=batch,
+        title=one_line(title),
+        verdict=one_line(verdict_text),
+        run_id=_clean(metrics.get("run_id")),
+        created_at=_clean(metrics.get("created_at")),
+        batch=_clean(batch),
         dataset_score=float(drift["score"]),
         threshold=float(drift["threshold"]),
         n_drifted=len(drift["drifted_columns"]),
@@ -192,10 +238,11 @@ def build_notification(
         top_columns=top_columns,
         quality_score=quality.get("score"),
         quality_passed=quality.get("passed"),
-        target=target_text,
-        report=outputs.get("report"),
-        metrics=outputs.get("metrics"),
-        report_url=report_url,
-        build_url=build_url,
+        target=_clean(target_text),
+        report=_clean(outputs.get("report")),
+        metrics=_clean(outputs.get("metrics")),
+        report_url=_clean(report_url),
+        build_url=_clean(build_url),
         errors=errors,
+        findings=_clean(findings),
     )

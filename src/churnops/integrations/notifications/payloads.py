@@ -8,88 +8,116 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from churnops.escape import header, safe_link, slack, teams
 from churnops.integrations.notifications.message import Notification
 
 EMOJI = {"drift": ":warning:", "ok": ":white_check_mark:", "error": ":x:"}
 TEAMS_COLOR = {"drift": "Attention", "ok": "Good", "error": "Attention"}
 
 
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A Slack text object whose data cannot ping, link or be linked automatically."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def slack_payload(note: Notification) -> dict[str, Any]:
-    """An incoming-webhook message with Block Kit blocks (and a plain ``text`` fallback)."""
+    """An incoming-webhook message with Block Kit blocks (and a plain ``text`` fallback).
+
+    Every data-derived value is escaped for mrkdwn (:func:`churnops.escape.slack`) and the text
+    objects are ``verbatim``, so a column named ``<!channel>`` is shown, never sent as a ping.
+    """
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": note.title[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{EMOJI.get(note.status, '')} {note.verdict}"}},
+        {"type": "section", "text": _mrkdwn(f"{EMOJI.get(note.status, '')} {slack(note.verdict)}")},
     ]
+    if note.findings:
+        lines = "\n".join(f"• {slack(f)}" for f in note.findings[:10])
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Findings*\n{lines}")})
     facts = note.facts()
     if facts:
         blocks.append(
-            {
-                "type": "section",
-                "fields": [{"type": "mrkdwn", "text": f"*{label}*\n{value}"} for label, value in facts[:10]],
-            }
+            {"type": "section", "fields": [_mrkdwn(f"*{label}*\n{slack(value)}") for label, value in facts[:10]]}
         )
     if note.top_columns:
-        lines = "\n".join(f"• *{c.name}*: {c.test} {c.value} (threshold {c.threshold})" for c in note.top_columns)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Most drifted columns*\n{lines}"}})
+        lines = "\n".join(
+            f"• *{slack(c.name)}*: {slack(c.test)} {slack(c.value)} (threshold {slack(c.threshold)})"
+            for c in note.top_columns
+        )
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Most drifted columns*\n{lines}")})
     if note.errors:
-        lines = "\n".join(f"• {e}" for e in note.errors)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Errors*\n{lines}"}})
+        lines = "\n".join(f"• {slack(e)}" for e in note.errors)
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Errors*\n{lines}")})
     context = [
-        text for text in (note.report and f"Report: {note.report}", note.metrics and f"Metrics: {note.metrics}") if text
+        text
+        for text in (
+            note.report and f"Report: {slack(note.report)}",
+            note.metrics and f"Metrics: {slack(note.metrics)}",
+        )
+        if text
     ]
     if context:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in context]})
-    if note.link:
+        blocks.append({"type": "context", "elements": [_mrkdwn(t) for t in context]})
+    link = safe_link(note.link)
+    if link:
         blocks.append(
             {
                 "type": "actions",
                 "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": "Open the report"}, "url": note.link}
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open the report"}, "url": link}
                 ],
             }
         )
-    return {"text": f"{note.title} - {note.verdict}", "blocks": blocks}
+    return {"text": f"{slack(note.title)} - {slack(note.verdict)}", "blocks": blocks}
 
 
 def teams_payload(note: Notification) -> dict[str, Any]:
-    """A Power Automate "Workflows" webhook message carrying one Adaptive Card (schema 1.4)."""
+    """A Power Automate "Workflows" webhook message carrying one Adaptive Card (schema 1.4).
+
+    Text blocks and facts take Markdown: every data-derived value is escaped for it
+    (:func:`churnops.escape.teams`), so a column name cannot become a link or change emphasis.
+    """
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": note.title,
+            "text": teams(note.title),
             "weight": "Bolder",
             "size": "Medium",
             "wrap": True,
             "color": TEAMS_COLOR.get(note.status, "Default"),
         },
-        {"type": "TextBlock", "text": note.verdict, "wrap": True},
+        {"type": "TextBlock", "text": teams(note.verdict), "wrap": True},
     ]
+    for finding in note.findings[:10]:
+        body.append({"type": "TextBlock", "text": "• " + teams(finding), "wrap": True})
     facts = note.facts()
     if facts:
-        body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in facts]})
+        body.append(
+            {"type": "FactSet", "facts": [{"title": teams(label), "value": teams(value)} for label, value in facts]}
+        )
     if note.top_columns:
         body.append({"type": "TextBlock", "text": "Most drifted columns", "weight": "Bolder", "wrap": True})
         body.append(
             {
                 "type": "FactSet",
                 "facts": [
-                    {"title": c.name, "value": f"{c.test} {c.value} (threshold {c.threshold})"}
+                    {"title": teams(c.name), "value": teams(f"{c.test} {c.value} (threshold {c.threshold})")}
                     for c in note.top_columns
                 ],
             }
         )
     for error in note.errors:
-        body.append({"type": "TextBlock", "text": error, "wrap": True, "color": "Attention"})
+        body.append({"type": "TextBlock", "text": teams(error), "wrap": True, "color": "Attention"})
     if note.report:
-        body.append({"type": "TextBlock", "text": f"Report: {note.report}", "wrap": True, "isSubtle": True})
+        body.append({"type": "TextBlock", "text": teams(f"Report: {note.report}"), "wrap": True, "isSubtle": True})
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": body,
     }
-    if note.link:
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the report", "url": note.link}]
+    link = safe_link(note.link)
+    if link:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the report", "url": link}]
     return {
         "type": "message",
         "attachments": [
@@ -117,11 +145,16 @@ def email_message(
 ) -> EmailMessage:
     """A multipart e-mail: plain text, an HTML alternative, and the report and metrics attached."""
     message = EmailMessage()
-    message["Subject"] = f"{subject_prefix} {note.title}".strip()
+    message["Subject"] = header(f"{subject_prefix} {note.title}".strip())
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message.set_content(note.text())
-    message.add_alternative(_templates().get_template("email.html.j2").render(note=note), subtype="html")
+    html = (
+        _templates()
+        .get_template("email.html.j2")
+        .render(note=note, link=safe_link(note.link), build_link=safe_link(note.build_url))
+    )
+    message.add_alternative(html, subtype="html")
     for path in attachments:
         if not path.is_file():
             continue

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config, EmailChannel, FileChannel, WebhookChannel
+from churnops.data.files import append_text
 from churnops.integrations.notifications.message import Notification
 from churnops.integrations.notifications.payloads import email_message, slack_payload, teams_payload, webhook_payload
+from churnops.redact import redact
 
 logger = logging.getLogger(__name__)
-REDACTED = "***"
 
 
 class RetryableError(Exception):
@@ -54,21 +55,6 @@ def channel_label(channel: EmailChannel | WebhookChannel | FileChannel, index: i
     return channel.name or f"{channel.type}#{index + 1}"
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """Remove every secret (and a webhook URL's path, which holds its token) from ``text``.
-
-    >>> redact("POST https://hooks.example/services/T0/B1/xyz failed", ["https://hooks.example/services/T0/B1/xyz"])
-    'POST *** failed'
-    """
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-        if "://" in secret:
-            path = secret.split("://", 1)[1].partition("/")[2]
-            if len(path) >= 6:
-                text = text.replace(path, REDACTED)
-    return text
-
-
 def _retrying(action: Callable[[], None], retries: int, backoff: float) -> int:
     """Run ``action``; retry on :class:`RetryableError`. Returns the number of attempts."""
     attempt = 0
@@ -94,9 +80,11 @@ def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
             response.read()
     except urllib.error.HTTPError as exc:
+        # the reason and body are the server's words: they may echo the URL's token, so only the
+        # status code is kept
         if exc.code >= 500:
             raise RetryableError(f"HTTP {exc.code} from the server") from None
-        raise PermanentError(f"HTTP {exc.code} {exc.reason}") from None
+        raise PermanentError(f"HTTP {exc.code} from the server") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         raise RetryableError(f"cannot connect: {reason}") from None
@@ -207,9 +195,7 @@ def _prepare(
         line = json.dumps({"status": note.status, "title": note.title, **dict(note.facts())}, ensure_ascii=False)
 
         def append() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:  # one line per notification, a log
-                handle.write(line + "\n")
+            append_text(path, line + "\n")  # one line per notification, a log; never through a link
 
         return append, f"append to {path}: {line}"
     if isinstance(channel, EmailChannel):
