@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -200,33 +199,49 @@ def test_bad_input_in_the_pipeline_is_exit_2(repo, cli):
     assert report["stages"][0]["status"] == "failed" and report["stages"][3]["outputs"]["status"] == "error"
 
 
-def test_two_runs_never_interleave(repo):
-    lock = repo / ".churnops" / "pipeline.lock"
+HOLDER = (
+    "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+    "f.write('pid test'); f.flush(); print('locked', flush=True); sys.stdin.readline()"
+)
+
+
+def hold_workspace(root: Path) -> subprocess.Popen:
+    """Another process holding the workspace lock until a line is written to its stdin."""
+    lock = root / "monitoring" / ".workspace.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
-            "f.write('pid test'); f.flush(); print('locked', flush=True); time.sleep(float(sys.argv[2]))",
-            str(lock),
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", HOLDER, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout.readline().strip() == "locked"
-    done = subprocess.run([*CHURNOPS, "pipeline", "--no-wait"], cwd=repo, capture_output=True, text=True)
-    assert done.returncode == 2
-    assert "another pipeline run holds" in done.stderr and "--no-wait" in done.stderr
-    started = time.perf_counter()
-    done = subprocess.run([*CHURNOPS, "-q", "generate"], cwd=repo, capture_output=True, text=True)
-    done = subprocess.run([*CHURNOPS, "pipeline"], cwd=repo, capture_output=True, text=True)
-    waited = time.perf_counter() - started
-    holder.wait()
-    assert "waiting" in done.stderr
-    assert waited >= 1.0
-    assert done.returncode in (0, 4)  # ran once the lock was free (no DVC set up here: stage 3 may fail)
+    return holder
+
+
+@pytest.mark.parametrize("command", ["pipeline", "monitor"])
+def test_two_runs_never_interleave(repo, command):
+    """A second run waits for the one holding the workspace: it says so, and runs once released.
+
+    Event-driven: the holder keeps the lock until the waiting run has printed that it waits.
+    """
+    assert subprocess.run([*CHURNOPS, "-q", "generate"], cwd=repo, capture_output=True).returncode == 0
+    holder = hold_workspace(repo)
+    try:
+        done = subprocess.run([*CHURNOPS, command, "--no-wait"], cwd=repo, capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        assert "another churnops run holds" in done.stderr and "--no-wait" in done.stderr
+        assert "pid test" in done.stderr
+        waiting = subprocess.Popen(
+            [*CHURNOPS, command], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        first = waiting.stderr.readline()  # blocks until the run reports that it waits
+        assert first.startswith("waiting: another churnops run holds"), first
+        assert not (repo / "monitoring" / "monitoring_metrics.json").exists()  # nothing ran meanwhile
+    finally:
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        holder.wait()
+    out, err = waiting.communicate()
+    assert waiting.returncode in (0, 4), err  # ran once released (no DVC set up here: stage 3 may fail)
+    assert (repo / "monitoring" / "monitoring_metrics.json").exists()
 
 
 def test_demo_is_self_contained_and_idempotent(tmp_path, monkeypatch):

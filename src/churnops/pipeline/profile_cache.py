@@ -1,7 +1,10 @@
 """On-disk cache of reference profiles, keyed by the reference's sha256 and the settings.
 
-A profile file is a NumPy ``.npz`` archive holding plain arrays and a JSON manifest; it is
-read with ``allow_pickle=False``, so a tampered cache file cannot run code.
+A profile file is a NumPy ``.npz`` archive holding plain arrays and a JSON manifest. It is
+untrusted input when read back: it is opened with ``allow_pickle=False`` (no code can run), its
+members must be stored uncompressed (no decompression bomb), and manifest and arrays are
+validated against what a profile is (:func:`payload_problem`) before they are used. Anything else
+is ignored with a warning, and the profile is rebuilt from the reference.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +57,135 @@ def save_profile(profile: ReferenceProfile, path: Path, meta: dict[str, Any] | N
         np.savez(handle, **{MANIFEST_KEY: encoded}, **arrays)
 
 
+ROLES = {"feature", "target", "prediction", "id", "ignored"}
+COLUMN_TYPES = {"numerical", "categorical", "datetime", "text", "unknown"}
+LABEL_TYPES = (str, int, float, bool)
+
+
+class UnusableCache(ValueError):
+    """A cache file that is not a profile churnops wrote."""
+
+
+def _counts(info: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = info.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UnusableCache(f"{key} is not a count")
+
+
+def _numeric_array(array: Any, what: str, integer: bool = False) -> np.ndarray:
+    if not isinstance(array, np.ndarray) or array.ndim != 1:
+        raise UnusableCache(f"{what} is not a 1-D array")
+    if integer:
+        if array.dtype.kind not in "iu" or (array.size and array.min() < 1):
+            raise UnusableCache(f"{what} are not positive counts")
+    elif array.dtype.kind != "f" or not np.isfinite(array).all():
+        raise UnusableCache(f"{what} are not finite numbers")
+    return array
+
+
+def payload_problem(manifest: Any, arrays: dict[str, Any]) -> str | None:
+    """Why ``manifest`` and ``arrays`` are not a profile this churnops wrote, or None."""
+    try:
+        _check_payload(manifest, arrays)
+    except UnusableCache as exc:
+        return str(exc)
+    return None
+
+
+def _check_payload(manifest: Any, arrays: dict[str, Any]) -> None:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("columns"), list):
+        raise UnusableCache("the manifest is not a profile's")
+    if manifest.get("format") != PROFILE_FORMAT:
+        raise UnusableCache(f"format {manifest.get('format')!r} is not {PROFILE_FORMAT}")
+    _counts(manifest, ("rows",))
+    expected: set[str] = set()
+    names: set[str] = set()
+    for index, entry in enumerate(manifest["columns"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or entry["name"] in names:
+            raise UnusableCache(f"column entry {index} is not a column")
+        names.add(entry["name"])
+        if entry.get("role") not in ROLES or entry.get("column_type") not in COLUMN_TYPES:
+            raise UnusableCache(f"column {entry['name']!r} has an unknown role or type")
+        if not isinstance(entry.get("declared"), bool) or not isinstance(entry.get("dtype"), str):
+            raise UnusableCache(f"column {entry['name']!r} is malformed")
+        if entry.get("skip_reason") is not None and not isinstance(entry["skip_reason"], str):
+            raise UnusableCache(f"column {entry['name']!r} is malformed")
+        info = entry.get("sample")
+        if info is None:
+            continue
+        if not isinstance(info, dict):
+            raise UnusableCache(f"column {entry['name']!r} has a malformed sample")
+        if info.get("kind") == "numerical":
+            _counts(info, ("rows", "missing", "infinite", "unparsable"))
+            values = _numeric_array(arrays.get(f"values_{index}"), f"values of {entry['name']!r}")
+            expected.add(f"values_{index}")
+            if values.size > 1 and bool((np.diff(values) < 0).any()):
+                raise UnusableCache(f"values of {entry['name']!r} are not sorted")
+            count = values.size
+            if f"weights_{index}" in arrays:
+                weights = _numeric_array(arrays[f"weights_{index}"], f"weights of {entry['name']!r}", integer=True)
+                if weights.size != values.size:
+                    raise UnusableCache(f"weights of {entry['name']!r} do not match its values")
+                expected.add(f"weights_{index}")
+                count = int(weights.sum())
+            if count > info["rows"]:
+                raise UnusableCache(f"column {entry['name']!r} has more values than rows")
+            bounds = info.get("bounds")
+            if bounds is not None and not (
+                isinstance(bounds, list)
+                and len(bounds) == 2
+                and all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+                and bounds[0] <= bounds[1]
+            ):
+                raise UnusableCache(f"bounds of {entry['name']!r} are malformed")
+            error = info.get("relative_error", 0.0)
+            if not isinstance(error, int | float) or isinstance(error, bool) or not 0 <= error < 0.5:
+                raise UnusableCache(f"relative error of {entry['name']!r} is malformed")
+        elif info.get("kind") == "categorical":
+            _counts(info, ("rows", "missing", "unparsable"))
+            labels = info.get("labels")
+            if not isinstance(labels, list) or not all(isinstance(x, LABEL_TYPES) for x in labels):
+                raise UnusableCache(f"labels of {entry['name']!r} are malformed")
+            if len(set(map(repr, labels))) != len(labels):
+                raise UnusableCache(f"labels of {entry['name']!r} repeat")
+            counts = arrays.get(f"counts_{index}")
+            if not isinstance(counts, np.ndarray) or counts.ndim != 1 or counts.dtype.kind not in "iu":
+                raise UnusableCache(f"counts of {entry['name']!r} are malformed")
+            if counts.size != len(labels) or (counts.size and counts.min() < 0):
+                raise UnusableCache(f"counts of {entry['name']!r} do not match its labels")
+            if int(counts.sum()) > info["rows"]:
+                raise UnusableCache(f"column {entry['name']!r} has more values than rows")
+            expected.add(f"counts_{index}")
+        else:
+            raise UnusableCache(f"column {entry['name']!r} has an unknown sample kind")
+    unexpected = set(arrays) - expected
+    if unexpected:
+        raise UnusableCache(f"unexpected arrays {sorted(unexpected)[:3]}")
+
+
+def _stored_only(path: Path) -> None:
+    """Refuse archives whose members are compressed: reading them could inflate without bound."""
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.compress_type != zipfile.ZIP_STORED:
+                raise UnusableCache(f"member {member.filename!r} is compressed")
+
+
 def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
     """Read a profile; None (and a log line) when the file is missing or unusable."""
     if not path.is_file():
         return None
     try:
+        _stored_only(path)
         with np.load(path, allow_pickle=False) as archive:
             manifest = json.loads(bytes(archive[MANIFEST_KEY]).decode("utf-8"))
             arrays = {name: archive[name] for name in archive.files if name != MANIFEST_KEY}
-        return ReferenceProfile.from_payload(manifest, arrays), manifest.get("meta", {})
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        logger.warning("ignoring unusable profile cache %s: %s", path, exc)
+        problem = payload_problem(manifest, arrays)
+        if problem is not None:
+            raise UnusableCache(problem)
+        meta = manifest.get("meta", {})
+        return ReferenceProfile.from_payload(manifest, arrays), meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile) as exc:
+        logger.warning("ignoring unusable profile cache %s: %s", path, str(exc)[:200])
         return None

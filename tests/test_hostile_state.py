@@ -1,0 +1,290 @@
+"""Hostile state on disk: files churnops reads back (its journal, lock, caches, metrics, history)
+planted or tampered with by someone who can write into the workspace.
+
+The rule: nothing on disk makes churnops delete or overwrite a file it does not own, follow a
+link, or crash; a bad file is ignored and rebuilt (with a warning) or refused in one line (exit
+2). Every case runs the real CLI in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from run_outputs import snapshot
+
+CHURNOPS = [sys.executable, "-m", "churnops"]
+VICTIM_TEXT = "precious data, not churnops'\n"
+
+
+def churnops(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHURNOPS_DEBUG": ""}
+    return subprocess.run([*CHURNOPS, *args], cwd=root, capture_output=True, text=True, env=env, timeout=600)
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, bank) -> Path:
+    """A small workspace after one drifted run."""
+    root = tmp_path_factory.mktemp("state")
+    (root / "data").mkdir()
+    bank.head(6_000).write_csv(root / "data" / "churn.csv")
+    done = churnops(root, "generate", "--rows", "4000:6000")
+    assert done.returncode == 0, done.stderr
+    done = churnops(root, "monitor", "--reference-rows", "0:4000")
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.fixture()
+def ws(base, tmp_path) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(base, root, symlinks=True)
+    (root / "victim.txt").write_text(VICTIM_TEXT)
+    return root
+
+
+def monitor(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return churnops(root, "monitor", "--reference-rows", "0:4000", *extra)
+
+
+def journal_entry(path: Path, action: str = "write", staged: str | None = None, backup: str | None = None) -> dict:
+    return {"action": action, "path": str(path), "staged": staged, "backup": backup}
+
+
+def plant_journal(root: Path, entries: list[dict], **fields) -> Path:
+    journal = root / "monitoring" / ".outputs-commit.json"
+    document = {"format": "churnops-outputs-commit", "version": 2, "run_id": "planted", "history": True}
+    document.update(fields)
+    document["entries"] = entries
+    journal.write_text(json.dumps(document))
+    return journal
+
+
+PLANTED = {
+    "remove a file outside the outputs": lambda root: [journal_entry(root / "victim.txt", "remove")],
+    "write over a file outside the outputs": lambda root: [
+        journal_entry(root / "victim.txt", staged=str(root / ".victim.txt.abc.tmp"))
+    ],
+    "an output replaced by a file from elsewhere": lambda root: [
+        journal_entry(root / "monitoring" / "monitoring_metrics.json", staged=str(root / "victim.txt"))
+    ],
+    "a staged file with a foreign name": lambda root: [
+        journal_entry(
+            root / "monitoring" / "monitoring_metrics.json", staged=str(root / "monitoring" / "stolen.json")
+        )
+    ],
+    "a backup that is another file": lambda root: [
+        journal_entry(root / "trigger.txt", "remove", backup=str(root / "victim.txt"))
+    ],
+    "a path with ..": lambda root: [journal_entry(root / "monitoring" / ".." / "victim.txt", "remove")],
+    "not JSON": None,
+    "the wrong format": "other",
+}
+
+
+@pytest.mark.parametrize("case", list(PLANTED))
+@pytest.mark.parametrize("command", [["monitor", "--reference-rows", "0:4000"], ["notify", "--dry-run"]])
+def test_a_planted_output_journal_is_set_aside_never_applied(ws, case, command):
+    make = PLANTED[case]
+    journal = ws / "monitoring" / ".outputs-commit.json"
+    if case == "not JSON":
+        journal.write_text("{ this is not a journal")
+    elif case == "the wrong format":
+        plant_journal(ws, [journal_entry(ws / "victim.txt", "remove")], format="something-else")
+    else:
+        (ws / ".victim.txt.abc.tmp").write_text("attacker's content")
+        plant_journal(ws, make(ws))
+    before = snapshot(ws)
+    done = churnops(ws, *command)
+    assert done.returncode == 0, done.stderr
+    assert "ignored" in done.stderr and "nothing in it was applied" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (ws / "victim.txt").read_text() == VICTIM_TEXT
+    assert not journal.exists() and list((ws / "monitoring").glob(".outputs-commit.json.rejected-*"))
+    if command[0] == "notify":
+        assert snapshot(ws) == before
+    metrics = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    assert metrics["run_id"] != "planted"
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(ws):
+    lock = ws / "monitoring" / ".workspace.lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(ws / "victim.txt")
+    before = snapshot(ws)
+    line = one_error_line(monitor(ws))
+    assert "symbolic link" in line and ".workspace.lock" in line
+    assert (ws / "victim.txt").read_text() == VICTIM_TEXT
+    assert snapshot(ws) == before
+
+
+@pytest.mark.parametrize("drift", [True, False])
+def test_a_trigger_that_is_a_link_to_the_data_is_replaced_never_followed(ws, drift):
+    """A clean run removes the link itself; a drifted run replaces it: the data is never touched."""
+    reference = ws / "data" / "churn.csv"
+    data = reference.read_bytes()
+    trigger = ws / "trigger.txt"
+    trigger.unlink(missing_ok=True)
+    trigger.symlink_to(reference)
+    if drift:
+        done = monitor(ws)
+    else:
+        pl.read_csv(reference).slice(2000, 2000).write_csv(ws / "calm.csv")
+        done = churnops(ws, "monitor", "--reference-rows", "0:2000", "--current", "calm.csv")
+    assert done.returncode == 0, done.stderr
+    assert reference.read_bytes() == data
+    assert not trigger.is_symlink()
+    assert trigger.exists() == drift
+
+
+def test_an_output_that_is_a_folder_stops_before_anything_changes(ws):
+    trigger = ws / "trigger.txt"
+    trigger.unlink()
+    before = snapshot(ws)
+    trigger.mkdir()
+    (trigger / "keep.txt").write_text("mine")
+    line = one_error_line(monitor(ws))
+    assert "trigger.txt" in line and "folder" in line
+    trigger.rename(ws / "trigger.dir")
+    assert snapshot(ws) == before
+    (ws / "trigger.dir").rename(trigger)
+    assert (trigger / "keep.txt").read_text() == "mine"
+    assert not (ws / "monitoring" / ".outputs-commit.json").exists()
+    assert not list((ws / "monitoring").glob(".*.tmp")) and not list((ws / "monitoring").glob(".*.bak"))
+    shutil.rmtree(trigger)
+    assert monitor(ws).returncode == 0  # nothing blocks the next run
+
+
+def _profile_cache(root: Path) -> Path:
+    files = sorted((root / ".churnops" / "profiles").glob("*.npz"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def _rewrite_npz(path: Path, change, compress: bool = False) -> None:
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    manifest = json.loads(bytes(arrays["__manifest__"]).decode())
+    change(manifest, arrays)
+    arrays["__manifest__"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    with path.open("wb") as handle:
+        (np.savez_compressed if compress else np.savez)(handle, **arrays)
+
+
+def _first(manifest: dict, kind: str) -> int:
+    return next(i for i, c in enumerate(manifest["columns"]) if c["sample"] and c["sample"]["kind"] == kind)
+
+
+CACHE_TAMPERING = {
+    "truncated": None,
+    "values of another shape": lambda m, a: a.__setitem__(f"values_{_first(m, 'numerical')}", np.zeros((3, 3))),
+    "NaN values": lambda m, a: a.__setitem__(f"values_{_first(m, 'numerical')}", np.array([np.nan, 1.0])),
+    "unsorted values": lambda m, a: a.__setitem__(f"values_{_first(m, 'numerical')}", np.array([5.0, 1.0, 3.0])),
+    "negative weights": lambda m, a: a.__setitem__(
+        f"weights_{_first(m, 'numerical')}", -np.ones_like(a.get(f"weights_{_first(m, 'numerical')}", np.ones(1)))
+    ),
+    "counts not matching labels": lambda m, a: a.__setitem__(f"counts_{_first(m, 'categorical')}", np.ones(99)),
+    "labels that are not a list": lambda m, a: m["columns"][_first(m, "categorical")]["sample"].update(labels=7),
+    "an unknown role": lambda m, a: m["columns"][0].update(role="admin"),
+    "rows of the wrong type": lambda m, a: m.update(rows="many"),
+    "a missing column entry": lambda m, a: m["columns"].pop(),
+    "strings as numbers": lambda m, a: a.__setitem__(f"values_{_first(m, 'numerical')}", np.array(["a", "b"])),
+    "compressed members": "compress",
+}
+
+
+@pytest.mark.parametrize("case", list(CACHE_TAMPERING))
+def test_a_tampered_profile_cache_is_ignored_and_rebuilt(ws, case):
+    expected = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    cache = _profile_cache(ws)
+    change = CACHE_TAMPERING[case]
+    if change is None:
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    elif change == "compress":
+        _rewrite_npz(cache, lambda m, a: None, compress=True)
+    else:
+        _rewrite_npz(cache, change)
+    done = monitor(ws)
+    assert done.returncode == 0, done.stderr
+    assert "ignoring unusable profile cache" in done.stderr
+    metrics = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    assert metrics["dataset_drift"] == expected["dataset_drift"]
+    assert metrics["outputs"]["profile_cache"] == "miss"
+    again = monitor(ws)  # rebuilt: the next run uses the cache again
+    assert "ignoring" not in again.stderr
+    assert json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())["outputs"]["profile_cache"] == "hit"
+
+
+METRICS_DAMAGE = {
+    "not JSON": lambda text: text[: len(text) // 2],
+    "another document": lambda text: json.dumps({"hello": "world"}),
+    "a wrong type": lambda text: text.replace('"n_columns": 16', '"n_columns": "sixteen"'),
+    "a list": lambda text: "[1, 2, 3]",
+}
+
+
+@pytest.mark.parametrize("case", list(METRICS_DAMAGE))
+@pytest.mark.parametrize("command", [["notify", "--dry-run"], ["metrics", "export", "--print"], ["notify"]])
+def test_a_corrupt_metrics_file_is_one_line_not_a_crash(ws, case, command):
+    path = ws / "monitoring" / "monitoring_metrics.json"
+    path.write_text(METRICS_DAMAGE[case](path.read_text()))
+    line = one_error_line(churnops(ws, *command))
+    assert "monitoring_metrics.json" in line and "run 'churnops monitor' again" in line
+    assert monitor(ws).returncode == 0  # the next run writes good metrics again
+
+
+def test_a_history_database_that_is_garbage_or_a_link_never_stops_the_monitoring(ws):
+    history = ws / "monitoring" / "history.db"
+    history.write_bytes(b"not a database at all" * 100)
+    done = monitor(ws)
+    assert done.returncode == 0, done.stderr
+    assert "history" in done.stderr
+    history.unlink()
+    history.symlink_to(ws / "victim.txt")
+    done = monitor(ws)
+    assert done.returncode == 0, done.stderr
+    assert "symbolic link" in done.stderr
+    assert (ws / "victim.txt").read_text() == VICTIM_TEXT
+
+
+def test_a_one_row_reference_does_not_poison_the_history(ws):
+    """Statistics of a 1-row reference overflow; they must not break later runs (trend charts)."""
+    pl.read_csv(ws / "data" / "churn.csv").head(1).write_csv(ws / "one.csv")
+    for _ in range(3):
+        done = churnops(ws, "monitor", "--reference", "one.csv")
+        assert done.returncode == 0, done.stderr
+    done = monitor(ws)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(ws / "monitoring" / "history.db") as db:
+        values = [row[0] for row in db.execute("SELECT statistic FROM column_results WHERE statistic IS NOT NULL")]
+    assert all(abs(v) < 1e300 for v in values)
+    history = churnops(ws, "history", "--format", "json")
+    assert history.returncode == 0 and len(json.loads(history.stdout)) >= 5
+
+
+def test_a_compressed_npz_member_is_never_decompressed(ws):
+    """A cache member that is compressed (a possible decompression bomb) is refused as a whole."""
+    cache = _profile_cache(ws)
+    bomb = ws / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("values_0.npy", b"\0" * 50_000_000)
+    shutil.copy(bomb, cache)
+    done = monitor(ws)
+    assert done.returncode == 0 and "ignoring unusable profile cache" in done.stderr
