@@ -86,9 +86,7 @@ PLANTED = {
         journal_entry(root / "monitoring" / "monitoring_metrics.json", staged=str(root / "victim.txt"))
     ],
     "a staged file with a foreign name": lambda root: [
-        journal_entry(
-            root / "monitoring" / "monitoring_metrics.json", staged=str(root / "monitoring" / "stolen.json")
-        )
+        journal_entry(root / "monitoring" / "monitoring_metrics.json", staged=str(root / "monitoring" / "stolen.json"))
     ],
     "a backup that is another file": lambda root: [
         journal_entry(root / "trigger.txt", "remove", backup=str(root / "victim.txt"))
