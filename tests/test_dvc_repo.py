@@ -120,7 +120,10 @@ def test_seed_workflow_versions_the_batch_through_its_dvc_yaml_stage(clone, cli)
     assert git(clone, "rev-parse", "HEAD").strip() == commit_a
 
     assert cli("generate", "--scenario", "strong").exit_code == 0
-    assert cli("pipeline").exit_code == 0
+    result = cli("pipeline")
+    assert result.exit_code == 0, result.output
+    # dvc.lock records params.yaml's scenario, not the --scenario the batch was made with: say so
+    assert "the batch was made with scenario.name=strong" in result.output
     commit_b = git(clone, "rev-parse", "HEAD").strip()
     batch_b = sha(clone / BATCH)
     assert commit_b != commit_a and batch_b != batch_a
@@ -166,6 +169,7 @@ def test_dvc_repro_still_works_and_its_batches_are_versioned(clone, cli):
     result = cli("version")
     assert result.exit_code == 0, result.output
     assert "committed" in result.output and "stage 'generate'" in result.output
+    assert "the batch was made with" not in result.output  # dvc repro made it from params.yaml
     changed = git(clone, "show", "--name-only", "--format=", "HEAD").split()
     assert {"dvc.lock", "params.yaml"} <= set(changed)  # the lock and the params it records, together
     listed = json.loads(cli("versions", "list", "--format", "json").output)
