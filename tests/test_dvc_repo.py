@@ -221,3 +221,28 @@ def test_a_stage_output_without_cache_cannot_be_versioned(clone, cli):
     result = cli("version")
     assert result.exit_code == 2
     assert "'cache: false'" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("remote", ["../../somewhere", "dvc_storage/../../somewhere"])
+def test_a_relative_remote_that_leaves_the_project_is_refused(clone, cli, remote):
+    result = cli("dvc-setup", "--remote", remote)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: dvc.remote_url")
+    assert "leaves the project folder" in lines[0] and "give an absolute path" in lines[0]
+    assert not (clone / ".dvc").exists() and not (clone.parent.parent / "somewhere").exists()  # nothing done
+
+    (clone / "churnops.toml").write_text(f'[dvc]\nremote_url = "{remote}"\n')
+    result = cli("dvc-setup")
+    assert result.exit_code == 2 and "dvc.remote_url" in result.output
+
+
+def test_remotes_inside_the_project_absolute_paths_and_urls_are_taken(clone, cli, tmp_path):
+    assert cli("dvc-setup", "--remote", "storage/../dvc_storage").exit_code == 0
+    assert (clone / "dvc_storage").is_dir()
+    outside = tmp_path / "elsewhere" / "storage"
+    assert cli("dvc-setup", "--remote", str(outside)).exit_code == 0
+    assert f"url = {outside}" in (clone / ".dvc" / "config").read_text()
+    result = cli("dvc-setup", "--remote", "s3://bucket/churn")
+    assert result.exit_code == 0, result.output
+    assert "url = s3://bucket/churn" in (clone / ".dvc" / "config").read_text()

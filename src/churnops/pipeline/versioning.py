@@ -10,6 +10,7 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import sha256_file
 from churnops.data.production import meta_path_for
+from churnops.errors import ConfigError
 from churnops.integrations import dvc
 from churnops.pipeline.monitoring import METRICS_FILE
 from churnops.pipeline.outputs import recover
@@ -42,7 +43,18 @@ def batch_facts(config: Config, batch: Path) -> dict[str, Any]:
 
 
 def setup_dvc(config: Config) -> dvc.SetupOutcome:
-    return dvc.setup(config.root, config.dvc.remote_name, config.dvc.remote_url)
+    url = config.dvc.remote_url
+    if url.startswith("~"):
+        url = str(Path(url).expanduser())
+    if "://" not in url and not Path(url).is_absolute():
+        root = config.root.resolve()
+        local = (root / url).resolve()
+        if local != root and root not in local.parents:
+            raise ConfigError(
+                f"dvc.remote_url '{url}' leaves the project folder {root}: give an absolute path "
+                "to keep the DVC remote outside the project"
+            )
+    return dvc.setup(config.root, config.dvc.remote_name, url)
 
 
 def version_current_batch(config: Config, batch: Path | None = None) -> dvc.VersionOutcome:
