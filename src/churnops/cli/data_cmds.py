@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from churnops.cli.common import handle_errors, load, parse_rows, progress_bar, say
+from churnops.cli.inputs import require_made
 from churnops.cli.options import ConfigOption, SetOption
 
 data_app = typer.Typer(help="The embedded reference dataset.", no_args_is_help=True)
@@ -88,6 +89,8 @@ def generate(
         "data.production_rows": list(parse_rows(rows, "--rows")) if rows else None,
     }
     cfg = load(config, overrides, sets)
+    if input_path is None:
+        require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--input")
     operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
     info = make_production_batch(
         source=cfg.resolve(cfg.paths.reference),

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from churnops.cli.common import err, handle_errors, load, parse_rows, say, staged_progress
+from churnops.cli.inputs import require_made
 from churnops.cli.options import (
     ConfigOption,
     IdOption,
@@ -112,6 +113,10 @@ def monitor(
         },
         sets,
     )
+    if reference is None:
+        require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--reference")
+    if current is None:
+        require_made(cfg.resolve(cfg.paths.production), "production batch", "churnops generate", "--current")
     request = MonitorRequest(
         reference=reference,
         reference_rows=parse_rows(reference_rows, "--reference-rows"),

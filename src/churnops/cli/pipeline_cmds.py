@@ -135,7 +135,8 @@ def dvc_setup(
 
 @handle_errors
 def version(config: ConfigOption = None, sets: SetOption = None) -> None:
-    """Version the production batch: dvc add, git commit (drift score and run id in the message), dvc push."""
+    """Version the production batch: dvc add (or dvc commit of the dvc.yaml stage that makes it), git commit
+    (drift score and run id in the message), dvc push."""
     from churnops.pipeline.versioning import version_current_batch
 
     cfg = load(config, sets=sets)

@@ -1,8 +1,16 @@
 """DVC versioning of production batches (seed phase 4), through DVC's command line.
 
 Every DVC call runs ``python -m dvc`` of this environment with ``DVC_NO_ANALYTICS=1``, in the
-git repository that holds the batch. A version is a git commit of the batch's ``.dvc`` file (and
-its metadata sidecar) whose message carries the run's facts as trailers::
+git repository that holds the batch. DVC knows the batch in one of two ways, and a version is a
+git commit of the file where DVC records its hash:
+
+* its own ``.dvc`` file (``dvc add``, the seed's phase 4) - the commit holds that file;
+* an output of a ``dvc.yaml`` stage (this repository's ``generate`` stage) - DVC refuses to
+  ``dvc add`` a stage's output, so the stage records it: ``dvc commit`` writes the hash into
+  ``dvc.lock``, and the commit holds ``dvc.lock`` with ``dvc.yaml`` and the stage's params file.
+
+The commit (with the batch's metadata sidecar, unless git ignores it) carries the run's facts as
+trailers::
 
     churnops-run-id: 20261127T063222Z-9090f205
     churnops-drift-score: 0.1875
@@ -18,7 +26,7 @@ import hashlib
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +35,11 @@ from churnops.errors import IntegrationError, MissingDependencyError
 from churnops.integrations.git import (
     ensure_ignored,
     head,
+    ignored,
+    read_blobs,
     require_identity,
     require_repository,
     run_git,
-    staged_changes,
 )
 
 TRAILER = "churnops-"
@@ -94,13 +103,102 @@ def setup(project: Path, remote_name: str, remote_url: str, commit: bool = True)
         run_dvc(root, "remote", "default", remote_name)
     else:
         run_dvc(root, "remote", "add", "--default", remote_name, url)
+    own = [".dvc", ".dvcignore", ".gitignore"]  # what dvc init and this setup write
     run_git(root, "add", ".dvc/config", ".dvcignore", check=False)
+    staged = run_git(root, "diff", "--cached", "--name-only", "--", *own).stdout.split()
     committed = None
-    if commit and staged_changes(root):
+    if commit and staged:
         require_identity(root)
-        run_git(root, "commit", "--quiet", "-m", f"churnops: DVC setup (default remote {remote_name})")
+        # only these files: whatever else the user has staged stays staged
+        run_git(root, "commit", "--quiet", "-m", f"churnops: DVC setup (default remote {remote_name})", "--", *staged)
         committed = head(root)
     return SetupOutcome(root, initialized, remote_name, remote_url, committed)
+
+
+def _relative(path: Path, base: Path) -> str:
+    """``path`` relative to ``base``, POSIX-style, as git and DVC files write it."""
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+@dataclass(frozen=True)
+class BatchOwner:
+    """What declares the batch to DVC: its own ``.dvc`` file, or an output of a ``dvc.yaml`` stage."""
+
+    record: Path
+    """The file where DVC writes the batch's hash: the ``.dvc`` file, or the stage's ``dvc.lock``."""
+    stage: str | None = None
+    """The stage's name in its ``dvc.yaml``; None for a ``.dvc`` file."""
+    definition: tuple[Path, ...] = ()
+    """``dvc.yaml`` and the stage's params files, committed with ``dvc.lock`` so a version is whole."""
+
+
+def find_owner(root: Path, batch: Path) -> BatchOwner:
+    """Ask DVC which file declares ``batch``; a batch DVC does not know yet gets its own ``.dvc`` file."""
+    own_file = BatchOwner(batch.with_name(batch.name + ".dvc"))
+    if not is_initialized(root):
+        return own_file
+    _check_installed()
+    from dvc.dependency.param import ParamsDependency
+    from dvc.exceptions import DvcException, OutputNotFoundError
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            out = repo.find_outs_by_path(str(batch))[0]
+            stage = out.stage
+            if stage.is_data_source:
+                return BatchOwner(Path(stage.path))
+            if not out.use_cache:
+                raise IntegrationError(
+                    f"{_relative(Path(stage.path), root)} declares {_relative(batch, root)} with 'cache: false', "
+                    "so DVC keeps no copy of it to version: remove 'cache: false' from that output"
+                )
+            params = tuple(Path(dep.fs_path) for dep in stage.deps if isinstance(dep, ParamsDependency))
+            return BatchOwner(Path(stage.path).with_suffix(".lock"), stage.name, (Path(stage.path), *params))
+    except OutputNotFoundError:
+        return own_file
+    except DvcException as exc:
+        raise IntegrationError(f"DVC cannot read the project's DVC files: {exc}") from None
+
+
+def _load_yaml(text: str) -> Any:
+    from ruamel.yaml import YAML  # DVC's own YAML library, installed with it
+
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except Exception:  # untrusted text from any commit: any parse failure means "no record"
+        return None
+
+
+def _stage_entry(owner: BatchOwner, text: str | None) -> dict[str, Any] | None:
+    """The part of a ``.dvc`` file or ``dvc.lock`` text that describes the owner."""
+    data = _load_yaml(text) if text is not None else None
+    if owner.stage is not None:
+        stages = data.get("stages") if isinstance(data, dict) else None
+        data = stages.get(owner.stage) if isinstance(stages, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def recorded_hash(owner: BatchOwner, batch: Path, text: str | None) -> dict[str, Any] | None:
+    """The batch's entry (path, hash, size) in the text of the owner's record; None when absent."""
+    entry = _stage_entry(owner, text)
+    outs = entry.get("outs") if entry else None
+    path = _relative(batch, owner.record.parent)
+    for out in outs if isinstance(outs, list) else []:
+        if isinstance(out, dict) and out.get("path") == path:
+            return {str(k): v for k, v in out.items() if isinstance(v, str | int | float | bool)}
+    return None
+
+
+def recorded_params(owner: BatchOwner, text: str | None) -> dict[str, Any]:
+    """The stage's params as ``dvc.lock`` records them, ``{"scenario.name": "seed", ...}``."""
+    entry = _stage_entry(owner, text) if owner.stage is not None else None
+    files = entry.get("params") if entry else None
+    params: dict[str, Any] = {}
+    for values in files.values() if isinstance(files, dict) else []:
+        if isinstance(values, dict):
+            params.update({str(k): v for k, v in values.items()})
+    return params
 
 
 @dataclass(frozen=True)
@@ -109,7 +207,12 @@ class VersionOutcome:
     commit: str | None
     pushed: bool
     dvc_file: Path
+    """The file that records the version: the batch's ``.dvc`` file or the stage's ``dvc.lock``."""
     message: str
+    stage: str | None = None
+    """The ``dvc.yaml`` stage that owns the batch, if one does."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """That stage's params as ``dvc.lock`` now records them."""
 
 
 def version_batch(
@@ -119,9 +222,13 @@ def version_batch(
     sidecar: Path | None = None,
     push: bool = True,
 ) -> VersionOutcome:
-    """``dvc add`` the batch, commit its ``.dvc`` file with the facts as trailers, ``dvc push``.
+    """Record the batch in DVC, commit the record with the facts as trailers, ``dvc push``.
 
-    An unchanged batch (same content as the last version) makes no new commit.
+    A batch with its own ``.dvc`` file is recorded by ``dvc add``; the output of a ``dvc.yaml``
+    stage by ``dvc commit`` of that stage (``dvc add`` refuses it). A batch whose recorded hash
+    is the one already committed at HEAD makes no new commit. Only the version's files are
+    committed (all of ``dvc.lock``, other stages' entries included): anything else the user has
+    staged stays staged.
     """
     root = require_repository(project)
     require_identity(root)
@@ -132,28 +239,50 @@ def version_batch(
     batch = batch.resolve()
     if root not in batch.parents:
         raise IntegrationError(f"{batch} is outside the git repository {root}: DVC can only version files inside it")
-    run_dvc(root, "add", str(batch.relative_to(root)))
-    dvc_file = batch.with_name(batch.name + ".dvc")
-    paths = [dvc_file, batch.parent / ".gitignore"]
-    run_git(root, "add", "--", *(str(p.relative_to(root)) for p in paths if p.exists()))
-    if not staged_changes(root):
-        return VersionOutcome(False, head(root), _push(root, push), dvc_file, "batch unchanged: no new version")
-    if sidecar is not None and sidecar.is_file():
-        run_git(root, "add", "--", str(sidecar.resolve().relative_to(root)))
+    owner = find_owner(root, batch)
+    target, record = _relative(batch, root), _relative(owner.record, root)
+    (committed_text,) = read_blobs(root, [f"HEAD:{record}"])
+    run_dvc(root, *(("add", target) if owner.stage is None else ("commit", "--force", target)))
+    current_text = owner.record.read_text(encoding="utf-8") if owner.record.is_file() else None
+    current = recorded_hash(owner, batch, current_text)
+    params = recorded_params(owner, current_text)
+    if current is None:
+        raise IntegrationError(f"DVC did not record {target} in {record}")
+    if current == recorded_hash(owner, batch, committed_text):
+        pushed, unchanged = _push(root, target, push), "batch unchanged: no new version"
+        return VersionOutcome(False, head(root), pushed, owner.record, unchanged, owner.stage, params)
+    wanted = [owner.record, *owner.definition, batch.parent / ".gitignore"]
+    if sidecar is not None:
+        wanted.append(sidecar.resolve())
+    paths = [_relative(p, root) for p in wanted if p.is_file() and root in p.parents]
+    skipped = ignored(root, *paths)
+    if record in skipped:
+        raise IntegrationError(f"git ignores {record}, which holds the batch's version: remove it from .gitignore")
+    paths = [p for p in dict.fromkeys(paths) if p not in skipped]
+    run_git(root, "add", "--", *paths)
     score = facts.get("drift_score")
     summary = f"churnops: version production batch {batch.name}"
     if isinstance(score, float):
         summary += f" (drift score {score:.3f})"
     trailers = "\n".join(f"{TRAILER}{key.replace('_', '-')}: {value}" for key, value in facts.items())
-    run_git(root, "commit", "--quiet", "-m", summary, "-m", trailers)
+    run_git(root, "commit", "--quiet", "-m", summary, "-m", trailers, "--", *paths)
     commit = head(root)
-    return VersionOutcome(True, commit, _push(root, push), dvc_file, f"committed {commit[:10] if commit else ''}")
+    where = f" (stage '{owner.stage}' in {record})" if owner.stage else ""
+    return VersionOutcome(
+        True,
+        commit,
+        _push(root, target, push),
+        owner.record,
+        f"committed {commit[:10] if commit else ''}{where}",
+        owner.stage,
+        params,
+    )
 
 
-def _push(root: Path, push: bool) -> bool:
+def _push(root: Path, target: str, push: bool) -> bool:
     if not push:
         return False
-    run_dvc(root, "push")  # not --quiet: it hides the error message too
+    run_dvc(root, "push", target)  # not --quiet: it hides the error message too
     return True
 
 
@@ -169,23 +298,44 @@ class BatchVersion:
 
 
 def list_versions(project: Path, batch: Path) -> list[BatchVersion]:
-    """Every commit that changed the batch's ``.dvc`` file, newest first, with its trailers."""
+    """Every commit that changed the batch's recorded hash, newest first, with its trailers.
+
+    Both records count: the batch's own ``.dvc`` file and the ``dvc.lock`` of the stage that owns
+    it now, so the history survives a move from one to the other. A commit that touched
+    ``dvc.lock`` without changing the batch's entry (another stage, a dependency) is not a version.
+    """
     root = require_repository(project)
-    dvc_file = batch.resolve().with_name(batch.name + ".dvc")
-    done = run_git(
-        root, "log", "--format=%H%x1f%cI%x1f%s%x1f%b%x1e", "--", str(dvc_file.relative_to(root)), check=False
-    )
-    versions = []
+    batch = batch.resolve()
+    owner = find_owner(root, batch)
+    owners = {_relative(owner.record, root): owner}
+    own_file = BatchOwner(batch.with_name(batch.name + ".dvc"))
+    owners.setdefault(_relative(own_file.record, root), own_file)
+    log_format = "--format=%x1e%H%x1f%cI%x1f%s%x1f%b%x1d"
+    done = run_git(root, "-c", "core.quotePath=false", "log", log_format, "--name-only", "--", *owners, check=False)
+    commits = []
     for record in done.stdout.split("\x1e"):
-        if not record.strip():
+        if "\x1d" not in record:
             continue
-        commit, when, subject, body = (record.strip("\n").split("\x1f") + ["", "", "", ""])[:4]
+        header, names = record.split("\x1d", 1)
+        commit, when, subject, body = (header.split("\x1f") + ["", "", "", ""])[:4]
+        touched = [name for name in names.splitlines() if name in owners]
+        commits.append((commit.strip(), when, subject, body, touched))
+    specs = [f"{c[0]}{rev}:{name}" for c in commits for name in c[4] for rev in ("", "^")]
+    texts = dict(zip(specs, read_blobs(root, specs), strict=True))
+    versions = []
+    for commit, when, subject, body, touched in commits:
+        changed = False
+        for name in touched:
+            after = recorded_hash(owners[name], batch, texts[f"{commit}:{name}"])
+            changed |= after is not None and after != recorded_hash(owners[name], batch, texts[f"{commit}^:{name}"])
+        if not changed:
+            continue
         facts = {}
         for line in body.splitlines():
             if line.startswith(TRAILER) and ":" in line:
                 key, value = line[len(TRAILER) :].split(":", 1)
                 facts[key.replace("-", "_")] = value.strip()
-        versions.append(BatchVersion(commit.strip(), when, facts, subject))
+        versions.append(BatchVersion(commit, when, facts, subject))
     return versions
 
 

@@ -65,6 +65,46 @@ def staged_changes(root: Path) -> bool:
     return run_git(root, "diff", "--cached", "--quiet", check=False).returncode != 0
 
 
+def ignored(root: Path, *paths: str) -> set[str]:
+    """Those of ``paths`` (relative to ``root``) that git ignores and does not track."""
+    if not paths:
+        return set()
+    done = run_git(root, "check-ignore", "--", *paths, check=False)
+    return {line for line in done.stdout.splitlines() if line}
+
+
+def read_blobs(root: Path, objects: list[str]) -> list[str | None]:
+    """The text of each ``REV:PATH`` in ``objects`` (None where it does not exist), in one git call."""
+    if not objects:
+        return []
+    done = subprocess.run(
+        [_git(), "cat-file", "--batch"],
+        cwd=root,
+        input="".join(name + "\n" for name in objects).encode(),
+        capture_output=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
+    if done.returncode != 0:
+        raise IntegrationError(f"git cat-file failed: {done.stderr.decode(errors='replace').strip()}")
+    out, position, texts = done.stdout, 0, []
+    for _ in objects:
+        end = out.find(b"\n", position)
+        line, position = out[position:end], end + 1
+        if end < 0:
+            raise IntegrationError("git cat-file gave a truncated answer")
+        if line.endswith((b" missing", b" ambiguous")):
+            texts.append(None)
+            continue
+        try:
+            _, kind, size_text = line.split()
+            size = int(size_text)
+        except ValueError:
+            raise IntegrationError(f"git cat-file gave an unexpected answer: {line[:200]!r}") from None
+        texts.append(out[position : position + size].decode("utf-8", errors="replace") if kind == b"blob" else None)
+        position += size + 1
+    return texts
+
+
 def ensure_ignored(root: Path, pattern: str) -> bool:
     """Add ``pattern`` to the repository's .gitignore unless it is there; True when added."""
     gitignore = root / ".gitignore"

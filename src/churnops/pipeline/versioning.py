@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
 from churnops.data.io import sha256_file
 from churnops.data.production import meta_path_for
-from churnops.errors import InputDataError
+from churnops.errors import ConfigError, InputDataError
 from churnops.integrations import dvc
 from churnops.pipeline.workspace import read_metrics, workspace
+
+logger = logging.getLogger(__name__)
+
+SIDECAR_PARAMS = {"scenario.name": "scenario", "scenario.intensity": "intensity", "scenario.seed": "seed"}
+"""dvc.yaml params (churnops.toml keys) and where the batch's metadata sidecar records them."""
 
 
 def batch_facts(config: Config, batch: Path) -> dict[str, Any]:
@@ -33,12 +40,47 @@ def batch_facts(config: Config, batch: Path) -> dict[str, Any]:
 
 
 def setup_dvc(config: Config) -> dvc.SetupOutcome:
-    return dvc.setup(config.root, config.dvc.remote_name, config.dvc.remote_url)
+    url = config.dvc.remote_url
+    if "://" not in url:  # a local folder: inside the project unless absolute (see churnops.config.paths)
+        try:
+            config.resolve_dir(url)
+        except ConfigError as exc:
+            raise ConfigError(f"dvc.remote_url: {exc}") from None
+    return dvc.setup(config.root, config.dvc.remote_name, url)
 
 
 def version_current_batch(config: Config, batch: Path | None = None) -> dvc.VersionOutcome:
     path = batch or config.resolve(config.paths.production)
-    return dvc.version_batch(config.root, path, batch_facts(config, path), meta_path_for(path), config.dvc.push)
+    outcome = dvc.version_batch(config.root, path, batch_facts(config, path), meta_path_for(path), config.dvc.push)
+    if outcome.stage is not None:
+        differences = params_differences(meta_path_for(path), outcome.params)
+        if differences:
+            logger.warning(
+                "the batch was made with %s, but dvc.lock records the params file's values for stage '%s': "
+                "'dvc repro' would make another batch (set them in params.yaml to keep both in step)",
+                ", ".join(differences),
+                outcome.stage,
+            )
+    return outcome
+
+
+def params_differences(sidecar: Path, params: dict[str, Any]) -> list[str]:
+    """``KEY=VALUE`` of each stage param whose value differs from the one the batch was made with.
+
+    ``dvc commit`` records the params file as it is, not the options ``churnops generate`` was
+    given (``--scenario strong``); the batch's metadata sidecar says what was used.
+    """
+    try:
+        made_with = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(made_with, dict):
+        return []
+    return [
+        f"{key}={made_with[field]}"
+        for key, field in SIDECAR_PARAMS.items()
+        if key in params and field in made_with and made_with[field] != params[key]
+    ]
 
 
 def list_batch_versions(config: Config, batch: Path | None = None) -> list[dvc.BatchVersion]:
