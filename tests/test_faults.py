@@ -12,23 +12,24 @@ import json
 import os
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 from run_outputs import OUTPUTS, snapshot
 
-from churnops.pipeline.outputs import JOURNAL, recover
+from churnops.pipeline.outputs import JOURNAL
 
 CHURNOPS = [sys.executable, "-m", "churnops"]
 
 
 def assert_consistent(root: Path) -> str:
-    """Every output complete and from one run; the trigger agrees with the metrics. Returns the run id."""
+    """Every output complete and from one run; the trigger agrees with the metrics' verdict; the
+    history's latest run is that run. Returns the run id."""
     metrics = json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
     run_id = metrics["run_id"]
     for name in ("monitoring_report.html", "monitoring_report.standalone.html"):
@@ -36,9 +37,12 @@ def assert_consistent(root: Path) -> str:
         assert html.rstrip().endswith("</html>"), name
         assert run_id in html, f"{name} is from another run than the metrics"
     trigger = root / "trigger.txt"
-    assert trigger.exists() == metrics["dataset_drift"]["detected"]
+    assert trigger.exists() == metrics["verdict"]["trigger"]
     if trigger.exists():
         assert f"run_id: {run_id}" in trigger.read_text()
+    with sqlite3.connect(root / "monitoring" / "history.db") as db:
+        latest = db.execute("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+    assert latest is not None and latest[0] == run_id, "the history's latest run is not the metrics' run"
     return run_id
 
 
@@ -66,35 +70,93 @@ def ws(drifted, tmp_path) -> Path:
     return root
 
 
-def test_sigkill_at_any_moment_never_leaves_a_half_written_or_inconsistent_output(ws):
+KILL_HOOK = textwrap.dedent(
+    """
+    import importlib, os, signal, sys
+    where, nth = sys.argv[1], int(sys.argv[2])
+    calls = 0
+    def kill_on_nth(real):
+        def wrapper(*args, **kwargs):
+            global calls
+            calls += 1
+            if calls == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return wrapper
+    owner_path, _, attribute = where.rpartition(".")
+    try:
+        owner = importlib.import_module(owner_path)
+    except ModuleNotFoundError:  # module.Class.method
+        module_path, _, class_name = owner_path.rpartition(".")
+        owner = getattr(importlib.import_module(module_path), class_name)
+    setattr(owner, attribute, kill_on_nth(getattr(owner, attribute)))
+    from churnops.cli import main
+    sys.exit(main(sys.argv[3:]))
+    """
+)
+
+KILL_POINTS = {
+    "reading the batch": ("churnops.data.io.TableReader._parquet_chunks", 1),
+    "testing the columns": ("churnops.pipeline.monitoring.evaluate", 1),
+    "rendering the report": ("churnops.pipeline.monitoring.render_report", 2),
+    "recording the history": ("churnops.pipeline.monitoring.record_history", 1),
+}
+
+
+@pytest.mark.parametrize("moment", list(KILL_POINTS))
+def test_sigkill_at_each_stage_of_a_run_never_leaves_a_half_written_or_inconsistent_output(ws, moment):
+    """Killed while reading, testing, rendering or recording: the previous outputs, or the new ones
+    finished by the next command (history row included) - decided by events, not by timing."""
     before = snapshot(ws)
     first_run = assert_consistent(ws)
-    saved = save(ws)
-    args = [*CHURNOPS, "monitor", "--current", "calm.parquet", "--no-cache"]
-    started = time.perf_counter()
-    subprocess.run(args, cwd=ws, check=True, capture_output=True)
-    full = time.perf_counter() - started
-    restore(ws, saved)
-    outcomes = {"previous": 0, "new": 0, "finished by the next command": 0}
-    for fraction in (0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.96, 0.99, 1.02):
-        process = subprocess.Popen(args, cwd=ws, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(full * fraction)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        pending = (ws / "monitoring" / JOURNAL).exists()
-        if pending:
-            assert recover(ws / "monitoring")
-            outcomes["finished by the next command"] += 1
-        run_id = assert_consistent(ws)
-        if run_id == first_run:
-            assert snapshot(ws) == before
-            outcomes["previous"] += 1
-        elif not pending:
-            outcomes["new"] += 1
-        restore(ws, saved)
-    # the kills landed before and after the commit (the timing makes the exact split vary)
-    assert outcomes["previous"] >= 1, outcomes
-    print("SIGKILL outcomes:", outcomes)
+    where, nth = KILL_POINTS[moment]
+    args = ["monitor", "--current", "calm.parquet"]
+    done = subprocess.run([sys.executable, "-c", KILL_HOOK, where, str(nth), *args], cwd=ws, capture_output=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    journal = ws / "monitoring" / JOURNAL
+    committed = journal.exists()
+    assert committed == (moment == "recording the history")
+    if not committed:
+        assert snapshot(ws) == before
+    after = subprocess.run([*CHURNOPS, "notify", "--dry-run"], cwd=ws, capture_output=True, text=True)
+    assert after.returncode == 0, after.stderr
+    assert not journal.exists()
+    run_id = assert_consistent(ws)  # the history holds the recovered run too
+    assert (run_id == first_run) == (not committed)
+    assert not list((ws / "monitoring").glob(".*.tmp")) and not list((ws / "monitoring").glob(".*.bak"))
+
+
+HOOK = textwrap.dedent(
+    """
+    import importlib, os, signal, sys
+    where, nth = sys.argv[1], int(sys.argv[2])
+    calls = 0
+    def kill_on_nth(real):
+        def wrapper(*args, **kwargs):
+            global calls
+            calls += 1
+            if calls == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return wrapper
+    owner_path, _, attribute = where.rpartition(".")
+    try:
+        owner = importlib.import_module(owner_path)
+    except ModuleNotFoundError:  # module.Class.method
+        module_path, _, class_name = owner_path.rpartition(".")
+        owner = getattr(importlib.import_module(module_path), class_name)
+    setattr(owner, attribute, kill_on_nth(getattr(owner, attribute)))
+    from churnops.cli import main
+    sys.exit(main(sys.argv[3:]))
+    """
+)
+
+KILL_POINTS = {
+    "reading the batch": ("churnops.data.io.TableReader._parquet_chunks", 1),
+    "testing the columns": ("churnops.pipeline.monitoring.evaluate", 1),
+    "rendering the report": ("churnops.pipeline.monitoring.render_report", 2),
+    "recording the history": ("churnops.pipeline.monitoring.record_history", 1),
+}
 
 
 def save(root: Path) -> Path:
@@ -140,16 +202,16 @@ HOOK = textwrap.dedent(
     REPLACE = os.replace
     os.replace = counted(os.replace)
     os.unlink = counted(os.unlink)
-    from churnops.cli import app
-    sys.argv = ["churnops", "monitor", "--current", "calm.parquet"]
-    app()
+    from churnops.cli import main
+    sys.exit(main(["monitor", "--current", "calm.parquet"]))
     """
 )
 
 
 @pytest.mark.parametrize("kill_at", range(1, 8))
 def test_sigkill_inside_the_commit_is_finished_by_the_next_command(ws, kill_at):
-    """Kill before each step of the commit: journal, 4 renames, trigger removal, journal removal."""
+    """Kill before each step of the commit: journal, 4 renames, trigger removal, journal removal
+    (the count of renames and removals of outputs decides the moment, not a clock)."""
     before = snapshot(ws)
     first_run = assert_consistent(ws)
     done = subprocess.run([sys.executable, "-c", HOOK, str(kill_at)], cwd=ws, capture_output=True, text=True)
@@ -171,8 +233,9 @@ def test_sigkill_inside_the_commit_is_finished_by_the_next_command(ws, kill_at):
     assert (run_id == first_run) == (kill_at == 1)
     if kill_at > 1:
         assert not (ws / "trigger.txt").exists()  # the new run found no drift
-        assert "no drift" in after.stdout.lower() or "ok" in after.stdout.lower()
+        assert "no alert" in after.stdout.lower()
     assert not list((ws / "monitoring").glob(".*.tmp")) or kill_at == 1
+    assert not list((ws / "monitoring").glob(".*.bak"))
 
 
 def _run_on_a_full_disk(ws, *args: str) -> subprocess.CompletedProcess:

@@ -44,6 +44,12 @@ _held: dict[str, _Held] = {}
 _held_guard = threading.Lock()
 
 
+def held(path: Path) -> bool:
+    """Whether this process already holds the lock at ``path``."""
+    with _held_guard:
+        return os.path.abspath(path) in _held
+
+
 def _holder(fd: int) -> str:
     """Who holds the lock, as its file says (untrusted text: one short, escaped line)."""
     try:

@@ -20,8 +20,8 @@ from typing import Any
 
 from churnops.config import METRICS_FILE, Config
 from churnops.errors import ChurnopsError, InputDataError
-from churnops.pipeline.lock import workspace_lock
-from churnops.pipeline.outputs import JOURNAL, recover
+from churnops.pipeline.lock import held, workspace_lock
+from churnops.pipeline.outputs import JOURNAL, recover, sweep_orphans
 
 logger = logging.getLogger(__name__)
 MAX_METRICS_BYTES = 512 << 20
@@ -37,10 +37,18 @@ def workspace(
 ) -> Iterator[None]:
     """Hold the workspace for the block, with any interrupted output commit settled first."""
     lock = config.lock_path
+    outermost = not held(lock)
     with workspace_lock(lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose):
+        if not outermost:
+            yield  # this process already settled the workspace when it first took the lock
+            return
         if os.path.lexists(config.monitoring_dir / JOURNAL):
             with workspace_lock(lock, wait, config.pipeline.lock_timeout_s, waiting, shared=False, purpose=purpose):
                 recover(config.monitoring_dir, config.run_outputs().values(), lambda _: record_committed(config))
+        else:
+            # temporary files and backups of a run killed before its journal was written: no run
+            # is committing now (that needs the lock exclusively), so they belong to nobody
+            sweep_orphans(list(config.run_outputs().values()))
         yield
 
 
