@@ -195,3 +195,31 @@ def test_evidently_report_is_blank_under_jenkins_csp(tmp_path, bank):
         page.screenshot(path=str(ARTIFACTS / "evidently-under-jenkins-csp.png"))
     assert text == ""  # blank page
     assert any("Blocked script execution" in v or "Content Security Policy" in v for v in visit.violations)
+
+
+# --- the target's effect has the sign of the change -----------------------------------------------
+
+
+def test_target_z_has_the_sign_of_the_change_and_the_same_p_value(seed_result):
+    """Churn rises in the seed batch: z, the difference and its interval are all positive, and the
+    p-value is the shared z-test's (Evidently's convention, reference minus current), unchanged."""
+    from churnops.monitor.stattests import get_stattest
+    from churnops.report.metrics import render_trigger
+
+    target = seed_result.target_drift
+    assert target.current_rate > target.reference_rate
+    assert target.statistic > 0 and target.difference > 0 and target.ci95[0] > 0
+    n1, n2 = seed_result.reference.rows, seed_result.current.rows
+    positives = round(target.reference_rate * n1), round(target.current_rate * n2)
+    keys = np.array([0, 1])
+    shared = get_stattest("z").func(
+        keys,
+        keys,
+        reference_weights=np.array([n1 - positives[0], positives[0]]),
+        current_weights=np.array([n2 - positives[1], positives[1]]),
+    )
+    assert target.statistic == pytest.approx(-shared.statistic) and target.p_value == shared.p_value
+    html = render_report(seed_result, CONTEXT)
+    assert f"z = +{target.statistic:.2f}" in html and "current minus reference" in html
+    trigger = render_trigger(seed_result, "r.html", "m.json")
+    assert f"+{target.difference * 100:.2f} points, z=+{target.statistic:.2f}," in trigger
