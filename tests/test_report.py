@@ -14,7 +14,9 @@ from browser import browser_page, serve
 from churnops.config import load_config
 from churnops.data.scenarios import apply_scenario, resolve_scenario
 from churnops.monitor.engine import monitor_frames
+from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.settings import MonitorSettings, settings_from_config
+from churnops.monitor.summaries import numerical_distribution
 from churnops.report.html import ReportContext, render_report, report_stylesheet
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -22,9 +24,14 @@ CONTEXT = ReportContext("monitoring/monitoring_metrics.json", "trigger.txt", Tru
 
 
 @pytest.fixture(scope="module")
-def seed_result(bank):
+def seed_frames(bank):
     current, _ = apply_scenario(bank[20_000:30_000], resolve_scenario("seed"), 1.0, seed=1)
-    return monitor_frames(bank[:20_000], current, settings_from_config(load_config()))
+    return bank[:20_000], current
+
+
+@pytest.fixture(scope="module")
+def seed_result(seed_frames):
+    return monitor_frames(*seed_frames, settings_from_config(load_config()))
 
 
 def test_report_has_the_verdict_tables_and_no_script_or_inline_style(seed_result):
@@ -223,3 +230,43 @@ def test_target_z_has_the_sign_of_the_change_and_the_same_p_value(seed_result):
     assert f"z = +{target.statistic:.2f}" in html and "current minus reference" in html
     trigger = render_trigger(seed_result, "r.html", "m.json")
     assert f"+{target.difference * 100:.2f} points, z=+{target.statistic:.2f}," in trigger
+
+
+# --- histogram data: the full range, long tails in outer bins, integer-aware bins -------------------
+
+
+def test_histograms_span_the_full_range_and_count_every_value_in_its_own_bin(seed_frames, seed_result):
+    """The axis runs from the minimum to the maximum (no clipping at the 0.5/99.5% quantiles):
+    every share equals the raw share of values between the bin's edges, outer bins included."""
+    reference, current = seed_frames
+    for name in ("Balance", "Income", "Credit Score", "Customer Tenure", "Outstanding Loans"):
+        column = seed_result.column(name)
+        edges = np.array(column.distribution.edges)
+        integer = bool(np.all((edges + 0.5) % 1 == 0))
+        low = min(column.reference.min, column.current.min)
+        high = max(column.reference.max, column.current.max)
+        assert (edges[0], edges[-1]) == ((low - 0.5, high + 0.5) if integer else (low, high)), name
+        for frame, shares in ((reference, column.distribution.reference), (current, column.distribution.current)):
+            values = frame[name].drop_nulls().to_numpy().astype(float)
+            expected = np.histogram(values, edges)[0] / values.size
+            assert shares == pytest.approx(expected.tolist(), abs=1e-12), name
+    balance = np.diff(seed_result.column("Balance").distribution.edges)
+    assert balance[-1] > 10 * np.median(balance)  # the millionaires' tail: one outer bin
+    assert np.allclose(balance[:-1], balance[0])  # the others equal
+
+
+def test_integer_columns_get_whole_number_bins_without_aliasing(seed_result):
+    """Credit Score (300-850) and Customer Tenure are integers: edges at half-integers, widths
+    whole numbers; uniform integers fill every full-width bin equally (no empty or double bins)."""
+    for name in ("Credit Score", "Customer Tenure"):
+        edges = np.array(seed_result.column(name).distribution.edges)
+        assert np.all((edges + 0.5) % 1 == 0) and np.all(np.diff(edges) % 1 == 0), name
+    rng = np.random.default_rng(3)
+    ages = np.sort(rng.integers(18, 93, size=200_000).astype(float))  # 75 possible values
+    sample = NumericalSample(ages, ages.size, 0, 0)
+    distribution = numerical_distribution(sample, sample)
+    widths = np.diff(distribution.edges)
+    assert widths[0] == 3 and distribution.labels[:2] == ["18 - 20", "21 - 23"]
+    full = np.array(distribution.reference)[widths == widths[0]]
+    assert full.max() / full.min() < 1.1  # the old equal-width float bins: 1.56
+    assert sum(distribution.reference) == pytest.approx(1.0)
