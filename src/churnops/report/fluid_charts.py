@@ -82,9 +82,11 @@ def nice_step(span: float, parts: int = 4) -> float:
 def _tick_text(value: float, step: float) -> str:
     """A tick with the decimals its step needs.
 
-    >>> _tick_text(600.0, 100.0), _tick_text(0.75, 0.25), _tick_text(2e5, 5e4)
-    ('600', '0.75', '200,000')
+    >>> _tick_text(600.0, 100.0), _tick_text(0.75, 0.25), _tick_text(2e5, 5e4), _tick_text(4e11, 2e11)
+    ('600', '0.75', '200,000', '4e+11')
     """
+    if abs(value) >= 1e9 or step < 1e-3:  # as the tables switch to scientific notation
+        return f"{value:.3g}"
     decimals = next(d for d in range(10) if abs(round(step, d) - step) <= step * 1e-9)
     return f"{value:,.{decimals}f}"
 
@@ -181,7 +183,7 @@ def histogram(
     core_width = median(widths)
     below = n >= 3 and widths[0] > 1.5 * core_width
     above = n >= 3 and widths[-1] > 1.5 * core_width
-    integer = all(float(e + 0.5).is_integer() for e in edges)
+    integer = all(abs(e) < 2**53 and float(e + 0.5).is_integer() for e in edges)
     tails = Tails(
         (edges[1], ref[0], cur[0]) if below else None,
         (edges[-2], ref[-1], cur[-1]) if above else None,
@@ -232,8 +234,12 @@ def histogram(
     low = _pooled(column.reference, column.current, min)
     high = _pooled(column.reference, column.current, max)
     axis_y = plot_top + plot_h + 15
-    ends = [Label(0, axis_y, fmt(low if low is not None else edges[0]), "start", 11, INK)]
-    ends.append(Label(100, axis_y, fmt(high if high is not None else edges[-1]), "end", 11, INK))
+    low = edges[0] if low is None else low
+    high = edges[-1] if high is None else high
+    if low == high:  # one value: one bar, one label
+        ends = [Label(50, axis_y, f"every value {fmt(low)}", "middle", 11, INK)]
+    else:
+        ends = [Label(0, axis_y, fmt(low), "start", 11, INK), Label(100, axis_y, fmt(high), "end", 11, INK)]
     if is_date:
         candidates = _date_ticks(core_low, core_high)
     else:
@@ -243,6 +249,7 @@ def histogram(
         candidates = [(start + k * step, "") for k in range(int((core_high - start) / step) + 1)]
         candidates = [(v, _tick_text(v, step)) for v, _ in candidates]
     ticks = [Label(x(v) / 10, axis_y, text, "middle", 10) for v, text in candidates if core_low < v < core_high]
+    ticks = ticks if low != high else []
     axis = _spaced(ends, ticks)
     labels += axis
     for tick in axis[len(ends) :]:
