@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -9,22 +10,29 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from browser import browser_page, serve
+from browser import browser_page, layout_problems, serve
 
 from churnops.config import load_config
 from churnops.data.scenarios import apply_scenario, resolve_scenario
 from churnops.monitor.engine import monitor_frames
+from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.settings import MonitorSettings, settings_from_config
-from churnops.report.html import ReportContext, render_report, report_stylesheet
+from churnops.monitor.summaries import numerical_distribution
+from churnops.report.html import ReportContext, column_views, render_report, report_stylesheet
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CONTEXT = ReportContext("monitoring/monitoring_metrics.json", "trigger.txt", True, "churnops monitor")
 
 
 @pytest.fixture(scope="module")
-def seed_result(bank):
+def seed_frames(bank):
     current, _ = apply_scenario(bank[20_000:30_000], resolve_scenario("seed"), 1.0, seed=1)
-    return monitor_frames(bank[:20_000], current, settings_from_config(load_config()))
+    return bank[:20_000], current
+
+
+@pytest.fixture(scope="module")
+def seed_result(seed_frames):
+    return monitor_frames(*seed_frames, settings_from_config(load_config()))
 
 
 def test_report_has_the_verdict_tables_and_no_script_or_inline_style(seed_result):
@@ -93,7 +101,7 @@ def test_a_thousand_column_report_stays_usable():
     assert html.count('<details class="column') == 1_000
     assert html.count("<details") - html.count("<details class") <= 1  # + the "not tested" list at most
     assert html.count(" open>") <= 8  # drifted columns open, capped; the rest collapsed
-    assert html.count('class="chart"') <= 60  # full charts only for the most severe columns
+    assert html.count('class="chart-fluid"') <= 2 * 60  # charts only for the most severe columns
     table = html[html.index('class="drift-table"') :]
     first = re.findall(r'<a href="#col-\d+">(f\d+)</a>', table)[:100]
     assert all(int(name[1:]) % 10 == 0 for name in first)  # the 100 drifted columns come first
@@ -103,12 +111,36 @@ def test_a_thousand_column_report_stays_usable():
 # --- a real browser under Jenkins' CSP ------------------------------------------------------------
 
 
-def write_report(folder: Path, result, standalone: bool = False) -> Path:
+def write_report(folder: Path, result, standalone: bool = False, context: ReportContext = CONTEXT) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.css").write_text(report_stylesheet())
     path = folder / ("monitoring_report.standalone.html" if standalone else "monitoring_report.html")
-    path.write_text(render_report(result, CONTEXT, standalone=standalone), encoding="utf-8")
+    path.write_text(render_report(result, context, standalone=standalone), encoding="utf-8")
     return path
+
+
+LONG_NAME = "account_balance_at_end_of_month_in_local_currency"
+JENKINS = "/var/lib/jenkins/workspace/churn-monitoring-nightly"
+LONG_CONTEXT = ReportContext(
+    f"{JENKINS}/monitoring/monitoring_metrics.json",
+    f"{JENKINS}/trigger.txt",
+    True,
+    f"churnops monitor --reference {JENKINS}/data/churn.csv --current {JENKINS}/data/production/"
+    "bank_churn_prod_2024-10-04.csv --reference-rows 0:20000",
+)
+
+
+@pytest.fixture(scope="module")
+def demanding_result(seed_frames):
+    """The seed run as a Jenkins job shows it: long workspace paths and a long snake_case column
+    name (the drifted Balance), which must wrap at separators, not widen the page."""
+    reference, current = (frame.rename({"Balance": LONG_NAME}) for frame in seed_frames)
+    result = monitor_frames(reference, current, settings_from_config(load_config()))
+    return dataclasses.replace(
+        result,
+        reference=dataclasses.replace(result.reference, path=f"{JENKINS}/data/churn.csv"),
+        current=dataclasses.replace(result.current, path=f"{JENKINS}/data/production/bank_churn_prod_2024-10-04.csv"),
+    )
 
 
 def open_first_details_with_the_keyboard(page) -> bool:
@@ -127,8 +159,11 @@ def open_first_details_with_the_keyboard(page) -> bool:
 
 
 @pytest.mark.browser
-def test_report_renders_under_jenkins_csp_in_chromium(seed_result, tmp_path):
-    write_report(tmp_path, seed_result)
+def test_report_renders_under_jenkins_csp_in_chromium(demanding_result, tmp_path):
+    """Behind Jenkins' CSP, at 1280 and at 390 px: nothing blocked, the verdict, tables and charts
+    visible, nothing wider than the viewport (``browser.layout_problems``) - also with every
+    column's details open - and full-page screenshots of both widths in test-artifacts/."""
+    write_report(tmp_path, demanding_result, context=LONG_CONTEXT)
     ARTIFACTS.mkdir(exist_ok=True)
     with serve(tmp_path) as url, browser_page() as (page, visit):
         response = page.goto(f"{url}/monitoring_report.html")
@@ -141,16 +176,22 @@ def test_report_renders_under_jenkins_csp_in_chromium(seed_result, tmp_path):
         boxes = [page.locator("svg").nth(i).bounding_box() for i in range(page.locator("svg").count())]
         visible = [b for b in boxes if b and b["width"] > 0 and b["height"] > 0]
         assert len(visible) >= 10
-        page.screenshot(path=str(ARTIFACTS / "report-1280.png"), full_page=True)
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert layout_problems(page) == [], width
+            page.screenshot(path=str(ARTIFACTS / f"report-{width}.png"), full_page=True)
         assert visit.violations == [], visit.violations  # the page itself: nothing blocked by the CSP
         # Interacting, Playwright's own helpers may try to run script in the sandboxed page and
         # be refused ("Blocked script execution"); the page has no script (asserted above), so
         # only those messages may appear from here on.
         assert open_first_details_with_the_keyboard(page)
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path=str(ARTIFACTS / "report-phone.png"))
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        for width in (390, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert layout_problems(page) == [], (width, "every details open")
         assert [v for v in visit.violations if not v.startswith("Blocked script execution")] == []
-    assert (ARTIFACTS / "report-1280.png").stat().st_size > 10_000
+    for width in (1280, 390):
+        assert (ARTIFACTS / f"report-{width}.png").stat().st_size > 10_000
 
 
 @pytest.mark.browser
@@ -195,3 +236,134 @@ def test_evidently_report_is_blank_under_jenkins_csp(tmp_path, bank):
         page.screenshot(path=str(ARTIFACTS / "evidently-under-jenkins-csp.png"))
     assert text == ""  # blank page
     assert any("Blocked script execution" in v or "Content Security Policy" in v for v in visit.violations)
+
+
+# --- the target's effect has the sign of the change -----------------------------------------------
+
+
+def test_target_z_has_the_sign_of_the_change_and_the_same_p_value(seed_result):
+    """Churn rises in the seed batch: z, the difference and its interval are all positive, and the
+    p-value is the shared z-test's (Evidently's convention, reference minus current), unchanged."""
+    from churnops.monitor.stattests import get_stattest
+    from churnops.report.metrics import render_trigger
+
+    target = seed_result.target_drift
+    assert target.current_rate > target.reference_rate
+    assert target.statistic > 0 and target.difference > 0 and target.ci95[0] > 0
+    n1, n2 = seed_result.reference.rows, seed_result.current.rows
+    positives = round(target.reference_rate * n1), round(target.current_rate * n2)
+    keys = np.array([0, 1])
+    shared = get_stattest("z").func(
+        keys,
+        keys,
+        reference_weights=np.array([n1 - positives[0], positives[0]]),
+        current_weights=np.array([n2 - positives[1], positives[1]]),
+    )
+    assert target.statistic == pytest.approx(-shared.statistic) and target.p_value == shared.p_value
+    html = render_report(seed_result, CONTEXT)
+    assert f"z = +{target.statistic:.2f}" in html and "current minus reference" in html
+    trigger = render_trigger(seed_result, "r.html", "m.json")
+    assert f"+{target.difference * 100:.2f} points, z=+{target.statistic:.2f}," in trigger
+
+
+# --- histogram data: the full range, long tails in outer bins, integer-aware bins -------------------
+
+
+def test_histograms_span_the_full_range_and_count_every_value_in_its_own_bin(seed_frames, seed_result):
+    """The axis runs from the minimum to the maximum (no clipping at the 0.5/99.5% quantiles):
+    every share equals the raw share of values between the bin's edges, outer bins included."""
+    reference, current = seed_frames
+    for name in ("Balance", "Income", "Credit Score", "Customer Tenure", "Outstanding Loans"):
+        column = seed_result.column(name)
+        edges = np.array(column.distribution.edges)
+        integer = bool(np.all((edges + 0.5) % 1 == 0))
+        low = min(column.reference.min, column.current.min)
+        high = max(column.reference.max, column.current.max)
+        assert (edges[0], edges[-1]) == ((low - 0.5, high + 0.5) if integer else (low, high)), name
+        for frame, shares in ((reference, column.distribution.reference), (current, column.distribution.current)):
+            values = frame[name].drop_nulls().to_numpy().astype(float)
+            expected = np.histogram(values, edges)[0] / values.size
+            assert shares == pytest.approx(expected.tolist(), abs=1e-12), name
+    balance = np.diff(seed_result.column("Balance").distribution.edges)
+    assert balance[-1] > 10 * np.median(balance)  # the millionaires' tail: one outer bin
+    assert np.allclose(balance[:-1], balance[0])  # the others equal
+
+
+def test_integer_columns_get_whole_number_bins_without_aliasing(seed_result):
+    """Credit Score (300-850) and Customer Tenure are integers: edges at half-integers, widths
+    whole numbers; uniform integers fill every full-width bin equally (no empty or double bins)."""
+    for name in ("Credit Score", "Customer Tenure"):
+        edges = np.array(seed_result.column(name).distribution.edges)
+        assert np.all((edges + 0.5) % 1 == 0) and np.all(np.diff(edges) % 1 == 0), name
+    rng = np.random.default_rng(3)
+    ages = np.sort(rng.integers(18, 93, size=200_000).astype(float))  # 75 possible values
+    sample = NumericalSample(ages, ages.size, 0, 0)
+    distribution = numerical_distribution(sample, sample)
+    widths = np.diff(distribution.edges)
+    assert widths[0] == 3 and distribution.labels[:2] == ["18 - 20", "21 - 23"]
+    full = np.array(distribution.reference)[widths == widths[0]]
+    assert full.max() / full.min() < 1.1  # the old equal-width float bins: 1.56
+    assert sum(distribution.reference) == pytest.approx(1.0)
+
+
+# --- one number format per table column, axes that agree with the tables, a log view -------------
+
+STATS_ROW = re.compile(r'<tr><th scope="row">(\w+)</th>' + r"<td>([^<]*)</td>" * 3 + "</tr>")
+
+
+def notation(text: str) -> tuple[int, bool]:
+    """(decimals, scientific) of a printed number."""
+    mantissa = text.split("e")[0]
+    return (len(mantissa.split(".")[1]) if "." in mantissa else 0), "e" in text
+
+
+def test_every_number_of_a_column_table_has_the_same_format(seed_result):
+    html = render_report(seed_result, CONTEXT)
+    tables = re.findall(r'<table class="compact stats">(.*?)</table>', html, re.S)
+    assert len(tables) == 7  # the numerical and datetime columns
+    for table in tables:
+        rows = {name: cells for name, *cells in STATS_ROW.findall(table)}
+        values = [cell for name, cells in rows.items() if name not in ("count", "missing") for cell in cells]
+        if re.fullmatch(r"\d{4}-\d\d-\d\d", rows["min"][0]):  # a datetime column: dates and days
+            continue
+        assert len({notation(cell) for cell in values if cell != "—"}) == 1, rows
+    balance = html[html.index("Balance</span>") :]
+    balance = re.findall(r'<table class="compact stats">(.*?)</table>', balance, re.S)[0]
+    rows = dict((name, cells) for name, *cells in STATS_ROW.findall(balance))
+    assert rows["p25"][:2] == ["7,172", "6,749"] and rows["max"][:2] == ["1,264,299", "1,526,305"]  # no e+06
+    drift = html[html.index('class="drift-table"') : html.index("</table>", html.index('class="drift-table"'))]
+    for column in zip(*re.findall(r'<td class="num">([^<]*)</td>' * 3, drift), strict=True):
+        assert len({notation(cell) for cell in column if cell not in ("—", "< 0.0001")}) == 1, column
+    for table in re.findall(r"<th scope=\"col\">Category</th>(.*?)</table>", html, re.S):
+        shares = re.findall(r"([\d.]+)%", table)
+        assert len({notation(share) for share in shares}) == 1
+
+
+def test_histogram_axis_ends_are_the_minimum_and_maximum_of_the_table(seed_result):
+    for view in column_views(seed_result):
+        if view.column.column_type == "categorical" or not view.charts:
+            continue
+        rows = {row[0]: row for row in view.stat_rows}
+        ends = [label.text for label in view.charts[0][1].labels if label.x in (0, 100) and label.fill == "#1f2933"]
+        low = min(view.column.reference.min, view.column.current.min)
+        high = max(view.column.reference.max, view.column.current.max)
+        side = 1 if low == view.column.reference.min else 2
+        top = 1 if high == view.column.reference.max else 2
+        assert ends == [rows["min"][side], rows["max"][top]], view.column.name
+
+
+def test_skewed_columns_get_a_log_scale_quantile_view_and_long_tails_a_note(seed_result):
+    views = {view.column.name: view for view in column_views(seed_result)}
+    for name in ("Balance", "Income", "Outstanding Loans"):
+        captions = [caption for caption, _, _ in views[name].charts]
+        assert len(captions) == 2 and "log scale" in captions[1], name
+    for name in ("Credit Score", "Customer Tenure", "Date of Birth"):
+        assert len(views[name].charts) == 1, name
+    note = views["Balance"].charts[0][2]
+    assert note.startswith("Long tails") and "above 544,692" in note
+    assert any(mark.dash for mark in views["Balance"].charts[0][1].marks)  # the dashed break
+    assert "24 or more" in views["Customer Tenure"].charts[0][2]  # integer tails in whole numbers
+    html = render_report(seed_result, CONTEXT)
+    balance = html[html.index(f'id="{views["Balance"].anchor}"') :]
+    balance = balance[: balance.index("</details>")]
+    assert balance.count('class="chart-fluid"') == 2  # both views in the same <details>

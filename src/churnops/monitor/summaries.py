@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import numpy as np
@@ -115,32 +116,93 @@ def summarize(sample: NumericalSample | CategoricalSample) -> ColumnSummary:
     return categorical_summary(sample)
 
 
-def numerical_distribution(reference: NumericalSample, current: NumericalSample) -> Distribution | None:
-    """Both samples on the same equal-width bins, spanning the 0.5%-99.5% range of both.
+LONG_TAIL = 0.25
+"""A tail beyond the 0.5%-99.5% quantiles longer than this share of the span between them gets an
+outer bin of its own instead of stretching every bin."""
 
-    Values beyond that range are counted in the outer bins, so the shares add up to one.
+
+def integer_valued(sample: NumericalSample) -> bool:
+    """Whether every value is a whole number (within a streaming sketch's error when approximate).
+
+    >>> integer_valued(NumericalSample(np.array([1.0, 2.0, 5.0]), 3, 0, 0))
+    True
+    >>> integer_valued(NumericalSample(np.array([1.0, 2.5]), 2, 0, 0))
+    False
+    """
+    if sample.count == 0 or not (float(sample.low).is_integer() and float(sample.high).is_integer()):
+        return False
+    if max(abs(sample.low), abs(sample.high)) >= 2**53:  # beyond exact float integers: plain bins
+        return False
+    values = sample.values
+    tolerance = sample.relative_error * max(abs(sample.low), abs(sample.high))
+    if tolerance >= 0.5:  # a sketch too coarse to tell integers apart
+        return False
+    return bool(np.all(np.abs(values - np.round(values)) <= tolerance))
+
+
+def histogram_edges(low: float, high: float, core_low: float, core_high: float, integer: bool) -> np.ndarray:
+    """Bin edges from ``low`` to ``high``: equal bins over the core, one outer bin per long tail.
+
+    Integer data get whole-number widths and edges at half-integers, so every bin holds the same
+    number of possible values (the last one may hold fewer: it stops at the maximum).
+
+    >>> histogram_edges(0, 9, 0, 9, integer=True).tolist()[:3], histogram_edges(0, 9, 0, 9, True).size
+    ([-0.5, 0.5, 1.5], 11)
+    >>> histogram_edges(18, 92, 18, 92, integer=True)[[0, 1, -1]].tolist()
+    [17.5, 20.5, 92.5]
+    >>> histogram_edges(0, 100, 10, 20, integer=False)[[0, 1, 2, -2, -1]].tolist()
+    [0.0, 10.0, 10.333333333333334, 20.0, 100.0]
+    """
+    if integer:
+        first, last = math.floor(core_low), math.ceil(core_high)
+        values = last - first + 1
+        width = max(1, math.ceil(values / HISTOGRAM_BINS))
+        core = first - 0.5 + width * np.arange(math.ceil(values / width) + 1, dtype=np.float64)
+        core[-1] = min(core[-1], last + 0.5)
+        low, high = low - 0.5, high + 0.5
+    else:
+        core = np.linspace(core_low, core_high, HISTOGRAM_BINS + 1)
+    below = [low] if low < core[0] else []
+    above = [high] if high > core[-1] else []
+    return np.concatenate([below, core, above])
+
+
+def numerical_distribution(reference: NumericalSample, current: NumericalSample) -> Distribution | None:
+    """Both samples on the same bins, over the full range of both: minimum to maximum.
+
+    Equal-width bins span the 0.5%-99.5% quantiles of both samples. A tail beyond them longer
+    than ``LONG_TAIL`` of that span (Balance's few millionaires) gets one wider outer bin of its
+    own, so the first and last bins may be "overflow" bins; a shorter tail just widens the equal
+    bins. Integer data (ages, counts, days) get integer-aware bins (see ``histogram_edges``).
+    Every value is in a bin whose edges contain it, so the shares add up to one.
     """
     if reference.count == 0 or current.count == 0:
         return None
-    ref_low, ref_high = sorted_quantiles(reference.values, reference.weights, [0.005, 0.995])
-    cur_low, cur_high = sorted_quantiles(current.values, current.weights, [0.005, 0.995])
-    low, high = min(ref_low, cur_low), max(ref_high, cur_high)
+    low, high = min(reference.low, current.low), max(reference.high, current.high)
+    integer = integer_valued(reference) and integer_valued(current)
     if high <= low:
-        low = min(reference.low, current.low)
-        high = max(reference.high, current.high)
-    if high <= low:
-        high = low + 1.0
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    ref_counts = np.histogram(np.clip(reference.values, low, high), edges, weights=reference.weights)[0]
-    cur_counts = np.histogram(np.clip(current.values, low, high), edges, weights=current.weights)[0]
-    labels = [f"{edges[i]:.6g} - {edges[i + 1]:.6g}" for i in range(HISTOGRAM_BINS)]
-    return Distribution(
-        kind="bins",
-        labels=labels,
-        reference=(ref_counts / reference.count).tolist(),
-        current=(cur_counts / current.count).tolist(),
-        edges=edges.tolist(),
-    )
+        edges = np.array([low - 0.5, low + 0.5]) if integer else np.array([low, low + 1.0])
+    else:
+        ref_low, ref_high = sorted_quantiles(reference.values, reference.weights, [0.005, 0.995])
+        cur_low, cur_high = sorted_quantiles(current.values, current.weights, [0.005, 0.995])
+        core_low, core_high = min(ref_low, cur_low), max(ref_high, cur_high)
+        span = core_high - core_low
+        if span <= 0 or core_low - low <= LONG_TAIL * span:
+            core_low = low
+        if span <= 0 or high - core_high <= LONG_TAIL * span:
+            core_high = high
+        edges = histogram_edges(low, high, core_low, core_high, integer)
+    shares = []
+    for sample in (reference, current):
+        values = np.round(sample.values) if integer and sample.relative_error else sample.values
+        counts = np.histogram(np.clip(values, edges[0], edges[-1]), edges, weights=sample.weights)[0]
+        shares.append((counts / sample.count).tolist())
+    if integer:
+        bins = [(math.ceil(a), math.floor(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        labels = [f"{a}" if a == b else f"{a} - {b}" for a, b in bins]
+    else:
+        labels = [f"{edges[i]:.6g} - {edges[i + 1]:.6g}" for i in range(len(edges) - 1)]
+    return Distribution(kind="bins", labels=labels, reference=shares[0], current=shares[1], edges=edges.tolist())
 
 
 def categorical_distribution(ref_counts: np.ndarray, cur_counts: np.ndarray, labels: list[Any]) -> Distribution | None:

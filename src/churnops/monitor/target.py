@@ -40,6 +40,11 @@ def target_drift(
     A label with two values (churned or not) gets the pooled two-proportion z-test, the rate
     of the larger label value in each dataset, and a 95% interval of their difference. Any
     other label falls back to the column's drift test.
+
+    The target's z statistic has the sign of the change, current minus reference (a rising
+    churn rate gives a positive z), like ``difference`` and ``ci95``. The shared z-test keeps
+    Evidently's reference-minus-current sign for feature columns, so it is negated here; the
+    two-sided p-value depends on ``|z|`` only and is unchanged.
     """
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
         ref_counts, cur_counts, labels = align_category_counts(reference, current)
@@ -55,7 +60,7 @@ def target_drift(
             return TargetDrift(
                 column=plan.name,
                 test=spec.name,
-                statistic=result.statistic,
+                statistic=0.0 - result.statistic,  # current minus reference; 0.0 - 0.0 is not -0.0
                 p_value=result.p_value,
                 threshold=threshold,
                 drift_detected=is_drift(result, spec, threshold),

@@ -50,6 +50,7 @@ class Bar:
     stroke: str = "none"
     opacity: float = 1.0
     title: str = ""
+    stroke_width: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class Label:
     size: int = 11
     fill: str = MUTED
     weight: str = "normal"
+    halo: bool = False
+    """A white outline under the text, so it reads on top of bars."""
+    wide_only: bool = False
+    """A label that only fits a wide chart: the stylesheet hides it on narrow screens."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class Line:
     stroke: str = GRID
     width: float = 1.0
     dash: str = ""
+    cap: str = ""
+    """``round`` draws a zero-length line as a dot that stays round in a stretched plot."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,33 @@ class Chart:
     paths: list[Shape] = field(default_factory=list)
     text: bool = True
     """Whether the chart has text (sparklines have none: no font attributes needed)."""
+
+
+PLOT_WIDTH = 1000.0
+"""Plot units across a fluid chart's plot area, whatever its width on screen."""
+
+
+@dataclass(frozen=True)
+class FluidChart:
+    """A chart as wide as its box (``_svg.html.j2``'s ``fluid_svg``).
+
+    ``bars``, ``paths``, ``marks`` and ``hits`` are in plot units - x from 0 to ``PLOT_WIDTH``,
+    y in pixels down from ``plot_top`` - and are stretched to the width with strokes that do not
+    scale; ``lines`` and ``labels`` have x in percent of the width and y in pixels, so text keeps
+    its size. The chart fills a desktop and still reads on a phone.
+    """
+
+    height: int
+    title: str
+    plot_top: float
+    plot_height: float
+    bars: list[Bar] = field(default_factory=list)
+    paths: list[Shape] = field(default_factory=list)
+    marks: list[Line] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    hits: list[Bar] = field(default_factory=list)
+    """Transparent areas that carry the tooltips (also of bars too small to point at)."""
 
 
 SPARK_BINS = 15
@@ -136,80 +170,6 @@ def _step_path(shares: list[float], step: float, baseline: float, top: float, sp
     return "".join(points).replace(".0V", "V").replace(".0H", "H")
 
 
-def histogram(column: ColumnDrift, width: int = 640, height: int = 220) -> Chart | None:
-    """Reference and current shares on the same bins, with axes and a tooltip per bin."""
-    distribution = column.distribution
-    if distribution is None or distribution.kind != "bins":
-        return None
-    left, right, top_pad, bottom = 48, 8, 10, 34
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
-    n = len(distribution.labels)
-    peak = max(max(distribution.reference), max(distribution.current), 1e-12)
-    scale_top = _nice_ceiling(peak)
-    step = plot_w / n
-    baseline = top_pad + plot_h
-    bars = []
-    for i, (ref, cur, label) in enumerate(
-        zip(distribution.reference, distribution.current, distribution.labels, strict=True)
-    ):
-        tip = f"{column.name} {label}: reference {percent(ref)}, current {percent(cur)}"
-        ref_h = ref / scale_top * plot_h
-        bars.append(
-            Bar(left + i * step + 0.5, baseline - ref_h, max(step - 1, 0.5), ref_h, REFERENCE, opacity=0.45, title=tip)
-        )
-    path = _step_path(distribution.current, step, baseline, scale_top, plot_h, left)
-    lines, labels = _y_axis(left, top_pad, plot_w, plot_h, scale_top)
-    edges = distribution.edges
-    for position, anchor in ((0, "start"), (n // 2, "middle"), (n, "end")):
-        if edges:
-            labels.append(Label(left + position * step, height - 18, _short(edges[position]), anchor))
-    labels.append(Label(left + plot_w / 2, height - 3, column.name, size=11, fill=INK))
-    title = f"Distribution of {column.name}: reference (blue, filled) and current (orange, outline)"
-    return Chart(width, height, title, bars=bars, lines=lines, labels=labels, paths=[Shape(path, CURRENT, 2.0)])
-
-
-def category_bars(column: ColumnDrift, width: int = 640, row: int = 22) -> Chart | None:
-    """Side-by-side horizontal bars per category; new and vanished categories are marked."""
-    distribution = column.distribution
-    if distribution is None or distribution.kind != "categories":
-        return None
-    label_w, right = 170, 70
-    plot_w = width - label_w - right
-    peak = _nice_ceiling(max(max(distribution.reference), max(distribution.current), 1e-12))
-    n = len(distribution.labels)
-    height = n * row + 26
-    bars, labels, lines = [], [], []
-    for i, (name, ref, cur) in enumerate(
-        zip(distribution.labels, distribution.reference, distribution.current, strict=True)
-    ):
-        y = 4 + i * row
-        status = " (new in current)" if ref == 0 and cur > 0 else " (gone from current)" if cur == 0 and ref > 0 else ""
-        tip = f"{column.name} = {name}: reference {percent(ref)}, current {percent(cur)}{status}"
-        bars.append(Bar(label_w, y, ref / peak * plot_w, row * 0.4, REFERENCE, opacity=0.85, title=tip))
-        bars.append(Bar(label_w, y + row * 0.42, cur / peak * plot_w, row * 0.4, "#ffffff", CURRENT, title=tip))
-        labels.append(Label(label_w - 6, y + row * 0.6, _clip(name, 26) + ("  ★" if status else ""), "end", 11, INK))
-        labels.append(
-            Label(
-                label_w + max(ref, cur) / peak * plot_w + 4,
-                y + row * 0.6,
-                f"{percent(ref)} → {percent(cur)}",
-                "start",
-                10,
-            )
-        )
-    lines.append(Line(label_w, 0, label_w, n * row + 4, GRID))
-    labels.append(
-        Label(
-            label_w,
-            height - 6,
-            "share of rows: reference (blue) vs current (orange outline); ★ new or gone",
-            "start",
-            10,
-        )
-    )
-    return Chart(width, height, f"Category shares of {column.name}", bars=bars, lines=lines, labels=labels)
-
-
 def score_gauge(score: float, threshold: float, detected: bool, width: int = 280, height: int = 40) -> Chart:
     """The dataset drift score on a 0-1 scale with the trigger threshold marked."""
     inner = width - 20
@@ -242,7 +202,7 @@ def rate_chart(target: TargetDrift, width: int = 360, height: int = 150) -> Char
     if target.reference_rate is None or target.current_rate is None:
         return None
     left, plot_h = 40, height - 50
-    peak = _nice_ceiling(
+    peak = nice_ceiling(
         max(target.reference_rate, target.current_rate, (target.ci95 or (0, 0))[1] + target.reference_rate)
     )
     bars, labels = [], []
@@ -276,43 +236,53 @@ def trend_chart(
     series: list[tuple[str, float]],
     threshold: float | None,
     label: str,
-    width: int = 640,
-    height: int = 200,
+    height: int = 190,
     colour: str = REFERENCE,
     as_percent: bool = False,
-) -> Chart | None:
-    """A line over runs (oldest first), titled, with an optional threshold line; points have tooltips."""
+) -> FluidChart | None:
+    """A line over runs (oldest first), as wide as its box, titled, with an optional threshold
+    line; every run is a dot with a tooltip."""
     if len(series) < 1:
         return None
-    left, right, top_pad, bottom = 48, 12, 30, 30
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    plot_top, plot_h = 30.0, height - 30.0 - 24
     values = [v for _, v in series if v is not None and not math.isnan(v)]
-    peak = _nice_ceiling(max(values + ([threshold] if threshold is not None else []) + [1e-12]))
+    peak = nice_ceiling(max(values + ([threshold] if threshold is not None else []) + [1e-12]))
     n = len(series)
-    xs = [left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2) for i in range(n)]
-    ys = [top_pad + plot_h - v / peak * plot_h for _, v in series]
+    inset = 15.0  # dots at the ends stay whole
+    xs = [inset + (PLOT_WIDTH - 2 * inset) * i / (n - 1) if n > 1 else PLOT_WIDTH / 2 for i in range(n)]
+    ys = [plot_h - v / peak * plot_h for _, v in series]
     path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(zip(xs, ys, strict=True)))
-    bars = [
-        Bar(x - 3, y - 3, 6, 6, colour, title=f"{when}: {label} {v:.4g}")
-        for x, y, (when, v) in zip(xs, ys, series, strict=True)
+    marks = [Line(x, y, x, y, colour, 7, cap="round") for x, y in zip(xs, ys, strict=True)]
+    slot = PLOT_WIDTH / n
+    hits = [
+        Bar(x - slot / 2, 0, slot, plot_h, "#ffffff", opacity=0.0, title=f"{when}: {label} {v:.4g}")
+        for x, (when, v) in zip(xs, series, strict=True)
     ]
-    lines, labels = _y_axis(left, top_pad, plot_w, plot_h, peak, as_percent)
-    labels.append(Label(left, 16, label, "start", 13, INK, "bold"))
+    lines, labels = [], [Label(0, 16, label, "start", 13, INK, "bold")]
+    for fraction in (0.0, 0.5, 1.0):
+        y = plot_top + plot_h - fraction * plot_h
+        lines.append(Line(0, y, 100, y, GRID))
+        value = peak * fraction
+        if fraction:
+            text = percent(value) if as_percent and peak <= 1 else f"{value:.3g}"
+            labels.append(Label(0, y - 3, text, "start", 10, halo=True))
     if threshold is not None:
-        y = top_pad + plot_h - threshold / peak * plot_h
-        lines.append(Line(left, y, left + plot_w, y, DRIFT, 1.5, "6 4"))
-        labels.append(Label(left + plot_w, y - 4, f"threshold {threshold:g}", "end", 10, DRIFT))
-    labels.append(Label(left, height - 8, series[0][0], "start", 10))
+        y = plot_top + plot_h - threshold / peak * plot_h
+        lines.append(Line(0, y, 100, y, DRIFT, 1.5, "6 4"))
+        labels.append(Label(100, y - 4, f"threshold {threshold:g}", "end", 10, DRIFT, halo=True))
+    labels.append(Label(0, height - 6, series[0][0], "start", 10))
     if n > 1:
-        labels.append(Label(left + plot_w, height - 8, series[-1][0], "end", 10))
-    return Chart(
-        width,
+        labels.append(Label(100, height - 6, series[-1][0], "end", 10))
+    return FluidChart(
         height,
         f"{label} over the last {n} runs",
-        bars=bars,
+        plot_top,
+        plot_h,
+        paths=[Shape(path, colour, 2.0)],
+        marks=marks,
         lines=lines,
         labels=labels,
-        paths=[Shape(path, colour, 2.0)],
+        hits=hits,
     )
 
 
@@ -329,10 +299,10 @@ def _y_axis(
     return lines, labels
 
 
-def _nice_ceiling(value: float) -> float:
+def nice_ceiling(value: float) -> float:
     """A round number at or above ``value`` for an axis top.
 
-    >>> _nice_ceiling(0.23), _nice_ceiling(0.031), _nice_ceiling(7)
+    >>> nice_ceiling(0.23), nice_ceiling(0.031), nice_ceiling(7)
     (0.25, 0.04, 8)
     """
     if value <= 0:
@@ -344,14 +314,6 @@ def _nice_ceiling(value: float) -> float:
             result = step * base
             return round(result, max(0, -exponent + 2)) if exponent < 0 else result
     return 10 * base
-
-
-def _short(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def distribution_rows(distribution: Distribution | None) -> list[tuple[str, float, float, str]]:

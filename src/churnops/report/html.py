@@ -10,16 +10,18 @@ for e-mail attachments and opening from disk.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
+from statistics import median
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from churnops import __version__
 from churnops.monitor.results import ColumnDrift, MonitoringResult
-from churnops.report import charts
+from churnops.report import charts, fluid_charts, formats
 
 MAX_DETAIL_CHARTS = 60
 """Only the most severe columns get full charts; a 1,000-column report stays small and fast."""
@@ -116,50 +118,153 @@ def _coordinate(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+STAT_ROWS = (("mean", "mean"), ("std", "std"), ("min", "min"))
+"""The value statistics a numerical column's table shows before its quantiles (then max)."""
+HISTOGRAM_CAPTION = "Histogram over the full range, minimum to maximum"
+QUANTILE_CAPTION = (
+    "The same on a log scale (log10 of 1 + value), for this skewed column: quantiles as a box from"
+    " p25 to p75, a band from p05 to p95, a line from p01 to p99, a bar at the median"
+    " and ticks at the minimum and maximum"
+)
+
+
 @dataclass(frozen=True)
 class ColumnView:
-    """One column as the report shows it."""
+    """One column as the report shows it: its charts and tables, every number already formatted."""
 
     anchor: str
     column: ColumnDrift
     sparkline: charts.Chart | None
-    detail: charts.Chart | None
+    charts: list[tuple[str, charts.FluidChart, str | None]]
+    """(caption, chart, note): the histogram or category shares, then log-scale quantiles if skewed."""
     chart_omitted: bool
     open: bool
     tables: bool
-    category_rows: list[tuple[str, float, float, str]]
+    stat_rows: list[tuple[str, str, str, str]]
+    """(statistic, reference, current, change) of a numerical or datetime column."""
+    category_rows: list[tuple[str, str, str, str, str]]
+    """(category, reference share, current share, change in points, status)."""
     mean_shift: float | None
     std_ratio: float | None
+    statistic: str
+    p_value: str
+    threshold: str
 
 
-def _column_view(index: int, column: ColumnDrift, with_chart: bool, open_: bool, tables: bool) -> ColumnView:
-    detail = None
-    if with_chart:
-        detail = charts.category_bars(column) if column.column_type == "categorical" else charts.histogram(column)
+def _value_format(column: ColumnDrift) -> Callable[[float | None], str]:
+    """How every value of a column is written - tables, axis ends, tooltips: ISO dates for dates,
+    else one number format chosen from the column's scale."""
+    if column.column_type == "datetime":
+        return formats.iso_date
+    values: list[float | None] = []
+    for s in (column.reference, column.current):
+        values += [s.mean, s.std, s.min, s.max, *s.quantiles.values()]
+    magnitudes = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    spread = column.reference.std or column.current.std
+    scale = min(median(magnitudes), spread) if magnitudes and spread else None  # not a mean near 0
+    extremes = [column.reference.min, column.reference.max, column.current.min, column.current.max]
+    whole = all(v is None or float(v).is_integer() for v in extremes)  # integer data: 2 digits do
+    return formats.shared_format(values, significant=2 if whole else 3, scale=scale)
+
+
+def _stat_rows(column: ColumnDrift, fmt: Callable[[float | None], str]) -> list[tuple[str, str, str, str]]:
+    ref, cur = column.reference, column.current
+    counts = formats.NumberFormat(0)
+    rows = [
+        (label, counts(a), counts(b), counts.signed(b - a))
+        for label, a, b in (("count", ref.count, cur.count), ("missing", ref.missing, cur.missing))
+    ]
+    dates = column.column_type == "datetime"
+    days = formats.shared_format([ref.std, cur.std], 3)
+
+    def change(a: float | None, b: float | None) -> str:
+        if a is None or b is None:
+            return formats.DASH
+        if dates:
+            return f"{days.signed(b - a)} days"
+        return fmt.signed(b - a)  # type: ignore[attr-defined]
+
+    for label, key in (*STAT_ROWS, *((q, q) for q in ref.quantiles), ("max", "max")):
+        a = getattr(ref, key) if key in ("mean", "std", "min", "max") else ref.quantiles.get(key)
+        b = getattr(cur, key) if key in ("mean", "std", "min", "max") else cur.quantiles.get(key)
+        if key == "std" and dates:
+            rows.append((label, f"{days(a)} days", f"{days(b)} days", change(a, b)))
+        else:
+            rows.append((label, fmt(a), fmt(b), change(a, b)))
+    return rows
+
+
+def _tail_note(tails: fluid_charts.Tails, fmt: Callable[[float | None], str], share: formats.ShareFormat) -> str | None:
+    parts = []
+    for side, tail in (("below", tails.below), ("above", tails.above)):
+        if tail:
+            parts.append(f"{tails.where(side, fmt)}: reference {share(tail[1])}, current {share(tail[2])}")
+    if not parts:
+        return None
+    return "Long tails are drawn after the dashed breaks, each as one bar: " + "; ".join(parts) + "."
+
+
+def _column_view(
+    index: int, column: ColumnDrift, with_chart: bool, open_: bool, tables: bool, cells: tuple[str, str, str]
+) -> ColumnView:
+    fmt = _value_format(column)
+    distribution = column.distribution
+    share = formats.share_format(
+        [*(distribution.reference if distribution else []), *(distribution.current if distribution else [])]
+    )
+    views: list[tuple[str, charts.FluidChart, str | None]] = []
+    if with_chart and distribution is not None:
+        if distribution.kind == "categories":
+            bars = fluid_charts.category_bars(column, share)
+            if bars:
+                views.append(("Share of rows per category", bars, None))
+        else:
+            drawn = fluid_charts.histogram(column, fmt, share, is_date=column.column_type == "datetime")
+            if drawn:
+                chart, tails = drawn
+                views.append((HISTOGRAM_CAPTION, chart, _tail_note(tails, fmt, share)))
+            quantiles = fluid_charts.quantile_view(column, fmt)
+            if quantiles:
+                views.append((QUANTILE_CAPTION, quantiles, None))
     ref, cur = column.reference, column.current
     mean_shift = std_ratio = None
     if ref.mean is not None and cur.mean is not None and ref.std:
         mean_shift = (cur.mean - ref.mean) / ref.std
         std_ratio = (cur.std or 0.0) / ref.std
+    category_rows = [
+        (name, share(r), share(c), share.points(c - r), status)
+        for name, r, c, status in charts.distribution_rows(distribution)
+    ]
+    numeric = column.column_type != "categorical" and tables
     return ColumnView(
         anchor=f"col-{index}",
         column=column,
         sparkline=charts.sparkline(column),
-        detail=detail,
-        chart_omitted=not with_chart and column.distribution is not None,
+        charts=views,
+        chart_omitted=not with_chart and distribution is not None,
         open=open_,
         tables=tables,
-        category_rows=charts.distribution_rows(column.distribution),
+        stat_rows=_stat_rows(column, fmt) if numeric else [],
+        category_rows=category_rows,
         mean_shift=mean_shift,
         std_ratio=std_ratio,
+        statistic=cells[0],
+        p_value=cells[1],
+        threshold=cells[2],
     )
 
 
 def column_views(result: MonitoringResult) -> list[ColumnView]:
-    """Columns by severity: drifted first, then by how far past their threshold they are."""
+    """Columns by severity: drifted first, then by how far past their threshold they are.
+
+    The drift table's statistic, p-value and threshold columns each get one number format.
+    """
     ordered = sorted(result.columns, key=lambda c: (not c.drift_detected, -c.severity, c.name))
+    statistic = formats.shared_format([c.statistic for c in ordered], significant=2)
+    threshold = formats.shared_format([c.threshold for c in ordered], significant=1)
     views = []
     for index, column in enumerate(ordered):
+        cells = (statistic(column.statistic), formats.p_value_cell(column.p_value), threshold(column.threshold))
         views.append(
             _column_view(
                 index,
@@ -167,6 +272,7 @@ def column_views(result: MonitoringResult) -> list[ColumnView]:
                 index < MAX_DETAIL_CHARTS,
                 column.drift_detected and index < MAX_OPEN_DETAILS,
                 index < MAX_DETAIL_TABLES,
+                cells,
             )
         )
     return views
@@ -184,6 +290,9 @@ def _environment() -> Environment:
     env.filters["value"] = format_value
     env.filters["pct"] = charts.percent
     env.filters["c"] = _coordinate
+    env.filters["breakable"] = formats.breakable
+    env.filters["fixed4"] = formats.NumberFormat(4)
+    env.filters["share1"] = formats.ShareFormat(1)
     return env
 
 
@@ -209,6 +318,7 @@ def render_report(result: MonitoringResult, context: ReportContext, standalone: 
         gauge=charts.score_gauge(drift.score, drift.threshold, drift.detected),
         rate_chart=charts.rate_chart(target) if target is not None else None,
         trend_charts=[c for c in trend_charts if c is not None],
+        quality_share=formats.share_format(c.share for c in result.data_quality.checks),
         errors=[c for c in result.data_quality.checks if c.severity == "error"],
         warnings=[c for c in result.data_quality.checks if c.severity == "warning"],
         stylesheet=report_stylesheet() if standalone else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from typing import Any
 
@@ -52,7 +53,9 @@ def render_trigger(result: MonitoringResult, report_path: str, metrics_path: str
     if target is not None and target.reference_rate is not None and target.current_rate is not None:
         lines.append(
             f"Target '{one_line(target.column)}': rate {target.reference_rate:.2%} -> {target.current_rate:.2%}"
-            f" ({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
+            f" ({(target.current_rate - target.reference_rate) * 100:+.2f} points,"
+            + (f" z={target.statistic:+.2f}," if math.isfinite(target.statistic) else "")
+            + f" {'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
         )
     lines += [
         f"Report: {one_line(report_path)}",
