@@ -79,7 +79,7 @@ def test_email_with_html_text_attachments_and_auth(drifted, cli, monkeypatch, tm
     attachments = {part.get_filename(): part for part in message.iter_attachments()}
     assert set(attachments) == {"monitoring_report.standalone.html", "monitoring_metrics.json"}
     report = attachments["monitoring_report.standalone.html"].get_content()
-    assert "<style>" in report and "Data drift detected" in report
+    assert "<style>" in report and "Alert: 2 findings" in report
     metrics = json.loads(attachments["monitoring_metrics.json"].get_content())
     assert metrics["dataset_drift"]["detected"] is True
 

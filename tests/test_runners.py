@@ -67,6 +67,6 @@ def test_github_workflow_is_scheduled_and_uploads_the_report():
     assert triggers["schedule"][0]["cron"] == "0 2 * * *"
     steps = workflow["jobs"]["pipeline"]["steps"]
     commands = " ".join(step.get("run", "") for step in steps)
-    assert "churnops pipeline" in commands and "::warning title=Data drift detected::" in commands
+    assert "churnops pipeline" in commands and "::warning title=churnops alert::" in commands
     upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact"))
     assert "monitoring/*.html" in upload["with"]["path"] and upload["if"] == "always()"
