@@ -110,6 +110,8 @@ class HttpServer:
     responses: list = field(default_factory=list)
     """Status codes to answer with, in order; 200 once they run out."""
     delay: float = 0.0
+    echo: bool = False
+    """Answer errors with the request's path and headers in the body, as some servers do."""
 
 
 @contextlib.contextmanager
@@ -127,7 +129,12 @@ def http_server() -> Iterator[HttpServer]:
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(b"ok" if status < 400 else b"error")
+            if status < 400:
+                self.wfile.write(b"ok")
+            elif state.echo:
+                self.wfile.write(f"no such hook {self.path} ({dict(self.headers)})".encode())
+            else:
+                self.wfile.write(b"error")
 
         def log_message(self, format, *args):  # noqa: A002
             pass

@@ -8,6 +8,7 @@ message this module produces.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -69,11 +70,26 @@ def _retrying(action: Callable[[], None], retries: int, backoff: float) -> int:
             time.sleep(backoff * 2 ** (attempt - 1))
 
 
+def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without ``user:password@``, and the Basic authorization header it stood for."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
+
+
 def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
+    address, auth = _without_userinfo(url)
     request = urllib.request.Request(
-        url,
+        address,
         data=json.dumps(payload).encode("utf-8"),
-        headers={"Content-Type": "application/json", "User-Agent": "churnops"},
+        headers={"Content-Type": "application/json", "User-Agent": "churnops", **auth},
         method="POST",
     )
     try:
@@ -92,6 +108,8 @@ def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
         raise RetryableError(f"no answer within {timeout:g} s") from None
     except ConnectionError as exc:
         raise RetryableError(f"connection lost: {exc}") from None
+    except (ValueError, http.client.HTTPException) as exc:  # an address urllib cannot use
+        raise PermanentError(f"cannot use the webhook address: {type(exc).__name__}") from None
 
 
 def _send_email(channel: EmailChannel, message: Any, env: Mapping[str, str]) -> None:

@@ -1,0 +1,169 @@
+"""What data can do to the messages churnops sends and prints, and what secrets can leak there.
+
+Column and file names are data: in Slack they must not ping a channel or disguise a link, in
+Teams not become Markdown links, in an e-mail not add headers or links, on a terminal not move
+the cursor or clear the screen, in a CSV not become a formula. Secrets - a password in a URL's
+user info, a token in a path or a query, what a server echoes back - never reach the console,
+the log, the pipeline summary or a notification. Real servers on 127.0.0.1, real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from servers import free_port, http_server, smtp_server
+
+from churnops.escape import csv_cell, header, one_line, safe_link, slack, teams, terminal
+from churnops.redact import fragments, redact
+
+CHURNOPS = [sys.executable, "-m", "churnops"]
+PING = "<!channel> <http://evil.example|click here>"
+LINK = "[verify your account](http://evil.example)"
+ESCAPE = "Balance\x1b[2J\x1b]8;;http://evil.example\x07"
+FORMULA = '=HYPERLINK("http://evil.example","x")'
+
+
+def churnops(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CHURNOPS, *args], cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> Path:
+    """A workspace whose columns are named to attack every medium, after a drifted run."""
+    root = tmp_path_factory.mktemp("messages")
+    rng = np.random.default_rng(3)
+    names = [PING, LINK, ESCAPE, FORMULA]
+    reference = pl.DataFrame({name: rng.normal(size=3000) for name in names})
+    current = pl.DataFrame({name: rng.normal(2.0, size=1500) for name in names})
+    reference.write_csv(root / "ref.csv")
+    current.write_csv(root / "cur.csv")
+    (root / "churnops.toml").write_text(
+        '[paths]\nreference = "ref.csv"\nproduction = "cur.csv"\n'
+        '[[notify.channels]]\ntype = "slack"\nurl_env = "SLACK_URL"\non = ["drift", "ok", "error"]\n'
+        "retries = 0\n"
+        '[[notify.channels]]\ntype = "teams"\nurl_env = "TEAMS_URL"\non = ["drift", "ok", "error"]\nretries = 0\n'
+    )
+    done = churnops(root, "monitor")
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def test_escaping_functions_close_their_medium():
+    assert "<!channel>" not in slack(PING) and "<http" not in slack(PING)
+    assert "](" not in teams(LINK).replace("\\](", "")
+    assert "\x1b" not in terminal(ESCAPE) and "\\x1b" in terminal(ESCAPE)
+    assert csv_cell(FORMULA).startswith("'=")
+    assert header("subject\r\nBcc: all@bank.example") == "subject Bcc: all@bank.example"
+    for url in ("javascript:alert(1)", "data:text/html,x", "https://bank.example@evil.example/", "http://x y"):
+        assert safe_link(url) is None, url
+    assert one_line("a\nb\rc") == "a\\x0ab\\x0dc"
+
+
+def test_slack_and_teams_show_hostile_names_as_text(hostile):
+    with http_server() as server:
+        env = {"SLACK_URL": f"{server.url}/services/slack", "TEAMS_URL": f"{server.url}/teams"}
+        done = churnops(hostile, "notify", env=env)
+        assert done.returncode == 0, done.stderr
+    by_path = {r["path"]: r["json"] for r in server.requests}
+    slack_payload = by_path["/services/slack"]
+    flat = json.dumps(slack_payload)
+    assert "<!channel>" not in flat and "<http://evil.example|" not in flat
+    assert "&lt;!channel&gt;" in flat
+    for block in slack_payload["blocks"]:
+        for item in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
+            if isinstance(item, dict) and item.get("type") == "mrkdwn":
+                assert item.get("verbatim") is True
+    teams_text = json.dumps(by_path["/teams"])
+    assert "[verify your account](http" not in teams_text
+    assert "\\\\[verify your account\\\\]\\\\(" in teams_text
+    assert "\x1b" not in flat and "\x1b" not in teams_text
+
+
+def test_the_terminal_and_the_log_never_get_control_characters(hostile):
+    for args in (["monitor"], ["monitor", "-v"], ["history", "--column", ESCAPE], ["notify", "--dry-run"]):
+        done = churnops(hostile, *args, env={"SLACK_URL": "http://127.0.0.1:9/x", "TEAMS_URL": "http://127.0.0.1:9/y"})
+        assert done.returncode in (0, 4), (args, done.stderr)
+        assert "\x1b" not in done.stdout + done.stderr, args
+        assert "\x07" not in done.stdout + done.stderr, args
+
+
+def test_csv_outputs_neutralise_formulas_in_names_and_values(hostile):
+    done = churnops(hostile, "history", "--column", FORMULA, "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    for line in done.stdout.splitlines()[1:]:
+        assert not any(cell.startswith("=") for cell in line.split(","))
+    assert "'=HYPERLINK" in done.stdout
+
+
+def test_a_javascript_build_url_never_becomes_a_link_in_the_email(hostile, tmp_path):
+    with smtp_server("plain", auth=False, folder=tmp_path) as server:
+        (hostile / "mail.toml").write_text(
+            '[paths]\nreference = "ref.csv"\nproduction = "cur.csv"\n'
+            f'[[notify.channels]]\ntype = "email"\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "plain"\n'
+            'on = ["drift", "ok", "error"]\nretries = 0\n'
+        )
+        done = churnops(hostile, "notify", "--config", "mail.toml", env={"BUILD_URL": "javascript:alert(1)"})
+        assert done.returncode == 0, done.stderr
+    message = server.messages[0]
+    html = next(part for part in message.walk() if part.get_content_type() == "text/html").get_content()
+    assert 'href="javascript:' not in html and "javascript:alert(1)" in html  # shown as text only
+    assert "\n" not in str(message["Subject"]).strip()
+
+
+SECRET_URL = "https://hookuser:Pa55w0rdS3cret@127.0.0.1:{port}/services/T0SECRET99/B0SECRET99/abcdEFGH1234ijklMNOP?token=zz99query99"
+
+
+def test_secrets_and_their_fragments_never_reach_output_summary_or_log(tmp_path, bank):
+    """A webhook URL with a password, path tokens and a query token; the server echoes the path."""
+    root = tmp_path / "ws"
+    (root / "data").mkdir(parents=True)
+    bank.head(4000).write_csv(root / "data" / "churn.csv")
+    assert churnops(root, "generate", "--rows", "2000:4000").returncode == 0
+    with http_server() as server:
+        server.echo = True
+        server.responses = [404, 404, 404]
+        port = server.url.rsplit(":", 1)[1]
+        url = SECRET_URL.format(port=port).replace("https://", "http://")
+        (root / "churnops.toml").write_text(
+            "[data]\nreference_rows = [0, 2000]\n"
+            '[[notify.channels]]\ntype = "webhook"\nurl_env = "HOOK_URL"\non = ["drift", "ok", "error"]\nretries = 0\n'
+            '[metrics]\npushgateway_url = "http://gwuser:GwPa55word@127.0.0.1:' + str(free_port()) + '"\n'
+        )
+        pipeline = churnops(root, "pipeline", env={"HOOK_URL": url})
+        dry = churnops(root, "notify", "--dry-run", env={"HOOK_URL": url})
+        verbose = churnops(root, "-v", "notify", env={"HOOK_URL": url})
+    assert pipeline.returncode == 4, pipeline.stderr  # the channel failed, reported as a failed stage
+    assert server.requests, "the webhook was called"
+    summary = (root / "monitoring" / "pipeline_summary.json").read_text()
+    seen = "\n".join(
+        [pipeline.stdout, pipeline.stderr, dry.stdout, dry.stderr, verbose.stdout, verbose.stderr, summary]
+    )
+    for secret in ("Pa55w0rdS3cret", "hookuser:", "abcdEFGH1234ijklMNOP", "zz99query99", "T0SECRET99", "GwPa55word"):
+        assert secret not in seen, secret
+    assert "HTTP 404" in seen
+    authorization = server.requests[0]["headers"]["Authorization"]
+    assert authorization.startswith("Basic ")  # the user info became a header, never part of a printed URL
+
+
+def test_redaction_covers_fragments_encodings_and_unknown_urls():
+    secret = "https://u:topsecretpw@hooks.example/services/T0ABCDEF1/B0ABCDEF1/ZZZZyyyy1111xxxx?sig=s1g2n3d4"
+    assert "topsecretpw" in fragments(secret)
+    echoed = "server said: /services/T0ABCDEF1/B0ABCDEF1/ZZZZyyyy1111xxxx not found; sig=s1g2n3d4"
+    cleaned = redact(echoed, [secret])
+    assert "ZZZZyyyy1111xxxx" not in cleaned and "s1g2n3d4" not in cleaned and "T0ABCDEF1" not in cleaned
+    encoded = "GET https%3A%2F%2Fu%3Atopsecretpw%40hooks.example failed"
+    assert "topsecretpw" not in redact(encoded, [secret])
+    unknown = (
+        "push to http://admin:letmein99@gw:9091/x?api_key=k3y and https://h/api/v1/8f14e45fceea167a5a36dedd4bea2543"
+    )
+    cleaned = redact(unknown)
+    assert "letmein99" not in cleaned and "k3y" not in cleaned and "8f14e45fceea167a5a36dedd4bea2543" not in cleaned
