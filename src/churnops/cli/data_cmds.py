@@ -38,6 +38,7 @@ def init(
 
     cfg = load(config, {"data.rows": rows, "data.seed": seed, "paths.reference": str(output) if output else None}, sets)
     path = cfg.resolve(cfg.paths.reference)
+    cfg.check_paths(outputs={"paths.reference": path})
     with progress_bar("generating customers") as progress:
         status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress, cfg.dialect_for("reference"))
     say(f"{path}: {status} ({cfg.data.rows:,} rows, seed {cfg.data.seed})")
@@ -91,6 +92,10 @@ def generate(
     cfg = load(config, overrides, sets)
     if input_path is None:
         require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--input")
+    from churnops.data.production import meta_path_for
+
+    batch = cfg.resolve(cfg.paths.production)
+    cfg.check_paths(outputs={"paths.production": batch, "the batch's metadata": meta_path_for(batch)})
     operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
     info = make_production_batch(
         source=cfg.resolve(cfg.paths.reference),

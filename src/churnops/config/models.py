@@ -540,7 +540,9 @@ class Config(_Section):
             "paths.reference": self.resolve(self.paths.reference),
             "paths.production": self.resolve(self.paths.production),
         }
-        check_distinct({**self.output_files(), **(outputs or {})}, {**configured_inputs, **(inputs or {})})
+        written = {**self.output_files(), **(outputs or {})}
+        read = {k: v for k, v in {**configured_inputs, **(inputs or {})}.items() if k not in written}
+        check_distinct(written, read)
         profiles = self.resolve_dir(self.paths.profile_cache)
         for name, path in {**configured_inputs, **self.output_files()}.items():
             if path == profiles or profiles in path.parents:

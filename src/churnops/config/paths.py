@@ -65,9 +65,9 @@ def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | Non
     """
     seen: dict[str, str] = {}
     for name, path in (inputs or {}).items():
-        seen.setdefault(os.path.normpath(path), name)
+        seen.setdefault(os.path.abspath(path), name)
     for name, path in outputs.items():
-        key = os.path.normpath(path)
+        key = os.path.abspath(path)
         other = seen.get(key)
         if other is not None and other != name:
             kind = "an input" if other in (inputs or {}) else "another output"

@@ -1,0 +1,205 @@
+"""Hostile configuration: values, keys and paths that must give one line and exit 2, never a crash,
+a lost file or a write outside the project.
+
+Each case runs the real CLI in its own process against a small workspace whose outputs must be
+byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from run_outputs import snapshot
+
+CHURNOPS = [sys.executable, "-m", "churnops"]
+
+
+def churnops(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHURNOPS_DEBUG": ""}
+    return subprocess.run([*CHURNOPS, *args], cwd=root, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, bank) -> Path:
+    root = tmp_path_factory.mktemp("config")
+    (root / "data").mkdir()
+    bank.head(4000).write_csv(root / "data" / "churn.csv")
+    assert churnops(root, "generate", "--rows", "2000:4000").returncode == 0
+    done = churnops(root, "monitor", "--reference-rows", "0:2000")
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.fixture()
+def ws(base, tmp_path) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(base, root)
+    return root
+
+
+def assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+BAD_SETS = {
+    "NaN dataset threshold": ("thresholds.dataset_drift=nan", "finite"),
+    "infinite column threshold": ("thresholds.column_drift=inf", "finite"),
+    "negative drift threshold": ("drift.threshold=-0.5", "greater than or equal to 0"),
+    "NaN per-column threshold": ("drift.per_column_threshold={Balance=nan}", "finite"),
+    "NaN domain": ('columns.domains={"Credit Score"=[nan, 850]}', "finite"),
+    "reversed domain": ('columns.domains={"Credit Score"=[850, 300]}', "max 300"),
+    "infinite intensity": ("scenario.intensity=inf", "finite"),
+    "absurd intensity": ("scenario.intensity=1e9", "less than or equal to 100"),
+    "negative seed": ("data.seed=-1", "greater than or equal to 0"),
+    "seed too large for NumPy": ("model.seed=99999999999999999999", "less than or equal to"),
+    "NaN scenario factor": ('scenario.custom={x=[{op="scale", column="Balance", factor=nan}]}', "finite"),
+    "negative timeout": ("pipeline.lock_timeout_s=-1", "greater than or equal to 0"),
+    "unknown encoding": ("data.encoding='klingon'", "unknown text encoding"),
+    "a codec that is not a text encoding": ("data.encoding='rot13'", "encoding"),
+    "a non-ASCII-compatible encoding": ("data.encoding='utf-16'", "ASCII-compatible"),
+    "two-character separator": ("data.separator=';;'", "one character"),
+    "a column with two roles": ("columns.ignored=['Balance'] ", "numerical"),
+    "a section given a value": ("paths=3", "paths"),
+    "a key under a value": ("thresholds.dataset_drift.x=1", "thresholds.dataset_drift"),
+    "line break in the subject": ('notify.subject_prefix="a\\nBcc: x"', "control characters"),
+    "unknown trigger signal": ("thresholds.trigger_on=['weather']", "trigger_on"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETS))
+def test_bad_values_are_one_line_and_exit_2(ws, case):
+    setting, expected = BAD_SETS[case]
+    before = snapshot(ws)
+    args = ["monitor", "--reference-rows", "0:2000", "--set", setting]
+    if case == "a column with two roles":
+        args += ["--set", "columns.numerical=['Balance']"]
+    assert_one_line(churnops(ws, *args), expected)
+    assert snapshot(ws) == before
+
+
+PATHS = {
+    "trigger is the reference data": ("paths.trigger='data/churn.csv'", "is the same file as paths.reference"),
+    "trigger is the metrics": ("paths.trigger='monitoring/monitoring_metrics.json'", "is the same file"),
+    "trigger is the batch": (
+        "paths.trigger='data/production/bank_churn_prod.csv'",
+        "is the same file as paths.production",
+    ),
+    "monitoring folder holds the data": ("paths.monitoring_dir='data'", None),
+    "tilde": ("paths.trigger='~/trigger.txt'", "'~'"),
+    "relative path leaving the project": ("paths.trigger='../../trigger.txt'", "leaves the project folder"),
+    "relative sqlite history leaving the project": ("history.url='sqlite:///../../h.db'", "leaves the project"),
+    "relative tracking store leaving the project": ("model.tracking_uri='sqlite:///../m.db'", "leaves the project"),
+    "notification log over the data": (
+        'notify.channels=[{type="file", path="data/churn.csv"}]',
+        "is the same file as paths.reference",
+    ),
+    "profile cache around the data": ("paths.profile_cache='data'", "profile_cache"),
+    "a path that names no file": ("paths.trigger='..'", "does not name a file"),
+}
+
+
+@pytest.mark.parametrize("case", list(PATHS))
+def test_paths_that_would_lose_data_or_leave_the_project_are_refused(ws, case):
+    setting, expected = PATHS[case]
+    data = (ws / "data" / "churn.csv").read_bytes()
+    batch = (ws / "data" / "production" / "bank_churn_prod.csv").read_bytes()
+    before = snapshot(ws)
+    done = churnops(ws, "monitor", "--reference-rows", "0:2000", "--set", setting)
+    if expected is None:  # allowed, and nothing is lost
+        assert done.returncode == 0, done.stderr
+    else:
+        assert_one_line(done, expected)
+        assert snapshot(ws) == before
+    assert (ws / "data" / "churn.csv").read_bytes() == data
+    assert (ws / "data" / "production" / "bank_churn_prod.csv").read_bytes() == batch
+    assert not (ws.parent.parent / "trigger.txt").exists() and not (ws.parent / "m.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["generate", "--output", "data/churn.csv"], "paths.production is the same file as paths.reference"),
+        (["data", "init", "--output", "data/production/bank_churn_prod.csv"], "is the same file as paths.production"),
+        (
+            ["monitor", "--current", "trigger.txt", "--reference-rows", "0:2000"],
+            "paths.trigger is the same file as --current",
+        ),
+    ],
+)
+def test_command_line_paths_that_collide_are_refused(ws, args, expected):
+    data = (ws / "data" / "churn.csv").read_bytes()
+    (ws / "trigger.txt").write_text("x") if not (ws / "trigger.txt").exists() else None
+    assert_one_line(churnops(ws, *args), expected)
+    assert (ws / "data" / "churn.csv").read_bytes() == data
+
+
+def test_toml_that_nests_without_end_is_one_line(ws):
+    (ws / "churnops.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert_one_line(churnops(ws, "monitor"), "churnops.toml", "nested")
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"\xff\xfe[thresholds]\n", "not UTF-8"),
+        (b"\xef\xbb\xbf[thresholds]\ndataset_drift = 0.2\n", None),  # a BOM is fine
+        (b"[thresholds]\ndataset_drift = 0.2\n" + b"# padding\n" * 200_000, "larger than"),
+    ],
+)
+def test_odd_configuration_files(ws, content, expected):
+    (ws / "churnops.toml").write_bytes(content)
+    done = churnops(ws, "config", "show")
+    if expected is None:
+        assert done.returncode == 0 and "dataset_drift = 0.2" in done.stdout, done.stderr
+    else:
+        assert_one_line(done, expected)
+
+
+@pytest.mark.parametrize("where", ["--config", "--current", "--reference"])
+def test_a_folder_where_a_file_is_expected_is_one_line(ws, where):
+    (ws / "folder").mkdir()
+    args = ["monitor", where, "folder"] if where != "--config" else ["monitor", "--config", "folder"]
+    line = assert_one_line(churnops(ws, *args))
+    assert "folder" in line and "directory" in line.lower()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["monitor", "--jobs", "-1"],
+        ["monitor", "--engine", "magic"],
+        ["monitor", "--mode", "fast"],
+        ["monitor", "--reference-rows", "10:5"],
+        ["generate", "--intensity", "inf"],
+        ["generate", "--rows", "x:y"],
+        ["history", "--since", "yesterday"],
+        ["history", "--format", "xml"],
+        ["notify", "--status", "panic"],
+        ["data", "init", "--rows", "0"],
+        ["data", "init", "--seed", "-5"],
+        ["monitor", "--no-such-flag"],
+        ["no-such-command"],
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(ws, args):
+    before = snapshot(ws)
+    assert_one_line(churnops(ws, *args))
+    assert snapshot(ws) == before
+
+
+def test_global_options_work_after_the_subcommand(ws):
+    quiet = churnops(ws, "monitor", "--reference-rows", "0:2000", "-q")
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout
+    verbose = churnops(ws, "monitor", "--reference-rows", "0:2000", "--verbose")
+    assert verbose.returncode == 0 and "DEBUG:" in verbose.stderr
