@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
-
 CHURNOPS = [sys.executable, "-m", "churnops"]
 ROUNDS = 20
 

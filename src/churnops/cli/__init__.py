@@ -82,6 +82,7 @@ from churnops.cli import (  # noqa: E402
     report_cmds,
 )
 
+app.command("init")(config_cmds.init)
 app.add_typer(config_cmds.config_app, name="config")
 app.add_typer(data_cmds.data_app, name="data")
 app.command("generate")(data_cmds.generate)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from churnops.cli.common import echo, handle_errors, load
+from churnops.cli.common import echo, handle_errors, load, say
 from churnops.cli.options import ConfigOption, SetOption
 
 config_app = typer.Typer(help="Inspect the configuration (churnops.toml).", no_args_is_help=True)
@@ -35,3 +36,57 @@ def show(
 
     echo(f"# effective configuration - source: {source}")
     echo(tomli_w.dumps(data).rstrip())
+
+
+@handle_errors
+def init(
+    reference: Annotated[
+        Path, typer.Option("--reference", "-r", help="Your reference data (.csv or .parquet).", dir_okay=False)
+    ],
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            "--current", "-p", help="A batch to compare with it (written as paths.production).", dir_okay=False
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="The label column, if the guess is wrong.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write.", dir_okay=False)] = Path(
+        "churnops.toml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    separator: Annotated[
+        str | None, typer.Option("--separator", help="CSV field separator of your files, e.g. ';'.")
+    ] = None,
+) -> None:
+    """Write a commented churnops.toml for your own data: its columns, their types, the target and identifiers.
+
+    Read the file, correct any guess, then run `churnops monitor`. Nothing is overwritten without --force.
+    """
+    from churnops.config import load_config
+    from churnops.data.files import atomic_write_text
+    from churnops.data.io import CsvDialect, check_readable
+    from churnops.errors import ConfigError
+    from churnops.pipeline.starter import starter_config
+
+    if output.exists() and not force:
+        raise ConfigError(f"{output} already exists: edit it, or add --force to replace it")
+    check_readable(reference)
+    if current is not None:
+        check_readable(current)
+    dialect = CsvDialect(separator=separator) if separator else CsvDialect()
+    text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
+    staged = output.with_name(f".{output.name}.check")
+    try:
+        staged.write_text(text, encoding="utf-8")
+        load_config(staged)  # what we write must load
+    finally:
+        staged.unlink(missing_ok=True)
+    atomic_write_text(output, text)
+    kinds = {}
+    for guess in guesses:
+        kinds.setdefault(guess.kind, []).append(guess.name)
+    say(f"{output}: {len(guesses)} columns - " + "; ".join(f"{k} {', '.join(v)}" for k, v in kinds.items()))
+    say(f"target: {chosen}" if chosen else "target: none guessed (set columns.target, or --target)")
+    say(f"next: check {output}, then run 'churnops monitor'" + ("" if current else " --current YOUR_BATCH.csv"))

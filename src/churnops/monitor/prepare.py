@@ -9,6 +9,7 @@ Evidently drops them. Datetime columns become numerical samples in days since 19
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,9 +83,13 @@ def coerce_datetime(series: pl.Series) -> Coerced:
     parsed = text.str.to_date("%Y-%m-%d", strict=False)  # the usual case, and the fastest parse
     if parsed.null_count() > text.null_count():
         text = text.str.strip_chars()
-        parsed = parsed.fill_null(text.str.to_date(strict=False))
+        # polars infers other formats from the first values, and refuses when none fits: such
+        # values are unparsable dates, counted below, never an error
+        with contextlib.suppress(pl.exceptions.PolarsError):
+            parsed = parsed.fill_null(text.str.to_date(strict=False))
         if parsed.null_count() > text.null_count():
-            parsed = parsed.fill_null(text.str.to_datetime(strict=False, time_unit="us").dt.date())
+            with contextlib.suppress(pl.exceptions.PolarsError):
+                parsed = parsed.fill_null(text.str.to_datetime(strict=False, time_unit="us").dt.date())
     unparsable = 0
     if parsed.null_count() > text.null_count():
         unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())

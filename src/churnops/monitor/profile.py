@@ -142,6 +142,43 @@ DECLARED_TYPES: dict[str, ColumnType] = {
 }
 
 
+IDENTIFIER_REASON = (
+    "looks like a row number or identifier (unique whole numbers that only grow or only fall): not tested; "
+    "declare it in [columns] to test it"
+)
+
+
+class _OrderWatch:
+    """Whether a column's whole numbers are strictly monotonic over every row seen so far.
+
+    Strictly monotonic values are unique, so a column that stays so over the whole reference is
+    a row number or an identifier, not a feature (a drift test on it can only raise false alarms).
+    """
+
+    def __init__(self) -> None:
+        self.possible = True
+        self.direction = 0
+        self.last: int | None = None
+
+    def update(self, series: pl.Series) -> None:
+        if not self.possible:
+            return
+        if not series.dtype.is_integer() or series.null_count() or series.len() == 0:
+            self.possible = False
+            return
+        steps = series.diff().drop_nulls()
+        low, high = (steps.min(), steps.max()) if steps.len() else (None, None)
+        first, last = int(series[0]), int(series[-1])
+        join = 0 if self.last is None else (first > self.last) - (first < self.last)
+        chunk = 0 if low is None else (1 if low > 0 else (-1 if high < 0 else 2))  # type: ignore[operator]
+        directions = {d for d in (join, chunk) if d != 0} | ({self.direction} if self.direction else set())
+        if chunk == 2 or (self.last is not None and join == 0) or len(directions) > 1:
+            self.possible = False
+            return
+        self.direction = next(iter(directions), 0)
+        self.last = last
+
+
 class ProfileBuilder:
     """Accumulates reference chunks column by column; :meth:`finish` returns the profile."""
 
@@ -153,6 +190,8 @@ class ProfileBuilder:
         self.accumulators: dict[str, Accumulator] = {}
         self.dtypes: dict[str, str] = {}
         self.likes: dict[str, pl.DataType] = {}
+        self.order: dict[str, _OrderWatch] = {}
+        """Undeclared columns watched for identifier-like values (``columns.detect_ids``)."""
 
     @property
     def needed(self) -> list[str]:
@@ -178,6 +217,8 @@ class ProfileBuilder:
         self.rows += chunk.height
         for name in self.needed:
             series = chunk[name]
+            if self.settings.detect_ids and self.settings.declared(name) is None:
+                self.order.setdefault(name, _OrderWatch()).update(series)
             accumulator = self.accumulators.get(name)
             if accumulator is None:
                 accumulator = self.accumulators[name] = self._start(name, series)
@@ -221,8 +262,14 @@ class ProfileBuilder:
             elif isinstance(accumulator, CategoryAccumulator):
                 column_type = "categorical"
                 sample = accumulator.finish()
+            watch = self.order.get(name)
+            if watch is not None and watch.possible and watch.direction and self.rows > 2:
+                role, column_type = "id", "numerical"
+                reason_override: str | None = IDENTIFIER_REASON
+            else:
+                reason_override = None
             plan = ColumnPlan(name, role, column_type, declared is not None)
-            reason = _skip_reason(plan)
+            reason = reason_override or _skip_reason(plan)
             if reason is None and sample is not None and _count(sample) == 0:
                 reason = "no usable value in the reference (all missing or unparsable)"
             if reason is None and sample is None:

@@ -34,6 +34,8 @@ class MonitorSettings:
     evidently_drift_share: float = 0.5
     quality_threshold: float = 0.95
     target_significance: float = 0.05
+    detect_ids: bool = True
+    """Leave undeclared columns of strictly monotonic whole numbers (row numbers, ids) untested."""
 
     def declared(self, column: str) -> str | None:
         return self.declared_types.get(column)
@@ -116,4 +118,5 @@ def settings_from_config(config: Config) -> MonitorSettings:
         dataset_drift_threshold=config.thresholds.dataset_drift,
         evidently_drift_share=config.thresholds.evidently_drift_share,
         quality_threshold=config.thresholds.data_quality,
+        detect_ids=config.columns.detect_ids,
     )

@@ -15,8 +15,8 @@ from churnops.data.io import TableReader, check_readable, read_table, sha256_fil
 from churnops.errors import ChurnopsError, ConfigError, InputDataError, OutputWriteError
 from churnops.monitor.batch import BatchBuilder, BatchTally
 from churnops.monitor.engine import evaluate
-from churnops.monitor.prepare import NumericalSample
-from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
+from churnops.monitor.prepare import CategoricalSample, NumericalSample
+from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
 from churnops.monitor.settings import MonitorSettings, settings_from_config
 from churnops.monitor.sketch import RELATIVE_ERROR
@@ -129,6 +129,7 @@ def get_reference_profile(
     sha = sha256_file(source.path)
     dialect = config.dialect_for("reference")
     probe = TableReader(source.path, source.row_range, dialect=dialect)
+    check_target_present(config, source.path, probe.header)
     streaming = is_streaming(config, probe, source.row_range)
     key = profile_key(
         sha,
@@ -149,8 +150,16 @@ def get_reference_profile(
         builder = ProfileBuilder(probe.columns, settings, streaming=streaming)
         reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=dialect)
         reader.progress = _reading(progress, "reference", reader)
-        for chunk in reader:
-            builder.update(chunk)
+        try:
+            for chunk in reader:
+                builder.update(chunk)
+        except InputDataError as exc:
+            if "requested but the file has only" not in str(exc):
+                raise
+            raise InputDataError(
+                f"{exc}; the reference window is data.reference_rows (or --reference-rows): set "
+                'data.reference_rows = "all" to use the whole file'
+            ) from None
         profile = builder.finish()
         if use_cache or rebuild:
             status = "rebuilt" if rebuild else status
@@ -161,7 +170,75 @@ def get_reference_profile(
                     raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
                 logger.warning("could not write the profile cache %s: %s", cache_file, exc)
     info = DatasetInfo(str(source.path), profile.rows, sha, source.row_range, len(profile.columns))
+    say_column_notices(config, source.path, probe.header, profile)
+    logger.debug("reference %s: %s rows, profile cache %s (%s)", source.path, profile.rows, status, cache_file)
     return profile, info, status, cache_file
+
+
+def check_target_present(config: Config, path: Path, header: list[str]) -> None:
+    """A target you named (in churnops.toml, --set or --target) must be in the reference."""
+    target = config.columns.target
+    if target and target not in header and "target" in config.columns.model_fields_set:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        raise ConfigError(f"columns.target: '{target}' is not a column of {path} (its columns: {shown})")
+
+
+TARGET_NAMES = ("churn", "churned", "exited", "attrition", "target", "label", "y", "churn_flag", "is_churn")
+
+
+def guess_target(profile: ReferenceProfile) -> str | None:
+    """A two-valued column whose name says it is the label (e.g. ``churned``), if there is one."""
+    for column in profile.tested:
+        sample = column.sample
+        words = column.plan.name.lower().replace(" ", "_").replace("-", "_")
+        named = words in TARGET_NAMES or any(w in words.split("_") for w in ("churn", "churned", "exited", "target"))
+        if named and isinstance(sample, CategoricalSample) and len(sample.labels) == 2:
+            return column.plan.name
+    return None
+
+
+def say_column_notices(config: Config, path: Path, header: list[str], profile: ReferenceProfile) -> None:
+    """One notice line each: configured columns the data lacks, and columns left out as identifiers."""
+    from churnops.errors import NOTICE
+
+    columns = config.columns
+    chosen = columns.model_fields_set
+    configured: list[str] = []
+    defaults: list[str] = []
+
+    def note(key: str, text: str) -> None:
+        (configured if key in chosen else defaults).append(text)
+
+    if columns.target and columns.target not in header:
+        note("target", f"target '{columns.target}'")
+    for kind in ("id", "ignored", "datetime", "numerical", "categorical", "binary", "text"):
+        missing = [name for name in getattr(columns, kind) if name not in header]
+        if missing:
+            note(kind, f"{kind} " + ", ".join(f"'{name}'" for name in missing))
+    missing_domains = [name for name in columns.domains if name not in header]
+    if missing_domains:
+        note("domains", "domain " + ", ".join(f"'{name}'" for name in missing_domains))
+    parts = []
+    if configured:
+        parts.append(f"named in the configuration but not in {path.name}: " + "; ".join(configured))
+    if defaults:
+        parts.append(
+            f"the built-in bank defaults do not apply to {path.name} ({'; '.join(defaults)}): set [columns] in "
+            f"churnops.toml (churnops init --reference {path.name} writes one) or use --target/--id"
+        )
+    guess = guess_target(profile) if columns.target not in header else None
+    if guess:
+        parts.append(f"'{guess}' looks like the target: --target '{guess}'")
+    if parts:
+        logger.log(NOTICE, "columns %s", "; ".join(parts))
+    detected = [c.plan.name for c in profile.columns.values() if c.skip_reason == IDENTIFIER_REASON]
+    if detected:
+        logger.log(
+            NOTICE,
+            "not tested for drift, as they look like row numbers or identifiers: %s (declare them in [columns] "
+            "to test them, or set columns.detect_ids = false)",
+            ", ".join(detected),
+        )
 
 
 def profile_mode(profile: ReferenceProfile) -> str:

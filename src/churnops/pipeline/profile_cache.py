@@ -41,6 +41,7 @@ def profile_key(
             "sha256": reference_sha256,
             "rows": list(row_range) if row_range else None,
             "declared": sorted(settings.declared_types.items()),
+            "detect_ids": settings.detect_ids,
             "dialect": list(dialect),
         },
         sort_keys=True,

@@ -1,0 +1,184 @@
+"""``churnops init``: a commented ``churnops.toml`` inferred from a user's own data.
+
+The file is a starting point to edit, not a verdict: it names the columns it found with the type
+churnops infers for each, guesses the target (a two-valued column named like a label), the
+identifiers (unique whole numbers that only grow, or a declared-looking name with unique values)
+and the date columns (text that parses as dates), and explains every key it writes. Whatever it
+writes is validated by loading it back before it is saved.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from churnops.data.io import DEFAULT_DIALECT, CsvDialect, TableReader
+from churnops.monitor.prepare import CategoricalSample, coerce_datetime
+from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder
+from churnops.monitor.settings import MonitorSettings
+
+SAMPLE_ROWS = 50_000
+"""Rows read to infer types (the profile of a whole large file is not needed for a first guess)."""
+TARGET_WORDS = ("churn", "churned", "exited", "attrition", "target", "label", "y", "default", "fraud", "outcome")
+ID_WORDS = ("id", "key", "uuid", "number", "no", "code")
+DATE_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class ColumnGuess:
+    name: str
+    kind: str
+    """numerical, categorical, datetime, text, id or unknown."""
+    detail: str
+    values: int | None = None
+    """Distinct values of a categorical column."""
+
+
+def _words(name: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def _looks_like_dates(series: pl.Series) -> bool:
+    if series.dtype != pl.String:
+        return series.dtype.is_temporal()
+    present = series.drop_nulls()
+    if present.len() == 0:
+        return False
+    parsed = coerce_datetime(present)
+    return parsed.series.null_count() <= (1 - DATE_SHARE) * present.len()
+
+
+def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[list[ColumnGuess], int]:
+    """Each column's inferred kind, from the first :data:`SAMPLE_ROWS` rows; and the rows read."""
+    reader = TableReader(path, dialect=dialect)
+    chunks: list[pl.DataFrame] = []
+    rows = 0
+    for chunk in reader:
+        chunks.append(chunk)
+        rows += chunk.height
+        if rows >= SAMPLE_ROWS:
+            break
+    frame = pl.concat(chunks, how="vertical_relaxed").head(SAMPLE_ROWS)
+    builder = ProfileBuilder(frame.columns, MonitorSettings(target=None, detect_ids=True))
+    builder.update(frame)
+    profile = builder.finish()
+    guesses = []
+    for name in frame.columns:
+        column = profile.columns[name]
+        series = frame[name]
+        distinct = series.n_unique()
+        if column.skip_reason == IDENTIFIER_REASON:
+            guesses.append(ColumnGuess(name, "id", "unique whole numbers that only grow or fall"))
+        elif distinct == frame.height and any(w in ID_WORDS for w in _words(name)):
+            guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
+        elif column.plan.column_type in ("text", "categorical") and _looks_like_dates(series):
+            guesses.append(ColumnGuess(name, "datetime", "text that reads as dates"))
+        elif column.plan.column_type == "categorical":
+            sample = column.sample
+            values = len(sample.labels) if isinstance(sample, CategoricalSample) else distinct
+            guesses.append(ColumnGuess(name, "categorical", f"{values} values", values))
+        elif column.plan.column_type == "numerical":
+            guesses.append(ColumnGuess(name, "numerical", "numbers"))
+        elif column.plan.column_type == "text":
+            guesses.append(ColumnGuess(name, "text", "free text (more than half the values distinct): not tested"))
+        else:
+            guesses.append(ColumnGuess(name, "unknown", "no usable value"))
+    return guesses, frame.height
+
+
+def guess_target(guesses: list[ColumnGuess]) -> str | None:
+    """The first two-valued column named like a label (``churned``, ``Exited``...), if any."""
+    candidates = [
+        g.name
+        for g in guesses
+        if g.kind == "categorical" and g.values == 2 and any(w in TARGET_WORDS for w in _words(g.name))
+    ]
+    return candidates[0] if candidates else None
+
+
+def _value(value: Any) -> str:
+    """A TOML value on one line (strings escaped as TOML requires).
+
+    >>> print(_value(["row", 'say "hi"']), _value(";"))
+    ["row", "say \\"hi\\""] ";"
+    """
+    import tomli_w
+
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def starter_config(
+    reference: Path,
+    current: Path | None,
+    root: Path,
+    target: str | None = None,
+    dialect: CsvDialect = DEFAULT_DIALECT,
+) -> tuple[str, list[ColumnGuess], str | None]:
+    """The text of a commented ``churnops.toml`` for ``reference``; the guesses and the target."""
+    guesses, rows = infer_columns(reference, dialect)
+    chosen_target = target or guess_target(guesses)
+    names = [g.name for g in guesses]
+    if chosen_target is not None and chosen_target not in names:
+        from churnops.errors import ConfigError
+
+        raise ConfigError(
+            f"--target: '{chosen_target}' is not a column of {reference} (its columns: {', '.join(names)})"
+        )
+
+    def relative(path: Path) -> str:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
+    ids = [g.name for g in guesses if g.kind == "id" and g.name != chosen_target]
+    dates = [g.name for g in guesses if g.kind == "datetime" and g.name != chosen_target]
+    found = "\n".join(
+        f"#   {g.name}: {'TARGET - ' if g.name == chosen_target else ''}{g.kind} ({g.detail})" for g in guesses
+    )
+    target_note = (
+        "guessed: a two-valued column named like a label"
+        if chosen_target and not target
+        else ("given with --target" if chosen_target else "none found: name it here to test the target's rate")
+    )
+    lines = [
+        f"# churnops.toml for {reference.name} - written by `churnops init` on {date.today().isoformat()}.",
+        "# A starting point: check each guess below, then run `churnops monitor`.",
+        f"# Columns found in the first {rows:,} rows, with the type churnops infers:",
+        found,
+        "",
+        "[paths]",
+        f"reference = {_value(relative(reference))}    # the data the model learned from",
+        f"production = {_value(relative(current) if current else 'data/production/batch.csv')}"
+        "    # the batch `churnops monitor` compares with it (or --current FILE)",
+        "",
+        "[data]",
+        'reference_rows = "all"    # the whole reference file; [start, end] keeps a window of rows',
+        f"separator = {_value(dialect.separator)}    # CSV field separator; [data.reference] / [data.current] "
+        "can differ",
+        "",
+        "[columns]",
+        (f"target = {_value(chosen_target)}" if chosen_target else '# target = "your_label_column"')
+        + f"    # the label: its rate is tested (target drift) - {target_note}",
+        f"id = {_value(ids)}    # identifiers: checked for repeats, never tested for drift",
+        "ignored = []    # columns to leave out entirely (names, free text, leakage)",
+        f"datetime = {_value(dates)}    # dates: tested as numbers of days, shown as dates",
+        "# numerical = []; categorical = []    # override an inferred type",
+        "domains = {}    # allowed [min, max] per column, e.g. { age = [18, 120] }: values outside are quality errors",
+        "",
+        "[thresholds]",
+        "dataset_drift = 0.1    # alert when more than this share of columns drifted (the seed's rule)",
+        "column_drift = 0.1    # threshold of distance tests (normed Wasserstein, Jensen-Shannon)",
+        "data_quality = 0.95    # quality score below this is a warning",
+        'trigger_on = ["data", "target", "model"]    # findings that write trigger.txt; add "quality" to alert on it',
+        "",
+    ]
+    return "\n".join(lines), guesses, chosen_target

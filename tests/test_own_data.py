@@ -1,0 +1,153 @@
+"""A user's own data, the first hour: nothing is misread in silence.
+
+The bank defaults (target 'Churn Flag', id 'CustomerId'...) do not apply to another schema: the
+absent ones are named in one notice, a likely label is suggested, a row-number column is left out
+of drift, a target you name must exist, a file named in churnops.toml is read whole like the
+flag's, and ``churnops init`` writes a configuration for the data. Real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from churnops.monitor.profile import IDENTIFIER_REASON, profile_chunks
+from churnops.monitor.settings import MonitorSettings
+
+CHURNOPS = [sys.executable, "-m", "churnops"]
+
+
+def churnops(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHURNOPS_DEBUG": ""}
+    return subprocess.run([*CHURNOPS, *args], cwd=root, capture_output=True, text=True, env=env, timeout=300)
+
+
+def make(rng: np.random.Generator, n: int, start: int, shift: float = 0.0) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "row": np.arange(start, start + n),
+            "signup": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)],
+            "age": rng.integers(18, 80, n),
+            "spend": rng.gamma(2.0, 100.0 + shift, n),
+            "plan": rng.choice(["basic", "pro", "max"], n),
+            "churned": (rng.random(n) < 0.2).astype(int),
+        }
+    )
+
+
+@pytest.fixture()
+def own(tmp_path) -> Path:
+    rng = np.random.default_rng(11)
+    make(rng, 5000, 1).write_csv(tmp_path / "mine.csv")
+    make(rng, 2000, 5001, shift=40.0).write_csv(tmp_path / "batch.csv")
+    return tmp_path
+
+
+def metrics(root: Path) -> dict:
+    return json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
+
+
+def test_the_bank_defaults_are_named_once_and_a_label_is_suggested(own):
+    done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    notices = [line for line in done.stderr.splitlines() if line.startswith("NOTICE")]
+    assert len(notices) == 2, done.stderr
+    assert (
+        "target 'Churn Flag'" in notices[0]
+        and "id 'CustomerId'" in notices[0]
+        and "domain 'Credit Score'" in notices[0]
+    )
+    assert "--target 'churned'" in notices[0]
+    assert "row" in notices[1] and "row numbers or identifiers" in notices[1]
+    document = metrics(own)
+    assert "row" not in document["columns"]
+    assert {s["name"]: s["reason"] for s in document["skipped_columns"]}["row"] == IDENTIFIER_REASON
+    assert "target: none" in done.stdout  # said, not silent
+
+
+def test_target_flag_tests_the_label_and_not_as_a_feature(own):
+    done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv", "--target", "churned")
+    assert done.returncode == 0, done.stderr
+    document = metrics(own)
+    assert "churned" not in document["columns"] and document["target_drift"]["column"] == "churned"
+    assert document["dataset_drift"]["n_columns"] == 4  # signup, age, spend, plan
+    assert "target churned:" in done.stdout
+
+
+def test_a_target_that_is_not_there_is_an_error_naming_the_columns(own):
+    done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv", "--target", "chruned")
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: columns.target: 'chruned' is not a column of mine.csv")
+    assert "churned" in done.stderr
+
+
+def test_a_file_named_in_the_configuration_is_read_whole_like_the_flag(own):
+    (own / "churnops.toml").write_text('[paths]\nreference = "mine.csv"\nproduction = "batch.csv"\n')
+    done = churnops(own, "monitor")
+    assert done.returncode == 0, done.stderr
+    assert metrics(own)["reference"]["rows"] == 5000 and metrics(own)["reference"]["row_range"] is None
+    (own / "churnops.toml").write_text(
+        '[paths]\nreference = "mine.csv"\nproduction = "batch.csv"\n[data]\nreference_rows = [0, 20000]\n'
+    )
+    done = churnops(own, "monitor")
+    assert done.returncode == 2
+    assert 'data.reference_rows = "all"' in done.stderr and "only 5000 data rows" in done.stderr
+
+
+def test_init_writes_a_configuration_that_monitor_uses(own):
+    done = churnops(own, "init", "--reference", "mine.csv", "--current", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    text = (own / "churnops.toml").read_text()
+    assert 'target = "churned"' in text and 'id = ["row"]' in text and 'datetime = ["signup"]' in text
+    assert "# " in text  # commented for the user to edit
+    monitor = churnops(own, "monitor")
+    assert monitor.returncode == 0, monitor.stderr
+    assert "NOTICE" not in monitor.stderr  # nothing left unexplained
+    document = metrics(own)
+    assert document["target_drift"]["column"] == "churned"
+    assert document["columns"]["signup"]["type"] == "datetime"
+    again = churnops(own, "init", "--reference", "mine.csv")
+    assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
+
+
+def test_each_input_may_have_its_own_separator(own):
+    pl.read_csv(own / "batch.csv").write_csv(own / "batch_semicolon.csv", separator=";")
+    done = churnops(
+        own,
+        "monitor",
+        "--reference",
+        "mine.csv",
+        "--current",
+        "batch_semicolon.csv",
+        "--set",
+        "data.current.separator=';'",
+        "--target",
+        "churned",
+    )
+    assert done.returncode == 0, done.stderr
+    assert metrics(own)["dataset_drift"]["n_columns"] == 4
+
+
+@pytest.mark.parametrize(
+    "chunks, is_id",
+    [
+        ([[1, 2, 3], [4, 5, 6]], True),
+        ([[9, 8, 7], [6, 5]], True),
+        ([[1, 2, 3], [3, 4]], False),  # a repeat across chunks
+        ([[1, 2, 3], [2, 5]], False),  # back down across chunks
+        ([[1, 3, 2]], False),
+        ([[1, 2, None]], False),
+    ],
+)
+def test_identifier_detection_spans_chunks(chunks, is_id):
+    frames = [pl.DataFrame({"n": pl.Series(values, dtype=pl.Int64), "x": [0.5] * len(values)}) for values in chunks]
+    profile = profile_chunks(["n", "x"], frames, MonitorSettings(target=None))
+    assert (profile.columns["n"].skip_reason == IDENTIFIER_REASON) == is_id
+    assert profile.columns["x"].skip_reason is None
