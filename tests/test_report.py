@@ -18,6 +18,7 @@ from churnops.monitor.engine import monitor_frames
 from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.settings import MonitorSettings, settings_from_config
 from churnops.monitor.summaries import numerical_distribution
+from churnops.monitor.verdict import decide
 from churnops.report.html import ReportContext, column_views, render_report, report_stylesheet
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -136,11 +137,57 @@ def demanding_result(seed_frames):
     name (the drifted Balance), which must wrap at separators, not widen the page."""
     reference, current = (frame.rename({"Balance": LONG_NAME}) for frame in seed_frames)
     result = monitor_frames(reference, current, settings_from_config(load_config()))
-    return dataclasses.replace(
+    result = dataclasses.replace(
         result,
         reference=dataclasses.replace(result.reference, path=f"{JENKINS}/data/churn.csv"),
         current=dataclasses.replace(result.current, path=f"{JENKINS}/data/production/bank_churn_prod_2024-10-04.csv"),
+        model=DECAYED_MODEL,
     )
+    return dataclasses.replace(result, verdict=decide(result))
+
+
+DECAYED_MODEL = {
+    "name": "bank-churn",
+    "version": "3",
+    "alias": "champion",
+    "run_id": "r",
+    "threshold": 0.31,
+    "reference": {
+        "roc_auc": 0.833,
+        "pr_auc": 0.61,
+        "f1": 0.55,
+        "precision": 0.5,
+        "recall": 0.6,
+        "brier": 0.12,
+        "positive_rate": 0.2,
+    },
+    "estimated": {"roc_auc": 0.82, "f1": 0.54, "precision": 0.5, "recall": 0.6, "positive_rate": 0.21},
+    "realized": {
+        "roc_auc": 0.312,
+        "pr_auc": 0.2,
+        "f1": 0.2,
+        "precision": 0.2,
+        "recall": 0.2,
+        "brier": 0.3,
+        "positive_rate": 0.24,
+    },
+    "prediction_drift": {"test": "wasserstein", "statistic": 0.02, "threshold": 0.1, "drift_detected": False},
+    "feature_importance": {"Credit Score": 0.05},
+    "decay": {"basis": "realized", "roc_auc_drop": 0.521, "max_auc_drop": 0.05, "detected": True},
+    "drifted_by_importance": ["Credit Score"],
+    "important_drifted": ["Credit Score"],
+}
+
+
+def test_the_banner_leads_with_the_verdict_and_the_model(demanding_result):
+    html = render_report(demanding_result, LONG_CONTEXT)
+    banner = html[html.index('<header class="banner') : html.index("</header>")]
+    assert 'class="banner banner-alert"' in banner
+    assert "Alert: 3 findings" in banner
+    assert banner.index("model decay") < banner.index("Churn Flag rate rose") < banner.index("data drift")
+    assert "0.833 → 0.312" in banner and "DECAY" in banner  # the model's KPI sits in the banner
+    steps = html[html.index('id="next"') :]
+    assert "churnops retrain" in steps.split("</ul>")[0]
 
 
 def open_first_details_with_the_keyboard(page) -> bool:
@@ -169,7 +216,7 @@ def test_report_renders_under_jenkins_csp_in_chromium(demanding_result, tmp_path
         response = page.goto(f"{url}/monitoring_report.html")
         assert "sandbox" in response.headers["content-security-policy"]
         heading = page.locator("h1")
-        assert heading.is_visible() and "Data drift detected" in heading.inner_text()
+        assert heading.is_visible() and "Alert: 3 findings" in heading.inner_text()
         assert page.locator("table.drift-table").is_visible()
         assert page.locator("table.drift-table tbody tr").count() == 16
         assert page.evaluate("getComputedStyle(document.querySelector('.banner')).borderTopStyle") == "solid"
