@@ -18,27 +18,98 @@ metrics_app = typer.Typer(help="Prometheus metrics of the latest run.", no_args_
 RUN_COLUMNS = [
     "created_at",
     "run_id",
+    "verdict",
+    "alerts",
     "dataset_score",
     "drift_detected",
     "n_drifted",
     "n_columns",
     "quality_score",
     "current_rate",
+    "realized_auc",
+    "estimated_auc",
     "current_rows",
     "current_path",
 ]
+TABLE_WIDTH = 100
+"""The table fits a 100-column terminal; --format json or csv gives every field in full."""
 COLUMN_COLUMNS = ["created_at", "run_id", "column_name", "test", "statistic", "p_value", "threshold", "drift_detected"]
 
 
 def safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (OWASP CSV injection).
+    """Neutralise spreadsheet formulas in text cells (:func:`churnops.escape.csv_cell`)."""
+    from churnops.escape import csv_cell
 
-    >>> safe_cell("=HYPERLINK(1)"), safe_cell("-5 cheap"), safe_cell(-5.0), safe_cell("Balance")
-    ("'=HYPERLINK(1)", "'-5 cheap", -5.0, 'Balance')
-    """
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return csv_cell(value)
+
+
+def _column_table(rows: list[dict[str, Any]]) -> str:
+    """One column's results, one line per run (the column's name is the command's argument)."""
+
+    def number(value: Any) -> str:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "-"
+        return "<1e-16" if value == 0 else f"{value:.4g}"
+
+    header = ["when", "run", "test", "statistic", "p-value", "threshold", "drift"]
+    table = [
+        [
+            str(row.get("created_at") or "")[:16].replace("T", " "),
+            str(row.get("run_id") or "")[-8:],
+            str(row.get("test") or ""),
+            number(row.get("statistic")),
+            number(row.get("p_value")),
+            number(row.get("threshold")),
+            "yes" if row.get("drift_detected") else "no",
+        ]
+        for row in rows
+    ]
+    widths = [max(len(header[i]), *(len(r[i]) for r in table)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in [header, *table]
+    )
+
+
+def _runs_table(rows: list[dict[str, Any]]) -> str:
+    """One line per run, at most :data:`TABLE_WIDTH` characters."""
+    import os
+
+    def when(row: dict[str, Any]) -> str:
+        return str(row.get("created_at") or "")[:16].replace("T", " ")
+
+    def verdict(row: dict[str, Any]) -> str:
+        status = row.get("verdict") or ("alert" if row.get("drift_detected") else "ok")
+        return str(status)
+
+    def number(value: Any, pattern: str) -> str:
+        return pattern.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+
+    header = ["when", "run", "verdict", "drifted", "score", "quality", "target", "AUC", "rows", "batch"]
+    table = []
+    for row in rows:
+        auc = row.get("realized_auc") if row.get("realized_auc") is not None else row.get("estimated_auc")
+        drifted = f"{row.get('n_drifted', '-')}/{row.get('n_columns', '-')}"
+        table.append(
+            [
+                when(row),
+                str(row.get("run_id") or "")[-8:],
+                verdict(row),
+                drifted,
+                number(row.get("dataset_score"), "{:.3f}"),
+                number(row.get("quality_score"), "{:.4f}"),
+                number(row.get("current_rate"), "{:.1%}"),
+                number(auc, "{:.3f}"),
+                number(row.get("current_rows"), "{:,}"),
+                os.path.basename(str(row.get("current_path") or "")),
+            ]
+        )
+    widths = [max(len(header[i]), *(len(r[i]) for r in table)) for i in range(len(header) - 1)]
+    room = max(TABLE_WIDTH - sum(widths) - 2 * (len(header) - 1), 8)
+    lines = []
+    for cells in [header, *table]:
+        batch = cells[-1] if len(cells[-1]) <= room else cells[-1][: room - 1] + "…"
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True)) + "  " + batch)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _render(rows: list[dict[str, Any]], columns: list[str], output_format: str) -> str:
@@ -53,6 +124,10 @@ def _render(rows: list[dict[str, Any]], columns: list[str], output_format: str) 
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return "no runs recorded yet"
+    if columns is RUN_COLUMNS:
+        return _runs_table(rows)
+    if columns is COLUMN_COLUMNS:
+        return _column_table(rows)
 
     def text(value: Any) -> str:
         if isinstance(value, float):

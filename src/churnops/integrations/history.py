@@ -52,6 +52,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN realized_auc FLOAT",
         "ALTER TABLE runs ADD COLUMN estimated_auc FLOAT",
     ],
+    [  # 3: the run's verdict (alert, warning or ok) and whether it raised the trigger
+        "ALTER TABLE runs ADD COLUMN verdict VARCHAR(10)",
+        "ALTER TABLE runs ADD COLUMN alerts TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -141,6 +145,10 @@ def run_rows(metrics: dict[str, Any], version: int = SCHEMA_VERSION) -> tuple[di
     if version >= 2:
         run["realized_auc"] = _clean((performance.get("realized") or {}).get("roc_auc"))
         run["estimated_auc"] = _clean((performance.get("estimated") or {}).get("roc_auc"))
+    if version >= 3:
+        verdict = metrics.get("verdict") or {}
+        run["verdict"] = verdict.get("status")
+        run["alerts"] = ", ".join(r["kind"] for r in verdict.get("reasons", []) if r.get("severity") == "alert") or None
     columns = [
         {
             "run_id": metrics["run_id"],
