@@ -58,14 +58,15 @@ def test_the_bank_defaults_are_named_once_and_a_label_is_suggested(own):
     done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv")
     assert done.returncode == 0, done.stderr
     notices = [line for line in done.stderr.splitlines() if line.startswith("NOTICE")]
-    assert len(notices) == 2, done.stderr
+    assert len(notices) == 3, done.stderr
     assert (
         "target 'Churn Flag'" in notices[0]
         and "id 'CustomerId'" in notices[0]
         and "domain 'Credit Score'" in notices[0]
     )
     assert "--target 'churned'" in notices[0]
-    assert "row" in notices[1] and "row numbers or identifiers" in notices[1]
+    assert "signup" in notices[1] and "columns.datetime" in notices[1]
+    assert "row" in notices[2] and "row numbers or identifiers" in notices[2]
     document = metrics(own)
     assert "row" not in document["columns"]
     assert {s["name"]: s["reason"] for s in document["skipped_columns"]}["row"] == IDENTIFIER_REASON
@@ -115,6 +116,29 @@ def test_init_writes_a_configuration_that_monitor_uses(own):
     assert document["columns"]["signup"]["type"] == "datetime"
     again = churnops(own, "init", "--reference", "mine.csv")
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
+
+
+def test_a_misspelled_per_column_setting_is_named(own):
+    done = churnops(
+        own,
+        "monitor",
+        "--reference",
+        "mine.csv",
+        "--current",
+        "batch.csv",
+        "--set",
+        "drift.per_column_threshold={spnd=0.2}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "drift.per_column_threshold 'spnd'" in done.stderr
+
+
+def test_a_tiny_batch_is_monitored_with_a_warning(own):
+    pl.read_csv(own / "batch.csv").head(2).write_csv(own / "two.csv")
+    done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "two.csv", "--target", "churned")
+    assert done.returncode == 0, done.stderr
+    checks = {c["check"]: c for c in metrics(own)["data_quality"]["checks"]}
+    assert checks["few_rows"]["severity"] == "warning" and "only 2 rows" in checks["few_rows"]["message"]
 
 
 def test_each_input_may_have_its_own_separator(own):

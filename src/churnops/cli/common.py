@@ -65,6 +65,11 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             err("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader went away (e.g. `churnops history | head`): stop quietly, as Unix tools do
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except OSError as exc:
             if exc.errno not in ENVIRONMENT_ERRNOS and exc.errno not in PATH_ERRNOS:
                 raise _internal(exc) from None

@@ -148,7 +148,9 @@ def history(
     since: Annotated[str | None, typer.Option("--since", help="Only runs at or after this date (YYYY-MM-DD).")] = None,
     column: Annotated[str | None, typer.Option("--column", help="One column's results over the runs.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the most recent N runs.", min=1)] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="Only the most recent N runs.", min=1, max=1_000_000)
+    ] = None,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:

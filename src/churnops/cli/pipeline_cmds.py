@@ -101,8 +101,11 @@ def demo(
     """
     import os
 
+    from churnops.errors import ConfigError
     from churnops.pipeline.demo import prepare_demo
 
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: is a file; give a folder for the demo workspace")
     folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
     cfg = load(None, sets=sets)
@@ -124,6 +127,10 @@ def dvc_setup(
     """Set up DVC here (idempotent): dvc init and a default remote 'local_storage' kept out of git."""
     from churnops.pipeline.versioning import setup_dvc
 
+    if remote is not None and not remote.strip():
+        from churnops.errors import ConfigError
+
+        raise ConfigError("--remote: empty; give a folder or a URL (e.g. ./dvc_storage or s3://bucket/dvc)")
     cfg = load(config, {"dvc.remote_url": remote}, sets)
     outcome = setup_dvc(cfg)
     say(
@@ -153,6 +160,10 @@ def versions_list(
     """Every versioned batch: commit, date, drift score, rows, sha256."""
     from churnops.pipeline.versioning import list_batch_versions
 
+    if output_format not in ("table", "json"):
+        from churnops.errors import ConfigError
+
+        raise ConfigError(f"--format: expected table or json, got '{output_format}'")
     cfg = load(config)
     versions = list_batch_versions(cfg)
     if output_format == "json":

@@ -156,11 +156,15 @@ def _check_paths(config: Config, label: str) -> None:
             checks.append((f"notify.channels[{index}].path", channel.path, "file"))
     if config.metrics.textfile_dir:
         checks.append(("metrics.textfile_dir", config.metrics.textfile_dir, "dir"))
+    checks += [("paths.monitoring_dir", config.paths.monitoring_dir, "dir")]
+    checks += [("paths.profile_cache", config.paths.profile_cache, "dir")]
     for key, value, kind in checks:
         try:
-            config.resolve_dir(value) if kind == "dir" else config.resolve(value)
+            path = config.resolve_dir(value) if kind == "dir" else config.resolve(value)
         except ConfigError as exc:
             raise ConfigError(f"{label}: {key}: {exc}") from None
+        if kind == "dir" and path.exists() and not path.is_dir():
+            raise ConfigError(f"{label}: {key}: {path} is a file, where churnops keeps a folder")
     try:
         if config.history.url:
             config.sqlite_url(config.history.url, "history.url")

@@ -64,7 +64,8 @@ class PathsConfig(_Section):
     profile_cache: str = ".churnops/profiles"
 
 
-RowRange = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+MAX_ROWS = 10**12
+RowRange = tuple[Annotated[int, Field(ge=0, le=MAX_ROWS)], Annotated[int, Field(ge=0, le=MAX_ROWS)]]
 
 
 def _check_range(value: RowRange) -> RowRange:
@@ -89,6 +90,8 @@ def _known_encoding(value: str) -> str:
         raise ValueError(f"unknown text encoding '{value}' (e.g. utf-8, cp1252, latin-1)") from None
     except Exception:  # noqa: BLE001 - a codec that is not a text encoding can fail in any way
         raise ValueError(f"'{value}' is not a text encoding (e.g. utf-8, cp1252, latin-1)") from None
+    if name == "utf-8-sig":
+        return "utf-8"  # a byte-order mark is skipped when files are read as UTF-8
     if sample != b'x,"y"\n':
         raise ValueError(f"'{value}' is not ASCII-compatible; save the files as UTF-8")
     return name
@@ -107,7 +110,8 @@ class InputDialect(_Section):
 
 
 class DataConfig(_Section):
-    rows: Annotated[int, Field(gt=0, le=1_000_000_000)] = 30_000
+    rows: Annotated[int, Field(gt=0, le=10_000_000)] = 30_000
+    """Customers `churnops data init` generates (built in memory: up to 10 million, about 2 GB)."""
     seed: Seed = 42
     reference_rows: RowRange | None = EMBEDDED_REFERENCE_ROWS
     """Rows [start, end) of the reference file used as the reference window; "all" = whole file.
@@ -154,6 +158,7 @@ class DataConfig(_Section):
 
 class ColumnsConfig(_Section):
     target: str | None = "Churn Flag"
+    """The label column; "" (TOML has no null) means the data have none."""
     prediction: str | None = None
     id: list[str] = ["CustomerId"]
     ignored: list[str] = ["Surname", "First Name"]
@@ -167,6 +172,11 @@ class ColumnsConfig(_Section):
     detect_ids: bool = True
     """Leave out of drift, with a notice, columns that look like row numbers or identifiers
     (unique whole numbers that only grow) and are not declared otherwise."""
+
+    @field_validator("target", "prediction", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _one_role_per_column(self) -> ColumnsConfig:
@@ -278,6 +288,10 @@ class ScenarioOp(_Section):
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
             raise ValueError(f"operation '{self.op}' needs {', '.join(missing)}")
+        for key in ("factor", "amount", "min", "max"):
+            value = getattr(self, key)
+            if value is not None and abs(value) > 1e12:
+                raise ValueError(f"{key} {value:g} is beyond any plausible value (at most 1e12 in size)")
         if self.op == "resample" and self.factor is not None and not 0 < self.factor <= 1000:
             raise ValueError("operation 'resample' needs a factor in (0, 1000]")
         if self.min is not None and self.max is not None and self.max < self.min:
@@ -310,6 +324,14 @@ class MonitorConfig(_Section):
     """Threads working on the columns of a chunk (streaming); 0 = one per CPU core."""
     scheduler: str | None = None
     """Dask scheduler address (tcp://host:8786) for engine = "dask"; none = a local cluster."""
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9+]*://[^\s/]+:\d{1,5}", value):
+            raise ValueError(f"'{value}' is not a scheduler address like tcp://host:8786")
+        return value
+
     sample_duplicates_above: Annotated[int, Field(ge=0)] = 20_000_000
     """Streaming batches with more rows than this, and an identifier column, count repeated rows
     and identifiers on the identifiers of a 1/16 hash sample, scaled (reported as estimates);
@@ -317,8 +339,8 @@ class MonitorConfig(_Section):
 
 
 class DvcConfig(_Section):
-    remote_name: str = "local_storage"
-    remote_url: str = "./dvc_storage"
+    remote_name: Annotated[PlainText, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = "local_storage"
+    remote_url: Annotated[PlainText, Field(min_length=1)] = "./dvc_storage"
     """Any DVC remote URL (s3://, gs://, ssh://...) or a path, relative to the project root."""
     push: bool = True
 
@@ -393,9 +415,17 @@ class NotifyConfig(_Section):
 
 class HistoryConfig(_Section):
     enabled: bool = True
-    url: str | None = None
+    url: PlainText | None = None
     """A SQLAlchemy URL (e.g. postgresql://user@host/db, password from CHURNOPS_HISTORY_PASSWORD);
     default: sqlite at <monitoring_dir>/history.db."""
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9+_]*://.*", value):
+            raise ValueError(f"'{value}' is not a database URL like sqlite:///history.db or postgresql://user@host/db")
+        return value
+
     password_env: str | None = None
     """Environment variable holding the database password, inserted into the URL."""
     trend_runs: Annotated[int, Field(ge=2, le=1000)] = 30
@@ -425,6 +455,18 @@ class ModelConfig(_Section):
     important_top_k: Annotated[int, Field(ge=1)] = 5
     as_of: str | None = None
     """Date that ages are computed at (YYYY-MM-DD); default: the training day."""
+
+    @field_validator("as_of")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        from datetime import date
+
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not a date like 2026-12-31") from None
+        return value
 
 
 class RetrainConfig(_Section):
@@ -529,7 +571,19 @@ class Config(_Section):
                 outputs[f"notify.channels[{index}].path"] = self.resolve(channel.path)
         if self.metrics.textfile_dir:
             outputs["metrics.textfile_dir"] = self.resolve_dir(self.metrics.textfile_dir) / TEXTFILE_NAME
+        for key, url in (("history.url", self.history.url), ("model.tracking_uri", self.model.tracking_uri)):
+            database = self.sqlite_path(url) if url else None
+            if database is not None:
+                outputs[key] = database
         return outputs
+
+    def sqlite_path(self, url: str) -> Path | None:
+        """The file of a ``sqlite:///`` URL (resolved in the project when relative), else None."""
+        if not url.startswith("sqlite:///"):
+            return None
+        resolved = self.sqlite_url(url, "database")
+        path = resolved.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(path) if path and not path.startswith(":memory:") else None
 
     def check_paths(self, inputs: dict[str, Path] | None = None, outputs: dict[str, Path] | None = None) -> None:
         """Refuse outputs that are inputs or each other (:func:`churnops.config.paths.check_distinct`).

@@ -26,6 +26,8 @@ from churnops.errors import InputDataError
 CSV_SUFFIXES = {".csv", ".txt"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+MAX_HEADER_BYTES = 64 << 20
+"""A header line longer than this is not a CSV header (names of 128 KiB and more are read)."""
 SEPARATOR_GUESSES = ";\t|,"
 
 
@@ -63,12 +65,30 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
         name that another separator would split (the file is not separated as configured).
     """
     with path.open("rb") as handle:
-        first = handle.readline()
+        first = handle.readline(MAX_HEADER_BYTES + 1)
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputDataError(f"{path}: the file is UTF-16 text; save it as UTF-8 (or a one-byte encoding like cp1252)")
+    if len(first) > MAX_HEADER_BYTES:
+        raise InputDataError(f"{path}: the first line is longer than {MAX_HEADER_BYTES >> 20} MiB; is this a CSV file?")
+    body = first.rstrip(b"\r\n")
+    if b"\r" in body:
+        raise InputDataError(
+            f"{path}: lines end with a carriage return only (old Mac text); convert the file to Unix or Windows line "
+            "ends first (e.g. tr '\\r' '\\n' < in.csv > out.csv)"
+        )
     try:
         text = first.decode("utf-8-sig") if dialect.utf8 else first.decode(dialect.encoding)
     except UnicodeDecodeError:
         raise InputDataError(encoding_problem(path, dialect)) from None
-    names = [name.strip() for name in next(csv.reader([text], delimiter=dialect.separator), [])]
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_HEADER_BYTES))  # long names are still names
+    if text.count('"') % 2:
+        raise InputDataError(
+            f"{path}: a column name in the header holds a line break (inside quotes); rename that column"
+        )
+    try:
+        names = [name.strip() for name in next(csv.reader([text], delimiter=dialect.separator), [])]
+    except csv.Error as exc:
+        raise InputDataError(f"{path}: the header is not valid CSV ({exc})") from None
     if not names or names == [""]:
         raise InputDataError(f"{path}: no columns found")
     if len(names) == 1:
@@ -133,10 +153,16 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def check_readable(path: Path) -> None:
+    """Raise :class:`InputDataError` unless ``path`` is a regular, non-empty file."""
+    import stat
+
     if not path.exists():
         raise InputDataError(f"{path}: file not found")
     if path.is_dir():
         raise InputDataError(f"{path}: is a folder, not a file")
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise InputDataError(f"{path}: is not a regular file (a pipe or a device); give a file")
     if path.stat().st_size == 0:
         raise InputDataError(f"{path}: file is empty")
 
@@ -200,10 +226,23 @@ def read_table(
                 # A type guess from the first rows was contradicted later: infer from all rows.
                 frame = _read_csv(source, start, n_rows, True, dialect)
         else:
-            lazy = pl.scan_parquet(path)
-            if row_range is not None:
-                lazy = lazy.slice(start, n_rows)
-            frame = lazy.collect()
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+            casts = numeric_casts(schema, list(schema.names))
+            if casts:
+                table = pq.read_table(path)
+                if row_range is not None:
+                    table = table.slice(start, n_rows)
+                batches = [cast_columns(batch, casts) for batch in table.to_batches()]
+                converted = pl.from_arrow(batches) if batches else pl.from_arrow(table)
+                assert isinstance(converted, pl.DataFrame)
+                frame = converted
+            else:
+                lazy = pl.scan_parquet(path)
+                if row_range is not None:
+                    lazy = lazy.slice(start, n_rows)
+                frame = lazy.collect()
     except InputDataError:
         raise
     except pl.exceptions.DuplicateError as exc:
@@ -423,10 +462,13 @@ class TableReader:
             )
             total = handle.metadata.num_rows
             done = 0
+            casts = numeric_casts(schema, self.columns)
             for batch in handle.iter_batches(batch_size=self.batch_rows, columns=self.columns):
                 done += batch.num_rows
                 if self.progress:
                     self.progress(done, total)
+                if casts:
+                    batch = cast_columns(batch, casts)
                 if self.arrow:
                     yield batch
                     continue
@@ -465,6 +507,7 @@ class TableReader:
         """The file's data lines in pieces of about ``chunk_bytes``, each cut at a line end."""
         total = self.path.stat().st_size
         digest = hashlib.sha256()
+        lines = 0
         with self.path.open("rb") as handle:
             digest.update(handle.readline())
             carry = b""
@@ -482,10 +525,32 @@ class TableReader:
                 if cut <= 0:  # one record longer than a piece: keep reading
                     carry = block
                     continue
+                cut = self._window_cut(block, cut, lines)
+                lines += block.count(b"\n", 0, cut)
                 carry = block[cut:]
                 if self.progress:
                     self.progress(handle.tell() - len(carry), total)
                 yield block[:cut]
+
+    def _window_cut(self, block: bytes, cut: int, lines_before: int) -> int:
+        """End a piece at the row window's start or end when one falls inside it.
+
+        Each piece is parsed on its own, so rows outside ``row_range`` (a repeated header line
+        after the window, say) never change how the rows inside it are read. Line ends inside
+        quotes are counted as rows here, which can only move a boundary earlier: a piece that
+        ends early is followed by the next one.
+        """
+        if self.row_range is None:
+            return cut
+        for boundary in self.row_range:
+            wanted = boundary - lines_before
+            if 0 < wanted < block.count(b"\n", 0, cut):
+                position = 0
+                for _ in range(wanted):
+                    position = block.index(b"\n", position) + 1
+                safe = _safe_cut(block[:position])
+                return safe if safe > 0 else cut
+        return cut
 
     def _csv_chunks(self) -> Iterator[pl.DataFrame]:
         # Each piece is parsed under a plain header (c0, c1...) and the columns renamed after:
@@ -526,6 +591,44 @@ class TableReader:
         return pl.read_csv(
             data, columns=columns, null_values=NULL_VALUES, try_parse_dates=False, **self.dialect.options(), **options
         )
+
+
+def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
+    """Parquet columns of types polars cannot take, and the type each is read as instead.
+
+    Durations and times of day become their count of units (a number the tests can compare),
+    256-bit decimals become floats; anything else is read as it is.
+    """
+    import pyarrow as pa
+
+    casts: dict[str, Any] = {}
+    for field in schema:
+        if field.name not in columns:
+            continue
+        kind = field.type
+        if pa.types.is_duration(kind) or pa.types.is_time(kind):
+            casts[field.name] = pa.int64()
+        elif pa.types.is_decimal(kind) and kind.bit_width > 128:
+            casts[field.name] = pa.float64()
+        elif pa.types.is_interval(kind):
+            casts[field.name] = pa.string()
+    return casts
+
+
+def cast_columns(batch: Any, casts: dict[str, Any]) -> Any:
+    """A record batch with the columns of ``casts`` cast (see :func:`numeric_casts`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        target = casts.get(name)
+        if target is not None:
+            if pa.types.is_time(column.type):
+                column = column.cast(pa.int64() if column.type.bit_width == 64 else pa.int32())
+            column = pc.cast(column, target, safe=False)
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 ARROW_DECAY_MS = 200

@@ -32,6 +32,7 @@ from typing import Any
 
 from churnops.data.io import atomic_path
 from churnops.errors import IntegrationError, MissingDependencyError
+from churnops.escape import one_line
 from churnops.integrations.git import (
     ensure_ignored,
     head,
@@ -264,7 +265,8 @@ def version_batch(
     summary = f"churnops: version production batch {batch.name}"
     if isinstance(score, float):
         summary += f" (drift score {score:.3f})"
-    trailers = "\n".join(f"{TRAILER}{key.replace('_', '-')}: {value}" for key, value in facts.items())
+    # one line per fact, whatever a fact holds: a value cannot add trailers of its own
+    trailers = "\n".join(f"{TRAILER}{key.replace('_', '-')}: {one_line(value)}" for key, value in facts.items())
     run_git(root, "commit", "--quiet", "-m", summary, "-m", trailers, "--", *paths)
     commit = head(root)
     where = f" (stage '{owner.stage}' in {record})" if owner.stage else ""

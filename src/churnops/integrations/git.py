@@ -107,12 +107,14 @@ def read_blobs(root: Path, objects: list[str]) -> list[str | None]:
 
 def ensure_ignored(root: Path, pattern: str) -> bool:
     """Add ``pattern`` to the repository's .gitignore unless it is there; True when added."""
+    from churnops.data.files import append_text
+
     gitignore = root / ".gitignore"
+    if gitignore.is_symlink():
+        raise IntegrationError(f"{gitignore}: is a symbolic link; churnops does not write through links - remove it")
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
     if pattern in lines:
         return False
-    with gitignore.open("a", encoding="utf-8") as handle:
-        if lines and lines[-1] != "":
-            handle.write("\n")
-        handle.write(pattern + "\n")
+    text = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    append_text(gitignore, ("\n" if text and not text.endswith("\n") else "") + pattern + "\n")
     return True

@@ -111,6 +111,11 @@ def _distinct(sample: NumericalSample | CategoricalSample | None) -> int:
     return len(sample.labels)
 
 
+FEW_ROWS = 30
+"""Below this many rows a batch's drift tests say little (a p-value or a distance from a handful
+of values); the batch is still monitored, with a warning."""
+
+
 def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
     """Run every check on the current batch and compute the quality score."""
     rows = tally.rows
@@ -118,6 +123,17 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
         QualityCheck("extra_column", "warning", "column not in the reference; not monitored", name)
         for name in tally.extra_columns
     ]
+    if rows < FEW_ROWS:
+        checks.append(
+            QualityCheck(
+                "few_rows",
+                "warning",
+                f"only {rows} row{'s' if rows != 1 else ''}: drift tests on so few values are unreliable",
+                None,
+                rows,
+                1.0,
+            )
+        )
     n_duplicates = tally.duplicated_rows
     if n_duplicates:
         about = "about " if tally.duplicated_rows_estimated else ""

@@ -14,7 +14,7 @@ from churnops.config import Config
 from churnops.data.generator import write_reference
 from churnops.data.production import BatchInfo, make_production_batch
 from churnops.data.scenarios import resolve_scenario
-from churnops.integrations.git import repository_root, run_git
+from churnops.integrations.git import ensure_ignored, repository_root, run_git
 from churnops.pipeline.versioning import setup_dvc
 
 DEMO_NAME = "churnops demo"
@@ -59,12 +59,9 @@ def prepare_demo(config: Config) -> DemoWorkspace:
         seed=config.scenario.seed,
         dialect=config.dialect,
     )
-    gitignore = root / ".gitignore"
     wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/"]
-    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
-    missing = [w for w in wanted if w not in lines]
+    missing = [pattern for pattern in wanted if ensure_ignored(root, pattern)]
     if missing:
-        gitignore.write_text("\n".join(lines + missing) + "\n")
         run_git(root, "add", ".gitignore")
         run_git(root, "commit", "--quiet", "-m", "churnops demo: ignore generated files")
     return DemoWorkspace(root, created, status, batch)

@@ -114,7 +114,10 @@ def trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
 
 
 def query(config: Config, since: str | None, column: str | None, limit: int | None) -> list[dict[str, Any]]:
-    """Rows for ``churnops history``: runs, or one column's results."""
+    """Rows for ``churnops history``: runs, or one column's results (none before the first run:
+    reading never creates the database)."""
+    if config.history.url is None and not (config.monitoring_dir / HISTORY_FILE).exists():
+        return []
     with open_store(config) as store:
         if column:
             return store.column_series(column, since, limit)

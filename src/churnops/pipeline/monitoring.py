@@ -197,6 +197,21 @@ def guess_target(profile: ReferenceProfile) -> str | None:
     return None
 
 
+def looks_like_dates(sample: Any) -> bool:
+    """Whether a categorical sample's labels are (almost all) dates, like ``2024-03-01``."""
+    import polars as pl
+
+    from churnops.monitor.prepare import coerce_datetime
+
+    if not isinstance(sample, CategoricalSample) or len(sample.labels) < 3:
+        return False
+    labels = [label for label in sample.labels[:500] if isinstance(label, str)]
+    if len(labels) < 3:
+        return False
+    parsed = coerce_datetime(pl.Series(labels))
+    return parsed.series.null_count() <= 0.05 * len(labels)
+
+
 def say_column_notices(config: Config, path: Path, header: list[str], profile: ReferenceProfile) -> None:
     """One notice line each: configured columns the data lacks, and columns left out as identifiers."""
     from churnops.errors import NOTICE
@@ -218,6 +233,10 @@ def say_column_notices(config: Config, path: Path, header: list[str], profile: R
     missing_domains = [name for name in columns.domains if name not in header]
     if missing_domains:
         note("domains", "domain " + ", ".join(f"'{name}'" for name in missing_domains))
+    for key in ("per_column_method", "per_column_threshold"):
+        missing = [name for name in getattr(config.drift, key) if name not in header]
+        if missing:
+            configured.append(f"drift.{key} " + ", ".join(f"'{name}'" for name in missing))
     parts = []
     if configured:
         parts.append(f"named in the configuration but not in {path.name}: " + "; ".join(configured))
@@ -231,6 +250,20 @@ def say_column_notices(config: Config, path: Path, header: list[str], profile: R
         parts.append(f"'{guess}' looks like the target: --target '{guess}'")
     if parts:
         logger.log(NOTICE, "columns %s", "; ".join(parts))
+    unusable = [c.plan.name for c in profile.columns.values() if (c.skip_reason or "").startswith("no usable value")]
+    if unusable:
+        logger.log(
+            NOTICE,
+            "not tested: no usable value in the reference (all missing, or not of the declared type): %s",
+            ", ".join(unusable),
+        )
+    dates = [c.plan.name for c in profile.tested if c.plan.role == "feature" and looks_like_dates(c.sample)]
+    if dates:
+        logger.log(
+            NOTICE,
+            "these columns hold dates but are tested as categories: %s (list them in columns.datetime)",
+            ", ".join(dates),
+        )
     detected = [c.plan.name for c in profile.columns.values() if c.skip_reason == IDENTIFIER_REASON]
     if detected:
         logger.log(

@@ -182,6 +182,11 @@ def send_all(
         except PermanentError as exc:
             deliveries.append(Delivery(label, "failed", 0, redact(str(exc), secrets)))
             continue
+        except Exception as exc:  # building one channel's message must not stop the others
+            message = redact(f"cannot build the message: {type(exc).__name__}: {exc}", secrets)
+            logger.warning("notification %s: %s", label, message)
+            deliveries.append(Delivery(label, "failed", 0, message))
+            continue
         if dry_run:
             deliveries.append(Delivery(label, "dry-run", 0, preview=redact(preview, secrets)))
             continue
