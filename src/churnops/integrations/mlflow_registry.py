@@ -22,7 +22,6 @@ import shutil
 import sqlite3
 import tempfile
 import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -255,9 +254,11 @@ def load_version(store: Store, version: ModelVersion) -> LoadedModel:
 @contextlib.contextmanager
 def _local_folder(store: Store, location: str) -> Iterator[Path]:
     """The model folder on this machine: read in place when local, else downloaded to a temporary folder."""
+    from urllib.request import url2pathname
+
     parsed = urllib.parse.urlparse(location)
     if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
-        yield Path(urllib.request.url2pathname(parsed.path))
+        yield Path(url2pathname(parsed.path))
         return
     if not parsed.scheme and os.path.isabs(location):
         yield Path(location)

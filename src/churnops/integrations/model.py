@@ -36,7 +36,7 @@ on held-out rows replaces three cross-fitted ones: a third of the fitting, scori
 size, for about 0.005 of ROC-AUC (see benchmarks/README.md)."""
 IMPORTANCE_ROWS = 2_000
 """Permutation importance is measured on a stratified sample of at most this many validation rows."""
-IMPORTANCE_REPEATS = 5
+IMPORTANCE_REPEATS = 2
 SINGLE_THREAD_ROWS = 200_000
 """Below this many rows, fitting and scoring use one OpenMP thread: per-iteration thread hand-offs
 cost more than they save on small tables, and far more when another process shares the cores

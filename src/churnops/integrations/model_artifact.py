@@ -25,8 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import IntegrationError
-from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
+from churnops.errors import IntegrationError, MissingDependencyError
+from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec, _sklearn
 
 MODEL_FILE = "model.skops"
 MLMODEL_FILE = "MLmodel"
@@ -248,7 +248,10 @@ def read_regular_file(path: Path, limit: int) -> bytes:
 
 def read_metadata(folder: Path) -> ModelMetadata:
     """The validated metadata of the model folder; refuses a folder that declares another format."""
-    import yaml
+    try:
+        import yaml
+    except ImportError:
+        raise MissingDependencyError("pyyaml", "mlflow") from None
 
     text = read_regular_file(folder / MLMODEL_FILE, MAX_MLMODEL_BYTES)
     try:
@@ -270,13 +273,22 @@ def read_metadata(folder: Path) -> ModelMetadata:
     return parse_metadata(document.get("metadata"))
 
 
+def _skops() -> Any:
+    _sklearn()
+    try:
+        import skops.io
+    except ImportError:
+        raise MissingDependencyError("skops", "mlflow") from None
+    return skops.io
+
+
 def untrusted_types(data: bytes) -> list[str]:
     """Types in a skops file that neither skops' defaults nor :data:`SKOPS_TRUSTED_TYPES` trust."""
-    import skops.io
+    skops_io = _skops()
 
     _check_zip(data)
     try:
-        found = skops.io.get_untrusted_types(data=data)
+        found = skops_io.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - a malformed file fails in many ways; nothing is built
         raise ModelRefusedError(f"{MODEL_FILE} is not a readable skops file ({type(exc).__name__})") from None
     return sorted(set(found) - set(SKOPS_TRUSTED_TYPES))
@@ -296,15 +308,14 @@ def _check_zip(data: bytes) -> None:
 
 def read_model(folder: Path, metadata: ModelMetadata) -> Any:
     """The pipeline in ``folder/model.skops``, built only if every type in it is trusted."""
-    import skops.io
-
+    skops_io = _skops()
     data = read_regular_file(folder / MODEL_FILE, MAX_MODEL_BYTES)
     untrusted = untrusted_types(data)
     if untrusted:
         shown = ", ".join(_show(name, 80) for name in untrusted[:5]) + (", ..." if len(untrusted) > 5 else "")
         raise ModelRefusedError(f"{MODEL_FILE} holds types churnops does not trust: {shown}")
     try:
-        model = skops.io.loads(data, trusted=SKOPS_TRUSTED_TYPES)
+        model = skops_io.loads(data, trusted=SKOPS_TRUSTED_TYPES)
     except Exception as exc:  # noqa: BLE001 - only trusted types are built; any failure is a bad file
         raise ModelRefusedError(f"{MODEL_FILE} cannot be loaded ({type(exc).__name__})") from None
     _check_model(model, metadata)
