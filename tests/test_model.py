@@ -146,6 +146,26 @@ def test_predict_protects_csv_header_cells_against_formulas(trained, tmp_path):
     assert not (tmp_path / "clash_scored.csv").exists()
 
 
+def test_predict_reports_each_step_through_the_progress_callback(trained, tmp_path):
+    """The library only calls back; the CLI draws (a bar once a command has run for a second)."""
+    from churnops.pipeline.scoring import predict
+
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    calls = []
+    outcome = predict(
+        load_config(),
+        root / "data/production/bank_churn_prod.csv",
+        tmp_path / "scored.parquet",
+        lambda what, done, total: calls.append((what, done, total)),
+    )
+    stages = list(dict.fromkeys(what for what, _, _ in calls))
+    assert stages == ["loading the champion", "scoring bank_churn_prod.csv", "writing scored.parquet"]
+    scoring = [(done, total) for what, done, total in calls if what.startswith("scoring")]
+    assert scoring[-1][0] == scoring[-1][1] > 0  # bytes read, up to the whole file
+    assert set(outcome.timings) == {"model_load_s", "score_s", "write_s"}
+
+
 def test_the_trained_model_needs_only_churnops_trusted_types(trained):
     """The artifact's own list is never used; ours must cover what training writes, and no more."""
     import skops.io

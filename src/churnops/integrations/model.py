@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -41,9 +41,6 @@ SINGLE_THREAD_ROWS = 200_000
 """Below this many rows, fitting and scoring use one OpenMP thread: per-iteration thread hand-offs
 cost more than they save on small tables, and far more when another process shares the cores
 (16,000 rows: 1.3 s of CPU on one thread, 3.5 s on two, on the 2-core development machine)."""
-
-Progress = Callable[[str, int, int], None]
-"""``progress(what, done, total)``; total 0 when the amount of work is unknown."""
 
 # OpenMP threads that spin while waiting make gradient boosting crawl (tens of times slower)
 # when another process shares the cores, as on a busy CI agent; waiting passively costs nothing
@@ -146,7 +143,6 @@ def fit_calibrated(
     calibration: tuple[Any, Any],
     seed: int,
     as_of: str,
-    progress: Progress | None = None,
 ) -> Any:
     """The fitted pipeline: the booster fitted on ``fit`` (frame, labels), its isotonic calibration
     on ``calibration`` - rows the booster never saw, so the probabilities are honest for CBPE."""
@@ -159,11 +155,7 @@ def fit_calibrated(
     features, booster = unfitted.named_steps["features"], unfitted.named_steps["model"]
     (fit_frame, fit_labels), (calibration_frame, calibration_labels) = fit, calibration
     with threads_for(len(fit_frame)):
-        if progress:
-            progress(f"fitting the booster: {len(fit_frame):,} rows", 0, 0)
         booster.fit(features.fit_transform(fit_frame[spec.columns]), fit_labels)
-        if progress:
-            progress(f"calibrating: {len(calibration_frame):,} rows", 0, 0)
         calibrated = CalibratedClassifierCV(FrozenEstimator(booster), method="isotonic")
         calibrated.fit(features.transform(calibration_frame[spec.columns]), calibration_labels)
     return Pipeline([("features", features), ("model", calibrated)])
@@ -194,7 +186,7 @@ def predict_probabilities(pipeline: Any, frame: Any) -> np.ndarray:
 
 
 def permutation_importance(
-    pipeline: Any, frame: Any, labels: Any, spec: FeatureSpec, seed: int, progress: Progress | None = None
+    pipeline: Any, frame: Any, labels: Any, spec: FeatureSpec, seed: int
 ) -> tuple[dict[str, float], str]:
     """Mean drop of ROC-AUC when each input column is shuffled, and how it was measured.
 
@@ -210,10 +202,6 @@ def permutation_importance(
     if len(frame) > IMPORTANCE_ROWS:
         frame, _, labels, _ = train_test_split(
             frame, labels, train_size=IMPORTANCE_ROWS, stratify=labels, random_state=seed
-        )
-    if progress:
-        progress(
-            f"permutation importance: {len(spec.columns)} columns x {IMPORTANCE_REPEATS} on {len(frame):,} rows", 0, 0
         )
     features, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
     prepared = features.transform(frame[spec.columns])

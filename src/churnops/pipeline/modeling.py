@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,14 +22,13 @@ from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
 from churnops.monitor.performance import best_f1_threshold, classification_metrics
 from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
+from churnops.pipeline.progress import Progress, heartbeat
 from churnops.pipeline.scoring import model_section, store_of
 
 __all__ = ["feature_spec", "labels_of", "model_section", "pipeline_retrainer", "retrain", "store_of", "train"]
 """``model_section`` and ``store_of`` live in :mod:`churnops.pipeline.scoring`; callers import them from here too."""
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
-"""``progress(what, done, total)``; total 0 when the amount of work is unknown."""
 
 
 def feature_spec(config: Config, frame: Any) -> FeatureSpec:
@@ -82,16 +80,15 @@ def fit_and_measure(
     The training split is cut once more: the booster learns on most of it, the isotonic
     calibration on the rest (``CALIBRATION_SHARE``).
     """
-    if progress:
-        progress("preparing: loading scikit-learn", 0, 0)
-    from sklearn.model_selection import train_test_split
+    with heartbeat(progress, "preparing: loading scikit-learn"):
+        from sklearn.model_selection import train_test_split
 
-    from churnops.integrations.model import (
-        CALIBRATION_SHARE,
-        fit_calibrated,
-        permutation_importance,
-        predict_probabilities,
-    )
+        from churnops.integrations.model import (
+            CALIBRATION_SHARE,
+            fit_calibrated,
+            permutation_importance,
+            predict_probabilities,
+        )
 
     target = config.columns.target or "Churn Flag"
     labels = labels_of(frame, target)
@@ -103,15 +100,16 @@ def fit_and_measure(
         train, y_train, test_size=CALIBRATION_SHARE, stratify=y_train, random_state=seed
     )
     as_of = config.model.as_of or date.today().isoformat()
-    pipeline = fit_calibrated(spec, (fit, y_fit), (calibration, y_calibration), seed, as_of, progress)
+    with heartbeat(progress, f"fitting: {len(fit):,} rows, calibrating on {len(calibration):,}"):
+        pipeline = fit_calibrated(spec, (fit, y_fit), (calibration, y_calibration), seed, as_of)
     fitted = time.perf_counter()
-    if progress:
-        progress(f"validating: {len(validation):,} rows", 0, 0)
-    probabilities = predict_probabilities(pipeline, validation[spec.columns])
-    threshold = best_f1_threshold(y_validation, probabilities)
-    metrics = classification_metrics(y_validation, probabilities, threshold)
+    with heartbeat(progress, f"validating: {len(validation):,} rows"):
+        probabilities = predict_probabilities(pipeline, validation[spec.columns])
+        threshold = best_f1_threshold(y_validation, probabilities)
+        metrics = classification_metrics(y_validation, probabilities, threshold)
     validated = time.perf_counter()
-    importance, method = permutation_importance(pipeline, validation, y_validation, spec, seed, progress)
+    with heartbeat(progress, f"permutation importance: {len(spec.columns)} columns"):
+        importance, method = permutation_importance(pipeline, validation, y_validation, spec, seed)
     facts = {
         "threshold": threshold,
         "metrics": metrics,
@@ -134,10 +132,9 @@ def train(config: Config, alias: str = "champion", progress: Progress | None = N
     """``churnops train``: fit on the reference window, log everything, register, set the alias."""
     started = time.perf_counter()
     source = config.resolve(config.paths.reference)
-    if progress:
-        progress(f"reading {source.name}", 0, 0)
-    frame = read_table(source, config.data.reference_rows, config.dialect).to_pandas()
-    spec = feature_spec(config, frame)
+    with heartbeat(progress, f"reading {source.name}"):
+        frame = read_table(source, config.data.reference_rows, config.dialect).to_pandas()
+        spec = feature_spec(config, frame)
     if not spec.columns:
         raise InputDataError(f"{source}: no feature column to train on")
     read = time.perf_counter()
@@ -159,12 +156,9 @@ def _log(
     started: float,
     progress: Progress | None = None,
 ) -> TrainOutcome:
-    from churnops.integrations.model import hyperparameters
     from churnops.integrations.model_artifact import ModelMetadata, parse_metadata
 
     logging_started = time.perf_counter()
-    if progress:
-        progress("MLflow: logging the run and the model", 0, 0)
     metrics = facts["metrics"]
     metadata = ModelMetadata(
         threshold=float(facts["threshold"]),
@@ -176,7 +170,29 @@ def _log(
         importance_method=facts["importance_method"],
     ).to_dict()
     parse_metadata(metadata)  # never register a model that churnops would refuse to load
-    logged = registry.log_model(
+    with heartbeat(progress, "MLflow: logging the run and the model"):
+        logged = _log_to_mlflow(config, pipeline, facts, spec, source, kind, extra_params, metadata)
+    if alias:
+        with heartbeat(progress, f"MLflow: pointing '{alias}' at v{logged.version}"):
+            registry.set_alias(store_of(config), config.model.name, alias, logged.version)
+    done = time.perf_counter()
+    timings = {**facts["timings"], "log_s": done - logging_started, "total_s": done - started}
+    return TrainOutcome(logged.version, logged.run_id, metrics, facts["threshold"], facts["importance"], alias, timings)
+
+
+def _log_to_mlflow(
+    config: Config,
+    pipeline: Any,
+    facts: dict[str, Any],
+    spec: FeatureSpec,
+    source: Path,
+    kind: str,
+    extra_params: dict[str, Any],
+    metadata: dict[str, Any],
+) -> registry.LoggedModel:
+    from churnops.integrations.model import hyperparameters
+
+    return registry.log_model(
         store_of(config),
         config.model.name,
         pipeline,
@@ -190,7 +206,7 @@ def _log(
             "features": len(spec.columns),
             **extra_params,
         },
-        metrics={f"validation_{k}": float(v) for k, v in metrics.items()},
+        metrics={f"validation_{k}": float(v) for k, v in facts["metrics"].items()},
         tags={
             "data_path": str(source),
             "data_sha256": sha256_file(source),
@@ -207,13 +223,6 @@ def _log(
         run_name=kind,
         trusted_types=SKOPS_TRUSTED_TYPES,
     )
-    if alias:
-        if progress:
-            progress(f"MLflow: pointing '{alias}' at v{logged.version}", 0, 0)
-        registry.set_alias(store_of(config), config.model.name, alias, logged.version)
-    done = time.perf_counter()
-    timings = {**facts["timings"], "log_s": done - logging_started, "total_s": done - started}
-    return TrainOutcome(logged.version, logged.run_id, metrics, facts["threshold"], facts["importance"], alias, timings)
 
 
 @dataclass(frozen=True)
@@ -246,9 +255,8 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
 
     started = time.perf_counter()
     store = store_of(config)
-    if progress:
-        progress("loading the champion", 0, 0)
-    champion = registry.load_alias(store, config.model.name, "champion")
+    with heartbeat(progress, "loading the champion"):
+        champion = registry.load_alias(store, config.model.name, "champion")
     champion_version = champion.version.version
     target = config.columns.target or "Churn Flag"
     reference_path = config.resolve(config.paths.reference)

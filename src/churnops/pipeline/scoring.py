@@ -26,6 +26,7 @@ from churnops.monitor.performance import classification_metrics, estimated_metri
 from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.results import ColumnDrift, MonitoringResult
 from churnops.monitor.settings import settings_from_config
+from churnops.pipeline.progress import Progress, heartbeat
 
 logger = logging.getLogger(__name__)
 PROBABILITY = "churn_probability"
@@ -34,8 +35,6 @@ FORMULA_START = r"^[=+\-@\t\r]"
 """Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
 NPY_HEADER_BYTES = 1 << 16
 NOT_MEASURED = "not measured: the model artifact was refused"
-Progress = Callable[[str, int, int], None]
-"""``progress(what, done, total)``; total 0 when the amount of work is unknown."""
 
 
 def store_of(config: Config) -> registry.Store:
@@ -45,10 +44,11 @@ def store_of(config: Config) -> registry.Store:
     return registry.Store(uri, config.resolve(config.model.artifact_dir), config.model.experiment)
 
 
-def _reading(progress: Progress | None, what: str, reader: TableReader) -> Callable[[int, int], None] | None:
+def _reading(progress: Progress | None, what: str) -> Callable[[int, int], None] | None:
+    """A table reader's ``progress(bytes_done, bytes_total)`` as a step of ``progress``."""
     if progress is None:
         return None
-    return lambda done, total: progress(f"{what}: {reader.rows:,} rows", done, total)
+    return lambda done, total: progress(what, done, total)
 
 
 def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndarray:
@@ -111,14 +111,13 @@ def predict(
     target = output or source.with_name(f"{source.stem}_predictions{source.suffix}")
     fmt = table_format(target)
     reader = TableReader(source, dialect=config.dialect)
-    if progress:
-        progress("loading the champion", 0, 0)
-    loaded = registry.load_alias(store_of(config), config.model.name, "champion")
+    with heartbeat(progress, "loading the champion"):
+        loaded = registry.load_alias(store_of(config), config.model.name, "champion")
     missing = [c for c in loaded.metadata.features.columns if c not in reader.header]
     if missing:
         raise InputDataError(f"{source}: lacks the model's input column(s) {', '.join(missing)}")
     loaded_at = time.perf_counter()
-    reader.progress = _reading(progress, f"scoring {source.name}", reader)
+    reader.progress = _reading(progress, f"scoring {source.name}")
     threshold = loaded.metadata.threshold
     parts = []
     for chunk in reader:
@@ -131,9 +130,7 @@ def predict(
         )
     frame = pl.concat(parts)
     scored_at = time.perf_counter()
-    if progress:
-        progress(f"writing {target.name}", 0, 0)
-    with atomic_path(target) as tmp:
+    with heartbeat(progress, f"writing {target.name}"), atomic_path(target) as tmp:
         write_frame(_neutralise(frame) if fmt == "csv" else frame, tmp, fmt, config.dialect)
     timings = {
         "model_load_s": loaded_at - started,
@@ -164,10 +161,9 @@ def model_section(
     version = registry.find_champion(store, config.model.name)
     if version is None:
         return None
-    if progress:
-        progress(f"model: loading {version.name} v{version.version}", 0, 0)
     try:
-        loaded = registry.load_version(store, version)
+        with heartbeat(progress, f"model: loading {version.name} v{version.version}"):
+            loaded = registry.load_version(store, version)
     except ModelRefusedError as exc:
         logger.warning("model check skipped: %s", exc)
         timings = {"model_load_s": time.perf_counter() - started, "score_current_s": 0.0, "score_reference_s": 0.0}
@@ -175,7 +171,7 @@ def model_section(
     loaded_at = time.perf_counter()
     threshold = loaded.metadata.threshold
     reader = TableReader(current, dialect=config.dialect)
-    reader.progress = _reading(progress, f"model: scoring {current.name}", reader)
+    reader.progress = _reading(progress, f"model: scoring {current.name}")
     current_p = score_chunks(loaded, reader)
     scored_at = time.perf_counter()
     reference_p, cache_status = _reference_scores(config, loaded, reference, reference_rows, result, progress)
@@ -298,7 +294,7 @@ def _reference_scores(
         logger.warning("rebuilding the cache of reference predictions %s: %s", cache, scores)
         status = "rebuilt"
     reader = TableReader(reference, rows, dialect=config.dialect)
-    reader.progress = _reading(progress, f"model: scoring {reference.name}", reader)
+    reader.progress = _reading(progress, f"model: scoring {reference.name}")
     scores = score_chunks(loaded, reader)
     try:
         with atomic_path(cache) as tmp, tmp.open("wb") as handle:
