@@ -32,7 +32,7 @@ MODEL_FILE = "model.skops"
 MLMODEL_FILE = "MLmodel"
 MAX_MODEL_BYTES = 1 << 30
 MAX_MLMODEL_BYTES = 4 << 20
-MAX_UNPACKED_BYTES = 4 << 30
+MAX_UNPACKED_BYTES = 1 << 30
 """A skops file is a zip: its members may not unpack to more than this (zip bombs)."""
 MAX_COLUMNS = 10_000
 MAX_NAME_CHARS = 1_000
