@@ -126,6 +126,92 @@ def test_predict_adds_probability_and_label(trained, tmp_path):
     assert scored["Surname"][0] == '\'=HYPERLINK("http://evil")'  # formula injection neutralised
 
 
+def test_predict_protects_csv_header_cells_against_formulas(trained, tmp_path):
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    batch = pl.read_csv(root / "data/production/bank_churn_prod.csv")
+    batch = batch.rename({"Surname": "=HYPERLINK(1)", "First Name": "@SUM(A1)", "Income": "Income"})
+    batch.write_csv(tmp_path / "hostile.csv")
+    out = tmp_path / "scored.csv"
+    result = cli("predict", "-i", str(tmp_path / "hostile.csv"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    header = out.read_text().splitlines()[0].split(",")
+    assert "'=HYPERLINK(1)" in header and "'@SUM(A1)" in header and "Income" in header
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in header)
+
+    clash = batch.with_columns(pl.lit("x").alias("'=HYPERLINK(1)"))
+    clash.write_csv(tmp_path / "clash.csv")
+    result = cli("predict", "-i", str(tmp_path / "clash.csv"), "-o", str(tmp_path / "clash_scored.csv"))
+    assert result.exit_code == 2 and "would be the same" in result.output
+    assert not (tmp_path / "clash_scored.csv").exists()
+
+
+def test_predict_reports_each_step_through_the_progress_callback(trained, tmp_path):
+    """The library only calls back; the CLI draws (a bar once a command has run for a second)."""
+    from churnops.pipeline.scoring import predict
+
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    calls = []
+    outcome = predict(
+        load_config(),
+        root / "data/production/bank_churn_prod.csv",
+        tmp_path / "scored.parquet",
+        lambda what, done, total: calls.append((what, done, total)),
+    )
+    stages = list(dict.fromkeys(what for what, _, _ in calls))
+    assert stages == ["loading the champion", "scoring bank_churn_prod.csv", "writing scored.parquet"]
+    scoring = [(done, total) for what, done, total in calls if what.startswith("scoring")]
+    assert scoring[-1][0] == scoring[-1][1] > 0  # bytes read, up to the whole file
+    assert set(outcome.timings) == {"model_load_s", "score_s", "write_s"}
+
+
+def test_the_trained_model_needs_only_churnops_trusted_types(trained):
+    """The artifact's own list is never used; ours must cover what training writes, and no more."""
+    import skops.io
+    import yaml
+
+    from churnops.integrations.model import SKOPS_TRUSTED_TYPES
+
+    version = registry.find_alias(store_of(load_config()), "bank-churn", "champion")
+    folder = Path(version.location.removeprefix("file://"))
+    assert set(skops.io.get_untrusted_types(file=folder / "model.skops")) == set(SKOPS_TRUSTED_TYPES)
+    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]
+    assert flavor["serialization_format"] == "skops" and not flavor.get("code")
+
+
+def test_the_registry_is_read_without_mlflow_and_agrees_with_it(trained, monkeypatch):
+    """predict and monitor find the champion with one read-only SQL query; MLflow gives the same answer."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    root, _, _ = trained
+    store = store_of(load_config())
+    with sqlite3.connect(store.local_database) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision in registry.KNOWN_SCHEMA_REVISIONS, f"MLflow's schema moved to {revision}: check the query"
+    direct = registry.find_alias(store, "bank-churn", "champion")
+    monkeypatch.setattr(registry, "KNOWN_SCHEMA_REVISIONS", frozenset())
+    through_mlflow = registry.find_alias(store, "bank-churn", "champion")
+    assert direct == through_mlflow
+    assert registry.find_alias(store, "bank-churn", "no-such-alias") is None
+    monkeypatch.undo()
+    assert registry.find_alias(store, "bank-churn", "no-such-alias") is None
+
+    code = (
+        "import sys\n"
+        "from churnops.config import load_config\n"
+        "from churnops.integrations import mlflow_registry as registry\n"
+        "from churnops.pipeline.modeling import store_of\n"
+        "assert registry.find_alias(store_of(load_config()), 'bank-churn', 'champion') is not None\n"
+        "print('mlflow' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_monitor_adds_prediction_drift_and_performance(trained):
     root, cli, _ = trained
     assert cli("generate").exit_code == 0
@@ -137,6 +223,9 @@ def test_monitor_adds_prediction_drift_and_performance(trained):
     assert model["realized"]["rows"] == 10_000 and model["estimated"]["rows"] == 10_000
     assert model["reference"]["roc_auc"] > model["realized"]["roc_auc"]  # 4.5 points of random churners hurt
     assert model["decay"]["basis"] == "realized" and model["decay"]["max_auc_drop"] == 0.05
+    assert set(model["timings"]) == {"model_load_s", "score_current_s", "score_reference_s"}
+    assert model["reference_scores_cache"] in {"hit", "miss"}
+    assert "error" not in model
     assert set(model["important_drifted"]) <= {"Balance", "Credit Score", "Income"}
     assert model["drifted_by_importance"][0] in {"Balance", "Credit Score", "Income"}
     html = (root / "monitoring" / "monitoring_report.html").read_text()

@@ -7,8 +7,13 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import handle_errors, load, say
+from churnops.cli.common import handle_errors, load, say, staged_progress
 from churnops.cli.options import ConfigOption, SetOption
+
+
+def _seconds(timings: dict[str, float]) -> str:
+    """``{"fit_s": 2.04, "log_s": 3.1}`` -> ``fit 2.0 s, log 3.1 s``."""
+    return ", ".join(f"{key.removesuffix('_s').replace('_', ' ')} {value:.1f} s" for key, value in timings.items())
 
 
 @handle_errors
@@ -23,7 +28,8 @@ def train(config: ConfigOption = None, sets: SetOption = None) -> None:
     from churnops.pipeline.modeling import train as run_training
 
     cfg = load(config, sets=sets)
-    outcome = run_training(cfg)
+    with staged_progress() as progress:
+        outcome = run_training(cfg, progress=progress)
     metrics = outcome.metrics
     say(
         f"{cfg.model.name} v{outcome.version} is the {outcome.alias}: validation ROC-AUC {metrics['roc_auc']:.4f}, "
@@ -33,6 +39,8 @@ def train(config: ConfigOption = None, sets: SetOption = None) -> None:
     top = ", ".join(f"{name} {value:.3f}" for name, value in list(outcome.importance.items())[:5])
     say(f"most important inputs (ROC-AUC drop when shuffled): {top}")
     say(f"MLflow run {outcome.run_id} in {store_of(cfg).tracking_uri}")
+    total = outcome.timings.get("total_s", 0.0)
+    say(f"took {total:.1f} s: {_seconds({k: v for k, v in outcome.timings.items() if k != 'total_s'})}")
 
 
 @handle_errors
@@ -47,11 +55,12 @@ def predict(
     sets: SetOption = None,
 ) -> None:
     """Score a table with models:/bank-churn@champion: adds churn_probability and churn_prediction."""
-    from churnops.pipeline.modeling import predict as run_prediction
+    from churnops.pipeline.scoring import predict as run_prediction
 
     cfg = load(config, sets=sets)
-    path, rows, model = run_prediction(cfg, input_path, output)
-    say(f"{path}: {rows:,} rows scored by {model}")
+    with staged_progress() as progress:
+        outcome = run_prediction(cfg, input_path, output, progress)
+    say(f"{outcome.path}: {outcome.rows:,} rows scored by {outcome.model} ({_seconds(outcome.timings)})")
 
 
 @handle_errors
@@ -65,5 +74,6 @@ def retrain(config: ConfigOption = None, sets: SetOption = None) -> None:
     from churnops.pipeline.modeling import retrain as run_retraining
 
     cfg = load(config, sets=sets)
-    outcome = run_retraining(cfg)
+    with staged_progress() as progress:
+        outcome = run_retraining(cfg, progress)
     say(outcome.reason)

@@ -3,6 +3,13 @@
 Models are registered under one name (``bank-churn``) and addressed by alias - ``champion``
 for the model in service, ``challenger`` for a retrained candidate that did not win - never by
 the deprecated stages.
+
+Loading never goes through ``mlflow.sklearn.load_model``, which takes the serializer and the
+trusted types from the artifact itself: the registry says which folder holds the version, and
+:mod:`churnops.integrations.model_artifact` reads it with churnops' own rules. Finding that
+folder in a local SQLite store is a read-only query of MLflow's registry tables (a known schema
+revision only), which spares ``predict`` and ``monitor`` importing MLflow (about 2 s); any
+other store, or an unknown schema, goes through the MLflow client.
 """
 
 from __future__ import annotations
@@ -11,6 +18,10 @@ import contextlib
 import io
 import logging
 import os
+import shutil
+import sqlite3
+import tempfile
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.errors import IntegrationError, MissingDependencyError
+from churnops.integrations.model_artifact import ModelMetadata, ModelRefusedError, load_folder
 
 logger = logging.getLogger(__name__)
 
@@ -73,20 +85,94 @@ def session(store: Store) -> Iterator[Any]:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
-def champion_available(store: Store, name: str) -> bool:
-    """Cheap check before importing MLflow: a local store must at least exist."""
+KNOWN_SCHEMA_REVISIONS = frozenset({"dc11669786a5"})
+"""Alembic revisions of MLflow's SQL schema whose alias and version tables churnops reads itself
+(the head of MLflow 3.17.2). Another revision - an upgraded MLflow - goes through the client."""
+_ASK_MLFLOW = object()
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered version found by alias, and where its artifact folder is."""
+
+    name: str
+    alias: str
+    version: str
+    run_id: str | None
+    location: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.alias} (v{self.version})"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model that passed every check, with its validated metadata."""
+
+    model: Any
+    metadata: ModelMetadata
+    version: ModelVersion
+
+
+def find_alias(store: Store, name: str, alias: str) -> ModelVersion | None:
+    """The version ``NAME@ALIAS`` points at, or None when there is none (or no store yet)."""
     database = store.local_database
-    if database is not None and not database.exists():
-        return False
+    if database is not None:
+        if not database.exists():
+            return None
+        found = _find_in_sqlite(database, name, alias)
+        if found is not _ASK_MLFLOW:
+            return found  # type: ignore[return-value]
+    with session(store) as mlflow:
+        client = mlflow.MlflowClient()
+        try:
+            version = client.get_model_version_by_alias(name, alias)
+        except mlflow.exceptions.MlflowException:
+            return None
+        location = client.get_model_version_download_uri(name, version.version)
+        return ModelVersion(name, alias, str(version.version), version.run_id, str(location))
+
+
+def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | None | object:
+    if os.environ.get("MLFLOW_WORKSPACE") or os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true"):
+        return _ASK_MLFLOW
+    uri = f"file:{urllib.parse.quote(str(database.resolve()))}?mode=ro"
     try:
-        with session(store) as mlflow:
-            client = mlflow.MlflowClient()
-            client.get_model_version_by_alias(name, "champion")
-            return True
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
+            revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+            if len(revision) != 1 or revision[0][0] not in KNOWN_SCHEMA_REVISIONS:
+                return _ASK_MLFLOW
+            rows = connection.execute(
+                "SELECT v.version, v.run_id, v.storage_location FROM registered_model_aliases AS a "
+                "JOIN model_versions AS v ON v.name = a.name AND v.version = a.version AND v.workspace = a.workspace "
+                "WHERE a.name = ? AND a.alias = ? AND a.workspace = 'default' "
+                "AND v.current_stage != 'Deleted_Internal'",
+                (name, alias),
+            ).fetchall()
+    except sqlite3.Error as exc:
+        logger.debug("reading the MLflow registry directly failed (%s); asking MLflow", exc)
+        return _ASK_MLFLOW
+    if not rows:
+        return None
+    if len(rows) > 1 or not isinstance(rows[0][2], str) or not rows[0][2]:
+        return _ASK_MLFLOW
+    version, run_id, location = rows[0]
+    return ModelVersion(name, alias, str(version), run_id if isinstance(run_id, str) else None, location)
+
+
+def find_champion(store: Store, name: str) -> ModelVersion | None:
+    """The version ``NAME@champion`` points at; None too when the store cannot be read."""
+    try:
+        return find_alias(store, name, "champion")
     except IntegrationError:
-        return False
+        return None
     except Exception:  # noqa: BLE001 - "no such alias" comes in several exception types
-        return False
+        return None
+
+
+def champion_available(store: Store, name: str) -> bool:
+    return find_champion(store, name) is not None
 
 
 @dataclass(frozen=True)
@@ -144,28 +230,47 @@ def set_alias(store: Store, name: str, alias: str, version: str) -> None:
         mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
 
 
-def load_alias(store: Store, name: str, alias: str) -> tuple[Any, dict[str, Any]]:
-    """The model behind ``models:/NAME@ALIAS`` and its facts (version, run, metadata)."""
-    with session(store) as mlflow:
-        client = mlflow.MlflowClient()
-        try:
-            version = client.get_model_version_by_alias(name, alias)
-        except mlflow.exceptions.MlflowException:
-            raise IntegrationError(
-                f"no model '{name}@{alias}' in {store.tracking_uri}: run 'churnops train' first"
-            ) from None
-        uri = f"models:/{name}@{alias}"
-        model = mlflow.sklearn.load_model(uri)
-        info = mlflow.models.get_model_info(uri)
-        facts = {
-            "name": name,
-            "alias": alias,
-            "version": str(version.version),
-            "run_id": version.run_id,
-            "uri": uri,
-            "metadata": dict(info.metadata or {}),
-        }
-        return model, facts
+def load_alias(store: Store, name: str, alias: str) -> LoadedModel:
+    """The model behind ``models:/NAME@ALIAS``, checked by churnops' rules (never MLflow's loader).
+
+    Raises :class:`ModelRefusedError` when the artifact fails a check: nothing from it has run.
+    """
+    version = find_alias(store, name, alias)
+    if version is None:
+        raise IntegrationError(f"no model '{name}@{alias}' in {store.tracking_uri}: run 'churnops train' first")
+    return load_version(store, version)
+
+
+def load_version(store: Store, version: ModelVersion) -> LoadedModel:
+    """The model of a registered version, checked by churnops' rules; see :func:`load_alias`."""
+    try:
+        with _local_folder(store, version.location) as folder:
+            model, metadata = load_folder(folder)
+    except ModelRefusedError as exc:
+        raise ModelRefusedError(f"the model artifact {version.label} was refused: {exc}") from None
+    return LoadedModel(model, metadata, version)
+
+
+@contextlib.contextmanager
+def _local_folder(store: Store, location: str) -> Iterator[Path]:
+    """The model folder on this machine: read in place when local, else downloaded to a temporary folder."""
+    from urllib.request import url2pathname
+
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        yield Path(url2pathname(parsed.path))
+        return
+    if not parsed.scheme and os.path.isabs(location):
+        yield Path(location)
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="churnops-model-"))
+    try:
+        with session(store) as mlflow:
+            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(scratch))
+        folders = [path for path in scratch.iterdir() if path.is_dir()] if not (scratch / "MLmodel").exists() else []
+        yield folders[0] if len(folders) == 1 else scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def log_comparison(store: Store, run_name: str, metrics: dict[str, float], tags: dict[str, str]) -> str:

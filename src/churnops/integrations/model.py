@@ -2,13 +2,15 @@
 
 Numbers pass through (histogram gradient boosting handles missing values itself), categories
 are ordinal-encoded (unknown categories become missing), dates become ages in years as of a date
-fixed at training time. Probabilities are calibrated (isotonic, cross-fitted) so that CBPE can
-estimate performance without labels.
+fixed at training time. Probabilities are calibrated (isotonic, on a calibration split the booster
+never saw) so that CBPE can estimate performance without labels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,8 +27,20 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 ]
-"""Types the model's skops file may hold (MLflow saves scikit-learn models with skops, not pickle)."""
+"""The only types, beyond skops' defaults, a model's skops file may hold. churnops trains with this
+list and loads with it; a list written in the artifact's MLmodel is never used."""
 
+CALIBRATION_SHARE = 0.1
+"""Share of the training split kept aside to fit the isotonic calibration. One booster calibrated
+on held-out rows replaces three cross-fitted ones: a third of the fitting, scoring and artifact
+size, for about 0.005 of ROC-AUC (see benchmarks/README.md)."""
+IMPORTANCE_ROWS = 2_000
+"""Permutation importance is measured on a stratified sample of at most this many validation rows."""
+IMPORTANCE_REPEATS = 2
+SINGLE_THREAD_ROWS = 200_000
+"""Below this many rows, fitting and scoring use one OpenMP thread: per-iteration thread hand-offs
+cost more than they save on small tables, and far more when another process shares the cores
+(16,000 rows: 1.3 s of CPU on one thread, 3.5 s on two, on the 2-core development machine)."""
 
 # OpenMP threads that spin while waiting make gradient boosting crawl (tens of times slower)
 # when another process shares the cores, as on a busy CI agent; waiting passively costs nothing
@@ -77,10 +91,9 @@ class FeatureSpec:
         return {"numerical": self.numerical, "categorical": self.categorical, "dates": self.dates}
 
 
-def build_pipeline(spec: FeatureSpec, seed: int, as_of: str | None = None, calibrate: bool = True) -> Any:
-    """The unfitted scikit-learn pipeline."""
+def build_pipeline(spec: FeatureSpec, seed: int, as_of: str | None = None) -> Any:
+    """The unfitted scikit-learn pipeline: feature preparation, then the booster (uncalibrated)."""
     _sklearn()
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
@@ -109,27 +122,94 @@ def build_pipeline(spec: FeatureSpec, seed: int, as_of: str | None = None, calib
         early_stopping=False,
         random_state=seed,
     )
-    model = CalibratedClassifierCV(booster, method="isotonic", cv=3) if calibrate else booster
-    return Pipeline([("features", features), ("model", model)])
+    return Pipeline([("features", features), ("model", booster)])
+
+
+@contextlib.contextmanager
+def threads_for(rows: int) -> Iterator[None]:
+    """One OpenMP thread for tables under :data:`SINGLE_THREAD_ROWS` rows, the default above."""
+    if rows >= SINGLE_THREAD_ROWS:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+def fit_calibrated(
+    spec: FeatureSpec,
+    fit: tuple[Any, Any],
+    calibration: tuple[Any, Any],
+    seed: int,
+    as_of: str,
+) -> Any:
+    """The fitted pipeline: the booster fitted on ``fit`` (frame, labels), its isotonic calibration
+    on ``calibration`` - rows the booster never saw, so the probabilities are honest for CBPE."""
+    _sklearn()
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    unfitted = build_pipeline(spec, seed, as_of)
+    features, booster = unfitted.named_steps["features"], unfitted.named_steps["model"]
+    (fit_frame, fit_labels), (calibration_frame, calibration_labels) = fit, calibration
+    with threads_for(len(fit_frame)):
+        booster.fit(features.fit_transform(fit_frame[spec.columns]), fit_labels)
+        calibrated = CalibratedClassifierCV(FrozenEstimator(booster), method="isotonic")
+        calibrated.fit(features.transform(calibration_frame[spec.columns]), calibration_labels)
+    return Pipeline([("features", features), ("model", calibrated)])
+
+
+def booster_of(pipeline: Any) -> Any:
+    """The gradient boosting model inside the pipeline (under calibration and freezing)."""
+    model = pipeline.named_steps["model"]
+    while hasattr(model, "estimator"):
+        model = model.estimator
+    return model
 
 
 def hyperparameters(pipeline: Any) -> dict[str, Any]:
     """The booster's parameters worth logging."""
-    model = pipeline.named_steps["model"]
-    booster = getattr(model, "estimator", model)
+    booster = booster_of(pipeline)
     keys = ("learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "random_state")
     params = {key: booster.get_params()[key] for key in keys}
-    params["calibration"] = "isotonic, 3-fold" if booster is not model else "none"
+    calibrated = booster is not pipeline.named_steps["model"]
+    params["calibration"] = f"isotonic, {CALIBRATION_SHARE:.0%} of the training split" if calibrated else "none"
     return params
 
 
-def permutation_importance(pipeline: Any, frame: Any, labels: Any, spec: FeatureSpec, seed: int) -> dict[str, float]:
-    """Mean drop of ROC-AUC when each input column is shuffled (scikit-learn's permutation importance)."""
+def predict_probabilities(pipeline: Any, frame: Any) -> np.ndarray:
+    """Churn probabilities (float64) of a pandas frame holding the model's input columns."""
+    with threads_for(len(frame)):
+        return np.asarray(pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
+
+
+def permutation_importance(
+    pipeline: Any, frame: Any, labels: Any, spec: FeatureSpec, seed: int
+) -> tuple[dict[str, float], str]:
+    """Mean drop of ROC-AUC when each input column is shuffled, and how it was measured.
+
+    scikit-learn's permutation importance, on a stratified sample of at most
+    :data:`IMPORTANCE_ROWS` rows, with the columns prepared once: shuffling an input column
+    and shuffling its prepared column (one-to-one) give the same predictions, without redoing
+    the encoding and the date parsing for every shuffle.
+    """
     _sklearn()
     from sklearn.inspection import permutation_importance as sk_permutation_importance
+    from sklearn.model_selection import train_test_split
 
-    result = sk_permutation_importance(
-        pipeline, frame[spec.columns], labels, scoring="roc_auc", n_repeats=5, random_state=seed, n_jobs=1
-    )
-    importance = {name: float(value) for name, value in zip(spec.columns, result.importances_mean, strict=True)}
-    return dict(sorted(importance.items(), key=lambda item: -item[1]))
+    if len(frame) > IMPORTANCE_ROWS:
+        frame, _, labels, _ = train_test_split(
+            frame, labels, train_size=IMPORTANCE_ROWS, stratify=labels, random_state=seed
+        )
+    features, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
+    prepared = features.transform(frame[spec.columns])
+    with threads_for(len(frame)):
+        result = sk_permutation_importance(
+            model, prepared, labels, scoring="roc_auc", n_repeats=IMPORTANCE_REPEATS, random_state=seed, n_jobs=1
+        )
+    names = list(features.get_feature_names_out())
+    importance = {name: float(value) for name, value in zip(names, result.importances_mean, strict=True)}
+    method = f"permutation (ROC-AUC drop), {len(frame):,} validation rows, {IMPORTANCE_REPEATS} repeats"
+    return dict(sorted(importance.items(), key=lambda item: -item[1])), method

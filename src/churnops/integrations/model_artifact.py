@@ -1,0 +1,347 @@
+"""A model artifact read as untrusted input: skops with our trusted types, metadata by our schema.
+
+An MLflow model folder names its own serializer (``serialization_format`` in MLmodel: pickle,
+cloudpickle or skops), the types skops may build (``skops_trusted_types``) and code to put on
+``sys.path`` (``code``). ``mlflow.sklearn.load_model`` obeys all three, so whoever can write to
+the artifact store can make any ``churnops monitor`` run their code. churnops decides instead:
+
+* the model is read only from ``model.skops`` in the model folder - a regular file, never a
+  symbolic link - with :data:`SKOPS_TRUSTED_TYPES`; the file's types are checked against that
+  list (``skops.io.get_untrusted_types``) before anything is built; pickle is never read;
+* MLmodel is read with ``yaml.safe_load`` for its ``metadata`` only, validated by
+  :func:`parse_metadata`; a folder that declares another serializer is refused outright.
+
+Any failed check raises :class:`ModelRefusedError` (one line, nothing from the artifact run).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from churnops.errors import IntegrationError, MissingDependencyError
+from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec, _sklearn
+
+MODEL_FILE = "model.skops"
+MLMODEL_FILE = "MLmodel"
+MAX_MODEL_BYTES = 1 << 30
+MAX_MLMODEL_BYTES = 4 << 20
+MAX_UNPACKED_BYTES = 1 << 30
+"""A skops file is a zip: its members may not unpack to more than this (zip bombs)."""
+MAX_COLUMNS = 10_000
+MAX_NAME_CHARS = 1_000
+MAX_ROWS = 10**12
+FEATURE_GROUPS = ("numerical", "categorical", "dates")
+UNIT_METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "brier", "positive_rate")
+"""Reference metrics that are shares or areas, in [0, 1]; ``rows`` is the only other one."""
+
+
+class ModelRefusedError(IntegrationError):
+    """A model artifact failed churnops' checks; nothing from it was run."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What churnops stores beside the model (MLmodel ``metadata``), once validated."""
+
+    threshold: float
+    features: FeatureSpec
+    as_of: str
+    reference_metrics: dict[str, float | int | None] | None = None
+    importance: dict[str, float] = field(default_factory=dict)
+    target: str | None = None
+    importance_method: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metadata as logged with the model (NaN metrics as null)."""
+        metrics = self.reference_metrics
+        return {
+            "threshold": self.threshold,
+            "reference_metrics": None if metrics is None else {k: _none_if_nan(v) for k, v in metrics.items()},
+            "importance": self.importance,
+            "importance_method": self.importance_method,
+            "features": self.features.to_dict(),
+            "target": self.target,
+            "as_of": self.as_of,
+        }
+
+
+def _none_if_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def parse_metadata(raw: Any) -> ModelMetadata:
+    """The metadata checked against churnops' schema; :class:`ModelRefusedError` names the bad key.
+
+    >>> spec = {"numerical": ["Balance"], "categorical": [], "dates": []}
+    >>> parse_metadata({"threshold": 0.3, "features": spec, "as_of": "2026-01-31"}).threshold
+    0.3
+    >>> parse_metadata({"threshold": float("nan"), "features": spec, "as_of": "2026-01-31"})
+    Traceback (most recent call last):
+    ...
+    churnops.integrations.model_artifact.ModelRefusedError: metadata 'threshold': nan is not a finite number in [0, 1]
+    """
+    if not isinstance(raw, dict):
+        raise ModelRefusedError(f"metadata: expected a mapping, found {_kind(raw)}")
+    features = _features(raw.get("features"))
+    columns = set(features.columns)
+    importance = _mapping(raw.get("importance") or {}, "importance")
+    unknown = sorted(name for name in importance if name not in columns)
+    if unknown:
+        raise ModelRefusedError(f"metadata 'importance': {_show(unknown[0])} is not one of the model's columns")
+    return ModelMetadata(
+        threshold=_unit(raw.get("threshold"), "threshold"),
+        features=features,
+        as_of=_as_of(raw.get("as_of")),
+        reference_metrics=_reference_metrics(raw.get("reference_metrics")),
+        importance=dict(
+            sorted(
+                ((name, _bounded(value, f"importance.{name}", -1.0, 1.0)) for name, value in importance.items()),
+                key=lambda item: -item[1],
+            )
+        ),
+        target=_optional_text(raw.get("target"), "target"),
+        importance_method=_optional_text(raw.get("importance_method"), "importance_method"),
+    )
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value in an error message: repr, on one line, shortened."""
+    text = repr(value).replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelRefusedError(f"metadata '{key}': expected a number, found {_kind(value)} {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ModelRefusedError(f"metadata '{key}': {_show(value)} is out of range") from None
+    return number
+
+
+def _bounded(value: Any, key: str, low: float, high: float) -> float:
+    number = _number(value, key)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ModelRefusedError(f"metadata '{key}': {_show(number)} is not a finite number in [{low:g}, {high:g}]")
+    return number
+
+
+def _unit(value: Any, key: str) -> float:
+    return _bounded(value, key, 0.0, 1.0)
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ModelRefusedError(f"metadata '{key}': expected a mapping, found {_kind(value)}")
+    for name in value:
+        _name(name, key)
+    return value
+
+
+def _name(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_CHARS or "\x00" in value:
+        raise ModelRefusedError(f"metadata '{key}': {_show(value)} is not a column name")
+    return value
+
+
+def _features(value: Any) -> FeatureSpec:
+    groups = _mapping(value, "features")
+    unknown = sorted(set(groups) - set(FEATURE_GROUPS))
+    if unknown:
+        raise ModelRefusedError(f"metadata 'features': unknown group {_show(unknown[0])} (expected {FEATURE_GROUPS})")
+    lists: dict[str, list[str]] = {}
+    for group in FEATURE_GROUPS:
+        names = groups.get(group) or []
+        if not isinstance(names, list):
+            raise ModelRefusedError(f"metadata 'features.{group}': expected a list of names, found {_kind(names)}")
+        if len(names) > MAX_COLUMNS:
+            raise ModelRefusedError(f"metadata 'features.{group}': more than {MAX_COLUMNS:,} columns")
+        lists[group] = [_name(name, f"features.{group}") for name in names]
+    spec = FeatureSpec(lists["numerical"], lists["categorical"], lists["dates"])
+    if not spec.columns:
+        raise ModelRefusedError("metadata 'features': no column")
+    if len(set(spec.columns)) != len(spec.columns):
+        raise ModelRefusedError("metadata 'features': a column is listed twice")
+    return spec
+
+
+def _reference_metrics(value: Any) -> dict[str, float | int | None] | None:
+    if value is None:
+        return None
+    metrics = _mapping(value, "reference_metrics")
+    checked: dict[str, float | int | None] = {}
+    for key in UNIT_METRICS:
+        if metrics.get(key) is not None:
+            checked[key] = _unit(metrics[key], f"reference_metrics.{key}")
+        elif key in metrics:
+            checked[key] = None
+    rows = metrics.get("rows")
+    if rows is not None:
+        if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= MAX_ROWS:
+            raise ModelRefusedError(f"metadata 'reference_metrics.rows': {_show(rows)} is not a row count")
+        checked["rows"] = rows
+    return checked
+
+
+def _as_of(value: Any) -> str:
+    if isinstance(value, date):  # YAML reads an unquoted 2026-01-31 as a date
+        return value.isoformat()
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise ModelRefusedError(f"metadata 'as_of': {_show(value)} is not a date (YYYY-MM-DD)")
+
+
+def _optional_text(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+        raise ModelRefusedError(f"metadata '{key}': expected a short text, found {_kind(value)}")
+    return value
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (not a symbolic link) of at most ``limit`` bytes.
+
+    The file is opened without following a link and checked on the open descriptor, so it
+    cannot be swapped between the check and the read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if path.is_symlink():
+        raise ModelRefusedError(f"{path.name} is a symbolic link; churnops reads only regular files")
+    try:
+        handle = os.open(path, flags)
+    except FileNotFoundError:
+        raise ModelRefusedError(f"no {path.name} in the model folder {path.parent}") from None
+    except OSError as exc:
+        raise ModelRefusedError(f"cannot open {path.name}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelRefusedError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise ModelRefusedError(f"{path.name} is larger than {limit:,} bytes")
+        with os.fdopen(handle, "rb", closefd=True) as stream:
+            handle = -1
+            data = stream.read(limit + 1)
+    finally:
+        if handle >= 0:
+            os.close(handle)
+    if len(data) > limit:
+        raise ModelRefusedError(f"{path.name} is larger than {limit:,} bytes")
+    return data
+
+
+def read_metadata(folder: Path) -> ModelMetadata:
+    """The validated metadata of the model folder; refuses a folder that declares another format."""
+    try:
+        import yaml
+    except ImportError:
+        raise MissingDependencyError("pyyaml", "mlflow") from None
+
+    text = read_regular_file(folder / MLMODEL_FILE, MAX_MLMODEL_BYTES)
+    try:
+        document = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
+        raise ModelRefusedError(f"{MLMODEL_FILE} is not valid YAML: {_show(str(exc).splitlines()[0])}") from None
+    if not isinstance(document, dict):
+        raise ModelRefusedError(f"{MLMODEL_FILE}: expected a mapping, found {_kind(document)}")
+    flavors = document.get("flavors")
+    flavor = flavors.get("sklearn") if isinstance(flavors, dict) else None
+    if isinstance(flavor, dict):
+        declared = flavor.get("serialization_format", "pickle")
+        if declared != "skops":
+            raise ModelRefusedError(
+                f"it declares serialization format {_show(declared)}; churnops loads only skops ({MODEL_FILE})"
+            )
+        if flavor.get("code"):
+            raise ModelRefusedError(f"it ships code to import ({_show(flavor['code'])}); churnops imports none")
+    return parse_metadata(document.get("metadata"))
+
+
+def _skops() -> Any:
+    _sklearn()
+    try:
+        import skops.io
+    except ImportError:
+        raise MissingDependencyError("skops", "mlflow") from None
+    return skops.io
+
+
+def untrusted_types(data: bytes) -> list[str]:
+    """Types in a skops file that neither skops' defaults nor :data:`SKOPS_TRUSTED_TYPES` trust."""
+    skops_io = _skops()
+
+    _check_zip(data)
+    try:
+        found = skops_io.get_untrusted_types(data=data)
+    except Exception as exc:  # noqa: BLE001 - a malformed file fails in many ways; nothing is built
+        raise ModelRefusedError(f"{MODEL_FILE} is not a readable skops file ({type(exc).__name__})") from None
+    return sorted(set(found) - set(SKOPS_TRUSTED_TYPES))
+
+
+def _check_zip(data: bytes) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ModelRefusedError(f"{MODEL_FILE} is not a skops file (not a zip archive)") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ModelRefusedError(f"{MODEL_FILE} unpacks to more than {MAX_UNPACKED_BYTES:,} bytes")
+
+
+def read_model(folder: Path, metadata: ModelMetadata) -> Any:
+    """The pipeline in ``folder/model.skops``, built only if every type in it is trusted."""
+    skops_io = _skops()
+    data = read_regular_file(folder / MODEL_FILE, MAX_MODEL_BYTES)
+    untrusted = untrusted_types(data)
+    if untrusted:
+        shown = ", ".join(_show(name, 80) for name in untrusted[:5]) + (", ..." if len(untrusted) > 5 else "")
+        raise ModelRefusedError(f"{MODEL_FILE} holds types churnops does not trust: {shown}")
+    try:
+        model = skops_io.loads(data, trusted=SKOPS_TRUSTED_TYPES)
+    except Exception as exc:  # noqa: BLE001 - only trusted types are built; any failure is a bad file
+        raise ModelRefusedError(f"{MODEL_FILE} cannot be loaded ({type(exc).__name__})") from None
+    _check_model(model, metadata)
+    return model
+
+
+def _check_model(model: Any, metadata: ModelMetadata) -> None:
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or not hasattr(model, "predict_proba"):
+        raise ModelRefusedError(f"{MODEL_FILE} holds a {type(model).__name__}, not a scikit-learn pipeline")
+    expected = metadata.features.columns
+    try:
+        names = [str(name) for name in model.feature_names_in_]
+        classes = [int(label) for label in model.classes_]
+    except (AttributeError, TypeError, ValueError):
+        raise ModelRefusedError(f"{MODEL_FILE} holds an unfitted or unusual pipeline") from None
+    if sorted(names) != sorted(expected):
+        raise ModelRefusedError(f"{MODEL_FILE} reads other columns than its metadata lists")
+    if classes != [0, 1]:
+        raise ModelRefusedError(f"{MODEL_FILE} does not predict 0/1 labels")
+
+
+def load_folder(folder: Path) -> tuple[Any, ModelMetadata]:
+    """The model and its metadata from a local model folder, after every check."""
+    if not folder.is_dir():
+        raise ModelRefusedError(f"the model folder {folder} does not exist")
+    metadata = read_metadata(folder)
+    return read_model(folder, metadata), metadata

@@ -1,0 +1,338 @@
+"""Scoring with the champion: ``churnops predict``, and the model part of ``churnops monitor``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from churnops.config import Config
+from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
+from churnops.errors import InputDataError
+from churnops.integrations import mlflow_registry as registry
+from churnops.integrations.model_artifact import ModelRefusedError
+from churnops.monitor.columns import ColumnPlan
+from churnops.monitor.drift import column_drift
+from churnops.monitor.performance import classification_metrics, estimated_metrics
+from churnops.monitor.prepare import NumericalSample
+from churnops.monitor.results import ColumnDrift, MonitoringResult
+from churnops.monitor.settings import settings_from_config
+from churnops.pipeline.progress import Progress, heartbeat
+
+logger = logging.getLogger(__name__)
+PROBABILITY = "churn_probability"
+PREDICTION = "churn_prediction"
+FORMULA_START = r"^[=+\-@\t\r]"
+"""Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
+NPY_HEADER_BYTES = 1 << 16
+NOT_MEASURED = "not measured: the model artifact was refused"
+
+
+def store_of(config: Config) -> registry.Store:
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.model.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{config.resolve(uri.removeprefix('sqlite:///'))}"
+    return registry.Store(uri, config.resolve(config.model.artifact_dir), config.model.experiment)
+
+
+def _reading(progress: Progress | None, what: str) -> Callable[[int, int], None] | None:
+    """A table reader's ``progress(bytes_done, bytes_total)`` as a step of ``progress``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(what, done, total)
+
+
+def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndarray:
+    """Churn probabilities of every row of a chunked (polars) table."""
+    from churnops.integrations.model import predict_probabilities
+
+    columns = loaded.metadata.features.columns
+    out = []
+    for chunk in chunks:
+        missing = [c for c in columns if c not in chunk.columns]
+        if missing:
+            raise InputDataError(f"the data lacks the model's input column(s) {', '.join(missing)}")
+        out.append(predict_probabilities(loaded.model, chunk.select(columns).to_pandas()))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _neutralise(frame: Any) -> Any:
+    """Cells and column names that a spreadsheet would run as formulas get a leading quote (CSV only)."""
+    import polars as pl
+
+    renamed = {name: f"'{name}" for name in frame.columns if _is_formula(name)}
+    if renamed:
+        names = [renamed.get(name, name) for name in frame.columns]
+        if len(set(names)) != len(names):
+            clash = sorted(name for name in renamed if renamed[name] in frame.columns)[0]
+            raise InputDataError(
+                f"column names {clash!r} and {renamed[clash]!r} would be the same once {clash!r} is protected "
+                "against spreadsheet formulas: rename one, or write Parquet"
+            )
+        frame = frame.rename(renamed)
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START)).then("'" + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name in text
+    )
+
+
+def _is_formula(text: str) -> bool:
+    return bool(text) and text[0] in "=+-@\t\r"
+
+
+@dataclass(frozen=True)
+class PredictOutcome:
+    path: Path
+    rows: int
+    model: str
+    """``NAME vVERSION``"""
+    timings: dict[str, float]
+
+
+def predict(
+    config: Config, source: Path, output: Path | None = None, progress: Progress | None = None
+) -> PredictOutcome:
+    """``churnops predict``: score a table with the champion; write it with probability and label."""
+    import polars as pl
+
+    started = time.perf_counter()
+    target = output or source.with_name(f"{source.stem}_predictions{source.suffix}")
+    fmt = table_format(target)
+    reader = TableReader(source, dialect=config.dialect)
+    with heartbeat(progress, "loading the champion"):
+        loaded = registry.load_alias(store_of(config), config.model.name, "champion")
+    missing = [c for c in loaded.metadata.features.columns if c not in reader.header]
+    if missing:
+        raise InputDataError(f"{source}: lacks the model's input column(s) {', '.join(missing)}")
+    loaded_at = time.perf_counter()
+    reader.progress = _reading(progress, f"scoring {source.name}")
+    threshold = loaded.metadata.threshold
+    parts = []
+    for chunk in reader:
+        probabilities = score_chunks(loaded, [chunk])
+        parts.append(
+            chunk.with_columns(
+                pl.Series(PROBABILITY, probabilities),
+                pl.Series(PREDICTION, (probabilities >= threshold).astype(np.int8)),
+            )
+        )
+    frame = pl.concat(parts)
+    scored_at = time.perf_counter()
+    with heartbeat(progress, f"writing {target.name}"), atomic_path(target) as tmp:
+        write_frame(_neutralise(frame) if fmt == "csv" else frame, tmp, fmt, config.dialect)
+    timings = {
+        "model_load_s": loaded_at - started,
+        "score_s": scored_at - loaded_at,
+        "write_s": time.perf_counter() - scored_at,
+    }
+    version = loaded.version
+    return PredictOutcome(target, frame.height, f"{version.name} v{version.version}", timings)
+
+
+def model_section(
+    config: Config,
+    result: MonitoringResult,
+    reference: Path,
+    reference_rows: tuple[int, int] | None,
+    current: Path,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], ColumnDrift | None] | None:
+    """The ``model`` part of the metrics when a champion exists: prediction drift, performance, decay.
+
+    A champion whose artifact is refused is not scored: the section then holds ``error`` (and
+    nulls), one warning says so, and the monitoring goes on.
+    """
+    if config.model.monitor == "off":
+        return None
+    store = store_of(config)
+    started = time.perf_counter()
+    version = registry.find_champion(store, config.model.name)
+    if version is None:
+        return None
+    try:
+        with heartbeat(progress, f"model: loading {version.name} v{version.version}"):
+            loaded = registry.load_version(store, version)
+    except ModelRefusedError as exc:
+        logger.warning("model check skipped: %s", exc)
+        timings = {"model_load_s": time.perf_counter() - started, "score_current_s": 0.0, "score_reference_s": 0.0}
+        return _refused_section(config, version, str(exc), timings), result.prediction_drift
+    loaded_at = time.perf_counter()
+    threshold = loaded.metadata.threshold
+    reader = TableReader(current, dialect=config.dialect)
+    reader.progress = _reading(progress, f"model: scoring {current.name}")
+    current_p = score_chunks(loaded, reader)
+    scored_at = time.perf_counter()
+    reference_p, cache_status = _reference_scores(config, loaded, reference, reference_rows, result, progress)
+    reference_at = time.perf_counter()
+    settings = settings_from_config(config)
+    plan = ColumnPlan(PROBABILITY, "prediction", "numerical", True)
+    drift = column_drift(
+        plan,
+        NumericalSample.from_values(reference_p, len(reference_p), 0, 0),
+        NumericalSample.from_values(current_p, len(current_p), 0, 0),
+        settings,
+    )
+    metadata = loaded.metadata
+    section: dict[str, Any] = {
+        "name": version.name,
+        "version": version.version,
+        "alias": version.alias,
+        "run_id": version.run_id,
+        "threshold": threshold,
+        "reference": metadata.reference_metrics,
+        "estimated": estimated_metrics(current_p, threshold),
+        "realized": _realized(config, current, current_p, threshold),
+        "prediction_drift": drift.to_dict(),
+        "feature_importance": metadata.importance,
+        "importance_method": metadata.importance_method,
+    }
+    reference_auc = (section["reference"] or {}).get("roc_auc")
+    observed = (section["realized"] or section["estimated"]).get("roc_auc")
+    drop = reference_auc - observed if reference_auc is not None and observed == observed else None
+    section["decay"] = {
+        "basis": "realized" if section["realized"] else "estimated",
+        "roc_auc_drop": drop,
+        "max_auc_drop": config.model.max_auc_drop,
+        "detected": drop is not None and drop > config.model.max_auc_drop,
+    }
+    importance = section["feature_importance"]
+    top = list(importance)[: config.model.important_top_k]
+    drifted = list(result.dataset_drift.drifted_columns)
+    section["drifted_by_importance"] = sorted(drifted, key=lambda name: -importance.get(name, 0.0))
+    section["important_drifted"] = [name for name in section["drifted_by_importance"] if name in top]
+    section["reference_scores_cache"] = cache_status
+    section["timings"] = {
+        "model_load_s": loaded_at - started,
+        "score_current_s": scored_at - loaded_at,
+        "score_reference_s": reference_at - scored_at,
+    }
+    return section, drift
+
+
+def _realized(config: Config, current: Path, probabilities: np.ndarray, threshold: float) -> dict[str, Any] | None:
+    """Realized metrics when the batch holds 0/1 labels in the target column."""
+    import polars as pl
+
+    target = config.columns.target
+    if not target or target not in TableReader(current, dialect=config.dialect).header:
+        return None
+    labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
+    if labels.null_count() or not set(labels.unique().to_list()) <= {0, 1}:
+        return None
+    return classification_metrics(labels.to_numpy(), probabilities, threshold)
+
+
+def _refused_section(
+    config: Config, version: registry.ModelVersion, error: str, timings: dict[str, float]
+) -> dict[str, Any]:
+    """The ``model`` section of a champion whose artifact was refused: what was found, and why nothing
+    was measured. Every field the report reads is present, as null or not detected."""
+    return {
+        "name": version.name,
+        "version": version.version,
+        "alias": version.alias,
+        "run_id": version.run_id,
+        "error": error,
+        "threshold": None,
+        "reference": None,
+        "estimated": None,
+        "realized": None,
+        "prediction_drift": {
+            "name": PROBABILITY,
+            "test": NOT_MEASURED,
+            "statistic": None,
+            "threshold": None,
+            "drift_detected": None,
+        },
+        "feature_importance": {},
+        "decay": {
+            "basis": NOT_MEASURED,
+            "roc_auc_drop": None,
+            "max_auc_drop": config.model.max_auc_drop,
+            "detected": False,
+        },
+        "drifted_by_importance": [],
+        "important_drifted": [],
+        "timings": timings,
+    }
+
+
+def _reference_scores(
+    config: Config,
+    loaded: registry.LoadedModel,
+    reference: Path,
+    rows: tuple[int, int] | None,
+    result: MonitoringResult,
+    progress: Progress | None,
+) -> tuple[np.ndarray, str]:
+    """The champion's probabilities on the reference window, cached per model version and reference.
+
+    Returns them and the cache status: ``hit``, ``miss`` (computed and saved) or ``rebuilt`` (the
+    cached file failed a check - see :func:`read_scores` - and was replaced).
+    """
+    version = loaded.version
+    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    cache = config.resolve(config.paths.profile_cache) / "predictions" / f"{digest}.npy"
+    status = "miss"
+    if os.path.lexists(cache):
+        scores = read_scores(cache, result.reference.rows)
+        if isinstance(scores, np.ndarray):
+            return scores, "hit"
+        logger.warning("rebuilding the cache of reference predictions %s: %s", cache, scores)
+        status = "rebuilt"
+    reader = TableReader(reference, rows, dialect=config.dialect)
+    reader.progress = _reading(progress, f"model: scoring {reference.name}")
+    scores = score_chunks(loaded, reader)
+    try:
+        with atomic_path(cache) as tmp, tmp.open("wb") as handle:
+            np.save(handle, scores, allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        logger.warning("could not cache the reference predictions: %s", exc)
+    return scores, status
+
+
+def read_scores(path: Path, expected_rows: int) -> np.ndarray | str:
+    """Cached probabilities if the file holds exactly what churnops writes, else why not.
+
+    A regular file (not a link) holding a 1-D float64 array of ``expected_rows`` finite values
+    in [0, 1], read without pickle.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    limit = NPY_HEADER_BYTES + 8 * expected_rows
+    try:
+        handle = os.open(path, flags)
+    except OSError as exc:
+        return f"cannot open it ({exc.strerror or exc}; a symbolic link is never followed)"
+    with os.fdopen(handle, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_size > limit:
+            return "larger than the predictions it should hold"
+        data = stream.read(limit + 1)
+    try:
+        scores = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        return f"not a NumPy array file ({type(exc).__name__})"
+    if not isinstance(scores, np.ndarray) or scores.dtype != np.dtype(np.float64) or scores.ndim != 1:
+        return "not a 1-D float64 array"
+    if len(scores) != expected_rows:
+        return f"{len(scores):,} values for {expected_rows:,} reference rows"
+    if len(scores) and not (np.isfinite(scores).all() and scores.min() >= 0.0 and scores.max() <= 1.0):
+        return "values that are not probabilities (NaN, infinite or outside [0, 1])"
+    return scores
