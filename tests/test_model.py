@@ -232,6 +232,38 @@ def test_monitor_adds_prediction_drift_and_performance(trained):
     assert 'id="model"' in html and "estimated (CBPE)" in html and "Prediction drift" in html
 
 
+def test_a_dead_model_is_an_alert_with_a_red_banner_and_exit_3(tmp_path):
+    """The concept scenario: no feature drifts, but the champion no longer ranks churners. The run
+    must say so first: a trigger, an alert banner led by model decay, exit 3 with --fail-on-drift.
+    Its own workspace: other tests here retrain the champion on the concept batch."""
+    import subprocess
+    import sys
+
+    churnops = [sys.executable, "-m", "churnops"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*churnops, *args], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+
+    assert run("data", "init").returncode == 0
+    trained_run = run("train")
+    assert trained_run.returncode == 0, trained_run.stderr
+    assert run("generate", "--scenario", "concept").returncode == 0
+    done = run("monitor", "--fail-on-drift")
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert done.stdout.startswith("ALERT"), done.stdout
+    document = metrics(tmp_path)
+    kinds = [r["kind"] for r in document["verdict"]["reasons"]]
+    assert kinds[0] == "model decay" and document["verdict"]["trigger"] is True
+    assert document["dataset_drift"]["detected"] is False  # the features did not move
+    assert (tmp_path / "trigger.txt").read_text().startswith("ALERT: model decay")
+    html = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
+    banner = html[html.index('<header class="banner') : html.index("</header>")]
+    assert "banner-alert" in banner and "model decay" in banner and "DECAY" in banner
+    assert "Nothing to do" not in html
+    note = run("notify", "--dry-run")
+    assert note.returncode == 0 and "model decay" in note.stdout
+
+
 @pytest.mark.parametrize("scenario", ["cov_none", "cov_credit", "cov_tenure", "cov_complaints"])
 def test_cbpe_lands_within_003_of_the_realized_roc_auc_under_covariate_shift(trained, scenario):
     root, cli, _ = trained

@@ -292,8 +292,8 @@ class ScenarioOp(_Section):
             value = getattr(self, key)
             if value is not None and abs(value) > 1e12:
                 raise ValueError(f"{key} {value:g} is beyond any plausible value (at most 1e12 in size)")
-        if self.op == "resample" and self.factor is not None and not 0 < self.factor <= 1000:
-            raise ValueError("operation 'resample' needs a factor in (0, 1000]")
+        if self.op == "resample" and self.factor is not None and abs(self.factor) > 100:
+            raise ValueError("operation 'resample' tilts rows by exp(factor x z): a factor in [-100, 100]")
         if self.min is not None and self.max is not None and self.max < self.min:
             raise ValueError(f"max {self.max} < min {self.min}")
         if self.op == "clip" and self.min is None and self.max is None:

@@ -133,7 +133,7 @@ def train(config: Config, alias: str = "champion", progress: Progress | None = N
     started = time.perf_counter()
     source = config.resolve(config.paths.reference)
     with heartbeat(progress, f"reading {source.name}"):
-        frame = read_table(source, config.data.reference_rows, config.dialect).to_pandas()
+        frame = read_table(source, config.data.reference_rows, config.dialect_for("reference")).to_pandas()
         spec = feature_spec(config, frame)
     if not spec.columns:
         raise InputDataError(f"{source}: no feature column to train on")
@@ -261,7 +261,7 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     target = config.columns.target or "Churn Flag"
     reference_path = config.resolve(config.paths.reference)
     production_path = config.resolve(config.paths.production)
-    reference = read_table(reference_path, config.data.reference_rows, config.dialect).to_pandas()
+    reference = read_table(reference_path, config.data.reference_rows, config.dialect_for("reference")).to_pandas()
     production = read_table(production_path, dialect=config.dialect).to_pandas()
     labels_of(production, target)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)

@@ -398,7 +398,7 @@ def _run_monitoring(
     else:
         raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native, dask or evidently)")
 
-    result = _with_model(config, result, source, current_path)
+    result = _with_model(config, result, source, current_path, progress)
     result = replace(result, verdict=decide(result, config.thresholds.trigger_on))
     for column in result.columns:
         if column.drift_detected:
@@ -418,28 +418,29 @@ def _run_monitoring(
     return write_outputs(config, result, cache_status, extra_files, context)
 
 
-def _with_model(config: Config, result: MonitoringResult, source: ReferenceSource, current: Path) -> MonitoringResult:
-    """Add the champion model's view (prediction drift, performance) when there is a champion."""
+def _with_model(
+    config: Config,
+    result: MonitoringResult,
+    source: ReferenceSource,
+    current: Path,
+    progress: Progress | None = None,
+) -> MonitoringResult:
+    """Add the champion model's view (prediction drift, performance, decay) when there is a
+    champion; its stages' times join the run's timings."""
     if config.model.monitor == "off":
         return result
     from churnops.pipeline.modeling import model_section
 
     try:
-        found = model_section(config, result, source.path, source.row_range, current)
+        found = model_section(config, result, source.path, source.row_range, current, progress)
     except ChurnopsError as exc:
         logger.warning("model monitoring skipped: %s", exc)
-        return result
+        return replace(result, model=None)
     if found is None:
         return result
     section, prediction = found
-    if section["decay"]["detected"]:
-        logger.warning(
-            "model decay: ROC-AUC dropped by %.3f (%s), more than %g",
-            section["decay"]["roc_auc_drop"],
-            section["decay"]["basis"],
-            section["decay"]["max_auc_drop"],
-        )
-    return replace(result, model=section, prediction_drift=prediction)
+    timings = {name: float(value) for name, value in (section.get("timings") or {}).items()}
+    return replace(result, model=section, prediction_drift=prediction, timings={**result.timings, **timings})
 
 
 def reproduce_command(request: MonitorRequest, source: ReferenceSource, current: Path, engine: str) -> str:

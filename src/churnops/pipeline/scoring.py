@@ -109,6 +109,7 @@ def predict(
 
     started = time.perf_counter()
     target = output or source.with_name(f"{source.stem}_predictions{source.suffix}")
+    config.check_paths(inputs={"--input": source}, outputs={"--output" if output else "the predictions": target})
     fmt = table_format(target)
     reader = TableReader(source, dialect=config.dialect)
     with heartbeat(progress, "loading the champion"):
@@ -293,7 +294,7 @@ def _reference_scores(
             return scores, "hit"
         logger.warning("rebuilding the cache of reference predictions %s: %s", cache, scores)
         status = "rebuilt"
-    reader = TableReader(reference, rows, dialect=config.dialect)
+    reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
     reader.progress = _reading(progress, f"model: scoring {reference.name}")
     scores = score_chunks(loaded, reader)
     try:
