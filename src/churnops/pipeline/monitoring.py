@@ -343,6 +343,10 @@ def _run_monitoring(
     started = time.perf_counter()
     settings = settings_from_config(config)
     engine = request.engine or config.monitor.engine
+    if config.model.monitor != "off":
+        from churnops.pipeline.scoring import prepare_model_imports
+
+        prepare_model_imports(config)
 
     extra_files: dict[str, Path] = {}
     if engine in ("native", "dask"):

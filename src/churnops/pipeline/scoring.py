@@ -142,6 +142,20 @@ def predict(
     return PredictOutcome(target, frame.height, f"{version.name} v{version.version}", timings)
 
 
+def prepare_model_imports(config: Config) -> None:
+    """Start importing what loading the champion needs (scikit-learn, skops: seconds of pure
+    imports) in a background thread, when there is a champion to load, so that it overlaps the
+    reading of the data. Loading itself still happens, and is checked, in :func:`model_section`."""
+    import importlib
+    import threading
+
+    if config.model.monitor == "off" or registry.find_champion(store_of(config), config.model.name) is None:
+        return
+    thread = threading.Thread(target=importlib.import_module, args=("skops.io",), name="churnops-model-imports")
+    thread.daemon = True
+    thread.start()
+
+
 def model_section(
     config: Config,
     result: MonitoringResult,
