@@ -10,7 +10,6 @@ import json
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -109,7 +108,9 @@ class HttpServer:
     requests: list = field(default_factory=list)
     responses: list = field(default_factory=list)
     """Status codes to answer with, in order; 200 once they run out."""
-    delay: float = 0.0
+    hold: threading.Event | None = None
+    """When set, every request waits for this event before answering: a server slower than any
+    client timeout, decided by the test, not by a clock."""
     echo: bool = False
     """Answer errors with the request's path and headers in the body, as some servers do."""
 
@@ -123,8 +124,8 @@ def http_server() -> Iterator[HttpServer]:
         def do_POST(self):  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
-            if state.delay:
-                time.sleep(state.delay)
+            if state.hold is not None:
+                state.hold.wait(timeout=300)
             status = state.responses.pop(0) if state.responses else 200
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -148,19 +149,22 @@ def test_retries_timeouts_and_a_dead_server_do_not_stop_other_channels(drifted, 
     dead = free_port()
     with http_server() as flaky, http_server() as slow, http_server() as good:
         flaky.responses = [500]
-        slow.delay = 1.5
+        slow.hold = threading.Event()  # never answers while the client waits
         monkeypatch.setenv("FLAKY_URL", f"{flaky.url}/flaky")
         monkeypatch.setenv("SLOW_URL", f"{slow.url}/slow")
         monkeypatch.setenv("DEAD_URL", f"http://127.0.0.1:{dead}/dead")
         monkeypatch.setenv("GOOD_URL", f"{good.url}/good")
         channels = (
             webhook_channel("webhook", "DEAD_URL")
-            + webhook_channel("webhook", "FLAKY_URL")
+            + webhook_channel("webhook", "FLAKY_URL", timeout=60)
             + webhook_channel("webhook", "SLOW_URL", timeout=0.5, retries=1)
-            + webhook_channel("webhook", "GOOD_URL")
+            + webhook_channel("webhook", "GOOD_URL", timeout=60)
         )
         write_config(drifted, channels)
-        result = cli("notify")
+        try:
+            result = cli("notify")
+        finally:
+            slow.hold.set()
     assert result.exit_code == 4, result.output
     lines = result.output
     assert "webhook#1: failed after 3 attempts - cannot connect" in lines
