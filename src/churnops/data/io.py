@@ -557,7 +557,8 @@ class TableReader:
         # real names may hold commas or quotes that polars would read back differently.
         placeholders = [f"c{i}" for i in range(len(self.header))]
         header = self.dialect.separator.join(placeholders).encode("utf-8") + b"\n"
-        wanted = [self.header.index(name) for name in self.columns]
+        position = {name: index for index, name in enumerate(self.header)}
+        wanted = [position[name] for name in self.columns]
         names = {placeholders[i]: self.header[i] for i in wanted}
         schema: dict[str, pl.DataType] | None = None
         for piece in self._csv_pieces():
@@ -569,7 +570,8 @@ class TableReader:
                 if schema is None:
                     frame = self._parse(data, wanted, infer_schema_length=10_000)
                     # impose the first chunk's types (every column listed: no inference later)
-                    schema = {p: frame.schema.get(p, pl.String()) for p in placeholders}
+                    found = frame.schema  # built on each access: once, not once per column
+                    schema = {p: found.get(p, pl.String()) for p in placeholders}
                 else:
                     frame = self._parse(data, wanted, schema=schema)
             except pl.exceptions.ComputeError as exc:
