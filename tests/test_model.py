@@ -167,15 +167,26 @@ def test_predict_reports_each_step_through_the_progress_callback(trained, tmp_pa
 
 
 def test_the_trained_model_needs_only_churnops_trusted_types(trained):
-    """The artifact's own list is never used; ours must cover what training writes, and no more."""
-    import skops.io
+    """The artifact's own list is never used; ours must cover what training writes, and no more.
+
+    Checked in a fresh process that imports skops as churnops does (no scikit-learn estimator
+    trusted by default), so every type in the file must be on churnops' list."""
+    import subprocess
+    import sys
+
     import yaml
 
     from churnops.integrations.model import SKOPS_TRUSTED_TYPES
 
     version = registry.find_alias(store_of(load_config()), "bank-churn", "champion")
     folder = Path(version.location.removeprefix("file://"))
-    assert set(skops.io.get_untrusted_types(file=folder / "model.skops")) == set(SKOPS_TRUSTED_TYPES)
+    code = (
+        "import json, sys; from churnops.integrations.model_artifact import import_skops; "
+        "print(json.dumps(import_skops().get_untrusted_types(file=sys.argv[1])))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(folder / "model.skops")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) == set(SKOPS_TRUSTED_TYPES)
     flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]
     assert flavor["serialization_format"] == "skops" and not flavor.get("code")
 

@@ -23,12 +23,24 @@ DAYS_PER_YEAR = 365.25
 SKOPS_TRUSTED_TYPES = [
     "churnops.integrations.model._ages",
     "functools.partial",
+    "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.calibration._CalibratedClassifier",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "sklearn.preprocessing._label.LabelEncoder",
     "sklearn.utils.validation.check_array",
 ]
-"""The only types, beyond skops' defaults, a model's skops file may hold. churnops trains with this
-list and loads with it; a list written in the artifact's MLmodel is never used."""
+"""Every type a model's skops file may hold beyond plain data (numbers, arrays, containers):
+exactly what ``churnops train`` writes. churnops trains with this list and loads with it; skops'
+own default of trusting every scikit-learn estimator is not used (see
+:func:`churnops.integrations.model_artifact.import_skops`), and a list written in the artifact's
+MLmodel is never used."""
 
 CALIBRATION_SHARE = 0.1
 """Share of the training split kept aside to fit the isotonic calibration. One booster calibrated

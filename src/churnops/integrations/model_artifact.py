@@ -20,6 +20,8 @@ import io
 import math
 import os
 import stat
+import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -273,13 +275,36 @@ def read_metadata(folder: Path) -> ModelMetadata:
     return parse_metadata(document.get("metadata"))
 
 
-def _skops() -> Any:
+_SKOPS_IMPORT = threading.Lock()
+
+
+def import_skops() -> Any:
+    """``skops.io``, imported so that it trusts no scikit-learn estimator by default.
+
+    When imported, skops lists every scikit-learn estimator to trust them all by default, and
+    listing them imports all of scikit-learn (about a second here, for every process that loads a
+    model). churnops passes its own complete list, :data:`SKOPS_TRUSTED_TYPES`, so the listing is
+    replaced by an empty one while skops is imported: faster, and nothing is trusted that churnops
+    did not name. If skops was already imported elsewhere (MLflow saving a model), its defaults
+    stay as they are and the same list is still checked first.
+    """
     _sklearn()
-    try:
-        import skops.io
-    except ImportError:
-        raise MissingDependencyError("skops", "mlflow") from None
-    return skops.io
+    with _SKOPS_IMPORT:
+        if "skops.io" not in sys.modules:
+            import sklearn.utils
+
+            listing = sklearn.utils.all_estimators
+            sklearn.utils.all_estimators = lambda *args, **kwargs: []
+            try:
+                import skops.io  # noqa: F401
+            except ImportError:
+                raise MissingDependencyError("skops", "mlflow") from None
+            finally:
+                sklearn.utils.all_estimators = listing
+    return sys.modules["skops.io"]
+
+
+_skops = import_skops
 
 
 def untrusted_types(data: bytes) -> list[str]:

@@ -146,12 +146,13 @@ def prepare_model_imports(config: Config) -> None:
     """Start importing what loading the champion needs (scikit-learn, skops: seconds of pure
     imports) in a background thread, when there is a champion to load, so that it overlaps the
     reading of the data. Loading itself still happens, and is checked, in :func:`model_section`."""
-    import importlib
     import threading
+
+    from churnops.integrations.model_artifact import import_skops
 
     if config.model.monitor == "off" or registry.find_champion(store_of(config), config.model.name) is None:
         return
-    thread = threading.Thread(target=importlib.import_module, args=("skops.io",), name="churnops-model-imports")
+    thread = threading.Thread(target=import_skops, name="churnops-model-imports")
     thread.daemon = True
     thread.start()
 
