@@ -235,3 +235,35 @@ def test_numerical_sample_quantiles_do_not_depend_on_the_form():
     a, b = numerical_summary(raw), numerical_summary(weighted)
     assert a.quantiles == b.quantiles and a.mean == pytest.approx(b.mean) and a.std == pytest.approx(b.std)
     assert a.quantiles["p25"] == float(np.quantile(values, 0.25))
+
+
+def long_labels(n: int, start: int = 0, length: int = 10_000) -> pl.Series:
+    return pl.select((pl.lit("y" * length) + pl.format("-{}", pl.int_range(start, start + n))).alias("v")).to_series()
+
+
+def test_reading_parquet_never_grows_a_dictionary_over_a_row_group(tmp_path):
+    """Arrow reads a column of mostly distinct text that it was asked to read as a dictionary into one
+    dictionary per row group, every batch carrying all values so far (quadratic)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 40_000
+    table = pa.table({"id": [f"customer-{i}" for i in range(n)], "kind": ["a", "b", "c", "d"] * (n // 4)})
+    pq.write_table(table, tmp_path / "t.parquet")  # pyarrow falls back to plain pages for "id"
+    reader = TableReader(tmp_path / "t.parquet", arrow=True, batch_rows=5_000)
+    batches = list(reader)
+    assert len(batches) == 8
+    for batch in batches:
+        ids = batch.column("id")
+        assert not isinstance(ids, pa.DictionaryArray) or len(ids.dictionary) <= batch.num_rows
+        assert isinstance(batch.column("kind"), pa.DictionaryArray)  # few values: still a dictionary
+
+
+def test_chunks_of_long_text_are_bounded_by_bytes_not_rows(tmp_path):
+    frame = pl.DataFrame({"x": np.arange(3_000.0), "c": long_labels(3_000)})
+    frame.write_csv(tmp_path / "t.csv")
+    frame.write_parquet(tmp_path / "t.parquet")
+    for path in (tmp_path / "t.csv", tmp_path / "t.parquet"):
+        for arrow in (False, True):
+            heights = [c.height if isinstance(c, pl.DataFrame) else c.num_rows for c in TableReader(path, arrow=arrow)]
+            assert sum(heights) == 3_000 and max(heights) <= 2_000, (path.name, arrow, heights)
