@@ -237,8 +237,59 @@ def test_numerical_sample_quantiles_do_not_depend_on_the_form():
     assert a.quantiles["p25"] == float(np.quantile(values, 0.25))
 
 
+# --- category coding: cost in the chunk, never in the labels known or the values' range ---------
+
+
 def long_labels(n: int, start: int = 0, length: int = 10_000) -> pl.Series:
     return pl.select((pl.lit("y" * length) + pl.format("-{}", pl.int_range(start, start + n))).alias("v")).to_series()
+
+
+def test_long_labels_are_kept_at_a_fixed_size_and_shown_as_before():
+    from churnops.monitor.summaries import label_text
+
+    accumulator = CategoryAccumulator()
+    for start in range(0, 3_000, 1_000):
+        accumulator.update(coerce_categorical(long_labels(1_000, start)))
+    accumulator.update(coerce_categorical(pl.Series(["short", None, "y" * 10_000 + "-7"])))
+    sample = accumulator.finish()
+    assert len(sample.labels) == 3_001 and sample.count == 3_002 and sample.missing == 1
+    assert max(len(label) for label in sample.labels) < 150  # not 10 kB per category
+    originals = {label_text(text): text for text in [*long_labels(3_000).to_list(), "short"]}
+    shown = [label_text(label) for label in sample.labels]
+    assert sorted(shown) == sorted(originals)  # the outputs' text is what the labels themselves give
+    assert dict(zip(shown, sample.counts.tolist(), strict=True))[label_text("y" * 10_000 + "-7")] == 2
+
+
+def categorical_settings() -> MonitorSettings:
+    return MonitorSettings(declared_types={"c": "categorical"}, target=None)
+
+
+def both_engines(reference: pl.DataFrame, current: pl.DataFrame, settings: MonitorSettings):
+    """The exact engine on polars chunks, the streaming engine on Arrow batches (as it reads Parquet)."""
+    profile = build_profile(reference, settings)
+    results = []
+    for streaming in (False, True):
+        builder = BatchBuilder(profile, current.columns, settings, streaming=streaming)
+        for chunk in chunks_of(current, 700):
+            builder.update(chunk.to_arrow().to_batches()[0] if streaming else chunk)
+        results.append(evaluate(profile, builder.finish(), settings))
+    return results
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt64, pl.Int32])
+def test_integer_categories_spread_over_a_huge_range_are_counted_without_a_table_of_the_range(dtype):
+    """0 and 2**40 (or 2**31 - 1) once made the streaming engine allocate the span (8 TiB)."""
+    rng = np.random.default_rng(3)
+    high = 2**40 if dtype != pl.Int32 else 2**31 - 1
+    values = [0, high, 17]
+    reference = pl.DataFrame({"c": pl.Series(rng.choice(values, 3_000), dtype=dtype)})
+    current = pl.DataFrame({"c": pl.Series(rng.choice(values, 2_000, p=[0.2, 0.5, 0.3]), dtype=dtype)})
+    exact, streaming = both_engines(reference, current, categorical_settings())
+    assert result_numbers(exact) == result_numbers(streaming)
+    assert exact.column("c").current.n_categories == 3 and exact.column("c").drift_detected
+    with_nulls = current.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("c")))
+    exact, streaming = both_engines(reference, with_nulls, categorical_settings())
+    assert result_numbers(exact) == result_numbers(streaming)
 
 
 def test_reading_parquet_never_grows_a_dictionary_over_a_row_group(tmp_path):

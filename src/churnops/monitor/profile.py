@@ -31,8 +31,9 @@ from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 
-PROFILE_FORMAT = 4
-"""3 -> 4: categorical columns as counts only (no code per row)."""
+PROFILE_FORMAT = 5
+"""3 -> 4: categorical columns as counts only (no code per row); 4 -> 5: labels over 120
+characters kept as their :func:`~churnops.monitor.prepare.label_key`."""
 
 
 @dataclass(frozen=True)
