@@ -318,3 +318,78 @@ def test_chunks_of_long_text_are_bounded_by_bytes_not_rows(tmp_path):
         for arrow in (False, True):
             heights = [c.height if isinstance(c, pl.DataFrame) else c.num_rows for c in TableReader(path, arrow=arrow)]
             assert sum(heights) == 3_000 and max(heights) <= 2_000, (path.name, arrow, heights)
+
+
+# --- TVD: the exact engine keeps numeric categories in row order --------------------------------
+
+TVD_SETTINGS = MonitorSettings(declared_types={"n": "categorical", "t": "categorical"}, target=None, cat_method="TVD")
+
+
+def tvd_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(8)
+
+    def make(n, p):
+        ints = pl.Series(rng.choice([3, 1, 7, 12], n, p=p))
+        return pl.DataFrame({"n": ints, "t": ints.cast(pl.String) + "x"}).with_columns(
+            pl.when(pl.int_range(pl.len()) % 11 == 0).then(None).otherwise(pl.col("n")).alias("n")
+        )
+
+    return make(3_000, [0.4, 0.3, 0.2, 0.1]), make(2_000, [0.38, 0.31, 0.2, 0.11])
+
+
+def test_tvd_columns_keep_their_row_order_through_chunks_merges_and_the_cache(tmp_path):
+    from churnops.monitor.drift import TVD_ESTIMATE
+    from churnops.pipeline.profile_cache import profile_key
+
+    reference, current = tvd_frames()
+    whole = compare(build_profile(reference, TVD_SETTINGS), current, TVD_SETTINGS)
+    profile = build_profile(reference, TVD_SETTINGS)
+    assert profile.columns["n"].sample.codes is not None and profile.columns["t"].sample.codes is None
+    parts = []
+    for part in (reference[:1_000], reference[1_000:]):
+        builder = ProfileBuilder(reference.columns, TVD_SETTINGS)
+        for chunk in chunks_of(part, 333):
+            builder.update(chunk)
+        parts.append(builder)
+    parts[0].merge(parts[1])
+    save_profile(parts[0].finish(), tmp_path / "p.npz")
+    cached, _ = load_profile(tmp_path / "p.npz")
+    batch = BatchBuilder(cached, current.columns, TVD_SETTINGS)
+    for chunk in chunks_of(current, 450):
+        batch.update(chunk)
+    chunked = evaluate(cached, batch.finish(), TVD_SETTINGS)
+    assert result_numbers(chunked) == result_numbers(whole)
+    assert whole.column("n").note is None  # exact: row order kept
+    assert whole.column("t").note == TVD_ESTIMATE  # text labels: counts only, and said so
+    # the cache key says whether TVD columns keep their rows; without TVD no codes are kept
+    assert profile_key("sha", None, TVD_SETTINGS) != profile_key("sha", None, SETTINGS)
+    plain = MonitorSettings(declared_types=TVD_SETTINGS.declared_types, target=None)
+    assert build_profile(reference, plain).columns["n"].sample.codes is None
+
+
+def test_the_streaming_engine_estimates_tvd_from_counts_and_says_so():
+    from churnops.monitor.drift import TVD_ESTIMATE
+
+    reference, current = tvd_frames()
+    exact = compare(build_profile(reference, TVD_SETTINGS), current, TVD_SETTINGS)
+    builder = ProfileBuilder(reference.columns, TVD_SETTINGS, streaming=True)
+    builder.update(reference)
+    profile = builder.finish()
+    batch = BatchBuilder(profile, current.columns, TVD_SETTINGS, streaming=True)
+    batch.update(current.to_arrow().to_batches()[0])
+    streaming = evaluate(profile, batch.finish(), TVD_SETTINGS)
+    column = streaming.column("n")
+    assert column.note == TVD_ESTIMATE and column.statistic == exact.column("n").statistic
+    assert abs(column.p_value - exact.column("n").p_value) < 0.1
+
+
+def test_tampered_row_codes_make_the_cached_profile_unusable(tmp_path):
+    reference, _ = tvd_frames()
+    save_profile(build_profile(reference, TVD_SETTINGS), tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as archive:
+        arrays = dict(archive)
+    name = next(k for k in arrays if k.startswith("codes_"))
+    arrays[name] = arrays[name].copy()
+    arrays[name][:2] = arrays[name][:2][::-1] + 1  # counts no longer match
+    np.savez(tmp_path / "bad.npz", **arrays)
+    assert load_profile(tmp_path / "bad.npz") is None

@@ -419,7 +419,7 @@ class TableReader:
                 column = row_group.column(index)
                 if column.path_in_schema in wanted:
                     size += column.total_uncompressed_size
-        return size / max(metadata.num_rows, 1)
+        return float(size) / max(int(metadata.num_rows), 1)
 
     def _read_header(self) -> list[str]:
         if self.format == "parquet":

@@ -264,9 +264,16 @@ class CategoryAccumulator:
     :data:`~churnops.monitor.prepare.MAX_LABEL_CHARS` are kept as their
     :func:`~churnops.monitor.prepare.label_key`, so a category costs about the same memory
     however long its label is.
+
+    With ``row_order`` (the exact engine, a column tested with TVD), each value's code is kept
+    in row order too, for as long as the values are numbers or booleans (whose order in a Python
+    set, which Evidently's TVD depends on, is the same in every process) and every chunk comes as
+    values (:meth:`add_series`); otherwise the codes are dropped and only counts remain.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, row_order: bool = False) -> None:
+        self.row_order = row_order
+        self.row_codes: list[NDArray[np.uint32]] = []
         self.rows = 0
         self.missing = 0
         self.unparsable = 0
@@ -290,23 +297,44 @@ class CategoryAccumulator:
         not fit the column's type."""
         nulls = series.null_count()
         present = series.drop_nulls() if nulls else series
+        if present.len() and self.row_order:
+            if present.dtype.is_numeric() or present.dtype == pl.Boolean:
+                distinct, inverse = np.unique(present.to_numpy(), return_inverse=True)
+                codes = self.codes_of_labels(distinct.tolist())
+                self.row_codes.append(codes.astype(np.uint32)[inverse])
+                self._count(codes, np.bincount(inverse, minlength=distinct.size), nulls, unparsable)
+                return
+            self.drop_row_order()
         if present.len() and present.dtype.is_integer():
             labels, counts = count_integers(present.to_numpy())
-            self.add_label_counts(labels.tolist(), counts, nulls, unparsable)
+            self._add_labels(labels.tolist(), counts, nulls, unparsable)
             return
         counted = shorten_labels(present).value_counts()
-        self.add_label_counts(counted[:, 0].to_list(), counted[:, 1].to_numpy(), nulls, unparsable)
+        self._add_labels(counted[:, 0].to_list(), counted[:, 1].to_numpy(), nulls, unparsable)
+
+    def drop_row_order(self) -> None:
+        """Keep counts only (the values are text, or came without their rows)."""
+        self.row_order = False
+        self.row_codes = []
 
     def add_label_counts(self, labels: list[Any], counts: NDArray[np.integer], nulls: int, unparsable: int) -> None:
         """One chunk given as counts per distinct label; ``nulls`` rows had no usable value,
         ``unparsable`` of them because it did not fit the type. Long text labels are shortened
         here (see :func:`~churnops.monitor.prepare.shorten_labels`)."""
+        self.drop_row_order()
+        self._add_labels(labels, counts, nulls, unparsable)
+
+    def _add_labels(self, labels: list[Any], counts: NDArray[np.integer], nulls: int, unparsable: int) -> None:
         if any(map(is_long_label, labels)):
             labels = [label_key(x) if is_long_label(x) else x for x in labels]
-        self.add_code_counts(self.codes_of_labels(labels), np.asarray(counts, dtype=np.int64), nulls, unparsable)
+        self._count(self.codes_of_labels(labels), np.asarray(counts, dtype=np.int64), nulls, unparsable)
 
     def add_code_counts(self, codes: NDArray[np.int64], counts: NDArray[np.int64], nulls: int, unparsable: int) -> None:
         """One chunk as counts per known code (see :meth:`codes_of`)."""
+        self.drop_row_order()
+        self._count(codes, counts, nulls, unparsable)
+
+    def _count(self, codes: NDArray[np.int64], counts: NDArray[np.int64], nulls: int, unparsable: int) -> None:
         total = int(counts.sum())
         self.rows += total + nulls
         self.present += total
@@ -344,7 +372,12 @@ class CategoryAccumulator:
 
     def merge(self, other: CategoryAccumulator) -> None:  # type: ignore[override]
         """Absorb an accumulator fed with the rows that follow this one's."""
-        self.add_code_counts(self.codes_of_labels(other.labels), other.counts, 0, 0)
+        mine = self.codes_of_labels(other.labels)
+        if self.row_order and other.row_order:
+            self.row_codes += [mine.astype(np.uint32)[codes] for codes in other.row_codes]
+        else:
+            self.drop_row_order()
+        self._count(mine, other.counts, 0, 0)
         self.rows += other.rows - other.present
         self.missing += other.missing
         self.unparsable += other.unparsable
@@ -354,7 +387,14 @@ class CategoryAccumulator:
         counted = [self.labels[i] for i in used.tolist()]
         order = label_order(counted)
         labels = [counted[i] for i in order.tolist()]
-        return CategoricalSample(labels, self.counts[used[order]].copy(), self.rows, self.missing, self.unparsable)
+        codes = None
+        if self.row_order:
+            position = np.zeros(len(self.labels), dtype=np.uint32)
+            position[used[order]] = np.arange(len(used), dtype=np.uint32)
+            codes = position[np.concatenate(self.row_codes)] if self.row_codes else np.zeros(0, dtype=np.uint32)
+            self.row_codes = []
+        counts = self.counts[used[order]].copy()
+        return CategoricalSample(labels, counts, self.rows, self.missing, self.unparsable, codes)
 
     def as_numeric(self, streaming: bool = False) -> NumericAccumulator | SketchAccumulator:
         """The same values as a numerical accumulator (labels must be numbers)."""
@@ -403,10 +443,13 @@ class AutoAccumulator:
 
     Integers are collected as categories (they are categorical with at most 10 distinct values)
     until they have too many distinct values; strings as categories until they look like free
-    text; floats as numbers; dates as day numbers.
+    text; floats as numbers; dates as day numbers. ``row_order`` keeps the codes of categories
+    that are not text in row order (see :class:`CategoryAccumulator`).
     """
 
-    def __init__(self, first_dtype: pl.DataType, label: bool = False, streaming: bool = False) -> None:
+    def __init__(
+        self, first_dtype: pl.DataType, label: bool = False, streaming: bool = False, row_order: bool = False
+    ) -> None:
         self.storage = storage_kind(first_dtype)
         self.streaming = streaming
         self.numeric: NumericAccumulator | SketchAccumulator | None = None
@@ -419,7 +462,7 @@ class AutoAccumulator:
         if self.storage == "datetime" or (self.storage == "float" and not label):
             self.numeric = SketchAccumulator() if streaming else NumericAccumulator()
         else:
-            self.categories = CategoryAccumulator()
+            self.categories = CategoryAccumulator(row_order=row_order and self.storage != "string")
 
     def update(self, series: pl.Series) -> None:
         if self.gave_up_text:

@@ -137,7 +137,9 @@ class BatchBuilder:
                 like = LABEL_TYPES.get(type(column.sample.labels[0]))
             accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
             if plan.column_type == "categorical":
-                accumulator = CategoryAccumulator()
+                reference = column.sample
+                row_order = not streaming and isinstance(reference, CategoricalSample) and reference.codes is not None
+                accumulator = CategoryAccumulator(row_order=row_order)
             else:
                 accumulator = SketchAccumulator() if streaming else NumericAccumulator()
             self.tallies[plan.name] = ColumnTally(column, accumulator, like)

@@ -45,6 +45,28 @@ class MonitorSettings:
         by_type = self.num_method if column_type == "numerical" else self.cat_method
         return by_type or self.method
 
+    def keeps_row_order(self, column: str) -> bool:
+        """Whether the column, if categorical, is tested with TVD: the exact engine then keeps its
+        integer values' codes in row order, as Evidently's permutation p-value needs them.
+
+        >>> MonitorSettings(cat_method="TVD", per_column_method={"b": "chisquare"}).keeps_row_order("b")
+        False
+        """
+        return _is_tvd(self.method_for(column, "categorical"))
+
+    def row_order_key(self) -> dict[str, object] | None:
+        """What decides which reference columns keep their row order, for the profile cache key
+        (None when no column does).
+
+        >>> MonitorSettings(method="TVD", per_column_method={"b": "psi"}).row_order_key()
+        {'tvd': True, 'except': ['b']}
+        """
+        default = _is_tvd(self.cat_method or self.method)
+        exceptions = sorted(name for name, method in self.per_column_method.items() if _is_tvd(method) != default)
+        if not default and not exceptions:
+            return None
+        return {"tvd": default, "except": exceptions}
+
     def threshold_for(self, column: str, column_type: str, spec: StatTestSpec) -> float:
         """Per-column, then per-type, then global threshold; else the test's default.
 
@@ -70,6 +92,10 @@ class MonitorSettings:
             "per_column_method": dict(self.per_column_method),
             "distance_threshold": self.distance_threshold,
         }
+
+
+def _is_tvd(method: str | None) -> bool:
+    return method is not None and ALIASES.get(method, method) == "TVD"
 
 
 def _check_method(key: str, name: str | None) -> str | None:

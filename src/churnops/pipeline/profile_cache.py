@@ -37,6 +37,7 @@ def profile_key(
             "rows": list(row_range) if row_range else None,
             "declared": sorted(settings.declared_types.items()),
             "dialect": list(dialect),
+            "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
         },
         sort_keys=True,
     )
