@@ -244,7 +244,7 @@ def test_false_alarm_share_on_no_drift_batches(bank):
 def test_evidently_engine_maps_into_the_same_contract(bank_workspace, cli):
     pytest.importorskip("evidently", reason="needs: evidently")
     cli("generate")
-    result = cli("monitor", "--engine", "evidently")
+    result = cli("monitor", "--engine", "evidently", "--evidently-html")
     assert result.exit_code == 0, result.output
     metrics = validate(bank_workspace / "monitoring" / "monitoring_metrics.json")
     assert metrics["engine"] == "evidently"

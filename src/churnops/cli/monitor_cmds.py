@@ -81,6 +81,14 @@ def monitor(
     mode: ModeOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
+    evidently_html: Annotated[
+        bool,
+        typer.Option(
+            "--evidently-html",
+            help="With --engine evidently, also save Evidently's own HTML page (data escaped; its JavaScript "
+            "does not run under Jenkins' CSP) [config: monitor.evidently_html].",
+        ),
+    ] = False,
 ) -> None:
     """Compare the current batch with the reference: drift, target drift and data quality.
 
@@ -93,7 +101,13 @@ def monitor(
 
     cfg = load(
         config,
-        {"monitor.engine": engine, "monitor.mode": mode, "monitor.jobs": jobs, "monitor.scheduler": scheduler},
+        {
+            "monitor.engine": engine,
+            "monitor.mode": mode,
+            "monitor.jobs": jobs,
+            "monitor.scheduler": scheduler,
+            "monitor.evidently_html": evidently_html or None,
+        },
         sets,
     )
     request = MonitorRequest(
@@ -130,7 +144,8 @@ def monitor(
     elif outcome.stale_trigger_removed:
         say(f"trigger: stale {outcome.trigger_path} removed")
     for name, path in outcome.extra_files.items():
-        say(f"{name}: {path}")
+        if path.exists():  # Evidently's page is only written on request
+            say(f"{name}: {path}")
     if fail_on_drift and drift.detected:
         raise typer.Exit(EXIT_DRIFT)
 

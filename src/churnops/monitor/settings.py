@@ -34,6 +34,8 @@ class MonitorSettings:
     evidently_drift_share: float = 0.5
     quality_threshold: float = 0.95
     target_significance: float = 0.05
+    evidently_html: bool = False
+    """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
     def declared(self, column: str) -> str | None:
         return self.declared_types.get(column)
@@ -142,4 +144,5 @@ def settings_from_config(config: Config) -> MonitorSettings:
         dataset_drift_threshold=config.thresholds.dataset_drift,
         evidently_drift_share=config.thresholds.evidently_drift_share,
         quality_threshold=config.thresholds.data_quality,
+        evidently_html=config.monitor.evidently_html,
     )
