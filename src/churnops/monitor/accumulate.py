@@ -3,7 +3,8 @@
 Each accumulator takes the chunks of one column in order (``update``), can absorb another
 accumulator of the same column fed with later rows (``merge``, for partitions computed
 elsewhere), and returns the exact sample at the end (``finish``). Numbers keep their finite
-values; categories keep compact codes in row order and counts.
+values; categories keep their counts (and, for a TVD column of numbers, each value's code in row
+order).
 """
 
 from __future__ import annotations

@@ -6,11 +6,12 @@ quality checks need; for every row, how many of its cells failed a check and a h
 Builders fed with any parts of a batch merge.
 
 Two modes. The exact engine keeps every finite value of a numerical column (sorted, or as
-distinct values with counts) and every row's category code, so its statistics equal
-Evidently's. The streaming engine (``streaming=True``) keeps mergeable summaries whose size
-does not grow with the rows (:class:`~churnops.monitor.accumulate.SketchAccumulator`, category
-counts), reads Parquet dictionaries and integers without converting them, and works on the
-columns of a chunk in parallel threads (``jobs``).
+distinct values with counts), every category's count and - for a TVD column of numbers - each
+value's code in row order, so its statistics equal Evidently's. The streaming engine
+(``streaming=True``) keeps mergeable summaries whose size does not grow with the rows
+(:class:`~churnops.monitor.accumulate.SketchAccumulator`, category counts), reads Parquet
+dictionaries and integers without converting them, and works on the columns of a chunk in
+parallel threads (``jobs``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The reference profile: everything the tests need from the reference, computed once.
 
 A profile holds, per column, its plan (role and type), its prepared sample (sorted finite
-values, or category codes and labels) and its summary. It is built chunk by chunk
+values, or category labels and counts) and its summary. It is built chunk by chunk
 (:class:`ProfileBuilder`), so the reference never has to fit in memory as a table, and builders
 fed with consecutive parts of a table merge into one (partitions computed elsewhere).
 :meth:`ReferenceProfile.to_payload` / :meth:`from_payload` turn a profile into plain arrays and
@@ -34,7 +34,7 @@ from churnops.monitor.summaries import summarize
 PROFILE_FORMAT = 5
 """3 -> 4: categorical columns as counts only (no code per row); 4 -> 5: labels over 120
 characters kept as their :func:`~churnops.monitor.prepare.label_key`, and the codes in row order
-of integer columns tested with TVD (``codes_<i>``)."""
+of TVD columns of numbers (``codes_<i>``)."""
 
 
 @dataclass(frozen=True)

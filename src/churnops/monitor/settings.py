@@ -49,7 +49,7 @@ class MonitorSettings:
 
     def keeps_row_order(self, column: str) -> bool:
         """Whether the column, if categorical, is tested with TVD: the exact engine then keeps its
-        integer values' codes in row order, as Evidently's permutation p-value needs them.
+        values' codes in row order when they are numbers, as Evidently's permutation p-value needs.
 
         >>> MonitorSettings(cat_method="TVD", per_column_method={"b": "chisquare"}).keeps_row_order("b")
         False
