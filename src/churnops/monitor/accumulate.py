@@ -384,6 +384,8 @@ class CategoryAccumulator:
         self.unparsable += other.unparsable
 
     def finish(self) -> CategoricalSample:
+        """The sample: counted labels in sorted order. The accumulator is spent afterwards: its
+        label index is released (about 100 MB for a million labels) before the tests run."""
         used = np.flatnonzero(self.counts)
         counted = [self.labels[i] for i in used.tolist()]
         order = label_order(counted)
@@ -395,6 +397,7 @@ class CategoryAccumulator:
             codes = position[np.concatenate(self.row_codes)] if self.row_codes else np.zeros(0, dtype=np.uint32)
             self.row_codes = []
         counts = self.counts[used[order]].copy()
+        self.index, self.labels, self._counts = {}, [], np.zeros(64, dtype=np.int64)
         return CategoricalSample(labels, counts, self.rows, self.missing, self.unparsable, codes)
 
     def as_numeric(self, streaming: bool = False) -> NumericAccumulator | SketchAccumulator:
