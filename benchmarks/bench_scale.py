@@ -8,12 +8,15 @@ the whole process tree is sampled every 50 ms as well (``tree MiB``).
     python benchmarks/bench_scale.py rows --sizes 10000,100000,1000000,10000000
     python benchmarks/bench_scale.py wide --rows 100000 --columns 1000
     python benchmarks/bench_scale.py big --rows 100000000        # ~3 GB of Parquet in --data
+    python benchmarks/bench_scale.py labels --rows 1000000        # ~20 GB of CSV in --data
 
 Data are generated once into ``--data`` (default: $TMPDIR/churnops-bench) and reused:
 the embedded bank generator (reference and a batch with the seed drift, each of the given
 size; for ``big``, 10M generated rows written 10 times with distinct customer ids, against a
 cached profile of the 20,000-row reference window); for ``wide``, synthetic columns (60%
-numerical, 20% small integers, 20% text categories) with a shift in one column in ten.
+numerical, 20% small integers, 20% text categories) with a shift in one column in ten; for
+``labels``, a reference and a batch of ``--rows`` rows each whose categorical column holds a
+distinct label of ``--length`` characters on every row (CSV and Parquet).
 """
 
 from __future__ import annotations
@@ -210,15 +213,64 @@ def big_run(folder: Path, rows: int, distinct: int) -> None:
     print("mode:", metrics["mode"], "drifted:", metrics["dataset_drift"]["drifted_columns"])
 
 
+def labels_data(folder: Path, rows: int, length: int) -> dict[str, tuple[Path, Path]]:
+    """Reference and batch with a distinct ``length``-character label on every row, written in
+    pieces (the CSV files are ``rows * length`` bytes each)."""
+    files = {fmt: (folder / f"labels_ref_{rows}x{length}.{fmt}", folder / f"labels_cur_{rows}x{length}.{fmt}")
+             for fmt in ("csv", "parquet")}  # fmt: skip
+    if all(path.exists() for pair in files.values() for path in pair):
+        return files
+    import numpy as np
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    piece = max(1, min(rows, (256 << 20) // length))
+    for side, (csv, parquet) in zip(("ref", "cur"), zip(*files.values(), strict=True), strict=True):
+        rng = np.random.default_rng(1 if side == "ref" else 2)
+        writer = None
+        with csv.open("wb") as handle:
+            for start in range(0, rows, piece):
+                n = min(piece, rows - start)
+                frame = pl.DataFrame({"x": rng.normal(0.0 if side == "ref" else 0.1, 1.0, n)}).with_columns(
+                    (pl.lit("y" * length) + pl.format(f"-{side}-{{}}", pl.int_range(start, start + n))).alias("label")
+                )
+                frame.write_csv(handle, include_header=start == 0)
+                table = frame.to_arrow()
+                writer = writer or pq.ParquetWriter(parquet, table.schema, compression="zstd")
+                writer.write_table(table)
+        assert writer is not None
+        writer.close()
+    return files
+
+
+def labels_table(folder: Path, rows: int, length: int, modes: list[str]) -> None:
+    files = labels_data(folder, rows, length)
+    print(f"| {rows:,} rows, distinct {length:,}-character labels (ref = batch) | format | file GiB | mode | s | "
+          "peak RSS MiB (GNU time) | rows/s |")  # fmt: skip
+    print("|---|---|---:|---|---:|---:|---:|")
+    for fmt, (ref, cur) in files.items():
+        for mode in modes:
+            options = ["--set", 'columns.categorical=["label"]', "--set", "columns.target=''"]
+            result = measure(churnops("-r", str(ref), "-p", str(cur), "--mode", mode, *options, *COMMON), folder)
+            size = cur.stat().st_size / 2**30
+            print(
+                f"| cold (profile + batch) | {fmt} | {size:.2f} | {mode} | {result['s']:.1f} | "
+                f"{result['rss_mib']:.0f} | {rows / result['s']:,.0f} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["rows", "wide", "big"])
+    parser.add_argument("what", choices=["rows", "wide", "big", "labels"])
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "churnops-bench")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--engines", default="exact,streaming,dask,evidently")
     parser.add_argument("--rows", type=int)
     parser.add_argument("--columns", type=int, default=1000)
     parser.add_argument("--distinct", type=int, default=10_000_000)
+    parser.add_argument("--length", type=int, default=10_000, help="label length for 'labels'")
+    parser.add_argument("--modes", default="exact,streaming", help="modes for 'labels'")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM")
@@ -226,6 +278,8 @@ def main() -> None:
         rows_table(args.data, [int(s) for s in args.sizes.split(",")], args.engines.split(","))
     elif args.what == "wide":
         wide_table(args.data, args.rows or 100_000, args.columns)
+    elif args.what == "labels":
+        labels_table(args.data, args.rows or 1_000_000, args.length, args.modes.split(","))
     else:
         big_run(args.data, args.rows or 100_000_000, args.distinct)
 

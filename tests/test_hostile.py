@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,74 @@ def test_a_million_distinct_categories_and_very_long_strings(ws):
     assert "<b>xxx" not in report and "&lt;b&gt;xxx" in report
 
 
+@pytest.fixture(scope="module")
+def long_labels_data(tmp_path_factory) -> Path:
+    """12,000 distinct 10 kB labels in the reference and in the batch (CSV and Parquet, 120 MB per CSV)."""
+    root = tmp_path_factory.mktemp("long-labels")
+    for name, seed in (("ref", 1), ("cur", 2)):
+        rng = np.random.default_rng(seed)
+        frame = pl.DataFrame({"x": rng.normal(size=12_000)}).with_columns(
+            (pl.lit("<i>" + "y" * 10_000) + pl.format("-{}-{}", pl.lit(name), pl.int_range(pl.len()))).alias("label")
+        )
+        frame.write_csv(root / f"{name}.csv")
+        frame.write_parquet(root / f"{name}.parquet")
+    return root
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+"""Runs a command from a fresh, small process: a child forked from pytest itself would report
+pytest's own memory as its peak (Linux counts the resident set inherited before exec)."""
+
+
+def _peak_rss_mib(root: Path, *args: str) -> tuple[int, float]:
+    """Run churnops; its exit code and the peak resident memory of that process."""
+    env = {**os.environ, "COLUMNS": "200", "CHURNOPS_DEBUG": ""}
+    command = [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "churnops", *args]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True)
+    code, kib = done.stdout.split()
+    return int(code), int(kib) / 1024
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_distinct_long_labels_cost_memory_per_chunk_not_per_table(long_labels_data, tmp_path, fmt, mode):
+    """Every label distinct and 10 kB long: coding each chunk against all known labels made this
+    quadratic (25,000 rows: 15-70 s and 2.8 GB), and Arrow grew one dictionary per row group."""
+    data = long_labels_data
+    code, peak = _peak_rss_mib(
+        tmp_path,
+        "monitor",
+        "--reference",
+        str(data / f"ref.{fmt}"),
+        "--current",
+        str(data / f"cur.{fmt}"),
+        "--mode",
+        mode,
+        "--no-cache",
+        "--set",
+        'columns.categorical=["label"]',
+        "--set",
+        "columns.target=''",
+        "--set",
+        "history.enabled=false",
+        "--set",
+        "model.monitor='off'",
+    )
+    assert code == 0
+    # the tables hold 120 MB of labels each: 210-265 MiB; the old coding peaked at 1,070-1,410 MiB
+    assert peak < 600, peak
+    metrics = _metrics(tmp_path)
+    label = metrics["columns"]["label"]
+    assert label["drift_detected"] and label["current"]["n_categories"] == 12_000
+    assert _checks(metrics)[("new_category", "label")]["count"] == 12_000
+    report = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
+    assert "y" * 1_000 not in report and "(10009 chars, sha1 " in report and "&lt;i&gt;yyy" in report
+
+
 XSS = [
     "<script>alert('col')</script>",
     '"><img src=x onerror=alert(1)>',
@@ -282,3 +351,129 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+QUIET_RUN = ["--set", "history.enabled=false", "--set", "model.monitor='off'"]
+
+
+def test_the_evidently_engine_keeps_the_native_verdict_of_an_empty_current_column(tmp_path):
+    """Evidently refuses a column with no usable value ("An empty column ... was provided"): the
+    run used to end with exit 1. The native engine's verdict (drifted, with a note) is kept."""
+    pytest.importorskip("evidently", reason="needs: evidently")
+    rng = np.random.default_rng(0)
+    schema = {"amount": pl.Float64, "kind": pl.String, "score": pl.Float64, "tier": pl.String}
+    pl.DataFrame(
+        {
+            "amount": rng.normal(size=600),
+            "kind": rng.choice(["a", "b", "c"], 600),
+            "score": rng.normal(size=600),
+            "tier": rng.choice(["x", "y"], 600),
+        },
+        schema=schema,
+    ).write_csv(tmp_path / "ref.csv")
+    pl.DataFrame(
+        {"amount": rng.normal(size=400), "kind": rng.choice(["a", "b", "c"], 400), "score": None, "tier": None},
+        schema=schema,
+    ).write_csv(tmp_path / "cur.csv")
+    args = ["monitor", "--reference", "ref.csv", "--current", "cur.csv", "--engine", "evidently", *QUIET_RUN]
+    done = churnops(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(tmp_path)
+    assert metrics["engine"] == "evidently"
+    for name in ("score", "tier"):
+        column = metrics["columns"][name]
+        assert column["drift_detected"] and column["note"] == f"column '{name}' has no usable value in the current data"
+    assert metrics["columns"]["amount"]["test"] == "ks" and metrics["columns"]["kind"]["test"] == "chisquare"
+    assert metrics["dataset_drift"]["drifted_columns"][-2:] == ["score", "tier"]
+    # Evidently's own page is not written unless asked for
+    assert not (tmp_path / "monitoring" / "evidently_report.html").exists()
+    assert "evidently_report" not in done.stdout and metrics["settings"]["evidently"]["html"] is None
+
+
+class _Page(HTMLParser):
+    """The elements of a page as a browser's tokenizer sees them: start tags and script texts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, attrs))
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+
+
+EVIDENTLY_XSS = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(2)>", "a&b<!--<script>"]
+
+
+def test_evidently_page_is_opt_in_and_its_data_cannot_run_as_script(tmp_path):
+    """Evidently embeds its data as JSON in a script element without escaping ``</``: hostile
+    column names and values ran as script in the saved page."""
+    pytest.importorskip("evidently", reason="needs: evidently")
+    rng = np.random.default_rng(1)
+    hostile_values = [*EVIDENTLY_XSS, "plain"]
+
+    def frame(n, shift):
+        return pl.DataFrame(
+            {EVIDENTLY_XSS[0]: rng.normal(shift, 1, n), EVIDENTLY_XSS[1]: rng.choice(hostile_values, n)}
+        )
+
+    frame(500, 0.0).write_csv(tmp_path / "ref.csv")
+    frame(400, 1.0).write_csv(tmp_path / "cur.csv")
+    args = ["monitor", "--reference", "ref.csv", "--current", "cur.csv", "--engine", "evidently", *QUIET_RUN]
+    page_path = tmp_path / "monitoring" / "evidently_report.html"
+    done = churnops(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    assert not page_path.exists()  # not written by default
+    done = churnops(tmp_path, *args, "--evidently-html")
+    assert done.returncode == 0, done.stderr
+    assert f"evidently_report: {page_path}" in done.stdout
+    page = _Page()
+    page.feed(page_path.read_text(encoding="utf-8"))
+    page.close()
+    # no element or attribute comes from the data: the page's own four scripts, no <img>, no on*
+    assert [tag for tag, _ in page.tags if tag == "script"] == ["script"] * 4
+    assert not [tag for tag, _ in page.tags if tag == "img"]
+    assert not [name for _, attrs in page.tags for name, _ in attrs if name.lower().startswith("on")]
+    for script in page.scripts:
+        for hostile in EVIDENTLY_XSS:
+            assert hostile not in script
+    # the data is all there, escaped: the data script is two JSON assignments
+    data_lines = [line for line in page.scripts[0].splitlines() if line.strip()]
+    assert len(data_lines) == 2
+    decoded = [json.loads(line.split(" = ", 1)[1].rstrip(";")) for line in data_lines]
+    text = json.dumps(decoded, ensure_ascii=False)
+    assert all(hostile in text for hostile in EVIDENTLY_XSS[:2])
+    assert "<" not in page.scripts[0] and ">" not in page.scripts[0] and "&" not in page.scripts[0]
+    # and a later run without the option removes the page instead of leaving a stale one
+    assert churnops(tmp_path, *args).returncode == 0 and not page_path.exists()
+
+
+def test_a_page_without_the_known_data_block_is_refused():
+    pytest.importorskip("evidently", reason="needs: evidently")
+    from churnops.errors import IntegrationError
+    from churnops.integrations.evidently_engine import escaped_evidently_page
+
+    ident = "metric_" + "a" * 32
+    data = f'  var {ident} = {{"x": "</script>"}};\n  var additional_graphs_{ident} = {{}};'
+    good = f"<head>\n<script>\n{data}\n</script>"
+    assert '</script>"' not in escaped_evidently_page(good)
+    for bad in (
+        good.replace("var additional_graphs_", "var other_"),  # not Evidently's pair
+        good + "\n" + good,  # two data blocks
+        good.replace('{"x": "</script>"}', "{'x': 1}"),  # not JSON
+        "<html><body>no data</body></html>",
+    ):
+        with pytest.raises(IntegrationError, match="not written"):
+            escaped_evidently_page(bad)

@@ -90,6 +90,27 @@ def test_profile_cache_is_reused_and_keyed_by_content(bank_workspace, cli):
     assert fourth["outputs"]["profile_cache"] == "off"
 
 
+def test_tvd_columns_get_a_profile_that_kept_their_rows(bank_workspace, cli):
+    """The cached profile of a run without TVD keeps counts only: a TVD run must not reuse it."""
+    cli("generate")
+    assert cli("monitor").exit_code == 0
+    (bank_workspace / "churnops.toml").write_text("[drift.per_column_method]\nNumComplaints = 'TVD'\n")
+    assert cli("monitor").exit_code == 0
+    first = validate(bank_workspace / "monitoring" / "monitoring_metrics.json")
+    assert first["outputs"]["profile_cache"] == "miss"
+    column = first["columns"]["NumComplaints"]
+    assert column["test"] == "TVD" and not column.get("note")
+    assert cli("monitor").exit_code == 0
+    second = validate(bank_workspace / "monitoring" / "monitoring_metrics.json")
+    assert second["outputs"]["profile_cache"] == "hit"
+    assert second["columns"]["NumComplaints"]["p_value"] == column["p_value"]
+    config = load_config(bank_workspace / "churnops.toml")
+    reference = pl.read_csv(bank_workspace / "data" / "churn.csv")[:20_000]
+    current = pl.read_csv(bank_workspace / "data" / "production" / "bank_churn_prod.csv")
+    in_memory = monitor_frames(reference, current, settings_from_config(config))
+    assert in_memory.column("NumComplaints").p_value == column["p_value"]
+
+
 def test_a_tampered_profile_cache_is_ignored(bank_workspace, cli):
     cli("generate")
     cli("monitor")
@@ -226,7 +247,7 @@ def test_false_alarm_share_on_no_drift_batches(bank):
 def test_evidently_engine_maps_into_the_same_contract(bank_workspace, cli):
     pytest.importorskip("evidently", reason="needs: evidently")
     cli("generate")
-    result = cli("monitor", "--engine", "evidently")
+    result = cli("monitor", "--engine", "evidently", "--evidently-html")
     assert result.exit_code == 0, result.output
     metrics = validate(bank_workspace / "monitoring" / "monitoring_metrics.json")
     assert metrics["engine"] == "evidently"

@@ -235,3 +235,161 @@ def test_numerical_sample_quantiles_do_not_depend_on_the_form():
     a, b = numerical_summary(raw), numerical_summary(weighted)
     assert a.quantiles == b.quantiles and a.mean == pytest.approx(b.mean) and a.std == pytest.approx(b.std)
     assert a.quantiles["p25"] == float(np.quantile(values, 0.25))
+
+
+# --- category coding: cost in the chunk, never in the labels known or the values' range ---------
+
+
+def long_labels(n: int, start: int = 0, length: int = 10_000) -> pl.Series:
+    return pl.select((pl.lit("y" * length) + pl.format("-{}", pl.int_range(start, start + n))).alias("v")).to_series()
+
+
+def test_long_labels_are_kept_at_a_fixed_size_and_shown_as_before():
+    from churnops.monitor.summaries import label_text
+
+    accumulator = CategoryAccumulator()
+    for start in range(0, 3_000, 1_000):
+        accumulator.update(coerce_categorical(long_labels(1_000, start)))
+    accumulator.update(coerce_categorical(pl.Series(["short", None, "y" * 10_000 + "-7"])))
+    sample = accumulator.finish()
+    assert len(sample.labels) == 3_001 and sample.count == 3_002 and sample.missing == 1
+    assert max(len(label) for label in sample.labels) < 150  # not 10 kB per category
+    originals = {label_text(text): text for text in [*long_labels(3_000).to_list(), "short"]}
+    shown = [label_text(label) for label in sample.labels]
+    assert sorted(shown) == sorted(originals)  # the outputs' text is what the labels themselves give
+    assert dict(zip(shown, sample.counts.tolist(), strict=True))[label_text("y" * 10_000 + "-7")] == 2
+
+
+def categorical_settings() -> MonitorSettings:
+    return MonitorSettings(declared_types={"c": "categorical"}, target=None)
+
+
+def both_engines(reference: pl.DataFrame, current: pl.DataFrame, settings: MonitorSettings):
+    """The exact engine on polars chunks, the streaming engine on Arrow batches (as it reads Parquet)."""
+    profile = build_profile(reference, settings)
+    results = []
+    for streaming in (False, True):
+        builder = BatchBuilder(profile, current.columns, settings, streaming=streaming)
+        for chunk in chunks_of(current, 700):
+            builder.update(chunk.to_arrow().to_batches()[0] if streaming else chunk)
+        results.append(evaluate(profile, builder.finish(), settings))
+    return results
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt64, pl.Int32])
+def test_integer_categories_spread_over_a_huge_range_are_counted_without_a_table_of_the_range(dtype):
+    """0 and 2**40 (or 2**31 - 1) once made the streaming engine allocate the span (8 TiB)."""
+    rng = np.random.default_rng(3)
+    high = 2**40 if dtype != pl.Int32 else 2**31 - 1
+    values = [0, high, 17]
+    reference = pl.DataFrame({"c": pl.Series(rng.choice(values, 3_000), dtype=dtype)})
+    current = pl.DataFrame({"c": pl.Series(rng.choice(values, 2_000, p=[0.2, 0.5, 0.3]), dtype=dtype)})
+    exact, streaming = both_engines(reference, current, categorical_settings())
+    assert result_numbers(exact) == result_numbers(streaming)
+    assert exact.column("c").current.n_categories == 3 and exact.column("c").drift_detected
+    with_nulls = current.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("c")))
+    exact, streaming = both_engines(reference, with_nulls, categorical_settings())
+    assert result_numbers(exact) == result_numbers(streaming)
+
+
+def test_reading_parquet_never_grows_a_dictionary_over_a_row_group(tmp_path):
+    """Arrow reads a column of mostly distinct text that it was asked to read as a dictionary into one
+    dictionary per row group, every batch carrying all values so far (quadratic)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 40_000
+    table = pa.table({"id": [f"customer-{i}" for i in range(n)], "kind": ["a", "b", "c", "d"] * (n // 4)})
+    pq.write_table(table, tmp_path / "t.parquet")  # pyarrow falls back to plain pages for "id"
+    reader = TableReader(tmp_path / "t.parquet", arrow=True, batch_rows=5_000)
+    batches = list(reader)
+    assert len(batches) == 8
+    for batch in batches:
+        ids = batch.column("id")
+        assert not isinstance(ids, pa.DictionaryArray) or len(ids.dictionary) <= batch.num_rows
+        assert isinstance(batch.column("kind"), pa.DictionaryArray)  # few values: still a dictionary
+
+
+def test_chunks_of_long_text_are_bounded_by_bytes_not_rows(tmp_path):
+    frame = pl.DataFrame({"x": np.arange(3_000.0), "c": long_labels(3_000)})
+    frame.write_csv(tmp_path / "t.csv")
+    frame.write_parquet(tmp_path / "t.parquet")
+    for path in (tmp_path / "t.csv", tmp_path / "t.parquet"):
+        for arrow in (False, True):
+            heights = [c.height if isinstance(c, pl.DataFrame) else c.num_rows for c in TableReader(path, arrow=arrow)]
+            assert sum(heights) == 3_000 and max(heights) <= 2_000, (path.name, arrow, heights)
+
+
+# --- TVD: the exact engine keeps numeric categories in row order --------------------------------
+
+TVD_SETTINGS = MonitorSettings(declared_types={"n": "categorical", "t": "categorical"}, target=None, cat_method="TVD")
+
+
+def tvd_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(8)
+
+    def make(n, p):
+        ints = pl.Series(rng.choice([3, 1, 7, 12], n, p=p))
+        return pl.DataFrame({"n": ints, "t": ints.cast(pl.String) + "x"}).with_columns(
+            pl.when(pl.int_range(pl.len()) % 11 == 0).then(None).otherwise(pl.col("n")).alias("n")
+        )
+
+    return make(3_000, [0.4, 0.3, 0.2, 0.1]), make(2_000, [0.38, 0.31, 0.2, 0.11])
+
+
+def test_tvd_columns_keep_their_row_order_through_chunks_merges_and_the_cache(tmp_path):
+    from churnops.monitor.drift import TVD_ESTIMATE
+    from churnops.pipeline.profile_cache import profile_key
+
+    reference, current = tvd_frames()
+    whole = compare(build_profile(reference, TVD_SETTINGS), current, TVD_SETTINGS)
+    profile = build_profile(reference, TVD_SETTINGS)
+    assert profile.columns["n"].sample.codes is not None and profile.columns["t"].sample.codes is None
+    parts = []
+    for part in (reference[:1_000], reference[1_000:]):
+        builder = ProfileBuilder(reference.columns, TVD_SETTINGS)
+        for chunk in chunks_of(part, 333):
+            builder.update(chunk)
+        parts.append(builder)
+    parts[0].merge(parts[1])
+    save_profile(parts[0].finish(), tmp_path / "p.npz")
+    cached, _ = load_profile(tmp_path / "p.npz")
+    batch = BatchBuilder(cached, current.columns, TVD_SETTINGS)
+    for chunk in chunks_of(current, 450):
+        batch.update(chunk)
+    chunked = evaluate(cached, batch.finish(), TVD_SETTINGS)
+    assert result_numbers(chunked) == result_numbers(whole)
+    assert whole.column("n").note is None  # exact: row order kept
+    assert whole.column("t").note == TVD_ESTIMATE  # text labels: counts only, and said so
+    # the cache key says whether TVD columns keep their rows; without TVD no codes are kept
+    assert profile_key("sha", None, TVD_SETTINGS) != profile_key("sha", None, SETTINGS)
+    plain = MonitorSettings(declared_types=TVD_SETTINGS.declared_types, target=None)
+    assert build_profile(reference, plain).columns["n"].sample.codes is None
+
+
+def test_the_streaming_engine_estimates_tvd_from_counts_and_says_so():
+    from churnops.monitor.drift import TVD_ESTIMATE
+
+    reference, current = tvd_frames()
+    exact = compare(build_profile(reference, TVD_SETTINGS), current, TVD_SETTINGS)
+    builder = ProfileBuilder(reference.columns, TVD_SETTINGS, streaming=True)
+    builder.update(reference)
+    profile = builder.finish()
+    batch = BatchBuilder(profile, current.columns, TVD_SETTINGS, streaming=True)
+    batch.update(current.to_arrow().to_batches()[0])
+    streaming = evaluate(profile, batch.finish(), TVD_SETTINGS)
+    column = streaming.column("n")
+    assert column.note == TVD_ESTIMATE and column.statistic == exact.column("n").statistic
+    assert abs(column.p_value - exact.column("n").p_value) < 0.1
+
+
+def test_tampered_row_codes_make_the_cached_profile_unusable(tmp_path):
+    reference, _ = tvd_frames()
+    save_profile(build_profile(reference, TVD_SETTINGS), tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as archive:
+        arrays = dict(archive)
+    name = next(k for k in arrays if k.startswith("codes_"))
+    arrays[name] = arrays[name].copy()
+    arrays[name][:2] = arrays[name][:2][::-1] + 1  # counts no longer match
+    np.savez(tmp_path / "bad.npz", **arrays)
+    assert load_profile(tmp_path / "bad.npz") is None

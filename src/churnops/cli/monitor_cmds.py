@@ -90,6 +90,14 @@ def monitor(
     mode: ModeOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
+    evidently_html: Annotated[
+        bool,
+        typer.Option(
+            "--evidently-html",
+            help="With --engine evidently, also save Evidently's own HTML page (data escaped; its JavaScript "
+            "does not run under Jenkins' CSP) [config: monitor.evidently_html].",
+        ),
+    ] = False,
 ) -> None:
     """Compare the current batch with the reference: data drift, target drift, the model, data quality.
 
@@ -110,6 +118,7 @@ def monitor(
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
             **column_overrides(target, ids),
+            "monitor.evidently_html": evidently_html or None,
         },
         sets,
     )
@@ -184,7 +193,8 @@ def summary_lines(outcome: Any) -> list[str]:
     elif outcome.stale_trigger_removed:
         lines.append(f"trigger: stale {outcome.trigger_path} removed")
     for name, path in outcome.extra_files.items():
-        lines.append(f"{name}: {path}")
+        if path.exists():  # Evidently's page is only written on request
+            lines.append(f"{name}: {path}")
     return lines
 
 

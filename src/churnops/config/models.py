@@ -324,6 +324,11 @@ class MonitorConfig(_Section):
     """Threads working on the columns of a chunk (streaming); 0 = one per CPU core."""
     scheduler: str | None = None
     """Dask scheduler address (tcp://host:8786) for engine = "dask"; none = a local cluster."""
+    evidently_html: bool = False
+    """With engine = "evidently", also save Evidently's own HTML page as
+    monitoring/evidently_report.html, its embedded data escaped. Off by default: that page runs
+    Evidently's JavaScript (which Jenkins' Content-Security-Policy blocks) and embeds the data
+    unescaped; churnops' own report is the one meant to be read."""
 
     @field_validator("scheduler")
     @classmethod

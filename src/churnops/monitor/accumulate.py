@@ -3,13 +3,13 @@
 Each accumulator takes the chunks of one column in order (``update``), can absorb another
 accumulator of the same column fed with later rows (``merge``, for partitions computed
 elsewhere), and returns the exact sample at the end (``finish``). Numbers keep their finite
-values; categories keep compact codes in row order and counts.
+values; categories keep their counts (and, for a TVD column of numbers, each value's code in row
+order).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,14 +24,13 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
-    sort_labels,
+    is_long_label,
+    label_key,
+    label_order,
+    shorten_labels,
 )
 from churnops.monitor.sketch import EXACT_DISTINCT_LIMIT, RELATIVE_ERROR, ExactCounts, LogHistogram
 
-MISSING = (1 << 32) - 1
-"""Code of a missing value (null, NaN, infinite, or unparsable as the column's type)."""
-UNSEEN = (1 << 32) - 2
-"""Code of a value whose label is not known yet."""
 COUNTS_MODE_RATIO = 0.05
 """A numerical column whose first chunk has at most this share of distinct values is kept as
 distinct values with counts (exact, and much smaller than the raw values)."""
@@ -39,6 +38,26 @@ PROBE_VALUES = 50_000
 """How many values of the first chunk decide between raw values and counts."""
 COUNTS_MODE_LIMIT = 1 << 20
 """Beyond this many distinct values, counts are turned back into raw values."""
+
+
+def count_integers(values: NDArray[np.integer]) -> tuple[NDArray[np.integer], NDArray[np.int64]]:
+    """Distinct values (ascending) and their counts, in time and memory linear in the chunk.
+
+    A ``bincount`` is used when the values span at most a few times as many integers as there
+    are values; a wider span (0 and 2**40, say) would allocate the span, so it is sorted instead.
+
+    >>> count_integers(np.array([2**40, 0, 2**40]))
+    (array([            0, 1099511627776]), array([1, 2]))
+    """
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low < max(4 * values.size, 1 << 16):
+        counts = np.bincount((values - values.dtype.type(low)).astype(np.intp, copy=False))
+        seen = np.flatnonzero(counts)
+        return seen.astype(values.dtype) + values.dtype.type(low), counts[seen].astype(np.int64)
+    distinct, counts = np.unique(values, return_counts=True)
+    return distinct, counts.astype(np.int64)
 
 
 class NumericAccumulator:
@@ -238,167 +257,148 @@ class SketchAccumulator:
 
 
 class CategoryAccumulator:
-    """Labels (in order of first appearance while accumulating) and their counts."""
+    """Labels (in order of first appearance while accumulating) and their counts.
 
-    def __init__(self) -> None:
+    A dictionary from label to code persists across chunks, so a chunk costs time in its own
+    size, never in the number of labels already known (coding each chunk against every known
+    label made 100,000 distinct labels quadratic). Labels longer than
+    :data:`~churnops.monitor.prepare.MAX_LABEL_CHARS` are kept as their
+    :func:`~churnops.monitor.prepare.label_key`, so a category costs about the same memory
+    however long its label is.
+
+    With ``row_order`` (the exact engine, a column tested with TVD), each value's code is kept
+    in row order too, for as long as the values are numbers or booleans (whose order in a Python
+    set, which Evidently's TVD depends on, is the same in every process) and every chunk comes as
+    values (:meth:`add_series`); otherwise the codes are dropped and only counts remain.
+    """
+
+    def __init__(self, row_order: bool = False) -> None:
+        self.row_order = row_order
+        self.row_codes: list[NDArray[np.uint32]] = []
         self.rows = 0
         self.missing = 0
         self.unparsable = 0
+        self.present = 0
+        """Values counted (rows that are neither missing nor unparsable)."""
         self.labels: list[Any] = []
         self.index: dict[Any, int] = {}
-        self.counts: list[int] = []
-        self._known = pl.Series([])
+        self._counts = np.zeros(64, dtype=np.int64)
 
     @property
-    def present(self) -> int:
-        return sum(self.counts)
-
-    def codes_for(self, values: pl.Expr) -> pl.Expr:
-        """Expression giving each value's code: known labels' codes, UNSEEN, or MISSING."""
-        if self.labels:
-            codes = values.replace_strict(
-                self._known,
-                pl.int_range(len(self.labels), eager=True, dtype=pl.UInt32),
-                default=pl.lit(UNSEEN, dtype=pl.UInt32),
-                return_dtype=pl.UInt32,
-            )
-        else:
-            codes = pl.lit(UNSEEN, dtype=pl.UInt32)
-        return pl.when(values.is_null()).then(pl.lit(MISSING, dtype=pl.UInt32)).otherwise(codes)
-
-    def seed(self, labels: list[Any], dtype: Any) -> None:
-        """Know these labels from the start (e.g. the reference's), so that coding a chunk rarely
-        meets an unseen value; labels never counted are dropped by :meth:`finish`."""
-        if labels:
-            self._learn(pl.Series(labels, dtype=dtype))
+    def counts(self) -> NDArray[np.int64]:
+        """The count of each label, in the order of :attr:`labels`."""
+        return self._counts[: len(self.labels)]
 
     def update(self, coerced: Coerced) -> None:
         """One chunk of already coerced values."""
-        series = coerced.series
-        if series.dtype.is_integer() and series.len():
-            codes = self._integer_codes(series)
-            if codes is not None:
-                self.take(codes, coerced.unparsable, lambda mask: series.filter(pl.Series(mask)))
+        self.add_series(coerced.series, coerced.unparsable)
+
+    def add_series(self, series: pl.Series, unparsable: int = 0) -> None:
+        """One chunk of values; nulls are missing, ``unparsable`` of them because the value did
+        not fit the column's type."""
+        nulls = series.null_count()
+        present = series.drop_nulls() if nulls else series
+        if present.len() and self.row_order:
+            if present.dtype.is_numeric() or present.dtype == pl.Boolean:
+                distinct, inverse = np.unique(present.to_numpy(), return_inverse=True)
+                codes = self.codes_of_labels(distinct.tolist())
+                self.row_codes.append(codes.astype(np.uint32)[inverse])
+                self._count(codes, np.bincount(inverse, minlength=distinct.size), nulls, unparsable)
                 return
-        frame = pl.DataFrame({"v": series})
-        codes = frame.select(self.codes_for(pl.col("v"))).to_series().to_numpy()
-        self.take(codes, coerced.unparsable, lambda mask: frame.filter(pl.Series(mask))["v"])
+            self.drop_row_order()
+        if present.len() and present.dtype.is_integer():
+            labels, counts = count_integers(present.to_numpy())
+            self._add_labels(labels.tolist(), counts, nulls, unparsable)
+            return
+        counted = shorten_labels(present).value_counts()
+        self._add_labels(counted[:, 0].to_list(), counted[:, 1].to_numpy(), nulls, unparsable)
 
-    def _integer_codes(self, series: pl.Series) -> NDArray[np.uint32] | None:
-        """Codes of a chunk of integers through a lookup table (faster than hashing), learning
-        new labels first; None when the values span too wide a range."""
-        present = series.drop_nulls().to_numpy()
-        if present.size == 0:
-            return None
-        low, high = int(present.min()), int(present.max())
-        if high - low >= 1 << 20:
-            return None
-        seen = np.flatnonzero(np.bincount(present - low)) + low
-        fresh = [v for v in seen.tolist() if v not in self.index]
-        if fresh:
-            self._learn(pl.Series(fresh, dtype=series.dtype))
-        table = np.full(high - low + 1, UNSEEN, dtype=np.uint32)
-        table[seen - low] = [self.index[v] for v in seen.tolist()]
-        values = series.fill_null(low).to_numpy()
-        codes = table[values - low]
-        if series.null_count():
-            codes[series.is_null().to_numpy()] = MISSING
-        return codes
+    def drop_row_order(self) -> None:
+        """Keep counts only (the values are text, or came without their rows)."""
+        self.row_order = False
+        self.row_codes = []
 
-    def take(
-        self, codes: NDArray[np.uint32], unparsable: int, values_at: Callable[[NDArray[np.bool_]], pl.Series]
-    ) -> None:
-        """Absorb one chunk's codes (from :meth:`codes_for`).
+    def add_label_counts(self, labels: list[Any], counts: NDArray[np.integer], nulls: int, unparsable: int) -> None:
+        """One chunk given as counts per distinct label; ``nulls`` rows had no usable value,
+        ``unparsable`` of them because it did not fit the type. Long text labels are shortened
+        here (see :func:`~churnops.monitor.prepare.shorten_labels`)."""
+        self.drop_row_order()
+        self._add_labels(labels, counts, nulls, unparsable)
 
-        ``values_at(mask)`` returns the values of the rows flagged UNSEEN, to learn new labels.
-        """
-        missing = codes == MISSING
-        self.rows += codes.size
-        self.unparsable += unparsable
-        self.missing += int(missing.sum()) - unparsable
-        unseen = codes == UNSEEN
-        if unseen.any():
-            new_values = values_at(unseen)
-            self._learn(new_values)
-            codes = codes.copy()
-            codes[unseen] = new_values.replace_strict(
-                self._known, pl.int_range(len(self.labels), eager=True, dtype=pl.UInt32), return_dtype=pl.UInt32
-            ).to_numpy()
-        present = codes[~missing] if missing.any() else codes
-        self._add_counts(np.bincount(present, minlength=len(self.labels)))
-
-    def add_label_counts(
-        self, labels: list[Any], counts: NDArray[np.int64], nulls: int, unparsable: int, dtype: Any
-    ) -> None:
-        """One chunk given as counts per label (the streaming engine's fast paths); ``nulls``
-        rows had no usable value, ``unparsable`` of them because it did not fit the type."""
-        self.rows += int(counts.sum()) + nulls
-        self.missing += nulls - unparsable
-        self.unparsable += unparsable
-        fresh = [label for label in labels if label not in self.index]
-        if fresh:
-            self._learn(pl.Series(fresh, dtype=dtype))
-        for label, count in zip(labels, counts.tolist(), strict=True):
-            if count:
-                self.counts[self.index[label]] += count
+    def _add_labels(self, labels: list[Any], counts: NDArray[np.integer], nulls: int, unparsable: int) -> None:
+        if any(map(is_long_label, labels)):
+            labels = [label_key(x) if is_long_label(x) else x for x in labels]
+        self._count(self.codes_of_labels(labels), np.asarray(counts, dtype=np.int64), nulls, unparsable)
 
     def add_code_counts(self, codes: NDArray[np.int64], counts: NDArray[np.int64], nulls: int, unparsable: int) -> None:
         """One chunk as counts per known code (see :meth:`codes_of`)."""
-        self.rows += int(counts.sum()) + nulls
+        self.drop_row_order()
+        self._count(codes, counts, nulls, unparsable)
+
+    def _count(self, codes: NDArray[np.int64], counts: NDArray[np.int64], nulls: int, unparsable: int) -> None:
+        total = int(counts.sum())
+        self.rows += total + nulls
+        self.present += total
         self.missing += nulls - unparsable
         self.unparsable += unparsable
-        if codes.size > 64:
-            totals = np.asarray(self.counts, dtype=np.int64)
-            np.add.at(totals, codes, counts)
-            self.counts = totals.tolist()
-        else:
-            for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
-                self.counts[code] += count
+        np.add.at(self._counts, codes, counts)
 
     def codes_of(self, labels: pl.Series) -> NDArray[np.int64]:
-        """The code of each label (learning new ones); -1 for nulls."""
-        self._learn(labels)
+        """The code of each label of a series (learning new ones); -1 for nulls."""
+        values = shorten_labels(labels).to_list()
+        present = [v for v in values if v is not None]
+        codes = self.codes_of_labels(present)
+        if len(present) == len(values):
+            return codes
+        out = np.full(len(values), -1, dtype=np.int64)
+        out[[i for i, v in enumerate(values) if v is not None]] = codes
+        return out
+
+    def codes_of_labels(self, labels: list[Any]) -> NDArray[np.int64]:
+        """The code of each label (learning new ones, in order of first appearance)."""
         index = self.index
-        return np.array([index[v] if v is not None else -1 for v in labels.to_list()], dtype=np.int64)
-
-    def _learn(self, values: pl.Series) -> None:
-        """Add labels not seen before, in order of first appearance."""
-        for label in values.drop_nulls().unique(maintain_order=True).to_list():
-            if label not in self.index:
-                self.index[label] = len(self.labels)
-                self.labels.append(label)
-                self.counts.append(0)
-        self._known = pl.Series(self.labels, dtype=values.dtype)
-
-    def _add_counts(self, counts: NDArray[np.int64]) -> None:
-        for code in np.flatnonzero(counts):
-            self.counts[code] += int(counts[code])
+        known = self.labels
+        codes = np.empty(len(labels), dtype=np.int64)
+        for i, label in enumerate(labels):
+            code = index.get(label)
+            if code is None:
+                code = index[label] = len(known)
+                known.append(label)
+            codes[i] = code
+        if len(known) > self._counts.size:
+            grown = np.zeros(max(2 * self._counts.size, len(known)), dtype=np.int64)
+            grown[: self._counts.size] = self._counts
+            self._counts = grown
+        return codes
 
     def merge(self, other: CategoryAccumulator) -> None:  # type: ignore[override]
         """Absorb an accumulator fed with the rows that follow this one's."""
-        self.rows += other.rows
+        mine = self.codes_of_labels(other.labels)
+        if self.row_order and other.row_order:
+            self.row_codes += [mine.astype(np.uint32)[codes] for codes in other.row_codes]
+        else:
+            self.drop_row_order()
+        self._count(mine, other.counts, 0, 0)
+        self.rows += other.rows - other.present
         self.missing += other.missing
         self.unparsable += other.unparsable
-        for code, label in enumerate(other.labels):
-            mine = self.index.get(label)
-            if mine is None:
-                mine = len(self.labels)
-                self.index[label] = mine
-                self.labels.append(label)
-                self.counts.append(0)
-            self.counts[mine] += other.counts[code]
-        if self.labels:
-            self._known = pl.Series(self.labels, dtype=other._known.dtype if other.labels else None)
 
     def finish(self) -> CategoricalSample:
-        counted = [label for label, count in zip(self.labels, self.counts, strict=True) if count]
-        ordered = sort_labels(counted)
-        position = {label: i for i, label in enumerate(ordered)}
-        permutation = np.array([position.get(label, -1) for label in self.labels], dtype=np.int64)
-        counts = np.zeros(len(ordered), dtype=np.int64)
-        used = permutation >= 0
-        counts[permutation[used]] = np.asarray(self.counts, dtype=np.int64)[used]
-        return CategoricalSample(ordered, counts, self.rows, self.missing, self.unparsable)
+        """The sample: counted labels in sorted order. The accumulator is spent afterwards: its
+        label index is released (about 100 MB for a million labels) before the tests run."""
+        used = np.flatnonzero(self.counts)
+        counted = [self.labels[i] for i in used.tolist()]
+        order = label_order(counted)
+        labels = [counted[i] for i in order.tolist()]
+        codes = None
+        if self.row_order:
+            position = np.zeros(len(self.labels), dtype=np.uint32)
+            position[used[order]] = np.arange(len(used), dtype=np.uint32)
+            codes = position[np.concatenate(self.row_codes)] if self.row_codes else np.zeros(0, dtype=np.uint32)
+            self.row_codes = []
+        counts = self.counts[used[order]].copy()
+        self.index, self.labels, self._counts = {}, [], np.zeros(64, dtype=np.int64)
+        return CategoricalSample(labels, counts, self.rows, self.missing, self.unparsable, codes)
 
     def as_numeric(self, streaming: bool = False) -> NumericAccumulator | SketchAccumulator:
         """The same values as a numerical accumulator (labels must be numbers)."""
@@ -447,10 +447,13 @@ class AutoAccumulator:
 
     Integers are collected as categories (they are categorical with at most 10 distinct values)
     until they have too many distinct values; strings as categories until they look like free
-    text; floats as numbers; dates as day numbers.
+    text; floats as numbers; dates as day numbers. ``row_order`` keeps the codes of categories
+    that are not text in row order (see :class:`CategoryAccumulator`).
     """
 
-    def __init__(self, first_dtype: pl.DataType, label: bool = False, streaming: bool = False) -> None:
+    def __init__(
+        self, first_dtype: pl.DataType, label: bool = False, streaming: bool = False, row_order: bool = False
+    ) -> None:
         self.storage = storage_kind(first_dtype)
         self.streaming = streaming
         self.numeric: NumericAccumulator | SketchAccumulator | None = None
@@ -463,7 +466,7 @@ class AutoAccumulator:
         if self.storage == "datetime" or (self.storage == "float" and not label):
             self.numeric = SketchAccumulator() if streaming else NumericAccumulator()
         else:
-            self.categories = CategoryAccumulator()
+            self.categories = CategoryAccumulator(row_order=row_order and self.storage != "string")
 
     def update(self, series: pl.Series) -> None:
         if self.gave_up_text:

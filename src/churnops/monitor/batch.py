@@ -6,11 +6,12 @@ quality checks need; for every row, how many of its cells failed a check and a h
 Builders fed with any parts of a batch merge.
 
 Two modes. The exact engine keeps every finite value of a numerical column (sorted, or as
-distinct values with counts) and every row's category code, so its statistics equal
-Evidently's. The streaming engine (``streaming=True``) keeps mergeable summaries whose size
-does not grow with the rows (:class:`~churnops.monitor.accumulate.SketchAccumulator`, category
-counts), reads Parquet dictionaries and integers without converting them, and works on the
-columns of a chunk in parallel threads (``jobs``).
+distinct values with counts), every category's count and - for a TVD column of numbers - each
+value's code in row order, so its statistics equal Evidently's. The streaming engine
+(``streaming=True``) keeps mergeable summaries whose size does not grow with the rows
+(:class:`~churnops.monitor.accumulate.SketchAccumulator`, category counts), reads Parquet
+dictionaries and integers without converting them, and works on the columns of a chunk in
+parallel threads (``jobs``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from churnops.errors import InputDataError
-from churnops.monitor.accumulate import MISSING, CategoryAccumulator, NumericAccumulator, SketchAccumulator
+from churnops.monitor.accumulate import CategoryAccumulator, NumericAccumulator, SketchAccumulator, count_integers
 from churnops.monitor.duplicates import DuplicateCounter
 from churnops.monitor.prepare import (
     CategoricalSample,
@@ -137,9 +138,9 @@ class BatchBuilder:
                 like = LABEL_TYPES.get(type(column.sample.labels[0]))
             accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
             if plan.column_type == "categorical":
-                accumulator = CategoryAccumulator()
-                if isinstance(column.sample, CategoricalSample) and like is not None:
-                    accumulator.seed(column.sample.labels, like)
+                reference = column.sample
+                row_order = not streaming and isinstance(reference, CategoricalSample) and reference.codes is not None
+                accumulator = CategoryAccumulator(row_order=row_order)
             else:
                 accumulator = SketchAccumulator() if streaming else NumericAccumulator()
             self.tallies[plan.name] = ColumnTally(column, accumulator, like)
@@ -177,7 +178,6 @@ class BatchBuilder:
         self.rows += chunk.height
         failures = np.zeros(chunk.height, dtype=np.uint16)
         expressions: list[pl.Expr] = []
-        values: dict[str, pl.Expr] = {}
         schema = chunk.schema
         for name, tally in self.tallies.items():
             kind = tally.profile.plan.column_type
@@ -186,23 +186,19 @@ class BatchBuilder:
             source = schema[name]
             if kind == "categorical":
                 value, flag = category_exprs(name, source, tally.like)
-                values[name] = value
-                expressions.append(tally.accumulator.codes_for(value).alias(name))  # type: ignore[union-attr]
             else:
                 value, flag = numeric_exprs(name, source)
-                expressions.append(value.alias(name))
+            expressions.append(value.alias(name))
             if flag is not None:
                 expressions.append(flag.alias(name + FLAG))
         coerced = chunk.select(expressions) if expressions else pl.DataFrame()
         for name, tally in self.tallies.items():
             unparsable = int(coerced[name + FLAG].sum()) if name + FLAG in coerced.columns else 0
             if isinstance(tally.accumulator, CategoryAccumulator):
-                codes = coerced[name].to_numpy()
-                value = values[name]
-                tally.accumulator.take(
-                    codes, unparsable, lambda mask, v=value: chunk.select(v).filter(pl.Series(mask))[:, 0]
-                )
-                failures += codes == MISSING
+                series = coerced[name]
+                tally.accumulator.add_series(series, unparsable)
+                if series.null_count():
+                    failures += series.is_null().to_numpy()
                 continue
             if tally.profile.plan.column_type == "datetime":
                 dates = coerce_datetime(chunk[name])
@@ -393,34 +389,17 @@ class BatchBuilder:
             return (~valid[index] if failed else None), Lookup(entry_hash, index)
         ints = _arrow_integers(data) if tally.like is None or tally.like == pl.Int64 else None
         if ints is not None:
-            if ints.size:
-                low = int(ints.min())
-                counts = np.bincount(ints - low if low else ints)
-                seen = np.flatnonzero(counts)
-                accumulator.add_label_counts((seen + low).tolist(), counts[seen], 0, 0, pl.Int64())
+            labels, counts = count_integers(ints)
+            accumulator.add_label_counts(labels.tolist(), counts, 0, 0)
             return None, ints
         series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
         assert isinstance(series, pl.Series)
         if series.dtype.is_integer() and (tally.like is None or tally.like == pl.Int64):
-            present = series.drop_nulls().to_numpy()
-            if present.size:
-                low = int(present.min())
-                counts = np.bincount(present - low)
-                seen = np.flatnonzero(counts)
-                accumulator.add_label_counts((seen + low).tolist(), counts[seen], series.null_count(), 0, pl.Int64())
-            else:
-                accumulator.add_label_counts([], np.zeros(0, dtype=np.int64), series.null_count(), 0, pl.Int64())
+            accumulator.add_series(series)
             return series.is_null().to_numpy(), series
         coerced = coerce_categorical(series, tally.like)
         values = coerced.series
-        counted = values.drop_nulls().value_counts()
-        accumulator.add_label_counts(
-            counted[:, 0].to_list(),
-            counted[:, 1].to_numpy().astype(np.int64),
-            values.null_count(),
-            coerced.unparsable,
-            values.dtype,
-        )
+        accumulator.add_series(values, coerced.unparsable)
         return values.is_null().to_numpy(), _stable_hash(values)[0]
 
     # --- both ----------------------------------------------------------------------------

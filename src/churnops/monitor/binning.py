@@ -36,13 +36,15 @@ def value_counts_aligned(
 
     >>> value_counts_aligned(np.array([0, 0, 1]), np.array([1, 2]))
     (array([2, 1, 0]), array([0, 1, 1]))
+    >>> value_counts_aligned(np.array([0, 2**40]), np.array([2**40]))  # sorted, not a 2**40 table
+    (array([1, 1]), array([0, 1]))
     """
-    if (
-        reference.dtype.kind in "iu"
-        and current.dtype.kind in "iu"
-        and min(reference.min(initial=0), current.min(initial=0)) >= 0
-    ):
-        size = int(max(reference.max(initial=-1), current.max(initial=-1))) + 1
+    size = 0
+    if reference.dtype.kind in "iu" and current.dtype.kind in "iu" and reference.size + current.size:
+        low = min(reference.min(initial=0), current.min(initial=0))
+        size = int(max(reference.max(initial=-1), current.max(initial=-1))) + 1 if low >= 0 else 0
+    # codes (0 .. k-1) are counted in a table; values spread wider are sorted instead
+    if 0 < size <= max(4 * (reference.size + current.size), 1 << 16):
         ref_counts = np.bincount(reference, minlength=size)
         cur_counts = np.bincount(current, minlength=size)
         seen = (ref_counts + cur_counts) > 0

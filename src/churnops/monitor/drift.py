@@ -33,6 +33,12 @@ def weighted_tests() -> list[str]:
     return [name for name, spec in REGISTRY.items() if "reference_weights" in spec.params and name == spec.name]
 
 
+TVD_ESTIMATE = (
+    "TVD p-value estimated from category counts (the streaming engine, or labels that are not integers); "
+    "Evidently's permutes the rows and can differ by a few hundredths"
+)
+
+
 class ColumnTestError(ValueError):
     """A configured test cannot run on this column (wrong type, degenerate data)."""
 
@@ -114,6 +120,21 @@ def test_inputs(
     raise TypeError("reference and current samples must be of the same kind")
 
 
+def row_ordered_inputs(reference: CategoricalSample, current: CategoricalSample) -> TestInputs | None:
+    """Both samples' values in row order, as codes into the sorted union of their labels (what
+    TVD's permutation test draws from); None unless both samples kept their codes."""
+    if reference.codes is None or current.codes is None:
+        return None
+    _, _, labels = align_category_counts(reference, current)
+    position = {label: i for i, label in enumerate(labels)}
+
+    def recode(sample: CategoricalSample) -> np.ndarray:
+        assert sample.codes is not None
+        return np.array([position[label] for label in sample.labels], dtype=np.int64)[sample.codes]
+
+    return TestInputs(recode(reference), recode(current), "categorical", labels)
+
+
 def choose_test(plan: ColumnPlan, inputs: TestInputs, settings: MonitorSettings) -> StatTestSpec:
     """The configured test for the column, else Evidently's default for its size and values."""
     configured = settings.method_for(plan.name, inputs.column_type)
@@ -138,6 +159,7 @@ def run_test(spec: StatTestSpec, inputs: TestInputs, settings: MonitorSettings) 
         "n_bins": settings.n_bins,
         "reference_weights": inputs.reference_weights,
         "current_weights": inputs.current_weights,
+        "labels": inputs.labels,
     }
     params = {name: available[name] for name in spec.params if name in available}
     takes_weights = "reference_weights" in spec.params
@@ -173,6 +195,13 @@ def column_drift(
         raise ColumnTestError(f"column '{plan.name}' has no usable value in the {side} data")
     spec = choose_test(plan, inputs, settings)
     threshold = settings.threshold_for(plan.name, inputs.column_type, spec)
+    note = None
+    if spec.name == "TVD" and isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
+        ordered = row_ordered_inputs(reference, current)
+        if ordered is not None:
+            inputs = ordered
+        else:
+            note = TVD_ESTIMATE
     result = run_test(spec, inputs, settings)
     if inputs.labels is not None:
         ref_counts, cur_counts = inputs.label_counts()
@@ -194,6 +223,7 @@ def column_drift(
         current=summarize(current),
         distribution=distribution,
         type_source="config" if plan.declared else "inferred",
+        note=note,
     )
 
 

@@ -2,15 +2,18 @@
 
 A numerical sample keeps its finite values sorted - every numerical test is order-free - and,
 when values repeat a lot, as distinct values with counts (``weights``), which is exact and small.
-A categorical sample keeps integer codes in row order (the TVD permutation test needs the order)
-into the sorted labels. Missing values (null, NaN) and infinities are counted and dropped, as
-Evidently drops them. Datetime columns become numerical samples in days since 1970-01-01.
+A categorical sample keeps its sorted labels and their counts; labels longer than
+:data:`MAX_LABEL_CHARS` are kept as a fixed-size key (:func:`label_key`). Missing values (null,
+NaN) and infinities are counted and dropped, as Evidently drops them. Datetime columns become
+numerical samples in days since 1970-01-01.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import hashlib
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,102 @@ THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 """A number written with comma thousands separators, such as 1,234,567.89."""
 BLANKS = r"[\s_']"
 """Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""
+MAX_LABEL_CHARS = 120
+"""Longer category labels are kept, and shown, as a prefix, their length and a sha1 digest."""
+LABEL_PREFIX_CHARS = MAX_LABEL_CHARS - 40
+LABEL_KEY = re.compile(rf"(.{{{LABEL_PREFIX_CHARS}}})\.\.\. \((\d+) chars, sha1 ([0-9a-f]{{40}})\)", re.DOTALL)
+"""What :func:`label_key` writes."""
+
+
+def is_long_label(label: Any) -> bool:
+    """Whether a label is text longer than :data:`MAX_LABEL_CHARS` and not yet a :func:`label_key`.
+
+    >>> is_long_label("x" * 121), is_long_label(label_key("x" * 121)), is_long_label(3)
+    (True, False, False)
+    """
+    return isinstance(label, str) and len(label) > MAX_LABEL_CHARS and LABEL_KEY.fullmatch(label) is None
+
+
+def label_key(text: str) -> str:
+    """The fixed-size stand-in of a label longer than :data:`MAX_LABEL_CHARS`.
+
+    Its prefix, length and full sha1 (160 bits: distinct labels never share a key in practice,
+    where the 10 hex digits shown in outputs would collide among a million labels of one length
+    and prefix). A category then costs about 150 bytes however long its label is, and outputs
+    show it exactly as they showed the label itself (:func:`churnops.monitor.summaries.label_text`).
+
+    >>> key = label_key("x" * 200)
+    >>> len(key), key[78:]
+    (142, 'xx... (200 chars, sha1 94218caae9904e93a3d7bf578bf4791926fc5e82)')
+    """
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{text[:LABEL_PREFIX_CHARS]}... ({len(text)} chars, sha1 {digest})"
+
+
+def shorten_labels(series: pl.Series) -> pl.Series:
+    """Text labels longer than :data:`MAX_LABEL_CHARS` replaced by their :func:`label_key`.
+
+    Linear in the bytes of the series: the digests are taken from the Arrow buffers in place
+    (turning 10 kB labels into Python strings first cost more than hashing them), the rest is
+    vectorized. A series without long values - the usual case - is returned as it is after one
+    pass over the string lengths.
+
+    >>> shorten_labels(pl.Series(["a", "b" * 130, None])).str.len_chars().to_list()
+    [1, 142, None]
+    >>> once = shorten_labels(pl.Series(["b" * 130]))
+    >>> once[0] == label_key("b" * 130), shorten_labels(once).equals(once)
+    (True, True)
+    """
+    if series.dtype != pl.String or series.len() == 0:
+        return series
+    longest = series.str.len_bytes().max()  # bytes >= characters: a cheap first test
+    if longest is None or longest <= MAX_LABEL_CHARS:  # type: ignore[operator]
+        return series
+    long = (series.str.len_chars() > MAX_LABEL_CHARS).fill_null(False)
+    if long.any():  # keys are longer than MAX_LABEL_CHARS too: shortening twice changes nothing
+        long &= ~series.str.contains(f"^(?s){LABEL_KEY.pattern}$").fill_null(False)
+    if not long.any():
+        return series
+    values = series.filter(long)
+    keys = pl.select(
+        pl.concat_str(
+            values.str.slice(0, LABEL_PREFIX_CHARS),
+            pl.lit("... ("),
+            values.str.len_chars().cast(pl.String),
+            pl.lit(" chars, sha1 "),
+            pl.Series(_utf8_sha1(values), dtype=pl.String),
+            pl.lit(")"),
+        )
+    ).to_series()
+    shortened: pl.Series = series.clone().scatter(np.flatnonzero(long.to_numpy()), keys)
+    return shortened
+
+
+_VIEW = np.dtype([("length", "<i4"), ("prefix", "<i4"), ("buffer", "<i4"), ("offset", "<i4")])
+"""An Arrow string view of more than 12 bytes: length, first bytes, data buffer and offset in it."""
+
+
+def _utf8_sha1(values: pl.Series) -> list[str]:
+    """The sha1 hex digest of the UTF-8 bytes of each value of a null-free string series whose
+    values are longer than 12 bytes (so that no view holds its bytes inline)."""
+    import pyarrow as pa
+
+    arrow = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    digests: list[str] = []
+    for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
+        buffers = chunk.buffers()
+        if pa.types.is_string_view(chunk.type):
+            views = np.frombuffer(buffers[1], dtype=_VIEW)[chunk.offset : chunk.offset + len(chunk)]
+            data = [memoryview(buffer) for buffer in buffers[2:]]
+            pieces = zip(views["buffer"].tolist(), views["offset"].tolist(), views["length"].tolist(), strict=True)
+        else:
+            chunk = chunk.cast(pa.large_string())
+            buffers = chunk.buffers()
+            offsets = np.frombuffer(buffers[1], dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
+            data = [memoryview(buffers[2])]
+            pieces = zip([0] * len(chunk), offsets[:-1].tolist(), np.diff(offsets).tolist(), strict=True)
+        digests += [hashlib.sha1(data[b][start : start + n]).hexdigest() for b, start, n in pieces]
+    return digests
 
 
 @dataclass(frozen=True)
@@ -219,8 +318,11 @@ class NumericalSample:
 class CategoricalSample:
     """The sorted labels of a categorical column and how often each occurs (missing removed).
 
-    Counts are all any categorical test needs (every one is invariant to row order), so neither
-    engine keeps a code per row: at 1M rows that saved ~30 MB of peak memory.
+    Counts are all the tests need but one, so no code per row is kept (at 1M rows that saved
+    ~30 MB of peak memory) - except ``codes`` for a column whose configured test is TVD and
+    whose labels are integers, in the exact engine: each present value's index into ``labels``,
+    in row order. Evidently's TVD p-value permutes the rows, and with them churnops computes
+    the same p-value (:func:`~churnops.monitor.stattests.tvd`).
     """
 
     labels: list[Any]
@@ -228,6 +330,7 @@ class CategoricalSample:
     rows: int
     missing: int
     unparsable: int = 0
+    codes: NDArray[np.uint32] | None = field(default=None, repr=False, compare=False)
 
     @property
     def count(self) -> int:
@@ -241,7 +344,7 @@ class CategoricalSample:
         CategoricalSample(labels=['a', 'b'], counts=array([1, 2]), rows=4, missing=1, unparsable=0)
         """
         rows = series.len()
-        present = series.drop_nulls()
+        present = shorten_labels(series.drop_nulls())
         if present.dtype.is_float():
             present = present.filter(present.is_finite())
         counted = present.value_counts(sort=False)
@@ -271,6 +374,19 @@ def align_category_counts(
     ref_counts[[position[label] for label in reference.labels]] = reference.counts
     cur_counts[[position[label] for label in current.labels]] = current.counts
     return ref_counts, cur_counts, union
+
+
+def label_order(labels: list[Any]) -> NDArray[np.intp]:
+    """The positions that put ``labels`` in :func:`sort_labels` order.
+
+    >>> label_order(["b", "c", "a"]).tolist()
+    [2, 0, 1]
+    """
+    try:
+        order = sorted(range(len(labels)), key=labels.__getitem__)
+    except TypeError:
+        order = sorted(range(len(labels)), key=lambda i: str(labels[i]))
+    return np.array(order, dtype=np.intp)
 
 
 def sort_labels(labels: Any) -> list[Any]:

@@ -1,7 +1,7 @@
 """The reference profile: everything the tests need from the reference, computed once.
 
 A profile holds, per column, its plan (role and type), its prepared sample (sorted finite
-values, or category codes and labels) and its summary. It is built chunk by chunk
+values, or category labels and counts) and its summary. It is built chunk by chunk
 (:class:`ProfileBuilder`), so the reference never has to fit in memory as a table, and builders
 fed with consecutive parts of a table merge into one (partitions computed elsewhere).
 :meth:`ReferenceProfile.to_payload` / :meth:`from_payload` turn a profile into plain arrays and
@@ -31,8 +31,10 @@ from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 
-PROFILE_FORMAT = 4
-"""3 -> 4: categorical columns as counts only (no code per row)."""
+PROFILE_FORMAT = 5
+"""3 -> 4: categorical columns as counts only (no code per row); 4 -> 5: labels over 120
+characters kept as their :func:`~churnops.monitor.prepare.label_key`, and the codes in row order
+of TVD columns of numbers (``codes_<i>``)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class ReferenceProfile:
                 }
             elif isinstance(sample, CategoricalSample):
                 arrays[f"counts_{index}"] = sample.counts
+                if sample.codes is not None:
+                    arrays[f"codes_{index}"] = sample.codes
                 entry["sample"] = {
                     "kind": "categorical",
                     "labels": sample.labels,
@@ -121,13 +125,12 @@ class ReferenceProfile:
                     relative_error=float(info.get("relative_error", 0.0)),
                 )
             elif info and info["kind"] == "categorical":
-                sample = CategoricalSample(
-                    list(info["labels"]),
-                    arrays[f"counts_{index}"].astype(np.int64, copy=False),
-                    info["rows"],
-                    info["missing"],
-                    info["unparsable"],
-                )
+                labels = list(info["labels"])
+                counts = arrays[f"counts_{index}"].astype(np.int64, copy=False)
+                codes = arrays.get(f"codes_{index}")
+                if codes is not None:
+                    codes = _checked_codes(codes, counts)
+                sample = CategoricalSample(labels, counts, info["rows"], info["missing"], info["unparsable"], codes)
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
         return cls(int(manifest["rows"]), columns)
@@ -204,11 +207,14 @@ class ProfileBuilder:
         kind = DECLARED_TYPES.get(declared or "")
         if kind in ("numerical", "datetime"):
             return SketchAccumulator() if self.streaming else NumericAccumulator()
+        # TVD's p-value permutes the rows: the exact engine keeps them for such columns
+        row_order = not self.streaming and self.settings.keeps_row_order(name)
         if kind == "categorical":
             self.likes[name] = pl.String() if isinstance(series.dtype, pl.Categorical | pl.Enum) else series.dtype
-            return CategoryAccumulator()
+            return CategoryAccumulator(row_order=row_order)
         dtype = pl.String() if isinstance(series.dtype, pl.Categorical | pl.Enum) else series.dtype
-        return AutoAccumulator(dtype, label=declared in ("target", "prediction"), streaming=self.streaming)
+        label = declared in ("target", "prediction")
+        return AutoAccumulator(dtype, label=label, streaming=self.streaming, row_order=row_order)
 
     def update(self, chunk: pl.DataFrame | Any) -> None:
         if not isinstance(chunk, pl.DataFrame):  # a pyarrow RecordBatch
@@ -277,6 +283,19 @@ class ProfileBuilder:
             summary = summarize(sample) if sample is not None and reason is None else None
             columns[name] = ColumnProfile(plan, self.dtypes.get(name, "unread"), sample, summary, reason)
         return ReferenceProfile(self.rows, columns)
+
+
+def _checked_codes(codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Codes read from a cache file, if they agree with the counts (else ValueError: the cache
+    is ignored and rebuilt)."""
+    if codes.ndim != 1 or codes.dtype.kind not in "iu" or codes.size != int(counts.sum()):
+        raise ValueError("category codes do not match the counts")
+    if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= counts.size):
+        raise ValueError("category codes out of range")
+    codes = codes.astype(np.uint32, copy=False)
+    if not np.array_equal(np.bincount(codes, minlength=counts.size), counts):
+        raise ValueError("category codes do not match the counts")
+    return codes
 
 
 def _count(sample: NumericalSample | CategoricalSample) -> int:

@@ -36,6 +36,8 @@ class MonitorSettings:
     target_significance: float = 0.05
     detect_ids: bool = True
     """Leave undeclared columns of strictly monotonic whole numbers (row numbers, ids) untested."""
+    evidently_html: bool = False
+    """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
     def declared(self, column: str) -> str | None:
         return self.declared_types.get(column)
@@ -46,6 +48,28 @@ class MonitorSettings:
             return self.per_column_method[column]
         by_type = self.num_method if column_type == "numerical" else self.cat_method
         return by_type or self.method
+
+    def keeps_row_order(self, column: str) -> bool:
+        """Whether the column, if categorical, is tested with TVD: the exact engine then keeps its
+        values' codes in row order when they are numbers, as Evidently's permutation p-value needs.
+
+        >>> MonitorSettings(cat_method="TVD", per_column_method={"b": "chisquare"}).keeps_row_order("b")
+        False
+        """
+        return _is_tvd(self.method_for(column, "categorical"))
+
+    def row_order_key(self) -> dict[str, object] | None:
+        """What decides which reference columns keep their row order, for the profile cache key
+        (None when no column does).
+
+        >>> MonitorSettings(method="TVD", per_column_method={"b": "psi"}).row_order_key()
+        {'tvd': True, 'except': ['b']}
+        """
+        default = _is_tvd(self.cat_method or self.method)
+        exceptions = sorted(name for name, method in self.per_column_method.items() if _is_tvd(method) != default)
+        if not default and not exceptions:
+            return None
+        return {"tvd": default, "except": exceptions}
 
     def threshold_for(self, column: str, column_type: str, spec: StatTestSpec) -> float:
         """Per-column, then per-type, then global threshold; else the test's default.
@@ -72,6 +96,10 @@ class MonitorSettings:
             "per_column_method": dict(self.per_column_method),
             "distance_threshold": self.distance_threshold,
         }
+
+
+def _is_tvd(method: str | None) -> bool:
+    return method is not None and ALIASES.get(method, method) == "TVD"
 
 
 def _check_method(key: str, name: str | None) -> str | None:
@@ -119,4 +147,5 @@ def settings_from_config(config: Config) -> MonitorSettings:
         evidently_drift_share=config.thresholds.evidently_drift_share,
         quality_threshold=config.thresholds.data_quality,
         detect_ids=config.columns.detect_ids,
+        evidently_html=config.monitor.evidently_html,
     )

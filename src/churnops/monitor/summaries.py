@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
 import numpy as np
 
-from churnops.monitor.prepare import CategoricalSample, NumericalSample
+from churnops.monitor.prepare import LABEL_KEY, MAX_LABEL_CHARS, CategoricalSample, NumericalSample, label_key
 from churnops.monitor.results import ColumnSummary, Distribution
 
 QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
@@ -17,23 +16,29 @@ HISTOGRAM_BINS = 30
 OTHER = "(other)"
 
 
-MAX_LABEL_CHARS = 120
-"""Longer category labels are shortened in results, reports and messages (a hash keeps them apart)."""
-
-
 def label_text(label: Any) -> str:
     """How a category label is written in results (``None`` never appears: missing is dropped).
 
+    A label over :data:`~churnops.monitor.prepare.MAX_LABEL_CHARS` characters is written as its
+    first 80 characters, its length and 10 hex digits of its sha1 - from the label itself or from
+    the :func:`~churnops.monitor.prepare.label_key` the monitoring keeps instead of it.
+
     >>> label_text(3.0), label_text("x" * 200)[:5], label_text("x" * 200)[-31:]
     ('3', 'xxxxx', '... (200 chars, sha1 94218caae9)')
+    >>> label_text(label_key("x" * 200)) == label_text("x" * 200)
+    True
     """
     if isinstance(label, float) and label.is_integer():
         return str(int(label))
     text = str(label)
     if len(text) <= MAX_LABEL_CHARS:
         return text
-    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{text[: MAX_LABEL_CHARS - 40]}... ({len(text)} chars, sha1 {digest})"
+    key = LABEL_KEY.fullmatch(text)
+    if key is None:
+        key = LABEL_KEY.fullmatch(label_key(text))
+        assert key is not None
+    prefix, length, digest = key.groups()
+    return f"{prefix}... ({length} chars, sha1 {digest[:10]})"
 
 
 def sorted_quantiles(values: np.ndarray, weights: np.ndarray | None, probabilities: list[float]) -> list[float]:

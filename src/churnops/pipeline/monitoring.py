@@ -396,7 +396,8 @@ def _run_monitoring(
         current_info = DatasetInfo(str(current_path), current.height, sha256_file(current_path), None, current.width)
         evidently_html = config.monitoring_dir / "evidently_report.html"
         result = run_evidently(reference_frame, current, settings, reference_info, current_info, evidently_html)
-        extra_files["evidently_report"] = evidently_html
+        if config.monitor.evidently_html:
+            extra_files["evidently_report"] = evidently_html
         cache_status = "off"
         timings = {"read_s": time.perf_counter() - started}
     else:

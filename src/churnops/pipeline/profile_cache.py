@@ -43,6 +43,7 @@ def profile_key(
             "declared": sorted(settings.declared_types.items()),
             "detect_ids": settings.detect_ids,
             "dialect": list(dialect),
+            "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
         },
         sort_keys=True,
     )
