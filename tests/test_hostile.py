@@ -477,3 +477,40 @@ def test_a_page_without_the_known_data_block_is_refused():
     ):
         with pytest.raises(IntegrationError, match="not written"):
             escaped_evidently_page(bad)
+
+
+def test_implausible_labels_and_two_valued_columns_count_against_quality(ws):
+    """A column-shifted row: the target at 50000, a 0/1-like column with a third value. They are
+    data errors (the score falls), the target keeps its two-proportion test on its real labels,
+    and the console's target line stays."""
+    batch = _batch(ws)
+    first = pl.int_range(pl.len()) < 3
+    shifted = batch.with_columns(
+        pl.when(first).then(50000).otherwise(pl.col("Churn Flag")).alias("Churn Flag"),
+        pl.when(first).then(pl.lit("2")).otherwise(pl.col("Gender")).alias("Gender"),
+    )
+    shifted.write_csv(ws / "shifted.csv")
+    done = churnops(ws, "monitor", "--current", "shifted.csv")
+    assert done.returncode == 0, done.stderr
+    assert "target Churn Flag:" in done.stdout
+    metrics = _metrics(ws)
+    checks = _checks(metrics)
+    assert checks[("implausible_value", "Churn Flag")]["severity"] == "error"
+    assert checks[("implausible_value", "Churn Flag")]["count"] == 3
+    assert checks[("implausible_value", "Gender")]["count"] == 3
+    assert metrics["data_quality"]["score"] < 1.0 and metrics["data_quality"]["failed_cells"] >= 6
+    target = metrics["target_drift"]
+    assert target["test"] == "z" and "left out" in target["note"]
+    assert target["current_rate"] == pytest.approx(
+        shifted.filter(pl.col("Churn Flag") != 50000)["Churn Flag"].mean(), rel=1e-9
+    )
+
+
+def test_a_column_of_only_new_categories_is_a_quality_error(ws):
+    _batch(ws).with_columns(pl.lit("Astronaut").alias("Occupation")).write_csv(ws / "unseen.csv")
+    done = churnops(ws, "monitor", "--current", "unseen.csv")
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(ws)
+    check = _checks(metrics)[("all_unseen", "Occupation")]
+    assert check["severity"] == "error" and check["count"] == metrics["current"]["rows"]
+    assert not metrics["data_quality"]["passed"]  # 1 of 17 columns wholly wrong: 0.941 < 0.95

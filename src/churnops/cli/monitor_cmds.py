@@ -141,6 +141,19 @@ def monitor(
         raise typer.Exit(EXIT_DRIFT)
 
 
+def score_text(score: float) -> str:
+    """A score with four decimals, more when four would round a flaw away.
+
+    >>> score_text(1.0), score_text(0.95), score_text(0.99995294)
+    ('1.0000', '0.9500', '0.99995')
+    """
+    for digits in range(4, 9):
+        text = f"{score:.{digits}f}"
+        if score == 1.0 or float(text) < 1.0:
+            return text
+    return f"{score:.9f}"
+
+
 def summary_lines(outcome: Any) -> list[str]:
     """What ``churnops monitor`` prints: the verdict first, then the evidence and the files."""
     from churnops.report.metrics import p_value_text
@@ -183,8 +196,10 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f"change {-drop:+.3f} ({decay.get('basis')})" if drop is not None else "not measurable")
             + (" - DECAY" if decay.get("detected") else "")
         )
+    failed = f"; {quality.failed_cells:,} failed cells" if quality.failed_cells else ""
     lines.append(
-        f"data quality {quality.score:.4f} " + ("(ok)" if quality.passed else f"(WARNING: below {quality.threshold:g})")
+        f"data quality {score_text(quality.score)} "
+        + (f"(ok{failed})" if quality.passed else f"(WARNING: below {quality.threshold:g}{failed})")
     )
     lines.append(f"metrics: {outcome.metrics_path}")
     lines.append(f"report:  {outcome.report_path}")

@@ -77,12 +77,30 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
             examples = ", ".join(repr(label_text(sample.labels[i])) for i in unseen[:EXAMPLES])
             more = f" and {len(unseen) - EXAMPLES} more" if len(unseen) > EXAMPLES else ""
             kind = _plural(len(unseen), "category", "categories")
-            add(
-                "new_category",
-                "warning",
-                n,
-                f"{n} values in {len(unseen)} {kind} the reference never had: {examples}{more}",
-            )
+            allowed = ", ".join(repr(label_text(label)) for label in reference.labels[:EXAMPLES])
+            if tally.profile.plan.role == "target" or len(reference.labels) == 2:
+                # a label or a yes/no column has a closed set of values: anything else is an error
+                what = "the target" if tally.profile.plan.role == "target" else "this two-valued column"
+                add(
+                    "implausible_value",
+                    "error",
+                    n,
+                    f"{n} values outside the reference's values of {what} ({allowed}): {examples}{more}",
+                )
+            elif n == sample.count:
+                add(
+                    "all_unseen",
+                    "error",
+                    n,
+                    f"every value ({n}) is a category the reference never had, e.g. {examples}{more}",
+                )
+            else:
+                add(
+                    "new_category",
+                    "warning",
+                    n,
+                    f"{n} values in {len(unseen)} {kind} the reference never had: {examples}{more}",
+                )
     if _distinct(sample) == 1 and rows > 1:
         add("constant", "warning", 0, "only one value in the current data")
     if _distinct(reference) == 1:
@@ -167,8 +185,13 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
     for column in tally.columns.values():
         checks.extend(_column_checks(column, settings, rows))
     n_columns = len(tally.columns)
-    failed = tally.failed_cells + n_duplicates * n_columns - tally.duplicated_row_failures
+    # values outside a closed set (the target's labels, a two-valued column) and columns whose
+    # every value is new are counted per column: such a cell that is also in a repeated row is
+    # counted twice, so the total is capped at the number of cells
+    categorical_errors = sum(c.count for c in checks if c.check in ("implausible_value", "all_unseen"))
+    failed = tally.failed_cells + n_duplicates * n_columns - tally.duplicated_row_failures + categorical_errors
     cells = rows * n_columns
+    failed = min(failed, cells)
     score = 1.0 - failed / cells if cells else 1.0
     return DataQuality(
         score=score,

@@ -46,7 +46,21 @@ def target_drift(
     Evidently's reference-minus-current sign for feature columns, so it is negated here; the
     two-sided p-value depends on ``|z|`` only and is unchanged.
     """
+    note = None
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
+        if 1 <= len(reference.labels) <= 2 and set(current.labels) - set(reference.labels):
+            # values the reference's label never took (50000 in a 0/1 column) are data errors,
+            # counted by data quality; the rate is measured on the labels that exist
+            keep = [i for i, label in enumerate(current.labels) if label in set(reference.labels)]
+            dropped = int(current.count - current.counts[keep].sum())
+            note = f"{dropped} values the reference's label never took were left out (see data quality)"
+            current = CategoricalSample(
+                [current.labels[i] for i in keep],
+                current.counts[keep],
+                current.rows,
+                current.missing,
+                current.unparsable,
+            )
         ref_counts, cur_counts, labels = align_category_counts(reference, current)
         n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
         if 1 <= len(labels) <= 2 and n1 and n2:
@@ -69,6 +83,7 @@ def target_drift(
                 current_rate=p2,
                 difference=p2 - p1,
                 ci95=rate_difference_ci(p1, n1, p2, n2),
+                note=note,
             )
     try:
         drift = column_drift(plan, reference, current, settings)
