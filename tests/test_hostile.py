@@ -106,6 +106,19 @@ def _write_bad(root: Path, case: str) -> tuple[list[str], str]:
         return ["monitor"], "churnops.toml"
     if case == "path leaving the project":
         return ["monitor", "--set", "paths.monitoring_dir='../elsewhere'"], "leaves the project folder"
+    if case == "CR-only line ends":
+        bad.write_bytes((root / BATCH).read_bytes().replace(b"\n", b"\r"))
+        return ["monitor", "--current", "bad.csv"], "carriage return only"
+    if case == "UTF-16 text":
+        bad.write_bytes((root / BATCH).read_text().encode("utf-16"))
+        return ["monitor", "--current", "bad.csv"], "UTF-16"
+    if case == "a pipe, not a file":
+        os.mkfifo(bad)
+        return ["monitor", "--current", "bad.csv"], "not a regular file"
+    if case == "a line break inside a column name":
+        text = (root / BATCH).read_text()
+        bad.write_text(text.replace("Surname", '"Sur\nname"', 1))
+        return ["monitor", "--current", "bad.csv"], "line break"
     raise AssertionError(case)
 
 
@@ -124,6 +137,10 @@ BAD_CASES = [
     "unknown config key",
     "config not TOML",
     "path leaving the project",
+    "CR-only line ends",
+    "UTF-16 text",
+    "a pipe, not a file",
+    "a line break inside a column name",
 ]
 
 
@@ -514,3 +531,37 @@ def test_a_column_of_only_new_categories_is_a_quality_error(ws):
     check = _checks(metrics)[("all_unseen", "Occupation")]
     assert check["severity"] == "error" and check["count"] == metrics["current"]["rows"]
     assert not metrics["data_quality"]["passed"]  # 1 of 17 columns wholly wrong: 0.941 < 0.95
+
+
+def test_parquet_durations_times_and_wide_decimals_are_monitored_as_numbers(ws):
+    import decimal
+
+    table = _batch(ws).head(3000).to_arrow()
+    balance = table.schema.get_field_index("Balance")
+    values = [decimal.Decimal(str(round(v, 2))) for v in table.column(balance).to_pylist()]
+    table = table.set_column(balance, "Balance", pa.array(values, pa.decimal256(40, 2)))
+    income = table.schema.get_field_index("Income")
+    table = table.set_column(
+        income, "Income", pa.array(np.asarray(table.column(income).to_numpy()).astype("int64"), pa.duration("s"))
+    )
+    loans = table.schema.get_field_index("Outstanding Loans")
+    table = table.set_column(loans, "Outstanding Loans", pa.array(np.arange(3000) * 1000, pa.time64("us")))
+    pq.write_table(table, ws / "odd.parquet")
+    for mode in ("exact", "streaming"):
+        done = churnops(ws, "monitor", "--current", "odd.parquet", "--mode", mode)
+        assert done.returncode == 0, (mode, done.stderr)
+        columns = _metrics(ws)["columns"]
+        assert columns["Balance"]["current"]["count"] == 3000
+        assert columns["Income"]["type"] == "numerical"
+
+
+def test_rows_outside_the_reference_window_never_change_how_it_is_read(ws):
+    """A repeated header line after the window (what `cat a.csv b.csv` makes) used to turn the
+    numeric columns of the whole first piece into text."""
+    expected = _metrics(ws)["dataset_drift"]
+    reference = ws / "data" / "churn.csv"
+    with reference.open("a") as handle:
+        handle.write(reference.read_text().splitlines()[0] + "\n")
+    done = churnops(ws, "monitor", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    assert _metrics(ws)["dataset_drift"] == expected
