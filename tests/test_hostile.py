@@ -237,8 +237,8 @@ def test_a_million_distinct_categories_and_very_long_strings(ws):
     assert done.returncode == 0, done.stderr
     metrics = _metrics(ws)
     checks = _checks(metrics)
-    assert checks[("new_category", "Occupation")]["count"] == rows
-    assert "999995 more" in checks[("new_category", "Occupation")]["message"]
+    assert checks[("all_unseen", "Occupation")]["count"] == rows
+    assert "999995 more" in checks[("all_unseen", "Occupation")]["message"]
     assert metrics["columns"]["Occupation"]["drift_detected"]
     assert metrics["columns"]["Occupation"]["current"]["n_categories"] == rows
     # outputs stay small: long labels are shortened, only the top categories are listed
@@ -313,7 +313,7 @@ def test_distinct_long_labels_cost_memory_per_chunk_not_per_table(long_labels_da
     metrics = _metrics(tmp_path)
     label = metrics["columns"]["label"]
     assert label["drift_detected"] and label["current"]["n_categories"] == 12_000
-    assert _checks(metrics)[("new_category", "label")]["count"] == 12_000
+    assert _checks(metrics)[("all_unseen", "label")]["count"] == 12_000
     report = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
     assert "y" * 1_000 not in report and "(10009 chars, sha1 " in report and "&lt;i&gt;yyy" in report
 

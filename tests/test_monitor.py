@@ -171,8 +171,8 @@ def test_suspicious_data_is_monitored_and_explained_by_quality(bank, workspace):
     assert checks[("missing", "Income")].count == 1_100
     assert ("unparsable", "Balance") not in checks  # "1,234.56" is parsed, thousands separators removed
     assert result.column("Balance").current.count == 10_100
-    assert checks[("new_category", "Gender")].count == 40  # 20 rows, and their 20 duplicates
-    assert "'oops'" in checks[("new_category", "Gender")].message
+    assert checks[("implausible_value", "Gender")].count == 40  # 20 rows, and their 20 duplicates
+    assert "'oops'" in checks[("implausible_value", "Gender")].message
     assert checks[("out_of_domain", "Credit Score")].count == 60
     assert checks[("duplicated_rows", None)].count == 100
     assert checks[("duplicated_ids", "CustomerId")].count == 100

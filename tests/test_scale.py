@@ -148,7 +148,7 @@ def test_suspicious_data_is_reported_the_same_by_both_engines(workspace, cli, da
     }
     expected = {(c["check"], c["column"]): c["count"] for c in results[("csv", "exact")]["checks"]}
     assert expected[("infinite", "Balance")] == 50 and expected[("missing", "Income")] == 100
-    assert expected[("new_category", "Gender")] == 30 and expected[("out_of_domain", "Credit Score")] == 20
+    assert expected[("implausible_value", "Gender")] == 30 and expected[("out_of_domain", "Credit Score")] == 20
     assert expected[("unparsable", "Date of Birth")] == 10 and expected[("duplicated_rows", None)] == 25
     for key, quality in results.items():
         assert {(c["check"], c["column"]): c["count"] for c in quality["checks"]} == expected, key

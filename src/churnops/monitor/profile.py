@@ -129,7 +129,7 @@ class ReferenceProfile:
                 counts = arrays[f"counts_{index}"].astype(np.int64, copy=False)
                 codes = arrays.get(f"codes_{index}")
                 if codes is not None:
-                    codes = _checked_codes(codes, counts)
+                    codes = checked_codes(codes, counts)
                 sample = CategoricalSample(labels, counts, info["rows"], info["missing"], info["unparsable"], codes)
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
@@ -285,7 +285,7 @@ class ProfileBuilder:
         return ReferenceProfile(self.rows, columns)
 
 
-def _checked_codes(codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def checked_codes(codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Codes read from a cache file, if they agree with the counts (else ValueError: the cache
     is ignored and rebuilt)."""
     if codes.ndim != 1 or codes.dtype.kind not in "iu" or codes.size != int(counts.sum()):

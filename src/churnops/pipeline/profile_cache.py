@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from churnops.data.io import atomic_path
-from churnops.monitor.profile import PROFILE_FORMAT, ReferenceProfile
+from churnops.monitor.profile import PROFILE_FORMAT, ReferenceProfile, checked_codes
 from churnops.monitor.settings import MonitorSettings
 
 logger = logging.getLogger(__name__)
@@ -159,6 +159,12 @@ def _check_payload(manifest: Any, arrays: dict[str, Any]) -> None:
             if int(counts.sum()) > info["rows"]:
                 raise UnusableCache(f"column {entry['name']!r} has more values than rows")
             expected.add(f"counts_{index}")
+            if f"codes_{index}" in arrays:  # row order of a TVD column: one code per counted row
+                try:
+                    checked_codes(arrays[f"codes_{index}"], counts)
+                except (ValueError, AttributeError) as exc:
+                    raise UnusableCache(f"row codes of {entry['name']!r}: {exc}") from None
+                expected.add(f"codes_{index}")
         else:
             raise UnusableCache(f"column {entry['name']!r} has an unknown sample kind")
     unexpected = set(arrays) - expected
