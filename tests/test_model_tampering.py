@@ -82,7 +82,10 @@ def tamper(champion, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     before = set(sys.modules)
 
-    def apply(edit: Callable[[Path], None]) -> Path:
+    def apply(edit: Callable[[Path], None], keep_arrays: bool = False) -> Path:
+        """Unless ``keep_arrays``, the model's array form goes too: churnops then reads model.skops."""
+        if not keep_arrays:
+            (folder / "scorer.npz").unlink()
         edit(folder)
         return folder
 
@@ -402,3 +405,92 @@ def test_a_bad_reference_prediction_cache_is_rebuilt(champion, bad, tmp_path):
     assert not cache.is_symlink()
     rebuilt = np.load(cache, allow_pickle=False)
     np.testing.assert_array_equal(rebuilt, good)
+
+
+def _probabilities(path: Path) -> np.ndarray:
+    import polars as pl
+
+    return pl.read_csv(path).get_column("churn_probability").to_numpy()
+
+
+def test_predict_scores_with_the_array_form_without_importing_scikit_learn(champion, tamper, tmp_path):
+    """Same probabilities as the skops model, in a process that never imports scikit-learn or skops."""
+    import subprocess
+
+    root, cli = champion
+    program = (
+        "import sys\n"
+        "from churnops.cli import main\n"
+        "batch = 'data/production/bank_churn_prod.csv'\n"
+        "sys.argv = ['churnops', 'predict', '--input', batch, '--output', sys.argv[1]]\n"
+        "code = 0\ntry:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print('imported:', sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'skops', 'mlflow', 'scipy'}))\n"
+        "sys.exit(code)\n"
+    )
+    arrays = tmp_path / "arrays.csv"
+    done = subprocess.run([sys.executable, "-c", program, str(arrays)], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "imported: []" in done.stdout, done.stdout
+    tamper(lambda folder: None)  # the array form removed: model.skops is loaded
+    result = cli("predict", "--input", "data/production/bank_churn_prod.csv", "--output", str(tmp_path / "skops.csv"))
+    assert result.exit_code == 0, result.output
+    assert not model_warnings(result.output), result.output
+    np.testing.assert_array_equal(_probabilities(arrays), _probabilities(tmp_path / "skops.csv"))
+
+
+def _flip_a_byte(folder: Path) -> None:
+    data = bytearray((folder / "scorer.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "scorer.npz").write_bytes(bytes(data))
+
+
+def _forged_with_its_digest(folder: Path) -> None:
+    """A walk that loops back to the root, written with a matching sha256 in MLmodel."""
+    import hashlib
+
+    with np.load(folder / "scorer.npz", allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    left = arrays["node_left"].copy()
+    left[np.flatnonzero(arrays["node_is_leaf"] == 0)[5]] = 0
+    arrays["node_left"] = left
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    (folder / "scorer.npz").write_bytes(buffer.getvalue())
+    document = read_mlmodel(folder)
+    document["metadata"]["scorer_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    write_mlmodel(folder, document)
+
+
+def _symlinked(folder: Path) -> None:
+    outside = folder.parent / "scorer-elsewhere.npz"
+    shutil.move(folder / "scorer.npz", outside)
+    (folder / "scorer.npz").symlink_to(outside)
+
+
+def _a_folder(folder: Path) -> None:
+    (folder / "scorer.npz").unlink()
+    (folder / "scorer.npz").mkdir()
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (_flip_a_byte, "sha256"),
+        (_forged_with_its_digest, "child"),
+        (_symlinked, "symbolic link"),
+        (_a_folder, "regular"),
+    ],
+    ids=["a-flipped-byte", "forged-with-its-digest", "a-symbolic-link", "a-folder"],
+)
+def test_a_tampered_array_form_is_not_used_and_the_skops_model_scores(champion, tamper, tmp_path, edit, why):
+    root, cli = champion
+    genuine = tmp_path / "genuine.csv"
+    assert cli("predict", "--input", "data/production/bank_churn_prod.csv", "--output", str(genuine)).exit_code == 0
+    folder = tamper(edit, keep_arrays=True)
+    result = cli("predict", "--input", "data/production/bank_churn_prod.csv", "--output", str(tmp_path / "p.csv"))
+    assert result.exit_code == 0, result.output
+    warnings = model_warnings(result.output)
+    assert len(warnings) == 1 and "scorer.npz" in warnings[0] and why in warnings[0], result.output
+    np.testing.assert_array_equal(_probabilities(tmp_path / "p.csv"), _probabilities(genuine))
+    if edit is _symlinked:
+        assert (folder.parent / "scorer-elsewhere.npz").is_file()  # read through no link, left alone

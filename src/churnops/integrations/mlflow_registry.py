@@ -195,6 +195,7 @@ def log_model(
     pip_requirements: list[str],
     run_name: str,
     trusted_types: list[str] | None = None,
+    model_files: dict[str, bytes] | None = None,
 ) -> LoggedModel:
     """Log a fitted pipeline with its signature, input example and metadata; register a new version."""
     with session(store) as mlflow:
@@ -220,6 +221,11 @@ def log_model(
                     registered_model_name=name,
                     skops_trusted_types=trusted_types,
                 )
+            if model_files:  # beside MLmodel and model.skops, in the model's own artifacts
+                with tempfile.TemporaryDirectory(prefix="churnops-model-files-") as scratch:
+                    for filename, content in model_files.items():
+                        (Path(scratch) / filename).write_bytes(content)
+                        mlflow.MlflowClient().log_model_artifact(info.model_id, str(Path(scratch) / filename))
             version = str(info.registered_model_version)
             logger.debug("mlflow: %s", chatter.getvalue().strip())
         return LoggedModel(run.info.run_id, version, name)
@@ -241,11 +247,30 @@ def load_alias(store: Store, name: str, alias: str) -> LoadedModel:
     return load_version(store, version)
 
 
-def load_version(store: Store, version: ModelVersion) -> LoadedModel:
+def has_array_form(version: ModelVersion) -> bool:
+    """Whether a local model folder holds the model's array form (scoring it needs no scikit-learn)."""
+    from churnops.integrations.model_scorer import SCORER_FILE
+
+    folder = _local_path(version.location)
+    return folder is not None and (folder / SCORER_FILE).is_file()
+
+
+def _local_path(location: str) -> Path | None:
+    from urllib.request import url2pathname
+
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(url2pathname(parsed.path))
+    if not parsed.scheme and os.path.isabs(location):
+        return Path(location)
+    return None
+
+
+def load_version(store: Store, version: ModelVersion, arrays: bool = True) -> LoadedModel:
     """The model of a registered version, checked by churnops' rules; see :func:`load_alias`."""
     try:
         with _local_folder(store, version.location) as folder:
-            model, metadata = load_folder(folder)
+            model, metadata = load_folder(folder, arrays=arrays)
     except ModelRefusedError as exc:
         raise ModelRefusedError(f"the model artifact {version.label} was refused: {exc}") from None
     return LoadedModel(model, metadata, version)
@@ -254,14 +279,9 @@ def load_version(store: Store, version: ModelVersion) -> LoadedModel:
 @contextlib.contextmanager
 def _local_folder(store: Store, location: str) -> Iterator[Path]:
     """The model folder on this machine: read in place when local, else downloaded to a temporary folder."""
-    from urllib.request import url2pathname
-
-    parsed = urllib.parse.urlparse(location)
-    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
-        yield Path(url2pathname(parsed.path))
-        return
-    if not parsed.scheme and os.path.isabs(location):
-        yield Path(location)
+    local = _local_path(location)
+    if local is not None:
+        yield local
         return
     scratch = Path(tempfile.mkdtemp(prefix="churnops-model-"))
     try:

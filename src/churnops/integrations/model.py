@@ -192,7 +192,12 @@ def hyperparameters(pipeline: Any) -> dict[str, Any]:
 
 
 def predict_probabilities(pipeline: Any, frame: Any) -> np.ndarray:
-    """Churn probabilities (float64) of a pandas frame holding the model's input columns."""
+    """Churn probabilities (float64) of a frame holding the model's input columns: a pandas frame
+    for a scikit-learn pipeline; pandas or polars for the model's array form."""
+    if hasattr(pipeline, "raw_scores"):  # a CompiledScorer: no scikit-learn involved
+        return pipeline.predict(frame)
+    if not hasattr(frame, "iloc"):
+        frame = frame.to_pandas()
     with threads_for(len(frame)):
         return np.asarray(pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
 

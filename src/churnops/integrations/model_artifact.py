@@ -17,6 +17,7 @@ Any failed check raises :class:`ModelRefusedError` (one line, nothing from the a
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import stat
@@ -30,6 +31,7 @@ from typing import Any
 from churnops.errors import IntegrationError, MissingDependencyError
 from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec, _sklearn
 
+logger = logging.getLogger(__name__)
 MODEL_FILE = "model.skops"
 MLMODEL_FILE = "MLmodel"
 MAX_MODEL_BYTES = 1 << 30
@@ -59,6 +61,9 @@ class ModelMetadata:
     importance: dict[str, float] = field(default_factory=dict)
     target: str | None = None
     importance_method: str | None = None
+    scorer_sha256: str | None = None
+    """sha256 of the model's array form (``scorer.npz``), when it was written: the file is used only
+    if it has exactly these bytes."""
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata as logged with the model (NaN metrics as null)."""
@@ -71,6 +76,7 @@ class ModelMetadata:
             "features": self.features.to_dict(),
             "target": self.target,
             "as_of": self.as_of,
+            "scorer_sha256": self.scorer_sha256,
         }
 
 
@@ -110,7 +116,16 @@ def parse_metadata(raw: Any) -> ModelMetadata:
         ),
         target=_optional_text(raw.get("target"), "target"),
         importance_method=_optional_text(raw.get("importance_method"), "importance_method"),
+        scorer_sha256=_sha256(raw.get("scorer_sha256")),
     )
+
+
+def _sha256(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ModelRefusedError(f"metadata 'scorer_sha256': {_show(value)} is not a sha256 digest")
+    return value
 
 
 def _kind(value: Any) -> str:
@@ -364,9 +379,37 @@ def _check_model(model: Any, metadata: ModelMetadata) -> None:
         raise ModelRefusedError(f"{MODEL_FILE} does not predict 0/1 labels")
 
 
-def load_folder(folder: Path) -> tuple[Any, ModelMetadata]:
-    """The model and its metadata from a local model folder, after every check."""
+def read_scorer(folder: Path, metadata: ModelMetadata) -> Any | None:
+    """The model's array form (:mod:`churnops.integrations.model_scorer`) when the folder has the
+    one its metadata names, checked; None (and a warning) otherwise - the skops model is used then."""
+    from churnops.integrations.model_scorer import SCORER_FILE, CompiledScorer, ScorerError, sha256_of
+
+    if metadata.scorer_sha256 is None:
+        return None
+    if not (folder / SCORER_FILE).exists() and not (folder / SCORER_FILE).is_symlink():
+        logger.debug("the model folder has no %s: loading model.skops", SCORER_FILE)
+        return None
+    try:
+        data = read_regular_file(folder / SCORER_FILE, MAX_MODEL_BYTES)
+        if sha256_of(data) != metadata.scorer_sha256:
+            raise ScorerError("its sha256 is not the one the model's metadata records")
+        scorer = CompiledScorer.from_bytes(data)
+        if sorted(scorer.columns) != sorted(metadata.features.columns):
+            raise ScorerError("it reads other columns than the model's metadata lists")
+    except (ModelRefusedError, ScorerError) as exc:
+        logger.warning("not using %s of the model (%s): loading model.skops instead", SCORER_FILE, exc)
+        return None
+    return scorer
+
+
+def load_folder(folder: Path, arrays: bool = True) -> tuple[Any, ModelMetadata]:
+    """The model and its metadata from a local model folder, after every check.
+
+    With ``arrays`` (the default) the model's array form is used when it is there and sound - no
+    scikit-learn import; otherwise, and for retraining, the skops pipeline.
+    """
     if not folder.is_dir():
         raise ModelRefusedError(f"the model folder {folder} does not exist")
     metadata = read_metadata(folder)
-    return read_model(folder, metadata), metadata
+    scorer = read_scorer(folder, metadata) if arrays else None
+    return (scorer if scorer is not None else read_model(folder, metadata)), metadata

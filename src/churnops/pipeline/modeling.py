@@ -19,6 +19,7 @@ from churnops.data.io import read_table, sha256_file
 from churnops.errors import ConfigError, InputDataError
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
+from churnops.integrations.model_scorer import sha256_of
 from churnops.monitor.performance import best_f1_threshold, classification_metrics
 from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
@@ -169,15 +170,37 @@ def _log(
         target=config.columns.target,
         importance_method=facts["importance_method"],
     ).to_dict()
+    scorer = _array_form(pipeline, spec, facts["as_of"], facts["validation"][spec.columns])
+    if scorer is not None:
+        metadata["scorer_sha256"] = sha256_of(scorer)
     parse_metadata(metadata)  # never register a model that churnops would refuse to load
     with heartbeat(progress, "MLflow: logging the run and the model"):
-        logged = _log_to_mlflow(config, pipeline, facts, spec, source, kind, extra_params, metadata)
+        logged = _log_to_mlflow(config, pipeline, facts, spec, source, kind, extra_params, metadata, scorer)
     if alias:
         with heartbeat(progress, f"MLflow: pointing '{alias}' at v{logged.version}"):
             registry.set_alias(store_of(config), config.model.name, alias, logged.version)
     done = time.perf_counter()
     timings = {**facts["timings"], "log_s": done - logging_started, "total_s": done - started}
     return TrainOutcome(logged.version, logged.run_id, metrics, facts["threshold"], facts["importance"], alias, timings)
+
+
+def _array_form(pipeline: Any, spec: FeatureSpec, as_of: str, validation: Any) -> bytes | None:
+    """The model as arrays (``scorer.npz``), checked to give the pipeline's probabilities exactly on
+    the validation rows; None when it cannot (only skops is written then)."""
+    import numpy as np
+
+    from churnops.integrations.model import predict_probabilities
+    from churnops.integrations.model_scorer import SCORER_FILE, CompiledScorer, ScorerError, compile_pipeline
+
+    try:
+        data = compile_pipeline(pipeline, spec, as_of).to_bytes()
+        arrays = CompiledScorer.from_bytes(data).predict(validation)
+        if not np.array_equal(arrays, predict_probabilities(pipeline, validation)):
+            raise ScorerError("its probabilities differ from the pipeline's on the validation rows")
+    except ScorerError as exc:
+        logger.warning("the model has no %s (%s): scoring it will import scikit-learn", SCORER_FILE, exc)
+        return None
+    return data
 
 
 def _log_to_mlflow(
@@ -189,6 +212,7 @@ def _log_to_mlflow(
     kind: str,
     extra_params: dict[str, Any],
     metadata: dict[str, Any],
+    scorer: bytes | None = None,
 ) -> registry.LoggedModel:
     from churnops.integrations.model import hyperparameters
 
@@ -222,6 +246,7 @@ def _log_to_mlflow(
         pip_requirements=_requirements(),
         run_name=kind,
         trusted_types=SKOPS_TRUSTED_TYPES,
+        model_files={"scorer.npz": scorer} if scorer is not None else None,
     )
 
 

@@ -61,7 +61,10 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
             raise InputDataError(f"the data lacks the model's input column(s) {', '.join(missing)}")
-        out.append(predict_probabilities(loaded.model, chunk.select(columns).to_pandas()))
+        try:
+            out.append(predict_probabilities(loaded.model, chunk.select(columns)))
+        except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
+            raise InputDataError(f"the model cannot score this data: {str(exc).splitlines()[0][:300]}") from None
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -150,7 +153,10 @@ def prepare_model_imports(config: Config) -> None:
 
     from churnops.integrations.model_artifact import import_skops
 
-    if config.model.monitor == "off" or registry.find_champion(store_of(config), config.model.name) is None:
+    if config.model.monitor == "off":
+        return
+    version = registry.find_champion(store_of(config), config.model.name)
+    if version is None or registry.has_array_form(version):  # the array form needs neither
         return
     thread = threading.Thread(target=import_skops, name="churnops-model-imports")
     thread.daemon = True
