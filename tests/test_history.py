@@ -75,6 +75,36 @@ def test_csv_export_neutralises_formulas(workspace, cli):
     assert cli("monitor", "--reference", "ref.csv", "--current", "cur.csv").exit_code == 0
     output = cli("history", "--format", "csv", "--column", '=HYPERLINK("http://x")').output
     assert "'=HYPERLINK" in output and "\n=HYPERLINK" not in output
+    assert "\r" not in output  # one line ending, as on the terminal
+
+
+def test_a_database_that_is_not_churnops_history_is_left_alone(bank_workspace, cli, tmp_path):
+    """Someone else's database at the history path, or a hard link to one, is never written to."""
+    import hashlib
+    import os
+    import sqlite3
+
+    assert cli("generate").exit_code == 0
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, customer TEXT)")
+        connection.execute("INSERT INTO runs (customer) VALUES ('kept')")
+    connection.close()
+    digest = hashlib.sha256(foreign.read_bytes()).hexdigest()
+    history = bank_workspace / "monitoring" / "history.db"
+    history.parent.mkdir(exist_ok=True)
+    shutil.copy(foreign, history)
+    result = cli("monitor")  # monitoring goes on: the run is not recorded, and says why
+    assert result.exit_code == 0, result.output
+    assert "not recorded" in result.output and "tables churnops did not create" in result.output
+    assert (bank_workspace / "monitoring" / "monitoring_metrics.json").is_file()
+    assert hashlib.sha256(history.read_bytes()).hexdigest() == digest
+    history.unlink()
+    os.link(foreign, history)
+    result = cli("monitor")
+    assert result.exit_code == 0, result.output
+    assert "not recorded" in result.output and "hard link" in result.output
+    assert hashlib.sha256(foreign.read_bytes()).hexdigest() == digest
 
 
 def test_old_schema_is_migrated_in_place(tmp_path):

@@ -203,3 +203,43 @@ def test_global_options_work_after_the_subcommand(ws):
     assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout
     verbose = churnops(ws, "monitor", "--reference-rows", "0:2000", "--verbose")
     assert verbose.returncode == 0 and "DEBUG:" in verbose.stderr
+
+
+def _digests(*paths: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in paths}
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    ["data/linked.csv", "churnops.toml", ".git/config", "data/production/bank_churn_prod.meta.json"],
+    ids=["a-symbolic-link-to-the-reference", "the-configuration", "inside-git", "the-batch-sidecar"],
+)
+def test_an_output_on_a_file_churnops_reads_or_does_not_own_is_refused(ws, trigger):
+    """The reference reached through a link, the configuration, a .git folder, a batch's .meta.json."""
+    (ws / "data" / "linked.csv").symlink_to(ws / "data" / "churn.csv")
+    (ws / ".git").mkdir(exist_ok=True)
+    (ws / ".git" / "config").write_text("[core]\n")
+    (ws / "churnops.toml").write_text('[paths]\nreference = "data/linked.csv"\n')
+    kept = _digests(ws / "data" / "churn.csv", ws / "churnops.toml", ws / ".git" / "config")
+    done = churnops(ws, "monitor", "--reference-rows", "0:2000", "--set", f"paths.trigger={trigger!r}")
+    assert_one_line(done, "paths.trigger")
+    assert _digests(*kept) == kept
+
+
+def test_predict_never_writes_over_its_input_through_a_link(ws):
+    (ws / "data" / "alias.csv").symlink_to(ws / "data" / "production" / "bank_churn_prod.csv")
+    kept = _digests(ws / "data" / "production" / "bank_churn_prod.csv")
+    done = churnops(ws, "predict", "-i", "data/alias.csv", "-o", "data/production/bank_churn_prod.csv")
+    assert_one_line(done, "same file")
+    assert _digests(*kept) == kept
+
+
+def test_a_hard_link_at_the_lock_is_never_written_through(ws, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    lock = ws / "monitoring" / ".workspace.lock"
+    lock.unlink(missing_ok=True)
+    os.link(victim, lock)
+    done = churnops(ws, "monitor", "--reference-rows", "0:2000")
+    assert_one_line(done, "hard link")
+    assert victim.read_text() == "precious\n"

@@ -262,6 +262,20 @@ def test_demo_is_self_contained_and_idempotent(tmp_path, monkeypatch):
     assert git(demo, "rev-list", "--count", "HEAD") == commits
 
 
+def test_demo_refuses_a_folder_holding_your_own_project(tmp_path):
+    """The demo writes generated data through the folder's paths: never into someone's project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "churnops.toml").write_text('[paths]\nreference = "reference.csv"\n')
+    (project / "reference.csv").write_text("customer_id,balance\n1,10.5\n")
+    before = {p.name: p.read_bytes() for p in project.iterdir()}
+    done = subprocess.run([*CHURNOPS, "demo", "project"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "not a demo workspace" in done.stderr and "--force" in done.stderr, done.stderr
+    assert {p.name: p.read_bytes() for p in project.iterdir()} == before
+    assert not (project / ".git").exists()
+
+
 def test_seed_dvc_setup_script(repo):
     script = Path(__file__).resolve().parents[1] / "dvc_setup.sh"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

@@ -117,7 +117,7 @@ def _render(rows: list[dict[str, Any]], columns: list[str], output_format: str) 
         return json.dumps(rows, indent=2, default=str)
     if output_format == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, lineterminator="\n")  # the terminal (and a redirect) add no \r
         writer.writerow(columns)
         for row in rows:
             writer.writerow([safe_cell(row.get(c)) for c in columns])

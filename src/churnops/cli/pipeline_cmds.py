@@ -93,19 +93,32 @@ pipeline = handle_errors(pipeline)
 def demo(
     folder: Annotated[Path, typer.Argument(help="Workspace to create or reuse.", file_okay=False)] = Path("demo"),
     sets: SetOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Use a folder that holds other files (its data files are replaced)."),
+    ] = False,
 ) -> None:
     """Create a self-contained demo workspace (its own git repo and DVC remote) and run the pipeline in it.
 
     Nothing is committed outside FOLDER. Running it again reuses the workspace: an unchanged
-    batch makes no new DVC version.
+    batch makes no new DVC version. A folder that holds anything else (your own project) is
+    refused: the demo writes its generated data there.
     """
     import os
 
     from churnops.errors import ConfigError
-    from churnops.pipeline.demo import prepare_demo
+    from churnops.pipeline.demo import DEMO_MARKER, prepare_demo
 
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder}: is a file; give a folder for the demo workspace")
+    if folder.is_dir() and not force and not (folder / DEMO_MARKER).is_file():
+        found = sorted(entry.name for entry in folder.iterdir())
+        if found:
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise ConfigError(
+                f"{folder}: is not empty and is not a demo workspace (it holds {shown}); the demo writes generated "
+                "data there and would replace files: give a new or empty folder, or --force"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
     cfg = load(None, sets=sets)

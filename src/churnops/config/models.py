@@ -584,10 +584,12 @@ class Config(_Section):
 
     def sqlite_path(self, url: str) -> Path | None:
         """The file of a ``sqlite:///`` URL (resolved in the project when relative), else None."""
-        if not url.startswith("sqlite:///"):
+        import re
+
+        if re.match(r"sqlite(\+\w+)?:///", url) is None:
             return None
         resolved = self.sqlite_url(url, "database")
-        path = resolved.removeprefix("sqlite:///").split("?", 1)[0]
+        path = re.sub(r"^sqlite(\+\w+)?:///", "", resolved).split("?", 1)[0]
         return Path(path) if path and not path.startswith(":memory:") else None
 
     def check_paths(self, inputs: dict[str, Path] | None = None, outputs: dict[str, Path] | None = None) -> None:
@@ -601,6 +603,11 @@ class Config(_Section):
         }
         written = {**self.output_files(), **(outputs or {})}
         read = {k: v for k, v in {**configured_inputs, **(inputs or {})}.items() if k not in written}
+        # files churnops reads beside its inputs: the configuration and each batch's .meta.json
+        read[CONFIG_FILENAME] = self.root / CONFIG_FILENAME
+        for name, path in list(read.items()):
+            if name != CONFIG_FILENAME:
+                read.setdefault(f"{name} (its .meta.json)", path.with_name(path.stem + ".meta.json"))
         check_distinct(written, read)
         profiles = self.resolve_dir(self.paths.profile_cache)
         for name, path in {**configured_inputs, **self.output_files()}.items():
@@ -611,10 +618,13 @@ class Config(_Section):
 
     def sqlite_url(self, url: str, key: str) -> str:
         """A ``sqlite:///relative.db`` URL made absolute inside the project (other URLs unchanged)."""
-        prefix = "sqlite:///"
-        if not url.startswith(prefix) or url.startswith("sqlite:////"):
+        import re
+
+        match = re.match(r"sqlite(\+\w+)?:///", url)
+        if match is None or url[match.end() :].startswith("/"):
             return url
-        relative = url.removeprefix(prefix)
+        prefix = match.group(0)
+        relative = url[match.end() :]
         if not relative or relative.startswith(":memory:"):
             return url
         database, query = (relative.split("?", 1) + [""])[:2]
@@ -622,7 +632,7 @@ class Config(_Section):
             path = self.resolve(database)
         except ConfigError as exc:
             raise ConfigError(f"{key}: {exc}") from None
-        return f"sqlite:///{path}" + (f"?{query}" if query else "")
+        return f"{prefix}{path}" + (f"?{query}" if query else "")
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The effective configuration as TOML-ready data (None values left out: they mean auto)."""

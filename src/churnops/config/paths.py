@@ -65,14 +65,36 @@ def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | Non
     """
     seen: dict[str, str] = {}
     for name, path in (inputs or {}).items():
-        seen.setdefault(os.path.abspath(path), name)
+        for key in _identities(path):
+            seen.setdefault(key, name)
     for name, path in outputs.items():
-        key = os.path.abspath(path)
-        other = seen.get(key)
-        if other is not None and other != name:
+        parts = Path(os.path.abspath(path)).parts
+        guarded = next((part for part in parts[:-1] if part in GUARDED_FOLDERS), None)
+        if guarded is not None:
+            raise ConfigError(f"{name} ({path}) is inside a {guarded} folder, which churnops never writes to")
+        keys = _identities(path)
+        other = next((seen[key] for key in keys if key in seen and seen[key] != name), None)
+        if other is not None:
             kind = "an input" if other in (inputs or {}) else "another output"
             raise ConfigError(
                 f"{name} is the same file as {other} ({path}): churnops would overwrite or remove {kind}; "
                 "choose another path"
             )
-        seen[key] = name
+        for key in keys:
+            seen[key] = name
+
+
+GUARDED_FOLDERS = (".git", ".dvc", ".hg", ".svn")
+"""Version-control folders: no output may be written inside them."""
+
+
+def _identities(path: Path) -> set[str]:
+    """Every name under which ``path`` is one file: as written, with links followed, and its inode
+    (a hard link or a symbolic link to an input is the input)."""
+    keys = {os.path.abspath(path), os.path.realpath(path)}
+    try:
+        info = os.stat(path)
+    except OSError:
+        return keys
+    keys.add(f"inode:{info.st_dev}:{info.st_ino}")
+    return keys

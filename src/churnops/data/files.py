@@ -42,6 +42,21 @@ def new_file_mode(path: Path) -> int:
     return 0o666 & ~umask()
 
 
+def linked_folder(path: Path, root: Path) -> Path | None:
+    """The first folder between ``root`` (excluded) and ``path`` (excluded) that is a symbolic
+    link, if any: writing there would land outside ``root``."""
+    try:
+        relative = path.parent.relative_to(root)
+    except ValueError:
+        return None
+    current = root
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 def refuse_folder(path: Path) -> None:
     """Raise :class:`OutputWriteError` when ``path`` is a folder (a file is to be written there)."""
     with contextlib.suppress(FileNotFoundError):
@@ -110,10 +125,35 @@ def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
         if os.path.isdir(path):
             raise OutputWriteError(f"{path}: is a folder, where churnops keeps a file; remove it") from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise OutputWriteError(f"{path}: is not a regular file; remove it")
+    if info.st_nlink > 1:
+        os.close(fd)
+        raise OutputWriteError(
+            f"{path}: is a hard link to another file ({info.st_nlink} names); churnops does not write through "
+            "links - remove it"
+        )
     return fd
+
+
+def refuse_hard_link(path: Path) -> None:
+    """Raise :class:`OutputWriteError` when ``path`` exists as a link (hard or symbolic) or is not
+    a regular file: for files opened by a library (SQLite) rather than by churnops."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise OutputWriteError(f"{path}: is a symbolic link; churnops does not write through links - remove it")
+    if not stat.S_ISREG(info.st_mode):
+        raise OutputWriteError(f"{path}: is not a regular file; remove it")
+    if info.st_nlink > 1:
+        raise OutputWriteError(
+            f"{path}: is a hard link to another file ({info.st_nlink} names); churnops does not write through "
+            "links - remove it"
+        )
 
 
 def append_text(path: Path, text: str) -> None:

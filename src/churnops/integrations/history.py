@@ -8,6 +8,7 @@ upgraded in place and keeps its rows.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from churnops.errors import ConfigError, IntegrationError
@@ -70,6 +71,15 @@ def _engine(url: str) -> Any:
     except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
         raise ConfigError(f"history.url: cannot use '{_hide_password(url)}': {exc}") from None
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            from churnops.data.files import refuse_hard_link
+            from churnops.errors import OutputWriteError
+
+            try:
+                refuse_hard_link(Path(database))
+            except OutputWriteError as exc:
+                raise IntegrationError(f"history database: {exc}") from None
 
         @sqlalchemy.event.listens_for(engine, "connect")
         def _foreign_keys(connection: Any, _: Any) -> None:
@@ -183,6 +193,13 @@ class HistoryStore:
     def _migrate(self, target: int = SCHEMA_VERSION) -> int:
         sa = self._sa
         with self.engine.begin() as connection:
+            tables = set(sa.inspect(connection).get_table_names())
+            if "churnops_schema" not in tables and tables & {"runs", "column_results"}:
+                raise IntegrationError(
+                    f"history database {_hide_password(self.url)} holds tables churnops did not create "
+                    f"({', '.join(sorted(tables & {'runs', 'column_results'}))}): give churnops its own database "
+                    "(history.url) or move this one away"
+                )
             connection.execute(sa.text("CREATE TABLE IF NOT EXISTS churnops_schema (version INTEGER NOT NULL)"))
             row = connection.execute(sa.text("SELECT version FROM churnops_schema")).first()
             if row is None:
@@ -220,8 +237,10 @@ class HistoryStore:
                         sa.text(f"INSERT INTO column_results ({column_keys}) VALUES ({column_values})"), columns
                     )
         except sa.exc.SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
             raise IntegrationError(
-                f"cannot record run {run['run_id']} in the history: {exc.__class__.__name__}"
+                f"cannot record run {run['run_id']} in the history {_hide_password(self.url)} ({detail}): move the "
+                "database away (a new one is created) or set history.url"
             ) from None
 
     def runs(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -249,9 +268,16 @@ class HistoryStore:
         if limit:
             query += " LIMIT :limit"
             params = {**params, "limit": limit}
-        with self.engine.connect() as connection:
-            result = connection.execute(self._sa.text(query), params)
-            rows = [_booleans(dict(row._mapping)) for row in result]
+        try:
+            with self.engine.connect() as connection:
+                result = connection.execute(self._sa.text(query), params)
+                rows = [_booleans(dict(row._mapping)) for row in result]
+        except self._sa.exc.SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
+            raise IntegrationError(
+                f"history database {_hide_password(self.url)} cannot be read ({detail}): it is not the history "
+                "churnops wrote - move it away (a new one is created) or set history.url"
+            ) from None
         return list(reversed(rows))
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnops.config import Config
+from churnops.data.files import atomic_write_text
 from churnops.data.generator import write_reference
 from churnops.data.production import BatchInfo, make_production_batch
 from churnops.data.scenarios import resolve_scenario
@@ -19,6 +20,8 @@ from churnops.pipeline.versioning import setup_dvc
 
 DEMO_NAME = "churnops demo"
 DEMO_EMAIL = "demo@churnops.invalid"
+DEMO_MARKER = ".churnops-demo"
+"""Written in a demo workspace: ``churnops demo`` reuses only folders that hold it (or are empty)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ def prepare_demo(config: Config) -> DemoWorkspace:
     """Make ``config.root`` a git + DVC workspace with the embedded data and a drifted batch."""
     root = config.root
     root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(root / DEMO_MARKER, "A churnops demo workspace: `churnops demo` may rewrite its data.\n")
     created = False
     existing = repository_root(root)
     if existing is None or existing.resolve() != root.resolve():
@@ -59,7 +63,7 @@ def prepare_demo(config: Config) -> DemoWorkspace:
         seed=config.scenario.seed,
         dialect=config.dialect,
     )
-    wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/"]
+    wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/", f"/{DEMO_MARKER}"]
     missing = [pattern for pattern in wanted if ensure_ignored(root, pattern)]
     if missing:
         run_git(root, "add", ".gitignore")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from churnops.config import Config
+from churnops.data.files import linked_folder
 from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
 from churnops.errors import InputDataError
 from churnops.integrations import mlflow_registry as registry
@@ -307,8 +308,15 @@ def _reference_scores(
     version = loaded.version
     key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    cache = config.resolve(config.paths.profile_cache) / "predictions" / f"{digest}.npy"
+    root = config.resolve(config.paths.profile_cache)
+    cache = root / "predictions" / f"{digest}.npy"
     status = "miss"
+    linked = linked_folder(cache, root)
+    if linked is not None:
+        logger.warning("not caching the reference predictions: %s is a symbolic link (remove it)", linked)
+        reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
+        reader.progress = _reading(progress, f"model: scoring {reference.name}")
+        return score_chunks(loaded, reader), "off"
     if os.path.lexists(cache):
         scores = read_scores(cache, result.reference.rows)
         if isinstance(scores, np.ndarray):
