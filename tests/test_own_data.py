@@ -54,20 +54,55 @@ def metrics(root: Path) -> dict:
     return json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
 
 
+def test_shuffled_identifiers_and_text_dates_raise_no_false_alarm(tmp_path):
+    """A SQL extract without ORDER BY: customer ids in any order, dates as text; an unchanged batch."""
+    rng = np.random.default_rng(5)
+
+    def extract(n: int, first: int) -> pl.DataFrame:
+        ids = np.arange(first, first + n)
+        rng.shuffle(ids)
+        days = rng.integers(0, 2000, n)
+        return pl.DataFrame(
+            {
+                "customer_id": ids,
+                "signup_date": [str(np.datetime64("2018-01-01") + int(d)) for d in days],
+                "balance": rng.gamma(2.0, 5000.0, n).round(2),
+                "country": rng.choice(["FR", "DE", "ES"], n),
+                "churned": (rng.random(n) < 0.1).astype(int),
+            }
+        )
+
+    extract(5000, 1).write_csv(tmp_path / "reference.csv")
+    extract(2000, 100_000).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "--reference", "reference.csv", "--current", "batch.csv", "--target", "churned")
+    assert done.returncode == 0, done.stderr
+    assert "monitored as dates: signup_date" in done.stderr and "customer_id" in done.stderr
+    document = metrics(tmp_path)
+    assert document["dataset_drift"]["n_drifted"] == 0, document["dataset_drift"]
+    assert "customer_id" not in document["columns"] and document["columns"]["signup_date"]["type"] == "datetime"
+    assert not (tmp_path / "trigger.txt").exists() or document["verdict"]["trigger"]
+    off = churnops(
+        tmp_path, "monitor", "--reference", "reference.csv", "--current", "batch.csv", "--set", "columns.infer=false"
+    )
+    assert off.returncode == 0 and "monitored as dates" not in off.stderr
+    assert metrics(tmp_path)["columns"]["signup_date"]["type"] == "categorical"
+
+
 def test_the_bank_defaults_are_named_once_and_a_label_is_suggested(own):
     done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv")
     assert done.returncode == 0, done.stderr
     notices = [line for line in done.stderr.splitlines() if line.startswith("NOTICE")]
-    assert len(notices) == 3, done.stderr
+    assert len(notices) == 4, done.stderr
+    assert "monitored as dates: signup" in notices[0] and "columns.infer" in notices[0]
     assert (
-        "target 'Churn Flag'" in notices[0]
-        and "id 'CustomerId'" in notices[0]
-        and "domain 'Credit Score'" in notices[0]
+        "target 'Churn Flag'" in notices[1]
+        and "id 'CustomerId'" in notices[1]
+        and "domain 'Credit Score'" in notices[1]
     )
-    assert "--target 'churned'" in notices[0]
-    assert "signup" in notices[1] and "columns.datetime" in notices[1]
-    assert "row" in notices[2] and "row numbers or identifiers" in notices[2]
+    assert "--target 'churned'" in notices[2]
+    assert "row" in notices[3] and "row numbers or identifiers" in notices[3]
     document = metrics(own)
+    assert document["columns"]["signup"]["type"] == "datetime"
     assert "row" not in document["columns"]
     assert {s["name"]: s["reason"] for s in document["skipped_columns"]}["row"] == IDENTIFIER_REASON
     assert "target: none" in done.stdout  # said, not silent

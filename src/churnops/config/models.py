@@ -172,6 +172,10 @@ class ColumnsConfig(_Section):
     detect_ids: bool = True
     """Leave out of drift, with a notice, columns that look like row numbers or identifiers
     (unique whole numbers that only grow) and are not declared otherwise."""
+    infer: bool = True
+    """Columns not listed in [columns]: text that reads as dates is monitored as dates, and a unique
+    value per row under an identifier's name (``customer_id``) is an identifier - as ``churnops
+    init`` infers them, from the reference's first rows, with a notice."""
 
     @field_validator("target", "prediction", mode="before")
     @classmethod

@@ -239,17 +239,21 @@ def say_column_notices(config: Config, path: Path, header: list[str], profile: R
             configured.append(f"drift.{key} " + ", ".join(f"'{name}'" for name in missing))
     parts = []
     if configured:
-        parts.append(f"named in the configuration but not in {path.name}: " + "; ".join(configured))
+        parts.append(f"columns named in the configuration but not in {path.name}: " + "; ".join(configured))
     if defaults:
-        parts.append(
-            f"the built-in bank defaults do not apply to {path.name} ({'; '.join(defaults)}): set [columns] in "
-            f"churnops.toml (churnops init --reference {path.name} writes one) or use --target/--id"
+        logger.log(
+            NOTICE,
+            "the bank example's column settings are unused: %s has none of their columns (%s); nothing to do "
+            "unless you want to name yours (churnops init --reference %s writes a churnops.toml)",
+            path.name,
+            "; ".join(defaults),
+            path.name,
         )
     guess = guess_target(profile) if columns.target not in header else None
     if guess:
         parts.append(f"'{guess}' looks like the target: --target '{guess}'")
     if parts:
-        logger.log(NOTICE, "columns %s", "; ".join(parts))
+        logger.log(NOTICE, "%s", "; ".join(parts))
     unusable = [c.plan.name for c in profile.columns.values() if (c.skip_reason or "").startswith("no usable value")]
     if unusable:
         logger.log(
@@ -334,7 +338,37 @@ def run_monitoring(
     inputs["--current" if request.current else "paths.production"] = current_path
     config.check_paths(inputs=inputs)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
+        config = _inferred(config, source.path)
         return _run_monitoring(config, request, source, current_path, progress)
+
+
+def _inferred(config: Config, reference: Path) -> Config:
+    """The configuration with the reference's unlisted date and identifier columns classified
+    (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
+    run then stops on that with its own message)."""
+    from churnops.errors import NOTICE
+    from churnops.pipeline.starter import with_inferred_columns
+
+    if not config.columns.infer:
+        return config
+    try:
+        header = TableReader(reference, dialect=config.dialect_for("reference")).header
+        check_target_present(config, reference, header)  # a wrong target is the first thing to hear
+        config, dates, ids = with_inferred_columns(config, reference, header)
+    except (InputDataError, OSError):
+        return config
+    parts = []
+    if dates:
+        parts.append(f"monitored as dates: {', '.join(dates)}")
+    if ids:
+        parts.append(f"identifiers, not tested for drift: {', '.join(ids)}")
+    if parts:
+        logger.log(
+            NOTICE,
+            "from the data: %s (list them in [columns] to decide yourself, or set columns.infer = false)",
+            "; ".join(parts),
+        )
+    return config
 
 
 def _run_monitoring(

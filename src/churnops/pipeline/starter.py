@@ -54,17 +54,24 @@ def _looks_like_dates(series: pl.Series) -> bool:
     return parsed.series.null_count() <= (1 - DATE_SHARE) * present.len()
 
 
-def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[list[ColumnGuess], int]:
-    """Each column's inferred kind, from the first :data:`SAMPLE_ROWS` rows; and the rows read."""
-    reader = TableReader(path, dialect=dialect)
+def infer_columns(
+    path: Path, dialect: CsvDialect = DEFAULT_DIALECT, sample_rows: int = SAMPLE_ROWS, only: set[str] | None = None
+) -> tuple[list[ColumnGuess], int]:
+    """Each column's inferred kind, from the first ``sample_rows`` rows; and the rows read.
+
+    ``only`` limits the guesses to these columns (all when None).
+    """
+    reader = TableReader(path, dialect=dialect, columns=None if only is None else [c for c in only])
     chunks: list[pl.DataFrame] = []
     rows = 0
     for chunk in reader:
         chunks.append(chunk)
         rows += chunk.height
-        if rows >= SAMPLE_ROWS:
+        if rows >= sample_rows:
             break
-    frame = pl.concat(chunks, how="vertical_relaxed").head(SAMPLE_ROWS)
+    if not chunks:
+        return [], 0
+    frame = pl.concat(chunks, how="vertical_relaxed").head(sample_rows)
     builder = ProfileBuilder(frame.columns, MonitorSettings(target=None, detect_ids=True))
     builder.update(frame)
     profile = builder.finish()
@@ -90,6 +97,33 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
         else:
             guesses.append(ColumnGuess(name, "unknown", "no usable value"))
     return guesses, frame.height
+
+
+INFER_ROWS = 5_000
+"""Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns."""
+
+
+def with_inferred_columns(config: Any, path: Path, header: list[str]) -> tuple[Any, list[str], list[str]]:
+    """``config`` with the columns it does not list classified as ``churnops init`` would: text that
+    reads as dates becomes ``columns.datetime``, a unique value per row named like an identifier
+    becomes ``columns.id``. Returns the configuration, the dates and the identifiers added."""
+    columns = config.columns
+    if not columns.infer:
+        return config, [], []
+    listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
+    listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text}
+    unlisted = {name for name in header if name not in listed}
+    if not unlisted:
+        return config, [], []
+    guesses, _ = infer_columns(path, config.dialect_for("reference"), INFER_ROWS, only=unlisted)
+    dates = [g.name for g in guesses if g.kind == "datetime"]
+    ids = [g.name for g in guesses if g.kind == "id" and g.detail.startswith("a unique value") and columns.detect_ids]
+    if not dates and not ids:
+        return config, [], []
+    chosen = set(columns.model_fields_set)
+    updated = columns.model_copy(update={"datetime": [*columns.datetime, *dates], "id": [*columns.id, *ids]})
+    object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
+    return config.model_copy(update={"columns": updated}), dates, ids
 
 
 def guess_target(guesses: list[ColumnGuess]) -> str | None:
