@@ -74,7 +74,8 @@ def test_shuffled_identifiers_and_text_dates_raise_no_false_alarm(tmp_path):
 
     extract(5000, 1).write_csv(tmp_path / "reference.csv")
     extract(2000, 100_000).write_csv(tmp_path / "batch.csv")
-    done = churnops(tmp_path, "monitor", "--reference", "reference.csv", "--current", "batch.csv", "--target", "churned")
+    args = ("monitor", "--reference", "reference.csv", "--current", "batch.csv")
+    done = churnops(tmp_path, *args, "--target", "churned")
     assert done.returncode == 0, done.stderr
     assert "monitored as dates: signup_date" in done.stderr and "customer_id" in done.stderr
     document = metrics(tmp_path)
