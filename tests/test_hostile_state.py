@@ -286,3 +286,14 @@ def test_a_compressed_npz_member_is_never_decompressed(ws):
     shutil.copy(bomb, cache)
     done = monitor(ws)
     assert done.returncode == 0 and "ignoring unusable profile cache" in done.stderr
+
+
+def test_an_unreadable_model_registry_is_said_not_silently_skipped(ws):
+    """A dead model must not hide behind a registry churnops cannot read: the run says so."""
+    pytest.importorskip("mlflow")
+    (ws / "mlflow.db").write_bytes(b"this is not an SQLite database" * 100)
+    done = churnops(ws, "monitor", "--reference-rows", "0:2000")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "model not checked" in warnings[0] and "mlflow.db" in warnings[0], done.stderr
+    assert "Traceback" not in done.stderr

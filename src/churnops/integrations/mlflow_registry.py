@@ -30,6 +30,7 @@ from typing import Any
 
 from churnops.errors import IntegrationError, MissingDependencyError
 from churnops.integrations.model_artifact import ModelMetadata, ModelRefusedError, load_folder
+from churnops.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class Store:
 @contextlib.contextmanager
 def session(store: Store) -> Iterator[Any]:
     """mlflow configured for ``store``, with the experiment created when missing."""
+    # an unreachable tracking server fails in seconds, not after MLflow's minutes of retries
+    for key, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")):
+        os.environ.setdefault(key, value)
     mlflow = _mlflow()
     # set_tracking_uri also exports MLFLOW_TRACKING_URI: put both back afterwards, so that one
     # store never leaks into the next (tests, library use, several projects in one process)
@@ -161,13 +165,21 @@ def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | Non
     return ModelVersion(name, alias, str(version), run_id if isinstance(run_id, str) else None, location)
 
 
+_UNREADABLE_SAID: set[str] = set()
+
+
 def find_champion(store: Store, name: str) -> ModelVersion | None:
-    """The version ``NAME@champion`` points at; None too when the store cannot be read."""
+    """The version ``NAME@champion`` points at; None when there is none - and, with a warning
+    (once per store), when the registry cannot be read: the model is then not checked."""
     try:
         return find_alias(store, name, "champion")
-    except IntegrationError:
-        return None
-    except Exception:  # noqa: BLE001 - "no such alias" comes in several exception types
+    except Exception as exc:  # noqa: BLE001 - a broken store fails in many ways; "no alias" is None above
+        detail = str(getattr(exc, "message", None) or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if store.tracking_uri not in _UNREADABLE_SAID:
+            _UNREADABLE_SAID.add(store.tracking_uri)
+            logger.warning(
+                "model not checked: the model registry %s cannot be read (%s)", redact(store.tracking_uri), detail
+            )
         return None
 
 
