@@ -439,6 +439,10 @@ class TableReader:
             nested = [f.name for f in schema if f.type.num_fields > 0 or str(f.type).startswith(("list", "map"))]
             if nested:
                 raise InputDataError(f"{self.path}: nested columns are not supported: {', '.join(nested)}")
+            broken = [name for name in names if "\n" in name or "\r" in name]
+            if broken:  # as in a CSV header: a name must print on one line (console, logs, CI)
+                shown = repr(broken[0])[:80]
+                raise InputDataError(f"{self.path}: a column name holds a line break ({shown}); rename that column")
         else:
             names = header_names(self.path, self.dialect)
         if not names or names == [""]:
