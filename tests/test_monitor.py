@@ -280,3 +280,22 @@ def test_seed_monitoring_script(bank_workspace):
 def test_apply_scenario_intensity_zero_is_identity(bank):
     out, _ = apply_scenario(bank[:100], resolve_scenario("strong"), 0.0, seed=1)
     assert out.equals(bank[:100])
+
+
+def test_one_column_gone_mostly_missing_fails_quality_however_many_columns_are_fine(bank, workspace):
+    """60% of Balance missing is 3.5% of the cells: the average alone would still pass at 0.95."""
+    from churnops.monitor.verdict import decide
+
+    settings = settings_from_config(load_config())
+    current = bank[20_000:30_000].with_columns(
+        pl.when(pl.int_range(pl.len()) % 10 < 6).then(None).otherwise(pl.col("Balance")).alias("Balance")
+    )
+    result = monitor_frames(bank[:20_000], current, settings)
+    quality = result.data_quality
+    assert quality.score >= quality.threshold and not quality.passed
+    check = next(c for c in quality.checks if c.check == "mostly_unusable")
+    assert check.column == "Balance" and "60%" in check.message
+    verdict = decide(result, ["data"])
+    assert any("Balance mostly missing" in reason.message for reason in verdict.reasons), verdict
+    healthy = monitor_frames(bank[:20_000], bank[20_000:30_000], settings).data_quality
+    assert healthy.passed and not any(c.check == "mostly_unusable" for c in healthy.checks)

@@ -21,6 +21,11 @@ from churnops.monitor.summaries import label_text
 EXAMPLES = 5
 
 
+MOSTLY_UNUSABLE = 0.5
+"""A column with at least this share of missing or unusable values (and half of it new since the
+reference) fails the data quality check on its own."""
+
+
 def _share(count: int, rows: int) -> float:
     return count / rows if rows else 0.0
 
@@ -40,6 +45,18 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
         checks.append(QualityCheck(check, severity, message, name, count, _share(count, rows)))
 
     assert sample is not None
+    unusable = sample.missing + sample.unparsable + getattr(sample, "infinite", 0)
+    before = 0.0
+    if reference is not None and reference.rows:
+        before = (reference.missing + reference.unparsable + getattr(reference, "infinite", 0)) / reference.rows
+    if rows and unusable / rows >= MOSTLY_UNUSABLE and unusable / rows - before >= MOSTLY_UNUSABLE / 2:
+        # one column gone bad must fail the quality check, however many healthy columns average it out
+        add(
+            "mostly_unusable",
+            "error",
+            0,
+            f"{unusable / rows:.0%} of the values are missing or unusable (reference: {before:.0%})",
+        )
     if sample.missing:
         add("missing", "error", sample.missing, f"{sample.missing} missing values")
     if sample.unparsable:
@@ -196,7 +213,7 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
     return DataQuality(
         score=score,
         threshold=settings.quality_threshold,
-        passed=score >= settings.quality_threshold,
+        passed=score >= settings.quality_threshold and not any(c.check == "mostly_unusable" for c in checks),
         cells=cells,
         failed_cells=failed,
         duplicated_rows=n_duplicates,

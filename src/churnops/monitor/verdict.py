@@ -86,7 +86,11 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
             )
         )
     quality = result.data_quality
-    if not quality.passed:
+    gone = [c for c in quality.checks if c.check == "mostly_unusable"]
+    if not quality.passed and gone and quality.score >= quality.threshold:
+        names = ", ".join(c.column or "?" for c in gone[:5])
+        found.append(("quality", "quality", f"data quality: {names} mostly missing or unusable ({gone[0].message})"))
+    elif not quality.passed:
         worst = next((c for c in quality.checks if c.severity == "error"), None)
         detail = f"; worst: {worst.column or 'rows'} {worst.check.replace('_', ' ')}" if worst else ""
         found.append(("quality", "quality", f"data quality {quality.score:.4f} below {quality.threshold:g}{detail}"))
