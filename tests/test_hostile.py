@@ -120,8 +120,6 @@ def _write_bad(root: Path, case: str) -> tuple[list[str], str]:
         bad.write_text(text.replace("Surname", '"Sur\nname"', 1))
         return ["monitor", "--current", "bad.csv"], "line break"
     if case == "a line break in a Parquet column name":
-        import polars as pl
-
         frame = pl.read_csv(root / BATCH).rename({"Surname": "Sur\n- ALERT: forged"})
         frame.write_parquet(root / "bad.parquet")
         return ["monitor", "--current", "bad.parquet"], "line break"
