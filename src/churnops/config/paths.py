@@ -65,14 +65,14 @@ def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | Non
     """
     seen: dict[str, str] = {}
     for name, path in (inputs or {}).items():
-        for key in _identities(path):
+        for key in _identities(path, follow=True):
             seen.setdefault(key, name)
     for name, path in outputs.items():
         parts = Path(os.path.abspath(path)).parts
         guarded = next((part for part in parts[:-1] if part in GUARDED_FOLDERS), None)
         if guarded is not None:
             raise ConfigError(f"{name} ({path}) is inside a {guarded} folder, which churnops never writes to")
-        keys = _identities(path)
+        keys = _identities(path, follow=False)
         other = next((seen[key] for key in keys if key in seen and seen[key] != name), None)
         if other is not None:
             kind = "an input" if other in (inputs or {}) else "another output"
@@ -88,13 +88,19 @@ GUARDED_FOLDERS = (".git", ".dvc", ".hg", ".svn")
 """Version-control folders: no output may be written inside them."""
 
 
-def _identities(path: Path) -> set[str]:
-    """Every name under which ``path`` is one file: as written, with links followed, and its inode
-    (a hard link or a symbolic link to an input is the input)."""
-    keys = {os.path.abspath(path), os.path.realpath(path)}
+def _identities(path: Path, follow: bool) -> set[str]:
+    """Every name under which ``path`` is one file: as written, its inode (a hard link to an input
+    is the input), and - for an input (``follow``) - the file its symbolic links lead to. An
+    output that is itself a symbolic link is replaced, never followed, so its target is not it."""
+    keys = {os.path.abspath(path)}
+    if follow:
+        keys.add(os.path.realpath(path))
+    else:  # the folders on the way are followed; the last name is what gets replaced
+        keys.add(os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path)))
     try:
-        info = os.stat(path)
+        info = os.stat(path) if follow else os.lstat(path)
     except OSError:
         return keys
-    keys.add(f"inode:{info.st_dev}:{info.st_ino}")
+    if follow or not os.path.islink(path):
+        keys.add(f"inode:{info.st_dev}:{info.st_ino}")
     return keys
