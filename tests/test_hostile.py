@@ -570,3 +570,25 @@ def test_rows_outside_the_reference_window_never_change_how_it_is_read(ws):
     done = churnops(ws, "monitor", "--no-cache")
     assert done.returncode == 0, done.stderr
     assert _metrics(ws)["dataset_drift"] == expected
+
+
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_an_integer_beyond_64_bits_is_a_number_in_both_engines(ws, mode):
+    """One 20-digit cell made polars read the column as 128-bit integers, which NumPy has not."""
+    frame = pl.read_csv(ws / BATCH, infer_schema_length=0)
+    big = pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("99999999999999999999")).otherwise(pl.col("Credit Score"))
+    frame.with_columns(big.alias("Credit Score")).write_csv(ws / "big.csv")
+    done = churnops(ws, "monitor", "--current", "big.csv", "--mode", mode, "--set", "model.monitor='off'")
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(ws)
+    assert metrics["columns"]["Credit Score"]["current"]["count"] == frame.height
+
+
+def test_unsigned_64_bit_parquet_values_are_monitored(ws):
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2**62, 3000, dtype=np.uint64) + np.uint64(2**63)
+    pl.DataFrame({"u": values, "y": rng.integers(0, 2, 3000)}).write_parquet(ws / "u.parquet")
+    done = churnops(ws, "monitor", "--reference", "u.parquet", "--current", "u.parquet", "--target", "y")
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(ws)
+    assert "u" in metrics["columns"] and metrics["data_quality"]["passed"], metrics["data_quality"]

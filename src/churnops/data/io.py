@@ -644,9 +644,15 @@ class TableReader:
             yield frame.rename(names)
 
     def _parse(self, data: bytes, columns: list[int], **options: Any) -> pl.DataFrame:
-        return pl.read_csv(
+        frame = pl.read_csv(
             data, columns=columns, null_values=NULL_VALUES, try_parse_dates=False, **self.dialect.options(), **options
         )
+        wide = [name for name, dtype in frame.schema.items() if dtype in WIDE_INTEGERS]
+        # an integer beyond 64 bits (one 99999999999999999999 cell) is read as a float, as NumPy has none
+        return frame.with_columns(pl.col(wide).cast(pl.Float64)) if wide else frame
+
+
+WIDE_INTEGERS = (pl.Int128, pl.UInt64, pl.UInt128) if hasattr(pl, "UInt128") else (pl.Int128, pl.UInt64)
 
 
 def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
@@ -668,6 +674,8 @@ def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
             casts[field.name] = pa.float64()
         elif pa.types.is_interval(kind):
             casts[field.name] = pa.string()
+        elif pa.types.is_uint64(kind):  # values from 2**63 on do not fit the signed integers used later
+            casts[field.name] = pa.float64()
     return casts
 
 
