@@ -211,3 +211,17 @@ def test_identifier_detection_spans_chunks(chunks, is_id):
     profile = profile_chunks(["n", "x"], frames, MonitorSettings(target=None))
     assert (profile.columns["n"].skip_reason == IDENTIFIER_REASON) == is_id
     assert profile.columns["x"].skip_reason is None
+
+
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_a_batch_without_its_labels_is_monitored(own, mode):
+    """Labels arrive months later: the batch is monitored, the target is said to be absent, no penalty."""
+    pl.read_csv(own / "batch.csv").drop("churned").write_csv(own / "unlabelled.csv")
+    args = ("monitor", "--reference", "mine.csv", "--current", "unlabelled.csv", "--target", "churned")
+    done = churnops(own, *args, "--mode", mode)
+    assert done.returncode == 0, done.stderr
+    assert "target churned: not in this batch (no labels yet)" in done.stdout
+    document = metrics(own)
+    assert document["target_drift"] is None and document["data_quality"]["passed"]
+    assert "no labels yet" in {s["name"]: s["reason"] for s in document["skipped_columns"]}["churned"]
+    assert document["columns"]["spend"]["drift_detected"]  # the features are still compared

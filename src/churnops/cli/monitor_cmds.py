@@ -174,7 +174,12 @@ def summary_lines(outcome: Any) -> list[str]:
         + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
     )
     target = result.target_drift
-    if target is None:
+    from churnops.monitor.engine import UNLABELLED_REASON
+
+    unlabelled = next((s.name for s in result.skipped if s.reason == UNLABELLED_REASON), None)
+    if target is None and unlabelled:
+        lines.append(f"target {unlabelled}: not in this batch (no labels yet): its rate is not compared")
+    elif target is None:
         lines.append("target: none (no target column in these data; --target COLUMN names it)")
     elif target.reference_rate is not None and target.current_rate is not None:
         lines.append(

@@ -76,6 +76,11 @@ def evaluate(
     quality = data_quality(tally, settings)
     finished = time.perf_counter()
     skipped = [SkippedColumn(c.plan.name, c.skip_reason) for c in profile.columns.values() if c.skip_reason]
+    skipped += [
+        SkippedColumn(c.plan.name, UNLABELLED_REASON)
+        for c in profile.tested
+        if c.plan.role == "target" and c.plan.name not in tally.columns
+    ]
     return MonitoringResult(
         run_id=new_run_id(now),
         created_at=now.isoformat(timespec="milliseconds"),
@@ -91,6 +96,9 @@ def evaluate(
         settings=settings.to_dict(),
         timings={"drift_s": tested - started, "quality_s": finished - tested},
     )
+
+
+UNLABELLED_REASON = "the target, not in this batch (no labels yet): its rate is not compared"
 
 
 def _undecidable(column: ColumnTally, reason: str) -> ColumnDrift:
