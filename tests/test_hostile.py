@@ -592,3 +592,18 @@ def test_unsigned_64_bit_parquet_values_are_monitored(ws):
     assert done.returncode == 0, done.stderr
     metrics = _metrics(ws)
     assert "u" in metrics["columns"] and metrics["data_quality"]["passed"], metrics["data_quality"]
+
+
+def test_control_characters_and_bidi_overrides_are_shown_not_run_in_the_report(tmp_path):
+    rng = np.random.default_rng(0)
+    name = "col\x1b[31mRED\u202eabc"
+    for rows, file in ((500, "r.csv"), (500, "c.csv")):
+        labels = rng.choice(["\x1b[2Jcleared", "b"], rows)
+        frame = pl.DataFrame({name: rng.normal(0, 1, rows), "cat": labels, "y": rng.integers(0, 2, rows)})
+        frame.write_csv(tmp_path / file)
+    done = churnops(tmp_path, "monitor", "--reference", "r.csv", "--current", "c.csv", "--target", "y")
+    assert done.returncode == 0, done.stderr
+    for page in ("monitoring_report.html", "monitoring_report.standalone.html"):
+        html = (tmp_path / "monitoring" / page).read_text()
+        assert "\x1b" not in html and "\u202e" not in html, page
+        assert "\\x1b[31mRED\\u202eabc" in html, page

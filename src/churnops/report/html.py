@@ -278,12 +278,27 @@ def column_views(result: MonitoringResult) -> list[ColumnView]:
     return views
 
 
+def _visible_controls(value: Any) -> Any:
+    """Every printed value with control characters and bidirectional overrides shown as
+    ``\\xNN`` / ``\\uNNNN`` (data could otherwise reorder or hide text in the page)."""
+    from markupsafe import Markup
+
+    from churnops.escape import terminal
+
+    if isinstance(value, Markup):
+        return Markup(terminal(str(value)))
+    if isinstance(value, str):
+        return terminal(value)
+    return value
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("churnops.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_visible_controls,
     )
     env.filters["num"] = format_number
     env.filters["pval"] = format_p_value
