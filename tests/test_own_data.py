@@ -225,3 +225,16 @@ def test_a_batch_without_its_labels_is_monitored(own, mode):
     assert document["target_drift"] is None and document["data_quality"]["passed"]
     assert "no labels yet" in {s["name"]: s["reason"] for s in document["skipped_columns"]}["churned"]
     assert document["columns"]["spend"]["drift_detected"]  # the features are still compared
+
+
+def test_decimal_commas_read_as_text_are_said_with_the_fix(own):
+    frame = pl.read_csv(own / "mine.csv").with_columns(pl.col("spend").round(2).cast(pl.String).str.replace(r"\.", ","))
+    frame.write_csv(own / "semi.csv", separator=";")
+    args = ("monitor", "--reference", "semi.csv", "--current", "semi.csv", "--target", "churned")
+    done = churnops(own, *args, "--set", "data.separator=';'")
+    assert done.returncode == 0, done.stderr
+    notice = next(line for line in done.stderr.splitlines() if "decimal comma" in line)
+    assert "spend" in notice and "data.decimal = ','" in notice
+    fixed = churnops(own, *args, "--set", "data.separator=';'", "--set", "data.decimal=','")
+    assert fixed.returncode == 0 and "decimal comma" not in fixed.stderr, fixed.stderr
+    assert metrics(own)["columns"]["spend"]["type"] == "numerical"

@@ -347,7 +347,7 @@ def _inferred(config: Config, reference: Path) -> Config:
     (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
     run then stops on that with its own message)."""
     from churnops.errors import NOTICE
-    from churnops.pipeline.starter import with_inferred_columns
+    from churnops.pipeline.starter import decimal_comma_columns, with_inferred_columns
 
     if not config.columns.infer:
         return config
@@ -355,8 +355,17 @@ def _inferred(config: Config, reference: Path) -> Config:
         header = TableReader(reference, dialect=config.dialect_for("reference")).header
         check_target_present(config, reference, header)  # a wrong target is the first thing to hear
         config, dates, ids = with_inferred_columns(config, reference, header)
+        commas = decimal_comma_columns(reference, config.dialect_for("reference"))
     except (InputDataError, OSError):
         return config
+    if commas:
+        shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in commas[:5])
+        logger.log(
+            NOTICE,
+            "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
+            "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)",
+            shown,
+        )
     parts = []
     if dates:
         parts.append(f"monitored as dates: {', '.join(dates)}")

@@ -99,6 +99,28 @@ def infer_columns(
     return guesses, frame.height
 
 
+DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+
+
+def decimal_comma_columns(path: Path, dialect: CsvDialect, sample_rows: int = 5_000) -> list[tuple[str, str]]:
+    """Text columns whose values are (almost all) numbers written with a decimal comma, like
+    ``51602,16``, with an example each - when the file is read with a decimal point."""
+    if dialect.decimal != "." or path.suffix.lower() in (".parquet", ".pq"):
+        return []
+    reader = TableReader(path, dialect=dialect)
+    frame = next(iter(reader), None)
+    if frame is None:
+        return []
+    found = []
+    for name, dtype in frame.head(sample_rows).schema.items():
+        if dtype != pl.String:
+            continue
+        values = frame.get_column(name).head(sample_rows).drop_nulls()
+        if values.len() and values.str.contains(DECIMAL_COMMA.pattern).mean() >= DATE_SHARE:
+            found.append((name, str(values[0])))
+    return found
+
+
 INFER_ROWS = 5_000
 """Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns."""
 
