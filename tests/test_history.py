@@ -171,6 +171,10 @@ def test_textfile_export_parses_with_conventional_names(bank_workspace, cli, tmp
     rates = {s.labels["dataset"]: s.value for s in families["churnops_target_rate"]}
     assert rates["current"] - rates["reference"] == pytest.approx(0.047, abs=0.005)
     assert families["churnops_last_run_timestamp_seconds"][0].value == pytest.approx(time.time(), abs=120)
+    assert families["churnops_alert"][0].value == 1  # the seed's batch: data and target drift
+    findings = {(s.labels["signal"], s.labels["severity"]): s.value for s in families["churnops_finding"]}
+    assert findings[("data", "alert")] == 1 and findings[("target", "alert")] == 1
+    assert findings[("model", "alert")] == 0
     assert list((tmp_path / "collector").iterdir()) == [path]  # written atomically, no leftover
     printed = cli("metrics", "export", "--print").output
     assert "churnops_data_quality_score" in printed

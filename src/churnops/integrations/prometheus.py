@@ -29,6 +29,8 @@ METRIC_NAMES = {
     "churnops_last_run_timestamp_seconds": "Unix time of the last monitoring run",
     "churnops_model_roc_auc": "ROC-AUC of the champion model (realized with labels, or estimated)",
     "churnops_run_info": "Facts about the last run, as labels (value 1)",
+    "churnops_alert": "1 when the last run's verdict raised the trigger (an alert), else 0",
+    "churnops_finding": "Findings of the last run per signal (data, target, model, quality) and severity",
 }
 
 
@@ -93,6 +95,18 @@ def build_registry(metrics: dict[str, Any], labels: dict[str, str] | None = None
         value = (model.get(kind) or {}).get("roc_auc")
         if finite(value):
             auc.labels(**labels, kind=kind).set(value)
+    verdict = metrics.get("verdict") or {}
+    if verdict:
+        gauge("churnops_alert").labels(**labels).set(1 if verdict.get("trigger") else 0)
+        findings = gauge("churnops_finding", ("signal", "severity"))
+        signals, severities = ("data", "target", "model", "quality"), ("alert", "warning")
+        counts: dict[tuple[str, str], int] = {(signal, severity): 0 for signal in signals for severity in severities}
+        for reason in verdict.get("reasons", []):
+            key = (reason.get("signal"), reason.get("severity"))
+            if key in counts:
+                counts[key] += 1
+        for (signal, severity), count in counts.items():
+            findings.labels(**labels, signal=signal, severity=severity).set(count)
     info = gauge("churnops_run_info", ("run_id", "engine", "version"))
     info.labels(
         **labels, run_id=metrics["run_id"], engine=metrics["engine"], version=metrics.get("churnops_version", "")
