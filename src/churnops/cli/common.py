@@ -25,8 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 = ran (drift or not); 1 = internal error; 2 = bad usage, configuration, "
-    "input, or a full/read-only disk; 3 = drift detected with --fail-on-drift; 4 = a later pipeline stage failed "
-    "(DVC, notification, retraining), earlier outputs kept."
+    "input, or a full/read-only disk; 3 = an alert (see the verdict) with --fail-on-drift; 4 = a later pipeline "
+    "stage failed (DVC, notification, retraining), earlier outputs kept."
 )
 
 

@@ -255,11 +255,25 @@ def read_table(
     if frame.width == 0:
         raise InputDataError(f"{path}: no columns found")
     if row_range is not None and frame.height < n_rows:  # type: ignore[operator]
-        total = start + frame.height
+        if frame.height:
+            total = f"{start + frame.height}"
+        else:  # the window starts past the end: count the file's rows to say how many it has
+            try:
+                total = f"{_count_rows(path, fmt, dialect)}"
+            except Exception:  # noqa: BLE001 - the count only improves the message
+                total = f"at most {start}"
         raise InputDataError(f"{path}: rows [{start}, {end}) requested but the file has only {total} data rows")
     if frame.height == 0:
         raise InputDataError(f"{path}: has a header but no data rows")
     return frame
+
+
+def _count_rows(path: Path, fmt: str, dialect: CsvDialect) -> int:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return sum(chunk.height for chunk in TableReader(path, dialect=dialect, columns=None))
 
 
 def _first_line(exc: BaseException) -> str:
