@@ -21,6 +21,8 @@ def test_row_range(tmp_path):
         assert read_table(tmp_path / name, (10, 20))["a"].to_list() == list(range(10, 20))
         with pytest.raises(InputDataError, match=r"rows \[90, 120\) requested but the file has only 100"):
             read_table(tmp_path / name, (90, 120))
+        with pytest.raises(InputDataError, match=r"rows \[200, 300\) requested but the file has only 100 data"):
+            read_table(tmp_path / name, (200, 300))  # a window past the end: the real count, not 200
 
 
 @pytest.mark.parametrize(
