@@ -107,3 +107,9 @@ def test_config_show_prints_effective_toml(workspace, cli):
 def test_config_show_defaults_say_so(workspace, cli):
     result = cli("config", "show")
     assert "built-in defaults" in result.output
+
+
+def test_one_column_name_is_read_as_a_list(workspace):
+    (workspace / "churnops.toml").write_text('[columns]\nid = "customer_id"\ndatetime = "signup_date"\n')
+    columns = load_config().columns
+    assert columns.id == ["customer_id"] and columns.datetime == ["signup_date"]

@@ -182,6 +182,12 @@ class ColumnsConfig(_Section):
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("id", "ignored", "datetime", "numerical", "categorical", "binary", "text", mode="before")
+    @classmethod
+    def _one_name_is_a_list(cls, value: Any) -> Any:
+        """``id = "customer_id"`` means ``id = ["customer_id"]``."""
+        return [value] if isinstance(value, str) and value else value
+
     @model_validator(mode="after")
     def _one_role_per_column(self) -> ColumnsConfig:
         roles: dict[str, str] = {}
