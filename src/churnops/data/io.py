@@ -97,7 +97,9 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
                 shown = "\\t" if guess == "\t" else guess
                 raise InputDataError(
                     f"{path}: the header is one column '{_short(names[0])}' - the file looks '{shown}'-separated, "
-                    f"not '{dialect.separator}'; set data.separator (e.g. --set \"data.separator='{shown}'\")"
+                    f"not '{dialect.separator}'; set data.separator for both files (e.g. --set "
+                    f"\"data.separator='{shown}'\"), data.current.separator or data.reference.separator for one of "
+                    f"them, or --separator '{shown}' with churnops init"
                 )
     return names
 
