@@ -52,7 +52,7 @@ def check_schema(profile: ReferenceProfile, columns: list[str]) -> list[str]:
     # a batch without its labels is the usual case in production: the target is then not compared
     missing = [c.plan.name for c in profile.tested if c.plan.name not in columns and c.plan.role != "target"]
     extra = [name for name in columns if name not in profile.columns]
-    if missing and len(missing) == len(needed):
+    if needed and not any(name in columns for name in needed):
         shown = ", ".join(needed[:5]) + ("..." if len(needed) > 5 else "")
         raise InputDataError(f"the reference and current data have no monitored column in common (reference: {shown})")
     if missing:
