@@ -274,6 +274,14 @@ def test_demo_refuses_a_folder_holding_your_own_project(tmp_path):
     assert "not a demo workspace" in done.stderr and "--force" in done.stderr, done.stderr
     assert {p.name: p.read_bytes() for p in project.iterdir()} == before
     assert not (project / ".git").exists()
+    victim = tmp_path / "victim.csv"
+    victim.write_text("customer_id,balance\n1,10.5\n")
+    for key in ("paths.reference", "paths.production"):
+        done = subprocess.run(
+            [*CHURNOPS, "demo", "fresh", "--set", f"{key}='{victim}'"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2 and "outside the demo folder" in done.stderr, done.stderr
+        assert victim.read_text() == "customer_id,balance\n1,10.5\n"
 
 
 def test_seed_dvc_setup_script(repo):

@@ -122,6 +122,14 @@ def demo(
     folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
     cfg = load(None, sets=sets)
+    root = cfg.root.resolve()
+    for key, value in (("paths.reference", cfg.paths.reference), ("paths.production", cfg.paths.production)):
+        path = cfg.resolve(value)
+        if root not in path.parents:
+            raise ConfigError(
+                f"{key} ({path}) is outside the demo folder {root}: the demo writes generated data there and "
+                "never outside it; leave it relative"
+            )
     workspace = prepare_demo(cfg)
     repository = "new" if workspace.created_repository else "existing"
     say(
