@@ -206,3 +206,23 @@ def test_pickled_or_compressed_members_are_refused(fitted):
             CompiledScorer.from_bytes(junk)
     with zipfile.ZipFile(io.BytesIO(_packed(manifest, arrays))) as archive:
         assert all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist())
+
+
+def test_an_array_header_that_promises_more_than_its_member_holds_is_refused(fitted):
+    """An uncompressed member whose header claims 4 billion values: numpy would try to allocate 30 GiB."""
+    pipeline, spec, _ = fitted
+    data = compile_pipeline(pipeline, spec, "2026-06-30").to_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    from numpy.lib import format as npy
+
+    member = files["node_value.npy"]
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (4_000_000_000,)})
+    files["node_value.npy"] = header.getvalue() + member[member.index(b"\n") + 1 :]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    with pytest.raises(ScorerError, match="promises more"):
+        CompiledScorer.from_bytes(out.getvalue())

@@ -50,8 +50,20 @@ def test_seed_drift_is_detected_and_the_trigger_written(bank_workspace, cli):
     assert (bank_workspace / "monitoring" / "report.css").exists()
 
 
+def test_a_file_at_the_trigger_path_that_is_not_a_trigger_is_never_removed_or_replaced(bank_workspace, cli):
+    """paths.trigger naming someone's file: a clean run would delete it, an alert replace it."""
+    notes = bank_workspace / "notes.md"
+    notes.write_text("# my notes\nkeep me\n")
+    assert cli("generate", "--intensity", "0").exit_code == 0
+    for intensity in ("0", "1"):
+        assert cli("generate", "--intensity", intensity).exit_code == 0
+        result = cli("monitor", "--set", "paths.trigger='notes.md'")
+        assert result.exit_code == 2 and "did not write" in result.output, result.output
+        assert notes.read_text() == "# my notes\nkeep me\n"
+
+
 def test_no_drift_batch_writes_no_trigger_and_removes_a_stale_one(bank_workspace, cli):
-    (bank_workspace / "trigger.txt").write_text("stale")
+    (bank_workspace / "trigger.txt").write_text("ALERT: data drift\n\nrun_id: an-older-run\n")  # an earlier run's
     assert cli("generate", "--intensity", "0").exit_code == 0
     result = cli("monitor", "--fail-on-drift")
     assert result.exit_code == 0, result.output

@@ -170,12 +170,23 @@ class CompiledScorer:
                     raise ScorerError("a member is compressed")
                 if sum(member.file_size for member in members) > 4 * len(data) + 1024:
                     raise ScorerError("its members are larger than the file")
+                for member in members:  # each array's header must not promise more than its member holds
+                    with archive.open(member) as stream:
+                        _check_npy_header(stream, member.file_size, member.filename)
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
             manifest = json.loads(bytes(arrays.pop(MANIFEST_KEY)).decode("utf-8"))
         except ScorerError:
             raise
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as exc:
+        except (
+            KeyError,
+            ValueError,
+            OSError,
+            zipfile.BadZipFile,
+            UnicodeDecodeError,
+            RecursionError,
+            MemoryError,
+        ) as exc:
             raise ScorerError(f"not a scorer file ({type(exc).__name__})") from None
         scorer = _checked(manifest, arrays)
         scorer._walk()  # the tree structure is checked here too, before anything is scored
@@ -319,6 +330,31 @@ def _leaf_ranges(nodes: dict[str, list[int]], start: int, size: int) -> tuple[di
     if seen != size:
         raise ScorerError("a tree holds nodes that its root does not reach")
     return left_leaves, leaves
+
+
+def _check_npy_header(stream: Any, size: int, name: str) -> None:
+    """An ``.npy`` member whose header describes a plain array no larger than the member."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(stream)
+        else:
+            raise ScorerError(f"{name}: an array format churnops does not read")
+    except ScorerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any header that numpy cannot parse is refused
+        raise ScorerError(f"{name}: not an array ({type(exc).__name__})") from None
+    if dtype.hasobject:
+        raise ScorerError(f"{name}: holds Python objects")
+    count = 1
+    for length in shape:
+        count *= int(length)
+    if count * dtype.itemsize > size:
+        raise ScorerError(f"{name}: its header promises more data than it holds")
 
 
 def sha256_of(data: bytes) -> str:

@@ -54,7 +54,7 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
         add(
             "mostly_unusable",
             "error",
-            0,
+            unusable,
             f"{unusable / rows:.0%} of the values are missing or unusable (reference: {before:.0%})",
         )
     if sample.missing:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -363,7 +365,8 @@ def _inferred(config: Config, reference: Path) -> Config:
         logger.log(
             NOTICE,
             "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
-            "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)",
+            "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
+            " - numbers grouped with thousands dots (1.234,56) are never read: export them without grouping",
             shown,
         )
     parts = []
@@ -507,6 +510,46 @@ def _shell_quote(text: str) -> str:
     return shlex.quote(text)
 
 
+TRIGGER_SIGNS = ("alert", "drift", "trigger")
+
+
+@contextlib.contextmanager
+def open_no_follow(path: Path) -> Any:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
+
+
+def check_trigger_is_ours(path: Path) -> None:
+    """Refuse to replace or remove a file at ``paths.trigger`` that churnops did not write.
+
+    A trigger is replaced on an alert and removed otherwise: a configured path naming someone's
+    file (notes, a model, a report) would lose it. What is there must be a link (replaced, never
+    followed), empty, or read like a trigger - a first line that speaks of an alert or drift (ours,
+    the seed's), or a ``run_id:`` line.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        return  # a link is replaced, never followed; a folder is refused by the commit itself
+    head = b""
+    if stat.S_ISREG(info.st_mode):
+        with contextlib.suppress(OSError), open_no_follow(path) as handle:
+            head = handle.read(65_536)
+    text = head.decode("utf-8", errors="replace")
+    first = text.split("\n", 1)[0].lower()
+    if stat.S_ISREG(info.st_mode) and (
+        not text.strip() or any(sign in first for sign in TRIGGER_SIGNS) or "\nrun_id: " in text
+    ):
+        return
+    raise OutputWriteError(
+        f"paths.trigger ({path}) is a file churnops did not write (it does not read like a trigger); churnops "
+        "writes and removes the trigger there: move that file away or choose another path"
+    )
+
+
 def write_outputs(
     config: Config,
     result: MonitoringResult,
@@ -537,6 +580,7 @@ def write_outputs(
         trigger_path=str(trigger_path),
         trigger_written=raised,
     )
+    check_trigger_is_ours(trigger_path)
     document = metrics_document(result, outputs)
     if config.history.enabled:
         context = replace(context, **_trends(config, document))

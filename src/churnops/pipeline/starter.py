@@ -99,13 +99,15 @@ def infer_columns(
     return guesses, frame.height
 
 
-DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$")
 
 
 def decimal_comma_columns(path: Path, dialect: CsvDialect, sample_rows: int = 5_000) -> list[tuple[str, str]]:
     """Text columns whose values are (almost all) numbers written with a decimal comma, like
-    ``51602,16``, with an example each - when the file is read with a decimal point."""
-    if dialect.decimal != "." or path.suffix.lower() in (".parquet", ".pq"):
+    ``51602,16``, with an example each - when the file is read with a decimal point; and, whatever
+    the decimal, numbers grouped with thousands dots (``4.164,11``), which are never read as numbers."""
+    if path.suffix.lower() in (".parquet", ".pq"):
         return []
     reader = TableReader(path, dialect=dialect)
     frame = next(iter(reader), None)
@@ -116,7 +118,11 @@ def decimal_comma_columns(path: Path, dialect: CsvDialect, sample_rows: int = 5_
         if dtype != pl.String:
             continue
         values = frame.get_column(name).head(sample_rows).drop_nulls()
-        if values.len() and values.str.contains(DECIMAL_COMMA.pattern).mean() >= DATE_SHARE:
+        if not values.len():
+            continue
+        plain = DECIMAL_COMMA.pattern if dialect.decimal == "." else r"^$"
+        share = (values.str.contains(plain) | values.str.contains(GROUPED_DECIMAL_COMMA.pattern)).mean()
+        if share >= DATE_SHARE:
             found.append((name, str(values[0])))
     return found
 
