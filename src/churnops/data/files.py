@@ -131,11 +131,14 @@ def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
         raise OutputWriteError(f"{path}: is not a regular file; remove it")
     if info.st_nlink > 1:
         os.close(fd)
-        raise OutputWriteError(
-            f"{path}: is a hard link to another file ({info.st_nlink} names); churnops does not write through "
-            "links - remove it"
-        )
+        raise _hard_link(path, info.st_nlink)
     return fd
+
+
+def _hard_link(path: Path, names: int) -> OutputWriteError:
+    return OutputWriteError(
+        f"{path}: is a hard link to another file ({names} names); churnops does not write through links - remove it"
+    )
 
 
 def refuse_hard_link(path: Path) -> None:
@@ -150,10 +153,7 @@ def refuse_hard_link(path: Path) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise OutputWriteError(f"{path}: is not a regular file; remove it")
     if info.st_nlink > 1:
-        raise OutputWriteError(
-            f"{path}: is a hard link to another file ({info.st_nlink} names); churnops does not write through "
-            "links - remove it"
-        )
+        raise _hard_link(path, info.st_nlink)
 
 
 def append_text(path: Path, text: str) -> None:

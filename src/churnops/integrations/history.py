@@ -8,7 +8,6 @@ upgraded in place and keeps its rows.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from churnops.errors import ConfigError, IntegrationError
@@ -71,15 +70,6 @@ def _engine(url: str) -> Any:
     except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
         raise ConfigError(f"history.url: cannot use '{_hide_password(url)}': {exc}") from None
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            from churnops.data.files import refuse_hard_link
-            from churnops.errors import OutputWriteError
-
-            try:
-                refuse_hard_link(Path(database))
-            except OutputWriteError as exc:
-                raise IntegrationError(f"history database: {exc}") from None
 
         @sqlalchemy.event.listens_for(engine, "connect")
         def _foreign_keys(connection: Any, _: Any) -> None:

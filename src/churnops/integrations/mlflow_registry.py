@@ -165,21 +165,15 @@ def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | Non
     return ModelVersion(name, alias, str(version), run_id if isinstance(run_id, str) else None, location)
 
 
-_UNREADABLE_SAID: set[str] = set()
-
-
 def find_champion(store: Store, name: str) -> ModelVersion | None:
-    """The version ``NAME@champion`` points at; None when there is none - and, with a warning
-    (once per store), when the registry cannot be read: the model is then not checked."""
+    """The version ``NAME@champion`` points at; None when there is none - and, with a warning,
+    when the registry cannot be read: the model is then not checked."""
     try:
         return find_alias(store, name, "champion")
     except Exception as exc:  # noqa: BLE001 - a broken store fails in many ways; "no alias" is None above
         detail = str(getattr(exc, "message", None) or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        if store.tracking_uri not in _UNREADABLE_SAID:
-            _UNREADABLE_SAID.add(store.tracking_uri)
-            logger.warning(
-                "model not checked: the model registry %s cannot be read (%s)", redact(store.tracking_uri), detail
-            )
+        uri = redact(store.tracking_uri)
+        logger.warning("model not checked: the model registry %s cannot be read (%s)", uri, detail)
         return None
 
 

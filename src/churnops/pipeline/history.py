@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from churnops.config import HISTORY_FILE, Config
-from churnops.errors import ConfigError, IntegrationError
+from churnops.data.files import refuse_hard_link
+from churnops.errors import ConfigError, IntegrationError, OutputWriteError
 from churnops.report.html import Trend
 
 TREND_COLUMNS = 3
@@ -42,12 +42,12 @@ def open_store(config: Config) -> Any:
     url = history_url(config)
     if config.history.url is None:
         config.monitoring_dir.mkdir(parents=True, exist_ok=True)
-    if url.startswith("sqlite:///"):
-        database = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-        if database.is_symlink():
-            raise IntegrationError(f"{database}: is a symbolic link; churnops does not write through links - remove it")
-        if database.exists() and not database.is_file():
-            raise IntegrationError(f"{database}: is not a regular file")
+    database = config.sqlite_path(url)
+    if database is not None:  # SQLite opens the file itself: no link, no other kind of file
+        try:
+            refuse_hard_link(database)
+        except OutputWriteError as exc:
+            raise IntegrationError(str(exc)) from None
     return HistoryStore(url)
 
 

@@ -120,6 +120,7 @@ def fit_and_measure(
         "train_rows": int(len(fit)),
         "calibration_rows": int(len(calibration)),
         "validation": validation,
+        "validation_probabilities": probabilities,
         "timings": {
             "fit_s": fitted - started,
             "validate_s": validated - fitted,
@@ -170,7 +171,9 @@ def _log(
         target=config.columns.target,
         importance_method=facts["importance_method"],
     ).to_dict()
-    scorer = _array_form(pipeline, spec, facts["as_of"], facts["validation"][spec.columns])
+    scorer = _array_form(
+        pipeline, spec, facts["as_of"], facts["validation"][spec.columns], facts["validation_probabilities"]
+    )
     if scorer is not None:
         metadata["scorer_sha256"] = sha256_of(scorer)
     parse_metadata(metadata)  # never register a model that churnops would refuse to load
@@ -184,18 +187,17 @@ def _log(
     return TrainOutcome(logged.version, logged.run_id, metrics, facts["threshold"], facts["importance"], alias, timings)
 
 
-def _array_form(pipeline: Any, spec: FeatureSpec, as_of: str, validation: Any) -> bytes | None:
-    """The model as arrays (``scorer.npz``), checked to give the pipeline's probabilities exactly on
-    the validation rows; None when it cannot (only skops is written then)."""
+def _array_form(pipeline: Any, spec: FeatureSpec, as_of: str, validation: Any, expected: Any) -> bytes | None:
+    """The model as arrays (``scorer.npz``), checked to give the pipeline's probabilities on the
+    validation rows (``expected``) exactly; None when it cannot (only skops is written then)."""
     import numpy as np
 
-    from churnops.integrations.model import predict_probabilities
     from churnops.integrations.model_scorer import SCORER_FILE, CompiledScorer, ScorerError, compile_pipeline
 
     try:
         data = compile_pipeline(pipeline, spec, as_of).to_bytes()
         arrays = CompiledScorer.from_bytes(data).predict(validation)
-        if not np.array_equal(arrays, predict_probabilities(pipeline, validation)):
+        if not np.array_equal(arrays, expected):
             raise ScorerError("its probabilities differ from the pipeline's on the validation rows")
     except ScorerError as exc:
         logger.warning("the model has no %s (%s): scoring it will import scikit-learn", SCORER_FILE, exc)

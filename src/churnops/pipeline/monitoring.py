@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
-from churnops.data.io import TableReader, check_readable, read_table, sha256_file
+from churnops.data.io import TableReader, check_readable, read_table, sha256_file, table_format
 from churnops.errors import ChurnopsError, ConfigError, InputDataError, OutputWriteError
 from churnops.monitor.batch import BatchBuilder, BatchTally
 from churnops.monitor.engine import evaluate
@@ -349,17 +349,20 @@ def _inferred(config: Config, reference: Path) -> Config:
     (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
     run then stops on that with its own message)."""
     from churnops.errors import NOTICE
-    from churnops.pipeline.starter import decimal_comma_columns, with_inferred_columns
+    from churnops.pipeline.starter import INFER_ROWS, decimal_comma_columns, sample_frame, with_inferred_columns
 
     if not config.columns.infer:
         return config
+    dialect = config.dialect_for("reference")
     try:
-        header = TableReader(reference, dialect=config.dialect_for("reference")).header
-        check_target_present(config, reference, header)  # a wrong target is the first thing to hear
-        config, dates, ids = with_inferred_columns(config, reference, header)
-        commas = decimal_comma_columns(reference, config.dialect_for("reference"))
+        header, sample = sample_frame(reference, dialect, INFER_ROWS)  # one read for every guess below
     except (InputDataError, OSError):
         return config
+    check_target_present(config, reference, header)  # a wrong target is the first thing to hear
+    if sample is None:
+        return config
+    config, dates, ids = with_inferred_columns(config, sample)
+    commas = [] if table_format(reference) == "parquet" else decimal_comma_columns(sample, dialect)
     if commas:
         shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in commas[:5])
         logger.log(
@@ -389,10 +392,11 @@ def _run_monitoring(
     started = time.perf_counter()
     settings = settings_from_config(config)
     engine = request.engine or config.monitor.engine
+    champion = None
     if config.model.monitor != "off":
         from churnops.pipeline.scoring import prepare_model_imports
 
-        prepare_model_imports(config)
+        champion = prepare_model_imports(config)
 
     extra_files: dict[str, Path] = {}
     if engine in ("native", "dask"):
@@ -449,7 +453,7 @@ def _run_monitoring(
     else:
         raise ConfigError(f"monitor.engine: unknown engine '{engine}' (use native, dask or evidently)")
 
-    result = _with_model(config, result, source, current_path, progress)
+    result = _with_model(config, result, source, current_path, champion, progress)
     result = replace(result, verdict=decide(result, config.thresholds.trigger_on))
     for column in result.columns:
         if column.drift_detected:
@@ -474,16 +478,17 @@ def _with_model(
     result: MonitoringResult,
     source: ReferenceSource,
     current: Path,
+    champion: Any,
     progress: Progress | None = None,
 ) -> MonitoringResult:
-    """Add the champion model's view (prediction drift, performance, decay) when there is a
-    champion; its stages' times join the run's timings."""
-    if config.model.monitor == "off":
+    """Add the view of the ``champion`` model (prediction drift, performance, decay) when there is
+    one; its stages' times join the run's timings."""
+    if config.model.monitor == "off" or champion is None:
         return result
     from churnops.pipeline.modeling import model_section
 
     try:
-        found = model_section(config, result, source.path, source.row_range, current, progress)
+        found = model_section(config, result, source.path, source.row_range, current, champion, progress)
     except ChurnopsError as exc:
         logger.warning("model monitoring skipped: %s", exc)
         return replace(result, model=None)

@@ -146,22 +146,24 @@ def predict(
     return PredictOutcome(target, frame.height, f"{version.name} v{version.version}", timings)
 
 
-def prepare_model_imports(config: Config) -> None:
-    """Start importing what loading the champion needs (scikit-learn, skops: seconds of pure
-    imports) in a background thread, when there is a champion to load, so that it overlaps the
-    reading of the data. Loading itself still happens, and is checked, in :func:`model_section`."""
+def prepare_model_imports(config: Config) -> registry.ModelVersion | None:
+    """The champion to monitor (None when there is none or model monitoring is off), looked up
+    once per run; when scoring it needs scikit-learn and skops (seconds of pure imports), they are
+    imported in a background thread that overlaps the reading of the data. Loading itself still
+    happens, and is checked, in :func:`model_section`."""
     import threading
 
     from churnops.integrations.model_artifact import import_skops
 
     if config.model.monitor == "off":
-        return
+        return None
     version = registry.find_champion(store_of(config), config.model.name)
     if version is None or registry.has_array_form(version):  # the array form needs neither
-        return
+        return version
     thread = threading.Thread(target=import_skops, name="churnops-model-imports")
     thread.daemon = True
     thread.start()
+    return version
 
 
 def model_section(
@@ -170,20 +172,19 @@ def model_section(
     reference: Path,
     reference_rows: tuple[int, int] | None,
     current: Path,
+    version: registry.ModelVersion | None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], ColumnDrift | None] | None:
-    """The ``model`` part of the metrics when a champion exists: prediction drift, performance, decay.
+    """The ``model`` part of the metrics for the champion ``version`` (from
+    :func:`prepare_model_imports`): prediction drift, performance, decay; None without a champion.
 
     A champion whose artifact is refused is not scored: the section then holds ``error`` (and
     nulls), one warning says so, and the monitoring goes on.
     """
-    if config.model.monitor == "off":
+    if config.model.monitor == "off" or version is None:
         return None
     store = store_of(config)
     started = time.perf_counter()
-    version = registry.find_champion(store, config.model.name)
-    if version is None:
-        return None
     try:
         with heartbeat(progress, f"model: loading {version.name} v{version.version}"):
             loaded = registry.load_version(store, version)
@@ -314,10 +315,8 @@ def _reference_scores(
     linked = linked_folder(cache, root)
     if linked is not None:
         logger.warning("not caching the reference predictions: %s is a symbolic link (remove it)", linked)
-        reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
-        reader.progress = _reading(progress, f"model: scoring {reference.name}")
-        return score_chunks(loaded, reader), "off"
-    if os.path.lexists(cache):
+        status = "off"
+    elif os.path.lexists(cache):
         scores = read_scores(cache, result.reference.rows)
         if isinstance(scores, np.ndarray):
             return scores, "hit"
@@ -326,6 +325,8 @@ def _reference_scores(
     reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
     reader.progress = _reading(progress, f"model: scoring {reference.name}")
     scores = score_chunks(loaded, reader)
+    if linked is not None:
+        return scores, status
     try:
         with atomic_path(cache) as tmp, tmp.open("wb") as handle:
             np.save(handle, scores, allow_pickle=False)

@@ -54,14 +54,9 @@ def _looks_like_dates(series: pl.Series) -> bool:
     return parsed.series.null_count() <= (1 - DATE_SHARE) * present.len()
 
 
-def infer_columns(
-    path: Path, dialect: CsvDialect = DEFAULT_DIALECT, sample_rows: int = SAMPLE_ROWS, only: set[str] | None = None
-) -> tuple[list[ColumnGuess], int]:
-    """Each column's inferred kind, from the first ``sample_rows`` rows; and the rows read.
-
-    ``only`` limits the guesses to these columns (all when None).
-    """
-    reader = TableReader(path, dialect=dialect, columns=None if only is None else [c for c in only])
+def sample_frame(path: Path, dialect: CsvDialect, sample_rows: int) -> tuple[list[str], pl.DataFrame | None]:
+    """The file's header and its first ``sample_rows`` rows (None when it has none)."""
+    reader = TableReader(path, dialect=dialect)
     chunks: list[pl.DataFrame] = []
     rows = 0
     for chunk in reader:
@@ -70,8 +65,20 @@ def infer_columns(
         if rows >= sample_rows:
             break
     if not chunks:
+        return reader.header, None
+    return reader.header, pl.concat(chunks, how="vertical_relaxed").head(sample_rows)
+
+
+def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[list[ColumnGuess], int]:
+    """Each column's inferred kind, from the first :data:`SAMPLE_ROWS` rows; and the rows read."""
+    _, frame = sample_frame(path, dialect, SAMPLE_ROWS)
+    if frame is None:
         return [], 0
-    frame = pl.concat(chunks, how="vertical_relaxed").head(sample_rows)
+    return guess_columns(frame), frame.height
+
+
+def guess_columns(frame: pl.DataFrame) -> list[ColumnGuess]:
+    """Each column's inferred kind in a sample of rows."""
     builder = ProfileBuilder(frame.columns, MonitorSettings(target=None, detect_ids=True))
     builder.update(frame)
     profile = builder.finish()
@@ -96,28 +103,23 @@ def infer_columns(
             guesses.append(ColumnGuess(name, "text", "free text (more than half the values distinct): not tested"))
         else:
             guesses.append(ColumnGuess(name, "unknown", "no usable value"))
-    return guesses, frame.height
+    return guesses
 
 
 DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$")
 
 
-def decimal_comma_columns(path: Path, dialect: CsvDialect, sample_rows: int = 5_000) -> list[tuple[str, str]]:
-    """Text columns whose values are (almost all) numbers written with a decimal comma, like
-    ``51602,16``, with an example each - when the file is read with a decimal point; and, whatever
-    the decimal, numbers grouped with thousands dots (``4.164,11``), which are never read as numbers."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return []
-    reader = TableReader(path, dialect=dialect)
-    frame = next(iter(reader), None)
-    if frame is None:
-        return []
+def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tuple[str, str]]:
+    """Text columns of a CSV sample whose values are (almost all) numbers written with a decimal
+    comma, like ``51602,16``, with an example each - when the file is read with a decimal point;
+    and, whatever the decimal, numbers grouped with thousands dots (``4.164,11``), which are never
+    read as numbers."""
     found = []
-    for name, dtype in frame.head(sample_rows).schema.items():
+    for name, dtype in frame.schema.items():
         if dtype != pl.String:
             continue
-        values = frame.get_column(name).head(sample_rows).drop_nulls()
+        values = frame.get_column(name).drop_nulls()
         if not values.len():
             continue
         plain = DECIMAL_COMMA.pattern if dialect.decimal == "." else r"^$"
@@ -131,19 +133,20 @@ INFER_ROWS = 5_000
 """Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns."""
 
 
-def with_inferred_columns(config: Any, path: Path, header: list[str]) -> tuple[Any, list[str], list[str]]:
-    """``config`` with the columns it does not list classified as ``churnops init`` would: text that
-    reads as dates becomes ``columns.datetime``, a unique value per row named like an identifier
-    becomes ``columns.id``. Returns the configuration, the dates and the identifiers added."""
+def with_inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[Any, list[str], list[str]]:
+    """``config`` with the columns it does not list classified as ``churnops init`` would, from a
+    sample of the reference's rows: text that reads as dates becomes ``columns.datetime``, a unique
+    value per row named like an identifier becomes ``columns.id``. Returns the configuration, the
+    dates and the identifiers added."""
     columns = config.columns
     if not columns.infer:
         return config, [], []
     listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
     listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text}
-    unlisted = {name for name in header if name not in listed}
+    unlisted = [name for name in sample.columns if name not in listed]
     if not unlisted:
         return config, [], []
-    guesses, _ = infer_columns(path, config.dialect_for("reference"), INFER_ROWS, only=unlisted)
+    guesses = guess_columns(sample.select(unlisted))
     dates = [g.name for g in guesses if g.kind == "datetime"]
     ids = [g.name for g in guesses if g.kind == "id" and g.detail.startswith("a unique value") and columns.detect_ids]
     if not dates and not ids:
