@@ -107,14 +107,19 @@ def test_a_database_that_is_not_churnops_history_is_left_alone(bank_workspace, c
     assert hashlib.sha256(foreign.read_bytes()).hexdigest() == digest
 
 
-def test_old_schema_is_migrated_in_place(tmp_path):
-    url = f"sqlite:///{tmp_path / 'history.db'}"
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])  # Python's sqlite3, then SQLAlchemy
+def test_old_schema_is_migrated_in_place(tmp_path, scheme):
+    from churnops.integrations.history import _database
+
+    url = f"{scheme}:///{tmp_path / 'history.db'}"
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url)
     store = HistoryStore.__new__(HistoryStore)
-    store.url, store.engine, store._sa = url, engine, sqlalchemy
+    store.url, store.database = url, _database(url)
+    assert type(store.database).__name__ == ("_Sqlite" if scheme == "sqlite" else "_SqlAlchemy")
     assert store._migrate(target=1) == 1  # a database from the first schema
+    store.close()
+    engine = sqlalchemy.create_engine(url)
     with engine.begin() as connection:
         connection.execute(
             sqlalchemy.text(
@@ -134,6 +139,36 @@ def test_old_schema_is_migrated_in_place(tmp_path):
 
     with pytest.raises(IntegrationError, match="newer than this churnops"):
         HistoryStore(url)
+
+
+def test_both_history_backends_store_the_same_rows(tmp_path):
+    """A run recorded through Python's sqlite3 reads back the same through SQLAlchemy, and a failed
+    write leaves nothing half-written."""
+    from churnops.errors import IntegrationError
+
+    metrics = {
+        "run_id": "r1", "created_at": "2026-01-01T00:00:00+00:00", "engine": "native",
+        "reference": {"path": "ref.csv"}, "current": {"path": "cur.csv", "rows": 10},
+        "dataset_drift": {"score": 0.5, "threshold": 0.1, "detected": True, "drifted_columns": ["a"], "n_columns": 2},
+        "columns": {
+            "a": {"type": "numerical", "test": "ks", "statistic": float("inf"), "p_value": 0.01, "threshold": 0.05,
+                  "drift_detected": True},
+            "b": {"type": "categorical", "test": "chisquare", "statistic": 0.1, "p_value": 0.5, "threshold": 0.05,
+                  "drift_detected": False},
+        },
+    }  # fmt: skip
+    path = tmp_path / "history.db"
+    with HistoryStore(f"sqlite:///{path}") as store:
+        store.record(metrics)
+        store.record(metrics)  # the same run again replaces it
+        native = (store.runs(), store.column_series("a"))
+        broken = {**metrics, "run_id": "r2", "columns": {"a": {**metrics["columns"]["a"], "threshold": None}}}
+        with pytest.raises(IntegrationError, match="cannot record run r2"):
+            store.record(broken)  # NOT NULL threshold: the whole run is rolled back
+        assert [r["run_id"] for r in store.runs()] == ["r1"]
+    with HistoryStore(f"sqlite+pysqlite:///{path}") as store:
+        assert (store.runs(), store.column_series("a")) == native
+    assert native[0][0]["drift_detected"] is True and native[1][0]["statistic"] is None
 
 
 def test_a_broken_history_never_stops_the_monitoring(bank_workspace, cli):

@@ -114,3 +114,26 @@ def test_reading_parquet_picks_a_pool_that_returns_memory_unless_the_user_chose(
         [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True, check=True
     )
     assert pools.stdout.strip() == expected
+
+
+def test_types_guessed_from_a_few_rows_are_those_of_the_full_guess(tmp_path):
+    """The first guess of a CSV's types uses 1,000 rows; a column empty there, or whose later
+    values contradict it (a decimal after integers, text after numbers), is guessed again from
+    10,000 rows - as if only the full guess existed."""
+    from churnops.data.io import QUICK_INFER_ROWS, TableReader
+
+    rows = 3 * QUICK_INFER_ROWS
+    lines = ["ints,late,decimal,text,flag"]
+    for i in range(rows):
+        late = "" if i < QUICK_INFER_ROWS + 10 else str(i)
+        decimal = "1.5" if i == 2 * QUICK_INFER_ROWS else str(i)
+        text = "n/a?" if i == rows - 1 else str(i)
+        lines.append(f"{i},{late},{decimal},{text},{'true' if i % 2 else 'false'}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    frame = next(iter(TableReader(path)))
+    assert dict(frame.schema) == {
+        "ints": pl.Int64, "late": pl.Int64, "decimal": pl.Float64, "text": pl.String, "flag": pl.Boolean,
+    }  # fmt: skip
+    assert frame["late"].null_count() == QUICK_INFER_ROWS + 10 and frame["decimal"][2 * QUICK_INFER_ROWS] == 1.5
+    assert frame.height == rows

@@ -69,6 +69,34 @@ def test_standalone_copy_inlines_the_stylesheet(seed_result):
     assert report_stylesheet().strip()[:40] in html
 
 
+def test_templates_compiled_ahead_of_time_are_current_and_render_the_same(seed_result, tmp_path):
+    """``compiled/`` is what ``python -m churnops.report.precompile`` makes from today's templates,
+    the run uses it, and it renders exactly what compiling the templates renders."""
+    from jinja2 import ModuleLoader
+
+    from churnops.report import html as report_html
+    from churnops.report import precompile
+
+    fresh = tmp_path / "compiled"
+    precompile.compile_into(report_html.compiling_environment(), report_html.ENVIRONMENT_OPTIONS, fresh)
+    shipped = {p.name: p.read_bytes() for p in precompile.COMPILED.iterdir() if p.is_file()}
+    assert shipped == {p.name: p.read_bytes() for p in fresh.iterdir()}, "run: python -m churnops.report.precompile"
+    assert precompile.is_current(report_html.ENVIRONMENT_OPTIONS)
+    assert isinstance(report_html._environment().loader, ModuleLoader)
+    report_html._environment.cache_clear()
+    try:
+        template = report_html._environment().get_template("report.html.j2")
+        assert str(precompile.COMPILED) in template.root_render_func.__code__.co_filename
+        precompiled = render_report(seed_result, CONTEXT)
+        report_html._environment().loader = report_html.compiling_environment().loader  # from the templates
+        template = report_html._environment().get_template("report.html.j2")
+        assert str(precompile.COMPILED) not in template.root_render_func.__code__.co_filename
+        assert render_report(seed_result, CONTEXT) == precompiled
+    finally:
+        report_html._environment.cache_clear()
+    assert not precompile.is_current({**report_html.ENVIRONMENT_OPTIONS, "trim_blocks": False})
+
+
 def test_hostile_names_and_values_are_shown_as_text():
     rng = np.random.default_rng(0)
     evil_column = "<script>alert(1)</script>"

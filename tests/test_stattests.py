@@ -132,6 +132,28 @@ def test_a_near_zero_jensen_shannon_distance_is_scipys_to_the_last_digits():
         assert jensen_shannon_distance(p, q) == pytest.approx(expected, rel=1e-12, abs=0)
 
 
+def test_rel_entr_is_scipys_bit_for_bit():
+    """The Python ``rel_entr`` (used up to REL_ENTR_IN_PYTHON bins, so that a default run never
+    imports scipy.special) returns exactly scipy's doubles: near equality, at the factor-2
+    boundaries, for ratios that under- or overflow, zeros, negatives, infinities and NaN."""
+    from scipy.special import rel_entr as scipy_rel_entr
+
+    from churnops.monitor.stattests import REL_ENTR_IN_PYTHON, rel_entr
+
+    rng = np.random.default_rng(7)
+    tiny, huge = np.finfo(float).tiny, np.finfo(float).max
+    special = [0.0, -0.0, -1.0, 1.0, 0.5, 2.0, tiny, tiny / 4, huge, np.inf, np.nan, 1e-300, 1e300]
+    x = np.array([a for a in special for _ in special])
+    y = np.array([b for _ in special for b in special])
+    near = rng.random(2000)
+    x = np.concatenate([x, near, near * 2, near, rng.random(2000) ** 8, near])
+    y = np.concatenate([y, near * (1 + rng.normal(0, 1e-9, 2000)), near, near * 2, rng.random(2000), near * 0.5])
+    step = min(REL_ENTR_IN_PYTHON, 4000)
+    for start in range(0, x.size, step):
+        part = slice(start, start + step)
+        np.testing.assert_array_equal(rel_entr(x[part], y[part]), scipy_rel_entr(x[part], y[part]))
+
+
 def test_binned_tests_equal_their_formulas():
     ref = np.array([0, 0, 0, 1, 1, 2])
     cur = np.array([0, 1, 1, 2, 2, 3])

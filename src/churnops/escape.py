@@ -48,6 +48,15 @@ def terminal(text: object, keep_newlines: bool = True) -> str:
     return pattern.sub(_visible, text)
 
 
+def has_controls(text: str) -> bool:
+    """Whether :func:`terminal` would change ``text`` (a quick test for the common case).
+
+    >>> has_controls("Balance"), has_controls("a\\r\\nb"), has_controls("a\\u202eb")
+    (False, True, True)
+    """
+    return _CONTROL.search(text) is not None
+
+
 def one_line(text: object) -> str:
     """:func:`terminal` for text that must stay on one line (errors, log lines, message fields).
 

@@ -8,6 +8,9 @@ upgraded in place and keeps its rows.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from churnops.errors import ConfigError, IntegrationError
@@ -60,22 +63,114 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _engine(url: str) -> Any:
-    try:
-        import sqlalchemy
-    except ImportError:  # pragma: no cover - sqlalchemy is a core dependency
-        raise IntegrationError("the history store needs SQLAlchemy: pip install sqlalchemy") from None
-    try:
-        engine = sqlalchemy.create_engine(url, future=True)
-    except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
-        raise ConfigError(f"history.url: cannot use '{_hide_password(url)}': {exc}") from None
-    if engine.dialect.name == "sqlite":
+class _Database:
+    """The few operations the store needs, on SQLAlchemy or - for a plain ``sqlite:///`` file, the
+    default - on Python's own ``sqlite3`` (the same SQL text and ``:name`` parameters; importing
+    SQLAlchemy costs more than the whole history write)."""
 
-        @sqlalchemy.event.listens_for(engine, "connect")
-        def _foreign_keys(connection: Any, _: Any) -> None:
-            connection.execute("PRAGMA foreign_keys=ON")
+    errors: tuple[type[BaseException], ...]
 
-    return engine
+    def transaction(self) -> Any:
+        raise NotImplementedError
+
+    def table_names(self, connection: Any) -> set[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def detail(exc: BaseException) -> str:
+        return str(getattr(exc, "orig", None) or exc or exc.__class__.__name__)
+
+
+class _SqliteConnection:
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        if isinstance(params, list):
+            self._connection.executemany(sql, params)
+            return []
+        cursor = self._connection.execute(sql, params or {})
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class _Sqlite(_Database):
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self.errors = (sqlite3.Error,)
+        try:
+            # isolation_level=None: transactions are the explicit BEGIN/COMMIT below, DDL included
+            self._connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+            self._connection.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise IntegrationError(f"history database {path}: {exc}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteConnection]:
+        self._connection.execute("BEGIN")
+        try:
+            yield _SqliteConnection(self._connection)
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    def table_names(self, connection: _SqliteConnection) -> set[str]:
+        return {row["name"] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _SqlAlchemyConnection:
+    def __init__(self, connection: Any, sa: Any) -> None:
+        self._connection, self._sa = connection, sa
+
+    def execute(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        result = self._connection.execute(self._sa.text(sql), params or {})
+        return [dict(row._mapping) for row in result] if result.returns_rows else []
+
+
+class _SqlAlchemy(_Database):
+    def __init__(self, url: str) -> None:
+        try:
+            import sqlalchemy
+        except ImportError:  # pragma: no cover - sqlalchemy is a core dependency
+            raise IntegrationError("the history store needs SQLAlchemy: pip install sqlalchemy") from None
+        self._sa = sqlalchemy
+        self.errors = (sqlalchemy.exc.SQLAlchemyError,)
+        try:
+            self.engine = sqlalchemy.create_engine(url, future=True)
+        except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
+            raise ConfigError(f"history.url: cannot use '{_hide_password(url)}': {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+
+            @sqlalchemy.event.listens_for(self.engine, "connect")
+            def _foreign_keys(connection: Any, _: Any) -> None:
+                connection.execute("PRAGMA foreign_keys=ON")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqlAlchemyConnection]:
+        with self.engine.begin() as connection:
+            yield _SqlAlchemyConnection(connection, self._sa)
+
+    def table_names(self, connection: _SqlAlchemyConnection) -> set[str]:
+        return set(self._sa.inspect(connection._connection).get_table_names())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _database(url: str) -> _Database:
+    """Python's sqlite3 for a plain ``sqlite:///file`` URL, SQLAlchemy for any other."""
+    match = re.fullmatch(r"sqlite:///([^?]+)", url)
+    if match is not None and not match.group(1).startswith(":memory:"):
+        return _Sqlite(match.group(1))
+    return _SqlAlchemy(url)
 
 
 def _hide_password(url: str) -> str:
@@ -169,65 +264,61 @@ class HistoryStore:
     """An opened history database, migrated to the current schema."""
 
     def __init__(self, url: str) -> None:
-        import sqlalchemy
-
         self.url = url
-        self.engine = _engine(url)
-        self._sa = sqlalchemy
+        self.database = _database(url)
         try:
             self.version = self._migrate()
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            raise IntegrationError(f"history database {_hide_password(url)}: {detail}") from None
+        except self.database.errors as exc:
+            self.database.close()
+            raise IntegrationError(f"history database {_hide_password(url)}: {_Database.detail(exc)}") from None
+        except BaseException:
+            self.database.close()
+            raise
 
     def _migrate(self, target: int = SCHEMA_VERSION) -> int:
-        sa = self._sa
-        with self.engine.begin() as connection:
-            tables = set(sa.inspect(connection).get_table_names())
+        with self.database.transaction() as connection:
+            tables = self.database.table_names(connection)
             if "churnops_schema" not in tables and tables & {"runs", "column_results"}:
                 raise IntegrationError(
                     f"history database {_hide_password(self.url)} holds tables churnops did not create "
                     f"({', '.join(sorted(tables & {'runs', 'column_results'}))}): give churnops its own database "
                     "(history.url) or move this one away"
                 )
-            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS churnops_schema (version INTEGER NOT NULL)"))
-            row = connection.execute(sa.text("SELECT version FROM churnops_schema")).first()
-            if row is None:
-                connection.execute(sa.text("INSERT INTO churnops_schema (version) VALUES (0)"))
+            connection.execute("CREATE TABLE IF NOT EXISTS churnops_schema (version INTEGER NOT NULL)")
+            rows = connection.execute("SELECT version FROM churnops_schema")
+            if not rows:
+                connection.execute("INSERT INTO churnops_schema (version) VALUES (0)")
                 current = 0
             else:
-                current = int(row[0])
+                current = int(rows[0]["version"])
         if current > SCHEMA_VERSION:
             raise IntegrationError(
                 f"history database {_hide_password(self.url)} has schema {current}, newer than this churnops "
                 f"({SCHEMA_VERSION}): upgrade churnops"
             )
         for version in range(current + 1, target + 1):
-            with self.engine.begin() as connection:
+            with self.database.transaction() as connection:
                 for statement in MIGRATIONS[version - 1]:
-                    connection.execute(sa.text(statement))
-                connection.execute(sa.text("UPDATE churnops_schema SET version = :v"), {"v": version})
+                    connection.execute(statement)
+                connection.execute("UPDATE churnops_schema SET version = :v", {"v": version})
         return max(current, target)
 
     def record(self, metrics: dict[str, Any]) -> None:
         """Append one run (a metrics document); recording the same run twice replaces it."""
-        sa = self._sa
         run, columns = run_rows(metrics, self.version)
         keys = ", ".join(run)
         placeholders = ", ".join(f":{k}" for k in run)
         try:
-            with self.engine.begin() as connection:
-                connection.execute(sa.text("DELETE FROM column_results WHERE run_id = :r"), {"r": run["run_id"]})
-                connection.execute(sa.text("DELETE FROM runs WHERE run_id = :r"), {"r": run["run_id"]})
-                connection.execute(sa.text(f"INSERT INTO runs ({keys}) VALUES ({placeholders})"), run)
+            with self.database.transaction() as connection:
+                connection.execute("DELETE FROM column_results WHERE run_id = :r", {"r": run["run_id"]})
+                connection.execute("DELETE FROM runs WHERE run_id = :r", {"r": run["run_id"]})
+                connection.execute(f"INSERT INTO runs ({keys}) VALUES ({placeholders})", run)
                 if columns:
                     column_keys = ", ".join(columns[0])
                     column_values = ", ".join(f":{k}" for k in columns[0])
-                    connection.execute(
-                        sa.text(f"INSERT INTO column_results ({column_keys}) VALUES ({column_values})"), columns
-                    )
-        except sa.exc.SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
+                    connection.execute(f"INSERT INTO column_results ({column_keys}) VALUES ({column_values})", columns)
+        except self.database.errors as exc:
+            detail = _Database.detail(exc).splitlines()[0][:200]
             raise IntegrationError(
                 f"cannot record run {run['run_id']} in the history {_hide_password(self.url)} ({detail}): move the "
                 "database away (a new one is created) or set history.url"
@@ -259,11 +350,10 @@ class HistoryStore:
             query += " LIMIT :limit"
             params = {**params, "limit": limit}
         try:
-            with self.engine.connect() as connection:
-                result = connection.execute(self._sa.text(query), params)
-                rows = [_booleans(dict(row._mapping)) for row in result]
-        except self._sa.exc.SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
+            with self.database.transaction() as connection:
+                rows = [_booleans(row) for row in connection.execute(query, params)]
+        except self.database.errors as exc:
+            detail = _Database.detail(exc).splitlines()[0][:200]
             raise IntegrationError(
                 f"history database {_hide_password(self.url)} cannot be read ({detail}): it is not the history "
                 "churnops wrote - move it away (a new one is created) or set history.url"
@@ -271,7 +361,7 @@ class HistoryStore:
         return list(reversed(rows))
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.close()
 
     def __enter__(self) -> HistoryStore:
         return self

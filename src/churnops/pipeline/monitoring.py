@@ -26,7 +26,7 @@ from churnops.monitor.verdict import decide
 from churnops.pipeline.outputs import OutputTransaction
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
 from churnops.pipeline.workspace import record_history, workspace
-from churnops.report.html import ReportContext, render_report, report_stylesheet
+from churnops.report.html import ReportContext, render_reports, report_stylesheet
 from churnops.report.metrics import metrics_document, render_metrics_json, render_trigger
 
 logger = logging.getLogger(__name__)
@@ -594,8 +594,9 @@ def write_outputs(
         with OutputTransaction(out_dir, result.run_id, history=config.history.enabled) as transaction:
             transaction.write(metrics_path, render_metrics_json(document))
             transaction.write(out_dir / CSS_FILE, report_stylesheet())
-            transaction.write(report_path, render_report(result, context))
-            transaction.write(out_dir / STANDALONE_FILE, render_report(result, context, standalone=True))
+            linked, standalone = render_reports(result, context)
+            transaction.write(report_path, linked)
+            transaction.write(out_dir / STANDALONE_FILE, standalone)
             if raised:
                 transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
             else:
@@ -649,10 +650,9 @@ def rewrite_report(config: Config, outcome: MonitorOutcome, **changes: Any) -> N
             workspace(config, purpose="report"),
             OutputTransaction(config.monitoring_dir, outcome.result.run_id) as transaction,
         ):
-            transaction.write(outcome.report_path, render_report(outcome.result, context))
-            transaction.write(
-                config.monitoring_dir / STANDALONE_FILE, render_report(outcome.result, context, standalone=True)
-            )
+            linked, standalone = render_reports(outcome.result, context)
+            transaction.write(outcome.report_path, linked)
+            transaction.write(config.monitoring_dir / STANDALONE_FILE, standalone)
             transaction.commit()
     except OSError as exc:
         raise OutputWriteError(f"cannot rewrite the report in {config.monitoring_dir}: {_os_reason(exc)}") from None

@@ -13,13 +13,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from importlib import resources
 from statistics import median
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from churnops import __version__
+from churnops.escape import has_controls, terminal
 from churnops.monitor.results import ColumnDrift, MonitoringResult
 from churnops.report import charts, fluid_charts, formats
 
@@ -281,24 +284,22 @@ def column_views(result: MonitoringResult) -> list[ColumnView]:
 def _visible_controls(value: Any) -> Any:
     """Every printed value with control characters and bidirectional overrides shown as
     ``\\xNN`` / ``\\uNNNN`` (data could otherwise reorder or hide text in the page)."""
-    from markupsafe import Markup
-
-    from churnops.escape import terminal
-
-    if isinstance(value, Markup):
-        return Markup(terminal(str(value)))
-    if isinstance(value, str):
-        return terminal(value)
+    if isinstance(value, str) and has_controls(value):
+        shown = terminal(str(value))
+        return Markup(shown) if isinstance(value, Markup) else shown
     return value
 
 
-def _environment() -> Environment:
+ENVIRONMENT_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True}
+
+
+def compiling_environment() -> Environment:
+    """The environment that compiles the templates from their source."""
     env = Environment(
         loader=PackageLoader("churnops.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
         finalize=_visible_controls,
+        **ENVIRONMENT_OPTIONS,
     )
     env.filters["num"] = format_number
     env.filters["pval"] = format_p_value
@@ -311,13 +312,49 @@ def _environment() -> Environment:
     return env
 
 
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    """One environment per process, loading the templates compiled ahead of time when they match
+    the templates and this Jinja (:mod:`churnops.report.precompile`), else compiling them."""
+    from jinja2 import ModuleLoader
+
+    from churnops.report import precompile
+
+    env = compiling_environment()
+    if precompile.is_current(ENVIRONMENT_OPTIONS):
+        env.loader = ModuleLoader(precompile.COMPILED)
+    return env
+
+
 def report_stylesheet() -> str:
     """The stylesheet the report links (same-origin CSS passes Jenkins' CSP)."""
     return resources.files("churnops.report").joinpath("templates", "report.css").read_text("utf-8")
 
 
+STYLESHEET_LINK = '<link rel="stylesheet" href="report.css">'
+
+
 def render_report(result: MonitoringResult, context: ReportContext, standalone: bool = False) -> str:
     """The report page; ``standalone`` inlines the stylesheet instead of linking ``report.css``."""
+    linked = _render(result, context)
+    return with_inline_stylesheet(linked) if standalone else linked
+
+
+def render_reports(result: MonitoringResult, context: ReportContext) -> tuple[str, str]:
+    """The report linking ``report.css`` and its standalone copy, from one rendering."""
+    linked = _render(result, context)
+    return linked, with_inline_stylesheet(linked)
+
+
+def with_inline_stylesheet(page: str) -> str:
+    """``page`` with the stylesheet link in its head replaced by the stylesheet itself."""
+    head, separator, body = page.partition("</head>")
+    if head.count(STYLESHEET_LINK) != 1 or not separator:  # pragma: no cover - the template has one
+        raise AssertionError("the report template has lost its stylesheet link")
+    return head.replace(STYLESHEET_LINK, f"<style>\n{report_stylesheet()}\n</style>") + separator + body
+
+
+def _render(result: MonitoringResult, context: ReportContext) -> str:
     template = _environment().get_template("report.html.j2")
     drift = result.dataset_drift
     target = result.target_drift
@@ -336,7 +373,6 @@ def render_report(result: MonitoringResult, context: ReportContext, standalone: 
         quality_share=formats.share_format(c.share for c in result.data_quality.checks),
         errors=[c for c in result.data_quality.checks if c.severity == "error"],
         warnings=[c for c in result.data_quality.checks if c.severity == "warning"],
-        stylesheet=report_stylesheet() if standalone else None,
         version=__version__,
         max_charts=MAX_DETAIL_CHARTS,
         palette={"reference": charts.REFERENCE, "current": charts.CURRENT},
