@@ -97,8 +97,8 @@ KILL_HOOK = textwrap.dedent(
 
 KILL_POINTS = {
     "reading the batch": ("churnops.data.io.TableReader._parquet_chunks", 1),
-    "testing the columns": ("churnops.pipeline.monitoring.evaluate", 1),
-    "rendering the report": ("churnops.pipeline.monitoring.render_report", 2),
+    "testing the columns": ("churnops.pipeline.engines.evaluate", 1),
+    "rendering the report": ("churnops.pipeline.monitoring.render_reports", 1),
     "recording the history": ("churnops.pipeline.monitoring.record_history", 1),
 }
 
@@ -153,8 +153,8 @@ HOOK = textwrap.dedent(
 
 KILL_POINTS = {
     "reading the batch": ("churnops.data.io.TableReader._parquet_chunks", 1),
-    "testing the columns": ("churnops.pipeline.monitoring.evaluate", 1),
-    "rendering the report": ("churnops.pipeline.monitoring.render_report", 2),
+    "testing the columns": ("churnops.pipeline.engines.evaluate", 1),
+    "rendering the report": ("churnops.pipeline.monitoring.render_reports", 1),
     "recording the history": ("churnops.pipeline.monitoring.record_history", 1),
 }
 

@@ -70,7 +70,7 @@ def test_standalone_copy_inlines_the_stylesheet(seed_result):
 
 
 def test_templates_compiled_ahead_of_time_are_current_and_render_the_same(seed_result, tmp_path):
-    """``compiled/`` is what ``python -m churnops.report.precompile`` makes from today's templates,
+    """``compiled/`` is what ``python -m churnops.report`` makes from today's templates,
     the run uses it, and it renders exactly what compiling the templates renders."""
     from jinja2 import ModuleLoader
 
@@ -80,7 +80,7 @@ def test_templates_compiled_ahead_of_time_are_current_and_render_the_same(seed_r
     fresh = tmp_path / "compiled"
     precompile.compile_into(report_html.compiling_environment(), report_html.ENVIRONMENT_OPTIONS, fresh)
     shipped = {p.name: p.read_bytes() for p in precompile.COMPILED.iterdir() if p.is_file()}
-    assert shipped == {p.name: p.read_bytes() for p in fresh.iterdir()}, "run: python -m churnops.report.precompile"
+    assert shipped == {p.name: p.read_bytes() for p in fresh.iterdir()}, "run: python -m churnops.report"
     assert precompile.is_current(report_html.ENVIRONMENT_OPTIONS)
     assert isinstance(report_html._environment().loader, ModuleLoader)
     report_html._environment.cache_clear()

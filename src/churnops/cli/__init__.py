@@ -15,6 +15,9 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0"
 # churnops does no linear algebra large enough for BLAS threads, and starting OpenBLAS's thread
 # pool costs about 80 ms of CPU at numpy's import - a tenth of a nightly run. A value set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# pydantic looks for plugins among every installed package's entry points (importlib.metadata,
+# about 25 ms) when the configuration is first validated; churnops uses none.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from typing import Any  # noqa: E402
 

@@ -133,8 +133,13 @@ def monitor(
         engine=cfg.monitor.engine,
         use_cache=not no_cache,
     )
+    from churnops.pipeline.progress import process_age
+
+    startup = process_age()  # starting Python, imports and the configuration: part of the run's timings
     with staged_progress() as progress:
-        outcome = run_monitoring(cfg, request, progress, wait=not no_wait, waiting=lambda m: err(f"waiting: {m}"))
+        outcome = run_monitoring(
+            cfg, request, progress, wait=not no_wait, waiting=lambda m: err(f"waiting: {m}"), startup=startup
+        )
     for line in summary_lines(outcome):
         say(line)
     if fail_on_drift and outcome.drift_detected:

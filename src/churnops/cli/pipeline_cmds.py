@@ -57,6 +57,7 @@ def pipeline(
     4 when a later stage failed (DVC, notification, retraining) - earlier outputs are kept.
     """
     from churnops.pipeline.monitoring import MonitorRequest
+    from churnops.pipeline.progress import process_age
     from churnops.pipeline.runner import run_pipeline
 
     cfg = load(config, column_overrides(target, ids), sets)
@@ -73,6 +74,7 @@ def pipeline(
         waiting=lambda message: err(f"waiting: {message}"),
         retrainer=pipeline_retrainer,
         retrain=retrain or cfg.retrain.enabled,
+        startup=process_age(),
     )
     say(f"\nPipeline {outcome.status} - summary: {outcome.summary_path}")
     if outcome.monitoring is not None:

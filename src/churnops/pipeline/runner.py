@@ -99,8 +99,10 @@ def run_pipeline(
     notifier: Notifier | None = None,
     retrainer: Retrainer | None = None,
     retrain: bool = False,
+    startup: float | None = None,
 ) -> PipelineOutcome:
-    """Run the five stages under the workspace lock and write the summary.
+    """Run the five stages under the workspace lock and write the summary (``startup``: seconds
+    spent before this call, counted in the monitoring's timings - see :func:`run_monitoring`).
 
     The lock is held from the first stage to the summary, so a ``churnops monitor`` started
     meanwhile waits: the monitoring outputs, the versioned batch, the notification and the
@@ -112,7 +114,7 @@ def run_pipeline(
             from churnops.pipeline.notifying import pipeline_notifier
 
             notifier = pipeline_notifier
-        return _run(config, request, events, notifier, retrainer, retrain)
+        return _run(config, request, events, notifier, retrainer, retrain, startup)
 
 
 def _run(
@@ -122,6 +124,7 @@ def _run(
     notifier: Notifier,
     retrainer: Retrainer | None,
     retrain: bool,
+    startup: float | None,
 ) -> PipelineOutcome:
     started_at = datetime.now(timezone.utc)
     stages = [StageResult(number, name) for number, name in STAGES.items()]
@@ -155,7 +158,7 @@ def _run(
     def monitor() -> None:
         nonlocal monitoring, first_error
         try:
-            monitoring = run_monitoring(config, request)
+            monitoring = run_monitoring(config, request, startup=startup)
         except ChurnopsError as exc:
             first_error = exc
             raise

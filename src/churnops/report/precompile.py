@@ -4,15 +4,13 @@ Compiling the two Jinja templates costs about 0.1 s of CPU at every run - a tent
 monitoring run on the seed's batch. ``compiled/`` holds them compiled once, with a fingerprint
 of the templates, the Jinja version and the environment's options; a run uses them only when the
 fingerprint matches, and compiles from the templates otherwise (so the report never depends on
-stale code). After editing a template: ``python -m churnops.report.precompile`` (a test fails
-until then).
+stale code). After editing a template: ``python -m churnops.report`` (a test fails until then).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,18 +46,3 @@ def compile_into(environment: Any, options: dict[str, Any], target: Path) -> Non
     target.mkdir(parents=True)
     environment.compile_templates(target, zip=None, filter_func=lambda name: name in TEMPLATES, ignore_errors=False)
     (target / FINGERPRINT_FILE).write_text(fingerprint(options) + "\n", "ascii")
-
-
-def main() -> None:
-    from churnops.report.html import ENVIRONMENT_OPTIONS, compiling_environment
-
-    with tempfile.TemporaryDirectory() as scratch:
-        compile_into(compiling_environment(), ENVIRONMENT_OPTIONS, Path(scratch) / "compiled")
-        if COMPILED.exists():
-            shutil.rmtree(COMPILED)
-        shutil.copytree(Path(scratch) / "compiled", COMPILED)
-    print(f"compiled {', '.join(TEMPLATES)} into {COMPILED}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,187 @@
+"""The engines a monitoring run compares with, chosen once per run behind one small interface.
+
+* ``native`` (:class:`LocalEngine`): this process reads both files in chunks - exact (every
+  value kept: Evidently's numbers) up to ``monitor.exact_max_rows`` rows per dataset, bounded
+  streaming summaries above, or as ``monitor.mode`` says;
+* ``dask`` (:class:`DaskEngine`): the same reference profile, the batch summarized partition by
+  partition on a Dask cluster, the summaries merged here;
+* ``evidently`` (:class:`EvidentlyEngine`): Evidently itself, on both tables in memory.
+
+An engine turns (reference, batch) into a :class:`~churnops.monitor.results.MonitoringResult`
+and says how its reference profile was found; everything after - the model, the verdict, the
+outputs - is the same for all. A new engine is one class here, or one module it imports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from churnops.config import Config
+from churnops.data.io import TableReader, read_table, sha256_file
+from churnops.errors import ConfigError, InputDataError
+from churnops.monitor.batch import BatchBuilder
+from churnops.monitor.engine import evaluate
+from churnops.monitor.profile import ReferenceProfile
+from churnops.monitor.results import DatasetInfo, MonitoringResult
+from churnops.monitor.settings import MonitorSettings
+from churnops.pipeline.progress import Progress
+from churnops.pipeline.reference import (
+    ROW_SAMPLE,
+    ReferenceSource,
+    get_reference_profile,
+    is_streaming,
+    jobs_of,
+    mode_facts,
+    reading_progress,
+)
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """What an engine computed: the comparison, how the reference profile was found (``hit``,
+    ``miss``, ``off``), files it wrote beside the outputs, and its stages' seconds."""
+
+    result: MonitoringResult
+    cache_status: str
+    extra_files: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Engine:
+    """Compares a batch with a reference."""
+
+    name = ""
+
+    def compare(
+        self,
+        config: Config,
+        source: ReferenceSource,
+        current: Path,
+        settings: MonitorSettings,
+        use_cache: bool,
+        progress: Progress | None = None,
+    ) -> EngineRun:
+        raise NotImplementedError
+
+
+class LocalEngine(Engine):
+    """Exact or streaming summaries of both files, in this process."""
+
+    name = "native"
+
+    def streaming(self, config: Config, probe: TableReader) -> bool:
+        return is_streaming(config, probe)
+
+    def accumulate(
+        self,
+        config: Config,
+        profile: ReferenceProfile,
+        current: Path,
+        builder: BatchBuilder,
+        settings: MonitorSettings,
+        progress: Progress | None,
+    ) -> tuple[BatchBuilder, str, dict[str, Any]]:
+        """Feed the batch to ``builder``; the builder, the batch's sha256 and facts for ``mode``."""
+        reader = TableReader(current, columns=builder.needed, dialect=config.dialect, arrow=builder.streaming)
+        reader.progress = reading_progress(progress, "current", reader)
+        for chunk in reader:
+            builder.update(chunk)
+        return builder, reader.sha256, {}
+
+    def compare(
+        self,
+        config: Config,
+        source: ReferenceSource,
+        current: Path,
+        settings: MonitorSettings,
+        use_cache: bool,
+        progress: Progress | None = None,
+    ) -> EngineRun:
+        started = time.perf_counter()
+        profile, reference_info, cache_status, _ = get_reference_profile(
+            config, source, settings, use_cache, progress=progress
+        )
+        loaded = time.perf_counter()
+        probe = TableReader(current, dialect=config.dialect)
+        jobs = jobs_of(config)
+        try:
+            streaming = self.streaming(config, probe)
+            above = config.monitor.sample_duplicates_above
+            sample = ROW_SAMPLE if streaming and above and probe.estimated_rows > above else 1
+            builder = BatchBuilder(profile, probe.header, settings, streaming=streaming, jobs=jobs, row_sample=sample)
+        except InputDataError as exc:
+            raise InputDataError(f"{current}: {exc}") from None
+        builder, sha, extra_mode = self.accumulate(config, profile, current, builder, settings, progress)
+        tally = builder.finish()
+        current_info = DatasetInfo(str(current), tally.rows, sha, None, len(probe.header))
+        read_done = time.perf_counter()
+        tested = progress and (lambda done, total: progress("testing columns", done, total))
+        result = evaluate(profile, tally, settings, reference_info, current_info, engine=self.name, on_column=tested)
+        result = replace(result, mode={**mode_facts(profile, tally, jobs, config), **extra_mode})
+        timings = {"reference_profile_s": loaded - started, "read_and_accumulate_current_s": read_done - loaded}
+        return EngineRun(result, cache_status, {}, timings)
+
+
+class DaskEngine(LocalEngine):
+    """The batch summarized on a Dask cluster (always streaming summaries, merged here)."""
+
+    name = "dask"
+
+    def streaming(self, config: Config, probe: TableReader) -> bool:
+        return True
+
+    def accumulate(
+        self,
+        config: Config,
+        profile: ReferenceProfile,
+        current: Path,
+        builder: BatchBuilder,
+        settings: MonitorSettings,
+        progress: Progress | None,
+    ) -> tuple[BatchBuilder, str, dict[str, Any]]:
+        from churnops.integrations.dask_engine import accumulate_on_dask
+
+        return accumulate_on_dask(config, profile, current, builder, settings)  # type: ignore[no-any-return]
+
+
+class EvidentlyEngine(Engine):
+    """Evidently's DataDriftPreset on both tables in memory (``churnops[evidently]``)."""
+
+    name = "evidently"
+
+    def compare(
+        self,
+        config: Config,
+        source: ReferenceSource,
+        current: Path,
+        settings: MonitorSettings,
+        use_cache: bool,
+        progress: Progress | None = None,
+    ) -> EngineRun:
+        from churnops.integrations.evidently_engine import run_evidently
+
+        started = time.perf_counter()
+        reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
+        current_frame = read_table(current, dialect=config.dialect)
+        reference_info = DatasetInfo(
+            str(source.path), reference_frame.height, sha256_file(source.path), source.row_range, reference_frame.width
+        )
+        current_info = DatasetInfo(str(current), current_frame.height, sha256_file(current), None, current_frame.width)
+        evidently_html = config.monitoring_dir / "evidently_report.html"
+        result = run_evidently(reference_frame, current_frame, settings, reference_info, current_info, evidently_html)
+        extra = {"evidently_report": evidently_html} if config.monitor.evidently_html else {}
+        return EngineRun(result, "off", extra, {"read_s": time.perf_counter() - started})
+
+
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (LocalEngine(), DaskEngine(), EvidentlyEngine())}
+
+
+def choose_engine(name: str) -> Engine:
+    """The engine called ``name`` (``monitor.engine`` / ``--engine``)."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise ConfigError(f"monitor.engine: unknown engine '{name}' (use {', '.join(ENGINES)})") from None

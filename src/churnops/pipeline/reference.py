@@ -1,0 +1,248 @@
+"""The reference side of a monitoring run: its profile (from the cache or built), the notices
+about its columns, and the facts every engine shares (exact or streaming, jobs, progress)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from churnops.config import Config
+from churnops.data.io import TableReader, check_readable, sha256_file
+from churnops.errors import ChurnopsError, ConfigError, InputDataError
+from churnops.monitor.batch import BatchTally
+from churnops.monitor.prepare import CategoricalSample, NumericalSample
+from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder, ReferenceProfile
+from churnops.monitor.results import DatasetInfo
+from churnops.monitor.settings import MonitorSettings
+from churnops.monitor.sketch import RELATIVE_ERROR
+from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
+from churnops.pipeline.progress import Progress
+
+logger = logging.getLogger("churnops.pipeline.monitoring")
+
+
+@dataclass(frozen=True)
+class ReferenceSource:
+    path: Path
+    row_range: tuple[int, int] | None
+
+
+ROW_SAMPLE = 16
+"""Streaming batches above ``monitor.sample_duplicates_above`` rows, with an identifier column,
+count repeated rows and identifiers on one identifier in ``ROW_SAMPLE``."""
+
+
+def is_streaming(config: Config, reader: TableReader, row_range: tuple[int, int] | None = None) -> bool:
+    """Whether a dataset is summarized by the streaming engine (``monitor.mode``)."""
+    mode = config.monitor.mode
+    if mode != "auto":
+        return mode == "streaming"
+    rows = row_range[1] - row_range[0] if row_range is not None else reader.estimated_rows
+    return rows > config.monitor.exact_max_rows
+
+
+def jobs_of(config: Config) -> int:
+    return config.monitor.jobs or os.cpu_count() or 1
+
+
+def reading_progress(progress: Progress | None, label: str, reader: TableReader) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(f"{label} {reader.path.name}: {reader.rows:,} rows", done, total)
+
+
+def get_reference_profile(
+    config: Config,
+    source: ReferenceSource,
+    settings: MonitorSettings,
+    use_cache: bool,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> tuple[ReferenceProfile, DatasetInfo, str, Path]:
+    """The reference profile, from the cache when valid, else built (and cached).
+
+    Returns the profile, the reference's description, the cache status (``hit``, ``miss``,
+    ``rebuilt`` or ``off``) and the cache file.
+    """
+    check_readable(source.path)
+    sha = sha256_file(source.path)
+    dialect = config.dialect_for("reference")
+    probe = TableReader(source.path, source.row_range, dialect=dialect)
+    check_target_present(config, source.path, probe.header)
+    streaming = is_streaming(config, probe, source.row_range)
+    key = profile_key(
+        sha,
+        source.row_range,
+        settings,
+        (dialect.separator, dialect.decimal, dialect.encoding, "streaming" if streaming else "exact"),
+    )
+    cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
+    status = "off"
+    profile = None
+    if use_cache and not rebuild:
+        cached = load_profile(cache_file)
+        status = "miss"
+        if cached is not None:
+            profile, _ = cached
+            status = "hit"
+    if profile is None:
+        builder = ProfileBuilder(probe.columns, settings, streaming=streaming)
+        reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=dialect)
+        reader.progress = reading_progress(progress, "reference", reader)
+        try:
+            for chunk in reader:
+                builder.update(chunk)
+        except InputDataError as exc:
+            if "requested but the file has only" not in str(exc):
+                raise
+            raise InputDataError(
+                f"{exc}; the reference window is data.reference_rows (or --reference-rows): set "
+                'data.reference_rows = "all" to use the whole file'
+            ) from None
+        profile = builder.finish()
+        if use_cache or rebuild:
+            status = "rebuilt" if rebuild else status
+            try:
+                save_profile(profile, cache_file, {"reference": str(source.path), "sha256": sha})
+            except OSError as exc:
+                if rebuild:
+                    raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
+                logger.warning("could not write the profile cache %s: %s", cache_file, exc)
+    info = DatasetInfo(str(source.path), profile.rows, sha, source.row_range, len(profile.columns))
+    say_column_notices(config, source.path, probe.header, profile)
+    logger.debug("reference %s: %s rows, profile cache %s (%s)", source.path, profile.rows, status, cache_file)
+    return profile, info, status, cache_file
+
+
+def check_target_present(config: Config, path: Path, header: list[str]) -> None:
+    """A target you named (in churnops.toml, --set or --target) must be in the reference."""
+    target = config.columns.target
+    if target and target not in header and "target" in config.columns.model_fields_set:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        raise ConfigError(f"columns.target: '{target}' is not a column of {path} (its columns: {shown})")
+
+
+TARGET_NAMES = ("churn", "churned", "exited", "attrition", "target", "label", "y", "churn_flag", "is_churn")
+
+
+def guess_target(profile: ReferenceProfile) -> str | None:
+    """A two-valued column whose name says it is the label (e.g. ``churned``), if there is one."""
+    for column in profile.tested:
+        sample = column.sample
+        words = column.plan.name.lower().replace(" ", "_").replace("-", "_")
+        named = words in TARGET_NAMES or any(w in words.split("_") for w in ("churn", "churned", "exited", "target"))
+        if named and isinstance(sample, CategoricalSample) and len(sample.labels) == 2:
+            return column.plan.name
+    return None
+
+
+def looks_like_dates(sample: Any) -> bool:
+    """Whether a categorical sample's labels are (almost all) dates, like ``2024-03-01``."""
+    import polars as pl
+
+    from churnops.monitor.prepare import coerce_datetime
+
+    if not isinstance(sample, CategoricalSample) or len(sample.labels) < 3:
+        return False
+    labels = [label for label in sample.labels[:500] if isinstance(label, str)]
+    if len(labels) < 3:
+        return False
+    parsed = coerce_datetime(pl.Series(labels))
+    return parsed.series.null_count() <= 0.05 * len(labels)
+
+
+def say_column_notices(config: Config, path: Path, header: list[str], profile: ReferenceProfile) -> None:
+    """One notice line each: configured columns the data lacks, and columns left out as identifiers."""
+    from churnops.errors import NOTICE
+
+    columns = config.columns
+    chosen = columns.model_fields_set
+    configured: list[str] = []
+    defaults: list[str] = []
+
+    def note(key: str, text: str) -> None:
+        (configured if key in chosen else defaults).append(text)
+
+    if columns.target and columns.target not in header:
+        note("target", f"target '{columns.target}'")
+    for kind in ("id", "ignored", "datetime", "numerical", "categorical", "binary", "text"):
+        missing = [name for name in getattr(columns, kind) if name not in header]
+        if missing:
+            note(kind, f"{kind} " + ", ".join(f"'{name}'" for name in missing))
+    missing_domains = [name for name in columns.domains if name not in header]
+    if missing_domains:
+        note("domains", "domain " + ", ".join(f"'{name}'" for name in missing_domains))
+    for key in ("per_column_method", "per_column_threshold"):
+        missing = [name for name in getattr(config.drift, key) if name not in header]
+        if missing:
+            configured.append(f"drift.{key} " + ", ".join(f"'{name}'" for name in missing))
+    parts = []
+    if configured:
+        parts.append(f"columns named in the configuration but not in {path.name}: " + "; ".join(configured))
+    if defaults:
+        logger.log(
+            NOTICE,
+            "the bank example's column settings are unused: %s has none of their columns (%s); nothing to do "
+            "unless you want to name yours (churnops init --reference %s writes a churnops.toml)",
+            path.name,
+            "; ".join(defaults),
+            path.name,
+        )
+    guess = guess_target(profile) if columns.target not in header else None
+    if guess:
+        parts.append(f"'{guess}' looks like the target: --target '{guess}'")
+    if parts:
+        logger.log(NOTICE, "%s", "; ".join(parts))
+    unusable = [c.plan.name for c in profile.columns.values() if (c.skip_reason or "").startswith("no usable value")]
+    if unusable:
+        logger.log(
+            NOTICE,
+            "not tested: no usable value in the reference (all missing, or not of the declared type): %s",
+            ", ".join(unusable),
+        )
+    dates = [c.plan.name for c in profile.tested if c.plan.role == "feature" and looks_like_dates(c.sample)]
+    if dates:
+        logger.log(
+            NOTICE,
+            "these columns hold dates but are tested as categories: %s (list them in columns.datetime)",
+            ", ".join(dates),
+        )
+    detected = [c.plan.name for c in profile.columns.values() if c.skip_reason == IDENTIFIER_REASON]
+    if detected:
+        logger.log(
+            NOTICE,
+            "not tested for drift, as they look like row numbers or identifiers: %s (declare them in [columns] "
+            "to test them, or set columns.detect_ids = false)",
+            ", ".join(detected),
+        )
+
+
+def profile_mode(profile: ReferenceProfile) -> str:
+    """``streaming`` when the profile keeps summaries rather than every value (categories are
+    counted exactly by both engines)."""
+    for column in profile.tested:
+        sample = column.sample
+        if isinstance(sample, NumericalSample) and (sample.relative_error or sample.bounds is not None):
+            return "streaming"
+    return "exact"
+
+
+def mode_facts(profile: ReferenceProfile, tally: BatchTally, jobs: int, config: Config) -> dict[str, Any]:
+    """The ``mode`` section of the metrics: exact or streaming, and what is approximate."""
+    approximate = sorted(
+        name
+        for name, column in tally.columns.items()
+        if any(isinstance(s, NumericalSample) and s.relative_error for s in (column.sample, column.profile.sample))
+    )
+    return {
+        "reference": profile_mode(profile),
+        "current": "streaming" if tally.streaming else "exact",
+        "approximate_columns": approximate,
+        "relative_error": RELATIVE_ERROR if approximate else None,
+        "jobs": jobs,
+        "exact_max_rows": config.monitor.exact_max_rows,
+    }
