@@ -1,7 +1,9 @@
-"""DVC versioning of production batches (seed phase 4), through DVC's command line.
+"""DVC versioning of production batches (seed phase 4), through DVC.
 
-Every DVC call runs ``python -m dvc`` of this environment with ``DVC_NO_ANALYTICS=1``, in the
-git repository that holds the batch. DVC knows the batch in one of two ways, and a version is a
+Setting DVC up runs ``python -m dvc`` of this environment with ``DVC_NO_ANALYTICS=1``, in the
+git repository that holds the batch; versioning a batch - the nightly step - calls DVC's Python
+API in this process (``Repo.add``, ``Repo.commit``, ``Repo.push``): starting DVC's command line
+three times cost two seconds, more than the whole monitoring. DVC knows the batch in one of two ways, and a version is a
 git commit of the file where DVC records its hash:
 
 * its own ``.dvc`` file (``dvc add``, the seed's phase 4) - the commit holds that file;
@@ -22,10 +24,13 @@ so ``churnops versions list`` reads the history back from git alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,48 @@ from churnops.integrations.git import (
 )
 
 TRAILER = "churnops-"
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
+    """DVC's repository at ``root``, its messages kept out of churnops' output (shown with -v);
+    a DVC error becomes ``dvc WHAT failed: ...``."""
+    _check_installed()
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    dvc_logger = logging.getLogger("dvc")
+    saved = (dvc_logger.level, dvc_logger.handlers[:], dvc_logger.propagate)
+    said: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    dvc_logger.handlers, dvc_logger.propagate = [_Keep()], False
+    dvc_logger.setLevel(logging.INFO)
+    prompt = os.environ.get("GIT_TERMINAL_PROMPT")
+    os.environ["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password nobody will type
+    try:
+        with Repo(str(root)) as repo:
+            yield repo
+    except DvcException as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) not in str(exc) else ""
+        raise IntegrationError(f"dvc {what} failed: {one_line(exc)}{one_line(cause)}") from None
+    except OSError as exc:  # a remote or cache DVC cannot write: the system's words
+        raise IntegrationError(f"dvc {what} failed: {one_line(exc)}") from None
+    except Exception as exc:  # DVC's command line says the same of anything else: unexpected error
+        raise IntegrationError(f"dvc {what} failed: unexpected error - {type(exc).__name__}: {one_line(exc)}") from None
+    finally:
+        dvc_logger.setLevel(saved[0])
+        dvc_logger.handlers, dvc_logger.propagate = saved[1], saved[2]
+        if prompt is None:
+            os.environ.pop("GIT_TERMINAL_PROMPT", None)
+        else:
+            os.environ["GIT_TERMINAL_PROMPT"] = prompt
+        for message in said:
+            logger.debug("dvc %s: %s", what, one_line(message.strip()))
 
 
 def _check_installed() -> None:
@@ -243,7 +290,12 @@ def version_batch(
     owner = find_owner(root, batch)
     target, record = _relative(batch, root), _relative(owner.record, root)
     (committed_text,) = read_blobs(root, [f"HEAD:{record}"])
-    run_dvc(root, *(("add", target) if owner.stage is None else ("commit", "--force", target)))
+    if owner.stage is None:
+        with _dvc_in_process(root, "add") as repo:
+            repo.add(target)
+    else:
+        with _dvc_in_process(root, "commit") as repo:
+            repo.commit(target, force=True)
     current_text = owner.record.read_text(encoding="utf-8") if owner.record.is_file() else None
     current = recorded_hash(owner, batch, current_text)
     params = recorded_params(owner, current_text)
@@ -284,7 +336,8 @@ def version_batch(
 def _push(root: Path, target: str, push: bool) -> bool:
     if not push:
         return False
-    run_dvc(root, "push", target)  # not --quiet: it hides the error message too
+    with _dvc_in_process(root, "push") as repo:
+        repo.push(targets=[target])
     return True
 
 
