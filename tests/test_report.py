@@ -442,3 +442,17 @@ def test_skewed_columns_get_a_log_scale_quantile_view_and_long_tails_a_note(seed
     balance = html[html.index(f'id="{views["Balance"].anchor}"') :]
     balance = balance[: balance.index("</details>")]
     assert balance.count('class="chart-fluid"') == 2  # both views in the same <details>
+
+
+def test_a_column_whose_span_overflows_a_float_gets_a_histogram():
+    """Values from -1e308 to 1e308 (a span no float holds) once broke the bins: the edges were
+    not finite, so not increasing, and the axis ticks divided infinity."""
+    for reference, current in (
+        ([1e308, -1e308, 0.5] * 10, [1.0, 2.5] * 10),
+        ([-1.0, 1e308] * 10, [-1.7e308, 3.0] * 10),
+    ):
+        result = monitor_frames(
+            pl.DataFrame({"x": reference}), pl.DataFrame({"x": current}), settings_from_config(load_config())
+        )
+        html = render_report(result, CONTEXT)
+        assert "Histogram of x" in html

@@ -157,6 +157,8 @@ def histogram_edges(low: float, high: float, core_low: float, core_high: float, 
     [17.5, 20.5, 92.5]
     >>> histogram_edges(0, 100, 10, 20, integer=False)[[0, 1, 2, -2, -1]].tolist()
     [0.0, 10.0, 10.333333333333334, 20.0, 100.0]
+    >>> bool(np.all(np.diff(histogram_edges(-1.9e123, 1.0, -1.9e123, 1.0, integer=True)) > 0))
+    True
     """
     if integer:
         first, last = math.floor(core_low), math.ceil(core_high)
@@ -169,7 +171,11 @@ def histogram_edges(low: float, high: float, core_low: float, core_high: float, 
         core = np.linspace(core_low, core_high, HISTOGRAM_BINS + 1)
     below = [low] if low < core[0] else []
     above = [high] if high > core[-1] else []
-    return np.concatenate([below, core, above])
+    edges = np.concatenate([below, core, above])
+    # beyond 2**53 a half or a bin width can vanish in rounding, and a span can overflow: keep
+    # the finite edges that still increase (values are clipped to the outer ones)
+    edges = np.unique(edges[np.isfinite(edges)])
+    return edges if edges.size >= 2 else np.array([low, high], dtype=np.float64)
 
 
 def numerical_distribution(reference: NumericalSample, current: NumericalSample) -> Distribution | None:

@@ -242,12 +242,17 @@ def histogram(
         ends = [Label(0, axis_y, fmt(low), "start", 11, INK), Label(100, axis_y, fmt(high), "end", 11, INK)]
     if is_date:
         candidates = _date_ticks(core_low, core_high)
-    else:
+    elif 0 < core_high - core_low < math.inf:
         step = nice_step(core_high - core_low, 5)
         step = max(step, 1.0) if integer else step
         start = math.ceil(core_low / step) * step
-        candidates = [(start + k * step, "") for k in range(int((core_high - start) / step) + 1)]
+        count = (core_high - start) / step
+        # no ticks when the range defeats the arithmetic (steps lost in rounding far beyond 2**53)
+        count = int(count) + 1 if math.isfinite(count) and count < 100 else 0
+        candidates = [(start + k * step, "") for k in range(count)]
         candidates = [(v, _tick_text(v, step)) for v, _ in candidates]
+    else:  # a span that overflows a float: the two ends only
+        candidates = []
     ticks = [Label(x(v) / 10, axis_y, text, "middle", 10) for v, text in candidates if core_low < v < core_high]
     ticks = ticks if low != high else []
     axis = _spaced(ends, ticks)
