@@ -137,3 +137,26 @@ def test_types_guessed_from_a_few_rows_are_those_of_the_full_guess(tmp_path):
     }  # fmt: skip
     assert frame["late"].null_count() == QUICK_INFER_ROWS + 10 and frame["decimal"][2 * QUICK_INFER_ROWS] == 1.5
     assert frame.height == rows
+
+
+def test_null_tokens_in_later_pieces_read_as_before(tmp_path):
+    """Pieces after the first are parsed without matching the null tokens unless one could
+    matter: NA among numbers, NaN in a float column, None among text - each read as missing,
+    exactly as when every cell is matched."""
+    from churnops.data.io import NULL_VALUES, TableReader
+
+    lines = ["n,f,t"]
+    for i in range(4000):
+        n = "NA" if i == 3500 else str(i)
+        f = "NaN" if i == 3600 else f"{i}.5"
+        t = "None" if i == 3700 else f"name{i % 7}"
+        lines.append(f"{n},{f},{t}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    pieces = list(TableReader(path, chunk_bytes=4096))
+    assert len(pieces) > 10
+    read = pl.concat(pieces)
+    expected = pl.read_csv(path, null_values=NULL_VALUES, infer_schema_length=10_000)
+    assert read.equals(expected)
+    assert read["n"].null_count() == read["f"].null_count() == read["t"].null_count() == 1
+    assert not read["f"].is_nan().any()
