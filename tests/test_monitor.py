@@ -165,6 +165,9 @@ def test_missing_current_file(bank_workspace, cli):
     result = cli("monitor")
     assert result.exit_code == 2
     assert "bank_churn_prod.csv: file not found" in result.output
+    result = cli("monitor", "--current", "nowhere.csv")
+    assert result.exit_code == 2 and "nowhere.csv: file not found" in result.output
+    assert not (bank_workspace / ".churnops" / "profiles").exists()  # said before reading the reference
 
 
 def test_suspicious_data_is_monitored_and_explained_by_quality(bank, workspace):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
-from churnops.data.io import table_format
+from churnops.data.io import check_readable, table_format
 from churnops.errors import ChurnopsError, InputDataError, OutputWriteError
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import MonitoringResult
@@ -115,6 +115,8 @@ def run_monitoring(
     inputs = {"--reference" if request.reference else "paths.reference": source.path}
     inputs["--current" if request.current else "paths.production"] = current_path
     config.check_paths(inputs=inputs)
+    for path in (source.path, current_path):  # before any work: a missing batch is said at once
+        check_readable(path)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
         started = time.perf_counter()
         config = _inferred(config, source.path)
