@@ -23,8 +23,6 @@ Usage::
 
     python benchmarks/bench_seed.py               # 5 rounds
     python benchmarks/bench_seed.py --rounds 9
-
-Targets: monitor <= 1.0 s CPU cold, <= 0.6 s with the cached profile; pipeline <= 3 s wall.
 """
 
 from __future__ import annotations
