@@ -246,3 +246,18 @@ def test_remotes_inside_the_project_absolute_paths_and_urls_are_taken(clone, cli
     result = cli("dvc-setup", "--remote", "s3://bucket/churn")
     assert result.exit_code == 0, result.output
     assert "url = s3://bucket/churn" in (clone / ".dvc" / "config").read_text()
+
+
+def test_a_hostile_dvc_file_is_one_line_not_a_crash(tmp_path):
+    """A .dvc file nested 20,000 levels deep (DVC's YAML reader recurses) is said to be
+    unreadable, in one line - not an internal error."""
+    from churnops.errors import IntegrationError
+    from churnops.integrations.dvc import find_owner
+
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    batch = tmp_path / "batch.csv"
+    batch.write_text("a\n1\n")
+    (tmp_path / "batch.csv.dvc").write_text("outs: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    with pytest.raises(IntegrationError, match="DVC cannot read the project's DVC files") as caught:
+        find_owner(tmp_path, batch)
+    assert "\n" not in str(caught.value)

@@ -352,3 +352,17 @@ def test_trend_chart_draws_a_threshold_line():
     assert any(line.dash for line in chart.lines)
     assert any(label.text == "threshold 0.1" for label in chart.labels)
     assert sys.version_info >= (3, 10)
+
+
+def test_a_percent_encoded_history_url_opens_the_file_it_names(bank_workspace, cli):
+    """``%20`` in a sqlite:/// URL means a space, as SQLAlchemy reads it; an encoded ``../`` is
+    confined like a plain one."""
+    result = cli("generate")
+    assert result.exit_code == 0, result.output
+    result = cli("monitor", "--set", "history.url=sqlite:///monitoring/my%20hist.db")
+    assert result.exit_code == 0, result.output
+    assert (bank_workspace / "monitoring" / "my hist.db").is_file()
+    assert not (bank_workspace / "monitoring" / "my%20hist.db").exists()
+    result = cli("monitor", "--set", "history.url=sqlite:///..%2F..%2Fescaped.db")
+    assert result.exit_code == 2 and "history.url" in result.output, result.output
+    assert not (bank_workspace.parent.parent / "escaped.db").exists()

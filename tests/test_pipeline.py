@@ -290,3 +290,47 @@ def test_seed_dvc_setup_script(repo):
     done = subprocess.run(["sh", str(script)], cwd=repo, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert (repo / ".dvc" / "config").is_file()
+
+
+def test_dvc_says_nothing_of_its_own_and_no_remote_secret(repo, cli):
+    """DVC runs in churnops' process: its log lines (from dvc_data and friends too), spinners and
+    progress bars stay off the terminal, and a token in the remote's URL - which DVC's transfer
+    errors repeat - is never printed; the error is churnops' one line."""
+    import http.server
+    import threading
+
+    class Deny(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _deny(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            elif self.headers.get("Transfer-Encoding") == "chunked":
+                while size := int(self.rfile.readline().strip() or b"0", 16):
+                    self.rfile.read(size + 2)
+                self.rfile.readline()
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PUT = do_HEAD = _deny  # noqa: N815
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Deny)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = f"http://127.0.0.1:{server.server_address[1]}/store?token=TOKSECRET&sig=SIGSECRET"
+        assert cli("dvc-setup", "--remote", remote).exit_code == 0
+        cli("generate")
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "version"], cwd=repo, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        server.shutdown()
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "SECRET" not in said
+    assert "dvc push failed" in said and "ERROR" not in said and "Checking graph" not in said

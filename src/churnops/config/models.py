@@ -600,6 +600,9 @@ class Config(_Section):
             return None
         resolved = self.sqlite_url(url, "database")
         path = re.sub(r"^sqlite(\+\w+)?:///", "", resolved).split("?", 1)[0]
+        from urllib.parse import unquote
+
+        path = unquote(path)  # the file SQLite opens: SQLAlchemy decodes %XX, and so does churnops
         return Path(path) if path and not path.startswith(":memory:") else None
 
     def check_paths(self, inputs: dict[str, Path] | None = None, outputs: dict[str, Path] | None = None) -> None:
@@ -638,11 +641,13 @@ class Config(_Section):
         if not relative or relative.startswith(":memory:"):
             return url
         database, query = (relative.split("?", 1) + [""])[:2]
-        try:
-            path = self.resolve(database)
+        from urllib.parse import quote, unquote
+
+        try:  # the database is percent-decoded by SQLAlchemy: confine the name it will open
+            path = self.resolve(unquote(database))
         except ConfigError as exc:
             raise ConfigError(f"{key}: {exc}") from None
-        return f"{prefix}{path}" + (f"?{query}" if query else "")
+        return f"{prefix}{quote(str(path))}" + (f"?{query}" if query else "")
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The effective configuration as TOML-ready data (None values left out: they mean auto)."""

@@ -689,7 +689,8 @@ class TableReader:
 
         Matching every cell against :data:`NULL_VALUES` is about 40% of polars' parsing, and most
         pieces hold none of them: the piece is parsed without them first, and again with them
-        when one could matter - a text cell that is one, a NaN in a float column (from ``NaN``), or
+        when one could matter - a text cell that is one (a quoted ``""`` too: polars keeps it as an
+        empty text unless told), a NaN in a float column (from ``NaN``), or
         a number column that does not parse (``NA`` among numbers). The result is the same.
         """
         try:
@@ -697,7 +698,7 @@ class TableReader:
         except pl.exceptions.ComputeError:
             return self._parse(data, columns, schema=schema)
         checks = [
-            pl.col(name).is_in(NULL_VALUES[1:]).any() if dtype == pl.String else pl.col(name).is_nan().any()
+            pl.col(name).is_in(NULL_VALUES).any() if dtype == pl.String else pl.col(name).is_nan().any()
             for name, dtype in frame.schema.items()
             if dtype == pl.String or dtype.is_float()
         ]

@@ -47,50 +47,95 @@ from churnops.integrations.git import (
     require_repository,
     run_git,
 )
+from churnops.redact import redact
 
 TRAILER = "churnops-"
 logger = logging.getLogger(__name__)
 
 
+class _Keep(logging.Handler):
+    """Keeps the log records of DVC and its libraries (``dvc_data``, ``dvc_objects``...)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.said.append(record.getMessage())
+
+
+class _NoStatus:
+    """Stands in for DVC's spinner (``ui.status``), which draws on a terminal's stderr."""
+
+    def __enter__(self) -> _NoStatus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 @contextlib.contextmanager
-def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
-    """DVC's repository at ``root``, its messages kept out of churnops' output (shown with -v);
-    a DVC error becomes ``dvc WHAT failed: ...``."""
-    _check_installed()
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
+def _quiet_dvc(what: str) -> Iterator[None]:
+    """Nothing of DVC's own on the terminal while it runs in this process - no log line, no
+    spinner, no progress bar (its messages, redacted, are shown with -v) - and no password
+    prompt."""
+    from dvc.ui import ui
 
-    dvc_logger = logging.getLogger("dvc")
-    saved = (dvc_logger.level, dvc_logger.handlers[:], dvc_logger.propagate)
-    said: list[str] = []
-
-    class _Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            said.append(record.getMessage())
-
-    dvc_logger.handlers, dvc_logger.propagate = [_Keep()], False
-    dvc_logger.setLevel(logging.INFO)
+    keep = _Keep()
+    # DVC and its libraries log to "dvc", "dvc_data", "dvc_objects"... and to the root logger:
+    # every logger but churnops' own gets only the keeping handler while DVC runs
+    names = ["", *(name for name in logging.root.manager.loggerDict if not name.startswith("churnops"))]
+    saved = {}
+    for name in names:
+        log = logging.getLogger(name)
+        saved[name] = (log.level, log.handlers[:], log.propagate)
+        log.handlers = [keep] if name in ("", "dvc") else []
+        log.propagate = name not in ("", "dvc")
+    logging.getLogger("dvc").setLevel(logging.WARNING)  # above INFO: DVC draws no progress bar
+    logging.root.setLevel(logging.WARNING)
     prompt = os.environ.get("GIT_TERMINAL_PROMPT")
     os.environ["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password nobody will type
+    ui.status = lambda *args, **kwargs: _NoStatus()  # type: ignore[method-assign]
     try:
-        with Repo(str(root)) as repo:
-            yield repo
-    except DvcException as exc:
-        cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) not in str(exc) else ""
-        raise IntegrationError(f"dvc {what} failed: {one_line(exc)}{one_line(cause)}") from None
-    except OSError as exc:  # a remote or cache DVC cannot write: the system's words
-        raise IntegrationError(f"dvc {what} failed: {one_line(exc)}") from None
-    except Exception as exc:  # DVC's command line says the same of anything else: unexpected error
-        raise IntegrationError(f"dvc {what} failed: unexpected error - {type(exc).__name__}: {one_line(exc)}") from None
+        yield
     finally:
-        dvc_logger.setLevel(saved[0])
-        dvc_logger.handlers, dvc_logger.propagate = saved[1], saved[2]
+        with contextlib.suppress(AttributeError):
+            del ui.status
+        for name, (level, handlers, propagate) in saved.items():
+            log = logging.getLogger(name)
+            log.setLevel(level)
+            log.handlers, log.propagate = handlers, propagate
         if prompt is None:
             os.environ.pop("GIT_TERMINAL_PROMPT", None)
         else:
             os.environ["GIT_TERMINAL_PROMPT"] = prompt
-        for message in said:
-            logger.debug("dvc %s: %s", what, one_line(message.strip()))
+        for message in keep.said:
+            logger.debug("dvc %s: %s", what, redact(one_line(message.strip())))
+
+
+@contextlib.contextmanager
+def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
+    """DVC's repository at ``root``, quiet (:func:`_quiet_dvc`); any failure becomes one line,
+    ``dvc WHAT failed: ...``, with secrets redacted."""
+    _check_installed()
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with _quiet_dvc(what), Repo(str(root)) as repo:
+            yield repo
+    except DvcException as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) not in str(exc) else ""
+        raise IntegrationError(f"dvc {what} failed: {redact(one_line(exc))}{redact(one_line(cause))}") from None
+    except OSError as exc:  # a remote or cache DVC cannot write: the system's words
+        raise IntegrationError(f"dvc {what} failed: {redact(one_line(exc))}") from None
+    except Exception as exc:  # DVC's command line says the same of anything else: unexpected error
+        detail = f"{type(exc).__name__}: {redact(one_line(exc))}"
+        raise IntegrationError(f"dvc {what} failed: unexpected error - {detail}") from None
 
 
 def _check_installed() -> None:
@@ -191,7 +236,7 @@ def find_owner(root: Path, batch: Path) -> BatchOwner:
     from dvc.repo import Repo
 
     try:
-        with Repo(str(root)) as repo:
+        with _quiet_dvc("status"), Repo(str(root)) as repo:
             out = repo.find_outs_by_path(str(batch))[0]
             stage = out.stage
             if stage.is_data_source:
@@ -206,7 +251,10 @@ def find_owner(root: Path, batch: Path) -> BatchOwner:
     except OutputNotFoundError:
         return own_file
     except DvcException as exc:
-        raise IntegrationError(f"DVC cannot read the project's DVC files: {exc}") from None
+        raise IntegrationError(f"DVC cannot read the project's DVC files: {redact(one_line(exc))}") from None
+    except (RecursionError, ValueError, TypeError, KeyError, OSError) as exc:  # a hostile or broken file
+        detail = f"{type(exc).__name__}: {redact(one_line(exc))}"[:300]
+        raise IntegrationError(f"DVC cannot read the project's DVC files: {detail}") from None
 
 
 def _load_yaml(text: str) -> Any:

@@ -169,7 +169,9 @@ def _database(url: str) -> _Database:
     """Python's sqlite3 for a plain ``sqlite:///file`` URL, SQLAlchemy for any other."""
     match = re.fullmatch(r"sqlite:///([^?]+)", url)
     if match is not None and not match.group(1).startswith(":memory:"):
-        return _Sqlite(match.group(1))
+        from urllib.parse import unquote
+
+        return _Sqlite(unquote(match.group(1)))  # %XX decoded, as SQLAlchemy does
     return _SqlAlchemy(url)
 
 
