@@ -201,7 +201,7 @@ def _run(
         def version() -> None:
             from churnops.pipeline.versioning import version_current_batch
 
-            outcome = version_current_batch(config)
+            outcome = version_current_batch(config, metrics=monitoring.document if monitoring is not None else None)
             stages[2].status = "success"
             stages[2].detail = outcome.message + ("; pushed" if outcome.pushed else "; not pushed")
             stages[2].outputs = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -20,14 +21,16 @@ SIDECAR_PARAMS = {"scenario.name": "scenario", "scenario.intensity": "intensity"
 """dvc.yaml params (churnops.toml keys) and where the batch's metadata sidecar records them."""
 
 
-def batch_facts(config: Config, batch: Path) -> dict[str, Any]:
-    """Facts for the version's commit message: from the latest metrics when they describe this batch."""
+def batch_facts(config: Config, batch: Path, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Facts for the version's commit message: from the latest metrics when they describe this
+    batch (``metrics``: the document a pipeline just committed, instead of reading it back)."""
     facts: dict[str, Any] = {"sha256": sha256_file(batch)}
-    with workspace(config, shared=True, purpose="version"):
-        try:
-            metrics = read_metrics(config) or {}
-        except InputDataError:
-            metrics = {}
+    with workspace(config, shared=True, purpose="version") if metrics is None else contextlib.nullcontext():
+        if metrics is None:
+            try:
+                metrics = read_metrics(config) or {}
+            except InputDataError:
+                metrics = {}
         if metrics.get("current", {}).get("sha256") == facts["sha256"]:
             facts = {
                 "run_id": metrics["run_id"],
@@ -49,9 +52,12 @@ def setup_dvc(config: Config) -> dvc.SetupOutcome:
     return dvc.setup(config.root, config.dvc.remote_name, url)
 
 
-def version_current_batch(config: Config, batch: Path | None = None) -> dvc.VersionOutcome:
+def version_current_batch(
+    config: Config, batch: Path | None = None, metrics: dict[str, Any] | None = None
+) -> dvc.VersionOutcome:
     path = batch or config.resolve(config.paths.production)
-    outcome = dvc.version_batch(config.root, path, batch_facts(config, path), meta_path_for(path), config.dvc.push)
+    facts = batch_facts(config, path, metrics)
+    outcome = dvc.version_batch(config.root, path, facts, meta_path_for(path), config.dvc.push)
     if outcome.stage is not None:
         differences = params_differences(meta_path_for(path), outcome.params)
         if differences:
