@@ -450,6 +450,8 @@ def test_a_column_whose_span_overflows_a_float_gets_a_histogram():
     for reference, current in (
         ([1e308, -1e308, 0.5] * 10, [1.0, 2.5] * 10),
         ([-1.0, 1e308] * 10, [-1.7e308, 3.0] * 10),
+        ([4503599627370498.0], [4503599627370498.0]),  # one value, where +-0.5 is lost in rounding
+        ([1.7976931348623157e308] * 3, [1.7976931348623157e308] * 3),  # one value, the largest float
     ):
         result = monitor_frames(
             pl.DataFrame({"x": reference}), pl.DataFrame({"x": current}), settings_from_config(load_config())

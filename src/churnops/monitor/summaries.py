@@ -193,6 +193,8 @@ def numerical_distribution(reference: NumericalSample, current: NumericalSample)
     integer = integer_valued(reference) and integer_valued(current)
     if high <= low:
         edges = np.array([low - 0.5, low + 0.5]) if integer else np.array([low, low + 1.0])
+        if not (edges[0] < edges[1] and np.isfinite(edges).all()):  # a half or one lost in rounding
+            edges = np.array([np.nextafter(low, -np.inf), low] if low > 0 else [low, np.nextafter(low, np.inf)])
     else:
         ref_low, ref_high = sorted_quantiles(reference.values, reference.weights, [0.005, 0.995])
         cur_low, cur_high = sorted_quantiles(current.values, current.weights, [0.005, 0.995])

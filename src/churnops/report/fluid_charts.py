@@ -192,6 +192,8 @@ def histogram(
     first, last = (1 if below else 0), n - (2 if above else 1)
     x0, x1 = (OUTER + GAP if below else 0.0), (PLOT_WIDTH - OUTER - GAP if above else PLOT_WIDTH)
     core_low, core_high = edges[first], edges[last + 1]
+    if not core_low < core_high:  # no width to draw on (edges that rounding made equal)
+        return None
 
     def x(value: float) -> float:
         return x0 + (value - core_low) / (core_high - core_low) * (x1 - x0)
