@@ -168,6 +168,23 @@ def coerce_numerical(series: pl.Series) -> Coerced:
     return Coerced(frame["v"].alias(series.name), int(frame["f"].sum()))
 
 
+DATE_SHARE = 0.95
+"""Share of present values that must read as dates for a text column to be taken for dates."""
+
+
+def mostly_dates(values: pl.Series) -> bool:
+    """Whether at least :data:`DATE_SHARE` of ``values`` (text, no missing) read as dates.
+
+    >>> mostly_dates(pl.Series(["2024-03-01", "2024-03-02"])), mostly_dates(pl.Series(["Anna", "Bo"]))
+    (True, False)
+    """
+    if values.len() == 0:
+        return False
+    if values.str.contains(r"\d").mean() < DATE_SHARE:  # a date has digits: names and labels stop here
+        return False
+    return coerce_datetime(values).series.null_count() <= (1 - DATE_SHARE) * values.len()
+
+
 def coerce_datetime(series: pl.Series) -> Coerced:
     """Days since 1970-01-01 as Float64, parsing ISO dates or datetimes given as text.
 

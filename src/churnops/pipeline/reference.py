@@ -22,7 +22,7 @@ from churnops.monitor.sketch import RELATIVE_ERROR
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
 from churnops.pipeline.progress import Progress
 
-logger = logging.getLogger("churnops.pipeline.monitoring")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,15 +144,12 @@ def looks_like_dates(sample: Any) -> bool:
     """Whether a categorical sample's labels are (almost all) dates, like ``2024-03-01``."""
     import polars as pl
 
-    from churnops.monitor.prepare import coerce_datetime
+    from churnops.monitor.prepare import mostly_dates
 
     if not isinstance(sample, CategoricalSample) or len(sample.labels) < 3:
         return False
     labels = [label for label in sample.labels[:500] if isinstance(label, str)]
-    if len(labels) < 3:
-        return False
-    parsed = coerce_datetime(pl.Series(labels))
-    return parsed.series.null_count() <= 0.05 * len(labels)
+    return len(labels) >= 3 and mostly_dates(pl.Series(labels, dtype=pl.String))
 
 
 def say_column_notices(config: Config, path: Path, header: list[str], profile: ReferenceProfile) -> None:

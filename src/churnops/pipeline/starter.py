@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from churnops.data.io import DEFAULT_DIALECT, CsvDialect, TableReader
-from churnops.monitor.prepare import CategoricalSample, coerce_datetime
+from churnops.monitor.prepare import DATE_SHARE, CategoricalSample, mostly_dates
 from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder
 from churnops.monitor.settings import MonitorSettings
 
@@ -26,7 +26,6 @@ SAMPLE_ROWS = 50_000
 """Rows read to infer types (the profile of a whole large file is not needed for a first guess)."""
 TARGET_WORDS = ("churn", "churned", "exited", "attrition", "target", "label", "y", "default", "fraud", "outcome")
 ID_WORDS = ("id", "key", "uuid", "number", "no", "code")
-DATE_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,7 @@ def _words(name: str) -> list[str]:
 def _looks_like_dates(series: pl.Series) -> bool:
     if series.dtype != pl.String:
         return series.dtype.is_temporal()
-    present = series.drop_nulls()
-    if present.len() == 0:
-        return False
-    if present.str.contains(r"\d").mean() < DATE_SHARE:  # a date has digits: names and labels stop here
-        return False
-    parsed = coerce_datetime(present)
-    return parsed.series.null_count() <= (1 - DATE_SHARE) * present.len()
+    return mostly_dates(series.drop_nulls())
 
 
 def _sample_bytes(path: Path, rows: int) -> int:

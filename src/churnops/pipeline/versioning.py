@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from pathlib import Path
@@ -25,20 +24,20 @@ def batch_facts(config: Config, batch: Path, metrics: dict[str, Any] | None = No
     """Facts for the version's commit message: from the latest metrics when they describe this
     batch (``metrics``: the document a pipeline just committed, instead of reading it back)."""
     facts: dict[str, Any] = {"sha256": sha256_file(batch)}
-    with workspace(config, shared=True, purpose="version") if metrics is None else contextlib.nullcontext():
-        if metrics is None:
+    if metrics is None:
+        with workspace(config, shared=True, purpose="version"):
             try:
                 metrics = read_metrics(config) or {}
             except InputDataError:
                 metrics = {}
-        if metrics.get("current", {}).get("sha256") == facts["sha256"]:
-            facts = {
-                "run_id": metrics["run_id"],
-                "drift_score": float(metrics["dataset_drift"]["score"]),
-                "drift_detected": bool(metrics["dataset_drift"]["detected"]),
-                "rows": int(metrics["current"]["rows"]),
-                **facts,
-            }
+    if metrics.get("current", {}).get("sha256") == facts["sha256"]:
+        facts = {
+            "run_id": metrics["run_id"],
+            "drift_score": float(metrics["dataset_drift"]["score"]),
+            "drift_detected": bool(metrics["dataset_drift"]["detected"]),
+            "rows": int(metrics["current"]["rows"]),
+            **facts,
+        }
     return facts
 
 
