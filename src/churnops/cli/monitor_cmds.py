@@ -36,6 +36,16 @@ ModeOption = Annotated[
         "monitor.exact_max_rows rows (5,000,000) per dataset [default: auto].",
     ),
 ]
+VerdictOption = Annotated[
+    str | None,
+    typer.Option(
+        "--verdict",
+        help="How a column is decided: evidently (its test against its threshold, Evidently's rule) or "
+        "calibrated (a test whose false-alarm rate is known at any size, adjusted across columns at "
+        "drift.fdr 0.05; changes smaller than drift.min_effect 0.02 are reported, not alarmed) "
+        "[config: drift.verdict; default: evidently].",
+    ),
+]
 JobsOption = Annotated[
     int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
 ]
@@ -88,6 +98,7 @@ def monitor(
     ] = False,
     no_wait: NoWaitOption = False,
     mode: ModeOption = None,
+    verdict: VerdictOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     evidently_html: Annotated[
@@ -115,6 +126,7 @@ def monitor(
         {
             "monitor.engine": engine,
             "monitor.mode": mode,
+            "drift.verdict": verdict,
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
             **column_overrides(target, ids),

@@ -243,6 +243,16 @@ class DriftConfig(_Section):
     binning: Binning = "evidently"
     n_bins: Annotated[int, Field(ge=2, le=10_000)] = 10
     """Bin count of the ``quantile`` binning (Evidently's mode ignores it, as Evidently does)."""
+    verdict: Literal["evidently", "calibrated"] = "evidently"
+    """How a column is decided: ``evidently`` (its test against its threshold, Evidently's rule)
+    or ``calibrated`` (a test with a known false-alarm rate, adjusted across columns at ``fdr``,
+    and a change of at least ``min_effect``)."""
+    fdr: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    """Calibrated verdict: false discovery rate across columns (with no drift, the chance of a
+    false alarm)."""
+    min_effect: Annotated[float, Field(ge=0)] = 0.02
+    """Calibrated verdict: smallest change that can alarm - Wasserstein distance in reference
+    standard deviations (numbers), share of rows changing category (categories)."""
 
 
 class ThresholdsConfig(_Section):

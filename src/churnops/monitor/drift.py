@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from churnops.monitor.binning import n_distinct, total
+from churnops.monitor.calibrated import adjust, calibrate, false_alarm_rate
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
 from churnops.monitor.results import ColumnDrift, DatasetDrift
@@ -195,6 +196,7 @@ def column_drift(
         raise ColumnTestError(f"column '{plan.name}' has no usable value in the {side} data")
     spec = choose_test(plan, inputs, settings)
     threshold = settings.threshold_for(plan.name, inputs.column_type, spec)
+    counted = inputs
     note = None
     if spec.name == "TVD" and isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
         ordered = row_ordered_inputs(reference, current)
@@ -203,6 +205,11 @@ def column_drift(
         else:
             note = TVD_ESTIMATE
     result = run_test(spec, inputs, settings)
+    drifted = is_drift(result, spec, threshold)
+    calibration = None
+    if settings.verdict == "calibrated":
+        calibration = calibrate(counted, spec.name, result, drifted, settings.fdr, settings.min_effect)
+        drifted = calibration.drift_detected
     if inputs.labels is not None:
         ref_counts, cur_counts = inputs.label_counts()
         distribution = categorical_distribution(ref_counts, cur_counts, inputs.labels)
@@ -217,18 +224,27 @@ def column_drift(
         statistic=result.statistic,
         p_value=result.p_value,
         threshold=threshold,
-        drift_detected=is_drift(result, spec, threshold),
+        drift_detected=drifted,
         drift_score=drift_score(result, spec),
         reference=summarize(reference),
         current=summarize(current),
         distribution=distribution,
         type_source="config" if plan.declared else "inferred",
         note=note,
+        calibration=calibration,
     )
+
+
+def adjust_columns(columns: list[ColumnDrift]) -> list[ColumnDrift]:
+    """Feature columns decided together: with the calibrated verdict, their p-values are
+    adjusted across them (Benjamini-Hochberg) and each decided again; else unchanged."""
+    return adjust(columns) if any(c.calibration is not None for c in columns) else columns
 
 
 def dataset_drift(columns: list[ColumnDrift], settings: MonitorSettings) -> DatasetDrift:
     """Share of drifted feature columns; trigger when it exceeds the dataset threshold.
+
+    With the calibrated verdict, ``columns`` must have been through :func:`adjust_columns`.
 
     >>> dataset_drift([], MonitorSettings()).score
     0.0
@@ -236,7 +252,14 @@ def dataset_drift(columns: list[ColumnDrift], settings: MonitorSettings) -> Data
     features = [c for c in columns if c.role == "feature"]
     drifted = [c.name for c in features if c.drift_detected]
     share = len(drifted) / len(features) if features else 0.0
+    calibrated = settings.verdict == "calibrated"
     return DatasetDrift(
+        verdict=settings.verdict,
+        fdr=settings.fdr if calibrated else None,
+        min_effect=settings.min_effect if calibrated else None,
+        expected_false_alarm_rate=(
+            false_alarm_rate(len(features), settings.dataset_drift_threshold, settings.fdr) if calibrated else None
+        ),
         score=share,
         threshold=settings.dataset_drift_threshold,
         detected=share > settings.dataset_drift_threshold,

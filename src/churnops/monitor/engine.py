@@ -12,7 +12,7 @@ import polars as pl
 
 from churnops.errors import ConfigError
 from churnops.monitor.batch import BatchBuilder, BatchTally, ColumnTally
-from churnops.monitor.drift import ColumnTestError, column_drift, dataset_drift
+from churnops.monitor.drift import ColumnTestError, adjust_columns, column_drift, dataset_drift
 from churnops.monitor.profile import ReferenceProfile, build_profile
 from churnops.monitor.quality import data_quality
 from churnops.monitor.results import ColumnDrift, DatasetInfo, MonitoringResult, SkippedColumn, TargetDrift
@@ -72,6 +72,7 @@ def evaluate(
             prediction = result
         else:
             features.append(result)
+    features = adjust_columns(features)
     tested = time.perf_counter()
     quality = data_quality(tally, settings)
     finished = time.perf_counter()

@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.1"
-"""1.1 added the ``verdict`` section (1.0 documents stay readable: every 1.0 field is unchanged)."""
+SCHEMA_VERSION = "1.2"
+"""1.1 added the ``verdict`` section, 1.2 the calibrated verdict (``dataset_drift.verdict`` and
+``calibrated``, each column's ``calibration``). Older documents stay readable: no field changed."""
 SIGNALS = ("data", "target", "model", "quality")
 DEFAULT_TRIGGER_ON = ("data", "target", "model")
 
@@ -92,6 +93,53 @@ class Distribution:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """What the calibrated verdict adds to a column: a test whose false-alarm rate is known at
+    the samples' sizes, its p-value adjusted across columns, and a size of the change."""
+
+    test: str
+    """``ks`` (numbers) or ``chi2`` (categories, and numbers with few distinct values)."""
+    p_value: float
+    effect: float
+    effect_name: str
+    """``normed_wasserstein`` (numbers: distance in reference standard deviations) or
+    ``total_variation`` (categories: share of rows that changed category)."""
+    evidently_drift_detected: bool
+    """What Evidently's rule (the column's own test and threshold) said."""
+    adjusted_p_value: float | None = None
+    """Benjamini-Hochberg adjusted across the columns tested together (None before adjusting)."""
+    fdr: float = 0.05
+    min_effect: float = 0.02
+
+    @property
+    def significant(self) -> bool:
+        return self.adjusted_p_value is not None and self.adjusted_p_value <= self.fdr
+
+    @property
+    def large_enough(self) -> bool:
+        return not math.isnan(self.effect) and self.effect >= self.min_effect
+
+    @property
+    def drift_detected(self) -> bool:
+        """Significant after adjustment and at least ``min_effect`` large."""
+        return self.significant and self.large_enough
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test": self.test,
+            "p_value": clean_number(self.p_value),
+            "adjusted_p_value": clean_number(self.adjusted_p_value),
+            "fdr": self.fdr,
+            "effect": clean_number(self.effect),
+            "effect_name": self.effect_name,
+            "min_effect": self.min_effect,
+            "significant": self.significant,
+            "large_enough": self.large_enough,
+            "evidently_drift_detected": self.evidently_drift_detected,
+        }
+
+
+@dataclass(frozen=True)
 class ColumnDrift:
     """The drift verdict of one column."""
 
@@ -110,6 +158,8 @@ class ColumnDrift:
     distribution: Distribution | None = None
     type_source: str = "inferred"
     note: str | None = None
+    calibration: Calibration | None = None
+    """Set with ``[drift] verdict = "calibrated"``: ``drift_detected`` is then its decision."""
 
     @property
     def severity(self) -> float:
@@ -150,6 +200,7 @@ class ColumnDrift:
             "current": self.current.to_dict(),
             "distribution": self.distribution.to_dict() if self.distribution else None,
             "note": self.note,
+            **({"calibration": self.calibration.to_dict()} if self.calibration is not None else {}),
         }
 
 
@@ -164,8 +215,26 @@ class DatasetDrift:
     n_columns: int
     evidently_drift_share: float
     evidently_detected: bool
+    verdict: str = "evidently"
+    """How columns were decided: ``evidently`` (each test against its threshold) or ``calibrated``."""
+    fdr: float | None = None
+    min_effect: float | None = None
+    expected_false_alarm_rate: float | None = None
+    """Calibrated verdict: the chance that this run's rule raises data drift when nothing drifted
+    (independent columns; an upper bound, as the effect floor only removes alarms)."""
 
     def to_dict(self) -> dict[str, Any]:
+        out = self._base()
+        out["verdict"] = self.verdict
+        if self.verdict == "calibrated":
+            out["calibrated"] = {
+                "fdr": self.fdr,
+                "min_effect": self.min_effect,
+                "expected_false_alarm_rate": self.expected_false_alarm_rate,
+            }
+        return out
+
+    def _base(self) -> dict[str, Any]:
         return {
             "score": self.score,
             "threshold": self.threshold,

@@ -36,6 +36,11 @@ class MonitorSettings:
     target_significance: float = 0.05
     detect_ids: bool = True
     """Leave undeclared columns of strictly monotonic whole numbers (row numbers, ids) untested."""
+    verdict: str = "evidently"
+    """``evidently`` (each column's test against its threshold) or ``calibrated`` (see
+    :mod:`churnops.monitor.calibrated`)."""
+    fdr: float = 0.05
+    min_effect: float = 0.02
     evidently_html: bool = False
     """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
@@ -95,6 +100,8 @@ class MonitorSettings:
             "cat_method": self.cat_method,
             "per_column_method": dict(self.per_column_method),
             "distance_threshold": self.distance_threshold,
+            "verdict": self.verdict,
+            **({"fdr": self.fdr, "min_effect": self.min_effect} if self.verdict == "calibrated" else {}),
         }
 
 
@@ -148,4 +155,7 @@ def settings_from_config(config: Config) -> MonitorSettings:
         quality_threshold=config.thresholds.data_quality,
         detect_ids=config.columns.detect_ids,
         evidently_html=config.monitor.evidently_html,
+        verdict=drift.verdict,
+        fdr=drift.fdr,
+        min_effect=drift.min_effect,
     )

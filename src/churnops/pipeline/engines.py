@@ -163,6 +163,11 @@ class EvidentlyEngine(Engine):
     ) -> EngineRun:
         from churnops.integrations.evidently_engine import run_evidently
 
+        if settings.verdict != "evidently":
+            raise ConfigError(
+                f'drift.verdict = "{settings.verdict}" needs the native or dask engine: '
+                "the evidently engine decides with Evidently's own rule"
+            )
         started = time.perf_counter()
         reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
         current_frame = read_table(current, dialect=config.dialect)

@@ -262,12 +262,43 @@ def column_views(result: MonitoringResult) -> list[ColumnView]:
 
     The drift table's statistic, p-value and threshold columns each get one number format.
     """
+    if result.dataset_drift.verdict == "calibrated":
+        return _calibrated_views(result)
     ordered = sorted(result.columns, key=lambda c: (not c.drift_detected, -c.severity, c.name))
     statistic = formats.shared_format([c.statistic for c in ordered], significant=2)
     threshold = formats.shared_format([c.threshold for c in ordered], significant=1)
+    return _views(
+        ordered, [(statistic(c.statistic), formats.p_value_cell(c.p_value), threshold(c.threshold)) for c in ordered]
+    )
+
+
+def _calibrated_views(result: MonitoringResult) -> list[ColumnView]:
+    """The calibrated verdict's table: drifted first, then by adjusted p-value and effect; the
+    cells are the effect, the adjusted p-value and what Evidently's rule said."""
+
+    def key(c: ColumnDrift) -> tuple[bool, float, float, str]:
+        calibration = c.calibration
+        if calibration is None:  # not testable: drifted by definition
+            return (not c.drift_detected, -1.0, 0.0, c.name)
+        adjusted = calibration.adjusted_p_value if calibration.adjusted_p_value is not None else 1.0
+        return (not c.drift_detected, adjusted, -(calibration.effect or 0.0), c.name)
+
+    ordered = sorted(result.columns, key=key)
+    effect = formats.shared_format([c.calibration.effect if c.calibration else None for c in ordered], significant=2)
+    cells = [
+        (
+            effect(c.calibration.effect if c.calibration else None),
+            formats.p_value_cell(c.calibration.adjusted_p_value if c.calibration else None),
+            ("drift" if c.calibration.evidently_drift_detected else "ok") if c.calibration else formats.DASH,
+        )
+        for c in ordered
+    ]
+    return _views(ordered, cells)
+
+
+def _views(ordered: list[ColumnDrift], table_cells: list[tuple[str, str, str]]) -> list[ColumnView]:
     views = []
-    for index, column in enumerate(ordered):
-        cells = (statistic(column.statistic), formats.p_value_cell(column.p_value), threshold(column.threshold))
+    for index, (column, cells) in enumerate(zip(ordered, table_cells, strict=True)):
         views.append(
             _column_view(
                 index,

@@ -242,6 +242,15 @@ def root(context, missing=missing):
     else:
         pass
         yield '.'
+    if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
+        pass
+        yield 'Calibrated verdict: a column drifts when its adjusted p-value is at most '
+        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'fdr'))))
+        yield ' (false discovery rate across columns) and its change is at least '
+        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'min_effect'))))
+        yield '; with no drift, this rule raises data drift in at most '
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'expected_false_alarm_rate'))))
+        yield ' of runs.'
     yield '    </p>\n    <ul class="kpis">\n      <li class="kpi '
     yield escape(environment.finalize(('kpi-bad' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected') else 'kpi-good')))
     yield '"><span class="kpi-label">Dataset drift score</span><span class="kpi-value">'
@@ -323,7 +332,21 @@ def root(context, missing=missing):
     if (undefined(name='trend_charts') if l_0_trend_charts is missing else l_0_trend_charts):
         pass
         yield '<a href="#trends">Trends</a>'
-    yield '<a href="#next">What next</a><a href="#facts">Run facts</a>\n    </nav>\n  </div>\n</header>\n\n<main class="wrap">\n<section id="drift">\n  <h2>Drift by column</h2>\n  <p class="hint">Sorted by severity: drifted columns first, then by how far each statistic is from its threshold. Distances drift when they reach the threshold, p-values when they fall below it. Sparklines: reference <span class="swatch swatch-ref">filled blue</span>, current <span class="swatch swatch-cur">orange outline</span>.</p>\n  <div class="table-scroll">\n  <table class="drift-table">\n    <thead><tr><th scope="col">Column</th><th scope="col">Verdict</th><th scope="col">Test</th><th scope="col" class="num">Statistic</th><th scope="col" class="num">p-value</th><th scope="col" class="num">Threshold</th><th scope="col">Type</th><th scope="col">Reference vs current</th></tr></thead>\n    <tbody>\n'
+    yield '<a href="#next">What next</a><a href="#facts">Run facts</a>\n    </nav>\n  </div>\n</header>\n\n<main class="wrap">\n<section id="drift">\n  <h2>Drift by column</h2>\n'
+    if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
+        pass
+        yield '  <p class="hint">Calibrated verdict, drifted columns first, then by adjusted p-value. Test: ks (Kolmogorov-Smirnov, numbers) or chi2 (chi-squared homogeneity, categories and numbers with few values). Effect: distance in reference standard deviations (numbers) or share of rows that changed category (categories). p (adjusted): Benjamini-Hochberg across the columns. Evidently\'s rule: what the column\'s own test and threshold say. Sparklines: reference <span class="swatch swatch-ref">filled blue</span>, current <span class="swatch swatch-cur">orange outline</span>.</p>\n'
+    else:
+        pass
+        yield '  <p class="hint">Sorted by severity: drifted columns first, then by how far each statistic is from its threshold. Distances drift when they reach the threshold, p-values when they fall below it. Sparklines: reference <span class="swatch swatch-ref">filled blue</span>, current <span class="swatch swatch-cur">orange outline</span>.</p>\n'
+    yield '  <div class="table-scroll">\n  <table class="drift-table">\n'
+    if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
+        pass
+        yield '    <thead><tr><th scope="col">Column</th><th scope="col">Verdict</th><th scope="col">Test</th><th scope="col" class="num">Effect</th><th scope="col" class="num">p (adjusted)</th><th scope="col" class="num">Evidently\'s rule</th><th scope="col">Type</th><th scope="col">Reference vs current</th></tr></thead>\n'
+    else:
+        pass
+        yield '    <thead><tr><th scope="col">Column</th><th scope="col">Verdict</th><th scope="col">Test</th><th scope="col" class="num">Statistic</th><th scope="col" class="num">p-value</th><th scope="col" class="num">Threshold</th><th scope="col">Type</th><th scope="col">Reference vs current</th></tr></thead>\n'
+    yield '    <tbody>\n'
     for l_1_view in (undefined(name='columns') if l_0_columns is missing else l_0_columns):
         l_1_c = missing
         _loop_vars = {}
@@ -344,7 +367,7 @@ def root(context, missing=missing):
             pass
             yield '<span class="badge badge-ok">✓ ok</span>'
         yield '</td>\n      <td>'
-        yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
+        yield escape(environment.finalize((environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'test') if environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration') else environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test'))))
         yield '</td>\n      <td class="num">'
         yield escape(environment.finalize(environment.getattr(l_1_view, 'statistic')))
         yield '</td>\n      <td class="num">'
@@ -589,11 +612,26 @@ def root(context, missing=missing):
             pass
             yield '<span class="badge badge-ok">✓ ok</span>'
         yield ' <span class="summary-note">'
-        yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
-        yield ' '
-        yield escape(environment.finalize((t_10(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'p_value')) if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'kind') == 'p_value') else t_8(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'statistic')))))
-        yield ' vs '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'threshold'))))
+        if environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'):
+            pass
+            yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'test')))
+            yield ' p (adjusted) '
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'adjusted_p_value'))))
+            yield ', effect '
+            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'effect'))))
+            yield ' vs '
+            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'min_effect'))))
+            yield " · Evidently's "
+            yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
+            yield ': '
+            yield escape(environment.finalize(('drift' if environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'evidently_drift_detected') else 'ok')))
+        else:
+            pass
+            yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
+            yield ' '
+            yield escape(environment.finalize((t_10(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'p_value')) if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'kind') == 'p_value') else t_8(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'statistic')))))
+            yield ' vs '
+            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'threshold'))))
         yield ' · '
         yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type')))
         if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'type_source') == 'inferred'):
@@ -886,4 +924,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=126&2=135&3=138&4=141&5=144&6=147&7=150&13=154&14=156&18=160&20=162&21=166&22=168&24=193&26=196&30=211&31=222&34=246&35=256&36=266&37=269&39=284&40=287&41=289&42=291&43=294&44=298&46=315&49=319&62=327&63=331&64=334&65=336&66=340&67=347&68=349&69=351&70=353&71=355&72=357&78=361&79=364&80=366&83=377&88=381&90=384&92=387&94=389&95=403&96=408&100=420&102=434&103=436&104=440&108=451&110=454&111=460&114=462&116=465&117=471&118=475&122=500&123=503&127=524&128=526&129=530&130=543&132=547&139=563&140=568&141=572&142=575&143=583&145=603&146=608&147=611&151=636&152=640&154=650&157=654&161=657&162=661&166=676&171=687&172=691&176=701&188=712&189=724&190=726&194=730&195=734&205=757&208=760&209=766&216=775&217=777&218=784&219=786&220=789&221=792&222=797&223=802&224=805&225=808&226=811&231=818&232=820&239=829&240=847&241=857&242=863&243=879&244=881&249=885'
+debug_info = '1=126&2=135&3=138&4=141&5=144&6=147&7=150&13=154&14=156&18=160&20=162&21=166&22=168&24=193&26=196&30=211&31=222&32=245&35=255&36=265&37=275&38=278&40=293&41=296&42=298&43=300&44=303&45=307&47=324&50=328&58=336&65=343&71=350&72=354&73=357&74=359&75=363&76=370&77=372&78=374&79=376&80=378&81=380&87=384&88=387&89=389&92=400&97=404&99=407&101=410&103=412&104=426&105=431&109=443&111=457&112=459&113=463&117=474&119=477&120=483&123=485&125=488&126=494&127=498&131=523&132=526&136=547&137=549&138=553&139=566&141=570&148=586&149=591&150=595&151=598&152=606&154=641&155=646&156=649&160=674&161=678&163=688&166=692&170=695&171=699&175=714&180=725&181=729&185=739&197=750&198=762&199=764&203=768&204=772&214=795&217=798&218=804&225=813&226=815&227=822&228=824&229=827&230=830&231=835&232=840&233=843&234=846&235=849&240=856&241=858&248=867&249=885&250=895&251=901&252=917&253=919&258=923'
