@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,8 +37,19 @@ from numpy.typing import NDArray
 from churnops.monitor.results import Calibration, ColumnDrift
 from churnops.monitor.stattests import TestResult, get_stattest, total_variation
 
-if TYPE_CHECKING:
-    from churnops.monitor.drift import TestInputs
+
+class TestInputs(Protocol):
+    """What :class:`churnops.monitor.drift.TestInputs` offers (the samples a test consumes)."""
+
+    reference: NDArray[Any]
+    current: NDArray[Any]
+    column_type: str
+    reference_weights: NDArray[np.int64] | None
+    current_weights: NDArray[np.int64] | None
+
+    def label_counts(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]: ...
+
+    def n_unique(self, cap: int | None = None) -> int: ...
 
 FEW_VALUES = 20
 """Numerical columns with at most this many distinct values (both samples together) are tested
