@@ -46,6 +46,14 @@ VerdictOption = Annotated[
         "[config: drift.verdict; default: evidently].",
     ),
 ]
+SegmentOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--segment",
+        help="Also test every column inside each value of this column (repeatable), e.g. --segment "
+        "'Customer Segment' [config: drift.segments; segments need drift.min_segment_rows rows, 200].",
+    ),
+]
 JobsOption = Annotated[
     int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
 ]
@@ -99,6 +107,7 @@ def monitor(
     no_wait: NoWaitOption = False,
     mode: ModeOption = None,
     verdict: VerdictOption = None,
+    segment: SegmentOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     evidently_html: Annotated[
@@ -127,6 +136,7 @@ def monitor(
             "monitor.engine": engine,
             "monitor.mode": mode,
             "drift.verdict": verdict,
+            "drift.segments": segment or None,
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
             **column_overrides(target, ids),

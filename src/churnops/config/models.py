@@ -253,6 +253,18 @@ class DriftConfig(_Section):
     min_effect: Annotated[float, Field(ge=0)] = 0.02
     """Calibrated verdict: smallest change that can alarm - Wasserstein distance in reference
     standard deviations (numbers), share of rows changing category (categories)."""
+    segments: list[str] = []
+    """Columns whose values split the data into segments (e.g. ``["Customer Segment"]``): every
+    column is also tested inside each segment, so that a drift confined to one segment is found."""
+    min_segment_rows: Annotated[int, Field(ge=2)] = 200
+    """A segment is tested when it has at least this many rows in the reference and in the batch."""
+
+    @field_validator("segments")
+    @classmethod
+    def _distinct_segments(cls, value: list[str]) -> list[str]:
+        if any(not name for name in value):
+            raise ValueError("a segment column name cannot be empty")
+        return list(dict.fromkeys(value))
 
 
 class ThresholdsConfig(_Section):

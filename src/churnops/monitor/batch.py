@@ -17,7 +17,7 @@ parallel threads (``jobs``).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,6 +99,10 @@ class BatchTally:
     duplicated_rows_estimated: bool = False
     """True when repeated rows and identifiers were counted on a sample of identifiers (see
     :class:`BatchBuilder`)."""
+    segments: dict[tuple[str, str], BatchTally] = field(default_factory=dict)
+    """Each segment's tally (``drift.segments``), for the segments the reference has."""
+    segment_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Rows of every segment value seen in the batch (those the reference lacks too)."""
 
 
 def _count_outside(values: NDArray[Any], low: float, high: float) -> int:
@@ -125,8 +129,11 @@ class BatchBuilder:
         streaming: bool = False,
         jobs: int = 1,
         row_sample: int = 1,
+        count_rows: bool = True,
     ) -> None:
         self.extra = check_schema(profile, columns)
+        self.count_rows = count_rows
+        """False: no repeated-row count (a segment's builder; quality is about the whole batch)."""
         self.settings = settings
         self.streaming = streaming
         self.jobs = max(1, jobs)
@@ -214,7 +221,8 @@ class BatchBuilder:
             if bad is not None:
                 failures += bad
         self.failed_cells += int(failures.sum(dtype=np.int64))
-        self.row_counter.add(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy(), failures)
+        if self.count_rows:
+            self.row_counter.add(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy(), failures)
         for name in self.id_columns:
             self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
 
@@ -308,6 +316,8 @@ class BatchBuilder:
                 failures += bad
             parts[name] = hashed
         self.failed_cells += int(failures.sum(dtype=np.int64))
+        if not self.count_rows:
+            return
         if self.row_sample > 1:
             # Repeated rows share their identifier: hashing the rows of a sample of identifiers
             # finds a sample of the repeated rows (every copy of a row is in or out together).

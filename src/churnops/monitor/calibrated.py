@@ -51,6 +51,7 @@ class TestInputs(Protocol):
 
     def n_unique(self, cap: int | None = None) -> int: ...
 
+
 FEW_VALUES = 20
 """Numerical columns with at most this many distinct values (both samples together) are tested
 with the chi-squared test on their values' counts: Kolmogorov-Smirnov loses power on ties."""
@@ -219,38 +220,47 @@ def needed_columns(n_columns: int, share_threshold: float) -> int:
     return needed
 
 
-def false_alarm_rate(n_columns: int, share_threshold: float, fdr: float) -> float:
-    """The chance that the dataset rule (share of drifted columns > ``share_threshold``) fires
-    when no column drifted, with independent columns, before the effect floor (which only
-    removes alarms).
+def false_alarm_rate(groups: int | Sequence[int], share_threshold: float, fdr: float) -> float:
+    """The chance that the data rule fires when nothing drifted: some group of columns (the
+    whole batch's, then each segment's) has more than ``share_threshold`` of its columns
+    drifted, all of them adjusted together - for independent columns, before the effect floor
+    (which only removes alarms).
 
-    With one column needed it is ``fdr`` exactly (under the complete null, Benjamini-Hochberg
-    discovers anything with probability ``fdr``); otherwise it is estimated from
-    :data:`FALSE_ALARM_DRAWS` simulated runs (fixed seed: the same answer every run).
+    When one drifted column anywhere is enough it is ``fdr`` exactly (under no drift at all,
+    Benjamini-Hochberg discovers anything with probability ``fdr``); otherwise it is estimated
+    from :data:`FALSE_ALARM_DRAWS` simulated runs (fixed seed: the same answer every run).
 
     >>> false_alarm_rate(16, 0.0, 0.05)
     0.05
     >>> false_alarm_rate(16, 0.1, 0.05) < 0.01
     True
+    >>> false_alarm_rate([16, 15, 15], 0.1, 0.05) > false_alarm_rate(16, 0.1, 0.05)
+    True
     """
-    if n_columns == 0:
+    sizes = [groups] if isinstance(groups, int) else [size for size in groups if size > 0]
+    sizes = [size for size in sizes if size > 0]
+    if not sizes:
         return 0.0
-    needed = needed_columns(n_columns, share_threshold)
-    if needed > n_columns:
+    needed = np.array([needed_columns(size, share_threshold) for size in sizes])
+    if bool((needed > np.array(sizes)).all()):
         return 0.0
-    if needed == 1:
+    if bool((needed == 1).all()):
         return fdr
+    total = sum(sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     rng = np.random.default_rng(FALSE_ALARM_SEED)
-    critical = fdr * np.arange(1, n_columns + 1) / n_columns
-    rows = max(1, 2_000_000 // n_columns)
+    critical = fdr * np.arange(1, total + 1) / total
+    rows = max(1, 2_000_000 // total)
     alarms = 0
     done = 0
     while done < FALSE_ALARM_DRAWS:
         size = min(rows, FALSE_ALARM_DRAWS - done)
-        ordered = np.sort(rng.random((size, n_columns)), axis=1)
-        below = ordered <= critical
+        p_values = rng.random((size, total))
+        below = np.sort(p_values, axis=1) <= critical
         # discoveries: the largest rank whose p-value is under its critical value
-        found = np.where(below.any(axis=1), n_columns - np.argmax(below[:, ::-1], axis=1), 0)
-        alarms += int(np.count_nonzero(found >= needed))
+        found = np.where(below.any(axis=1), total - np.argmax(below[:, ::-1], axis=1), 0)
+        rejected = p_values <= (fdr * found / total)[:, None]
+        per_group = np.add.reduceat(rejected, starts, axis=1)
+        alarms += int(np.count_nonzero((per_group >= needed).any(axis=1)))
         done += size
     return alarms / FALSE_ALARM_DRAWS

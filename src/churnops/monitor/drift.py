@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from churnops.monitor.binning import n_distinct, total
 from churnops.monitor.calibrated import adjust, calibrate, false_alarm_rate
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
-from churnops.monitor.results import ColumnDrift, DatasetDrift
+from churnops.monitor.results import ColumnDrift, DatasetDrift, Segments
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import (
     StatTestSpec,
@@ -235,13 +235,28 @@ def column_drift(
     )
 
 
-def adjust_columns(columns: list[ColumnDrift]) -> list[ColumnDrift]:
-    """Feature columns decided together: with the calibrated verdict, their p-values are
-    adjusted across them (Benjamini-Hochberg) and each decided again; else unchanged."""
-    return adjust(columns) if any(c.calibration is not None for c in columns) else columns
+def adjust_columns(
+    columns: list[ColumnDrift], segments: Segments | None = None
+) -> tuple[list[ColumnDrift], Segments | None]:
+    """Feature columns (and every segment's) decided together: with the calibrated verdict,
+    their p-values are adjusted across all of them (Benjamini-Hochberg) and each decided again;
+    else unchanged."""
+    groups = segments.groups if segments is not None else []
+    family = columns + [c for g in groups for c in g.columns]
+    if not any(c.calibration is not None for c in family):
+        return columns, segments
+    adjusted = adjust(family)
+    out, position = adjusted[: len(columns)], len(columns)
+    new_groups = []
+    for group in groups:
+        new_groups.append(replace(group, columns=adjusted[position : position + len(group.columns)]))
+        position += len(group.columns)
+    return out, (replace(segments, groups=new_groups) if segments is not None else None)
 
 
-def dataset_drift(columns: list[ColumnDrift], settings: MonitorSettings) -> DatasetDrift:
+def dataset_drift(
+    columns: list[ColumnDrift], settings: MonitorSettings, segments: Segments | None = None
+) -> DatasetDrift:
     """Share of drifted feature columns; trigger when it exceeds the dataset threshold.
 
     With the calibrated verdict, ``columns`` must have been through :func:`adjust_columns`.
@@ -258,7 +273,13 @@ def dataset_drift(columns: list[ColumnDrift], settings: MonitorSettings) -> Data
         fdr=settings.fdr if calibrated else None,
         min_effect=settings.min_effect if calibrated else None,
         expected_false_alarm_rate=(
-            false_alarm_rate(len(features), settings.dataset_drift_threshold, settings.fdr) if calibrated else None
+            false_alarm_rate(
+                [len(features), *(len(g.columns) for g in (segments.groups if segments else []) if g.tested)],
+                settings.dataset_drift_threshold,
+                settings.fdr,
+            )
+            if calibrated
+            else None
         ),
         score=share,
         threshold=settings.dataset_drift_threshold,

@@ -11,11 +11,20 @@ from datetime import datetime, timezone
 import polars as pl
 
 from churnops.errors import ConfigError
-from churnops.monitor.batch import BatchBuilder, BatchTally, ColumnTally
+from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.drift import ColumnTestError, adjust_columns, column_drift, dataset_drift
 from churnops.monitor.profile import ReferenceProfile, build_profile
 from churnops.monitor.quality import data_quality
-from churnops.monitor.results import ColumnDrift, DatasetInfo, MonitoringResult, SkippedColumn, TargetDrift
+from churnops.monitor.results import (
+    ColumnDrift,
+    DatasetInfo,
+    MonitoringResult,
+    SegmentDrift,
+    Segments,
+    SkippedColumn,
+    TargetDrift,
+)
+from churnops.monitor.segments import batch_builder, check_segment_columns, profile_segments
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 from churnops.monitor.target import target_drift
@@ -72,7 +81,8 @@ def evaluate(
             prediction = result
         else:
             features.append(result)
-    features = adjust_columns(features)
+    segments = segment_drift(profile, tally, settings) if settings.segments else None
+    features, segments = adjust_columns(features, segments)
     tested = time.perf_counter()
     quality = data_quality(tally, settings)
     finished = time.perf_counter()
@@ -88,7 +98,7 @@ def evaluate(
         engine=engine,
         reference=reference_info or DatasetInfo(None, profile.rows, columns=len(profile.columns)),
         current=current_info or DatasetInfo(None, tally.rows),
-        dataset_drift=dataset_drift(features, settings),
+        dataset_drift=dataset_drift(features, settings, segments),
         columns=features,
         target_drift=target,
         prediction_drift=prediction,
@@ -96,7 +106,47 @@ def evaluate(
         skipped=skipped,
         settings=settings.to_dict(),
         timings={"drift_s": tested - started, "quality_s": finished - tested},
+        segments=segments,
     )
+
+
+def segment_drift(profile: ReferenceProfile, tally: BatchTally, settings: MonitorSettings) -> Segments:
+    """Every feature column tested inside each segment large enough on both sides."""
+    keys = list(profile.segments) + [key for key in tally.segment_rows if key not in profile.segments]
+    order = {name: i for i, name in enumerate(settings.segments)}
+    keys.sort(key=lambda key: (order.get(key[0], len(order)), -_rows(profile, key), key[1]))
+    groups = []
+    for key in keys:
+        column, value = key
+        reference_rows = _rows(profile, key)
+        current_rows = tally.segment_rows.get(key, 0)
+        reason = None
+        if key not in profile.segments:
+            reason = "not in the reference"
+        elif current_rows == 0:
+            reason = "not in this batch"
+        elif min(reference_rows, current_rows) < settings.min_segment_rows:
+            reason = f"fewer than {settings.min_segment_rows:,} rows (drift.min_segment_rows) on one side"
+        tested: list[ColumnDrift] = []
+        if reason is None:
+            for part in tally.segments[key].columns.values():
+                plan = part.profile.plan
+                if plan.role != "feature" or plan.name == column:
+                    continue
+                assert part.profile.sample is not None and part.sample is not None
+                try:
+                    tested.append(column_drift(plan, part.profile.sample, part.sample, settings))
+                except ColumnTestError:
+                    continue  # no usable value on one side inside this segment: nothing to compare
+        groups.append(
+            SegmentDrift(column, value, reference_rows, current_rows, tested, settings.dataset_drift_threshold, reason)
+        )
+    return Segments(list(settings.segments), settings.min_segment_rows, groups)
+
+
+def _rows(profile: ReferenceProfile, key: tuple[str, str]) -> int:
+    segment = profile.segments.get(key)
+    return segment.rows if segment is not None else 0
 
 
 UNLABELLED_REASON = "the target, not in this batch (no labels yet): its rate is not compared"
@@ -137,7 +187,7 @@ def compare_chunks(
 ) -> MonitoringResult:
     """Compare a batch given as consecutive chunks (all with the header ``columns``)."""
     started = time.perf_counter()
-    builder = BatchBuilder(profile, columns, settings)
+    builder = batch_builder(profile, columns, settings)
     for chunk in chunks:
         builder.update(chunk)
     tally = builder.finish()
@@ -177,6 +227,9 @@ def monitor_frames(
     """
     started = time.perf_counter()
     profile = build_profile(reference, settings)
+    if settings.segments:
+        check_segment_columns(settings, reference.columns, "the reference")
+        profile = replace(profile, segments=profile_segments([reference], profile, settings))
     profiled = time.perf_counter()
     result = compare(profile, current, settings, reference_info, current_info)
     return replace(result, timings={"profile_reference_s": profiled - started, **result.timings})

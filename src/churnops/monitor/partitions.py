@@ -18,6 +18,7 @@ import polars as pl
 
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.profile import ReferenceProfile
+from churnops.monitor.segments import SegmentedBatchBuilder, batch_builder
 from churnops.monitor.settings import MonitorSettings
 
 
@@ -33,7 +34,7 @@ def partition_builder(
     ``columns`` is the batch's full header (for the schema check); the part may hold only the
     needed columns.
     """
-    builder = BatchBuilder(profile, columns, settings, streaming=True, jobs=1, row_sample=row_sample)
+    builder = batch_builder(profile, columns, settings, streaming=True, jobs=1, row_sample=row_sample)
     builder.update(as_chunk(frame, builder.needed))
     builder._wait_pending()
     return builder
@@ -75,6 +76,6 @@ def to_bytes(builder: BatchBuilder) -> bytes:
 def from_bytes(data: bytes) -> BatchBuilder:
     """The builder :func:`to_bytes` produced (bytes from your own workers only, never from files)."""
     builder = pickle.loads(data)  # noqa: S301 - produced by our own workers in the same job
-    if not isinstance(builder, BatchBuilder):
+    if not isinstance(builder, BatchBuilder | SegmentedBatchBuilder):
         raise TypeError("not a churnops partition")
     return builder

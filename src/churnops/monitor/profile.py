@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,8 @@ class ReferenceProfile:
 
     rows: int
     columns: dict[str, ColumnProfile]
+    segments: dict[tuple[str, str], ReferenceProfile] = field(default_factory=dict)
+    """The profile of each segment (``drift.segments``), by (column, value as text)."""
 
     @property
     def tested(self) -> list[ColumnProfile]:
@@ -100,6 +102,12 @@ class ReferenceProfile:
                     "unparsable": sample.unparsable,
                 }
             manifest["columns"].append(entry)
+        if self.segments:
+            manifest["segments"] = []
+            for number, ((column, value), segment) in enumerate(self.segments.items()):
+                sub_manifest, sub_arrays = segment.to_payload()
+                manifest["segments"].append({"column": column, "value": value, "manifest": sub_manifest})
+                arrays.update({f"s{number}.{name}": array for name, array in sub_arrays.items()})
         json.dumps(manifest)  # fail here, not half-way through a write, if a label is not JSON
         return manifest, arrays
 
@@ -133,7 +141,12 @@ class ReferenceProfile:
                 sample = CategoricalSample(labels, counts, info["rows"], info["missing"], info["unparsable"], codes)
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
-        return cls(int(manifest["rows"]), columns)
+        segments: dict[tuple[str, str], ReferenceProfile] = {}
+        for number, entry in enumerate(manifest.get("segments") or []):
+            prefix = f"s{number}."
+            sub_arrays = {name[len(prefix) :]: array for name, array in arrays.items() if name.startswith(prefix)}
+            segments[(entry["column"], entry["value"])] = cls.from_payload(entry["manifest"], sub_arrays)
+        return cls(int(manifest["rows"]), columns, segments)
 
 
 Accumulator = NumericAccumulator | SketchAccumulator | CategoryAccumulator | AutoAccumulator

@@ -12,7 +12,7 @@ from typing import Any
 
 SCHEMA_VERSION = "1.2"
 """1.1 added the ``verdict`` section, 1.2 the calibrated verdict (``dataset_drift.verdict`` and
-``calibrated``, each column's ``calibration``). Older documents stay readable: no field changed."""
+``calibrated``, each column's ``calibration``) and ``segments``. Older documents stay readable: no field changed."""
 SIGNALS = ("data", "target", "model", "quality")
 DEFAULT_TRIGGER_ON = ("data", "target", "model")
 
@@ -335,6 +335,88 @@ class DataQuality:
 
 
 @dataclass(frozen=True)
+class SegmentDrift:
+    """The columns of one segment (the rows holding one value of a ``drift.segments`` column)."""
+
+    column: str
+    value: str
+    reference_rows: int
+    current_rows: int
+    columns: list[ColumnDrift]
+    threshold: float
+    """The share of drifted columns above which the segment drifted (``thresholds.dataset_drift``)."""
+    reason: str | None = None
+    """Why the segment was not tested (too few rows, not in the reference or in the batch)."""
+
+    @property
+    def tested(self) -> bool:
+        return self.reason is None
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.drift_detected]
+
+    @property
+    def share(self) -> float:
+        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+
+    @property
+    def detected(self) -> bool:
+        return self.tested and bool(self.columns) and self.share > self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "value": self.value,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "tested": self.tested,
+            "reason": self.reason,
+            "n_columns": len(self.columns),
+            "drifted_columns": self.drifted_columns,
+            "share": self.share,
+            "detected": self.detected,
+            "columns": {c.name: _compact(c) for c in self.columns},
+        }
+
+
+def _compact(column: ColumnDrift) -> dict[str, Any]:
+    """A column's test inside a segment: the verdict and its numbers, without the summaries."""
+    out: dict[str, Any] = {
+        "test": column.test,
+        "statistic": clean_number(column.statistic),
+        "p_value": clean_number(column.p_value),
+        "threshold": column.threshold,
+        "drift_detected": column.drift_detected,
+    }
+    if column.calibration is not None:
+        out["calibration"] = column.calibration.to_dict()
+    return out
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Every segment of a run (``drift.segments``)."""
+
+    columns: list[str]
+    min_rows: int
+    groups: list[SegmentDrift]
+
+    @property
+    def detected(self) -> list[SegmentDrift]:
+        return [g for g in self.groups if g.detected]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": list(self.columns),
+            "min_rows": self.min_rows,
+            "n_tested": sum(1 for g in self.groups if g.tested),
+            "detected": [{"column": g.column, "value": g.value} for g in self.detected],
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """Where a dataset came from."""
 
@@ -433,6 +515,8 @@ class MonitoringResult:
     """Exact or streaming per dataset, and which columns the streaming summaries approximate."""
     verdict: Verdict | None = None
     """What the run found and whether it raises the trigger (:func:`churnops.monitor.verdict.decide`)."""
+    segments: Segments | None = None
+    """The columns tested inside each segment, when ``drift.segments`` names columns."""
 
     def column(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -459,6 +543,7 @@ class MonitoringResult:
             "model": self.model,
             "mode": self.mode or {"reference": "exact", "current": "exact", "approximate_columns": []},
             "verdict": self.verdict.to_dict() if self.verdict else None,
+            **({"segments": self.segments.to_dict()} if self.segments is not None else {}),
         }
 
 

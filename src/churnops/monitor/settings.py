@@ -41,6 +41,9 @@ class MonitorSettings:
     :mod:`churnops.monitor.calibrated`)."""
     fdr: float = 0.05
     min_effect: float = 0.02
+    segments: tuple[str, ...] = ()
+    """Columns whose values split the data into segments tested on their own (``drift.segments``)."""
+    min_segment_rows: int = 200
     evidently_html: bool = False
     """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
@@ -102,6 +105,7 @@ class MonitorSettings:
             "distance_threshold": self.distance_threshold,
             "verdict": self.verdict,
             **({"fdr": self.fdr, "min_effect": self.min_effect} if self.verdict == "calibrated" else {}),
+            **({"segments": list(self.segments), "min_segment_rows": self.min_segment_rows} if self.segments else {}),
         }
 
 
@@ -158,4 +162,6 @@ def settings_from_config(config: Config) -> MonitorSettings:
         verdict=drift.verdict,
         fdr=drift.fdr,
         min_effect=drift.min_effect,
+        segments=tuple(drift.segments),
+        min_segment_rows=drift.min_segment_rows,
     )

@@ -18,7 +18,7 @@ from churnops.monitor.results import DEFAULT_TRIGGER_ON, SIGNALS, MonitoringResu
 
 # Within a severity, findings about the model come first (a dead model is the costliest thing to
 # miss), then the label, then the inputs, then the data's quality.
-_ORDER = {"model decay": 0, "model unchecked": 1, "target": 2, "data": 3, "prediction": 4, "quality": 5}
+_ORDER = {"model decay": 0, "model unchecked": 1, "target": 2, "data": 3, "segment": 4, "prediction": 5, "quality": 6}
 
 
 def _rate(value: float | None) -> str:
@@ -43,6 +43,16 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 "data",
                 f"data drift: {len(drift.drifted_columns)} of {drift.n_columns} columns drifted "
                 f"(score {drift.score:.3f} > {drift.threshold:g}): {names}",
+            )
+        )
+    for group in result.segments.detected if result.segments is not None else []:
+        names = ", ".join(group.drifted_columns[:5]) + (", ..." if len(group.drifted_columns) > 5 else "")
+        found.append(
+            (
+                "data",
+                "segment",
+                f"data drift in segment {group.column} = {group.value}: {len(group.drifted_columns)} of "
+                f"{len(group.columns)} columns drifted (share {group.share:.3f} > {group.threshold:g}): {names}",
             )
         )
     target = result.target_drift

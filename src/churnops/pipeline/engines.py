@@ -26,6 +26,7 @@ from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import DatasetInfo, MonitoringResult
+from churnops.monitor.segments import batch_builder
 from churnops.monitor.settings import MonitorSettings
 from churnops.pipeline.progress import Progress
 from churnops.pipeline.reference import (
@@ -111,7 +112,7 @@ class LocalEngine(Engine):
             streaming = self.streaming(config, probe)
             above = config.monitor.sample_duplicates_above
             sample = ROW_SAMPLE if streaming and above and probe.estimated_rows > above else 1
-            builder = BatchBuilder(profile, probe.header, settings, streaming=streaming, jobs=jobs, row_sample=sample)
+            builder = batch_builder(profile, probe.header, settings, streaming=streaming, jobs=jobs, row_sample=sample)
         except InputDataError as exc:
             raise InputDataError(f"{current}: {exc}") from None
         builder, sha, extra_mode = self.accumulate(config, profile, current, builder, settings, progress)
@@ -168,6 +169,8 @@ class EvidentlyEngine(Engine):
                 f'drift.verdict = "{settings.verdict}" needs the native or dask engine: '
                 "the evidently engine decides with Evidently's own rule"
             )
+        if settings.segments:
+            raise ConfigError("drift.segments needs the native or dask engine (Evidently has no segments)")
         started = time.perf_counter()
         reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
         current_frame = read_table(current, dialect=config.dialect)

@@ -44,6 +44,7 @@ def profile_key(
             "detect_ids": settings.detect_ids,
             "dialect": list(dialect),
             "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
+            **({"segments": list(settings.segments)} if settings.segments else {}),
         },
         sort_keys=True,
     )
@@ -95,9 +96,30 @@ def payload_problem(manifest: Any, arrays: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_payload(manifest: Any, arrays: dict[str, Any]) -> None:
+def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) -> None:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("columns"), list):
         raise UnusableCache("the manifest is not a profile's")
+    segments = manifest.get("segments")
+    if segments is not None:
+        if nested or not isinstance(segments, list) or len(segments) > MAX_CACHED_SEGMENTS:
+            raise UnusableCache("the segments are malformed")
+        keys = set()
+        for number, entry in enumerate(segments):
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("column"), str)
+                and isinstance(entry.get("value"), str)
+                and (entry["column"], entry["value"]) not in keys
+            ):
+                raise UnusableCache(f"segment entry {number} is malformed")
+            keys.add((entry["column"], entry["value"]))
+            prefix = f"s{number}."
+            _check_payload(
+                entry.get("manifest"),
+                {name[len(prefix) :]: array for name, array in arrays.items() if name.startswith(prefix)},
+                nested=True,
+            )
+        arrays = {name: array for name, array in arrays.items() if not _segment_array(name, len(segments))}
     if manifest.get("format") != PROFILE_FORMAT:
         raise UnusableCache(f"format {manifest.get('format')!r} is not {PROFILE_FORMAT}")
     _counts(manifest, ("rows",))
@@ -170,6 +192,17 @@ def _check_payload(manifest: Any, arrays: dict[str, Any]) -> None:
     unexpected = set(arrays) - expected
     if unexpected:
         raise UnusableCache(f"unexpected arrays {sorted(unexpected)[:3]}")
+
+
+MAX_CACHED_SEGMENTS = 10_000
+
+
+def _segment_array(name: str, count: int) -> bool:
+    """Whether ``name`` is an array of one of the ``count`` segments (``s<number>.<array>``)."""
+    head, dot, _ = name.partition(".")
+    return (
+        bool(dot) and head[:1] == "s" and head[1:].isdigit() and int(head[1:]) < count and head == f"s{int(head[1:])}"
+    )
 
 
 def _stored_only(path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from churnops.monitor.batch import BatchTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder, ReferenceProfile
 from churnops.monitor.results import DatasetInfo
+from churnops.monitor.segments import check_segment_columns, profile_columns, profile_segments
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.sketch import RELATIVE_ERROR
 from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
@@ -73,6 +74,7 @@ def get_reference_profile(
     dialect = config.dialect_for("reference")
     probe = TableReader(source.path, source.row_range, dialect=dialect)
     check_target_present(config, source.path, probe.header)
+    check_segment_columns(settings, probe.header, str(source.path))
     streaming = is_streaming(config, probe, source.row_range)
     key = profile_key(
         sha,
@@ -104,6 +106,8 @@ def get_reference_profile(
                 'data.reference_rows = "all" to use the whole file'
             ) from None
         profile = builder.finish()
+        if settings.segments:
+            profile = _with_segments(profile, source, settings, dialect, streaming, progress)
         if use_cache or rebuild:
             status = "rebuilt" if rebuild else status
             try:
@@ -116,6 +120,21 @@ def get_reference_profile(
     say_column_notices(config, source.path, probe.header, profile)
     logger.debug("reference %s: %s rows, profile cache %s (%s)", source.path, profile.rows, status, cache_file)
     return profile, info, status, cache_file
+
+
+def _with_segments(
+    profile: ReferenceProfile,
+    source: ReferenceSource,
+    settings: MonitorSettings,
+    dialect: Any,
+    streaming: bool,
+    progress: Progress | None,
+) -> ReferenceProfile:
+    """The profile with one profile per segment, from a second pass over the reference (each
+    column's type must first be known from the whole reference)."""
+    reader = TableReader(source.path, source.row_range, columns=profile_columns(profile, settings), dialect=dialect)
+    reader.progress = reading_progress(progress, "reference segments", reader)
+    return replace(profile, segments=profile_segments(reader, profile, settings, streaming=streaming))
 
 
 def check_target_present(config: Config, path: Path, header: list[str]) -> None:

@@ -10,6 +10,7 @@ for e-mail attachments and opening from disk.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -312,6 +313,60 @@ def _views(ordered: list[ColumnDrift], table_cells: list[tuple[str, str, str]]) 
     return views
 
 
+@dataclass(frozen=True)
+class SegmentMatrix:
+    """The "Where it drifted" table: one row per tested segment, one cell per column."""
+
+    columns: list[str]
+    rows: list[tuple[str, str, str, list[tuple[str, bool]], bool]]
+    """(segment, reference rows, batch rows, cells (number, drifted), segment drifted)."""
+    untested: list[tuple[str, str]]
+    """(segment, why it was not tested)."""
+    measure: str
+    """What the cells' numbers are."""
+
+
+def segment_matrix(result: MonitoringResult) -> SegmentMatrix | None:
+    """Segments x columns, or None without segments. Cells hold the effect (calibrated verdict)
+    or the column's statistic (its p-value for p-value tests)."""
+    segments = result.segments
+    if segments is None:
+        return None
+    calibrated = result.dataset_drift.verdict == "calibrated"
+
+    def value(column: ColumnDrift) -> float | None:
+        if calibrated and column.calibration is not None:
+            return column.calibration.effect
+        return column.p_value if column.kind == "p_value" else column.statistic
+
+    tested = [g for g in segments.groups if g.tested]
+    present = {c.name for g in tested for c in g.columns}
+    order = {c.name: i for i, c in enumerate(result.columns)}
+    drifted = Counter(c.name for g in tested for c in g.columns if c.drift_detected)
+    # columns that drifted in the most segments first (they are what the table is for)
+    names = sorted(present, key=lambda name: (-drifted[name], order.get(name, len(order)), name))
+    number = formats.shared_format([value(c) for g in tested for c in g.columns], significant=2)
+    rows = []
+    for group in tested:
+        by_name = {c.name: c for c in group.columns}
+        cells = [
+            (number(value(by_name[name])), by_name[name].drift_detected) if name in by_name else ("", False)
+            for name in names
+        ]
+        rows.append(
+            (
+                f"{group.column} = {group.value}",
+                f"{group.reference_rows:,}",
+                f"{group.current_rows:,}",
+                cells,
+                group.detected,
+            )
+        )
+    untested = [(f"{g.column} = {g.value}", g.reason or "") for g in segments.groups if not g.tested]
+    measure = "effect" if calibrated else "statistic (p-value for p-value tests)"
+    return SegmentMatrix(names, rows, untested, measure)
+
+
 def _visible_controls(value: Any) -> Any:
     """Every printed value with control characters and bidirectional overrides shown as
     ``\\xNN`` / ``\\uNNNN`` (data could otherwise reorder or hide text in the page)."""
@@ -398,6 +453,7 @@ def _render(result: MonitoringResult, context: ReportContext) -> str:
         result=result,
         context=context,
         columns=column_views(result),
+        segment_matrix=segment_matrix(result),
         gauge=charts.score_gauge(drift.score, drift.threshold, drift.detected),
         rate_chart=charts.rate_chart(target) if target is not None else None,
         trend_charts=[c for c in trend_charts if c is not None],

@@ -13,8 +13,10 @@ def root(context, missing=missing):
     l_0_gauge = resolve('gauge')
     l_0_basis = resolve('basis')
     l_0_observed = resolve('observed')
+    l_0_segment_matrix = resolve('segment_matrix')
     l_0_trend_charts = resolve('trend_charts')
     l_0_columns = resolve('columns')
+    l_0_m = resolve('m')
     l_0_rate_chart = resolve('rate_chart')
     l_0_p = resolve('p')
     l_0_decay = resolve('decay')
@@ -244,7 +246,7 @@ def root(context, missing=missing):
         yield '.'
     if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
         pass
-        yield 'Calibrated verdict: a column drifts when its adjusted p-value is at most '
+        yield ' Calibrated verdict: a column drifts when its adjusted p-value is at most '
         yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'fdr'))))
         yield ' (false discovery rate across columns) and its change is at least '
         yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'min_effect'))))
@@ -324,7 +326,11 @@ def root(context, missing=missing):
     yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
     yield '</span><span class="kpi-note">current, against '
     yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
-    yield ' reference rows</span></li>\n    </ul>\n    <nav class="toc" aria-label="Sections">\n      <a href="#drift">Drift table</a><a href="#target">Target</a>'
+    yield ' reference rows</span></li>\n    </ul>\n    <nav class="toc" aria-label="Sections">\n      <a href="#drift">Drift table</a>'
+    if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
+        pass
+        yield '<a href="#segments">Segments</a>'
+    yield '<a href="#target">Target</a>'
     if ((undefined(name='model') if l_0_model is missing else l_0_model) and (environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay') or environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'error'))):
         pass
         yield '<a href="#model">Model</a>'
@@ -400,7 +406,77 @@ def root(context, missing=missing):
     yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_drift_share'))))
     yield ') would say: <strong>'
     yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_detected') else 'no drift')))
-    yield '</strong>.</p>\n</section>\n\n<section id="target">\n  <h2>Target drift</h2>\n'
+    yield '</strong>.</p>\n</section>\n'
+    if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
+        pass
+        l_0_m = (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix)
+        context.vars['m'] = l_0_m
+        context.exported_vars.add('m')
+        yield '<section id="segments">\n  <h2>Where it drifted</h2>\n  <p class="hint">Every column tested again inside each segment (<code>drift.segments</code>), with at least '
+        yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'segments'), 'min_rows'))))
+        yield ' rows on both sides. <span class="cell-drift">▲ marks</span> a column that drifted inside the segment; numbers are the '
+        yield escape(environment.finalize(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'measure')))
+        yield '.'
+        if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
+            pass
+            yield " These tests are adjusted together with the whole batch's columns."
+        yield '</p>\n'
+        if environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'rows'):
+            pass
+            yield '  <div class="table-scroll">\n  <table class="segment-table">\n    <thead><tr><th scope="col">Segment</th><th scope="col" class="num">Rows (reference / batch)</th>'
+            for l_1_name in environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'columns'):
+                _loop_vars = {}
+                pass
+                yield '<th scope="col">'
+                yield escape(environment.finalize(t_2(l_1_name)))
+                yield '</th>'
+            l_1_name = missing
+            yield '</tr></thead>\n    <tbody>\n'
+            for (l_1_label, l_1_reference_rows, l_1_current_rows, l_1_cells, l_1_detected) in environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'rows'):
+                _loop_vars = {}
+                pass
+                yield '    <tr class="'
+                yield escape(environment.finalize(('row-drift' if l_1_detected else '')))
+                yield '"><th scope="row">'
+                yield escape(environment.finalize(t_2(l_1_label)))
+                yield '</th><td class="num">'
+                yield escape(environment.finalize(l_1_reference_rows))
+                yield ' / '
+                yield escape(environment.finalize(l_1_current_rows))
+                yield '</td>'
+                for (l_2_text, l_2_drifted) in l_1_cells:
+                    _loop_vars = {}
+                    pass
+                    yield '<td class="num'
+                    yield escape(environment.finalize((' cell-drift' if l_2_drifted else '')))
+                    yield '">'
+                    yield escape(environment.finalize(('▲ ' if l_2_drifted else '')))
+                    yield escape(environment.finalize(l_2_text))
+                    yield '</td>'
+                l_2_text = l_2_drifted = missing
+                yield '</tr>\n'
+            l_1_label = l_1_reference_rows = l_1_current_rows = l_1_cells = l_1_detected = missing
+            yield '    </tbody>\n  </table>\n  </div>\n'
+        else:
+            pass
+            yield '  <p>No segment had enough rows to be tested.</p>\n'
+        if environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
+            pass
+            yield '  <details class="skipped"><summary>'
+            yield escape(environment.finalize(t_5(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'))))
+            yield ' segment(s) not tested</summary>\n    <ul>'
+            for (l_1_label, l_1_reason) in environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
+                _loop_vars = {}
+                pass
+                yield '<li><strong>'
+                yield escape(environment.finalize(t_2(l_1_label)))
+                yield '</strong>: '
+                yield escape(environment.finalize(l_1_reason))
+                yield '</li>'
+            l_1_label = l_1_reason = missing
+            yield '</ul>\n  </details>\n'
+        yield '</section>\n'
+    yield '\n<section id="target">\n  <h2>Target drift</h2>\n'
     if t_16((undefined(name='target') if l_0_target is missing else l_0_target)):
         pass
         yield '  <p>No target column in these data.</p>\n'
@@ -924,4 +1000,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=126&2=135&3=138&4=141&5=144&6=147&7=150&13=154&14=156&18=160&20=162&21=166&22=168&24=193&26=196&30=211&31=222&32=245&35=255&36=265&37=275&38=278&40=293&41=296&42=298&43=300&44=303&45=307&47=324&50=328&58=336&65=343&71=350&72=354&73=357&74=359&75=363&76=370&77=372&78=374&79=376&80=378&81=380&87=384&88=387&89=389&92=400&97=404&99=407&101=410&103=412&104=426&105=431&109=443&111=457&112=459&113=463&117=474&119=477&120=483&123=485&125=488&126=494&127=498&131=523&132=526&136=547&137=549&138=553&139=566&141=570&148=586&149=591&150=595&151=598&152=606&154=641&155=646&156=649&160=674&161=678&163=688&166=692&170=695&171=699&175=714&180=725&181=729&185=739&197=750&198=762&199=764&203=768&204=772&214=795&217=798&218=804&225=813&226=815&227=822&228=824&229=827&230=830&231=835&232=840&233=843&234=846&235=849&240=856&241=858&248=867&249=885&250=895&251=901&252=917&253=919&258=923'
+debug_info = '1=128&2=137&3=140&4=143&5=146&6=149&7=152&13=156&14=158&18=162&20=164&21=168&22=170&24=195&26=198&30=213&31=224&32=247&35=257&36=267&37=277&38=280&40=295&41=298&42=300&43=302&44=305&45=309&47=326&50=330&58=342&65=349&71=356&72=360&73=363&74=365&75=369&76=376&77=378&78=380&79=382&80=384&81=386&87=390&88=393&89=395&92=406&94=410&95=412&98=416&99=424&102=427&104=435&105=439&113=463&114=466&115=468&123=480&125=483&127=486&129=488&130=502&131=507&135=519&137=533&138=535&139=539&143=550&145=553&146=559&149=561&151=564&152=570&153=574&157=599&158=602&162=623&163=625&164=629&165=642&167=646&174=662&175=667&176=671&177=674&178=682&180=717&181=722&182=725&186=750&187=754&189=764&192=768&196=771&197=775&201=790&206=801&207=805&211=815&223=826&224=838&225=840&229=844&230=848&240=871&243=874&244=880&251=889&252=891&253=898&254=900&255=903&256=906&257=911&258=916&259=919&260=922&261=925&266=932&267=934&274=943&275=961&276=971&277=977&278=993&279=995&284=999'

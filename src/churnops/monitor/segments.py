@@ -1,0 +1,223 @@
+"""Segments: every column tested again inside each value of a few columns (``drift.segments``).
+
+A drift confined to one kind of customer (say the SME segment's balances) is diluted in the
+whole batch and can stay under every threshold there. With ``drift.segments = ["Customer
+Segment"]``, the rows of each value of that column form a segment; each segment's reference rows
+get their own profile (cached with the reference's), each segment's batch rows their own tally,
+and each feature column is tested inside each segment with at least ``drift.min_segment_rows``
+rows on both sides. With the calibrated verdict every (segment, column) test joins the same
+Benjamini-Hochberg family as the whole-batch columns, so adding segments does not add false
+alarms.
+
+Segments are keyed by their value as text (``"SME"``, ``"3"``, ``"true"``); rows whose segment
+value is missing belong to no segment. The split works on polars DataFrames and Arrow record
+batches alike, so the exact, streaming and Dask engines share it: a segment's builder is an
+ordinary builder fed with that segment's rows, merged like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+from churnops.errors import ConfigError
+from churnops.monitor.batch import BatchBuilder, BatchTally
+from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
+from churnops.monitor.settings import MonitorSettings
+
+MAX_SEGMENT_VALUES = 50
+"""More values than this in one segment column is a configuration mistake (an identifier, a
+number): refused, as it would multiply the work and the tests by as many."""
+SegmentKey = tuple[str, str]
+_DECLARED = {"numerical": "numerical", "datetime": "datetime", "categorical": "categorical"}
+
+
+def segment_settings(settings: MonitorSettings, profile: ReferenceProfile) -> MonitorSettings:
+    """The settings a segment is profiled and tallied with: every column's type as the whole
+    reference's profile decided it (a segment's few rows must not change a column's type), no
+    identifiers, no target, no segments of its own."""
+    declared = {
+        name: (
+            _DECLARED[column.plan.column_type]
+            if column.skip_reason is None and column.plan.role == "feature" and column.plan.column_type in _DECLARED
+            else "ignored"
+        )
+        for name, column in profile.columns.items()
+    }
+    return replace(
+        settings,
+        declared_types=declared,
+        detect_ids=False,
+        segments=(),
+        id_columns=(),
+        target=None,
+        prediction=None,
+    )
+
+
+def check_segment_columns(settings: MonitorSettings, header: list[str], where: str) -> None:
+    """Every segment column must be in the data (``where`` names it in the error)."""
+    missing = [name for name in settings.segments if name not in header]
+    if missing:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        raise ConfigError(
+            f"drift.segments: {', '.join(repr(m) for m in missing)} "
+            f"{'is not a column' if len(missing) == 1 else 'are not columns'} of {where} (its columns: {shown})"
+        )
+
+
+def split(chunk: Any, column: str) -> Iterator[tuple[str, Any]]:
+    """The rows of ``chunk`` (polars DataFrame or Arrow record batch) by value of ``column``,
+    each value as text; rows with no value are in no part."""
+    if isinstance(chunk, pl.DataFrame):
+        keys = chunk[column].cast(pl.String, strict=False)
+        if keys.null_count() == keys.len():
+            return
+        for value in keys.drop_nulls().unique(maintain_order=True).to_list():
+            yield value, chunk.filter(keys == value)
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = chunk.column(column)
+    if pa.types.is_dictionary(keys.type):
+        keys = keys.cast(keys.type.value_type)
+    keys = pc.cast(keys, pa.string()) if not pa.types.is_string(keys.type) else keys
+    for value in pc.unique(keys).drop_null().to_pylist():
+        yield value, chunk.filter(pc.equal(keys, value))
+
+
+def _height(chunk: Any) -> int:
+    return chunk.height if isinstance(chunk, pl.DataFrame) else int(chunk.num_rows)
+
+
+def _too_many(column: str, where: str) -> ConfigError:
+    return ConfigError(
+        f"drift.segments: '{column}' has more than {MAX_SEGMENT_VALUES} values in {where}; a segment column "
+        "needs few values (a customer segment, a region, a channel)"
+    )
+
+
+def profile_segments(
+    chunks: Iterable[Any], profile: ReferenceProfile, settings: MonitorSettings, streaming: bool = False
+) -> dict[SegmentKey, ReferenceProfile]:
+    """One profile per segment of the reference, from a second pass over its rows."""
+    inner = segment_settings(settings, profile)
+    builders: dict[SegmentKey, ProfileBuilder] = {}
+    counts = dict.fromkeys(settings.segments, 0)
+    names = list(profile.columns)
+    for chunk in chunks:
+        for column in settings.segments:
+            for value, part in split(chunk, column):
+                builder = builders.get((column, value))
+                if builder is None:
+                    counts[column] += 1
+                    if counts[column] > MAX_SEGMENT_VALUES:
+                        raise _too_many(column, "the reference")
+                    builder = builders[(column, value)] = ProfileBuilder(names, inner, streaming=streaming)
+                builder.update(part)
+    return {key: builder.finish() for key, builder in builders.items()}
+
+
+def profile_columns(profile: ReferenceProfile, settings: MonitorSettings) -> list[str]:
+    """The reference columns a segment pass reads: the tested features and the segment columns."""
+    inner = segment_settings(settings, profile)
+    needed = [name for name in profile.columns if inner.declared(name) != "ignored"]
+    return needed + [name for name in settings.segments if name not in needed]
+
+
+class SegmentedBatchBuilder:
+    """A :class:`BatchBuilder` for the whole batch plus one per segment, fed from the same chunks.
+
+    It has the builder's interface (``update``, ``merge``, ``finish``, ``needed``, ``rows``...),
+    so the engines use it as they use a builder; ``finish`` returns the whole batch's tally with
+    each segment's in :attr:`BatchTally.segments`. A segment's builder skips the row and
+    identifier counts (data quality is about the whole batch).
+    """
+
+    def __init__(self, main: BatchBuilder, profile: ReferenceProfile, columns: list[str], settings: MonitorSettings):
+        check_segment_columns(settings, columns, "the batch")
+        self.main = main
+        self.segment_columns = settings.segments
+        self.inner = segment_settings(settings, profile)
+        self.profiles = profile.segments
+        self.columns = list(columns)
+        self.builders: dict[SegmentKey, BatchBuilder] = {}
+        self.segment_rows: dict[SegmentKey, int] = {}
+        self.needed = main.needed + [name for name in settings.segments if name not in main.needed]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "main":
+            raise AttributeError(name)
+        return getattr(self.main, name)
+
+    @property
+    def jobs(self) -> int:
+        return self.main.jobs
+
+    @jobs.setter
+    def jobs(self, value: int) -> None:
+        self.main.jobs = value
+
+    def update(self, chunk: Any) -> None:
+        self.main.update(chunk)
+        for column in self.segment_columns:
+            for value, part in split(chunk, column):
+                self._add((column, value), part)
+
+    def _add(self, key: SegmentKey, part: Any) -> None:
+        if key not in self.segment_rows and sum(1 for k in self.segment_rows if k[0] == key[0]) >= MAX_SEGMENT_VALUES:
+            raise _too_many(key[0], "the batch")
+        self.segment_rows[key] = self.segment_rows.get(key, 0) + _height(part)
+        profile = self.profiles.get(key)
+        if profile is None:  # a value the reference never had: counted, not tested
+            return
+        builder = self.builders.get(key)
+        if builder is None:
+            builder = self.builders[key] = BatchBuilder(
+                profile, self.columns, self.inner, streaming=self.main.streaming, count_rows=False
+            )
+        builder.update(part)
+
+    def merge(self, other: SegmentedBatchBuilder) -> None:
+        self.main.merge(other.main)
+        for key, rows in other.segment_rows.items():
+            self.segment_rows[key] = self.segment_rows.get(key, 0) + rows
+        for key, builder in other.builders.items():
+            mine = self.builders.get(key)
+            if mine is None:
+                self.builders[key] = builder
+            else:
+                mine.merge(builder)
+
+    def _wait_pending(self) -> None:
+        self.main._wait_pending()
+        for builder in self.builders.values():
+            builder._wait_pending()
+
+    def finish(self) -> BatchTally:
+        tally = self.main.finish()
+        return replace(
+            tally,
+            segments={key: builder.finish() for key, builder in self.builders.items()},
+            segment_rows=dict(self.segment_rows),
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def batch_builder(
+    profile: ReferenceProfile, columns: list[str], settings: MonitorSettings, **options: Any
+) -> BatchBuilder | SegmentedBatchBuilder:
+    """The builder of a batch: with segments configured, one that also tallies each segment."""
+    main = BatchBuilder(profile, columns, settings, **options)
+    if not settings.segments:
+        return main
+    return SegmentedBatchBuilder(main, profile, columns, settings)
