@@ -69,7 +69,14 @@ def scenarios(pool: pl.DataFrame) -> dict[str, tuple[Operation, ...]]:
         out[f"remix {points} points"] = (Operation("remix", "Customer Segment", share=points / 100, to="SME"),)
     out["missing 5%"] = (Operation("missing", "Outstanding Loans", share=0.05),)
     out["seed"] = SEED_SCENARIO
+    out[NULL_SEGMENTS] = ()
+    out[INSIDE] = ()
     return out
+
+
+SEGMENT = "Customer Segment"
+INSIDE = "Balance x1.3 inside SME only (segments on)"
+NULL_SEGMENTS = "none (segments on)"
 
 
 def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
@@ -80,13 +87,25 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
     order = rng.permutation(pool.height)
     reference = pool[order[:size]]
     current = pool[order[size : 2 * size]]
-    operations = _SCENARIOS[size][scenario]
+    settings = _SETTINGS
+    shifted: set[tuple[str, str]] = set()
+    if scenario in (INSIDE, NULL_SEGMENTS):
+        settings = replace(settings, segments=(SEGMENT,))
+    if scenario == INSIDE:
+        inside = current[SEGMENT] == "SME"
+        current = current.with_columns(
+            pl.when(inside).then(pl.col("Balance") * 1.3).otherwise(pl.col("Balance")).alias("Balance")
+        )
+        shifted = {("SME", "Balance")}
+    operations = _SCENARIOS[size].get(scenario, ())
     if operations:
         current, _ = apply_scenario(current, operations, 1.0, seed=rep)
-    result = monitor_frames(reference, current, _SETTINGS)
-    features = [c for c in result.columns if c.role == "feature"]
-    needed = needed_columns(len(features), _SETTINGS.dataset_drift_threshold)
-    shifted = {op.column for op in operations}
+        shifted = {("", op.column) for op in operations}
+    result = monitor_frames(reference, current, settings)
+    # groups of columns: the whole batch's ("") and each tested segment's
+    groups: list[tuple[str, list[Any]]] = [("", [c for c in result.columns if c.role == "feature"])]
+    if result.segments is not None:
+        groups += [(g.value, g.columns) for g in result.segments.groups if g.tested]
     out: dict[str, bool] = {}
     for verdict in ("evidently", "calibrated"):
 
@@ -95,11 +114,15 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
                 return bool(c.drift_detected)
             return bool(c.calibration.evidently_drift_detected)
 
-        flagged = [c.name for c in features if drifted(c)]
-        out[f"{verdict} share"] = len(flagged) >= needed
+        flagged = {(name, c.name) for name, columns in groups for c in columns if drifted(c)}
+        out[f"{verdict} share"] = any(
+            sum(1 for c in columns if drifted(c)) >= needed_columns(len(columns), _SETTINGS.dataset_drift_threshold)
+            for _, columns in groups
+            if columns
+        )
         out[f"{verdict} any"] = bool(flagged)
-        out[f"{verdict} found"] = bool(shifted & set(flagged))
-        out[f"{verdict} other"] = bool(set(flagged) - shifted)
+        out[f"{verdict} found"] = bool(shifted & flagged)
+        out[f"{verdict} other"] = bool(flagged - shifted)
     return scenario, out
 
 
@@ -155,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\nRuns raising data drift, {args.reps} repetitions per row. share: more than 10% of the feature "
-        "columns drifted (the seed's rule); any: at least one column drifted; found: a shifted column was "
-        "flagged; other: a column that was not shifted was flagged (a false alarm on a column). "
+        "columns drifted (the seed's rule), in the whole batch or (segments on) in one segment; any: at least "
+        "one column drifted; found: a shifted column was flagged (segments on: in the shifted segment); "
+        "other: a column that was not shifted was flagged (a false alarm on a column). "
         "Figures: Evidently's rule / calibrated.\n"
     )
     print("| n (each side) | shift | share | any | found | other |")
@@ -167,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             ev, cal = row.get(f"evidently {what}", 0), row.get(f"calibrated {what}", 0)
             return f"{ev / row['reps']:.0%} / {cal / row['reps']:.0%}"
 
-        found = "-" if row["scenario"] == "none" else cell("found")
+        found = "-" if row["scenario"].startswith("none") else cell("found")
         print(f"| {row['size']:,} | {row['scenario']} | {cell('share')} | {cell('any')} | {found} | {cell('other')} |")
     lo, hi = wilson(0, args.reps)[1], wilson(round(0.05 * args.reps), args.reps)
     print(f"\n95% interval of a rate with {args.reps} repetitions: 0% -> 0-{lo:.1%}; 5% -> {hi[0]:.1%}-{hi[1]:.1%}")

@@ -190,7 +190,14 @@ def score_gauge(score: float, threshold: float, detected: bool, width: int = 280
         bars=[track, bar],
         lines=[Line(mark, 6, mark, 30, INK, 2)],
         labels=[
-            Label(mark, 40, f"threshold {threshold:g}", size=10),
+            # near an end the label is anchored to that end, so it is never cut off
+            Label(
+                mark,
+                40,
+                f"threshold {threshold:g}",
+                "start" if threshold < 0.2 else "end" if threshold > 0.8 else "middle",
+                size=10,
+            ),
             Label(10, 8, "0", "start", 9),
             Label(width - 10, 8, "1", "end", 9),
         ],
