@@ -41,11 +41,16 @@ from churnops.monitor.stattests import TestResult, get_stattest, total_variation
 class TestInputs(Protocol):
     """What :class:`churnops.monitor.drift.TestInputs` offers (the samples a test consumes)."""
 
-    reference: NDArray[Any]
-    current: NDArray[Any]
-    column_type: str
-    reference_weights: NDArray[np.int64] | None
-    current_weights: NDArray[np.int64] | None
+    @property
+    def reference(self) -> NDArray[Any]: ...
+    @property
+    def current(self) -> NDArray[Any]: ...
+    @property
+    def column_type(self) -> str: ...
+    @property
+    def reference_weights(self) -> NDArray[np.int64] | None: ...
+    @property
+    def current_weights(self) -> NDArray[np.int64] | None: ...
 
     def label_counts(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]: ...
 
@@ -87,21 +92,19 @@ def evidence(inputs: TestInputs, own_test: str, own: TestResult) -> tuple[str, f
     if inputs.n_unique(cap=FEW_VALUES + 1) <= FEW_VALUES:
         ref_counts, cur_counts = _value_counts(inputs)
         return "chi2", chi2_homogeneity(ref_counts, cur_counts), float(effect), "normed_wasserstein"
-    if own_test == "ks" and own.p_value is not None:
-        p_value = own.p_value
-    else:
-        p_value = (
-            get_stattest("ks")
-            .func(inputs.reference, inputs.current, inputs.reference_weights, inputs.current_weights)
-            .p_value
+    result = own
+    if own_test != "ks" or own.p_value is None:
+        result = get_stattest("ks").func(
+            inputs.reference, inputs.current, inputs.reference_weights, inputs.current_weights
         )
+    p_value = result.p_value if result.p_value is not None else 1.0
     return "ks", float(p_value), float(effect), "normed_wasserstein"
 
 
 def _value_counts(inputs: TestInputs) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Counts of each distinct value of a numerical column, both samples on the same values."""
 
-    def counts(values: NDArray[np.float64], weights: NDArray[np.int64] | None) -> tuple[NDArray, NDArray]:
+    def counts(values: NDArray[Any], weights: NDArray[np.int64] | None) -> tuple[NDArray[Any], NDArray[Any]]:
         if weights is None:
             return np.unique(values, return_counts=True)
         return values, weights
@@ -199,12 +202,12 @@ def adjust(columns: list[ColumnDrift]) -> list[ColumnDrift]:
     Columns without a calibration (not tested: every current value missing) keep their verdict
     and are not part of the family.
     """
-    family = [i for i, c in enumerate(columns) if c.calibration is not None]
-    adjusted = bh_adjust([columns[i].calibration.p_value for i in family])  # type: ignore[union-attr]
+    family = [(i, c.calibration) for i, c in enumerate(columns) if c.calibration is not None]
+    adjusted = bh_adjust([calibration.p_value for _, calibration in family])
     out = list(columns)
-    for i, value in zip(family, adjusted, strict=True):
-        calibration = replace(columns[i].calibration, adjusted_p_value=value)  # type: ignore[type-var]
-        out[i] = replace(columns[i], calibration=calibration, drift_detected=calibration.drift_detected)
+    for (i, calibration), value in zip(family, adjusted, strict=True):
+        decided = replace(calibration, adjusted_p_value=value)
+        out[i] = replace(columns[i], calibration=decided, drift_detected=decided.drift_detected)
     return out
 
 
