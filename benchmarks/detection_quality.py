@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -168,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown scenario(s) {unknown}; known: {list(_SCENARIOS[size])}")
         tasks = [(size, name, rep) for name in names for rep in range(args.reps)]
         counts: dict[str, dict[str, int]] = {name: {} for name in names}
-        with ProcessPoolExecutor(args.jobs, initializer=_init, initargs=([size],)) as pool:
+        # spawned, not forked: a fork of a process that ran polars' thread pool can hang
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_init, initargs=([size],)) as pool:
             for name, outcome in pool.map(_run, tasks, chunksize=4):
                 for key, value in outcome.items():
                     counts[name][key] = counts[name].get(key, 0) + int(value)

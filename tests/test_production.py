@@ -106,7 +106,7 @@ def test_custom_operations():
         (
             {"scenario": "tsunami"},
             ConfigError,
-            "unknown scenario 'tsunami'; known: concept, covariate, none, seed, strong",
+            "unknown scenario 'tsunami'; known: concept, correlation, covariate, none, seed, strong",
         ),
     ],
 )

@@ -18,6 +18,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # pydantic looks for plugins among every installed package's entry points (importlib.metadata,
 # about 25 ms) when the configuration is first validated; churnops uses none.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# scikit-learn's OpenMP threads (the multivariate detectors, the model) spin while they wait by
+# default, which starves every other process on a shared machine; let them sleep instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from typing import Any  # noqa: E402
 

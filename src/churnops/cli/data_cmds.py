@@ -50,7 +50,8 @@ def generate(
         typer.Option(
             "--scenario",
             help=(
-                "seed (default), none, strong, covariate (features only), concept (labels only) "
+                "seed (default), none, strong, covariate (features only), concept (labels only), "
+                "correlation (Income no longer follows the other columns; every column keeps its distribution) "
                 "or one defined in [scenario]."
             ),
         ),

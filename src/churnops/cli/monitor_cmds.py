@@ -54,6 +54,15 @@ SegmentOption = Annotated[
         "'Customer Segment' [config: drift.segments; segments need drift.min_segment_rows rows, 200].",
     ),
 ]
+MultivariateOption = Annotated[
+    bool,
+    typer.Option(
+        "--multivariate",
+        help="Also look for changes in how the columns go together (a classifier that tells the batch from "
+        "the reference, and a PCA reconstruction error) on drift.multivariate_rows sampled rows of each "
+        "(5,000; needs scikit-learn) [config: drift.multivariate].",
+    ),
+]
 JobsOption = Annotated[
     int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
 ]
@@ -108,6 +117,7 @@ def monitor(
     mode: ModeOption = None,
     verdict: VerdictOption = None,
     segment: SegmentOption = None,
+    multivariate: MultivariateOption = False,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     evidently_html: Annotated[
@@ -137,6 +147,7 @@ def monitor(
             "monitor.mode": mode,
             "drift.verdict": verdict,
             "drift.segments": segment or None,
+            "drift.multivariate": multivariate or None,
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
             **column_overrides(target, ids),

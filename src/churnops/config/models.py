@@ -258,6 +258,11 @@ class DriftConfig(_Section):
     column is also tested inside each segment, so that a drift confined to one segment is found."""
     min_segment_rows: Annotated[int, Field(ge=2)] = 200
     """A segment is tested when it has at least this many rows in the reference and in the batch."""
+    multivariate: bool = False
+    """Also look for changes in how the columns go together: a domain classifier and a PCA
+    reconstruction error on a sample of whole rows (needs scikit-learn)."""
+    multivariate_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 5_000
+    """Rows sampled from each dataset for the multivariate detectors."""
 
     @field_validator("segments")
     @classmethod
@@ -287,7 +292,7 @@ class ThresholdsConfig(_Section):
 
 
 ScenarioOpName = Literal[
-    "scale", "shift", "clip", "remix", "missing", "new_category", "target_rate", "resample", "concept"
+    "scale", "shift", "clip", "remix", "missing", "new_category", "target_rate", "resample", "concept", "decouple"
 ]
 
 
@@ -316,6 +321,7 @@ class ScenarioOp(_Section):
             "target_rate": ("amount",),
             "resample": ("factor",),
             "concept": (),
+            "decouple": (),
         }[self.op]
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:

@@ -53,6 +53,10 @@ STRONG_SCENARIO = (
 )
 COVARIATE_SCENARIO = (Operation("resample", "Credit Score", factor=0.8),)
 """Covariate shift only: rows re-drawn (with their labels) towards higher credit scores."""
+CORRELATION_SCENARIO = (Operation("decouple", "Income", share=1.0),)
+"""Dependence drift: Income no longer follows education, occupation, age or balances (its values
+are shuffled across the rows), while every column keeps exactly its distribution - only tests
+that look at several columns together can see it."""
 CONCEPT_SCENARIO = (Operation("concept", "Churn Flag", share=1.0),)
 """Concept drift: the churn mechanism itself changes (see :func:`concept_labels`)."""
 BUILTIN_SCENARIOS: dict[str, tuple[Operation, ...]] = {
@@ -61,6 +65,7 @@ BUILTIN_SCENARIOS: dict[str, tuple[Operation, ...]] = {
     "strong": STRONG_SCENARIO,
     "covariate": COVARIATE_SCENARIO,
     "concept": CONCEPT_SCENARIO,
+    "correlation": CORRELATION_SCENARIO,
 }
 
 
@@ -164,6 +169,14 @@ def apply_operation(
         rows = _choose(rng, np.arange(n), float(op.share) * intensity, n)  # type: ignore[arg-type]
         new = _set_rows(series, rows, value)
         effect["changed_rows"] = len(rows)
+    elif op.op == "decouple":
+        # a permutation of the column's values among a share of the rows: its distribution is
+        # unchanged, its relation to every other column is broken on those rows
+        series = frame[op.column]
+        share = (1.0 if op.share is None else float(op.share)) * intensity
+        rows = _choose(rng, np.arange(n), min(share, 1.0), n)
+        new = series.scatter(rows, series.gather(rng.permutation(rows))) if len(rows) > 1 else series
+        effect["decoupled_rows"] = len(rows)
     elif op.op == "target_rate":
         new, effect = _target_rate(frame, op, intensity, rng)
     elif op.op == "resample":

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from churnops.errors import InputDataError
 from churnops.monitor.accumulate import CategoryAccumulator, NumericAccumulator, SketchAccumulator, count_integers
 from churnops.monitor.duplicates import DuplicateCounter
+from churnops.monitor.multivariate import JointSample, RowSampler, encode
 from churnops.monitor.prepare import (
     CategoricalSample,
     NumericalSample,
@@ -103,6 +104,8 @@ class BatchTally:
     """Each segment's tally (``drift.segments``), for the segments the reference has."""
     segment_rows: dict[tuple[str, str], int] = field(default_factory=dict)
     """Rows of every segment value seen in the batch (those the reference lacks too)."""
+    joint: JointSample | None = None
+    """A sample of whole rows for the multivariate detectors (``drift.multivariate``)."""
 
 
 def _count_outside(values: NDArray[Any], low: float, high: float) -> int:
@@ -164,6 +167,9 @@ class BatchBuilder:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Any = None
         self._dictionaries: dict[str, tuple[Any, Any]] = {}
+        self.joint: RowSampler | None = None
+        if settings.multivariate and profile.joint is not None:
+            self.joint = RowSampler([c for c in profile.joint.columns if c in self.tallies], settings.multivariate_rows)
 
     def _dictionary_info(self, name: str, dictionary: Any, make: Any) -> Any:
         """What ``make(dictionary)`` derives from a Parquet dictionary, computed once per
@@ -179,6 +185,8 @@ class BatchBuilder:
 
     def update(self, chunk: pl.DataFrame | Any) -> None:
         """Absorb one chunk (all rows of the needed columns)."""
+        if self.joint is not None:
+            self.joint.update(chunk)
         if self.streaming:
             self._update_streaming(chunk)
             return
@@ -422,6 +430,8 @@ class BatchBuilder:
         self._wait_pending()
         other._wait_pending()
         self.rows += other.rows
+        if self.joint is not None and other.joint is not None:
+            self.joint.merge(other.joint)
         for name, tally in self.tallies.items():
             theirs = other.tallies[name]
             tally.accumulator.merge(theirs.accumulator)  # type: ignore[arg-type]
@@ -455,7 +465,14 @@ class BatchBuilder:
             duplicated_ids=duplicated_ids,
             streaming=self.streaming,
             duplicated_rows_estimated=estimated,
+            joint=self._joint(),
         )
+
+    def _joint(self) -> JointSample | None:
+        if self.joint is None:
+            return None
+        kinds = {name: self.tallies[name].profile.plan.column_type for name in self.joint.columns}
+        return encode(self.joint.finish(), kinds)
 
     def __getstate__(self) -> dict[str, Any]:
         self._wait_pending()

@@ -13,6 +13,7 @@ import polars as pl
 from churnops.errors import ConfigError
 from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.drift import ColumnTestError, adjust_columns, column_drift, dataset_drift
+from churnops.monitor.multivariate import multivariate_drift, require_sklearn
 from churnops.monitor.profile import ReferenceProfile, build_profile
 from churnops.monitor.quality import data_quality
 from churnops.monitor.results import (
@@ -83,6 +84,11 @@ def evaluate(
             features.append(result)
     segments = segment_drift(profile, tally, settings) if settings.segments else None
     features, segments = adjust_columns(features, segments)
+    multivariate = None
+    if settings.multivariate:
+        require_sklearn()
+        if profile.joint is not None and tally.joint is not None:
+            multivariate = multivariate_drift(profile.joint, tally.joint, settings.fdr)
     tested = time.perf_counter()
     quality = data_quality(tally, settings)
     finished = time.perf_counter()
@@ -105,8 +111,13 @@ def evaluate(
         data_quality=quality,
         skipped=skipped,
         settings=settings.to_dict(),
-        timings={"drift_s": tested - started, "quality_s": finished - tested},
+        timings={
+            "drift_s": tested - started,
+            "quality_s": finished - tested,
+            **({"multivariate_s": multivariate.seconds} if multivariate is not None else {}),
+        },
         segments=segments,
+        multivariate=multivariate,
     )
 
 

@@ -20,6 +20,7 @@ import polars as pl
 
 from churnops.monitor.accumulate import AutoAccumulator, CategoryAccumulator, NumericAccumulator, SketchAccumulator
 from churnops.monitor.columns import ColumnPlan, ColumnType, Role
+from churnops.monitor.multivariate import JointSample, RowSampler, encode
 from churnops.monitor.prepare import (
     CategoricalSample,
     NumericalSample,
@@ -56,6 +57,8 @@ class ReferenceProfile:
     columns: dict[str, ColumnProfile]
     segments: dict[tuple[str, str], ReferenceProfile] = field(default_factory=dict)
     """The profile of each segment (``drift.segments``), by (column, value as text)."""
+    joint: JointSample | None = None
+    """A sample of whole rows for the multivariate detectors (``drift.multivariate``)."""
 
     @property
     def tested(self) -> list[ColumnProfile]:
@@ -102,6 +105,16 @@ class ReferenceProfile:
                     "unparsable": sample.unparsable,
                 }
             manifest["columns"].append(entry)
+        if self.joint is not None:
+            manifest["joint"] = {
+                "rows": self.joint.rows,
+                "numbers": list(self.joint.numbers),
+                "categories": [{"name": n, "labels": labels} for n, (labels, _) in self.joint.categories.items()],
+            }
+            for number, values in enumerate(self.joint.numbers.values()):
+                arrays[f"joint_numbers_{number}"] = values
+            for number, (_, codes) in enumerate(self.joint.categories.values()):
+                arrays[f"joint_codes_{number}"] = codes
         if self.segments:
             manifest["segments"] = []
             for number, ((column, value), segment) in enumerate(self.segments.items()):
@@ -141,12 +154,26 @@ class ReferenceProfile:
                 sample = CategoricalSample(labels, counts, info["rows"], info["missing"], info["unparsable"], codes)
             summary = summarize(sample) if sample is not None else None
             columns[plan.name] = ColumnProfile(plan, entry["dtype"], sample, summary, entry["skip_reason"])
+        joint = None
+        if manifest.get("joint") is not None:
+            info = manifest["joint"]
+            joint = JointSample(
+                int(info["rows"]),
+                {
+                    name: arrays[f"joint_numbers_{i}"].astype(np.float64, copy=False)
+                    for i, name in enumerate(info["numbers"])
+                },
+                {
+                    entry["name"]: (list(entry["labels"]), arrays[f"joint_codes_{i}"].astype(np.int32, copy=False))
+                    for i, entry in enumerate(info["categories"])
+                },
+            )
         segments: dict[tuple[str, str], ReferenceProfile] = {}
         for number, entry in enumerate(manifest.get("segments") or []):
             prefix = f"s{number}."
             sub_arrays = {name[len(prefix) :]: array for name, array in arrays.items() if name.startswith(prefix)}
             segments[(entry["column"], entry["value"])] = cls.from_payload(entry["manifest"], sub_arrays)
-        return cls(int(manifest["rows"]), columns, segments)
+        return cls(int(manifest["rows"]), columns, segments, joint)
 
 
 Accumulator = NumericAccumulator | SketchAccumulator | CategoryAccumulator | AutoAccumulator
@@ -208,6 +235,10 @@ class ProfileBuilder:
         self.likes: dict[str, pl.DataType] = {}
         self.order: dict[str, _OrderWatch] = {}
         """Undeclared columns watched for identifier-like values (``columns.detect_ids``)."""
+        self.joint: RowSampler | None = None
+        if settings.multivariate:
+            candidates = [c for c in self.needed if settings.declared(c) not in ("target", "prediction")]
+            self.joint = RowSampler(candidates, settings.multivariate_rows)
 
     @property
     def needed(self) -> list[str]:
@@ -234,6 +265,8 @@ class ProfileBuilder:
             chunk = pl.from_arrow(chunk)
             assert isinstance(chunk, pl.DataFrame)
         self.rows += chunk.height
+        if self.joint is not None:
+            self.joint.update(chunk)
         for name in self.needed:
             series = chunk[name]
             if self.settings.detect_ids and self.settings.declared(name) is None:
@@ -253,6 +286,8 @@ class ProfileBuilder:
     def merge(self, other: ProfileBuilder) -> None:
         """Absorb a builder fed with the rows that follow this one's."""
         self.rows += other.rows
+        if self.joint is not None and other.joint is not None:
+            self.joint.merge(other.joint)
         for name, accumulator in other.accumulators.items():
             mine = self.accumulators.get(name)
             if mine is None:
@@ -295,7 +330,13 @@ class ProfileBuilder:
                 reason = "no value could be read"
             summary = summarize(sample) if sample is not None and reason is None else None
             columns[name] = ColumnProfile(plan, self.dtypes.get(name, "unread"), sample, summary, reason)
-        return ReferenceProfile(self.rows, columns)
+        joint = None
+        if self.joint is not None:
+            kinds = {
+                n: c.plan.column_type for n, c in columns.items() if c.skip_reason is None and c.plan.role == "feature"
+            }
+            joint = encode(self.joint.finish(), kinds)
+        return ReferenceProfile(self.rows, columns, joint=joint)
 
 
 def checked_codes(codes: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -517,6 +517,8 @@ class MonitoringResult:
     """What the run found and whether it raises the trigger (:func:`churnops.monitor.verdict.decide`)."""
     segments: Segments | None = None
     """The columns tested inside each segment, when ``drift.segments`` names columns."""
+    multivariate: Any = None
+    """:class:`churnops.monitor.multivariate.Multivariate` with ``drift.multivariate``."""
 
     def column(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -544,6 +546,7 @@ class MonitoringResult:
             "mode": self.mode or {"reference": "exact", "current": "exact", "approximate_columns": []},
             "verdict": self.verdict.to_dict() if self.verdict else None,
             **({"segments": self.segments.to_dict()} if self.segments is not None else {}),
+            **({"multivariate": self.multivariate.to_dict()} if self.multivariate is not None else {}),
         }
 
 

@@ -52,6 +52,7 @@ def segment_settings(settings: MonitorSettings, profile: ReferenceProfile) -> Mo
         declared_types=declared,
         detect_ids=False,
         segments=(),
+        multivariate=False,
         id_columns=(),
         target=None,
         prediction=None,

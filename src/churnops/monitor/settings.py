@@ -44,6 +44,9 @@ class MonitorSettings:
     segments: tuple[str, ...] = ()
     """Columns whose values split the data into segments tested on their own (``drift.segments``)."""
     min_segment_rows: int = 200
+    multivariate: bool = False
+    """Multivariate drift detectors on a sample of rows (``drift.multivariate``)."""
+    multivariate_rows: int = 5_000
     evidently_html: bool = False
     """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
@@ -106,6 +109,7 @@ class MonitorSettings:
             "verdict": self.verdict,
             **({"fdr": self.fdr, "min_effect": self.min_effect} if self.verdict == "calibrated" else {}),
             **({"segments": list(self.segments), "min_segment_rows": self.min_segment_rows} if self.segments else {}),
+            **({"multivariate": True, "multivariate_rows": self.multivariate_rows} if self.multivariate else {}),
         }
 
 
@@ -164,4 +168,6 @@ def settings_from_config(config: Config) -> MonitorSettings:
         min_effect=drift.min_effect,
         segments=tuple(drift.segments),
         min_segment_rows=drift.min_segment_rows,
+        multivariate=drift.multivariate,
+        multivariate_rows=drift.multivariate_rows,
     )

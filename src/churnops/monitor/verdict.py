@@ -18,7 +18,16 @@ from churnops.monitor.results import DEFAULT_TRIGGER_ON, SIGNALS, MonitoringResu
 
 # Within a severity, findings about the model come first (a dead model is the costliest thing to
 # miss), then the label, then the inputs, then the data's quality.
-_ORDER = {"model decay": 0, "model unchecked": 1, "target": 2, "data": 3, "segment": 4, "prediction": 5, "quality": 6}
+_ORDER = {
+    "model decay": 0,
+    "model unchecked": 1,
+    "target": 2,
+    "data": 3,
+    "segment": 4,
+    "multivariate": 5,
+    "prediction": 6,
+    "quality": 7,
+}
 
 
 def _rate(value: float | None) -> str:
@@ -55,6 +64,21 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 f"{len(group.columns)} columns drifted (share {group.share:.3f} > {group.threshold:g}): {names}",
             )
         )
+    multivariate = result.multivariate
+    for detector in multivariate.detected if multivariate is not None else []:
+        if detector.name == "domain_classifier":
+            names = ", ".join(c["column"] for c in detector.details.get("separating_columns", [])[:3])
+            message = (
+                f"multivariate drift: a classifier tells the batch from the reference (ROC-AUC "
+                f"{detector.statistic:.3f}, p={_p(detector.p_value)})"
+                + (f"; most separating: {names}" if names else "")
+            )
+        else:
+            message = (
+                f"multivariate drift: the columns no longer go together as in the reference (PCA reconstruction "
+                f"error x{detector.statistic:.3f}, p={_p(detector.p_value)})"
+            )
+        found.append(("data", "multivariate", message))
     target = result.target_drift
     if target is not None and target.drift_detected:
         if target.reference_rate is not None and target.current_rate is not None:

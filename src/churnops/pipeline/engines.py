@@ -171,6 +171,8 @@ class EvidentlyEngine(Engine):
             )
         if settings.segments:
             raise ConfigError("drift.segments needs the native or dask engine (Evidently has no segments)")
+        if settings.multivariate:
+            raise ConfigError("drift.multivariate needs the native or dask engine")
         started = time.perf_counter()
         reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
         current_frame = read_table(current, dialect=config.dialect)

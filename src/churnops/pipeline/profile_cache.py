@@ -45,6 +45,7 @@ def profile_key(
             "dialect": list(dialect),
             "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
             **({"segments": list(settings.segments)} if settings.segments else {}),
+            **({"joint_rows": settings.multivariate_rows} if settings.multivariate else {}),
         },
         sort_keys=True,
     )
@@ -123,7 +124,7 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
     if manifest.get("format") != PROFILE_FORMAT:
         raise UnusableCache(f"format {manifest.get('format')!r} is not {PROFILE_FORMAT}")
     _counts(manifest, ("rows",))
-    expected: set[str] = set()
+    expected: set[str] = _check_joint(manifest.get("joint"), arrays)
     names: set[str] = set()
     for index, entry in enumerate(manifest["columns"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or entry["name"] in names:
@@ -195,6 +196,47 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
 
 
 MAX_CACHED_SEGMENTS = 10_000
+
+
+def _check_joint(joint: Any, arrays: dict[str, Any]) -> set[str]:
+    """The names of a valid sample of rows' arrays (none when there is no sample)."""
+    if joint is None:
+        return set()
+    if not isinstance(joint, dict):
+        raise UnusableCache("the row sample is malformed")
+    _counts(joint, ("rows",))
+    rows = joint["rows"]
+    numbers, categories = joint.get("numbers"), joint.get("categories")
+    if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+        raise UnusableCache("the row sample's numbers are malformed")
+    if not isinstance(categories, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and isinstance(c.get("labels"), list)
+        and all(isinstance(label, str) for label in c["labels"])
+        and len(set(c["labels"])) == len(c["labels"])
+        for c in categories
+    ):
+        raise UnusableCache("the row sample's categories are malformed")
+    names = numbers + [c["name"] for c in categories]
+    if len(set(names)) != len(names):
+        raise UnusableCache("the row sample repeats a column")
+    expected = set()
+    for i in range(len(numbers)):
+        values = arrays.get(f"joint_numbers_{i}")
+        if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind != "f" or values.size != rows:
+            raise UnusableCache("the row sample's numbers are malformed")
+        if bool(np.isinf(values).any()):
+            raise UnusableCache("the row sample's numbers are not finite")
+        expected.add(f"joint_numbers_{i}")
+    for i, entry in enumerate(categories):
+        codes = arrays.get(f"joint_codes_{i}")
+        if not isinstance(codes, np.ndarray) or codes.ndim != 1 or codes.dtype.kind != "i" or codes.size != rows:
+            raise UnusableCache("the row sample's codes are malformed")
+        if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(entry["labels"])):
+            raise UnusableCache("the row sample's codes are out of range")
+        expected.add(f"joint_codes_{i}")
+    return expected
 
 
 def _segment_array(name: str, count: int) -> bool:

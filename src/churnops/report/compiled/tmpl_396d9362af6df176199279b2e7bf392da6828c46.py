@@ -16,6 +16,9 @@ def root(context, missing=missing):
     l_0_segment_matrix = resolve('segment_matrix')
     l_0_trend_charts = resolve('trend_charts')
     l_0_columns = resolve('columns')
+    l_0_mv = resolve('mv')
+    l_0_dc = resolve('dc')
+    l_0_pc = resolve('pc')
     l_0_m = resolve('m')
     l_0_rate_chart = resolve('rate_chart')
     l_0_p = resolve('p')
@@ -330,6 +333,9 @@ def root(context, missing=missing):
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
         pass
         yield '<a href="#segments">Segments</a>'
+    if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'multivariate'):
+        pass
+        yield '<a href="#multivariate">Multivariate</a>'
     yield '<a href="#target">Target</a>'
     if ((undefined(name='model') if l_0_model is missing else l_0_model) and (environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay') or environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'error'))):
         pass
@@ -407,6 +413,78 @@ def root(context, missing=missing):
     yield ') would say: <strong>'
     yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_detected') else 'no drift')))
     yield '</strong>.</p>\n</section>\n'
+    if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'multivariate'):
+        pass
+        l_0_mv = environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'multivariate')
+        context.vars['mv'] = l_0_mv
+        context.exported_vars.add('mv')
+        yield '<section id="multivariate">\n  <h2>Multivariate drift</h2>\n  <p class="hint">Changes in how the columns go together, which no single column\'s test sees, measured on '
+        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reference_rows'))))
+        yield ' sampled reference rows and '
+        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'current_rows'))))
+        yield ' batch rows. Each detector alarms at a p-value of at most '
+        yield escape(environment.finalize(t_8((environment.getattr(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier'), 'threshold') if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier') else 0))))
+        yield ' and a large enough effect.</p>\n'
+        if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reason'):
+            pass
+            yield '  <p>Not computed: '
+            yield escape(environment.finalize(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reason')))
+            yield '.</p>\n'
+        else:
+            pass
+            l_0_dc = environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier')
+            context.vars['dc'] = l_0_dc
+            context.exported_vars.add('dc')
+            l_0_pc = environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'pca_reconstruction')
+            context.vars['pc'] = l_0_pc
+            context.exported_vars.add('pc')
+            yield '  <ul class="findings">\n    <li>'
+            if environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'drift_detected'):
+                pass
+                yield '<span class="badge badge-drift">▲ drift</span>'
+            else:
+                pass
+                yield '<span class="badge badge-ok">✓ ok</span>'
+            yield ' <strong>Domain classifier</strong>: a model trained to tell batch rows from reference rows reaches a cross-validated ROC-AUC of <strong>'
+            yield escape(environment.finalize(t_4('%.3f', environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'statistic'))))
+            yield '</strong> (0.5 = cannot tell them apart; alarm from '
+            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'min_effect'))))
+            yield '), p '
+            yield escape(environment.finalize(('' if (environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value') == 0) else '= ')))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value'))))
+            yield '.'
+            if environment.getattr(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'details'), 'separating_columns'):
+                pass
+                yield ' Columns that separate them most: '
+                l_1_loop = missing
+                for l_1_item, l_1_loop in LoopContext(environment.getattr(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'details'), 'separating_columns'), undefined):
+                    _loop_vars = {}
+                    pass
+                    yield '<strong>'
+                    yield escape(environment.finalize(t_2(environment.getattr(l_1_item, 'column'))))
+                    yield '</strong> ('
+                    yield escape(environment.finalize(t_4('%.3f', environment.getattr(l_1_item, 'auc_drop'))))
+                    yield ')'
+                    yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else '.')))
+                l_1_loop = l_1_item = missing
+            yield '</li>\n    <li>'
+            if environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'drift_detected'):
+                pass
+                yield '<span class="badge badge-drift">▲ drift</span>'
+            else:
+                pass
+                yield '<span class="badge badge-ok">✓ ok</span>'
+            yield " <strong>PCA reconstruction</strong>: the batch's rows are rebuilt from the reference's "
+            yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'details'), 'components')))
+            yield ' main components with an error <strong>x'
+            yield escape(environment.finalize(t_4('%.3f', environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'statistic'))))
+            yield "</strong> the reference's (alarm from x"
+            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'min_effect'))))
+            yield '), p '
+            yield escape(environment.finalize(('' if (environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value') == 0) else '= ')))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value'))))
+            yield '.</li>\n  </ul>\n'
+        yield '</section>\n'
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
         pass
         l_0_m = (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix)
@@ -1000,4 +1078,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=128&2=137&3=140&4=143&5=146&6=149&7=152&13=156&14=158&18=162&20=164&21=168&22=170&24=195&26=198&30=213&31=224&32=247&35=257&36=267&37=277&38=280&40=295&41=298&42=300&43=302&44=305&45=309&47=326&50=330&58=342&65=349&71=356&72=360&73=363&74=365&75=369&76=376&77=378&78=380&79=382&80=384&81=386&87=390&88=393&89=395&92=406&94=410&95=412&98=416&99=424&102=427&104=435&105=439&113=463&114=466&115=468&123=480&125=483&127=486&129=488&130=502&131=507&135=519&137=533&138=535&139=539&143=550&145=553&146=559&149=561&151=564&152=570&153=574&157=599&158=602&162=623&163=625&164=629&165=642&167=646&174=662&175=667&176=671&177=674&178=682&180=717&181=722&182=725&186=750&187=754&189=764&192=768&196=771&197=775&201=790&206=801&207=805&211=815&223=826&224=838&225=840&229=844&230=848&240=871&243=874&244=880&251=889&252=891&253=898&254=900&255=903&256=906&257=911&258=916&259=919&260=922&261=925&266=932&267=934&274=943&275=961&276=971&277=977&278=993&279=995&284=999'
+debug_info = '1=131&2=140&3=143&4=146&5=149&6=152&7=155&13=159&14=161&18=165&20=167&21=171&22=173&24=198&26=201&30=216&31=227&32=250&35=260&36=270&37=280&38=283&40=298&41=301&42=303&43=305&44=308&45=312&47=329&50=333&58=348&65=355&71=362&72=366&73=369&74=371&75=375&76=382&77=384&78=386&79=388&80=390&81=392&87=396&88=399&89=401&92=412&94=416&95=418&98=422&99=428&100=431&102=435&103=438&105=442&106=471&111=488&112=490&115=494&116=502&119=505&121=513&122=517&130=541&131=544&132=546&140=558&142=561&144=564&146=566&147=580&148=585&152=597&154=611&155=613&156=617&160=628&162=631&163=637&166=639&168=642&169=648&170=652&174=677&175=680&179=701&180=703&181=707&182=720&184=724&191=740&192=745&193=749&194=752&195=760&197=795&198=800&199=803&203=828&204=832&206=842&209=846&213=849&214=853&218=868&223=879&224=883&228=893&240=904&241=916&242=918&246=922&247=926&257=949&260=952&261=958&268=967&269=969&270=976&271=978&272=981&273=984&274=989&275=994&276=997&277=1000&278=1003&283=1010&284=1012&291=1021&292=1039&293=1049&294=1055&295=1071&296=1073&301=1077'
