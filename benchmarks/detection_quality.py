@@ -44,7 +44,7 @@ import polars as pl  # noqa: E402
 
 from churnops.config import Config  # noqa: E402
 from churnops.data.generator import generate_reference  # noqa: E402
-from churnops.data.scenarios import SEED_SCENARIO, Operation, apply_scenario  # noqa: E402
+from churnops.data.scenarios import SEED_SCENARIO, Operation, apply_scenario, resolve_scenario  # noqa: E402
 from churnops.monitor.calibrated import needed_columns  # noqa: E402
 from churnops.monitor.engine import monitor_frames  # noqa: E402
 from churnops.monitor.settings import settings_from_config  # noqa: E402
@@ -75,6 +75,8 @@ def scenarios(pool: pl.DataFrame) -> dict[str, tuple[Operation, ...]]:
     return out
 
 
+MULTIVARIATE = ("none (multivariate on)", "correlation (multivariate on)")
+"""Run only when named (``--scenarios``): the detectors cost a few seconds a run."""
 SEGMENT = "Customer Segment"
 INSIDE = "Balance x1.3 inside SME only (segments on)"
 NULL_SEGMENTS = "none (segments on)"
@@ -92,6 +94,8 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
     shifted: set[tuple[str, str]] = set()
     if scenario in (INSIDE, NULL_SEGMENTS):
         settings = replace(settings, segments=(SEGMENT,))
+    if scenario in MULTIVARIATE:
+        settings = replace(settings, multivariate=True)
     if scenario == INSIDE:
         inside = current[SEGMENT] == "SME"
         current = current.with_columns(
@@ -99,6 +103,8 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
         )
         shifted = {("SME", "Balance")}
     operations = _SCENARIOS[size].get(scenario, ())
+    if scenario == MULTIVARIATE[1]:
+        operations = resolve_scenario("correlation")
     if operations:
         current, _ = apply_scenario(current, operations, 1.0, seed=rep)
         shifted = {("", op.column) for op in operations}
@@ -124,6 +130,11 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
         out[f"{verdict} any"] = bool(flagged)
         out[f"{verdict} found"] = bool(shifted & flagged)
         out[f"{verdict} other"] = bool(flagged - shifted)
+    if result.multivariate is not None:
+        found = result.multivariate
+        out["classifier"] = bool(found.domain_classifier and found.domain_classifier.drift_detected)
+        out["pca"] = bool(found.pca_reconstruction and found.pca_reconstruction.drift_detected)
+        out["multivariate"] = bool(found.detected)
     return scenario, out
 
 
@@ -164,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         _init([size])
         names = args.scenarios or list(_SCENARIOS[size])
-        unknown = [n for n in names if n not in _SCENARIOS[size]]
+        unknown = [n for n in names if n not in _SCENARIOS[size] and n not in MULTIVARIATE]
         if unknown:
-            parser.error(f"unknown scenario(s) {unknown}; known: {list(_SCENARIOS[size])}")
+            parser.error(f"unknown scenario(s) {unknown}; known: {list(_SCENARIOS[size]) + list(MULTIVARIATE)}")
         tasks = [(size, name, rep) for name in names for rep in range(args.reps)]
         counts: dict[str, dict[str, int]] = {name: {} for name in names}
         # spawned, not forked: a fork of a process that ran polars' thread pool can hang
@@ -196,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
 
         found = "-" if row["scenario"].startswith("none") else cell("found")
         print(f"| {row['size']:,} | {row['scenario']} | {cell('share')} | {cell('any')} | {found} | {cell('other')} |")
+    detectors = [row for row in rows if row["scenario"] in MULTIVARIATE]
+    if detectors:
+        print("\nMultivariate detectors (each at p <= fdr/2 with its effect floor): runs in which they alarmed\n")
+        print("| n (each side) | shift | domain classifier | PCA reconstruction | either |")
+        print("|---:|---|---:|---:|---:|")
+        for row in detectors:
+            cells = [f"{row.get(k, 0) / row['reps']:.1%}" for k in ("classifier", "pca", "multivariate")]
+            print(f"| {row['size']:,} | {row['scenario']} | " + " | ".join(cells) + " |")
     lo, hi = wilson(0, args.reps)[1], wilson(round(0.05 * args.reps), args.reps)
     print(f"\n95% interval of a rate with {args.reps} repetitions: 0% -> 0-{lo:.1%}; 5% -> {hi[0]:.1%}-{hi[1]:.1%}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
