@@ -250,3 +250,93 @@ def test_hostile_segment_values_are_escaped_in_the_report_and_the_terminal(tmp_p
         assert "&lt;img src=x onerror=alert(1)&gt;" in html.replace("<wbr>", ""), page
     metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
     assert {g["value"] for g in metrics["segments"]["groups"]} == set(values)
+
+
+def test_a_segment_value_is_the_same_segment_whatever_type_each_file_gives_it(tmp_path):
+    # the reference in CSV (whole numbers: integers), the batch in Parquet with the same values
+    # as floats, a date column typed as a date in one and as text in the other
+    rng = np.random.default_rng(5)
+    n = 3000
+    grade = rng.integers(1, 4, size=n)
+    day = rng.choice(["2024-01-31", "2024-02-29"], size=n)
+    pl.DataFrame({"x": rng.normal(size=n), "grade": grade, "day": day}).write_csv(tmp_path / "ref.csv")
+    current = pl.DataFrame({"x": rng.normal(size=n), "grade": grade.astype(float), "day": pl.Series(day).str.to_date()})
+    current.write_parquet(tmp_path / "cur.parquet")
+    done = churnops(
+        tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.parquet", "--verdict", "calibrated",
+        "--segment", "grade", "--segment", "day", "--set", "columns.ignored=['grade', 'day']",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    groups = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())["segments"]["groups"]
+    assert {(g["column"], g["value"]) for g in groups} == {
+        ("grade", "1"), ("grade", "2"), ("grade", "3"), ("day", "2024-01-31"), ("day", "2024-02-29")
+    }  # fmt: skip
+    assert all(g["tested"] for g in groups), groups
+
+
+def test_parquet_decimal_segments_work_and_binary_ones_are_refused(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(6)
+    n = 2000
+    for name in ("ref.parquet", "cur.parquet"):
+        tier = rng.choice([1, 2], size=n)
+        pq.write_table(
+            pa.table(
+                {
+                    "x": rng.normal(size=n),
+                    "tier": pa.array([decimal.Decimal(f"{t}.00") for t in tier], pa.decimal128(5, 2)),
+                    "blob": pa.array([bytes([t, 0xFF]) for t in tier], pa.binary()),
+                }
+            ),
+            tmp_path / name,
+        )
+    common = ("monitor", "-r", "ref.parquet", "-p", "cur.parquet", "--set", "columns.ignored=['tier', 'blob']")
+    done = churnops(tmp_path, *common, "--segment", "tier")
+    assert done.returncode == 0, done.stderr
+    groups = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())["segments"]["groups"]
+    assert sorted(g["value"] for g in groups) == ["1", "2"]
+    done = churnops(tmp_path, *common, "--segment", "blob", "--no-cache")
+    assert done.returncode == 2, done.stderr
+    assert "drift.segments: 'blob' holds Binary values" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_cached_segment_whose_columns_do_not_match_the_profile_is_ignored(files):
+    first = _monitor(files, "--segment", "Customer Segment")
+    (cache,) = sorted((files / ".churnops" / "profiles").glob("*.npz"))
+    with np.load(cache, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    manifest = json.loads(bytes(arrays["__manifest__"]).decode())
+    entry = next(c for c in manifest["segments"][0]["manifest"]["columns"] if c["column_type"] == "numerical")
+    entry["column_type"] = "datetime"
+    arrays["__manifest__"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    with cache.open("wb") as handle:
+        np.savez(handle, **arrays)
+    done = churnops(
+        files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--verdict", "calibrated", "--segment", "Customer Segment"
+    )
+    assert done.returncode == 0 and "ignoring unusable profile cache" in done.stderr, done.stderr
+    again = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
+    assert again["segments"] == first["segments"] and again["outputs"]["profile_cache"] == "miss"
+
+
+def test_a_long_or_multiline_segment_value_stays_one_short_line_in_the_terminal(tmp_path):
+    rng = np.random.default_rng(8)
+    values = ["first line\nsecond line " + "x" * 200, "plain"]
+    for name, shift in (("ref.csv", 0.0), ("cur.csv", 1.0)):
+        seg = rng.choice(values, size=3000)
+        x = rng.normal(size=3000) + np.where(seg == values[0], shift, 0.0)
+        pl.DataFrame({"x": x, "seg": seg}).write_csv(tmp_path / name)
+    done = churnops(
+        tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--segment", "seg", "--verdict", "calibrated",
+        "--set", "thresholds.dataset_drift=0",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if "data drift in segment" in line]
+    assert "seg = first line\\x0asecond line xxx" in line and "x" * 100 not in line
+    metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+    assert values[0] in {g["value"] for g in metrics["segments"]["groups"]}  # the data itself is kept whole

@@ -11,8 +11,9 @@ three rules instead:
    with tied values it errs on the side of fewer alarms). Categories, and numbers with at most
    :data:`FEW_VALUES` distinct values: Pearson's chi-squared test of homogeneity on the
    reference x current table, which - unlike Evidently's chi-squared goodness of fit - accounts
-   for the reference being a sample too; cells expected to hold fewer than
-   :data:`MIN_EXPECTED` rows are pooled (Cochran's rule) so the chi-squared approximation holds.
+   for the reference being a sample too; when a cell is expected to hold fewer than
+   :data:`MIN_EXPECTED` rows (rare or new categories) the p-value comes from random relabellings
+   of the rows instead of the chi-squared approximation.
 2. **Benjamini-Hochberg** adjustment of the p-values across the columns tested together,
    so the expected share of false discoveries among the columns reported stays at ``fdr``;
    with no drift at all, the chance of any column being reported is ``fdr``.
@@ -59,9 +60,11 @@ class TestInputs(Protocol):
 
 FEW_VALUES = 20
 """Numerical columns with at most this many distinct values (both samples together) are tested
-with the chi-squared test on their values' counts: Kolmogorov-Smirnov loses power on ties."""
+with the chi-squared test on their values' counts: with heavy ties the asymptotic
+Kolmogorov-Smirnov p-value is conservative, the chi-squared one is not."""
 MIN_EXPECTED = 5.0
-"""A cell of the chi-squared table expected to hold fewer rows (in the smaller sample) is pooled."""
+"""A chi-squared table with a cell expected to hold fewer rows (in the smaller sample) gets a
+simulated p-value instead of the chi-squared approximation."""
 FALSE_ALARM_DRAWS = 20_000
 """Simulated no-drift runs behind :func:`false_alarm_rate` (standard error about 0.0015 at 5%)."""
 FALSE_ALARM_SEED = 20261204
@@ -122,9 +125,12 @@ def _value_counts(inputs: TestInputs) -> tuple[NDArray[np.int64], NDArray[np.int
 def chi2_homogeneity(reference: NDArray[np.int64], current: NDArray[np.int64]) -> float:
     """p-value of Pearson's chi-squared test that two count vectors come from one distribution.
 
-    Cells expected to hold fewer than :data:`MIN_EXPECTED` rows in the smaller sample are pooled
-    into one cell (and that cell into the smallest other one if it is still too small). One
-    cell left: nothing to compare, p = 1.
+    When every cell is expected to hold at least :data:`MIN_EXPECTED` rows in the smaller sample
+    the statistic's chi-squared distribution holds and gives the p-value. Otherwise (rare
+    categories, values present on one side only) the p-value is that of the same statistic under
+    random relabelling of the rows with both samples' totals fixed, simulated
+    (:func:`_relabelled_p_value`): pooling the rare cells instead would let a category that
+    vanished cancel one that appeared. One cell: nothing to compare, p = 1.
 
     >>> chi2_homogeneity(np.array([50, 50]), np.array([50, 50]))
     1.0
@@ -138,25 +144,56 @@ def chi2_homogeneity(reference: NDArray[np.int64], current: NDArray[np.int64]) -
         return 1.0
     used = (ref + cur) > 0
     ref, cur = ref[used], cur[used]
-    smaller = min(n, m) / (n + m)
-    rare = (ref + cur) * smaller < MIN_EXPECTED
-    if rare.any():
-        ref = np.append(ref[~rare], ref[rare].sum())
-        cur = np.append(cur[~rare], cur[rare].sum())
-        if ref.size > 1 and (ref[-1] + cur[-1]) * smaller < MIN_EXPECTED:
-            into = int(np.argmin(ref[:-1] + cur[:-1]))
-            ref[into] += ref[-1]
-            cur[into] += cur[-1]
-            ref, cur = ref[:-1], cur[:-1]
     if ref.size < 2:
         return 1.0
     totals = ref + cur
-    expected_ref = totals * (n / (n + m))
     expected_cur = totals * (m / (n + m))
-    statistic = float(np.sum((ref - expected_ref) ** 2 / expected_ref + (cur - expected_cur) ** 2 / expected_cur))
-    from scipy.special import chdtrc
+    weights = 1.0 / expected_cur + 1.0 / (totals * (n / (n + m)))
+    statistic = float(np.sum((cur - expected_cur) ** 2 * weights))
+    if float(totals.min()) * (min(n, m) / (n + m)) >= MIN_EXPECTED:
+        from scipy.special import chdtrc
 
-    return float(min(max(chdtrc(ref.size - 1, statistic), 0.0), 1.0))
+        return float(min(max(chdtrc(ref.size - 1, statistic), 0.0), 1.0))
+    return _relabelled_p_value(totals.astype(np.int64), int(m), expected_cur, weights, statistic)
+
+
+RELABEL_DRAWS = 20_000
+"""At most this many random relabellings behind a sparse table's p-value (smallest p about 5e-5)."""
+RELABEL_EXCEEDANCES = 20
+"""Relabelling stops once this many draws reach the observed statistic (Besag-Clifford)."""
+RELABEL_CELL_BUDGET = 4_000_000
+"""Cells drawn at most per column (draws x categories), so a wide table costs well under a second."""
+
+
+def _relabelled_p_value(
+    totals: NDArray[np.int64], m: int, expected_cur: NDArray[np.float64], weights: NDArray[np.float64], observed: float
+) -> float:
+    """Monte Carlo p-value of the chi-squared statistic with the table's margins fixed.
+
+    Each draw deals the current sample's ``m`` rows among the cells at random (a multivariate
+    hypergeometric draw: which rows are "current" is a random relabelling, the null hypothesis).
+    Sequential: it stops after :data:`RELABEL_EXCEEDANCES` draws at least as extreme as the
+    observed table (p = exceedances / draws, a valid p-value under that stopping rule), else at
+    the draw limit (p = (exceedances + 1) / (draws + 1)). The generator's seed is the table
+    itself, so a table always gets the same p-value (exact, streaming and cached runs agree).
+    """
+    import zlib
+
+    limit = max(1_000, min(RELABEL_DRAWS, RELABEL_CELL_BUDGET // max(int(totals.size), 1)))
+    rng = np.random.default_rng(zlib.crc32(totals.tobytes() + np.int64(m).tobytes()))
+    threshold = observed * (1.0 - 1e-9)
+    drawn = exceeded = 0
+    while drawn < limit:
+        size = min(1_000, limit - drawn)
+        draws = rng.multivariate_hypergeometric(totals, m, size=size, method="marginals")
+        hits = ((draws - expected_cur) ** 2 @ weights) >= threshold
+        found = int(hits.sum())
+        if exceeded + found >= RELABEL_EXCEEDANCES:
+            at = int(np.flatnonzero(np.cumsum(hits) == RELABEL_EXCEEDANCES - exceeded)[0])
+            return float(RELABEL_EXCEEDANCES / (drawn + at + 1))
+        exceeded += found
+        drawn += size
+    return float((exceeded + 1) / (drawn + 1))
 
 
 def bh_adjust(p_values: Sequence[float]) -> list[float]:

@@ -9,8 +9,9 @@ rows on both sides. With the calibrated verdict every (segment, column) test joi
 Benjamini-Hochberg family as the whole-batch columns, so adding segments does not add false
 alarms.
 
-Segments are keyed by their value as text (``"SME"``, ``"3"``, ``"true"``); rows whose segment
-value is missing belong to no segment. The split works on polars DataFrames and Arrow record
+Segments are keyed by their value as text (``"SME"``, ``"3"``, ``"true"``, ``"2024-01-31"``), the
+same whatever type a file gave the column (:func:`segment_keys`); rows whose segment value is
+missing belong to no segment. The split works on polars DataFrames and Arrow record
 batches alike, so the exact, streaming and Dask engines share it: a segment's builder is an
 ordinary builder fed with that segment's rows, merged like any other.
 """
@@ -70,25 +71,61 @@ def check_segment_columns(settings: MonitorSettings, header: list[str], where: s
         )
 
 
+def segment_keys(values: pl.Series, column: str) -> pl.Series:
+    """Each row's segment as text, the same whatever type the file gave the column.
+
+    A CSV and a Parquet file (or two CSV chunks) can type one column differently; the keys must
+    not follow: whole numbers read as floats are written without their ``.0`` (``2.0`` is
+    ``"2"``), dates as ``YYYY-MM-DD`` and times as ``YYYY-MM-DD HH:MM:SS`` (fractions of a second
+    only when there are some), decimals like floats, booleans as ``true``/``false``. Missing and
+    not-a-number values belong to no segment. Binary columns cannot be segments.
+    """
+    dtype = values.dtype
+    if dtype == pl.Binary or isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object)):
+        raise ConfigError(
+            f"drift.segments: '{column}' holds {dtype} values; a segment column holds text, numbers, booleans or dates"
+        )
+    if isinstance(dtype, pl.Decimal):
+        values, dtype = values.cast(pl.Float64), pl.Float64
+    if dtype in (pl.Float32, pl.Float64):
+        finite = values.is_finite()
+        whole = finite & (values == values.round(0)) & (values.abs() < 2.0**53)
+        frame = pl.DataFrame({"v": values, "finite": finite, "whole": whole})
+        return frame.select(
+            pl.when(pl.col("whole"))
+            .then(pl.col("v").cast(pl.Int64, strict=False).cast(pl.String))
+            .when(pl.col("finite") | pl.col("v").is_infinite())
+            .then(pl.col("v").cast(pl.String))
+            .otherwise(None)
+        ).to_series()
+    if dtype == pl.Date:
+        return values.dt.to_string("%Y-%m-%d")
+    if isinstance(dtype, pl.Datetime):
+        frame = pl.DataFrame({"v": values})
+        with_fraction = pl.col("v").dt.nanosecond() != 0
+        return frame.select(
+            pl.when(with_fraction)
+            .then(pl.col("v").dt.to_string("%Y-%m-%d %H:%M:%S%.f"))
+            .otherwise(pl.col("v").dt.to_string("%Y-%m-%d %H:%M:%S"))
+        ).to_series()
+    return values.cast(pl.String, strict=False)
+
+
 def split(chunk: Any, column: str) -> Iterator[tuple[str, Any]]:
     """The rows of ``chunk`` (polars DataFrame or Arrow record batch) by value of ``column``,
-    each value as text; rows with no value are in no part."""
+    each value as text (:func:`segment_keys`); rows with no value are in no part."""
     if isinstance(chunk, pl.DataFrame):
-        keys = chunk[column].cast(pl.String, strict=False)
+        keys = segment_keys(chunk[column], column)
         if keys.null_count() == keys.len():
             return
         for value in keys.drop_nulls().unique(maintain_order=True).to_list():
             yield value, chunk.filter(keys == value)
         return
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    keys = chunk.column(column)
-    if pa.types.is_dictionary(keys.type):
-        keys = keys.cast(keys.type.value_type)
-    keys = pc.cast(keys, pa.string()) if not pa.types.is_string(keys.type) else keys
-    for value in pc.unique(keys).drop_null().to_pylist():
-        yield value, chunk.filter(pc.equal(keys, value))
+    keys = segment_keys(pl.Series(column, chunk.column(column)), column)
+    if keys.null_count() == keys.len():
+        return
+    for value in keys.drop_nulls().unique(maintain_order=True).to_list():
+        yield value, chunk.filter((keys == value).fill_null(False).to_arrow())
 
 
 def _height(chunk: Any) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from churnops.escape import one_line
 from churnops.monitor.results import DEFAULT_TRIGGER_ON, SIGNALS, MonitoringResult, Reason, Verdict
 
 # Within a severity, findings about the model come first (a dead model is the costliest thing to
@@ -60,8 +61,9 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
             (
                 "data",
                 "segment",
-                f"data drift in segment {group.column} = {group.value}: {len(group.drifted_columns)} of "
-                f"{len(group.columns)} columns drifted (share {group.share:.3f} > {group.threshold:g}): {names}",
+                f"data drift in segment {_shown(group.column)} = {_shown(group.value)}: "
+                f"{len(group.drifted_columns)} of {len(group.columns)} columns drifted "
+                f"(share {group.share:.3f} > {group.threshold:g}): {names}",
             )
         )
     multivariate = result.multivariate
@@ -161,3 +163,9 @@ def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER
             f"(score {drift.score:.3f}, threshold {drift.threshold:g})"
         )
     return Verdict(status, bool(alerts), headline, reasons, [s for s in SIGNALS if s in wanted])
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value from the data inside a message: one line, control characters visible, shortened."""
+    text = one_line(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -44,7 +44,7 @@ def profile_key(
             "detect_ids": settings.detect_ids,
             "dialect": list(dialect),
             "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
-            **({"segments": list(settings.segments)} if settings.segments else {}),
+            **({"segments": list(settings.segments), "segment_keys": 2} if settings.segments else {}),
             **({"joint_rows": settings.multivariate_rows} if settings.multivariate else {}),
         },
         sort_keys=True,
@@ -255,6 +255,22 @@ def _stored_only(path: Path) -> None:
                 raise UnusableCache(f"member {member.filename!r} is compressed")
 
 
+def _segments_problem(profile: ReferenceProfile) -> str | None:
+    """Why the segments' profiles cannot belong to this profile, if they cannot: a segment's
+    columns and their types are the whole reference's, and its rows are some of its rows."""
+    rows: dict[str, int] = {}
+    for (column, value), segment in profile.segments.items():
+        rows[column] = rows.get(column, 0) + segment.rows
+        for name, part in segment.columns.items():
+            whole = profile.columns.get(name)
+            tested = whole is not None and whole.skip_reason is None and whole.plan.role == "feature"
+            typed_apart = tested and whole is not None and part.plan.column_type != whole.plan.column_type
+            if whole is None or (part.plan.role == "feature") != tested or typed_apart:
+                return f"segment {column} = {value[:40]!r} does not match the profile (column {name[:40]!r})"
+    over = [column for column, count in rows.items() if count > profile.rows]
+    return f"the segments of {over[0][:40]!r} hold more rows than the reference" if over else None
+
+
 def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
     """Read a profile; None (and a log line) when the file is missing or unusable."""
     if not path.is_file():
@@ -268,7 +284,11 @@ def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
         if problem is not None:
             raise UnusableCache(problem)
         meta = manifest.get("meta", {})
-        return ReferenceProfile.from_payload(manifest, arrays), meta if isinstance(meta, dict) else {}
+        profile = ReferenceProfile.from_payload(manifest, arrays)
+        problem = _segments_problem(profile)
+        if problem is not None:
+            raise UnusableCache(problem)
+        return profile, meta if isinstance(meta, dict) else {}
     except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile) as exc:
         logger.warning("ignoring unusable profile cache %s: %s", path, str(exc)[:200])
         return None
