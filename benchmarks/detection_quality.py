@@ -92,6 +92,7 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
     current = pool[order[size : 2 * size]]
     settings = _SETTINGS
     shifted: set[tuple[str, str]] = set()
+    also_changed: set[tuple[str, str]] = set()
     if scenario in (INSIDE, NULL_SEGMENTS):
         settings = replace(settings, segments=(SEGMENT,))
     if scenario in MULTIVARIATE:
@@ -102,6 +103,8 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
             pl.when(inside).then(pl.col("Balance") * 1.3).otherwise(pl.col("Balance")).alias("Balance")
         )
         shifted = {("SME", "Balance")}
+        # the whole batch's Balance changes too (less): flagging it is right, if not the point
+        also_changed = {("", "Balance")}
     operations = _SCENARIOS[size].get(scenario, ())
     if scenario == MULTIVARIATE[1]:
         operations = resolve_scenario("correlation")
@@ -129,7 +132,7 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
         )
         out[f"{verdict} any"] = bool(flagged)
         out[f"{verdict} found"] = bool(shifted & flagged)
-        out[f"{verdict} other"] = bool(flagged - shifted)
+        out[f"{verdict} other"] = bool(flagged - shifted - also_changed)
     if result.multivariate is not None:
         found = result.multivariate
         out["classifier"] = bool(found.domain_classifier and found.domain_classifier.drift_detected)

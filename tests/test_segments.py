@@ -340,3 +340,16 @@ def test_a_long_or_multiline_segment_value_stays_one_short_line_in_the_terminal(
     assert "seg = first line\\x0asecond line xxx" in line and "x" * 100 not in line
     metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
     assert values[0] in {g["value"] for g in metrics["segments"]["groups"]}  # the data itself is kept whole
+
+
+def test_segments_imply_the_calibrated_verdict_and_refuse_evidentlys_rule(files):
+    done = churnops(files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--segment", "Customer Segment")
+    assert done.returncode == 0, done.stderr
+    implied = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
+    assert implied["dataset_drift"]["verdict"] == "calibrated" and implied["segments"]["groups"]
+    (files / "evidently.toml").write_text('[drift]\nsegments = ["Customer Segment"]\nverdict = "evidently"\n')
+    for args in (("--segment", "Customer Segment", "--verdict", "evidently"), ("-c", "evidently.toml")):
+        done = churnops(files, "monitor", "-r", "ref.csv", "-p", "cur.csv", *args)
+        assert done.returncode == 2, done.stderr
+        assert 'drift.segments needs drift.verdict = "calibrated"' in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -51,7 +51,9 @@ SegmentOption = Annotated[
     typer.Option(
         "--segment",
         help="Also test every column inside each value of this column (repeatable), e.g. --segment "
-        "'Customer Segment' [config: drift.segments; segments need drift.min_segment_rows rows, 200].",
+        "'Customer Segment'. A segment is tested when it has drift.min_segment_rows rows (200) on both sides "
+        "and flagged when its share of drifted columns exceeds thresholds.dataset_drift (0.1). Implies "
+        "--verdict calibrated; native and dask engines [config: drift.segments].",
     ),
 ]
 MultivariateOption = Annotated[

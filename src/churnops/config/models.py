@@ -255,7 +255,8 @@ class DriftConfig(_Section):
     standard deviations (numbers), share of rows changing category (categories)."""
     segments: list[str] = []
     """Columns whose values split the data into segments (e.g. ``["Customer Segment"]``): every
-    column is also tested inside each segment, so that a drift confined to one segment is found."""
+    column is also tested inside each segment, so that a drift confined to one segment is found.
+    Segments are decided with the calibrated verdict (the default once segments are set)."""
     min_segment_rows: Annotated[int, Field(ge=2)] = 200
     """A segment is tested when it has at least this many rows in the reference and in the batch."""
     multivariate: bool = False
@@ -263,6 +264,20 @@ class DriftConfig(_Section):
     reconstruction error on a sample of whole rows (needs scikit-learn)."""
     multivariate_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 5_000
     """Rows sampled from each dataset for the multivariate detectors."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segments_are_calibrated(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("segments"):
+            return data
+        if "verdict" not in data:
+            return {**data, "verdict": "calibrated"}
+        if data["verdict"] == "evidently":
+            raise ValueError(
+                'drift.segments needs drift.verdict = "calibrated": Evidently\'s fixed thresholds, applied '
+                "again to each segment's fewer rows, raise a segment finding in most runs without any drift"
+            )
+        return data
 
     @field_validator("segments")
     @classmethod

@@ -164,13 +164,13 @@ class EvidentlyEngine(Engine):
     ) -> EngineRun:
         from churnops.integrations.evidently_engine import run_evidently
 
+        if settings.segments:
+            raise ConfigError("drift.segments needs the native or dask engine (Evidently has no segments)")
         if settings.verdict != "evidently":
             raise ConfigError(
                 f'drift.verdict = "{settings.verdict}" needs the native or dask engine: '
                 "the evidently engine decides with Evidently's own rule"
             )
-        if settings.segments:
-            raise ConfigError("drift.segments needs the native or dask engine (Evidently has no segments)")
         if settings.multivariate:
             raise ConfigError("drift.multivariate needs the native or dask engine")
         started = time.perf_counter()
