@@ -65,11 +65,17 @@ def scenarios(pool: pl.DataFrame) -> dict[str, tuple[Operation, ...]]:
         out[f"shift {delta} sd, 3 columns"] = tuple(
             Operation("shift", c, amount=delta * sd(c)) for c in ("Credit Score", "Balance", "Income")
         )
+    eight = (
+        "Credit Score", "Balance", "Income", "Outstanding Loans",
+        "Customer Tenure", "Credit History Length", "Number of Dependents", "NumComplaints",
+    )  # fmt: skip
+    out["shift 0.1 sd, 8 columns"] = tuple(Operation("shift", c, amount=0.1 * sd(c)) for c in eight)
     out["scale x1.1, 1 column"] = (Operation("scale", "Income", factor=1.1),)
     for points in (1, 5, 10):
         out[f"remix {points} points"] = (Operation("remix", "Customer Segment", share=points / 100, to="SME"),)
     out["missing 5%"] = (Operation("missing", "Outstanding Loans", share=0.05),)
     out["seed"] = SEED_SCENARIO
+    out[LABEL_SHIFT] = ()
     out[NULL_SEGMENTS] = ()
     out[INSIDE] = ()
     return out
@@ -79,6 +85,10 @@ MULTIVARIATE = ("none (multivariate on)", "correlation (multivariate on)")
 """Run only when named (``--scenarios``): the detectors cost a few seconds a run."""
 SEGMENT = "Customer Segment"
 INSIDE = "Balance x1.3 inside SME only (segments on)"
+LABEL_SHIFT = "label shift: churn rate +10 points"
+"""Prior shift: non-churners dropped from the batch until its churn rate is 10 points higher;
+each class keeps its own feature distribution, so only the columns related to churn move."""
+TARGET = "Churn Flag"
 NULL_SEGMENTS = "none (segments on)"
 
 
@@ -105,6 +115,12 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
         shifted = {("SME", "Balance")}
         # the whole batch's Balance changes too (less): flagging it is right, if not the point
         also_changed = {("", "Balance")}
+    if scenario == LABEL_SHIFT:
+        churned = current[TARGET] == 1
+        rate = float(churned.mean() or 0.0)
+        keep = int(round(churned.sum() * (1 - rate - 0.1) / (rate + 0.1)))
+        stayed = current.filter(~churned)
+        current = pl.concat([current.filter(churned), stayed[rng.permutation(stayed.height)[:keep]]])
     operations = _SCENARIOS[size].get(scenario, ())
     if scenario == MULTIVARIATE[1]:
         operations = resolve_scenario("correlation")
@@ -112,6 +128,8 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
         current, _ = apply_scenario(current, operations, 1.0, seed=rep)
         shifted = {("", op.column) for op in operations}
     result = monitor_frames(reference, current, settings)
+    if scenario == LABEL_SHIFT:  # any column related to churn may move: all count as found
+        shifted = {("", c.name) for c in result.columns if c.role == "feature"}
     # groups of columns: the whole batch's ("") and each tested segment's
     groups: list[tuple[str, list[Any]]] = [("", [c for c in result.columns if c.role == "feature"])]
     if result.segments is not None:
@@ -209,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             return f"{ev / row['reps']:.0%} / {cal / row['reps']:.0%}"
 
         found = "-" if row["scenario"].startswith("none") else cell("found")
-        print(f"| {row['size']:,} | {row['scenario']} | {cell('share')} | {cell('any')} | {found} | {cell('other')} |")
+        other = "-" if row["scenario"] == LABEL_SHIFT else cell("other")
+        print(f"| {row['size']:,} | {row['scenario']} | {cell('share')} | {cell('any')} | {found} | {other} |")
     detectors = [row for row in rows if row["scenario"] in MULTIVARIATE]
     if detectors:
         print("\nMultivariate detectors (each at p <= fdr/2 with its effect floor): runs in which they alarmed\n")
