@@ -231,7 +231,7 @@ def test_cli_calibrated_verdict_on_the_seed_batch(bank_workspace, cli):
     assert "data drift: 3 of 16 columns drifted" in result.output
     metrics = validate(bank_workspace / "monitoring" / "monitoring_metrics.json")
     drift = metrics["dataset_drift"]
-    assert metrics["schema_version"] == "1.2"
+    assert metrics["schema_version"] == "1.3"
     assert drift["verdict"] == "calibrated" and set(drift["drifted_columns"]) == {"Balance", "Credit Score", "Income"}
     assert drift["calibrated"]["fdr"] == 0.05 and drift["calibrated"]["min_effect"] == 0.02
     assert 0 < drift["calibrated"]["expected_false_alarm_rate"] < 0.01  # 2 of 16 columns needed

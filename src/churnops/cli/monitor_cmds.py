@@ -65,6 +65,21 @@ MultivariateOption = Annotated[
         "(5,000; needs scikit-learn) [config: drift.multivariate].",
     ),
 ]
+ChunkByOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chunk-by",
+        help="Also cut the batch into chunks, each compared with the whole reference: period:1w (one per week "
+        "of --time-column; h, d, w, mo, q, y) or size:5000 (runs of rows in file order). A chunk is tested "
+        "with drift.min_chunk_rows rows (200); native and dask engines [config: drift.chunk_by].",
+    ),
+]
+TimeColumnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--time-column", help="The column of dates that places each row in a period [config: drift.time_column]."
+    ),
+]
 JobsOption = Annotated[
     int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
 ]
@@ -120,6 +135,8 @@ def monitor(
     verdict: VerdictOption = None,
     segment: SegmentOption = None,
     multivariate: MultivariateOption = False,
+    chunk_by: ChunkByOption = None,
+    time_column: TimeColumnOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     evidently_html: Annotated[
@@ -150,6 +167,8 @@ def monitor(
             "drift.verdict": verdict,
             "drift.segments": segment or None,
             "drift.multivariate": multivariate or None,
+            "drift.chunk_by": chunk_by,
+            "drift.time_column": time_column,
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
             **column_overrides(target, ids),

@@ -10,9 +10,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 """1.1 added the ``verdict`` section, 1.2 the calibrated verdict (``dataset_drift.verdict`` and
-``calibrated``, each column's ``calibration``) and ``segments``. Older documents stay readable: no field changed."""
+``calibrated``, each column's ``calibration``), ``segments`` and ``multivariate``, 1.3 ``chunks``.
+Older documents stay readable: no field changed."""
 SIGNALS = ("data", "target", "model", "quality")
 DEFAULT_TRIGGER_ON = ("data", "target", "model")
 
@@ -417,6 +418,83 @@ class Segments:
 
 
 @dataclass(frozen=True)
+class ChunkDrift:
+    """The columns of one chunk of the batch (a period of its time column, or a run of rows)."""
+
+    label: str
+    """``2024-01-29`` (the period's start) or ``rows 1-5,000``."""
+    start: str
+    """First instant of the period (ISO 8601), or the first row's number (from 1)."""
+    end: str
+    """First instant after the period, or the last row's number."""
+    rows: int
+    columns: list[ColumnDrift]
+    threshold: float
+    """The share of drifted columns above which the chunk drifted (``thresholds.dataset_drift``)."""
+    reason: str | None = None
+    """Why the chunk was not tested (too few rows)."""
+
+    @property
+    def tested(self) -> bool:
+        return self.reason is None
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.drift_detected]
+
+    @property
+    def share(self) -> float:
+        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+
+    @property
+    def detected(self) -> bool:
+        return self.tested and bool(self.columns) and self.share > self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "start": self.start,
+            "end": self.end,
+            "rows": self.rows,
+            "tested": self.tested,
+            "reason": self.reason,
+            "n_columns": len(self.columns),
+            "drifted_columns": self.drifted_columns,
+            "share": self.share,
+            "detected": self.detected,
+            "columns": {c.name: _compact(c) for c in self.columns},
+        }
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """The batch cut into chunks, each compared with the whole reference (``drift.chunk_by``)."""
+
+    by: str
+    """``period:1w`` or ``size:5000``."""
+    time_column: str | None
+    min_rows: int
+    groups: list[ChunkDrift]
+    unplaced_rows: int = 0
+    """Rows with no usable time (missing or unreadable): in no chunk."""
+
+    @property
+    def detected(self) -> list[ChunkDrift]:
+        return [g for g in self.groups if g.detected]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "time_column": self.time_column,
+            "min_rows": self.min_rows,
+            "unplaced_rows": self.unplaced_rows,
+            "n_tested": sum(1 for g in self.groups if g.tested),
+            "detected": [g.label for g in self.detected],
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """Where a dataset came from."""
 
@@ -519,6 +597,8 @@ class MonitoringResult:
     """The columns tested inside each segment, when ``drift.segments`` names columns."""
     multivariate: Any = None
     """:class:`churnops.monitor.multivariate.Multivariate` with ``drift.multivariate``."""
+    chunks: Chunks | None = None
+    """The batch's chunks, each compared with the reference, with ``drift.chunk_by``."""
 
     def column(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -547,6 +627,7 @@ class MonitoringResult:
             "verdict": self.verdict.to_dict() if self.verdict else None,
             **({"segments": self.segments.to_dict()} if self.segments is not None else {}),
             **({"multivariate": self.multivariate.to_dict()} if self.multivariate is not None else {}),
+            **({"chunks": self.chunks.to_dict()} if self.chunks is not None else {}),
         }
 
 

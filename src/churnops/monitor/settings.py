@@ -47,6 +47,12 @@ class MonitorSettings:
     multivariate: bool = False
     """Multivariate drift detectors on a sample of rows (``drift.multivariate``)."""
     multivariate_rows: int = 5_000
+    chunk_by: str = ""
+    """``period:1w`` or ``size:5000``: the batch is also cut into chunks, each compared with the
+    reference (``drift.chunk_by``); empty: no chunks."""
+    time_column: str | None = None
+    """The column whose dates place a row in a period (``drift.time_column``)."""
+    min_chunk_rows: int = 200
     evidently_html: bool = False
     """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
@@ -110,6 +116,11 @@ class MonitorSettings:
             **({"fdr": self.fdr, "min_effect": self.min_effect} if self.verdict == "calibrated" else {}),
             **({"segments": list(self.segments), "min_segment_rows": self.min_segment_rows} if self.segments else {}),
             **({"multivariate": True, "multivariate_rows": self.multivariate_rows} if self.multivariate else {}),
+            **(
+                {"chunk_by": self.chunk_by, "time_column": self.time_column, "min_chunk_rows": self.min_chunk_rows}
+                if self.chunk_by
+                else {}
+            ),
         }
 
 
@@ -170,4 +181,7 @@ def settings_from_config(config: Config) -> MonitorSettings:
         min_segment_rows=drift.min_segment_rows,
         multivariate=drift.multivariate,
         multivariate_rows=drift.multivariate_rows,
+        chunk_by=drift.chunk_by,
+        time_column=drift.time_column or None,
+        min_chunk_rows=drift.min_chunk_rows,
     )

@@ -66,6 +66,16 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 f"(share {group.share:.3f} > {group.threshold:g}): {names}",
             )
         )
+    for chunk in result.chunks.detected if result.chunks is not None else []:
+        names = ", ".join(chunk.drifted_columns[:5]) + (", ..." if len(chunk.drifted_columns) > 5 else "")
+        found.append(
+            (
+                "data",
+                "chunk",
+                f"data drift in chunk {_shown(chunk.label)} ({chunk.rows:,} rows): {len(chunk.drifted_columns)} of "
+                f"{len(chunk.columns)} columns drifted (share {chunk.share:.3f} > {chunk.threshold:g}): {names}",
+            )
+        )
     multivariate = result.multivariate
     for detector in multivariate.detected if multivariate is not None else []:
         if detector.name == "domain_classifier":

@@ -25,7 +25,7 @@ from churnops.errors import ConfigError, InputDataError
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ReferenceProfile
-from churnops.monitor.results import DatasetInfo, MonitoringResult
+from churnops.monitor.results import Chunks, DatasetInfo, MonitoringResult
 from churnops.monitor.segments import batch_builder
 from churnops.monitor.settings import MonitorSettings
 from churnops.pipeline.progress import Progress
@@ -123,7 +123,36 @@ class LocalEngine(Engine):
         result = evaluate(profile, tally, settings, reference_info, current_info, engine=self.name, on_column=tested)
         result = replace(result, mode={**mode_facts(profile, tally, jobs, config), **extra_mode})
         timings = {"reference_profile_s": loaded - started, "read_and_accumulate_current_s": read_done - loaded}
+        if settings.chunk_by:
+            chunked = time.perf_counter()
+            result = replace(result, chunks=batch_chunks(config, profile, current, probe.header, settings, progress))
+            timings["chunks_s"] = time.perf_counter() - chunked
         return EngineRun(result, cache_status, {}, timings)
+
+
+def batch_chunks(
+    config: Config,
+    profile: ReferenceProfile,
+    current: Path,
+    header: list[str],
+    settings: MonitorSettings,
+    progress: Progress | None = None,
+) -> Chunks:
+    """The batch read again (its tested columns and time column, in memory) and cut into chunks,
+    each compared with the reference (``drift.chunk_by``)."""
+    import polars as pl
+
+    from churnops.monitor.chunks import chunk_drift, cut, needed_columns
+
+    if settings.time_column and settings.time_column not in header:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        raise InputDataError(f"drift.time_column: '{settings.time_column}' is not a column of {current} ({shown})")
+    reader = TableReader(current, columns=needed_columns(profile, settings), dialect=config.dialect)
+    reader.progress = reading_progress(progress, "chunks", reader)
+    parts = list(reader)
+    frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
+    pieces, unplaced = cut(frame, settings)
+    return chunk_drift(profile, pieces, settings, unplaced)
 
 
 class DaskEngine(LocalEngine):
@@ -173,6 +202,8 @@ class EvidentlyEngine(Engine):
             )
         if settings.multivariate:
             raise ConfigError("drift.multivariate needs the native or dask engine")
+        if settings.chunk_by:
+            raise ConfigError("drift.chunk_by needs the native or dask engine")
         started = time.perf_counter()
         reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
         current_frame = read_table(current, dialect=config.dialect)

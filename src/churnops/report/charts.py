@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from churnops.monitor.results import ColumnDrift, Distribution, TargetDrift
+from churnops.monitor.results import Chunks, ColumnDrift, Distribution, TargetDrift
 
 REFERENCE = "#0072B2"
 CURRENT = "#E69F00"
@@ -287,6 +287,56 @@ def trend_chart(
         plot_h,
         paths=[Shape(path, colour, 2.0)],
         marks=marks,
+        lines=lines,
+        labels=labels,
+        hits=hits,
+    )
+
+
+def chunk_timeline(chunks: Chunks, height: int = 170) -> FluidChart | None:
+    """One bar per chunk of the batch, in time order: the share of its columns that drifted,
+    vermillion when the chunk drifted, green when not, a grey stub when it was not tested."""
+    groups = chunks.groups
+    if not groups:
+        return None
+    plot_top, plot_h = 30.0, height - 30.0 - 24
+    threshold = groups[0].threshold
+    peak = nice_ceiling(max([g.share for g in groups] + [threshold, 0.05]))
+    slot = PLOT_WIDTH / len(groups)
+    gap = min(slot * 0.2, 6.0)
+    bars, hits = [], []
+    for index, group in enumerate(groups):
+        x = index * slot
+        if group.tested:
+            share_h = max(group.share / peak * plot_h, 2.0)
+            colour = DRIFT if group.detected else OK
+            title = (
+                f"{group.label}: {len(group.drifted_columns)} of {len(group.columns)} columns drifted "
+                f"({group.rows:,} rows)"
+            )
+        else:
+            share_h, colour = 2.0, GRID
+            title = f"{group.label}: not tested, {group.reason} ({group.rows:,} rows)"
+        bars.append(Bar(x + gap / 2, plot_h - share_h, slot - gap, share_h, colour, title=title))
+        hits.append(Bar(x, 0, slot, plot_h, "#ffffff", opacity=0.0, title=title))
+    label = "Share of columns drifted, per chunk"
+    lines, labels = [], [Label(0, 16, label, "start", 13, INK, "bold")]
+    for fraction in (0.5, 1.0):
+        y = plot_top + plot_h - fraction * plot_h
+        lines.append(Line(0, y, 100, y, GRID))
+        labels.append(Label(0, y - 3, percent(peak * fraction), "start", 10, halo=True))
+    y = plot_top + plot_h - threshold / peak * plot_h
+    lines.append(Line(0, y, 100, y, DRIFT, 1.5, "6 4"))
+    labels.append(Label(100, y - 4, f"threshold {threshold:g}", "end", 10, DRIFT, halo=True))
+    labels.append(Label(0, height - 6, groups[0].label, "start", 10))
+    if len(groups) > 1:
+        labels.append(Label(100, height - 6, groups[-1].label, "end", 10))
+    return FluidChart(
+        height,
+        f"share of drifted columns in each of the {len(groups)} chunks of the batch ({chunks.by})",
+        plot_top,
+        plot_h,
+        bars=bars,
         lines=lines,
         labels=labels,
         hits=hits,

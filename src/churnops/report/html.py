@@ -454,6 +454,7 @@ def _render(result: MonitoringResult, context: ReportContext) -> str:
         context=context,
         columns=column_views(result),
         segment_matrix=segment_matrix(result),
+        chunk_chart=charts.chunk_timeline(result.chunks) if result.chunks is not None else None,
         gauge=charts.score_gauge(drift.score, drift.threshold, drift.detected),
         rate_chart=charts.rate_chart(target) if target is not None else None,
         trend_charts=[c for c in trend_charts if c is not None],

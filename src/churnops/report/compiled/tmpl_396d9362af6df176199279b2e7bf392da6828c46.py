@@ -20,6 +20,8 @@ def root(context, missing=missing):
     l_0_dc = resolve('dc')
     l_0_pc = resolve('pc')
     l_0_m = resolve('m')
+    l_0_ch = resolve('ch')
+    l_0_chunk_chart = resolve('chunk_chart')
     l_0_rate_chart = resolve('rate_chart')
     l_0_p = resolve('p')
     l_0_decay = resolve('decay')
@@ -56,76 +58,82 @@ def root(context, missing=missing):
         def t_4(*unused):
             raise TemplateRuntimeError("No filter named 'format' found.")
     try:
-        t_5 = environment.filters['length']
+        t_5 = environment.filters['join']
     except KeyError:
         @internalcode
         def t_5(*unused):
-            raise TemplateRuntimeError("No filter named 'length' found.")
+            raise TemplateRuntimeError("No filter named 'join' found.")
     try:
-        t_6 = environment.filters['list']
+        t_6 = environment.filters['length']
     except KeyError:
         @internalcode
         def t_6(*unused):
-            raise TemplateRuntimeError("No filter named 'list' found.")
+            raise TemplateRuntimeError("No filter named 'length' found.")
     try:
-        t_7 = environment.filters['map']
+        t_7 = environment.filters['list']
     except KeyError:
         @internalcode
         def t_7(*unused):
-            raise TemplateRuntimeError("No filter named 'map' found.")
+            raise TemplateRuntimeError("No filter named 'list' found.")
     try:
-        t_8 = environment.filters['num']
+        t_8 = environment.filters['map']
     except KeyError:
         @internalcode
         def t_8(*unused):
-            raise TemplateRuntimeError("No filter named 'num' found.")
+            raise TemplateRuntimeError("No filter named 'map' found.")
     try:
-        t_9 = environment.filters['pct']
+        t_9 = environment.filters['num']
     except KeyError:
         @internalcode
         def t_9(*unused):
-            raise TemplateRuntimeError("No filter named 'pct' found.")
+            raise TemplateRuntimeError("No filter named 'num' found.")
     try:
-        t_10 = environment.filters['pval']
+        t_10 = environment.filters['pct']
     except KeyError:
         @internalcode
         def t_10(*unused):
-            raise TemplateRuntimeError("No filter named 'pval' found.")
+            raise TemplateRuntimeError("No filter named 'pct' found.")
     try:
-        t_11 = environment.filters['replace']
+        t_11 = environment.filters['pval']
     except KeyError:
         @internalcode
         def t_11(*unused):
-            raise TemplateRuntimeError("No filter named 'replace' found.")
+            raise TemplateRuntimeError("No filter named 'pval' found.")
     try:
-        t_12 = environment.filters['share1']
+        t_12 = environment.filters['replace']
     except KeyError:
         @internalcode
         def t_12(*unused):
-            raise TemplateRuntimeError("No filter named 'share1' found.")
+            raise TemplateRuntimeError("No filter named 'replace' found.")
     try:
-        t_13 = environment.filters['sum']
+        t_13 = environment.filters['share1']
     except KeyError:
         @internalcode
         def t_13(*unused):
-            raise TemplateRuntimeError("No filter named 'sum' found.")
+            raise TemplateRuntimeError("No filter named 'share1' found.")
     try:
-        t_14 = environment.filters['upper']
+        t_14 = environment.filters['sum']
     except KeyError:
         @internalcode
         def t_14(*unused):
-            raise TemplateRuntimeError("No filter named 'upper' found.")
+            raise TemplateRuntimeError("No filter named 'sum' found.")
     try:
-        t_15 = environment.filters['value']
+        t_15 = environment.filters['upper']
     except KeyError:
         @internalcode
         def t_15(*unused):
-            raise TemplateRuntimeError("No filter named 'value' found.")
+            raise TemplateRuntimeError("No filter named 'upper' found.")
     try:
-        t_16 = environment.tests['none']
+        t_16 = environment.filters['value']
     except KeyError:
         @internalcode
         def t_16(*unused):
+            raise TemplateRuntimeError("No filter named 'value' found.")
+    try:
+        t_17 = environment.tests['none']
+    except KeyError:
+        @internalcode
+        def t_17(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     included_template = environment.get_template('_svg.html.j2', 'report.html.j2')._get_default_module(context)
@@ -170,32 +178,32 @@ def root(context, missing=missing):
     yield '</p>\n    <h1><span class="verdict-icon" aria-hidden="true">'
     yield escape(environment.finalize(environment.getitem({'alert': '▲', 'warning': '!', 'ok': '✓'}, (undefined(name='status') if l_0_status is missing else l_0_status))))
     yield '</span>\n'
-    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_5(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
+    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_6(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
         pass
         yield escape(environment.finalize(environment.getitem({'alert': 'Alert', 'warning': 'Warning', 'ok': ''}, (undefined(name='status') if l_0_status is missing else l_0_status))))
         yield ': '
-        yield escape(environment.finalize(t_5(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'))))
+        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'))))
         yield ' findings'
     elif (undefined(name='verdict') if l_0_verdict is missing else l_0_verdict):
         pass
-        yield escape(environment.finalize(t_14(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'headline')[:1])))
+        yield escape(environment.finalize(t_15(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'headline')[:1])))
         yield escape(environment.finalize(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'headline')[1:]))
     elif environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected'):
         pass
         yield 'Data drift detected: '
-        yield escape(environment.finalize(t_5(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
+        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
         yield ' of '
         yield escape(environment.finalize(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'n_columns')))
         yield ' columns drifted'
     else:
         pass
         yield 'No data drift: '
-        yield escape(environment.finalize(t_5(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
+        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
         yield ' of '
         yield escape(environment.finalize(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'n_columns')))
         yield ' columns drifted'
     yield '    </h1>\n'
-    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_5(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
+    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_6(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
         pass
         yield '    <ul class="findings">\n'
         for l_1_reason in environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'):
@@ -224,13 +232,13 @@ def root(context, missing=missing):
             yield ': the findings above are warnings (not in <code>thresholds.trigger_on</code>)'
         yield '.'
     yield '      Data drift: '
-    yield escape(environment.finalize(t_5(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
+    yield escape(environment.finalize(t_6(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
     yield ' of '
     yield escape(environment.finalize(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'n_columns')))
     yield ' columns (score <strong>'
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
     yield '</strong>, threshold '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
     yield ')'
     if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'):
         pass
@@ -250,18 +258,18 @@ def root(context, missing=missing):
     if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
         pass
         yield ' Calibrated verdict: a column drifts when its adjusted p-value is at most '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'fdr'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'fdr'))))
         yield ' (false discovery rate across columns) and its change is at least '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'min_effect'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'min_effect'))))
         yield '; with no drift, this rule raises data drift in at most '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'expected_false_alarm_rate'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'expected_false_alarm_rate'))))
         yield ' of runs.'
     yield '    </p>\n    <ul class="kpis">\n      <li class="kpi '
     yield escape(environment.finalize(('kpi-bad' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected') else 'kpi-good')))
     yield '"><span class="kpi-label">Dataset drift score</span><span class="kpi-value">'
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
     yield '</span><span class="kpi-note">threshold '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
     yield ' · '
     yield escape(environment.finalize(('DRIFT' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected') else 'OK')))
     yield '</span>'
@@ -271,29 +279,29 @@ def root(context, missing=missing):
     yield '"><span class="kpi-label">Data quality</span><span class="kpi-value">'
     yield escape(environment.finalize(t_4('%.4f', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score'))))
     yield '</span><span class="kpi-note">threshold '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
     yield ' · '
     yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'WARNING')))
     yield ' · '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failed_cells'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failed_cells'))))
     yield ' failed cells</span></li>\n'
-    if ((undefined(name='target') if l_0_target is missing else l_0_target) and (not t_16(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate')))):
+    if ((undefined(name='target') if l_0_target is missing else l_0_target) and (not t_17(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate')))):
         pass
         yield '      <li class="kpi '
         yield escape(environment.finalize(('kpi-bad' if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected') else 'kpi-good')))
         yield '"><span class="kpi-label">'
         yield escape(environment.finalize(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'column')))
         yield ' rate</span><span class="kpi-value">'
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
         yield ' → '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
         yield '</span><span class="kpi-note">'
         yield escape(environment.finalize(t_4('%+.1f', (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'difference') * 100))))
         yield ' points · '
         yield escape(environment.finalize(('DRIFT' if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected') else 'no drift')))
         yield ' (p '
         yield escape(environment.finalize(('' if (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value') == 0) else '= ')))
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
+        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
         yield ')</span></li>\n'
     if ((undefined(name='model') if l_0_model is missing else l_0_model) and environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'error')):
         pass
@@ -313,9 +321,9 @@ def root(context, missing=missing):
         yield '"><span class="kpi-label">Model ROC-AUC ('
         yield escape(environment.finalize((undefined(name='basis') if l_0_basis is missing else l_0_basis)))
         yield ')</span><span class="kpi-value">'
-        yield escape(environment.finalize(t_8(context.call(environment.getattr((environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'reference') or {}), 'get'), 'roc_auc'))))
+        yield escape(environment.finalize(t_9(context.call(environment.getattr((environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'reference') or {}), 'get'), 'roc_auc'))))
         yield ' → '
-        yield escape(environment.finalize(t_8((undefined(name='observed') if l_0_observed is missing else l_0_observed))))
+        yield escape(environment.finalize(t_9((undefined(name='observed') if l_0_observed is missing else l_0_observed))))
         yield '</span><span class="kpi-note">'
         yield escape(environment.finalize(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'name')))
         yield ' v'
@@ -323,16 +331,19 @@ def root(context, missing=missing):
         yield ' · '
         yield escape(environment.finalize(('DECAY' if environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'detected') else 'no decay')))
         yield ' (alert at a drop of '
-        yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'max_auc_drop'))))
+        yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'max_auc_drop'))))
         yield ')</span></li>\n'
     yield '      <li class="kpi"><span class="kpi-label">Rows</span><span class="kpi-value">'
-    yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
+    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
     yield '</span><span class="kpi-note">current, against '
-    yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
+    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
     yield ' reference rows</span></li>\n    </ul>\n    <nav class="toc" aria-label="Sections">\n      <a href="#drift">Drift table</a>'
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
         pass
         yield '<a href="#segments">Segments</a>'
+    if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'chunks'):
+        pass
+        yield '<a href="#chunks">Over time</a>'
     if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'multivariate'):
         pass
         yield '<a href="#multivariate">Multivariate</a>'
@@ -396,7 +407,7 @@ def root(context, missing=missing):
     if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'):
         pass
         yield '  <details class="skipped"><summary>'
-        yield escape(environment.finalize(t_5(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'))))
+        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'))))
         yield ' column(s) not tested</summary>\n    <ul>'
         for l_1_s in environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'):
             _loop_vars = {}
@@ -409,7 +420,7 @@ def root(context, missing=missing):
         l_1_s = missing
         yield '</ul>\n  </details>\n'
     yield '  <p class="hint">Evidently\'s own dataset rule (share of drifted columns ≥ '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_drift_share'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_drift_share'))))
     yield ') would say: <strong>'
     yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_detected') else 'no drift')))
     yield '</strong>.</p>\n</section>\n'
@@ -419,11 +430,11 @@ def root(context, missing=missing):
         context.vars['mv'] = l_0_mv
         context.exported_vars.add('mv')
         yield '<section id="multivariate">\n  <h2>Multivariate drift</h2>\n  <p class="hint">Changes in how the columns go together, which no single column\'s test sees, measured on '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reference_rows'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reference_rows'))))
         yield ' sampled reference rows and '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'current_rows'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'current_rows'))))
         yield ' batch rows. Each detector alarms at a p-value of at most '
-        yield escape(environment.finalize(t_8((environment.getattr(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier'), 'threshold') if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier') else 0))))
+        yield escape(environment.finalize(t_9((environment.getattr(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier'), 'threshold') if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier') else 0))))
         yield ' and a large enough effect.</p>\n'
         if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reason'):
             pass
@@ -448,10 +459,10 @@ def root(context, missing=missing):
             yield ' <strong>Domain classifier</strong>: a model trained to tell batch rows from reference rows reaches a cross-validated ROC-AUC of <strong>'
             yield escape(environment.finalize(t_4('%.3f', environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'statistic'))))
             yield '</strong> (0.5 = cannot tell them apart; alarm from '
-            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'min_effect'))))
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'min_effect'))))
             yield '), p '
             yield escape(environment.finalize(('' if (environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value') == 0) else '= ')))
-            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value'))))
+            yield escape(environment.finalize(t_11(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value'))))
             yield '.'
             if environment.getattr(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'details'), 'separating_columns'):
                 pass
@@ -479,10 +490,10 @@ def root(context, missing=missing):
             yield ' main components with an error <strong>x'
             yield escape(environment.finalize(t_4('%.3f', environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'statistic'))))
             yield "</strong> the reference's (alarm from x"
-            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'min_effect'))))
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'min_effect'))))
             yield '), p '
             yield escape(environment.finalize(('' if (environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value') == 0) else '= ')))
-            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value'))))
+            yield escape(environment.finalize(t_11(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value'))))
             yield '.</li>\n  </ul>\n'
         yield '</section>\n'
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
@@ -491,7 +502,7 @@ def root(context, missing=missing):
         context.vars['m'] = l_0_m
         context.exported_vars.add('m')
         yield '<section id="segments">\n  <h2>Where it drifted</h2>\n  <p class="hint">Every column tested again inside each segment (<code>drift.segments</code>), with at least '
-        yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'segments'), 'min_rows'))))
+        yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'segments'), 'min_rows'))))
         yield ' rows on both sides. <span class="cell-drift">▲ marks</span> a column that drifted inside the segment; numbers are the '
         yield escape(environment.finalize(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'measure')))
         yield '.'
@@ -541,7 +552,7 @@ def root(context, missing=missing):
         if environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
             pass
             yield '  <details class="skipped"><summary>'
-            yield escape(environment.finalize(t_5(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'))))
+            yield escape(environment.finalize(t_6(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'))))
             yield ' segment(s) not tested</summary>\n    <ul>'
             for (l_1_label, l_1_reason) in environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
                 _loop_vars = {}
@@ -554,11 +565,61 @@ def root(context, missing=missing):
             l_1_label = l_1_reason = missing
             yield '</ul>\n  </details>\n'
         yield '</section>\n'
+    if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'chunks'):
+        pass
+        l_0_ch = environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'chunks')
+        context.vars['ch'] = l_0_ch
+        context.exported_vars.add('ch')
+        yield '<section id="chunks">\n  <h2>Over time</h2>\n  <p class="hint">The batch cut into chunks ('
+        yield escape(environment.finalize(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'by')))
+        if environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'time_column'):
+            pass
+            yield ' of <code>'
+            yield escape(environment.finalize(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'time_column')))
+            yield '</code>'
+        yield '), each compared with the whole reference; a chunk is tested with at least '
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'min_rows'))))
+        yield ' rows'
+        if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
+            pass
+            yield ", and the chunks' tests are adjusted together"
+        yield '. '
+        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'detected'))))
+        yield ' of '
+        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups'))))
+        yield ' chunk(s) drifted.'
+        if environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'):
+            pass
+            yield ' '
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'))))
+            yield ' row(s) have no usable time and are in no chunk.'
+        yield '</p>\n'
+        if (undefined(name='chunk_chart') if l_0_chunk_chart is missing else l_0_chunk_chart):
+            pass
+            yield '<div class="chart-box">'
+            yield escape(environment.finalize(context.call((undefined(name='fluid_svg') if l_0_fluid_svg is missing else l_0_fluid_svg), (undefined(name='chunk_chart') if l_0_chunk_chart is missing else l_0_chunk_chart))))
+            yield '</div>'
+        if environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'detected'):
+            pass
+            yield '  <div class="table-scroll">\n  <table>\n    <thead><tr><th scope="col">Chunk</th><th scope="col" class="num">Rows</th><th scope="col">Drifted columns</th></tr></thead>\n    <tbody>\n'
+            for l_1_g in environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'detected'):
+                _loop_vars = {}
+                pass
+                yield '<tr class="row-drift"><th scope="row">'
+                yield escape(environment.finalize(t_2(environment.getattr(l_1_g, 'label'))))
+                yield '</th><td class="num">'
+                yield escape(environment.finalize(t_9(environment.getattr(l_1_g, 'rows'))))
+                yield '</td><td>'
+                yield escape(environment.finalize(t_2(t_5(context.eval_ctx, environment.getattr(l_1_g, 'drifted_columns'), ', '))))
+                yield '</td></tr>\n'
+            l_1_g = missing
+            yield '    </tbody>\n  </table>\n  </div>\n'
+        yield '</section>\n'
     yield '\n<section id="target">\n  <h2>Target drift</h2>\n'
-    if t_16((undefined(name='target') if l_0_target is missing else l_0_target)):
+    if t_17((undefined(name='target') if l_0_target is missing else l_0_target)):
         pass
         yield '  <p>No target column in these data.</p>\n'
-    elif (not t_16(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))):
+    elif (not t_17(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))):
         pass
         yield '  <div class="split">\n    <div>'
         yield escape(environment.finalize(context.call((undefined(name='svg') if l_0_svg is missing else l_0_svg), (undefined(name='rate_chart') if l_0_rate_chart is missing else l_0_rate_chart))))
@@ -567,9 +628,9 @@ def root(context, missing=missing):
         yield ' = '
         yield escape(environment.finalize(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'positive_label')))
         yield '</strong> went from <strong>'
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
         yield '</strong> in the reference to <strong>'
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
         yield '</strong> in the current batch: a change of <strong>'
         yield escape(environment.finalize(t_4('%+.2f', (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'difference') * 100))))
         yield ' points</strong>, 95% confidence interval ['
@@ -580,7 +641,7 @@ def root(context, missing=missing):
         yield escape(environment.finalize(t_4('%+.2f', environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
         yield ', p '
         yield escape(environment.finalize(('' if (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value') == 0) else '= ')))
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
+        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
         yield ' →\n'
         if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected'):
             pass
@@ -589,7 +650,7 @@ def root(context, missing=missing):
             pass
             yield '<span class="badge badge-ok">✓ no significant change</span>'
         yield ' (significance '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
         yield ').</p>\n    </div>\n  </div>\n'
     else:
         pass
@@ -598,9 +659,9 @@ def root(context, missing=missing):
         yield ': '
         yield escape(environment.finalize(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'test')))
         yield ' = '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
         yield ' (threshold '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
         yield ') → '
         yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected') else 'no drift')))
         if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'note'):
@@ -618,9 +679,9 @@ def root(context, missing=missing):
         yield '): '
         yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'test')))
         yield ' = '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
         yield ' (threshold '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
         yield ') → <strong>'
         yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'drift_detected') else 'no drift')))
         yield '</strong>.</p>\n'
@@ -652,11 +713,11 @@ def root(context, missing=missing):
         if environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'detected'):
             pass
             yield '<span class="badge badge-drift">▲ model decay</span> The ROC-AUC fell by <strong>'
-            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'roc_auc_drop'))))
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'roc_auc_drop'))))
             yield '</strong> ('
             yield escape(environment.finalize(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'basis')))
             yield '), more than the allowed '
-            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
             yield ': consider <code>churnops retrain</code>.'
         else:
             pass
@@ -667,11 +728,11 @@ def root(context, missing=missing):
             yield 'The ROC-AUC '
             yield escape(environment.finalize(('fell' if ((undefined(name='drop') if l_0_drop is missing else l_0_drop) > 0) else ('rose' if ((undefined(name='drop') if l_0_drop is missing else l_0_drop) < 0) else 'moved'))))
             yield ' by '
-            yield escape(environment.finalize(t_8(t_1((undefined(name='drop') if l_0_drop is missing else l_0_drop)))))
+            yield escape(environment.finalize(t_9(t_1((undefined(name='drop') if l_0_drop is missing else l_0_drop)))))
             yield ' ('
             yield escape(environment.finalize(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'basis')))
             yield '); the alert is at '
-            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
             yield '.'
         yield '</p>\n  <div class="table-scroll"><table class="compact">\n    <thead><tr><th scope="col"></th><th scope="col" class="num">ROC-AUC</th><th scope="col" class="num">PR-AUC</th><th scope="col" class="num">F1</th><th scope="col" class="num">Precision</th><th scope="col" class="num">Recall</th><th scope="col" class="num">Brier</th><th scope="col" class="num">Positive rate</th></tr></thead>\n    <tbody>\n'
         for (l_1_label, l_1_m) in (('reference (validation)', environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'reference')), ('current, realized with labels', environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'realized')), ('current, estimated (CBPE)', environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'estimated'))):
@@ -694,11 +755,11 @@ def root(context, missing=missing):
                 yield '</td><td class="num">'
                 yield escape(environment.finalize(t_3(context.call(environment.getattr(l_1_m, 'get'), 'brier', _loop_vars=_loop_vars))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_12(environment.getattr(l_1_m, 'positive_rate'))))
+                yield escape(environment.finalize(t_13(environment.getattr(l_1_m, 'positive_rate'))))
                 yield '</td></tr>'
         l_1_label = l_1_m = missing
         yield '    </tbody>\n  </table></div>\n  <p class="hint">Threshold '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'threshold'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'threshold'))))
         yield " (best F1 on the validation split). CBPE estimates performance from the model's calibrated probabilities alone; it holds when the inputs shift but the churn mechanism does not.</p>\n"
         l_0_p = environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'prediction_drift')
         context.vars['p'] = l_0_p
@@ -706,9 +767,9 @@ def root(context, missing=missing):
         yield '  <p>Prediction drift (churn probability): '
         yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'test')))
         yield ' '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
         yield ' vs '
-        yield escape(environment.finalize(t_8(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
         yield ' → '
         if environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'drift_detected'):
             pass
@@ -727,7 +788,7 @@ def root(context, missing=missing):
                 yield '<strong>'
                 yield escape(environment.finalize(l_1_name))
                 yield '</strong> ('
-                yield escape(environment.finalize(t_8(context.call(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'feature_importance'), 'get'), l_1_name, 0, _loop_vars=_loop_vars))))
+                yield escape(environment.finalize(t_9(context.call(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'feature_importance'), 'get'), l_1_name, 0, _loop_vars=_loop_vars))))
                 yield ')'
                 if (l_1_name in environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'important_drifted')):
                     pass
@@ -737,7 +798,7 @@ def root(context, missing=missing):
             yield '</p>\n'
         yield '</section>\n'
     yield '\n<section id="columns">\n  <h2>Column details</h2>\n'
-    if (t_5((undefined(name='columns') if l_0_columns is missing else l_0_columns)) > (undefined(name='max_charts') if l_0_max_charts is missing else l_0_max_charts)):
+    if (t_6((undefined(name='columns') if l_0_columns is missing else l_0_columns)) > (undefined(name='max_charts') if l_0_max_charts is missing else l_0_max_charts)):
         pass
         yield '<p class="hint">Charts are drawn for the '
         yield escape(environment.finalize((undefined(name='max_charts') if l_0_max_charts is missing else l_0_max_charts)))
@@ -770,11 +831,11 @@ def root(context, missing=missing):
             pass
             yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'test')))
             yield ' p (adjusted) '
-            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'adjusted_p_value'))))
+            yield escape(environment.finalize(t_11(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'adjusted_p_value'))))
             yield ', effect '
-            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'effect'))))
+            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'effect'))))
             yield ' vs '
-            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'min_effect'))))
+            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'min_effect'))))
             yield " · Evidently's "
             yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
             yield ': '
@@ -783,9 +844,9 @@ def root(context, missing=missing):
             pass
             yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
             yield ' '
-            yield escape(environment.finalize((t_10(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'p_value')) if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'kind') == 'p_value') else t_8(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'statistic')))))
+            yield escape(environment.finalize((t_11(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'p_value')) if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'kind') == 'p_value') else t_9(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'statistic')))))
             yield ' vs '
-            yield escape(environment.finalize(t_8(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'threshold'))))
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'threshold'))))
         yield ' · '
         yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type')))
         if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'type_source') == 'inferred'):
@@ -804,23 +865,23 @@ def root(context, missing=missing):
                 pass
                 yield 'Chart omitted for this less severe column. '
             yield 'Reference: '
-            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'count'))))
+            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'count'))))
             yield ' values, '
-            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
+            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
             yield ' missing'
-            if (not t_16(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'))):
+            if (not t_17(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'))):
                 pass
                 yield ', mean '
-                yield escape(environment.finalize(t_15(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
+                yield escape(environment.finalize(t_16(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
             yield '. Current: '
-            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'count'))))
+            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'count'))))
             yield ' values, '
-            yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
+            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
             yield ' missing'
-            if (not t_16(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'))):
+            if (not t_17(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'))):
                 pass
                 yield ', mean '
-                yield escape(environment.finalize(t_15(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
+                yield escape(environment.finalize(t_16(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
             yield '. Full statistics are in the metrics JSON.</p>\n'
         else:
             pass
@@ -869,9 +930,9 @@ def root(context, missing=missing):
                 yield ' categories in the reference, '
                 yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'n_categories')))
                 yield ' in the current batch; missing values: '
-                yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
+                yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
                 yield ' → '
-                yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
+                yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
                 yield '.</p>\n'
             else:
                 pass
@@ -890,7 +951,7 @@ def root(context, missing=missing):
                     yield '</td></tr>\n'
                 l_2_label = l_2_ref = l_2_cur = l_2_change = missing
                 yield '</tbody>\n</table></div>\n'
-                if (not t_16(environment.getattr(l_1_view, 'mean_shift'))):
+                if (not t_17(environment.getattr(l_1_view, 'mean_shift'))):
                     pass
                     yield '<p class="hint">Mean shift: '
                     yield escape(environment.finalize(t_4('%+.3f', environment.getattr(l_1_view, 'mean_shift'))))
@@ -905,13 +966,13 @@ def root(context, missing=missing):
     yield '</strong> ('
     yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'WARNING: below')))
     yield ' the '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
     yield " threshold): the share of the current batch's "
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'cells'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'cells'))))
     yield ' monitored cells that are present, parseable, finite, inside their allowed range and not in a repeated row. '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_rows'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_rows'))))
     yield ' repeated rows, '
-    yield escape(environment.finalize(t_8(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_ids'))))
+    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_ids'))))
     yield ' repeated identifiers.</p>\n'
     if ((undefined(name='errors') if l_0_errors is missing else l_0_errors) or (undefined(name='warnings') if l_0_warnings is missing else l_0_warnings)):
         pass
@@ -932,9 +993,9 @@ def root(context, missing=missing):
             yield '</td><td class="stack-head">'
             yield escape(environment.finalize(t_2((environment.getattr(l_1_check, 'column') or '(all columns)'))))
             yield '</td><td>'
-            yield escape(environment.finalize(t_11(context.eval_ctx, environment.getattr(l_1_check, 'check'), '_', ' ')))
+            yield escape(environment.finalize(t_12(context.eval_ctx, environment.getattr(l_1_check, 'check'), '_', ' ')))
             yield '</td><td class="num" data-label="rows">'
-            yield escape(environment.finalize(t_8(environment.getattr(l_1_check, 'count'))))
+            yield escape(environment.finalize(t_9(environment.getattr(l_1_check, 'count'))))
             yield '</td><td class="num" data-label="share">'
             yield escape(environment.finalize(context.call((undefined(name='share') if l_0_share is missing else l_0_share), environment.getattr(l_1_check, 'share'), _loop_vars=_loop_vars)))
             yield '</td><td class="detail">'
@@ -975,7 +1036,7 @@ def root(context, missing=missing):
         l_1_step = missing
     elif ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')):
         pass
-        l_0_kinds = t_6(context.eval_ctx, t_7(context, environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'), attribute='kind'))
+        l_0_kinds = t_7(context.eval_ctx, t_8(context, environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'), attribute='kind'))
         context.vars['kinds'] = l_0_kinds
         context.exported_vars.add('kinds')
         if ('model decay' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
@@ -1020,7 +1081,7 @@ def root(context, missing=missing):
     yield '.</p>\n</section>\n\n<section id="facts">\n  <h2>Run facts</h2>\n  <div class="table-scroll"><table class="compact facts stack">\n    <tbody>\n    <tr><th scope="row">Reference</th><td class="path">'
     yield escape(environment.finalize(t_2((environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'path') or 'in memory'))))
     yield '</td><td>'
-    yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
+    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
     yield ' rows'
     if environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'row_range'):
         pass
@@ -1038,7 +1099,7 @@ def root(context, missing=missing):
     yield '</td></tr>\n    <tr><th scope="row">Current</th><td class="path">'
     yield escape(environment.finalize(t_2((environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'path') or 'in memory'))))
     yield '</td><td>'
-    yield escape(environment.finalize(t_8(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
+    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
     yield ' rows</td><td>'
     if environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'sha256'):
         pass
@@ -1052,17 +1113,17 @@ def root(context, missing=missing):
     yield ' · churnops '
     yield escape(environment.finalize((undefined(name='version') if l_0_version is missing else l_0_version)))
     yield '</td></tr>\n    <tr><th scope="row">Time taken</th><td colspan="3">'
-    yield escape(environment.finalize(t_4('%.2f', context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'get'), 'total_s', t_13(environment, context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'values')))))))
+    yield escape(environment.finalize(t_4('%.2f', context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'get'), 'total_s', t_14(environment, context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'values')))))))
     yield ' s'
-    def t_17(fiter):
+    def t_18(fiter):
         for (l_1_name, l_1_seconds) in fiter:
             if (l_1_name != 'total_s'):
                 yield (l_1_name, l_1_seconds)
-    for (l_1_name, l_1_seconds) in t_17(context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'items'))):
+    for (l_1_name, l_1_seconds) in t_18(context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'items'))):
         _loop_vars = {}
         pass
         yield ' · '
-        yield escape(environment.finalize(t_11(context.eval_ctx, t_11(context.eval_ctx, l_1_name, '_s', ''), '_', ' ')))
+        yield escape(environment.finalize(t_12(context.eval_ctx, t_12(context.eval_ctx, l_1_name, '_s', ''), '_', ' ')))
         yield ' '
         yield escape(environment.finalize(t_4('%.2f', l_1_seconds)))
         yield ' s'
@@ -1078,4 +1139,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=131&2=140&3=143&4=146&5=149&6=152&7=155&13=159&14=161&18=165&20=167&21=171&22=173&24=198&26=201&30=216&31=227&32=250&35=260&36=270&37=280&38=283&40=298&41=301&42=303&43=305&44=308&45=312&47=329&50=333&58=348&65=355&71=362&72=366&73=369&74=371&75=375&76=382&77=384&78=386&79=388&80=390&81=392&87=396&88=399&89=401&92=412&94=416&95=418&98=422&99=428&100=431&102=435&103=438&105=442&106=471&111=488&112=490&115=494&116=502&119=505&121=513&122=517&130=541&131=544&132=546&140=558&142=561&144=564&146=566&147=580&148=585&152=597&154=611&155=613&156=617&160=628&162=631&163=637&166=639&168=642&169=648&170=652&174=677&175=680&179=701&180=703&181=707&182=720&184=724&191=740&192=745&193=749&194=752&195=760&197=795&198=800&199=803&203=828&204=832&206=842&209=846&213=849&214=853&218=868&223=879&224=883&228=893&240=904&241=916&242=918&246=922&247=926&257=949&260=952&261=958&268=967&269=969&270=976&271=978&272=981&273=984&274=989&275=994&276=997&277=1000&278=1003&283=1010&284=1012&291=1021&292=1039&293=1049&294=1055&295=1071&296=1073&301=1077'
+debug_info = '1=139&2=148&3=151&4=154&5=157&6=160&7=163&13=167&14=169&18=173&20=175&21=179&22=181&24=206&26=209&30=224&31=235&32=258&35=268&36=278&37=288&38=291&40=306&41=309&42=311&43=313&44=316&45=320&47=337&50=341&58=359&65=366&71=373&72=377&73=380&74=382&75=386&76=393&77=395&78=397&79=399&80=401&81=403&87=407&88=410&89=412&92=423&94=427&95=429&98=433&99=439&100=442&102=446&103=449&105=453&106=482&111=499&112=501&115=505&116=513&119=516&121=524&122=528&130=552&131=555&132=557&137=568&138=570&141=574&142=597&143=602&148=605&159=619&161=622&163=625&165=627&166=641&167=646&171=658&173=672&174=674&175=678&179=689&181=692&182=698&185=700&187=703&188=709&189=713&193=738&194=741&198=762&199=764&200=768&201=781&203=785&210=801&211=806&212=810&213=813&214=821&216=856&217=861&218=864&222=889&223=893&225=903&228=907&232=910&233=914&237=929&242=940&243=944&247=954&259=965&260=977&261=979&265=983&266=987&276=1010&279=1013&280=1019&287=1028&288=1030&289=1037&290=1039&291=1042&292=1045&293=1050&294=1055&295=1058&296=1061&297=1064&302=1071&303=1073&310=1082&311=1100&312=1110&313=1116&314=1132&315=1134&320=1138'
