@@ -129,10 +129,10 @@ def test_old_schema_is_migrated_in_place(tmp_path, scheme):
         )
     engine.dispose()
     with HistoryStore(url) as upgraded:
-        assert upgraded.version == SCHEMA_VERSION == 3
+        assert upgraded.version == SCHEMA_VERSION == 4
         rows = upgraded.runs()
         assert rows[0]["run_id"] == "old-run" and rows[0]["drift_detected"] is True
-        assert "realized_auc" in rows[0]
+        assert "realized_auc" in rows[0] and "verdict_mode" in rows[0] and upgraded.chunk_series() == []
     with sqlalchemy.create_engine(url).begin() as connection:
         connection.execute(sqlalchemy.text("UPDATE churnops_schema SET version = 99"))
     from churnops.errors import IntegrationError
@@ -366,3 +366,25 @@ def test_a_percent_encoded_history_url_opens_the_file_it_names(bank_workspace, c
     result = cli("monitor", "--set", "history.url=sqlite:///..%2F..%2Fescaped.db")
     assert result.exit_code == 2 and "history.url" in result.output, result.output
     assert not (bank_workspace.parent.parent / "escaped.db").exists()
+
+
+def test_runs_record_how_they_decided_and_their_time_chunks(bank_workspace, cli):
+    assert cli("generate").exit_code == 0
+    assert cli("history", "--chunks").output.strip() == "no time chunks recorded yet (monitor with --chunk-by)"
+    result = cli(
+        "monitor", "--verdict", "calibrated", "--segment", "Customer Segment", "--chunk-by", "size:2500",
+        "--set", "thresholds.dataset_drift=0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())
+    (run,) = json.loads(cli("history", "--format", "json").output)
+    assert run["verdict_mode"] == "calibrated" and run["chunks_detected"] == len(metrics["chunks"]["detected"])
+    segments = [f"{d['column']} = {d['value']}" for d in metrics["segments"]["detected"]]
+    assert run["segments_detected"] == ("; ".join(segments) or None)
+    chunks = json.loads(cli("history", "--chunks", "--format", "json").output)
+    assert [c["chunk_label"] for c in chunks] == [g["label"] for g in metrics["chunks"]["groups"]]
+    assert [c["n_rows"] for c in chunks] == [2_500] * 4 and all(c["tested"] is True for c in chunks)
+    assert [c["drift_detected"] for c in chunks] == [g["detected"] for g in metrics["chunks"]["groups"]]
+    table = cli("history", "--chunks").output
+    assert "chunk_label" in table and "rows 7,501-10,000" in table
+    assert cli("history", "--chunks", "--column", "Balance").exit_code == 2

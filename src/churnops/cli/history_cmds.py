@@ -33,6 +33,9 @@ RUN_COLUMNS = [
 ]
 TABLE_WIDTH = 100
 """The table fits a 100-column terminal; --format json or csv gives every field in full."""
+CHUNK_COLUMNS = [
+    "created_at", "run_id", "chunk_label", "n_rows", "tested", "share", "drift_detected", "drifted_columns",
+]  # fmt: skip
 COLUMN_COLUMNS = ["created_at", "run_id", "column_name", "test", "statistic", "p_value", "threshold", "drift_detected"]
 
 
@@ -147,6 +150,9 @@ def _render(rows: list[dict[str, Any]], columns: list[str], output_format: str) 
 def history(
     since: Annotated[str | None, typer.Option("--since", help="Only runs at or after this date (YYYY-MM-DD).")] = None,
     column: Annotated[str | None, typer.Option("--column", help="One column's results over the runs.")] = None,
+    chunks: Annotated[
+        bool, typer.Option("--chunks", help="The time chunks of the runs made with drift.chunk_by, one line each.")
+    ] = False,
     output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", help="Only the most recent N runs.", min=1, max=1_000_000)
@@ -154,7 +160,8 @@ def history(
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
-    """The monitoring history: one line per run (or per run for one --column), oldest first."""
+    """The monitoring history: one line per run (or per run for one --column, or per time chunk with
+    --chunks), oldest first."""
     from datetime import date
 
     from churnops.errors import ConfigError
@@ -167,11 +174,16 @@ def history(
             date.fromisoformat(since[:10])
         except ValueError:
             raise ConfigError(f"--since: expected a date like 2026-11-01, got '{since}'") from None
+    if chunks and column:
+        raise ConfigError("--chunks and --column: choose one")
     cfg = load(config, sets=sets)
-    rows = query(cfg, since, column, limit)
+    rows = query(cfg, since, column, limit, chunks)
     if column and not rows:
         raise ConfigError(f"--column: no result recorded for a column named '{column}'")
-    echo(_render(rows, COLUMN_COLUMNS if column else RUN_COLUMNS, output_format))
+    if chunks and not rows:
+        echo("no time chunks recorded yet (monitor with --chunk-by)")
+        return
+    echo(_render(rows, CHUNK_COLUMNS if chunks else COLUMN_COLUMNS if column else RUN_COLUMNS, output_format))
 
 
 @metrics_app.command("export")

@@ -59,6 +59,25 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN verdict VARCHAR(10)",
         "ALTER TABLE runs ADD COLUMN alerts TEXT",
     ],
+    [  # 4: how the run decided, where it drifted (segments, multivariate) and its time chunks
+        "ALTER TABLE runs ADD COLUMN verdict_mode VARCHAR(12)",
+        "ALTER TABLE runs ADD COLUMN segments_detected TEXT",
+        "ALTER TABLE runs ADD COLUMN multivariate_detected BOOLEAN",
+        "ALTER TABLE runs ADD COLUMN multivariate_auc FLOAT",
+        "ALTER TABLE runs ADD COLUMN chunks_detected INTEGER",
+        """CREATE TABLE chunk_results (
+            run_id VARCHAR(64) NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+            chunk_label VARCHAR(40) NOT NULL,
+            start_at VARCHAR(40) NOT NULL,
+            end_at VARCHAR(40) NOT NULL,
+            n_rows INTEGER NOT NULL,
+            tested BOOLEAN NOT NULL,
+            share FLOAT NOT NULL,
+            drift_detected BOOLEAN NOT NULL,
+            drifted_columns TEXT,
+            PRIMARY KEY (run_id, chunk_label)
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -201,7 +220,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-BOOLEAN_COLUMNS = ("drift_detected", "quality_passed")
+BOOLEAN_COLUMNS = ("drift_detected", "quality_passed", "multivariate_detected", "tested")
 
 
 def _booleans(row: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +265,17 @@ def run_rows(metrics: dict[str, Any], version: int = SCHEMA_VERSION) -> tuple[di
         verdict = metrics.get("verdict") or {}
         run["verdict"] = verdict.get("status")
         run["alerts"] = ", ".join(r["kind"] for r in verdict.get("reasons", []) if r.get("severity") == "alert") or None
+    if version >= 4:
+        run["verdict_mode"] = drift.get("verdict", "evidently")
+        segments = metrics.get("segments") or {}
+        found = [f"{d['column']} = {d['value']}" for d in segments.get("detected", [])]
+        run["segments_detected"] = "; ".join(found) if found else None
+        classifier = (metrics.get("multivariate") or {}).get("domain_classifier") or {}
+        detectors = [d for d in (metrics.get("multivariate") or {}).values() if isinstance(d, dict)]
+        run["multivariate_detected"] = any(d.get("drift_detected") for d in detectors) if detectors else None
+        run["multivariate_auc"] = _clean(classifier.get("statistic"))
+        chunks = metrics.get("chunks")
+        run["chunks_detected"] = len(chunks["detected"]) if chunks else None
     columns = [
         {
             "run_id": metrics["run_id"],
@@ -260,6 +290,24 @@ def run_rows(metrics: dict[str, Any], version: int = SCHEMA_VERSION) -> tuple[di
         for name, column in metrics.get("columns", {}).items()
     ]
     return run, columns
+
+
+def chunk_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``chunk_results`` rows of one metrics document (none without ``drift.chunk_by``)."""
+    return [
+        {
+            "run_id": metrics["run_id"],
+            "chunk_label": group["label"],
+            "start_at": group["start"],
+            "end_at": group["end"],
+            "n_rows": group["rows"],
+            "tested": bool(group["tested"]),
+            "share": _clean(group["share"]) or 0.0,
+            "drift_detected": bool(group["detected"]),
+            "drifted_columns": ", ".join(group["drifted_columns"]) or None,
+        }
+        for group in (metrics.get("chunks") or {}).get("groups", [])
+    ]
 
 
 class HistoryStore:
@@ -308,17 +356,24 @@ class HistoryStore:
     def record(self, metrics: dict[str, Any]) -> None:
         """Append one run (a metrics document); recording the same run twice replaces it."""
         run, columns = run_rows(metrics, self.version)
+        chunks = chunk_rows(metrics) if self.version >= 4 else []
         keys = ", ".join(run)
         placeholders = ", ".join(f":{k}" for k in run)
         try:
             with self.database.transaction() as connection:
                 connection.execute("DELETE FROM column_results WHERE run_id = :r", {"r": run["run_id"]})
+                if self.version >= 4:
+                    connection.execute("DELETE FROM chunk_results WHERE run_id = :r", {"r": run["run_id"]})
                 connection.execute("DELETE FROM runs WHERE run_id = :r", {"r": run["run_id"]})
                 connection.execute(f"INSERT INTO runs ({keys}) VALUES ({placeholders})", run)
                 if columns:
                     column_keys = ", ".join(columns[0])
                     column_values = ", ".join(f":{k}" for k in columns[0])
                     connection.execute(f"INSERT INTO column_results ({column_keys}) VALUES ({column_values})", columns)
+                if chunks:
+                    chunk_keys = ", ".join(chunks[0])
+                    chunk_values = ", ".join(f":{k}" for k in chunks[0])
+                    connection.execute(f"INSERT INTO chunk_results ({chunk_keys}) VALUES ({chunk_values})", chunks)
         except self.database.errors as exc:
             detail = _Database.detail(exc).splitlines()[0][:200]
             raise IntegrationError(
@@ -337,6 +392,15 @@ class HistoryStore:
             "c.threshold, c.drift_detected FROM column_results c JOIN runs r ON r.run_id = c.run_id"
         )
         return self._oldest_first(select, ["c.column_name = :column"], {"column": column}, "r.", since, limit)
+
+    def chunk_series(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every recorded time chunk, oldest run first (runs with ``drift.chunk_by``)."""
+        select = (
+            "SELECT r.run_id, r.created_at, c.chunk_label, c.start_at, c.end_at, c.n_rows, c.tested, c.share, "
+            "c.drift_detected, c.drifted_columns FROM chunk_results c JOIN runs r ON r.run_id = c.run_id"
+        )
+        rows = self._oldest_first(select, [], {}, "r.", since, limit)
+        return sorted(rows, key=lambda row: (row["created_at"], row["run_id"], row["start_at"]))
 
     def _oldest_first(
         self, select: str, where: list[str], params: dict[str, Any], runs: str, since: str | None, limit: int | None

@@ -113,12 +113,16 @@ def trends(config: Config, metrics: dict[str, Any]) -> list[Trend]:
     return result + column_trends
 
 
-def query(config: Config, since: str | None, column: str | None, limit: int | None) -> list[dict[str, Any]]:
-    """Rows for ``churnops history``: runs, or one column's results (none before the first run:
-    reading never creates the database)."""
+def query(
+    config: Config, since: str | None, column: str | None, limit: int | None, chunks: bool = False
+) -> list[dict[str, Any]]:
+    """Rows for ``churnops history``: runs, one column's results, or the time chunks (none before
+    the first run: reading never creates the database)."""
     if config.history.url is None and not (config.monitoring_dir / HISTORY_FILE).exists():
         return []
     with open_store(config) as store:
+        if chunks:
+            return store.chunk_series(since, limit)
         if column:
             return store.column_series(column, since, limit)
         return store.runs(since, limit)
