@@ -62,7 +62,7 @@ def chart(rows: list[dict[str, Any]], rate: str) -> str:
         out.append(f'<text x="8" y="{y + 4}">{escape(scenario)}</text>')
     for panel, size in enumerate(sizes):
         left = LABEL_WIDTH + PANEL_WIDTH * panel + 10
-        right = left + PANEL_WIDTH - 30
+        right = left + PANEL_WIDTH - 45
         out.append(f'<text x="{(left + right) / 2}" y="{TOP - 20}" text-anchor="middle">n = {size:,}</text>')
         bottom = TOP + ROW_HEIGHT * len(scenarios)
         for tick in (0, 0.05, 0.5, 1.0):

@@ -19,7 +19,8 @@ import pytest
 
 from churnops.config import Config
 from churnops.data.generator import generate_reference
-from churnops.monitor.chunks import MAX_CHUNKS, chunk_drift, cut, needed_columns
+from churnops.errors import InputDataError
+from churnops.monitor.chunks import MAX_CHUNKS, as_datetime, chunk_drift, cut, needed_columns
 from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
 from churnops.report.metrics import metrics_schema
@@ -126,6 +127,57 @@ def test_periods_whatever_the_time_columns_type(values, labels):
 
 
 @pytest.mark.parametrize(
+    "written",
+    [
+        ["01/03/2024", "01/09/2024", "01/31/2024"],  # month first (a day above 12 tells)
+        ["03/01/2024", "09/01/2024", "31/01/2024"],  # day first
+        ["Jan 03, 2024", "Jan 09, 2024", "Jan 31, 2024"],
+        ["01/03/2024 11:43 PM", "01/09/2024 08:00 AM", "01/31/2024 12:00 PM"],
+        ["2024-01-03T10:00:00Z", "2024-01-09T00:00:00", "2024-01-31T23:00:00+00:00"],  # zones mixed per row
+        ["2024-01-03 10:00:00 UTC", "2024-01-09 00:00:00.250", "2024/01/31"],
+    ],
+)
+def test_text_dates_are_read_whatever_the_first_row_looks_like(written):
+    times = as_datetime(pl.Series(written), "day")
+    assert times.dt.date().to_list() == [dt.date(2024, 1, 3), dt.date(2024, 1, 9), dt.date(2024, 1, 31)]
+
+
+def test_offsets_and_time_zones_are_placed_in_utc():
+    text = as_datetime(pl.Series(["2024-01-07T23:30:00-02:00"]), "day")
+    zoned = as_datetime(pl.Series([dt.datetime(2024, 1, 7, 23, 30)]).dt.replace_time_zone("Etc/GMT+2"), "day")
+    assert text.to_list() == zoned.to_list() == [dt.datetime(2024, 1, 8, 1, 30)]
+
+
+@pytest.mark.parametrize(
+    ("written", "time_format", "message"),
+    [
+        (["01/05/2024", "02/06/2024"], None, "read as day/month and as month/day: set drift.time_format"),
+        (["Female", "Male"], None, "'day' holds no dates (e.g. 'Female')"),
+        ([None, None], None, "'day' holds no dates (only missing values)"),
+        (["2024-01-05"], "%d/%m/%Y", "drift.time_format '%d/%m/%Y' reads no value of 'day'"),
+    ],
+)
+def test_unreadable_or_ambiguous_dates_are_one_clear_error(written, time_format, message):
+    with pytest.raises(InputDataError) as caught:
+        as_datetime(pl.Series(written, dtype=pl.String), "day", time_format)
+    assert message in str(caught.value)
+    assert as_datetime(pl.Series(["01/05/2024"]), "day", "%m/%d/%Y").to_list() == [dt.datetime(2024, 1, 5)]
+
+
+def test_a_placeholder_date_far_away_is_refused_with_the_span_and_empty_periods_are_listed():
+    frame = pl.DataFrame({"x": [1.0, 2.0, 3.0], "day": ["2024-01-03", "2024-01-24", "9999-12-31"]})
+    with pytest.raises(InputDataError, match="run from 2024-01-01 to 9999-12-27; choose a longer period"):
+        cut(frame, WEEKLY)
+    pieces, _ = cut(frame.head(2), WEEKLY)  # the two weeks in between had no rows: listed, empty
+    assert [(label, rows.height) for label, _, _, rows in pieces] == [
+        ("2024-01-01", 1), ("2024-01-08", 0), ("2024-01-15", 0), ("2024-01-22", 1)
+    ]  # fmt: skip
+    profile = build_profile(pl.DataFrame({"x": np.arange(300.0), "day": ["2023-01-02"] * 300}), WEEKLY)
+    chunks = chunk_drift(profile, pieces, WEEKLY)
+    assert [g.reason for g in chunks.groups][1] == "no rows in this period"
+
+
+@pytest.mark.parametrize(
     ("chunk_by", "unit_labels"),
     [("period:1mo", ["2024-01", "2024-02"]), ("period:1q", ["2024-Q1"]), ("period:1d", ["2024-01-31", "2024-02-01"])],
 )
@@ -172,9 +224,14 @@ def test_cli_chunks_json_report_and_finding(files):
         (("--chunk-by", "weekly"), "drift.chunk_by"),
         (("--chunk-by", "size:0"), "drift.chunk_by"),
         (("--chunk-by", "size:50"), "chunks smaller than drift.min_chunk_rows (200) would never be tested"),
-        (("--time-column", "day"), 'drift.time_column is used by drift.chunk_by = "period:..." only'),
+        (
+            ("--time-column", "day"),
+            'drift.time_column and drift.time_format are used by drift.chunk_by = "period:..." only',
+        ),
         (("--chunk-by", "period:1w", "--time-column", "when"), "drift.time_column: 'when' is not a column of"),
         (("--chunk-by", "period:1w", "--time-column", "Balance"), "drift.time_column: 'Balance' holds no dates"),
+        (("--chunk-by", "period:1w", "--time-column", "Gender"), "drift.time_column: 'Gender' holds no dates"),
+        (("--chunk-by", "weekly"), "neither period:<n><unit>"),
         (("--chunk-by", "period:1h", "--time-column", "day"), f"(at most {MAX_CHUNKS:,})"),
         (("--chunk-by", "size:1000", "--engine", "evidently"), "drift.chunk_by needs the native or dask engine"),
     ],

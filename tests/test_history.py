@@ -388,3 +388,8 @@ def test_runs_record_how_they_decided_and_their_time_chunks(bank_workspace, cli)
     table = cli("history", "--chunks").output
     assert "chunk_label" in table and "rows 7,501-10,000" in table
     assert cli("history", "--chunks", "--column", "Balance").exit_code == 2
+    # --limit counts runs: every chunk of the most recent run
+    assert cli("monitor", "--chunk-by", "size:5000").exit_code == 0
+    latest = json.loads(cli("history", "--chunks", "--limit", "1", "--format", "json").output)
+    assert [c["chunk_label"] for c in latest] == ["rows 1-5,000", "rows 5,001-10,000"]
+    assert len(json.loads(cli("history", "--chunks", "--format", "json").output)) == 6

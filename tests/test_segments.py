@@ -353,3 +353,30 @@ def test_segments_imply_the_calibrated_verdict_and_refuse_evidentlys_rule(files)
         assert done.returncode == 2, done.stderr
         assert 'drift.segments needs drift.verdict = "calibrated"' in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_dates_and_midnight_date_times_are_one_segment_and_unmatched_codings_are_warned(tmp_path):
+    rng = np.random.default_rng(12)
+    n = 3000
+    day = rng.choice(["2024-01-01", "2024-01-02"], size=n)
+    active = rng.choice([True, False], size=n)
+    pl.DataFrame({"x": rng.normal(size=n), "d": day, "active": active}).write_csv(tmp_path / "ref.csv")
+    current = pl.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "d": pl.Series(day).str.to_datetime().dt.replace_time_zone("UTC"),  # midnight UTC date-times
+            "active": active.astype(np.int64),  # 0/1 where the reference says true/false
+        }
+    )
+    current.write_parquet(tmp_path / "cur.parquet")
+    done = churnops(
+        tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.parquet", "--segment", "d", "--segment", "active",
+        "--set", "columns.ignored=['d', 'active']",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+    tested = {(g["column"], g["value"]) for g in metrics["segments"]["groups"] if g["tested"]}
+    assert tested == {("d", "2024-01-01"), ("d", "2024-01-02")}
+    (warning,) = [r for r in metrics["verdict"]["reasons"] if r["kind"] == "segment values"]
+    assert warning["severity"] == "warning" and "segment column active: no value of the batch (" in warning["message"]
+    assert "coded or typed differently in each file" in done.stdout

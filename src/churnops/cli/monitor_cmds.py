@@ -80,6 +80,14 @@ TimeColumnOption = Annotated[
         "--time-column", help="The column of dates that places each row in a period [config: drift.time_column]."
     ),
 ]
+TimeFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--time-format",
+        help="How --time-column's dates are written, e.g. '%m/%d/%Y', when they read both day first and month "
+        "first (default: ISO 8601 and the common formats) [config: drift.time_format].",
+    ),
+]
 JobsOption = Annotated[
     int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
 ]
@@ -137,6 +145,7 @@ def monitor(
     multivariate: MultivariateOption = False,
     chunk_by: ChunkByOption = None,
     time_column: TimeColumnOption = None,
+    time_format: TimeFormatOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     evidently_html: Annotated[
@@ -169,6 +178,7 @@ def monitor(
             "drift.multivariate": multivariate or None,
             "drift.chunk_by": chunk_by,
             "drift.time_column": time_column,
+            "drift.time_format": time_format,
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
             **column_overrides(target, ids),

@@ -264,12 +264,15 @@ class DriftConfig(_Section):
     reconstruction error on a sample of whole rows (needs scikit-learn)."""
     multivariate_rows: Annotated[int, Field(ge=100, le=1_000_000)] = 5_000
     """Rows sampled from each dataset for the multivariate detectors."""
-    chunk_by: Annotated[str, Field(pattern=r"^$|^size:[1-9][0-9]{0,9}$|^period:[1-9][0-9]{0,3}(h|d|w|mo|q|y)$")] = ""
+    chunk_by: str = ""
     """Also cut the batch into chunks, each compared with the whole reference: ``period:1w`` (one
     chunk per week of ``time_column``; also ``h``, ``d``, ``mo``, ``q``, ``y``) or ``size:5000``
     (runs of 5,000 rows in file order). Empty: no chunks."""
     time_column: str = ""
     """The column whose dates place each row in a period (``chunk_by = "period:..."``)."""
+    time_format: PlainText = ""
+    """How the time column's text is written, e.g. ``"%m/%d/%Y"`` (strftime codes), for dates that
+    read both day first and month first. Empty: ISO 8601 and the common formats are recognised."""
     min_chunk_rows: Annotated[int, Field(ge=2)] = 200
     """A chunk is tested when it has at least this many rows."""
 
@@ -287,12 +290,22 @@ class DriftConfig(_Section):
             )
         return data
 
+    @field_validator("chunk_by")
+    @classmethod
+    def _chunk_by_form(cls, value: str) -> str:
+        if value and not re.fullmatch(r"size:[1-9][0-9]{0,9}|period:[1-9][0-9]{0,3}(h|d|w|mo|q|y)", value):
+            raise ValueError(
+                f"{value[:40]!r} is neither period:<n><unit> (units h, d, w, mo, q, y: period:1w, period:1mo) "
+                "nor size:<rows> (size:5000)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _chunks_need_what_they_cut_by(self) -> DriftConfig:
         if self.chunk_by.startswith("period:") and not self.time_column:
             raise ValueError(f'drift.chunk_by = "{self.chunk_by}" needs drift.time_column (the column of dates)')
-        if self.time_column and not self.chunk_by.startswith("period:"):
-            raise ValueError('drift.time_column is used by drift.chunk_by = "period:..." only')
+        if (self.time_column or self.time_format) and not self.chunk_by.startswith("period:"):
+            raise ValueError('drift.time_column and drift.time_format are used by drift.chunk_by = "period:..." only')
         if self.chunk_by.startswith("size:") and int(self.chunk_by[5:]) < self.min_chunk_rows:
             raise ValueError(
                 f"drift.chunk_by = {self.chunk_by!r}: chunks smaller than drift.min_chunk_rows "

@@ -394,12 +394,14 @@ class HistoryStore:
         return self._oldest_first(select, ["c.column_name = :column"], {"column": column}, "r.", since, limit)
 
     def chunk_series(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Every recorded time chunk, oldest run first (runs with ``drift.chunk_by``)."""
+        """Every recorded time chunk of the runs (the most recent ``limit`` runs when given),
+        oldest run first, each run's chunks in time order."""
+        runs = {row["run_id"] for row in self.runs(since, limit)}
         select = (
             "SELECT r.run_id, r.created_at, c.chunk_label, c.start_at, c.end_at, c.n_rows, c.tested, c.share, "
             "c.drift_detected, c.drifted_columns FROM chunk_results c JOIN runs r ON r.run_id = c.run_id"
         )
-        rows = self._oldest_first(select, [], {}, "r.", since, limit)
+        rows = [row for row in self._oldest_first(select, [], {}, "r.", since, None) if row["run_id"] in runs]
         return sorted(rows, key=lambda row: (row["created_at"], row["run_id"], row["start_at"]))
 
     def _oldest_first(

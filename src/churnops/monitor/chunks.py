@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 
 import polars as pl
 
@@ -50,7 +50,8 @@ def needed_columns(profile: ReferenceProfile, settings: MonitorSettings) -> list
 
 def cut(frame: pl.DataFrame, settings: MonitorSettings) -> tuple[list[tuple[str, str, str, pl.DataFrame]], int]:
     """The chunks of ``frame`` in time (or row) order as (label, start, end, rows), and how many
-    rows no chunk holds (no usable time).
+    rows no chunk holds (no usable time). Every period from the first to the last is a chunk,
+    empty ones included (a week without data is worth seeing).
 
     Raises
     ------
@@ -74,20 +75,53 @@ def cut(frame: pl.DataFrame, settings: MonitorSettings) -> tuple[list[tuple[str,
     column = settings.time_column
     if column not in frame.columns:
         raise InputDataError(f"drift.time_column: '{column}' is not a column of the batch")
-    times = _as_datetime(frame[column], column)
+    times = as_datetime(frame[column], column, settings.time_format)
     every = period.group(1) + _EVERY[period.group(2)]
     starts = times.dt.truncate(every)
     placed = starts.is_not_null()
     unplaced = int((~placed).sum())
-    keyed = frame.with_columns(starts.alias("__churnops_chunk__")).filter(placed)
-    values = keyed["__churnops_chunk__"].unique().sort().to_list()
-    _check_count(len(values), settings.chunk_by)
+    if unplaced == frame.height and frame.height:
+        raise InputDataError(f"drift.time_column: no row of the batch has a date in '{column}'")
+    if not frame.height:
+        return [], 0
+    first, last = starts.min(), starts.max()
+    count = _period_count(first, last, every)
+    if count > MAX_CHUNKS:
+        span = pl.Series([first, last]).dt.to_string("%Y-%m-%d").to_list()
+        raise InputDataError(
+            f"drift.chunk_by = {settings.chunk_by!r} cuts the batch into {count:,} chunks (at most {MAX_CHUNKS:,}): "
+            f"its dates in '{column}' run from {span[0]} to {span[1]}; choose a longer period, or remove the "
+            "placeholder dates"
+            + (' (two-digit years? set drift.time_format, e.g. "%d-%m-%y")' if first.year < 1000 else "")
+        )
+    periods = pl.datetime_range(first, last, interval=every, eager=True, time_unit="us")
+    keyed = frame.with_columns(starts.alias(_KEY)).filter(placed)
+    parts = {part[_KEY][0]: part.drop(_KEY) for part in keyed.partition_by(_KEY, maintain_order=False)}
+    labels = _labels(periods, period.group(2)).to_list()
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    begins = periods.dt.to_string(iso).to_list()
+    ends = periods.dt.offset_by(every).dt.to_string(iso).to_list()
+    empty = frame.clear()
     out = []
-    for start in values:
-        end = pl.Series([start]).dt.offset_by(every)[0]
-        rows = keyed.filter(pl.col("__churnops_chunk__") == start).drop("__churnops_chunk__")
-        out.append((_label(start, period.group(2)), _iso(start), _iso(end), rows))
+    for index, start in enumerate(periods.to_list()):
+        rows = parts.get(start)
+        out.append((labels[index], begins[index], ends[index], rows if rows is not None else empty))
     return out, unplaced
+
+
+_KEY = "__churnops_chunk__"
+
+
+def _period_count(first: datetime, last: datetime, every: str) -> int:
+    """How many periods of ``every`` from ``first`` to ``last`` (both period starts), without
+    building them (a decade of hours must be refused, not listed)."""
+    unit = every.lstrip("0123456789")
+    n = int(every[: len(every) - len(unit)])
+    if unit in ("mo", "q", "y"):
+        months = (last.year - first.year) * 12 + last.month - first.month
+        return months // (n * {"mo": 1, "q": 3, "y": 12}[unit]) + 1
+    seconds = {"h": 3_600, "d": 86_400, "w": 604_800}[unit] * n
+    return int((last - first).total_seconds() // seconds) + 1
 
 
 def _check_count(count: int, chunk_by: str) -> None:
@@ -98,41 +132,99 @@ def _check_count(count: int, chunk_by: str) -> None:
         )
 
 
-def _as_datetime(values: pl.Series, column: str) -> pl.Series:
-    """The time column as datetimes: dates and datetimes as they are, text parsed (ISO 8601 and
-    the formats polars recognises); values that are not dates become missing."""
+ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%d %H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f UTC", "%Y-%m-%d %H:%M:%S%.f UTC", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d", "%Y%m%dT%H%M%S",
+)  # fmt: skip
+"""Formats that read one way only (year first), tried together."""
+DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+             "%d-%m-%Y")  # fmt: skip
+MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y",
+               "%m-%d-%Y")  # fmt: skip
+MONTH_NAMES = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%d-%b-%Y")
+
+
+def as_datetime(values: pl.Series, column: str, time_format: str | None = None) -> pl.Series:
+    """The time column as datetimes without a time zone, in UTC (times with a zone or an offset
+    are converted); text read with ``time_format`` when given, else with the one family of
+    formats - year first (ISO 8601), day first, month first, month names - that reads the most
+    values. Values no format reads are missing (the rows are in no chunk).
+
+    Raises
+    ------
+    InputDataError
+        When nothing in the column reads as a date, or when its dates read as well day first as
+        month first and mean different days (``01/05/2024``): ``drift.time_format`` decides.
+    """
     dtype = values.dtype
     if isinstance(dtype, pl.Datetime):
-        return values.dt.replace_time_zone(None) if dtype.time_zone else values  # type: ignore[union-attr]
+        if dtype.time_zone:
+            return values.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us")
+        return values.dt.cast_time_unit("us")
     if dtype == pl.Date:
         return values.cast(pl.Datetime("us"))
-    if dtype in (pl.String, pl.Categorical, pl.Enum):
-        text = values.cast(pl.String)
-        parsed = text.str.to_datetime(strict=False, time_unit="us")
-        if parsed.null_count() == parsed.len() and text.null_count() < text.len():
-            parsed = text.str.to_date(strict=False).cast(pl.Datetime("us"))
-        if parsed.null_count() < parsed.len():
-            return parsed
-    raise InputDataError(
-        f"drift.time_column: '{column}' holds no dates ({dtype}); it needs dates or date-times, "
-        "e.g. 2024-01-31 or 2024-01-31 08:15:00"
-    )
+    if dtype not in (pl.String, pl.Categorical, pl.Enum):
+        raise InputDataError(
+            f"drift.time_column: '{column}' holds no dates ({dtype}); it needs dates or date-times, "
+            "e.g. 2024-01-31 or 2024-01-31 08:15:00"
+        )
+    text = values.cast(pl.String).str.strip_chars()
+    distinct = text.drop_nulls().unique(maintain_order=True)
+    if time_format:
+        parsed = _read(distinct, (time_format,))
+        if parsed.null_count() == parsed.len() and distinct.len():
+            raise InputDataError(
+                f"drift.time_format {time_format!r} reads no value of '{column}' ({_example(distinct)})"
+            )
+    else:
+        families = [_read(distinct, formats) for formats in (ISO_FORMATS, DAY_FIRST, MONTH_FIRST, MONTH_NAMES)]
+        counts = [f.len() - f.null_count() for f in families]
+        best = max(range(len(families)), key=lambda i: counts[i])
+        if counts[best] == 0:
+            raise InputDataError(
+                f"drift.time_column: '{column}' holds no dates ({_example(distinct)}); it needs dates or "
+                "date-times such as 2024-01-31 or 2024-01-31 08:15:00, or drift.time_format to read them"
+            )
+        if best in (1, 2) and counts[1] == counts[2] and not families[1].equals(families[2], null_equal=True):
+            raise InputDataError(
+                f"drift.time_column: '{column}' has dates ({_example(distinct)}) that read as day/month and "
+                'as month/day: set drift.time_format (e.g. "%d/%m/%Y" or "%m/%d/%Y")'
+            )
+        parsed = families[best]
+    lookup = pl.DataFrame({"text": distinct, "time": parsed})
+    return pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["time"]
 
 
-def _label(start: datetime, unit: str) -> str:
-    if unit == "h":
-        return start.strftime("%Y-%m-%d %H:00")
-    if unit == "mo":
-        return start.strftime("%Y-%m")
-    if unit == "y":
-        return start.strftime("%Y")
+def _read(text: pl.Series, formats: tuple[str, ...]) -> pl.Series:
+    """``text`` read with the first of ``formats`` that reads each value (UTC, no zone)."""
+    out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
+    for fmt in formats:
+        try:
+            parsed = text.str.to_datetime(format=fmt, strict=False, time_unit="us")
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+            continue
+        if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone:
+            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        out = out.fill_null(parsed.dt.cast_time_unit("us"))
+    return out
+
+
+def _example(values: pl.Series) -> str:
+    present = values.drop_nulls()
+    shown = present.filter(present.str.len_chars() > 0).head(1).to_list()
+    return f"e.g. {str(shown[0])[:40]!r}" if shown else "only missing values"
+
+
+def _labels(periods: pl.Series, unit: str) -> pl.Series:
     if unit == "q":
-        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    return start.strftime("%Y-%m-%d")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+        frame = pl.DataFrame({"p": periods})
+        return frame.select(
+            pl.col("p").dt.year().cast(pl.String).str.zfill(4) + "-Q" + pl.col("p").dt.quarter().cast(pl.String)
+        ).to_series()
+    fmt = {"h": "%Y-%m-%d %H:00", "mo": "%Y-%m", "y": "%Y"}.get(unit, "%Y-%m-%d")
+    return periods.dt.to_string(fmt)
 
 
 def chunk_drift(
@@ -146,7 +238,9 @@ def chunk_drift(
     groups: list[ChunkDrift] = []
     for label, start, end, rows in chunks:
         reason = None
-        if rows.height < settings.min_chunk_rows:
+        if rows.height == 0:
+            reason = "no rows in this period"
+        elif rows.height < settings.min_chunk_rows:
             reason = f"fewer than {settings.min_chunk_rows:,} rows (drift.min_chunk_rows)"
         tested: list[ColumnDrift] = []
         if reason is None:

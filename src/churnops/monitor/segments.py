@@ -76,9 +76,10 @@ def segment_keys(values: pl.Series, column: str) -> pl.Series:
 
     A CSV and a Parquet file (or two CSV chunks) can type one column differently; the keys must
     not follow: whole numbers read as floats are written without their ``.0`` (``2.0`` is
-    ``"2"``), dates as ``YYYY-MM-DD`` and times as ``YYYY-MM-DD HH:MM:SS`` (fractions of a second
-    only when there are some), decimals like floats, booleans as ``true``/``false``. Missing and
-    not-a-number values belong to no segment. Binary columns cannot be segments.
+    ``"2"``), dates - and date-times at midnight - as ``YYYY-MM-DD``, other times as
+    ``YYYY-MM-DD HH:MM:SS`` in UTC (fractions of a second only when there are some), decimals like
+    floats, booleans as ``true``/``false``. Missing and not-a-number values belong to no segment.
+    Binary columns cannot be segments.
     """
     dtype = values.dtype
     if dtype == pl.Binary or isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object)):
@@ -101,10 +102,15 @@ def segment_keys(values: pl.Series, column: str) -> pl.Series:
     if dtype == pl.Date:
         return values.dt.to_string("%Y-%m-%d")
     if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone:
+            values = values.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         frame = pl.DataFrame({"v": values})
+        midnight = pl.col("v").dt.time() == pl.time(0, 0, 0)
         with_fraction = pl.col("v").dt.nanosecond() != 0
         return frame.select(
-            pl.when(with_fraction)
+            pl.when(midnight)
+            .then(pl.col("v").dt.to_string("%Y-%m-%d"))
+            .when(with_fraction)
             .then(pl.col("v").dt.to_string("%Y-%m-%d %H:%M:%S%.f"))
             .otherwise(pl.col("v").dt.to_string("%Y-%m-%d %H:%M:%S"))
         ).to_series()

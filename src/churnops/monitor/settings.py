@@ -52,6 +52,8 @@ class MonitorSettings:
     reference (``drift.chunk_by``); empty: no chunks."""
     time_column: str | None = None
     """The column whose dates place a row in a period (``drift.time_column``)."""
+    time_format: str | None = None
+    """How the time column's text is written (strftime), when its dates are ambiguous."""
     min_chunk_rows: int = 200
     evidently_html: bool = False
     """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
@@ -117,7 +119,12 @@ class MonitorSettings:
             **({"segments": list(self.segments), "min_segment_rows": self.min_segment_rows} if self.segments else {}),
             **({"multivariate": True, "multivariate_rows": self.multivariate_rows} if self.multivariate else {}),
             **(
-                {"chunk_by": self.chunk_by, "time_column": self.time_column, "min_chunk_rows": self.min_chunk_rows}
+                {
+                    "chunk_by": self.chunk_by,
+                    "time_column": self.time_column,
+                    "time_format": self.time_format,
+                    "min_chunk_rows": self.min_chunk_rows,
+                }
                 if self.chunk_by
                 else {}
             ),
@@ -183,5 +190,6 @@ def settings_from_config(config: Config) -> MonitorSettings:
         multivariate_rows=drift.multivariate_rows,
         chunk_by=drift.chunk_by,
         time_column=drift.time_column or None,
+        time_format=drift.time_format or None,
         min_chunk_rows=drift.min_chunk_rows,
     )

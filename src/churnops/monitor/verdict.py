@@ -25,9 +25,11 @@ _ORDER = {
     "target": 2,
     "data": 3,
     "segment": 4,
-    "multivariate": 5,
-    "prediction": 6,
-    "quality": 7,
+    "chunk": 5,
+    "multivariate": 6,
+    "prediction": 7,
+    "segment values": 8,
+    "quality": 9,
 }
 
 
@@ -66,6 +68,19 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 f"(share {group.share:.3f} > {group.threshold:g}): {names}",
             )
         )
+    for column in result.segments.columns if result.segments is not None else []:
+        groups = [g for g in result.segments.groups if g.column == column]
+        reference = [g.value for g in groups if g.reference_rows]
+        current = [g.value for g in groups if g.current_rows]
+        if reference and current and not any(g.reference_rows and g.current_rows for g in groups):
+            found.append(
+                (
+                    "quality",
+                    "segment values",
+                    f"segment column {_shown(column)}: no value of the batch ({_values(current)}) is in the reference "
+                    f"({_values(reference)}) - is it coded or typed differently in each file?",
+                )
+            )
     for chunk in result.chunks.detected if result.chunks is not None else []:
         names = ", ".join(chunk.drifted_columns[:5]) + (", ..." if len(chunk.drifted_columns) > 5 else "")
         found.append(
@@ -179,3 +194,7 @@ def _shown(value: str, limit: int = 60) -> str:
     """A value from the data inside a message: one line, control characters visible, shortened."""
     text = one_line(value)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _values(values: list[str], shown: int = 3) -> str:
+    return ", ".join(_shown(v, 20) for v in values[:shown]) + (", ..." if len(values) > shown else "")
