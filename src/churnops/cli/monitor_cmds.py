@@ -242,6 +242,7 @@ def summary_lines(outcome: Any) -> list[str]:
         f"score {drift.score:.3f} (threshold {drift.threshold:g})"
         + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
     )
+    lines += _section_lines(result)
     target = result.target_drift
     from churnops.monitor.engine import UNLABELLED_REASON
 
@@ -284,6 +285,60 @@ def summary_lines(outcome: Any) -> list[str]:
     for name, path in outcome.extra_files.items():
         if path.exists():  # Evidently's page is only written on request
             lines.append(f"{name}: {path}")
+    return lines
+
+
+def _section_lines(result: Any) -> list[str]:
+    """One line each for the segments, the time chunks and the multivariate detectors, when on."""
+    from churnops.escape import one_line
+
+    def shown(value: str) -> str:
+        text = one_line(value)
+        return text if len(text) <= 40 else text[:39] + "\u2026"
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(shown(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+
+    lines = []
+    segments = result.segments
+    if segments is not None:
+        tested = [g for g in segments.groups if g.tested]
+        drifted = [f"{g.column} = {g.value}" for g in segments.detected]
+        lines.append(
+            f"segments: {len(drifted)} of {len(tested)} tested drifted"
+            + (f" - {listed(drifted)}" if drifted else "")
+            + (
+                f" ({len(segments.groups) - len(tested)} too small or absent)"
+                if len(tested) < len(segments.groups)
+                else ""
+            )
+        )
+    chunks = result.chunks
+    if chunks is not None:
+        tested_chunks = [g for g in chunks.groups if g.tested]
+        drifted = [g.label for g in chunks.detected]
+        line = (
+            f"chunks ({chunks.by}{' of ' + shown(chunks.time_column) if chunks.time_column else ''}): "
+            f"{len(drifted)} of {len(tested_chunks)} tested drifted" + (f" - {listed(drifted)}" if drifted else "")
+        )
+        if len(tested_chunks) < len(chunks.groups):
+            line += f"; {len(chunks.groups) - len(tested_chunks)} with fewer than {chunks.min_rows:,} rows"
+        lines.append(line)
+        if chunks.unplaced_rows:
+            lines.append(
+                f"  {chunks.unplaced_rows:,} rows have no readable date in {shown(chunks.time_column or '')} "
+                "and are in "
+                "no chunk (--time-format says how the dates are written)"
+            )
+    found = result.multivariate
+    if found is not None:
+        parts = []
+        if found.domain_classifier is not None:
+            parts.append(f"classifier ROC-AUC {found.domain_classifier.statistic:.3f}")
+        if found.pca_reconstruction is not None:
+            parts.append(f"PCA error x{found.pca_reconstruction.statistic:.3f}")
+        detail = ", ".join(parts) or (found.reason or "")
+        lines.append(f"multivariate: {'drift' if found.detected else 'no drift'}" + (f" ({detail})" if detail else ""))
     return lines
 
 

@@ -310,6 +310,15 @@ def chunk_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _start_order(start: str) -> tuple[int, str]:
+    """A chunk's place: row numbers by value (``501`` before ``2501``), instants as ISO text.
+
+    >>> sorted(["2501", "501", "1"], key=_start_order)
+    ['1', '501', '2501']
+    """
+    return (len(start), start) if start.isdigit() else (0, start)
+
+
 class HistoryStore:
     """An opened history database, migrated to the current schema."""
 
@@ -402,7 +411,7 @@ class HistoryStore:
             "c.drift_detected, c.drifted_columns FROM chunk_results c JOIN runs r ON r.run_id = c.run_id"
         )
         rows = [row for row in self._oldest_first(select, [], {}, "r.", since, None) if row["run_id"] in runs]
-        return sorted(rows, key=lambda row: (row["created_at"], row["run_id"], row["start_at"]))
+        return sorted(rows, key=lambda row: (row["created_at"], row["run_id"], *_start_order(row["start_at"])))
 
     def _oldest_first(
         self, select: str, where: list[str], params: dict[str, Any], runs: str, since: str | None, limit: int | None

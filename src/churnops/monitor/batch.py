@@ -29,6 +29,7 @@ from churnops.monitor.accumulate import CategoryAccumulator, NumericAccumulator,
 from churnops.monitor.duplicates import DuplicateCounter
 from churnops.monitor.multivariate import JointSample, RowSampler, encode
 from churnops.monitor.prepare import (
+    BOOLEAN_SPELLING,
     CategoricalSample,
     NumericalSample,
     category_exprs,
@@ -41,6 +42,18 @@ from churnops.monitor.profile import ColumnProfile, ReferenceProfile
 from churnops.monitor.settings import MonitorSettings
 
 LABEL_TYPES: dict[type, pl.DataType] = {str: pl.String(), bool: pl.Boolean(), int: pl.Int64(), float: pl.Float64()}
+
+
+def boolean_spelling(labels: list[Any]) -> tuple[str, str]:
+    """The reference's own text for true and false (``True``/``False`` when it has none).
+
+    >>> boolean_spelling(["yes", "true", "FALSE"]), boolean_spelling(["a"])
+    (('true', 'FALSE'), ('True', 'False'))
+    """
+    found = {label.strip().lower(): label for label in labels if isinstance(label, str)}
+    return (found.get("true", BOOLEAN_SPELLING[0]), found.get("false", BOOLEAN_SPELLING[1]))
+
+
 HASH_SEED = 0
 SAMPLE_BITS = 16
 FLAG = "\x00unparsable"
@@ -69,6 +82,8 @@ class ColumnTally:
     profile: ColumnProfile
     accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
     like: pl.DataType | None
+    spelling: tuple[str, str] = BOOLEAN_SPELLING
+    """How the reference writes true and false, when it has the column as text."""
     out_of_domain: int = 0
     out_of_range: int = 0
     """Finite values outside the reference's [minimum, maximum] (numerical columns)."""
@@ -147,8 +162,10 @@ class BatchBuilder:
             if plan.role == "target" and plan.name not in columns:
                 continue  # no labels in this batch (yet)
             like = None
+            spelling = BOOLEAN_SPELLING
             if isinstance(column.sample, CategoricalSample) and column.sample.labels:
                 like = LABEL_TYPES.get(type(column.sample.labels[0]))
+                spelling = boolean_spelling(column.sample.labels)
             accumulator: NumericAccumulator | SketchAccumulator | CategoryAccumulator
             if plan.column_type == "categorical":
                 reference = column.sample
@@ -156,7 +173,7 @@ class BatchBuilder:
                 accumulator = CategoryAccumulator(row_order=row_order)
             else:
                 accumulator = SketchAccumulator() if streaming else NumericAccumulator()
-            self.tallies[plan.name] = ColumnTally(column, accumulator, like)
+            self.tallies[plan.name] = ColumnTally(column, accumulator, like, spelling)
         self.id_columns = [c for c in settings.id_columns if c in columns]
         self.needed = [c for c in columns if c in self.tallies or c in self.id_columns]
         self.row_sample = row_sample if streaming and self.id_columns else 1
@@ -203,7 +220,7 @@ class BatchBuilder:
                 continue  # parsed below: dates need a second parsing attempt
             source = schema[name]
             if kind == "categorical":
-                value, flag = category_exprs(name, source, tally.like)
+                value, flag = category_exprs(name, source, tally.like, tally.spelling)
             else:
                 value, flag = numeric_exprs(name, source)
             expressions.append(value.alias(name))
@@ -399,7 +416,9 @@ class BatchBuilder:
         assert isinstance(accumulator, CategoryAccumulator)
         if _is_dictionary(data):
             codes, unparsable_entry, entry_hash = self._dictionary_info(
-                tally.profile.plan.name, data.dictionary, lambda d: _code_dictionary(d, accumulator, tally.like)
+                tally.profile.plan.name,
+                data.dictionary,
+                lambda d: _code_dictionary(d, accumulator, tally.like, tally.spelling),
             )
             index = _dictionary_index(data)
             counts = np.bincount(index, minlength=len(codes))
@@ -418,7 +437,7 @@ class BatchBuilder:
         if series.dtype.is_integer() and (tally.like is None or tally.like == pl.Int64):
             accumulator.add_series(series)
             return series.is_null().to_numpy(), series
-        coerced = coerce_categorical(series, tally.like)
+        coerced = coerce_categorical(series, tally.like, tally.spelling)
         values = coerced.series
         accumulator.add_series(values, coerced.unparsable)
         return values.is_null().to_numpy(), _stable_hash(values)[0]
@@ -572,13 +591,13 @@ def _parse_dictionary(
 
 
 def _code_dictionary(
-    dictionary: Any, accumulator: CategoryAccumulator, like: pl.DataType | None
+    dictionary: Any, accumulator: CategoryAccumulator, like: pl.DataType | None, spelling: tuple[str, str]
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint64]]:
     """Each dictionary entry's category code (-1 when missing or not of the column's type, and
     for the null slot appended), which entries do not fit the type, and each entry's hash."""
     entries = pl.from_arrow(dictionary)
     assert isinstance(entries, pl.Series)
-    coerced = coerce_categorical(entries, like).series
+    coerced = coerce_categorical(entries, like, spelling).series
     codes = np.append(accumulator.codes_of(coerced), -1)
     unparsable = (coerced.is_null() & entries.is_not_null()).to_numpy()
     hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))

@@ -70,6 +70,42 @@ FALSE_ALARM_DRAWS = 20_000
 FALSE_ALARM_SEED = 20261204
 
 
+def normed_distance(inputs: Any, evidently_value: float | None = None) -> float:
+    """The change of a numerical column in standard deviations of the reference: the Wasserstein
+    distance divided by the reference's standard deviation, at any scale (values near 1e300 or
+    1e-300 are rescaled first, so that neither overflows nor vanishes). Only a constant reference
+    column (no deviation at all) is measured against Evidently's floor of 0.001.
+    ``evidently_value``: Evidently's normed Wasserstein, already computed, used when the two agree
+    (a deviation of at least 0.001, an ordinary scale).
+
+    >>> import numpy as np
+    >>> class Inputs:
+    ...     reference_weights = current_weights = None
+    ...     def __init__(self, ref, cur): self.reference, self.current = np.array(ref), np.array(cur)
+    >>> normed_distance(Inputs([0.0, 2.0], [1.0, 3.0]))
+    1.0
+    >>> round(normed_distance(Inputs([0.0, 2e300], [1e300, 3e300])), 9)
+    1.0
+    >>> round(normed_distance(Inputs([0.0, 2e-300], [1e-300, 3e-300])), 9)
+    1.0
+    """
+    from churnops.monitor.stattests import wasserstein_1d, weighted_std
+
+    reference, current = inputs.reference, inputs.current
+    weights = inputs.reference_weights, inputs.current_weights
+    largest = max((float(np.max(np.abs(a))) for a in (reference, current) if len(a)), default=0.0)
+    scale = largest if (largest > 1e100 or 0.0 < largest < 1e-100) else 1.0
+    if scale != 1.0:
+        reference, current = reference / scale, current / scale
+    deviation = weighted_std(reference, weights[0])
+    if evidently_value is not None and scale == 1.0 and deviation >= 0.001:
+        return float(evidently_value)
+    distance = wasserstein_1d(reference, current, *weights)
+    if deviation > 0:
+        return float(distance / deviation)
+    return float(distance * scale / 0.001)
+
+
 def evidence(inputs: TestInputs, own_test: str, own: TestResult) -> tuple[str, float, float, str]:
     """(test, p-value, effect, effect name) of one column, from the samples a test consumes.
 
@@ -84,14 +120,7 @@ def evidence(inputs: TestInputs, own_test: str, own: TestResult) -> tuple[str, f
             total_variation(ref_counts, cur_counts),
             "total_variation",
         )
-    if own_test == "wasserstein":
-        effect = own.statistic
-    else:
-        effect = (
-            get_stattest("wasserstein")
-            .func(inputs.reference, inputs.current, inputs.reference_weights, inputs.current_weights)
-            .statistic
-        )
+    effect = normed_distance(inputs, own.statistic if own_test == "wasserstein" else None)
     if inputs.n_unique(cap=FEW_VALUES + 1) <= FEW_VALUES:
         ref_counts, cur_counts = _value_counts(inputs)
         return "chi2", chi2_homogeneity(ref_counts, cur_counts), float(effect), "normed_wasserstein"

@@ -11,7 +11,7 @@ from churnops.monitor.binning import n_distinct, total
 from churnops.monitor.calibrated import adjust, calibrate, false_alarm_rate
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
-from churnops.monitor.results import ColumnDrift, DatasetDrift, Segments
+from churnops.monitor.results import ColumnDrift, DatasetDrift, MonitoringResult, Segments
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import (
     StatTestSpec,
@@ -289,3 +289,25 @@ def dataset_drift(
         evidently_drift_share=settings.evidently_drift_share,
         evidently_detected=bool(features) and share >= settings.evidently_drift_share,
     )
+
+
+def with_any_finding_rate(result: MonitoringResult, settings: MonitorSettings) -> MonitoringResult:
+    """``result`` with the chance of any data finding under no drift, when time chunks or the
+    multivariate detectors add findings of their own to the dataset rule's (calibrated verdict).
+
+    Each family has its own false-alarm rate: the dataset rule's (columns and segments), the
+    chunks' rule (their columns adjusted together, like the batch's), the detectors' (at most
+    ``fdr``: two tests at ``fdr / 2``); a run raises a finding when any does.
+    """
+    drift = result.dataset_drift
+    if drift.expected_false_alarm_rate is None or (result.chunks is None and result.multivariate is None):
+        return result
+    quiet = 1.0 - drift.expected_false_alarm_rate
+    if result.chunks is not None:
+        sizes = [len(g.columns) for g in result.chunks.groups if g.tested]
+        quiet *= 1.0 - false_alarm_rate(sizes, settings.dataset_drift_threshold, settings.fdr)
+    multivariate = result.multivariate
+    if multivariate is not None:
+        running = [d for d in (multivariate.domain_classifier, multivariate.pca_reconstruction) if d is not None]
+        quiet *= 1.0 - min(1.0, sum(d.threshold for d in running))
+    return replace(result, dataset_drift=replace(drift, any_finding_false_alarm_rate=1.0 - quiet))

@@ -12,7 +12,13 @@ import polars as pl
 
 from churnops.errors import ConfigError
 from churnops.monitor.batch import BatchTally, ColumnTally
-from churnops.monitor.drift import ColumnTestError, adjust_columns, column_drift, dataset_drift
+from churnops.monitor.drift import (
+    ColumnTestError,
+    adjust_columns,
+    column_drift,
+    dataset_drift,
+    with_any_finding_rate,
+)
 from churnops.monitor.multivariate import multivariate_drift, require_sklearn
 from churnops.monitor.profile import ReferenceProfile, build_profile
 from churnops.monitor.quality import data_quality
@@ -242,5 +248,5 @@ def monitor_frames(
         check_segment_columns(settings, reference.columns, "the reference")
         profile = replace(profile, segments=profile_segments([reference], profile, settings))
     profiled = time.perf_counter()
-    result = compare(profile, current, settings, reference_info, current_info)
+    result = with_any_finding_rate(compare(profile, current, settings, reference_info, current_info), settings)
     return replace(result, timings={"profile_reference_s": profiled - started, **result.timings})

@@ -1,9 +1,9 @@
 """Multivariate drift: changes in how the columns go together, which no per-column test sees.
 
 Opt-in with ``[drift] multivariate = true`` (``--multivariate``). Both datasets contribute a
-sample of whole rows (at most ``drift.multivariate_rows`` each, default 5,000): the rows with the
-smallest hash of their values, a sample that does not depend on how the file was cut into chunks
-or partitions and that merges across them. Two detectors then look at those rows:
+sample of whole rows (at most ``drift.multivariate_rows`` each, default 5,000), drawn through the
+hash of their values so that it does not depend on how the file was cut into chunks or
+partitions and merges across them (see :class:`RowSampler`). Two detectors then look at those rows:
 
 * **Domain classifier.** Gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``)
   learn to tell batch rows from reference rows; each row is scored by a model that did not see it
@@ -45,13 +45,19 @@ FOLDS = 5
 MIN_ROWS = 50
 """Fewer sampled rows on either side: the detectors do not run (said in the JSON)."""
 KEY = "__churnops_key"
+COUNT = "__churnops_count"
 
 
 class RowSampler:
-    """The ``size`` rows of a table with the smallest hash of their values, kept as text.
+    """A sample of ``size`` rows of a table that does not depend on how it was cut into chunks.
 
-    Fed chunk by chunk (polars DataFrames or Arrow record batches); :meth:`merge` joins samplers
-    fed with other rows of the same table. The result does not depend on the chunking.
+    Distinct rows (as text) are ranked by a hash of their values, and the ``size`` with the
+    smallest hash are kept with how often each occurs: a uniform choice among the table's distinct
+    rows, and the exact count of each one kept (a row kept in the end is kept in every chunk it
+    occurs in). :meth:`finish` turns them into ``size`` rows in proportion to those counts, so a
+    table of a few value combinations repeated thousands of times is sampled as it is, not as the
+    copies of the first few combinations. Fed chunk by chunk (polars DataFrames or Arrow record
+    batches); :meth:`merge` joins samplers fed with other rows of the same table.
     """
 
     def __init__(self, columns: list[str], size: int) -> None:
@@ -65,16 +71,20 @@ class RowSampler:
         frame = frame.select(self.columns).with_columns(pl.all().cast(pl.String))
         keys = frame.hash_rows(seed=HASH_SEED)
         if self.rows is not None and self.rows.height >= self.size:
-            keep = keys < self.rows[KEY].max()
+            keep = keys <= self.rows[KEY].max()
             if not keep.any():
                 return
             frame, keys = frame.filter(keep), keys.filter(keep)
-        self._add(frame.with_columns(keys.alias(KEY)))
+        self._add(frame.with_columns(keys.alias(KEY), pl.lit(1, pl.UInt64).alias(COUNT)))
 
     def _add(self, part: pl.DataFrame) -> None:
-        self.rows = part if self.rows is None else pl.concat([self.rows, part])
-        if self.rows.height > 2 * self.size:
-            self.rows = self.rows.sort(KEY).head(self.size)
+        rows = part if self.rows is None else pl.concat([self.rows, part])
+        rows = rows.group_by(KEY, maintain_order=True).agg(
+            *(pl.col(c).first() for c in self.columns), pl.col(COUNT).sum()
+        )
+        if rows.height > 2 * self.size:
+            rows = rows.sort(KEY).head(self.size)
+        self.rows = rows.select(*self.columns, KEY, COUNT)
 
     def merge(self, other: RowSampler) -> None:
         if other.rows is not None:
@@ -83,7 +93,15 @@ class RowSampler:
     def finish(self) -> pl.DataFrame:
         if self.rows is None:
             return pl.DataFrame({name: [] for name in self.columns}, schema=dict.fromkeys(self.columns, pl.String))
-        return self.rows.sort(KEY).head(self.size).drop(KEY)
+        kept = self.rows.sort(KEY).head(self.size)
+        counts = kept[COUNT].to_numpy().astype(np.float64)
+        total = min(self.size, int(counts.sum()))
+        share = counts * total / counts.sum()
+        copies = np.floor(share).astype(np.int64)
+        short = total - int(copies.sum())  # largest remainders first, ties by rank
+        if short > 0:
+            copies[np.argsort(-(share - copies), kind="stable")[:short]] += 1
+        return kept.drop(KEY, COUNT).select(pl.all().repeat_by(pl.Series(copies)).explode())
 
 
 @dataclass(frozen=True)
@@ -205,8 +223,7 @@ def _matrices(
         if name not in current.categories:
             continue
         cur_labels, cur_codes = current.categories[name]
-        union = sorted(set(labels) | set(cur_labels))
-        position = {label: float(i) for i, label in enumerate(union)}
+        position = _category_positions(labels, codes, cur_labels, cur_codes)
 
         def recode(
             labels: list[str], codes: NDArray[np.int32], position: dict[str, float] = position
@@ -221,6 +238,27 @@ def _matrices(
     if not names:
         return np.empty((reference.rows, 0)), np.empty((current.rows, 0)), names, kinds
     return np.column_stack(ref_cols), np.column_stack(cur_cols), names, kinds
+
+
+MAX_CATEGORIES = 255
+"""Categories the gradient-boosted trees take per column (scikit-learn's limit): the most
+frequent keep their own code, the rest share the last one."""
+
+
+def _category_positions(
+    labels: list[str], codes: NDArray[np.int32], cur_labels: list[str], cur_codes: NDArray[np.int32]
+) -> dict[str, float]:
+    """Each label's code in the union of both samples; beyond :data:`MAX_CATEGORIES` labels, the
+    rarest (over both samples) share the code ``MAX_CATEGORIES - 1``."""
+    counts: dict[str, int] = {}
+    for names, found in ((labels, codes), (cur_labels, cur_codes)):
+        tally = np.bincount(found[found >= 0], minlength=len(names))
+        for label, count in zip(names, tally.tolist(), strict=True):
+            counts[label] = counts.get(label, 0) + int(count)
+    union = sorted(counts)
+    if len(union) > MAX_CATEGORIES:
+        union = sorted(union, key=lambda label: (-counts[label], label))
+    return {label: float(min(i, MAX_CATEGORIES - 1)) for i, label in enumerate(union)}
 
 
 def mann_whitney_auc_p(auc: float, n_reference: int, n_current: int) -> float:
@@ -308,8 +346,13 @@ def pca_reconstruction(
         return np.sqrt(((z - rebuilt) ** 2).sum(axis=1))
 
     held, batch = errors(x_ref[held_rows]), errors(x_cur)
-    ratio = float(batch.mean() / held.mean()) if held.mean() > 0 else float("inf")
-    p_value = float(stats.mannwhitneyu(batch, held, alternative="greater").pvalue)
+    if held.mean() <= 1e-12 * max(1.0, float(batch.mean())) and batch.mean() <= 1e-12:
+        # the components rebuild every row (one column, or columns that are copies of each
+        # other): nothing is left to compare
+        ratio, p_value = 1.0, 1.0
+    else:
+        ratio = float(batch.mean() / held.mean()) if held.mean() > 0 else float("inf")
+        p_value = float(stats.mannwhitneyu(batch, held, alternative="greater").pvalue)
     return Detector(
         "pca_reconstruction",
         ratio,

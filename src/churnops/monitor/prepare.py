@@ -212,16 +212,30 @@ def coerce_datetime(series: pl.Series) -> Coerced:
     return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable)
 
 
-def category_exprs(name: str, source: pl.DataType, like: pl.DataType | None = None) -> tuple[pl.Expr, pl.Expr | None]:
+BOOLEAN_SPELLING = ("True", "False")
+"""How a true/false value is written when the other file has the column as text (pandas' way)."""
+
+
+def category_exprs(
+    name: str, source: pl.DataType, like: pl.DataType | None = None, spelling: tuple[str, str] = BOOLEAN_SPELLING
+) -> tuple[pl.Expr, pl.Expr | None]:
     """Expressions for a column's category values, and a flag of cells that do not fit ``like``.
 
     Categories keep their type; a current column is cast to the reference's label type
     (``like``) when it differs, and what does not cast is flagged. Non-finite floats are missing.
+    True/false and text meet through their spelling: text ``true``/``false`` in any case reads as
+    a boolean, and a boolean becomes the text the reference writes for it (``spelling``).
     """
     column = pl.col(name)
     if isinstance(source, pl.Categorical | pl.Enum):
         column, source = column.cast(pl.String), pl.String()
     flag = None
+    if like == pl.Boolean and source == pl.String:
+        word = column.str.strip_chars().str.to_lowercase()
+        cast = pl.when(word == "true").then(True).when(word == "false").then(False).otherwise(None)
+        return cast, cast.is_null() & column.is_not_null()
+    if like == pl.String and source == pl.Boolean:
+        return pl.when(column).then(pl.lit(spelling[0])).when(~column).then(pl.lit(spelling[1])), None
     if like is not None and source != like:
         cast = column.cast(like, strict=False)
         if like != pl.String:
@@ -232,12 +246,20 @@ def category_exprs(name: str, source: pl.DataType, like: pl.DataType | None = No
     return column, flag
 
 
-def coerce_categorical(series: pl.Series, like: pl.DataType | None = None) -> Coerced:
-    """Category values, cast to ``like`` when given (see :func:`category_exprs`)."""
+def coerce_categorical(
+    series: pl.Series, like: pl.DataType | None = None, spelling: tuple[str, str] = BOOLEAN_SPELLING
+) -> Coerced:
+    """Category values, cast to ``like`` when given (see :func:`category_exprs`).
+
+    >>> coerce_categorical(pl.Series(["TRUE", "false", "unknown"]), pl.Boolean()).series.to_list()
+    [True, False, None]
+    >>> coerce_categorical(pl.Series([True, None]), pl.String(), ("true", "false")).series.to_list()
+    ['true', None]
+    """
     dtype = series.dtype
     if (like is None or like == dtype) and not dtype.is_float() and not isinstance(dtype, pl.Categorical | pl.Enum):
         return Coerced(series, 0)  # nothing to cast or clean (the common case: a dictionary of strings)
-    values, flag = category_exprs("v", series.dtype, like)
+    values, flag = category_exprs("v", series.dtype, like, spelling)
     frame = pl.DataFrame({"v": series}).select(
         values.alias("v"), (flag if flag is not None else pl.lit(False)).alias("f")
     )

@@ -223,6 +223,10 @@ class DatasetDrift:
     expected_false_alarm_rate: float | None = None
     """Calibrated verdict: the chance that this run's rule raises data drift when nothing drifted
     (independent columns; an upper bound, as the effect floor only removes alarms)."""
+    any_finding_false_alarm_rate: float | None = None
+    """With time chunks or multivariate detectors: the chance that the run raises any data finding
+    (data drift, a segment's, a chunk's, a detector's) when nothing drifted (each family
+    independent of the others; an upper bound)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = self._base()
@@ -233,6 +237,8 @@ class DatasetDrift:
                 "min_effect": self.min_effect,
                 "expected_false_alarm_rate": self.expected_false_alarm_rate,
             }
+            if self.any_finding_false_alarm_rate is not None:
+                out["calibrated"]["any_finding_false_alarm_rate"] = self.any_finding_false_alarm_rate
         return out
 
     def _base(self) -> dict[str, Any]:

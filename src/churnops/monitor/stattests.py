@@ -281,11 +281,13 @@ def wasserstein_1d(
 
 
 def weighted_std(values: Sample, weights: Weights) -> float:
-    """Population standard deviation of a sample that may come as distinct values + counts."""
-    if weights is None:
-        return float(np.std(values))
-    mean = np.average(values, weights=weights)
-    return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
+    """Population standard deviation of a sample that may come as distinct values + counts
+    (``inf`` beyond the largest float, as numpy gives it, without its warning)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if weights is None:
+            return float(np.std(values))
+        mean = np.average(values, weights=weights)
+        return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
 
 
 @stattest("wasserstein", "distance", NUMERICAL, 0.1, params=WEIGHTED)

@@ -29,7 +29,8 @@ _ORDER = {
     "multivariate": 6,
     "prediction": 7,
     "segment values": 8,
-    "quality": 9,
+    "chunk dates": 9,
+    "quality": 10,
 }
 
 
@@ -89,6 +90,18 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 "chunk",
                 f"data drift in chunk {_shown(chunk.label)} ({chunk.rows:,} rows): {len(chunk.drifted_columns)} of "
                 f"{len(chunk.columns)} columns drifted (share {chunk.share:.3f} > {chunk.threshold:g}): {names}",
+            )
+        )
+    chunks = result.chunks
+    batch_rows = result.current.rows if result.current is not None else 0
+    if chunks is not None and chunks.time_column and batch_rows and chunks.unplaced_rows > 0.05 * batch_rows:
+        found.append(
+            (
+                "quality",
+                "chunk dates",
+                f"time chunks: {chunks.unplaced_rows:,} of {batch_rows:,} rows have no readable date in "
+                f"{_shown(chunks.time_column)} and are in no chunk - are the dates written as drift.time_format "
+                "(--time-format) says?",
             )
         )
     multivariate = result.multivariate

@@ -15,6 +15,7 @@ from typing import Any
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
 from churnops.data.io import check_readable, table_format
 from churnops.errors import ChurnopsError, InputDataError, OutputWriteError
+from churnops.monitor.drift import with_any_finding_rate
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import MonitoringResult
 from churnops.monitor.settings import settings_from_config
@@ -187,6 +188,7 @@ def _run_monitoring(
     use_cache = request.use_cache and config.monitor.use_profile_cache
     run = engine.compare(config, source, current_path, settings, use_cache, progress)
     result, cache_status, extra_files, timings = run.result, run.cache_status, run.extra_files, run.timings
+    result = with_any_finding_rate(result, settings)
     result = _with_model(config, result, source, current_path, champion, progress)
     result = replace(result, verdict=decide(result, config.thresholds.trigger_on))
     for column in result.columns:

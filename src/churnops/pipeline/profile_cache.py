@@ -45,7 +45,7 @@ def profile_key(
             "dialect": list(dialect),
             "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
             **({"segments": list(settings.segments), "segment_keys": 2} if settings.segments else {}),
-            **({"joint_rows": settings.multivariate_rows} if settings.multivariate else {}),
+            **({"joint_rows": settings.multivariate_rows, "joint_sample": 2} if settings.multivariate else {}),
         },
         sort_keys=True,
     )
