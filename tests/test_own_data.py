@@ -125,6 +125,13 @@ def test_a_target_that_is_not_there_is_an_error_naming_the_columns(own):
     assert "churned" in done.stderr
 
 
+def test_an_identifier_that_is_not_there_is_an_error_naming_the_columns(own):
+    done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv", "--id", "custmer")
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: columns.id: 'custmer' is not a column of mine.csv")
+    assert "churned" in done.stderr
+
+
 def test_a_file_named_in_the_configuration_is_read_whole_like_the_flag(own):
     (own / "churnops.toml").write_text('[paths]\nreference = "mine.csv"\nproduction = "batch.csv"\n')
     done = churnops(own, "monitor")

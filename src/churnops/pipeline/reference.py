@@ -138,11 +138,17 @@ def _with_segments(
 
 
 def check_target_present(config: Config, path: Path, header: list[str]) -> None:
-    """A target you named (in churnops.toml, --set or --target) must be in the reference."""
+    """A target and identifiers you named (in churnops.toml, --set, --target or --id) must be in
+    the reference."""
     target = config.columns.target
     if target and target not in header and "target" in config.columns.model_fields_set:
         shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
         raise ConfigError(f"columns.target: '{target}' is not a column of {path} (its columns: {shown})")
+    missing = [name for name in config.columns.id if name not in header]
+    if missing and "id" in config.columns.model_fields_set:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        verb = "is not a column" if len(missing) == 1 else "are not columns"
+        raise ConfigError(f"columns.id: {', '.join(repr(n) for n in missing)} {verb} of {path} (its columns: {shown})")
 
 
 TARGET_NAMES = ("churn", "churned", "exited", "attrition", "target", "label", "y", "churn_flag", "is_churn")
