@@ -266,3 +266,24 @@ def test_wasserstein_piecewise_merge_equals_scipy(monkeypatch, piece):
     assert wasserstein_1d(uu, vv, uw, vw) == pytest.approx(expected, rel=1e-12)
     assert wasserstein_1d(uu, v, uw, None) == pytest.approx(expected, rel=1e-12)
     assert wasserstein_1d(u, u) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["continuous", "integers", "rounded"])
+def test_ks_beyond_the_exact_sizes_is_scipys_to_the_bit(kind):
+    """Above 10,000 values the statistic comes from one merge of the sorted samples (no second
+    sort): the same statistic and p-value as scipy's ks_2samp, sorted or not, values + counts or not."""
+    from churnops.monitor.stattests import ks
+
+    rng = np.random.default_rng(["continuous", "integers", "rounded"].index(kind))
+    for n, m in ((10_001, 25_000), (40_000, 12_345)):
+        if kind == "continuous":
+            a, b = rng.normal(size=n), rng.normal(0.02, 1, m)
+        elif kind == "integers":
+            a, b = rng.integers(0, 50, n).astype(float), rng.integers(0, 51, m).astype(float)
+        else:
+            a, b = np.round(rng.exponential(size=n), 2), np.round(rng.exponential(1.02, size=m), 2)
+        expected = stats.ks_2samp(a, b)
+        (va, ca), (vb, cb) = np.unique(a, return_counts=True), np.unique(b, return_counts=True)
+        for got in (ks(a, b), ks(np.sort(a), np.sort(b)), ks(va, vb, ca, cb)):
+            assert got.statistic == expected.statistic
+            assert got.p_value == expected.pvalue

@@ -200,21 +200,26 @@ def ks(
     """
     from scipy import stats
 
-    if reference_weights is None and current_weights is None:
-        return _ks_2samp(reference, current)
-    u_w = np.ones(len(reference), dtype=np.int64) if reference_weights is None else reference_weights
-    v_w = np.ones(len(current), dtype=np.int64) if current_weights is None else current_weights
-    n, m = int(u_w.sum()), int(v_w.sum())
+    n = len(reference) if reference_weights is None else int(reference_weights.sum())
+    m = len(current) if current_weights is None else int(current_weights.sum())
     if max(n, m) <= KS_EXACT_LIMIT:
+        if reference_weights is None and current_weights is None:
+            return _ks_2samp(reference, current)
+        u_w = np.ones(len(reference), dtype=np.int64) if reference_weights is None else reference_weights
+        v_w = np.ones(len(current), dtype=np.int64) if current_weights is None else current_weights
         return _ks_2samp(np.repeat(reference, u_w), np.repeat(current, v_w))
-    points = np.union1d(reference, current)
-    cdf_u = np.cumsum(u_w)[np.searchsorted(reference, points, side="right") - 1] / n
-    cdf_u[np.searchsorted(reference, points, side="right") == 0] = 0.0
-    cdf_v = np.cumsum(v_w)[np.searchsorted(current, points, side="right") - 1] / m
-    cdf_v[np.searchsorted(current, points, side="right") == 0] = 0.0
-    statistic = float(np.max(np.abs(cdf_u - cdf_v)))
+    if reference_weights is None:
+        reference = _ascending(reference)
+    if current_weights is None:
+        current = _ascending(current)
+    statistic = _cdf_pass(reference, current, reference_weights, current_weights, ks=True)[1]
     p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(n * m / (n + m))), 0.0, 1.0))
     return TestResult(statistic, p_value)
+
+
+def _ascending(values: Sample) -> Sample:
+    """``values`` sorted (most arrive sorted: then only checked)."""
+    return values if values.size < 2 or bool(np.all(values[1:] >= values[:-1])) else np.sort(values)
 
 
 def _ks_2samp(reference: Sample, current: Sample) -> TestResult:
@@ -246,6 +251,19 @@ def wasserstein_1d(
     >>> wasserstein_1d(np.array([0.0, 1.0, 3.0]), np.array([5.0, 6.0, 8.0]))
     5.0
     """
+    return _cdf_pass(reference, current, reference_weights, current_weights)[0]
+
+
+def _cdf_pass(
+    reference: Sample,
+    current: Sample,
+    reference_weights: Weights = None,
+    current_weights: Weights = None,
+    ks: bool = False,
+) -> tuple[float, float]:
+    """One merge of two sorted samples: the area between their empirical CDFs (Wasserstein) and,
+    with ``ks``, their largest gap (the Kolmogorov-Smirnov statistic, taken where scipy takes it:
+    after each run of equal values, as ``count / n`` differences, so bit for bit the same)."""
     u_total = float(len(reference) if reference_weights is None else reference_weights.sum())
     v_total = float(len(current) if current_weights is None else current_weights.sum())
     pieces = max(1, (len(reference) + len(current)) // W1_PIECE_VALUES)
@@ -254,6 +272,7 @@ def wasserstein_1d(
     u_edges = np.concatenate(([0], np.searchsorted(reference, cuts), [len(reference)]))
     v_edges = np.concatenate(([0], np.searchsorted(current, cuts), [len(current)]))
     total = 0.0
+    largest = 0.0
     u_before = v_before = 0.0
     last: float | None = None
     for u_lo, u_hi, v_lo, v_hi in zip(u_edges[:-1], u_edges[1:], v_edges[:-1], v_edges[1:], strict=True):
@@ -275,9 +294,15 @@ def wasserstein_1d(
         if last is not None:  # the gap between the previous piece and this one
             total += abs(u_before / u_total - v_before / v_total) * float(merged[0] - last)
         difference = u_seen[:-1] / u_total - v_seen[:-1] / v_total
-        total += float(np.dot(np.abs(difference, out=difference), np.diff(merged)))
+        widths = np.diff(merged)
+        np.abs(difference, out=difference)
+        total += float(np.dot(difference, widths))
+        if ks:  # a piece ends between different values (pieces are cut at values)
+            ends = difference[widths > 0]
+            largest = max(largest, float(ends.max()) if ends.size else 0.0)
+            largest = max(largest, abs(float(u_seen[-1]) / u_total - float(v_seen[-1]) / v_total))
         u_before, v_before, last = float(u_seen[-1]), float(v_seen[-1]), float(merged[-1])
-    return total
+    return total, largest
 
 
 def weighted_std(values: Sample, weights: Weights) -> float:
