@@ -46,7 +46,9 @@ from churnops.config import Config  # noqa: E402
 from churnops.data.generator import generate_reference  # noqa: E402
 from churnops.data.scenarios import SEED_SCENARIO, Operation, apply_scenario, resolve_scenario  # noqa: E402
 from churnops.monitor.calibrated import needed_columns  # noqa: E402
+from churnops.monitor.chunks import chunk_drift, cut  # noqa: E402
 from churnops.monitor.engine import monitor_frames  # noqa: E402
+from churnops.monitor.profile import build_profile  # noqa: E402
 from churnops.monitor.settings import settings_from_config  # noqa: E402
 
 POOL_SEED = 20261204
@@ -78,6 +80,7 @@ def scenarios(pool: pl.DataFrame) -> dict[str, tuple[Operation, ...]]:
     out[LABEL_SHIFT] = ()
     out[NULL_SEGMENTS] = ()
     out[INSIDE] = ()
+    out[NULL_CHUNKS] = ()
     return out
 
 
@@ -90,6 +93,8 @@ LABEL_SHIFT = "label shift: churn rate +10 points"
 each class keeps its own feature distribution, so only the columns related to churn move."""
 TARGET = "Churn Flag"
 NULL_SEGMENTS = "none (segments on)"
+NULL_CHUNKS = "none (5 chunks of rows on)"
+"""The batch also cut into 5 runs of rows (``--chunk-by size:n/5``): every chunk's columns count."""
 
 
 def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
@@ -107,6 +112,8 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
         settings = replace(settings, segments=(SEGMENT,))
     if scenario in MULTIVARIATE:
         settings = replace(settings, multivariate=True)
+    if scenario == NULL_CHUNKS:
+        settings = replace(settings, chunk_by=f"size:{size // 5}")
     if scenario == INSIDE:
         inside = current[SEGMENT] == "SME"
         current = current.with_columns(
@@ -134,6 +141,10 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
     groups: list[tuple[str, list[Any]]] = [("", [c for c in result.columns if c.role == "feature"])]
     if result.segments is not None:
         groups += [(g.value, g.columns) for g in result.segments.groups if g.tested]
+    if settings.chunk_by:
+        pieces, unplaced = cut(current, settings)
+        chunks = chunk_drift(build_profile(reference, settings), pieces, settings, unplaced)
+        groups += [(f"chunk {g.label}", g.columns) for g in chunks.groups if g.tested]
     out: dict[str, bool] = {}
     for verdict in ("evidently", "calibrated"):
 
