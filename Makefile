@@ -45,6 +45,7 @@ run: setup
 lint: setup-all
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy src/churnops/__init__.py src/churnops/api.py
 
 test: lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

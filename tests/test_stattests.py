@@ -252,7 +252,7 @@ def test_a_bigger_shift_never_lowers_a_distance(values, small, extra):
 @pytest.mark.parametrize("piece", [2, 7, 64])
 def test_wasserstein_piecewise_merge_equals_scipy(monkeypatch, piece):
     # tiny pieces: cuts fall on tied values, on empty pieces, on the weighted and raw forms
-    import churnops.monitor.stattests as module
+    from churnops.monitor import stattests as module
 
     monkeypatch.setattr(module, "W1_PIECE_VALUES", piece)
     rng = np.random.default_rng(piece)

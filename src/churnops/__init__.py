@@ -1,3 +1,21 @@
-"""churnops: drift monitoring and an MLOps pipeline for tabular models, starting with bank churn."""
+"""churnops: drift monitoring and an MLOps pipeline for tabular models, starting with bank churn.
 
-__version__ = "0.1.0"
+From Python::
+
+    import churnops
+
+    result = churnops.monitor(reference_df, batch_df, target="churned")
+    print(result.verdict.headline)
+    result.raise_for_drift()
+
+:func:`monitor`, :func:`load_config`, :class:`MonitorResult` and :class:`DriftDetected` are the
+public interface; every other module is internal. Importing the package stays cheap: the work
+(and its imports) happens when you call.
+"""
+
+# the monitoring layer's package is loaded first, so that the name ``monitor`` is the function
+from churnops import monitor as _monitor_layer  # noqa: F401
+from churnops._version import __version__
+from churnops.api import DriftDetected, MonitorResult, load_config, monitor
+
+__all__ = ["DriftDetected", "MonitorResult", "__version__", "load_config", "monitor"]

@@ -26,7 +26,7 @@ from typing import Any  # noqa: E402
 
 import typer  # noqa: E402
 
-from churnops import __version__
+from churnops._version import __version__
 from churnops.cli.common import EXIT_CODES_HELP, STATE, err, setup_logging
 
 app = typer.Typer(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops import __version__
+from churnops._version import __version__
 from churnops.data.io import DEFAULT_DIALECT, CsvDialect, atomic_path, read_table, sha256_file, write_table
 from churnops.data.scenarios import Operation, apply_scenario
 

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from churnops import __version__
+from churnops._version import __version__
 from churnops.config import Config
 from churnops.data.io import read_table, sha256_file
 from churnops.errors import ConfigError, InputDataError

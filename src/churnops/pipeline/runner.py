@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from churnops import __version__
+from churnops._version import __version__
 from churnops.config import SUMMARY_FILE, Config
 from churnops.data.files import atomic_write_text
 from churnops.errors import ChurnopsError

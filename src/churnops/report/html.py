@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from churnops import __version__
+from churnops._version import __version__
 from churnops.escape import has_controls, terminal
 from churnops.monitor.results import ColumnDrift, MonitoringResult
 from churnops.report import charts, fluid_charts, formats

@@ -7,7 +7,7 @@ import math
 from importlib import resources
 from typing import Any
 
-from churnops import __version__
+from churnops._version import __version__
 from churnops.monitor.results import MonitoringResult
 
 SCHEMA_RESOURCE = "monitoring_metrics.schema.json"

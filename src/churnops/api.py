@@ -1,0 +1,270 @@
+"""churnops from Python: tables in, a typed result out (see :func:`monitor`).
+
+Everything a notebook or a pipeline task needs is exported by the package itself::
+
+    import churnops
+
+    result = churnops.monitor(reference_df, batch_df, target="churned")
+    result.verdict.status           # "ok", "warning" or "alert"
+    result.to_pandas()              # one row per column: test, score, p-value, drifted
+    result.save_html("report.html") # the same report as `churnops monitor`
+    result.raise_for_drift()        # DriftDetected when the run raises an alert
+
+The comparison is the one ``churnops monitor`` makes (the same statistics, verdict rules and
+configuration), in memory: nothing is written unless you ask for it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from churnops.errors import ChurnopsError, InputDataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from churnops.config import Config
+    from churnops.monitor.results import MonitoringResult, Verdict
+
+__all__ = ["DriftDetected", "MonitorResult", "load_config", "monitor"]
+
+
+class DriftDetected(ChurnopsError):
+    """Raised by :meth:`MonitorResult.raise_for_drift` when the run raises an alert.
+
+    ``result`` is the :class:`MonitorResult`; ``str(error)`` names every alert, one per line.
+    """
+
+    def __init__(self, result: MonitorResult) -> None:
+        self.result = result
+        reasons = [r.message for r in result.verdict.alerts] or [result.verdict.headline]
+        super().__init__("drift alert: " + "; ".join(reasons))
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """What :func:`monitor` found. Frozen: every method reads, none changes it."""
+
+    result: MonitoringResult
+    """The full comparison (the object the metrics JSON is written from)."""
+    config: Config = field(repr=False)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``status`` (ok / warning / alert), ``headline``, ``reasons``, ``alerts``, ``trigger``."""
+        assert self.result.verdict is not None
+        return self.result.verdict
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether the run raises an alert (what writes ``trigger.txt`` in the command)."""
+        return bool(self.verdict.trigger)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return list(self.result.dataset_drift.drifted_columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metrics document ``churnops monitor`` writes (same keys, same JSON Schema)."""
+        from churnops.report.metrics import metrics_document
+
+        return metrics_document(self.result)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per tested column: role, type, test, statistic, p-value, threshold, drifted."""
+        import polars as pl
+
+        rows = [
+            {
+                "column": c.name,
+                "role": c.role,
+                "type": c.column_type,
+                "test": c.test,
+                "statistic": c.statistic,
+                "p_value": c.p_value,
+                "threshold": c.threshold,
+                "drift_score": c.drift_score,
+                "drift_detected": bool(c.drift_detected),
+            }
+            for c in self.result.columns
+        ]
+        schema = {
+            "column": pl.String, "role": pl.String, "type": pl.String, "test": pl.String,
+            "statistic": pl.Float64, "p_value": pl.Float64, "threshold": pl.Float64,
+            "drift_score": pl.Float64, "drift_detected": pl.Boolean,
+        }  # fmt: skip
+        return pl.DataFrame(rows, schema=schema)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """:meth:`to_polars` as a pandas DataFrame (needs pandas)."""
+        return self.to_polars().to_pandas()
+
+    def html(self) -> str:
+        """The report as one standalone HTML page (its stylesheet inline, no JavaScript)."""
+        from churnops.report.html import ReportContext, render_reports
+
+        return render_reports(self.result, ReportContext("", "", False))[1]
+
+    def save_html(self, path: str | Path) -> Path:
+        """Write :meth:`html` to ``path`` (replaced, never followed if it is a link); the path."""
+        from churnops.data.files import atomic_write_text, refuse_folder
+
+        target = Path(path)
+        refuse_folder(target)
+        atomic_write_text(target, self.html())  # a link at the path is replaced, not followed
+        return target
+
+    def _repr_html_(self) -> str:
+        """The report inline in Jupyter and VS Code: inside a sandboxed frame, so that its styles
+        never reach the notebook and nothing in it can run."""
+        page = html.escape(self.html(), quote=True)
+        return (
+            f'<iframe title="churnops report" sandbox="" srcdoc="{page}" '
+            'style="width:100%;height:900px;border:1px solid #ddd"></iframe>'
+        )
+
+    def raise_for_drift(self) -> MonitorResult:
+        """Raise :class:`DriftDetected` when the run raises an alert; else return the result."""
+        if self.drift_detected:
+            raise DriftDetected(self)
+        return self
+
+    def __repr__(self) -> str:
+        drift = self.result.dataset_drift
+        return (
+            f"<MonitorResult {self.verdict.status}: {len(drift.drifted_columns)} of {drift.n_columns} columns "
+            f"drifted (score {drift.score:.3f}, threshold {drift.threshold:g})>"
+        )
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """The configuration ``churnops`` commands use: ``path`` (a churnops.toml; default: the one in
+    the current folder, else the built-in defaults) with ``overrides`` on top, by dotted key
+    written with ``__`` (``thresholds__dataset_drift=0.2``) - the same as ``--set``."""
+    from churnops.config import load_config as read
+
+    return read(Path(path) if path is not None else None, _dotted(overrides))
+
+
+def _dotted(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {key.replace("__", "."): value for key, value in overrides.items()}
+
+
+def _frame(data: Any, what: str) -> pl.DataFrame:
+    """A polars DataFrame from a polars, pandas or pyarrow table, or a CSV/Parquet path (no copy
+    where the table is already in Arrow memory)."""
+    import polars as pl
+
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, str | Path):
+        from churnops.data.io import read_table
+
+        return read_table(Path(data))
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pl.from_pandas(data)
+    if module == "pyarrow":
+        converted = pl.from_arrow(data)
+        if isinstance(converted, pl.DataFrame):
+            return converted
+    raise InputDataError(
+        f"{what}: expected a polars, pandas or pyarrow table or a CSV/Parquet path, got {type(data).__name__}"
+    )
+
+
+def monitor(
+    reference: Any,
+    current: Any,
+    config: Config | str | Path | None = None,
+    *,
+    target: str | None = None,
+    verdict: str | None = None,
+    segments: list[str] | None = None,
+    **overrides: Any,
+) -> MonitorResult:
+    """Compare ``current`` with ``reference`` as ``churnops monitor`` does, in memory.
+
+    Parameters
+    ----------
+    reference, current
+        polars, pandas or pyarrow tables, or paths of CSV/Parquet files (read whole).
+    config
+        A :class:`~churnops.config.Config` (:func:`load_config`), a churnops.toml path, or None
+        for the one in the current folder (else the built-in defaults).
+    target
+        The label column (``columns.target``); ``""`` for none.
+    verdict
+        ``"evidently"`` or ``"calibrated"`` (``drift.verdict``).
+    segments
+        Columns whose values are each tested too (``drift.segments``; implies calibrated).
+    overrides
+        Any configuration key, dotted with ``__``: ``thresholds__dataset_drift=0.2``.
+
+    Raises
+    ------
+    churnops.errors.ChurnopsError
+        Bad input or configuration (``ConfigError``, ``InputDataError``), one readable line.
+    """
+    from churnops.config import Config
+    from churnops.monitor.engine import monitor_frames
+    from churnops.monitor.results import DatasetInfo
+    from churnops.monitor.settings import settings_from_config
+    from churnops.monitor.verdict import decide
+    from churnops.pipeline.starter import INFER_ROWS, with_inferred_columns
+
+    extra = _dotted(overrides)
+    if target is not None:
+        extra["columns.target"] = target
+    if verdict is not None:
+        extra["drift.verdict"] = verdict
+    if segments is not None:
+        extra["drift.segments"] = list(segments)
+    if isinstance(config, Config):
+        chosen = _with(config, extra) if extra else config
+    else:
+        chosen = load_config(config, **{k.replace(".", "__"): v for k, v in extra.items()})
+    ref, cur = _frame(reference, "reference"), _frame(current, "current")
+    if ref.height == 0:
+        raise InputDataError("reference: the table has no rows")
+    named = chosen.columns.target and "target" in chosen.columns.model_fields_set
+    if named and chosen.columns.target not in ref.columns:
+        shown = ", ".join(ref.columns[:12]) + (", ..." if len(ref.columns) > 12 else "")
+        raise InputDataError(f"columns.target: '{chosen.columns.target}' is not a column of the reference ({shown})")
+    chosen, _, _ = with_inferred_columns(chosen, ref.head(INFER_ROWS))
+    settings = settings_from_config(chosen)
+    result = monitor_frames(
+        ref,
+        cur,
+        settings,
+        DatasetInfo(None, ref.height, None, None, ref.width),
+        DatasetInfo(None, cur.height, None, None, cur.width),
+    )
+    from dataclasses import replace
+
+    result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
+    return MonitorResult(result, chosen)
+
+
+def _with(config: Config, overrides: dict[str, Any]) -> Config:
+    """An in-memory configuration with dotted overrides, validated again."""
+    from churnops.config import Config
+
+    data = config.model_dump(exclude={"root", "source"})
+    for dotted, value in overrides.items():
+        node = data
+        *path, last = dotted.split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return Config.model_validate({**data, "root": config.root})

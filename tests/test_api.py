@@ -1,0 +1,157 @@
+"""The Python interface: ``churnops.monitor`` on polars, pandas and Arrow tables and on paths gives
+the command's numbers, its result reads as dicts, JSON and tables, renders the same report (inline
+in notebooks inside a sandboxed frame), raises on drift when asked, and refuses bad input in one
+line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import churnops
+from churnops.data.generator import generate_reference
+from churnops.data.scenarios import apply_scenario, resolve_scenario
+from churnops.errors import ChurnopsError, ConfigError, InputDataError
+from churnops.report.metrics import metrics_schema
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("api")
+    population = generate_reference(8_000, seed=11)
+    reference, current = population[:5_000], population[5_000:]
+    current, _ = apply_scenario(current, resolve_scenario("seed"), 1.0, seed=2)
+    reference.write_csv(folder / "reference.csv")
+    current.write_csv(folder / "current.csv")
+    population[5_000:].write_csv(folder / "same.csv")  # no drift applied
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "-q", "monitor", "--no-cache", "-r", "reference.csv", "-p", "current.csv"],
+        cwd=folder, capture_output=True, text=True, timeout=300, env={**os.environ},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def _cli_metrics(folder: Path) -> dict:
+    return json.loads((folder / "monitoring" / "monitoring_metrics.json").read_text())
+
+
+def _numbers(document: dict) -> dict:
+    """What must agree: every column's test and score, the dataset, target and quality verdicts."""
+    columns = {
+        name: (c["stattest"] if "stattest" in c else c.get("test"), c["drift_score"], c["drift_detected"])
+        for name, c in document["columns"].items()
+    }
+    drift = document["dataset_drift"]
+    return {
+        "columns": columns,
+        "dataset": (drift["score"], drift["detected"], drift["drifted_columns"]),
+        "target": document.get("target_drift"),
+        "quality": document["data_quality"]["score"],
+        "status": document["verdict"]["status"],
+    }
+
+
+@pytest.mark.parametrize("kind", ["path", "polars", "pandas", "arrow"])
+def test_monitor_gives_the_commands_numbers_on_any_table(files, kind, monkeypatch):
+    monkeypatch.chdir(files)
+    reference, current = files / "reference.csv", files / "current.csv"
+    if kind == "polars":
+        inputs = (pl.read_csv(reference), pl.read_csv(current))
+    elif kind == "pandas":
+        # pandas parses floats exactly with round_trip (its default parser can miss by one unit in the last place)
+        inputs = (
+            pd.read_csv(reference, float_precision="round_trip"),
+            pd.read_csv(current, float_precision="round_trip"),
+        )
+    elif kind == "arrow":
+        inputs = (pl.read_csv(reference).to_arrow(), pl.read_csv(current).to_arrow())
+    else:
+        inputs = (str(reference), current)
+    result = churnops.monitor(*inputs)
+    assert _numbers(result.to_dict()) == _numbers(_cli_metrics(files))
+    assert result.drift_detected and set(result.drifted_columns) >= {"Balance", "Credit Score", "Income"}
+
+
+def test_the_result_reads_as_a_document_json_and_tables(files, monkeypatch):
+    monkeypatch.chdir(files)
+    result = churnops.monitor(files / "reference.csv", files / "current.csv", verdict="calibrated")
+    document = result.to_dict()
+    jsonschema.validate(document, metrics_schema())
+    assert json.loads(result.to_json()) == json.loads(json.dumps(document))
+    table = result.to_polars()
+    assert table.height == len(document["columns"]) and table["drift_detected"].dtype == pl.Boolean
+    frame = result.to_pandas()
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == table.columns
+    assert document["dataset_drift"]["verdict"] == "calibrated"
+    assert "alert" in repr(result)
+    with pytest.raises(AttributeError):
+        result.config = None  # frozen
+
+
+def test_raise_for_drift(files, monkeypatch):
+    monkeypatch.chdir(files)
+    drifted = churnops.monitor(files / "reference.csv", files / "current.csv")
+    with pytest.raises(churnops.DriftDetected) as raised:
+        drifted.raise_for_drift()
+    assert raised.value.result is drifted and "data drift" in str(raised.value)
+    assert isinstance(raised.value, ChurnopsError)
+    calm = churnops.monitor(files / "reference.csv", files / "same.csv", target="", verdict="calibrated")
+    assert calm.raise_for_drift() is calm and calm.verdict.status == "ok"
+
+
+def test_the_report_is_saved_and_shown_inline_without_scripts(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(files)
+    result = churnops.monitor(files / "reference.csv", files / "current.csv")
+    elsewhere = tmp_path / "someone_elses.txt"
+    elsewhere.write_text("keep me")
+    link = tmp_path / "report.html"
+    link.symlink_to(elsewhere)
+    saved = result.save_html(link)
+    assert saved == link and not link.is_symlink()  # the link was replaced, not followed
+    assert elsewhere.read_text() == "keep me"
+    page = link.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page.lower() and "Balance" in page
+    inline = result._repr_html_()
+    assert inline.startswith('<iframe title="churnops report" sandbox=""')
+    assert "<script" not in inline.lower() and "<style" not in inline  # escaped inside srcdoc
+    with pytest.raises(ChurnopsError):
+        result.save_html(tmp_path)  # a folder
+
+
+def test_configuration_and_overrides(files, monkeypatch):
+    monkeypatch.chdir(files)
+    config = churnops.load_config(thresholds__dataset_drift=0.5)
+    assert config.thresholds.dataset_drift == 0.5
+    result = churnops.monitor(files / "reference.csv", files / "current.csv", config)
+    assert result.to_dict()["dataset_drift"]["threshold"] == 0.5
+    again = churnops.monitor(files / "reference.csv", files / "current.csv", config, thresholds__dataset_drift=0.05)
+    assert again.to_dict()["dataset_drift"]["threshold"] == 0.05
+    segmented = churnops.monitor(files / "reference.csv", files / "current.csv", segments=["Customer Segment"])
+    assert segmented.result.segments is not None
+
+
+def test_bad_input_is_one_clear_error(files, monkeypatch):
+    monkeypatch.chdir(files)
+    reference = pl.read_csv(files / "reference.csv")
+    with pytest.raises(InputDataError, match="expected a polars, pandas or pyarrow table"):
+        churnops.monitor(reference, [1, 2, 3])
+    with pytest.raises(InputDataError, match="columns.target: 'churned' is not a column of the reference"):
+        churnops.monitor(reference, reference, target="churned")
+    with pytest.raises(ConfigError, match="thresholds.nonsense: unknown key"):
+        churnops.monitor(reference, reference, thresholds__nonsense=1)
+    with pytest.raises(InputDataError, match="no rows"):
+        churnops.monitor(reference.head(0), reference)
+    with pytest.raises(ChurnopsError):
+        churnops.monitor(files / "missing.csv", reference)
+    table = pa.table({"x": [1.0, 2.0, 3.0] * 100})
+    assert not churnops.monitor(table, table, target="").drift_detected  # an Arrow table as it is
