@@ -155,3 +155,83 @@ def test_bad_input_is_one_clear_error(files, monkeypatch):
         churnops.monitor(files / "missing.csv", reference)
     table = pa.table({"x": [1.0, 2.0, 3.0] * 100})
     assert not churnops.monitor(table, table, target="").drift_detected  # an Arrow table as it is
+
+
+def test_time_chunks_and_file_dialects_are_the_commands(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    reference = pl.DataFrame({c: rng.normal(size=4_000) for c in "xyz"})
+    late = np.r_[rng.normal(size=3_800), rng.normal(1, 1, 200)]  # only the last 200 rows moved
+    current = pl.DataFrame({"x": late, "y": rng.normal(size=4_000), "z": rng.normal(size=4_000)})
+    reference.write_csv(tmp_path / "r.csv", separator=";")
+    current.write_csv(tmp_path / "c.csv", separator=";")
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "-q", "monitor", "--no-cache", "-r", "r.csv", "-p", "c.csv",
+         "--verdict", "calibrated", "--chunk-by", "size:200", "--set", "columns.target=", "--set", "data.separator=;"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cli = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+    result = churnops.monitor(
+        "r.csv", "c.csv", target="", verdict="calibrated", drift__chunk_by="size:200", data__separator=";"
+    )
+    document = result.to_dict()
+    assert document["chunks"]["detected"] == cli["chunks"]["detected"] == ["rows 3,801-4,000"]
+    assert document["dataset_drift"]["calibrated"] == cli["dataset_drift"]["calibrated"]
+    assert result.verdict.status == cli["verdict"]["status"] == "alert"
+    with pytest.raises(churnops.DriftDetected):
+        result.raise_for_drift()
+
+
+def test_a_configuration_object_takes_overrides_like_set(files, monkeypatch):
+    monkeypatch.chdir(files)
+    config = churnops.load_config()
+    reference = pl.read_csv(files / "reference.csv")
+    with pytest.raises(ConfigError, match="thresholds.dataset_drif"):
+        churnops.monitor(reference, reference, config, thresholds__dataset_drif=0.2)
+    with pytest.raises(ConfigError, match="thresholds.dataset_drift"):
+        churnops.monitor(reference, reference, config, thresholds__dataset_drift__x=0.2)
+    with pytest.raises(ConfigError, match="drift.verdict"):
+        churnops.monitor(reference, reference, config, verdict="bogus")
+    # the bank example's target is a default, not a choice: other data without it still runs
+    other = pl.DataFrame({"x": [float(i % 17) for i in range(500)]})
+    assert not churnops.monitor(other, other, config, thresholds__dataset_drift=0.2).drift_detected
+    with pytest.raises(ConfigError, match="config: expected a Config"):
+        churnops.monitor(reference, reference, 123)
+    with pytest.raises(ConfigError, match="monitor.engine = 'evidently'"):
+        churnops.monitor(reference, reference, monitor__engine="evidently")
+    one = churnops.monitor(files / "reference.csv", files / "current.csv", segments="Customer Segment")
+    assert one.result.segments is not None and one.result.segments.columns == ["Customer Segment"]
+
+
+def test_unusable_tables_are_one_clear_error(files, monkeypatch):
+    import datetime as dt
+
+    monkeypatch.chdir(files)
+    reference = pl.read_csv(files / "reference.csv")
+    with pytest.raises(InputDataError, match="current: the table has no rows"):
+        churnops.monitor(reference, reference.head(0))
+    with pytest.raises(InputDataError, match="column types churnops does not monitor: wait"):
+        table = pl.DataFrame({"wait": [dt.timedelta(seconds=i) for i in range(50)]})
+        churnops.monitor(table, table, target="")
+    with pytest.raises(InputDataError, match="repeated column names: 0"):
+        frame = pd.DataFrame([[1.0, 2.0]] * 50, columns=[0, "0"])
+        churnops.monitor(frame, frame, target="")
+    with pytest.raises(InputDataError, match="got Series"):
+        churnops.monitor(pd.Series([1.0] * 50), pd.Series([1.0] * 50), target="")
+    with pytest.raises(InputDataError, match="cannot be read as a table"):
+        mixed = pd.DataFrame({"m": [1, "x", 2.5, None, True] * 20})
+        churnops.monitor(mixed, mixed, target="")
+
+
+def test_drift_detected_crosses_process_boundaries(files, monkeypatch):
+    import pickle
+
+    monkeypatch.chdir(files)
+    result = churnops.monitor(files / "reference.csv", files / "current.csv")
+    with pytest.raises(churnops.DriftDetected) as raised:
+        result.raise_for_drift()
+    back = pickle.loads(pickle.dumps(raised.value))
+    assert str(back) == str(raised.value) and back.result.drifted_columns == result.drifted_columns

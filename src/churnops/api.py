@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from churnops.errors import ChurnopsError, InputDataError
+from churnops.errors import ChurnopsError, ConfigError, InputDataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,10 +45,14 @@ class DriftDetected(ChurnopsError):
         reasons = [r.message for r in result.verdict.alerts] or [result.verdict.headline]
         super().__init__("drift alert: " + "; ".join(reasons))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable: process pools send it back
+        return (DriftDetected, (self.result,))
+
 
 @dataclass(frozen=True)
 class MonitorResult:
-    """What :func:`monitor` found. Frozen: every method reads, none changes it."""
+    """What :func:`monitor` found. Its attributes cannot be reassigned and no method changes it;
+    ``result`` is plain data (lists, dataclasses): read it, do not edit it."""
 
     result: MonitoringResult
     """The full comparison (the object the metrics JSON is written from)."""
@@ -67,6 +71,7 @@ class MonitorResult:
 
     @property
     def drifted_columns(self) -> list[str]:
+        """The feature columns that drifted in the whole batch (a copy)."""
         return list(self.result.dataset_drift.drifted_columns)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +81,7 @@ class MonitorResult:
         return metrics_document(self.result)
 
     def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text (what ``monitoring_metrics.json`` holds)."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     def to_polars(self) -> pl.DataFrame:
@@ -116,10 +122,14 @@ class MonitorResult:
     def save_html(self, path: str | Path) -> Path:
         """Write :meth:`html` to ``path`` (replaced, never followed if it is a link); the path."""
         from churnops.data.files import atomic_write_text, refuse_folder
+        from churnops.errors import OutputWriteError
 
-        target = Path(path)
+        target = Path(path).expanduser()
         refuse_folder(target)
-        atomic_write_text(target, self.html())  # a link at the path is replaced, not followed
+        try:
+            atomic_write_text(target, self.html())  # a link at the path is replaced, not followed
+        except OSError as exc:
+            raise OutputWriteError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
         return target
 
     def _repr_html_(self) -> str:
@@ -158,29 +168,59 @@ def _dotted(overrides: dict[str, Any]) -> dict[str, Any]:
     return {key.replace("__", "."): value for key, value in overrides.items()}
 
 
-def _frame(data: Any, what: str) -> pl.DataFrame:
-    """A polars DataFrame from a polars, pandas or pyarrow table, or a CSV/Parquet path (no copy
-    where the table is already in Arrow memory)."""
+UNSUPPORTED = ("Duration", "Time", "List", "Array", "Struct", "Object", "Binary", "Decimal", "Null")
+"""Column types churnops does not monitor (as in files: nested columns are refused)."""
+
+
+def _frame(data: Any, what: str, config: Config) -> pl.DataFrame:
+    """A polars DataFrame from a polars, pandas or pyarrow table, or a CSV/Parquet path read
+    with the configuration's separator, decimal mark and encoding (no copy where the table is
+    already in Arrow memory); unusable input is one :class:`InputDataError`."""
     import polars as pl
 
-    if isinstance(data, pl.DataFrame):
-        return data
-    if isinstance(data, pl.LazyFrame):
-        return data.collect()
-    if isinstance(data, str | Path):
-        from churnops.data.io import read_table
+    try:
+        if isinstance(data, pl.LazyFrame):
+            data = data.collect()
+        if isinstance(data, str | Path):
+            from churnops.data.io import read_table
 
-        return read_table(Path(data))
-    module = type(data).__module__.split(".")[0]
-    if module == "pandas":
-        return pl.from_pandas(data)
-    if module == "pyarrow":
-        converted = pl.from_arrow(data)
-        if isinstance(converted, pl.DataFrame):
-            return converted
-    raise InputDataError(
-        f"{what}: expected a polars, pandas or pyarrow table or a CSV/Parquet path, got {type(data).__name__}"
-    )
+            data = read_table(Path(data).expanduser(), dialect=config.dialect_for(what))
+        module = type(data).__module__.split(".")[0]
+        if not isinstance(data, pl.DataFrame) and module == "pandas" and hasattr(data, "columns"):
+            data = _from_pandas(data, what)
+        elif not isinstance(data, pl.DataFrame) and module == "pyarrow" and hasattr(data, "schema"):
+            data = pl.from_arrow(data)
+    except ChurnopsError:
+        raise
+    except (pl.exceptions.PolarsError, ValueError, TypeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(f"{what}: cannot be read as a table: {first[:300]}") from None
+    except Exception as exc:  # pyarrow's own errors (ArrowInvalid...) have no common base here
+        if type(exc).__module__.startswith(("pyarrow", "polars")):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputDataError(f"{what}: cannot be read as a table: {first[:300]}") from None
+        raise
+    if not isinstance(data, pl.DataFrame):
+        raise InputDataError(
+            f"{what}: expected a polars, pandas or pyarrow table or a CSV/Parquet path, got {type(data).__name__}"
+        )
+    odd = [f"{name} ({dtype})" for name, dtype in data.schema.items() if type(dtype).__name__ in UNSUPPORTED]
+    if odd:
+        raise InputDataError(
+            f"{what}: column types churnops does not monitor: {', '.join(odd[:5])}"
+            f"{', ...' if len(odd) > 5 else ''} - drop or convert them (numbers, text, dates, true/false)"
+        )
+    return data
+
+
+def _from_pandas(frame: Any, what: str) -> pl.DataFrame:
+    import polars as pl
+
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputDataError(f"{what}: repeated column names: {', '.join(repeated[:5])}")
+    return pl.from_pandas(frame)
 
 
 def monitor(
@@ -229,14 +269,24 @@ def monitor(
     if verdict is not None:
         extra["drift.verdict"] = verdict
     if segments is not None:
-        extra["drift.segments"] = list(segments)
+        extra["drift.segments"] = [segments] if isinstance(segments, str) else list(segments)
     if isinstance(config, Config):
-        chosen = _with(config, extra) if extra else config
-    else:
+        from churnops.config.loading import config_with
+
+        chosen = config_with(config, extra) if extra else config
+    elif config is None or isinstance(config, str | Path):
         chosen = load_config(config, **{k.replace(".", "__"): v for k, v in extra.items()})
-    ref, cur = _frame(reference, "reference"), _frame(current, "current")
-    if ref.height == 0:
-        raise InputDataError("reference: the table has no rows")
+    else:
+        raise ConfigError(f"config: expected a Config (churnops.load_config) or a path, got {type(config).__name__}")
+    if chosen.monitor.engine != "native":
+        raise ConfigError(
+            f"monitor.engine = {chosen.monitor.engine!r}: the Python interface compares tables in this process "
+            "(the native engine); use the churnops command for the dask or evidently engines"
+        )
+    ref, cur = _frame(reference, "reference", chosen), _frame(current, "current", chosen)
+    for table, name in ((ref, "reference"), (cur, "current")):
+        if table.height == 0:
+            raise InputDataError(f"{name}: the table has no rows")
     named = chosen.columns.target and "target" in chosen.columns.model_fields_set
     if named and chosen.columns.target not in ref.columns:
         shown = ", ".join(ref.columns[:12]) + (", ..." if len(ref.columns) > 12 else "")
@@ -254,17 +304,3 @@ def monitor(
 
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
     return MonitorResult(result, chosen)
-
-
-def _with(config: Config, overrides: dict[str, Any]) -> Config:
-    """An in-memory configuration with dotted overrides, validated again."""
-    from churnops.config import Config
-
-    data = config.model_dump(exclude={"root", "source"})
-    for dotted, value in overrides.items():
-        node = data
-        *path, last = dotted.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return Config.model_validate({**data, "root": config.root})

@@ -129,6 +129,18 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         if reserved in data:
             raise ConfigError(f"{source or 'configuration'}: {reserved}: unknown key")
     root = (source.parent if source is not None else Path.cwd()).resolve()
+    return _validated(data, root, source)
+
+
+def config_with(config: Config, overrides: dict[str, Any]) -> Config:
+    """``config`` with dotted ``overrides`` on top, validated again as :func:`load_config` does
+    (what was set stays what the user set; the rest keeps its defaults)."""
+    data = config.model_dump(exclude_unset=True, exclude={"root", "source"})
+    _apply_overrides(data, overrides)
+    return _validated(data, config.root, config.source)
+
+
+def _validated(data: dict[str, Any], root: Path, source: Path | None) -> Config:
     label = str(source) if source is not None else "configuration"
     try:
         config = Config.model_validate({**data, "root": root, "source": source})

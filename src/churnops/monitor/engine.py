@@ -248,5 +248,13 @@ def monitor_frames(
         check_segment_columns(settings, reference.columns, "the reference")
         profile = replace(profile, segments=profile_segments([reference], profile, settings))
     profiled = time.perf_counter()
-    result = with_any_finding_rate(compare(profile, current, settings, reference_info, current_info), settings)
-    return replace(result, timings={"profile_reference_s": profiled - started, **result.timings})
+    result = compare(profile, current, settings, reference_info, current_info)
+    timings = {"profile_reference_s": profiled - started, **result.timings}
+    if settings.chunk_by:
+        from churnops.monitor.chunks import chunk_drift, cut
+
+        chunked = time.perf_counter()
+        pieces, unplaced = cut(current, settings)
+        result = replace(result, chunks=chunk_drift(profile, pieces, settings, unplaced))
+        timings["chunks_s"] = time.perf_counter() - chunked
+    return replace(with_any_finding_rate(result, settings), timings=timings)

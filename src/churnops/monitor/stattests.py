@@ -296,7 +296,7 @@ def _cdf_pass(
         difference = u_seen[:-1] / u_total - v_seen[:-1] / v_total
         widths = np.diff(merged)
         np.abs(difference, out=difference)
-        total += float(np.dot(difference, widths))
+        total += float(np.sum(np.multiply(difference, widths)))  # not BLAS: the same sum whatever its threads
         if ks:  # a piece ends between different values (pieces are cut at values)
             ends = difference[widths > 0]
             largest = max(largest, float(ends.max()) if ends.size else 0.0)
