@@ -235,3 +235,85 @@ def test_drift_detected_crosses_process_boundaries(files, monkeypatch):
         result.raise_for_drift()
     back = pickle.loads(pickle.dumps(raised.value))
     assert str(back) == str(raised.value) and back.result.drifted_columns == result.drifted_columns
+
+
+def _evidently_run(reference: pd.DataFrame, current: pd.DataFrame, preset, definition) -> tuple[dict, dict]:
+    """Evidently's own verdict: {column: (score, drifted)} and its dataset rule (share, drifted)."""
+    import warnings
+
+    from evidently import Dataset, Report
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = Report([preset], include_tests=True).run(
+            current_data=Dataset.from_pandas(current, data_definition=definition),
+            reference_data=Dataset.from_pandas(reference, data_definition=definition),
+        )
+    document = snapshot.dict()
+    columns, dataset = {}, {}
+    for metric in document["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("ValueDrift"):
+            columns[config["column"]] = [float(metric["value"]), None]
+        elif config["type"].endswith("DriftedColumnsCount"):
+            dataset["share"] = metric["value"]["share"]
+    for test in document["tests"]:
+        params = test["metric_config"]["params"]
+        if params["type"].endswith("ValueDrift"):
+            columns[params["column"]][1] = test["status"] == "FAIL"
+        elif params["type"].endswith("DriftedColumnsCount"):
+            dataset["drifted"] = test["status"] == "FAIL"
+    return {k: tuple(v) for k, v in columns.items()}, dataset
+
+
+@pytest.mark.parametrize("share", [0.25, 0.5])
+def test_an_evidently_preset_carried_over_decides_as_evidently(share, tmp_path, monkeypatch):
+    import numpy as np
+    from evidently import DataDefinition
+    from evidently.presets import DataDriftPreset
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(21)
+
+    def table(n: int, moved: bool) -> pd.DataFrame:
+        return pd.DataFrame({
+            "a": rng.normal(0.3 if moved else 0.0, 1, n),
+            "b": rng.choice(["x", "y", "z"], n, p=[0.4, 0.3, 0.3] if moved else [0.34, 0.33, 0.33]),
+            "c": rng.normal(0, 1, n),
+            "e": rng.choice(["u", "v"], n),
+            "unlisted": rng.normal(5 if moved else 0, 1, n),
+        })  # fmt: skip
+
+    reference, current = table(3_000, False), table(2_000, True)
+    preset = DataDriftPreset(
+        drift_share=share, num_method="ks", cat_threshold=0.2, per_column_method={"b": "psi"},
+        per_column_threshold={"b": 0.05},
+    )  # fmt: skip
+    definition = DataDefinition(numerical_columns=["a", "c"], categorical_columns=["b", "e"])
+    theirs, dataset = _evidently_run(reference, current, preset, definition)
+    config = churnops.config_from_evidently(preset, definition, columns=reference)
+    ours = churnops.monitor(reference, current, config).result
+    assert {c.name for c in ours.columns} == set(theirs) == {"a", "b", "c", "e"}  # "unlisted" left out, as Evidently
+    for column in ours.columns:
+        score, drifted = theirs[column.name]
+        assert column.drift_score == pytest.approx(score, rel=1e-9, abs=1e-12), column.name
+        assert column.drift_detected == drifted, column.name
+    assert ours.dataset_drift.score == pytest.approx(dataset["share"])
+    assert ours.dataset_drift.detected == dataset["drifted"] == (dataset["share"] >= share)
+
+
+def test_what_an_evidently_preset_cannot_carry_is_said(tmp_path, monkeypatch):
+    from evidently.presets import DataDriftPreset
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="custom test function"):
+        churnops.config_from_evidently(DataDriftPreset(method=lambda *a: (0.0, False)))
+    with pytest.raises(ConfigError, match="pass columns="):
+        churnops.config_from_evidently(DataDriftPreset(columns=["a"]))
+    with pytest.raises(ConfigError, match="text and embedding drift"):
+        churnops.config_from_evidently(DataDriftPreset(text_method="abs_text_content_drift"))
+    with pytest.raises(ConfigError, match="expected Evidently's DataDriftPreset"):
+        churnops.config_from_evidently({"drift_share": 0.5})
+    kept = churnops.config_from_evidently(DataDriftPreset(columns=["a"]), columns=["a", "b", "Churn Flag"])
+    assert kept.columns.ignored == ["b"] and kept.columns.target == "Churn Flag"  # the label stays the label
+    assert kept.thresholds.evidently_drift_share == 0.5 and kept.thresholds.dataset_drift < 0.5

@@ -16,6 +16,6 @@ public interface; every other module is internal. Importing the package stays ch
 # the monitoring layer's package is loaded first, so that the name ``monitor`` is the function
 from churnops import monitor as _monitor_layer  # noqa: F401
 from churnops._version import __version__
-from churnops.api import DriftDetected, MonitorResult, load_config, monitor
+from churnops.api import DriftDetected, MonitorResult, config_from_evidently, load_config, monitor
 
-__all__ = ["DriftDetected", "MonitorResult", "__version__", "load_config", "monitor"]
+__all__ = ["DriftDetected", "MonitorResult", "__version__", "config_from_evidently", "load_config", "monitor"]

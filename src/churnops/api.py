@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from churnops.config import Config
     from churnops.monitor.results import MonitoringResult, Verdict
 
-__all__ = ["DriftDetected", "MonitorResult", "load_config", "monitor"]
+__all__ = ["DriftDetected", "MonitorResult", "config_from_evidently", "load_config", "monitor"]
 
 
 class DriftDetected(ChurnopsError):
@@ -304,3 +304,125 @@ def monitor(
 
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
     return MonitorResult(result, chosen)
+
+
+def config_from_evidently(
+    preset: Any,
+    definition: Any = None,
+    *,
+    columns: Any = None,
+    config: Config | str | Path | None = None,
+) -> Config:
+    """A churnops configuration that decides as an Evidently 0.7 ``DataDriftPreset`` does.
+
+    ``preset``: the ``DataDriftPreset`` (its ``method``, ``num_method``, ``cat_method``,
+    ``per_column_method``, ``threshold``, ``num_threshold``, ``cat_threshold``,
+    ``per_column_threshold``, ``drift_share`` and ``columns``). ``definition``: the
+    ``DataDefinition`` given to ``Dataset.from_pandas`` (numerical, categorical, datetime and text
+    columns, ``id_column``, ``timestamp``, the classification or regression target and
+    prediction). ``columns``: the reference's column names (or the table itself), needed when the
+    preset names the columns to test - the others are then not tested. ``config``: the
+    configuration to start from (default: ``load_config()``).
+
+    Evidently's dataset rule is "at least ``drift_share`` of the columns drifted"; churnops alerts
+    when the share is above ``thresholds.dataset_drift``, which is set just below ``drift_share``
+    so that both decide alike. Custom test functions, text and embedding drift cannot be carried
+    over: a :class:`~churnops.errors.ConfigError` names them.
+    """
+    from churnops.config import Config
+
+    overrides: dict[str, Any] = {}
+
+    def method(value: Any, key: str) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        name = getattr(value, "name", None)  # an Evidently StatTest object
+        if isinstance(name, str) and not callable(value):
+            return name
+        raise ConfigError(f"{key}: a custom test function cannot be carried over; name a registered test instead")
+
+    def option(name: str) -> Any:
+        return getattr(preset, name, None)
+
+    if type(preset).__name__ != "DataDriftPreset":
+        raise ConfigError(f"expected Evidently's DataDriftPreset, got {type(preset).__name__}")
+    for name in ("method", "num_method", "cat_method"):
+        found = method(option(name), f"DataDriftPreset.{name}")
+        if found is not None:
+            overrides[f"drift.{name}"] = found
+    per_column = {
+        c: method(m, f"DataDriftPreset.per_column_method[{c!r}]")
+        for c, m in (option("per_column_method") or {}).items()
+    }
+    if per_column:
+        overrides["drift.per_column_method"] = per_column
+    for name in ("threshold", "num_threshold", "cat_threshold"):
+        if option(name) is not None:
+            overrides[f"drift.{name}"] = float(option(name))
+    if option("per_column_threshold"):
+        overrides["drift.per_column_threshold"] = {c: float(v) for c, v in option("per_column_threshold").items()}
+    unsupported = [n for n in ("text_method", "text_threshold", "embeddings", "embeddings_drift_method") if option(n)]
+    if unsupported:
+        raise ConfigError(
+            f"DataDriftPreset: {', '.join(unsupported)}: text and embedding drift are not monitored by churnops"
+        )
+    share = float(option("drift_share") if option("drift_share") is not None else 0.5)
+    import math
+
+    overrides["thresholds.evidently_drift_share"] = share
+    overrides["thresholds.dataset_drift"] = math.nextafter(share, 0.0)  # "above" just below = "at least"
+    if definition is not None:
+        kinds = {
+            "numerical_columns": "numerical", "categorical_columns": "categorical",
+            "datetime_columns": "datetime", "text_columns": "text",
+        }  # fmt: skip
+        for attribute, kind in kinds.items():
+            listed = getattr(definition, attribute, None)
+            if listed:
+                overrides[f"columns.{kind}"] = list(listed)
+        if getattr(definition, "id_column", None):
+            overrides["columns.id"] = [definition.id_column]
+        tasks = [*(getattr(definition, "classification", None) or []), *(getattr(definition, "regression", None) or [])]
+        if len(tasks) > 1:
+            raise ConfigError(
+                "DataDefinition: more than one classification or regression task; churnops has one target"
+            )
+        target = getattr(tasks[0], "target", None) if tasks else None
+        overrides["columns.target"] = target or ""
+        prediction = None
+        if tasks:
+            prediction = getattr(tasks[0], "prediction_probas", None) or getattr(tasks[0], "prediction_labels", None)
+            prediction = prediction or getattr(tasks[0], "prediction", None)
+        if isinstance(prediction, str):
+            overrides["columns.prediction"] = prediction
+        timestamp = getattr(definition, "timestamp", None)
+        if timestamp:
+            overrides["columns.ignored"] = [timestamp]  # Evidently's time index is not tested
+    tested = option("columns")
+    if tested and columns is None:
+        raise ConfigError(
+            "DataDriftPreset(columns=[...]) tests only those columns: pass columns= (the reference's column "
+            "names, or the table) so that the others can be left out"
+        )
+    names = (
+        [str(c) for c in (columns.columns if hasattr(columns, "columns") else columns)] if columns is not None else []
+    )
+    keep: set[str] | None = set(tested) if tested else None
+    if keep is None and definition is not None and names:
+        # a DataDefinition lists the columns Evidently looks at: the others are left out
+        keep = {
+            c
+            for kind in ("numerical", "categorical", "datetime", "text", "id")
+            for c in overrides.get(f"columns.{kind}", [])
+        }
+    base = config if isinstance(config, Config) else load_config(config)
+    if keep is not None:
+        target = overrides.get("columns.target", base.columns.target)
+        keep |= {target or "", overrides.get("columns.prediction", base.columns.prediction) or ""}
+        left_out = [c for c in names if c not in keep]
+        overrides["columns.ignored"] = sorted({*overrides.get("columns.ignored", []), *left_out})
+    from churnops.config.loading import config_with
+
+    return config_with(base, overrides)
