@@ -166,7 +166,10 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
         found.append(("quality", "quality", f"data quality: {names} mostly missing or unusable ({gone[0].message})"))
     elif not quality.passed:
         worst = next((c for c in quality.checks if c.severity == "error"), None)
-        detail = f"; worst: {worst.column or 'rows'} {worst.check.replace('_', ' ')}" if worst else ""
+        detail = ""
+        if worst is not None:
+            what = worst.message or worst.check.replace("_", " ")
+            detail = f"; worst: {_shown(worst.column) + ': ' if worst.column else ''}{_shown(what, 120)}"
         found.append(("quality", "quality", f"data quality {quality.score:.4f} below {quality.threshold:g}{detail}"))
     return found
 
