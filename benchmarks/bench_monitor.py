@@ -14,7 +14,7 @@ child, so this process stays small (a child inherits its parent's peak RSS throu
   compare over 65,536-row chunks; Evidently: ``Report.run``);
 * ``floor``: the least any exact engine on numpy + polars + scipy must do and hold - import them,
   read both files, keep and sort every value of the float columns (an exact Wasserstein distance
-  needs them all). Printed beside the issue's 1M-row target (Evidently's time / 30 and peak / 10).
+  needs them all). Printed beside a 1M-row goal (Evidently's time / 30 and peak / 10).
 
 Usage::
 
@@ -227,7 +227,7 @@ def print_table(table: list[dict]) -> None:
 
 
 def print_floor_table(table: list[dict]) -> None:
-    """The issue's 1M-row target (30x faster, 10x less memory than Evidently) beside the exact floor."""
+    """The 1M-row goal (30x faster, 10x less memory than Evidently) beside the exact floor."""
     print("| rows | exact floor s / MiB (of which float values) | target s / MiB (Evidently / 30, / 10) |")
     print("|---:|---:|---:|")
     for r in table:

@@ -1,8 +1,8 @@
 """Scale benchmark: exact vs streaming vs Dask vs Evidently, wide tables, a 100M-row batch.
 
 Every measurement is one ``churnops monitor`` process (or one Evidently process) started under
-``/usr/bin/time -v``: the wall time and "Maximum resident set size" come from GNU time, as the
-issue asks. For Dask, whose workers are separate processes, the peak of the *sum* of the RSS of
+``/usr/bin/time -v``: the wall time and "Maximum resident set size" come from GNU time.
+For Dask, whose workers are separate processes, the peak of the *sum* of the RSS of
 the whole process tree is sampled every 50 ms as well (``tree MiB``).
 
     python benchmarks/bench_scale.py rows --sizes 10000,100000,1000000,10000000
