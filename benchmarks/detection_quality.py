@@ -46,7 +46,7 @@ from churnops.config import Config  # noqa: E402
 from churnops.data.generator import generate_reference  # noqa: E402
 from churnops.data.scenarios import SEED_SCENARIO, Operation, apply_scenario, resolve_scenario  # noqa: E402
 from churnops.monitor.calibrated import needed_columns  # noqa: E402
-from churnops.monitor.chunks import chunk_drift, cut  # noqa: E402
+from churnops.monitor.chunks import chunks_of  # noqa: E402
 from churnops.monitor.engine import monitor_frames  # noqa: E402
 from churnops.monitor.profile import build_profile  # noqa: E402
 from churnops.monitor.settings import settings_from_config  # noqa: E402
@@ -142,8 +142,7 @@ def _run(task: tuple[int, str, int]) -> tuple[str, dict[str, bool]]:
     if result.segments is not None:
         groups += [(g.value, g.columns) for g in result.segments.groups if g.tested]
     if settings.chunk_by:
-        pieces, unplaced = cut(current, settings)
-        chunks = chunk_drift(build_profile(reference, settings), pieces, settings, unplaced)
+        chunks = chunks_of(build_profile(reference, settings), current, settings)
         groups += [(f"chunk {g.label}", g.columns) for g in chunks.groups if g.tested]
     out: dict[str, bool] = {}
     for verdict in ("evidently", "calibrated"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -20,11 +21,22 @@ def evidently_drift(
     method: str | None = None,
 ) -> tuple[dict[str, tuple[float, bool, str]], float]:
     """{column: (drift_score, drift_detected, method)} and the drifted share, computed by Evidently."""
-    from evidently import DataDefinition, Dataset, Report
+    from evidently import DataDefinition
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     preset = DataDriftPreset(method=evidently_name(method) if method else None)
+    scores, share, _ = evidently_report(reference, current, preset, definition)
+    return scores, share
+
+
+def evidently_report(
+    reference: pd.DataFrame, current: pd.DataFrame, preset: Any, definition: Any
+) -> tuple[dict[str, tuple[float, bool, str]], float | None, bool | None]:
+    """Evidently's own run of ``preset``: {column: (drift_score, drift_detected, method)}, the
+    drifted share, and whether its dataset test failed (the preset's dataset verdict)."""
+    from evidently import Dataset, Report
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         snapshot = Report([preset], include_tests=True).run(
@@ -32,7 +44,7 @@ def evidently_drift(
             reference_data=Dataset.from_pandas(reference, data_definition=definition),
         )
     document = snapshot.dict()
-    scores, share = {}, None
+    scores, share, dataset_drifted = {}, None, None
     for metric in document["metrics"]:
         config = metric["config"]
         if config["type"].endswith("ValueDrift"):
@@ -43,7 +55,9 @@ def evidently_drift(
         params = test["metric_config"]["params"]
         if params["type"].endswith("ValueDrift"):
             scores[params["column"]][1] = test["status"] == "FAIL"
-    return {k: tuple(v) for k, v in scores.items()}, share
+        elif params["type"].endswith("DriftedColumnsCount"):
+            dataset_drifted = test["status"] == "FAIL"
+    return {k: tuple(v) for k, v in scores.items()}, share, dataset_drifted
 
 
 def churnops_drift(

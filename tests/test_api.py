@@ -16,6 +16,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from evidently_oracle import evidently_report
 
 import churnops
 from churnops.data.generator import generate_reference
@@ -237,35 +238,6 @@ def test_drift_detected_crosses_process_boundaries(files, monkeypatch):
     assert str(back) == str(raised.value) and back.result.drifted_columns == result.drifted_columns
 
 
-def _evidently_run(reference: pd.DataFrame, current: pd.DataFrame, preset, definition) -> tuple[dict, dict]:
-    """Evidently's own verdict: {column: (score, drifted)} and its dataset rule (share, drifted)."""
-    import warnings
-
-    from evidently import Dataset, Report
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        snapshot = Report([preset], include_tests=True).run(
-            current_data=Dataset.from_pandas(current, data_definition=definition),
-            reference_data=Dataset.from_pandas(reference, data_definition=definition),
-        )
-    document = snapshot.dict()
-    columns, dataset = {}, {}
-    for metric in document["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith("ValueDrift"):
-            columns[config["column"]] = [float(metric["value"]), None]
-        elif config["type"].endswith("DriftedColumnsCount"):
-            dataset["share"] = metric["value"]["share"]
-    for test in document["tests"]:
-        params = test["metric_config"]["params"]
-        if params["type"].endswith("ValueDrift"):
-            columns[params["column"]][1] = test["status"] == "FAIL"
-        elif params["type"].endswith("DriftedColumnsCount"):
-            dataset["drifted"] = test["status"] == "FAIL"
-    return {k: tuple(v) for k, v in columns.items()}, dataset
-
-
 @pytest.mark.parametrize("share", [0.25, 0.5])
 def test_an_evidently_preset_carried_over_decides_as_evidently(share, tmp_path, monkeypatch):
     import numpy as np
@@ -290,16 +262,16 @@ def test_an_evidently_preset_carried_over_decides_as_evidently(share, tmp_path, 
         per_column_threshold={"b": 0.05},
     )  # fmt: skip
     definition = DataDefinition(numerical_columns=["a", "c"], categorical_columns=["b", "e"])
-    theirs, dataset = _evidently_run(reference, current, preset, definition)
+    theirs, share_drifted, dataset_drifted = evidently_report(reference, current, preset, definition)
     config = churnops.config_from_evidently(preset, definition, columns=reference)
     ours = churnops.monitor(reference, current, config).result
     assert {c.name for c in ours.columns} == set(theirs) == {"a", "b", "c", "e"}  # "unlisted" left out, as Evidently
     for column in ours.columns:
-        score, drifted = theirs[column.name]
+        score, drifted, _ = theirs[column.name]
         assert column.drift_score == pytest.approx(score, rel=1e-9, abs=1e-12), column.name
         assert column.drift_detected == drifted, column.name
-    assert ours.dataset_drift.score == pytest.approx(dataset["share"])
-    assert ours.dataset_drift.detected == dataset["drifted"] == (dataset["share"] >= share)
+    assert ours.dataset_drift.score == pytest.approx(share_drifted)
+    assert ours.dataset_drift.detected == dataset_drifted == (share_drifted >= share)
 
 
 def test_what_an_evidently_preset_cannot_carry_is_said(tmp_path, monkeypatch):

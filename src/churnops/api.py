@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,14 +193,13 @@ def _frame(data: Any, what: str, config: Config) -> pl.DataFrame:
             data = pl.from_arrow(data)
     except ChurnopsError:
         raise
-    except (pl.exceptions.PolarsError, ValueError, TypeError, OSError) as exc:
+    except Exception as exc:
+        # pyarrow's own errors (ArrowInvalid...) have no common base: recognised by their module
+        known = isinstance(exc, pl.exceptions.PolarsError | ValueError | TypeError | OSError)
+        if not known and not type(exc).__module__.startswith(("pyarrow", "polars")):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(f"{what}: cannot be read as a table: {first[:300]}") from None
-    except Exception as exc:  # pyarrow's own errors (ArrowInvalid...) have no common base here
-        if type(exc).__module__.startswith(("pyarrow", "polars")):
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputDataError(f"{what}: cannot be read as a table: {first[:300]}") from None
-        raise
     if not isinstance(data, pl.DataFrame):
         raise InputDataError(
             f"{what}: expected a polars, pandas or pyarrow table or a CSV/Parquet path, got {type(data).__name__}"
@@ -257,6 +257,7 @@ def monitor(
         Bad input or configuration (``ConfigError``, ``InputDataError``), one readable line.
     """
     from churnops.config import Config
+    from churnops.config import load_config as read
     from churnops.monitor.engine import monitor_frames
     from churnops.monitor.results import DatasetInfo
     from churnops.monitor.settings import settings_from_config
@@ -275,7 +276,7 @@ def monitor(
 
         chosen = config_with(config, extra) if extra else config
     elif config is None or isinstance(config, str | Path):
-        chosen = load_config(config, **{k.replace(".", "__"): v for k, v in extra.items()})
+        chosen = read(Path(config) if config is not None else None, extra)
     else:
         raise ConfigError(f"config: expected a Config (churnops.load_config) or a path, got {type(config).__name__}")
     if chosen.monitor.engine != "native":
@@ -300,8 +301,6 @@ def monitor(
         DatasetInfo(None, ref.height, None, None, ref.width),
         DatasetInfo(None, cur.height, None, None, cur.width),
     )
-    from dataclasses import replace
-
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
     return MonitorResult(result, chosen)
 
@@ -369,8 +368,6 @@ def config_from_evidently(
             f"DataDriftPreset: {', '.join(unsupported)}: text and embedding drift are not monitored by churnops"
         )
     share = float(option("drift_share") if option("drift_share") is not None else 0.5)
-    import math
-
     overrides["thresholds.evidently_drift_share"] = share
     overrides["thresholds.dataset_drift"] = math.nextafter(share, 0.0)  # "above" just below = "at least"
     if definition is not None:

@@ -66,6 +66,16 @@ def one_line(text: object) -> str:
     return terminal(text, keep_newlines=False)
 
 
+def one_line_short(text: object, limit: int = 60) -> str:
+    """:func:`one_line`, cut to ``limit`` characters with an ellipsis (a value inside a message).
+
+    >>> one_line_short("a" * 10, 5)
+    'aaaa\u2026'
+    """
+    line = one_line(text)
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
 def slack(text: object) -> str:
     """Text for Slack ``mrkdwn``: the three characters Slack uses for control sequences escaped.
 

@@ -290,11 +290,10 @@ def summary_lines(outcome: Any) -> list[str]:
 
 def _section_lines(result: Any) -> list[str]:
     """One line each for the segments, the time chunks and the multivariate detectors, when on."""
-    from churnops.escape import one_line
+    from churnops.escape import one_line_short
 
     def shown(value: str) -> str:
-        text = one_line(value)
-        return text if len(text) <= 40 else text[:39] + "\u2026"
+        return one_line_short(value, 40)
 
     def listed(names: list[str]) -> str:
         return ", ".join(shown(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
@@ -327,8 +326,7 @@ def _section_lines(result: Any) -> list[str]:
         if chunks.unplaced_rows:
             lines.append(
                 f"  {chunks.unplaced_rows:,} rows have no readable date in {shown(chunks.time_column or '')} "
-                "and are in "
-                "no chunk (--time-format says how the dates are written)"
+                "and are in no chunk (--time-format says how the dates are written)"
             )
     found = result.multivariate
     if found is not None:

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from churnops.monitor.results import Calibration, ColumnDrift
-from churnops.monitor.stattests import TestResult, get_stattest, total_variation
+from churnops.monitor.stattests import TestResult, get_stattest, total_variation, wasserstein_1d, weighted_std
 
 
 class TestInputs(Protocol):
@@ -89,8 +89,6 @@ def normed_distance(inputs: Any, evidently_value: float | None = None) -> float:
     >>> round(normed_distance(Inputs([0.0, 2e-300], [1e-300, 3e-300])), 9)
     1.0
     """
-    from churnops.monitor.stattests import wasserstein_1d, weighted_std
-
     reference, current = inputs.reference, inputs.current
     weights = inputs.reference_weights, inputs.current_weights
     largest = max((float(np.max(np.abs(a))) for a in (reference, current) if len(a)), default=0.0)

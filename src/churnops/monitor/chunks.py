@@ -259,6 +259,12 @@ def chunk_drift(
     return Chunks(settings.chunk_by, settings.time_column, settings.min_chunk_rows, _adjusted(groups), unplaced_rows)
 
 
+def chunks_of(profile: ReferenceProfile, batch: pl.DataFrame, settings: MonitorSettings) -> Chunks:
+    """The batch in memory cut as ``drift.chunk_by`` says, each chunk compared with the reference."""
+    pieces, unplaced = cut(batch, settings)
+    return chunk_drift(profile, pieces, settings, unplaced)
+
+
 def _adjusted(groups: list[ChunkDrift]) -> list[ChunkDrift]:
     """With the calibrated verdict: every chunk's p-values adjusted together, each decided again."""
     family = [c for g in groups for c in g.columns]

@@ -251,10 +251,9 @@ def monitor_frames(
     result = compare(profile, current, settings, reference_info, current_info)
     timings = {"profile_reference_s": profiled - started, **result.timings}
     if settings.chunk_by:
-        from churnops.monitor.chunks import chunk_drift, cut
+        from churnops.monitor.chunks import chunks_of
 
         chunked = time.perf_counter()
-        pieces, unplaced = cut(current, settings)
-        result = replace(result, chunks=chunk_drift(profile, pieces, settings, unplaced))
+        result = replace(result, chunks=chunks_of(profile, current, settings))
         timings["chunks_s"] = time.perf_counter() - chunked
     return replace(with_any_finding_rate(result, settings), timings=timings)

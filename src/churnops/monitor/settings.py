@@ -155,9 +155,10 @@ def settings_from_config(config: Config) -> MonitorSettings:
     if columns.prediction:
         declared[columns.prediction] = "prediction"
     drift = config.drift
-    if drift.time_column and drift.chunk_by.startswith("period:") and declared.get(drift.time_column) is None:
-        # the dates that place rows in periods: a batch of other dates than the reference's is
-        # the point, not a drift (only a column declared for itself is tested)
+    if drift.time_column and declared.get(drift.time_column) is None:
+        # the dates that place rows in periods (drift.time_column goes with period chunks only): a
+        # batch of other dates than the reference's is the point, not a drift (only a column
+        # declared for itself is tested)
         declared[drift.time_column] = "ignored"
     per_column = {
         name: _check_method(f"drift.per_column_method.{name}", method)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from churnops.escape import one_line
+from churnops.escape import one_line_short
 from churnops.monitor.results import DEFAULT_TRIGGER_ON, SIGNALS, MonitoringResult, Reason, Verdict
 
 # Within a severity, findings about the model come first (a dead model is the costliest thing to
@@ -208,8 +208,7 @@ def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER
 
 def _shown(value: str, limit: int = 60) -> str:
     """A value from the data inside a message: one line, control characters visible, shortened."""
-    text = one_line(value)
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return one_line_short(value, limit)
 
 
 def _values(values: list[str], shown: int = 3) -> str:

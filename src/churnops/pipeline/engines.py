@@ -142,7 +142,7 @@ def batch_chunks(
     each compared with the reference (``drift.chunk_by``)."""
     import polars as pl
 
-    from churnops.monitor.chunks import chunk_drift, cut, needed_columns
+    from churnops.monitor.chunks import chunks_of, needed_columns
 
     if settings.time_column and settings.time_column not in header:
         shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
@@ -151,8 +151,7 @@ def batch_chunks(
     reader.progress = reading_progress(progress, "chunks", reader)
     parts = list(reader)
     frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
-    pieces, unplaced = cut(frame, settings)
-    return chunk_drift(profile, pieces, settings, unplaced)
+    return chunks_of(profile, frame, settings)
 
 
 class DaskEngine(LocalEngine):

@@ -148,7 +148,7 @@ def with_inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[Any, list[
     listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
     listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text}
     drift = getattr(config, "drift", None)
-    if drift is not None and drift.time_column and drift.chunk_by.startswith("period:"):
+    if drift is not None and drift.time_column:
         listed.add(drift.time_column)  # it places rows in periods; it is not tested (see settings)
     unlisted = [name for name in sample.columns if name not in listed]
     if not unlisted:
