@@ -289,3 +289,96 @@ def test_what_an_evidently_preset_cannot_carry_is_said(tmp_path, monkeypatch):
     kept = churnops.config_from_evidently(DataDriftPreset(columns=["a"]), columns=["a", "b", "Churn Flag"])
     assert kept.columns.ignored == ["b"] and kept.columns.target == "Churn Flag"  # the label stays the label
     assert kept.thresholds.evidently_drift_share == 0.5 and kept.thresholds.dataset_drift < 0.5
+
+
+def _without_run(document: dict) -> dict:
+    return {k: v for k, v in document.items() if k not in ("run_id", "created_at", "timings")}
+
+
+def test_a_profile_is_built_once_saved_and_reused_with_the_same_numbers(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(files)
+    reference, current = pl.read_csv(files / "reference.csv"), pl.read_csv(files / "current.csv")
+    built = churnops.profile(reference, segments="Customer Segment")
+    assert built.rows == 5_000 and built.target == "Churn Flag" and "Balance" in built.columns
+    assert "CustomerId" in built.skipped and "CustomerId" in built.to_polars()["column"].to_list()
+    direct = churnops.monitor(reference, current, segments="Customer Segment")
+    assert _without_run(churnops.monitor(built, current).to_dict()) == _without_run(direct.to_dict())
+    saved = built.save(tmp_path / "reference.npz")
+    again = churnops.load_profile(saved)
+    assert repr(again) == repr(built)
+    chunked = churnops.monitor(again, current, drift__chunk_by="size:1000")
+    assert _without_run(chunked.to_dict()) == _without_run(
+        churnops.monitor(reference, current, segments="Customer Segment", drift__chunk_by="size:1000").to_dict()
+    )
+    # a batch without a column of the profile is refused as the command refuses it
+    with pytest.raises(InputDataError, match="lacks column"):
+        churnops.monitor(again, current.drop("Balance"))
+
+
+def test_a_profile_keeps_the_roles_it_was_built_with(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(files)
+    built = churnops.profile(files / "reference.csv")
+    current = files / "current.csv"
+    with pytest.raises(ConfigError, match="columns.target: the profile was built with 'Churn Flag'"):
+        churnops.monitor(built, current, target="Age")
+    with pytest.raises(ConfigError, match="drift.segments"):
+        churnops.monitor(built, current, segments=["Customer Segment"])
+    with pytest.raises(ConfigError, match="drift.multivariate"):
+        churnops.monitor(built, current, drift__multivariate=True)
+    (tmp_path / "churnops.toml").write_text('[drift]\nsegments = ["Customer Segment"]\n')
+    with pytest.raises(ConfigError, match="drift.segments"):
+        churnops.monitor(built, current, config=tmp_path / "churnops.toml")
+    # what is chosen per call (thresholds, the verdict rule) stays free
+    assert churnops.monitor(built, current, thresholds__dataset_drift=0.9).verdict.status == "alert"
+    assert churnops.monitor(built, current, verdict="calibrated").to_dict()["dataset_drift"]["verdict"] == "calibrated"
+
+
+def test_a_profile_file_is_checked_whole(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(files)
+    import numpy as np
+
+    built = churnops.profile(files / "reference.csv")
+    with pytest.raises(InputDataError, match="no such profile"):
+        churnops.load_profile(tmp_path / "missing.npz")
+    (tmp_path / "text.npz").write_text("not an archive")
+    with pytest.raises(InputDataError, match="not a profile churnops can use"):
+        churnops.load_profile(tmp_path / "text.npz")
+    # an archive holding a pickled object is refused without being unpickled
+    np.savez(tmp_path / "pickled.npz", __manifest__=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(InputDataError, match="not a profile churnops can use"):
+        churnops.load_profile(tmp_path / "pickled.npz")
+    # the command's own cache carries no roles: said, not guessed
+    from churnops.pipeline.profile_cache import save_profile
+
+    save_profile(built._profile, tmp_path / "cache.npz", {"reference": "x"})
+    with pytest.raises(InputDataError, match="not one saved by Profile.save"):
+        churnops.load_profile(tmp_path / "cache.npz")
+    # roles edited in the file are validated as a configuration is
+    from churnops.api import PROFILE_META
+
+    save_profile(
+        built._profile, tmp_path / "edited.npz", {PROFILE_META: {"columns": {"target": 3}, "drift": {}, "key": "k"}}
+    )
+    with pytest.raises(InputDataError, match="settings are not valid"):
+        churnops.load_profile(tmp_path / "edited.npz")
+    # saving never writes through a link, and a folder is not a file name
+    (tmp_path / "elsewhere.txt").write_text("keep")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "elsewhere.txt")
+    built.save(tmp_path / "link.npz")
+    assert (tmp_path / "elsewhere.txt").read_text() == "keep" and not (tmp_path / "link.npz").is_symlink()
+    with pytest.raises(ChurnopsError):
+        built.save(tmp_path)
+
+
+def test_generate_gives_the_embedded_data_and_its_scenarios():
+    whole = churnops.generate(3_000, seed=5)
+    assert whole.shape == (3_000, 20) and whole.equals(generate_reference(3_000, seed=5))
+    assert churnops.generate(1_000, seed=5, start=2_000).equals(whole[2_000:])
+    expected, _ = apply_scenario(whole[2_000:], resolve_scenario("seed"), 1.0, seed=2024)
+    assert churnops.generate(1_000, seed=5, start=2_000, scenario="seed").equals(expected)
+    assert churnops.generate(1_000, seed=5, start=2_000, scenario="seed", intensity=0).equals(whole[2_000:])
+    for bad in ({"rows": 0}, {"rows": 1.5}, {"start": -1}, {"intensity": -1}, {"rows": True}):
+        with pytest.raises(ConfigError):
+            churnops.generate(**bad)
+    with pytest.raises(ConfigError, match="unknown scenario"):
+        churnops.generate(10, scenario="nope")

@@ -8,14 +8,36 @@ From Python::
     print(result.verdict.headline)
     result.raise_for_drift()
 
-:func:`monitor`, :func:`load_config`, :class:`MonitorResult` and :class:`DriftDetected` are the
-public interface; every other module is internal. Importing the package stays cheap: the work
+:func:`monitor`, :func:`profile`, :func:`load_profile`, :func:`generate`, :func:`load_config`,
+:func:`config_from_evidently`, :class:`MonitorResult`, :class:`Profile` and :class:`DriftDetected`
+are the public interface; every other module is internal. Importing the package stays cheap: the work
 (and its imports) happens when you call.
 """
 
 # the monitoring layer's package is loaded first, so that the name ``monitor`` is the function
 from churnops import monitor as _monitor_layer  # noqa: F401
 from churnops._version import __version__
-from churnops.api import DriftDetected, MonitorResult, config_from_evidently, load_config, monitor
+from churnops.api import (
+    DriftDetected,
+    MonitorResult,
+    Profile,
+    config_from_evidently,
+    generate,
+    load_config,
+    load_profile,
+    monitor,
+    profile,
+)
 
-__all__ = ["DriftDetected", "MonitorResult", "__version__", "config_from_evidently", "load_config", "monitor"]
+__all__ = [
+    "DriftDetected",
+    "MonitorResult",
+    "Profile",
+    "__version__",
+    "config_from_evidently",
+    "generate",
+    "load_config",
+    "load_profile",
+    "monitor",
+    "profile",
+]

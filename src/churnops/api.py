@@ -30,9 +30,20 @@ if TYPE_CHECKING:
     import polars as pl
 
     from churnops.config import Config
+    from churnops.monitor.profile import ReferenceProfile
     from churnops.monitor.results import MonitoringResult, Verdict
 
-__all__ = ["DriftDetected", "MonitorResult", "config_from_evidently", "load_config", "monitor"]
+__all__ = [
+    "DriftDetected",
+    "MonitorResult",
+    "Profile",
+    "config_from_evidently",
+    "generate",
+    "load_config",
+    "load_profile",
+    "monitor",
+    "profile",
+]
 
 
 class DriftDetected(ChurnopsError):
@@ -223,6 +234,55 @@ def _from_pandas(frame: Any, what: str) -> pl.DataFrame:
     return pl.from_pandas(frame)
 
 
+def _chosen(config: Config | str | Path | None, extra: dict[str, Any]) -> Config:
+    """The configuration a call works with: ``config`` (an object, a path or None) and ``extra``."""
+    from churnops.config import Config
+    from churnops.config import load_config as read
+
+    if isinstance(config, Config):
+        from churnops.config.loading import config_with
+
+        chosen = config_with(config, extra) if extra else config
+    elif config is None or isinstance(config, str | Path):
+        chosen = read(Path(config) if config is not None else None, extra)
+    else:
+        raise ConfigError(f"config: expected a Config (churnops.load_config) or a path, got {type(config).__name__}")
+    if chosen.monitor.engine != "native":
+        raise ConfigError(
+            f"monitor.engine = {chosen.monitor.engine!r}: the Python interface compares tables in this process "
+            "(the native engine); use the churnops command for the dask or evidently engines"
+        )
+    return chosen
+
+
+def _overrides(
+    overrides: dict[str, Any], target: str | None, verdict: str | None, segments: str | list[str] | None
+) -> dict[str, Any]:
+    extra = _dotted(overrides)
+    if target is not None:
+        extra["columns.target"] = target
+    if verdict is not None:
+        extra["drift.verdict"] = verdict
+    if segments is not None:
+        extra["drift.segments"] = [segments] if isinstance(segments, str) else list(segments)
+    return extra
+
+
+def _reference_config(chosen: Config, ref: pl.DataFrame) -> Config:
+    """``chosen`` checked against the reference, with its unlisted columns classified as the
+    command does (dates, identifiers)."""
+    from churnops.pipeline.starter import INFER_ROWS, with_inferred_columns
+
+    if ref.height == 0:
+        raise InputDataError("reference: the table has no rows")
+    named = chosen.columns.target and "target" in chosen.columns.model_fields_set
+    if named and chosen.columns.target not in ref.columns:
+        shown = ", ".join(ref.columns[:12]) + (", ..." if len(ref.columns) > 12 else "")
+        raise InputDataError(f"columns.target: '{chosen.columns.target}' is not a column of the reference ({shown})")
+    inferred: Config = with_inferred_columns(chosen, ref.head(INFER_ROWS))[0]
+    return inferred
+
+
 def monitor(
     reference: Any,
     current: Any,
@@ -230,15 +290,18 @@ def monitor(
     *,
     target: str | None = None,
     verdict: str | None = None,
-    segments: list[str] | None = None,
+    segments: str | list[str] | None = None,
     **overrides: Any,
 ) -> MonitorResult:
     """Compare ``current`` with ``reference`` as ``churnops monitor`` does, in memory.
 
     Parameters
     ----------
-    reference, current
-        polars, pandas or pyarrow tables, or paths of CSV/Parquet files (read whole).
+    reference
+        A polars, pandas or pyarrow table, a path of a CSV/Parquet file (read whole), or a
+        :class:`Profile` of the reference (:func:`profile`), which skips the reference's work.
+    current
+        The batch to check: a table or a path, as ``reference``.
     config
         A :class:`~churnops.config.Config` (:func:`load_config`), a churnops.toml path, or None
         for the one in the current folder (else the built-in defaults).
@@ -255,54 +318,291 @@ def monitor(
     ------
     churnops.errors.ChurnopsError
         Bad input or configuration (``ConfigError``, ``InputDataError``), one readable line.
+
+    Examples
+    --------
+    >>> import churnops
+    >>> reference = churnops.generate(2_000, seed=1)
+    >>> batch = churnops.generate(1_000, seed=2, scenario="strong")
+    >>> result = churnops.monitor(reference, batch, target="Churn Flag")
+    >>> result.verdict.status, "Balance" in result.drifted_columns
+    ('alert', True)
     """
-    from churnops.config import Config
-    from churnops.config import load_config as read
-    from churnops.monitor.engine import monitor_frames
+    from churnops.monitor.engine import compare, monitor_frames
     from churnops.monitor.results import DatasetInfo
     from churnops.monitor.settings import settings_from_config
     from churnops.monitor.verdict import decide
-    from churnops.pipeline.starter import INFER_ROWS, with_inferred_columns
 
-    extra = _dotted(overrides)
-    if target is not None:
-        extra["columns.target"] = target
-    if verdict is not None:
-        extra["drift.verdict"] = verdict
-    if segments is not None:
-        extra["drift.segments"] = [segments] if isinstance(segments, str) else list(segments)
-    if isinstance(config, Config):
-        from churnops.config.loading import config_with
-
-        chosen = config_with(config, extra) if extra else config
-    elif config is None or isinstance(config, str | Path):
-        chosen = read(Path(config) if config is not None else None, extra)
-    else:
-        raise ConfigError(f"config: expected a Config (churnops.load_config) or a path, got {type(config).__name__}")
-    if chosen.monitor.engine != "native":
-        raise ConfigError(
-            f"monitor.engine = {chosen.monitor.engine!r}: the Python interface compares tables in this process "
-            "(the native engine); use the churnops command for the dask or evidently engines"
+    extra = _overrides(overrides, target, verdict, segments)
+    if isinstance(reference, Profile):
+        chosen = reference._config_for(config, extra)
+        cur = _frame(current, "current", chosen)
+        _has_rows(cur, "current")
+        settings = settings_from_config(chosen)
+        reference._check_settings(settings)
+        result = compare(
+            reference._profile,
+            cur,
+            settings,
+            DatasetInfo(None, reference.rows, None, None, len(reference._profile.columns)),
+            DatasetInfo(None, cur.height, None, None, cur.width),
         )
-    ref, cur = _frame(reference, "reference", chosen), _frame(current, "current", chosen)
-    for table, name in ((ref, "reference"), (cur, "current")):
-        if table.height == 0:
-            raise InputDataError(f"{name}: the table has no rows")
-    named = chosen.columns.target and "target" in chosen.columns.model_fields_set
-    if named and chosen.columns.target not in ref.columns:
-        shown = ", ".join(ref.columns[:12]) + (", ..." if len(ref.columns) > 12 else "")
-        raise InputDataError(f"columns.target: '{chosen.columns.target}' is not a column of the reference ({shown})")
-    chosen, _, _ = with_inferred_columns(chosen, ref.head(INFER_ROWS))
-    settings = settings_from_config(chosen)
-    result = monitor_frames(
-        ref,
-        cur,
-        settings,
-        DatasetInfo(None, ref.height, None, None, ref.width),
-        DatasetInfo(None, cur.height, None, None, cur.width),
-    )
+        if settings.chunk_by:
+            from churnops.monitor.chunks import chunks_of
+
+            result = replace(result, chunks=chunks_of(reference._profile, cur, settings))
+        from churnops.monitor.drift import with_any_finding_rate
+
+        result = with_any_finding_rate(result, settings)
+    else:
+        chosen = _chosen(config, extra)
+        ref, cur = _frame(reference, "reference", chosen), _frame(current, "current", chosen)
+        _has_rows(cur, "current")
+        chosen = _reference_config(chosen, ref)
+        result = monitor_frames(
+            ref,
+            cur,
+            settings_from_config(chosen),
+            DatasetInfo(None, ref.height, None, None, ref.width),
+            DatasetInfo(None, cur.height, None, None, cur.width),
+        )
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
     return MonitorResult(result, chosen)
+
+
+def _has_rows(table: pl.DataFrame, name: str) -> None:
+    if table.height == 0:
+        raise InputDataError(f"{name}: the table has no rows")
+
+
+PROFILE_META = "churnops.Profile"
+"""The key under which a saved :class:`Profile` keeps what it was built with."""
+
+COLUMN_KEYS = ("target", "prediction", "id", "ignored", "numerical", "categorical", "binary", "datetime", "text")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A reference's statistics, computed once by :func:`profile` and reused by every
+    :func:`monitor` call (pass it as ``reference``); :meth:`save` and :func:`load_profile` keep it
+    between processes. It remembers the column roles it was built with, so that a batch is always
+    read the same way."""
+
+    _profile: ReferenceProfile = field(repr=False)
+    _columns: dict[str, Any] = field(repr=False)
+    _drift: dict[str, Any] = field(repr=False)
+    _key: str = field(repr=False)
+
+    @property
+    def rows(self) -> int:
+        """Rows of the reference."""
+        return self._profile.rows
+
+    @property
+    def columns(self) -> list[str]:
+        """The reference's columns that are tested (features, target, prediction), in file order."""
+        return [c.plan.name for c in self._profile.tested]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """The columns that are not tested, each with the reason."""
+        return {c.plan.name: c.skip_reason for c in self._profile.columns.values() if c.skip_reason}
+
+    @property
+    def target(self) -> str | None:
+        """The label column the profile was built with, if any."""
+        value = self._columns.get("target")
+        return value if isinstance(value, str) and value else None
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per reference column: role, type, and why it is not tested (if it is not)."""
+        import polars as pl
+
+        rows = [
+            {"column": c.plan.name, "role": c.plan.role, "type": c.plan.column_type, "skipped": c.skip_reason}
+            for c in self._profile.columns.values()
+        ]
+        schema = {"column": pl.String, "role": pl.String, "type": pl.String, "skipped": pl.String}
+        return pl.DataFrame(rows, schema=schema)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile to ``path`` (an ``.npz`` archive of arrays and JSON: no code, no
+        pickle; replaced atomically, a link at the path is replaced and never followed)."""
+        from churnops.errors import OutputWriteError
+        from churnops.pipeline.profile_cache import save_profile
+
+        target = Path(path).expanduser()
+        meta = {PROFILE_META: {"columns": self._columns, "drift": self._drift, "key": self._key}}
+        try:
+            save_profile(self._profile, target, meta)
+        except IsADirectoryError:
+            raise OutputWriteError(f"{target}: is a folder; give the profile a file name") from None
+        except OSError as exc:
+            raise OutputWriteError(f"{target}: cannot write the profile: {exc.strerror or exc}") from None
+        return target
+
+    def _config_for(self, config: Config | str | Path | None, extra: dict[str, Any]) -> Config:
+        """The call's configuration with this profile's column roles, segments and multivariate
+        sample; one the call (or its configuration file) sets otherwise is an error, not a silent
+        choice."""
+        from churnops.config.loading import config_with
+
+        chosen = _chosen(config, extra)
+        fixed: dict[str, Any] = {"columns.infer": False}  # the roles were decided when the profile was built
+        for section, built_with in (("columns", self._columns), ("drift", self._drift)):
+            settings = getattr(chosen, section)
+            for name, value in built_with.items():
+                if name in settings.model_fields_set and getattr(settings, name) != value:
+                    raise ConfigError(
+                        f"{section}.{name}: the profile was built with {value!r}; build a profile with the new value "
+                        "(churnops.profile) or leave it out"
+                    )
+                fixed[f"{section}.{name}"] = value
+        return config_with(chosen, fixed)
+
+    def _check_settings(self, settings: Any) -> None:
+        from churnops.pipeline.profile_cache import profile_key
+
+        if profile_key("", None, settings) != self._key:
+            raise ConfigError(
+                "the profile was built with other column roles, tests or segments than this call uses; build it "
+                "again with churnops.profile(reference, ...) and the same settings"
+            )
+
+    def __repr__(self) -> str:
+        return f"<Profile of {self.rows:,} rows: {len(self.columns)} tested columns, {len(self.skipped)} not tested>"
+
+
+def profile(
+    reference: Any,
+    config: Config | str | Path | None = None,
+    *,
+    target: str | None = None,
+    segments: str | list[str] | None = None,
+    **overrides: Any,
+) -> Profile:
+    """The reference's statistics, once: pass the result to :func:`monitor` as ``reference`` for
+    every batch, or :meth:`Profile.save` it for another process (:func:`load_profile`).
+
+    ``reference``, ``config``, ``target``, ``segments`` and ``overrides`` are those of
+    :func:`monitor`. The column roles (target, identifiers, declared types), the segments and the
+    multivariate sample are fixed by the profile; thresholds and the verdict rule are chosen at
+    each :func:`monitor` call.
+
+    Examples
+    --------
+    >>> import churnops
+    >>> reference = churnops.profile(churnops.generate(2_000, seed=1), target="Churn Flag")
+    >>> reference.rows, reference.target
+    (2000, 'Churn Flag')
+    >>> churnops.monitor(reference, churnops.generate(1_000, seed=2)).verdict.status
+    'ok'
+    """
+    from dataclasses import replace as copy
+
+    from churnops.monitor.profile import build_profile
+    from churnops.monitor.segments import check_segment_columns, profile_segments
+    from churnops.monitor.settings import settings_from_config
+    from churnops.pipeline.profile_cache import profile_key
+
+    chosen = _chosen(config, _overrides(overrides, target, None, segments))
+    ref = _frame(reference, "reference", chosen)
+    chosen = _reference_config(chosen, ref)
+    settings = settings_from_config(chosen)
+    built = build_profile(ref, settings)
+    if settings.segments:
+        check_segment_columns(settings, ref.columns, "the reference")
+        built = copy(built, segments=profile_segments([ref], built, settings))
+    columns = chosen.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids"})
+    drift = chosen.drift.model_dump(include={"segments", "multivariate", "multivariate_rows"})
+    return Profile(built, columns, drift, profile_key("", None, settings))
+
+
+def load_profile(path: str | Path) -> Profile:
+    """A :class:`Profile` written by :meth:`Profile.save`, checked whole (types and shapes come
+    from churnops, not from the file): anything else is one :class:`~churnops.errors.InputDataError`."""
+    from churnops.pipeline.profile_cache import UnusableCache, read_profile
+
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise InputDataError(f"{source}: no such profile file")
+    try:
+        built, meta = read_profile(source)
+    except OSError as exc:
+        raise InputDataError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    except UnusableCache as exc:
+        raise InputDataError(f"{source}: not a profile churnops can use ({exc})") from None
+    saved = meta.get(PROFILE_META)
+    if not isinstance(saved, dict) or not isinstance(saved.get("key"), str):
+        raise InputDataError(
+            f"{source}: a profile cache of the churnops command, not one saved by Profile.save; build it with "
+            "churnops.profile(reference, ...)"
+        )
+    columns, drift = saved.get("columns"), saved.get("drift")
+    if not isinstance(columns, dict) or not isinstance(drift, dict):
+        raise InputDataError(f"{source}: not a profile churnops can use (its settings are missing)")
+    from churnops.config import Config
+    from churnops.config.loading import config_with
+
+    try:  # the saved roles are validated as any configuration is
+        checked = config_with(
+            Config(),
+            {
+                **{f"columns.{k}": v for k, v in columns.items() if k in (*COLUMN_KEYS, "detect_ids")},
+                **{f"drift.{k}": v for k, v in drift.items() if k in ("segments", "multivariate", "multivariate_rows")},
+            },
+        )
+    except ConfigError as exc:
+        raise InputDataError(f"{source}: the profile's settings are not valid: {exc}") from None
+    return Profile(
+        built,
+        checked.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids"}),
+        checked.drift.model_dump(include={"segments", "multivariate", "multivariate_rows"}),
+        saved["key"],
+    )
+
+
+def generate(
+    rows: int = 30_000,
+    *,
+    seed: int = 42,
+    start: int = 0,
+    scenario: str | None = None,
+    intensity: float = 1.0,
+    scenario_seed: int = 2024,
+) -> pl.DataFrame:
+    """Synthetic bank-churn customers (the embedded data of ``churnops data init``), optionally
+    with a drift scenario applied (as ``churnops generate`` does).
+
+    Row ``i`` depends only on ``seed`` and ``i``: ``generate(10_000, start=20_000)`` is rows
+    20,000 to 29,999 of any larger table of the same seed. ``scenario``: ``"seed"`` (the seed
+    project's drift), ``"none"``, ``"strong"``, ``"covariate"``, ``"concept"`` or
+    ``"correlation"``; ``intensity`` scales its shifts (0 = no change).
+
+    Examples
+    --------
+    >>> import churnops
+    >>> table = churnops.generate(1_000)
+    >>> table.shape
+    (1000, 20)
+    >>> drifted = churnops.generate(1_000, scenario="seed")
+    >>> bool(drifted["Balance"].mean() > table["Balance"].mean())
+    True
+    """
+    from churnops.data.generator import generate_reference
+    from churnops.data.scenarios import apply_scenario, resolve_scenario
+
+    for name, value in (("rows", rows), ("start", start), ("seed", seed), ("scenario_seed", scenario_seed)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+    if rows < 1 or start < 0 or seed < 0 or scenario_seed < 0:
+        raise ConfigError("rows must be at least 1; start, seed and scenario_seed at least 0")
+    if not isinstance(intensity, int | float) or isinstance(intensity, bool) or not 0 <= intensity <= 100:
+        raise ConfigError(f"intensity: expected a number from 0 to 100, got {intensity!r}")
+    table = generate_reference(start + rows, seed=seed).slice(start, rows)
+    if scenario is not None:
+        table, _ = apply_scenario(table, resolve_scenario(scenario), float(intensity), seed=scenario_seed)
+    return table
 
 
 def config_from_evidently(

@@ -271,10 +271,9 @@ def _segments_problem(profile: ReferenceProfile) -> str | None:
     return f"the segments of {over[0][:40]!r} hold more rows than the reference" if over else None
 
 
-def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
-    """Read a profile; None (and a log line) when the file is missing or unusable."""
-    if not path.is_file():
-        return None
+def read_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]]:
+    """Read a profile this code wrote, checked whole; :class:`UnusableCache` says why it cannot be
+    used (not a profile, damaged, or made of arrays no profile has)."""
     try:
         _stored_only(path)
         with np.load(path, allow_pickle=False) as archive:
@@ -289,6 +288,18 @@ def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
         if problem is not None:
             raise UnusableCache(problem)
         return profile, meta if isinstance(meta, dict) else {}
-    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile) as exc:
+    except UnusableCache:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile) as exc:
+        raise UnusableCache(str(exc)[:200] or type(exc).__name__) from None
+
+
+def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
+    """Read a profile; None (and a log line) when the file is missing or unusable."""
+    if not path.is_file():
+        return None
+    try:
+        return read_profile(path)
+    except (OSError, UnusableCache) as exc:
         logger.warning("ignoring unusable profile cache %s: %s", path, str(exc)[:200])
         return None
