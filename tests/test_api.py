@@ -382,3 +382,43 @@ def test_generate_gives_the_embedded_data_and_its_scenarios():
             churnops.generate(**bad)
     with pytest.raises(ConfigError, match="unknown scenario"):
         churnops.generate(10, scenario="nope")
+
+
+def test_notify_sends_the_runs_message_and_reports_each_channel(files, tmp_path, monkeypatch):
+    from servers import http_server
+
+    monkeypatch.chdir(files)
+    result = churnops.monitor(files / "reference.csv", files / "current.csv")
+    (only,) = result.notify()  # no channel: nothing sent, the message returned
+    assert only["status"] == "not sent" and result.verdict.headline in only["preview"]
+    with http_server() as server:
+        monkeypatch.setenv("HOOK_URL", server.url + "/hook?token=s3cr3t-token")
+        monkeypatch.setenv("DOWN_URL", server.url + "/down?token=s3cr3t-token")
+        (tmp_path / "churnops.toml").write_text(
+            '[[notify.channels]]\ntype = "slack"\nurl_env = "HOOK_URL"\non = ["drift"]\n\n'
+            '[[notify.channels]]\ntype = "webhook"\nname = "down"\nurl_env = "DOWN_URL"\nretries = 0\n'
+            'on = ["drift"]\n\n'
+            '[[notify.channels]]\ntype = "webhook"\nname = "calm"\nurl_env = "HOOK_URL"\non = ["ok"]\n'
+        )
+        server.responses = [200, 500]
+        sent = result.notify(tmp_path / "churnops.toml")
+        assert [(d["channel"], d["status"]) for d in sent] == [
+            ("slack#1", "sent"),
+            ("down", "failed"),
+            ("calm", "skipped"),
+        ]
+        assert "s3cr3t-token" not in json.dumps(sent)  # a failing URL's token is redacted
+        assert len(server.requests) == 2 and "Balance" in json.dumps(server.requests[0]["json"])
+        preview = result.notify(tmp_path / "churnops.toml", dry_run=True)
+        assert {d["status"] for d in preview} == {"dry-run", "skipped"} and len(server.requests) == 2
+
+
+def test_version_batch_refuses_what_it_cannot_version(files, tmp_path, monkeypatch):
+    pytest.importorskip("dvc", reason="needs: dvc")
+    monkeypatch.chdir(files)
+    result = churnops.monitor(files / "reference.csv", files / "current.csv")
+    with pytest.raises(InputDataError, match="no such batch"):
+        churnops.version_batch(tmp_path / "missing.csv", result)
+    (tmp_path / "batch.csv").write_text("a\n1\n")
+    with pytest.raises(ChurnopsError, match="git|DVC"):  # not a git + DVC project: said in one line
+        churnops.version_batch(tmp_path / "batch.csv", config=tmp_path)

@@ -2,7 +2,7 @@
 
 Broken files must give one clean line (exit 2) and leave the previous outputs exactly as they
 were; usable but suspicious files are monitored and explained by the quality section; nothing
-data-derived reaches the report unescaped. See RELIABILITY.md for the list.
+data-derived reaches the report unescaped. See docs/reliability.md for the list.
 """
 
 from __future__ import annotations

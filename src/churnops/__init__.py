@@ -9,9 +9,9 @@ From Python::
     result.raise_for_drift()
 
 :func:`monitor`, :func:`profile`, :func:`load_profile`, :func:`generate`, :func:`load_config`,
-:func:`config_from_evidently`, :class:`MonitorResult`, :class:`Profile` and :class:`DriftDetected`
-are the public interface; every other module is internal. Importing the package stays cheap: the work
-(and its imports) happens when you call.
+:func:`config_from_evidently`, :func:`version_batch`, :class:`MonitorResult`, :class:`Profile`
+and :class:`DriftDetected` are the public interface; every other module is internal. Importing
+the package stays cheap: the work (and its imports) happens when you call.
 """
 
 # the monitoring layer's package is loaded first, so that the name ``monitor`` is the function
@@ -27,6 +27,7 @@ from churnops.api import (
     load_profile,
     monitor,
     profile,
+    version_batch,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "load_profile",
     "monitor",
     "profile",
+    "version_batch",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "load_profile",
     "monitor",
     "profile",
+    "version_batch",
 ]
 
 
@@ -153,6 +154,34 @@ class MonitorResult:
             'style="width:100%;height:900px;border:1px solid #ddd"></iframe>'
         )
 
+    def notify(self, config: Config | str | Path | None = None, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Send the run's notification on the ``[notify]`` channels of ``config`` (default: the
+        configuration the run used), as ``churnops notify`` does: the same messages, retries,
+        escaping and redaction; e-mails attach the standalone report and the metrics. Returns one
+        ``{"channel", "status", "attempts", "error"}`` per channel ("sent", "failed", "skipped" or
+        "dry-run"); a failed channel is reported there, never raised. Without a channel nothing is
+        sent and the message is returned as ``preview``."""
+        import tempfile
+
+        from churnops.integrations.notifications.message import build_notification
+        from churnops.integrations.notifications.send import send_all
+        from churnops.pipeline.notifying import status_of
+
+        chosen = self.config if config is None else _chosen(config, {})
+        document = self.to_dict()
+        status = status_of(document)
+        settings = chosen.notify
+        note = build_notification(status, document, None, settings.top_columns, settings.report_url)
+        if not settings.channels:
+            return [{"channel": "none", "status": "not sent", "attempts": 0, "error": None, "preview": note.text()}]
+        with tempfile.TemporaryDirectory(prefix="churnops-notify-") as folder:
+            report = Path(folder) / "monitoring_report.standalone.html"
+            metrics = Path(folder) / "monitoring_metrics.json"
+            report.write_text(self.html(), encoding="utf-8")
+            metrics.write_text(self.to_json(), encoding="utf-8")
+            deliveries = send_all(chosen, note, [report, metrics], dry_run)
+        return [d.to_dict() | ({"preview": d.preview} if d.preview else {}) for d in deliveries]
+
     def raise_for_drift(self) -> MonitorResult:
         """Raise :class:`DriftDetected` when the run raises an alert; else return the result."""
         if self.drift_detected:
@@ -168,9 +197,15 @@ class MonitorResult:
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
-    """The configuration ``churnops`` commands use: ``path`` (a churnops.toml; default: the one in
-    the current folder, else the built-in defaults) with ``overrides`` on top, by dotted key
-    written with ``__`` (``thresholds__dataset_drift=0.2``) - the same as ``--set``."""
+    """The configuration ``churnops`` commands use: ``path`` (a churnops.toml, or a project folder
+    and its churnops.toml if it has one; default: the current folder), else the built-in defaults,
+    with ``overrides`` on top, by dotted key written with ``__`` (``thresholds__dataset_drift=0.2``)
+    - the same as ``--set``. Relative paths in it are relative to the file's folder.
+
+    >>> churnops_config = load_config(thresholds__dataset_drift=0.2)
+    >>> churnops_config.thresholds.dataset_drift
+    0.2
+    """
     from churnops.config import load_config as read
 
     return read(Path(path) if path is not None else None, _dotted(overrides))
@@ -345,7 +380,7 @@ def monitor(
             cur,
             settings,
             DatasetInfo(None, reference.rows, None, None, len(reference._profile.columns)),
-            DatasetInfo(None, cur.height, None, None, cur.width),
+            _info(current, cur),
         )
         if settings.chunk_by:
             from churnops.monitor.chunks import chunks_of
@@ -359,15 +394,22 @@ def monitor(
         ref, cur = _frame(reference, "reference", chosen), _frame(current, "current", chosen)
         _has_rows(cur, "current")
         chosen = _reference_config(chosen, ref)
-        result = monitor_frames(
-            ref,
-            cur,
-            settings_from_config(chosen),
-            DatasetInfo(None, ref.height, None, None, ref.width),
-            DatasetInfo(None, cur.height, None, None, cur.width),
-        )
+        result = monitor_frames(ref, cur, settings_from_config(chosen), _info(reference, ref), _info(current, cur))
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
     return MonitorResult(result, chosen)
+
+
+def _info(data: Any, table: pl.DataFrame) -> Any:
+    """Where a table came from: a file's path and sha256 (what ``churnops version`` records), or
+    only its size for a table in memory."""
+    from churnops.monitor.results import DatasetInfo
+
+    if isinstance(data, str | Path):
+        from churnops.data.io import sha256_file
+
+        path = Path(data).expanduser()
+        return DatasetInfo(str(path), table.height, sha256_file(path), None, table.width)
+    return DatasetInfo(None, table.height, None, None, table.width)
 
 
 def _has_rows(table: pl.DataFrame, name: str) -> None:
@@ -603,6 +645,38 @@ def generate(
     if scenario is not None:
         table, _ = apply_scenario(table, resolve_scenario(scenario), float(intensity), seed=scenario_seed)
     return table
+
+
+def version_batch(
+    batch: str | Path, result: MonitorResult | None = None, config: Config | str | Path | None = None
+) -> dict[str, Any]:
+    """Version ``batch`` with DVC as ``churnops version`` does: ``dvc add`` (or ``dvc commit`` of
+    the ``dvc.yaml`` stage that makes it), a git commit whose message records the run (its id and
+    drift score, from ``result`` when it was computed from this very file) and ``dvc push`` to the
+    configured remote. The project is the configuration's folder: a git repository set up with
+    ``churnops dvc-setup``. An unchanged batch makes no new commit.
+
+    Returns ``{"changed", "commit", "pushed", "record", "message"}``; DVC or git failing is one
+    :class:`~churnops.errors.ChurnopsError`.
+    """
+    from churnops.pipeline.versioning import version_current_batch
+
+    chosen = (result.config if result is not None else None) if config is None else _chosen(config, {})
+    if chosen is None:
+        chosen = _chosen(None, {})
+    path = Path(batch).expanduser()
+    if not path.is_absolute():
+        path = chosen.root / path
+    if not path.is_file():
+        raise InputDataError(f"{path}: no such batch file")
+    outcome = version_current_batch(chosen, path, result.to_dict() if result is not None else {})
+    return {
+        "changed": outcome.changed,
+        "commit": outcome.commit,
+        "pushed": outcome.pushed,
+        "record": str(outcome.dvc_file),
+        "message": outcome.message,
+    }
 
 
 def config_from_evidently(

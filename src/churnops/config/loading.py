@@ -104,8 +104,8 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     Parameters
     ----------
     path
-        A configuration file; None looks for ``churnops.toml`` in the current directory and
-        falls back to the defaults when there is none.
+        A configuration file, or a project folder (its ``churnops.toml`` if it has one, else the
+        defaults, with paths relative to that folder); None: the current folder.
     overrides
         Dotted keys (``"paths.reference"``) set on top of the file, as CLI flags do.
 
@@ -116,7 +116,10 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     """
     data: dict[str, Any] = {}
     source: Path | None = None
-    if path is not None:
+    folder = Path.cwd()
+    if path is not None and path.is_dir():
+        folder, source = path, find_config(path)
+    elif path is not None:
         if not path.exists():
             raise ConfigError(f"configuration file not found: {path}")
         source = path
@@ -128,7 +131,7 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     for reserved in ("root", "source"):
         if reserved in data:
             raise ConfigError(f"{source or 'configuration'}: {reserved}: unknown key")
-    root = (source.parent if source is not None else Path.cwd()).resolve()
+    root = (source.parent if source is not None else folder).resolve()
     return _validated(data, root, source)
 
 

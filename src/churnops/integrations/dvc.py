@@ -125,7 +125,11 @@ def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
+    started_in = os.getcwd()
     try:
+        # DVC places a stage's working folder at the current one: work from the repository's
+        # root, as the command does, whatever folder a Python caller is in
+        os.chdir(root)
         with _quiet_dvc(what), Repo(str(root)) as repo:
             yield repo
     except DvcException as exc:
@@ -136,6 +140,8 @@ def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
     except Exception as exc:  # DVC's command line says the same of anything else: unexpected error
         detail = f"{type(exc).__name__}: {redact(one_line(exc))}"
         raise IntegrationError(f"dvc {what} failed: unexpected error - {detail}") from None
+    finally:
+        os.chdir(started_in)
 
 
 def _check_installed() -> None:
