@@ -9,12 +9,13 @@ BIN := $(VENV)/bin
 DEMO ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-all run test lint format bench clean
+.PHONY: help setup setup-all run test lint format bench docs docs-serve clean
 
 help:
 	@echo "make run    - set up churnops + DVC and run the pipeline on the embedded data (workspace: $(DEMO)/)"
 	@echo "make test   - set up churnops with every extra and run the whole test suite"
 	@echo "make bench  - run the benchmarks in benchmarks/"
+	@echo "make docs   - build the documentation site into site/ (make docs-serve: on http://127.0.0.1:8000)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +27,11 @@ $(BIN)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --progress-bar on -e '.[dvc]'
 	touch $@
 
-# The test suite uses every extra (Evidently, MLflow, Dask, the test tools: about 220 packages,
-# 5-8 minutes on a fresh machine).
+# The test suite uses every extra (Evidently, MLflow, Dask, Prefect, the documentation tools, the
+# test tools: about 310 packages, 6-9 minutes on a fresh machine).
 $(BIN)/.installed-all: pyproject.toml | $(BIN)/python
-	@echo "Installing churnops with every extra and the test tools into $(VENV) (about 220 packages, 1.8 GB, 5-8 minutes)..."
-	$(BIN)/python -m pip install --progress-bar on -e '.[all,dev]'
+	@echo "Installing churnops with every extra and the test tools into $(VENV) (about 310 packages, 2 GB, 6-9 minutes)..."
+	$(BIN)/python -m pip install --progress-bar on -e '.[all,dev,docs,prefect]'
 	touch $@ $(BIN)/.installed-run
 
 setup: $(BIN)/.installed-run
@@ -54,8 +55,15 @@ format: setup-all
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The site: docs/cli.md is rewritten from the commands' --help and the notebook executed first.
+docs: setup-all
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: setup-all
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
 bench: setup-all
 	$(BIN)/python benchmarks/bench_monitor.py
 
 clean:
-	rm -rf $(DEMO) .pytest_cache .ruff_cache
+	rm -rf $(DEMO) site .pytest_cache .ruff_cache

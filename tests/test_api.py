@@ -422,3 +422,13 @@ def test_version_batch_refuses_what_it_cannot_version(files, tmp_path, monkeypat
     (tmp_path / "batch.csv").write_text("a\n1\n")
     with pytest.raises(ChurnopsError, match="git|DVC"):  # not a git + DVC project: said in one line
         churnops.version_batch(tmp_path / "batch.csv", config=tmp_path)
+
+
+def test_importing_the_package_stays_light():
+    code = (
+        "import sys, churnops; heavy = [m for m in ('polars', 'numpy', 'scipy', 'pandas', 'pyarrow', 'jinja2', "
+        "'pydantic', 'mlflow', 'dvc', 'sklearn') if m in sys.modules]; print(heavy, sorted(churnops.__all__))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.startswith("[] ") and "'monitor'" in shown and "'profile'" in shown
+    assert callable(churnops.monitor) and callable(churnops.profile)  # functions, not the modules they shadow

@@ -8,9 +8,9 @@ From Python::
     print(result.verdict.headline)
     result.raise_for_drift()
 
-:func:`monitor`, :func:`profile`, :func:`load_profile`, :func:`generate`, :func:`load_config`,
-:func:`config_from_evidently`, :func:`version_batch`, :class:`MonitorResult`, :class:`Profile`
-and :class:`DriftDetected` are the public interface; every other module is internal. Importing
+`monitor`, `profile`, `load_profile`, `generate`, `load_config`,
+`config_from_evidently`, `version_batch`, `MonitorResult`, `Profile`
+and `DriftDetected` are the public interface; every other module is internal. Importing
 the package stays cheap: the work (and its imports) happens when you call.
 """
 

@@ -1,4 +1,4 @@
-"""churnops from Python: tables in, a typed result out (see :func:`monitor`).
+"""churnops from Python: tables in, a typed result out (see `monitor`).
 
 Everything a notebook or a pipeline task needs is exported by the package itself::
 
@@ -48,9 +48,9 @@ __all__ = [
 
 
 class DriftDetected(ChurnopsError):
-    """Raised by :meth:`MonitorResult.raise_for_drift` when the run raises an alert.
+    """Raised by `MonitorResult.raise_for_drift` when the run raises an alert.
 
-    ``result`` is the :class:`MonitorResult`; ``str(error)`` names every alert, one per line.
+    ``result`` is the `MonitorResult`; ``str(error)`` names every alert, one per line.
     """
 
     def __init__(self, result: MonitorResult) -> None:
@@ -64,7 +64,7 @@ class DriftDetected(ChurnopsError):
 
 @dataclass(frozen=True)
 class MonitorResult:
-    """What :func:`monitor` found. Its attributes cannot be reassigned and no method changes it;
+    """What `monitor` found. Its attributes cannot be reassigned and no method changes it;
     ``result`` is plain data (lists, dataclasses): read it, do not edit it."""
 
     result: MonitoringResult
@@ -94,7 +94,7 @@ class MonitorResult:
         return metrics_document(self.result)
 
     def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text (what ``monitoring_metrics.json`` holds)."""
+        """`to_dict` as JSON text (what ``monitoring_metrics.json`` holds)."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     def to_polars(self) -> pl.DataFrame:
@@ -123,7 +123,7 @@ class MonitorResult:
         return pl.DataFrame(rows, schema=schema)
 
     def to_pandas(self) -> pd.DataFrame:
-        """:meth:`to_polars` as a pandas DataFrame (needs pandas)."""
+        """`to_polars` as a pandas DataFrame (needs pandas)."""
         return self.to_polars().to_pandas()
 
     def html(self) -> str:
@@ -133,7 +133,7 @@ class MonitorResult:
         return render_reports(self.result, ReportContext("", "", False))[1]
 
     def save_html(self, path: str | Path) -> Path:
-        """Write :meth:`html` to ``path`` (replaced, never followed if it is a link); the path."""
+        """Write `html` to ``path`` (replaced, never followed if it is a link); the path."""
         from churnops.data.files import atomic_write_text, refuse_folder
         from churnops.errors import OutputWriteError
 
@@ -183,7 +183,7 @@ class MonitorResult:
         return [d.to_dict() | ({"preview": d.preview} if d.preview else {}) for d in deliveries]
 
     def raise_for_drift(self) -> MonitorResult:
-        """Raise :class:`DriftDetected` when the run raises an alert; else return the result."""
+        """Raise `DriftDetected` when the run raises an alert; else return the result."""
         if self.drift_detected:
             raise DriftDetected(self)
         return self
@@ -222,7 +222,7 @@ UNSUPPORTED = ("Duration", "Time", "List", "Array", "Struct", "Object", "Binary"
 def _frame(data: Any, what: str, config: Config) -> pl.DataFrame:
     """A polars DataFrame from a polars, pandas or pyarrow table, or a CSV/Parquet path read
     with the configuration's separator, decimal mark and encoding (no copy where the table is
-    already in Arrow memory); unusable input is one :class:`InputDataError`."""
+    already in Arrow memory); unusable input is one `InputDataError`."""
     import polars as pl
 
     try:
@@ -334,11 +334,11 @@ def monitor(
     ----------
     reference
         A polars, pandas or pyarrow table, a path of a CSV/Parquet file (read whole), or a
-        :class:`Profile` of the reference (:func:`profile`), which skips the reference's work.
+        `Profile` of the reference (`profile`), which skips the reference's work.
     current
         The batch to check: a table or a path, as ``reference``.
     config
-        A :class:`~churnops.config.Config` (:func:`load_config`), a churnops.toml path, or None
+        A `churnops.config.Config` (`load_config`), a churnops.toml path, or None
         for the one in the current folder (else the built-in defaults).
     target
         The label column (``columns.target``); ``""`` for none.
@@ -418,15 +418,15 @@ def _has_rows(table: pl.DataFrame, name: str) -> None:
 
 
 PROFILE_META = "churnops.Profile"
-"""The key under which a saved :class:`Profile` keeps what it was built with."""
+"""The key under which a saved `Profile` keeps what it was built with."""
 
 COLUMN_KEYS = ("target", "prediction", "id", "ignored", "numerical", "categorical", "binary", "datetime", "text")
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A reference's statistics, computed once by :func:`profile` and reused by every
-    :func:`monitor` call (pass it as ``reference``); :meth:`save` and :func:`load_profile` keep it
+    """A reference's statistics, computed once by `profile` and reused by every
+    `monitor` call (pass it as ``reference``); `save` and `load_profile` keep it
     between processes. It remembers the column roles it was built with, so that a batch is always
     read the same way."""
 
@@ -523,13 +523,13 @@ def profile(
     segments: str | list[str] | None = None,
     **overrides: Any,
 ) -> Profile:
-    """The reference's statistics, once: pass the result to :func:`monitor` as ``reference`` for
-    every batch, or :meth:`Profile.save` it for another process (:func:`load_profile`).
+    """The reference's statistics, once: pass the result to `monitor` as ``reference`` for
+    every batch, or `Profile.save` it for another process (`load_profile`).
 
     ``reference``, ``config``, ``target``, ``segments`` and ``overrides`` are those of
-    :func:`monitor`. The column roles (target, identifiers, declared types), the segments and the
+    `monitor`. The column roles (target, identifiers, declared types), the segments and the
     multivariate sample are fixed by the profile; thresholds and the verdict rule are chosen at
-    each :func:`monitor` call.
+    each `monitor` call.
 
     Examples
     --------
@@ -561,8 +561,8 @@ def profile(
 
 
 def load_profile(path: str | Path) -> Profile:
-    """A :class:`Profile` written by :meth:`Profile.save`, checked whole (types and shapes come
-    from churnops, not from the file): anything else is one :class:`~churnops.errors.InputDataError`."""
+    """A `Profile` written by `Profile.save`, checked whole (types and shapes come
+    from churnops, not from the file): anything else is one `churnops.errors.InputDataError`."""
     from churnops.pipeline.profile_cache import UnusableCache, read_profile
 
     source = Path(path).expanduser()
@@ -657,7 +657,7 @@ def version_batch(
     ``churnops dvc-setup``. An unchanged batch makes no new commit.
 
     Returns ``{"changed", "commit", "pushed", "record", "message"}``; DVC or git failing is one
-    :class:`~churnops.errors.ChurnopsError`.
+    `churnops.errors.ChurnopsError`.
     """
     from churnops.pipeline.versioning import version_current_batch
 
@@ -700,7 +700,7 @@ def config_from_evidently(
     Evidently's dataset rule is "at least ``drift_share`` of the columns drifted"; churnops alerts
     when the share is above ``thresholds.dataset_drift``, which is set just below ``drift_share``
     so that both decide alike. Custom test functions, text and embedding drift cannot be carried
-    over: a :class:`~churnops.errors.ConfigError` names them.
+    over: a `churnops.errors.ConfigError` names them.
     """
     from churnops.config import Config
 
