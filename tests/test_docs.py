@@ -79,7 +79,8 @@ def test_the_site_builds_strictly(tmp_path):
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     for name in ("monitor", "profile", "MonitorResult.raise_for_drift", "generate", "version_batch"):
         assert f'id="churnops.api.{name}"' in api, name
-    assert re.search(r"churnops\.api\.monitor\" class=\"doc doc-heading\">\s*churnops\.monitor\s", api)  # the name users call
+    heading = r"churnops\.api\.monitor\" class=\"doc doc-heading\">\s*churnops\.monitor\s"
+    assert re.search(heading, api)  # shown under the name users call
     assert "Compare <code>current</code> with <code>reference</code>" in api  # docstrings, not only names
     assert ":func:" not in api and ":class:" not in api
     notebook = (site / "getting-started" / "index.html").read_text(encoding="utf-8")
