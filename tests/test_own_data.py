@@ -245,3 +245,32 @@ def test_decimal_commas_read_as_text_are_said_with_the_fix(own):
     fixed = churnops(own, *args, "--set", "data.separator=';'", "--set", "data.decimal=','")
     assert fixed.returncode == 0 and "decimal comma" not in fixed.stderr, fixed.stderr
     assert metrics(own)["columns"]["spend"]["type"] == "numerical"
+
+
+@pytest.mark.parametrize(
+    "table, said",
+    [
+        ({"customer_id": [f"c{i}" for i in range(300)], "Surname": [f"n{i}" for i in range(300)]}, "customer_id"),
+        ({"note": [f"free text number {i} here" for i in range(300)]}, "note (text column"),
+    ],
+    ids=["identifiers and ignored columns", "free text"],
+)
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_table_with_no_column_to_test_is_said_not_called_no_drift(tmp_path, table, said, cached):
+    pl.DataFrame(table).write_csv(tmp_path / "r.csv")
+    pl.DataFrame(table).write_csv(tmp_path / "c.csv")
+    runs = [churnops(tmp_path, "monitor", "-r", "r.csv", "-p", "c.csv", *([] if cached else ["--no-cache"]))]
+    if cached:  # a second run reads the profile from the cache: said the same way
+        runs.append(churnops(tmp_path, "monitor", "-r", "r.csv", "-p", "c.csv"))
+    for done in runs:
+        assert done.returncode == 2, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: r.csv: nothing to monitor - every column is left out") and said in last
+        assert "no data rows" not in done.stderr
+    assert not (tmp_path / "monitoring" / "monitoring_metrics.json").exists()
+    import churnops as api
+
+    with pytest.raises(api.errors.InputDataError, match="nothing to monitor"):
+        api.monitor(tmp_path / "r.csv", tmp_path / "c.csv")
+    with pytest.raises(api.errors.InputDataError, match="nothing to monitor"):
+        api.profile(tmp_path / "r.csv")

@@ -542,7 +542,7 @@ def profile(
     """
     from dataclasses import replace as copy
 
-    from churnops.monitor.profile import build_profile
+    from churnops.monitor.profile import build_profile, require_tested
     from churnops.monitor.segments import check_segment_columns, profile_segments
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.profile_cache import profile_key
@@ -552,6 +552,7 @@ def profile(
     chosen = _reference_config(chosen, ref)
     settings = settings_from_config(chosen)
     built = build_profile(ref, settings)
+    require_tested(built, "reference")
     if settings.segments:
         check_segment_columns(settings, ref.columns, "the reference")
         built = copy(built, segments=profile_segments([ref], built, settings))

@@ -20,7 +20,7 @@ from churnops.monitor.drift import (
     with_any_finding_rate,
 )
 from churnops.monitor.multivariate import multivariate_drift, require_sklearn
-from churnops.monitor.profile import ReferenceProfile, build_profile
+from churnops.monitor.profile import ReferenceProfile, build_profile, require_tested
 from churnops.monitor.quality import data_quality
 from churnops.monitor.results import (
     ColumnDrift,
@@ -244,6 +244,7 @@ def monitor_frames(
     """
     started = time.perf_counter()
     profile = build_profile(reference, settings)
+    require_tested(profile, "the reference")
     if settings.segments:
         check_segment_columns(settings, reference.columns, "the reference")
         profile = replace(profile, segments=profile_segments([reference], profile, settings))

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from churnops.errors import InputDataError
+from churnops.escape import one_line_short
 from churnops.monitor.accumulate import AutoAccumulator, CategoryAccumulator, NumericAccumulator, SketchAccumulator
 from churnops.monitor.columns import ColumnPlan, ColumnType, Role
 from churnops.monitor.multivariate import JointSample, RowSampler, encode
@@ -366,6 +368,32 @@ def _skip_reason(plan: ColumnPlan) -> str | None:
     if plan.column_type == "unknown":
         return "type could not be inferred (all values missing or unsupported type)"
     return None
+
+
+DECLARED_REASONS = {"id": "identifier", "ignored": "ignored", "text": "free text"}
+
+
+def nothing_to_test(source: str, left_out: dict[str, str]) -> InputDataError:
+    """The error of a reference none of whose columns can be tested (``left_out``: each column
+    and why), instead of a verdict on nothing.
+
+    >>> error = nothing_to_test("r.csv", {"customer_id": "identifier", "note": "free text"})
+    >>> str(error).split(";")[0]
+    'r.csv: nothing to monitor - every column is left out: customer_id (identifier), note (free text)'
+    """
+    shown = ", ".join(f"{one_line_short(name, 40)} ({why})" for name, why in list(left_out.items())[:8])
+    more = f" and {len(left_out) - 8} more" if len(left_out) > 8 else ""
+    example = next((c for c, why in left_out.items() if why != "identifier"), next(iter(left_out), "a column"))
+    return InputDataError(
+        f"{source}: nothing to monitor - every column is left out: {shown}{more}; name the columns to test in "
+        f'[columns] (e.g. columns.categorical = ["{one_line_short(example, 40)}"]) or set columns.infer = false'
+    )
+
+
+def require_tested(profile: ReferenceProfile, source: str) -> None:
+    """Refuse a profile with no tested column (a run would say "no drift" about nothing)."""
+    if not profile.tested:
+        raise nothing_to_test(source, {c.plan.name: c.skip_reason or "not tested" for c in profile.columns.values()})
 
 
 def profile_chunks(columns: list[str], chunks: Iterable[pl.DataFrame], settings: MonitorSettings) -> ReferenceProfile:

@@ -15,7 +15,14 @@ from churnops.data.io import TableReader, check_readable, sha256_file
 from churnops.errors import ChurnopsError, ConfigError, InputDataError
 from churnops.monitor.batch import BatchTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
-from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder, ReferenceProfile
+from churnops.monitor.profile import (
+    DECLARED_REASONS,
+    IDENTIFIER_REASON,
+    ProfileBuilder,
+    ReferenceProfile,
+    nothing_to_test,
+    require_tested,
+)
 from churnops.monitor.results import DatasetInfo
 from churnops.monitor.segments import check_segment_columns, profile_columns, profile_segments
 from churnops.monitor.settings import MonitorSettings
@@ -93,6 +100,9 @@ def get_reference_profile(
             status = "hit"
     if profile is None:
         builder = ProfileBuilder(probe.columns, settings, streaming=streaming)
+        if not builder.needed:
+            reasons = {c: DECLARED_REASONS.get(settings.declared(c) or "", "not tested") for c in probe.columns}
+            raise nothing_to_test(str(source.path), reasons)
         reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=dialect)
         reader.progress = reading_progress(progress, "reference", reader)
         try:
@@ -118,6 +128,7 @@ def get_reference_profile(
                 logger.warning("could not write the profile cache %s: %s", cache_file, exc)
     info = DatasetInfo(str(source.path), profile.rows, sha, source.row_range, len(profile.columns))
     say_column_notices(config, source.path, probe.header, profile)
+    require_tested(profile, str(source.path))
     logger.debug("reference %s: %s rows, profile cache %s (%s)", source.path, profile.rows, status, cache_file)
     return profile, info, status, cache_file
 
