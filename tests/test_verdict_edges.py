@@ -199,3 +199,26 @@ def test_history_lists_row_chunks_in_row_order(tmp_path):
     assert listed.returncode == 0, listed.stderr
     starts = [int(row["start_at"]) for row in json.loads(listed.stdout)]
     assert starts == sorted(starts) and len(starts) == 6
+
+
+@pytest.mark.parametrize(
+    "reference_region, batch_region, said",
+    [
+        (None, None, "no value in the reference or the batch (every row is missing)"),
+        (None, "north", "no value in the reference (every row is missing)"),
+        ("north", None, "no value in the batch (every row is missing)"),
+        ("north", "north", "no segment has 5,000 rows on both sides"),
+    ],
+)
+def test_a_segment_column_that_tests_no_segment_is_said(tmp_path, reference_region, batch_region, said):
+    rng = np.random.default_rng(3)
+    reference = pl.DataFrame({"x": rng.normal(size=1_000), "Region": [reference_region] * 1_000})
+    batch = pl.DataFrame({"x": rng.normal(size=1_000), "Region": [batch_region] * 1_000})
+    settings = replace(CALIBRATED, segments=("Region",), min_segment_rows=5_000)
+    from churnops.monitor.verdict import decide
+
+    result = monitor_frames(reference.cast({"Region": pl.String}), batch.cast({"Region": pl.String}), settings)
+    verdict = decide(result)
+    messages = [r.message for r in verdict.reasons]
+    assert any(m.startswith("segment column Region: ") and said in m for m in messages), messages
+    assert verdict.status != "ok"  # a warning at least (an all-missing column in the batch also drifts)

@@ -82,6 +82,27 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                     f"({_values(reference)}) - is it coded or typed differently in each file?",
                 )
             )
+        elif not reference or not current:
+            empty = " or the batch" if not reference and not current else ""
+            side = "the reference" if not reference else "the batch"
+            found.append(
+                (
+                    "quality",
+                    "segment values",
+                    f"segment column {_shown(column)}: no value in {side}{empty} (every row is missing), so no segment "
+                    "was tested",
+                )
+            )
+        elif not any(g.tested for g in groups):
+            smallest = result.segments.min_rows
+            found.append(
+                (
+                    "quality",
+                    "segment values",
+                    f"segment column {_shown(column)}: no segment has {smallest:,} rows on both sides "
+                    f"(drift.min_segment_rows), so none was tested",
+                )
+            )
     for chunk in result.chunks.detected if result.chunks is not None else []:
         names = ", ".join(chunk.drifted_columns[:5]) + (", ..." if len(chunk.drifted_columns) > 5 else "")
         found.append(
