@@ -274,3 +274,100 @@ def test_a_table_with_no_column_to_test_is_said_not_called_no_drift(tmp_path, ta
         api.monitor(tmp_path / "r.csv", tmp_path / "c.csv")
     with pytest.raises(api.errors.InputDataError, match="nothing to monitor"):
         api.profile(tmp_path / "r.csv")
+
+
+def _dates(rng: np.random.Generator, n: int, fmt: str, first: str | None = None) -> list[str]:
+    import datetime as dt
+
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 1500, n)]
+    text = [d.strftime(fmt) for d in days]
+    if first is not None:
+        text[0] = first
+    return text
+
+
+@pytest.mark.parametrize("fmt", ["%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%b %d, %Y"])
+def test_dates_in_any_common_writing_are_read_as_dates_and_identical_ones_do_not_drift(tmp_path, fmt):
+    rng = np.random.default_rng(5)
+    # each file opens on a date that reads both ways, so nothing can be guessed from a first value
+    pl.DataFrame({"x": rng.normal(size=3000), "signup": _dates(rng, 3000, fmt, "01/02/2021")}).write_csv(
+        tmp_path / "r.csv"
+    )
+    pl.DataFrame({"x": rng.normal(size=3000), "signup": _dates(rng, 3000, fmt, "02/01/2021")}).write_csv(
+        tmp_path / "c.csv"
+    )
+    done = churnops(tmp_path, "monitor", "--no-cache", "-r", "r.csv", "-p", "c.csv", "--set", "columns.target=")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+    signup = metrics["columns"]["signup"]
+    assert signup["type"] == "datetime" and not signup["drift_detected"]
+    unparsable = [c for c in metrics["data_quality"]["checks"] if c.get("column") == "signup"]
+    assert all(c["count"] <= 1 for c in unparsable if "unparsable" in c["check"])  # only the odd first value
+    import churnops as api
+
+    result = api.monitor(tmp_path / "r.csv", tmp_path / "c.csv", target="")
+    assert result.to_dict()["columns"]["signup"]["drift_score"] == signup["drift_score"]
+
+
+def test_a_batch_is_read_the_way_the_reference_writes_its_dates(tmp_path):
+    """A batch whose dates would read both ways on their own (days up to 12) is read as the
+    reference's dates are: its scores equal those of the same dates written in ISO."""
+    import datetime as dt
+
+    rng = np.random.default_rng(9)
+    reference = _dates(rng, 3000, "%m/%d/%Y")  # month first, unambiguous: some days above 12
+    days = [
+        dt.date(2021, int(m), int(d)) for m, d in zip(rng.integers(1, 13, 2000), rng.integers(1, 13, 2000), strict=True)
+    ]
+    pl.DataFrame({"signup": reference}).write_csv(tmp_path / "r.csv")
+    pl.DataFrame({"signup": [d.strftime("%m/%d/%Y") for d in days]}).write_csv(tmp_path / "c.csv")
+    pl.DataFrame({"signup": [d.isoformat() for d in days]}).write_csv(tmp_path / "iso.csv")
+    import churnops as api
+
+    written = api.monitor(tmp_path / "r.csv", tmp_path / "c.csv", target="").to_dict()["columns"]["signup"]
+    iso = api.monitor(tmp_path / "r.csv", tmp_path / "iso.csv", target="").to_dict()["columns"]["signup"]
+    assert written["drift_score"] == iso["drift_score"]
+
+
+def test_dates_that_read_both_ways_are_an_error_naming_the_setting(tmp_path):
+    import datetime as dt
+
+    rng = np.random.default_rng(2)
+    days = [
+        dt.date(2021, int(m), int(d)) for m, d in zip(rng.integers(1, 13, 500), rng.integers(1, 13, 500), strict=True)
+    ]
+    table = pl.DataFrame({"x": rng.normal(size=500), "signup": [d.strftime("%d/%m/%Y") for d in days]})
+    table.write_csv(tmp_path / "r.csv")
+    table.write_csv(tmp_path / "c.csv")
+    done = churnops(tmp_path, "monitor", "--no-cache", "-r", "r.csv", "-p", "c.csv", "--set", "columns.target=")
+    assert done.returncode == 2
+    assert "read as day/month and as month/day: set columns.date_formats" in done.stderr
+    fixed = churnops(
+        tmp_path, "monitor", "--no-cache", "-r", "r.csv", "-p", "c.csv", "--set", "columns.target=",
+        "--set", "columns.date_formats.signup=day-first",
+    )  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    bad = churnops(tmp_path, "monitor", "-r", "r.csv", "-p", "c.csv", "--set", "columns.date_formats.signup=soon")
+    assert bad.returncode == 2 and "is not a way of writing dates" in bad.stderr
+
+
+def test_init_writes_how_the_dates_are_written(tmp_path):
+    import datetime as dt
+
+    rng = np.random.default_rng(4)
+    pl.DataFrame({"x": rng.normal(size=800), "signup": _dates(rng, 800, "%m/%d/%Y")}).write_csv(tmp_path / "r.csv")
+    days = [
+        dt.date(2021, int(m), int(d)) for m, d in zip(rng.integers(1, 13, 300), rng.integers(1, 13, 300), strict=True)
+    ]
+    pl.DataFrame({"x": rng.normal(size=300), "opened": [d.strftime("%d/%m/%Y") for d in days]}).write_csv(
+        tmp_path / "both.csv"
+    )
+    done = churnops(tmp_path, "init", "--reference", "r.csv")
+    assert done.returncode == 0, done.stderr
+    assert 'date_formats = { "signup" = "month-first" }' in (tmp_path / "churnops.toml").read_text()
+    monitor = churnops(tmp_path, "monitor", "-p", "r.csv")
+    assert monitor.returncode == 0 and "NOTICE" not in monitor.stderr, monitor.stderr
+    (tmp_path / "churnops.toml").unlink()
+    done = churnops(tmp_path, "init", "--reference", "both.csv")
+    assert done.returncode == 0, done.stderr
+    assert '# date_formats."opened" = "day-first"    # REQUIRED' in (tmp_path / "churnops.toml").read_text()

@@ -306,7 +306,7 @@ def _overrides(
 def _reference_config(chosen: Config, ref: pl.DataFrame) -> Config:
     """``chosen`` checked against the reference, with its unlisted columns classified as the
     command does (dates, identifiers)."""
-    from churnops.pipeline.starter import INFER_ROWS, with_inferred_columns
+    from churnops.pipeline.starter import INFER_ROWS, with_date_formats, with_inferred_columns
 
     if ref.height == 0:
         raise InputDataError("reference: the table has no rows")
@@ -314,8 +314,10 @@ def _reference_config(chosen: Config, ref: pl.DataFrame) -> Config:
     if named and chosen.columns.target not in ref.columns:
         shown = ", ".join(ref.columns[:12]) + (", ..." if len(ref.columns) > 12 else "")
         raise InputDataError(f"columns.target: '{chosen.columns.target}' is not a column of the reference ({shown})")
-    inferred: Config = with_inferred_columns(chosen, ref.head(INFER_ROWS))[0]
-    return inferred
+    sample = ref.head(INFER_ROWS)
+    inferred: Config = with_inferred_columns(chosen, sample)[0]
+    decided: Config = with_date_formats(inferred, sample)[0]
+    return decided
 
 
 def monitor(

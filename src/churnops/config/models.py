@@ -169,6 +169,9 @@ class ColumnsConfig(_Section):
     text: list[str] = []
     domains: dict[str, tuple[float, float]] = {"Credit Score": (300.0, 850.0)}
     """Allowed [min, max] per numerical column, checked by data quality."""
+    date_formats: dict[str, str] = {}
+    """How a date column's text is written: "iso", "day-first", "month-first", "month-names" or a
+    strftime format ("%d/%m/%Y"); a column not listed is decided from the reference's first rows."""
     detect_ids: bool = True
     """Leave out of drift, with a notice, columns that look like row numbers or identifiers
     (unique whole numbers that only grow) and are not declared otherwise."""
@@ -181,6 +184,18 @@ class ColumnsConfig(_Section):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("date_formats")
+    @classmethod
+    def _known_date_formats(cls, value: dict[str, str]) -> dict[str, str]:
+        families = ("iso", "day-first", "month-first", "month-names")
+        for column, fmt in value.items():
+            if fmt not in families and ("%" not in fmt or len(fmt) > 64):
+                raise ValueError(
+                    f"'{column}': {fmt!r} is not a way of writing dates; use one of {', '.join(families)} "
+                    'or a format such as "%d/%m/%Y"'
+                )
+        return value
 
     @field_validator("id", "ignored", "datetime", "numerical", "categorical", "binary", "text", mode="before")
     @classmethod

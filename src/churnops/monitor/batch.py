@@ -236,7 +236,7 @@ class BatchBuilder:
                     failures += series.is_null().to_numpy()
                 continue
             if tally.profile.plan.column_type == "datetime":
-                dates = coerce_datetime(chunk[name])
+                dates = coerce_datetime(chunk[name], self.settings.date_format(name))
                 array, unparsable = dates.series.to_numpy(), dates.unparsable
             else:
                 array = coerced[name].to_numpy()
@@ -366,7 +366,7 @@ class BatchBuilder:
         datetime = tally.profile.plan.column_type == "datetime"
         if _is_dictionary(data):
             parsed, unparsable_entry, whole = self._dictionary_info(
-                name, data.dictionary, lambda d: _parse_dictionary(d, datetime)
+                name, data.dictionary, lambda d: _parse_dictionary(d, datetime, self.settings.date_format(name))
             )
             index = _dictionary_index(data)
             unparsable = 0
@@ -406,7 +406,9 @@ class BatchBuilder:
             if series.dtype.is_float() or series.dtype.is_integer():
                 raw = series.cast(pl.Float64).to_numpy()
             else:
-                coerced = coerce_datetime(series) if datetime else coerce_numerical(series)
+                coerced = (
+                    coerce_datetime(series, self.settings.date_format(name)) if datetime else coerce_numerical(series)
+                )
                 raw, unparsable = coerced.series.to_numpy().astype(np.float64, copy=False), coerced.unparsable
         finite, low, high = accumulator.update_values(raw, unparsable)
         return self._numeric_checks(name, tally, raw, finite, low, high), raw
@@ -491,7 +493,7 @@ class BatchBuilder:
         if self.joint is None:
             return None
         kinds = {name: self.tallies[name].profile.plan.column_type for name in self.joint.columns}
-        return encode(self.joint.finish(), kinds)
+        return encode(self.joint.finish(), kinds, self.settings.date_formats)
 
     def __getstate__(self) -> dict[str, Any]:
         self._wait_pending()
@@ -573,14 +575,14 @@ def _dictionary_index(data: Any) -> NDArray[np.integer]:
 
 
 def _parse_dictionary(
-    dictionary: Any, datetime: bool
+    dictionary: Any, datetime: bool, date_format: str | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_], tuple[NDArray[np.int64], NDArray[np.bool_]] | None]:
     """Each dictionary entry as a number (or day number), NaN appended for nulls; which entries
     do not parse; and, when every parsed entry is a whole number (dates), the entries as
     integers with a flag of the usable ones."""
     entries = pl.from_arrow(dictionary)
     assert isinstance(entries, pl.Series)
-    coerced = coerce_datetime(entries) if datetime else coerce_numerical(entries)
+    coerced = coerce_datetime(entries, date_format) if datetime else coerce_numerical(entries)
     parsed = np.append(coerced.series.cast(pl.Float64).to_numpy(), np.nan)
     blank = entries.is_null() | (entries.cast(pl.String).str.strip_chars() == "")
     usable = np.isfinite(parsed)

@@ -28,6 +28,7 @@ from churnops.errors import ConfigError, InputDataError
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.calibrated import adjust
 from churnops.monitor.drift import ColumnTestError, column_drift
+from churnops.monitor.prepare import date_family, read_dates
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import ChunkDrift, Chunks, ColumnDrift
 from churnops.monitor.segments import segment_settings
@@ -132,20 +133,6 @@ def _check_count(count: int, chunk_by: str) -> None:
         )
 
 
-ISO_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%d %H:%M:%S%.fZ",
-    "%Y-%m-%dT%H:%M:%S%.f UTC", "%Y-%m-%d %H:%M:%S%.f UTC", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d", "%Y%m%dT%H%M%S",
-)  # fmt: skip
-"""Formats that read one way only (year first), tried together."""
-DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
-             "%d-%m-%Y")  # fmt: skip
-MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y",
-               "%m-%d-%Y")  # fmt: skip
-MONTH_NAMES = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%d-%b-%Y")
-
-
 def as_datetime(values: pl.Series, column: str, time_format: str | None = None) -> pl.Series:
     """The time column as datetimes without a time zone, in UTC (times with a zone or an offset
     are converted); text read with ``time_format`` when given, else with the one family of
@@ -173,42 +160,26 @@ def as_datetime(values: pl.Series, column: str, time_format: str | None = None) 
     text = values.cast(pl.String).str.strip_chars()
     distinct = text.drop_nulls().unique(maintain_order=True)
     if time_format:
-        parsed = _read(distinct, (time_format,))
+        parsed = read_dates(distinct, (time_format,))
         if parsed.null_count() == parsed.len() and distinct.len():
             raise InputDataError(
                 f"drift.time_format {time_format!r} reads no value of '{column}' ({_example(distinct)})"
             )
     else:
-        families = [_read(distinct, formats) for formats in (ISO_FORMATS, DAY_FIRST, MONTH_FIRST, MONTH_NAMES)]
-        counts = [f.len() - f.null_count() for f in families]
-        best = max(range(len(families)), key=lambda i: counts[i])
-        if counts[best] == 0:
+        family = date_family(distinct)
+        if family.name is None:
             raise InputDataError(
                 f"drift.time_column: '{column}' holds no dates ({_example(distinct)}); it needs dates or "
                 "date-times such as 2024-01-31 or 2024-01-31 08:15:00, or drift.time_format to read them"
             )
-        if best in (1, 2) and counts[1] == counts[2] and not families[1].equals(families[2], null_equal=True):
+        if family.ambiguous:
             raise InputDataError(
                 f"drift.time_column: '{column}' has dates ({_example(distinct)}) that read as day/month and "
                 'as month/day: set drift.time_format (e.g. "%d/%m/%Y" or "%m/%d/%Y")'
             )
-        parsed = families[best]
+        parsed = family.parsed
     lookup = pl.DataFrame({"text": distinct, "time": parsed})
     return pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["time"]
-
-
-def _read(text: pl.Series, formats: tuple[str, ...]) -> pl.Series:
-    """``text`` read with the first of ``formats`` that reads each value (UTC, no zone)."""
-    out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
-    for fmt in formats:
-        try:
-            parsed = text.str.to_datetime(format=fmt, strict=False, time_unit="us")
-        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-            continue
-        if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone:
-            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        out = out.fill_null(parsed.dt.cast_time_unit("us"))
-    return out
 
 
 def _example(values: pl.Series) -> str:

@@ -118,8 +118,9 @@ class JointSample:
         return [*self.numbers, *self.categories]
 
 
-def encode(rows: pl.DataFrame, kinds: dict[str, str]) -> JointSample:
-    """Encode sampled rows (text) by column kind (``numerical``, ``datetime``, ``categorical``)."""
+def encode(rows: pl.DataFrame, kinds: dict[str, str], date_formats: dict[str, str] | None = None) -> JointSample:
+    """Encode sampled rows (text) by column kind (``numerical``, ``datetime``, ``categorical``);
+    dates are read as ``date_formats`` says for their column."""
     from churnops.monitor.prepare import coerce_datetime, coerce_numerical
 
     numbers: dict[str, NDArray[np.float64]] = {}
@@ -134,7 +135,10 @@ def encode(rows: pl.DataFrame, kinds: dict[str, str]) -> JointSample:
             codes = np.array([position.get(v, -1) if v is not None else -1 for v in series.to_list()], np.int32)
             categories[name] = (labels, codes)
         else:
-            coerced = coerce_datetime(series) if kind == "datetime" else coerce_numerical(series)
+            if kind == "datetime":
+                coerced = coerce_datetime(series, (date_formats or {}).get(name))
+            else:
+                coerced = coerce_numerical(series)
             values = coerced.series.cast(pl.Float64).to_numpy().astype(np.float64, copy=True)
             values[~np.isfinite(values)] = np.nan
             numbers[name] = values

@@ -185,11 +185,89 @@ def mostly_dates(values: pl.Series) -> bool:
     return coerce_datetime(values).series.null_count() <= (1 - DATE_SHARE) * values.len()
 
 
-def coerce_datetime(series: pl.Series) -> Coerced:
-    """Days since 1970-01-01 as Float64, parsing ISO dates or datetimes given as text.
+ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%d %H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f UTC", "%Y-%m-%d %H:%M:%S%.f UTC", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d", "%Y%m%dT%H%M%S",
+)  # fmt: skip
+"""Formats that read one way only (year first), tried together."""
+DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+             "%d-%m-%Y")  # fmt: skip
+MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y",
+               "%m-%d-%Y")  # fmt: skip
+MONTH_NAMES = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%d-%b-%Y")
+DATE_FAMILIES = {"iso": ISO_FORMATS, "day-first": DAY_FIRST, "month-first": MONTH_FIRST, "month-names": MONTH_NAMES}
+"""The ways of writing dates churnops recognises by name (``columns.date_formats``), in the order a
+tie between them is decided."""
+
+
+def read_dates(text: pl.Series, formats: tuple[str, ...]) -> pl.Series:
+    """``text`` read with the first of ``formats`` that reads each value, as datetimes in UTC
+    without a zone; what no format reads is missing.
+
+    >>> read_dates(pl.Series(["31/01/2024", "x"]), DAY_FIRST).dt.date().to_list()
+    [datetime.date(2024, 1, 31), None]
+    """
+    out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
+    for fmt in formats:
+        try:
+            parsed = text.str.to_datetime(format=fmt, strict=False, time_unit="us")
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+            continue
+        if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone:
+            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        out = out.fill_null(parsed.dt.cast_time_unit("us"))
+        if out.null_count() == 0:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class DateFamily:
+    """How a column's text dates are written, decided from distinct values."""
+
+    name: str | None
+    """A key of :data:`DATE_FAMILIES`, or None when no family reads any value."""
+    parsed: pl.Series
+    """The values read that way."""
+    ambiguous: bool
+    """Day first and month first read as many values, as different days (``01/05/2024``)."""
+
+
+def date_family(distinct: pl.Series) -> DateFamily:
+    """The family of formats that reads the most of ``distinct`` (text values).
+
+    >>> date_family(pl.Series(["12/25/2020", "01/02/2021"])).name
+    'month-first'
+    >>> date_family(pl.Series(["01/05/2024", "02/03/2024"])).ambiguous
+    True
+    """
+    families = {name: read_dates(distinct, formats) for name, formats in DATE_FAMILIES.items()}
+    counts = {name: parsed.len() - parsed.null_count() for name, parsed in families.items()}
+    best = max(families, key=lambda name: counts[name])
+    if counts[best] == 0:
+        return DateFamily(None, families[best], False)
+    day, month = families["day-first"], families["month-first"]
+    ambiguous = (
+        best in ("day-first", "month-first")
+        and counts["day-first"] == counts["month-first"]
+        and not day.equals(month, null_equal=True)
+    )
+    return DateFamily(best, families[best], ambiguous)
+
+
+def coerce_datetime(series: pl.Series, date_format: str | None = None) -> Coerced:
+    """Days since 1970-01-01 as Float64, parsing dates or datetimes given as text.
+
+    ``date_format``: a key of :data:`DATE_FAMILIES` or a strftime format (``columns.date_formats``,
+    decided once from the reference); without it, ISO 8601 first, then the family that reads the
+    most values of this series.
 
     >>> coerce_datetime(pl.Series(["1970-01-11", "1970-01-02T12:00:00", "soon", None])).series.to_list()
     [10.0, 1.0, None, None]
+    >>> coerce_datetime(pl.Series(["01/02/1970", "13/01/1970"]), "day-first").series.to_list()
+    [31.0, 12.0]
     """
     if series.dtype == pl.Date:
         return Coerced(series.cast(pl.Int32).cast(pl.Float64), 0)
@@ -199,13 +277,19 @@ def coerce_datetime(series: pl.Series) -> Coerced:
     parsed = text.str.to_date("%Y-%m-%d", strict=False)  # the usual case, and the fastest parse
     if parsed.null_count() > text.null_count():
         text = text.str.strip_chars()
-        # polars infers other formats from the first values, and refuses when none fits: such
-        # values are unparsable dates, counted below, never an error
-        with contextlib.suppress(pl.exceptions.PolarsError):
-            parsed = parsed.fill_null(text.str.to_date(strict=False))
-        if parsed.null_count() > text.null_count():
+        distinct = text.filter(parsed.is_null()).drop_nulls().unique(maintain_order=True)
+        if date_format is not None:
+            read = read_dates(distinct, DATE_FAMILIES.get(date_format, (date_format,)))
+        else:
+            read = date_family(distinct).parsed
+        lookup = pl.DataFrame({"text": distinct, "date": read.dt.date()})
+        found = pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["date"]
+        parsed = parsed.fill_null(found)
+        if date_format is None and parsed.null_count() > text.null_count():
+            # polars infers other formats from the first values, and refuses when none fits: such
+            # values are unparsable dates, counted below, never an error
             with contextlib.suppress(pl.exceptions.PolarsError):
-                parsed = parsed.fill_null(text.str.to_datetime(strict=False, time_unit="us").dt.date())
+                parsed = parsed.fill_null(text.str.to_date(strict=False))
     unparsable = 0
     if parsed.null_count() > text.null_count():
         unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())

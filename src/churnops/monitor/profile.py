@@ -278,7 +278,10 @@ class ProfileBuilder:
                 accumulator = self.accumulators[name] = self._start(name, series)
             declared = DECLARED_TYPES.get(self.settings.declared(name) or "")
             if isinstance(accumulator, NumericAccumulator | SketchAccumulator):
-                coerced = coerce_datetime(series) if declared == "datetime" else coerce_numerical(series)
+                if declared == "datetime":
+                    coerced = coerce_datetime(series, self.settings.date_format(name))
+                else:
+                    coerced = coerce_numerical(series)
                 accumulator.update(coerced)
             elif isinstance(accumulator, CategoryAccumulator):
                 accumulator.update(coerce_categorical(series, self.likes.get(name)))
@@ -337,7 +340,7 @@ class ProfileBuilder:
             kinds = {
                 n: c.plan.column_type for n, c in columns.items() if c.skip_reason is None and c.plan.role == "feature"
             }
-            joint = encode(self.joint.finish(), kinds)
+            joint = encode(self.joint.finish(), kinds, self.settings.date_formats)
         return ReferenceProfile(self.rows, columns, joint=joint)
 
 

@@ -19,6 +19,8 @@ class MonitorSettings:
     prediction: str | None = None
     id_columns: tuple[str, ...] = ()
     domains: dict[str, tuple[float, float]] = field(default_factory=dict)
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """How each date column's text is written (``columns.date_formats``, decided from the reference)."""
     method: str | None = None
     num_method: str | None = None
     cat_method: str | None = None
@@ -60,6 +62,10 @@ class MonitorSettings:
 
     def declared(self, column: str) -> str | None:
         return self.declared_types.get(column)
+
+    def date_format(self, column: str) -> str | None:
+        """How ``column``'s text dates are written, when decided (see :func:`coerce_datetime`)."""
+        return self.date_formats.get(column)
 
     def method_for(self, column: str, column_type: str) -> str | None:
         """The configured test name for a column, or None for Evidently's default choice."""
@@ -170,6 +176,7 @@ def settings_from_config(config: Config) -> MonitorSettings:
         prediction=columns.prediction,
         id_columns=tuple(columns.id),
         domains=dict(columns.domains),
+        date_formats=dict(columns.date_formats),
         method=_check_method("drift.method", drift.method),
         num_method=_check_method("drift.num_method", drift.num_method),
         cat_method=_check_method("drift.cat_method", drift.cat_method),

@@ -131,9 +131,16 @@ def _inferred(config: Config, reference: Path) -> Config:
     (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
     run then stops on that with its own message)."""
     from churnops.errors import NOTICE
-    from churnops.pipeline.starter import INFER_ROWS, decimal_comma_columns, sample_frame, with_inferred_columns
+    from churnops.pipeline.starter import (
+        INFER_ROWS,
+        decimal_comma_columns,
+        sample_frame,
+        with_date_formats,
+        with_inferred_columns,
+    )
 
-    if not config.columns.infer:
+    undecided = [c for c in config.columns.datetime if c not in config.columns.date_formats]
+    if not config.columns.infer and not undecided:
         return config
     dialect = config.dialect_for("reference")
     try:
@@ -143,7 +150,22 @@ def _inferred(config: Config, reference: Path) -> Config:
     check_target_present(config, reference, header)  # a wrong target is the first thing to hear
     if sample is None:
         return config
-    config, dates, ids = with_inferred_columns(config, sample)
+    dates: list[str] = []
+    ids: list[str] = []
+    if config.columns.infer:
+        config, dates, ids = with_inferred_columns(config, sample)
+    config, formats = with_date_formats(config, sample)
+    written = {name: f"{name} (written {way.replace('-', ' ')})" for name, way in formats.items() if way != "iso"}
+    declared = [text for name, text in written.items() if name not in dates]
+    if declared:
+        logger.log(
+            NOTICE,
+            "dates read as the reference writes them: %s (columns.date_formats decides)",
+            ", ".join(declared),
+        )
+    dates = [written.get(name, name) for name in dates]
+    if not config.columns.infer:
+        return config
     commas = [] if table_format(reference) == "parquet" else decimal_comma_columns(sample, dialect)
     if commas:
         shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in commas[:5])

@@ -44,6 +44,7 @@ def profile_key(
             "detect_ids": settings.detect_ids,
             "dialect": list(dialect),
             "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
+            **({"date_formats": sorted(settings.date_formats.items())} if settings.date_formats else {}),
             **({"segments": list(settings.segments), "segment_keys": 2} if settings.segments else {}),
             **({"joint_rows": settings.multivariate_rows, "joint_sample": 2} if settings.multivariate else {}),
         },

@@ -164,6 +164,97 @@ def with_inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[Any, list[
     return config.model_copy(update={"columns": updated}), dates, ids
 
 
+def date_writings(sample: pl.DataFrame, names: list[str]) -> dict[str, str | None]:
+    """How the text dates of each column in ``names`` are written in ``sample``: a key of
+    :data:`~churnops.monitor.prepare.DATE_FAMILIES`, or None when they read both day first and
+    month first (``01/05/2024``). Columns of plain ISO dates, of typed dates and of no readable
+    date are left out."""
+    from churnops.monitor.prepare import date_family
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        if name not in sample.columns:
+            continue
+        values = sample[name]
+        if isinstance(values.dtype, pl.Categorical | pl.Enum):
+            values = values.cast(pl.String)
+        if values.dtype != pl.String:
+            continue  # already dates (Parquet) or numbers: nothing to read
+        text = values.str.strip_chars().drop_nulls()
+        text = text.filter(text != "")
+        distinct = text.filter(text.str.to_date("%Y-%m-%d", strict=False).is_null()).unique(maintain_order=True)
+        if distinct.len() == 0:
+            continue  # plain ISO dates: read as such
+        family = date_family(distinct)
+        if family.ambiguous:
+            found[name] = None
+        elif family.name is not None:
+            found[name] = family.name
+    return found
+
+
+def with_date_formats(config: Any, sample: pl.DataFrame) -> tuple[Any, dict[str, str]]:
+    """``config`` with how each date column's text is written decided from a sample of the
+    reference (``columns.date_formats``), so that every chunk of both files is read the same way;
+    the formats decided. ISO 8601 dates need no decision.
+
+    Raises
+    ------
+    ConfigError
+        When a column's dates read both ways (``01/05/2024``) and no format is set.
+    """
+    from churnops.errors import ConfigError
+    from churnops.escape import one_line_short
+
+    columns = config.columns
+    undecided = [name for name in columns.datetime if name not in columns.date_formats]
+    decided: dict[str, str] = {}
+    for name, way in date_writings(sample, undecided).items():
+        if way is None:
+            shown = one_line_short(name, 40)
+            example = next(v for v in sample[name].cast(pl.String).drop_nulls() if v.strip())
+            raise ConfigError(
+                f"columns.datetime: the dates of '{shown}' (e.g. {one_line_short(example.strip(), 30)!r}) read as "
+                f'day/month and as month/day: set columns.date_formats = {{ "{shown}" = "day-first" }} '
+                '(or "month-first", or a format such as "%d/%m/%Y")'
+            )
+        decided[name] = way
+    if not decided:
+        return config, {}
+    chosen = set(columns.model_fields_set)
+    updated = columns.model_copy(update={"date_formats": {**columns.date_formats, **decided}})
+    object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
+    return config.model_copy(update={"columns": updated}), decided
+
+
+def _date_format_lines(reference: Path, dialect: CsvDialect, dates: list[str]) -> list[str]:
+    """``date_formats = {...}`` for the dates not written as ISO 8601, or a request to say how
+    when they read both day first and month first."""
+    if not dates:
+        return []
+    try:
+        _, sample = sample_frame(reference, dialect, INFER_ROWS)
+    except Exception:  # noqa: BLE001 - the configuration is still useful without the formats
+        return []
+    if sample is None:
+        return []
+    ways = date_writings(sample, dates)
+    known = {name: way for name, way in ways.items() if way is not None}
+    lines = []
+    if known:
+        lines.append(
+            f"date_formats = {{ {', '.join(f'{_value(n)} = {_value(w)}' for n, w in known.items())} }}"
+            '    # how the dates are written: iso, day-first, month-first, month-names or "%d/%m/%Y"'
+        )
+    for name, way in ways.items():
+        if way is None:
+            lines.append(
+                f'# date_formats.{_value(name)} = "day-first"    # REQUIRED: its dates read both as day/month '
+                "and as month/day - say which"
+            )
+    return lines
+
+
 def guess_target(guesses: list[ColumnGuess]) -> str | None:
     """The first two-valued column named like a label (``churned``, ``Exited``...), if any."""
     candidates = [
@@ -219,7 +310,7 @@ def starter_config(
     target_note = (
         "guessed: a two-valued column named like a label"
         if chosen_target and not target
-        else ("given with --target" if chosen_target else "none found: name it here to test the target's rate")
+        else ("given with --target" if chosen_target else "none found: name your label here to test its rate")
     )
     lines = [
         f"# churnops.toml for {reference.name} - written by `churnops init` on {date.today().isoformat()}.",
@@ -238,11 +329,12 @@ def starter_config(
         "can differ",
         "",
         "[columns]",
-        (f"target = {_value(chosen_target)}" if chosen_target else '# target = "your_label_column"')
+        (f"target = {_value(chosen_target)}" if chosen_target else 'target = ""')
         + f"    # the label: its rate is tested (target drift) - {target_note}",
         f"id = {_value(ids)}    # identifiers: checked for repeats, never tested for drift",
         "ignored = []    # columns to leave out entirely (names, free text, leakage)",
         f"datetime = {_value(dates)}    # dates: tested as numbers of days, shown as dates",
+        *_date_format_lines(reference, dialect, dates),
         "# numerical = []; categorical = []    # override an inferred type",
         "domains = {}    # allowed [min, max] per column, e.g. { age = [18, 120] }: values outside are quality errors",
         "",
