@@ -89,6 +89,7 @@ from churnops.cli import (  # noqa: E402
     notify_cmds,
     pipeline_cmds,
     report_cmds,
+    serve_cmds,
 )
 
 app.command("init")(config_cmds.init)
@@ -109,6 +110,7 @@ app.add_typer(history_cmds.metrics_app, name="metrics")
 app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("retrain")(model_cmds.retrain)
+app.command("serve")(serve_cmds.serve)
 
 GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
 

@@ -173,6 +173,10 @@ def _check_paths(config: Config, label: str) -> None:
         checks.append(("metrics.textfile_dir", config.metrics.textfile_dir, "dir"))
     checks += [("paths.monitoring_dir", config.paths.monitoring_dir, "dir")]
     checks += [("paths.profile_cache", config.paths.profile_cache, "dir")]
+    checks += [
+        ("serve.event_log", config.serve.event_log, "file"),
+        ("serve.windows_dir", config.serve.windows_dir, "dir"),
+    ]
     for key, value, kind in checks:
         try:
             path = config.resolve_dir(value) if kind == "dir" else config.resolve(value)

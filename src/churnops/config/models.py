@@ -547,6 +547,30 @@ class MetricsConfig(_Section):
     job: str = "churnops"
 
 
+class ServeConfig(_Section):
+    """``churnops serve``: the real-time monitoring service."""
+
+    window_size: Annotated[int, Field(ge=10, le=10_000_000)] = 10_000
+    """Events per tumbling window; each closed window is compared with the reference."""
+    max_batch: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+    """Most events one POST /v1/events may carry."""
+    max_body_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 16 << 20
+    """Largest request body accepted (larger: 413)."""
+    token_env: str = "CHURNOPS_API_TOKEN"
+    """Environment variable holding the bearer token that write endpoints require."""
+    event_log: str = "monitoring/events.db"
+    """The append-only event log (SQLite, write-ahead log)."""
+    windows_dir: str = "monitoring/windows"
+    """Each closed window's metrics and report, in a folder named by its number."""
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"'{value}' is not an environment variable name")
+        return value
+
+
 class ModelConfig(_Section):
     name: PlainText = "bank-churn"
     tracking_uri: PlainText = "sqlite:///mlflow.db"
@@ -600,6 +624,7 @@ class Config(_Section):
     metrics: MetricsConfig = MetricsConfig()
     model: ModelConfig = ModelConfig()
     retrain: RetrainConfig = RetrainConfig()
+    serve: ServeConfig = ServeConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root: relative paths are resolved against it."""

@@ -120,13 +120,13 @@ def run_monitoring(
         check_readable(path)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
         started = time.perf_counter()
-        config = _inferred(config, source.path)
+        config = inferred_configuration(config, source.path)
         before = {"startup_s": startup} if startup is not None else {}
         before["infer_columns_s"] = time.perf_counter() - started
         return _run_monitoring(config, request, source, current_path, progress, before)
 
 
-def _inferred(config: Config, reference: Path) -> Config:
+def inferred_configuration(config: Config, reference: Path) -> Config:
     """The configuration with the reference's unlisted date and identifier columns classified
     (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
     run then stops on that with its own message)."""

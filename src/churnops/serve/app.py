@@ -1,0 +1,263 @@
+"""``churnops serve``: the ASGI application (Starlette on uvicorn).
+
+Starlette rather than FastAPI: what an event may hold comes from the reference profile at start
+(its columns and their types), not from classes written ahead, so FastAPI's model validation and
+generated schema would not describe it; Starlette is FastAPI's own core without that layer -
+fewer imports at start and less work per request.
+
+Endpoints (write endpoints need ``Authorization: Bearer <token>``):
+
+* ``POST /v1/events`` - one event or a list (at most ``serve.max_batch``), each an object of the
+  reference's columns and an optional ``event_id``; written to the event log before the answer.
+* ``GET /v1/drift`` - the open window (its number and events so far) and the last evaluated one
+  (the same document as ``monitoring_metrics.json``).
+* ``GET /v1/windows/{n}/report`` - a closed window's report.
+* ``GET /metrics`` - Prometheus: the last window's gauges (the names ``churnops metrics export``
+  uses), events, windows, requests and their latency.
+* ``GET /healthz``, ``GET /readyz`` and ``GET /`` (a status page: no script, renders under a
+  strict Content-Security-Policy).
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from churnops.serve.eventlog import EventLog
+from churnops.serve.records import RecordError, RecordSchema
+from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
+
+logger = logging.getLogger(__name__)
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+"""The status page needs nothing else: no script, no external resource."""
+
+
+@dataclass
+class ServiceState:
+    log: EventLog
+    schema: RecordSchema
+    evaluator: WindowEvaluator
+    token: str | None
+    max_batch: int
+    max_body_bytes: int
+    window_size: int
+    folder: Path
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _problem(status: int, message: str, problems: list[str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(state: ServiceState) -> Starlette:
+    """The application over a started service state (see :func:`churnops.serve.service.start`)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    requests = Counter(
+        "churnops_serve_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=registry
+    )
+    latency = Histogram(
+        "churnops_serve_request_seconds",
+        "Time to answer a request, by endpoint",
+        ["endpoint"],
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        registry=registry,
+    )
+    accepted = Counter("churnops_serve_events", "Events written to the event log", registry=registry)
+    duplicates = Counter(
+        "churnops_serve_duplicate_events", "Events already in the log, not counted again", registry=registry
+    )
+
+    def timed(endpoint: str, handler: Any) -> Any:
+        async def wrapped(request: Request) -> Response:
+            started = time.perf_counter()
+            response: Response = await handler(request)
+            latency.labels(endpoint).observe(time.perf_counter() - started)
+            requests.labels(endpoint, str(response.status_code)).inc()
+            return response
+
+        return wrapped
+
+    def authorized(request: Request) -> bool:
+        if state.token is None:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
+
+    async def events(request: Request) -> Response:
+        if not authorized(request):
+            return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
+        if "json" not in request.headers.get("content-type", "application/json"):
+            return _problem(415, "send the events as application/json")
+        try:
+            raw = await _body(request, state.max_body_bytes)
+        except BodyTooLarge:
+            return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
+        try:
+            payload = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            checked = state.schema.check(payload, state.max_batch)
+        except RecordError as exc:
+            return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+        appended = await run_in_threadpool(state.log.append, checked)  # the commit's fsync off the event loop
+        accepted.inc(len(appended.accepted))
+        duplicates.inc(len(appended.duplicates))
+        if appended.closed:
+            state.evaluator.submit(appended.closed)
+        return JSONResponse(
+            {
+                "accepted": len(appended.accepted),
+                "duplicates": appended.duplicates,
+                "event_ids": [event_id for event_id, _ in checked],
+                "window": appended.window,
+                "closed_windows": appended.closed,
+            },
+            status_code=200,
+        )
+
+    async def drift(request: Request) -> Response:
+        wanted = request.query_params.get("window")
+        if wanted is not None:  # ?window=N&wait=S: answer once window N is evaluated (at most S seconds)
+            try:
+                number, wait = int(wanted), float(request.query_params.get("wait", "0"))
+            except ValueError:
+                return _problem(400, "window must be a whole number and wait a number of seconds")
+            if number < 0 or not 0 <= wait <= 60:
+                return _problem(400, "window must be 0 or more and wait from 0 to 60 seconds")
+            from starlette.concurrency import run_in_threadpool
+
+            path = state.folder / str(number) / METRICS_FILE
+            evaluated = path.is_file() or await run_in_threadpool(state.evaluator.wait_for, number, wait)
+            if not evaluated:
+                return _problem(404, f"window {number} is not evaluated yet")
+            if not path.is_file() or path.is_symlink():
+                return _problem(404, f"window {number} could not be evaluated (see the service's log)")
+            return JSONResponse({"window": number, "metrics": json.loads(path.read_text(encoding="utf-8"))})
+        last = state.evaluator.last
+        return JSONResponse(
+            {
+                "open_window": {
+                    "window": state.log.open_window,
+                    "events": state.log.open_count,
+                    "window_size": state.window_size,
+                },
+                "last_closed_window": last,
+            }
+        )
+
+    async def window_report(request: Request) -> Response:
+        number = request.path_params["window"]
+        path = state.folder / str(number) / REPORT_FILE
+        if not path.is_file() or path.is_symlink():
+            return _problem(404, f"no report for window {number} (not closed or not evaluated yet)")
+        return HTMLResponse(path.read_text(encoding="utf-8"), headers={"Content-Security-Policy": CSP})
+
+    async def metrics(request: Request) -> Response:
+        text = generate_latest(registry).decode()
+        last = state.evaluator.last
+        if last is not None:
+            from churnops.integrations.prometheus import exposition
+
+            text += exposition(last["metrics"], {"window": str(last["window"])})
+        text += (
+            "# HELP churnops_serve_open_window_events Events in the open window\n"
+            "# TYPE churnops_serve_open_window_events gauge\n"
+            f"churnops_serve_open_window_events {state.log.open_count}\n"
+            "# HELP churnops_serve_windows_closed Windows closed since the log began\n"
+            "# TYPE churnops_serve_windows_closed gauge\n"
+            f"churnops_serve_windows_closed {state.log.open_window}\n"
+        )
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        return JSONResponse({"status": "ready", "reference_columns": len(state.schema.dtypes)})
+
+    async def status_page(request: Request) -> Response:
+        rows = []
+        for window in state.log.recent(20):
+            number = int(window["window"])
+            status = html.escape(str(window["status"] or "evaluating"))
+            headline = html.escape(str(window["headline"] or ""))
+            score = window["score"]
+            shown = f"{score:.3f}" if isinstance(score, float) and math.isfinite(score) else "-"
+            link = f'<a href="/v1/windows/{number}/report">report</a>' if window["evaluated_at"] else ""
+            rows.append(
+                f"<tr><td>{number}</td><td>{int(window['events']):,}</td><td class='{status}'>{status}</td>"
+                f"<td>{shown}</td><td>{headline}</td><td>{link}</td></tr>"
+            )
+        table = "".join(rows) or "<tr><td colspan='6'>no window closed yet</td></tr>"
+        page = (
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>churnops serve</title>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<style>body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse}"
+            "td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.alert{color:#b00}"
+            ".warning{color:#a60}.ok{color:#060}</style></head><body>"
+            "<h1>churnops serve</h1>"
+            f"<p>Open window {state.log.open_window}: {state.log.open_count:,} of {state.window_size:,} events. "
+            f"Events in the log: {state.log.total():,}.</p>"
+            "<h2>Recent windows</h2><table><tr><th>window</th><th>events</th><th>verdict</th><th>score</th>"
+            f"<th>why</th><th></th></tr>{table}</table></body></html>"
+        )
+        return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _problem(404, "no such endpoint")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _problem(405, "method not allowed")
+
+    routes = [
+        Route("/v1/events", timed("events", events), methods=["POST"]),
+        Route("/v1/drift", timed("drift", drift), methods=["GET"]),
+        Route("/v1/windows/{window:int}/report", timed("report", window_report), methods=["GET"]),
+        Route("/metrics", timed("metrics", metrics), methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/", timed("status", status_page), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

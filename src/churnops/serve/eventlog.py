@@ -1,0 +1,176 @@
+"""The service's append-only event log: SQLite in write-ahead-log mode.
+
+Every accepted event is in the log, in its window, before the request is answered: one
+transaction per request, committed with ``synchronous = FULL`` (the commit is on disk when the
+answer leaves; a killed process or a lost machine loses no acknowledged event). An event id is
+stored once: a retried request is counted once (``duplicates`` in the answer).
+
+Why SQLite rather than Parquet files rolled per window: an acknowledged event must be durable
+one request at a time, and Parquet cannot append to a file (one small file per request, or
+events held in memory until the window closes - lost on a kill). SQLite's write-ahead log
+appends each transaction to one file, reads the open window back after a restart with one
+indexed query, and keeps event ids unique by a constraint. Records are stored as JSON text that
+churnops wrote itself after validating it; nothing in the file is executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from churnops.errors import InputDataError
+
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What one append did."""
+
+    accepted: list[str]
+    """The event ids written now, in order."""
+    duplicates: list[str]
+    """Event ids already in the log (a retried request): not written again."""
+    closed: list[int]
+    """Windows this append filled and closed."""
+    window: int
+    """The window open after the append."""
+
+
+class EventLog:
+    """Events by window; one open window at a time, closed when it holds ``window_size`` events."""
+
+    def __init__(self, path: Path, window_size: int) -> None:
+        if path.is_symlink():
+            raise InputDataError(f"{path}: is a symbolic link; the event log is never opened through one")
+        if path.exists() and not path.is_file():
+            raise InputDataError(f"{path}: is not a file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.window_size = window_size
+        self._lock = threading.Lock()
+        self._db = self._connect()
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id TEXT NOT NULL UNIQUE,
+                window INTEGER NOT NULL,
+                received REAL NOT NULL,
+                record TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS events_window ON events (window, seq);
+            CREATE TABLE IF NOT EXISTS windows (
+                window INTEGER PRIMARY KEY,
+                events INTEGER NOT NULL,
+                closed_at REAL NOT NULL,
+                evaluated_at REAL,
+                status TEXT,
+                headline TEXT,
+                score REAL
+            );
+            """
+        )
+        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is None:
+            with self._db:
+                self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif version[0] != SCHEMA_VERSION:
+            raise InputDataError(f"{path}: an event log of another churnops version (schema {version[0]})")
+        last_closed = self._db.execute("SELECT MAX(window) FROM windows").fetchone()[0]
+        self.open_window = 0 if last_closed is None else int(last_closed) + 1
+        self.open_count = int(
+            self._db.execute("SELECT COUNT(*) FROM events WHERE window = ?", (self.open_window,)).fetchone()[0]
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+        except sqlite3.DatabaseError as exc:
+            raise InputDataError(f"{self.path}: not an event log churnops can use ({exc})") from None
+        return db
+
+    def append(self, events: Iterable[tuple[str, dict[str, Any]]]) -> Appended:
+        """Write ``(event_id, record)`` pairs in one transaction, filling windows in order."""
+        accepted: list[str] = []
+        duplicates: list[str] = []
+        closed: list[int] = []
+        now = time.time()
+        with self._lock:
+            window, count = self.open_window, self.open_count
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for event_id, record in events:
+                    text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO events (event_id, window, received, record) VALUES (?, ?, ?, ?)",
+                        (event_id, window, now, text),
+                    )
+                    if cursor.rowcount == 0:
+                        duplicates.append(event_id)
+                        continue
+                    accepted.append(event_id)
+                    count += 1
+                    if count >= self.window_size:
+                        self._db.execute(
+                            "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)", (window, count, now)
+                        )
+                        closed.append(window)
+                        window, count = window + 1, 0
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self.open_window, self.open_count = window, count
+        return Appended(accepted, duplicates, closed, window)
+
+    def records(self, window: int) -> list[dict[str, Any]]:
+        """The events of ``window``, in the order they were accepted."""
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM events WHERE window = ? ORDER BY seq", (window,)).fetchall()
+        return [json.loads(text) for (text,) in rows]
+
+    def event_ids(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT event_id FROM events ORDER BY seq")]
+
+    def pending(self) -> list[int]:
+        """Closed windows not evaluated yet (the service stopped before it could)."""
+        with self._lock:
+            rows = self._db.execute("SELECT window FROM windows WHERE evaluated_at IS NULL ORDER BY window")
+            return [int(window) for (window,) in rows]
+
+    def evaluated(self, window: int, status: str, headline: str, score: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE windows SET evaluated_at = ?, status = ?, headline = ?, score = ? WHERE window = ?",
+                (time.time(), status, headline, score, window),
+            )
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The last closed windows, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT window, events, closed_at, evaluated_at, status, headline, score FROM windows "
+                "ORDER BY window DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        keys = ("window", "events", "closed_at", "evaluated_at", "status", "headline", "score")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def total(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,140 @@
+"""What an event may hold: the reference's columns, each with the kind of value its file has.
+
+A request's events are checked whole before anything is written: an unknown column, a value of
+the wrong kind (text where the reference has numbers, a fraction where it has whole numbers), a
+nested value, a number that is not finite - each is named, with the event's position, in one
+422 answer. A column an event leaves out is missing for that event (data quality counts it).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from churnops.escape import one_line_short
+from churnops.monitor.profile import ReferenceProfile
+
+EVENT_ID = "event_id"
+"""The key of an event's own id (optional: one is made when it is absent)."""
+MAX_EVENT_ID = 128
+MAX_TEXT = 10_000
+"""Longest text value accepted, in characters."""
+MAX_ERRORS = 20
+
+
+class RecordError(ValueError):
+    """Events that cannot be accepted; ``problems`` names each (at most :data:`MAX_ERRORS`)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _kind(dtype: str) -> str:
+    if dtype == "unread":  # identifiers and ignored columns: never tested, any plain value
+        return "any"
+    if dtype.startswith(("Int", "UInt")):
+        return "whole number"
+    if dtype.startswith(("Float", "Decimal")):
+        return "number"
+    if dtype == "Boolean":
+        return "true/false"
+    if dtype.startswith(("Date", "Datetime")):
+        return "date"
+    return "text"
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """The columns an event may hold, each with its polars type in the reference."""
+
+    dtypes: dict[str, str]
+
+    @classmethod
+    def from_profile(cls, profile: ReferenceProfile) -> RecordSchema:
+        return cls({name: column.dtype for name, column in profile.columns.items()})
+
+    def kind(self, column: str) -> str:
+        return _kind(self.dtypes[column])
+
+    def check(self, events: Any, max_batch: int) -> list[tuple[str, dict[str, Any]]]:
+        """``(event_id, record)`` for every event, or :class:`RecordError` naming what is wrong."""
+        if isinstance(events, dict):
+            events = [events]
+        if not isinstance(events, list):
+            raise RecordError(["the body must be one event (a JSON object) or a list of events"])
+        if not events:
+            raise RecordError(["no event in the request"])
+        if len(events) > max_batch:
+            raise RecordError([f"{len(events):,} events in one request; at most {max_batch:,} (serve.max_batch)"])
+        problems: list[str] = []
+        checked: list[tuple[str, dict[str, Any]]] = []
+        seen: set[str] = set()
+        for index, event in enumerate(events):
+            where = f"event {index}"
+            if not isinstance(event, dict):
+                problems.append(f"{where}: not a JSON object")
+                continue
+            event_id = event.get(EVENT_ID)
+            if event_id is None:
+                event_id = uuid.uuid4().hex
+            elif not isinstance(event_id, str) or not event_id or len(event_id) > MAX_EVENT_ID:
+                problems.append(f"{where}: {EVENT_ID} must be text of 1 to {MAX_EVENT_ID} characters")
+                continue
+            elif event_id in seen:
+                problems.append(f"{where}: {EVENT_ID} {one_line_short(event_id, 40)!r} appears twice in the request")
+                continue
+            seen.add(event_id)
+            record: dict[str, Any] = {}
+            for column, value in event.items():
+                if column == EVENT_ID:
+                    continue
+                problem = self._problem(column, value)
+                if problem is not None:
+                    problems.append(f"{where}: {problem}")
+                else:
+                    record[column] = value
+            checked.append((event_id, record))
+            if len(problems) >= MAX_ERRORS:
+                break
+        if problems:
+            raise RecordError(problems[:MAX_ERRORS])
+        return checked
+
+    def _problem(self, column: str, value: Any) -> str | None:
+        shown = one_line_short(column, 40)
+        if column not in self.dtypes:
+            known = ", ".join(list(self.dtypes)[:8]) + (", ..." if len(self.dtypes) > 8 else "")
+            return f"unknown column {shown!r} (the reference's columns: {known})"
+        if value is None:
+            return None
+        kind = self.kind(column)
+        if isinstance(value, dict | list):
+            return f"{shown}: expected a {kind}, got a nested value"
+        if kind == "any":
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{shown}: not a finite number"
+            return f"{shown}: text longer than {MAX_TEXT:,} characters" if len(str(value)) > MAX_TEXT else None
+        if isinstance(value, bool):
+            return None if kind in ("true/false", "text") else f"{shown}: expected a {kind}, got {value}"
+        if isinstance(value, int | float):
+            if not math.isfinite(value):
+                return f"{shown}: not a finite number"
+            if kind == "whole number" and value != int(value):
+                return f"{shown}: expected a whole number, got {value!r}"
+            if kind in ("whole number", "number"):
+                if abs(value) >= 2**63:
+                    return f"{shown}: {value!r} is out of range"
+                return None
+            if kind == "text":
+                return f"{shown}: expected text, got the number {value!r}"
+            return f"{shown}: expected a {kind}, got the number {value!r}"
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT:
+                return f"{shown}: text longer than {MAX_TEXT:,} characters"
+            if kind in ("text", "date"):
+                return None
+            return f"{shown}: expected a {kind}, got text {one_line_short(value, 30)!r}"
+        return f"{shown}: unsupported value"

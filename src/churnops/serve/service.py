@@ -1,0 +1,129 @@
+"""Starting the service: the configuration, the reference profile, the event log, the windows."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from churnops.config import Config
+from churnops.errors import ConfigError
+from churnops.serve.app import ServiceState
+
+logger = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def service_token(config: Config, host: str, insecure_no_auth: bool) -> str | None:
+    """The bearer token write endpoints require, from ``serve.token_env``; None only when
+    ``insecure_no_auth`` is given for a loopback address."""
+    token = os.environ.get(config.serve.token_env, "")
+    if token:
+        if len(token) < 16:
+            raise ConfigError(f"{config.serve.token_env}: the token is shorter than 16 characters; use a random one")
+        return token
+    if insecure_no_auth:
+        if not is_loopback(host):
+            raise ConfigError(f"--insecure-no-auth is only allowed on 127.0.0.1 (not on {host})")
+        logger.warning("write endpoints accept requests without a token (--insecure-no-auth, %s only)", host)
+        return None
+    raise ConfigError(
+        f"no token: set the environment variable {config.serve.token_env} (serve.token_env) to a random secret of "
+        "16 characters or more; clients send it as 'Authorization: Bearer <token>'"
+    )
+
+
+def start(config: Config, token: str | None) -> ServiceState:
+    """Everything the application needs: the reference profile (from the cache when it is
+    valid), the event log (its open window rebuilt from it), and windows left unevaluated by a
+    previous run queued again."""
+    from churnops.monitor.settings import settings_from_config
+    from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
+    from churnops.pipeline.reference import get_reference_profile
+    from churnops.serve.eventlog import EventLog
+    from churnops.serve.records import RecordSchema
+    from churnops.serve.windows import WindowEvaluator
+
+    source = reference_source(config, MonitorRequest())
+    config = inferred_configuration(config, source.path)
+    settings = settings_from_config(config)
+    if settings.chunk_by or settings.multivariate:
+        logger.warning("time chunks and multivariate detectors are not run on windows")
+    profile, reference_info, cache_status, _ = get_reference_profile(config, source, settings, use_cache=True)
+    logger.info("reference %s: %s rows (profile cache %s)", source.path, f"{profile.rows:,}", cache_status)
+    log = EventLog(config.resolve(config.serve.event_log), config.serve.window_size)
+    folder: Path = config.resolve_dir(config.serve.windows_dir)
+    schema = RecordSchema.from_profile(profile)
+    evaluator = WindowEvaluator(
+        log, profile, settings, reference_info, folder, list(config.thresholds.trigger_on), schema.dtypes
+    )
+    pending = log.pending()
+    if pending:
+        logger.info("evaluating %s window(s) closed before the last stop", len(pending))
+        evaluator.submit(pending)
+    return ServiceState(
+        log=log,
+        schema=schema,
+        evaluator=evaluator,
+        token=token,
+        max_batch=config.serve.max_batch,
+        max_body_bytes=config.serve.max_body_bytes,
+        window_size=config.serve.window_size,
+        folder=folder,
+    )
+
+
+def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) -> None:
+    """Start the service and serve until stopped (Ctrl-C, SIGTERM)."""
+    try:
+        import uvicorn
+    except ImportError:
+        from churnops.errors import MissingDependencyError
+
+        raise MissingDependencyError("uvicorn", "serve") from None
+    from churnops.serve.app import create_app
+
+    token = service_token(config, host, insecure_no_auth)
+    state = start(config, token)
+    app = create_app(state)
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listener.listen(2048)  # connections wait in the backlog from now on, before the loop starts
+    bound = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="off")
+    )
+    shown = f"[{host}]" if ":" in host else host
+    say(
+        f"churnops serve: listening on http://{shown}:{bound} (window of {config.serve.window_size:,} events, "
+        f"open window {state.log.open_window} with {state.log.open_count:,} events)"
+    )
+    try:
+        server.run(sockets=[listener])
+    finally:
+        state.evaluator.shutdown()
+        state.log.close()
+        listener.close()

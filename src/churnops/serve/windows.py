@@ -1,0 +1,136 @@
+"""Closed windows compared with the reference, off the request path.
+
+A window closes inside the request that fills it (in the event log's transaction); its
+evaluation - the same engine, stat-test registry, settings and verdict as ``churnops monitor``
+on the same rows - runs on one worker thread, and writes the window's metrics JSON (the same
+document and JSON Schema as ``monitoring_metrics.json``) and its standalone report under
+``serve.windows_dir/<window>/``. Windows closed before a stop and never evaluated are evaluated
+when the service starts again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from churnops.data.files import atomic_write_text
+from churnops.monitor.profile import ReferenceProfile
+from churnops.monitor.results import DatasetInfo
+from churnops.monitor.settings import MonitorSettings
+from churnops.serve.eventlog import EventLog
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "monitoring_metrics.json"
+REPORT_FILE = "monitoring_report.html"
+
+
+def window_frame(records: list[dict[str, Any]], dtypes: dict[str, str]) -> Any:
+    """The events of a window as a table with the reference's columns and types (a column no
+    event holds is all missing)."""
+    import polars as pl
+
+    columns = {}
+    for name, dtype in dtypes.items():
+        values = [record.get(name) for record in records]
+        kind = getattr(pl, dtype, None) if dtype.isidentifier() else None
+        if isinstance(kind, type) and issubclass(kind, pl.DataType) and kind not in (pl.Date, pl.Datetime):
+            columns[name] = pl.Series(name, values, dtype=kind(), strict=False)
+        else:
+            columns[name] = pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+    return pl.DataFrame(columns)
+
+
+class WindowEvaluator:
+    """Evaluates closed windows one at a time on its own thread; remembers the last result."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        profile: ReferenceProfile,
+        settings: MonitorSettings,
+        reference_info: DatasetInfo,
+        folder: Path,
+        trigger_on: list[str],
+        dtypes: dict[str, str],
+    ) -> None:
+        self.log = log
+        self.profile = profile
+        self.settings = settings
+        self.reference_info = reference_info
+        self.folder = folder
+        self.trigger_on = trigger_on
+        self.dtypes = dtypes
+        self.last: dict[str, Any] | None = None
+        self.failures = 0
+        self.done: set[int] = set()
+        """Windows evaluated (or failed) since the start."""
+        self._lock = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
+        self._pending: list[Future[None]] = []
+
+    def submit(self, windows: list[int]) -> None:
+        for window in windows:
+            self._pending.append(self._pool.submit(self._evaluate, window))
+        self._pending = [f for f in self._pending if not f.done()]
+
+    def wait(self) -> None:
+        """Block until every submitted window is evaluated (tests, shutdown)."""
+        for future in list(self._pending):
+            future.result()
+
+    def _evaluate(self, window: int) -> None:
+        try:
+            document = self.evaluate(window)
+        except Exception:  # a window that cannot be evaluated must not stop the service
+            self.failures += 1
+            logger.exception("window %s could not be evaluated", window)
+            document = None
+        with self._lock:
+            if document is not None and (self.last is None or window >= self.last["window"]):
+                self.last = {"window": window, "metrics": document}
+            self.done.add(window)
+            self._lock.notify_all()
+
+    def wait_for(self, window: int, timeout: float) -> bool:
+        """Wait until ``window`` is evaluated, at most ``timeout`` seconds; whether it is."""
+        with self._lock:
+            return self._lock.wait_for(lambda: window in self.done, timeout=timeout)
+
+    def evaluate(self, window: int) -> dict[str, Any]:
+        """Compare the window's events with the reference; write its metrics and report."""
+        from churnops.monitor.drift import with_any_finding_rate
+        from churnops.monitor.engine import compare
+        from churnops.monitor.verdict import decide
+        from churnops.report.html import ReportContext, render_reports
+        from churnops.report.metrics import metrics_document
+
+        records = self.log.records(window)
+        frame = window_frame(records, self.dtypes)
+        info = DatasetInfo(f"window {window}", frame.height, None, None, frame.width)
+        result = compare(self.profile, frame, self.settings, self.reference_info, info)
+        result = with_any_finding_rate(result, self.settings)
+        result = replace(result, verdict=decide(result, self.trigger_on))
+        folder = self.folder / str(window)
+        document = metrics_document(result)
+        import json
+
+        standalone = render_reports(
+            result,
+            ReportContext(METRICS_FILE, "", bool(result.verdict and result.verdict.trigger), f"window {window}"),
+        )[1]
+        atomic_write_text(folder / REPORT_FILE, standalone)
+        # the metrics last: a window with its metrics file has everything
+        atomic_write_text(folder / METRICS_FILE, json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
+        verdict = result.verdict
+        assert verdict is not None
+        self.log.evaluated(window, verdict.status, verdict.headline, result.dataset_drift.score)
+        logger.info("window %s: %s - %s", window, verdict.status, verdict.headline)
+        return document
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)

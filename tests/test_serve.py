@@ -1,0 +1,233 @@
+"""``churnops serve`` as a real process on 127.0.0.1: a window's numbers are those of
+``churnops monitor`` on the same rows, every acknowledged event survives a SIGKILL exactly once,
+and hostile requests get a 4xx with one clear message. Nothing waits on a clock: the tests read
+the service's "listening" line, wait on its answers, and ask it to answer once a window is
+evaluated (``GET /v1/drift?window=N&wait=S``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import churnops
+
+pytest.importorskip("uvicorn", reason="needs: uvicorn (pip install 'churnops[serve]')")
+pytest.importorskip("starlette", reason="needs: starlette (pip install 'churnops[serve]')")
+
+TOKEN = "test-token-0123456789abcdef"
+WINDOW = 1_000
+
+
+class Service:
+    def __init__(self, root: Path, *args: str, token: str | None = TOKEN) -> None:
+        env = {**os.environ, "CHURNOPS_API_TOKEN": token or ""}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={WINDOW}", *args],
+            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()  # the service says where it listens once it does
+        if "listening on" not in line:
+            self.process.kill()
+            raise AssertionError(f"the service did not start: {line}{self.process.stderr.read()}")
+        self.url = line.split("listening on ")[1].split()[0]
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return answer.status, answer.read(), dict(answer.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), dict(error.headers)
+
+    def post(self, events, token: str | None = TOKEN, raw: bytes | None = None):
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        status, body, _ = self.request(
+            "POST", "/v1/events", raw if raw is not None else json.dumps(events).encode(), headers
+        )
+        return status, json.loads(body)
+
+    def window(self, number: int) -> dict:
+        status, body, _ = self.request("GET", f"/v1/drift?window={number}&wait=60")
+        assert status == 200, body
+        return json.loads(body)["metrics"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    done = subprocess.run([sys.executable, "-m", "churnops", "-q", "data", "init"], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    return tmp_path
+
+
+def _events(frame: pl.DataFrame, prefix: str) -> list[dict]:
+    return [{"event_id": f"{prefix}-{i}", **row} for i, row in enumerate(frame.to_dicts())]
+
+
+def test_a_windows_numbers_are_those_of_churnops_monitor_on_the_same_rows(project):
+    batch = churnops.generate(WINDOW + 300, start=20_000, scenario="seed")
+    service = Service(project)
+    try:
+        for start in range(0, batch.height, 250):
+            status, answer = service.post(_events(batch[start : start + 250], f"e{start}"))
+            assert status == 200 and answer["accepted"] == min(250, batch.height - start), answer
+        served = service.window(0)
+        status, page, headers = service.request("GET", "/")
+        assert status == 200 and b"<script" not in page and "default-src 'none'" in headers["content-security-policy"]
+        status, report, _ = service.request("GET", "/v1/windows/0/report")
+        assert status == 200 and report.startswith(b"<!DOCTYPE html>")
+        status, drift, _ = service.request("GET", "/v1/drift")
+        assert json.loads(drift)["open_window"] == {"window": 1, "events": 300, "window_size": WINDOW}
+        status, metrics, _ = service.request("GET", "/metrics")
+        assert (
+            b'churnops_dataset_drift_score{window="0"}' in metrics and b"churnops_serve_events_total 1300.0" in metrics
+        )
+    finally:
+        service.stop()
+    batch[:WINDOW].write_csv(project / "window.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "-q", "monitor", "-p", "window.csv"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    batch_metrics = json.loads((project / "monitoring" / "monitoring_metrics.json").read_text())
+    for name, column in batch_metrics["columns"].items():
+        assert served["columns"][name]["drift_score"] == column["drift_score"], name
+        assert served["columns"][name]["drift_detected"] == column["drift_detected"], name
+    for key in ("score", "detected", "drifted_columns"):
+        assert served["dataset_drift"][key] == batch_metrics["dataset_drift"][key]
+    assert served["target_drift"]["p_value"] == batch_metrics["target_drift"]["p_value"]
+    assert served["data_quality"]["score"] == batch_metrics["data_quality"]["score"]
+    assert served["verdict"]["status"] == batch_metrics["verdict"]["status"] == "alert"
+
+
+def test_every_acknowledged_event_survives_a_kill_exactly_once(project):
+    rows = churnops.generate(4_000, start=20_000).to_dicts()
+    service = Service(project)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def load(worker: int) -> None:
+        for batch in range(100):
+            events = [{"event_id": f"w{worker}-{batch}-{i}", **rows[(batch * 40 + i) % len(rows)]} for i in range(40)]
+            try:
+                status, answer = service.post(events)
+            except (OSError, urllib.error.URLError):
+                return  # the service is gone: this batch was never acknowledged
+            if status != 200:
+                return
+            with lock:
+                acknowledged.extend(answer["event_ids"])
+                if len(acknowledged) >= 2_400:
+                    enough.set()
+
+    workers = [threading.Thread(target=load, args=(w,)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    assert enough.wait(timeout=600)
+    service.process.send_signal(signal.SIGKILL)  # in the middle of the load
+    service.process.wait(timeout=60)
+    for worker in workers:
+        worker.join(timeout=600)
+
+    restarted = Service(project)
+    try:
+        with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
+            logged = [row[0] for row in db.execute("SELECT event_id FROM events")]
+            per_window = dict(db.execute("SELECT window, COUNT(*) FROM events GROUP BY window").fetchall())
+            closed = dict(db.execute("SELECT window, events FROM windows").fetchall())
+        assert len(logged) == len(set(logged))  # nothing counted twice
+        assert set(acknowledged) <= set(logged)  # nothing acknowledged lost
+        assert all(per_window[w] == WINDOW == closed[w] for w in closed)
+        status, drift, _ = restarted.request("GET", "/v1/drift")
+        open_window = json.loads(drift)["open_window"]
+        assert open_window["window"] == len(closed) and open_window["events"] == len(logged) - WINDOW * len(closed)
+        # a client retrying an acknowledged batch is told, and nothing is counted again
+        again = [{"event_id": acknowledged[0], **rows[0]}]
+        status, answer = restarted.post(again)
+        assert status == 200 and answer["accepted"] == 0 and answer["duplicates"] == [acknowledged[0]]
+        for window in closed:  # windows closed before the kill are evaluated, now or at the restart
+            assert restarted.window(window)["current"]["rows"] == WINDOW
+    finally:
+        restarted.stop()
+
+
+def test_hostile_requests_get_a_clear_4xx_and_write_nothing(project):
+    service = Service(project, "--set", "serve.max_body_bytes=4096", "--set", "serve.max_batch=5")
+    one = churnops.generate(1, start=20_000).to_dicts()[0]
+    try:
+        cases = [
+            (service.post([one], token=None), 401, "bearer token"),
+            (service.post([one], token="wrong-token-0123456789"), 401, "bearer token"),
+            (service.post(None, raw=b"{not json"), 400, "not valid JSON"),
+            (service.post(None, raw=b'[{"Balance": NaN}]'), 400, "not valid JSON"),
+            (service.post(None, raw=b"[" + b"[" * 100_000 + b"]"), 413, "larger than"),
+            (service.post([one] * 6), 422, "at most 5"),
+            (service.post([{**one, "Balance": "lots"}]), 422, "Balance: expected a number"),
+            (service.post([{**one, "Credit Score": 700.5}]), 422, "expected a whole number"),
+            (service.post([{**one, "<img src=x>": 1}]), 422, "unknown column"),
+            (service.post([{**one, "Balance": [1, 2]}]), 422, "nested value"),
+            (service.post({"event_id": 7, **one}), 422, "event_id must be text"),
+            (service.post([]), 422, "no event"),
+        ]
+        for (status, answer), expected, said in cases:
+            assert status == expected and said in json.dumps(answer), (expected, answer)
+        status, body, _ = service.request("GET", "/v1/nowhere")
+        assert status == 404 and json.loads(body)["error"] == "no such endpoint"
+        status, body, _ = service.request("GET", "/v1/events")
+        assert status == 405
+        status, body, _ = service.request("GET", "/v1/drift?window=x")
+        assert status == 400
+        # markup in a value is data, accepted as text and never markup in any page
+        status, answer = service.post([{**one, "Occupation": "<script>alert(1)</script>"}])
+        assert status == 200 and answer["accepted"] == 1
+        status, page, _ = service.request("GET", "/")
+        assert b"<script>" not in page
+        status, drift, _ = service.request("GET", "/v1/drift")
+        assert json.loads(drift)["open_window"]["events"] == 1  # nothing else was written
+    finally:
+        service.stop()
+    stderr = service.process.stderr.read()
+    assert TOKEN not in stderr and "Traceback" not in stderr
+
+
+def test_the_service_refuses_to_start_unsafely(project):
+    without = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0"],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": ""},
+    )  # fmt: skip
+    assert without.returncode == 2 and "set the environment variable CHURNOPS_API_TOKEN" in without.stderr
+    exposed = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--host", "0.0.0.0", "--insecure-no-auth"],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": ""},
+    )  # fmt: skip
+    assert exposed.returncode == 2 and "only allowed on 127.0.0.1" in exposed.stderr
+    (project / "monitoring").mkdir(exist_ok=True)
+    (project / "elsewhere.db").write_text("")
+    (project / "monitoring" / "events.db").symlink_to(project / "elsewhere.db")
+    linked = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0"],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert linked.returncode == 2 and "symbolic link" in linked.stderr
+    assert (project / "elsewhere.db").read_text() == ""
