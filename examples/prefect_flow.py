@@ -61,9 +61,10 @@ def version(batch: str, result: churnops.MonitorResult) -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE)
-def notify(result: churnops.MonitorResult) -> list[dict[str, Any]]:
-    """The team hears about every run on the channels of [notify]; a failed channel fails the task."""
-    deliveries = result.notify()
+def notify(result: churnops.MonitorResult, errors: list[str]) -> list[dict[str, Any]]:
+    """The team hears about every run on the channels of [notify] - a failed versioning too; a
+    failed channel fails the task."""
+    deliveries = result.notify(errors=errors)
     failed = [d for d in deliveries if d["status"] == "failed"]
     if failed:
         raise RuntimeError("notification failed: " + "; ".join(f"{d['channel']}: {d['error']}" for d in failed))
@@ -72,10 +73,18 @@ def notify(result: churnops.MonitorResult) -> list[dict[str, Any]]:
 
 @flow(name="churn-drift-check")
 def nightly_drift_check(project: str, reference: str, batch: str, reference_rows: int | None = None) -> dict[str, Any]:
-    """Monitor, branch on the verdict, version on an alert, notify."""
+    """Monitor, branch on the verdict, version on an alert, notify (also when versioning failed)."""
     result = check_batch(project, reference, batch, reference_rows)
-    versioned = version(batch, result) if result.drift_detected else None
-    deliveries = notify(result)
+    versioned, errors = None, []
+    if result.drift_detected:
+        state = version(batch, result, return_state=True)
+        if state.is_completed():
+            versioned = state.result()
+        else:
+            errors.append(f"versioning: {state.message or 'failed'}")
+    deliveries = notify(result, errors)
+    if errors:  # told the team first; the flow still fails on it
+        raise RuntimeError("; ".join(errors))
     return {
         "status": result.verdict.status,
         "headline": result.verdict.headline,

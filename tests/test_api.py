@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -291,6 +293,27 @@ def test_what_an_evidently_preset_cannot_carry_is_said(tmp_path, monkeypatch):
     assert kept.thresholds.evidently_drift_share == 0.5 and kept.thresholds.dataset_drift < 0.5
 
 
+def test_an_evidently_definition_decides_every_columns_role(tmp_path, monkeypatch):
+    """The bank example's own lists (identifier CustomerId, ignored names, the date of birth) give
+    way to what the definition and the preset say - no clash between them."""
+    from evidently import DataDefinition
+    from evidently.presets import DataDriftPreset
+
+    monkeypatch.chdir(tmp_path)
+    reference, current = churnops.generate(1_000, seed=1), churnops.generate(500, seed=2)
+    definition = DataDefinition(numerical_columns=["Balance"], categorical_columns=["Gender"])
+    config = churnops.config_from_evidently(DataDriftPreset(), definition, columns=reference.to_pandas())
+    assert config.columns.id == [] and config.columns.datetime == [] and "CustomerId" in config.columns.ignored
+    assert sorted(churnops.monitor(reference, current, config).to_polars()["column"]) == ["Balance", "Gender"]
+    lower = reference.rename({c: c.lower().replace(" ", "_") for c in reference.columns})
+    narrowed = churnops.config_from_evidently(
+        DataDriftPreset(columns=["balance", "gender"]),
+        DataDefinition(numerical_columns=["balance", "credit_score"], categorical_columns=["gender"]),
+        columns=lower,
+    )
+    assert narrowed.columns.numerical == ["balance"] and "credit_score" in narrowed.columns.ignored
+
+
 def _without_run(document: dict) -> dict:
     return {k: v for k, v in document.items() if k not in ("run_id", "created_at", "timings")}
 
@@ -432,3 +455,93 @@ def test_importing_the_package_stays_light():
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.startswith("[] ") and "'monitor'" in shown and "'profile'" in shown
     assert callable(churnops.monitor) and callable(churnops.profile)  # functions, not the modules they shadow
+
+
+def test_the_interface_reads_wide_numbers_and_decimals_as_the_command_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reference, current = churnops.generate(600, seed=1), churnops.generate(400, seed=2)
+    reference.with_columns(big=pl.lit("1" + "0" * 30)).write_csv("r.csv")
+    current.with_columns(big=pl.lit("2" + "0" * 30)).write_csv("c.csv")
+    reference.with_columns(pl.col("Balance").cast(pl.Decimal(20, 2))).write_parquet("r.parquet")
+    current.with_columns(pl.col("Balance").cast(pl.Decimal(20, 2))).write_parquet("c.parquet")
+    for ref, cur in (("r.csv", "c.csv"), ("r.parquet", "c.parquet")):
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "-q", "monitor", "--no-cache", "-r", ref, "-p", cur],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        cli = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+        assert _numbers(churnops.monitor(ref, cur).to_dict()) == _numbers(cli)
+        tested = "big" if ref.endswith("csv") else "Balance"
+        assert cli["columns"][tested]["type"] == "numerical"
+
+
+def test_odd_inputs_are_one_clear_error(files, monkeypatch, tmp_path):
+    monkeypatch.chdir(files)
+    reference, current = churnops.generate(600, seed=1), churnops.generate(400, seed=2)
+    frame = reference.to_pandas()
+    cases = [
+        (lambda: churnops.monitor(frame.assign(p=pd.period_range("2020-01", periods=600, freq="D")), current), "p "),
+        (lambda: churnops.monitor(frame.assign(b=[10**20] * 600), current), "cannot be read"),
+        (lambda: churnops.monitor(pd.concat({"a": frame}, axis=1), current), "several levels"),
+        (lambda: churnops.monitor(reference, current, segments=5), "segments"),
+        (lambda: churnops.monitor(reference, current, columns__id=["nope"]), "'nope' is not a column"),
+        (lambda: churnops.monitor(reference, current, monitor__mode="streaming"), "in memory, exactly"),
+        (lambda: churnops.profile(reference, verdict="calibrated"), "section__key"),
+        (lambda: churnops.load_profile(None), "expected a file path"),
+        (lambda: churnops.load_profile(tmp_path), "is a folder"),
+        (lambda: churnops.load_config(5), "expected a file path"),
+        (lambda: churnops.version_batch(None), "expected a file path"),
+        (lambda: churnops.generate(10, start=-1), "start"),
+        (lambda: churnops.generate(10**9), "rows must be from 1"),
+    ]
+    for call, said in cases:
+        with pytest.raises(ChurnopsError, match=re.escape(said)):
+            call()
+    # rows far into the table are reached directly, not by making every row before them
+    far = churnops.generate(3, start=2**40)
+    assert far.height == 3 and far.equals(churnops.generate(5, start=2**40 - 2)[2:])
+
+
+def test_what_the_interface_assumed_is_said(tmp_path):
+    rng = __import__("numpy").random.default_rng(1)
+    table = pl.DataFrame({"x": rng.normal(size=500), "churned": rng.integers(0, 2, 500)})
+    with pytest.warns(churnops.ChurnopsNotice, match="'churned' looks like the target: target='churned'"):
+        result = churnops.monitor(table, table)
+    assert any("looks like the target" in n for n in result.notices)
+    with pytest.warns(churnops.ChurnopsNotice):
+        assert churnops.profile(table).to_polars().height == 2
+
+
+@pytest.mark.parametrize(
+    "tamper, said",
+    [
+        (lambda m, a: m.__setitem__("rows", 10**30), "add up"),
+        (lambda m, a: m["columns"][_column(m, "Gender")]["sample"].__setitem__("missing", 10**9), "add up"),
+        (lambda m, a: a.__setitem__(f"counts_{_column(m, 'Gender')}", np.array([1, 1])), "add up"),
+        (
+            lambda m, a: a.__setitem__(f"values_{_column(m, 'Balance')}", a[f"values_{_column(m, 'Balance')}"][:10]),
+            "add up",
+        ),
+        (lambda m, a: m["columns"][_column(m, "Churn Flag")].__setitem__("role", "feature"), "role"),
+    ],
+    ids=["rows", "missing", "counts", "values cut", "role"],
+)
+def test_a_profile_whose_parts_disagree_is_refused(files, tmp_path, monkeypatch, tamper, said):
+    from churnops.pipeline.profile_cache import MANIFEST_KEY
+
+    monkeypatch.chdir(files)
+    saved = churnops.profile(files / "reference.csv").save(tmp_path / "p.npz")
+    with np.load(saved, allow_pickle=False) as archive:
+        manifest = json.loads(bytes(archive[MANIFEST_KEY]).decode())
+        arrays = {name: archive[name] for name in archive.files if name != MANIFEST_KEY}
+    tamper(manifest, arrays)
+    encoded = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    with open(tmp_path / "tampered.npz", "wb") as handle:
+        np.savez(handle, **{MANIFEST_KEY: encoded}, **arrays)
+    with pytest.raises(InputDataError, match=said):
+        churnops.load_profile(tmp_path / "tampered.npz")
+
+
+def _column(manifest: dict, name: str) -> int:
+    return next(i for i, c in enumerate(manifest["columns"]) if c["name"] == name)

@@ -551,6 +551,9 @@ def test_parquet_durations_times_and_wide_decimals_are_monitored_as_numbers(ws):
     )
     loans = table.schema.get_field_index("Outstanding Loans")
     table = table.set_column(loans, "Outstanding Loans", pa.array(np.arange(3000) * 1000, pa.time64("us")))
+    score = table.schema.get_field_index("Credit Score")  # a 128-bit decimal: numbers too, never text
+    scores = [decimal.Decimal(v) for v in table.column(score).to_pylist()]
+    table = table.set_column(score, "Credit Score", pa.array(scores, pa.decimal128(20, 2)))
     pq.write_table(table, ws / "odd.parquet")
     for mode in ("exact", "streaming"):
         done = churnops(ws, "monitor", "--current", "odd.parquet", "--mode", mode)
@@ -558,6 +561,7 @@ def test_parquet_durations_times_and_wide_decimals_are_monitored_as_numbers(ws):
         columns = _metrics(ws)["columns"]
         assert columns["Balance"]["current"]["count"] == 3000
         assert columns["Income"]["type"] == "numerical"
+        assert columns["Credit Score"]["type"] == "numerical" and columns["Credit Score"]["current"]["count"] == 3000
 
 
 def test_rows_outside_the_reference_window_never_change_how_it_is_read(ws):

@@ -38,7 +38,7 @@ def project(tmp_path: Path) -> Path:
     _git(root, "config", "user.email", "tests@churnops.invalid")
     (root / "churnops.toml").write_text(
         '[columns]\ntarget = "Churn Flag"\n\n'
-        '[[notify.channels]]\ntype = "file"\npath = "monitoring/notifications.jsonl"\non = ["drift", "ok"]\n'
+        '[[notify.channels]]\ntype = "file"\npath = "monitoring/notifications.jsonl"\non = ["drift", "ok", "error"]\n'
     )
     done = subprocess.run(
         [sys.executable, "-m", "churnops", "-q", "dvc-setup"], cwd=root, capture_output=True, text=True, timeout=300
@@ -51,7 +51,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def _run_flow(project: Path, batch: Path, tmp_path: Path) -> dict:
+def _run_flow(project: Path, batch: Path, tmp_path: Path, succeed: bool = True) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -63,11 +63,15 @@ def _run_flow(project: Path, batch: Path, tmp_path: Path) -> dict:
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
+    # paths relative to the folder the flow is started in, as the documentation writes them
+    relative = [str(p.relative_to(tmp_path)) for p in (project, project / "data" / "reference.csv", batch)]
     done = subprocess.run(
-        [sys.executable, str(FLOW), "--project", str(project), "--reference", str(project / "data" / "reference.csv"),
-         "--batch", str(batch)],
+        [sys.executable, str(FLOW), "--project", relative[0], "--reference", relative[1], "--batch", relative[2]],
         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
     )  # fmt: skip
+    if not succeed:
+        assert done.returncode != 0
+        return {}
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout[done.stdout.index("{") :])
 
@@ -104,3 +108,11 @@ def test_the_flow_versions_and_notifies_a_drifted_batch_and_only_notifies_a_calm
     assert int(_git(project, "rev-list", "--count", "HEAD")) == int(commits_before) + 1
     notes = [json.loads(line) for line in (project / "monitoring" / "notifications.jsonl").read_text().splitlines()]
     assert [n["status"] for n in notes] == ["drift", "drift", "ok"]
+
+
+def test_a_failed_versioning_is_told_to_the_team_and_fails_the_flow(project, tmp_path):
+    outside = tmp_path / "outside.csv"  # not in the project's git repository: DVC cannot version it
+    churnops.generate(10_000, start=20_000, scenario="seed").write_csv(outside)
+    _run_flow(project, outside, tmp_path, succeed=False)
+    notes = [json.loads(line) for line in (project / "monitoring" / "notifications.jsonl").read_text().splitlines()]
+    assert [n["status"] for n in notes] == ["error"]

@@ -18,6 +18,7 @@ the package stays cheap: the work (and its imports) happens when you call.
 from churnops import monitor as _monitor_layer  # noqa: F401
 from churnops._version import __version__
 from churnops.api import (
+    ChurnopsNotice,
     DriftDetected,
     MonitorResult,
     Profile,
@@ -31,6 +32,7 @@ from churnops.api import (
 )
 
 __all__ = [
+    "ChurnopsNotice",
     "DriftDetected",
     "MonitorResult",
     "Profile",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from churnops.monitor.results import MonitoringResult, Verdict
 
 __all__ = [
+    "ChurnopsNotice",
     "DriftDetected",
     "MonitorResult",
     "Profile",
@@ -47,10 +48,23 @@ __all__ = [
 ]
 
 
+class ChurnopsNotice(UserWarning):
+    """What churnops assumed about your columns (the command's NOTICE lines), issued as a Python
+    warning by `monitor` and `profile` and kept in ``result.notices``; silence it with
+    ``warnings.simplefilter("ignore", churnops.ChurnopsNotice)``."""
+
+
+def _say(notices: list[str]) -> None:
+    import warnings
+
+    for notice in notices:
+        warnings.warn(notice, ChurnopsNotice, stacklevel=3)
+
+
 class DriftDetected(ChurnopsError):
     """Raised by `MonitorResult.raise_for_drift` when the run raises an alert.
 
-    ``result`` is the `MonitorResult`; ``str(error)`` names every alert, one per line.
+    ``result`` is the `MonitorResult`; ``str(error)`` names every alert, joined with "; ".
     """
 
     def __init__(self, result: MonitorResult) -> None:
@@ -64,12 +78,16 @@ class DriftDetected(ChurnopsError):
 
 @dataclass(frozen=True)
 class MonitorResult:
-    """What `monitor` found. Its attributes cannot be reassigned and no method changes it;
-    ``result`` is plain data (lists, dataclasses): read it, do not edit it."""
+    """What `monitor` found. Its attributes cannot be reassigned and no method changes it; the
+    lists inside ``result`` and ``verdict`` are plain data: read them, do not edit them."""
 
     result: MonitoringResult
     """The full comparison (the object the metrics JSON is written from)."""
     config: Config = field(repr=False)
+    notices: tuple[str, ...] = ()
+    """What churnops assumed about your columns, in words (the command prints these as NOTICE
+    lines): dates and identifiers it recognised, a column that looks like the label, settings
+    that name no column of your data."""
 
     @property
     def verdict(self) -> Verdict:
@@ -88,7 +106,8 @@ class MonitorResult:
         return list(self.result.dataset_drift.drifted_columns)
 
     def to_dict(self) -> dict[str, Any]:
-        """The metrics document ``churnops monitor`` writes (same keys, same JSON Schema)."""
+        """The metrics document ``churnops monitor`` writes (the same sections and JSON Schema; the
+        command adds where it wrote its files, ``outputs``, and how it read them, in ``mode``)."""
         from churnops.report.metrics import metrics_document
 
         return metrics_document(self.result)
@@ -137,7 +156,7 @@ class MonitorResult:
         from churnops.data.files import atomic_write_text, refuse_folder
         from churnops.errors import OutputWriteError
 
-        target = Path(path).expanduser()
+        target = _path(path, "save_html")
         refuse_folder(target)
         try:
             atomic_write_text(target, self.html())  # a link at the path is replaced, not followed
@@ -154,13 +173,16 @@ class MonitorResult:
             'style="width:100%;height:900px;border:1px solid #ddd"></iframe>'
         )
 
-    def notify(self, config: Config | str | Path | None = None, *, dry_run: bool = False) -> list[dict[str, Any]]:
+    def notify(
+        self, config: Config | str | Path | None = None, *, dry_run: bool = False, errors: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Send the run's notification on the ``[notify]`` channels of ``config`` (default: the
         configuration the run used), as ``churnops notify`` does: the same messages, retries,
-        escaping and redaction; e-mails attach the standalone report and the metrics. Returns one
-        ``{"channel", "status", "attempts", "error"}`` per channel ("sent", "failed", "skipped" or
-        "dry-run"); a failed channel is reported there, never raised. Without a channel nothing is
-        sent and the message is returned as ``preview``."""
+        escaping and redaction; e-mails attach the standalone report and the metrics. ``errors``:
+        failures of later steps (a versioning that failed), listed in the message, which is then
+        sent as an error. Returns one ``{"channel", "status", "attempts", "error"}`` per channel
+        ("sent", "failed", "skipped", "dry-run", or "not sent" with the message as ``preview``
+        when no channel is configured); a failed channel is reported there, never raised."""
         import tempfile
 
         from churnops.integrations.notifications.message import build_notification
@@ -169,9 +191,10 @@ class MonitorResult:
 
         chosen = self.config if config is None else _chosen(config, {})
         document = self.to_dict()
-        status = status_of(document)
+        problems = [str(e) for e in errors or []]
+        status = "error" if problems else status_of(document)
         settings = chosen.notify
-        note = build_notification(status, document, None, settings.top_columns, settings.report_url)
+        note = build_notification(status, document, problems, settings.top_columns, settings.report_url)
         if not settings.channels:
             return [{"channel": "none", "status": "not sent", "attempts": 0, "error": None, "preview": note.text()}]
         with tempfile.TemporaryDirectory(prefix="churnops-notify-") as folder:
@@ -208,14 +231,27 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """
     from churnops.config import load_config as read
 
-    return read(Path(path) if path is not None else None, _dotted(overrides))
+    return read(_path(path, "load_config") if path is not None else None, _dotted(overrides))
 
 
 def _dotted(overrides: dict[str, Any]) -> dict[str, Any]:
+    unknown = [key for key in overrides if "__" not in key]
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: not a keyword of this function; configuration keys are written section__key "
+            "(e.g. thresholds__dataset_drift=0.2, drift__verdict='calibrated')"
+        )
     return {key.replace("__", "."): value for key, value in overrides.items()}
 
 
-UNSUPPORTED = ("Duration", "Time", "List", "Array", "Struct", "Object", "Binary", "Decimal", "Null")
+def _path(value: Any, what: str) -> Path:
+    """``value`` as a path, or a :class:`ConfigError` naming ``what`` expected one."""
+    if isinstance(value, str | Path) and str(value):
+        return Path(value).expanduser()
+    raise ConfigError(f"{what}: expected a file path, got {type(value).__name__}")
+
+
+UNSUPPORTED = ("Duration", "Time", "List", "Array", "Struct", "Object", "Binary", "Null")
 """Column types churnops does not monitor (as in files: nested columns are refused)."""
 
 
@@ -241,7 +277,7 @@ def _frame(data: Any, what: str, config: Config) -> pl.DataFrame:
         raise
     except Exception as exc:
         # pyarrow's own errors (ArrowInvalid...) have no common base: recognised by their module
-        known = isinstance(exc, pl.exceptions.PolarsError | ValueError | TypeError | OSError)
+        known = isinstance(exc, pl.exceptions.PolarsError | ValueError | TypeError | OSError | OverflowError)
         if not known and not type(exc).__module__.startswith(("pyarrow", "polars")):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -250,6 +286,10 @@ def _frame(data: Any, what: str, config: Config) -> pl.DataFrame:
         raise InputDataError(
             f"{what}: expected a polars, pandas or pyarrow table or a CSV/Parquet path, got {type(data).__name__}"
         )
+    wide = [name for name, dtype in data.schema.items() if type(dtype).__name__ in ("Decimal", "Int128", "UInt128")]
+    if wide:  # as the command reads them: numbers too wide for 64 bits, and decimals, as floats
+        data = data.with_columns(pl.col(wide).cast(pl.Float64))
+    assert isinstance(data, pl.DataFrame)
     odd = [f"{name} ({dtype})" for name, dtype in data.schema.items() if type(dtype).__name__ in UNSUPPORTED]
     if odd:
         raise InputDataError(
@@ -262,10 +302,18 @@ def _frame(data: Any, what: str, config: Config) -> pl.DataFrame:
 def _from_pandas(frame: Any, what: str) -> pl.DataFrame:
     import polars as pl
 
+    if type(frame.columns).__name__ == "MultiIndex":
+        raise InputDataError(f"{what}: the columns have several levels (a MultiIndex); flatten the names first")
     names = [str(c) for c in frame.columns]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputDataError(f"{what}: repeated column names: {', '.join(repeated[:5])}")
+    odd = [f"{c} ({t})" for c, t in frame.dtypes.items() if str(t).startswith(("period", "interval", "complex"))]
+    if odd:
+        raise InputDataError(
+            f"{what}: column types churnops does not monitor: {', '.join(odd[:5])} - drop or convert them "
+            "(numbers, text, dates, true/false)"
+        )
     return pl.from_pandas(frame)
 
 
@@ -287,6 +335,11 @@ def _chosen(config: Config | str | Path | None, extra: dict[str, Any]) -> Config
             f"monitor.engine = {chosen.monitor.engine!r}: the Python interface compares tables in this process "
             "(the native engine); use the churnops command for the dask or evidently engines"
         )
+    if chosen.monitor.mode == "streaming":
+        raise ConfigError(
+            "monitor.mode = 'streaming': the Python interface compares tables in memory, exactly; use the churnops "
+            "command for files larger than memory"
+        )
     return chosen
 
 
@@ -299,25 +352,63 @@ def _overrides(
     if verdict is not None:
         extra["drift.verdict"] = verdict
     if segments is not None:
-        extra["drift.segments"] = [segments] if isinstance(segments, str) else list(segments)
+        if isinstance(segments, str):
+            segments = [segments]
+        if not isinstance(segments, list | tuple) or not all(isinstance(s, str) for s in segments):
+            raise ConfigError("segments: expected a column name or a list of column names")
+        extra["drift.segments"] = list(segments)
     return extra
 
 
-def _reference_config(chosen: Config, ref: pl.DataFrame) -> Config:
+def _reference_config(chosen: Config, ref: pl.DataFrame) -> tuple[Config, list[str]]:
     """``chosen`` checked against the reference, with its unlisted columns classified as the
-    command does (dates, identifiers)."""
+    command does (dates, identifiers, how dates are written), and what was assumed, in words."""
     from churnops.pipeline.starter import INFER_ROWS, with_date_formats, with_inferred_columns
 
     if ref.height == 0:
         raise InputDataError("reference: the table has no rows")
-    named = chosen.columns.target and "target" in chosen.columns.model_fields_set
-    if named and chosen.columns.target not in ref.columns:
-        shown = ", ".join(ref.columns[:12]) + (", ..." if len(ref.columns) > 12 else "")
-        raise InputDataError(f"columns.target: '{chosen.columns.target}' is not a column of the reference ({shown})")
+    from churnops.pipeline.reference import check_target_present
+
+    try:  # a target or identifiers you named must be in the reference, as the command says
+        check_target_present(chosen, Path("the reference"), ref.columns)
+    except ConfigError as exc:
+        raise InputDataError(str(exc)) from None
     sample = ref.head(INFER_ROWS)
-    inferred: Config = with_inferred_columns(chosen, sample)[0]
-    decided: Config = with_date_formats(inferred, sample)[0]
-    return decided
+    inferred, dates, ids = with_inferred_columns(chosen, sample)
+    decided, formats = with_date_formats(inferred, sample)
+    notices = []
+    if dates:
+        shown = [
+            f"{d} (written {formats[d].replace('-', ' ')})" if formats.get(d, "iso") != "iso" else d for d in dates
+        ]
+        notices.append(f"monitored as dates: {', '.join(shown)} (name them in columns__datetime to decide yourself)")
+    if ids:
+        notices.append(f"identifiers, not tested for drift: {', '.join(ids)} (columns__id decides)")
+    return decided, notices
+
+
+def _build(ref: pl.DataFrame, chosen: Config) -> ReferenceProfile:
+    """The reference's profile (with its segments' when configured) under ``chosen``."""
+    from dataclasses import replace as copy
+
+    from churnops.monitor.profile import build_profile, require_tested
+    from churnops.monitor.segments import check_segment_columns, profile_segments
+    from churnops.monitor.settings import settings_from_config
+
+    settings = settings_from_config(chosen)
+    built = build_profile(ref, settings)
+    require_tested(built, "reference")
+    if settings.segments:
+        check_segment_columns(settings, ref.columns, "the reference")
+        built = copy(built, segments=profile_segments([ref], built, settings))
+    return built
+
+
+def _notices(chosen: Config, header: list[str], built: ReferenceProfile) -> list[str]:
+    from churnops.pipeline.reference import column_notices
+
+    naming = "target='...', columns__id=[...], or a churnops.toml"
+    return column_notices(chosen, "the reference", header, built, "target='{}'", naming)
 
 
 def monitor(
@@ -365,40 +456,47 @@ def monitor(
     >>> result.verdict.status, "Balance" in result.drifted_columns
     ('alert', True)
     """
-    from churnops.monitor.engine import compare, monitor_frames
+    import time
+
+    from churnops.monitor.drift import with_any_finding_rate
+    from churnops.monitor.engine import compare
     from churnops.monitor.results import DatasetInfo
     from churnops.monitor.settings import settings_from_config
     from churnops.monitor.verdict import decide
 
     extra = _overrides(overrides, target, verdict, segments)
+    timings = {}
     if isinstance(reference, Profile):
         chosen = reference._config_for(config, extra)
         cur = _frame(current, "current", chosen)
         _has_rows(cur, "current")
         settings = settings_from_config(chosen)
         reference._check_settings(settings)
-        result = compare(
-            reference._profile,
-            cur,
-            settings,
-            DatasetInfo(None, reference.rows, None, None, len(reference._profile.columns)),
-            _info(current, cur),
-        )
-        if settings.chunk_by:
-            from churnops.monitor.chunks import chunks_of
-
-            result = replace(result, chunks=chunks_of(reference._profile, cur, settings))
-        from churnops.monitor.drift import with_any_finding_rate
-
-        result = with_any_finding_rate(result, settings)
+        built, notices = reference._profile, list(reference._notices)
+        reference_info = DatasetInfo(None, reference.rows, None, None, len(built.columns))
     else:
         chosen = _chosen(config, extra)
         ref, cur = _frame(reference, "reference", chosen), _frame(current, "current", chosen)
         _has_rows(cur, "current")
-        chosen = _reference_config(chosen, ref)
-        result = monitor_frames(ref, cur, settings_from_config(chosen), _info(reference, ref), _info(current, cur))
+        chosen, notices = _reference_config(chosen, ref)
+        started = time.perf_counter()
+        built = _build(ref, chosen)
+        timings["profile_reference_s"] = time.perf_counter() - started
+        notices += _notices(chosen, ref.columns, built)
+        settings = settings_from_config(chosen)
+        reference_info = _info(reference, ref)
+    result = compare(built, cur, settings, reference_info, _info(current, cur))
+    timings.update(result.timings)
+    if settings.chunk_by:
+        from churnops.monitor.chunks import chunks_of
+
+        started = time.perf_counter()
+        result = replace(result, chunks=chunks_of(built, cur, settings))
+        timings["chunks_s"] = time.perf_counter() - started
+    result = replace(with_any_finding_rate(result, settings), timings=timings)
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
-    return MonitorResult(result, chosen)
+    _say(notices)
+    return MonitorResult(result, chosen, tuple(notices))
 
 
 def _info(data: Any, table: pl.DataFrame) -> Any:
@@ -436,6 +534,7 @@ class Profile:
     _columns: dict[str, Any] = field(repr=False)
     _drift: dict[str, Any] = field(repr=False)
     _key: str = field(repr=False)
+    _notices: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def rows(self) -> int:
@@ -475,7 +574,7 @@ class Profile:
         from churnops.errors import OutputWriteError
         from churnops.pipeline.profile_cache import save_profile
 
-        target = Path(path).expanduser()
+        target = _path(path, "Profile.save")
         meta = {PROFILE_META: {"columns": self._columns, "drift": self._drift, "key": self._key}}
         try:
             save_profile(self._profile, target, meta)
@@ -542,25 +641,18 @@ def profile(
     >>> churnops.monitor(reference, churnops.generate(1_000, seed=2)).verdict.status
     'ok'
     """
-    from dataclasses import replace as copy
-
-    from churnops.monitor.profile import build_profile, require_tested
-    from churnops.monitor.segments import check_segment_columns, profile_segments
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.profile_cache import profile_key
 
     chosen = _chosen(config, _overrides(overrides, target, None, segments))
     ref = _frame(reference, "reference", chosen)
-    chosen = _reference_config(chosen, ref)
-    settings = settings_from_config(chosen)
-    built = build_profile(ref, settings)
-    require_tested(built, "reference")
-    if settings.segments:
-        check_segment_columns(settings, ref.columns, "the reference")
-        built = copy(built, segments=profile_segments([ref], built, settings))
-    columns = chosen.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids"})
+    chosen, notices = _reference_config(chosen, ref)
+    built = _build(ref, chosen)
+    notices += _notices(chosen, ref.columns, built)
+    columns = chosen.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids", "date_formats"})
     drift = chosen.drift.model_dump(include={"segments", "multivariate", "multivariate_rows"})
-    return Profile(built, columns, drift, profile_key("", None, settings))
+    _say(notices)
+    return Profile(built, columns, drift, profile_key("", None, settings_from_config(chosen)), tuple(notices))
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -568,7 +660,9 @@ def load_profile(path: str | Path) -> Profile:
     from churnops, not from the file): anything else is one `churnops.errors.InputDataError`."""
     from churnops.pipeline.profile_cache import UnusableCache, read_profile
 
-    source = Path(path).expanduser()
+    source = _path(path, "load_profile")
+    if source.is_dir():
+        raise InputDataError(f"{source}: is a folder; give the profile's file")
     if not source.is_file():
         raise InputDataError(f"{source}: no such profile file")
     try:
@@ -593,18 +687,34 @@ def load_profile(path: str | Path) -> Profile:
         checked = config_with(
             Config(),
             {
-                **{f"columns.{k}": v for k, v in columns.items() if k in (*COLUMN_KEYS, "detect_ids")},
+                **{f"columns.{k}": v for k, v in columns.items() if k in (*COLUMN_KEYS, "detect_ids", "date_formats")},
                 **{f"drift.{k}": v for k, v in drift.items() if k in ("segments", "multivariate", "multivariate_rows")},
             },
         )
     except ConfigError as exc:
         raise InputDataError(f"{source}: the profile's settings are not valid: {exc}") from None
+    from churnops.monitor.settings import settings_from_config
+    from churnops.pipeline.profile_cache import profile_key
+
+    settings = settings_from_config(checked)
+    for column in built.columns.values():  # each column's role is the one its saved settings give it
+        declared = settings.declared(column.plan.name)
+        if (declared in ("target", "prediction") or column.plan.role in ("target", "prediction")) and (
+            declared != column.plan.role
+        ):
+            raise InputDataError(f"{source}: not a profile churnops can use (the role of {column.plan.name!r})")
+    if profile_key("", None, settings) != saved["key"]:
+        raise InputDataError(f"{source}: not a profile churnops can use (its settings do not match its key)")
     return Profile(
         built,
-        checked.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids"}),
+        checked.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids", "date_formats"}),
         checked.drift.model_dump(include={"segments", "multivariate", "multivariate_rows"}),
         saved["key"],
     )
+
+
+MAX_GENERATED_ROWS = 100_000_000
+"""Most rows :func:`generate` makes in one call (about 20 GB of memory at that size)."""
 
 
 def generate(
@@ -640,11 +750,13 @@ def generate(
     for name, value in (("rows", rows), ("start", start), ("seed", seed), ("scenario_seed", scenario_seed)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{name}: expected a whole number, got {value!r}")
-    if rows < 1 or start < 0 or seed < 0 or scenario_seed < 0:
-        raise ConfigError("rows must be at least 1; start, seed and scenario_seed at least 0")
+    if not 1 <= rows <= MAX_GENERATED_ROWS or not 0 <= start < 2**53 or seed < 0 or scenario_seed < 0:
+        raise ConfigError(
+            f"rows must be from 1 to {MAX_GENERATED_ROWS:,}; start from 0 to 2**53; seed and scenario_seed 0 or more"
+        )
     if not isinstance(intensity, int | float) or isinstance(intensity, bool) or not 0 <= intensity <= 100:
         raise ConfigError(f"intensity: expected a number from 0 to 100, got {intensity!r}")
-    table = generate_reference(start + rows, seed=seed).slice(start, rows)
+    table = generate_reference(rows, seed=seed, start=start)
     if scenario is not None:
         table, _ = apply_scenario(table, resolve_scenario(scenario), float(intensity), seed=scenario_seed)
     return table
@@ -667,9 +779,7 @@ def version_batch(
     chosen = (result.config if result is not None else None) if config is None else _chosen(config, {})
     if chosen is None:
         chosen = _chosen(None, {})
-    path = Path(batch).expanduser()
-    if not path.is_absolute():
-        path = chosen.root / path
+    path = _path(batch, "batch").absolute()  # relative to the current folder, as monitor() reads it
     if not path.is_file():
         raise InputDataError(f"{path}: no such batch file")
     outcome = version_current_batch(chosen, path, result.to_dict() if result is not None else {})
@@ -792,11 +902,19 @@ def config_from_evidently(
             for c in overrides.get(f"columns.{kind}", [])
         }
     base = config if isinstance(config, Config) else load_config(config)
+    roles = ("id", "ignored", "datetime", "numerical", "categorical", "binary", "text")
+    if definition is not None or keep is not None:
+        # the definition and the preset decide every column's role: the configuration's own lists
+        # (the bank example's identifiers, ignored and date columns) give way to them
+        for kind in roles:
+            overrides.setdefault(f"columns.{kind}", [])
     if keep is not None:
         target = overrides.get("columns.target", base.columns.target)
         keep |= {target or "", overrides.get("columns.prediction", base.columns.prediction) or ""}
-        left_out = [c for c in names if c not in keep]
-        overrides["columns.ignored"] = sorted({*overrides.get("columns.ignored", []), *left_out})
+        left_out = {c for c in names if c not in keep}
+        for kind in roles:  # a column left out is only ignored, whatever type the definition gave it
+            overrides[f"columns.{kind}"] = [c for c in overrides[f"columns.{kind}"] if c not in left_out]
+        overrides["columns.ignored"] = sorted({*overrides["columns.ignored"], *left_out})
     from churnops.config.loading import config_with
 
     return config_with(base, overrides)

@@ -246,7 +246,9 @@ def _block(rng: np.random.Generator, n: int, first_row: int) -> pl.DataFrame:
     )
 
 
-def generate_reference(rows: int = 30_000, seed: int = 42, progress: ProgressCallback | None = None) -> pl.DataFrame:
+def generate_reference(
+    rows: int = 30_000, seed: int = 42, progress: ProgressCallback | None = None, start: int = 0
+) -> pl.DataFrame:
     """Generate the synthetic bank-churn table.
 
     Parameters
@@ -257,6 +259,9 @@ def generate_reference(rows: int = 30_000, seed: int = 42, progress: ProgressCal
         Seed of the generator; the same seed always gives the same rows.
     progress
         Optional callback ``progress(rows_done, rows_total)``.
+    start
+        The first row: rows ``start`` to ``start + rows - 1`` of any longer table of this seed
+        (only their blocks are drawn).
 
     Returns
     -------
@@ -275,14 +280,18 @@ def generate_reference(rows: int = 30_000, seed: int = 42, progress: ProgressCal
     """
     if rows <= 0:
         raise ValueError(f"rows must be positive, got {rows}")
+    if start < 0:
+        raise ValueError(f"start must be 0 or more, got {start}")
     blocks = []
-    for index, start in enumerate(range(0, rows, BLOCK_ROWS)):
+    first, end = start // BLOCK_ROWS, start + rows
+    for index in range(first, (end + BLOCK_ROWS - 1) // BLOCK_ROWS):
         # Always draw a whole block, so that row i never depends on how many rows were asked.
-        block = _block(np.random.default_rng([seed, index]), BLOCK_ROWS, start)
-        n = min(BLOCK_ROWS, rows - start)
-        blocks.append(block.head(n))
+        block = _block(np.random.default_rng([seed, index]), BLOCK_ROWS, index * BLOCK_ROWS)
+        low = max(start - index * BLOCK_ROWS, 0)
+        high = min(end - index * BLOCK_ROWS, BLOCK_ROWS)
+        blocks.append(block.slice(low, high - low))
         if progress is not None:
-            progress(start + n, rows)
+            progress(min(end, (index + 1) * BLOCK_ROWS) - start, rows)
     return pl.concat(blocks, rechunk=True)
 
 

@@ -728,7 +728,7 @@ def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
     """Parquet columns of types polars cannot take, and the type each is read as instead.
 
     Durations and times of day become their count of units (a number the tests can compare),
-    256-bit decimals become floats; anything else is read as it is.
+    decimals become floats (as numbers are tested); anything else is read as it is.
     """
     import pyarrow as pa
 
@@ -739,7 +739,7 @@ def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
         kind = field.type
         if pa.types.is_duration(kind) or pa.types.is_time(kind):
             casts[field.name] = pa.int64()
-        elif pa.types.is_decimal(kind) and kind.bit_width > 128:
+        elif pa.types.is_decimal(kind):  # a Decimal column is numbers, tested as numbers
             casts[field.name] = pa.float64()
         elif pa.types.is_interval(kind):
             casts[field.name] = pa.string()

@@ -155,8 +155,11 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
                     raise UnusableCache(f"weights of {entry['name']!r} do not match its values")
                 expected.add(f"weights_{index}")
                 count = int(weights.sum())
-            if count > info["rows"]:
-                raise UnusableCache(f"column {entry['name']!r} has more values than rows")
+            if (
+                info["rows"] != manifest["rows"]
+                or count + info["missing"] + info["infinite"] + info["unparsable"] != info["rows"]
+            ):
+                raise UnusableCache(f"the counts of {entry['name']!r} do not add up to the profile's rows")
             bounds = info.get("bounds")
             if bounds is not None and not (
                 isinstance(bounds, list)
@@ -180,8 +183,9 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
                 raise UnusableCache(f"counts of {entry['name']!r} are malformed")
             if counts.size != len(labels) or (counts.size and counts.min() < 0):
                 raise UnusableCache(f"counts of {entry['name']!r} do not match its labels")
-            if int(counts.sum()) > info["rows"]:
-                raise UnusableCache(f"column {entry['name']!r} has more values than rows")
+            total = int(counts.sum()) + info["missing"] + info["unparsable"]
+            if info["rows"] != manifest["rows"] or total != info["rows"]:
+                raise UnusableCache(f"the counts of {entry['name']!r} do not add up to the profile's rows")
             expected.add(f"counts_{index}")
             if f"codes_{index}" in arrays:  # row order of a TVD column: one code per counted row
                 try:

@@ -192,10 +192,26 @@ def say_column_notices(config: Config, path: Path, header: list[str], profile: R
     """One notice line each: configured columns the data lacks, and columns left out as identifiers."""
     from churnops.errors import NOTICE
 
+    for line in column_notices(config, path.name, header, profile):
+        logger.log(NOTICE, "%s", line)
+
+
+def column_notices(
+    config: Config,
+    name: str,
+    header: list[str],
+    profile: ReferenceProfile,
+    target_flag: str = "--target '{}'",
+    naming: str | None = None,
+) -> list[str]:
+    """What churnops assumed about the reference's columns, one sentence each (``name``: how the
+    reference is called; ``target_flag``: how to name a target, ``{}`` for the column;
+    ``naming``: how to name one's columns, default ``churnops init``)."""
     columns = config.columns
     chosen = columns.model_fields_set
     configured: list[str] = []
     defaults: list[str] = []
+    lines: list[str] = []
 
     def note(key: str, text: str) -> None:
         (configured if key in chosen else defaults).append(text)
@@ -203,55 +219,49 @@ def say_column_notices(config: Config, path: Path, header: list[str], profile: R
     if columns.target and columns.target not in header:
         note("target", f"target '{columns.target}'")
     for kind in ("id", "ignored", "datetime", "numerical", "categorical", "binary", "text"):
-        missing = [name for name in getattr(columns, kind) if name not in header]
+        missing = [n for n in getattr(columns, kind) if n not in header]
         if missing:
-            note(kind, f"{kind} " + ", ".join(f"'{name}'" for name in missing))
-    missing_domains = [name for name in columns.domains if name not in header]
+            note(kind, f"{kind} " + ", ".join(f"'{n}'" for n in missing))
+    missing_domains = [n for n in columns.domains if n not in header]
     if missing_domains:
-        note("domains", "domain " + ", ".join(f"'{name}'" for name in missing_domains))
+        note("domains", "domain " + ", ".join(f"'{n}'" for n in missing_domains))
     for key in ("per_column_method", "per_column_threshold"):
-        missing = [name for name in getattr(config.drift, key) if name not in header]
+        missing = [n for n in getattr(config.drift, key) if n not in header]
         if missing:
-            configured.append(f"drift.{key} " + ", ".join(f"'{name}'" for name in missing))
+            configured.append(f"drift.{key} " + ", ".join(f"'{n}'" for n in missing))
     parts = []
     if configured:
-        parts.append(f"columns named in the configuration but not in {path.name}: " + "; ".join(configured))
+        parts.append(f"columns named in the configuration but not in {name}: " + "; ".join(configured))
     if defaults:
-        logger.log(
-            NOTICE,
-            "the bank example's column settings are unused: %s has none of their columns (%s); nothing to do "
-            "unless you want to name yours (churnops init --reference %s writes a churnops.toml)",
-            path.name,
-            "; ".join(defaults),
-            path.name,
+        lines.append(
+            f"the bank example's column settings are unused: {name} has none of their columns "
+            f"({'; '.join(defaults)}); nothing to do unless you want to name yours "
+            f"({naming or f'churnops init --reference {name} writes a churnops.toml'})"
         )
     guess = guess_target(profile) if columns.target not in header else None
     if guess:
-        parts.append(f"'{guess}' looks like the target: --target '{guess}'")
+        parts.append(f"'{guess}' looks like the target: {target_flag.format(guess)}")
     if parts:
-        logger.log(NOTICE, "%s", "; ".join(parts))
+        lines.append("; ".join(parts))
     unusable = [c.plan.name for c in profile.columns.values() if (c.skip_reason or "").startswith("no usable value")]
     if unusable:
-        logger.log(
-            NOTICE,
-            "not tested: no usable value in the reference (all missing, or not of the declared type): %s",
-            ", ".join(unusable),
+        lines.append(
+            "not tested: no usable value in the reference (all missing, or not of the declared type): "
+            + ", ".join(unusable)
         )
     dates = [c.plan.name for c in profile.tested if c.plan.role == "feature" and looks_like_dates(c.sample)]
     if dates:
-        logger.log(
-            NOTICE,
-            "these columns hold dates but are tested as categories: %s (list them in columns.datetime)",
-            ", ".join(dates),
+        lines.append(
+            "these columns hold dates but are tested as categories: " + ", ".join(dates) + " (list them in "
+            "columns.datetime)"
         )
     detected = [c.plan.name for c in profile.columns.values() if c.skip_reason == IDENTIFIER_REASON]
     if detected:
-        logger.log(
-            NOTICE,
-            "not tested for drift, as they look like row numbers or identifiers: %s (declare them in [columns] "
-            "to test them, or set columns.detect_ids = false)",
-            ", ".join(detected),
+        lines.append(
+            "not tested for drift, as they look like row numbers or identifiers: " + ", ".join(detected) + " "
+            "(declare them in [columns] to test them, or set columns.detect_ids = false)"
         )
+    return lines
 
 
 def profile_mode(profile: ReferenceProfile) -> str:

@@ -61,10 +61,6 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -131,9 +127,11 @@ def create_app(state: ServiceState) -> Starlette:
             raw = await _body(request, state.max_body_bytes)
         except BodyTooLarge:
             return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
+        import orjson
+
         try:
-            payload = json.loads(raw, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
+            payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
+        except orjson.JSONDecodeError as exc:
             return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
         from starlette.concurrency import run_in_threadpool
 
