@@ -562,6 +562,13 @@ class ServeConfig(_Section):
     """The append-only event log (SQLite, write-ahead log)."""
     windows_dir: str = "monitoring/windows"
     """Each closed window's metrics and report, in a folder named by its number."""
+    detectors: list[str] | None = None
+    """Streams watched event by event (CUSUM and Page-Hinkley): numerical columns, or the
+    prediction; default: the prediction if there is one, else every numerical feature."""
+    arl0: Annotated[int, Field(ge=1_000, le=1_000_000)] = 20_000
+    """Expected events between two false alarms of a stream's detectors when nothing changed."""
+    detector_shift: Annotated[float, Field(gt=0, le=5)] = 0.25
+    """The change worth finding fastest, in the reference's standard deviations."""
 
     @field_validator("token_env")
     @classmethod

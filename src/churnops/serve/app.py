@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import EventLog
 from churnops.serve.records import RecordError, RecordSchema
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
@@ -50,6 +51,7 @@ class ServiceState:
     log: EventLog
     schema: RecordSchema
     evaluator: WindowEvaluator
+    detectors: Detectors
     token: str | None
     max_batch: int
     max_body_bytes: int
@@ -72,6 +74,11 @@ async def _body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and line ends escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _problem(status: int, message: str, problems: list[str] | None = None) -> JSONResponse:
@@ -139,7 +146,8 @@ def create_app(state: ServiceState) -> Starlette:
             checked = state.schema.check(payload, state.max_batch)
         except RecordError as exc:
             return _problem(422, "some events cannot be accepted; none was written", exc.problems)
-        appended = await run_in_threadpool(state.log.append, checked)  # the commit's fsync off the event loop
+        # off the event loop: the commit's fsync, and the detectors fed in log order
+        appended = await run_in_threadpool(state.log.append, checked, state.detectors.observe)
         accepted.inc(len(appended.accepted))
         duplicates.inc(len(appended.duplicates))
         if appended.closed:
@@ -182,6 +190,7 @@ def create_app(state: ServiceState) -> Starlette:
                     "window_size": state.window_size,
                 },
                 "last_closed_window": last,
+                "detectors": state.detectors.summary(),
             }
         )
 
@@ -199,6 +208,25 @@ def create_app(state: ServiceState) -> Starlette:
             from churnops.integrations.prometheus import exposition
 
             text += exposition(last["metrics"], {"window": str(last["window"])})
+        lines = [
+            "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
+            "# TYPE churnops_serve_detector_statistic gauge",
+        ]
+        summaries = state.detectors.summary()
+        for item in summaries:
+            stream = _label(item["stream"])
+            for name in ("cusum", "page_hinkley"):
+                value = item[name]["statistic"]
+                lines.append(f'churnops_serve_detector_statistic{{stream="{stream}",detector="{name}"}} {value}')
+        lines += [
+            "# HELP churnops_serve_detector_alarms Alarms of a stream's detectors since the log began",
+            "# TYPE churnops_serve_detector_alarms counter",
+            *(
+                f'churnops_serve_detector_alarms_total{{stream="{_label(i["stream"])}"}} {i["alarms"]}'
+                for i in summaries
+            ),
+        ]
+        text += "\n".join(lines) + "\n"
         text += (
             "# HELP churnops_serve_open_window_events Events in the open window\n"
             "# TYPE churnops_serve_open_window_events gauge\n"

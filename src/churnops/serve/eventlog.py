@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,12 @@ class EventLog:
             raise InputDataError(f"{self.path}: not an event log churnops can use ({exc})") from None
         return db
 
-    def append(self, events: Iterable[tuple[str, dict[str, Any]]]) -> Appended:
-        """Write ``(event_id, record)`` pairs in one transaction, filling windows in order."""
+    def append(
+        self, events: Iterable[tuple[str, dict[str, Any]]], observe: Callable[[list[dict[str, Any]]], str] | None = None
+    ) -> Appended:
+        """Write ``(event_id, record)`` pairs in one transaction, filling windows in order.
+        ``observe`` sees the accepted records in log order and returns the state to keep with
+        them (the sequential detectors'), saved in the same transaction."""
         import orjson
 
         pairs = list(events)
@@ -137,12 +141,22 @@ class EventLog:
                     "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
                     [(number, self.window_size, now) for number in closed],
                 )
+                if observe is not None and accepted:
+                    fresh = set(accepted)
+                    state = observe([record for event_id, record in pairs if event_id in fresh])
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('detectors', ?)", (state,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self.open_window, self.open_count = window, count
         return Appended(accepted, duplicates, closed, window)
+
+    def detector_state(self) -> str | None:
+        """The detectors' state saved with the last accepted events, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'detectors'").fetchone()
+        return None if row is None else str(row[0])
 
     def records(self, window: int) -> list[dict[str, Any]]:
         """The events of ``window``, in the order they were accepted."""

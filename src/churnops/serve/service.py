@@ -67,6 +67,10 @@ def start(config: Config, token: str | None) -> ServiceState:
     profile, reference_info, cache_status, _ = get_reference_profile(config, source, settings, use_cache=True)
     logger.info("reference %s: %s rows (profile cache %s)", source.path, f"{profile.rows:,}", cache_status)
     log = EventLog(config.resolve(config.serve.event_log), config.serve.window_size)
+    from churnops.serve.detectors import Detectors
+
+    serve = config.serve
+    detectors = Detectors.start(profile, serve.detectors, serve.arl0, serve.detector_shift, log.detector_state())
     folder: Path = config.resolve_dir(config.serve.windows_dir)
     schema = RecordSchema.from_profile(profile)
     evaluator = WindowEvaluator(
@@ -80,6 +84,7 @@ def start(config: Config, token: str | None) -> ServiceState:
         log=log,
         schema=schema,
         evaluator=evaluator,
+        detectors=detectors,
         token=token,
         max_batch=config.serve.max_batch,
         max_body_bytes=config.serve.max_body_bytes,

@@ -1,0 +1,90 @@
+"""The service's sequential detectors: CUSUM and Page-Hinkley on chosen streams, event by event
+(see :mod:`churnops.monitor.sequential`), their state saved with the events it has seen."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from churnops.errors import ConfigError
+from churnops.escape import one_line_short
+from churnops.monitor.prepare import NumericalSample
+from churnops.monitor.profile import ReferenceProfile
+from churnops.monitor.sequential import StreamDetector
+
+logger = logging.getLogger(__name__)
+
+
+class Detectors:
+    """One :class:`StreamDetector` per watched stream."""
+
+    def __init__(self, streams: dict[str, StreamDetector], signature: str) -> None:
+        self.streams = streams
+        self.signature = signature
+        self.raised: list[dict[str, Any]] = []
+
+    @classmethod
+    def start(
+        cls, profile: ReferenceProfile, chosen: list[str] | None, arl0: int, shift: float, saved: str | None
+    ) -> Detectors:
+        """The detectors of ``chosen`` streams (default: the prediction, else every numerical
+        feature), continued from ``saved`` when it was made for the same streams and reference,
+        else calibrated now."""
+        numerical = {
+            c.plan.name: c
+            for c in profile.tested
+            if c.plan.role in ("feature", "prediction") and isinstance(c.sample, NumericalSample)
+        }
+        if chosen is None:
+            predictions = [name for name, c in numerical.items() if c.plan.role == "prediction"]
+            chosen = predictions or [n for n, c in numerical.items() if c.plan.column_type == "numerical"]
+        unknown = [name for name in chosen if name not in numerical]
+        if unknown:
+            raise ConfigError(
+                f"serve.detectors: {', '.join(repr(one_line_short(n, 40)) for n in unknown)}: not a tested numerical "
+                f"column of the reference (those are: {', '.join(numerical) or 'none'})"
+            )
+        summary = [
+            (name, numerical[name].sample.rows, float(numerical[name].sample.values.sum()))  # type: ignore[union-attr]
+            for name in chosen
+        ]
+        signature = json.dumps({"streams": summary, "arl0": arl0, "shift": shift, "rows": profile.rows})
+        if saved is not None:
+            try:
+                state = json.loads(saved)
+                if state.get("signature") == signature:
+                    streams = {name: StreamDetector.from_state(s) for name, s in state["streams"].items()}
+                    return cls(streams, signature)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                logger.warning("the detectors' saved state is unusable; calibrating them again")
+        streams = {}
+        for number, name in enumerate(chosen):
+            sample = numerical[name].sample
+            assert isinstance(sample, NumericalSample)
+            detector = StreamDetector.calibrated(name, sample.values, sample.weights, arl0, shift, seed=number)
+            if detector is not None:
+                streams[name] = detector
+        return cls(streams, signature)
+
+    def observe(self, records: list[dict[str, Any]]) -> str:
+        """Feed the records in order; the state to save with them (JSON)."""
+        for name, detector in self.streams.items():
+            values = [_number(record.get(name)) for record in records]
+            for alarm in detector.update(values):
+                self.raised.append(alarm)
+                logger.warning(
+                    "detector alarm: %s (%s, %s) at value %s, change estimated after value %s",
+                    one_line_short(name, 40), alarm["detector"], alarm["direction"], alarm["at_value"],
+                    alarm["change_estimated_after_value"],
+                )  # fmt: skip
+        return json.dumps({"signature": self.signature, "streams": {n: d.state() for n, d in self.streams.items()}})
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [detector.summary() for detector in self.streams.values()]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
