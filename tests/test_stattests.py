@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -287,3 +289,85 @@ def test_ks_beyond_the_exact_sizes_is_scipys_to_the_bit(kind):
         for got in (ks(a, b), ks(np.sort(a), np.sort(b)), ks(va, vb, ca, cb)):
             assert got.statistic == expected.statistic
             assert got.p_value == expected.pvalue
+
+
+def same_float(a, b):
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def scipy_kstwo_sf(statistic, n):
+    with np.errstate(all="ignore"):  # scipy's matrix powers overflow on a few inputs, as ours do
+        return float(stats.kstwo.sf(statistic, n))
+
+
+def our_kstwo_sf(statistic, n):
+    from churnops.monitor.kolmogorov import kstwo_sf
+
+    with np.errstate(all="ignore"):
+        return kstwo_sf(statistic, n)
+
+
+@pytest.mark.parametrize("sizes", ["small", "medium", "large"])
+def test_kstwo_sf_is_scipys_to_the_bit(sizes):
+    """The KS survival function behind the asymptotic p-value, over every method scipy chooses
+    among (Ruben-Gambino, Durbin's matrix, Pomeranz, Pelz-Good, Smirnov, the far tail) and the
+    edges of the support: scipy's ``kstwo.sf`` to the last bit."""
+    rng = np.random.default_rng(["small", "medium", "large"].index(sizes))
+    ns = {
+        "small": list(range(1, 161)),
+        "medium": [200, 1_000, 9_999, 50_000, 99_999, 100_000, 100_001],
+        "large": [int(n) for n in rng.integers(100_001, 1_000_000, 3)] + [2_000_000],
+    }[sizes]
+    checked = 0
+    for n in ns:
+        root = math.sqrt(n)
+        statistics = np.concatenate(
+            [
+                rng.random(4),  # anywhere in [0, 1)
+                # where the p-value is neither 0 nor 1 (Smirnov's sum takes n steps: fewer when large)
+                rng.uniform(0.1, 4.0, 3 if sizes == "large" else 10) / root,
+                rng.uniform(0.5, 1.0, 2) / n,  # Ruben-Gambino, 1/2n < d <= 1/n
+                [0.0, 0.5 / n, np.nextafter(0.5 / n, 1.0), 1.0 / n, 0.5, 1.0 - 1.0 / n, 1.0, 1.5, -0.1],
+                [math.sqrt(v / n) for v in (0.754693, 2.2, 4.0, 18.0, 370.0)],  # the methods' borders
+                [(1.4 / n) ** (2.0 / 3.0)],
+            ]
+        )
+        for statistic in statistics:
+            expected = scipy_kstwo_sf(float(statistic), float(n))
+            got = our_kstwo_sf(float(statistic), float(n))
+            assert same_float(got, expected), (n, float(statistic), got, expected)
+            checked += 1
+    assert checked >= 20 * len(ns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 3_000_000), st.floats(0.0, 1.0))
+def test_kstwo_sf_equals_scipys_anywhere(n, statistic):
+    assert same_float(our_kstwo_sf(statistic, float(n)), scipy_kstwo_sf(statistic, float(n)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300_000), st.floats(0.01, 25.0))
+def test_kstwo_sf_equals_scipys_where_the_p_value_is_decided(n, z):
+    """Statistics of order 1/sqrt(n), where p-values between 0 and 1 come from."""
+    statistic = min(z / math.sqrt(n), 1.0)
+    assert same_float(our_kstwo_sf(statistic, float(n)), scipy_kstwo_sf(statistic, float(n)))
+
+
+def test_kstwo_sf_outside_its_domain_is_not_a_number():
+    for n in (0.0, 0.5, 2.5, -3.0, math.nan):
+        assert math.isnan(our_kstwo_sf(0.2, n)) and math.isnan(scipy_kstwo_sf(0.2, n))
+    assert math.isnan(our_kstwo_sf(math.nan, 10.0)) and math.isnan(scipy_kstwo_sf(math.nan, 10.0))
+
+
+def test_ks_beyond_the_exact_sizes_leaves_scipy_stats_unimported():
+    """scipy.stats costs most of a second to import: the p-value of large samples does without."""
+    code = (
+        "import sys, numpy as np\n"
+        "from churnops.monitor.stattests import ks\n"
+        "rng = np.random.default_rng(0)\n"
+        "result = ks(np.sort(rng.normal(size=20_000)), np.sort(rng.normal(0.05, 1, 30_000)))\n"
+        "print(0 < result.p_value < 1, 'scipy.stats' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]

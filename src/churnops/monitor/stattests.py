@@ -31,7 +31,8 @@ suite against Evidently itself. Documented differences:
   "no drift").
 
 scipy is imported inside the tests that need it: the default tests (normed Wasserstein,
-Jensen-Shannon, the target's z-test) run on numpy alone, which keeps ``churnops monitor`` light.
+Jensen-Shannon, the target's z-test) run on numpy alone, and KS beyond the sizes of its exact
+p-value on numpy and ``scipy.special``, which keeps ``churnops monitor`` light.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from churnops.monitor.binning import Binning, Weights, binned_shares, value_counts_aligned, weighted_counts_aligned
+from churnops.monitor.kolmogorov import kstwo_sf
 
 Kind = Literal["p_value", "distance"]
 Sample = NDArray[Any]
@@ -192,14 +194,13 @@ def ks(
 
     Samples given as values with counts get the same statistic from their weighted empirical
     CDFs, and - beyond the sizes where scipy computes an exact p-value - scipy's asymptotic
-    p-value (``kstwo.sf(D, round(n * m / (n + m)))``), so the result equals scipy's on the
-    expanded samples without expanding them.
+    p-value (``kstwo.sf(D, round(n * m / (n + m)))``, computed by
+    :func:`~churnops.monitor.kolmogorov.kstwo_sf` without importing ``scipy.stats``), so the
+    result equals scipy's on the expanded samples without expanding them.
 
     >>> round(ks(np.arange(100.0), np.arange(100.0)).p_value, 6)
     1.0
     """
-    from scipy import stats
-
     n = len(reference) if reference_weights is None else int(reference_weights.sum())
     m = len(current) if current_weights is None else int(current_weights.sum())
     if max(n, m) <= KS_EXACT_LIMIT:
@@ -213,7 +214,7 @@ def ks(
     if current_weights is None:
         current = _ascending(current)
     statistic = _cdf_pass(reference, current, reference_weights, current_weights, ks=True)[1]
-    p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(n * m / (n + m))), 0.0, 1.0))
+    p_value = float(np.clip(kstwo_sf(statistic, float(np.round(n * m / (n + m)))), 0.0, 1.0))
     return TestResult(statistic, p_value)
 
 
