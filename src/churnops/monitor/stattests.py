@@ -214,8 +214,39 @@ def ks(
     if current_weights is None:
         current = _ascending(current)
     statistic = _cdf_pass(reference, current, reference_weights, current_weights, ks=True)[1]
+    return _ks_asymptotic(statistic, n, m)
+
+
+def _ks_asymptotic(statistic: float, n: int, m: int) -> TestResult:
+    """scipy's asymptotic two-sided p-value of a KS statistic of samples of ``n`` and ``m`` values."""
     p_value = float(np.clip(kstwo_sf(statistic, float(np.round(n * m / (n + m)))), 0.0, 1.0))
     return TestResult(statistic, p_value)
+
+
+def wasserstein_and_ks(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> tuple[TestResult, TestResult]:
+    """:func:`wasserstein` and :func:`ks` of the same samples, equal to each on its own, from
+    one merge of the samples where both would merge them (sorted samples beyond the sizes of
+    KS's exact p-value): the calibrated verdict needs both of a numerical column.
+
+    >>> w, k = wasserstein_and_ks(np.array([0.0, 2.0]), np.array([1.0, 3.0]))
+    >>> w == wasserstein(np.array([0.0, 2.0]), np.array([1.0, 3.0])), k.statistic
+    (True, 0.5)
+    """
+    n = len(reference) if reference_weights is None else int(reference_weights.sum())
+    m = len(current) if current_weights is None else int(current_weights.sum())
+    unsorted = (reference_weights is None and _ascending(reference) is not reference) or (
+        current_weights is None and _ascending(current) is not current
+    )
+    if max(n, m) <= KS_EXACT_LIMIT or unsorted:
+        return (
+            wasserstein(reference, current, reference_weights, current_weights),
+            ks(reference, current, reference_weights, current_weights),
+        )
+    norm = max(weighted_std(reference, reference_weights), 0.001)
+    distance, statistic = _cdf_pass(reference, current, reference_weights, current_weights, ks=True)
+    return TestResult(distance / norm), _ks_asymptotic(statistic, n, m)
 
 
 def _ascending(values: Sample) -> Sample:
