@@ -380,3 +380,90 @@ def test_dates_and_midnight_date_times_are_one_segment_and_unmatched_codings_are
     (warning,) = [r for r in metrics["verdict"]["reasons"] if r["kind"] == "segment values"]
     assert warning["severity"] == "warning" and "segment column active: no value of the batch (" in warning["message"]
     assert "coded or typed differently in each file" in done.stdout
+
+
+def _sample_facts(sample):
+    """Every field of a finished sample, comparable with ``==``."""
+    facts = {}
+    for name, value in vars(sample).items():
+        facts[name] = value.tolist() if isinstance(value, np.ndarray) else value
+    return facts
+
+
+def test_segment_tallies_from_the_batch_reading_equal_each_segments_rows_read_alone():
+    """The exact engine reads the batch's columns once and gives each segment its rows of them:
+    the same samples as reading each segment's rows on its own, chunk by chunk - with numbers
+    written as text (some unparsable), missing and infinite values, labels longer than the
+    key length, booleans written as words, and dates in a format inferred from the values (read
+    again from the segment's rows)."""
+    from churnops.monitor.batch import BatchBuilder
+    from churnops.monitor.profile import build_profile
+    from churnops.monitor.segments import batch_builder, profile_segments, segment_settings, split
+
+    rng = np.random.default_rng(33)
+    n = 6_000
+
+    def frame(shift: float, odd_dates: bool) -> pl.DataFrame:
+        amount = np.round(rng.normal(100 + shift, 20, n), 2).astype(str).astype(object)
+        amount[rng.random(n) < 0.02] = "1,5"  # not a number
+        amount[rng.random(n) < 0.02] = None
+        amount[rng.random(n) < 0.01] = "inf"
+        long = "x" * 130
+        days = rng.integers(0, 400, n)
+        dates = [f"{2023 + d // 365}-{(d % 12) + 1:02d}-{(d % 28) + 1:02d}" for d in days]
+        if odd_dates:  # some rows day first: a format inferred from the values
+            dates = [
+                f"{(d % 28) + 1:02d}/{(d % 12) + 1:02d}/2023" if d % 7 == 0 else t
+                for d, t in zip(days, dates, strict=True)
+            ]
+        return pl.DataFrame(
+            {
+                "segment": pl.Series(
+                    rng.choice(["A", "B", "C", None], n, p=[0.5, 0.3, 0.15, 0.05]).tolist(), dtype=pl.String
+                ),
+                "amount": pl.Series(amount.tolist(), dtype=pl.String),
+                "count": rng.integers(0, 6, n),
+                "label": pl.Series(
+                    rng.choice(["red", "green", long + "1", long + "2", None], n).tolist(), dtype=pl.String
+                ),
+                "flag": rng.choice(["yes", "no", "TRUE", "false", ""], n),
+                "when": dates,
+                "ratio": np.where(rng.random(n) < 0.01, np.inf, rng.normal(0, 1, n)),
+            },
+            strict=False,
+        )
+
+    reference, current = frame(0.0, False), frame(5.0, True)
+    declared = {"amount": "numerical", "when": "datetime", "ratio": "numerical"}
+    settings = replace(SETTINGS, segments=("segment",), min_segment_rows=10, target=None, declared_types=declared)
+    profile = build_profile(reference, settings)
+    profile = replace(profile, segments=profile_segments([reference], profile, settings))
+    types = {c.plan.name: c.plan.column_type for c in profile.tested}
+    assert types == {
+        "amount": "numerical", "count": "categorical", "label": "categorical", "flag": "categorical",
+        "when": "datetime", "ratio": "numerical", "segment": "categorical",
+    }, types  # fmt: skip
+    chunks = [current.slice(start, 1_000) for start in range(0, n, 1_000)]
+
+    builder = batch_builder(profile, current.columns, settings)
+    for chunk in chunks:
+        builder.update(chunk)
+    tally = builder.finish()
+
+    inner = segment_settings(settings, profile)
+    alone = {
+        key: BatchBuilder(segment, current.columns, inner, count_rows=False)
+        for key, segment in profile.segments.items()
+    }
+    for chunk in chunks:
+        for value, part in split(chunk, "segment"):
+            alone[("segment", value)].update(part)
+    assert set(tally.segments) == set(alone) == {("segment", v) for v in "ABC"}
+    for key, segment_builder in alone.items():
+        expected = segment_builder.finish()
+        got = tally.segments[key]
+        assert list(got.columns) == list(expected.columns)
+        for name, column in expected.columns.items():
+            assert _sample_facts(got.columns[name].sample) == _sample_facts(column.sample), (key, name)
+            assert got.columns[name].out_of_range == column.out_of_range
+        assert (got.rows, got.failed_cells) == (expected.rows, expected.failed_cells)

@@ -287,3 +287,38 @@ def test_ks_beyond_the_exact_sizes_is_scipys_to_the_bit(kind):
         for got in (ks(a, b), ks(np.sort(a), np.sort(b)), ks(va, vb, ca, cb)):
             assert got.statistic == expected.statistic
             assert got.p_value == expected.pvalue
+
+
+@pytest.mark.parametrize("kind", ["continuous", "integers", "rounded"])
+def test_wasserstein_and_ks_together_equal_each_alone(kind):
+    """The calibrated verdict's one merge for both tests: each result is the test's own, to the
+    bit, small or large, values or values with counts, sorted or not."""
+    from churnops.monitor.stattests import ks, wasserstein, wasserstein_and_ks
+
+    rng = np.random.default_rng(10 + ["continuous", "integers", "rounded"].index(kind))
+    for n, m in ((300, 450), (10_000, 10_000), (10_001, 25_000), (60_000, 3)):
+        if kind == "continuous":
+            a, b = rng.normal(size=n), rng.normal(0.03, 1.1, m)
+        elif kind == "integers":
+            a, b = rng.integers(0, 50, n).astype(float), rng.integers(0, 51, m).astype(float)
+        else:
+            a, b = np.round(rng.exponential(size=n), 2), np.round(rng.exponential(1.02, size=m), 2)
+        (va, ca), (vb, cb) = np.unique(a, return_counts=True), np.unique(b, return_counts=True)
+        for args in ((np.sort(a), np.sort(b)), (a, b), (va, vb, ca, cb), (va, np.sort(b), ca, None)):
+            together = wasserstein_and_ks(*args)
+            assert together == (wasserstein(*args), ks(*args))
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, samples, st.integers(1, 3))
+def test_wasserstein_and_ks_together_equal_each_alone_anywhere(a, b, repeat):
+    from churnops.monitor.stattests import ks, wasserstein, wasserstein_and_ks
+
+    a, b = np.sort(np.tile(a, 200 * repeat)), np.sort(np.tile(b, 100))  # beyond the exact sizes too
+    for args in ((a, b), (a[:50], b[:70])):
+        assert wasserstein_and_ks(*args) == (wasserstein(*args), ks(*args))
+
+
+def test_hellinger_of_values_a_unit_in_the_last_place_apart_is_zero():
+    close = np.array([-1e6, np.nextafter(-1e6, 0.0)])
+    assert REGISTRY["hellinger"].func(close, close[::-1].copy(), column_type="numerical").statistic == 0.0

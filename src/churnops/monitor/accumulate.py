@@ -293,9 +293,10 @@ class CategoryAccumulator:
         """One chunk of already coerced values."""
         self.add_series(coerced.series, coerced.unparsable)
 
-    def add_series(self, series: pl.Series, unparsable: int = 0) -> None:
+    def add_series(self, series: pl.Series, unparsable: int = 0, short: bool = False) -> None:
         """One chunk of values; nulls are missing, ``unparsable`` of them because the value did
-        not fit the column's type."""
+        not fit the column's type. ``short``: no label is longer than
+        :data:`~churnops.monitor.prepare.MAX_LABEL_CHARS` (known already: not looked for)."""
         nulls = series.null_count()
         present = series.drop_nulls() if nulls else series
         if present.len() and self.row_order:
@@ -310,7 +311,7 @@ class CategoryAccumulator:
             labels, counts = count_integers(present.to_numpy())
             self._add_labels(labels.tolist(), counts, nulls, unparsable)
             return
-        counted = shorten_labels(present).value_counts()
+        counted = (present if short else shorten_labels(present)).value_counts()
         self._add_labels(counted[:, 0].to_list(), counted[:, 1].to_numpy(), nulls, unparsable)
 
     def drop_row_order(self) -> None:

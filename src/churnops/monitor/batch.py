@@ -30,6 +30,7 @@ from churnops.monitor.duplicates import DuplicateCounter
 from churnops.monitor.multivariate import JointSample, RowSampler, encode
 from churnops.monitor.prepare import (
     BOOLEAN_SPELLING,
+    MAX_LABEL_CHARS,
     CategoricalSample,
     NumericalSample,
     category_exprs,
@@ -123,6 +124,59 @@ class BatchTally:
     """A sample of whole rows for the multivariate detectors (``drift.multivariate``)."""
 
 
+@dataclass
+class CoercedChunk:
+    """A chunk's monitored columns as the exact engine reads them: categories as a series,
+    numbers and dates as float64 (NaN where missing or unparsable), with how many cells of each
+    could not be parsed (and which, when any)."""
+
+    height: int
+    values: dict[str, pl.Series | NDArray[np.float64]] = field(default_factory=dict)
+    unparsable: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    """Which cells could not be parsed, for the columns with such cells (but dates)."""
+    like: dict[str, tuple[pl.DataType | None, tuple[str, str]]] = field(default_factory=dict)
+    """The type and boolean spelling categories were cast to."""
+    read_together: set[str] = field(default_factory=set)
+    """Columns whose reading depended on the chunk's values together (an inferred date format)."""
+    short: set[str] = field(default_factory=set)
+    """Text columns without a label longer than :data:`~churnops.monitor.prepare.MAX_LABEL_CHARS`."""
+
+    def can_take(self, name: str, tally: ColumnTally) -> bool:
+        """Whether the column read for ``tally`` (the same cast for categories) is, at some of
+        the rows, what reading just those rows would give; not for an inferred date format."""
+        if name not in self.values or name in self.read_together:
+            return False
+        if self.unparsable[name] and name not in self.flags:
+            return False
+        return name not in self.like or self.like[name] == (tally.like, tally.spelling)
+
+    def rows(self, mask: pl.Series, indices: NDArray[np.intp], names: list[str]) -> CoercedChunk:
+        """The columns ``names`` (see :meth:`can_take`) at some rows, given both as a mask and
+        as their ascending ``indices`` (polars filters text by mask much faster than it gathers
+        it; NumPy is faster with indices)."""
+        out = CoercedChunk(int(indices.size))
+        for name in names:
+            values = self.values[name]
+            out.values[name] = values.filter(mask) if isinstance(values, pl.Series) else values[indices]
+            flags = self.flags.get(name)
+            out.unparsable[name] = 0 if flags is None else int(np.count_nonzero(flags[indices]))
+            if flags is not None and out.unparsable[name]:
+                out.flags[name] = flags[indices]
+        out.like = {name: self.like[name] for name in names if name in self.like}
+        out.short = {name for name in names if name in self.short}
+        return out
+
+    def add(self, other: CoercedChunk) -> None:
+        """The columns of ``other``, of the same rows, beside these."""
+        self.values.update(other.values)
+        self.unparsable.update(other.unparsable)
+        self.flags.update(other.flags)
+        self.like.update(other.like)
+        self.read_together |= other.read_together
+        self.short |= other.short
+
+
 def _count_outside(values: NDArray[Any], low: float, high: float) -> int:
     if values.size == 0:
         return 0
@@ -202,19 +256,34 @@ class BatchBuilder:
 
     def update(self, chunk: pl.DataFrame | Any) -> None:
         """Absorb one chunk (all rows of the needed columns)."""
+        self.update_and_coerce(chunk)
+
+    def update_and_coerce(self, chunk: pl.DataFrame | Any) -> CoercedChunk | None:
+        """:meth:`update`, returning (exact engine) the chunk's monitored columns as they were
+        read, which builders of some of its rows can take instead of reading them again
+        (:meth:`update_coerced`); None for the streaming engine."""
         if self.joint is not None:
             self.joint.update(chunk)
         if self.streaming:
             self._update_streaming(chunk)
-            return
+            return None
         if not isinstance(chunk, pl.DataFrame):
             chunk = pl.from_arrow(chunk)
             assert isinstance(chunk, pl.DataFrame)
-        self.rows += chunk.height
-        failures = np.zeros(chunk.height, dtype=np.uint16)
+        coerced = self.coerce(chunk)
+        failures = self.update_coerced(coerced)
+        if self.count_rows:
+            self.row_counter.add(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy(), failures)
+        for name in self.id_columns:
+            self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
+        return coerced
+
+    def coerce(self, chunk: pl.DataFrame, names: list[str] | None = None) -> CoercedChunk:
+        """The monitored columns of a chunk (or those ``names``) brought to their types."""
+        tallies = self.tallies if names is None else {name: self.tallies[name] for name in names}
         expressions: list[pl.Expr] = []
         schema = chunk.schema
-        for name, tally in self.tallies.items():
+        for name, tally in tallies.items():
             kind = tally.profile.plan.column_type
             if kind == "datetime":
                 continue  # parsed below: dates need a second parsing attempt
@@ -227,29 +296,52 @@ class BatchBuilder:
             if flag is not None:
                 expressions.append(flag.alias(name + FLAG))
         coerced = chunk.select(expressions) if expressions else pl.DataFrame()
-        for name, tally in self.tallies.items():
-            unparsable = int(coerced[name + FLAG].sum()) if name + FLAG in coerced.columns else 0
-            if isinstance(tally.accumulator, CategoryAccumulator):
-                series = coerced[name]
-                tally.accumulator.add_series(series, unparsable)
-                if series.null_count():
-                    failures += series.is_null().to_numpy()
-                continue
+        out = CoercedChunk(chunk.height)
+        for name, tally in tallies.items():
             if tally.profile.plan.column_type == "datetime":
                 dates = coerce_datetime(chunk[name], self.settings.date_format(name))
-                array, unparsable = dates.series.to_numpy(), dates.unparsable
+                out.values[name] = dates.series.to_numpy().astype(np.float64, copy=False)
+                out.unparsable[name] = dates.unparsable
+                if dates.inferred:
+                    out.read_together.add(name)
+                continue
+            if name + FLAG in coerced.columns:
+                flags = coerced[name + FLAG]
+                out.unparsable[name] = int(flags.sum())
+                if out.unparsable[name]:
+                    out.flags[name] = flags.fill_null(False).to_numpy()
             else:
-                array = coerced[name].to_numpy()
-            array = array.astype(np.float64, copy=False)
-            tally.accumulator.update_values(array, unparsable)
-            bad = self._numeric_checks(name, tally, array)
+                out.unparsable[name] = 0
+            if isinstance(tally.accumulator, CategoryAccumulator):
+                out.values[name] = coerced[name]
+                out.like[name] = (tally.like, tally.spelling)
+            else:
+                out.values[name] = coerced[name].to_numpy().astype(np.float64, copy=False)
+        text = [name for name, value in out.values.items() if isinstance(value, pl.Series) and value.dtype == pl.String]
+        if text and coerced.height:  # the longest label of every text column, in one pass
+            longest = coerced.select(pl.col(text).str.len_bytes().max()).row(0)
+            out.short = {name for name, size in zip(text, longest, strict=True) if (size or 0) <= MAX_LABEL_CHARS}
+        return out
+
+    def update_coerced(self, coerced: CoercedChunk) -> NDArray[np.uint16]:
+        """Absorb a chunk's monitored columns already read (:meth:`coerce`); each row's failed cells."""
+        self.rows += coerced.height
+        failures = np.zeros(coerced.height, dtype=np.uint16)
+        for name, tally in self.tallies.items():
+            values, unparsable = coerced.values[name], coerced.unparsable[name]
+            if isinstance(tally.accumulator, CategoryAccumulator):
+                assert isinstance(values, pl.Series)
+                tally.accumulator.add_series(values, unparsable, short=name in coerced.short)
+                if values.null_count():
+                    failures += values.is_null().to_numpy()
+                continue
+            assert isinstance(values, np.ndarray)
+            tally.accumulator.update_values(values, unparsable)
+            bad = self._numeric_checks(name, tally, values)
             if bad is not None:
                 failures += bad
         self.failed_cells += int(failures.sum(dtype=np.int64))
-        if self.count_rows:
-            self.row_counter.add(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy(), failures)
-        for name in self.id_columns:
-            self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
+        return failures
 
     def _numeric_checks(
         self,

@@ -104,11 +104,20 @@ def normed_distance(inputs: Any, evidently_value: float | None = None) -> float:
     return float(distance * scale / 0.001)
 
 
-def evidence(inputs: TestInputs, own_test: str, own: TestResult) -> tuple[str, float, float, str]:
+def uses_ks(inputs: TestInputs) -> bool:
+    """Whether :func:`evidence` tests the column with Kolmogorov-Smirnov (numbers with more than
+    :data:`FEW_VALUES` distinct values)."""
+    return inputs.column_type != "categorical" and inputs.n_unique(cap=FEW_VALUES + 1) > FEW_VALUES
+
+
+def evidence(
+    inputs: TestInputs, own_test: str, own: TestResult, ks_result: TestResult | None = None
+) -> tuple[str, float, float, str]:
     """(test, p-value, effect, effect name) of one column, from the samples a test consumes.
 
     ``own_test``/``own`` are the column's Evidently test and result: reused when they are the
-    same computation (a KS p-value, a normed Wasserstein distance).
+    same computation (a KS p-value, a normed Wasserstein distance). ``ks_result``: the column's
+    KS test when already computed with its own test (:func:`~churnops.monitor.stattests.wasserstein_and_ks`).
     """
     if inputs.column_type == "categorical":
         ref_counts, cur_counts = inputs.label_counts()
@@ -119,11 +128,13 @@ def evidence(inputs: TestInputs, own_test: str, own: TestResult) -> tuple[str, f
             "total_variation",
         )
     effect = normed_distance(inputs, own.statistic if own_test == "wasserstein" else None)
-    if inputs.n_unique(cap=FEW_VALUES + 1) <= FEW_VALUES:
+    if not uses_ks(inputs):
         ref_counts, cur_counts = _value_counts(inputs)
         return "chi2", chi2_homogeneity(ref_counts, cur_counts), float(effect), "normed_wasserstein"
     result = own
-    if own_test != "ks" or own.p_value is None:
+    if ks_result is not None:
+        result = ks_result
+    elif own_test != "ks" or own.p_value is None:
         result = get_stattest("ks").func(
             inputs.reference, inputs.current, inputs.reference_weights, inputs.current_weights
         )
@@ -247,10 +258,16 @@ def bh_adjust(p_values: Sequence[float]) -> list[float]:
 
 
 def calibrate(
-    inputs: TestInputs, own_test: str, own: TestResult, evidently_says: bool, fdr: float, min_effect: float
+    inputs: TestInputs,
+    own_test: str,
+    own: TestResult,
+    evidently_says: bool,
+    fdr: float,
+    min_effect: float,
+    ks_result: TestResult | None = None,
 ) -> Calibration:
     """The calibration of one column, decided as a family of one (see :func:`adjust`)."""
-    test, p_value, effect, effect_name = evidence(inputs, own_test, own)
+    test, p_value, effect, effect_name = evidence(inputs, own_test, own, ks_result)
     return Calibration(
         test=test,
         p_value=p_value,

@@ -215,7 +215,7 @@ def chunk_drift(
             reason = f"fewer than {settings.min_chunk_rows:,} rows (drift.min_chunk_rows)"
         tested: list[ColumnDrift] = []
         if reason is None:
-            builder = BatchBuilder(profile, rows.columns, inner)
+            builder = BatchBuilder(profile, rows.columns, inner, count_rows=False)  # samples only
             builder.update(rows)
             for column in builder.finish().columns.values():
                 plan = column.profile.plan

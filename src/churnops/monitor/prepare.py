@@ -130,6 +130,9 @@ class Coerced:
 
     series: pl.Series
     unparsable: int
+    inferred: bool = False
+    """True when the reading depended on the values together (a date format inferred from the
+    first ones): the same rows among others could read differently."""
 
 
 def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
@@ -275,7 +278,9 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None) -> Coerce
         return Coerced(series.cast(pl.Datetime("us")).dt.date().cast(pl.Int32).cast(pl.Float64), 0)
     text = series.cast(pl.String)
     parsed = text.str.to_date("%Y-%m-%d", strict=False)  # the usual case, and the fastest parse
-    if parsed.null_count() > text.null_count():
+    rest = parsed.null_count() > text.null_count()
+    inferred = rest and date_format is None  # a decided format reads each value alone
+    if rest:
         text = text.str.strip_chars()
         distinct = text.filter(parsed.is_null()).drop_nulls().unique(maintain_order=True)
         if date_format is not None:
@@ -293,7 +298,7 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None) -> Coerce
     unparsable = 0
     if parsed.null_count() > text.null_count():
         unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())
-    return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable)
+    return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable, inferred)
 
 
 BOOLEAN_SPELLING = ("True", "False")

@@ -13,7 +13,10 @@ Segments are keyed by their value as text (``"SME"``, ``"3"``, ``"true"``, ``"20
 same whatever type a file gave the column (:func:`segment_keys`); rows whose segment value is
 missing belong to no segment. The split works on polars DataFrames and Arrow record
 batches alike, so the exact, streaming and Dask engines share it: a segment's builder is an
-ordinary builder fed with that segment's rows, merged like any other.
+ordinary builder fed with that segment's rows, merged like any other. The exact engine reads
+the batch's columns once: each segment's builder takes its rows of what the whole batch's
+builder read (the same values as reading those rows alone; dates whose format was inferred
+from the values are read again from the segment's rows).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from churnops.errors import ConfigError
-from churnops.monitor.batch import BatchBuilder, BatchTally
+from churnops.monitor.batch import BatchBuilder, BatchTally, CoercedChunk
 from churnops.monitor.profile import ProfileBuilder, ReferenceProfile
 from churnops.monitor.settings import MonitorSettings
 
@@ -134,6 +139,22 @@ def split(chunk: Any, column: str) -> Iterator[tuple[str, Any]]:
         yield value, chunk.filter((keys == value).fill_null(False).to_arrow())
 
 
+def split_rows(chunk: pl.DataFrame, column: str) -> Iterator[tuple[str, pl.Series, NDArray[np.intp]]]:
+    """The rows of ``chunk`` by value of ``column``, each part as a mask and as its row numbers
+    (ascending), in the order and with the keys of :func:`split`."""
+    keys = segment_keys(chunk[column], column)
+    nulls = keys.null_count()
+    if nulls == keys.len():
+        return
+    for value in keys.unique(maintain_order=True).to_list():
+        if value is None:
+            continue
+        mask = keys == value
+        if nulls:
+            mask = mask.fill_null(False)
+        yield value, mask, np.flatnonzero(mask.to_numpy())
+
+
 def _height(chunk: Any) -> int:
     return chunk.height if isinstance(chunk, pl.DataFrame) else int(chunk.num_rows)
 
@@ -207,24 +228,52 @@ class SegmentedBatchBuilder:
         self.main.jobs = value
 
     def update(self, chunk: Any) -> None:
-        self.main.update(chunk)
+        coerced = self.main.update_and_coerce(chunk)
+        if coerced is None:  # the streaming engine: each segment's rows read on their own
+            for column in self.segment_columns:
+                for value, part in split(chunk, column):
+                    self._add((column, value), part)
+            return
+        # the exact engine: each segment takes its rows of the columns already read
+        if not isinstance(chunk, pl.DataFrame):
+            chunk = pl.from_arrow(chunk)
         for column in self.segment_columns:
-            for value, part in split(chunk, column):
-                self._add((column, value), part)
+            for value, mask, rows in split_rows(chunk, column):
+                self._add_rows((column, value), chunk, coerced, mask, rows)
+
+    def _add_rows(
+        self, key: SegmentKey, chunk: pl.DataFrame, coerced: CoercedChunk, mask: pl.Series, rows: NDArray[np.intp]
+    ) -> None:
+        builder = self._builder(key, int(rows.size))
+        if builder is None:
+            return
+        taken = [name for name, tally in builder.tallies.items() if coerced.can_take(name, tally)]
+        part = coerced.rows(mask, rows, taken)
+        rest = [name for name in builder.tallies if name not in taken]
+        if rest:  # read again from just these rows
+            part.add(builder.coerce(chunk.select(rest).filter(mask), rest))
+        builder.update_coerced(part)
 
     def _add(self, key: SegmentKey, part: Any) -> None:
+        builder = self._builder(key, _height(part))
+        if builder is not None:
+            builder.update(part)
+
+    def _builder(self, key: SegmentKey, rows: int) -> BatchBuilder | None:
+        """The builder of a segment given ``rows`` more rows (None: a value the reference never
+        had, counted, not tested)."""
         if key not in self.segment_rows and sum(1 for k in self.segment_rows if k[0] == key[0]) >= MAX_SEGMENT_VALUES:
             raise _too_many(key[0], "the batch")
-        self.segment_rows[key] = self.segment_rows.get(key, 0) + _height(part)
+        self.segment_rows[key] = self.segment_rows.get(key, 0) + rows
         profile = self.profiles.get(key)
-        if profile is None:  # a value the reference never had: counted, not tested
-            return
+        if profile is None:
+            return None
         builder = self.builders.get(key)
         if builder is None:
             builder = self.builders[key] = BatchBuilder(
                 profile, self.columns, self.inner, streaming=self.main.streaming, count_rows=False
             )
-        builder.update(part)
+        return builder
 
     def merge(self, other: SegmentedBatchBuilder) -> None:
         self.main.merge(other.main)

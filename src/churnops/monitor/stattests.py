@@ -31,7 +31,8 @@ suite against Evidently itself. Documented differences:
   "no drift").
 
 scipy is imported inside the tests that need it: the default tests (normed Wasserstein,
-Jensen-Shannon, the target's z-test) run on numpy alone, which keeps ``churnops monitor`` light.
+Jensen-Shannon, the target's z-test) run on numpy alone, and KS beyond the sizes of its exact
+p-value on numpy and ``scipy.special``, which keeps ``churnops monitor`` light.
 """
 
 from __future__ import annotations
@@ -198,8 +199,6 @@ def ks(
     >>> round(ks(np.arange(100.0), np.arange(100.0)).p_value, 6)
     1.0
     """
-    from scipy import stats
-
     n = len(reference) if reference_weights is None else int(reference_weights.sum())
     m = len(current) if current_weights is None else int(current_weights.sum())
     if max(n, m) <= KS_EXACT_LIMIT:
@@ -213,8 +212,41 @@ def ks(
     if current_weights is None:
         current = _ascending(current)
     statistic = _cdf_pass(reference, current, reference_weights, current_weights, ks=True)[1]
-    p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(n * m / (n + m))), 0.0, 1.0))
+    return _ks_asymptotic(statistic, n, m)
+
+
+def _ks_asymptotic(statistic: float, n: int, m: int) -> TestResult:
+    """scipy's asymptotic two-sided p-value of a KS statistic of samples of ``n`` and ``m`` values."""
+    from scipy.stats import kstwo
+
+    p_value = float(np.clip(kstwo.sf(statistic, np.round(n * m / (n + m))), 0.0, 1.0))
     return TestResult(statistic, p_value)
+
+
+def wasserstein_and_ks(
+    reference: Sample, current: Sample, reference_weights: Weights = None, current_weights: Weights = None
+) -> tuple[TestResult, TestResult]:
+    """:func:`wasserstein` and :func:`ks` of the same samples, equal to each on its own, from
+    one merge of the samples where both would merge them (sorted samples beyond the sizes of
+    KS's exact p-value): the calibrated verdict needs both of a numerical column.
+
+    >>> w, k = wasserstein_and_ks(np.array([0.0, 2.0]), np.array([1.0, 3.0]))
+    >>> w == wasserstein(np.array([0.0, 2.0]), np.array([1.0, 3.0])), k.statistic
+    (True, 0.5)
+    """
+    n = len(reference) if reference_weights is None else int(reference_weights.sum())
+    m = len(current) if current_weights is None else int(current_weights.sum())
+    unsorted = (reference_weights is None and _ascending(reference) is not reference) or (
+        current_weights is None and _ascending(current) is not current
+    )
+    if max(n, m) <= KS_EXACT_LIMIT or unsorted:
+        return (
+            wasserstein(reference, current, reference_weights, current_weights),
+            ks(reference, current, reference_weights, current_weights),
+        )
+    norm = max(weighted_std(reference, reference_weights), 0.001)
+    distance, statistic = _cdf_pass(reference, current, reference_weights, current_weights, ks=True)
+    return TestResult(distance / norm), _ks_asymptotic(statistic, n, m)
 
 
 def _ascending(values: Sample) -> Sample:
@@ -760,7 +792,10 @@ def hellinger(
             reference if reference_weights is not None else np.unique(reference),
             current if current_weights is not None else np.unique(current),
         )
-        edges = np.histogram_bin_edges(distinct, bins="sturges")
+        try:
+            edges = np.histogram_bin_edges(distinct, bins="sturges")
+        except ValueError:  # values a few units in the last place apart: no bin can tell them apart
+            return TestResult(0.0)
         h_ref = np.histogram(reference, bins=edges, weights=reference_weights, density=True)[0]
         h_cur = np.histogram(current, bins=edges, weights=current_weights, density=True)[0]
         width = (edges.max() - edges.min()) / (len(edges) - 1)
