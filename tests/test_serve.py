@@ -168,6 +168,9 @@ def test_every_acknowledged_event_survives_a_kill_exactly_once(project):
         assert status == 200 and answer["accepted"] == 0 and answer["duplicates"] == [acknowledged[0]]
         for window in closed:  # windows closed before the kill are evaluated, now or at the restart
             assert restarted.window(window)["current"]["rows"] == WINDOW
+        # the detectors' state was saved with the events: they have seen each logged event once
+        detectors = {d["stream"]: d for d in json.loads(restarted.request("GET", "/v1/drift")[1])["detectors"]}
+        assert detectors["Credit Score"]["values_seen"] == len(logged)
     finally:
         restarted.stop()
 
@@ -231,3 +234,31 @@ def test_the_service_refuses_to_start_unsafely(project):
     )  # fmt: skip
     assert linked.returncode == 2 and "symbolic link" in linked.stderr
     assert (project / "elsewhere.db").read_text() == ""
+
+
+def test_the_detectors_keep_quiet_on_the_reference_and_find_the_seed_drift(project):
+    """50,000 events like the reference: no stream alarms more often than serve.arl0 (5,000 here)
+    allows; then the seed drift (credit scores 15 points lower): the Credit Score stream alarms
+    downwards, with an estimate of when the change began."""
+    service = Service(project, "--set", "serve.arl0=5000")
+    calm = churnops.generate(50_000, start=30_000)
+    try:
+        for start in range(0, calm.height, 1_000):
+            assert service.post(_events(calm[start : start + 1_000], f"c{start}"))[0] == 200
+        before = {d["stream"]: d for d in json.loads(service.request("GET", "/v1/drift")[1])["detectors"]}
+        assert set(before) >= {"Balance", "Credit Score", "Income"}
+        for stream, detector in before.items():
+            assert detector["values_seen"] > 40_000, stream
+            assert detector["alarms"] <= 2 * 50_000 / 5_000, (stream, detector["alarms"])
+        drifted = churnops.generate(5_000, start=80_000, scenario="seed")
+        for start in range(0, drifted.height, 1_000):
+            assert service.post(_events(drifted[start : start + 1_000], f"d{start}"))[0] == 200
+        after = {d["stream"]: d for d in json.loads(service.request("GET", "/v1/drift")[1])["detectors"]}
+        credit = after["Credit Score"]
+        assert credit["alarms"] > before["Credit Score"]["alarms"]
+        last = credit["last_alarm"]
+        assert last["direction"] == "down" and last["at_value"] > 50_000 and last["delay_values"] >= 0
+        status, metrics, _ = service.request("GET", "/metrics")
+        assert b'churnops_serve_detector_alarms_total{stream="Credit Score"}' in metrics
+    finally:
+        service.stop()

@@ -22,7 +22,6 @@ class Detectors:
     def __init__(self, streams: dict[str, StreamDetector], signature: str) -> None:
         self.streams = streams
         self.signature = signature
-        self.raised: list[dict[str, Any]] = []
 
     @classmethod
     def start(
@@ -71,8 +70,12 @@ class Detectors:
         """Feed the records in order; the state to save with them (JSON)."""
         for name, detector in self.streams.items():
             values = [_number(record.get(name)) for record in records]
+            previous = detector.alarms[-1]["at_value"] if detector.alarms else None
             for alarm in detector.update(values):
-                self.raised.append(alarm)
+                episode = previous is None or alarm["at_value"] - previous > detector.arl0 // 4
+                previous = alarm["at_value"]
+                if not episode:
+                    continue  # the same change still going on: counted, said once
                 logger.warning(
                     "detector alarm: %s (%s, %s) at value %s, change estimated after value %s",
                     one_line_short(name, 40), alarm["detector"], alarm["direction"], alarm["at_value"],
