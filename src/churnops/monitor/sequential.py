@@ -60,7 +60,40 @@ def _page_hinkley_max(z: NDArray[np.float64], delta: float) -> NDArray[np.float6
     down = np.cumsum(z - running + delta, axis=1)
     rise = up - np.minimum.accumulate(np.minimum(up, 0.0), axis=1)
     fall = np.maximum.accumulate(np.maximum(down, 0.0), axis=1) - down
-    return np.maximum(rise.max(axis=1), fall.max(axis=1))
+    highest: NDArray[np.float64] = np.maximum(rise.max(axis=1), fall.max(axis=1))
+    return highest
+
+
+def _accumulate(start: float, steps: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``start`` plus each running sum of ``steps``, added in the order a loop would add them."""
+    total: NDArray[np.float64] = np.cumsum(np.concatenate(([start], steps)))[1:]
+    return total
+
+
+def _lindley(
+    start: float, steps: NDArray[np.float64], since: int, positions: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """``S = max(0, S + step)`` from ``start`` over ``steps`` at once, and after each step the
+    position where ``S`` was last 0 (``since`` before the first)."""
+    total = np.cumsum(steps)
+    floor = np.minimum.accumulate(np.minimum(total, -start))
+    statistic = total - floor
+    zero = np.where(statistic == 0.0, positions, since)
+    return statistic, np.maximum.accumulate(zero)
+
+
+def _running_extreme(
+    values: NDArray[np.float64], start: float, start_at: int, positions: NDArray[np.int64], lowest: bool
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The running minimum (or maximum) of ``values`` from ``start``, and where it was reached
+    (a new extreme only when strictly beyond the last)."""
+    sign = 1.0 if lowest else -1.0
+    signed = sign * values
+    before = np.minimum.accumulate(np.concatenate(([sign * start], signed)))
+    extreme = before[1:]
+    new = signed < before[:-1]
+    at = np.maximum.accumulate(np.where(new, positions, start_at))
+    return sign * extreme, at
 
 
 @dataclass
@@ -125,52 +158,66 @@ class StreamDetector:
         ph = float(np.quantile(np.concatenate(highs_ph), QUANTILE))
         return cls(name, mean, scale, shift, cusum, ph, arl0)
 
-    def update(self, values: list[float]) -> list[dict[str, Any]]:
-        """Feed values in arrival order (missing and non-finite ones are skipped); the alarms raised."""
+    def update(self, values: list[float | None]) -> list[dict[str, Any]]:
+        """Feed values in arrival order (missing and non-finite ones are skipped); the alarms
+        raised. A run of values is computed at once (the recursions in closed form: a CUSUM is
+        its cumulative sum less the running minimum of that sum), up to the first alarm; the
+        detectors restart there and the rest of the run follows."""
+        array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        z = (array[np.isfinite(array)] - self.mean) / self.scale
         raised = []
-        k = self.shift / 2
-        for value in values:
-            if value is None or not math.isfinite(value):
-                continue
-            z = (value - self.mean) / self.scale
-            self.seen += 1
-            self.up = max(0.0, self.up + z - k)
-            if self.up == 0.0:
-                self.up_start = self.seen
-            self.down = max(0.0, self.down - z - k)
-            if self.down == 0.0:
-                self.down_start = self.seen
-            self.ph_total += z
-            self.ph_seen += 1
-            centre = self.ph_total / self.ph_seen
-            self.ph_up += z - centre - k
-            self.ph_down += z - centre + k
-            if self.ph_up < self.ph_low:
-                self.ph_low, self.ph_low_at = self.ph_up, self.seen
-            if self.ph_down > self.ph_high:
-                self.ph_high, self.ph_high_at = self.ph_down, self.seen
-            fired = None
-            if max(self.up, self.down) > self.cusum_threshold:
-                rising = self.up >= self.down
-                fired = ("cusum", "up" if rising else "down", self.up_start if rising else self.down_start)
-            elif max(self.ph_up - self.ph_low, self.ph_high - self.ph_down) > self.ph_threshold:
-                rising = self.ph_up - self.ph_low >= self.ph_high - self.ph_down
-                fired = ("page_hinkley", "up" if rising else "down", self.ph_low_at if rising else self.ph_high_at)
-            if fired is not None:
-                detector, direction, began = fired
-                alarm = {
-                    "stream": self.name,
-                    "detector": detector,
-                    "direction": direction,
-                    "at_value": self.seen,
-                    "change_estimated_after_value": began,
-                    "delay_values": self.seen - began,
-                }
-                self.alarm_count += 1
-                self.alarms = [*self.alarms[-(KEPT_ALARMS - 1) :], alarm]
-                raised.append(alarm)
-                self._restart()
+        while z.size:
+            fired = self._advance(z)
+            if fired is None:
+                break
+            used, alarm = fired
+            self.alarm_count += 1
+            self.alarms = [*self.alarms[-(KEPT_ALARMS - 1) :], alarm]
+            raised.append(alarm)
+            self._restart()
+            z = z[used:]
         return raised
+
+    def _advance(self, z: NDArray[np.float64]) -> tuple[int, dict[str, Any]] | None:
+        """Move the state over ``z``, or up to its first alarm: (values used, the alarm)."""
+        k = self.shift / 2
+        positions = self.seen + np.arange(1, z.size + 1)
+        up, up_start = _lindley(self.up, z - k, self.up_start, positions)
+        down, down_start = _lindley(self.down, -z - k, self.down_start, positions)
+        total = _accumulate(self.ph_total, z)
+        centre = total / (self.ph_seen + np.arange(1, z.size + 1))
+        ph_up = _accumulate(self.ph_up, z - centre - k)
+        ph_down = _accumulate(self.ph_down, z - centre + k)
+        low, low_at = _running_extreme(ph_up, self.ph_low, self.ph_low_at, positions, lowest=True)
+        high, high_at = _running_extreme(ph_down, self.ph_high, self.ph_high_at, positions, lowest=False)
+        cusum = np.maximum(up, down)
+        ph = np.maximum(ph_up - low, high - ph_down)
+        alarms = np.flatnonzero((cusum > self.cusum_threshold) | (ph > self.ph_threshold))
+        last = int(alarms[0]) if alarms.size else z.size - 1
+        self.seen = int(positions[last])
+        self.up, self.down = float(up[last]), float(down[last])
+        self.up_start, self.down_start = int(up_start[last]), int(down_start[last])
+        self.ph_total, self.ph_seen = float(total[last]), self.ph_seen + last + 1
+        self.ph_up, self.ph_down = float(ph_up[last]), float(ph_down[last])
+        self.ph_low, self.ph_low_at = float(low[last]), int(low_at[last])
+        self.ph_high, self.ph_high_at = float(high[last]), int(high_at[last])
+        if not alarms.size:
+            return None
+        if cusum[last] > self.cusum_threshold:
+            rising = up[last] >= down[last]
+            detector, began = "cusum", self.up_start if rising else self.down_start
+        else:
+            rising = ph_up[last] - low[last] >= high[last] - ph_down[last]
+            detector, began = "page_hinkley", self.ph_low_at if rising else self.ph_high_at
+        alarm = {
+            "stream": self.name,
+            "detector": detector,
+            "direction": "up" if rising else "down",
+            "at_value": self.seen,
+            "change_estimated_after_value": began,
+            "delay_values": self.seen - began,
+        }
+        return last + 1, alarm
 
     def _restart(self) -> None:
         self.up = self.down = self.ph_up = self.ph_down = self.ph_low = self.ph_high = self.ph_total = 0.0
