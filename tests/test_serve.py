@@ -262,3 +262,26 @@ def test_the_detectors_keep_quiet_on_the_reference_and_find_the_seed_drift(proje
         assert b'churnops_serve_detector_alarms_total{stream="Credit Score"}' in metrics
     finally:
         service.stop()
+
+
+def test_a_drift_lasting_several_windows_is_one_alert_a_reminder_and_an_all_clear(project):
+    (project / "churnops.toml").write_text(
+        '[serve]\nremind_every = 2\n\n[[notify.channels]]\ntype = "file"\npath = "monitoring/notices.jsonl"\n'
+        'on = ["drift", "ok"]\n'
+    )
+    service = Service(project)
+    drifted = churnops.generate(3 * WINDOW, start=20_000, scenario="seed")
+    calm = churnops.generate(WINDOW, start=23_000)
+    try:
+        for number, part in enumerate([drifted[i * WINDOW : (i + 1) * WINDOW] for i in range(3)] + [calm]):
+            assert service.post(_events(part, f"w{number}"))[0] == 200
+            assert service.window(number)["verdict"]["status"] == ("alert" if number < 3 else "ok")
+    finally:
+        service.stop()
+    notices = [json.loads(line) for line in (project / "monitoring" / "notices.jsonl").read_text().splitlines()]
+    assert [n["status"] for n in notices] == ["drift", "drift", "ok"]  # windows 0, 2 (reminder), 3 (over)
+    history = subprocess.run(
+        [sys.executable, "-m", "churnops", "history", "--format", "json"], cwd=project, capture_output=True, text=True
+    )
+    assert history.returncode == 0, history.stderr
+    assert len(json.loads(history.stdout)) == 4  # each window is a run of the history

@@ -569,6 +569,8 @@ class ServeConfig(_Section):
     """Expected events between two false alarms of a stream's detectors when nothing changed."""
     detector_shift: Annotated[float, Field(gt=0, le=5)] = 0.25
     """The change worth finding fastest, in the reference's standard deviations."""
+    remind_every: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    """While windows keep alerting, the [notify] channels hear again every this many windows."""
 
     @field_validator("token_env")
     @classmethod

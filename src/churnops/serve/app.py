@@ -175,7 +175,10 @@ def create_app(state: ServiceState) -> Starlette:
             from starlette.concurrency import run_in_threadpool
 
             path = state.folder / str(number) / METRICS_FILE
-            evaluated = path.is_file() or await run_in_threadpool(state.evaluator.wait_for, number, wait)
+            if number in state.evaluator.submitted:  # this run evaluates it: wait for all of it (history, notice)
+                evaluated = await run_in_threadpool(state.evaluator.wait_for, number, wait)
+            else:  # evaluated before a restart, or not closed yet
+                evaluated = path.is_file() or await run_in_threadpool(state.evaluator.wait_for, number, wait)
             if not evaluated:
                 return _problem(404, f"window {number} is not evaluated yet")
             if not path.is_file() or path.is_symlink():

@@ -152,6 +152,15 @@ class EventLog:
             self.open_window, self.open_count = window, count
         return Appended(accepted, duplicates, closed, window)
 
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def detector_state(self) -> str | None:
         """The detectors' state saved with the last accepted events, if any."""
         with self._lock:

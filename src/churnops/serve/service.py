@@ -74,7 +74,7 @@ def start(config: Config, token: str | None) -> ServiceState:
     folder: Path = config.resolve_dir(config.serve.windows_dir)
     schema = RecordSchema.from_profile(profile)
     evaluator = WindowEvaluator(
-        log, profile, settings, reference_info, folder, list(config.thresholds.trigger_on), schema.dtypes
+        log, profile, settings, reference_info, folder, list(config.thresholds.trigger_on), schema.dtypes, config
     )
     pending = log.pending()
     if pending:

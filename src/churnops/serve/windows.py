@@ -57,7 +57,10 @@ class WindowEvaluator:
         folder: Path,
         trigger_on: list[str],
         dtypes: dict[str, str],
+        config: Any = None,
     ) -> None:
+        self.config = config
+        """The service's configuration: [notify] channels, the history, serve.remind_every."""
         self.log = log
         self.profile = profile
         self.settings = settings
@@ -69,11 +72,14 @@ class WindowEvaluator:
         self.failures = 0
         self.done: set[int] = set()
         """Windows evaluated (or failed) since the start."""
+        self.submitted: set[int] = set()
+        """Windows given to this evaluator since the start."""
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
 
     def submit(self, windows: list[int]) -> None:
+        self.submitted.update(windows)
         for window in windows:
             self._pending.append(self._pool.submit(self._evaluate, window))
         self._pending = [f for f in self._pending if not f.done()]
@@ -130,7 +136,46 @@ class WindowEvaluator:
         assert verdict is not None
         self.log.evaluated(window, verdict.status, verdict.headline, result.dataset_drift.score)
         logger.info("window %s: %s - %s", window, verdict.status, verdict.headline)
+        if self.config is not None:
+            self._history(document)
+            self._notify(window, document, bool(verdict.trigger), folder)
         return document
+
+    def _history(self, document: dict[str, Any]) -> None:
+        """The window as a run of the history (``churnops history``, the report's trends)."""
+        if not self.config.history.enabled:
+            return
+        from churnops.errors import ChurnopsError
+        from churnops.pipeline.history import record
+
+        try:
+            record(self.config, document)
+        except (ChurnopsError, OSError) as exc:  # the history never stops the monitoring
+            logger.warning("window history not recorded: %s", exc)
+
+    def _notify(self, window: int, document: dict[str, Any], alert: bool, folder: Path) -> None:
+        """Tell the team once when windows start to alert, again every ``serve.remind_every``
+        alerting windows, and once when they stop - not at every window of one drift."""
+        import json
+
+        state = json.loads(self.log.get_meta("notify") or "{}")
+        alerting, last = bool(state.get("alerting")), state.get("last_sent")
+        remind = self.config.serve.remind_every
+        if alert and alerting and isinstance(last, int) and window - last < remind:
+            return
+        if not alert and not alerting:
+            return
+        status = "drift" if alert else "ok"
+        if self.config.notify.channels:
+            from churnops.integrations.notifications.message import build_notification
+            from churnops.integrations.notifications.send import send_all
+
+            settings = self.config.notify
+            note = build_notification(status, document, None, settings.top_columns, settings.report_url)
+            for delivery in send_all(self.config, note, [folder / REPORT_FILE, folder / METRICS_FILE]):
+                if delivery.status == "failed":
+                    logger.warning("window %s notification %s: %s", window, delivery.channel, delivery.error)
+        self.log.set_meta("notify", json.dumps({"alerting": alert, "last_sent": window}))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
