@@ -285,3 +285,21 @@ def test_a_drift_lasting_several_windows_is_one_alert_a_reminder_and_an_all_clea
     )
     assert history.returncode == 0, history.stderr
     assert len(json.loads(history.stdout)) == 4  # each window is a run of the history
+
+
+def test_a_window_period_closes_a_window_that_is_not_full(project):
+    service = Service(project, "--set", "serve.window_period=1s")
+    events = churnops.generate(300, start=20_000)
+    try:
+        assert service.post(_events(events, "p"))[1]["window"] == 0
+        closed = service.window(0)  # answered once the clock closed and evaluated it
+        assert closed["current"]["rows"] == 300
+        status, drift, _ = service.request("GET", "/v1/drift")
+        assert json.loads(drift)["open_window"]["window"] == 1
+    finally:
+        service.stop()
+    bad = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.window_period=2w"],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert bad.returncode == 2 and "is not a period like 30s" in bad.stderr

@@ -547,11 +547,27 @@ class MetricsConfig(_Section):
     job: str = "churnops"
 
 
+def period_seconds(text: str) -> float | None:
+    """Seconds in a period written ``<number><s|m|h|d>``, or None when it is not one (or is
+    outside 1 second to 30 days).
+
+    >>> period_seconds("15m"), period_seconds("1d"), period_seconds("2w")
+    (900.0, 86400.0, None)
+    """
+    match = re.fullmatch(r"([1-9][0-9]{0,6})(s|m|h|d)", text.strip())
+    if match is None:
+        return None
+    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return float(seconds) if seconds <= 30 * 86400 else None
+
+
 class ServeConfig(_Section):
     """``churnops serve``: the real-time monitoring service."""
 
     window_size: Annotated[int, Field(ge=10, le=10_000_000)] = 10_000
     """Events per tumbling window; each closed window is compared with the reference."""
+    window_period: str | None = None
+    """Also close a window this long after its first event, full or not: "30s", "15m", "1h", "1d"."""
     max_batch: Annotated[int, Field(ge=1, le=100_000)] = 1_000
     """Most events one POST /v1/events may carry."""
     max_body_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 16 << 20
@@ -571,6 +587,13 @@ class ServeConfig(_Section):
     """The change worth finding fastest, in the reference's standard deviations."""
     remind_every: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     """While windows keep alerting, the [notify] channels hear again every this many windows."""
+
+    @field_validator("window_period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and period_seconds(value) is None:
+            raise ValueError(f"'{value}' is not a period like 30s, 15m, 1h or 1d (from 1 second to 30 days)")
+        return value
 
     @field_validator("token_env")
     @classmethod

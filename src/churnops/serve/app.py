@@ -57,6 +57,8 @@ class ServiceState:
     max_body_bytes: int
     window_size: int
     folder: Path
+    window_period: float | None = None
+    """Seconds after its first event that a window closes, full or not (``serve.window_period``)."""
 
 
 class BodyTooLarge(Exception):
@@ -289,4 +291,26 @@ def create_app(state: ServiceState) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/", timed("status", status_page), methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    import asyncio
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        """With ``serve.window_period``, a clock closes windows that got old before getting full."""
+        from starlette.concurrency import run_in_threadpool
+
+        async def clock(period: float) -> None:
+            while True:
+                await asyncio.sleep(min(period / 4, 1.0))
+                closed = await run_in_threadpool(state.log.close_open, time.time() - period)
+                if closed is not None:
+                    state.evaluator.submit([closed])
+
+        task = asyncio.create_task(clock(state.window_period)) if state.window_period else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)

@@ -152,6 +152,24 @@ class EventLog:
             self.open_window, self.open_count = window, count
         return Appended(accepted, duplicates, closed, window)
 
+    def close_open(self, older_than: float) -> int | None:
+        """Close the open window when its first event arrived before ``older_than`` (a time) and
+        it holds any event; the window closed, if one was."""
+        with self._lock:
+            if self.open_count == 0:
+                return None
+            first = self._db.execute("SELECT MIN(received) FROM events WHERE window = ?", (self.open_window,))
+            started = first.fetchone()[0]
+            if started is None or started > older_than:
+                return None
+            window = self.open_window
+            self._db.execute(
+                "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
+                (window, self.open_count, time.time()),
+            )
+            self.open_window, self.open_count = window + 1, 0
+            return window
+
     def get_meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
+from churnops.config.models import period_seconds
 from churnops.errors import ConfigError
 from churnops.serve.app import ServiceState
 
@@ -90,6 +91,7 @@ def start(config: Config, token: str | None) -> ServiceState:
         max_body_bytes=config.serve.max_body_bytes,
         window_size=config.serve.window_size,
         folder=folder,
+        window_period=period_seconds(config.serve.window_period) if config.serve.window_period else None,
     )
 
 
@@ -119,7 +121,7 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     listener.listen(2048)  # connections wait in the backlog from now on, before the loop starts
     bound = listener.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="off")
+        uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="on")
     )
     shown = f"[{host}]" if ":" in host else host
     say(
