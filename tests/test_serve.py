@@ -303,3 +303,108 @@ def test_a_window_period_closes_a_window_that_is_not_full(project):
         cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
     )  # fmt: skip
     assert bad.returncode == 2 and "is not a period like 30s" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A workspace with the embedded data and a champion model."""
+    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
+    root = tmp_path_factory.mktemp("serve-model")
+    for args in (["data", "init"], ["train"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "-q", *args], cwd=root, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stderr
+    return root
+
+
+def test_predict_scores_as_churnops_predict_does_and_logs_the_events(trained):
+    rows = churnops.generate(40, start=25_000)
+    rows.write_csv(trained / "rows.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "-q", "predict", "-i", "rows.csv", "-o", "scored.csv"],
+        cwd=trained, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = pl.read_csv(trained / "scored.csv")["churn_probability"].to_list()
+    service = Service(trained)
+    try:
+        status, ready, _ = service.request("GET", "/readyz")
+        assert json.loads(ready)["model"].startswith("bank-churn v")
+        events = _events(rows, "s")
+        one = service.request(
+            "POST", "/v1/predict", json.dumps(events[0]).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert one[0] == 200
+        first = json.loads(one[1])["predictions"][0]
+        assert first["event_id"] == "s-0" and first["arm"] == "champion" and first["label"] in (0, 1)
+        threads, answers = [], {}
+
+        def ask(i: int) -> None:  # concurrent single-record requests
+            status, body, _ = service.request(
+                "POST", "/v1/predict", json.dumps(events[i]).encode(),
+                {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            )  # fmt: skip
+            answers[i] = (status, json.loads(body))
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(1, 40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert all(status == 200 for status, _ in answers.values())
+        got = [first["probability"]] + [answers[i][1]["predictions"][0]["probability"] for i in range(1, 40)]
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)  # the command's numbers
+        status, metrics, _ = service.request("GET", "/metrics")
+        assert b"churnops_serve_scored_rows_total 40" in metrics and b"churnops_serve_events_total 40.0" in metrics
+        again = service.request(
+            "POST", "/v1/predict", json.dumps(events[0]).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert json.loads(again[1])["predictions"][0].get("duplicate") is True  # scored, not counted twice
+        bad = service.request(
+            "POST", "/v1/predict", json.dumps({**events[1], "Balance": "lots"}).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert bad[0] == 422
+    finally:
+        service.stop()
+
+
+def test_requests_waiting_together_are_scored_in_one_model_call(trained, monkeypatch):
+    import asyncio
+
+    from churnops.config import load_config
+    from churnops.serve.records import RecordSchema
+    from churnops.serve.scoring import Champion, MicroBatcher
+
+    monkeypatch.chdir(trained)
+    config = load_config()
+    champion = Champion.load(config)
+    assert champion is not None
+    rows = churnops.generate(30, start=26_000).to_dicts()
+    schema = RecordSchema({name: str(dtype) for name, dtype in churnops.generate(5).schema.items()})
+    batcher = MicroBatcher(champion, schema.dtypes)
+
+    async def together() -> list:
+        return await asyncio.gather(*(batcher.score([row]) for row in rows))
+
+    scores = asyncio.run(together())
+    assert champion.calls == 1 and champion.rows == 30  # thirty requests, one model call
+    alone = champion.score(pl.DataFrame(rows))
+    assert [float(s[0]) for s in scores] == pytest.approx(list(alone), rel=1e-12)
+
+
+def test_predict_without_a_champion_is_a_clear_503(project):
+    service = Service(project)
+    try:
+        status, body = service.post([churnops.generate(1, start=20_000).to_dicts()[0]])
+        assert status == 200
+        status, body, _ = service.request(
+            "POST", "/v1/predict", json.dumps(churnops.generate(1, start=20_000).to_dicts()[0]).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert status == 503 and "churnops train" in json.loads(body)["error"]
+    finally:
+        service.stop()

@@ -35,9 +35,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from churnops.errors import ChurnopsError
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import EventLog
 from churnops.serve.records import RecordError, RecordSchema
+from churnops.serve.scoring import PROBABILITY, MicroBatcher
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class ServiceState:
     folder: Path
     window_period: float | None = None
     """Seconds after its first event that a window closes, full or not (``serve.window_period``)."""
+    batcher: MicroBatcher | None = None
+    """Scores ``/v1/predict`` with the champion; None when there is no champion."""
 
 
 class BodyTooLarge(Exception):
@@ -128,26 +132,11 @@ def create_app(state: ServiceState) -> Starlette:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
 
     async def events(request: Request) -> Response:
-        if not authorized(request):
-            return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
-        if "json" not in request.headers.get("content-type", "application/json"):
-            return _problem(415, "send the events as application/json")
-        try:
-            raw = await _body(request, state.max_body_bytes)
-        except BodyTooLarge:
-            return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
-        import orjson
-
-        try:
-            payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
-        except orjson.JSONDecodeError as exc:
-            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
         from starlette.concurrency import run_in_threadpool
 
-        try:
-            checked = state.schema.check(payload, state.max_batch)
-        except RecordError as exc:
-            return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+        checked = await read_events(request)
+        if isinstance(checked, Response):
+            return checked
         # off the event loop: the commit's fsync, and the detectors fed in log order
         appended = await run_in_threadpool(state.log.append, checked, state.detectors.observe)
         accepted.inc(len(appended.accepted))
@@ -163,6 +152,68 @@ def create_app(state: ServiceState) -> Starlette:
                 "closed_windows": appended.closed,
             },
             status_code=200,
+        )
+
+    async def read_events(request: Request) -> list[tuple[str, dict[str, Any]]] | Response:
+        """The request's events, checked; or the 4xx answer saying why not."""
+        if not authorized(request):
+            return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
+        if "json" not in request.headers.get("content-type", "application/json"):
+            return _problem(415, "send the events as application/json")
+        try:
+            raw = await _body(request, state.max_body_bytes)
+        except BodyTooLarge:
+            return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
+        import orjson
+
+        try:
+            payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
+        except orjson.JSONDecodeError as exc:
+            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
+        try:
+            return state.schema.check(payload, state.max_batch)
+        except RecordError as exc:
+            return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+
+    async def predict(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        checked = await read_events(request)
+        if isinstance(checked, Response):
+            return checked
+        if state.batcher is None:
+            return _problem(503, "no champion model to score with: run 'churnops train', then restart the service")
+        champion = state.batcher.champion
+        try:
+            scores = await state.batcher.score([record for _, record in checked])
+        except (ValueError, ChurnopsError) as exc:
+            return _problem(422, f"the model cannot score these events: {str(exc).splitlines()[0][:200]}")
+        scored = [
+            (event_id, {**record, PROBABILITY: float(p)}) for (event_id, record), p in zip(checked, scores, strict=True)
+        ]
+        appended = await run_in_threadpool(state.log.append, scored, state.detectors.observe)
+        accepted.inc(len(appended.accepted))
+        duplicates.inc(len(appended.duplicates))
+        if appended.closed:
+            state.evaluator.submit(appended.closed)
+        repeated = set(appended.duplicates)
+        return JSONResponse(
+            {
+                "predictions": [
+                    {
+                        "event_id": event_id,
+                        "probability": float(p),
+                        "label": int(p >= champion.threshold),
+                        "model": champion.name,
+                        "version": champion.version,
+                        "arm": "champion",
+                        **({"duplicate": True} if event_id in repeated else {}),
+                    }
+                    for (event_id, _), p in zip(checked, scores, strict=True)
+                ],
+                "window": appended.window,
+                "closed_windows": appended.closed,
+            }
         )
 
     async def drift(request: Request) -> Response:
@@ -232,6 +283,16 @@ def create_app(state: ServiceState) -> Starlette:
             ),
         ]
         text += "\n".join(lines) + "\n"
+        if state.batcher is not None:
+            champion = state.batcher.champion
+            text += (
+                "# HELP churnops_serve_model_calls Model calls for /v1/predict (requests scored together share one)\n"
+                "# TYPE churnops_serve_model_calls counter\n"
+                f"churnops_serve_model_calls_total {champion.calls}\n"
+                "# HELP churnops_serve_scored_rows Events scored by the champion\n"
+                "# TYPE churnops_serve_scored_rows counter\n"
+                f"churnops_serve_scored_rows_total {champion.rows}\n"
+            )
         text += (
             "# HELP churnops_serve_open_window_events Events in the open window\n"
             "# TYPE churnops_serve_open_window_events gauge\n"
@@ -246,7 +307,10 @@ def create_app(state: ServiceState) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "reference_columns": len(state.schema.dtypes)})
+        model = None
+        if state.batcher is not None:
+            model = f"{state.batcher.champion.name} v{state.batcher.champion.version}"
+        return JSONResponse({"status": "ready", "reference_columns": len(state.schema.dtypes), "model": model})
 
     async def status_page(request: Request) -> Response:
         rows = []
@@ -284,6 +348,7 @@ def create_app(state: ServiceState) -> Starlette:
 
     routes = [
         Route("/v1/events", timed("events", events), methods=["POST"]),
+        Route("/v1/predict", timed("predict", predict), methods=["POST"]),
         Route("/v1/drift", timed("drift", drift), methods=["GET"]),
         Route("/v1/windows/{window:int}/report", timed("report", window_report), methods=["GET"]),
         Route("/metrics", timed("metrics", metrics), methods=["GET"]),

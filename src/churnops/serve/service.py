@@ -81,7 +81,13 @@ def start(config: Config, token: str | None) -> ServiceState:
     if pending:
         logger.info("evaluating %s window(s) closed before the last stop", len(pending))
         evaluator.submit(pending)
+    from churnops.serve.scoring import Champion, MicroBatcher
+
+    champion = Champion.load(config)
+    if champion is not None:
+        logger.info("scoring with %s v%s", champion.name, champion.version)
     return ServiceState(
+        batcher=MicroBatcher(champion, schema.dtypes) if champion is not None else None,
         log=log,
         schema=schema,
         evaluator=evaluator,

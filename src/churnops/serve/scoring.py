@@ -1,0 +1,112 @@
+"""Scoring live requests with the MLflow champion (``POST /v1/predict``), micro-batched.
+
+The champion is loaded once at start by churnops' own rules (its array form when it has one: no
+scikit-learn on the request path). Requests that arrive together are scored in one model call:
+the batcher takes every request waiting, up to ``max_rows`` records, scores them at once off the
+event loop, and answers each with its own rows - a single-record request waits at most for the
+call in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PROBABILITY = "churn_probability"
+"""The key under which a scored event keeps its probability in the event log."""
+
+
+@dataclass
+class Champion:
+    """The model that answers ``/v1/predict``."""
+
+    loaded: Any
+    name: str
+    version: str
+    threshold: float
+    columns: list[str]
+    calls: int = 0
+    rows: int = 0
+
+    @classmethod
+    def load(cls, config: Any) -> Champion | None:
+        """The ``champion`` of ``model.name`` in the configured MLflow store; None (said once)
+        when there is none yet."""
+        from churnops.integrations import mlflow_registry as registry
+        from churnops.pipeline.scoring import store_of
+
+        store = store_of(config)
+        if registry.find_alias(store, config.model.name, "champion") is None:
+            logger.warning("no champion model yet ('churnops train'): POST /v1/predict answers 503")
+            return None
+        loaded = registry.load_alias(store, config.model.name, "champion")
+        return cls(
+            loaded,
+            config.model.name,
+            str(loaded.version.version),
+            float(loaded.metadata.threshold),
+            list(loaded.metadata.features.columns),
+        )
+
+    def score(self, frame: Any) -> np.ndarray:
+        """Probabilities of the rows of ``frame`` (it holds the model's input columns)."""
+        from churnops.integrations.model import predict_probabilities
+
+        self.calls += 1
+        self.rows += frame.height
+        return np.asarray(predict_probabilities(self.loaded.model, frame.select(self.columns)), dtype=np.float64)
+
+
+@dataclass
+class MicroBatcher:
+    """Requests waiting together become one model call."""
+
+    champion: Champion
+    dtypes: dict[str, str]
+    max_rows: int = 512
+    _queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[np.ndarray]]] | None = field(default=None)
+    _task: asyncio.Task[None] | None = None
+
+    async def score(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """The probabilities of ``records``, scored with whatever else is waiting."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self._queue.put((records, future))
+        return await future
+
+    async def _run(self) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        from churnops.serve.windows import window_frame
+
+        assert self._queue is not None
+        while True:
+            waiting = [await self._queue.get()]
+            rows = len(waiting[0][0])
+            while rows < self.max_rows and not self._queue.empty():
+                item = self._queue.get_nowait()
+                waiting.append(item)
+                rows += len(item[0])
+            records = [record for batch, _ in waiting for record in batch]
+            try:
+                frame = window_frame(records, {c: self.dtypes.get(c, "unread") for c in self.champion.columns})
+                scores = await run_in_threadpool(self.champion.score, frame)
+            except Exception as exc:  # every waiting request hears of it; the batcher goes on
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for batch, future in waiting:
+                if not future.done():
+                    future.set_result(scores[start : start + len(batch)])
+                start += len(batch)
