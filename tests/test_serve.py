@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -408,3 +409,90 @@ def test_predict_without_a_champion_is_a_clear_503(project):
         assert status == 503 and "churnops train" in json.loads(body)["error"]
     finally:
         service.stop()
+
+
+def test_what_an_outside_review_found_stays_fixed(project):
+    """Waiting for windows never holds up writes; wide numbers and control characters are refused;
+    window numbers of any length are a 4xx; the metrics pass promtool and survive a restart."""
+    service = Service(project)
+    rows = churnops.generate(WINDOW, start=20_000)
+    try:
+        answers: dict[int, int] = {}
+        turned_away = threading.Event()
+
+        def wait(i: int) -> None:
+            answers[i] = service.request("GET", f"/v1/drift?window={10**6 + i}&wait=30")[0]
+            if list(answers.values()).count(429) == 6:
+                turned_away.set()  # 64 wait, the 6 beyond were turned away
+
+        waiters = [threading.Thread(target=wait, args=(i,)) for i in range(70)]
+        for waiter in waiters:
+            waiter.start()
+        assert turned_away.wait(timeout=300)
+        status, answer = service.post(_events(rows, "r"))  # closes window 0 while 64 requests wait
+        assert status == 200 and answer["closed_windows"] == [0]
+        assert len(answers) == 6  # the waiting ones are still waiting: they held up nothing
+        for waiter in waiters:
+            waiter.join(timeout=300)
+        assert sorted(set(answers.values())) == [404, 429]
+        one = rows.to_dicts()[0]
+        for event, said in (
+            ({**one, "Credit Score": 1e19}, "out of range"),
+            ({**one, "event_id": "a\u0000b\u001b[31m"}, "control characters"),
+        ):
+            status, body = service.post([event])
+            assert status == 422 and said in json.dumps(body), body
+        for path in (
+            "/v1/windows/" + "9" * 5000 + "/report",
+            "/v1/drift?window=" + "9" * 5000,
+            "/v1/drift?window=%D9%A3",
+        ):
+            assert service.request("GET", path)[0] in (400, 404), path
+        status, _ = service.post(None, raw=b"[]")
+        headers = {"Content-Type": "text/notjson", "Authorization": f"Bearer {TOKEN}"}
+        assert service.request("POST", "/v1/events", json.dumps([one]).encode(), headers)[0] == 415
+        service.window(0)
+    finally:
+        service.stop()
+    restarted = Service(project)
+    try:
+        status, metrics, _ = restarted.request("GET", "/metrics")
+        assert b'churnops_dataset_drift_score{window="0"}' in metrics  # the last window, after a restart
+        promtool = shutil.which("promtool")
+        if promtool is not None:
+            checked = subprocess.run([promtool, "check", "metrics"], input=metrics, capture_output=True)
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+        second = subprocess.run(
+            [sys.executable, "-m", "churnops", "serve", "--port", "0"],
+            cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+        )  # fmt: skip
+        assert second.returncode == 2 and "in use by another churnops serve" in second.stderr
+    finally:
+        restarted.stop()
+    # an older log's window files are never served as this log's windows
+    (project / "monitoring" / "events.db").rename(project / "old-events.db")
+    for extra in ("events.db-wal", "events.db-shm"):
+        (project / "monitoring" / extra).unlink(missing_ok=True)
+    fresh = Service(project)
+    try:
+        assert fresh.request("GET", "/v1/drift?window=0&wait=0")[0] == 404
+        assert fresh.request("GET", "/v1/windows/0/report")[0] == 404
+    finally:
+        fresh.stop()
+    # a database that is not an event log is refused, not taken over
+    import sqlite3 as sql
+
+    (project / "monitoring" / "events.db").unlink()
+    with sql.connect(project / "monitoring" / "events.db") as db:
+        db.execute("CREATE TABLE runs (id INTEGER)")
+    foreign = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0"],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert foreign.returncode == 2 and "not churnops' event log" in foreign.stderr
+    dated = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.event_log=monitoring/other.db",
+         "--set", 'serve.detectors=["Date of Birth"]'],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert dated.returncode == 2 and "not a tested numerical column" in dated.stderr

@@ -20,18 +20,20 @@ Endpoints (write endpoints need ``Authorization: Bearer <token>``):
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import json
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -44,8 +46,16 @@ from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
 
 logger = logging.getLogger(__name__)
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
-"""The status page needs nothing else: no script, no external resource."""
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+"""The status page needs nothing else: no script, no external resource, no framing."""
+HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+WINDOW_NUMBER = re.compile(r"[0-9]{1,12}", re.ASCII)
+SECONDS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?", re.ASCII)
+MAX_WAITERS = 64
+"""Requests that may wait for a window at once (more: 429)."""
 
 
 @dataclass
@@ -158,22 +168,30 @@ def create_app(state: ServiceState) -> Starlette:
         """The request's events, checked; or the 4xx answer saying why not."""
         if not authorized(request):
             return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
-        if "json" not in request.headers.get("content-type", "application/json"):
+        media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
             return _problem(415, "send the events as application/json")
         try:
             raw = await _body(request, state.max_body_bytes)
         except BodyTooLarge:
             return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
-        import orjson
+        except ClientDisconnect:
+            return _problem(400, "the client went away before sending the whole body")
+        from starlette.concurrency import run_in_threadpool
 
-        try:
-            payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
-        except orjson.JSONDecodeError as exc:
-            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
-        try:
-            return state.schema.check(payload, state.max_batch)
-        except RecordError as exc:
-            return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+        def parse() -> list[tuple[str, dict[str, Any]]] | Response:
+            import orjson
+
+            try:
+                payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
+            except orjson.JSONDecodeError as exc:
+                return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
+            try:
+                return state.schema.check(payload, state.max_batch)
+            except RecordError as exc:
+                return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+
+        return await run_in_threadpool(parse)  # a large body never holds up the event loop
 
     async def predict(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
@@ -216,24 +234,37 @@ def create_app(state: ServiceState) -> Starlette:
             }
         )
 
+    waiters = {"now": 0}
+
+    def evaluated(number: int) -> bool:
+        """Whether window ``number`` of this event log is evaluated, all of its work done (its
+        files from an older log never count)."""
+        if state.log.window_state(number) != "evaluated":
+            return False
+        return number not in state.evaluator.submitted or number in state.evaluator.done
+
     async def drift(request: Request) -> Response:
         wanted = request.query_params.get("window")
         if wanted is not None:  # ?window=N&wait=S: answer once window N is evaluated (at most S seconds)
-            try:
-                number, wait = int(wanted), float(request.query_params.get("wait", "0"))
-            except ValueError:
-                return _problem(400, "window must be a whole number and wait a number of seconds")
-            if number < 0 or not 0 <= wait <= 60:
-                return _problem(400, "window must be 0 or more and wait from 0 to 60 seconds")
-            from starlette.concurrency import run_in_threadpool
-
-            path = state.folder / str(number) / METRICS_FILE
-            if number in state.evaluator.submitted:  # this run evaluates it: wait for all of it (history, notice)
-                evaluated = await run_in_threadpool(state.evaluator.wait_for, number, wait)
-            else:  # evaluated before a restart, or not closed yet
-                evaluated = path.is_file() or await run_in_threadpool(state.evaluator.wait_for, number, wait)
-            if not evaluated:
+            wait_text = request.query_params.get("wait", "0")
+            if not WINDOW_NUMBER.fullmatch(wanted) or not SECONDS.fullmatch(wait_text):
+                return _problem(400, "window must be a whole number (up to 12 digits) and wait a number of seconds")
+            number, wait = int(wanted), float(wait_text)
+            if not 0 <= wait <= 60:
+                return _problem(400, "wait must be from 0 to 60 seconds")
+            if not evaluated(number) and wait > 0:
+                if waiters["now"] >= MAX_WAITERS:
+                    return _problem(429, f"{MAX_WAITERS} requests are already waiting for windows; ask again later")
+                waiters["now"] += 1
+                try:  # waits on the event loop, holding no thread that writes need
+                    deadline = time.monotonic() + wait
+                    while not evaluated(number) and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                finally:
+                    waiters["now"] -= 1
+            if not evaluated(number):
                 return _problem(404, f"window {number} is not evaluated yet")
+            path = state.folder / str(number) / METRICS_FILE
             if not path.is_file() or path.is_symlink():
                 return _problem(404, f"window {number} could not be evaluated (see the service's log)")
             return JSONResponse({"window": number, "metrics": json.loads(path.read_text(encoding="utf-8"))})
@@ -251,11 +282,13 @@ def create_app(state: ServiceState) -> Starlette:
         )
 
     async def window_report(request: Request) -> Response:
-        number = request.path_params["window"]
-        path = state.folder / str(number) / REPORT_FILE
+        wanted = request.path_params["window"]
+        if not WINDOW_NUMBER.fullmatch(wanted) or not evaluated(int(wanted)):
+            return _problem(404, f"no report for window {wanted[:20]} (not closed or not evaluated yet)")
+        path = state.folder / str(int(wanted)) / REPORT_FILE
         if not path.is_file() or path.is_symlink():
-            return _problem(404, f"no report for window {number} (not closed or not evaluated yet)")
-        return HTMLResponse(path.read_text(encoding="utf-8"), headers={"Content-Security-Policy": CSP})
+            return _problem(404, f"no report for window {int(wanted)}")
+        return HTMLResponse(path.read_text(encoding="utf-8"), headers=HTML_HEADERS)
 
     async def metrics(request: Request) -> Response:
         text = generate_latest(registry).decode()
@@ -275,8 +308,8 @@ def create_app(state: ServiceState) -> Starlette:
                 value = item[name]["statistic"]
                 lines.append(f'churnops_serve_detector_statistic{{stream="{stream}",detector="{name}"}} {value}')
         lines += [
-            "# HELP churnops_serve_detector_alarms Alarms of a stream's detectors since the log began",
-            "# TYPE churnops_serve_detector_alarms counter",
+            "# HELP churnops_serve_detector_alarms_total Alarms of a stream's detectors since the log began",
+            "# TYPE churnops_serve_detector_alarms_total counter",
             *(
                 f'churnops_serve_detector_alarms_total{{stream="{_label(i["stream"])}"}} {i["alarms"]}'
                 for i in summaries
@@ -286,11 +319,11 @@ def create_app(state: ServiceState) -> Starlette:
         if state.batcher is not None:
             champion = state.batcher.champion
             text += (
-                "# HELP churnops_serve_model_calls Model calls for /v1/predict (requests scored together share one)\n"
-                "# TYPE churnops_serve_model_calls counter\n"
+                "# HELP churnops_serve_model_calls_total Model calls for /v1/predict (requests scored together: one)\n"
+                "# TYPE churnops_serve_model_calls_total counter\n"
                 f"churnops_serve_model_calls_total {champion.calls}\n"
-                "# HELP churnops_serve_scored_rows Events scored by the champion\n"
-                "# TYPE churnops_serve_scored_rows counter\n"
+                "# HELP churnops_serve_scored_rows_total Events scored by the champion\n"
+                "# TYPE churnops_serve_scored_rows_total counter\n"
                 f"churnops_serve_scored_rows_total {champion.rows}\n"
             )
         text += (
@@ -338,7 +371,7 @@ def create_app(state: ServiceState) -> Starlette:
             "<h2>Recent windows</h2><table><tr><th>window</th><th>events</th><th>verdict</th><th>score</th>"
             f"<th>why</th><th></th></tr>{table}</table></body></html>"
         )
-        return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
+        return HTMLResponse(page, headers=HTML_HEADERS)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _problem(404, "no such endpoint")
@@ -350,13 +383,12 @@ def create_app(state: ServiceState) -> Starlette:
         Route("/v1/events", timed("events", events), methods=["POST"]),
         Route("/v1/predict", timed("predict", predict), methods=["POST"]),
         Route("/v1/drift", timed("drift", drift), methods=["GET"]),
-        Route("/v1/windows/{window:int}/report", timed("report", window_report), methods=["GET"]),
+        Route("/v1/windows/{window}/report", timed("report", window_report), methods=["GET"]),
         Route("/metrics", timed("metrics", metrics), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/", timed("status", status_page), methods=["GET"]),
     ]
-    import asyncio
     import contextlib
 
     @contextlib.asynccontextmanager

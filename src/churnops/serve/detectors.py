@@ -30,14 +30,16 @@ class Detectors:
         """The detectors of ``chosen`` streams (default: the prediction, else every numerical
         feature), continued from ``saved`` when it was made for the same streams and reference,
         else calibrated now."""
-        numerical = {
+        numerical = {  # numbers the events carry as numbers (dates arrive as text: not a stream)
             c.plan.name: c
             for c in profile.tested
-            if c.plan.role in ("feature", "prediction") and isinstance(c.sample, NumericalSample)
+            if c.plan.role in ("feature", "prediction")
+            and c.plan.column_type == "numerical"
+            and isinstance(c.sample, NumericalSample)
         }
         if chosen is None:
             predictions = [name for name, c in numerical.items() if c.plan.role == "prediction"]
-            chosen = predictions or [n for n, c in numerical.items() if c.plan.column_type == "numerical"]
+            chosen = predictions or list(numerical)
         unknown = [name for name in chosen if name not in numerical]
         if unknown:
             raise ConfigError(

@@ -54,7 +54,11 @@ class EventLog:
         self.path = path
         self.window_size = window_size
         self._lock = threading.Lock()
+        self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
+        existing = path.exists() and path.stat().st_size > 0
         self._db = self._connect()
+        if existing:
+            self._check_foreign()
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,6 +92,32 @@ class EventLog:
         self.open_count = int(
             self._db.execute("SELECT COUNT(*) FROM events WHERE window = ?", (self.open_window,)).fetchone()[0]
         )
+
+    def _check_foreign(self) -> None:
+        """Refuse a database that is not an event log this code wrote (its tables, its columns)."""
+        expected = {
+            "meta": ["key", "value"],
+            "events": ["seq", "event_id", "window", "received", "record"],
+            "windows": ["window", "events", "closed_at", "evaluated_at", "status", "headline", "score"],
+        }
+        try:
+            tables = {
+                name
+                for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if name != "sqlite_sequence"
+            }
+            columns = {
+                t: [row[1] for row in self._db.execute(f"PRAGMA table_info({t})")] for t in tables & set(expected)
+            }
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise InputDataError(f"{self.path}: not an event log churnops can use ({exc})") from None
+        if tables != set(expected) or any(columns[t] != expected[t] for t in expected):
+            self._db.close()
+            raise InputDataError(
+                f"{self.path}: a database that is not churnops' event log (tables: "
+                f"{', '.join(sorted(tables)) or 'none'}); set serve.event_log to a new file"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -132,14 +162,14 @@ class EventLog:
                     rows.append((event_id, window, now, orjson.dumps(record).decode()))
                     count += 1
                     if count >= self.window_size:
-                        closed.append(window)
+                        closed.append((window, count))
                         window, count = window + 1, 0
                 self._db.executemany(
                     "INSERT INTO events (event_id, window, received, record) VALUES (?, ?, ?, ?)", rows
                 )
                 self._db.executemany(
                     "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
-                    [(number, self.window_size, now) for number in closed],
+                    [(number, events, now) for number, events in closed],
                 )
                 if observe is not None and accepted:
                     fresh = set(accepted)
@@ -150,7 +180,7 @@ class EventLog:
                 self._db.execute("ROLLBACK")
                 raise
             self.open_window, self.open_count = window, count
-        return Appended(accepted, duplicates, closed, window)
+        return Appended(accepted, duplicates, [number for number, _ in closed], window)
 
     def close_open(self, older_than: float) -> int | None:
         """Close the open window when its first event arrived before ``older_than`` (a time) and
@@ -169,6 +199,19 @@ class EventLog:
             )
             self.open_window, self.open_count = window + 1, 0
             return window
+
+    def window_state(self, window: int) -> str:
+        """``open`` (not closed yet), ``closed`` (not evaluated yet) or ``evaluated``."""
+        with self._lock:
+            row = self._db.execute("SELECT evaluated_at FROM windows WHERE window = ?", (window,)).fetchone()
+        if row is None:
+            return "open"
+        return "closed" if row[0] is None else "evaluated"
+
+    def last_evaluated(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(window) FROM windows WHERE evaluated_at IS NOT NULL").fetchone()
+        return None if row[0] is None else int(row[0])
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
@@ -228,3 +271,28 @@ class EventLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._hold.close()
+
+
+def _exclusive(path: Path) -> Any:
+    """An exclusive lock on ``<log>.lock`` for as long as the returned file stays open; a second
+    service on the same log is refused."""
+    import fcntl
+    import os
+
+    lock = path.with_name(path.name + ".lock")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(lock, flags, 0o600)
+    except OSError as exc:
+        raise InputDataError(f"{lock}: cannot open the event log's lock: {exc.strerror or exc}") from None
+    handle = os.fdopen(descriptor, "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise InputDataError(
+            f"{path}: the event log is in use by another churnops serve; stop it, or set serve.event_log to another "
+            "file"
+        ) from None
+    return handle

@@ -99,6 +99,9 @@ class RecordSchema:
             elif not isinstance(event_id, str) or not event_id or len(event_id) > MAX_EVENT_ID:
                 problems.append(f"{where}: {EVENT_ID} must be text of 1 to {MAX_EVENT_ID} characters")
                 continue
+            elif not event_id.isprintable():
+                problems.append(f"{where}: {EVENT_ID} holds control characters")
+                continue
             elif event_id in seen:
                 problems.append(f"{where}: {EVENT_ID} {one_line_short(event_id, 40)!r} appears twice in the request")
                 continue
@@ -130,7 +133,7 @@ class RecordSchema:
             event_id = event.get(EVENT_ID)
             if event_id is None:
                 event_id = uuid.uuid4().hex
-            elif type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID:
+            elif type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable():
                 return None
             ids.append(event_id)
         if len(set(ids)) != len(ids):
@@ -142,7 +145,11 @@ class RecordSchema:
                 return None
             if float in present and not all(math.isfinite(v) for v in values if type(v) is float):
                 return None
-            if float in present and accepted is _WHOLE and any(v != int(v) for v in values if type(v) is float):
+            if (
+                float in present
+                and accepted is _WHOLE
+                and any(abs(v) >= 2**63 or v != int(v) for v in values if type(v) is float)
+            ):
                 return None
             if str in present and any(len(v) > MAX_TEXT for v in values if type(v) is str):
                 return None
@@ -180,8 +187,12 @@ class RecordSchema:
         if isinstance(value, int | float):
             if not math.isfinite(value):
                 return f"{shown}: not a finite number"
-            if kind == "whole number" and value != int(value):
-                return f"{shown}: expected a whole number, got {value!r}"
+            if kind == "whole number" and (abs(value) >= 2**63 or value != int(value)):
+                return (
+                    f"{shown}: expected a whole number, got {value!r}"
+                    if abs(value) < 2**63
+                    else (f"{shown}: {value!r} is out of range")
+                )
             if kind in ("whole number", "number"):
                 if abs(value) >= 2**63:
                     return f"{shown}: {value!r} is out of range"

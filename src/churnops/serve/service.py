@@ -16,6 +16,10 @@ from churnops.serve.app import ServiceState
 logger = logging.getLogger(__name__)
 
 
+MAX_CONNECTIONS = 1_000
+"""Connections and requests served at once; more are answered 503."""
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only listens on this machine.
 
@@ -37,6 +41,10 @@ def service_token(config: Config, host: str, insecure_no_auth: bool) -> str | No
     if token:
         if len(token) < 16:
             raise ConfigError(f"{config.serve.token_env}: the token is shorter than 16 characters; use a random one")
+        if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+            raise ConfigError(
+                f"{config.serve.token_env}: use printable ASCII without spaces (a client sends it in an HTTP header)"
+            )
         return token
     if insecure_no_auth:
         if not is_loopback(host):
@@ -77,6 +85,22 @@ def start(config: Config, token: str | None) -> ServiceState:
     evaluator = WindowEvaluator(
         log, profile, settings, reference_info, folder, list(config.thresholds.trigger_on), schema.dtypes, config
     )
+    last = log.last_evaluated()
+    if last is not None:  # /metrics and /v1/drift show the last window again after a restart
+        import json
+
+        path = folder / str(last) / "monitoring_metrics.json"
+        if path.is_file() and not path.is_symlink():
+            try:
+                import jsonschema
+
+                from churnops.report.metrics import metrics_schema
+
+                document = json.loads(path.read_text(encoding="utf-8"))
+                jsonschema.validate(document, metrics_schema())  # read back only what churnops writes
+                evaluator.last = {"window": last, "metrics": document}
+            except (OSError, ValueError, RecursionError, jsonschema.ValidationError):
+                logger.warning("window %s: its metrics could not be read back", last)
     pending = log.pending()
     if pending:
         logger.info("evaluating %s window(s) closed before the last stop", len(pending))
@@ -111,6 +135,8 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
         raise MissingDependencyError("uvicorn", "serve") from None
     from churnops.serve.app import create_app
 
+    if not host.strip():
+        raise ConfigError("--host: give an address, e.g. 127.0.0.1 (or 0.0.0.0 for every interface)")
     token = service_token(config, host, insecure_no_auth)
     state = start(config, token)
     app = create_app(state)
@@ -127,7 +153,15 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     listener.listen(2048)  # connections wait in the backlog from now on, before the loop starts
     bound = listener.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            lifespan="on",
+            limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once, never a service out of file handles
+            timeout_keep_alive=5,
+        )
     )
     shown = f"[{host}]" if ":" in host else host
     say(
