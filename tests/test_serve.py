@@ -267,8 +267,8 @@ def test_the_detectors_keep_quiet_on_the_reference_and_find_the_seed_drift(proje
 
 def test_a_drift_lasting_several_windows_is_one_alert_a_reminder_and_an_all_clear(project):
     (project / "churnops.toml").write_text(
-        '[serve]\nremind_every = 2\n\n[[notify.channels]]\ntype = "file"\npath = "monitoring/notices.jsonl"\n'
-        'on = ["drift", "ok"]\n'
+        '[serve]\nremind_every = 2\n\n[metrics]\ntextfile_dir = "monitoring/prom"\n\n'
+        '[[notify.channels]]\ntype = "file"\npath = "monitoring/notices.jsonl"\non = ["drift", "ok"]\n'
     )
     service = Service(project)
     drifted = churnops.generate(3 * WINDOW, start=20_000, scenario="seed")
@@ -281,6 +281,11 @@ def test_a_drift_lasting_several_windows_is_one_alert_a_reminder_and_an_all_clea
         service.stop()
     notices = [json.loads(line) for line in (project / "monitoring" / "notices.jsonl").read_text().splitlines()]
     assert [n["status"] for n in notices] == ["drift", "drift", "ok"]  # windows 0, 2 (reminder), 3 (over)
+    windows = project / "monitoring" / "windows"
+    assert (windows / "0" / "trigger.txt").read_text().startswith("ALERT") and not (
+        windows / "3" / "trigger.txt"
+    ).exists()
+    assert "churnops_alert" in (project / "monitoring" / "prom" / "churnops.prom").read_text()  # [metrics] textfile
     history = subprocess.run(
         [sys.executable, "-m", "churnops", "history", "--format", "json"], cwd=project, capture_output=True, text=True
     )

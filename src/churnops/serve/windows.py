@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 METRICS_FILE = "monitoring_metrics.json"
 REPORT_FILE = "monitoring_report.html"
+TRIGGER_FILE = "trigger.txt"
 
 
 def window_frame(records: list[dict[str, Any]], dtypes: dict[str, str]) -> Any:
@@ -130,6 +131,10 @@ class WindowEvaluator:
             ReportContext(METRICS_FILE, "", bool(result.verdict and result.verdict.trigger), f"window {window}"),
         )[1]
         atomic_write_text(folder / REPORT_FILE, standalone)
+        if result.verdict is not None and result.verdict.trigger:  # as trigger.txt for a batch, per window
+            from churnops.report.metrics import render_trigger
+
+            atomic_write_text(folder / TRIGGER_FILE, render_trigger(result, REPORT_FILE, METRICS_FILE))
         # the metrics last: a window with its metrics file has everything
         atomic_write_text(folder / METRICS_FILE, json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
         verdict = result.verdict
@@ -138,6 +143,7 @@ class WindowEvaluator:
         logger.info("window %s: %s - %s", window, verdict.status, verdict.headline)
         if self.config is not None:
             self._history(document)
+            self._export(document)
             self._notify(window, document, bool(verdict.trigger), folder)
         return document
 
@@ -152,6 +158,18 @@ class WindowEvaluator:
             record(self.config, document)
         except (ChurnopsError, OSError) as exc:  # the history never stops the monitoring
             logger.warning("window history not recorded: %s", exc)
+
+    def _export(self, document: dict[str, Any]) -> None:
+        """The window's gauges to the node_exporter textfile or the Pushgateway of ``[metrics]``."""
+        if not (self.config.metrics.textfile_dir or self.config.metrics.pushgateway_url):
+            return
+        from churnops.errors import ChurnopsError
+        from churnops.pipeline.exporting import export_metrics
+
+        try:
+            export_metrics(self.config, metrics=document)
+        except (ChurnopsError, OSError) as exc:  # an exporter down never stops the monitoring
+            logger.warning("window metrics not exported: %s", exc)
 
     def _notify(self, window: int, document: dict[str, Any], alert: bool, folder: Path) -> None:
         """Tell the team once when windows start to alert, again every ``serve.remind_every``
