@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -501,3 +502,32 @@ def test_what_an_outside_review_found_stays_fixed(project):
         cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
     )  # fmt: skip
     assert dated.returncode == 2 and "not a tested numerical column" in dated.stderr
+
+
+def test_late_labels_give_the_champions_realized_performance(trained):
+    from churnops.monitor.performance import roc_auc
+
+    rows = churnops.generate(300, start=27_000)
+    service = Service(trained)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    try:
+        events = _events(rows.drop("Churn Flag"), "late")
+        status, body, _ = service.request("POST", "/v1/predict", json.dumps(events).encode(), headers)
+        assert status == 200
+        scores = [p["probability"] for p in json.loads(body)["predictions"]]
+        model = json.loads(service.request("GET", "/v1/drift")[1])["model"]
+        assert model["labelled"] == 0 and "roc_auc" not in model
+        outcomes = [{"event_id": f"late-{i}", "label": int(flag)} for i, flag in enumerate(rows["Churn Flag"])]
+        outcomes.append({"event_id": "never-seen", "label": 1})
+        status, body, _ = service.request("POST", "/v1/labels", json.dumps(outcomes).encode(), headers)
+        assert status == 200 and json.loads(body) == {"labelled": 300, "unknown_event_ids": ["never-seen"]}
+        model = json.loads(service.request("GET", "/v1/drift")[1])["model"]
+        expected = roc_auc(np.array(rows["Churn Flag"].to_list()), np.array(scores))
+        assert model["labelled"] == 300 and model["roc_auc"] == pytest.approx(expected, rel=1e-12)
+        assert 0 < model["brier"] < 0.25 and model["log_loss"] > 0
+        for bad in ([{"event_id": "late-1", "label": 2}], [{"label": 1}], []):
+            status, body, _ = service.request("POST", "/v1/labels", json.dumps(bad).encode(), headers)
+            assert status == 422, body
+        assert service.request("POST", "/v1/labels", b"[]", {"Content-Type": "application/json"})[0] == 401
+    finally:
+        service.stop()

@@ -243,6 +243,61 @@ def create_app(state: ServiceState) -> Starlette:
             return False
         return number not in state.evaluator.submitted or number in state.evaluator.done
 
+    async def labels(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        if not authorized(request):
+            return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
+        try:
+            raw = await _body(request, state.max_body_bytes)
+        except BodyTooLarge:
+            return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
+        except ClientDisconnect:
+            return _problem(400, "the client went away before sending the whole body")
+        import orjson
+
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
+        items = [payload] if isinstance(payload, dict) else payload
+        if not isinstance(items, list) or not items or len(items) > state.max_batch:
+            return _problem(
+                422, f'send one label or a list of 1 to {state.max_batch:,}: {{"event_id": ..., "label": 0 or 1}}'
+            )
+        pairs, problems = [], []
+        for index, item in enumerate(items):
+            event_id = item.get("event_id") if isinstance(item, dict) else None
+            label = item.get("label") if isinstance(item, dict) else None
+            if not isinstance(event_id, str) or not 0 < len(event_id) <= 128 or not event_id.isprintable():
+                problems.append(f"label {index}: event_id must be the text id of an event")
+            elif label not in (0, 1) or isinstance(label, float):
+                problems.append(f"label {index}: label must be 0 or 1 (true and false too)")
+            else:
+                pairs.append((event_id, int(label)))
+        if problems:
+            return _problem(422, "some labels cannot be accepted; none was written", problems[:20])
+        recorded, unknown = await run_in_threadpool(state.log.label, pairs)
+        return JSONResponse({"labelled": recorded, "unknown_event_ids": unknown[:100]})
+
+    def model_state() -> dict[str, Any] | None:
+        if state.batcher is None:
+            return None
+        import numpy as np
+
+        from churnops.monitor.performance import classification_metrics
+
+        champion = state.batcher.champion
+        truth, scores = state.log.labelled_scores(PROBABILITY)
+        found: dict[str, Any] = {"model": champion.name, "version": champion.version, "labelled": len(truth)}
+        if len(set(truth)) == 2:  # both outcomes seen: the realized performance is measurable
+            measured = classification_metrics(np.array(truth), np.array(scores), champion.threshold)
+            clipped = np.clip(np.array(scores), 1e-15, 1 - 1e-15)
+            outcomes = np.array(truth)
+            log_loss = -np.mean(outcomes * np.log(clipped) + (1 - outcomes) * np.log(1 - clipped))
+            found |= {"roc_auc": measured["roc_auc"], "brier": measured["brier"], "log_loss": float(log_loss)}
+        return found
+
     async def drift(request: Request) -> Response:
         wanted = request.query_params.get("window")
         if wanted is not None:  # ?window=N&wait=S: answer once window N is evaluated (at most S seconds)
@@ -278,6 +333,7 @@ def create_app(state: ServiceState) -> Starlette:
                 },
                 "last_closed_window": last,
                 "detectors": state.detectors.summary(),
+                "model": model_state(),
             }
         )
 
@@ -382,6 +438,7 @@ def create_app(state: ServiceState) -> Starlette:
     routes = [
         Route("/v1/events", timed("events", events), methods=["POST"]),
         Route("/v1/predict", timed("predict", predict), methods=["POST"]),
+        Route("/v1/labels", timed("labels", labels), methods=["POST"]),
         Route("/v1/drift", timed("drift", drift), methods=["GET"]),
         Route("/v1/windows/{window}/report", timed("report", window_report), methods=["GET"]),
         Route("/metrics", timed("metrics", metrics), methods=["GET"]),

@@ -25,7 +25,7 @@ from typing import Any
 
 from churnops.errors import InputDataError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ class EventLog:
                 record TEXT NOT NULL
             );
             CREATE INDEX IF NOT EXISTS events_window ON events (window, seq);
+            CREATE TABLE IF NOT EXISTS labels (
+                event_id TEXT PRIMARY KEY,
+                label INTEGER NOT NULL,
+                received REAL NOT NULL
+            );
             CREATE TABLE IF NOT EXISTS windows (
                 window INTEGER PRIMARY KEY,
                 events INTEGER NOT NULL,
@@ -99,6 +104,7 @@ class EventLog:
             "meta": ["key", "value"],
             "events": ["seq", "event_id", "window", "received", "record"],
             "windows": ["window", "events", "closed_at", "evaluated_at", "status", "headline", "score"],
+            "labels": ["event_id", "label", "received"],
         }
         try:
             tables = {
@@ -199,6 +205,38 @@ class EventLog:
             )
             self.open_window, self.open_count = window + 1, 0
             return window
+
+    def label(self, labels: list[tuple[str, int]]) -> tuple[int, list[str]]:
+        """Record late outcomes by event id (a later one replaces an earlier one); how many were
+        recorded, and the ids of events the log does not hold."""
+        now = time.time()
+        with self._lock:
+            ids = [event_id for event_id, _ in labels]
+            known: set[str] = set()
+            for start in range(0, len(ids), 900):
+                part = ids[start : start + 900]
+                marks = ",".join("?" * len(part))
+                query = f"SELECT event_id FROM events WHERE event_id IN ({marks})"  # noqa: S608 - marks only
+                known.update(row[0] for row in self._db.execute(query, part))
+            rows = [(event_id, label, now) for event_id, label in labels if event_id in known]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return len(rows), [event_id for event_id in ids if event_id not in known]
+
+    def labelled_scores(self, key: str, limit: int = 100_000) -> tuple[list[int], list[float]]:
+        """The latest ``limit`` labelled events that carry a score under ``key``: labels, scores."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT labels.label, json_extract(events.record, ?) FROM labels JOIN events USING (event_id) "
+                "WHERE json_extract(events.record, ?) IS NOT NULL ORDER BY events.seq DESC LIMIT ?",
+                (f'$."{key}"', f'$."{key}"', limit),
+            ).fetchall()
+        return [int(label) for label, _ in rows], [float(score) for _, score in rows]
 
     def window_state(self, window: int) -> str:
         """``open`` (not closed yet), ``closed`` (not evaluated yet) or ``evaluated``."""
