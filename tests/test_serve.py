@@ -531,3 +531,45 @@ def test_late_labels_give_the_champions_realized_performance(trained):
         assert service.request("POST", "/v1/labels", b"[]", {"Content-Type": "application/json"})[0] == 401
     finally:
         service.stop()
+
+
+def test_a_challenger_scores_its_share_of_customers_for_good_and_the_arms_are_compared(trained):
+    from churnops.config import load_config
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+
+    config = load_config(trained / "churnops.toml") if (trained / "churnops.toml").exists() else load_config(trained)
+    store = store_of(config)
+    champion = registry.find_alias(store, config.model.name, "champion")
+    registry.set_alias(store, config.model.name, "challenger", champion.version)  # the same model in both arms
+    rows = churnops.generate(400, start=28_000)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    events = _events(rows.drop("Churn Flag"), "ab")
+    arms: dict[int, str] = {}
+    for attempt in range(2):  # the same customers after a restart: the same arms
+        service = Service(trained, "--set", "serve.ab.share=0.5", "--set", "serve.event_log=monitoring/ab.db")
+        try:
+            batch = [{**e, "event_id": f"{e['event_id']}-{attempt}"} for e in events]
+            status, body, _ = service.request("POST", "/v1/predict", json.dumps(batch).encode(), headers)
+            assert status == 200, body
+            predictions = json.loads(body)["predictions"]
+            for event, prediction in zip(batch, predictions, strict=True):
+                arms.setdefault(event["CustomerId"], prediction["arm"])
+                assert arms[event["CustomerId"]] == prediction["arm"]
+            if attempt == 1:
+                outcomes = [{"event_id": f"ab-{i}-1", "label": int(flag)} for i, flag in enumerate(rows["Churn Flag"])]
+                assert service.request("POST", "/v1/labels", json.dumps(outcomes).encode(), headers)[0] == 200
+                model = json.loads(service.request("GET", "/v1/drift")[1])["model"]
+        finally:
+            service.stop()
+    shares = list(arms.values())
+    assert 120 < shares.count("challenger") < 280  # about half of 400 customers
+    assert model["champion"]["labelled"] + model["challenger"]["labelled"] == 400
+    assert model["challenger_share"] == 0.5 and "DeLong" in model["comparison"]["test"]
+    assert 0.0 <= model["comparison"]["p_value"] <= 1.0
+    bad = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.ab.share=0.5",
+         "--set", "serve.ab.key=nope", "--set", "serve.event_log=monitoring/ab2.db"],
+        cwd=trained, capture_output=True, text=True, timeout=600, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert bad.returncode == 2 and "serve.ab.key" in bad.stderr

@@ -561,8 +561,22 @@ def period_seconds(text: str) -> float | None:
     return float(seconds) if seconds <= 30 * 86400 else None
 
 
+class ABConfig(_Section):
+    """``[serve.ab]``: a challenger model taking a share of ``/v1/predict``'s traffic."""
+
+    challenger: PlainText = "challenger"
+    """The MLflow alias of the challenger (``model.name@challenger``)."""
+    share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """The share of customers the challenger scores (0: none; the arms off)."""
+    key: str | None = None
+    """The column whose value assigns a customer to an arm, for good (default: the first of
+    ``columns.id``)."""
+
+
 class ServeConfig(_Section):
     """``churnops serve``: the real-time monitoring service."""
+
+    ab: ABConfig = ABConfig()
 
     window_size: Annotated[int, Field(ge=10, le=10_000_000)] = 10_000
     """Events per tumbling window; each closed window is compared with the reference."""

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -41,7 +42,7 @@ from churnops.errors import ChurnopsError
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import EventLog
 from churnops.serve.records import RecordError, RecordSchema
-from churnops.serve.scoring import PROBABILITY, MicroBatcher
+from churnops.serve.scoring import ARM, PROBABILITY, MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ class ServiceState:
     """Seconds after its first event that a window closes, full or not (``serve.window_period``)."""
     batcher: MicroBatcher | None = None
     """Scores ``/v1/predict`` with the champion; None when there is no champion."""
+    challenger: MicroBatcher | None = None
+    """Scores the challenger's share of the customers (``[serve.ab]``), when there is one."""
+    ab_share: float = 0.0
+    ab_key: str | None = None
 
 
 class BodyTooLarge(Exception):
@@ -201,13 +206,22 @@ def create_app(state: ServiceState) -> Starlette:
             return checked
         if state.batcher is None:
             return _problem(503, "no champion model to score with: run 'churnops train', then restart the service")
-        champion = state.batcher.champion
+        batchers = {"champion": state.batcher}
+        if state.challenger is not None:
+            batchers["challenger"] = state.challenger
+        ab = state.challenger is not None and state.ab_key is not None
+        arms = [arm_of(record.get(state.ab_key), state.ab_share) if ab else "champion" for _, record in checked]
+        scores = np.zeros(len(checked))
         try:
-            scores = await state.batcher.score([record for _, record in checked])
+            for arm, batcher in batchers.items():
+                rows = [i for i, chosen in enumerate(arms) if chosen == arm]
+                if rows:
+                    scores[rows] = await batcher.score([checked[i][1] for i in rows])
         except (ValueError, ChurnopsError) as exc:
             return _problem(422, f"the model cannot score these events: {str(exc).splitlines()[0][:200]}")
         scored = [
-            (event_id, {**record, PROBABILITY: float(p)}) for (event_id, record), p in zip(checked, scores, strict=True)
+            (event_id, {**record, PROBABILITY: float(p), ARM: arm})
+            for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
         ]
         appended = await run_in_threadpool(state.log.append, scored, state.detectors.observe)
         accepted.inc(len(appended.accepted))
@@ -221,13 +235,13 @@ def create_app(state: ServiceState) -> Starlette:
                     {
                         "event_id": event_id,
                         "probability": float(p),
-                        "label": int(p >= champion.threshold),
-                        "model": champion.name,
-                        "version": champion.version,
-                        "arm": "champion",
+                        "label": int(p >= batchers[arm].champion.threshold),
+                        "model": batchers[arm].champion.name,
+                        "version": batchers[arm].champion.version,
+                        "arm": arm,
                         **({"duplicate": True} if event_id in repeated else {}),
                     }
-                    for (event_id, _), p in zip(checked, scores, strict=True)
+                    for (event_id, _), p, arm in zip(checked, scores, arms, strict=True)
                 ],
                 "window": appended.window,
                 "closed_windows": appended.closed,
@@ -280,23 +294,42 @@ def create_app(state: ServiceState) -> Starlette:
         recorded, unknown = await run_in_threadpool(state.log.label, pairs)
         return JSONResponse({"labelled": recorded, "unknown_event_ids": unknown[:100]})
 
+    def arm_state(batcher: MicroBatcher, arm: str) -> tuple[dict[str, Any], tuple[float, float] | None]:
+        from churnops.monitor.performance import classification_metrics, roc_auc_with_variance
+
+        model = batcher.champion
+        truth, scores = state.log.labelled_scores(PROBABILITY, ARM, arm)
+        found: dict[str, Any] = {"model": model.name, "version": model.version, "labelled": len(truth)}
+        auc = None
+        if len(set(truth)) == 2:  # both outcomes seen: the realized performance is measurable
+            outcomes, probabilities = np.array(truth), np.array(scores)
+            measured = classification_metrics(outcomes, probabilities, model.threshold)
+            clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
+            log_loss = -np.mean(outcomes * np.log(clipped) + (1 - outcomes) * np.log(1 - clipped))
+            found |= {"roc_auc": measured["roc_auc"], "brier": measured["brier"], "log_loss": float(log_loss)}
+            auc = roc_auc_with_variance(outcomes, probabilities)
+        return found, auc
+
     def model_state() -> dict[str, Any] | None:
         if state.batcher is None:
             return None
-        import numpy as np
+        found, champion_auc = arm_state(state.batcher, "champion")
+        if state.challenger is None:
+            return found
+        challenger, challenger_auc = arm_state(state.challenger, "challenger")
+        both = {"champion": found, "challenger": challenger, "challenger_share": state.ab_share}
+        if (
+            champion_auc is not None
+            and challenger_auc is not None
+            and all(map(np.isfinite, champion_auc + challenger_auc))
+        ):
+            from churnops.monitor.performance import compare_auc
 
-        from churnops.monitor.performance import classification_metrics
-
-        champion = state.batcher.champion
-        truth, scores = state.log.labelled_scores(PROBABILITY)
-        found: dict[str, Any] = {"model": champion.name, "version": champion.version, "labelled": len(truth)}
-        if len(set(truth)) == 2:  # both outcomes seen: the realized performance is measurable
-            measured = classification_metrics(np.array(truth), np.array(scores), champion.threshold)
-            clipped = np.clip(np.array(scores), 1e-15, 1 - 1e-15)
-            outcomes = np.array(truth)
-            log_loss = -np.mean(outcomes * np.log(clipped) + (1 - outcomes) * np.log(1 - clipped))
-            found |= {"roc_auc": measured["roc_auc"], "brier": measured["brier"], "log_loss": float(log_loss)}
-        return found
+            both["comparison"] = {
+                **compare_auc(champion_auc, challenger_auc),
+                "test": "DeLong, ROC-AUC of two independent groups of customers",
+            }
+        return both
 
     async def drift(request: Request) -> Response:
         wanted = request.query_params.get("window")

@@ -228,13 +228,20 @@ class EventLog:
                 raise
         return len(rows), [event_id for event_id in ids if event_id not in known]
 
-    def labelled_scores(self, key: str, limit: int = 100_000) -> tuple[list[int], list[float]]:
-        """The latest ``limit`` labelled events that carry a score under ``key``: labels, scores."""
+    def labelled_scores(
+        self, key: str, arm_key: str | None = None, arm: str = "champion", limit: int = 100_000
+    ) -> tuple[list[int], list[float]]:
+        """The latest ``limit`` labelled events that carry a score under ``key`` (and, with
+        ``arm_key``, were scored by ``arm``; events without one count as the champion's)."""
+        arm_clause = "AND COALESCE(json_extract(events.record, ?), 'champion') = ? " if arm_key else ""
+        parameters: tuple[Any, ...] = (f'$."{key}"', f'$."{key}"')
+        if arm_key:
+            parameters += (f'$."{arm_key}"', arm)
         with self._lock:
             rows = self._db.execute(
                 "SELECT labels.label, json_extract(events.record, ?) FROM labels JOIN events USING (event_id) "
-                "WHERE json_extract(events.record, ?) IS NOT NULL ORDER BY events.seq DESC LIMIT ?",
-                (f'$."{key}"', f'$."{key}"', limit),
+                f"WHERE json_extract(events.record, ?) IS NOT NULL {arm_clause}ORDER BY events.seq DESC LIMIT ?",
+                (*parameters, limit),
             ).fetchall()
         return [int(label) for label, _ in rows], [float(score) for _, score in rows]
 

@@ -20,6 +20,23 @@ logger = logging.getLogger(__name__)
 
 PROBABILITY = "churn_probability"
 """The key under which a scored event keeps its probability in the event log."""
+ARM = "churnops_arm"
+"""The key under which a scored event keeps the arm that scored it."""
+
+
+def arm_of(value: Any, share: float) -> str:
+    """``challenger`` for a ``share`` of the values of a customer key, ``champion`` for the rest:
+    decided by a hash of the value, so a customer stays in one arm across requests and restarts.
+
+    >>> arm_of("C-1", 0.0), arm_of("C-1", 1.0), arm_of(None, 1.0)
+    ('champion', 'challenger', 'champion')
+    """
+    import hashlib
+
+    if value is None or share <= 0:
+        return "champion"
+    digest = hashlib.sha256(f"churnops-ab:{value}".encode()).digest()
+    return "challenger" if int.from_bytes(digest[:8], "big") / 2**64 < share else "champion"
 
 
 @dataclass
@@ -35,17 +52,20 @@ class Champion:
     rows: int = 0
 
     @classmethod
-    def load(cls, config: Any) -> Champion | None:
-        """The ``champion`` of ``model.name`` in the configured MLflow store; None (said once)
-        when there is none yet."""
+    def load(cls, config: Any, alias: str = "champion") -> Champion | None:
+        """The model behind ``model.name@alias`` in the configured MLflow store; None (said
+        once) when there is none yet."""
         from churnops.integrations import mlflow_registry as registry
         from churnops.pipeline.scoring import store_of
 
         store = store_of(config)
-        if registry.find_alias(store, config.model.name, "champion") is None:
-            logger.warning("no champion model yet ('churnops train'): POST /v1/predict answers 503")
+        if registry.find_alias(store, config.model.name, alias) is None:
+            if alias == "champion":
+                logger.warning("no champion model yet ('churnops train'): POST /v1/predict answers 503")
+            else:
+                logger.warning("no model '%s@%s': every customer is scored by the champion", config.model.name, alias)
             return None
-        loaded = registry.load_alias(store, config.model.name, "champion")
+        loaded = registry.load_alias(store, config.model.name, alias)
         return cls(
             loaded,
             config.model.name,

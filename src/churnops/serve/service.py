@@ -108,10 +108,23 @@ def start(config: Config, token: str | None) -> ServiceState:
     from churnops.serve.scoring import Champion, MicroBatcher
 
     champion = Champion.load(config)
+    challenger = None
+    ab = config.serve.ab
+    key = ab.key or (config.columns.id[0] if config.columns.id else None)
     if champion is not None:
         logger.info("scoring with %s v%s", champion.name, champion.version)
+        if ab.share > 0:
+            if key is None or key not in schema.dtypes:
+                raise ConfigError(
+                    f"serve.ab.key: {key!r} is not a column of the reference; name the customer column that "
+                    "assigns the arms"
+                )
+            challenger = Champion.load(config, ab.challenger)
     return ServiceState(
         batcher=MicroBatcher(champion, schema.dtypes) if champion is not None else None,
+        challenger=MicroBatcher(challenger, schema.dtypes) if challenger is not None else None,
+        ab_share=ab.share,
+        ab_key=key,
         log=log,
         schema=schema,
         evaluator=evaluator,
