@@ -573,3 +573,15 @@ def test_a_challenger_scores_its_share_of_customers_for_good_and_the_arms_are_co
         cwd=trained, capture_output=True, text=True, timeout=600, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
     )  # fmt: skip
     assert bad.returncode == 2 and "serve.ab.key" in bad.stderr
+
+
+def test_without_the_serve_extra_the_command_says_what_to_install(project):
+    code = (
+        "import sys; sys.modules['starlette'] = None; sys.argv = ['churnops', 'serve', '--port', '0']; "
+        "from churnops.cli import main; sys.exit(main())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert done.returncode == 2 and "pip install 'churnops[serve]'" in done.stderr, done.stderr

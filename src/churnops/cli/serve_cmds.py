@@ -31,7 +31,8 @@ def serve(
     'Authorization: Bearer <token>', the token in $CHURNOPS_API_TOKEN), GET /v1/drift, GET /v1/windows/N/report,
     GET /metrics (Prometheus), GET /healthz, GET /readyz, GET / (status page). Every accepted event is in the
     event log (serve.event_log, SQLite) before the answer; after a stop the open window continues from it. Each
-    closed window's metrics and report are written under serve.windows_dir.
+    closed window's metrics and report are written under serve.windows_dir. Needs the serve extra:
+    pip install 'churnops[serve]'.
     """
     from churnops.serve.service import run
 

@@ -6,12 +6,29 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from churnops.config import Config
 from churnops.config.models import period_seconds
-from churnops.errors import ConfigError
-from churnops.serve.app import ServiceState
+from churnops.errors import ConfigError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from churnops.serve.app import ServiceState
+
+SERVE_PACKAGES = ("starlette", "uvicorn", "orjson")
+"""What ``churnops serve`` needs beyond churnops itself (the ``serve`` extra)."""
+
+
+def require_serve_packages() -> None:
+    """One line naming the extra to install when a package of the service is missing."""
+    import importlib
+
+    for package in SERVE_PACKAGES:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            raise MissingDependencyError(package, "serve") from None
+
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +81,7 @@ def start(config: Config, token: str | None) -> ServiceState:
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.pipeline.reference import get_reference_profile
+    from churnops.serve.app import ServiceState
     from churnops.serve.eventlog import EventLog
     from churnops.serve.records import RecordSchema
     from churnops.serve.windows import WindowEvaluator
@@ -140,12 +158,9 @@ def start(config: Config, token: str | None) -> ServiceState:
 
 def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) -> None:
     """Start the service and serve until stopped (Ctrl-C, SIGTERM)."""
-    try:
-        import uvicorn
-    except ImportError:
-        from churnops.errors import MissingDependencyError
+    require_serve_packages()
+    import uvicorn
 
-        raise MissingDependencyError("uvicorn", "serve") from None
     from churnops.serve.app import create_app
 
     if not host.strip():
