@@ -276,17 +276,22 @@ def test_ks_beyond_the_exact_sizes_is_scipys_to_the_bit(kind):
 
     rng = np.random.default_rng(["continuous", "integers", "rounded"].index(kind))
     for n, m in ((10_001, 25_000), (40_000, 12_345)):
-        if kind == "continuous":
-            a, b = rng.normal(size=n), rng.normal(0.02, 1, m)
-        elif kind == "integers":
-            a, b = rng.integers(0, 50, n).astype(float), rng.integers(0, 51, m).astype(float)
-        else:
-            a, b = np.round(rng.exponential(size=n), 2), np.round(rng.exponential(1.02, size=m), 2)
+        a, b = _two_samples(rng, kind, n, m, shift=0.02)
         expected = stats.ks_2samp(a, b)
         (va, ca), (vb, cb) = np.unique(a, return_counts=True), np.unique(b, return_counts=True)
         for got in (ks(a, b), ks(np.sort(a), np.sort(b)), ks(va, vb, ca, cb)):
             assert got.statistic == expected.statistic
             assert got.p_value == expected.pvalue
+
+
+def _two_samples(rng, kind: str, n: int, m: int, shift: float, scale: float = 1.0):
+    """A reference of ``n`` values and a slightly different batch of ``m``: continuous, whole
+    numbers (ties), or rounded to two decimals (ties among floats)."""
+    if kind == "continuous":
+        return rng.normal(size=n), rng.normal(shift, scale, m)
+    if kind == "integers":
+        return rng.integers(0, 50, n).astype(float), rng.integers(0, 51, m).astype(float)
+    return np.round(rng.exponential(size=n), 2), np.round(rng.exponential(1.02, size=m), 2)
 
 
 @pytest.mark.parametrize("kind", ["continuous", "integers", "rounded"])
@@ -297,12 +302,7 @@ def test_wasserstein_and_ks_together_equal_each_alone(kind):
 
     rng = np.random.default_rng(10 + ["continuous", "integers", "rounded"].index(kind))
     for n, m in ((300, 450), (10_000, 10_000), (10_001, 25_000), (60_000, 3)):
-        if kind == "continuous":
-            a, b = rng.normal(size=n), rng.normal(0.03, 1.1, m)
-        elif kind == "integers":
-            a, b = rng.integers(0, 50, n).astype(float), rng.integers(0, 51, m).astype(float)
-        else:
-            a, b = np.round(rng.exponential(size=n), 2), np.round(rng.exponential(1.02, size=m), 2)
+        a, b = _two_samples(rng, kind, n, m, shift=0.03, scale=1.1)
         (va, ca), (vb, cb) = np.unique(a, return_counts=True), np.unique(b, return_counts=True)
         for args in ((np.sort(a), np.sort(b)), (a, b), (va, vb, ca, cb), (va, np.sort(b), ca, None)):
             together = wasserstein_and_ks(*args)

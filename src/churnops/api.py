@@ -363,7 +363,7 @@ def _overrides(
 def _reference_config(chosen: Config, ref: pl.DataFrame) -> tuple[Config, list[str]]:
     """``chosen`` checked against the reference, with its unlisted columns classified as the
     command does (dates, identifiers, how dates are written), and what was assumed, in words."""
-    from churnops.pipeline.starter import INFER_ROWS, with_date_formats, with_inferred_columns
+    from churnops.pipeline.starter import INFER_ROWS, as_written, with_date_formats, with_inferred_columns
 
     if ref.height == 0:
         raise InputDataError("reference: the table has no rows")
@@ -378,9 +378,7 @@ def _reference_config(chosen: Config, ref: pl.DataFrame) -> tuple[Config, list[s
     decided, formats = with_date_formats(inferred, sample)
     notices = []
     if dates:
-        shown = [
-            f"{d} (written {formats[d].replace('-', ' ')})" if formats.get(d, "iso") != "iso" else d for d in dates
-        ]
+        shown = [as_written(d, formats) for d in dates]
         notices.append(f"monitored as dates: {', '.join(shown)} (name them in columns__datetime to decide yourself)")
     if ids:
         notices.append(f"identifiers, not tested for drift: {', '.join(ids)} (columns__id decides)")
@@ -521,6 +519,10 @@ PROFILE_META = "churnops.Profile"
 """The key under which a saved `Profile` keeps what it was built with."""
 
 COLUMN_KEYS = ("target", "prediction", "id", "ignored", "numerical", "categorical", "binary", "datetime", "text")
+FIXED_COLUMNS = {*COLUMN_KEYS, "detect_ids", "date_formats"}
+"""The ``[columns]`` keys a profile is built with and keeps."""
+FIXED_DRIFT = {"segments", "multivariate", "multivariate_rows"}
+"""The ``[drift]`` keys a profile is built with and keeps."""
 
 
 @dataclass(frozen=True)
@@ -649,8 +651,8 @@ def profile(
     chosen, notices = _reference_config(chosen, ref)
     built = _build(ref, chosen)
     notices += _notices(chosen, ref.columns, built)
-    columns = chosen.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids", "date_formats"})
-    drift = chosen.drift.model_dump(include={"segments", "multivariate", "multivariate_rows"})
+    columns = chosen.columns.model_dump(include=FIXED_COLUMNS)
+    drift = chosen.drift.model_dump(include=FIXED_DRIFT)
     _say(notices)
     return Profile(built, columns, drift, profile_key("", None, settings_from_config(chosen)), tuple(notices))
 
@@ -687,8 +689,8 @@ def load_profile(path: str | Path) -> Profile:
         checked = config_with(
             Config(),
             {
-                **{f"columns.{k}": v for k, v in columns.items() if k in (*COLUMN_KEYS, "detect_ids", "date_formats")},
-                **{f"drift.{k}": v for k, v in drift.items() if k in ("segments", "multivariate", "multivariate_rows")},
+                **{f"columns.{k}": v for k, v in columns.items() if k in FIXED_COLUMNS},
+                **{f"drift.{k}": v for k, v in drift.items() if k in FIXED_DRIFT},
             },
         )
     except ConfigError as exc:
@@ -707,8 +709,8 @@ def load_profile(path: str | Path) -> Profile:
         raise InputDataError(f"{source}: not a profile churnops can use (its settings do not match its key)")
     return Profile(
         built,
-        checked.columns.model_dump(include=set(COLUMN_KEYS) | {"detect_ids", "date_formats"}),
-        checked.drift.model_dump(include={"segments", "multivariate", "multivariate_rows"}),
+        checked.columns.model_dump(include=FIXED_COLUMNS),
+        checked.drift.model_dump(include=FIXED_DRIFT),
         saved["key"],
     )
 

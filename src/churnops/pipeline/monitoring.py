@@ -133,6 +133,7 @@ def inferred_configuration(config: Config, reference: Path) -> Config:
     from churnops.errors import NOTICE
     from churnops.pipeline.starter import (
         INFER_ROWS,
+        as_written,
         decimal_comma_columns,
         sample_frame,
         with_date_formats,
@@ -155,15 +156,14 @@ def inferred_configuration(config: Config, reference: Path) -> Config:
     if config.columns.infer:
         config, dates, ids = with_inferred_columns(config, sample)
     config, formats = with_date_formats(config, sample)
-    written = {name: f"{name} (written {way.replace('-', ' ')})" for name, way in formats.items() if way != "iso"}
-    declared = [text for name, text in written.items() if name not in dates]
+    declared = [as_written(name, formats) for name, way in formats.items() if way != "iso" and name not in dates]
     if declared:
         logger.log(
             NOTICE,
             "dates read as the reference writes them: %s (columns.date_formats decides)",
             ", ".join(declared),
         )
-    dates = [written.get(name, name) for name in dates]
+    dates = [as_written(name, formats) for name in dates]
     if not config.columns.infer:
         return config
     commas = [] if table_format(reference) == "parquet" else decimal_comma_columns(sample, dialect)

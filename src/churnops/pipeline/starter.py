@@ -193,6 +193,16 @@ def date_writings(sample: pl.DataFrame, names: list[str]) -> dict[str, str | Non
     return found
 
 
+def as_written(name: str, formats: dict[str, str]) -> str:
+    """A date column's name with how its dates are written, when that is not ISO 8601 (notices).
+
+    >>> as_written("signup", {"signup": "month-first"}), as_written("born", {})
+    ('signup (written month first)', 'born')
+    """
+    way = formats.get(name, "iso")
+    return name if way == "iso" else f"{name} (written {way.replace('-', ' ')})"
+
+
 def with_date_formats(config: Any, sample: pl.DataFrame) -> tuple[Any, dict[str, str]]:
     """``config`` with how each date column's text is written decided from a sample of the
     reference (``columns.date_formats``), so that every chunk of both files is read the same way;

@@ -147,17 +147,10 @@ def create_app(state: ServiceState) -> Starlette:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
 
     async def events(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         checked = await read_events(request)
         if isinstance(checked, Response):
             return checked
-        # off the event loop: the commit's fsync, and the detectors fed in log order
-        appended = await run_in_threadpool(state.log.append, checked, state.detectors.observe)
-        accepted.inc(len(appended.accepted))
-        duplicates.inc(len(appended.duplicates))
-        if appended.closed:
-            state.evaluator.submit(appended.closed)
+        appended = await log_events(checked)
         return JSONResponse(
             {
                 "accepted": len(appended.accepted),
@@ -169,13 +162,14 @@ def create_app(state: ServiceState) -> Starlette:
             status_code=200,
         )
 
-    async def read_events(request: Request) -> list[tuple[str, dict[str, Any]]] | Response:
-        """The request's events, checked; or the 4xx answer saying why not."""
+    async def read_json(request: Request, check: Any) -> Any:
+        """``check(payload)`` of the request's authorized JSON body (off the event loop), or the 4xx
+        answer saying why there is none."""
         if not authorized(request):
             return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
         media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-            return _problem(415, "send the events as application/json")
+            return _problem(415, "send the body as application/json")
         try:
             raw = await _body(request, state.max_body_bytes)
         except BodyTooLarge:
@@ -184,22 +178,41 @@ def create_app(state: ServiceState) -> Starlette:
             return _problem(400, "the client went away before sending the whole body")
         from starlette.concurrency import run_in_threadpool
 
-        def parse() -> list[tuple[str, dict[str, Any]]] | Response:
+        def parse() -> Any:
             import orjson
 
             try:
                 payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
             except orjson.JSONDecodeError as exc:
                 return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
-            try:
-                return state.schema.check(payload, state.max_batch)
-            except RecordError as exc:
-                return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+            return check(payload)
 
         return await run_in_threadpool(parse)  # a large body never holds up the event loop
 
-    async def predict(request: Request) -> Response:
+    def checked_events(payload: Any) -> list[tuple[str, dict[str, Any]]] | Response:
+        try:
+            return state.schema.check(payload, state.max_batch)
+        except RecordError as exc:
+            return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+
+    async def read_events(request: Request) -> list[tuple[str, dict[str, Any]]] | Response:
+        """The request's events, checked; or the 4xx answer saying why not."""
+        found: list[tuple[str, dict[str, Any]]] | Response = await read_json(request, checked_events)
+        return found
+
+    async def log_events(events: list[tuple[str, dict[str, Any]]]) -> Any:
+        """Write events to the log (the detectors fed in log order, off the event loop); count
+        them; queue the windows they closed."""
         from starlette.concurrency import run_in_threadpool
+
+        appended = await run_in_threadpool(state.log.append, events, state.detectors.observe)
+        accepted.inc(len(appended.accepted))
+        duplicates.inc(len(appended.duplicates))
+        if appended.closed:
+            state.evaluator.submit(appended.closed)
+        return appended
+
+    async def predict(request: Request) -> Response:
 
         checked = await read_events(request)
         if isinstance(checked, Response):
@@ -223,11 +236,7 @@ def create_app(state: ServiceState) -> Starlette:
             (event_id, {**record, PROBABILITY: float(p), ARM: arm})
             for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
         ]
-        appended = await run_in_threadpool(state.log.append, scored, state.detectors.observe)
-        accepted.inc(len(appended.accepted))
-        duplicates.inc(len(appended.duplicates))
-        if appended.closed:
-            state.evaluator.submit(appended.closed)
+        appended = await log_events(scored)
         repeated = set(appended.duplicates)
         return JSONResponse(
             {
@@ -257,23 +266,7 @@ def create_app(state: ServiceState) -> Starlette:
             return False
         return number not in state.evaluator.submitted or number in state.evaluator.done
 
-    async def labels(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        if not authorized(request):
-            return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
-        try:
-            raw = await _body(request, state.max_body_bytes)
-        except BodyTooLarge:
-            return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
-        except ClientDisconnect:
-            return _problem(400, "the client went away before sending the whole body")
-        import orjson
-
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
+    def checked_labels(payload: Any) -> list[tuple[str, int]] | Response:
         items = [payload] if isinstance(payload, dict) else payload
         if not isinstance(items, list) or not items or len(items) > state.max_batch:
             return _problem(
@@ -291,6 +284,14 @@ def create_app(state: ServiceState) -> Starlette:
                 pairs.append((event_id, int(label)))
         if problems:
             return _problem(422, "some labels cannot be accepted; none was written", problems[:20])
+        return pairs
+
+    async def labels(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        pairs = await read_json(request, checked_labels)
+        if isinstance(pairs, Response):
+            return pairs
         recorded, unknown = await run_in_threadpool(state.log.label, pairs)
         return JSONResponse({"labelled": recorded, "unknown_event_ids": unknown[:100]})
 

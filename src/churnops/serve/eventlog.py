@@ -148,13 +148,7 @@ class EventLog:
             window, count = self.open_window, self.open_count
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                known: set[str] = set()
-                ids = [event_id for event_id, _ in pairs]
-                for start in range(0, len(ids), 900):  # under SQLite's limit of bound values
-                    part = ids[start : start + 900]
-                    marks = ",".join("?" * len(part))
-                    query = f"SELECT event_id FROM events WHERE event_id IN ({marks})"  # noqa: S608 - marks only
-                    known.update(row[0] for row in self._db.execute(query, part))
+                known = self._known([event_id for event_id, _ in pairs])
                 accepted: list[str] = []
                 duplicates: list[str] = []
                 closed: list[int] = []
@@ -206,18 +200,23 @@ class EventLog:
             self.open_window, self.open_count = window + 1, 0
             return window
 
+    def _known(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the log holds (the caller holds the lock)."""
+        known: set[str] = set()
+        for start in range(0, len(ids), 900):  # under SQLite's limit of bound values
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT event_id FROM events WHERE event_id IN ({marks})"  # noqa: S608 - marks only
+            known.update(row[0] for row in self._db.execute(query, part))
+        return known
+
     def label(self, labels: list[tuple[str, int]]) -> tuple[int, list[str]]:
         """Record late outcomes by event id (a later one replaces an earlier one); how many were
         recorded, and the ids of events the log does not hold."""
         now = time.time()
         with self._lock:
             ids = [event_id for event_id, _ in labels]
-            known: set[str] = set()
-            for start in range(0, len(ids), 900):
-                part = ids[start : start + 900]
-                marks = ",".join("?" * len(part))
-                query = f"SELECT event_id FROM events WHERE event_id IN ({marks})"  # noqa: S608 - marks only
-                known.update(row[0] for row in self._db.execute(query, part))
+            known = self._known(ids)
             rows = [(event_id, label, now) for event_id, label in labels if event_id in known]
             self._db.execute("BEGIN IMMEDIATE")
             try:
