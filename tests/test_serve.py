@@ -27,49 +27,7 @@ import churnops
 pytest.importorskip("uvicorn", reason="needs: uvicorn (pip install 'churnops[serve]')")
 pytest.importorskip("starlette", reason="needs: starlette (pip install 'churnops[serve]')")
 
-TOKEN = "test-token-0123456789abcdef"
-WINDOW = 1_000
-
-
-class Service:
-    def __init__(self, root: Path, *args: str, token: str | None = TOKEN) -> None:
-        env = {**os.environ, "CHURNOPS_API_TOKEN": token or ""}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={WINDOW}", *args],
-            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        line = self.process.stdout.readline()  # the service says where it listens once it does
-        if "listening on" not in line:
-            self.process.kill()
-            raise AssertionError(f"the service did not start: {line}{self.process.stderr.read()}")
-        self.url = line.split("listening on ")[1].split()[0]
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=120) as answer:
-                return answer.status, answer.read(), dict(answer.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, error.read(), dict(error.headers)
-
-    def post(self, events, token: str | None = TOKEN, raw: bytes | None = None):
-        headers = {"Content-Type": "application/json"}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        status, body, _ = self.request(
-            "POST", "/v1/events", raw if raw is not None else json.dumps(events).encode(), headers
-        )
-        return status, json.loads(body)
-
-    def window(self, number: int) -> dict:
-        status, body, _ = self.request("GET", f"/v1/drift?window={number}&wait=60")
-        assert status == 200, body
-        return json.loads(body)["metrics"]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
+from service_process import TOKEN, WINDOW, Service  # noqa: E402 - after the extra is known
 
 
 @pytest.fixture()
@@ -508,7 +466,7 @@ def test_late_labels_give_the_champions_realized_performance(trained):
     from churnops.monitor.performance import roc_auc
 
     rows = churnops.generate(300, start=27_000)
-    service = Service(trained)
+    service = Service(trained, "--set", "serve.event_log=monitoring/late.db")
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     try:
         events = _events(rows.drop("Churn Flag"), "late")
@@ -516,7 +474,7 @@ def test_late_labels_give_the_champions_realized_performance(trained):
         assert status == 200
         scores = [p["probability"] for p in json.loads(body)["predictions"]]
         model = json.loads(service.request("GET", "/v1/drift")[1])["model"]
-        assert model["labelled"] == 0 and "roc_auc" not in model
+        assert model["labelled"] == 0 and model["roc_auc"] is None and model["scored"] == 300
         outcomes = [{"event_id": f"late-{i}", "label": int(flag)} for i, flag in enumerate(rows["Churn Flag"])]
         outcomes.append({"event_id": "never-seen", "label": 1})
         status, body, _ = service.request("POST", "/v1/labels", json.dumps(outcomes).encode(), headers)
@@ -547,7 +505,10 @@ def test_a_challenger_scores_its_share_of_customers_for_good_and_the_arms_are_co
     events = _events(rows.drop("Churn Flag"), "ab")
     arms: dict[int, str] = {}
     for attempt in range(2):  # the same customers after a restart: the same arms
-        service = Service(trained, "--set", "serve.ab.share=0.5", "--set", "serve.event_log=monitoring/ab.db")
+        service = Service(
+            trained, "--set", "serve.ab.share=0.5", "--set", "serve.event_log=monitoring/ab.db",
+            "--set", "serve.ab.min_labels=100",
+        )  # fmt: skip
         try:
             batch = [{**e, "event_id": f"{e['event_id']}-{attempt}"} for e in events]
             status, body, _ = service.request("POST", "/v1/predict", json.dumps(batch).encode(), headers)
@@ -566,7 +527,9 @@ def test_a_challenger_scores_its_share_of_customers_for_good_and_the_arms_are_co
     assert 120 < shares.count("challenger") < 280  # about half of 400 customers
     assert model["champion"]["labelled"] + model["challenger"]["labelled"] == 400
     assert model["challenger_share"] == 0.5 and "DeLong" in model["comparison"]["test"]
-    assert 0.0 <= model["comparison"]["p_value"] <= 1.0
+    # the same model in both arms: not better, whatever the draw of customers
+    assert 0.0 <= model["comparison"]["p_value"] <= 1.0 and model["comparison"]["promote"] is False
+    assert "not significantly better" in model["comparison"]["reason"]
     bad = subprocess.run(
         [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.ab.share=0.5",
          "--set", "serve.ab.key=nope", "--set", "serve.event_log=monitoring/ab2.db"],

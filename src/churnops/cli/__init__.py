@@ -81,6 +81,7 @@ def root(
 
 
 from churnops.cli import (  # noqa: E402
+    ab_cmds,
     config_cmds,
     data_cmds,
     history_cmds,
@@ -111,6 +112,8 @@ app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("retrain")(model_cmds.retrain)
 app.command("serve")(serve_cmds.serve)
+app.add_typer(ab_cmds.ab_app, name="ab")
+
 
 GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
 

@@ -176,6 +176,7 @@ def _check_paths(config: Config, label: str) -> None:
     checks += [
         ("serve.event_log", config.serve.event_log, "file"),
         ("serve.windows_dir", config.serve.windows_dir, "dir"),
+        ("serve.ab.report_dir", config.serve.ab.report_dir, "dir"),
     ]
     for key, value, kind in checks:
         try:

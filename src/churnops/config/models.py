@@ -561,6 +561,10 @@ def period_seconds(text: str) -> float | None:
     return float(seconds) if seconds <= 30 * 86400 else None
 
 
+AB_REPORT_FILES = ("ab_report.json", "ab_report.html", "report.css")
+"""What ``churnops ab report`` writes in ``serve.ab.report_dir``."""
+
+
 class ABConfig(_Section):
     """``[serve.ab]``: a challenger model taking a share of ``/v1/predict``'s traffic."""
 
@@ -571,6 +575,15 @@ class ABConfig(_Section):
     key: str | None = None
     """The column whose value assigns a customer to an arm, for good (default: the first of
     ``columns.id``)."""
+    level: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    """The challenger is promoted when its ROC-AUC is higher with a one-sided p-value (DeLong) at
+    most this."""
+    min_labels: Annotated[int, Field(ge=20, le=100_000_000)] = 1_000
+    """Labelled events each arm needs before a promotion is decided."""
+    auto_promote: bool = False
+    """Promote a better challenger unattended: the service checks after every closed window."""
+    report_dir: str = "monitoring/ab"
+    """Where ``churnops ab report`` writes ``ab_report.json``, ``ab_report.html`` and its stylesheet."""
 
 
 class ServeConfig(_Section):
@@ -749,6 +762,10 @@ class Config(_Section):
                 outputs[f"notify.channels[{index}].path"] = self.resolve(channel.path)
         if self.metrics.textfile_dir:
             outputs["metrics.textfile_dir"] = self.resolve_dir(self.metrics.textfile_dir) / TEXTFILE_NAME
+        outputs["serve.event_log"] = self.resolve(self.serve.event_log)
+        ab_folder = self.resolve_dir(self.serve.ab.report_dir)
+        for name in AB_REPORT_FILES:
+            outputs[f"serve.ab.report_dir ({name})"] = ab_folder / name
         for key, url in (("history.url", self.history.url), ("model.tracking_uri", self.model.tracking_uri)):
             database = self.sqlite_path(url) if url else None
             if database is not None:

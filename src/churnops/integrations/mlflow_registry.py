@@ -242,6 +242,24 @@ def set_alias(store: Store, name: str, alias: str, version: str) -> None:
         mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
 
 
+def delete_alias(store: Store, name: str, alias: str) -> None:
+    with session(store) as mlflow:
+        mlflow.MlflowClient().delete_registered_model_alias(name, alias)
+
+
+def set_version_tags(store: Store, name: str, version: str, tags: dict[str, str]) -> None:
+    """Tags on a registered version (why it was promoted, by what)."""
+    with session(store) as mlflow:
+        client = mlflow.MlflowClient()
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+
+
+def version_tags(store: Store, name: str, version: str) -> dict[str, str]:
+    with session(store) as mlflow:
+        return dict(mlflow.MlflowClient().get_model_version(name, version).tags)
+
+
 def load_alias(store: Store, name: str, alias: str) -> LoadedModel:
     """The model behind ``models:/NAME@ALIAS``, checked by churnops' rules (never MLflow's loader).
 

@@ -173,10 +173,14 @@ def compare_auc(first: tuple[float, float], second: tuple[float, float]) -> dict
 
     >>> compare_auc((0.80, 0.0004), (0.75, 0.0005))["p_value"] < 0.1
     True
+    >>> compare_auc((0.0, 0.0), (1.0, 0.0))["p_value"], compare_auc((1.0, 0.0), (1.0, 0.0))["p_value"]
+    (0.0, 1.0)
     """
     import math
 
     difference = second[0] - first[0]
     spread = math.sqrt(first[1] + second[1])
-    z = difference / spread if spread > 0 else 0.0
+    # both ROC-AUCs without spread (perfectly ranked, or all wrong): any difference is certain
+    certain = 0.0 if difference == 0 else math.copysign(math.inf, difference)
+    z = difference / spread if spread > 0 else certain
     return {"difference": difference, "z": z, "p_value": math.erfc(abs(z) / math.sqrt(2.0))}

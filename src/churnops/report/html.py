@@ -440,6 +440,11 @@ def with_inline_stylesheet(page: str) -> str:
     return head.replace(STYLESHEET_LINK, f"<style>\n{report_stylesheet()}\n</style>") + separator + body
 
 
+def render_ab_report(document: dict[str, Any]) -> str:
+    """The A/B page of ``churnops ab report`` (links ``report.css``; no script)."""
+    return _environment().get_template("ab_report.html.j2").render(document=document, version=__version__)
+
+
 def _render(result: MonitoringResult, context: ReportContext) -> str:
     template = _environment().get_template("report.html.j2")
     drift = result.dataset_drift

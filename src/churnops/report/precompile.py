@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-TEMPLATES = ("report.html.j2", "_svg.html.j2")
+TEMPLATES = ("report.html.j2", "_svg.html.j2", "ab_report.html.j2")
 COMPILED = Path(__file__).parent / "compiled"
 FINGERPRINT_FILE = "FINGERPRINT"
 

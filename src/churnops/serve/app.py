@@ -40,9 +40,9 @@ from starlette.routing import Route
 
 from churnops.errors import ChurnopsError
 from churnops.serve.detectors import Detectors
-from churnops.serve.eventlog import EventLog
+from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, EventLog
 from churnops.serve.records import RecordError, RecordSchema
-from churnops.serve.scoring import ARM, PROBABILITY, MicroBatcher, arm_of
+from churnops.serve.scoring import MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,9 @@ class ServiceState:
     """Scores the challenger's share of the customers (``[serve.ab]``), when there is one."""
     ab_share: float = 0.0
     ab_key: str | None = None
+    ab_alias: str = "challenger"
+    ab_level: float = 0.05
+    ab_min_labels: int = 1_000
 
 
 class BodyTooLarge(Exception):
@@ -233,7 +236,7 @@ def create_app(state: ServiceState) -> Starlette:
         except (ValueError, ChurnopsError) as exc:
             return _problem(422, f"the model cannot score these events: {str(exc).splitlines()[0][:200]}")
         scored = [
-            (event_id, {**record, PROBABILITY: float(p), ARM: arm})
+            (event_id, {**record, PROBABILITY: float(p), ARM: arm, MODEL_VERSION: batchers[arm].champion.version})
             for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
         ]
         appended = await log_events(scored)
@@ -295,44 +298,33 @@ def create_app(state: ServiceState) -> Starlette:
         recorded, unknown = await run_in_threadpool(state.log.label, pairs)
         return JSONResponse({"labelled": recorded, "unknown_event_ids": unknown[:100]})
 
-    def arm_state(batcher: MicroBatcher, arm: str) -> tuple[dict[str, Any], tuple[float, float] | None]:
-        from churnops.monitor.performance import classification_metrics, roc_auc_with_variance
-
-        model = batcher.champion
-        truth, scores = state.log.labelled_scores(PROBABILITY, ARM, arm)
-        found: dict[str, Any] = {"model": model.name, "version": model.version, "labelled": len(truth)}
-        auc = None
-        if len(set(truth)) == 2:  # both outcomes seen: the realized performance is measurable
-            outcomes, probabilities = np.array(truth), np.array(scores)
-            measured = classification_metrics(outcomes, probabilities, model.threshold)
-            clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
-            log_loss = -np.mean(outcomes * np.log(clipped) + (1 - outcomes) * np.log(1 - clipped))
-            found |= {"roc_auc": measured["roc_auc"], "brier": measured["brier"], "log_loss": float(log_loss)}
-            auc = roc_auc_with_variance(outcomes, probabilities)
-        return found, auc
-
     def model_state() -> dict[str, Any] | None:
-        if state.batcher is None:
-            return None
-        found, champion_auc = arm_state(state.batcher, "champion")
-        if state.challenger is None:
-            return found
-        challenger, challenger_auc = arm_state(state.challenger, "challenger")
-        both = {"champion": found, "challenger": challenger, "challenger_share": state.ab_share}
-        if (
-            champion_auc is not None
-            and challenger_auc is not None
-            and all(map(np.isfinite, champion_auc + challenger_auc))
-        ):
-            from churnops.monitor.performance import compare_auc
+        """Each arm's measured performance, as ``churnops ab report`` measures it."""
+        from churnops.serve import ab
 
-            both["comparison"] = {
-                **compare_auc(champion_auc, challenger_auc),
-                "test": "DeLong, ROC-AUC of two independent groups of customers",
-            }
-        return both
+        champion, challenger = state.batcher, state.challenger
+        if champion is None:
+            return None
+        arms = [ab.Arm("champion", "champion", champion.champion.version)]
+        if challenger is not None:
+            arms.append(ab.Arm("challenger", state.ab_alias, challenger.champion.version))
+        document = ab.ab_document(
+            state.log.scored(ab.MAX_EVENTS), arms, champion.champion.name, state.ab_level, state.ab_min_labels
+        )
+        measured = document["arms"]
+        if challenger is None:
+            return {"model": champion.champion.name, **measured["champion"]}
+        return {
+            "model": champion.champion.name,
+            "champion": measured["champion"],
+            "challenger": measured["challenger"],
+            "challenger_share": state.ab_share,
+            "comparison": {**document["decision"], "test": document["test"], "level": document["level"]},
+        }
 
     async def drift(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
         wanted = request.query_params.get("window")
         if wanted is not None:  # ?window=N&wait=S: answer once window N is evaluated (at most S seconds)
             wait_text = request.query_params.get("wait", "0")
@@ -367,7 +359,7 @@ def create_app(state: ServiceState) -> Starlette:
                 },
                 "last_closed_window": last,
                 "detectors": state.detectors.summary(),
-                "model": model_state(),
+                "model": await run_in_threadpool(model_state),
             }
         )
 

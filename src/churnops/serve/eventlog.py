@@ -26,6 +26,12 @@ from typing import Any
 from churnops.errors import InputDataError
 
 SCHEMA_VERSION = "2"
+PROBABILITY = "churn_probability"
+"""The key under which a scored event keeps its probability in the event log."""
+ARM = "churnops_arm"
+"""The key under which a scored event keeps the arm that scored it."""
+MODEL_VERSION = "churnops_model_version"
+"""The key under which a scored event keeps the registered version of the model that scored it."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,18 @@ class EventLog:
         self.path = path
         self.window_size = window_size
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
         self._db = self._connect()
         if existing:
-            self._check_foreign()
+            try:
+                check_event_log(self._db, path)
+            except InputDataError:
+                self._db.close()
+                self._hold.close()
+                raise
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,33 +110,6 @@ class EventLog:
         self.open_count = int(
             self._db.execute("SELECT COUNT(*) FROM events WHERE window = ?", (self.open_window,)).fetchone()[0]
         )
-
-    def _check_foreign(self) -> None:
-        """Refuse a database that is not an event log this code wrote (its tables, its columns)."""
-        expected = {
-            "meta": ["key", "value"],
-            "events": ["seq", "event_id", "window", "received", "record"],
-            "windows": ["window", "events", "closed_at", "evaluated_at", "status", "headline", "score"],
-            "labels": ["event_id", "label", "received"],
-        }
-        try:
-            tables = {
-                name
-                for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                if name != "sqlite_sequence"
-            }
-            columns = {
-                t: [row[1] for row in self._db.execute(f"PRAGMA table_info({t})")] for t in tables & set(expected)
-            }
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise InputDataError(f"{self.path}: not an event log churnops can use ({exc})") from None
-        if tables != set(expected) or any(columns[t] != expected[t] for t in expected):
-            self._db.close()
-            raise InputDataError(
-                f"{self.path}: a database that is not churnops' event log (tables: "
-                f"{', '.join(sorted(tables)) or 'none'}); set serve.event_log to a new file"
-            )
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -227,22 +213,13 @@ class EventLog:
                 raise
         return len(rows), [event_id for event_id in ids if event_id not in known]
 
-    def labelled_scores(
-        self, key: str, arm_key: str | None = None, arm: str = "champion", limit: int = 100_000
-    ) -> tuple[list[int], list[float]]:
-        """The latest ``limit`` labelled events that carry a score under ``key`` (and, with
-        ``arm_key``, were scored by ``arm``; events without one count as the champion's)."""
-        arm_clause = "AND COALESCE(json_extract(events.record, ?), 'champion') = ? " if arm_key else ""
-        parameters: tuple[Any, ...] = (f'$."{key}"', f'$."{key}"')
-        if arm_key:
-            parameters += (f'$."{arm_key}"', arm)
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT labels.label, json_extract(events.record, ?) FROM labels JOIN events USING (event_id) "
-                f"WHERE json_extract(events.record, ?) IS NOT NULL {arm_clause}ORDER BY events.seq DESC LIMIT ?",
-                (*parameters, limit),
-            ).fetchall()
-        return [int(label) for label, _ in rows], [float(score) for _, score in rows]
+    def scored(self, limit: int) -> list[tuple[Any, Any, Any, Any]]:
+        """The latest ``limit`` scored events (:func:`read_scored`)."""
+        with self._read_lock:  # its own connection: a long read never holds up appends (WAL)
+            if self._reader is None:
+                self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+                self._reader.execute("PRAGMA query_only = ON")
+            return read_scored(self._reader, limit)
 
     def window_state(self, window: int) -> str:
         """``open`` (not closed yet), ``closed`` (not evaluated yet) or ``evaluated``."""
@@ -313,9 +290,49 @@ class EventLog:
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def close(self) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             self._db.close()
         self._hold.close()
+
+
+def read_scored(db: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any, Any]]:
+    """``(arm, version, probability, label or None)`` of the latest ``limit`` events
+    ``POST /v1/predict`` scored, newest first."""
+    return db.execute(
+        "SELECT json_extract(events.record, ?), json_extract(events.record, ?), json_extract(events.record, ?), "
+        "labels.label FROM events LEFT JOIN labels USING (event_id) WHERE json_extract(events.record, ?) IS NOT "
+        "NULL ORDER BY events.seq DESC LIMIT ?",
+        (f'$."{ARM}"', f'$."{MODEL_VERSION}"', f'$."{PROBABILITY}"', f'$."{ARM}"', limit),
+    ).fetchall()
+
+
+EXPECTED_TABLES = {
+    "meta": ["key", "value"],
+    "events": ["seq", "event_id", "window", "received", "record"],
+    "windows": ["window", "events", "closed_at", "evaluated_at", "status", "headline", "score"],
+    "labels": ["event_id", "label", "received"],
+}
+
+
+def check_event_log(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database that is not an event log this code wrote (its tables, its columns)."""
+    try:
+        tables = {
+            name
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if name != "sqlite_sequence"
+        }
+        columns = {t: [row[1] for row in db.execute(f"PRAGMA table_info({t})")] for t in tables & set(EXPECTED_TABLES)}
+    except sqlite3.DatabaseError as exc:
+        raise InputDataError(f"{path}: not an event log churnops can use ({exc})") from None
+    if tables != set(EXPECTED_TABLES) or any(columns[t] != EXPECTED_TABLES[t] for t in EXPECTED_TABLES):
+        raise InputDataError(
+            f"{path}: a database that is not churnops' event log (tables: "
+            f"{', '.join(sorted(tables)) or 'none'}); set serve.event_log to a new file"
+        )
 
 
 def _exclusive(path: Path) -> Any:

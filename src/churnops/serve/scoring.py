@@ -18,11 +18,6 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-PROBABILITY = "churn_probability"
-"""The key under which a scored event keeps its probability in the event log."""
-ARM = "churnops_arm"
-"""The key under which a scored event keeps the arm that scored it."""
-
 
 def arm_of(value: Any, share: float) -> str:
     """``challenger`` for a ``share`` of the values of a customer key, ``champion`` for the rest:

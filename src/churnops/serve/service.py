@@ -138,11 +138,14 @@ def start(config: Config, token: str | None) -> ServiceState:
                     "assigns the arms"
                 )
             challenger = Champion.load(config, ab.challenger)
-    return ServiceState(
+    state = ServiceState(
         batcher=MicroBatcher(champion, schema.dtypes) if champion is not None else None,
         challenger=MicroBatcher(challenger, schema.dtypes) if challenger is not None else None,
         ab_share=ab.share,
         ab_key=key,
+        ab_alias=ab.challenger,
+        ab_level=ab.level,
+        ab_min_labels=ab.min_labels,
         log=log,
         schema=schema,
         evaluator=evaluator,
@@ -154,6 +157,66 @@ def start(config: Config, token: str | None) -> ServiceState:
         folder=folder,
         window_period=period_seconds(config.serve.window_period) if config.serve.window_period else None,
     )
+    evaluator.after = lambda: check_models(state, config)
+    return state
+
+
+def check_models(state: ServiceState, config: Config) -> None:
+    """After a closed window: promote a better challenger (``serve.ab.auto_promote``), then
+    score with whatever the aliases now point at - a promotion by ``churnops ab promote``,
+    ``churnops retrain`` or ``churnops train`` is taken up without a restart."""
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+    from churnops.serve import ab
+    from churnops.serve.scoring import Champion, MicroBatcher
+
+    ab_config = config.serve.ab
+    champion, challenger = state.batcher, state.challenger
+    if ab_config.auto_promote and champion is not None and challenger is not None:
+        arms = [
+            ab.Arm("champion", "champion", champion.champion.version),
+            ab.Arm("challenger", ab_config.challenger, challenger.champion.version),
+        ]
+        document = ab.ab_document(
+            state.log.scored(ab.MAX_EVENTS), arms, config.model.name, ab_config.level, ab_config.min_labels
+        )
+        if document["decision"]["promote"]:
+            said = ab.promote(config, document, "churnops serve (serve.ab.auto_promote)")
+            logger.warning("%s", said)
+            _tell(config, said)
+    store = store_of(config)
+    found = registry.find_alias(store, config.model.name, "champion")
+    if found is not None and (champion is None or found.version != champion.champion.version):
+        loaded = Champion.load(config)
+        if loaded is not None:
+            logger.warning("now scoring with %s v%s (the champion alias moved)", loaded.name, loaded.version)
+            state.batcher = MicroBatcher(loaded, state.schema.dtypes)
+    if ab_config.share <= 0 or state.ab_key is None:
+        return
+    found = registry.find_alias(store, config.model.name, ab_config.challenger)
+    current = state.challenger
+    if found is None:
+        if current is not None:
+            logger.warning("no challenger any more: every customer is scored by the champion")
+            state.challenger = None
+    elif current is None or found.version != current.champion.version:
+        loaded = Champion.load(config, ab_config.challenger)
+        if loaded is not None:
+            logger.warning("challenger now %s v%s", loaded.name, loaded.version)
+            state.challenger = MicroBatcher(loaded, state.schema.dtypes)
+
+
+def _tell(config: Config, said: str) -> None:
+    """The [notify] channels hear of an unattended promotion."""
+    if not config.notify.channels:
+        return
+    from churnops.integrations.notifications.message import Notification
+    from churnops.integrations.notifications.send import send_all
+
+    note = Notification(status="ok", title="churnops: challenger promoted", verdict=said)
+    for delivery in send_all(config, note, []):
+        if delivery.status == "failed":
+            logger.warning("promotion notification %s: %s", delivery.channel, delivery.error)
 
 
 def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) -> None:

@@ -75,6 +75,8 @@ class WindowEvaluator:
         """Windows evaluated (or failed) since the start."""
         self.submitted: set[int] = set()
         """Windows given to this evaluator since the start."""
+        self.after: Any = None
+        """Called after each window (the service checks its models then); errors are logged."""
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
@@ -97,6 +99,11 @@ class WindowEvaluator:
             self.failures += 1
             logger.exception("window %s could not be evaluated", window)
             document = None
+        if self.after is not None:
+            try:
+                self.after()
+            except Exception:  # the models are checked again after the next window
+                logger.exception("after window %s: the models could not be checked", window)
         with self._lock:
             if document is not None and (self.last is None or window >= self.last["window"]):
                 self.last = {"window": window, "metrics": document}

@@ -1,0 +1,288 @@
+"""Champion and challenger on live traffic: each arm's measured performance, the test of the
+difference, and promotion.
+
+The numbers come from the event log: every event ``POST /v1/predict`` scored keeps its arm, the
+registered version that scored it and its probability; ``POST /v1/labels`` adds the outcome. An
+arm is measured on the events its *current* model version scored (after a promotion, the new
+champion starts from zero), the latest :data:`MAX_EVENTS` of them.
+
+The decision: the challenger replaces the champion when both arms have at least
+``serve.ab.min_labels`` labelled events holding both outcomes, and the challenger's ROC-AUC is
+higher with DeLong's one-sided p-value at most ``serve.ab.level`` (the two arms are different
+customers: two independent samples). Brier score and log-loss are shown, not tested.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from churnops.errors import ChurnopsError, ConfigError, InputDataError
+from churnops.serve.eventlog import read_scored
+
+logger = logging.getLogger(__name__)
+
+MAX_EVENTS = 200_000
+"""Most recent scored events read per report (both arms together)."""
+ARMS = ("champion", "challenger")
+HISTOGRAM_BINS = 10
+PROMOTION_TAG = "churnops.promotion"
+"""The registry tag on a promoted version that says why (and the previous champion's version)."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """An arm's model: the alias it answers to and the registered version behind it."""
+
+    arm: str
+    alias: str
+    version: str
+
+
+def _score_summary(scores: np.ndarray) -> dict[str, Any]:
+    """How the arm's probabilities are spread: mean, quantiles and a histogram over [0, 1]."""
+    if scores.size == 0:
+        return {"mean": None, "quantiles": {}, "histogram": [0] * HISTOGRAM_BINS}
+    points = (0.05, 0.25, 0.5, 0.75, 0.95)
+    quantiles = np.quantile(scores, points)
+    counts, _ = np.histogram(np.clip(scores, 0.0, 1.0), bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+    return {
+        "mean": float(scores.mean()),
+        "quantiles": {f"p{round(p * 100):02d}": float(q) for p, q in zip(points, quantiles, strict=True)},
+        "histogram": [int(c) for c in counts],
+    }
+
+
+def measure_arm(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """An arm's numbers: ``scores`` of every event it scored, ``labels`` (0, 1, or -1 for not
+    labelled yet) beside them."""
+    from churnops.monitor.performance import roc_auc_with_variance
+
+    known = labels >= 0
+    outcomes, probabilities = labels[known].astype(int), scores[known]
+    found: dict[str, Any] = {
+        "scored": int(scores.size),
+        "score": _score_summary(scores),
+        "labelled": int(known.sum()),
+        "positives": int(outcomes.sum()),
+        "roc_auc": None,
+        "roc_auc_variance": None,
+        "brier": None,
+        "log_loss": None,
+    }
+    if outcomes.size:
+        clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
+        found["brier"] = float(np.mean((probabilities - outcomes) ** 2))
+        found["log_loss"] = float(-np.mean(outcomes * np.log(clipped) + (1 - outcomes) * np.log(1 - clipped)))
+    auc, variance = roc_auc_with_variance(outcomes, probabilities)
+    if math.isfinite(auc) and math.isfinite(variance):
+        found["roc_auc"], found["roc_auc_variance"] = auc, variance
+    return found
+
+
+def decide(champion: dict[str, Any], challenger: dict[str, Any], level: float, min_labels: int) -> dict[str, Any]:
+    """Whether the challenger is better: ``promote``, ``reason`` in a sentence, and the test's
+    difference, z score and one-sided p-value when both ROC-AUCs are measurable.
+
+    >>> arm = {"labelled": 5000, "positives": 900, "roc_auc": 0.80, "roc_auc_variance": 1e-5}
+    >>> decide(arm, {**arm, "roc_auc": 0.84}, 0.05, 1000)["promote"]
+    True
+    >>> decide(arm, {**arm, "roc_auc": 0.801}, 0.05, 1000)["promote"]
+    False
+    """
+    from churnops.monitor.performance import compare_auc
+
+    found: dict[str, Any] = {"promote": False, "difference": None, "z": None, "p_value": None, "figures": None}
+    for name, arm in (("champion", champion), ("challenger", challenger)):
+        if arm["labelled"] < min_labels:
+            found["reason"] = (
+                f"not enough labels yet: the {name} has {arm['labelled']:,} labelled events of the "
+                f"{min_labels:,} needed (serve.ab.min_labels)"
+            )
+            return found
+        if arm["roc_auc"] is None:
+            found["reason"] = f"the {name}'s labelled events do not hold both outcomes: its ROC-AUC is not measurable"
+            return found
+    compared = compare_auc(
+        (champion["roc_auc"], champion["roc_auc_variance"]), (challenger["roc_auc"], challenger["roc_auc_variance"])
+    )
+    one_sided = 0.5 * math.erfc(compared["z"] / math.sqrt(2.0))  # H1: the challenger's ROC-AUC is higher
+    z = compared["z"]
+    found |= {"difference": compared["difference"], "z": z if math.isfinite(z) else None, "p_value": one_sided}
+    figures = (
+        f"challenger ROC-AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f} "
+        f"({compared['difference']:+.4f}, one-sided p = {one_sided:.2g}, level {level:g}; "
+        f"{challenger['labelled']:,} and {champion['labelled']:,} labelled events)"
+    )
+    found["figures"] = figures[:1].upper() + figures[1:]
+    found["promote"] = compared["difference"] > 0 and one_sided <= level
+    found["reason"] = (
+        f"the challenger is better: {figures}"
+        if found["promote"]
+        else f"the challenger is not significantly better: {figures}"
+    )
+    return found
+
+
+def ab_document(
+    rows: list[tuple[Any, Any, Any, Any]], arms: list[Arm], model: str, level: float, min_labels: int
+) -> dict[str, Any]:
+    """The A/B report: each arm's numbers from ``rows``
+    (:func:`churnops.serve.eventlog.read_scored`) and the decision."""
+    measured: dict[str, Any] = {}
+    for arm in arms:
+        scores = [float(p) for a, v, p, _ in rows if a == arm.arm and str(v) == arm.version and _finite(p)]
+        labels = [
+            int(label) if label in (0, 1) else -1
+            for a, v, p, label in rows
+            if a == arm.arm and str(v) == arm.version and _finite(p)
+        ]
+        measured[arm.arm] = {
+            "alias": arm.alias,
+            "version": arm.version,
+            **measure_arm(np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.int64)),
+        }
+    document: dict[str, Any] = {
+        "model": model,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "test": "DeLong, ROC-AUC of two independent groups of customers (one-sided: the challenger is better)",
+        "level": level,
+        "min_labels": min_labels,
+        "arms": measured,
+    }
+    if "champion" in measured and "challenger" in measured:
+        document["decision"] = decide(measured["champion"], measured["challenger"], level, min_labels)
+    else:
+        document["decision"] = {
+            "promote": False,
+            "difference": None,
+            "z": None,
+            "p_value": None,
+            "figures": None,
+            "reason": "no challenger: register one under the challenger alias to compare it on live traffic",
+        }
+    return document
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def open_log_for_reading(path: Path) -> sqlite3.Connection:
+    """The event log, read-only and without its lock (a running service keeps writing: SQLite's
+    write-ahead log lets a reader see the last committed state)."""
+    from churnops.serve.eventlog import check_event_log
+
+    if path.is_symlink():
+        raise InputDataError(f"{path}: is a symbolic link; the event log is never opened through one")
+    if not path.is_file():
+        raise InputDataError(
+            f"{path}: no event log yet - start 'churnops serve' and score customers with POST /v1/predict first"
+        )
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.DatabaseError as exc:
+        raise InputDataError(f"{path}: cannot read the event log ({exc})") from None
+    try:
+        check_event_log(db, path)
+    except InputDataError:
+        db.close()
+        raise
+    return db
+
+
+def current_arms(config: Any) -> list[Arm]:
+    """The registered versions behind the champion and the challenger aliases now."""
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+
+    store = store_of(config)
+    found = []
+    for arm, alias in (("champion", "champion"), ("challenger", config.serve.ab.challenger)):
+        version = registry.find_alias(store, config.model.name, alias)
+        if version is not None:
+            found.append(Arm(arm, alias, version.version))
+    if not found or found[0].arm != "champion":
+        raise ConfigError(f"no model '{config.model.name}@champion' in the registry: run 'churnops train' first")
+    return found
+
+
+def report(config: Any, db: sqlite3.Connection | None = None) -> dict[str, Any]:
+    """The A/B report of the configured project, from its event log (``db``: an open
+    connection to it, e.g. the service's own)."""
+    ab = config.serve.ab
+    arms = current_arms(config)
+    if db is None:
+        reader = open_log_for_reading(config.resolve(config.serve.event_log))
+        try:
+            rows = read_scored(reader, MAX_EVENTS)
+        finally:
+            reader.close()
+    else:
+        rows = read_scored(db, MAX_EVENTS)
+    return ab_document(rows, arms, config.model.name, ab.level, ab.min_labels)
+
+
+def promote(config: Any, document: dict[str, Any], by: str) -> str:
+    """Move the aliases as ``document`` decided: the challenger's version becomes the champion,
+    the champion's the ``previous-champion``, the challenger alias is removed; the reason is
+    written on the promoted version in the registry. Returns the sentence said."""
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+
+    decision = document["decision"]
+    if not decision["promote"]:
+        raise ChurnopsError("nothing to promote: " + decision["reason"])
+    champion, challenger = document["arms"]["champion"], document["arms"]["challenger"]
+    now = {arm.arm: arm.version for arm in current_arms(config)}
+    if now.get("champion") != champion["version"] or now.get("challenger") != challenger["version"]:
+        raise ConfigError(
+            "the aliases moved since these numbers were measured (champion v"
+            f"{now.get('champion')}, challenger v{now.get('challenger')}): measure again"
+        )
+    store = store_of(config)
+    name = config.model.name
+    said = (
+        f"{name} v{challenger['version']} promoted to champion (was v{champion['version']}, now "
+        f"'previous-champion') by {by}: {decision['reason']}"
+    )
+    registry.set_alias(store, name, "previous-champion", champion["version"])
+    registry.set_alias(store, name, "champion", challenger["version"])
+    registry.delete_alias(store, name, challenger["alias"])
+    registry.set_version_tags(
+        store,
+        name,
+        challenger["version"],
+        {
+            PROMOTION_TAG: said,
+            "churnops.promoted_at": document["created_at"],
+            "churnops.promoted_by": by,
+            "churnops.previous_champion": champion["version"],
+        },
+    )
+    registry.log_comparison(
+        store,
+        "ab-promotion",
+        {
+            "champion_roc_auc": champion["roc_auc"],
+            "challenger_roc_auc": challenger["roc_auc"],
+            "p_value": decision["p_value"],
+        },
+        {
+            "champion_version": champion["version"],
+            "challenger_version": challenger["version"],
+            "decision": "promoted",
+            "promoted_by": by,
+            "champion_labelled": str(champion["labelled"]),
+            "challenger_labelled": str(challenger["labelled"]),
+        },
+    )
+    logger.info("%s", said)
+    return said

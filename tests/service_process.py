@@ -1,0 +1,57 @@
+"""A real ``churnops serve`` process on 127.0.0.1 for the tests: started on a free port, its
+address read from the line it prints once it listens (no clock involved)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+TOKEN = "test-token-0123456789abcdef"
+WINDOW = 1_000
+
+
+class Service:
+    def __init__(self, root: Path, *args: str, token: str | None = TOKEN) -> None:
+        env = {**os.environ, "CHURNOPS_API_TOKEN": token or ""}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={WINDOW}", *args],
+            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()  # the service says where it listens once it does
+        if "listening on" not in line:
+            self.process.kill()
+            raise AssertionError(f"the service did not start: {line}{self.process.stderr.read()}")
+        self.url = line.split("listening on ")[1].split()[0]
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return answer.status, answer.read(), dict(answer.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), dict(error.headers)
+
+    def post(self, events, token: str | None = TOKEN, raw: bytes | None = None):
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        status, body, _ = self.request(
+            "POST", "/v1/events", raw if raw is not None else json.dumps(events).encode(), headers
+        )
+        return status, json.loads(body)
+
+    def window(self, number: int) -> dict:
+        status, body, _ = self.request("GET", f"/v1/drift?window={number}&wait=60")
+        assert status == 200, body
+        return json.loads(body)["metrics"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
