@@ -82,6 +82,7 @@ def root(
 
 from churnops.cli import (  # noqa: E402
     config_cmds,
+    consume_cmds,
     data_cmds,
     history_cmds,
     model_cmds,
@@ -111,6 +112,7 @@ app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("retrain")(model_cmds.retrain)
 app.command("serve")(serve_cmds.serve)
+app.command("consume")(consume_cmds.consume)
 
 GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
 
