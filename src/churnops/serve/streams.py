@@ -107,9 +107,15 @@ class StreamGroup:
     def connect(self) -> None:
         """Connect, check both keys are streams (or absent), create the group when missing."""
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
+        # a connection lost for a moment is retried (about 1.5 s in all); longer, the consumer stops
+        retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), 3)
         try:
-            client = redis.Redis.from_url(self.url, socket_timeout=30, socket_connect_timeout=10, protocol=2)
+            client = redis.Redis.from_url(
+                self.url, socket_timeout=30, socket_connect_timeout=10, protocol=2, retry=retry
+            )
         except ValueError:
             raise ConfigError(
                 "the Redis URL is not one redis-py reads: redis://host[:port][/db] (a password in its user info), "
