@@ -146,6 +146,7 @@ def test_every_entry_is_counted_once_through_a_kill_a_restart_and_a_claim(projec
     other = consume(project, server.url, "--stream", stream, "--consumer", "b", "--claim-idle", "0", "--until-idle")
     assert other.returncode == 0, other.stderr
     assert "entries: 800 read, 800 written to the event log, 0 already in it" in other.stdout
+    assert "(200 claimed from other consumers)" in other.stdout
     ids = logged(project)
     assert len(ids) == len(set(ids)) == len(rows) and set(ids) == set(expected)
     assert server.pending(stream) == {}

@@ -221,9 +221,20 @@ def consume(
     say(
         f"churnops consume: stopped ({totals.stopped_by}); entries: {totals.entries:,} read, {totals.written:,} "
         f"written to the event log, {totals.duplicates:,} already in it, {totals.rejected:,} rejected to "
-        f"{dead_letter!r}; {_windows(totals.closed_windows)}"
+        f"{dead_letter!r}{_recovered(totals)}; {_windows(totals.closed_windows)}"
     )
     return totals
+
+
+def _recovered(totals: ConsumeTotals) -> str:
+    """The entries that came back after a crash, when any did."""
+    parts = [
+        f"{totals.redelivered:,} delivered to this consumer before a restart" if totals.redelivered else "",
+        f"{totals.claimed:,} claimed from other consumers" if totals.claimed else "",
+        f"{totals.gone:,} deleted from the stream while pending" if totals.gone else "",
+    ]
+    found = [part for part in parts if part]
+    return f" ({', '.join(found)})" if found else ""
 
 
 def _windows(closed: list[int]) -> str:

@@ -20,7 +20,7 @@ from churnops.errors import ConfigError, InputDataError, IntegrationError, Missi
 CONSUME_PACKAGES = ("redis", "orjson")
 """What ``churnops consume`` needs beyond churnops itself (the ``redis`` extra)."""
 
-Entry = tuple[str, "dict[bytes, bytes] | None"]
+Entry = tuple[str, dict[bytes, bytes] | None]
 """A stream entry: its id and its fields (None when the entry was deleted while pending)."""
 
 
@@ -107,14 +107,12 @@ class StreamGroup:
     def connect(self) -> None:
         """Connect, check both keys are streams (or absent), create the group when missing."""
         import redis
-        from redis.backoff import ExponentialBackoff
+        from redis.backoff import ExponentialBackoff, NoBackoff
         from redis.retry import Retry
 
-        # a connection lost for a moment is retried (about 1.5 s in all); longer, the consumer stops
-        retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), 3)
         try:
             client = redis.Redis.from_url(
-                self.url, socket_timeout=30, socket_connect_timeout=10, protocol=2, retry=retry
+                self.url, socket_timeout=30, socket_connect_timeout=10, protocol=2, retry=Retry(NoBackoff(), 0)
             )
         except ValueError:
             raise ConfigError(
@@ -136,6 +134,9 @@ class StreamGroup:
             except redis.ResponseError as exc:
                 if not str(exc).startswith("BUSYGROUP"):
                     raise
+        # from now on a connection lost for a moment is retried (about 1.5 s in all); at start, a
+        # wrong URL or password is said at once
+        client.set_retry(Retry(ExponentialBackoff(cap=1.0, base=0.1), 3))
 
     def read(self, count: int, block_ms: int | None, pending: str | None = None) -> list[Entry]:
         """New entries (or, with ``pending``, this consumer's own entries delivered but never
