@@ -250,6 +250,7 @@ def test_bad_and_hostile_event_logs_are_refused_in_one_line(two_models, tmp_path
     _aliases(root, champion="1", challenger="2", previous_champion=None)
     missing = _churnops(root, "ab", "report", "--set", "serve.event_log=monitoring/none.db")
     assert missing.returncode == 2 and "no event log yet" in missing.stderr
+    (root / "monitoring").mkdir(exist_ok=True)
     (root / "monitoring" / "link.db").symlink_to(root / "mlflow.db")
     linked = _churnops(root, "ab", "report", "--set", "serve.event_log=monitoring/link.db")
     assert linked.returncode == 2 and "symbolic link" in linked.stderr

@@ -83,6 +83,7 @@ def root(
 from churnops.cli import (  # noqa: E402
     ab_cmds,
     config_cmds,
+    consume_cmds,
     data_cmds,
     history_cmds,
     model_cmds,
@@ -112,6 +113,7 @@ app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("retrain")(model_cmds.retrain)
 app.command("serve")(serve_cmds.serve)
+app.command("consume")(consume_cmds.consume)
 app.add_typer(ab_cmds.ab_app, name="ab")
 
 

@@ -630,6 +630,40 @@ class ServeConfig(_Section):
         return value
 
 
+StreamKey = Annotated[PlainText, Field(min_length=1, max_length=256)]
+"""A Redis key or name (stream, consumer group, consumer): 1 to 256 characters, no control character."""
+
+
+class ConsumeConfig(_Section):
+    """``churnops consume``: events read from a Redis Stream into the service's event log."""
+
+    redis_url_env: str = "CHURNOPS_REDIS_URL"
+    """Environment variable holding the Redis URL (``redis://:password@host:6379/0``); ``--redis``
+    gives it on the command line instead."""
+    stream: StreamKey | None = None
+    """The stream to read (``--stream``)."""
+    group: StreamKey = "churnops"
+    """The consumer group; created at the stream's first entry (with the stream) when missing."""
+    consumer: StreamKey | None = None
+    """This consumer's name in the group (default: ``churnops-<host name>``, the same after a restart)."""
+    dead_letter: StreamKey | None = None
+    """The stream rejected entries go to, with the reason (default: ``<stream>:rejected``)."""
+    dead_letter_maxlen: Annotated[int, Field(ge=100, le=100_000_000)] = 1_000_000
+    """The dead-letter stream is trimmed to about this many entries (oldest first)."""
+    batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    """Entries read (and written to the event log in one transaction) at a time."""
+    claim_idle: Annotated[float, Field(ge=0, le=7 * 86_400)] = 60.0
+    """Seconds an entry stays unacknowledged by another consumer before it is claimed (a crashed
+    consumer's entries); claimed at start and then every ``claim_idle`` seconds (at least 1)."""
+
+    @field_validator("redis_url_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"'{value}' is not an environment variable name")
+        return value
+
+
 class ModelConfig(_Section):
     name: PlainText = "bank-churn"
     tracking_uri: PlainText = "sqlite:///mlflow.db"
@@ -684,6 +718,7 @@ class Config(_Section):
     model: ModelConfig = ModelConfig()
     retrain: RetrainConfig = RetrainConfig()
     serve: ServeConfig = ServeConfig()
+    consume: ConsumeConfig = ConsumeConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root: relative paths are resolved against it."""

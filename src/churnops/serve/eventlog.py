@@ -337,7 +337,7 @@ def check_event_log(db: sqlite3.Connection, path: Path) -> None:
 
 def _exclusive(path: Path) -> Any:
     """An exclusive lock on ``<log>.lock`` for as long as the returned file stays open; a second
-    service on the same log is refused."""
+    service (or consumer) on the same log is refused."""
     import fcntl
     import os
 
@@ -353,7 +353,7 @@ def _exclusive(path: Path) -> Any:
     except OSError:
         handle.close()
         raise InputDataError(
-            f"{path}: the event log is in use by another churnops serve; stop it, or set serve.event_log to another "
-            "file"
+            f"{path}: the event log is in use by another churnops serve or consume; stop it, or set serve.event_log "
+            "to another file"
         ) from None
     return handle

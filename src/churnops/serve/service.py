@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,10 @@ from churnops.errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
     from churnops.serve.app import ServiceState
+    from churnops.serve.detectors import Detectors
+    from churnops.serve.eventlog import EventLog
+    from churnops.serve.records import RecordSchema
+    from churnops.serve.windows import WindowEvaluator
 
 SERVE_PACKAGES = ("starlette", "uvicorn", "orjson")
 """What ``churnops serve`` needs beyond churnops itself (the ``serve`` extra)."""
@@ -74,14 +79,38 @@ def service_token(config: Config, host: str, insecure_no_auth: bool) -> str | No
     )
 
 
-def start(config: Config, token: str | None) -> ServiceState:
-    """Everything the application needs: the reference profile (from the cache when it is
-    valid), the event log (its open window rebuilt from it), and windows left unevaluated by a
-    previous run queued again."""
+@dataclass
+class Monitoring:
+    """What ``churnops serve`` and ``churnops consume`` share: the event log, what an event may
+    hold, the detectors fed event by event and the evaluation of closed windows."""
+
+    config: Config
+    """The configuration with the reference's columns inferred (as ``churnops monitor`` infers them)."""
+    log: EventLog
+    schema: RecordSchema
+    detectors: Detectors
+    evaluator: WindowEvaluator
+    folder: Path
+    """Where each closed window's metrics and report are written (``serve.windows_dir``)."""
+    window_period: float | None
+    """Seconds after its first event that a window closes, full or not (``serve.window_period``)."""
+
+    def close(self) -> None:
+        """Finish the windows queued for evaluation, then release the event log."""
+        try:
+            self.evaluator.shutdown()
+        finally:
+            self.log.close()
+
+
+def start_monitoring(config: Config) -> Monitoring:
+    """The reference profile (from the cache when it is valid), the event log (its open window
+    rebuilt from it, held exclusively), the detectors continued from the log, and windows left
+    unevaluated by a previous run queued again."""
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.pipeline.reference import get_reference_profile
-    from churnops.serve.app import ServiceState
+    from churnops.serve.detectors import Detectors
     from churnops.serve.eventlog import EventLog
     from churnops.serve.records import RecordSchema
     from churnops.serve.windows import WindowEvaluator
@@ -94,8 +123,6 @@ def start(config: Config, token: str | None) -> ServiceState:
     profile, reference_info, cache_status, _ = get_reference_profile(config, source, settings, use_cache=True)
     logger.info("reference %s: %s rows (profile cache %s)", source.path, f"{profile.rows:,}", cache_status)
     log = EventLog(config.resolve(config.serve.event_log), config.serve.window_size)
-    from churnops.serve.detectors import Detectors
-
     serve = config.serve
     detectors = Detectors.start(profile, serve.detectors, serve.arl0, serve.detector_shift, log.detector_state())
     folder: Path = config.resolve_dir(config.serve.windows_dir)
@@ -123,8 +150,18 @@ def start(config: Config, token: str | None) -> ServiceState:
     if pending:
         logger.info("evaluating %s window(s) closed before the last stop", len(pending))
         evaluator.submit(pending)
+    period = period_seconds(serve.window_period) if serve.window_period else None
+    return Monitoring(config, log, schema, detectors, evaluator, folder, period)
+
+
+def start(config: Config, token: str | None) -> ServiceState:
+    """Everything the application needs: the shared monitoring state (:func:`start_monitoring`)
+    and the champion (and challenger) that score ``/v1/predict``."""
+    from churnops.serve.app import ServiceState
     from churnops.serve.scoring import Champion, MicroBatcher
 
+    monitoring = start_monitoring(config)
+    config, schema = monitoring.config, monitoring.schema
     champion = Champion.load(config)
     challenger = None
     ab = config.serve.ab
@@ -146,18 +183,18 @@ def start(config: Config, token: str | None) -> ServiceState:
         ab_alias=ab.challenger,
         ab_level=ab.level,
         ab_min_labels=ab.min_labels,
-        log=log,
+        log=monitoring.log,
         schema=schema,
-        evaluator=evaluator,
-        detectors=detectors,
+        evaluator=monitoring.evaluator,
+        detectors=monitoring.detectors,
         token=token,
         max_batch=config.serve.max_batch,
         max_body_bytes=config.serve.max_body_bytes,
         window_size=config.serve.window_size,
-        folder=folder,
-        window_period=period_seconds(config.serve.window_period) if config.serve.window_period else None,
+        folder=monitoring.folder,
+        window_period=monitoring.window_period,
     )
-    evaluator.after = lambda: check_models(state, config)
+    monitoring.evaluator.after = lambda: check_models(state, config)
     return state
 
 
