@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -98,12 +97,12 @@ SchedulerOption = Annotated[
     ),
 ]
 ReferenceOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--reference",
         "-r",
-        help="Reference table; used whole unless --reference-rows is given.",
-        dir_okay=False,
+        help="Reference table: a CSV or Parquet file, or an s3://, gs://, az:// URL of one object or of a prefix "
+        "of parts; used whole unless --reference-rows is given.",
     ),
 ]
 ReferenceRowsOption = Annotated[
@@ -118,12 +117,12 @@ profile_app = typer.Typer(help="Reference profiles (cached statistics of the ref
 def monitor(
     reference: ReferenceOption = None,
     current: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--current",
             "-p",
-            help="Batch to check [default: data/production/bank_churn_prod.csv].",
-            dir_okay=False,
+            help="Batch to check: a file, or an object-storage URL like --reference "
+            "[default: data/production/bank_churn_prod.csv].",
         ),
     ] = None,
     target: TargetOption = None,
@@ -190,22 +189,38 @@ def monitor(
         require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--reference")
     if current is None:
         require_made(cfg.resolve(cfg.paths.production), "production batch", "churnops generate", "--current")
-    request = MonitorRequest(
-        reference=reference,
-        reference_rows=parse_rows(reference_rows, "--reference-rows"),
-        current=current,
-        engine=cfg.monitor.engine,
-        use_cache=not no_cache,
-    )
     from churnops.pipeline.progress import process_age
+    from churnops.pipeline.storage import local_tables
 
     startup = process_age()  # starting Python, imports and the configuration: part of the run's timings
-    with staged_progress() as progress:
-        outcome = run_monitoring(
-            cfg, request, progress, wait=not no_wait, waiting=lambda m: err(f"waiting: {m}"), startup=startup
+    with local_tables(cfg, reference, current) as ((reference_path, reference_label), (current_path, current_label)):
+        request = MonitorRequest(
+            reference=reference_path,
+            reference_rows=parse_rows(reference_rows, "--reference-rows"),
+            current=current_path,
+            engine=cfg.monitor.engine,
+            use_cache=not no_cache,
+            reference_label=reference_label,
+            current_label=current_label,
         )
+        with staged_progress() as progress:
+            outcome = run_monitoring(
+                cfg, request, progress, wait=not no_wait, waiting=lambda m: err(f"waiting: {m}"), startup=startup
+            )
     for line in summary_lines(outcome):
         say(line)
+    if cfg.publish.url:
+        from churnops.errors import ChurnopsError
+        from churnops.pipeline.runner import EXIT_STAGE_FAILED
+        from churnops.pipeline.storage import publish_outputs
+
+        try:
+            published = publish_outputs(cfg, outcome)
+            names = ", ".join(url.rsplit("/", 1)[-1] for url in published)
+            say(f"published to {cfg.publish.url} (run_id {outcome.result.run_id}): {names}")
+        except ChurnopsError as exc:
+            err(f"error: {exc} (the local outputs are written)")
+            raise typer.Exit(EXIT_STAGE_FAILED) from None
     if fail_on_drift and outcome.drift_detected:
         raise typer.Exit(EXIT_DRIFT)
 
@@ -355,8 +370,13 @@ def profile_build(
     from churnops.pipeline.monitoring import MonitorRequest, build_reference_profile
 
     cfg = load(config, {"monitor.mode": mode, **column_overrides(target, ids)}, sets)
-    request = MonitorRequest(reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"))
-    with staged_progress() as progress:
-        path, profile = build_reference_profile(cfg, request, progress)
+    from churnops.pipeline.storage import local_tables
+
+    with local_tables(cfg, reference) as [(reference_path, _)]:
+        request = MonitorRequest(
+            reference=reference_path, reference_rows=parse_rows(reference_rows, "--reference-rows")
+        )
+        with staged_progress() as progress:
+            path, profile = build_reference_profile(cfg, request, progress)
     tested = sum(1 for c in profile.columns.values() if c.skip_reason is None)
     say(f"{path}: profile of {profile.rows:,} rows, {tested} monitored columns")

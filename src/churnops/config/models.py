@@ -702,6 +702,43 @@ class RetrainConfig(_Section):
     """Share of the newest production rows held out to compare champion and challenger."""
 
 
+class StorageConfig(_Section):
+    """``[storage]``: how to reach object storage for ``s3://``, ``gs://`` and ``az://`` URLs.
+    Credentials never go here: the provider's standard chain gives them (environment variables,
+    profiles, instance or pod roles)."""
+
+    endpoint_url: PlainText | None = None
+    """An S3-compatible server (MinIO, Ceph): ``http://minio.internal:9000``."""
+    region: PlainText | None = None
+    retries: Annotated[int, Field(ge=1, le=20)] = 5
+    """Attempts per request: throttling, 5xx answers and dropped connections are retried with backoff."""
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Seconds to connect, and to wait for an answer."""
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s?#@]+/?", value):
+            raise ValueError(f"'{value}' is not a server URL like http://minio.internal:9000 (no user, no path)")
+        return value
+
+
+class PublishConfig(_Section):
+    """``[publish]``: after a run, upload its report and metrics to object storage."""
+
+    url: PlainText | None = None
+    """A prefix such as ``s3://bucket/churnops/{run_id}/`` (``{run_id}`` is the run's id)."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(s3|gs|gcs|az|abfs)://[^/\s?#@]+(/[^\s?#]*)?", value):
+            raise ValueError(f"'{value}' is not an object-storage prefix like s3://bucket/churnops/{{run_id}}/")
+        if value is not None and re.search(r"[{}]", value.replace("{run_id}", "")):
+            raise ValueError("the only placeholder is {run_id}")
+        return value
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
@@ -719,6 +756,8 @@ class Config(_Section):
     retrain: RetrainConfig = RetrainConfig()
     serve: ServeConfig = ServeConfig()
     consume: ConsumeConfig = ConsumeConfig()
+    storage: StorageConfig = StorageConfig()
+    publish: PublishConfig = PublishConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root: relative paths are resolved against it."""

@@ -43,6 +43,10 @@ class MonitorRequest:
     current: Path | None = None
     engine: str | None = None
     use_cache: bool = True
+    reference_label: str | None = None
+    """How the reference is named in the outputs when ``reference`` is a local copy (its URL)."""
+    current_label: str | None = None
+    """How the batch is named in the outputs when ``current`` is a local copy (its URL)."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,12 @@ def _run_monitoring(
     result = with_any_finding_rate(result, settings)
     result = _with_model(config, result, source, current_path, champion, progress)
     result = replace(result, verdict=decide(result, config.thresholds.trigger_on))
+    if request.reference_label or request.current_label:  # copies of remote tables: name them by their URLs
+        result = replace(
+            result,
+            reference=replace(result.reference, path=request.reference_label or result.reference.path),
+            current=replace(result.current, path=request.current_label or result.current.path),
+        )
     for column in result.columns:
         if column.drift_detected:
             logger.debug(
@@ -259,7 +269,8 @@ def _with_model(
 
 def reproduce_command(request: MonitorRequest, source: ReferenceSource, current: Path, engine: str) -> str:
     """The command line that repeats this comparison."""
-    parts = ["churnops", "monitor", "--reference", str(source.path), "--current", str(current)]
+    reference = request.reference_label or str(source.path)
+    parts = ["churnops", "monitor", "--reference", reference, "--current", request.current_label or str(current)]
     if source.row_range is not None:
         parts += ["--reference-rows", f"{source.row_range[0]}:{source.row_range[1]}"]
     if engine != "native":

@@ -174,6 +174,10 @@ def _run(
             "trigger": str(monitoring.trigger_path) if monitoring.trigger_written else None,
             "run_id": result.run_id,
         }
+        if config.publish.url:  # a failed upload fails this stage; the local outputs stay
+            from churnops.pipeline.storage import publish_outputs
+
+            stages[0].outputs["published"] = publish_outputs(config, monitoring)
 
     run_stage(stages[0], monitor)
     drifted = False

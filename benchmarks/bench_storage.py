@@ -1,0 +1,120 @@
+"""`churnops monitor` on a batch in S3 against the same batch on local disk.
+
+Starts moto's S3 server on 127.0.0.1 (a real S3 HTTP API, objects kept in its memory), uploads a
+Parquet batch of --rows rows (the bank data with the seed drift), and runs, each in a new process
+under /usr/bin/time -v and interleaved round by round: the local file, and the s3:// URL (the
+object copied into the workspace in blocks, then read as a local file). Prints wall time, CPU
+time and peak RSS (median of --rounds), the object's size and the bytes fetched.
+
+    python benchmarks/bench_storage.py --rows 10000000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+
+AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+
+
+def timed(command: list[str], cwd: Path) -> dict[str, float]:
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", *command], cwd=cwd, capture_output=True, text=True, env={**os.environ, **AWS}
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-2000:]}")
+
+    def field(name: str) -> str:
+        match = re.search(rf"{re.escape(name)}: (.+)", done.stderr)
+        assert match, name
+        return match.group(1).strip()
+
+    clock = field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
+    wall = sum(float(part) * 60**i for i, part in enumerate(reversed(clock)))
+    cpu = float(field("User time (seconds)")) + float(field("System time (seconds)"))
+    fetched = re.search(r"([\d,]+) bytes fetched", done.stderr)
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss": int(field("Maximum resident set size (kbytes)")) / 1024,
+        "fetched": float(fetched.group(1).replace(",", "")) if fetched else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    import pyarrow.fs as pafs
+
+    import churnops
+
+    with tempfile.TemporaryDirectory(prefix="churnops-bench-storage-") as scratch:
+        root = Path(scratch)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+                    break
+                except OSError:
+                    threading.Event().wait(0.05)
+            subprocess.run([sys.executable, "-m", "churnops", "-q", "data", "init"], cwd=root, check=True)
+            (root / "churnops.toml").write_text(f'[storage]\nendpoint_url = "http://127.0.0.1:{port}"\n')
+            batch = root / "batch.parquet"
+            churnops.generate(args.rows, start=1_000_000, scenario="seed").write_parquet(batch)
+            os.environ.update(AWS)
+            s3 = pafs.S3FileSystem(
+                endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1", allow_bucket_creation=True
+            )
+            s3.create_dir("bench")
+            with batch.open("rb") as source, s3.open_output_stream("bench/batch.parquet") as out:
+                while block := source.read(8 << 20):
+                    out.write(block)
+            size = batch.stat().st_size
+            subprocess.run(
+                [sys.executable, "-m", "churnops", "-q", "profile", "build"], cwd=root, check=True
+            )  # both runs use the cached reference profile: the batch is what is measured
+            runs: dict[str, list[dict[str, float]]] = {"local file": [], "s3:// URL": []}
+            for _ in range(args.rounds):
+                runs["local file"].append(
+                    timed([sys.executable, "-m", "churnops", "monitor", "--current", str(batch)], root)
+                )
+                runs["s3:// URL"].append(
+                    timed(
+                        [sys.executable, "-m", "churnops", "-v", "monitor", "--current", "s3://bench/batch.parquet"],
+                        root,
+                    )
+                )
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"batch: {args.rows:,} rows, Parquet object of {size / 2**20:.1f} MiB; median of {args.rounds} rounds")
+    print("| input | wall s | CPU s | peak RSS MiB | bytes fetched / object |")
+    print("|---|---:|---:|---:|---:|")
+    for name, measured in runs.items():
+        wall = statistics.median(m["wall"] for m in measured)
+        cpu = statistics.median(m["cpu"] for m in measured)
+        rss = statistics.median(m["rss"] for m in measured)
+        fetched = statistics.median(m["fetched"] for m in measured) / size if name != "local file" else 0
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {fetched:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Tables in object storage: ``s3://``, ``gs://``, ``az://`` and ``file://`` URLs.
+
+Through pyarrow's own filesystems (``pyarrow.fs``): pyarrow is already what churnops reads
+Parquet with, so object storage needs no other package, and its S3 client takes credentials from
+the standard AWS chain (environment, shared profiles, instance and pod roles) - never from
+churnops' configuration. An S3-compatible server (MinIO, Ceph) is named by an endpoint URL.
+
+A URL names one object or a prefix (``s3://bank/batches/2026-12-03/``): a prefix's CSV or Parquet
+parts, in name order, are one table. Before a run the object (or the parts, joined) is copied into
+a private folder of the workspace in blocks - memory stays flat whatever the size - and the run
+reads that copy as it reads a local file; the copy is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from churnops.errors import InputDataError, IntegrationError
+from churnops.redact import redact
+
+URL = re.compile(r"(s3|gs|gcs|az|abfs|file)://", re.IGNORECASE)
+PART_SUFFIXES = (".csv", ".parquet", ".pq")
+BLOCK = 8 << 20
+"""Bytes copied at a time."""
+_FILESYSTEMS: dict[str, Any] = {}
+"""Filesystems registered for a scheme (:func:`register_filesystem`)."""
+
+
+def is_url(value: object) -> bool:
+    """Whether ``value`` is an object-storage or file URL rather than a plain path.
+
+    >>> is_url("s3://bank/batch.parquet"), is_url("data/batch.csv"), is_url("C://x")
+    (True, False, False)
+    """
+    return isinstance(value, str | os.PathLike) and URL.match(os.fspath(value)) is not None
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """How to reach object storage (``[storage]``); credentials are never among them."""
+
+    endpoint_url: str | None = None
+    """An S3-compatible server, e.g. ``http://minio.internal:9000``."""
+    region: str | None = None
+    retries: int = 5
+    """Attempts per request: throttling, 5xx and dropped connections are retried with backoff."""
+    timeout: float = 30.0
+    """Seconds to connect, and to wait for an answer."""
+
+
+def register_filesystem(scheme: str, filesystem: Any) -> None:
+    """Use ``filesystem`` (a ``pyarrow.fs.FileSystem``) for URLs of ``scheme`` - e.g. an fsspec
+    filesystem wrapped in ``pyarrow.fs.PyFileSystem(FSSpecHandler(...))``."""
+    _FILESYSTEMS[scheme.lower()] = filesystem
+
+
+def shown(url: str) -> str:
+    """The URL as it may be printed: user information, query and fragment removed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return redact(f"{parts.scheme}://{host}{parts.path}")
+
+
+def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
+    """The pyarrow filesystem for ``url`` and the path in it (``bucket/key``)."""
+    import pyarrow.fs as pafs
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if parts.username or parts.password or parts.query:
+        raise InputDataError(
+            f"{shown(url)}: credentials and parameters do not go in the URL - the provider's standard "
+            "chain gives them (environment, profile, instance role)"
+        )
+    path = f"{parts.netloc}{parts.path}" if scheme != "file" else parts.path
+    if scheme in _FILESYSTEMS:
+        return _FILESYSTEMS[scheme], path
+    if scheme == "file":
+        return pafs.LocalFileSystem(), path
+    if not parts.netloc:
+        raise InputDataError(f"{shown(url)}: no bucket in the URL (s3://BUCKET/key)")
+    if scheme == "s3":
+        endpoint = options.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        settings: dict[str, Any] = {
+            "connect_timeout": options.timeout,
+            "request_timeout": options.timeout,
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=options.retries),
+        }
+        if endpoint:
+            target = urlsplit(endpoint)
+            if target.scheme not in ("http", "https") or not target.netloc:
+                raise InputDataError(f"storage.endpoint_url: '{shown(endpoint)}' is not an http(s) URL")
+            settings |= {"endpoint_override": target.netloc, "scheme": target.scheme}
+        region = options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            settings["region"] = region
+        return pafs.S3FileSystem(**settings), path
+    if scheme in ("gs", "gcs"):
+        return pafs.GcsFileSystem(retry_time_limit=pafs_timedelta(options.timeout * options.retries)), path
+    return pafs.AzureFileSystem(account_name=os.environ.get("AZURE_STORAGE_ACCOUNT_NAME", "")), path
+
+
+def pafs_timedelta(seconds: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)
+
+
+def _reason(exc: BaseException) -> str:
+    text = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if "ACCESS_DENIED" in text or "AccessDenied" in text or "HTTP status 403" in text:
+        return "access denied (check the credentials the provider's chain gives, and the bucket policy)"
+    if "NETWORK_CONNECTION" in text or "Could not connect" in text or "Couldn't connect" in text:
+        return "cannot reach the storage server (check storage.endpoint_url and the network)"
+    if "region" in text.lower() and "301" in text:
+        return "the bucket is in another region (set storage.region)"
+    return text[:300]
+
+
+@contextlib.contextmanager
+def _errors(url: str, action: str) -> Iterator[None]:
+    try:
+        yield
+    except (InputDataError, IntegrationError):
+        raise
+    except FileNotFoundError:
+        raise InputDataError(f"{shown(url)}: not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{shown(url)}: cannot {action}: {_reason(exc)}") from None
+
+
+def parts_of(url: str, options: StorageOptions) -> tuple[Any, list[Any]]:
+    """The filesystem and the objects ``url`` names: itself, or the table parts under a prefix."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(url, options)
+    with _errors(url, "read it"):
+        info = fs.get_file_info(path.rstrip("/") or path)
+        if info.type == pafs.FileType.File and not url.endswith("/"):
+            return fs, [info]
+        if info.type == pafs.FileType.NotFound:
+            bucket = path.split("/", 1)[0]
+            if "/" in path.strip("/") and fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise InputDataError(f"{shown(url)}: no bucket '{bucket}'")
+            raise InputDataError(f"{shown(url)}: not found")
+        found = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), recursive=True))
+    parts = sorted(
+        (i for i in found if i.type == pafs.FileType.File and i.base_name.lower().endswith(PART_SUFFIXES)),
+        key=lambda i: i.path,
+    )
+    if not parts:
+        raise InputDataError(f"{shown(url)}: no .csv or .parquet object under this prefix")
+    kinds = {_kind(i.base_name) for i in parts}
+    if len(kinds) > 1:
+        raise InputDataError(f"{shown(url)}: mixes CSV and Parquet parts; keep one format under a prefix")
+    return fs, parts
+
+
+def _kind(name: str) -> str:
+    return "csv" if name.lower().endswith(".csv") else "parquet"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A table copied from object storage, and what it cost."""
+
+    path: Path
+    url: str
+    parts: int
+    bytes_fetched: int
+    seconds: float
+
+
+def stage(url: str, folder: Path, options: StorageOptions) -> Staged:
+    """Copy the table ``url`` names into ``folder`` (created private, or an existing one): one
+    object as it is, a prefix's parts joined into one file of their format."""
+    started = time.perf_counter()
+    fs, parts = parts_of(url, options)
+    kind = _kind(parts[0].base_name)
+    name = parts[0].base_name if len(parts) == 1 else f"{_stem(url)}.{kind}"
+    target = folder / name
+    fetched = 0
+    with _errors(url, "read it"):
+        if len(parts) == 1 or kind == "csv":
+            fetched = _copy_bytes(fs, parts, target, url)
+        else:
+            fetched = _join_parquet(fs, parts, target, url)
+    return Staged(target, url, len(parts), fetched, time.perf_counter() - started)
+
+
+def _stem(url: str) -> str:
+    name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] or "table"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "table"
+
+
+def _create(target: Path) -> Any:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.fdopen(os.open(target, flags, 0o600), "wb")
+
+
+def _header(source: Any, url: str) -> tuple[bytes, bytes, int]:
+    """A CSV part's header line (without its line end), the bytes read after it, and how many
+    bytes were read."""
+    block = b""
+    while b"\n" not in block:
+        more = source.read(1 << 16)
+        if not more:
+            break
+        block += more
+        if len(block) > (1 << 20):
+            raise InputDataError(f"{shown(url)}: a part's first line is longer than 1 MiB: not a CSV header")
+    line, _, rest = block.partition(b"\n")
+    return line.rstrip(b"\r"), rest, len(block)
+
+
+def _copy_bytes(fs: Any, parts: list[Any], target: Path, url: str) -> int:
+    """One object copied as it is, or CSV parts joined: the first part's header kept, the same
+    header dropped from the others (a part with another header is refused)."""
+    fetched = 0
+    header: bytes | None = None
+    with _create(target) as out:
+        for part in parts:
+            last = b"\n"
+            with fs.open_input_stream(part.path) as source:
+                if len(parts) > 1:
+                    line, rest, read = _header(source, url)
+                    fetched += read
+                    if header is None:
+                        header = line
+                        out.write(line + b"\n")
+                    elif line != header:
+                        raise InputDataError(
+                            f"{shown(url)}: part {part.base_name} has another header than "
+                            f"{parts[0].base_name}; the parts of a prefix must have the same columns"
+                        )
+                    out.write(rest)
+                    last = rest[-1:] or last
+                while block := source.read(BLOCK):
+                    fetched += len(block)
+                    out.write(block)
+                    last = block[-1:]
+            if len(parts) > 1 and last != b"\n":
+                out.write(b"\n")
+    return fetched
+
+
+def _join_parquet(fs: Any, parts: list[Any], target: Path, url: str) -> int:
+    """Parquet parts joined row group by row group (memory: one row group at a time)."""
+    import pyarrow.parquet as pq
+
+    fetched = 0
+    writer = None
+    schema = None
+    with _create(target) as out:
+        try:
+            for part in parts:
+                with fs.open_input_file(part.path) as source:
+                    handle = pq.ParquetFile(source)
+                    if schema is None:
+                        schema = handle.schema_arrow
+                        writer = pq.ParquetWriter(out, schema)
+                    elif not handle.schema_arrow.equals(schema):
+                        raise InputDataError(
+                            f"{shown(url)}: part {part.base_name} has other columns or types than "
+                            f"{parts[0].base_name}; the parts of a prefix must have the same schema"
+                        )
+                    for group in range(handle.num_row_groups):
+                        assert writer is not None
+                        writer.write_table(handle.read_row_group(group))
+                    fetched += part.size or 0
+        finally:
+            if writer is not None:
+                writer.close()
+    return fetched
+
+
+@contextlib.contextmanager
+def staging_folder(workspace: Path) -> Iterator[Path]:
+    """A private folder in ``workspace/.churnops`` for copies of remote tables, removed after."""
+    base = workspace / ".churnops"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="staging-", dir=base))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish(files: list[Path], url: str, options: StorageOptions) -> list[str]:
+    """Upload ``files`` under the prefix ``url``: each to a temporary key, then copied to its
+    final key (a reader never sees half an object) and the temporary one removed. Returns the
+    URLs written; a failure raises :class:`IntegrationError` (the local files are untouched)."""
+    fs, prefix = filesystem(url if url.endswith("/") else url + "/", options)
+    written = []
+    try:
+        for file in files:
+            final = f"{prefix.rstrip('/')}/{file.name}"
+            partial = f"{prefix.rstrip('/')}/.{file.name}.uploading-{os.getpid()}"
+            with file.open("rb") as source, fs.open_output_stream(partial) as out:
+                while block := source.read(BLOCK):
+                    out.write(block)
+            fs.copy_file(partial, final)
+            fs.delete_file(partial)
+            written.append(f"{urlsplit(url).scheme}://{final}")
+    except (OSError, ValueError) as exc:
+        raise IntegrationError(f"publishing to {shown(url)} failed: {_reason(exc)}") from None
+    return written
