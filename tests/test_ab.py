@@ -72,7 +72,14 @@ def test_promotion_needs_a_significantly_higher_roc_auc_and_enough_labels():
         _rows("champion", "1", weak[:300], [0] * 300) + _rows("challenger", "2", strong[:300], labels[:300]),
         arms, "m", 0.05, 100,
     )["decision"]  # fmt: skip
-    assert not one_outcome["promote"] and "both outcomes" in one_outcome["reason"]
+    assert not one_outcome["promote"] and "not enough of each outcome" in one_outcome["reason"]
+    # rare outcomes: DeLong's normal approximation is not trusted below serve.ab.min_each_outcome of each
+    rare = np.zeros(4_000, dtype=int)
+    rare[::100] = 1  # 20 churned per arm
+    rows = _rows("champion", "1", weak[:2_000], rare[:2_000]) + _rows("challenger", "2", strong[2_000:], rare[2_000:])
+    few_churned = ab.ab_document(rows, arms, "m", 0.05, 1_000, 50)["decision"]
+    assert not few_churned["promote"] and "20 churned" in few_churned["reason"]
+    assert "50 of each" in few_churned["reason"]
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +153,8 @@ def test_a_clearly_better_challenger_is_promoted_by_the_command_and_the_service_
     root = two_models
     _aliases(root, champion="1", challenger="2", previous_champion=None)
     ab_settings = ["--set", "serve.ab.min_labels=100", "--set", "serve.event_log=monitoring/manual.db"]
-    service = Service(root, "--set", "serve.ab.share=0.5", *ab_settings)
+    # auto_promote on too: a promotion made by hand meanwhile must be followed, not fought
+    service = Service(root, "--set", "serve.ab.share=0.5", "--set", "serve.ab.auto_promote=true", *ab_settings)
     try:
         _score_and_label(service, 40_000, "m")
         shown = _churnops(root, "ab", "report", "--format", "json", *ab_settings)  # while the service runs
@@ -265,5 +273,22 @@ def test_bad_and_hostile_event_logs_are_refused_in_one_line(two_models, tmp_path
     assert garbage.returncode == 2 and "event log" in garbage.stderr
     wrong = _churnops(root, "ab", "report", "--format", "xml", "--set", "serve.event_log=monitoring/foreign.db")
     assert wrong.returncode == 2 and "--format" in wrong.stderr
-    for line in (missing, linked, foreign, garbage, wrong):
+    (root / "monitoring" / "folder.db").mkdir()
+    folder = _churnops(root, "ab", "report", "--set", "serve.event_log=monitoring/folder.db")
+    assert folder.returncode == 2 and "is not a file" in folder.stderr
+    # a log whose records were tampered with: the damaged ones are left out, never an internal error
+    from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, EventLog
+
+    log = EventLog(root / "monitoring" / "tampered.db", 10)
+    scored = [(f"t-{i}", {PROBABILITY: 0.5, ARM: "champion", MODEL_VERSION: "1"}) for i in range(3)]
+    log.append(scored)
+    log.close()
+    with sqlite3.connect(root / "monitoring" / "tampered.db") as db:
+        db.execute("UPDATE events SET record = 'not json' WHERE event_id = 't-1'")
+        db.execute("UPDATE events SET record = ? WHERE event_id = 't-2'", ("[" * 5_000 + "]" * 5_000,))
+    tampered = _churnops(root, "ab", "report", "--format", "json", "--set", "serve.event_log=monitoring/tampered.db")
+    assert tampered.returncode in (0, 2) and "internal error" not in tampered.stderr, tampered.stderr
+    if tampered.returncode == 0:
+        assert json.loads(tampered.stdout)["arms"]["champion"]["scored"] == 1
+    for line in (missing, linked, foreign, garbage, wrong, folder):
         assert "Traceback" not in line.stderr and len(line.stderr.strip().splitlines()) == 1

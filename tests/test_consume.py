@@ -197,6 +197,32 @@ def test_invalid_entries_go_to_the_dead_letter_stream_with_their_reason(project,
     assert len(rejected) == 7
 
 
+def test_rejections_are_recorded_before_anything_is_acknowledged_and_repeated_ids_never_dropped(project, server):
+    stream = "events-conflict"
+    one = churnops.generate(3, start=21_000).to_dicts()
+    events = [{"event_id": "dup-1", **one[0]}, {"event_id": "dup-1", **one[1]}, {"event_id": "dup-1", **one[0]}, one[2]]
+    ids = add(server, stream, events)
+    from churnops.errors import InputDataError
+    from churnops.serve.streams import Rejection, StreamGroup
+
+    blocked = "events-blocked"
+    add(server, blocked, [b"{not json"])
+    group = StreamGroup(server.url, blocked, "churnops", "early", f"{blocked}:rejected", 1_000)
+    group.connect()
+    read = group.read(1, None)
+    server.client.set(f"{blocked}:rejected", b"not a stream")  # taken by something else while consuming
+    with pytest.raises(InputDataError, match="not a stream any more"):
+        group.settle([read[0][0]], [Rejection(read[0][0], "not valid JSON", b"{not json")])
+    group.close()
+    assert server.pending(blocked) == {"early": 1}  # not acknowledged: its rejection was not recorded
+    done = consume(project, server.url, "--stream", stream, "--until-idle")
+    assert done.returncode == 0, done.stderr
+    assert server.pending(stream) == {} and logged(project) == ["dup-1", ids[3]]  # the same event again: once
+    rejected = server.client.xrange(f"{stream}:rejected", "-", "+")
+    assert [fields[b"entry_id"].decode() for _, fields in rejected] == [ids[1]]
+    assert b"repeats the event_id 'dup-1'" in rejected[0][1][b"reason"]
+
+
 def test_a_stop_request_finishes_the_batch_in_hand(project, server):
     """SIGTERM arrives while the first batch is being written: it is written and acknowledged, and
     nothing more is read."""

@@ -136,6 +136,10 @@ def test_every_command_flag_and_configuration_key_they_use_exists(rendered, tmp_
         channel.url_env for channel in config.notify.channels if getattr(channel, "url_env", None)
     }
     assert named <= secrets_needed  # what the configuration reads from the environment is given
+    for spec in _pod_specs(objects).values():  # ... and required: a missing Secret stops the pod at once
+        for variable in spec["containers"][0].get("env", []):
+            if variable["name"] in named:
+                assert not variable["valueFrom"]["secretKeyRef"].get("optional"), variable
 
 
 def test_the_alert_rules_are_prometheus_alerts_yml_and_the_monitors_match_the_pods(rendered):
@@ -157,6 +161,8 @@ def test_the_alert_rules_are_prometheus_alerts_yml_and_the_monitors_match_the_po
     assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
     ports = {port["name"] for port in statefulset["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert {endpoint["port"] for endpoint in monitor["spec"]["podMetricsEndpoints"]} <= ports
+    headless = [obj for obj in objects if obj["kind"] == "Service" and obj["spec"].get("clusterIP") == "None"]
+    assert [obj["metadata"]["name"] for obj in headless] == [statefulset["spec"]["serviceName"]]
     hpa = next(obj for obj in objects if obj["kind"] == "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == statefulset["metadata"]["name"]
     assert hpa["spec"]["minReplicas"] <= statefulset["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]

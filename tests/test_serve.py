@@ -507,7 +507,7 @@ def test_a_challenger_scores_its_share_of_customers_for_good_and_the_arms_are_co
     for attempt in range(2):  # the same customers after a restart: the same arms
         service = Service(
             trained, "--set", "serve.ab.share=0.5", "--set", "serve.event_log=monitoring/ab.db",
-            "--set", "serve.ab.min_labels=100",
+            "--set", "serve.ab.min_labels=100", "--set", "serve.ab.min_each_outcome=10",
         )  # fmt: skip
         try:
             batch = [{**e, "event_id": f"{e['event_id']}-{attempt}"} for e in events]

@@ -580,6 +580,9 @@ class ABConfig(_Section):
     most this."""
     min_labels: Annotated[int, Field(ge=20, le=100_000_000)] = 1_000
     """Labelled events each arm needs before a promotion is decided."""
+    min_each_outcome: Annotated[int, Field(ge=10, le=1_000_000)] = 50
+    """Churned and stayed customers each arm needs among them: DeLong's test leans on a normal
+    approximation that promotes too often when one outcome is rare."""
     auto_promote: bool = False
     """Promote a better challenger unattended: the service checks after every closed window."""
     report_dir: str = "monitoring/ab"

@@ -41,6 +41,12 @@ def repository_root(path: Path) -> Path | None:
 def require_repository(path: Path) -> Path:
     root = repository_root(path)
     if root is None:
+        done = run_git(path, "rev-parse", "--show-toplevel", check=False)
+        if "dubious ownership" in done.stderr:
+            raise IntegrationError(
+                f"git refuses the repository in {path}: it belongs to another user than this process; add it to "
+                f"git's safe directories ('git config --global --add safe.directory {path}') or change its owner"
+            )
         raise IntegrationError(
             f"{path} is not inside a git repository: run 'git init' there first (DVC versions data through git commits)"
         )

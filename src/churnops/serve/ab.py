@@ -7,7 +7,8 @@ arm is measured on the events its *current* model version scored (after a promot
 champion starts from zero), the latest :data:`MAX_EVENTS` of them.
 
 The decision: the challenger replaces the champion when both arms have at least
-``serve.ab.min_labels`` labelled events holding both outcomes, and the challenger's ROC-AUC is
+``serve.ab.min_labels`` labelled events, among them ``serve.ab.min_each_outcome`` of each
+outcome (churned, stayed), and the challenger's ROC-AUC is
 higher with DeLong's one-sided p-value at most ``serve.ab.level`` (the two arms are different
 customers: two independent samples). Brier score and log-loss are shown, not tested.
 """
@@ -78,7 +79,8 @@ def measure_arm(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         "log_loss": None,
     }
     if outcomes.size:
-        clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
+        eps = np.finfo(np.float64).eps  # as scikit-learn clips
+        clipped = np.clip(probabilities, eps, 1 - eps)
         found["brier"] = float(np.mean((probabilities - outcomes) ** 2))
         found["log_loss"] = float(-np.mean(outcomes * np.log(clipped) + (1 - outcomes) * np.log(1 - clipped)))
     auc, variance = roc_auc_with_variance(outcomes, probabilities)
@@ -87,7 +89,9 @@ def measure_arm(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     return found
 
 
-def decide(champion: dict[str, Any], challenger: dict[str, Any], level: float, min_labels: int) -> dict[str, Any]:
+def decide(
+    champion: dict[str, Any], challenger: dict[str, Any], level: float, min_labels: int, min_each: int = 50
+) -> dict[str, Any]:
     """Whether the challenger is better: ``promote``, ``reason`` in a sentence, and the test's
     difference, z score and one-sided p-value when both ROC-AUCs are measurable.
 
@@ -107,8 +111,13 @@ def decide(champion: dict[str, Any], challenger: dict[str, Any], level: float, m
                 f"{min_labels:,} needed (serve.ab.min_labels)"
             )
             return found
-        if arm["roc_auc"] is None:
-            found["reason"] = f"the {name}'s labelled events do not hold both outcomes: its ROC-AUC is not measurable"
+        fewest = min(arm["positives"], arm["labelled"] - arm["positives"])
+        if fewest < min_each or arm["roc_auc"] is None:
+            found["reason"] = (
+                f"not enough of each outcome yet: the {name}'s labelled events hold {arm['positives']:,} churned "
+                f"and {arm['labelled'] - arm['positives']:,} stayed, {min_each:,} of each needed "
+                "(serve.ab.min_each_outcome)"
+            )
             return found
     compared = compare_auc(
         (champion["roc_auc"], champion["roc_auc_variance"]), (challenger["roc_auc"], challenger["roc_auc_variance"])
@@ -132,7 +141,12 @@ def decide(champion: dict[str, Any], challenger: dict[str, Any], level: float, m
 
 
 def ab_document(
-    rows: list[tuple[Any, Any, Any, Any]], arms: list[Arm], model: str, level: float, min_labels: int
+    rows: list[tuple[Any, Any, Any, Any]],
+    arms: list[Arm],
+    model: str,
+    level: float,
+    min_labels: int,
+    min_each: int = 50,
 ) -> dict[str, Any]:
     """The A/B report: each arm's numbers from ``rows``
     (:func:`churnops.serve.eventlog.read_scored`) and the decision."""
@@ -155,10 +169,11 @@ def ab_document(
         "test": "DeLong, ROC-AUC of two independent groups of customers (one-sided: the challenger is better)",
         "level": level,
         "min_labels": min_labels,
+        "min_each_outcome": min_each,
         "arms": measured,
     }
     if "champion" in measured and "challenger" in measured:
-        document["decision"] = decide(measured["champion"], measured["challenger"], level, min_labels)
+        document["decision"] = decide(measured["champion"], measured["challenger"], level, min_labels, min_each)
     else:
         document["decision"] = {
             "promote": False,
@@ -182,6 +197,8 @@ def open_log_for_reading(path: Path) -> sqlite3.Connection:
 
     if path.is_symlink():
         raise InputDataError(f"{path}: is a symbolic link; the event log is never opened through one")
+    if path.exists() and not path.is_file():
+        raise InputDataError(f"{path}: is not a file (serve.event_log names the service's event log file)")
     if not path.is_file():
         raise InputDataError(
             f"{path}: no event log yet - start 'churnops serve' and score customers with POST /v1/predict first"
@@ -227,7 +244,7 @@ def report(config: Any, db: sqlite3.Connection | None = None) -> dict[str, Any]:
             reader.close()
     else:
         rows = read_scored(db, MAX_EVENTS)
-    return ab_document(rows, arms, config.model.name, ab.level, ab.min_labels)
+    return ab_document(rows, arms, config.model.name, ab.level, ab.min_labels, ab.min_each_outcome)
 
 
 def promote(config: Any, document: dict[str, Any], by: str) -> str:

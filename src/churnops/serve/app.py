@@ -81,6 +81,7 @@ class ServiceState:
     ab_alias: str = "challenger"
     ab_level: float = 0.05
     ab_min_labels: int = 1_000
+    ab_min_each_outcome: int = 50
 
 
 class BodyTooLarge(Exception):
@@ -308,8 +309,17 @@ def create_app(state: ServiceState) -> Starlette:
         arms = [ab.Arm("champion", "champion", champion.champion.version)]
         if challenger is not None:
             arms.append(ab.Arm("challenger", state.ab_alias, challenger.champion.version))
+        try:
+            rows = state.log.scored(ab.MAX_EVENTS)
+        except ChurnopsError as exc:  # a damaged log: said, not a 500
+            return {"model": champion.champion.name, "error": str(exc)}
         document = ab.ab_document(
-            state.log.scored(ab.MAX_EVENTS), arms, champion.champion.name, state.ab_level, state.ab_min_labels
+            rows,
+            arms,
+            champion.champion.name,
+            state.ab_level,
+            state.ab_min_labels,
+            state.ab_min_each_outcome,
         )
         measured = document["arms"]
         if challenger is None:

@@ -149,6 +149,33 @@ def checked_entries(
     return valid, sorted(rejected, key=lambda rejection: order[rejection.entry_id]), gone
 
 
+def without_conflicts(
+    entries: list[Entry], valid: list[tuple[str, dict[str, Any]]], rejected: list[Rejection]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The valid events with a repeated event id kept once: the same event again is a duplicate
+    (counted once, like a redelivery); other values under an id already used in the batch are
+    rejected, never silently dropped."""
+    first: dict[str, dict[str, Any]] = {}
+    kept = []
+    ids = [entry_id for entry_id, fields in entries if fields is not None]
+    raw = {entry_id: fields for entry_id, fields in entries}
+    rejected_ids = {rejection.entry_id for rejection in rejected}
+    sources = iter(entry_id for entry_id in ids if entry_id not in rejected_ids)
+    for (event_id, record), entry_id in zip(valid, sources, strict=False):
+        if event_id in first and first[event_id] != record:
+            rejected.append(
+                Rejection(
+                    entry_id,
+                    f"repeats the event_id {event_id!r} of an earlier entry of this batch with other values",
+                    (raw[entry_id] or {}).get(EVENT_FIELD),
+                )
+            )
+            continue
+        first.setdefault(event_id, record)
+        kept.append((event_id, record))
+    return kept
+
+
 class StopRequest:
     """Set by SIGTERM or Ctrl-C: the loop stops after the batch it holds."""
 
@@ -268,6 +295,7 @@ def _loop(
 
     def settle(entries: list[Entry]) -> None:
         valid, rejected, gone = checked_entries(monitoring.schema, entries, max_bytes)
+        valid = without_conflicts(entries, valid, rejected)
         appended = monitoring.log.append(valid, monitoring.detectors.observe) if valid else None
         group.settle([entry_id for entry_id, _ in entries], rejected)  # only now: the events are on disk
         totals.entries += len(entries)

@@ -301,12 +301,15 @@ class EventLog:
 def read_scored(db: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any, Any]]:
     """``(arm, version, probability, label or None)`` of the latest ``limit`` events
     ``POST /v1/predict`` scored, newest first."""
-    return db.execute(
-        "SELECT json_extract(events.record, ?), json_extract(events.record, ?), json_extract(events.record, ?), "
-        "labels.label FROM events LEFT JOIN labels USING (event_id) WHERE json_extract(events.record, ?) IS NOT "
-        "NULL ORDER BY events.seq DESC LIMIT ?",
-        (f'$."{ARM}"', f'$."{MODEL_VERSION}"', f'$."{PROBABILITY}"', f'$."{ARM}"', limit),
-    ).fetchall()
+    try:
+        return db.execute(
+            "SELECT json_extract(events.record, ?), json_extract(events.record, ?), json_extract(events.record, ?), "
+            "labels.label FROM events LEFT JOIN labels USING (event_id) WHERE json_valid(events.record) AND "
+            "json_extract(events.record, ?) IS NOT NULL ORDER BY events.seq DESC LIMIT ?",
+            (f'$."{ARM}"', f'$."{MODEL_VERSION}"', f'$."{PROBABILITY}"', f'$."{ARM}"', limit),
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:  # a damaged or tampered log
+        raise InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}") from None
 
 
 EXPECTED_TABLES = {

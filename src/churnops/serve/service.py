@@ -183,6 +183,7 @@ def start(config: Config, token: str | None) -> ServiceState:
         ab_alias=ab.challenger,
         ab_level=ab.level,
         ab_min_labels=ab.min_labels,
+        ab_min_each_outcome=ab.min_each_outcome,
         log=monitoring.log,
         schema=schema,
         evaluator=monitoring.evaluator,
@@ -199,29 +200,46 @@ def start(config: Config, token: str | None) -> ServiceState:
 
 
 def check_models(state: ServiceState, config: Config) -> None:
-    """After a closed window: promote a better challenger (``serve.ab.auto_promote``), then
-    score with whatever the aliases now point at - a promotion by ``churnops ab promote``,
-    ``churnops retrain`` or ``churnops train`` is taken up without a restart."""
+    """After a closed window: score with whatever the aliases point at now - a promotion by
+    ``churnops ab promote``, another replica, ``churnops retrain`` or ``churnops train`` is taken
+    up without a restart - then promote a better challenger (``serve.ab.auto_promote``)."""
+    from churnops.errors import ChurnopsError
+    from churnops.serve import ab
+
+    _follow_aliases(state, config)
+    ab_config = config.serve.ab
+    champion, challenger = state.batcher, state.challenger
+    if not (ab_config.auto_promote and champion is not None and challenger is not None):
+        return
+    arms = [
+        ab.Arm("champion", "champion", champion.champion.version),
+        ab.Arm("challenger", ab_config.challenger, challenger.champion.version),
+    ]
+    document = ab.ab_document(
+        state.log.scored(ab.MAX_EVENTS), arms, config.model.name, ab_config.level, ab_config.min_labels,
+        ab_config.min_each_outcome,
+    )  # fmt: skip
+    if not document["decision"]["promote"]:
+        return
+    try:
+        said = ab.promote(config, document, "churnops serve (serve.ab.auto_promote)")
+    except ChurnopsError as exc:  # e.g. the aliases moved meanwhile: measured again after the next window
+        logger.warning("no promotion: %s", exc)
+    else:
+        logger.warning("%s", said)
+        _tell(config, said)
+    _follow_aliases(state, config)
+
+
+def _follow_aliases(state: ServiceState, config: Config) -> None:
+    """Load the models the champion and challenger aliases point at, when they moved."""
     from churnops.integrations import mlflow_registry as registry
     from churnops.pipeline.scoring import store_of
-    from churnops.serve import ab
     from churnops.serve.scoring import Champion, MicroBatcher
 
     ab_config = config.serve.ab
-    champion, challenger = state.batcher, state.challenger
-    if ab_config.auto_promote and champion is not None and challenger is not None:
-        arms = [
-            ab.Arm("champion", "champion", champion.champion.version),
-            ab.Arm("challenger", ab_config.challenger, challenger.champion.version),
-        ]
-        document = ab.ab_document(
-            state.log.scored(ab.MAX_EVENTS), arms, config.model.name, ab_config.level, ab_config.min_labels
-        )
-        if document["decision"]["promote"]:
-            said = ab.promote(config, document, "churnops serve (serve.ab.auto_promote)")
-            logger.warning("%s", said)
-            _tell(config, said)
     store = store_of(config)
+    champion = state.batcher
     found = registry.find_alias(store, config.model.name, "champion")
     if found is not None and (champion is None or found.version != champion.champion.version):
         loaded = Champion.load(config)

@@ -1,6 +1,6 @@
 """A Redis Stream read through a consumer group (redis-py): connect, create the group, read new
 and pending entries, claim a crashed consumer's entries, and settle a batch - its rejected
-entries added to the dead-letter stream and every entry acknowledged, in one MULTI/EXEC.
+entries added to the dead-letter stream, then every entry acknowledged.
 
 Every Redis error becomes one line naming what failed, with the URL shown without its user
 info (``redis://host:6379/0``): an unreachable server, refused credentials, a missing
@@ -97,9 +97,13 @@ class StreamGroup:
             raise IntegrationError(f"cannot reach redis at {self.shown} while {doing}: {exc}") from None
         except ex.NoPermissionError as exc:
             raise IntegrationError(f"redis at {self.shown}: the user may not do this ({doing}): {exc}") from None
-        except ex.ResponseError as exc:
-            if str(exc).startswith("WRONGTYPE"):
-                raise InputDataError(f"redis key {self.stream!r} is not a stream ({doing}): {exc}") from None
+        except ex.ResponseError as error:
+            # a pipeline's error quotes the whole command (event data): keep the server's answer
+            exc = str(error).split("caused error: ", 1)[-1][:300]
+            if exc.startswith("WRONGTYPE"):
+                raise InputDataError(
+                    f"a redis key of {self.stream!r} or {self.dead_letter!r} is not a stream any more ({doing}): {exc}"
+                ) from None
             raise IntegrationError(f"redis at {self.shown} answered an error while {doing}: {exc}") from None
         except ex.RedisError as exc:
             raise IntegrationError(f"redis at {self.shown}, {doing}: {type(exc).__name__}: {exc}") from None
@@ -155,29 +159,38 @@ class StreamGroup:
         return following, [(_text(entry_id), fields) for entry_id, fields in answer[1] or []]
 
     def settle(self, entry_ids: list[str], rejected: list[Rejection]) -> None:
-        """Add ``rejected`` to the dead-letter stream and acknowledge ``entry_ids``, together: one
-        MULTI/EXEC, so an entry is never acknowledged without its rejection recorded."""
+        """Add ``rejected`` to the dead-letter stream, then - only once every one of them is
+        there - acknowledge ``entry_ids``: an entry is never acknowledged without its rejection
+        recorded. (A stop between the two leaves the entries pending: delivered again, their
+        rejections may be recorded twice, never lost.)"""
         if not entry_ids:
             return
+        with self._errors("recording rejected entries"):
+            if rejected:
+                pipe = self._client.pipeline(transaction=False)
+                for rejection in rejected:
+                    fields: dict[str, str | bytes] = {
+                        "stream": self.stream,
+                        "entry_id": rejection.entry_id,
+                        "reason": rejection.reason[:2_000],
+                        "consumer": self.consumer,
+                    }
+                    if rejection.event is not None:  # enough to recognise it, not a copy of a huge entry
+                        fields["event"] = rejection.event[:DEAD_LETTER_EVENT_BYTES]
+                        fields["event_bytes"] = str(len(rejection.event))
+                    pipe.xadd(self.dead_letter, fields, maxlen=self.dead_letter_maxlen, approximate=True)
+                pipe.execute(raise_on_error=True)
         with self._errors("acknowledging entries"):
-            pipe = self._client.pipeline(transaction=True)
-            for rejection in rejected:
-                fields: dict[str, str | bytes] = {
-                    "stream": self.stream,
-                    "entry_id": rejection.entry_id,
-                    "reason": rejection.reason[:2_000],
-                    "consumer": self.consumer,
-                }
-                if rejection.event is not None:
-                    fields["event"] = rejection.event
-                pipe.xadd(self.dead_letter, fields, maxlen=self.dead_letter_maxlen, approximate=True)
-            pipe.xack(self.stream, self.group, *entry_ids)
-            pipe.execute()
+            self._client.xack(self.stream, self.group, *entry_ids)
 
     def close(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()
+
+
+DEAD_LETTER_EVENT_BYTES = 4_096
+"""How much of a rejected event the dead-letter entry keeps (its full size is given beside)."""
 
 
 def _text(value: Any) -> str:
