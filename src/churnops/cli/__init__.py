@@ -27,7 +27,7 @@ from typing import Any  # noqa: E402
 import typer  # noqa: E402
 
 from churnops._version import __version__
-from churnops.cli.common import EXIT_CODES_HELP, STATE, err, setup_logging
+from churnops.cli.common import EXIT_CODES_HELP, STATE, err, pause_collector, resume_collector, setup_logging
 
 app = typer.Typer(
     # plain help (no boxes): flags show as flags, and errors can be one line (see main())
@@ -162,7 +162,25 @@ def hoist_global_flags(args: list[str], command: Any) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``churnops`` command: runs the app and turns usage errors into one line (exit 2)."""
+    """The ``churnops`` command: runs the app and turns usage errors into one line (exit 2).
+
+    Without ``argv`` it is the process's own command (``python -m churnops``, the ``churnops``
+    script), which ends when it returns: what is left is then frozen (``gc.freeze``), so that
+    the interpreter's shutdown does not walk every object to collect it (about 70 ms of CPU
+    after a nightly monitor; the outputs are written, flushed and closed before).
+    """
+    import gc
+
+    pause_collector()
+    try:
+        return _main(argv)
+    finally:
+        resume_collector()  # commands that load no configuration
+        if argv is None:
+            gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     from churnops.escape import one_line
 
     command = typer.main.get_command(app)
