@@ -230,6 +230,50 @@ def test_a_tampered_profile_cache_is_ignored_and_rebuilt(ws, case):
     assert json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())["outputs"]["profile_cache"] == "hit"
 
 
+def _column_cache(root: Path) -> Path:
+    files = sorted((root / ".churnops" / "profiles").glob("*.columns.json"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def _column_document(**changes: object) -> str:
+    return json.dumps({"format": 1, "dates": [], "ids": [], "formats": {}, "commas": [], **changes})
+
+
+COLUMN_CACHE_TAMPERING = {
+    "not JSON": lambda path: path.write_text("{"),
+    "another document": lambda path: path.write_text(json.dumps({"hello": "world"})),
+    "a column not in the reference": lambda path: path.write_text(_column_document(dates=["Nope"])),
+    "a column the configuration lists": lambda path: path.write_text(_column_document(ids=["Surname"])),
+    "a column twice": lambda path: path.write_text(_column_document(dates=["Balance"], ids=["Balance"])),
+    "an unknown date format": lambda path: path.write_text(_column_document(formats={"Date of Birth": "%d"})),
+    "too large": lambda path: path.write_text(_column_document() + " " * 2_000_000),
+    "a link": lambda path: (path.unlink(), path.symlink_to(path.parent.parent.parent / "victim.txt")),
+    "a folder": lambda path: (path.unlink(), path.mkdir(), (path / "keep.txt").write_text("mine")),
+}
+
+
+@pytest.mark.parametrize("case", list(COLUMN_CACHE_TAMPERING))
+def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
+    """The kept classification of the reference's columns (dates, identifiers) is used only when it
+    is one churnops could have written for this reference and configuration."""
+    expected = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    cache = _column_cache(ws)
+    COLUMN_CACHE_TAMPERING[case](cache)
+    done = monitor(ws)
+    assert done.returncode == 0, done.stderr
+    assert "ignoring unusable column cache" in done.stderr and "Traceback" not in done.stderr
+    metrics = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    assert metrics["dataset_drift"] == expected["dataset_drift"]
+    assert metrics["columns"].keys() == expected["columns"].keys()
+    assert (ws / "victim.txt").read_text() == VICTIM_TEXT
+    if case == "a folder":
+        assert (cache / "keep.txt").read_text() == "mine"
+        return
+    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 1  # rebuilt
+    assert "ignoring" not in monitor(ws).stderr
+
+
 METRICS_DAMAGE = {
     "not JSON": lambda text: text[: len(text) // 2],
     "another document": lambda text: json.dumps({"hello": "world"}),

@@ -371,3 +371,52 @@ def test_init_writes_how_the_dates_are_written(tmp_path):
     done = churnops(tmp_path, "init", "--reference", "both.csv")
     assert done.returncode == 0, done.stderr
     assert '# date_formats."opened" = "day-first"    # REQUIRED' in (tmp_path / "churnops.toml").read_text()
+
+
+def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_path):
+    """What a sample of the reference decides (dates and how they are written, identifiers, decimal
+    commas) is kept beside the reference profile: a later run says and monitors exactly the same
+    without reading the sample, and a run with other [columns] settings decides anew."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    days = pl.date_range(pl.date(2020, 1, 13), pl.date(2023, 12, 31), eager=True)
+    days = days.sample(n, with_replacement=True, seed=1)
+    table = pl.DataFrame(
+        {
+            "account_id": rng.permutation(10 * n)[:n] + 10_000,
+            "signup": days.dt.strftime("%d/%m/%Y"),
+            "amount": rng.gamma(2, 40, n).round(2),
+            "eu_amount": [f"{a},{b:02d}" for a, b in zip(rng.integers(1, 999, n), rng.integers(0, 99, n), strict=True)],
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+    table.write_csv(tmp_path / "ref.csv")
+    table.with_columns(pl.col("amount") * 1.5).write_csv(tmp_path / "batch.csv")
+    args = ("monitor", "--reference", "ref.csv", "--current", "batch.csv", "--target", "churned")
+
+    def notices(done: subprocess.CompletedProcess[str]) -> list[str]:
+        assert done.returncode == 0, done.stderr
+        return [line for line in done.stderr.splitlines() if line.startswith("NOTICE")]
+
+    def outcome() -> dict:
+        document = metrics(tmp_path)
+        return {key: document[key] for key in ("columns", "dataset_drift", "skipped_columns", "target_drift")}
+
+    first = notices(churnops(tmp_path, *args))
+    assert any("monitored as dates: signup (written day first)" in n and "account_id" in n for n in first), first
+    assert any("decimal comma" in n and "eu_amount" in n for n in first), first
+    decided = outcome()
+    (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
+    assert json.loads(kept.read_text()) == {
+        "format": 1,
+        "dates": ["signup"],
+        "ids": ["account_id"],
+        "formats": {"signup": "day-first"},
+        "commas": [["eu_amount", json.loads(kept.read_text())["commas"][0][1]]],
+    }
+    assert notices(churnops(tmp_path, *args)) == first
+    assert outcome() == decided
+    assert notices(churnops(tmp_path, *args, "--no-cache")) == first
+    not_inferred = notices(churnops(tmp_path, *args, "--set", "columns.infer=false"))
+    assert not any("from the data" in n for n in not_inferred)
+    assert len(list(kept.parent.glob("*.columns.json"))) == 2  # decided anew, kept under its own key

@@ -36,9 +36,35 @@ class State:
     quiet: bool = False
     verbose: bool = False
     debug: bool = bool(os.environ.get("CHURNOPS_DEBUG"))
+    collector_paused: bool = False
 
 
 STATE = State()
+
+
+def pause_collector() -> None:
+    """No cyclic garbage collection while a command starts (see :func:`resume_collector`).
+
+    Starting means importing: polars, numpy, pydantic and churnops make some 65,000 long-lived
+    objects (classes, functions, tables) and hardly any garbage, and the collector would walk
+    them over and over - about 40 ms of CPU in a nightly ``churnops monitor`` of 0.55 s.
+    """
+    import gc
+
+    if gc.isenabled():
+        gc.disable()
+        STATE.collector_paused = True
+
+
+def resume_collector() -> None:
+    """Start-up is over: what it made is moved out of the collector's sight (``gc.freeze``: it
+    lives as long as the process) and collection resumes for the command's work."""
+    import gc
+
+    if STATE.collector_paused:
+        STATE.collector_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 def err(message: str) -> None:
@@ -118,6 +144,7 @@ def load(config_file: Path | None, overrides: dict[str, Any] | None = None, sets
     from churnops.config import load_config
     from churnops.monitor.settings import settings_from_config
 
+    resume_collector()  # every command loads its configuration once its imports are done
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
     config = load_config(config_file, {**parse_sets(sets or []), **flags})
     settings_from_config(config)

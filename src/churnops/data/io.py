@@ -632,7 +632,13 @@ class TableReader:
         wanted = [position[name] for name in self.columns]
         names = {placeholders[i]: self.header[i] for i in wanted}
         schema: dict[str, pl.DataType] | None = None
+        # the rows a window needs: the pieces after them are neither read nor parsed (the reader
+        # runs ahead of its consumer, which stops at the window's end)
+        needed = self.row_range[1] if self.row_range is not None else None
+        parsed = 0
         for piece in self._csv_pieces():
+            if needed is not None and parsed >= needed:
+                return
             try:
                 data = header + self.dialect.to_utf8(piece)
             except UnicodeDecodeError:
@@ -658,6 +664,7 @@ class TableReader:
                     schema = {p: pl.String() for p in placeholders}
             except pl.exceptions.PolarsError as exc:
                 raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(exc)}") from None
+            parsed += frame.height
             yield frame.rename(names)
 
     def _first_parse(self, data: bytes, columns: list[int]) -> pl.DataFrame:

@@ -13,17 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
-from churnops.data.io import check_readable, table_format
-from churnops.errors import ChurnopsError, InputDataError, OutputWriteError
+from churnops.data.io import check_readable
+from churnops.errors import ChurnopsError, OutputWriteError
 from churnops.monitor.drift import with_any_finding_rate
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import MonitoringResult
 from churnops.monitor.settings import settings_from_config
 from churnops.monitor.verdict import decide
 from churnops.pipeline.engines import choose_engine
+from churnops.pipeline.inference import inferred_configuration
 from churnops.pipeline.outputs import OutputTransaction
 from churnops.pipeline.progress import Progress
-from churnops.pipeline.reference import ReferenceSource, check_target_present, get_reference_profile
+from churnops.pipeline.reference import ReferenceSource, get_reference_profile
 from churnops.pipeline.workspace import record_history, workspace
 from churnops.report.html import ReportContext, render_reports, report_stylesheet
 from churnops.report.metrics import metrics_document, render_metrics_json, render_trigger
@@ -124,74 +125,11 @@ def run_monitoring(
         check_readable(path)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
         started = time.perf_counter()
-        config = inferred_configuration(config, source.path)
+        use_cache = request.use_cache and config.monitor.use_profile_cache
+        config = inferred_configuration(config, source.path, use_cache=use_cache)
         before = {"startup_s": startup} if startup is not None else {}
         before["infer_columns_s"] = time.perf_counter() - started
         return _run_monitoring(config, request, source, current_path, progress, before)
-
-
-def inferred_configuration(config: Config, reference: Path) -> Config:
-    """The configuration with the reference's unlisted date and identifier columns classified
-    (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
-    run then stops on that with its own message)."""
-    from churnops.errors import NOTICE
-    from churnops.pipeline.starter import (
-        INFER_ROWS,
-        as_written,
-        decimal_comma_columns,
-        sample_frame,
-        with_date_formats,
-        with_inferred_columns,
-    )
-
-    undecided = [c for c in config.columns.datetime if c not in config.columns.date_formats]
-    if not config.columns.infer and not undecided:
-        return config
-    dialect = config.dialect_for("reference")
-    try:
-        header, sample = sample_frame(reference, dialect, INFER_ROWS)  # one read for every guess below
-    except (InputDataError, OSError):
-        return config
-    check_target_present(config, reference, header)  # a wrong target is the first thing to hear
-    if sample is None:
-        return config
-    dates: list[str] = []
-    ids: list[str] = []
-    if config.columns.infer:
-        config, dates, ids = with_inferred_columns(config, sample)
-    config, formats = with_date_formats(config, sample)
-    declared = [as_written(name, formats) for name, way in formats.items() if way != "iso" and name not in dates]
-    if declared:
-        logger.log(
-            NOTICE,
-            "dates read as the reference writes them: %s (columns.date_formats decides)",
-            ", ".join(declared),
-        )
-    dates = [as_written(name, formats) for name in dates]
-    if not config.columns.infer:
-        return config
-    commas = [] if table_format(reference) == "parquet" else decimal_comma_columns(sample, dialect)
-    if commas:
-        shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in commas[:5])
-        logger.log(
-            NOTICE,
-            "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
-            "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
-            " - numbers grouped with thousands dots (1.234,56) are never read: export them without grouping",
-            shown,
-        )
-    parts = []
-    if dates:
-        parts.append(f"monitored as dates: {', '.join(dates)}")
-    if ids:
-        parts.append(f"identifiers, not tested for drift: {', '.join(ids)}")
-    if parts:
-        logger.log(
-            NOTICE,
-            "from the data: %s (list them in [columns] to decide yourself, or set columns.infer = false)",
-            "; ".join(parts),
-        )
-    return config
 
 
 def _run_monitoring(

@@ -142,9 +142,15 @@ def with_inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[Any, list[
     sample of the reference's rows: text that reads as dates becomes ``columns.datetime``, a unique
     value per row named like an identifier becomes ``columns.id``. Returns the configuration, the
     dates and the identifiers added."""
+    dates, ids = inferred_columns(config, sample)
+    return with_columns_added(config, dates, ids), dates, ids
+
+
+def inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """The dates and the identifiers :func:`with_inferred_columns` adds to ``config``."""
     columns = config.columns
     if not columns.infer:
-        return config, [], []
+        return [], []
     listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
     listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text}
     drift = getattr(config, "drift", None)
@@ -152,16 +158,23 @@ def with_inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[Any, list[
         listed.add(drift.time_column)  # it places rows in periods; it is not tested (see settings)
     unlisted = [name for name in sample.columns if name not in listed]
     if not unlisted:
-        return config, [], []
+        return [], []
     guesses = guess_columns(sample.select(unlisted))
     dates = [g.name for g in guesses if g.kind == "datetime"]
     ids = [g.name for g in guesses if g.kind == "id" and g.detail.startswith("a unique value") and columns.detect_ids]
+    return dates, ids
+
+
+def with_columns_added(config: Any, dates: list[str], ids: list[str]) -> Any:
+    """``config`` with ``dates`` added to ``columns.datetime`` and ``ids`` to ``columns.id`` (the
+    columns the user set stay the only ones marked as set)."""
     if not dates and not ids:
-        return config, [], []
+        return config
+    columns = config.columns
     chosen = set(columns.model_fields_set)
     updated = columns.model_copy(update={"datetime": [*columns.datetime, *dates], "id": [*columns.id, *ids]})
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
-    return config.model_copy(update={"columns": updated}), dates, ids
+    return config.model_copy(update={"columns": updated})
 
 
 def date_writings(sample: pl.DataFrame, names: list[str]) -> dict[str, str | None]:
@@ -213,6 +226,12 @@ def with_date_formats(config: Any, sample: pl.DataFrame) -> tuple[Any, dict[str,
     ConfigError
         When a column's dates read both ways (``01/05/2024``) and no format is set.
     """
+    decided = decided_date_formats(config, sample)
+    return with_formats_added(config, decided), decided
+
+
+def decided_date_formats(config: Any, sample: pl.DataFrame) -> dict[str, str]:
+    """The formats :func:`with_date_formats` adds to ``config`` (raises as it does)."""
     from churnops.errors import ConfigError
     from churnops.escape import one_line_short
 
@@ -229,12 +248,18 @@ def with_date_formats(config: Any, sample: pl.DataFrame) -> tuple[Any, dict[str,
                 '(or "month-first", or a format such as "%d/%m/%Y")'
             )
         decided[name] = way
+    return decided
+
+
+def with_formats_added(config: Any, decided: dict[str, str]) -> Any:
+    """``config`` with the ``decided`` date formats added to ``columns.date_formats``."""
     if not decided:
-        return config, {}
+        return config
+    columns = config.columns
     chosen = set(columns.model_fields_set)
     updated = columns.model_copy(update={"date_formats": {**columns.date_formats, **decided}})
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
-    return config.model_copy(update={"columns": updated}), decided
+    return config.model_copy(update={"columns": updated})
 
 
 def _date_format_lines(reference: Path, dialect: CsvDialect, dates: list[str]) -> list[str]:

@@ -1,0 +1,236 @@
+"""The reference's unlisted columns classified for a monitoring run (``columns.infer``), and the
+cache of that classification.
+
+Reading a sample of the reference and classifying its columns costs about 40 ms of CPU - a tenth
+of a nightly ``churnops monitor`` whose reference profile is cached. What it decides depends only
+on the reference's bytes, how they are read and the ``[columns]`` settings, so it is kept beside
+the profiles (``paths.profile_cache``, ``<key>.columns.json``) under a key made of those. The file
+is untrusted input when read back: it must be small JSON of the expected shape naming columns of
+the reference that the configuration leaves unlisted, else it is ignored (with a warning) and the
+classification made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from churnops._version import __version__
+from churnops.config import Config
+from churnops.data.io import CsvDialect, TableReader, sha256_file, table_format
+from churnops.errors import NOTICE, InputDataError
+
+logger = logging.getLogger(__name__)
+
+INFERENCE_FORMAT = 1
+"""Version of the cached classification's layout (and of how it is decided, with churnops's)."""
+MAX_CACHE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What the sample of the reference decided."""
+
+    dates: list[str]
+    """Unlisted columns monitored as dates (added to ``columns.datetime``)."""
+    ids: list[str]
+    """Unlisted columns taken for identifiers (added to ``columns.id``)."""
+    formats: dict[str, str]
+    """How the text of each undecided date column is written (added to ``columns.date_formats``)."""
+    commas: list[tuple[str, str]]
+    """Text columns of numbers written with a decimal comma, with an example each."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": INFERENCE_FORMAT,
+            "dates": self.dates,
+            "ids": self.ids,
+            "formats": self.formats,
+            "commas": [list(pair) for pair in self.commas],
+        }
+
+
+def inferred_configuration(config: Config, reference: Path, use_cache: bool = False) -> Config:
+    """The configuration with the reference's unlisted date and identifier columns classified
+    (``columns.infer``), said in one notice; unchanged when the reference cannot be read yet (the
+    run then stops on that with its own message). ``use_cache``: read and keep the classification
+    in the profile cache."""
+    from churnops.pipeline.reference import check_target_present
+    from churnops.pipeline.starter import INFER_ROWS, sample_frame
+
+    undecided = [c for c in config.columns.datetime if c not in config.columns.date_formats]
+    if not config.columns.infer and not undecided:
+        return config
+    dialect = config.dialect_for("reference")
+    cache_file: Path | None = None
+    found: Inference | None = None
+    header: list[str] = []
+    sample = None
+    try:
+        if use_cache:
+            cache_file = _cache_file(config, reference, dialect)
+            found, header = _cached(cache_file, config, reference, dialect)
+        if found is None:
+            header, sample = sample_frame(reference, dialect, INFER_ROWS)  # one read for every guess
+    except (InputDataError, OSError):
+        return config
+    check_target_present(config, reference, header)  # a wrong target is the first thing to hear
+    if found is None:
+        if sample is None:
+            return config
+        found = _decided(config, reference, dialect, sample)
+        if cache_file is not None:
+            _save(found, cache_file)
+    return _applied(config, found)
+
+
+def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) -> Inference:
+    """What the reference's first rows, ``sample``, decide under ``config`` (raises
+    :class:`~churnops.errors.ConfigError` on dates that read both day first and month first)."""
+    from churnops.pipeline.starter import (
+        decided_date_formats,
+        decimal_comma_columns,
+        inferred_columns,
+        with_columns_added,
+    )
+
+    dates, ids = inferred_columns(config, sample)
+    formats = decided_date_formats(with_columns_added(config, dates, ids), sample)
+    infer = config.columns.infer and table_format(reference) != "parquet"
+    commas = decimal_comma_columns(sample, dialect) if infer else []
+    return Inference(dates, ids, formats, commas)
+
+
+def _applied(config: Config, found: Inference) -> Config:
+    """``config`` with what ``found`` decided, and the notices that say so."""
+    from churnops.pipeline.starter import as_written, with_columns_added, with_formats_added
+
+    config = with_formats_added(with_columns_added(config, found.dates, found.ids), found.formats)
+    formats = found.formats
+    declared = [as_written(n, formats) for n, way in formats.items() if way != "iso" and n not in found.dates]
+    if declared:
+        logger.log(
+            NOTICE,
+            "dates read as the reference writes them: %s (columns.date_formats decides)",
+            ", ".join(declared),
+        )
+    if not config.columns.infer:
+        return config
+    if found.commas:
+        shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
+        logger.log(
+            NOTICE,
+            "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
+            "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
+            " - numbers grouped with thousands dots (1.234,56) are never read: export them without grouping",
+            shown,
+        )
+    parts = []
+    if found.dates:
+        parts.append(f"monitored as dates: {', '.join(as_written(name, formats) for name in found.dates)}")
+    if found.ids:
+        parts.append(f"identifiers, not tested for drift: {', '.join(found.ids)}")
+    if parts:
+        logger.log(
+            NOTICE,
+            "from the data: %s (list them in [columns] to decide yourself, or set columns.infer = false)",
+            "; ".join(parts),
+        )
+    return config
+
+
+def _cache_file(config: Config, reference: Path, dialect: CsvDialect) -> Path:
+    """Where the classification of ``reference`` under ``config`` is kept: a key of everything it
+    depends on - the reference's bytes, how they are read, the ``[columns]`` settings, the time
+    column (never classified) and the version of churnops that decides."""
+    from churnops.pipeline.starter import INFER_ROWS
+
+    material = json.dumps(
+        {
+            "format": INFERENCE_FORMAT,
+            "churnops": __version__,
+            "rows": INFER_ROWS,
+            "sha256": sha256_file(reference),
+            "table": table_format(reference),
+            "dialect": [dialect.separator, dialect.decimal, dialect.encoding],
+            "columns": config.columns.model_dump(mode="json"),
+            "time_column": config.drift.time_column,
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    return config.resolve(config.paths.profile_cache) / f"{key}.columns.json"
+
+
+def _cached(path: Path, config: Config, reference: Path, dialect: CsvDialect) -> tuple[Inference | None, list[str]]:
+    """The classification kept at ``path`` and the reference's header; None when there is none
+    or it is not one this churnops could have written for this reference and configuration."""
+    if not os.path.lexists(path):
+        return None, []
+    header = TableReader(reference, dialect=dialect).header
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_CACHE_BYTES + 1)
+        if len(data) > MAX_CACHE_BYTES:
+            raise ValueError("too large")
+        found = checked(json.loads(data.decode("utf-8")), config, header)
+    except (OSError, ValueError, RecursionError) as exc:
+        logger.warning("ignoring unusable column cache %s: %s", path, str(exc)[:200])
+        return None, header
+    return found, header
+
+
+def checked(document: Any, config: Config, header: list[str]) -> Inference:
+    """``document`` as an :class:`Inference` for a reference with columns ``header`` under
+    ``config``; ValueError when it cannot be one.
+
+    >>> from churnops.config import Config
+    >>> config = Config()
+    >>> doc = {"format": 1, "dates": [], "ids": ["key"], "formats": {}, "commas": []}
+    >>> checked(doc, config, ["key", "age"]).ids
+    ['key']
+    >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
+    Traceback (most recent call last):
+    ...
+    ValueError: a column that is not an unlisted column of the reference
+    """
+    from churnops.monitor.prepare import DATE_FAMILIES
+
+    if not isinstance(document, dict) or set(document) != {"format", "dates", "ids", "formats", "commas"}:
+        raise ValueError("not a column classification")
+    if document["format"] != INFERENCE_FORMAT:
+        raise ValueError(f"format {document['format']!r} is not {INFERENCE_FORMAT}")
+    columns = config.columns
+    listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
+    listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, config.drift.time_column}
+    unlisted = set(header) - listed
+    dates, ids, formats, commas = (document[key] for key in ("dates", "ids", "formats", "commas"))
+    for names in (dates, ids):
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in unlisted for n in names):
+            raise ValueError("a column that is not an unlisted column of the reference")
+    if len(set(dates + ids)) != len(dates) + len(ids):
+        raise ValueError("a column classified twice")
+    undecided = {n for n in [*columns.datetime, *dates] if n not in columns.date_formats}
+    if not isinstance(formats, dict) or not all(n in undecided and w in DATE_FAMILIES for n, w in formats.items()):
+        raise ValueError("a date format that is not for an undecided date column")
+    if not isinstance(commas, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and pair[0] in header and isinstance(pair[1], str) for pair in commas
+    ):
+        raise ValueError("a decimal comma column that is not a column of the reference")
+    return Inference(list(dates), list(ids), dict(formats), [(str(n), str(e)) for n, e in commas])
+
+
+def _save(found: Inference, path: Path) -> None:
+    from churnops.data.files import atomic_write_bytes
+    from churnops.errors import OutputWriteError
+
+    try:
+        atomic_write_bytes(path, json.dumps(found.to_dict(), ensure_ascii=False).encode("utf-8"))
+    except (OSError, OutputWriteError) as exc:
+        logger.warning("could not write the column cache %s: %s", path, exc)
