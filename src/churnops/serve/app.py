@@ -28,6 +28,7 @@ import logging
 import math
 import re
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from starlette.routing import Route
 
 from churnops.errors import ChurnopsError
 from churnops.serve.detectors import Detectors
-from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, EventLog
+from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
 from churnops.serve.records import RecordError, RecordSchema
 from churnops.serve.scoring import MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
@@ -150,15 +151,15 @@ def create_app(state: ServiceState) -> Starlette:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
 
     async def events(request: Request) -> Response:
-        checked = await read_events(request)
-        if isinstance(checked, Response):
-            return checked
-        appended = await log_events(checked)
+        submitted = await read_json(request, logged_events)
+        if isinstance(submitted, Response):
+            return submitted
+        appended = await committed(submitted)
         return JSONResponse(
             {
                 "accepted": len(appended.accepted),
                 "duplicates": appended.duplicates,
-                "event_ids": [event_id for event_id, _ in checked],
+                "event_ids": appended.event_ids,
                 "window": appended.window,
                 "closed_windows": appended.closed,
             },
@@ -192,23 +193,24 @@ def create_app(state: ServiceState) -> Starlette:
 
         return await run_in_threadpool(parse)  # a large body never holds up the event loop
 
-    def checked_events(payload: Any) -> list[tuple[str, dict[str, Any]]] | Response:
+    def checked_events(payload: Any) -> list[tuple[str | None, dict[str, Any]]] | Response:
         try:
             return state.schema.check(payload, state.max_batch)
         except RecordError as exc:
             return _problem(422, "some events cannot be accepted; none was written", exc.problems)
 
-    async def read_events(request: Request) -> list[tuple[str, dict[str, Any]]] | Response:
-        """The request's events, checked; or the 4xx answer saying why not."""
-        found: list[tuple[str, dict[str, Any]]] | Response = await read_json(request, checked_events)
-        return found
+    def logged_events(payload: Any) -> Future[Appended] | Response:
+        """The events of ``payload`` checked and handed to the event log's writer (their records
+        written as JSON in this thread), or the 4xx answer saying why not."""
+        checked = checked_events(payload)
+        if isinstance(checked, Response):
+            return checked
+        return state.log.submit(checked, state.detectors.observe)
 
-    async def log_events(events: list[tuple[str, dict[str, Any]]]) -> Any:
-        """Write events to the log (the detectors fed in log order, off the event loop); count
-        them; queue the windows they closed."""
-        from starlette.concurrency import run_in_threadpool
-
-        appended = await run_in_threadpool(state.log.append, events, state.detectors.observe)
+    async def committed(submitted: Future[Appended]) -> Appended:
+        """Wait, on the event loop, for the transaction that holds the events (the detectors fed
+        in log order); count them; queue the windows they closed."""
+        appended = await asyncio.wrap_future(submitted)
         accepted.inc(len(appended.accepted))
         duplicates.inc(len(appended.duplicates))
         if appended.closed:
@@ -216,8 +218,9 @@ def create_app(state: ServiceState) -> Starlette:
         return appended
 
     async def predict(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
 
-        checked = await read_events(request)
+        checked = await read_json(request, checked_events)
         if isinstance(checked, Response):
             return checked
         if state.batcher is None:
@@ -239,7 +242,11 @@ def create_app(state: ServiceState) -> Starlette:
             (event_id, {**record, PROBABILITY: float(p), ARM: arm, MODEL_VERSION: batchers[arm].champion.version})
             for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
         ]
-        appended = await log_events(scored)
+        if len(scored) <= 64:
+            submitted = state.log.submit(scored, state.detectors.observe)
+        else:  # many records: written as JSON off the event loop
+            submitted = await run_in_threadpool(state.log.submit, scored, state.detectors.observe)
+        appended = await committed(submitted)
         repeated = set(appended.duplicates)
         return JSONResponse(
             {
@@ -253,7 +260,7 @@ def create_app(state: ServiceState) -> Starlette:
                         "arm": arm,
                         **({"duplicate": True} if event_id in repeated else {}),
                     }
-                    for (event_id, _), p, arm in zip(checked, scores, arms, strict=True)
+                    for event_id, p, arm in zip(appended.event_ids, scores, arms, strict=True)
                 ],
                 "window": appended.window,
                 "closed_windows": appended.closed,

@@ -9,7 +9,6 @@ nested value, a number that is not finite - each is named, with the event's posi
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from churnops.escape import one_line_short
 from churnops.monitor.profile import ReferenceProfile
 
 EVENT_ID = "event_id"
-"""The key of an event's own id (optional: one is made when it is absent)."""
+"""The key of an event's own id (optional: the event log makes one when it is absent)."""
 MAX_EVENT_ID = 128
 MAX_TEXT = 10_000
 """Longest text value accepted, in characters."""
@@ -72,8 +71,9 @@ class RecordSchema:
     def kind(self, column: str) -> str:
         return _kind(self.dtypes[column])
 
-    def check(self, events: Any, max_batch: int) -> list[tuple[str, dict[str, Any]]]:
-        """``(event_id, record)`` for every event, or :class:`RecordError` naming what is wrong."""
+    def check(self, events: Any, max_batch: int) -> list[tuple[str | None, dict[str, Any]]]:
+        """``(event_id, record)`` for every event (``None`` for an event without an id: the event
+        log makes one when it writes it), or :class:`RecordError` naming what is wrong."""
         if isinstance(events, dict):
             events = [events]
         if not isinstance(events, list):
@@ -86,7 +86,7 @@ class RecordSchema:
         if fast is not None:
             return fast
         problems: list[str] = []
-        checked: list[tuple[str, dict[str, Any]]] = []
+        checked: list[tuple[str | None, dict[str, Any]]] = []
         seen: set[str] = set()
         for index, event in enumerate(events):
             where = f"event {index}"
@@ -95,7 +95,7 @@ class RecordSchema:
                 continue
             event_id = event.get(EVENT_ID)
             if event_id is None:
-                event_id = uuid.uuid4().hex
+                pass
             elif not isinstance(event_id, str) or not event_id or len(event_id) > MAX_EVENT_ID:
                 problems.append(f"{where}: {EVENT_ID} must be text of 1 to {MAX_EVENT_ID} characters")
                 continue
@@ -105,7 +105,8 @@ class RecordSchema:
             elif event_id in seen:
                 problems.append(f"{where}: {EVENT_ID} {one_line_short(event_id, 40)!r} appears twice in the request")
                 continue
-            seen.add(event_id)
+            if event_id is not None:
+                seen.add(event_id)
             record: dict[str, Any] = {}
             for column, value in event.items():
                 if column == EVENT_ID:
@@ -122,21 +123,22 @@ class RecordSchema:
             raise RecordError(problems[:MAX_ERRORS])
         return checked
 
-    def _fast(self, events: list[Any]) -> list[tuple[str, dict[str, Any]]] | None:
+    def _fast(self, events: list[Any]) -> list[tuple[str | None, dict[str, Any]]] | None:
         """The events as accepted, checked column by column at C speed; None when anything needs
         a closer look (then :meth:`check` names each problem, or accepts what this refused)."""
         allowed = self._allowed
-        ids: list[str] = []
+        ids: list[str | None] = []
         for event in events:
             if type(event) is not dict or not event.keys() <= allowed:
                 return None
             event_id = event.get(EVENT_ID)
-            if event_id is None:
-                event_id = uuid.uuid4().hex
-            elif type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable():
+            if event_id is not None and (
+                type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable()
+            ):
                 return None
             ids.append(event_id)
-        if len(set(ids)) != len(ids):
+        given = [event_id for event_id in ids if event_id is not None]
+        if len(set(given)) != len(given):
             return None
         for column, accepted in self._types.items():
             values = [event.get(column) for event in events]
