@@ -8,6 +8,7 @@ nested value, a number that is not finite - each is named, with the event's posi
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -128,45 +129,47 @@ class RecordSchema:
         a closer look (then :meth:`check` names each problem, or accepts what this refused)."""
         allowed = self._allowed
         ids: list[str | None] = []
+        given = 0
         for event in events:
             if type(event) is not dict or not event.keys() <= allowed:
                 return None
             event_id = event.get(EVENT_ID)
-            if event_id is not None and (
-                type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable()
-            ):
-                return None
+            if event_id is not None:
+                if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable():
+                    return None
+                given += 1
             ids.append(event_id)
-        given = [event_id for event_id in ids if event_id is not None]
-        if len(set(given)) != len(given):
+        if given and len(set(ids) - {None}) != given:
             return None
         for column, accepted in self._types.items():
             values = [event.get(column) for event in events]
             present = set(map(type, values))
             if not present <= accepted:
                 return None
-            if float in present and not all(math.isfinite(v) for v in values if type(v) is float):
-                return None
-            if (
-                float in present
-                and accepted is _WHOLE
-                and any(abs(v) >= 2**63 or v != int(v) for v in values if type(v) is float)
-            ):
-                return None
-            if str in present and any(len(v) > MAX_TEXT for v in values if type(v) is str):
-                return None
-            if int in present and any(abs(v) >= 2**63 for v in values if type(v) is int):
-                return None
+            if float in present:  # a sum is finite only when every term is (no NaN, no infinity)
+                floats = values if len(present) == 1 else [v for v in values if type(v) is float]
+                if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
+                    return None
+                if accepted is _WHOLE and not (all(map(float.is_integer, floats)) and max(map(abs, floats)) < 2**63):
+                    return None
+            if str in present:
+                texts = values if len(present) == 1 else [v for v in values if type(v) is str]
+                if max(map(len, texts)) > MAX_TEXT:
+                    return None
+            if int in present:
+                whole = values if len(present) == 1 else [v for v in values if type(v) is int]
+                if not (min(whole) > -(2**63) and max(whole) < 2**63):
+                    return None
         return [
             (event_id, {k: v for k, v in event.items() if k != EVENT_ID} if EVENT_ID in event else event)
             for event_id, event in zip(ids, events, strict=True)
         ]
 
-    @property
+    @functools.cached_property
     def _allowed(self) -> frozenset[str]:
         return frozenset(self.dtypes) | {EVENT_ID}
 
-    @property
+    @functools.cached_property
     def _types(self) -> dict[str, frozenset[type]]:
         return {name: _ACCEPTED[self.kind(name)] for name in self.dtypes}
 
