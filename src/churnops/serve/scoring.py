@@ -45,6 +45,7 @@ class Champion:
     columns: list[str]
     calls: int = 0
     rows: int = 0
+    _encoder: Any = field(default=None, repr=False, compare=False)  # (dtypes, its RecordEncoder)
 
     @classmethod
     def load(cls, config: Any, alias: str = "champion") -> Champion | None:
@@ -77,6 +78,26 @@ class Champion:
         self.rows += frame.height
         return np.asarray(predict_probabilities(self.loaded.model, frame.select(self.columns)), dtype=np.float64)
 
+    def score_records(self, records: list[dict[str, Any]], dtypes: dict[str, str]) -> np.ndarray:
+        """Probabilities of ``records`` (checked events, of the reference's ``dtypes``): the
+        model's array form encodes them without a table when their values allow
+        (:mod:`churnops.integrations.scorer_records`: the same numbers), else they are scored
+        as a table with the reference's types."""
+        from churnops.integrations.model_scorer import CompiledScorer
+        from churnops.integrations.scorer_records import RecordEncoder
+        from churnops.serve.windows import window_frame
+
+        scorer = self.loaded.model
+        if isinstance(scorer, CompiledScorer):
+            if self._encoder is None or self._encoder[0] is not dtypes:
+                self._encoder = (dtypes, RecordEncoder(scorer, dtypes))
+            features = self._encoder[1].features(records)
+            if features is not None:
+                self.calls += 1
+                self.rows += len(records)
+                return scorer.probabilities(features)
+        return self.score(window_frame(records, {c: dtypes.get(c, "unread") for c in self.columns}))
+
 
 @dataclass
 class MicroBatcher:
@@ -101,8 +122,6 @@ class MicroBatcher:
     async def _run(self) -> None:
         from starlette.concurrency import run_in_threadpool
 
-        from churnops.serve.windows import window_frame
-
         assert self._queue is not None
         while True:
             waiting = [await self._queue.get()]
@@ -112,9 +131,8 @@ class MicroBatcher:
                 waiting.append(item)
                 rows += len(item[0])
             records = [record for batch, _ in waiting for record in batch]
-            try:
-                frame = window_frame(records, {c: self.dtypes.get(c, "unread") for c in self.champion.columns})
-                scores = await run_in_threadpool(self.champion.score, frame)
+            try:  # the records encoded and scored off the event loop
+                scores = await run_in_threadpool(self.champion.score_records, records, self.dtypes)
             except Exception as exc:  # every waiting request hears of it; the batcher goes on
                 for _, future in waiting:
                     if not future.done():
