@@ -268,6 +268,13 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     token = service_token(config, host, insecure_no_auth)
     state = start(config, token)
     app = create_app(state)
+    import gc
+
+    # What start-up made (modules, the reference profile, the model: about a million objects)
+    # lives as long as the service: frozen, the collector never scans it again, and its full
+    # collections stop pausing requests for 30-75 ms.
+    gc.collect()
+    gc.freeze()
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
