@@ -96,6 +96,16 @@ def test_a_client_id_sent_twice_in_one_transaction_is_written_once(log, tmp_path
     assert [len(call) for call in observe.calls] == [1, 3]  # duplicates are not fed to the detectors
 
 
+def test_windows_close_in_order_with_client_ids_and_duplicates_between(log, tmp_path):
+    log.append([(f"c{i}", {"x": i}) for i in range(3)])
+    batches = [[(f"c{i}", {"x": i}) for i in range(2, 9)], [(None, {"x": 9}), ("c0", {"x": 0}), ("c9", {"x": 10})]]
+    answers = held_together(log, batches, Observer())
+    assert [(a.duplicates, a.closed, a.window) for a in answers] == [(["c2"], [0, 1], 2), (["c0"], [], 2)]
+    logged = rows(tmp_path / "events.db", "SELECT window, record FROM events ORDER BY seq")
+    assert [w for w, _ in logged] == [0] * 5 + [1] * 5 + [2] * 2  # the blocker is the fourth event
+    assert [json.loads(r)["x"] for _, r in logged] == [0, 1, 2, -1, 3, 4, 5, 6, 7, 8, 9, 10]
+
+
 def test_an_id_the_log_makes_that_a_client_took_is_replaced(log, tmp_path, monkeypatch):
     taken = log._ids.take(1)[0]
     log.append([(taken, {"x": 0})])  # a client chose the id the log is about to make

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +75,35 @@ class Appended:
 class _Append:
     """One append waiting for the writer."""
 
-    rows: list[tuple[str | None, str]]  # (event id or None, the record as JSON text)
+    ids: list[str | None]  # None: the writer makes the id
+    texts: list[str]  # the records as JSON text
     records: list[dict[str, Any]]
-    observe: Observe | None
+    made_only: bool  # no id given: nothing to look up, every event accepted
     future: Future[Appended]
+    observe: Observe | None = None
+
+
+class _Windows:
+    """Events given their window in log order: a window closes at exactly ``size`` events."""
+
+    def __init__(self, open_window: int, count: int, size: int) -> None:
+        self.open, self.count, self.size = open_window, count, size
+        self.closed: list[int] = []
+
+    def fill(self, ids: list[str], texts: list[str], now: float, rows: list[tuple[str, int, float, str]]) -> list[int]:
+        """Add the rows of ``ids`` to ``rows``; the windows they closed."""
+        closed, start = [], 0
+        while start < len(ids):
+            take = min(len(ids) - start, self.size - self.count)
+            end = start + take
+            rows += zip(ids[start:end], repeat(self.open, take), repeat(now, take), texts[start:end], strict=True)
+            self.count += take
+            start = end
+            if self.count >= self.size:
+                closed.append(self.open)
+                self.open, self.count = self.open + 1, 0
+        self.closed += closed
+        return closed
 
 
 class _MadeIdTaken(Exception):
@@ -187,16 +213,23 @@ class EventLog:
         import orjson
 
         pairs = list(events)
-        rows = [(event_id, orjson.dumps(record).decode()) for event_id, record in pairs]
-        future: Future[Appended] = Future()
+        ids = [event_id for event_id, _ in pairs]
+        item = _Append(
+            ids,
+            [orjson.dumps(record).decode() for _, record in pairs],
+            [record for _, record in pairs],
+            ids.count(None) == len(ids),
+            Future(),
+            observe,
+        )
         with self._writer_lock:
             if self._closed:
                 raise InputDataError(f"{self.path}: the event log is closed")
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_appends, name="churnops-event-log", daemon=True)
                 self._writer.start()
-            self._queue.put(_Append(rows, [record for _, record in pairs], observe, future))
-        return future
+            self._queue.put(item)
+        return item.future
 
     def _write_appends(self) -> None:
         """The writer thread: every append waiting (up to :data:`GROUP_EVENTS` events, with the
@@ -207,7 +240,7 @@ class EventLog:
             held = None
             if first is _STOP:
                 return
-            group, events = [first], len(first.rows)
+            group, events = [first], len(first.ids)
             while events < GROUP_EVENTS:
                 try:
                     item = self._queue.get_nowait()
@@ -217,7 +250,7 @@ class EventLog:
                     held = item
                     break
                 group.append(item)
-                events += len(item.rows)
+                events += len(item.ids)
             group = [item for item in group if item.future.set_running_or_notify_cancel()]
             if group:
                 self._write_group(group)
@@ -240,44 +273,43 @@ class EventLog:
 
     def _transaction(self, group: list[_Append], now: float, look_up_made: bool) -> list[Appended]:
         """Write ``group`` in one transaction (the caller holds the lock); each append's answer."""
-        window, count = self.open_window, self.open_count
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            known = self._known([event_id for item in group for event_id, _ in item.rows if event_id is not None])
-            made = iter(self._ids.take(sum(1 for item in group for event_id, _ in item.rows if event_id is None)))
-            answers: list[Appended] = []
+            known = self._known([event_id for item in group for event_id in item.ids if event_id is not None])
+            made = self._ids.take(sum(item.ids.count(None) for item in group))
+            used = 0  # of the made ids
             rows: list[tuple[str, int, float, str]] = []
             fresh: list[dict[str, Any]] = []
-            closed_all: list[tuple[int, int]] = []
+            windows = _Windows(self.open_window, self.open_count, self.window_size)
+            answers = []
             for item in group:
-                ids: list[str] = []
-                accepted: list[str] = []
-                duplicates: list[str] = []
-                closed: list[int] = []
-                for (given, text), record in zip(item.rows, item.records, strict=True):
+                if item.made_only and not look_up_made:  # the common case, a slice at a time
+                    ids = made[used : used + len(item.ids)]
+                    used += len(ids)
+                    closed = windows.fill(ids, item.texts, now, rows)
+                    fresh += item.records
+                    answers.append(Appended(ids, [], closed, windows.open, ids))
+                    continue
+                ids, accepted, duplicates, texts = [], [], [], []
+                for given, text, record in zip(item.ids, item.texts, item.records, strict=True):
                     if given is None:
-                        event_id = next(made)
-                        if look_up_made:
-                            while event_id in known or self._known([event_id]):
-                                event_id = self._ids.take(1)[0]
-                            known.add(event_id)
+                        event_id = made[used]
+                        used += 1
+                        while look_up_made and (event_id in known or self._known([event_id])):
+                            event_id = self._ids.take(1)[0]  # a client took it: another one
                     elif given in known:
                         ids.append(given)
                         duplicates.append(given)
                         continue
                     else:
                         event_id = given
-                        known.add(event_id)
+                    known.add(event_id)
                     ids.append(event_id)
                     accepted.append(event_id)
-                    rows.append((event_id, window, now, text))
+                    texts.append(text)
                     fresh.append(record)
-                    count += 1
-                    if count >= self.window_size:
-                        closed.append(window)
-                        closed_all.append((window, count))
-                        window, count = window + 1, 0
-                answers.append(Appended(accepted, duplicates, closed, window, ids))
+                closed = windows.fill(accepted, texts, now, rows)
+                answers.append(Appended(accepted, duplicates, closed, windows.open, ids))
             try:
                 self._db.executemany(
                     "INSERT INTO events (event_id, window, received, record) VALUES (?, ?, ?, ?)", rows
@@ -288,7 +320,7 @@ class EventLog:
                 raise _MadeIdTaken from None
             self._db.executemany(
                 "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
-                [(number, events, now) for number, events in closed_all],
+                [(number, self.window_size, now) for number in windows.closed],
             )
             observe = group[0].observe
             if observe is not None and fresh:
@@ -297,7 +329,7 @@ class EventLog:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self.open_window, self.open_count = window, count
+        self.open_window, self.open_count = windows.open, windows.count
         return answers
 
     def close_open(self, older_than: float) -> int | None:
