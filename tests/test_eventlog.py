@@ -106,6 +106,16 @@ def test_windows_close_in_order_with_client_ids_and_duplicates_between(log, tmp_
     assert [json.loads(r)["x"] for _, r in logged] == [0, 1, 2, -1, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
+def test_a_large_append_keeps_its_order(log, tmp_path):
+    """Rows go in by statements of many rows (a power of two, then halves of it)."""
+    answer = log.append([(None, {"x": i}) for i in range(1_300)] + [("client", {"x": 1_300})])
+    assert len(answer.accepted) == 1_301 and answer.closed == list(range(260))
+    logged = rows(tmp_path / "events.db", "SELECT event_id, window, record FROM events ORDER BY seq")
+    assert [json.loads(record)["x"] for _, _, record in logged] == list(range(1_301))
+    assert [window for _, window, _ in logged] == [i // 5 for i in range(1_301)]
+    assert [event_id for event_id, _, _ in logged] == answer.event_ids
+
+
 def test_an_id_the_log_makes_that_a_client_took_is_replaced(log, tmp_path, monkeypatch):
     taken = log._ids.take(1)[0]
     log.append([(taken, {"x": 0})])  # a client chose the id the log is about to make

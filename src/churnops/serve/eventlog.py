@@ -51,6 +51,8 @@ MODEL_VERSION = "churnops_model_version"
 """The key under which a scored event keeps the registered version of the model that scored it."""
 Observe = Callable[[list[dict[str, Any]]], str]
 """What sees the accepted records in log order and returns the state to save with them."""
+ROWS_PER_INSERT = 512
+"""Events inserted by one statement (a power of two; fewer when SQLite allows fewer bound values)."""
 GROUP_EVENTS = 20_000
 """At most this many events in one transaction (the appends waiting beyond go in the next one)."""
 
@@ -131,12 +133,20 @@ class EventLog:
         self._peeker: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ids = EventIds()
+        self._rows_per_insert = ROWS_PER_INSERT
+        self._inserts: dict[int, str] = {}  # INSERT statements by their number of rows
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()  # starting and stopping the writer thread
         self._closed = False
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
         self._db = self._connect()
+        if hasattr(self._db, "getlimit"):  # Python 3.11: SQLite's limit of bound values (999 before SQLite 3.32)
+            limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            while self._rows_per_insert > 1 and 4 * self._rows_per_insert > limit:
+                self._rows_per_insert //= 2
+        else:
+            self._rows_per_insert = 128
         if existing:
             try:
                 check_event_log(self._db, path)
@@ -311,9 +321,7 @@ class EventLog:
                 closed = windows.fill(accepted, texts, now, rows)
                 answers.append(Appended(accepted, duplicates, closed, windows.open, ids))
             try:
-                self._db.executemany(
-                    "INSERT INTO events (event_id, window, received, record) VALUES (?, ?, ?, ?)", rows
-                )
+                self._insert(rows)
             except sqlite3.IntegrityError:
                 if look_up_made:
                     raise
@@ -331,6 +339,24 @@ class EventLog:
             raise
         self.open_window, self.open_count = windows.open, windows.count
         return answers
+
+    def _insert(self, rows: list[tuple[str, int, float, str]]) -> None:
+        """The events' rows, many per statement: a statement runs without the GIL, and row by row
+        (``executemany``) the writer took the GIL back after every row - waiting for it each time
+        while requests were being parsed. In chunks of :attr:`_rows_per_insert` (a power of two),
+        the rest in halves of it, so that every statement's text is one SQLite has prepared."""
+        size, start = self._rows_per_insert, 0
+        while start < len(rows):
+            while size > len(rows) - start:
+                size //= 2
+            statement = self._inserts.get(size)
+            if statement is None:
+                marks = ", ".join(["(?, ?, ?, ?)"] * size)
+                statement = self._inserts[size] = (
+                    f"INSERT INTO events (event_id, window, received, record) VALUES {marks}"
+                )
+            self._db.execute(statement, [value for row in rows[start : start + size] for value in row])
+            start += size
 
     def close_open(self, older_than: float) -> int | None:
         """Close the open window when its first event arrived before ``older_than`` (a time) and
