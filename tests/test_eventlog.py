@@ -116,6 +116,26 @@ def test_a_large_append_keeps_its_order(log, tmp_path):
     assert [event_id for event_id, _, _ in logged] == answer.event_ids
 
 
+def test_a_sqlite_that_allows_999_bound_values_gets_smaller_statements(tmp_path, monkeypatch):
+    if not hasattr(sqlite3.Connection, "setlimit"):
+        pytest.skip("needs Python 3.11 (Connection.setlimit)")
+    real = EventLog._connect
+
+    def connect(self):
+        db = real(self)
+        db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+        return db
+
+    monkeypatch.setattr(EventLog, "_connect", connect)
+    log = EventLog(tmp_path / "events.db", window_size=5)
+    try:
+        assert log._rows_per_insert == 128  # 4 values a row: 512 of them
+        answer = log.append([(None, {"x": i}) for i in range(700)])
+        assert len(answer.accepted) == 700 and log.total() == 700
+    finally:
+        log.close()
+
+
 def test_an_id_the_log_makes_that_a_client_took_is_replaced(log, tmp_path, monkeypatch):
     taken = log._ids.take(1)[0]
     log.append([(taken, {"x": 0})])  # a client chose the id the log is about to make

@@ -141,8 +141,10 @@ class EventLog:
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
         self._db = self._connect()
-        if hasattr(self._db, "getlimit"):  # Python 3.11: SQLite's limit of bound values (999 before SQLite 3.32)
-            limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        getlimit = getattr(self._db, "getlimit", None)  # Python 3.11 and later
+        which = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+        if getlimit is not None and which is not None:  # SQLite's limit of bound values (999 before SQLite 3.32)
+            limit = getlimit(which)
             while self._rows_per_insert > 1 and 4 * self._rows_per_insert > limit:
                 self._rows_per_insert //= 2
         else:
