@@ -100,6 +100,64 @@ def test_more_rows_than_one_chunk_are_scored_the_same(fitted):
     assert np.array_equal(scorer.predict(many), np.tile(scorer.predict(rows.select(spec.columns)), 3))
 
 
+def test_records_encoded_without_a_table_give_the_tables_numbers(fitted):
+    """``churnops serve``'s way for a few records (:class:`RecordEncoder`): the same input matrix,
+    value for value, as the table of the same records; odd values too; and no answer (the table
+    decides) for anything whose conversion is not plain."""
+    from churnops.integrations.scorer_records import RecordEncoder
+    from churnops.serve.windows import window_frame
+
+    pipeline, spec, rows = fitted
+    numeric_category = "NumOfProducts"  # categories that are numbers, as `churnops train` makes them
+    spec = FeatureSpec(
+        [c for c in spec.numerical if c != numeric_category], [*spec.categorical, numeric_category], spec.dates
+    )
+    frame = generate_reference(3_000, seed=5)
+    holes = pl.Series(np.arange(frame.height) % 20 == 3)
+    frame = frame.with_columns(pl.when(holes).then(None).otherwise(pl.col("Occupation")).alias("Occupation"))
+    data = frame.to_pandas()
+    labels = data[TARGET].astype(int).to_numpy()
+    pipeline = fit_calibrated(
+        spec, (data.iloc[:2_000], labels[:2_000]), (data.iloc[2_000:], labels[2_000:]), 0, "2026-06-30"
+    )
+    scorer = scorer_of(pipeline, spec)
+    assert None in scorer.categories[spec.categorical.index("Occupation")]  # an empty cell is a category
+    assert all(isinstance(c, int) for c in scorer.categories[spec.categorical.index(numeric_category)])
+    dtypes = {name: str(dtype) for name, dtype in rows.schema.items()}
+    encoder = RecordEncoder(scorer, dtypes)
+    assert encoder.usable
+    records = rows.head(500).to_dicts()
+    number, other_number = spec.numerical[0], next(c for c in spec.numerical if dtypes[c] == "Float64")
+    category, other_category = spec.categorical[0], "Occupation"  # Occupation had gaps in training
+    whole = next(c for c in spec.numerical if dtypes[c] == "Int64")
+    for i, record in enumerate(records):
+        change = i % 9
+        if change == 0:
+            record[number] = None
+        elif change == 1:
+            record[category] = "never-seen"
+        elif change == 2:
+            record[other_category] = None
+        elif change == 3:
+            record["Date of Birth"] = None
+        elif change == 4:
+            record[numeric_category] = 97  # a number the encoder never saw
+        elif change == 5:
+            record[whole] = float(record[whole] or 0)  # a whole number sent as 7.0
+        elif change == 6:
+            record[other_number] = int(record[other_number] or 0)  # a whole number in a column of reals
+        elif change == 7:
+            record["Date of Birth"] = "2000-02-29"
+    table = scorer.features(window_frame(records, {c: dtypes.get(c, "unread") for c in scorer.columns}))
+    encoded = encoder.features(records)
+    assert encoded is not None and np.array_equal(encoded, table, equal_nan=True)
+    assert np.array_equal(scorer.probabilities(encoded), scorer.probabilities(table))
+    assert encoder.features(records[:1]).shape == (1, table.shape[1])
+    for odd in ({"Date of Birth": "14/08/1990"}, {"Date of Birth": "1990-02-30"}, {category: True}, {number: "7"}):
+        assert encoder.features([records[0], {**records[1], **odd}]) is None, odd  # the table decides
+    assert not RecordEncoder(scorer, {**dtypes, number: "Float32"}).usable  # a type the table casts its own way
+
+
 def _members(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}

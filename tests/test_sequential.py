@@ -88,6 +88,23 @@ def test_any_values_in_any_pieces(values, size):
     assert _alarms(_detector(2.0, 3.0), pieces) == expected
 
 
+def test_values_as_an_array_are_the_values_as_a_list():
+    """The service feeds a stream as a float array, NaN where an event has no number
+    (``serve.detectors._numbers``): the same alarms and state as the list with None."""
+    from churnops.serve.detectors import _numbers
+
+    rng = np.random.default_rng(5)
+    values: list = [float(v) for v in rng.normal(0.4, 1, 3000)]
+    values[::7] = [None] * len(values[::7])
+    events = [v if i % 11 else (True if v is None else int(v * 10) / 10) for i, v in enumerate(values)]
+    as_list, as_array = _detector(), _detector()
+    expected = as_list.update([v if type(v) in (int, float) else None for v in events])
+    array = _numbers(events)
+    assert array.dtype == np.float64 and np.isnan(array[::7]).all()
+    assert as_array.update(array) == expected and as_array.state() == as_list.state()
+    assert np.array_equal(_numbers([1, 2.5, 3]), [1.0, 2.5, 3.0])  # the common case, at C speed
+
+
 def test_the_state_continues_after_a_restart():
     rng = np.random.default_rng(4)
     values = list(rng.normal(0.3, 1, 2000))

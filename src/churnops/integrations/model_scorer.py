@@ -120,7 +120,11 @@ class CompiledScorer:
 
     def predict(self, frame: Any) -> np.ndarray:
         """Calibrated churn probabilities (float64), as the scikit-learn pipeline's ``predict_proba[:, 1]``."""
-        raw = np.clip(self.raw_scores(self.features(frame)), self.calibration_bounds[0], self.calibration_bounds[1])
+        return self.probabilities(self.features(frame))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """:meth:`predict` of the booster's input matrix (:meth:`features`)."""
+        raw = np.clip(self.raw_scores(features), self.calibration_bounds[0], self.calibration_bounds[1])
         x, y = self.calibration_x, self.calibration_y
         if x.size == 1:
             calibrated = np.full(raw.size, y[0])

@@ -158,12 +158,15 @@ class StreamDetector:
         ph = float(np.quantile(np.concatenate(highs_ph), QUANTILE))
         return cls(name, mean, scale, shift, cusum, ph, arl0)
 
-    def update(self, values: list[float | None]) -> list[dict[str, Any]]:
-        """Feed values in arrival order (missing and non-finite ones are skipped); the alarms
-        raised. A run of values is computed at once (the recursions in closed form: a CUSUM is
-        its cumulative sum less the running minimum of that sum), up to the first alarm; the
-        detectors restart there and the rest of the run follows."""
-        array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    def update(self, values: list[float | None] | NDArray[np.float64]) -> list[dict[str, Any]]:
+        """Feed values in arrival order (missing and non-finite ones are skipped, NaN included);
+        the alarms raised. A run of values is computed at once (the recursions in closed form: a
+        CUSUM is its cumulative sum less the running minimum of that sum), up to the first alarm;
+        the detectors restart there and the rest of the run follows."""
+        if isinstance(values, np.ndarray):
+            array = values.astype(np.float64, copy=False)
+        else:
+            array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         z = (array[np.isfinite(array)] - self.mean) / self.scale
         raised = []
         while z.size:

@@ -116,7 +116,7 @@ def entry_event(entry_id: str, fields: dict[bytes, bytes], max_bytes: int) -> di
 
 def checked_entries(
     schema: RecordSchema, entries: list[Entry], max_bytes: int
-) -> tuple[list[tuple[str, dict[str, Any]]], list[Rejection], list[str]]:
+) -> tuple[list[tuple[str | None, dict[str, Any]]], list[Rejection], list[str]]:
     """``(event_id, record)`` of the valid entries in order, the rejected ones with their reason,
     and the ids of entries deleted while pending."""
     parsed: list[tuple[str, dict[str, Any]]] = []

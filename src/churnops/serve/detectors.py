@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
+
+import numpy as np
 
 from churnops.errors import ConfigError
 from churnops.escape import one_line_short
@@ -71,7 +74,7 @@ class Detectors:
     def observe(self, records: list[dict[str, Any]]) -> str:
         """Feed the records in order; the state to save with them (JSON)."""
         for name, detector in self.streams.items():
-            values = [_number(record.get(name)) for record in records]
+            values = _numbers([record.get(name) for record in records])
             previous = detector.alarms[-1]["at_value"] if detector.alarms else None
             for alarm in detector.update(values):
                 episode = previous is None or alarm["at_value"] - previous > detector.arl0 // 4
@@ -89,7 +92,15 @@ class Detectors:
         return [detector.summary() for detector in self.streams.values()]
 
 
-def _number(value: Any) -> float | None:
+def _numbers(values: list[Any]) -> np.ndarray:
+    """A stream's values as floats, NaN (skipped by the detectors) for what is not a number:
+    missing, true/false, text."""
+    if set(map(type, values)) <= {int, float}:  # the common case, converted at C speed
+        return np.array(values, dtype=np.float64)
+    return np.array([_number(value) for value in values], dtype=np.float64)
+
+
+def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
+        return math.nan
     return float(value)

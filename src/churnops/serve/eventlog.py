@@ -1,9 +1,19 @@
 """The service's append-only event log: SQLite in write-ahead-log mode.
 
-Every accepted event is in the log, in its window, before the request is answered: one
-transaction per request, committed with ``synchronous = FULL`` (the commit is on disk when the
-answer leaves; a killed process or a lost machine loses no acknowledged event). An event id is
-stored once: a retried request is counted once (``duplicates`` in the answer).
+Every accepted event is in the log, in its window, before the request is answered. Appends go to
+one writer thread, which takes every append waiting and writes them in one transaction - group
+commit: one ``COMMIT`` with ``synchronous = FULL`` (the WAL fsynced: on disk when the answers
+leave; a killed process or a lost machine loses no acknowledged event), one call of the
+detectors and one save of their state for all of them. Each request is answered once the
+transaction that holds its events is committed; a failed transaction answers each of its
+requests with the error, and none of their events is written. An event id is stored once: a
+retried request is counted once (``duplicates`` in the answer), also when two requests carrying
+the same id are written in the same transaction.
+
+Events without an id get one from the writer (:mod:`churnops.serve.ids`: time-ordered, so they
+land at the end of the unique index); those need no lookup, only ids a client sent are looked up.
+The unique constraint still guards: should a made id collide with one a client chose, the
+transaction is written again with every id looked up and the made one replaced.
 
 Why SQLite rather than Parquet files rolled per window: an acknowledged event must be durable
 one request at a time, and Parquet cannot append to a file (one small file per request, or
@@ -15,15 +25,22 @@ churnops wrote itself after validating it; nothing in the file is executed or un
 
 from __future__ import annotations
 
+import logging
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from churnops.errors import InputDataError
+from churnops.serve.ids import EventIds
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
 PROBABILITY = "churn_probability"
@@ -32,6 +49,12 @@ ARM = "churnops_arm"
 """The key under which a scored event keeps the arm that scored it."""
 MODEL_VERSION = "churnops_model_version"
 """The key under which a scored event keeps the registered version of the model that scored it."""
+Observe = Callable[[list[dict[str, Any]]], str]
+"""What sees the accepted records in log order and returns the state to save with them."""
+ROWS_PER_INSERT = 512
+"""Events inserted by one statement (a power of two; fewer when SQLite allows fewer bound values)."""
+GROUP_EVENTS = 20_000
+"""At most this many events in one transaction (the appends waiting beyond go in the next one)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,50 @@ class Appended:
     """Windows this append filled and closed."""
     window: int
     """The window open after the append."""
+    event_ids: list[str] = field(default_factory=list)
+    """Every event's id, in the order given (those the log made included)."""
+
+
+@dataclass
+class _Append:
+    """One append waiting for the writer."""
+
+    ids: list[str | None]  # None: the writer makes the id
+    texts: list[str]  # the records as JSON text
+    records: list[dict[str, Any]]
+    made_only: bool  # no id given: nothing to look up, every event accepted
+    future: Future[Appended]
+    observe: Observe | None = None
+
+
+class _Windows:
+    """Events given their window in log order: a window closes at exactly ``size`` events."""
+
+    def __init__(self, open_window: int, count: int, size: int) -> None:
+        self.open, self.count, self.size = open_window, count, size
+        self.closed: list[int] = []
+
+    def fill(self, ids: list[str], texts: list[str], now: float, rows: list[tuple[str, int, float, str]]) -> list[int]:
+        """Add the rows of ``ids`` to ``rows``; the windows they closed."""
+        closed, start = [], 0
+        while start < len(ids):
+            take = min(len(ids) - start, self.size - self.count)
+            end = start + take
+            rows += zip(ids[start:end], repeat(self.open, take), repeat(now, take), texts[start:end], strict=True)
+            self.count += take
+            start = end
+            if self.count >= self.size:
+                closed.append(self.open)
+                self.open, self.count = self.open + 1, 0
+        self.closed += closed
+        return closed
+
+
+class _MadeIdTaken(Exception):
+    """An id the writer made is in the log already (a client chose it): write with lookups."""
+
+
+_STOP = object()
 
 
 class EventLog:
@@ -59,12 +126,29 @@ class EventLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.window_size = window_size
-        self._lock = threading.Lock()
-        self._read_lock = threading.Lock()
+        self._lock = threading.Lock()  # the writing connection: the writer thread, labels, window states
+        self._read_lock = threading.Lock()  # long reads (a window's events, scored events)
+        self._peek_lock = threading.Lock()  # short reads, e.g. from the event loop
         self._reader: sqlite3.Connection | None = None
+        self._peeker: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ids = EventIds()
+        self._rows_per_insert = ROWS_PER_INSERT
+        self._inserts: dict[int, str] = {}  # INSERT statements by their number of rows
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()  # starting and stopping the writer thread
+        self._closed = False
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
         self._db = self._connect()
+        getlimit = getattr(self._db, "getlimit", None)  # Python 3.11 and later
+        which = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+        if getlimit is not None and which is not None:  # SQLite's limit of bound values (999 before SQLite 3.32)
+            limit = getlimit(which)
+            while self._rows_per_insert > 1 and 4 * self._rows_per_insert > limit:
+                self._rows_per_insert //= 2
+        else:
+            self._rows_per_insert = 128
         if existing:
             try:
                 check_event_log(self._db, path)
@@ -121,52 +205,160 @@ class EventLog:
         return db
 
     def append(
-        self, events: Iterable[tuple[str, dict[str, Any]]], observe: Callable[[list[dict[str, Any]]], str] | None = None
+        self,
+        events: Iterable[tuple[str | None, dict[str, Any]]],
+        observe: Callable[[list[dict[str, Any]]], str] | None = None,
     ) -> Appended:
-        """Write ``(event_id, record)`` pairs in one transaction, filling windows in order.
-        ``observe`` sees the accepted records in log order and returns the state to keep with
-        them (the sequential detectors'), saved in the same transaction."""
+        """Write ``(event_id, record)`` pairs (``None``: the log makes the id), filling windows in
+        order; returns once they are committed. ``observe`` sees the accepted records in log order
+        and returns the state to keep with them (the sequential detectors'), saved in the same
+        transaction."""
+        return self.submit(events, observe).result()
+
+    def submit(
+        self,
+        events: Iterable[tuple[str | None, dict[str, Any]]],
+        observe: Callable[[list[dict[str, Any]]], str] | None = None,
+    ) -> Future[Appended]:
+        """:meth:`append` without waiting: the future is done once the events are committed (or
+        the transaction failed). The records are written as JSON here, in the caller's thread."""
         import orjson
 
         pairs = list(events)
+        ids = [event_id for event_id, _ in pairs]
+        item = _Append(
+            ids,
+            [orjson.dumps(record).decode() for _, record in pairs],
+            [record for _, record in pairs],
+            ids.count(None) == len(ids),
+            Future(),
+            observe,
+        )
+        with self._writer_lock:
+            if self._closed:
+                raise InputDataError(f"{self.path}: the event log is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_appends, name="churnops-event-log", daemon=True)
+                self._writer.start()
+            self._queue.put(item)
+        return item.future
+
+    def _write_appends(self) -> None:
+        """The writer thread: every append waiting (up to :data:`GROUP_EVENTS` events, with the
+        same ``observe``) goes into one transaction."""
+        held: Any = None
+        while True:
+            first = held if held is not None else self._queue.get()
+            held = None
+            if first is _STOP:
+                return
+            group, events = [first], len(first.ids)
+            while events < GROUP_EVENTS:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP or item.observe != first.observe:
+                    held = item
+                    break
+                group.append(item)
+                events += len(item.ids)
+            group = [item for item in group if item.future.set_running_or_notify_cancel()]
+            if group:
+                self._write_group(group)
+
+    def _write_group(self, group: list[_Append]) -> None:
         now = time.time()
-        with self._lock:
-            window, count = self.open_window, self.open_count
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                known = self._known([event_id for event_id, _ in pairs])
-                accepted: list[str] = []
-                duplicates: list[str] = []
-                closed: list[int] = []
-                rows = []
-                for event_id, record in pairs:
-                    if event_id in known:
-                        duplicates.append(event_id)
+        try:
+            with self._lock:
+                try:
+                    answers = self._transaction(group, now, look_up_made=False)
+                except _MadeIdTaken:
+                    logger.warning("an event id made by the event log was taken by a client's; writing again")
+                    answers = self._transaction(group, now, look_up_made=True)
+        except BaseException as exc:  # every request of the transaction hears of it; the writer goes on
+            for item in group:
+                item.future.set_exception(exc)
+            return
+        for item, answer in zip(group, answers, strict=True):
+            item.future.set_result(answer)
+
+    def _transaction(self, group: list[_Append], now: float, look_up_made: bool) -> list[Appended]:
+        """Write ``group`` in one transaction (the caller holds the lock); each append's answer."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            known = self._known([event_id for item in group for event_id in item.ids if event_id is not None])
+            made = self._ids.take(sum(item.ids.count(None) for item in group))
+            used = 0  # of the made ids
+            rows: list[tuple[str, int, float, str]] = []
+            fresh: list[dict[str, Any]] = []
+            windows = _Windows(self.open_window, self.open_count, self.window_size)
+            answers = []
+            for item in group:
+                if item.made_only and not look_up_made:  # the common case, a slice at a time
+                    ids = made[used : used + len(item.ids)]
+                    used += len(ids)
+                    closed = windows.fill(ids, item.texts, now, rows)
+                    fresh += item.records
+                    answers.append(Appended(ids, [], closed, windows.open, ids))
+                    continue
+                ids, accepted, duplicates, texts = [], [], [], []
+                for given, text, record in zip(item.ids, item.texts, item.records, strict=True):
+                    if given is None:
+                        event_id = made[used]
+                        used += 1
+                        while look_up_made and (event_id in known or self._known([event_id])):
+                            event_id = self._ids.take(1)[0]  # a client took it: another one
+                    elif given in known:
+                        ids.append(given)
+                        duplicates.append(given)
                         continue
+                    else:
+                        event_id = given
                     known.add(event_id)
+                    ids.append(event_id)
                     accepted.append(event_id)
-                    rows.append((event_id, window, now, orjson.dumps(record).decode()))
-                    count += 1
-                    if count >= self.window_size:
-                        closed.append((window, count))
-                        window, count = window + 1, 0
-                self._db.executemany(
-                    "INSERT INTO events (event_id, window, received, record) VALUES (?, ?, ?, ?)", rows
+                    texts.append(text)
+                    fresh.append(record)
+                closed = windows.fill(accepted, texts, now, rows)
+                answers.append(Appended(accepted, duplicates, closed, windows.open, ids))
+            try:
+                self._insert(rows)
+            except sqlite3.IntegrityError:
+                if look_up_made:
+                    raise
+                raise _MadeIdTaken from None
+            self._db.executemany(
+                "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
+                [(number, self.window_size, now) for number in windows.closed],
+            )
+            observe = group[0].observe
+            if observe is not None and fresh:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('detectors', ?)", (observe(fresh),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.open_window, self.open_count = windows.open, windows.count
+        return answers
+
+    def _insert(self, rows: list[tuple[str, int, float, str]]) -> None:
+        """The events' rows, many per statement: a statement runs without the GIL, and row by row
+        (``executemany``) the writer took the GIL back after every row - waiting for it each time
+        while requests were being parsed. In chunks of :attr:`_rows_per_insert` (a power of two),
+        the rest in halves of it, so that every statement's text is one SQLite has prepared."""
+        size, start = self._rows_per_insert, 0
+        while start < len(rows):
+            while size > len(rows) - start:
+                size //= 2
+            statement = self._inserts.get(size)
+            if statement is None:
+                marks = ", ".join(["(?, ?, ?, ?)"] * size)
+                statement = self._inserts[size] = (
+                    f"INSERT INTO events (event_id, window, received, record) VALUES {marks}"
                 )
-                self._db.executemany(
-                    "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
-                    [(number, events, now) for number, events in closed],
-                )
-                if observe is not None and accepted:
-                    fresh = set(accepted)
-                    state = observe([record for event_id, record in pairs if event_id in fresh])
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('detectors', ?)", (state,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self.open_window, self.open_count = window, count
-        return Appended(accepted, duplicates, [number for number, _ in closed], window)
+            self._db.execute(statement, [value for row in rows[start : start + size] for value in row])
+            start += size
 
     def close_open(self, older_than: float) -> int | None:
         """Close the open window when its first event arrived before ``older_than`` (a time) and
@@ -213,26 +405,39 @@ class EventLog:
                 raise
         return len(rows), [event_id for event_id in ids if event_id not in known]
 
+    def _read(self, query: str, parameters: tuple[Any, ...] = (), long: bool = False) -> list[Any]:
+        """Rows of a read on a connection of its own: reads never wait for the writer (WAL), and
+        a long one (``long``) never holds up a short one (the event loop's)."""
+        with self._read_lock if long else self._peek_lock:
+            return self._reading(long).execute(query, parameters).fetchall()
+
+    def _reading(self, long: bool) -> sqlite3.Connection:
+        """The read-only connection for long or short reads (the caller holds its lock)."""
+        db = self._reader if long else self._peeker
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA query_only = ON")
+            if long:
+                self._reader = db
+            else:
+                self._peeker = db
+        return db
+
     def scored(self, limit: int) -> list[tuple[Any, Any, Any, Any]]:
         """The latest ``limit`` scored events (:func:`read_scored`)."""
-        with self._read_lock:  # its own connection: a long read never holds up appends (WAL)
-            if self._reader is None:
-                self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-                self._reader.execute("PRAGMA query_only = ON")
-            return read_scored(self._reader, limit)
+        with self._read_lock:
+            return read_scored(self._reading(long=True), limit)
 
     def window_state(self, window: int) -> str:
         """``open`` (not closed yet), ``closed`` (not evaluated yet) or ``evaluated``."""
-        with self._lock:
-            row = self._db.execute("SELECT evaluated_at FROM windows WHERE window = ?", (window,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT evaluated_at FROM windows WHERE window = ?", (window,))
+        if not rows:
             return "open"
-        return "closed" if row[0] is None else "evaluated"
+        return "closed" if rows[0][0] is None else "evaluated"
 
     def last_evaluated(self) -> int | None:
-        with self._lock:
-            row = self._db.execute("SELECT MAX(window) FROM windows WHERE evaluated_at IS NOT NULL").fetchone()
-        return None if row[0] is None else int(row[0])
+        rows = self._read("SELECT MAX(window) FROM windows WHERE evaluated_at IS NOT NULL")
+        return None if rows[0][0] is None else int(rows[0][0])
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
@@ -251,8 +456,7 @@ class EventLog:
 
     def records(self, window: int) -> list[dict[str, Any]]:
         """The events of ``window``, in the order they were accepted."""
-        with self._lock:
-            rows = self._db.execute("SELECT record FROM events WHERE window = ? ORDER BY seq", (window,)).fetchall()
+        rows = self._read("SELECT record FROM events WHERE window = ? ORDER BY seq", (window,), long=True)
         import orjson
 
         return [orjson.loads(text) for (text,) in rows]
@@ -276,23 +480,30 @@ class EventLog:
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """The last closed windows, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT window, events, closed_at, evaluated_at, status, headline, score FROM windows "
-                "ORDER BY window DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
+        rows = self._read(
+            "SELECT window, events, closed_at, evaluated_at, status, headline, score FROM windows "
+            "ORDER BY window DESC LIMIT ?",
+            (limit,),
+        )
         keys = ("window", "events", "closed_at", "evaluated_at", "status", "headline", "score")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def total(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM events", long=True)[0][0])
 
     def close(self) -> None:
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
+        """Write what is waiting, stop the writer, close the connections and let the log go."""
+        with self._writer_lock:
+            self._closed = True
+            writer = self._writer
+        if writer is not None:
+            self._queue.put(_STOP)
+            writer.join()
+        for lock, name in ((self._read_lock, "_reader"), (self._peek_lock, "_peeker")):
+            with lock:
+                reader = getattr(self, name)
+                if reader is not None:
+                    reader.close()
         with self._lock:
             self._db.close()
         self._hold.close()

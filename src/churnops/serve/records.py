@@ -8,8 +8,8 @@ nested value, a number that is not finite - each is named, with the event's posi
 
 from __future__ import annotations
 
+import functools
 import math
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from churnops.escape import one_line_short
 from churnops.monitor.profile import ReferenceProfile
 
 EVENT_ID = "event_id"
-"""The key of an event's own id (optional: one is made when it is absent)."""
+"""The key of an event's own id (optional: the event log makes one when it is absent)."""
 MAX_EVENT_ID = 128
 MAX_TEXT = 10_000
 """Longest text value accepted, in characters."""
@@ -72,8 +72,9 @@ class RecordSchema:
     def kind(self, column: str) -> str:
         return _kind(self.dtypes[column])
 
-    def check(self, events: Any, max_batch: int) -> list[tuple[str, dict[str, Any]]]:
-        """``(event_id, record)`` for every event, or :class:`RecordError` naming what is wrong."""
+    def check(self, events: Any, max_batch: int) -> list[tuple[str | None, dict[str, Any]]]:
+        """``(event_id, record)`` for every event (``None`` for an event without an id: the event
+        log makes one when it writes it), or :class:`RecordError` naming what is wrong."""
         if isinstance(events, dict):
             events = [events]
         if not isinstance(events, list):
@@ -86,7 +87,7 @@ class RecordSchema:
         if fast is not None:
             return fast
         problems: list[str] = []
-        checked: list[tuple[str, dict[str, Any]]] = []
+        checked: list[tuple[str | None, dict[str, Any]]] = []
         seen: set[str] = set()
         for index, event in enumerate(events):
             where = f"event {index}"
@@ -95,7 +96,7 @@ class RecordSchema:
                 continue
             event_id = event.get(EVENT_ID)
             if event_id is None:
-                event_id = uuid.uuid4().hex
+                pass
             elif not isinstance(event_id, str) or not event_id or len(event_id) > MAX_EVENT_ID:
                 problems.append(f"{where}: {EVENT_ID} must be text of 1 to {MAX_EVENT_ID} characters")
                 continue
@@ -105,7 +106,8 @@ class RecordSchema:
             elif event_id in seen:
                 problems.append(f"{where}: {EVENT_ID} {one_line_short(event_id, 40)!r} appears twice in the request")
                 continue
-            seen.add(event_id)
+            if event_id is not None:
+                seen.add(event_id)
             record: dict[str, Any] = {}
             for column, value in event.items():
                 if column == EVENT_ID:
@@ -122,49 +124,52 @@ class RecordSchema:
             raise RecordError(problems[:MAX_ERRORS])
         return checked
 
-    def _fast(self, events: list[Any]) -> list[tuple[str, dict[str, Any]]] | None:
+    def _fast(self, events: list[Any]) -> list[tuple[str | None, dict[str, Any]]] | None:
         """The events as accepted, checked column by column at C speed; None when anything needs
         a closer look (then :meth:`check` names each problem, or accepts what this refused)."""
         allowed = self._allowed
-        ids: list[str] = []
+        ids: list[str | None] = []
+        given = 0
         for event in events:
             if type(event) is not dict or not event.keys() <= allowed:
                 return None
             event_id = event.get(EVENT_ID)
-            if event_id is None:
-                event_id = uuid.uuid4().hex
-            elif type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable():
-                return None
+            if event_id is not None:
+                if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable():
+                    return None
+                given += 1
             ids.append(event_id)
-        if len(set(ids)) != len(ids):
+        if given and len(set(ids) - {None}) != given:
             return None
         for column, accepted in self._types.items():
             values = [event.get(column) for event in events]
             present = set(map(type, values))
             if not present <= accepted:
                 return None
-            if float in present and not all(math.isfinite(v) for v in values if type(v) is float):
-                return None
-            if (
-                float in present
-                and accepted is _WHOLE
-                and any(abs(v) >= 2**63 or v != int(v) for v in values if type(v) is float)
-            ):
-                return None
-            if str in present and any(len(v) > MAX_TEXT for v in values if type(v) is str):
-                return None
-            if int in present and any(abs(v) >= 2**63 for v in values if type(v) is int):
-                return None
+            if float in present:  # a sum is finite only when every term is (no NaN, no infinity)
+                floats = values if len(present) == 1 else [v for v in values if type(v) is float]
+                if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
+                    return None
+                if accepted is _WHOLE and not (all(map(float.is_integer, floats)) and max(map(abs, floats)) < 2**63):
+                    return None
+            if str in present:
+                texts = values if len(present) == 1 else [v for v in values if type(v) is str]
+                if max(map(len, texts)) > MAX_TEXT:
+                    return None
+            if int in present:
+                whole = values if len(present) == 1 else [v for v in values if type(v) is int]
+                if not (min(whole) > -(2**63) and max(whole) < 2**63):
+                    return None
         return [
             (event_id, {k: v for k, v in event.items() if k != EVENT_ID} if EVENT_ID in event else event)
             for event_id, event in zip(ids, events, strict=True)
         ]
 
-    @property
+    @functools.cached_property
     def _allowed(self) -> frozenset[str]:
         return frozenset(self.dtypes) | {EVENT_ID}
 
-    @property
+    @functools.cached_property
     def _types(self) -> dict[str, frozenset[type]]:
         return {name: _ACCEPTED[self.kind(name)] for name in self.dtypes}
 

@@ -2,9 +2,11 @@
 
 The champion is loaded once at start by churnops' own rules (its array form when it has one: no
 scikit-learn on the request path). Requests that arrive together are scored in one model call:
-the batcher takes every request waiting, up to ``max_rows`` records, scores them at once off the
-event loop, and answers each with its own rows - a single-record request waits at most for the
-call in progress.
+the batcher takes every request waiting, up to ``max_rows`` records, scores them at once, and
+answers each with its own rows - a single-record request waits at most for the call in progress.
+Up to :data:`INLINE_ROWS` records encoded without a table are scored on the event loop (a few
+hundred microseconds, less than a hop to a worker thread costs); larger batches, and models
+without their array form, on a worker thread.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Any
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+INLINE_ROWS = 64
+"""Micro-batches of up to this many records are encoded and scored on the event loop (0.3 ms for
+one record, 0.7 ms for 64: less than a hop to a worker thread and back costs the others)."""
 
 
 def arm_of(value: Any, share: float) -> str:
@@ -45,6 +51,7 @@ class Champion:
     columns: list[str]
     calls: int = 0
     rows: int = 0
+    _encoder: Any = field(default=None, repr=False, compare=False)  # (dtypes, its RecordEncoder)
 
     @classmethod
     def load(cls, config: Any, alias: str = "champion") -> Champion | None:
@@ -77,6 +84,39 @@ class Champion:
         self.rows += frame.height
         return np.asarray(predict_probabilities(self.loaded.model, frame.select(self.columns)), dtype=np.float64)
 
+    def score_records(self, records: list[dict[str, Any]], dtypes: dict[str, str]) -> np.ndarray:
+        """Probabilities of ``records`` (checked events, of the reference's ``dtypes``): encoded
+        without a table when the model's array form and their values allow (:meth:`encoded`),
+        else scored as a table with the reference's types."""
+        from churnops.serve.windows import window_frame
+
+        features = self.encoded(records, dtypes)
+        if features is not None:
+            return self.score_encoded(features)
+        return self.score(window_frame(records, {c: dtypes.get(c, "unread") for c in self.columns}))
+
+    def encoded(self, records: list[dict[str, Any]], dtypes: dict[str, str]) -> np.ndarray | None:
+        """The model's input matrix of ``records``, encoded without a table
+        (:mod:`churnops.integrations.scorer_records`: the table's numbers); None when the model
+        has no array form or a value needs the table."""
+        from churnops.integrations.model_scorer import CompiledScorer
+        from churnops.integrations.scorer_records import RecordEncoder
+
+        scorer = self.loaded.model
+        if not isinstance(scorer, CompiledScorer):
+            return None
+        if self._encoder is None or self._encoder[0] is not dtypes:
+            self._encoder = (dtypes, RecordEncoder(scorer, dtypes))
+        features: np.ndarray | None = self._encoder[1].features(records)
+        return features
+
+    def score_encoded(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities of an input matrix from :meth:`encoded`."""
+        self.calls += 1
+        self.rows += features.shape[0]
+        probabilities: np.ndarray = self.loaded.model.probabilities(features)
+        return probabilities
+
 
 @dataclass
 class MicroBatcher:
@@ -101,8 +141,6 @@ class MicroBatcher:
     async def _run(self) -> None:
         from starlette.concurrency import run_in_threadpool
 
-        from churnops.serve.windows import window_frame
-
         assert self._queue is not None
         while True:
             waiting = [await self._queue.get()]
@@ -112,9 +150,12 @@ class MicroBatcher:
                 waiting.append(item)
                 rows += len(item[0])
             records = [record for batch, _ in waiting for record in batch]
-            try:
-                frame = window_frame(records, {c: self.dtypes.get(c, "unread") for c in self.champion.columns})
-                scores = await run_in_threadpool(self.champion.score, frame)
+            try:  # a few records encoded and scored on the event loop, more on a worker thread
+                features = self.champion.encoded(records, self.dtypes) if len(records) <= INLINE_ROWS else None
+                if features is not None:
+                    scores = self.champion.score_encoded(features)
+                else:
+                    scores = await run_in_threadpool(self.champion.score_records, records, self.dtypes)
             except Exception as exc:  # every waiting request hears of it; the batcher goes on
                 for _, future in waiting:
                     if not future.done():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,12 @@ logger = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 1_000
 """Connections and requests served at once; more are answered 503."""
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits for it (Python's default: 0.005). The
+event loop, the event log's writer and a window's evaluation share one interpreter: each time the
+loop waits behind the evaluation it waited up to 5 ms, several times per request. At 1 ms (bench
+with windows closing, same machine, two runs each): one event per request p99 43-44 -> 22 ms,
+one record per /v1/predict p99 15-25 -> 15-18 ms, batches of 1,000 about 5% fewer events/s."""
 
 
 def is_loopback(host: str) -> bool:
@@ -286,6 +293,14 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     token = service_token(config, host, insecure_no_auth)
     state = start(config, token)
     app = create_app(state)
+    import gc
+
+    # What start-up made (modules, the reference profile, the model: about a million objects)
+    # lives as long as the service: frozen, the collector never scans it again, and its full
+    # collections stop pausing requests for 30-75 ms.
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

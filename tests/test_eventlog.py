@@ -1,0 +1,189 @@
+"""The event log's group commit: appends waiting together are written in one transaction (one
+call of the detectors, one save of their state), each answered with its own ids, duplicates and
+closed windows; windows close at exactly ``window_size`` events in order; a client id sent twice
+in one transaction is written once; an id the log makes that a client already took is replaced;
+a failed transaction writes none of its appends and the log goes on.
+
+Nothing waits on a clock: appends are made to wait together by submitting them while the writer
+is held inside a transaction (its detectors wait for an event the test sets); the writer then
+takes everything queued."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from churnops.serve.eventlog import EventLog
+
+
+class Observer:
+    """Stands in for the detectors: remembers each call's records and returns a state."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[dict]] = []
+
+    def __call__(self, records: list[dict]) -> str:
+        self.calls.append(records)
+        return json.dumps({"seen": sum(len(call) for call in self.calls)})
+
+
+def rows(path: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(query).fetchall()
+
+
+@pytest.fixture()
+def log(tmp_path: Path):
+    opened = EventLog(tmp_path / "events.db", window_size=5)
+    yield opened
+    opened.close()
+
+
+def held_together(log: EventLog, batches: list[list[tuple]], observe) -> list:
+    """Submit ``batches`` while the writer is held in a transaction of one event (``blocker``):
+    they are all written in the next transaction; their answers, in order."""
+    entered, release = threading.Event(), threading.Event()
+
+    def blocking(records: list[dict]) -> str:
+        entered.set()
+        assert release.wait(timeout=60)
+        return "{}"
+
+    blocker = log.submit([(None, {"x": -1})], blocking)
+    assert entered.wait(timeout=60)
+    futures = [log.submit(batch, observe) for batch in batches]
+    release.set()
+    blocker.result()
+    return [future.result() for future in futures]
+
+
+def test_appends_waiting_together_are_one_transaction_and_each_gets_its_own_answer(log, tmp_path):
+    observe = Observer()
+    batches = [[(None, {"x": 10 * i + j}) for j in range(3)] for i in range(4)]  # 12 events behind the blocker
+    answers = held_together(log, batches, observe)
+    assert len(observe.calls) == 1  # one transaction: the detectors called once, in log order
+    assert [record["x"] for record in observe.calls[0]] == [10 * i + j for i in range(4) for j in range(3)]
+    assert [a.closed for a in answers] == [[], [0], [1], []]  # events 5 and 10 close windows 0 and 1
+    assert [a.window for a in answers] == [0, 1, 2, 2]
+    logged = rows(tmp_path / "events.db", "SELECT event_id, window, record FROM events ORDER BY seq")
+    assert [json.loads(record)["x"] for _, _, record in logged] == [-1] + [
+        10 * i + j for i in range(4) for j in range(3)
+    ]
+    assert [window for _, window, _ in logged] == [0] * 5 + [1] * 5 + [2] * 3
+    made = [event_id for event_id, _, _ in logged[1:]]
+    assert [event_id for a in answers for event_id in a.event_ids] == made
+    assert made == sorted(made) and len(set(made)) == 12  # time-ordered ids, made by the log
+    assert rows(tmp_path / "events.db", "SELECT window, events FROM windows") == [(0, 5), (1, 5)]
+    assert log.detector_state() == json.dumps({"seen": 12})  # saved with the events it saw
+    assert (log.open_window, log.open_count) == (2, 3)
+
+
+def test_a_client_id_sent_twice_in_one_transaction_is_written_once(log, tmp_path):
+    observe = Observer()
+    first = log.append([("retried", {"x": 0})], observe)
+    assert first.accepted == ["retried"]
+    batches = [[("a", {"x": 1})], [("b", {"x": 2}), ("retried", {"x": 3})], [("b", {"x": 4}), (None, {"x": 5})]]
+    answers = held_together(log, batches, observe)
+    made = answers[2].event_ids[1]
+    assert [(a.accepted, a.duplicates) for a in answers] == [(["a"], []), (["b"], ["retried"]), ([made], ["b"])]
+    assert answers[2].event_ids[0] == "b"  # a duplicate keeps its id in the answer
+    logged = rows(tmp_path / "events.db", "SELECT event_id, record FROM events ORDER BY seq")
+    assert [json.loads(record)["x"] for _, record in logged] == [0, -1, 1, 2, 5]
+    assert [len(call) for call in observe.calls] == [1, 3]  # duplicates are not fed to the detectors
+
+
+def test_windows_close_in_order_with_client_ids_and_duplicates_between(log, tmp_path):
+    log.append([(f"c{i}", {"x": i}) for i in range(3)])
+    batches = [[(f"c{i}", {"x": i}) for i in range(2, 9)], [(None, {"x": 9}), ("c0", {"x": 0}), ("c9", {"x": 10})]]
+    answers = held_together(log, batches, Observer())
+    assert [(a.duplicates, a.closed, a.window) for a in answers] == [(["c2"], [0, 1], 2), (["c0"], [], 2)]
+    logged = rows(tmp_path / "events.db", "SELECT window, record FROM events ORDER BY seq")
+    assert [w for w, _ in logged] == [0] * 5 + [1] * 5 + [2] * 2  # the blocker is the fourth event
+    assert [json.loads(r)["x"] for _, r in logged] == [0, 1, 2, -1, 3, 4, 5, 6, 7, 8, 9, 10]
+
+
+def test_a_large_append_keeps_its_order(log, tmp_path):
+    """Rows go in by statements of many rows (a power of two, then halves of it)."""
+    answer = log.append([(None, {"x": i}) for i in range(1_300)] + [("client", {"x": 1_300})])
+    assert len(answer.accepted) == 1_301 and answer.closed == list(range(260))
+    logged = rows(tmp_path / "events.db", "SELECT event_id, window, record FROM events ORDER BY seq")
+    assert [json.loads(record)["x"] for _, _, record in logged] == list(range(1_301))
+    assert [window for _, window, _ in logged] == [i // 5 for i in range(1_301)]
+    assert [event_id for event_id, _, _ in logged] == answer.event_ids
+
+
+def test_a_sqlite_that_allows_999_bound_values_gets_smaller_statements(tmp_path, monkeypatch):
+    if not hasattr(sqlite3.Connection, "setlimit"):
+        pytest.skip("needs Python 3.11 (Connection.setlimit)")
+    real = EventLog._connect
+
+    def connect(self):
+        db = real(self)
+        db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+        return db
+
+    monkeypatch.setattr(EventLog, "_connect", connect)
+    log = EventLog(tmp_path / "events.db", window_size=5)
+    try:
+        assert log._rows_per_insert == 128  # 4 values a row: 512 of them
+        answer = log.append([(None, {"x": i}) for i in range(700)])
+        assert len(answer.accepted) == 700 and log.total() == 700
+    finally:
+        log.close()
+
+
+def test_an_id_the_log_makes_that_a_client_took_is_replaced(log, tmp_path, monkeypatch):
+    taken = log._ids.take(1)[0]
+    log.append([(taken, {"x": 0})])  # a client chose the id the log is about to make
+
+    class Repeats:
+        def __init__(self, real) -> None:
+            self.real, self.first = real, True
+
+        def take(self, count: int) -> list[str]:
+            made = self.real.take(count)
+            if self.first:
+                self.first = False
+                made[0] = taken
+            return made
+
+    monkeypatch.setattr(log, "_ids", Repeats(log._ids))
+    answer = log.append([(None, {"x": 1}), (None, {"x": 2})])
+    assert len(answer.accepted) == 2 and taken not in answer.accepted and answer.duplicates == []
+    logged = rows(tmp_path / "events.db", "SELECT event_id FROM events ORDER BY seq")
+    assert [event_id for (event_id,) in logged] == [taken, *answer.accepted]
+
+
+def test_a_failed_transaction_writes_none_of_its_appends_and_the_log_goes_on(log, tmp_path):
+    def broken(records: list[dict]) -> str:
+        raise RuntimeError("detectors broke")
+
+    with pytest.raises(RuntimeError, match="detectors broke"):
+        held_together(log, [[(f"e{i}", {"x": i})] for i in range(3)], broken)
+    assert rows(tmp_path / "events.db", "SELECT record FROM events") == [('{"x":-1}',)]  # the blocker only
+    assert (log.open_window, log.open_count) == (0, 1)
+    again = log.append([("e0", {"x": 0}), ("e1", {"x": 1})], Observer())
+    assert again.accepted == ["e0", "e1"] and log.total() == 3
+
+
+def test_appends_with_different_detectors_are_not_mixed(log):
+    first, second = Observer(), Observer()
+    held_together(log, [[(None, {"x": 0})], [(None, {"x": 1})], [(None, {"x": 2})]], first)
+    assert [[r["x"] for r in call] for call in first.calls] == [[0, 1, 2]]
+    held_together(log, [[(None, {"x": 3})], [(None, {"x": 4})], [(None, {"x": 5})]], second)
+    assert [[r["x"] for r in call] for call in second.calls] == [[3, 4, 5]]
+
+
+def test_a_closed_log_refuses_appends(tmp_path):
+    from churnops.errors import InputDataError
+
+    log = EventLog(tmp_path / "events.db", window_size=5)
+    log.append([(None, {"x": 0})])
+    log.close()
+    with pytest.raises(InputDataError, match="closed"):
+        log.submit([(None, {"x": 1})])
+    assert rows(tmp_path / "events.db", "SELECT COUNT(*) FROM events") == [(1,)]

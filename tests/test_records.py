@@ -1,0 +1,134 @@
+"""What an event may hold: the check of whole columns at C speed (``RecordSchema._fast``, vectorized
+for the service's throughput) accepts exactly what the same rules written value by value accept,
+gives the same records, and leaves every refusal to the event-by-event check (which names each
+problem)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from churnops.serve.records import _ACCEPTED, _WHOLE, EVENT_ID, MAX_EVENT_ID, MAX_TEXT, RecordError, RecordSchema
+
+SCHEMA = RecordSchema({"n": "Int64", "f": "Float64", "s": "String", "b": "Boolean", "d": "Date", "u": "unread"})
+EDGE_VALUES = [
+    2**63 - 1, 2**63, -(2**63), -(2**63) + 1, 7.0, 2.0**63, 1e19, -1e19, 0.5, float("inf"), float("-inf"),
+    float("nan"), True, None, "", "x" * MAX_TEXT, "x" * (MAX_TEXT + 1), [1], {"a": 1}, "e-9", 7,
+]  # fmt: skip
+"""Values at the edges of what a column accepts."""
+EDGES = st.sampled_from(EDGE_VALUES)
+USUAL = {
+    "n": st.integers(min_value=-(2**40), max_value=2**40),
+    "f": st.floats(min_value=-1e9, max_value=1e9),
+    "s": st.text(max_size=5),
+    "b": st.booleans(),
+    "d": st.just("2026-01-31"),
+    "u": st.one_of(st.integers(min_value=-9, max_value=9), st.text(max_size=3)),
+}
+"""Values each column accepts: most events are valid, so that the fast check is reached."""
+EVENT = st.fixed_dictionaries({}, optional=USUAL)
+EDGE = st.tuples(st.integers(min_value=0, max_value=5), st.sampled_from([*USUAL, "other"]), EDGES)
+"""One value at an edge, at an event and a column (``other``: one the reference does not have)."""
+IDS = st.one_of(st.none(), st.none(), st.text(min_size=1, max_size=3), st.sampled_from(["", "a\x00", "x" * 129, 7]))
+
+
+def value_by_value(events: list) -> list | None:
+    """The fast check's rules, one value at a time (as they were written before they worked on
+    whole columns)."""
+    ids = []
+    for event in events:
+        if type(event) is not dict or not event.keys() <= {*SCHEMA.dtypes, EVENT_ID}:
+            return None
+        event_id = event.get(EVENT_ID)
+        if event_id is not None and (
+            type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable()
+        ):
+            return None
+        ids.append(event_id)
+    given = [i for i in ids if i is not None]
+    if len(set(given)) != len(given):
+        return None
+    for column in SCHEMA.dtypes:
+        accepted = _ACCEPTED[SCHEMA.kind(column)]
+        for value in (event.get(column) for event in events):
+            kind = type(value)
+            if kind not in accepted:
+                return None
+            if kind is float and not math.isfinite(value):
+                return None
+            if kind is float and accepted is _WHOLE and (abs(value) >= 2**63 or value != int(value)):
+                return None
+            if kind is str and len(value) > MAX_TEXT:
+                return None
+            if kind is int and abs(value) >= 2**63:
+                return None
+    return [(i, {k: v for k, v in e.items() if k != EVENT_ID}) for i, e in zip(ids, events, strict=True)]
+
+
+class _Slow(RecordSchema):
+    def _fast(self, events):  # noqa: ANN001 - the check without its fast path
+        return None
+
+
+def expected(events: list) -> list | RecordError:
+    found = value_by_value(events)
+    if found is not None:
+        return found
+    try:
+        return _Slow(SCHEMA.dtypes).check(events, 100)
+    except RecordError as exc:
+        return exc
+
+
+def either(events: object) -> list | RecordError:
+    try:
+        return SCHEMA.check(events, 100)
+    except RecordError as exc:
+        return exc
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(EVENT, IDS), min_size=1, max_size=6), st.lists(EDGE, max_size=2))
+def test_the_fast_check_accepts_what_the_full_check_accepts(pairs, edges):
+    events = []
+    for event, event_id in pairs:
+        event = dict(event)
+        if event_id is not None:
+            event["event_id"] = event_id
+        events.append(event)
+    for index, column, value in edges:
+        events[index % len(events)][column] = value
+    got, wanted = either(events), expected(events)
+    if isinstance(wanted, RecordError):
+        assert isinstance(got, RecordError) and got.problems == wanted.problems
+    else:
+        assert got == wanted
+
+
+def test_events_without_an_id_leave_it_to_the_event_log():
+    checked = SCHEMA.check([{"n": 1}, {"event_id": "e-1", "f": 2}], 10)
+    assert checked == [(None, {"n": 1}), ("e-1", {"f": 2})]
+    with pytest.raises(RecordError, match="appears twice"):
+        SCHEMA.check([{"event_id": "e-1"}, {"event_id": "e-1"}], 10)
+
+
+BASE = [
+    {"n": 1, "f": 2.5, "s": "x", "b": True, "d": "2026-01-31", "u": 3},
+    {"n": -4, "f": 7, "s": "", "b": False, "d": None, "u": "t", "event_id": "e-1"},
+    {"event_id": "e-9", "n": None, "f": -0.25},
+]
+
+
+@pytest.mark.parametrize("column", [*USUAL, "other", "event_id"])
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=lambda value: repr(value)[:16])
+def test_each_edge_value_in_each_column_is_judged_as_before(column, value):
+    events = [dict(event) for event in BASE]
+    events[1][column] = value
+    got, wanted = either(events), expected(events)
+    if isinstance(wanted, RecordError):
+        assert isinstance(got, RecordError) and got.problems == wanted.problems
+    else:
+        assert got == wanted
