@@ -131,6 +131,8 @@ def _score_and_label(service: Service, start: int, prefix: str, n: int = 1_000) 
     events = [{"event_id": f"{prefix}-{i}", **row} for i, row in enumerate(rows.drop("Churn Flag").to_dicts())]
     status, body, _ = service.request("POST", "/v1/predict", json.dumps(events).encode(), HEADERS)
     assert status == 200, body
+    for window in json.loads(body)["closed_windows"]:  # its model check done before any label arrives
+        service.window(window)
     outcomes = [{"event_id": f"{prefix}-{i}", "label": int(flag)} for i, flag in enumerate(rows["Churn Flag"])]
     assert service.request("POST", "/v1/labels", json.dumps(outcomes).encode(), HEADERS)[0] == 200
 
