@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from churnops.cli.common import echo, handle_errors, load, say
+from churnops.cli.common import aligned, echo, handle_errors, load, say
 from churnops.cli.options import ConfigOption, SetOption
 
 ab_app = typer.Typer(
@@ -35,10 +35,7 @@ def _table(document: dict[str, Any]) -> str:
         ]
         for name, arm in document["arms"].items()
     ]
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in [header, *rows]
-    )
+    return aligned(header, rows)
 
 
 def _write(cfg: Any, document: dict[str, Any]) -> Any:

@@ -291,6 +291,19 @@ def staged_progress() -> Iterator[StagedProgress | None]:
         bar.close()
 
 
+def aligned(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table: columns padded to their widest cell, two spaces apart.
+
+    >>> print(aligned(["a", "bb"], [["xyz", "1"]]))
+    a    bb
+    xyz  1
+    """
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in [header, *rows]
+    )
+
+
 def say(message: str) -> None:
     """Normal output on stdout, unless --quiet (secrets redacted, control characters made visible)."""
     if not STATE.quiet:

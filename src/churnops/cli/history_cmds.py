@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from churnops.cli.common import echo, handle_errors, load, say
+from churnops.cli.common import aligned, echo, handle_errors, load, say
 from churnops.cli.options import ConfigOption, SetOption
 
 metrics_app = typer.Typer(help="Prometheus metrics of the latest run.", no_args_is_help=True)
@@ -67,10 +67,7 @@ def _column_table(rows: list[dict[str, Any]]) -> str:
         ]
         for row in rows
     ]
-    widths = [max(len(header[i]), *(len(r[i]) for r in table)) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in [header, *table]
-    )
+    return aligned(header, table)
 
 
 def _runs_table(rows: list[dict[str, Any]]) -> str:

@@ -108,14 +108,10 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
             settings["region"] = region
         return pafs.S3FileSystem(**settings), path
     if scheme in ("gs", "gcs"):
-        return pafs.GcsFileSystem(retry_time_limit=pafs_timedelta(options.timeout * options.retries)), path
+        from datetime import timedelta
+
+        return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=options.timeout * options.retries)), path
     return pafs.AzureFileSystem(account_name=os.environ.get("AZURE_STORAGE_ACCOUNT_NAME", "")), path
-
-
-def pafs_timedelta(seconds: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=seconds)
 
 
 def _reason(exc: BaseException) -> str:
@@ -206,8 +202,9 @@ def _stem(url: str) -> str:
 
 
 def _create(target: Path) -> Any:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    return os.fdopen(os.open(target, flags, 0o600), "wb")
+    from churnops.data.files import open_regular
+
+    return os.fdopen(open_regular(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def _header(source: Any, url: str) -> tuple[bytes, bytes, int]:

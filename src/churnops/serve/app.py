@@ -29,7 +29,7 @@ import math
 import re
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from churnops.config.models import ABConfig
 from churnops.errors import ChurnopsError
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
@@ -80,12 +81,29 @@ class ServiceState:
     """Scores ``/v1/predict`` with the champion; None when there is no champion."""
     challenger: MicroBatcher | None = None
     """Scores the challenger's share of the customers (``[serve.ab]``), when there is one."""
-    ab_share: float = 0.0
+    ab: ABConfig = field(default_factory=ABConfig)
+    """``[serve.ab]``: the challenger's share and alias, and what a promotion needs."""
     ab_key: str | None = None
-    ab_alias: str = "challenger"
-    ab_level: float = 0.05
-    ab_min_labels: int = 1_000
-    ab_min_each_outcome: int = 50
+
+    def measured_arms(self) -> dict[str, Any] | None:
+        """The A/B document (:func:`churnops.serve.ab.ab_document`) of the models scoring now,
+        from the event log; None without a champion."""
+        from churnops.serve import ab
+
+        champion, challenger = self.batcher, self.challenger
+        if champion is None:
+            return None
+        arms = [ab.Arm("champion", "champion", champion.champion.version)]
+        if challenger is not None:
+            arms.append(ab.Arm("challenger", self.ab.challenger, challenger.champion.version))
+        return ab.ab_document(
+            self.log.scored(ab.MAX_EVENTS),
+            arms,
+            champion.champion.name,
+            self.ab.level,
+            self.ab.min_labels,
+            self.ab.min_each_outcome,
+        )
 
 
 class BodyTooLarge(Exception):
@@ -261,7 +279,7 @@ def create_app(state: ServiceState) -> Starlette:
         if state.challenger is not None:
             batchers["challenger"] = state.challenger
         ab = state.challenger is not None and state.ab_key is not None
-        arms = [arm_of(record.get(state.ab_key), state.ab_share) if ab else "champion" for _, record in checked]
+        arms = [arm_of(record.get(state.ab_key), state.ab.share) if ab else "champion" for _, record in checked]
         scores = np.zeros(len(checked))
         try:
             for arm, batcher in batchers.items():
@@ -339,34 +357,20 @@ def create_app(state: ServiceState) -> Starlette:
 
     def model_state() -> dict[str, Any] | None:
         """Each arm's measured performance, as ``churnops ab report`` measures it."""
-        from churnops.serve import ab
-
-        champion, challenger = state.batcher, state.challenger
-        if champion is None:
-            return None
-        arms = [ab.Arm("champion", "champion", champion.champion.version)]
-        if challenger is not None:
-            arms.append(ab.Arm("challenger", state.ab_alias, challenger.champion.version))
         try:
-            rows = state.log.scored(ab.MAX_EVENTS)
+            document = state.measured_arms()
         except ChurnopsError as exc:  # a damaged log: said, not a 500
-            return {"model": champion.champion.name, "error": str(exc)}
-        document = ab.ab_document(
-            rows,
-            arms,
-            champion.champion.name,
-            state.ab_level,
-            state.ab_min_labels,
-            state.ab_min_each_outcome,
-        )
+            return {"model": state.batcher.champion.name if state.batcher else None, "error": str(exc)}
+        if document is None:
+            return None
         measured = document["arms"]
-        if challenger is None:
-            return {"model": champion.champion.name, **measured["champion"]}
+        if "challenger" not in measured:
+            return {"model": document["model"], **measured["champion"]}
         return {
-            "model": champion.champion.name,
+            "model": document["model"],
             "champion": measured["champion"],
             "challenger": measured["challenger"],
-            "challenger_share": state.ab_share,
+            "challenger_share": state.ab.share,
             "comparison": {**document["decision"], "test": document["test"], "level": document["level"]},
         }
 

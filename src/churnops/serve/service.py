@@ -185,12 +185,8 @@ def start(config: Config, token: str | None) -> ServiceState:
     state = ServiceState(
         batcher=MicroBatcher(champion, schema.dtypes) if champion is not None else None,
         challenger=MicroBatcher(challenger, schema.dtypes) if challenger is not None else None,
-        ab_share=ab.share,
+        ab=ab,
         ab_key=key,
-        ab_alias=ab.challenger,
-        ab_level=ab.level,
-        ab_min_labels=ab.min_labels,
-        ab_min_each_outcome=ab.min_each_outcome,
         log=monitoring.log,
         schema=schema,
         evaluator=monitoring.evaluator,
@@ -214,19 +210,10 @@ def check_models(state: ServiceState, config: Config) -> None:
     from churnops.serve import ab
 
     _follow_aliases(state, config)
-    ab_config = config.serve.ab
-    champion, challenger = state.batcher, state.challenger
-    if not (ab_config.auto_promote and champion is not None and challenger is not None):
+    if not (config.serve.ab.auto_promote and state.batcher is not None and state.challenger is not None):
         return
-    arms = [
-        ab.Arm("champion", "champion", champion.champion.version),
-        ab.Arm("challenger", ab_config.challenger, challenger.champion.version),
-    ]
-    document = ab.ab_document(
-        state.log.scored(ab.MAX_EVENTS), arms, config.model.name, ab_config.level, ab_config.min_labels,
-        ab_config.min_each_outcome,
-    )  # fmt: skip
-    if not document["decision"]["promote"]:
+    document = state.measured_arms()
+    if document is None or not document["decision"]["promote"]:
         return
     try:
         said = ab.promote(config, document, "churnops serve (serve.ab.auto_promote)")
