@@ -1,13 +1,15 @@
-"""Scale benchmark: exact vs streaming vs Dask vs Evidently, wide tables, a 100M-row batch.
+"""Scale benchmark: exact vs streaming vs Dask vs Spark vs Evidently, wide tables, a 100M-row batch.
 
 Every measurement is one ``churnops monitor`` process (or one Evidently process) started under
 ``/usr/bin/time -v``: the wall time and "Maximum resident set size" come from GNU time.
-For Dask, whose workers are separate processes, the peak of the *sum* of the RSS of
-the whole process tree is sampled every 50 ms as well (``tree MiB``).
+For Dask and Spark, whose workers are separate processes (Spark's JVM and its Python workers),
+the peak of the *sum* of the RSS of the whole process tree is sampled every 50 ms as well
+(``tree MiB``); GNU time's figure is then the driver's (this Python process).
 
     python benchmarks/bench_scale.py rows --sizes 10000,100000,1000000,10000000
     python benchmarks/bench_scale.py wide --rows 100000 --columns 1000
     python benchmarks/bench_scale.py big --rows 100000000        # ~3 GB of Parquet in --data
+    python benchmarks/bench_scale.py big --rows 10000000 --engines streaming,dask,spark
     python benchmarks/bench_scale.py labels --rows 1000000        # ~20 GB of CSV in --data
 
 Data are generated once into ``--data`` (default: $TMPDIR/churnops-bench) and reused:
@@ -118,8 +120,8 @@ def rows_table(folder: Path, sizes: list[int], engines: list[str]) -> None:
         for engine in engines:
             if engine == "evidently":
                 command = [sys.executable, "-c", EVIDENTLY, str(ref), str(cur)]
-            elif engine == "dask":
-                command = churnops("-r", str(ref), "-p", str(cur), "--engine", "dask", "--mode", "streaming", *COMMON)
+            elif engine in ("dask", "spark"):
+                command = churnops("-r", str(ref), "-p", str(cur), "--engine", engine, "--mode", "streaming", *COMMON)
             else:
                 command = churnops("-r", str(ref), "-p", str(cur), "--mode", engine, *COMMON)
             results[engine] = measure(command, folder)
@@ -179,7 +181,7 @@ def wide_table(folder: Path, rows: int, columns: int) -> None:
             )
 
 
-def big_run(folder: Path, rows: int, distinct: int) -> None:
+def big_run(folder: Path, rows: int, distinct: int, engines: list[str]) -> None:
     batch = folder / f"batch_{rows}.parquet"
     reference = folder / "reference_30k.csv"
     if not reference.exists():
@@ -202,15 +204,20 @@ def big_run(folder: Path, rows: int, distinct: int) -> None:
         )
         subprocess.run([sys.executable, "-c", code, str(batch)], check=True)
     window = ["-r", str(reference), "--reference-rows", "0:20000", "--set", "history.enabled=false"]
-    subprocess.run([sys.executable, "-m", "churnops", "-q", "profile", "build", *window[:4]], cwd=folder, check=True)
-    result = measure(churnops(*window, "-p", str(batch), "--set", "model.monitor='off'"), folder)
+    build = [sys.executable, "-m", "churnops", "-q", "profile", "build", *window[:4], "--mode", "streaming"]
+    subprocess.run(build, cwd=folder, check=True)  # the streaming profile every engine here reads
     size = batch.stat().st_size / 2**30
-    print("| batch | rows | file GiB | s | peak RSS MiB (GNU time) | rows/s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print(f"| Parquet, 20 columns, cached reference profile | {rows:,} | {size:.1f} | {result['s']:.1f} | "
-          f"{result['rss_mib']:.0f} | {rows / result['s']:,.0f} |")  # fmt: skip
-    metrics = json.loads((folder / "monitoring" / "monitoring_metrics.json").read_text())
-    print("mode:", metrics["mode"], "drifted:", metrics["dataset_drift"]["drifted_columns"])
+    print("| batch | rows | file GiB | engine | s | peak RSS MiB (GNU time) | tree MiB | rows/s | drifted |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---|")
+    for engine in engines:
+        mode = "native" if engine == "streaming" else engine
+        options = ["--engine", mode, "--mode", "streaming", "--jobs", str(os.cpu_count() or 1)]
+        result = measure(churnops(*window, "-p", str(batch), "--set", "model.monitor='off'", *options), folder)
+        metrics = json.loads((folder / "monitoring" / "monitoring_metrics.json").read_text())
+        drifted = ", ".join(metrics["dataset_drift"]["drifted_columns"])
+        print(f"| Parquet, 20 columns, cached reference profile | {rows:,} | {size:.1f} | {engine} | "
+              f"{result['s']:.1f} | {result['rss_mib']:.0f} | {result['tree_mib']:.0f} | {rows / result['s']:,.0f} | "
+              f"{drifted} |", flush=True)  # fmt: skip
 
 
 def labels_data(folder: Path, rows: int, length: int) -> dict[str, tuple[Path, Path]]:
@@ -265,7 +272,7 @@ def main() -> None:
     parser.add_argument("what", choices=["rows", "wide", "big", "labels"])
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "churnops-bench")
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--engines", default="exact,streaming,dask,evidently")
+    parser.add_argument("--engines", help="rows: exact,streaming,dask,spark,evidently; big: streaming,dask,spark")
     parser.add_argument("--rows", type=int)
     parser.add_argument("--columns", type=int, default=1000)
     parser.add_argument("--distinct", type=int, default=10_000_000)
@@ -275,13 +282,22 @@ def main() -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM")
     if args.what == "rows":
-        rows_table(args.data, [int(s) for s in args.sizes.split(",")], args.engines.split(","))
+        rows_table(
+            args.data,
+            [int(s) for s in args.sizes.split(",")],
+            (args.engines or "exact,streaming,dask,evidently").split(","),
+        )
     elif args.what == "wide":
         wide_table(args.data, args.rows or 100_000, args.columns)
     elif args.what == "labels":
         labels_table(args.data, args.rows or 1_000_000, args.length, args.modes.split(","))
     else:
-        big_run(args.data, args.rows or 100_000_000, args.distinct)
+        big_run(
+            args.data,
+            args.rows or 100_000_000,
+            min(args.distinct, args.rows or 100_000_000),
+            (args.engines or "streaming").split(","),
+        )
 
 
 if __name__ == "__main__":

@@ -317,8 +317,9 @@ def _from_pandas(frame: Any, what: str) -> pl.DataFrame:
     return pl.from_pandas(frame)
 
 
-def _chosen(config: Config | str | Path | None, extra: dict[str, Any]) -> Config:
-    """The configuration a call works with: ``config`` (an object, a path or None) and ``extra``."""
+def _chosen(config: Config | str | Path | None, extra: dict[str, Any], spark: bool = False) -> Config:
+    """The configuration a call works with: ``config`` (an object, a path or None) and ``extra``
+    (``spark``: for Spark DataFrames, which are summarized whatever the engine and mode say)."""
     from churnops.config import Config
     from churnops.config import load_config as read
 
@@ -330,6 +331,8 @@ def _chosen(config: Config | str | Path | None, extra: dict[str, Any]) -> Config
         chosen = read(Path(config) if config is not None else None, extra)
     else:
         raise ConfigError(f"config: expected a Config (churnops.load_config) or a path, got {type(config).__name__}")
+    if spark:
+        return chosen
     if chosen.monitor.engine != "native":
         raise ConfigError(
             f"monitor.engine = {chosen.monitor.engine!r}: the Python interface compares tables in this process "
@@ -424,10 +427,13 @@ def monitor(
     Parameters
     ----------
     reference
-        A polars, pandas or pyarrow table, a path of a CSV/Parquet file (read whole), or a
-        `Profile` of the reference (`profile`), which skips the reference's work.
+        A polars, pandas or pyarrow table, a path of a CSV/Parquet file (read whole), a Spark
+        DataFrame, or a `Profile` of the reference (`profile`), which skips the reference's work.
     current
-        The batch to check: a table or a path, as ``reference``.
+        The batch to check: a table or a path, as ``reference``. With Spark DataFrames (both, or
+        a `Profile` and a Spark batch) each partition is summarized on the executors and only the
+        summaries reach this process: the streaming engine's numbers (``monitor.mode``
+        "streaming"), not the in-memory exact ones.
     config
         A `churnops.config.Config` (`load_config`), a churnops.toml path, or None
         for the one in the current folder (else the built-in defaults).
@@ -463,6 +469,8 @@ def monitor(
     from churnops.monitor.verdict import decide
 
     extra = _overrides(overrides, target, verdict, segments)
+    if _is_spark(current) or _is_spark(reference):
+        return _monitor_on_spark(reference, current, config, extra)
     timings = {}
     if isinstance(reference, Profile):
         chosen = reference._config_for(config, extra)
@@ -491,6 +499,78 @@ def monitor(
         started = time.perf_counter()
         result = replace(result, chunks=chunks_of(built, cur, settings))
         timings["chunks_s"] = time.perf_counter() - started
+    result = replace(with_any_finding_rate(result, settings), timings=timings)
+    result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
+    _say(notices)
+    return MonitorResult(result, chosen, tuple(notices))
+
+
+def _is_spark(data: Any) -> bool:
+    """Whether ``data`` is a Spark DataFrame (classic or Spark Connect)."""
+    return type(data).__module__.startswith("pyspark.sql") and hasattr(data, "mapInArrow")
+
+
+def _monitor_on_spark(reference: Any, current: Any, config: Any, extra: dict[str, Any]) -> MonitorResult:
+    """`monitor` with Spark DataFrames: the streaming engine run on the executors."""
+    import time
+
+    import polars as pl
+
+    from churnops.integrations.spark_engine import SparkInput, batch_of, columns_of, profile_of
+    from churnops.monitor.drift import with_any_finding_rate
+    from churnops.monitor.engine import evaluate
+    from churnops.monitor.results import DatasetInfo
+    from churnops.monitor.settings import settings_from_config
+    from churnops.monitor.verdict import decide
+    from churnops.pipeline.reference import ROW_SAMPLE
+    from churnops.pipeline.starter import INFER_ROWS
+
+    if not _is_spark(current):
+        raise InputDataError(
+            "current: with a Spark DataFrame as reference the batch is a Spark DataFrame too, got "
+            f"{type(current).__name__}"
+        )
+    if not (_is_spark(reference) or isinstance(reference, Profile)):
+        raise InputDataError(
+            "reference: with a Spark DataFrame as batch the reference is a Spark DataFrame or a Profile, got "
+            f"{type(reference).__name__}"
+        )
+    batch_source = SparkInput("current", "frame", "", None)
+    header = columns_of(current, batch_source)
+    timings: dict[str, float] = {}
+    if isinstance(reference, Profile):
+        chosen = reference._config_for(config, extra)
+        settings = settings_from_config(chosen)
+        reference._check_settings(settings)
+        built, notices = reference._profile, list(reference._notices)
+        reference_info = DatasetInfo(None, reference.rows, None, None, len(built.columns))
+    else:
+        chosen = _chosen(config, extra, spark=True)
+        ref_source = SparkInput("reference", "frame", "", None)
+        ref_header = columns_of(reference, ref_source)
+        sample = pl.from_arrow(reference.limit(INFER_ROWS).toArrow())  # a few rows decide the column types
+        assert isinstance(sample, pl.DataFrame)
+        chosen, notices = _reference_config(chosen, sample)
+        settings = settings_from_config(chosen)
+        started = time.perf_counter()
+        built = profile_of(reference, ref_source, ref_header, settings, chosen.dialect_for("reference"))
+        timings["profile_reference_s"] = time.perf_counter() - started
+        from churnops.monitor.profile import require_tested
+
+        require_tested(built, "reference")
+        notices += _notices(chosen, ref_header, built)
+        reference_info = DatasetInfo(None, built.rows, None, None, len(ref_header))
+    if settings.chunk_by:
+        raise ConfigError("drift.chunk_by: a Spark DataFrame is not cut into chunks; give a table in memory or a file")
+    started = time.perf_counter()
+    above = chosen.monitor.sample_duplicates_above
+    builder, facts = batch_of(current, batch_source, header, built, settings, chosen.dialect, (above, ROW_SAMPLE))
+    tally = builder.finish()
+    timings["accumulate_current_s"] = time.perf_counter() - started
+    current_info = DatasetInfo(None, tally.rows, None, None, len(header))
+    result = evaluate(built, tally, settings, reference_info, current_info, engine="spark")
+    result = replace(result, mode={"reference": "streaming", "current": "streaming", **facts})
+    timings.update(result.timings)
     result = replace(with_any_finding_rate(result, settings), timings=timings)
     result = replace(result, verdict=decide(result, chosen.thresholds.trigger_on))
     _say(notices)

@@ -16,15 +16,16 @@ from churnops.cli.options import (
     TargetOption,
     column_overrides,
 )
-from churnops.errors import EXIT_DRIFT
+from churnops.errors import EXIT_DRIFT, ConfigError
 
 EngineOption = Annotated[
     str | None,
     typer.Option(
         "--engine",
         "-e",
-        help="native (default), dask (partitions on a Dask cluster; churnops[dask]) "
-        "or evidently (churnops[evidently]).",
+        help="native (default), dask (partitions on a Dask cluster; churnops[dask]), spark (tables read and "
+        "summarized by Spark: files, folders of parts, table:NAME; churnops[spark] and Java 17) "
+        "or evidently (churnops[evidently]) [config: monitor.engine].",
     ),
 ]
 ModeOption = Annotated[
@@ -96,6 +97,14 @@ SchedulerOption = Annotated[
         "--scheduler", help="Dask scheduler address (tcp://host:8786) for --engine dask; default: a local cluster."
     ),
 ]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master for --engine spark: local[4], spark://host:7077, yarn, k8s://...; default: "
+        "local[--jobs] on this machine [config: monitor.spark_master; other settings: [spark.conf]].",
+    ),
+]
 ReferenceOption = Annotated[
     str | None,
     typer.Option(
@@ -147,6 +156,7 @@ def monitor(
     time_format: TimeFormatOption = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
+    spark_master: SparkMasterOption = None,
     evidently_html: Annotated[
         bool,
         typer.Option(
@@ -180,6 +190,7 @@ def monitor(
             "drift.time_format": time_format,
             "monitor.jobs": jobs,
             "monitor.scheduler": scheduler,
+            "monitor.spark_master": spark_master,
             **column_overrides(target, ids),
             "monitor.evidently_html": evidently_html or None,
         },
@@ -365,16 +376,32 @@ def profile_build(
     config: ConfigOption = None,
     sets: SetOption = None,
     mode: ModeOption = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="native (default) or spark (built by Spark: a streaming profile, which monitor reuses with "
+            "--engine spark or --mode streaming).",
+        ),
+    ] = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Compute the reference profile and store it in the cache, so monitor skips the reference."""
     from churnops.pipeline.monitoring import MonitorRequest, build_reference_profile
 
-    cfg = load(config, {"monitor.mode": mode, **column_overrides(target, ids)}, sets)
+    if engine not in (None, "native", "spark"):
+        raise ConfigError(f"--engine {engine}: a profile is built by the native or the spark engine")
+    cfg = load(
+        config,
+        {"monitor.mode": mode, "monitor.spark_master": spark_master, **column_overrides(target, ids)},
+        sets,
+    )
     from churnops.pipeline.storage import local_tables
 
     with local_tables(cfg, reference) as [(reference_path, _)]:
         request = MonitorRequest(
-            reference=reference_path, reference_rows=parse_rows(reference_rows, "--reference-rows")
+            reference=reference_path, reference_rows=parse_rows(reference_rows, "--reference-rows"), engine=engine
         )
         with staged_progress() as progress:
             path, profile = build_reference_profile(cfg, request, progress)

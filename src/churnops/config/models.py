@@ -411,12 +411,13 @@ class ScenarioConfig(_Section):
     """Named custom scenarios: lists of operations."""
 
 
-Engine = Literal["native", "dask", "evidently"]
+Engine = Literal["native", "dask", "spark", "evidently"]
 
 
 class MonitorConfig(_Section):
     engine: Engine = "native"
-    """native (this machine), dask (partitions on a Dask cluster) or evidently (Evidently itself)."""
+    """native (this machine), dask (partitions on a Dask cluster), spark (partitions on Spark) or
+    evidently (Evidently itself)."""
     use_profile_cache: bool = True
     mode: Literal["auto", "exact", "streaming"] = "auto"
     """exact keeps every value (Evidently's numbers); streaming keeps bounded summaries; auto picks
@@ -437,6 +438,17 @@ class MonitorConfig(_Section):
     def _address(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[a-z][a-z0-9+]*://[^\s/]+:\d{1,5}", value):
             raise ValueError(f"'{value}' is not a scheduler address like tcp://host:8786")
+        return value
+
+    spark_master: PlainText | None = None
+    """Spark master for engine = "spark" (spark://host:7077, yarn, k8s://...); none = local[jobs]
+    on this machine. A Spark session already running in the process is used as it is."""
+
+    @field_validator("spark_master")
+    @classmethod
+    def _master(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"local(\[(\d+|\*)(,\d+)?\])?|yarn|(spark|k8s|mesos)://\S+", value):
+            raise ValueError(f"'{value}' is not a Spark master like local[2], spark://host:7077, yarn or k8s://...")
         return value
 
     sample_duplicates_above: Annotated[int, Field(ge=0)] = 20_000_000
@@ -726,6 +738,17 @@ class StorageConfig(_Section):
         return value
 
 
+SparkValue = Annotated[str, AfterValidator(_no_control)] | int | float | bool
+
+
+class SparkConfig(_Section):
+    """``[spark]``: the session churnops starts for engine = "spark" (a running session is used as is)."""
+
+    conf: dict[Annotated[str, Field(pattern=r"^spark\.[A-Za-z0-9_.-]+$")], SparkValue] = {}
+    """Any Spark setting, e.g. ``"spark.executor.memory" = "4g"``; churnops' own defaults (no web
+    UI, UTC session time zone, on one machine: bound to 127.0.0.1) give way to yours."""
+
+
 class PublishConfig(_Section):
     """``[publish]``: after a run, upload its report and metrics to object storage."""
 
@@ -760,6 +783,7 @@ class Config(_Section):
     serve: ServeConfig = ServeConfig()
     consume: ConsumeConfig = ConsumeConfig()
     storage: StorageConfig = StorageConfig()
+    spark: SparkConfig = SparkConfig()
     publish: PublishConfig = PublishConfig()
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -311,7 +311,8 @@ class CategoryAccumulator:
             labels, counts = count_integers(present.to_numpy())
             self._add_labels(labels.tolist(), counts, nulls, unparsable)
             return
-        counted = (present if short else shorten_labels(present)).value_counts()
+        # named apart from value_counts' own 'count' column (a column called count is data too)
+        counted = (present if short else shorten_labels(present)).alias("value").value_counts()
         self._add_labels(counted[:, 0].to_list(), counted[:, 1].to_numpy(), nulls, unparsable)
 
     def drop_row_order(self) -> None:

@@ -1,16 +1,16 @@
 """The engine-neutral partition interface of the streaming engine.
 
 Any engine that can run a Python function on parts of a table - a Dask ``map_partitions``, a
-Spark ``mapInPandas``, a process pool - computes one :class:`~churnops.monitor.batch.BatchBuilder`
-per part with :func:`partition_builder`, ships it back with :func:`to_bytes` (or its own
-pickling), and the driver merges them with :func:`merge_builders`. The streaming summaries
+Spark ``mapInArrow``, a process pool - computes one :class:`~churnops.monitor.batch.BatchBuilder`
+per part with :func:`partition_builder`, ships it back its own way (the Spark engine seals what its
+executors send, see :mod:`churnops.integrations.spark_engine`), and the driver merges them with
+:func:`merge_builders`. The streaming summaries
 do not depend on how the rows were split or in which order the parts are merged, so every
 engine gives the same result as one pass over the whole table.
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +18,7 @@ import polars as pl
 
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.profile import ReferenceProfile
-from churnops.monitor.segments import SegmentedBatchBuilder, batch_builder
+from churnops.monitor.segments import batch_builder
 from churnops.monitor.settings import MonitorSettings
 
 
@@ -66,16 +66,3 @@ def merge_builders(builders: Iterable[BatchBuilder]) -> BatchBuilder:
     if merged is None:
         raise ValueError("no partition to merge")
     return merged
-
-
-def to_bytes(builder: BatchBuilder) -> bytes:
-    """A partition's builder as bytes (for engines that move rows of bytes, such as Spark)."""
-    return pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def from_bytes(data: bytes) -> BatchBuilder:
-    """The builder :func:`to_bytes` produced (bytes from your own workers only, never from files)."""
-    builder = pickle.loads(data)  # noqa: S301 - produced by our own workers in the same job
-    if not isinstance(builder, BatchBuilder | SegmentedBatchBuilder):
-        raise TypeError("not a churnops partition")
-    return builder

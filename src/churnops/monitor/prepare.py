@@ -475,7 +475,7 @@ class CategoricalSample:
         present = shorten_labels(series.drop_nulls())
         if present.dtype.is_float():
             present = present.filter(present.is_finite())
-        counted = present.value_counts(sort=False)
+        counted = present.alias("value").value_counts(sort=False)  # a column may be called 'count'
         labels = sort_labels(counted[:, 0].to_list())
         position = {label: i for i, label in enumerate(labels)}
         counts = np.zeros(len(labels), dtype=np.int64)

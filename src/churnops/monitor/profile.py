@@ -203,11 +203,12 @@ class _OrderWatch:
     def __init__(self) -> None:
         self.possible = True
         self.direction = 0
+        self.first: int | None = None
         self.last: int | None = None
 
     def update(self, series: pl.Series) -> None:
-        if not self.possible:
-            return
+        if not self.possible or (series.len() == 0 and series.dtype.is_integer()):
+            return  # no row: nothing learnt
         if not series.dtype.is_integer() or series.null_count() or series.len() == 0:
             self.possible = False
             return
@@ -221,7 +222,29 @@ class _OrderWatch:
             self.possible = False
             return
         self.direction = next(iter(directions), 0)
+        if self.first is None:
+            self.first = first
         self.last = last
+
+    def merge(self, other: _OrderWatch) -> None:
+        """Absorb the watch of the rows that follow this one's."""
+        if not self.possible or other.last is None:
+            self.possible = self.possible and other.possible
+            return
+        if not other.possible:
+            self.possible = False
+            return
+        if self.last is None:
+            self.direction, self.first, self.last = other.direction, other.first, other.last
+            return
+        assert other.first is not None
+        join = (other.first > self.last) - (other.first < self.last)
+        directions = {d for d in (join, other.direction, self.direction) if d != 0}
+        if join == 0 or len(directions) > 1:
+            self.possible = False
+            return
+        self.direction = next(iter(directions))
+        self.last = other.last
 
 
 class ProfileBuilder:
@@ -300,6 +323,14 @@ class ProfileBuilder:
                 self.dtypes[name] = other.dtypes[name]
                 continue
             mine.merge(accumulator)  # type: ignore[arg-type]
+        for name, like in other.likes.items():
+            self.likes.setdefault(name, like)
+        for name, watch in other.order.items():
+            own = self.order.get(name)
+            if own is None:
+                self.order[name] = watch
+            else:
+                own.merge(watch)
 
     def finish(self) -> ReferenceProfile:
         columns: dict[str, ColumnProfile] = {}

@@ -170,21 +170,47 @@ def profile_segments(
     chunks: Iterable[Any], profile: ReferenceProfile, settings: MonitorSettings, streaming: bool = False
 ) -> dict[SegmentKey, ReferenceProfile]:
     """One profile per segment of the reference, from a second pass over its rows."""
-    inner = segment_settings(settings, profile)
-    builders: dict[SegmentKey, ProfileBuilder] = {}
-    counts = dict.fromkeys(settings.segments, 0)
-    names = list(profile.columns)
+    builder = SegmentProfiles(profile, settings, streaming=streaming)
     for chunk in chunks:
-        for column in settings.segments:
+        builder.update(chunk)
+    return builder.finish()
+
+
+class SegmentProfiles:
+    """The profiles of the reference's segments, fed chunk by chunk; parts of the reference
+    accumulated apart (a Spark partition each) are merged in row order."""
+
+    def __init__(self, profile: ReferenceProfile, settings: MonitorSettings, streaming: bool = False) -> None:
+        self.inner = segment_settings(settings, profile)
+        self.segment_columns = list(settings.segments)
+        self.names = list(profile.columns)
+        self.streaming = streaming
+        self.builders: dict[SegmentKey, ProfileBuilder] = {}
+
+    def _builder(self, key: SegmentKey) -> ProfileBuilder:
+        builder = self.builders.get(key)
+        if builder is None:
+            if sum(1 for k in self.builders if k[0] == key[0]) >= MAX_SEGMENT_VALUES:
+                raise _too_many(key[0], "the reference")
+            builder = self.builders[key] = ProfileBuilder(self.names, self.inner, streaming=self.streaming)
+        return builder
+
+    def update(self, chunk: Any) -> None:
+        for column in self.segment_columns:
             for value, part in split(chunk, column):
-                builder = builders.get((column, value))
-                if builder is None:
-                    counts[column] += 1
-                    if counts[column] > MAX_SEGMENT_VALUES:
-                        raise _too_many(column, "the reference")
-                    builder = builders[(column, value)] = ProfileBuilder(names, inner, streaming=streaming)
-                builder.update(part)
-    return {key: builder.finish() for key, builder in builders.items()}
+                self._builder((column, value)).update(part)
+
+    def merge(self, other: SegmentProfiles) -> None:
+        for key, builder in other.builders.items():
+            mine = self.builders.get(key)
+            if mine is None:
+                self._builder(key)
+                self.builders[key] = builder
+            else:
+                mine.merge(builder)
+
+    def finish(self) -> dict[SegmentKey, ReferenceProfile]:
+        return {key: builder.finish() for key, builder in self.builders.items()}
 
 
 def profile_columns(profile: ReferenceProfile, settings: MonitorSettings) -> list[str]:

@@ -5,6 +5,8 @@
   streaming summaries above, or as ``monitor.mode`` says;
 * ``dask`` (:class:`DaskEngine`): the same reference profile, the batch summarized partition by
   partition on a Dask cluster, the summaries merged here;
+* ``spark`` (:class:`SparkEngine`): both tables read by Spark (files, folders of parts, catalog
+  tables), every partition summarized on the executors, the summaries merged here;
 * ``evidently`` (:class:`EvidentlyEngine`): Evidently itself, on both tables in memory.
 
 An engine turns (reference, batch) into a :class:`~churnops.monitor.results.MonitoringResult`
@@ -20,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
-from churnops.data.io import TableReader, read_table, sha256_file
-from churnops.errors import ConfigError, InputDataError
+from churnops.data.io import TableReader, check_readable, read_table, sha256_file
+from churnops.errors import ChurnopsError, ConfigError, InputDataError
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ReferenceProfile
@@ -55,6 +57,10 @@ class Engine:
     """Compares a batch with a reference."""
 
     name = ""
+
+    def check_input(self, path: Path) -> None:
+        """Refuse at once an input this engine cannot read (before the workspace is locked)."""
+        check_readable(path)
 
     def compare(
         self,
@@ -118,16 +124,31 @@ class LocalEngine(Engine):
         builder, sha, extra_mode = self.accumulate(config, profile, current, builder, settings, progress)
         tally = builder.finish()
         current_info = DatasetInfo(str(current), tally.rows, sha, None, len(probe.header))
-        read_done = time.perf_counter()
-        tested = progress and (lambda done, total: progress("testing columns", done, total))
-        result = evaluate(profile, tally, settings, reference_info, current_info, engine=self.name, on_column=tested)
-        result = replace(result, mode={**mode_facts(profile, tally, jobs, config), **extra_mode})
-        timings = {"reference_profile_s": loaded - started, "read_and_accumulate_current_s": read_done - loaded}
+        timings = {
+            "reference_profile_s": loaded - started,
+            "read_and_accumulate_current_s": time.perf_counter() - loaded,
+        }
+        result = self.evaluated(config, profile, tally, settings, (reference_info, current_info), extra_mode, progress)
         if settings.chunk_by:
             chunked = time.perf_counter()
             result = replace(result, chunks=batch_chunks(config, profile, current, probe.header, settings, progress))
             timings["chunks_s"] = time.perf_counter() - chunked
         return EngineRun(result, cache_status, {}, timings)
+
+    def evaluated(
+        self,
+        config: Config,
+        profile: ReferenceProfile,
+        tally: Any,
+        settings: MonitorSettings,
+        infos: tuple[DatasetInfo, DatasetInfo],
+        extra_mode: dict[str, Any],
+        progress: Progress | None,
+    ) -> MonitoringResult:
+        """Every test of the batch's tally against the profile, with the ``mode`` facts."""
+        tested = progress and (lambda done, total: progress("testing columns", done, total))
+        result = evaluate(profile, tally, settings, infos[0], infos[1], engine=self.name, on_column=tested)
+        return replace(result, mode={**mode_facts(profile, tally, jobs_of(config), config), **extra_mode})
 
 
 def batch_chunks(
@@ -176,6 +197,106 @@ class DaskEngine(LocalEngine):
         return accumulate_on_dask(config, profile, current, builder, settings)  # type: ignore[no-any-return]
 
 
+class SparkEngine(LocalEngine):
+    """Both tables read by Spark and summarized on its executors (always streaming summaries)."""
+
+    name = "spark"
+
+    def check_input(self, path: Path) -> None:
+        from churnops.integrations.spark_engine import spark_input
+
+        spark_input(path)
+
+    def compare(
+        self,
+        config: Config,
+        source: ReferenceSource,
+        current: Path,
+        settings: MonitorSettings,
+        use_cache: bool,
+        progress: Progress | None = None,
+    ) -> EngineRun:
+        from churnops.integrations.spark_engine import accumulate_batch, input_sha256, spark_input, spark_session
+
+        if settings.chunk_by and spark_input(current).local_file is None:
+            raise ConfigError(
+                "drift.chunk_by with the spark engine needs the batch as one file (its chunks are cut on this "
+                "machine); a folder or a table is not cut into chunks yet"
+            )
+        started = time.perf_counter()
+        with spark_session(config) as spark:
+            profile, reference_info, cache_status, _ = spark_reference_profile(
+                spark, config, source, settings, use_cache, progress=progress
+            )
+            loaded = time.perf_counter()
+            above = config.monitor.sample_duplicates_above
+            builder, table, header, facts = accumulate_batch(
+                spark, config, profile, current, settings, above, ROW_SAMPLE, progress
+            )
+        tally = builder.finish()
+        current_info = DatasetInfo(table.given, tally.rows, input_sha256(table), None, len(header))
+        timings = {
+            "reference_profile_s": loaded - started,
+            "read_and_accumulate_current_s": time.perf_counter() - loaded,
+        }
+        result = self.evaluated(config, profile, tally, settings, (reference_info, current_info), facts, progress)
+        if settings.chunk_by:
+            chunked = time.perf_counter()
+            assert table.local_file is not None
+            result = replace(result, chunks=batch_chunks(config, profile, table.local_file, header, settings, progress))
+            timings["chunks_s"] = time.perf_counter() - chunked
+        return EngineRun(result, cache_status, {}, timings)
+
+
+def spark_reference_profile(
+    spark: Any,
+    config: Config,
+    source: ReferenceSource,
+    settings: MonitorSettings,
+    use_cache: bool,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> tuple[ReferenceProfile, DatasetInfo, str, Path | None]:
+    """The reference's streaming profile built on Spark - or the cached one, which the local
+    streaming engine shares (same key) - its description, the cache status and the cache file
+    (None for a folder or a table: only a file has a sha256 to key it)."""
+    from churnops.integrations.spark_engine import build_profile, input_sha256, spark_input
+    from churnops.monitor.profile import require_tested
+    from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
+    from churnops.pipeline.reference import say_column_notices
+
+    table = spark_input(source.path)
+    sha = input_sha256(table)
+    dialect = config.dialect_for("reference")
+    cache_file = None
+    if sha is not None:
+        key = profile_key(
+            sha, source.row_range, settings, (dialect.separator, dialect.decimal, dialect.encoding, "streaming")
+        )
+        cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
+    status = "off"
+    profile = None
+    header: list[str] | None = None
+    if use_cache and not rebuild and cache_file is not None:
+        status = "miss"
+        cached = load_profile(cache_file)
+        if cached is not None:
+            profile, status = cached[0], "hit"
+    if profile is None:
+        profile, table, header = build_profile(spark, config, source.path, source.row_range, settings, progress)
+        if cache_file is not None and (use_cache or rebuild):
+            status = "rebuilt" if rebuild else status
+            try:
+                save_profile(profile, cache_file, {"reference": table.given, "sha256": sha})
+            except OSError as exc:
+                if rebuild:
+                    raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
+    info = DatasetInfo(table.given, profile.rows, sha, source.row_range, len(profile.columns))
+    say_column_notices(config, Path(table.given), header or list(profile.columns), profile)
+    require_tested(profile, table.given)
+    return profile, info, status, cache_file
+
+
 class EvidentlyEngine(Engine):
     """Evidently's DataDriftPreset on both tables in memory (``churnops[evidently]``)."""
 
@@ -216,7 +337,9 @@ class EvidentlyEngine(Engine):
         return EngineRun(result, "off", extra, {"read_s": time.perf_counter() - started})
 
 
-ENGINES: dict[str, Engine] = {engine.name: engine for engine in (LocalEngine(), DaskEngine(), EvidentlyEngine())}
+ENGINES: dict[str, Engine] = {
+    engine.name: engine for engine in (LocalEngine(), DaskEngine(), SparkEngine(), EvidentlyEngine())
+}
 
 
 def choose_engine(name: str) -> Engine:

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
-from churnops.data.io import check_readable
-from churnops.errors import ChurnopsError, OutputWriteError
+from churnops.errors import ChurnopsError, ConfigError, OutputWriteError
 from churnops.monitor.drift import with_any_finding_rate
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import MonitoringResult
@@ -91,8 +90,24 @@ def build_reference_profile(
 ) -> tuple[Path, ReferenceProfile]:
     """``churnops profile build``: compute the reference profile and store it in the cache."""
     settings = settings_from_config(config)
+    source = reference_source(config, request)
+    if (request.engine or config.monitor.engine) == "spark":
+        from churnops.integrations.spark_engine import spark_input, spark_session
+        from churnops.pipeline.engines import spark_reference_profile
+
+        if spark_input(source.path).local_file is None:
+            raise ConfigError(
+                f"{source.path}: a profile is cached for one reference file (by its sha256); a folder or a table "
+                "is profiled by each run"
+            )
+        with spark_session(config) as spark:
+            profile, _, _, spark_cache = spark_reference_profile(
+                spark, config, source, settings, True, rebuild=True, progress=progress
+            )
+        assert spark_cache is not None
+        return spark_cache, profile
     profile, _, _, cache_file = get_reference_profile(
-        config, reference_source(config, request), settings, use_cache=True, rebuild=True, progress=progress
+        config, source, settings, use_cache=True, rebuild=True, progress=progress
     )
     return cache_file, profile
 
@@ -121,8 +136,9 @@ def run_monitoring(
     inputs = {"--reference" if request.reference else "paths.reference": source.path}
     inputs["--current" if request.current else "paths.production"] = current_path
     config.check_paths(inputs=inputs)
+    engine = choose_engine(request.engine or config.monitor.engine)
     for path in (source.path, current_path):  # before any work: a missing batch is said at once
-        check_readable(path)
+        engine.check_input(path)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
         started = time.perf_counter()
         use_cache = request.use_cache and config.monitor.use_profile_cache
@@ -191,6 +207,9 @@ def _with_model(
     one; its stages' times join the run's timings."""
     if config.model.monitor == "off" or champion is None:
         return result
+    if not current.is_file():
+        logger.warning("model monitoring skipped: the model scores a batch given as one file (%s is not)", current)
+        return replace(result, model=None)
     from churnops.pipeline.modeling import model_section
 
     try:

@@ -1,0 +1,707 @@
+"""``--engine spark``: the streaming engine run on Spark, where the bank's tables live.
+
+Spark reads the table (a CSV or Parquet file, a folder of parts as Spark, Hive or Delta write
+them, or a catalog table ``table:db.name``); every partition is summarized on the executors by
+the streaming engine's own builders inside ``mapInArrow``; only those summaries travel to the
+driver, where they are merged in file order. The result is the local streaming engine's, to the
+last digit: the summaries do not depend on how the rows are split.
+
+The reference profile is built the same way (and cached under the same key as the local
+streaming engine's, so either engine reuses it). The session is the one already active in the
+process (a notebook's, a job's), else one started for the run at ``monitor.spark_master``
+(default ``local[N]``) with ``[spark.conf]``, and stopped after it.
+
+Reading CSV, Spark hands over text; each column is then given the type churnops' own reader
+would give it (decided from the first :data:`~churnops.data.io.INFER_ROWS` rows, as that reader
+does), so the same cells become the same values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from churnops.config import Config
+from churnops.data.io import INFER_ROWS, NULL_VALUES, CsvDialect, check_readable, sha256_file, table_format
+from churnops.errors import ConfigError, InputDataError, IntegrationError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+TABLE_PREFIX = "table:"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
+_STANDALONE = re.compile(r"^spark://([^/\s]+)$")
+_PART_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+CONNECT_TIMEOUT_S = 5.0
+"""How long a ``spark://`` master gets to answer before the run stops (Spark itself retries for a minute)."""
+
+LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} spark %p %c{1}: %m%n
+"""
+"""Spark's own logging for a session churnops starts: errors only, one line each, into the
+workspace's ``.churnops/spark.log`` (with the JVM's other output), not onto the terminal."""
+
+
+@dataclass(frozen=True)
+class SparkInput:
+    """A table as Spark reads it: ``kind`` is csv, parquet, delta or table; ``location`` the path
+    or the table's name; ``local_file`` the file when it is one regular local file (hashed like
+    the other engines' inputs; read by the stages that need a file, such as scoring)."""
+
+    given: str
+    kind: str
+    location: str
+    local_file: Path | None
+
+
+def spark_input(value: str | Path) -> SparkInput:
+    """What ``--reference`` / ``--current`` names, for Spark: ``table:NAME``, a file, or a folder
+    of CSV or Parquet parts (a Delta table when it has a ``_delta_log``). One line on anything else."""
+    text = os.fspath(value)
+    if text.startswith(TABLE_PREFIX):
+        name = text[len(TABLE_PREFIX) :]
+        if not _TABLE_NAME.match(name):
+            raise InputDataError(f"{text!r}: not a table name like table:churn or table:bank.churn_batches")
+        return SparkInput(text, "table", name, None)
+    path = Path(text)
+    if not path.exists():
+        raise InputDataError(f"{path}: file or folder not found")
+    if path.is_file():
+        check_readable(path)
+        return SparkInput(text, table_format(path), str(path.resolve()), path)
+    if not path.is_dir():
+        check_readable(path)
+    if (path / "_delta_log").is_dir():
+        return SparkInput(text, "delta", str(path.resolve()), None)
+    kinds: set[str] = set()
+    for folder, subfolders, files in os.walk(path):
+        subfolders[:] = [d for d in subfolders if not d.startswith(("_", "."))]
+        for name in files:
+            if name.startswith(("_", ".")):
+                continue  # _SUCCESS, .crc files: Spark skips them too
+            suffixes = [s.lower() for s in Path(name).suffixes]
+            kind = next((_PART_SUFFIXES[s] for s in suffixes if s in _PART_SUFFIXES), None)
+            if kind is None:
+                raise InputDataError(
+                    f"{Path(folder) / name}: not a .csv or .parquet part; a folder holds parts of one format"
+                )
+            kinds.add(kind)
+    if not kinds:
+        raise InputDataError(f"{path}: a folder without CSV or Parquet parts")
+    if len(kinds) > 1:
+        raise InputDataError(f"{path}: holds both CSV and Parquet parts; a folder holds parts of one format")
+    return SparkInput(text, kinds.pop(), str(path.resolve()), None)
+
+
+def _pyspark() -> Any:
+    try:
+        import pyspark
+        from pyspark.sql import SparkSession  # noqa: F401 - the session API is what is needed
+    except ImportError:
+        raise MissingDependencyError("pyspark", "spark") from None
+    return pyspark
+
+
+def java_command() -> str:
+    """The ``java`` Spark will start (``JAVA_HOME/bin/java``, else the one on PATH)."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        candidate = Path(home) / "bin" / "java"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+        raise IntegrationError(f"JAVA_HOME={home} has no bin/java: Spark needs Java 17 or later (set JAVA_HOME)")
+    found = shutil.which("java")
+    if found is None:
+        raise IntegrationError(
+            "Spark needs Java 17 or later and none is installed: install one (Debian: apt-get install "
+            "openjdk-17-jre-headless) or set JAVA_HOME"
+        )
+    return found
+
+
+def check_master(master: str) -> None:
+    """Refuse a master that is not one, and say at once when a ``spark://`` master does not answer."""
+    if _LOCAL_MASTER.match(master) or master == "yarn" or master.startswith(("k8s://", "mesos://")):
+        return
+    match = _STANDALONE.match(master)
+    if match is None:
+        raise ConfigError(
+            f"monitor.spark_master: '{master}' is not a Spark master (local[2], spark://host:7077, yarn, k8s://...)"
+        )
+    for address in match.group(1).split(","):  # spark://a:7077,b:7077: masters with standby
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"monitor.spark_master: '{address}' is not host:port")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+                return
+        except OSError as exc:
+            last = exc
+    raise IntegrationError(f"cannot reach the Spark master {master}: {last.strerror or last}")
+
+
+def master_of(config: Config) -> str:
+    return config.monitor.spark_master or f"local[{config.monitor.jobs or os.cpu_count() or 1}]"
+
+
+@contextlib.contextmanager
+def spark_session(config: Config) -> Iterator[Any]:
+    """The active Spark session, else one started for this block (and stopped after it)."""
+    _pyspark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    master = master_of(config)
+    check_master(master)
+    java_command()
+    session = _start(config, master)
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+def _start(config: Config, master: str) -> Any:
+    from pyspark.sql import SparkSession
+
+    from churnops.data.files import open_regular
+
+    folder = config.root / ".churnops"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    log4j = folder / "spark-log4j2.properties"
+    log = folder / "spark.log"
+    with os.fdopen(open_regular(log4j, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(LOG4J)
+    builder = SparkSession.builder.master(master).appName("churnops")
+    local = master.startswith("local")
+    defaults = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log4j.resolve().as_uri()}",
+    }
+    if local:  # one machine: nothing listens beyond it, and the workers run this Python
+        defaults |= {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.pyspark.python": sys.executable,
+        }
+    for key, value in {**defaults, **{k: _text(v) for k, v in config.spark.conf.items()}}.items():
+        builder = builder.config(key, value)
+    # the Python workers of a local session run this interpreter (where churnops is installed)
+    environment = {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable} if local else {}
+    with _stderr_to(log), _environment(environment):
+        try:
+            return builder.getOrCreate()
+        except Exception as exc:  # py4j and pyspark raise plain exceptions here
+            raise IntegrationError(f"Spark did not start at {master}: {_first_line(exc)} (its log: {log})") from None
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update({k: v for k, v in values.items() if k not in os.environ or saved[k] is None})
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def _stderr_to(log: Path) -> Iterator[None]:
+    """The JVM Spark starts inherits this process's stderr: it gets the log file instead (its
+    start-up warnings and its own log lines would otherwise fill the terminal)."""
+    from churnops.data.files import open_regular
+
+    sys.stderr.flush()
+    target = open_regular(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved = os.dup(2)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+def _first_line(exc: BaseException) -> str:
+    java = getattr(exc, "java_exception", None)  # py4j's "An error occurred while calling o115.load."
+    text = (str(java) if java is not None else str(exc)).strip() or type(exc).__name__
+    text = re.sub(r"^(?:[a-z]+\.)+[A-Za-z]+(?:Exception|Error): ", "", text)  # org.apache.spark...Exception: 
+    line = text.splitlines()[0]
+    return line[:300]
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def read_table(spark: Any, source: SparkInput, dialect: CsvDialect) -> Any:
+    """The table as a Spark DataFrame (CSV cells as text; see :func:`csv_types`)."""
+    try:
+        if source.kind == "table":
+            return spark.table(source.location)
+        reader = spark.read
+        if source.kind == "csv":
+            reader = (
+                reader.option("header", "true")
+                .option("inferSchema", "false")
+                .option("sep", dialect.separator)
+                .option("encoding", dialect.encoding)
+                .option("quote", '"')
+                .option("escape", '"')
+                .option("mode", "PERMISSIVE")
+            )
+            if not source.local_file:
+                reader = reader.option("recursiveFileLookup", "true").option("pathGlobFilter", "*.csv")
+            return reader.csv(source.location)
+        return reader.format(source.kind).load(source.location)
+    except Exception as exc:
+        raise _spark_error(source, exc) from None
+
+
+def _spark_error(source: SparkInput, exc: BaseException) -> Exception:
+    text = _first_line(exc)
+    if "TABLE_OR_VIEW_NOT_FOUND" in text or "PATH_NOT_FOUND" in text:
+        what = "no such table" if source.kind == "table" else "not found"
+        return InputDataError(f"{source.given}: {what} ({text})")
+    if "DATA_SOURCE_NOT_FOUND" in text and source.kind == "delta":
+        return IntegrationError(
+            f"{source.given}: a Delta table, and this Spark session cannot read Delta: add the delta-spark "
+            "package and its settings to [spark.conf], or register the table and give table:NAME"
+        )
+    return InputDataError(f"{source.given}: Spark cannot read it: {text}")
+
+
+def columns_of(frame: Any, source: SparkInput) -> list[str]:
+    """The table's column names (checked as churnops checks a file's header)."""
+    from collections import Counter
+
+    names = list(frame.columns)
+    if not names:
+        raise InputDataError(f"{source.given}: no columns found")
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise InputDataError(f"{source.given}: duplicate column names: {', '.join(repeated)}")
+    nested = [f.name for f in frame.schema.fields if f.dataType.typeName() in ("struct", "array", "map")]
+    if nested:
+        raise InputDataError(f"{source.given}: nested columns are not supported: {', '.join(nested)}")
+    return names
+
+
+def csv_types(frame: Any, columns: list[str], dialect: CsvDialect) -> dict[str, str]:
+    """The type churnops' reader gives each text column of a CSV (``int``, ``float``, ``bool`` or
+    ``str``), from the table's first :data:`INFER_ROWS` rows written back as CSV and guessed by
+    the same parser the local engines use."""
+    import polars as pl
+
+    if not columns:
+        return {}
+    head = frame.select([_quoted(c) for c in columns]).limit(INFER_ROWS).toArrow()
+    sample = pl.from_arrow(head)
+    assert isinstance(sample, pl.DataFrame)
+    placeholders = [f"c{i}" for i in range(len(columns))]
+    text = sample.rename(dict(zip(columns, placeholders, strict=True))).write_csv(
+        separator=dialect.separator, quote_style="non_numeric", null_value=""
+    )
+    guessed = pl.read_csv(
+        text.encode(),
+        infer_schema_length=INFER_ROWS,
+        null_values=NULL_VALUES,
+        try_parse_dates=False,
+        separator=dialect.separator,
+        decimal_comma=dialect.decimal == ",",
+    ).schema
+    names = {}
+    for placeholder, column in zip(placeholders, columns, strict=True):
+        dtype = guessed.get(placeholder, pl.String())
+        names[column] = (
+            "int" if dtype.is_integer() else "float" if dtype.is_float() else "bool" if dtype == pl.Boolean else "str"
+        )
+    return names
+
+
+def typed_batch(batch: Any, types: dict[str, str], decimal_comma: bool) -> Any:
+    """A CSV batch's text as churnops' reader types it: null spellings made null, then each
+    column cast to its type; a column whose text contradicts its type stays text (the builders
+    coerce text and count what does not parse, as for a local CSV piece read as text)."""
+    import polars as pl
+
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    nulls = pl.Series(NULL_VALUES, dtype=pl.String)
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != pl.String:
+            columns.append(column)
+            continue
+        column = column.set(column.is_in(nulls), None)  # type: ignore[arg-type]
+        kind = types.get(name, "str")
+        if kind != "str":
+            columns.append(_cast(column, kind, decimal_comma))
+        else:
+            columns.append(column)
+    return pl.DataFrame(columns)
+
+
+def _cast(column: Any, kind: str, decimal_comma: bool) -> Any:
+    import polars as pl
+
+    text = column
+    if kind == "float" and decimal_comma:
+        text = column.str.replace(",", ".", literal=True)
+    try:
+        if kind == "bool":
+            lowered = text.str.to_lowercase()
+            if not lowered.drop_nulls().is_in(["true", "false"]).all():
+                return column
+            return (lowered == "true").alias(column.name)
+        target = pl.Int64 if kind == "int" else pl.Float64
+        return text.cast(target, strict=True).alias(column.name)
+    except pl.exceptions.PolarsError:
+        return column
+
+
+def arrow_batch(batch: Any) -> Any:
+    """A Parquet or table batch as the local reader gives it: decimals, durations and unsigned
+    64-bit integers cast as it casts them."""
+    from churnops.data.io import cast_columns, numeric_casts
+
+    casts = numeric_casts(batch.schema, batch.schema.names)
+    return cast_columns(batch, casts) if casts else batch
+
+
+# -- moving summaries between the executors and the driver ---------------------------------------
+
+
+def sealed(payload: bytes, key: bytes) -> bytes:
+    """``payload`` with an HMAC-SHA256 tag made with this run's key."""
+    return hmac.new(key, payload, hashlib.sha256).digest() + payload
+
+
+def opened(data: bytes, key: bytes) -> bytes:
+    """The payload of :func:`sealed` bytes, refused unless this run's executors sealed it: the
+    driver unpickles nothing that did not come from its own job."""
+    tag, payload = data[:32], data[32:]
+    if len(data) < 32 or not hmac.compare_digest(tag, hmac.new(key, payload, hashlib.sha256).digest()):
+        raise IntegrationError("a Spark task returned a summary this run did not make: refused")
+    return payload
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """What every partition needs: the columns it reads, how CSV text is typed, the rows it keeps."""
+
+    columns: list[str]
+    csv_types: dict[str, str] | None
+    decimal_comma: bool
+    offsets: dict[int, int] | None = None
+    """Row window: each partition's first row number in the table (None: every row)."""
+    window: tuple[int, int] | None = None
+
+
+def summarize(
+    frame: Any,
+    plan: PartPlan,
+    make: Callable[[], Any],
+    feed: Callable[[Any, Any], None],
+    key: bytes,
+) -> list[Any]:
+    """Run ``make`` / ``feed`` over each partition of ``frame`` on the executors; the partitions'
+    builders, unpickled on the driver in partition order (after their seal is checked)."""
+    import pickle
+
+    def part(batches: Iterable[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        index = TaskContext.get().partitionId()
+        builder = make()
+        position = plan.offsets.get(index, 0) if plan.offsets is not None else 0
+        for batch in batches:
+            height = batch.num_rows
+            if plan.window is not None:
+                low = max(plan.window[0] - position, 0)
+                high = min(plan.window[1] - position, height)
+                position += height
+                if high <= low:
+                    continue
+                batch = batch.slice(low, high - low)
+            if batch.num_rows == 0:
+                continue
+            chunk = (
+                typed_batch(batch, plan.csv_types, plan.decimal_comma)
+                if plan.csv_types is not None
+                else arrow_batch(batch)
+            )
+            feed(builder, chunk)
+        data = sealed(pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL), key)
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([index], pa.int64()), pa.array([data], pa.binary())], names=["part", "summary"]
+        )
+
+    selected = frame.select([_quoted(c) for c in plan.columns])
+    try:
+        rows = selected.mapInArrow(part, "part long, summary binary").collect()
+    except Exception as exc:
+        raise IntegrationError(f"the Spark job failed: {_task_error(exc)}") from None
+    rows.sort(key=lambda row: row.part)
+    return [pickle.loads(opened(bytes(row.summary), key)) for row in rows]  # noqa: S301 - sealed by this run
+
+
+def _task_error(exc: BaseException) -> str:
+    """The line of a failed Spark job that says why (a Python worker's last traceback line)."""
+    text = str(exc)
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line) and "py4j" not in line:
+            return line[:300]
+    return _first_line(exc)
+
+
+def partition_offsets(frame: Any) -> dict[int, int]:
+    """Each partition's first row number, the partitions of one file in file order (from the
+    position of their first block): one pass that counts rows without moving them."""
+    from pyspark.sql import functions as F
+
+    counted = (
+        frame.select(F.spark_partition_id().alias("part"), F.col("_metadata.file_block_start").alias("start"))
+        .groupBy("part")
+        .agg(F.count(F.lit(1)).alias("rows"), F.min("start").alias("start"))
+        .collect()
+    )
+    offsets: dict[int, int] = {}
+    position = 0
+    for row in sorted(counted, key=lambda r: (r.start, r.part)):
+        offsets[int(row.part)] = position
+        position += int(row.rows)
+    offsets[-1] = position  # the table's row count
+    return offsets
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(32)
+
+
+# -- the reference profile and the batch ---------------------------------------------------------
+
+
+def _plan(
+    frame: Any, source: SparkInput, columns: list[str], dialect: CsvDialect, window: tuple[int, int] | None
+) -> PartPlan:
+    types = csv_types(frame, columns, dialect) if source.kind == "csv" else None
+    offsets = None
+    if window is not None:
+        if source.local_file is None:
+            raise ConfigError(
+                f"{source.given}: a row window (data.reference_rows, --reference-rows) needs one file: the rows of "
+                'a folder or a table have no order; set data.reference_rows = "all" or give one file'
+            )
+        offsets = partition_offsets(frame)
+        if offsets[-1] < window[1]:
+            raise InputDataError(
+                f"{source.given}: rows [{window[0]}, {window[1]}) requested but the file has only {offsets[-1]} data "
+                "rows; the reference window is data.reference_rows (or --reference-rows): set data.reference_rows = "
+                '"all" to use the whole file'
+            )
+    return PartPlan(columns, types, dialect.decimal == ",", offsets, window)
+
+
+def _empty_typed(types: dict[str, str] | None, columns: list[str]) -> Any:
+    """An empty frame of the CSV columns' types: every partition's builders start from the
+    types the whole table is read with, whatever its own first rows hold."""
+    import polars as pl
+
+    if types is None:
+        return None
+    kinds = {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "str": pl.String()}
+    return pl.DataFrame(schema={name: kinds[types.get(name, "str")] for name in columns})
+
+
+def build_profile(
+    spark: Any, config: Config, source_path: Path, window: tuple[int, int] | None, settings: Any, progress: Any = None
+) -> tuple[Any, SparkInput, list[str]]:
+    """The reference's streaming profile (with its segments' profiles when asked), built on Spark;
+    with the table's description and header."""
+    from churnops.pipeline.reference import check_target_present
+
+    source = spark_input(source_path)
+    dialect = config.dialect_for("reference")
+    frame = read_table(spark, source, dialect)
+    header = columns_of(frame, source)
+    check_target_present(config, Path(source.given), header)
+    return profile_of(frame, source, header, settings, dialect, window, progress), source, header
+
+
+def profile_of(
+    frame: Any,
+    source: SparkInput,
+    header: list[str],
+    settings: Any,
+    dialect: CsvDialect,
+    window: tuple[int, int] | None = None,
+    progress: Any = None,
+) -> Any:
+    """The streaming profile of a Spark DataFrame (and its segments' when configured)."""
+    from dataclasses import replace
+
+    from churnops.monitor.profile import DECLARED_REASONS, ProfileBuilder, nothing_to_test
+    from churnops.monitor.segments import SegmentProfiles, check_segment_columns, profile_columns
+
+    check_segment_columns(settings, header, source.given)
+    needed = ProfileBuilder(header, settings, streaming=True).needed
+    if not needed:
+        reasons = {c: DECLARED_REASONS.get(settings.declared(c) or "", "not tested") for c in header}
+        raise nothing_to_test(source.given, reasons)
+    plan = _plan(frame, source, needed, dialect, window)
+    key = new_key()
+    if progress:
+        progress(f"reference {source.given} on Spark", 0, 1)
+    primer = _empty_typed(plan.csv_types, needed)
+
+    def make() -> Any:
+        builder = ProfileBuilder(header, settings, streaming=True)
+        if primer is not None:
+            builder.update(primer)
+        return builder
+
+    merged = _merged(summarize(frame, plan, make, _update, key))
+    if merged.rows == 0:
+        raise InputDataError(f"{source.given}: has a header but no data rows")
+    profile = merged.finish()
+    if settings.segments:
+        columns = profile_columns(profile, settings)
+        segment_plan = _plan(frame, source, columns, dialect, window) if columns != needed else plan
+        segment_primer = _empty_typed(segment_plan.csv_types, columns)
+
+        def make_segments() -> Any:
+            builder = SegmentProfiles(profile, settings, streaming=True)
+            if segment_primer is not None:
+                builder.update(segment_primer)
+            return builder
+
+        segments = _merged(summarize(frame, segment_plan, make_segments, _update, key))
+        profile = replace(profile, segments=segments.finish())
+    if progress:
+        progress(f"reference {source.given} on Spark", 1, 1)
+    return profile
+
+
+def _merged(parts: list[Any]) -> Any:
+    merged = parts[0]
+    for part in parts[1:]:
+        merged.merge(part)
+    return merged
+
+
+def _update(builder: Any, chunk: Any) -> None:
+    builder.update(chunk)
+
+
+def estimated_rows(frame: Any, source: SparkInput, dialect: CsvDialect) -> int:
+    """The batch's rows: estimated from the file like the local engine does, else counted by Spark
+    (from the Parquet footers for Parquet and tables of Parquet)."""
+    from churnops.data.io import TableReader
+
+    if source.local_file is not None:
+        return TableReader(source.local_file, dialect=dialect).estimated_rows
+    try:
+        return int(frame.count())
+    except Exception as exc:
+        raise _spark_error(source, exc) from None
+
+
+def accumulate_batch(
+    spark: Any,
+    config: Config,
+    profile: Any,
+    current: Path,
+    settings: Any,
+    row_sample_above: int,
+    row_sample: int,
+    progress: Any = None,
+) -> tuple[Any, SparkInput, list[str], dict[str, Any]]:
+    """The batch's streaming summaries, built on Spark and merged in partition order; with the
+    table's description, its header and facts for the metrics' ``mode`` section."""
+    source = spark_input(current)
+    frame = read_table(spark, source, config.dialect)
+    header = columns_of(frame, source)
+    builder, facts = batch_of(
+        frame, source, header, profile, settings, config.dialect, (row_sample_above, row_sample), progress
+    )
+    return builder, source, header, facts
+
+
+def batch_of(
+    frame: Any,
+    source: SparkInput,
+    header: list[str],
+    profile: Any,
+    settings: Any,
+    dialect: CsvDialect,
+    sampling: tuple[int, int] = (0, 1),
+    progress: Any = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The merged batch builder of a Spark DataFrame, and facts for the ``mode`` section.
+    ``sampling``: (rows above which repeated rows are counted on a sample of identifiers, 1 in how many)."""
+    from churnops.monitor.segments import batch_builder
+
+    try:
+        probe = batch_builder(profile, header, settings, streaming=True, jobs=1, row_sample=1)
+    except InputDataError as exc:
+        raise InputDataError(f"{source.given}: {exc}") from None
+    above, one_in = sampling
+    sample = one_in if above and estimated_rows(frame, source, dialect) > above else 1
+    plan = _plan(frame, source, list(probe.needed), dialect, None)
+    key = new_key()
+
+    def make() -> Any:
+        return batch_builder(profile, header, settings, streaming=True, jobs=1, row_sample=sample)
+
+    if progress:
+        progress(f"current {source.given} on Spark", 0, 1)
+    parts = summarize(frame, plan, make, _update, key)
+    merged = _merged(parts)
+    if merged.rows == 0:
+        raise InputDataError(f"{source.given}: has a header but no data rows")
+    if progress:
+        progress(f"current {source.given} on Spark", 1, 1)
+    master = frame.sparkSession.sparkContext.master if hasattr(frame.sparkSession, "sparkContext") else None
+    return merged, {"partitions": len(parts), "spark_master": master}
+
+
+def input_sha256(source: SparkInput) -> str | None:
+    """sha256 of the input when it is one local file (what the other engines record), else None:
+    a folder or a table is not read on the driver."""
+    return sha256_file(source.local_file) if source.local_file is not None else None

@@ -1,0 +1,264 @@
+"""``--engine spark`` on a real local Spark session (pyspark and Java 17, installed by .ci/run).
+
+One session serves the module (starting one costs seconds); the commands run in this process
+use it, as they use any session already running. It cuts files into many small partitions, so
+merging in partition order is exercised. The commands that must start their own session (or
+fail before one starts) run as separate processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from churnops.data.generator import generate_reference
+from churnops.data.scenarios import apply_scenario, resolve_scenario
+
+pyspark = pytest.importorskip("pyspark", reason="needs: pyspark and Java 17 (pip install 'churnops[spark]')")
+
+ROWS = 30_000
+SKIP = {"run_id", "created_at", "timings", "engine", "mode", "current", "reference", "profile_cache"}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("churnops-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.files.maxPartitionBytes", "400k")  # many partitions, merged in order
+        .config("spark.sql.files.openCostInBytes", "1k")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spark-data")
+    table = generate_reference(2 * ROWS, 7)
+    drifted, _ = apply_scenario(table[ROWS:], resolve_scenario("seed"), 1.0, 5)
+    reference = table[:ROWS].with_columns(pl.int_range(0, ROWS).alias("row"))  # a row number: an identifier
+    current = drifted.with_columns(pl.int_range(0, ROWS).alias("row"))
+    reference.write_csv(folder / "ref.csv")
+    reference.write_parquet(folder / "ref.parquet", row_group_size=4_000)
+    current.write_csv(folder / "cur.csv")
+    current.write_parquet(folder / "cur.parquet", row_group_size=4_000)
+    return folder, reference, current
+
+
+@pytest.fixture()
+def files(workspace, tables):
+    folder, _, _ = tables
+    for name in ("ref.csv", "ref.parquet", "cur.csv", "cur.parquet"):
+        (workspace / name).symlink_to(folder / name)
+    return workspace
+
+
+def run(cli, root: Path, *args: str) -> dict:
+    result = cli(
+        "monitor", "--no-cache", "--set", "history.enabled=false", "--set", "model.monitor='off'",
+        "--target", "Churn Flag", *args,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
+
+
+def same(a, b, path=""):
+    """Every value of two metrics documents equal, but the run's own facts (ids, times, engine)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), (path, set(a) ^ set(b))
+        for key in a:
+            if key not in SKIP:
+                same(a[key], b[key], f"{path}/{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{path}[{index}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_spark_gives_the_streaming_engines_results(files, cli, spark, kind):
+    args = ("-r", f"ref.{kind}", "-p", f"cur.{kind}", "--segment", "Customer Segment", "--multivariate")
+    local = run(cli, files, *args, "--mode", "streaming")
+    on_spark = run(cli, files, *args, "--engine", "spark")
+    assert on_spark["engine"] == "spark" and on_spark["mode"]["partitions"] >= 3, on_spark["mode"]
+    assert on_spark["mode"]["spark_master"] == "local[2]"
+    same(local, on_spark)  # every statistic, verdict, quality count, segment and detector
+    assert on_spark["current"]["sha256"] == local["current"]["sha256"]
+    assert on_spark["current"]["rows"] == ROWS and on_spark["reference"]["rows"] == ROWS
+    assert on_spark["dataset_drift"]["detected"] and on_spark["segments"]["groups"]
+    assert "row" not in on_spark["columns"]  # the row number was recognised across partitions
+
+
+def test_a_reference_window_is_the_same_rows_on_spark(files, cli, spark):
+    args = ("-r", "ref.csv", "-p", "cur.parquet", "--reference-rows", "5000:21000")
+    local = run(cli, files, *args, "--mode", "streaming")
+    on_spark = run(cli, files, *args, "--engine", "spark")
+    assert on_spark["reference"]["rows"] == 16_000
+    same(local, on_spark)
+
+
+def test_folders_of_parts_and_catalog_tables(files, cli, spark, tables):
+    _, _, current = tables
+    spark.read.parquet(str(files / "cur.parquet")).repartition(5).write.parquet(str(files / "parts"))
+    spark.read.parquet(str(files / "cur.parquet")).createOrReplaceTempView("churn_batch")
+    whole = run(cli, files, "-r", "ref.parquet", "-p", "cur.parquet", "--engine", "spark")
+    for given in ("parts", "table:churn_batch"):
+        found = run(cli, files, "-r", "ref.parquet", "-p", given, "--engine", "spark")
+        assert found["current"]["path"] == given and found["current"]["sha256"] is None
+        for name, column in whole["columns"].items():  # the rows in another order: the same summaries
+            assert found["columns"][name]["statistic"] == column["statistic"], (given, name)
+            assert found["columns"][name]["drift_detected"] == column["drift_detected"]
+        assert found["data_quality"] == whole["data_quality"]
+
+
+def test_a_profile_built_by_spark_is_reused_by_the_local_streaming_engine(files, cli, spark):
+    built = cli("profile", "build", "-r", "ref.csv", "--target", "Churn Flag", "--engine", "spark")
+    assert built.exit_code == 0, built.output
+    (cached,) = (files / ".churnops" / "profiles").glob("*.npz")
+    written = cached.stat().st_mtime_ns
+    result = cli("monitor", "-r", "ref.csv", "-p", "cur.csv", "--target", "Churn Flag", "--mode", "streaming")
+    assert result.exit_code == 0, result.output
+    assert cached.stat().st_mtime_ns == written  # read from the cache, not built again
+    metrics = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
+    assert metrics["outputs"]["profile_cache"] == "hit"
+    local = run(cli, files, "-r", "ref.csv", "-p", "cur.csv", "--mode", "streaming")
+    same(local, metrics)
+
+
+def test_the_python_interface_takes_spark_dataframes(files, cli, spark):
+    import churnops
+
+    reference = spark.read.parquet(str(files / "ref.parquet"))
+    current = spark.read.parquet(str(files / "cur.parquet"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", churnops.ChurnopsNotice)
+        result = churnops.monitor(reference, current, target="Churn Flag", segments="Customer Segment")
+    assert result.to_dict()["engine"] == "spark" and result.to_dict()["mode"]["partitions"] >= 3
+    local = run(
+        cli, files, "-r", "ref.parquet", "-p", "cur.parquet", "--mode", "streaming", "--segment", "Customer Segment"
+    )
+    for name, column in local["columns"].items():
+        assert result.to_dict()["columns"][name]["statistic"] == column["statistic"], name
+    assert result.verdict.status == local["verdict"]["status"]
+    same(result.to_dict()["segments"], local["segments"])
+    with pytest.raises(churnops.errors.InputDataError, match="the batch is a Spark DataFrame too"):
+        churnops.monitor(reference, pl.read_parquet(files / "cur.parquet"))
+
+
+def test_csv_text_is_typed_as_churnops_reads_it(workspace, cli, spark):
+    """Null spellings, quoted numbers with a decimal comma, true/false, empty cells: the same
+    numbers as the local streaming engine."""
+    rows = 12_000
+    amounts = [f"{i % 97},{i % 10}" for i in range(rows)]
+    counts = [str(i % 13) for i in range(rows)]
+    counts[3] = "NA"
+    flags = ["true" if i % 3 else "false" for i in range(rows)]
+    for name, shift in (("ref.csv", 0), ("cur.csv", 5)):
+        cities = ["" if i % 50 == 0 else ("Lyon" if i % 4 else "Nice") for i in range(rows)]
+        lines = ["amount;count;flag;city"] + [
+            f'"{amounts[(i + shift) % rows]}";{counts[i]};{flags[i]};{cities[i]}' for i in range(rows)
+        ]
+        (workspace / name).write_text("\n".join(lines) + "\n")
+    args = ("-r", "ref.csv", "-p", "cur.csv", "--set", "data.separator=';'", "--set", "data.decimal=','")
+    local = run(cli, workspace, *args, "--target", "", "--mode", "streaming")
+    on_spark = run(cli, workspace, *args, "--target", "", "--engine", "spark")
+    same(local, on_spark)
+    assert {"amount", "count", "flag", "city"} <= set(on_spark["columns"])
+
+
+def test_spark_errors_are_one_line(files, cli, spark):
+    missing = cli("monitor", "-r", "ref.parquet", "-p", "table:no_such_table", "--engine", "spark")
+    assert missing.exit_code == 2 and "table:no_such_table: no such table" in missing.output
+    assert "Traceback" not in missing.output
+    odd = cli("monitor", "-r", "ref.parquet", "-p", "table:x;drop", "--engine", "spark")
+    assert odd.exit_code == 2 and "not a table name" in odd.output
+    spark.read.parquet(str(files / "cur.parquet")).drop("Balance").createOrReplaceTempView("no_balance")
+    local = cli("monitor", "-r", "ref.parquet", "-p", "cur.parquet", "--set", "columns.numerical=['Balance']")
+    assert local.exit_code == 0
+    lacking = cli("monitor", "-r", "ref.parquet", "-p", "table:no_balance", "--engine", "spark")
+    assert lacking.exit_code == 2 and "table:no_balance" in lacking.output and "Balance" in lacking.output
+    (files / "mixed").mkdir()
+    (files / "mixed" / "a.csv").write_text("x\n1\n")
+    (files / "mixed" / "b.parquet").write_bytes(b"PAR1")
+    mixed = cli("monitor", "-r", "ref.parquet", "-p", "mixed", "--engine", "spark")
+    assert mixed.exit_code == 2 and "both CSV and Parquet parts" in mixed.output
+    (files / "delta" / "_delta_log").mkdir(parents=True)
+    delta = cli("monitor", "-r", "ref.parquet", "-p", "delta", "--engine", "spark")
+    assert delta.exit_code == 2 and "cannot read Delta" in delta.output
+    window = cli("monitor", "-r", "table:no_balance", "--reference-rows", "0:100", "-p", "cur.parquet", "-e", "spark")
+    assert window.exit_code == 2 and "a row window" in window.output and "needs one file" in window.output
+    assert not (files / "monitoring" / "monitoring_metrics.json").exists() or local.exit_code == 0
+
+
+def test_summaries_from_elsewhere_are_refused():
+    from churnops.errors import IntegrationError
+    from churnops.integrations.spark_engine import new_key, opened, sealed
+
+    key = new_key()
+    assert opened(sealed(b"summary", key), key) == b"summary"
+    tampered = bytearray(sealed(b"summary", key))
+    tampered[-1] ^= 1
+    for data in (bytes(tampered), sealed(b"summary", new_key()), b"", b"short"):
+        with pytest.raises(IntegrationError, match="refused"):
+            opened(data, key)
+
+
+def churnops_process(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "churnops", "-C", str(root), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def test_a_session_of_its_own_is_started_and_its_log_kept_off_the_terminal(files):
+    done = churnops_process(files, "monitor", "-r", "ref.parquet", "-p", "cur.parquet", "-e", "spark", "-j", "2")
+    assert done.returncode == 0, done.stderr
+    assert "WARN" not in done.stderr and "log4j" not in done.stderr and "Stage" not in done.stderr, done.stderr
+    assert (files / ".churnops" / "spark.log").is_file()
+    metrics = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
+    assert metrics["mode"]["spark_master"] == "local[2]"
+
+
+def test_an_unreachable_master_and_a_missing_java_are_one_line(files, tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ("monitor", "-r", "ref.parquet", "-p", "cur.parquet", "-e", "spark")
+    unreachable = churnops_process(files, *args, "--spark-master", f"spark://127.0.0.1:{port}")
+    assert unreachable.returncode == 2
+    assert f"cannot reach the Spark master spark://127.0.0.1:{port}" in unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) == 1, unreachable.stderr
+    bad = churnops_process(files, *args, "--spark-master", "http://example")
+    assert bad.returncode == 2 and "is not a Spark master" in bad.stderr
+    bin_dir = tmp_path / "bin"  # a PATH with this Python but no java
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {"PATH": str(bin_dir), "JAVA_HOME": ""}
+    no_java = churnops_process(files, *args, env=env)
+    assert no_java.returncode == 2 and "Spark needs Java 17 or later and none is installed" in no_java.stderr
+    wrong_home = churnops_process(files, *args, env={"JAVA_HOME": str(tmp_path)})
+    assert wrong_home.returncode == 2 and f"JAVA_HOME={tmp_path} has no bin/java" in wrong_home.stderr
+    assert not (files / "monitoring" / "monitoring_metrics.json").exists()
