@@ -286,5 +286,3 @@ def test_the_progress_bar_is_silent_when_quiet_not_a_terminal_or_quick(monkeypat
     monkeypatch.setattr(common.sys, "stderr", io.StringIO())
     with common.staged_progress() as bar:
         assert bar is None
-
-

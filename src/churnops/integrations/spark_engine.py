@@ -257,7 +257,7 @@ def _stderr_to(log: Path) -> Iterator[None]:
 def _first_line(exc: BaseException) -> str:
     java = getattr(exc, "java_exception", None)  # py4j's "An error occurred while calling o115.load."
     text = (str(java) if java is not None else str(exc)).strip() or type(exc).__name__
-    text = re.sub(r"^(?:[a-z]+\.)+[A-Za-z]+(?:Exception|Error): ", "", text)  # org.apache.spark...Exception: 
+    text = re.sub(r"^(?:[a-z]+\.)+[A-Za-z]+(?:Exception|Error): ", "", text)  # org.apache.spark...Exception:
     line = text.splitlines()[0]
     return line[:300]
 
