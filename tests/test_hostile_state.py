@@ -237,7 +237,7 @@ def _column_cache(root: Path) -> Path:
 
 
 def _column_document(**changes: object) -> str:
-    return json.dumps({"format": 1, "dates": [], "ids": [], "formats": {}, "commas": [], **changes})
+    return json.dumps({"format": 2, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], **changes})
 
 
 COLUMN_CACHE_TAMPERING = {
@@ -247,6 +247,10 @@ COLUMN_CACHE_TAMPERING = {
     "a column the configuration lists": lambda path: path.write_text(_column_document(ids=["Surname"])),
     "a column twice": lambda path: path.write_text(_column_document(dates=["Balance"], ids=["Balance"])),
     "an unknown date format": lambda path: path.write_text(_column_document(formats={"Date of Birth": "%d"})),
+    "stray text in a column not in the reference": lambda path: path.write_text(
+        _column_document(strays=[["Nope", 1, 10, "x"]])
+    ),
+    "stray text counted oddly": lambda path: path.write_text(_column_document(strays=[["Balance", -1, True, "x"]])),
     "too large": lambda path: path.write_text(_column_document() + " " * 2_000_000),
     "a link": lambda path: (path.unlink(), path.symlink_to(path.parent.parent.parent / "victim.txt")),
     "a folder": lambda path: (path.unlink(), path.mkdir(), (path / "keep.txt").write_text("mine")),
@@ -270,7 +274,7 @@ def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
     if case == "a folder":
         assert (cache / "keep.txt").read_text() == "mine"
         return
-    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 1  # rebuilt
+    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 2  # rebuilt
     assert "ignoring" not in monitor(ws).stderr
 
 

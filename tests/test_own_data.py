@@ -387,6 +387,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
             "signup": days.dt.strftime("%d/%m/%Y"),
             "amount": rng.gamma(2, 40, n).round(2),
             "eu_amount": [f"{a},{b:02d}" for a, b in zip(rng.integers(1, 999, n), rng.integers(0, 99, n), strict=True)],
+            "score": [f"{v:.2f}" if i % 400 else "n/a yet" for i, v in enumerate(rng.normal(600, 50, n))],
             "churned": rng.integers(0, 2, n),
         }
     )
@@ -405,14 +406,17 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     first = notices(churnops(tmp_path, *args))
     assert any("monitored as dates: signup (written day first)" in n and "account_id" in n for n in first), first
     assert any("decimal comma" in n and "eu_amount" in n for n in first), first
+    stray = "score (5 of 2,000 cells in the first rows, e.g. 'n/a yet')"
+    assert any("cells that are not numbers" in n and stray in n for n in first), first
     decided = outcome()
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 1,
+        "format": 2,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},
         "commas": [["eu_amount", json.loads(kept.read_text())["commas"][0][1]]],
+        "strays": [["score", 5, 2000, "n/a yet"]],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided
@@ -420,3 +424,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     not_inferred = notices(churnops(tmp_path, *args, "--set", "columns.infer=false"))
     assert not any("from the data" in n for n in not_inferred)
     assert len(list(kept.parent.glob("*.columns.json"))) == 2  # decided anew, kept under its own key
+    advised = notices(churnops(tmp_path, *args, "--set", "columns.numerical=['score']"))
+    assert not any("cells that are not numbers" in n for n in advised)
+    assert metrics(tmp_path)["columns"]["score"]["type"] == "numerical"
+    assert metrics(tmp_path)["data_quality"]["failed_cells"] >= 5  # the stray cells, counted

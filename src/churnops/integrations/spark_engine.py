@@ -205,6 +205,7 @@ def _start(config: Config, master: str) -> Any:
     }
     if local:  # one machine: nothing listens beyond it, and the workers run this Python
         defaults |= {
+            "spark.driver.memory": "2g",  # the executors live in the driver here; summaries come back to it
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.pyspark.python": sys.executable,
@@ -431,22 +432,29 @@ class PartPlan:
     window: tuple[int, int] | None = None
 
 
+PIECE_BYTES = 8 << 20
+"""A partition's sealed summary travels in pieces of this size (Arrow rows, not one huge value)."""
+
+
 def summarize(
     frame: Any,
     plan: PartPlan,
     make: Callable[[], Any],
     feed: Callable[[Any, Any], None],
     key: bytes,
-) -> list[Any]:
+) -> tuple[Any, int]:
     """Run ``make`` / ``feed`` over each partition of ``frame`` on the executors; the partitions'
-    builders, unpickled on the driver in partition order (after their seal is checked)."""
+    builders merged on the driver in partition order (each unpickled after its seal is checked,
+    one at a time), and how many partitions there were."""
     import pickle
 
     def part(batches: Iterable[Any]) -> Iterator[Any]:
         import pyarrow as pa
         from pyspark import TaskContext
 
-        index = TaskContext.get().partitionId()
+        context = TaskContext.get()
+        assert context is not None
+        index = context.partitionId()
         builder = make()
         position = plan.offsets.get(index, 0) if plan.offsets is not None else 0
         for batch in batches:
@@ -467,17 +475,48 @@ def summarize(
             )
             feed(builder, chunk)
         data = sealed(pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL), key)
-        yield pa.RecordBatch.from_arrays(
-            [pa.array([index], pa.int64()), pa.array([data], pa.binary())], names=["part", "summary"]
-        )
+        del builder
+        pieces = [data[start : start + PIECE_BYTES] for start in range(0, max(len(data), 1), PIECE_BYTES)]
+        for number, piece in enumerate(pieces):
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array([index], pa.int64()),
+                    pa.array([number], pa.int64()),
+                    pa.array([len(pieces)], pa.int64()),
+                    pa.array([piece], pa.binary()),
+                ],
+                names=["part", "piece", "pieces", "data"],
+            )
 
     selected = frame.select([_quoted(c) for c in plan.columns])
     try:
-        rows = selected.mapInArrow(part, "part long, summary binary").collect()
+        expected = selected.rdd.getNumPartitions() if hasattr(selected, "rdd") else None
+        table = selected.mapInArrow(part, "part long, piece long, pieces long, data binary").toArrow()
     except Exception as exc:
         raise IntegrationError(f"the Spark job failed: {_task_error(exc)}") from None
-    rows.sort(key=lambda row: row.part)
-    return [pickle.loads(opened(bytes(row.summary), key)) for row in rows]  # noqa: S301 - sealed by this run
+    order = sorted(range(table.num_rows), key=lambda i: (table["part"][i].as_py(), table["piece"][i].as_py()))
+    found: dict[int, list[int]] = {}
+    for row in order:
+        found.setdefault(table["part"][row].as_py(), []).append(row)
+    complete = all(
+        [table["piece"][r].as_py() for r in rows] == list(range(table["pieces"][rows[0]].as_py()))
+        for rows in found.values()
+    )
+    if not complete or not found or (expected is not None and len(found) != expected):
+        raise IntegrationError(
+            f"Spark returned the summaries of {len(found)} of {expected or '?'} partitions: the driver may be out of "
+            "memory (raise spark.driver.memory in [spark.conf]; Spark's log says more)"
+        )
+    merged = None
+    for rows in found.values():
+        data = b"".join(table["data"][r].as_py() for r in rows)
+        builder = pickle.loads(opened(data, key))  # noqa: S301 - sealed by this run's own tasks
+        del data
+        if merged is None:
+            merged = builder
+        else:
+            merged.merge(builder)
+    return merged, len(found)
 
 
 def _task_error(exc: BaseException) -> str:
@@ -596,7 +635,7 @@ def profile_of(
             builder.update(primer)
         return builder
 
-    merged = _merged(summarize(frame, plan, make, _update, key))
+    merged, _ = summarize(frame, plan, make, _update, key)
     if merged.rows == 0:
         raise InputDataError(f"{source.given}: has a header but no data rows")
     profile = merged.finish()
@@ -611,18 +650,11 @@ def profile_of(
                 builder.update(segment_primer)
             return builder
 
-        segments = _merged(summarize(frame, segment_plan, make_segments, _update, key))
+        segments, _ = summarize(frame, segment_plan, make_segments, _update, key)
         profile = replace(profile, segments=segments.finish())
     if progress:
         progress(f"reference {source.given} on Spark", 1, 1)
     return profile
-
-
-def _merged(parts: list[Any]) -> Any:
-    merged = parts[0]
-    for part in parts[1:]:
-        merged.merge(part)
-    return merged
 
 
 def _update(builder: Any, chunk: Any) -> None:
@@ -691,14 +723,13 @@ def batch_of(
 
     if progress:
         progress(f"current {source.given} on Spark", 0, 1)
-    parts = summarize(frame, plan, make, _update, key)
-    merged = _merged(parts)
+    merged, partitions = summarize(frame, plan, make, _update, key)
     if merged.rows == 0:
         raise InputDataError(f"{source.given}: has a header but no data rows")
     if progress:
         progress(f"current {source.given} on Spark", 1, 1)
     master = frame.sparkSession.sparkContext.master if hasattr(frame.sparkSession, "sparkContext") else None
-    return merged, {"partitions": len(parts), "spark_master": master}
+    return merged, {"partitions": partitions, "spark_master": master}
 
 
 def input_sha256(source: SparkInput) -> str | None:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from churnops.errors import NOTICE, InputDataError
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 1
+INFERENCE_FORMAT = 2
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -44,6 +44,8 @@ class Inference:
     """How the text of each undecided date column is written (added to ``columns.date_formats``)."""
     commas: list[tuple[str, str]]
     """Text columns of numbers written with a decimal comma, with an example each."""
+    strays: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """Text columns of numbers but for a few cells: (column, such cells, cells, an example)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class Inference:
             "ids": self.ids,
             "formats": self.formats,
             "commas": [list(pair) for pair in self.commas],
+            "strays": [list(item) for item in self.strays],
         }
 
 
@@ -96,6 +99,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         decided_date_formats,
         decimal_comma_columns,
         inferred_columns,
+        stray_text_columns,
         with_columns_added,
     )
 
@@ -103,7 +107,13 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     formats = decided_date_formats(with_columns_added(config, dates, ids), sample)
     infer = config.columns.infer and table_format(reference) != "parquet"
     commas = decimal_comma_columns(sample, dialect) if infer else []
-    return Inference(dates, ids, formats, commas)
+    strays = []
+    if infer:
+        columns = config.columns
+        listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
+        listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
+        strays = stray_text_columns(sample, dialect, listed | {name for name, _ in commas})
+    return Inference(dates, ids, formats, commas, strays)
 
 
 def _applied(config: Config, found: Inference) -> Config:
@@ -129,6 +139,19 @@ def _applied(config: Config, found: Inference) -> Config:
             "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
             " - numbers grouped with thousands dots (1.234,56) are never read: export them without grouping",
             shown,
+        )
+    if found.strays:
+        shown = ", ".join(
+            f"{name} ({others:,} of {cells:,} cells in the first rows, e.g. {example!r})"
+            for name, others, cells, example in found.strays[:5]
+        )
+        names = ", ".join(repr(name) for name, *_ in found.strays[:5])
+        logger.log(
+            NOTICE,
+            "numbers with a few cells that are not numbers are read as text (tested as categories, or not at all): "
+            '%s; to test them as numbers, those cells counted as failed: --set "columns.numerical=[%s]"',
+            shown,
+            names,
         )
     parts = []
     if found.dates:
@@ -192,7 +215,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 1, "dates": [], "ids": ["key"], "formats": {}, "commas": []}
+    >>> doc = {"format": 2, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -202,7 +225,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    if not isinstance(document, dict) or set(document) != {"format", "dates", "ids", "formats", "commas"}:
+    if not isinstance(document, dict) or set(document) != {"format", "dates", "ids", "formats", "commas", "strays"}:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
         raise ValueError(f"format {document['format']!r} is not {INFERENCE_FORMAT}")
@@ -223,7 +246,24 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         isinstance(pair, list) and len(pair) == 2 and pair[0] in header and isinstance(pair[1], str) for pair in commas
     ):
         raise ValueError("a decimal comma column that is not a column of the reference")
-    return Inference(list(dates), list(ids), dict(formats), [(str(n), str(e)) for n, e in commas])
+    strays = document["strays"]
+    if not isinstance(strays, list) or not all(
+        isinstance(item, list)
+        and len(item) == 4
+        and item[0] in unlisted
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item[1:3])
+        and isinstance(item[3], str)
+        and len(item[3]) <= 40
+        for item in strays
+    ):
+        raise ValueError("a column of numbers with stray text that is not an unlisted column of the reference")
+    return Inference(
+        list(dates),
+        list(ids),
+        dict(formats),
+        [(str(n), str(e)) for n, e in commas],
+        [(str(n), int(o), int(c), str(e)) for n, o, c, e in strays],
+    )
 
 
 def _save(found: Inference, path: Path) -> None:

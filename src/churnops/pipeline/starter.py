@@ -133,6 +133,31 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
     return found
 
 
+STRAY_SHARE = 0.05
+"""A text column whose cells are numbers but for at most this share is numbers with stray text."""
+
+
+def stray_text_columns(frame: pl.DataFrame, dialect: CsvDialect, skip: set[str]) -> list[tuple[str, int, int, str]]:
+    """Text columns of a CSV sample that are numbers but for a few cells (``n/a yet``, ``-``,
+    ``?``): (column, cells that are not numbers, cells, an example). One such cell makes the
+    reader take the whole column for text, tested as categories or not at all."""
+    found = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String or name in skip:
+            continue
+        values = frame.get_column(name).drop_nulls()
+        if values.len() < 20:
+            continue
+        text = values.str.strip_chars()
+        if dialect.decimal == ",":
+            text = text.str.replace(",", ".", literal=True)
+        numbers = text.cast(pl.Float64, strict=False)
+        others = values.filter(numbers.is_null())
+        if 0 < others.len() <= STRAY_SHARE * values.len():
+            found.append((name, others.len(), values.len(), str(others[0])[:40]))
+    return found
+
+
 INFER_ROWS = 5_000
 """Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns."""
 
