@@ -272,7 +272,7 @@ def test_calibrated_streaming_gives_the_exact_engines_p_values(bank_workspace, c
         (("--verdict", "bayesian"), "drift.verdict: Input should be 'evidently' or 'calibrated'"),
         (("--verdict", "calibrated", "--set", "drift.fdr=1"), "drift.fdr: Input should be less than 1"),
         (("--verdict", "calibrated", "--set", "drift.min_effect=-1"), "drift.min_effect"),
-        (("--verdict", "calibrated", "--engine", "evidently"), "needs the native or dask engine"),
+        (("--verdict", "calibrated", "--engine", "evidently"), "needs the native, dask or spark engine"),
     ],
 )
 def test_cli_refuses_bad_verdict_settings_in_one_line(bank_workspace, cli, args, message):

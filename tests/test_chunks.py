@@ -238,7 +238,7 @@ def test_cli_chunks_json_report_and_finding(files):
         (("--chunk-by", "period:1w", "--time-column", "Gender"), "drift.time_column: 'Gender' holds no dates"),
         (("--chunk-by", "weekly"), "neither period:<n><unit>"),
         (("--chunk-by", "period:1h", "--time-column", "day"), f"(at most {MAX_CHUNKS:,})"),
-        (("--chunk-by", "size:1000", "--engine", "evidently"), "drift.chunk_by needs the native or dask engine"),
+        (("--chunk-by", "size:1000", "--engine", "evidently"), "drift.chunk_by needs the native, dask or spark engine"),
     ],
 )
 def test_bad_chunk_settings_are_one_line(files, args, message):

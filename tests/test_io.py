@@ -160,3 +160,53 @@ def test_null_tokens_in_later_pieces_read_as_before(tmp_path):
     assert read.equals(expected)
     assert read["n"].null_count() == read["f"].null_count() == 1 and read["t"].null_count() == 2
     assert not read["f"].is_nan().any()
+
+
+def test_a_stray_text_cell_after_the_guessed_rows_leaves_the_other_columns_typed(tmp_path, cli, monkeypatch):
+    """One 'n/a yet' in a number column after the rows the types are guessed from: that column is
+    still tested as numbers (the cell counted as failed) and every other column keeps its type,
+    in both engines, whichever piece the cell falls in."""
+    import json
+
+    from churnops.data.io import TableReader
+
+    rows = 12_000
+    lines = ["score,amount,flag,city"] + [
+        f"{i % 13},{i * 0.37:.2f},{'true' if i % 3 else 'false'},{'Lyon' if i % 4 else 'Nice'}" for i in range(rows)
+    ]
+    lines[11_001] = "n/a yet,3.5,true,Lyon"
+    (tmp_path / "ref.csv").write_text("\n".join(lines) + "\n")
+    reader = TableReader(tmp_path / "ref.csv")
+    (chunk,) = list(reader)
+    assert dict(chunk.schema) == {"score": pl.String, "amount": pl.Float64, "flag": pl.Boolean, "city": pl.String}
+    assert reader.intended["score"] == pl.Int64
+    monkeypatch.chdir(tmp_path)
+    for mode in ("exact", "streaming"):
+        done = cli("monitor", "-r", "ref.csv", "-p", "ref.csv", "--target", "", "--mode", mode, "--no-cache")
+        assert done.exit_code == 0, done.output
+        metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+        types = {name: column["type"] for name, column in metrics["columns"].items()}
+        assert types == {"score": "numerical", "amount": "numerical", "flag": "categorical", "city": "categorical"}
+        assert metrics["columns"]["score"]["reference"]["unparsable"] == 1, mode
+        assert metrics["data_quality"]["failed_cells"] == 1, mode  # the batch's cell (the batch is the file too)
+
+
+def test_stray_text_is_told_apart_from_values_written_another_way():
+    from churnops.data.io import CsvDialect
+    from churnops.pipeline.starter import stray_text_columns
+
+    n = 400
+    frame = pl.DataFrame(
+        {
+            "score": [str(i) if i % 100 else "n/a yet" for i in range(n)],
+            "dash": [f"{i}.5" if i % 50 else "-" for i in range(n)],
+            "pct": [f"{i % 100}" if i % 50 else "95%" for i in range(n)],
+            "price": [f"{i}" if i % 80 else "$668" for i in range(n)],
+            "code": [f"{i:05d}" if i % 90 else "A642" for i in range(n)],
+            "words": ["x"] * n,
+            "mostly_text": [str(i) if i % 2 else "none" for i in range(n)],
+        }
+    )
+    found = {name: (others, example) for name, others, _, example in stray_text_columns(frame, CsvDialect(), set())}
+    assert found == {"score": (4, "n/a yet"), "dash": (8, "-")}
+    assert stray_text_columns(frame, CsvDialect(), {"score"})[0][0] == "dash"

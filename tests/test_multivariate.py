@@ -128,7 +128,7 @@ def test_cli_multivariate_with_the_cache_and_streaming(tmp_path, pool):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--multivariate", "--engine", "evidently"), "drift.multivariate needs the native or dask engine"),
+        (("--multivariate", "--engine", "evidently"), "drift.multivariate needs the native, dask or spark engine"),
         (("--multivariate", "--set", "drift.multivariate_rows=10"), "drift.multivariate_rows"),
     ],
 )

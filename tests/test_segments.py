@@ -205,7 +205,10 @@ def test_a_tampered_segment_in_the_profile_cache_is_ignored_and_rebuilt(files):
     [
         (("--segment", "Region"), "drift.segments: 'Region' is not a column of"),
         (("--segment", "CustomerId"), f"has more than {MAX_SEGMENT_VALUES} values in the reference"),
-        (("--segment", "Customer Segment", "--engine", "evidently"), "drift.segments needs the native or dask engine"),
+        (
+            ("--segment", "Customer Segment", "--engine", "evidently"),
+            "drift.segments needs the native, dask or spark engine",
+        ),
         (("--segment", "Customer Segment", "--set", "drift.min_segment_rows=1"), "drift.min_segment_rows"),
         (("--segment", ""), "segment column name cannot be empty"),
     ],

@@ -100,7 +100,7 @@ def test_spark_gives_the_streaming_engines_results(files, cli, spark, kind):
     args = ("-r", f"ref.{kind}", "-p", f"cur.{kind}", "--segment", "Customer Segment", "--multivariate")
     local = run(cli, files, *args, "--mode", "streaming")
     on_spark = run(cli, files, *args, "--engine", "spark")
-    assert on_spark["engine"] == "spark" and on_spark["mode"]["partitions"] >= 3, on_spark["mode"]
+    assert on_spark["engine"] == "spark" and on_spark["mode"]["partitions"] >= 3, on_spark["mode"]  # files split
     assert on_spark["mode"]["spark_master"] == "local[2]"
     same(local, on_spark)  # every statistic, verdict, quality count, segment and detector
     assert on_spark["current"]["sha256"] == local["current"]["sha256"]
@@ -166,10 +166,12 @@ def test_the_python_interface_takes_spark_dataframes(files, cli, spark):
 
 
 def test_csv_text_is_typed_as_churnops_reads_it(workspace, cli, spark):
-    """Null spellings, quoted numbers with a decimal comma, true/false, empty cells: the same
-    numbers as the local streaming engine."""
+    """Null spellings, quoted numbers with a decimal comma, true/false, empty cells, and a value
+    that contradicts its column's type after the rows the types are guessed from: the same
+    numbers as the local streaming engine (that value counted as a failed cell)."""
     rows = 12_000
     amounts = [f"{i % 97},{i % 10}" for i in range(rows)]
+    amounts[11_500] = "n/a yet"  # after the rows the types are guessed from
     counts = [str(i % 13) for i in range(rows)]
     counts[3] = "NA"
     flags = ["true" if i % 3 else "false" for i in range(rows)]
@@ -184,6 +186,65 @@ def test_csv_text_is_typed_as_churnops_reads_it(workspace, cli, spark):
     on_spark = run(cli, workspace, *args, "--target", "", "--engine", "spark")
     same(local, on_spark)
     assert {"amount", "count", "flag", "city"} <= set(on_spark["columns"])
+    assert on_spark["columns"]["amount"]["type"] == "numerical" and on_spark["data_quality"]["failed_cells"] >= 1
+
+
+def test_odd_csv_files_read_as_churnops_reads_them(workspace, cli, spark):
+    """Names Spark would misread (a dot, a backtick, names differing in case, a trailing space),
+    quoted cells holding line breaks, integers beyond 64 bits: the local streaming engine's numbers."""
+    rows = 3_000
+    names = ["a.b", "c `tick`", "x", "X", "with space ", "note", "big"]
+    for name, shift in (("ref.csv", 0), ("cur.csv", 7)):
+        frame = pl.DataFrame(
+            {
+                "a.b": [float((i * 7 + shift) % 101) for i in range(rows)],
+                "c `tick`": [["red", "green", "blue"][(i + shift) % 3] for i in range(rows)],
+                "x": [i % 5 for i in range(rows)],
+                "X": [(i + shift) % 11 for i in range(rows)],
+                "with space ": [float(i % 37) for i in range(rows)],
+                "note": ["two\nlines" if i % 10 == 0 else "one line" for i in range(rows)],
+                "big": [str(2**64 + i * 1_000_003 * (shift + 1)) for i in range(rows)],
+            }
+        )
+        frame.write_csv(workspace / name)
+    args = ("-r", "ref.csv", "-p", "cur.csv", "--target", "")
+    local = run(cli, workspace, *args, "--mode", "streaming")
+    on_spark = run(cli, workspace, *args, "--engine", "spark")
+    same(local, on_spark)
+    assert on_spark["current"]["rows"] == rows and set(names) - {"with space "} <= set(on_spark["columns"])
+    assert on_spark["columns"]["big"]["type"] == "numerical"
+
+
+def test_csv_files_spark_would_misread_are_refused(workspace, cli, spark):
+    (workspace / "ref.csv").write_text("a,b\n" + "".join(f"{i},x{i % 3}\n" for i in range(200)))
+    (workspace / "latin1.csv").write_bytes(
+        ("a,b\n" + "".join(f"{i},R\u00e9tail\n" for i in range(200))).encode("latin-1")
+    )
+    (workspace / "ragged.csv").write_text("a,b\n" + "".join(f"{i},x\n" for i in range(100)) + "5,x,extra\n")
+    (workspace / "parts").mkdir()
+    (workspace / "parts" / "part-0.csv").write_text("a,b\n1,x1\n")
+    (workspace / "parts" / "part-1.csv").write_text("b,a\nx2,2\n")
+    cases = {
+        "latin1.csv": "holds bytes that are not UTF-8 text: set data.encoding",
+        "ragged.csv": "a row has 3 fields where the header has 2",
+        "parts": "its header differs from part-0.csv's",
+    }
+    for batch, said in cases.items():
+        done = cli("monitor", "-r", "ref.csv", "-p", batch, "--engine", "spark", "--target", "")
+        assert done.exit_code == 2 and said in done.output and "Traceback" not in done.output, (batch, done.output)
+        assert len(done.output.strip().splitlines()) <= 3, done.output  # the error line (and notices)
+    local = cli("monitor", "-r", "ref.csv", "-p", "latin1.csv", "--mode", "streaming", "--target", "")
+    assert local.exit_code == 2 and "not valid UTF-8 text" in local.output
+
+
+def test_the_master_is_written_without_its_secrets():
+    from types import SimpleNamespace
+
+    from churnops.integrations.spark_engine import master_shown
+
+    session = SimpleNamespace(sparkContext=SimpleNamespace(master="k8s://https://user:s3cr3tT0ken@10.0.0.1:6443"))
+    shown = master_shown(session)
+    assert "s3cr3tT0ken" not in shown and "user" not in shown and "10.0.0.1:6443" in shown
 
 
 def test_spark_errors_are_one_line(files, cli, spark):
@@ -261,4 +322,22 @@ def test_an_unreachable_master_and_a_missing_java_are_one_line(files, tmp_path):
     assert no_java.returncode == 2 and "Spark needs Java 17 or later and none is installed" in no_java.stderr
     wrong_home = churnops_process(files, *args, env={"JAVA_HOME": str(tmp_path)})
     assert wrong_home.returncode == 2 and f"JAVA_HOME={tmp_path} has no bin/java" in wrong_home.stderr
+    mesos = churnops_process(files, *args, "--spark-master", "mesos://127.0.0.1:5050")
+    assert mesos.returncode == 2 and "is not a Spark master" in mesos.stderr
+    port = churnops_process(files, *args, "--spark-master", "spark://127.0.0.1:99999")
+    assert port.returncode == 2 and "a port from 1 to 65535" in port.stderr
     assert not (files / "monitoring" / "monitoring_metrics.json").exists()
+
+
+def test_a_bad_spark_setting_is_named_and_a_linked_folder_refused(files, tmp_path):
+    args = ("monitor", "-r", "ref.parquet", "-p", "cur.parquet", "-e", "spark")
+    bad = churnops_process(files, *args, "--set", 'spark.conf={"spark.sql.shuffle.partitions"="abc"}')
+    assert bad.returncode == 2 and "spark.sql.shuffle.partitions" in bad.stderr, bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (files / ".churnops").rename(tmp_path / "kept") if (files / ".churnops").exists() else None
+    (files / ".churnops").symlink_to(victim)
+    linked = churnops_process(files, *args, "--set", f"paths.profile_cache='{tmp_path / 'profiles'}'")
+    assert linked.returncode == 2 and "is a link" in linked.stderr, linked.stderr
+    assert list(victim.iterdir()) == []

@@ -505,6 +505,13 @@ def monitor(
     return MonitorResult(result, chosen, tuple(notices))
 
 
+def _kind(data: Any) -> str:
+    """What a value is, for a message: ``a pandas DataFrame``, ``a str``..."""
+    module = type(data).__module__.split(".")[0]
+    known = module in ("pandas", "polars", "pyarrow", "pyspark")
+    return f"a {module} {type(data).__name__}" if known else f"a {type(data).__name__}"
+
+
 def _is_spark(data: Any) -> bool:
     """Whether ``data`` is a Spark DataFrame (classic or Spark Connect)."""
     return type(data).__module__.startswith("pyspark.sql") and hasattr(data, "mapInArrow")
@@ -516,7 +523,7 @@ def _monitor_on_spark(reference: Any, current: Any, config: Any, extra: dict[str
 
     import polars as pl
 
-    from churnops.integrations.spark_engine import SparkInput, batch_of, columns_of, profile_of
+    from churnops.integrations.spark_engine import SparkInput, SparkTable, batch_of, master_shown, profile_of
     from churnops.monitor.drift import with_any_finding_rate
     from churnops.monitor.engine import evaluate
     from churnops.monitor.results import DatasetInfo
@@ -527,16 +534,14 @@ def _monitor_on_spark(reference: Any, current: Any, config: Any, extra: dict[str
 
     if not _is_spark(current):
         raise InputDataError(
-            "current: with a Spark DataFrame as reference the batch is a Spark DataFrame too, got "
-            f"{type(current).__name__}"
+            f"current: with a Spark DataFrame as reference the batch is a Spark DataFrame too, got {_kind(current)}"
         )
     if not (_is_spark(reference) or isinstance(reference, Profile)):
         raise InputDataError(
             "reference: with a Spark DataFrame as batch the reference is a Spark DataFrame or a Profile, got "
-            f"{type(reference).__name__}"
+            f"{_kind(reference)}"
         )
-    batch_source = SparkInput("current", "frame", "", None)
-    header = columns_of(current, batch_source)
+    batch = SparkTable.of_frame(current, SparkInput("current", "frame", "", None))
     timings: dict[str, float] = {}
     if isinstance(reference, Profile):
         chosen = reference._config_for(config, extra)
@@ -546,14 +551,16 @@ def _monitor_on_spark(reference: Any, current: Any, config: Any, extra: dict[str
         reference_info = DatasetInfo(None, reference.rows, None, None, len(built.columns))
     else:
         chosen = _chosen(config, extra, spark=True)
-        ref_source = SparkInput("reference", "frame", "", None)
-        ref_header = columns_of(reference, ref_source)
-        sample = pl.from_arrow(reference.limit(INFER_ROWS).toArrow())  # a few rows decide the column types
+        ref_table = SparkTable.of_frame(reference, SparkInput("reference", "frame", "", None))
+        ref_header = ref_table.header
+        sample = pl.from_arrow(ref_table.frame.limit(INFER_ROWS).toArrow())  # a few rows decide the column types
+        assert isinstance(sample, pl.DataFrame)
+        sample = sample.rename(dict(zip(sample.columns, ref_header, strict=True)))
         assert isinstance(sample, pl.DataFrame)
         chosen, notices = _reference_config(chosen, sample)
         settings = settings_from_config(chosen)
         started = time.perf_counter()
-        built = profile_of(reference, ref_source, ref_header, settings, chosen.dialect_for("reference"))
+        built = profile_of(ref_table, settings, chosen.dialect_for("reference"))
         timings["profile_reference_s"] = time.perf_counter() - started
         from churnops.monitor.profile import require_tested
 
@@ -564,10 +571,11 @@ def _monitor_on_spark(reference: Any, current: Any, config: Any, extra: dict[str
         raise ConfigError("drift.chunk_by: a Spark DataFrame is not cut into chunks; give a table in memory or a file")
     started = time.perf_counter()
     above = chosen.monitor.sample_duplicates_above
-    builder, facts = batch_of(current, batch_source, header, built, settings, chosen.dialect, (above, ROW_SAMPLE))
+    master = master_shown(current.sparkSession) if hasattr(current, "sparkSession") else None
+    builder, facts = batch_of(batch, built, settings, chosen.dialect, (above, ROW_SAMPLE), master=master)
     tally = builder.finish()
     timings["accumulate_current_s"] = time.perf_counter() - started
-    current_info = DatasetInfo(None, tally.rows, None, None, len(header))
+    current_info = DatasetInfo(None, tally.rows, None, None, len(batch.header))
     result = evaluate(built, tally, settings, reference_info, current_info, engine="spark")
     result = replace(result, mode={"reference": "streaming", "current": "streaming", **facts})
     timings.update(result.timings)

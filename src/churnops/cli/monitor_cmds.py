@@ -53,7 +53,7 @@ SegmentOption = Annotated[
         help="Also test every column inside each value of this column (repeatable), e.g. --segment "
         "'Customer Segment'. A segment is tested when it has drift.min_segment_rows rows (200) on both sides "
         "and flagged when its share of drifted columns exceeds thresholds.dataset_drift (0.1). Implies "
-        "--verdict calibrated; native and dask engines [config: drift.segments].",
+        "--verdict calibrated; native, dask and spark engines [config: drift.segments].",
     ),
 ]
 MultivariateOption = Annotated[
@@ -71,7 +71,8 @@ ChunkByOption = Annotated[
         "--chunk-by",
         help="Also cut the batch into chunks, each compared with the whole reference: period:1w (one per week "
         "of --time-column; h, d, w, mo, q, y) or size:5000 (runs of rows in file order). A chunk is tested "
-        "with drift.min_chunk_rows rows (200); native and dask engines [config: drift.chunk_by].",
+        "with drift.min_chunk_rows rows (200); native and dask engines, and spark for a batch file "
+        "[config: drift.chunk_by].",
     ),
 ]
 TimeColumnOption = Annotated[

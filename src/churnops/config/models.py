@@ -447,7 +447,7 @@ class MonitorConfig(_Section):
     @field_validator("spark_master")
     @classmethod
     def _master(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"local(\[(\d+|\*)(,\d+)?\])?|yarn|(spark|k8s|mesos)://\S+", value):
+        if value is not None and not re.fullmatch(r"local(\[(\d+|\*)(,\d+)?\])?|yarn|(spark|k8s)://\S+", value):
             raise ValueError(f"'{value}' is not a Spark master like local[2], spark://host:7077, yarn or k8s://...")
         return value
 

@@ -371,6 +371,9 @@ class TableReader:
         self._digest: Any = None
         self._hasher: Any = None
         self._hashed: str | None = None
+        self.intended: dict[str, Any] = {}
+        """A CSV's column types as decided from its first rows (filled when the first piece is
+        read): the type of a column even when a piece had to be read as text."""
         self.header = self._read_header()
         missing = [c for c in columns or [] if c not in self.header]
         if missing:
@@ -654,18 +657,36 @@ class TableReader:
             except pl.exceptions.ComputeError as exc:
                 if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
                     raise InputDataError(encoding_problem(self.path, self.dialect)) from None
-                # A value contradicts the guessed types: read this chunk as text; the
-                # monitoring coerces text to the expected type and counts what does not parse.
+                # A value contradicts the guessed types: read this chunk as text and give back
+                # their types to the columns whose text has them; the others stay text, which the
+                # monitoring coerces to the expected type, counting what does not parse.
                 try:
-                    frame = self._parse(data, wanted, infer_schema=False)
+                    if schema is None:
+                        schema = self._head_schema(data, wanted, placeholders)
+                    frame = _typed_where_possible(self._parse(data, wanted, infer_schema=False), schema, self.dialect)
                 except pl.exceptions.PolarsError as again:
                     raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(again)}") from None
-                if schema is None:
-                    schema = {p: pl.String() for p in placeholders}
             except pl.exceptions.PolarsError as exc:
                 raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(exc)}") from None
             parsed += frame.height
+            if not self.intended:
+                self.intended.update({names[p]: schema[p] for p in names if p in schema})
             yield frame.rename(names)
+
+    def _head_schema(self, data: bytes, columns: list[int], placeholders: list[str]) -> dict[str, pl.DataType]:
+        """The types of the first piece's first :data:`INFER_ROWS` rows (every column listed;
+        text where even those rows do not parse)."""
+        position = -1
+        for _ in range(INFER_ROWS + 1):  # the header line and INFER_ROWS rows (polars parses past n_rows)
+            position = data.find(b"\n", position + 1)
+            if position < 0:
+                break
+        head = data if position < 0 else data[: _safe_cut(data[: position + 1]) or position + 1]
+        try:
+            found = self._parse(head, columns, infer_schema_length=INFER_ROWS).schema
+        except pl.exceptions.PolarsError:
+            return {p: pl.String() for p in placeholders}
+        return {p: found.get(p, pl.String()) for p in placeholders}
 
     def _first_parse(self, data: bytes, columns: list[int]) -> pl.DataFrame:
         """The first piece, its types guessed from its first :data:`INFER_ROWS` rows.
@@ -725,6 +746,32 @@ class TableReader:
 
 INFER_ROWS = 10_000
 """Rows of a CSV's first piece whose values decide each column's type."""
+
+
+def _typed_where_possible(frame: pl.DataFrame, schema: dict[str, pl.DataType], dialect: CsvDialect) -> pl.DataFrame:
+    """A piece read as text, each column given its type from ``schema`` when all its text has it;
+    the others stay text."""
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        target = schema.get(name, pl.String())
+        if column.dtype == pl.String and target != pl.String:
+            text = column
+            if dialect.decimal == "," and target.is_float():
+                text = text.str.replace(",", ".", literal=True)
+            try:
+                if target == pl.Boolean:
+                    lowered = text.str.to_lowercase()
+                    if lowered.drop_nulls().is_in(["true", "false"]).all():
+                        column = (lowered == "true").alias(name)
+                else:
+                    column = text.cast(target, strict=True).alias(name)
+            except pl.exceptions.PolarsError:
+                column = text  # stays text (with a decimal point): coerced and counted later
+        columns.append(column)
+    return pl.DataFrame(columns)
+
+
 QUICK_INFER_ROWS = 1_000
 """Rows a first guess of the types is made from (see ``TableReader._first_parse``)."""
 

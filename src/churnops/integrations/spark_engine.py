@@ -35,7 +35,8 @@ from typing import Any
 
 from churnops.config import Config
 from churnops.data.io import INFER_ROWS, NULL_VALUES, CsvDialect, check_readable, sha256_file, table_format
-from churnops.errors import ConfigError, InputDataError, IntegrationError, MissingDependencyError
+from churnops.errors import ChurnopsError, ConfigError, InputDataError, IntegrationError, MissingDependencyError
+from churnops.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -141,23 +142,24 @@ def java_command() -> str:
 
 def check_master(master: str) -> None:
     """Refuse a master that is not one, and say at once when a ``spark://`` master does not answer."""
-    if _LOCAL_MASTER.match(master) or master == "yarn" or master.startswith(("k8s://", "mesos://")):
+    if _LOCAL_MASTER.match(master) or master == "yarn" or master.startswith("k8s://"):
         return
     match = _STANDALONE.match(master)
     if match is None:
         raise ConfigError(
-            f"monitor.spark_master: '{master}' is not a Spark master (local[2], spark://host:7077, yarn, k8s://...)"
+            f"monitor.spark_master: '{redact(master)}' is not a Spark master (local[2], spark://host:7077, yarn, "
+            "k8s://...)"
         )
     for address in match.group(1).split(","):  # spark://a:7077,b:7077: masters with standby
         host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"monitor.spark_master: '{address}' is not host:port")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"monitor.spark_master: '{redact(address)}' is not host:port (a port from 1 to 65535)")
         try:
             with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
                 return
         except OSError as exc:
             last = exc
-    raise IntegrationError(f"cannot reach the Spark master {master}: {last.strerror or last}")
+    raise IntegrationError(f"cannot reach the Spark master {redact(master)}: {last.strerror or last}")
 
 
 def master_of(config: Config) -> str:
@@ -172,7 +174,15 @@ def spark_session(config: Config) -> Iterator[Any]:
 
     active = SparkSession.getActiveSession()
     if active is not None:
-        yield active
+        previous = active.conf.get(CSV_PRUNING, None)
+        active.conf.set(CSV_PRUNING, "false")
+        try:
+            yield active
+        finally:
+            if previous is None:
+                active.conf.unset(CSV_PRUNING)
+            else:
+                active.conf.set(CSV_PRUNING, previous)
         return
     master = master_of(config)
     check_master(master)
@@ -190,6 +200,8 @@ def _start(config: Config, master: str) -> Any:
     from churnops.data.files import open_regular
 
     folder = config.root / ".churnops"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ConfigError(f"{folder}: churnops keeps its own files there; it is a link or not a folder: remove it")
     folder.mkdir(mode=0o700, exist_ok=True)
     log4j = folder / "spark-log4j2.properties"
     log = folder / "spark.log"
@@ -198,6 +210,7 @@ def _start(config: Config, master: str) -> Any:
     builder = SparkSession.builder.master(master).appName("churnops")
     local = master.startswith("local")
     defaults = {
+        CSV_PRUNING: "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
@@ -218,7 +231,29 @@ def _start(config: Config, master: str) -> Any:
         try:
             return builder.getOrCreate()
         except Exception as exc:  # py4j and pyspark raise plain exceptions here
-            raise IntegrationError(f"Spark did not start at {master}: {_first_line(exc)} (its log: {log})") from None
+            said = _log_error(log)
+            raise IntegrationError(
+                f"Spark did not start at {redact(master)}: {_first_line(exc)}"
+                + (f"; its log says: {said}" if said else "")
+                + f" ({log})"
+            ) from None
+
+
+def _log_error(log: Path) -> str | None:
+    """The last line of Spark's log that says what went wrong (the JVM's own refusal, say
+    ``Invalid maximum heap size: -Xmxlots``)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - 65536))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    said = [
+        line.strip()
+        for line in lines
+        if re.search(r"(Error|Exception|Invalid|Could not|cannot|failed)", line) and not line.strip().startswith("at ")
+    ]
+    return " / ".join(said[-3:])[:400] or None
 
 
 def _text(value: Any) -> str:
@@ -256,39 +291,173 @@ def _stderr_to(log: Path) -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    java = getattr(exc, "java_exception", None)  # py4j's "An error occurred while calling o115.load."
-    text = (str(java) if java is not None else str(exc)).strip() or type(exc).__name__
+    # py4j's "An error occurred while calling o115.load." / pyspark's captured exceptions: the Java one
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    text = (_java_message(java) if java is not None else str(exc)).strip() or type(exc).__name__
     text = re.sub(r"^(?:[a-z]+\.)+[A-Za-z]+(?:Exception|Error): ", "", text)  # org.apache.spark...Exception:
     line = text.splitlines()[0]
     return line[:300]
 
 
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+@dataclass(frozen=True)
+class SparkTable:
+    """A table read by Spark: ``frame`` has plain column names (``c0``, ``c1``...) in the order of
+    ``header``, the table's real names (Spark would read a dot as a struct field, fold names that
+    differ in case, and trip on backticks); ``raw`` is the frame as read (for file positions)."""
+
+    source: SparkInput
+    raw: Any
+    frame: Any
+    header: list[str]
+
+    def placeholder(self, name: str) -> str:
+        return f"c{self.header.index(name)}"
+
+    @classmethod
+    def of_frame(cls, frame: Any, source: SparkInput) -> SparkTable:
+        """A DataFrame of the caller's (its own column names checked)."""
+        header = _checked_names([str(name) for name in frame.columns], source)
+        nested = [f.name for f in frame.schema.fields if f.dataType.typeName() in ("struct", "array", "map")]
+        if nested:
+            raise InputDataError(f"{source.given}: nested columns are not supported: {', '.join(nested)}")
+        return cls(source, frame, frame.toDF(*[f"c{i}" for i in range(len(header))]), header)
 
 
-def read_table(spark: Any, source: SparkInput, dialect: CsvDialect) -> Any:
-    """The table as a Spark DataFrame (CSV cells as text; see :func:`csv_types`)."""
+def _checked_names(names: list[str], source: SparkInput) -> list[str]:
+    from collections import Counter
+
+    if not names:
+        raise InputDataError(f"{source.given}: no columns found")
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise InputDataError(f"{source.given}: duplicate column names: {', '.join(repeated)}")
+    return names
+
+
+def csv_header(source: SparkInput, dialect: CsvDialect) -> list[str]:
+    """The header of a CSV file, or of a folder's parts - which must all have the same one (Spark
+    would take every part's columns by position from the first)."""
+    from churnops.data.io import header_names
+
+    if source.local_file is not None:
+        return header_names(source.local_file, dialect)
+    parts = _csv_parts(source)
+    first = header_names(parts[0], dialect)
+    for part in parts[1:]:
+        names = header_names(part, dialect)
+        if names != first:
+            raise InputDataError(
+                f"{part}: its header differs from {parts[0].name}'s ({', '.join(names[:6])} against "
+                f"{', '.join(first[:6])}); the parts of one table have the same columns in the same order"
+            )
+    return first
+
+
+CSV_PRUNING = "spark.sql.csv.parser.columnPruning.enabled"
+"""Off while churnops reads: with it on, Spark parses only the columns asked for and no longer
+sees a CSV row that is wider or narrower than the header."""
+MALFORMED = "malformed_row"
+"""The column where Spark keeps, as it is, a CSV row that does not have the header's width."""
+
+
+def quoted_line_breaks(source: SparkInput, dialect: CsvDialect) -> bool:
+    """Whether a quoted cell of the CSV (or of a part) holds a line break. Spark then has to read
+    each file whole (its ``multiLine``); else it splits files between tasks at line ends, which
+    would cut such a record in two. One pass over the bytes, in blocks, nothing kept."""
+    import numpy as np
+
+    paths = [source.local_file] if source.local_file is not None else _csv_parts(source)
+    quote = ord('"')
+    for path in paths:
+        inside = 0
+        with path.open("rb") as handle:
+            while block := handle.read(16 << 20):
+                if quote not in block and not inside:
+                    continue
+                codes = np.frombuffer(block, dtype=np.uint8)
+                parity = (np.cumsum(codes == quote) + inside) % 2
+                if bool(np.any((codes == ord("\n")) & (parity == 1))):
+                    return True
+                inside = int(parity[-1])
+    return False
+
+
+def _csv_parts(source: SparkInput) -> list[Path]:
+    """A folder's CSV parts, as Spark lists them (hidden and ``_`` files and folders left out)."""
+    found = []
+    for folder, subfolders, files in os.walk(source.location):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(("_", ".")))
+        found += [Path(folder) / name for name in files if not name.startswith(("_", "."))]
+    return sorted(found)
+
+
+def _quiet_header_check(spark: Any) -> None:
+    """Spark warns once per file that a CSV header is not the schema's names: churnops reads the
+    header itself and gives Spark plain names, on purpose."""
     try:
-        if source.kind == "table":
-            return spark.table(source.location)
-        reader = spark.read
+        jvm = spark.sparkContext._jvm
+        level = jvm.org.apache.logging.log4j.Level.ERROR
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.catalyst.csv.CSVHeaderChecker", level
+        )
+    except Exception:  # noqa: BLE001 - Spark Connect has no JVM here, and a warning is harmless
+        pass
+
+
+def read_table(spark: Any, source: SparkInput, dialect: CsvDialect) -> SparkTable:
+    """The table as Spark reads it (CSV cells as text with churnops' own header; see :func:`csv_types`)."""
+    try:
         if source.kind == "csv":
+            from pyspark.sql.types import StringType, StructField, StructType
+
+            header = _checked_names(csv_header(source, dialect), source)
+            fields = [StructField(f"c{i}", StringType()) for i in range(len(header))]
+            schema = StructType([*fields, StructField(MALFORMED, StringType())])
             reader = (
-                reader.option("header", "true")
-                .option("inferSchema", "false")
+                spark.read.schema(schema)
+                .option("header", "true")
+                .option("enforceSchema", "true")  # the names are churnops' (above); Spark takes columns by position
                 .option("sep", dialect.separator)
                 .option("encoding", dialect.encoding)
                 .option("quote", '"')
                 .option("escape", '"')
-                .option("mode", "PERMISSIVE")
+                .option("mode", "PERMISSIVE")  # a row of another width is kept whole in MALFORMED, then judged
+                .option("columnNameOfCorruptRecord", MALFORMED)
             )
+            if quoted_line_breaks(source, dialect):  # kept whole: each file then read by one task
+                reader = reader.option("multiLine", "true")
+            _quiet_header_check(spark)
             if not source.local_file:
                 reader = reader.option("recursiveFileLookup", "true").option("pathGlobFilter", "*.csv")
-            return reader.csv(source.location)
-        return reader.format(source.kind).load(source.location)
+            raw = reader.csv(source.location)
+            return SparkTable(source, raw, raw, header)
+        raw = (
+            spark.table(source.location)
+            if source.kind == "table"
+            else spark.read.format(source.kind).load(source.location)
+        )
+        return SparkTable.of_frame(raw, source)
+    except ChurnopsError:
+        raise
     except Exception as exc:
         raise _spark_error(source, exc) from None
+
+
+def _java_message(java: Any) -> str:
+    """A Java exception's message, with its causes' when it only says it failed (``Error while
+    instantiating ...:`` over ``Illegal value for spark.sql.shuffle.partitions``)."""
+    parts: list[str] = []
+    try:
+        while java is not None and len(parts) < 5:
+            message = str(java.toString()).strip()
+            if message and message not in parts:
+                parts.append(message)
+            java = java.getCause()
+    except Exception:  # noqa: BLE001 - a dead gateway: what was read is what there is
+        pass
+    lines = [re.sub(r"^(?:[a-z]+\.)+[A-Za-z]+(?:Exception|Error): ", "", p.splitlines()[0]) for p in parts if p]
+    kept = [lines[0]] + [line for line in lines[1:] if not lines[0].rstrip().endswith(line.rstrip())]
+    return " - ".join(kept) if kept else ""
 
 
 def _spark_error(source: SparkInput, exc: BaseException) -> Exception:
@@ -301,40 +470,31 @@ def _spark_error(source: SparkInput, exc: BaseException) -> Exception:
             f"{source.given}: a Delta table, and this Spark session cannot read Delta: add the delta-spark "
             "package and its settings to [spark.conf], or register the table and give table:NAME"
         )
+    if "INVALID_CONF_VALUE" in text or "Invalid value for" in text:
+        return ConfigError(f"[spark.conf]: {text.split(' - ')[-1]}")
+    if "PARQUET_TYPE_ILLEGAL" in text or "UNSUPPORTED_TIME_TYPE" in text:
+        return InputDataError(
+            f"{source.given}: Spark cannot read a column type of this Parquet file ({text}); nanosecond "
+            "timestamps and times of day are read by the native engine, or write them as microsecond timestamps"
+        )
     return InputDataError(f"{source.given}: Spark cannot read it: {text}")
 
 
-def columns_of(frame: Any, source: SparkInput) -> list[str]:
-    """The table's column names (checked as churnops checks a file's header)."""
-    from collections import Counter
-
-    names = list(frame.columns)
-    if not names:
-        raise InputDataError(f"{source.given}: no columns found")
-    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
-    if repeated:
-        raise InputDataError(f"{source.given}: duplicate column names: {', '.join(repeated)}")
-    nested = [f.name for f in frame.schema.fields if f.dataType.typeName() in ("struct", "array", "map")]
-    if nested:
-        raise InputDataError(f"{source.given}: nested columns are not supported: {', '.join(nested)}")
-    return names
-
-
-def csv_types(frame: Any, columns: list[str], dialect: CsvDialect) -> dict[str, str]:
+def csv_types(table: SparkTable, columns: list[str], dialect: CsvDialect) -> dict[str, str]:
     """The type churnops' reader gives each text column of a CSV (``int``, ``float``, ``bool`` or
     ``str``), from the table's first :data:`INFER_ROWS` rows written back as CSV and guessed by
-    the same parser the local engines use."""
+    the same parser the local engines use (integers too wide for 64 bits are floats there)."""
     import polars as pl
+
+    from churnops.data.io import WIDE_INTEGERS
 
     if not columns:
         return {}
-    head = frame.select([_quoted(c) for c in columns]).limit(INFER_ROWS).toArrow()
+    placeholders = [table.placeholder(c) for c in columns]
+    head = table.frame.select(placeholders).limit(INFER_ROWS).toArrow()
     sample = pl.from_arrow(head)
     assert isinstance(sample, pl.DataFrame)
-    placeholders = [f"c{i}" for i in range(len(columns))]
-    text = sample.rename(dict(zip(columns, placeholders, strict=True))).write_csv(
-        separator=dialect.separator, quote_style="non_numeric", null_value=""
-    )
+    text = sample.write_csv(separator=dialect.separator, quote_style="non_numeric", null_value="")
     guessed = pl.read_csv(
         text.encode(),
         infer_schema_length=INFER_ROWS,
@@ -346,16 +506,26 @@ def csv_types(frame: Any, columns: list[str], dialect: CsvDialect) -> dict[str, 
     names = {}
     for placeholder, column in zip(placeholders, columns, strict=True):
         dtype = guessed.get(placeholder, pl.String())
-        names[column] = (
-            "int" if dtype.is_integer() else "float" if dtype.is_float() else "bool" if dtype == pl.Boolean else "str"
-        )
+        if dtype in WIDE_INTEGERS or dtype.is_float():
+            names[column] = "float"
+        elif dtype.is_integer():
+            names[column] = "int"
+        else:
+            names[column] = "bool" if dtype == pl.Boolean else "str"
     return names
 
 
-def typed_batch(batch: Any, types: dict[str, str], decimal_comma: bool) -> Any:
+REPLACEMENT = "\ufffd"
+"""What Spark puts for bytes that are not text in the CSV's encoding (churnops' reader refuses them)."""
+INPUT_ERROR = "churnops-input: "
+"""How a task says the data are at fault (the driver turns it into one line, exit code 2)."""
+
+
+def typed_batch(batch: Any, types: dict[str, str], decimal_comma: bool, utf8: bool = False) -> Any:
     """A CSV batch's text as churnops' reader types it: null spellings made null, then each
     column cast to its type; a column whose text contradicts its type stays text (the builders
-    coerce text and count what does not parse, as for a local CSV piece read as text)."""
+    coerce text and count what does not parse, as for a local CSV piece read as text). ``utf8``:
+    refuse text Spark could not decode (it would be compared as garbled categories)."""
     import polars as pl
 
     frame = pl.from_arrow(batch)
@@ -367,6 +537,11 @@ def typed_batch(batch: Any, types: dict[str, str], decimal_comma: bool) -> Any:
         if column.dtype != pl.String:
             columns.append(column)
             continue
+        if utf8 and column.str.contains(REPLACEMENT, literal=True).any():
+            raise ValueError(
+                f"{INPUT_ERROR}column {name!r} holds bytes that are not UTF-8 text: set data.encoding to the file's "
+                "encoding (e.g. --set \"data.encoding='cp1252'\")"
+            )
         column = column.set(column.is_in(nulls), None)  # type: ignore[arg-type]
         kind = types.get(name, "str")
         if kind != "str":
@@ -391,7 +566,20 @@ def _cast(column: Any, kind: str, decimal_comma: bool) -> Any:
         target = pl.Int64 if kind == "int" else pl.Float64
         return text.cast(target, strict=True).alias(column.name)
     except pl.exceptions.PolarsError:
-        return column
+        return text  # stays text (with a decimal point): coerced and counted by the builders
+
+
+def _refuse_long_rows(malformed: Any, width: int, separator: str) -> None:
+    """Refuse a CSV row with more fields than the header (churnops' reader refuses it; Spark
+    would drop the extra fields). A shorter row is read with empty cells, as that reader does."""
+    import csv
+
+    if malformed.null_count == len(malformed):
+        return
+    for line in malformed.drop_null().to_pylist():
+        fields = next(csv.reader([line], delimiter=separator), [])
+        if len(fields) > width:
+            raise ValueError(f"{INPUT_ERROR}a row has {len(fields)} fields where the header has {width}: {line[:80]!r}")
 
 
 def arrow_batch(batch: Any) -> Any:
@@ -422,11 +610,17 @@ def opened(data: bytes, key: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class PartPlan:
-    """What every partition needs: the columns it reads, how CSV text is typed, the rows it keeps."""
+    """What every partition needs: the columns it reads (real names, and the plain names they
+    travel under), how CSV text is typed, the rows it keeps."""
 
     columns: list[str]
+    placeholders: list[str]
     csv_types: dict[str, str] | None
     decimal_comma: bool
+    utf8: bool = False
+    width: int = 0
+    """CSV: the header's width (a longer row is refused, as churnops' reader refuses it)."""
+    separator: str = ","
     offsets: dict[int, int] | None = None
     """Row window: each partition's first row number in the table (None: every row)."""
     window: tuple[int, int] | None = None
@@ -437,7 +631,7 @@ PIECE_BYTES = 8 << 20
 
 
 def summarize(
-    frame: Any,
+    table: SparkTable,
     plan: PartPlan,
     make: Callable[[], Any],
     feed: Callable[[Any, Any], None],
@@ -468,8 +662,13 @@ def summarize(
                 batch = batch.slice(low, high - low)
             if batch.num_rows == 0:
                 continue
+            if plan.width:
+                _refuse_long_rows(batch.column(len(plan.columns)), plan.width, plan.separator)
+                batch = pa.RecordBatch.from_arrays(batch.columns[: len(plan.columns)], names=plan.columns)
+            else:
+                batch = pa.RecordBatch.from_arrays(batch.columns, names=plan.columns)
             chunk = (
-                typed_batch(batch, plan.csv_types, plan.decimal_comma)
+                typed_batch(batch, plan.csv_types, plan.decimal_comma, plan.utf8)
                 if plan.csv_types is not None
                 else arrow_batch(batch)
             )
@@ -488,18 +687,18 @@ def summarize(
                 names=["part", "piece", "pieces", "data"],
             )
 
-    selected = frame.select([_quoted(c) for c in plan.columns])
+    selected = table.frame.select([*plan.placeholders, *([MALFORMED] if plan.width else [])])
     try:
         expected = selected.rdd.getNumPartitions() if hasattr(selected, "rdd") else None
-        table = selected.mapInArrow(part, "part long, piece long, pieces long, data binary").toArrow()
+        answer = selected.mapInArrow(part, "part long, piece long, pieces long, data binary").toArrow()
     except Exception as exc:
-        raise IntegrationError(f"the Spark job failed: {_task_error(exc)}") from None
-    order = sorted(range(table.num_rows), key=lambda i: (table["part"][i].as_py(), table["piece"][i].as_py()))
+        raise _job_error(table.source, exc) from None
+    order = sorted(range(answer.num_rows), key=lambda i: (answer["part"][i].as_py(), answer["piece"][i].as_py()))
     found: dict[int, list[int]] = {}
     for row in order:
-        found.setdefault(table["part"][row].as_py(), []).append(row)
+        found.setdefault(answer["part"][row].as_py(), []).append(row)
     complete = all(
-        [table["piece"][r].as_py() for r in rows] == list(range(table["pieces"][rows[0]].as_py()))
+        [answer["piece"][r].as_py() for r in rows] == list(range(answer["pieces"][rows[0]].as_py()))
         for rows in found.values()
     )
     if not complete or not found or (expected is not None and len(found) != expected):
@@ -509,7 +708,7 @@ def summarize(
         )
     merged = None
     for rows in found.values():
-        data = b"".join(table["data"][r].as_py() for r in rows)
+        data = b"".join(answer["data"][r].as_py() for r in rows)
         builder = pickle.loads(opened(data, key))  # noqa: S301 - sealed by this run's own tasks
         del data
         if merged is None:
@@ -519,23 +718,31 @@ def summarize(
     return merged, len(found)
 
 
-def _task_error(exc: BaseException) -> str:
-    """The line of a failed Spark job that says why (a Python worker's last traceback line)."""
+def _job_error(source: SparkInput, exc: BaseException) -> Exception:
+    """One line for a failed Spark job: the data's fault (exit code 2 with the input named), or
+    the job's (a Python worker's last traceback line)."""
     text = str(exc)
+    if INPUT_ERROR in text:
+        said = text.split(INPUT_ERROR, 1)[1].splitlines()[0]
+        return InputDataError(f"{source.given}: {said[:300]}")
+    if "MALFORMED_RECORD_IN_PARSING" in text or "Malformed records are detected" in text:
+        return InputDataError(
+            f"{source.given}: a row does not have as many fields as the header (or a quote is not closed)"
+        )
     for line in reversed(text.splitlines()):
         line = line.strip()
         if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line) and "py4j" not in line:
-            return line[:300]
-    return _first_line(exc)
+            return IntegrationError(f"the Spark job failed: {line[:300]}")
+    return IntegrationError(f"the Spark job failed: {_first_line(exc)}")
 
 
-def partition_offsets(frame: Any) -> dict[int, int]:
+def partition_offsets(table: SparkTable) -> dict[int, int]:
     """Each partition's first row number, the partitions of one file in file order (from the
     position of their first block): one pass that counts rows without moving them."""
     from pyspark.sql import functions as F
 
     counted = (
-        frame.select(F.spark_partition_id().alias("part"), F.col("_metadata.file_block_start").alias("start"))
+        table.raw.select(F.spark_partition_id().alias("part"), F.col("_metadata.file_block_start").alias("start"))
         .groupBy("part")
         .agg(F.count(F.lit(1)).alias("rows"), F.min("start").alias("start"))
         .collect()
@@ -556,10 +763,9 @@ def new_key() -> bytes:
 # -- the reference profile and the batch ---------------------------------------------------------
 
 
-def _plan(
-    frame: Any, source: SparkInput, columns: list[str], dialect: CsvDialect, window: tuple[int, int] | None
-) -> PartPlan:
-    types = csv_types(frame, columns, dialect) if source.kind == "csv" else None
+def _plan(table: SparkTable, columns: list[str], dialect: CsvDialect, window: tuple[int, int] | None) -> PartPlan:
+    source = table.source
+    types = csv_types(table, columns, dialect) if source.kind == "csv" else None
     offsets = None
     if window is not None:
         if source.local_file is None:
@@ -567,14 +773,19 @@ def _plan(
                 f"{source.given}: a row window (data.reference_rows, --reference-rows) needs one file: the rows of "
                 'a folder or a table have no order; set data.reference_rows = "all" or give one file'
             )
-        offsets = partition_offsets(frame)
+        offsets = partition_offsets(table)
         if offsets[-1] < window[1]:
             raise InputDataError(
                 f"{source.given}: rows [{window[0]}, {window[1]}) requested but the file has only {offsets[-1]} data "
                 "rows; the reference window is data.reference_rows (or --reference-rows): set data.reference_rows = "
                 '"all" to use the whole file'
             )
-    return PartPlan(columns, types, dialect.decimal == ",", offsets, window)
+    utf8 = source.kind == "csv" and dialect.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+    placeholders = [table.placeholder(c) for c in columns]
+    width = len(table.header) if source.kind == "csv" else 0
+    return PartPlan(
+        list(columns), placeholders, types, dialect.decimal == ",", utf8, width, dialect.separator, offsets, window
+    )
 
 
 def _empty_typed(types: dict[str, str] | None, columns: list[str]) -> Any:
@@ -597,33 +808,27 @@ def build_profile(
 
     source = spark_input(source_path)
     dialect = config.dialect_for("reference")
-    frame = read_table(spark, source, dialect)
-    header = columns_of(frame, source)
-    check_target_present(config, Path(source.given), header)
-    return profile_of(frame, source, header, settings, dialect, window, progress), source, header
+    table = read_table(spark, source, dialect)
+    check_target_present(config, Path(source.given), table.header)
+    return profile_of(table, settings, dialect, window, progress), source, table.header
 
 
 def profile_of(
-    frame: Any,
-    source: SparkInput,
-    header: list[str],
-    settings: Any,
-    dialect: CsvDialect,
-    window: tuple[int, int] | None = None,
-    progress: Any = None,
+    table: SparkTable, settings: Any, dialect: CsvDialect, window: tuple[int, int] | None = None, progress: Any = None
 ) -> Any:
-    """The streaming profile of a Spark DataFrame (and its segments' when configured)."""
+    """The streaming profile of a table read by Spark (and its segments' when configured)."""
     from dataclasses import replace
 
     from churnops.monitor.profile import DECLARED_REASONS, ProfileBuilder, nothing_to_test
     from churnops.monitor.segments import SegmentProfiles, check_segment_columns, profile_columns
 
+    source, header = table.source, table.header
     check_segment_columns(settings, header, source.given)
     needed = ProfileBuilder(header, settings, streaming=True).needed
     if not needed:
         reasons = {c: DECLARED_REASONS.get(settings.declared(c) or "", "not tested") for c in header}
         raise nothing_to_test(source.given, reasons)
-    plan = _plan(frame, source, needed, dialect, window)
+    plan = _plan(table, needed, dialect, window)
     key = new_key()
     if progress:
         progress(f"reference {source.given} on Spark", 0, 1)
@@ -635,13 +840,13 @@ def profile_of(
             builder.update(primer)
         return builder
 
-    merged, _ = summarize(frame, plan, make, _update, key)
+    merged, _ = summarize(table, plan, make, _update, key)
     if merged.rows == 0:
         raise InputDataError(f"{source.given}: has a header but no data rows")
     profile = merged.finish()
     if settings.segments:
         columns = profile_columns(profile, settings)
-        segment_plan = _plan(frame, source, columns, dialect, window) if columns != needed else plan
+        segment_plan = _plan(table, columns, dialect, window) if columns != needed else plan
         segment_primer = _empty_typed(segment_plan.csv_types, columns)
 
         def make_segments() -> Any:
@@ -650,7 +855,7 @@ def profile_of(
                 builder.update(segment_primer)
             return builder
 
-        segments, _ = summarize(frame, segment_plan, make_segments, _update, key)
+        segments, _ = summarize(table, segment_plan, make_segments, _update, key)
         profile = replace(profile, segments=segments.finish())
     if progress:
         progress(f"reference {source.given} on Spark", 1, 1)
@@ -661,61 +866,63 @@ def _update(builder: Any, chunk: Any) -> None:
     builder.update(chunk)
 
 
-def estimated_rows(frame: Any, source: SparkInput, dialect: CsvDialect) -> int:
+def estimated_rows(table: SparkTable, dialect: CsvDialect) -> int:
     """The batch's rows: estimated from the file like the local engine does, else counted by Spark
     (from the Parquet footers for Parquet and tables of Parquet)."""
     from churnops.data.io import TableReader
 
-    if source.local_file is not None:
-        return TableReader(source.local_file, dialect=dialect).estimated_rows
+    if table.source.local_file is not None:
+        return TableReader(table.source.local_file, dialect=dialect).estimated_rows
     try:
-        return int(frame.count())
+        return int(table.frame.count())
     except Exception as exc:
-        raise _spark_error(source, exc) from None
+        raise _spark_error(table.source, exc) from None
 
 
 def accumulate_batch(
     spark: Any,
     config: Config,
     profile: Any,
-    current: Path,
+    table: SparkTable,
     settings: Any,
     row_sample_above: int,
     row_sample: int,
     progress: Any = None,
-) -> tuple[Any, SparkInput, list[str], dict[str, Any]]:
-    """The batch's streaming summaries, built on Spark and merged in partition order; with the
-    table's description, its header and facts for the metrics' ``mode`` section."""
-    source = spark_input(current)
-    frame = read_table(spark, source, config.dialect)
-    header = columns_of(frame, source)
-    builder, facts = batch_of(
-        frame, source, header, profile, settings, config.dialect, (row_sample_above, row_sample), progress
-    )
-    return builder, source, header, facts
+) -> tuple[Any, dict[str, Any]]:
+    """The batch's streaming summaries, built on Spark and merged in partition order, and facts
+    for the metrics' ``mode`` section."""
+    sampling = (row_sample_above, row_sample)
+    return batch_of(table, profile, settings, config.dialect, sampling, progress, master_shown(spark))
+
+
+def master_shown(spark: Any) -> str | None:
+    """The session's master as it may be written down (user information and tokens removed)."""
+    context = getattr(spark, "sparkContext", None)
+    master = getattr(context, "master", None) if context is not None else None
+    return redact(master) if master else None
 
 
 def batch_of(
-    frame: Any,
-    source: SparkInput,
-    header: list[str],
+    table: SparkTable,
     profile: Any,
     settings: Any,
     dialect: CsvDialect,
     sampling: tuple[int, int] = (0, 1),
     progress: Any = None,
+    master: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The merged batch builder of a Spark DataFrame, and facts for the ``mode`` section.
+    """The merged batch builder of a table read by Spark, and facts for the ``mode`` section.
     ``sampling``: (rows above which repeated rows are counted on a sample of identifiers, 1 in how many)."""
     from churnops.monitor.segments import batch_builder
 
+    source, header = table.source, table.header
     try:
         probe = batch_builder(profile, header, settings, streaming=True, jobs=1, row_sample=1)
     except InputDataError as exc:
         raise InputDataError(f"{source.given}: {exc}") from None
     above, one_in = sampling
-    sample = one_in if above and estimated_rows(frame, source, dialect) > above else 1
-    plan = _plan(frame, source, list(probe.needed), dialect, None)
+    sample = one_in if above and estimated_rows(table, dialect) > above else 1
+    plan = _plan(table, list(probe.needed), dialect, None)
     key = new_key()
 
     def make() -> Any:
@@ -723,12 +930,11 @@ def batch_of(
 
     if progress:
         progress(f"current {source.given} on Spark", 0, 1)
-    merged, partitions = summarize(frame, plan, make, _update, key)
+    merged, partitions = summarize(table, plan, make, _update, key)
     if merged.rows == 0:
         raise InputDataError(f"{source.given}: has a header but no data rows")
     if progress:
         progress(f"current {source.given} on Spark", 1, 1)
-    master = frame.sparkSession.sparkContext.master if hasattr(frame.sparkSession, "sparkContext") else None
     return merged, {"partitions": partitions, "spark_master": master}
 
 

@@ -261,6 +261,9 @@ class ProfileBuilder:
         self.order: dict[str, _OrderWatch] = {}
         """Undeclared columns watched for identifier-like values (``columns.detect_ids``)."""
         self.joint: RowSampler | None = None
+        self.intended: dict[str, pl.DataType] = {}
+        """Column types the reader decided (``TableReader.intended``), used when a column's first
+        chunk had to be read as text."""
         if settings.multivariate:
             candidates = [c for c in self.needed if settings.declared(c) not in ("target", "prediction")]
             self.joint = RowSampler(candidates, settings.multivariate_rows)
@@ -272,6 +275,9 @@ class ProfileBuilder:
 
     def _start(self, name: str, series: pl.Series) -> Accumulator:
         declared = self.settings.declared(name)
+        intended = self.intended.get(name)
+        if intended is not None and series.dtype == pl.String and intended != pl.String:
+            series = pl.Series(name, [], dtype=intended)  # a first piece read as text: the column's own type
         self.dtypes[name] = str(series.dtype)
         kind = DECLARED_TYPES.get(declared or "")
         if kind in ("numerical", "datetime"):

@@ -216,7 +216,13 @@ class SparkEngine(LocalEngine):
         use_cache: bool,
         progress: Progress | None = None,
     ) -> EngineRun:
-        from churnops.integrations.spark_engine import accumulate_batch, input_sha256, spark_input, spark_session
+        from churnops.integrations.spark_engine import (
+            accumulate_batch,
+            input_sha256,
+            read_table,
+            spark_input,
+            spark_session,
+        )
 
         if settings.chunk_by and spark_input(current).local_file is None:
             raise ConfigError(
@@ -225,14 +231,14 @@ class SparkEngine(LocalEngine):
             )
         started = time.perf_counter()
         with spark_session(config) as spark:
+            batch = read_table(spark, spark_input(current), config.dialect)  # a missing batch is said first
             profile, reference_info, cache_status, _ = spark_reference_profile(
                 spark, config, source, settings, use_cache, progress=progress
             )
             loaded = time.perf_counter()
             above = config.monitor.sample_duplicates_above
-            builder, table, header, facts = accumulate_batch(
-                spark, config, profile, current, settings, above, ROW_SAMPLE, progress
-            )
+            builder, facts = accumulate_batch(spark, config, profile, batch, settings, above, ROW_SAMPLE, progress)
+        table, header = batch.source, batch.header
         tally = builder.finish()
         current_info = DatasetInfo(table.given, tally.rows, input_sha256(table), None, len(header))
         timings = {
@@ -314,16 +320,16 @@ class EvidentlyEngine(Engine):
         from churnops.integrations.evidently_engine import run_evidently
 
         if settings.segments:
-            raise ConfigError("drift.segments needs the native or dask engine (Evidently has no segments)")
+            raise ConfigError("drift.segments needs the native, dask or spark engine (Evidently has no segments)")
         if settings.verdict != "evidently":
             raise ConfigError(
-                f'drift.verdict = "{settings.verdict}" needs the native or dask engine: '
+                f'drift.verdict = "{settings.verdict}" needs the native, dask or spark engine: '
                 "the evidently engine decides with Evidently's own rule"
             )
         if settings.multivariate:
-            raise ConfigError("drift.multivariate needs the native or dask engine")
+            raise ConfigError("drift.multivariate needs the native, dask or spark engine")
         if settings.chunk_by:
-            raise ConfigError("drift.chunk_by needs the native or dask engine")
+            raise ConfigError("drift.chunk_by needs the native, dask or spark engine")
         started = time.perf_counter()
         reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
         current_frame = read_table(current, dialect=config.dialect)

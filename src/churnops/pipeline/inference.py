@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,14 +145,13 @@ def _applied(config: Config, found: Inference) -> Config:
         shown = ", ".join(
             f"{name} ({others:,} of {cells:,} cells in the first rows, e.g. {example!r})"
             for name, others, cells, example in found.strays[:5]
-        )
-        names = ", ".join(repr(name) for name, *_ in found.strays[:5])
+        ) + (f" and {len(found.strays) - 5} more" if len(found.strays) > 5 else "")
         logger.log(
             NOTICE,
             "numbers with a few cells that are not numbers are read as text (tested as categories, or not at all): "
-            '%s; to test them as numbers, those cells counted as failed: --set "columns.numerical=[%s]"',
+            "%s; to test them as numbers, those cells counted as failed: %s",
             shown,
-            names,
+            _numerical_advice(config, [name for name, *_ in found.strays]),
         )
     parts = []
     if found.dates:
@@ -165,6 +165,18 @@ def _applied(config: Config, found: Inference) -> Config:
             "; ".join(parts),
         )
     return config
+
+
+def _numerical_advice(config: Config, names: list[str]) -> str:
+    """How to declare ``names`` numerical beside the columns already declared: a ``--set`` to
+    paste when every name is plain, else the churnops.toml line (TOML strings, escaped)."""
+    wanted = [*config.columns.numerical, *(n for n in names if n not in config.columns.numerical)]
+    if all(re.fullmatch(r"[A-Za-z0-9_ .-]+", name) for name in wanted):
+        listed = ", ".join(f"'{name}'" for name in wanted)
+        return f'--set "columns.numerical=[{listed}]"'
+    return (
+        "in churnops.toml, [columns] numerical = [" + ", ".join(json.dumps(n, ensure_ascii=False) for n in wanted) + "]"
+    )
 
 
 def _cache_file(config: Config, reference: Path, dialect: CsvDialect) -> Path:

@@ -89,8 +89,10 @@ def build_reference_profile(
     config: Config, request: MonitorRequest, progress: Progress | None = None
 ) -> tuple[Path, ReferenceProfile]:
     """``churnops profile build``: compute the reference profile and store it in the cache."""
-    settings = settings_from_config(config)
     source = reference_source(config, request)
+    # the columns classified as monitor classifies them (dates, identifiers): the same profile, the same key
+    config = inferred_configuration(config, source.path, use_cache=True)
+    settings = settings_from_config(config)
     if (request.engine or config.monitor.engine) == "spark":
         from churnops.integrations.spark_engine import spark_input, spark_session
         from churnops.pipeline.engines import spark_reference_profile

@@ -104,6 +104,7 @@ def get_reference_profile(
             reasons = {c: DECLARED_REASONS.get(settings.declared(c) or "", "not tested") for c in probe.columns}
             raise nothing_to_test(str(source.path), reasons)
         reader = TableReader(source.path, source.row_range, columns=builder.needed, dialect=dialect)
+        builder.intended = reader.intended  # filled as the first piece is read
         reader.progress = reading_progress(progress, "reference", reader)
         try:
             for chunk in reader:

@@ -138,9 +138,11 @@ STRAY_SHARE = 0.05
 
 
 def stray_text_columns(frame: pl.DataFrame, dialect: CsvDialect, skip: set[str]) -> list[tuple[str, int, int, str]]:
-    """Text columns of a CSV sample that are numbers but for a few cells (``n/a yet``, ``-``,
-    ``?``): (column, cells that are not numbers, cells, an example). One such cell makes the
-    reader take the whole column for text, tested as categories or not at all."""
+    """Text columns of a CSV sample that are numbers but for a few cells without a digit
+    (``n/a yet``, ``-``, ``?``): (column, such cells, cells, an example). One such cell makes the
+    reader take the whole column for text, tested as categories or not at all. A cell with a digit
+    (``95%``, ``$668``, ``A642``) is a value written another way, not a stray: such columns are
+    left as they are."""
     found = []
     for name, dtype in frame.schema.items():
         if dtype != pl.String or name in skip:
@@ -153,6 +155,8 @@ def stray_text_columns(frame: pl.DataFrame, dialect: CsvDialect, skip: set[str])
             text = text.str.replace(",", ".", literal=True)
         numbers = text.cast(pl.Float64, strict=False)
         others = values.filter(numbers.is_null())
+        if others.str.contains(r"\d").any():
+            continue
         if 0 < others.len() <= STRAY_SHARE * values.len():
             found.append((name, others.len(), values.len(), str(others[0])[:40]))
     return found
