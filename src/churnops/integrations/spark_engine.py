@@ -211,6 +211,7 @@ def _start(config: Config, master: str) -> Any:
     local = master.startswith("local")
     defaults = {
         CSV_PRUNING: "false",
+        "spark.sql.warehouse.dir": str((folder / "spark-warehouse").resolve()),  # not in the current folder
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
@@ -797,20 +798,6 @@ def _empty_typed(types: dict[str, str] | None, columns: list[str]) -> Any:
         return None
     kinds = {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "str": pl.String()}
     return pl.DataFrame(schema={name: kinds[types.get(name, "str")] for name in columns})
-
-
-def build_profile(
-    spark: Any, config: Config, source_path: Path, window: tuple[int, int] | None, settings: Any, progress: Any = None
-) -> tuple[Any, SparkInput, list[str]]:
-    """The reference's streaming profile (with its segments' profiles when asked), built on Spark;
-    with the table's description and header."""
-    from churnops.pipeline.reference import check_target_present
-
-    source = spark_input(source_path)
-    dialect = config.dialect_for("reference")
-    table = read_table(spark, source, dialect)
-    check_target_present(config, Path(source.given), table.header)
-    return profile_of(table, settings, dialect, window, progress), source, table.header
 
 
 def profile_of(

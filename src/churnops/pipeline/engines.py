@@ -266,10 +266,10 @@ def spark_reference_profile(
     """The reference's streaming profile built on Spark - or the cached one, which the local
     streaming engine shares (same key) - its description, the cache status and the cache file
     (None for a folder or a table: only a file has a sha256 to key it)."""
-    from churnops.integrations.spark_engine import build_profile, input_sha256, spark_input
+    from churnops.integrations.spark_engine import input_sha256, profile_of, read_table, spark_input
     from churnops.monitor.profile import require_tested
     from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
-    from churnops.pipeline.reference import say_column_notices
+    from churnops.pipeline.reference import check_target_present, say_column_notices
 
     table = spark_input(source.path)
     sha = input_sha256(table)
@@ -289,7 +289,10 @@ def spark_reference_profile(
         if cached is not None:
             profile, status = cached[0], "hit"
     if profile is None:
-        profile, table, header = build_profile(spark, config, source.path, source.row_range, settings, progress)
+        read = read_table(spark, table, dialect)
+        header = read.header
+        check_target_present(config, Path(table.given), header)
+        profile = profile_of(read, settings, dialect, source.row_range, progress)
         if cache_file is not None and (use_cache or rebuild):
             status = "rebuilt" if rebuild else status
             try:
