@@ -27,10 +27,10 @@ $(BIN)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --progress-bar on -e '.[dvc]'
 	touch $@
 
-# The test suite uses every extra (Evidently, MLflow, Dask, Prefect, the documentation tools, the
-# test tools: about 310 packages, 6-9 minutes on a fresh machine).
+# The test suite uses every extra (Evidently, MLflow, Dask, Spark, Prefect, the documentation tools, the
+# test tools: about 340 packages, 6-9 minutes on a fresh machine).
 $(BIN)/.installed-all: pyproject.toml | $(BIN)/python
-	@echo "Installing churnops with every extra and the test tools into $(VENV) (about 310 packages, 2 GB, 6-9 minutes)..."
+	@echo "Installing churnops with every extra and the test tools into $(VENV) (about 340 packages, 3 GB, 6-9 minutes)..."
 	$(BIN)/python -m pip install --progress-bar on -e '.[all,dev,docs,prefect]'
 	touch $@ $(BIN)/.installed-run
 
