@@ -281,3 +281,37 @@ def test_gcs_and_azure_urls_take_the_same_path(tmp_path):
             remote.stage("gs://bucket/mixed/", tmp_path / "gs", remote.StorageOptions())
     finally:
         remote._FILESYSTEMS.clear()
+
+
+def test_a_dvc_remote_in_s3_brings_the_batch_back_in_a_fresh_clone(workspace, s3_server, tmp_path):
+    """churnops dvc-setup --remote s3://...: the remote's endpoint from [storage], no credential in
+    .dvc/config (DVC takes them from the environment); churnops version pushes the batch to the
+    bucket, and a fresh git clone + dvc pull brings it back byte for byte."""
+    pytest.importorskip("dvc_s3", reason="needs: dvc-s3 (pip install 'churnops[dvc-s3]')")
+    fs = _fs(s3_server)
+    fs.create_dir("dvc-bucket")
+    for args in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "T"]):
+        subprocess.run(["git", *args], cwd=workspace, check=True)
+    with_secret = _churnops(workspace, "dvc-setup", "--remote", "s3://AKIAEXAMPLE:s3cr3t@dvc-bucket/dvc")
+    assert with_secret.returncode == 2 and "holds credentials" in with_secret.stderr
+    assert "s3cr3t" not in with_secret.stderr and not (workspace / ".dvc").exists()
+    done = _churnops(workspace, "dvc-setup", "--remote", "s3://dvc-bucket/dvc")
+    assert done.returncode == 0, done.stderr
+    config = (workspace / ".dvc" / "config").read_text()
+    assert "url = s3://dvc-bucket/dvc" in config and f"endpointurl = {s3_server}" in config
+    assert "testing" not in config and "access_key" not in config and "secret" not in config
+    versioned = _churnops(workspace, "version")
+    assert versioned.returncode == 0 and "pushed to the DVC remote" in versioned.stdout, versioned.stderr
+    import pyarrow.fs as pafs
+
+    stored = [f for f in fs.get_file_info(pafs.FileSelector("dvc-bucket/dvc", recursive=True)) if f.is_file]
+    assert stored, "nothing was pushed to the bucket"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(workspace), str(clone)], check=True)
+    pulled = subprocess.run(
+        [sys.executable, "-m", "dvc", "pull", "-q"], cwd=clone, capture_output=True, text=True,
+        env={**os.environ, **AWS, "DVC_NO_ANALYTICS": "1"}, timeout=600,
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr
+    batch = Path("data") / "production" / "bank_churn_prod.csv"
+    assert (clone / batch).read_bytes() == (workspace / batch).read_bytes()

@@ -145,7 +145,15 @@ def demo(
 def dvc_setup(
     config: ConfigOption = None,
     sets: SetOption = None,
-    remote: Annotated[str | None, typer.Option("--remote", help="Remote URL or path [default: ./dvc_storage].")] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            "--remote",
+            help="Remote folder or URL [default: ./dvc_storage]. s3://bucket/prefix needs churnops[dvc-s3]; "
+            "[storage] endpoint_url and region are written beside it, credentials never (DVC reads them from "
+            "the environment, the AWS profiles or the instance role).",
+        ),
+    ] = None,
 ) -> None:
     """Set up DVC here (idempotent): dvc init and a default remote 'local_storage' kept out of git."""
     from churnops.pipeline.versioning import setup_dvc

@@ -177,10 +177,14 @@ def is_initialized(root: Path) -> bool:
     return (root / ".dvc" / "config").is_file()
 
 
-def setup(project: Path, remote_name: str, remote_url: str, commit: bool = True) -> SetupOutcome:
+def setup(
+    project: Path, remote_name: str, remote_url: str, commit: bool = True, options: dict[str, str] | None = None
+) -> SetupOutcome:
     """``dvc init`` (once) and a default remote; idempotent.
 
-    A remote given as a relative path is relative to ``project`` and kept out of git.
+    A remote given as a relative path is relative to ``project`` and kept out of git. ``options``
+    are the remote's settings written beside its URL (an S3-compatible server's ``endpointurl``,
+    ``region``): never credentials, which DVC takes from the provider's standard chain.
     """
     root = require_repository(project)
     initialized = False
@@ -202,6 +206,8 @@ def setup(project: Path, remote_name: str, remote_url: str, commit: bool = True)
         run_dvc(root, "remote", "default", remote_name)
     else:
         run_dvc(root, "remote", "add", "--default", remote_name, url)
+    for key, value in (options or {}).items():
+        run_dvc(root, "remote", "modify", remote_name, key, value)
     own = [".dvc", ".dvcignore", ".gitignore"]  # what dvc init and this setup write
     run_git(root, "add", ".dvc/config", ".dvcignore", check=False)
     staged = run_git(root, "diff", "--cached", "--name-only", "--", *own).stdout.split()

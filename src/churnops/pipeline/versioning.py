@@ -48,7 +48,35 @@ def setup_dvc(config: Config) -> dvc.SetupOutcome:
             config.resolve_dir(url)
         except ConfigError as exc:
             raise ConfigError(f"dvc.remote_url: {exc}") from None
-    return dvc.setup(config.root, config.dvc.remote_name, url)
+    return dvc.setup(config.root, config.dvc.remote_name, url, options=remote_options(config, url))
+
+
+def remote_options(config: Config, url: str) -> dict[str, str]:
+    """What an object-storage remote needs beside its URL: for ``s3://``, the DVC plugin and
+    ``[storage]``'s endpoint and region (an S3-compatible server such as MinIO or Ceph). Credentials
+    never go there: DVC reads them from the environment, the AWS profiles or the instance role."""
+    from urllib.parse import urlsplit
+
+    from churnops.errors import MissingDependencyError
+
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ConfigError(
+            "dvc.remote_url: holds credentials; give them in the environment (AWS_ACCESS_KEY_ID, ...), a profile "
+            "or the instance role, never in the URL (it would be committed in .dvc/config)"
+        )
+    if parts.scheme != "s3":
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec("dvc_s3") is None:
+        raise MissingDependencyError("dvc-s3", "dvc-s3")
+    options = {}
+    if config.storage.endpoint_url:
+        options["endpointurl"] = str(config.storage.endpoint_url)
+    if config.storage.region:
+        options["region"] = str(config.storage.region)
+    return options
 
 
 def version_current_batch(
