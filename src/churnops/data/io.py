@@ -663,7 +663,9 @@ class TableReader:
                 try:
                     if schema is None:
                         schema = self._head_schema(data, wanted, placeholders)
-                    frame = _typed_where_possible(self._parse(data, wanted, infer_schema=False), schema, self.dialect)
+                    frame = typed_where_possible(
+                        self._parse(data, wanted, infer_schema=False), schema, self.dialect.decimal == ","
+                    )
                 except pl.exceptions.PolarsError as again:
                     raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(again)}") from None
             except pl.exceptions.PolarsError as exc:
@@ -748,16 +750,18 @@ INFER_ROWS = 10_000
 """Rows of a CSV's first piece whose values decide each column's type."""
 
 
-def _typed_where_possible(frame: pl.DataFrame, schema: dict[str, pl.DataType], dialect: CsvDialect) -> pl.DataFrame:
+def typed_where_possible(frame: pl.DataFrame, schema: dict[str, pl.DataType], decimal_comma: bool) -> pl.DataFrame:
     """A piece read as text, each column given its type from ``schema`` when all its text has it;
-    the others stay text."""
+    the others stay text (numbers with a decimal point for ``decimal_comma``), which the monitoring
+    coerces to the expected type, counting what does not parse. The Spark engine types CSV text
+    with it too."""
     columns = []
     for name in frame.columns:
         column = frame[name]
         target = schema.get(name, pl.String())
         if column.dtype == pl.String and target != pl.String:
             text = column
-            if dialect.decimal == "," and target.is_float():
+            if decimal_comma and target.is_float():
                 text = text.str.replace(",", ".", literal=True)
             try:
                 if target == pl.Boolean:

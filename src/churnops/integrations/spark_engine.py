@@ -95,18 +95,12 @@ def spark_input(value: str | Path) -> SparkInput:
     if (path / "_delta_log").is_dir():
         return SparkInput(text, "delta", str(path.resolve()), None)
     kinds: set[str] = set()
-    for folder, subfolders, files in os.walk(path):
-        subfolders[:] = [d for d in subfolders if not d.startswith(("_", "."))]
-        for name in files:
-            if name.startswith(("_", ".")):
-                continue  # _SUCCESS, .crc files: Spark skips them too
-            suffixes = [s.lower() for s in Path(name).suffixes]
-            kind = next((_PART_SUFFIXES[s] for s in suffixes if s in _PART_SUFFIXES), None)
-            if kind is None:
-                raise InputDataError(
-                    f"{Path(folder) / name}: not a .csv or .parquet part; a folder holds parts of one format"
-                )
-            kinds.add(kind)
+    for part in _parts(path):
+        suffixes = [s.lower() for s in part.suffixes]
+        kind = next((_PART_SUFFIXES[s] for s in suffixes if s in _PART_SUFFIXES), None)
+        if kind is None:
+            raise InputDataError(f"{part}: not a .csv or .parquet part; a folder holds parts of one format")
+        kinds.add(kind)
     if not kinds:
         raise InputDataError(f"{path}: a folder without CSV or Parquet parts")
     if len(kinds) > 1:
@@ -342,7 +336,7 @@ def csv_header(source: SparkInput, dialect: CsvDialect) -> list[str]:
 
     if source.local_file is not None:
         return header_names(source.local_file, dialect)
-    parts = _csv_parts(source)
+    parts = _parts(source.location)
     first = header_names(parts[0], dialect)
     for part in parts[1:]:
         names = header_names(part, dialect)
@@ -367,7 +361,7 @@ def quoted_line_breaks(source: SparkInput, dialect: CsvDialect) -> bool:
     would cut such a record in two. One pass over the bytes, in blocks, nothing kept."""
     import numpy as np
 
-    paths = [source.local_file] if source.local_file is not None else _csv_parts(source)
+    paths = [source.local_file] if source.local_file is not None else _parts(source.location)
     quote = ord('"')
     for path in paths:
         inside = 0
@@ -383,12 +377,13 @@ def quoted_line_breaks(source: SparkInput, dialect: CsvDialect) -> bool:
     return False
 
 
-def _csv_parts(source: SparkInput) -> list[Path]:
-    """A folder's CSV parts, as Spark lists them (hidden and ``_`` files and folders left out)."""
+def _parts(folder: str | Path) -> list[Path]:
+    """A folder's part files, as Spark lists them: hidden and ``_`` files and folders (``_SUCCESS``,
+    ``.crc``, ``_delta_log``) left out."""
     found = []
-    for folder, subfolders, files in os.walk(source.location):
+    for parent, subfolders, files in os.walk(folder):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(("_", ".")))
-        found += [Path(folder) / name for name in files if not name.startswith(("_", "."))]
+        found += [Path(parent) / name for name in files if not name.startswith(("_", "."))]
     return sorted(found)
 
 
@@ -481,9 +476,9 @@ def _spark_error(source: SparkInput, exc: BaseException) -> Exception:
     return InputDataError(f"{source.given}: Spark cannot read it: {text}")
 
 
-def csv_types(table: SparkTable, columns: list[str], dialect: CsvDialect) -> dict[str, str]:
-    """The type churnops' reader gives each text column of a CSV (``int``, ``float``, ``bool`` or
-    ``str``), from the table's first :data:`INFER_ROWS` rows written back as CSV and guessed by
+def csv_types(table: SparkTable, columns: list[str], dialect: CsvDialect) -> dict[str, Any]:
+    """The type churnops' reader gives each text column of a CSV (Int64, Float64, Boolean or
+    String), from the table's first :data:`INFER_ROWS` rows written back as CSV and guessed by
     the same parser the local engines use (integers too wide for 64 bits are floats there)."""
     import polars as pl
 
@@ -504,16 +499,16 @@ def csv_types(table: SparkTable, columns: list[str], dialect: CsvDialect) -> dic
         separator=dialect.separator,
         decimal_comma=dialect.decimal == ",",
     ).schema
-    names = {}
+    types: dict[str, Any] = {}
     for placeholder, column in zip(placeholders, columns, strict=True):
         dtype = guessed.get(placeholder, pl.String())
         if dtype in WIDE_INTEGERS or dtype.is_float():
-            names[column] = "float"
+            types[column] = pl.Float64()
         elif dtype.is_integer():
-            names[column] = "int"
+            types[column] = pl.Int64()
         else:
-            names[column] = "bool" if dtype == pl.Boolean else "str"
-    return names
+            types[column] = pl.Boolean() if dtype == pl.Boolean else pl.String()
+    return types
 
 
 REPLACEMENT = "\ufffd"
@@ -522,12 +517,14 @@ INPUT_ERROR = "churnops-input: "
 """How a task says the data are at fault (the driver turns it into one line, exit code 2)."""
 
 
-def typed_batch(batch: Any, types: dict[str, str], decimal_comma: bool, utf8: bool = False) -> Any:
+def typed_batch(batch: Any, types: dict[str, Any], decimal_comma: bool, utf8: bool = False) -> Any:
     """A CSV batch's text as churnops' reader types it: null spellings made null, then each
-    column cast to its type; a column whose text contradicts its type stays text (the builders
-    coerce text and count what does not parse, as for a local CSV piece read as text). ``utf8``:
-    refuse text Spark could not decode (it would be compared as garbled categories)."""
+    column given its type where its text has it (:func:`churnops.data.io.typed_where_possible`,
+    as for a local CSV piece read as text). ``utf8``: refuse text Spark could not decode (it
+    would be compared as garbled categories)."""
     import polars as pl
+
+    from churnops.data.io import typed_where_possible
 
     frame = pl.from_arrow(batch)
     assert isinstance(frame, pl.DataFrame)
@@ -535,39 +532,15 @@ def typed_batch(batch: Any, types: dict[str, str], decimal_comma: bool, utf8: bo
     columns = []
     for name in frame.columns:
         column = frame[name]
-        if column.dtype != pl.String:
-            columns.append(column)
-            continue
-        if utf8 and column.str.contains(REPLACEMENT, literal=True).any():
-            raise ValueError(
-                f"{INPUT_ERROR}column {name!r} holds bytes that are not UTF-8 text: set data.encoding to the file's "
-                "encoding (e.g. --set \"data.encoding='cp1252'\")"
-            )
-        column = column.set(column.is_in(nulls), None)  # type: ignore[arg-type]
-        kind = types.get(name, "str")
-        if kind != "str":
-            columns.append(_cast(column, kind, decimal_comma))
-        else:
-            columns.append(column)
-    return pl.DataFrame(columns)
-
-
-def _cast(column: Any, kind: str, decimal_comma: bool) -> Any:
-    import polars as pl
-
-    text = column
-    if kind == "float" and decimal_comma:
-        text = column.str.replace(",", ".", literal=True)
-    try:
-        if kind == "bool":
-            lowered = text.str.to_lowercase()
-            if not lowered.drop_nulls().is_in(["true", "false"]).all():
-                return column
-            return (lowered == "true").alias(column.name)
-        target = pl.Int64 if kind == "int" else pl.Float64
-        return text.cast(target, strict=True).alias(column.name)
-    except pl.exceptions.PolarsError:
-        return text  # stays text (with a decimal point): coerced and counted by the builders
+        if column.dtype == pl.String:
+            if utf8 and column.str.contains(REPLACEMENT, literal=True).any():
+                raise ValueError(
+                    f"{INPUT_ERROR}column {name!r} holds bytes that are not UTF-8 text: set data.encoding to the "
+                    "file's encoding (e.g. --set \"data.encoding='cp1252'\")"
+                )
+            column = column.set(column.is_in(nulls), None)  # type: ignore[arg-type]
+        columns.append(column)
+    return typed_where_possible(pl.DataFrame(columns), types, decimal_comma)
 
 
 def _refuse_long_rows(malformed: Any, width: int, separator: str) -> None:
@@ -616,7 +589,7 @@ class PartPlan:
 
     columns: list[str]
     placeholders: list[str]
-    csv_types: dict[str, str] | None
+    csv_types: dict[str, Any] | None
     decimal_comma: bool
     utf8: bool = False
     width: int = 0
@@ -789,15 +762,26 @@ def _plan(table: SparkTable, columns: list[str], dialect: CsvDialect, window: tu
     )
 
 
-def _empty_typed(types: dict[str, str] | None, columns: list[str]) -> Any:
+def _empty_typed(types: dict[str, Any] | None, columns: list[str]) -> Any:
     """An empty frame of the CSV columns' types: every partition's builders start from the
     types the whole table is read with, whatever its own first rows hold."""
     import polars as pl
 
     if types is None:
         return None
-    kinds = {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(), "str": pl.String()}
-    return pl.DataFrame(schema={name: kinds[types.get(name, "str")] for name in columns})
+    return pl.DataFrame(schema={name: types.get(name, pl.String()) for name in columns})
+
+
+def _primed(make: Callable[[], Any], primer: Any) -> Callable[[], Any]:
+    """``make``, whose builder is first fed ``primer`` (see :func:`_empty_typed`) when there is one."""
+
+    def primed() -> Any:
+        builder = make()
+        if primer is not None:
+            builder.update(primer)
+        return builder
+
+    return primed
 
 
 def profile_of(
@@ -819,14 +803,7 @@ def profile_of(
     key = new_key()
     if progress:
         progress(f"reference {source.given} on Spark", 0, 1)
-    primer = _empty_typed(plan.csv_types, needed)
-
-    def make() -> Any:
-        builder = ProfileBuilder(header, settings, streaming=True)
-        if primer is not None:
-            builder.update(primer)
-        return builder
-
+    make = _primed(lambda: ProfileBuilder(header, settings, streaming=True), _empty_typed(plan.csv_types, needed))
     merged, _ = summarize(table, plan, make, _update, key)
     if merged.rows == 0:
         raise InputDataError(f"{source.given}: has a header but no data rows")
@@ -834,14 +811,9 @@ def profile_of(
     if settings.segments:
         columns = profile_columns(profile, settings)
         segment_plan = _plan(table, columns, dialect, window) if columns != needed else plan
-        segment_primer = _empty_typed(segment_plan.csv_types, columns)
-
-        def make_segments() -> Any:
-            builder = SegmentProfiles(profile, settings, streaming=True)
-            if segment_primer is not None:
-                builder.update(segment_primer)
-            return builder
-
+        make_segments = _primed(
+            lambda: SegmentProfiles(profile, settings, streaming=True), _empty_typed(segment_plan.csv_types, columns)
+        )
         segments, _ = summarize(table, segment_plan, make_segments, _update, key)
         profile = replace(profile, segments=segments.finish())
     if progress:

@@ -23,7 +23,7 @@ from typing import Any
 
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, read_table, sha256_file
-from churnops.errors import ChurnopsError, ConfigError, InputDataError
+from churnops.errors import ConfigError, InputDataError
 from churnops.monitor.batch import BatchBuilder
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ReferenceProfile
@@ -224,14 +224,15 @@ class SparkEngine(LocalEngine):
             spark_session,
         )
 
-        if settings.chunk_by and spark_input(current).local_file is None:
+        batch_input = spark_input(current)
+        if settings.chunk_by and batch_input.local_file is None:
             raise ConfigError(
                 "drift.chunk_by with the spark engine needs the batch as one file (its chunks are cut on this "
                 "machine); a folder or a table is not cut into chunks yet"
             )
         started = time.perf_counter()
         with spark_session(config) as spark:
-            batch = read_table(spark, spark_input(current), config.dialect)  # a missing batch is said first
+            batch = read_table(spark, batch_input, config.dialect)  # a missing batch is said first
             profile, reference_info, cache_status, _ = spark_reference_profile(
                 spark, config, source, settings, use_cache, progress=progress
             )
@@ -268,18 +269,18 @@ def spark_reference_profile(
     (None for a folder or a table: only a file has a sha256 to key it)."""
     from churnops.integrations.spark_engine import input_sha256, profile_of, read_table, spark_input
     from churnops.monitor.profile import require_tested
-    from churnops.pipeline.profile_cache import load_profile, profile_key, save_profile
-    from churnops.pipeline.reference import check_target_present, say_column_notices
+    from churnops.pipeline.profile_cache import load_profile
+    from churnops.pipeline.reference import (
+        check_target_present,
+        profile_cache_file,
+        say_column_notices,
+        store_profile,
+    )
 
     table = spark_input(source.path)
     sha = input_sha256(table)
     dialect = config.dialect_for("reference")
-    cache_file = None
-    if sha is not None:
-        key = profile_key(
-            sha, source.row_range, settings, (dialect.separator, dialect.decimal, dialect.encoding, "streaming")
-        )
-        cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
+    cache_file = None if sha is None else profile_cache_file(config, sha, source.row_range, settings, "streaming")
     status = "off"
     profile = None
     header: list[str] | None = None
@@ -293,13 +294,9 @@ def spark_reference_profile(
         header = read.header
         check_target_present(config, Path(table.given), header)
         profile = profile_of(read, settings, dialect, source.row_range, progress)
-        if cache_file is not None and (use_cache or rebuild):
+        if cache_file is not None and sha is not None and (use_cache or rebuild):
             status = "rebuilt" if rebuild else status
-            try:
-                save_profile(profile, cache_file, {"reference": table.given, "sha256": sha})
-            except OSError as exc:
-                if rebuild:
-                    raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
+            store_profile(profile, cache_file, table.given, sha, rebuild)
     info = DatasetInfo(table.given, profile.rows, sha, source.row_range, len(profile.columns))
     say_column_notices(config, Path(table.given), header or list(profile.columns), profile)
     require_tested(profile, table.given)

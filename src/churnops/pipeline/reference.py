@@ -83,13 +83,7 @@ def get_reference_profile(
     check_target_present(config, source.path, probe.header)
     check_segment_columns(settings, probe.header, str(source.path))
     streaming = is_streaming(config, probe, source.row_range)
-    key = profile_key(
-        sha,
-        source.row_range,
-        settings,
-        (dialect.separator, dialect.decimal, dialect.encoding, "streaming" if streaming else "exact"),
-    )
-    cache_file = config.resolve(config.paths.profile_cache) / f"{key}.npz"
+    cache_file = profile_cache_file(config, sha, source.row_range, settings, "streaming" if streaming else "exact")
     status = "off"
     profile = None
     if use_cache and not rebuild:
@@ -121,17 +115,34 @@ def get_reference_profile(
             profile = _with_segments(profile, source, settings, dialect, streaming, progress)
         if use_cache or rebuild:
             status = "rebuilt" if rebuild else status
-            try:
-                save_profile(profile, cache_file, {"reference": str(source.path), "sha256": sha})
-            except OSError as exc:
-                if rebuild:
-                    raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
-                logger.warning("could not write the profile cache %s: %s", cache_file, exc)
+            store_profile(profile, cache_file, str(source.path), sha, rebuild)
     info = DatasetInfo(str(source.path), profile.rows, sha, source.row_range, len(profile.columns))
     say_column_notices(config, source.path, probe.header, profile)
     require_tested(profile, str(source.path))
     logger.debug("reference %s: %s rows, profile cache %s (%s)", source.path, profile.rows, status, cache_file)
     return profile, info, status, cache_file
+
+
+def profile_cache_file(
+    config: Config, sha: str, row_range: tuple[int, int] | None, settings: MonitorSettings, mode: str
+) -> Path:
+    """Where the profile of the reference with this sha256 is cached: a key of what it depends on
+    (the bytes, how they are read, the row window, the column roles) and ``mode`` (exact or
+    streaming) - the same for every engine that builds it."""
+    dialect = config.dialect_for("reference")
+    key = profile_key(sha, row_range, settings, (dialect.separator, dialect.decimal, dialect.encoding, mode))
+    return config.resolve(config.paths.profile_cache) / f"{key}.npz"
+
+
+def store_profile(profile: ReferenceProfile, cache_file: Path, reference: str, sha: str, rebuild: bool) -> None:
+    """Cache ``profile``; a failure is an error when the cache was asked for (``profile build``),
+    else a warning (the run goes on without it)."""
+    try:
+        save_profile(profile, cache_file, {"reference": reference, "sha256": sha})
+    except OSError as exc:
+        if rebuild:
+            raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
+        logger.warning("could not write the profile cache %s: %s", cache_file, exc)
 
 
 def _with_segments(
