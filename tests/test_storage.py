@@ -60,6 +60,12 @@ def _fs(endpoint: str):
     )  # fmt: skip
 
 
+def _listed(fs, prefix: str) -> list[str]:
+    import pyarrow.fs as pafs
+
+    return [i.path for i in fs.get_file_info(pafs.FileSelector(prefix, recursive=True)) if i.is_file]
+
+
 def _put(fs, key: str, data: bytes) -> None:
     with fs.open_output_stream(key) as out:
         out.write(data)
@@ -79,6 +85,10 @@ def _churnops(root: Path, *args: str, env: dict | None = None) -> subprocess.Com
         [sys.executable, "-m", "churnops", *args], cwd=root, capture_output=True, text=True, timeout=600,
         env={**os.environ, **AWS, **(env or {})},
     )  # fmt: skip
+
+
+def _via(proxy) -> list[str]:
+    return ["--set", f"storage.endpoint_url='{proxy.url}'"]
 
 
 def _metrics(root: Path) -> dict:
@@ -161,33 +171,41 @@ def test_outputs_are_published_whole_and_a_failed_upload_keeps_the_local_ones(wo
     assert _metrics(workspace)["run_id"] != run_id  # the run itself was written
 
 
-class Throttling:
-    """A proxy in front of the S3 server that answers 503 Slow Down to the first requests."""
+class Faulty:
+    """A proxy in front of the S3 server that answers ``status`` (with the S3 error ``code``) to
+    the first ``times`` requests whose path contains ``where``, and calls ``before(method, path)``
+    ahead of forwarding each request."""
 
-    def __init__(self, target: str, refusals: int) -> None:
-        self.refusals, self.refused = refusals, 0
+    def __init__(
+        self, target: str, times: int, status: int = 503, code: str = "SlowDown", where: str = "", before=None
+    ):
+        self.times, self.refused = times, 0
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if proxy.refused < proxy.refusals:
+                if before is not None:
+                    before(self.command, self.path)
+                if proxy.refused < proxy.times and where in self.path:
                     proxy.refused += 1
-                    payload = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
-                    self.send_response(503)
+                    payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 request = urllib.request.Request(target + self.path, data=body, method=self.command, headers=headers)
                 try:
                     with urllib.request.urlopen(request, timeout=30) as answer:
-                        status, data, answer_headers = answer.status, answer.read(), answer.headers
+                        status_, data, answer_headers = answer.status, answer.read(), answer.headers
                 except urllib.error.HTTPError as error:
-                    status, data, answer_headers = error.code, error.read(), error.headers
-                self.send_response(status)
+                    status_, data, answer_headers = error.code, error.read(), error.headers
+                self.send_response(status_)
                 for key, value in answer_headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
                         self.send_header(key, value)
@@ -206,13 +224,19 @@ class Throttling:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def __enter__(self) -> Faulty:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
 
 def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_server):
     fs = _fs(s3_server)
     fs.create_dir("bank-errors")
     _put(fs, "bank-errors/batch.csv", (workspace / "data" / "churn.csv").read_bytes()[:200_000].rsplit(b"\n", 1)[0])
-    proxy = Throttling(s3_server, refusals=2)
-    try:
+    with Faulty(s3_server, times=2) as proxy:
         slow = _churnops(
             workspace,
             "monitor",
@@ -223,8 +247,8 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         )
         assert slow.returncode == 0, slow.stderr
         assert proxy.refused == 2  # answered 503 twice, then served
-    finally:
-        proxy.server.shutdown()
+    outputs = workspace / "monitoring"
+    before = {path.name: path.read_bytes() for path in outputs.iterdir() if path.is_file()}
     cases = {
         "s3://no-such-bucket/batch.csv": "no bucket 'no-such-bucket'",
         "s3://bank-errors/missing.csv": "not found",
@@ -240,8 +264,40 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         "--set", f"storage.endpoint_url='http://127.0.0.1:{free_port()}'", "--set", "storage.retries=2",
     )  # fmt: skip
     assert down.returncode == 2 and "cannot reach the storage server" in down.stderr, down.stderr
-    before = (workspace / "monitoring" / "monitoring_metrics.json").read_bytes()
-    assert before  # what the failed runs found untouched: the last good run's outputs
+    with Faulty(s3_server, times=10**6, status=403, code="AccessDenied") as denying:
+        denied = _churnops(
+            workspace,
+            "monitor",
+            "--current",
+            "s3://bank-errors/batch.csv",
+            "--set",
+            f"storage.endpoint_url='{denying.url}'",
+        )
+    assert denied.returncode == 2 and "access denied" in denied.stderr, denied.stderr
+    assert len(denied.stderr.strip().splitlines()) == 1
+    # a part listed under the prefix and deleted before it is read
+    text = (workspace / "data" / "churn.csv").read_bytes()[:100_000].rsplit(b"\n", 1)[0] + b"\n"
+    _put(fs, "bank-errors/parts/part-1.csv", text)
+    _put(fs, "bank-errors/parts/part-2.csv", text)
+
+    def remove_second_part(method: str, path: str) -> None:
+        if method == "GET" and path.startswith("/bank-errors/parts/part-2.csv"):
+            fs.delete_file("bank-errors/parts/part-2.csv")
+
+    with Faulty(s3_server, times=0, before=remove_second_part) as racing:
+        gone = _churnops(
+            workspace,
+            "monitor",
+            "--current",
+            "s3://bank-errors/parts/",
+            "--set",
+            f"storage.endpoint_url='{racing.url}'",
+        )
+    assert gone.returncode == 2, gone.stderr
+    assert "s3://bank-errors/parts/: part-2.csv was listed but is gone" in gone.stderr, gone.stderr
+    after = {path.name: path.read_bytes() for path in outputs.iterdir() if path.is_file()}
+    assert after == before  # the failed runs left the last good run's outputs as they were
+    assert not list((workspace / ".churnops").glob("staging-*"))
 
 
 def test_gcs_and_azure_urls_take_the_same_path(tmp_path):
@@ -315,3 +371,86 @@ def test_a_dvc_remote_in_s3_brings_the_batch_back_in_a_fresh_clone(workspace, s3
     assert pulled.returncode == 0, pulled.stderr
     batch = Path("data") / "production" / "bank_churn_prod.csv"
     assert (clone / batch).read_bytes() == (workspace / batch).read_bytes()
+
+
+def test_mlflow_models_kept_in_s3_are_trained_registered_and_loaded_by_a_clean_process(workspace, s3_server):
+    """model.artifact_dir = "s3://...": train logs the model to the bucket (nothing local but the
+    tracking database); predict and monitor, each a new process, load it from there and score
+    exactly as the same model kept in a local folder; a bad or unreachable artifact store is one
+    line."""
+    pytest.importorskip("mlflow", reason="needs: mlflow (pip install 'churnops[mlflow]')")
+    pytest.importorskip("boto3", reason="needs: boto3 (pip install 'churnops[mlflow-s3]')")
+
+    fs = _fs(s3_server)
+    fs.create_dir("bank-models")
+    config = workspace / "churnops.toml"
+    config.write_text(config.read_text() + '[model]\nartifact_dir = "s3://bank-models/mlflow"\n', encoding="utf-8")
+    trained = _churnops(workspace, "train")
+    assert trained.returncode == 0, trained.stderr
+    stored = _listed(fs, "bank-models/mlflow")
+    assert any(path.endswith("/artifacts/model.skops") for path in stored), stored
+    assert any(path.endswith("/artifacts/MLmodel") for path in stored), stored
+    assert not (workspace / "mlartifacts").exists()
+    local = [
+        "--set", "model.artifact_dir='mlartifacts'", "--set", "model.experiment='kept-locally'",
+        "--set", "model.name='bank-churn-local'",
+    ]  # fmt: skip
+    assert _churnops(workspace, "train", *local).returncode == 0
+    assert (workspace / "mlartifacts").is_dir()
+
+    batch = "data/production/bank_churn_prod.csv"
+    from_s3 = _churnops(workspace, "predict", "-i", batch, "-o", "from_s3.csv")
+    assert from_s3.returncode == 0, from_s3.stderr
+    assert "Downloading artifacts" not in from_s3.stderr  # MLflow's own progress bars stay quiet
+    from_disk = _churnops(workspace, "predict", "-i", batch, "-o", "from_disk.csv", *local)
+    assert from_disk.returncode == 0, from_disk.stderr
+    scored = pl.read_csv(workspace / "from_s3.csv")
+    assert scored.height == pl.read_csv(workspace / batch).height
+    assert (
+        scored["churn_probability"].to_list() == pl.read_csv(workspace / "from_disk.csv")["churn_probability"].to_list()
+    )
+    monitored = _churnops(workspace, "monitor")
+    assert monitored.returncode in (0, 1), monitored.stderr
+    assert _metrics(workspace)["model"]["version"] == "1"
+    retrained = _churnops(workspace, "retrain")
+    assert retrained.returncode == 0 and "challenger v2" in retrained.stdout, retrained.stderr
+    versions = {p.split("/models/")[1].split("/")[0] for p in _listed(fs, "bank-models/mlflow") if "/models/" in p}
+    assert len(versions) == 2  # the challenger went to the bucket too
+
+    from service_process import TOKEN, Service
+
+    service = Service(workspace)
+    try:
+        status, ready, _ = service.request("GET", "/readyz")
+        assert status == 200 and json.loads(ready)["model"] == "bank-churn v1", ready
+        row = pl.read_csv(workspace / batch).drop("Churn Flag").head(1).to_dicts()[0]
+        status, answer, _ = service.request(
+            "POST", "/v1/predict", json.dumps({"event_id": "s3-0", **row}).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert status == 200, answer
+        assert json.loads(answer)["predictions"][0]["probability"] == pytest.approx(scored["churn_probability"][0])
+    finally:
+        service.stop()
+
+    with Faulty(s3_server, times=10**6, status=403, code="AccessDenied", where="/bank-models/") as denying:
+        denied = _churnops(workspace, "predict", "-i", batch, "-o", "denied.csv", *_via(denying))
+    assert denied.returncode == 2 and "access denied" in denied.stderr, denied.stderr
+    assert len(denied.stderr.strip().splitlines()) == 1 and not (workspace / "denied.csv").exists()
+    with Faulty(s3_server, times=10**6, status=403, code="AccessDenied", where="/bank-models/") as denying:
+        denied = _churnops(workspace, "train", *_via(denying))
+    assert denied.returncode == 2, denied.stderr
+    assert "MLflow artifacts (s3://bank-models/mlflow): access denied" in denied.stderr, denied.stderr
+    missing = _churnops(
+        workspace, "train", "--set", "model.artifact_dir='s3://no-such-bucket/m'", "--set", "model.experiment='e2'"
+    )
+    assert missing.returncode == 2 and "the bucket does not exist" in missing.stderr, missing.stderr
+    for value, said in (
+        ("s3://AKIA:s3cr3t@bank-models/mlflow", "no credentials"),
+        ("gs://bank-models/mlflow", "'gs://' artifact stores are not supported"),
+    ):
+        refused = _churnops(
+            workspace, "train", "--set", f"model.artifact_dir='{value}'", "--set", "model.experiment='other'"
+        )
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert "s3cr3t" not in refused.stderr

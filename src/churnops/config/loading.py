@@ -165,7 +165,9 @@ def _check_paths(config: Config, label: str) -> None:
                 config.resolve(value)
         except ConfigError as exc:
             raise ConfigError(f"{label}: paths.{key}: {exc}") from None
-    checks = [("model.artifact_dir", config.model.artifact_dir, "dir")]
+    checks: list[tuple[str, Any, str]] = (
+        [] if "://" in config.model.artifact_dir else [("model.artifact_dir", config.model.artifact_dir, "dir")]
+    )
     for index, channel in enumerate(config.notify.channels):
         if isinstance(channel, FileChannel):
             checks.append((f"notify.channels[{index}].path", channel.path, "file"))

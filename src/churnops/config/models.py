@@ -684,6 +684,9 @@ class ModelConfig(_Section):
     tracking_uri: PlainText = "sqlite:///mlflow.db"
     """MLflow tracking URI; a relative sqlite path is inside the project. MLFLOW_TRACKING_URI wins."""
     artifact_dir: str = "mlartifacts"
+    """Where MLflow keeps the models of a new experiment: a folder of the project, or an S3 prefix
+    (``s3://bucket/mlflow``; ``[storage]`` gives the endpoint and region, the AWS chain the
+    credentials)."""
     experiment: PlainText = "bank-churn"
     seed: Seed = 42
     validation_share: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
@@ -694,6 +697,20 @@ class ModelConfig(_Section):
     important_top_k: Annotated[int, Field(ge=1)] = 5
     as_of: str | None = None
     """Date that ages are computed at (YYYY-MM-DD); default: the training day."""
+
+    @field_validator("artifact_dir")
+    @classmethod
+    def _artifact_dir(cls, value: str) -> str:
+        _no_control(value)
+        if "://" not in value:
+            return value
+        if not value.lower().startswith("s3://"):
+            raise ValueError(
+                f"'{value.split('://')[0]}://' artifact stores are not supported: a folder or s3://bucket/prefix"
+            )
+        if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,62}(/[^?#@\s]*)?", value):
+            raise ValueError("not an S3 prefix like s3://bucket/mlflow (no credentials, no query)")
+        return value.rstrip("/")
 
     @field_validator("as_of")
     @classmethod

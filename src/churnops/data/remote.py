@@ -137,6 +137,26 @@ def _errors(url: str, action: str) -> Iterator[None]:
         raise InputDataError(f"{shown(url)}: cannot {action}: {_reason(exc)}") from None
 
 
+_GONE = ("RESOURCE_NOT_FOUND", "NoSuchKey", "HTTP status 404")
+
+
+@contextlib.contextmanager
+def _reading_part(url: str, part: Any) -> Iterator[None]:
+    """A listed object that is gone by the time it is read is named, not reported as a bare 404."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputDataError(
+            f"{shown(url)}: {part.base_name} was listed but is gone (removed during the read?)"
+        ) from None
+    except OSError as exc:
+        if any(mark in str(exc) for mark in _GONE):
+            raise InputDataError(
+                f"{shown(url)}: {part.base_name} was listed but is gone (removed during the read?)"
+            ) from None
+        raise
+
+
 def parts_of(url: str, options: StorageOptions) -> tuple[Any, list[Any]]:
     """The filesystem and the objects ``url`` names: itself, or the table parts under a prefix."""
     import pyarrow.fs as pafs
@@ -230,7 +250,7 @@ def _copy_bytes(fs: Any, parts: list[Any], target: Path, url: str) -> int:
     with _create(target) as out:
         for part in parts:
             last = b"\n"
-            with fs.open_input_stream(part.path) as source:
+            with _reading_part(url, part), fs.open_input_stream(part.path) as source:
                 if len(parts) > 1:
                     line, rest, read = _header(source, url)
                     fetched += read
@@ -263,7 +283,7 @@ def _join_parquet(fs: Any, parts: list[Any], target: Path, url: str) -> int:
     with _create(target) as out:
         try:
             for part in parts:
-                with fs.open_input_file(part.path) as source:
+                with _reading_part(url, part), fs.open_input_file(part.path) as source:
                     handle = pq.ParquetFile(source)
                     if schema is None:
                         schema = handle.schema_arrow
@@ -280,6 +300,39 @@ def _join_parquet(fs: Any, parts: list[Any], target: Path, url: str) -> int:
         finally:
             if writer is not None:
                 writer.close()
+    return fetched
+
+
+MAX_FOLDER_FILES = 1_000
+"""Files a downloaded folder (a model's artifacts) may hold: a model is a handful of files."""
+
+
+def download_folder(url: str, folder: Path, options: StorageOptions) -> int:
+    """Copy every object under the prefix ``url`` into ``folder`` (an existing, private folder),
+    keeping the names below the prefix; returns the bytes fetched. Names that would leave the
+    folder, and more than :data:`MAX_FOLDER_FILES` objects, are refused."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(url, options)
+    base = path.rstrip("/")
+    fetched = 0
+    with _errors(url, "read it"):
+        found = [i for i in fs.get_file_info(pafs.FileSelector(base, recursive=True)) if i.type == pafs.FileType.File]
+        if not found:
+            raise InputDataError(f"{shown(url)}: not found")
+        if len(found) > MAX_FOLDER_FILES:
+            raise InputDataError(f"{shown(url)}: more than {MAX_FOLDER_FILES} objects; not a model folder")
+        for info in found:
+            relative = info.path[len(base) :].lstrip("/")
+            pieces = relative.split("/")
+            if not relative or any(piece in ("", ".", "..") or "\\" in piece for piece in pieces):
+                raise InputDataError(f"{shown(url)}: refused object name {relative!r}")
+            target = folder.joinpath(*pieces)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with _reading_part(url, info), fs.open_input_stream(info.path) as source, _create(target) as out:
+                while block := source.read(BLOCK):
+                    fetched += len(block)
+                    out.write(block)
     return fetched
 
 

@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -50,8 +51,12 @@ class Store:
     """Where MLflow keeps runs (tracking URI) and artifacts."""
 
     tracking_uri: str
-    artifact_root: Path
+    artifact_root: Path | str
+    """A local folder, or an ``s3://bucket/prefix`` URL."""
     experiment: str
+    s3_endpoint: str | None = None
+    """An S3-compatible server for S3 artifacts (``[storage] endpoint_url``); AWS's own otherwise."""
+    s3_region: str | None = None
 
     @property
     def local_database(self) -> Path | None:
@@ -64,9 +69,39 @@ class Store:
 def session(store: Store) -> Iterator[Any]:
     """mlflow configured for ``store``, with the experiment created when missing."""
     # an unreachable tracking server fails in seconds, not after MLflow's minutes of retries
-    for key, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")):
+    # and MLflow's own progress bars stay off the terminal (a download is one step of churnops')
+    for key, value in (
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+        ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"),
+    ):
         os.environ.setdefault(key, value)
-    mlflow = _mlflow()
+    with _s3_environment(store):
+        mlflow = _mlflow()
+        with _configured(mlflow, store):
+            yield mlflow
+
+
+@contextlib.contextmanager
+def _s3_environment(store: Store) -> Iterator[None]:
+    """MLflow's S3 client (boto3) pointed at ``[storage]``'s endpoint and region for the session,
+    unless the environment already names them; the environment is put back afterwards. Credentials
+    come from the AWS chain, as for every other S3 access."""
+    wanted = {"MLFLOW_S3_ENDPOINT_URL": store.s3_endpoint, "AWS_DEFAULT_REGION": store.s3_region}
+    if store.s3_region and os.environ.get("AWS_REGION"):
+        wanted.pop("AWS_DEFAULT_REGION")
+    added = [key for key, value in wanted.items() if value and key not in os.environ]
+    for key in added:
+        os.environ[key] = str(wanted[key])
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def _configured(mlflow: Any, store: Store) -> Iterator[None]:
     # set_tracking_uri also exports MLFLOW_TRACKING_URI: put both back afterwards, so that one
     # store never leaks into the next (tests, library use, several projects in one process)
     previous_env = os.environ.get("MLFLOW_TRACKING_URI")
@@ -75,18 +110,77 @@ def session(store: Store) -> Iterator[Any]:
         mlflow.set_tracking_uri(store.tracking_uri)
         experiment = mlflow.get_experiment_by_name(store.experiment)
         if experiment is None:
-            store.artifact_root.mkdir(parents=True, exist_ok=True)
-            mlflow.create_experiment(store.experiment, artifact_location=store.artifact_root.resolve().as_uri())
+            if isinstance(store.artifact_root, str):
+                location = store.artifact_root
+            else:
+                store.artifact_root.mkdir(parents=True, exist_ok=True)
+                location = store.artifact_root.resolve().as_uri()
+            mlflow.create_experiment(store.experiment, artifact_location=location)
+        else:
+            _check_location(store, str(experiment.artifact_location or ""))
         mlflow.set_experiment(store.experiment)
-        yield mlflow
+        yield
     except mlflow.exceptions.MlflowException as exc:
-        raise IntegrationError(f"MLflow ({store.tracking_uri}): {exc.message.splitlines()[0]}") from None
+        raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {exc.message.splitlines()[0]}") from None
+    except _storage_errors() as exc:
+        raise IntegrationError(f"MLflow artifacts ({_shown(store.artifact_root)}): {_storage_reason(exc)}") from None
     finally:
         mlflow.set_tracking_uri(previous_uri)
         if previous_env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _check_location(store: Store, location: str) -> None:
+    """Warn (once) when the experiment keeps its artifacts elsewhere than ``model.artifact_dir``
+    says: MLflow fixes an experiment's artifact location when it is created."""
+    root = store.artifact_root
+    wanted = root.rstrip("/") if isinstance(root, str) else root.resolve().as_uri()
+    if not location or location.rstrip("/") == wanted or (store.experiment, location) in _WARNED:
+        return
+    _WARNED.add((store.experiment, location))
+    logger.warning(
+        "MLflow experiment '%s' keeps its models in %s (fixed when it was created), not in model.artifact_dir "
+        "%s; to use the new place, set model.experiment to a new name",
+        store.experiment,
+        redact(location),
+        redact(str(root)),
+    )
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """What boto3 raises when the S3 artifact store fails (none when boto3 is not installed)."""
+    try:
+        import boto3.exceptions as uploads
+        import botocore.exceptions as failures
+    except ImportError:
+        return ()
+    return (failures.BotoCoreError, failures.ClientError, uploads.Boto3Error)
+
+
+def _shown(root: Path | str) -> str:
+    return redact(str(root))
+
+
+def _storage_reason(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    if not code:  # an upload failure carries the S3 error in its text: "An error occurred (AccessDenied) ..."
+        found = re.search(r"An error occurred \((\w+)\)", str(exc))
+        code = found.group(1) if found else ""
+    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return "access denied (check the credentials the AWS chain gives, and the bucket policy)"
+    if code == "NoSuchBucket":
+        return "the bucket does not exist"
+    if type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        return "cannot reach the storage server (check storage.endpoint_url and the network)"
+    if type(exc).__name__ == "NoCredentialsError":
+        return "no AWS credentials found (environment, profile or instance role)"
+    return redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:300]
 
 
 KNOWN_SCHEMA_REVISIONS = frozenset({"dc11669786a5"})
@@ -309,12 +403,27 @@ def _local_folder(store: Store, location: str) -> Iterator[Path]:
         return
     scratch = Path(tempfile.mkdtemp(prefix="churnops-model-"))
     try:
-        with session(store) as mlflow:
-            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(scratch))
+        if location.lower().startswith("s3://"):
+            _download_s3(store, location, scratch)
+        else:
+            with session(store) as mlflow:
+                mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(scratch))
         folders = [path for path in scratch.iterdir() if path.is_dir()] if not (scratch / "MLmodel").exists() else []
         yield folders[0] if len(folders) == 1 else scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _download_s3(store: Store, location: str, folder: Path) -> None:
+    """A model folder in S3, fetched by churnops' own client (pyarrow's, with [storage]'s endpoint
+    and region and the AWS credential chain): no MLflow import, and the same errors as any S3 read."""
+    from churnops.data.remote import StorageOptions, download_folder
+    from churnops.errors import InputDataError
+
+    try:
+        download_folder(location, folder, StorageOptions(store.s3_endpoint, store.s3_region))
+    except InputDataError as exc:
+        raise IntegrationError(f"MLflow model artifacts: {exc}") from None
 
 
 def log_comparison(store: Store, run_name: str, metrics: dict[str, float], tags: dict[str, str]) -> str:

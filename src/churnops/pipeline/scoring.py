@@ -42,7 +42,10 @@ def store_of(config: Config) -> registry.Store:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or config.model.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = f"sqlite:///{config.resolve(uri.removeprefix('sqlite:///'))}"
-    return registry.Store(uri, config.resolve(config.model.artifact_dir), config.model.experiment)
+    artifacts = config.model.artifact_dir
+    root: Path | str = artifacts if "://" in artifacts else config.resolve(artifacts)
+    storage = config.storage
+    return registry.Store(uri, root, config.model.experiment, storage.endpoint_url, storage.region)
 
 
 def _reading(progress: Progress | None, what: str) -> Callable[[int, int], None] | None:
