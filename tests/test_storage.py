@@ -339,13 +339,19 @@ def test_gcs_and_azure_urls_take_the_same_path(tmp_path):
         remote._FILESYSTEMS.clear()
 
 
-def test_a_dvc_remote_in_s3_brings_the_batch_back_in_a_fresh_clone(workspace, s3_server, tmp_path):
-    """churnops dvc-setup --remote s3://...: the remote's endpoint from [storage], no credential in
-    .dvc/config (DVC takes them from the environment); churnops version pushes the batch to the
-    bucket, and a fresh git clone + dvc pull brings it back byte for byte."""
+def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_there(workspace, s3_server, tmp_path):
+    """The whole nightly pipeline on object storage: the batch fetched from paths.production_url,
+    the DVC remote set up by churnops dvc-setup --remote s3://... (its endpoint from [storage], no
+    credential in .dvc/config), the outputs published under [publish] url and the notification
+    pointing at them; a fresh git clone + dvc pull brings the batch back byte for byte."""
     pytest.importorskip("dvc_s3", reason="needs: dvc-s3 (pip install 'churnops[dvc-s3]')")
     fs = _fs(s3_server)
-    fs.create_dir("dvc-bucket")
+    for bucket in ("dvc-bucket", "bank-in", "bank-out"):
+        fs.create_dir(bucket)
+    batch = Path("data") / "production" / "bank_churn_prod.csv"
+    delivered = (workspace / batch).read_bytes()
+    _put(fs, "bank-in/batches/2026-12-03/bank_churn_prod.csv", delivered)
+    (workspace / batch).unlink()  # the batch exists only in the bucket
     for args in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "T"]):
         subprocess.run(["git", *args], cwd=workspace, check=True)
     with_secret = _churnops(workspace, "dvc-setup", "--remote", "s3://AKIAEXAMPLE:s3cr3t@dvc-bucket/dvc")
@@ -356,12 +362,27 @@ def test_a_dvc_remote_in_s3_brings_the_batch_back_in_a_fresh_clone(workspace, s3
     config = (workspace / ".dvc" / "config").read_text()
     assert "url = s3://dvc-bucket/dvc" in config and f"endpointurl = {s3_server}" in config
     assert "testing" not in config and "access_key" not in config and "secret" not in config
-    versioned = _churnops(workspace, "version")
-    assert versioned.returncode == 0 and "pushed to the DVC remote" in versioned.stdout, versioned.stderr
-    import pyarrow.fs as pafs
-
-    stored = [f for f in fs.get_file_info(pafs.FileSelector("dvc-bucket/dvc", recursive=True)) if f.is_file]
-    assert stored, "nothing was pushed to the bucket"
+    settings = workspace / "churnops.toml"
+    settings.write_text(
+        settings.read_text()
+        + '[paths]\nproduction_url = "s3://bank-in/batches/2026-12-03/"\n'
+        + '[publish]\nurl = "s3://bank-out/churnops/{run_id}/"\n'
+        + '[notify]\nreport_url = "https://reports.example.com/churnops/{run_id}/monitoring_report.html"\n',
+        encoding="utf-8",
+    )
+    run = _churnops(workspace, "pipeline")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "UNSTABLE" in run.stdout, run.stdout  # the seed batch drifts: versioned and notified
+    assert (workspace / batch).read_bytes() == delivered
+    metrics = _metrics(workspace)
+    run_id = metrics["run_id"]
+    assert metrics["current"]["path"] == "s3://bank-in/batches/2026-12-03/" and metrics["timings"]["fetch_s"] >= 0
+    published = sorted(i.rsplit("/", 1)[1] for i in _listed(fs, f"bank-out/churnops/{run_id}"))
+    assert "monitoring_report.html" in published and "monitoring_metrics.json" in published
+    note = (workspace / "monitoring" / "notification.txt").read_text(encoding="utf-8")
+    assert f"Published: s3://bank-out/churnops/{run_id}/monitoring_report.html" in note, note
+    assert f"Open: https://reports.example.com/churnops/{run_id}/monitoring_report.html" in note, note
+    assert _listed(fs, "dvc-bucket/dvc"), "nothing was pushed to the bucket"
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(workspace), str(clone)], check=True)
     pulled = subprocess.run(
@@ -369,8 +390,18 @@ def test_a_dvc_remote_in_s3_brings_the_batch_back_in_a_fresh_clone(workspace, s3
         env={**os.environ, **AWS, "DVC_NO_ANALYTICS": "1"}, timeout=600,
     )  # fmt: skip
     assert pulled.returncode == 0, pulled.stderr
-    batch = Path("data") / "production" / "bank_churn_prod.csv"
-    assert (clone / batch).read_bytes() == (workspace / batch).read_bytes()
+    assert (clone / batch).read_bytes() == delivered
+
+    fetched = _churnops(workspace, "data", "fetch")
+    assert fetched.returncode == 0 and "fetched from s3://bank-in/batches/2026-12-03/" in fetched.stdout
+    for bad, said in (
+        ("paths.production='data/production/batch.parquet'", "holds CSV but paths.production (batch.parquet)"),
+        ("paths.production_url='s3://bank-in/nothing-here/'", "not found"),
+    ):
+        failed = _churnops(workspace, "pipeline", "--set", bad)
+        assert failed.returncode == 2 and said in failed.stdout + failed.stderr, failed.stdout + failed.stderr
+    assert (workspace / batch).read_bytes() == delivered  # a failed fetch leaves the local batch as it was
+    assert not list((workspace / batch).parent.glob(".churnops-fetch-*"))
 
 
 def test_mlflow_models_kept_in_s3_are_trained_registered_and_loaded_by_a_clean_process(workspace, s3_server):

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
-from churnops.cli.common import handle_errors, load, parse_rows, progress_bar, say
+from churnops.cli.common import err, handle_errors, load, parse_rows, progress_bar, say
 from churnops.cli.inputs import require_made
 from churnops.cli.options import ConfigOption, SetOption
 
-data_app = typer.Typer(help="The embedded reference dataset.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="The embedded reference dataset, and tables fetched from object storage.", no_args_is_help=True
+)
 
 
 @data_app.command("init")
@@ -42,6 +44,33 @@ def init(
     with progress_bar("generating customers") as progress:
         status = write_reference(path, cfg.data.rows, cfg.data.seed, force, progress, cfg.dialect_for("reference"))
     say(f"{path}: {status} ({cfg.data.rows:,} rows, seed {cfg.data.seed})")
+
+
+@data_app.command("fetch")
+@handle_errors
+def fetch(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """Fetch paths.reference_url and paths.production_url (s3://, gs://, az://) into paths.reference
+    and paths.production, as monitor and pipeline do before each run - e.g. before train.
+
+    A prefix's CSV or Parquet parts become one file; the local file is replaced whole (written
+    next to it, then renamed), while no other churnops run is using the workspace.
+    """
+    from churnops.errors import ConfigError
+    from churnops.pipeline.storage import fetch_configured
+    from churnops.pipeline.workspace import workspace
+
+    cfg = load(config, {}, sets)
+    if not (cfg.paths.reference_url or cfg.paths.production_url):
+        raise ConfigError("nothing to fetch: set paths.reference_url or paths.production_url (e.g. s3://bank/batches/)")
+    with workspace(cfg, purpose="fetch", waiting=lambda message: err(f"waiting: {message}")):
+        for done in fetch_configured(cfg):
+            say(
+                f"{done.path}: fetched from {done.url} ({done.parts} part(s), {done.bytes_fetched:,} bytes, "
+                f"{done.seconds:.1f} s)"
+            )
 
 
 def generate(

@@ -197,9 +197,9 @@ def monitor(
         },
         sets,
     )
-    if reference is None:
+    if reference is None and not cfg.paths.reference_url:
         require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--reference")
-    if current is None:
+    if current is None and not cfg.paths.production_url:
         require_made(cfg.resolve(cfg.paths.production), "production batch", "churnops generate", "--current")
     from churnops.pipeline.progress import process_age
     from churnops.pipeline.storage import local_tables

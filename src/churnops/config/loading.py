@@ -158,6 +158,8 @@ def _validated(data: dict[str, Any], root: Path, source: Path | None) -> Config:
 
 def _check_paths(config: Config, label: str) -> None:
     for key, value in config.paths.model_dump().items():
+        if key.endswith("_url"):
+            continue  # object-storage URLs, checked by their own rule
         try:
             if key in ("monitoring_dir", "profile_cache"):
                 config.resolve_dir(value)

@@ -56,12 +56,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+_FETCH_URL = re.compile(r"(s3|gs|gcs|az|abfs)://[^/\s?#@]+(/[^\s?#]*)?", re.IGNORECASE)
+
+
 class PathsConfig(_Section):
     reference: str = DEFAULT_REFERENCE
     production: str = "data/production/bank_churn_prod.csv"
     monitoring_dir: str = "monitoring"
     trigger: str = "trigger.txt"
     profile_cache: str = ".churnops/profiles"
+    reference_url: str | None = None
+    """An object or prefix in object storage (``s3://bank/reference/``) fetched into ``reference``
+    before each run of ``monitor`` and ``pipeline`` (and by ``churnops data fetch``)."""
+    production_url: str | None = None
+    """The same for the batch: fetched into ``production``, which is what DVC versions."""
+
+    @field_validator("reference_url", "production_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is not None and not _FETCH_URL.fullmatch(value):
+            raise ValueError(
+                "not an object-storage URL like s3://bucket/batches/latest/ (s3, gs or az; no credentials, no query)"
+            )
+        return value
 
 
 MAX_ROWS = 10**12

@@ -139,13 +139,34 @@ def run_monitoring(
     inputs["--current" if request.current else "paths.production"] = current_path
     config.check_paths(inputs=inputs)
     engine = choose_engine(request.engine or config.monitor.engine)
-    for path in (source.path, current_path):  # before any work: a missing batch is said at once
-        engine.check_input(path)
+    fetch = tuple(
+        key
+        for key, given in (("reference", request.reference), ("production", request.current))
+        if given is None and getattr(config.paths, f"{key}_url")
+    )
+    for path, key in ((source.path, "reference"), (current_path, "production")):
+        if key not in fetch:  # before any work: a missing batch is said at once
+            engine.check_input(path)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
         started = time.perf_counter()
+        if fetch:  # paths.*_url: fetched into the local paths while the workspace is held
+            from churnops.pipeline.storage import fetch_configured
+
+            fetched = {f.key: f.url for f in fetch_configured(config, fetch)}
+            request = replace(
+                request,
+                reference_label=request.reference_label or fetched.get("reference"),
+                current_label=request.current_label or fetched.get("production"),
+            )
+            before_fetch = time.perf_counter() - started
+            started = time.perf_counter()
+            for path in (source.path, current_path):
+                engine.check_input(path)
         use_cache = request.use_cache and config.monitor.use_profile_cache
         config = inferred_configuration(config, source.path, use_cache=use_cache)
         before = {"startup_s": startup} if startup is not None else {}
+        if fetch:
+            before["fetch_s"] = before_fetch
         before["infer_columns_s"] = time.perf_counter() - started
         return _run_monitoring(config, request, source, current_path, progress, before)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from churnops.config import FALLBACK_NOTIFICATION_FILE, METRICS_FILE, STANDALONE_FILE, Config
+from churnops.config import FALLBACK_NOTIFICATION_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
 from churnops.data.files import atomic_write_text
 from churnops.errors import InputDataError
 from churnops.integrations.notifications.message import Notification, build_notification
@@ -65,12 +65,15 @@ def _notify(
     errors: list[str] | None,
     env: Mapping[str, str] | None,
     metrics: dict[str, Any] | None,
+    published: str | None = None,
 ) -> NotifyOutcome:
     if status == "auto":
         if metrics is None:
             raise InputDataError(f"no metrics in {config.monitoring_dir}: run 'churnops monitor' first")
         status = status_of(metrics)
-    note = build_notification(status, metrics, errors, config.notify.top_columns, config.notify.report_url, env)
+    note = build_notification(
+        status, metrics, errors, config.notify.top_columns, config.notify.report_url, env, published=published
+    )
     if not config.notify.channels:
         path = config.monitoring_dir / FALLBACK_FILE
         if not dry_run:
@@ -86,7 +89,10 @@ def pipeline_notifier(config: Config, status: str, monitoring: Any, stages: list
     """The pipeline's stage 4: notify with the stages' errors; report every channel's fate."""
     errors = [f"{s.name}: {s.error}" for s in stages if s.status == "failed" and s.error]
     document = monitoring.document if monitoring is not None else None
-    outcome = _notify(config, status, False, errors, None, document)  # the pipeline holds the workspace
+    first = (stages[0].outputs or {}) if stages else {}
+    uploaded = [url for url in first.get("published") or [] if url.endswith("/" + REPORT_FILE)]
+    published = uploaded[0] if uploaded else None  # the report [publish] uploaded in stage 1
+    outcome = _notify(config, status, False, errors, None, document, published)  # the pipeline holds the workspace
     failures = list(outcome.failures)
     exported: list[str] = []
     if monitoring is not None and (config.metrics.textfile_dir or config.metrics.pushgateway_url):

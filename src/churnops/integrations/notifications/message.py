@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from churnops.escape import one_line, safe_link
 
@@ -42,6 +43,8 @@ class Notification:
     metrics: str | None = None
     report_url: str | None = None
     build_url: str | None = None
+    published: str | None = None
+    """Where the run's report was uploaded (``[publish] url``), e.g. ``s3://bucket/churnops/RUN/...``."""
     errors: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     """What the run found, most severe first (alerts, then warnings)."""
@@ -68,6 +71,8 @@ class Notification:
             rows.append(("Batch", self.batch))
         if self.run_id:
             rows.append(("Run", self.run_id))
+        if self.published:
+            rows.append(("Published", self.published))
         return rows
 
     def text(self) -> str:
@@ -169,14 +174,19 @@ def build_notification(
     top: int = 5,
     report_url: str | None = None,
     env: Mapping[str, str] | None = None,
+    published: str | None = None,
 ) -> Notification:
     """The notification for ``status`` from a metrics document (``monitoring_metrics.json``).
 
     The title and first line come from the run's verdict (what it found, most severe first), so
-    they never contradict the numbers below them.
+    they never contradict the numbers below them. ``{run_id}`` in ``report_url`` is the run's id
+    (a report published per run); without a run, such an address is left out.
     """
     errors = [one_line(e) for e in errors or []]
     build_url = ci_build_url(env)
+    if report_url and "{run_id}" in report_url:
+        run = (metrics or {}).get("run_id")
+        report_url = report_url.replace("{run_id}", quote(str(run), safe="")) if run else None
     if metrics is None:
         return Notification(
             status=status,
@@ -185,6 +195,7 @@ def build_notification(
             errors=errors,
             report_url=report_url,
             build_url=build_url,
+            published=_clean(published),
         )
     drift = metrics["dataset_drift"]
     columns = metrics.get("columns", {})
@@ -243,6 +254,7 @@ def build_notification(
         metrics=_clean(outputs.get("metrics")),
         report_url=_clean(report_url),
         build_url=_clean(build_url),
+        published=_clean(published),
         errors=errors,
         findings=_clean(findings),
     )
