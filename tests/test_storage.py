@@ -350,7 +350,10 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
         fs.create_dir(bucket)
     batch = Path("data") / "production" / "bank_churn_prod.csv"
     delivered = (workspace / batch).read_bytes()
-    _put(fs, "bank-in/batches/2026-12-03/bank_churn_prod.csv", delivered)
+    made = _churnops(workspace, "generate", "-o", "s3://bank-in/batches/2026-12-03/bank_churn_prod.csv")
+    assert made.returncode == 0 and "metadata: s3://bank-in/batches/2026-12-03/bank_churn_prod.meta.json" in made.stdout
+    with fs.open_input_stream("bank-in/batches/2026-12-03/bank_churn_prod.csv") as source:
+        assert source.read() == delivered  # the same batch as generated locally, uploaded whole
     (workspace / batch).unlink()  # the batch exists only in the bucket
     for args in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "T"]):
         subprocess.run(["git", *args], cwd=workspace, check=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -94,8 +94,13 @@ def generate(
         Path | None, typer.Option("--input", "-i", help="Source table [default: data/churn.csv].")
     ] = None,
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Batch to write [default: data/production/bank_churn_prod.csv]."),
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Batch to write [default: data/production/bank_churn_prod.csv]; an s3://, gs:// or az:// URL "
+            "uploads it (and its .meta.json beside it) to object storage instead.",
+        ),
     ] = None,
     rows: Annotated[
         str | None, typer.Option("--rows", help="Row range START:END of the source [default: 20000:30000].")
@@ -109,8 +114,20 @@ def generate(
     Income x1.10, churn rate +4.5 points. A sidecar .meta.json records how to remake it.
     """
     from churnops.data.production import make_production_batch
+    from churnops.data.remote import is_url
     from churnops.data.scenarios import resolve_scenario
 
+    remote = output if output is not None and is_url(output) and not output.lower().startswith("file://") else None
+    if output is not None and output.lower().startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        output = unquote(urlsplit(output).path)
+    if remote is not None:
+        if not remote.lower().endswith((".csv", ".parquet")):
+            from churnops.errors import InputDataError
+
+            raise InputDataError("--output: name a .csv or .parquet object (s3://bucket/batches/batch.csv)")
+        output = None
     overrides = {
         "scenario.name": scenario,
         "scenario.intensity": intensity,
@@ -124,9 +141,12 @@ def generate(
         require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--input")
     from churnops.data.production import meta_path_for
 
+    operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
+    if remote is not None:
+        _generate_to_storage(cfg, remote, operations)
+        return
     batch = cfg.resolve(cfg.paths.production)
     cfg.check_paths(outputs={"paths.production": batch, "the batch's metadata": meta_path_for(batch)})
-    operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
     info = make_production_batch(
         source=cfg.resolve(cfg.paths.reference),
         output=cfg.resolve(cfg.paths.production),
@@ -137,14 +157,43 @@ def generate(
         seed=cfg.scenario.seed,
         dialect=cfg.dialect,
     )
-    say(f"{info.path}: {info.rows:,} rows, scenario '{cfg.scenario.name}' at intensity {cfg.scenario.intensity:g}")
+    _said(cfg, info, str(info.path), str(info.meta_path))
+
+
+def _generate_to_storage(cfg: Any, url: str, operations: Any) -> None:
+    """The batch and its sidecar made in a private folder of the workspace, then uploaded."""
+    from churnops.data.production import make_production_batch, meta_path_for
+    from churnops.data.remote import shown, staging_folder, upload
+    from churnops.pipeline.storage import storage_options
+
+    name = url.rsplit("/", 1)[-1]
+    with staging_folder(cfg.root) as folder:
+        info = make_production_batch(
+            source=cfg.resolve(cfg.paths.reference),
+            output=folder / name,
+            row_range=cfg.data.production_rows,
+            operations=operations,
+            scenario_name=cfg.scenario.name,
+            intensity=cfg.scenario.intensity,
+            seed=cfg.scenario.seed,
+            dialect=cfg.dialect,
+            output_label=shown(url),
+        )
+        options = storage_options(cfg)
+        where = upload(info.path, url, options)
+        meta = upload(info.meta_path, url.rsplit("/", 1)[0] + "/" + meta_path_for(Path(name)).name, options)
+    _said(cfg, info, where, meta)
+
+
+def _said(cfg: Any, info: Any, where: str, meta: str) -> None:
+    say(f"{where}: {info.rows:,} rows, scenario '{cfg.scenario.name}' at intensity {cfg.scenario.intensity:g}")
     for effect in info.metadata["effects"].values():
         if effect["op"] == "target_rate":
             say(
                 f"  target rate {effect['rate_before']:.2%} -> {effect['rate_after']:.2%} "
                 f"(requested {effect['requested_change']:+.2%}, achieved {effect['achieved_change']:+.2%})"
             )
-    say(f"  metadata: {info.meta_path}")
+    say(f"  metadata: {meta}")
 
 
 generate = handle_errors(generate)

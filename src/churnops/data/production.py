@@ -46,8 +46,10 @@ def make_production_batch(
     intensity: float,
     seed: int,
     dialect: CsvDialect = DEFAULT_DIALECT,
+    output_label: str | None = None,
 ) -> BatchInfo:
-    """Read rows ``[start, end)`` of ``source``, apply the scenario, write ``output`` and its sidecar.
+    """Read rows ``[start, end)`` of ``source``, apply the scenario, write ``output`` and its sidecar
+    (which names the output ``output_label`` when given: the URL a staged copy is uploaded to).
 
     Nothing is written when reading or applying the scenario fails; both files are replaced
     atomically, the batch before its sidecar.
@@ -67,7 +69,7 @@ def make_production_batch(
         "input": {"path": str(source), "sha256": sha256_file(source)},
     }
     write_table(drifted, output, dialect)
-    metadata["output"] = {"path": str(output), "sha256": sha256_file(output)}
+    metadata["output"] = {"path": output_label or str(output), "sha256": sha256_file(output)}
     meta = meta_path_for(output)
     with atomic_path(meta) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

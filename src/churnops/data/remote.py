@@ -116,6 +116,8 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
 
 def _reason(exc: BaseException) -> str:
     text = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
+        return "the bucket does not exist"
     if "ACCESS_DENIED" in text or "AccessDenied" in text or "HTTP status 403" in text:
         return "access denied (check the credentials the provider's chain gives, and the bucket policy)"
     if "NETWORK_CONNECTION" in text or "Could not connect" in text or "Couldn't connect" in text:
@@ -346,6 +348,27 @@ def staging_folder(workspace: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def upload(file: Path, url: str, options: StorageOptions) -> str:
+    """Upload ``file`` as the object ``url`` (a temporary key first, then copied: a reader never
+    sees half an object). Returns the URL as it may be printed."""
+    if url.endswith("/"):
+        raise InputDataError(f"{shown(url)}: name the object (s3://bucket/batches/batch.csv), not a prefix")
+    fs, key = filesystem(url, options)
+    folder, _, name = key.rpartition("/")
+    if not folder or not name:
+        raise InputDataError(f"{shown(url)}: name the object inside a bucket (s3://bucket/batch.csv)")
+    partial = f"{folder}/.{name}.uploading-{os.getpid()}"
+    try:
+        with file.open("rb") as source, fs.open_output_stream(partial) as out:
+            while block := source.read(BLOCK):
+                out.write(block)
+        fs.copy_file(partial, key)
+        fs.delete_file(partial)
+    except (OSError, ValueError) as exc:
+        raise IntegrationError(f"uploading to {shown(url)} failed: {_reason(exc)}") from None
+    return shown(url)
 
 
 def publish(files: list[Path], url: str, options: StorageOptions) -> list[str]:
