@@ -2,9 +2,10 @@
 
 Starts moto's S3 server on 127.0.0.1 (a real S3 HTTP API, objects kept in its memory), uploads a
 Parquet batch of --rows rows (the bank data with the seed drift), and runs, each in a new process
-under /usr/bin/time -v and interleaved round by round: the local file, and the s3:// URL (the
-object copied into the workspace in blocks, then read as a local file). Prints wall time, CPU
-time and peak RSS (median of --rounds), the object's size and the bytes fetched.
+under /usr/bin/time -v and interleaved round by round: the local file; the s3:// URL of the
+object (read in place: byte ranges of its row groups, nothing written to disk); and the URL of a
+prefix holding it (copied into the workspace in blocks, then read as a local file). Prints wall
+time, CPU time and peak RSS (median of --rounds), the object's size and the bytes fetched.
 
     python benchmarks/bench_storage.py --rows 10000000 --rounds 3
 """
@@ -41,7 +42,7 @@ def timed(command: list[str], cwd: Path) -> dict[str, float]:
     clock = field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
     wall = sum(float(part) * 60**i for i, part in enumerate(reversed(clock)))
     cpu = float(field("User time (seconds)")) + float(field("System time (seconds)"))
-    fetched = re.search(r"([\d,]+) bytes fetched", done.stderr)
+    fetched = re.search(r"([\d,]+) (?:of [\d,]+ )?bytes fetched", done.stderr)
     return {
         "wall": wall,
         "cpu": cpu,
@@ -84,24 +85,24 @@ def main() -> None:
                 endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1", allow_bucket_creation=True
             )
             s3.create_dir("bench")
-            with batch.open("rb") as source, s3.open_output_stream("bench/batch.parquet") as out:
-                while block := source.read(8 << 20):
-                    out.write(block)
+            for key in ("bench/batch.parquet", "bench/prefix/batch.parquet"):
+                with batch.open("rb") as source, s3.open_output_stream(key) as out:
+                    while block := source.read(8 << 20):
+                        out.write(block)
             size = batch.stat().st_size
             subprocess.run(
                 [sys.executable, "-m", "churnops", "-q", "profile", "build"], cwd=root, check=True
             )  # both runs use the cached reference profile: the batch is what is measured
-            runs: dict[str, list[dict[str, float]]] = {"local file": [], "s3:// URL": []}
+            inputs = {
+                "local file": str(batch),
+                "s3:// object, read in place": "s3://bench/batch.parquet",
+                "s3:// prefix, copied": "s3://bench/prefix/",
+            }
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in inputs}
             for _ in range(args.rounds):
-                runs["local file"].append(
-                    timed([sys.executable, "-m", "churnops", "monitor", "--current", str(batch)], root)
-                )
-                runs["s3:// URL"].append(
-                    timed(
-                        [sys.executable, "-m", "churnops", "-v", "monitor", "--current", "s3://bench/batch.parquet"],
-                        root,
-                    )
-                )
+                for name, current in inputs.items():
+                    command = [sys.executable, "-m", "churnops", "-v", "monitor", "--current", current]
+                    runs[name].append(timed(command, root))
         finally:
             server.terminate()
             server.wait()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -149,6 +150,29 @@ def test_a_run_on_s3_urls_gives_the_numbers_of_the_same_files_on_disk(workspace,
     assert remote.returncode == 0, remote.stderr
     assert _numbers(_metrics(workspace)) == expected
 
+    # one Parquet object is read in place: byte ranges, no copy, the same numbers in both modes
+    batch.write_parquet(workspace / "groups.parquet", row_group_size=600)
+    _put(fs, "bank-runs/one/batch.parquet", (workspace / "groups.parquet").read_bytes())
+    size = (workspace / "groups.parquet").stat().st_size
+    for mode in ("exact", "streaming"):
+        local = _churnops(workspace, "monitor", "-r", "reference.csv", "-p", "groups.parquet", "--mode", mode)
+        assert local.returncode == 0, local.stderr
+        expected = _numbers(_metrics(workspace))
+        remote = _churnops(
+            workspace, "-v", "monitor", "-r", "reference.csv", "-p", "s3://bank-runs/one/batch.parquet", "--mode", mode
+        )
+        assert remote.returncode == 0, remote.stderr
+        document = _metrics(workspace)
+        assert _numbers(document) == expected, mode
+        assert (
+            document["current"]["path"] == "s3://bank-runs/one/batch.parquet" and document["current"]["sha256"] is None
+        )
+        fetched = re.search(r"read in place: ([\d,]+) of ([\d,]+) bytes fetched", remote.stderr)
+        assert fetched, remote.stderr
+        assert int(fetched.group(2).replace(",", "")) == size
+        assert 0 < int(fetched.group(1).replace(",", "")) <= 1.5 * size  # no model here: about one read
+        assert "part(s)" not in remote.stderr  # nothing was copied
+
 
 def test_outputs_are_published_whole_and_a_failed_upload_keeps_the_local_ones(workspace, s3_server):
     fs = _fs(s3_server)
@@ -248,7 +272,7 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         assert slow.returncode == 0, slow.stderr
         assert proxy.refused == 2  # answered 503 twice, then served
     outputs = workspace / "monitoring"
-    before = {path.name: path.read_bytes() for path in outputs.iterdir() if path.is_file()}
+    before = {p.name: p.read_bytes() for p in outputs.iterdir() if p.is_file() and p.name != ".workspace.lock"}
     cases = {
         "s3://no-such-bucket/batch.csv": "no bucket 'no-such-bucket'",
         "s3://bank-errors/missing.csv": "not found",
@@ -295,7 +319,30 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         )
     assert gone.returncode == 2, gone.stderr
     assert "s3://bank-errors/parts/: part-2.csv was listed but is gone" in gone.stderr, gone.stderr
-    after = {path.name: path.read_bytes() for path in outputs.iterdir() if path.is_file()}
+    # an object read in place that is removed, or replaced, once its reading has begun
+    import polars as pl_
+
+    parquet = workspace / "in-place.parquet"
+    pl_.read_csv(workspace / "data" / "churn.csv", n_rows=3_000).write_parquet(parquet, row_group_size=500)
+    other = workspace / "other.parquet"
+    pl_.read_csv(workspace / "data" / "churn.csv", n_rows=1_000).write_parquet(other)
+    for action, said in (("remove", "the object is gone"), ("replace", "s3://bank-errors/in-place.parquet: ")):
+        _put(fs, "bank-errors/in-place.parquet", parquet.read_bytes())
+        touched = []
+
+        def meddle(method: str, path: str, action=action, touched=touched) -> None:
+            if method == "GET" and path.startswith("/bank-errors/in-place.parquet") and not touched:
+                touched.append(path)
+                if action == "remove":
+                    fs.delete_file("bank-errors/in-place.parquet")
+                else:
+                    _put(fs, "bank-errors/in-place.parquet", other.read_bytes())
+
+        with Faulty(s3_server, times=0, before=meddle) as meddling:
+            broken = _churnops(workspace, "monitor", "--current", "s3://bank-errors/in-place.parquet", *_via(meddling))
+        assert broken.returncode == 2 and said in broken.stderr, (action, broken.stderr)
+        assert len(broken.stderr.strip().splitlines()) == 1, broken.stderr
+    after = {p.name: p.read_bytes() for p in outputs.iterdir() if p.is_file() and p.name != ".workspace.lock"}
     assert after == before  # the failed runs left the last good run's outputs as they were
     assert not list((workspace / ".churnops").glob("staging-*"))
 
@@ -383,6 +430,7 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
     published = sorted(i.rsplit("/", 1)[1] for i in _listed(fs, f"bank-out/churnops/{run_id}"))
     assert "monitoring_report.html" in published and "monitoring_metrics.json" in published
     note = (workspace / "monitoring" / "notification.txt").read_text(encoding="utf-8")
+    assert note.startswith("Alert on 2026-12-03: "), note  # the prefix's last name
     assert f"Published: s3://bank-out/churnops/{run_id}/monitoring_report.html" in note, note
     assert f"Open: https://reports.example.com/churnops/{run_id}/monitoring_report.html" in note, note
     assert _listed(fs, "dvc-bucket/dvc"), "nothing was pushed to the bucket"
@@ -397,14 +445,42 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
 
     fetched = _churnops(workspace, "data", "fetch")
     assert fetched.returncode == 0 and "fetched from s3://bank-in/batches/2026-12-03/" in fetched.stdout
+    unpublished = _churnops(workspace, "pipeline", "--set", "publish.url='s3://no-such-bucket/x/{run_id}/'")
+    assert unpublished.returncode == 4 and "the bucket does not exist" in unpublished.stdout + unpublished.stderr
+    note = (workspace / "monitoring" / "notification.txt").read_text(encoding="utf-8")
+    assert "Open: " not in note and "Published: " not in note, note  # no link to a report never uploaded
+
+    # all or nothing, and only tables: nothing local is replaced by a fetch that fails
+    reference = workspace / "data" / "churn.csv"
+    kept = {path: path.read_bytes() for path in (reference, workspace / batch)}
+    _put(fs, "bank-in/reference/churn.csv", reference.read_bytes()[:50_000].rsplit(b"\n", 1)[0] + b"\n")
+    _put(fs, "bank-in/garbage/batch.csv", b"PAR1" + bytes(range(256)) * 40 + b"PAR1")
+    _put(fs, "bank-in/html/batch.csv", b"<html>\n<body>503 Service Unavailable</body>\n</html>\n")
+    _put(fs, "bank-in/empty/batch.csv", b"")
+    with_reference = ["--set", "paths.reference_url='s3://bank-in/reference/churn.csv'"]
     for bad, said in (
-        ("paths.production='data/production/batch.parquet'", "holds CSV but paths.production (batch.parquet)"),
-        ("paths.production_url='s3://bank-in/nothing-here/'", "not found"),
+        (
+            ["--set", "paths.production='data/production/batch.parquet'"],
+            "holds CSV but paths.production (batch.parquet)",
+        ),
+        (["--set", "paths.production_url='s3://bank-in/nothing-here/'", *with_reference], "not found"),
+        (["--set", "paths.production_url='s3://bank-in/garbage/'"], "paths.production_url: not a CSV table"),
+        (["--set", "paths.production_url='s3://bank-in/html/'"], "shares no column with"),
+        (["--set", "paths.production_url='s3://bank-in/empty/'"], "batch.csv is empty"),
+        (["--set", "paths.production='data/churn.csv'"], "paths.production is the same file as paths.reference"),
+        (["--set", "paths.production_url='s3://bank-in/a/../../bank-out/x/'"], "'..' and empty names are refused"),
     ):
-        failed = _churnops(workspace, "pipeline", "--set", bad)
-        assert failed.returncode == 2 and said in failed.stdout + failed.stderr, failed.stdout + failed.stderr
-    assert (workspace / batch).read_bytes() == delivered  # a failed fetch leaves the local batch as it was
+        failed = _churnops(workspace, "pipeline", *bad)
+        said_all = failed.stdout + failed.stderr
+        assert failed.returncode == 2 and said in said_all, (bad, said_all)
+    assert {path: path.read_bytes() for path in kept} == kept  # the reference was not replaced either
     assert not list((workspace / batch).parent.glob(".churnops-fetch-*"))
+    boto3 = pytest.importorskip("boto3")
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.put_object(Bucket="bank-in", Key="trap/../../bank-out/x.csv", Body=b"a,b\n1,2\n")
+    trapped = _churnops(workspace, "data", "fetch", "--set", "paths.production_url='s3://bank-in/trap/'")
+    assert trapped.returncode == 2 and "refused object name" in trapped.stderr, trapped.stderr
+    assert {path: path.read_bytes() for path in kept} == kept
 
 
 def test_mlflow_models_kept_in_s3_are_trained_registered_and_loaded_by_a_clean_process(workspace, s3_server):
@@ -482,6 +558,7 @@ def test_mlflow_models_kept_in_s3_are_trained_registered_and_loaded_by_a_clean_p
     for value, said in (
         ("s3://AKIA:s3cr3t@bank-models/mlflow", "no credentials"),
         ("gs://bank-models/mlflow", "'gs://' artifact stores are not supported"),
+        ("s3://bank-models/../../etc", "'..' and empty names are refused"),
     ):
         refused = _churnops(
             workspace, "train", "--set", f"model.artifact_dir='{value}'", "--set", "model.experiment='other'"

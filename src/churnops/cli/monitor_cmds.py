@@ -131,8 +131,9 @@ def monitor(
         typer.Option(
             "--current",
             "-p",
-            help="Batch to check: a file, or an object-storage URL like --reference "
-            "[default: data/production/bank_churn_prod.csv].",
+            help="Batch to check: a file, or an object-storage URL like --reference (one Parquet object is read "
+            "in place, by byte ranges) [default: paths.production, fetched first from paths.production_url when "
+            "that is set].",
         ),
     ] = None,
     target: TargetOption = None,
@@ -205,7 +206,10 @@ def monitor(
     from churnops.pipeline.storage import local_tables
 
     startup = process_age()  # starting Python, imports and the configuration: part of the run's timings
-    with local_tables(cfg, reference, current) as ((reference_path, reference_label), (current_path, current_label)):
+    with local_tables(cfg, reference, current, in_place=(False, True)) as (
+        (reference_path, reference_label),
+        (current_path, current_label),
+    ):
         request = MonitorRequest(
             reference=reference_path,
             reference_rows=parse_rows(reference_rows, "--reference-rows"),

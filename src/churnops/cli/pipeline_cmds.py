@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -35,9 +36,17 @@ def _stage_printer(event: str, stage) -> None:  # type: ignore[no-untyped-def]
 def pipeline(
     config: ConfigOption = None,
     sets: SetOption = None,
-    current: Annotated[Path | None, typer.Option("--current", "-p", help="Batch to check.", dir_okay=False)] = None,
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            "--current",
+            "-p",
+            help="Batch to check (a local file; paths.production_url fetches one from object storage).",
+            dir_okay=False,
+        ),
+    ] = None,
     reference: Annotated[
-        Path | None, typer.Option("--reference", "-r", help="Reference table.", dir_okay=False)
+        Path | None, typer.Option("--reference", "-r", help="Reference table (a local file).", dir_okay=False)
     ] = None,
     reference_rows: Annotated[str | None, typer.Option("--reference-rows", help="Row window START:END.")] = None,
     target: TargetOption = None,
@@ -60,6 +69,14 @@ def pipeline(
     from churnops.pipeline.progress import process_age
     from churnops.pipeline.runner import run_pipeline
 
+    for flag, given in (("--current", current), ("--reference", reference)):
+        if given is not None and re.match(r"(s3|gs|gcs|az|abfs|file):/", str(given), re.IGNORECASE):
+            from churnops.errors import ConfigError
+
+            raise ConfigError(
+                f"{flag}: the pipeline versions a local file; to take the batch from object storage set "
+                "paths.production_url (or paths.reference_url): it is fetched into paths.production first"
+            )
     cfg = load(config, column_overrides(target, ids), sets)
     request = MonitorRequest(
         reference=reference, reference_rows=parse_rows(reference_rows, "--reference-rows"), current=current

@@ -27,9 +27,11 @@ def serve(
     """Monitor live traffic: POST events, each window of serve.window_size events (10,000) is compared with the
     reference as `churnops monitor` compares a batch.
 
-    Endpoints: POST /v1/events (one event or a list: the reference's columns, an optional event_id; needs
-    'Authorization: Bearer <token>', the token in $CHURNOPS_API_TOKEN), GET /v1/drift, GET /v1/windows/N/report,
-    GET /metrics (Prometheus), GET /healthz, GET /readyz, GET / (status page). Every accepted event is in the
+    Endpoints: POST /v1/events (one event or a list: the reference's columns, an optional event_id),
+    POST /v1/predict (records scored by the champion, or the A/B arm of the customer, then logged as events),
+    POST /v1/labels (late outcomes by event id) - the three need 'Authorization: Bearer <token>', the token in
+    $CHURNOPS_API_TOKEN; GET /v1/drift, GET /v1/windows/N/report, GET /metrics (Prometheus), GET /healthz,
+    GET /readyz, GET / (status page). Every accepted event is in the
     event log (serve.event_log, SQLite) before the answer; after a stop the open window continues from it. Each
     closed window's metrics and report are written under serve.windows_dir. Needs the serve extra:
     pip install 'churnops[serve]'.

@@ -59,6 +59,13 @@ class _Section(BaseModel):
 _FETCH_URL = re.compile(r"(s3|gs|gcs|az|abfs)://[^/\s?#@]+(/[^\s?#]*)?", re.IGNORECASE)
 
 
+def _dot_segments(url: str) -> bool:
+    """Whether an object-storage URL's key holds a ``.``, ``..`` or empty segment or a backslash
+    (``s3://bank/x/../../other/y`` can reach another bucket)."""
+    key = url.split("://", 1)[-1].partition("/")[2].rstrip("/").replace("{run_id}", "run")
+    return bool(key) and ("\\" in key or any(piece in ("", ".", "..") for piece in key.split("/")))
+
+
 class PathsConfig(_Section):
     reference: str = DEFAULT_REFERENCE
     production: str = "data/production/bank_churn_prod.csv"
@@ -78,6 +85,8 @@ class PathsConfig(_Section):
             raise ValueError(
                 "not an object-storage URL like s3://bucket/batches/latest/ (s3, gs or az; no credentials, no query)"
             )
+        if value is not None and _dot_segments(value):
+            raise ValueError("'.', '..' and empty names are refused in object-storage URLs")
         return value
 
 
@@ -721,12 +730,14 @@ class ModelConfig(_Section):
         _no_control(value)
         if "://" not in value:
             return value
-        if not value.lower().startswith("s3://"):
-            raise ValueError(
-                f"'{value.split('://')[0]}://' artifact stores are not supported: a folder or s3://bucket/prefix"
-            )
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() != "s3":
+            raise ValueError(f"'{scheme}://' artifact stores are not supported: a folder or s3://bucket/prefix")
+        value = "s3://" + rest
         if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,62}(/[^?#@\s]*)?", value):
             raise ValueError("not an S3 prefix like s3://bucket/mlflow (no credentials, no query)")
+        if _dot_segments(value):
+            raise ValueError("'.', '..' and empty names are refused in object-storage URLs")
         return value.rstrip("/")
 
     @field_validator("as_of")
@@ -796,6 +807,8 @@ class PublishConfig(_Section):
             raise ValueError(f"'{value}' is not an object-storage prefix like s3://bucket/churnops/{{run_id}}/")
         if value is not None and re.search(r"[{}]", value.replace("{run_id}", "")):
             raise ValueError("the only placeholder is {run_id}")
+        if value is not None and _dot_segments(value):
+            raise ValueError("'.', '..' and empty names are refused in object-storage URLs")
         return value
 
 

@@ -349,7 +349,7 @@ class TableReader:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | Any,
         row_range: tuple[int, int] | None = None,
         columns: list[str] | None = None,
         chunk_bytes: int | None = None,
@@ -358,12 +358,17 @@ class TableReader:
         arrow: bool = False,
         batch_rows: int | None = None,
     ) -> None:
-        check_readable(path)
+        self.remote = not isinstance(path, Path)
+        """A Parquet object read in place from object storage (:class:`churnops.data.remote.RemoteFile`)."""
+        if not self.remote:
+            check_readable(path)
         self._batch_rows = batch_rows
         self.path = path
         self.dialect = dialect
         self.arrow = arrow
-        self.format = table_format(path)
+        self.format = table_format(path)  # type: ignore[arg-type]
+        if self.remote and self.format != "parquet":
+            raise InputDataError(f"{path}: only Parquet objects are read in place")
         self.row_range = row_range
         self._chunk_bytes = chunk_bytes
         self.progress = progress
@@ -371,6 +376,7 @@ class TableReader:
         self._digest: Any = None
         self._hasher: Any = None
         self._hashed: str | None = None
+        self._footer: Any = None
         self.intended: dict[str, Any] = {}
         """A CSV's column types as decided from its first rows (filled when the first piece is
         read): the type of a column even when a piece had to be read as text."""
@@ -420,7 +426,13 @@ class TableReader:
         """
         import pyarrow.parquet as pq
 
-        probe = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=PARQUET_READ_BUFFER, read_dictionary=text)
+        probe = pq.ParquetFile(
+            self._source(),
+            metadata=self._metadata(),
+            pre_buffer=False,
+            buffer_size=PARQUET_READ_BUFFER,
+            read_dictionary=text,
+        )
         if probe.metadata.num_row_groups == 0:
             return text
         batch = next(probe.iter_batches(batch_size=self.batch_rows, columns=text, row_groups=[0]), None)
@@ -430,10 +442,9 @@ class TableReader:
 
     def _parquet_row_bytes(self) -> float:
         """Uncompressed bytes per row of the columns read, from the file's metadata."""
-        import pyarrow.parquet as pq
 
         try:
-            metadata = pq.read_metadata(self.path)
+            metadata = self._metadata()
         except (OSError, ValueError):
             return 0.0  # the reading itself reports the problem
         wanted = set(self.columns)
@@ -448,10 +459,8 @@ class TableReader:
 
     def _read_header(self) -> list[str]:
         if self.format == "parquet":
-            import pyarrow.parquet as pq
-
             try:
-                schema = pq.read_schema(self.path)
+                schema = self._arrow_schema()
             except (OSError, ValueError) as exc:
                 raise InputDataError(f"{self.path}: cannot read PARQUET: {_first_line(exc)}") from None
             names = list(schema.names)
@@ -475,7 +484,7 @@ class TableReader:
         start, end = self.row_range if self.row_range is not None else (0, None)
         position = 0
         self.rows = 0
-        if self.format == "parquet" and self._hasher is None and start == 0 and end is None:
+        if self.format == "parquet" and not self.remote and self._hasher is None and start == 0 and end is None:
             self._hash_in_background()
         chunks = prefetch(self._parquet_chunks() if self.format == "parquet" else self._csv_chunks())
         for chunk in chunks:
@@ -495,14 +504,14 @@ class TableReader:
             )
         if self.rows == 0:
             raise InputDataError(f"{self.path}: has a header but no data rows")
+        if self.remote:
+            self.path.check_unchanged()
 
     @property
     def estimated_rows(self) -> int:
         """Data rows in the file (exact for Parquet; estimated from the first lines of a CSV)."""
         if self.format == "parquet":
-            import pyarrow.parquet as pq
-
-            return int(pq.ParquetFile(self.path).metadata.num_rows)
+            return int(self._metadata().num_rows)
         size = self.path.stat().st_size
         with self.path.open("rb") as handle:
             handle.readline()
@@ -519,7 +528,7 @@ class TableReader:
         use_returning_arrow_pool()
 
         try:
-            schema = pq.read_schema(self.path)
+            schema = self._arrow_schema()
             text = [
                 f.name
                 for f in schema
@@ -528,8 +537,9 @@ class TableReader:
             if self.arrow and text:
                 text = self._few_distinct(text)
             handle = pq.ParquetFile(
-                self.path,
-                pre_buffer=False,
+                self._source(),
+                metadata=self._metadata(),
+                pre_buffer=self.remote,  # an object in storage: a row group's column ranges fetched together
                 buffer_size=PARQUET_READ_BUFFER,
                 read_dictionary=text if self.arrow else None,
             )
@@ -551,10 +561,34 @@ class TableReader:
         except (OSError, ValueError) as exc:
             raise InputDataError(f"{self.path}: cannot read PARQUET: {_first_line(exc)}") from None
 
+    def _source(self) -> Any:
+        """What pyarrow reads: the local path, or a new random-access file on the object."""
+        return self.path.open() if self.remote else self.path  # type: ignore[call-arg]
+
+    def _arrow_schema(self) -> Any:
+        """The Arrow schema as pyarrow reads the file (the stored Arrow types applied)."""
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(self._source(), metadata=self._metadata()).schema_arrow
+
+    def _metadata(self) -> Any:
+        """The Parquet footer, read once (for an object in storage: one ranged request)."""
+        if self._footer is None:
+            import pyarrow.parquet as pq
+
+            # an object in storage keeps its footer for every reader of the run: one request
+            self._footer = getattr(self.path, "footer", None) or pq.read_metadata(self._source())
+            if self.remote:
+                self.path.footer = self._footer
+        return self._footer
+
     @property
-    def sha256(self) -> str:
+    def sha256(self) -> str | None:
         """sha256 of the file's bytes: computed while reading a CSV whole, in a parallel thread
-        while reading a Parquet file, else by reading it again."""
+        while reading a Parquet file, else by reading it again; None for an object read in place
+        (only the byte ranges of the columns read are fetched)."""
+        if self.remote:
+            return None
         if self._digest is not None:
             return str(self._digest.hexdigest())
         if self._hasher is not None:

@@ -58,6 +58,19 @@ class StorageOptions:
     """Seconds to connect, and to wait for an answer."""
 
 
+def safe_key(key: str) -> bool:
+    """Whether an object key (below its bucket) has no ``.``, ``..`` or empty segment and no
+    backslash: a key such as ``batches/../../other-bucket/x`` is read by some clients as another
+    bucket's object.
+
+    >>> safe_key("batches/2026/part-1.csv"), safe_key("a/../../b/x.csv"), safe_key("a//b"), safe_key("")
+    (True, False, False, True)
+    """
+    if not key:
+        return True
+    return "\\" not in key and all(piece not in ("", ".", "..") for piece in key.split("/"))
+
+
 def register_filesystem(scheme: str, filesystem: Any) -> None:
     """Use ``filesystem`` (a ``pyarrow.fs.FileSystem``) for URLs of ``scheme`` - e.g. an fsspec
     filesystem wrapped in ``pyarrow.fs.PyFileSystem(FSSpecHandler(...))``."""
@@ -85,6 +98,8 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
             "chain gives them (environment, profile, instance role)"
         )
     path = f"{parts.netloc}{parts.path}" if scheme != "file" else parts.path
+    if scheme != "file" and not safe_key(parts.path.lstrip("/").rstrip("/")):
+        raise InputDataError(f"{shown(url)}: '.', '..' and empty names are refused in object-storage URLs")
     if scheme in _FILESYSTEMS:
         return _FILESYSTEMS[scheme], path
     if scheme == "file":
@@ -124,7 +139,7 @@ def _reason(exc: BaseException) -> str:
         return "cannot reach the storage server (check storage.endpoint_url and the network)"
     if "region" in text.lower() and "301" in text:
         return "the bucket is in another region (set storage.region)"
-    return text[:300]
+    return re.sub(r"\s*\(Request ID: [^)]*\)", "", text)[:300]
 
 
 @contextlib.contextmanager
@@ -139,7 +154,7 @@ def _errors(url: str, action: str) -> Iterator[None]:
         raise InputDataError(f"{shown(url)}: cannot {action}: {_reason(exc)}") from None
 
 
-_GONE = ("RESOURCE_NOT_FOUND", "NoSuchKey", "HTTP status 404")
+_GONE = ("RESOURCE_NOT_FOUND", "NO_SUCH_KEY", "NoSuchKey", "HTTP status 404")
 
 
 @contextlib.contextmanager
@@ -178,6 +193,11 @@ def parts_of(url: str, options: StorageOptions) -> tuple[Any, list[Any]]:
         (i for i in found if i.type == pafs.FileType.File and i.base_name.lower().endswith(PART_SUFFIXES)),
         key=lambda i: i.path,
     )
+    for part in parts:
+        if not safe_key(part.path.split("/", 1)[1] if "/" in part.path else ""):
+            raise InputDataError(f"{shown(url)}: refused object name {part.path!r} ('.', '..' or empty names)")
+        if not part.size:
+            raise InputDataError(f"{shown(url)}: {part.base_name} is empty")
     if not parts:
         raise InputDataError(f"{shown(url)}: no .csv or .parquet object under this prefix")
     kinds = {_kind(i.base_name) for i in parts}
@@ -188,6 +208,110 @@ def parts_of(url: str, options: StorageOptions) -> tuple[Any, list[Any]]:
 
 def _kind(name: str) -> str:
     return "csv" if name.lower().endswith(".csv") else "parquet"
+
+
+class RemoteFile:
+    """One Parquet object read in place: pyarrow asks for the byte ranges it needs (the footer,
+    then each row group's column chunks), so only the columns read are fetched and nothing is
+    written to disk. Stands where a local ``Path`` goes for :class:`churnops.data.io.TableReader`
+    (``name``, ``suffix``, ``is_file()``; ``str()`` is the URL as it may be printed)."""
+
+    def __init__(self, url: str, options: StorageOptions) -> None:
+        import pyarrow.fs as pafs
+
+        self.url = shown(url)
+        self._fs, self.key = filesystem(url, options)
+        with _errors(url, "read it"):
+            info = self._fs.get_file_info(self.key)
+            if info.type == pafs.FileType.NotFound:
+                bucket = self.key.split("/", 1)[0]
+                if self._fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                    raise InputDataError(f"{self.url}: no bucket '{bucket}'")
+                raise InputDataError(f"{self.url}: not found")
+        if info.type != pafs.FileType.File:
+            raise InputDataError(f"{self.url}: not an object")
+        if not info.size:
+            raise InputDataError(f"{self.url}: file is empty")
+        self.size = int(info.size)
+        self._stamp = (info.size, info.mtime_ns)
+        self.name = info.base_name
+        self.suffix = Path(self.name).suffix
+        self.bytes_fetched = 0
+        """Bytes read from the object so far, every opening together."""
+        self.footer: Any = None
+        """The Parquet footer once a reader has read it (``pyarrow.parquet.FileMetaData``)."""
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"RemoteFile({self.url!r})"
+
+    def is_file(self) -> bool:
+        return True
+
+    def exists(self) -> bool:
+        return True
+
+    def is_dir(self) -> bool:
+        return False
+
+    def check_unchanged(self) -> None:
+        """Refuse a result read from an object that was replaced or removed while it was read
+        (its parts could come from two versions)."""
+        with _errors(self.url, "read it"):
+            info = self._fs.get_file_info(self.key)
+        if (info.size, info.mtime_ns) != self._stamp:
+            raise InputDataError(f"{self.url}: the object changed while it was read; run again once it is written")
+
+    def open(self) -> Any:
+        """A random-access file on the object (for ``pyarrow.parquet``), counting what it fetches."""
+        import pyarrow as pa
+
+        with _errors(self.url, "read it"):
+            native = self._fs.open_input_file(self.key)
+        return pa.PythonFile(_Counted(native, self), mode="r")
+
+
+class _Counted:
+    """A pyarrow file whose reads are added to its :class:`RemoteFile`'s ``bytes_fetched``."""
+
+    def __init__(self, native: Any, owner: RemoteFile) -> None:
+        self._native, self._owner = native, owner
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._native.read(size) if size is not None and size >= 0 else self._native.read()
+        except OSError as exc:  # said in words, whatever reader reports it
+            if any(mark in str(exc) for mark in _GONE):
+                raise OSError("the object is gone (removed during the read?)") from None
+            raise OSError(_reason(exc)) from None
+        self._owner.bytes_fetched += len(data)
+        return bytes(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._native.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._native.tell())
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def size(self) -> int:
+        return self._owner.size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._native.close()
+            self.closed = True
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ def run_monitoring(
     source = reference_source(config, request)
     current_path = request.current or config.resolve(config.paths.production)
     inputs = {"--reference" if request.reference else "paths.reference": source.path}
-    inputs["--current" if request.current else "paths.production"] = current_path
+    if isinstance(current_path, Path):  # not an object read in place from object storage
+        inputs["--current" if request.current else "paths.production"] = current_path
     config.check_paths(inputs=inputs)
     engine = choose_engine(request.engine or config.monitor.engine)
     fetch = tuple(
@@ -145,7 +146,7 @@ def run_monitoring(
         if given is None and getattr(config.paths, f"{key}_url")
     )
     for path, key in ((source.path, "reference"), (current_path, "production")):
-        if key not in fetch:  # before any work: a missing batch is said at once
+        if key not in fetch and isinstance(path, Path):  # before any work: a missing batch is said at once
             engine.check_input(path)
     with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
         started = time.perf_counter()

@@ -66,14 +66,16 @@ def _notify(
     env: Mapping[str, str] | None,
     metrics: dict[str, Any] | None,
     published: str | None = None,
+    publish_failed: bool = False,
 ) -> NotifyOutcome:
     if status == "auto":
         if metrics is None:
             raise InputDataError(f"no metrics in {config.monitoring_dir}: run 'churnops monitor' first")
         status = status_of(metrics)
-    note = build_notification(
-        status, metrics, errors, config.notify.top_columns, config.notify.report_url, env, published=published
-    )
+    report_url = config.notify.report_url
+    if publish_failed and report_url and "{run_id}" in report_url:
+        report_url = None  # it would open a report that was never uploaded
+    note = build_notification(status, metrics, errors, config.notify.top_columns, report_url, env, published=published)
     if not config.notify.channels:
         path = config.monitoring_dir / FALLBACK_FILE
         if not dry_run:
@@ -92,7 +94,10 @@ def pipeline_notifier(config: Config, status: str, monitoring: Any, stages: list
     first = (stages[0].outputs or {}) if stages else {}
     uploaded = [url for url in first.get("published") or [] if url.endswith("/" + REPORT_FILE)]
     published = uploaded[0] if uploaded else None  # the report [publish] uploaded in stage 1
-    outcome = _notify(config, status, False, errors, None, document, published)  # the pipeline holds the workspace
+    failed = bool(config.publish.url) and published is None
+    outcome = _notify(
+        config, status, False, errors, None, document, published, failed
+    )  # the pipeline holds the workspace
     failures = list(outcome.failures)
     exported: list[str] = []
     if monitoring is not None and (config.metrics.textfile_dir or config.metrics.pushgateway_url):

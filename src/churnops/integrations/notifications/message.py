@@ -216,7 +216,7 @@ def build_notification(
     quality = metrics.get("data_quality", {})
     outputs = metrics.get("outputs", {})
     batch = (metrics.get("current") or {}).get("path")
-    batch_name = os.path.basename(batch) if batch else "the current batch"
+    batch_name = (os.path.basename(batch.rstrip("/")) or batch) if batch else "the current batch"
     verdict = metrics.get("verdict") or {}
     reasons = verdict.get("reasons") or []
     findings = [f"{r['message']}" + ("" if r["severity"] == "alert" else " (warning)") for r in reasons]
