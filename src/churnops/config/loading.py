@@ -25,9 +25,13 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 MAX_CONFIG_BYTES = 1 << 20
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
+def _format_validation_error(exc: ValidationError, source: str, given: set[str] | None = None) -> str:
+    """One line for the first problem, naming where the value came from: the file, or the
+    command line when a ``--set`` or an option gave that key."""
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if given and any(key == name or key.startswith(name + ".") for name in given):
+        source = "command line"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -132,7 +136,8 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         if reserved in data:
             raise ConfigError(f"{source or 'configuration'}: {reserved}: unknown key")
     root = (source.parent if source is not None else folder).resolve()
-    return _validated(data, root, source)
+    given = {key for key, value in (overrides or {}).items() if value is not None}
+    return _validated(data, root, source, given)
 
 
 def config_with(config: Config, overrides: dict[str, Any]) -> Config:
@@ -140,15 +145,15 @@ def config_with(config: Config, overrides: dict[str, Any]) -> Config:
     (what was set stays what the user set; the rest keeps its defaults)."""
     data = config.model_dump(exclude_unset=True, exclude={"root", "source"})
     _apply_overrides(data, overrides)
-    return _validated(data, config.root, config.source)
+    return _validated(data, config.root, config.source, set(overrides))
 
 
-def _validated(data: dict[str, Any], root: Path, source: Path | None) -> Config:
+def _validated(data: dict[str, Any], root: Path, source: Path | None, given: set[str] | None = None) -> Config:
     label = str(source) if source is not None else "configuration"
     try:
         config = Config.model_validate({**data, "root": root, "source": source})
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, label)) from None
+        raise ConfigError(_format_validation_error(exc, label, given or set())) from None
     except RecursionError:
         raise ConfigError(f"{label}: values nested too deeply") from None
     _check_paths(config, label)
