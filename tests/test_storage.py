@@ -565,3 +565,44 @@ def test_mlflow_models_kept_in_s3_are_trained_registered_and_loaded_by_a_clean_p
         )
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
         assert "s3cr3t" not in refused.stderr
+
+
+def test_a_profile_cache_in_s3_is_shared_between_workspaces(workspace, s3_server, tmp_path):
+    """storage.profile_cache_url: a profile built in one workspace is uploaded; another workspace
+    with the same reference finds it there (a cache hit, the same numbers) instead of building
+    it; an unusable object there is ignored with a warning and the profile built."""
+    fs = _fs(s3_server)
+    fs.create_dir("bank-profiles")
+    shared = '\n[storage]\nprofile_cache_url = "s3://bank-profiles/churnops/"\n'
+    settings = workspace / "churnops.toml"
+    settings.write_text(
+        settings.read_text().replace("[storage]\n", '[storage]\nprofile_cache_url = "s3://bank-profiles/churnops/"\n')
+    )
+    built = _churnops(workspace, "-v", "profile", "build")
+    assert built.returncode == 0 and "reference profile shared at s3://bank-profiles/churnops/" in built.stderr, (
+        built.stderr
+    )
+    stored = _listed(fs, "bank-profiles/churnops")
+    assert len(stored) == 1 and stored[0].endswith(".npz")
+    first = _churnops(workspace, "monitor")
+    expected = _numbers(_metrics(workspace))
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for args in (["data", "init"], ["generate"]):
+        assert _churnops(other, "-q", *args).returncode == 0
+    (other / "churnops.toml").write_text(f'[storage]\nendpoint_url = "{s3_server}"' + shared.replace("\n[storage]", ""))
+    hit = _churnops(other, "-v", "monitor")
+    assert (
+        hit.returncode == first.returncode
+        and "reference profile fetched from s3://bank-profiles/churnops/" in hit.stderr
+    )
+    document = _metrics(other)
+    assert document["outputs"]["profile_cache"] == "hit" and _numbers(document) == expected
+
+    for cached in (other / ".churnops" / "profiles").glob("*.npz"):
+        cached.unlink()  # gone locally; the shared copy replaced by something that is not a profile
+    _put(fs, stored[0], b"PK\x03\x04 not a profile")
+    rebuilt = _churnops(other, "-v", "monitor")
+    assert rebuilt.returncode == first.returncode and "ignoring unusable profile cache" in rebuilt.stderr
+    assert _numbers(_metrics(other)) == expected

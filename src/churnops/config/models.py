@@ -774,6 +774,18 @@ class StorageConfig(_Section):
     """Attempts per request: throttling, 5xx answers and dropped connections are retried with backoff."""
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     """Seconds to connect, and to wait for an answer."""
+    profile_cache_url: str | None = None
+    """A prefix (``s3://bucket/churnops/profiles/``) shared by every runner: a reference profile
+    missing from ``paths.profile_cache`` is looked for there, and each profile built is uploaded."""
+
+    @field_validator("profile_cache_url")
+    @classmethod
+    def _shared_cache(cls, value: str | None) -> str | None:
+        if value is not None and not _FETCH_URL.fullmatch(value):
+            raise ValueError("not an object-storage prefix like s3://bucket/churnops/profiles/ (no credentials)")
+        if value is not None and _dot_segments(value):
+            raise ValueError("'.', '..' and empty names are refused in object-storage URLs")
+        return value
 
     @field_validator("endpoint_url")
     @classmethod

@@ -474,6 +474,29 @@ def staging_folder(workspace: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def download(url: str, target: Path, options: StorageOptions, limit: int) -> bool:
+    """Copy the object ``url`` into ``target`` (written beside it, then renamed over it; at most
+    ``limit`` bytes); False when there is no such object."""
+    import pyarrow.fs as pafs
+
+    fs, key = filesystem(url, options)
+    with _errors(url, "read it"):
+        info = fs.get_file_info(key)
+        if info.type != pafs.FileType.File:
+            return False
+        if (info.size or 0) > limit:
+            raise InputDataError(f"{shown(url)}: larger than {limit:,} bytes")
+        partial = target.with_name(f".{target.name}.fetching-{os.getpid()}")
+        try:
+            with fs.open_input_stream(key) as source, _create(partial) as out:
+                while block := source.read(BLOCK):
+                    out.write(block)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return True
+
+
 def upload(file: Path, url: str, options: StorageOptions) -> str:
     """Upload ``file`` as the object ``url`` (a temporary key first, then copied: a reader never
     sees half an object). Returns the URL as it may be printed."""

@@ -269,8 +269,8 @@ def spark_reference_profile(
     (None for a folder or a table: only a file has a sha256 to key it)."""
     from churnops.integrations.spark_engine import input_sha256, profile_of, read_table, spark_input
     from churnops.monitor.profile import require_tested
-    from churnops.pipeline.profile_cache import load_profile
     from churnops.pipeline.reference import (
+        cached_profile,
         check_target_present,
         profile_cache_file,
         say_column_notices,
@@ -286,7 +286,7 @@ def spark_reference_profile(
     header: list[str] | None = None
     if use_cache and not rebuild and cache_file is not None:
         status = "miss"
-        cached = load_profile(cache_file)
+        cached = cached_profile(config, cache_file)
         if cached is not None:
             profile, status = cached[0], "hit"
     if profile is None:
@@ -296,7 +296,7 @@ def spark_reference_profile(
         profile = profile_of(read, settings, dialect, source.row_range, progress)
         if cache_file is not None and sha is not None and (use_cache or rebuild):
             status = "rebuilt" if rebuild else status
-            store_profile(profile, cache_file, table.given, sha, rebuild)
+            store_profile(profile, cache_file, table.given, sha, rebuild, config)
     info = DatasetInfo(table.given, profile.rows, sha, source.row_range, len(profile.columns))
     say_column_notices(config, Path(table.given), header or list(profile.columns), profile)
     require_tested(profile, table.given)

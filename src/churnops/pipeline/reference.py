@@ -87,7 +87,7 @@ def get_reference_profile(
     status = "off"
     profile = None
     if use_cache and not rebuild:
-        cached = load_profile(cache_file)
+        cached = cached_profile(config, cache_file)
         status = "miss"
         if cached is not None:
             profile, _ = cached
@@ -115,7 +115,7 @@ def get_reference_profile(
             profile = _with_segments(profile, source, settings, dialect, streaming, progress)
         if use_cache or rebuild:
             status = "rebuilt" if rebuild else status
-            store_profile(profile, cache_file, str(source.path), sha, rebuild)
+            store_profile(profile, cache_file, str(source.path), sha, rebuild, config)
     info = DatasetInfo(str(source.path), profile.rows, sha, source.row_range, len(profile.columns))
     say_column_notices(config, source.path, probe.header, profile)
     require_tested(profile, str(source.path))
@@ -134,15 +134,65 @@ def profile_cache_file(
     return config.resolve(config.paths.profile_cache) / f"{key}.npz"
 
 
-def store_profile(profile: ReferenceProfile, cache_file: Path, reference: str, sha: str, rebuild: bool) -> None:
-    """Cache ``profile``; a failure is an error when the cache was asked for (``profile build``),
-    else a warning (the run goes on without it)."""
+MAX_SHARED_PROFILE_BYTES = 1 << 30
+"""A profile fetched from ``storage.profile_cache_url`` larger than this is refused."""
+
+
+def cached_profile(config: Config, cache_file: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
+    """The cached profile: from ``paths.profile_cache``, else from ``storage.profile_cache_url``
+    (copied into the local cache first, then read with the same checks). A shared cache that
+    cannot be read is a warning: the profile is then built."""
+    found = load_profile(cache_file)
+    url = config.storage.profile_cache_url
+    if found is not None or not url:
+        return found
+    from churnops.data.remote import download, shown
+    from churnops.pipeline.storage import storage_options
+
+    remote = f"{url.rstrip('/')}/{cache_file.name}"
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        if not download(remote, cache_file, storage_options(config), MAX_SHARED_PROFILE_BYTES):
+            logger.debug("no shared profile %s", shown(remote))
+            return None
+    except (ChurnopsError, OSError) as exc:
+        logger.warning("shared profile cache not read: %s", exc)
+        return None
+    logger.info("reference profile fetched from %s", shown(remote))
+    return load_profile(cache_file)
+
+
+def store_profile(
+    profile: ReferenceProfile,
+    cache_file: Path,
+    reference: str,
+    sha: str,
+    rebuild: bool,
+    config: Config | None = None,
+) -> None:
+    """Cache ``profile`` (and upload it to ``storage.profile_cache_url``); a failure is an error
+    when the cache was asked for (``profile build``), else a warning (the run goes on without it)."""
     try:
         save_profile(profile, cache_file, {"reference": reference, "sha256": sha})
     except OSError as exc:
         if rebuild:
             raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
         logger.warning("could not write the profile cache %s: %s", cache_file, exc)
+        return
+    url = config.storage.profile_cache_url if config is not None else None
+    if not url:
+        return
+    from churnops.data.remote import upload
+    from churnops.pipeline.storage import storage_options
+
+    try:
+        where = upload(cache_file, f"{url.rstrip('/')}/{cache_file.name}", storage_options(config))  # type: ignore[arg-type]
+    except ChurnopsError as exc:
+        if rebuild:
+            raise
+        logger.warning("the profile was not shared: %s", exc)
+    else:
+        logger.info("reference profile shared at %s", where)
 
 
 def _with_segments(
