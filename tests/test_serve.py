@@ -548,3 +548,42 @@ def test_without_the_serve_extra_the_command_says_what_to_install(project):
         env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
     )  # fmt: skip
     assert done.returncode == 2 and "pip install 'churnops[serve]'" in done.stderr, done.stderr
+
+
+def test_a_client_that_stays_silent_or_trickles_its_request_is_closed(project):
+    """serve.request_timeout: a connection that sends nothing, or a request head that never ends,
+    is closed once the deadline passes (each wait below is for the service to close the socket,
+    bounded by a socket timeout far above the deadline); requests that arrive whole are served,
+    also on a connection kept alive and quiet between them."""
+    import socket
+
+    service = Service(project, "--set", "serve.request_timeout=1")
+    try:
+        host, port = service.url.removeprefix("http://").rsplit(":", 1)
+
+        def closed_by_the_service(first: bytes) -> bool:
+            with socket.create_connection((host, int(port)), timeout=120) as client:
+                if first:
+                    client.sendall(first)
+                try:
+                    return client.recv(1024) == b""  # the service hung up; a timeout raises instead
+                except TimeoutError:
+                    return False
+
+        assert closed_by_the_service(b"")
+        assert closed_by_the_service(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n")
+        body_missing = (
+            f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n["
+        )
+        assert closed_by_the_service(body_missing.encode())
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            for _ in range(2):  # one connection, two whole requests
+                client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    answer += client.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 200"), answer
+        status, _, _ = service.request("GET", "/healthz")
+        assert status == 200
+    finally:
+        service.stop()

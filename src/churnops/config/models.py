@@ -640,6 +640,9 @@ class ServeConfig(_Section):
     """Most events one POST /v1/events may carry."""
     max_body_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 16 << 20
     """Largest request body accepted (larger: 413)."""
+    request_timeout: Annotated[float, Field(ge=0.1, le=3_600)] = 30.0
+    """Seconds a client has, from connecting (or from the first byte of its next request), to send
+    a whole request - head and body; a connection that stays silent or trickles is closed."""
     token_env: str = "CHURNOPS_API_TOKEN"
     """Environment variable holding the bearer token that write endpoints require."""
     event_log: str = "monitoring/events.db"

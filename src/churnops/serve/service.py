@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from churnops.serve.records import RecordSchema
     from churnops.serve.windows import WindowEvaluator
 
-SERVE_PACKAGES = ("starlette", "uvicorn", "orjson")
+SERVE_PACKAGES = ("starlette", "uvicorn", "httptools", "orjson")
 """What ``churnops serve`` needs beyond churnops itself (the ``serve`` extra)."""
 
 
@@ -300,9 +300,12 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     listener.listen(2048)  # connections wait in the backlog from now on, before the loop starts
     bound = listener.getsockname()[1]
+    from churnops.serve.connections import guarded_protocol
+
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            http=guarded_protocol(config.serve.request_timeout),  # a slow or silent client is closed
             log_level="warning",
             access_log=False,
             server_header=False,
