@@ -8,6 +8,10 @@ prefix holding it (copied into the workspace in blocks, then read as a local fil
 time, CPU time and peak RSS (median of --rounds), the object's size and the bytes fetched.
 
     python benchmarks/bench_storage.py --rows 10000000 --rounds 3
+
+--clients compares the two S3 clients churnops could use on the same object, in this process:
+pyarrow's (pyarrow.fs.S3FileSystem, what churnops uses) and fsspec's (s3fs): the whole object read
+in 8 MiB blocks, and the Parquet batch read column-chunk by column-chunk with pre-buffering.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import tempfile
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
 
@@ -51,10 +56,49 @@ def timed(command: list[str], cwd: Path) -> dict[str, float]:
     }
 
 
+def compare_clients(port: int, rounds: int, size: int) -> None:
+    """Whole-object and Parquet reads of bench/batch.parquet through pyarrow's and fsspec's clients."""
+    import time
+
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+    import s3fs
+
+    endpoint = f"http://127.0.0.1:{port}"
+    arrow = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1")
+    fsspec = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint, "region_name": "us-east-1"})
+    wrapped = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec))
+
+    def whole(fs: Any) -> None:
+        with fs.open_input_stream("bench/batch.parquet") as source:
+            while source.read(8 << 20):
+                pass
+
+    def parquet(fs: Any) -> None:
+        handle = pq.ParquetFile(fs.open_input_file("bench/batch.parquet"), pre_buffer=True)
+        for _ in handle.iter_batches(batch_size=262_144):
+            pass
+
+    timings: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for client, fs in (("pyarrow.fs", arrow), ("fsspec (s3fs)", wrapped)):
+            for what, read in (("whole object, 8 MiB blocks", whole), ("Parquet, all row groups", parquet)):
+                started = time.perf_counter()
+                read(fs)
+                timings.setdefault((client, what), []).append(time.perf_counter() - started)
+    print(f"object of {size / 2**20:.1f} MiB; median of {rounds} rounds")
+    print("| client | read | seconds | MiB/s |")
+    print("|---|---|---:|---:|")
+    for (client, what), seconds in timings.items():
+        median = statistics.median(seconds)
+        print(f"| {client} | {what} | {median:.2f} | {size / 2**20 / median:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", action="store_true", help="compare pyarrow's and fsspec's S3 clients only")
     args = parser.parse_args()
     import pyarrow.fs as pafs
 
@@ -90,6 +134,9 @@ def main() -> None:
                     while block := source.read(8 << 20):
                         out.write(block)
             size = batch.stat().st_size
+            if args.clients:
+                compare_clients(port, args.rounds, size)
+                return
             subprocess.run(
                 [sys.executable, "-m", "churnops", "-q", "profile", "build"], cwd=root, check=True
             )  # both runs use the cached reference profile: the batch is what is measured

@@ -243,6 +243,20 @@ def test_monitor_adds_prediction_drift_and_performance(trained):
     assert 'id="model"' in html and "estimated (CBPE)" in html and "Prediction drift" in html
 
 
+def test_a_batch_with_one_outcome_only_is_monitored_on_the_estimated_performance(trained):
+    """All labels 0 (or a batch of one row): ROC-AUC is undefined, so nothing is realized - the
+    run still writes its outputs, with the decay judged on the estimate."""
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    batch = pl.read_csv(root / "data" / "production" / "bank_churn_prod.csv")
+    for name, frame in (("all_zero", batch.with_columns(pl.lit(0).alias("Churn Flag"))), ("one_row", batch.head(1))):
+        frame.write_parquet(root / f"{name}.parquet")
+        result = cli("monitor", "--current", f"{name}.parquet")
+        assert result.exit_code == 0, result.output
+        model = metrics(root)["model"]
+        assert model["realized"] is None and model["decay"]["basis"] == "estimated", name
+
+
 def test_a_dead_model_is_an_alert_with_a_red_banner_and_exit_3(tmp_path):
     """The concept scenario: no feature drifts, but the champion no longer ranks churners. The run
     must say so first: a trigger, an alert banner led by model decay, exit 3 with --fail-on-drift.

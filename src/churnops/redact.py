@@ -98,6 +98,10 @@ def forget_all() -> None:
         _known.clear()
 
 
+OBJECT_STORAGE = frozenset({"s3", "gs", "gcs", "az", "abfs", "abfss", "wasb", "wasbs"})
+"""URL schemes of object storage, whose paths are bucket keys: long names in them are kept."""
+
+
 def _clean_url(match: re.Match[str]) -> str:
     """Token-like path segments of one URL replaced (the query is handled by :data:`_QUERY`)."""
     url = match.group()
@@ -105,8 +109,8 @@ def _clean_url(match: re.Match[str]) -> str:
     base, tail = (url[: cut.start()], url[cut.start() :]) if cut else (url, "")
     scheme, _, rest = base.partition("://")
     host, slash, path = rest.partition("/")
-    if not slash:
-        return url
+    if not slash or scheme.lower() in OBJECT_STORAGE:
+        return url  # an object key names data, never a credential (those URLs refuse user and query)
     segments = [REDACTED if _TOKEN_SEGMENT.fullmatch(s) else s for s in path.split("/")]
     return f"{scheme}://{host}/{'/'.join(segments)}{tail}"
 

@@ -79,24 +79,39 @@ def register_filesystem(scheme: str, filesystem: Any) -> None:
 
 def shown(url: str) -> str:
     """The URL as it may be printed: user information, query and fragment removed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # a malformed host or port: only the scheme is safe to show
+        return redact(f"{url.split('://', 1)[0]}://...")
     return redact(f"{parts.scheme}://{host}{parts.path}")
+
+
+BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+"""What a bucket or container name may hold (no port, no user, no brackets)."""
 
 
 def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
     """The pyarrow filesystem for ``url`` and the path in it (``bucket/key``)."""
     import pyarrow.fs as pafs
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        credentials = parts.username or parts.password
+    except ValueError:
+        raise InputDataError(f"{shown(url)}: not a URL like s3://bucket/key") from None
     scheme = parts.scheme.lower()
-    if parts.username or parts.password or parts.query:
+    if credentials or parts.query:
         raise InputDataError(
             f"{shown(url)}: credentials and parameters do not go in the URL - the provider's standard "
             "chain gives them (environment, profile, instance role)"
         )
+    if parts.fragment or "#" in url:
+        raise InputDataError(f"{shown(url)}: a '#' fragment is not part of an object's name; remove it")
+    if scheme != "file" and parts.netloc and not BUCKET.fullmatch(parts.netloc):
+        raise InputDataError(f"{shown(url)}: '{parts.netloc}' is not a bucket name (no port, user or brackets)")
     path = f"{parts.netloc}{parts.path}" if scheme != "file" else parts.path
     if scheme != "file" and not safe_key(parts.path.lstrip("/").rstrip("/")):
         raise InputDataError(f"{shown(url)}: '.', '..' and empty names are refused in object-storage URLs")
@@ -107,7 +122,10 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
     if not parts.netloc:
         raise InputDataError(f"{shown(url)}: no bucket in the URL (s3://BUCKET/key)")
     if scheme == "s3":
-        endpoint = options.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint, named = options.endpoint_url, "storage.endpoint_url"
+        for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+            if not endpoint and os.environ.get(variable):
+                endpoint, named = os.environ[variable], variable
         settings: dict[str, Any] = {
             "connect_timeout": options.timeout,
             "request_timeout": options.timeout,
@@ -116,7 +134,7 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
         if endpoint:
             target = urlsplit(endpoint)
             if target.scheme not in ("http", "https") or not target.netloc:
-                raise InputDataError(f"storage.endpoint_url: '{shown(endpoint)}' is not an http(s) URL")
+                raise InputDataError(f"{named}: '{shown(endpoint)}' is not an http(s) URL")
             settings |= {"endpoint_override": target.netloc, "scheme": target.scheme}
         region = options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if region:
@@ -131,6 +149,8 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
 
 def _reason(exc: BaseException) -> str:
     text = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if "HTTP status 416" in text or "InvalidRange" in text:
+        return "the object changed while it was read; run again once it is written"
     if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
         return "the bucket does not exist"
     if "ACCESS_DENIED" in text or "AccessDenied" in text or "HTTP status 403" in text:
@@ -233,7 +253,7 @@ class RemoteFile:
         if not info.size:
             raise InputDataError(f"{self.url}: file is empty")
         self.size = int(info.size)
-        self._stamp = (info.size, info.mtime_ns)
+        self._stamp = (info.size, info.mtime_ns, self._etag())
         self.name = info.base_name
         self.suffix = Path(self.name).suffix
         self.bytes_fetched = 0
@@ -256,12 +276,24 @@ class RemoteFile:
     def is_dir(self) -> bool:
         return False
 
+    def _etag(self, native: Any = None) -> bytes | None:
+        """The object's entity tag (S3's ``ETag``: a new one for every write), when the store gives one."""
+        with _errors(self.url, "read it"):
+            handle = native if native is not None else self._fs.open_input_file(self.key)
+            try:
+                tag = dict(handle.metadata()).get("ETag")
+            finally:
+                if native is None:
+                    handle.close()
+        return bytes(tag) if tag else None
+
     def check_unchanged(self) -> None:
         """Refuse a result read from an object that was replaced or removed while it was read
-        (its parts could come from two versions)."""
+        (its parts could come from two versions): its size, modification time and entity tag
+        must be those it had when the run began."""
         with _errors(self.url, "read it"):
             info = self._fs.get_file_info(self.key)
-        if (info.size, info.mtime_ns) != self._stamp:
+        if info.type != pafs_file_type() or (info.size, info.mtime_ns, self._etag()) != self._stamp:
             raise InputDataError(f"{self.url}: the object changed while it was read; run again once it is written")
 
     def open(self) -> Any:
@@ -270,7 +302,16 @@ class RemoteFile:
 
         with _errors(self.url, "read it"):
             native = self._fs.open_input_file(self.key)
+        if self._etag(native) != self._stamp[2]:
+            native.close()
+            raise InputDataError(f"{self.url}: the object changed while it was read; run again once it is written")
         return pa.PythonFile(_Counted(native, self), mode="r")
+
+
+def pafs_file_type() -> Any:
+    import pyarrow.fs as pafs
+
+    return pafs.FileType.File
 
 
 class _Counted:

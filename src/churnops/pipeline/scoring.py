@@ -258,6 +258,9 @@ def _realized(config: Config, current: Path, probabilities: np.ndarray, threshol
     labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
     if labels.null_count() or not set(labels.unique().to_list()) <= {0, 1}:
         return None
+    if labels.n_unique() < 2:  # ROC-AUC and PR-AUC need both outcomes: nothing realized to measure
+        logger.info("realized performance not measured: every label of the batch is %s", labels[0])
+        return None
     return classification_metrics(labels.to_numpy(), probabilities, threshold)
 
 
