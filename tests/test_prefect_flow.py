@@ -62,6 +62,9 @@ def _run_flow(project: Path, batch: Path, tmp_path: Path, succeed: bool = True) 
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # Prefect waits 20 s for its local server by default: too little on a loaded machine
+        # (a wait for the server to answer, bounded, not a clock the test depends on)
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",
     }
     # paths relative to the folder the flow is started in, as the documentation writes them
     relative = [str(p.relative_to(tmp_path)) for p in (project, project / "data" / "reference.csv", batch)]
@@ -71,7 +74,7 @@ def _run_flow(project: Path, batch: Path, tmp_path: Path, succeed: bool = True) 
     )  # fmt: skip
     if not succeed:
         assert done.returncode != 0
-        return {}
+        return {"stderr": done.stderr[-3000:]}
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout[done.stdout.index("{") :])
 
@@ -113,6 +116,8 @@ def test_the_flow_versions_and_notifies_a_drifted_batch_and_only_notifies_a_calm
 def test_a_failed_versioning_is_told_to_the_team_and_fails_the_flow(project, tmp_path):
     outside = tmp_path / "outside.csv"  # not in the project's git repository: DVC cannot version it
     churnops.generate(10_000, start=20_000, scenario="seed").write_csv(outside)
-    _run_flow(project, outside, tmp_path, succeed=False)
-    notes = [json.loads(line) for line in (project / "monitoring" / "notifications.jsonl").read_text().splitlines()]
+    failed = _run_flow(project, outside, tmp_path, succeed=False)
+    told = project / "monitoring" / "notifications.jsonl"
+    assert told.is_file(), failed["stderr"]  # the flow failed for the expected reason, and said so
+    notes = [json.loads(line) for line in told.read_text().splitlines()]
     assert [n["status"] for n in notes] == ["error"]

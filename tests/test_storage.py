@@ -457,6 +457,8 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
     _put(fs, "bank-in/garbage/batch.csv", b"PAR1" + bytes(range(256)) * 40 + b"PAR1")
     _put(fs, "bank-in/html/batch.csv", b"<html>\n<body>503 Service Unavailable</body>\n</html>\n")
     _put(fs, "bank-in/empty/batch.csv", b"")
+    good_rows = b"\n".join(delivered.split(b"\n")[:3]) + b"\n"
+    _put(fs, "bank-in/junk/batch.csv", good_rows + b"\xff\xfe\x00garbage\x81\n" * 50)
     with_reference = ["--set", "paths.reference_url='s3://bank-in/reference/churn.csv'"]
     for bad, said in (
         (
@@ -467,6 +469,7 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
         (["--set", "paths.production_url='s3://bank-in/garbage/'"], "paths.production_url: not a CSV table"),
         (["--set", "paths.production_url='s3://bank-in/html/'"], "shares no column with"),
         (["--set", "paths.production_url='s3://bank-in/empty/'"], "batch.csv is empty"),
+        (["--set", "paths.production_url='s3://bank-in/junk/'"], "paths.production_url: not a CSV table"),
         (["--set", "paths.production='data/churn.csv'"], "paths.production is the same file as paths.reference"),
         (["--set", "paths.production_url='s3://bank-in/a/../../bank-out/x/'"], "'..' and empty names are refused"),
     ):
@@ -475,6 +478,11 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
         assert failed.returncode == 2 and said in said_all, (bad, said_all)
     assert {path: path.read_bytes() for path in kept} == kept  # the reference was not replaced either
     assert not list((workspace / batch).parent.glob(".churnops-fetch-*"))
+    (workspace / batch).unlink()  # a first fetch: the error page is compared with the reference
+    first = _churnops(workspace, "data", "fetch", "--set", "paths.production_url='s3://bank-in/html/'")
+    assert first.returncode == 2 and "shares no column with" in first.stderr, first.stderr
+    assert not (workspace / batch).exists()
+    (workspace / batch).write_bytes(kept[workspace / batch])
     boto3 = pytest.importorskip("boto3")
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.put_object(Bucket="bank-in", Key="trap/../../bank-out/x.csv", Body=b"a,b\n1,2\n")

@@ -286,7 +286,7 @@ def spark_reference_profile(
     header: list[str] | None = None
     if use_cache and not rebuild and cache_file is not None:
         status = "miss"
-        cached = cached_profile(config, cache_file)
+        cached = cached_profile(config, cache_file, sha)
         if cached is not None:
             profile, status = cached[0], "hit"
     if profile is None:

@@ -78,13 +78,21 @@ def _counts(info: dict[str, Any], keys: tuple[str, ...]) -> None:
             raise UnusableCache(f"{key} is not a count")
 
 
+NUMERIC_TYPES = {"numerical", "datetime"}
+"""Column types sampled as numbers (the others as categories)."""
+LARGEST = 1e300
+"""Numbers beyond this in a profile are refused: differences of them would overflow."""
+MAX_LABEL = 1 << 20
+"""The longest category label a profile may hold (characters)."""
+
+
 def _numeric_array(array: Any, what: str, integer: bool = False) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.ndim != 1:
         raise UnusableCache(f"{what} is not a 1-D array")
     if integer:
-        if array.dtype.kind not in "iu" or (array.size and array.min() < 1):
+        if array.dtype != np.int64 or (array.size and array.min() < 1):
             raise UnusableCache(f"{what} are not positive counts")
-    elif array.dtype.kind != "f" or not np.isfinite(array).all():
+    elif array.dtype != np.float64 or not np.isfinite(array).all() or (array.size and np.abs(array).max() > LARGEST):
         raise UnusableCache(f"{what} are not finite numbers")
     return array
 
@@ -142,6 +150,9 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
             continue
         if not isinstance(info, dict):
             raise UnusableCache(f"column {entry['name']!r} has a malformed sample")
+        numeric_type = entry["column_type"] in NUMERIC_TYPES
+        if (info.get("kind") == "numerical") != numeric_type:
+            raise UnusableCache(f"column {entry['name']!r}: its sample's kind does not fit its type")
         if info.get("kind") == "numerical":
             _counts(info, ("rows", "missing", "infinite", "unparsable"))
             values = _numeric_array(arrays.get(f"values_{index}"), f"values of {entry['name']!r}")
@@ -164,8 +175,12 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
             if bounds is not None and not (
                 isinstance(bounds, list)
                 and len(bounds) == 2
-                and all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+                and all(
+                    isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) and abs(b) <= LARGEST
+                    for b in bounds
+                )
                 and bounds[0] <= bounds[1]
+                and (not values.size or bounds[0] <= values[0] <= values[-1] <= bounds[1])
             ):
                 raise UnusableCache(f"bounds of {entry['name']!r} are malformed")
             error = info.get("relative_error", 0.0)
@@ -176,6 +191,11 @@ def _check_payload(manifest: Any, arrays: dict[str, Any], nested: bool = False) 
             labels = info.get("labels")
             if not isinstance(labels, list) or not all(isinstance(x, LABEL_TYPES) for x in labels):
                 raise UnusableCache(f"labels of {entry['name']!r} are malformed")
+            if len({type(x) for x in labels}) > 1 or any(
+                (isinstance(x, float) and not math.isfinite(x)) or (isinstance(x, str) and len(x) > MAX_LABEL)
+                for x in labels
+            ):
+                raise UnusableCache(f"labels of {entry['name']!r} mix types, or are not finite or too long")
             if len(set(map(repr, labels))) != len(labels):
                 raise UnusableCache(f"labels of {entry['name']!r} repeat")
             counts = arrays.get(f"counts_{index}")
@@ -253,11 +273,27 @@ def _segment_array(name: str, count: int) -> bool:
 
 
 def _stored_only(path: Path) -> None:
-    """Refuse archives whose members are compressed: reading them could inflate without bound."""
+    """Refuse archives whose members are compressed (reading them could inflate without bound),
+    and arrays whose header claims more (or other) data than the member holds - NumPy would
+    allocate what the header says before reading a byte - or objects."""
     with zipfile.ZipFile(path) as archive:
         for member in archive.infolist():
             if member.compress_type != zipfile.ZIP_STORED:
                 raise UnusableCache(f"member {member.filename!r} is compressed")
+            with archive.open(member) as stream:
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+                else:
+                    raise UnusableCache(f"member {member.filename!r} has an unknown array format")
+                header = stream.tell()
+            if dtype.hasobject:
+                raise UnusableCache(f"member {member.filename!r} holds objects")
+            size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if size != member.file_size - header:
+                raise UnusableCache(f"member {member.filename!r} does not hold what its header says")
 
 
 def _segments_problem(profile: ReferenceProfile) -> str | None:
@@ -295,7 +331,7 @@ def read_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]]:
         return profile, meta if isinstance(meta, dict) else {}
     except UnusableCache:
         raise
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, MemoryError, zipfile.BadZipFile) as exc:
         raise UnusableCache(str(exc)[:200] or type(exc).__name__) from None
 
 

@@ -87,7 +87,7 @@ def get_reference_profile(
     status = "off"
     profile = None
     if use_cache and not rebuild:
-        cached = cached_profile(config, cache_file)
+        cached = cached_profile(config, cache_file, sha, probe.header)
         status = "miss"
         if cached is not None:
             profile, _ = cached
@@ -138,11 +138,14 @@ MAX_SHARED_PROFILE_BYTES = 1 << 30
 """A profile fetched from ``storage.profile_cache_url`` larger than this is refused."""
 
 
-def cached_profile(config: Config, cache_file: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
+def cached_profile(
+    config: Config, cache_file: Path, sha: str | None = None, header: list[str] | None = None
+) -> tuple[ReferenceProfile, dict[str, Any]] | None:
     """The cached profile: from ``paths.profile_cache``, else from ``storage.profile_cache_url``
-    (copied into the local cache first, then read with the same checks). A shared cache that
-    cannot be read is a warning: the profile is then built."""
-    found = load_profile(cache_file)
+    (copied into the local cache first, then read with the same checks). A profile that names
+    another reference (its recorded ``sha``) or other columns than the reference's ``header`` is
+    ignored with a warning, as is a shared cache that cannot be read: the profile is then built."""
+    found = _matching(load_profile(cache_file), cache_file, sha, header)
     url = config.storage.profile_cache_url
     if found is not None or not url:
         return found
@@ -159,7 +162,23 @@ def cached_profile(config: Config, cache_file: Path) -> tuple[ReferenceProfile, 
         logger.warning("shared profile cache not read: %s", exc)
         return None
     logger.info("reference profile fetched from %s", shown(remote))
-    return load_profile(cache_file)
+    return _matching(load_profile(cache_file), cache_file, sha, header)
+
+
+def _matching(
+    found: tuple[ReferenceProfile, dict[str, Any]] | None, cache_file: Path, sha: str | None, header: list[str] | None
+) -> tuple[ReferenceProfile, dict[str, Any]] | None:
+    """``found`` when it describes this reference: its recorded sha256 and its columns."""
+    if found is None:
+        return None
+    profile, meta = found
+    if sha is not None and meta.get("sha256") != sha:
+        logger.warning("ignoring profile cache %s: it was built from another reference", cache_file)
+        return None
+    if header is not None and list(profile.columns) != list(header):
+        logger.warning("ignoring profile cache %s: its columns are not the reference's", cache_file)
+        return None
+    return found
 
 
 def store_profile(

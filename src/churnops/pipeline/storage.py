@@ -137,7 +137,8 @@ def fetch_configured(config: Config, which: tuple[str, ...] = ("reference", "pro
 
 def _check_fetched(config: Config, key: str, url: str, staged: Path, target: Path) -> None:
     """Refuse a fetched table before it replaces ``target``: another format than the local name
-    says, no header or no data rows, or no column in common with the table it would replace."""
+    says, no header or no data rows, a row that does not parse (it is read whole), or no column
+    in common with the table it would replace (or, on a first fetch, the other input)."""
     from churnops.data.io import TableReader, table_format
 
     names = {"csv": "CSV", "parquet": "Parquet"}
@@ -153,19 +154,23 @@ def _check_fetched(config: Config, key: str, url: str, staged: Path, target: Pat
         )
     dialect = config.dialect_for("reference" if key == "reference" else "current")
     try:
-        reader = TableReader(staged, row_range=(0, 1), dialect=dialect)
-        for _ in reader:  # the first data row parses (no more is read)
+        reader = TableReader(staged, dialect=dialect)
+        for _ in reader:  # every row parses: a table broken half-way is refused, not discovered later
             pass
     except InputDataError as exc:
         said = str(exc).replace(str(staged), shown(url))
         raise InputDataError(f"paths.{key}_url: not a {names[got]} table, nothing replaced: {said}") from None
-    try:
-        before = TableReader(target, dialect=dialect).header if target.is_file() and not target.is_symlink() else []
-    except InputDataError:
-        before = []
+    other = config.resolve(config.paths.reference if key == "production" else config.paths.production)
+    for known in (target, other):  # the table it replaces, else the other input (a first fetch)
+        try:
+            before = TableReader(known, dialect=dialect).header if known.is_file() and not known.is_symlink() else []
+        except InputDataError:
+            before = []
+        if before:
+            break
     if before and not set(before) & set(reader.header):
         raise InputDataError(
-            f"paths.{key}_url: {shown(url)} shares no column with {target} ({', '.join(before[:5])}, ...), "
+            f"paths.{key}_url: {shown(url)} shares no column with {known} ({', '.join(before[:5])}, ...), "
             "nothing replaced; remove that file first if the table really changed"
         )
 
