@@ -205,7 +205,38 @@ CACHE_TAMPERING = {
     "a missing column entry": lambda m, a: m["columns"].pop(),
     "strings as numbers": lambda m, a: a.__setitem__(f"values_{_first(m, 'numerical')}", np.array(["a", "b"])),
     "compressed members": "compress",
+    "a sample that does not fit its type": lambda m, a: m["columns"][_first(m, "numerical")].update(
+        column_type="categorical"
+    ),
+    "bounds beyond the largest number": lambda m, a: m["columns"][_first(m, "numerical")]["sample"].update(
+        bounds=[1e308, 1e308]
+    ),
+    "labels of mixed types": lambda m, a: m["columns"][_first(m, "categorical")]["sample"]["labels"].__setitem__(0, 1),
+    "half-precision values": lambda m, a: a.__setitem__(
+        f"values_{_first(m, 'numerical')}", a[f"values_{_first(m, 'numerical')}"].astype(np.float16)
+    ),
+    "another reference's profile": lambda m, a: m["meta"].update(sha256="0" * 64),
+    "a column the reference does not have": lambda m, a: m["columns"].append(
+        {**m["columns"][0], "name": "Zzz", "sample": None, "skip_reason": "identifier"}
+    ),
+    "an array header claiming terabytes": "huge",
 }
+
+
+def _claim_huge(path: Path) -> None:
+    """The archive with one array's header claiming 10**13 values (a few bytes stored)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    name = next(n for n in members if n.startswith("values_"))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**13,)})
+    members[name] = np.lib.format.magic(2, 0) + header.getvalue() + bytes(16)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
 
 
 @pytest.mark.parametrize("case", list(CACHE_TAMPERING))
@@ -217,11 +248,13 @@ def test_a_tampered_profile_cache_is_ignored_and_rebuilt(ws, case):
         cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
     elif change == "compress":
         _rewrite_npz(cache, lambda m, a: None, compress=True)
+    elif change == "huge":
+        _claim_huge(cache)
     else:
         _rewrite_npz(cache, change)
     done = monitor(ws)
     assert done.returncode == 0, done.stderr
-    assert "ignoring unusable profile cache" in done.stderr
+    assert "ignoring unusable profile cache" in done.stderr or "ignoring profile cache" in done.stderr, done.stderr
     metrics = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
     assert metrics["dataset_drift"] == expected["dataset_drift"]
     assert metrics["outputs"]["profile_cache"] == "miss"
