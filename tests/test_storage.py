@@ -443,6 +443,11 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
     assert pulled.returncode == 0, pulled.stderr
     assert (clone / batch).read_bytes() == delivered
 
+    exported = _churnops(workspace, "history", "--format", "csv", "-o", "s3://bank-out/history/runs.csv")
+    assert exported.returncode == 0 and "written to s3://bank-out/history/runs.csv" in exported.stdout
+    printed = _churnops(workspace, "history", "--format", "csv")
+    with fs.open_input_stream("bank-out/history/runs.csv") as source:
+        assert source.read().decode() == printed.stdout and run_id in printed.stdout
     fetched = _churnops(workspace, "data", "fetch")
     assert fetched.returncode == 0 and "fetched from s3://bank-in/batches/2026-12-03/" in fetched.stdout
     unpublished = _churnops(workspace, "pipeline", "--set", "publish.url='s3://no-such-bucket/x/{run_id}/'")

@@ -154,11 +154,20 @@ def history(
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", help="Only the most recent N runs.", min=1, max=1_000_000)
     ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write it to this file, or upload it to an s3://, gs:// or az:// URL, instead of printing it.",
+        ),
+    ] = None,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
     """The monitoring history: one line per run (or per run for one --column, or per time chunk with
-    --chunks), oldest first."""
+    --chunks), oldest first. With --output, written to a file or an object-storage URL (e.g.
+    --format csv -o s3://bank-reports/churnops/history.csv)."""
     from datetime import date
 
     from churnops.errors import ConfigError
@@ -180,7 +189,35 @@ def history(
     if chunks and not rows:
         echo("no time chunks recorded yet (monitor with --chunk-by)")
         return
-    echo(_render(rows, CHUNK_COLUMNS if chunks else COLUMN_COLUMNS if column else RUN_COLUMNS, output_format))
+    text = _render(rows, CHUNK_COLUMNS if chunks else COLUMN_COLUMNS if column else RUN_COLUMNS, output_format)
+    if output is None:
+        echo(text)
+        return
+    say(f"history: {len(rows):,} line(s) written to {_written(cfg, text + chr(10), output)}")
+
+
+def _written(cfg: Any, text: str, output: str) -> str:
+    """``text`` written to the file ``output`` (atomically, never through a link) or uploaded to
+    the object ``output``; where it went, as it may be printed."""
+    from churnops.data.files import atomic_write_text
+    from churnops.data.remote import is_url
+
+    if is_url(output) and not output.lower().startswith("file://"):
+        from churnops.data.remote import staging_folder, upload
+        from churnops.pipeline.storage import storage_options
+
+        with staging_folder(cfg.root) as folder:
+            local = folder / (output.rstrip("/").rsplit("/", 1)[-1] or "history")
+            atomic_write_text(local, text)
+            return upload(local, output, storage_options(cfg))
+    if output.lower().startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        output = unquote(urlsplit(output).path)
+    path = Path(output)
+    cfg.check_paths(outputs={"--output": path})
+    atomic_write_text(path, text)
+    return str(path)
 
 
 @metrics_app.command("export")
