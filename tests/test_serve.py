@@ -550,39 +550,73 @@ def test_without_the_serve_extra_the_command_says_what_to_install(project):
     assert done.returncode == 2 and "pip install 'churnops[serve]'" in done.stderr, done.stderr
 
 
+def _one_response(client, pending: bytes = b"") -> tuple[bytes, bytes]:
+    """One whole HTTP response read from ``client`` (its head and its Content-Length body), and
+    what was read beyond it."""
+    data = pending
+    while b"\r\n\r\n" not in data:
+        more = client.recv(65536)
+        assert more, data
+        data += more
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    while len(rest) < length:
+        more = client.recv(65536)
+        assert more, data
+        rest += more
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+
 def test_a_client_that_stays_silent_or_trickles_its_request_is_closed(project):
-    """serve.request_timeout: a connection that sends nothing, or a request head that never ends,
-    is closed once the deadline passes (each wait below is for the service to close the socket,
-    bounded by a socket timeout far above the deadline); requests that arrive whole are served,
-    also on a connection kept alive and quiet between them."""
+    """serve.request_timeout: a connection that sends nothing, a request head or body that never
+    ends, or a blank line after a finished request, is closed once the deadline passes (each wait
+    below is for the service to close the socket, bounded by a socket timeout far above the
+    deadline); whole requests are served, also kept alive and quiet between them, and a request
+    pipelined behind a long answer is read once that answer is sent."""
     import socket
 
     service = Service(project, "--set", "serve.request_timeout=1")
     try:
         host, port = service.url.removeprefix("http://").rsplit(":", 1)
+        healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
-        def closed_by_the_service(first: bytes) -> bool:
+        def closed_by_the_service(first: bytes, then: bytes = b"") -> bool:
             with socket.create_connection((host, int(port)), timeout=120) as client:
                 if first:
                     client.sendall(first)
+                    if first == healthz:
+                        _one_response(client)
+                if then:
+                    client.sendall(then)
                 try:
                     return client.recv(1024) == b""  # the service hung up; a timeout raises instead
                 except TimeoutError:
                     return False
 
-        assert closed_by_the_service(b"")
-        assert closed_by_the_service(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n")
         body_missing = (
             f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n["
         )
+        assert closed_by_the_service(b"")
+        assert closed_by_the_service(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n")
         assert closed_by_the_service(body_missing.encode())
+        assert closed_by_the_service(healthz, b"\r\n")  # a blank line a parser skips stops uvicorn's own timer
         with socket.create_connection((host, int(port)), timeout=120) as client:
+            rest = b""
             for _ in range(2):  # one connection, two whole requests
-                client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                answer = b""
-                while b"\r\n\r\n" not in answer:
-                    answer += client.recv(4096)
-                assert answer.startswith(b"HTTP/1.1 200"), answer
+                client.sendall(healthz)
+                answer, rest = _one_response(client, rest)
+                assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"status":"ok"}'), answer
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # a long poll, and behind it the head of a request whose body comes later: the
+            # deadline of the second starts once the first is answered
+            client.sendall(b"GET /v1/drift?window=0&wait=3 HTTP/1.1\r\nHost: x\r\n\r\n" + healthz[:-2])
+            first, rest = _one_response(client)
+            assert first.startswith(b"HTTP/1.1 "), first
+            client.sendall(b"\r\n")
+            second, _ = _one_response(client, rest)
+            assert second.startswith(b"HTTP/1.1 200"), second
         status, _, _ = service.request("GET", "/healthz")
         assert status == 200
     finally:

@@ -30,7 +30,7 @@ def _format_validation_error(exc: ValidationError, source: str, given: set[str] 
     command line when a ``--set`` or an option gave that key."""
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    if given and any(key == name or key.startswith(name + ".") for name in given):
+    if given and any(key == name or key.startswith(name + ".") or name.startswith(key + ".") for name in given):
         source = "command line"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":

@@ -933,6 +933,14 @@ class Config(_Section):
             database = self.sqlite_path(url) if url else None
             if database is not None:
                 outputs[key] = database
+        # SQLite keeps part of a database beside it (write-ahead log, shared memory, journal), and
+        # the event log its lock: writing over one of them loses data or lets two writers in
+        databases = ["history database", "serve.event_log", "history.url", "model.tracking_uri"]
+        for key in [name for name in databases if name in outputs]:
+            for suffix in ("-wal", "-shm", "-journal"):
+                outputs[f"{key} ({suffix[1:]} file)"] = outputs[key].with_name(outputs[key].name + suffix)
+        event_log = outputs["serve.event_log"]
+        outputs["serve.event_log (lock)"] = event_log.with_name(event_log.name + ".lock")
         return outputs
 
     def sqlite_path(self, url: str) -> Path | None:
