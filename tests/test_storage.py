@@ -181,7 +181,7 @@ def test_outputs_are_published_whole_and_a_failed_upload_keeps_the_local_ones(wo
     assert done.returncode == 0, done.stderr
     run_id = _metrics(workspace)["run_id"]
     names = ["monitoring_metrics.json", "monitoring_report.html", "report.css", "monitoring_report.standalone.html"]
-    said = f"published to s3://bank-reports/churnops/{{run_id}}/ (run_id {run_id}): {', '.join(names)}"
+    said = f"published to s3://bank-reports/churnops/{run_id}/: {', '.join(names)}"
     assert said in done.stdout, done.stdout
     import pyarrow.fs as pafs
 
@@ -429,6 +429,10 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
     assert metrics["current"]["path"] == "s3://bank-in/batches/2026-12-03/" and metrics["timings"]["fetch_s"] >= 0
     published = sorted(i.rsplit("/", 1)[1] for i in _listed(fs, f"bank-out/churnops/{run_id}"))
     assert "monitoring_report.html" in published and "monitoring_metrics.json" in published
+    for name in ("monitoring_report.html", "monitoring_report.standalone.html", "monitoring_metrics.json"):
+        with fs.open_input_stream(f"bank-out/churnops/{run_id}/{name}") as source:  # the final report,
+            assert source.read() == (workspace / "monitoring" / name).read_bytes(), name  # with the DVC version
+    assert f"report published to s3://bank-out/churnops/{run_id}/" in run.stdout, run.stdout
     note = (workspace / "monitoring" / "notification.txt").read_text(encoding="utf-8")
     assert note.startswith("Alert on 2026-12-03: "), note  # the prefix's last name
     assert f"Published: s3://bank-out/churnops/{run_id}/monitoring_report.html" in note, note
@@ -454,6 +458,7 @@ def test_the_pipeline_reads_its_batch_from_s3_versions_it_in_s3_and_publishes_th
     assert unpublished.returncode == 4 and "the bucket does not exist" in unpublished.stdout + unpublished.stderr
     note = (workspace / "monitoring" / "notification.txt").read_text(encoding="utf-8")
     assert "Open: " not in note and "Published: " not in note, note  # no link to a report never uploaded
+    assert "publishing: publishing to s3://no-such-bucket/" in note, note  # the team hears of the failure
 
     # all or nothing, and only tables: nothing local is replaced by a fetch that fails
     reference = workspace / "data" / "churn.csv"

@@ -9,6 +9,7 @@ import typer
 
 from churnops.cli.common import handle_errors, load, say, staged_progress
 from churnops.cli.options import ConfigOption, SetOption
+from churnops.redact import redact
 
 
 def _seconds(timings: dict[str, float]) -> str:
@@ -38,7 +39,9 @@ def train(config: ConfigOption = None, sets: SetOption = None) -> None:
     )
     top = ", ".join(f"{name} {value:.3f}" for name, value in list(outcome.importance.items())[:5])
     say(f"most important inputs (ROC-AUC drop when shuffled): {top}")
-    say(f"MLflow run {outcome.run_id} in {store_of(cfg).tracking_uri}")
+    store = store_of(cfg)
+    where = f"; models kept under {store.artifact_root}" if isinstance(store.artifact_root, str) else ""
+    say(f"MLflow run {outcome.run_id} in {redact(store.tracking_uri)}{where}")
     total = outcome.timings.get("total_s", 0.0)
     say(f"took {total:.1f} s: {_seconds({k: v for k, v in outcome.timings.items() if k != 'total_s'})}")
 

@@ -233,7 +233,8 @@ def monitor(
         try:
             published = publish_outputs(cfg, outcome)
             names = ", ".join(url.rsplit("/", 1)[-1] for url in published)
-            say(f"published to {cfg.publish.url} (run_id {outcome.result.run_id}): {names}")
+            prefix = published[0].rsplit("/", 1)[0] + "/" if published else str(cfg.publish.url)
+            say(f"published to {prefix}: {names}")
         except ChurnopsError as exc:
             err(f"error: {exc} (the local outputs are written)")
             raise typer.Exit(EXIT_STAGE_FAILED) from None

@@ -174,10 +174,6 @@ def _run(
             "trigger": str(monitoring.trigger_path) if monitoring.trigger_written else None,
             "run_id": result.run_id,
         }
-        if config.publish.url:  # a failed upload fails this stage; the local outputs stay
-            from churnops.pipeline.storage import publish_outputs
-
-            stages[0].outputs["published"] = publish_outputs(config, monitoring)
 
     run_stage(stages[0], monitor)
     drifted = False
@@ -223,10 +219,28 @@ def _run(
     status = "error" if any(s.status == "failed" for s in stages) else ("drift" if drifted else "ok")
 
     def notify() -> None:
+        publish_error = None
+        if config.publish.url and monitoring is not None:
+            # after versioning, so the report uploaded is the final one (it names the DVC version);
+            # a failed upload fails this stage, the local outputs stay and the team is still told
+            from churnops.pipeline.storage import publish_outputs
+
+            try:
+                stages[0].outputs["published"] = publish_outputs(config, monitoring)
+            except ChurnopsError as exc:
+                publish_error = stages[0].outputs["publish_error"] = redact(exc)
         outputs = notifier(config, status, monitoring, stages)
-        failures = outputs.get("failures") or []
+        channel_failures = outputs.get("failures") or []
+        failures = channel_failures + ([publish_error] if publish_error else [])
         stages[3].outputs = outputs
-        stages[3].detail = f"{status} notification" + (f"; {len(failures)} channel(s) failed" if failures else "")
+        stages[3].detail = f"{status} notification" + (
+            f"; {len(channel_failures)} channel(s) failed" if channel_failures else ""
+        )
+        published = stages[0].outputs.get("published")
+        if published:
+            stages[3].detail += f"; report published to {published[0].rsplit('/', 1)[0]}/"
+        elif publish_error:
+            stages[3].detail += "; publishing failed"
         if failures:
             stages[3].status = "failed"
             stages[3].error = "; ".join(failures)
