@@ -113,7 +113,6 @@ def generate(
     Default = the seed's drift: Balance x1.20, Credit Score -15 (clipped to 300-850),
     Income x1.10, churn rate +4.5 points. A sidecar .meta.json records how to remake it.
     """
-    from churnops.data.production import make_production_batch
     from churnops.data.remote import is_url
     from churnops.data.scenarios import resolve_scenario
 
@@ -143,46 +142,40 @@ def generate(
 
     operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
     if remote is not None:
-        _generate_to_storage(cfg, remote, operations)
+        from churnops.data.remote import shown, staging_folder, upload
+        from churnops.pipeline.storage import storage_options
+
+        # made in a private folder of the workspace, then the batch and its sidecar uploaded
+        name = remote.rsplit("/", 1)[-1]
+        with staging_folder(cfg.root) as folder:
+            info = _make_batch(cfg, operations, folder / name, shown(remote))
+            options = storage_options(cfg)
+            where = upload(info.path, remote, options)
+            meta = upload(info.meta_path, remote.rsplit("/", 1)[0] + "/" + meta_path_for(Path(name)).name, options)
+        _said(cfg, info, where, meta)
         return
     batch = cfg.resolve(cfg.paths.production)
     cfg.check_paths(outputs={"paths.production": batch, "the batch's metadata": meta_path_for(batch)})
-    info = make_production_batch(
+    info = _make_batch(cfg, operations, batch)
+    _said(cfg, info, str(info.path), str(info.meta_path))
+
+
+def _make_batch(cfg: Any, operations: Any, output: Path, label: str | None = None) -> Any:
+    """The configured scenario applied to the configured rows of the reference, written to ``output``
+    (its sidecar naming ``label`` when given)."""
+    from churnops.data.production import make_production_batch
+
+    return make_production_batch(
         source=cfg.resolve(cfg.paths.reference),
-        output=cfg.resolve(cfg.paths.production),
+        output=output,
         row_range=cfg.data.production_rows,
         operations=operations,
         scenario_name=cfg.scenario.name,
         intensity=cfg.scenario.intensity,
         seed=cfg.scenario.seed,
         dialect=cfg.dialect,
+        output_label=label,
     )
-    _said(cfg, info, str(info.path), str(info.meta_path))
-
-
-def _generate_to_storage(cfg: Any, url: str, operations: Any) -> None:
-    """The batch and its sidecar made in a private folder of the workspace, then uploaded."""
-    from churnops.data.production import make_production_batch, meta_path_for
-    from churnops.data.remote import shown, staging_folder, upload
-    from churnops.pipeline.storage import storage_options
-
-    name = url.rsplit("/", 1)[-1]
-    with staging_folder(cfg.root) as folder:
-        info = make_production_batch(
-            source=cfg.resolve(cfg.paths.reference),
-            output=folder / name,
-            row_range=cfg.data.production_rows,
-            operations=operations,
-            scenario_name=cfg.scenario.name,
-            intensity=cfg.scenario.intensity,
-            seed=cfg.scenario.seed,
-            dialect=cfg.dialect,
-            output_label=shown(url),
-        )
-        options = storage_options(cfg)
-        where = upload(info.path, url, options)
-        meta = upload(info.meta_path, url.rsplit("/", 1)[0] + "/" + meta_path_for(Path(name)).name, options)
-    _said(cfg, info, where, meta)
 
 
 def _said(cfg: Any, info: Any, where: str, meta: str) -> None:

@@ -150,7 +150,7 @@ def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
 def _reason(exc: BaseException) -> str:
     text = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if "HTTP status 416" in text or "InvalidRange" in text:
-        return "the object changed while it was read; run again once it is written"
+        return CHANGED
     if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
         return "the bucket does not exist"
     if "ACCESS_DENIED" in text or "AccessDenied" in text or "HTTP status 403" in text:
@@ -174,6 +174,7 @@ def _errors(url: str, action: str) -> Iterator[None]:
         raise InputDataError(f"{shown(url)}: cannot {action}: {_reason(exc)}") from None
 
 
+CHANGED = "the object changed while it was read; run again once it is written"
 _GONE = ("RESOURCE_NOT_FOUND", "NO_SUCH_KEY", "NoSuchKey", "HTTP status 404")
 
 
@@ -291,10 +292,12 @@ class RemoteFile:
         """Refuse a result read from an object that was replaced or removed while it was read
         (its parts could come from two versions): its size, modification time and entity tag
         must be those it had when the run began."""
+        import pyarrow.fs as pafs
+
         with _errors(self.url, "read it"):
             info = self._fs.get_file_info(self.key)
-        if info.type != pafs_file_type() or (info.size, info.mtime_ns, self._etag()) != self._stamp:
-            raise InputDataError(f"{self.url}: the object changed while it was read; run again once it is written")
+        if info.type != pafs.FileType.File or (info.size, info.mtime_ns, self._etag()) != self._stamp:
+            raise InputDataError(f"{self.url}: {CHANGED}")
 
     def open(self) -> Any:
         """A random-access file on the object (for ``pyarrow.parquet``), counting what it fetches."""
@@ -304,14 +307,8 @@ class RemoteFile:
             native = self._fs.open_input_file(self.key)
         if self._etag(native) != self._stamp[2]:
             native.close()
-            raise InputDataError(f"{self.url}: the object changed while it was read; run again once it is written")
+            raise InputDataError(f"{self.url}: {CHANGED}")
         return pa.PythonFile(_Counted(native, self), mode="r")
-
-
-def pafs_file_type() -> Any:
-    import pyarrow.fs as pafs
-
-    return pafs.FileType.File
 
 
 class _Counted:
@@ -386,6 +383,26 @@ def stage(url: str, folder: Path, options: StorageOptions) -> Staged:
 def _stem(url: str) -> str:
     name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] or "table"
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "table"
+
+
+def _pump(source: Any, out: Any) -> int:
+    """Copy ``source`` to ``out`` in :data:`BLOCK` pieces (memory stays flat); the bytes copied."""
+    copied = 0
+    while block := source.read(BLOCK):
+        copied += len(block)
+        out.write(block)
+    return copied
+
+
+def _put_whole(fs: Any, file: Path, key: str) -> None:
+    """Upload ``file`` to ``key`` of ``fs`` under a temporary key first, then copied to ``key``:
+    a reader never sees half an object."""
+    folder, _, name = key.rpartition("/")
+    partial = f"{folder}/.{name}.uploading-{os.getpid()}"
+    with file.open("rb") as source, fs.open_output_stream(partial) as out:
+        _pump(source, out)
+    fs.copy_file(partial, key)
+    fs.delete_file(partial)
 
 
 def _create(target: Path) -> Any:
@@ -497,9 +514,7 @@ def download_folder(url: str, folder: Path, options: StorageOptions) -> int:
             target = folder.joinpath(*pieces)
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with _reading_part(url, info), fs.open_input_stream(info.path) as source, _create(target) as out:
-                while block := source.read(BLOCK):
-                    fetched += len(block)
-                    out.write(block)
+                fetched += _pump(source, out)
     return fetched
 
 
@@ -530,8 +545,7 @@ def download(url: str, target: Path, options: StorageOptions, limit: int) -> boo
         partial = target.with_name(f".{target.name}.fetching-{os.getpid()}")
         try:
             with fs.open_input_stream(key) as source, _create(partial) as out:
-                while block := source.read(BLOCK):
-                    out.write(block)
+                _pump(source, out)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -547,13 +561,8 @@ def upload(file: Path, url: str, options: StorageOptions) -> str:
     folder, _, name = key.rpartition("/")
     if not folder or not name:
         raise InputDataError(f"{shown(url)}: name the object inside a bucket (s3://bucket/batch.csv)")
-    partial = f"{folder}/.{name}.uploading-{os.getpid()}"
     try:
-        with file.open("rb") as source, fs.open_output_stream(partial) as out:
-            while block := source.read(BLOCK):
-                out.write(block)
-        fs.copy_file(partial, key)
-        fs.delete_file(partial)
+        _put_whole(fs, file, key)
     except (OSError, ValueError) as exc:
         raise IntegrationError(f"uploading to {shown(url)} failed: {_reason(exc)}") from None
     return shown(url)
@@ -568,12 +577,7 @@ def publish(files: list[Path], url: str, options: StorageOptions) -> list[str]:
     try:
         for file in files:
             final = f"{prefix.rstrip('/')}/{file.name}"
-            partial = f"{prefix.rstrip('/')}/.{file.name}.uploading-{os.getpid()}"
-            with file.open("rb") as source, fs.open_output_stream(partial) as out:
-                while block := source.read(BLOCK):
-                    out.write(block)
-            fs.copy_file(partial, final)
-            fs.delete_file(partial)
+            _put_whole(fs, file, final)
             written.append(f"{urlsplit(url).scheme}://{final}")
     except (OSError, ValueError) as exc:
         raise IntegrationError(f"publishing to {shown(url)} failed: {_reason(exc)}") from None
