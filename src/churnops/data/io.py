@@ -377,6 +377,7 @@ class TableReader:
         self._hasher: Any = None
         self._hashed: str | None = None
         self._footer: Any = None
+        self._schema: Any = None
         self.intended: dict[str, Any] = {}
         """A CSV's column types as decided from its first rows (filled when the first piece is
         read): the type of a column even when a piece had to be read as text."""
@@ -566,10 +567,12 @@ class TableReader:
         return self.path.open() if self.remote else self.path  # type: ignore[call-arg]
 
     def _arrow_schema(self) -> Any:
-        """The Arrow schema as pyarrow reads the file (the stored Arrow types applied)."""
-        import pyarrow.parquet as pq
+        """The Arrow schema as pyarrow reads the file (the stored Arrow types applied), found once."""
+        if self._schema is None:
+            import pyarrow.parquet as pq
 
-        return pq.ParquetFile(self._source(), metadata=self._metadata()).schema_arrow
+            self._schema = pq.ParquetFile(self._source(), metadata=self._metadata()).schema_arrow
+        return self._schema
 
     def _metadata(self) -> Any:
         """The Parquet footer, read once (for an object in storage: one ranged request)."""
