@@ -113,14 +113,12 @@ def generate(
     Default = the seed's drift: Balance x1.20, Credit Score -15 (clipped to 300-850),
     Income x1.10, churn rate +4.5 points. A sidecar .meta.json records how to remake it.
     """
-    from churnops.data.remote import is_url
+    from churnops.data.remote import in_object_storage, local_path
     from churnops.data.scenarios import resolve_scenario
 
-    remote = output if output is not None and is_url(output) and not output.lower().startswith("file://") else None
-    if output is not None and output.lower().startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        output = unquote(urlsplit(output).path)
+    remote = output if output is not None and in_object_storage(output) else None
+    if output is not None:
+        output = local_path(output)
     if remote is not None:
         if not remote.lower().endswith((".csv", ".parquet")):
             from churnops.errors import InputDataError

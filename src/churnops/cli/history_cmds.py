@@ -200,9 +200,9 @@ def _written(cfg: Any, text: str, output: str) -> str:
     """``text`` written to the file ``output`` (atomically, never through a link) or uploaded to
     the object ``output``; where it went, as it may be printed."""
     from churnops.data.files import atomic_write_text
-    from churnops.data.remote import is_url
+    from churnops.data.remote import in_object_storage, local_path
 
-    if is_url(output) and not output.lower().startswith("file://"):
+    if in_object_storage(output):
         from churnops.data.remote import staging_folder, upload
         from churnops.pipeline.storage import storage_options
 
@@ -210,11 +210,7 @@ def _written(cfg: Any, text: str, output: str) -> str:
             local = folder / (output.rstrip("/").rsplit("/", 1)[-1] or "history")
             atomic_write_text(local, text)
             return upload(local, output, storage_options(cfg))
-    if output.lower().startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        output = unquote(urlsplit(output).path)
-    path = Path(output)
+    path = Path(local_path(output))
     cfg.check_paths(outputs={"--output": path})
     atomic_write_text(path, text)
     return str(path)

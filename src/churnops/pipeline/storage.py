@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
-from churnops.data.remote import StorageOptions, is_url, publish, shown, stage, staging_folder
+from churnops.data.remote import (
+    StorageOptions,
+    in_object_storage,
+    is_url,
+    local_path,
+    publish,
+    shown,
+    stage,
+    staging_folder,
+)
 from churnops.errors import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -45,10 +54,8 @@ def local_tables(
                 found.append((Path(value) if value is not None else None, None))
                 continue
             text = str(value)
-            if text.lower().startswith("file://"):
-                from urllib.parse import unquote, urlsplit
-
-                found.append((Path(unquote(urlsplit(text).path)), None))
+            if not in_object_storage(text):
+                found.append((Path(local_path(text)), None))
                 continue
             wanted = index < len(in_place) and in_place[index] and config.monitor.engine in IN_PLACE_ENGINES
             remote = _in_place(config, text) if wanted else None
