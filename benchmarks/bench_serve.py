@@ -70,6 +70,16 @@ def memory(pid: int) -> dict[str, float]:
     return fields
 
 
+def service_memory(pid: int) -> dict[str, float]:
+    """The service's own memory, and with its window evaluator (a child process) beside it."""
+    fields = memory(pid)
+    fields["with_evaluator_VmRSS"] = fields["VmRSS"]
+    for child in descendants(pid):
+        with contextlib.suppress(OSError, KeyError):
+            fields["with_evaluator_VmRSS"] += memory(child)["VmRSS"]
+    return fields
+
+
 def descendants(pid: int) -> list[int]:
     """``pid``'s child processes, their children and so on (from ``/proc``)."""
     children: dict[int, list[int]] = {}
@@ -123,7 +133,7 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str,
 
 
 def backlog(url: str) -> int:
-    """Windows closed but not evaluated yet (evaluated on the service's worker thread, during the load)."""
+    """Windows closed but not evaluated yet (they are evaluated during the load)."""
     with urllib.request.urlopen(url + "/v1/drift") as answer:
         drift = json.loads(answer.read())
     last = drift["last_closed_window"]
@@ -243,7 +253,9 @@ def _tree_memory(pid: int, children: list[int]) -> dict[str, float]:
 def _row(label: str, phase: dict[str, Any]) -> str:
     return (
         f"| {label} | {phase['requests_per_s']:,.0f} | {phase['p50_ms']:.1f} | {phase['p99_ms']:.1f} "
-        f"| {phase['non_2xx']} | {phase.get('VmRSS', float('nan')):.0f} | {phase.get('load_average_before', 0):.1f} "
+        f"| {phase['non_2xx']} | {phase.get('VmRSS', float('nan')):.0f} "
+        f"| {phase.get('with_evaluator_VmRSS', phase.get('tree_VmRSS', float('nan'))):.0f} "
+        f"| {phase.get('load_average_before', 0):.1f} "
         f"| {phase.get('windows_to_evaluate_before', '-')} |"
     )
 
@@ -253,6 +265,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--window", type=int, default=10_000)
+    parser.add_argument(
+        "--evaluation", choices=("process", "thread"), default="process",
+        help="serve.evaluation: closed windows evaluated in a second process (default) or in the service's",
+    )  # fmt: skip
     parser.add_argument("--no-predict", action="store_true", help="no model: the /v1/events phases only")
     parser.add_argument("--no-mlflow", action="store_true", help="no 'mlflow models serve' comparison")
     parser.add_argument("--mlflow-port", type=int, default=0, help="default: a free port")
@@ -285,13 +301,15 @@ def main() -> int:
     for name in ("batch", "single"):
         (folder / f"{name}.lua").write_text(LUA.format(token=TOKEN, body=folder / f"{name}.json"))
     service = subprocess.Popen(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={args.window}"],
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={args.window}",
+         "--set", f"serve.evaluation={args.evaluation}"],
         cwd=folder, env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     line = service.stdout.readline()
     url = line.split("listening on ")[1].split()[0]
     results: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, load average {Path('/proc/loadavg').read_text().split()[:3]}",
+        "evaluation": args.evaluation,
         "started": memory(service.pid),
     }
     if predict:
@@ -300,18 +318,18 @@ def main() -> int:
         batch = {"windows_to_evaluate_before": backlog(url)}
         batch |= run_wrk(url + "/v1/events", folder / "batch.lua", args.seconds, args.connections)
         batch["events_per_s"] = batch["requests_per_s"] * 1_000
-        results["batches of 1,000"] = {**batch, **memory(service.pid)}
+        results["batches of 1,000"] = {**batch, **service_memory(service.pid)}
         with urllib.request.urlopen(url + "/v1/drift") as answer:
             results["events after the batch phase"] = json.loads(answer.read())["open_window"]
         single = {"windows_to_evaluate_before": backlog(url)}
         single |= run_wrk(url + "/v1/events", folder / "single.lua", args.seconds, args.connections)
-        results["one event per request"] = {**single, **memory(service.pid)}
+        results["one event per request"] = {**single, **service_memory(service.pid)}
         if predict:
             answer = post(url + "/v1/predict", (folder / "single.json").read_bytes(), TOKEN)  # warm-up
             results["churnops answer"] = answer["predictions"][0]
             scored = {"windows_to_evaluate_before": backlog(url)}
             scored |= run_wrk(url + "/v1/predict", folder / "single.lua", args.seconds, args.connections)
-            results["one record per /v1/predict"] = {**scored, **memory(service.pid)}
+            results["one record per /v1/predict"] = {**scored, **service_memory(service.pid)}
         with urllib.request.urlopen(url + "/metrics") as answer:
             text = answer.read().decode()
         total = re.search(r"^churnops_serve_events_total ([\d.e+]+)$", text, re.MULTILINE)
@@ -331,12 +349,16 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(results, indent=2))
     print()
-    print(f"{args.connections} connections, {args.seconds} s per phase, wrk -t2 on the same machine")
+    print(
+        f"{args.connections} connections, {args.seconds} s per phase, wrk -t2 on the same machine, "
+        f"windows evaluated in {'a second process' if args.evaluation == 'process' else 'the service process'}"
+    )
     print()
     print(
-        "| load | requests/s | p50 ms | p99 ms | non-2xx | server RSS MiB | load avg before | windows queued before |"
+        "| load | requests/s | p50 ms | p99 ms | non-2xx | server RSS MiB | with its children MiB | load avg before "
+        "| windows queued before |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     batch = results["batches of 1,000"]
     print(_row(f"churnops /v1/events, batches of 1,000 ({batch['events_per_s']:,.0f} events/s)", batch))
     print(_row("churnops /v1/events, 1 event", results["one event per request"]))

@@ -621,3 +621,120 @@ def test_a_client_that_stays_silent_or_trickles_its_request_is_closed(project):
         assert status == 200
     finally:
         service.stop()
+
+
+def _evaluators(pid: int) -> list[int]:
+    """The service's window evaluator processes (its children running churnops.serve.evaluation)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"churnops.serve.evaluation" in command:
+                found.append(int(child))
+    return found
+
+
+def test_windows_are_evaluated_in_a_process_beside_the_service_that_is_replaced_when_it_dies(project):
+    rows = churnops.generate(2 * WINDOW, start=20_000).to_dicts()
+    service = Service(project)
+    try:
+        assert _evaluators(service.process.pid) == []  # started when the first window closes
+        assert service.post(rows[:WINDOW])[0] == 200
+        first = service.window(0)
+        [evaluator] = _evaluators(service.process.pid)
+        os.kill(evaluator, signal.SIGKILL)
+        assert service.post(rows[WINDOW:])[0] == 200
+        second = service.window(1)  # evaluated all the same, by a new evaluator
+        [replacement] = _evaluators(service.process.pid)
+        assert replacement != evaluator
+        assert first["current"]["rows"] == second["current"]["rows"] == WINDOW
+    finally:
+        service.stop()
+    assert not Path(f"/proc/{replacement}").exists()  # stopped with the service
+    errors = service.process.stderr.read()
+    assert "the window evaluator stopped" in errors and "Traceback" not in errors, errors
+    with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
+        evaluated = db.execute("SELECT window, status FROM windows WHERE evaluated_at IS NOT NULL").fetchall()
+    assert sorted(evaluated) == [(0, first["verdict"]["status"]), (1, second["verdict"]["status"])]
+
+
+def test_a_window_has_the_same_numbers_evaluated_in_the_service_process_or_beside_it(tmp_path):
+    batch = churnops.generate(WINDOW, start=20_000, scenario="seed")
+    documents = {}
+    for mode in ("thread", "process"):
+        folder = tmp_path / mode
+        folder.mkdir()
+        done = subprocess.run([sys.executable, "-m", "churnops", "-q", "data", "init"], cwd=folder, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        service = Service(folder, "--set", f"serve.evaluation={mode}")
+        try:
+            assert service.post(_events(batch, "e"))[0] == 200
+            documents[mode] = service.window(0)
+            assert (_evaluators(service.process.pid) != []) == (mode == "process")
+        finally:
+            service.stop()
+    thread, process = documents["thread"], documents["process"]
+    assert thread["columns"] == process["columns"]
+    assert thread["dataset_drift"] == process["dataset_drift"] and thread["verdict"] == process["verdict"]
+    assert thread["data_quality"] == process["data_quality"]
+
+
+def test_a_reference_changed_under_the_service_is_not_used_by_its_window_evaluator(project):
+    rows = churnops.generate(WINDOW, start=20_000).to_dicts()
+    service = Service(project)
+    try:
+        reference = project / "data" / "churn.csv"
+        lines = reference.read_bytes().splitlines(keepends=True)
+        reference.write_bytes(b"".join([lines[0], *lines[2:]]))  # one customer less: not the loaded reference
+        assert service.post(rows)[0] == 200
+        served = service.window(0)  # evaluated by the service itself, against the reference it loaded
+        assert served["reference"]["rows"] == 20_000
+    finally:
+        service.stop()
+    errors = service.process.stderr.read()
+    assert "windows are evaluated in the service's process from now on" in errors, errors
+    assert "changed since the service loaded it" in errors
+
+
+def test_the_window_evaluator_answers_only_what_it_is_asked_in_json(project):
+    from churnops.config import load_config
+    from churnops.monitor.settings import settings_from_config
+    from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
+    from churnops.pipeline.reference import get_reference_profile
+    from churnops.serve.evaluation import setup_message
+    from churnops.serve.records import RecordSchema
+
+    child = [sys.executable, "-m", "churnops.serve.evaluation"]
+    done = subprocess.run(child, input=b"{not json\n", capture_output=True, cwd=project)
+    assert done.returncode == 2 and json.loads(done.stdout)["fatal"], done
+    done = subprocess.run(child, input=b'{"root": "/", "config": {}}\n', capture_output=True, cwd=project)
+    assert done.returncode == 2 and "incomplete" in json.loads(done.stdout)["fatal"], done
+
+    service = Service(project)  # an event log with one closed window
+    try:
+        assert service.post(churnops.generate(WINDOW, start=20_000).to_dicts())[0] == 200
+        expected = service.window(0)
+    finally:
+        service.stop()
+    config = load_config(project / "churnops.toml") if (project / "churnops.toml").exists() else load_config()
+    config = config.model_copy(update={"root": project})
+    source = reference_source(config, MonitorRequest())
+    config = inferred_configuration(config, source.path)
+    settings = settings_from_config(config)
+    profile, info, _, _ = get_reference_profile(config, source, settings, use_cache=True)
+    out = project / "again"
+    setup = setup_message(
+        config, info.sha256, project / "monitoring" / "events.db", out, list(config.thresholds.trigger_on),
+        RecordSchema.from_profile(profile).dtypes,
+    )  # fmt: skip
+    requests = [json.dumps(setup), "garbage", json.dumps({"window": "0"}), json.dumps({"window": 0})]
+    done = subprocess.run(child, input="\n".join(requests).encode() + b"\n", capture_output=True, cwd=project)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answers[0] == {"ready": True}
+    assert answers[1]["window"] is None and answers[2]["window"] is None and "error" in answers[1]
+    assert answers[3]["window"] == 0 and answers[3]["document"]["columns"] == expected["columns"]
+    assert (out / "0" / "monitoring_metrics.json").is_file() and (out / "0" / "monitoring_report.html").is_file()

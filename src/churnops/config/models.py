@@ -658,6 +658,10 @@ class ServeConfig(_Section):
     """The change worth finding fastest, in the reference's standard deviations."""
     remind_every: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     """While windows keep alerting, the [notify] channels hear again every this many windows."""
+    evaluation: Literal["process", "thread"] = "process"
+    """Where closed windows are evaluated: "process", a second process beside the service (it
+    runs on another core, so requests do not wait behind an evaluation; about 150 MiB more
+    memory), or "thread", inside the service's own process."""
 
     @field_validator("window_period")
     @classmethod

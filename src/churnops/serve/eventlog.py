@@ -456,7 +456,7 @@ class EventLog:
 
     def records(self, window: int) -> list[dict[str, Any]]:
         """The events of ``window``, in the order they were accepted."""
-        rows = self._read("SELECT record FROM events WHERE window = ? ORDER BY seq", (window,), long=True)
+        rows = self._read(WINDOW_RECORDS, (window,), long=True)
         import orjson
 
         return [orjson.loads(text) for (text,) in rows]
@@ -507,6 +507,41 @@ class EventLog:
         with self._lock:
             self._db.close()
         self._hold.close()
+
+
+WINDOW_RECORDS = "SELECT record FROM events WHERE window = ? ORDER BY seq"
+
+
+class LogReader:
+    """A read-only view of an event log another process holds (the process that evaluates the
+    service's windows): it reads closed windows' events and never writes, nor takes the log's lock."""
+
+    def __init__(self, path: Path) -> None:
+        if path.is_symlink() or not path.is_file():
+            raise InputDataError(f"{path}: not the event log's file")
+        from urllib.parse import quote
+
+        self.path = path
+        self._db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA query_only = ON")
+        try:
+            check_event_log(self._db, path)
+        except InputDataError:
+            self._db.close()
+            raise
+
+    def records(self, window: int) -> list[dict[str, Any]]:
+        """The events of ``window``, in the order they were accepted."""
+        import orjson
+
+        try:
+            rows = self._db.execute(WINDOW_RECORDS, (window,)).fetchall()
+        except sqlite3.DatabaseError as exc:  # a damaged or tampered log
+            raise InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}") from None
+        return [orjson.loads(text) for (text,) in rows]
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def read_scored(db: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any, Any]]:

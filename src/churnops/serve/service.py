@@ -134,8 +134,15 @@ def start_monitoring(config: Config) -> Monitoring:
     detectors = Detectors.start(profile, serve.detectors, serve.arl0, serve.detector_shift, log.detector_state())
     folder: Path = config.resolve_dir(config.serve.windows_dir)
     schema = RecordSchema.from_profile(profile)
+    trigger_on = list(config.thresholds.trigger_on)
+    process = None
+    if serve.evaluation == "process":
+        from churnops.serve.evaluation import EvaluatorProcess, setup_message
+
+        setup = setup_message(config, reference_info.sha256, log.path, folder, trigger_on, schema.dtypes)
+        process = EvaluatorProcess(setup)  # started when the first window closes
     evaluator = WindowEvaluator(
-        log, profile, settings, reference_info, folder, list(config.thresholds.trigger_on), schema.dtypes, config
+        log, profile, settings, reference_info, folder, trigger_on, schema.dtypes, config, process=process
     )
     last = log.last_evaluated()
     if last is not None:  # /metrics and /v1/drift show the last window again after a restart
@@ -319,9 +326,22 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
         f"churnops serve: listening on http://{shown}:{bound} (window of {config.serve.window_size:,} events, "
         f"open window {state.log.open_window} with {state.log.open_count:,} events)"
     )
+    import signal
+
+    # uvicorn stops gracefully on SIGTERM, then raises it again for the handler it found: with
+    # the default one the process would end there, before the queued windows are evaluated and
+    # the event log is closed. This one lets the shutdown below run; the service then exits 0.
+    previous = signal.signal(signal.SIGTERM, _stopping)
     try:
         server.run(sockets=[listener])
     finally:
-        state.evaluator.shutdown()
-        state.log.close()
-        listener.close()
+        try:
+            state.evaluator.shutdown()
+            state.log.close()
+            listener.close()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stopping(number: int, frame: Any) -> None:
+    """SIGTERM after uvicorn's graceful stop: nothing more to do than finish the shutdown."""

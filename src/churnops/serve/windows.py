@@ -2,8 +2,10 @@
 
 A window closes inside the request that fills it (in the event log's transaction); its
 evaluation - the same engine, stat-test registry, settings and verdict as ``churnops monitor``
-on the same rows - runs on one worker thread, and writes the window's metrics JSON (the same
-document and JSON Schema as ``monitoring_metrics.json``) and its standalone report under
+on the same rows - is queued on one worker thread and runs in a process of its own (see
+:mod:`churnops.serve.evaluation`; on that thread with ``serve.evaluation = "thread"``); it
+writes the window's metrics JSON (the same document and JSON Schema as
+``monitoring_metrics.json``) and its standalone report under
 ``serve.windows_dir/<window>/``. Windows closed before a stop and never evaluated are evaluated
 when the service starts again.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,57 @@ def window_frame(records: list[dict[str, Any]], dtypes: dict[str, str]) -> Any:
     return pl.DataFrame(columns)
 
 
+@dataclass(frozen=True)
+class WindowOutcome:
+    """A window's evaluation: its metrics document and its verdict."""
+
+    document: dict[str, Any]
+    status: str
+    headline: str
+    score: float
+    trigger: bool
+
+
+def evaluate_window(
+    records: list[dict[str, Any]],
+    window: int,
+    profile: ReferenceProfile,
+    settings: MonitorSettings,
+    reference_info: DatasetInfo,
+    folder: Path,
+    trigger_on: list[str],
+    dtypes: dict[str, str],
+) -> WindowOutcome:
+    """Compare a window's events with the reference (the engine, stat-test registry, settings and
+    verdict of ``churnops monitor``) and write its report, its trigger when it alerts, and its
+    metrics JSON last (a window with its metrics file has everything) under ``folder/<window>/``."""
+    import json
+
+    from churnops.monitor.drift import with_any_finding_rate
+    from churnops.monitor.engine import compare
+    from churnops.monitor.verdict import decide
+    from churnops.report.html import ReportContext, render_reports
+    from churnops.report.metrics import metrics_document
+
+    frame = window_frame(records, dtypes)
+    info = DatasetInfo(f"window {window}", frame.height, None, None, frame.width)
+    result = compare(profile, frame, settings, reference_info, info)
+    result = with_any_finding_rate(result, settings)
+    result = replace(result, verdict=decide(result, trigger_on))
+    verdict = result.verdict
+    assert verdict is not None
+    target = folder / str(window)
+    document = metrics_document(result)
+    standalone = render_reports(result, ReportContext(METRICS_FILE, "", bool(verdict.trigger), f"window {window}"))[1]
+    atomic_write_text(target / REPORT_FILE, standalone)
+    if verdict.trigger:  # as trigger.txt for a batch, per window
+        from churnops.report.metrics import render_trigger
+
+        atomic_write_text(target / TRIGGER_FILE, render_trigger(result, REPORT_FILE, METRICS_FILE))
+    atomic_write_text(target / METRICS_FILE, json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
+    return WindowOutcome(document, verdict.status, verdict.headline, result.dataset_drift.score, bool(verdict.trigger))
+
+
 class WindowEvaluator:
     """Evaluates closed windows one at a time on its own thread; remembers the last result."""
 
@@ -59,7 +112,11 @@ class WindowEvaluator:
         trigger_on: list[str],
         dtypes: dict[str, str],
         config: Any = None,
+        process: Any = None,
     ) -> None:
+        self.process = process
+        """The :class:`~churnops.serve.evaluation.EvaluatorProcess` that evaluates the windows
+        (``serve.evaluation = "process"``); None: this thread does."""
         self.config = config
         """The service's configuration: [notify] channels, the history, serve.remind_every."""
         self.log = log
@@ -82,6 +139,8 @@ class WindowEvaluator:
         self._pending: list[Future[None]] = []
 
     def submit(self, windows: list[int]) -> None:
+        if windows and self.process is not None:
+            self.process.start()  # loads while the window's turn comes
         self.submitted.update(windows)
         for window in windows:
             self._pending.append(self._pool.submit(self._evaluate, window))
@@ -93,8 +152,16 @@ class WindowEvaluator:
             future.result()
 
     def _evaluate(self, window: int) -> None:
+        from churnops.serve.evaluation import WindowFailed
+
         try:
-            document = self.evaluate(window)
+            document = self._in_process(window) if self.process is not None else None
+            if document is None:
+                document = self.evaluate(window)
+        except WindowFailed as exc:  # the evaluating process logged the details
+            self.failures += 1
+            logger.error("window %s could not be evaluated: %s", window, exc)
+            document = None
         except Exception:  # a window that cannot be evaluated must not stop the service
             self.failures += 1
             logger.exception("window %s could not be evaluated", window)
@@ -110,6 +177,22 @@ class WindowEvaluator:
             self.done.add(window)
             self._lock.notify_all()
 
+    def _in_process(self, window: int) -> dict[str, Any] | None:
+        """The window evaluated by :attr:`process`, then recorded here; None when that process
+        is not there (the window is then evaluated on this thread)."""
+        from churnops.serve.evaluation import EvaluatorGone
+
+        assert self.process is not None
+        try:
+            answer = self.process.evaluate(window)
+        except EvaluatorGone:
+            return None
+        outcome = WindowOutcome(
+            answer["document"], str(answer["status"]), str(answer["headline"]), float(answer["score"]),
+            bool(answer["trigger"]),
+        )  # fmt: skip
+        return self._record(window, outcome)
+
     def wait_for(self, window: int, timeout: float) -> bool:
         """Wait until ``window`` is evaluated, at most ``timeout`` seconds; whether it is."""
         with self._lock:
@@ -117,42 +200,22 @@ class WindowEvaluator:
 
     def evaluate(self, window: int) -> dict[str, Any]:
         """Compare the window's events with the reference; write its metrics and report."""
-        from churnops.monitor.drift import with_any_finding_rate
-        from churnops.monitor.engine import compare
-        from churnops.monitor.verdict import decide
-        from churnops.report.html import ReportContext, render_reports
-        from churnops.report.metrics import metrics_document
+        outcome = evaluate_window(
+            self.log.records(window), window, self.profile, self.settings, self.reference_info, self.folder,
+            self.trigger_on, self.dtypes,
+        )  # fmt: skip
+        return self._record(window, outcome)
 
-        records = self.log.records(window)
-        frame = window_frame(records, self.dtypes)
-        info = DatasetInfo(f"window {window}", frame.height, None, None, frame.width)
-        result = compare(self.profile, frame, self.settings, self.reference_info, info)
-        result = with_any_finding_rate(result, self.settings)
-        result = replace(result, verdict=decide(result, self.trigger_on))
-        folder = self.folder / str(window)
-        document = metrics_document(result)
-        import json
-
-        standalone = render_reports(
-            result,
-            ReportContext(METRICS_FILE, "", bool(result.verdict and result.verdict.trigger), f"window {window}"),
-        )[1]
-        atomic_write_text(folder / REPORT_FILE, standalone)
-        if result.verdict is not None and result.verdict.trigger:  # as trigger.txt for a batch, per window
-            from churnops.report.metrics import render_trigger
-
-            atomic_write_text(folder / TRIGGER_FILE, render_trigger(result, REPORT_FILE, METRICS_FILE))
-        # the metrics last: a window with its metrics file has everything
-        atomic_write_text(folder / METRICS_FILE, json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
-        verdict = result.verdict
-        assert verdict is not None
-        self.log.evaluated(window, verdict.status, verdict.headline, result.dataset_drift.score)
-        logger.info("window %s: %s - %s", window, verdict.status, verdict.headline)
+    def _record(self, window: int, outcome: WindowOutcome) -> dict[str, Any]:
+        """What follows a window's evaluation in the service: its verdict in the event log, its
+        history row, its gauges and (de-duplicated) its notification."""
+        self.log.evaluated(window, outcome.status, outcome.headline, outcome.score)
+        logger.info("window %s: %s - %s", window, outcome.status, outcome.headline)
         if self.config is not None:
-            self._history(document)
-            self._export(document)
-            self._notify(window, document, bool(verdict.trigger), folder)
-        return document
+            self._history(outcome.document)
+            self._export(outcome.document)
+            self._notify(window, outcome.document, outcome.trigger, self.folder / str(window))
+        return outcome.document
 
     def _history(self, document: dict[str, Any]) -> None:
         """The window as a run of the history (``churnops history``, the report's trends)."""
@@ -204,3 +267,5 @@ class WindowEvaluator:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+        if self.process is not None:
+            self.process.close()
