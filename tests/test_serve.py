@@ -632,7 +632,7 @@ def _evaluators(pid: int) -> list[int]:
                 command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"churnops.serve.evaluation" in command:
+            if any(b"from churnops.serve.evaluation import child" in part for part in command):
                 found.append(int(child))
     return found
 
@@ -655,7 +655,8 @@ def test_windows_are_evaluated_in_a_process_beside_the_service_that_is_replaced_
         service.stop()
     assert not Path(f"/proc/{replacement}").exists()  # stopped with the service
     errors = service.process.stderr.read()
-    assert "the window evaluator stopped" in errors and "Traceback" not in errors, errors
+    assert "the window evaluator had stopped (exit status -9); a new window evaluator is started" in errors, errors
+    assert "Traceback" not in errors
     with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
         evaluated = db.execute("SELECT window, status FROM windows WHERE evaluated_at IS NOT NULL").fetchall()
     assert sorted(evaluated) == [(0, first["verdict"]["status"]), (1, second["verdict"]["status"])]
@@ -704,13 +705,17 @@ def test_the_window_evaluator_answers_only_what_it_is_asked_in_json(project):
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.pipeline.reference import get_reference_profile
-    from churnops.serve.evaluation import setup_message
+    from churnops.serve.evaluation import BOOT, setup_message
     from churnops.serve.records import RecordSchema
 
-    child = [sys.executable, "-m", "churnops.serve.evaluation"]
+    child = [sys.executable, "-I", "-c", BOOT, json.dumps(sys.path)]  # as the service starts it
     done = subprocess.run(child, input=b"{not json\n", capture_output=True, cwd=project)
     assert done.returncode == 2 and json.loads(done.stdout)["fatal"], done
-    done = subprocess.run(child, input=b'{"root": "/", "config": {}}\n', capture_output=True, cwd=project)
+    elsewhere = {"root": "/", "config": {}, "churnops": "/opt/other/churnops/__init__.py"}
+    done = subprocess.run(child, input=json.dumps(elsewhere).encode() + b"\n", capture_output=True, cwd=project)
+    assert done.returncode == 2 and "installed again" in json.loads(done.stdout)["fatal"], done
+    incomplete = {"root": "/", "config": {}, "churnops": str(Path(churnops.__file__).resolve())}
+    done = subprocess.run(child, input=json.dumps(incomplete).encode() + b"\n", capture_output=True, cwd=project)
     assert done.returncode == 2 and "incomplete" in json.loads(done.stdout)["fatal"], done
 
     service = Service(project)  # an event log with one closed window
@@ -730,11 +735,69 @@ def test_the_window_evaluator_answers_only_what_it_is_asked_in_json(project):
         config, info.sha256, project / "monitoring" / "events.db", out, list(config.thresholds.trigger_on),
         RecordSchema.from_profile(profile).dtypes,
     )  # fmt: skip
-    requests = [json.dumps(setup), "garbage", json.dumps({"window": "0"}), json.dumps({"window": 0})]
+    requests = [json.dumps(setup), "garbage", json.dumps({"window": "0"}), "[" * 100_000, json.dumps({"window": -1})]
+    requests += [json.dumps({"window": 7}), json.dumps({"window": 0})]
     done = subprocess.run(child, input="\n".join(requests).encode() + b"\n", capture_output=True, cwd=project)
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert answers[0] == {"ready": True}
-    assert answers[1]["window"] is None and answers[2]["window"] is None and "error" in answers[1]
-    assert answers[3]["window"] == 0 and answers[3]["document"]["columns"] == expected["columns"]
+    assert all(answer["window"] is None and "error" in answer for answer in answers[1:5])
+    assert answers[5] == {"window": 7, "error": "window 7 is not closed"}
+    assert answers[6]["window"] == 0 and answers[6]["document"]["columns"] == expected["columns"]
+    assert not (out / "7").exists() and not (out / "-1").exists()
     assert (out / "0" / "monitoring_metrics.json").is_file() and (out / "0" / "monitoring_report.html").is_file()
+
+
+def _evaluated(service: Service, window: int) -> bool:
+    status, body, _ = service.request("GET", f"/v1/drift?window={window}&wait=0")
+    return status == 200
+
+
+def test_a_stuck_window_evaluator_holds_up_no_request_and_no_stop(project):
+    rows = churnops.generate(3 * WINDOW, start=20_000).to_dicts()
+    service = Service(project)  # serve.evaluation_timeout: 600 s
+    try:
+        assert service.post(rows[:WINDOW])[0] == 200
+        service.window(0)
+        [evaluator] = _evaluators(service.process.pid)
+        os.kill(evaluator, signal.SIGSTOP)  # stuck: it will not answer for window 1
+        assert service.post(rows[WINDOW : 2 * WINDOW])[0] == 200  # closes window 1, sent to it
+        assert service.post(rows[2 * WINDOW :])[0] == 200  # closes window 2 while window 1 waits
+        assert service.request("GET", "/healthz")[0] == 200
+        assert not _evaluated(service, 1) and not _evaluated(service, 2)  # answered before they were
+        os.kill(evaluator, signal.SIGCONT)
+        assert service.window(1)["current"]["rows"] == service.window(2)["current"]["rows"] == WINDOW
+    finally:
+        for pid in _evaluators(service.process.pid):
+            os.kill(pid, signal.SIGCONT)  # never left stopped, whatever failed
+        service.stop()
+
+
+def test_a_window_evaluator_too_slow_is_replaced_and_a_stop_does_not_wait_for_it(project):
+    rows = churnops.generate(3 * WINDOW, start=20_000).to_dicts()
+    service = Service(project, "--set", "serve.evaluation_timeout=3")
+    try:
+        assert service.post(rows[:WINDOW])[0] == 200
+        service.window(0)
+        [evaluator] = _evaluators(service.process.pid)
+        os.kill(evaluator, signal.SIGSTOP)
+        assert service.post(rows[WINDOW : 2 * WINDOW])[0] == 200
+        assert service.window(1)["current"]["rows"] == WINDOW  # evaluated by the service after 3 s
+        [replacement] = _evaluators(service.process.pid)  # the stuck one was stopped for good
+        assert replacement != evaluator and not Path(f"/proc/{evaluator}").exists()
+        os.kill(replacement, signal.SIGSTOP)
+        assert service.post(rows[2 * WINDOW :])[0] == 200  # window 2 goes to the stuck replacement
+        service.process.send_signal(signal.SIGTERM)  # the stop gives it 3 s, then evaluates window 2 itself
+        assert service.process.wait(timeout=120) == 0
+    finally:
+        if service.process.poll() is None:
+            for pid in _evaluators(service.process.pid):
+                os.kill(pid, signal.SIGKILL)
+            service.process.kill()
+            service.process.wait()
+    assert not Path(f"/proc/{replacement}").exists()
+    errors = service.process.stderr.read()
+    assert "took more than 3 s over window 1" in errors and "Traceback" not in errors, errors
+    with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
+        evaluated = [w for (w,) in db.execute("SELECT window FROM windows WHERE evaluated_at IS NOT NULL")]
+    assert sorted(evaluated) == [0, 1, 2]

@@ -124,15 +124,9 @@ def _internal(exc: BaseException) -> typer.Exit:
 
 def setup_logging(verbose: bool, quiet: bool) -> None:
     from churnops.errors import NOTICE
+    from churnops.logs import log_to_stderr
 
-    logging.addLevelName(NOTICE, "NOTICE")
-    level = logging.DEBUG if verbose else (logging.ERROR if quiet else NOTICE)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter("%(levelname)s: %(message)s"))
-    root = logging.getLogger("churnops")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    log_to_stderr(logging.DEBUG if verbose else (logging.ERROR if quiet else NOTICE))
 
 
 def load(config_file: Path | None, overrides: dict[str, Any] | None = None, sets: list[str] | None = None) -> Any:
@@ -316,13 +310,3 @@ def echo(message: str) -> None:
     from churnops.redact import redact
 
     typer.echo(terminal(redact(message)))
-
-
-class SafeFormatter(logging.Formatter):
-    """Log lines on one line, with secrets redacted and control characters made visible."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        from churnops.escape import one_line
-        from churnops.redact import redact
-
-        return one_line(redact(super().format(record)))

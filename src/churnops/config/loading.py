@@ -86,7 +86,7 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
         node[leaf] = value
 
 
-def _remember_secrets(config: Config) -> None:
+def remember_secrets(config: Config) -> None:
     """Tell the redaction the values of every secret the configuration points at."""
     from churnops.redact import remember
 
@@ -157,7 +157,7 @@ def _validated(data: dict[str, Any], root: Path, source: Path | None, given: set
     except RecursionError:
         raise ConfigError(f"{label}: values nested too deeply") from None
     _check_paths(config, label)
-    _remember_secrets(config)
+    remember_secrets(config)
     return config
 
 

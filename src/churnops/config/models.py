@@ -660,8 +660,11 @@ class ServeConfig(_Section):
     """While windows keep alerting, the [notify] channels hear again every this many windows."""
     evaluation: Literal["process", "thread"] = "process"
     """Where closed windows are evaluated: "process", a second process beside the service (it
-    runs on another core, so requests do not wait behind an evaluation; about 150 MiB more
+    runs on another core, so requests do not wait behind an evaluation; 120-150 MiB more
     memory), or "thread", inside the service's own process."""
+    evaluation_timeout: Annotated[float, Field(ge=1, le=86_400)] = 600.0
+    """Seconds the evaluator process may take to start, or over one window, before it is stopped
+    and the window evaluated in the service's own process."""
 
     @field_validator("window_period")
     @classmethod

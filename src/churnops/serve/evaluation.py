@@ -1,21 +1,27 @@
 """Closed windows evaluated in a process of their own (``serve.evaluation = "process"``).
 
-A window's evaluation - reading its 10,000 events back, the tests, the report - is about 0.1 s of
-Python work. On the service's own interpreter it takes turns with the requests under one lock;
-in a second process it runs beside them, on another core. The service starts that process once,
-sends it the configuration it runs with and, for each closed window, the window's number; the
-process reads the window's events from the event log (read-only: the service keeps writing it),
-writes the window's report, trigger and metrics, and answers with the metrics document and the
-verdict. Everything the window changes elsewhere - its state in the event log, the history, the
-exported gauges, the notification - the service still does, so the event log keeps one writer.
+A window's evaluation - reading its 10,000 events back, the tests, the report - is about 0.07 s
+of Python work. On the service's own interpreter it takes turns with the requests under one
+lock; in a second process it runs beside them, on another core. The service's window thread
+starts that process when the first window closes, sends it the configuration it runs with and,
+for each closed window, the window's number; the process reads the window's events from the
+event log (read-only: the service keeps writing it), writes the window's report, trigger and
+metrics, and answers with the metrics document and the verdict. Everything the window changes
+elsewhere - its state in the event log, the history, the exported gauges, the notification - the
+service still does, so the event log keeps one writer. Nothing here ever runs on the event loop.
 
 The two talk over the child's standard input and output, one JSON object per line; nothing but
-JSON crosses (no pickle). The child follows the service: it ends when its input closes (the
-service stopped or was killed) and ignores Ctrl-C, which the service handles. A child that
-cannot start (the reference changed since the service loaded it, a missing module) or that dies
-is said in the log; the window is then evaluated in the service's process, as with
-``serve.evaluation = "thread"``, and a new child is started for the next one (after three deaths
-in a row, the service keeps evaluating windows itself).
+JSON crosses (no pickle). The child runs the very churnops the service runs (the service's
+import path, Python's isolated mode: nothing from the working folder or ``PYTHON*`` variables),
+without the service's token in its environment, and logs through the same one-line, redacted
+format. It follows the service: it ends when its input closes (the service stopped or was
+killed) and ignores Ctrl-C, which the service handles.
+
+When the child cannot start (the reference changed since the service loaded it, churnops was
+upgraded meanwhile), dies, or takes longer than ``serve.evaluation_timeout`` over a window, it is
+said in the log and the window is evaluated in the service's process, as with
+``serve.evaluation = "thread"``; a new child is started for the next window, and after three
+failures in a row the service keeps evaluating windows itself.
 """
 
 from __future__ import annotations
@@ -23,89 +29,121 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
+
+from churnops.serve.windows import EvaluatorGone, WindowFailed
 
 logger = logging.getLogger(__name__)
 
 MAX_DEATHS = 3
-"""Children that died in a row before the service evaluates its windows itself."""
-
-
-class EvaluatorGone(RuntimeError):
-    """The evaluating process is not there (it could not start, or it died)."""
-
-
-class WindowFailed(RuntimeError):
-    """The evaluating process could not evaluate a window (said in one line)."""
+"""Children that failed in a row before the service evaluates its windows itself."""
+SHUTDOWN_GRACE = 20.0
+"""Seconds a window already sent may still take once the service is stopping."""
+MAX_ANSWER_BYTES = 1 << 30
+"""Longest answer line read from the child (a window's metrics document)."""
+BOOT = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from churnops.serve.evaluation import child; sys.exit(child())"
+)
+"""What the child runs: the service's import path, then the loop below."""
 
 
 class EvaluatorProcess:
-    """The service's side: starts the child, sends windows, reads the answers (one at a time)."""
+    """The service's side: starts the child, sends windows, reads the answers - one window at a
+    time, always from the window thread (never from the event loop)."""
 
-    def __init__(self, setup: dict[str, Any]) -> None:
+    def __init__(self, setup: dict[str, Any], timeout: float = 600.0, hidden: tuple[str, ...] = ()) -> None:
         self._setup = setup
+        self.timeout = timeout
+        """Seconds the child may take to start, and over one window."""
+        self._hidden = hidden
+        """Environment variables the child does not get (the service's token, the Redis URL)."""
         self._child: subprocess.Popen[bytes] | None = None
+        self._exit: dict[int, int] = {}
+        """Exit status of each child, set by its reaper thread."""
         self._ready = False
+        self._pending = b""
         self._lock = threading.Lock()
+        self._closing_at: float | None = None
         self.deaths = 0
-        """Children that died (or could not start) since the last window one evaluated."""
+        """Children that failed since the last window one evaluated."""
         self.disabled: str | None = None
         """Why windows are evaluated in the service's process from now on (None: they are not)."""
+
+    @property
+    def grace(self) -> float:
+        """Seconds a window already sent may still take once the service is stopping."""
+        return min(SHUTDOWN_GRACE, self.timeout)
 
     @property
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None else None
 
     def start(self) -> None:
-        """Start the child (it loads what it needs while the service starts serving)."""
+        """Start the child ahead of its first window (it loads what it needs meanwhile)."""
         with self._lock:
-            if self._child is None and self.disabled is None:
-                self._spawn()
+            if self._child is None and self.disabled is None and self._closing_at is None:
+                try:
+                    self._spawn()
+                except OSError as exc:
+                    self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
 
     def _spawn(self) -> None:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "churnops.serve.evaluation"],
+        environment = {k: v for k, v in os.environ.items() if k not in self._hidden}
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-c", BOOT, json.dumps(sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,
             start_new_session=True,  # a terminal's Ctrl-C goes to the service, which stops it
         )
-        self._ready = False
-        stdin = self._child.stdin
+        self._child, self._ready, self._pending = child, False, b""
+        # reaped as soon as it ends, even while no window comes (no zombie for hours)
+        threading.Thread(target=self._reap, args=(child,), name="churnops-evaluator-reaper", daemon=True).start()
+        stdin = child.stdin
         assert stdin is not None
         try:
             stdin.write(_line(self._setup))
             stdin.flush()
-        except OSError:  # died at once: said when the first window asks for it
+        except OSError:  # died at once: found when its first answer is read
             pass
+
+    def _reap(self, child: subprocess.Popen[bytes]) -> None:
+        self._exit[child.pid] = child.wait()
 
     def evaluate(self, window: int) -> dict[str, Any]:
         """The child's answer for ``window`` (``document``, ``status``, ``headline``, ``score``,
         ``trigger``); :class:`WindowFailed` when it could not evaluate it, :class:`EvaluatorGone`
-        when there is no child to ask."""
+        when there is no child to ask (the window is then evaluated by the caller)."""
         with self._lock:
             if self.disabled is not None:
                 raise EvaluatorGone(self.disabled)
-            if self._child is None or self._child.poll() is not None:
-                if self._child is not None:
-                    self._died(f"the window evaluator stopped (exit status {self._child.returncode})")
-                    if self.disabled is not None:
-                        raise EvaluatorGone(self.disabled)
+            child = self._child
+            if child is not None and child.pid in self._exit:
+                why = f"the window evaluator had stopped (exit status {self._exit[child.pid]})"
+                self._failed(why, spawn=True)
+                if self.disabled is not None:
+                    raise EvaluatorGone(self.disabled)
+            if self._child is None:
+                if self._closing_at is not None:
+                    raise EvaluatorGone("the service is stopping")
                 try:
                     self._spawn()
                 except OSError as exc:
                     self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
-                    raise EvaluatorGone(str(exc)) from None
+                    raise EvaluatorGone(self.disabled or "") from None
             child = self._child
-            assert child is not None and child.stdin is not None and child.stdout is not None
+            assert child is not None and child.stdin is not None
+            deadline = time.monotonic() + self.timeout
             try:
                 if not self._ready:
-                    answer = _read(child.stdout)
+                    answer = self._answer(child, deadline)
                     if "fatal" in answer:
                         self._disable(str(answer["fatal"]))
                         raise EvaluatorGone(str(answer["fatal"]))
@@ -113,50 +151,100 @@ class EvaluatorProcess:
                     logger.info("windows are evaluated in process %s", child.pid)
                 child.stdin.write(_line({"window": window}))
                 child.stdin.flush()
-                answer = _read(child.stdout)
-            except (OSError, ValueError) as exc:
-                self._died(f"the window evaluator stopped ({exc})")
+                answer = self._answer(child, time.monotonic() + self.timeout)
+            except TimeoutError:
+                self._failed(f"the window evaluator took more than {self.timeout:g} s over window {window}")
+                raise EvaluatorGone("too slow") from None
+            except (OSError, ValueError, RecursionError) as exc:
+                self._failed(f"the window evaluator stopped while evaluating window {window} ({exc})")
                 raise EvaluatorGone(str(exc)) from None
-            self.deaths = 0
             if answer.get("window") != window:
-                self._died(f"the window evaluator answered for window {answer.get('window')!r}, not {window}")
+                self._failed(f"the window evaluator answered for window {answer.get('window')!r}, not {window}")
                 raise EvaluatorGone("unexpected answer")
+            self.deaths = 0
             if "error" in answer:
                 raise WindowFailed(str(answer["error"]))
             return answer
 
-    def _died(self, why: str) -> None:
+    def _answer(self, child: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
+        """The child's next answer line, read until ``deadline`` (earlier once stopping)."""
+        stream = child.stdout
+        assert stream is not None
+        descriptor = stream.fileno()
+        while b"\n" not in self._pending:
+            limit = deadline if self._closing_at is None else min(deadline, self._closing_at + self.grace)
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            readable, _, _ = select.select([descriptor], [], [], min(left, 1.0))
+            if not readable:
+                continue
+            block = os.read(descriptor, 1 << 20)
+            if not block:
+                raise OSError("its output closed")
+            self._pending += block
+            if len(self._pending) > MAX_ANSWER_BYTES:
+                raise ValueError("an answer longer than 1 GiB")
+        line, _, self._pending = self._pending.partition(b"\n")
+        answer = json.loads(line)
+        if not isinstance(answer, dict):
+            raise ValueError("an answer that is not a JSON object")
+        return answer
+
+    def _failed(self, why: str, spawn: bool = False) -> None:
+        """A child that failed: stopped, counted; the service evaluates windows itself after
+        :data:`MAX_DEATHS` in a row. ``spawn``: found dead before a window was sent (a new child
+        takes the window), else the window is evaluated in the service's process."""
         self.deaths += 1
-        self._stop()
+        self._stop(kill=True)
         if self.deaths >= MAX_DEATHS:
             self._disable(f"{why}; {MAX_DEATHS} times in a row")
-        else:
-            logger.warning("%s; the window is evaluated in the service's process, and a new evaluator started", why)
+            return
+        here = "" if spawn else "; the window is evaluated in the service's process"
+        later = (
+            ""
+            if self._closing_at is not None
+            else ("; a new window evaluator is started" if spawn else ", and a new evaluator started")
+        )
+        logger.warning("%s%s%s", why, here, later)
+        if self._closing_at is None:
+            try:
+                self._spawn()  # it loads while the window is evaluated here
+            except OSError as exc:
+                self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
 
     def _disable(self, why: str) -> None:
         self.disabled = why
-        self._stop()
+        self._stop(kill=True)
         logger.warning("windows are evaluated in the service's process from now on: %s", why)
 
-    def _stop(self, timeout: float = 60) -> None:
+    def _stop(self, kill: bool = False) -> None:
         child, self._child = self._child, None
         if child is None:
             return
+        if kill:
+            child.kill()  # a stopped (SIGSTOP) or busy child too
         try:
             if child.stdin is not None:
                 child.stdin.close()  # the child ends when its input closes
         except OSError:
             pass
         try:
-            child.wait(timeout=timeout)
+            child.wait(timeout=self.grace)  # while its reaper waits on it too
         except subprocess.TimeoutExpired:
             child.kill()
-            child.wait()
         if child.stdout is not None:
             child.stdout.close()
 
+    def stopping(self) -> None:
+        """The service is stopping: a window in progress gets :attr:`grace` seconds more at
+        most, and no new child is started (the windows left are evaluated in the
+        service's process)."""
+        self._closing_at = time.monotonic()
+
     def close(self) -> None:
-        """Stop the child after the window it is on (the service is stopping)."""
+        """Stop the child (after :meth:`stopping` and the queued windows)."""
+        self.stopping()
         with self._lock:
             self._stop()
 
@@ -172,22 +260,15 @@ def _one_line(exc: BaseException) -> str:
     return redact(" ".join(str(exc).split())[:500]) or type(exc).__name__
 
 
-def _read(stream: IO[bytes]) -> dict[str, Any]:
-    line = stream.readline()
-    if not line:
-        raise OSError("its output closed")
-    answer = json.loads(line)
-    if not isinstance(answer, dict):
-        raise ValueError("an answer that is not a JSON object")
-    return answer
-
-
 def setup_message(
     config: Any, reference_sha256: str | None, event_log: Path, folder: Path, trigger_on: list[str], dtypes: dict
 ) -> dict[str, Any]:
     """What the child needs to evaluate windows as the service would: the configuration the
     service runs with (its columns inferred), the reference it loaded (by its sha256), the event
-    log, the windows' folder, what raises an alert and the events' column types."""
+    log, the windows' folder, what raises an alert, the events' column types, the churnops it
+    runs and how much it logs."""
+    import churnops
+
     return {
         "config": config.model_dump(mode="json", exclude_unset=True),  # what the user chose, no more
         "resolved": config.model_dump(mode="json"),
@@ -198,6 +279,8 @@ def setup_message(
         "folder": str(folder),
         "trigger_on": list(trigger_on),
         "dtypes": dict(dtypes),
+        "churnops": str(Path(churnops.__file__).resolve()),
+        "log_level": logging.getLogger("churnops").getEffectiveLevel(),
     }
 
 
@@ -206,12 +289,17 @@ def setup_message(
 
 def _prepare(setup: dict[str, Any]) -> Any:
     """Everything a window's evaluation needs, from the service's setup message."""
+    import churnops
+    from churnops.config.loading import remember_secrets
     from churnops.config.models import Config
+    from churnops.errors import ChurnopsError
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.pipeline.reference import get_reference_profile
     from churnops.serve.eventlog import LogReader
 
+    if setup.get("churnops") != str(Path(churnops.__file__).resolve()):
+        raise ValueError("churnops was installed again since the service started; restart the service")
     texts = [setup.get(key) for key in ("root", "event_log", "folder")]
     if not all(isinstance(text, str) and text for text in texts):
         raise ValueError("the service's setup is incomplete")
@@ -223,12 +311,18 @@ def _prepare(setup: dict[str, Any]) -> Any:
     given = setup.get("source")
     source_file = Path(given) if isinstance(given, str) else None
     config = Config.model_validate({**setup["config"], "root": Path(texts[0]), "source": source_file})
+    remember_secrets(config)
     source = reference_source(config, MonitorRequest())
     config = inferred_configuration(config, source.path)
     if config.model_dump(mode="json") != setup.get("resolved"):
         raise ValueError("the configuration read here differs from the service's; restart the service")
     settings = settings_from_config(config)
-    profile, reference_info, _, _ = get_reference_profile(config, source, settings, use_cache=True)
+    try:
+        profile, reference_info, _, _ = get_reference_profile(config, source, settings, use_cache=True)
+    except ChurnopsError as exc:
+        raise ValueError(
+            f"the reference {source.path} is no longer the one the service loaded ({exc}); restart the service"
+        ) from None
     if reference_info.sha256 != setup.get("reference_sha256"):
         raise ValueError(f"the reference {source.path} changed since the service loaded it; restart the service")
     reader = LogReader(Path(texts[1]))
@@ -240,27 +334,31 @@ def child() -> int:
     import signal
 
     from churnops.errors import ChurnopsError
+    from churnops.logs import log_to_stderr
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # whatever prints goes to the service's standard error, never into the answers
-    # warnings only: the service has said its notices about the columns already
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s window evaluator: %(message)s", stream=sys.stderr)
+    log_to_stderr(logging.WARNING, "window evaluator")
     setup_line = sys.stdin.buffer.readline()
     if not setup_line:
         return 0
     try:
-        reader, profile, settings, reference_info, folder, trigger_on, dtypes = _prepare(json.loads(setup_line))
-    except (ChurnopsError, OSError, ValueError, TypeError, KeyError) as exc:
+        setup = json.loads(setup_line)
+        level = setup.get("log_level") if isinstance(setup, dict) else None
+        if isinstance(level, int) and level <= logging.DEBUG:  # -v: the details here too; else no notice twice
+            log_to_stderr(logging.DEBUG, "window evaluator")
+        prepared = _prepare(setup)
+    except (ChurnopsError, OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         answers.write(_line({"fatal": _one_line(exc)}))
         return 2
     try:
         answers.write(_line({"ready": True}))
-        _serve(answers, reader, profile, settings, reference_info, folder, trigger_on, dtypes)
+        _serve(answers, *prepared)
     except BrokenPipeError:  # the service is gone: nobody to answer
         pass
     finally:
-        reader.close()
+        prepared[0].close()
     return 0
 
 
@@ -271,17 +369,19 @@ def _serve(answers: IO[bytes], reader: Any, profile: Any, settings: Any, referen
     for line in sys.stdin.buffer:
         try:
             window = json.loads(line)["window"]
-            if type(window) is not int:
+            if type(window) is not int or window < 0:
                 raise ValueError("no window number")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             answers.write(_line({"window": None, "error": "a request that is not a window number"}))
             continue
         try:
+            if not reader.is_closed(window):
+                raise ValueError(f"window {window} is not closed")
             outcome = evaluate_window(
                 reader.records(window), window, profile, settings, reference_info, folder, trigger_on, dtypes
             )
         except Exception as exc:  # a window that cannot be evaluated must not stop the next ones
-            logger.exception("window %s could not be evaluated", window)
+            logger.debug("window %s could not be evaluated", window, exc_info=True)  # the service says it (-v: why)
             answers.write(_line({"window": window, "error": _one_line(exc)}))
             continue
         answers.write(
@@ -296,7 +396,3 @@ def _serve(answers: IO[bytes], reader: Any, profile: Any, settings: Any, referen
                 }
             )
         )
-
-
-if __name__ == "__main__":
-    sys.exit(child())

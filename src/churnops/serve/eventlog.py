@@ -530,6 +530,14 @@ class LogReader:
             self._db.close()
             raise
 
+    def is_closed(self, window: int) -> bool:
+        """Whether ``window`` is closed (only a closed window is evaluated)."""
+        try:
+            row = self._db.execute("SELECT 1 FROM windows WHERE window = ?", (window,)).fetchone()
+        except sqlite3.DatabaseError as exc:  # a damaged or tampered log
+            raise InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}") from None
+        return row is not None
+
     def records(self, window: int) -> list[dict[str, Any]]:
         """The events of ``window``, in the order they were accepted."""
         import orjson

@@ -140,7 +140,8 @@ def start_monitoring(config: Config) -> Monitoring:
         from churnops.serve.evaluation import EvaluatorProcess, setup_message
 
         setup = setup_message(config, reference_info.sha256, log.path, folder, trigger_on, schema.dtypes)
-        process = EvaluatorProcess(setup)  # started when the first window closes
+        hidden = (serve.token_env, config.consume.redis_url_env)  # secrets the evaluator has no use for
+        process = EvaluatorProcess(setup, serve.evaluation_timeout, hidden)  # started when a first window closes
     evaluator = WindowEvaluator(
         log, profile, settings, reference_info, folder, trigger_on, schema.dtypes, config, process=process
     )

@@ -48,6 +48,15 @@ def window_frame(records: list[dict[str, Any]], dtypes: dict[str, str]) -> Any:
     return pl.DataFrame(columns)
 
 
+class EvaluatorGone(RuntimeError):
+    """The window evaluator process is not there (it could not start, died or took too long):
+    the window is evaluated in the service's process."""
+
+
+class WindowFailed(RuntimeError):
+    """The window evaluator process could not evaluate a window (said in one line)."""
+
+
 @dataclass(frozen=True)
 class WindowOutcome:
     """A window's evaluation: its metrics document and its verdict."""
@@ -139,8 +148,8 @@ class WindowEvaluator:
         self._pending: list[Future[None]] = []
 
     def submit(self, windows: list[int]) -> None:
-        if windows and self.process is not None:
-            self.process.start()  # loads while the window's turn comes
+        if windows and self.process is not None and self.process.pid is None:
+            self._pool.submit(self.process.start)  # on the window thread: it loads meanwhile
         self.submitted.update(windows)
         for window in windows:
             self._pending.append(self._pool.submit(self._evaluate, window))
@@ -152,8 +161,6 @@ class WindowEvaluator:
             future.result()
 
     def _evaluate(self, window: int) -> None:
-        from churnops.serve.evaluation import WindowFailed
-
         try:
             document = self._in_process(window) if self.process is not None else None
             if document is None:
@@ -180,8 +187,6 @@ class WindowEvaluator:
     def _in_process(self, window: int) -> dict[str, Any] | None:
         """The window evaluated by :attr:`process`, then recorded here; None when that process
         is not there (the window is then evaluated on this thread)."""
-        from churnops.serve.evaluation import EvaluatorGone
-
         assert self.process is not None
         try:
             answer = self.process.evaluate(window)
@@ -266,6 +271,10 @@ class WindowEvaluator:
         self.log.set_meta("notify", json.dumps({"alerting": alert, "last_sent": window}))
 
     def shutdown(self) -> None:
+        """Evaluate the windows queued (a window in the evaluator process gets a grace period),
+        then stop the evaluator process."""
+        if self.process is not None:
+            self.process.stopping()
         self._pool.shutdown(wait=True)
         if self.process is not None:
             self.process.close()
