@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import sqlite3
@@ -655,7 +656,7 @@ def test_windows_are_evaluated_in_a_process_beside_the_service_that_is_replaced_
         service.stop()
     assert not Path(f"/proc/{replacement}").exists()  # stopped with the service
     errors = service.process.stderr.read()
-    assert "the window evaluator had stopped (exit status -9); a new window evaluator is started" in errors, errors
+    assert "the window evaluator had stopped (killed by SIGKILL); a new window evaluator is started" in errors, errors
     assert "Traceback" not in errors
     with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
         evaluated = db.execute("SELECT window, status FROM windows WHERE evaluated_at IS NOT NULL").fetchall()
@@ -696,7 +697,7 @@ def test_a_reference_changed_under_the_service_is_not_used_by_its_window_evaluat
     finally:
         service.stop()
     errors = service.process.stderr.read()
-    assert "windows are evaluated in the service's process from now on" in errors, errors
+    assert "windows are evaluated in the main process from now on" in errors, errors
     assert "changed since the service loaded it" in errors
 
 
@@ -705,10 +706,10 @@ def test_the_window_evaluator_answers_only_what_it_is_asked_in_json(project):
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.pipeline.reference import get_reference_profile
-    from churnops.serve.evaluation import BOOT, setup_message
+    from churnops.serve.evaluation import BOOT, child_path, setup_message
     from churnops.serve.records import RecordSchema
 
-    child = [sys.executable, "-I", "-c", BOOT, json.dumps(sys.path)]  # as the service starts it
+    child = [sys.executable, "-I", "-c", BOOT, json.dumps(child_path()), str(os.getpid())]  # as the service does
     done = subprocess.run(child, input=b"{not json\n", capture_output=True, cwd=project)
     assert done.returncode == 2 and json.loads(done.stdout)["fatal"], done
     elsewhere = {"root": "/", "config": {}, "churnops": "/opt/other/churnops/__init__.py"}
@@ -798,6 +799,48 @@ def test_a_window_evaluator_too_slow_is_replaced_and_a_stop_does_not_wait_for_it
     assert not Path(f"/proc/{replacement}").exists()
     errors = service.process.stderr.read()
     assert "took more than 3 s over window 1" in errors and "Traceback" not in errors, errors
+    # window 2 was with the frozen replacement when the stop came (frozen while it started, or
+    # over the window): whichever of its 3 s ran out first, the service said it gave up on it
+    given_up = ("did not start within 3 s", "took more than 3 s over window 2", "did not finish window 2 within 3 s")
+    assert any(reason in errors for reason in given_up), errors
     with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
         evaluated = [w for (w,) in db.execute("SELECT window FROM windows WHERE evaluated_at IS NOT NULL")]
     assert sorted(evaluated) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_window_that_cannot_be_evaluated_says_so_at_once(project, mode):
+    (project / "monitoring" / "windows").mkdir(parents=True)
+    (project / "monitoring" / "windows" / "0").write_text("a file where the window's folder goes")
+    service = Service(project, "--set", f"serve.evaluation={mode}")
+    try:
+        assert service.post(churnops.generate(WINDOW, start=20_000).to_dicts())[0] == 200
+        status, body, _ = service.request("GET", "/v1/drift?window=0&wait=60")
+        assert status == 500 and b"window 0 could not be evaluated" in body, body  # not a 404 after 60 s
+        status, page, _ = service.request("GET", "/")
+        assert b"<td class='failed'>failed</td>" in page
+        status, answer = service.post([{}])
+        assert status == 422 and "none of the reference's columns" in json.dumps(answer), answer
+    finally:
+        service.stop()
+    errors = service.process.stderr.read()
+    assert "window 0 could not be evaluated: [Errno" in errors and "Traceback" not in errors, errors
+    assert len([line for line in errors.splitlines() if "could not be evaluated" in line]) == 1, errors
+
+
+def test_a_frozen_window_evaluator_ends_with_a_killed_service(project):
+    service = Service(project)
+    assert service.post(churnops.generate(WINDOW, start=20_000).to_dicts())[0] == 200
+    service.window(0)
+    [evaluator] = _evaluators(service.process.pid)
+    watch = os.pidfd_open(evaluator)
+    try:
+        os.kill(evaluator, signal.SIGSTOP)  # frozen: it cannot see its input close
+        service.process.kill()
+        service.process.wait()
+        readable, _, _ = select.select([watch], [], [], 120)  # readable once the process has ended
+        assert readable, "the frozen evaluator outlived the service"
+    finally:
+        os.close(watch)
+        if Path(f"/proc/{evaluator}").exists():
+            os.kill(evaluator, signal.SIGKILL)

@@ -326,6 +326,10 @@ def create_app(state: ServiceState) -> Starlette:
             return False
         return number not in state.evaluator.submitted or number in state.evaluator.done
 
+    def settled(number: int) -> bool:
+        """Whether waiting for window ``number`` is over: evaluated, or its evaluation failed."""
+        return number in state.evaluator.failed or evaluated(number)
+
     def checked_labels(payload: Any) -> list[tuple[str, int]] | Response:
         items = [payload] if isinstance(payload, dict) else payload
         if not isinstance(items, list) or not items or len(items) > state.max_batch:
@@ -385,16 +389,20 @@ def create_app(state: ServiceState) -> Starlette:
             number, wait = int(wanted), float(wait_text)
             if not 0 <= wait <= 60:
                 return _problem(400, "wait must be from 0 to 60 seconds")
-            if not evaluated(number) and wait > 0:
+            if not settled(number) and wait > 0:
                 if waiters["now"] >= MAX_WAITERS:
                     return _problem(429, f"{MAX_WAITERS} requests are already waiting for windows; ask again later")
                 waiters["now"] += 1
                 try:  # waits on the event loop, holding no thread that writes need
                     deadline = time.monotonic() + wait
-                    while not evaluated(number) and time.monotonic() < deadline:
+                    while not settled(number) and time.monotonic() < deadline:
                         await asyncio.sleep(0.05)
                 finally:
                     waiters["now"] -= 1
+            if not evaluated(number) and number in state.evaluator.failed:
+                return _problem(
+                    500, f"window {number} could not be evaluated (see the service's log; it is tried again at restart)"
+                )
             if not evaluated(number):
                 return _problem(404, f"window {number} is not evaluated yet")
             path = state.folder / str(number) / METRICS_FILE
@@ -483,7 +491,8 @@ def create_app(state: ServiceState) -> Starlette:
         rows = []
         for window in state.log.recent(20):
             number = int(window["window"])
-            status = html.escape(str(window["status"] or "evaluating"))
+            waiting = "failed" if number in state.evaluator.failed and not window["evaluated_at"] else "evaluating"
+            status = html.escape(str(window["status"] or waiting))
             headline = html.escape(str(window["headline"] or ""))
             score = window["score"]
             shown = f"{score:.3f}" if isinstance(score, float) and math.isfinite(score) else "-"
@@ -497,7 +506,7 @@ def create_app(state: ServiceState) -> Starlette:
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>churnops serve</title>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             "<style>body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse}"
-            "td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.alert{color:#b00}"
+            "td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.alert,.failed{color:#b00}"
             ".warning{color:#a60}.ok{color:#060}</style></head><body>"
             "<h1>churnops serve</h1>"
             f"<p>Open window {state.log.open_window}: {state.log.open_count:,} of {state.window_size:,} events. "

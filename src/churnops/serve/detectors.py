@@ -82,7 +82,8 @@ class Detectors:
                 if not episode:
                     continue  # the same change still going on: counted, said once
                 logger.warning(
-                    "detector alarm: %s (%s, %s) at value %s, change estimated after value %s",
+                    "detector alarm: %s (%s, %s) at the stream's value number %s; the change likely began after "
+                    "value number %s",
                     one_line_short(name, 40), alarm["detector"], alarm["direction"], alarm["at_value"],
                     alarm["change_estimated_after_value"],
                 )  # fmt: skip

@@ -12,14 +12,14 @@ service still does, so the event log keeps one writer. Nothing here ever runs on
 
 The two talk over the child's standard input and output, one JSON object per line; nothing but
 JSON crosses (no pickle). The child runs the very churnops the service runs (the service's
-import path, Python's isolated mode: nothing from the working folder or ``PYTHON*`` variables),
-without the service's token in its environment, and logs through the same one-line, redacted
-format. It follows the service: it ends when its input closes (the service stopped or was
-killed) and ignores Ctrl-C, which the service handles.
+import path without the working folder, in Python's isolated mode: nothing from ``PYTHON*``
+variables either), without the service's token in its environment, and logs through the same
+one-line, redacted format. It follows the service: it ends when its input closes, is killed by
+Linux when the service dies (even frozen), and ignores Ctrl-C, which the service handles.
 
 When the child cannot start (the reference changed since the service loaded it, churnops was
 upgraded meanwhile), dies, or takes longer than ``serve.evaluation_timeout`` over a window, it is
-said in the log and the window is evaluated in the service's process, as with
+said in the log and the window is evaluated in the main process, as with
 ``serve.evaluation = "thread"``; a new child is started for the next window, and after three
 failures in a row the service keeps evaluating windows itself.
 """
@@ -47,11 +47,42 @@ SHUTDOWN_GRACE = 20.0
 """Seconds a window already sent may still take once the service is stopping."""
 MAX_ANSWER_BYTES = 1 << 30
 """Longest answer line read from the child (a window's metrics document)."""
-BOOT = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from churnops.serve.evaluation import child; sys.exit(child())"
-)
-"""What the child runs: the service's import path, then the loop below."""
+BOOT = """import json, sys
+try:
+    sys.path[:] = json.loads(sys.argv[1])
+    from churnops.serve.evaluation import child
+except Exception as exc:
+    print(json.dumps({"fatal": "cannot start: " + " ".join(f"{type(exc).__name__}: {exc}".split())[:300]}))
+    sys.exit(2)
+sys.exit(child(int(sys.argv[2]) if len(sys.argv) > 2 else None))
+"""
+"""What the child runs (from churnops.serve.evaluation import child): the service's import path,
+then the loop below; a failed import is one line of its answers, never a traceback."""
+
+
+def child_path() -> list[str]:
+    """The service's import path for the child, without the working folder (which ``python -m``
+    puts first), the folder holding the churnops the service runs first."""
+    import churnops
+
+    home = str(Path(churnops.__file__).resolve().parent.parent)
+    here = {"", ".", os.getcwd()}
+    return [home, *(entry for entry in sys.path if entry not in here and entry != home)]
+
+
+def _exit_status(code: int) -> str:
+    import signal
+
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+class _Stopping(TimeoutError):
+    """The service is stopping and the grace period for a window in progress is over."""
 
 
 class EvaluatorProcess:
@@ -97,7 +128,7 @@ class EvaluatorProcess:
     def _spawn(self) -> None:
         environment = {k: v for k, v in os.environ.items() if k not in self._hidden}
         child = subprocess.Popen(
-            [sys.executable, "-I", "-c", BOOT, json.dumps(sys.path)],
+            [sys.executable, "-I", "-c", BOOT, json.dumps(child_path()), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,
@@ -126,7 +157,7 @@ class EvaluatorProcess:
                 raise EvaluatorGone(self.disabled)
             child = self._child
             if child is not None and child.pid in self._exit:
-                why = f"the window evaluator had stopped (exit status {self._exit[child.pid]})"
+                why = f"the window evaluator had stopped ({_exit_status(self._exit[child.pid])})"
                 self._failed(why, spawn=True)
                 if self.disabled is not None:
                     raise EvaluatorGone(self.disabled)
@@ -140,10 +171,15 @@ class EvaluatorProcess:
                     raise EvaluatorGone(self.disabled or "") from None
             child = self._child
             assert child is not None and child.stdin is not None
-            deadline = time.monotonic() + self.timeout
             try:
                 if not self._ready:
-                    answer = self._answer(child, deadline)
+                    try:
+                        answer = self._answer(child, time.monotonic() + self.timeout)
+                    except _Stopping:
+                        raise
+                    except TimeoutError:
+                        self._failed(f"the window evaluator did not start within {self.timeout:g} s")
+                        raise EvaluatorGone("too slow to start") from None
                     if "fatal" in answer:
                         self._disable(str(answer["fatal"]))
                         raise EvaluatorGone(str(answer["fatal"]))
@@ -152,11 +188,20 @@ class EvaluatorProcess:
                 child.stdin.write(_line({"window": window}))
                 child.stdin.flush()
                 answer = self._answer(child, time.monotonic() + self.timeout)
+            except _Stopping:
+                self._stop(kill=True)
+                logger.warning(
+                    "stopping: the window evaluator did not finish window %s within %g s; it is stopped and the "
+                    "windows left are evaluated in the main process", window, self.grace,
+                )  # fmt: skip
+                raise EvaluatorGone("stopping") from None
             except TimeoutError:
                 self._failed(f"the window evaluator took more than {self.timeout:g} s over window {window}")
                 raise EvaluatorGone("too slow") from None
             except (OSError, ValueError, RecursionError) as exc:
-                self._failed(f"the window evaluator stopped while evaluating window {window} ({exc})")
+                code = child.poll() if child.pid not in self._exit else self._exit[child.pid]
+                how = _exit_status(code) if code is not None else str(exc)
+                self._failed(f"the window evaluator stopped while evaluating window {window} ({how})")
                 raise EvaluatorGone(str(exc)) from None
             if answer.get("window") != window:
                 self._failed(f"the window evaluator answered for window {answer.get('window')!r}, not {window}")
@@ -175,7 +220,7 @@ class EvaluatorProcess:
             limit = deadline if self._closing_at is None else min(deadline, self._closing_at + self.grace)
             left = limit - time.monotonic()
             if left <= 0:
-                raise TimeoutError
+                raise _Stopping if limit < deadline else TimeoutError
             readable, _, _ = select.select([descriptor], [], [], min(left, 1.0))
             if not readable:
                 continue
@@ -200,7 +245,7 @@ class EvaluatorProcess:
         if self.deaths >= MAX_DEATHS:
             self._disable(f"{why}; {MAX_DEATHS} times in a row")
             return
-        here = "" if spawn else "; the window is evaluated in the service's process"
+        here = "" if spawn else "; the window is evaluated in the main process"
         later = (
             ""
             if self._closing_at is not None
@@ -216,7 +261,7 @@ class EvaluatorProcess:
     def _disable(self, why: str) -> None:
         self.disabled = why
         self._stop(kill=True)
-        logger.warning("windows are evaluated in the service's process from now on: %s", why)
+        logger.warning("windows are evaluated in the main process from now on: %s", why)
 
     def _stop(self, kill: bool = False) -> None:
         child, self._child = self._child, None
@@ -243,10 +288,11 @@ class EvaluatorProcess:
         self._closing_at = time.monotonic()
 
     def close(self) -> None:
-        """Stop the child (after :meth:`stopping` and the queued windows)."""
+        """Stop the child (after :meth:`stopping` and the queued windows: it is idle, nothing of
+        it is lost - a frozen one is not waited for)."""
         self.stopping()
         with self._lock:
-            self._stop()
+            self._stop(kill=True)
 
 
 def _line(message: dict[str, Any]) -> bytes:
@@ -329,13 +375,30 @@ def _prepare(setup: dict[str, Any]) -> Any:
     return reader, profile, settings, reference_info, Path(texts[2]), trigger_on, dtypes
 
 
-def child() -> int:
+def _follow(parent: int) -> None:
+    """End with the service even when frozen (``kill -STOP``) and it is killed: Linux sends this
+    process SIGKILL when the thread that started it ends; elsewhere its input closing ends it."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the service ended before this line
+        os._exit(0)
+
+
+def child(parent: int | None = None) -> int:
     """The child's loop: the setup line, then one window per line until the input closes."""
     import signal
 
-    from churnops.errors import ChurnopsError
     from churnops.logs import log_to_stderr
 
+    if parent is not None:
+        _follow(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # whatever prints goes to the service's standard error, never into the answers
@@ -349,7 +412,8 @@ def child() -> int:
         if isinstance(level, int) and level <= logging.DEBUG:  # -v: the details here too; else no notice twice
             log_to_stderr(logging.DEBUG, "window evaluator")
         prepared = _prepare(setup)
-    except (ChurnopsError, OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+    except Exception as exc:  # said to the service in one line; it evaluates windows itself then
+        logger.debug("the window evaluator cannot start", exc_info=True)
         answers.write(_line({"fatal": _one_line(exc)}))
         return 2
     try:

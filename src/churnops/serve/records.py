@@ -109,6 +109,9 @@ class RecordSchema:
             if event_id is not None:
                 seen.add(event_id)
             record: dict[str, Any] = {}
+            if not any(column != EVENT_ID for column in event):
+                problems.append(f"{where}: none of the reference's columns (an empty event)")
+                continue
             for column, value in event.items():
                 if column == EVENT_ID:
                     continue
@@ -134,6 +137,8 @@ class RecordSchema:
             if type(event) is not dict or not event.keys() <= allowed:
                 return None
             event_id = event.get(EVENT_ID)
+            if len(event) == (event_id is not None or EVENT_ID in event):  # no column at all
+                return None
             if event_id is not None:
                 if type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable():
                     return None

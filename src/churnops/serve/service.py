@@ -325,7 +325,8 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     shown = f"[{host}]" if ":" in host else host
     say(
         f"churnops serve: listening on http://{shown}:{bound} (window of {config.serve.window_size:,} events, "
-        f"open window {state.log.open_window} with {state.log.open_count:,} events)"
+        f"open window {state.log.open_window} with {state.log.open_count:,} "
+        f"{'event' if state.log.open_count == 1 else 'events'})"
     )
     import signal
 

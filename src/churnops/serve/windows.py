@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.data.files import atomic_write_text
+from churnops.errors import NOTICE
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import DatasetInfo
 from churnops.monitor.settings import MonitorSettings
@@ -27,6 +28,9 @@ from churnops.serve.eventlog import EventLog
 
 logger = logging.getLogger(__name__)
 
+KEEP_WINDOWS = 100_000
+"""Finished windows remembered by number (beyond, the oldest half is forgotten: a window's
+state then comes from the event log alone)."""
 METRICS_FILE = "monitoring_metrics.json"
 REPORT_FILE = "monitoring_report.html"
 TRIGGER_FILE = "trigger.txt"
@@ -141,6 +145,8 @@ class WindowEvaluator:
         """Windows evaluated (or failed) since the start."""
         self.submitted: set[int] = set()
         """Windows given to this evaluator since the start."""
+        self.failed: set[int] = set()
+        """Windows that could not be evaluated since the start (tried again at the next start)."""
         self.after: Any = None
         """Called after each window (the service checks its models then); errors are logged."""
         self._lock = threading.Condition()
@@ -165,13 +171,14 @@ class WindowEvaluator:
             document = self._in_process(window) if self.process is not None else None
             if document is None:
                 document = self.evaluate(window)
-        except WindowFailed as exc:  # the evaluating process logged the details
+        except Exception as exc:  # a window that cannot be evaluated must not stop the service
             self.failures += 1
-            logger.error("window %s could not be evaluated: %s", window, exc)
-            document = None
-        except Exception:  # a window that cannot be evaluated must not stop the service
-            self.failures += 1
-            logger.exception("window %s could not be evaluated", window)
+            reason = " ".join(str(exc).split())[:500] or type(exc).__name__
+            logger.error("window %s could not be evaluated: %s", window, reason)
+            if not isinstance(exc, WindowFailed):  # (the evaluator process says why itself, with -v)
+                logger.debug("window %s", window, exc_info=True)
+            with self._lock:
+                self.failed.add(window)
             document = None
         if self.after is not None:
             try:
@@ -182,6 +189,11 @@ class WindowEvaluator:
             if document is not None and (self.last is None or window >= self.last["window"]):
                 self.last = {"window": window, "metrics": document}
             self.done.add(window)
+            if len(self.done) > KEEP_WINDOWS:  # a long-running service: forget the oldest finished
+                old = sorted(self.done)[: len(self.done) - KEEP_WINDOWS // 2]
+                self.done.difference_update(old)
+                self.submitted.difference_update(old)
+                self.failed.difference_update(old)
             self._lock.notify_all()
 
     def _in_process(self, window: int) -> dict[str, Any] | None:
@@ -215,7 +227,7 @@ class WindowEvaluator:
         """What follows a window's evaluation in the service: its verdict in the event log, its
         history row, its gauges and (de-duplicated) its notification."""
         self.log.evaluated(window, outcome.status, outcome.headline, outcome.score)
-        logger.info("window %s: %s - %s", window, outcome.status, outcome.headline)
+        logger.log(NOTICE, "window %s: %s - %s", window, outcome.status, outcome.headline)
         if self.config is not None:
             self._history(outcome.document)
             self._export(outcome.document)
