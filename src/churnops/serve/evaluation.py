@@ -96,8 +96,6 @@ class EvaluatorProcess:
         self._hidden = hidden
         """Environment variables the child does not get (the service's token, the Redis URL)."""
         self._child: subprocess.Popen[bytes] | None = None
-        self._exit: dict[int, int] = {}
-        """Exit status of each child, set by its reaper thread."""
         self._ready = False
         self._pending = b""
         self._lock = threading.Lock()
@@ -145,8 +143,9 @@ class EvaluatorProcess:
         except OSError:  # died at once: found when its first answer is read
             pass
 
-    def _reap(self, child: subprocess.Popen[bytes]) -> None:
-        self._exit[child.pid] = child.wait()
+    @staticmethod
+    def _reap(child: subprocess.Popen[bytes]) -> None:
+        child.wait()  # sets child.returncode
 
     def evaluate(self, window: int) -> dict[str, Any]:
         """The child's answer for ``window`` (``document``, ``status``, ``headline``, ``score``,
@@ -156,8 +155,8 @@ class EvaluatorProcess:
             if self.disabled is not None:
                 raise EvaluatorGone(self.disabled)
             child = self._child
-            if child is not None and child.pid in self._exit:
-                why = f"the window evaluator had stopped ({_exit_status(self._exit[child.pid])})"
+            if child is not None and child.returncode is not None:
+                why = f"the window evaluator had stopped ({_exit_status(child.returncode)})"
                 self._failed(why, spawn=True)
                 if self.disabled is not None:
                     raise EvaluatorGone(self.disabled)
@@ -199,7 +198,7 @@ class EvaluatorProcess:
                 self._failed(f"the window evaluator took more than {self.timeout:g} s over window {window}")
                 raise EvaluatorGone("too slow") from None
             except (OSError, ValueError, RecursionError) as exc:
-                code = child.poll() if child.pid not in self._exit else self._exit[child.pid]
+                code = child.returncode if child.returncode is not None else child.poll()
                 how = _exit_status(code) if code is not None else str(exc)
                 self._failed(f"the window evaluator stopped while evaluating window {window} ({how})")
                 raise EvaluatorGone(str(exc)) from None
