@@ -42,6 +42,8 @@ def value_by_value(events: list) -> list | None:
     for event in events:
         if type(event) is not dict or not event.keys() <= {*SCHEMA.dtypes, EVENT_ID}:
             return None
+        if not event.keys() - {EVENT_ID}:  # an empty event: refused by the full check
+            return None
         event_id = event.get(EVENT_ID)
         if event_id is not None and (
             type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isprintable()
@@ -106,6 +108,13 @@ def test_the_fast_check_accepts_what_the_full_check_accepts(pairs, edges):
         assert isinstance(got, RecordError) and got.problems == wanted.problems
     else:
         assert got == wanted
+
+
+def test_an_event_with_none_of_the_columns_is_refused():
+    for events in ([{}], [{"event_id": "e-1"}], [{"n": 1}, {"event_id": None}]):
+        with pytest.raises(RecordError, match="none of the reference's columns"):
+            SCHEMA.check(events, 10)
+    assert SCHEMA.check([{"n": None}], 10) == [(None, {"n": None})]  # a column, missing: counted as missing
 
 
 def test_events_without_an_id_leave_it_to_the_event_log():
