@@ -708,6 +708,7 @@ def test_the_window_evaluator_answers_only_what_it_is_asked_in_json(project):
     from churnops.pipeline.reference import get_reference_profile
     from churnops.serve.evaluation import BOOT, child_path, setup_message
     from churnops.serve.records import RecordSchema
+    from churnops.serve.windows import WindowContext
 
     child = [sys.executable, "-I", "-c", BOOT, json.dumps(child_path()), str(os.getpid())]  # as the service does
     done = subprocess.run(child, input=b"{not json\n", capture_output=True, cwd=project)
@@ -732,10 +733,10 @@ def test_the_window_evaluator_answers_only_what_it_is_asked_in_json(project):
     settings = settings_from_config(config)
     profile, info, _, _ = get_reference_profile(config, source, settings, use_cache=True)
     out = project / "again"
-    setup = setup_message(
-        config, info.sha256, project / "monitoring" / "events.db", out, list(config.thresholds.trigger_on),
-        RecordSchema.from_profile(profile).dtypes,
-    )  # fmt: skip
+    context = WindowContext(
+        profile, settings, info, out, list(config.thresholds.trigger_on), RecordSchema.from_profile(profile).dtypes
+    )
+    setup = setup_message(config, context, project / "monitoring" / "events.db")
     requests = [json.dumps(setup), "garbage", json.dumps({"window": "0"}), "[" * 100_000, json.dumps({"window": -1})]
     requests += [json.dumps({"window": 7}), json.dumps({"window": 0})]
     done = subprocess.run(child, input="\n".join(requests).encode() + b"\n", capture_output=True, cwd=project)

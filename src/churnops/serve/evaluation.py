@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from churnops.serve.windows import EvaluatorGone, WindowFailed
+from churnops.serve.eventlog import LogReader
+from churnops.serve.windows import EvaluatorGone, WindowContext, WindowFailed, reason_of
 
 logger = logging.getLogger(__name__)
 
@@ -118,20 +119,23 @@ class EvaluatorProcess:
         """Start the child ahead of its first window (it loads what it needs meanwhile)."""
         with self._lock:
             if self._child is None and self.disabled is None and self._closing_at is None:
-                try:
-                    self._spawn()
-                except OSError as exc:
-                    self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
+                self._spawn()
 
     def _spawn(self) -> None:
+        """Start a child; when it cannot be (no such program, no memory), windows are evaluated in
+        the main process from now on."""
         environment = {k: v for k, v in os.environ.items() if k not in self._hidden}
-        child = subprocess.Popen(
-            [sys.executable, "-I", "-c", BOOT, json.dumps(child_path()), str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=environment,
-            start_new_session=True,  # a terminal's Ctrl-C goes to the service, which stops it
-        )
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-c", BOOT, json.dumps(child_path()), str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=environment,
+                start_new_session=True,  # a terminal's Ctrl-C goes to the service, which stops it
+            )
+        except OSError as exc:
+            self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
+            return
         self._child, self._ready, self._pending = child, False, b""
         # reaped as soon as it ends, even while no window comes (no zombie for hours)
         threading.Thread(target=self._reap, args=(child,), name="churnops-evaluator-reaper", daemon=True).start()
@@ -163,13 +167,11 @@ class EvaluatorProcess:
             if self._child is None:
                 if self._closing_at is not None:
                     raise EvaluatorGone("the service is stopping")
-                try:
-                    self._spawn()
-                except OSError as exc:
-                    self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
-                    raise EvaluatorGone(self.disabled or "") from None
+                self._spawn()
             child = self._child
-            assert child is not None and child.stdin is not None
+            if child is None:
+                raise EvaluatorGone(self.disabled or "")
+            assert child.stdin is not None
             try:
                 if not self._ready:
                     try:
@@ -252,10 +254,7 @@ class EvaluatorProcess:
         )
         logger.warning("%s%s%s", why, here, later)
         if self._closing_at is None:
-            try:
-                self._spawn()  # it loads while the window is evaluated here
-            except OSError as exc:
-                self._disable(f"the window evaluator cannot start: {exc.strerror or exc}")
+            self._spawn()  # it loads while the window is evaluated here
 
     def _disable(self, why: str) -> None:
         self.disabled = why
@@ -299,19 +298,10 @@ def _line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=True).encode() + b"\n"
 
 
-def _one_line(exc: BaseException) -> str:
-    from churnops.redact import redact
-
-    return redact(" ".join(str(exc).split())[:500]) or type(exc).__name__
-
-
-def setup_message(
-    config: Any, reference_sha256: str | None, event_log: Path, folder: Path, trigger_on: list[str], dtypes: dict
-) -> dict[str, Any]:
+def setup_message(config: Any, context: WindowContext, event_log: Path) -> dict[str, Any]:
     """What the child needs to evaluate windows as the service would: the configuration the
-    service runs with (its columns inferred), the reference it loaded (by its sha256), the event
-    log, the windows' folder, what raises an alert, the events' column types, the churnops it
-    runs and how much it logs."""
+    service runs with (its columns inferred), the service's window context (its reference by its
+    sha256), the event log, the churnops it runs and how much it logs."""
     import churnops
 
     return {
@@ -319,11 +309,11 @@ def setup_message(
         "resolved": config.model_dump(mode="json"),
         "root": str(config.root),
         "source": None if config.source is None else str(config.source),
-        "reference_sha256": reference_sha256,
+        "reference_sha256": context.reference_info.sha256,
         "event_log": str(event_log),
-        "folder": str(folder),
-        "trigger_on": list(trigger_on),
-        "dtypes": dict(dtypes),
+        "folder": str(context.folder),
+        "trigger_on": list(context.trigger_on),
+        "dtypes": dict(context.dtypes),
         "churnops": str(Path(churnops.__file__).resolve()),
         "log_level": logging.getLogger("churnops").getEffectiveLevel(),
     }
@@ -332,8 +322,8 @@ def setup_message(
 # --- the child -------------------------------------------------------------------------------
 
 
-def _prepare(setup: dict[str, Any]) -> Any:
-    """Everything a window's evaluation needs, from the service's setup message."""
+def _prepare(setup: dict[str, Any]) -> tuple[LogReader, WindowContext]:
+    """The event log and everything a window's evaluation needs, from the service's setup message."""
     import churnops
     from churnops.config.loading import remember_secrets
     from churnops.config.models import Config
@@ -341,7 +331,6 @@ def _prepare(setup: dict[str, Any]) -> Any:
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.pipeline.reference import get_reference_profile
-    from churnops.serve.eventlog import LogReader
 
     if setup.get("churnops") != str(Path(churnops.__file__).resolve()):
         raise ValueError("churnops was installed again since the service started; restart the service")
@@ -370,8 +359,8 @@ def _prepare(setup: dict[str, Any]) -> Any:
         ) from None
     if reference_info.sha256 != setup.get("reference_sha256"):
         raise ValueError(f"the reference {source.path} changed since the service loaded it; restart the service")
-    reader = LogReader(Path(texts[1]))
-    return reader, profile, settings, reference_info, Path(texts[2]), trigger_on, dtypes
+    context = WindowContext(profile, settings, reference_info, Path(texts[2]), trigger_on, dtypes)
+    return LogReader(Path(texts[1])), context
 
 
 def _follow(parent: int) -> None:
@@ -410,25 +399,22 @@ def child(parent: int | None = None) -> int:
         level = setup.get("log_level") if isinstance(setup, dict) else None
         if isinstance(level, int) and level <= logging.DEBUG:  # -v: the details here too; else no notice twice
             log_to_stderr(logging.DEBUG, "window evaluator")
-        prepared = _prepare(setup)
+        reader, context = _prepare(setup)
     except Exception as exc:  # said to the service in one line; it evaluates windows itself then
         logger.debug("the window evaluator cannot start", exc_info=True)
-        answers.write(_line({"fatal": _one_line(exc)}))
+        answers.write(_line({"fatal": reason_of(exc)}))
         return 2
     try:
         answers.write(_line({"ready": True}))
-        _serve(answers, *prepared)
+        _serve(answers, reader, context)
     except BrokenPipeError:  # the service is gone: nobody to answer
         pass
     finally:
-        prepared[0].close()
+        reader.close()
     return 0
 
 
-def _serve(answers: IO[bytes], reader: Any, profile: Any, settings: Any, reference_info: Any, folder: Path,
-           trigger_on: list[str], dtypes: dict[str, str]) -> None:  # fmt: skip
-    from churnops.serve.windows import evaluate_window
-
+def _serve(answers: IO[bytes], reader: LogReader, context: WindowContext) -> None:
     for line in sys.stdin.buffer:
         try:
             window = json.loads(line)["window"]
@@ -440,12 +426,10 @@ def _serve(answers: IO[bytes], reader: Any, profile: Any, settings: Any, referen
         try:
             if not reader.is_closed(window):
                 raise ValueError(f"window {window} is not closed")
-            outcome = evaluate_window(
-                reader.records(window), window, profile, settings, reference_info, folder, trigger_on, dtypes
-            )
+            outcome = context.evaluate(reader.records(window), window)
         except Exception as exc:  # a window that cannot be evaluated must not stop the next ones
             logger.debug("window %s could not be evaluated", window, exc_info=True)  # the service says it (-v: why)
-            answers.write(_line({"window": window, "error": _one_line(exc)}))
+            answers.write(_line({"window": window, "error": reason_of(exc)}))
             continue
         answers.write(
             _line(

@@ -530,23 +530,21 @@ class LogReader:
             self._db.close()
             raise
 
+    def _rows(self, query: str, parameters: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self._db.execute(query, parameters).fetchall()
+        except sqlite3.DatabaseError as exc:  # a damaged or tampered log
+            raise _unreadable(exc) from None
+
     def is_closed(self, window: int) -> bool:
         """Whether ``window`` is closed (only a closed window is evaluated)."""
-        try:
-            row = self._db.execute("SELECT 1 FROM windows WHERE window = ?", (window,)).fetchone()
-        except sqlite3.DatabaseError as exc:  # a damaged or tampered log
-            raise InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}") from None
-        return row is not None
+        return bool(self._rows("SELECT 1 FROM windows WHERE window = ?", (window,)))
 
     def records(self, window: int) -> list[dict[str, Any]]:
         """The events of ``window``, in the order they were accepted."""
         import orjson
 
-        try:
-            rows = self._db.execute(WINDOW_RECORDS, (window,)).fetchall()
-        except sqlite3.DatabaseError as exc:  # a damaged or tampered log
-            raise InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}") from None
-        return [orjson.loads(text) for (text,) in rows]
+        return [orjson.loads(text) for (text,) in self._rows(WINDOW_RECORDS, (window,))]
 
     def close(self) -> None:
         self._db.close()
@@ -563,7 +561,11 @@ def read_scored(db: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any,
             (f'$."{ARM}"', f'$."{MODEL_VERSION}"', f'$."{PROBABILITY}"', f'$."{ARM}"', limit),
         ).fetchall()
     except sqlite3.DatabaseError as exc:  # a damaged or tampered log
-        raise InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}") from None
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: sqlite3.DatabaseError) -> InputDataError:
+    return InputDataError(f"the event log cannot be read: {str(exc).splitlines()[0][:200]}")
 
 
 EXPECTED_TABLES = {

@@ -120,7 +120,7 @@ def start_monitoring(config: Config) -> Monitoring:
     from churnops.serve.detectors import Detectors
     from churnops.serve.eventlog import EventLog
     from churnops.serve.records import RecordSchema
-    from churnops.serve.windows import WindowEvaluator
+    from churnops.serve.windows import WindowContext, WindowEvaluator
 
     source = reference_source(config, MonitorRequest())
     config = inferred_configuration(config, source.path)
@@ -134,17 +134,18 @@ def start_monitoring(config: Config) -> Monitoring:
     detectors = Detectors.start(profile, serve.detectors, serve.arl0, serve.detector_shift, log.detector_state())
     folder: Path = config.resolve_dir(config.serve.windows_dir)
     schema = RecordSchema.from_profile(profile)
-    trigger_on = list(config.thresholds.trigger_on)
+    context = WindowContext(
+        profile, settings, reference_info, folder, list(config.thresholds.trigger_on), schema.dtypes
+    )
     process = None
     if serve.evaluation == "process":
         from churnops.serve.evaluation import EvaluatorProcess, setup_message
 
-        setup = setup_message(config, reference_info.sha256, log.path, folder, trigger_on, schema.dtypes)
         hidden = (serve.token_env, config.consume.redis_url_env)  # secrets the evaluator has no use for
-        process = EvaluatorProcess(setup, serve.evaluation_timeout, hidden)  # started when a first window closes
-    evaluator = WindowEvaluator(
-        log, profile, settings, reference_info, folder, trigger_on, schema.dtypes, config, process=process
-    )
+        process = EvaluatorProcess(  # started when a first window closes
+            setup_message(config, context, log.path), serve.evaluation_timeout, hidden
+        )
+    evaluator = WindowEvaluator(log, context, config, process=process)
     last = log.last_evaluated()
     if last is not None:  # /metrics and /v1/drift show the last window again after a restart
         import json

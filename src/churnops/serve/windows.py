@@ -72,73 +72,72 @@ class WindowOutcome:
     trigger: bool
 
 
-def evaluate_window(
-    records: list[dict[str, Any]],
-    window: int,
-    profile: ReferenceProfile,
-    settings: MonitorSettings,
-    reference_info: DatasetInfo,
-    folder: Path,
-    trigger_on: list[str],
-    dtypes: dict[str, str],
-) -> WindowOutcome:
-    """Compare a window's events with the reference (the engine, stat-test registry, settings and
-    verdict of ``churnops monitor``) and write its report, its trigger when it alerts, and its
-    metrics JSON last (a window with its metrics file has everything) under ``folder/<window>/``."""
-    import json
+def reason_of(exc: BaseException) -> str:
+    """Why something failed, on one line of at most 500 characters, secrets redacted."""
+    from churnops.redact import redact
 
-    from churnops.monitor.drift import with_any_finding_rate
-    from churnops.monitor.engine import compare
-    from churnops.monitor.verdict import decide
-    from churnops.report.html import ReportContext, render_reports
-    from churnops.report.metrics import metrics_document
+    return redact(" ".join(str(exc).split())[:500]) or type(exc).__name__
 
-    frame = window_frame(records, dtypes)
-    info = DatasetInfo(f"window {window}", frame.height, None, None, frame.width)
-    result = compare(profile, frame, settings, reference_info, info)
-    result = with_any_finding_rate(result, settings)
-    result = replace(result, verdict=decide(result, trigger_on))
-    verdict = result.verdict
-    assert verdict is not None
-    target = folder / str(window)
-    document = metrics_document(result)
-    standalone = render_reports(result, ReportContext(METRICS_FILE, "", bool(verdict.trigger), f"window {window}"))[1]
-    atomic_write_text(target / REPORT_FILE, standalone)
-    if verdict.trigger:  # as trigger.txt for a batch, per window
-        from churnops.report.metrics import render_trigger
 
-        atomic_write_text(target / TRIGGER_FILE, render_trigger(result, REPORT_FILE, METRICS_FILE))
-    atomic_write_text(target / METRICS_FILE, json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False))
-    return WindowOutcome(document, verdict.status, verdict.headline, result.dataset_drift.score, bool(verdict.trigger))
+@dataclass(frozen=True)
+class WindowContext:
+    """What every window of a service is compared with, and where its files go."""
+
+    profile: ReferenceProfile
+    settings: MonitorSettings
+    reference_info: DatasetInfo
+    folder: Path
+    """``serve.windows_dir``: each window's files in a folder named by its number."""
+    trigger_on: list[str]
+    dtypes: dict[str, str]
+    """The reference's column types, which the window's table is given."""
+
+    def evaluate(self, records: list[dict[str, Any]], window: int) -> WindowOutcome:
+        """Compare a window's events with the reference (the engine, stat-test registry, settings
+        and verdict of ``churnops monitor``) and write its report, its trigger when it alerts, and
+        its metrics JSON last (a window with its metrics file has everything) under
+        ``folder/<window>/``."""
+        import json
+
+        from churnops.monitor.drift import with_any_finding_rate
+        from churnops.monitor.engine import compare
+        from churnops.monitor.verdict import decide
+        from churnops.report.html import ReportContext, render_reports
+        from churnops.report.metrics import metrics_document
+
+        frame = window_frame(records, self.dtypes)
+        info = DatasetInfo(f"window {window}", frame.height, None, None, frame.width)
+        result = compare(self.profile, frame, self.settings, self.reference_info, info)
+        result = with_any_finding_rate(result, self.settings)
+        result = replace(result, verdict=decide(result, self.trigger_on))
+        verdict = result.verdict
+        assert verdict is not None
+        target = self.folder / str(window)
+        document = metrics_document(result)
+        context = ReportContext(METRICS_FILE, "", bool(verdict.trigger), f"window {window}")
+        atomic_write_text(target / REPORT_FILE, render_reports(result, context)[1])
+        if verdict.trigger:  # as trigger.txt for a batch, per window
+            from churnops.report.metrics import render_trigger
+
+            atomic_write_text(target / TRIGGER_FILE, render_trigger(result, REPORT_FILE, METRICS_FILE))
+        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+        atomic_write_text(target / METRICS_FILE, text)
+        return WindowOutcome(
+            document, verdict.status, verdict.headline, result.dataset_drift.score, bool(verdict.trigger)
+        )
 
 
 class WindowEvaluator:
     """Evaluates closed windows one at a time on its own thread; remembers the last result."""
 
-    def __init__(
-        self,
-        log: EventLog,
-        profile: ReferenceProfile,
-        settings: MonitorSettings,
-        reference_info: DatasetInfo,
-        folder: Path,
-        trigger_on: list[str],
-        dtypes: dict[str, str],
-        config: Any = None,
-        process: Any = None,
-    ) -> None:
+    def __init__(self, log: EventLog, context: WindowContext, config: Any = None, process: Any = None) -> None:
         self.process = process
         """The :class:`~churnops.serve.evaluation.EvaluatorProcess` that evaluates the windows
         (``serve.evaluation = "process"``); None: this thread does."""
         self.config = config
         """The service's configuration: [notify] channels, the history, serve.remind_every."""
         self.log = log
-        self.profile = profile
-        self.settings = settings
-        self.reference_info = reference_info
-        self.folder = folder
-        self.trigger_on = trigger_on
-        self.dtypes = dtypes
+        self.context = context
         self.last: dict[str, Any] | None = None
         self.failures = 0
         self.done: set[int] = set()
@@ -173,8 +172,7 @@ class WindowEvaluator:
                 document = self.evaluate(window)
         except Exception as exc:  # a window that cannot be evaluated must not stop the service
             self.failures += 1
-            reason = " ".join(str(exc).split())[:500] or type(exc).__name__
-            logger.error("window %s could not be evaluated: %s", window, reason)
+            logger.error("window %s could not be evaluated: %s", window, reason_of(exc))
             if not isinstance(exc, WindowFailed):  # (the evaluator process says why itself, with -v)
                 logger.debug("window %s", window, exc_info=True)
             with self._lock:
@@ -217,11 +215,7 @@ class WindowEvaluator:
 
     def evaluate(self, window: int) -> dict[str, Any]:
         """Compare the window's events with the reference; write its metrics and report."""
-        outcome = evaluate_window(
-            self.log.records(window), window, self.profile, self.settings, self.reference_info, self.folder,
-            self.trigger_on, self.dtypes,
-        )  # fmt: skip
-        return self._record(window, outcome)
+        return self._record(window, self.context.evaluate(self.log.records(window), window))
 
     def _record(self, window: int, outcome: WindowOutcome) -> dict[str, Any]:
         """What follows a window's evaluation in the service: its verdict in the event log, its
@@ -231,7 +225,7 @@ class WindowEvaluator:
         if self.config is not None:
             self._history(outcome.document)
             self._export(outcome.document)
-            self._notify(window, outcome.document, outcome.trigger, self.folder / str(window))
+            self._notify(window, outcome.document, outcome.trigger, self.context.folder / str(window))
         return outcome.document
 
     def _history(self, document: dict[str, Any]) -> None:
