@@ -113,8 +113,8 @@ def generate(
     Default = the seed's drift: Balance x1.20, Credit Score -15 (clipped to 300-850),
     Income x1.10, churn rate +4.5 points. A sidecar .meta.json records how to remake it.
     """
-    from churnops.data.remote import in_object_storage, local_path
     from churnops.data.scenarios import resolve_scenario
+    from churnops.data.urls import in_object_storage, local_path
 
     remote = output if output is not None and in_object_storage(output) else None
     if output is not None:

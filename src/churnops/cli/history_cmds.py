@@ -200,7 +200,7 @@ def _written(cfg: Any, text: str, output: str) -> str:
     """``text`` written to the file ``output`` (atomically, never through a link) or uploaded to
     the object ``output``; where it went, as it may be printed."""
     from churnops.data.files import atomic_write_text
-    from churnops.data.remote import in_object_storage, local_path
+    from churnops.data.urls import in_object_storage, local_path
 
     if in_object_storage(output):
         from churnops.data.remote import staging_folder, upload

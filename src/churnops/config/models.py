@@ -950,6 +950,22 @@ class Config(_Section):
         outputs["serve.event_log (lock)"] = event_log.with_name(event_log.name + ".lock")
         return outputs
 
+    def model_tracking_uri(self) -> str:
+        """The MLflow tracking URI runs use: ``MLFLOW_TRACKING_URI`` when set, else
+        ``model.tracking_uri``; a relative ``sqlite:///`` file is resolved in the project."""
+        import os
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.model.tracking_uri
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+            uri = f"sqlite:///{self.resolve(uri.removeprefix('sqlite:///'))}"
+        return uri
+
+    def model_registry_missing(self) -> bool:
+        """Whether the model registry is a local SQLite file not created yet - no model was ever
+        registered, so there is no champion to look up (nor a reason to load MLflow's client)."""
+        uri = self.model_tracking_uri()
+        return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+
     def sqlite_path(self, url: str) -> Path | None:
         """The file of a ``sqlite:///`` URL (resolved in the project when relative), else None."""
         import re
@@ -972,7 +988,8 @@ class Config(_Section):
             "paths.reference": self.resolve(self.paths.reference),
             "paths.production": self.resolve(self.paths.production),
         }
-        written = {**self.output_files(), **(outputs or {})}
+        own_outputs = self.output_files()
+        written = {**own_outputs, **(outputs or {})}
         read = {k: v for k, v in {**configured_inputs, **(inputs or {})}.items() if k not in written}
         # files churnops reads beside its inputs: the configuration and each batch's .meta.json
         read[CONFIG_FILENAME] = self.root / CONFIG_FILENAME
@@ -981,10 +998,11 @@ class Config(_Section):
                 read.setdefault(f"{name} (its .meta.json)", path.with_name(path.stem + ".meta.json"))
         check_distinct(written, read)
         profiles = self.resolve_dir(self.paths.profile_cache)
-        for name, path in {**configured_inputs, **self.output_files()}.items():
+        monitoring = self.monitoring_dir
+        for name, path in {**configured_inputs, **own_outputs}.items():
             if path == profiles or profiles in path.parents:
                 raise ConfigError(f"{name} ({path}) is inside paths.profile_cache, which churnops clears and rewrites")
-            if path == self.monitoring_dir:
+            if path == monitoring:
                 raise ConfigError(f"{name} ({path}) is the monitoring folder itself")
 
     def sqlite_url(self, url: str, key: str) -> str:

@@ -184,7 +184,7 @@ def _run_monitoring(
     settings = settings_from_config(config)
     engine = choose_engine(request.engine or config.monitor.engine)
     champion = None
-    if config.model.monitor != "off":
+    if config.model.monitor != "off" and not config.model_registry_missing():
         from churnops.pipeline.scoring import prepare_model_imports
 
         champion = prepare_model_imports(config)

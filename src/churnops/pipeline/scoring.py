@@ -39,9 +39,7 @@ NOT_MEASURED = "not measured: the model artifact was refused"
 
 
 def store_of(config: Config) -> registry.Store:
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.model.tracking_uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{config.resolve(uri.removeprefix('sqlite:///'))}"
+    uri = config.model_tracking_uri()
     artifacts = config.model.artifact_dir
     root: Path | str = artifacts if "://" in artifacts else config.resolve(artifacts)
     storage = config.storage

@@ -9,25 +9,21 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from churnops.config import Config
-from churnops.data.remote import (
-    StorageOptions,
-    in_object_storage,
-    is_url,
-    local_path,
-    publish,
-    shown,
-    stage,
-    staging_folder,
-)
+from churnops.data.urls import in_object_storage, is_url, local_path
 from churnops.errors import InputDataError
+
+if TYPE_CHECKING:
+    from churnops.data.remote import StorageOptions
 
 logger = logging.getLogger(__name__)
 
 
 def storage_options(config: Config) -> StorageOptions:
+    from churnops.data.remote import StorageOptions
+
     storage = config.storage
     return StorageOptions(storage.endpoint_url, storage.region, storage.retries, storage.timeout)
 
@@ -57,6 +53,8 @@ def local_tables(
             if not in_object_storage(text):
                 found.append((Path(local_path(text)), None))
                 continue
+            from churnops.data.remote import shown, stage, staging_folder  # not loaded for local files
+
             wanted = index < len(in_place) and in_place[index] and config.monitor.engine in IN_PLACE_ENGINES
             remote = _in_place(config, text) if wanted else None
             if remote is not None:
@@ -102,6 +100,7 @@ def fetch_configured(config: Config, which: tuple[str, ...] = ("reference", "pro
     import tempfile
 
     from churnops.config.paths import check_distinct
+    from churnops.data.remote import shown, stage
 
     planned = [(key, getattr(config.paths, f"{key}_url")) for key in which]
     planned = [(key, url) for key, url in planned if url]
@@ -147,6 +146,7 @@ def _check_fetched(config: Config, key: str, url: str, staged: Path, target: Pat
     says, no header or no data rows, a row that does not parse (it is read whole), or no column
     in common with the table it would replace (or, on a first fetch, the other input)."""
     from churnops.data.io import TableReader, table_format
+    from churnops.data.remote import shown
 
     names = {"csv": "CSV", "parquet": "Parquet"}
     wanted = table_format(target)
@@ -230,6 +230,8 @@ def publish_outputs(config: Config, outcome: Any) -> list[str]:
     """Upload the run's metrics, report, stylesheet and standalone report under ``publish.url``
     (``{run_id}`` filled in). Raises :class:`~churnops.errors.IntegrationError` on failure; the
     local outputs are kept either way."""
+    from churnops.data.remote import publish
+
     url = str(config.publish.url).replace("{run_id}", outcome.result.run_id)
     outputs = config.run_outputs()
     files = [outputs[name] for name in ("metrics", "report", "report stylesheet", "standalone report")]
