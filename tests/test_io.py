@@ -191,9 +191,10 @@ def test_a_stray_text_cell_after_the_guessed_rows_leaves_the_other_columns_typed
         assert metrics["data_quality"]["failed_cells"] == 1, mode  # the batch's cell (the batch is the file too)
 
 
-def test_stray_text_is_told_apart_from_values_written_another_way():
-    from churnops.data.io import CsvDialect
-    from churnops.pipeline.starter import stray_text_columns
+def test_numbers_written_as_text_are_told_apart_from_codes_and_text():
+    """Stray cells without a digit, digit group separators, currency and percent signs are
+    numbers written as text; a cell with a digit that is not a number (A642) makes a code."""
+    from churnops.pipeline.starter import numbers_as_text_columns
 
     n = 400
     frame = pl.DataFrame(
@@ -202,11 +203,19 @@ def test_stray_text_is_told_apart_from_values_written_another_way():
             "dash": [f"{i}.5" if i % 50 else "-" for i in range(n)],
             "pct": [f"{i % 100}" if i % 50 else "95%" for i in range(n)],
             "price": [f"{i}" if i % 80 else "$668" for i in range(n)],
+            "income": [f"{1000 + i * 37:,}.25" for i in range(n)],
             "code": [f"{i:05d}" if i % 90 else "A642" for i in range(n)],
             "words": ["x"] * n,
             "mostly_text": [str(i) if i % 2 else "none" for i in range(n)],
+            "few": ["1", "-"] * 5 + [None] * (n - 10),
         }
     )
-    found = {name: (others, example) for name, others, _, example in stray_text_columns(frame, CsvDialect(), set())}
-    assert found == {"score": (4, "n/a yet"), "dash": (8, "-")}
-    assert stray_text_columns(frame, CsvDialect(), {"score"})[0][0] == "dash"
+    found = {name: (others, example) for name, others, _, example in numbers_as_text_columns(frame, set())}
+    assert found == {
+        "score": (4, "n/a yet"),
+        "dash": (8, "-"),
+        "pct": (0, "95%"),
+        "price": (0, "$668"),
+        "income": (0, "1,000.25"),
+    }
+    assert numbers_as_text_columns(frame, {"score"})[0][0] == "dash"

@@ -117,7 +117,7 @@ PATH_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENA
 def _internal(exc: BaseException) -> typer.Exit:
     if STATE.debug:
         traceback.print_exception(exc)
-    text = str(exc)[:300]
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300]  # one line, readable
     err(f"internal error: {type(exc).__name__}: {text} (set CHURNOPS_DEBUG=1 for the traceback; please report it)")
     return typer.Exit(EXIT_INTERNAL)
 

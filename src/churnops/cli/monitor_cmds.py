@@ -269,11 +269,16 @@ def summary_lines(outcome: Any) -> list[str]:
         lines += [f"  - {r.message}" + ("" if r.severity == "alert" else " (warning)") for r in verdict.reasons]
     elif verdict:
         lines.append(f"{verdict.status.upper()}: {verdict.headline}")
-    lines.append(
-        f"data drift: {len(drift.drifted_columns)}/{drift.n_columns} columns drifted, "
-        f"score {drift.score:.3f} (threshold {drift.threshold:g})"
-        + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
-    )
+    few = next((c.message for c in quality.checks if c.check == "few_rows"), None)
+    if drift.n_columns == 0:
+        lines.append("data drift: no feature column tested (see the NOTICE above)")
+    else:
+        lines.append(
+            f"data drift: {len(drift.drifted_columns)}/{drift.n_columns} columns drifted, "
+            f"score {drift.score:.3f} (threshold {drift.threshold:g})"
+            + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
+            + (f" - WARNING: {few}" if few else "")
+        )
     lines += _section_lines(result)
     target = result.target_drift
     from churnops.monitor.engine import UNLABELLED_REASON
@@ -288,6 +293,8 @@ def summary_lines(outcome: Any) -> list[str]:
             f"target {target.column}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
             f"({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
         )
+    elif target.test == "none" or target.statistic != target.statistic:  # not compared (NaN statistic)
+        lines.append(f"target {target.column}: not compared" + (f" - {target.note}" if target.note else ""))
     else:
         value = f"p={p_value_text(target.p_value)}" if target.p_value is not None else f"{target.statistic:.4g}"
         lines.append(

@@ -79,7 +79,7 @@ def accumulate_on_dask(
     for the metrics' ``mode`` section (partitions, scheduler)."""
     _, distributed = _dask()
     header = TableReader(path, dialect=config.dialect).header
-    frame = read_partitions(config, path, builder.needed)
+    frame = read_partitions(config, path, builder.read_columns)
     jobs = builder.jobs
     client, cluster = client_for(config, jobs)
     row_sample = builder.row_sample

@@ -69,11 +69,20 @@ def _frames_for_evidently(
     categorical = [c.name for c in columns if c.column_type == "categorical"]
     kinds = {c.name: c.column_type for c in columns}
 
+    import pandas as pd
+
     def convert(frame: pl.DataFrame) -> Any:
         data = {}
         for name in numerical + categorical:
             data[name] = coerce(frame[name], kinds[name]).series
-        return pl.DataFrame(data).to_pandas()
+        converted = pl.DataFrame(data).to_pandas()
+        for name in categorical:
+            series = data[name]
+            if series.dtype.is_integer() and series.null_count():
+                # pandas makes integers with a missing value floats, and Evidently refuses float
+                # labels (and pandas' own missing integer): Python integers and None
+                converted[name] = pd.Series(series.to_list(), dtype=object, index=converted.index)
+        return converted
 
     return convert(reference), convert(current), numerical, categorical
 
@@ -170,11 +179,16 @@ def _run_presets(
     )
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     report = Report([preset, DataSummaryPreset()], include_tests=True)
-    snapshot = report.run(
-        current_data=Dataset.from_pandas(cur_pd, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref_pd, data_definition=definition),
-    )
-    return snapshot.dict(), snapshot.get_html_str(as_iframe=False) if want_page else None
+    import warnings
+
+    with warnings.catch_warnings():
+        # Evidently's own deprecation notices about pandas (not the user's to act on)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"evidently(\.|$)")
+        snapshot = report.run(
+            current_data=Dataset.from_pandas(cur_pd, data_definition=definition),
+            reference_data=Dataset.from_pandas(ref_pd, data_definition=definition),
+        )
+        return snapshot.dict(), snapshot.get_html_str(as_iframe=False) if want_page else None
 
 
 _DATA_LINE = re.compile(r"(?P<lead>\s*var (?P<name>(?:additional_graphs_)?metric_[0-9a-f]{32}) = )(?P<data>.*);")

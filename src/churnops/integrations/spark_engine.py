@@ -881,7 +881,7 @@ def batch_of(
         raise InputDataError(f"{source.given}: {exc}") from None
     above, one_in = sampling
     sample = one_in if above and estimated_rows(table, dialect) > above else 1
-    plan = _plan(table, list(probe.needed), dialect, None)
+    plan = _plan(table, list(probe.read_columns), dialect, None)
     key = new_key()
 
     def make() -> Any:

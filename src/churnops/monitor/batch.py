@@ -230,6 +230,11 @@ class BatchBuilder:
             self.tallies[plan.name] = ColumnTally(column, accumulator, like, spelling)
         self.id_columns = [c for c in settings.id_columns if c in columns]
         self.needed = [c for c in columns if c in self.tallies or c in self.id_columns]
+        unread = {c for c in columns if settings.declared(c) == "ignored" and c not in self.needed}
+        self.read_columns = [c for c in dict.fromkeys(columns) if c not in unread] if count_rows else list(self.needed)
+        """The columns to read: when rows are counted, every column but those ``columns.ignored``
+        names (never read) - a row repeats an earlier one when all those cells are equal, free text
+        and identifiers found in the data included."""
         self.row_sample = row_sample if streaming and self.id_columns else 1
         """Repeated rows and identifiers are counted on 1 identifier in ``row_sample`` and scaled."""
         self.failed_cells = 0
@@ -273,7 +278,8 @@ class BatchBuilder:
         coerced = self.coerce(chunk)
         failures = self.update_coerced(coerced)
         if self.count_rows:
-            self.row_counter.add(chunk.select(self.needed).hash_rows(seed=HASH_SEED).to_numpy(), failures)
+            whole = [name for name in self.read_columns if name in chunk.schema]
+            self.row_counter.add(chunk.select(whole).hash_rows(seed=HASH_SEED).to_numpy(), failures)
         for name in self.id_columns:
             self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
         return coerced
@@ -396,7 +402,7 @@ class BatchBuilder:
 
         def work(name: str) -> tuple[str, NDArray[np.bool_] | None, Any]:
             tally = self.tallies.get(name)
-            if tally is None:  # an identifier
+            if tally is None:  # an identifier, or a column only part of the rows (repeated rows)
                 ids = _stable_hash(column(name))
                 return name, None, ids
             if tally.profile.plan.column_type == "categorical":
@@ -406,9 +412,9 @@ class BatchBuilder:
         if self.jobs > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="churnops-column")
-            results = list(self._pool.map(work, self.needed))
+            results = list(self._pool.map(work, self._streamed(chunk)))
         else:
-            results = [work(name) for name in self.needed]
+            results = [work(name) for name in self._streamed(chunk)]
         if self._pool is None:
             self._absorb_rows(results, height)
             return
@@ -416,11 +422,23 @@ class BatchBuilder:
         self._wait_pending()
         self._pending = self._pool.submit(self._absorb_rows, results, height)
 
+    def _streamed(self, chunk: Any) -> list[str]:
+        """The columns of ``chunk`` the streaming engine works on: the monitored ones and
+        identifiers, and (rows counted) the others for the rows' hashes."""
+        if not self.count_rows:
+            return self.needed
+        names = chunk.schema.names if not isinstance(chunk, pl.DataFrame) else chunk.columns
+        return [name for name in self.read_columns if name in names]
+
     def _absorb_rows(self, results: list[tuple[str, NDArray[np.bool_] | None, Any]], height: int) -> None:
         """Count one chunk's failed cells, identifiers and rows (one such task at a time)."""
         failures = np.zeros(height, dtype=np.uint16)
         parts: dict[str, Any] = {}
         for name, bad, hashed in results:
+            if name not in self.tallies and name not in self.id_counters:  # only part of the rows
+                hashes, present = hashed
+                parts[name] = hashes if present is None else np.where(present, hashes, np.uint64(0))
+                continue
             if name in self.id_counters:
                 hashes, present = hashed
                 parts[name] = hashes

@@ -35,7 +35,7 @@ def partition_builder(
     needed columns.
     """
     builder = batch_builder(profile, columns, settings, streaming=True, jobs=1, row_sample=row_sample)
-    builder.update(as_chunk(frame, builder.needed))
+    builder.update(as_chunk(frame, builder.read_columns))
     builder._wait_pending()
     return builder
 

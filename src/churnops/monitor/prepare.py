@@ -26,6 +26,14 @@ THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 """A number written with comma thousands separators, such as 1,234,567.89."""
 BLANKS = r"[\s_']"
 """Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""
+UNITS = r"^([+-]?)\s*[$€£¥]\s*|\s*[$€£¥%]$"
+"""A currency sign before or after a number, or a percent sign after it ($88.66, 12,50 €, 54.4%):
+dropped before parsing, the number kept as written (54.4% is 54.4)."""
+STRAY_SHARE = 0.05
+"""A text column whose present cells are numbers but for at most this share of cells without a
+digit (``n/a yet``, ``-``, ``?``) is numbers with stray cells (see :func:`numbers_as_text`)."""
+STRAY_MIN_VALUES = 20
+"""Present cells a text column needs before it is taken for numbers."""
 MAX_LABEL_CHARS = 120
 """Longer category labels are kept, and shown, as a prefix, their length and a sha1 digest."""
 LABEL_PREFIX_CHARS = MAX_LABEL_CHARS - 40
@@ -144,7 +152,7 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
     column = pl.col(name)
     if source.is_numeric() or source == pl.Boolean:
         return column.cast(pl.Float64), None
-    text = column.cast(pl.String).str.strip_chars()
+    text = column.cast(pl.String).str.strip_chars().str.replace(UNITS, "${1}")
     cleaned = (
         pl.when(text.str.contains(THOUSANDS))
         .then(text.str.replace_all(",", "", literal=True))
@@ -156,11 +164,12 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
 
 
 def coerce_numerical(series: pl.Series) -> Coerced:
-    """Float64 values; text is parsed after removing digit group separators (see :func:`numeric_exprs`).
+    """Float64 values; text is parsed after removing digit group separators and a currency or
+    percent sign (see :func:`numeric_exprs`).
 
-    >>> c = coerce_numerical(pl.Series(["1,200.5", "x", None, "3 000", "1,5"]))
+    >>> c = coerce_numerical(pl.Series(["1,200.5", "x", None, "3 000", "1,5", "$88.66", "-€5", "54.4%"]))
     >>> c.series.to_list(), c.unparsable
-    ([1200.5, None, None, 3000.0, None], 2)
+    ([1200.5, None, None, 3000.0, None, 88.66, -5.0, 54.4], 2)
     """
     if series.dtype.is_temporal():
         return coerce_datetime(series)
@@ -169,6 +178,51 @@ def coerce_numerical(series: pl.Series) -> Coerced:
         values.alias("v"), (flag if flag is not None else pl.lit(False)).alias("f")
     )
     return Coerced(frame["v"].alias(series.name), int(frame["f"].sum()))
+
+
+@dataclass(frozen=True)
+class NumbersAsText:
+    """A text column that holds numbers (:func:`numbers_as_text`)."""
+
+    dtype: pl.DataType
+    """Int64 when every number is whole and written plainly, else Float64."""
+    strays: int
+    """Present cells that are not numbers (counted as unparsable when the column is read)."""
+    present: int
+    example: str
+    """A stray cell, or else a number as written (``53,455.84``)."""
+
+
+def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
+    """Whether a text column holds numbers that its reader could not type: numbers written with
+    digit group separators or a currency or percent sign (``1,234.5``, ``$88.66``, ``54.4%``), or
+    numbers but for a few cells without a digit (``n/a``, ``-``, ``?``: at most
+    :data:`STRAY_SHARE` of the present cells). None for anything else - a cell with a digit that
+    is not a number (``A642``, ``4+``) makes the column a code, not a number.
+
+    >>> numbers_as_text(pl.Series(["1,200.5", "3"] * 10 + ["?"])).dtype, numbers_as_text(pl.Series(["1", "?"] * 10))
+    (Float64, None)
+    >>> found = numbers_as_text(pl.Series([str(i % 7) for i in range(99)] + ["-"]))
+    >>> found.dtype, found.strays, found.present, found.example
+    (Int64, 1, 100, '-')
+    >>> numbers_as_text(pl.Series([str(i) for i in range(99)] + ["A642"])) is None
+    True
+    """
+    if series.dtype != pl.String:
+        return None
+    values = series.drop_nulls()
+    values = values.filter(values.str.strip_chars() != "")
+    if values.len() < STRAY_MIN_VALUES:
+        return None
+    numbers = coerce_numerical(values).series
+    strays = values.filter(numbers.is_null())
+    if strays.len() > STRAY_SHARE * values.len() or strays.str.contains(r"\d").any():
+        return None
+    written = values.filter(numbers.is_not_null())
+    whole = written.str.strip_chars().cast(pl.Int64, strict=False)
+    dtype = pl.Int64() if whole.null_count() == 0 else pl.Float64()
+    example = strays[0] if strays.len() else written.filter(whole.is_null())[0] if whole.null_count() else written[0]
+    return NumbersAsText(dtype, strays.len(), values.len(), str(example)[:40])
 
 
 DATE_SHARE = 0.95

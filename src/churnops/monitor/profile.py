@@ -29,6 +29,7 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
+    numbers_as_text,
 )
 from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
@@ -278,6 +279,10 @@ class ProfileBuilder:
         intended = self.intended.get(name)
         if intended is not None and series.dtype == pl.String and intended != pl.String:
             series = pl.Series(name, [], dtype=intended)  # a first piece read as text: the column's own type
+        elif declared is None and (numbers := numbers_as_text(series)) is not None:
+            # numbers the reader kept as text (1,234.5, $88, 54%, or a stray "n/a"): read as numbers,
+            # the cells that are not counted as unparsable - as text, one "n/a" made them categories
+            series = pl.Series(name, [], dtype=numbers.dtype)
         self.dtypes[name] = str(series.dtype)
         kind = DECLARED_TYPES.get(declared or "")
         if kind in ("numerical", "datetime"):
@@ -398,15 +403,19 @@ def _count(sample: NumericalSample | CategoricalSample) -> int:
     return sample.count
 
 
+TEXT_REASON = "text column: drift of free text is not tested"
+UNKNOWN_REASON = "type could not be inferred (all values missing or unsupported type)"
+
+
 def _skip_reason(plan: ColumnPlan) -> str | None:
     if plan.role == "id":
         return "identifier"
     if plan.role == "ignored":
         return "ignored by configuration"
     if plan.column_type == "text":
-        return "text column: drift of free text is not tested"
+        return TEXT_REASON
     if plan.column_type == "unknown":
-        return "type could not be inferred (all values missing or unsupported type)"
+        return UNKNOWN_REASON
     return None
 
 

@@ -239,6 +239,7 @@ class SegmentedBatchBuilder:
         self.builders: dict[SegmentKey, BatchBuilder] = {}
         self.segment_rows: dict[SegmentKey, int] = {}
         self.needed = main.needed + [name for name in settings.segments if name not in main.needed]
+        self.read_columns = main.read_columns + [name for name in self.needed if name not in main.read_columns]
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "main":

@@ -92,7 +92,7 @@ class LocalEngine(Engine):
         progress: Progress | None,
     ) -> tuple[BatchBuilder, str, dict[str, Any]]:
         """Feed the batch to ``builder``; the builder, the batch's sha256 and facts for ``mode``."""
-        reader = TableReader(current, columns=builder.needed, dialect=config.dialect, arrow=builder.streaming)
+        reader = TableReader(current, columns=builder.read_columns, dialect=config.dialect, arrow=builder.streaming)
         reader.progress = reading_progress(progress, "current", reader)
         for chunk in reader:
             builder.update(chunk)

@@ -100,7 +100,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         decided_date_formats,
         decimal_comma_columns,
         inferred_columns,
-        stray_text_columns,
+        numbers_as_text_columns,
         with_columns_added,
     )
 
@@ -113,7 +113,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         columns = config.columns
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
-        strays = stray_text_columns(sample, dialect, listed | {name for name, _ in commas})
+        strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
     return Inference(dates, ids, formats, commas, strays)
 
 
@@ -143,15 +143,17 @@ def _applied(config: Config, found: Inference) -> Config:
         )
     if found.strays:
         shown = ", ".join(
-            f"{name} ({others:,} of {cells:,} cells in the first rows, e.g. {example!r})"
+            f"{name} ({others:,} of {cells:,} cells in the first rows are not numbers, e.g. {example!r}: counted as "
+            "unparsable)"
+            if others
+            else f"{name} (written like {example!r})"
             for name, others, cells, example in found.strays[:5]
         ) + (f" and {len(found.strays) - 5} more" if len(found.strays) > 5 else "")
         logger.log(
             NOTICE,
-            "numbers with a few cells that are not numbers are read as text (tested as categories, or not at all): "
-            "%s; to test them as numbers, those cells counted as failed: %s",
+            "numbers written as text are tested as numbers: %s; to test them as categories instead: %s",
             shown,
-            _numerical_advice(config, [name for name, *_ in found.strays]),
+            _declared_advice(config, "categorical", [name for name, *_ in found.strays]),
         )
     parts = []
     if found.dates:
@@ -167,15 +169,17 @@ def _applied(config: Config, found: Inference) -> Config:
     return config
 
 
-def _numerical_advice(config: Config, names: list[str]) -> str:
-    """How to declare ``names`` numerical beside the columns already declared: a ``--set`` to
-    paste when every name is plain, else the churnops.toml line (TOML strings, escaped)."""
-    wanted = [*config.columns.numerical, *(n for n in names if n not in config.columns.numerical)]
+def _declared_advice(config: Config, kind: str, names: list[str]) -> str:
+    """How to declare ``names`` of ``kind`` (``columns.<kind>``) beside the columns already
+    declared: a ``--set`` to paste when every name is plain, else the churnops.toml line (TOML
+    strings, escaped)."""
+    declared = list(getattr(config.columns, kind))
+    wanted = [*declared, *(n for n in names if n not in declared)]
     if all(re.fullmatch(r"[A-Za-z0-9_ .-]+", name) for name in wanted):
         listed = ", ".join(f"'{name}'" for name in wanted)
-        return f'--set "columns.numerical=[{listed}]"'
+        return f'--set "columns.{kind}=[{listed}]"'
     return (
-        "in churnops.toml, [columns] numerical = [" + ", ".join(json.dumps(n, ensure_ascii=False) for n in wanted) + "]"
+        f"in churnops.toml, [columns] {kind} = [" + ", ".join(json.dumps(n, ensure_ascii=False) for n in wanted) + "]"
     )
 
 

@@ -13,11 +13,14 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, sha256_file
 from churnops.errors import ChurnopsError, ConfigError, InputDataError
+from churnops.escape import one_line_short
 from churnops.monitor.batch import BatchTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.profile import (
     DECLARED_REASONS,
     IDENTIFIER_REASON,
+    TEXT_REASON,
+    UNKNOWN_REASON,
     ProfileBuilder,
     ReferenceProfile,
     nothing_to_test,
@@ -299,10 +302,11 @@ def column_notices(
 
     if columns.target and columns.target not in header:
         note("target", f"target '{columns.target}'")
+    by_case = {column.casefold(): column for column in header}
     for kind in ("id", "ignored", "datetime", "numerical", "categorical", "binary", "text"):
         missing = [n for n in getattr(columns, kind) if n not in header]
         if missing:
-            note(kind, f"{kind} " + ", ".join(f"'{n}'" for n in missing))
+            note(kind, f"{kind} " + ", ".join(_named(n, by_case) for n in missing))
     missing_domains = [n for n in columns.domains if n not in header]
     if missing_domains:
         note("domains", "domain " + ", ".join(f"'{n}'" for n in missing_domains))
@@ -330,6 +334,17 @@ def column_notices(
             "not tested: no usable value in the reference (all missing, or not of the declared type): "
             + ", ".join(unusable)
         )
+    missing = [c.plan.name for c in profile.columns.values() if c.skip_reason == UNKNOWN_REASON and not c.plan.declared]
+    text = [c.plan.name for c in profile.columns.values() if c.skip_reason == TEXT_REASON and not c.plan.declared]
+    if missing:
+        lines.append("not tested, every value missing in the reference: " + _names(missing))
+    if text:
+        lines.append(
+            "not tested, free text (most values distinct): " + _names(text) + " (list a column in "
+            "columns.categorical to test its values)"
+        )
+    if profile.tested and not any(c.plan.role == "feature" for c in profile.tested):
+        lines.append("no feature column is tested: only the target's rate is compared")
     dates = [c.plan.name for c in profile.tested if c.plan.role == "feature" and looks_like_dates(c.sample)]
     if dates:
         lines.append(
@@ -370,3 +385,16 @@ def mode_facts(profile: ReferenceProfile, tally: BatchTally, jobs: int, config: 
         "jobs": jobs,
         "exact_max_rows": config.monitor.exact_max_rows,
     }
+
+
+def _names(names: list[str]) -> str:
+    """Column names for a one-line notice: at most eight, each shortened to one line."""
+    return ", ".join(one_line_short(name, 40) for name in names[:8]) + (
+        f" and {len(names) - 8} more" if len(names) > 8 else ""
+    )
+
+
+def _named(name: str, by_case: dict[str, str]) -> str:
+    """A configured column the data lacks, with the column it likely meant (same letters, other case)."""
+    meant = by_case.get(name.casefold())
+    return f"{name!r} (did you mean {meant!r}?)" if meant is not None else repr(name)

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from churnops.data.io import DEFAULT_DIALECT, CsvDialect, TableReader
-from churnops.monitor.prepare import DATE_SHARE, CategoricalSample, mostly_dates
+from churnops.monitor.prepare import DATE_SHARE, CategoricalSample, mostly_dates, numbers_as_text
 from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder
 from churnops.monitor.settings import MonitorSettings
 
@@ -133,32 +133,18 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
     return found
 
 
-STRAY_SHARE = 0.05
-"""A text column whose cells are numbers but for at most this share is numbers with stray text."""
-
-
-def stray_text_columns(frame: pl.DataFrame, dialect: CsvDialect, skip: set[str]) -> list[tuple[str, int, int, str]]:
-    """Text columns of a CSV sample that are numbers but for a few cells without a digit
-    (``n/a yet``, ``-``, ``?``): (column, such cells, cells, an example). One such cell makes the
-    reader take the whole column for text, tested as categories or not at all. A cell with a digit
-    (``95%``, ``$668``, ``A642``) is a value written another way, not a stray: such columns are
-    left as they are."""
+def numbers_as_text_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
+    """Text columns of a sample that hold numbers the reader could not type, as the monitoring
+    reads them (:func:`churnops.monitor.prepare.numbers_as_text`): numbers written with digit
+    group separators, a currency or a percent sign, or numbers but for a few cells without a
+    digit (``n/a yet``, ``-``, ``?``). (column, cells that are not numbers, cells, an example)."""
     found = []
     for name, dtype in frame.schema.items():
         if dtype != pl.String or name in skip:
             continue
-        values = frame.get_column(name).drop_nulls()
-        if values.len() < 20:
-            continue
-        text = values.str.strip_chars()
-        if dialect.decimal == ",":
-            text = text.str.replace(",", ".", literal=True)
-        numbers = text.cast(pl.Float64, strict=False)
-        others = values.filter(numbers.is_null())
-        if others.str.contains(r"\d").any():
-            continue
-        if 0 < others.len() <= STRAY_SHARE * values.len():
-            found.append((name, others.len(), values.len(), str(others[0])[:40]))
+        numbers = numbers_as_text(frame.get_column(name))
+        if numbers is not None:
+            found.append((name, numbers.strays, numbers.present, numbers.example))
     return found
 
 
