@@ -82,6 +82,58 @@ def test_promotion_needs_a_significantly_higher_roc_auc_and_enough_labels():
     assert "50 of each" in few_churned["reason"]
 
 
+def test_a_customer_scored_many_times_counts_once():
+    """Two arms scoring with the same rule, each on 100 customers seen 20 times: counted per event,
+    DeLong took the 2,000 repeated scorings for independent customers and promoted a model no
+    better than the champion. Each customer counts once, on their latest labelled event."""
+    rng = np.random.default_rng(21)
+    arms = [ab.Arm("champion", "champion", "1"), ab.Arm("challenger", "challenger", "2")]
+    promoted = 0
+    for draw in range(20):
+        rows = []
+        for arm, version, first in (("champion", "1", 0), ("challenger", "2", 10_000)):
+            outcomes = rng.integers(0, 2, 100)
+            scores = np.clip(0.3 * outcomes + rng.normal(0.35, 0.2, 100), 0.001, 0.999)
+            for _visit in range(20):
+                rows += [
+                    (arm, version, float(scores[i] + rng.normal(0, 0.01)), int(outcomes[i]), first + i)
+                    for i in range(100)
+                ]
+        rows.reverse()  # newest first, as the event log gives them
+        document = ab.ab_document(rows, arms, "m", 0.05, 50, 10, keyed=True)
+        assert document["unit"] == "customer"
+        for arm in document["arms"].values():
+            assert arm["scored"] == 2_000 and arm["customers"] == 100 and arm["labelled"] == 100
+        assert "labelled customers" in document["decision"]["reason"]
+        promoted += document["decision"]["promote"]
+        if draw == 0:  # counted per event, the same rows looked like 2,000 customers an arm
+            per_event = ab.ab_document([row[:4] for row in rows], arms, "m", 0.05, 50, 10)
+            assert per_event["arms"]["champion"]["labelled"] == 2_000
+    assert promoted <= 3  # at level 0.05, 20 draws of two equal models
+
+
+def test_events_without_a_customer_are_left_out_and_one_customer_is_one_key_whatever_its_type():
+    from churnops.serve.scoring import arm_of, customer_key
+
+    for share in (0.2, 0.5, 0.9):
+        for n in range(15601001, 15601301):
+            assert arm_of(n, share) == arm_of(float(n), share) == arm_of(str(n), share)
+    assert customer_key(float("nan")) is None and customer_key(1.5) == "1.5"
+    rows = [("champion", "1", 0.2, 1, None), ("champion", "1", 0.7, 0, "C-1"), ("champion", "1", 0.9, None, "C-1")]
+    arm = ab.ab_document(rows, [ab.Arm("champion", "champion", "1")], "m", 0.05, 20, keyed=True)["arms"]["champion"]
+    assert (arm["scored"], arm["customers"], arm["without_customer"], arm["labelled"]) == (3, 1, 1, 1)
+    assert arm["brier"] == pytest.approx(0.7**2)  # C-1's labelled event, not their newest unlabelled one
+
+
+@pytest.mark.parametrize("alias", ["champion", "previous-champion", " Champion", ""])
+def test_the_challenger_alias_cannot_be_one_churnops_moves(tmp_path, alias):
+    from churnops.config import load_config
+    from churnops.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="serve.ab.challenger"):
+        load_config(tmp_path, overrides={"serve.ab.challenger": alias})
+
+
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory) -> Path:
     """A workspace whose registry holds a model trained on shuffled outcomes (v1, no better than
@@ -294,3 +346,27 @@ def test_bad_and_hostile_event_logs_are_refused_in_one_line(two_models, tmp_path
         assert json.loads(tampered.stdout)["arms"]["champion"]["scored"] == 1
     for line in (missing, linked, foreign, garbage, wrong, folder):
         assert "Traceback" not in line.stderr and len(line.stderr.strip().splitlines()) == 1
+
+
+def test_a_locked_registry_is_one_clear_line_and_nothing_moves(two_models):
+    """Another process holding the registry's database (an exclusive SQLite lock): 'ab promote'
+    said 'internal error'. It is the registry's state: one line, exit 2, no alias moved."""
+    import sqlite3
+
+    root = two_models
+    _aliases(root, champion="1", challenger="2", previous_champion=None)
+    holder = sqlite3.connect(root / "mlflow.db", timeout=1, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "ab", "promote", "--set", "model.tracking_uri=sqlite:///mlflow.db"],
+            cwd=root, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN, "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool"},
+        )  # fmt: skip
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 2, done.stderr
+    assert "internal error" not in done.stderr and "database is locked" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert _aliases(root) == {"champion": "1", "challenger": "2"}

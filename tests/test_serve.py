@@ -338,6 +338,27 @@ def test_predict_scores_as_churnops_predict_does_and_logs_the_events(trained):
         service.stop()
 
 
+def test_a_window_of_scored_traffic_is_a_window_without_labels_not_one_of_missing_values(trained):
+    """/v1/predict's records never carry the outcome: every such window ended in a data quality
+    warning ("Churn Flag: all values missing"). It is a window whose labels come later."""
+    rows = churnops.generate(WINDOW, start=27_000).drop("Churn Flag")
+    service = Service(trained, "--set", "serve.event_log=monitoring/unlabelled.db")  # its windows alone
+    try:
+        status, body, _ = service.request(
+            "POST", "/v1/predict", json.dumps(_events(rows, "w")).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert status == 200, body
+        (window,) = json.loads(body)["closed_windows"]
+        metrics = service.window(window)
+        assert metrics["data_quality"]["passed"], metrics["data_quality"]
+        assert not any("Churn Flag" in (check.get("column") or "") for check in metrics["data_quality"]["checks"])
+        assert metrics["target_drift"] is None
+        assert "Churn Flag" in {column["name"] for column in metrics["skipped_columns"]}
+    finally:
+        service.stop()
+
+
 def test_requests_waiting_together_are_scored_in_one_model_call(trained, monkeypatch):
     import asyncio
 
@@ -484,9 +505,20 @@ def test_late_labels_give_the_champions_realized_performance(trained):
         expected = roc_auc(np.array(rows["Churn Flag"].to_list()), np.array(scores))
         assert model["labelled"] == 300 and model["roc_auc"] == pytest.approx(expected, rel=1e-12)
         assert 0 < model["brier"] < 0.25 and model["log_loss"] > 0
-        for bad in ([{"event_id": "late-1", "label": 2}], [{"label": 1}], []):
+        for bad in (
+            [{"event_id": "late-1", "label": 2}],
+            [{"label": 1}],
+            [],
+            [{"event_id": "late-1", "label": 1, "x<": 1}],
+        ):
             status, body, _ = service.request("POST", "/v1/labels", json.dumps(bad).encode(), headers)
             assert status == 422, body
+        twice = [{"event_id": "late-1", "label": 1 - outcomes[1]["label"]}, outcomes[1]]  # its last label wins
+        status, body, _ = service.request("POST", "/v1/labels", json.dumps(twice).encode(), headers)
+        assert status == 200 and json.loads(body)["labelled"] == 1
+        assert json.loads(service.request("GET", "/v1/drift")[1])["model"]["roc_auc"] == pytest.approx(
+            expected, rel=1e-12
+        )
         assert service.request("POST", "/v1/labels", b"[]", {"Content-Type": "application/json"})[0] == 401
     finally:
         service.stop()
@@ -618,6 +650,49 @@ def test_a_client_that_stays_silent_or_trickles_its_request_is_closed(project):
             client.sendall(b"\r\n")
             second, _ = _one_response(client, rest)
             assert second.startswith(b"HTTP/1.1 200"), second
+        status, _, _ = service.request("GET", "/healthz")
+        assert status == 200
+    finally:
+        service.stop()
+
+
+def test_a_request_with_huge_headers_is_refused_at_once_and_the_others_are_served(project):
+    """One client sending a 130 MiB header held the service for seconds and grew its memory: the
+    request line and headers are capped at 64 KiB (431, closed), a large body under small headers
+    is still read, and requests beside it are answered."""
+    import socket
+
+    from churnops.serve.connections import MAX_HEAD_BYTES
+
+    service = Service(project)
+    try:
+        host, port = service.url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ")
+            answer = b""
+            try:
+                for _ in range(4 * 1024):  # 4 MiB of header at most: the service answers long before
+                    client.sendall(b"a" * 1024)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            while chunk := client.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert answer.endswith(b'{"error":"the request line and headers exceed 65,536 bytes"}')
+        long_url = b"GET /healthz?" + b"q" * (MAX_HEAD_BYTES + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            client.sendall(long_url)
+            assert _one_response(client)[0][:10] == b"HTTP/1.1 4"  # 431, or 400 when it came whole at once
+        headers = "".join(f"X-Ok-{i}: {'v' * 100}\r\n" for i in range(100)).encode()  # 11 KiB: fine
+        events = [{"Credit Score": 600 + i % 50, "Balance": 1234.5 + i, "Occupation": "Engineer"} for i in range(1_000)]
+        events = json.dumps(events).encode()  # 80 KiB: more than the headers' cap, in a body
+        assert len(events) > MAX_HEAD_BYTES
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            head = f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            head += f"Content-Type: application/json\r\nContent-Length: {len(events)}\r\n"
+            client.sendall(head.encode() + headers + b"\r\n" + events)
+            answer, _ = _one_response(client)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
         status, _, _ = service.request("GET", "/healthz")
         assert status == 200
     finally:

@@ -20,13 +20,25 @@ def _number(value: Any, digits: int = 4) -> str:
 
 
 def _table(document: dict[str, Any]) -> str:
-    header = ["arm", "alias", "version", "scored", "labelled", "ROC-AUC", "Brier", "log-loss", "mean score"]
+    header = [
+        "arm",
+        "alias",
+        "version",
+        "scored",
+        "customers",
+        "labelled",
+        "ROC-AUC",
+        "Brier",
+        "log-loss",
+        "mean score",
+    ]
     rows = [
         [
             name,
             arm["alias"],
             f"v{arm['version']}",
             f"{arm['scored']:,}",
+            f"{arm['customers']:,}",
             f"{arm['labelled']:,}",
             _number(arm["roc_auc"]),
             _number(arm["brier"]),
@@ -76,7 +88,9 @@ def report(
     Reads the service's event log (serve.event_log; a running service keeps writing), takes the events each
     arm's current model version scored through POST /v1/predict and the outcomes sent to POST /v1/labels, and
     gives each arm's score distribution, ROC-AUC, Brier score and log-loss, and DeLong's one-sided test that the
-    challenger's ROC-AUC is higher. Writes ab_report.json and ab_report.html (with report.css; no script, renders
+    challenger's ROC-AUC is higher. Each customer (serve.ab.key) counts once, on their latest labelled event;
+    events without the customer column are left out of the comparison. Writes ab_report.json and ab_report.html
+    (with report.css; no script, renders
     under Jenkins' Content-Security-Policy) in serve.ab.report_dir (monitoring/ab).
     """
     from churnops.errors import ConfigError
@@ -107,7 +121,7 @@ def promote(
 ) -> None:
     """Make the challenger the champion when it is better on live traffic.
 
-    Measures as `churnops ab report` does. When both arms have serve.ab.min_labels labelled events and the
+    Measures as `churnops ab report` does. When both arms have serve.ab.min_labels labelled customers and the
     challenger's ROC-AUC is higher at serve.ab.level (one-sided DeLong test): its version gets the 'champion'
     alias, the current champion 'previous-champion', the challenger alias is removed, and the reason is written
     on the promoted version in the MLflow registry (tag churnops.promotion) and as a run 'ab-promotion'. A running

@@ -617,7 +617,8 @@ class ABConfig(_Section):
     """The challenger is promoted when its ROC-AUC is higher with a one-sided p-value (DeLong) at
     most this."""
     min_labels: Annotated[int, Field(ge=20, le=100_000_000)] = 1_000
-    """Labelled events each arm needs before a promotion is decided."""
+    """Labelled customers each arm needs before a promotion is decided (a customer scored many
+    times counts once)."""
     min_each_outcome: Annotated[int, Field(ge=10, le=1_000_000)] = 50
     """Churned and stayed customers each arm needs among them: DeLong's test leans on a normal
     approximation that promotes too often when one outcome is rare."""
@@ -625,6 +626,18 @@ class ABConfig(_Section):
     """Promote a better challenger unattended: the service checks after every closed window."""
     report_dir: str = "monitoring/ab"
     """Where ``churnops ab report`` writes ``ab_report.json``, ``ab_report.html`` and its stylesheet."""
+
+    @field_validator("challenger")
+    @classmethod
+    def _challenger_alias(cls, value: str) -> str:
+        if value.strip().lower() in ("champion", "previous-champion"):
+            raise ValueError(
+                f"{value!r} is an alias churnops moves itself on a promotion; name the challenger's own alias "
+                "(default 'challenger')"
+            )
+        if not value.strip():
+            raise ValueError("the challenger's alias cannot be empty")
+        return value
 
 
 class ServeConfig(_Section):

@@ -122,6 +122,16 @@ def _configured(mlflow: Any, store: Store) -> Iterator[None]:
         yield
     except mlflow.exceptions.MlflowException as exc:
         raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {exc.message.splitlines()[0]}") from None
+    except _database_errors() as exc:  # a locked or unreachable tracking database, outside MLflow's own errors
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {redact(reason)}") from None
+    except ModuleNotFoundError as exc:  # the tracking database's driver (psycopg, pymysql...)
+        if (exc.name or "").split(".")[0] not in DATABASE_DRIVERS:
+            raise
+        raise IntegrationError(
+            f"MLflow ({redact(store.tracking_uri)}): its database driver is not installed: {exc.name} "
+            f"(pip install {exc.name})"
+        ) from None
     except _storage_errors() as exc:
         raise IntegrationError(f"MLflow artifacts ({_shown(store.artifact_root)}): {_storage_reason(exc)}") from None
     finally:
@@ -230,6 +240,21 @@ def find_alias(store: Store, name: str, alias: str) -> ModelVersion | None:
             return None
         location = client.get_model_version_download_uri(name, version.version)
         return ModelVersion(name, alias, str(version.version), version.run_id, str(location))
+
+
+DATABASE_DRIVERS = frozenset(
+    {"psycopg", "psycopg2", "pg8000", "pymysql", "MySQLdb", "mysql", "pymssql", "pyodbc", "oracledb", "cx_Oracle"}
+)
+"""Database drivers SQLAlchemy imports for a tracking URI (``postgresql://``, ``mysql://``...)."""
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the tracking database itself: SQLite's, and SQLAlchemy's around any driver's."""
+    try:
+        from sqlalchemy.exc import DBAPIError
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, DBAPIError)
 
 
 def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | None | object:

@@ -4,10 +4,17 @@ difference, and promotion.
 The numbers come from the event log: every event ``POST /v1/predict`` scored keeps its arm, the
 registered version that scored it and its probability; ``POST /v1/labels`` adds the outcome. An
 arm is measured on the events its *current* model version scored (after a promotion, the new
-champion starts from zero), the latest :data:`MAX_EVENTS` of them.
+champion starts from zero): the latest :data:`MAX_EVENTS` scored events, and the latest
+:data:`MAX_EVENTS` labelled ones - an outcome that arrives weeks after its scoring still counts.
+
+Each customer counts once: a customer scored many times (every visit of the app) is measured on
+their latest labelled event - repeated scorings of the same customers are not independent
+observations, and counting them would let a model win on a few customers seen often. Events
+without the customer column (``serve.ab.key``) are left out of the comparison: they all go to
+the champion, so they would make the two arms different populations.
 
 The decision: the challenger replaces the champion when both arms have at least
-``serve.ab.min_labels`` labelled events, among them ``serve.ab.min_each_outcome`` of each
+``serve.ab.min_labels`` labelled customers, among them ``serve.ab.min_each_outcome`` of each
 outcome (churned, stayed), and the challenger's ROC-AUC is
 higher with DeLong's one-sided p-value at most ``serve.ab.level`` (the two arms are different
 customers: two independent samples). Brier score and log-loss are shown, not tested.
@@ -31,7 +38,7 @@ from churnops.serve.eventlog import read_scored
 logger = logging.getLogger(__name__)
 
 MAX_EVENTS = 200_000
-"""Most recent scored events read per report (both arms together)."""
+"""Most recent scored events read per report (both arms together), and most recent labelled ones."""
 ARMS = ("champion", "challenger")
 HISTOGRAM_BINS = 10
 PROMOTION_TAG = "churnops.promotion"
@@ -61,16 +68,22 @@ def _score_summary(scores: np.ndarray) -> dict[str, Any]:
     }
 
 
-def measure_arm(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """An arm's numbers: ``scores`` of every event it scored, ``labels`` (0, 1, or -1 for not
-    labelled yet) beside them."""
+def measure_arm(
+    scores: np.ndarray, labels: np.ndarray, events: np.ndarray | None = None, left_out: int = 0
+) -> dict[str, Any]:
+    """An arm's numbers: one score per customer (``scores``) and its outcome beside it
+    (``labels``: 0, 1, or -1 for not labelled yet); ``events``: the scores of every event the arm
+    scored (the score distribution; default ``scores``); ``left_out``: events without a customer."""
     from churnops.monitor.performance import roc_auc_with_variance
 
+    events = scores if events is None else events
     known = labels >= 0
     outcomes, probabilities = labels[known].astype(int), scores[known]
     found: dict[str, Any] = {
-        "scored": int(scores.size),
-        "score": _score_summary(scores),
+        "scored": int(events.size),
+        "customers": int(scores.size),
+        "without_customer": int(left_out),
+        "score": _score_summary(events),
         "labelled": int(known.sum()),
         "positives": int(outcomes.sum()),
         "roc_auc": None,
@@ -90,7 +103,12 @@ def measure_arm(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 
 def decide(
-    champion: dict[str, Any], challenger: dict[str, Any], level: float, min_labels: int, min_each: int = 50
+    champion: dict[str, Any],
+    challenger: dict[str, Any],
+    level: float,
+    min_labels: int,
+    min_each: int = 50,
+    unit: str = "customers",
 ) -> dict[str, Any]:
     """Whether the challenger is better: ``promote``, ``reason`` in a sentence, and the test's
     difference, z score and one-sided p-value when both ROC-AUCs are measurable.
@@ -107,14 +125,14 @@ def decide(
     for name, arm in (("champion", champion), ("challenger", challenger)):
         if arm["labelled"] < min_labels:
             found["reason"] = (
-                f"not enough labels yet: the {name} has {arm['labelled']:,} labelled events of the "
+                f"not enough labels yet: the {name} has {arm['labelled']:,} labelled {unit} of the "
                 f"{min_labels:,} needed (serve.ab.min_labels)"
             )
             return found
         fewest = min(arm["positives"], arm["labelled"] - arm["positives"])
         if fewest < min_each or arm["roc_auc"] is None:
             found["reason"] = (
-                f"not enough of each outcome yet: the {name}'s labelled events hold {arm['positives']:,} churned "
+                f"not enough of each outcome yet: the {name}'s labelled {unit} hold {arm['positives']:,} churned "
                 f"and {arm['labelled'] - arm['positives']:,} stayed, {min_each:,} of each needed "
                 "(serve.ab.min_each_outcome)"
             )
@@ -128,7 +146,7 @@ def decide(
     figures = (
         f"challenger ROC-AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f} "
         f"({compared['difference']:+.4f}, one-sided p = {one_sided:.2g}, level {level:g}; "
-        f"{challenger['labelled']:,} and {champion['labelled']:,} labelled events)"
+        f"{challenger['labelled']:,} and {champion['labelled']:,} labelled {unit})"
     )
     found["figures"] = figures[:1].upper() + figures[1:]
     found["promote"] = compared["difference"] > 0 and one_sided <= level
@@ -141,39 +159,71 @@ def decide(
 
 
 def ab_document(
-    rows: list[tuple[Any, Any, Any, Any]],
+    rows: list[tuple[Any, ...]],
     arms: list[Arm],
     model: str,
     level: float,
     min_labels: int,
     min_each: int = 50,
+    keyed: bool = False,
 ) -> dict[str, Any]:
     """The A/B report: each arm's numbers from ``rows``
-    (:func:`churnops.serve.eventlog.read_scored`) and the decision."""
+    (:func:`churnops.serve.eventlog.read_scored`, newest first) and the decision. ``keyed``: the
+    rows name their customer (``serve.ab.key``): each customer counts once, on their latest
+    labelled event (else their latest), and events without one are left out. Without a key each
+    event stands for its own customer."""
+    from churnops.serve.scoring import customer_key
+
     measured: dict[str, Any] = {}
     for arm in arms:
-        scores = [float(p) for a, v, p, _ in rows if a == arm.arm and str(v) == arm.version and _finite(p)]
-        labels = [
-            int(label) if label in (0, 1) else -1
-            for a, v, p, label in rows
-            if a == arm.arm and str(v) == arm.version and _finite(p)
-        ]
+        events: list[float] = []
+        units: dict[Any, tuple[float, int]] = {}
+        left_out = 0
+        for index, row in enumerate(rows):
+            found, version, probability, label = row[:4]
+            if found != arm.arm or str(version) != arm.version or not _finite(probability):
+                continue
+            events.append(float(probability))
+            outcome = int(label) if label in (0, 1) and not isinstance(label, bool) else -1
+            customer = customer_key(row[4]) if keyed and len(row) > 4 else None
+            if customer is None:
+                if keyed:
+                    left_out += 1
+                    continue
+                units[index] = (float(probability), outcome)
+                continue
+            seen = units.get(customer)
+            if seen is None or (seen[1] < 0 <= outcome):  # the latest labelled event, else the latest
+                units[customer] = (float(probability), outcome)
         measured[arm.arm] = {
             "alias": arm.alias,
             "version": arm.version,
-            **measure_arm(np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.int64)),
+            **measure_arm(
+                np.asarray([u[0] for u in units.values()], dtype=np.float64),
+                np.asarray([u[1] for u in units.values()], dtype=np.int64),
+                np.asarray(events, dtype=np.float64),
+                left_out,
+            ),
         }
     document: dict[str, Any] = {
         "model": model,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "test": "DeLong, ROC-AUC of two independent groups of customers (one-sided: the challenger is better)",
+        "unit": "customer" if keyed else "event",
         "level": level,
         "min_labels": min_labels,
         "min_each_outcome": min_each,
         "arms": measured,
     }
     if "champion" in measured and "challenger" in measured:
-        document["decision"] = decide(measured["champion"], measured["challenger"], level, min_labels, min_each)
+        document["decision"] = decide(
+            measured["champion"],
+            measured["challenger"],
+            level,
+            min_labels,
+            min_each,
+            "customers" if keyed else "events",
+        )
     else:
         document["decision"] = {
             "promote": False,
@@ -231,20 +281,32 @@ def current_arms(config: Any) -> list[Arm]:
     return found
 
 
+def customer_column(config: Any) -> str | None:
+    """The column that names a customer (``serve.ab.key``, else the first of ``columns.id``)."""
+    ab = config.serve.ab
+    key = ab.key or (config.columns.id[0] if config.columns.id else None)
+    if key is not None and '"' in key:
+        raise ConfigError(
+            f"serve.ab.key: {key!r} holds a double quote, which the event log cannot look up; rename the column"
+        )
+    return key
+
+
 def report(config: Any, db: sqlite3.Connection | None = None) -> dict[str, Any]:
     """The A/B report of the configured project, from its event log (``db``: an open
     connection to it, e.g. the service's own)."""
     ab = config.serve.ab
     arms = current_arms(config)
+    key = customer_column(config)
     if db is None:
         reader = open_log_for_reading(config.resolve(config.serve.event_log))
         try:
-            rows = read_scored(reader, MAX_EVENTS)
+            rows = read_scored(reader, MAX_EVENTS, key)
         finally:
             reader.close()
     else:
-        rows = read_scored(db, MAX_EVENTS)
-    return ab_document(rows, arms, config.model.name, ab.level, ab.min_labels, ab.min_each_outcome)
+        rows = read_scored(db, MAX_EVENTS, key)
+    return ab_document(rows, arms, config.model.name, ab.level, ab.min_labels, ab.min_each_outcome, key is not None)
 
 
 def promote(config: Any, document: dict[str, Any], by: str) -> str:

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from churnops.config.models import ABConfig
 from churnops.errors import ChurnopsError
+from churnops.escape import one_line_short
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
 from churnops.serve.records import RecordError, RecordSchema
@@ -97,12 +98,13 @@ class ServiceState:
         if challenger is not None:
             arms.append(ab.Arm("challenger", self.ab.challenger, challenger.champion.version))
         return ab.ab_document(
-            self.log.scored(ab.MAX_EVENTS),
+            self.log.scored(ab.MAX_EVENTS, self.ab_key),
             arms,
             champion.champion.name,
             self.ab.level,
             self.ab.min_labels,
             self.ab.min_each_outcome,
+            self.ab_key is not None,
         )
 
 
@@ -145,6 +147,10 @@ async def _body(request: Request, limit: int) -> bytes:
 def _label(value: str) -> str:
     """A Prometheus label value: backslash, quote and line ends escaped."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+LABEL_KEYS = ("event_id", "label")
+"""What one item of ``POST /v1/labels`` holds."""
 
 
 def _problem(status: int, message: str, problems: list[str] | None = None) -> JSONAnswer:
@@ -340,7 +346,11 @@ def create_app(state: ServiceState) -> Starlette:
         for index, item in enumerate(items):
             event_id = item.get("event_id") if isinstance(item, dict) else None
             label = item.get("label") if isinstance(item, dict) else None
-            if not isinstance(event_id, str) or not 0 < len(event_id) <= 128 or not event_id.isprintable():
+            others = sorted(str(key) for key in item if key not in LABEL_KEYS) if isinstance(item, dict) else []
+            if others:
+                shown = ", ".join(one_line_short(key, 40) for key in others[:3])
+                problems.append(f"label {index}: unknown key(s) {shown}; a label holds event_id and label only")
+            elif not isinstance(event_id, str) or not 0 < len(event_id) <= 128 or not event_id.isprintable():
                 problems.append(f"label {index}: event_id must be the text id of an event")
             elif label not in (0, 1) or isinstance(label, float):
                 problems.append(f"label {index}: label must be 0 or 1 (true and false too)")

@@ -22,15 +22,31 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 logger = logging.getLogger(__name__)
 
 
+MAX_HEAD_BYTES = 64 << 10
+"""The request line and headers of one request, at most (the parser keeps them in memory)."""
+_TOO_LARGE_BODY = b'{"error":"the request line and headers exceed 65,536 bytes"}'
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    + b"content-length: %d\r\n\r\n" % len(_TOO_LARGE_BODY)
+    + _TOO_LARGE_BODY
+)
+
+
 def guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent."""
+    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent, and
+    a request line and headers of at most :data:`MAX_HEAD_BYTES` (answered 431 and closed)."""
 
     class GuardedProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
         _receiving = False
         """A request has begun arriving and its last byte has not."""
+        _in_head = False
+        """A request has begun arriving and its headers are not complete."""
+        _head_bytes = 0
         closed_slow = 0
         """Connections closed because a request did not arrive in time (all protocols together)."""
+        closed_large = 0
+        """Connections closed because a request's headers were too large (all protocols together)."""
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -42,13 +58,26 @@ def guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
             if self._deadline is None and not self._receiving and not self._answering():
                 self._arm()
             super().data_received(data)
+            if self._in_head and not self.transport.is_closing():
+                self._head_bytes += len(data)  # counted after parsing: a body in the same data is not
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    type(self).closed_large += 1
+                    logger.debug("closed %s: request headers larger than %d bytes", self.client, MAX_HEAD_BYTES)
+                    self._disarm()
+                    self.transport.write(HEAD_TOO_LARGE)
+                    self.transport.close()
 
         def on_message_begin(self) -> None:
             answering = self._answering()  # before the parser's callbacks replace the cycle
             super().on_message_begin()
             self._receiving = True
+            self._in_head, self._head_bytes = True, 0
             if answering:  # pipelined behind a response: uvicorn stops reading until it is sent
                 self._disarm()
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
 
         def on_message_complete(self) -> None:
             self._receiving = False

@@ -392,10 +392,11 @@ class EventLog:
         """Record late outcomes by event id (a later one replaces an earlier one); how many were
         recorded, and the ids of events the log does not hold."""
         now = time.time()
+        latest = dict(labels)  # an event labelled twice in one request: its last label, counted once
         with self._lock:
-            ids = [event_id for event_id, _ in labels]
+            ids = list(latest)
             known = self._known(ids)
-            rows = [(event_id, label, now) for event_id, label in labels if event_id in known]
+            rows = [(event_id, label, now) for event_id, label in latest.items() if event_id in known]
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
@@ -423,10 +424,10 @@ class EventLog:
                 self._peeker = db
         return db
 
-    def scored(self, limit: int) -> list[tuple[Any, Any, Any, Any]]:
+    def scored(self, limit: int, key: str | None = None) -> list[tuple[Any, Any, Any, Any, Any]]:
         """The latest ``limit`` scored events (:func:`read_scored`)."""
         with self._read_lock:
-            return read_scored(self._reading(long=True), limit)
+            return read_scored(self._reading(long=True), limit, key)
 
     def window_state(self, window: int) -> str:
         """``open`` (not closed yet), ``closed`` (not evaluated yet) or ``evaluated``."""
@@ -550,16 +551,35 @@ class LogReader:
         self._db.close()
 
 
-def read_scored(db: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any, Any]]:
-    """``(arm, version, probability, label or None)`` of the latest ``limit`` events
-    ``POST /v1/predict`` scored, newest first."""
+def read_scored(db: sqlite3.Connection, limit: int, key: str | None = None) -> list[tuple[Any, Any, Any, Any, Any]]:
+    """``(arm, version, probability, label or None, customer or None)`` of the latest ``limit``
+    events ``POST /v1/predict`` scored and of the latest ``limit`` of them labelled (an outcome
+    arrives weeks after its scoring, when many newer events were scored), newest first; ``key``:
+    the column that names the customer (``serve.ab.key``)."""
+    customer = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' if key is not None else None
+    columns = (
+        "json_extract(events.record, :arm) AS arm, json_extract(events.record, :version) AS version, "
+        "json_extract(events.record, :probability) AS probability, labels.label AS label, "
+        "CASE WHEN :customer IS NULL THEN NULL ELSE json_extract(events.record, :customer) END AS customer, "
+        "events.seq AS seq"
+    )
+    scored = "json_valid(events.record) AND json_extract(events.record, :arm) IS NOT NULL"
+    query = (
+        f"SELECT arm, version, probability, label, customer FROM ("
+        f"SELECT * FROM (SELECT {columns} FROM events LEFT JOIN labels USING (event_id) WHERE {scored} "
+        f"ORDER BY events.seq DESC LIMIT :limit) UNION "
+        f"SELECT * FROM (SELECT {columns} FROM labels JOIN events USING (event_id) WHERE {scored} "
+        f"ORDER BY events.seq DESC LIMIT :limit)) ORDER BY seq DESC"
+    )
+    parameters = {
+        "arm": f'$."{ARM}"',
+        "version": f'$."{MODEL_VERSION}"',
+        "probability": f'$."{PROBABILITY}"',
+        "customer": customer,
+        "limit": limit,
+    }
     try:
-        return db.execute(
-            "SELECT json_extract(events.record, ?), json_extract(events.record, ?), json_extract(events.record, ?), "
-            "labels.label FROM events LEFT JOIN labels USING (event_id) WHERE json_valid(events.record) AND "
-            "json_extract(events.record, ?) IS NOT NULL ORDER BY events.seq DESC LIMIT ?",
-            (f'$."{ARM}"', f'$."{MODEL_VERSION}"', f'$."{PROBABILITY}"', f'$."{ARM}"', limit),
-        ).fetchall()
+        return db.execute(query, parameters).fetchall()
     except sqlite3.DatabaseError as exc:  # a damaged or tampered log
         raise _unreadable(exc) from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,23 @@ INLINE_ROWS = 64
 one record, 0.7 ms for 64: less than a hop to a worker thread and back costs the others)."""
 
 
+def customer_key(value: Any) -> str | None:
+    """A customer's key as text, the same whatever JSON type carries it: ``15601001``,
+    ``15601001.0`` (what pandas writes for whole numbers beside a missing value) and
+    ``"15601001"`` are one customer. None for no customer (missing, or not a finite number).
+
+    >>> customer_key(15601001), customer_key(15601001.0), customer_key("15601001"), customer_key(None)
+    ('15601001', '15601001', '15601001', None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
 def arm_of(value: Any, share: float) -> str:
     """``challenger`` for a ``share`` of the values of a customer key, ``champion`` for the rest:
     decided by a hash of the value, so a customer stays in one arm across requests and restarts.
@@ -34,6 +52,7 @@ def arm_of(value: Any, share: float) -> str:
     """
     import hashlib
 
+    value = customer_key(value)
     if value is None or share <= 0:
         return "champion"
     digest = hashlib.sha256(f"churnops-ab:{value}".encode()).digest()

@@ -181,7 +181,9 @@ def start(config: Config, token: str | None) -> ServiceState:
     champion = Champion.load(config)
     challenger = None
     ab = config.serve.ab
-    key = ab.key or (config.columns.id[0] if config.columns.id else None)
+    from churnops.serve.ab import customer_column
+
+    key = customer_column(config)
     if champion is not None:
         logger.info("scoring with %s v%s", champion.name, champion.version)
         if ab.share > 0:

@@ -106,6 +106,11 @@ class WindowContext:
         from churnops.report.metrics import metrics_document
 
         frame = window_frame(records, self.dtypes)
+        label = self.settings.target
+        if label in frame.columns and frame[label].null_count() == frame.height:
+            # no event of the window carries its outcome (scored traffic: the labels come later):
+            # a window without labels, as a batch without its target column - not missing values
+            frame = frame.drop(label)
         info = DatasetInfo(f"window {window}", frame.height, None, None, frame.width)
         result = compare(self.profile, frame, self.settings, self.reference_info, info)
         result = with_any_finding_rate(result, self.settings)

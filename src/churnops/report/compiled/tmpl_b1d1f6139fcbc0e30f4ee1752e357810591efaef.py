@@ -117,11 +117,17 @@ def root(context, missing=missing):
         yield ' · level '
         yield escape(environment.finalize(t_2(environment.getattr((undefined(name='document') if l_0_document is missing else l_0_document), 'level'))))
         yield '</span></li>\n'
-    yield '    </ul>\n  </div>\n</header>\n<main class="wrap">\n<section id="arms">\n  <h2>Arms</h2>\n  <p class="hint">Each arm is measured on the events its current model version scored through <code>POST /v1/predict</code>, with the outcomes sent to <code>POST /v1/labels</code>. '
+    yield '    </ul>\n  </div>\n</header>\n<main class="wrap">\n<section id="arms">\n  <h2>Arms</h2>\n  <p class="hint">Each arm is measured on the events its current model version scored through <code>POST /v1/predict</code>, with the outcomes sent to <code>POST /v1/labels</code>'
+    if (environment.getattr((undefined(name='document') if l_0_document is missing else l_0_document), 'unit') == 'customer'):
+        pass
+        yield '; each customer counts once, on their latest labelled event, and events without a customer are left out'
+    yield '. '
     yield escape(environment.finalize(environment.getattr((undefined(name='document') if l_0_document is missing else l_0_document), 'test')))
     yield '; a promotion needs '
     yield escape(environment.finalize(context.call(environment.getattr('{:,}', 'format'), environment.getattr((undefined(name='document') if l_0_document is missing else l_0_document), 'min_labels'))))
-    yield ' labelled events in each arm.</p>\n  <div class="table-scroll">\n  <table class="compact">\n    <thead><tr><th scope="col">arm</th><th scope="col">alias</th><th scope="col">version</th><th scope="col" class="num">scored</th><th scope="col" class="num">labelled</th><th scope="col" class="num">churned</th><th scope="col" class="num">ROC-AUC</th><th scope="col" class="num">Brier</th><th scope="col" class="num">log-loss</th><th scope="col" class="num">mean score</th></tr></thead>\n    <tbody>\n'
+    yield ' labelled '
+    yield escape(environment.finalize(('customers' if (environment.getattr((undefined(name='document') if l_0_document is missing else l_0_document), 'unit') == 'customer') else 'events')))
+    yield ' in each arm.</p>\n  <div class="table-scroll">\n  <table class="compact">\n    <thead><tr><th scope="col">arm</th><th scope="col">alias</th><th scope="col">version</th><th scope="col" class="num">scored</th><th scope="col" class="num">customers</th><th scope="col" class="num">labelled</th><th scope="col" class="num">churned</th><th scope="col" class="num">ROC-AUC</th><th scope="col" class="num">Brier</th><th scope="col" class="num">log-loss</th><th scope="col" class="num">mean score</th></tr></thead>\n    <tbody>\n'
     for (l_1_name, l_1_arm) in context.call(environment.getattr((undefined(name='arms') if l_0_arms is missing else l_0_arms), 'items')):
         _loop_vars = {}
         pass
@@ -133,6 +139,8 @@ def root(context, missing=missing):
         yield escape(environment.finalize(environment.getattr(l_1_arm, 'version')))
         yield '</td><td class="num">'
         yield escape(environment.finalize(context.call(environment.getattr('{:,}', 'format'), environment.getattr(l_1_arm, 'scored'), _loop_vars=_loop_vars)))
+        yield '</td><td class="num">'
+        yield escape(environment.finalize(context.call(environment.getattr('{:,}', 'format'), environment.getattr(l_1_arm, 'customers'), _loop_vars=_loop_vars)))
         yield '</td><td class="num">'
         yield escape(environment.finalize(context.call(environment.getattr('{:,}', 'format'), environment.getattr(l_1_arm, 'labelled'), _loop_vars=_loop_vars)))
         yield '</td><td class="num">'
@@ -200,4 +208,4 @@ def root(context, missing=missing):
     yield '</p>\n</section>\n</main>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=51&2=54&3=57&9=61&10=63&14=67&16=69&17=73&18=75&20=85&21=89&23=92&24=96&26=109&27=112&35=121&40=125&41=129&52=151&54=168&55=172&56=175&64=194'
+debug_info = '1=51&2=54&3=57&9=61&10=63&14=67&16=69&17=73&18=75&20=85&21=89&23=92&24=96&26=109&27=112&35=121&40=131&41=135&52=159&54=176&55=180&56=183&64=202'
