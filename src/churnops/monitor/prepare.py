@@ -27,8 +27,18 @@ THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 BLANKS = r"[\s_']"
 """Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""
 UNITS = r"^([+-]?)\s*[$€£¥]\s*|\s*[$€£¥%]$"
-"""A currency sign before or after a number, or a percent sign after it ($88.66, 12,50 €, 54.4%):
+"""A currency sign before or after a number, or a percent sign after it ($88.66, 12.50 €, 54.4%):
 dropped before parsing, the number kept as written (54.4% is 54.4)."""
+WRITTEN_NUMBER = (
+    r"^[+-]?\s*[$€£¥]?\s*[+-]?"
+    r"(?:(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,2}(?:[ '_\u00a0\u202f]\d{3})+|\d+)(?:\.\d*)?|\.\d+)"
+    r"(?:[eE][+-]?\d+)?\s*[$€£¥%]?$"
+)
+"""A number as a person writes it in text: digits grouped by threes with one kind of separator
+(``1,234,567.8``, ``1 234``, ``1'234``), a currency sign before or after, a percent sign after.
+Digits grouped otherwise - phone numbers (``06 12 34 56 78``), dates (``2024 09 05``), codes -
+are not numbers, and neither is ``0,123`` (a decimal comma: no group starts with a zero)."""
+NOT_A_NUMBER_WORD = r"(?i)^[+-]?(?:nan|inf|infinity)$"
 STRAY_SHARE = 0.05
 """A text column whose present cells are numbers but for at most this share of cells without a
 digit (``n/a yet``, ``-``, ``?``) is numbers with stray cells (see :func:`numbers_as_text`)."""
@@ -219,6 +229,13 @@ def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
     if strays.len() > STRAY_SHARE * values.len() or strays.str.contains(r"\d").any():
         return None
     written = values.filter(numbers.is_not_null())
+    text = written.str.strip_chars()
+    plain = text.filter(~text.str.contains(NOT_A_NUMBER_WORD))
+    if not plain.str.contains(WRITTEN_NUMBER).all():
+        return None  # a phone number, a date, a code: digits, but not a number written as text
+    grouped = plain.filter(plain.str.contains(r"\d,\d"))
+    if grouped.len() and not grouped.str.contains(r"\d,\d{3},\d|\d,\d{3}\.").any():
+        return None  # 1,234 alone may be a decimal comma: grouping is shown by 1,234,567 or 1,234.5
     whole = written.str.strip_chars().cast(pl.Int64, strict=False)
     dtype = pl.Int64() if whole.null_count() == 0 else pl.Float64()
     example = strays[0] if strays.len() else written.filter(whole.is_null())[0] if whole.null_count() else written[0]

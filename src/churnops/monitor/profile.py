@@ -251,10 +251,15 @@ class _OrderWatch:
 class ProfileBuilder:
     """Accumulates reference chunks column by column; :meth:`finish` returns the profile."""
 
-    def __init__(self, columns: list[str], settings: MonitorSettings, streaming: bool = False) -> None:
+    def __init__(
+        self, columns: list[str], settings: MonitorSettings, streaming: bool = False, text_numbers: bool = False
+    ) -> None:
         self.columns = list(columns)
         self.settings = settings
         self.streaming = streaming
+        self.text_numbers = text_numbers
+        """Read text columns that hold numbers as numbers (:func:`numbers_as_text`): a CSV's, whose
+        types its reader guessed - never a Parquet file's, whose writer said text."""
         self.rows = 0
         self.accumulators: dict[str, Accumulator] = {}
         self.dtypes: dict[str, str] = {}
@@ -279,7 +284,7 @@ class ProfileBuilder:
         intended = self.intended.get(name)
         if intended is not None and series.dtype == pl.String and intended != pl.String:
             series = pl.Series(name, [], dtype=intended)  # a first piece read as text: the column's own type
-        elif declared is None and (numbers := numbers_as_text(series)) is not None:
+        elif self.text_numbers and declared is None and (numbers := numbers_as_text(series)) is not None:
             # numbers the reader kept as text (1,234.5, $88, 54%, or a stray "n/a"): read as numbers,
             # the cells that are not counted as unparsable - as text, one "n/a" made them categories
             series = pl.Series(name, [], dtype=numbers.dtype)

@@ -223,6 +223,8 @@ def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER
         headline = (
             f"no drift: {len(drift.drifted_columns)} of {drift.n_columns} columns drifted "
             f"(score {drift.score:.3f}, threshold {drift.threshold:g})"
+            if drift.n_columns
+            else "no finding, but no feature column was tested - only the target's rate was compared"
         )
     return Verdict(status, bool(alerts), headline, reasons, [s for s in SIGNALS if s in wanted])
 

@@ -143,15 +143,14 @@ def _applied(config: Config, found: Inference) -> Config:
         )
     if found.strays:
         shown = ", ".join(
-            f"{name} ({others:,} of {cells:,} cells in the first rows are not numbers, e.g. {example!r}: counted as "
-            "unparsable)"
+            f"{name} ({others:,} of {cells:,} cells in the first rows are not numbers, e.g. {example!r})"
             if others
             else f"{name} (written like {example!r})"
             for name, others, cells, example in found.strays[:5]
         ) + (f" and {len(found.strays) - 5} more" if len(found.strays) > 5 else "")
         logger.log(
             NOTICE,
-            "numbers written as text are tested as numbers: %s; to test them as categories instead: %s",
+            "numbers written as text are read as numbers: %s; to test them as categories instead: %s",
             shown,
             _declared_advice(config, "categorical", [name for name, *_ in found.strays]),
         )

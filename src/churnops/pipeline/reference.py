@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
-from churnops.data.io import TableReader, check_readable, sha256_file
+from churnops.data.io import TableReader, check_readable, sha256_file, table_format
 from churnops.errors import ChurnopsError, ConfigError, InputDataError
 from churnops.escape import one_line_short
 from churnops.monitor.batch import BatchTally
@@ -96,7 +96,8 @@ def get_reference_profile(
             profile, _ = cached
             status = "hit"
     if profile is None:
-        builder = ProfileBuilder(probe.columns, settings, streaming=streaming)
+        text_numbers = table_format(source.path) == "csv"  # a Parquet file's text columns are text
+        builder = ProfileBuilder(probe.columns, settings, streaming=streaming, text_numbers=text_numbers)
         if not builder.needed:
             reasons = {c: DECLARED_REASONS.get(settings.declared(c) or "", "not tested") for c in probe.columns}
             raise nothing_to_test(str(source.path), reasons)

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from churnops.data.io import DEFAULT_DIALECT, CsvDialect, TableReader
+from churnops.data.io import DEFAULT_DIALECT, CsvDialect, TableReader, table_format
 from churnops.monitor.prepare import DATE_SHARE, CategoricalSample, mostly_dates, numbers_as_text
 from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder
 from churnops.monitor.settings import MonitorSettings
@@ -78,12 +78,13 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
     _, frame = sample_frame(path, dialect, SAMPLE_ROWS)
     if frame is None:
         return [], 0
-    return guess_columns(frame), frame.height
+    return guess_columns(frame, text_numbers=table_format(path) == "csv"), frame.height
 
 
-def guess_columns(frame: pl.DataFrame) -> list[ColumnGuess]:
-    """Each column's inferred kind in a sample of rows."""
-    builder = ProfileBuilder(frame.columns, MonitorSettings(target=None, detect_ids=True))
+def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[ColumnGuess]:
+    """Each column's inferred kind in a sample of rows (``text_numbers``: a CSV's, whose text
+    columns may hold numbers - see :class:`~churnops.monitor.profile.ProfileBuilder`)."""
+    builder = ProfileBuilder(frame.columns, MonitorSettings(target=None, detect_ids=True), text_numbers=text_numbers)
     builder.update(frame)
     profile = builder.finish()
     guesses = []
