@@ -119,6 +119,7 @@ def test_events_without_a_customer_are_left_out_and_one_customer_is_one_key_what
         for n in range(15601001, 15601301):
             assert arm_of(n, share) == arm_of(float(n), share) == arm_of(str(n), share)
     assert customer_key(float("nan")) is None and customer_key(1.5) == "1.5"
+    assert customer_key(True) is None and arm_of(False, 1.0) == "champion"  # true/false name no customer
     rows = [("champion", "1", 0.2, 1, None), ("champion", "1", 0.7, 0, "C-1"), ("champion", "1", 0.9, None, "C-1")]
     arm = ab.ab_document(rows, [ab.Arm("champion", "champion", "1")], "m", 0.05, 20, keyed=True)["arms"]["champion"]
     assert (arm["scored"], arm["customers"], arm["without_customer"], arm["labelled"]) == (3, 1, 1, 1)
@@ -370,3 +371,34 @@ def test_a_locked_registry_is_one_clear_line_and_nothing_moves(two_models):
     assert "internal error" not in done.stderr and "database is locked" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert _aliases(root) == {"champion": "1", "challenger": "2"}
+
+
+def test_a_promotion_that_fails_halfway_puts_the_aliases_back(two_models):
+    """The registry has no transaction across alias moves: a write refused at the last move (a
+    trigger in MLflow's own database) left champion and challenger on the same version, and a
+    second run then found nothing to do. The moves made are undone, and the error says so."""
+    import sqlite3
+
+    from churnops.config import load_config
+    from churnops.errors import IntegrationError
+
+    root = two_models
+    _aliases(root, champion="1", challenger="2", previous_champion=None)
+    config = load_config(root)
+    rows = _rows("champion", "1", [0.1, 0.9] * 60, [1, 0] * 60) + _rows("challenger", "2", [0.1, 0.9] * 60, [0, 1] * 60)
+    document = ab.ab_document(rows, ab.current_arms(config), "bank-churn", 0.05, 20)
+    assert document["decision"]["promote"]
+    database = sqlite3.connect(root / "mlflow.db", isolation_level=None)
+    database.execute(
+        "CREATE TRIGGER refuse BEFORE DELETE ON registered_model_aliases WHEN old.alias = 'challenger' "
+        "BEGIN SELECT RAISE(ABORT, 'registry write refused'); END"
+    )
+    try:
+        with pytest.raises(IntegrationError, match="nothing promoted, the aliases are as they were"):
+            ab.promote(config, document, "test")
+    finally:
+        database.execute("DROP TRIGGER refuse")
+        database.close()
+    assert _aliases(root) == {"champion": "1", "challenger": "2"}
+    ab.promote(config, document, "test")  # the registry free again: the same numbers promote
+    assert _aliases(root) == {"champion": "2", "previous-champion": "1"}

@@ -664,7 +664,7 @@ def test_a_request_with_huge_headers_is_refused_at_once_and_the_others_are_serve
 
     from churnops.serve.connections import MAX_HEAD_BYTES
 
-    service = Service(project)
+    service = Service(project, "--set", "serve.max_body_bytes=1000000")
     try:
         host, port = service.url.removeprefix("http://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=120) as client:
@@ -695,6 +695,46 @@ def test_a_request_with_huge_headers_is_refused_at_once_and_the_others_are_serve
             assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
         status, _, _ = service.request("GET", "/healthz")
         assert status == 200
+        auth = f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        one = json.dumps([{"Credit Score": 612}]).encode()
+        post = f"POST /v1/events HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(one)}\r\n\r\n".encode() + one
+        before = json.loads(service.request("GET", "/v1/drift")[1])["open_window"]["events"]
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # a request refused behind one being answered: the answer in front comes first
+            client.sendall(post + b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 300_000))
+            first, rest = _one_response(client)
+            assert first.startswith(b"HTTP/1.1 200"), first[:200]
+            second, _ = _one_response(client, rest)
+            assert second.startswith(b"HTTP/1.1 431"), second[:200]
+        assert json.loads(service.request("GET", "/v1/drift")[1])["open_window"]["events"] == before + 1
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # a large body, then the start of a small request in the same read: not a large head
+            client.sendall(head.encode() + headers + b"\r\n" + events + b"GET /healthz HTTP/1.1\r\nHo")
+            first, rest = _one_response(client)
+            client.sendall(b"st: x\r\n\r\n")
+            second, _ = _one_response(client, rest)
+            assert first.startswith(b"HTTP/1.1 422") or first.startswith(b"HTTP/1.1 200"), first[:200]
+            assert second.startswith(b"HTTP/1.1 200"), second[:200]
+
+        def peak_kib() -> int:
+            status = Path(f"/proc/{service.process.pid}/status").read_text()
+            return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+        peak = peak_kib()
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # a chunked body's trailers, which nothing reads, cannot fill the service's memory
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n")
+            refused = False
+            try:
+                for _ in range(64):  # 64 MiB of trailers at most: the service hangs up after 1 MiB
+                    client.sendall(b"".join(b"X-T%d: %s\r\n" % (i, b"t" * 1000) for i in range(1024)))
+            except (BrokenPipeError, ConnectionResetError):
+                refused = True
+            if not refused:  # the kernel took the bytes: the service hung up all the same
+                while client.recv(65536):
+                    pass
+        assert service.request("GET", "/healthz")[0] == 200
+        assert peak_kib() - peak < 32 << 10  # 64 MiB of trailers were offered
     finally:
         service.stop()
 

@@ -42,6 +42,8 @@ def _mlflow() -> Any:
     except ImportError:
         raise MissingDependencyError("mlflow", "mlflow") from None
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # it logs the traceback of a database error (a locked registry) that churnops says in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     return mlflow
 
@@ -126,11 +128,12 @@ def _configured(mlflow: Any, store: Store) -> Iterator[None]:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {redact(reason)}") from None
     except ModuleNotFoundError as exc:  # the tracking database's driver (psycopg, pymysql...)
-        if (exc.name or "").split(".")[0] not in DATABASE_DRIVERS:
+        driver = (exc.name or "").split(".")[0]
+        if driver not in DATABASE_DRIVERS:
             raise
         raise IntegrationError(
-            f"MLflow ({redact(store.tracking_uri)}): its database driver is not installed: {exc.name} "
-            f"(pip install {exc.name})"
+            f"MLflow ({redact(store.tracking_uri)}): its database driver is not installed: {driver} "
+            f"(pip install {DATABASE_DRIVERS[driver]})"
         ) from None
     except _storage_errors() as exc:
         raise IntegrationError(f"MLflow artifacts ({_shown(store.artifact_root)}): {_storage_reason(exc)}") from None
@@ -242,10 +245,20 @@ def find_alias(store: Store, name: str, alias: str) -> ModelVersion | None:
         return ModelVersion(name, alias, str(version.version), version.run_id, str(location))
 
 
-DATABASE_DRIVERS = frozenset(
-    {"psycopg", "psycopg2", "pg8000", "pymysql", "MySQLdb", "mysql", "pymssql", "pyodbc", "oracledb", "cx_Oracle"}
-)
-"""Database drivers SQLAlchemy imports for a tracking URI (``postgresql://``, ``mysql://``...)."""
+DATABASE_DRIVERS = {
+    "psycopg": "psycopg",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+    "pymssql": "pymssql",
+    "pyodbc": "pyodbc",
+    "oracledb": "oracledb",
+    "cx_Oracle": "cx_Oracle",
+}
+"""Database drivers SQLAlchemy imports for a tracking URI (``postgresql://``, ``mysql://``...),
+and the package each comes in."""
 
 
 def _database_errors() -> tuple[type[BaseException], ...]:

@@ -332,9 +332,7 @@ def promote(config: Any, document: dict[str, Any], by: str) -> str:
         f"{name} v{challenger['version']} promoted to champion (was v{champion['version']}, now "
         f"'previous-champion') by {by}: {decision['reason']}"
     )
-    registry.set_alias(store, name, "previous-champion", champion["version"])
-    registry.set_alias(store, name, "champion", challenger["version"])
-    registry.delete_alias(store, name, challenger["alias"])
+    _move_aliases(store, name, champion["version"], challenger["version"], challenger["alias"])
     registry.set_version_tags(
         store,
         name,
@@ -365,3 +363,52 @@ def promote(config: Any, document: dict[str, Any], by: str) -> str:
     )
     logger.info("%s", said)
     return said
+
+
+def _move_aliases(store: Any, name: str, champion: str, challenger: str, challenger_alias: str) -> None:
+    """The three alias moves of a promotion. The registry has no transaction across them: when one
+    fails (a locked registry), the moves already made are undone, and the error says where the
+    aliases stand when even that fails - never a registry left half-promoted in silence."""
+    from churnops.errors import IntegrationError
+    from churnops.integrations import mlflow_registry as registry
+
+    before = registry.aliases(store, name)
+    steps = [
+        ("previous-champion", champion),
+        ("champion", challenger),
+        (challenger_alias, None),
+    ]
+    done: list[str] = []
+    try:
+        for alias, version in steps:
+            if version is None:
+                registry.delete_alias(store, name, alias)
+            else:
+                registry.set_alias(store, name, alias, version)
+            done.append(alias)
+    except IntegrationError as exc:
+        try:
+            for alias in reversed(done):
+                if alias in before:
+                    registry.set_alias(store, name, alias, before[alias])
+                else:
+                    registry.delete_alias(store, name, alias)
+        except IntegrationError:
+            now = ", ".join(f"{alias} v{version}" for alias, version in sorted(registry_state(store, name).items()))
+            raise IntegrationError(
+                f"the promotion stopped halfway ({exc}) and the aliases could not be put back: {now or 'none'}; "
+                f"point them again (champion v{champion}, {challenger_alias} v{challenger}) once the registry "
+                "is free, then run 'churnops ab promote' again"
+            ) from None
+        raise IntegrationError(f"nothing promoted, the aliases are as they were: {exc}") from None
+
+
+def registry_state(store: Any, name: str) -> dict[str, str]:
+    """The model's aliases, or none when the registry cannot be read either."""
+    from churnops.errors import IntegrationError
+    from churnops.integrations import mlflow_registry as registry
+
+    try:
+        return registry.aliases(store, name)
+    except IntegrationError:
+        return {}

@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 
 MAX_HEAD_BYTES = 64 << 10
-"""The request line and headers of one request, at most (the parser keeps them in memory)."""
+"""The request line and headers of one request, at most (the parser keeps them in memory): a
+head still arriving past this is refused. A head that arrives whole in one read of the socket is
+parsed before it is counted, so one read (up to 256 KiB) is the most that can pass."""
 _TOO_LARGE_BODY = b'{"error":"the request line and headers exceed 65,536 bytes"}'
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
@@ -32,9 +34,12 @@ HEAD_TOO_LARGE = (
 )
 
 
-def guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent, and
-    a request line and headers of at most :data:`MAX_HEAD_BYTES` (answered 431 and closed)."""
+def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent, a
+    request line and headers of at most :data:`MAX_HEAD_BYTES` (431, answered once the requests in
+    front of it on the connection are, then closed), and at most ``max_request_bytes`` more for the
+    rest of a request - a body or a chunked body's trailers that the application does not read (a
+    GET's): the connection is closed."""
 
     class GuardedProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -43,35 +48,47 @@ def guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
         _in_head = False
         """A request has begun arriving and its headers are not complete."""
         _head_bytes = 0
+        _message_bytes = 0
+        _refusal: bytes | None = None
+        """The answer to send once the response in front of the refused request is sent."""
         closed_slow = 0
         """Connections closed because a request did not arrive in time (all protocols together)."""
         closed_large = 0
-        """Connections closed because a request's headers were too large (all protocols together)."""
+        """Connections closed because a request was too large (all protocols together)."""
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            if self._refusal is not None:
+                return  # refused: nothing more is read
             # any byte between requests (even the blank lines a parser skips) starts the deadline
             # of the next request; armed before parsing, so a request whole in ``data`` disarms it
             if self._deadline is None and not self._receiving and not self._answering():
                 self._arm()
+            in_head, receiving = self._in_head, self._receiving
             super().data_received(data)
-            if self._in_head and not self.transport.is_closing():
-                self._head_bytes += len(data)  # counted after parsing: a body in the same data is not
+            if self.transport.is_closing():
+                return
+            # only reads wholly inside one request count: a read where it began also holds the
+            # end of the request before it (parsed before this one's bytes are known)
+            if in_head and self._in_head:
+                self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES:
-                    type(self).closed_large += 1
-                    logger.debug("closed %s: request headers larger than %d bytes", self.client, MAX_HEAD_BYTES)
-                    self._disarm()
-                    self.transport.write(HEAD_TOO_LARGE)
-                    self.transport.close()
+                    self._refuse(HEAD_TOO_LARGE, f"request headers larger than {MAX_HEAD_BYTES} bytes")
+            elif receiving and self._receiving:
+                self._message_bytes += len(data)
+                if self._message_bytes > max_request_bytes + MAX_HEAD_BYTES:
+                    # the application answers a body it reads 413 well before this: what is left is
+                    # a body or trailers nobody reads (its response may be out already): hang up
+                    self._refuse(None, f"a request larger than {max_request_bytes} bytes")
 
         def on_message_begin(self) -> None:
             answering = self._answering()  # before the parser's callbacks replace the cycle
             super().on_message_begin()
             self._receiving = True
-            self._in_head, self._head_bytes = True, 0
+            self._in_head, self._head_bytes, self._message_bytes = True, 0, 0
             if answering:  # pipelined behind a response: uvicorn stops reading until it is sent
                 self._disarm()
 
@@ -86,8 +103,28 @@ def guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
+            if self._refusal is not None and not self.transport.is_closing():
+                self._send_refusal()  # the response in front of the refused request is out
+                return
             if self._receiving and self._deadline is None and not self.transport.is_closing():
                 self._arm()  # the request waiting its turn is read again from now
+
+        def _refuse(self, answer: bytes | None, why: str) -> None:
+            type(self).closed_large += 1
+            logger.debug("closed %s: %s", self.client, why)
+            self._disarm()
+            if answer is None:
+                self.transport.close()
+                return
+            self._refusal = answer
+            self.transport.pause_reading()
+            if not self._answering():
+                self._send_refusal()
+
+        def _send_refusal(self) -> None:
+            assert self._refusal is not None
+            self.transport.write(self._refusal)
+            self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -560,7 +560,8 @@ def read_scored(db: sqlite3.Connection, limit: int, key: str | None = None) -> l
     columns = (
         "json_extract(events.record, :arm) AS arm, json_extract(events.record, :version) AS version, "
         "json_extract(events.record, :probability) AS probability, labels.label AS label, "
-        "CASE WHEN :customer IS NULL THEN NULL ELSE json_extract(events.record, :customer) END AS customer, "
+        "CASE WHEN :customer IS NULL OR json_type(events.record, :customer) IN ('true', 'false') THEN NULL "
+        "ELSE json_extract(events.record, :customer) END AS customer, "
         "events.seq AS seq"
     )
     scored = "json_valid(events.record) AND json_extract(events.record, :arm) IS NOT NULL"

@@ -29,12 +29,13 @@ one record, 0.7 ms for 64: less than a hop to a worker thread and back costs the
 def customer_key(value: Any) -> str | None:
     """A customer's key as text, the same whatever JSON type carries it: ``15601001``,
     ``15601001.0`` (what pandas writes for whole numbers beside a missing value) and
-    ``"15601001"`` are one customer. None for no customer (missing, or not a finite number).
+    ``"15601001"`` are one customer. None for no customer (missing, true or false, or not a
+    finite number).
 
     >>> customer_key(15601001), customer_key(15601001.0), customer_key("15601001"), customer_key(None)
     ('15601001', '15601001', '15601001', None)
     """
-    if value is None:
+    if value is None or isinstance(value, bool):  # true/false name no customer
         return None
     if isinstance(value, float):
         if not math.isfinite(value):

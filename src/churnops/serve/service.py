@@ -316,7 +316,8 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            http=guarded_protocol(config.serve.request_timeout),  # a slow or silent client is closed
+            # a slow or silent client is closed, and a request too large is refused as it arrives
+            http=guarded_protocol(config.serve.request_timeout, config.serve.max_body_bytes),
             log_level="warning",
             access_log=False,
             server_header=False,
