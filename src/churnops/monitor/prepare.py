@@ -224,6 +224,8 @@ def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
     values = values.filter(values.str.strip_chars() != "")
     if values.len() < STRAY_MIN_VALUES:
         return None
+    if values.len() - int(values.str.contains(r"\d").sum()) > STRAY_SHARE * values.len():
+        return None  # words (most text columns): a cell without a digit is no number - one cheap pass
     numbers = coerce_numerical(values).series
     strays = values.filter(numbers.is_null())
     if strays.len() > STRAY_SHARE * values.len() or strays.str.contains(r"\d").any():
