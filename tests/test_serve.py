@@ -513,6 +513,14 @@ def test_late_labels_give_the_champions_realized_performance(trained):
         ):
             status, body, _ = service.request("POST", "/v1/labels", json.dumps(bad).encode(), headers)
             assert status == 422, body
+        plain = json.dumps([{"event_id": "plain-1", "Credit Score": 640}]).encode()
+        assert service.request("POST", "/v1/events", plain, headers)[0] == 200  # logged, not scored
+        status, body, _ = service.request(
+            "POST", "/v1/labels", json.dumps([{"event_id": "plain-1", "label": 1}, outcomes[0]]).encode(), headers
+        )
+        assert status == 200 and json.loads(body) == {
+            "labelled": 2, "unknown_event_ids": [], "unscored_event_ids": ["plain-1"]
+        }  # fmt: skip
         twice = [{"event_id": "late-1", "label": 1 - outcomes[1]["label"]}, outcomes[1]]  # its last label wins
         status, body, _ = service.request("POST", "/v1/labels", json.dumps(twice).encode(), headers)
         assert status == 200 and json.loads(body)["labelled"] == 1

@@ -366,8 +366,11 @@ def create_app(state: ServiceState) -> Starlette:
         pairs = await read_json(request, checked_labels)
         if isinstance(pairs, Response):
             return pairs
-        recorded, unknown = await run_in_threadpool(state.log.label, pairs)
-        return JSONAnswer({"labelled": recorded, "unknown_event_ids": unknown[:100]})
+        recorded, unknown, unscored = await run_in_threadpool(state.log.label, pairs)
+        answer: dict[str, Any] = {"labelled": recorded, "unknown_event_ids": unknown[:100]}
+        if unscored:  # logged by /v1/events: the outcome is kept, but no arm's numbers use it
+            answer["unscored_event_ids"] = unscored[:100]
+        return JSONAnswer(answer)
 
     def model_state() -> dict[str, Any] | None:
         """Each arm's measured performance, as ``churnops ab report`` measures it."""

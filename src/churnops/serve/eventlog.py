@@ -378,24 +378,28 @@ class EventLog:
             self.open_window, self.open_count = window + 1, 0
             return window
 
-    def _known(self, ids: list[str]) -> set[str]:
-        """Which of ``ids`` the log holds (the caller holds the lock)."""
+    def _known(self, ids: list[str], scored: bool | None = None) -> set[str]:
+        """Which of ``ids`` the log holds (the caller holds the lock); ``scored`` False: only
+        those ``/v1/predict`` did not score."""
         known: set[str] = set()
+        only = f" AND json_extract(record, '$.\"{ARM}\"') IS NULL" if scored is False else ""
         for start in range(0, len(ids), 900):  # under SQLite's limit of bound values
             part = ids[start : start + 900]
             marks = ",".join("?" * len(part))
-            query = f"SELECT event_id FROM events WHERE event_id IN ({marks})"  # noqa: S608 - marks only
+            query = f"SELECT event_id FROM events WHERE event_id IN ({marks}){only}"  # noqa: S608 - marks only
             known.update(row[0] for row in self._db.execute(query, part))
         return known
 
-    def label(self, labels: list[tuple[str, int]]) -> tuple[int, list[str]]:
+    def label(self, labels: list[tuple[str, int]]) -> tuple[int, list[str], list[str]]:
         """Record late outcomes by event id (a later one replaces an earlier one); how many were
-        recorded, and the ids of events the log does not hold."""
+        recorded, the ids of events the log does not hold, and those of recorded events that
+        ``/v1/predict`` did not score (their outcome is kept, but no arm's numbers use it)."""
         now = time.time()
         latest = dict(labels)  # an event labelled twice in one request: its last label, counted once
         with self._lock:
             ids = list(latest)
             known = self._known(ids)
+            unscored = self._known(list(known), scored=False)
             rows = [(event_id, label, now) for event_id, label in latest.items() if event_id in known]
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -404,7 +408,11 @@ class EventLog:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return len(rows), [event_id for event_id in ids if event_id not in known]
+        return (
+            len(rows),
+            [event_id for event_id in ids if event_id not in known],
+            [event_id for event_id in ids if event_id in unscored],
+        )
 
     def _read(self, query: str, parameters: tuple[Any, ...] = (), long: bool = False) -> list[Any]:
         """Rows of a read on a connection of its own: reads never wait for the writer (WAL), and
