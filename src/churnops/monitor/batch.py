@@ -238,6 +238,10 @@ class BatchBuilder:
         self.row_sample = row_sample if streaming and self.id_columns else 1
         """Repeated rows and identifiers are counted on 1 identifier in ``row_sample`` and scaled."""
         self.failed_cells = 0
+        self.intended: dict[str, Any] = {}
+        """The batch's column types as its reader decided them (``TableReader.intended``): a CSV
+        piece read as text for a stray cell still hashes its numbers as numbers (exact engine)."""
+        self.decimal_comma = False
         self.row_counter = DuplicateCounter()
         self.id_counters = {name: DuplicateCounter() for name in self.id_columns}
         self._pool: ThreadPoolExecutor | None = None
@@ -278,8 +282,8 @@ class BatchBuilder:
         coerced = self.coerce(chunk)
         failures = self.update_coerced(coerced)
         if self.count_rows:
-            whole = [name for name in self.read_columns if name in chunk.schema]
-            self.row_counter.add(chunk.select(whole).hash_rows(seed=HASH_SEED).to_numpy(), failures)
+            whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
+            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma), failures)
         for name in self.id_columns:
             self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
         return coerced
@@ -625,6 +629,32 @@ def _in_sample(hashes: NDArray[np.uint64], row_sample: int) -> NDArray[np.bool_]
     """Which keys are in the 1-in-``row_sample`` sample (by their top bits: a copy of a key is
     always in or out with it)."""
     return (hashes >> np.uint64(64 - SAMPLE_BITS)) < np.uint64((1 << SAMPLE_BITS) // row_sample)
+
+
+def row_hashes(frame: pl.DataFrame, intended: dict[str, Any], decimal_comma: bool = False) -> NDArray[np.uint64]:
+    """A 64-bit hash of each row of ``frame``, the same for equal rows whatever piece of a CSV
+    they were read in: a column the reader typed (``intended``) but kept as text in this piece
+    (for a stray cell) hashes its numbers and booleans as the typed pieces do, and the cells
+    that do not parse as their text; a missing cell is missing whatever its type."""
+    if not frame.width:
+        return np.zeros(frame.height, np.uint64)
+    expressions = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        hashed = column.hash(seed=HASH_SEED)
+        target = intended.get(name)
+        if dtype == pl.String and target is not None and (target.is_numeric() or target == pl.Boolean):
+            text = column.str.strip_chars()
+            if target == pl.Boolean:
+                word = text.str.to_lowercase()
+                typed = pl.when(word == "true").then(True).when(word == "false").then(False)
+            else:
+                if decimal_comma and target.is_float():
+                    text = text.str.replace(",", ".", literal=True)
+                typed = text.cast(target, strict=False)
+            hashed = pl.when(typed.is_not_null()).then(typed.hash(seed=HASH_SEED)).otherwise(hashed)
+        expressions.append(pl.when(column.is_null()).then(pl.lit(0, pl.UInt64)).otherwise(hashed).alias(name))
+    return frame.select(expressions).hash_rows(seed=HASH_SEED).to_numpy()
 
 
 def _take(values: Any, rows: NDArray[np.intp] | None) -> Any:

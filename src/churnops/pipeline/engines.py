@@ -94,6 +94,8 @@ class LocalEngine(Engine):
         """Feed the batch to ``builder``; the builder, the batch's sha256 and facts for ``mode``."""
         reader = TableReader(current, columns=builder.read_columns, dialect=config.dialect, arrow=builder.streaming)
         reader.progress = reading_progress(progress, "current", reader)
+        main = getattr(builder, "main", builder)  # a segmented builder counts rows in its main one
+        main.intended, main.decimal_comma = reader.intended, config.dialect.decimal == ","
         for chunk in reader:
             builder.update(chunk)
         return builder, reader.sha256, {}
