@@ -500,7 +500,9 @@ def test_late_labels_give_the_champions_realized_performance(trained):
         outcomes = [{"event_id": f"late-{i}", "label": int(flag)} for i, flag in enumerate(rows["Churn Flag"])]
         outcomes.append({"event_id": "never-seen", "label": 1})
         status, body, _ = service.request("POST", "/v1/labels", json.dumps(outcomes).encode(), headers)
-        assert status == 200 and json.loads(body) == {"labelled": 300, "unknown_event_ids": ["never-seen"]}
+        assert status == 200 and json.loads(body) == {
+            "labelled": 300, "unknown_event_ids": ["never-seen"], "unscored_event_ids": []
+        }  # fmt: skip
         model = json.loads(service.request("GET", "/v1/drift")[1])["model"]
         expected = roc_auc(np.array(rows["Churn Flag"].to_list()), np.array(scores))
         assert model["labelled"] == 300 and model["roc_auc"] == pytest.approx(expected, rel=1e-12)
@@ -743,6 +745,40 @@ def test_a_request_with_huge_headers_is_refused_at_once_and_the_others_are_serve
                     pass
         assert service.request("GET", "/healthz")[0] == 200
         assert peak_kib() - peak < 32 << 10  # 64 MiB of trailers were offered
+
+        def post_of(i: int) -> bytes:
+            body = json.dumps([{"event_id": f"pipe-{i}", "Credit Score": 600 + i % 50}]).encode()
+            return f"POST /v1/events HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # 300 small requests in one write (about 75 KiB): none is a large head
+            client.sendall(b"".join(post_of(i) for i in range(300)))
+            rest = b""
+            for _ in range(300):
+                answer, rest = _one_response(client, rest)
+                assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        wait = b"GET /v1/drift?window=999999&wait=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # a refusal waits for every request queued in front of it, answered in order
+            client.sendall(
+                wait + post_of(1_000) + post_of(1_001) + post_of(1_002) + b"GET /healthz HTTP/1.1\r\nX-Big: "
+            )
+            for _ in range(100):
+                client.sendall(b"b" * 1_000)
+            statuses, rest = [], b""
+            for _ in range(5):
+                answer, rest = _one_response(client, rest)
+                statuses.append(int(answer.split(b" ", 2)[1]))
+            assert statuses == [404, 200, 200, 200, 431], statuses
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (b" " * 64,) * 12_000)
+        event = json.dumps([{"event_id": "chunked-1", "Credit Score": 640}]).encode()
+        chunked = chunks[: -len(b"\r\n")] if False else chunks  # padding first, the event last
+        with socket.create_connection((host, int(port)), timeout=120) as client:
+            # a chunked body of 770 KB in 64-byte chunks (its framing adds 10%): under the limit
+            head = f"POST /v1/events HTTP/1.1\r\nHost: x\r\n{auth}Transfer-Encoding: chunked\r\n\r\n"
+            client.sendall(head.encode() + chunked + b"%x\r\n%s\r\n0\r\n\r\n" % (len(event), event))
+            answer, _ = _one_response(client)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     finally:
         service.stop()
 

@@ -367,9 +367,8 @@ def create_app(state: ServiceState) -> Starlette:
         if isinstance(pairs, Response):
             return pairs
         recorded, unknown, unscored = await run_in_threadpool(state.log.label, pairs)
-        answer: dict[str, Any] = {"labelled": recorded, "unknown_event_ids": unknown[:100]}
-        if unscored:  # logged by /v1/events: the outcome is kept, but no arm's numbers use it
-            answer["unscored_event_ids"] = unscored[:100]
+        # unscored: logged by /v1/events, not scored by /v1/predict - kept, but no arm's numbers use it
+        answer = {"labelled": recorded, "unknown_event_ids": unknown[:100], "unscored_event_ids": unscored[:100]}
         return JSONAnswer(answer)
 
     def model_state() -> dict[str, Any] | None:

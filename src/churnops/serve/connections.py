@@ -23,9 +23,12 @@ logger = logging.getLogger(__name__)
 
 
 MAX_HEAD_BYTES = 64 << 10
-"""The request line and headers of one request, at most (the parser keeps them in memory): a
-head still arriving past this is refused. A head that arrives whole in one read of the socket is
-parsed before it is counted, so one read (up to 256 KiB) is the most that can pass."""
+"""A request line and headers (and, apart, a chunked body's trailers) at most: the parser keeps
+them in memory until they end, so a head still arriving past this is refused (431)."""
+SLICE_BYTES = 4 << 10
+"""Reads are parsed this many bytes at a time while a head may be arriving, so that the bytes of
+a head are known to within this much whatever else a read holds (other requests, bodies)."""
+BODY_SLICE_BYTES = 256 << 10
 _TOO_LARGE_BODY = b'{"error":"the request line and headers exceed 65,536 bytes"}'
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
@@ -35,11 +38,12 @@ HEAD_TOO_LARGE = (
 
 
 def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent, a
-    request line and headers of at most :data:`MAX_HEAD_BYTES` (431, answered once the requests in
-    front of it on the connection are, then closed), and at most ``max_request_bytes`` more for the
-    rest of a request - a body or a chunked body's trailers that the application does not read (a
-    GET's): the connection is closed."""
+    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent; a
+    request line and headers of at most :data:`MAX_HEAD_BYTES` (431, answered once every request
+    in front of it on the connection is, then the connection closed); trailers of at most
+    :data:`MAX_HEAD_BYTES` and a body of at most twice ``max_request_bytes`` on the wire (the
+    application answers a body it reads 413 past ``max_request_bytes``; these catch what nobody
+    reads): the connection is closed."""
 
     class GuardedProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -48,9 +52,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _in_head = False
         """A request has begun arriving and its headers are not complete."""
         _head_bytes = 0
-        _message_bytes = 0
+        _wire_bytes = 0
+        _trailer_bytes = 0
         _refusal: bytes | None = None
-        """The answer to send once the response in front of the refused request is sent."""
+        """The answer to send once every request in front of the refused one is answered."""
         closed_slow = 0
         """Connections closed because a request did not arrive in time (all protocols together)."""
         closed_large = 0
@@ -67,30 +72,43 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             # of the next request; armed before parsing, so a request whole in ``data`` disarms it
             if self._deadline is None and not self._receiving and not self._answering():
                 self._arm()
-            in_head, receiving = self._in_head, self._receiving
-            super().data_received(data)
-            if self.transport.is_closing():
-                return
-            # only reads wholly inside one request count: a read where it began also holds the
-            # end of the request before it (parsed before this one's bytes are known)
-            if in_head and self._in_head:
-                self._head_bytes += len(data)
-                if self._head_bytes > MAX_HEAD_BYTES:
-                    self._refuse(HEAD_TOO_LARGE, f"request headers larger than {MAX_HEAD_BYTES} bytes")
-            elif receiving and self._receiving:
-                self._message_bytes += len(data)
-                if self._message_bytes > max_request_bytes + MAX_HEAD_BYTES:
-                    # the application answers a body it reads 413 well before this: what is left is
-                    # a body or trailers nobody reads (its response may be out already): hang up
-                    self._refuse(None, f"a request larger than {max_request_bytes} bytes")
+            position = 0
+            while position < len(data):
+                in_head, receiving = self._in_head, self._receiving
+                step = SLICE_BYTES if in_head or not receiving else BODY_SLICE_BYTES
+                piece = data[position : position + step] if position or len(data) > step else data
+                position += len(piece)
+                super().data_received(piece)
+                if self.transport.is_closing() or self._refusal is not None:
+                    return
+                if self._in_head:  # a head still arriving: this piece, or the part of it after the head began
+                    # (not known within a larger piece: a body's, where at most a read can pass uncounted)
+                    self._head_bytes += len(piece) if in_head else min(len(piece), SLICE_BYTES)
+                    if self._head_bytes > MAX_HEAD_BYTES:
+                        self._refuse(HEAD_TOO_LARGE, f"request headers larger than {MAX_HEAD_BYTES} bytes")
+                        return
+                elif receiving and not in_head and self._receiving:  # a body (or trailers) going on
+                    self._wire_bytes += len(piece)
+                    if self._wire_bytes > 2 * max_request_bytes + MAX_HEAD_BYTES:
+                        self._refuse(None, f"a request body of more than {2 * max_request_bytes} bytes")
+                        return
 
         def on_message_begin(self) -> None:
             answering = self._answering()  # before the parser's callbacks replace the cycle
             super().on_message_begin()
             self._receiving = True
-            self._in_head, self._head_bytes, self._message_bytes = True, 0, 0
+            self._in_head = True
+            self._head_bytes = self._wire_bytes = self._trailer_bytes = 0
             if answering:  # pipelined behind a response: uvicorn stops reading until it is sent
                 self._disarm()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if not self._in_head:  # a trailer: kept in memory with the headers
+                self._trailer_bytes += len(name) + len(value) + 4
+                if self._trailer_bytes > MAX_HEAD_BYTES:
+                    self._refuse(None, f"trailers larger than {MAX_HEAD_BYTES} bytes")
+                    return
+            super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._in_head = False
@@ -102,9 +120,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
+            super().on_response_complete()  # starts the next request waiting in the pipeline, if any
             if self._refusal is not None and not self.transport.is_closing():
-                self._send_refusal()  # the response in front of the refused request is out
+                if not self._answering() and not self.pipeline:
+                    self._send_refusal()  # every response in front of the refused request is out
                 return
             if self._receiving and self._deadline is None and not self.transport.is_closing():
                 self._arm()  # the request waiting its turn is read again from now
@@ -118,7 +137,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 return
             self._refusal = answer
             self.transport.pause_reading()
-            if not self._answering():
+            if not self._answering() and not self.pipeline:
                 self._send_refusal()
 
         def _send_refusal(self) -> None:
