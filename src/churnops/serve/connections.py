@@ -38,12 +38,12 @@ HEAD_TOO_LARGE = (
 
 
 def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent; a
-    request line and headers of at most :data:`MAX_HEAD_BYTES` (431, answered once every request
-    in front of it on the connection is, then the connection closed); trailers of at most
-    :data:`MAX_HEAD_BYTES` and a body of at most twice ``max_request_bytes`` on the wire (the
-    application answers a body it reads 413 past ``max_request_bytes``; these catch what nobody
-    reads): the connection is closed."""
+    """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent, and
+    bounds on what a request may make the parser hold: a request line and headers of at most
+    :data:`MAX_HEAD_BYTES` (431); a body of at most ``max_request_bytes`` (the application answers
+    a body it reads 413 first: this catches a body nobody reads); chunk framing and trailers of at
+    most the body's own size plus :data:`MAX_HEAD_BYTES`. A refused request is refused once every
+    request in front of it on the connection is answered; then the connection is closed."""
 
     class GuardedProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -53,9 +53,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         """A request has begun arriving and its headers are not complete."""
         _head_bytes = 0
         _wire_bytes = 0
-        _trailer_bytes = 0
+        """Bytes of the request after its head (reads wholly inside it): body, framing, trailers."""
+        _body_bytes = 0
         _refusal: bytes | None = None
-        """The answer to send once every request in front of the refused one is answered."""
+        """What to send (possibly nothing) once every request in front of the refused one is answered."""
         closed_slow = 0
         """Connections closed because a request did not arrive in time (all protocols together)."""
         closed_large = 0
@@ -82,15 +83,18 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 if self.transport.is_closing() or self._refusal is not None:
                     return
                 if self._in_head:  # a head still arriving: this piece, or the part of it after the head began
-                    # (not known within a larger piece: a body's, where at most a read can pass uncounted)
+                    # (known to within a piece: the limit allows for one, so a head of MAX_HEAD_BYTES passes)
                     self._head_bytes += len(piece) if in_head else min(len(piece), SLICE_BYTES)
-                    if self._head_bytes > MAX_HEAD_BYTES:
+                    if self._head_bytes > MAX_HEAD_BYTES + SLICE_BYTES:
                         self._refuse(HEAD_TOO_LARGE, f"request headers larger than {MAX_HEAD_BYTES} bytes")
                         return
-                elif receiving and not in_head and self._receiving:  # a body (or trailers) going on
+                elif receiving and not in_head and self._receiving:  # its body, framing or trailers going on
                     self._wire_bytes += len(piece)
-                    if self._wire_bytes > 2 * max_request_bytes + MAX_HEAD_BYTES:
-                        self._refuse(None, f"a request body of more than {2 * max_request_bytes} bytes")
+                    if self._body_bytes > max_request_bytes + MAX_HEAD_BYTES:
+                        self._refuse(b"", f"a request body of more than {max_request_bytes} bytes")
+                        return
+                    if self._wire_bytes - self._body_bytes > self._body_bytes + MAX_HEAD_BYTES:
+                        self._refuse(b"", f"chunk framing or trailers over {MAX_HEAD_BYTES} bytes beside the body")
                         return
 
         def on_message_begin(self) -> None:
@@ -98,21 +102,17 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             super().on_message_begin()
             self._receiving = True
             self._in_head = True
-            self._head_bytes = self._wire_bytes = self._trailer_bytes = 0
+            self._head_bytes = self._wire_bytes = self._body_bytes = 0
             if answering:  # pipelined behind a response: uvicorn stops reading until it is sent
                 self._disarm()
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            if not self._in_head:  # a trailer: kept in memory with the headers
-                self._trailer_bytes += len(name) + len(value) + 4
-                if self._trailer_bytes > MAX_HEAD_BYTES:
-                    self._refuse(None, f"trailers larger than {MAX_HEAD_BYTES} bytes")
-                    return
-            super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._in_head = False
             super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            self._body_bytes += len(body)
+            super().on_body(body)
 
         def on_message_complete(self) -> None:
             self._receiving = False
@@ -128,21 +128,25 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             if self._receiving and self._deadline is None and not self.transport.is_closing():
                 self._arm()  # the request waiting its turn is read again from now
 
-        def _refuse(self, answer: bytes | None, why: str) -> None:
+        def _refuse(self, answer: bytes, why: str) -> None:
+            """Stop reading; send ``answer`` (nothing: b"") and close once every request in front is
+            answered. A request cut in its body is given what came of it, as if it ended there, so
+            that it is answered too (the application refuses it) and nothing waits on it."""
             type(self).closed_large += 1
             logger.debug("closed %s: %s", self.client, why)
             self._disarm()
-            if answer is None:
-                self.transport.close()
-                return
             self._refusal = answer
             self.transport.pause_reading()
+            if not self._in_head and self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.more_body = False
+                self.cycle.message_event.set()
             if not self._answering() and not self.pipeline:
                 self._send_refusal()
 
         def _send_refusal(self) -> None:
             assert self._refusal is not None
-            self.transport.write(self._refusal)
+            if self._refusal:
+                self.transport.write(self._refusal)
             self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
