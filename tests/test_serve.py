@@ -646,6 +646,13 @@ def test_a_client_that_stays_silent_or_trickles_its_request_is_closed(project):
         assert closed_by_the_service(body_missing.encode())
         assert closed_by_the_service(healthz, b"\r\n")  # a blank line a parser skips stops uvicorn's own timer
         with socket.create_connection((host, int(port)), timeout=120) as client:
+            # answered before its body arrived (401: no token), then the body, then silence
+            client.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+            answer, rest = _one_response(client)
+            assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+            client.sendall(b"[")
+            assert rest == b"" and client.recv(1024) == b""  # closed by the service, not by the socket timeout
+        with socket.create_connection((host, int(port)), timeout=120) as client:
             rest = b""
             for _ in range(2):  # one connection, two whole requests
                 client.sendall(healthz)

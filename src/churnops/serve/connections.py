@@ -41,9 +41,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
     """uvicorn's httptools protocol with a deadline of ``timeout`` seconds per request sent, and
     bounds on what a request may make the parser hold: a request line and headers of at most
     :data:`MAX_HEAD_BYTES` (431); a body of at most ``max_request_bytes`` (the application answers
-    a body it reads 413 first: this catches a body nobody reads); chunk framing and trailers of at
-    most the body's own size plus :data:`MAX_HEAD_BYTES`. A refused request is refused once every
-    request in front of it on the connection is answered; then the connection is closed."""
+    a body it reads 413 first: this catches a body nobody reads); chunk framing of at most the
+    body's own size plus :data:`MAX_HEAD_BYTES`, and trailers of at most :data:`MAX_HEAD_BYTES`.
+    A refused request is refused once every request in front of it on the connection is answered;
+    then the connection is closed."""
 
     class GuardedProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -55,6 +56,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _wire_bytes = 0
         """Bytes of the request after its head (reads wholly inside it): body, framing, trailers."""
         _body_bytes = 0
+        _trailer_bytes = 0
         _refusal: bytes | None = None
         """What to send (possibly nothing) once every request in front of the refused one is answered."""
         closed_slow = 0
@@ -102,9 +104,17 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             super().on_message_begin()
             self._receiving = True
             self._in_head = True
-            self._head_bytes = self._wire_bytes = self._body_bytes = 0
+            self._head_bytes = self._wire_bytes = self._body_bytes = self._trailer_bytes = 0
             if answering:  # pipelined behind a response: uvicorn stops reading until it is sent
                 self._disarm()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if not self._in_head:  # a trailer: kept with the headers, at about 12 times its size
+                self._trailer_bytes += len(name) + len(value) + 4
+                if self._trailer_bytes > MAX_HEAD_BYTES:
+                    self._refuse(b"", f"trailers larger than {MAX_HEAD_BYTES} bytes")
+                    return
+            super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
             self._in_head = False
@@ -118,6 +128,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             self._receiving = False
             self._disarm()
             super().on_message_complete()
+            if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
+                # answered before its body ended (a 401, a 413): uvicorn's idle timer was cancelled
+                # by that body and nothing would close a connection that stays silent from here
+                self._arm()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()  # starts the next request waiting in the pipeline, if any
