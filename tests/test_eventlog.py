@@ -187,3 +187,29 @@ def test_a_closed_log_refuses_appends(tmp_path):
     with pytest.raises(InputDataError, match="closed"):
         log.submit([(None, {"x": 1})])
     assert rows(tmp_path / "events.db", "SELECT COUNT(*) FROM events") == [(1,)]
+
+
+def test_the_arms_are_measured_once_while_the_log_and_the_models_are_unchanged(tmp_path):
+    """GET /v1/drift is open to anyone and measuring the arms reads up to 400,000 rows: the
+    measure is reused until the log changes (a write by the service, a label) or a model does."""
+    from types import SimpleNamespace
+
+    from churnops.serve.app import ServiceState
+    from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY
+
+    log = EventLog(tmp_path / "events.db", window_size=1_000)
+    try:
+        scored = {ARM: "champion", MODEL_VERSION: "1", PROBABILITY: 0.25}
+        log.append([(f"e{i}", {"x": i, **scored}) for i in range(50)])
+        champion = SimpleNamespace(champion=SimpleNamespace(name="m", version="1"))
+        state = ServiceState(log, None, None, None, None, 1_000, 1 << 20, 1_000, tmp_path, batcher=champion)
+        first = state.measured_arms()
+        assert first is not None and first["arms"]["champion"]["scored"] == 50
+        assert state.measured_arms() is first  # nothing changed: the same measure
+        log.label([("e1", 1)])
+        labelled = state.measured_arms()
+        assert labelled is not first and labelled["arms"]["champion"]["labelled"] == 1
+        champion.champion.version = "2"  # another model scoring now: measured again
+        assert state.measured_arms()["arms"]["champion"]["scored"] == 0
+    finally:
+        log.close()

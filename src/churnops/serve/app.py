@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ CSP = (
 HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 WINDOW_NUMBER = re.compile(r"[0-9]{1,12}", re.ASCII)
 SECONDS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?", re.ASCII)
+SLOW_MEASURE = 0.1
+"""Seconds a measure of the arms takes beyond which its result is reused for as long again."""
 MAX_WAITERS = 64
 """Requests that may wait for a window at once (more: 429)."""
 INLINE_BODY = 16_384
@@ -86,9 +89,17 @@ class ServiceState:
     """``[serve.ab]``: the challenger's share and alias, and what a promotion needs."""
     ab_key: str | None = None
 
+    _arms_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _arms_cache: tuple[Any, float, float, dict[str, Any]] | None = field(default=None, repr=False)
+    """(what it was measured on, when it ended, how long it took, the document)."""
+
     def measured_arms(self) -> dict[str, Any] | None:
         """The A/B document (:func:`churnops.serve.ab.ab_document`) of the models scoring now,
-        from the event log; None without a champion."""
+        from the event log; None without a champion. It reads up to 400,000 rows, and anyone may
+        ask (``GET /v1/drift``): one measure at a time, shared by the requests waiting for it,
+        reused while the log and the models are unchanged, and - while they change, when a measure
+        takes more than :data:`SLOW_MEASURE` - at most one measure's time old, so that a flood of
+        requests costs at most half a core."""
         from churnops.serve import ab
 
         champion, challenger = self.batcher, self.challenger
@@ -97,15 +108,26 @@ class ServiceState:
         arms = [ab.Arm("champion", "champion", champion.champion.version)]
         if challenger is not None:
             arms.append(ab.Arm("challenger", self.ab.challenger, challenger.champion.version))
-        return ab.ab_document(
-            self.log.scored(ab.MAX_EVENTS, self.ab_key),
-            arms,
-            champion.champion.name,
-            self.ab.level,
-            self.ab.min_labels,
-            self.ab.min_each_outcome,
-            self.ab_key is not None,
-        )
+        with self._arms_lock:
+            key = (self.log.version(), tuple(arms))
+            cached = self._arms_cache
+            if cached is not None and cached[0][1] == key[1]:
+                _, ended, took, kept = cached
+                if cached[0] == key or (took > SLOW_MEASURE and time.monotonic() - ended < took):
+                    return kept
+            started = time.monotonic()
+            document = ab.ab_document(
+                self.log.scored(ab.MAX_EVENTS, self.ab_key),
+                arms,
+                champion.champion.name,
+                self.ab.level,
+                self.ab.min_labels,
+                self.ab.min_each_outcome,
+                self.ab_key is not None,
+            )
+            ended = time.monotonic()
+            self._arms_cache = (key, ended, ended - started, document)
+            return document
 
 
 class BodyTooLarge(Exception):

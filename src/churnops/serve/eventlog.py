@@ -432,6 +432,12 @@ class EventLog:
                 self._peeker = db
         return db
 
+    def version(self) -> int:
+        """A number that changes whenever the log changes (SQLite's ``data_version`` seen from the
+        reading connection): what was read from it before still holds while it is the same."""
+        with self._read_lock:
+            return int(self._reading(long=True).execute("PRAGMA data_version").fetchone()[0])
+
     def scored(self, limit: int, key: str | None = None) -> list[tuple[Any, Any, Any, Any, Any]]:
         """The latest ``limit`` scored events (:func:`read_scored`)."""
         with self._read_lock:
