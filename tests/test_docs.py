@@ -35,11 +35,19 @@ def test_the_command_reference_is_what_the_commands_say():
 
 
 def _text_outputs(notebook) -> list[str]:
+    """Each output's text; a cell's printed lines as one text - the kernel may send one print in
+    several stream messages (it did under load: "task failed:" then " drift alert: ...")."""
     texts = []
     for cell in notebook.cells:
+        printed: dict[str, str] = {}
         for output in cell.get("outputs", []):
             text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            texts.append("".join(text) if isinstance(text, list) else str(text))
+            text = "".join(text) if isinstance(text, list) else str(text)
+            if output.get("output_type") == "stream":
+                printed[output.get("name", "stdout")] = printed.get(output.get("name", "stdout"), "") + text
+            else:
+                texts.append(text)
+        texts += printed.values()
     return texts
 
 
