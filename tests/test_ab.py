@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -292,16 +293,23 @@ def test_the_service_promotes_unattended_only_on_evidence(two_models):
     assert "serve.ab.auto_promote" in tags["churnops.promotion"]
 
 
-def test_measured_numbers_never_move_aliases_that_moved_since(two_models):
+def _promotable(root: Path) -> tuple[Any, dict]:
+    """Champion v1 and challenger v2, and a measure that promotes v2: the configuration and it."""
     from churnops.config import load_config
-    from churnops.errors import ConfigError
 
-    root = two_models
     _aliases(root, champion="1", challenger="2", previous_champion=None)
     config = load_config(root)
     rows = _rows("champion", "1", [0.1, 0.9] * 60, [1, 0] * 60) + _rows("challenger", "2", [0.1, 0.9] * 60, [0, 1] * 60)
     document = ab.ab_document(rows, ab.current_arms(config), "bank-churn", 0.05, 20)
     assert document["decision"]["promote"]
+    return config, document
+
+
+def test_measured_numbers_never_move_aliases_that_moved_since(two_models):
+    from churnops.errors import ConfigError
+
+    root = two_models
+    config, document = _promotable(root)
     _aliases(root, challenger="1")  # someone moved the challenger in between
     with pytest.raises(ConfigError, match="moved since"):
         ab.promote(config, document, "test")
@@ -379,15 +387,10 @@ def test_a_promotion_that_fails_halfway_puts_the_aliases_back(two_models):
     second run then found nothing to do. The moves made are undone, and the error says so."""
     import sqlite3
 
-    from churnops.config import load_config
     from churnops.errors import IntegrationError
 
     root = two_models
-    _aliases(root, champion="1", challenger="2", previous_champion=None)
-    config = load_config(root)
-    rows = _rows("champion", "1", [0.1, 0.9] * 60, [1, 0] * 60) + _rows("challenger", "2", [0.1, 0.9] * 60, [0, 1] * 60)
-    document = ab.ab_document(rows, ab.current_arms(config), "bank-churn", 0.05, 20)
-    assert document["decision"]["promote"]
+    config, document = _promotable(root)
     database = sqlite3.connect(root / "mlflow.db", isolation_level=None)
     database.execute(
         "CREATE TRIGGER refuse BEFORE DELETE ON registered_model_aliases WHEN old.alias = 'challenger' "
