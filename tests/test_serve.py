@@ -612,6 +612,43 @@ def _one_response(client, pending: bytes = b"") -> tuple[bytes, bytes]:
     return head + b"\r\n\r\n" + rest[:length], rest[length:]
 
 
+def test_a_client_that_does_not_take_its_answers_is_cut(project):
+    """A client that pipelines requests and never reads held its connection (and a slot of the
+    1,000) forever, and kept a SIGTERM from ending the service: uvicorn waits with no end for the
+    answers' buffer to drain. Once answers wait, the client has serve.request_timeout to take them;
+    then the connection is reset (the wait below is for that reset, bounded far above the
+    deadline), counted in /metrics, with no error in the service's log, and the others are served."""
+    import select
+    import socket
+
+    service = Service(project, "--set", "serve.request_timeout=1")
+    try:
+        host, port = service.url.removeprefix("http://").rsplit(":", 1)
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # it takes next to nothing
+        client.connect((host, int(port)))
+        client.setblocking(False)
+        request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        try:
+            for _ in range(40_000):  # far more answers than the sockets' buffers hold
+                client.send(request)
+        except BlockingIOError:
+            pass  # the service stopped reading: its answers wait
+        watch = select.poll()
+        watch.register(client, 0)  # only a hang-up or an error wakes the poll
+        events = watch.poll(120_000)
+        client.close()
+        assert events and events[0][1] & (select.POLLHUP | select.POLLERR), events
+        status, body, _ = service.request("GET", "/metrics")
+        assert status == 200
+        assert 'churnops_serve_closed_connections_total{reason="answer_not_taken"} 1' in body.decode(), body[-2000:]
+        assert service.request("GET", "/healthz")[0] == 200
+    finally:
+        service.stop()
+    log = service.process.stderr.read()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
 def test_a_client_that_stays_silent_or_trickles_its_request_is_closed(project):
     """serve.request_timeout: a connection that sends nothing, a request head or body that never
     ends, or a blank line after a finished request, is closed once the deadline passes (each wait

@@ -473,7 +473,16 @@ def create_app(state: ServiceState) -> Starlette:
             from churnops.integrations.prometheus import exposition
 
             text += exposition(last["metrics"], {"window": str(last["window"])})
+        from churnops.serve.connections import CLOSED
+
         lines = [
+            "# HELP churnops_serve_closed_connections_total Connections the service cut: a request not sent "
+            "in time, answers not taken in time, a request too large",
+            "# TYPE churnops_serve_closed_connections_total counter",
+            *(
+                f'churnops_serve_closed_connections_total{{reason="{reason}"}} {CLOSED[reason]}'
+                for reason in ("slow_request", "answer_not_taken", "too_large")
+            ),
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",
         ]

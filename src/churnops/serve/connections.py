@@ -9,12 +9,22 @@ byte of the next request on a kept-alive connection (a blank line counts), until
 last byte - and closes the connection when it passes. Time spent answering is not counted: the
 deadline covers what the client sends, not what the service does; a request pipelined behind a
 response is given its deadline once that response is sent (uvicorn does not read it before).
+
+Answers are bounded the same way: a client that does not take what is sent to it (it pipelines
+requests and never reads, or reads a few bytes at a time) leaves the answer waiting in the
+service's buffer, and uvicorn waits for that buffer to drain with no end. Once an answer waits, the
+client has the same deadline to take at least :data:`TAKEN_BYTES` of it (or all of it, when less
+waits), again and again until nothing waits; otherwise the connection is cut.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
+from collections import Counter
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -29,12 +39,21 @@ SLICE_BYTES = 4 << 10
 """Reads are parsed this many bytes at a time while a head may be arriving, so that the bytes of
 a head are known to within this much whatever else a read holds (other requests, bodies)."""
 BODY_SLICE_BYTES = 256 << 10
+TAKEN_BYTES = 64 << 10
+"""What a client must take, per deadline, of the answers waiting for it (about 2 KB/s at the
+default deadline of 30 s)."""
 _TOO_LARGE_BODY = b'{"error":"the request line and headers exceed 65,536 bytes"}'
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
     + b"content-length: %d\r\n\r\n" % len(_TOO_LARGE_BODY)
     + _TOO_LARGE_BODY
 )
+
+
+CLOSED: Counter[str] = Counter()
+"""Connections the service cut, by reason (``GET /metrics``): ``slow_request`` (a request not
+sent in time), ``answer_not_taken`` (answers the client did not take in time), ``too_large`` (a
+request over its bounds)."""
 
 
 def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[HttpToolsProtocol]:
@@ -57,12 +76,15 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         """Bytes of the request after its head (reads wholly inside it): body, framing, trailers."""
         _body_bytes = 0
         _trailer_bytes = 0
+        _stalled: asyncio.TimerHandle | None = None
+        _waiting = 0
+        _resumed = False
+        """Bytes of answers waiting for the client when :attr:`_stalled` was armed."""
+        _running: Any = None
+        """The request being answered: uvicorn's ``cycle`` is the last one read, which with
+        pipelined requests is a later one, still waiting."""
         _refusal: bytes | None = None
         """What to send (possibly nothing) once every request in front of the refused one is answered."""
-        closed_slow = 0
-        """Connections closed because a request did not arrive in time (all protocols together)."""
-        closed_large = 0
-        """Connections closed because a request was too large (all protocols together)."""
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -119,6 +141,8 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         def on_headers_complete(self) -> None:
             self._in_head = False
             super().on_headers_complete()
+            if self.cycle is not None and not any(waiting is self.cycle for waiting, _ in self.pipeline):
+                self._running = self.cycle  # answered at once, not queued behind another
 
         def on_body(self, body: bytes) -> None:
             self._body_bytes += len(body)
@@ -133,8 +157,16 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 # by that body and nothing would close a connection that stays silent from here
                 self._arm()
 
+        def pause_writing(self) -> None:
+            super().pause_writing()  # the answer being sent waits for the client to take what is buffered
+            self._watch_writes()
+
         def on_response_complete(self) -> None:
+            self._watch_writes()  # an answer still in the buffer: the client must take it in time
+            following = self.pipeline[-1][0] if self.pipeline else None
             super().on_response_complete()  # starts the next request waiting in the pipeline, if any
+            if following is not None and not any(waiting is following for waiting, _ in self.pipeline):
+                self._running = following
             if self._refusal is not None and not self.transport.is_closing():
                 if not self._answering() and not self.pipeline:
                     self._send_refusal()  # every response in front of the refused request is out
@@ -146,7 +178,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             """Stop reading; send ``answer`` (nothing: b"") and close once every request in front is
             answered. A request cut in its body is given what came of it, as if it ended there, so
             that it is answered too (the application refuses it) and nothing waits on it."""
-            type(self).closed_large += 1
+            CLOSED["too_large"] += 1
             logger.debug("closed %s: %s", self.client, why)
             self._disarm()
             self._refusal = answer
@@ -163,9 +195,53 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 self.transport.write(self._refusal)
             self.transport.close()
 
+        def _drop_answer(self) -> None:
+            """The answer being sent stops there (uvicorn flags only the last request read)."""
+            running = self._running
+            if running is not None and not running.response_complete:
+                running.disconnected = True
+                running.message_event.set()
+
         def connection_lost(self, exc: Exception | None) -> None:
+            self._drop_answer()  # before uvicorn lets it write on: the client is gone
             self._disarm()
+            if self._stalled is not None:
+                self._stalled.cancel()
+                self._stalled = None
             super().connection_lost(exc)
+
+        def resume_writing(self) -> None:
+            self._resumed = True  # the buffer fell from its high mark to its low one: the client takes
+            super().resume_writing()
+
+        def _watch_writes(self) -> None:
+            if self._stalled is None:
+                waiting = self.transport.get_write_buffer_size()
+                if waiting:
+                    self._waiting, self._resumed = waiting, False
+                    self._stalled = self.loop.call_later(timeout, self._check_writes)
+
+        def _check_writes(self) -> None:
+            """The deadline of the answers waiting: cut the connection unless the client took
+            :data:`TAKEN_BYTES` of them, or all of them, since the deadline was armed (or drained
+            the buffer from its high mark, 64 KiB, to its low one, 16 KiB)."""
+            self._stalled = None
+            waiting = self.transport.get_write_buffer_size()
+            if not waiting:
+                return
+            if self._resumed or self._waiting - waiting >= min(self._waiting, TAKEN_BYTES):
+                self._waiting, self._resumed = waiting, False
+                self._stalled = self.loop.call_later(timeout, self._check_writes)
+                return
+            CLOSED["answer_not_taken"] += 1
+            logger.debug("closed %s: %s bytes of answers not taken within %.0f s", self.client, waiting, timeout)
+            # reset, rather than closed after what waits (which the client does not take): the
+            # buffered answers are dropped at once, here and in the kernel
+            handle = self.transport.get_extra_info("socket")
+            with contextlib.suppress(AttributeError, OSError):
+                handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._drop_answer()
+            self.transport.abort()
 
         def _answering(self) -> bool:
             return self.cycle is not None and not self.cycle.response_complete
@@ -182,7 +258,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         def _too_slow(self) -> None:
             self._deadline = None
             if not self.transport.is_closing():
-                type(self).closed_slow += 1
+                CLOSED["slow_request"] += 1
                 logger.debug("closed %s: no whole request within %.0f s", self.client, timeout)
                 self.transport.close()
 
