@@ -241,7 +241,9 @@ def test_configured_methods_thresholds_and_quantile_binning(bank_workspace, cli)
 
 
 def test_false_alarm_share_on_no_drift_batches(bank):
-    """100 seeded no-drift batches of 10k rows: the dataset trigger must stay silent almost always."""
+    """100 seeded no-drift batches of 10k rows: the trigger's default signals - the dataset rule
+    and the target's rate (at thresholds.target = 0.01) - must stay silent almost always. At the
+    usual 0.05 the target alone alerted on 4 of them."""
     from churnops.data.generator import generate_reference
 
     settings = settings_from_config(load_config())
@@ -254,9 +256,10 @@ def test_false_alarm_share_on_no_drift_batches(bank):
     profile = build_profile(reference, settings)
     for batch in range(100):
         current = population[20_000 + batch * 10_000 : 30_000 + batch * 10_000]
-        alarms += compare(profile, current, settings).dataset_drift.detected
+        result = compare(profile, current, settings)
+        alarms += result.dataset_drift.detected or result.target_drift.drift_detected
     print(f"false-alarm share over 100 no-drift batches: {alarms / 100:.2f}")
-    assert alarms / 100 <= 0.05
+    assert alarms <= 2
 
 
 def test_evidently_engine_maps_into_the_same_contract(bank_workspace, cli):

@@ -635,3 +635,85 @@ def test_repeated_rows_are_found_across_csv_pieces_read_differently(tmp_path):
         done = churnops(tmp_path, *args)
         assert done.returncode == 0, done.stderr
         assert metrics(tmp_path)["data_quality"]["duplicated_rows"] == 1_000, mode
+
+
+def _labelled(rng: np.random.Generator, n: int, rate: float, event: str, other: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"age": rng.integers(18, 80, n), "status": np.where(rng.random(n) < rate, event, other).tolist()}
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "other"),
+    [("churned", "retained"), ("Attrited Customer", "Existing Customer"), ("Yes", "No"), ("left", "stayed")],
+)
+def test_a_label_written_in_words_has_the_rate_of_its_event(tmp_path, event, other):
+    """'churned'/'retained' was read as the rate of 'retained' (the value that sorts last): a rise
+    in churn was reported as "status rate fell from 80% to 70%". The event is told by its words,
+    whichever sorts last, and named with the rate; the z statistic has the sign of the event's change."""
+    rng = np.random.default_rng(3)
+    _labelled(rng, 6_000, 0.2, event, other).write_csv(tmp_path / "ref.csv")
+    _labelled(rng, 3_000, 0.3, event, other).write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "-t", "status", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    target = metrics(tmp_path)["target_drift"]
+    assert target["positive_label"] == event
+    assert 0.17 < target["reference_rate"] < 0.23 and 0.27 < target["current_rate"] < 0.33, target
+    assert target["statistic"] > 5 and target["difference"] > 0, target
+    assert f"status = {event} rate rose from" in done.stdout, done.stdout
+    assert "the rate watched is" not in done.stdout + done.stderr  # decided, nothing to tell
+
+
+def test_a_label_whose_words_say_nothing_is_named_and_can_be_chosen(tmp_path):
+    """Two values that tell nothing ('A', 'B'): the rate of the last is watched and the terminal
+    says so with the setting that changes it; columns.target_positive picks the other (the z statistic
+    follows it); a value that is not one of the label's is said, not compared."""
+    rng = np.random.default_rng(4)
+    _labelled(rng, 6_000, 0.2, "A", "B").write_csv(tmp_path / "ref.csv")
+    _labelled(rng, 3_000, 0.3, "A", "B").write_csv(tmp_path / "cur.csv")
+    base = ("monitor", "-r", "ref.csv", "-p", "cur.csv", "-t", "status", "--no-cache")
+    done = churnops(tmp_path, *base)
+    assert "status = B rate fell from" in done.stdout, done.stdout
+    assert "the rate watched is the share of 'B' (the other value: 'A'); set columns.target_positive" in done.stdout
+    done = churnops(tmp_path, *base, "--set", "columns.target_positive=A")
+    assert done.returncode == 0, done.stderr
+    target = metrics(tmp_path)["target_drift"]
+    assert target["positive_label"] == "A" and target["statistic"] > 5 and target["difference"] > 0, target
+    n1, n2 = 6_000, 3_000
+    p1, p2 = target["reference_rate"], target["current_rate"]
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    expected = (p2 - p1) / np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    assert target["statistic"] == pytest.approx(expected, rel=1e-9)
+    assert "status = A rate rose from" in done.stdout and "the rate watched" not in done.stdout
+    done = churnops(tmp_path, *base, "--set", "columns.target_positive=Z")
+    assert "target status: not compared - columns.target_positive 'Z' is not one of its values ('A', 'B')" in (
+        done.stdout
+    ), done.stdout
+
+
+def test_the_model_reads_a_label_in_words_as_monitoring_does():
+    """``churnops train`` refused Yes/No labels that monitoring accepts; it reads them the same way
+    now, and refuses to guess when the words tell nothing (a model of the wrong value predicts the
+    opposite of what is asked)."""
+    import pandas as pd
+
+    from churnops.errors import InputDataError
+    from churnops.pipeline.modeling import labels_of
+
+    frame = pd.DataFrame({"status": ["retained", "churned", "retained", "churned", "churned"]})
+    assert labels_of(frame, "status").tolist() == [0, 1, 0, 1, 1]
+    assert labels_of(pd.DataFrame({"y": ["No", "Yes", "No"]}), "y").tolist() == [0, 1, 0]
+    assert labels_of(pd.DataFrame({"y": [0, 1, 1]}), "y").tolist() == [0, 1, 1]
+    letters = pd.DataFrame({"y": ["A", "B", "A"]})
+    with pytest.raises(InputDataError, match="set columns.target_positive to the one that marks the event"):
+        labels_of(letters, "y")
+    assert labels_of(letters, "y", "A").tolist() == [1, 0, 1]
+    with pytest.raises(InputDataError, match="columns.target_positive 'C' is not a value of 'y'"):
+        labels_of(letters, "y", "C")
+
+
+def test_target_positive_may_be_written_as_a_number_in_toml(tmp_path):
+    from churnops.config.loading import load_config
+
+    (tmp_path / "churnops.toml").write_text("[columns]\ntarget = 'y'\ntarget_positive = 2\n")
+    assert load_config(tmp_path / "churnops.toml").columns.target_positive == "2"

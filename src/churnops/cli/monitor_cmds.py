@@ -290,8 +290,9 @@ def summary_lines(outcome: Any) -> list[str]:
         lines.append("target: none (no target column in these data; --target COLUMN names it)")
     elif target.reference_rate is not None and target.current_rate is not None:
         lines.append(
-            f"target {target.column}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
+            f"target {target.rate_name}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
             f"({'drift' if target.drift_detected else 'no drift'}, p={p_value_text(target.p_value)})"
+            + (f" - {target.note}" if target.note else "")
         )
     elif target.test == "none" or target.statistic != target.statistic:  # not compared (NaN statistic)
         lines.append(f"target {target.column}: not compared" + (f" - {target.note}" if target.note else ""))

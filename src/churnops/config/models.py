@@ -185,6 +185,11 @@ class DataConfig(_Section):
 class ColumnsConfig(_Section):
     target: str | None = "Churn Flag"
     """The label column; "" (TOML has no null) means the data have none."""
+    target_positive: str | None = None
+    """The label's value whose rate is watched - the churners ("Yes", "churned", "1"). Empty:
+    1 or true, or the value that reads as the event (yes, churned, left, exited, attrited...)
+    against its opposite (no, retained, stayed, existing...); failing both, the value that sorts
+    last, with a notice."""
     prediction: str | None = None
     id: list[str] = ["CustomerId"]
     ignored: list[str] = ["Surname", "First Name"]
@@ -206,10 +211,20 @@ class ColumnsConfig(_Section):
     value per row under an identifier's name (``customer_id``) is an identifier - as ``churnops
     init`` infers them, from the reference's first rows, with a notice."""
 
-    @field_validator("target", "prediction", mode="before")
+    @field_validator("target", "target_positive", "prediction", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("target_positive", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> Any:
+        """``target_positive = 1`` (a number in TOML) names the label 1, as ``"1"`` does."""
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value) if isinstance(value, int | float) else value
 
     @field_validator("date_formats")
     @classmethod
@@ -369,6 +384,10 @@ class ThresholdsConfig(_Section):
     """Default threshold of distance tests (drift when distance >= it). p-value tests keep 0.05."""
     data_quality: Annotated[float, Field(ge=0, le=1)] = 0.95
     """Warn when the data quality score is below this."""
+    target: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    """The target's rate drifted when its two-proportion z-test gives a p-value below this. 0.01
+    rather than the usual 0.05: a nightly job tests it every night, and at 0.05 one unchanged
+    batch in twenty would alert on chance alone."""
     evidently_drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     """Evidently's own dataset rule (share >= drift_share), reported for comparison."""
     trigger_on: list[Signal] = ["data", "target", "model"]

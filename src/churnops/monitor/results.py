@@ -273,6 +273,15 @@ class TargetDrift:
     ci95: tuple[float, float] | None = None
     note: str | None = None
 
+    @property
+    def rate_name(self) -> str:
+        """How its rate is named: the column, or ``column = value`` when the value counted is not
+        1 or true (``status = churned``)."""
+        label = self.positive_label
+        if label is None or label.strip().lower() in ("1", "true"):
+            return self.column
+        return f"{self.column} = {label}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "column": self.column,

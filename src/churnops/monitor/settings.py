@@ -16,6 +16,8 @@ class MonitorSettings:
 
     declared_types: dict[str, str] = field(default_factory=dict)
     target: str | None = "Churn Flag"
+    target_positive: str | None = None
+    """The label's value whose rate is watched (``columns.target_positive``); None: decided from the labels."""
     prediction: str | None = None
     id_columns: tuple[str, ...] = ()
     domains: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -35,7 +37,7 @@ class MonitorSettings:
     dataset_drift_threshold: float = 0.1
     evidently_drift_share: float = 0.5
     quality_threshold: float = 0.95
-    target_significance: float = 0.05
+    target_significance: float = 0.01
     detect_ids: bool = True
     """Leave undeclared columns of strictly monotonic whole numbers (row numbers, ids) untested."""
     verdict: str = "evidently"
@@ -173,6 +175,7 @@ def settings_from_config(config: Config) -> MonitorSettings:
     return MonitorSettings(
         declared_types=declared,
         target=columns.target,
+        target_positive=columns.target_positive,
         prediction=columns.prediction,
         id_columns=tuple(columns.id),
         domains=dict(columns.domains),
@@ -191,6 +194,7 @@ def settings_from_config(config: Config) -> MonitorSettings:
         dataset_drift_threshold=config.thresholds.dataset_drift,
         evidently_drift_share=config.thresholds.evidently_drift_share,
         quality_threshold=config.thresholds.data_quality,
+        target_significance=config.thresholds.target,
         detect_ids=config.columns.detect_ids,
         evidently_html=config.monitor.evidently_html,
         verdict=drift.verdict,

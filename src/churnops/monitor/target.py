@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +17,66 @@ from churnops.monitor.stattests import get_stattest, is_drift
 from churnops.monitor.summaries import label_text
 
 Z_95 = 1.959963984540054
+
+_EVENT = """yes y true t churn churned churner churning left leaver exited exit lapsed lapse attrited attrition
+cancelled canceled cancel cancellation closed lost gone departed terminated quit defected defector inactive
+unsubscribed positive pos default defaulted fraud"""
+_NO_EVENT = """no n false f not non never retained retain stayed stay active current kept existing negative neg
+remained renewed loyal"""
+EVENT_WORDS = frozenset(_EVENT.split())
+"""Words that name the event a label records (the customer left) rather than its absence."""
+NO_EVENT_WORDS = frozenset(_NO_EVENT.split())
+"""Words that name the absence of the event (the customer stayed), or negate it ("not churned")."""
+
+
+def _reads_as(label: str) -> str | None:
+    """``"event"``, ``"no event"`` or None for a label, from its words.
+
+    >>> _reads_as("Attrited Customer"), _reads_as("Existing Customer"), _reads_as("not churned"), _reads_as("B")
+    ('event', 'no event', 'no event', None)
+    """
+    words = set(re.split(r"[^0-9a-z]+", label.lower())) - {""}
+    if words & NO_EVENT_WORDS:
+        return "no event"
+    return "event" if words & EVENT_WORDS else None
+
+
+def positive_index(labels: list[Any], configured: str | None) -> tuple[int | None, str]:
+    """Which of a two-valued label's (sorted) values is the event whose rate is watched, and how
+    that was decided: ``"configured"`` (``columns.target_positive``), ``"1/true"``, ``"words"``, or
+    ``"last in order"`` (nothing else told - said in a notice). None when the configured value is
+    not one of the labels.
+
+    >>> positive_index(["churned", "retained"], None), positive_index([0, 1], None)
+    ((0, 'words'), (1, '1/true'))
+    >>> positive_index(["A", "B"], None), positive_index(["A", "B"], "A"), positive_index(["A", "B"], "C")
+    ((1, 'last in order'), (0, 'configured'), (None, 'configured'))
+    """
+    texts = [label_text(label) for label in labels]
+    if configured is not None:
+        wanted = configured.strip()
+        for i, text in enumerate(texts):
+            if text == wanted:
+                return i, "configured"
+        folded = [i for i, text in enumerate(texts) if text.casefold() == wanted.casefold()]
+        return (folded[0], "configured") if len(folded) == 1 else (None, "configured")
+    last = len(labels) - 1
+    if len(labels) == 2:
+        if all(isinstance(label, bool | int | float | np.number) for label in labels):
+            if {float(label) for label in labels} <= {0.0, 1.0}:
+                return last, "1/true"
+        elif {text.strip().lower() for text in texts} <= {"0", "1", "true", "false"}:
+            return (1 if texts[1].strip().lower() in ("1", "true") else 0), "1/true"
+        else:
+            reads = [_reads_as(text) for text in texts]
+            for i in (0, 1):
+                if (reads[i] == "event" and reads[1 - i] != "event") or (
+                    reads[1 - i] == "no event" and reads[i] != "no event"
+                ):
+                    return i, "words"
+    elif len(labels) == 1:
+        return 0, "1/true" if texts[0].strip().lower() in ("1", "true") else "last in order"
+    return last, "last in order"
 
 
 def rate_difference_ci(p1: float, n1: int, p2: float, n2: int, z: float = Z_95) -> tuple[float, float]:
@@ -67,14 +129,34 @@ def target_drift(
             spec = get_stattest("z")
             keys = np.arange(len(labels), dtype=np.int64)
             result = spec.func(keys, keys, reference_weights=ref_counts, current_weights=cur_counts)
-            positive = len(labels) - 1
+            positive, decided = positive_index(labels, settings.target_positive)
+            if positive is None:
+                values = ", ".join(repr(label_text(label)) for label in labels)
+                return TargetDrift(
+                    plan.name,
+                    "none",
+                    float("nan"),
+                    None,
+                    0.0,
+                    False,
+                    note=f"columns.target_positive {settings.target_positive!r} is not one of its values ({values})",
+                )
+            if decided == "last in order" and len(labels) == 2:
+                other = label_text(labels[1 - positive])
+                told = (
+                    f"the rate watched is the share of {label_text(labels[positive])!r} (the other value: "
+                    f"{other!r}); set columns.target_positive to watch {other!r} instead"
+                )
+                note = f"{note}; {told}" if note else told
             p1 = float(ref_counts[positive]) / n1
             p2 = float(cur_counts[positive]) / n2
             threshold = settings.target_significance
             return TargetDrift(
                 column=plan.name,
                 test=spec.name,
-                statistic=0.0 - result.statistic,  # current minus reference; 0.0 - 0.0 is not -0.0
+                # current minus reference of the positive rate (the test counts the later value);
+                # 0.0 - 0.0 is not -0.0
+                statistic=(0.0 - result.statistic) if positive == len(labels) - 1 else (result.statistic + 0.0),
                 p_value=result.p_value,
                 threshold=threshold,
                 drift_detected=is_drift(result, spec, threshold),

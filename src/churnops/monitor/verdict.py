@@ -146,7 +146,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
             change = (target.current_rate - target.reference_rate) * 100
             direction = "rose" if change > 0 else "fell"
             message = (
-                f"{target.column} rate {direction} from {_rate(target.reference_rate)} to "
+                f"{target.rate_name} rate {direction} from {_rate(target.reference_rate)} to "
                 f"{_rate(target.current_rate)} ({change:+.1f} points, p={_p(target.p_value)})"
             )
         else:

@@ -23,6 +23,7 @@ from churnops.integrations.model_scorer import sha256_of
 from churnops.monitor.performance import best_f1_threshold, classification_metrics
 from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
+from churnops.monitor.summaries import label_text
 from churnops.pipeline.progress import Progress, heartbeat
 from churnops.pipeline.scoring import model_section, store_of
 
@@ -45,13 +46,36 @@ def feature_spec(config: Config, frame: Any) -> FeatureSpec:
     return FeatureSpec(spec["numerical"], spec["categorical"], spec["datetime"])
 
 
-def labels_of(frame: Any, target: str) -> Any:
+def labels_of(frame: Any, target: str, positive: str | None = None) -> Any:
+    """The target as 0/1 outcomes (1: the event, e.g. a churner): 0/1 or true/false as they are;
+    two other values as monitoring reads them (``columns.target_positive``, or words such as
+    Yes/No, churned/retained) - never guessed from their order, since a model trained on the
+    wrong value predicts the opposite of what is asked."""
+    from churnops.monitor.target import positive_index
+
     if target not in frame.columns:
         raise InputDataError(f"the data has no target column '{target}' (columns.target in churnops.toml)")
     values = frame[target]
-    if values.isna().any() or not set(values.unique()) <= {0, 1}:
-        raise InputDataError(f"target column '{target}' must hold 0/1 labels without missing values")
-    return values.astype(int).to_numpy()
+    if values.isna().any():
+        raise InputDataError(f"target column '{target}' has missing values: give every row its label")
+    found = sorted(values.unique().tolist(), key=lambda value: (str(type(value)), value))
+    if set(found) <= {0, 1}:
+        return values.astype(int).to_numpy()
+    if len(found) == 2:
+        index, decided = positive_index(found, positive)
+        shown = " and ".join(repr(label_text(value)) for value in found)
+        if index is None:
+            raise InputDataError(f"columns.target_positive {positive!r} is not a value of '{target}' ({shown})")
+        if decided == "last in order":
+            raise InputDataError(
+                f"target column '{target}' holds {shown}: set columns.target_positive to the one that marks "
+                "the event (a churner), e.g. --set columns.target_positive=..."
+            )
+        return (values == found[index]).astype(int).to_numpy()
+    raise InputDataError(
+        f"target column '{target}' must hold two labels (0/1, or e.g. Yes/No) without missing values; "
+        f"it holds {len(found)} different values"
+    )
 
 
 def _requirements() -> list[str]:
@@ -92,7 +116,7 @@ def fit_and_measure(
         )
 
     target = config.columns.target or "Churn Flag"
-    labels = labels_of(frame, target)
+    labels = labels_of(frame, target, config.columns.target_positive)
     started = time.perf_counter()
     train, validation, y_train, y_validation = train_test_split(
         frame, labels, test_size=config.model.validation_share, stratify=labels, random_state=seed
@@ -290,7 +314,7 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     production_path = config.resolve(config.paths.production)
     reference = read_table(reference_path, config.data.reference_rows, config.dialect_for("reference")).to_pandas()
     production = read_table(production_path, dialect=config.dialect).to_pandas()
-    labels_of(production, target)
+    labels_of(production, target, config.columns.target_positive)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)
     if holdout_rows >= len(production):
         raise ConfigError("retrain.holdout_share leaves no production row to train on")
@@ -301,7 +325,7 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
         raise InputDataError(f"{production_path}: lacks the model's input column(s) {', '.join(missing)}")
     combined = pd.concat([reference, train_part], ignore_index=True)
     pipeline, fit_facts = fit_and_measure(config, combined, spec, config.model.seed, progress)
-    y_holdout = labels_of(holdout, target)
+    y_holdout = labels_of(holdout, target, config.columns.target_positive)
     champion_auc = roc_auc(y_holdout, predict_probabilities(champion.model, holdout[spec.columns]))
     challenger_auc = roc_auc(y_holdout, predict_probabilities(pipeline, holdout[spec.columns]))
     improvement = challenger_auc - champion_auc

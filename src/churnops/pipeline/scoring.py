@@ -254,8 +254,16 @@ def _realized(config: Config, current: Path, probabilities: np.ndarray, threshol
     if not target or target not in TableReader(current, dialect=config.dialect).header:
         return None
     labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
-    if labels.null_count() or not set(labels.unique().to_list()) <= {0, 1}:
+    if labels.null_count():
         return None
+    if not set(labels.unique().to_list()) <= {0, 1}:  # Yes/No, churned/retained: read as monitoring does
+        from churnops.monitor.target import positive_index
+
+        found = sorted(labels.unique().to_list(), key=lambda value: (str(type(value)), value))
+        index, decided = positive_index(found, config.columns.target_positive) if len(found) == 2 else (None, "")
+        if index is None or decided == "last in order":
+            return None
+        labels = (labels == found[index]).cast(pl.Int64)
     if labels.n_unique() < 2:  # ROC-AUC and PR-AUC need both outcomes: nothing realized to measure
         logger.info("realized performance not measured: every label of the batch is %s", labels[0])
         return None

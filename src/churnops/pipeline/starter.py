@@ -36,6 +36,27 @@ class ColumnGuess:
     detail: str
     values: int | None = None
     """Distinct values of a categorical column."""
+    labels: tuple[Any, ...] = ()
+    """A two-valued categorical column's values, in order."""
+
+
+def _positive_lines(target: ColumnGuess | None) -> list[str]:
+    """The ``target_positive`` line for a label of two values other than 0/1: the value read as
+    the event, or a line to fill in when nothing tells which it is."""
+    if target is None or len(target.labels) != 2:
+        return []
+    from churnops.monitor.summaries import label_text
+    from churnops.monitor.target import positive_index
+
+    index, decided = positive_index(list(target.labels), None)
+    if decided == "1/true" or index is None:
+        return []
+    texts = [label_text(label) for label in target.labels]
+    if decided == "words":
+        return [f"target_positive = {_value(texts[index])}    # the value counted in its rate (the churners); "
+                f"the other: {_value(texts[1 - index])}"]  # fmt: skip
+    return [f'target_positive = ""    # CHECK: which value marks a churner, {_value(texts[0])} or '
+            f"{_value(texts[1])}? Empty: {_value(texts[index])} (the last in order), with a notice"]  # fmt: skip
 
 
 def _words(name: str) -> list[str]:
@@ -101,7 +122,8 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         elif column.plan.column_type == "categorical":
             sample = column.sample
             values = len(sample.labels) if isinstance(sample, CategoricalSample) else distinct
-            guesses.append(ColumnGuess(name, "categorical", f"{values} values", values))
+            two = tuple(sample.labels) if isinstance(sample, CategoricalSample) and len(sample.labels) == 2 else ()
+            guesses.append(ColumnGuess(name, "categorical", f"{values} values", values, two))
         elif column.plan.column_type == "numerical":
             guesses.append(ColumnGuess(name, "numerical", "numbers"))
         elif column.plan.column_type == "text":
@@ -382,6 +404,7 @@ def starter_config(
         "[columns]",
         (f"target = {_value(chosen_target)}" if chosen_target else 'target = ""')
         + f"    # the label: its rate is tested (target drift) - {target_note}",
+        *_positive_lines(next((g for g in guesses if g.name == chosen_target), None)),
         f"id = {_value(ids)}    # identifiers: checked for repeats, never tested for drift",
         "ignored = []    # columns to leave out entirely (names, free text, leakage)",
         f"datetime = {_value(dates)}    # dates: tested as numbers of days, shown as dates",
