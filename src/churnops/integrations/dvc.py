@@ -39,10 +39,12 @@ from churnops.data.io import atomic_path
 from churnops.errors import IntegrationError, MissingDependencyError
 from churnops.escape import one_line
 from churnops.integrations.git import (
+    add,
     ensure_ignored,
     head,
     ignored,
     read_blobs,
+    refuse_repository_filters,
     require_identity,
     require_repository,
     run_git,
@@ -50,6 +52,10 @@ from churnops.integrations.git import (
 from churnops.redact import redact
 
 TRAILER = "churnops-"
+# DVC's own git library (dulwich) runs the filter programs of .gitattributes when it stages a
+# file, which .dvc/config's core.autostage asks of every dvc add and dvc commit: churnops stages
+# the version's files itself, through git with its programs switched off (integrations/git.py)
+_NO_AUTOSTAGE = {"core": {"autostage": False}}
 logger = logging.getLogger(__name__)
 
 
@@ -130,7 +136,7 @@ def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
         # DVC places a stage's working folder at the current one: work from the repository's
         # root, as the command does, whatever folder a Python caller is in
         os.chdir(root)
-        with _quiet_dvc(what), Repo(str(root)) as repo:
+        with _quiet_dvc(what), Repo(str(root), config=_NO_AUTOSTAGE) as repo:
             yield repo
     except DvcException as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) not in str(exc) else ""
@@ -189,6 +195,9 @@ def setup(
     root = require_repository(project)
     initialized = False
     if not is_initialized(root):
+        # dvc init stages what it writes with its own git library, which runs the filter
+        # programs .gitattributes names: refuse those the repository defines for itself first
+        refuse_repository_filters(root, [".dvc/config", ".dvc/.gitignore", ".dvcignore"])
         run_dvc(root, "init")
         initialized = True
     url = remote_url
@@ -198,7 +207,7 @@ def setup(
         url = os.path.relpath(local, root)
         if root in local.parents:
             ensure_ignored(root, "/" + local.relative_to(root).as_posix() + "/")
-            run_git(root, "add", ".gitignore")
+            add(root, ".gitignore")
     existing = run_dvc(root, "remote", "list").stdout
     names = [line.split()[0] for line in existing.splitlines() if line.strip()]
     if remote_name in names:
@@ -209,7 +218,7 @@ def setup(
     for key, value in (options or {}).items():
         run_dvc(root, "remote", "modify", remote_name, key, value)
     own = [".dvc", ".dvcignore", ".gitignore"]  # what dvc init and this setup write
-    run_git(root, "add", ".dvc/config", ".dvcignore", check=False)
+    add(root, ".dvc/config", ".dvcignore", check=False)
     staged = run_git(root, "diff", "--cached", "--name-only", "--", *own).stdout.split()
     committed = None
     if commit and staged:
@@ -248,7 +257,7 @@ def find_owner(root: Path, batch: Path) -> BatchOwner:
     from dvc.repo import Repo
 
     try:
-        with _quiet_dvc("status"), Repo(str(root)) as repo:
+        with _quiet_dvc("status"), Repo(str(root), config=_NO_AUTOSTAGE) as repo:
             out = repo.find_outs_by_path(str(batch))[0]
             stage = out.stage
             if stage.is_data_source:
@@ -349,6 +358,10 @@ def version_batch(
         raise IntegrationError(f"{batch} is outside the git repository {root}: DVC can only version files inside it")
     owner = find_owner(root, batch)
     target, record = _relative(batch, root), _relative(owner.record, root)
+    wanted = [owner.record, *owner.definition, batch.parent / ".gitignore"]
+    if sidecar is not None:
+        wanted.append(sidecar.resolve())
+    refuse_repository_filters(root, [_relative(p, root) for p in wanted if root in p.parents])  # before DVC writes
     (committed_text,) = read_blobs(root, [f"HEAD:{record}"])
     if owner.stage is None:
         with _dvc_in_process(root, "add") as repo:
@@ -364,15 +377,12 @@ def version_batch(
     if current == recorded_hash(owner, batch, committed_text):
         pushed, unchanged = _push(root, target, push), "batch unchanged: no new version"
         return VersionOutcome(False, head(root), pushed, owner.record, unchanged, owner.stage, params)
-    wanted = [owner.record, *owner.definition, batch.parent / ".gitignore"]
-    if sidecar is not None:
-        wanted.append(sidecar.resolve())
     paths = [_relative(p, root) for p in wanted if p.is_file() and root in p.parents]
     skipped = ignored(root, *paths)
     if record in skipped:
         raise IntegrationError(f"git ignores {record}, which holds the batch's version: remove it from .gitignore")
     paths = [p for p in dict.fromkeys(paths) if p not in skipped]
-    run_git(root, "add", "--", *paths)
+    add(root, *paths)
     score = facts.get("drift_score")
     summary = f"churnops: version production batch {batch.name}"
     if isinstance(score, float):

@@ -1,13 +1,44 @@
-"""The few git operations DVC versioning needs, through the git command line."""
+"""The few git operations DVC versioning needs, through the git command line.
+
+A workspace's ``.git`` folder may come from someone else (a copied project, an unpacked archive):
+its hooks, its ``.git/config`` and the ``.gitattributes`` beside the files can each name a program
+for git to run. churnops' own git calls never run one: the settings below are given on git's
+command line, which outranks every configuration file, and the filter drivers a repository
+defines for itself are switched off (see :func:`refuse_repository_filters` for the files churnops
+stages). Drivers from your own global or system configuration (``git lfs install``) still run.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 from churnops.errors import IntegrationError
+
+# Each names a program git would otherwise take from the repository's configuration, or
+# (gc.auto, maintenance.auto) starts work nobody asked for in the middle of a nightly run
+SAFE_SETTINGS = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.pager=cat",
+    "core.editor=:",
+    "core.sshCommand=false",
+    "core.askPass=",
+    "commit.gpgSign=false",
+    "tag.gpgSign=false",
+    "log.showSignature=false",
+    "gc.auto=0",
+    "maintenance.auto=false",
+)
+# Commands that compare contents: never through an external diff program or a textconv filter
+_NO_DIFF_PROGRAMS = {"diff": ("--no-ext-diff", "--no-textconv"), "log": ("--no-ext-diff", "--no-textconv")}
+# What the repository itself may configure; global, system and command-line settings are yours
+_REPOSITORY_SCOPES = ("local", "worktree")
+# The environment git would read a program or another repository from instead of its config
+_DROPPED_ENVIRONMENT = ("GIT_EXTERNAL_DIFF", "GIT_PAGER", "GIT_EDITOR", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS")
 
 
 def _git() -> str:
@@ -17,19 +48,97 @@ def _git() -> str:
     return git
 
 
-def run_git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run git in ``root``; a failure becomes an :class:`IntegrationError` with git's first line."""
+def _environment() -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if key not in _DROPPED_ENVIRONMENT}
+    return {**environment, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": ":"}
+
+
+def _settings(options: Iterable[str]) -> list[str]:
+    return [argument for option in options for argument in ("-c", option)]
+
+
+def repository_filters(root: Path) -> set[str]:
+    """The names of the filter drivers (clean, smudge, process) defined by the repository's own
+    configuration (``.git/config``, its worktree configuration or a file either includes)."""
     done = subprocess.run(
-        [_git(), *args],
+        [
+            _git(),
+            *_settings(SAFE_SETTINGS),
+            "config",
+            "--show-scope",
+            "--get-regexp",
+            r"^filter\..*\.(clean|smudge|process)$",
+        ],
         cwd=root,
         capture_output=True,
         text=True,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        env=_environment(),
     )
+    names = set()
+    for line in done.stdout.splitlines():
+        scope, _, rest = line.partition("\t")
+        key = rest.split(" ", 1)[0]
+        if scope in _REPOSITORY_SCOPES and key.startswith("filter."):
+            names.add(key[len("filter.") :].rsplit(".", 1)[0])
+    return names
+
+
+def _safe_command(root: Path, args: tuple[str, ...]) -> list[str]:
+    """git's command line for ``args`` with :data:`SAFE_SETTINGS`, the repository's own filter
+    drivers switched off, and no external diff or textconv program for diff and log."""
+    neutral = [
+        f"filter.{name}.{key}={value}"
+        for name in sorted(repository_filters(root))
+        for key, value in (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false"))
+    ]
+    arguments = list(args)
+    position = 0
+    while position < len(arguments) - 1 and arguments[position] == "-c":
+        position += 2
+    if position < len(arguments) and arguments[position] in _NO_DIFF_PROGRAMS:
+        arguments[position + 1 : position + 1] = _NO_DIFF_PROGRAMS[arguments[position]]
+    return [_git(), *_settings((*SAFE_SETTINGS, *neutral)), *arguments]
+
+
+def run_git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run git in ``root`` (never a program the repository configures: :data:`SAFE_SETTINGS`);
+    a failure becomes an :class:`IntegrationError` with git's first line."""
+    done = subprocess.run(_safe_command(root, args), cwd=root, capture_output=True, text=True, env=_environment())
     if check and done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise IntegrationError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
     return done
+
+
+def refuse_repository_filters(root: Path, paths: Iterable[str]) -> None:
+    """Refuse, before git or DVC stages ``paths`` (relative to ``root``), any of them that
+    ``.gitattributes`` hands to a filter driver the repository defines for itself.
+
+    git would run that driver's program to store the file; switched off, the file would be
+    committed unfiltered (an LFS pointer file stored whole) without a word - so churnops stops
+    and says what to change. A driver from your own configuration (``git lfs install``) is fine.
+    """
+    paths = list(paths)
+    own = repository_filters(root)
+    if not paths or not own:
+        return
+    done = run_git(root, "check-attr", "filter", "--", *paths, check=False)
+    for line in done.stdout.splitlines():
+        path, _, rest = line.rpartition(": filter: ")
+        if rest in own:
+            raise IntegrationError(
+                f"{path}: .gitattributes gives this file to the git filter '{rest}', whose program is set in "
+                f"the repository's own configuration ({root / '.git' / 'config'}); churnops does not run programs "
+                f"a repository names for itself - remove the filter.{rest} settings from it (set them in your "
+                f"global git configuration if you use that filter, as 'git lfs install' does) or the file's "
+                "line in .gitattributes"
+            )
+
+
+def add(root: Path, *paths: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``git add -- PATHS``, after :func:`refuse_repository_filters`."""
+    refuse_repository_filters(root, paths)
+    return run_git(root, "add", "--", *paths, check=check)
 
 
 def repository_root(path: Path) -> Path | None:
@@ -84,11 +193,11 @@ def read_blobs(root: Path, objects: list[str]) -> list[str | None]:
     if not objects:
         return []
     done = subprocess.run(
-        [_git(), "cat-file", "--batch"],
+        _safe_command(root, ("cat-file", "--batch")),
         cwd=root,
         input="".join(name + "\n" for name in objects).encode(),
         capture_output=True,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        env=_environment(),
     )
     if done.returncode != 0:
         raise IntegrationError(f"git cat-file failed: {done.stderr.decode(errors='replace').strip()}")

@@ -15,7 +15,7 @@ from churnops.data.files import atomic_write_text
 from churnops.data.generator import write_reference
 from churnops.data.production import BatchInfo, make_production_batch
 from churnops.data.scenarios import resolve_scenario
-from churnops.integrations.git import ensure_ignored, repository_root, run_git
+from churnops.integrations.git import add, ensure_ignored, repository_root, run_git
 from churnops.pipeline.versioning import setup_dvc
 
 DEMO_NAME = "churnops demo"
@@ -66,6 +66,6 @@ def prepare_demo(config: Config) -> DemoWorkspace:
     wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/", f"/{DEMO_MARKER}"]
     missing = [pattern for pattern in wanted if ensure_ignored(root, pattern)]
     if missing:
-        run_git(root, "add", ".gitignore")
+        add(root, ".gitignore")
         run_git(root, "commit", "--quiet", "-m", "churnops demo: ignore generated files")
     return DemoWorkspace(root, created, status, batch)
