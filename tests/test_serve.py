@@ -1066,3 +1066,47 @@ def test_a_frozen_window_evaluator_ends_with_a_killed_service(project):
         os.close(watch)
         if Path(f"/proc/{evaluator}").exists():
             os.kill(evaluator, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_window_folder_or_windows_dir_planted_as_a_link_is_never_written_through_nor_served(project, mode):
+    """A link at monitoring/windows/<n> (planted before the window closes) is replaced by a real
+    folder, never written through; a link planted after the window's files were written is not
+    served; a windows_dir swapped for a link under a running service fails the window."""
+    other = project.parent / f"{project.name}-other-project"
+    other.mkdir()
+    (other / "monitoring_report.html").write_text("another project's file")
+    windows = project / "monitoring" / "windows"
+    windows.mkdir(parents=True)
+    (windows / "0").symlink_to(other, target_is_directory=True)
+    batch = churnops.generate(2 * WINDOW, start=20_000, scenario="seed")
+    service = Service(project, "--set", f"serve.evaluation={mode}")
+    try:
+        assert service.post(_events(batch[:WINDOW], "a"))[0] == 200
+        assert service.window(0)["verdict"]["status"] == "alert"
+        assert not (windows / "0").is_symlink() and (windows / "0" / "trigger.txt").is_file()
+        assert sorted(p.name for p in other.iterdir()) == ["monitoring_report.html"]
+
+        # the window's files written, then its folder swapped for a link to another project's
+        shutil.rmtree(windows / "0")
+        (windows / "0").symlink_to(other, target_is_directory=True)
+        status, body, _ = service.request("GET", "/v1/windows/0/report")
+        assert status == 404 and b"another project" not in body, body
+        status, body, _ = service.request("GET", "/v1/drift?window=0")
+        assert status == 404, body
+
+        # serve.windows_dir itself swapped for a link while the service runs
+        (windows / "0").unlink()
+        windows.rmdir()
+        windows.symlink_to(other, target_is_directory=True)
+        assert service.post(_events(batch[WINDOW:], "b"))[0] == 200
+        status, body, _ = service.request("GET", "/v1/drift?window=1&wait=60")
+        assert status == 500 and b"window 1 could not be evaluated" in body, body
+    finally:
+        service.stop()
+    assert sorted(p.name for p in other.iterdir()) == ["monitoring_report.html"]
+    assert (other / "monitoring_report.html").read_text() == "another project's file"
+    errors = service.process.stderr.read()
+    assert f"{windows / '0'} was a symbolic link: removed (what it pointed to is untouched)" in errors, errors
+    assert "serve.windows_dir now leads through a symbolic link" in errors, errors
+    assert "Traceback" not in errors, errors

@@ -47,7 +47,7 @@ from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
 from churnops.serve.records import RecordError, RecordSchema
 from churnops.serve.scoring import MicroBatcher, arm_of
-from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator
+from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, window_file
 
 logger = logging.getLogger(__name__)
 
@@ -439,8 +439,8 @@ def create_app(state: ServiceState) -> Starlette:
                 )
             if not evaluated(number):
                 return _problem(404, f"window {number} is not evaluated yet")
-            path = state.folder / str(number) / METRICS_FILE
-            if not path.is_file() or path.is_symlink():
+            path = window_file(state.folder, number, METRICS_FILE)
+            if path is None:
                 return _problem(404, f"window {number} could not be evaluated (see the service's log)")
             return JSONAnswer({"window": number, "metrics": json.loads(path.read_text(encoding="utf-8"))})
         last = state.evaluator.last
@@ -461,8 +461,8 @@ def create_app(state: ServiceState) -> Starlette:
         wanted = request.path_params["window"]
         if not WINDOW_NUMBER.fullmatch(wanted) or not evaluated(int(wanted)):
             return _problem(404, f"no report for window {wanted[:20]} (not closed or not evaluated yet)")
-        path = state.folder / str(int(wanted)) / REPORT_FILE
-        if not path.is_file() or path.is_symlink():
+        path = window_file(state.folder, int(wanted), REPORT_FILE)
+        if path is None:  # not written, or reached through a symbolic link planted since
             return _problem(404, f"no report for window {int(wanted)}")
         return HTMLResponse(path.read_text(encoding="utf-8"), headers=HTML_HEADERS)
 

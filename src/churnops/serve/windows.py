@@ -13,6 +13,7 @@ when the service starts again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.data.files import atomic_write_text
-from churnops.errors import NOTICE
+from churnops.errors import NOTICE, OutputWriteError
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import DatasetInfo
 from churnops.monitor.settings import MonitorSettings
@@ -34,6 +35,41 @@ state then comes from the event log alone)."""
 METRICS_FILE = "monitoring_metrics.json"
 REPORT_FILE = "monitoring_report.html"
 TRIGGER_FILE = "trigger.txt"
+
+
+def window_folder(folder: Path, window: int) -> Path:
+    """Where window ``window``'s files are written: ``folder/<window>``, a real folder.
+
+    ``folder`` (``serve.windows_dir``) was resolved when the service started: a symbolic link on
+    its path since then is refused (the window fails, and is evaluated again at the next start).
+    A symbolic link at ``folder/<window>`` - churnops only ever makes real folders there - is
+    removed, its target untouched, with a warning, and a new folder is made in its place.
+    """
+    if Path(os.path.realpath(folder)) != folder:
+        raise OutputWriteError(
+            f"{folder}: serve.windows_dir now leads through a symbolic link; churnops does not write through "
+            f"links - remove it (window {window} is evaluated again at the next start)"
+        )
+    target = folder / str(window)
+    if target.is_symlink():
+        logger.warning(
+            "%s was a symbolic link: removed (what it pointed to is untouched); window %s is written into a new "
+            "folder there",
+            target,
+            window,
+        )
+        target.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def window_file(folder: Path, window: int, name: str) -> Path | None:
+    """``folder/<window>/<name>`` when it is a regular file reached through no symbolic link
+    (what the service serves and attaches); None otherwise."""
+    path = folder / str(window) / name
+    if os.path.realpath(path) != str(path) or not path.is_file():
+        return None
+    return path
 
 
 def window_frame(records: list[dict[str, Any]], dtypes: dict[str, str]) -> Any:
@@ -117,7 +153,7 @@ class WindowContext:
         result = replace(result, verdict=decide(result, self.trigger_on))
         verdict = result.verdict
         assert verdict is not None
-        target = self.folder / str(window)
+        target = window_folder(self.folder, window)
         document = metrics_document(result)
         context = ReportContext(METRICS_FILE, "", bool(verdict.trigger), f"window {window}")
         atomic_write_text(target / REPORT_FILE, render_reports(result, context)[1])
@@ -230,7 +266,7 @@ class WindowEvaluator:
         if self.config is not None:
             self._history(outcome.document)
             self._export(outcome.document)
-            self._notify(window, outcome.document, outcome.trigger, self.context.folder / str(window))
+            self._notify(window, outcome.document, outcome.trigger, self.context.folder)
         return outcome.document
 
     def _history(self, document: dict[str, Any]) -> None:
@@ -259,7 +295,8 @@ class WindowEvaluator:
 
     def _notify(self, window: int, document: dict[str, Any], alert: bool, folder: Path) -> None:
         """Tell the team once when windows start to alert, again every ``serve.remind_every``
-        alerting windows, and once when they stop - not at every window of one drift."""
+        alerting windows, and once when they stop - not at every window of one drift (``folder``:
+        ``serve.windows_dir``; a window file reached through a link is not attached)."""
         import json
 
         state = json.loads(self.log.get_meta("notify") or "{}")
@@ -276,7 +313,8 @@ class WindowEvaluator:
 
             settings = self.config.notify
             note = build_notification(status, document, None, settings.top_columns, settings.report_url)
-            for delivery in send_all(self.config, note, [folder / REPORT_FILE, folder / METRICS_FILE]):
+            files = [window_file(folder, window, name) for name in (REPORT_FILE, METRICS_FILE)]
+            for delivery in send_all(self.config, note, [path for path in files if path is not None]):
                 if delivery.status == "failed":
                     logger.warning("window %s notification %s: %s", window, delivery.channel, delivery.error)
         self.log.set_meta("notify", json.dumps({"alerting": alert, "last_sent": window}))
