@@ -397,3 +397,44 @@ def test_runs_record_how_they_decided_and_their_time_chunks(bank_workspace, cli)
     latest = json.loads(cli("history", "--chunks", "--limit", "1", "--format", "json").output)
     assert [c["chunk_label"] for c in latest] == ["rows 1-5,000", "rows 5,001-10,000"]
     assert len(json.loads(cli("history", "--chunks", "--format", "json").output)) == 6
+
+
+def test_a_tampered_history_reads_back_as_the_types_churnops_writes_in_strict_json(bank_workspace, cli):
+    """Values of another type than churnops writes (an infinity, bytes, text in a number column,
+    a number in a text column, a time that is not one) are shown as empty with one warning naming
+    the run and the columns; `--format json` is strict JSON; a forged time does not make a run the
+    newest - runs keep the order they were recorded in (SQLite)."""
+    import sqlite3
+
+    for intensity in ("0.2", "0.9"):
+        assert cli("generate", "--intensity", intensity).exit_code == 0
+        assert cli("monitor").exit_code == 0
+    database = sqlite3.connect(bank_workspace / "monitoring" / "history.db")
+    first, second = [row[0] for row in database.execute("SELECT run_id FROM runs ORDER BY rowid")]
+    database.execute(
+        "UPDATE runs SET current_rows = 1e400, quality_score = X'00ff', dataset_score = 'abc', verdict = X'41', "
+        "drift_detected = 5, created_at = '9999-zz' WHERE run_id = ?",
+        (first,),
+    )
+    database.execute("UPDATE column_results SET statistic = 'NaN', p_value = 1e400 WHERE run_id = ?", (first,))
+    database.commit()
+    database.close()
+
+    result = cli("history", "--format", "json")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    rows = json.loads(text, parse_constant=lambda constant: pytest.fail(f"not strict JSON: {constant}"))
+    assert [row["run_id"] for row in rows] == [first, second]  # the forged time does not make it the newest
+    tampered = rows[0]
+    for key in ("current_rows", "quality_score", "dataset_score", "verdict", "drift_detected", "created_at"):
+        assert tampered[key] is None, key
+    assert isinstance(rows[1]["dataset_score"], float) and isinstance(rows[1]["drift_detected"], bool)
+    assert isinstance(rows[1]["current_rows"], int) and rows[1]["created_at"].startswith("20")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and f"run {first} holds values churnops does not write in" in warnings[0], warnings
+    assert "created_at" in warnings[0] and "quality_score" in warnings[0]
+
+    column = json.loads(cli("history", "--format", "json", "--column", "Balance").stdout)
+    assert column[0]["run_id"] == first and column[0]["statistic"] is None and column[0]["p_value"] is None
+    assert cli("history").exit_code == 0
+    assert cli("monitor").exit_code == 0  # the report's trend charts read the same rows

@@ -114,7 +114,7 @@ def _runs_table(rows: list[dict[str, Any]]) -> str:
 
 def _render(rows: list[dict[str, Any]], columns: list[str], output_format: str) -> str:
     if output_format == "json":
-        return json.dumps(rows, indent=2, default=str)
+        return json.dumps(rows, indent=2, default=str, allow_nan=False)  # strict JSON: no NaN, no Infinity
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")  # the terminal (and a redirect) add no \r

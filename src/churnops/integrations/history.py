@@ -7,6 +7,7 @@ upgraded in place and keeps its rows.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from churnops.errors import ConfigError, IntegrationError
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS: list[list[str]] = [
     [  # 1: runs and their column results
@@ -88,6 +91,9 @@ class _Database:
     SQLAlchemy costs more than the whole history write)."""
 
     errors: tuple[type[BaseException], ...]
+    insertion_order: str | None = None
+    """A column that keeps the order rows were written in (SQLite's ``rowid``), which no edit of
+    a row's text moves; None: the runs are ordered by their recorded time."""
 
     def transaction(self) -> Any:
         raise NotImplementedError
@@ -117,6 +123,8 @@ class _SqliteConnection:
 
 
 class _Sqlite(_Database):
+    insertion_order = "rowid"
+
     def __init__(self, path: str) -> None:
         import sqlite3
 
@@ -221,14 +229,88 @@ def _clean(value: Any) -> Any:
 
 
 BOOLEAN_COLUMNS = ("drift_detected", "quality_passed", "multivariate_detected", "tested")
+TEXT_COLUMNS = (
+    "run_id", "created_at", "engine", "reference_path", "reference_sha256", "current_path", "current_sha256",
+    "target_column", "report_path", "verdict", "alerts", "verdict_mode", "segments_detected", "column_name",
+    "column_type", "test", "chunk_label", "start_at", "end_at", "drifted_columns",
+)  # fmt: skip
+INTEGER_COLUMNS = ("current_rows", "n_drifted", "n_columns", "chunks_detected", "n_rows")
+FLOAT_COLUMNS = (
+    "dataset_score", "dataset_threshold", "quality_score", "reference_rate", "current_rate", "realized_auc",
+    "estimated_auc", "multivariate_auc", "statistic", "p_value", "threshold", "share",
+)  # fmt: skip
+SHOWN_PROBLEMS = 5
+"""Runs named one by one in the warnings of one read; the others are counted."""
 
 
-def _booleans(row: dict[str, Any]) -> dict[str, Any]:
-    """SQLite returns booleans as 0/1: give them back as booleans."""
-    for key in BOOLEAN_COLUMNS:
-        if row.get(key) is not None:
-            row[key] = bool(row[key])
-    return row
+def _read_back(key: str, value: Any) -> tuple[Any, bool]:
+    """A value read from the history as the type churnops writes in that column, and whether it
+    was one (None for a value of another type: text where a number goes, bytes, an infinity).
+
+    >>> _read_back("drift_detected", 1), _read_back("dataset_score", "abc"), _read_back("n_columns", 7.0)
+    ((True, True), (None, False), (None, False))
+    """
+    if value is None:
+        return None, True
+    if key in TEXT_COLUMNS:
+        return (value, True) if isinstance(value, str) else (None, False)
+    if key in BOOLEAN_COLUMNS:  # SQLite gives booleans back as 0/1
+        return (bool(value), True) if isinstance(value, int) and value in (0, 1) else (None, False)
+    if key in INTEGER_COLUMNS:
+        return (value, True) if isinstance(value, int) and not isinstance(value, bool) else (None, False)
+    if key in FLOAT_COLUMNS:
+        usable = isinstance(value, int | float) and not isinstance(value, bool) and _clean(value) is not None
+        return (float(value), True) if usable else (None, False)
+    return value, True
+
+
+def _timestamp(value: Any) -> bool:
+    """Whether ``value`` is a time as churnops records it (ISO 8601 with its offset)."""
+    from datetime import datetime
+
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d", value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    """``rows`` with every value of a type churnops does not write in its column made None, with
+    one warning per run naming the run and those columns; a row without a usable run id is left
+    out. The history is a file anyone with access may have edited: it is read as untrusted."""
+    from churnops.escape import one_line_short
+
+    kept, problems, unnamed = [], [], 0
+    for row in rows:
+        bad = []
+        for key, value in row.items():
+            row[key], usable = _read_back(key, value)
+            if not usable or (key == "created_at" and value is not None and not _timestamp(value)):
+                row[key] = None
+                bad.append(key)
+        if not isinstance(row.get("run_id"), str) or not row["run_id"]:
+            unnamed += 1
+            continue
+        if bad:
+            problems.append((row["run_id"], bad))
+        kept.append(row)
+    for run_id, bad in problems[:SHOWN_PROBLEMS]:
+        logger.warning(
+            "history %s: run %s holds values churnops does not write in %s; shown as empty",
+            where,
+            one_line_short(run_id),
+            ", ".join(bad),
+        )
+    if len(problems) > SHOWN_PROBLEMS:
+        logger.warning(
+            "history %s: %d more runs hold such values; shown as empty", where, len(problems) - SHOWN_PROBLEMS
+        )
+    if unnamed:
+        logger.warning("history %s: %d rows without a usable run id left out", where, unnamed)
+    return kept
 
 
 def run_rows(metrics: dict[str, Any], version: int = SCHEMA_VERSION) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -405,13 +487,14 @@ class HistoryStore:
     def chunk_series(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Every recorded time chunk of the runs (the most recent ``limit`` runs when given),
         oldest run first, each run's chunks in time order."""
-        runs = {row["run_id"] for row in self.runs(since, limit)}
+        runs = {row["run_id"]: place for place, row in enumerate(self.runs(since, limit))}
         select = (
             "SELECT r.run_id, r.created_at, c.chunk_label, c.start_at, c.end_at, c.n_rows, c.tested, c.share, "
             "c.drift_detected, c.drifted_columns FROM chunk_results c JOIN runs r ON r.run_id = c.run_id"
         )
         rows = [row for row in self._oldest_first(select, [], {}, "r.", since, None) if row["run_id"] in runs]
-        return sorted(rows, key=lambda row: (row["created_at"], row["run_id"], *_start_order(row["start_at"])))
+        start = [row for row in rows if isinstance(row["start_at"], str)]
+        return sorted(start, key=lambda row: (runs[row["run_id"]], *_start_order(row["start_at"])))
 
     def _oldest_first(
         self, select: str, where: list[str], params: dict[str, Any], runs: str, since: str | None, limit: int | None
@@ -422,20 +505,24 @@ class HistoryStore:
             where = [*where, f"{runs}created_at >= :since"]
             params = {**params, "since": since}
         query = select + (" WHERE " + " AND ".join(where) if where else "")
-        query += f" ORDER BY {runs}created_at DESC, {runs}run_id DESC"
+        order = self.database.insertion_order
+        if order is not None:  # the order churnops recorded the runs in: no edit of created_at moves a run
+            query += f" ORDER BY {runs}{order} DESC"
+        else:
+            query += f" ORDER BY {runs}created_at DESC, {runs}run_id DESC"
         if limit:
             query += " LIMIT :limit"
             params = {**params, "limit": limit}
         try:
             with self.database.transaction() as connection:
-                rows = [_booleans(row) for row in connection.execute(query, params)]
+                rows = connection.execute(query, params)
         except self.database.errors as exc:
             detail = _Database.detail(exc).splitlines()[0][:200]
             raise IntegrationError(
                 f"history database {_hide_password(self.url)} cannot be read ({detail}): it is not the history "
                 "churnops wrote - move it away (a new one is created) or set history.url"
             ) from None
-        return list(reversed(rows))
+        return list(reversed(_checked(rows, _hide_password(self.url))))
 
     def close(self) -> None:
         self.database.close()

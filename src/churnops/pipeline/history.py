@@ -57,11 +57,11 @@ def _finite(value: Any) -> bool:
     )
 
 
-def _label(created_at: str) -> str:
+def _label(created_at: str | None) -> str:
     try:
-        return datetime.fromisoformat(created_at).strftime("%m-%d %H:%M")
+        return datetime.fromisoformat(created_at or "").strftime("%m-%d %H:%M")
     except ValueError:
-        return created_at
+        return created_at or "?"
 
 
 def record(config: Config, metrics: dict[str, Any]) -> None:
