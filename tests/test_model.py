@@ -339,3 +339,82 @@ def test_no_model_no_problem(bank_workspace, cli):
     assert document["model"] is None
     result = cli("predict", "--input", "data/production/bank_churn_prod.csv")
     assert result.exit_code == 2 and "run 'churnops train' first" in result.output
+
+
+def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
+    """An unreachable registry, a registry gone while the previous run checked a champion, a batch
+    the champion cannot score, and model.monitor = "required" without any champion: each was a run
+    "without a model" under a green banner (one warning at most). Each is now the finding "the model
+    could not be checked", an alert, with what failed and nothing a server said."""
+    import socket
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "churnops", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})},
+        )  # fmt: skip
+
+    def unchecked(done: subprocess.CompletedProcess[str], why: str) -> None:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("ALERT"), done.stdout
+        assert f"the model could not be checked: {why}" in done.stdout, done.stdout
+        document = metrics(tmp_path)
+        assert why in document["model"]["error"] and document["verdict"]["trigger"] is True
+        assert "model unchecked" in [reason["kind"] for reason in document["verdict"]["reasons"]]
+
+    assert run("data", "init").returncode == 0
+    assert run("generate", "--scenario", "none").returncode == 0
+    assert run("monitor").stdout.startswith("OK")  # no champion, none expected
+    required = run("monitor", "--set", "model.monitor=required")
+    unchecked(required, "there is no model registry at sqlite:///")
+    assert run("train").returncode == 0
+    fine = run("monitor")
+    assert "model bank-churn v1: ROC-AUC change" in fine.stdout and "not checked" not in fine.stdout, fine.stdout
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    refused = run("monitor", env={"MLFLOW_TRACKING_URI": f"http://user:S3cretPassw0rd@127.0.0.1:{port}"})
+    unchecked(refused, f"the model registry http://***@127.0.0.1:{port} cannot be read (connection refused)")
+    assert "S3cretPassw0rd" not in refused.stdout + refused.stderr
+    (tmp_path / "mlflow.db").rename(tmp_path / "mlflow-moved.db")
+    gone = run("monitor")
+    unchecked(gone, "there is no model registry at sqlite:///")
+    assert "yet the previous run checked bank-churn" in gone.stdout
+    (tmp_path / "mlflow-moved.db").rename(tmp_path / "mlflow.db")
+    batch = pl.read_csv(tmp_path / "data" / "production" / "bank_churn_prod.csv")
+    batch.with_columns(pl.lit("n/a").alias("Balance")).write_csv(tmp_path / "text_balance.csv")
+    unchecked(run("monitor", "-p", "text_balance.csv"), "the batch could not be scored")
+    assert metrics(tmp_path)["model"]["version"] == "1"
+
+
+def test_a_model_no_better_than_chance_is_not_made_champion_and_alerts_if_it_is(tmp_path):
+    """Labels shuffled by mistake: the model ranks customers as a coin would (validation ROC-AUC
+    0.50), and train made it the champion while monitor said OK. train now registers it without the
+    champion alias (exit 2, saying why), and a champion below model.min_auc alerts."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    assert run("data", "init").returncode == 0
+    reference = tmp_path / "data" / "churn.csv"
+    frame = pl.read_csv(reference)
+    labels = frame["Churn Flag"].sample(fraction=1.0, shuffle=True, seed=3)
+    frame.with_columns(labels.alias("Churn Flag")).write_csv(reference)
+    refused = run("train")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "v1 is registered but NOT made the champion" in refused.stderr and "below model.min_auc 0.6" in (
+        refused.stderr
+    )
+    assert run("generate", "--scenario", "none").returncode == 0
+    alone = run("monitor")
+    assert alone.stdout.startswith("OK") and metrics(tmp_path)["model"] is None, alone.stdout  # no champion
+    assert run("train", "--set", "model.min_auc=0").returncode == 0
+    dead = run("monitor")
+    assert dead.stdout.startswith("ALERT"), dead.stdout
+    assert "model near chance: ROC-AUC 0.5" in dead.stdout and "is below model.min_auc 0.6" in dead.stdout
+    decay = metrics(tmp_path)["model"]["decay"]
+    assert decay["below_min_auc"] is True and decay["detected"] is True

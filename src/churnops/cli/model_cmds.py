@@ -32,6 +32,15 @@ def train(config: ConfigOption = None, sets: SetOption = None) -> None:
     with staged_progress() as progress:
         outcome = run_training(cfg, progress=progress)
     metrics = outcome.metrics
+    if not outcome.alias:
+        from churnops.errors import InputDataError
+
+        raise InputDataError(
+            f"{cfg.model.name} v{outcome.version} is registered but NOT made the champion: its validation ROC-AUC "
+            f"{metrics['roc_auc']:.4f} is below model.min_auc {cfg.model.min_auc:g} - it ranks customers about as "
+            f"well as chance. Check the label (columns.target = {cfg.columns.target!r}) and the features; the "
+            "champion, if any, is unchanged"
+        )
     say(
         f"{cfg.model.name} v{outcome.version} is the {outcome.alias}: validation ROC-AUC {metrics['roc_auc']:.4f}, "
         f"PR-AUC {metrics['pr_auc']:.4f}, F1 {metrics['f1']:.4f}, recall {metrics['recall']:.4f} at threshold "

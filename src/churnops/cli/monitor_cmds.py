@@ -303,7 +303,10 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f" - {target.note}" if target.note else "")
         )
     model = result.model or {}
-    if model.get("decay"):
+    if model.get("error"):
+        version = f" v{model['version']}" if model.get("version") else ""
+        lines.append(f"model {model.get('name')}{version}: NOT CHECKED - {model['error']}")
+    elif model.get("decay"):
         decay = model["decay"]
         drop = decay.get("roc_auc_drop")
         lines.append(

@@ -760,8 +760,15 @@ class ModelConfig(_Section):
     validation_share: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     max_auc_drop: Annotated[float, Field(ge=0, le=1)] = 0.05
     """Decay alert when the ROC-AUC falls by more than this from the reference."""
-    monitor: Literal["auto", "off"] = "auto"
-    """auto: when a champion exists, monitor scores the batch (prediction drift, performance)."""
+    min_auc: Annotated[float, Field(ge=0, le=1)] = 0.6
+    """A trained model becomes the champion only when its validation ROC-AUC reaches this, and a
+    champion whose ROC-AUC on a batch is below it is an alert: near 0.5 a model ranks customers no
+    better than chance."""
+    monitor: Literal["auto", "required", "off"] = "auto"
+    """auto: when a champion exists, monitor scores the batch (prediction drift, performance); and
+    when the previous run checked one that is gone, or the registry cannot be read, the run says
+    the model is not checked (an alert). required: also when there never was a champion. off: the
+    data alone."""
     important_top_k: Annotated[int, Field(ge=1)] = 5
     as_of: str | None = None
     """Date that ages are computed at (YYYY-MM-DD); default: the training day."""

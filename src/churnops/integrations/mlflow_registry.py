@@ -239,8 +239,10 @@ def find_alias(store: Store, name: str, alias: str) -> ModelVersion | None:
         client = mlflow.MlflowClient()
         try:
             version = client.get_model_version_by_alias(name, alias)
-        except mlflow.exceptions.MlflowException:
-            return None
+        except mlflow.exceptions.MlflowException as exc:
+            if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None  # no such model or alias; a refused login or a failing server is an error
+            raise
         location = client.get_model_version_download_uri(name, version.version)
         return ModelVersion(name, alias, str(version.version), version.run_id, str(location))
 
@@ -295,6 +297,26 @@ def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | Non
         return _ASK_MLFLOW
     version, run_id, location = rows[0]
     return ModelVersion(name, alias, str(version), run_id if isinstance(run_id, str) else None, location)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What kind of failure ``exc`` is, in words that carry nothing a server said (it may echo
+    credentials): MLflow's error code, the system's reason, or the exception's type.
+
+    >>> failure_kind(ConnectionRefusedError(111, "Connection refused"))
+    'connection refused'
+    """
+    code = getattr(exc, "error_code", None)
+    if isinstance(code, str) and code and code != "INTERNAL_ERROR":
+        return code.lower().replace("_", " ")  # unauthenticated, permission denied...
+    for cause in (exc, exc.__cause__, exc.__context__):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+    text = str(exc).lower()
+    for known in ("connection refused", "name or service not known", "timed out", "max retries exceeded"):
+        if known in text:
+            return known
+    return type(exc).__name__
 
 
 def find_champion(store: Store, name: str) -> ModelVersion | None:

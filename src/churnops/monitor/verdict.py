@@ -161,14 +161,19 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
         observed = (model.get(decay.get("basis") or "") or {}).get("roc_auc")
         reference = (model.get("reference") or {}).get("roc_auc")
         detail = f" ({observed:.3f} vs {reference:.3f} on the reference)" if observed is not None and reference else ""
-        found.append(
-            (
-                "model",
-                "model decay",
+        if drop is not None and drop > decay.get("max_auc_drop", 0):
+            message = (
                 f"model decay: ROC-AUC fell by {drop:.3f} ({decay.get('basis', 'estimated')}){detail}, "
-                f"more than {decay.get('max_auc_drop', 0):g}",
+                f"more than {decay.get('max_auc_drop', 0):g}"
             )
-        )
+        else:  # no fall, yet no better than chance: dead from the start
+            shown = f"{observed:.3f}" if observed is not None else "not measured"
+            message = (
+                f"model near chance: ROC-AUC {shown} ({decay.get('basis', 'estimated')}) is below "
+                f"model.min_auc {decay.get('min_auc', 0):g}"
+                + (f" (it was {reference:.3f} on the reference)" if reference else "")
+            )
+        found.append(("model", "model decay", message))
     prediction = result.prediction_drift
     if prediction is not None and prediction.drift_detected:
         value = prediction.p_value if prediction.kind == "p_value" else prediction.statistic

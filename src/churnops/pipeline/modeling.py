@@ -167,6 +167,8 @@ def train(config: Config, alias: str = "champion", progress: Progress | None = N
     seed = config.model.seed
     pipeline, facts = fit_and_measure(config, frame, spec, seed, progress)
     facts["timings"] = {"read_s": read - started, **facts["timings"]}
+    if facts["metrics"]["roc_auc"] < config.model.min_auc:
+        alias = ""  # registered, to be looked at, but never what scores or is monitored
     return _log(config, pipeline, facts, spec, source, alias, "train", {"data_rows": len(frame)}, started, progress)
 
 
@@ -355,6 +357,8 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
             f"challenger v{logged.version} ROC-AUC {challenger_auc:.4f} vs champion v{champion_version} "
             f"{champion_auc:.4f}: {improvement:+.4f} < {config.retrain.min_improvement:g}, the champion stays"
         )
+    if challenger_auc < config.model.min_auc and promoted:
+        reason += f"; it is still below model.min_auc {config.model.min_auc:g} - monitoring will say so"
     registry.log_comparison(
         store,
         "champion-vs-challenger",

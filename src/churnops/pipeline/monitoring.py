@@ -184,7 +184,7 @@ def _run_monitoring(
     settings = settings_from_config(config)
     engine = choose_engine(request.engine or config.monitor.engine)
     champion = None
-    if config.model.monitor != "off" and not config.model_registry_missing():
+    if config.model.monitor != "off":
         from churnops.pipeline.scoring import prepare_model_imports
 
         champion = prepare_model_imports(config)
@@ -219,6 +219,11 @@ def _run_monitoring(
     return write_outputs(config, result, cache_status, extra_files, context)
 
 
+def _named(champion: Any) -> dict[str, Any]:
+    """The name, version and alias of the champion a section is about."""
+    return {"name": champion.name, "version": champion.version, "alias": champion.alias, "run_id": champion.run_id}
+
+
 def _with_model(
     config: Config,
     result: MonitoringResult,
@@ -231,16 +236,26 @@ def _with_model(
     one; its stages' times join the run's timings."""
     if config.model.monitor == "off" or champion is None:
         return result
+    from churnops.pipeline.scoring import ModelUnavailable, unavailable_section
+
+    if isinstance(champion, ModelUnavailable):
+        logger.warning("model not checked: %s", champion.error)
+        return replace(result, model=unavailable_section(config, champion.error))
     if not current.is_file():
-        logger.warning("model monitoring skipped: the model scores a batch given as one file (%s is not)", current)
-        return replace(result, model=None)
+        why = (
+            f"the model scores a batch given as one file ({current.name} is not); "
+            'model.monitor = "off" monitors such batches without it'
+        )
+        logger.warning("model not checked: %s", why)
+        return replace(result, model=unavailable_section(config, why) | _named(champion))
     from churnops.pipeline.modeling import model_section
 
     try:
         found = model_section(config, result, source.path, source.row_range, current, champion, progress)
     except ChurnopsError as exc:
-        logger.warning("model monitoring skipped: %s", exc)
-        return replace(result, model=None)
+        why = f"the batch could not be scored: {exc}"
+        logger.warning("model not checked: %s", why)
+        return replace(result, model=unavailable_section(config, why) | _named(champion))
     if found is None:
         return result
     section, prediction = found

@@ -35,7 +35,7 @@ PREDICTION = "churn_prediction"
 FORMULA_START = r"^[=+\-@\t\r]"
 """Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
 NPY_HEADER_BYTES = 1 << 16
-NOT_MEASURED = "not measured: the model artifact was refused"
+NOT_MEASURED = "not measured: the model was not checked"
 
 
 def store_of(config: Config) -> registry.Store:
@@ -147,24 +147,80 @@ def predict(
     return PredictOutcome(target, frame.height, f"{version.name} v{version.version}", timings)
 
 
-def prepare_model_imports(config: Config) -> registry.ModelVersion | None:
-    """The champion to monitor (None when there is none or model monitoring is off), looked up
-    once per run; when scoring it needs scikit-learn and skops (seconds of pure imports), they are
-    imported in a background thread that overlaps the reading of the data. Loading itself still
-    happens, and is checked, in :func:`model_section`."""
+@dataclass(frozen=True)
+class ModelUnavailable:
+    """A champion that should be checked and cannot be found or read: the run says so as a
+    finding ("model unchecked"), never as a run without a model."""
+
+    error: str
+
+
+def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavailable | None:
+    """The champion to monitor, looked up once per run: None when there is none and none is
+    expected, or model monitoring is off; :class:`ModelUnavailable` when the registry cannot be
+    read, or no champion is found while one is expected (``model.monitor = "required"``, or the
+    previous run checked one). When scoring needs scikit-learn and skops (seconds of pure
+    imports), they are imported in a background thread that overlaps the reading of the data.
+    Loading itself still happens, and is checked, in :func:`model_section`."""
     import threading
 
     from churnops.integrations.model_artifact import import_skops
+    from churnops.redact import redact
 
     if config.model.monitor == "off":
         return None
-    version = registry.find_champion(store_of(config), config.model.name)
-    if version is None or registry.has_array_form(version):  # the array form needs neither
+    where = redact(config.model_tracking_uri())
+    if config.model_registry_missing():
+        return _expected(config, f"there is no model registry at {where}")
+    try:
+        version = registry.find_alias(store_of(config), config.model.name, "champion")
+    except Exception as exc:  # noqa: BLE001 - a broken or unreachable store fails in many ways
+        return ModelUnavailable(f"the model registry {where} cannot be read ({registry.failure_kind(exc)})")
+    if version is None:
+        return _expected(config, f"there is no {config.model.name}@champion in the model registry {where}")
+    if registry.has_array_form(version):  # the array form needs neither
         return version
     thread = threading.Thread(target=import_skops, name="churnops-model-imports")
     thread.daemon = True
     thread.start()
     return version
+
+
+def _expected(config: Config, why: str) -> ModelUnavailable | None:
+    """``why`` no champion is checked - as a finding when one is expected."""
+    if config.model.monitor == "required":
+        return ModelUnavailable(f'{why} (model.monitor = "required")')
+    previous = _previous_model(config)
+    if previous is None:
+        return None
+    return ModelUnavailable(
+        f"{why}, yet the previous run checked {previous}: train one (churnops train) or point model.tracking_uri "
+        'at its registry; model.monitor = "off" monitors the data alone'
+    )
+
+
+def _previous_model(config: Config) -> str | None:
+    """The model the latest metrics document checked (or tried to), as ``name vN``; None when it
+    checked none or cannot be read."""
+    from churnops.errors import InputDataError
+    from churnops.pipeline.workspace import read_metrics
+
+    try:
+        document = read_metrics(config)
+    except InputDataError:
+        return None
+    model = (document or {}).get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        return None
+    version = model.get("version")
+    return f"{model['name']} v{version}" if isinstance(version, str) else model["name"]
+
+
+def unavailable_section(config: Config, error: str) -> dict[str, Any]:
+    """The ``model`` section of a champion that could not be found or read."""
+    return _refused_section(
+        config, None, error, {"model_load_s": 0.0, "score_current_s": 0.0, "score_reference_s": 0.0}
+    )
 
 
 def model_section(
@@ -226,11 +282,14 @@ def model_section(
     reference_auc = (section["reference"] or {}).get("roc_auc")
     observed = (section["realized"] or section["estimated"]).get("roc_auc")
     drop = reference_auc - observed if reference_auc is not None and observed == observed else None
+    below = observed == observed and observed is not None and observed < config.model.min_auc
     section["decay"] = {
         "basis": "realized" if section["realized"] else "estimated",
         "roc_auc_drop": drop,
         "max_auc_drop": config.model.max_auc_drop,
-        "detected": drop is not None and drop > config.model.max_auc_drop,
+        "min_auc": config.model.min_auc,
+        "below_min_auc": below,
+        "detected": (drop is not None and drop > config.model.max_auc_drop) or below,
     }
     importance = section["feature_importance"]
     top = list(importance)[: config.model.important_top_k]
@@ -271,15 +330,16 @@ def _realized(config: Config, current: Path, probabilities: np.ndarray, threshol
 
 
 def _refused_section(
-    config: Config, version: registry.ModelVersion, error: str, timings: dict[str, float]
+    config: Config, version: registry.ModelVersion | None, error: str, timings: dict[str, float]
 ) -> dict[str, Any]:
-    """The ``model`` section of a champion whose artifact was refused: what was found, and why nothing
-    was measured. Every field the report reads is present, as null or not detected."""
+    """The ``model`` section of a champion that was not checked (its artifact refused, or no
+    champion found where one is expected: ``version`` None): what was found, and why nothing was
+    measured. Every field the report reads is present, as null or not detected."""
     return {
-        "name": version.name,
-        "version": version.version,
-        "alias": version.alias,
-        "run_id": version.run_id,
+        "name": version.name if version else config.model.name,
+        "version": version.version if version else None,
+        "alias": version.alias if version else "champion",
+        "run_id": version.run_id if version else None,
         "error": error,
         "threshold": None,
         "reference": None,
