@@ -167,3 +167,28 @@ def test_redaction_covers_fragments_encodings_and_unknown_urls():
     )
     cleaned = redact(unknown)
     assert "letmein99" not in cleaned and "k3y" not in cleaned and "8f14e45fceea167a5a36dedd4bea2543" not in cleaned
+
+
+def test_every_part_of_a_url_that_can_be_secret_is_redacted_and_plain_words_stay():
+    """User and password of any length, their Basic token, credential query parameters, token-like
+    query values and path segments; not the words of a path, nor a file's or an object's path."""
+    import base64
+
+    from churnops.redact import forget_all, remember_url
+
+    try:
+        remember_url("redis://ruser:abc@cache.internal:6379/0")
+        remember_url("redis://cache.internal:6379/0?username=quser&password=p9&db=0")
+        echoed = "AUTH ruser abc; AUTH quser p9; abcdef and 0 kept; db=0"
+        assert redact(echoed) == "AUTH *** ***; AUTH *** ***; abcdef and 0 kept; db=0"
+    finally:
+        forget_all()
+    basic = base64.b64encode(b"mluser:MlPassw0rd").decode()
+    secret = "http://mluser:MlPassw0rd@127.0.0.1:5000/mlflow"
+    assert basic in fragments(secret)
+    assert redact(f"{{'auth': 'Basic {basic}'}}", [secret]) == "{'auth': 'Basic ***'}"
+    pushed = "PUT http://127.0.0.1:9091/gw/Abcdefghij12345/metrics/job/churnops?t=AbcdefSecret99 failed"
+    assert redact(pushed) == "PUT http://127.0.0.1:9091/gw/***/metrics/job/churnops?t=*** failed"
+    assert redact("http://gw:9091/metrics/job/churnops/instance/x") == "http://gw:9091/metrics/job/churnops/instance/x"
+    kept = "sqlite:////tmp/pytest-12/mlflow.db file:///tmp/run-20240601/report.html s3://bank/batch-2024x01/part-0001"
+    assert redact(kept) == kept

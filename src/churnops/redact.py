@@ -1,16 +1,23 @@
 """One redaction of secrets for everything churnops prints or writes.
 
 Secrets reach churnops through environment variables named in the configuration (webhook URLs,
-SMTP and database passwords) and inside URLs given in the configuration (a Pushgateway or DVC
-remote with ``user:password@``, a ``?token=`` query). A secret can come back in pieces: a server
-echoes the path of a webhook URL in its error, a library prints the URL without its scheme, a
-URL-encoded copy turns up in a message. So :func:`redact` removes
+SMTP and database passwords) and inside URLs given in the configuration or on the command line
+(a Pushgateway, Redis or DVC remote with ``user:password@``, a ``?token=`` or ``?password=``
+query). A secret can come back in pieces: a server echoes the path of a webhook URL in its
+error, a library prints the URL without its scheme, a URL-encoded copy or the ``Authorization``
+header built from the user info turns up in a message. So :func:`redact` removes
 
-* every secret churnops was told about (:func:`remember`), and each fragment of it - the user
-  info, the password, long path segments, query values - also URL-encoded;
-* in any URL in the text: the user info, the values of query parameters that carry
-  credentials (``token``, ``key``, ``sig``, ``password``...), and path segments that look like
-  tokens (16 characters or more mixing letters and digits).
+* every secret churnops was told about (:func:`remember`), and each fragment of it
+  (:func:`fragments`, :func:`url_secrets`) - the user info, the user name and the password of
+  any length, the Basic token they make, the values of credential query parameters of any
+  length, other token-like query values and path segments - also URL-encoded;
+* in any URL in the text: the user info, the values of query parameters that carry credentials
+  (``token``, ``key``, ``sig``, ``password``, ``username``...) and every token-like query value
+  and path segment (:func:`looks_like_token`).
+
+A fragment shorter than :data:`MIN_ANYWHERE` characters (a password ``abc``) is replaced only
+where it stands alone - not inside a longer word or number - so that it is hidden where it is
+echoed without turning every ``abc`` of ``abcdef`` into ``***``.
 
 This module imports nothing from churnops; the CLI's output, the log, notifications, the
 pipeline summary and error messages all go through :func:`redact`.
@@ -18,6 +25,7 @@ pipeline summary and error messages all go through :func:`redact`.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from collections.abc import Iterable
@@ -25,29 +33,102 @@ from urllib.parse import quote, unquote, urlsplit
 
 REDACTED = "***"
 
+MIN_ANYWHERE = 4
+"""Fragments at least this long are replaced wherever they occur; shorter ones only as a whole word."""
+
 SENSITIVE_QUERY_KEYS = (
     "token|access_token|refresh_token|id_token|auth|auth_token|authorization|key|api_key|apikey|api-key|"
     "secret|client_secret|password|passwd|pwd|pass|sig|signature|code|credential|credentials|session|"
-    "sessionid|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential"
+    "sessionid|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
+    "user|username"
 )
+_SENSITIVE_KEY = re.compile(rf"(?i)(?:{SENSITIVE_QUERY_KEYS})")
 _QUERY = re.compile(rf"(?i)([?&;](?:{SENSITIVE_QUERY_KEYS})=)[^&#;\s'\"<>]+")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@'\"<>]+@")
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
-_TOKEN_SEGMENT = re.compile(r"(?=[^/]*[A-Za-z])(?=[^/]*\d)[A-Za-z0-9_\-+=~%]{16,}")
+_TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_\-+=~%]+")
 
 
-def _looks_like_token(text: str) -> bool:
-    """A path segment that is probably a credential: long, or mixing letters and digits.
+def looks_like_token(text: str) -> bool:
+    """A path segment or query value that is probably a credential.
 
-    >>> _looks_like_token("services"), _looks_like_token("B0123ABCD"), _looks_like_token("x" * 24)
-    (False, True, True)
+    The rule: 8 characters or more of a token's alphabet (letters, digits, ``_-+=~%``) mixing
+    letters and digits, or 20 characters or more of that alphabet whatever they mix. Generated
+    credentials - Slack's ``T0.../B0...`` ids, Teams workflow ids, API keys, UUIDs, hashes, a
+    Pushgateway path token - are long and random, so they mix letters and digits (a random
+    8-character base-62 token is all letters one time in four, a 20-character one one time in
+    thirty: hence the second clause). The words people write in a path - ``metrics``, ``job``,
+    ``gw``, ``services``, ``workflows``, ``api``, ``v1``, a date ``2024-06-01`` - are short, or
+    letters only, or digits only, and stay readable; so do file names (``report-2.html``: a dot is
+    not in a token's alphabet).
+
+    >>> [looks_like_token(s) for s in ("metrics", "job", "gw", "services", "v1", "2024-06-01")]
+    [False, False, False, False, False, False]
+    >>> [looks_like_token(s) for s in ("B0123ABCD", "Abcdefghij12345", "x" * 24, "a1b2c3d4")]
+    [True, True, True, True]
     """
+    if not _TOKEN_CHARACTERS.fullmatch(text):
+        return False
     mixed = any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
     return len(text) >= 20 or (len(text) >= 8 and mixed)
 
 
+OBJECT_STORAGE = frozenset({"s3", "gs", "gcs", "az", "abfs", "abfss", "wasb", "wasbs"})
+"""URL schemes of object storage, whose paths are bucket keys: long names in them are kept."""
+
+
+def _names_a_server(scheme: str, netloc: str) -> bool:
+    """Whether a URL's path is a server's (where tokens live), not a local file's (``file:///``,
+    ``sqlite:///``, ``unix:///``) nor an object key (``s3://bucket/key``): those name data."""
+    return bool(netloc) and scheme.lower() not in OBJECT_STORAGE
+
+
 _known: set[str] = set()
 _known_lock = threading.Lock()
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that can be secret, whatever their length; none when it has none.
+
+    The user info, its user name and password (as written and decoded), the ``Basic`` token an
+    HTTP client makes of them; the values of credential query parameters (``password=``,
+    ``username=``, ``token=``...) and every other query value or path segment that looks like a
+    token; a fragment of 8 characters or more. The URL itself is not among them: an address
+    without credentials stays readable - unless it cannot be taken apart, then it is all secret.
+
+    >>> url_secrets("redis://:abc@cache:6379/0?password=pw&db=0")
+    ['OmFiYw==', ':abc', 'abc', 'pw']
+    >>> url_secrets("http://pushgateway:9091/metrics"), url_secrets("not a url")
+    ([], [])
+    """
+    if "://" not in url:
+        return []
+    try:
+        parts = urlsplit(url.strip())
+        password = parts.password
+        username = parts.username
+    except ValueError:  # an unbalanced IPv6 bracket: where its password ends is unknown
+        return [url.strip()]
+    found: set[str] = set()
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        found.add(userinfo)
+        for piece in (username, password):
+            if piece:
+                found |= {piece, unquote(piece)}
+        user, _, secret = userinfo.partition(":")
+        basic = f"{unquote(user)}:{unquote(secret)}".encode()
+        found.add(base64.b64encode(basic).decode("ascii"))
+    for segment in parts.path.split("/") if _names_a_server(parts.scheme, parts.netloc) else ():
+        if looks_like_token(segment) or looks_like_token(unquote(segment)):
+            found.add(segment)
+    for pair in re.split(r"[&;]", parts.query):
+        key, _, value = pair.partition("=")
+        if value and (_SENSITIVE_KEY.fullmatch(unquote(key)) or looks_like_token(unquote(value))):
+            found |= {value, unquote(value)}
+    if len(parts.fragment) >= 8:
+        found.add(parts.fragment)
+    return sorted((f for f in found if f), key=lambda f: (-len(f), f))
 
 
 def fragments(secret: str) -> list[str]:
@@ -55,41 +136,27 @@ def fragments(secret: str) -> list[str]:
 
     >>> pieces = fragments("https://user:s3cretpass@hooks.example/services/T0/B1/abcdefgh12345678?token=zz99zz99")
     >>> [p for p in pieces if "://" not in p and "%" not in p]
-    ['abcdefgh12345678', 'user:s3cretpass', 's3cretpass', 'zz99zz99']
+    ['dXNlcjpzM2NyZXRwYXNz', 'abcdefgh12345678', 'user:s3cretpass', 's3cretpass', 'zz99zz99', 'user']
     """
     secret = secret.strip()
     if not secret:
         return []
-    found = {secret}
-    if "://" in secret:
-        try:
-            parts = urlsplit(secret)
-        except ValueError:
-            parts = None
-        if parts is not None:
-            userinfo = parts.netloc.rpartition("@")[0]
-            if userinfo:
-                found.add(userinfo)
-                if parts.password and len(parts.password) >= 4:
-                    found.add(parts.password)
-            for segment in parts.path.split("/"):
-                if _looks_like_token(segment):
-                    found.add(segment)
-            for pair in re.split(r"[&;]", parts.query):
-                value = pair.partition("=")[2]
-                if len(value) >= 6:
-                    found.add(value)
-            if len(parts.fragment) >= 8:
-                found.add(parts.fragment)
-    encoded = {quote(f, safe="") for f in found} | {unquote(f) for f in found}
-    found |= {f for f in encoded if len(f) >= 6}
-    return sorted(found, key=lambda f: (-len(f), f))
+    found = {secret, *url_secrets(secret)}
+    found |= {quote(f, safe="") for f in found} | {unquote(f) for f in found}
+    return sorted((f for f in found if f), key=lambda f: (-len(f), f))
 
 
 def remember(secrets: Iterable[str | None]) -> None:
     """Add secrets (e.g. the values of the environment variables the configuration names)."""
     with _known_lock:
-        _known.update(s for s in secrets if s and len(s.strip()) >= 4)
+        _known.update(s.strip() for s in secrets if s and s.strip())
+
+
+def remember_url(url: str | None) -> None:
+    """Add the parts of a URL that can be secret (:func:`url_secrets`) - a Redis URL's password,
+    a Pushgateway's path token - but not the URL itself, whose host stays readable."""
+    if url:
+        remember(url_secrets(url))
 
 
 def forget_all() -> None:
@@ -98,21 +165,33 @@ def forget_all() -> None:
         _known.clear()
 
 
-OBJECT_STORAGE = frozenset({"s3", "gs", "gcs", "az", "abfs", "abfss", "wasb", "wasbs"})
-"""URL schemes of object storage, whose paths are bucket keys: long names in them are kept."""
-
-
 def _clean_url(match: re.Match[str]) -> str:
-    """Token-like path segments of one URL replaced (the query is handled by :data:`_QUERY`)."""
+    """Token-like path segments and query values of one URL replaced (credential query keys are
+    handled by :data:`_QUERY`)."""
     url = match.group()
     cut = re.search(r"[?#]", url)
     base, tail = (url[: cut.start()], url[cut.start() :]) if cut else (url, "")
     scheme, _, rest = base.partition("://")
     host, slash, path = rest.partition("/")
-    if not slash or scheme.lower() in OBJECT_STORAGE:
-        return url  # an object key names data, never a credential (those URLs refuse user and query)
-    segments = [REDACTED if _TOKEN_SEGMENT.fullmatch(s) else s for s in path.split("/")]
-    return f"{scheme}://{host}/{'/'.join(segments)}{tail}"
+    if not _names_a_server(scheme, host):
+        return url  # a file path or an object key names data, never a credential
+    if slash:
+        path = "/".join(REDACTED if looks_like_token(s) else s for s in path.split("/"))
+    query, hash_mark, fragment = tail.partition("#")
+    if query.startswith("?"):
+        pairs = re.split(r"([&;])", query[1:])
+        for index, pair in enumerate(pairs):
+            key, equals, value = pair.partition("=")
+            if equals and looks_like_token(value):
+                pairs[index] = f"{key}={REDACTED}"
+        query = "?" + "".join(pairs)
+    return f"{scheme}://{host}{slash}{path}{query}{hash_mark}{fragment}"
+
+
+def _replace(text: str, piece: str) -> str:
+    if len(piece) >= MIN_ANYWHERE:
+        return text.replace(piece, REDACTED)
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(piece)}(?![A-Za-z0-9])", REDACTED, text)
 
 
 def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
@@ -126,6 +205,10 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     'GET https://api.example/v1/hook?api_key=***&x=1'
     >>> redact("404 for /services/T0/B1/a1b2c3d4e5f6g7h8i9j0", ["https://hooks.example/services/T0/B1/a1b2c3d4e5f6g7h8i9j0"])
     '404 for /services/T0/B1/***'
+    >>> redact("PUT http://127.0.0.1:9091/gw/Abcdefghij12345/metrics/job/churnops?t=AbcdefSecret99 failed")
+    'PUT http://127.0.0.1:9091/gw/***/metrics/job/churnops?t=*** failed'
+    >>> redact("AUTH abc refused; abcdef kept", ["redis://:abc@cache:6379/0"])
+    'AUTH *** refused; abcdef kept'
     """
     text = str(text)
     with _known_lock:
@@ -135,7 +218,7 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
         pieces.update(fragments(secret))
     for piece in sorted(pieces, key=lambda p: (-len(p), p)):
         if piece in text:
-            text = text.replace(piece, REDACTED)
+            text = _replace(text, piece)
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)

@@ -88,7 +88,7 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 def remember_secrets(config: Config) -> None:
     """Tell the redaction the values of every secret the configuration points at."""
-    from churnops.redact import remember
+    from churnops.redact import remember, remember_url
 
     names: list[str | None] = [config.history.password_env]
     for channel in config.notify.channels:
@@ -97,9 +97,9 @@ def remember_secrets(config: Config) -> None:
         elif isinstance(channel, EmailChannel):
             names.append(channel.password_env)
     remember(os.environ.get(name) for name in names if name)
-    for url in (config.metrics.pushgateway_url, config.history.url, config.model.tracking_uri, config.dvc.remote_url):
-        if url and "@" in url.partition("://")[2].partition("/")[0]:
-            remember([url])
+    urls = (config.metrics.pushgateway_url, config.history.url, config.model_tracking_uri(), config.dvc.remote_url)
+    for url in urls:
+        remember_url(url)  # its user, password, tokens: the address itself stays readable
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
