@@ -260,3 +260,70 @@ def test_redis_problems_are_one_line_and_exit_2(project, server):
     )
     missing = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "pip install 'churnops[redis]'" in missing.stderr, missing.stderr
+
+
+class EchoingRedis:
+    """A server speaking Redis' protocol that answers every command with an error repeating its
+    arguments - as written, base64-encoded and reversed - as a hostile or broken server could.
+    (Redis itself does not repeat AUTH's password; only such a stand-in shows what churnops
+    would print if a server did.)"""
+
+    def __init__(self) -> None:
+        import base64
+        import socketserver
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                while line := self.rfile.readline():
+                    words = []
+                    for _ in range(int(line[1:]) if line[:1] == b"*" else 0):
+                        length = int(self.rfile.readline()[1:])
+                        words.append(self.rfile.read(length + 2)[:-2])
+                    said = b" ".join(words)
+                    self.wfile.write(
+                        b"-ERR unknown " + said + b" b64=" + base64.b64encode(said) + b" rev=" + said[::-1] + b"\r\n"
+                    )
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "query", "secrets"),
+    [
+        ("", "?password=QpassW0rd77", ["QpassW0rd77"]),
+        (":abc@", "", ["abc"]),
+        ("ruser:R3disPassw0rd@", "", ["ruser", "R3disPassw0rd"]),
+        ("", "?username=quser&password=p9", ["quser", "p9"]),
+    ],
+    ids=["query-password", "short-password", "user-and-password", "query-user-and-password"],
+)
+def test_a_server_repeating_the_credentials_never_gets_them_printed(project, userinfo, query, secrets):
+    """Whatever the server answers, the line names the error, never its words; and every part of
+    the URL that can be secret is redacted from anything printed (checked on its own below)."""
+    from churnops.config import load_config
+    from churnops.redact import forget_all, redact
+    from churnops.serve.consume import redis_url
+
+    echoing = EchoingRedis()
+    url = f"redis://{userinfo}127.0.0.1:{echoing.port}/0{query}"
+    try:
+        done = consume(project, url, "--stream", "s")
+    finally:
+        echoing.close()
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert said.strip() == f"error: redis at redis://127.0.0.1:{echoing.port}/0 answered an error while connecting"
+    try:
+        redis_url(load_config(project), url)  # what consume does before anything can print
+        cleaned = redact(f"unknown AUTH {' '.join(secrets)} from {url}")
+    finally:
+        forget_all()
+    assert not any(secret in cleaned.split() for secret in secrets), cleaned
+    assert f"127.0.0.1:{echoing.port}/0" in cleaned, cleaned  # where it went stays readable

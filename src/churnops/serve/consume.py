@@ -67,23 +67,19 @@ class ConsumeTotals:
 
 def redis_url(config: Config, given: str | None) -> str:
     """The Redis URL: ``given`` (``--redis``), else the environment variable ``consume.redis_url_env``.
-    Its password is remembered as a secret: hidden from every line churnops prints or logs."""
+    Its user name, password and tokens are remembered as secrets: hidden from every line churnops
+    prints or logs."""
     url = (given if given is not None else os.environ.get(config.consume.redis_url_env, "")).strip()
     if not url:
         raise ConfigError(
             f"no Redis URL: set the environment variable {config.consume.redis_url_env} (consume.redis_url_env) "
             "or give --redis, e.g. redis://127.0.0.1:6379/0 (a password goes in the URL's user info)"
         )
-    from urllib.parse import urlsplit
+    from churnops.redact import remember_url
 
-    from churnops.redact import remember
-
-    try:
-        parts = urlsplit(url)
-        secrets = [parts.password, parts.netloc.rpartition("@")[0] if parts.password else None]
-    except ValueError:
-        secrets = [url]
-    remember(secrets)
+    # every part that can be secret - user and password of any length, ?password= and
+    # ?username=, token-like values - before anything can print
+    remember_url(url)
     return url
 
 

@@ -4,12 +4,14 @@ entries added to the dead-letter stream, then every entry acknowledged.
 
 Every Redis error becomes one line naming what failed, with the URL shown without its user
 info (``redis://host:6379/0``): an unreachable server, refused credentials, a missing
-permission, a key that holds something else than a stream.
+permission, a key that holds something else than a stream. A server's answer is named by its
+error code only, never quoted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +59,20 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{where}{f':{port}' if port else ''}{parts.path}"
 
 
+def error_code(error: BaseException) -> str:
+    """The code a Redis error answer starts with (``ERR``, ``WRONGTYPE``, ``NOGROUP``...), without
+    the server's words after it; empty when the answer has no code.
+
+    >>> error_code(Exception("Command # 1 (XADD s * event {...}) of pipeline caused error: WRONGTYPE Operation"))
+    'WRONGTYPE'
+    >>> error_code(Exception("unknown AUTH s3cret b64=QVVUSA==")), error_code(Exception("ERR unknown command"))
+    ('', 'ERR')
+    """
+    answer = str(error).rsplit("caused error: ", 1)[-1]  # a pipeline's error quotes the whole command
+    code = answer.split(" ", 1)[0]
+    return code if re.fullmatch(r"[A-Z][A-Z_]{1,31}", code) else ""
+
+
 @dataclass(frozen=True)
 class Rejection:
     """An entry that cannot be accepted, and why; it goes to the dead-letter stream."""
@@ -84,29 +100,31 @@ class StreamGroup:
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Redis errors as one line each (the URL shown without credentials)."""
+        """Redis errors as one line each (the URL shown without credentials). What the server
+        answered is named by its error code only (``ERR``, ``NOPERM``...): its words can repeat
+        the command sent, and a command can carry the password (``AUTH``) or event data."""
         from redis import exceptions as ex
 
         try:
             yield
-        except ex.AuthenticationError as exc:  # before ConnectionError: it is one
+        except ex.AuthenticationError:  # before ConnectionError: it is one
             raise IntegrationError(
-                f"redis at {self.shown} refused the credentials ({exc}); check the password in the URL"
+                f"redis at {self.shown} refused the credentials; check the user name and password in the URL"
             ) from None
-        except (ex.ConnectionError, ex.TimeoutError) as exc:
+        except (ex.ConnectionError, ex.TimeoutError) as exc:  # said by redis-py, not by the server
             raise IntegrationError(f"cannot reach redis at {self.shown} while {doing}: {exc}") from None
-        except ex.NoPermissionError as exc:
-            raise IntegrationError(f"redis at {self.shown}: the user may not do this ({doing}): {exc}") from None
+        except ex.NoPermissionError:
+            raise IntegrationError(f"redis at {self.shown}: the user may not do this ({doing})") from None
         except ex.ResponseError as error:
-            # a pipeline's error quotes the whole command (event data): keep the server's answer
-            exc = str(error).split("caused error: ", 1)[-1][:300]
-            if exc.startswith("WRONGTYPE"):
+            code = error_code(error)
+            if code == "WRONGTYPE":
                 raise InputDataError(
-                    f"a redis key of {self.stream!r} or {self.dead_letter!r} is not a stream any more ({doing}): {exc}"
+                    f"a redis key of {self.stream!r} or {self.dead_letter!r} is not a stream any more ({doing})"
                 ) from None
-            raise IntegrationError(f"redis at {self.shown} answered an error while {doing}: {exc}") from None
+            answered = f"the error {code}" if code else "an error"
+            raise IntegrationError(f"redis at {self.shown} answered {answered} while {doing}") from None
         except ex.RedisError as exc:
-            raise IntegrationError(f"redis at {self.shown}, {doing}: {type(exc).__name__}: {exc}") from None
+            raise IntegrationError(f"redis at {self.shown}, {doing}: {type(exc).__name__}") from None
 
     def connect(self) -> None:
         """Connect, check both keys are streams (or absent), create the group when missing."""
