@@ -113,22 +113,33 @@ class HttpServer:
     client timeout, decided by the test, not by a clock."""
     echo: bool = False
     """Answer errors with the request's path and headers in the body, as some servers do."""
+    location: str | None = None
+    """Where 3xx answers send the client (their ``Location`` header)."""
 
 
 @contextlib.contextmanager
 def http_server() -> Iterator[HttpServer]:
-    """Stands in for the Slack, Teams and webhook endpoints; records every POST."""
+    """Stands in for the Slack, Teams and webhook endpoints and a Pushgateway; records every
+    request (a GET too: where a followed redirect would land)."""
     state = HttpServer("")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            state.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            state.requests.append(
+                {"method": self.command, "path": self.path, "headers": dict(self.headers), "json": parsed, "body": body}
+            )
             if state.hold is not None:
                 state.hold.wait(timeout=300)
             status = state.responses.pop(0) if state.responses else 200
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
+            if 300 <= status < 400 and state.location:
+                self.send_header("Location", state.location)
             self.end_headers()
             if status < 400:
                 self.wfile.write(b"ok")
@@ -136,6 +147,8 @@ def http_server() -> Iterator[HttpServer]:
                 self.wfile.write(f"no such hook {self.path} ({dict(self.headers)})".encode())
             else:
                 self.wfile.write(b"error")
+
+        do_GET = do_PUT = do_POST  # noqa: N815
 
         def log_message(self, format, *args):  # noqa: A002
             pass

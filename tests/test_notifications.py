@@ -253,3 +253,26 @@ def test_pipeline_delivers_email_and_block_kit_then_survives_dead_servers(bank_w
     )
     for secret in (PASSWORD, SLACK_TOKEN, "xoxb-very-secret-token"):
         assert secret not in everything
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_webhook_that_redirects_is_a_failed_delivery_and_its_credentials_go_nowhere_else(
+    drifted, cli, monkeypatch, status
+):
+    """urllib follows a 302 to any host with the Authorization header made from the user info;
+    churnops follows none, says the address redirects, and does not show where to."""
+    with http_server() as hook, http_server() as elsewhere:
+        hook.responses = [status]
+        hook.location = f"{elsewhere.url}/stolen/L0cationT0ken99"
+        address = hook.url.removeprefix("http://")
+        monkeypatch.setenv("HOOK_URL", f"http://hookuser:Pw9xLongPass@{address}/workflows/abc")
+        write_config(drifted, webhook_channel("teams", "HOOK_URL"))
+        result = cli("notify")
+    assert result.exit_code == 4, result.output
+    assert f"teams#1: failed - HTTP {status} from the server: the address redirects" in result.output
+    assert "set the final address instead" in result.output
+    assert elsewhere.requests == []  # nothing, credentials or message, went where the redirect pointed
+    assert len(hook.requests) == 1  # a redirect is not retried
+    assert hook.requests[0]["headers"]["Authorization"] == "Basic aG9va3VzZXI6UHc5eExvbmdQYXNz"
+    assert "L0cationT0ken99" not in result.output and "stolen" not in result.output
+    assert "Pw9xLongPass" not in result.output and "hookuser" not in result.output

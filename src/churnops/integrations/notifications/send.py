@@ -1,22 +1,20 @@
 """Delivering a notification on every configured channel, independently.
 
 Every channel has a timeout and bounded retries with exponential backoff on connection errors,
-timeouts and HTTP 5xx; a failing channel never stops the others. Secrets (SMTP credentials and
+timeouts and HTTP 5xx; a failing channel never stops the others. A webhook that redirects is a
+failed delivery (a redirect is never followed: it would take the credentials along). Secrets (SMTP credentials and
 webhook URLs, which embed tokens) are read from the environment and redacted from every
 message this module produces.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import smtplib
 import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 from churnops.config import Config, EmailChannel, FileChannel, WebhookChannel
 from churnops.data.files import append_text
+from churnops.integrations import web
 from churnops.integrations.notifications.message import Notification
 from churnops.integrations.notifications.payloads import email_message, slack_payload, teams_payload, webhook_payload
 from churnops.redact import redact
@@ -70,46 +69,14 @@ def _retrying(action: Callable[[], None], retries: int, backoff: float) -> int:
             time.sleep(backoff * 2 ** (attempt - 1))
 
 
-def _without_userinfo(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without ``user:password@``, and the Basic authorization header it stood for."""
-    import base64
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, {}
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
-    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
-
-
 def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
-    address, auth = _without_userinfo(url)
-    request = urllib.request.Request(
-        address,
-        data=json.dumps(payload).encode("utf-8"),
-        headers={"Content-Type": "application/json", "User-Agent": "churnops", **auth},
-        method="POST",
-    )
+    """POST ``payload``; a redirect is a failure, never followed (:mod:`churnops.integrations.web`)."""
+    body = json.dumps(payload).encode("utf-8")
+    headers = {"Content-Type": "application/json", "User-Agent": "churnops"}
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-            response.read()
-    except urllib.error.HTTPError as exc:
-        # the reason and body are the server's words: they may echo the URL's token, so only the
-        # status code is kept
-        if exc.code >= 500:
-            raise RetryableError(f"HTTP {exc.code} from the server") from None
-        raise PermanentError(f"HTTP {exc.code} from the server") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        raise RetryableError(f"cannot connect: {reason}") from None
-    except TimeoutError:
-        raise RetryableError(f"no answer within {timeout:g} s") from None
-    except ConnectionError as exc:
-        raise RetryableError(f"connection lost: {exc}") from None
-    except (ValueError, http.client.HTTPException) as exc:  # an address urllib cannot use
-        raise PermanentError(f"cannot use the webhook address: {type(exc).__name__}") from None
+        web.send(url, "POST", body, headers, timeout)
+    except web.HttpFailure as exc:
+        raise (RetryableError if exc.retryable else PermanentError)(str(exc)) from None
 
 
 def _send_email(channel: EmailChannel, message: Any, env: Mapping[str, str]) -> None:
