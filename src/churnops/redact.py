@@ -43,7 +43,10 @@ SENSITIVE_QUERY_KEYS = (
     "user|username"
 )
 _SENSITIVE_KEY = re.compile(rf"(?i)(?:{SENSITIVE_QUERY_KEYS})")
-_QUERY = re.compile(rf"(?i)([?&;](?:{SENSITIVE_QUERY_KEYS})=)[^&#;\s'\"<>]+")
+_QUERY = re.compile(
+    # the value ends before punctuation that ends the sentence ("...?token=x: HTTP 400" keeps its colon)
+    rf"(?i)([?&;](?:{SENSITIVE_QUERY_KEYS})=)[^&#;\s'\"<>]+?(?=[:,.)\]]*(?:[&#;\s'\"<>]|$))"
+)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@'\"<>]+@")
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
 _TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_\-+=~%]+")
@@ -168,13 +171,15 @@ def forget_all() -> None:
 def _clean_url(match: re.Match[str]) -> str:
     """Token-like path segments and query values of one URL replaced (credential query keys are
     handled by :data:`_QUERY`)."""
-    url = match.group()
+    whole = match.group()
+    url = whole.rstrip(":,.;)]")  # punctuation of the sentence around the URL
+    ending = whole[len(url) :]
     cut = re.search(r"[?#]", url)
     base, tail = (url[: cut.start()], url[cut.start() :]) if cut else (url, "")
     scheme, _, rest = base.partition("://")
     host, slash, path = rest.partition("/")
     if not _names_a_server(scheme, host):
-        return url  # a file path or an object key names data, never a credential
+        return whole  # a file path or an object key names data, never a credential
     if slash:
         path = "/".join(REDACTED if looks_like_token(s) else s for s in path.split("/"))
     query, hash_mark, fragment = tail.partition("#")
@@ -185,7 +190,7 @@ def _clean_url(match: re.Match[str]) -> str:
             if equals and looks_like_token(value):
                 pairs[index] = f"{key}={REDACTED}"
         query = "?" + "".join(pairs)
-    return f"{scheme}://{host}{slash}{path}{query}{hash_mark}{fragment}"
+    return f"{scheme}://{host}{slash}{path}{query}{hash_mark}{fragment}{ending}"
 
 
 def _replace(text: str, piece: str) -> str:
@@ -207,6 +212,8 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     '404 for /services/T0/B1/***'
     >>> redact("PUT http://127.0.0.1:9091/gw/Abcdefghij12345/metrics/job/churnops?t=AbcdefSecret99 failed")
     'PUT http://127.0.0.1:9091/gw/***/metrics/job/churnops?t=*** failed'
+    >>> redact("cannot push to http://gw:9091/x?password=a:b:c: HTTP 400; to http://gw/y?t=a1b2c3d4e5: HTTP 404")
+    'cannot push to http://gw:9091/x?password=***: HTTP 400; to http://gw/y?t=***: HTTP 404'
     >>> redact("AUTH abc refused; abcdef kept", ["redis://:abc@cache:6379/0"])
     'AUTH *** refused; abcdef kept'
     """
