@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import http.server
@@ -112,7 +113,8 @@ class HttpServer:
     """When set, every request waits for this event before answering: a server slower than any
     client timeout, decided by the test, not by a clock."""
     echo: bool = False
-    """Answer errors with the request's path and headers in the body, as some servers do."""
+    """Answer errors with the request's path and headers in the body, and the path in the reason
+    phrase (as written and base64-encoded, which no redaction recognises), as some servers do."""
     location: str | None = None
     """Where 3xx answers send the client (their ``Location`` header)."""
 
@@ -136,7 +138,10 @@ def http_server() -> Iterator[HttpServer]:
             if state.hold is not None:
                 state.hold.wait(timeout=300)
             status = state.responses.pop(0) if state.responses else 200
-            self.send_response(status)
+            if state.echo and status >= 400:
+                self.send_response(status, f"no such hook {self.path} {base64.b64encode(self.path.encode()).decode()}")
+            else:
+                self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             if 300 <= status < 400 and state.location:
                 self.send_header("Location", state.location)

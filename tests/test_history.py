@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import http_server
 
 from churnops.integrations.history import SCHEMA_VERSION, HistoryStore
 from churnops.integrations.prometheus import METRIC_NAMES
@@ -218,6 +219,28 @@ def test_textfile_export_parses_with_conventional_names(bank_workspace, cli, tmp
 def test_export_errors(workspace, cli):
     result = cli("metrics", "export", "--print")
     assert result.exit_code == 2 and "run 'churnops monitor' first" in result.output
+
+
+def test_a_pushgateway_failure_says_its_status_only_and_a_redirect_is_not_followed(bank_workspace, cli):
+    """The Pushgateway's reason phrase can repeat the path and query it was sent (here also
+    base64-encoded); only the status is said. Its user info is sent as a Basic header, and a
+    redirect is not followed with it."""
+    assert cli("generate").exit_code == 0 and cli("monitor").exit_code == 0
+    with http_server() as gateway, http_server() as elsewhere:
+        gateway.echo, gateway.responses, gateway.location = True, [400, 302], f"{elsewhere.url}/stolen"
+        address = gateway.url.removeprefix("http://")
+        url = f"http://{address}/gw/Abcdefghij12345?token=AbcdefSecret99"
+        failed = cli("metrics", "export", "--pushgateway", url)
+        redirected = cli("metrics", "export", "--pushgateway", url.replace("//", "//gwuser:GwPa55@"))
+    shown = f"cannot push to the Pushgateway at http://{address}/gw/***?token=***"
+    assert failed.exit_code == 2 and failed.output.strip() == f"error: {shown}: HTTP 400 from the server"
+    shown = shown.replace("//", "//***@")
+    assert redirected.exit_code == 2 and redirected.output.startswith(f"error: {shown}: HTTP 302 from the server: ")
+    assert "the address redirects" in redirected.output and "stolen" not in redirected.output
+    assert elsewhere.requests == []
+    assert [r["method"] for r in gateway.requests] == ["PUT", "PUT"]
+    assert gateway.requests[1]["headers"]["Authorization"] == "Basic Z3d1c2VyOkd3UGE1NQ=="
+    assert gateway.requests[0]["path"].startswith("/gw/Abcdefghij12345")
 
 
 def free_port() -> int:

@@ -132,14 +132,26 @@ def write_textfile(metrics: dict[str, Any], folder: Path, labels: dict[str, str]
 def push(
     metrics: dict[str, Any], url: str, job: str, labels: dict[str, str] | None = None, timeout: float = 10
 ) -> None:
-    """Replace this job's metrics on a Pushgateway."""
-    prometheus = _import()
-    try:
-        prometheus.push_to_gateway(url, job=job, registry=build_registry(metrics, labels), timeout=timeout)
-    except OSError as exc:  # URLError, connection refused, timeouts
-        from churnops.redact import redact
+    """Replace this job's metrics on a Pushgateway.
 
-        raise IntegrationError(redact(f"cannot push to the Pushgateway at {url}: {exc}")) from None
+    The request goes through churnops' own client (:mod:`churnops.integrations.web`), not
+    prometheus_client's: user info in ``url`` becomes a Basic header, a redirect is a failure
+    (never followed with the credentials), and a failure says the status only - the Pushgateway's
+    reason phrase can repeat the path and query it was sent."""
+    from churnops.integrations import web
+    from churnops.redact import redact
+
+    prometheus = _import()
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes) -> Any:
+        return lambda: web.send(url, method, data, dict(headers), timeout or 10)
+
+    try:
+        prometheus.push_to_gateway(
+            url, job=job, registry=build_registry(metrics, labels), timeout=timeout, handler=handler
+        )
+    except web.HttpFailure as exc:
+        raise IntegrationError(f"cannot push to the Pushgateway at {redact(url)}: {redact(exc)}") from None
 
 
 def exposition(metrics: dict[str, Any], labels: dict[str, str] | None = None) -> str:

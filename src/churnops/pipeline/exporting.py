@@ -8,7 +8,7 @@ from typing import Any
 from churnops.config import Config
 from churnops.errors import InputDataError
 from churnops.pipeline.workspace import read_metrics, workspace
-from churnops.redact import redact
+from churnops.redact import redact, remember_url
 
 
 def export_metrics(
@@ -46,6 +46,7 @@ def _export(
     if folder is not None:
         done.append(f"wrote {prometheus.write_textfile(metrics, folder, labels)}")
     if url is not None:
+        remember_url(url)  # a --pushgateway URL's token or password: hidden wherever it turns up
         prometheus.push(metrics, url, config.metrics.job, labels)
         done.append(f"pushed to {redact(url)} (job {config.metrics.job})")
     return done
