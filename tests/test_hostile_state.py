@@ -378,3 +378,57 @@ def test_an_unreadable_model_registry_is_said_not_silently_skipped(ws):
     warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 1 and "model not checked" in warnings[0] and "mlflow.db" in warnings[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (400, '{{"error": "unknown path {path}", "auth": "{auth}"}}', "answered an error that is not MLflow's"),
+        (401, "<html>no entry for {path} with {auth}</html>", "the tracking server answered HTTP 401"),
+        (
+            403,
+            '{{"error_code": "PERMISSION_DENIED", "message": "{auth} may not"}}',
+            "answered the error PERMISSION_DENIED",
+        ),
+    ],
+    ids=["json-not-mlflow", "html", "mlflow-error"],
+)
+def test_a_tracking_server_repeating_the_credentials_never_gets_them_printed(ws, status, body, said):
+    """The MLflow tracking server's error text is not shown - only its status or MLflow's error
+    code: here it repeats the request's Authorization header (base64 of user:password)."""
+    pytest.importorskip("mlflow")
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            auth = self.headers.get("Authorization", "")
+            seen.append(auth)
+            answer = body.format(path=self.path, auth=auth).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://mluser:MlPassw0rd@127.0.0.1:{server.server_address[1]}/mlflow"
+    try:
+        done = churnops(ws, "monitor", "--reference-rows", "0:2000", "--set", f"model.tracking_uri={uri}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert seen and seen[0] == "Basic bWx1c2VyOk1sUGFzc3cwcmQ="  # the server did get, and repeat, the credentials
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "model not checked" in warnings[0] and said in warnings[0], done.stderr
+    printed = done.stdout + done.stderr
+    for secret in ("bWx1c2VyOk1sUGFzc3cwcmQ=", "MlPassw0rd", "mluser", "unknown path", "no entry", "may not"):
+        assert secret not in printed, (secret, printed)

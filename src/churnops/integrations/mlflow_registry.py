@@ -123,7 +123,7 @@ def _configured(mlflow: Any, store: Store) -> Iterator[None]:
         mlflow.set_experiment(store.experiment)
         yield
     except mlflow.exceptions.MlflowException as exc:
-        raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {exc.message.splitlines()[0]}") from None
+        raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {failure(exc, store.tracking_uri)}") from None
     except _database_errors() as exc:  # a locked or unreachable tracking database, outside MLflow's own errors
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         raise IntegrationError(f"MLflow ({redact(store.tracking_uri)}): {redact(reason)}") from None
@@ -143,6 +143,47 @@ def _configured(mlflow: Any, store: Store) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
+
+
+REMOTE_SCHEMES = ("http://", "https://", "databricks")
+"""Tracking URIs that name a server: its answers are never quoted."""
+
+
+def failure(exc: BaseException, tracking_uri: str) -> str:
+    """What an MLflow failure was, in churnops' words - never the tracking server's, whose error
+    text can repeat the request and its ``Authorization`` header (base64 of the user info).
+
+    A server's answer is named by its HTTP status, or by MLflow's error code when MLflow parsed an
+    error document; a server not reached, by the failure's type. Only a local store's message
+    (SQLite, a folder) is quoted, first line, redacted.
+
+    >>> failure(Exception("API request to endpoint /api/2.0/x failed with error code 401 != 200. "
+    ...                   "Response body: 'Basic bWx1c2Vy'"), "http://gw")
+    'the tracking server answered HTTP 401'
+    >>> failure(Exception("API request to http://h/api failed with exception HTTPConnectionPool(host='h', "
+    ...                   "port=80): Max retries exceeded (Caused by NewConnectionError('refused'))"), "http://h")
+    'cannot reach the tracking server (NewConnectionError)'
+    """
+    message = str(getattr(exc, "message", None) or exc)
+    if type(exc).__name__ == "RestException":  # MLflow read an error document the server sent
+        document = getattr(exc, "json", None)
+        if isinstance(document, dict) and "error_code" in document:
+            return f"the tracking server answered the error {getattr(exc, 'error_code', 'INTERNAL_ERROR')}"
+        return "the tracking server answered an error that is not MLflow's (a proxy, or another server?)"
+    status = re.search(r"failed with error code (\d{3})|too many (\d{3}) error responses", message)
+    if status:
+        return f"the tracking server answered HTTP {status.group(1) or status.group(2)}"
+    if "Response body:" in message:
+        return "the tracking server answered something that is not MLflow's (a proxy, or another server?)"
+    if re.match(r"API request to \S+ failed with timeout exception", message):
+        return "the tracking server did not answer in time (MLFLOW_HTTP_REQUEST_TIMEOUT)"
+    if re.match(r"API request to \S+ failed with exception", message):
+        cause = re.search(r"Caused by (\w+)\(", message)
+        return f"cannot reach the tracking server ({cause.group(1) if cause else 'the request failed'})"
+    if tracking_uri.startswith(REMOTE_SCHEMES):
+        code = getattr(exc, "error_code", None)
+        return f"{type(exc).__name__}" + (f" ({code})" if isinstance(code, str) else "")
+    return redact(message.splitlines()[0] if message.strip() else type(exc).__name__)[:200]
 
 
 _WARNED: set[tuple[str, str]] = set()
@@ -325,7 +366,7 @@ def find_champion(store: Store, name: str) -> ModelVersion | None:
     try:
         return find_alias(store, name, "champion")
     except Exception as exc:  # noqa: BLE001 - a broken store fails in many ways; "no alias" is None above
-        detail = str(getattr(exc, "message", None) or exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = str(exc) if isinstance(exc, IntegrationError) else failure(exc, store.tracking_uri)
         uri = redact(store.tracking_uri)
         logger.warning("model not checked: the model registry %s cannot be read (%s)", uri, detail)
         return None
@@ -421,7 +462,7 @@ def load_alias(store: Store, name: str, alias: str) -> LoadedModel:
     """
     version = find_alias(store, name, alias)
     if version is None:
-        raise IntegrationError(f"no model '{name}@{alias}' in {store.tracking_uri}: run 'churnops train' first")
+        raise IntegrationError(f"no model '{name}@{alias}' in {redact(store.tracking_uri)}: run 'churnops train' first")
     return load_version(store, version)
 
 
