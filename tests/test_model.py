@@ -376,7 +376,7 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     refused = run("monitor", env={"MLFLOW_TRACKING_URI": f"http://user:S3cretPassw0rd@127.0.0.1:{port}"})
-    unchecked(refused, f"the model registry http://***@127.0.0.1:{port} cannot be read (connection refused)")
+    unchecked(refused, f"the model registry cannot be read: MLflow (http://***@127.0.0.1:{port}): cannot reach")
     assert "S3cretPassw0rd" not in refused.stdout + refused.stderr
     (tmp_path / "mlflow.db").rename(tmp_path / "mlflow-moved.db")
     gone = run("monitor")

@@ -340,26 +340,6 @@ def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | Non
     return ModelVersion(name, alias, str(version), run_id if isinstance(run_id, str) else None, location)
 
 
-def failure_kind(exc: BaseException) -> str:
-    """What kind of failure ``exc`` is, in words that carry nothing a server said (it may echo
-    credentials): MLflow's error code, the system's reason, or the exception's type.
-
-    >>> failure_kind(ConnectionRefusedError(111, "Connection refused"))
-    'connection refused'
-    """
-    code = getattr(exc, "error_code", None)
-    if isinstance(code, str) and code and code != "INTERNAL_ERROR":
-        return code.lower().replace("_", " ")  # unauthenticated, permission denied...
-    for cause in (exc, exc.__cause__, exc.__context__):
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-    text = str(exc).lower()
-    for known in ("connection refused", "name or service not known", "timed out", "max retries exceeded"):
-        if known in text:
-            return known
-    return type(exc).__name__
-
-
 def find_champion(store: Store, name: str) -> ModelVersion | None:
     """The version ``NAME@champion`` points at; None when there is none - and, with a warning,
     when the registry cannot be read: the model is then not checked."""

@@ -18,7 +18,7 @@ import numpy as np
 from churnops.config import Config
 from churnops.data.files import linked_folder
 from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
-from churnops.errors import InputDataError
+from churnops.errors import ChurnopsError, InputDataError
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model_artifact import ModelRefusedError
 from churnops.monitor.columns import ColumnPlan
@@ -174,8 +174,10 @@ def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavai
         return _expected(config, f"there is no model registry at {where}")
     try:
         version = registry.find_alias(store_of(config), config.model.name, "champion")
+    except ChurnopsError as exc:  # already said in churnops' words (see registry.failure)
+        return ModelUnavailable(f"the model registry cannot be read: {exc}")
     except Exception as exc:  # noqa: BLE001 - a broken or unreachable store fails in many ways
-        return ModelUnavailable(f"the model registry {where} cannot be read ({registry.failure_kind(exc)})")
+        return ModelUnavailable(f"the model registry {where} cannot be read ({registry.failure(exc, where)})")
     if version is None:
         return _expected(config, f"there is no {config.model.name}@champion in the model registry {where}")
     if registry.has_array_form(version):  # the array form needs neither
