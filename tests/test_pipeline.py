@@ -173,6 +173,54 @@ def test_pipeline_drift_is_unstable_and_versioned_no_drift_is_success(repo, cli)
     assert not (repo / "trigger.txt").exists()
 
 
+def trailers(root: Path) -> dict[str, str]:
+    body = git(root, "log", "-1", "--format=%B")
+    return dict(line[len("churnops-") :].split(": ", 1) for line in body.splitlines() if line.startswith("churnops-"))
+
+
+def test_pipeline_current_versions_the_batch_it_checked(repo, cli, tmp_path_factory):
+    """`pipeline -p FILE` versions FILE's bytes - not whatever paths.production held - even from
+    outside the repository: they are copied to paths.production, where `versions list` finds them."""
+    cli("dvc-setup")
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "night.csv"
+    assert cli("generate", "--scenario", "strong", "-o", str(elsewhere)).exit_code == 0
+    assert cli("generate", "--intensity", "0").exit_code == 0  # paths.production: another, calm batch
+    result = cli("pipeline", "-p", str(elsewhere))
+    assert result.exit_code == 0, result.output
+    report = summary(repo)
+    assert report["drift_detected"] is True
+    versioning = report["stages"][2]
+    assert versioning["status"] == "success" and versioning["outputs"]["new_version"] is True
+    assert str(BATCH) in versioning["detail"] and f"copied from {elsewhere}" in versioning["detail"], versioning
+    assert sha(repo / BATCH) == sha(elsewhere)  # the versioned file holds the checked batch
+    facts = trailers(repo)
+    assert facts["sha256"] == sha(elsewhere) and facts["run-id"] == report["run_id"]
+    assert not (repo / BATCH).with_name("bank_churn_prod.meta.json").exists()  # it described the calm batch
+    listed = json.loads(cli("versions", "list", "--format", "json").output)
+    assert listed[0]["sha256"] == sha(elsewhere)
+
+    result = cli("pipeline", "-p", str(elsewhere))  # the same batch again: said, and no new commit
+    assert result.exit_code == 0, result.output
+    assert f"{BATCH} (copied from {elsewhere}) is already versioned" in summary(repo)["stages"][2]["detail"]
+
+
+def test_a_batch_changed_after_its_check_is_not_versioned_under_the_run(repo, cli):
+    from churnops.config import load_config
+    from churnops.errors import InputDataError
+    from churnops.pipeline.versioning import version_checked_batch
+
+    cli("dvc-setup")
+    cli("generate")
+    assert cli("monitor").exit_code == 0
+    metrics = json.loads((repo / "monitoring" / "monitoring_metrics.json").read_text())
+    head = git(repo, "rev-parse", "HEAD")
+    with (repo / BATCH).open("a") as batch:
+        batch.write((repo / BATCH).read_text().splitlines()[-1] + "\n")
+    with pytest.raises(InputDataError, match="changed since run .* checked it"):
+        version_checked_batch(load_config(), repo / BATCH, metrics)
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
 def test_a_failing_dvc_stage_keeps_the_monitoring_outputs(repo, cli):
     remote = repo.parent / f"{repo.name}-remote"
     assert cli("dvc-setup", "--remote", str(remote)).exit_code == 0

@@ -41,7 +41,8 @@ def pipeline(
         typer.Option(
             "--current",
             "-p",
-            help="Batch to check (a local file; paths.production_url fetches one from object storage).",
+            help="Batch to check (a local file; paths.production_url fetches one from object storage). On an "
+            "alert this very file is versioned: copied to paths.production first when it is elsewhere.",
             dir_okay=False,
         ),
     ] = None,

@@ -2,7 +2,8 @@
 
 1. Data Drift Monitoring - metrics, report, trigger;
 2. Check Data Drift - ``trigger.txt`` present: the run is UNSTABLE (reported, not failed);
-3. DVC Versioning - only on drift: version and push the batch;
+3. DVC Versioning - only on drift: version and push the batch stage 1 checked (copied to
+   ``paths.production`` first when it was elsewhere);
 4. Notification - alert on drift, OK otherwise, error when a stage failed;
 5. Retraining - only when configured and drifted.
 
@@ -199,12 +200,19 @@ def _run(
     else:
 
         def version() -> None:
-            from churnops.pipeline.versioning import version_current_batch
+            from churnops.pipeline.versioning import version_checked_batch
 
-            outcome = version_current_batch(config, metrics=monitoring.document if monitoring is not None else None)
+            assert monitoring is not None
+            # exactly the batch stage 1 checked: --current FILE, else paths.production (where a
+            # paths.production_url batch was fetched)
+            checked = (request.current or config.resolve(config.paths.production)).absolute()
+            versioned = version_checked_batch(config, checked, monitoring.document)
+            outcome = versioned.outcome
             stages[2].status = "success"
-            stages[2].detail = outcome.message + ("; pushed" if outcome.pushed else "; not pushed")
+            stages[2].detail = versioned.describe(config.root) + ("; pushed" if outcome.pushed else "; not pushed")
             stages[2].outputs = {
+                "batch": str(versioned.batch),
+                "copied_from": str(versioned.copied_from) if versioned.copied_from is not None else None,
                 "commit": outcome.commit,
                 "new_version": outcome.changed,
                 "pushed": outcome.pushed,

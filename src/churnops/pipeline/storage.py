@@ -125,7 +125,7 @@ def fetch_configured(config: Config, which: tuple[str, ...] = ("reference", "pro
         for key, url, staged, target in ready:
             os.replace(staged.path, target)
             if key == "production":
-                _drop_stale_sidecar(target)
+                drop_stale_sidecar(target)
             logger.info(
                 "fetched %s into %s: %s part(s), %s bytes in %.1f s",
                 shown(url),
@@ -182,9 +182,9 @@ def _check_fetched(config: Config, key: str, url: str, staged: Path, target: Pat
         )
 
 
-def _drop_stale_sidecar(batch: Path) -> None:
+def drop_stale_sidecar(batch: Path) -> None:
     """Remove the ``.meta.json`` ``churnops generate`` wrote beside a batch now replaced by a
-    fetched one (a regular file holding churnops' own keys; anything else is left alone)."""
+    fetched or copied one (a regular file holding churnops' own keys; anything else is left alone)."""
     import json
     import stat
 
@@ -199,7 +199,7 @@ def _drop_stale_sidecar(batch: Path) -> None:
         return
     if isinstance(document, dict) and {"churnops_version", "scenario", "operations"} <= document.keys():
         sidecar.unlink()
-        logger.info("removed %s: it described a generated batch, not the one fetched", sidecar.name)
+        logger.info("removed %s: it described a generated batch, not the one now there", sidecar.name)
 
 
 def _in_place(config: Config, url: str) -> Any:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,84 @@ def version_current_batch(
                 outcome.stage,
             )
     return outcome
+
+
+@dataclass(frozen=True)
+class CheckedBatchVersion:
+    """The version of the batch a monitoring run checked."""
+
+    outcome: dvc.VersionOutcome
+    batch: Path
+    """The file versioned: ``paths.production``."""
+    copied_from: Path | None
+    """The file the run checked, when it was not ``paths.production`` (its bytes were copied there)."""
+
+    def describe(self, root: Path) -> str:
+        """One line for a user: which file was versioned, from where, and what DVC did."""
+        name = _shown(self.batch, root)
+        source = f" (copied from {self.copied_from})" if self.copied_from is not None else ""
+        if self.outcome.changed:
+            return f"versioned {name}{source}: {self.outcome.message}"
+        at = f" at commit {self.outcome.commit[:10]}" if self.outcome.commit else ""
+        return f"{name}{source} is already versioned{at} (unchanged): no new version"
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]) -> CheckedBatchVersion:
+    """Version exactly the batch a monitoring run checked (``metrics``: that run's document).
+
+    Versions live at ``paths.production`` (where ``churnops versions list`` and ``restore`` look):
+    a batch checked elsewhere (``--current FILE``, inside the project or not) is copied there
+    first, replacing the previous batch, which DVC keeps if it was versioned. The bytes must be
+    those the run checked (its sha256): a batch changed since is refused, never versioned under
+    the run's name.
+    """
+    run_id = metrics.get("run_id", "?")
+    expected = (metrics.get("current") or {}).get("sha256")
+    if not checked.is_file() or not isinstance(expected, str):
+        raise InputDataError(
+            f"{checked}: run {run_id} checked a folder or a table, not one file; DVC versioning takes one file "
+            "(give the batch as a CSV or Parquet file)"
+        )
+    production = config.resolve(config.paths.production)
+    if checked.resolve() == production.resolve():
+        if sha256_file(checked) != expected:
+            raise InputDataError(_changed(checked, run_id))
+        return CheckedBatchVersion(version_current_batch(config, production, metrics), production, None)
+    _copy_verified(checked, production, expected, run_id)
+    from churnops.pipeline.storage import drop_stale_sidecar
+
+    drop_stale_sidecar(production)  # it described the batch replaced, not this one
+    outcome = version_current_batch(config, production, metrics)
+    return CheckedBatchVersion(outcome, production, checked.absolute())
+
+
+def _changed(path: Path, run_id: str) -> str:
+    return (
+        f"{path} changed since run {run_id} checked it (its sha256 differs): not versioned under that run's name; "
+        "monitor it again"
+    )
+
+
+def _copy_verified(source: Path, target: Path, expected: str, run_id: str) -> None:
+    """Copy ``source`` onto ``target`` atomically, keeping it only if its sha256 is ``expected``."""
+    from churnops.data.files import atomic_path
+
+    digest = hashlib.sha256()
+    with atomic_path(target) as tmp, source.open("rb") as reader, tmp.open("wb") as writer:
+        while block := reader.read(1 << 20):
+            digest.update(block)
+            writer.write(block)
+        writer.flush()
+        os.fsync(writer.fileno())
+        if digest.hexdigest() != expected:
+            raise InputDataError(_changed(source, run_id))
 
 
 def params_differences(sidecar: Path, params: dict[str, Any]) -> list[str]:
