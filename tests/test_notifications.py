@@ -129,6 +129,78 @@ def test_slack_teams_and_webhook_payloads(drifted, cli, monkeypatch):
     assert [c["name"] for c in hook["top_columns"]] == ["Credit Score", "Balance", "Income"]
 
 
+@pytest.fixture()
+def warned(bank_workspace, cli):
+    """A run whose verdict is a warning, not an alert: no drift, but 60% of Income empty."""
+    import polars as pl
+
+    assert cli("generate", "--intensity", "0").exit_code == 0
+    path = bank_workspace / "data" / "production" / "bank_churn_prod.csv"
+    batch = pl.read_csv(path)
+    emptied = pl.when(pl.int_range(batch.height) < int(batch.height * 0.6)).then(None).otherwise(pl.col("Income"))
+    batch.with_columns(emptied.alias("Income")).write_csv(path)
+    assert cli("monitor").exit_code == 0
+    verdict = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())["verdict"]
+    assert (verdict["status"], verdict["trigger"]) == ("warning", False)
+    return bank_workspace
+
+
+def test_a_warning_is_told_apart_from_ok_and_from_an_alert_on_every_channel(warned, cli, monkeypatch, tmp_path):
+    """Slack's mark, Teams' colour and icon, the webhook's status and the e-mail subject each say
+    "warning" - not the clean run's check mark, "Good", "ok" or "No alert"."""
+    with http_server() as server, smtp_server("plain", folder=tmp_path) as smtp:
+        for name in ("SLACK", "TEAMS", "HOOK"):
+            monkeypatch.setenv(f"{name}_URL", f"{server.url}/{name.lower()}")
+        write_config(
+            warned,
+            email_channel(smtp.port, auth=False)
+            + webhook_channel("slack", "SLACK_URL")
+            + webhook_channel("teams", "TEAMS_URL")
+            + webhook_channel("webhook", "HOOK_URL")
+            + webhook_channel("webhook", "HOOK_URL", on='["drift", "warning"]')
+            + webhook_channel("webhook", "HOOK_URL", on='["drift", "error"]'),
+        )
+        result = cli("notify")
+        assert result.exit_code == 0, result.output
+    # a channel listing "ok" hears warnings, as does one listing "warning"; drift/error-only does not
+    assert "webhook#5: sent" in result.output and "webhook#6: skipped" in result.output, result.output
+    subject = str(smtp.messages[0]["Subject"]).strip()
+    assert subject == "[churnops] Warning on bank_churn_prod.csv: data quality below threshold", subject
+    by_path = {}
+    for request in server.requests:
+        by_path.setdefault(request["path"], request["json"])
+    slack = by_path["/slack"]
+    assert slack["text"].startswith("Warning on bank_churn_prod.csv")
+    assert slack["blocks"][1]["text"]["text"].startswith(":warning: ")
+    assert ":white_check_mark:" not in json.dumps(slack)
+    title = by_path["/teams"]["attachments"][0]["content"]["body"][0]
+    assert title["color"] == "Warning" and title["text"].startswith("\N{WARNING SIGN}")
+    hook = by_path["/hook"]
+    assert hook["status"] == "warning" and hook["title"].startswith("Warning on")
+    assert any("Income" in finding for finding in hook["findings"])
+
+
+@pytest.mark.parametrize(
+    ("status", "emoji", "color"),
+    [
+        ("drift", ":rotating_light:", "Attention"),
+        ("warning", ":warning:", "Warning"),
+        ("ok", ":white_check_mark:", "Good"),
+        ("error", ":x:", "Attention"),
+    ],
+)
+def test_each_status_has_its_own_mark(status, emoji, color):
+    from churnops.integrations.notifications.message import Notification
+    from churnops.integrations.notifications.payloads import ICON, slack_payload, teams_payload, webhook_payload
+
+    note = Notification(status=status, title="t", verdict="v")
+    assert slack_payload(note)["blocks"][1]["text"]["text"] == f"{emoji} v"
+    title = teams_payload(note)["attachments"][0]["content"]["body"][0]
+    assert title["color"] == color and title["text"] == f"{ICON[status]} t"
+    assert webhook_payload(note)["status"] == status
+    assert len(set(ICON.values())) == 4
+
+
 def test_channels_speak_only_for_their_statuses(bank_workspace, cli, monkeypatch):
     cli("generate", "--intensity", "0")
     cli("monitor")

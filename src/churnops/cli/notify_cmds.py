@@ -13,7 +13,7 @@ from churnops.cli.options import ConfigOption, SetOption
 @handle_errors
 def notify(
     status: Annotated[
-        str, typer.Option("--status", "-s", help="auto (from the latest metrics), drift, ok or error.")
+        str, typer.Option("--status", "-s", help="auto (from the latest metrics), drift, warning, ok or error.")
     ] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each message instead of sending it.")] = False,
     config: ConfigOption = None,
@@ -29,8 +29,8 @@ def notify(
     from churnops.pipeline.notifying import notify as send
     from churnops.pipeline.runner import EXIT_STAGE_FAILED
 
-    if status not in ("auto", "drift", "ok", "error"):
-        raise ConfigError(f"--status: expected auto, drift, ok or error, got '{status}'")
+    if status not in ("auto", "drift", "warning", "ok", "error"):
+        raise ConfigError(f"--status: expected auto, drift, warning, ok or error, got '{status}'")
     cfg = load(config, sets=sets)
     outcome = send(cfg, status, dry_run=dry_run)
     for delivery in outcome.deliveries:

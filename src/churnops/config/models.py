@@ -514,7 +514,9 @@ class PipelineConfig(_Section):
     """How long a second run (monitor or pipeline) waits for the one holding the workspace."""
 
 
-NotifyStatus = Literal["drift", "ok", "error"]
+NotifyStatus = Literal["drift", "warning", "ok", "error"]
+"""A notification's status: the run's verdict (alert = ``drift``, ``warning``, ``ok``) or ``error``
+(a pipeline stage failed)."""
 
 
 def _address(value: str) -> str:
@@ -529,7 +531,9 @@ Address = Annotated[str, AfterValidator(_address)]
 class _Channel(_Section):
     name: PlainText | None = None
     on: list[NotifyStatus] = ["drift", "error"]
-    """When the channel speaks: on drift, on a clean run (ok), when a stage failed (error)."""
+    """When the channel speaks: on an alert (drift), a warning, a clean run (ok), a failed stage (error).
+    A channel with ``ok`` and without ``warning`` also hears warnings: one told all is well is told
+    when it is not quite."""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     """Extra attempts after a connection error, a timeout or an HTTP 5xx (with backoff)."""
@@ -562,7 +566,7 @@ class WebhookChannel(_Channel):
 class FileChannel(_Channel):
     type: Literal["file"] = "file"
     path: str = "monitoring/notifications.log"
-    on: list[NotifyStatus] = ["drift", "ok", "error"]
+    on: list[NotifyStatus] = ["drift", "warning", "ok", "error"]
 
 
 Channel = Annotated[EmailChannel | WebhookChannel | FileChannel, Field(discriminator="type")]

@@ -30,10 +30,13 @@ class NotifyOutcome:
 
 
 def status_of(metrics: Mapping[str, Any]) -> str:
-    """``drift`` when the run raised the trigger (its verdict is an alert), else ``ok``."""
+    """The notification status of a run's verdict: ``drift`` when the run raised the trigger (an
+    alert), ``warning`` when it found something below an alert, else ``ok``."""
     verdict = metrics.get("verdict")
     if isinstance(verdict, Mapping):
-        return "drift" if verdict.get("trigger") else "ok"
+        if verdict.get("trigger"):
+            return "drift"
+        return "warning" if verdict.get("status") == "warning" else "ok"
     return "drift" if metrics["dataset_drift"]["detected"] else "ok"  # a 1.0 document: the seed's rule
 
 

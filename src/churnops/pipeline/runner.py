@@ -4,7 +4,7 @@
 2. Check Data Drift - ``trigger.txt`` present: the run is UNSTABLE (reported, not failed);
 3. DVC Versioning - only on drift: version and push the batch stage 1 checked (copied to
    ``paths.production`` first when it was elsewhere);
-4. Notification - alert on drift, OK otherwise, error when a stage failed;
+4. Notification - the run's verdict (alert, warning or OK), or error when a stage failed;
 5. Retraining - only when configured and drifted.
 
 A failed stage never removes what earlier stages wrote; the summary records every stage's
@@ -86,7 +86,7 @@ StageEvent = Callable[[str, StageResult], None]
 """Called as ``events("start", stage)`` and ``events("end", stage)``."""
 
 Notifier = Callable[[Config, str, MonitorOutcome | None, list[StageResult]], dict[str, Any]]
-"""Sends the notification for a status (drift/ok/error); returns the stage's outputs."""
+"""Sends the notification for a status (drift/warning/ok/error); returns the stage's outputs."""
 
 Retrainer = Callable[[Config, MonitorOutcome], dict[str, Any]]
 
@@ -223,8 +223,13 @@ def _run(
 
         run_stage(stages[2], version)
 
-    # 4. notification: alert, OK, or error
-    status = "error" if any(s.status == "failed" for s in stages) else ("drift" if drifted else "ok")
+    # 4. notification: the run's verdict (alert, warning, OK), or error
+    if any(s.status == "failed" for s in stages) or monitoring is None:
+        status = "error"
+    else:
+        from churnops.pipeline.notifying import status_of
+
+        status = "drift" if drifted else status_of(monitoring.document)
 
     def notify() -> None:
         publish_error = None

@@ -25,7 +25,7 @@ class Notification:
     """The facts every channel shows, whatever its format."""
 
     status: str
-    """``drift``, ``ok`` or ``error``."""
+    """``drift`` (an alert), ``warning``, ``ok`` or ``error`` (a pipeline stage failed)."""
     title: str
     verdict: str
     run_id: str | None = None
@@ -224,10 +224,11 @@ def build_notification(
         f"dataset drift score {drift['score']:.3f}, threshold {drift['threshold']:g}: "
         + ("drift" if drift["detected"] else "no drift")
     )
-    if status == "drift":
-        alerts = [r for r in reasons if r["severity"] == "alert"]
-        labels = ", ".join(dict.fromkeys(_short(r["kind"], metrics) for r in alerts))
-        title = f"Alert on {batch_name}: {labels}" if labels else f"Alert on {batch_name}"
+    if status in ("drift", "warning"):
+        severity, word = ("alert", "Alert") if status == "drift" else ("warning", "Warning")
+        found = [r for r in reasons if r["severity"] == severity]
+        labels = ", ".join(dict.fromkeys(_short(r["kind"], metrics) for r in found))
+        title = f"{word} on {batch_name}: {labels}" if labels else f"{word} on {batch_name}"
         verdict_text = headline[:1].upper() + headline[1:] + "."
     elif status == "ok":
         title = f"No alert on {batch_name}"

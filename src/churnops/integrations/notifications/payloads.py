@@ -11,8 +11,17 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from churnops.escape import header, safe_link, slack, teams
 from churnops.integrations.notifications.message import Notification
 
-EMOJI = {"drift": ":warning:", "ok": ":white_check_mark:", "error": ":x:"}
-TEAMS_COLOR = {"drift": "Attention", "ok": "Good", "error": "Attention"}
+# one mark per status, so a receiver tells an alert from a warning from a clean run at a glance;
+# Teams has three signal colours (Good, Warning, Attention): an alert and a failed stage share
+# Attention and differ by their icon and title
+EMOJI = {"drift": ":rotating_light:", "warning": ":warning:", "ok": ":white_check_mark:", "error": ":x:"}
+ICON = {
+    "drift": "\N{POLICE CARS REVOLVING LIGHT}",
+    "warning": "\N{WARNING SIGN}\N{VARIATION SELECTOR-16}",
+    "ok": "\N{WHITE HEAVY CHECK MARK}",
+    "error": "\N{CROSS MARK}",
+}
+TEAMS_COLOR = {"drift": "Attention", "warning": "Warning", "ok": "Good", "error": "Attention"}
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
@@ -79,7 +88,7 @@ def teams_payload(note: Notification) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": teams(note.title),
+            "text": f"{ICON.get(note.status, '')} {teams(note.title)}".strip(),
             "weight": "Bolder",
             "size": "Medium",
             "wrap": True,

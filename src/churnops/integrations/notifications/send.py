@@ -15,7 +15,7 @@ import os
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,18 @@ def _secrets(channel: EmailChannel | WebhookChannel | FileChannel, env: Mapping[
     return [env[name] for name in names if name and env.get(name)]
 
 
+def receives(on: Sequence[str], status: str) -> bool:
+    """Whether a channel whose ``on`` list is ``on`` speaks for ``status``.
+
+    A warning also goes where ``ok`` does: a channel told that a run was clean must hear that one
+    was not quite (before the ``warning`` status existed, warnings were sent to it as ``ok``).
+
+    >>> receives(["drift", "ok"], "warning"), receives(["drift", "error"], "warning")
+    (True, False)
+    """
+    return status in on or (status == "warning" and "ok" in on)
+
+
 def send_all(
     config: Config,
     note: Notification,
@@ -140,7 +152,7 @@ def send_all(
     deliveries = []
     for index, channel in enumerate(config.notify.channels):
         label = channel_label(channel, index)
-        if note.status not in channel.on:
+        if not receives(channel.on, note.status):
             deliveries.append(Delivery(label, "skipped", error=f"not configured for '{note.status}'"))
             continue
         secrets = _secrets(channel, env)
