@@ -94,7 +94,9 @@ def steps(text: str) -> list[tuple[str, str, list[str]]]:
 
         def calls(fragment: str) -> list[str]:
             found = re.findall(r"churnops\((?:'([^']*)'|\"([^\"]*)\")\)", fragment)
-            return [re.sub(r"\$\{env\.(\w+)\}", lambda m: env[m.group(1)], a or b) for a, b in found]
+            # variables the build sets while it runs (CHURNOPS_RUN_ID) stay for the replay to fill
+            known = lambda m: env.get(m.group(1), m.group(0))  # noqa: E731
+            return [re.sub(r"\$\{env\.(\w+)\}", known, a or b) for a, b in found]
 
         if f"expression {{ {DRIFT} }}" in body:
             plan.append((name, "drift", calls(body)))
@@ -105,6 +107,43 @@ def steps(text: str) -> list[tuple[str, str, list[str]]]:
         else:
             plan.append((name, "always", calls(body)))
     return plan
+
+
+def last_run_id(root: Path) -> str:
+    """What the Jenkinsfile's lastRunId() reads, read the same way (string search, no JSON parser)."""
+    metrics = (root / "monitoring" / "monitoring_metrics.json").read_text()
+    key = '"run_id": "'
+    start = metrics.index(key) + len(key)
+    run_id = metrics[start : metrics.index('"', start)]
+    assert re.fullmatch(r"[0-9A-Za-z-]+", run_id)
+    assert run_id == json.loads(metrics)["run_id"]  # the first match is the document's own
+    return run_id
+
+
+def replay(root: Path, plan, after: str | None = None, between=None) -> list[tuple[str, int, str]]:
+    """Run the plan's churnops steps as Jenkins would, in ``root``; ``between(root)`` runs after
+    the stage ``after`` (another process using the workspace). (argument, exit code, output)."""
+    ran = []
+    drifted = run_id = None
+    for stage, condition, arguments in plan:
+        if stage == "Check Data Drift":
+            drifted = (root / "trigger.txt").exists()  # fileExists('trigger.txt')
+        if condition == "drift" and not drifted or condition == "no-drift" and drifted:
+            continue
+        for argument in arguments:
+            argument = argument.replace("${env.CHURNOPS_RUN_ID}", str(run_id))
+            done = subprocess.run(
+                [sys.executable, "-m", "churnops", *shlex.split(argument)], cwd=root, capture_output=True, text=True
+            )
+            ran.append((argument, done.returncode, done.stdout + done.stderr))
+            if done.returncode != 0:
+                return ran  # the build fails here
+        if stage == "Data Drift Monitoring":
+            run_id = last_run_id(root)  # env.CHURNOPS_RUN_ID = lastRunId()
+        if stage == after and between is not None:
+            between(root)
+            between = None
+    return ran
 
 
 def make_workspace(root: Path, bank) -> Path:
@@ -129,24 +168,14 @@ def test_replaying_the_jenkinsfile_steps_gives_what_churnops_pipeline_gives(tmp_
         "--set thresholds.dataset_drift=0.1 --set thresholds.column_drift=0.1 --set thresholds.data_quality=0.95"
     )
     assert plan[0] == ("Data Drift Monitoring", "always", [f"monitor {thresholds}"])
-    assert ("DVC Versioning", "drift", ["version"]) in plan
-    assert ("Notification", "drift", ["notify --status drift"]) in plan
+    assert ("DVC Versioning", "drift", ["version --run-id ${env.CHURNOPS_RUN_ID}"]) in plan
+    assert ("Notification", "drift", ["notify --status drift --run-id ${env.CHURNOPS_RUN_ID}"]) in plan
+    assert ("Notification", "no-drift", ["notify --run-id ${env.CHURNOPS_RUN_ID}"]) in plan
 
     jenkins = make_workspace(tmp_path / "jenkins", bank)
-    ran = []
-    drifted = None
-    for stage, condition, arguments in plan:
-        if stage == "Check Data Drift":
-            drifted = (jenkins / "trigger.txt").exists()  # fileExists('trigger.txt')
-        if condition == "drift" and not drifted or condition == "no-drift" and drifted:
-            continue
-        for argument in arguments:
-            done = subprocess.run(
-                [sys.executable, "-m", "churnops", *shlex.split(argument)], cwd=jenkins, capture_output=True, text=True
-            )
-            assert done.returncode == 0, f"{stage}: churnops {argument}\n{done.stdout}{done.stderr}"
-            ran.append(argument.split()[0])
-    assert ran == ["monitor", "version", "notify"]
+    ran = replay(jenkins, plan)
+    assert all(code == 0 for _, code, _ in ran), ran
+    assert [argument.split()[0] for argument, _, _ in ran] == ["monitor", "version", "notify"]
 
     cli = make_workspace(tmp_path / "cli", bank)
     done = subprocess.run([sys.executable, "-m", "churnops", "pipeline"], cwd=cli, capture_output=True, text=True)
@@ -166,3 +195,36 @@ def test_replaying_the_jenkinsfile_steps_gives_what_churnops_pipeline_gives(tmp_
         }
 
     assert facts(jenkins) == facts(cli)
+
+
+@pytest.mark.parametrize(
+    ("after", "refused"), [("Check Data Drift", "version --run-id"), ("Data Drift Monitoring", "notify --run-id")]
+)
+def test_a_run_made_between_the_jenkins_stages_is_never_reported_as_the_builds(
+    tmp_path, bank, monkeypatch, after, refused
+):
+    """Someone monitors a calm batch in the job's workspace after the monitoring stage found drift:
+    the build's next churnops step refuses (exit 2, the build fails), nothing is committed or
+    sent - where the steps used to version paths.production and send "drift" (or "ok") with the
+    calm run's facts."""
+    pytest.importorskip("dvc", reason="needs: dvc")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    jenkins = make_workspace(tmp_path / "jenkins", bank)
+    calm = tmp_path / "calm.csv"
+    subprocess.run(
+        [sys.executable, "-m", "churnops", "-q", "generate", "--intensity", "0", "-o", str(calm)],
+        cwd=jenkins,
+        check=True,
+    )
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=jenkins, capture_output=True, text=True).stdout
+
+    def another_run(root: Path) -> None:
+        subprocess.run([sys.executable, "-m", "churnops", "-q", "monitor", "-p", str(calm)], cwd=root, check=True)
+
+    ran = replay(jenkins, steps(JENKINSFILE.read_text()), after, another_run)
+    argument, code, output = ran[-1]
+    assert argument.startswith(refused) and code == 2, ran
+    assert "another run wrote them since" in output and ("nothing versioned" in output or "not sent" in output)
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=jenkins, capture_output=True, text=True).stdout == head
+    assert not (jenkins / "monitoring" / "notification.txt").exists()

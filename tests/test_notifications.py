@@ -275,6 +275,39 @@ def test_dry_run_prints_and_sends_nothing(drifted, cli, monkeypatch):
     assert SLACK_TOKEN not in result.output and "***" in result.output
 
 
+def test_a_status_that_contradicts_the_run_is_refused(bank_workspace, cli, monkeypatch):
+    """`notify --status drift` after a calm run (and `--status ok` after an alert) used to send what
+    it was told: "Alert on batch" over "No drift: 0 of 16 columns drifted". Now one line, exit 2,
+    nothing sent; `error` is not a verdict and is always sent."""
+    with http_server() as server:
+        monkeypatch.setenv("HOOK_URL", f"{server.url}/hook")
+        write_config(bank_workspace, webhook_channel("webhook", "HOOK_URL", on='["drift", "warning", "ok", "error"]'))
+        assert cli("generate", "--intensity", "0").exit_code == 0
+        assert cli("monitor").exit_code == 0
+        calm = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())["run_id"]
+        for status in ("drift", "warning"):
+            result = cli("notify", "--status", status)
+            assert result.exit_code == 2, result.output
+            assert f"--status {status}: the run it reports on ({calm}, " in result.output
+            assert "found nothing" in result.output and "not sent" in result.output
+        assert cli("generate").exit_code == 0
+        assert cli("monitor").exit_code == 0
+        result = cli("notify", "--status", "ok")
+        assert result.exit_code == 2 and "raised an alert" in result.output, result.output
+        assert server.requests == []
+        result = cli("notify", "--status", "drift")  # what the run found: sent
+        assert result.exit_code == 0, result.output
+        result = cli("notify", "--status", "error")
+        assert result.exit_code == 0, result.output
+        result = cli("notify", "--run-id", calm)  # the calm run's metrics were replaced since
+        assert result.exit_code == 2 and f"--run-id {calm}: the latest metrics" in result.output, result.output
+        result = cli("notify", "--status", "error", "--run-id", calm)  # told, without the other run's facts
+        assert result.exit_code == 0, result.output
+    statuses = [(r["json"]["status"], r["json"]["run_id"]) for r in server.requests]
+    alert = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())["run_id"]
+    assert statuses == [("drift", alert), ("error", alert), ("error", None)]
+
+
 def test_bad_status_and_no_metrics(workspace, cli):
     assert cli("notify", "--status", "loud").exit_code == 2
     result = cli("notify")

@@ -13,8 +13,22 @@ from churnops.cli.options import ConfigOption, SetOption
 @handle_errors
 def notify(
     status: Annotated[
-        str, typer.Option("--status", "-s", help="auto (from the latest metrics), drift, warning, ok or error.")
+        str,
+        typer.Option(
+            "--status",
+            "-s",
+            help="auto: the last run's verdict (drift = an alert, warning or ok). A verdict given must be that "
+            "run's, or nothing is sent (exit 2); error (a pipeline stage failed) is always sent.",
+        ),
     ] = "auto",
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Report on this run only: when the latest metrics are another run's, nothing is sent (exit 2), "
+            "except --status error, sent without that run's facts.",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each message instead of sending it.")] = False,
     config: ConfigOption = None,
     sets: SetOption = None,
@@ -32,7 +46,7 @@ def notify(
     if status not in ("auto", "drift", "warning", "ok", "error"):
         raise ConfigError(f"--status: expected auto, drift, warning, ok or error, got '{status}'")
     cfg = load(config, sets=sets)
-    outcome = send(cfg, status, dry_run=dry_run)
+    outcome = send(cfg, status, dry_run=dry_run, run_id=run_id)
     for delivery in outcome.deliveries:
         if dry_run and delivery.preview is not None:
             echo(f"--- {delivery.channel} ({outcome.status}) ---\n{delivery.preview}")

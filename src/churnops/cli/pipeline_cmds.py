@@ -190,12 +190,30 @@ def dvc_setup(
 
 
 @handle_errors
-def version(config: ConfigOption = None, sets: SetOption = None) -> None:
+def version(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Version the batch this run checked, as 'churnops pipeline' does (copied to paths.production "
+            "when it was elsewhere); refused when the latest metrics are another run's.",
+        ),
+    ] = None,
+) -> None:
     """Version the production batch: dvc add (or dvc commit of the dvc.yaml stage that makes it), git commit
     (drift score and run id in the message), dvc push."""
+    cfg = load(config, sets=sets)
+    if run_id is not None:
+        from churnops.pipeline.versioning import version_run_batch
+
+        versioned = version_run_batch(cfg, run_id)
+        pushed = "; pushed to the DVC remote" if versioned.outcome.pushed else ""
+        say(versioned.describe(cfg.root) + pushed)
+        return
     from churnops.pipeline.versioning import version_current_batch
 
-    cfg = load(config, sets=sets)
     outcome = version_current_batch(cfg)
     say(f"{outcome.dvc_file}: {outcome.message}" + ("; pushed to the DVC remote" if outcome.pushed else ""))
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from churnops.config import FALLBACK_NOTIFICATION_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
 from churnops.data.files import atomic_write_text
-from churnops.errors import InputDataError
+from churnops.errors import ConfigError, InputDataError
+from churnops.escape import one_line
 from churnops.integrations.notifications.message import Notification, build_notification
 from churnops.integrations.notifications.send import Delivery, send_all
 from churnops.pipeline.workspace import read_metrics, workspace
@@ -47,18 +48,57 @@ def notify(
     errors: list[str] | None = None,
     env: Mapping[str, str] | None = None,
     metrics: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> NotifyOutcome:
     """Build the notification from a run's metrics and send it on every configured channel.
 
     ``metrics`` is the run's document (the pipeline passes its own); without it the latest
     committed metrics are read, holding the workspace so that no run changes them meanwhile.
-    ``status="auto"`` says "drift" (the run raised the trigger) or "ok". With no channel
-    configured, the notification goes to ``monitoring/notification.txt`` and the log.
+    ``status="auto"`` is the run's verdict: "drift" (an alert), "warning" or "ok". A verdict given
+    (``drift``, ``warning``, ``ok``) must be the run's own, or nothing is sent (:class:`ConfigError`);
+    ``error`` (a pipeline stage failed) is not a verdict and is always sent. ``run_id``: the run
+    to report on - when the latest metrics are another run's, nothing is sent, except an error,
+    sent without the other run's facts. With no channel configured, the notification goes to
+    ``monitoring/notification.txt`` and the log.
     """
     if metrics is None:
         with workspace(config, shared=True, purpose="notify"):
-            return _notify(config, status, dry_run, errors, env, read_metrics(config))
+            metrics = read_metrics(config)
+            status, metrics = checked_status(config, status, metrics, run_id)
+            return _notify(config, status, dry_run, errors, env, metrics)
+    status, metrics = checked_status(config, status, metrics, run_id)
     return _notify(config, status, dry_run, errors, env, metrics)
+
+
+VERDICT_WORDS = {"drift": "raised an alert", "warning": "ended with a warning", "ok": "found nothing"}
+
+
+def checked_status(
+    config: Config, status: str, metrics: dict[str, Any] | None, run_id: str | None
+) -> tuple[str, dict[str, Any] | None]:
+    """The status to send and the metrics it describes; refuses a notification that would
+    contradict the run it reports on (one line, exit 2)."""
+    if run_id is not None and (metrics is None or metrics.get("run_id") != run_id):
+        if status == "error":
+            return status, None  # the failure is told; another run's facts are not
+        latest = f"are of run {one_line(metrics.get('run_id'))}" if metrics is not None else "are missing"
+        raise InputDataError(
+            f"--run-id {run_id}: the latest metrics in {config.monitoring_dir} {latest} - another run wrote them "
+            "since; not sent"
+        )
+    if status == "error":
+        return status, metrics
+    if metrics is None:
+        raise InputDataError(f"no metrics in {config.monitoring_dir}: run 'churnops monitor' first")
+    actual = status_of(metrics)
+    if status not in ("auto", actual):
+        batch = one_line((metrics.get("current") or {}).get("path") or "the batch")
+        run = f"{one_line(metrics.get('run_id'))}, {batch}"
+        raise ConfigError(
+            f"--status {status}: the run it reports on ({run}) {VERDICT_WORDS[actual]}; "
+            f"sending '{status}' would contradict it: not sent (leave --status out to send the run's own status)"
+        )
+    return actual, metrics
 
 
 def _notify(
@@ -71,10 +111,6 @@ def _notify(
     published: str | None = None,
     publish_failed: bool = False,
 ) -> NotifyOutcome:
-    if status == "auto":
-        if metrics is None:
-            raise InputDataError(f"no metrics in {config.monitoring_dir}: run 'churnops monitor' first")
-        status = status_of(metrics)
     report_url = config.notify.report_url
     if publish_failed and report_url and "{run_id}" in report_url:
         report_url = None  # it would open a report that was never uploaded

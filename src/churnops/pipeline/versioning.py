@@ -156,6 +156,33 @@ def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]
     return CheckedBatchVersion(outcome, production, checked.absolute())
 
 
+def version_run_batch(config: Config, run_id: str) -> CheckedBatchVersion:
+    """Version the batch that run ``run_id`` checked, as the pipeline's stage 3 does - for a CI
+    job whose stages are separate processes (``churnops version --run-id``).
+
+    The latest metrics must be that run's: when another run wrote them since, nothing is
+    versioned. The workspace is held meanwhile, so no run replaces them halfway.
+    """
+    from churnops.data.urls import is_url
+
+    with workspace(config, shared=True, purpose="version"):
+        metrics = read_metrics(config)
+        if metrics is None:
+            raise InputDataError(f"--run-id {run_id}: no metrics in {config.monitoring_dir}; run 'churnops monitor'")
+        latest = metrics.get("run_id")
+        if latest != run_id:
+            raise InputDataError(
+                f"--run-id {run_id}: the latest metrics are of run {latest} - another run wrote them since; "
+                "nothing versioned (version in the same job as its monitoring, or run 'churnops pipeline')"
+            )
+        given = str((metrics.get("current") or {}).get("path") or "")
+        if not given or is_url(given):  # a batch fetched from object storage was read at paths.production
+            checked = config.resolve(config.paths.production)
+        else:
+            checked = Path(given) if Path(given).is_absolute() else config.root / given
+        return version_checked_batch(config, checked, metrics)
+
+
 def _changed(path: Path, run_id: str) -> str:
     return (
         f"{path} changed since run {run_id} checked it (its sha256 differs): not versioned under that run's name; "
