@@ -304,6 +304,11 @@ def test_demo_is_self_contained_and_idempotent(tmp_path, monkeypatch):
     demo = outer / "demo"
     assert (demo / ".git").is_dir() and (demo / "dvc_storage").is_dir()
     assert subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=outer, capture_output=True).returncode != 0
+    # what `churnops train` then creates there (MLflow's registry and artifacts) is ignored too
+    for name in ("mlflow.db", "mlflow.db-journal", "mlartifacts/1/abc/artifacts/model/MLmodel"):
+        (demo / name).parent.mkdir(parents=True, exist_ok=True)
+        (demo / name).write_text("x")
+    assert git(demo, "status", "--porcelain", "--untracked-files=all") == ""
     commits = git(demo, "rev-list", "--count", "HEAD")
     done = subprocess.run([*CHURNOPS, "demo", "demo"], cwd=outer, capture_output=True, text=True)
     assert done.returncode == 0

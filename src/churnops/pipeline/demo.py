@@ -32,6 +32,18 @@ class DemoWorkspace:
     batch: BatchInfo
 
 
+def model_store_patterns(config: Config, root: Path) -> list[str]:
+    """.gitignore patterns for what ``churnops train`` creates in the workspace: MLflow's SQLite
+    registry (with the files SQLite keeps beside it) and its local artifact folder."""
+    patterns = []
+    database = config.sqlite_path(config.model.tracking_uri)
+    folder = None if "://" in config.model.artifact_dir else config.resolve_dir(config.model.artifact_dir)
+    for path, pattern in ((database, "/{}"), (database, "/{}-*"), (folder, "/{}/")):
+        if path is not None and root.resolve() in path.resolve().parents:
+            patterns.append(pattern.format(path.resolve().relative_to(root.resolve()).as_posix()))
+    return patterns
+
+
 def prepare_demo(config: Config) -> DemoWorkspace:
     """Make ``config.root`` a git + DVC workspace with the embedded data and a drifted batch."""
     root = config.root
@@ -64,6 +76,7 @@ def prepare_demo(config: Config) -> DemoWorkspace:
         dialect=config.dialect,
     )
     wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/", f"/{DEMO_MARKER}"]
+    wanted += model_store_patterns(config, root)
     missing = [pattern for pattern in wanted if ensure_ignored(root, pattern)]
     if missing:
         add(root, ".gitignore")
