@@ -717,3 +717,33 @@ def test_target_positive_may_be_written_as_a_number_in_toml(tmp_path):
 
     (tmp_path / "churnops.toml").write_text("[columns]\ntarget = 'y'\ntarget_positive = 2\n")
     assert load_config(tmp_path / "churnops.toml").columns.target_positive == "2"
+
+
+def test_batch_dates_that_read_both_ways_are_an_error_not_a_guess(tmp_path):
+    """A reference of ISO dates and a batch of the same twelve days written month first
+    (03/01/2024 ... 03/12/2024): each read as well day first, and the batch was silently spread over
+    the year (3 January ... 3 December). It is an error naming the setting, and with the setting
+    the days are read as written."""
+    rng = np.random.default_rng(8)
+    days = [f"2023-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(2_000)]
+    pl.DataFrame({"x": rng.normal(0, 1, 2_000), "event_date": days}).write_csv(tmp_path / "ref.csv")
+    us = [f"03/{1 + i % 12:02d}/2024" for i in range(600)]
+    pl.DataFrame({"x": rng.normal(0, 1, 600), "event_date": us}).write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--no-cache")
+    assert done.returncode == 2, done.stdout
+    assert "the dates of 'event_date' (e.g. '03/01/2024') read as day/month and as month/day" in done.stderr
+    assert 'columns.date_formats = { "event_date" = "month-first" }' in done.stderr
+    done = churnops(
+        tmp_path,
+        "monitor",
+        "-r",
+        "ref.csv",
+        "-p",
+        "cur.csv",
+        "--set",
+        'columns.date_formats={event_date="month-first"}',
+    )
+    assert done.returncode == 0, done.stderr
+    current = metrics(tmp_path)["columns"]["event_date"]["current"]
+    march = (np.datetime64("2024-03-01") - np.datetime64("1970-01-01")).astype(int)
+    assert current["min"] == march and current["max"] == march + 11 and current["unparsable"] == 0, current

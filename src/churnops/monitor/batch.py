@@ -309,7 +309,7 @@ class BatchBuilder:
         out = CoercedChunk(chunk.height)
         for name, tally in tallies.items():
             if tally.profile.plan.column_type == "datetime":
-                dates = coerce_datetime(chunk[name], self.settings.date_format(name))
+                dates = coerce_datetime(chunk[name], self.settings.date_format(name), undecided="error")
                 out.values[name] = dates.series.to_numpy().astype(np.float64, copy=False)
                 out.unparsable[name] = dates.unparsable
                 if dates.inferred:
@@ -521,7 +521,9 @@ class BatchBuilder:
                 raw = series.cast(pl.Float64).to_numpy()
             else:
                 coerced = (
-                    coerce_datetime(series, self.settings.date_format(name)) if datetime else coerce_numerical(series)
+                    coerce_datetime(series, self.settings.date_format(name), undecided="error")
+                    if datetime
+                    else coerce_numerical(series)
                 )
                 raw, unparsable = coerced.series.to_numpy().astype(np.float64, copy=False), coerced.unparsable
         finite, low, high = accumulator.update_values(raw, unparsable)
@@ -722,7 +724,7 @@ def _parse_dictionary(
     integers with a flag of the usable ones."""
     entries = pl.from_arrow(dictionary)
     assert isinstance(entries, pl.Series)
-    coerced = coerce_datetime(entries, date_format) if datetime else coerce_numerical(entries)
+    coerced = coerce_datetime(entries, date_format, undecided="error") if datetime else coerce_numerical(entries)
     parsed = np.append(coerced.series.cast(pl.Float64).to_numpy(), np.nan)
     blank = entries.is_null() | (entries.cast(pl.String).str.strip_chars() == "")
     usable = np.isfinite(parsed)

@@ -333,12 +333,14 @@ def date_family(distinct: pl.Series) -> DateFamily:
     return DateFamily(best, families[best], ambiguous)
 
 
-def coerce_datetime(series: pl.Series, date_format: str | None = None) -> Coerced:
+def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided: str = "guess") -> Coerced:
     """Days since 1970-01-01 as Float64, parsing dates or datetimes given as text.
 
     ``date_format``: a key of :data:`DATE_FAMILIES` or a strftime format (``columns.date_formats``,
     decided once from the reference); without it, ISO 8601 first, then the family that reads the
-    most values of this series.
+    most values of this series - and when day first and month first read them equally as different
+    days, ``undecided="error"`` (a monitored column) raises :class:`InputDataError` naming the
+    setting, where ``"guess"`` (looking whether text holds dates) takes day first.
 
     >>> coerce_datetime(pl.Series(["1970-01-11", "1970-01-02T12:00:00", "soon", None])).series.to_list()
     [10.0, 1.0, None, None]
@@ -359,7 +361,19 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None) -> Coerce
         if date_format is not None:
             read = read_dates(distinct, DATE_FAMILIES.get(date_format, (date_format,)))
         else:
-            read = date_family(distinct).parsed
+            family = date_family(distinct)
+            if family.ambiguous and undecided == "error":  # 03/01/2024: 3 January or 1 March
+                from churnops.errors import InputDataError
+                from churnops.escape import one_line_short
+
+                shown = one_line_short(series.name or "?", 40)
+                example = one_line_short(str(distinct[0]), 30)
+                raise InputDataError(
+                    f"the dates of '{shown}' (e.g. {example!r}) read as day/month and as month/day: set "
+                    f'columns.date_formats = {{ "{shown}" = "month-first" }} (or "day-first", or a format such '
+                    'as "%m/%d/%Y")'
+                )
+            read = family.parsed
         lookup = pl.DataFrame({"text": distinct, "date": read.dt.date()})
         found = pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["date"]
         parsed = parsed.fill_null(found)

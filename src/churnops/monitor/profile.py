@@ -318,7 +318,7 @@ class ProfileBuilder:
             declared = DECLARED_TYPES.get(self.settings.declared(name) or "")
             if isinstance(accumulator, NumericAccumulator | SketchAccumulator):
                 if declared == "datetime":
-                    coerced = coerce_datetime(series, self.settings.date_format(name))
+                    coerced = coerce_datetime(series, self.settings.date_format(name), undecided="error")
                 else:
                     coerced = coerce_numerical(series)
                 accumulator.update(coerced)
