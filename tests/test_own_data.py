@@ -747,3 +747,24 @@ def test_batch_dates_that_read_both_ways_are_an_error_not_a_guess(tmp_path):
     current = metrics(tmp_path)["columns"]["event_date"]["current"]
     march = (np.datetime64("2024-03-01") - np.datetime64("1970-01-01")).astype(int)
     assert current["min"] == march and current["max"] == march + 11 and current["unparsable"] == 0, current
+
+
+def test_numbers_whose_point_may_group_thousands_are_said(tmp_path):
+    """A European export read with a decimal point: incomes 3.283 (3283) and 443 were read as 3.283
+    and 443, with no word. The sample's numbers that look grouped by a point are named, with what to
+    do; decimals that are not (0.5, 2 digits) say nothing."""
+    rng = np.random.default_rng(12)
+    n = 3_000
+    income = rng.integers(1, 10_000, n)
+    written = [f"{v // 1000}.{v % 1000:03d}" if v >= 1000 else str(v) for v in income]
+    table = pl.DataFrame({"age": rng.integers(18, 80, n), "income": written, "churned": rng.integers(0, 2, n)})
+    table.write_csv(tmp_path / "ref.csv", separator=";")
+    table.write_csv(tmp_path / "cur.csv", separator=";")
+    base = ("monitor", "-r", "ref.csv", "-p", "cur.csv", "-t", "churned", "--set", "data.separator=';'")
+    done = churnops(tmp_path, *base)
+    assert done.returncode == 0, done.stderr
+    assert "numbers whose point may group thousands: income (e.g." in done.stderr, done.stderr
+    plain = table.with_columns(pl.Series("income", rng.normal(500, 200, n).round(2)))
+    plain.write_csv(tmp_path / "ref.csv", separator=";")
+    done = churnops(tmp_path, *base)
+    assert "group thousands" not in done.stderr, done.stderr

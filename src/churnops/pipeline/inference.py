@@ -28,7 +28,7 @@ from churnops.errors import NOTICE, InputDataError
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 2
+INFERENCE_FORMAT = 3
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -47,6 +47,8 @@ class Inference:
     """Text columns of numbers written with a decimal comma, with an example each."""
     strays: list[tuple[str, int, int, str]] = field(default_factory=list)
     """Text columns of numbers but for a few cells: (column, such cells, cells, an example)."""
+    points: list[tuple[str, str]] = field(default_factory=list)
+    """Number columns whose points look like thousands separators (``3.283``), with an example each."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class Inference:
             "formats": self.formats,
             "commas": [list(pair) for pair in self.commas],
             "strays": [list(item) for item in self.strays],
+            "points": [list(pair) for pair in self.points],
         }
 
 
@@ -101,6 +104,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         decimal_comma_columns,
         inferred_columns,
         numbers_as_text_columns,
+        thousands_point_columns,
         with_columns_added,
     )
 
@@ -114,7 +118,8 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
-    return Inference(dates, ids, formats, commas, strays)
+    points = thousands_point_columns(sample) if infer and dialect.decimal == "." else []
+    return Inference(dates, ids, formats, commas, strays, points)
 
 
 def _applied(config: Config, found: Inference) -> Config:
@@ -139,6 +144,15 @@ def _applied(config: Config, found: Inference) -> Config:
             "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
             "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
             " - numbers grouped with thousands dots (1.234,56) are never read: export them without grouping",
+            shown,
+        )
+    if found.points:
+        shown = ", ".join(f"{name} (e.g. {example})" for name, example in found.points[:5])
+        logger.log(
+            NOTICE,
+            "numbers whose point may group thousands: %s - every number with a point has three digits after it "
+            "and none starts with 0.; if 3.283 means 3283, export them without grouping (they are read as "
+            "decimals: 3.283)",
             shown,
         )
     if found.strays:
@@ -230,7 +244,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 2, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": []}
+    >>> doc = {"format": 3, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -240,7 +254,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    if not isinstance(document, dict) or set(document) != {"format", "dates", "ids", "formats", "commas", "strays"}:
+    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points"}
+    if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
         raise ValueError(f"format {document['format']!r} is not {INFERENCE_FORMAT}")
@@ -261,6 +276,13 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         isinstance(pair, list) and len(pair) == 2 and pair[0] in header and isinstance(pair[1], str) for pair in commas
     ):
         raise ValueError("a decimal comma column that is not a column of the reference")
+    points = document["points"]
+    if not isinstance(points, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and pair[0] in header and isinstance(pair[1], str)
+        and len(pair[1]) <= 40
+        for pair in points
+    ):  # fmt: skip
+        raise ValueError("a column of numbers with thousands points that is not a column of the reference")
     strays = document["strays"]
     if not isinstance(strays, list) or not all(
         isinstance(item, list)
@@ -278,6 +300,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         dict(formats),
         [(str(n), str(e)) for n, e in commas],
         [(str(n), int(o), int(c), str(e)) for n, o, c, e in strays],
+        [(str(n), str(e)) for n, e in points],
     )
 
 

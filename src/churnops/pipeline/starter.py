@@ -156,6 +156,42 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
     return found
 
 
+THOUSANDS_POINT_MIN = 20
+"""Numbers with a point a sample must hold before their points are taken for thousands groups."""
+
+
+def thousands_point_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
+    """Decimal columns of a CSV sample whose points look like thousands separators (``3.283``
+    for 3283, a European export read with a decimal point), with an example each: at least
+    :data:`THOUSANDS_POINT_MIN` numbers have a point; every one of them has one to three digits
+    before it, none of them 0, and at most three after it, nine in ten exactly three (a group
+    written ``3.280`` reads 3.28); and no whole number reaches 1,000 (it would have been grouped).
+
+    >>> thousands_point_columns(pl.DataFrame({"a": [3.283, 1.001, 12.5, 443.0] * 10}))
+    []
+    >>> thousands_point_columns(pl.DataFrame({"a": [3.283, 1.001, 12.046, 443.0, 998.0] * 10}))
+    [('a', '3.283')]
+    """
+    found = []
+    for name, dtype in frame.schema.items():
+        if not dtype.is_float():
+            continue
+        values = frame.get_column(name).drop_nulls().drop_nans()
+        whole = values.filter(values == values.floor())
+        pointed = values.filter(values != values.floor())
+        if pointed.len() < THOUSANDS_POINT_MIN or (whole.len() and float(whole.abs().max()) >= 1000):
+            continue
+        thousandths = (pointed.abs() * 1000).round(6)
+        if not (thousandths == thousandths.round(0)).all() or not (pointed.abs() >= 1).all():
+            continue
+        if float(pointed.abs().max()) >= 1000:
+            continue
+        exact = ((thousandths.round(0) % 10) != 0).mean()
+        if exact is not None and float(exact) >= 0.8:
+            found.append((name, f"{float(pointed[0]):.3f}"))
+    return found
+
+
 def numbers_as_text_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
     """Text columns of a sample that hold numbers the reader could not type, as the monitoring
     reads them (:func:`churnops.monitor.prepare.numbers_as_text`): numbers written with digit
