@@ -768,3 +768,17 @@ def test_numbers_whose_point_may_group_thousands_are_said(tmp_path):
     plain.write_csv(tmp_path / "ref.csv", separator=";")
     done = churnops(tmp_path, *base)
     assert "group thousands" not in done.stderr, done.stderr
+
+
+def test_a_target_that_is_not_a_label_is_said_not_called_absent(tmp_path):
+    """--target naming a column of ids said "target: none (no target column in these data;
+    --target COLUMN names it)" - though it was given. It is not compared, and the line says why."""
+    rng = np.random.default_rng(13)
+    table = pl.DataFrame(
+        {"policy_no": [f"P{i:07d}" for i in rng.permutation(3_000)], "age": rng.integers(18, 80, 3_000)}
+    )
+    table.write_csv(tmp_path / "ref.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "ref.csv", "-t", "policy_no")
+    assert done.returncode == 0, done.stderr
+    assert "target policy_no: not compared - not a label it can compare (" in done.stdout, done.stdout
+    assert "no target column in these data" not in done.stdout
