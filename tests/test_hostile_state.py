@@ -270,7 +270,9 @@ def _column_cache(root: Path) -> Path:
 
 
 def _column_document(**changes: object) -> str:
-    return json.dumps({"format": 2, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], **changes})
+    return json.dumps(
+        {"format": 3, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": [], **changes}
+    )
 
 
 COLUMN_CACHE_TAMPERING = {
@@ -307,7 +309,7 @@ def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
     if case == "a folder":
         assert (cache / "keep.txt").read_text() == "mine"
         return
-    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 2  # rebuilt
+    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 3  # rebuilt
     assert "ignoring" not in monitor(ws).stderr
 
 

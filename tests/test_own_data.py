@@ -414,12 +414,13 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     assert decided["columns"]["score"]["reference"]["unparsable"] == 5
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 2,
+        "format": 3,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},
         "commas": [["eu_amount", json.loads(kept.read_text())["commas"][0][1]]],
         "strays": [["score", 5, 2000, "n/a yet"]],
+        "points": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided
@@ -782,3 +783,12 @@ def test_a_target_that_is_not_a_label_is_said_not_called_absent(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "target policy_no: not compared - not a label it can compare (" in done.stdout, done.stdout
     assert "no target column in these data" not in done.stdout
+
+
+def test_a_binary_file_is_said_to_be_binary(tmp_path):
+    """A program's bytes named .csv were reported as "lines end with a carriage return only (old
+    Mac text)" - advice that sends the user to convert line ends."""
+    pl.DataFrame({"x": [5, 3, 9]}).write_csv(tmp_path / "ref.csv")
+    (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 8 + b"\r\nmore")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "bin.csv")
+    assert done.returncode == 2 and "bin.csv: this is not text (it holds binary bytes)" in done.stderr, done.stderr

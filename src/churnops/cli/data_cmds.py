@@ -33,7 +33,7 @@ def init(
 ) -> None:
     """Write the synthetic bank-churn reference dataset (deterministic: same seed, same bytes).
 
-    The columns follow the seed project's data/churn.csv; the churn label comes from a
+    The columns follow the original bank-churn project's data/churn.csv; the churn label comes from a
     documented logistic model of the features (about 20% churn).
     """
     from churnops.data.generator import write_reference
@@ -110,7 +110,7 @@ def generate(
 ) -> None:
     """Make a production batch: rows of the reference file with a drift scenario applied.
 
-    Default = the seed's drift: Balance x1.20, Credit Score -15 (clipped to 300-850),
+    Default = the bank example's drift: Balance x1.20, Credit Score -15 (clipped to 300-850),
     Income x1.10, churn rate +4.5 points. A sidecar .meta.json records how to remake it.
     """
     from churnops.data.scenarios import resolve_scenario

@@ -117,7 +117,13 @@ ReferenceOption = Annotated[
 ]
 ReferenceRowsOption = Annotated[
     str | None,
-    typer.Option("--reference-rows", help="Row window START:END of the reference [config default: 0:20000]."),
+    typer.Option(
+        "--reference-rows",
+        help=(
+            "Row window START:END of the reference (default: data.reference_rows, 0:20000 of the embedded data; "
+            "a file given with --reference is read whole)."
+        ),
+    ),
 ]
 
 profile_app = typer.Typer(help="Reference profiles (cached statistics of the reference).", no_args_is_help=True)
@@ -173,7 +179,7 @@ def monitor(
     Writes monitoring/monitoring_metrics.json and monitoring/monitoring_report.html (+ report.css),
     and trigger.txt when the run raises an alert: by default data drift (share of drifted columns
     above thresholds.dataset_drift, 0.1), a significant change of the target's rate, or model decay
-    or prediction drift when a champion model exists (thresholds.trigger_on; ["data"] is the seed's
+    or prediction drift when a champion model exists (thresholds.trigger_on; ["data"] is the original project's
     rule). A stale trigger.txt is removed otherwise. A run started while another holds the
     workspace waits for it (--no-wait: exit at once).
     """

@@ -58,7 +58,7 @@ def pipeline(
         bool, typer.Option("--retrain", help="Run stage 5 (retraining) on drift, as retrain.enabled does.")
     ] = False,
 ) -> None:
-    """Run the seed's pipeline: monitoring, check drift, DVC versioning (on an alert), notification, retraining.
+    """Run the nightly pipeline: monitoring, check drift, DVC versioning (on an alert), notification, retraining.
 
     The run holds the workspace from the first stage to the summary (a monitor started meanwhile
     waits), so every output, the versioned batch, the notification and the history row describe

@@ -71,6 +71,10 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
     if len(first) > MAX_HEADER_BYTES:
         raise InputDataError(f"{path}: the first line is longer than {MAX_HEADER_BYTES >> 20} MiB; is this a CSV file?")
     body = first.rstrip(b"\r\n")
+    if b"\x00" in first or sum(byte < 9 or 13 < byte < 32 for byte in first[:4096]) > 8:
+        raise InputDataError(
+            f"{path}: this is not text (it holds binary bytes); is it a CSV file? (Parquet files end in .parquet)"
+        )
     if b"\r" in body:
         raise InputDataError(
             f"{path}: lines end with a carriage return only (old Mac text); convert the file to Unix or Windows line "

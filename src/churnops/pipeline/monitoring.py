@@ -183,8 +183,13 @@ def _run_monitoring(
     started = time.perf_counter()
     settings = settings_from_config(config)
     engine = choose_engine(request.engine or config.monitor.engine)
-    champion = None
-    if config.model.monitor != "off":
+    champion: Any = None
+    if config.model.monitor != "off" and config.model_registry_missing():  # no registry: nothing to load
+        from churnops.pipeline.champion import expected
+        from churnops.redact import redact
+
+        champion = expected(config, f"there is no model registry at {redact(config.model_tracking_uri())}")
+    elif config.model.monitor != "off":
         from churnops.pipeline.scoring import prepare_model_imports
 
         champion = prepare_model_imports(config)
@@ -236,11 +241,15 @@ def _with_model(
     one; its stages' times join the run's timings."""
     if config.model.monitor == "off" or champion is None:
         return result
-    from churnops.pipeline.scoring import ModelUnavailable, unavailable_section
+    from churnops.pipeline.champion import ModelUnavailable
 
     if isinstance(champion, ModelUnavailable):
+        from churnops.pipeline.scoring import unavailable_section
+
         logger.warning("model not checked: %s", champion.error)
         return replace(result, model=unavailable_section(config, champion.error))
+    from churnops.pipeline.scoring import unavailable_section
+
     if not current.is_file():
         why = (
             f"the model scores a batch given as one file ({current.name} is not); "

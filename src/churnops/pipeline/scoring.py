@@ -27,6 +27,7 @@ from churnops.monitor.performance import classification_metrics, estimated_metri
 from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.results import ColumnDrift, MonitoringResult
 from churnops.monitor.settings import settings_from_config
+from churnops.pipeline.champion import ModelUnavailable, expected
 from churnops.pipeline.progress import Progress, heartbeat
 
 logger = logging.getLogger(__name__)
@@ -147,14 +148,6 @@ def predict(
     return PredictOutcome(target, frame.height, f"{version.name} v{version.version}", timings)
 
 
-@dataclass(frozen=True)
-class ModelUnavailable:
-    """A champion that should be checked and cannot be found or read: the run says so as a
-    finding ("model unchecked"), never as a run without a model."""
-
-    error: str
-
-
 def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavailable | None:
     """The champion to monitor, looked up once per run: None when there is none and none is
     expected, or model monitoring is off; :class:`ModelUnavailable` when the registry cannot be
@@ -171,7 +164,7 @@ def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavai
         return None
     where = redact(config.model_tracking_uri())
     if config.model_registry_missing():
-        return _expected(config, f"there is no model registry at {where}")
+        return expected(config, f"there is no model registry at {where}")
     try:
         version = registry.find_alias(store_of(config), config.model.name, "champion")
     except ChurnopsError as exc:  # already said in churnops' words (see registry.failure)
@@ -179,43 +172,13 @@ def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavai
     except Exception as exc:  # noqa: BLE001 - a broken or unreachable store fails in many ways
         return ModelUnavailable(f"the model registry {where} cannot be read ({registry.failure(exc, where)})")
     if version is None:
-        return _expected(config, f"there is no {config.model.name}@champion in the model registry {where}")
+        return expected(config, f"there is no {config.model.name}@champion in the model registry {where}")
     if registry.has_array_form(version):  # the array form needs neither
         return version
     thread = threading.Thread(target=import_skops, name="churnops-model-imports")
     thread.daemon = True
     thread.start()
     return version
-
-
-def _expected(config: Config, why: str) -> ModelUnavailable | None:
-    """``why`` no champion is checked - as a finding when one is expected."""
-    if config.model.monitor == "required":
-        return ModelUnavailable(f'{why} (model.monitor = "required")')
-    previous = _previous_model(config)
-    if previous is None:
-        return None
-    return ModelUnavailable(
-        f"{why}, yet the previous run checked {previous}: train one (churnops train) or point model.tracking_uri "
-        'at its registry; model.monitor = "off" monitors the data alone'
-    )
-
-
-def _previous_model(config: Config) -> str | None:
-    """The model the latest metrics document checked (or tried to), as ``name vN``; None when it
-    checked none or cannot be read."""
-    from churnops.errors import InputDataError
-    from churnops.pipeline.workspace import read_metrics
-
-    try:
-        document = read_metrics(config)
-    except InputDataError:
-        return None
-    model = (document or {}).get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        return None
-    version = model.get("version")
-    return f"{model['name']} v{version}" if isinstance(version, str) else model["name"]
 
 
 def unavailable_section(config: Config, error: str) -> dict[str, Any]:
