@@ -705,6 +705,9 @@ def test_the_model_reads_a_label_in_words_as_monitoring_does():
     assert labels_of(frame, "status").tolist() == [0, 1, 0, 1, 1]
     assert labels_of(pd.DataFrame({"y": ["No", "Yes", "No"]}), "y").tolist() == [0, 1, 0]
     assert labels_of(pd.DataFrame({"y": [0, 1, 1]}), "y").tolist() == [0, 1, 1]
+    # target_positive names the event among 0/1 labels too (1 = stayed): train and score it, not 1
+    assert labels_of(pd.DataFrame({"y": [0, 1, 1]}), "y", "0").tolist() == [1, 0, 0]
+    assert labels_of(pd.DataFrame({"y": [False, True]}), "y", "false").tolist() == [1, 0]
     letters = pd.DataFrame({"y": ["A", "B", "A"]})
     with pytest.raises(InputDataError, match="set columns.target_positive to the one that marks the event"):
         labels_of(letters, "y")
@@ -792,3 +795,56 @@ def test_a_binary_file_is_said_to_be_binary(tmp_path):
     (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 8 + b"\r\nmore")
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "bin.csv")
     assert done.returncode == 2 and "bin.csv: this is not text (it holds binary bytes)" in done.stderr, done.stderr
+
+
+def test_labels_the_reference_never_took_or_spelled_otherwise_are_still_the_label(tmp_path):
+    """A reference of 'No' only and a batch 20% 'Yes' compared the rate of 'No' (100% -> 100%,
+    no drift); a batch writing 'yes'/' no' was not compared at all; a unique number per row named
+    as --target alerted "drifted (wasserstein)"; "Won't churn" read as the event ("t" for true)."""
+    rng = np.random.default_rng(21)
+
+    def run(reference: pl.DataFrame, current: pl.DataFrame, target: str = "y") -> tuple[str, dict]:
+        reference.write_csv(tmp_path / "ref.csv")
+        current.write_csv(tmp_path / "cur.csv")
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "-t", target, "--no-cache")
+        assert done.returncode == 0, done.stderr
+        return done.stdout, metrics(tmp_path)["target_drift"]
+
+    x = rng.normal(0, 1, 3_000)
+    some = np.where(rng.random(1_000) < 0.2, "Yes", "No")
+    out, target = run(pl.DataFrame({"x": x, "y": ["No"] * 3_000}), pl.DataFrame({"x": x[:1_000], "y": some}))
+    assert target["positive_label"] == "Yes" and target["reference_rate"] == 0 and target["drift_detected"], out
+    assert "target y = Yes: 0.00% -> " in out
+    both = np.where(rng.random(3_000) < 0.2, "Yes", "No")
+    spelled = [f" {v.lower()}" for v in some]
+    out, target = run(pl.DataFrame({"x": x, "y": both}), pl.DataFrame({"x": x[:1_000], "y": spelled}))
+    assert target["positive_label"] == "Yes" and target["current_rate"] == pytest.approx((some == "Yes").mean())
+    assert "read as the reference writes them: " in out and "' yes' as 'Yes'" in out, out
+    ids = pl.DataFrame({"x": x, "customer_id": rng.permutation(3_000) * 7 + 1_000})
+    out, target = run(ids, ids, "customer_id")
+    assert target["test"] == "none" and "not compared - not a label it can compare" in out, out
+    words = np.where(rng.random(3_000) < 0.2, "Will churn", "Won't churn")
+    out, target = run(pl.DataFrame({"x": x, "y": words}), pl.DataFrame({"x": x, "y": words}))
+    assert target["positive_label"] == "Will churn" and "the rate watched is" not in out, out
+
+
+def test_three_decimal_measures_are_not_taken_for_thousands_and_binary_files_are_said(tmp_path):
+    """Coordinates, 3-decimal prices and rates were named "numbers whose point may group
+    thousands"; a PDF or random bytes named .csv got advice about encodings or column names."""
+    rng = np.random.default_rng(22)
+    n = 3_000
+    table = pl.DataFrame(
+        {
+            "lat": rng.uniform(47, 55, n).round(3),
+            "price_kwd": rng.uniform(100, 900, n).round(3),
+            "fx_rate": rng.uniform(1, 1.2, n).round(3),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+    table.write_csv(tmp_path / "ref.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "ref.csv", "-t", "churned")
+    assert done.returncode == 0 and "group thousands" not in done.stderr, done.stderr
+    for name, data in (("doc.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), ("rand.csv", rng.bytes(20_000))):
+        (tmp_path / name).write_bytes(data)
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", name)
+        assert done.returncode == 2 and f"{name}: this is not text (it holds binary bytes)" in done.stderr, done.stderr

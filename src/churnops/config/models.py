@@ -1006,8 +1006,8 @@ class Config(_Section):
     def model_registry_missing(self) -> bool:
         """Whether the model registry is a local SQLite file not created yet - no model was ever
         registered, so there is no champion to look up (nor a reason to load MLflow's client)."""
-        uri = self.model_tracking_uri()
-        return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+        path = self.sqlite_path(self.model_tracking_uri())  # the file itself: no ?query, %XX decoded
+        return path is not None and not path.exists()
 
     def sqlite_path(self, url: str) -> Path | None:
         """The file of a ``sqlite:///`` URL (resolved in the project when relative), else None."""

@@ -55,6 +55,23 @@ class CsvDialect:
 DEFAULT_DIALECT = CsvDialect()
 
 
+BINARY_PROBE_BYTES = 8192
+BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF", b"PAR1")
+
+
+def looks_binary(start: bytes) -> bool:
+    """Whether the first bytes of a file are not text: a known binary signature, a NUL byte, or
+    more than 1 in 20 control characters other than tab and line ends.
+
+    >>> looks_binary(b"a,b" + bytes([10]) + b"1,2"), looks_binary(b"%PDF-1.7"), looks_binary(bytes(range(256)))
+    (False, True, True)
+    """
+    if start.startswith(BINARY_MAGIC) or b"\x00" in start:
+        return True
+    controls = sum(byte < 9 or 13 < byte < 32 or byte == 127 for byte in start)
+    return controls > max(8, len(start) // 20)
+
+
 def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]:
     """The column names in the first line of a CSV file.
 
@@ -71,7 +88,9 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
     if len(first) > MAX_HEADER_BYTES:
         raise InputDataError(f"{path}: the first line is longer than {MAX_HEADER_BYTES >> 20} MiB; is this a CSV file?")
     body = first.rstrip(b"\r\n")
-    if b"\x00" in first or sum(byte < 9 or 13 < byte < 32 for byte in first[:4096]) > 8:
+    with path.open("rb") as handle:
+        start = handle.read(BINARY_PROBE_BYTES)
+    if looks_binary(start):
         raise InputDataError(
             f"{path}: this is not text (it holds binary bytes); is it a CSV file? (Parquet files end in .parquet)"
         )

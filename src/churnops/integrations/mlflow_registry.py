@@ -62,8 +62,10 @@ class Store:
 
     @property
     def local_database(self) -> Path | None:
+        """The SQLite file of a ``sqlite:///`` tracking URI: without its ``?query``, ``%XX``
+        decoded - the file SQLAlchemy opens (``sqlite:///mlflow.db?timeout=20`` is ``mlflow.db``)."""
         if self.tracking_uri.startswith("sqlite:///"):
-            return Path(self.tracking_uri.removeprefix("sqlite:///"))
+            return Path(urllib.parse.unquote(self.tracking_uri.removeprefix("sqlite:///").split("?", 1)[0]))
         return None
 
 

@@ -34,8 +34,12 @@ def _reads_as(label: str) -> str | None:
 
     >>> _reads_as("Attrited Customer"), _reads_as("Existing Customer"), _reads_as("not churned"), _reads_as("B")
     ('event', 'no event', 'no event', None)
+    >>> _reads_as("Won't churn"), _reads_as("Will churn"), _reads_as("Y")
+    ('no event', 'event', 'event')
     """
-    words = set(re.split(r"[^0-9a-z]+", label.lower())) - {""}
+    words = set(re.split(r"[^0-9a-z]+", label.lower().replace("n't", " not").replace("n’t", " not"))) - {""}
+    if len(words) > 1:  # one letter is a word only alone: "won't churn" is not "t"rue
+        words = {word for word in words if len(word) > 1}
     if words & NO_EVENT_WORDS:
         return "no event"
     return "event" if words & EVENT_WORDS else None
@@ -91,6 +95,40 @@ def rate_difference_ci(p1: float, n1: int, p2: float, n2: int, z: float = Z_95) 
     return diff - half, diff + half
 
 
+def _unique_per_row(sample: NumericalSample) -> bool:
+    """Numbers that are different in nearly every row (an identifier), of a sample large enough to tell."""
+    count = sample.count
+    values = sample.values
+    distinct = (
+        len(values) if sample.weights is not None else int(np.count_nonzero(np.diff(values))) + min(len(values), 1)
+    )
+    return sample.relative_error == 0.0 and count >= 100 and distinct > 0.9 * count
+
+
+def _as_the_reference_spells(
+    reference: CategoricalSample, current: CategoricalSample
+) -> tuple[CategoricalSample, list[str]]:
+    """The batch's labels written as the reference's when they differ only in case or spaces
+    ("yes" and " Yes" are "Yes"), their counts merged; and what was read so (``'yes' as 'Yes'``)."""
+    known = {label_text(label).strip().casefold(): label for label in reference.labels}
+    if not all(isinstance(label, str) for label in current.labels) or not known:
+        return current, []
+    merged: dict[Any, int] = {}
+    respelled = []
+    for label, count in zip(current.labels, current.counts, strict=True):
+        target = label
+        if label not in reference.labels:
+            target = known.get(label.strip().casefold(), label)
+            if target is not label:
+                respelled.append(f"{label!r} as {label_text(target)!r}")
+        merged[target] = merged.get(target, 0) + int(count)
+    if not respelled:
+        return current, []
+    labels = sorted(merged, key=lambda value: (str(type(value)), value))
+    counts = np.array([merged[label] for label in labels], dtype=current.counts.dtype)
+    return CategoricalSample(labels, counts, current.rows, current.missing, current.unparsable), respelled
+
+
 def target_drift(
     plan: ColumnPlan,
     reference: NumericalSample | CategoricalSample,
@@ -109,13 +147,23 @@ def target_drift(
     two-sided p-value depends on ``|z|`` only and is unchanged.
     """
     note = None
+    if isinstance(reference, NumericalSample) and _unique_per_row(reference):
+        return TargetDrift(
+            plan.name, "none", float("nan"), None, 0.0, False,
+            note="not a label it can compare (a different value in almost every row: an identifier?)",
+        )  # fmt: skip
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
-        if 1 <= len(reference.labels) <= 2 and set(current.labels) - set(reference.labels):
+        current, respelled = _as_the_reference_spells(reference, current)
+        if respelled:
+            note = f"read as the reference writes them: {', '.join(respelled[:3])}"
+        union = set(current.labels) | set(reference.labels)
+        if (len(reference.labels) == 2 or len(union) > 2) and set(current.labels) - set(reference.labels):
             # values the reference's label never took (50000 in a 0/1 column) are data errors,
             # counted by data quality; the rate is measured on the labels that exist
             keep = [i for i, label in enumerate(current.labels) if label in set(reference.labels)]
             dropped = int(current.count - current.counts[keep].sum())
-            note = f"{dropped} values the reference's label never took were left out (see data quality)"
+            left_out = f"{dropped} values the reference's label never took were left out (see data quality)"
+            note = f"{note}; {left_out}" if note else left_out
             current = CategoricalSample(
                 [current.labels[i] for i in keep],
                 current.counts[keep],

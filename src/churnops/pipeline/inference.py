@@ -147,7 +147,11 @@ def _applied(config: Config, found: Inference) -> Config:
             shown,
         )
     if found.points:
-        shown = ", ".join(f"{name} (e.g. {example})" for name, example in found.points[:5])
+        shown = ", ".join(f"{name} (e.g. {example})" for name, example in found.points[:5]) + (
+            f" and {len(found.points) - 5} more: {', '.join(name for name, _ in found.points[5:])}"
+            if len(found.points) > 5
+            else ""
+        )
         logger.log(
             NOTICE,
             "numbers whose point may group thousands: %s - every number with a point has three digits after it "

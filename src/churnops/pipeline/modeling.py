@@ -59,9 +59,9 @@ def labels_of(frame: Any, target: str, positive: str | None = None) -> Any:
     if values.isna().any():
         raise InputDataError(f"target column '{target}' has missing values: give every row its label")
     found = sorted(values.unique().tolist(), key=lambda value: (str(type(value)), value))
-    if set(found) <= {0, 1}:
+    if set(found) <= {0, 1} and positive is None:
         return values.astype(int).to_numpy()
-    if len(found) == 2:
+    if len(found) == 2 or (positive is not None and len(found) == 1):
         index, decided = positive_index(found, positive)
         shown = " and ".join(repr(label_text(value)) for value in found)
         if index is None:

@@ -56,16 +56,24 @@ def _reading(progress: Progress | None, what: str) -> Callable[[int, int], None]
 
 def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndarray:
     """Churn probabilities of every row of a chunked (polars) table."""
+    import polars as pl
+
     from churnops.integrations.model import predict_probabilities
+    from churnops.monitor.prepare import coerce_numerical
 
     columns = loaded.metadata.features.columns
+    numerical = set(loaded.metadata.features.numerical)
     out = []
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
             raise InputDataError(f"the data lacks the model's input column(s) {', '.join(missing)}")
+        inputs = chunk.select(columns)
+        text = [c for c in columns if c in numerical and inputs.schema[c] == pl.String]
+        if text:  # numbers as monitoring reads them (1,234.50, $88): a cell that is not one is missing
+            inputs = inputs.with_columns([coerce_numerical(inputs[c]).series.alias(c) for c in text])
         try:
-            out.append(predict_probabilities(loaded.model, chunk.select(columns)))
+            out.append(predict_probabilities(loaded.model, inputs))
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
             raise InputDataError(f"the model cannot score this data: {str(exc).splitlines()[0][:300]}") from None
     return np.concatenate(out) if out else np.zeros(0)
@@ -280,11 +288,12 @@ def _realized(config: Config, current: Path, probabilities: np.ndarray, threshol
     labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
     if labels.null_count():
         return None
-    if not set(labels.unique().to_list()) <= {0, 1}:  # Yes/No, churned/retained: read as monitoring does
+    positive = config.columns.target_positive
+    if positive is not None or not set(labels.unique().to_list()) <= {0, 1}:  # read as monitoring does
         from churnops.monitor.target import positive_index
 
         found = sorted(labels.unique().to_list(), key=lambda value: (str(type(value)), value))
-        index, decided = positive_index(found, config.columns.target_positive) if len(found) == 2 else (None, "")
+        index, decided = positive_index(found, positive) if len(found) <= 2 else (None, "")
         if index is None or decided == "last in order":
             return None
         labels = (labels == found[index]).cast(pl.Int64)

@@ -165,12 +165,15 @@ def thousands_point_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
     for 3283, a European export read with a decimal point), with an example each: at least
     :data:`THOUSANDS_POINT_MIN` numbers have a point; every one of them has one to three digits
     before it, none of them 0, and at most three after it, nine in ten exactly three (a group
-    written ``3.280`` reads 3.28); and no whole number reaches 1,000 (it would have been grouped).
+    written ``3.280`` reads 3.28); whole numbers - written without a point below 1,000 - are at
+    least 2% of the values, and none reaches 1,000 (it would have been grouped).
 
     >>> thousands_point_columns(pl.DataFrame({"a": [3.283, 1.001, 12.5, 443.0] * 10}))
     []
     >>> thousands_point_columns(pl.DataFrame({"a": [3.283, 1.001, 12.046, 443.0, 998.0] * 10}))
     [('a', '3.283')]
+    >>> thousands_point_columns(pl.DataFrame({"lat": [48.137, 52.52, 50.111, 53.551, 48.775] * 10}))
+    []
     """
     found = []
     for name, dtype in frame.schema.items():
@@ -181,6 +184,8 @@ def thousands_point_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
         pointed = values.filter(values != values.floor())
         if pointed.len() < THOUSANDS_POINT_MIN or (whole.len() and float(whole.abs().max()) >= 1000):
             continue
+        if whole.len() < max(5, 0.02 * values.len()):  # below 1,000 a grouped export writes no point at all;
+            continue  # three-decimal measures (coordinates, rates, weights) are rarely whole
         thousandths = (pointed.abs() * 1000).round(6)
         if not (thousandths == thousandths.round(0)).all() or not (pointed.abs() >= 1).all():
             continue
