@@ -196,12 +196,24 @@ def test_pipeline_current_versions_the_batch_it_checked(repo, cli, tmp_path_fact
     facts = trailers(repo)
     assert facts["sha256"] == sha(elsewhere) and facts["run-id"] == report["run_id"]
     assert not (repo / BATCH).with_name("bank_churn_prod.meta.json").exists()  # it described the calm batch
+    assert "meta.json" not in git(repo, "status", "--porcelain")  # and its removal is in the version's commit
     listed = json.loads(cli("versions", "list", "--format", "json").output)
     assert listed[0]["sha256"] == sha(elsewhere)
 
     result = cli("pipeline", "-p", str(elsewhere))  # the same batch again: said, and no new commit
     assert result.exit_code == 0, result.output
     assert f"{BATCH} (copied from {elsewhere}) is already versioned" in summary(repo)["stages"][2]["detail"]
+
+    # a Parquet batch is not copied into the .csv versions are kept at (it broke every later run)
+    import polars as pl
+
+    parquet = elsewhere.with_suffix(".parquet")
+    pl.read_csv(elsewhere).write_parquet(parquet)
+    head = git(repo, "rev-parse", "HEAD")
+    result = cli("pipeline", "-p", str(parquet))
+    assert result.exit_code == 4, result.output
+    assert "checked a parquet file, but versions are kept at" in json.dumps(summary(repo)["stages"][2]), summary(repo)
+    assert git(repo, "rev-parse", "HEAD") == head and sha(repo / BATCH) == sha(elsewhere)
 
 
 def test_a_batch_changed_after_its_check_is_not_versioned_under_the_run(repo, cli):

@@ -383,6 +383,11 @@ def version_batch(
         raise IntegrationError(f"git ignores {record}, which holds the batch's version: remove it from .gitignore")
     paths = [p for p in dict.fromkeys(paths) if p not in skipped]
     add(root, *paths)
+    for gone in (p for p in wanted if not p.is_file() and root in p.parents):  # a sidecar removed with its batch
+        relative = _relative(gone, root)
+        if run_git(root, "ls-files", "--error-unmatch", "--", relative, check=False).returncode == 0:
+            run_git(root, "rm", "--cached", "--quiet", "--", relative)
+            paths.append(relative)
     score = facts.get("drift_score")
     summary = f"churnops: version production batch {batch.name}"
     if isinstance(score, float):

@@ -148,6 +148,14 @@ def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]
         if sha256_file(checked) != expected:
             raise InputDataError(_changed(checked, run_id))
         return CheckedBatchVersion(version_current_batch(config, production, metrics), production, None)
+    from churnops.data.io import table_format
+
+    if table_format(checked) != table_format(production):
+        raise InputDataError(
+            f"{checked}: run {run_id} checked a {table_format(checked)} file, but versions are kept at "
+            f"{_shown(production, config.root)} ({table_format(production)}): not versioned (set paths.production to a "
+            f".{table_format(checked)} file, or give the batch as {table_format(production)})"
+        )
     _copy_verified(checked, production, expected, run_id)
     from churnops.pipeline.storage import drop_stale_sidecar
 
