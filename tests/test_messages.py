@@ -192,3 +192,17 @@ def test_every_part_of_a_url_that_can_be_secret_is_redacted_and_plain_words_stay
     assert redact("http://gw:9091/metrics/job/churnops/instance/x") == "http://gw:9091/metrics/job/churnops/instance/x"
     kept = "sqlite:////tmp/pytest-12/mlflow.db file:///tmp/run-20240601/report.html s3://bank/batch-2024x01/part-0001"
     assert redact(kept) == kept
+
+
+def test_a_user_name_that_is_a_word_is_hidden_as_a_word_only():
+    """A webhook user named 'report' made every message say 'monitoring_***.html': a user name
+    beside a password is hidden where it stands alone, never inside other words or file names."""
+    from churnops.redact import forget_all, redact, remember_url
+
+    forget_all()
+    try:
+        remember_url("http://report:Xy7pQ2mLw9@127.0.0.1:18081/hook")
+        shown = redact("user report refused (Xy7pQ2mLw9); see monitoring/monitoring_report.html and report.html")
+        assert shown == "user *** refused (***); see monitoring/monitoring_report.html and report.html", shown
+    finally:
+        forget_all()

@@ -87,6 +87,8 @@ def _names_a_server(scheme: str, netloc: str) -> bool:
 
 
 _known: set[str] = set()
+_words: set[str] = set()
+"""Remembered pieces hidden only where they stand as a word (user names that are words)."""
 _known_lock = threading.Lock()
 
 
@@ -116,9 +118,13 @@ def url_secrets(url: str) -> list[str]:
     userinfo = parts.netloc.rpartition("@")[0]
     if userinfo:
         found.add(userinfo)
-        for piece in (username, password):
-            if piece:
-                found |= {piece, unquote(piece)}
+        if password:
+            found |= {password, unquote(password)}
+        # a user name alone is hidden when it is the credential (no password: a token as the user)
+        # or looks like one; an ordinary word ("report", "churn") hidden everywhere garbled the
+        # messages around it ("monitoring_***.html"), and the user info as a whole stays hidden
+        if username and (not password or looks_like_token(unquote(username))):
+            found |= {username, unquote(username)}
         user, _, secret = userinfo.partition(":")
         basic = f"{unquote(user)}:{unquote(secret)}".encode()
         found.add(base64.b64encode(basic).decode("ascii"))
@@ -139,7 +145,7 @@ def fragments(secret: str) -> list[str]:
 
     >>> pieces = fragments("https://user:s3cretpass@hooks.example/services/T0/B1/abcdefgh12345678?token=zz99zz99")
     >>> [p for p in pieces if "://" not in p and "%" not in p]
-    ['dXNlcjpzM2NyZXRwYXNz', 'abcdefgh12345678', 'user:s3cretpass', 's3cretpass', 'zz99zz99', 'user']
+    ['dXNlcjpzM2NyZXRwYXNz', 'abcdefgh12345678', 'user:s3cretpass', 's3cretpass', 'zz99zz99']
     """
     secret = secret.strip()
     if not secret:
@@ -155,17 +161,39 @@ def remember(secrets: Iterable[str | None]) -> None:
         _known.update(s.strip() for s in secrets if s and s.strip())
 
 
+def url_user_names(url: str) -> list[str]:
+    """The user name of a URL that also holds a password, unless it looks like a token: hidden
+    only as a whole word (:func:`remember_url`), so that a name that is an ordinary word
+    ("report") does not garble the words it is part of ("monitoring_report.html").
+
+    >>> url_user_names("redis://ruser:R3disPassw0rd@cache/0"), url_user_names("https://ghp0123456789abcdef@git/x")
+    (['ruser'], [])
+    """
+    try:
+        parts = urlsplit(url.strip())
+        username, password = parts.username, parts.password
+    except ValueError:
+        return []
+    if not username or not password or looks_like_token(unquote(username)):
+        return []
+    return sorted({username, unquote(username)})
+
+
 def remember_url(url: str | None) -> None:
     """Add the parts of a URL that can be secret (:func:`url_secrets`) - a Redis URL's password,
-    a Pushgateway's path token - but not the URL itself, whose host stays readable."""
+    a Pushgateway's path token - but not the URL itself, whose host stays readable; its user
+    name is hidden where it stands as a word (:func:`url_user_names`)."""
     if url:
         remember(url_secrets(url))
+        with _known_lock:
+            _words.update(url_user_names(url))
 
 
 def forget_all() -> None:
     """Forget every remembered secret (tests; a long-lived process reloading its configuration)."""
     with _known_lock:
         _known.clear()
+        _words.clear()
 
 
 def _clean_url(match: re.Match[str]) -> str:
@@ -219,13 +247,19 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     """
     text = str(text)
     with _known_lock:
-        known = set(_known)
+        known, words = set(_known), set(_words)
     pieces: set[str] = set()
-    for secret in [*known, *(s for s in secrets if s)]:
+    given = [s for s in secrets if s]
+    for secret in [*known, *given]:
         pieces.update(fragments(secret))
+    for url in given:
+        words.update(url_user_names(url) if "://" in url else ())
     for piece in sorted(pieces, key=lambda p: (-len(p), p)):
         if piece in text:
             text = _replace(text, piece)
+    for word in sorted(words, key=lambda w: (-len(w), w)):
+        if word in text:
+            text = re.sub(rf"(?<![A-Za-z0-9_.\-]){re.escape(word)}(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])", REDACTED, text)
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)
