@@ -612,6 +612,25 @@ def _one_response(client, pending: bytes = b"") -> tuple[bytes, bytes]:
     return head + b"\r\n\r\n" + rest[:length], rest[length:]
 
 
+def test_a_stop_does_not_wait_for_the_requests_waiting_for_a_window(project):
+    """SIGTERM waited for a long poll (GET /v1/drift?window=N&wait=60) to run out: 61 s, past a
+    Kubernetes grace period of 30 s, so the service was killed instead of stopping cleanly. The
+    waiting request is answered 503 at once and the service exits 0 (the wait below is bounded far
+    under the poll's 60 s)."""
+    import signal
+    import socket
+
+    service = Service(project)
+    host, port = service.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=120) as client:
+        client.sendall(b"GET /v1/drift?window=99&wait=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert service.request("GET", "/healthz")[0] == 200  # the poll was read before this was answered
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=30) == 0
+        answer, _ = _one_response(client)
+    assert answer.startswith(b"HTTP/1.1 503") and b"the service is stopping" in answer, answer
+
+
 def test_a_client_that_does_not_take_its_answers_is_cut(project):
     """A client that pipelines requests and never reads held its connection (and a slot of the
     1,000) forever, and kept a SIGTERM from ending the service: uvicorn waits with no end for the

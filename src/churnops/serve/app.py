@@ -80,6 +80,9 @@ class ServiceState:
     window_size: int
     folder: Path
     window_period: float | None = None
+    stopping: bool = False
+    """Set when the service is asked to stop (SIGTERM, Ctrl-C): requests waiting for a window
+    are answered at once, so that the stop does not wait for them."""
     """Seconds after its first event that a window closes, full or not (``serve.window_period``)."""
     batcher: MicroBatcher | None = None
     """Scores ``/v1/predict`` with the champion; None when there is no champion."""
@@ -429,10 +432,12 @@ def create_app(state: ServiceState) -> Starlette:
                 waiters["now"] += 1
                 try:  # waits on the event loop, holding no thread that writes need
                     deadline = time.monotonic() + wait
-                    while not settled(number) and time.monotonic() < deadline:
+                    while not settled(number) and time.monotonic() < deadline and not state.stopping:
                         await asyncio.sleep(0.05)
                 finally:
                     waiters["now"] -= 1
+                if state.stopping and not settled(number):
+                    return _problem(503, "the service is stopping; ask again once it is back")
             if not evaluated(number) and number in state.evaluator.failed:
                 return _problem(
                     500, f"window {number} could not be evaluated (see the service's log; it is tried again at restart)"

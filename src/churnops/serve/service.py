@@ -313,7 +313,12 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
     bound = listener.getsockname()[1]
     from churnops.serve.connections import guarded_protocol
 
-    server = uvicorn.Server(
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            state.stopping = True  # the requests waiting for a window answer now, not at their deadline
+            super().handle_exit(sig, frame)
+
+    server = Server(
         uvicorn.Config(
             app,
             # a slow or silent client is closed, and a request too large is refused as it arrives
