@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -155,6 +156,18 @@ def monitor(
         bool, typer.Option("--no-cache", help="Do not read or write the reference profile cache.")
     ] = False,
     no_wait: NoWaitOption = False,
+    run_id_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-id-file",
+            metavar="<file>",
+            help=(
+                "Also write this run's id to FILE, for a CI job whose later steps name this run (churnops "
+                "version --run-id, notify --run-id) - read from the file, never from the latest metrics, "
+                "which another run may have written since."
+            ),
+        ),
+    ] = None,
     mode: ModeOption = None,
     verdict: VerdictOption = None,
     segment: SegmentOption = None,
@@ -231,6 +244,14 @@ def monitor(
             )
     for line in summary_lines(outcome):
         say(line)
+    if run_id_file is not None:
+        from churnops.data.files import atomic_write_bytes
+        from churnops.errors import OutputWriteError
+
+        try:
+            atomic_write_bytes(run_id_file, f"{outcome.result.run_id}\n".encode())
+        except (OSError, OutputWriteError) as exc:
+            raise OutputWriteError(f"--run-id-file {run_id_file}: cannot write it ({exc})") from None
     if cfg.publish.url:
         from churnops.errors import ChurnopsError
         from churnops.pipeline.runner import EXIT_STAGE_FAILED
