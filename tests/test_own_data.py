@@ -848,3 +848,22 @@ def test_three_decimal_measures_are_not_taken_for_thousands_and_binary_files_are
         (tmp_path / name).write_bytes(data)
         done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", name)
         assert done.returncode == 2 and f"{name}: this is not text (it holds binary bytes)" in done.stderr, done.stderr
+
+
+def test_a_batch_sorted_by_date_is_read_as_its_whole_column_writes_it(tmp_path):
+    """600,000 rows of March written month first and sorted: the first piece read holds only
+    03/01 ... 03/08 (both ways), the rest up to 03/31 (month first only) - the run stopped on
+    "read as day/month and as month/day". The whole column decides; both modes agree."""
+    rng = np.random.default_rng(23)
+    days = [f"2023-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(5_000)]
+    pl.DataFrame({"x": rng.normal(0, 1, 5_000), "signup": days}).write_csv(tmp_path / "ref.csv")
+    n = 600_000
+    march = sorted(f"03/{1 + i * 31 // n:02d}/2024" for i in range(n))
+    pl.DataFrame({"x": rng.normal(0, 1, n), "signup": march}).write_csv(tmp_path / "cur.csv")
+    assert (tmp_path / "cur.csv").stat().st_size > 12 << 20  # pieces of 4 MiB: the first ends before 03/13
+    march_first = (np.datetime64("2024-03-01") - np.datetime64("1970-01-01")).astype(int)
+    for mode in ("exact", "streaming"):
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--mode", mode, "--no-cache")
+        assert done.returncode == 0, done.stderr
+        current = metrics(tmp_path)["columns"]["signup"]["current"]
+        assert current["min"] == march_first and current["max"] == march_first + 30, (mode, current)

@@ -20,6 +20,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from churnops.errors import InputDataError
+
 FloatArray = NDArray[np.float64]
 CountArray = NDArray[np.int64]
 THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
@@ -333,6 +335,15 @@ def date_family(distinct: pl.Series) -> DateFamily:
     return DateFamily(best, families[best], ambiguous)
 
 
+class AmbiguousDates(InputDataError):
+    """Dates of a piece of a column that read as day/month and as month/day alike: the whole
+    column may decide (:func:`churnops.pipeline.inference.batch_date_format`), else the user."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided: str = "guess") -> Coerced:
     """Days since 1970-01-01 as Float64, parsing dates or datetimes given as text.
 
@@ -363,15 +374,15 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
         else:
             family = date_family(distinct)
             if family.ambiguous and undecided == "error":  # 03/01/2024: 3 January or 1 March
-                from churnops.errors import InputDataError
                 from churnops.escape import one_line_short
 
                 shown = one_line_short(series.name or "?", 40)
                 example = one_line_short(str(distinct[0]), 30)
-                raise InputDataError(
+                raise AmbiguousDates(
+                    series.name or "",
                     f"the dates of '{shown}' (e.g. {example!r}) read as day/month and as month/day: set "
                     f'columns.date_formats = {{ "{shown}" = "month-first" }} (or "day-first", or a format such '
-                    'as "%m/%d/%Y")'
+                    'as "%m/%d/%Y")',
                 )
             read = family.parsed
         lookup = pl.DataFrame({"text": distinct, "date": read.dt.date()})

@@ -316,3 +316,27 @@ def _save(found: Inference, path: Path) -> None:
         atomic_write_bytes(path, json.dumps(found.to_dict(), ensure_ascii=False).encode("utf-8"))
     except (OSError, OutputWriteError) as exc:
         logger.warning("could not write the column cache %s: %s", path, exc)
+
+
+def batch_date_format(config: Config, batch: Path, column: str) -> str | None:
+    """How the batch writes the dates of ``column``, decided from all its values (a batch sorted
+    by date may begin with days that read both ways, 03/01 ... 03/12, and go on to 03/13): the
+    family of :data:`~churnops.monitor.prepare.DATE_FAMILIES` that reads them, or None when they
+    still read both ways, or the batch is not one file."""
+    import polars as pl
+
+    from churnops.monitor.prepare import date_family
+
+    if not batch.is_file():
+        return None
+    try:
+        reader = TableReader(batch, columns=[column], dialect=config.dialect_for("current"))
+        values = [chunk.get_column(column).cast(pl.String) for chunk in reader]
+    except (InputDataError, OSError, pl.exceptions.PolarsError):
+        return None
+    if not values:
+        return None
+    distinct = pl.concat(values).drop_nulls().str.strip_chars().unique()
+    distinct = distinct.filter(distinct.str.to_date("%Y-%m-%d", strict=False).is_null() & (distinct != ""))
+    family = date_family(distinct)
+    return None if family.name is None or family.ambiguous else family.name

@@ -195,7 +195,24 @@ def _run_monitoring(
         champion = prepare_model_imports(config)
 
     use_cache = request.use_cache and config.monitor.use_profile_cache
-    run = engine.compare(config, source, current_path, settings, use_cache, progress)
+    from churnops.monitor.prepare import AmbiguousDates
+
+    decided: set[str] = set()
+    while True:
+        try:
+            run = engine.compare(config, source, current_path, settings, use_cache, progress)
+            break
+        except AmbiguousDates as exc:  # a piece of the batch reads both ways: the whole column decides
+            from churnops.pipeline.inference import batch_date_format
+            from churnops.pipeline.starter import with_formats_added
+
+            way = None if exc.column in decided else batch_date_format(config, current_path, exc.column)
+            if way is None:
+                raise
+            decided.add(exc.column)
+            logger.info("dates of %s in the batch read as %s (decided from the whole column)", exc.column, way)
+            config = with_formats_added(config, {exc.column: way})
+            settings = settings_from_config(config)
     result, cache_status, extra_files, timings = run.result, run.cache_status, run.extra_files, run.timings
     result = with_any_finding_rate(result, settings)
     result = _with_model(config, result, source, current_path, champion, progress)
