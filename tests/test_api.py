@@ -545,3 +545,16 @@ def test_a_profile_whose_parts_disagree_is_refused(files, tmp_path, monkeypatch,
 
 def _column(manifest: dict, name: str) -> int:
     return next(i for i, c in enumerate(manifest["columns"]) if c["name"] == name)
+
+
+def test_model_monitor_required_is_refused_where_no_model_is_checked():
+    """The Python interface compares tables and checks no model: with model.monitor = "required"
+    it answered 'ok' and no model, where churnops monitor alerts."""
+    import polars as pl
+
+    import churnops
+    from churnops.errors import ConfigError
+
+    table = pl.DataFrame({"x": [float(i % 17) for i in range(500)], "churned": [i % 2 for i in range(500)]})
+    with pytest.raises(ConfigError, match='model.monitor = "required": this compares two tables'):
+        churnops.monitor(table, table, target="churned", model__monitor="required")

@@ -491,6 +491,13 @@ def monitor(
         notices += _notices(chosen, ref.columns, built)
         settings = settings_from_config(chosen)
         reference_info = _info(reference, ref)
+    if chosen.model.monitor == "required":
+        from churnops.errors import ConfigError
+
+        raise ConfigError(
+            'model.monitor = "required": this compares two tables and does not check a model - run churnops monitor '
+            'on files for the champion, or set model.monitor = "auto" here'
+        )
     result = compare(built, cur, settings, reference_info, _info(current, cur))
     timings.update(result.timings)
     if settings.chunk_by:
