@@ -396,6 +396,7 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
     odd.write_csv(tmp_path / "odd_balance.csv")
     scored = run("monitor", "-p", "odd_balance.csv")
     assert "model bank-churn v1: ROC-AUC change" in scored.stdout, scored.stdout + scored.stderr
+    assert "the model scored cells that are not numbers as missing values: Balance (6 cells)" in scored.stderr
     assert metrics(tmp_path)["model"]["realized"]["rows"] == batch.height
 
 

@@ -64,6 +64,7 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
     columns = loaded.metadata.features.columns
     numerical = set(loaded.metadata.features.numerical)
     out = []
+    not_numbers: dict[str, int] = {}
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
@@ -71,11 +72,18 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
         inputs = chunk.select(columns)
         text = [c for c in columns if c in numerical and inputs.schema[c] == pl.String]
         if text:  # numbers as monitoring reads them (1,234.50, $88): a cell that is not one is missing
-            inputs = inputs.with_columns([coerce_numerical(inputs[c]).series.alias(c) for c in text])
+            coerced = {c: coerce_numerical(inputs[c]) for c in text}
+            for name, read in coerced.items():
+                if read.unparsable:
+                    not_numbers[name] = not_numbers.get(name, 0) + read.unparsable
+            inputs = inputs.with_columns([read.series.alias(name) for name, read in coerced.items()])
         try:
             out.append(predict_probabilities(loaded.model, inputs))
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
             raise InputDataError(f"the model cannot score this data: {str(exc).splitlines()[0][:300]}") from None
+    if not_numbers:
+        shown = ", ".join(f"{name} ({count:,} cells)" for name, count in list(not_numbers.items())[:5])
+        logger.warning("the model scored cells that are not numbers as missing values: %s", shown)
     return np.concatenate(out) if out else np.zeros(0)
 
 
