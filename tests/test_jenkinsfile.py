@@ -237,3 +237,23 @@ def test_a_run_made_between_the_jenkins_stages_is_never_reported_as_the_builds(
     assert "another run wrote them since" in output and ("nothing versioned" in output or "not sent" in output)
     assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=jenkins, capture_output=True, text=True).stdout == head
     assert not (jenkins / "monitoring" / "notification.txt").exists()
+
+
+def test_the_run_id_file_never_replaces_a_file_churnops_reads_or_writes(tmp_path):
+    """--run-id-file monitoring/monitoring_metrics.json replaced the metrics with the run's id;
+    trigger.txt made a calm run look like an alert to Jenkins; the batch or the reference could be
+    overwritten. Such paths are refused before the run; another path gets the run's id."""
+    churnops = [sys.executable, "-m", "churnops", "-q"]
+    subprocess.run([*churnops, "data", "init"], cwd=tmp_path, check=True)
+    subprocess.run([*churnops, "generate"], cwd=tmp_path, check=True)
+    for taken in ("monitoring/monitoring_metrics.json", "trigger.txt", "data/churn.csv", "monitoring/ours.txt"):
+        done = subprocess.run(
+            [*churnops, "monitor", "--run-id-file", taken], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2 and "--run-id-file" in done.stderr, (taken, done.stderr)
+    done = subprocess.run(
+        [*churnops, "monitor", "--run-id-file", RUN_ID_FILE], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+    assert run_id_of_this_build(tmp_path) == metrics["run_id"]

@@ -397,6 +397,11 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
     scored = run("monitor", "-p", "odd_balance.csv")
     assert "model bank-churn v1: ROC-AUC change" in scored.stdout, scored.stdout + scored.stderr
     assert "the model scored cells that are not numbers as missing values: Balance (6 cells)" in scored.stderr
+    # an input that is mostly not numbers is not scored as if it were missing: the model is not checked
+    batch.with_columns(pl.lit("n/a").alias("Balance")).write_csv(tmp_path / "no_balance.csv")
+    unchecked(
+        run("monitor", "-p", "no_balance.csv"), "the model's input Balance: 10,000 of 10,000 cells are not numbers"
+    )
     assert metrics(tmp_path)["model"]["realized"]["rows"] == batch.height
 
 

@@ -861,9 +861,10 @@ def test_a_batch_sorted_by_date_is_read_as_its_whole_column_writes_it(tmp_path):
     march = sorted(f"03/{1 + i * 31 // n:02d}/2024" for i in range(n))
     pl.DataFrame({"x": rng.normal(0, 1, n), "signup": march}).write_csv(tmp_path / "cur.csv")
     assert (tmp_path / "cur.csv").stat().st_size > 12 << 20  # pieces of 4 MiB: the first ends before 03/13
+    pl.read_csv(tmp_path / "cur.csv").write_parquet(tmp_path / "cur.parquet", row_group_size=100_000)
     march_first = (np.datetime64("2024-03-01") - np.datetime64("1970-01-01")).astype(int)
-    for mode in ("exact", "streaming"):
-        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--mode", mode, "--no-cache")
+    for mode, batch in (("exact", "cur.csv"), ("streaming", "cur.csv"), ("streaming", "cur.parquet")):
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", batch, "--mode", mode, "--no-cache")
         assert done.returncode == 0, done.stderr
         current = metrics(tmp_path)["columns"]["signup"]["current"]
         assert current["min"] == march_first and current["max"] == march_first + 30, (mode, current)

@@ -221,6 +221,8 @@ def monitor(
         require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--reference")
     if current is None and not cfg.paths.production_url:
         require_made(cfg.resolve(cfg.paths.production), "production batch", "churnops generate", "--current")
+    if run_id_file is not None:
+        _check_run_id_file(cfg, run_id_file, [p for p in (reference, current) if p and "://" not in p])
     from churnops.pipeline.progress import process_age
     from churnops.pipeline.storage import local_tables
 
@@ -280,6 +282,27 @@ def score_text(score: float) -> str:
         if score == 1.0 or float(text) < 1.0:
             return text
     return f"{score:.9f}"
+
+
+def _check_run_id_file(cfg: Any, path: Path, given: list[str]) -> None:
+    """Refuse a --run-id-file that is a file churnops reads or writes (the metrics, trigger.txt,
+    the history, the data) or lies in a folder it manages - the run's id would replace it."""
+    from churnops.errors import ConfigError
+
+    target = path.absolute()
+    inputs = {f"input {name}": Path(name).absolute() for name in given}
+    cfg.check_paths(inputs=inputs, outputs={"--run-id-file": target})
+    managed = {
+        "the monitoring folder": cfg.monitoring_dir,
+        "paths.profile_cache": cfg.resolve_dir(cfg.paths.profile_cache),
+        "the git repository's own folder": cfg.root / ".git",
+        "DVC's folder": cfg.root / ".dvc",
+    }
+    for name, folder in managed.items():
+        if folder.absolute() in target.parents:
+            raise ConfigError(
+                f"--run-id-file {path}: inside {name}, which churnops or its tools manage; choose another"
+            )
 
 
 def summary_lines(outcome: Any) -> list[str]:

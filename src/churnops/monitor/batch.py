@@ -480,7 +480,7 @@ class BatchBuilder:
         datetime = tally.profile.plan.column_type == "datetime"
         if _is_dictionary(data):
             parsed, unparsable_entry, whole = self._dictionary_info(
-                name, data.dictionary, lambda d: _parse_dictionary(d, datetime, self.settings.date_format(name))
+                name, data.dictionary, lambda d: _parse_dictionary(d, datetime, self.settings.date_format(name), name)
             )
             index = _dictionary_index(data)
             unparsable = 0
@@ -717,13 +717,14 @@ def _dictionary_index(data: Any) -> NDArray[np.integer]:
 
 
 def _parse_dictionary(
-    dictionary: Any, datetime: bool, date_format: str | None = None
+    dictionary: Any, datetime: bool, date_format: str | None = None, name: str = ""
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_], tuple[NDArray[np.int64], NDArray[np.bool_]] | None]:
     """Each dictionary entry as a number (or day number), NaN appended for nulls; which entries
     do not parse; and, when every parsed entry is a whole number (dates), the entries as
     integers with a flag of the usable ones."""
     entries = pl.from_arrow(dictionary)
     assert isinstance(entries, pl.Series)
+    entries = entries.alias(name) if name else entries  # the column's name, for what an error says
     coerced = coerce_datetime(entries, date_format, undecided="error") if datetime else coerce_numerical(entries)
     parsed = np.append(coerced.series.cast(pl.Float64).to_numpy(), np.nan)
     blank = entries.is_null() | (entries.cast(pl.String).str.strip_chars() == "")

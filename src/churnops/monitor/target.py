@@ -156,14 +156,21 @@ def target_drift(
         current, respelled = _as_the_reference_spells(reference, current)
         if respelled:
             note = f"read as the reference writes them: {', '.join(respelled[:3])}"
-        union = set(current.labels) | set(reference.labels)
-        if (len(reference.labels) == 2 or len(union) > 2) and set(current.labels) - set(reference.labels):
+        new = set(current.labels) - set(reference.labels)
+        if 1 <= len(reference.labels) <= 2 and new:
             # values the reference's label never took (50000 in a 0/1 column) are data errors,
-            # counted by data quality; the rate is measured on the labels that exist
-            keep = [i for i, label in enumerate(current.labels) if label in set(reference.labels)]
+            # counted by data quality; the rate is measured on the labels that exist - and when the
+            # reference took one value only (no churner in it), the batch's most common new value
+            # is the label's other one, whatever strays come with it
+            allowed = set(reference.labels)
+            if len(reference.labels) == 1:
+                counts = dict(zip(current.labels, current.counts, strict=True))
+                allowed.add(max(new, key=lambda label: (int(counts[label]), label_text(label))))
+            keep = [i for i, label in enumerate(current.labels) if label in allowed]
             dropped = int(current.count - current.counts[keep].sum())
-            left_out = f"{dropped} values the reference's label never took were left out (see data quality)"
-            note = f"{note}; {left_out}" if note else left_out
+            if dropped:
+                left_out = f"{dropped} values the reference's label never took were left out (see data quality)"
+                note = f"{note}; {left_out}" if note else left_out
             current = CategoricalSample(
                 [current.labels[i] for i in keep],
                 current.counts[keep],

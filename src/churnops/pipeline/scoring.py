@@ -54,6 +54,11 @@ def _reading(progress: Progress | None, what: str) -> Callable[[int, int], None]
     return lambda done, total: progress(what, done, total)
 
 
+MOSTLY_NOT_NUMBERS = 0.5
+"""An input with more than this share of cells that are not numbers is not scored (the model is
+then not checked); fewer are scored as missing values, with a warning."""
+
+
 def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndarray:
     """Churn probabilities of every row of a chunked (polars) table."""
     import polars as pl
@@ -81,6 +86,13 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
             out.append(predict_probabilities(loaded.model, inputs))
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
             raise InputDataError(f"the model cannot score this data: {str(exc).splitlines()[0][:300]}") from None
+    rows = sum(len(part) for part in out)
+    mostly = [name for name, count in not_numbers.items() if count > MOSTLY_NOT_NUMBERS * rows]
+    if mostly:
+        raise InputDataError(
+            f"the model's input {mostly[0]}: {not_numbers[mostly[0]]:,} of {rows:,} cells are not numbers - scored as "
+            "missing, its scores would not be the model's"
+        )
     if not_numbers:
         shown = ", ".join(f"{name} ({count:,} cells)" for name, count in list(not_numbers.items())[:5])
         logger.warning("the model scored cells that are not numbers as missing values: %s", shown)
