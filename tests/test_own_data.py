@@ -814,12 +814,13 @@ def test_labels_the_reference_never_took_or_spelled_otherwise_are_still_the_labe
     some = np.where(rng.random(1_000) < 0.2, "Yes", "No")
     out, target = run(pl.DataFrame({"x": x, "y": ["No"] * 3_000}), pl.DataFrame({"x": x[:1_000], "y": some}))
     assert target["positive_label"] == "Yes" and target["reference_rate"] == 0 and target["drift_detected"], out
-    assert "target y = Yes: 0.00% -> " in out
+    assert "target y = Yes: 0.00% -> " in out and metrics(tmp_path)["data_quality"]["score"] == 1.0
     both = np.where(rng.random(3_000) < 0.2, "Yes", "No")
     spelled = [f" {v.lower()}" for v in some]
     out, target = run(pl.DataFrame({"x": x, "y": both}), pl.DataFrame({"x": x[:1_000], "y": spelled}))
     assert target["positive_label"] == "Yes" and target["current_rate"] == pytest.approx((some == "Yes").mean())
     assert "read as the reference writes them: " in out and "' yes' as 'Yes'" in out, out
+    assert metrics(tmp_path)["data_quality"]["score"] == 1.0  # nor counted as failed cells by data quality
     ids = pl.DataFrame({"x": x, "customer_id": rng.permutation(3_000) * 7 + 1_000})
     out, target = run(ids, ids, "customer_id")
     assert target["test"] == "none" and "not compared - not a label it can compare" in out, out

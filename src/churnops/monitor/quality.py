@@ -89,6 +89,11 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
         unseen = [i for i, label in enumerate(sample.labels) if label not in known]
+        if tally.profile.plan.role == "target" and unseen:  # as the target's rate reads them
+            spelled = {label_text(label).strip().casefold() for label in reference.labels}
+            unseen = [i for i in unseen if label_text(sample.labels[i]).strip().casefold() not in spelled]
+            if len(reference.labels) == 1 and unseen:  # a label of one value: the batch's main new one is its other
+                unseen.remove(max(unseen, key=lambda i: (int(sample.counts[i]), label_text(sample.labels[i]))))
         if unseen:
             n = int(sample.counts[unseen].sum())
             examples = ", ".join(repr(label_text(sample.labels[i])) for i in unseen[:EXAMPLES])
