@@ -397,12 +397,13 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
     scored = run("monitor", "-p", "odd_balance.csv")
     assert "model bank-churn v1: ROC-AUC change" in scored.stdout, scored.stdout + scored.stderr
     assert "the model scored cells that are not numbers as missing values: Balance (6 cells)" in scored.stderr
+    assert metrics(tmp_path)["model"]["realized"]["rows"] == batch.height
     # an input that is mostly not numbers is not scored as if it were missing: the model is not checked
     batch.with_columns(pl.lit("n/a").alias("Balance")).write_csv(tmp_path / "no_balance.csv")
     unchecked(
-        run("monitor", "-p", "no_balance.csv"), "the model's input Balance: 10,000 of 10,000 cells are not numbers"
+        run("monitor", "-p", "no_balance.csv"),
+        "the batch could not be scored: the model's input Balance: 10,000 of 10,000 cells",
     )
-    assert metrics(tmp_path)["model"]["realized"]["rows"] == batch.height
 
 
 def test_a_model_no_better_than_chance_is_not_made_champion_and_alerts_if_it_is(tmp_path):
