@@ -206,3 +206,18 @@ def test_a_user_name_that_is_a_word_is_hidden_as_a_word_only():
         assert shown == "user *** refused (***); see monitoring/monitoring_report.html and report.html", shown
     finally:
         forget_all()
+
+
+def test_credentials_written_otherwise_are_hidden_too():
+    """A server answering in JSON writes 'jörg' as 'j\\u00f6rg', and a user name may come back in
+    capitals: both passed unredacted."""
+    from churnops.redact import forget_all, redact, remember_url
+
+    forget_all()
+    try:
+        remember_url("http://jörg:sécretpw99@127.0.0.1:18081/hook")
+        remember_url("http://report:Xy7pQ2mLw9@127.0.0.1:18082/hook")
+        shown = redact('{"u": "j\\u00f6rg", "p": "s\\u00e9cretpw99"}: REPORT refused, see monitoring_report.html')
+        assert shown == '{"u": "***", "p": "***"}: *** refused, see monitoring_report.html', shown
+    finally:
+        forget_all()

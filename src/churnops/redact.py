@@ -26,6 +26,7 @@ pipeline summary and error messages all go through :func:`redact`.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from collections.abc import Iterable
@@ -152,6 +153,8 @@ def fragments(secret: str) -> list[str]:
         return []
     found = {secret, *url_secrets(secret)}
     found |= {quote(f, safe="") for f in found} | {unquote(f) for f in found}
+    # as JSON writes text that is not ASCII ("s\u00e9cret"): a server may echo it so
+    found |= {json.dumps(f)[1:-1] for f in found if not f.isascii()}
     return sorted((f for f in found if f), key=lambda f: (-len(f), f))
 
 
@@ -254,12 +257,15 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
         pieces.update(fragments(secret))
     for url in given:
         words.update(url_user_names(url) if "://" in url else ())
+    words |= {json.dumps(word)[1:-1] for word in words if not word.isascii()}
     for piece in sorted(pieces, key=lambda p: (-len(p), p)):
         if piece in text:
             text = _replace(text, piece)
     for word in sorted(words, key=lambda w: (-len(w), w)):
-        if word in text:
-            text = re.sub(rf"(?<![A-Za-z0-9_.\-]){re.escape(word)}(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])", REDACTED, text)
+        if word.casefold() in text.casefold():
+            text = re.sub(
+                rf"(?<![A-Za-z0-9_.\-]){re.escape(word)}(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])", REDACTED, text, flags=re.I
+            )
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)
