@@ -77,9 +77,11 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _body_bytes = 0
         _trailer_bytes = 0
         _stalled: asyncio.TimerHandle | None = None
+        """The deadline of the answers waiting for the client, while some wait."""
         _waiting = 0
-        _resumed = False
         """Bytes of answers waiting for the client when :attr:`_stalled` was armed."""
+        _resumed = False
+        """Whether the client drained the buffer from its high mark to its low one since then."""
         _running: Any = None
         """The request being answered: uvicorn's ``cycle`` is the last one read, which with
         pipelined requests is a later one, still waiting."""
@@ -230,8 +232,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             if not waiting:
                 return
             if self._resumed or self._waiting - waiting >= min(self._waiting, TAKEN_BYTES):
-                self._waiting, self._resumed = waiting, False
-                self._stalled = self.loop.call_later(timeout, self._check_writes)
+                self._watch_writes()  # taken in time: a new deadline for what waits now
                 return
             CLOSED["answer_not_taken"] += 1
             logger.debug("closed %s: %s bytes of answers not taken within %.0f s", self.client, waiting, timeout)
