@@ -102,8 +102,7 @@ def evaluate(
     if target is None and settings.target:  # a target named but left out (free text, no value): said
         reason = next((c.skip_reason for c in profile.columns.values() if c.plan.name == settings.target), None)
         if reason and reason != UNLABELLED_REASON:
-            note = f"not a label it can compare ({reason})"
-            target = TargetDrift(settings.target, "none", float("nan"), None, 0.0, False, note=note)
+            target = TargetDrift.not_compared(settings.target, f"not a label it can compare ({reason})")
     skipped += [
         SkippedColumn(c.plan.name, UNLABELLED_REASON)
         for c in profile.tested

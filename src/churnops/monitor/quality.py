@@ -17,6 +17,7 @@ from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.results import DataQuality, QualityCheck
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import label_text
+from churnops.monitor.target import batch_labels
 
 EXAMPLES = 5
 
@@ -90,10 +91,8 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
         known = set(reference.labels)
         unseen = [i for i, label in enumerate(sample.labels) if label not in known]
         if tally.profile.plan.role == "target" and unseen:  # as the target's rate reads them
-            spelled = {label_text(label).strip().casefold() for label in reference.labels}
-            unseen = [i for i in unseen if label_text(sample.labels[i]).strip().casefold() not in spelled]
-            if len(reference.labels) == 1 and unseen:  # a label of one value: the batch's main new one is its other
-                unseen.remove(max(unseen, key=lambda i: (int(sample.counts[i]), label_text(sample.labels[i]))))
+            respelled, other = batch_labels(reference, sample)
+            unseen = [i for i in unseen if i not in respelled and i != other]
         if unseen:
             n = int(sample.counts[unseen].sum())
             examples = ", ".join(repr(label_text(sample.labels[i])) for i in unseen[:EXAMPLES])

@@ -273,6 +273,11 @@ class TargetDrift:
     ci95: tuple[float, float] | None = None
     note: str | None = None
 
+    @classmethod
+    def not_compared(cls, column: str, note: str) -> TargetDrift:
+        """A target that is not compared, and why (``note``): no test, a NaN statistic."""
+        return cls(column, "none", float("nan"), None, 0.0, False, note=note)
+
     @property
     def rate_name(self) -> str:
         """How its rate is named: the column, or ``column = value`` when the value counted is not

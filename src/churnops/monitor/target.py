@@ -10,7 +10,7 @@ import numpy as np
 
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.drift import ColumnTestError, column_drift
-from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
+from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts, sort_labels
 from churnops.monitor.results import TargetDrift
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.stattests import get_stattest, is_drift
@@ -105,28 +105,36 @@ def _unique_per_row(sample: NumericalSample) -> bool:
     return sample.relative_error == 0.0 and count >= 100 and distinct > 0.9 * count
 
 
-def _as_the_reference_spells(
-    reference: CategoricalSample, current: CategoricalSample
-) -> tuple[CategoricalSample, list[str]]:
-    """The batch's labels written as the reference's when they differ only in case or spaces
-    ("yes" and " Yes" are "Yes"), their counts merged; and what was read so (``'yes' as 'Yes'``)."""
-    known = {label_text(label).strip().casefold(): label for label in reference.labels}
-    if not all(isinstance(label, str) for label in current.labels) or not known:
-        return current, []
+def batch_labels(reference: CategoricalSample, current: CategoricalSample) -> tuple[dict[int, Any], int | None]:
+    """How the target's rate reads the batch's labels that the reference never took, as data
+    quality reads them too: those written as a reference label but for case or spaces (``' yes'``
+    for ``'Yes'``), by their index in ``current.labels``; and, when the reference took one value
+    only (no churner in it), the index of the batch's most common other value - the label's other
+    one, whatever strays come with it (None otherwise)."""
+    known = set(reference.labels)
+    respelled: dict[int, Any] = {}
+    if all(isinstance(label, str) for label in current.labels):
+        spellings = {label_text(label).strip().casefold(): label for label in reference.labels}
+        for i, label in enumerate(current.labels):
+            if label not in known and label.strip().casefold() in spellings:
+                respelled[i] = spellings[label.strip().casefold()]
+    other = None
+    new = [i for i, label in enumerate(current.labels) if label not in known and i not in respelled]
+    if len(known) == 1 and new:
+        other = max(new, key=lambda i: (int(current.counts[i]), label_text(current.labels[i])))
+    return respelled, other
+
+
+def _as_the_reference_spells(current: CategoricalSample, respelled: dict[int, Any]) -> CategoricalSample:
+    """``current`` with the labels of ``respelled`` (:func:`batch_labels`) written as the
+    reference's, their counts merged."""
     merged: dict[Any, int] = {}
-    respelled = []
-    for label, count in zip(current.labels, current.counts, strict=True):
-        target = label
-        if label not in reference.labels:
-            target = known.get(label.strip().casefold(), label)
-            if target is not label:
-                respelled.append(f"{label!r} as {label_text(target)!r}")
-        merged[target] = merged.get(target, 0) + int(count)
-    if not respelled:
-        return current, []
-    labels = sorted(merged, key=lambda value: (str(type(value)), value))
+    for i, (label, count) in enumerate(zip(current.labels, current.counts, strict=True)):
+        written = respelled.get(i, label)
+        merged[written] = merged.get(written, 0) + int(count)
+    labels = sort_labels(merged)
     counts = np.array([merged[label] for label in labels], dtype=current.counts.dtype)
-    return CategoricalSample(labels, counts, current.rows, current.missing, current.unparsable), respelled
+    return CategoricalSample(labels, counts, current.rows, current.missing, current.unparsable)
 
 
 def target_drift(
@@ -148,24 +156,19 @@ def target_drift(
     """
     note = None
     if isinstance(reference, NumericalSample) and _unique_per_row(reference):
-        return TargetDrift(
-            plan.name, "none", float("nan"), None, 0.0, False,
-            note="not a label it can compare (a different value in almost every row: an identifier?)",
-        )  # fmt: skip
+        return TargetDrift.not_compared(
+            plan.name, "not a label it can compare (a different value in almost every row: an identifier?)"
+        )
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
-        current, respelled = _as_the_reference_spells(reference, current)
+        respelled, other = batch_labels(reference, current)
+        allowed = set(reference.labels) | ({current.labels[other]} if other is not None else set())
         if respelled:
-            note = f"read as the reference writes them: {', '.join(respelled[:3])}"
-        new = set(current.labels) - set(reference.labels)
-        if 1 <= len(reference.labels) <= 2 and new:
+            shown = [f"{current.labels[i]!r} as {label_text(label)!r}" for i, label in respelled.items()]
+            note = f"read as the reference writes them: {', '.join(shown[:3])}"
+            current = _as_the_reference_spells(current, respelled)
+        if 1 <= len(reference.labels) <= 2 and set(current.labels) - allowed:
             # values the reference's label never took (50000 in a 0/1 column) are data errors,
-            # counted by data quality; the rate is measured on the labels that exist - and when the
-            # reference took one value only (no churner in it), the batch's most common new value
-            # is the label's other one, whatever strays come with it
-            allowed = set(reference.labels)
-            if len(reference.labels) == 1:
-                counts = dict(zip(current.labels, current.counts, strict=True))
-                allowed.add(max(new, key=lambda label: (int(counts[label]), label_text(label))))
+            # counted by data quality; the rate is measured on the labels that exist
             keep = [i for i, label in enumerate(current.labels) if label in allowed]
             dropped = int(current.count - current.counts[keep].sum())
             if dropped:
@@ -187,14 +190,9 @@ def target_drift(
             positive, decided = positive_index(labels, settings.target_positive)
             if positive is None:
                 values = ", ".join(repr(label_text(label)) for label in labels)
-                return TargetDrift(
+                return TargetDrift.not_compared(
                     plan.name,
-                    "none",
-                    float("nan"),
-                    None,
-                    0.0,
-                    False,
-                    note=f"columns.target_positive {settings.target_positive!r} is not one of its values ({values})",
+                    f"columns.target_positive {settings.target_positive!r} is not one of its values ({values})",
                 )
             if decided == "last in order" and len(labels) == 2:
                 other = label_text(labels[1 - positive])
@@ -225,7 +223,7 @@ def target_drift(
     try:
         drift = column_drift(plan, reference, current, settings)
     except ColumnTestError as exc:
-        return TargetDrift(plan.name, "none", float("nan"), None, 0.0, False, note=str(exc))
+        return TargetDrift.not_compared(plan.name, str(exc))
     return TargetDrift(
         column=plan.name,
         test=drift.test,

@@ -60,3 +60,11 @@ def previous_model(config: Config) -> str | None:
         return None
     name, version = model["name"][:100], model.get("version")
     return f"{name} v{version[:20]}" if isinstance(version, str) else name
+
+
+def without_registry(config: Config) -> ModelUnavailable | None:
+    """A model registry that does not exist yet (a local SQLite file never created): a finding
+    when a champion is expected (:func:`expected`), else None - no champion, none to check."""
+    from churnops.redact import redact
+
+    return expected(config, f"there is no model registry at {redact(config.model_tracking_uri())}")

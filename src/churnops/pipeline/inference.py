@@ -331,7 +331,7 @@ def batch_date_format(config: Config, batch: Path, column: str) -> str | None:
         return None
     try:
         reader = TableReader(batch, columns=[column], dialect=config.dialect_for("current"))
-        values = [chunk.get_column(column).cast(pl.String) for chunk in reader]
+        values = [chunk.get_column(column).cast(pl.String).unique() for chunk in reader]  # each piece's own
     except (InputDataError, OSError, pl.exceptions.PolarsError):
         return None
     if not values:

@@ -21,6 +21,7 @@ from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
 from churnops.integrations.model_scorer import sha256_of
 from churnops.monitor.performance import best_f1_threshold, classification_metrics
+from churnops.monitor.prepare import sort_labels
 from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
 from churnops.monitor.summaries import label_text
@@ -58,7 +59,7 @@ def labels_of(frame: Any, target: str, positive: str | None = None) -> Any:
     values = frame[target]
     if values.isna().any():
         raise InputDataError(f"target column '{target}' has missing values: give every row its label")
-    found = sorted(values.unique().tolist(), key=lambda value: (str(type(value)), value))
+    found = sort_labels(values.unique().tolist())  # in the order monitoring gives a label's values
     if set(found) <= {0, 1} and positive is None:
         return values.astype(int).to_numpy()
     if len(found) == 2 or (positive is not None and len(found) == 1):

@@ -185,10 +185,9 @@ def _run_monitoring(
     engine = choose_engine(request.engine or config.monitor.engine)
     champion: Any = None
     if config.model.monitor != "off" and config.model_registry_missing():  # no registry: nothing to load
-        from churnops.pipeline.champion import expected
-        from churnops.redact import redact
+        from churnops.pipeline.champion import without_registry
 
-        champion = expected(config, f"there is no model registry at {redact(config.model_tracking_uri())}")
+        champion = without_registry(config)
     elif config.model.monitor != "off":
         from churnops.pipeline.scoring import prepare_model_imports
 
@@ -259,13 +258,11 @@ def _with_model(
     if config.model.monitor == "off" or champion is None:
         return result
     from churnops.pipeline.champion import ModelUnavailable
+    from churnops.pipeline.scoring import unavailable_section
 
     if isinstance(champion, ModelUnavailable):
-        from churnops.pipeline.scoring import unavailable_section
-
         logger.warning("model not checked: %s", champion.error)
         return replace(result, model=unavailable_section(config, champion.error))
-    from churnops.pipeline.scoring import unavailable_section
 
     if not current.is_file():
         why = (

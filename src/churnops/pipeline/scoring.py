@@ -180,8 +180,10 @@ def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavai
     """The champion to monitor, looked up once per run: None when there is none and none is
     expected, or model monitoring is off; :class:`ModelUnavailable` when the registry cannot be
     read, or no champion is found while one is expected (``model.monitor = "required"``, or the
-    previous run checked one). When scoring needs scikit-learn and skops (seconds of pure
-    imports), they are imported in a background thread that overlaps the reading of the data.
+    previous run checked one). A registry that does not exist yet is the caller's to tell
+    (:func:`churnops.pipeline.champion.without_registry`, which loads none of this). When scoring
+    needs scikit-learn and skops (seconds of pure imports), they are imported in a background
+    thread that overlaps the reading of the data.
     Loading itself still happens, and is checked, in :func:`model_section`."""
     import threading
 
@@ -191,8 +193,6 @@ def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavai
     if config.model.monitor == "off":
         return None
     where = redact(config.model_tracking_uri())
-    if config.model_registry_missing():
-        return expected(config, f"there is no model registry at {where}")
     try:
         version = registry.find_alias(store_of(config), config.model.name, "champion")
     except ChurnopsError as exc:  # already said in churnops' words (see registry.failure)
@@ -310,9 +310,10 @@ def _realized(config: Config, current: Path, probabilities: np.ndarray, threshol
         return None
     positive = config.columns.target_positive
     if positive is not None or not set(labels.unique().to_list()) <= {0, 1}:  # read as monitoring does
+        from churnops.monitor.prepare import sort_labels
         from churnops.monitor.target import positive_index
 
-        found = sorted(labels.unique().to_list(), key=lambda value: (str(type(value)), value))
+        found = sort_labels(labels.unique().to_list())
         index, decided = positive_index(found, positive) if len(found) <= 2 else (None, "")
         if index is None or decided == "last in order":
             return None
