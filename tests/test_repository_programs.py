@@ -166,3 +166,33 @@ def test_dvc_setup_refuses_a_repository_filter_on_the_files_dvc_init_stages(tmp_
     assert done.returncode == 2, done.stdout + done.stderr
     assert ".dvcignore: .gitattributes gives this file to the git filter 'planted'" in done.stderr, done.stderr
     assert ran(tmp_path) == [] and not (root / ".dvc").exists()
+
+
+def test_a_repository_that_moves_its_working_folder_elsewhere_is_refused(tmp_path, env, demo):
+    """``core.worktree`` in ``.git/config`` would make churnops' git calls stage, commit and
+    remove files of another folder: versioning stops with one line saying what to remove, and
+    neither folder changes. ``GIT_DIR`` / ``GIT_WORK_TREE`` in the environment do not redirect
+    it either."""
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "keep.txt").write_text("someone else's file\n")
+    assert churnops(demo, env, "generate", "--set", "scenario.intensity=2").returncode == 0
+    head = git(demo, "rev-parse", "HEAD")
+    git(demo, "config", "core.worktree", str(other))
+    done = churnops(demo, env, "version")
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert f"names {other} as its working folder (core.worktree" in message, message
+    assert git(demo, "--work-tree", str(demo), "rev-parse", "HEAD") == head
+    assert sorted(path.name for path in other.iterdir()) == ["keep.txt"]
+
+    # without it, versioning works - and a GIT_DIR pointing at another repository is ignored
+    git(demo, "config", "--unset", "core.worktree")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    git(foreign, "init", "-q")
+    done = churnops(demo, {**env, "GIT_DIR": str(foreign / ".git"), "GIT_WORK_TREE": str(foreign)}, "version")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert git(demo, "rev-parse", "HEAD") != head
+    assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=foreign, capture_output=True).returncode

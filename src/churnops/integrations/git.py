@@ -39,6 +39,8 @@ _NO_DIFF_PROGRAMS = {"diff": ("--no-ext-diff", "--no-textconv"), "log": ("--no-e
 _REPOSITORY_SCOPES = ("local", "worktree")
 # The environment git would read a program or another repository from instead of its config
 _DROPPED_ENVIRONMENT = ("GIT_EXTERNAL_DIFF", "GIT_PAGER", "GIT_EDITOR", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS")
+# ... or another repository, working folder or index than the workspace's own
+_REDIRECTING_ENVIRONMENT = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")
 
 
 def _git() -> str:
@@ -49,7 +51,8 @@ def _git() -> str:
 
 
 def _environment() -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items() if key not in _DROPPED_ENVIRONMENT}
+    dropped = (*_DROPPED_ENVIRONMENT, *_REDIRECTING_ENVIRONMENT)
+    environment = {key: value for key, value in os.environ.items() if key not in dropped}
     return {**environment, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": ":"}
 
 
@@ -142,9 +145,48 @@ def add(root: Path, *paths: str, check: bool = True) -> subprocess.CompletedProc
 
 
 def repository_root(path: Path) -> Path | None:
-    """The top folder of the git repository holding ``path``, or None outside one."""
-    done = run_git(path, "rev-parse", "--show-toplevel", check=False)
-    return Path(done.stdout.strip()) if done.returncode == 0 else None
+    """The top folder of the git repository holding ``path``, or None outside one.
+
+    That folder is the one holding ``.git``: a repository whose own configuration moves its
+    working folder elsewhere (``core.worktree``) is refused, since churnops would otherwise
+    stage, commit and remove files of another folder than the workspace.
+    """
+    done = run_git(path, "rev-parse", "--absolute-git-dir", "--show-toplevel", check=False)
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or len(lines) < 2:
+        return None
+    git_dir, top = Path(lines[0]), Path(lines[1])
+    if not _holds(top, git_dir) or not _inside(path, top):
+        raise IntegrationError(
+            f"the git repository of {path} ({git_dir}) names {top} as its working folder (core.worktree in its "
+            "config): churnops only versions files of the folder that holds .git - remove core.worktree "
+            f"('git --git-dir {git_dir} config --unset core.worktree')"
+        )
+    return top
+
+
+def _holds(top: Path, git_dir: Path) -> bool:
+    """Whether ``top/.git`` is ``git_dir``: the folder itself, or a file pointing to it (a linked
+    worktree or a submodule)."""
+    marker = top / ".git"
+    try:
+        if marker.is_dir() and not marker.is_symlink():
+            return os.path.samefile(marker, git_dir)
+        if marker.is_file() and not marker.is_symlink():
+            first = marker.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+            if first and first[0].startswith("gitdir:"):
+                pointed = Path(first[0][len("gitdir:") :].strip())
+                return os.path.samefile(pointed if pointed.is_absolute() else top / pointed, git_dir)
+    except OSError:
+        return False
+    return False
+
+
+def _inside(path: Path, top: Path) -> bool:
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(top))
+    except OSError:
+        return False
 
 
 def require_repository(path: Path) -> Path:
