@@ -384,7 +384,13 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
     (tmp_path / "mlflow.db").rename(tmp_path / "mlflow-moved.db")
     gone = run("monitor")
     unchecked(gone, "there is no model registry at sqlite:///")
-    assert "yet the previous run checked bank-churn" in gone.stdout
+    assert "yet an earlier run checked bank-churn v1" in gone.stdout
+    # a run with the model off in between checks none and does not make the next one forget it
+    assert run("monitor", "--set", "model.monitor=off").stdout.startswith("OK")
+    assert metrics(tmp_path)["model"] is None
+    again = run("monitor")
+    unchecked(again, "there is no model registry at sqlite:///")
+    assert "yet an earlier run checked bank-churn v1" in again.stdout
     (tmp_path / "mlflow-moved.db").rename(tmp_path / "mlflow.db")
     # numbers as monitoring reads them are scored as it reads them: grouped digits, and a few
     # cells that are not numbers (missing to the model) - this was "the model could not be checked"

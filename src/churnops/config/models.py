@@ -770,7 +770,7 @@ class ModelConfig(_Section):
     better than chance."""
     monitor: Literal["auto", "required", "off"] = "auto"
     """auto: when a champion exists, monitor scores the batch (prediction drift, performance); and
-    when the previous run checked one that is gone, or the registry cannot be read, the run says
+    when an earlier run checked one that is gone, or the registry cannot be read, the run says
     the model is not checked (an alert). required: also when there never was a champion. off: the
     data alone."""
     important_top_k: Annotated[int, Field(ge=1)] = 5

@@ -12,6 +12,10 @@ from churnops.config import METRICS_FILE, Config
 
 MAX_PREVIOUS_BYTES = 64 << 20
 """A previous metrics document larger than this is not read for its model (none is that large)."""
+CHECKED_FILE = ".model_checked.json"
+"""In the monitoring folder: the last champion a run checked (or tried to), kept by runs with
+``model.monitor = "off"`` - so that a run without a model in between does not make the next one
+forget that a champion is expected."""
 
 
 @dataclass(frozen=True)
@@ -24,23 +28,47 @@ class ModelUnavailable:
 
 def expected(config: Config, why: str) -> ModelUnavailable | None:
     """``why`` no champion is checked - as a finding when one is expected: ``model.monitor =
-    "required"``, or the previous run checked (or tried to check) one."""
+    "required"``, or an earlier run checked (or tried to check) one (:func:`previous_model`)."""
     if config.model.monitor == "required":
         return ModelUnavailable(f'{why} (model.monitor = "required")')
     previous = previous_model(config)
     if previous is None:
         return None
     return ModelUnavailable(
-        f"{why}, yet the previous run checked {previous}: train one (churnops train) or point model.tracking_uri "
+        f"{why}, yet an earlier run checked {previous}: train one (churnops train) or point model.tracking_uri "
         'at its registry; model.monitor = "off" monitors the data alone'
     )
 
 
 def previous_model(config: Config) -> str | None:
-    """The model the latest metrics document names, as ``name vN``; None when it names none or is
-    not a regular file of JSON. Only the ``model`` entry is read, and only a name and a version
-    that are text are used: at worst a forged document makes this run say its model is unchecked."""
-    path = config.monitoring_dir / METRICS_FILE
+    """The model the latest metrics document names - or, when it names none (a run with
+    ``model.monitor = "off"``), the last one a run checked (:data:`CHECKED_FILE`) - as
+    ``name vN``; None when neither names one or is a regular file of JSON. Only the ``model``
+    entry is read, and only a name and a version that are text are used: at worst a forged
+    document makes this run say its model is unchecked."""
+    latest = _named_model(_read_json(config.monitoring_dir / METRICS_FILE))
+    if latest is not None and latest[1] is not None:
+        return f"{latest[0]} v{latest[1]}"
+    checked = _named_model(_read_json(config.monitoring_dir / CHECKED_FILE))
+    if checked is not None and checked[1] is not None and (latest is None or latest[0] == checked[0]):
+        return f"{checked[0]} v{checked[1]}"  # the version of the one the latest run could not find
+    return latest[0] if latest is not None else None
+
+
+def checked_record(model: object) -> str | None:
+    """What :data:`CHECKED_FILE` holds after a run whose ``model`` section is ``model``: its name
+    and version, when it names both; None (the file is left as it is) otherwise."""
+    if (
+        not isinstance(model, dict)
+        or not isinstance(model.get("name"), str)
+        or not isinstance(model.get("version"), str)
+    ):
+        return None
+    return json.dumps({"model": {"name": model["name"], "version": model["version"]}}) + "\n"
+
+
+def _read_json(path: os.PathLike[str]) -> object:
+    """The JSON of ``path`` when it is a regular file (never through a link) of a sane size."""
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -50,16 +78,20 @@ def previous_model(config: Config) -> str | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PREVIOUS_BYTES:
             return None
         with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            document = json.loads(handle.read().decode("utf-8"))
+            return json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
     finally:
         os.close(descriptor)
+
+
+def _named_model(document: object) -> tuple[str, str | None] | None:
+    """The name and version (None when not text) of the ``model`` a document names."""
     model = document.get("model") if isinstance(document, dict) else None
     if not isinstance(model, dict) or not isinstance(model.get("name"), str):
         return None
-    name, version = model["name"][:100], model.get("version")
-    return f"{name} v{version[:20]}" if isinstance(version, str) else name
+    version = model.get("version")
+    return model["name"][:100], version[:20] if isinstance(version, str) else None
 
 
 def without_registry(config: Config) -> ModelUnavailable | None:

@@ -374,6 +374,8 @@ def write_outputs(
         trigger_written=raised,
     )
     check_trigger_is_ours(trigger_path)
+    from churnops.pipeline.champion import CHECKED_FILE, checked_record
+
     document = metrics_document(result, outputs)
     began = time.perf_counter()
     if config.history.enabled:
@@ -388,6 +390,9 @@ def write_outputs(
             transaction.write(out_dir / CSS_FILE, report_stylesheet())
             transaction.write(report_path, linked)
             transaction.write(out_dir / STANDALONE_FILE, standalone)
+            checked = checked_record(document.get("model"))
+            if checked is not None:  # a later run without a model does not forget it is expected
+                transaction.write(out_dir / CHECKED_FILE, checked)
             if raised:
                 transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
             else:

@@ -180,7 +180,7 @@ def prepare_model_imports(config: Config) -> registry.ModelVersion | ModelUnavai
     """The champion to monitor, looked up once per run: None when there is none and none is
     expected, or model monitoring is off; :class:`ModelUnavailable` when the registry cannot be
     read, or no champion is found while one is expected (``model.monitor = "required"``, or the
-    previous run checked one). A registry that does not exist yet is the caller's to tell
+    earlier run checked one). A registry that does not exist yet is the caller's to tell
     (:func:`churnops.pipeline.champion.without_registry`, which loads none of this). When scoring
     needs scikit-learn and skops (seconds of pure imports), they are imported in a background
     thread that overlaps the reading of the data.
