@@ -410,6 +410,28 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
         run("monitor", "-p", "no_balance.csv"),
         "the batch could not be scored: the model's input Balance: 10,000 of 10,000 cells",
     )
+    # a categorical input written another way (country codes): every customer would be scored as
+    # "unknown country" under a model check that looked fine - now the model is not checked
+    segment = pl.col("Customer Segment")
+    codes = batch.with_columns(segment.replace({"Corporate": "C", "Retail": "R", "SME": "S"}))
+    codes.write_csv(tmp_path / "codes.csv")
+    unchecked(
+        run("monitor", "-p", "codes.csv"),
+        "the batch could not be scored: the model's input Customer Segment: 10,000 of 10,000 cells hold categories "
+        "the model never learned (such as '",
+    )
+    assert "it learned 'Corporate', 'Retail', 'SME') - scored as unknown" in metrics(tmp_path)["model"]["error"]
+    # a few strange values are scored as unknown, and the run says which
+    few = batch.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("Atlantis")).otherwise(segment).alias("Customer Segment")
+    )
+    few.write_csv(tmp_path / "few.csv")
+    scored = run("monitor", "-p", "few.csv")
+    assert "model bank-churn v1: ROC-AUC change" in scored.stdout, scored.stdout + scored.stderr
+    assert (
+        "the model scored categories it never learned as unknown: Customer Segment (3 cells, such as 'Atlantis')"
+        in (scored.stderr)
+    )
 
 
 def test_a_model_no_better_than_chance_is_not_made_champion_and_alerts_if_it_is(tmp_path):

@@ -191,6 +191,21 @@ def hyperparameters(pipeline: Any) -> dict[str, Any]:
     return params
 
 
+def known_categories(model: Any) -> dict[str, list[Any]]:
+    """The categories each categorical input of a fitted model learned (missing values aside):
+    any other value is scored as an unknown category."""
+    if hasattr(model, "raw_scores"):  # a CompiledScorer
+        return dict(zip(model.categorical, model.categories, strict=True))
+    features = model.named_steps["features"]
+    for name, transformer, columns in features.transformers_:
+        if name == "categories":
+            return {
+                column: [value for value in values if not (isinstance(value, float) and value != value)]
+                for column, values in zip(columns, transformer.categories_, strict=True)
+            }
+    return {}
+
+
 def predict_probabilities(pipeline: Any, frame: Any) -> np.ndarray:
     """Churn probabilities (float64) of a frame holding the model's input columns: a pandas frame
     for a scikit-learn pipeline; pandas or polars for the model's array form."""

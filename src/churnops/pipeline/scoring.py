@@ -55,21 +55,42 @@ def _reading(progress: Progress | None, what: str) -> Callable[[int, int], None]
 
 
 MOSTLY_NOT_NUMBERS = 0.5
-"""An input with more than this share of cells that are not numbers is not scored (the model is
-then not checked); fewer are scored as missing values, with a warning."""
+"""An input with more than this share of cells that are not numbers - or, for a categorical
+input, of values the model never learned - is not scored (the model is then not checked); fewer
+are scored as missing values (unknown categories), with a warning."""
+
+
+def _unseen(column: Any, known: list[Any]) -> tuple[int, Any]:
+    """Present cells of ``column`` (polars) holding none of the ``known`` categories, and one of
+    them (the most frequent)."""
+    import polars as pl
+
+    if all(isinstance(value, str) for value in known):
+        values = column.cast(pl.String) if column.dtype != pl.String else column
+    elif column.dtype.is_numeric() or column.dtype == pl.Boolean:
+        values, known = column.cast(pl.Float64), [float(value) for value in known]
+    else:  # text where the model learned numbers: nothing matches
+        values, known = column, []
+    present = values.drop_nulls()
+    unseen = present.filter(~present.is_in(pl.Series(known, dtype=present.dtype))) if known else present
+    if unseen.is_empty():
+        return 0, None
+    return unseen.len(), unseen.mode().sort()[0]
 
 
 def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndarray:
     """Churn probabilities of every row of a chunked (polars) table."""
     import polars as pl
 
-    from churnops.integrations.model import predict_probabilities
+    from churnops.integrations.model import known_categories, predict_probabilities
     from churnops.monitor.prepare import coerce_numerical
 
     columns = loaded.metadata.features.columns
     numerical = set(loaded.metadata.features.numerical)
+    categories = known_categories(loaded.model)
     out = []
     not_numbers: dict[str, int] = {}
+    unseen: dict[str, tuple[int, Any]] = {}  # categorical input: cells the model never learned, an example
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
@@ -82,6 +103,11 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
                 if read.unparsable:
                     not_numbers[name] = not_numbers.get(name, 0) + read.unparsable
             inputs = inputs.with_columns([read.series.alias(name) for name, read in coerced.items()])
+        for name, known in categories.items():
+            if name in inputs.columns:
+                count, example = _unseen(inputs[name], known)
+                if count:
+                    unseen[name] = (unseen.get(name, (0, example))[0] + count, unseen.get(name, (0, example))[1])
         try:
             out.append(predict_probabilities(loaded.model, inputs))
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
@@ -96,7 +122,30 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
     if not_numbers:
         shown = ", ".join(f"{name} ({count:,} cells)" for name, count in list(not_numbers.items())[:5])
         logger.warning("the model scored cells that are not numbers as missing values: %s", shown)
+    strange = [name for name, (count, _) in unseen.items() if count > MOSTLY_NOT_NUMBERS * rows]
+    if strange:
+        name = strange[0]
+        count, example = unseen[name]
+        learned = ", ".join(repr(value) for value in categories[name][:5]) + (
+            ", ..." if len(categories[name]) > 5 else ""
+        )
+        raise InputDataError(
+            f"the model's input {name}: {count:,} of {rows:,} cells hold categories the model never learned (such as "
+            f"{_shown(example)}; it learned {learned}) - scored as unknown, its scores would not be the model's"
+        )
+    if unseen:
+        shown = ", ".join(
+            f"{name} ({count:,} cells, such as {_shown(example)})"
+            for name, (count, example) in list(unseen.items())[:5]
+        )
+        logger.warning("the model scored categories it never learned as unknown: %s", shown)
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _shown(value: Any) -> str:
+    """A cell's value in a message: quoted, at most 40 characters."""
+    text = repr(value if not isinstance(value, float) or not value.is_integer() else int(value))
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _neutralise(frame: Any) -> Any:
