@@ -827,6 +827,20 @@ def test_labels_the_reference_never_took_or_spelled_otherwise_are_still_the_labe
     words = np.where(rng.random(3_000) < 0.2, "Will churn", "Won't churn")
     out, target = run(pl.DataFrame({"x": x, "y": words}), pl.DataFrame({"x": x, "y": words}))
     assert target["positive_label"] == "Will churn" and "the rate watched is" not in out, out
+    # 'No' and one stray cell in the reference: the batch's 20% 'Yes' were left out of a rate of 'N0'
+    stray = ["No"] * 2_999 + ["N0"]
+    out, target = run(pl.DataFrame({"x": x, "y": stray}), pl.DataFrame({"x": x[:1_000], "y": some}))
+    assert target["positive_label"] == "Yes" and target["reference_rate"] == 0 and target["drift_detected"], out
+    assert target["current_rate"] == pytest.approx((some == "Yes").mean())
+    assert "the reference's rare value(s) 'N0' left out as data errors" in target["note"], target
+    # a rare value of the batch is no label; nor is a rare event of the reference ever a stray
+    rare = np.array(["No"] * 1_000, dtype=object)
+    rare[:5] = "Yes"
+    out, target = run(pl.DataFrame({"x": x, "y": stray}), pl.DataFrame({"x": x[:1_000], "y": rare}))
+    assert target["positive_label"] == "N0" and "left out as data errors" not in (target["note"] or ""), target
+    fraud = ["No"] * 2_999 + ["Yes"]
+    out, target = run(pl.DataFrame({"x": x, "y": fraud}), pl.DataFrame({"x": x[:1_000], "y": some}))
+    assert target["positive_label"] == "Yes" and target["reference_rate"] == pytest.approx(1 / 3_000), target
 
 
 def test_three_decimal_measures_are_not_taken_for_thousands_and_binary_files_are_said(tmp_path):

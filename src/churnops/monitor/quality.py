@@ -91,7 +91,7 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
         known = set(reference.labels)
         unseen = [i for i, label in enumerate(sample.labels) if label not in known]
         if tally.profile.plan.role == "target" and unseen:  # as the target's rate reads them
-            respelled, other = batch_labels(reference, sample)
+            respelled, other, _ = batch_labels(reference, sample)
             unseen = [i for i in unseen if i not in respelled and i != other]
         if unseen:
             n = int(sample.counts[unseen].sum())

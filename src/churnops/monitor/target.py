@@ -105,12 +105,25 @@ def _unique_per_row(sample: NumericalSample) -> bool:
     return sample.relative_error == 0.0 and count >= 100 and distinct > 0.9 * count
 
 
-def batch_labels(reference: CategoricalSample, current: CategoricalSample) -> tuple[dict[int, Any], int | None]:
+STRAY_SHARE = 0.001
+"""Reference labels beside one value that together hold at most this share of its labelled rows
+(or one row) are strays - data errors - when the batch brings a common value the reference never
+took: that value is then the label's other one (:func:`batch_labels`)."""
+COMMON_FACTOR = 10
+"""How much more common in the batch than the reference's strays together a new value must be
+to be taken for the label's other value (and at least 1% of the batch's labels)."""
+
+
+def batch_labels(
+    reference: CategoricalSample, current: CategoricalSample
+) -> tuple[dict[int, Any], int | None, list[Any]]:
     """How the target's rate reads the batch's labels that the reference never took, as data
     quality reads them too: those written as a reference label but for case or spaces (``' yes'``
     for ``'Yes'``), by their index in ``current.labels``; and, when the reference took one value
-    only (no churner in it), the index of the batch's most common other value - the label's other
-    one, whatever strays come with it (None otherwise)."""
+    only (no churner in it) - or one value and a few strays (:data:`STRAY_SHARE`: ``'No'`` and
+    one ``'N0'``), which are then left out of its rate - the index of the batch's most common other
+    value: the label's other one, whatever strays come with it (None otherwise). Last, the
+    reference's strays left out."""
     known = set(reference.labels)
     respelled: dict[int, Any] = {}
     if all(isinstance(label, str) for label in current.labels):
@@ -118,11 +131,39 @@ def batch_labels(reference: CategoricalSample, current: CategoricalSample) -> tu
         for i, label in enumerate(current.labels):
             if label not in known and label.strip().casefold() in spellings:
                 respelled[i] = spellings[label.strip().casefold()]
-    other = None
     new = [i for i, label in enumerate(current.labels) if label not in known and i not in respelled]
-    if len(known) == 1 and new:
-        other = max(new, key=lambda i: (int(current.counts[i]), label_text(current.labels[i])))
-    return respelled, other
+    if not new:
+        return respelled, None, []
+    other = max(new, key=lambda i: (int(current.counts[i]), label_text(current.labels[i])))
+    if len(known) == 1:
+        return respelled, other, []
+    strays = _reference_strays(reference)
+    taken = int(reference.counts.sum())
+    share = int(current.counts[other]) / max(int(current.counts.sum()), 1)
+    stray_share = sum(
+        int(count) for label, count in zip(reference.labels, reference.counts, strict=True) if label in strays
+    ) / max(taken, 1)
+    if strays and share >= max(0.01, COMMON_FACTOR * stray_share):
+        return respelled, other, strays
+    return respelled, None, []
+
+
+def _reference_strays(reference: CategoricalSample) -> list[Any]:
+    """The reference's labels beside its one dominant value when they are strays: together at most
+    :data:`STRAY_SHARE` of its labelled rows (or one row), and none of them an event (``1``,
+    ``true``, ``yes``, ``churned``...) - a rare churn is a label, not a stray."""
+    order = np.argsort(-reference.counts, kind="stable")
+    rest = [reference.labels[i] for i in order[1:]]
+    counts = int(reference.counts[order[1:]].sum())
+    if not rest or counts > max(1, STRAY_SHARE * int(reference.counts.sum())):
+        return []
+    for label in rest:
+        if isinstance(label, bool | int | float | np.number):
+            if float(label) == 1.0:
+                return []
+        elif label_text(label).strip().lower() in ("1", "true") or _reads_as(label_text(label)) == "event":
+            return []
+    return rest
 
 
 def _as_the_reference_spells(current: CategoricalSample, respelled: dict[int, Any]) -> CategoricalSample:
@@ -160,11 +201,23 @@ def target_drift(
             plan.name, "not a label it can compare (a different value in almost every row: an identifier?)"
         )
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
-        respelled, other = batch_labels(reference, current)
+        respelled, other, strays = batch_labels(reference, current)
+        if strays:  # data errors beside the one value the reference's label took: left out, as the batch's
+            keep = [i for i, label in enumerate(reference.labels) if label not in strays]
+            reference = CategoricalSample(
+                [reference.labels[i] for i in keep],
+                reference.counts[keep],
+                reference.rows,
+                reference.missing,
+                reference.unparsable,
+            )
+            shown = ", ".join(repr(label_text(label)) for label in strays[:3])
+            note = f"the reference's rare value(s) {shown} left out as data errors"
         allowed = set(reference.labels) | ({current.labels[other]} if other is not None else set())
         if respelled:
             shown = [f"{current.labels[i]!r} as {label_text(label)!r}" for i, label in respelled.items()]
-            note = f"read as the reference writes them: {', '.join(shown[:3])}"
+            said = f"read as the reference writes them: {', '.join(shown[:3])}"
+            note = f"{note}; {said}" if note else said
             current = _as_the_reference_spells(current, respelled)
         if 1 <= len(reference.labels) <= 2 and set(current.labels) - allowed:
             # values the reference's label never took (50000 in a 0/1 column) are data errors,
