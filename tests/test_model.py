@@ -367,6 +367,12 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
     assert run("data", "init").returncode == 0
     assert run("generate", "--scenario", "none").returncode == 0
     assert run("monitor").stdout.startswith("OK")  # no champion, none expected
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    # one run that could not reach a registry checked no champion: the next ones expect none
+    unchecked(run("monitor", env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}), "the model registry cannot")
+    assert run("monitor").stdout.startswith("OK")
     required = run("monitor", "--set", "model.monitor=required")
     unchecked(required, "there is no model registry at sqlite:///")
     assert run("train").returncode == 0
@@ -375,9 +381,6 @@ def test_a_model_that_cannot_be_checked_is_never_a_green_run(tmp_path):
     # the registry's file with a query (SQLAlchemy's options) is the same file: it was "missing", a green run
     queried = run("monitor", "--set", "model.tracking_uri=sqlite:///mlflow.db?timeout=20")
     assert "model bank-churn v1: ROC-AUC change" in queried.stdout, queried.stdout + queried.stderr
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
     refused = run("monitor", env={"MLFLOW_TRACKING_URI": f"http://user:S3cretPassw0rd@127.0.0.1:{port}"})
     unchecked(refused, f"the model registry cannot be read: MLflow (http://***@127.0.0.1:{port}): cannot reach")
     assert "S3cretPassw0rd" not in refused.stdout + refused.stderr

@@ -43,7 +43,7 @@ def expected(config: Config, why: str) -> ModelUnavailable | None:
 def previous_model(config: Config) -> str | None:
     """The model the latest metrics document names - or, when it names none (a run with
     ``model.monitor = "off"``), the last one a run checked (:data:`CHECKED_FILE`) - as
-    ``name vN``; None when neither names one or is a regular file of JSON. Only the ``model``
+    ``name vN``; None when neither names a version found in a registry or is a regular file of JSON. Only the ``model``
     entry is read, and only a name and a version that are text are used: at worst a forged
     document makes this run say its model is unchecked."""
     latest = _named_model(_read_json(config.monitoring_dir / METRICS_FILE))
@@ -52,7 +52,9 @@ def previous_model(config: Config) -> str | None:
     checked = _named_model(_read_json(config.monitoring_dir / CHECKED_FILE))
     if checked is not None and checked[1] is not None and (latest is None or latest[0] == checked[0]):
         return f"{checked[0]} v{checked[1]}"  # the version of the one the latest run could not find
-    return latest[0] if latest is not None else None
+    # a run that found no champion (an unreachable registry) names the model it looked for: that
+    # is no champion checked, and expects none of the next run
+    return None
 
 
 def checked_record(model: object) -> str | None:
