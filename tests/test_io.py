@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from churnops.data.io import atomic_path, atomic_write_text, read_table, table_format, write_table
-from churnops.errors import InputDataError
+from churnops.errors import InputDataError, OutputWriteError
 
 
 def test_csv_and_parquet_round_trip(tmp_path):
@@ -219,3 +219,48 @@ def test_numbers_written_as_text_are_told_apart_from_codes_and_text():
         "income": (0, "1,000.25"),
     }
     assert numbers_as_text_columns(frame, {"score"})[0][0] == "dash"
+
+
+def test_a_file_written_through_a_folder_descriptor_replaces_a_planted_link_and_keeps_its_mode(tmp_path):
+    from churnops.data.files import open_folder, write_file_at
+
+    root = tmp_path.resolve()
+    outside = root / "outside.txt"
+    outside.write_text("theirs")
+    (root / "made").mkdir()
+    (root / "made" / "kept.txt").write_text("old")
+    os.chmod(root / "made" / "kept.txt", 0o640)
+    (root / "made" / "out.txt").symlink_to(outside)
+    folder = open_folder(root / "made" / "deeper", create=True)
+    try:
+        write_file_at(folder, "new.txt", b"new", root / "made" / "deeper" / "new.txt")
+    finally:
+        os.close(folder)
+    folder = open_folder(root / "made")
+    try:
+        write_file_at(folder, "out.txt", b"ours", root / "made" / "out.txt")
+        write_file_at(folder, "kept.txt", b"new", root / "made" / "kept.txt")
+        with pytest.raises(OutputWriteError, match="is a folder"):  # nothing left behind
+            write_file_at(folder, "deeper", b"x", root / "made" / "deeper")
+    finally:
+        os.close(folder)
+    assert outside.read_text() == "theirs" and not (root / "made" / "out.txt").is_symlink()
+    assert (root / "made" / "out.txt").read_text() == "ours" and (root / "made" / "deeper" / "new.txt").is_file()
+    assert (root / "made" / "kept.txt").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (root / "made").iterdir()) == ["deeper", "kept.txt", "out.txt"]
+
+
+def test_a_folder_is_opened_only_through_no_link(tmp_path):
+    from churnops.data.files import LinkedPath, open_folder
+
+    root = tmp_path.resolve()
+    (root / "real" / "inner").mkdir(parents=True)
+    (root / "link").symlink_to(root / "real", target_is_directory=True)
+    for path in (root / "link", root / "link" / "inner", root / "link" / "inner" / "new"):
+        with pytest.raises(LinkedPath) as caught:
+            os.close(open_folder(path, create=True))
+        assert caught.value.path == root / "link"
+    assert sorted(p.name for p in (root / "real" / "inner").iterdir()) == []
+    (root / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
+        os.close(open_folder(root / "file" / "below", create=True))

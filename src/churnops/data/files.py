@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -167,3 +168,118 @@ def append_text(path: Path, text: str) -> None:
 def is_link(path: Path) -> bool:
     """Whether ``path`` itself is a symbolic link (not followed)."""
     return path.is_symlink()
+
+
+# Folders held open: a file written or read relative to a folder's descriptor lands in that folder
+# whatever is renamed or linked on its path meanwhile - checking a path and then writing by it
+# leaves a moment in which a link swapped in redirects the write.
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW | CLOEXEC
+
+
+class LinkedPath(OutputWriteError):
+    """A symbolic link where churnops opens a folder or a file without following links."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path}: is a symbolic link; churnops does not write through links - remove it")
+        self.path = path
+
+
+def open_folder_at(folder: int, name: str, shown: Path, create: bool = False) -> int:
+    """A descriptor of the folder ``name`` inside the folder open as ``folder``, never reached
+    through a symbolic link (made first when ``create`` and missing; ``shown``: its path, for
+    messages).
+
+    Raises :class:`LinkedPath` for a link at ``name``, :class:`NotADirectoryError` for anything
+    else but a folder there, :class:`FileNotFoundError` when it is missing and not made.
+    """
+    if not name or name in (".", "..") or "/" in name:
+        raise OutputWriteError(f"{shown}: not a plain folder name")
+    for _ in range(2):  # made here when missing; opened again when it vanished in between
+        try:
+            return os.open(name, FOLDER_FLAGS, dir_fd=folder)
+        except FileNotFoundError:
+            if not create:
+                raise
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                raise LinkedPath(shown) from None
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(shown)) from None
+    return os.open(name, FOLDER_FLAGS, dir_fd=folder)
+
+
+def open_folder(path: Path, create: bool = False) -> int:
+    """A descriptor of the folder at the absolute path ``path``, opened one component at a time
+    from the root without following any symbolic link (missing folders made when ``create``).
+
+    Raises :class:`LinkedPath` naming the first link on the path.
+    """
+    if not path.is_absolute():
+        raise OutputWriteError(f"{path}: not an absolute path")
+    current = os.open(path.anchor, FOLDER_FLAGS)
+    reached = Path(path.anchor)
+    try:
+        for part in path.parts[1:]:
+            reached = reached / part
+            inner = open_folder_at(current, part, reached, create)
+            os.close(current)
+            current = inner
+    except BaseException:
+        os.close(current)
+        raise
+    return current
+
+
+def write_file_at(folder: int, name: str, data: bytes, shown: Path) -> None:
+    """Write ``data`` as ``name`` in the folder open as ``folder``, atomically: a temporary file
+    made there exclusively without following links, fsynced, then renamed onto ``name`` (a link
+    planted at ``name`` is replaced, never written through; ``shown``: the path, for messages).
+    """
+    mode = 0o666 & ~umask()
+    with contextlib.suppress(FileNotFoundError):
+        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            raise OutputWriteError(f"{shown}: is a folder where churnops writes a file; remove it")
+        if stat.S_ISREG(info.st_mode):
+            mode = stat.S_IMODE(info.st_mode)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC
+    for _ in range(100):
+        temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(temporary, flags, 0o600, dir_fd=folder)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OutputWriteError(f"{shown}: no free temporary name beside it")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
+    os.fsync(folder)  # the rename itself on disk
+
+
+def read_file_at(folder: int, name: str) -> bytes | None:
+    """The content of ``name`` in the folder open as ``folder`` when it is a regular file with
+    one name, opened without following a link; None for anything else (missing, a link, a hard
+    link, a folder, a pipe)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return None
+        return handle.read()
