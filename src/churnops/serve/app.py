@@ -47,7 +47,7 @@ from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
 from churnops.serve.records import RecordError, RecordSchema
 from churnops.serve.scoring import MicroBatcher, arm_of
-from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, window_file
+from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, read_window_file
 
 logger = logging.getLogger(__name__)
 
@@ -444,10 +444,10 @@ def create_app(state: ServiceState) -> Starlette:
                 )
             if not evaluated(number):
                 return _problem(404, f"window {number} is not evaluated yet")
-            path = window_file(state.folder, number, METRICS_FILE)
-            if path is None:
+            text = read_window_file(state.folder, number, METRICS_FILE)
+            if text is None:
                 return _problem(404, f"window {number} could not be evaluated (see the service's log)")
-            return JSONAnswer({"window": number, "metrics": json.loads(path.read_text(encoding="utf-8"))})
+            return JSONAnswer({"window": number, "metrics": json.loads(text.decode("utf-8"))})
         last = state.evaluator.last
         return JSONAnswer(
             {
@@ -466,10 +466,10 @@ def create_app(state: ServiceState) -> Starlette:
         wanted = request.path_params["window"]
         if not WINDOW_NUMBER.fullmatch(wanted) or not evaluated(int(wanted)):
             return _problem(404, f"no report for window {wanted[:20]} (not closed or not evaluated yet)")
-        path = window_file(state.folder, int(wanted), REPORT_FILE)
-        if path is None:  # not written, or reached through a symbolic link planted since
+        page = read_window_file(state.folder, int(wanted), REPORT_FILE)
+        if page is None:  # not written, or reached through a symbolic link planted since
             return _problem(404, f"no report for window {int(wanted)}")
-        return HTMLResponse(path.read_text(encoding="utf-8"), headers=HTML_HEADERS)
+        return HTMLResponse(page.decode("utf-8"), headers=HTML_HEADERS)
 
     async def metrics(request: Request) -> Response:
         text = generate_latest(registry).decode()

@@ -120,7 +120,7 @@ def start_monitoring(config: Config) -> Monitoring:
     from churnops.serve.detectors import Detectors
     from churnops.serve.eventlog import EventLog
     from churnops.serve.records import RecordSchema
-    from churnops.serve.windows import WindowContext, WindowEvaluator
+    from churnops.serve.windows import METRICS_FILE, WindowContext, WindowEvaluator, read_window_file
 
     source = reference_source(config, MonitorRequest())
     config = inferred_configuration(config, source.path)
@@ -150,14 +150,14 @@ def start_monitoring(config: Config) -> Monitoring:
     if last is not None:  # /metrics and /v1/drift show the last window again after a restart
         import json
 
-        path = folder / str(last) / "monitoring_metrics.json"
-        if path.is_file() and not path.is_symlink():
+        text = read_window_file(folder, last, METRICS_FILE)  # opened without following a link
+        if text is not None:
             try:
                 import jsonschema
 
                 from churnops.report.metrics import metrics_schema
 
-                document = json.loads(path.read_text(encoding="utf-8"))
+                document = json.loads(text.decode("utf-8"))
                 jsonschema.validate(document, metrics_schema())  # read back only what churnops writes
                 evaluator.last = {"window": last, "metrics": document}
             except (OSError, ValueError, RecursionError, jsonschema.ValidationError):

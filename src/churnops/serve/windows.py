@@ -12,15 +12,17 @@ when the service starts again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from churnops.data.files import atomic_write_text
+from churnops.data.files import FOLDER_FLAGS, LinkedPath, open_folder, open_folder_at, read_file_at, write_file_at
 from churnops.errors import NOTICE, OutputWriteError
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import DatasetInfo
@@ -37,39 +39,103 @@ REPORT_FILE = "monitoring_report.html"
 TRIGGER_FILE = "trigger.txt"
 
 
-def window_folder(folder: Path, window: int) -> Path:
-    """Where window ``window``'s files are written: ``folder/<window>``, a real folder.
+@contextlib.contextmanager
+def window_folder(folder: Path, window: int) -> Iterator[int]:
+    """The folder of window ``window``'s files, ``folder/<window>``, a real folder held open: its
+    descriptor, which the files are written relative to (:func:`write_window_file`).
 
-    ``folder`` (``serve.windows_dir``) was resolved when the service started: a symbolic link on
-    its path since then is refused (the window fails, and is evaluated again at the next start).
-    A symbolic link at ``folder/<window>`` - churnops only ever makes real folders there - is
-    removed, its target untouched, with a warning, and a new folder is made in its place.
+    ``folder`` (``serve.windows_dir``) was resolved when the service started: it is opened one
+    component at a time from the root without following links, and a symbolic link on its path
+    since then is refused (the window fails, and is evaluated again at the next start). A
+    symbolic link at ``folder/<window>`` - churnops only ever makes real folders there - is
+    removed, its target untouched, with a warning, and a new folder is made in its place. Once
+    open, a link swapped in for the folder or any folder above it redirects nothing: the files
+    go into the folder that was opened, never through a link.
     """
-    if Path(os.path.realpath(folder)) != folder:
+    try:
+        windows = open_folder(folder, create=True)
+    except LinkedPath as exc:
         raise OutputWriteError(
-            f"{folder}: serve.windows_dir now leads through a symbolic link; churnops does not write through "
-            f"links - remove it (window {window} is evaluated again at the next start)"
-        )
-    target = folder / str(window)
-    if target.is_symlink():
-        logger.warning(
-            "%s was a symbolic link: removed (what it pointed to is untouched); window %s is written into a new "
-            "folder there",
-            target,
-            window,
-        )
-        target.unlink()
-    target.mkdir(parents=True, exist_ok=True)
-    return target
+            f"{folder}: serve.windows_dir now leads through a symbolic link ({exc.path}); churnops does not write "
+            f"through links - remove it (window {window} is evaluated again at the next start)"
+        ) from None
+    try:
+        target = _open_window(windows, folder, window)
+    finally:
+        os.close(windows)
+    try:
+        yield target
+    finally:
+        os.close(target)
 
 
-def window_file(folder: Path, window: int, name: str) -> Path | None:
-    """``folder/<window>/<name>`` when it is a regular file reached through no symbolic link
-    (what the service serves and attaches); None otherwise."""
-    path = folder / str(window) / name
-    if os.path.realpath(path) != str(path) or not path.is_file():
+def _open_window(windows: int, folder: Path, window: int) -> int:
+    """``<window>`` in the windows folder open as ``windows``, made when missing; a link there is
+    removed (a link made again each time it is removed fails the window)."""
+    name = str(window)
+    for _ in range(3):
+        try:
+            return open_folder_at(windows, name, folder / name, create=True)
+        except LinkedPath:
+            logger.warning(
+                "%s was a symbolic link: removed (what it pointed to is untouched); window %s is written into a new "
+                "folder there",
+                folder / name,
+                window,
+            )
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # replaced meanwhile: opened again
+                os.unlink(name, dir_fd=windows)
+    raise OutputWriteError(
+        f"{folder / name}: a symbolic link is made there again each time it is removed; churnops does not write "
+        f"through links (window {window} is evaluated again at the next start)"
+    )
+
+
+def write_window_file(target: int, folder: Path, window: int, name: str, text: str) -> None:
+    """Write ``name`` (UTF-8 ``text``) atomically in the window folder open as ``target``
+    (:func:`window_folder`; ``folder``: ``serve.windows_dir``, for messages)."""
+    write_file_at(target, name, text.encode("utf-8"), folder / str(window) / name)
+
+
+def read_window_file(folder: Path, window: int, name: str) -> bytes | None:
+    """The content of ``folder/<window>/<name>`` when it is a regular file reached through no
+    symbolic link (what the service serves and attaches), read from the file it opened - no
+    path is checked and then opened again; None otherwise."""
+    try:
+        windows = open_folder(folder)
+    except (OSError, OutputWriteError):
         return None
-    return path
+    try:
+        target = open_folder_at(windows, str(window), folder / str(window))
+    except (OSError, OutputWriteError):
+        return None
+    finally:
+        os.close(windows)
+    try:
+        return read_file_at(target, name)
+    finally:
+        os.close(target)
+
+
+@contextlib.contextmanager
+def attachable(folder: Path, window: int, names: tuple[str, ...]) -> Iterator[list[Path]]:
+    """Copies of the window's files ``names`` (those :func:`read_window_file` reads) in a private
+    temporary folder, removed afterwards: what a notification attaches is read by path, and the
+    window's own folder could have a link swapped in by then."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="churnops-window-") as private:
+        copies = []
+        held = os.open(private, FOLDER_FLAGS)
+        try:
+            for name in names:
+                data = read_window_file(folder, window, name)
+                if data is not None:
+                    write_file_at(held, name, data, Path(private) / name)
+                    copies.append(Path(private) / name)
+        finally:
+            os.close(held)
+        yield copies
 
 
 def window_frame(records: list[dict[str, Any]], dtypes: dict[str, str]) -> Any:
@@ -153,16 +219,17 @@ class WindowContext:
         result = replace(result, verdict=decide(result, self.trigger_on))
         verdict = result.verdict
         assert verdict is not None
-        target = window_folder(self.folder, window)
         document = metrics_document(result)
         context = ReportContext(METRICS_FILE, "", bool(verdict.trigger), f"window {window}")
-        atomic_write_text(target / REPORT_FILE, render_reports(result, context)[1])
+        files = {REPORT_FILE: render_reports(result, context)[1]}
         if verdict.trigger:  # as trigger.txt for a batch, per window
             from churnops.report.metrics import render_trigger
 
-            atomic_write_text(target / TRIGGER_FILE, render_trigger(result, REPORT_FILE, METRICS_FILE))
-        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
-        atomic_write_text(target / METRICS_FILE, text)
+            files[TRIGGER_FILE] = render_trigger(result, REPORT_FILE, METRICS_FILE)
+        files[METRICS_FILE] = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)  # last
+        with window_folder(self.folder, window) as target:
+            for name, text in files.items():
+                write_window_file(target, self.folder, window, name, text)
         return WindowOutcome(
             document, verdict.status, verdict.headline, result.dataset_drift.score, bool(verdict.trigger)
         )
@@ -313,10 +380,10 @@ class WindowEvaluator:
 
             settings = self.config.notify
             note = build_notification(status, document, None, settings.top_columns, settings.report_url)
-            files = [window_file(folder, window, name) for name in (REPORT_FILE, METRICS_FILE)]
-            for delivery in send_all(self.config, note, [path for path in files if path is not None]):
-                if delivery.status == "failed":
-                    logger.warning("window %s notification %s: %s", window, delivery.channel, delivery.error)
+            with attachable(folder, window, (REPORT_FILE, METRICS_FILE)) as files:
+                for delivery in send_all(self.config, note, files):
+                    if delivery.status == "failed":
+                        logger.warning("window %s notification %s: %s", window, delivery.channel, delivery.error)
         self.log.set_meta("notify", json.dumps({"alerting": alert, "last_sent": window}))
 
     def shutdown(self) -> None:
