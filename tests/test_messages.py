@@ -221,3 +221,20 @@ def test_credentials_written_otherwise_are_hidden_too():
         assert shown == '{"u": "***", "p": "***"}: *** refused, see monitoring_report.html', shown
     finally:
         forget_all()
+
+
+def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path):
+    """An https:// batch was cut to 'https:/' by the path's normalisation, which redaction did not
+    take for a URL: 'error: https:/svc_user:Passw0rd77@...: file not found'."""
+    import subprocess
+    import sys
+
+    (tmp_path / "ref.csv").write_text("a,b,y\n1,x,0\n2,y,1\n3,x,0\n")
+    url = "https://svc_user:Passw0rd77@files.bank.example/batch.csv?sig=SiGnAtUrE1234"
+    plain = url.split("?")[0]
+    for args in (["monitor", "-r", "ref.csv", "-p", url, "-t", "y"], ["predict", "-i", plain], ["init", "-r", url]):
+        done = subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 2, done.stdout + done.stderr
+        said = done.stdout + done.stderr
+        assert "Passw0rd77" not in said and "SiGnAtUrE1234" not in said and "svc_user" not in said, said
+        assert "https:// URLs are not tables churnops can read" in done.stderr, done.stderr

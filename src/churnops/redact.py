@@ -48,7 +48,9 @@ _QUERY = re.compile(
     # the value ends before punctuation that ends the sentence ("...?token=x: HTTP 400" keeps its colon)
     rf"(?i)([?&;](?:{SENSITIVE_QUERY_KEYS})=)[^&#;\s'\"<>]+?(?=[:,.)\]]*(?:[&#;\s'\"<>]|$))"
 )
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@'\"<>]+@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://|[a-z][a-z0-9+.\-]+:/)[^/\s@'\"<>]+@")
+"""``user:password@`` after a scheme - with one slash too: a URL taken for a path comes back
+from the path's normalisation as ``https:/user:password@host/...``."""
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
 _TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_\-+=~%]+")
 
@@ -247,6 +249,8 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     'cannot push to http://gw:9091/x?password=***: HTTP 400; to http://gw/y?t=***: HTTP 404'
     >>> redact("AUTH abc refused; abcdef kept", ["redis://:abc@cache:6379/0"])
     'AUTH *** refused; abcdef kept'
+    >>> redact("https:/svc:Passw0rd77@files.example/b.csv: file not found")
+    'https:/***@files.example/b.csv: file not found'
     """
     text = str(text)
     with _known_lock:

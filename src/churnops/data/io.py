@@ -11,6 +11,7 @@ import csv
 import functools
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -182,6 +183,12 @@ def check_readable(path: Path) -> None:
     import stat
 
     if not path.exists():
+        scheme = re.match(r"(?i)([a-z][a-z0-9+.\-]+):/", str(path))
+        if scheme:  # a URL of a kind churnops does not fetch, taken for a path
+            raise InputDataError(
+                f"{path}: {scheme[1].lower()}:// URLs are not tables churnops can read - download the file and "
+                "give it, or an s3://, gs://, az:// or file:// URL"
+            )
         raise InputDataError(f"{path}: file not found")
     if path.is_dir():
         raise InputDataError(f"{path}: is a folder, not a file")
