@@ -113,3 +113,37 @@ def test_one_column_name_is_read_as_a_list(workspace):
     (workspace / "churnops.toml").write_text('[columns]\nid = "customer_id"\ndatetime = "signup_date"\n')
     columns = load_config().columns
     assert columns.id == ["customer_id"] and columns.datetime == ["signup_date"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "spark.driver.extraJavaOptions",
+        "spark.executor.extraClassPath",
+        "spark.jars.packages",
+        "spark.plugins",
+        "spark.sql.extensions",
+        "spark.pyspark.python",
+        "spark.executorEnv.LD_PRELOAD",
+        "spark.driver.resource.gpu.discoveryScript",
+        "spark.sql.hive.metastore.jars",
+        "spark.local.dir",
+    ],
+)
+def test_a_spark_setting_that_runs_code_is_refused_from_a_file_unless_the_environment_allows_it(
+    workspace, monkeypatch, key
+):
+    """[spark.conf] "spark.driver.extraJavaOptions" = "-XX:OnOutOfMemoryError=./evil.sh" ran the
+    program of a churnops.toml that came with a project."""
+    path = workspace / "churnops.toml"
+    path.write_text(f'[spark.conf]\n"{key}" = "-XX:OnOutOfMemoryError=./evil.sh"\n"spark.executor.memory" = "2g"\n')
+    monkeypatch.delenv("CHURNOPS_ALLOW_SPARK_CODE", raising=False)
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert key in message and "CHURNOPS_ALLOW_SPARK_CODE=1" in message and len(message.splitlines()) == 1, message
+    monkeypatch.setenv("CHURNOPS_ALLOW_SPARK_CODE", "1")
+    assert load_config(path).spark.conf[key].startswith("-XX")
+    monkeypatch.delenv("CHURNOPS_ALLOW_SPARK_CODE")
+    path.write_text('[spark.conf]\n"spark.executor.memory" = "2g"\n"spark.sql.shuffle.partitions" = 8\n')
+    assert load_config(path).spark.conf == {"spark.executor.memory": "2g", "spark.sql.shuffle.partitions": 8}

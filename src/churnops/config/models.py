@@ -851,12 +851,43 @@ class StorageConfig(_Section):
 SparkValue = Annotated[str, AfterValidator(_no_control)] | int | float | bool
 
 
+SPARK_CODE_SETTINGS = re.compile(
+    r"(?i)^spark\.("
+    r".*(javaoptions|classpath|librarypath|plugins|listeners|extensions|jars|discoveryscript).*"  # JVM, classes
+    r"|files|archives|submit\..*|repl\..*|pyspark\..*|python\..*"  # code to fetch or run
+    r"|executorenv\..*|yarn\..*|kubernetes\..*|driverenv\..*|.*\.env\..*"  # the processes' environment
+    r"|sql\.catalog\..*|sql\.warehouse\.dir|local\.dir|eventlog\..*|checkpoint\.dir|redaction\..*"
+    r")$"
+)
+"""Spark settings that make Spark run, fetch or load code (JVM options such as
+``-XX:OnOutOfMemoryError=prog``, jars, plugins, Python executables, environment variables), write
+elsewhere, or show secrets: refused from a configuration file unless the job's environment sets
+:data:`SPARK_CODE_VARIABLE`."""
+SPARK_CODE_VARIABLE = "CHURNOPS_ALLOW_SPARK_CODE"
+
+
 class SparkConfig(_Section):
     """``[spark]``: the session churnops starts for engine = "spark" (a running session is used as is)."""
 
     conf: dict[Annotated[str, Field(pattern=r"^spark\.[A-Za-z0-9_.-]+$")], SparkValue] = {}
-    """Any Spark setting, e.g. ``"spark.executor.memory" = "4g"``; churnops' own defaults (no web
-    UI, UTC session time zone, on one machine: bound to 127.0.0.1) give way to yours."""
+    """Spark settings, e.g. ``"spark.executor.memory" = "4g"``; churnops' own defaults (no web
+    UI, UTC session time zone, on one machine: bound to 127.0.0.1) give way to yours. Those that
+    run or load code (:data:`SPARK_CODE_SETTINGS`) are refused unless the environment sets
+    ``CHURNOPS_ALLOW_SPARK_CODE=1``: a configuration file that came with a project is not a program."""
+
+    @field_validator("conf")
+    @classmethod
+    def _no_code(cls, value: dict[str, Any]) -> dict[str, Any]:
+        import os
+
+        code = sorted(key for key in value if SPARK_CODE_SETTINGS.match(key))
+        if code and os.environ.get(SPARK_CODE_VARIABLE) != "1":
+            raise ValueError(
+                f"{', '.join(code[:3])}: makes Spark run or load code, or write elsewhere (JVM options, jars, plugins, "
+                f"Python executables, environment, folders) - refused from a configuration file; if you wrote it "
+                f"yourself, set {SPARK_CODE_VARIABLE}=1 in the job's environment"
+            )
+        return value
 
 
 class PublishConfig(_Section):
