@@ -466,3 +466,69 @@ def test_a_model_no_better_than_chance_is_not_made_champion_and_alerts_if_it_is(
     assert "model near chance: ROC-AUC 0.5" in dead.stdout and "is below model.min_auc 0.6" in dead.stdout
     decay = metrics(tmp_path)["model"]["decay"]
     assert decay["below_min_auc"] is True and decay["detected"] is True
+
+
+def test_the_model_reads_dates_as_monitoring_does_whatever_the_row_order(tmp_path):
+    """pandas guessed the format of a date input from its first row: a batch of day-first dates
+    whose first row read both ways (04.01.2016) was read month-first - every date past the 12th
+    missing - and the same customers in another order got other scores (672 of 3,000 predictions
+    flipped). Dates are now read as the column writes them (decided from the whole column, kept
+    with the model), and a date input the model cannot read is refused like a numeric one."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    def customers(n: int, seed: int) -> pl.DataFrame:
+        rng = np.random.default_rng(seed)
+        age = rng.integers(18, 90, n)
+        days = rng.integers(0, 3_000, n)
+        logit = -2 + 0.03 * (age - 50) + 0.0009 * (3_000 - days)
+        opened = pl.Series(np.datetime64("2015-01-01") + days.astype("timedelta64[D]")).dt.strftime("%d.%m.%Y")
+        churned = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+        return pl.DataFrame(
+            {"customer_id": [f"C{i}" for i in range(n)], "opened": opened, "age": age, "churned": churned}
+        )
+
+    customers(4_000, 1).write_csv(tmp_path / "ref.csv")
+    (tmp_path / "churnops.toml").write_text(
+        '[paths]\nreference = "ref.csv"\n[columns]\ntarget = "churned"\nid = ["customer_id"]\ndatetime = ["opened"]\n'
+    )
+    done = run("train")
+    assert done.returncode == 0, done.stderr
+    loaded = registry.load_alias(store_of(load_config(tmp_path / "churnops.toml")), "bank-churn", "champion")
+    assert loaded.metadata.date_formats == {"opened": "day-first"}  # decided from the whole column, kept
+    batch = customers(2_000, 2).drop("churned")
+    day = batch["opened"].str.slice(0, 2).cast(pl.Int32)
+    ambiguous_first = pl.concat([batch.filter(day <= 12), batch.filter(day > 12)])
+    clear_first = pl.concat([batch.filter(day > 12), batch.filter(day <= 12)])
+    ambiguous_first.write_csv(tmp_path / "a.csv")
+    clear_first.write_csv(tmp_path / "b.csv")
+    for name in ("a", "b"):
+        done = run("predict", "-i", f"{name}.csv", "-o", f"{name}_scored.csv")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    a = pl.read_csv(tmp_path / "a_scored.csv").sort("customer_id")
+    b = pl.read_csv(tmp_path / "b_scored.csv").sort("customer_id")
+    assert a["churn_probability"].to_list() == b["churn_probability"].to_list()
+    # as the model learned them: the same scores as the dates written as ISO
+    batch.with_columns(pl.col("opened").str.to_date("%d.%m.%Y")).write_csv(tmp_path / "iso.csv")
+    assert run("predict", "-i", "iso.csv", "-o", "iso_scored.csv").returncode == 0
+    iso = pl.read_csv(tmp_path / "iso_scored.csv").sort("customer_id")
+    assert iso["churn_probability"].to_list() == a["churn_probability"].to_list()
+    # dates it cannot read: refused when most are, scored as missing with a warning when a few are
+    batch.with_columns(pl.lit("garbage").alias("opened")).write_csv(tmp_path / "garbage.csv")
+    done = run("predict", "-i", "garbage.csv")
+    assert done.returncode == 2, done.stderr
+    assert "the model's input opened: 2,000 of 2,000 cells are not dates it can read (such as 'garbage'" in done.stderr
+    few = batch.with_columns(
+        pl.when(pl.int_range(pl.len()) < 4).then(pl.lit("soon")).otherwise(pl.col("opened")).alias("opened")
+    )
+    few.write_csv(tmp_path / "few.csv")
+    done = run("predict", "-i", "few.csv")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "the model scored cells that are not dates as missing values: opened (4 cells, such as 'soon')" in done.stderr
+    )

@@ -20,6 +20,7 @@ import io
 import logging
 import math
 import os
+import re
 import stat
 import sys
 import threading
@@ -64,6 +65,10 @@ class ModelMetadata:
     scorer_sha256: str | None = None
     """sha256 of the model's array form (``scorer.npz``), when it was written: the file is used only
     if it has exactly these bytes."""
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """How the text of each date input was written where the model learned (a key of
+    :data:`~churnops.monitor.prepare.DATE_FAMILIES` or a strftime format; ISO dates need none):
+    a batch's dates are read that way, never guessed from its first row."""
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata as logged with the model (NaN metrics as null)."""
@@ -77,6 +82,7 @@ class ModelMetadata:
             "target": self.target,
             "as_of": self.as_of,
             "scorer_sha256": self.scorer_sha256,
+            "date_formats": self.date_formats,
         }
 
 
@@ -117,7 +123,22 @@ def parse_metadata(raw: Any) -> ModelMetadata:
         target=_optional_text(raw.get("target"), "target"),
         importance_method=_optional_text(raw.get("importance_method"), "importance_method"),
         scorer_sha256=_sha256(raw.get("scorer_sha256")),
+        date_formats=_date_formats(raw.get("date_formats") or {}, features.dates),
     )
+
+
+def _date_formats(value: Any, dates: list[str]) -> dict[str, str]:
+    """``date_formats``: for date inputs of the model, a family name or a strftime format of at
+    most 40 plain characters."""
+    from churnops.monitor.prepare import DATE_FAMILIES
+
+    formats = _mapping(value, "date_formats")
+    for name, way in formats.items():
+        if name not in dates:
+            raise ModelRefusedError(f"metadata 'date_formats': {_show(name)} is not one of the model's date inputs")
+        if not isinstance(way, str) or not (way in DATE_FAMILIES or re.fullmatch(r"[%A-Za-z0-9 ./:,_+-]{1,40}", way)):
+            raise ModelRefusedError(f"metadata 'date_formats.{name}': {_show(way)} is not a date format")
+    return dict(formats)
 
 
 def _sha256(value: Any) -> str | None:

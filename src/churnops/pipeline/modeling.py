@@ -26,7 +26,7 @@ from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
 from churnops.monitor.summaries import label_text
 from churnops.pipeline.progress import Progress, heartbeat
-from churnops.pipeline.scoring import model_section, store_of
+from churnops.pipeline.scoring import model_dates, model_section, store_of, training_date_formats
 
 __all__ = ["feature_spec", "labels_of", "model_section", "pipeline_retrainer", "retrain", "store_of", "train"]
 """``model_section`` and ``store_of`` live in :mod:`churnops.pipeline.scoring`; callers import them from here too."""
@@ -160,17 +160,31 @@ def train(config: Config, alias: str = "champion", progress: Progress | None = N
     started = time.perf_counter()
     source = config.resolve(config.paths.reference)
     with heartbeat(progress, f"reading {source.name}"):
-        frame = read_table(source, config.data.reference_rows, config.dialect_for("reference")).to_pandas()
-        spec = feature_spec(config, frame)
-    if not spec.columns:
-        raise InputDataError(f"{source}: no feature column to train on")
+        table = read_table(source, config.data.reference_rows, config.dialect_for("reference"))
+        spec = feature_spec(config, table)
+        if not spec.columns:
+            raise InputDataError(f"{source}: no feature column to train on")
+        formats = training_date_formats(config, table, spec.dates)
+        frame = _with_dates(table, spec, formats).to_pandas()
     read = time.perf_counter()
     seed = config.model.seed
     pipeline, facts = fit_and_measure(config, frame, spec, seed, progress)
+    facts["date_formats"] = formats
     facts["timings"] = {"read_s": read - started, **facts["timings"]}
     if facts["metrics"]["roc_auc"] < config.model.min_auc:
         alias = ""  # registered, to be looked at, but never what scores or is monitored
     return _log(config, pipeline, facts, spec, source, alias, "train", {"data_rows": len(frame)}, started, progress)
+
+
+def _with_dates(table: Any, spec: FeatureSpec, formats: dict[str, str]) -> Any:
+    """``table`` with the model's date inputs read as dates (:func:`model_dates`), saying how many
+    cells could not be read."""
+    table, unreadable = model_dates(table, spec.dates, formats)
+    for name, (count, example) in unreadable.items():
+        logger.warning(
+            "%s: %s cells are not dates (such as %r): the model learns them as missing", name, count, example
+        )
+    return table
 
 
 def _log(
@@ -197,6 +211,7 @@ def _log(
         importance=facts["importance"],
         target=config.columns.target,
         importance_method=facts["importance_method"],
+        date_formats=facts.get("date_formats") or {},
     ).to_dict()
     scorer = _array_form(
         pipeline, spec, facts["as_of"], facts["validation"][spec.columns], facts["validation_probabilities"]
@@ -315,19 +330,22 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     target = config.columns.target or "Churn Flag"
     reference_path = config.resolve(config.paths.reference)
     production_path = config.resolve(config.paths.production)
-    reference = read_table(reference_path, config.data.reference_rows, config.dialect_for("reference")).to_pandas()
-    production = read_table(production_path, dialect=config.dialect).to_pandas()
+    spec = champion.metadata.features
+    reference_table = read_table(reference_path, config.data.reference_rows, config.dialect_for("reference"))
+    formats = {**champion.metadata.date_formats, **training_date_formats(config, reference_table, spec.dates)}
+    reference = _with_dates(reference_table, spec, formats).to_pandas()
+    production = _with_dates(read_table(production_path, dialect=config.dialect), spec, formats).to_pandas()
     labels_of(production, target, config.columns.target_positive)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)
     if holdout_rows >= len(production):
         raise ConfigError("retrain.holdout_share leaves no production row to train on")
     train_part, holdout = production.iloc[:-holdout_rows], production.iloc[-holdout_rows:]
-    spec = champion.metadata.features
     missing = [c for c in spec.columns if c not in production.columns]
     if missing:
         raise InputDataError(f"{production_path}: lacks the model's input column(s) {', '.join(missing)}")
     combined = pd.concat([reference, train_part], ignore_index=True)
     pipeline, fit_facts = fit_and_measure(config, combined, spec, config.model.seed, progress)
+    fit_facts["date_formats"] = formats
     y_holdout = labels_of(holdout, target, config.columns.target_positive)
     champion_auc = roc_auc(y_holdout, predict_probabilities(champion.model, holdout[spec.columns]))
     challenger_auc = roc_auc(y_holdout, predict_probabilities(pipeline, holdout[spec.columns]))

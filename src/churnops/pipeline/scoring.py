@@ -78,8 +78,55 @@ def _unseen(column: Any, known: list[Any]) -> tuple[int, Any]:
     return unseen.len(), unseen.mode().sort()[0]
 
 
-def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndarray:
-    """Churn probabilities of every row of a chunked (polars) table."""
+def model_dates(frame: Any, columns: list[str], formats: dict[str, str]) -> tuple[Any, dict[str, tuple[int, Any]]]:
+    """``frame`` (polars) with the model's date inputs ``columns`` read as monitoring reads dates -
+    ``formats`` per column (a family or a strftime format), else ISO 8601 or the way that reads
+    most of the column's values, never guessed from its first row - as dates; and the cells
+    present but unreadable of each column, with one of them."""
+    import polars as pl
+
+    from churnops.monitor.prepare import coerce_datetime
+
+    read, unreadable = [], {}
+    for name in columns:
+        if name not in frame.columns or frame.schema[name] == pl.Date:
+            continue
+        series = frame[name]
+        coerced = coerce_datetime(series, formats.get(name), undecided="guess")
+        days = coerced.series.cast(pl.Int32).cast(pl.Date).alias(name)
+        if coerced.unparsable:
+            text = series.cast(pl.String)
+            bad = text.filter(days.is_null() & text.is_not_null() & (text.str.strip_chars() != ""))
+            unreadable[name] = (coerced.unparsable, bad[0] if bad.len() else None)
+        read.append(days)
+    return (frame.with_columns(read) if read else frame), unreadable
+
+
+def training_date_formats(config: Config, frame: Any, columns: list[str]) -> dict[str, str]:
+    """How the text of each date input of a model is written in its training data: set in
+    ``columns.date_formats``, or decided from the whole column (ISO dates need none). Dates that
+    read both as day/month and as month/day are refused - a model learns them one way only."""
+    from churnops.errors import ConfigError
+    from churnops.escape import one_line_short
+    from churnops.pipeline.starter import date_writings
+
+    formats = {name: config.columns.date_formats[name] for name in columns if name in config.columns.date_formats}
+    for name, way in date_writings(frame, [name for name in columns if name not in formats]).items():
+        if way is None:
+            shown = one_line_short(name, 40)
+            raise ConfigError(
+                f"the model's date input '{shown}' reads as day/month and as month/day: set columns.date_formats = "
+                f'{{ "{shown}" = "day-first" }} (or "month-first", or a format such as "%d/%m/%Y")'
+            )
+        formats[name] = way
+    return formats
+
+
+def score_chunks(
+    loaded: registry.LoadedModel, chunks: Iterable[Any], date_formats: dict[str, str] | None = None
+) -> np.ndarray:
+    """Churn probabilities of every row of a chunked (polars) table; dates read as the model
+    learned them (its ``date_formats``), or as ``date_formats`` (the run's) says."""
     import polars as pl
 
     from churnops.integrations.model import known_categories, predict_probabilities
@@ -87,9 +134,12 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
 
     columns = loaded.metadata.features.columns
     numerical = set(loaded.metadata.features.numerical)
+    dates = loaded.metadata.features.dates
+    formats = {**loaded.metadata.date_formats, **{k: v for k, v in (date_formats or {}).items() if k in dates}}
     categories = known_categories(loaded.model)
     out = []
     not_numbers: dict[str, int] = {}
+    not_dates: dict[str, tuple[int, Any]] = {}
     unseen: dict[str, tuple[int, Any]] = {}  # categorical input: cells the model never learned, an example
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
@@ -103,6 +153,9 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
                 if read.unparsable:
                     not_numbers[name] = not_numbers.get(name, 0) + read.unparsable
             inputs = inputs.with_columns([read.series.alias(name) for name, read in coerced.items()])
+        inputs, unreadable = model_dates(inputs, dates, formats)
+        for name, (count, example) in unreadable.items():
+            not_dates[name] = (not_dates.get(name, (0, example))[0] + count, not_dates.get(name, (0, example))[1])
         for name, known in categories.items():
             if name in inputs.columns:
                 count, example = _unseen(inputs[name], known)
@@ -122,6 +175,21 @@ def score_chunks(loaded: registry.LoadedModel, chunks: Iterable[Any]) -> np.ndar
     if not_numbers:
         shown = ", ".join(f"{name} ({count:,} cells)" for name, count in list(not_numbers.items())[:5])
         logger.warning("the model scored cells that are not numbers as missing values: %s", shown)
+    undated = [name for name, (count, _) in not_dates.items() if count > MOSTLY_NOT_NUMBERS * rows]
+    if undated:
+        count, example = not_dates[undated[0]]
+        way = formats.get(undated[0])
+        raise InputDataError(
+            f"the model's input {undated[0]}: {count:,} of {rows:,} cells are not dates it can read (such as "
+            f"{_shown(example)}{f'; it reads them as {way}' if way else ''}) - scored as missing, its scores would not "
+            "be the model's"
+        )
+    if not_dates:
+        shown = ", ".join(
+            f"{name} ({count:,} cells, such as {_shown(example)})"
+            for name, (count, example) in list(not_dates.items())[:5]
+        )
+        logger.warning("the model scored cells that are not dates as missing values: %s", shown)
     strange = [name for name, (count, _) in unseen.items() if count > MOSTLY_NOT_NUMBERS * rows]
     if strange:
         name = strange[0]
@@ -205,7 +273,7 @@ def predict(
     threshold = loaded.metadata.threshold
     parts = []
     for chunk in reader:
-        probabilities = score_chunks(loaded, [chunk])
+        probabilities = score_chunks(loaded, [chunk], config.columns.date_formats)
         parts.append(
             chunk.with_columns(
                 pl.Series(PROBABILITY, probabilities),
@@ -295,7 +363,7 @@ def model_section(
     threshold = loaded.metadata.threshold
     reader = TableReader(current, dialect=config.dialect)
     reader.progress = _reading(progress, f"model: scoring {current.name}")
-    current_p = score_chunks(loaded, reader)
+    current_p = score_chunks(loaded, reader, config.columns.date_formats)
     scored_at = time.perf_counter()
     reference_p, cache_status = _reference_scores(config, loaded, reference, reference_rows, result, progress)
     reference_at = time.perf_counter()
@@ -423,7 +491,7 @@ def _reference_scores(
     cached file failed a check - see :func:`read_scores` - and was replaced).
     """
     version = loaded.version
-    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}"
+    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}|dates-read-whole"
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     root = config.resolve(config.paths.profile_cache)
     cache = root / "predictions" / f"{digest}.npy"
@@ -440,7 +508,7 @@ def _reference_scores(
         status = "rebuilt"
     reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
     reader.progress = _reading(progress, f"model: scoring {reference.name}")
-    scores = score_chunks(loaded, reader)
+    scores = score_chunks(loaded, reader, config.columns.date_formats)
     if linked is not None:
         return scores, status
     try:

@@ -99,10 +99,13 @@ class Champion:
     def score(self, frame: Any) -> np.ndarray:
         """Probabilities of the rows of ``frame`` (it holds the model's input columns)."""
         from churnops.integrations.model import predict_probabilities
+        from churnops.pipeline.scoring import model_dates
 
         self.calls += 1
         self.rows += frame.height
-        return np.asarray(predict_probabilities(self.loaded.model, frame.select(self.columns)), dtype=np.float64)
+        metadata = self.loaded.metadata
+        inputs, _ = model_dates(frame.select(self.columns), metadata.features.dates, metadata.date_formats)
+        return np.asarray(predict_probabilities(self.loaded.model, inputs), dtype=np.float64)
 
     def score_records(self, records: list[dict[str, Any]], dtypes: dict[str, str]) -> np.ndarray:
         """Probabilities of ``records`` (checked events, of the reference's ``dtypes``): encoded
