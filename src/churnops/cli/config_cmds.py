@@ -59,6 +59,13 @@ def init(
     separator: Annotated[
         str | None, typer.Option("--separator", help="CSV field separator of your files, e.g. ';'.")
     ] = None,
+    decimal: Annotated[
+        str | None, typer.Option("--decimal", help="Decimal mark of the numbers in your CSV files: '.' or ','.")
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Text encoding of your CSV files, e.g. cp1252 or latin-1 [default: utf-8]."),
+    ] = None,
 ) -> None:
     """Write a commented churnops.toml for your own data: its columns, their types, the target and identifiers.
 
@@ -66,8 +73,9 @@ def init(
     """
     from churnops.config import load_config
     from churnops.data.files import atomic_write_text
-    from churnops.data.io import CsvDialect, check_readable
+    from churnops.data.io import CsvDialect, check_readable, table_format
     from churnops.errors import ConfigError
+    from churnops.escape import one_line_short
     from churnops.pipeline.starter import starter_config
 
     if output.exists() and not force:
@@ -75,7 +83,19 @@ def init(
     check_readable(reference)
     if current is not None:
         check_readable(current)
-    dialect = CsvDialect(separator=separator) if separator else CsvDialect()
+    if decimal is not None and decimal not in (".", ","):
+        raise ConfigError(f"--decimal: {decimal!r} is not a decimal mark; give '.' or ','")
+    if encoding is not None:
+        import codecs
+
+        try:
+            if not codecs.lookup(encoding)._is_text_encoding:
+                raise LookupError
+        except LookupError:
+            raise ConfigError(
+                f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, cp1252, latin-1)"
+            ) from None
+    dialect = CsvDialect(separator=separator or ",", decimal=decimal or ".", encoding=encoding or "utf-8")
     text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
     staged = output.with_name(f".{output.name}.check")
     try:
@@ -89,4 +109,20 @@ def init(
         kinds.setdefault(guess.kind, []).append(guess.name)
     say(f"{output}: {len(guesses)} columns - " + "; ".join(f"{k} {', '.join(v)}" for k, v in kinds.items()))
     say(f"target: {chosen}" if chosen else "target: none guessed (set columns.target, or --target)")
-    say(f"next: check {output}, then run 'churnops monitor'" + ("" if current else " --current YOUR_BATCH.csv"))
+    if table_format(reference) == "csv":
+        from churnops.pipeline.starter import SAMPLE_ROWS, decimal_comma_columns, sample_frame
+
+        _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
+        commas = decimal_comma_columns(sample, dialect) if sample is not None else []
+        if commas:
+            shown = ", ".join(
+                f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:5]
+            )
+            advice = "run init again with --decimal ','" if dialect.decimal == "." else "export them without grouping"
+            say(f"NOTICE: numbers written with a decimal comma are read as text and not tested: {shown}; {advice}")
+    import shlex
+
+    command = "churnops monitor"
+    if output != Path("churnops.toml"):  # found in the current folder only by that name
+        command += f" -c {shlex.quote(str(output))}"
+    say(f"next: check {output}, then run '{command}{'' if current else ' --current YOUR_BATCH.csv'}'")

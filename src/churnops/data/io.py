@@ -151,7 +151,7 @@ def encoding_problem(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> str:
     name = "UTF-8" if dialect.utf8 else dialect.encoding
     return (
         f"{path}: not valid {name} text at {where}; save the file as UTF-8 or set data.encoding "
-        "(e.g. --set data.encoding=cp1252)"
+        "(e.g. --set data.encoding=cp1252; churnops init --encoding cp1252)"
     )
 
 

@@ -441,6 +441,9 @@ def starter_config(
         'reference_rows = "all"    # the whole reference file; [start, end] keeps a window of rows',
         f"separator = {_value(dialect.separator)}    # CSV field separator; [data.reference] / [data.current] "
         "can differ",
+        f"decimal = {_value(dialect.decimal)}    # decimal mark of the CSV files' numbers: '.' or ','",
+        f"encoding = {_value(dialect.encoding)}    # text encoding of the CSV files (cp1252, latin-1 for some "
+        "spreadsheet exports)",
         "",
         "[columns]",
         (f"target = {_value(chosen_target)}" if chosen_target else 'target = ""')
