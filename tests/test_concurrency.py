@@ -72,3 +72,38 @@ def test_pipeline_and_monitor_started_together_never_mix_their_stories(tmp_path,
         assert rows[pipeline_run] == 3  # the drifted batch's three columns, not the calm batch's
         seen_orders.add("pipeline last" if latest == pipeline_run else "monitor last")
     print("orders seen:", seen_orders)
+
+
+def test_a_calm_run_of_another_configuration_leaves_the_alert_it_shares_a_trigger_with(tmp_path):
+    """Two configurations (two models) with their own monitoring folders and the default
+    paths.trigger: the calm one removed the other's alert ('stale trigger.txt removed') while
+    that one's metrics still said trigger: true."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(3)
+    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(tmp_path / "ref.csv")
+    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(tmp_path / "drifted.csv")
+    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(tmp_path / "calm.csv")
+    for name, batch in (("a", "drifted.csv"), ("b", "calm.csv")):
+        (tmp_path / f"{name}.toml").write_text(
+            f'[paths]\nreference = "ref.csv"\nproduction = "{batch}"\nmonitoring_dir = "monitoring_{name}"\n'
+        )
+
+    def run(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CHURNOPS, "monitor", "-c", f"{name}.toml"], cwd=tmp_path, capture_output=True, text=True
+        )
+
+    assert run("a").stdout.startswith("ALERT")
+    alert = (tmp_path / "trigger.txt").read_text()
+    done = run("b")
+    assert done.stdout.startswith("OK") and "stale" not in done.stdout, done.stdout
+    assert "holds the alert of the run whose metrics are" in done.stderr and "monitoring_a" in done.stderr
+    assert (tmp_path / "trigger.txt").read_text() == alert
+    # its own alert, once calm again, is removed as before
+    (tmp_path / "a.toml").write_text(
+        '[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "monitoring_a"\n'
+    )
+    done = run("a")
+    assert done.stdout.startswith("OK") and not (tmp_path / "trigger.txt").exists(), done.stdout + done.stderr

@@ -161,6 +161,44 @@ def test_init_writes_a_configuration_that_monitor_uses(own):
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
 
 
+def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_path):
+    """A cp1252 export with ';' and decimal commas: init said to use '--set data.encoding', an
+    option it does not have, and wrote the money column as free text without a word; with -o its
+    next step ('churnops monitor') ignored the file it had just written."""
+    rng = np.random.default_rng(5)
+    table = pl.DataFrame(
+        {
+            "Alter": rng.integers(18, 90, 3_000),
+            "Saldo": [f"{v:.2f}".replace(".", ",") for v in rng.lognormal(8, 1, 3_000)],
+            "Region": rng.choice(["Nord", "Süd"], 3_000),
+            "churned": rng.choice(["yes", "no"], 3_000),
+        }
+    )
+    (tmp_path / "ref.csv").write_bytes(table.write_csv(separator=";").encode("cp1252"))
+    done = churnops(tmp_path, "init", "-r", "ref.csv", "--separator", ";")
+    assert done.returncode == 2 and "churnops init --encoding cp1252" in done.stderr, done.stderr
+    done = churnops(tmp_path, "init", "-r", "ref.csv", "--separator", ";", "--encoding", "cp1252")
+    assert done.returncode == 0, done.stderr
+    assert "numbers written with a decimal comma are read as text and not tested: Saldo" in done.stdout, done.stdout
+    assert "run init again with --decimal ','" in done.stdout
+    done = churnops(
+        tmp_path, "init", "-r", "ref.csv", "--separator", ";", "--encoding", "cp1252", "--decimal", ",",
+        "-o", "mine.toml",
+    )  # fmt: skip
+    assert done.returncode == 0 and "decimal comma" not in done.stdout, done.stdout
+    assert "then run 'churnops monitor -c mine.toml --current YOUR_BATCH.csv'" in done.stdout, done.stdout
+    text = (tmp_path / "mine.toml").read_text()
+    assert "#   Saldo: numerical" in text and 'decimal = ","' in text and 'encoding = "cp1252"' in text, text
+    done = churnops(tmp_path, "monitor", "-c", "mine.toml", "-p", "ref.csv")
+    assert done.returncode == 0 and done.stdout.startswith("OK"), done.stdout + done.stderr
+    for bad, said in (
+        (["--decimal", ";"], "--decimal: ';' is not a decimal mark"),
+        (["--encoding", "klingon"], "--encoding: 'klingon' is not a text encoding"),
+    ):
+        done = churnops(tmp_path, "init", "-r", "ref.csv", "--force", *bad)
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+
+
 def test_a_misspelled_per_column_setting_is_named(own):
     done = churnops(
         own,
@@ -838,6 +876,17 @@ def test_labels_the_reference_never_took_or_spelled_otherwise_are_still_the_labe
     rare[:5] = "Yes"
     out, target = run(pl.DataFrame({"x": x, "y": stray}), pl.DataFrame({"x": x[:1_000], "y": rare}))
     assert target["positive_label"] == "N0" and "left out as data errors" not in (target["note"] or ""), target
+    # labels the batch writes another way than the reference (Yes/No for 0/1): a quality warning
+    # only, and a rise from 20% to 40% unseen - now the target's finding
+    numbers = (rng.random(3_000) < 0.2).astype(int)
+    words = np.where(rng.random(1_000) < 0.4, "Yes", "No")
+    out, target = run(pl.DataFrame({"x": x, "y": numbers}), pl.DataFrame({"x": x[:1_000], "y": words}))
+    assert out.startswith("ALERT") and target["drift_detected"] and target["test"] == "none", out
+    assert "the target y cannot be compared: none of its 1,000 values in the batch reads as the reference" in out
+    # a batch whose labels are not known yet (an empty column) is no finding
+    empty = pl.DataFrame({"x": x[:1_000], "y": [None] * 1_000}, schema={"x": pl.Float64, "y": pl.Int64})
+    out, target = run(pl.DataFrame({"x": x, "y": numbers}), empty)
+    assert not out.startswith("ALERT") and not (target or {}).get("drift_detected"), out
     fraud = ["No"] * 2_999 + ["Yes"]
     out, target = run(pl.DataFrame({"x": x, "y": fraud}), pl.DataFrame({"x": x[:1_000], "y": some}))
     assert target["positive_label"] == "Yes" and target["reference_rate"] == pytest.approx(1 / 3_000), target

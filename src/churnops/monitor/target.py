@@ -196,6 +196,26 @@ def target_drift(
     two-sided p-value depends on ``|z|`` only and is unchanged.
     """
     note = None
+    if current.count == 0 and current.unparsable and reference.count:
+        # labels in the batch, none readable as the reference's (Yes/No where it wrote 0/1): the
+        # rate cannot be compared - said as the target's finding, never a quiet "not compared"
+        written = (
+            ", ".join(repr(label_text(label)) for label in reference.labels[:3])
+            if isinstance(reference, CategoricalSample)
+            else "numbers"
+        )
+        return TargetDrift(
+            plan.name,
+            "none",
+            float("nan"),
+            None,
+            0.0,
+            True,
+            note=(
+                f"none of its {current.unparsable:,} values in the batch reads as the reference writes its labels "
+                f"({written}) - written another way? (see data quality)"
+            ),
+        )
     if isinstance(reference, NumericalSample) and _unique_per_row(reference):
         return TargetDrift.not_compared(
             plan.name, "not a label it can compare (a different value in almost every row: an identifier?)"

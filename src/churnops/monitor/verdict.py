@@ -150,7 +150,11 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 f"{_rate(target.current_rate)} ({change:+.1f} points, p={_p(target.p_value)})"
             )
         else:
-            message = f"the target {target.column} drifted ({target.test})"
+            message = (
+                f"the target {target.column} cannot be compared: {target.note}"
+                if target.test == "none" and target.note
+                else f"the target {target.column} drifted ({target.test})"
+            )
         found.append(("target", "target", message))
     model = result.model or {}
     if model.get("error"):

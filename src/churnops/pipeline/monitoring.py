@@ -343,6 +343,18 @@ def check_trigger_is_ours(path: Path) -> None:
     )
 
 
+def _trigger_metrics(path: Path) -> str | None:
+    """The metrics file a trigger at ``path`` names (its ``metrics:`` line), if it is a regular file
+    that names one."""
+    try:
+        with open_no_follow(path) as handle:
+            head = handle.read(65_536).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = [line[len("metrics: ") :] for line in head.splitlines() if line.startswith("metrics: ")]
+    return lines[-1] if lines else None
+
+
 def write_outputs(
     config: Config,
     result: MonitoringResult,
@@ -374,6 +386,7 @@ def write_outputs(
         trigger_written=raised,
     )
     check_trigger_is_ours(trigger_path)
+    from churnops.escape import one_line
     from churnops.pipeline.champion import CHECKED_FILE, checked_record
 
     document = metrics_document(result, outputs)
@@ -395,6 +408,14 @@ def write_outputs(
                 transaction.write(out_dir / CHECKED_FILE, checked)
             if raised:
                 transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
+            elif (owner := _trigger_metrics(trigger_path)) not in (None, one_line(str(metrics_path))):
+                # another configuration's alert (its own monitoring folder, the same paths.trigger)
+                logger.warning(
+                    "%s holds the alert of the run whose metrics are %s: left in place - give each configuration "
+                    "its own paths.trigger",
+                    trigger_path,
+                    owner,
+                )
             else:
                 stale_removed = os.path.lexists(trigger_path)
                 transaction.remove(trigger_path)
