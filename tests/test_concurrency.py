@@ -99,8 +99,16 @@ def test_a_calm_run_of_another_configuration_leaves_the_alert_it_shares_a_trigge
     alert = (tmp_path / "trigger.txt").read_text()
     done = run("b")
     assert done.stdout.startswith("OK") and "stale" not in done.stdout, done.stdout
-    assert "holds the alert of the run whose metrics are" in done.stderr and "monitoring_a" in done.stderr
+    assert "holds the alert of another configuration (its metrics: " in done.stderr, done.stderr
+    assert "monitoring_a" in done.stderr and "left in place" in done.stderr
     assert (tmp_path / "trigger.txt").read_text() == alert
+    # an alert of the other one replaces it - and says so
+    (tmp_path / "b.toml").write_text(
+        '[paths]\nreference = "ref.csv"\nproduction = "drifted.csv"\nmonitoring_dir = "monitoring_b"\n'
+    )
+    done = run("b")
+    assert done.stdout.startswith("ALERT") and "replaced by this run's" in done.stderr, done.stderr
+    run("a")  # a's own alert again
     # its own alert, once calm again, is removed as before
     (tmp_path / "a.toml").write_text(
         '[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "monitoring_a"\n'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import stat
@@ -343,16 +344,37 @@ def check_trigger_is_ours(path: Path) -> None:
     )
 
 
-def _trigger_metrics(path: Path) -> str | None:
-    """The metrics file a trigger at ``path`` names (its ``metrics:`` line), if it is a regular file
-    that names one."""
+def other_alert(config: Config, trigger: Path, metrics: Path) -> str | None:
+    """The metrics file of another configuration of this workspace whose alert the trigger at
+    ``trigger`` still is - its own monitoring folder, the same ``paths.trigger`` - or None.
+
+    The trigger's ``metrics:`` line must name a regular file of the workspace other than
+    ``metrics`` whose run id is the trigger's and which says it raised the trigger: a workspace
+    copied or moved elsewhere names its old place, and its trigger is this configuration's."""
+    from churnops.escape import one_line
+
     try:
-        with open_no_follow(path) as handle:
+        with open_no_follow(trigger) as handle:
             head = handle.read(65_536).decode("utf-8", errors="replace")
     except OSError:
         return None
-    lines = [line[len("metrics: ") :] for line in head.splitlines() if line.startswith("metrics: ")]
-    return lines[-1] if lines else None
+    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+    named, run_id = fields.get("metrics"), fields.get("run_id")
+    if not named or not run_id or named == one_line(str(metrics)):
+        return None
+    path = Path(named)
+    try:
+        inside = path.is_absolute() and Path(os.path.realpath(path)).is_relative_to(os.path.realpath(config.root))
+        if not inside or Path(os.path.realpath(path)) == Path(os.path.realpath(metrics)):
+            return None
+        with open_no_follow(path) as handle:
+            document = json.loads(handle.read(64 << 20))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or document.get("run_id") != run_id:
+        return None
+    verdict = document.get("verdict")
+    return named if isinstance(verdict, dict) and verdict.get("trigger") is True else None
 
 
 def write_outputs(
@@ -386,7 +408,6 @@ def write_outputs(
         trigger_written=raised,
     )
     check_trigger_is_ours(trigger_path)
-    from churnops.escape import one_line
     from churnops.pipeline.champion import CHECKED_FILE, checked_record
 
     document = metrics_document(result, outputs)
@@ -406,16 +427,19 @@ def write_outputs(
             checked = checked_record(document.get("model"))
             if checked is not None:  # a later run without a model does not forget it is expected
                 transaction.write(out_dir / CHECKED_FILE, checked)
-            if raised:
-                transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
-            elif (owner := _trigger_metrics(trigger_path)) not in (None, one_line(str(metrics_path))):
-                # another configuration's alert (its own monitoring folder, the same paths.trigger)
+            owner = other_alert(config, trigger_path, metrics_path)
+            if owner is not None:
                 logger.warning(
-                    "%s holds the alert of the run whose metrics are %s: left in place - give each configuration "
+                    "%s holds the alert of another configuration (its metrics: %s): %s - give each configuration "
                     "its own paths.trigger",
                     trigger_path,
                     owner,
+                    "replaced by this run's" if raised else "left in place",
                 )
+            if raised:
+                transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
+            elif owner is not None:
+                pass  # another configuration's standing alert: not this run's to remove
             else:
                 stale_removed = os.path.lexists(trigger_path)
                 transaction.remove(trigger_path)
