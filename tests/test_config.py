@@ -128,6 +128,13 @@ def test_one_column_name_is_read_as_a_list(workspace):
         "spark.driver.resource.gpu.discoveryScript",
         "spark.sql.hive.metastore.jars",
         "spark.local.dir",
+        "spark.sql.execution.pyspark.python",
+        "spark.r.command",
+        "spark.hadoop.fs.s3a.endpoint",
+        "spark.kryo.registrator",
+        "spark.master",
+        "spark.shuffle.sort.io.plugin.class",
+        "spark.metrics.conf",
     ],
 )
 def test_a_spark_setting_that_runs_code_is_refused_from_a_file_unless_the_environment_allows_it(
@@ -147,3 +154,4 @@ def test_a_spark_setting_that_runs_code_is_refused_from_a_file_unless_the_enviro
     monkeypatch.delenv("CHURNOPS_ALLOW_SPARK_CODE")
     path.write_text('[spark.conf]\n"spark.executor.memory" = "2g"\n"spark.sql.shuffle.partitions" = 8\n')
     assert load_config(path).spark.conf == {"spark.executor.memory": "2g", "spark.sql.shuffle.partitions": 8}
+    # a setting churnops does not know to be plain is refused too: the list is of what is allowed

@@ -851,18 +851,27 @@ class StorageConfig(_Section):
 SparkValue = Annotated[str, AfterValidator(_no_control)] | int | float | bool
 
 
-SPARK_CODE_SETTINGS = re.compile(
-    r"(?i)^spark\.("
-    r".*(javaoptions|classpath|librarypath|plugins|listeners|extensions|jars|discoveryscript).*"  # JVM, classes
-    r"|files|archives|submit\..*|repl\..*|pyspark\..*|python\..*"  # code to fetch or run
-    r"|executorenv\..*|yarn\..*|kubernetes\..*|driverenv\..*|.*\.env\..*"  # the processes' environment
-    r"|sql\.catalog\..*|sql\.warehouse\.dir|local\.dir|eventlog\..*|checkpoint\.dir|redaction\..*"
-    r")$"
-)
-"""Spark settings that make Spark run, fetch or load code (JVM options such as
-``-XX:OnOutOfMemoryError=prog``, jars, plugins, Python executables, environment variables), write
-elsewhere, or show secrets: refused from a configuration file unless the job's environment sets
-:data:`SPARK_CODE_VARIABLE`."""
+SPARK_PLAIN_SETTINGS = frozenset(
+    key.lower()
+    for key in (
+        "spark.driver.memory", "spark.driver.cores", "spark.driver.maxResultSize", "spark.driver.memoryOverhead",
+        "spark.executor.memory", "spark.executor.cores", "spark.executor.instances",
+        "spark.executor.memoryOverhead", "spark.executor.heartbeatInterval", "spark.cores.max", "spark.task.cpus",
+        "spark.default.parallelism", "spark.memory.fraction", "spark.memory.storageFraction",
+        "spark.memory.offHeap.enabled", "spark.memory.offHeap.size", "spark.network.timeout", "spark.locality.wait",
+        "spark.ui.enabled", "spark.ui.showConsoleProgress", "spark.sql.shuffle.partitions",
+        "spark.sql.session.timeZone", "spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes",
+        "spark.sql.adaptive.enabled", "spark.sql.adaptive.coalescePartitions.enabled",
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes", "spark.sql.autoBroadcastJoinThreshold",
+        "spark.sql.ansi.enabled", "spark.sql.caseSensitive", "spark.sql.execution.arrow.maxRecordsPerBatch",
+        "spark.sql.legacy.timeParserPolicy", "spark.sql.csv.parser.columnPruning.enabled",
+    )
+)  # fmt: skip
+"""Spark settings of sizes, counts, switches and time: taken from a configuration file as they are.
+Any other may name a program, a class, code to fetch, an environment, a folder or a server (JVM
+options such as ``-XX:OnOutOfMemoryError=prog``, ``spark.sql.execution.pyspark.python``,
+``spark.jars.packages``, ``spark.hadoop.*``...): a configuration file that came with a project is
+not a program, so those are taken only when the job's environment sets :data:`SPARK_CODE_VARIABLE`."""
 SPARK_CODE_VARIABLE = "CHURNOPS_ALLOW_SPARK_CODE"
 
 
@@ -871,21 +880,22 @@ class SparkConfig(_Section):
 
     conf: dict[Annotated[str, Field(pattern=r"^spark\.[A-Za-z0-9_.-]+$")], SparkValue] = {}
     """Spark settings, e.g. ``"spark.executor.memory" = "4g"``; churnops' own defaults (no web
-    UI, UTC session time zone, on one machine: bound to 127.0.0.1) give way to yours. Those that
-    run or load code (:data:`SPARK_CODE_SETTINGS`) are refused unless the environment sets
-    ``CHURNOPS_ALLOW_SPARK_CODE=1``: a configuration file that came with a project is not a program."""
+    UI, UTC session time zone, on one machine: bound to 127.0.0.1) give way to yours. Only
+    :data:`SPARK_PLAIN_SETTINGS` unless the environment sets ``CHURNOPS_ALLOW_SPARK_CODE=1``: a
+    configuration file that came with a project is not a program."""
 
     @field_validator("conf")
     @classmethod
     def _no_code(cls, value: dict[str, Any]) -> dict[str, Any]:
         import os
 
-        code = sorted(key for key in value if SPARK_CODE_SETTINGS.match(key))
-        if code and os.environ.get(SPARK_CODE_VARIABLE) != "1":
+        other = sorted(key for key in value if key.lower() not in SPARK_PLAIN_SETTINGS)
+        if other and os.environ.get(SPARK_CODE_VARIABLE) != "1":
             raise ValueError(
-                f"{', '.join(code[:3])}: makes Spark run or load code, or write elsewhere (JVM options, jars, plugins, "
-                f"Python executables, environment, folders) - refused from a configuration file; if you wrote it "
-                f"yourself, set {SPARK_CODE_VARIABLE}=1 in the job's environment"
+                f"{', '.join(other[:3])}: churnops takes only Spark's sizes, counts and switches from a "
+                "configuration file (spark.executor.memory, spark.sql.shuffle.partitions...) - other settings can make "
+                "Spark run or load code (JVM options, jars, Python executables, classes) or write elsewhere; if you "
+                f"wrote this configuration yourself, set {SPARK_CODE_VARIABLE}=1 in the job's environment"
             )
         return value
 
