@@ -884,6 +884,20 @@ def test_labels_the_reference_never_took_or_spelled_otherwise_are_still_the_labe
     out, target = run(pl.DataFrame({"x": x, "y": numbers}), pl.DataFrame({"x": x[:1_000], "y": words}))
     assert out.startswith("ALERT") and target["drift_detected"] and target["test"] == "none", out
     assert "the target y cannot be compared: none of its 1,000 values in the batch reads as the reference" in out
+    # the other way round (0/1 where the reference writes Yes/No), and other words of the same
+    # meaning ('Yes' where a rare churner of the reference was written 'Y'), are read as its labels
+    both_words = np.where(numbers == 1, "Yes", "No")
+    digits = np.where(words == "Yes", "1", "0")
+    out, target = run(pl.DataFrame({"x": x, "y": both_words}), pl.DataFrame({"x": x[:1_000], "y": digits}))
+    assert target["positive_label"] == "Yes" and target["current_rate"] == pytest.approx((words == "Yes").mean())
+    assert "'1' as 'Yes'" in target["note"] and target["drift_detected"], target
+    one_y = ["No"] * 2_999 + ["Y"]
+    out, target = run(pl.DataFrame({"x": x, "y": one_y}), pl.DataFrame({"x": x[:1_000], "y": some}))
+    assert target["positive_label"] == "Y" and target["drift_detected"] and "'Yes' as 'Y'" in target["note"], target
+    # labels of no known meaning, none the reference's: the target's finding
+    other = np.where(words == "Yes", "maybe", "perhaps")
+    out, target = run(pl.DataFrame({"x": x, "y": both_words}), pl.DataFrame({"x": x[:1_000], "y": other}))
+    assert out.startswith("ALERT") and "the target y cannot be compared: none of its 1,000 values" in out, out
     # a batch whose labels are not known yet (an empty column) is no finding
     empty = pl.DataFrame({"x": x[:1_000], "y": [None] * 1_000}, schema={"x": pl.Float64, "y": pl.Int64})
     out, target = run(pl.DataFrame({"x": x, "y": numbers}), empty)

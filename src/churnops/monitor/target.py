@@ -45,6 +45,20 @@ def _reads_as(label: str) -> str | None:
     return "event" if words & EVENT_WORDS else None
 
 
+def _meaning(label: str) -> str | None:
+    """``"event"`` or ``"no event"`` for a label that says it in words or as 1/0, true/false.
+
+    >>> _meaning("Y"), _meaning(" 1 "), _meaning("0.0"), _meaning("stayed"), _meaning("B")
+    ('event', 'event', 'no event', 'no event', None)
+    """
+    text = label.strip().lower()
+    if text in ("1", "1.0"):
+        return "event"
+    if text in ("0", "0.0"):
+        return "no event"
+    return _reads_as(text)
+
+
 def positive_index(labels: list[Any], configured: str | None) -> tuple[int | None, str]:
     """Which of a two-valued label's (sorted) values is the event whose rate is watched, and how
     that was decided: ``"configured"`` (``columns.target_positive``), ``"1/true"``, ``"words"``, or
@@ -131,6 +145,19 @@ def batch_labels(
         for i, label in enumerate(current.labels):
             if label not in known and label.strip().casefold() in spellings:
                 respelled[i] = spellings[label.strip().casefold()]
+        # written with other words of the same meaning ('Yes' where the reference writes 'Y', '1'
+        # where it writes 'churned'): read as the reference's label of that meaning, when one has it
+        meanings: dict[str, list[Any]] = {}
+        for label in reference.labels:
+            meaning = _meaning(label_text(label))
+            if meaning is not None:
+                meanings.setdefault(meaning, []).append(label)
+        for i, label in enumerate(current.labels):
+            if label in known or i in respelled:
+                continue
+            same = meanings.get(_meaning(label) or "")
+            if same is not None and len(same) == 1:
+                respelled[i] = same[0]
     new = [i for i, label in enumerate(current.labels) if label not in known and i not in respelled]
     if not new:
         return respelled, None, []
@@ -166,6 +193,21 @@ def _reference_strays(reference: CategoricalSample) -> list[Any]:
     return rest
 
 
+def _unreadable_labels(column: str, reference: NumericalSample | CategoricalSample, values: int) -> TargetDrift:
+    """Labels in the batch, none of them readable as the reference's (``Yes``/``No`` where it wrote
+    ``0``/``1``): the rate cannot be compared - the target's finding, never a quiet "not compared"."""
+    written = (
+        ", ".join(repr(label_text(label)) for label in reference.labels[:3])
+        if isinstance(reference, CategoricalSample)
+        else "numbers"
+    )
+    note = (
+        f"none of its {values:,} values in the batch reads as the reference writes its labels ({written}) - "
+        "written another way? (see data quality)"
+    )
+    return TargetDrift(column, "none", float("nan"), None, 0.0, True, note=note)
+
+
 def _as_the_reference_spells(current: CategoricalSample, respelled: dict[int, Any]) -> CategoricalSample:
     """``current`` with the labels of ``respelled`` (:func:`batch_labels`) written as the
     reference's, their counts merged."""
@@ -197,25 +239,7 @@ def target_drift(
     """
     note = None
     if current.count == 0 and current.unparsable and reference.count:
-        # labels in the batch, none readable as the reference's (Yes/No where it wrote 0/1): the
-        # rate cannot be compared - said as the target's finding, never a quiet "not compared"
-        written = (
-            ", ".join(repr(label_text(label)) for label in reference.labels[:3])
-            if isinstance(reference, CategoricalSample)
-            else "numbers"
-        )
-        return TargetDrift(
-            plan.name,
-            "none",
-            float("nan"),
-            None,
-            0.0,
-            True,
-            note=(
-                f"none of its {current.unparsable:,} values in the batch reads as the reference writes its labels "
-                f"({written}) - written another way? (see data quality)"
-            ),
-        )
+        return _unreadable_labels(plan.name, reference, current.unparsable)
     if isinstance(reference, NumericalSample) and _unique_per_row(reference):
         return TargetDrift.not_compared(
             plan.name, "not a label it can compare (a different value in almost every row: an identifier?)"
@@ -244,6 +268,8 @@ def target_drift(
             # counted by data quality; the rate is measured on the labels that exist
             keep = [i for i, label in enumerate(current.labels) if label in allowed]
             dropped = int(current.count - current.counts[keep].sum())
+            if dropped == current.count:  # labels in the batch, none of them the reference's
+                return _unreadable_labels(plan.name, reference, dropped)
             if dropped:
                 left_out = f"{dropped} values the reference's label never took were left out (see data quality)"
                 note = f"{note}; {left_out}" if note else left_out
