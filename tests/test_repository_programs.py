@@ -196,3 +196,46 @@ def test_a_repository_that_moves_its_working_folder_elsewhere_is_refused(tmp_pat
     assert done.returncode == 0, done.stdout + done.stderr
     assert git(demo, "rev-parse", "HEAD") != head
     assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=foreign, capture_output=True).returncode
+
+
+def test_a_git_file_pointing_at_another_repository_is_refused_and_worktrees_and_submodules_work(tmp_path, env):
+    """A workspace whose .git is a file 'gitdir: /other/repo/.git' made churnops commit the
+    version's files onto the other repository's branch. A linked worktree and a submodule - whose
+    repositories name the folder back - still work."""
+    from churnops.integrations.git import repository_root
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    git(victim, "init", "-q")
+    git(victim, "-c", "user.name=V", "-c", "user.email=v@example.com", "commit", "-q", "--allow-empty", "-m", "mine")
+    head = git(victim, "rev-parse", "HEAD")
+    demo = tmp_path / "ws"
+    assert churnops(tmp_path, env, "demo", "ws").returncode == 0
+    subprocess.run(["rm", "-rf", str(demo / ".git")], check=True)
+    (demo / ".git").write_text(f"gitdir: {victim / '.git'}\n")
+    assert churnops(demo, env, "generate", "--set", "scenario.intensity=2").returncode == 0
+    done = churnops(demo, env, "version")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{demo / '.git'} points to the git repository {victim / '.git'}, which does not name" in done.stderr
+    assert git(victim, "rev-parse", "HEAD") == head and git(victim, "status", "--porcelain") == ""
+
+    main, other = tmp_path / "main", tmp_path / "sub"
+    for repository in (main, other):
+        repository.mkdir()
+        git(repository, "init", "-q")
+        git(
+            repository,
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "i",
+        )
+    git(main, "worktree", "add", "-q", str(tmp_path / "linked"))
+    git(main, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(other), "mod")
+    assert repository_root(tmp_path / "linked") == tmp_path / "linked"
+    assert repository_root(main / "mod") == main / "mod"

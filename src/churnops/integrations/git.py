@@ -156,6 +156,13 @@ def repository_root(path: Path) -> Path | None:
     if done.returncode != 0 or len(lines) < 2:
         return None
     git_dir, top = Path(lines[0]), Path(lines[1])
+    marker = top / ".git"
+    if marker.is_file() and not marker.is_symlink() and _holds(top, git_dir) and not _claims(git_dir, top):
+        raise IntegrationError(
+            f"{marker} points to the git repository {git_dir}, which does not name {top} as one of its working "
+            "folders (a linked worktree or a submodule would): churnops does not commit into another repository - "
+            "replace the .git file by the repository's own folder ('git init')"
+        )
     if not _holds(top, git_dir) or not _inside(path, top):
         raise IntegrationError(
             f"the git repository of {path} ({git_dir}) names {top} as its working folder (core.worktree in its "
@@ -177,6 +184,32 @@ def _holds(top: Path, git_dir: Path) -> bool:
             if first and first[0].startswith("gitdir:"):
                 pointed = Path(first[0][len("gitdir:") :].strip())
                 return os.path.samefile(pointed if pointed.is_absolute() else top / pointed, git_dir)
+    except OSError:
+        return False
+    return False
+
+
+def _claims(git_dir: Path, top: Path) -> bool:
+    """Whether the repository at ``git_dir``, reached through ``top/.git`` (a file), names ``top``
+    as a working folder of its own: a linked worktree (its ``gitdir`` file names ``top/.git``) or a
+    submodule (its ``core.worktree`` is ``top``)."""
+    try:
+        back = git_dir / "gitdir"
+        if back.is_file() and not back.is_symlink():
+            named = Path(back.read_text(encoding="utf-8", errors="replace").strip())
+            if os.path.samefile(named if named.is_absolute() else git_dir / named, top / ".git"):
+                return True
+        config = git_dir / "config"
+        if config.is_file() and not config.is_symlink():
+            done = subprocess.run(
+                [_git(), "config", "--file", str(config), "--get", "core.worktree"],
+                capture_output=True,
+                text=True,
+                env=_environment(),
+            )
+            named = Path(done.stdout.strip())
+            if done.returncode == 0 and done.stdout.strip():
+                return os.path.samefile(named if named.is_absolute() else git_dir / named, top)
     except OSError:
         return False
     return False
