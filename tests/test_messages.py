@@ -237,4 +237,12 @@ def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path)
         assert done.returncode == 2, done.stdout + done.stderr
         said = done.stdout + done.stderr
         assert "Passw0rd77" not in said and "SiGnAtUrE1234" not in said and "svc_user" not in said, said
-        assert "https:// URLs are not tables churnops can read" in done.stderr, done.stderr
+        said_so = ("https:// URLs are not tables churnops can read", "reads like a URL, not a file churnops can write")
+        assert any(words in done.stderr for words in said_so), done.stderr
+    # nor written to: the path's normalisation made a local folder named 'https:/u:password@host'
+    subprocess.run([sys.executable, "-m", "churnops", "data", "init", "-n", "2000"], cwd=tmp_path, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "generate", "-o", plain], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "reads like a URL, not a file churnops can write" in done.stderr, done.stderr
+    assert "Passw0rd77" not in done.stderr and not (tmp_path / "https:").exists()

@@ -191,6 +191,11 @@ def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_p
     assert "#   Saldo: numerical" in text and 'decimal = ","' in text and 'encoding = "cp1252"' in text, text
     done = churnops(tmp_path, "monitor", "-c", "mine.toml", "-p", "ref.csv")
     assert done.returncode == 0 and done.stdout.startswith("OK"), done.stdout + done.stderr
+    table.write_csv(tmp_path / "commas.csv")  # quoted decimal commas between commas
+    done = churnops(tmp_path, "init", "-r", "commas.csv", "-o", "c.toml")
+    assert "export the file with ';' between fields, then run init again with --separator ';'" in done.stdout
+    done = churnops(tmp_path, "init", "-r", "commas.csv", "--decimal", ",", "-o", "c.toml", "--force")
+    assert done.returncode == 2 and "--decimal ',' needs another --separator than ','" in done.stderr, done.stderr
     for bad, said in (
         (["--decimal", ";"], "--decimal: ';' is not a decimal mark"),
         (["--encoding", "klingon"], "--encoding: 'klingon' is not a text encoding"),

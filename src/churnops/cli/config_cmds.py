@@ -85,6 +85,11 @@ def init(
         check_readable(current)
     if decimal is not None and decimal not in (".", ","):
         raise ConfigError(f"--decimal: {decimal!r} is not a decimal mark; give '.' or ','")
+    if decimal == "," and (separator or ",") == ",":
+        raise ConfigError(
+            "--decimal ',' needs another --separator than ',' (e.g. --separator ';'): export a file whose numbers "
+            "have decimal commas with ';' between its fields"
+        )
     if encoding is not None:
         import codecs
 
@@ -118,7 +123,14 @@ def init(
             shown = ", ".join(
                 f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:5]
             )
-            advice = "run init again with --decimal ','" if dialect.decimal == "." else "export them without grouping"
+            if dialect.decimal != ".":
+                advice = "export them without grouping"
+            elif dialect.separator == ",":  # polars reads no decimal comma beside a comma separator
+                advice = (
+                    "export the file with ';' between fields, then run init again with --separator ';' --decimal ','"
+                )
+            else:
+                advice = "run init again with --decimal ','"
             say(f"NOTICE: numbers written with a decimal comma are read as text and not tested: {shown}; {advice}")
     import shlex
 

@@ -1080,6 +1080,14 @@ class Config(_Section):
         for name, path in list(read.items()):
             if name != CONFIG_FILENAME:
                 read.setdefault(f"{name} (its .meta.json)", path.with_name(path.stem + ".meta.json"))
+        for name, path in written.items():
+            if any(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:", part) for part in path.parts):
+                from churnops.redact import redact
+
+                raise ConfigError(
+                    f"{name} ({redact(path)}) reads like a URL, not a file churnops can write: give a local path "
+                    "(object storage: [publish] url)"
+                )
         check_distinct(written, read)
         profiles = self.resolve_dir(self.paths.profile_cache)
         monitoring = self.monitoring_dir
