@@ -532,3 +532,33 @@ def test_the_model_reads_dates_as_monitoring_does_whatever_the_row_order(tmp_pat
     assert (
         "the model scored cells that are not dates as missing values: opened (4 cells, such as 'soon')" in done.stderr
     )
+    # month and year only ('Aug 2016'): read as the year 20 or so by a guess - now no date at all
+    batch.with_columns(pl.col("opened").str.to_date("%d.%m.%Y").dt.strftime("%b %Y")).write_csv(tmp_path / "my.csv")
+    done = run("predict", "-i", "my.csv")
+    assert done.returncode == 2 and "2,000 of 2,000 cells are not dates it can read" in done.stderr, done.stderr
+
+    # a model of ISO dates meets a batch whose dates all read both ways: refused, never guessed
+    iso_ref = customers(4_000, 1).with_columns(pl.col("opened").str.to_date("%d.%m.%Y"))
+    (tmp_path / "iso").mkdir()
+    iso_ref.write_csv(tmp_path / "iso" / "ref.csv")
+    (tmp_path / "iso" / "churnops.toml").write_text((tmp_path / "churnops.toml").read_text())
+    assert run("train", "-c", "iso/churnops.toml").returncode == 0
+    as_iso = pl.col("opened").str.to_date("%d.%m.%Y")
+    both = batch.filter(day <= 12).with_columns(as_iso.dt.strftime("%m/%d/%Y"))
+    both.write_csv(tmp_path / "both.csv")
+    done = run("predict", "-c", "iso/churnops.toml", "-i", "both.csv")
+    assert done.returncode == 2 and "read as day/month and as month/day: set columns.date_formats" in done.stderr
+    # as soon as the whole file tells, it is read that way, whatever its first rows
+    pl.concat([both, batch.filter(day > 12).with_columns(as_iso.dt.strftime("%m/%d/%Y"))]).write_csv(
+        tmp_path / "told.csv"
+    )
+    assert run("predict", "-c", "iso/churnops.toml", "-i", "told.csv", "-o", "told_scored.csv").returncode == 0
+    ordered = pl.concat([batch.filter(day <= 12), batch.filter(day > 12)]).with_columns(as_iso)
+    ordered.write_csv(tmp_path / "ordered.csv")
+    assert run("predict", "-c", "iso/churnops.toml", "-i", "ordered.csv", "-o", "ordered_scored.csv").returncode == 0
+    expected = pl.read_csv(tmp_path / "ordered_scored.csv")["churn_probability"].to_list()
+    assert pl.read_csv(tmp_path / "told_scored.csv")["churn_probability"].to_list() == expected
+    # a reference of dates no way reads ('Aug 2016'): no usable value - the model learns without them
+    customers(4_000, 1).with_columns(as_iso.dt.strftime("%b %Y")).write_csv(tmp_path / "iso" / "ref.csv")
+    done = run("train", "-c", "iso/churnops.toml")
+    assert done.returncode == 0 and "opened" not in done.stdout.split("most important inputs")[1], done.stdout

@@ -11,6 +11,7 @@ numerical samples in days since 1970-01-01.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -344,6 +345,16 @@ class AmbiguousDates(InputDataError):
         self.column = column
 
 
+PLAUSIBLE_DATES = (datetime.date(1800, 1, 1), datetime.date(2200, 12, 31))
+"""The dates a format polars guesses may give; outside them the guess is taken as unreadable."""
+
+
+def _plausible(dates: pl.Series) -> pl.Series:
+    """``dates`` read in a guessed way, those outside :data:`PLAUSIBLE_DATES` missing."""
+    inside = dates.is_between(PLAUSIBLE_DATES[0], PLAUSIBLE_DATES[1]).fill_null(False)
+    return dates.zip_with(inside, pl.Series([None] * dates.len(), dtype=pl.Date))
+
+
 def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided: str = "guess") -> Coerced:
     """Days since 1970-01-01 as Float64, parsing dates or datetimes given as text.
 
@@ -387,12 +398,13 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
             read = family.parsed
         lookup = pl.DataFrame({"text": distinct, "date": read.dt.date()})
         found = pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["date"]
-        parsed = parsed.fill_null(found)
+        parsed = parsed.fill_null(found if date_format is not None else _plausible(found))
         if date_format is None and parsed.null_count() > text.null_count():
             # polars infers other formats from the first values, and refuses when none fits: such
-            # values are unparsable dates, counted below, never an error
+            # values are unparsable dates, counted below, never an error. A guess that lands
+            # outside the years 1800-2200 ('Aug 1990' read as the year 90) is no reading either.
             with contextlib.suppress(pl.exceptions.PolarsError):
-                parsed = parsed.fill_null(text.str.to_date(strict=False))
+                parsed = parsed.fill_null(_plausible(text.str.to_date(strict=False)))
     unparsable = 0
     if parsed.null_count() > text.null_count():
         unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())

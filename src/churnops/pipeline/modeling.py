@@ -26,7 +26,7 @@ from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
 from churnops.monitor.summaries import label_text
 from churnops.pipeline.progress import Progress, heartbeat
-from churnops.pipeline.scoring import model_dates, model_section, store_of, training_date_formats
+from churnops.pipeline.scoring import MOSTLY_NOT_NUMBERS, model_dates, model_section, store_of, training_date_formats
 
 __all__ = ["feature_spec", "labels_of", "model_section", "pipeline_retrainer", "retrain", "store_of", "train"]
 """``model_section`` and ``store_of`` live in :mod:`churnops.pipeline.scoring`; callers import them from here too."""
@@ -181,6 +181,12 @@ def _with_dates(table: Any, spec: FeatureSpec, formats: dict[str, str]) -> Any:
     cells could not be read."""
     table, unreadable = model_dates(table, spec.dates, formats)
     for name, (count, example) in unreadable.items():
+        if count > MOSTLY_NOT_NUMBERS * table.height:
+            raise InputDataError(
+                f"the model's input {name}: {count:,} of {table.height:,} cells are not dates churnops can read (such "
+                f'as {example!r}) - set columns.date_formats (e.g. {{ {name!r} = "%b %Y" }}) or leave the column '
+                "out (columns.ignored)"
+            )
         logger.warning(
             "%s: %s cells are not dates (such as %r): the model learns them as missing", name, count, example
         )

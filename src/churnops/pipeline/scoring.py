@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from churnops.monitor.settings import settings_from_config
 from churnops.pipeline.champion import ModelUnavailable, expected
 from churnops.pipeline.progress import Progress, heartbeat
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 PROBABILITY = "churn_probability"
 PREDICTION = "churn_prediction"
@@ -82,7 +83,9 @@ def model_dates(frame: Any, columns: list[str], formats: dict[str, str]) -> tupl
     """``frame`` (polars) with the model's date inputs ``columns`` read as monitoring reads dates -
     ``formats`` per column (a family or a strftime format), else ISO 8601 or the way that reads
     most of the column's values, never guessed from its first row - as dates; and the cells
-    present but unreadable of each column, with one of them."""
+    present but unreadable of each column, with one of them. Raises
+    :class:`~churnops.monitor.prepare.AmbiguousDates` for dates of no format that read both as
+    day/month and as month/day (:func:`whole_columns` decides from the whole file)."""
     import polars as pl
 
     from churnops.monitor.prepare import coerce_datetime
@@ -92,7 +95,7 @@ def model_dates(frame: Any, columns: list[str], formats: dict[str, str]) -> tupl
         if name not in frame.columns or frame.schema[name] == pl.Date:
             continue
         series = frame[name]
-        coerced = coerce_datetime(series, formats.get(name), undecided="guess")
+        coerced = coerce_datetime(series, formats.get(name), undecided="error")
         days = coerced.series.cast(pl.Int32).cast(pl.Date).alias(name)
         if coerced.unparsable:
             text = series.cast(pl.String)
@@ -100,6 +103,25 @@ def model_dates(frame: Any, columns: list[str], formats: dict[str, str]) -> tupl
             unreadable[name] = (coerced.unparsable, bad[0] if bad.len() else None)
         read.append(days)
     return (frame.with_columns(read) if read else frame), unreadable
+
+
+def whole_columns(config: Config, path: Path, formats: dict[str, str], score: Callable[[dict[str, str]], T]) -> T:
+    """``score(formats)``, with the format of a date column whose piece read both as day/month and
+    as month/day decided from the whole file at ``path`` and added (as monitoring does); the
+    :class:`~churnops.monitor.prepare.AmbiguousDates` error when the whole column still does."""
+    from churnops.monitor.prepare import AmbiguousDates
+    from churnops.pipeline.inference import batch_date_format
+
+    formats = dict(formats)
+    while True:
+        try:
+            return score(formats)
+        except AmbiguousDates as exc:
+            way = None if exc.column in formats else batch_date_format(config, path, exc.column)
+            if way is None:
+                raise
+            logger.info("the model reads the dates of %s as %s (decided from the whole column)", exc.column, way)
+            formats[exc.column] = way
 
 
 def training_date_formats(config: Config, frame: Any, columns: list[str]) -> dict[str, str]:
@@ -269,18 +291,23 @@ def predict(
     if missing:
         raise InputDataError(f"{source}: lacks the model's input column(s) {', '.join(missing)}")
     loaded_at = time.perf_counter()
-    reader.progress = _reading(progress, f"scoring {source.name}")
     threshold = loaded.metadata.threshold
-    parts = []
-    for chunk in reader:
-        probabilities = score_chunks(loaded, [chunk], config.columns.date_formats)
-        parts.append(
-            chunk.with_columns(
-                pl.Series(PROBABILITY, probabilities),
-                pl.Series(PREDICTION, (probabilities >= threshold).astype(np.int8)),
+
+    def scored(formats: dict[str, str]) -> list[Any]:
+        reader = TableReader(source, dialect=config.dialect)
+        reader.progress = _reading(progress, f"scoring {source.name}")
+        parts = []
+        for chunk in reader:
+            probabilities = score_chunks(loaded, [chunk], formats)
+            parts.append(
+                chunk.with_columns(
+                    pl.Series(PROBABILITY, probabilities),
+                    pl.Series(PREDICTION, (probabilities >= threshold).astype(np.int8)),
+                )
             )
-        )
-    frame = pl.concat(parts)
+        return parts
+
+    frame = pl.concat(whole_columns(config, source, config.columns.date_formats, scored))
     scored_at = time.perf_counter()
     with heartbeat(progress, f"writing {target.name}"), atomic_path(target) as tmp:
         write_frame(_neutralise(frame) if fmt == "csv" else frame, tmp, fmt, config.dialect)
@@ -361,9 +388,13 @@ def model_section(
         return _refused_section(config, version, str(exc), timings), result.prediction_drift
     loaded_at = time.perf_counter()
     threshold = loaded.metadata.threshold
-    reader = TableReader(current, dialect=config.dialect)
-    reader.progress = _reading(progress, f"model: scoring {current.name}")
-    current_p = score_chunks(loaded, reader, config.columns.date_formats)
+
+    def score_current(formats: dict[str, str]) -> np.ndarray:
+        reader = TableReader(current, dialect=config.dialect)
+        reader.progress = _reading(progress, f"model: scoring {current.name}")
+        return score_chunks(loaded, reader, formats)
+
+    current_p = whole_columns(config, current, config.columns.date_formats, score_current)
     scored_at = time.perf_counter()
     reference_p, cache_status = _reference_scores(config, loaded, reference, reference_rows, result, progress)
     reference_at = time.perf_counter()
@@ -506,9 +537,13 @@ def _reference_scores(
             return scores, "hit"
         logger.warning("rebuilding the cache of reference predictions %s: %s", cache, scores)
         status = "rebuilt"
-    reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
-    reader.progress = _reading(progress, f"model: scoring {reference.name}")
-    scores = score_chunks(loaded, reader, config.columns.date_formats)
+
+    def score_reference(formats: dict[str, str]) -> np.ndarray:
+        reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
+        reader.progress = _reading(progress, f"model: scoring {reference.name}")
+        return score_chunks(loaded, reader, formats)
+
+    scores = whole_columns(config, reference, config.columns.date_formats, score_reference)
     if linked is not None:
         return scores, status
     try:

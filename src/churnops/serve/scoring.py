@@ -69,6 +69,9 @@ class Champion:
     version: str
     threshold: float
     columns: list[str]
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """How the text of each date input is read: as the model learned it, or as the reference's
+    ``columns.date_formats`` says."""
     calls: int = 0
     rows: int = 0
     _encoder: Any = field(default=None, repr=False, compare=False)  # (dtypes, its RecordEncoder)
@@ -94,6 +97,7 @@ class Champion:
             str(loaded.version.version),
             float(loaded.metadata.threshold),
             list(loaded.metadata.features.columns),
+            {**loaded.metadata.date_formats, **config.columns.date_formats},
         )
 
     def score(self, frame: Any) -> np.ndarray:
@@ -103,8 +107,7 @@ class Champion:
 
         self.calls += 1
         self.rows += frame.height
-        metadata = self.loaded.metadata
-        inputs, _ = model_dates(frame.select(self.columns), metadata.features.dates, metadata.date_formats)
+        inputs, _ = model_dates(frame.select(self.columns), self.loaded.metadata.features.dates, self.date_formats)
         return np.asarray(predict_probabilities(self.loaded.model, inputs), dtype=np.float64)
 
     def score_records(self, records: list[dict[str, Any]], dtypes: dict[str, str]) -> np.ndarray:
@@ -179,10 +182,20 @@ class MicroBatcher:
                     scores = self.champion.score_encoded(features)
                 else:
                     scores = await run_in_threadpool(self.champion.score_records, records, self.dtypes)
-            except Exception as exc:  # every waiting request hears of it; the batcher goes on
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as exc:  # each waiting request scored alone: only the one at fault hears of it
+                if len(waiting) == 1:
+                    if not waiting[0][1].done():
+                        waiting[0][1].set_exception(exc)
+                    continue
+                for batch, future in waiting:
+                    try:
+                        alone = await run_in_threadpool(self.champion.score_records, batch, self.dtypes)
+                    except Exception as own:  # noqa: BLE001 - told to the request it belongs to
+                        if not future.done():
+                            future.set_exception(own)
+                    else:
+                        if not future.done():
+                            future.set_result(alone)
                 continue
             start = 0
             for batch, future in waiting:
