@@ -903,6 +903,18 @@ def test_labels_the_reference_never_took_or_spelled_otherwise_are_still_the_labe
     other = np.where(words == "Yes", "maybe", "perhaps")
     out, target = run(pl.DataFrame({"x": x, "y": both_words}), pl.DataFrame({"x": x[:1_000], "y": other}))
     assert out.startswith("ALERT") and "the target y cannot be compared: none of its 1,000 values" in out, out
+    # negated words keep their meaning turned round, and a partial reading is no reading
+    stayed = np.where(numbers == 1, "Churned", "Retained")
+    negated = np.where(words == "Yes", "Not Retained", "Retained")
+    out, target = run(pl.DataFrame({"x": x, "y": stayed}), pl.DataFrame({"x": x[:1_000], "y": negated}))
+    assert target["positive_label"] == "Churned" and "'Not Retained' as 'Churned'" in target["note"], target
+    assert target["current_rate"] == pytest.approx((words == "Yes").mean())
+    risk = np.where(words == "Yes", "churn risk high", "churn risk low")
+    out, target = run(pl.DataFrame({"x": x, "y": stayed}), pl.DataFrame({"x": x[:1_000], "y": risk}))
+    assert "the target y cannot be compared" in out and target["current_rate"] is None, out
+    # outcomes not known yet, written '?': no finding
+    out, target = run(pl.DataFrame({"x": x, "y": stayed}), pl.DataFrame({"x": x[:1_000], "y": ["?"] * 1_000}))
+    assert "cannot be compared" not in out and "not known yet" in target["note"], out
     # a batch whose labels are not known yet (an empty column) is no finding
     empty = pl.DataFrame({"x": x[:1_000], "y": [None] * 1_000}, schema={"x": pl.Float64, "y": pl.Int64})
     out, target = run(pl.DataFrame({"x": x, "y": numbers}), empty)

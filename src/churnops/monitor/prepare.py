@@ -11,7 +11,6 @@ numerical samples in days since 1970-01-01.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -294,6 +293,7 @@ def read_dates(text: pl.Series, formats: tuple[str, ...]) -> pl.Series:
             parsed = text.str.to_datetime(format=fmt, strict=False, time_unit="us")
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
             continue
+        parsed = _year_written(text, parsed)
         if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone:
             parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         out = out.fill_null(parsed.dt.cast_time_unit("us"))
@@ -345,14 +345,20 @@ class AmbiguousDates(InputDataError):
         self.column = column
 
 
-PLAUSIBLE_DATES = (datetime.date(1800, 1, 1), datetime.date(2200, 12, 31))
-"""The dates a format polars guesses may give; outside them the guess is taken as unreadable."""
+def _year_written(text: pl.Series, dates: pl.Series) -> pl.Series:
+    """``dates`` read from ``text``, missing where the text does not hold the date's year in four
+    digits: a format that matched part of a value (``Aug 1990`` read by ``%b %d %Y`` as 19 August
+    of the year 90) read no date. Sentinels written in full (``9999-12-31``, ``0001-01-01``) stay.
 
-
-def _plausible(dates: pl.Series) -> pl.Series:
-    """``dates`` read in a guessed way, those outside :data:`PLAUSIBLE_DATES` missing."""
-    inside = dates.is_between(PLAUSIBLE_DATES[0], PLAUSIBLE_DATES[1]).fill_null(False)
-    return dates.zip_with(inside, pl.Series([None] * dates.len(), dtype=pl.Date))
+    >>> read = pl.Series(["0090-08-19", "1990-08-19"]).str.to_date()
+    >>> _year_written(pl.Series(["Aug 1990", "1990-08-19"]), read).to_list()
+    [None, datetime.date(1990, 8, 19)]
+    """
+    year = dates.dt.year().cast(pl.String).str.zfill(4)
+    kept = pl.DataFrame({"text": text, "year": year}).select(
+        pl.col("text").str.contains(pl.col("year"), literal=True).fill_null(False)
+    )
+    return dates.zip_with(kept.to_series(), pl.Series([None] * dates.len(), dtype=dates.dtype))
 
 
 def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided: str = "guess") -> Coerced:
@@ -398,13 +404,13 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
             read = family.parsed
         lookup = pl.DataFrame({"text": distinct, "date": read.dt.date()})
         found = pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["date"]
-        parsed = parsed.fill_null(found if date_format is not None else _plausible(found))
+        parsed = parsed.fill_null(found)
         if date_format is None and parsed.null_count() > text.null_count():
             # polars infers other formats from the first values, and refuses when none fits: such
-            # values are unparsable dates, counted below, never an error. A guess that lands
-            # outside the years 1800-2200 ('Aug 1990' read as the year 90) is no reading either.
+            # values are unparsable dates, counted below, never an error. A guess whose year the
+            # text does not hold ('Aug 1990' read as the year 90) is no reading either.
             with contextlib.suppress(pl.exceptions.PolarsError):
-                parsed = parsed.fill_null(_plausible(text.str.to_date(strict=False)))
+                parsed = parsed.fill_null(_year_written(text, text.str.to_date(strict=False)))
     unparsable = 0
     if parsed.null_count() > text.null_count():
         unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())

@@ -27,6 +27,8 @@ EVENT_WORDS = frozenset(_EVENT.split())
 """Words that name the event a label records (the customer left) rather than its absence."""
 NO_EVENT_WORDS = frozenset(_NO_EVENT.split())
 """Words that name the absence of the event (the customer stayed), or negate it ("not churned")."""
+NEGATIONS = frozenset({"no", "not", "non", "never"})
+"""Words that turn the meaning of the others round: "not retained" is the event, "never left" is not."""
 
 
 def _reads_as(label: str) -> str | None:
@@ -36,13 +38,19 @@ def _reads_as(label: str) -> str | None:
     ('event', 'no event', 'no event', None)
     >>> _reads_as("Won't churn"), _reads_as("Will churn"), _reads_as("Y")
     ('no event', 'event', 'event')
+    >>> _reads_as("Not Retained"), _reads_as("no longer active"), _reads_as("did not stay"), _reads_as("No")
+    ('event', 'event', 'event', 'no event')
     """
     words = set(re.split(r"[^0-9a-z]+", label.lower().replace("n't", " not").replace("n’t", " not"))) - {""}
     if len(words) > 1:  # one letter is a word only alone: "won't churn" is not "t"rue
         words = {word for word in words if len(word) > 1}
-    if words & NO_EVENT_WORDS:
-        return "no event"
-    return "event" if words & EVENT_WORDS else None
+    rest = words - NEGATIONS
+    if not rest:  # "no", "not", "never"
+        return "no event" if words else None
+    meaning = "no event" if rest & NO_EVENT_WORDS else ("event" if rest & EVENT_WORDS else None)
+    if meaning is not None and words & NEGATIONS:  # "not retained", "no longer active", "never left"
+        return "event" if meaning == "no event" else "no event"
+    return meaning
 
 
 def _meaning(label: str) -> str | None:
@@ -152,12 +160,13 @@ def batch_labels(
             meaning = _meaning(label_text(label))
             if meaning is not None:
                 meanings.setdefault(meaning, []).append(label)
-        for i, label in enumerate(current.labels):
-            if label in known or i in respelled:
-                continue
-            same = meanings.get(_meaning(label) or "")
-            if same is not None and len(same) == 1:
-                respelled[i] = same[0]
+        # all or nothing: every new label of a meaning the reference has one label of, no two of
+        # them of one meaning ('churn risk low' and 'churn risk high' both read as churn: neither)
+        new = [i for i, label in enumerate(current.labels) if label not in known and i not in respelled]
+        read = {i: _meaning(current.labels[i]) for i in new}
+        matched = {i: meanings.get(meaning or "", []) for i, meaning in read.items()}
+        if new and all(len(labels) == 1 for labels in matched.values()) and len(set(read.values())) == len(read):
+            respelled.update({i: labels[0] for i, labels in matched.items()})
     new = [i for i, label in enumerate(current.labels) if label not in known and i not in respelled]
     if not new:
         return respelled, None, []
@@ -191,6 +200,13 @@ def _reference_strays(reference: CategoricalSample) -> list[Any]:
         elif label_text(label).strip().lower() in ("1", "true") or _reads_as(label_text(label)) == "event":
             return []
     return rest
+
+
+def _placeholder(label: str) -> bool:
+    """A label that stands for an outcome not known yet: no letter or digit (``?``, ``-``), or a
+    word saying so."""
+    text = label.strip().lower()
+    return not re.search(r"[0-9a-z]", text) or text in {"unknown", "pending", "tbd", "n/a", "na", "none", "null"}
 
 
 def _unreadable_labels(column: str, reference: NumericalSample | CategoricalSample, values: int) -> TargetDrift:
@@ -269,6 +285,10 @@ def target_drift(
             keep = [i for i, label in enumerate(current.labels) if label in allowed]
             dropped = int(current.count - current.counts[keep].sum())
             if dropped == current.count:  # labels in the batch, none of them the reference's
+                if all(_placeholder(label_text(current.labels[i])) for i in range(len(current.labels))):
+                    return TargetDrift.not_compared(
+                        plan.name, "its labels in the batch are not known yet ('?', 'pending'...)"
+                    )
                 return _unreadable_labels(plan.name, reference, dropped)
             if dropped:
                 left_out = f"{dropped} values the reference's label never took were left out (see data quality)"
