@@ -144,14 +144,28 @@ def test_a_spark_setting_that_runs_code_is_refused_from_a_file_unless_the_enviro
     program of a churnops.toml that came with a project."""
     path = workspace / "churnops.toml"
     path.write_text(f'[spark.conf]\n"{key}" = "-XX:OnOutOfMemoryError=./evil.sh"\n"spark.executor.memory" = "2g"\n')
-    monkeypatch.delenv("CHURNOPS_ALLOW_SPARK_CODE", raising=False)
+    monkeypatch.delenv("CHURNOPS_ALLOW_ENGINE_CODE", raising=False)
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     message = str(refused.value)
-    assert key in message and "CHURNOPS_ALLOW_SPARK_CODE=1" in message and len(message.splitlines()) == 1, message
-    monkeypatch.setenv("CHURNOPS_ALLOW_SPARK_CODE", "1")
+    assert key in message and "CHURNOPS_ALLOW_ENGINE_CODE=1" in message and len(message.splitlines()) == 1, message
+    monkeypatch.setenv("CHURNOPS_ALLOW_ENGINE_CODE", "1")
     assert load_config(path).spark.conf[key].startswith("-XX")
-    monkeypatch.delenv("CHURNOPS_ALLOW_SPARK_CODE")
+    monkeypatch.delenv("CHURNOPS_ALLOW_ENGINE_CODE")
     path.write_text('[spark.conf]\n"spark.executor.memory" = "2g"\n"spark.sql.shuffle.partitions" = 8\n')
     assert load_config(path).spark.conf == {"spark.executor.memory": "2g", "spark.sql.shuffle.partitions": 8}
     # a setting churnops does not know to be plain is refused too: the list is of what is allowed
+
+
+def test_a_spark_master_elsewhere_needs_the_environment(workspace, monkeypatch):
+    """[monitor] spark_master = "spark://host:7077" in a project's file sent the data to that
+    cluster, which talks to the driver in Java serialization; local[N] needs nothing."""
+    path = workspace / "churnops.toml"
+    monkeypatch.delenv("CHURNOPS_ALLOW_ENGINE_CODE", raising=False)
+    path.write_text('[monitor]\nspark_master = "local[2]"\n')
+    assert load_config(path).monitor.spark_master == "local[2]"
+    path.write_text('[monitor]\nspark_master = "spark://10.0.0.9:7077"\n')
+    with pytest.raises(ConfigError, match="CHURNOPS_ALLOW_ENGINE_CODE=1"):
+        load_config(path)
+    monkeypatch.setenv("CHURNOPS_ALLOW_ENGINE_CODE", "1")
+    assert load_config(path).monitor.spark_master == "spark://10.0.0.9:7077"

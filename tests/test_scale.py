@@ -198,7 +198,8 @@ def dask_cluster():
     cluster.close()
 
 
-def test_dask_gives_the_local_streaming_results(files, cli, dask_cluster):
+def test_dask_gives_the_local_streaming_results(files, cli, dask_cluster, monkeypatch):
+    monkeypatch.setenv("CHURNOPS_ALLOW_ENGINE_CODE", "1")  # a cluster is trusted by the job, never by a file
     for source in ("cur.parquet", "cur.csv"):
         local = monitor(cli, files, "-p", source, "--mode", "streaming")
         remote = monitor(
@@ -233,8 +234,17 @@ def test_dask_without_a_scheduler_starts_a_local_cluster(files, cli):
     assert result["mode"]["scheduler"] == "local" and result["dataset_drift"]["detected"]
 
 
-def test_an_unreachable_scheduler_is_one_line(files, cli):
+def test_an_unreachable_scheduler_is_one_line(files, cli, monkeypatch):
     pytest.importorskip("dask.distributed", reason="needs: dask (pip install 'churnops[dask]')")
+    args = ("monitor", "-r", "ref.parquet", "-p", "cur.parquet", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    monkeypatch.delenv("CHURNOPS_ALLOW_ENGINE_CODE", raising=False)
+    refused = cli(*args)  # a cluster unpickles into churnops: chosen by the job's environment only
+    assert refused.exit_code == 2 and "CHURNOPS_ALLOW_ENGINE_CODE=1" in refused.output, refused.output
+    (files / "churnops.toml").write_text('[monitor]\nengine = "dask"\nscheduler = "tcp://127.0.0.1:9"\n')
+    from_file = cli("monitor", "-r", "ref.parquet", "-p", "cur.parquet")
+    assert from_file.exit_code == 2 and "CHURNOPS_ALLOW_ENGINE_CODE=1" in from_file.output, from_file.output
+    (files / "churnops.toml").unlink()
+    monkeypatch.setenv("CHURNOPS_ALLOW_ENGINE_CODE", "1")
     result = cli(
         "monitor", "-r", "ref.parquet", "-p", "cur.parquet", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"
     )

@@ -96,7 +96,9 @@ JobsOption = Annotated[
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
-        "--scheduler", help="Dask scheduler address (tcp://host:8786) for --engine dask; default: a local cluster."
+        "--scheduler",
+        help="Dask scheduler address (tcp://host:8786) for --engine dask; default: a local cluster. A cluster "
+        "needs CHURNOPS_ALLOW_ENGINE_CODE=1 in the environment (its results are unpickled here).",
     ),
 ]
 SparkMasterOption = Annotated[
@@ -104,7 +106,8 @@ SparkMasterOption = Annotated[
     typer.Option(
         "--spark-master",
         help="Spark master for --engine spark: local[4], spark://host:7077, yarn, k8s://...; default: "
-        "local[--jobs] on this machine [config: monitor.spark_master; other settings: [spark.conf]].",
+        "local[--jobs] on this machine; other than local needs CHURNOPS_ALLOW_ENGINE_CODE=1 "
+        "[config: monitor.spark_master; other settings: [spark.conf]].",
     ),
 ]
 ReferenceOption = Annotated[

@@ -459,6 +459,18 @@ class ScenarioConfig(_Section):
 Engine = Literal["native", "dask", "spark", "evidently"]
 
 
+ENGINE_CODE_VARIABLE = "CHURNOPS_ALLOW_ENGINE_CODE"
+"""Set to 1 in a job's environment, it trusts the engine settings of a configuration that can run
+code: [spark.conf] beyond sizes and switches, a Dask scheduler, a Spark master other than local."""
+
+
+def _engine_code_allowed() -> bool:
+    """Whether the job's environment trusts engine settings that can run code (:data:`ENGINE_CODE_VARIABLE`)."""
+    import os
+
+    return os.environ.get(ENGINE_CODE_VARIABLE) == "1"
+
+
 class MonitorConfig(_Section):
     engine: Engine = "native"
     """native (this machine), dask (partitions on a Dask cluster), spark (partitions on Spark) or
@@ -483,6 +495,12 @@ class MonitorConfig(_Section):
     def _address(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[a-z][a-z0-9+]*://[^\s/]+:\d{1,5}", value):
             raise ValueError(f"'{value}' is not a scheduler address like tcp://host:8786")
+        if value is not None and not _engine_code_allowed():
+            raise ValueError(
+                "a Dask cluster runs churnops' work and sends back Python objects that are unpickled here: a "
+                f"configuration or command line does not choose one alone - set {ENGINE_CODE_VARIABLE}=1 in the "
+                "job's environment if you trust this cluster"
+            )
         return value
 
     spark_master: PlainText | None = None
@@ -494,6 +512,12 @@ class MonitorConfig(_Section):
     def _master(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"local(\[(\d+|\*)(,\d+)?\])?|yarn|(spark|k8s)://\S+", value):
             raise ValueError(f"'{value}' is not a Spark master like local[2], spark://host:7077, yarn or k8s://...")
+        if value is not None and not value.startswith("local") and not _engine_code_allowed():
+            raise ValueError(
+                "a Spark cluster receives the data and talks to churnops' driver in Java serialization: a "
+                f"configuration or command line does not choose one alone - set {ENGINE_CODE_VARIABLE}=1 in the "
+                "job's environment if you trust this cluster"
+            )
         return value
 
     sample_duplicates_above: Annotated[int, Field(ge=0)] = 20_000_000
@@ -871,8 +895,7 @@ SPARK_PLAIN_SETTINGS = frozenset(
 Any other may name a program, a class, code to fetch, an environment, a folder or a server (JVM
 options such as ``-XX:OnOutOfMemoryError=prog``, ``spark.sql.execution.pyspark.python``,
 ``spark.jars.packages``, ``spark.hadoop.*``...): a configuration file that came with a project is
-not a program, so those are taken only when the job's environment sets :data:`SPARK_CODE_VARIABLE`."""
-SPARK_CODE_VARIABLE = "CHURNOPS_ALLOW_SPARK_CODE"
+not a program, so those are taken only when the job's environment sets :data:`ENGINE_CODE_VARIABLE`."""
 
 
 class SparkConfig(_Section):
@@ -881,7 +904,7 @@ class SparkConfig(_Section):
     conf: dict[Annotated[str, Field(pattern=r"^spark\.[A-Za-z0-9_.-]+$")], SparkValue] = {}
     """Spark settings, e.g. ``"spark.executor.memory" = "4g"``; churnops' own defaults (no web
     UI, UTC session time zone, on one machine: bound to 127.0.0.1) give way to yours. Only
-    :data:`SPARK_PLAIN_SETTINGS` unless the environment sets ``CHURNOPS_ALLOW_SPARK_CODE=1``: a
+    :data:`SPARK_PLAIN_SETTINGS` unless the environment sets ``CHURNOPS_ALLOW_ENGINE_CODE=1``: a
     configuration file that came with a project is not a program."""
 
     @field_validator("conf")
@@ -890,12 +913,12 @@ class SparkConfig(_Section):
         import os
 
         other = sorted(key for key in value if key.lower() not in SPARK_PLAIN_SETTINGS)
-        if other and os.environ.get(SPARK_CODE_VARIABLE) != "1":
+        if other and os.environ.get(ENGINE_CODE_VARIABLE) != "1":
             raise ValueError(
                 f"{', '.join(other[:3])}: churnops takes only Spark's sizes, counts and switches from a "
                 "configuration file (spark.executor.memory, spark.sql.shuffle.partitions...) - other settings can make "
                 "Spark run or load code (JVM options, jars, Python executables, classes) or write elsewhere; if you "
-                f"wrote this configuration yourself, set {SPARK_CODE_VARIABLE}=1 in the job's environment"
+                f"wrote this configuration yourself, set {ENGINE_CODE_VARIABLE}=1 in the job's environment"
             )
         return value
 
