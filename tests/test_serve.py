@@ -334,6 +334,38 @@ def test_predict_scores_as_churnops_predict_does_and_logs_the_events(trained):
             {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
         )  # fmt: skip
         assert bad[0] == 422
+        # dates are read value by value: neighbours in a micro-batch never decide how a request's
+        # date reads ('12/25/1990' beside '25/12/1990' was read as missing), one that reads both
+        # ways or not at all is refused, and the requests beside it are answered as usual
+        late = next(event for event in events if int(event["Date of Birth"][8:10]) > 12)  # day past the 12th
+        birth = late["Date of Birth"]
+        written = {
+            "iso": birth,
+            "us": f"{birth[5:7]}/{birth[8:10]}/{birth[:4]}",
+            "eu": f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}",
+            "both": "01/02/1990",
+            "none": "yesterday",
+        }
+        sent = {key: {**late, "event_id": f"date-{key}", "Date of Birth": value} for key, value in written.items()}
+        dated = {}
+
+        def ask_dated(key: str) -> None:
+            status, body, _ = service.request(
+                "POST", "/v1/predict", json.dumps(sent[key]).encode(),
+                {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            )  # fmt: skip
+            dated[key] = (status, json.loads(body))
+
+        threads = [threading.Thread(target=ask_dated, args=(key,)) for key in sent]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert dated["both"][0] == 422 and "reads as day/month and as month/day" in json.dumps(dated["both"][1])
+        assert dated["none"][0] == 422 and "is not a date the model can read" in json.dumps(dated["none"][1])
+        iso = dated["iso"][1]["predictions"][0]["probability"]
+        for key in ("us", "eu"):
+            assert dated[key][0] == 200 and dated[key][1]["predictions"][0]["probability"] == iso, dated[key]
     finally:
         service.stop()
 

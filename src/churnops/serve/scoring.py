@@ -60,6 +60,45 @@ def arm_of(value: Any, share: float) -> str:
     return "challenger" if int.from_bytes(digest[:8], "big") / 2**64 < share else "champion"
 
 
+def _dates_one_by_one(frame: Any, columns: list[str]) -> Any:
+    """``frame`` with the text dates of ``columns`` (inputs of no known format) read value by
+    value, so that the requests scored together never decide for each other; a value that is no
+    date, or reads both as day/month and as month/day, is refused (the request gets 422)."""
+    import polars as pl
+
+    from churnops.errors import InputDataError
+    from churnops.monitor.prepare import AmbiguousDates, date_family
+
+    for name in columns:
+        if name not in frame.columns or frame.schema[name] != pl.String:
+            continue
+        text = frame[name].str.strip_chars()
+        found: dict[str, Any] = {}
+        for value in text.drop_nulls().unique().to_list():
+            if not value:
+                continue
+            iso = pl.Series([value]).str.to_date("%Y-%m-%d", strict=False)[0]
+            if iso is not None:
+                found[value] = iso
+                continue
+            family = date_family(pl.Series([value]))
+            if family.ambiguous:
+                raise AmbiguousDates(
+                    name,
+                    f"{name}: {value[:40]!r} reads as day/month and as month/day: send dates as YYYY-MM-DD, or set "
+                    f'columns.date_formats = {{ "{name}" = "day-first" }} for the service',
+                )
+            if family.name is None or family.parsed[0] is None:
+                raise InputDataError(f"{name}: {value[:40]!r} is not a date the model can read (send YYYY-MM-DD)")
+            found[value] = family.parsed[0].date()
+        lookup = pl.DataFrame(
+            {"text": list(found), "date": list(found.values())}, schema={"text": pl.String, "date": pl.Date}
+        )
+        read = pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")["date"]
+        frame = frame.with_columns(read.alias(name))
+    return frame
+
+
 @dataclass
 class Champion:
     """The model that answers ``/v1/predict``."""
@@ -107,7 +146,9 @@ class Champion:
 
         self.calls += 1
         self.rows += frame.height
-        inputs, _ = model_dates(frame.select(self.columns), self.loaded.metadata.features.dates, self.date_formats)
+        dates = self.loaded.metadata.features.dates
+        inputs = _dates_one_by_one(frame.select(self.columns), [c for c in dates if c not in self.date_formats])
+        inputs, _ = model_dates(inputs, dates, self.date_formats)
         return np.asarray(predict_probabilities(self.loaded.model, inputs), dtype=np.float64)
 
     def score_records(self, records: list[dict[str, Any]], dtypes: dict[str, str]) -> np.ndarray:
