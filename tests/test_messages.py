@@ -246,3 +246,9 @@ def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path)
     )
     assert done.returncode == 2 and "reads like a URL, not a file churnops can write" in done.stderr, done.stderr
     assert "Passw0rd77" not in done.stderr and not (tmp_path / "https:").exists()
+    for other in ("file://svc:Passw0rd77@host/x.csv", "//svc:Passw0rd77@host/x.csv", "svc:Passw0rd77@host:/x.csv"):
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "generate", "-o", other], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2 and "Passw0rd77" not in done.stdout + done.stderr, done.stderr
+    assert not any("Passw0rd77" in str(path) for path in tmp_path.rglob("*"))

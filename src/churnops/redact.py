@@ -51,6 +51,8 @@ _QUERY = re.compile(
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://|[a-z][a-z0-9+.\-]+:/)[^/\s@'\"<>]+@")
 """``user:password@`` after a scheme - with one slash too: a URL taken for a path comes back
 from the path's normalisation as ``https:/user:password@host/...``."""
+_NETWORK_PATH = re.compile(r"(?<![\w:/])(//)[^/\s@'\"<>]+:[^/\s@'\"<>]*@")
+"""``//user:password@host/...``: a URL without its scheme (a network path)."""
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
 _TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_\-+=~%]+")
 
@@ -251,6 +253,8 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     'AUTH *** refused; abcdef kept'
     >>> redact("https:/svc:Passw0rd77@files.example/b.csv: file not found")
     'https:/***@files.example/b.csv: file not found'
+    >>> redact("metadata: //svc:Passw0rd77@host/x.meta.json")
+    'metadata: //***@host/x.meta.json'
     """
     text = str(text)
     with _known_lock:
@@ -271,5 +275,6 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
                 rf"(?<![A-Za-z0-9_.\-]){re.escape(word)}(?![A-Za-z0-9_\-]|\.[A-Za-z0-9])", REDACTED, text, flags=re.I
             )
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _NETWORK_PATH.sub(rf"\1{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)

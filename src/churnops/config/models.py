@@ -1104,11 +1104,12 @@ class Config(_Section):
             if name != CONFIG_FILENAME:
                 read.setdefault(f"{name} (its .meta.json)", path.with_name(path.stem + ".meta.json"))
         for name, path in written.items():
-            if any(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:", part) for part in path.parts):
+            if any(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:|[^@]*:[^@]*@.*", part) for part in path.parts):
                 from churnops.redact import redact
 
+                shown = re.sub(r"[^/@]*:[^/@]*@", "***@", redact(path))  # user:password@, wherever it stands
                 raise ConfigError(
-                    f"{name} ({redact(path)}) reads like a URL, not a file churnops can write: give a local path "
+                    f"{name} ({shown}) reads like a URL, not a file churnops can write: give a local path "
                     "(object storage: [publish] url)"
                 )
         check_distinct(written, read)

@@ -40,5 +40,14 @@ def local_path(value: str) -> str:
     if value.lower().startswith("file://"):
         from urllib.parse import unquote
 
-        return unquote(urlsplit(value).path)
+        parts = urlsplit(value)
+        if parts.netloc.lower() not in ("", "localhost"):
+            from churnops.errors import InputDataError
+            from churnops.redact import redact
+
+            raise InputDataError(
+                f"{redact(value)}: a file:// URL names a file of this machine - write it file:///path (no host, "
+                "no user)"
+            )
+        return unquote(parts.path)
     return value
