@@ -308,7 +308,10 @@ def test_an_unreachable_master_and_a_missing_java_are_one_line(files, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     args = ("monitor", "-r", "ref.parquet", "-p", "cur.parquet", "-e", "spark")
-    unreachable = churnops_process(files, *args, "--spark-master", f"spark://127.0.0.1:{port}")
+    master = ("--spark-master", f"spark://127.0.0.1:{port}")
+    untrusted = churnops_process(files, *args, *master, env={"CHURNOPS_ALLOW_ENGINE_CODE": ""})
+    assert untrusted.returncode == 2 and "CHURNOPS_ALLOW_ENGINE_CODE=1" in untrusted.stderr, untrusted.stderr
+    unreachable = churnops_process(files, *args, *master, env={"CHURNOPS_ALLOW_ENGINE_CODE": "1"})
     assert unreachable.returncode == 2
     assert f"cannot reach the Spark master spark://127.0.0.1:{port}" in unreachable.stderr
     assert len(unreachable.stderr.strip().splitlines()) == 1, unreachable.stderr
@@ -324,7 +327,8 @@ def test_an_unreachable_master_and_a_missing_java_are_one_line(files, tmp_path):
     assert wrong_home.returncode == 2 and f"JAVA_HOME={tmp_path} has no bin/java" in wrong_home.stderr
     mesos = churnops_process(files, *args, "--spark-master", "mesos://127.0.0.1:5050")
     assert mesos.returncode == 2 and "is not a Spark master" in mesos.stderr
-    port = churnops_process(files, *args, "--spark-master", "spark://127.0.0.1:99999")
+    trusted = {"CHURNOPS_ALLOW_ENGINE_CODE": "1"}
+    port = churnops_process(files, *args, "--spark-master", "spark://127.0.0.1:99999", env=trusted)
     assert port.returncode == 2 and "a port from 1 to 65535" in port.stderr
     assert not (files / "monitoring" / "monitoring_metrics.json").exists()
 
