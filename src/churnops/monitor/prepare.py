@@ -581,6 +581,17 @@ class CategoricalSample:
         """Number of present values."""
         return int(self.counts.sum())
 
+    def keeping(self, keep: list[int]) -> CategoricalSample:
+        """The sample with the labels at ``keep`` only (the others' values left out of the counts,
+        rows and missing as they were; no row codes).
+
+        >>> CategoricalSample(["a", "b", "c"], np.array([1, 2, 3]), 7, 1).keeping([0, 2]).labels
+        ['a', 'c']
+        """
+        return CategoricalSample(
+            [self.labels[i] for i in keep], self.counts[keep], self.rows, self.missing, self.unparsable
+        )
+
     @classmethod
     def from_series(cls, series: pl.Series, unparsable: int = 0) -> CategoricalSample:
         """

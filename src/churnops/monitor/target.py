@@ -253,7 +253,7 @@ def target_drift(
     Evidently's reference-minus-current sign for feature columns, so it is negated here; the
     two-sided p-value depends on ``|z|`` only and is unchanged.
     """
-    note = None
+    notes: list[str] = []
     if current.count == 0 and current.unparsable and reference.count:
         return _unreadable_labels(plan.name, reference, current.unparsable)
     if isinstance(reference, NumericalSample) and _unique_per_row(reference):
@@ -263,21 +263,13 @@ def target_drift(
     if isinstance(reference, CategoricalSample) and isinstance(current, CategoricalSample):
         respelled, other, strays = batch_labels(reference, current)
         if strays:  # data errors beside the one value the reference's label took: left out, as the batch's
-            keep = [i for i, label in enumerate(reference.labels) if label not in strays]
-            reference = CategoricalSample(
-                [reference.labels[i] for i in keep],
-                reference.counts[keep],
-                reference.rows,
-                reference.missing,
-                reference.unparsable,
-            )
+            reference = reference.keeping([i for i, label in enumerate(reference.labels) if label not in strays])
             shown = ", ".join(repr(label_text(label)) for label in strays[:3])
-            note = f"the reference's rare value(s) {shown} left out as data errors"
+            notes.append(f"the reference's rare value(s) {shown} left out as data errors")
         allowed = set(reference.labels) | ({current.labels[other]} if other is not None else set())
         if respelled:
-            shown = [f"{current.labels[i]!r} as {label_text(label)!r}" for i, label in respelled.items()]
-            said = f"read as the reference writes them: {', '.join(shown[:3])}"
-            note = f"{note}; {said}" if note else said
+            respellings = [f"{current.labels[i]!r} as {label_text(label)!r}" for i, label in respelled.items()]
+            notes.append(f"read as the reference writes them: {', '.join(respellings[:3])}")
             current = _as_the_reference_spells(current, respelled)
         if 1 <= len(reference.labels) <= 2 and set(current.labels) - allowed:
             # values the reference's label never took (50000 in a 0/1 column) are data errors,
@@ -291,15 +283,8 @@ def target_drift(
                     )
                 return _unreadable_labels(plan.name, reference, dropped)
             if dropped:
-                left_out = f"{dropped} values the reference's label never took were left out (see data quality)"
-                note = f"{note}; {left_out}" if note else left_out
-            current = CategoricalSample(
-                [current.labels[i] for i in keep],
-                current.counts[keep],
-                current.rows,
-                current.missing,
-                current.unparsable,
-            )
+                notes.append(f"{dropped} values the reference's label never took were left out (see data quality)")
+            current = current.keeping(keep)
         ref_counts, cur_counts, labels = align_category_counts(reference, current)
         n1, n2 = int(ref_counts.sum()), int(cur_counts.sum())
         if 1 <= len(labels) <= 2 and n1 and n2:
@@ -315,11 +300,10 @@ def target_drift(
                 )
             if decided == "last in order" and len(labels) == 2:
                 other = label_text(labels[1 - positive])
-                told = (
+                notes.append(
                     f"the rate watched is the share of {label_text(labels[positive])!r} (the other value: "
                     f"{other!r}); set columns.target_positive to watch {other!r} instead"
                 )
-                note = f"{note}; {told}" if note else told
             p1 = float(ref_counts[positive]) / n1
             p2 = float(cur_counts[positive]) / n2
             threshold = settings.target_significance
@@ -337,7 +321,7 @@ def target_drift(
                 current_rate=p2,
                 difference=p2 - p1,
                 ci95=rate_difference_ci(p1, n1, p2, n2),
-                note=note,
+                note="; ".join(notes) or None,
             )
     try:
         drift = column_drift(plan, reference, current, settings)
