@@ -177,12 +177,10 @@ def score_chunks(
             inputs = inputs.with_columns([read.series.alias(name) for name, read in coerced.items()])
         inputs, unreadable = model_dates(inputs, dates, formats)
         for name, (count, example) in unreadable.items():
-            not_dates[name] = (not_dates.get(name, (0, example))[0] + count, not_dates.get(name, (0, example))[1])
+            _tally(not_dates, name, count, example)
         for name, known in categories.items():
             if name in inputs.columns:
-                count, example = _unseen(inputs[name], known)
-                if count:
-                    unseen[name] = (unseen.get(name, (0, example))[0] + count, unseen.get(name, (0, example))[1])
+                _tally(unseen, name, *_unseen(inputs[name], known))
         try:
             out.append(predict_probabilities(loaded.model, inputs))
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
@@ -230,6 +228,13 @@ def score_chunks(
         )
         logger.warning("the model scored categories it never learned as unknown: %s", shown)
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _tally(counts: dict[str, tuple[int, Any]], name: str, count: int, example: Any) -> None:
+    """Add ``count`` cells of ``name`` to ``counts``, keeping the first example seen."""
+    if count:
+        seen, first = counts.get(name, (0, example))
+        counts[name] = (seen + count, first)
 
 
 def _shown(value: Any) -> str:
