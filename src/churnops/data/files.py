@@ -35,10 +35,15 @@ def new_file_mode(path: Path) -> int:
     """The permission bits a replacement of ``path`` gets: those of the regular file it replaces,
     else what a plain ``open()`` would give (mkstemp makes owner-only files)."""
     try:
-        info = os.lstat(path)
+        return replacement_mode(os.lstat(path))
     except FileNotFoundError:
-        return 0o666 & ~umask()
-    if stat.S_ISREG(info.st_mode):
+        return replacement_mode(None)
+
+
+def replacement_mode(info: os.stat_result | None) -> int:
+    """The permission bits of a file written where ``info`` (not followed; None: nothing) is:
+    those of a regular file there, else what a plain ``open()`` would give."""
+    if info is not None and stat.S_ISREG(info.st_mode):
         return stat.S_IMODE(info.st_mode)
     return 0o666 & ~umask()
 
@@ -239,13 +244,13 @@ def write_file_at(folder: int, name: str, data: bytes, shown: Path) -> None:
     made there exclusively without following links, fsynced, then renamed onto ``name`` (a link
     planted at ``name`` is replaced, never written through; ``shown``: the path, for messages).
     """
-    mode = 0o666 & ~umask()
-    with contextlib.suppress(FileNotFoundError):
-        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-        if stat.S_ISDIR(info.st_mode):
-            raise OutputWriteError(f"{shown}: is a folder where churnops writes a file; remove it")
-        if stat.S_ISREG(info.st_mode):
-            mode = stat.S_IMODE(info.st_mode)
+    try:
+        info: os.stat_result | None = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        info = None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise OutputWriteError(f"{shown}: is a folder where churnops writes a file; remove it")
+    mode = replacement_mode(info)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC
     for _ in range(100):
         temporary = f".{name}.{secrets.token_hex(6)}.tmp"

@@ -46,10 +46,10 @@ def previous_model(config: Config) -> str | None:
     ``name vN``; None when neither names a version found in a registry or is a regular file of JSON. Only the ``model``
     entry is read, and only a name and a version that are text are used: at worst a forged
     document makes this run say its model is unchecked."""
-    latest = _named_model(_read_json(config.monitoring_dir / METRICS_FILE))
+    latest = _named_model(read_document(config.monitoring_dir / METRICS_FILE))
     if latest is not None and latest[1] is not None:
         return f"{latest[0]} v{latest[1]}"
-    checked = _named_model(_read_json(config.monitoring_dir / CHECKED_FILE))
+    checked = _named_model(read_document(config.monitoring_dir / CHECKED_FILE))
     if checked is not None and checked[1] is not None and (latest is None or latest[0] == checked[0]):
         return f"{checked[0]} v{checked[1]}"  # the version of the one the latest run could not find
     # a run that found no champion (an unreachable registry) names the model it looked for: that
@@ -69,8 +69,9 @@ def checked_record(model: object) -> str | None:
     return json.dumps({"model": {"name": model["name"], "version": model["version"]}}) + "\n"
 
 
-def _read_json(path: os.PathLike[str]) -> object:
-    """The JSON of ``path`` when it is a regular file (never through a link) of a sane size."""
+def read_document(path: os.PathLike[str]) -> object:
+    """The JSON of ``path`` when it is a regular file (never through a link) of at most
+    :data:`MAX_PREVIOUS_BYTES`; None otherwise."""
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:

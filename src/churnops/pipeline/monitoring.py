@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import stat
@@ -367,10 +366,11 @@ def other_alert(config: Config, trigger: Path, metrics: Path) -> str | None:
         inside = path.is_absolute() and Path(os.path.realpath(path)).is_relative_to(os.path.realpath(config.root))
         if not inside or Path(os.path.realpath(path)) == Path(os.path.realpath(metrics)):
             return None
-        with open_no_follow(path) as handle:
-            document = json.loads(handle.read(64 << 20))
-    except (OSError, ValueError, RecursionError):
+    except OSError:
         return None
+    from churnops.pipeline.champion import read_document
+
+    document = read_document(path)
     if not isinstance(document, dict) or document.get("run_id") != run_id:
         return None
     verdict = document.get("verdict")
