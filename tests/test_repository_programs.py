@@ -235,6 +235,15 @@ def test_a_git_file_pointing_at_another_repository_is_refused_and_worktrees_and_
             "-m",
             "i",
         )
+    # a .git folder sharing another repository's branches and objects (a commondir file) is refused too
+    (demo / ".git").unlink()
+    git(demo, "init", "-q")
+    (demo / ".git" / "commondir").write_text(f"{victim / '.git'}\n")
+    done = churnops(demo, env, "version")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"keeps its branches and objects in another repository, {victim / '.git'}" in done.stderr, done.stderr
+    assert git(victim, "rev-parse", "HEAD") == head and git(victim, "status", "--porcelain") == ""
+
     git(main, "worktree", "add", "-q", str(tmp_path / "linked"))
     git(main, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(other), "mod")
     assert repository_root(tmp_path / "linked") == tmp_path / "linked"

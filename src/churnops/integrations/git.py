@@ -151,12 +151,21 @@ def repository_root(path: Path) -> Path | None:
     working folder elsewhere (``core.worktree``) is refused, since churnops would otherwise
     stage, commit and remove files of another folder than the workspace.
     """
-    done = run_git(path, "rev-parse", "--absolute-git-dir", "--show-toplevel", check=False)
+    done = run_git(
+        path, "rev-parse", "--absolute-git-dir", "--show-toplevel", "--path-format=absolute", "--git-common-dir",
+        check=False,
+    )  # fmt: skip
     lines = done.stdout.splitlines()
-    if done.returncode != 0 or len(lines) < 2:
+    if done.returncode != 0 or len(lines) < 3:
         return None
-    git_dir, top = Path(lines[0]), Path(lines[1])
+    git_dir, top, common = Path(lines[0]), Path(lines[1]), Path(lines[2])
     marker = top / ".git"
+    if not _same(common, git_dir) and not (marker.is_file() and _linked_worktree(git_dir, common, top)):
+        raise IntegrationError(
+            f"the git repository of {top} ({git_dir}) keeps its branches and objects in another repository, "
+            f"{common} (a 'commondir' file): churnops does not commit into another repository - remove "
+            f"{git_dir / 'commondir'}, or use 'git worktree add' for a second working folder"
+        )
     if marker.is_file() and not marker.is_symlink() and _holds(top, git_dir) and not _claims(git_dir, top):
         raise IntegrationError(
             f"{marker} points to the git repository {git_dir}, which does not name {top} as one of its working "
@@ -170,6 +179,19 @@ def repository_root(path: Path) -> Path | None:
             f"('git --git-dir {git_dir} config --unset core.worktree')"
         )
     return top
+
+
+def _same(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+def _linked_worktree(git_dir: Path, common: Path, top: Path) -> bool:
+    """Whether ``git_dir`` is a linked worktree's folder of the repository at ``common``: inside
+    its ``worktrees`` folder, and naming ``top/.git`` back."""
+    return _same(git_dir.parent, common / "worktrees") and _claims(git_dir, top)
 
 
 def _holds(top: Path, git_dir: Path) -> bool:
