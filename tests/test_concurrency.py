@@ -108,10 +108,56 @@ def test_a_calm_run_of_another_configuration_leaves_the_alert_it_shares_a_trigge
     )
     done = run("b")
     assert done.stdout.startswith("ALERT") and "replaced by this run's" in done.stderr, done.stderr
-    run("a")  # a's own alert again
-    # its own alert, once calm again, is removed as before
+    b_alert = (tmp_path / "trigger.txt").read_text()
+    # b calm again: its own alert ends, and the one it replaced, a's, still standing, is put back
+    # (it had been removed as b's 'stale' trigger while a's metrics still said trigger: true)
+    (tmp_path / "b.toml").write_text(
+        '[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "monitoring_b"\n'
+    )
+    done = run("b")
+    assert done.stdout.startswith("OK") and "is put back" in done.stderr, done.stdout + done.stderr
+    assert (tmp_path / "trigger.txt").read_text() == alert
+    # a's own alert, once calm again, is removed as before; nothing else stands
     (tmp_path / "a.toml").write_text(
         '[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "monitoring_a"\n'
     )
     done = run("a")
     assert done.stdout.startswith("OK") and not (tmp_path / "trigger.txt").exists(), done.stdout + done.stderr
+    assert b_alert != alert
+
+
+def test_a_calm_pipeline_beside_another_configurations_alert_is_calm_even_in_a_copied_workspace(tmp_path):
+    """A pipeline decided its 'Check drift' stage from trigger.txt existing: beside another
+    configuration's standing alert, a calm run was UNSTABLE, versioned its batch and sent an
+    alert. And in a copy of the workspace the other's alert was taken for this one's stale trigger."""
+    import shutil
+
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(5)
+    first = tmp_path / "ws"
+    first.mkdir()
+    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(first / "ref.csv")
+    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(first / "drifted.csv")
+    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(first / "calm.csv")
+    for name, batch in (("a", "drifted.csv"), ("b", "calm.csv")):
+        (first / f"{name}.toml").write_text(
+            f'[paths]\nreference = "ref.csv"\nproduction = "{batch}"\nmonitoring_dir = "monitoring_{name}"\n'
+        )
+    done = subprocess.run([*CHURNOPS, "monitor", "-c", "a.toml"], cwd=first, capture_output=True, text=True)
+    assert done.stdout.startswith("ALERT"), done.stdout + done.stderr
+    alert = (first / "trigger.txt").read_text()
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy, symlinks=True)
+    for root in (first, copy):
+        done = subprocess.run([*CHURNOPS, "pipeline", "-c", "b.toml"], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        summary = json.loads((root / "monitoring_b" / "pipeline_summary.json").read_text())
+        stages = {stage["name"]: stage for stage in summary["stages"]}
+        check = next(stage for name, stage in stages.items() if "drift" in name.lower() and "check" in name.lower())
+        assert check["status"] == "success", check
+        assert "another configuration's alert" in check["detail"], check
+        assert summary["drift_detected"] is False
+        assert [stage["status"] for stage in summary["stages"]][2] == "skipped"  # nothing versioned
+        assert (root / "trigger.txt").read_text() == alert  # a's alert stands, in the copy too

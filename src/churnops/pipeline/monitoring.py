@@ -343,38 +343,65 @@ def check_trigger_is_ours(path: Path) -> None:
     )
 
 
-def other_alert(config: Config, trigger: Path, metrics: Path) -> str | None:
+def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None = None) -> str | None:
     """The metrics file of another configuration of this workspace whose alert the trigger at
-    ``trigger`` still is - its own monitoring folder, the same ``paths.trigger`` - or None.
+    ``trigger`` (or the trigger text ``text``) still is - its own monitoring folder, the same
+    ``paths.trigger`` - or None.
 
     The trigger's ``metrics:`` line must name a regular file of the workspace other than
-    ``metrics`` whose run id is the trigger's and which says it raised the trigger: a workspace
-    copied or moved elsewhere names its old place, and its trigger is this configuration's."""
+    ``metrics`` whose run id is the trigger's and which says it raised the trigger. In a workspace
+    copied or moved elsewhere the line names the old place: the same file is looked for at the
+    same place inside this workspace (the run id tells it is the one)."""
     from churnops.escape import one_line
 
-    try:
-        with open_no_follow(trigger) as handle:
-            head = handle.read(65_536).decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
-    named, run_id = fields.get("metrics"), fields.get("run_id")
-    if not named or not run_id or named == one_line(str(metrics)):
-        return None
-    path = Path(named)
-    try:
-        inside = path.is_absolute() and Path(os.path.realpath(path)).is_relative_to(os.path.realpath(config.root))
-        if not inside or Path(os.path.realpath(path)) == Path(os.path.realpath(metrics)):
+    if text is None:
+        try:
+            with open_no_follow(trigger) as handle:
+                text = handle.read(65_536).decode("utf-8", errors="replace")
+        except OSError:
             return None
-    except OSError:
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    named, run_id = fields.get("metrics"), fields.get("run_id")
+    if not named or not run_id or named == one_line(str(metrics)) or not Path(named).is_absolute():
         return None
     from churnops.pipeline.champion import read_document
 
-    document = read_document(path)
-    if not isinstance(document, dict) or document.get("run_id") != run_id:
+    root = Path(os.path.realpath(config.root))
+    parts = Path(named).parts[1:]
+    # the file named, else the same relative place in this workspace (a copy or a move)
+    candidates = [Path(named), *(root.joinpath(*parts[i:]) for i in range(len(parts) - 1))]
+    for path in candidates:
+        try:
+            real = Path(os.path.realpath(path))
+            if not real.is_relative_to(root) or real == Path(os.path.realpath(metrics)) or not real.is_file():
+                continue
+        except OSError:
+            continue
+        document = read_document(path)
+        if not isinstance(document, dict) or document.get("run_id") != run_id:
+            continue
+        verdict = document.get("verdict")
+        return str(path) if isinstance(verdict, dict) and verdict.get("trigger") is True else None
+    return None
+
+
+REPLACED_TRIGGER = ".replaced_trigger.txt"
+"""In a monitoring folder: the trigger of another configuration this configuration's alert
+replaced (a ``paths.trigger`` shared by two configurations), put back when this configuration's
+alert ends while that one still stands."""
+
+
+def _replaced_trigger(config: Config, trigger: Path, metrics: Path) -> tuple[str, str] | None:
+    """The trigger text this configuration's alert replaced, and its metrics file, when that
+    alert still stands."""
+    kept = config.monitoring_dir / REPLACED_TRIGGER
+    try:
+        with open_no_follow(kept) as handle:
+            text = handle.read(65_536).decode("utf-8", errors="replace")
+    except OSError:
         return None
-    verdict = document.get("verdict")
-    return named if isinstance(verdict, dict) and verdict.get("trigger") is True else None
+    owner = other_alert(config, trigger, metrics, text)
+    return (text, owner) if owner is not None else None
 
 
 def write_outputs(
@@ -434,15 +461,31 @@ def write_outputs(
                     "its own paths.trigger",
                     trigger_path,
                     owner,
-                    "replaced by this run's" if raised else "left in place",
+                    "replaced by this run's, and put back when this configuration's alert ends"
+                    if raised
+                    else "left in place",
                 )
+            replaced = None if owner is not None else _replaced_trigger(config, trigger_path, metrics_path)
             if raised:
+                if owner is not None:  # kept, to be put back while it stands
+                    with open_no_follow(trigger_path) as handle:
+                        transaction.write(out_dir / REPLACED_TRIGGER, handle.read(65_536).decode("utf-8", "replace"))
                 transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
             elif owner is not None:
                 pass  # another configuration's standing alert: not this run's to remove
+            elif replaced is not None:
+                logger.warning(
+                    "%s: this configuration's alert ended; the alert of another configuration it had replaced "
+                    "still stands (its metrics: %s) and is put back - give each configuration its own paths.trigger",
+                    trigger_path,
+                    replaced[1],
+                )
+                transaction.write(trigger_path, replaced[0])
+                transaction.remove(out_dir / REPLACED_TRIGGER)
             else:
                 stale_removed = os.path.lexists(trigger_path)
                 transaction.remove(trigger_path)
+                transaction.remove(out_dir / REPLACED_TRIGGER)
             transaction.commit(on_committed=lambda: record_history(config, document))
     except OSError as exc:
         raise OutputWriteError(

@@ -1,7 +1,7 @@
 """``churnops pipeline``: the seed's Jenkins stages, runnable anywhere, in order.
 
 1. Data Drift Monitoring - metrics, report, trigger;
-2. Check Data Drift - ``trigger.txt`` present: the run is UNSTABLE (reported, not failed);
+2. Check Data Drift - the run wrote ``trigger.txt``: it is UNSTABLE (reported, not failed);
 3. DVC Versioning - only on drift: version and push the batch stage 1 checked (copied to
    ``paths.production`` first when it was elsewhere);
 4. Notification - the run's verdict (alert, warning or OK), or error when a stage failed;
@@ -179,17 +179,23 @@ def _run(
     run_stage(stages[0], monitor)
     drifted = False
 
-    # 2. check drift: the trigger file decides, as in the seed's Jenkinsfile
+    # 2. check drift: this run's trigger decides, as trigger.txt does in the seed's Jenkinsfile
     if monitoring is None:
         skip(stages[1], "monitoring failed")
     else:
 
         def check() -> None:
             nonlocal drifted
+            assert monitoring is not None
             trigger = config.resolve(config.paths.trigger)
-            drifted = os.path.lexists(trigger)
+            drifted = monitoring.trigger_written
             stages[1].status = "unstable" if drifted else "success"
-            stages[1].detail = "trigger.txt present: the run raised an alert" if drifted else "no trigger: no alert"
+            if drifted:
+                stages[1].detail = "trigger.txt written: the run raised an alert"
+            elif os.path.lexists(trigger):  # a paths.trigger shared with another configuration
+                stages[1].detail = "no alert from this run (trigger.txt holds another configuration's alert)"
+            else:
+                stages[1].detail = "no trigger: no alert"
             stages[1].outputs = {"drift_detected": drifted, "trigger": str(trigger) if drifted else None}
 
         run_stage(stages[1], check)
