@@ -964,3 +964,33 @@ def test_a_batch_sorted_by_date_is_read_as_its_whole_column_writes_it(tmp_path):
         assert done.returncode == 0, done.stderr
         current = metrics(tmp_path)["columns"]["signup"]["current"]
         assert current["min"] == march_first and current["max"] == march_first + 30, (mode, current)
+
+
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_with_a_decimal_comma_points_group_digits_and_commas_before_decimals_are_not_thousands(tmp_path, mode):
+    """With data.decimal = ',', amounts written 15.992 (fifteen thousand, points grouping the
+    digits) were read as 15.992 - a batch of tripled amounts showed them falling fourfold. Without
+    it, rates written 0,578 were read as 578 (the comma taken for a thousands separator)."""
+    rng = np.random.default_rng(31)
+
+    def amounts(n: int, scale: float) -> list[str]:
+        return [f"{int(v):,}".replace(",", ".") for v in rng.lognormal(7.5, 1.0, n) * scale]
+
+    n = 4_000
+    pl.DataFrame({"id": range(n), "amount": amounts(n, 1.0), "age": rng.integers(18, 90, n)}).write_csv(
+        tmp_path / "ref.csv", separator=";"
+    )
+    pl.DataFrame({"id": range(n), "amount": amounts(n, 3.0), "age": rng.integers(18, 90, n)}).write_csv(
+        tmp_path / "cur.csv", separator=";"
+    )
+    dialect = ("--set", "data.separator=';'", "--set", "data.decimal=','")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--mode", mode, "--no-cache", *dialect)
+    assert done.returncode in (0, 1), done.stderr
+    column = metrics(tmp_path)["columns"]["amount"]
+    assert column["type"] == "numerical" and column["current"]["unparsable"] == 0
+    assert 1_000 < column["reference"]["mean"] < 5_000  # thousands, not units
+    assert 2.5 < column["current"]["mean"] / column["reference"]["mean"] < 3.5  # tripled, not divided by four
+    from churnops.monitor.prepare import coerce_numerical
+
+    read = coerce_numerical(pl.Series(["0,578", "3,339", "1,234,567.5"]))
+    assert read.series.to_list() == [None, 3339.0, 1234567.5] and read.unparsable == 1

@@ -204,7 +204,7 @@ def _duplicates(names: list[str]) -> list[str]:
 
 
 def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, dialect: CsvDialect) -> pl.DataFrame:
-    return pl.read_csv(
+    frame = pl.read_csv(
         source,
         skip_rows_after_header=skip,
         n_rows=n_rows,
@@ -213,6 +213,38 @@ def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, diale
         try_parse_dates=False,
         encoding="utf8",
         **dialect.options(),
+    )
+    return decimal_comma_text(frame) if dialect.decimal == "," else frame
+
+
+DOT_GROUPED = r"^[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?$"
+"""With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89."""
+COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+$"
+"""With a decimal comma, a number with decimals: 1,5 or ,25."""
+
+
+def decimal_comma_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """For a file whose decimal mark is a comma (once per cell: ``1.500`` from ``1,5`` must not be
+    read again): the text cells written as such numbers - points
+    grouping digits (``15.992``: fifteen thousand, not fifteen), a comma before the decimals - as
+    numbers are written elsewhere (``15992``, ``1234567.89``, ``1.5``), so that a column read as
+    text is read as the number it holds. polars leaves them as text: a point is no decimal mark
+    there.
+
+    >>> decimal_comma_text(pl.DataFrame({"a": ["15.992", "1.234.567,89", "1,5", "3", "1.5", "A.123"]}))["a"].to_list()
+    ['15992', '1234567.89', '1.5', '3', '1.5', 'A.123']
+    """
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(DOT_GROUPED))
+        .then(pl.col(name).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+        .when(pl.col(name).str.contains(COMMA_DECIMAL))
+        .then(pl.col(name).str.replace(",", ".", literal=True))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text
     )
 
 
@@ -810,7 +842,8 @@ class TableReader:
         )
         wide = [name for name, dtype in frame.schema.items() if dtype in WIDE_INTEGERS]
         # an integer beyond 64 bits (one 99999999999999999999 cell) is read as a float, as NumPy has none
-        return frame.with_columns(pl.col(wide).cast(pl.Float64)) if wide else frame
+        frame = frame.with_columns(pl.col(wide).cast(pl.Float64)) if wide else frame
+        return decimal_comma_text(frame) if self.dialect.decimal == "," else frame
 
 
 INFER_ROWS = 10_000

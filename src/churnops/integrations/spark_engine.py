@@ -540,7 +540,12 @@ def typed_batch(batch: Any, types: dict[str, Any], decimal_comma: bool, utf8: bo
                 )
             column = column.set(column.is_in(nulls), None)  # type: ignore[arg-type]
         columns.append(column)
-    return typed_where_possible(pl.DataFrame(columns), types, decimal_comma)
+    frame = pl.DataFrame(columns)
+    if decimal_comma:  # as churnops' own CSV reader reads such text (15.992 with a decimal comma: 15992)
+        from churnops.data.io import decimal_comma_text
+
+        frame = decimal_comma_text(frame)
+    return typed_where_possible(frame, types, decimal_comma)
 
 
 def _refuse_long_rows(malformed: Any, width: int, separator: str) -> None:
