@@ -562,3 +562,92 @@ def test_the_model_reads_dates_as_monitoring_does_whatever_the_row_order(tmp_pat
     customers(4_000, 1).with_columns(as_iso.dt.strftime("%b %Y")).write_csv(tmp_path / "iso" / "ref.csv")
     done = run("train", "-c", "iso/churnops.toml")
     assert done.returncode == 0 and "opened" not in done.stdout.split("most important inputs")[1], done.stdout
+
+
+def test_inputs_far_outside_what_the_model_learned_are_told_or_refused(tmp_path):
+    """A batch writing 3-decimal rates with a decimal comma (0,578 and 3,339) was read as 578 and
+    3339 - thousands - and scored with exit 0 (2,019 of 4,000 predictions changed); placeholder
+    birth dates (9999-12-31) were scored as customers born in the year 9999 without a word. The
+    model keeps the range of each numerical and date input it learned; a batch mostly far outside
+    it is refused, a few such cells are scored with a warning naming the column."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    def customers(n: int, seed: int) -> pl.DataFrame:
+        rng = np.random.default_rng(seed)
+        rate = np.round(rng.uniform(0.5, 3.5, n), 3)
+        born = rng.integers(0, 20_000, n)
+        logit = -2 + 0.8 * (rate - 2) + 0.0001 * (born - 10_000)
+        churned = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+        birth = pl.Series(np.datetime64("1950-01-01") + born.astype("timedelta64[D]")).dt.strftime("%Y-%m-%d")
+        return pl.DataFrame(
+            {"customer_id": [f"C{i}" for i in range(n)], "rate": rate, "birth": birth, "churned": churned}
+        )
+
+    customers(4_000, 1).write_csv(tmp_path / "ref.csv")
+    (tmp_path / "churnops.toml").write_text(
+        '[paths]\nreference = "ref.csv"\n[columns]\ntarget = "churned"\nid = ["customer_id"]\ndatetime = ["birth"]\n'
+    )
+    done = run("train")
+    assert done.returncode == 0, done.stderr
+    loaded = registry.load_alias(store_of(load_config(tmp_path / "churnops.toml")), "bank-churn", "champion")
+    low, high = loaded.metadata.input_ranges["rate"]
+    assert 0.5 <= low < 0.51 and 3.49 < high <= 3.5
+    assert loaded.metadata.input_ranges["birth"][0].startswith("1950-01")
+    batch = customers(2_000, 2).drop("churned")
+    # rates written with a decimal comma in a ';' file: most read as thousands - refused, with the fix
+    text = batch.with_columns(pl.col("rate").map_elements(lambda v: f"{v:.3f}".replace(".", ","), pl.String))
+    text.write_csv(tmp_path / "comma.csv", separator=";")
+    done = run("predict", "-i", "comma.csv", "--set", "data.separator=';'")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "the model's input rate: " in done.stderr and "cells lie far outside what the model learned (0.5" in done.stderr
+    )
+    assert "data.decimal" in done.stderr
+    done = run("predict", "-i", "comma.csv", "--set", "data.separator=';'", "--set", "data.decimal=','")
+    assert done.returncode == 0 and "far outside" not in done.stderr, done.stderr
+    # a few placeholder dates: scored, and said
+    sentinel = batch.with_columns(
+        pl.when(pl.int_range(pl.len()) % 10 == 0).then(pl.lit("9999-12-31")).otherwise(pl.col("birth")).alias("birth")
+    )
+    sentinel.write_csv(tmp_path / "sentinel.csv")
+    done = run("predict", "-i", "sentinel.csv")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "the model scored values far outside what it learned: birth (200 cells, such as 9999-12-31; it learned 1950-"
+        in (done.stderr)
+    )
+    # values inside what it learned: not a word
+    batch.write_csv(tmp_path / "plain.csv")
+    done = run("predict", "-i", "plain.csv")
+    assert done.returncode == 0 and "far outside" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        {"Balance": [1.0]},
+        {"Balance": [2.0, 1.0]},
+        {"Balance": ["a", "b"]},
+        {"Balance": [0, float("inf")]},
+        {"Unknown": [0, 1]},
+        {"Opened": ["2020-01-01", "2019-01-01"]},
+        {"Opened": ["2020-13-01", "2021-01-01"]},
+        {"Opened": [1, 2]},
+    ],
+)
+def test_a_models_input_ranges_are_checked_before_use(ranges):
+    from churnops.integrations.model_artifact import ModelRefusedError, parse_metadata
+
+    spec = {"numerical": ["Balance"], "categorical": [], "dates": ["Opened"]}
+    good = parse_metadata(
+        {"threshold": 0.3, "features": spec, "as_of": "2026-01-31", "input_ranges": {"Balance": [0, 5.5]}}
+    )
+    assert good.input_ranges == {"Balance": [0, 5.5]}
+    with pytest.raises(ModelRefusedError, match="input_ranges"):
+        parse_metadata({"threshold": 0.3, "features": spec, "as_of": "2026-01-31", "input_ranges": ranges})

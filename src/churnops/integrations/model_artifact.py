@@ -69,6 +69,9 @@ class ModelMetadata:
     """How the text of each date input was written where the model learned (a key of
     :data:`~churnops.monitor.prepare.DATE_FAMILIES` or a strftime format; ISO dates need none):
     a batch's dates are read that way, never guessed from its first row."""
+    input_ranges: dict[str, list[Any]] = field(default_factory=dict)
+    """The smallest and largest value of each numerical input (numbers) and date input (ISO
+    dates) where the model learned: a batch far outside them is told (or refused)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata as logged with the model (NaN metrics as null)."""
@@ -83,6 +86,7 @@ class ModelMetadata:
             "as_of": self.as_of,
             "scorer_sha256": self.scorer_sha256,
             "date_formats": self.date_formats,
+            "input_ranges": self.input_ranges,
         }
 
 
@@ -124,6 +128,7 @@ def parse_metadata(raw: Any) -> ModelMetadata:
         importance_method=_optional_text(raw.get("importance_method"), "importance_method"),
         scorer_sha256=_sha256(raw.get("scorer_sha256")),
         date_formats=_date_formats(raw.get("date_formats") or {}, features.dates),
+        input_ranges=_input_ranges(raw.get("input_ranges") or {}, features),
     )
 
 
@@ -139,6 +144,38 @@ def _date_formats(value: Any, dates: list[str]) -> dict[str, str]:
         if not isinstance(way, str) or not (way in DATE_FAMILIES or re.fullmatch(r"[%A-Za-z0-9 ./:,_+-]{1,40}", way)):
             raise ModelRefusedError(f"metadata 'date_formats.{name}': {_show(way)} is not a date format")
     return dict(formats)
+
+
+def _input_ranges(value: Any, features: FeatureSpec) -> dict[str, list[Any]]:
+    """``input_ranges``: ``[low, high]`` for numerical inputs (finite numbers) and date inputs
+    (ISO dates), low <= high."""
+    from datetime import date
+
+    ranges = _mapping(value, "input_ranges")
+    for name, pair in ranges.items():
+        key = f"input_ranges.{name}"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ModelRefusedError(f"metadata '{key}': expected [low, high], found {_show(pair)}")
+        if name in features.numerical:
+            low, high = (_number(x, key) for x in pair)
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ModelRefusedError(f"metadata '{key}': {_show(pair)} is not a range of finite numbers")
+        elif name in features.dates:
+            try:
+                low_day, high_day = (
+                    date.fromisoformat(x) if isinstance(x, str) and len(x) == 10 else None for x in pair
+                )
+            except ValueError:
+                low_day = high_day = None
+            if low_day is None or high_day is None or low_day > high_day:
+                raise ModelRefusedError(f"metadata '{key}': {_show(pair)} is not a range of ISO dates")
+        else:
+            raise ModelRefusedError(f"metadata 'input_ranges': {_show(name)} is not a numerical or date input")
+    return {name: list(pair) for name, pair in ranges.items()}
+
+
+def _iso_day(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 10
 
 
 def _sha256(value: Any) -> str | None:

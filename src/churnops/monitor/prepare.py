@@ -24,7 +24,7 @@ from churnops.errors import InputDataError
 
 FloatArray = NDArray[np.float64]
 CountArray = NDArray[np.int64]
-THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+THOUSANDS = r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$"
 """A number written with comma thousands separators, such as 1,234,567.89."""
 BLANKS = r"[\s_']"
 """Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""

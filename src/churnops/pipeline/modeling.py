@@ -98,6 +98,25 @@ class TrainOutcome:
     ``importance_s``, ``log_s`` (MLflow) and ``total_s``."""
 
 
+def input_ranges(frame: Any, spec: FeatureSpec) -> dict[str, list[Any]]:
+    """The smallest and largest value of each numerical and date input in the (pandas) training
+    frame: numbers, and dates as ISO text (inputs without any value are left out)."""
+    import numpy as np
+    import pandas as pd
+
+    ranges: dict[str, list[Any]] = {}
+    for name in spec.numerical:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        if values.size:
+            ranges[name] = [float(values.min()), float(values.max())]
+    for name in spec.dates:
+        days = pd.to_datetime(frame[name], errors="coerce").dropna()
+        if len(days):
+            ranges[name] = [days.min().date().isoformat(), days.max().date().isoformat()]
+    return ranges
+
+
 def fit_and_measure(
     config: Config, frame: Any, spec: FeatureSpec, seed: int, progress: Progress | None = None
 ) -> tuple[Any, dict[str, Any]]:
@@ -118,6 +137,7 @@ def fit_and_measure(
 
     target = config.columns.target or "Churn Flag"
     labels = labels_of(frame, target, config.columns.target_positive)
+    ranges = input_ranges(frame, spec)
     started = time.perf_counter()
     train, validation, y_train, y_validation = train_test_split(
         frame, labels, test_size=config.model.validation_share, stratify=labels, random_state=seed
@@ -137,6 +157,7 @@ def fit_and_measure(
     with heartbeat(progress, f"permutation importance: {len(spec.columns)} columns"):
         importance, method = permutation_importance(pipeline, validation, y_validation, spec, seed)
     facts = {
+        "input_ranges": ranges,
         "threshold": threshold,
         "metrics": metrics,
         "importance": importance,
@@ -218,6 +239,7 @@ def _log(
         target=config.columns.target,
         importance_method=facts["importance_method"],
         date_formats=facts.get("date_formats") or {},
+        input_ranges=facts.get("input_ranges") or {},
     ).to_dict()
     scorer = _array_form(
         pipeline, spec, facts["as_of"], facts["validation"][spec.columns], facts["validation_probabilities"]

@@ -10,6 +10,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -163,6 +164,8 @@ def score_chunks(
     not_numbers: dict[str, int] = {}
     not_dates: dict[str, tuple[int, Any]] = {}
     unseen: dict[str, tuple[int, Any]] = {}  # categorical input: cells the model never learned, an example
+    ranges = loaded.metadata.input_ranges
+    outside: dict[str, tuple[int, Any]] = {}  # numerical or date input: cells far outside what it learned
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
@@ -181,6 +184,9 @@ def score_chunks(
         for name, known in categories.items():
             if name in inputs.columns:
                 _tally(unseen, name, *_unseen(inputs[name], known))
+        for name, (low, high) in ranges.items():
+            if name in inputs.columns:
+                _tally(outside, name, *_far_outside(inputs[name], low, high))
         try:
             out.append(predict_probabilities(loaded.model, inputs))
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
@@ -227,7 +233,56 @@ def score_chunks(
             for name, (count, example) in list(unseen.items())[:5]
         )
         logger.warning("the model scored categories it never learned as unknown: %s", shown)
+    far = [name for name, (count, _) in outside.items() if count > MOSTLY_NOT_NUMBERS * rows]
+    if far:
+        name = far[0]
+        count, example = outside[name]
+        low, high = ranges[name]
+        raise InputDataError(
+            f"the model's input {name}: {count:,} of {rows:,} cells lie far outside what the model learned ({low} to "
+            f"{high}), such as {example} - check how the file writes it (data.decimal, data.thousands, "
+            "columns.date_formats); its scores would not be the model's"
+        )
+    if outside:
+        shown = ", ".join(
+            f"{name} ({count:,} cells, such as {example}; it learned {ranges[name][0]} to {ranges[name][1]})"
+            for name, (count, example) in list(outside.items())[:5]
+        )
+        logger.warning("the model scored values far outside what it learned: %s", shown)
     return np.concatenate(out) if out else np.zeros(0)
+
+
+FAR_OUTSIDE = 1.0
+"""A value lies far outside what the model learned beyond this many times the learned range
+(at least 1 for numbers, a year for dates) on either side: a number read with the wrong decimal
+mark, a placeholder date such as 9999-12-31."""
+
+
+def _far_outside(series: Any, low: Any, high: Any) -> tuple[int, Any]:
+    """Cells of ``series`` far outside ``[low, high]`` (:data:`FAR_OUTSIDE`), and the first of them
+    as text."""
+    import polars as pl
+
+    if isinstance(low, str):  # a date input, read as dates already
+        if series.dtype != pl.Date:
+            return 0, None
+        first, last = date.fromisoformat(low), date.fromisoformat(high)
+        margin = timedelta(days=max((last - first).days, 365) * FAR_OUTSIDE)
+        lower = first - margin if first - date.min > margin else date.min
+        upper = last + margin if date.max - last > margin else date.max
+        bounds: tuple[Any, Any] = (lower, upper)
+    else:
+        if not series.dtype.is_numeric():
+            return 0, None
+        series = series.cast(pl.Float64)
+        margin = max(high - low, abs(high), abs(low), 1.0) * FAR_OUTSIDE
+        bounds = (low - margin, high + margin)
+    far = series.filter((series < bounds[0]) | (series > bounds[1]))
+    if not far.len():
+        return 0, None
+    first_far = far[0]
+    shown = first_far.isoformat() if isinstance(first_far, date) else _shown(first_far)
+    return far.len(), shown
 
 
 def _tally(counts: dict[str, tuple[int, Any]], name: str, count: int, example: Any) -> None:
