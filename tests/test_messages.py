@@ -252,3 +252,21 @@ def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path)
         )
         assert done.returncode == 2 and "Passw0rd77" not in done.stdout + done.stderr, done.stderr
     assert not any("Passw0rd77" in str(path) for path in tmp_path.rglob("*"))
+    # an input at an scp-style location (user:password@host:/file), or a URL that lost its slashes:
+    # the password was printed ('file not found'), and when such a folder existed, written everywhere
+    import shutil
+
+    scp = tmp_path / "svc:Passw0rd77@127.0.0.1:"
+    scp.mkdir()
+    shutil.copy(tmp_path / "ref.csv", scp / "x.csv")
+    for args in (
+        ["monitor", "-r", "ref.csv", "-p", "svc:Passw0rd77@127.0.0.1:/x.csv", "-t", "y"],
+        ["monitor", "-r", "svc:Passw0rd77@127.0.0.1:/x.csv", "-p", "ref.csv", "-t", "y"],
+        ["monitor", "-r", "ref.csv", "-p", "https:svc:Passw0rd77@127.0.0.1/x.csv", "-t", "y"],
+        ["init", "-r", "svc:Passw0rd77@127.0.0.1:/nowhere.csv"],
+    ):
+        done = subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Passw0rd77" not in done.stdout + done.stderr, done.stderr
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and not path.is_relative_to(scp)]
+    assert not any(b"Passw0rd77" in path.read_bytes() for path in written)

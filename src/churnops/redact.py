@@ -53,6 +53,9 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://|[a-z][a-z0-9+.\-]+:/)[^/\s
 from the path's normalisation as ``https:/user:password@host/...``."""
 _NETWORK_PATH = re.compile(r"(?<![\w:/])(//)[^/\s@'\"<>]+:[^/\s@'\"<>]*@")
 """``//user:password@host/...``: a URL without its scheme (a network path)."""
+_HOST_USERINFO = re.compile(r"(?<![\w/.@%-])([A-Za-z0-9._%+-]+):[^/\s@'\"<>]+@(?=[A-Za-z0-9.\-\[\]]+(?:[:/]|$))")
+"""``user:password@host:`` or ``user:password@host/`` without ``//``: an scp-style location, or a
+URL whose scheme lost its slashes (``https:user:password@host/x.csv``)."""
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
 _TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_\-+=~%]+")
 
@@ -255,6 +258,8 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     'https:/***@files.example/b.csv: file not found'
     >>> redact("metadata: //svc:Passw0rd77@host/x.meta.json")
     'metadata: //***@host/x.meta.json'
+    >>> redact("user:S3CRETpw@127.0.0.1:/x.csv: file not found; mail bob@example.com at 10:30")
+    'user:***@127.0.0.1:/x.csv: file not found; mail bob@example.com at 10:30'
     """
     text = str(text)
     with _known_lock:
@@ -276,5 +281,6 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
             )
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _NETWORK_PATH.sub(rf"\1{REDACTED}@", text)
+    text = _HOST_USERINFO.sub(rf"\1:{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)

@@ -1112,6 +1112,18 @@ class Config(_Section):
                     f"{name} ({shown}) reads like a URL, not a file churnops can write: give a local path "
                     "(object storage: [publish] url)"
                 )
+        for name, path in read.items():  # a URL (https:/...) is said as such where the table is read
+            parts = path.parts
+            if any(re.fullmatch(r"[^@]*:[^@]*@.*", part) for part in parts) and not any(
+                re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:", part) for part in parts
+            ):
+                from churnops.redact import redact
+
+                shown = re.sub(r"[^/@]*:[^/@]*@", "***@", redact(path))
+                raise ConfigError(
+                    f"{name} ({shown}) reads like a location with a password (user:password@host), not a local "
+                    "file: copy the file here first (object storage: paths.*_url)"
+                )
         check_distinct(written, read)
         profiles = self.resolve_dir(self.paths.profile_cache)
         monitoring = self.monitoring_dir
