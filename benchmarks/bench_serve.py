@@ -102,8 +102,15 @@ def load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int, pid: int | None = None) -> dict[str, float]:
     started = load()
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, check=True,
@@ -129,7 +136,22 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str,
     }
     if socket_errors:
         found["socket_errors"] = socket_errors.group(1).strip()
+    if pid is not None:  # the main process's share: what --workers takes off it
+        requests_done = rate * seconds
+        found["main_cpu_ms_per_request"] = (cpu_seconds(pid) - cpu_before) * 1000 / max(requests_done, 1)
     return found
+
+
+def wait_for_workers(url: str, count: int, attempts: int = 600) -> None:
+    """Until the service says its ``count`` worker processes serve (each loads its own model)."""
+    for _ in range(attempts if count > 0 else 0):  # bounded: about 0.1 s apart
+        with urllib.request.urlopen(url + "/metrics") as answer:
+            found = re.search(r"^churnops_serve_workers_ready (\d+)$", answer.read().decode(), re.MULTILINE)
+        if found and int(found.group(1)) >= count:
+            return
+        time.sleep(0.1)
+    if count > 0:
+        raise SystemExit(f"the service's {count} worker process(es) did not start")
 
 
 def backlog(url: str) -> int:
@@ -256,7 +278,8 @@ def _row(label: str, phase: dict[str, Any]) -> str:
         f"| {phase['non_2xx']} | {phase.get('VmRSS', float('nan')):.0f} "
         f"| {phase.get('with_evaluator_VmRSS', phase.get('tree_VmRSS', float('nan'))):.0f} "
         f"| {phase.get('load_average_before', 0):.1f} "
-        f"| {phase.get('windows_to_evaluate_before', '-')} |"
+        f"| {phase.get('windows_to_evaluate_before', '-')} "
+        f"| {phase.get('main_cpu_ms_per_request', float('nan')):.2f} |"
     )
 
 
@@ -265,6 +288,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--window", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1, help="churnops serve --workers")
     parser.add_argument(
         "--evaluation", choices=("process", "thread"), default="process",
         help="serve.evaluation: closed windows evaluated in a second process (default) or in the service's",
@@ -302,11 +326,12 @@ def main() -> int:
         (folder / f"{name}.lua").write_text(LUA.format(token=TOKEN, body=folder / f"{name}.json"))
     service = subprocess.Popen(
         [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={args.window}",
-         "--set", f"serve.evaluation={args.evaluation}"],
+         "--set", f"serve.evaluation={args.evaluation}", "--workers", str(args.workers)],
         cwd=folder, env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     line = service.stdout.readline()
     url = line.split("listening on ")[1].split()[0]
+    wait_for_workers(url, args.workers if args.workers > 1 else 0)
     results: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, load average {Path('/proc/loadavg').read_text().split()[:3]}",
         "evaluation": args.evaluation,
@@ -316,19 +341,19 @@ def main() -> int:
         results["train_s"] = round(trained, 1)
     try:
         batch = {"windows_to_evaluate_before": backlog(url)}
-        batch |= run_wrk(url + "/v1/events", folder / "batch.lua", args.seconds, args.connections)
+        batch |= run_wrk(url + "/v1/events", folder / "batch.lua", args.seconds, args.connections, service.pid)
         batch["events_per_s"] = batch["requests_per_s"] * 1_000
         results["batches of 1,000"] = {**batch, **service_memory(service.pid)}
         with urllib.request.urlopen(url + "/v1/drift") as answer:
             results["events after the batch phase"] = json.loads(answer.read())["open_window"]
         single = {"windows_to_evaluate_before": backlog(url)}
-        single |= run_wrk(url + "/v1/events", folder / "single.lua", args.seconds, args.connections)
+        single |= run_wrk(url + "/v1/events", folder / "single.lua", args.seconds, args.connections, service.pid)
         results["one event per request"] = {**single, **service_memory(service.pid)}
         if predict:
             answer = post(url + "/v1/predict", (folder / "single.json").read_bytes(), TOKEN)  # warm-up
             results["churnops answer"] = answer["predictions"][0]
             scored = {"windows_to_evaluate_before": backlog(url)}
-            scored |= run_wrk(url + "/v1/predict", folder / "single.lua", args.seconds, args.connections)
+            scored |= run_wrk(url + "/v1/predict", folder / "single.lua", args.seconds, args.connections, service.pid)
             results["one record per /v1/predict"] = {**scored, **service_memory(service.pid)}
         with urllib.request.urlopen(url + "/metrics") as answer:
             text = answer.read().decode()
@@ -350,15 +375,16 @@ def main() -> int:
     print(json.dumps(results, indent=2))
     print()
     print(
-        f"{args.connections} connections, {args.seconds} s per phase, wrk -t2 on the same machine, "
+        f"{args.connections} connections, {args.seconds} s per phase, --workers {args.workers}, "
+        "wrk -t2 on the same machine, "
         f"windows evaluated in {'a second process' if args.evaluation == 'process' else 'the service process'}"
     )
     print()
     print(
         "| load | requests/s | p50 ms | p99 ms | non-2xx | server RSS MiB | with its children MiB | load avg before "
-        "| windows queued before |"
+        "| windows queued before | main process CPU ms per request |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     batch = results["batches of 1,000"]
     print(_row(f"churnops /v1/events, batches of 1,000 ({batch['events_per_s']:,.0f} events/s)", batch))
     print(_row("churnops /v1/events, 1 event", results["one event per request"]))

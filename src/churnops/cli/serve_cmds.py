@@ -21,6 +21,17 @@ def serve(
             help="Accept writes without a token (only on a loopback address such as 127.0.0.1).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes taking the connections. 1: this one does everything. N above 1: N worker processes "
+            "read, check and score the requests (each with its own copy of the model) while this one keeps the "
+            "event log, the windows and the metrics, and answers the workers alone.",
+        ),
+    ] = 1,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
@@ -39,4 +50,4 @@ def serve(
     from churnops.serve.service import run
 
     cfg = load(config, None, sets)
-    run(cfg, host, port, insecure_no_auth, say)
+    run(cfg, host, port, insecure_no_auth, say, workers)

@@ -91,6 +91,14 @@ class ServiceState:
     ab: ABConfig = field(default_factory=ABConfig)
     """``[serve.ab]``: the challenger's share and alias, and what a promotion needs."""
     ab_key: str | None = None
+    worker_secret: str | None = None
+    """With ``--workers``: what the worker processes prove themselves with on the private socket."""
+    worker_models: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Each worker's model calls and records scored, as it last told them."""
+    workers: Any = None
+    """The worker processes (:class:`churnops.serve.workers.WorkerPool`), with ``--workers``."""
+    config: Any = None
+    """The configuration the service runs with (its columns inferred)."""
 
     _arms_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _arms_cache: tuple[Any, float, float, dict[str, Any]] | None = field(default=None, repr=False)
@@ -185,6 +193,197 @@ def _problem(status: int, message: str, problems: list[str] | None = None) -> JS
     return JSONAnswer(body, status_code=status)
 
 
+WORKER_PATH = "/internal/v1/worker"
+"""Where worker processes (``--workers``) send what they scored; answered on the private socket only."""
+WORKER_HEADER = "x-churnops-worker"
+MAX_WORKER_REQUESTS = 1_024
+"""Requests a worker sends in one message at most."""
+
+
+@dataclass(frozen=True)
+class WorkerEntry:
+    """One request a worker answered: written (``scored``), or refused and only to be counted."""
+
+    endpoint: str
+    """``events`` or ``predict``."""
+    status: int
+    seconds: float
+    """The worker's time on the request before sending it."""
+    scored: list[tuple[str | None, dict[str, Any]]] | None = None
+    """The records to write (with probability, arm and model version for ``predict``)."""
+    error: str | None = None
+    """Why this entry cannot be written (the others of the message still are)."""
+
+
+@dataclass(frozen=True)
+class WorkerMessage:
+    worker: int
+    calls: int
+    rows: int
+    entries: list[WorkerEntry]
+
+
+def worker_message(message: Any, schema: RecordSchema, max_batch: int) -> WorkerMessage:
+    """A worker's message checked: the requests it answered, each record checked again as
+    :meth:`RecordSchema.check` checks a request, each probability a number from 0 to 1, each arm
+    one of the two; ValueError when the message itself is malformed (an entry that is gets its
+    ``error``)."""
+    if not isinstance(message, dict):
+        raise ValueError("not a JSON object")
+    worker, calls, rows = (message.get(k) for k in ("worker", "calls", "rows"))
+    if not all(type(n) is int and 0 <= n < 2**62 for n in (worker, calls, rows)):
+        raise ValueError("worker, calls and rows must be whole numbers")
+    requests = message.get("requests")
+    if not isinstance(requests, list) or not 0 < len(requests) <= MAX_WORKER_REQUESTS:
+        raise ValueError(f"requests must be a list of 1 to {MAX_WORKER_REQUESTS} entries")
+    entries = []
+    for entry in requests:
+        if not isinstance(entry, dict):
+            raise ValueError("each request must be a JSON object")
+        endpoint, status, seconds = entry.get("endpoint"), entry.get("status"), entry.get("seconds")
+        if endpoint not in ("events", "predict") or type(status) is not int or not 200 <= status < 600:
+            raise ValueError("each request needs its endpoint (events or predict) and its status")
+        if type(seconds) is not float or not 0 <= seconds < 86_400:
+            raise ValueError("seconds must be a number of seconds")
+        try:
+            entries.append(WorkerEntry(endpoint, status, seconds, _worker_records(entry, schema, max_batch)))
+        except ValueError as exc:
+            entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
+    return WorkerMessage(worker, calls, rows, entries)
+
+
+def _worker_records(
+    entry: dict[str, Any], schema: RecordSchema, max_batch: int
+) -> list[tuple[str | None, dict[str, Any]]] | None:
+    events, status = entry.get("events"), entry["status"]
+    if events is None:
+        if status < 400:
+            raise ValueError("a refusal's status must be from 400 to 599")
+        return None
+    if status != 200:
+        raise ValueError("records come with status 200")
+    try:
+        checked = schema.check(events, max_batch)
+    except RecordError as exc:
+        raise ValueError("; ".join(exc.problems[:3])) from None
+    if entry["endpoint"] == "events":
+        if any(key in entry for key in ("probabilities", "arms", "versions")):
+            raise ValueError("events carry no probability")
+        return checked
+    probabilities, arms, versions = (entry.get(k) for k in ("probabilities", "arms", "versions"))
+    if not all(isinstance(x, list) and len(x) == len(checked) for x in (probabilities, arms, versions)):
+        raise ValueError("one probability, arm and version for each event")
+    assert isinstance(probabilities, list) and isinstance(arms, list) and isinstance(versions, list)
+    if not all(type(p) is float and 0.0 <= p <= 1.0 for p in probabilities):
+        raise ValueError("each probability must be a number from 0 to 1")
+    if not all(arm in ("champion", "challenger") for arm in arms):
+        raise ValueError("each arm must be champion or challenger")
+    if not all(type(v) is str and 0 < len(v) <= 64 for v in versions):
+        raise ValueError("each model version must be text")
+    return [
+        (event_id, {**record, PROBABILITY: p, ARM: arm, MODEL_VERSION: version})
+        for (event_id, record), p, arm, version in zip(checked, probabilities, arms, versions, strict=True)
+    ]
+
+
+def authorized(state: Any, request: Request) -> bool:
+    """Whether ``request`` carries the service's bearer token (compared in constant time)."""
+    if state.token is None:
+        return True
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
+
+
+async def read_json(state: Any, request: Request, check: Any) -> Any:
+    """``check(payload)`` of the request's authorized JSON body (off the event loop), or the 4xx
+    answer saying why there is none. ``state`` gives ``token`` and ``max_body_bytes``."""
+    if not authorized(state, request):
+        return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        return _problem(415, "send the body as application/json")
+    try:
+        raw = await _body(request, state.max_body_bytes)
+    except BodyTooLarge:
+        return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
+    except ClientDisconnect:
+        return _problem(400, "the client went away before sending the whole body")
+    from starlette.concurrency import run_in_threadpool
+
+    def parse() -> Any:
+        import orjson
+
+        try:
+            payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
+        except orjson.JSONDecodeError as exc:
+            return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
+        return check(payload)
+
+    if len(raw) <= INLINE_BODY:
+        return parse()
+    return await run_in_threadpool(parse)  # a large body never holds up the event loop
+
+
+def check_events(state: Any, payload: Any) -> list[tuple[str | None, dict[str, Any]]] | Response:
+    """The events of ``payload`` as :meth:`RecordSchema.check` accepts them, or the 422 answer."""
+    try:
+        return state.schema.check(payload, state.max_batch)  # type: ignore[no-any-return]
+    except RecordError as exc:
+        return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+
+
+Scored = tuple[list[tuple[str | None, dict[str, Any]]], np.ndarray, list[str], dict[str, MicroBatcher]]
+"""The records with their probability, arm and model version; the probabilities; each record's
+arm; the batcher of each arm."""
+
+
+async def score_checked(state: Any, checked: list[tuple[str | None, dict[str, Any]]]) -> Scored | Response:
+    """Score checked records with the champion, or the A/B arm of each customer (``state`` gives
+    ``batcher``, ``challenger``, ``ab`` and ``ab_key``); a 503 or 422 answer when they cannot be."""
+    if state.batcher is None:
+        return _problem(503, "no champion model to score with: run 'churnops train', then restart the service")
+    batchers = {"champion": state.batcher}
+    if state.challenger is not None:
+        batchers["challenger"] = state.challenger
+    ab = state.challenger is not None and state.ab_key is not None
+    arms = [arm_of(record.get(state.ab_key), state.ab.share) if ab else "champion" for _, record in checked]
+    scores = np.zeros(len(checked))
+    try:
+        for arm, batcher in batchers.items():
+            rows = [i for i, chosen in enumerate(arms) if chosen == arm]
+            if rows:
+                scores[rows] = await batcher.score([checked[i][1] for i in rows])
+    except (ValueError, ChurnopsError) as exc:
+        return _problem(422, f"the model cannot score these events: {str(exc).splitlines()[0][:200]}")
+    scored = [
+        (event_id, {**record, PROBABILITY: float(p), ARM: arm, MODEL_VERSION: batchers[arm].champion.version})
+        for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
+    ]
+    return scored, scores, arms, batchers
+
+
+def predictions_answer(
+    event_ids: list[str], duplicates: list[str], scores: np.ndarray, arms: list[str], batchers: dict[str, MicroBatcher]
+) -> dict[str, Any]:
+    """What ``POST /v1/predict`` answers for each record (the window fields added by the caller)."""
+    repeated = set(duplicates)
+    return {
+        "predictions": [
+            {
+                "event_id": event_id,
+                "probability": float(p),
+                "label": int(p >= batchers[arm].champion.threshold),
+                "model": batchers[arm].champion.name,
+                "version": batchers[arm].champion.version,
+                "arm": arm,
+                **({"duplicate": True} if event_id in repeated else {}),
+            }
+            for event_id, p, arm in zip(event_ids, scores, arms, strict=True)
+        ]
+    }
+
+
 def create_app(state: ServiceState) -> Starlette:
     """The application over a started service state (see :func:`churnops.serve.service.start`)."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -222,15 +421,8 @@ def create_app(state: ServiceState) -> Starlette:
 
         return wrapped
 
-    def authorized(request: Request) -> bool:
-        if state.token is None:
-            return True
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
-
     async def events(request: Request) -> Response:
-        submitted = await read_json(request, logged_events)
+        submitted = await read_json(state, request, logged_events)
         if isinstance(submitted, Response):
             return submitted
         appended = await committed(submitted)
@@ -245,40 +437,8 @@ def create_app(state: ServiceState) -> Starlette:
             status_code=200,
         )
 
-    async def read_json(request: Request, check: Any) -> Any:
-        """``check(payload)`` of the request's authorized JSON body (off the event loop), or the 4xx
-        answer saying why there is none."""
-        if not authorized(request):
-            return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
-        media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-            return _problem(415, "send the body as application/json")
-        try:
-            raw = await _body(request, state.max_body_bytes)
-        except BodyTooLarge:
-            return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
-        except ClientDisconnect:
-            return _problem(400, "the client went away before sending the whole body")
-        from starlette.concurrency import run_in_threadpool
-
-        def parse() -> Any:
-            import orjson
-
-            try:
-                payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
-            except orjson.JSONDecodeError as exc:
-                return _problem(400, f"the body is not valid JSON: {str(exc)[:120]}")
-            return check(payload)
-
-        if len(raw) <= INLINE_BODY:
-            return parse()
-        return await run_in_threadpool(parse)  # a large body never holds up the event loop
-
     def checked_events(payload: Any) -> list[tuple[str | None, dict[str, Any]]] | Response:
-        try:
-            return state.schema.check(payload, state.max_batch)
-        except RecordError as exc:
-            return _problem(422, "some events cannot be accepted; none was written", exc.problems)
+        return check_events(state, payload)
 
     def logged_events(payload: Any) -> Future[Appended] | Response:
         """The events of ``payload`` checked and handed to the event log's writer (their records
@@ -301,52 +461,78 @@ def create_app(state: ServiceState) -> Starlette:
     async def predict(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        checked = await read_json(request, checked_events)
+        checked = await read_json(state, request, checked_events)
         if isinstance(checked, Response):
             return checked
-        if state.batcher is None:
-            return _problem(503, "no champion model to score with: run 'churnops train', then restart the service")
-        batchers = {"champion": state.batcher}
-        if state.challenger is not None:
-            batchers["challenger"] = state.challenger
-        ab = state.challenger is not None and state.ab_key is not None
-        arms = [arm_of(record.get(state.ab_key), state.ab.share) if ab else "champion" for _, record in checked]
-        scores = np.zeros(len(checked))
-        try:
-            for arm, batcher in batchers.items():
-                rows = [i for i, chosen in enumerate(arms) if chosen == arm]
-                if rows:
-                    scores[rows] = await batcher.score([checked[i][1] for i in rows])
-        except (ValueError, ChurnopsError) as exc:
-            return _problem(422, f"the model cannot score these events: {str(exc).splitlines()[0][:200]}")
-        scored = [
-            (event_id, {**record, PROBABILITY: float(p), ARM: arm, MODEL_VERSION: batchers[arm].champion.version})
-            for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
-        ]
+        outcome = await score_checked(state, checked)
+        if isinstance(outcome, Response):
+            return outcome
+        scored, scores, arms, batchers = outcome
         if len(scored) <= 64:
             submitted = state.log.submit(scored, state.detectors.observe)
         else:  # many records: written as JSON off the event loop
             submitted = await run_in_threadpool(state.log.submit, scored, state.detectors.observe)
         appended = await committed(submitted)
-        repeated = set(appended.duplicates)
         return JSONAnswer(
-            {
-                "predictions": [
-                    {
-                        "event_id": event_id,
-                        "probability": float(p),
-                        "label": int(p >= batchers[arm].champion.threshold),
-                        "model": batchers[arm].champion.name,
-                        "version": batchers[arm].champion.version,
-                        "arm": arm,
-                        **({"duplicate": True} if event_id in repeated else {}),
-                    }
-                    for event_id, p, arm in zip(appended.event_ids, scores, arms, strict=True)
-                ],
-                "window": appended.window,
-                "closed_windows": appended.closed,
-            }
+            predictions_answer(appended.event_ids, appended.duplicates, scores, arms, batchers)
+            | {"window": appended.window, "closed_windows": appended.closed}
         )
+
+    async def from_worker(request: Request) -> Response:
+        """The requests a worker process (``--workers``) answered, sent together: records it
+        checked (and scored) written to the event log as ``/v1/events`` and ``/v1/predict`` write
+        them, refusals counted. Answered only on the private socket, to a worker that gives the
+        secret it was started with."""
+        from starlette.concurrency import run_in_threadpool
+
+        secret = request.headers.get(WORKER_HEADER, "")
+        server = request.scope.get("server")
+        if (
+            state.worker_secret is None
+            or not isinstance(server, tuple | list)
+            or server[1] is not None  # a Unix socket has no port: never a TCP client
+            or not hmac.compare_digest(secret.encode(), state.worker_secret.encode())
+        ):
+            return _problem(404, "no such endpoint")
+        started = time.perf_counter()
+        try:
+            import orjson
+
+            limit = MAX_WORKER_REQUESTS * (2 * state.max_body_bytes + 4096)
+            told = worker_message(orjson.loads(await _body(request, limit)), state.schema, state.max_batch)
+        except (BodyTooLarge, ClientDisconnect, ValueError, RecursionError) as exc:
+            return _problem(400, f"a worker's message that cannot be read: {str(exc)[:200]}")
+        state.worker_models[told.worker] = (told.calls, told.rows)
+        written = [entry for entry in told.entries if entry.scored is not None and entry.error is None]
+
+        def submit_all() -> list[Future[Appended]]:
+            return [state.log.submit(entry.scored or [], state.detectors.observe) for entry in written]
+
+        many = sum(len(entry.scored or []) for entry in written) > 64  # written as JSON off the event loop
+        submitted = iter(await run_in_threadpool(submit_all) if many else submit_all())
+        answers: list[dict[str, Any]] = []
+        for entry in told.entries:
+            if entry.error is not None:
+                answers.append({"error": entry.error})
+                continue
+            if entry.scored is None:
+                latency.labels(entry.endpoint).observe(entry.seconds)
+                requests.labels(entry.endpoint, str(entry.status)).inc()
+                answers.append({"counted": True})
+                continue
+            appended = await committed(next(submitted))
+            latency.labels(entry.endpoint).observe(entry.seconds + time.perf_counter() - started)
+            requests.labels(entry.endpoint, "200").inc()
+            answers.append(
+                {
+                    "accepted": len(appended.accepted),
+                    "event_ids": appended.event_ids,
+                    "duplicates": appended.duplicates,
+                    "window": appended.window,
+                    "closed_windows": appended.closed,
+                }
+            )
+        return JSONAnswer({"answers": answers})
 
     waiters = {"now": 0}
 
@@ -388,7 +574,7 @@ def create_app(state: ServiceState) -> Starlette:
     async def labels(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        pairs = await read_json(request, checked_labels)
+        pairs = await read_json(state, request, checked_labels)
         if isinstance(pairs, Response):
             return pairs
         recorded, unknown, unscored = await run_in_threadpool(state.log.label, pairs)
@@ -508,13 +694,15 @@ def create_app(state: ServiceState) -> Starlette:
         text += "\n".join(lines) + "\n"
         if state.batcher is not None:
             champion = state.batcher.champion
+            calls = champion.calls + sum(told[0] for told in state.worker_models.values())
+            rows = champion.rows + sum(told[1] for told in state.worker_models.values())
             text += (
                 "# HELP churnops_serve_model_calls_total Model calls for /v1/predict (requests scored together: one)\n"
                 "# TYPE churnops_serve_model_calls_total counter\n"
-                f"churnops_serve_model_calls_total {champion.calls}\n"
+                f"churnops_serve_model_calls_total {calls}\n"
                 "# HELP churnops_serve_scored_rows_total Events scored by the champion\n"
                 "# TYPE churnops_serve_scored_rows_total counter\n"
-                f"churnops_serve_scored_rows_total {champion.rows}\n"
+                f"churnops_serve_scored_rows_total {rows}\n"
             )
         text += (
             "# HELP churnops_serve_open_window_events Events in the open window\n"
@@ -524,6 +712,18 @@ def create_app(state: ServiceState) -> Starlette:
             "# TYPE churnops_serve_windows_closed gauge\n"
             f"churnops_serve_windows_closed {state.log.open_window}\n"
         )
+        if state.workers is not None:
+            text += (
+                "# HELP churnops_serve_workers_ready Worker processes taking connections (--workers)\n"
+                "# TYPE churnops_serve_workers_ready gauge\n"
+                f"churnops_serve_workers_ready {state.workers.ready}\n"
+                "# HELP churnops_serve_worker_scored_rows_total Events scored by each worker process (--workers)\n"
+                "# TYPE churnops_serve_worker_scored_rows_total counter\n"
+                + "".join(
+                    f'churnops_serve_worker_scored_rows_total{{worker="{number}"}} {told[1]}\n'
+                    for number, told in sorted(state.worker_models.items())
+                )
+            )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def healthz(request: Request) -> Response:
@@ -580,6 +780,7 @@ def create_app(state: ServiceState) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/", timed("status", status_page), methods=["GET"]),
+        Route(WORKER_PATH, from_worker, methods=["POST"]),
     ]
     import contextlib
 

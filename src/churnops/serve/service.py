@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,7 @@ def start(config: Config, token: str | None) -> ServiceState:
         folder=monitoring.folder,
         window_period=monitoring.window_period,
     )
+    state.config = config
     monitoring.evaluator.after = lambda: check_models(state, config)
     return state
 
@@ -220,7 +222,7 @@ def check_models(state: ServiceState, config: Config) -> None:
     from churnops.errors import ChurnopsError
     from churnops.serve import ab
 
-    _follow_aliases(state, config)
+    follow_aliases(state, config)
     if not (config.serve.ab.auto_promote and state.batcher is not None and state.challenger is not None):
         return
     document = state.measured_arms()
@@ -233,11 +235,12 @@ def check_models(state: ServiceState, config: Config) -> None:
     else:
         logger.warning("%s", said)
         _tell(config, said)
-    _follow_aliases(state, config)
+    follow_aliases(state, config)
 
 
-def _follow_aliases(state: ServiceState, config: Config) -> None:
-    """Load the models the champion and challenger aliases point at, when they moved."""
+def follow_aliases(state: Any, config: Config) -> None:
+    """Load the models the champion and challenger aliases point at, when they moved (``state``:
+    the service's, or a worker's)."""
     from churnops.integrations import mlflow_registry as registry
     from churnops.pipeline.scoring import store_of
     from churnops.serve.scoring import Champion, MicroBatcher
@@ -279,8 +282,9 @@ def _tell(config: Config, said: str) -> None:
             logger.warning("promotion notification %s: %s", delivery.channel, delivery.error)
 
 
-def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) -> None:
-    """Start the service and serve until stopped (Ctrl-C, SIGTERM)."""
+def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, workers: int = 1) -> None:
+    """Start the service and serve until stopped (Ctrl-C, SIGTERM); with ``workers`` above 1, that
+    many worker processes take the connections (:mod:`churnops.serve.workers`)."""
     require_serve_packages()
     import uvicorn
 
@@ -311,11 +315,61 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     listener.listen(2048)  # connections wait in the backlog from now on, before the loop starts
     bound = listener.getsockname()[1]
+    sockets = [listener]
+    pool = None
+    if workers > 1:
+        from churnops.serve.workers import WorkerPool, worker_setup
+
+        hidden = (config.serve.token_env, config.consume.redis_url_env)  # the token goes on their input
+        setup = worker_setup(state.config, token, state.schema.dtypes)
+        pool = WorkerPool(workers, listener, setup, hidden, announce=say)
+        state.worker_secret = pool.secret
+        state.workers = pool
+        # the workers take the connections; this process answers them alone, on its private socket
+        sockets = [pool.private_socket()]
+        checked = state.evaluator.after
+
+        def check_and_tell() -> None:
+            if checked is not None:
+                checked()
+            pool.tell({"follow_aliases": True})
+
+        state.evaluator.after = check_and_tell
+    import signal
+
     from churnops.serve.connections import guarded_protocol
 
+    asked: list[int] = []
+
+    def stop_asked(number: int, frame: Any) -> None:
+        """SIGTERM before the server listens for it: it stops as soon as it has started. After
+        uvicorn's graceful stop, which raises SIGTERM again for the handler it found (with the
+        default one the process would end there, before the queued windows are evaluated and the
+        event log is closed): nothing more to do than finish the shutdown below."""
+        asked.append(number)
+
+    # from now on, before the line below says the service listens
+    previous = signal.signal(signal.SIGTERM, stop_asked)
+
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[Any] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if asked:
+                self.handle_exit(signal.SIGTERM, None)
+
         def handle_exit(self, sig: int, frame: Any) -> None:
             state.stopping = True  # the requests waiting for a window answer now, not at their deadline
+            if pool is not None and not getattr(self, "workers_stopping", False):
+                # the workers first: what they are answering still needs this process
+                self.workers_stopping = True
+                stop = super().handle_exit
+
+                def workers_then_this() -> None:
+                    pool.stop()
+                    stop(sig, frame)
+
+                threading.Thread(target=workers_then_this, name="churnops-stop-workers", daemon=True).start()
+                return
             super().handle_exit(sig, frame)
 
     server = Server(
@@ -332,27 +386,24 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any) 
         )
     )
     shown = f"[{host}]" if ":" in host else host
+    processes = f"{workers} worker processes, " if workers > 1 else ""
+    size = config.serve.window_size
     say(
-        f"churnops serve: listening on http://{shown}:{bound} (window of {config.serve.window_size:,} events, "
+        f"churnops serve: listening on http://{shown}:{bound} ({processes}window of {size:,} events, "
         f"open window {state.log.open_window} with {state.log.open_count:,} "
         f"{'event' if state.log.open_count == 1 else 'events'})"
     )
-    import signal
-
-    # uvicorn stops gracefully on SIGTERM, then raises it again for the handler it found: with
-    # the default one the process would end there, before the queued windows are evaluated and
-    # the event log is closed. This one lets the shutdown below run; the service then exits 0.
-    previous = signal.signal(signal.SIGTERM, _stopping)
     try:
-        server.run(sockets=[listener])
+        if pool is not None:
+            pool.start()  # after the line above: the workers' own line comes after it
+        server.run(sockets=sockets)
     finally:
         try:
+            if pool is not None:
+                pool.close()  # already stopped after a signal; at once after an error
             state.evaluator.shutdown()
             state.log.close()
-            listener.close()
+            for bound_socket in {listener, *sockets}:
+                bound_socket.close()
         finally:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _stopping(number: int, frame: Any) -> None:
-    """SIGTERM after uvicorn's graceful stop: nothing more to do than finish the shutdown."""

@@ -1,0 +1,333 @@
+"""``churnops serve --workers N``: worker processes take connections beside the main one. Real
+processes on 127.0.0.1; nothing waits on a clock: the tests read the lines the service prints (it
+says when every worker serves), wait on answers and on processes ending (pidfd)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import urllib.error
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import churnops
+
+pytest.importorskip("uvicorn", reason="needs: uvicorn (pip install 'churnops[serve]')")
+pytest.importorskip("starlette", reason="needs: starlette (pip install 'churnops[serve]')")
+
+from service_process import TOKEN, Service  # noqa: E402 - after the extra is known
+
+AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A workspace with the embedded data and a champion model."""
+    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
+    root = tmp_path_factory.mktemp("serve-workers")
+    for args in (["data", "init"], ["train"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "-q", *args], cwd=root, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stderr
+    return root
+
+
+class Lines:
+    """The service's standard error, line by line, read by a thread (a test waits on the lines)."""
+
+    def __init__(self, stream) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_for(self, pattern: str) -> re.Match:
+        seen = []
+        while True:
+            line = self.lines.get(timeout=300)
+            seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+            assert line, f"the service ended without saying {pattern!r}: {''.join(seen)[-2000:]}"
+
+
+def with_workers(root: Path, count: int, *args: str) -> Service:
+    service = Service(root, "--workers", str(count), *args)
+    line = service.process.stdout.readline()  # said once every worker serves
+    assert line.strip() == f"churnops serve: {count} worker processes take connections", line
+    return service
+
+
+def workers_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"from churnops.serve.workers import worker" in command:
+                found.append(int(child))
+    return found
+
+
+def ended(pids: list[int]) -> bool:
+    """Whether every process of ``pids`` has ended (waited on with pidfds, at most 120 s)."""
+    for pid in pids:
+        try:
+            watch = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            readable, _, _ = select.select([watch], [], [], 120)
+            if not readable:
+                return False
+        finally:
+            os.close(watch)
+    return True
+
+
+def metric(service: Service, name: str) -> float:
+    text = service.request("GET", "/metrics")[1].decode()
+    return sum(float(found) for found in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
+
+
+def predict(service: Service, body: bytes, headers: dict | None = None):
+    status, answer, _ = service.request("POST", "/v1/predict", body, AUTH if headers is None else headers)
+    return status, json.loads(answer)
+
+
+def test_workers_score_as_the_main_process_does_and_each_answer_is_logged_once(trained):
+    rows = churnops.generate(80, start=26_000)
+    rows.write_csv(trained / "rows.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "-q", "predict", "-i", "rows.csv", "-o", "scored.csv"],
+        cwd=trained, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = dict(
+        zip(rows["CustomerId"].to_list(), pl.read_csv(trained / "scored.csv")["churn_probability"], strict=True)
+    )
+    service = with_workers(trained, 3)
+    try:
+        pids = workers_of(service.process.pid)
+        assert len(pids) == 3
+        answers: dict[str, dict] = {}
+        lock = threading.Lock()
+
+        def send(part: list[dict]) -> None:
+            for row in part:  # one request per connection: the kernel hands each to a free process
+                event_id = f"wk-{row['CustomerId']}"
+                status, answer = predict(service, json.dumps({"event_id": event_id, **row}).encode())
+                assert status == 200, answer
+                with lock:
+                    answers[event_id] = answer
+
+        records = rows.to_dicts()
+        threads = [threading.Thread(target=send, args=(records[i::8],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        assert len(answers) == 80
+        for row in records:
+            [scored] = answers[f"wk-{row['CustomerId']}"]["predictions"]
+            assert scored["event_id"] == f"wk-{row['CustomerId']}"
+            assert scored["probability"] == pytest.approx(expected[row["CustomerId"]], abs=1e-9)
+            assert scored["arm"] == "champion" and scored["version"] == "1"
+        # the workers scored them all (the main process takes no connection); it wrote every one, once
+        assert metric(service, "churnops_serve_worker_scored_rows_total") == 80
+        assert metric(service, "churnops_serve_scored_rows_total") == 80
+        assert metric(service, 'churnops_serve_requests_total{endpoint="predict",status="200"}') >= 80
+        with sqlite3.connect(f"file:{trained / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
+            logged = dict(db.execute("SELECT event_id, record FROM events WHERE event_id LIKE 'wk-%'").fetchall())
+        assert sorted(logged) == sorted(answers)
+        for event_id, record in logged.items():
+            kept = json.loads(record)
+            assert kept["churn_probability"] == answers[event_id]["predictions"][0]["probability"]
+        # a request sent again is a duplicate, whichever process takes it
+        again = {"event_id": "wk-" + str(records[0]["CustomerId"]), **records[0]}
+        for _ in range(6):
+            status, answer = predict(service, json.dumps(again).encode())
+            assert status == 200 and answer["predictions"][0].get("duplicate") is True
+        # the other endpoints answer through any process: one story
+        for _ in range(6):
+            status, page, headers = service.request("GET", "/")
+            assert status == 200 and "default-src 'none'" in headers["content-security-policy"]
+            status, drift, _ = service.request("GET", "/v1/drift")
+            assert status == 200 and json.loads(drift)["open_window"]["events"] >= 80
+        stopping = workers_of(service.process.pid)
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=120) == 0
+        assert ended(stopping)
+    finally:
+        service.stop()
+
+
+def test_workers_refuse_what_the_main_process_refuses_and_the_private_door_stays_shut(trained):
+    service = with_workers(trained, 2, "--set", "serve.max_body_bytes=4096")
+    try:
+        row = churnops.generate(1, start=27_000).to_dicts()[0]
+        before = metric(service, "churnops_serve_events_total")
+        cases = [
+            (json.dumps(row).encode(), {"Content-Type": "application/json"}, 401),
+            (json.dumps(row).encode(), {**AUTH, "Authorization": "Bearer wrong"}, 401),
+            (b"{not json", AUTH, 400),
+            (json.dumps({**row, "Surname": "x" * 5000}).encode(), AUTH, 413),
+            (json.dumps({**row, "<script>alert(1)</script>": 1}).encode(), AUTH, 422),
+            (json.dumps({**row, "Credit Score": "high"}).encode(), AUTH, 422),
+            (b'{"Credit Score": NaN}', AUTH, 400),
+        ]
+        for body, headers, expected in cases:
+            for _ in range(4):  # several connections: the workers' answers and the main one's
+                status, answer = predict(service, body, headers)
+                assert status == expected, answer
+                assert set(answer) <= {"error", "problems"} and answer["error"]
+        assert metric(service, 'churnops_serve_requests_total{endpoint="predict",status="401"}') == 8
+        assert metric(service, 'churnops_serve_requests_total{endpoint="predict",status="422"}') == 8
+        assert metric(service, "churnops_serve_events_total") == before
+        # what the workers send the main process is never answered on the service's port
+        from churnops.serve.app import WORKER_HEADER, WORKER_PATH
+
+        forged = json.dumps(
+            {"worker": 1, "calls": 0, "rows": 0, "requests": [{"endpoint": "events", "status": 200,
+             "seconds": 0.0, "events": [row]}]}
+        ).encode()  # fmt: skip
+        for secret in ("", "guess", "x" * 43):
+            status, answer, _ = service.request("POST", WORKER_PATH, forged, {**AUTH, WORKER_HEADER: secret})
+            assert status == 404, answer
+        assert metric(service, "churnops_serve_events_total") == before
+    finally:
+        service.stop()
+
+
+def test_a_killed_main_process_ends_its_workers_and_no_acknowledged_event_is_lost(trained):
+    rows = churnops.generate(400, start=28_000).to_dicts()
+    service = with_workers(trained, 2)
+    pids = workers_of(service.process.pid)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def load(worker: int) -> None:
+        for number in range(400):
+            row = rows[(worker * 97 + number) % len(rows)]
+            body = json.dumps({"event_id": f"kill-{worker}-{number}", **row}).encode()
+            try:
+                status, answer = predict(service, body)
+            except (OSError, urllib.error.URLError, ValueError):
+                return  # the service is gone: this one was never acknowledged
+            if status != 200:
+                return
+            with lock:
+                acknowledged.append(answer["predictions"][0]["event_id"])
+                if len(acknowledged) >= 150:
+                    enough.set()
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    assert enough.wait(timeout=600)
+    service.process.send_signal(signal.SIGKILL)  # in the middle of the load
+    service.process.wait(timeout=60)
+    assert ended(pids), "a worker outlived the killed main process"
+    for thread in threads:
+        thread.join(timeout=600)
+    restarted = Service(trained)
+    try:
+        with sqlite3.connect(f"file:{trained / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
+            logged = [row[0] for row in db.execute("SELECT event_id FROM events WHERE event_id LIKE 'kill-%'")]
+        assert len(logged) == len(set(logged))  # nothing written twice
+        assert set(acknowledged) <= set(logged)  # nothing acknowledged lost
+    finally:
+        restarted.stop()  # at once: a stop asked before the server listens is not lost
+
+
+def test_a_worker_that_dies_is_started_again_and_the_service_keeps_answering(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "churnops", "-q", "data", "init"], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    service = with_workers(tmp_path, 2, "-v")
+    errors = Lines(service.process.stderr)
+    try:
+        first = int(errors.wait_for(r"worker 1 \(process (\d+)\) is serving").group(1))
+        assert first in workers_of(service.process.pid)
+        os.kill(first, signal.SIGKILL)
+        errors.wait_for(r"worker 1 stopped \(killed by SIGKILL\); it is started again")
+        again = int(errors.wait_for(r"worker 1 \(process (\d+)\) is serving").group(1))
+        assert again != first and again in workers_of(service.process.pid)
+        events = churnops.generate(30, start=20_000).to_dicts()
+        for event in events:  # /v1/events passed on by whichever process takes the connection
+            status, answer = service.post([event])
+            assert status == 200 and answer["accepted"] == 1
+        status, answer = service.post(events[:2], token=None)
+        assert status == 401
+        # without a champion, /v1/predict is a clear 503 from every process
+        for _ in range(4):
+            status, answer = predict(service, json.dumps(events[0]).encode())
+            assert status == 503 and "churnops train" in answer["error"]
+    finally:
+        service.stop()
+
+
+def test_a_workers_message_is_checked_like_a_request():
+    from churnops.serve.app import worker_message
+    from churnops.serve.records import RecordSchema
+
+    schema = RecordSchema({"Age": "Int64", "Geography": "String"})
+    scored = {"endpoint": "predict", "status": 200, "seconds": 0.01, "events": [{"Age": 40}],
+              "probabilities": [0.25], "arms": ["champion"], "versions": ["2"]}  # fmt: skip
+    logged = {"endpoint": "events", "status": 200, "seconds": 0.0, "events": [{"event_id": "e1", "Geography": "x"}]}
+    refused = {"endpoint": "predict", "status": 422, "seconds": 0.0}
+    good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused]}
+    told = worker_message(good, schema, 10)
+    assert [entry.error for entry in told.entries] == [None, None, None]
+    assert told.entries[0].scored == [(None, {"Age": 40, "churn_probability": 0.25, "churnops_arm": "champion",
+                                              "churnops_model_version": "2"})]  # fmt: skip
+    assert told.entries[1].scored == [("e1", {"Geography": "x"})]
+    assert told.entries[2].scored is None and told.entries[2].status == 422
+    for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": []},
+                {**good, "requests": [scored] * 1_025}, {**good, "requests": [{**scored, "seconds": "0"}]},
+                {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]}):  # fmt: skip
+        with pytest.raises(ValueError):
+            worker_message(bad, schema, 10)
+    for entry in (
+        {**scored, "events": [{"Age": "forty"}]},
+        {**scored, "events": [{"Unknown": 1}]},
+        {**scored, "events": [{"Age": 1}] * 11},
+        {**scored, "probabilities": [1.5]},
+        {**scored, "probabilities": [0.1, 0.2]},
+        {**scored, "probabilities": [1]},
+        {**scored, "arms": ["someone"]},
+        {**scored, "versions": [""]},
+        {**scored, "versions": [2]},
+        {**scored, "status": 201},
+        {**logged, "probabilities": [0.5]},
+        {**refused, "status": 200},
+    ):  # one bad entry is refused alone: the others of the message are written
+        told = worker_message({**good, "requests": [entry, logged]}, schema, 10)
+        assert told.entries[0].error and told.entries[0].scored is None, entry
+        assert told.entries[1].error is None and told.entries[1].scored
+
+
+def test_a_stop_asked_as_soon_as_the_service_says_it_listens_is_not_lost(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "churnops", "-q", "data", "init"], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    for args in ((), ("--workers", "2")):
+        service = Service(tmp_path, *args)
+        service.process.send_signal(signal.SIGTERM)  # before its server may have started
+        assert service.process.wait(timeout=120) == 0
