@@ -202,6 +202,11 @@ def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_p
     ):
         done = churnops(tmp_path, "init", "-r", "ref.csv", "--force", *bad)
         assert done.returncode == 2 and said in done.stderr, done.stderr
+    # a UTF-8 file (with its byte order mark) given --encoding cp1252: its names were written 'ï»¿Alter'
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + table.write_csv(separator=";").encode("utf-8"))
+    done = churnops(tmp_path, "init", "-r", "bom.csv", "--separator", ";", "--encoding", "cp1252", "-o", "b.toml")
+    assert done.returncode == 2 and "starts with a UTF-8 byte order mark: it is UTF-8 text, not cp1252" in done.stderr
+    assert not (tmp_path / "b.toml").exists()
 
 
 def test_a_misspelled_per_column_setting_is_named(own):

@@ -86,6 +86,11 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
         first = handle.readline(MAX_HEADER_BYTES + 1)
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputDataError(f"{path}: the file is UTF-16 text; save it as UTF-8 (or a one-byte encoding like cp1252)")
+    if first.startswith(b"\xef\xbb\xbf") and not dialect.utf8:  # read as cp1252, it would be 'ï»¿' names
+        raise InputDataError(
+            f"{path}: the file starts with a UTF-8 byte order mark: it is UTF-8 text, not {dialect.encoding}; "
+            "leave out data.encoding for it (churnops init: --encoding), or set it to 'utf-8'"
+        )
     if len(first) > MAX_HEADER_BYTES:
         raise InputDataError(f"{path}: the first line is longer than {MAX_HEADER_BYTES >> 20} MiB; is this a CSV file?")
     body = first.rstrip(b"\r\n")
