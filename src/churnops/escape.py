@@ -66,6 +66,16 @@ def one_line(text: object) -> str:
     return terminal(text, keep_newlines=False)
 
 
+def prose_line(text: object) -> str:
+    """A message of several lines from another tool, on one line: its lines joined with ``; ``
+    (rather than shown as ``\\x0a``), then :func:`one_line`.
+
+    >>> prose_line("config is invalid:\\n  remote 'x' not found\\n")
+    "config is invalid:; remote 'x' not found"
+    """
+    return one_line("; ".join(line.strip() for line in str(text).splitlines() if line.strip()))
+
+
 def one_line_short(text: object, limit: int = 60) -> str:
     """:func:`one_line`, cut to ``limit`` characters with an ellipsis (a value inside a message).
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from churnops.data.io import atomic_path
 from churnops.errors import IntegrationError, MissingDependencyError
-from churnops.escape import one_line
+from churnops.escape import one_line, prose_line
 from churnops.integrations.git import (
     add,
     ensure_ignored,
@@ -140,11 +140,11 @@ def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
             yield repo
     except DvcException as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) not in str(exc) else ""
-        raise IntegrationError(f"dvc {what} failed: {redact(one_line(exc))}{redact(one_line(cause))}") from None
+        raise IntegrationError(f"dvc {what} failed: {redact(prose_line(exc))}{redact(prose_line(cause))}") from None
     except OSError as exc:  # a remote or cache DVC cannot write: the system's words
-        raise IntegrationError(f"dvc {what} failed: {redact(one_line(exc))}") from None
+        raise IntegrationError(f"dvc {what} failed: {redact(prose_line(exc))}") from None
     except Exception as exc:  # DVC's command line says the same of anything else: unexpected error
-        detail = f"{type(exc).__name__}: {redact(one_line(exc))}"
+        detail = f"{type(exc).__name__}: {redact(prose_line(exc))}"
         raise IntegrationError(f"dvc {what} failed: unexpected error - {detail}") from None
     finally:
         os.chdir(started_in)
