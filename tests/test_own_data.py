@@ -999,3 +999,25 @@ def test_with_a_decimal_comma_points_group_digits_and_commas_before_decimals_are
 
     read = coerce_numerical(pl.Series(["0,578", "3,339", "1,234,567.5"]))
     assert read.series.to_list() == [None, 3339.0, 1234567.5] and read.unparsable == 1
+
+
+def test_with_a_decimal_comma_points_grouping_digits_are_read_whatever_the_rows_before_them(tmp_path):
+    """The reader typed a column from its first rows, all written '578,5' (Float64): polars then read
+    the later '41.989' as 41.989, without a word - the batch's amounts 1000 times too small, a false
+    drift alert. And '0.578' is no grouping: it was made 578."""
+    from churnops.data.io import CsvDialect, TableReader, read_table
+
+    rng = np.random.default_rng(41)
+    small = [f"{v},{d}" for v, d in zip(rng.integers(100, 999, 1_500), rng.integers(1, 9, 1_500), strict=True)]
+    big = [f"{v // 1000}.{v % 1000:03d}" for v in rng.integers(10_000, 99_999, 1_500)]
+    expected = [float(v.replace(",", ".")) for v in small] + [float(v.replace(".", "")) for v in big]
+    text = "id;amount;rate\n" + "".join(f"{i};{a};{'0.578' if i % 2 else '1,5'}\n" for i, a in enumerate(small + big))
+    (tmp_path / "cur.csv").write_text(text)
+    dialect = CsvDialect(separator=";", decimal=",")
+    whole = read_table(tmp_path / "cur.csv", dialect=dialect)
+    assert whole["amount"].cast(pl.Float64).to_list() == expected
+    assert whole["rate"].cast(pl.Float64).to_list()[:2] == [1.5, 0.578]
+    for chunk_bytes in (None, 4_096):  # one piece, and pieces typed from the first one
+        pieces = list(TableReader(tmp_path / "cur.csv", dialect=dialect, chunk_bytes=chunk_bytes))
+        read = pl.concat([piece.select(pl.col("amount").cast(pl.Float64)) for piece in pieces])
+        assert read["amount"].to_list() == expected, chunk_bytes

@@ -219,11 +219,38 @@ def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, diale
         encoding="utf8",
         **dialect.options(),
     )
-    return decimal_comma_text(frame) if dialect.decimal == "," else frame
+    if dialect.decimal != ",":
+        return frame
+
+    def as_text(names: list[str]) -> pl.DataFrame:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        return pl.read_csv(
+            source, skip_rows_after_header=skip, n_rows=n_rows, infer_schema_length=None if infer_all else 10_000,
+            null_values=NULL_VALUES, try_parse_dates=False, encoding="utf8", **dialect.options(),
+            schema_overrides={name: pl.String for name in names},
+        ).select(names)  # fmt: skip
+
+    return decimal_comma_floats(frame, as_text)
 
 
-DOT_GROUPED = r"^[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?$"
-"""With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89."""
+def decimal_comma_floats(frame: pl.DataFrame, as_text: Any) -> pl.DataFrame:
+    """A piece of a file whose decimal mark is a comma, its text cells read as numbers where they
+    are (:func:`decimal_comma_text`) - its decimal columns included: polars reads ``41.989`` as
+    41.989 in a column it typed from ``578,5`` cells, where the point groups digits (41989).
+    ``as_text(names)`` reads those columns of the same rows again as text."""
+    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
+    others = decimal_comma_text(frame.drop(floats)) if floats else decimal_comma_text(frame)
+    if not floats:
+        return others
+    text = decimal_comma_text(as_text(floats))  # once per cell: '1,500' -> '1.500', never -> '1500'
+    typed = typed_where_possible(text, {name: pl.Float64() for name in floats}, decimal_comma=False)
+    return pl.concat([others, typed], how="horizontal").select(frame.columns)
+
+
+DOT_GROUPED = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?$"
+"""With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89 (a
+first group 0, as in 0.578, groups nothing)."""
 COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+$"
 """With a decimal comma, a number with decimals: 1,5 or ,25."""
 
@@ -236,8 +263,8 @@ def decimal_comma_text(frame: pl.DataFrame) -> pl.DataFrame:
     text is read as the number it holds. polars leaves them as text: a point is no decimal mark
     there.
 
-    >>> decimal_comma_text(pl.DataFrame({"a": ["15.992", "1.234.567,89", "1,5", "3", "1.5", "A.123"]}))["a"].to_list()
-    ['15992', '1234567.89', '1.5', '3', '1.5', 'A.123']
+    >>> decimal_comma_text(pl.DataFrame({"a": ["15.992", "1.234.567,89", "1,5", "3", "1.5", "0.578"]}))["a"].to_list()
+    ['15992', '1234567.89', '1.5', '3', '1.5', '0.578']
     """
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     if not text:
@@ -848,7 +875,15 @@ class TableReader:
         wide = [name for name, dtype in frame.schema.items() if dtype in WIDE_INTEGERS]
         # an integer beyond 64 bits (one 99999999999999999999 cell) is read as a float, as NumPy has none
         frame = frame.with_columns(pl.col(wide).cast(pl.Float64)) if wide else frame
-        return decimal_comma_text(frame) if self.dialect.decimal == "," else frame
+        if self.dialect.decimal != ",":
+            return frame
+
+        def as_text(names: list[str]) -> pl.DataFrame:  # names are the placeholders c0, c1...
+            indices = [int(name[1:]) for name in names]
+            options = {**self.dialect.options(), "null_values": nulls, "try_parse_dates": False}
+            return pl.read_csv(data, columns=indices, infer_schema=False, **options)
+
+        return decimal_comma_floats(frame, as_text)
 
 
 INFER_ROWS = 10_000
