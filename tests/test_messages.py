@@ -270,3 +270,11 @@ def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path)
         assert "Passw0rd77" not in done.stdout + done.stderr, done.stderr
     written = [path for path in tmp_path.rglob("*") if path.is_file() and not path.is_relative_to(scp)]
     assert not any(b"Passw0rd77" in path.read_bytes() for path in written)
+    # a password holding '/' or '@'
+    for location in ("svc:hunter2/Passw0rd77@host:/x.csv", "svc:hunter2@Passw0rd77@host:/x.csv"):
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "monitor", "-r", "ref.csv", "-p", location, "-t", "y"],
+            cwd=tmp_path, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 2 and "Passw0rd77" not in done.stdout + done.stderr, done.stderr
+        assert "hunter2" not in done.stdout + done.stderr, done.stderr

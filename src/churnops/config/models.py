@@ -1114,12 +1114,13 @@ class Config(_Section):
                 )
         for name, path in read.items():  # a URL (https:/...) is said as such where the table is read
             parts = path.parts
-            if any(re.fullmatch(r"[^@]*:[^@]*@.*", part) for part in parts) and not any(
+            # user:password@host, the password holding '/' or '@' too
+            if re.search(r"(?:^|/)[^/@:]+:[^@]*@", str(path)) and not any(
                 re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:", part) for part in parts
             ):
                 from churnops.redact import redact
 
-                shown = re.sub(r"[^/@]*:[^/@]*@", "***@", redact(path))
+                shown = re.sub(r"[^/@:]+:[^@]*@", "***@", redact(path))  # user:password@, the password anyhow
                 raise ConfigError(
                     f"{name} ({shown}) reads like a location with a password (user:password@host), not a local "
                     "file: copy the file here first (object storage: paths.*_url)"
