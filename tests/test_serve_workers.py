@@ -331,3 +331,38 @@ def test_a_stop_asked_as_soon_as_the_service_says_it_listens_is_not_lost(tmp_pat
         service = Service(tmp_path, *args)
         service.process.send_signal(signal.SIGTERM)  # before its server may have started
         assert service.process.wait(timeout=120) == 0
+
+
+def test_every_worker_scores_with_the_main_processs_model_even_one_started_again(tmp_path):
+    """A worker started again loaded what the champion alias pointed at by then, while the main
+    process and the other workers still scored with the version they had: two models answering at
+    once. Every worker loads the main process's versions; after a window, all move together."""
+    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
+    for args in (["data", "init"], ["train"]):
+        done = subprocess.run([sys.executable, "-m", "churnops", "-q", *args], cwd=tmp_path, capture_output=True)
+        assert done.returncode == 0, done.stderr
+    service = with_workers(tmp_path, 2, "-v")
+    errors = Lines(service.process.stderr)
+    try:
+        record = json.dumps(churnops.generate(1, start=29_000).to_dicts()[0]).encode()
+
+        def versions(count: int) -> set[str]:
+            return {predict(service, record)[1]["predictions"][0]["version"] for _ in range(count)}
+
+        assert versions(10) == {"1"}
+        done = subprocess.run([sys.executable, "-m", "churnops", "-q", "train"], cwd=tmp_path, capture_output=True)
+        assert done.returncode == 0, done.stderr  # the champion alias now points at version 2
+        first = int(errors.wait_for(r"worker 1 \(process (\d+)\) is serving").group(1))
+        os.kill(first, signal.SIGKILL)
+        errors.wait_for(r"worker 1 stopped \(killed by SIGKILL\); it is started again")
+        errors.wait_for(r"worker 1 \(process \d+\) is serving")
+        assert versions(20) == {"1"}  # the restarted worker scores with the main process's version
+        # a window closes: the main process takes up version 2, and so does every worker
+        assert service.post(churnops.generate(1_000, start=20_000).to_dicts())[0] == 200
+        service.window(0)
+        for _ in range(200):  # bounded: each worker loads the model it is told about
+            if versions(10) == {"2"}:
+                break
+        assert versions(20) == {"2"}
+    finally:
+        service.stop()

@@ -129,7 +129,11 @@ class Champion:
             else:
                 logger.warning("no model '%s@%s': every customer is scored by the champion", config.model.name, alias)
             return None
-        loaded = registry.load_alias(store, config.model.name, alias)
+        return cls.of(config, registry.load_alias(store, config.model.name, alias))
+
+    @classmethod
+    def of(cls, config: Any, loaded: Any) -> Champion:
+        """The champion of a loaded model (:class:`~churnops.integrations.mlflow_registry.LoadedModel`)."""
         return cls(
             loaded,
             config.model.name,
@@ -138,6 +142,13 @@ class Champion:
             list(loaded.metadata.features.columns),
             {**loaded.metadata.date_formats, **config.columns.date_formats},
         )
+
+    @property
+    def registered(self) -> dict[str, Any]:
+        """The registered version it was loaded from (what a worker process loads to score alike)."""
+        from dataclasses import asdict
+
+        return asdict(self.loaded.version)
 
     def score(self, frame: Any) -> np.ndarray:
         """Probabilities of the rows of ``frame`` (it holds the model's input columns)."""

@@ -40,16 +40,6 @@ def require_serve_packages() -> None:
 logger = logging.getLogger(__name__)
 
 
-MAX_CONNECTIONS = 1_000
-"""Connections and requests served at once; more are answered 503."""
-SWITCH_INTERVAL = 0.001
-"""Seconds a thread may hold the GIL while another waits for it (Python's default: 0.005). The
-event loop, the event log's writer and a window's evaluation share one interpreter: each time the
-loop waits behind the evaluation it waited up to 5 ms, several times per request. At 1 ms (bench
-with windows closing, same machine, two runs each): one event per request p99 43-44 -> 22 ms,
-one record per /v1/predict p99 15-25 -> 15-18 ms, batches of 1,000 about 5% fewer events/s."""
-
-
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only listens on this machine.
 
@@ -297,6 +287,8 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, 
     app = create_app(state)
     import gc
 
+    from churnops.serve.connections import MAX_CONNECTIONS, SWITCH_INTERVAL, guarded_protocol
+
     # What start-up made (modules, the reference profile, the model: about a million objects)
     # lives as long as the service: frozen, the collector never scans it again, and its full
     # collections stop pausing requests for 30-75 ms.
@@ -318,11 +310,11 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, 
     sockets = [listener]
     pool = None
     if workers > 1:
-        from churnops.serve.workers import WorkerPool, worker_setup
+        from churnops.serve.workers import WorkerPool, models_of, worker_setup
 
         hidden = (config.serve.token_env, config.consume.redis_url_env)  # the token goes on their input
         setup = worker_setup(state.config, token, state.schema.dtypes)
-        pool = WorkerPool(workers, listener, setup, hidden, announce=say)
+        pool = WorkerPool(workers, listener, setup, hidden, announce=say, models=models_of(state))
         state.worker_secret = pool.secret
         state.workers = pool
         # the workers take the connections; this process answers them alone, on its private socket
@@ -332,12 +324,10 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, 
         def check_and_tell() -> None:
             if checked is not None:
                 checked()
-            pool.tell({"follow_aliases": True})
+            pool.use_models(models_of(state))
 
         state.evaluator.after = check_and_tell
     import signal
-
-    from churnops.serve.connections import guarded_protocol
 
     asked: list[int] = []
 

@@ -23,8 +23,10 @@ process answers worker messages on that socket only. Nothing but JSON crosses (n
 
 A worker ends when its standard input closes (the main process stopping) and is killed by Linux
 when the main process dies, even killed. A worker that dies is started again (at most
-:data:`MAX_RESTARTS` times in a row; the others and the main process keep serving meanwhile). A
-worker follows the models the aliases point at when the main process does (after each window).
+:data:`MAX_RESTARTS` times in a row; the others and the main process keep serving meanwhile).
+Every worker scores with the registered versions the main process scores with - sent at start
+and whenever the main process takes up a model the aliases now point at (after a window) - so
+that a worker started again never scores with a newer model than the others.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class WorkerPool:
         setup: dict[str, Any],
         hidden: tuple[str, ...],
         announce: Any = None,
+        models: dict[str, Any] | None = None,
     ) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="churnops-serve-"))  # mode 0700: only this user
         self.socket_path = self.folder / "main.sock"
@@ -106,6 +109,9 @@ class WorkerPool:
         self._stopping = False
         self._announce = announce
         """Called with a line for the user once every worker serves (the first time only)."""
+        self.models = models or {}
+        """The registered versions the main process scores with: what every worker loads, a
+        worker started again included (never what an alias points at meanwhile)."""
 
     def private_socket(self) -> socket.socket:
         """The Unix socket the workers talk to the main process on (bound, listening)."""
@@ -154,7 +160,7 @@ class WorkerPool:
         stdin = child.stdin
         assert stdin is not None
         try:
-            stdin.write(_line(self._setup))
+            stdin.write(_line({**self._setup, "models": self.models}))
             stdin.flush()
         except OSError:
             pass  # died at once: its watcher says so
@@ -202,8 +208,16 @@ class WorkerPool:
             logger.warning("worker %s stopped (%s); it is started again", slot.number, reason)
             self._spawn(slot)
 
+    def use_models(self, models: dict[str, Any]) -> None:
+        """Have every worker score with these registered versions (the main process's, after it
+        took up a model the aliases now point at); a worker started later loads them too."""
+        with self._lock:
+            changed, self.models = models != self.models, models
+        if changed:
+            self.tell({"models": models})
+
     def tell(self, message: dict[str, Any]) -> None:
-        """Send every running worker one message (e.g. to load the models the aliases point at now)."""
+        """Send every running worker one message."""
         with self._lock:
             children = [slot.child for slot in self._slots if slot.child is not None]
         for child in children:
@@ -258,6 +272,42 @@ def worker_setup(config: Any, token: str | None, dtypes: dict[str, str]) -> dict
         "churnops": str(Path(churnops.__file__).resolve()),
         "log_level": logging.getLogger("churnops").getEffectiveLevel(),
     }
+
+
+def models_of(state: Any) -> dict[str, Any]:
+    """The registered versions the service's champion and challenger were loaded from."""
+    return {
+        arm: batcher.champion.registered if batcher is not None else None
+        for arm, batcher in (("champion", state.batcher), ("challenger", state.challenger))
+    }
+
+
+def _load_models(state: WorkerState, config: Any, models: Any) -> None:
+    """Score with the registered versions ``models`` names (the main process's), loading those
+    that changed."""
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+    from churnops.serve.scoring import Champion, MicroBatcher
+
+    if not isinstance(models, dict):
+        raise ValueError("the models are not a JSON object")
+    store = store_of(config)
+    for arm in ("champion", "challenger"):
+        wanted, current = models.get(arm), state.batcher if arm == "champion" else state.challenger
+        if wanted is None:
+            replaced = None
+        elif current is not None and current.champion.registered == wanted:
+            continue
+        else:
+            fields = ("name", "alias", "version", "run_id", "location")
+            if not isinstance(wanted, dict) or set(wanted) != set(fields):
+                raise ValueError(f"the {arm}'s registered version is incomplete")
+            version = registry.ModelVersion(*(wanted[key] for key in fields))
+            replaced = MicroBatcher(Champion.of(config, registry.load_version(store, version)), state.schema.dtypes)
+        if arm == "champion":
+            state.batcher = replaced
+        else:
+            state.challenger = replaced
 
 
 # --- the worker's side ----------------------------------------------------------------------
@@ -576,7 +626,6 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
     from churnops.config.models import Config
     from churnops.pipeline.monitoring import MonitorRequest, inferred_configuration, reference_source
     from churnops.serve.records import RecordSchema
-    from churnops.serve.scoring import Champion, MicroBatcher
 
     if not isinstance(setup, dict):
         raise ValueError("the service's setup is not a JSON object")
@@ -604,12 +653,7 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
         number, schema, token, serve.max_batch, serve.max_body_bytes, serve.ab, customer_column(config),
         MainLink(str(texts[1])), str(texts[2]),
     )  # fmt: skip
-    champion = Champion.load(config)
-    if champion is not None:
-        state.batcher = MicroBatcher(champion, schema.dtypes)
-        if serve.ab.share > 0 and state.ab_key is not None:
-            challenger = Champion.load(config, serve.ab.challenger)
-            state.challenger = MicroBatcher(challenger, schema.dtypes) if challenger is not None else None
+    _load_models(state, config, setup.get("models") or {})
     return state, config
 
 
@@ -618,8 +662,7 @@ def _serve(state: WorkerState, config: Any, fd: int, said: IO[bytes]) -> int:
 
     import uvicorn
 
-    from churnops.serve.connections import guarded_protocol
-    from churnops.serve.service import MAX_CONNECTIONS, SWITCH_INTERVAL, follow_aliases
+    from churnops.serve.connections import MAX_CONNECTIONS, SWITCH_INTERVAL, guarded_protocol
 
     listener = socket.socket(fileno=fd)
 
@@ -649,11 +692,11 @@ def _serve(state: WorkerState, config: Any, fd: int, said: IO[bytes]) -> int:
                 message = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(message, dict) and message.get("follow_aliases"):
+            if isinstance(message, dict) and "models" in message:
                 try:
-                    follow_aliases(state, config)
-                except Exception:  # noqa: BLE001 - the registry unreachable a moment: tried after the next window
-                    logger.warning("the models could not be checked against the registry", exc_info=True)
+                    _load_models(state, config, message["models"])
+                except Exception:  # noqa: BLE001 - its requests fail loudly; tried again with the next message
+                    logger.warning("the main process's models could not be loaded", exc_info=True)
         state.stopping = True
         server.should_exit = True
 
