@@ -31,6 +31,14 @@ FALLBACK_NOTIFICATION_FILE = "notification.txt"
 HISTORY_FILE = "history.db"
 LOCK_FILE = ".workspace.lock"
 TEXTFILE_NAME = "churnops.prom"
+CHECKED_FILE = ".model_checked.json"
+"""In the monitoring folder: the last champion a run checked (or tried to), kept by runs with
+``model.monitor = "off"`` - so that a run without a model in between does not make the next one
+forget that a champion is expected."""
+REPLACED_TRIGGER = ".replaced_trigger.txt"
+"""In a monitoring folder: the trigger of another configuration this configuration's alert
+replaced (a ``paths.trigger`` shared by two configurations), put back when this configuration's
+alert ends while that one still stands."""
 
 MAX_SEED = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
@@ -1021,6 +1029,8 @@ class Config(_Section):
             "standalone report": folder / STANDALONE_FILE,
             "report stylesheet": folder / CSS_FILE,
             "paths.trigger": self.resolve(self.paths.trigger),
+            "model checked": folder / CHECKED_FILE,
+            "replaced trigger": folder / REPLACED_TRIGGER,
         }
 
     def output_files(self) -> dict[str, Path]:

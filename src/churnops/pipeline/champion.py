@@ -9,13 +9,10 @@ import stat
 from dataclasses import dataclass
 
 from churnops.config import METRICS_FILE, Config
+from churnops.config.models import CHECKED_FILE
 
 MAX_PREVIOUS_BYTES = 64 << 20
 """A previous metrics document larger than this is not read for its model (none is that large)."""
-CHECKED_FILE = ".model_checked.json"
-"""In the monitoring folder: the last champion a run checked (or tried to), kept by runs with
-``model.monitor = "off"`` - so that a run without a model in between does not make the next one
-forget that a champion is expected."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
+from churnops.config.models import REPLACED_TRIGGER
 from churnops.errors import ChurnopsError, ConfigError, OutputWriteError
 from churnops.monitor.drift import with_any_finding_rate
 from churnops.monitor.profile import ReferenceProfile
@@ -383,12 +384,6 @@ def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None =
         verdict = document.get("verdict")
         return str(path) if isinstance(verdict, dict) and verdict.get("trigger") is True else None
     return None
-
-
-REPLACED_TRIGGER = ".replaced_trigger.txt"
-"""In a monitoring folder: the trigger of another configuration this configuration's alert
-replaced (a ``paths.trigger`` shared by two configurations), put back when this configuration's
-alert ends while that one still stands."""
 
 
 def _replaced_trigger(config: Config, trigger: Path, metrics: Path) -> tuple[str, str] | None:
