@@ -626,6 +626,11 @@ def test_inputs_far_outside_what_the_model_learned_are_told_or_refused(tmp_path)
     batch.write_csv(tmp_path / "plain.csv")
     done = run("predict", "-i", "plain.csv")
     assert done.returncode == 0 and "far outside" not in done.stderr, done.stderr
+    # an input the model learned as one value (a product launched since): it cannot split on it
+    from churnops.pipeline.scoring import _far_outside
+
+    assert _far_outside(pl.Series([0.0, 5.0, 1e6]), 0.0, 0.0) == (0, None)
+    assert _far_outside(pl.Series([-500.0, 10.0, 1e6]), 0.0, 1_000.0) == (1, "1000000")
 
 
 @pytest.mark.parametrize(

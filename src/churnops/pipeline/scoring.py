@@ -260,8 +260,12 @@ mark, a placeholder date such as 9999-12-31."""
 
 def _far_outside(series: Any, low: Any, high: Any) -> tuple[int, Any]:
     """Cells of ``series`` far outside ``[low, high]`` (:data:`FAR_OUTSIDE`), and the first of them
-    as text."""
+    as text. None for an input the model learned as one value: it cannot split on it, any value
+    scores alike."""
     import polars as pl
+
+    if low == high:
+        return 0, None
 
     if isinstance(low, str):  # a date input, read as dates already
         if series.dtype != pl.Date:
