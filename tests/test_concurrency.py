@@ -161,3 +161,32 @@ def test_a_calm_pipeline_beside_another_configurations_alert_is_calm_even_in_a_c
         assert summary["drift_detected"] is False
         assert [stage["status"] for stage in summary["stages"]][2] == "skipped"  # nothing versioned
         assert (root / "trigger.txt").read_text() == alert  # a's alert stands, in the copy too
+
+
+def test_an_alert_of_a_configuration_whose_monitoring_folder_is_outside_the_workspace_stands(tmp_path):
+    """The other configuration's metrics were looked for inside the workspace only: with its
+    monitoring folder elsewhere (an absolute paths.monitoring_dir), its standing alert was removed
+    as this configuration's stale trigger."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(7)
+    root = tmp_path / "ws"
+    root.mkdir()
+    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(root / "ref.csv")
+    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(root / "drifted.csv")
+    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(root / "calm.csv")
+    outside = tmp_path / "elsewhere" / "monitoring_b"
+    (root / "a.toml").write_text('[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "mon_a"\n')
+    (root / "b.toml").write_text(
+        f'[paths]\nreference = "ref.csv"\nproduction = "drifted.csv"\nmonitoring_dir = "{outside}"\n'
+    )
+
+    def run(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CHURNOPS, "monitor", "-c", f"{name}.toml"], cwd=root, capture_output=True, text=True)
+
+    assert run("b").stdout.startswith("ALERT")
+    alert = (root / "trigger.txt").read_text()
+    done = run("a")
+    assert done.stdout.startswith("OK") and "left in place" in done.stderr, done.stdout + done.stderr
+    assert (root / "trigger.txt").read_text() == alert

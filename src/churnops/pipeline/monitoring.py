@@ -349,10 +349,11 @@ def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None =
     ``trigger`` (or the trigger text ``text``) still is - its own monitoring folder, the same
     ``paths.trigger`` - or None.
 
-    The trigger's ``metrics:`` line must name a regular file of the workspace other than
-    ``metrics`` whose run id is the trigger's and which says it raised the trigger. In a workspace
-    copied or moved elsewhere the line names the old place: the same file is looked for at the
-    same place inside this workspace (the run id tells it is the one)."""
+    The trigger's ``metrics:`` line must name a metrics file other than ``metrics`` whose run id is
+    the trigger's and which says it raised the trigger. In a workspace copied or moved elsewhere
+    the line names the old place: the same file is looked for at the same place inside this
+    workspace first (the run id tells it is the one); only when none is there is the file named
+    outside it taken (another configuration's monitoring folder outside the workspace)."""
     from churnops.escape import one_line
 
     if text is None:
@@ -383,6 +384,17 @@ def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None =
             continue
         verdict = document.get("verdict")
         return str(path) if isinstance(verdict, dict) and verdict.get("trigger") is True else None
+    # nothing of that run in this workspace: a configuration whose monitoring folder is elsewhere
+    # (an absolute paths.monitoring_dir), its metrics where the trigger says
+    try:
+        if Path(os.path.realpath(named)) == Path(os.path.realpath(metrics)):
+            return None
+    except OSError:
+        return None
+    document = read_document(Path(named))
+    if isinstance(document, dict) and document.get("run_id") == run_id:
+        verdict = document.get("verdict")
+        return named if isinstance(verdict, dict) and verdict.get("trigger") is True else None
     return None
 
 
