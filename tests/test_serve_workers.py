@@ -212,6 +212,21 @@ def test_workers_refuse_what_the_main_process_refuses_and_the_private_door_stays
             status, answer, _ = service.request("POST", WORKER_PATH, forged, {**AUTH, WORKER_HEADER: secret})
             assert status == 404, answer
         assert metric(service, "churnops_serve_events_total") == before
+        # the answers of odd requests are those of one process
+        status, answer, _ = service.request("TRACE", "/")
+        assert status == 405 and json.loads(answer) == {"error": "method not allowed"}
+        status, answer, headers = service.request("GET", "/healthz")
+        status, empty, head = service.request("HEAD", "/healthz")
+        assert status == 200 and empty == b"" and head["content-length"] == str(len(answer))
+        import socket
+
+        host, port = service.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            said = b""
+            while chunk := raw.recv(65_536):
+                said += chunk
+        assert said.startswith(b"HTTP/1.1 404") and said.endswith(b'{"error":"no such endpoint"}'), said
     finally:
         service.stop()
 
@@ -248,7 +263,12 @@ def test_a_killed_main_process_ends_its_workers_and_no_acknowledged_event_is_los
     assert ended(pids), "a worker outlived the killed main process"
     for thread in threads:
         thread.join(timeout=600)
-    restarted = Service(trained)
+    import tempfile
+
+    left = list(Path(tempfile.gettempdir()).glob(f"churnops-serve-{service.process.pid}-*"))
+    assert len(left) == 1  # a killed process cannot remove its private folder...
+    restarted = with_workers(trained, 2)
+    assert not left[0].exists()  # ...the next service does
     try:
         with sqlite3.connect(f"file:{trained / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
             logged = [row[0] for row in db.execute("SELECT event_id FROM events WHERE event_id LIKE 'kill-%'")]
@@ -293,8 +313,9 @@ def test_a_workers_message_is_checked_like_a_request():
               "probabilities": [0.25], "arms": ["champion"], "versions": ["2"]}  # fmt: skip
     logged = {"endpoint": "events", "status": 200, "seconds": 0.0, "events": [{"event_id": "e1", "Geography": "x"}]}
     refused = {"endpoint": "predict", "status": 422, "seconds": 0.0}
-    good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused]}
+    good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused], "closed": {"slow_request": 2}}
     told = worker_message(good, schema, 10)
+    assert told.closed == {"slow_request": 2}
     assert [entry.error for entry in told.entries] == [None, None, None]
     assert told.entries[0].scored == [(None, {"Age": 40, "churn_probability": 0.25, "churnops_arm": "champion",
                                               "churnops_model_version": "2"})]  # fmt: skip
@@ -302,7 +323,8 @@ def test_a_workers_message_is_checked_like_a_request():
     assert told.entries[2].scored is None and told.entries[2].status == 422
     for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": []},
                 {**good, "requests": [scored] * 1_025}, {**good, "requests": [{**scored, "seconds": "0"}]},
-                {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]}):  # fmt: skip
+                {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]},
+                {**good, "closed": {"other": 1}}, {**good, "closed": {"slow_request": -1}}):  # fmt: skip
         with pytest.raises(ValueError):
             worker_message(bad, schema, 10)
     for entry in (

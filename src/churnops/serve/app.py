@@ -95,6 +95,8 @@ class ServiceState:
     """With ``--workers``: what the worker processes prove themselves with on the private socket."""
     worker_models: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Each worker's model calls and records scored, as it last told them."""
+    worker_closed: dict[int, dict[str, int]] = field(default_factory=dict)
+    """The connections each worker cut, by reason, as it last told them."""
     workers: Any = None
     """The worker processes (:class:`churnops.serve.workers.WorkerPool`), with ``--workers``."""
     config: Any = None
@@ -198,6 +200,8 @@ WORKER_PATH = "/internal/v1/worker"
 WORKER_HEADER = "x-churnops-worker"
 MAX_WORKER_REQUESTS = 1_024
 """Requests a worker sends in one message at most."""
+CLOSED_REASONS = ("slow_request", "answer_not_taken", "too_large")
+"""Why the service cuts a connection (``churnops_serve_closed_connections_total``)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,8 @@ class WorkerMessage:
     calls: int
     rows: int
     entries: list[WorkerEntry]
+    closed: dict[str, int] = field(default_factory=dict)
+    """The connections the worker cut so far, by reason (``churnops_serve_closed_connections_total``)."""
 
 
 def worker_message(message: Any, schema: RecordSchema, max_batch: int) -> WorkerMessage:
@@ -233,6 +239,11 @@ def worker_message(message: Any, schema: RecordSchema, max_batch: int) -> Worker
     worker, calls, rows = (message.get(k) for k in ("worker", "calls", "rows"))
     if not all(type(n) is int and 0 <= n < 2**62 for n in (worker, calls, rows)):
         raise ValueError("worker, calls and rows must be whole numbers")
+    closed = message.get("closed", {})
+    if not isinstance(closed, dict) or not all(
+        reason in CLOSED_REASONS and type(count) is int and 0 <= count < 2**62 for reason, count in closed.items()
+    ):
+        raise ValueError("closed must count the connections cut by reason")
     requests = message.get("requests")
     if not isinstance(requests, list) or not 0 < len(requests) <= MAX_WORKER_REQUESTS:
         raise ValueError(f"requests must be a list of 1 to {MAX_WORKER_REQUESTS} entries")
@@ -249,7 +260,7 @@ def worker_message(message: Any, schema: RecordSchema, max_batch: int) -> Worker
             entries.append(WorkerEntry(endpoint, status, seconds, _worker_records(entry, schema, max_batch)))
         except ValueError as exc:
             entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
-    return WorkerMessage(worker, calls, rows, entries)
+    return WorkerMessage(worker, calls, rows, entries, dict(closed))
 
 
 def _worker_records(
@@ -503,6 +514,7 @@ def create_app(state: ServiceState) -> Starlette:
         except (BodyTooLarge, ClientDisconnect, ValueError, RecursionError) as exc:
             return _problem(400, f"a worker's message that cannot be read: {str(exc)[:200]}")
         state.worker_models[told.worker] = (told.calls, told.rows)
+        state.worker_closed[told.worker] = told.closed
         written = [entry for entry in told.entries if entry.scored is not None and entry.error is None]
 
         def submit_all() -> list[Future[Appended]]:
@@ -671,8 +683,9 @@ def create_app(state: ServiceState) -> Starlette:
             "in time, answers not taken in time, a request too large",
             "# TYPE churnops_serve_closed_connections_total counter",
             *(
-                f'churnops_serve_closed_connections_total{{reason="{reason}"}} {CLOSED[reason]}'
-                for reason in ("slow_request", "answer_not_taken", "too_large")
+                f'churnops_serve_closed_connections_total{{reason="{reason}"}} '
+                f"{CLOSED[reason] + sum(told.get(reason, 0) for told in state.worker_closed.values())}"
+                for reason in CLOSED_REASONS
             ),
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",

@@ -62,7 +62,10 @@ OWNER_TIMEOUT = 120.0
 """Seconds a worker waits for the main process's answer (a /v1/drift?wait= asks for up to 60)."""
 PASSED_HEADERS = ("authorization", "content-type", "accept")
 """The request headers passed to the main process."""
-RETURNED_HEADERS = ("content-type", "content-security-policy", "x-content-type-options", "retry-after", "cache-control")
+RETURNED_HEADERS = (
+    "content-type", "content-security-policy", "x-content-type-options", "retry-after", "cache-control", "location",
+    "allow",
+)  # fmt: skip
 """The answer headers passed back to the client."""
 BOOT = """import json, sys
 try:
@@ -98,7 +101,8 @@ class WorkerPool:
         announce: Any = None,
         models: dict[str, Any] | None = None,
     ) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="churnops-serve-"))  # mode 0700: only this user
+        sweep_private_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"churnops-serve-{os.getpid()}-"))  # mode 0700: only this user
         self.socket_path = self.folder / "main.sock"
         self.secret = secrets.token_urlsafe(32)
         self._listener = listener
@@ -256,6 +260,30 @@ class WorkerPool:
 
 def _line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=True).encode() + b"\n"
+
+
+def sweep_private_folders() -> None:
+    """Remove the private folders of services that were killed (``churnops-serve-PID-*`` in the
+    temporary folder, this user's, a real folder, its process gone)."""
+    import re
+    import stat
+
+    for folder in Path(tempfile.gettempdir()).glob("churnops-serve-*-*"):
+        found = re.fullmatch(r"churnops-serve-([0-9]+)-[A-Za-z0-9_]+", folder.name)
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if found is None or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(found.group(1)), 0)
+            continue  # its service still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_setup(config: Any, token: str | None, dtypes: dict[str, str]) -> dict[str, Any]:
@@ -447,10 +475,13 @@ class Forwarder:
                     batch.append(item)
                     events += len(item[0].get("events") or ())
                 champion = self.state.batcher.champion if self.state.batcher is not None else None
+                from churnops.serve.connections import CLOSED
+
                 message = {
                     "worker": self.state.number,
                     "calls": champion.calls if champion is not None else 0,
                     "rows": champion.rows if champion is not None else 0,
+                    "closed": dict(CLOSED),
                     "requests": [entry for entry, _ in batch],
                 }
                 try:
@@ -555,8 +586,9 @@ def worker_app(state: WorkerState) -> Any:
         )
 
     async def passed_on(request: Request) -> Response:
-        try:
-            body = await served._body(request, state.max_body_bytes)
+        try:  # a body only when one is sent: reading none asks a client for one ('100 Continue')
+            sent = "content-length" in request.headers or "transfer-encoding" in request.headers
+            body = await served._body(request, state.max_body_bytes) if sent else b""
         except served.BodyTooLarge:
             return served._problem(
                 413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)"
@@ -574,15 +606,27 @@ def worker_app(state: WorkerState) -> Any:
         except OSError:
             return served._problem(503, not_answering)
         kept = {name: value for name, value in answer_headers if name in RETURNED_HEADERS}
+        if request.method == "HEAD":  # the length of what GET answers, as the main process said it
+            head = Response(b"", status_code=status, headers=kept)
+            length = dict(answer_headers).get("content-length")
+            if length is not None and length.isdigit():
+                head.headers["content-length"] = length
+            return head
         return Response(answer, status_code=status, headers=kept)
 
-    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return served._problem(404, "no such endpoint")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return served._problem(405, "method not allowed")
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
     routes = [
         Route("/v1/events", events, methods=["POST"]),
         Route("/v1/predict", predict, methods=["POST"]),
         Route("/{rest:path}", passed_on, methods=methods),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
 
 
 def _plain(checked: list[tuple[str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
