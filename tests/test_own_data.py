@@ -1021,3 +1021,48 @@ def test_with_a_decimal_comma_points_grouping_digits_are_read_whatever_the_rows_
         pieces = list(TableReader(tmp_path / "cur.csv", dialect=dialect, chunk_bytes=chunk_bytes))
         read = pl.concat([piece.select(pl.col("amount").cast(pl.Float64)) for piece in pieces])
         assert read["amount"].to_list() == expected, chunk_bytes
+
+
+def test_a_decimal_comma_column_is_a_model_input_and_written_back_readable(tmp_path):
+    """'94,04' beside '22.419,01': monitor read the column as numbers, train left it out without a
+    word (the model fell below min_auc); predict wrote '578.123' back into a decimal-comma file,
+    which read again as 578123; and a code column '3.456' was shown as '3456'."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(8)
+    n = 3_000
+    balance = np.where(rng.random(n) < 0.5, rng.uniform(0, 999, n), rng.uniform(1_000, 90_000, n))
+    churned = (rng.random(n) < 0.1 + 0.5 * (balance > 50_000)).astype(int)
+
+    def german(value: float) -> str:
+        return f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+
+    codes = ["3.456", "C12"] * (n // 2)
+    table = pl.DataFrame({"id": range(n), "balance": [german(v) for v in balance], "code": codes, "churned": churned})
+    table.write_csv(tmp_path / "ref.csv", separator=";")
+    (tmp_path / "churnops.toml").write_text(
+        '[paths]\nreference = "ref.csv"\n[data]\nseparator = ";"\ndecimal = ","\n'
+        '[columns]\ntarget = "churned"\nid = ["id"]\n'
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    done = run("train")
+    assert done.returncode == 0, done.stderr
+    from churnops.config import load_config
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+
+    loaded = registry.load_alias(store_of(load_config(tmp_path / "churnops.toml")), "bank-churn", "champion")
+    assert "balance" in loaded.metadata.features.numerical
+    assert loaded.metadata.reference_metrics["roc_auc"] > 0.7
+    table.head(50).drop("churned").write_csv(tmp_path / "batch.csv", separator=";")
+    done = run("predict", "-i", "batch.csv", "-o", "scored.csv")
+    assert done.returncode == 0, done.stderr
+    from churnops.data.io import CsvDialect, read_table
+
+    again = read_table(tmp_path / "scored.csv", dialect=CsvDialect(separator=";", decimal=","))
+    assert np.allclose(again["balance"].cast(pl.Float64).to_numpy(), np.round(balance[:50], 2))
+    assert again["code"].to_list()[:2] == ["3.456", "C12"]

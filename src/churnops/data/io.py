@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,16 +234,17 @@ def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, diale
     return decimal_comma_floats(frame, as_text)
 
 
-def decimal_comma_floats(frame: pl.DataFrame, as_text: Any) -> pl.DataFrame:
+def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = ()) -> pl.DataFrame:
     """A piece of a file whose decimal mark is a comma, its text cells read as numbers where they
     are (:func:`decimal_comma_text`) - its decimal columns included: polars reads ``41.989`` as
     41.989 in a column it typed from ``578,5`` cells, where the point groups digits (41989).
-    ``as_text(names)`` reads those columns of the same rows again as text."""
+    ``as_text(names)`` reads those columns of the same rows again as text; ``numeric`` are columns
+    known to hold numbers (see :func:`decimal_comma_text`)."""
     floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    others = decimal_comma_text(frame.drop(floats)) if floats else decimal_comma_text(frame)
+    others = decimal_comma_text(frame.drop(floats), numeric) if floats else decimal_comma_text(frame, numeric)
     if not floats:
         return others
-    text = decimal_comma_text(as_text(floats))  # once per cell: '1,500' -> '1.500', never -> '1500'
+    text = decimal_comma_text(as_text(floats), floats)  # once per cell: '1,500' -> '1.500', never -> '1500'
     typed = typed_where_possible(text, {name: pl.Float64() for name in floats}, decimal_comma=False)
     return pl.concat([others, typed], how="horizontal").select(frame.columns)
 
@@ -255,29 +256,47 @@ COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+$"
 """With a decimal comma, a number with decimals: 1,5 or ,25."""
 
 
-def decimal_comma_text(frame: pl.DataFrame) -> pl.DataFrame:
+def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl.DataFrame:
     """For a file whose decimal mark is a comma (once per cell: ``1.500`` from ``1,5`` must not be
-    read again): the text cells written as such numbers - points
-    grouping digits (``15.992``: fifteen thousand, not fifteen), a comma before the decimals - as
-    numbers are written elsewhere (``15992``, ``1234567.89``, ``1.5``), so that a column read as
-    text is read as the number it holds. polars leaves them as text: a point is no decimal mark
-    there.
+    read again): its numbers read as numbers - points grouping digits (``15.992``: fifteen
+    thousand, not fifteen), a comma before the decimals (``1,5``). polars leaves them as text: a
+    point is no decimal mark there.
 
-    >>> decimal_comma_text(pl.DataFrame({"a": ["15.992", "1.234.567,89", "1,5", "3", "1.5", "0.578"]}))["a"].to_list()
-    ['15992', '1234567.89', '1.5', '3', '1.5', '0.578']
+    A text column whose every cell is such a number becomes a Float64 column; any other text
+    column is left as written (codes such as ``3.456`` beside ``C12`` keep their text). The
+    ``numeric`` columns - known to hold numbers - get their number cells written as numbers are
+    elsewhere (``15992``, ``1234567.89``, ``1.5``) whatever else they hold, so that the monitoring
+    reads them and counts the rest as not numbers.
+
+    >>> frame = pl.DataFrame({"a": ["15.992", "1.234.567,89", "1,5", "3"], "b": ["1.234", "C1", "0.578", None]})
+    >>> out = decimal_comma_text(frame)
+    >>> out["a"].to_list(), out["b"].to_list()
+    ([15992.0, 1234567.89, 1.5, 3.0], ['1.234', 'C1', '0.578', None])
+    >>> decimal_comma_text(frame, numeric={"b"})["b"].to_list()
+    ['1234', 'C1', '0.578', None]
     """
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     if not text:
         return frame
-    return frame.with_columns(
-        pl.when(pl.col(name).str.contains(DOT_GROUPED))
-        .then(pl.col(name).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
-        .when(pl.col(name).str.contains(COMMA_DECIMAL))
-        .then(pl.col(name).str.replace(",", ".", literal=True))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text
-    )
+
+    def written(name: str) -> pl.Expr:
+        return (
+            pl.when(pl.col(name).str.contains(DOT_GROUPED))
+            .then(pl.col(name).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+            .when(pl.col(name).str.contains(COMMA_DECIMAL))
+            .then(pl.col(name).str.replace(",", ".", literal=True))
+            .otherwise(pl.col(name))
+        )
+
+    normalised = frame.select([written(name).alias(name) for name in text])
+    numbers = normalised.select(pl.all().cast(pl.Float64, strict=False))
+    columns = {}
+    for name in text:
+        if numbers[name].null_count() == normalised[name].null_count():  # every cell a number
+            columns[name] = numbers[name]
+        elif name in numeric:
+            columns[name] = normalised[name]
+    return frame.with_columns(columns.values()) if columns else frame
 
 
 def read_table(
@@ -794,8 +813,11 @@ class TableReader:
                 try:
                     if schema is None:
                         schema = self._head_schema(data, wanted, placeholders)
+                    numeric = {name for name, dtype in schema.items() if dtype.is_numeric()}
                     frame = typed_where_possible(
-                        self._parse(data, wanted, infer_schema=False), schema, self.dialect.decimal == ","
+                        self._parse(data, wanted, infer_schema=False, numeric=numeric),
+                        schema,
+                        self.dialect.decimal == ",",
                     )
                 except pl.exceptions.PolarsError as again:
                     raise InputDataError(f"{self.path}: cannot read CSV: {_first_line(again)}") from None
@@ -869,6 +891,7 @@ class TableReader:
 
     def _parse(self, data: bytes, columns: list[int], **options: Any) -> pl.DataFrame:
         nulls = options.pop("null_values", NULL_VALUES)
+        numeric = options.pop("numeric", ())
         frame = pl.read_csv(
             data, columns=columns, null_values=nulls, try_parse_dates=False, **self.dialect.options(), **options
         )
@@ -883,7 +906,7 @@ class TableReader:
             options = {**self.dialect.options(), "null_values": nulls, "try_parse_dates": False}
             return pl.read_csv(data, columns=indices, infer_schema=False, **options)
 
-        return decimal_comma_floats(frame, as_text)
+        return decimal_comma_floats(frame, as_text, numeric)
 
 
 INFER_ROWS = 10_000
