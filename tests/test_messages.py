@@ -278,3 +278,12 @@ def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path)
         )  # fmt: skip
         assert done.returncode == 2 and "Passw0rd77" not in done.stdout + done.stderr, done.stderr
         assert "hunter2" not in done.stdout + done.stderr, done.stderr
+    # nor written to: an output, an init file or a configuration at such a location
+    for args in (
+        ["predict", "-i", "ref.csv", "-o", "svc:pa/Passw0rd77@host:/x.csv"],
+        ["init", "-r", "ref.csv", "-o", "svc:Passw0rd77@host:x.toml"],
+        ["monitor", "-c", "svc:pa/Passw0rd77@host:x.toml"],
+    ):
+        done = subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 2 and "Passw0rd77" not in done.stdout + done.stderr, done.stderr
+    assert not any("Passw0rd77" in str(path) for path in tmp_path.rglob("*") if not path.is_relative_to(scp))

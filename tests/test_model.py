@@ -631,6 +631,11 @@ def test_inputs_far_outside_what_the_model_learned_are_told_or_refused(tmp_path)
 
     assert _far_outside(pl.Series([0.0, 5.0, 1e6]), 0.0, 0.0) == (0, None)
     assert _far_outside(pl.Series([-500.0, 10.0, 1e6]), 0.0, 1_000.0) == (1, "1000000")
+    # dates move on: accounts opened two years after what the model learned are not far outside
+    from datetime import date
+
+    assert _far_outside(pl.Series([date(2022, 10, 15)]), "2020-01-01", "2020-12-28") == (0, None)
+    assert _far_outside(pl.Series([date(9999, 12, 31)]), "2020-01-01", "2020-12-28") == (1, "9999-12-31")
 
 
 @pytest.mark.parametrize(

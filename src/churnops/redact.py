@@ -56,7 +56,7 @@ from the path's normalisation as ``https:/user:password@host/...``; up to the la
 the host (a password may hold ``/`` or ``@``)."""
 _NETWORK_PATH = re.compile(r"(?<![\w:/])(//)[^/\s@'\"<>]+:[^/\s@'\"<>]*@")
 """``//user:password@host/...``: a URL without its scheme (a network path)."""
-_HOST_USERINFO = re.compile(r"(?<![\w/.@%-])([A-Za-z0-9._%+-]+):(?!/)[^\s'\"<>]*@(?=[A-Za-z0-9.\-\[\]]+(?:[:/]|$))")
+_HOST_USERINFO = re.compile(r"(?<![\w/.@%-])([A-Za-z0-9._%+-]+):(?!/)[^\s'\"<>]*@(?=[A-Za-z0-9.\-\[\]]+[:/])")
 """``user:password@host:`` or ``user:password@host/`` without ``//``: an scp-style location, or a
 URL whose scheme lost its slashes (``https:user:password@host/x.csv``)."""
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
@@ -263,6 +263,8 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     'metadata: //***@host/x.meta.json'
     >>> redact("user:S3CRETpw@127.0.0.1:/x.csv: file not found; mail bob@example.com at 10:30")
     'user:***@127.0.0.1:/x.csv: file not found; mail bob@example.com at 10:30'
+    >>> redact("drifted: slot 10:30, mail:ops@bank.com")
+    'drifted: slot 10:30, mail:ops@bank.com'
     >>> redact("svc:hunter2/pw@host:/x.csv and svc:hunter2@pass@host:/y.csv")
     'svc:***@host:/x.csv and svc:***@host:/y.csv'
     >>> redact("https:/svc:hunter2/pw@host/x.csv: not a table")

@@ -72,12 +72,14 @@ def init(
     Read the file, correct any guess, then run `churnops monitor`. Nothing is overwritten without --force.
     """
     from churnops.config import load_config
+    from churnops.config.paths import refuse_credentials
     from churnops.data.files import atomic_write_text
     from churnops.data.io import CsvDialect, check_readable, table_format
     from churnops.errors import ConfigError
     from churnops.escape import one_line_short
     from churnops.pipeline.starter import starter_config
 
+    refuse_credentials(output, "--output")
     if output.exists() and not force:
         raise ConfigError(f"{output} already exists: edit it, or add --force to replace it")
     check_readable(reference)

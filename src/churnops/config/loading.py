@@ -124,6 +124,9 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     if path is not None and path.is_dir():
         folder, source = path, find_config(path)
     elif path is not None:
+        from churnops.config.paths import refuse_credentials
+
+        refuse_credentials(path, "--config")
         if not path.exists():
             raise ConfigError(f"configuration file not found: {path}")
         source = path

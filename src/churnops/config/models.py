@@ -1114,10 +1114,11 @@ class Config(_Section):
             if name != CONFIG_FILENAME:
                 read.setdefault(f"{name} (its .meta.json)", path.with_name(path.stem + ".meta.json"))
         for name, path in written.items():
-            if any(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:|[^@]*:[^@]*@.*", part) for part in path.parts):
+            credentials = re.search(r"(?:^|/)[^/@:]+:[^@]*@", str(path)) is not None  # a password holding '/' too
+            if credentials or any(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]+:", part) for part in path.parts):
                 from churnops.redact import redact
 
-                shown = re.sub(r"[^/@]*:[^/@]*@", "***@", redact(path))  # user:password@, wherever it stands
+                shown = re.sub(r"[^/@:]+:[^@]*@", "***@", redact(path))  # user:password@, wherever it stands
                 raise ConfigError(
                     f"{name} ({shown}) reads like a URL, not a file churnops can write: give a local path "
                     "(object storage: [publish] url)"

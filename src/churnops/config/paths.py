@@ -104,3 +104,25 @@ def _identities(path: Path, follow: bool) -> set[str]:
     if follow or not os.path.islink(path):
         keys.add(f"inode:{info.st_dev}:{info.st_ino}")
     return keys
+
+
+CREDENTIALS_IN_PATH = r"(?:^|/)[^/@:]+:[^@]*@"
+"""``user:password@`` in a path (the password may hold ``/`` or ``@``): a location with a
+password, never a local file churnops reads or writes."""
+
+
+def refuse_credentials(path: Path | str, what: str) -> None:
+    """Refuse a path that holds ``user:password@``, the password hidden."""
+    import re
+
+    from churnops.errors import ConfigError
+
+    text = str(path)
+    if re.search(CREDENTIALS_IN_PATH, text):
+        from churnops.redact import redact
+
+        shown = re.sub(r"[^/@:]+:[^@]*@", "***@", redact(text))
+        raise ConfigError(
+            f"{what} ({shown}) reads like a location with a password (user:password@host), not a local file: "
+            "give a local path"
+        )

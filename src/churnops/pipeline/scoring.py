@@ -254,8 +254,11 @@ def score_chunks(
 
 FAR_OUTSIDE = 1.0
 """A value lies far outside what the model learned beyond this many times the learned range
-(at least 1 for numbers, a year for dates) on either side: a number read with the wrong decimal
+(at least 1 for numbers, 50 years for dates) on either side: a number read with the wrong decimal
 mark, a placeholder date such as 9999-12-31."""
+DATE_MARGIN_DAYS = 50 * 365
+"""Dates move on (accounts opened, contacts made after the model learned): a date is far outside
+only further than the learned span, and than 50 years, from what the model learned."""
 
 
 def _far_outside(series: Any, low: Any, high: Any) -> tuple[int, Any]:
@@ -271,7 +274,7 @@ def _far_outside(series: Any, low: Any, high: Any) -> tuple[int, Any]:
         if series.dtype != pl.Date:
             return 0, None
         first, last = date.fromisoformat(low), date.fromisoformat(high)
-        margin = timedelta(days=max((last - first).days, 365) * FAR_OUTSIDE)
+        margin = timedelta(days=max((last - first).days, DATE_MARGIN_DAYS) * FAR_OUTSIDE)
         lower = first - margin if first - date.min > margin else date.min
         upper = last + margin if date.max - last > margin else date.max
         bounds: tuple[Any, Any] = (lower, upper)
