@@ -60,7 +60,7 @@ IDLE_REUSE = 2.0
 closes idle ones after 5)."""
 OWNER_TIMEOUT = 120.0
 """Seconds a worker waits for the main process's answer (a /v1/drift?wait= asks for up to 60)."""
-PASSED_HEADERS = ("authorization", "content-type", "accept")
+PASSED_HEADERS = ("host", "authorization", "content-type", "accept")
 """The request headers passed to the main process."""
 RETURNED_HEADERS = (
     "content-type", "content-security-policy", "x-content-type-options", "retry-after", "cache-control", "location",
@@ -352,7 +352,9 @@ class MainLink:
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, timeout: float = OWNER_TIMEOUT
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """The main process's answer: status, headers, body. OSError when it does not answer."""
-        head = [f"{method} {target} HTTP/1.1", "host: churnops", f"content-length: {len(body)}"]
+        head = [f"{method} {target} HTTP/1.1", f"content-length: {len(body)}"]
+        if not any(name == "host" for name, _ in headers):  # the client's, passed on: redirects name it
+            head.append("host: churnops")
         head += [f"{name}: {value}" for name, value in headers]
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         while self._idle:  # a kept connection: when the main process had closed it, nothing was read
