@@ -375,13 +375,15 @@ def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None =
     for path in candidates:
         try:
             real = Path(os.path.realpath(path))
-            if not real.is_relative_to(root) or real == Path(os.path.realpath(metrics)) or not real.is_file():
+            if not real.is_relative_to(root) or not real.is_file():
                 continue
         except OSError:
             continue
         document = read_document(path)
         if not isinstance(document, dict) or document.get("run_id") != run_id:
             continue
+        if real == Path(os.path.realpath(metrics)):
+            return None  # this configuration's own run, in a copied or moved workspace
         verdict = document.get("verdict")
         return str(path) if isinstance(verdict, dict) and verdict.get("trigger") is True else None
     # nothing of that run in this workspace: a configuration whose monitoring folder is elsewhere
