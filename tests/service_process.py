@@ -55,3 +55,30 @@ class Service:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=60)
+
+
+def trained_workspace(root: Path) -> Path:
+    """``root`` made a workspace with the embedded data and a champion model (``churnops train``)."""
+    import pytest
+
+    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
+    for args in (["data", "init"], ["train"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "churnops", "-q", *args], cwd=root, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stderr
+    return root
+
+
+def children_running(pid: int, code: bytes) -> list[int]:
+    """The child processes of ``pid`` whose command line holds ``code`` (from ``/proc``)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if code in command:
+                found.append(int(child))
+    return found

@@ -74,17 +74,23 @@ def test_pipeline_and_monitor_started_together_never_mix_their_stories(tmp_path,
     print("orders seen:", seen_orders)
 
 
+def three_batches(folder: Path, seed: int) -> None:
+    """ref.csv (3,000 rows of x), drifted.csv (x shifted by 2 sd) and calm.csv (1,000 rows each)."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(folder / "ref.csv")
+    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(folder / "drifted.csv")
+    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(folder / "calm.csv")
+
+
 def test_a_calm_run_of_another_configuration_leaves_the_alert_it_shares_a_trigger_with(tmp_path):
     """Two configurations (two models) with their own monitoring folders and the default
     paths.trigger: the calm one removed the other's alert ('stale trigger.txt removed') while
     that one's metrics still said trigger: true."""
-    import numpy as np
-    import polars as pl
 
-    rng = np.random.default_rng(3)
-    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(tmp_path / "ref.csv")
-    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(tmp_path / "drifted.csv")
-    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(tmp_path / "calm.csv")
+    three_batches(tmp_path, 3)
     for name, batch in (("a", "drifted.csv"), ("b", "calm.csv")):
         (tmp_path / f"{name}.toml").write_text(
             f'[paths]\nreference = "ref.csv"\nproduction = "{batch}"\nmonitoring_dir = "monitoring_{name}"\n'
@@ -132,15 +138,9 @@ def test_a_calm_pipeline_beside_another_configurations_alert_is_calm_even_in_a_c
     alert. And in a copy of the workspace the other's alert was taken for this one's stale trigger."""
     import shutil
 
-    import numpy as np
-    import polars as pl
-
-    rng = np.random.default_rng(5)
     first = tmp_path / "ws"
     first.mkdir()
-    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(first / "ref.csv")
-    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(first / "drifted.csv")
-    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(first / "calm.csv")
+    three_batches(first, 5)
     for name, batch in (("a", "drifted.csv"), ("b", "calm.csv")):
         (first / f"{name}.toml").write_text(
             f'[paths]\nreference = "ref.csv"\nproduction = "{batch}"\nmonitoring_dir = "monitoring_{name}"\n'
@@ -167,15 +167,10 @@ def test_an_alert_of_a_configuration_whose_monitoring_folder_is_outside_the_work
     """The other configuration's metrics were looked for inside the workspace only: with its
     monitoring folder elsewhere (an absolute paths.monitoring_dir), its standing alert was removed
     as this configuration's stale trigger."""
-    import numpy as np
-    import polars as pl
 
-    rng = np.random.default_rng(7)
     root = tmp_path / "ws"
     root.mkdir()
-    pl.DataFrame({"x": rng.normal(0, 1, 3_000)}).write_csv(root / "ref.csv")
-    pl.DataFrame({"x": rng.normal(2, 1, 1_000)}).write_csv(root / "drifted.csv")
-    pl.DataFrame({"x": rng.normal(0, 1, 1_000)}).write_csv(root / "calm.csv")
+    three_batches(root, 7)
     outside = tmp_path / "elsewhere" / "monitoring_b"
     (root / "a.toml").write_text('[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "mon_a"\n')
     (root / "b.toml").write_text(

@@ -28,7 +28,7 @@ import churnops
 pytest.importorskip("uvicorn", reason="needs: uvicorn (pip install 'churnops[serve]')")
 pytest.importorskip("starlette", reason="needs: starlette (pip install 'churnops[serve]')")
 
-from service_process import TOKEN, WINDOW, Service  # noqa: E402 - after the extra is known
+from service_process import TOKEN, WINDOW, Service, children_running, trained_workspace  # noqa: E402 - after the extra is known
 
 
 @pytest.fixture()
@@ -274,14 +274,7 @@ def test_a_window_period_closes_a_window_that_is_not_full(project):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A workspace with the embedded data and a champion model."""
-    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
-    root = tmp_path_factory.mktemp("serve-model")
-    for args in (["data", "init"], ["train"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "churnops", "-q", *args], cwd=root, capture_output=True, text=True, timeout=900
-        )
-        assert done.returncode == 0, done.stderr
-    return root
+    return trained_workspace(tmp_path_factory.mktemp("serve-model"))
 
 
 def test_predict_scores_as_churnops_predict_does_and_logs_the_events(trained):
@@ -898,16 +891,7 @@ def test_a_request_with_huge_headers_is_refused_at_once_and_the_others_are_serve
 
 def _evaluators(pid: int) -> list[int]:
     """The service's window evaluator processes (its children running churnops.serve.evaluation)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(b"from churnops.serve.evaluation import child" in part for part in command):
-                found.append(int(child))
-    return found
+    return children_running(pid, b"from churnops.serve.evaluation import child")
 
 
 def test_windows_are_evaluated_in_a_process_beside_the_service_that_is_replaced_when_it_dies(project):

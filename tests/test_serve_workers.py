@@ -25,7 +25,7 @@ import churnops
 pytest.importorskip("uvicorn", reason="needs: uvicorn (pip install 'churnops[serve]')")
 pytest.importorskip("starlette", reason="needs: starlette (pip install 'churnops[serve]')")
 
-from service_process import TOKEN, Service  # noqa: E402 - after the extra is known
+from service_process import TOKEN, Service, children_running, trained_workspace  # noqa: E402 - after the extra is known
 
 AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 
@@ -33,14 +33,7 @@ AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A workspace with the embedded data and a champion model."""
-    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
-    root = tmp_path_factory.mktemp("serve-workers")
-    for args in (["data", "init"], ["train"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "churnops", "-q", *args], cwd=root, capture_output=True, text=True, timeout=900
-        )
-        assert done.returncode == 0, done.stderr
-    return root
+    return trained_workspace(tmp_path_factory.mktemp("serve-workers"))
 
 
 class Lines:
@@ -74,16 +67,7 @@ def with_workers(root: Path, count: int, *args: str) -> Service:
 
 
 def workers_of(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                command = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"from churnops.serve.workers import worker" in command:
-                found.append(int(child))
-    return found
+    return children_running(pid, b"from churnops.serve.workers import worker")
 
 
 def ended(pids: list[int]) -> bool:
@@ -365,10 +349,7 @@ def test_every_worker_scores_with_the_main_processs_model_even_one_started_again
     """A worker started again loaded what the champion alias pointed at by then, while the main
     process and the other workers still scored with the version they had: two models answering at
     once. Every worker loads the main process's versions; after a window, all move together."""
-    pytest.importorskip("sklearn", reason="needs: scikit-learn (pip install 'churnops[mlflow]')")
-    for args in (["data", "init"], ["train"]):
-        done = subprocess.run([sys.executable, "-m", "churnops", "-q", *args], cwd=tmp_path, capture_output=True)
-        assert done.returncode == 0, done.stderr
+    trained_workspace(tmp_path)
     service = with_workers(tmp_path, 2, "-v")
     errors = Lines(service.process.stderr)
     try:

@@ -209,29 +209,25 @@ def _duplicates(names: list[str]) -> list[str]:
 
 
 def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, dialect: CsvDialect) -> pl.DataFrame:
-    frame = pl.read_csv(
-        source,
-        skip_rows_after_header=skip,
-        n_rows=n_rows,
-        infer_schema_length=None if infer_all else 10_000,
-        null_values=NULL_VALUES,
-        try_parse_dates=False,
-        encoding="utf8",
-        **dialect.options(),
-    )
+    def read(**extra: Any) -> pl.DataFrame:
+        return pl.read_csv(
+            source,
+            skip_rows_after_header=skip,
+            n_rows=n_rows,
+            infer_schema_length=None if infer_all else 10_000,
+            null_values=NULL_VALUES,
+            try_parse_dates=False,
+            encoding="utf8",
+            **dialect.options(),
+            **extra,
+        )
+
+    frame = read()
     if dialect.decimal != ",":
         return frame
-
-    def as_text(names: list[str]) -> pl.DataFrame:
-        if hasattr(source, "seek"):
-            source.seek(0)
-        return pl.read_csv(
-            source, skip_rows_after_header=skip, n_rows=n_rows, infer_schema_length=None if infer_all else 10_000,
-            null_values=NULL_VALUES, try_parse_dates=False, encoding="utf8", **dialect.options(),
-            schema_overrides={name: pl.String for name in names},
-        ).select(names)  # fmt: skip
-
-    return decimal_comma_floats(frame, as_text)
+    return decimal_comma_floats(
+        frame, lambda names: read(schema_overrides={name: pl.String for name in names}).select(names)
+    )
 
 
 def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = ()) -> pl.DataFrame:
@@ -241,7 +237,7 @@ def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[
     ``as_text(names)`` reads those columns of the same rows again as text; ``numeric`` are columns
     known to hold numbers (see :func:`decimal_comma_text`)."""
     floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    others = decimal_comma_text(frame.drop(floats), numeric) if floats else decimal_comma_text(frame, numeric)
+    others = decimal_comma_text(frame.drop(floats), numeric)
     if not floats:
         return others
     text = decimal_comma_text(as_text(floats), floats)  # once per cell: '1,500' -> '1.500', never -> '1500'

@@ -357,18 +357,15 @@ def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None =
     from churnops.escape import one_line
 
     if text is None:
-        try:
-            with open_no_follow(trigger) as handle:
-                text = handle.read(65_536).decode("utf-8", errors="replace")
-        except OSError:
+        text = trigger_text(trigger)
+        if text is None:
             return None
     fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
     named, run_id = fields.get("metrics"), fields.get("run_id")
     if not named or not run_id or named == one_line(str(metrics)) or not Path(named).is_absolute():
         return None
-    from churnops.pipeline.champion import read_document
-
     root = Path(os.path.realpath(config.root))
+    own = Path(os.path.realpath(metrics))
     parts = Path(named).parts[1:]
     # the file named, else the same relative place in this workspace (a copy or a move)
     candidates = [Path(named), *(root.joinpath(*parts[i:]) for i in range(len(parts) - 1))]
@@ -379,35 +376,49 @@ def other_alert(config: Config, trigger: Path, metrics: Path, text: str | None =
                 continue
         except OSError:
             continue
-        document = read_document(path)
-        if not isinstance(document, dict) or document.get("run_id") != run_id:
+        raised = _raised_by(path, run_id)
+        if raised is None:
             continue
-        if real == Path(os.path.realpath(metrics)):
+        if real == own:
             return None  # this configuration's own run, in a copied or moved workspace
-        verdict = document.get("verdict")
-        return str(path) if isinstance(verdict, dict) and verdict.get("trigger") is True else None
+        return str(path) if raised else None
     # nothing of that run in this workspace: a configuration whose monitoring folder is elsewhere
     # (an absolute paths.monitoring_dir), its metrics where the trigger says
     try:
-        if Path(os.path.realpath(named)) == Path(os.path.realpath(metrics)):
+        if Path(os.path.realpath(named)) == own:
             return None
     except OSError:
         return None
-    document = read_document(Path(named))
-    if isinstance(document, dict) and document.get("run_id") == run_id:
-        verdict = document.get("verdict")
-        return named if isinstance(verdict, dict) and verdict.get("trigger") is True else None
-    return None
+    return named if _raised_by(Path(named), run_id) else None
+
+
+def _raised_by(metrics: Path, run_id: str) -> bool | None:
+    """Whether the run ``run_id`` whose metrics are at ``metrics`` raised the trigger; None when
+    that file is not that run's metrics."""
+    from churnops.pipeline.champion import read_document
+
+    document = read_document(metrics)
+    if not isinstance(document, dict) or document.get("run_id") != run_id:
+        return None
+    verdict = document.get("verdict")
+    return isinstance(verdict, dict) and verdict.get("trigger") is True
+
+
+def trigger_text(path: Path) -> str | None:
+    """The beginning (64 KiB) of a trigger file as text, read without following a link; None when
+    it cannot be read."""
+    try:
+        with open_no_follow(path) as handle:
+            return handle.read(65_536).decode("utf-8", errors="replace")
+    except OSError:
+        return None
 
 
 def _replaced_trigger(config: Config, trigger: Path, metrics: Path) -> tuple[str, str] | None:
     """The trigger text this configuration's alert replaced, and its metrics file, when that
     alert still stands."""
-    kept = config.monitoring_dir / REPLACED_TRIGGER
-    try:
-        with open_no_follow(kept) as handle:
-            text = handle.read(65_536).decode("utf-8", errors="replace")
-    except OSError:
+    text = trigger_text(config.monitoring_dir / REPLACED_TRIGGER)
+    if text is None:
         return None
     owner = other_alert(config, trigger, metrics, text)
     return (text, owner) if owner is not None else None
@@ -463,7 +474,8 @@ def write_outputs(
             checked = checked_record(document.get("model"))
             if checked is not None:  # a later run without a model does not forget it is expected
                 transaction.write(out_dir / CHECKED_FILE, checked)
-            owner = other_alert(config, trigger_path, metrics_path)
+            standing = trigger_text(trigger_path)
+            owner = None if standing is None else other_alert(config, trigger_path, metrics_path, standing)
             if owner is not None:
                 logger.warning(
                     "%s holds the alert of another configuration (its metrics: %s): %s - give each configuration "
@@ -476,9 +488,8 @@ def write_outputs(
                 )
             replaced = None if owner is not None else _replaced_trigger(config, trigger_path, metrics_path)
             if raised:
-                if owner is not None:  # kept, to be put back while it stands
-                    with open_no_follow(trigger_path) as handle:
-                        transaction.write(out_dir / REPLACED_TRIGGER, handle.read(65_536).decode("utf-8", "replace"))
+                if owner is not None and standing is not None:  # kept, to be put back while it stands
+                    transaction.write(out_dir / REPLACED_TRIGGER, standing)
                 transaction.write(trigger_path, render_trigger(result, str(report_path), str(metrics_path)))
             elif owner is not None:
                 pass  # another configuration's standing alert: not this run's to remove

@@ -201,24 +201,19 @@ def score_chunks(
     if not_numbers:
         shown = ", ".join(f"{name} ({count:,} cells)" for name, count in list(not_numbers.items())[:5])
         logger.warning("the model scored cells that are not numbers as missing values: %s", shown)
-    undated = [name for name, (count, _) in not_dates.items() if count > MOSTLY_NOT_NUMBERS * rows]
-    if undated:
-        count, example = not_dates[undated[0]]
-        way = formats.get(undated[0])
+    undated = _mostly(not_dates, rows)
+    if undated is not None:
+        count, example = not_dates[undated]
+        way = formats.get(undated)
         raise InputDataError(
-            f"the model's input {undated[0]}: {count:,} of {rows:,} cells are not dates it can read (such as "
+            f"the model's input {undated}: {count:,} of {rows:,} cells are not dates it can read (such as "
             f"{_shown(example)}{f'; it reads them as {way}' if way else ''}) - scored as missing, its scores would not "
             "be the model's"
         )
     if not_dates:
-        shown = ", ".join(
-            f"{name} ({count:,} cells, such as {_shown(example)})"
-            for name, (count, example) in list(not_dates.items())[:5]
-        )
-        logger.warning("the model scored cells that are not dates as missing values: %s", shown)
-    strange = [name for name, (count, _) in unseen.items() if count > MOSTLY_NOT_NUMBERS * rows]
-    if strange:
-        name = strange[0]
+        logger.warning("the model scored cells that are not dates as missing values: %s", _listed(not_dates))
+    name = _mostly(unseen, rows)
+    if name is not None:
         count, example = unseen[name]
         learned = ", ".join(repr(value) for value in categories[name][:5]) + (
             ", ..." if len(categories[name]) > 5 else ""
@@ -228,14 +223,9 @@ def score_chunks(
             f"{_shown(example)}; it learned {learned}) - scored as unknown, its scores would not be the model's"
         )
     if unseen:
-        shown = ", ".join(
-            f"{name} ({count:,} cells, such as {_shown(example)})"
-            for name, (count, example) in list(unseen.items())[:5]
-        )
-        logger.warning("the model scored categories it never learned as unknown: %s", shown)
-    far = [name for name, (count, _) in outside.items() if count > MOSTLY_NOT_NUMBERS * rows]
-    if far:
-        name = far[0]
+        logger.warning("the model scored categories it never learned as unknown: %s", _listed(unseen))
+    name = _mostly(outside, rows)
+    if name is not None:
         count, example = outside[name]
         low, high = ranges[name]
         raise InputDataError(
@@ -244,12 +234,24 @@ def score_chunks(
             "columns.date_formats); its scores would not be the model's"
         )
     if outside:
-        shown = ", ".join(
-            f"{name} ({count:,} cells, such as {example}; it learned {ranges[name][0]} to {ranges[name][1]})"
-            for name, (count, example) in list(outside.items())[:5]
+        shown = _listed(
+            outside, lambda name, example: f"such as {example}; it learned {ranges[name][0]} to {ranges[name][1]}"
         )
         logger.warning("the model scored values far outside what it learned: %s", shown)
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _mostly(counts: dict[str, tuple[int, Any]], rows: int) -> str | None:
+    """The first input with more than :data:`MOSTLY_NOT_NUMBERS` of its cells counted in ``counts``."""
+    return next((name for name, (count, _) in counts.items() if count > MOSTLY_NOT_NUMBERS * rows), None)
+
+
+def _listed(counts: dict[str, tuple[int, Any]], detail: Callable[[str, Any], str] | None = None) -> str:
+    """The first five inputs of ``counts`` for a warning: ``name (N cells, such as EXAMPLE)``."""
+    said = detail or (lambda _, example: f"such as {_shown(example)}")
+    return ", ".join(
+        f"{name} ({count:,} cells, {said(name, example)})" for name, (count, example) in list(counts.items())[:5]
+    )
 
 
 FAR_OUTSIDE = 1.0

@@ -306,6 +306,17 @@ def authorized(state: Any, request: Request) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), state.token.encode())
 
 
+async def read_body(state: Any, request: Request) -> bytes | Response:
+    """The request's body, or the 413 or 400 answer saying why there is none (``state`` gives
+    ``max_body_bytes``)."""
+    try:
+        return await _body(request, state.max_body_bytes)
+    except BodyTooLarge:
+        return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
+    except ClientDisconnect:
+        return _problem(400, "the client went away before sending the whole body")
+
+
 async def read_json(state: Any, request: Request, check: Any) -> Any:
     """``check(payload)`` of the request's authorized JSON body (off the event loop), or the 4xx
     answer saying why there is none. ``state`` gives ``token`` and ``max_body_bytes``."""
@@ -314,12 +325,9 @@ async def read_json(state: Any, request: Request, check: Any) -> Any:
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         return _problem(415, "send the body as application/json")
-    try:
-        raw = await _body(request, state.max_body_bytes)
-    except BodyTooLarge:
-        return _problem(413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)")
-    except ClientDisconnect:
-        return _problem(400, "the client went away before sending the whole body")
+    raw = await read_body(state, request)
+    if isinstance(raw, Response):
+        return raw
     from starlette.concurrency import run_in_threadpool
 
     def parse() -> Any:

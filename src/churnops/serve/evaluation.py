@@ -48,17 +48,25 @@ SHUTDOWN_GRACE = 20.0
 """Seconds a window already sent may still take once the service is stopping."""
 MAX_ANSWER_BYTES = 1 << 30
 """Longest answer line read from the child (a window's metrics document)."""
-BOOT = """import json, sys
+
+
+def boot_script(module: str, function: str) -> str:
+    """What a child process of the service runs: the service's import path (its first argument,
+    JSON), then ``function`` of ``module`` called with its other arguments as whole numbers; a
+    failed import is one JSON line, ``{"fatal": ...}``, never a traceback."""
+    return f"""import json, sys
 try:
     sys.path[:] = json.loads(sys.argv[1])
-    from churnops.serve.evaluation import child
+    from {module} import {function}
 except Exception as exc:
-    print(json.dumps({"fatal": "cannot start: " + " ".join(f"{type(exc).__name__}: {exc}".split())[:300]}))
+    print(json.dumps({{"fatal": "cannot start: " + " ".join(f"{{type(exc).__name__}}: {{exc}}".split())[:300]}}))
     sys.exit(2)
-sys.exit(child(int(sys.argv[2]) if len(sys.argv) > 2 else None))
+sys.exit({function}(*map(int, sys.argv[2:])))
 """
-"""What the child runs (from churnops.serve.evaluation import child): the service's import path,
-then the loop below; a failed import is one line of its answers, never a traceback."""
+
+
+BOOT = boot_script("churnops.serve.evaluation", "child")
+"""What the child runs: the service's import path, then :func:`child` with the service's pid."""
 
 
 def child_path() -> list[str]:
@@ -71,7 +79,7 @@ def child_path() -> list[str]:
     return [home, *(entry for entry in sys.path if entry not in here and entry != home)]
 
 
-def _exit_status(code: int) -> str:
+def exit_status(code: int) -> str:
     import signal
 
     if code < 0:
@@ -142,7 +150,7 @@ class EvaluatorProcess:
         stdin = child.stdin
         assert stdin is not None
         try:
-            stdin.write(_line(self._setup))
+            stdin.write(json_line(self._setup))
             stdin.flush()
         except OSError:  # died at once: found when its first answer is read
             pass
@@ -160,7 +168,7 @@ class EvaluatorProcess:
                 raise EvaluatorGone(self.disabled)
             child = self._child
             if child is not None and child.returncode is not None:
-                why = f"the window evaluator had stopped ({_exit_status(child.returncode)})"
+                why = f"the window evaluator had stopped ({exit_status(child.returncode)})"
                 self._failed(why, spawn=True)
                 if self.disabled is not None:
                     raise EvaluatorGone(self.disabled)
@@ -186,7 +194,7 @@ class EvaluatorProcess:
                         raise EvaluatorGone(str(answer["fatal"]))
                     self._ready = True
                     logger.info("windows are evaluated in process %s", child.pid)
-                child.stdin.write(_line({"window": window}))
+                child.stdin.write(json_line({"window": window}))
                 child.stdin.flush()
                 answer = self._answer(child, time.monotonic() + self.timeout)
             except _Stopping:
@@ -201,7 +209,7 @@ class EvaluatorProcess:
                 raise EvaluatorGone("too slow") from None
             except (OSError, ValueError, RecursionError) as exc:
                 code = child.returncode if child.returncode is not None else child.poll()
-                how = _exit_status(code) if code is not None else str(exc)
+                how = exit_status(code) if code is not None else str(exc)
                 self._failed(f"the window evaluator stopped while evaluating window {window} ({how})")
                 raise EvaluatorGone(str(exc)) from None
             if answer.get("window") != window:
@@ -293,7 +301,7 @@ class EvaluatorProcess:
             self._stop(kill=True)
 
 
-def _line(message: dict[str, Any]) -> bytes:
+def json_line(message: dict[str, Any]) -> bytes:
     # NaN passes (a window's score can be one); the configuration holds none (allow_inf_nan=False)
     return json.dumps(message, ensure_ascii=True).encode() + b"\n"
 
@@ -363,7 +371,7 @@ def _prepare(setup: dict[str, Any]) -> tuple[LogReader, WindowContext]:
     return LogReader(Path(texts[1])), context
 
 
-def _follow(parent: int) -> None:
+def follow_parent(parent: int) -> None:
     """End with the service even when frozen (``kill -STOP``) and it is killed: Linux sends this
     process SIGKILL when the thread that started it ends; elsewhere its input closing ends it."""
     import signal
@@ -386,7 +394,7 @@ def child(parent: int | None = None) -> int:
     from churnops.logs import log_to_stderr
 
     if parent is not None:
-        _follow(parent)
+        follow_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # whatever prints goes to the service's standard error, never into the answers
@@ -402,10 +410,10 @@ def child(parent: int | None = None) -> int:
         reader, context = _prepare(setup)
     except Exception as exc:  # said to the service in one line; it evaluates windows itself then
         logger.debug("the window evaluator cannot start", exc_info=True)
-        answers.write(_line({"fatal": reason_of(exc)}))
+        answers.write(json_line({"fatal": reason_of(exc)}))
         return 2
     try:
-        answers.write(_line({"ready": True}))
+        answers.write(json_line({"ready": True}))
         _serve(answers, reader, context)
     except BrokenPipeError:  # the service is gone: nobody to answer
         pass
@@ -421,7 +429,7 @@ def _serve(answers: IO[bytes], reader: LogReader, context: WindowContext) -> Non
             if type(window) is not int or window < 0:
                 raise ValueError("no window number")
         except (ValueError, KeyError, TypeError, RecursionError):
-            answers.write(_line({"window": None, "error": "a request that is not a window number"}))
+            answers.write(json_line({"window": None, "error": "a request that is not a window number"}))
             continue
         try:
             if not reader.is_closed(window):
@@ -429,10 +437,10 @@ def _serve(answers: IO[bytes], reader: LogReader, context: WindowContext) -> Non
             outcome = context.evaluate(reader.records(window), window)
         except Exception as exc:  # a window that cannot be evaluated must not stop the next ones
             logger.debug("window %s could not be evaluated", window, exc_info=True)  # the service says it (-v: why)
-            answers.write(_line({"window": window, "error": reason_of(exc)}))
+            answers.write(json_line({"window": window, "error": reason_of(exc)}))
             continue
         answers.write(
-            _line(
+            json_line(
                 {
                     "window": window,
                     "document": outcome.document,

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from churnops.serve.evaluation import boot_script, child_path, exit_status, follow_parent, json_line
+
 logger = logging.getLogger(__name__)
 
 MAX_WORKERS = 64
@@ -67,15 +69,9 @@ RETURNED_HEADERS = (
     "allow",
 )  # fmt: skip
 """The answer headers passed back to the client."""
-BOOT = """import json, sys
-try:
-    sys.path[:] = json.loads(sys.argv[1])
-    from churnops.serve.workers import worker
-except Exception as exc:
-    print(json.dumps({"fatal": "cannot start: " + " ".join(f"{type(exc).__name__}: {exc}".split())[:300]}))
-    sys.exit(2)
-sys.exit(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
-"""
+WORKER_BOOT = boot_script("churnops.serve.workers", "worker")
+"""What a worker runs: the service's import path, then :func:`worker` with the main process's pid,
+the listening socket's descriptor and the worker's number."""
 
 
 # --- the main process's side ----------------------------------------------------------------
@@ -134,8 +130,6 @@ class WorkerPool:
         return sum(slot.ready.is_set() for slot in self._slots)
 
     def _spawn(self, slot: _Slot) -> None:
-        from churnops.serve.evaluation import child_path
-
         environment = {k: v for k, v in os.environ.items() if k not in self._hidden}
         fd = self._listener.fileno()
         try:
@@ -144,7 +138,7 @@ class WorkerPool:
                     sys.executable,
                     "-I",
                     "-c",
-                    BOOT,
+                    WORKER_BOOT,
                     json.dumps(child_path()),
                     str(os.getpid()),
                     str(fd),
@@ -164,7 +158,7 @@ class WorkerPool:
         stdin = child.stdin
         assert stdin is not None
         try:
-            stdin.write(_line({**self._setup, "models": self.models}))
+            stdin.write(json_line({**self._setup, "models": self.models}))
             stdin.flush()
         except OSError:
             pass  # died at once: its watcher says so
@@ -199,9 +193,7 @@ class WorkerPool:
             if self._stopping or slot.child is not child:
                 return
             slot.failures += 1
-            from churnops.serve.evaluation import _exit_status
-
-            reason = why or _exit_status(code)
+            reason = why or exit_status(code)
             if slot.failures >= MAX_RESTARTS:
                 logger.warning(
                     "worker %s stopped (%s), %s times in a row: it is not started again", slot.number, reason,
@@ -227,7 +219,7 @@ class WorkerPool:
         for child in children:
             try:
                 assert child.stdin is not None
-                child.stdin.write(_line(message))
+                child.stdin.write(json_line(message))
                 child.stdin.flush()
             except (OSError, ValueError):
                 pass  # stopping or dead: its watcher deals with it
@@ -256,10 +248,6 @@ class WorkerPool:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _line(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=True).encode() + b"\n"
 
 
 def sweep_private_folders() -> None:
@@ -513,7 +501,7 @@ def worker_app(state: WorkerState) -> Any:
     """The worker's application: ``/v1/events`` and ``/v1/predict`` checked (and scored) here and
     written by the main process; every other request passed on."""
     from starlette.applications import Starlette
-    from starlette.requests import ClientDisconnect, Request
+    from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
@@ -588,15 +576,11 @@ def worker_app(state: WorkerState) -> Any:
         )
 
     async def passed_on(request: Request) -> Response:
-        try:  # a body only when one is sent: reading none asks a client for one ('100 Continue')
-            sent = "content-length" in request.headers or "transfer-encoding" in request.headers
-            body = await served._body(request, state.max_body_bytes) if sent else b""
-        except served.BodyTooLarge:
-            return served._problem(
-                413, f"the body is larger than {state.max_body_bytes:,} bytes (serve.max_body_bytes)"
-            )
-        except ClientDisconnect:
-            return served._problem(400, "the client went away before sending the whole body")
+        # a body only when one is sent: reading none asks a client for one ('100 Continue')
+        sent = "content-length" in request.headers or "transfer-encoding" in request.headers
+        body = await served.read_body(state, request) if sent else b""
+        if isinstance(body, Response):
+            return body
         target = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string") or b""
         path = target.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
@@ -641,9 +625,8 @@ def worker(parent: int, fd: int, number: int) -> int:
     import signal
 
     from churnops.logs import log_to_stderr
-    from churnops.serve.evaluation import _follow
 
-    _follow(parent)
+    follow_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     said = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # whatever prints goes to the service's standard error, never into the lines read
@@ -661,7 +644,7 @@ def worker(parent: int, fd: int, number: int) -> int:
         from churnops.serve.windows import reason_of
 
         logger.debug("the worker cannot start", exc_info=True)
-        said.write(_line({"fatal": reason_of(exc)}))
+        said.write(json_line({"fatal": reason_of(exc)}))
         return 2
     return _serve(state, config, fd, said)
 
@@ -716,7 +699,7 @@ def _serve(state: WorkerState, config: Any, fd: int, said: IO[bytes]) -> int:
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if not self.should_exit:
-                said.write(_line({"ready": True}))
+                said.write(json_line({"ready": True}))
 
     server = Server(
         uvicorn.Config(
