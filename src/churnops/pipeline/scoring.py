@@ -230,7 +230,7 @@ def score_chunks(
         low, high = ranges[name]
         raise InputDataError(
             f"the model's input {name}: {count:,} of {rows:,} cells lie far outside what the model learned ({low} to "
-            f"{high}), such as {example} - check how the file writes it (data.decimal, data.thousands, "
+            f"{high}), such as {example} - check how the file writes it (data.decimal, "
             "columns.date_formats); its scores would not be the model's"
         )
     if outside:
