@@ -17,17 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from churnops.serve.eventlog import EventLog
+from churnops.serve.eventlog import EventLog, Watch
 
 
 class Observer:
-    """Stands in for the detectors: remembers each call's records and returns a state."""
+    """Stands in for the detectors: watches the key ``x``, remembers the values of each call and
+    returns a state."""
 
     def __init__(self) -> None:
-        self.calls: list[list[dict]] = []
+        self.calls: list[list] = []
+        self.watch = Watch(("x",), self.see)
 
-    def __call__(self, records: list[dict]) -> str:
-        self.calls.append(records)
+    def see(self, columns: dict[str, list]) -> str:
+        self.calls.append(columns["x"])
         return json.dumps({"seen": sum(len(call) for call in self.calls)})
 
 
@@ -43,19 +45,19 @@ def log(tmp_path: Path):
     opened.close()
 
 
-def held_together(log: EventLog, batches: list[list[tuple]], observe) -> list:
+def held_together(log: EventLog, batches: list[list[tuple]], watch: Watch) -> list:
     """Submit ``batches`` while the writer is held in a transaction of one event (``blocker``):
     they are all written in the next transaction; their answers, in order."""
     entered, release = threading.Event(), threading.Event()
 
-    def blocking(records: list[dict]) -> str:
+    def blocking(columns: dict[str, list]) -> str:
         entered.set()
         assert release.wait(timeout=60)
         return "{}"
 
-    blocker = log.submit([(None, {"x": -1})], blocking)
+    blocker = log.submit([(None, {"x": -1})], Watch(("x",), blocking))
     assert entered.wait(timeout=60)
-    futures = [log.submit(batch, observe) for batch in batches]
+    futures = [log.submit(batch, watch) for batch in batches]
     release.set()
     blocker.result()
     return [future.result() for future in futures]
@@ -64,9 +66,9 @@ def held_together(log: EventLog, batches: list[list[tuple]], observe) -> list:
 def test_appends_waiting_together_are_one_transaction_and_each_gets_its_own_answer(log, tmp_path):
     observe = Observer()
     batches = [[(None, {"x": 10 * i + j}) for j in range(3)] for i in range(4)]  # 12 events behind the blocker
-    answers = held_together(log, batches, observe)
+    answers = held_together(log, batches, observe.watch)
     assert len(observe.calls) == 1  # one transaction: the detectors called once, in log order
-    assert [record["x"] for record in observe.calls[0]] == [10 * i + j for i in range(4) for j in range(3)]
+    assert observe.calls[0] == [10 * i + j for i in range(4) for j in range(3)]
     assert [a.closed for a in answers] == [[], [0], [1], []]  # events 5 and 10 close windows 0 and 1
     assert [a.window for a in answers] == [0, 1, 2, 2]
     logged = rows(tmp_path / "events.db", "SELECT event_id, window, record FROM events ORDER BY seq")
@@ -84,10 +86,10 @@ def test_appends_waiting_together_are_one_transaction_and_each_gets_its_own_answ
 
 def test_a_client_id_sent_twice_in_one_transaction_is_written_once(log, tmp_path):
     observe = Observer()
-    first = log.append([("retried", {"x": 0})], observe)
+    first = log.append([("retried", {"x": 0})], observe.watch)
     assert first.accepted == ["retried"]
     batches = [[("a", {"x": 1})], [("b", {"x": 2}), ("retried", {"x": 3})], [("b", {"x": 4}), (None, {"x": 5})]]
-    answers = held_together(log, batches, observe)
+    answers = held_together(log, batches, observe.watch)
     made = answers[2].event_ids[1]
     assert [(a.accepted, a.duplicates) for a in answers] == [(["a"], []), (["b"], ["retried"]), ([made], ["b"])]
     assert answers[2].event_ids[0] == "b"  # a duplicate keeps its id in the answer
@@ -99,7 +101,7 @@ def test_a_client_id_sent_twice_in_one_transaction_is_written_once(log, tmp_path
 def test_windows_close_in_order_with_client_ids_and_duplicates_between(log, tmp_path):
     log.append([(f"c{i}", {"x": i}) for i in range(3)])
     batches = [[(f"c{i}", {"x": i}) for i in range(2, 9)], [(None, {"x": 9}), ("c0", {"x": 0}), ("c9", {"x": 10})]]
-    answers = held_together(log, batches, Observer())
+    answers = held_together(log, batches, Observer().watch)
     assert [(a.duplicates, a.closed, a.window) for a in answers] == [(["c2"], [0, 1], 2), (["c0"], [], 2)]
     logged = rows(tmp_path / "events.db", "SELECT window, record FROM events ORDER BY seq")
     assert [w for w, _ in logged] == [0] * 5 + [1] * 5 + [2] * 2  # the blocker is the fourth event
@@ -159,23 +161,23 @@ def test_an_id_the_log_makes_that_a_client_took_is_replaced(log, tmp_path, monke
 
 
 def test_a_failed_transaction_writes_none_of_its_appends_and_the_log_goes_on(log, tmp_path):
-    def broken(records: list[dict]) -> str:
+    def broken(columns: dict[str, list]) -> str:
         raise RuntimeError("detectors broke")
 
     with pytest.raises(RuntimeError, match="detectors broke"):
-        held_together(log, [[(f"e{i}", {"x": i})] for i in range(3)], broken)
+        held_together(log, [[(f"e{i}", {"x": i})] for i in range(3)], Watch(("x",), broken))
     assert rows(tmp_path / "events.db", "SELECT record FROM events") == [('{"x":-1}',)]  # the blocker only
     assert (log.open_window, log.open_count) == (0, 1)
-    again = log.append([("e0", {"x": 0}), ("e1", {"x": 1})], Observer())
+    again = log.append([("e0", {"x": 0}), ("e1", {"x": 1})], Observer().watch)
     assert again.accepted == ["e0", "e1"] and log.total() == 3
 
 
 def test_appends_with_different_detectors_are_not_mixed(log):
     first, second = Observer(), Observer()
-    held_together(log, [[(None, {"x": 0})], [(None, {"x": 1})], [(None, {"x": 2})]], first)
-    assert [[r["x"] for r in call] for call in first.calls] == [[0, 1, 2]]
-    held_together(log, [[(None, {"x": 3})], [(None, {"x": 4})], [(None, {"x": 5})]], second)
-    assert [[r["x"] for r in call] for call in second.calls] == [[3, 4, 5]]
+    held_together(log, [[(None, {"x": 0})], [(None, {"x": 1})], [(None, {"x": 2})]], first.watch)
+    assert first.calls == [[0, 1, 2]]
+    held_together(log, [[(None, {"x": 3})], [(None, {"x": 4})], [(None, {"x": 5})]], second.watch)
+    assert second.calls == [[3, 4, 5]]
 
 
 def test_a_closed_log_refuses_appends(tmp_path):
@@ -213,3 +215,25 @@ def test_the_arms_are_measured_once_while_the_log_and_the_models_are_unchanged(t
         assert state.measured_arms()["arms"]["champion"]["scored"] == 0
     finally:
         log.close()
+
+
+def test_records_written_elsewhere_are_kept_as_given_and_their_watched_values_seen_once(log, tmp_path):
+    """What a worker process sends: records already written as JSON with the values the detectors
+    see; a duplicate's value is not seen, and a count that does not match is refused."""
+    observe = Observer()
+    log.append([("seen-before", {"x": 0})], observe.watch)
+    texts = ['{"x":1,"y":"a"}', '{"x":2}', '{"x":3}']
+    answer = log.submit_texts(["n1", "seen-before", None], texts, {"x": [1, 2, 3]}, observe.watch).result()
+    assert answer.duplicates == ["seen-before"] and len(answer.accepted) == 2
+    assert observe.calls == [[0], [1, 3]]
+    logged = rows(tmp_path / "events.db", "SELECT record FROM events ORDER BY seq")
+    assert [record for (record,) in logged] == ['{"x":0}', '{"x":1,"y":"a"}', '{"x":3}']
+    for ids, given, columns in (
+        (["a", "b"], texts[:1], {"x": [1, 2]}),
+        (["a"], texts[:1], {"x": [1, 2]}),
+        (["a"], texts[:1], {"y": [1]}),
+        (["a"], texts[:1], {}),
+    ):
+        with pytest.raises(ValueError, match="one record"):
+            log.submit_texts(ids, given, columns, observe.watch)
+    assert log.total() == 3

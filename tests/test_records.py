@@ -71,7 +71,10 @@ def value_by_value(events: list) -> list | None:
 
 
 class _Slow(RecordSchema):
-    def _fast(self, events):  # noqa: ANN001 - the check without its fast path
+    def _fast(self, events):  # noqa: ANN001 - the check without its fast paths
+        return None
+
+    def _uniform(self, events):  # noqa: ANN001
         return None
 
 
@@ -108,6 +111,33 @@ def test_the_fast_check_accepts_what_the_full_check_accepts(pairs, edges):
         assert isinstance(got, RecordError) and got.problems == wanted.problems
     else:
         assert got == wanted
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from(list(USUAL)), min_size=1, max_size=6, unique=True),
+    st.sampled_from(["id", "id", "no id", "other"]),
+    st.data(),
+    st.integers(min_value=1, max_value=6),
+    st.lists(EDGE, max_size=2),
+)
+def test_events_holding_the_same_keys_are_judged_as_value_by_value(keys, extra, data, count, edges):
+    """The usual request - every event with the same keys, taken out as whole columns at once
+    (``RecordSchema._uniform``) - accepted, refused and given back exactly as value by value."""
+    keys = keys + {"id": [EVENT_ID], "no id": [], "other": ["other"]}[extra]
+    few_ids = st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h"])  # repeated ids too
+    values = {**USUAL, "other": st.integers(), EVENT_ID: st.one_of(few_ids, few_ids, IDS)}
+    events = [{key: data.draw(values[key]) for key in keys} for _ in range(count)]
+    for index, column, value in edges:
+        if column in keys:
+            events[index % len(events)][column] = value
+    sent = [dict(event) for event in events]
+    got, wanted = either(events), expected(events)
+    if isinstance(wanted, RecordError):
+        assert isinstance(got, RecordError) and got.problems == wanted.problems
+    else:
+        assert got == wanted
+    assert events == sent  # the request is left as it came (the ids are taken out of copies)
 
 
 def test_an_event_with_none_of_the_columns_is_refused():

@@ -294,46 +294,55 @@ def test_a_worker_that_dies_is_started_again_and_the_service_keeps_answering(tmp
         service.stop()
 
 
-def test_a_workers_message_is_checked_like_a_request():
+def test_a_workers_message_is_checked_for_its_form():
+    """A worker sends records as the event log keeps them (JSON texts it wrote from records it
+    checked) and the values the detectors see; the main process checks the form of each entry
+    and refuses a malformed one alone."""
     from churnops.serve.app import worker_message
-    from churnops.serve.records import RecordSchema
 
-    schema = RecordSchema({"Age": "Int64", "Geography": "String"})
-    scored = {"endpoint": "predict", "status": 200, "seconds": 0.01, "events": [{"Age": 40}],
-              "probabilities": [0.25], "arms": ["champion"], "versions": ["2"]}  # fmt: skip
-    logged = {"endpoint": "events", "status": 200, "seconds": 0.0, "events": [{"event_id": "e1", "Geography": "x"}]}
+    watched = ("churn_probability",)
+    text = '{"Age":40,"churn_probability":0.25,"churnops_arm":"champion","churnops_model_version":"2"}'
+    scored = {"endpoint": "predict", "status": 200, "seconds": 0.01, "ids": [None], "texts": [text],
+              "columns": {"churn_probability": [0.25]}}  # fmt: skip
+    logged = {"endpoint": "events", "status": 200, "seconds": 0.0, "ids": ["e1"], "texts": ['{"Geography":"x"}'],
+              "columns": {"churn_probability": [None]}}  # fmt: skip
     refused = {"endpoint": "predict", "status": 422, "seconds": 0.0}
     good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused], "closed": {"slow_request": 2}}
-    told = worker_message(good, schema, 10)
+    told = worker_message(good, watched, 10, 1_000)
     assert told.closed == {"slow_request": 2}
     assert [entry.error for entry in told.entries] == [None, None, None]
-    assert told.entries[0].scored == [(None, {"Age": 40, "churn_probability": 0.25, "churnops_arm": "champion",
-                                              "churnops_model_version": "2"})]  # fmt: skip
-    assert told.entries[1].scored == [("e1", {"Geography": "x"})]
-    assert told.entries[2].scored is None and told.entries[2].status == 422
+    first, second = told.entries[0].written, told.entries[1].written
+    assert first is not None and (first.ids, first.texts, first.columns) == ([None], [text], scored["columns"])
+    assert second is not None and second.ids == ["e1"] and second.columns == {"churn_probability": [None]}
+    assert told.entries[2].written is None and told.entries[2].status == 422
     for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": []},
                 {**good, "requests": [scored] * 1_025}, {**good, "requests": [{**scored, "seconds": "0"}]},
                 {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]},
                 {**good, "closed": {"other": 1}}, {**good, "closed": {"slow_request": -1}}):  # fmt: skip
         with pytest.raises(ValueError):
-            worker_message(bad, schema, 10)
+            worker_message(bad, watched, 10, 1_000)
     for entry in (
-        {**scored, "events": [{"Age": "forty"}]},
-        {**scored, "events": [{"Unknown": 1}]},
-        {**scored, "events": [{"Age": 1}] * 11},
-        {**scored, "probabilities": [1.5]},
-        {**scored, "probabilities": [0.1, 0.2]},
-        {**scored, "probabilities": [1]},
-        {**scored, "arms": ["someone"]},
-        {**scored, "versions": [""]},
-        {**scored, "versions": [2]},
+        {**scored, "ids": [None] * 11, "texts": [text] * 11, "columns": {"churn_probability": [0.5] * 11}},
+        {**scored, "ids": []},
+        {**scored, "ids": [""]},
+        {**scored, "ids": ["a\x00b"]},
+        {**scored, "ids": [7]},
+        {**scored, "ids": "e1"},
+        {**scored, "texts": []},
+        {**scored, "texts": [text, text]},
+        {**scored, "texts": [{"Age": 40}]},
+        {**scored, "texts": ["[1, 2]"]},
+        {**scored, "texts": ["{" + "x" * 1_000 + "}"]},
+        {**scored, "columns": {}},
+        {**scored, "columns": {"churn_probability": [0.25], "Age": [40]}},
+        {**scored, "columns": {"churn_probability": [[0.25]]}},
+        {**scored, "columns": {"churn_probability": [0.25, 0.5]}},
         {**scored, "status": 201},
-        {**logged, "probabilities": [0.5]},
         {**refused, "status": 200},
     ):  # one bad entry is refused alone: the others of the message are written
-        told = worker_message({**good, "requests": [entry, logged]}, schema, 10)
-        assert told.entries[0].error and told.entries[0].scored is None, entry
-        assert told.entries[1].error is None and told.entries[1].scored
+        told = worker_message({**good, "requests": [entry, logged]}, watched, 10, 1_000)
+        assert told.entries[0].error and told.entries[0].written is None, entry
+        assert told.entries[1].error is None and told.entries[1].written
 
 
 def test_a_stop_asked_as_soon_as_the_service_says_it_listens_is_not_lost(tmp_path):

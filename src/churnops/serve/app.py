@@ -45,7 +45,7 @@ from churnops.errors import ChurnopsError
 from churnops.escape import one_line_short
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
-from churnops.serve.records import RecordError, RecordSchema
+from churnops.serve.records import MAX_EVENT_ID, RecordError, RecordSchema
 from churnops.serve.scoring import MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, read_window_file
 
@@ -205,15 +205,26 @@ CLOSED_REASONS = ("slow_request", "answer_not_taken", "too_large")
 
 
 @dataclass(frozen=True)
+class Written:
+    """Records a worker checked (and scored), as the event log takes them."""
+
+    ids: list[str | None]
+    texts: list[str]
+    """Each record as the JSON text the event log keeps."""
+    columns: dict[str, list[Any]]
+    """The values the detectors see, by key, in the order of ``ids``."""
+
+
+@dataclass(frozen=True)
 class WorkerEntry:
-    """One request a worker answered: written (``scored``), or refused and only to be counted."""
+    """One request a worker answered: written (``written``), or refused and only to be counted."""
 
     endpoint: str
     """``events`` or ``predict``."""
     status: int
     seconds: float
     """The worker's time on the request before sending it."""
-    scored: list[tuple[str | None, dict[str, Any]]] | None = None
+    written: Written | None = None
     """The records to write (with probability, arm and model version for ``predict``)."""
     error: str | None = None
     """Why this entry cannot be written (the others of the message still are)."""
@@ -229,11 +240,19 @@ class WorkerMessage:
     """The connections the worker cut so far, by reason (``churnops_serve_closed_connections_total``)."""
 
 
-def worker_message(message: Any, schema: RecordSchema, max_batch: int) -> WorkerMessage:
-    """A worker's message checked: the requests it answered, each record checked again as
-    :meth:`RecordSchema.check` checks a request, each probability a number from 0 to 1, each arm
-    one of the two; ValueError when the message itself is malformed (an entry that is gets its
-    ``error``)."""
+_ID_TYPES = frozenset({type(None), str})
+_VALUE_TYPES = frozenset({type(None), int, float, bool, str})
+
+
+def worker_message(message: Any, watched: tuple[str, ...], max_batch: int, max_text: int) -> WorkerMessage:
+    """A worker's message checked for its form: the requests it answered, each written one with
+    an id (or none), a JSON object's text and a plain value of each ``watched`` key for each
+    record; ValueError when the message itself is malformed (an entry that is gets its ``error``).
+
+    The records themselves were checked by the worker, with the same code as a request here: a
+    worker proved itself with the secret given to it alone, and what it checked is not read
+    again (reading and checking them a second time took the main process's core, the one that
+    writes the event log - workers could then not raise the service's throughput)."""
     if not isinstance(message, dict):
         raise ValueError("not a JSON object")
     worker, calls, rows = (message.get(k) for k in ("worker", "calls", "rows"))
@@ -257,44 +276,36 @@ def worker_message(message: Any, schema: RecordSchema, max_batch: int) -> Worker
         if type(seconds) is not float or not 0 <= seconds < 86_400:
             raise ValueError("seconds must be a number of seconds")
         try:
-            entries.append(WorkerEntry(endpoint, status, seconds, _worker_records(entry, schema, max_batch)))
+            entries.append(WorkerEntry(endpoint, status, seconds, _written(entry, watched, max_batch, max_text)))
         except ValueError as exc:
             entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
     return WorkerMessage(worker, calls, rows, entries, dict(closed))
 
 
-def _worker_records(
-    entry: dict[str, Any], schema: RecordSchema, max_batch: int
-) -> list[tuple[str | None, dict[str, Any]]] | None:
-    events, status = entry.get("events"), entry["status"]
-    if events is None:
+def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int, max_text: int) -> Written | None:
+    ids, texts, columns, status = entry.get("ids"), entry.get("texts"), entry.get("columns"), entry["status"]
+    if ids is None and texts is None and columns is None:
         if status < 400:
             raise ValueError("a refusal's status must be from 400 to 599")
         return None
     if status != 200:
         raise ValueError("records come with status 200")
-    try:
-        checked = schema.check(events, max_batch)
-    except RecordError as exc:
-        raise ValueError("; ".join(exc.problems[:3])) from None
-    if entry["endpoint"] == "events":
-        if any(key in entry for key in ("probabilities", "arms", "versions")):
-            raise ValueError("events carry no probability")
-        return checked
-    probabilities, arms, versions = (entry.get(k) for k in ("probabilities", "arms", "versions"))
-    if not all(isinstance(x, list) and len(x) == len(checked) for x in (probabilities, arms, versions)):
-        raise ValueError("one probability, arm and version for each event")
-    assert isinstance(probabilities, list) and isinstance(arms, list) and isinstance(versions, list)
-    if not all(type(p) is float and 0.0 <= p <= 1.0 for p in probabilities):
-        raise ValueError("each probability must be a number from 0 to 1")
-    if not all(arm in ("champion", "challenger") for arm in arms):
-        raise ValueError("each arm must be champion or challenger")
-    if not all(type(v) is str and 0 < len(v) <= 64 for v in versions):
-        raise ValueError("each model version must be text")
-    return [
-        (event_id, {**record, PROBABILITY: p, ARM: arm, MODEL_VERSION: version})
-        for (event_id, record), p, arm, version in zip(checked, probabilities, arms, versions, strict=True)
-    ]
+    if not isinstance(ids, list) or not 0 < len(ids) <= max_batch:
+        raise ValueError(f"ids must be a list of 1 to {max_batch:,} event ids")
+    if not set(map(type, ids)) <= _ID_TYPES or not all(
+        0 < len(event_id) <= MAX_EVENT_ID and event_id.isprintable() for event_id in ids if event_id is not None
+    ):
+        raise ValueError(f"each event id must be text of 1 to {MAX_EVENT_ID} printable characters, or null")
+    if not isinstance(texts, list) or len(texts) != len(ids) or set(map(type, texts)) != {str}:
+        raise ValueError("one record (a JSON object's text) for each event id")
+    if not all(2 <= len(text) <= max_text and text[0] == "{" and text[-1] == "}" for text in texts):
+        raise ValueError("each record must be a JSON object's text")
+    if not isinstance(columns, dict) or set(columns) != set(watched):
+        raise ValueError(f"columns must give the values of {list(watched)}")
+    for values in columns.values():
+        if not isinstance(values, list) or len(values) != len(ids) or not set(map(type, values)) <= _VALUE_TYPES:
+            raise ValueError("one plain value of each watched column for each event id")
+    return Written(ids, texts, columns)
 
 
 def authorized(state: Any, request: Request) -> bool:
@@ -465,7 +476,7 @@ def create_app(state: ServiceState) -> Starlette:
         checked = checked_events(payload)
         if isinstance(checked, Response):
             return checked
-        return state.log.submit(checked, state.detectors.observe)
+        return state.log.submit(checked, state.detectors.watch)
 
     async def committed(submitted: Future[Appended]) -> Appended:
         """Wait, on the event loop, for the transaction that holds the events (the detectors fed
@@ -488,9 +499,9 @@ def create_app(state: ServiceState) -> Starlette:
             return outcome
         scored, scores, arms, batchers = outcome
         if len(scored) <= 64:
-            submitted = state.log.submit(scored, state.detectors.observe)
+            submitted = state.log.submit(scored, state.detectors.watch)
         else:  # many records: written as JSON off the event loop
-            submitted = await run_in_threadpool(state.log.submit, scored, state.detectors.observe)
+            submitted = await run_in_threadpool(state.log.submit, scored, state.detectors.watch)
         appended = await committed(submitted)
         return JSONAnswer(
             predictions_answer(appended.event_ids, appended.duplicates, scores, arms, batchers)
@@ -514,28 +525,33 @@ def create_app(state: ServiceState) -> Starlette:
         ):
             return _problem(404, "no such endpoint")
         started = time.perf_counter()
+        watch = state.detectors.watch
         try:
             import orjson
 
-            limit = MAX_WORKER_REQUESTS * (2 * state.max_body_bytes + 4096)
-            told = worker_message(orjson.loads(await _body(request, limit)), state.schema, state.max_batch)
+            body = await _body(request, MAX_WORKER_REQUESTS * (2 * state.max_body_bytes + 4096))
+
+            def read() -> WorkerMessage:
+                return worker_message(orjson.loads(body), watch.keys, state.max_batch, state.max_body_bytes)
+
+            told = read() if len(body) <= INLINE_BODY else await run_in_threadpool(read)
         except (BodyTooLarge, ClientDisconnect, ValueError, RecursionError) as exc:
             return _problem(400, f"a worker's message that cannot be read: {str(exc)[:200]}")
         state.worker_models[told.worker] = (told.calls, told.rows)
         state.worker_closed[told.worker] = told.closed
-        written = [entry for entry in told.entries if entry.scored is not None and entry.error is None]
-
-        def submit_all() -> list[Future[Appended]]:
-            return [state.log.submit(entry.scored or [], state.detectors.observe) for entry in written]
-
-        many = sum(len(entry.scored or []) for entry in written) > 64  # written as JSON off the event loop
-        submitted = iter(await run_in_threadpool(submit_all) if many else submit_all())
+        submitted = iter(
+            [
+                state.log.submit_texts(entry.written.ids, entry.written.texts, entry.written.columns, watch)
+                for entry in told.entries
+                if entry.written is not None and entry.error is None
+            ]
+        )
         answers: list[dict[str, Any]] = []
         for entry in told.entries:
             if entry.error is not None:
                 answers.append({"error": entry.error})
                 continue
-            if entry.scored is None:
+            if entry.written is None:
                 latency.labels(entry.endpoint).observe(entry.seconds)
                 requests.labels(entry.endpoint, str(entry.status)).inc()
                 answers.append({"counted": True})

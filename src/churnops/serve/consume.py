@@ -292,7 +292,7 @@ def _loop(
     def settle(entries: list[Entry]) -> None:
         valid, rejected, gone = checked_entries(monitoring.schema, entries, max_bytes)
         valid = without_conflicts(entries, valid, rejected)
-        appended = monitoring.log.append(valid, monitoring.detectors.observe) if valid else None
+        appended = monitoring.log.append(valid, monitoring.detectors.watch) if valid else None
         group.settle([entry_id for entry_id, _ in entries], rejected)  # only now: the events are on disk
         totals.entries += len(entries)
         totals.rejected += len(rejected)

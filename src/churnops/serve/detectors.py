@@ -15,6 +15,7 @@ from churnops.escape import one_line_short
 from churnops.monitor.prepare import NumericalSample
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.sequential import StreamDetector
+from churnops.serve.eventlog import Watch
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ class Detectors:
     def __init__(self, streams: dict[str, StreamDetector], signature: str) -> None:
         self.streams = streams
         self.signature = signature
+        self.watch = Watch(tuple(streams), self.see)
+        """What the event log gives the accepted events to: each stream's values, in log order."""
 
     @classmethod
     def start(
@@ -73,8 +76,13 @@ class Detectors:
 
     def observe(self, records: list[dict[str, Any]]) -> str:
         """Feed the records in order; the state to save with them (JSON)."""
+        return self.see(self.watch.columns(records))
+
+    def see(self, columns: dict[str, list[Any]]) -> str:
+        """Feed each stream's values (``columns``, by stream) in order; the state to save with
+        them (JSON)."""
         for name, detector in self.streams.items():
-            values = _numbers([record.get(name) for record in records])
+            values = _numbers(columns[name])
             previous = detector.alarms[-1]["at_value"] if detector.alarms else None
             for alarm in detector.update(values):
                 episode = previous is None or alarm["at_value"] - previous > detector.arl0 // 4

@@ -2,7 +2,8 @@
 
 A window's evaluation - reading its 10,000 events back, the tests, the report - is about 0.07 s
 of Python work. On the service's own interpreter it takes turns with the requests under one
-lock; in a second process it runs beside them, on another core. The service's window thread
+lock; in a second process it runs beside them, on another core, at a lower priority (niceness
+:data:`NICENESS`): when requests keep every core busy, windows wait in line. The service's window thread
 starts that process when the first window closes, sends it the configuration it runs with and,
 for each closed window, the window's number; the process reads the window's events from the
 event log (read-only: the service keeps writing it), writes the window's report, trigger and
@@ -26,6 +27,7 @@ failures in a row the service keeps evaluating windows itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -48,6 +50,9 @@ SHUTDOWN_GRACE = 20.0
 """Seconds a window already sent may still take once the service is stopping."""
 MAX_ANSWER_BYTES = 1 << 30
 """Longest answer line read from the child (a window's metrics document)."""
+NICENESS = 10
+"""The child's scheduling niceness: when the cores are busy, the service's requests go first
+and windows are evaluated with what is left (they queue, never the answers)."""
 
 
 def boot_script(module: str, function: str) -> str:
@@ -395,6 +400,8 @@ def child(parent: int | None = None) -> int:
 
     if parent is not None:
         follow_parent(parent)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)  # requests first: on a busy machine, windows wait, answers do not
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # whatever prints goes to the service's standard error, never into the answers

@@ -49,8 +49,23 @@ ARM = "churnops_arm"
 """The key under which a scored event keeps the arm that scored it."""
 MODEL_VERSION = "churnops_model_version"
 """The key under which a scored event keeps the registered version of the model that scored it."""
-Observe = Callable[[list[dict[str, Any]]], str]
-"""What sees the accepted records in log order and returns the state to save with them."""
+
+
+@dataclass(frozen=True, eq=False)
+class Watch:
+    """What sees the accepted events in log order (the sequential detectors): the values of
+    ``keys`` in each record, one list per key, given to ``see``, which returns the state to save
+    with them. The values are taken from the records when they are submitted, in the caller's
+    thread; the writer only gathers the lists of the events it accepts."""
+
+    keys: tuple[str, ...]
+    see: Callable[[dict[str, list[Any]]], str]
+
+    def columns(self, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """The values of each key in ``records`` (None where a record has none)."""
+        return {key: [record.get(key) for record in records] for key in self.keys}
+
+
 ROWS_PER_INSERT = 512
 """Events inserted by one statement (a power of two; fewer when SQLite allows fewer bound values)."""
 GROUP_EVENTS = 20_000
@@ -79,10 +94,10 @@ class _Append:
 
     ids: list[str | None]  # None: the writer makes the id
     texts: list[str]  # the records as JSON text
-    records: list[dict[str, Any]]
+    columns: dict[str, list[Any]]  # the values the watch sees, one list per key, in the order of ids
     made_only: bool  # no id given: nothing to look up, every event accepted
     future: Future[Appended]
-    observe: Observe | None = None
+    watch: Watch | None = None
 
 
 class _Windows:
@@ -204,36 +219,40 @@ class EventLog:
             raise InputDataError(f"{self.path}: not an event log churnops can use ({exc})") from None
         return db
 
-    def append(
-        self,
-        events: Iterable[tuple[str | None, dict[str, Any]]],
-        observe: Callable[[list[dict[str, Any]]], str] | None = None,
-    ) -> Appended:
+    def append(self, events: Iterable[tuple[str | None, dict[str, Any]]], watch: Watch | None = None) -> Appended:
         """Write ``(event_id, record)`` pairs (``None``: the log makes the id), filling windows in
-        order; returns once they are committed. ``observe`` sees the accepted records in log order
+        order; returns once they are committed. ``watch`` sees the accepted events in log order
         and returns the state to keep with them (the sequential detectors'), saved in the same
         transaction."""
-        return self.submit(events, observe).result()
+        return self.submit(events, watch).result()
 
     def submit(
-        self,
-        events: Iterable[tuple[str | None, dict[str, Any]]],
-        observe: Callable[[list[dict[str, Any]]], str] | None = None,
+        self, events: Iterable[tuple[str | None, dict[str, Any]]], watch: Watch | None = None
     ) -> Future[Appended]:
         """:meth:`append` without waiting: the future is done once the events are committed (or
         the transaction failed). The records are written as JSON here, in the caller's thread."""
         import orjson
 
         pairs = list(events)
-        ids = [event_id for event_id, _ in pairs]
-        item = _Append(
-            ids,
-            [orjson.dumps(record).decode() for _, record in pairs],
-            [record for _, record in pairs],
-            ids.count(None) == len(ids),
-            Future(),
-            observe,
+        records = [record for _, record in pairs]
+        return self.submit_texts(
+            [event_id for event_id, _ in pairs],
+            [orjson.dumps(record).decode() for record in records],
+            watch.columns(records) if watch is not None else {},
+            watch,
         )
+
+    def submit_texts(
+        self, ids: list[str | None], texts: list[str], columns: dict[str, list[Any]], watch: Watch | None = None
+    ) -> Future[Appended]:
+        """:meth:`submit` of records already written as JSON objects (``texts``, each from a
+        checked record) with the values ``watch`` sees (``columns``: one list per key of the
+        watch, in the order of ``ids``): what a worker process sends."""
+        if len(texts) != len(ids) or (watch is not None and (
+            set(columns) != set(watch.keys) or any(len(values) != len(ids) for values in columns.values())
+        )):  # fmt: skip
+            raise ValueError("one record and one value of each watched key for each event id")
+        item = _Append(ids, texts, columns, ids.count(None) == len(ids), Future(), watch)
         with self._writer_lock:
             if self._closed:
                 raise InputDataError(f"{self.path}: the event log is closed")
@@ -245,7 +264,7 @@ class EventLog:
 
     def _write_appends(self) -> None:
         """The writer thread: every append waiting (up to :data:`GROUP_EVENTS` events, with the
-        same ``observe``) goes into one transaction."""
+        same ``watch``) goes into one transaction."""
         held: Any = None
         while True:
             first = held if held is not None else self._queue.get()
@@ -258,7 +277,7 @@ class EventLog:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP or item.observe != first.observe:
+                if item is _STOP or item.watch is not first.watch:
                     held = item
                     break
                 group.append(item)
@@ -291,7 +310,9 @@ class EventLog:
             made = self._ids.take(sum(item.ids.count(None) for item in group))
             used = 0  # of the made ids
             rows: list[tuple[str, int, float, str]] = []
-            fresh: list[dict[str, Any]] = []
+            watch = group[0].watch
+            fresh: dict[str, list[Any]] = {key: [] for key in watch.keys} if watch is not None else {}
+            seen = 0  # events the watch is given
             windows = _Windows(self.open_window, self.open_count, self.window_size)
             answers = []
             for item in group:
@@ -299,11 +320,13 @@ class EventLog:
                     ids = made[used : used + len(item.ids)]
                     used += len(ids)
                     closed = windows.fill(ids, item.texts, now, rows)
-                    fresh += item.records
+                    for key, values in fresh.items():
+                        values += item.columns[key]
+                    seen += len(ids)
                     answers.append(Appended(ids, [], closed, windows.open, ids))
                     continue
-                ids, accepted, duplicates, texts = [], [], [], []
-                for given, text, record in zip(item.ids, item.texts, item.records, strict=True):
+                ids, accepted, duplicates, texts, positions = [], [], [], [], []
+                for position, (given, text) in enumerate(zip(item.ids, item.texts, strict=True)):
                     if given is None:
                         event_id = made[used]
                         used += 1
@@ -319,7 +342,11 @@ class EventLog:
                     ids.append(event_id)
                     accepted.append(event_id)
                     texts.append(text)
-                    fresh.append(record)
+                    positions.append(position)
+                for key, values in fresh.items():
+                    given_values = item.columns[key]
+                    values += [given_values[position] for position in positions]
+                seen += len(positions)
                 closed = windows.fill(accepted, texts, now, rows)
                 answers.append(Appended(accepted, duplicates, closed, windows.open, ids))
             try:
@@ -332,9 +359,8 @@ class EventLog:
                 "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
                 [(number, self.window_size, now) for number in windows.closed],
             )
-            observe = group[0].observe
-            if observe is not None and fresh:
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('detectors', ?)", (observe(fresh),))
+            if watch is not None and seen:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('detectors', ?)", (watch.see(fresh),))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from churnops.escape import one_line_short
@@ -83,7 +84,9 @@ class RecordSchema:
             raise RecordError(["no event in the request"])
         if len(events) > max_batch:
             raise RecordError([f"{len(events):,} events in one request; at most {max_batch:,} (serve.max_batch)"])
-        fast = self._fast(events)
+        fast = self._uniform(events)
+        if fast is None:
+            fast = self._fast(events)
         if fast is not None:
             return fast
         problems: list[str] = []
@@ -127,6 +130,40 @@ class RecordSchema:
             raise RecordError(problems[:MAX_ERRORS])
         return checked
 
+    def _uniform(self, events: list[Any]) -> list[tuple[str | None, dict[str, Any]]] | None:
+        """:meth:`_fast` for events that all hold the same keys (the usual request, written by one
+        program): the columns taken out of them in one pass at C speed; None when they do not."""
+        first = events[0]
+        if type(first) is not dict or not 0 < len(first) < 4_096:
+            return None
+        keys = first.keys()
+        try:
+            if not all(event.keys() == keys for event in events) or not all(type(e) is dict for e in events):
+                return None
+        except AttributeError:  # not an object
+            return None
+        names = tuple(keys)
+        if not keys <= self._allowed or names == (EVENT_ID,):
+            return None
+        if len(names) == 1:
+            columns: dict[str, Any] = {names[0]: [event[names[0]] for event in events]}
+        else:
+            columns = dict(zip(names, zip(*map(itemgetter(*names), events), strict=True), strict=True))
+        ids = columns.pop(EVENT_ID, None)
+        if ids is not None:
+            if set(map(type, ids)) != {str} or len(set(ids)) != len(ids):
+                return None
+            if not all(0 < len(event_id) <= MAX_EVENT_ID and event_id.isprintable() for event_id in ids):
+                return None
+        if not self._columns_fit(columns):
+            return None
+        if ids is None:
+            return [(None, event) for event in events]
+        records = list(map(dict.copy, events))  # the id taken out of copies: the request is left as it came
+        for _ in map(methodcaller("pop", EVENT_ID), records):
+            pass
+        return list(zip(ids, records, strict=True))
+
     def _fast(self, events: list[Any]) -> list[tuple[str | None, dict[str, Any]]] | None:
         """The events as accepted, checked column by column at C speed; None when anything needs
         a closer look (then :meth:`check` names each problem, or accepts what this refused)."""
@@ -146,29 +183,37 @@ class RecordSchema:
             ids.append(event_id)
         if given and len(set(ids) - {None}) != given:
             return None
-        for column, accepted in self._types.items():
-            values = [event.get(column) for event in events]
-            present = set(map(type, values))
-            if not present <= accepted:
-                return None
-            if float in present:  # a sum is finite only when every term is (no NaN, no infinity)
-                floats = values if len(present) == 1 else [v for v in values if type(v) is float]
-                if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
-                    return None
-                if accepted is _WHOLE and not (all(map(float.is_integer, floats)) and max(map(abs, floats)) < 2**63):
-                    return None
-            if str in present:
-                texts = values if len(present) == 1 else [v for v in values if type(v) is str]
-                if max(map(len, texts)) > MAX_TEXT:
-                    return None
-            if int in present:
-                whole = values if len(present) == 1 else [v for v in values if type(v) is int]
-                if not (min(whole) > -(2**63) and max(whole) < 2**63):
-                    return None
+        if not self._columns_fit({column: [event.get(column) for event in events] for column in self._types}):
+            return None
         return [
             (event_id, {k: v for k, v in event.items() if k != EVENT_ID} if EVENT_ID in event else event)
             for event_id, event in zip(ids, events, strict=True)
         ]
+
+    def _columns_fit(self, columns: dict[str, Any]) -> bool:
+        """Whether every value of each column (a sequence of the events' values) is of a kind its
+        column takes: finite numbers, whole where whole numbers are, text not too long."""
+        types = self._types
+        for column, values in columns.items():
+            accepted = types[column]
+            present = set(map(type, values))
+            if not present <= accepted:
+                return False
+            if float in present:  # a sum is finite only when every term is (no NaN, no infinity)
+                floats = values if len(present) == 1 else [v for v in values if type(v) is float]
+                if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
+                    return False
+                if accepted is _WHOLE and not (all(map(float.is_integer, floats)) and max(map(abs, floats)) < 2**63):
+                    return False
+            if str in present:
+                texts = values if len(present) == 1 else [v for v in values if type(v) is str]
+                if max(map(len, texts)) > MAX_TEXT:
+                    return False
+            if int in present:
+                whole = values if len(present) == 1 else [v for v in values if type(v) is int]
+                if not (min(whole) > -(2**63) and max(whole) < 2**63):
+                    return False
+        return True
 
     @functools.cached_property
     def _allowed(self) -> frozenset[str]:

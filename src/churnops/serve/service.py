@@ -313,7 +313,7 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, 
         from churnops.serve.workers import WorkerPool, models_of, worker_setup
 
         hidden = (config.serve.token_env, config.consume.redis_url_env)  # the token goes on their input
-        setup = worker_setup(state.config, token, state.schema.dtypes)
+        setup = worker_setup(state.config, token, state.schema.dtypes, state.detectors.watch.keys)
         pool = WorkerPool(workers, listener, setup, hidden, announce=say, models=models_of(state))
         state.worker_secret = pool.secret
         state.workers = pool

@@ -8,8 +8,10 @@ main process takes none itself - it answers the workers alone, so that its one c
 writing, not to reading requests and scoring:
 
 * ``POST /v1/events`` and ``POST /v1/predict`` are read, checked and (predict) scored in the
-  worker - the model call, the part that takes a core - then the records go to the main process
-  over a private Unix socket, which writes them to the event log like its own; the worker answers
+  worker - the model call, the part that takes a core - and written as the JSON texts the event
+  log keeps; then the texts (with the values the detectors watch) go to the main process over a
+  private Unix socket, which writes them to the event log without reading them again (its core
+  goes to the writing); the worker answers
   once they are committed. The requests a worker holds while its previous message is on its way
   go together in the next one, so the main process handles one message for many requests. A
   refusal (401, 413, 422 ...) is answered by the worker and counted by the main process.
@@ -274,8 +276,9 @@ def sweep_private_folders() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def worker_setup(config: Any, token: str | None, dtypes: dict[str, str]) -> dict[str, Any]:
-    """What a worker needs to check and score requests as the main process does."""
+def worker_setup(config: Any, token: str | None, dtypes: dict[str, str], watched: tuple[str, ...]) -> dict[str, Any]:
+    """What a worker needs to check and score requests as the main process does (``watched``: the
+    keys whose values the detectors see)."""
     import churnops
 
     return {
@@ -285,6 +288,7 @@ def worker_setup(config: Any, token: str | None, dtypes: dict[str, str]) -> dict
         "source": None if config.source is None else str(config.source),
         "token": token,
         "dtypes": dict(dtypes),
+        "watched": list(watched),
         "churnops": str(Path(churnops.__file__).resolve()),
         "log_level": logging.getLogger("churnops").getEffectiveLevel(),
     }
@@ -422,6 +426,7 @@ class WorkerState:
     ab_key: str | None
     link: MainLink
     secret: str
+    watched: tuple[str, ...] = ()
     batcher: Any = None
     challenger: Any = None
     stopping: bool = False
@@ -463,7 +468,7 @@ class Forwarder:
                 while self._waiting and len(batch) < served.MAX_WORKER_REQUESTS and events < FORWARD_EVENTS:
                     item = self._waiting.pop(0)
                     batch.append(item)
-                    events += len(item[0].get("events") or ())
+                    events += len(item[0].get("ids") or ())
                 champion = self.state.batcher.champion if self.state.batcher is not None else None
                 from churnops.serve.connections import CLOSED
 
@@ -535,9 +540,7 @@ def worker_app(state: WorkerState) -> Any:
         checked = await served.read_json(state, request, check)
         if isinstance(checked, Response):
             return await refused("events", checked, started)
-        answer = await written(
-            {"endpoint": "events", "status": 200, "seconds": time.perf_counter() - started, "events": _plain(checked)}
-        )
+        answer = await written(await _written_entry(state, "events", started, checked))
         if isinstance(answer, Response):
             return answer
         return served.JSONAnswer(
@@ -557,17 +560,7 @@ def worker_app(state: WorkerState) -> Any:
         if isinstance(outcome, Response):
             return await refused("predict", outcome, started)
         scored, scores, arms, batchers = outcome
-        answer = await written(
-            {
-                "endpoint": "predict",
-                "status": 200,
-                "seconds": time.perf_counter() - started,
-                "events": _plain(checked),
-                "probabilities": [float(p) for p in scores],
-                "arms": arms,
-                "versions": [batchers[arm].champion.version for arm in arms],
-            }
-        )
+        answer = await written(await _written_entry(state, "predict", started, scored))
         if isinstance(answer, Response):
             return answer
         return served.JSONAnswer(
@@ -615,9 +608,29 @@ def worker_app(state: WorkerState) -> Any:
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
 
 
-def _plain(checked: list[tuple[str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Checked events as a request gives them (the id inside)."""
-    return [{"event_id": event_id, **record} if event_id is not None else record for event_id, record in checked]
+async def _written_entry(
+    state: WorkerState, endpoint: str, started: float, records: list[tuple[str | None, dict[str, Any]]]
+) -> dict[str, Any]:
+    """What the main process writes for checked (and scored) ``records``: their ids, each record
+    as the JSON text the event log keeps, and the values the detectors see (``watched``). Written
+    here, off the event loop when there are many, so that the main process's core goes to the
+    event log alone."""
+    from starlette.concurrency import run_in_threadpool
+
+    def entry() -> dict[str, Any]:
+        import orjson
+
+        plain = [record for _, record in records]
+        return {
+            "endpoint": endpoint,
+            "status": 200,
+            "seconds": time.perf_counter() - started,
+            "ids": [event_id for event_id, _ in records],
+            "texts": [orjson.dumps(record).decode() for record in plain],
+            "columns": {key: [record.get(key) for record in plain] for key in state.watched},
+        }
+
+    return entry() if len(records) <= 64 else await run_in_threadpool(entry)
 
 
 def worker(parent: int, fd: int, number: int) -> int:
@@ -661,7 +674,9 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
     if setup.get("churnops") != str(Path(churnops.__file__).resolve()):
         raise ValueError("churnops was installed again since the service started; restart the service")
     texts = [setup.get(key) for key in ("root", "socket", "secret")]
-    dtypes, token = setup.get("dtypes"), setup.get("token")
+    dtypes, token, watched = setup.get("dtypes"), setup.get("token"), setup.get("watched")
+    if not isinstance(watched, list) or not all(isinstance(key, str) for key in watched):
+        raise ValueError("the service's setup is incomplete")
     if not all(isinstance(text, str) and text for text in texts) or not (token is None or isinstance(token, str)):
         raise ValueError("the service's setup is incomplete")
     if not isinstance(dtypes, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in dtypes.items()):
@@ -680,7 +695,7 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
     serve = config.serve
     state = WorkerState(
         number, schema, token, serve.max_batch, serve.max_body_bytes, serve.ab, customer_column(config),
-        MainLink(str(texts[1])), str(texts[2]),
+        MainLink(str(texts[1])), str(texts[2]), tuple(watched),
     )  # fmt: skip
     _load_models(state, config, setup.get("models") or {})
     return state, config
