@@ -61,7 +61,7 @@ def value_by_value(events: list) -> list | None:
                 return None
             if kind is float and not math.isfinite(value):
                 return None
-            if kind is float and accepted is _WHOLE and (abs(value) >= 2**63 or value != int(value)):
+            if kind is float and (abs(value) >= 2**63 or (accepted is _WHOLE and value != int(value))):
                 return None
             if kind is str and len(value) > MAX_TEXT:
                 return None
@@ -138,6 +138,16 @@ def test_events_holding_the_same_keys_are_judged_as_value_by_value(keys, extra, 
     else:
         assert got == wanted
     assert events == sent  # the request is left as it came (the ids are taken out of copies)
+
+
+def test_a_number_out_of_range_is_refused_alone_as_beside_other_errors():
+    """Whether an event is accepted never depends on the other events of its request."""
+    for value in (1e308, -1e19, 2.0**63):
+        with pytest.raises(RecordError, match="out of range"):
+            SCHEMA.check([{"f": value}], 10)
+        with pytest.raises(RecordError, match="out of range"):
+            SCHEMA.check([{"f": value}, {"n": 0.5}], 10)
+    assert SCHEMA.check([{"f": 2.0**62}], 10) == [(None, {"f": 2.0**62})]
 
 
 def test_an_event_with_none_of_the_columns_is_refused():

@@ -294,6 +294,42 @@ def test_a_worker_that_dies_is_started_again_and_the_service_keeps_answering(tmp
         service.stop()
 
 
+def test_records_longer_once_written_than_the_body_they_came_in_are_written(trained):
+    """A worker's message is longer than the requests it carries (quotes escaped again, numbers
+    written in full, a probability, arm and version added): the main process takes it, and
+    requests just under serve.max_body_bytes are written as one process writes them."""
+    limit = 1_000_000
+    rows = churnops.generate(80, start=27_000).to_dicts()
+    # each '"' and '\\' takes 2 bytes in the body and 4 in the worker's message
+    quoted = json.dumps([{**row, "Occupation": '"\\' * 3_000} for row in rows[:78]]).encode()
+    numbers = [{**row, **dict.fromkeys(("Balance", "Income", "Outstanding Loans"), 1e15)} for row in rows]
+    full = json.dumps(numbers, separators=(",", ":")).replace("1000000000000000.0", "1e15").encode()
+    bodies = [("/v1/events", quoted), ("/v1/events", full), ("/v1/predict", quoted), ("/v1/predict", full)]
+    assert limit - 40_000 < len(quoted) < limit
+    assert all(len(body) < limit for _, body in bodies)
+    written: dict[int, list[str]] = {1: [], 2: []}
+    for count in (1, 2):
+        settings = ("--set", f"serve.max_body_bytes={limit}")
+        service = with_workers(trained, count, *settings) if count > 1 else Service(trained, *settings)
+        try:
+            for path, body in bodies:
+                for repeat in range(count):  # with two workers, twice: each may take one
+                    status, answer, _ = service.request("POST", path, body, AUTH)
+                    assert status == 200, (count, path, answer[:300])
+                    found = json.loads(answer)
+                    ids = found.get("event_ids") or [p["event_id"] for p in found["predictions"]]
+                    if repeat == 0:
+                        log = f"file:{trained / 'monitoring' / 'events.db'}?mode=ro"
+                        with sqlite3.connect(log, uri=True) as db:
+                            texts = dict(db.execute("SELECT event_id, record FROM events"))
+                        written[count] += [texts[event_id] for event_id in ids]
+            assert metric(service, "churnops_serve_closed_connections_total") == 0
+        finally:
+            service.stop()
+    assert len(written[1]) == 2 * (78 + 80)
+    assert written[2] == written[1]  # the same records, as one process writes them
+
+
 def test_a_workers_message_is_checked_for_its_form():
     """A worker sends records as the event log keeps them (JSON texts it wrote from records it
     checked) and the values the detectors see; the main process checks the form of each entry
@@ -308,7 +344,7 @@ def test_a_workers_message_is_checked_for_its_form():
               "columns": {"churn_probability": [None]}}  # fmt: skip
     refused = {"endpoint": "predict", "status": 422, "seconds": 0.0}
     good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused], "closed": {"slow_request": 2}}
-    told = worker_message(good, watched, 10, 1_000)
+    told = worker_message(good, watched, 10)
     assert told.closed == {"slow_request": 2}
     assert [entry.error for entry in told.entries] == [None, None, None]
     first, second = told.entries[0].written, told.entries[1].written
@@ -320,7 +356,7 @@ def test_a_workers_message_is_checked_for_its_form():
                 {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]},
                 {**good, "closed": {"other": 1}}, {**good, "closed": {"slow_request": -1}}):  # fmt: skip
         with pytest.raises(ValueError):
-            worker_message(bad, watched, 10, 1_000)
+            worker_message(bad, watched, 10)
     for entry in (
         {**scored, "ids": [None] * 11, "texts": [text] * 11, "columns": {"churn_probability": [0.5] * 11}},
         {**scored, "ids": []},
@@ -332,15 +368,18 @@ def test_a_workers_message_is_checked_for_its_form():
         {**scored, "texts": [text, text]},
         {**scored, "texts": [{"Age": 40}]},
         {**scored, "texts": ["[1, 2]"]},
-        {**scored, "texts": ["{" + "x" * 1_000 + "}"]},
+        {**scored, "texts": ["{x"]},
+        {**scored, "texts": ["}"]},
         {**scored, "columns": {}},
         {**scored, "columns": {"churn_probability": [0.25], "Age": [40]}},
         {**scored, "columns": {"churn_probability": [[0.25]]}},
+        {**scored, "columns": {"churn_probability": ["0.25"]}},
+        {**scored, "columns": {"churn_probability": [float("inf")]}},
         {**scored, "columns": {"churn_probability": [0.25, 0.5]}},
         {**scored, "status": 201},
         {**refused, "status": 200},
     ):  # one bad entry is refused alone: the others of the message are written
-        told = worker_message({**good, "requests": [entry, logged]}, watched, 10, 1_000)
+        told = worker_message({**good, "requests": [entry, logged]}, watched, 10)
         assert told.entries[0].error and told.entries[0].written is None, entry
         assert told.entries[1].error is None and told.entries[1].written
 

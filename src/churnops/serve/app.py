@@ -200,6 +200,20 @@ WORKER_PATH = "/internal/v1/worker"
 WORKER_HEADER = "x-churnops-worker"
 MAX_WORKER_REQUESTS = 1_024
 """Requests a worker sends in one message at most."""
+FORWARD_BYTES = 32 << 20
+"""Bytes of requests a worker gathers in one message at most (more wait for the next message;
+one larger request goes alone)."""
+
+
+def worker_message_bytes(max_body_bytes: int, max_batch: int) -> int:
+    """The longest message a worker may send the main process: :data:`FORWARD_BYTES` of requests
+    and one more request. A request's records written as JSON may be longer than the body they
+    came in - a number written in full (``1e15`` is ``1000000000000000.0``), a probability, arm
+    and version added, every quote escaped again inside the message, the detectors' values
+    beside - at most about 14.5 times the body and a few hundred bytes per record."""
+    return FORWARD_BYTES + 16 * max_body_bytes + 1_024 * max_batch + (1 << 20)
+
+
 CLOSED_REASONS = ("slow_request", "answer_not_taken", "too_large")
 """Why the service cuts a connection (``churnops_serve_closed_connections_total``)."""
 
@@ -241,10 +255,10 @@ class WorkerMessage:
 
 
 _ID_TYPES = frozenset({type(None), str})
-_VALUE_TYPES = frozenset({type(None), int, float, bool, str})
+_VALUE_TYPES = frozenset({type(None), int, float, bool})
 
 
-def worker_message(message: Any, watched: tuple[str, ...], max_batch: int, max_text: int) -> WorkerMessage:
+def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> WorkerMessage:
     """A worker's message checked for its form: the requests it answered, each written one with
     an id (or none), a JSON object's text and a plain value of each ``watched`` key for each
     record; ValueError when the message itself is malformed (an entry that is gets its ``error``).
@@ -276,13 +290,13 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int, max_t
         if type(seconds) is not float or not 0 <= seconds < 86_400:
             raise ValueError("seconds must be a number of seconds")
         try:
-            entries.append(WorkerEntry(endpoint, status, seconds, _written(entry, watched, max_batch, max_text)))
+            entries.append(WorkerEntry(endpoint, status, seconds, _written(entry, watched, max_batch)))
         except ValueError as exc:
             entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
     return WorkerMessage(worker, calls, rows, entries, dict(closed))
 
 
-def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int, max_text: int) -> Written | None:
+def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int) -> Written | None:
     ids, texts, columns, status = entry.get("ids"), entry.get("texts"), entry.get("columns"), entry["status"]
     if ids is None and texts is None and columns is None:
         if status < 400:
@@ -298,13 +312,16 @@ def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int, ma
         raise ValueError(f"each event id must be text of 1 to {MAX_EVENT_ID} printable characters, or null")
     if not isinstance(texts, list) or len(texts) != len(ids) or set(map(type, texts)) != {str}:
         raise ValueError("one record (a JSON object's text) for each event id")
-    if not all(2 <= len(text) <= max_text and text[0] == "{" and text[-1] == "}" for text in texts):
+    if not all(len(text) >= 2 and text[0] == "{" and text[-1] == "}" for text in texts):
         raise ValueError("each record must be a JSON object's text")
     if not isinstance(columns, dict) or set(columns) != set(watched):
         raise ValueError(f"columns must give the values of {list(watched)}")
     for values in columns.values():
         if not isinstance(values, list) or len(values) != len(ids) or not set(map(type, values)) <= _VALUE_TYPES:
-            raise ValueError("one plain value of each watched column for each event id")
+            raise ValueError("one number (or null) of each watched column for each event id")
+        floats = [value for value in values if type(value) is float]
+        if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
+            raise ValueError("one number (or null) of each watched column for each event id")
     return Written(ids, texts, columns)
 
 
@@ -529,10 +546,10 @@ def create_app(state: ServiceState) -> Starlette:
         try:
             import orjson
 
-            body = await _body(request, MAX_WORKER_REQUESTS * (2 * state.max_body_bytes + 4096))
+            body = await _body(request, worker_message_bytes(state.max_body_bytes, state.max_batch))
 
             def read() -> WorkerMessage:
-                return worker_message(orjson.loads(body), watch.keys, state.max_batch, state.max_body_bytes)
+                return worker_message(orjson.loads(body), watch.keys, state.max_batch)
 
             told = read() if len(body) <= INLINE_BODY else await run_in_threadpool(read)
         except (BodyTooLarge, ClientDisconnect, ValueError, RecursionError) as exc:

@@ -203,7 +203,9 @@ class RecordSchema:
                 floats = values if len(present) == 1 else [v for v in values if type(v) is float]
                 if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
                     return False
-                if accepted is _WHOLE and not (all(map(float.is_integer, floats)) and max(map(abs, floats)) < 2**63):
+                if max(map(abs, floats)) >= 2**63:  # out of range, as for whole numbers
+                    return False
+                if accepted is _WHOLE and not all(map(float.is_integer, floats)):
                     return False
             if str in present:
                 texts = values if len(present) == 1 else [v for v in values if type(v) is str]

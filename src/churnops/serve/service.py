@@ -362,11 +362,16 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, 
                 return
             super().handle_exit(sig, frame)
 
+    request_bytes = config.serve.max_body_bytes
+    if pool is not None:  # this process answers its workers alone: their messages hold many requests
+        from churnops.serve.app import worker_message_bytes
+
+        request_bytes = worker_message_bytes(config.serve.max_body_bytes, config.serve.max_batch)
     server = Server(
         uvicorn.Config(
             app,
             # a slow or silent client is closed, and a request too large is refused as it arrives
-            http=guarded_protocol(config.serve.request_timeout, config.serve.max_body_bytes),
+            http=guarded_protocol(config.serve.request_timeout, request_bytes),
             log_level="warning",
             access_log=False,
             server_header=False,

@@ -439,11 +439,11 @@ class Forwarder:
 
     def __init__(self, state: WorkerState) -> None:
         self.state = state
-        self._waiting: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
+        self._waiting: list[tuple[Encoded, asyncio.Future[dict[str, Any]]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def send(self, entry: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, entry: Encoded) -> dict[str, Any]:
         """The main process's answer for ``entry``; OSError when it could not be had."""
         if self._wake is None:
             self._wake = asyncio.Event()
@@ -464,26 +464,33 @@ class Forwarder:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting:
-                batch, events = [], 0
-                while self._waiting and len(batch) < served.MAX_WORKER_REQUESTS and events < FORWARD_EVENTS:
+                batch, events, size = [], 0, 0
+                while (
+                    self._waiting
+                    and len(batch) < served.MAX_WORKER_REQUESTS
+                    and events < FORWARD_EVENTS
+                    and size < served.FORWARD_BYTES
+                ):
                     item = self._waiting.pop(0)
                     batch.append(item)
-                    events += len(item[0].get("ids") or ())
+                    events += item[0].events
+                    size += len(item[0].body)
                 champion = self.state.batcher.champion if self.state.batcher is not None else None
                 from churnops.serve.connections import CLOSED
 
-                message = {
+                head = {
                     "worker": self.state.number,
                     "calls": champion.calls if champion is not None else 0,
                     "rows": champion.rows if champion is not None else 0,
                     "closed": dict(CLOSED),
-                    "requests": [entry for entry, _ in batch],
                 }
+                # the entries were written as JSON when they were made (off the event loop when large)
+                message = orjson.dumps(head)[:-1] + b',"requests":[' + b",".join(e.body for e, _ in batch) + b"]}"
                 try:
                     status, _, body = await self.state.link.request(
                         "POST", served.WORKER_PATH,
                         [(served.WORKER_HEADER, self.state.secret), ("content-type", "application/json")],
-                        orjson.dumps(message),
+                        message,
                     )  # fmt: skip
                     answers = orjson.loads(body).get("answers") if status == 200 else None
                     if not isinstance(answers, list) or len(answers) != len(batch):
@@ -500,6 +507,20 @@ class Forwarder:
 
 FORWARD_EVENTS = 20_000
 """Events in one message to the main process at most (more wait for the next)."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One request for the main process, written as JSON, and the events it carries."""
+
+    body: bytes
+    events: int = 0
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> Encoded:
+        import orjson
+
+        return cls(orjson.dumps(entry), len(entry.get("ids") or ()))
 
 
 def worker_app(state: WorkerState) -> Any:
@@ -522,10 +543,10 @@ def worker_app(state: WorkerState) -> Any:
         """A refusal answered here, counted by the main process."""
         with contextlib.suppress(OSError):
             entry = {"endpoint": endpoint, "status": answer.status_code, "seconds": time.perf_counter() - started}
-            await forwarder.send(entry)
+            await forwarder.send(Encoded.of(entry))
         return answer
 
-    async def written(entry: dict[str, Any]) -> dict[str, Any] | Response:
+    async def written(entry: Encoded) -> dict[str, Any] | Response:
         try:
             answer = await forwarder.send(entry)
         except OSError:
@@ -610,25 +631,27 @@ def worker_app(state: WorkerState) -> Any:
 
 async def _written_entry(
     state: WorkerState, endpoint: str, started: float, records: list[tuple[str | None, dict[str, Any]]]
-) -> dict[str, Any]:
+) -> Encoded:
     """What the main process writes for checked (and scored) ``records``: their ids, each record
     as the JSON text the event log keeps, and the values the detectors see (``watched``). Written
     here, off the event loop when there are many, so that the main process's core goes to the
     event log alone."""
     from starlette.concurrency import run_in_threadpool
 
-    def entry() -> dict[str, Any]:
+    def entry() -> Encoded:
         import orjson
 
         plain = [record for _, record in records]
-        return {
-            "endpoint": endpoint,
-            "status": 200,
-            "seconds": time.perf_counter() - started,
-            "ids": [event_id for event_id, _ in records],
-            "texts": [orjson.dumps(record).decode() for record in plain],
-            "columns": {key: [record.get(key) for record in plain] for key in state.watched},
-        }
+        return Encoded.of(
+            {
+                "endpoint": endpoint,
+                "status": 200,
+                "seconds": time.perf_counter() - started,
+                "ids": [event_id for event_id, _ in records],
+                "texts": [orjson.dumps(record).decode() for record in plain],
+                "columns": {key: [record.get(key) for record in plain] for key in state.watched},
+            }
+        )
 
     return entry() if len(records) <= 64 else await run_in_threadpool(entry)
 
