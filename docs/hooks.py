@@ -79,7 +79,13 @@ def execute_notebook(source: Path, destination: Path, timeout: int = 600) -> Any
     notebook = nbformat.read(source, as_version=4)
     destination.parent.mkdir(parents=True, exist_ok=True)
     # local (IPC) sockets: the kernel's traffic never crosses a TCP port, even on 127.0.0.1
-    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(destination.parent / "kernel"))
+    # its connection file (which holds the kernel's key) beside them too, removed with the folder
+    manager = KernelManager(
+        kernel_name="python3",
+        transport="ipc",
+        ip=str(destination.parent / "kernel"),
+        connection_file=str(destination.parent / "kernel.json"),
+    )
     client = NotebookClient(
         notebook, km=manager, timeout=timeout, resources={"metadata": {"path": str(destination.parent)}}
     )

@@ -84,6 +84,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     ...     _ = tmp.write_text("hello")
     >>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
     ('hello', ['a.txt'])
+    >>> import shutil
+    >>> shutil.rmtree(folder)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     refuse_folder(path)

@@ -454,6 +454,8 @@ class TableReader:
     >>> reader = TableReader(folder / "t.csv", row_range=(1, 3))
     >>> reader.columns, [chunk.height for chunk in reader], reader.rows
     (['a', 'b'], [2], 2)
+    >>> import shutil
+    >>> shutil.rmtree(folder)
     """
 
     def __init__(

@@ -259,6 +259,7 @@ class OutputTransaction:
     ...     outputs.commit()
     >>> sorted(p.name for p in folder.iterdir())
     ['a.json', 'b.txt']
+    >>> shutil.rmtree(folder)
     """
 
     def __init__(self, directory: Path, run_id: str, history: bool = False) -> None:
