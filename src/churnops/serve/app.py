@@ -45,7 +45,7 @@ from churnops.errors import ChurnopsError
 from churnops.escape import one_line_short
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
-from churnops.serve.records import MAX_EVENT_ID, RecordError, RecordSchema
+from churnops.serve.records import MAX_EVENT_ID, RecordError, RecordSchema, all_finite
 from churnops.serve.scoring import MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, read_window_file
 
@@ -319,8 +319,7 @@ def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int) ->
     for values in columns.values():
         if not isinstance(values, list) or len(values) != len(ids) or not set(map(type, values)) <= _VALUE_TYPES:
             raise ValueError("one number (or null) of each watched column for each event id")
-        floats = [value for value in values if type(value) is float]
-        if not math.isfinite(sum(floats)) and not all(map(math.isfinite, floats)):
+        if not all_finite([value for value in values if type(value) is float]):
             raise ValueError("one number (or null) of each watched column for each event id")
     return Written(ids, texts, columns)
 

@@ -74,10 +74,6 @@ class Detectors:
                 streams[name] = detector
         return cls(streams, signature)
 
-    def observe(self, records: list[dict[str, Any]]) -> str:
-        """Feed the records in order; the state to save with them (JSON)."""
-        return self.see(self.watch.columns(records))
-
     def see(self, columns: dict[str, list[Any]]) -> str:
         """Feed each stream's values (``columns``, by stream) in order; the state to save with
         them (JSON)."""

@@ -61,9 +61,15 @@ class Watch:
     keys: tuple[str, ...]
     see: Callable[[dict[str, list[Any]]], str]
 
-    def columns(self, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
-        """The values of each key in ``records`` (None where a record has none)."""
-        return {key: [record.get(key) for record in records] for key in self.keys}
+
+def as_logged(records: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[list[str], dict[str, list[Any]]]:
+    """``records`` as the event log keeps them - each as JSON text - and the values of ``keys``
+    in them (None where a record has none), one list per key: what :meth:`EventLog.submit_texts`
+    takes."""
+    import orjson
+
+    texts = [orjson.dumps(record).decode() for record in records]
+    return texts, {key: [record.get(key) for record in records] for key in keys}
 
 
 ROWS_PER_INSERT = 512
@@ -231,16 +237,9 @@ class EventLog:
     ) -> Future[Appended]:
         """:meth:`append` without waiting: the future is done once the events are committed (or
         the transaction failed). The records are written as JSON here, in the caller's thread."""
-        import orjson
-
         pairs = list(events)
-        records = [record for _, record in pairs]
-        return self.submit_texts(
-            [event_id for event_id, _ in pairs],
-            [orjson.dumps(record).decode() for record in records],
-            watch.columns(records) if watch is not None else {},
-            watch,
-        )
+        texts, columns = as_logged([record for _, record in pairs], watch.keys if watch is not None else ())
+        return self.submit_texts([event_id for event_id, _ in pairs], texts, columns, watch)
 
     def submit_texts(
         self, ids: list[str | None], texts: list[str], columns: dict[str, list[Any]], watch: Watch | None = None

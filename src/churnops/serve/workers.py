@@ -639,18 +639,13 @@ async def _written_entry(
     from starlette.concurrency import run_in_threadpool
 
     def entry() -> Encoded:
-        import orjson
+        from churnops.serve.eventlog import as_logged
 
-        plain = [record for _, record in records]
+        texts, columns = as_logged([record for _, record in records], state.watched)
+        ids = [event_id for event_id, _ in records]
+        seconds = time.perf_counter() - started
         return Encoded.of(
-            {
-                "endpoint": endpoint,
-                "status": 200,
-                "seconds": time.perf_counter() - started,
-                "ids": [event_id for event_id, _ in records],
-                "texts": [orjson.dumps(record).decode() for record in plain],
-                "columns": {key: [record.get(key) for record in plain] for key in state.watched},
-            }
+            {"endpoint": endpoint, "status": 200, "seconds": seconds, "ids": ids, "texts": texts, "columns": columns}
         )
 
     return entry() if len(records) <= 64 else await run_in_threadpool(entry)
