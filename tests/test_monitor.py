@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import jsonschema
@@ -14,6 +15,10 @@ from churnops.data.scenarios import apply_scenario, resolve_scenario
 from churnops.monitor.engine import monitor_frames
 from churnops.monitor.settings import settings_from_config
 from churnops.report.metrics import metrics_schema
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def validate(path):
@@ -100,6 +105,18 @@ def test_profile_cache_is_reused_and_keyed_by_content(bank_workspace, cli):
     assert cli("monitor", "--no-cache").exit_code == 0
     fourth = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())
     assert fourth["outputs"]["profile_cache"] == "off"
+    # every way to the profile names the reference by the hash of its bytes: looked up before the
+    # reading, or (without a cache) taken while reading - of the whole file, or of a row window
+    facts = [run["reference"] for run in (first, second, third, fourth)]
+    assert facts[0]["sha256"] == facts[1]["sha256"] == sha256_of(churn.read_bytes().replace(b"Retail ", b"Retail", 1))
+    assert facts[2]["sha256"] == facts[3]["sha256"] == sha256_of(churn.read_bytes())
+    assert cli("monitor", "--no-cache", "--reference-rows", "0:5000").exit_code == 0
+    window = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())["reference"]
+    assert window["sha256"] == sha256_of(churn.read_bytes()) and window["rows"] == 5_000
+    (bank_workspace / "churnops.toml").write_text('[data]\nreference_rows = "all"\n')
+    assert cli("monitor", "--no-cache").exit_code == 0
+    whole = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())["reference"]
+    assert whole["sha256"] == sha256_of(churn.read_bytes()) and whole["rows"] > 20_000
 
 
 def test_tvd_columns_get_a_profile_that_kept_their_rows(bank_workspace, cli):

@@ -195,6 +195,27 @@ def test_reader_chunks_never_split_quoted_newlines(tmp_path):
     assert reader.sha256 == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
 
 
+QUOTED_CELLS = st.text(alphabet='ab,"\n ', max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(QUOTED_CELLS, st.integers(0, 99)), min_size=1, max_size=40), st.integers(1, 48))
+def test_pieces_cut_anywhere_read_the_same_rows_as_the_whole_file(tmp_path_factory, rows, chunk_bytes):
+    # cells full of quotes, commas and line ends, in pieces of a few bytes: a piece often starts
+    # inside a quoted cell, and must never end there
+    path = tmp_path_factory.mktemp("pieces") / "quoted.csv"
+    cell = lambda text: '"' + text.replace('"', '""') + '"'  # noqa: E731
+    path.write_text("text,n\n" + "".join(f"{cell(text)},{n}\n" for text, n in rows))
+    reader = TableReader(path, chunk_bytes=chunk_bytes)
+    read = pl.concat(list(reader), how="vertical_relaxed")
+    assert read["text"].cast(pl.String).fill_null("").to_list() == [text for text, _ in rows]
+    assert read["n"].cast(pl.Int64).to_list() == [n for _, n in rows]
+    assert reader.sha256 == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    start = len(rows) // 3
+    middle = pl.concat(list(TableReader(path, row_range=(start, len(rows)), chunk_bytes=chunk_bytes)))
+    assert middle["n"].cast(pl.Int64).to_list() == [n for _, n in rows[start:]]
+
+
 def test_reader_row_range_across_chunks_and_late_type_change(tmp_path):
     lines = [str(i) for i in range(20_000)] + ["1.5", "abc"]
     path = tmp_path / "late.csv"

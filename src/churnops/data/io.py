@@ -59,6 +59,9 @@ DEFAULT_DIALECT = CsvDialect()
 BINARY_PROBE_BYTES = 8192
 BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF", b"PAR1")
 
+CONTROL_BYTES = bytes([*range(9), *range(14, 32), 127])
+"""Control characters other than tab and line ends (counted by :func:`looks_binary`)."""
+
 
 def looks_binary(start: bytes) -> bool:
     """Whether the first bytes of a file are not text: a known binary signature, a NUL byte, or
@@ -69,7 +72,7 @@ def looks_binary(start: bytes) -> bool:
     """
     if start.startswith(BINARY_MAGIC) or b"\x00" in start:
         return True
-    controls = sum(byte < 9 or 13 < byte < 32 or byte == 127 for byte in start)
+    controls = len(start) - len(start.translate(None, CONTROL_BYTES))
     return controls > max(8, len(start) // 20)
 
 
@@ -724,14 +727,15 @@ class TableReader:
         self._hasher = threading.Thread(target=run, name="churnops-sha256", daemon=True)
         self._hasher.start()
 
-    def _csv_pieces(self) -> Iterator[bytes]:
-        """The file's data lines in pieces of about ``chunk_bytes``, each cut at a line end."""
+    def _csv_pieces(self, prefix: bytes = b"") -> Iterator[bytes]:
+        """The file's data lines in pieces of about ``chunk_bytes``, each cut at a line end outside
+        quotes and preceded by ``prefix``: the bytes read are copied once, into the piece."""
         total = self.path.stat().st_size
         digest = hashlib.sha256()
         lines = 0
         with self.path.open("rb") as handle:
             digest.update(handle.readline())
-            carry = b""
+            carry = b""  # the lines after the last cut: it holds no line end a piece may end at
             while True:
                 block = handle.read(self.chunk_bytes)
                 digest.update(block)
@@ -739,20 +743,22 @@ class TableReader:
                     self._digest = digest
                 if not block:
                     if carry.strip():
-                        yield carry
+                        yield prefix + carry
                     return
-                block = carry + block
-                cut = _safe_cut(block)
+                cut = _safe_cut(block, quoted=carry.count(b'"') % 2 == 1)
                 if cut <= 0:  # one record longer than a piece: keep reading
-                    carry = block
+                    carry += block
                     continue
                 if self.row_range is not None:  # counting lines costs: only a row window needs it
-                    cut = self._window_cut(block, cut, lines)
-                    lines += block.count(b"\n", 0, cut)
-                carry = block[cut:]
+                    whole = carry + block
+                    cut = self._window_cut(whole, len(carry) + cut, lines)
+                    lines += whole.count(b"\n", 0, cut)
+                    piece, carry = prefix + whole[:cut], whole[cut:]
+                else:
+                    piece, carry = b"".join((prefix, carry, memoryview(block)[:cut])), block[cut:]
                 if self.progress:
                     self.progress(handle.tell() - len(carry), total)
-                yield block[:cut]
+                yield piece
 
     def _window_cut(self, block: bytes, cut: int, lines_before: int) -> int:
         """End a piece at the row window's start or end when one falls inside it.
@@ -787,11 +793,12 @@ class TableReader:
         # runs ahead of its consumer, which stops at the window's end)
         needed = self.row_range[1] if self.row_range is not None else None
         parsed = 0
-        for piece in self._csv_pieces():
+        utf8 = self.dialect.utf8  # else each piece is re-encoded first, then given the header
+        for piece in self._csv_pieces(header if utf8 else b""):
             if needed is not None and parsed >= needed:
                 return
             try:
-                data = header + self.dialect.to_utf8(piece)
+                data = piece if utf8 else header + self.dialect.to_utf8(piece)
             except UnicodeDecodeError:
                 raise InputDataError(encoding_problem(self.path, self.dialect)) from None
             try:
@@ -1061,11 +1068,17 @@ def prefetch(chunks: Iterator[pl.DataFrame], depth: int = 1) -> Iterator[pl.Data
                 worker.join(timeout=0.05)
 
 
-def _safe_cut(block: bytes) -> int:
-    """Position just after the last line end of ``block`` that is not inside a quoted field."""
+def _safe_cut(block: bytes, quoted: bool = False) -> int:
+    """Position just after the last line end of ``block`` that is not inside a quoted field
+    (``quoted``: the block starts inside one); 0 when there is none.
+
+    >>> end = bytes([10])
+    >>> _safe_cut(b'a,"b' + end + b'c"' + end + b"d"), _safe_cut(b'x"' + end + b"y", quoted=True)
+    (8, 3)
+    """
     cut = block.rfind(b"\n") + 1
     if b'"' not in block:
-        return cut
-    while cut > 0 and block.count(b'"', 0, cut) % 2:
+        return 0 if quoted else cut
+    while cut > 0 and (block.count(b'"', 0, cut) + quoted) % 2:
         cut = block.rfind(b"\n", 0, cut - 1) + 1
     return cut

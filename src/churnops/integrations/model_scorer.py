@@ -412,7 +412,7 @@ def _ages(series: Any, as_of: str) -> np.ndarray:
     if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
         days = series.cast(pl.Date)
     elif series.dtype in (pl.String, pl.Null):
-        days = series.cast(pl.String).str.strptime(pl.Date, "%Y-%m-%d", strict=False, exact=True)
+        days = series.cast(pl.String).str.strptime(pl.Date, "%Y-%m-%d", strict=False, exact=True, cache=False)
         if days.null_count() != series.null_count():
             return _ages_like_pandas(series, as_of)  # not ISO dates: parse exactly as the pipeline did
     else:

@@ -95,7 +95,9 @@ class NumericAccumulator:
         self.rows += rows
         if self.counting is None and values.size:
             probe = values[:PROBE_VALUES]
-            self.counting = np.unique(probe).size <= max(COUNTS_MODE_RATIO * probe.size, 1)
+            # (with its counts: without them, np.unique imports numpy.ma, 10 ms of a small run)
+            distinct = np.unique(probe, return_counts=True)[0].size
+            self.counting = distinct <= max(COUNTS_MODE_RATIO * probe.size, 1)
         if self.counting:
             distinct, counts = np.unique(values, return_counts=True)
             self._add_counts(distinct, counts.astype(np.int64))

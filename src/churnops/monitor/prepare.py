@@ -380,7 +380,8 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
     if series.dtype.is_temporal():
         return Coerced(series.cast(pl.Datetime("us")).dt.date().cast(pl.Int32).cast(pl.Float64), 0)
     text = series.cast(pl.String)
-    parsed = text.str.to_date("%Y-%m-%d", strict=False)  # the usual case, and the fastest parse
+    # the usual case, and the fastest parse (without polars' cache of each distinct text: half the time)
+    parsed = text.str.to_date("%Y-%m-%d", strict=False, cache=False)
     rest = parsed.null_count() > text.null_count()
     inferred = rest and date_format is None  # a decided format reads each value alone
     if rest:

@@ -80,16 +80,18 @@ def get_reference_profile(
     ``rebuilt`` or ``off``) and the cache file.
     """
     check_readable(source.path)
-    sha = sha256_file(source.path)
     dialect = config.dialect_for("reference")
     probe = TableReader(source.path, source.row_range, dialect=dialect)
     check_target_present(config, source.path, probe.header)
     check_segment_columns(settings, probe.header, str(source.path))
     streaming = is_streaming(config, probe, source.row_range)
-    cache_file = profile_cache_file(config, sha, source.row_range, settings, "streaming" if streaming else "exact")
+    mode = "streaming" if streaming else "exact"
     status = "off"
     profile = None
+    sha: str | None = None  # without a cache to look in, the hash of the bytes as they are read
     if use_cache and not rebuild:
+        sha = sha256_file(source.path)
+        cache_file = profile_cache_file(config, sha, source.row_range, settings, mode)
         cached = cached_profile(config, cache_file, sha, probe.header)
         status = "miss"
         if cached is not None:
@@ -115,6 +117,9 @@ def get_reference_profile(
                 'data.reference_rows = "all" to use the whole file'
             ) from None
         profile = builder.finish()
+        if sha is None:
+            sha = reader.sha256 or sha256_file(source.path)
+            cache_file = profile_cache_file(config, sha, source.row_range, settings, mode)
         if settings.segments:
             profile = _with_segments(profile, source, settings, dialect, streaming, progress)
         if use_cache or rebuild:
