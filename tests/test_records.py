@@ -181,3 +181,19 @@ def test_each_edge_value_in_each_column_is_judged_as_before(column, value):
         assert isinstance(got, RecordError) and got.problems == wanted.problems
     else:
         assert got == wanted
+
+
+def test_of_several_unreadable_dates_the_first_sent_is_named():
+    import polars as pl
+
+    from churnops.errors import InputDataError
+    from churnops.serve.scoring import _dates_one_by_one
+
+    values = ["1990-01-31", *[f"never {i}" for i in range(40)], None, "31/01/1990"]
+    frame = pl.DataFrame({"Date of Birth": values})
+    for _ in range(5):
+        with pytest.raises(InputDataError, match="'never 0' is not a date"):
+            _dates_one_by_one(frame, ["Date of Birth"])
+    readable = frame.filter(~pl.col("Date of Birth").str.starts_with("never").fill_null(False))
+    read = _dates_one_by_one(readable, ["Date of Birth"])
+    assert read["Date of Birth"].cast(pl.String).to_list() == ["1990-01-31", None, "1990-01-31"]

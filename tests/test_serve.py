@@ -158,6 +158,10 @@ def test_hostile_requests_get_a_clear_4xx_and_write_nothing(project):
             assert status == expected and said in json.dumps(answer), (expected, answer)
         status, body, _ = service.request("GET", "/v1/nowhere")
         assert status == 404 and json.loads(body)["error"] == "no such endpoint"
+        # a trailing slash is no endpoint either: never a redirect to a URL made of the client's Host header
+        hostile = {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        status, body, headers = service.request("POST", "/v1/events/", json.dumps([one]).encode(), hostile)
+        assert status == 404 and "location" not in {name.lower() for name in headers}, headers
         status, body, _ = service.request("GET", "/v1/events")
         assert status == 405
         status, body, _ = service.request("GET", "/v1/drift?window=x")

@@ -856,4 +856,7 @@ def create_app(state: ServiceState) -> Starlette:
             if task is not None:
                 task.cancel()
 
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
+    # /v1/events/ is no endpoint: answered 404, never redirected to a URL built from the client's Host header
+    app.router.redirect_slashes = False
+    return app

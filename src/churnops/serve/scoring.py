@@ -74,7 +74,7 @@ def _dates_one_by_one(frame: Any, columns: list[str]) -> Any:
             continue
         text = frame[name].str.strip_chars()
         found: dict[str, Any] = {}
-        for value in text.drop_nulls().unique().to_list():
+        for value in text.drop_nulls().unique(maintain_order=True).to_list():  # the first bad value is named
             if not value:
                 continue
             iso = pl.Series([value]).str.to_date("%Y-%m-%d", strict=False)[0]

@@ -626,7 +626,10 @@ def worker_app(state: WorkerState) -> Any:
         Route("/v1/predict", predict, methods=["POST"]),
         Route("/{rest:path}", passed_on, methods=methods),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    # /v1/events/ is no endpoint: answered 404, never redirected to a URL built from the client's Host header
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _written_entry(
