@@ -821,6 +821,17 @@ def test_numbers_whose_point_may_group_thousands_are_said(tmp_path):
     plain.write_csv(tmp_path / "ref.csv", separator=";")
     done = churnops(tmp_path, *base)
     assert "group thousands" not in done.stderr, done.stderr
+    # incomes that all reach 1,000 have no whole number below it to give them away: the zeros a
+    # group keeps (12.340 for 12340) do - a decimal number is written without them (12.34)
+    high = rng.integers(1_000, 100_000, n)
+    grouped = table.with_columns(pl.Series("income", [f"{v // 1000}.{v % 1000:03d}" for v in high]))
+    grouped.write_csv(tmp_path / "ref.csv", separator=";")
+    done = churnops(tmp_path, *base)
+    assert "numbers whose point may group thousands: income (e.g." in done.stderr, done.stderr
+    decimals = table.with_columns(pl.Series("income", (high / 1000).round(3)))
+    decimals.write_csv(tmp_path / "ref.csv", separator=";")
+    done = churnops(tmp_path, *base)
+    assert done.returncode == 0 and "group thousands" not in done.stderr, done.stderr
 
 
 def test_a_target_that_is_not_a_label_is_said_not_called_absent(tmp_path):

@@ -106,6 +106,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         numbers_as_text_columns,
         thousands_point_columns,
         with_columns_added,
+        written_cells,
     )
 
     dates, ids = inferred_columns(config, sample)
@@ -118,7 +119,9 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
-    points = thousands_point_columns(sample) if infer and dialect.decimal == "." else []
+    points = []
+    if infer and dialect.decimal == ".":
+        points = thousands_point_columns(sample, lambda names: written_cells(reference, dialect, names, sample.height))
     return Inference(dates, ids, formats, commas, strays, points)
 
 

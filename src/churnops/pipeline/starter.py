@@ -10,6 +10,7 @@ writes is validated by loading it back before it is saved.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -156,11 +157,9 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
     return found
 
 
-THOUSANDS_POINT_MIN = 20
-"""Numbers with a point a sample must hold before their points are taken for thousands groups."""
-
-
-def thousands_point_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
+def thousands_point_columns(
+    frame: pl.DataFrame, written: Callable[[list[str]], dict[str, list[str]]] | None = None
+) -> list[tuple[str, str]]:
     """Decimal columns of a CSV sample whose points look like thousands separators (``3.283``
     for 3283, a European export read with a decimal point), with an example each: at least
     :data:`THOUSANDS_POINT_MIN` numbers have a point; every one of them has one to three digits
@@ -168,14 +167,24 @@ def thousands_point_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
     written ``3.280`` reads 3.28); whole numbers - written without a point below 1,000 - are at
     least 2% of the values, and none reaches 1,000 (it would have been grouped).
 
+    A column of numbers that all reach 1,000 has no whole number to tell it from a measure with
+    three decimals (coordinates, rates): ``written(names)``, when given, returns the sample's
+    cells of those columns as the file writes them, and the column is taken when every cell is
+    written with exactly three digits after the point and at least :data:`GROUP_ZEROS` of them
+    end in 0 - a group keeps its zeros (``45.120``), a decimal number is written without them.
+
     >>> thousands_point_columns(pl.DataFrame({"a": [3.283, 1.001, 12.5, 443.0] * 10}))
     []
     >>> thousands_point_columns(pl.DataFrame({"a": [3.283, 1.001, 12.046, 443.0, 998.0] * 10}))
     [('a', '3.283')]
     >>> thousands_point_columns(pl.DataFrame({"lat": [48.137, 52.52, 50.111, 53.551, 48.775] * 10}))
     []
+    >>> texts = ["48.137", "52.520", "50.111", "53.551", "48.775"] * 10
+    >>> thousands_point_columns(pl.DataFrame({"pay": [float(t) for t in texts]}), lambda names: {"pay": texts})
+    [('pay', '48.137')]
     """
     found = []
+    unsure = []  # every number has a point: only how they are written can tell
     for name, dtype in frame.schema.items():
         if not dtype.is_float():
             continue
@@ -184,17 +193,52 @@ def thousands_point_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
         pointed = values.filter(values != values.floor())
         if pointed.len() < THOUSANDS_POINT_MIN or (whole.len() and float(whole.abs().max()) >= 1000):
             continue
-        if whole.len() < max(5, 0.02 * values.len()):  # below 1,000 a grouped export writes no point at all;
-            continue  # three-decimal measures (coordinates, rates, weights) are rarely whole
         thousandths = (pointed.abs() * 1000).round(6)
         if not (thousandths == thousandths.round(0)).all() or not (pointed.abs() >= 1).all():
             continue
         if float(pointed.abs().max()) >= 1000:
             continue
+        if whole.len() < max(5, 0.02 * values.len()):  # below 1,000 a grouped export writes no point at all;
+            unsure.append(name)  # three-decimal measures (coordinates, rates, weights) are rarely whole
+            continue
         exact = ((thousandths.round(0) % 10) != 0).mean()
         if exact is not None and float(exact) >= 0.8:
             found.append((name, f"{float(pointed[0]):.3f}"))
-    return found
+    if unsure and written is not None:
+        cells = written(unsure)
+        for name in unsure:
+            texts = [text.strip() for text in cells.get(name, []) if text.strip()]
+            grouped = bool(texts) and all(_GROUPED.fullmatch(text) for text in texts)
+            if grouped and sum(text.endswith("0") for text in texts) >= GROUP_ZEROS * len(texts):
+                found.append((name, texts[0]))
+    order = {name: index for index, name in enumerate(frame.columns)}
+    return sorted(found, key=lambda pair: order[pair[0]])
+
+
+THOUSANDS_POINT_MIN = 20
+"""Numbers with a point a sample must hold before their points are taken for thousands groups."""
+GROUP_ZEROS = 0.03
+"""Share of a column's cells ending in 0 after a point (``45.120``) that shows the point groups
+thousands, when every number is written with three digits after it (about one in ten does)."""
+_GROUPED = re.compile(r"-?[1-9]\d{0,2}\.\d{3}")
+
+
+def written_cells(path: Path, dialect: CsvDialect, names: list[str], rows: int) -> dict[str, list[str]]:
+    """The first ``rows`` cells of the columns ``names`` of a CSV file, as written."""
+    import csv
+    import itertools
+
+    encoding = "utf-8-sig" if dialect.utf8 else dialect.encoding
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        lines = csv.reader(handle, delimiter=dialect.separator)
+        header = [name.strip() for name in next(lines, [])]
+        wanted = {name: header.index(name) for name in names if name in header}
+        cells: dict[str, list[str]] = {name: [] for name in wanted}
+        for line in itertools.islice(lines, rows):
+            for name, index in wanted.items():
+                if index < len(line):
+                    cells[name].append(line[index])
+    return cells
 
 
 def numbers_as_text_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
