@@ -1149,3 +1149,67 @@ def test_a_window_folder_or_windows_dir_planted_as_a_link_is_never_written_throu
     assert f"{windows / '0'} was a symbolic link: removed (what it pointed to is untouched)" in errors, errors
     assert "serve.windows_dir now leads through a symbolic link" in errors, errors
     assert "Traceback" not in errors, errors
+
+
+def _metric(service: Service, name: str) -> float:
+    text = service.request("GET", "/metrics")[1].decode()
+    return float(text.split(f"\n{name} ", 1)[1].split("\n", 1)[0])
+
+
+def _head(body: bytes, path: str = "/v1/events", token: str = TOKEN) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+
+def _answer(connection) -> bytes:
+    said = b""
+    while chunk := connection.recv(65_536):
+        said += chunk
+    return said
+
+
+def test_large_bodies_wait_for_room_and_every_one_is_answered(project):
+    """Many large bodies at once took a worker to 2 GB (a body is about ten times its size in
+    memory while checked): a process works on at most serve.max_inflight_bytes of bodies at once.
+    A request beyond waits - its body not read - until room is given back, then is answered; a
+    request without the token holds no room."""
+    import socket
+
+    limit = 1 << 20
+    service = Service(
+        project, "--set", f"serve.max_body_bytes={limit}", "--set", f"serve.max_inflight_bytes={limit}",
+        "--set", "serve.max_batch=5000",
+    )  # fmt: skip
+    events = churnops.generate(4_000, start=20_000).to_dicts()
+    size = len(json.dumps(events[:100]).encode()) / 100
+    count = int(0.7 * limit / size)  # each body about 70% of the room: two do not fit at once
+    first, second = (json.dumps(events[i * count : (i + 1) * count]).encode() for i in range(2))
+    assert limit // 2 < len(first) < limit and limit // 2 < len(second) < limit
+    host, port = service.url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port))) as a, socket.create_connection((host, int(port))) as b:
+            a.sendall(_head(first))
+            assert a.recv(100).startswith(b"HTTP/1.1 100 Continue")  # asked for its body: it holds the room
+            # a request without the token is refused at once, holding nothing
+            with socket.create_connection((host, int(port))) as stranger:
+                stranger.sendall(_head(second, token="not-the-token-0123456789"))
+                assert _answer(stranger).startswith(b"HTTP/1.1 401")
+            b.sendall(_head(second))
+            for _ in range(100_000):  # the service says when the second request waits
+                if _metric(service, "churnops_serve_bodies_waiting") == 1:
+                    break
+            assert _metric(service, "churnops_serve_bodies_waiting") == 1
+            assert not select.select([b], [], [], 0)[0]  # not asked for its body while the first holds the room
+            a.sendall(first)
+            answer = _answer(a)
+            assert answer.startswith(b"HTTP/1.1 200") and f'"accepted":{count}'.encode() in answer, answer[:300]
+            assert b.recv(100).startswith(b"HTTP/1.1 100 Continue")  # room given back: its turn
+            b.sendall(second)
+            answer = _answer(b)
+            assert answer.startswith(b"HTTP/1.1 200") and f'"accepted":{count}'.encode() in answer, answer[:300]
+        assert _metric(service, "churnops_serve_bodies_waiting") == 0
+        assert _metric(service, "churnops_serve_body_waits_total") == 1
+    finally:
+        service.stop()

@@ -708,6 +708,10 @@ class ServeConfig(_Section):
     """Most events one POST /v1/events may carry."""
     max_body_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 16 << 20
     """Largest request body accepted (larger: 413)."""
+    max_inflight_bytes: Annotated[int, Field(ge=1_024, le=1 << 40)] = 64 << 20
+    """Bytes of request bodies one process works on at once (a body takes about ten times its
+    size in memory while it is checked); more requests wait for room, up to half of
+    ``request_timeout``, then get 503. One body larger than this goes alone."""
     request_timeout: Annotated[float, Field(ge=0.1, le=3_600)] = 30.0
     """Seconds a client has, from connecting (or from the first byte of its next request), to send
     a whole request - head and body; a connection that stays silent or trickles is closed."""

@@ -21,6 +21,7 @@ Endpoints (write endpoints need ``Authorization: Bearer <token>``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import json
@@ -29,6 +30,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +93,8 @@ class ServiceState:
     ab: ABConfig = field(default_factory=ABConfig)
     """``[serve.ab]``: the challenger's share and alias, and what a promotion needs."""
     ab_key: str | None = None
+    budget: BodyBudget | None = None
+    """The bytes of request bodies worked on at once (``serve.max_inflight_bytes``)."""
     worker_secret: str | None = None
     """With ``--workers``: what the worker processes prove themselves with on the private socket."""
     worker_models: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -179,6 +183,86 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class BodyBudget:
+    """The bytes of request bodies one process works on at once (``serve.max_inflight_bytes``).
+
+    A body grows to about ten times its size in Python objects while it is read and checked, so
+    many large requests at once could take the machine's memory. Each write request reserves its
+    declared size (``Content-Length``, else ``serve.max_body_bytes``) before its body is read and
+    gives it back once answered; beyond the budget, requests wait for room for at most
+    ``patience`` seconds - then 503, before the connection's own deadline
+    (``serve.request_timeout``) would cut it with no answer. A request larger than the whole
+    budget goes alone.
+
+    >>> async def two():
+    ...     budget = BodyBudget(100, patience=0.01)
+    ...     async with budget.reserved(80) as first:
+    ...         async with budget.reserved(30) as second:
+    ...             return first, second, budget.in_use, budget.waiting
+    >>> asyncio.run(two())
+    (True, False, 80, 0)
+    """
+
+    def __init__(self, total: int, patience: float) -> None:
+        self.total = total
+        self.patience = patience
+        self.in_use = 0
+        self.waiting = 0
+        """Requests waiting for room now (the ``churnops_serve_bodies_waiting`` gauge)."""
+        self.waited = 0
+        """Requests that had to wait for room, since the start."""
+        self._room = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def reserved(self, size: int) -> AsyncIterator[bool]:
+        """Hold ``size`` bytes of the budget; yields False (nothing held) when no room came in time."""
+        size = max(0, min(size, self.total))
+        held = True
+        async with self._room:
+            if self.in_use + size > self.total:
+                self.waiting += 1
+                self.waited += 1
+                try:
+                    await asyncio.wait_for(self._room.wait_for(lambda: self.in_use + size <= self.total), self.patience)
+                except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the built-in one
+                    held = False
+                finally:
+                    self.waiting -= 1
+            if held:
+                self.in_use += size
+        if not held:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            async with self._room:
+                self.in_use -= size
+                self._room.notify_all()
+
+
+def declared_size(request: Request, limit: int) -> int:
+    """The body size a request declares (``Content-Length``), or ``limit`` when it declares none."""
+    declared = request.headers.get("content-length", "")
+    return min(int(declared), limit) if declared.isdigit() else limit
+
+
+def budgeted(state: Any, handler: Any) -> Any:
+    """``handler`` run with its request's body size held in ``state.budget`` (see :class:`BodyBudget`);
+    a request without the token holds nothing (it is refused before its body is read)."""
+
+    async def held(request: Request) -> Response:
+        budget: BodyBudget | None = state.budget
+        if budget is None or not authorized(state, request):  # answered 401 without a byte of the body read
+            return await handler(request)  # type: ignore[no-any-return]
+        async with budget.reserved(declared_size(request, state.max_body_bytes)) as room:
+            if not room:
+                return _problem(503, "the service is busy with other large requests; try again", retry=True)
+            return await handler(request)  # type: ignore[no-any-return]
+
+    return held
+
+
 def _label(value: str) -> str:
     """A Prometheus label value: backslash, quote and line ends escaped."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -188,11 +272,11 @@ LABEL_KEYS = ("event_id", "label")
 """What one item of ``POST /v1/labels`` holds."""
 
 
-def _problem(status: int, message: str, problems: list[str] | None = None) -> JSONAnswer:
+def _problem(status: int, message: str, problems: list[str] | None = None, retry: bool = False) -> JSONAnswer:
     body: dict[str, Any] = {"error": message}
     if problems:
         body["problems"] = problems
-    return JSONAnswer(body, status_code=status)
+    return JSONAnswer(body, status_code=status, headers={"Retry-After": "1"} if retry else None)
 
 
 WORKER_PATH = "/internal/v1/worker"
@@ -727,6 +811,13 @@ def create_app(state: ServiceState) -> Starlette:
                 f"{CLOSED[reason] + sum(told.get(reason, 0) for told in state.worker_closed.values())}"
                 for reason in CLOSED_REASONS
             ),
+            "# HELP churnops_serve_bodies_waiting Requests waiting for room to read their body "
+            "(serve.max_inflight_bytes)",
+            "# TYPE churnops_serve_bodies_waiting gauge",
+            f"churnops_serve_bodies_waiting {state.budget.waiting if state.budget else 0}",
+            "# HELP churnops_serve_body_waits_total Requests that waited for room to read their body",
+            "# TYPE churnops_serve_body_waits_total counter",
+            f"churnops_serve_body_waits_total {state.budget.waited if state.budget else 0}",
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",
         ]
@@ -824,9 +915,9 @@ def create_app(state: ServiceState) -> Starlette:
         return _problem(405, "method not allowed")
 
     routes = [
-        Route("/v1/events", timed("events", events), methods=["POST"]),
-        Route("/v1/predict", timed("predict", predict), methods=["POST"]),
-        Route("/v1/labels", timed("labels", labels), methods=["POST"]),
+        Route("/v1/events", timed("events", budgeted(state, events)), methods=["POST"]),
+        Route("/v1/predict", timed("predict", budgeted(state, predict)), methods=["POST"]),
+        Route("/v1/labels", timed("labels", budgeted(state, labels)), methods=["POST"]),
         Route("/v1/drift", timed("drift", drift), methods=["GET"]),
         Route("/v1/windows/{window}/report", timed("report", window_report), methods=["GET"]),
         Route("/metrics", timed("metrics", metrics), methods=["GET"]),

@@ -164,7 +164,7 @@ def start_monitoring(config: Config) -> Monitoring:
 def start(config: Config, token: str | None) -> ServiceState:
     """Everything the application needs: the shared monitoring state (:func:`start_monitoring`)
     and the champion (and challenger) that score ``/v1/predict``."""
-    from churnops.serve.app import ServiceState
+    from churnops.serve.app import BodyBudget, ServiceState
     from churnops.serve.scoring import Champion, MicroBatcher
 
     monitoring = start_monitoring(config)
@@ -199,6 +199,7 @@ def start(config: Config, token: str | None) -> ServiceState:
         window_size=config.serve.window_size,
         folder=monitoring.folder,
         window_period=monitoring.window_period,
+        budget=BodyBudget(config.serve.max_inflight_bytes, config.serve.request_timeout / 2),
     )
     state.config = config
     monitoring.evaluator.after = lambda: check_models(state, config)

@@ -430,6 +430,8 @@ class WorkerState:
     batcher: Any = None
     challenger: Any = None
     stopping: bool = False
+    budget: Any = None
+    """The bytes of request bodies this worker works on at once (``serve.max_inflight_bytes``)."""
 
 
 class Forwarder:
@@ -622,8 +624,8 @@ def worker_app(state: WorkerState) -> Any:
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
     routes = [
-        Route("/v1/events", events, methods=["POST"]),
-        Route("/v1/predict", predict, methods=["POST"]),
+        Route("/v1/events", served.budgeted(state, events), methods=["POST"]),
+        Route("/v1/predict", served.budgeted(state, predict), methods=["POST"]),
         Route("/{rest:path}", passed_on, methods=methods),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
@@ -710,6 +712,7 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
     config = inferred_configuration(config, reference_source(config, MonitorRequest()).path)
     if config.model_dump(mode="json") != setup.get("resolved"):
         raise ValueError("the configuration read here differs from the service's; restart the service")
+    from churnops.serve import app as served
     from churnops.serve.ab import customer_column
 
     schema = RecordSchema(dtypes)
@@ -717,6 +720,7 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
     state = WorkerState(
         number, schema, token, serve.max_batch, serve.max_body_bytes, serve.ab, customer_column(config),
         MainLink(str(texts[1])), str(texts[2]), tuple(watched),
+        budget=served.BodyBudget(serve.max_inflight_bytes, serve.request_timeout / 2),
     )  # fmt: skip
     _load_models(state, config, setup.get("models") or {})
     return state, config
