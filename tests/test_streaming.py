@@ -216,6 +216,18 @@ def test_pieces_cut_anywhere_read_the_same_rows_as_the_whole_file(tmp_path_facto
     assert middle["n"].cast(pl.Int64).to_list() == [n for _, n in rows[start:]]
 
 
+@pytest.mark.parametrize("chunk_bytes", [*range(1, 41), None])
+def test_rows_after_a_row_window_never_change_how_its_rows_are_read(tmp_path, chunk_bytes):
+    # the window's rows are parsed apart from the rows around it, whatever the pieces: a text cell
+    # after it (the last line, without a line end) turned its numbers into text; a line with more
+    # fields after it made the read fail
+    (tmp_path / "text.csv").write_bytes(b"a,b\n1,x\n2,y\nzzz,w")
+    (tmp_path / "fields.csv").write_bytes(b"a,b\n1,x\n2,y\n3,z,extra,fields\n4,w")
+    for name in ("text.csv", "fields.csv"):
+        frames = list(TableReader(tmp_path / name, row_range=(1, 2), chunk_bytes=chunk_bytes))
+        assert [frame.rows() for frame in frames] == [[(2, "y")]] and frames[0].schema["a"] == pl.Int64, name
+
+
 def test_reader_row_range_across_chunks_and_late_type_change(tmp_path):
     lines = [str(i) for i in range(20_000)] + ["1.5", "abc"]
     path = tmp_path / "late.csv"

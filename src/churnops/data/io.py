@@ -742,19 +742,32 @@ class TableReader:
                 if not block and handle.tell() == total:
                     self._digest = digest
                 if not block:
+                    while self.row_range is not None and carry.strip():  # the window's ends still cut
+                        ended = carry if carry.endswith(b"\n") else carry + b"\n"  # the last line counts
+                        cut = min(self._window_cut(ended, len(ended), lines), len(carry))
+                        if cut >= len(carry):
+                            break
+                        lines += carry.count(b"\n", 0, cut)
+                        yield prefix + carry[:cut]
+                        carry = carry[cut:]
                     if carry.strip():
                         yield prefix + carry
                     return
-                cut = _safe_cut(block, quoted=carry.count(b'"') % 2 == 1)
-                if cut <= 0:  # one record longer than a piece: keep reading
-                    carry += block
-                    continue
                 if self.row_range is not None:  # counting lines costs: only a row window needs it
+                    # the carried lines may hold the window's other end: cut in them as well
                     whole = carry + block
-                    cut = self._window_cut(whole, len(carry) + cut, lines)
+                    cut = _safe_cut(whole)
+                    if cut <= 0:  # one record longer than a piece: keep reading
+                        carry = whole
+                        continue
+                    cut = self._window_cut(whole, cut, lines)
                     lines += whole.count(b"\n", 0, cut)
                     piece, carry = prefix + whole[:cut], whole[cut:]
                 else:
+                    cut = _safe_cut(block, quoted=carry.count(b'"') % 2 == 1)
+                    if cut <= 0:  # one record longer than a piece: keep reading
+                        carry += block
+                        continue
                     piece, carry = b"".join((prefix, carry, memoryview(block)[:cut])), block[cut:]
                 if self.progress:
                     self.progress(handle.tell() - len(carry), total)
@@ -1079,6 +1092,9 @@ def _safe_cut(block: bytes, quoted: bool = False) -> int:
     cut = block.rfind(b"\n") + 1
     if b'"' not in block:
         return 0 if quoted else cut
-    while cut > 0 and (block.count(b'"', 0, cut) + quoted) % 2:
-        cut = block.rfind(b"\n", 0, cut - 1) + 1
+    inside = (block.count(b'"', 0, cut) + quoted) % 2  # whether that line end is inside quotes
+    while cut > 0 and inside:  # one line back at a time, counting only that line's quotes
+        previous = block.rfind(b"\n", 0, cut - 1) + 1
+        inside ^= block.count(b'"', previous, cut) % 2
+        cut = previous
     return cut
