@@ -162,6 +162,20 @@ def test_hostile_requests_get_a_clear_4xx_and_write_nothing(project):
         hostile = {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         status, body, headers = service.request("POST", "/v1/events/", json.dumps([one]).encode(), hostile)
         assert status == 404 and "location" not in {name.lower() for name in headers}, headers
+        # a Content-Length written with thousands of leading zeros is still its number (it was a 500)
+        import socket
+
+        body = json.dumps([{**one, "Balance": "lots"}]).encode()  # read whole and checked: 422, nothing written
+        host, port = service.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {'0' * 5_000}{len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+            said = _answer(raw)
+        assert said.startswith(b"HTTP/1.1 422") and b"Balance: expected a number" in said, said[:300]
         status, body, _ = service.request("GET", "/v1/events")
         assert status == 405
         status, body, _ = service.request("GET", "/v1/drift?window=x")
@@ -1213,3 +1227,44 @@ def test_large_bodies_wait_for_room_and_every_one_is_answered(project):
         assert _metric(service, "churnops_serve_body_waits_total") == 1
     finally:
         service.stop()
+
+
+def test_waiting_requests_get_room_in_order_of_arrival():
+    """A large body waited while a steady flow of small ones, each fitting the room left, went in
+    before it - until it gave up with 503. A request that fits waits behind those already waiting."""
+    import asyncio
+
+    from churnops.serve.app import BodyBudget
+
+    async def scenario() -> list[str]:
+        budget = BodyBudget(100, patience=60)
+        order: list[str] = []
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(name: str, size: int, until: asyncio.Event | None = None) -> None:
+            async with budget.reserved(size) as room:
+                assert room
+                order.append(name)
+                if until is not None:
+                    holding.set()
+                    await until.wait()
+
+        first = asyncio.create_task(hold("first", 80, release))
+        await holding.wait()
+        large = asyncio.create_task(hold("large", 500))  # larger than the room: goes alone, when it is empty
+        for _ in range(1_000):  # turns of the event loop (no clock) until it waits
+            if budget.waiting == 1:
+                break
+            await asyncio.sleep(0)
+        small = asyncio.create_task(hold("small", 10))  # would fit beside the first, but the large waits already
+        for _ in range(1_000):
+            if budget.waiting == 2 or small.done():
+                break
+            await asyncio.sleep(0)
+        assert order == ["first"] and budget.in_use == 80 and budget.waiting == 2, order
+        release.set()
+        await asyncio.gather(first, large, small)
+        assert budget.waiting == 0 and budget.in_use == 0 and budget.waited == 2
+        return order
+
+    assert asyncio.run(scenario()) == ["first", "large", "small"]

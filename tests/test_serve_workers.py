@@ -217,6 +217,35 @@ def test_workers_refuse_what_the_main_process_refuses_and_the_private_door_stays
             while chunk := raw.recv(65_536):
                 said += chunk
         assert said.startswith(b"HTTP/1.1 404") and b"location" not in said.lower(), said
+        # a body is read only for an endpoint that takes one, and only with the token: 'Expect:
+        # 100-continue' shows whether the worker asked for it (it read whole bodies to pass them on)
+        for path, token, expected in (
+            ("/v1/labels", None, b"HTTP/1.1 401"),
+            ("/v1/labels", "wrong-token-0123456789", b"HTTP/1.1 401"),
+            ("/v1/elsewhere", TOKEN, b"HTTP/1.1 404"),
+            ("/v1/drift", TOKEN, b"HTTP/1.1 405"),
+        ):
+            with socket.create_connection((host, int(port))) as raw:
+                auth = f"Authorization: Bearer {token}\r\n" if token else ""
+                raw.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+                    f"Content-Length: 1000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+                )
+                said = raw.recv(65_536)
+            assert said.startswith(expected), (path, said[:200])
+        # a Content-Length written with thousands of leading zeros is still its number
+        body = json.dumps(row).encode()
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {'0' * 5_000}{len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+            said = b""
+            while chunk := raw.recv(65_536):
+                said += chunk
+        assert said.startswith(b"HTTP/1.1 200"), said[:300]
     finally:
         service.stop()
 
@@ -343,9 +372,10 @@ def test_a_workers_message_is_checked_for_its_form():
     logged = {"endpoint": "events", "status": 200, "seconds": 0.0, "ids": ["e1"], "texts": ['{"Geography":"x"}'],
               "columns": {"churn_probability": [None]}}  # fmt: skip
     refused = {"endpoint": "predict", "status": 422, "seconds": 0.0}
-    good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused], "closed": {"slow_request": 2}}
+    good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused], "closed": {"slow_request": 2},
+            "bodies": {"waiting": 1, "waited": 4}}  # fmt: skip
     told = worker_message(good, watched, 10)
-    assert told.closed == {"slow_request": 2}
+    assert told.closed == {"slow_request": 2} and told.bodies == {"waiting": 1, "waited": 4}
     assert [entry.error for entry in told.entries] == [None, None, None]
     first, second = told.entries[0].written, told.entries[1].written
     assert first is not None and (first.ids, first.texts, first.columns) == ([None], [text], scored["columns"])
@@ -354,7 +384,9 @@ def test_a_workers_message_is_checked_for_its_form():
     for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": []},
                 {**good, "requests": [scored] * 1_025}, {**good, "requests": [{**scored, "seconds": "0"}]},
                 {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]},
-                {**good, "closed": {"other": 1}}, {**good, "closed": {"slow_request": -1}}):  # fmt: skip
+                {**good, "closed": {"other": 1}}, {**good, "closed": {"slow_request": -1}},
+                {**good, "bodies": {"waiting": -1}}, {**good, "bodies": {"other": 1}}, {**good, "bodies": [1]},
+                {**good, "bodies": {"waited": 1.5}}):  # fmt: skip
         with pytest.raises(ValueError):
             worker_message(bad, watched, 10)
     for entry in (

@@ -30,6 +30,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ class ServiceState:
     """Each worker's model calls and records scored, as it last told them."""
     worker_closed: dict[int, dict[str, int]] = field(default_factory=dict)
     """The connections each worker cut, by reason, as it last told them."""
+    worker_bodies: dict[int, dict[str, int]] = field(default_factory=dict)
+    """Each worker's requests waiting for room (``waiting``) and that waited (``waited``), as it last told them."""
     workers: Any = None
     """The worker processes (:class:`churnops.serve.workers.WorkerPool`), with ``--workers``."""
     config: Any = None
@@ -171,8 +174,8 @@ def _plain(value: Any) -> Any:
 
 
 async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -207,27 +210,39 @@ class BodyBudget:
         self.total = total
         self.patience = patience
         self.in_use = 0
-        self.waiting = 0
-        """Requests waiting for room now (the ``churnops_serve_bodies_waiting`` gauge)."""
         self.waited = 0
         """Requests that had to wait for room, since the start."""
+        self._queue: deque[object] = deque()  # the waiting requests, in order of arrival
         self._room = asyncio.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for room now (the ``churnops_serve_bodies_waiting`` gauge)."""
+        return len(self._queue)
 
     @contextlib.asynccontextmanager
     async def reserved(self, size: int) -> AsyncIterator[bool]:
-        """Hold ``size`` bytes of the budget; yields False (nothing held) when no room came in time."""
+        """Hold ``size`` bytes of the budget; yields False (nothing held) when no room came in time.
+
+        Waiting requests are served in order of arrival: a request that would fit does not pass
+        one that waits already (a steady flow of small bodies would starve a large one)."""
         size = max(0, min(size, self.total))
         held = True
         async with self._room:
-            if self.in_use + size > self.total:
-                self.waiting += 1
+            if self._queue or self.in_use + size > self.total:
+                ticket = object()
+                self._queue.append(ticket)
                 self.waited += 1
                 try:
-                    await asyncio.wait_for(self._room.wait_for(lambda: self.in_use + size <= self.total), self.patience)
+                    await asyncio.wait_for(
+                        self._room.wait_for(lambda: self._queue[0] is ticket and self.in_use + size <= self.total),
+                        self.patience,
+                    )
                 except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the built-in one
                     held = False
                 finally:
-                    self.waiting -= 1
+                    self._queue.remove(ticket)
+                    self._room.notify_all()  # the next in line may fit now
             if held:
                 self.in_use += size
         if not held:
@@ -241,10 +256,25 @@ class BodyBudget:
                 self._room.notify_all()
 
 
-def declared_size(request: Request, limit: int) -> int:
-    """The body size a request declares (``Content-Length``), or ``limit`` when it declares none."""
+def declared_length(request: Request) -> int | None:
+    """The body size a request declares (``Content-Length``); None when it declares none. Leading
+    zeros are no digits of the size (thousands of them made ``int`` refuse the text).
+
+    >>> from starlette.requests import Request
+    >>> declared_length(Request({"type": "http", "headers": [(b"content-length", b"0" * 5000 + b"519")]}))
+    519
+    """
     declared = request.headers.get("content-length", "")
-    return min(int(declared), limit) if declared.isdigit() else limit
+    if not declared.isdigit() or not declared.isascii():
+        return None
+    digits = declared.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 1 << 62
+
+
+def declared_size(request: Request, limit: int) -> int:
+    """The body size a request declares, at most ``limit``; ``limit`` when it declares none."""
+    declared = declared_length(request)
+    return limit if declared is None else min(declared, limit)
 
 
 def budgeted(state: Any, handler: Any) -> Any:
@@ -279,6 +309,8 @@ def _problem(status: int, message: str, problems: list[str] | None = None, retry
     return JSONAnswer(body, status_code=status, headers={"Retry-After": "1"} if retry else None)
 
 
+UNAUTHORIZED = "a bearer token is required (Authorization: Bearer ...)"
+"""The answer (401) to a write request without the service's token."""
 WORKER_PATH = "/internal/v1/worker"
 """Where worker processes (``--workers``) send what they scored; answered on the private socket only."""
 WORKER_HEADER = "x-churnops-worker"
@@ -336,6 +368,8 @@ class WorkerMessage:
     entries: list[WorkerEntry]
     closed: dict[str, int] = field(default_factory=dict)
     """The connections the worker cut so far, by reason (``churnops_serve_closed_connections_total``)."""
+    bodies: dict[str, int] = field(default_factory=dict)
+    """The worker's requests waiting for room to read their body now, and that waited since it started."""
 
 
 _ID_TYPES = frozenset({type(None), str})
@@ -361,6 +395,11 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
         reason in CLOSED_REASONS and type(count) is int and 0 <= count < 2**62 for reason, count in closed.items()
     ):
         raise ValueError("closed must count the connections cut by reason")
+    bodies = message.get("bodies", {})
+    if not isinstance(bodies, dict) or not all(
+        key in ("waiting", "waited") and type(count) is int and 0 <= count < 2**62 for key, count in bodies.items()
+    ):
+        raise ValueError("bodies must count the requests waiting for room and that waited")
     requests = message.get("requests")
     if not isinstance(requests, list) or not 0 < len(requests) <= MAX_WORKER_REQUESTS:
         raise ValueError(f"requests must be a list of 1 to {MAX_WORKER_REQUESTS} entries")
@@ -377,7 +416,7 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
             entries.append(WorkerEntry(endpoint, status, seconds, _written(entry, watched, max_batch)))
         except ValueError as exc:
             entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
-    return WorkerMessage(worker, calls, rows, entries, dict(closed))
+    return WorkerMessage(worker, calls, rows, entries, dict(closed), dict(bodies))
 
 
 def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int) -> Written | None:
@@ -432,7 +471,7 @@ async def read_json(state: Any, request: Request, check: Any) -> Any:
     """``check(payload)`` of the request's authorized JSON body (off the event loop), or the 4xx
     answer saying why there is none. ``state`` gives ``token`` and ``max_body_bytes``."""
     if not authorized(state, request):
-        return _problem(401, "a bearer token is required (Authorization: Bearer ...)")
+        return _problem(401, UNAUTHORIZED)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         return _problem(415, "send the body as application/json")
@@ -639,6 +678,7 @@ def create_app(state: ServiceState) -> Starlette:
             return _problem(400, f"a worker's message that cannot be read: {str(exc)[:200]}")
         state.worker_models[told.worker] = (told.calls, told.rows)
         state.worker_closed[told.worker] = told.closed
+        state.worker_bodies[told.worker] = told.bodies
         submitted = iter(
             [
                 state.log.submit_texts(entry.written.ids, entry.written.texts, entry.written.columns, watch)
@@ -802,6 +842,9 @@ def create_app(state: ServiceState) -> Starlette:
             text += exposition(last["metrics"], {"window": str(last["window"])})
         from churnops.serve.connections import CLOSED
 
+        def bodies(key: str, own: int) -> int:  # this process's, and each worker's as it last told it
+            return own + sum(told.get(key, 0) for told in state.worker_bodies.values())
+
         lines = [
             "# HELP churnops_serve_closed_connections_total Connections the service cut: a request not sent "
             "in time, answers not taken in time, a request too large",
@@ -814,10 +857,10 @@ def create_app(state: ServiceState) -> Starlette:
             "# HELP churnops_serve_bodies_waiting Requests waiting for room to read their body "
             "(serve.max_inflight_bytes)",
             "# TYPE churnops_serve_bodies_waiting gauge",
-            f"churnops_serve_bodies_waiting {state.budget.waiting if state.budget else 0}",
+            f"churnops_serve_bodies_waiting {bodies('waiting', state.budget.waiting if state.budget else 0)}",
             "# HELP churnops_serve_body_waits_total Requests that waited for room to read their body",
             "# TYPE churnops_serve_body_waits_total counter",
-            f"churnops_serve_body_waits_total {state.budget.waited if state.budget else 0}",
+            f"churnops_serve_body_waits_total {bodies('waited', state.budget.waited if state.budget else 0)}",
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",
         ]

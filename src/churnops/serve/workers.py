@@ -485,6 +485,9 @@ class Forwarder:
                     "calls": champion.calls if champion is not None else 0,
                     "rows": champion.rows if champion is not None else 0,
                     "closed": dict(CLOSED),
+                    "bodies": {"waiting": self.state.budget.waiting, "waited": self.state.budget.waited}
+                    if self.state.budget is not None
+                    else {},
                 }
                 # the entries were written as JSON when they were made (off the event loop when large)
                 message = orjson.dumps(head)[:-1] + b',"requests":[' + b",".join(e.body for e, _ in batch) + b"]}"
@@ -592,11 +595,20 @@ def worker_app(state: WorkerState) -> Any:
         )
 
     async def passed_on(request: Request) -> Response:
-        # a body only when one is sent: reading none asks a client for one ('100 Continue')
-        sent = "content-length" in request.headers or "transfer-encoding" in request.headers
-        body = await served.read_body(state, request) if sent else b""
+        # no endpoint but /v1/labels reads a body: any other is left unread - never held here,
+        # never sent on (the main process answers such a request as it would without one)
+        return await forward(request, b"")
+
+    async def labels(request: Request) -> Response:
+        if not served.authorized(state, request):  # refused before a byte of the body is read
+            return served._problem(401, served.UNAUTHORIZED)
+        body = await served.read_body(state, request)
         if isinstance(body, Response):
             return body
+        return await forward(request, body)
+
+    async def forward(request: Request, body: bytes) -> Response:
+        """The main process's answer to ``request`` (with ``body``), as it gave it."""
         target = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string") or b""
         path = target.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
@@ -626,6 +638,7 @@ def worker_app(state: WorkerState) -> Any:
     routes = [
         Route("/v1/events", served.budgeted(state, events), methods=["POST"]),
         Route("/v1/predict", served.budgeted(state, predict), methods=["POST"]),
+        Route("/v1/labels", served.budgeted(state, labels), methods=["POST"]),
         Route("/{rest:path}", passed_on, methods=methods),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
