@@ -1268,3 +1268,32 @@ def test_waiting_requests_get_room_in_order_of_arrival():
         return order
 
     assert asyncio.run(scenario()) == ["first", "large", "small"]
+
+
+def test_requests_pipelined_on_one_connection_are_each_read_whole(project):
+    """Three requests of 50 KB sent back to back on one connection: the third was answered 400
+    'not valid JSON', cut short - the connection guard counted the end of the second request,
+    read in the same piece, as the third's chunk framing, and refused it."""
+    import socket
+
+    service = Service(project)
+    events = churnops.generate(300, start=20_000).to_dicts()
+    bodies = [json.dumps(events[i * 100 : (i + 1) * 100]).encode() for i in range(3)]
+    host, port = service.url.removeprefix("http://").split(":")
+    head = f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+    last = "Connection: close\r\n"  # the service closes the connection after the third answer
+    sent = b"".join(
+        f"{head}Content-Length: {len(body)}\r\n{last if i == 2 else ''}\r\n".encode() + body
+        for i, body in enumerate(bodies)
+    )
+    try:
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(sent)
+            said = _answer(raw)
+        answers = said.split(b"HTTP/1.1 ")[1:]
+        assert [answer[:3] for answer in answers] == [b"200"] * 3, said[-400:]
+        assert all(b'"accepted":100' in answer for answer in answers)
+        status, drift, _ = service.request("GET", "/v1/drift")
+        assert json.loads(drift)["open_window"]["events"] == 300
+    finally:
+        service.stop()

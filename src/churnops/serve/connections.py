@@ -84,6 +84,8 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         """Bytes of the request after its head (reads wholly inside it): body, framing, trailers."""
         _body_bytes = 0
         _trailer_bytes = 0
+        _begun = False
+        """A request began in the piece being parsed."""
         _stalled: asyncio.TimerHandle | None = None
         """The deadline of the answers waiting for the client, while some wait."""
         _waiting = 0
@@ -113,6 +115,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 step = SLICE_BYTES if in_head or not receiving else BODY_SLICE_BYTES
                 piece = data[position : position + step] if position or len(data) > step else data
                 position += len(piece)
+                self._begun = False
                 super().data_received(piece)
                 if self.transport.is_closing() or self._refusal is not None:
                     return
@@ -122,7 +125,9 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     if self._head_bytes > MAX_HEAD_BYTES + SLICE_BYTES:
                         self._refuse(HEAD_TOO_LARGE, f"request headers larger than {MAX_HEAD_BYTES} bytes")
                         return
-                elif receiving and not in_head and self._receiving:  # its body, framing or trailers going on
+                elif receiving and not in_head and self._receiving and not self._begun:
+                    # its body, framing or trailers going on (a piece in which the next request
+                    # began holds the end of the previous one: it is not counted as this one's)
                     self._wire_bytes += len(piece)
                     if self._body_bytes > max_request_bytes + MAX_HEAD_BYTES:
                         self._refuse(b"", f"a request body of more than {max_request_bytes} bytes")
@@ -134,6 +139,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         def on_message_begin(self) -> None:
             answering = self._answering()  # before the parser's callbacks replace the cycle
             super().on_message_begin()
+            self._begun = True
             self._receiving = True
             self._in_head = True
             self._head_bytes = self._wire_bytes = self._body_bytes = self._trailer_bytes = 0
