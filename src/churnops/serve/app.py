@@ -206,6 +206,11 @@ class BodyBudget:
     (True, False, 80, 0)
     """
 
+    @classmethod
+    def of(cls, serve: Any) -> BodyBudget:
+        """The room ``[serve]`` gives: ``max_inflight_bytes``, waited for up to half of ``request_timeout``."""
+        return cls(serve.max_inflight_bytes, serve.request_timeout / 2)
+
     def __init__(self, total: int, patience: float) -> None:
         self.total = total
         self.patience = patience
@@ -279,11 +284,12 @@ def declared_size(request: Request, limit: int) -> int:
 
 def budgeted(state: Any, handler: Any) -> Any:
     """``handler`` run with its request's body size held in ``state.budget`` (see :class:`BodyBudget`);
-    a request without the token holds nothing (it is refused before its body is read)."""
+    a request without the token holds nothing: ``handler`` refuses it before reading its body (and
+    counts the refusal where its endpoint's answers are counted)."""
 
     async def held(request: Request) -> Response:
         budget: BodyBudget | None = state.budget
-        if budget is None or not authorized(state, request):  # answered 401 without a byte of the body read
+        if budget is None or not authorized(state, request):
             return await handler(request)  # type: ignore[no-any-return]
         async with budget.reserved(declared_size(request, state.max_body_bytes)) as room:
             if not room:
@@ -390,16 +396,8 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
     worker, calls, rows = (message.get(k) for k in ("worker", "calls", "rows"))
     if not all(type(n) is int and 0 <= n < 2**62 for n in (worker, calls, rows)):
         raise ValueError("worker, calls and rows must be whole numbers")
-    closed = message.get("closed", {})
-    if not isinstance(closed, dict) or not all(
-        reason in CLOSED_REASONS and type(count) is int and 0 <= count < 2**62 for reason, count in closed.items()
-    ):
-        raise ValueError("closed must count the connections cut by reason")
-    bodies = message.get("bodies", {})
-    if not isinstance(bodies, dict) or not all(
-        key in ("waiting", "waited") and type(count) is int and 0 <= count < 2**62 for key, count in bodies.items()
-    ):
-        raise ValueError("bodies must count the requests waiting for room and that waited")
+    closed = _counts(message, "closed", CLOSED_REASONS, "the connections cut by reason")
+    bodies = _counts(message, "bodies", ("waiting", "waited"), "the requests waiting for room and that waited")
     requests = message.get("requests")
     if not isinstance(requests, list) or not 0 < len(requests) <= MAX_WORKER_REQUESTS:
         raise ValueError(f"requests must be a list of 1 to {MAX_WORKER_REQUESTS} entries")
@@ -416,7 +414,17 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
             entries.append(WorkerEntry(endpoint, status, seconds, _written(entry, watched, max_batch)))
         except ValueError as exc:
             entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
-    return WorkerMessage(worker, calls, rows, entries, dict(closed), dict(bodies))
+    return WorkerMessage(worker, calls, rows, entries, closed, bodies)
+
+
+def _counts(message: dict[str, Any], name: str, keys: Any, what: str) -> dict[str, int]:
+    """A worker's counts ``message[name]`` (none: empty): whole numbers under ``keys`` only."""
+    counts = message.get(name, {})
+    if not isinstance(counts, dict) or not all(
+        key in keys and type(count) is int and 0 <= count < 2**62 for key, count in counts.items()
+    ):
+        raise ValueError(f"{name} must count {what}")
+    return dict(counts)
 
 
 def _written(entry: dict[str, Any], watched: tuple[str, ...], max_batch: int) -> Written | None:
@@ -842,8 +850,11 @@ def create_app(state: ServiceState) -> Starlette:
             text += exposition(last["metrics"], {"window": str(last["window"])})
         from churnops.serve.connections import CLOSED
 
-        def bodies(key: str, own: int) -> int:  # this process's, and each worker's as it last told it
-            return own + sum(told.get(key, 0) for told in state.worker_bodies.values())
+        def with_workers(own: int, told: dict[int, dict[str, int]], key: str) -> int:
+            """This process's count and each worker's, as it last told it."""
+            return own + sum(counts.get(key, 0) for counts in told.values())
+
+        waiting, waited = (state.budget.waiting, state.budget.waited) if state.budget else (0, 0)
 
         lines = [
             "# HELP churnops_serve_closed_connections_total Connections the service cut: a request not sent "
@@ -851,16 +862,16 @@ def create_app(state: ServiceState) -> Starlette:
             "# TYPE churnops_serve_closed_connections_total counter",
             *(
                 f'churnops_serve_closed_connections_total{{reason="{reason}"}} '
-                f"{CLOSED[reason] + sum(told.get(reason, 0) for told in state.worker_closed.values())}"
+                f"{with_workers(CLOSED[reason], state.worker_closed, reason)}"
                 for reason in CLOSED_REASONS
             ),
             "# HELP churnops_serve_bodies_waiting Requests waiting for room to read their body "
             "(serve.max_inflight_bytes)",
             "# TYPE churnops_serve_bodies_waiting gauge",
-            f"churnops_serve_bodies_waiting {bodies('waiting', state.budget.waiting if state.budget else 0)}",
+            f"churnops_serve_bodies_waiting {with_workers(waiting, state.worker_bodies, 'waiting')}",
             "# HELP churnops_serve_body_waits_total Requests that waited for room to read their body",
             "# TYPE churnops_serve_body_waits_total counter",
-            f"churnops_serve_body_waits_total {bodies('waited', state.budget.waited if state.budget else 0)}",
+            f"churnops_serve_body_waits_total {with_workers(waited, state.worker_bodies, 'waited')}",
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",
         ]

@@ -199,7 +199,7 @@ def start(config: Config, token: str | None) -> ServiceState:
         window_size=config.serve.window_size,
         folder=monitoring.folder,
         window_period=monitoring.window_period,
-        budget=BodyBudget(config.serve.max_inflight_bytes, config.serve.request_timeout / 2),
+        budget=BodyBudget.of(config.serve),
     )
     state.config = config
     monitoring.evaluator.after = lambda: check_models(state, config)

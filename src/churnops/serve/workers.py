@@ -733,7 +733,7 @@ def _prepare(setup: Any, number: int) -> tuple[WorkerState, Any]:
     state = WorkerState(
         number, schema, token, serve.max_batch, serve.max_body_bytes, serve.ab, customer_column(config),
         MainLink(str(texts[1])), str(texts[2]), tuple(watched),
-        budget=served.BodyBudget(serve.max_inflight_bytes, serve.request_timeout / 2),
+        budget=served.BodyBudget.of(serve),
     )  # fmt: skip
     _load_models(state, config, setup.get("models") or {})
     return state, config
