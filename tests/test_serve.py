@@ -1297,3 +1297,46 @@ def test_requests_pipelined_on_one_connection_are_each_read_whole(project):
         assert json.loads(drift)["open_window"]["events"] == 300
     finally:
         service.stop()
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0])
+
+
+def test_a_client_pipelining_without_end_is_read_only_as_fast_as_it_is_answered(project):
+    """One connection sending requests back to back without waiting for the answers had the
+    service read and queue all of them: 20,000 requests of 16 KB (320 MB) grew it by about
+    their size. It now reads ahead of the answers by at most a few requests; the peak memory of
+    the process (reset before, read after, from /proc) shows it. Every request is answered."""
+    import socket
+
+    count, size = 20_000, 16_000
+    service = Service(project)
+    host, port = service.url.removeprefix("http://").split(":")
+    request = f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode() + b"x" * size
+    answers: list[int] = []
+    try:
+        Path(f"/proc/{service.process.pid}/clear_refs").write_text("5")  # the peak starts from now
+        before = _peak_rss_kib(service.process.pid)
+        with socket.create_connection((host, int(port))) as raw:
+
+            def read_answers() -> None:
+                seen = b""
+                while len(answers) < count and (chunk := raw.recv(1 << 20)):
+                    seen += chunk
+                    *whole, seen = seen.split(b"HTTP/1.1 ")
+                    answers.extend(int(answer[:3]) for answer in whole if answer)
+                if seen:
+                    answers.append(int(seen[:3]))
+
+            reader = threading.Thread(target=read_answers)
+            reader.start()
+            for _ in range(count // 1_000):
+                raw.sendall(request * 1_000)
+            reader.join()
+        grown = _peak_rss_kib(service.process.pid) - before
+    finally:
+        service.stop()
+    assert answers == [401] * count
+    assert grown < 64 << 10, f"grew by {grown >> 10} MiB"

@@ -15,6 +15,14 @@ requests and never reads, or reads a few bytes at a time) leaves the answer wait
 service's buffer, and uvicorn waits for that buffer to drain with no end. Once an answer waits, the
 client has the same deadline to take at least :data:`TAKEN_BYTES` of it (or all of it, when less
 waits), again and again until nothing waits; otherwise the connection is cut.
+
+Requests pipelined on one connection (sent without waiting for the answers) are read ahead of
+their turn only so far: uvicorn queues every request it parses behind the one being answered and
+reads on after each answer, so a client pipelining without end had the service read and queue
+without end (memory grew by the gigabyte, and each answer cost a walk of the queue). Once
+:data:`MAX_PIPELINED` requests, or :data:`MAX_QUEUED_BYTES` of their bodies, wait their turn, the
+rest of what was read is held unparsed and the connection is not read again until an answer
+leaves room; the client's own sends then wait, as TCP makes them.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import struct
 from collections import Counter
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger(__name__)
@@ -47,6 +56,10 @@ SLICE_BYTES = 4 << 10
 """Reads are parsed this many bytes at a time while a head may be arriving, so that the bytes of
 a head are known to within this much whatever else a read holds (other requests, bodies)."""
 BODY_SLICE_BYTES = 256 << 10
+MAX_PIPELINED = 32
+"""Requests read on one connection and waiting behind the one being answered, at most."""
+MAX_QUEUED_BYTES = 256 << 10
+"""Bytes of the bodies of those requests, at most (the last may be read in part)."""
 TAKEN_BYTES = 64 << 10
 """What a client must take, per deadline, of the answers waiting for it (about 2 KB/s at the
 default deadline of 30 s)."""
@@ -56,6 +69,30 @@ HEAD_TOO_LARGE = (
     + b"content-length: %d\r\n\r\n" % len(_TOO_LARGE_BODY)
     + _TOO_LARGE_BODY
 )
+
+
+class _HoldingFlow(FlowControl):
+    """uvicorn's flow control, except that the connection is not read while it holds bytes it
+    has not parsed: asked to read on, it parses what it holds first (and holds again what does
+    not fit), and reads on only if nothing is left and nobody asked for a pause meanwhile."""
+
+    def __init__(self, transport: Any, protocol: Any) -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+        self.asked_pause = False
+
+    def pause_reading(self) -> None:
+        self.asked_pause = True
+        super().pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._protocol._held:
+            self._protocol._release_soon()
+        else:
+            super().resume_reading()
+
+    def read_on(self) -> None:
+        super().resume_reading()
 
 
 CLOSED: Counter[str] = Counter()
@@ -97,9 +134,13 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         pipelined requests is a later one, still waiting."""
         _refusal: bytes | None = None
         """What to send (possibly nothing) once every request in front of the refused one is answered."""
+        _held = b""
+        """Bytes read and not parsed: the requests in them would wait behind too many others."""
+        _releasing = False
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.flow = _HoldingFlow(transport, self)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
@@ -109,8 +150,14 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             # of the next request; armed before parsing, so a request whole in ``data`` disarms it
             if self._deadline is None and not self._receiving and not self._answering():
                 self._arm()
+            if self._held:  # read again meanwhile: it goes behind what is held
+                self._hold(data)
+                return
             position = 0
             while position < len(data):
+                if self._queue_full():
+                    self._hold(data[position:])
+                    return
                 in_head, receiving = self._in_head, self._receiving
                 step = SLICE_BYTES if in_head or not receiving else BODY_SLICE_BYTES
                 piece = data[position : position + step] if position or len(data) > step else data
@@ -135,6 +182,34 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     if self._wire_bytes - self._body_bytes > self._body_bytes + MAX_HEAD_BYTES:
                         self._refuse(b"", f"chunk framing or trailers over {MAX_HEAD_BYTES} bytes beside the body")
                         return
+
+        def _queue_full(self) -> bool:
+            if not self.pipeline:
+                return False
+            return len(self.pipeline) >= MAX_PIPELINED or sum(len(c.body) for c, _ in self.pipeline) > MAX_QUEUED_BYTES
+
+        def _hold(self, data: bytes) -> None:
+            self._held += data
+            self.flow.pause_reading()
+
+        def _release_soon(self) -> None:
+            if not self._releasing:
+                self._releasing = True
+                self.loop.call_soon(self._release)
+
+        def _release(self) -> None:
+            """An answer left room (or the request being answered reads its body): parse what is
+            held, as if it were read now."""
+            self._releasing = False
+            if not self._held or self.transport.is_closing() or self._refusal is not None:
+                return
+            held, self._held = self._held, b""
+            flow = self.flow
+            assert isinstance(flow, _HoldingFlow)
+            flow.asked_pause = False
+            self.data_received(held)
+            if not self._held and not flow.asked_pause and not self.transport.is_closing():
+                flow.read_on()
 
         def on_message_begin(self) -> None:
             answering = self._answering()  # before the parser's callbacks replace the cycle
@@ -219,6 +294,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 running.message_event.set()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self._held = b""
             self._drop_answer()  # before uvicorn lets it write on: the client is gone
             self._disarm()
             if self._stalled is not None:
