@@ -1340,3 +1340,29 @@ def test_a_client_pipelining_without_end_is_read_only_as_fast_as_it_is_answered(
         service.stop()
     assert answers == [401] * count
     assert grown < 64 << 10, f"grew by {grown >> 10} MiB"
+
+
+def test_a_large_head_is_refused_when_it_begins_in_the_read_that_ends_a_body(project):
+    """The guard measured a request's head only to within one read (256 KiB) when the request
+    began in the same read as the end of the previous request's body: a head of 150 KB sent
+    right after a body was read and answered. With the body's size known, it is refused 431 like
+    any head over 64 KiB, wherever the reads fall."""
+    import socket
+
+    service = Service(project)
+    host, port = service.url.removeprefix("http://").split(":")
+    body = b"x" * 10_000
+    sent = (
+        f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+        + b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Large: "
+        + b"y" * 150_000
+        + b"\r\n\r\n"
+    )
+    try:
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(sent)
+            said = _answer(raw)  # the 431 ends the connection, with no reset
+    finally:
+        service.stop()
+    assert [answer[:3] for answer in said.split(b"HTTP/1.1 ")[1:]] == [b"401", b"431"], said[-300:]

@@ -63,6 +63,11 @@ MAX_QUEUED_BYTES = 256 << 10
 TAKEN_BYTES = 64 << 10
 """What a client must take, per deadline, of the answers waiting for it (about 2 KB/s at the
 default deadline of 30 s)."""
+LINGER_BYTES = 1 << 20
+"""After a refusal is sent, what the client goes on sending is read and dropped, up to this much
+(and for at most the request deadline), before the connection is closed: closing a socket with
+bytes unread resets the connection, and on a real network the reset can overtake the refusal, so
+that the client sees "connection reset" instead of the answer."""
 _TOO_LARGE_BODY = b'{"error":"the request line and headers exceed 65,536 bytes"}'
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
@@ -120,6 +125,8 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _wire_bytes = 0
         """Bytes of the request after its head (reads wholly inside it): body, framing, trailers."""
         _body_bytes = 0
+        _declared: int | None = None
+        """The body's size as its ``Content-Length`` says (None: chunked, or said otherwise)."""
         _trailer_bytes = 0
         _begun = False
         """A request began in the piece being parsed."""
@@ -137,6 +144,9 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _held = b""
         """Bytes read and not parsed: the requests in them would wait behind too many others."""
         _releasing = False
+        _lingering: asyncio.TimerHandle | None = None
+        """Refused, the refusal sent and our side shut: what the client sends is dropped until then."""
+        _dropped = 0
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -144,8 +154,11 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             self._arm()
 
         def data_received(self, data: bytes) -> None:
-            if self._refusal is not None:
-                return  # refused: nothing more is read
+            if self._refusal is not None:  # refused: nothing more is parsed
+                self._dropped += len(data)
+                if self._dropped > LINGER_BYTES:
+                    self.transport.close()
+                return
             # any byte between requests (even the blank lines a parser skips) starts the deadline
             # of the next request; armed before parsing, so a request whole in ``data`` disarms it
             if self._deadline is None and not self._receiving and not self._answering():
@@ -159,7 +172,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     self._hold(data[position:])
                     return
                 in_head, receiving = self._in_head, self._receiving
-                step = SLICE_BYTES if in_head or not receiving else BODY_SLICE_BYTES
+                step = SLICE_BYTES if in_head or not receiving else self._body_step()
                 piece = data[position : position + step] if position or len(data) > step else data
                 position += len(piece)
                 self._begun = False
@@ -182,6 +195,13 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     if self._wire_bytes - self._body_bytes > self._body_bytes + MAX_HEAD_BYTES:
                         self._refuse(b"", f"chunk framing or trailers over {MAX_HEAD_BYTES} bytes beside the body")
                         return
+
+        def _body_step(self) -> int:
+            """A body is parsed in pieces that end where it ends, when its size is known: the next
+            request on the connection then begins a piece, and its head is measured from there."""
+            if self._declared is None:
+                return BODY_SLICE_BYTES
+            return max(1, min(BODY_SLICE_BYTES, self._declared - self._body_bytes))
 
         def _queue_full(self) -> bool:
             if not self.pipeline:
@@ -218,6 +238,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             self._receiving = True
             self._in_head = True
             self._head_bytes = self._wire_bytes = self._body_bytes = self._trailer_bytes = 0
+            self._declared = None
             if answering:  # pipelined behind a response: uvicorn stops reading until it is sent
                 self._disarm()
 
@@ -227,6 +248,9 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 if self._trailer_bytes > MAX_HEAD_BYTES:
                     self._refuse(b"", f"trailers larger than {MAX_HEAD_BYTES} bytes")
                     return
+            elif name.lower() == b"content-length":
+                digits = value.strip().lstrip(b"0") or b"0"
+                self._declared = int(digits) if digits.isdigit() and len(digits) <= 18 else None
             super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
@@ -282,9 +306,24 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
 
         def _send_refusal(self) -> None:
             assert self._refusal is not None
-            if self._refusal:
-                self.transport.write(self._refusal)
-            self.transport.close()
+            self._held = b""
+            if not self._refusal or not self.transport.can_write_eof():
+                self.transport.close()
+                return
+            # a lingering close: the answer, then our side shut, then what the client still sends
+            # dropped until it hangs up (``eof_received``), LINGER_BYTES or the deadline
+            self.transport.write(self._refusal)
+            self.transport.write_eof()
+            self._lingering = self.loop.call_later(timeout, self._stop_lingering)
+            self.flow.read_paused = False
+            self.transport.resume_reading()
+
+        def _stop_lingering(self) -> None:
+            self._lingering = None
+            if self.transport.get_write_buffer_size():
+                self.transport.abort()  # the client took neither the answer nor its end
+            else:
+                self.transport.close()
 
         def _drop_answer(self) -> None:
             """The answer being sent stops there (uvicorn flags only the last request read)."""
@@ -297,9 +336,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             self._held = b""
             self._drop_answer()  # before uvicorn lets it write on: the client is gone
             self._disarm()
-            if self._stalled is not None:
-                self._stalled.cancel()
-                self._stalled = None
+            for timer in (self._stalled, self._lingering):
+                if timer is not None:
+                    timer.cancel()
+            self._stalled = self._lingering = None
             super().connection_lost(exc)
 
         def resume_writing(self) -> None:
