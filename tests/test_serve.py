@@ -1229,6 +1229,29 @@ def test_large_bodies_wait_for_room_and_every_one_is_answered(project):
         service.stop()
 
 
+def test_a_request_that_gets_no_room_in_time_is_answered_503_and_counted(project):
+    """A request waits for room at most half of serve.request_timeout, then is answered 503 with
+    Retry-After; the refusal is counted in churnops_serve_requests_total like any answer."""
+    import socket
+
+    limit = 1 << 20
+    service = Service(project, "--set", f"serve.max_inflight_bytes={limit}", "--set", "serve.request_timeout=6")
+    host, port = service.url.removeprefix("http://").split(":")
+    body = b"[" + b" " * (limit - 2) + b"]"
+    try:
+        with socket.create_connection((host, int(port))) as a, socket.create_connection((host, int(port))) as b:
+            a.sendall(_head(body))
+            assert a.recv(100).startswith(b"HTTP/1.1 100 Continue")  # it holds all the room, its body never sent
+            b.sendall(_head(body))
+            answer = _answer(b)  # the room's wait (3 s) ends before the first connection's deadline (6 s)
+        assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower(), answer[:300]
+        metrics = service.request("GET", "/metrics")[1].decode()
+        assert 'churnops_serve_requests_total{endpoint="events",status="503"} 1.0' in metrics, metrics[-2000:]
+        assert _metric(service, "churnops_serve_body_waits_total") == 1
+    finally:
+        service.stop()
+
+
 def test_waiting_requests_get_room_in_order_of_arrival():
     """A large body waited while a steady flow of small ones, each fitting the room left, went in
     before it - until it gave up with 503. A request that fits waits behind those already waiting."""

@@ -233,6 +233,8 @@ def test_workers_refuse_what_the_main_process_refuses_and_the_private_door_stays
                 )
                 said = raw.recv(65_536)
             assert said.startswith(expected), (path, said[:200])
+        # the workers' own refusals of /v1/labels are counted (they were not)
+        assert metric(service, 'churnops_serve_requests_total{endpoint="labels",status="401"}') == 2
         # a Content-Length written with thousands of leading zeros is still its number
         body = json.dumps(row).encode()
         with socket.create_connection((host, int(port))) as raw:
@@ -381,7 +383,13 @@ def test_a_workers_message_is_checked_for_its_form():
     assert first is not None and (first.ids, first.texts, first.columns) == ([None], [text], scored["columns"])
     assert second is not None and second.ids == ["e1"] and second.columns == {"churn_probability": [None]}
     assert told.entries[2].written is None and told.entries[2].status == 422
-    for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": []},
+    # a message with no request brings the worker's counts up to date; a worker refuses /v1/labels alone
+    counts = worker_message({**good, "requests": [], "bodies": {"waiting": 0, "waited": 5}}, watched, 10)
+    assert counts.entries == [] and counts.bodies == {"waiting": 0, "waited": 5}
+    labels = worker_message({**good, "requests": [{"endpoint": "labels", "status": 401, "seconds": 0.0}]}, watched, 10)
+    assert labels.entries[0].endpoint == "labels" and labels.entries[0].error is None
+    for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": None},
+                {**good, "requests": [{"endpoint": "labels", "status": 200, "seconds": 0.0}]},
                 {**good, "requests": [scored] * 1_025}, {**good, "requests": [{**scored, "seconds": "0"}]},
                 {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]},
                 {**good, "closed": {"other": 1}}, {**good, "closed": {"slow_request": -1}},
@@ -454,4 +462,60 @@ def test_every_worker_scores_with_the_main_processs_model_even_one_started_again
                 break
         assert versions(20) == {"2"}
     finally:
+        service.stop()
+
+
+def test_a_workers_waits_for_room_show_in_metrics_and_its_refusals_are_counted(tmp_path):
+    """With workers, /metrics counted a request waiting for room only once its worker next sent
+    an answered request to the main process (it read 0 while requests waited), and a 503 for no
+    room in time was counted nowhere. Connections each ask for all of a worker's room until one
+    waits (with two workers, the third at the latest) - the gauge says so while it waits - and it
+    is answered 503, counted."""
+    import socket
+
+    done = subprocess.run([sys.executable, "-m", "churnops", "-q", "data", "init"], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    limit = 1 << 20
+    service = with_workers(
+        tmp_path, 2, "--set", f"serve.max_inflight_bytes={limit}", "--set", "serve.request_timeout=6"
+    )
+    host, port = service.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {limit}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    def metric(name: str) -> float:
+        text = service.request("GET", "/metrics")[1].decode()
+        return float(text.split(f"\n{name} ", 1)[1].split("\n", 1)[0])
+
+    connections, holding, waiting = [], [], []
+    try:
+        while not waiting:  # three connections at most: two workers cannot give room to three
+            assert len(connections) < 3
+            connection = socket.create_connection((host, int(port)))
+            connections.append(connection)
+            connection.sendall(head)
+            for _ in range(10_000):  # until it is asked for its body, or the service says it waits
+                if select.select([connection], [], [], 0.01)[0]:
+                    assert connection.recv(100).startswith(b"HTTP/1.1 100 Continue")
+                    holding.append(connection)
+                    break
+                if metric("churnops_serve_bodies_waiting") == len(waiting) + 1:
+                    waiting.append(connection)
+                    break
+            else:
+                raise AssertionError("the request neither got room nor was counted waiting")
+        assert len(holding) in (1, 2) and len(waiting) == 1
+        answer = b""
+        while chunk := waiting[0].recv(65_536):  # its wait (3 s) ends before the holders' deadline (6 s)
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower(), answer[:300]
+        assert metric("churnops_serve_bodies_waiting") == 0
+        assert metric("churnops_serve_body_waits_total") == 1
+        metrics = service.request("GET", "/metrics")[1].decode()
+        assert 'churnops_serve_requests_total{endpoint="events",status="503"} 1.0' in metrics
+    finally:
+        for connection in connections:
+            connection.close()
         service.stop()

@@ -211,14 +211,20 @@ class BodyBudget:
         """The room ``[serve]`` gives: ``max_inflight_bytes``, waited for up to half of ``request_timeout``."""
         return cls(serve.max_inflight_bytes, serve.request_timeout / 2)
 
-    def __init__(self, total: int, patience: float) -> None:
+    def __init__(self, total: int, patience: float, on_change: Any = None) -> None:
         self.total = total
         self.patience = patience
+        self.on_change = on_change
+        """Called (no arguments) each time a request starts or stops waiting."""
         self.in_use = 0
         self.waited = 0
         """Requests that had to wait for room, since the start."""
         self._queue: deque[object] = deque()  # the waiting requests, in order of arrival
         self._room = asyncio.Condition()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     @property
     def waiting(self) -> int:
@@ -238,6 +244,7 @@ class BodyBudget:
                 ticket = object()
                 self._queue.append(ticket)
                 self.waited += 1
+                self._changed()
                 try:
                     await asyncio.wait_for(
                         self._room.wait_for(lambda: self._queue[0] is ticket and self.in_use + size <= self.total),
@@ -248,6 +255,7 @@ class BodyBudget:
                 finally:
                     self._queue.remove(ticket)
                     self._room.notify_all()  # the next in line may fit now
+                    self._changed()
             if held:
                 self.in_use += size
         if not held:
@@ -282,18 +290,21 @@ def declared_size(request: Request, limit: int) -> int:
     return limit if declared is None else min(declared, limit)
 
 
-def budgeted(state: Any, handler: Any) -> Any:
+def budgeted(state: Any, handler: Any, busy: Any = None) -> Any:
     """``handler`` run with its request's body size held in ``state.budget`` (see :class:`BodyBudget`);
     a request without the token holds nothing: ``handler`` refuses it before reading its body (and
-    counts the refusal where its endpoint's answers are counted)."""
+    counts the refusal where its endpoint's answers are counted). A request that got no room in
+    time is answered 503, passed through ``busy(answer, started)`` when given (to be counted)."""
 
     async def held(request: Request) -> Response:
         budget: BodyBudget | None = state.budget
         if budget is None or not authorized(state, request):
             return await handler(request)  # type: ignore[no-any-return]
+        started = time.perf_counter()
         async with budget.reserved(declared_size(request, state.max_body_bytes)) as room:
             if not room:
-                return _problem(503, "the service is busy with other large requests; try again", retry=True)
+                answer = _problem(503, "the service is busy with other large requests; try again", retry=True)
+                return answer if busy is None else await busy(answer, started)
             return await handler(request)  # type: ignore[no-any-return]
 
     return held
@@ -382,10 +393,15 @@ _ID_TYPES = frozenset({type(None), str})
 _VALUE_TYPES = frozenset({type(None), int, float, bool})
 
 
+WORKER_ENDPOINTS = ("events", "predict", "labels")
+"""The endpoints whose answers a worker reports (``/v1/labels``: only its refusals)."""
+
+
 def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> WorkerMessage:
-    """A worker's message checked for its form: the requests it answered, each written one with
-    an id (or none), a JSON object's text and a plain value of each ``watched`` key for each
-    record; ValueError when the message itself is malformed (an entry that is gets its ``error``).
+    """A worker's message checked for its form: the requests it answered (none: a message that
+    only brings its counts up to date), each written one with an id (or none), a JSON object's
+    text and a plain value of each ``watched`` key for each record; ValueError when the message
+    itself is malformed (an entry that is gets its ``error``).
 
     The records themselves were checked by the worker, with the same code as a request here: a
     worker proved itself with the secret given to it alone, and what it checked is not read
@@ -399,15 +415,17 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
     closed = _counts(message, "closed", CLOSED_REASONS, "the connections cut by reason")
     bodies = _counts(message, "bodies", ("waiting", "waited"), "the requests waiting for room and that waited")
     requests = message.get("requests")
-    if not isinstance(requests, list) or not 0 < len(requests) <= MAX_WORKER_REQUESTS:
-        raise ValueError(f"requests must be a list of 1 to {MAX_WORKER_REQUESTS} entries")
+    if not isinstance(requests, list) or not 0 <= len(requests) <= MAX_WORKER_REQUESTS:
+        raise ValueError(f"requests must be a list of at most {MAX_WORKER_REQUESTS} entries")
     entries = []
     for entry in requests:
         if not isinstance(entry, dict):
             raise ValueError("each request must be a JSON object")
         endpoint, status, seconds = entry.get("endpoint"), entry.get("status"), entry.get("seconds")
-        if endpoint not in ("events", "predict") or type(status) is not int or not 200 <= status < 600:
-            raise ValueError("each request needs its endpoint (events or predict) and its status")
+        if endpoint not in WORKER_ENDPOINTS or type(status) is not int or not 200 <= status < 600:
+            raise ValueError("each request needs its endpoint (events, predict or labels) and its status")
+        if endpoint == "labels" and status < 400:
+            raise ValueError("a worker answers /v1/labels only to refuse it")
         if type(seconds) is not float or not 0 <= seconds < 86_400:
             raise ValueError("seconds must be a number of seconds")
         try:

@@ -47,6 +47,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -444,17 +445,28 @@ class Forwarder:
         self._waiting: list[tuple[Encoded, asyncio.Future[dict[str, Any]]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._counts_changed = False
 
     async def send(self, entry: Encoded) -> dict[str, Any]:
         """The main process's answer for ``entry``; OSError when it could not be had."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, future))
+        self._start()
+        return await future
+
+    def counts_changed(self) -> None:
+        """This worker's counts (the requests waiting for room) changed: the main process is told
+        with the next message, sent now if none is on its way - so that ``/metrics`` is current
+        even when no request is answered meanwhile."""
+        self._counts_changed = True
+        self._start()
+
+    def _start(self) -> None:
         if self._wake is None:
             self._wake = asyncio.Event()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((entry, future))
         self._wake.set()
-        return await future
 
     async def _run(self) -> None:
         import orjson
@@ -465,7 +477,8 @@ class Forwarder:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting:
+            while self._waiting or self._counts_changed:
+                self._counts_changed = False
                 batch, events, size = [], 0, 0
                 while (
                     self._waiting
@@ -539,6 +552,8 @@ def worker_app(state: WorkerState) -> Any:
     from churnops.serve import app as served
 
     forwarder = Forwarder(state)
+    if state.budget is not None:
+        state.budget.on_change = forwarder.counts_changed
     not_answering = "the service's main process is not answering; try again"
 
     def check(payload: Any) -> Any:
@@ -600,11 +615,12 @@ def worker_app(state: WorkerState) -> Any:
         return await forward(request, b"")
 
     async def labels(request: Request) -> Response:
+        started = time.perf_counter()
         if not served.authorized(state, request):  # refused before a byte of the body is read
-            return served._problem(401, served.UNAUTHORIZED)
+            return await refused("labels", served._problem(401, served.UNAUTHORIZED), started)
         body = await served.read_body(state, request)
         if isinstance(body, Response):
-            return body
+            return await refused("labels", body, started)
         return await forward(request, body)
 
     async def forward(request: Request, body: bytes) -> Response:
@@ -636,9 +652,9 @@ def worker_app(state: WorkerState) -> Any:
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
     routes = [
-        Route("/v1/events", served.budgeted(state, events), methods=["POST"]),
-        Route("/v1/predict", served.budgeted(state, predict), methods=["POST"]),
-        Route("/v1/labels", served.budgeted(state, labels), methods=["POST"]),
+        Route("/v1/events", served.budgeted(state, events, partial(refused, "events")), methods=["POST"]),
+        Route("/v1/predict", served.budgeted(state, predict, partial(refused, "predict")), methods=["POST"]),
+        Route("/v1/labels", served.budgeted(state, labels, partial(refused, "labels")), methods=["POST"]),
         Route("/{rest:path}", passed_on, methods=methods),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
