@@ -295,6 +295,48 @@ def test_decimal_commas_read_as_text_are_said_with_the_fix(own):
     assert metrics(own)["columns"]["spend"]["type"] == "numerical"
 
 
+def _french(value: float, row: int) -> str:
+    """``value`` as a French export writes it: digits grouped by a space (plain, no-break or
+    narrow no-break), a decimal comma; now and then in scientific notation, or 'n/a'."""
+    if row % 97 == 3:
+        return "n/a"
+    if row % 53 == 5:
+        return f"{value:.4e}".replace(".", ",")
+    grouped = f"{value * 10:,.2f}".replace(",", " \u00a0\u202f"[row % 3]).replace(".", ",")
+    return grouped
+
+
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_french_exports_grouped_by_spaces_are_read_as_the_same_numbers(own, mode):
+    """Numbers grouped by spaces (51 659,14), in scientific notation with a decimal comma
+    (1,5e3), or beside a few 'n/a' cells were read as free text, not tested - even with
+    data.decimal = ','. They read as the numbers a plain export of the same values gives: the same
+    drift score, the 'n/a' cells counted as not numbers."""
+    for name in ("mine", "batch"):
+        frame = pl.read_csv(own / f"{name}.csv")
+        spend = [_french(value, row) for row, value in enumerate(frame["spend"])]
+        frame.with_columns(pl.Series("spend", spend)).write_csv(own / f"{name}_fr.csv", separator=";")
+        plain = [None if text == "n/a" else text for text in spend]
+        as_numbers = pl.Series("spend", plain).str.replace_all("[ \u00a0\u202f]", "").str.replace(",", ".")
+        frame.with_columns(as_numbers.cast(pl.Float64)).write_csv(own / f"{name}_plain.csv")
+    assert any("\u202f" in cell for cell in pl.read_csv(own / "mine_fr.csv", separator=";")["spend"])
+    french = ("--reference", "mine_fr.csv", "--current", "batch_fr.csv", "--target", "churned", "--mode", mode)
+    done = churnops(own, "monitor", *french, "--set", "data.separator=';'", "--set", "data.decimal=','", "--no-cache")
+    assert done.returncode == 0 and "free text" not in done.stderr, done.stderr
+    read = metrics(own)
+    assert "numbers written as text are read as numbers: spend" in done.stderr, done.stderr
+    plain = ("--reference", "mine_plain.csv", "--current", "batch_plain.csv", "--target", "churned", "--mode", mode)
+    done = churnops(own, "monitor", *plain, "--no-cache")
+    assert done.returncode == 0, done.stderr
+    expected = metrics(own)
+    assert read["columns"]["spend"]["type"] == "numerical"
+    assert read["columns"]["spend"]["drift_score"] == expected["columns"]["spend"]["drift_score"]
+    # read with a decimal point, the column is named with the setting that reads it
+    done = churnops(own, "monitor", *french, "--set", "data.separator=';'", "--no-cache")
+    notice = next(line for line in done.stderr.splitlines() if "decimal comma" in line)
+    assert "spend" in notice and "data.decimal = ','" in notice, notice
+
+
 @pytest.mark.parametrize(
     "table, said",
     [

@@ -248,21 +248,29 @@ def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[
     return pl.concat([others, typed], how="horizontal").select(frame.columns)
 
 
+READING_RULES = 2
+"""Changes each time the same bytes read as something else (2: numbers grouped by spaces and
+exponents with a decimal comma are numbers): a cached reference profile is keyed by it."""
 DOT_GROUPED = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?$"
 """With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89 (a
 first group 0, as in 0.578, groups nothing)."""
-COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+$"
-"""With a decimal comma, a number with decimals: 1,5 or ,25."""
+GROUP_SPACES = " \u00a0\u202f"
+"""What groups digits in French and other exports: a space, a no-break space, a narrow one."""
+SPACE_GROUPED = rf"^[+-]?[1-9][0-9]{{0,2}}([{GROUP_SPACES}][0-9]{{3}})+(,[0-9]*)?$"
+"""With a decimal comma, a number whose digits are grouped by spaces: 15 992, 1 234 567,89."""
+COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+([eE][+-]?[0-9]+)?$"
+"""With a decimal comma, a number with decimals: 1,5 or ,25, or 1,5e3."""
 
 
 def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl.DataFrame:
     """For a file whose decimal mark is a comma (once per cell: ``1.500`` from ``1,5`` must not be
-    read again): its numbers read as numbers - points grouping digits (``15.992``: fifteen
-    thousand, not fifteen), a comma before the decimals (``1,5``). polars leaves them as text: a
-    point is no decimal mark there.
+    read again): its numbers read as numbers - points or spaces grouping digits (``15.992``,
+    ``15 992``: fifteen thousand, not fifteen), a comma before the decimals (``1,5``, ``1,5e3``).
+    polars leaves them as text: a point is no decimal mark there.
 
-    A text column whose every cell is such a number becomes a Float64 column; any other text
-    column is left as written (codes such as ``3.456`` beside ``C12`` keep their text). The
+    A text column whose every cell is such a number becomes a Float64 column; one whose other
+    cells have no digit (``n/a``, ``-``) gets its number cells written as numbers are elsewhere;
+    any other text column is left as written (codes such as ``3.456`` beside ``C12`` keep their text). The
     ``numeric`` columns - known to hold numbers - get their number cells written as numbers are
     elsewhere (``15992``, ``1234567.89``, ``1.5``) whatever else they hold, so that the monitoring
     reads them and counts the rest as not numbers.
@@ -271,6 +279,10 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     >>> out = decimal_comma_text(frame)
     >>> out["a"].to_list(), out["b"].to_list()
     ([15992.0, 1234567.89, 1.5, 3.0], ['1.234', 'C1', '0.578', None])
+    >>> decimal_comma_text(pl.DataFrame({"c": ["51 659,14", "1\u202f234\u00a0567,8", "-2,5e3", "12"]}))["c"].to_list()
+    [51659.14, 1234567.8, -2500.0, 12.0]
+    >>> decimal_comma_text(pl.DataFrame({"d": ["51 659,14", "n/a", "1,5", "-"], "e": ["1,5", "C12", None, "x"]})).rows()
+    [('51659.14', '1,5'), ('n/a', 'C12'), ('1.5', None), ('-', 'x')]
     >>> decimal_comma_text(frame, numeric={"b"})["b"].to_list()
     ['1234', 'C1', '0.578', None]
     """
@@ -282,6 +294,8 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
         return (
             pl.when(pl.col(name).str.contains(DOT_GROUPED))
             .then(pl.col(name).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+            .when(pl.col(name).str.contains(SPACE_GROUPED))
+            .then(pl.col(name).str.replace_all(f"[{GROUP_SPACES}]", "").str.replace(",", ".", literal=True))
             .when(pl.col(name).str.contains(COMMA_DECIMAL))
             .then(pl.col(name).str.replace(",", ".", literal=True))
             .otherwise(pl.col(name))
@@ -293,9 +307,19 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     for name in text:
         if numbers[name].null_count() == normalised[name].null_count():  # every cell a number
             columns[name] = numbers[name]
-        elif name in numeric:
+        elif name in numeric or _numbers_but_words(normalised[name], numbers[name]):
             columns[name] = normalised[name]
     return frame.with_columns(columns.values()) if columns else frame
+
+
+def _numbers_but_words(text: pl.Series, numbers: pl.Series) -> bool:
+    """Whether a column holds numbers but for cells without a digit (``n/a``, ``-``): its numbers
+    are then written as numbers are elsewhere, so that the monitoring reads them as it does with
+    a decimal point (and counts the other cells as not numbers)."""
+    if numbers.null_count() == numbers.len():
+        return False
+    others = text.filter(numbers.is_null() & text.is_not_null())
+    return not others.str.contains(r"\d").any()
 
 
 def read_table(

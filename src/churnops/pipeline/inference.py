@@ -146,7 +146,7 @@ def _applied(config: Config, found: Inference) -> Config:
             NOTICE,
             "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
             "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
-            " - numbers grouped with thousands dots (1.234,56) are never read: export them without grouping",
+            " - numbers grouped by dots or spaces (1.234,56 or 1 234,56) are then read too",
             shown,
         )
     if found.points:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from churnops.data.io import atomic_path
+from churnops.data.io import READING_RULES, atomic_path
 from churnops.monitor.profile import PROFILE_FORMAT, ReferenceProfile, checked_codes
 from churnops.monitor.settings import MonitorSettings
 
@@ -38,6 +38,7 @@ def profile_key(
     material = json.dumps(
         {
             "format": PROFILE_FORMAT,
+            "reading": READING_RULES,  # what the same bytes read as: a profile built by older rules is not used
             "sha256": reference_sha256,
             "rows": list(row_range) if row_range else None,
             "declared": sorted(settings.declared_types.items()),

@@ -134,15 +134,15 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
     return guesses
 
 
-DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
-GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$")
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
+GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}((\.\d{3})+|([ \u00a0\u202f]\d{3})+)(,\d+)?$")
 
 
 def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tuple[str, str]]:
     """Text columns of a CSV sample whose values are (almost all) numbers written with a decimal
     comma, like ``51602,16``, with an example each - when the file is read with a decimal point;
-    and numbers grouped with thousands dots (``4.164,11``), which only a file read with a decimal
-    comma reads as numbers (its reader gives them here as ``4164.11``)."""
+    and numbers grouped with thousands dots or spaces (``4.164,11``, ``4 164,11``), which only a
+    file read with a decimal comma reads as numbers (its reader gives them here as ``4164.11``)."""
     found = []
     for name, dtype in frame.schema.items():
         if dtype != pl.String:
