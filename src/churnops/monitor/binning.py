@@ -84,6 +84,17 @@ def sturges_edges(low: float, high: float, n: int) -> FloatArray:
     return np.linspace(first, last, bins + 1, endpoint=True)
 
 
+def distinct(values: NDArray[np.generic]) -> NDArray[np.generic]:
+    """``np.unique(values)``: the sorted distinct values. Asked for the values alone, numpy checks
+    whether the array is masked, which imports numpy.ma (10 ms of a small run); asked for their
+    counts too, it does not.
+
+    >>> distinct(np.array([3.0, 1.0, 3.0]))
+    array([1., 3.])
+    """
+    return np.unique(values, return_counts=True)[0]
+
+
 def n_distinct(values: FloatArray, weights: Weights) -> int:
     """Distinct values of a sorted sample."""
     if weights is not None or values.size == 0:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from churnops.monitor.binning import distinct
 from churnops.monitor.results import Calibration, ColumnDrift
 from churnops.monitor.stattests import TestResult, get_stattest, total_variation, wasserstein_1d, weighted_std
 
@@ -152,7 +153,7 @@ def _value_counts(inputs: TestInputs) -> tuple[NDArray[np.int64], NDArray[np.int
 
     ref_values, ref_counts = counts(inputs.reference, inputs.reference_weights)
     cur_values, cur_counts = counts(inputs.current, inputs.current_weights)
-    points = np.union1d(ref_values, cur_values)
+    points = distinct(np.concatenate((ref_values, cur_values)))
     ref = np.zeros(points.size, np.int64)
     cur = np.zeros(points.size, np.int64)
     np.add.at(ref, np.searchsorted(points, ref_values), ref_counts)

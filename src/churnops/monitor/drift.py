@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from churnops.monitor.binning import n_distinct, total
+from churnops.monitor.binning import distinct, n_distinct, total
 from churnops.monitor.calibrated import adjust, calibrate, false_alarm_rate, uses_ks
 from churnops.monitor.columns import ColumnPlan
 from churnops.monitor.prepare import CategoricalSample, NumericalSample, align_category_counts
@@ -82,9 +82,7 @@ class TestInputs:
         cur_distinct = n_distinct(self.current, self.current_weights)
         if cap is not None and max(ref_distinct, cur_distinct) >= cap:
             return max(ref_distinct, cur_distinct)
-        ref = self.reference if self.reference_weights is not None else np.unique(self.reference)
-        cur = self.current if self.current_weights is not None else np.unique(self.current)
-        return int(np.union1d(ref, cur).size)
+        return int(distinct(np.concatenate((self.reference, self.current))).size)
 
     def label_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Counts per label (categorical inputs)."""

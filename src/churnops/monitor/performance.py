@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from churnops.monitor.binning import distinct
+
 FloatArray = NDArray[np.float64]
 
 
@@ -82,7 +84,7 @@ def best_f1_threshold(labels: NDArray[np.integer], probabilities: FloatArray) ->
     >>> best_f1_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.7, 0.9]))
     0.7
     """
-    candidates = np.unique(probabilities)
+    candidates = distinct(probabilities)
     best, best_f1 = 0.5, -1.0
     labels = np.asarray(labels).astype(int)
     order = np.argsort(-probabilities, kind="mergesort")

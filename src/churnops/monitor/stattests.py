@@ -46,7 +46,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from churnops.monitor.binning import Binning, Weights, binned_shares, value_counts_aligned, weighted_counts_aligned
+from churnops.monitor.binning import (
+    Binning,
+    Weights,
+    binned_shares,
+    distinct,
+    value_counts_aligned,
+    weighted_counts_aligned,
+)
 
 Kind = Literal["p_value", "distance"]
 Sample = NDArray[Any]
@@ -300,7 +307,7 @@ def _cdf_pass(
     v_total = float(len(current) if current_weights is None else current_weights.sum())
     pieces = max(1, (len(reference) + len(current)) // W1_PIECE_VALUES)
     longer = reference if len(reference) >= len(current) else current
-    cuts = np.unique(longer[(np.arange(1, pieces) * len(longer)) // pieces])
+    cuts = distinct(longer[(np.arange(1, pieces) * len(longer)) // pieces])
     u_edges = np.concatenate(([0], np.searchsorted(reference, cuts), [len(reference)]))
     v_edges = np.concatenate(([0], np.searchsorted(current, cuts), [len(current)]))
     total = 0.0
@@ -484,7 +491,7 @@ def z(
     """
     ref_seen = reference if reference_weights is None else reference[reference_weights > 0]
     cur_seen = current if current_weights is None else current[current_weights > 0]
-    if len(np.unique(ref_seen)) == 1 and len(np.unique(cur_seen)) == 1 and ref_seen[0] == cur_seen[0]:
+    if len(distinct(ref_seen)) == 1 and len(distinct(cur_seen)) == 1 and ref_seen[0] == cur_seen[0]:
         return TestResult(0.0, 1.0)
     statistic, p_value = _z_two_proportions(reference, current, reference_weights, current_weights)
     return TestResult(statistic, p_value)
@@ -788,12 +795,9 @@ def hellinger(
     ``quantile`` binning: over the reference-quantile bins.
     """
     if column_type == "numerical" and binning == "evidently":
-        distinct = np.union1d(
-            reference if reference_weights is not None else np.unique(reference),
-            current if current_weights is not None else np.unique(current),
-        )
+        values = distinct(np.concatenate((reference, current)))  # np.union1d, without numpy.ma
         try:
-            edges = np.histogram_bin_edges(distinct, bins="sturges")
+            edges = np.histogram_bin_edges(values, bins="sturges")
         except ValueError:  # values a few units in the last place apart: no bin can tell them apart
             return TestResult(0.0)
         h_ref = np.histogram(reference, bins=edges, weights=reference_weights, density=True)[0]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from churnops.monitor.binning import distinct
 from churnops.monitor.prepare import LABEL_KEY, MAX_LABEL_CHARS, CategoricalSample, NumericalSample, label_key
 from churnops.monitor.results import ColumnSummary, Distribution
 
@@ -174,7 +175,7 @@ def histogram_edges(low: float, high: float, core_low: float, core_high: float, 
     edges = np.concatenate([below, core, above])
     # beyond 2**53 a half or a bin width can vanish in rounding, and a span can overflow: keep
     # the finite edges that still increase (values are clipped to the outer ones)
-    edges = np.unique(edges[np.isfinite(edges)])
+    edges = distinct(edges[np.isfinite(edges)])
     return edges if edges.size >= 2 else np.array([low, high], dtype=np.float64)
 
 
