@@ -1293,6 +1293,53 @@ def test_waiting_requests_get_room_in_order_of_arrival():
     assert asyncio.run(scenario()) == ["first", "large", "small"]
 
 
+def test_requests_that_leave_while_waiting_for_room_give_their_place_to_the_next():
+    """Each change woke every waiting request (a thousand waiting clients leaving cost seconds of
+    CPU); now only the first in line is looked at. Requests that leave the line - cancelled (their
+    client left) or out of patience - hold nothing and the next in line gets the room; one granted
+    room as it was cancelled gives it back."""
+    import asyncio
+
+    from churnops.serve.app import BodyBudget
+
+    async def scenario() -> None:
+        changes: list[int] = []
+        budget = BodyBudget(100, patience=60)
+        budget.on_change = lambda: changes.append(budget.waiting)
+        release = asyncio.Event()
+        got: list[str] = []
+
+        async def hold(name: str, size: int, until: asyncio.Event | None = None) -> None:
+            async with budget.reserved(size) as room:
+                got.append(name if room else f"{name}: no room")
+                if until is not None:
+                    await until.wait()
+
+        first = asyncio.create_task(hold("first", 100, release))
+        leaving = [asyncio.create_task(hold(f"gone{i}", 60)) for i in range(500)]
+        last = asyncio.create_task(hold("last", 60))
+        for _ in range(1_000):  # turns of the event loop (no clock) until all wait
+            if budget.waiting == 501:
+                break
+            await asyncio.sleep(0)
+        assert budget.waiting == 501 and got == ["first"]
+        for task in leaving:
+            task.cancel()
+        await asyncio.gather(*leaving, return_exceptions=True)
+        assert budget.waiting == 1 and budget.in_use == 100
+        release.set()
+        await asyncio.gather(first, last)
+        assert got == ["first", "last"] and budget.in_use == 0 and budget.waiting == 0
+        assert changes[-1] == 0 and max(changes) == 501
+        # out of patience: nothing held, the line moves on
+        impatient = BodyBudget(100, patience=0.01)
+        async with impatient.reserved(100), impatient.reserved(50) as room:
+            assert not room and impatient.waiting == 0
+        assert impatient.in_use == 0
+
+    asyncio.run(scenario())
+
+
 def test_requests_pipelined_on_one_connection_are_each_read_whole(project):
     """Three requests of 50 KB sent back to back on one connection: the third was answered 400
     'not valid JSON', cut short - the connection guard counted the end of the second request,
@@ -1389,3 +1436,47 @@ def test_a_large_head_is_refused_when_it_begins_in_the_read_that_ends_a_body(pro
     finally:
         service.stop()
     assert [answer[:3] for answer in said.split(b"HTTP/1.1 ")[1:]] == [b"401", b"431"], said[-300:]
+
+
+def test_what_a_pipelining_client_sent_whole_is_answered_whatever_comes_before_or_after(project):
+    """Three ways a client lost answers it had sent whole: (1) a request held back behind a long
+    answer (its rest unread, as the service reads ahead only so far) was given its time to arrive
+    from the previous answer, and cut as too slow while the long one ran; (2) shutting its
+    sending side after pipelining closed the connection with requests still queued (one of ten
+    answered); (3) a 401 to an 'Expect: 100-continue' request kept the connection open, so the next
+    request was read as the body the client never sent."""
+    import socket
+
+    service = Service(project, "--set", "serve.request_timeout=2")
+    host, port = service.url.removeprefix("http://").split(":")
+    events = json.dumps(churnops.generate(1_000, start=20_000).to_dicts()).encode()  # about 300 KB
+    assert len(events) > 200_000  # more than the service reads ahead
+    post = (
+        f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(events)}\r\n\r\n"
+    ).encode() + events
+    healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    slow = b"GET /v1/drift?window=999999&wait=4 HTTP/1.1\r\nHost: x\r\n\r\n"  # answered after 4 s, past the 2 s
+
+    def statuses(said: bytes) -> list[int]:
+        return [int(answer[:3]) for answer in said.split(b"HTTP/1.1 ")[1:]]
+
+    try:
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(healthz + slow + post)
+            raw.shutdown(socket.SHUT_WR)
+            said = _answer(raw)
+        assert statuses(said) == [200, 404, 200] and b'"accepted":1000' in said, said[-300:]
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(healthz * 10)
+            raw.shutdown(socket.SHUT_WR)
+            assert statuses(_answer(raw)) == [200] * 10
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            said = _answer(raw)  # the 401, then the end of the connection
+        assert statuses(said) == [401] and b"connection: close" in said.lower(), said
+    finally:
+        service.stop()

@@ -374,8 +374,8 @@ def test_a_workers_message_is_checked_for_its_form():
     logged = {"endpoint": "events", "status": 200, "seconds": 0.0, "ids": ["e1"], "texts": ['{"Geography":"x"}'],
               "columns": {"churn_probability": [None]}}  # fmt: skip
     refused = {"endpoint": "predict", "status": 422, "seconds": 0.0}
-    good = {"worker": 1, "calls": 3, "rows": 3, "requests": [scored, logged, refused], "closed": {"slow_request": 2},
-            "bodies": {"waiting": 1, "waited": 4}}  # fmt: skip
+    good = {"worker": 1, "pid": 4242, "calls": 3, "rows": 3, "requests": [scored, logged, refused],
+            "closed": {"slow_request": 2}, "bodies": {"waiting": 1, "waited": 4}}  # fmt: skip
     told = worker_message(good, watched, 10)
     assert told.closed == {"slow_request": 2} and told.bodies == {"waiting": 1, "waited": 4}
     assert [entry.error for entry in told.entries] == [None, None, None]
@@ -388,7 +388,8 @@ def test_a_workers_message_is_checked_for_its_form():
     assert counts.entries == [] and counts.bodies == {"waiting": 0, "waited": 5}
     labels = worker_message({**good, "requests": [{"endpoint": "labels", "status": 401, "seconds": 0.0}]}, watched, 10)
     assert labels.entries[0].endpoint == "labels" and labels.entries[0].error is None
-    for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": None},
+    for bad in ([], {**good, "worker": -1}, {**good, "calls": 1.5}, {**good, "requests": None}, {**good, "pid": "7"},
+                {k: v for k, v in good.items() if k != "pid"},
                 {**good, "requests": [{"endpoint": "labels", "status": 200, "seconds": 0.0}]},
                 {**good, "requests": [scored] * 1_025}, {**good, "requests": [{**scored, "seconds": "0"}]},
                 {**good, "requests": [{**scored, "endpoint": "labels"}]}, {**good, "requests": ["x"]},
@@ -422,6 +423,32 @@ def test_a_workers_message_is_checked_for_its_form():
         told = worker_message({**good, "requests": [entry, logged]}, watched, 10)
         assert told.entries[0].error and told.entries[0].written is None, entry
         assert told.entries[1].error is None and told.entries[1].written
+
+
+def test_a_workers_counts_never_go_back_when_its_process_ends():
+    """A worker's counters start from 0 with each of its processes: the main process replaced a
+    dead worker's counts by its new process's (churnops_serve_body_waits_total fell from 38 to 15)
+    and kept its requests waiting for room on the gauge after it died (8, for more than 40 s)."""
+    from churnops.serve.app import WorkerCounts, worker_message
+
+    def told(worker: int, pid: int, waiting: int, waited: int, rows: int) -> object:
+        message = {"worker": worker, "pid": pid, "calls": rows, "rows": rows, "requests": [],
+                   "closed": {"slow_request": waited}, "bodies": {"waiting": waiting, "waited": waited}}  # fmt: skip
+        return worker_message(message, (), 10)
+
+    counts = WorkerCounts()
+    counts.told(told(1, 100, waiting=8, waited=38, rows=500))
+    counts.told(told(2, 200, waiting=1, waited=2, rows=20))
+    assert (counts.waiting(), counts.total("waited"), counts.total("rows")) == (9, 40, 520)
+    counts.ended(1, 100)  # worker 1's process dies: its waits are over, its counters kept
+    assert (counts.waiting(), counts.total("waited"), counts.total("rows 1")) == (1, 40, 500)
+    counts.told(told(1, 100, waiting=8, waited=39, rows=501))  # a message still on its way: nothing
+    counts.told(told(1, 101, waiting=0, waited=15, rows=7))  # its new process starts from 0
+    assert (counts.waiting(), counts.total("waited"), counts.total("calls")) == (1, 55, 527)
+    assert counts.total("closed slow_request") == 55 and counts.total("rows 1") == 507
+    assert counts.workers() == [1, 2]
+    counts.ended(2, 999)  # not the process it last heard from: nothing changes
+    assert counts.waiting() == 1 and counts.total("rows 2") == 20
 
 
 def test_a_stop_asked_as_soon_as_the_service_says_it_listens_is_not_lost(tmp_path):

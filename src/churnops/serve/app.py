@@ -30,7 +30,7 @@ import math
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -98,12 +98,8 @@ class ServiceState:
     """The bytes of request bodies worked on at once (``serve.max_inflight_bytes``)."""
     worker_secret: str | None = None
     """With ``--workers``: what the worker processes prove themselves with on the private socket."""
-    worker_models: dict[int, tuple[int, int]] = field(default_factory=dict)
-    """Each worker's model calls and records scored, as it last told them."""
-    worker_closed: dict[int, dict[str, int]] = field(default_factory=dict)
-    """The connections each worker cut, by reason, as it last told them."""
-    worker_bodies: dict[int, dict[str, int]] = field(default_factory=dict)
-    """Each worker's requests waiting for room (``waiting``) and that waited (``waited``), as it last told them."""
+    worker_counts: WorkerCounts = field(default_factory=lambda: WorkerCounts())
+    """What the worker processes told of their counts (model calls, connections cut, waits)."""
     workers: Any = None
     """The worker processes (:class:`churnops.serve.workers.WorkerPool`), with ``--workers``."""
     config: Any = None
@@ -215,12 +211,11 @@ class BodyBudget:
         self.total = total
         self.patience = patience
         self.on_change = on_change
-        """Called (no arguments) each time a request starts or stops waiting."""
+        """Called (no arguments) each time requests start or stop waiting."""
         self.in_use = 0
         self.waited = 0
         """Requests that had to wait for room, since the start."""
-        self._queue: deque[object] = deque()  # the waiting requests, in order of arrival
-        self._room = asyncio.Condition()
+        self._queue: deque[tuple[asyncio.Future[None], int]] = deque()  # waiting, in order of arrival
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -231,6 +226,23 @@ class BodyBudget:
         """Requests waiting for room now (the ``churnops_serve_bodies_waiting`` gauge)."""
         return len(self._queue)
 
+    def _grant(self) -> None:
+        """Give room to the waiting requests that fit, first come first served: only the first
+        in line is looked at (a wake-up of every waiter at each change cost a second of CPU
+        when a thousand waiting clients left)."""
+        granted = False
+        while self._queue:
+            waiter, size = self._queue[0]
+            if not waiter.done() and self.in_use + size > self.total:
+                break
+            self._queue.popleft()
+            granted = True
+            if not waiter.done():  # done: it gave up (its wait ran out, or it was cancelled)
+                self.in_use += size
+                waiter.set_result(None)
+        if granted:
+            self._changed()
+
     @contextlib.asynccontextmanager
     async def reserved(self, size: int) -> AsyncIterator[bool]:
         """Hold ``size`` bytes of the budget; yields False (nothing held) when no room came in time.
@@ -238,35 +250,45 @@ class BodyBudget:
         Waiting requests are served in order of arrival: a request that would fit does not pass
         one that waits already (a steady flow of small bodies would starve a large one)."""
         size = max(0, min(size, self.total))
-        held = True
-        async with self._room:
-            if self._queue or self.in_use + size > self.total:
-                ticket = object()
-                self._queue.append(ticket)
-                self.waited += 1
-                self._changed()
-                try:
-                    await asyncio.wait_for(
-                        self._room.wait_for(lambda: self._queue[0] is ticket and self.in_use + size <= self.total),
-                        self.patience,
-                    )
-                except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the built-in one
-                    held = False
-                finally:
-                    self._queue.remove(ticket)
-                    self._room.notify_all()  # the next in line may fit now
-                    self._changed()
-            if held:
-                self.in_use += size
-        if not held:
-            yield False
-            return
+        if self._queue or self.in_use + size > self.total:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (waiter, size)
+            self._queue.append(entry)
+            self.waited += 1
+            self._changed()
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), self.patience)
+            except asyncio.TimeoutError:  # noqa: UP041 - Python 3.10's is not the built-in one
+                pass
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._give_back(size)  # granted as it was cancelled: the room goes on
+                else:
+                    waiter.cancel()
+                    self._left(entry)
+                raise
+            if not waiter.done() or waiter.cancelled():
+                waiter.cancel()
+                self._left(entry)
+                yield False
+                return
+        else:
+            self.in_use += size
         try:
             yield True
         finally:
-            async with self._room:
-                self.in_use -= size
-                self._room.notify_all()
+            self._give_back(size)
+
+    def _left(self, entry: tuple[asyncio.Future[None], int]) -> None:
+        """A waiting request that gave up leaves the line (and may unblock the ones behind it)."""
+        with contextlib.suppress(ValueError):
+            self._queue.remove(entry)
+            self._changed()
+        self._grant()
+
+    def _give_back(self, size: int) -> None:
+        self.in_use -= size
+        self._grant()
 
 
 def declared_length(request: Request) -> int | None:
@@ -377,12 +399,68 @@ class WorkerEntry:
     """Why this entry cannot be written (the others of the message still are)."""
 
 
+class WorkerCounts:
+    """The counts the worker processes tell the main process with each message, summed for
+    ``/metrics``. A worker's counters start from 0 with each of its processes: when one ends,
+    what it told is kept (a counter never goes back), its gauge (requests waiting for room) is
+    dropped, and a message still on its way from it counts for nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # a worker's end is heard on a thread of its own
+        self._told: dict[int, WorkerMessage] = {}
+        self._ended: set[int] = set()  # the processes that ended
+        self._kept: Counter[str] = Counter()  # what the ended processes told, by counter
+
+    def told(self, message: WorkerMessage) -> None:
+        with self._lock:
+            if message.pid not in self._ended:
+                self._told[message.worker] = message
+
+    def ended(self, worker: int, pid: int) -> None:
+        """Worker ``worker``'s process ``pid`` ended (killed, crashed or stopped)."""
+        with self._lock:
+            self._ended.add(pid)
+            last = self._told.get(worker)
+            if last is None or last.pid != pid:
+                return
+            del self._told[worker]
+            self._kept.update({f"closed {k}": n for k, n in last.closed.items()})
+            self._kept.update({"waited": last.bodies.get("waited", 0), "calls": last.calls, "rows": last.rows})
+            self._kept[f"rows {worker}"] += last.rows
+
+    def total(self, key: str) -> int:
+        """A counter summed over the workers: ``closed REASON``, ``waited``, ``calls``, ``rows``,
+        or ``rows N`` (worker N's)."""
+        with self._lock:
+            return self._kept[key] + sum(self._of(message, key) for message in self._told.values())
+
+    def waiting(self) -> int:
+        with self._lock:
+            return sum(message.bodies.get("waiting", 0) for message in self._told.values())
+
+    def workers(self) -> list[int]:
+        """The workers that told anything, ended processes included."""
+        with self._lock:
+            kept = {int(key.split()[1]) for key in self._kept if key.startswith("rows ")}
+            return sorted(kept | set(self._told))
+
+    @staticmethod
+    def _of(message: WorkerMessage, key: str) -> int:
+        if key.startswith("closed "):
+            return message.closed.get(key.split(" ", 1)[1], 0)
+        if key.startswith("rows "):
+            return message.rows if int(key.split()[1]) == message.worker else 0
+        return {"waited": message.bodies.get("waited", 0), "calls": message.calls, "rows": message.rows}[key]
+
+
 @dataclass(frozen=True)
 class WorkerMessage:
     worker: int
     calls: int
     rows: int
     entries: list[WorkerEntry]
+    pid: int = 0
+    """The worker's process: its counts start from 0 with each process."""
     closed: dict[str, int] = field(default_factory=dict)
     """The connections the worker cut so far, by reason (``churnops_serve_closed_connections_total``)."""
     bodies: dict[str, int] = field(default_factory=dict)
@@ -409,9 +487,9 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
     writes the event log - workers could then not raise the service's throughput)."""
     if not isinstance(message, dict):
         raise ValueError("not a JSON object")
-    worker, calls, rows = (message.get(k) for k in ("worker", "calls", "rows"))
-    if not all(type(n) is int and 0 <= n < 2**62 for n in (worker, calls, rows)):
-        raise ValueError("worker, calls and rows must be whole numbers")
+    worker, calls, rows, pid = (message.get(k) for k in ("worker", "calls", "rows", "pid"))
+    if not all(type(n) is int and 0 <= n < 2**62 for n in (worker, calls, rows, pid)):
+        raise ValueError("worker, calls, rows and pid must be whole numbers")
     closed = _counts(message, "closed", CLOSED_REASONS, "the connections cut by reason")
     bodies = _counts(message, "bodies", ("waiting", "waited"), "the requests waiting for room and that waited")
     requests = message.get("requests")
@@ -432,7 +510,7 @@ def worker_message(message: Any, watched: tuple[str, ...], max_batch: int) -> Wo
             entries.append(WorkerEntry(endpoint, status, seconds, _written(entry, watched, max_batch)))
         except ValueError as exc:
             entries.append(WorkerEntry(endpoint, status, seconds, None, str(exc)[:300]))
-    return WorkerMessage(worker, calls, rows, entries, closed, bodies)
+    return WorkerMessage(worker, calls, rows, entries, pid, closed, bodies)  # type: ignore[arg-type]
 
 
 def _counts(message: dict[str, Any], name: str, keys: Any, what: str) -> dict[str, int]:
@@ -702,9 +780,7 @@ def create_app(state: ServiceState) -> Starlette:
             told = read() if len(body) <= INLINE_BODY else await run_in_threadpool(read)
         except (BodyTooLarge, ClientDisconnect, ValueError, RecursionError) as exc:
             return _problem(400, f"a worker's message that cannot be read: {str(exc)[:200]}")
-        state.worker_models[told.worker] = (told.calls, told.rows)
-        state.worker_closed[told.worker] = told.closed
-        state.worker_bodies[told.worker] = told.bodies
+        state.worker_counts.told(told)
         submitted = iter(
             [
                 state.log.submit_texts(entry.written.ids, entry.written.texts, entry.written.columns, watch)
@@ -868,10 +944,7 @@ def create_app(state: ServiceState) -> Starlette:
             text += exposition(last["metrics"], {"window": str(last["window"])})
         from churnops.serve.connections import CLOSED
 
-        def with_workers(own: int, told: dict[int, dict[str, int]], key: str) -> int:
-            """This process's count and each worker's, as it last told it."""
-            return own + sum(counts.get(key, 0) for counts in told.values())
-
+        workers = state.worker_counts
         waiting, waited = (state.budget.waiting, state.budget.waited) if state.budget else (0, 0)
 
         lines = [
@@ -880,16 +953,16 @@ def create_app(state: ServiceState) -> Starlette:
             "# TYPE churnops_serve_closed_connections_total counter",
             *(
                 f'churnops_serve_closed_connections_total{{reason="{reason}"}} '
-                f"{with_workers(CLOSED[reason], state.worker_closed, reason)}"
+                f"{CLOSED[reason] + workers.total(f'closed {reason}')}"
                 for reason in CLOSED_REASONS
             ),
             "# HELP churnops_serve_bodies_waiting Requests waiting for room to read their body "
             "(serve.max_inflight_bytes)",
             "# TYPE churnops_serve_bodies_waiting gauge",
-            f"churnops_serve_bodies_waiting {with_workers(waiting, state.worker_bodies, 'waiting')}",
+            f"churnops_serve_bodies_waiting {waiting + workers.waiting()}",
             "# HELP churnops_serve_body_waits_total Requests that waited for room to read their body",
             "# TYPE churnops_serve_body_waits_total counter",
-            f"churnops_serve_body_waits_total {with_workers(waited, state.worker_bodies, 'waited')}",
+            f"churnops_serve_body_waits_total {waited + workers.total('waited')}",
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",
         ]
@@ -910,8 +983,8 @@ def create_app(state: ServiceState) -> Starlette:
         text += "\n".join(lines) + "\n"
         if state.batcher is not None:
             champion = state.batcher.champion
-            calls = champion.calls + sum(told[0] for told in state.worker_models.values())
-            rows = champion.rows + sum(told[1] for told in state.worker_models.values())
+            calls = champion.calls + workers.total("calls")
+            rows = champion.rows + workers.total("rows")
             text += (
                 "# HELP churnops_serve_model_calls_total Model calls for /v1/predict (requests scored together: one)\n"
                 "# TYPE churnops_serve_model_calls_total counter\n"
@@ -936,8 +1009,8 @@ def create_app(state: ServiceState) -> Starlette:
                 "# HELP churnops_serve_worker_scored_rows_total Events scored by each worker process (--workers)\n"
                 "# TYPE churnops_serve_worker_scored_rows_total counter\n"
                 + "".join(
-                    f'churnops_serve_worker_scored_rows_total{{worker="{number}"}} {told[1]}\n'
-                    for number, told in sorted(state.worker_models.items())
+                    f'churnops_serve_worker_scored_rows_total{{worker="{number}"}} {workers.total(f"rows {number}")}\n'
+                    for number in workers.workers()
                 )
             )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -58,8 +58,12 @@ a head are known to within this much whatever else a read holds (other requests,
 BODY_SLICE_BYTES = 256 << 10
 MAX_PIPELINED = 32
 """Requests read on one connection and waiting behind the one being answered, at most."""
-MAX_QUEUED_BYTES = 256 << 10
+MAX_QUEUED_BYTES = 64 << 10
 """Bytes of the bodies of those requests, at most (the last may be read in part)."""
+QUEUED_SLICE_BYTES = 512
+"""Where a request may begin, and while requests queue, reads are parsed this many bytes at a
+time, and the two bounds above checked between pieces: they hold to within one piece (a few
+requests of a few bytes)."""
 TAKEN_BYTES = 64 << 10
 """What a client must take, per deadline, of the answers waiting for it (about 2 KB/s at the
 default deadline of 30 s)."""
@@ -91,6 +95,8 @@ class _HoldingFlow(FlowControl):
         super().pause_reading()
 
     def resume_reading(self) -> None:
+        if self._protocol._refusal is not None:
+            return  # refused: not read again before the refusal is sent (then dropped, see LINGER_BYTES)
         if self._protocol._held:
             self._protocol._release_soon()
         else:
@@ -144,6 +150,8 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _held = b""
         """Bytes read and not parsed: the requests in them would wait behind too many others."""
         _releasing = False
+        _eof = False
+        """The client shut its sending side while requests were being answered."""
         _lingering: asyncio.TimerHandle | None = None
         """Refused, the refusal sent and our side shut: what the client sends is dropped until then."""
         _dropped = 0
@@ -157,7 +165,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             if self._refusal is not None:  # refused: nothing more is parsed
                 self._dropped += len(data)
                 if self._dropped > LINGER_BYTES:
-                    self.transport.close()
+                    self.transport.abort()
                 return
             # any byte between requests (even the blank lines a parser skips) starts the deadline
             # of the next request; armed before parsing, so a request whole in ``data`` disarms it
@@ -173,6 +181,8 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     return
                 in_head, receiving = self._in_head, self._receiving
                 step = SLICE_BYTES if in_head or not receiving else self._body_step()
+                if self.pipeline or not receiving:
+                    step = min(step, QUEUED_SLICE_BYTES)  # requests may queue: bounds checked between small pieces
                 piece = data[position : position + step] if position or len(data) > step else data
                 position += len(piece)
                 self._begun = False
@@ -202,6 +212,14 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             if self._declared is None:
                 return BODY_SLICE_BYTES
             return max(1, min(BODY_SLICE_BYTES, self._declared - self._body_bytes))
+
+        def eof_received(self) -> bool | None:  # type: ignore[override]
+            """The client shut its sending side: what it sent whole is still answered (uvicorn
+            closed the connection with requests queued, and answered one of ten)."""
+            if self._refusal is None and (self._answering() or self.pipeline or self._held):
+                self._eof = True
+                return True  # kept open to send the answers; closed once they are sent
+            return None
 
         def _queue_full(self) -> bool:
             if not self.pipeline:
@@ -256,6 +274,18 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         def on_headers_complete(self) -> None:
             self._in_head = False
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.waiting_for_100_continue:
+                answer = cycle.send
+
+                async def send(message: Any) -> None:
+                    # answered without asking for the body: the client does not send it, so the
+                    # next bytes on the connection would be read as that body - close after this
+                    if message["type"] == "http.response.start" and cycle.waiting_for_100_continue:
+                        cycle.keep_alive = False
+                    await answer(message)
+
+                cycle.send = send  # type: ignore[method-assign]
             if self.cycle is not None and not any(waiting is self.cycle for waiting, _ in self.pipeline):
                 self._running = self.cycle  # answered at once, not queued behind another
 
@@ -286,8 +316,15 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 if not self._answering() and not self.pipeline:
                     self._send_refusal()  # every response in front of the refused request is out
                 return
-            if self._receiving and self._deadline is None and not self.transport.is_closing():
-                self._arm()  # the request waiting its turn is read again from now
+            if (
+                self._receiving
+                and self._deadline is None
+                and not self.transport.is_closing()
+                and not any(waiting is self.cycle for waiting, _ in self.pipeline)
+            ):
+                self._arm()  # the request arriving is now the one answered: it is read again from now
+            if self._eof and not self.pipeline and not self._held and not self._answering():
+                self.transport.close()  # the client sent its last request and has every answer
 
         def _refuse(self, answer: bytes, why: str) -> None:
             """Stop reading; send ``answer`` (nothing: b"") and close once every request in front is
@@ -297,7 +334,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             logger.debug("closed %s: %s", self.client, why)
             self._disarm()
             self._refusal = answer
-            self.transport.pause_reading()
+            self.flow.pause_reading()
             if not self._in_head and self.cycle is not None and not self.cycle.response_complete:
                 self.cycle.more_body = False
                 self.cycle.message_event.set()

@@ -318,6 +318,7 @@ def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, 
         pool = WorkerPool(workers, listener, setup, hidden, announce=say, models=models_of(state))
         state.worker_secret = pool.secret
         state.workers = pool
+        pool.on_exit = state.worker_counts.ended
         # the workers take the connections; this process answers them alone, on its private socket
         sockets = [pool.private_socket()]
         checked = state.evaluator.after

@@ -115,6 +115,8 @@ class WorkerPool:
         self.models = models or {}
         """The registered versions the main process scores with: what every worker loads, a
         worker started again included (never what an alias points at meanwhile)."""
+        self.on_exit: Any = None
+        """Called with a worker's number and process id when that process ends (on its watcher's thread)."""
 
     def private_socket(self) -> socket.socket:
         """The Unix socket the workers talk to the main process on (bound, listening)."""
@@ -192,6 +194,8 @@ class WorkerPool:
                 why = str(said["fatal"])[:300]
         code = child.wait()
         slot.ready.clear()
+        if self.on_exit is not None:
+            self.on_exit(slot.number, child.pid)
         with self._lock:
             if self._stopping or slot.child is not child:
                 return
@@ -495,6 +499,7 @@ class Forwarder:
 
                 head = {
                     "worker": self.state.number,
+                    "pid": os.getpid(),
                     "calls": champion.calls if champion is not None else 0,
                     "rows": champion.rows if champion is not None else 0,
                     "closed": dict(CLOSED),
