@@ -338,6 +338,52 @@ def test_french_exports_grouped_by_spaces_are_read_as_the_same_numbers(own, mode
 
 
 @pytest.mark.parametrize(
+    "dress",
+    [
+        lambda text: text + "\u00a0%",  # 13,8 % with a no-break space
+        lambda text: text + " \u20ac",  # 9 081,84 EUR sign after
+        lambda text: "\u20ac " + text,  # EUR sign before
+        lambda text: "  " + text,  # padded
+    ],
+    ids=["percent", "euro after", "euro before", "padded"],
+)
+def test_numbers_with_a_decimal_comma_and_a_sign_are_read_as_with_a_decimal_point(own, dress):
+    """With a decimal comma, numbers with a percent or currency sign, or spaces around them, were
+    read as categories (13,8 %, no word) or as untested text - where the same numbers with a
+    decimal point are read as numbers. Now they give the drift score of a plain export."""
+    for name in ("mine", "batch"):
+        frame = pl.read_csv(own / f"{name}.csv")
+        spend = [dress(_french(value, row)) if row % 97 != 3 else "-" for row, value in enumerate(frame["spend"])]
+        frame.with_columns(pl.Series("spend", spend)).write_csv(own / f"{name}_fr.csv", separator=";")
+        plain = [_french(value, row) for row, value in enumerate(frame["spend"])]
+        as_numbers = pl.Series("spend", plain).str.replace_all("[ \u00a0\u202f]", "").str.replace(",", ".")
+        numbers = as_numbers.cast(pl.Float64, strict=False)
+        frame.with_columns(pl.Series("spend", [None if row % 97 == 3 else v for row, v in enumerate(numbers)]))\
+            .write_csv(own / f"{name}_plain.csv")  # fmt: skip
+    french = ("--reference", "mine_fr.csv", "--current", "batch_fr.csv", "--target", "churned", "--no-cache")
+    done = churnops(own, "monitor", *french, "--set", "data.separator=';'", "--set", "data.decimal=','")
+    assert done.returncode == 0, done.stderr
+    read = metrics(own)["columns"]["spend"]
+    done = churnops(own, "monitor", "-r", "mine_plain.csv", "-p", "batch_plain.csv", "--target", "churned")
+    assert done.returncode == 0, done.stderr
+    assert read["type"] == "numerical", read
+    assert read["drift_score"] == metrics(own)["columns"]["spend"]["drift_score"]
+
+
+def test_grouped_numbers_beside_cells_that_are_no_numbers_are_said_with_the_cause(own):
+    """A column of 56 911,68 with a few #DIV/0! cells stays text (as with a decimal point); the
+    NOTICE told to set data.decimal = ',' - already set. It names the cause."""
+    frame = pl.read_csv(own / "mine.csv")
+    spend = ["#DIV/0!" if row % 50 == 1 else _french(value, 0) for row, value in enumerate(frame["spend"])]
+    frame.with_columns(pl.Series("spend", spend)).write_csv(own / "div.csv", separator=";")
+    args = ("monitor", "-r", "div.csv", "-p", "div.csv", "--target", "churned")
+    done = churnops(own, *args, "--set", "data.separator=';'", "--set", "data.decimal=','")
+    assert done.returncode == 0, done.stderr
+    notice = next(line for line in done.stderr.splitlines() if "spend (e.g." in line)
+    assert "#DIV/0!" in notice and "data.decimal = ','" not in notice, notice
+
+
+@pytest.mark.parametrize(
     "table, said",
     [
         ({"customer_id": [f"c{i}" for i in range(300)], "Surname": [f"n{i}" for i in range(300)]}, "customer_id"),

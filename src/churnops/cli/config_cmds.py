@@ -126,7 +126,10 @@ def init(
                 f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:5]
             )
             if dialect.decimal != ".":
-                advice = "export them without grouping"
+                advice = (
+                    "other cells of these columns hold digits but are no numbers (such as '#DIV/0!', '<0,5' or "
+                    "'1.234,56-'); clear those cells, or export the numbers alone"
+                )
             elif dialect.separator == ",":  # polars reads no decimal comma beside a comma separator
                 advice = (
                     "export the file with ';' between fields, then run init again with --separator ';' --decimal ','"

@@ -260,6 +260,14 @@ SPACE_GROUPED = rf"^[+-]?[1-9][0-9]{{0,2}}([{GROUP_SPACES}][0-9]{{3}})+(,[0-9]*)
 """With a decimal comma, a number whose digits are grouped by spaces: 15 992, 1 234 567,89."""
 COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+([eE][+-]?[0-9]+)?$"
 """With a decimal comma, a number with decimals: 1,5 or ,25, or 1,5e3."""
+_SIGNS = "€$£¥"
+DRESSED = (
+    rf"^(\s*[{_SIGNS}]?\s*)"
+    rf"([+-]?[1-9][0-9]{{0,2}}(?:[.{GROUP_SPACES}][0-9]{{3}})+(?:,[0-9]*)?|[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?|[+-]?[0-9]+)"
+    rf"(\s*(?:%|[{_SIGNS}])?\s*)$"
+)
+"""With a decimal comma, a number with a currency sign before or after it, a percent sign after
+it, or spaces around it: 13,8 %, 9 081,84 EUR sign, EUR sign 1.234,5, '  9081,84'."""
 
 
 def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl.DataFrame:
@@ -269,7 +277,8 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     polars leaves them as text: a point is no decimal mark there.
 
     A text column whose every cell is such a number becomes a Float64 column; one whose other
-    cells have no digit (``n/a``, ``-``) gets its number cells written as numbers are elsewhere;
+    cells have no digit (``n/a``, ``-``) gets its number cells written as numbers are elsewhere,
+    currency and percent signs kept (``13,8 %`` becomes ``13.8%``);
     any other text column is left as written (codes such as ``3.456`` beside ``C12`` keep their text). The
     ``numeric`` columns - known to hold numbers - get their number cells written as numbers are
     elsewhere (``15992``, ``1234567.89``, ``1.5``) whatever else they hold, so that the monitoring
@@ -283,6 +292,9 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     [51659.14, 1234567.8, -2500.0, 12.0]
     >>> decimal_comma_text(pl.DataFrame({"d": ["51 659,14", "n/a", "1,5", "-"], "e": ["1,5", "C12", None, "x"]})).rows()
     [('51659.14', '1,5'), ('n/a', 'C12'), ('1.5', None), ('-', 'x')]
+    >>> dressed = pl.DataFrame({"f": ["13,8\u00a0%", "  9\u202f081,84 \u20ac", "\u20ac 1.234,5", "n/a"]})
+    >>> decimal_comma_text(dressed)["f"].to_list()
+    ['13.8%', '9081.84\u20ac', '\u20ac1234.5', 'n/a']
     >>> decimal_comma_text(frame, numeric={"b"})["b"].to_list()
     ['1234', 'C1', '0.578', None]
     """
@@ -309,7 +321,31 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
             columns[name] = numbers[name]
         elif name in numeric or _numbers_but_words(normalised[name], numbers[name]):
             columns[name] = normalised[name]
+        else:  # numbers with a currency or percent sign, or spaces around them
+            undressed = _undressed(frame[name])
+            if undressed is not None:
+                columns[name] = undressed
     return frame.with_columns(columns.values()) if columns else frame
+
+
+def _undressed(text: pl.Series) -> pl.Series | None:
+    """A text column of numbers written with a decimal comma and a currency or percent sign, or
+    spaces around them (``13,8 %``, ``9 081,84 EUR sign``), but for cells without a digit: its
+    numbers written with a decimal point and no grouping, their signs kept (``13.8%``) - as the
+    monitoring reads such numbers with a decimal point. None for anything else."""
+    if not text.str.contains(r"[0-9]").any():
+        return None
+    parts = text.str.extract_groups(DRESSED)
+    number = parts.struct.field("2")
+    found = number.is_not_null()
+    others = text.filter(~found & text.is_not_null())
+    if not found.any() or others.str.contains(r"[0-9]").any():
+        return None
+    plain = number.str.replace_all(f"[.{GROUP_SPACES}]", "").str.replace(",", ".", literal=True)
+    written = pl.concat_str(
+        [parts.struct.field("1").str.strip_chars(), plain, parts.struct.field("3").str.strip_chars()]
+    )
+    return pl.select(pl.when(found).then(written).otherwise(text).alias(text.name)).to_series()
 
 
 def _numbers_but_words(text: pl.Series, numbers: pl.Series) -> bool:

@@ -49,6 +49,9 @@ class Inference:
     """Text columns of numbers but for a few cells: (column, such cells, cells, an example)."""
     points: list[tuple[str, str]] = field(default_factory=list)
     """Number columns whose points look like thousands separators (``3.283``), with an example each."""
+    comma_read: bool = False
+    """Whether the reference is read with a decimal comma already (``commas`` are then grouped
+    numbers left as text because of other cells)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,7 +125,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     points = []
     if infer and dialect.decimal == ".":
         points = thousands_point_columns(sample, lambda names: written_cells(reference, dialect, names, sample.height))
-    return Inference(dates, ids, formats, commas, strays, points)
+    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",")
 
 
 def _applied(config: Config, found: Inference) -> Config:
@@ -140,7 +143,15 @@ def _applied(config: Config, found: Inference) -> Config:
         )
     if not config.columns.infer:
         return config
-    if found.commas:
+    if found.commas and found.comma_read:
+        shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
+        logger.log(
+            NOTICE,
+            "numbers read as text and not tested: %s - other cells of these columns hold digits but are no "
+            "numbers (such as '#DIV/0!', '<0,5' or '1.234,56-'); clear those cells, or export the numbers alone",
+            shown,
+        )
+    elif found.commas:
         shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
         logger.log(
             NOTICE,

@@ -135,7 +135,9 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
 
 
 DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
-GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}((\.\d{3})+|([ \u00a0\u202f]\d{3})+)(,\d+)?$")
+GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}((\.\d{3})+(,\d+)?|([ \u00a0\u202f]\d{3})+,\d+)$")
+"""Grouped by points (``4.164``, ``4.164,11``), or by spaces before a decimal comma (``4 164,11``:
+``800 741 501`` alone is a number a decimal point reads too)."""
 
 
 def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tuple[str, str]]:
@@ -150,7 +152,7 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
         values = frame.get_column(name).drop_nulls()
         if not values.len():
             continue
-        plain = DECIMAL_COMMA.pattern if dialect.decimal == "." else r"^$"
+        plain = DECIMAL_COMMA.pattern  # with a decimal comma, left as text: other cells are no numbers
         share = (values.str.contains(plain) | values.str.contains(GROUPED_DECIMAL_COMMA.pattern)).mean()
         if share >= DATE_SHARE:
             found.append((name, str(values[0])))
