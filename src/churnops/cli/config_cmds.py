@@ -117,7 +117,7 @@ def init(
     say(f"{output}: {len(guesses)} columns - " + "; ".join(f"{k} {', '.join(v)}" for k, v in kinds.items()))
     say(f"target: {chosen}" if chosen else "target: none guessed (set columns.target, or --target)")
     if table_format(reference) == "csv":
-        from churnops.pipeline.starter import SAMPLE_ROWS, decimal_comma_columns, sample_frame
+        from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, SAMPLE_ROWS, decimal_comma_columns, sample_frame
 
         _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
         commas = decimal_comma_columns(sample, dialect) if sample is not None else []
@@ -126,10 +126,7 @@ def init(
                 f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:5]
             )
             if dialect.decimal != ".":
-                advice = (
-                    "other cells of these columns hold digits but are no numbers (such as '#DIV/0!', '<0,5' or "
-                    "'1.234,56-'); clear those cells, or export the numbers alone"
-                )
+                advice = NOT_NUMBERS_BESIDE
             elif dialect.separator == ",":  # polars reads no decimal comma beside a comma separator
                 advice = (
                     "export the file with ';' between fields, then run init again with --separator ';' --decimal ','"

@@ -319,7 +319,7 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     for name in text:
         if numbers[name].null_count() == normalised[name].null_count():  # every cell a number
             columns[name] = numbers[name]
-        elif name in numeric or _numbers_but_words(normalised[name], numbers[name]):
+        elif name in numeric or _numbers_but_words(normalised[name], numbers[name].is_not_null()):
             columns[name] = normalised[name]
         else:  # numbers with a currency or percent sign, or spaces around them
             undressed = _undressed(frame[name])
@@ -338,8 +338,7 @@ def _undressed(text: pl.Series) -> pl.Series | None:
     parts = text.str.extract_groups(DRESSED)
     number = parts.struct.field("2")
     found = number.is_not_null()
-    others = text.filter(~found & text.is_not_null())
-    if not found.any() or others.str.contains(r"[0-9]").any():
+    if not _numbers_but_words(text, found):
         return None
     plain = number.str.replace_all(f"[.{GROUP_SPACES}]", "").str.replace(",", ".", literal=True)
     written = pl.concat_str(
@@ -348,13 +347,14 @@ def _undressed(text: pl.Series) -> pl.Series | None:
     return pl.select(pl.when(found).then(written).otherwise(text).alias(text.name)).to_series()
 
 
-def _numbers_but_words(text: pl.Series, numbers: pl.Series) -> bool:
-    """Whether a column holds numbers but for cells without a digit (``n/a``, ``-``): its numbers
-    are then written as numbers are elsewhere, so that the monitoring reads them as it does with
-    a decimal point (and counts the other cells as not numbers)."""
-    if numbers.null_count() == numbers.len():
+def _numbers_but_words(text: pl.Series, found: pl.Series) -> bool:
+    """Whether a column holds numbers (``found``: the cells that are) but for cells without a
+    digit (``n/a``, ``-``): its numbers are then written as numbers are elsewhere, so that the
+    monitoring reads them as it does with a decimal point (and counts the other cells as not
+    numbers)."""
+    if not found.any():
         return False
-    others = text.filter(numbers.is_null() & text.is_not_null())
+    others = text.filter(~found & text.is_not_null())
     return not others.str.contains(r"\d").any()
 
 

@@ -35,6 +35,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from churnops.errors import ConfigError
+from churnops.monitor.binning import distinct
 from churnops.monitor.results import clean_number
 
 HASH_SEED = 20261204
@@ -327,7 +328,7 @@ def pca_reconstruction(
         for j, is_category in enumerate(categorical):
             column = x[:, j]
             if is_category:
-                levels = np.unique(x_ref[fit_rows, j][~np.isnan(x_ref[fit_rows, j])])
+                levels = distinct(x_ref[fit_rows, j][~np.isnan(x_ref[fit_rows, j])])
                 parts.append((column[:, None] == levels[None, :]).astype(np.float64))
             else:
                 parts.append(column[:, None])

@@ -130,7 +130,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
 
 def _applied(config: Config, found: Inference) -> Config:
     """``config`` with what ``found`` decided, and the notices that say so."""
-    from churnops.pipeline.starter import as_written, with_columns_added, with_formats_added
+    from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, as_written, with_columns_added, with_formats_added
 
     config = with_formats_added(with_columns_added(config, found.dates, found.ids), found.formats)
     formats = found.formats
@@ -143,16 +143,10 @@ def _applied(config: Config, found: Inference) -> Config:
         )
     if not config.columns.infer:
         return config
+    shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
     if found.commas and found.comma_read:
-        shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
-        logger.log(
-            NOTICE,
-            "numbers read as text and not tested: %s - other cells of these columns hold digits but are no "
-            "numbers (such as '#DIV/0!', '<0,5' or '1.234,56-'); clear those cells, or export the numbers alone",
-            shown,
-        )
+        logger.log(NOTICE, "numbers read as text and not tested: %s - %s", shown, NOT_NUMBERS_BESIDE)
     elif found.commas:
-        shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
         logger.log(
             NOTICE,
             "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from churnops.data.io import DEFAULT_DIALECT, CsvDialect, TableReader, table_format
+from churnops.data.io import DEFAULT_DIALECT, GROUP_SPACES, CsvDialect, TableReader, table_format
 from churnops.monitor.prepare import DATE_SHARE, CategoricalSample, mostly_dates, numbers_as_text
 from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder
 from churnops.monitor.settings import MonitorSettings
@@ -135,9 +135,16 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
 
 
 DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
-GROUPED_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}((\.\d{3})+(,\d+)?|([ \u00a0\u202f]\d{3})+,\d+)$")
+GROUPED_DECIMAL_COMMA = re.compile(rf"^[+-]?\d{{1,3}}((\.\d{{3}})+(,\d+)?|([{GROUP_SPACES}]\d{{3}})+,\d+)$")
 """Grouped by points (``4.164``, ``4.164,11``), or by spaces before a decimal comma (``4 164,11``:
 ``800 741 501`` alone is a number a decimal point reads too)."""
+
+
+NOT_NUMBERS_BESIDE = (
+    "other cells of these columns hold digits but are no numbers (such as '#DIV/0!', '<0,5' or '1.234,56-'); "
+    "clear those cells, or export the numbers alone"
+)
+"""Why numbers stay text in a file read with a decimal comma (:func:`decimal_comma_columns`)."""
 
 
 def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tuple[str, str]]:

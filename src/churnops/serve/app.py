@@ -46,6 +46,7 @@ from starlette.routing import Route
 from churnops.config.models import ABConfig
 from churnops.errors import ChurnopsError
 from churnops.escape import one_line_short
+from churnops.serve.connections import content_length
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
 from churnops.serve.records import MAX_EVENT_ID, RecordError, RecordSchema, all_finite
@@ -292,18 +293,14 @@ class BodyBudget:
 
 
 def declared_length(request: Request) -> int | None:
-    """The body size a request declares (``Content-Length``); None when it declares none. Leading
-    zeros are no digits of the size (thousands of them made ``int`` refuse the text).
+    """The body size a request declares (``Content-Length``, see :func:`content_length`); None
+    when it declares none.
 
     >>> from starlette.requests import Request
     >>> declared_length(Request({"type": "http", "headers": [(b"content-length", b"0" * 5000 + b"519")]}))
     519
     """
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or not declared.isascii():
-        return None
-    digits = declared.lstrip("0") or "0"
-    return int(digits) if len(digits) <= 18 else 1 << 62
+    return content_length(request.headers.get("content-length", ""))
 
 
 def declared_size(request: Request, limit: int) -> int:
@@ -421,18 +418,15 @@ class WorkerCounts:
         with self._lock:
             self._ended.add(pid)
             last = self._told.get(worker)
-            if last is None or last.pid != pid:
-                return
-            del self._told[worker]
-            self._kept.update({f"closed {k}": n for k, n in last.closed.items()})
-            self._kept.update({"waited": last.bodies.get("waited", 0), "calls": last.calls, "rows": last.rows})
-            self._kept[f"rows {worker}"] += last.rows
+            if last is not None and last.pid == pid:
+                del self._told[worker]
+                self._kept.update(self._counters(last))
 
     def total(self, key: str) -> int:
         """A counter summed over the workers: ``closed REASON``, ``waited``, ``calls``, ``rows``,
         or ``rows N`` (worker N's)."""
         with self._lock:
-            return self._kept[key] + sum(self._of(message, key) for message in self._told.values())
+            return self._kept[key] + sum(self._counters(message)[key] for message in self._told.values())
 
     def waiting(self) -> int:
         with self._lock:
@@ -445,12 +439,12 @@ class WorkerCounts:
             return sorted(kept | set(self._told))
 
     @staticmethod
-    def _of(message: WorkerMessage, key: str) -> int:
-        if key.startswith("closed "):
-            return message.closed.get(key.split(" ", 1)[1], 0)
-        if key.startswith("rows "):
-            return message.rows if int(key.split()[1]) == message.worker else 0
-        return {"waited": message.bodies.get("waited", 0), "calls": message.calls, "rows": message.rows}[key]
+    def _counters(message: WorkerMessage) -> Counter[str]:
+        """What one message counts, by the keys of :meth:`total`."""
+        counters = Counter({f"closed {reason}": count for reason, count in message.closed.items()})
+        counters.update({"waited": message.bodies.get("waited", 0), "calls": message.calls, "rows": message.rows})
+        counters[f"rows {message.worker}"] = message.rows
+        return counters
 
 
 @dataclass(frozen=True)

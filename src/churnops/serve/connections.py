@@ -80,6 +80,19 @@ HEAD_TOO_LARGE = (
 )
 
 
+def content_length(value: str) -> int | None:
+    """The body size a ``Content-Length`` value says; None when it says none. Leading zeros are
+    no digits of the size (thousands of them made ``int`` refuse the text).
+
+    >>> content_length("0" * 5000 + "519"), content_length("12a"), content_length("9" * 30) == 1 << 62
+    (519, None, True)
+    """
+    if not value.isdigit() or not value.isascii():
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 1 << 62
+
+
 class _HoldingFlow(FlowControl):
     """uvicorn's flow control, except that the connection is not read while it holds bytes it
     has not parsed: asked to read on, it parses what it holds first (and holds again what does
@@ -155,10 +168,12 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         _lingering: asyncio.TimerHandle | None = None
         """Refused, the refusal sent and our side shut: what the client sends is dropped until then."""
         _dropped = 0
+        _holding: _HoldingFlow
+        """The connection's flow control (uvicorn's ``flow``), as this protocol made it."""
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self.flow = _HoldingFlow(transport, self)
+            self.flow = self._holding = _HoldingFlow(transport, self)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
@@ -221,6 +236,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 return True  # kept open to send the answers; closed once they are sent
             return None
 
+        def _queued(self, cycle: Any) -> bool:
+            """Whether ``cycle`` waits behind the request being answered."""
+            return any(waiting is cycle for waiting, _ in self.pipeline)
+
         def _queue_full(self) -> bool:
             if not self.pipeline:
                 return False
@@ -242,12 +261,10 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             if not self._held or self.transport.is_closing() or self._refusal is not None:
                 return
             held, self._held = self._held, b""
-            flow = self.flow
-            assert isinstance(flow, _HoldingFlow)
-            flow.asked_pause = False
+            self._holding.asked_pause = False
             self.data_received(held)
-            if not self._held and not flow.asked_pause and not self.transport.is_closing():
-                flow.read_on()
+            if not self._held and not self._holding.asked_pause and not self.transport.is_closing():
+                self._holding.read_on()
 
         def on_message_begin(self) -> None:
             answering = self._answering()  # before the parser's callbacks replace the cycle
@@ -267,8 +284,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     self._refuse(b"", f"trailers larger than {MAX_HEAD_BYTES} bytes")
                     return
             elif name.lower() == b"content-length":
-                digits = value.strip().lstrip(b"0") or b"0"
-                self._declared = int(digits) if digits.isdigit() and len(digits) <= 18 else None
+                self._declared = content_length(value.decode("latin-1").strip())
             super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
@@ -286,7 +302,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                     await answer(message)
 
                 cycle.send = send  # type: ignore[method-assign]
-            if self.cycle is not None and not any(waiting is self.cycle for waiting, _ in self.pipeline):
+            if self.cycle is not None and not self._queued(self.cycle):
                 self._running = self.cycle  # answered at once, not queued behind another
 
         def on_body(self, body: bytes) -> None:
@@ -310,7 +326,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             self._watch_writes()  # an answer still in the buffer: the client must take it in time
             following = self.pipeline[-1][0] if self.pipeline else None
             super().on_response_complete()  # starts the next request waiting in the pipeline, if any
-            if following is not None and not any(waiting is following for waiting, _ in self.pipeline):
+            if following is not None and not self._queued(following):
                 self._running = following
             if self._refusal is not None and not self.transport.is_closing():
                 if not self._answering() and not self.pipeline:
@@ -320,7 +336,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 self._receiving
                 and self._deadline is None
                 and not self.transport.is_closing()
-                and not any(waiting is self.cycle for waiting, _ in self.pipeline)
+                and not self._queued(self.cycle)
             ):
                 self._arm()  # the request arriving is now the one answered: it is read again from now
             if self._eof and not self.pipeline and not self._held and not self._answering():
@@ -352,8 +368,7 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
             self.transport.write(self._refusal)
             self.transport.write_eof()
             self._lingering = self.loop.call_later(timeout, self._stop_lingering)
-            self.flow.read_paused = False
-            self.transport.resume_reading()
+            self._holding.read_on()
 
         def _stop_lingering(self) -> None:
             self._lingering = None
