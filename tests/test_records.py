@@ -197,3 +197,21 @@ def test_of_several_unreadable_dates_the_first_sent_is_named():
     readable = frame.filter(~pl.col("Date of Birth").str.starts_with("never").fill_null(False))
     read = _dates_one_by_one(readable, ["Date of Birth"])
     assert read["Date of Birth"].cast(pl.String).to_list() == ["1990-01-31", None, "1990-01-31"]
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [{"n": 1, "f": 2.5}, {"n": 2, "s": "x"}],  # as many keys as the first, not the same ones
+        [{"n": 1, "f": 2.5}, {"f": 2.5, "n": 1}, {"n": 1, "other": 3}],
+        [{"n": 1}, [1]],  # not an object
+        [{"n": 1}, {"n": 1, "f": 2.0}],
+        [{"n": 1, "f": 2.0}, {"n": 1}],
+    ],
+)
+def test_events_whose_keys_differ_only_past_the_first_are_judged_as_value_by_value(events):
+    got, wanted = either(events), expected(events)
+    if isinstance(wanted, RecordError):
+        assert isinstance(got, RecordError) and got.problems == wanted.problems
+    else:
+        assert got == wanted

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def as_logged(records: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[lis
     import orjson
 
     texts = [orjson.dumps(record).decode() for record in records]
-    return texts, {key: [record.get(key) for record in records] for key in keys}
+    return texts, {key: list(map(dict.get, records, repeat(key))) for key in keys}
 
 
 ROWS_PER_INSERT = 512
@@ -382,7 +382,7 @@ class EventLog:
                 statement = self._inserts[size] = (
                     f"INSERT INTO events (event_id, window, received, record) VALUES {marks}"
                 )
-            self._db.execute(statement, [value for row in rows[start : start + size] for value in row])
+            self._db.execute(statement, list(chain.from_iterable(rows[start : start + size])))
             start += size
 
     def close_open(self, older_than: float) -> int | None:

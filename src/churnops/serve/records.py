@@ -142,19 +142,18 @@ class RecordSchema:
         first = events[0]
         if type(first) is not dict or not 0 < len(first) < 4_096:
             return None
-        keys = first.keys()
-        try:
-            if not all(event.keys() == keys for event in events) or not all(type(e) is dict for e in events):
-                return None
-        except AttributeError:  # not an object
+        if set(map(type, events)) != {dict} or set(map(len, events)) != {len(first)}:
             return None
-        names = tuple(keys)
-        if not keys <= self._allowed or names == (EVENT_ID,):
+        names = tuple(first)
+        if not first.keys() <= self._allowed or names == (EVENT_ID,):
             return None
-        if len(names) == 1:
-            columns: dict[str, Any] = {names[0]: [event[names[0]] for event in events]}
-        else:
-            columns = dict(zip(names, zip(*map(itemgetter(*names), events), strict=True), strict=True))
+        try:  # every event holds as many keys as the first, and each of the first's: the same keys
+            if len(names) == 1:
+                columns: dict[str, Any] = {names[0]: list(map(itemgetter(names[0]), events))}
+            else:
+                columns = dict(zip(names, zip(*map(itemgetter(*names), events), strict=True), strict=True))
+        except KeyError:
+            return None
         ids = columns.pop(EVENT_ID, None)
         if ids is not None:
             if set(map(type, ids)) != {str} or len(set(ids)) != len(ids):
