@@ -337,56 +337,6 @@ def test_french_exports_grouped_by_spaces_are_read_as_the_same_numbers(own, mode
     assert "spend" in notice and "data.decimal = ','" in notice, notice
 
 
-@pytest.mark.parametrize("mode", ["exact", "streaming"])
-def test_a_column_written_with_decimal_points_in_a_decimal_comma_file_reads_its_points_as_decimals(own, mode):
-    """A decimal-comma export with one column written with decimal points: its cells with three
-    decimals (1.876) were read as grouped thousands (1876) and the others (0.132, 12.5) as
-    decimals - one column, two scales, no word. The column is now read as its points say, and
-    gives the drift score of a plain export."""
-    for name in ("mine", "batch"):
-        frame = pl.read_csv(own / f"{name}.csv")
-        rate = frame["spend"] / 100  # 0.02 to 20: three decimals, some above 1 (1.876), some below (0.132)
-        written = [f"{value:.3f}" if row % 4 else f"{value:.2f}" for row, value in enumerate(rate)]
-        spend = [_french(value, row) for row, value in enumerate(frame["spend"])]
-        frame.with_columns(pl.Series("rate", written), pl.Series("spend", spend))\
-            .write_csv(own / f"{name}_fr.csv", separator=";")  # fmt: skip
-        frame.with_columns(pl.Series("rate", written).cast(pl.Float64)).drop("spend")\
-            .write_csv(own / f"{name}_plain.csv")  # fmt: skip
-    cells = pl.read_csv(own / "mine_fr.csv", separator=";", infer_schema=False)["rate"]
-    assert any(cell.startswith("0.") for cell in cells) and sum(1 <= float(cell) < 10 for cell in cells) > 500
-    french = ("--reference", "mine_fr.csv", "--current", "batch_fr.csv", "--target", "churned", "--mode", mode)
-    done = churnops(own, "monitor", *french, "--set", "data.separator=';'", "--set", "data.decimal=','", "--no-cache")
-    assert done.returncode == 0, done.stderr
-    read = metrics(own)["columns"]
-    done = churnops(own, "monitor", "-r", "mine_plain.csv", "-p", "batch_plain.csv", "--target", "churned",
-                    "--mode", mode, "--no-cache")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    expected = metrics(own)["columns"]["rate"]
-    assert read["rate"]["type"] == "numerical", read["rate"]
-    assert read["rate"]["drift_score"] == expected["drift_score"]
-    assert read["spend"]["type"] == "numerical"  # the decimal-comma column beside it, as before
-
-
-def test_the_first_piece_decides_that_a_column_is_written_with_decimal_points(tmp_path):
-    """Read in pieces, a later piece whose cells all have three decimals (1.876) is read as the
-    first piece decided (decimal points), as the whole file is."""
-    from churnops.data.io import CsvDialect, TableReader, read_table
-
-    rows = [f"{row};{row % 7},5;0.{row % 1000:03d}" for row in range(3000)]
-    rows += [f"{row};{row % 7},5;{1 + row % 9}.{row % 1000:03d}" for row in range(3000, 30000)]
-    path = tmp_path / "export.csv"
-    path.write_text("id;amount;rate\n" + "\n".join(rows) + "\n")
-    dialect = CsvDialect(separator=";", decimal=",")
-    pieces = list(TableReader(path, dialect=dialect, chunk_bytes=64 * 1024))
-    assert len(pieces) > 3
-    streamed = pl.concat([piece.select("rate") for piece in pieces])["rate"]
-    whole = read_table(path, dialect=dialect)["rate"]
-    assert streamed.dtype == whole.dtype == pl.Float64
-    assert streamed.to_list() == whole.to_list()
-    assert whole[3001] == pytest.approx(1 + 3001 % 9 + (3001 % 1000) / 1000) and whole.max() < 10
-    assert pieces[0]["amount"].to_list()[:2] == [0.5, 1.5]
-
-
 @pytest.mark.parametrize(
     "dress",
     [

@@ -233,28 +233,24 @@ def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, diale
     )
 
 
-def decimal_comma_floats(
-    frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = (), points: Collection[str] | None = None
-) -> pl.DataFrame:
+def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = ()) -> pl.DataFrame:
     """A piece of a file whose decimal mark is a comma, its text cells read as numbers where they
     are (:func:`decimal_comma_text`) - its decimal columns included: polars reads ``41.989`` as
     41.989 in a column it typed from ``578,5`` cells, where the point groups digits (41989).
     ``as_text(names)`` reads those columns of the same rows again as text; ``numeric`` are columns
-    known to hold numbers, ``points`` those written with a decimal point (see
-    :func:`decimal_comma_text`)."""
+    known to hold numbers (see :func:`decimal_comma_text`)."""
     floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    others = decimal_comma_text(frame.drop(floats), numeric, points)
+    others = decimal_comma_text(frame.drop(floats), numeric)
     if not floats:
         return others
-    text = decimal_comma_text(as_text(floats), floats, points)  # once per cell: '1,500' -> '1.500', never -> '1500'
+    text = decimal_comma_text(as_text(floats), floats)  # once per cell: '1,500' -> '1.500', never -> '1500'
     typed = typed_where_possible(text, {name: pl.Float64() for name in floats}, decimal_comma=False)
     return pl.concat([others, typed], how="horizontal").select(frame.columns)
 
 
-READING_RULES = 3
+READING_RULES = 2
 """Changes each time the same bytes read as something else (2: numbers grouped by spaces and
-exponents with a decimal comma are numbers; 3: a column written with decimal points in a file
-with decimal commas reads its points as decimal points): a cached reference profile is keyed by it."""
+exponents with a decimal comma are numbers): a cached reference profile is keyed by it."""
 DOT_GROUPED = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?$"
 """With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89 (a
 first group 0, as in 0.578, groups nothing)."""
@@ -264,40 +260,6 @@ SPACE_GROUPED = rf"^[+-]?[1-9][0-9]{{0,2}}([{GROUP_SPACES}][0-9]{{3}})+(,[0-9]*)
 """With a decimal comma, a number whose digits are grouped by spaces: 15 992, 1 234 567,89."""
 COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+([eE][+-]?[0-9]+)?$"
 """With a decimal comma, a number with decimals: 1,5 or ,25, or 1,5e3."""
-POINT_DECIMAL = r"^[+-]?[0-9]*\.[0-9]+([eE][+-]?[0-9]+)?$"
-"""A number written with a decimal point: 12.5, 0.132, .25, 1.5e3 (and 1.876, which a decimal
-comma file may mean as 1876)."""
-COMMA_NUMBER = r"(^|[^0-9])[0-9]*,[0-9]"
-"""A cell where a comma stands before digits: a number written with a decimal comma."""
-
-
-def point_decimal_columns(frame: pl.DataFrame, rows: int = 10_000) -> set[str]:
-    """The text columns of a piece of a decimal-comma file that are written with decimal points:
-    in its first ``rows`` rows some cell is a number whose point cannot group digits (``0.132``,
-    ``12.5``, ``3.14159``) and no cell has a comma before digits. Their other cells with a point
-    are decimals too (``1.876`` is 1.876 there, not 1876); a column with both marks, or whose
-    every point could group digits (``15.992``), is read cell by cell.
-
-    >>> point_decimal_columns(pl.DataFrame({"a": ["1.876", "0.132", None], "b": ["15.992", "1.234", "578"],
-    ...     "c": ["12.5", "1,5", "3"], "d": ["x", "y", "z"]}))
-    {'a'}
-    """
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    if not text:
-        return set()
-    head = frame.head(rows)
-    found = head.select(
-        [
-            (
-                (pl.col(name).str.contains(POINT_DECIMAL) & ~pl.col(name).str.contains(DOT_GROUPED)).any()
-                & ~pl.col(name).str.contains(COMMA_NUMBER).any()
-            ).alias(name)
-            for name in text
-        ]
-    ).row(0)
-    return {name for name, point in zip(text, found, strict=True) if point}
-
-
 _SIGNS = "€$£¥"
 DRESSED = (
     rf"^(\s*[{_SIGNS}]?\s*)"
@@ -308,16 +270,11 @@ DRESSED = (
 it, or spaces around it: 13,8 %, 9 081,84 EUR sign, EUR sign 1.234,5, '  9081,84'."""
 
 
-def decimal_comma_text(
-    frame: pl.DataFrame, numeric: Collection[str] = (), points: Collection[str] | None = None
-) -> pl.DataFrame:
+def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl.DataFrame:
     """For a file whose decimal mark is a comma (once per cell: ``1.500`` from ``1,5`` must not be
     read again): its numbers read as numbers - points or spaces grouping digits (``15.992``,
     ``15 992``: fifteen thousand, not fifteen), a comma before the decimals (``1,5``, ``1,5e3``).
     polars leaves them as text: a point is no decimal mark there.
-
-    A column written with decimal points (``points``; None: those :func:`point_decimal_columns`
-    finds in ``frame``) reads its points as decimal points: ``1.876`` is 1.876 there.
 
     A text column whose every cell is such a number becomes a Float64 column; one whose other
     cells have no digit (``n/a``, ``-``) gets its number cells written as numbers are elsewhere,
@@ -338,21 +295,14 @@ def decimal_comma_text(
     >>> dressed = pl.DataFrame({"f": ["13,8\u00a0%", "  9\u202f081,84 \u20ac", "\u20ac 1.234,5", "n/a"]})
     >>> decimal_comma_text(dressed)["f"].to_list()
     ['13.8%', '9081.84\u20ac', '\u20ac1234.5', 'n/a']
-    >>> decimal_comma_text(frame, numeric={"b"})["b"].to_list()  # 0.578: b is written with decimal points
-    ['1.234', 'C1', '0.578', None]
-    >>> decimal_comma_text(frame, numeric={"b"}, points=())["b"].to_list()
+    >>> decimal_comma_text(frame, numeric={"b"})["b"].to_list()
     ['1234', 'C1', '0.578', None]
-    >>> decimal_comma_text(pl.DataFrame({"g": ["1.876", "0.132", "12.5", None]}))["g"].to_list()
-    [1.876, 0.132, 12.5, None]
     """
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     if not text:
         return frame
-    decimal_points = point_decimal_columns(frame) if points is None else set(points)
 
     def written(name: str) -> pl.Expr:
-        if name in decimal_points:
-            return pl.col(name)
         return (
             pl.when(pl.col(name).str.contains(DOT_GROUPED))
             .then(pl.col(name).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
@@ -371,7 +321,7 @@ def decimal_comma_text(
             columns[name] = numbers[name]
         elif name in numeric or _numbers_but_words(normalised[name], numbers[name].is_not_null()):
             columns[name] = normalised[name]
-        elif name not in decimal_points:  # numbers with a currency or percent sign, or spaces around them
+        else:  # numbers with a currency or percent sign, or spaces around them
             undressed = _undressed(frame[name])
             if undressed is not None:
                 columns[name] = undressed
@@ -589,7 +539,6 @@ class TableReader:
         self._batch_rows = batch_rows
         self.path = path
         self.dialect = dialect
-        self._points: set[str] | None = None  # columns written with decimal points (decimal comma files)
         self.arrow = arrow
         self.format = table_format(path)  # type: ignore[arg-type]
         if self.remote and self.format != "parquet":
@@ -1035,9 +984,7 @@ class TableReader:
             options = {**self.dialect.options(), "null_values": nulls, "try_parse_dates": False}
             return pl.read_csv(data, columns=indices, infer_schema=False, **options)
 
-        if self._points is None:  # the first piece decides, as it decides the types
-            self._points = point_decimal_columns(frame, INFER_ROWS)
-        return decimal_comma_floats(frame, as_text, numeric, self._points)
+        return decimal_comma_floats(frame, as_text, numeric)
 
 
 INFER_ROWS = 10_000
