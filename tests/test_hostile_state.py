@@ -271,7 +271,8 @@ def _column_cache(root: Path) -> Path:
 
 def _column_document(**changes: object) -> str:
     return json.dumps(
-        {"format": 3, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": [], **changes}
+        {"format": 4, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": [], "scales": []}
+        | changes
     )
 
 
@@ -286,6 +287,12 @@ COLUMN_CACHE_TAMPERING = {
         _column_document(strays=[["Nope", 1, 10, "x"]])
     ),
     "stray text counted oddly": lambda path: path.write_text(_column_document(strays=[["Balance", -1, True, "x"]])),
+    "two scales in a column not in the reference": lambda path: path.write_text(
+        _column_document(scales=[["Nope", "2.500", "0.5"]])
+    ),
+    "two scales with a long example": lambda path: path.write_text(
+        _column_document(scales=[["Balance", "1" * 41, "0.5"]])
+    ),
     "too large": lambda path: path.write_text(_column_document() + " " * 2_000_000),
     "a link": lambda path: (path.unlink(), path.symlink_to(path.parent.parent.parent / "victim.txt")),
     "a folder": lambda path: (path.unlink(), path.mkdir(), (path / "keep.txt").write_text("mine")),
@@ -309,7 +316,7 @@ def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
     if case == "a folder":
         assert (cache / "keep.txt").read_text() == "mine"
         return
-    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 3  # rebuilt
+    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 4  # rebuilt
     assert "ignoring" not in monitor(ws).stderr
 
 

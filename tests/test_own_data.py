@@ -337,6 +337,37 @@ def test_french_exports_grouped_by_spaces_are_read_as_the_same_numbers(own, mode
     assert "spend" in notice and "data.decimal = ','" in notice, notice
 
 
+def test_a_column_read_at_two_scales_in_a_decimal_comma_file_is_named_every_run(own):
+    """A decimal-comma export with a rate written with decimal points: a comma reader takes
+    2.500 for 2500 (a point between groups of three digits) and 0.625 for 0.625 - one column,
+    two scales. That was silent; the NOTICE now names the column with an example of each, on
+    every run (the classification of the reference's columns is cached after the first). A
+    column left as text beside it is named with the cause that applies to a file read with a
+    decimal comma - on the cached run too, where the advice to set data.decimal = ',' (set
+    already) was given."""
+    for name in ("mine", "batch"):
+        frame = pl.read_csv(own / f"{name}.csv")
+        rate = [f"{value / 100:.3f}" for value in frame["spend"]]
+        ratio = ["#DIV/0!" if row % 50 == 7 else f"{row % 90},{row % 7}" for row in range(frame.height)]
+        spend = [_french(value, row) for row, value in enumerate(frame["spend"])]
+        frame.with_columns(pl.Series("rate", rate), pl.Series("spend", spend), pl.Series("ratio", ratio))\
+            .write_csv(own / f"{name}_fr.csv", separator=";")  # fmt: skip
+    french = ("-r", "mine_fr.csv", "-p", "batch_fr.csv", "--target", "churned", "--set", "data.separator=';'",
+              "--set", "data.decimal=','")  # fmt: skip
+    for run in ("first", "cached"):
+        done = churnops(own, "monitor", *french)
+        assert done.returncode == 0, done.stderr
+        notice = next((line for line in done.stderr.splitlines() if "two scales" in line), "")
+        assert "rate (" in notice and "read as thousands" in notice and "spend" not in notice, (run, done.stderr)
+        assert "data.decimal = '.'" in notice
+        text = next(line for line in done.stderr.splitlines() if "ratio" in line)
+        assert "'#DIV/0!'" in text and "set data.decimal" not in text, (run, text)
+    assert list((own / ".churnops" / "profiles").glob("*.columns.json")), "the classification was not cached"
+    plain = ("-r", "mine.csv", "-p", "batch.csv", "--target", "churned")
+    done = churnops(own, "monitor", *plain)
+    assert done.returncode == 0 and "two scales" not in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(
     "dress",
     [
@@ -550,13 +581,14 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     assert decided["columns"]["score"]["reference"]["unparsable"] == 5
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 3,
+        "format": 4,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},
         "commas": [["eu_amount", json.loads(kept.read_text())["commas"][0][1]]],
         "strays": [["score", 5, 2000, "n/a yet"]],
         "points": [],
+        "scales": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ from churnops._version import __version__
 from churnops.config import Config
 from churnops.data.io import CsvDialect, TableReader, sha256_file, table_format
 from churnops.errors import NOTICE, InputDataError
+from churnops.escape import one_line_short
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 3
+INFERENCE_FORMAT = 4
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -52,6 +53,9 @@ class Inference:
     comma_read: bool = False
     """Whether the reference is read with a decimal comma already (``commas`` are then grouped
     numbers left as text because of other cells)."""
+    scales: list[tuple[str, str, str]] = field(default_factory=list)
+    """With a decimal comma, number columns written with decimal points and read at two scales:
+    (column, a cell read as thousands such as ``2.500``, a cell read as a decimal such as ``0.625``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,7 @@ class Inference:
             "commas": [list(pair) for pair in self.commas],
             "strays": [list(item) for item in self.strays],
             "points": [list(pair) for pair in self.points],
+            "scales": [list(item) for item in self.scales],
         }
 
 
@@ -85,6 +90,8 @@ def inferred_configuration(config: Config, reference: Path, use_cache: bool = Fa
         if use_cache:
             cache_file = _cache_file(config, reference, dialect)
             found, header = _cached(cache_file, config, reference, dialect)
+            if found is not None:  # how the reference is read is part of the cache's key
+                found = replace(found, comma_read=dialect.decimal == ",")
         if found is None:
             header, sample = sample_frame(reference, dialect, INFER_ROWS)  # one read for every guess
     except (InputDataError, OSError):
@@ -108,6 +115,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         inferred_columns,
         numbers_as_text_columns,
         thousands_point_columns,
+        two_scale_columns,
         with_columns_added,
         written_cells,
     )
@@ -122,10 +130,13 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
-    points = []
+    points, scales = [], []
+    cells = lambda names: written_cells(reference, dialect, names, sample.height)  # noqa: E731
     if infer and dialect.decimal == ".":
-        points = thousands_point_columns(sample, lambda names: written_cells(reference, dialect, names, sample.height))
-    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",")
+        points = thousands_point_columns(sample, cells)
+    elif infer:
+        scales = two_scale_columns(sample, cells)
+    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales)
 
 
 def _applied(config: Config, found: Inference) -> Config:
@@ -165,6 +176,18 @@ def _applied(config: Config, found: Inference) -> Config:
             "numbers whose point may group thousands: %s - every number with a point has three digits after it "
             "and none starts with 0.; if 3.283 means 3283, export them without grouping (they are read as "
             "decimals: 3.283)",
+            shown,
+        )
+    if found.scales:
+        shown = ", ".join(
+            f"{name} ({one_line_short(grouped, 20)!r} read as thousands, {one_line_short(decimal, 20)!r} as a decimal)"
+            for name, grouped, decimal in found.scales[:5]
+        ) + (f" and {len(found.scales) - 5} more" if len(found.scales) > 5 else "")
+        logger.log(
+            NOTICE,
+            "numbers written with a decimal point in a file read with a decimal comma, read at two scales: %s - "
+            "a point between groups of three digits is read as grouping them; export these columns with a decimal "
+            "comma, or the whole file with decimal points (data.decimal = '.')",
             shown,
         )
     if found.strays:
@@ -256,7 +279,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 3, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": []}
+    >>> doc = {"format": 4, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
+    ...        "scales": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -266,7 +290,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points"}
+    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales"}
     if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
@@ -295,6 +319,13 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         for pair in points
     ):  # fmt: skip
         raise ValueError("a column of numbers with thousands points that is not a column of the reference")
+    scales = document["scales"]
+    if not isinstance(scales, list) or not all(
+        isinstance(item, list) and len(item) == 3 and item[0] in header
+        and all(isinstance(text, str) and len(text) <= 40 for text in item[1:])
+        for item in scales
+    ):  # fmt: skip
+        raise ValueError("a column of numbers at two scales that is not a column of the reference")
     strays = document["strays"]
     if not isinstance(strays, list) or not all(
         isinstance(item, list)
@@ -313,6 +344,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         [(str(n), str(e)) for n, e in commas],
         [(str(n), int(o), int(c), str(e)) for n, o, c, e in strays],
         [(str(n), str(e)) for n, e in points],
+        scales=[(str(n), str(g), str(d)) for n, g, d in scales],
     )
 
 

@@ -232,6 +232,44 @@ thousands, when every number is written with three digits after it (about one in
 _GROUPED = re.compile(r"-?[1-9]\d{0,2}\.\d{3}")
 
 
+_GROUPED_ONLY = re.compile(r"[+-]?[1-9]\d{0,2}(\.\d{3})+")
+_POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+([eE][+-]?\d+)?")
+_COMMA_NUMBER = re.compile(r"(^|\D)\d*,\d")
+
+
+def two_scale_columns(
+    frame: pl.DataFrame, written: Callable[[list[str]], dict[str, list[str]]]
+) -> list[tuple[str, str, str]]:
+    """Columns of a CSV sample read with a decimal comma whose numbers are written with decimal
+    points, read at two scales: a cell whose point can group digits as thousands (``2.500``) is
+    read so (2500), one whose point cannot (``0.625``, ``12.5``) as a decimal (0.625). A column
+    with a number written with a decimal comma is not one (its points group digits).
+    ``written(names)`` returns the sample's cells of those columns as the file writes them.
+    (column, a cell read as thousands, a cell read as a decimal).
+
+    >>> cells = {"rate": ["2.500", "0.625", "n/a", "4.750"], "count": ["15.992", "578", "1.234"],
+    ...          "amount": ["1.234,5", "0.5"], "code": ["A.1", "0.578"]}
+    >>> two_scale_columns(pl.DataFrame({n: [1.0] * 2 for n in cells}), lambda names: cells)
+    [('rate', '2.500', '0.625')]
+    """
+    names = [name for name, dtype in frame.schema.items() if dtype.is_float() or dtype == pl.String]
+    if not names:
+        return []
+    cells = written(names)
+    found = []
+    for name in names:
+        texts = [text.strip() for text in cells.get(name, [])]
+        if any(_COMMA_NUMBER.search(text) for text in texts):
+            continue
+        grouped = next((text for text in texts if _GROUPED_ONLY.fullmatch(text)), None)
+        decimal = next(
+            (text for text in texts if _POINT_DECIMAL.fullmatch(text) and not _GROUPED_ONLY.fullmatch(text)), None
+        )
+        if grouped is not None and decimal is not None:
+            found.append((name, grouped[:20], decimal[:20]))
+    return found
+
+
 def written_cells(path: Path, dialect: CsvDialect, names: list[str], rows: int) -> dict[str, list[str]]:
     """The first ``rows`` cells of the columns ``names`` of a CSV file, as written."""
     import csv
