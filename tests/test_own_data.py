@@ -1197,3 +1197,19 @@ def test_a_decimal_comma_column_is_a_model_input_and_written_back_readable(tmp_p
     again = read_table(tmp_path / "scored.csv", dialect=CsvDialect(separator=";", decimal=","))
     assert np.allclose(again["balance"].cast(pl.Float64).to_numpy(), np.round(balance[:50], 2))
     assert again["code"].to_list()[:2] == ["3.456", "C12"]
+
+
+def test_the_column_classification_is_made_again_under_other_reading_rules(tmp_path, monkeypatch):
+    """The kept classification depends on how the reference's bytes are read: a churnops whose
+    reading rules differ (same version number) does not reuse it."""
+    from churnops.config import Config
+    from churnops.data.io import CsvDialect
+    from churnops.pipeline import inference
+
+    (tmp_path / "ref.csv").write_text("a;b\n1,5;2.500\n")
+    config = Config(root=tmp_path)
+    dialect = CsvDialect(separator=";", decimal=",")
+    kept = inference._cache_file(config, tmp_path / "ref.csv", dialect)
+    assert inference._cache_file(config, tmp_path / "ref.csv", dialect) == kept
+    monkeypatch.setattr(inference, "READING_RULES", inference.READING_RULES + 1)
+    assert inference._cache_file(config, tmp_path / "ref.csv", dialect) != kept

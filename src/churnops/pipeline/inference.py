@@ -23,7 +23,7 @@ from typing import Any
 
 from churnops._version import __version__
 from churnops.config import Config
-from churnops.data.io import CsvDialect, TableReader, sha256_file, table_format
+from churnops.data.io import READING_RULES, CsvDialect, TableReader, sha256_file, table_format
 from churnops.errors import NOTICE, InputDataError
 from churnops.escape import one_line_short
 
@@ -233,14 +233,16 @@ def _declared_advice(config: Config, kind: str, names: list[str]) -> str:
 
 def _cache_file(config: Config, reference: Path, dialect: CsvDialect) -> Path:
     """Where the classification of ``reference`` under ``config`` is kept: a key of everything it
-    depends on - the reference's bytes, how they are read, the ``[columns]`` settings, the time
-    column (never classified) and the version of churnops that decides."""
+    depends on - the reference's bytes, how they are read (the dialect and the reading rules), the
+    ``[columns]`` settings, the time column (never classified) and the version of churnops that
+    decides."""
     from churnops.pipeline.starter import INFER_ROWS
 
     material = json.dumps(
         {
             "format": INFERENCE_FORMAT,
             "churnops": __version__,
+            "reading": READING_RULES,  # the same bytes read as something else: classified again
             "rows": INFER_ROWS,
             "sha256": sha256_file(reference),
             "table": table_format(reference),
