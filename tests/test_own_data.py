@@ -1213,3 +1213,18 @@ def test_the_column_classification_is_made_again_under_other_reading_rules(tmp_p
     assert inference._cache_file(config, tmp_path / "ref.csv", dialect) == kept
     monkeypatch.setattr(inference, "READING_RULES", inference.READING_RULES + 1)
     assert inference._cache_file(config, tmp_path / "ref.csv", dialect) != kept
+
+
+def test_a_reference_window_set_for_the_configured_reference_is_said_unused_for_a_given_file(own):
+    """data.reference_rows is the window of the configured reference; a file given with
+    --reference is read whole. That was silent when the window was set on the same command."""
+    args = ("monitor", "-r", "mine.csv", "-p", "batch.csv", "--target", "churned")
+    done = churnops(own, *args, "--set", "data.reference_rows=[50, 2050]")
+    assert done.returncode == 0, done.stderr
+    assert "give --reference-rows 50:2050" in done.stderr, done.stderr
+    assert metrics(own)["reference"]["rows"] == 5000 and metrics(own)["reference"]["row_range"] is None
+    done = churnops(own, *args, "--reference-rows", "50:2050")
+    assert done.returncode == 0 and "--reference-rows" not in done.stderr, done.stderr
+    assert metrics(own)["reference"]["rows"] == 2000
+    done = churnops(own, *args)
+    assert done.returncode == 0 and "reference_rows" not in done.stderr, done.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 from churnops.config import CSS_FILE, METRICS_FILE, REPORT_FILE, STANDALONE_FILE, Config
 from churnops.config.models import REPLACED_TRIGGER
-from churnops.errors import ChurnopsError, ConfigError, OutputWriteError
+from churnops.errors import NOTICE, ChurnopsError, ConfigError, OutputWriteError
 from churnops.monitor.drift import with_any_finding_rate
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import MonitoringResult
@@ -135,6 +135,21 @@ def run_monitoring(
     """
     request = request or MonitorRequest()
     source = reference_source(config, request)
+    if (
+        request.reference is not None
+        and request.reference_rows is None
+        and not request.whole_reference
+        and "reference_rows" in config.data.model_fields_set
+        and config.data.reference_rows is not None
+    ):
+        start, end = config.data.reference_rows
+        logger.log(
+            NOTICE,
+            "data.reference_rows is for the configured reference (paths.reference); the file given with --reference "
+            "is read whole - give --reference-rows %d:%d for that window of it",
+            start,
+            end,
+        )
     current_path = request.current or config.resolve(config.paths.production)
     inputs = {"--reference" if request.reference else "paths.reference": source.path}
     if isinstance(current_path, Path):  # not an object read in place from object storage
