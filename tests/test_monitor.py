@@ -78,6 +78,24 @@ def test_no_drift_batch_writes_no_trigger_and_removes_a_stale_one(bank_workspace
     assert metrics["target_drift"]["drift_detected"] is False
 
 
+def test_a_quality_check_failed_by_a_column_gone_bad_says_so_not_below_its_threshold(bank_workspace, cli):
+    """Most of one column's values gone fails the quality check whatever the score; the terminal
+    and the report said 'below 0.95' beside a score of 0.97."""
+    assert cli("generate", "--intensity", "0").exit_code == 0
+    batch = bank_workspace / "data" / "production" / "bank_churn_prod.csv"
+    frame = pl.read_csv(batch)
+    blank = pl.Series([None if i % 5 < 3 else v for i, v in enumerate(frame["Income"])], dtype=pl.Float64)
+    frame.with_columns(blank.alias("Income")).write_csv(batch)
+    result = cli("monitor")
+    assert result.exit_code == 0, result.output
+    quality = json.loads((bank_workspace / "monitoring" / "monitoring_metrics.json").read_text())["data_quality"]
+    assert quality["passed"] is False and quality["score"] >= quality["threshold"]
+    line = next(line for line in result.output.splitlines() if line.startswith("data quality"))
+    assert "WARNING: Income mostly missing or unusable" in line and "below" not in line, line
+    report = (bank_workspace / "monitoring" / "monitoring_report.html").read_text()
+    assert "WARNING: Income mostly missing or unusable" in report and "WARNING: below" not in report
+
+
 def test_fail_on_drift_exit_code(bank_workspace, cli):
     cli("generate")
     assert cli("monitor", "--fail-on-drift").exit_code == 3
@@ -171,7 +189,8 @@ def test_missing_and_renamed_columns_are_clear_errors(bank_workspace, cli):
     pl.read_csv(batch).rename({"Balance": "Balnce"}).write_csv(batch)
     result = cli("monitor")
     assert result.exit_code == 2
-    assert "current data lacks column(s) Balance; the current data has unexpected column(s) Balnce" in result.output
+    assert "current data lacks column(s) Balance; it has column(s) the reference lacks: Balnce" in result.output
+    assert '[columns] ignored = ["Balance"]' in result.output
     assert not (bank_workspace / "monitoring" / "monitoring_metrics.json").exists()
     pl.DataFrame({"x": [1, 2]}).write_csv(batch)
     result = cli("monitor")

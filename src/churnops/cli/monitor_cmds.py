@@ -370,7 +370,7 @@ def summary_lines(outcome: Any) -> list[str]:
     failed = f"; {quality.failed_cells:,} failed cells" if quality.failed_cells else ""
     lines.append(
         f"data quality {score_text(quality.score)} "
-        + (f"(ok{failed})" if quality.passed else f"(WARNING: below {quality.threshold:g}{failed})")
+        + (f"(ok{failed})" if quality.passed else f"(WARNING: {quality.failure}{failed})")
     )
     lines.append(f"metrics: {outcome.metrics_path}")
     lines.append(f"report:  {outcome.report_path}")

@@ -341,6 +341,18 @@ class DataQuality:
     checks: list[QualityCheck]
     duplicated_rows_estimated: bool = False
 
+    @property
+    def failure(self) -> str:
+        """Why the check failed, in a few words ("" when it passed): the score below its threshold,
+        or columns mostly missing or unusable (a failure whatever the score)."""
+        if self.passed:
+            return ""
+        if self.score < self.threshold:
+            return f"below {self.threshold:g}"
+        gone = [c.column or "?" for c in self.checks if c.check == "mostly_unusable"]
+        more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
+        return f"{', '.join(gone[:5])}{more} mostly missing or unusable" if gone else "failed"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": self.score,

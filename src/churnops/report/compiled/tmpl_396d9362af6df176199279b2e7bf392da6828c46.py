@@ -286,7 +286,7 @@ def root(context, missing=missing):
     yield '</span><span class="kpi-note">threshold '
     yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
     yield ' · '
-    yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'WARNING')))
+    yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else markup_join(('WARNING: ', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failure'), )))))
     yield ' · '
     yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failed_cells'))))
     yield ' failed cells</span></li>\n'
@@ -973,10 +973,19 @@ def root(context, missing=missing):
     yield '</section>\n\n<section id="quality">\n  <h2>Data quality</h2>\n  <p>Quality score <strong>'
     yield escape(environment.finalize(t_4('%.4f', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score'))))
     yield '</strong> ('
-    yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'WARNING: below')))
-    yield ' the '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
-    yield " threshold): the share of the current batch's "
+    if (environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') or (environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score') < environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))):
+        pass
+        yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'WARNING: below')))
+        yield ' the '
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+        yield ' threshold'
+    else:
+        pass
+        yield 'WARNING: '
+        yield escape(environment.finalize(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failure')))
+        yield ', whatever the score; threshold '
+        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+    yield "): the share of the current batch's "
     yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'cells'))))
     yield ' monitored cells that are present, parseable, finite, inside their allowed range and not in a repeated row. '
     yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_rows'))))
@@ -1148,4 +1157,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=139&2=148&3=151&4=154&5=157&6=160&7=163&13=167&14=169&18=173&20=175&21=179&22=181&24=206&26=209&30=224&31=235&32=258&35=273&36=283&37=293&38=296&40=311&41=314&42=316&43=318&44=321&45=325&47=346&50=350&58=368&65=375&71=382&72=386&73=389&74=391&75=395&76=402&77=404&78=406&79=408&80=410&81=412&87=416&88=419&89=421&92=432&94=436&95=438&98=442&99=448&100=451&102=455&103=458&105=462&106=491&111=508&112=510&115=514&116=522&119=525&121=533&122=537&130=561&131=564&132=566&137=577&138=579&141=583&142=606&143=611&148=614&159=628&161=631&163=634&165=636&166=650&167=655&171=667&173=681&174=683&175=687&179=698&181=701&182=707&185=709&187=712&188=718&189=722&193=747&194=750&198=771&199=773&200=777&201=790&203=794&210=810&211=815&212=819&213=822&214=830&216=865&217=870&218=873&222=898&223=902&225=912&228=916&232=919&233=923&237=938&242=949&243=953&247=963&259=974&260=986&261=988&265=992&266=996&276=1019&279=1022&280=1028&287=1037&288=1039&289=1046&290=1048&291=1051&292=1054&293=1059&294=1064&295=1067&296=1070&297=1073&302=1080&303=1082&310=1091&311=1109&312=1119&313=1125&314=1141&315=1143&320=1147'
+debug_info = '1=139&2=148&3=151&4=154&5=157&6=160&7=163&13=167&14=169&18=173&20=175&21=179&22=181&24=206&26=209&30=224&31=235&32=258&35=273&36=283&37=293&38=296&40=311&41=314&42=316&43=318&44=321&45=325&47=346&50=350&58=368&65=375&71=382&72=386&73=389&74=391&75=395&76=402&77=404&78=406&79=408&80=410&81=412&87=416&88=419&89=421&92=432&94=436&95=438&98=442&99=448&100=451&102=455&103=458&105=462&106=491&111=508&112=510&115=514&116=522&119=525&121=533&122=537&130=561&131=564&132=566&137=577&138=579&141=583&142=606&143=611&148=614&159=628&161=631&163=634&165=636&166=650&167=655&171=667&173=681&174=683&175=687&179=698&181=701&182=707&185=709&187=712&188=718&189=722&193=747&194=750&198=771&199=773&200=777&201=790&203=794&210=810&211=815&212=819&213=822&214=830&216=865&217=870&218=873&222=898&223=902&225=912&228=916&232=919&233=923&237=938&242=949&243=953&247=963&259=974&260=995&261=997&265=1001&266=1005&276=1028&279=1031&280=1037&287=1046&288=1048&289=1055&290=1057&291=1060&292=1063&293=1068&294=1073&295=1076&296=1079&297=1082&302=1089&303=1091&310=1100&311=1118&312=1128&313=1134&314=1150&315=1152&320=1156'
