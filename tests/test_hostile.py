@@ -84,7 +84,7 @@ def _write_bad(root: Path, case: str) -> tuple[list[str], str]:
         return ["monitor", "--current", "bad.csv"], "bad.csv: current data lacks column(s) Balance"
     if case == "column renamed":
         batch.rename({"Income": "Revenue"}).write_csv(bad)
-        return ["monitor", "--current", "bad.csv"], "lacks column(s) Income; the current data has unexpected column(s)"
+        return ["monitor", "--current", "bad.csv"], "lacks column(s) Income; it has column(s) the reference lacks: Rev"
     if case == "duplicate names":
         text = (root / BATCH).read_text().replace("Surname", "Balance", 1)
         bad.write_text(text)

@@ -16,6 +16,7 @@ parallel threads (``jobs``).
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,8 +72,18 @@ def check_schema(profile: ReferenceProfile, columns: list[str]) -> list[str]:
         shown = ", ".join(needed[:5]) + ("..." if len(needed) > 5 else "")
         raise InputDataError(f"the reference and current data have no monitored column in common (reference: {shown})")
     if missing:
-        hint = f"; the current data has unexpected column(s) {', '.join(extra)} - renamed?" if extra else ""
-        raise InputDataError(f"current data lacks column(s) {', '.join(missing)}{hint}")
+        hint = (
+            f"; it has column(s) the reference lacks: {', '.join(extra)} (if one was renamed, give it the "
+            "reference's name)"
+            if extra
+            else ""
+        )
+        them = "it" if len(missing) == 1 else "them"
+        listed = ", ".join(json.dumps(name, ensure_ascii=False) for name in missing)
+        raise InputDataError(
+            f"current data lacks column(s) {', '.join(missing)}{hint}; to monitor without {them}, add {them} to "
+            f"columns.ignored (in churnops.toml, [columns] ignored = [{listed}])"
+        )
     return extra
 
 
