@@ -225,11 +225,26 @@ def test_a_misspelled_per_column_setting_is_named(own):
 
 
 def test_a_tiny_batch_is_monitored_with_a_warning(own):
+    """A batch of a row or two is monitored, but what its tests find raises no alert: one row
+    made 'ALERT: 4 of 4 columns drifted' and wrote trigger.txt (what CI and notifications act on)."""
     pl.read_csv(own / "batch.csv").head(2).write_csv(own / "two.csv")
     done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "two.csv", "--target", "churned")
     assert done.returncode == 0, done.stderr
     checks = {c["check"]: c for c in metrics(own)["data_quality"]["checks"]}
     assert checks["few_rows"]["severity"] == "warning" and "only 2 rows" in checks["few_rows"]["message"]
+    batch = pl.read_csv(own / "batch.csv")
+    batch.head(1).with_columns(pl.col("spend") * 50, pl.col("age") + 40).write_csv(own / "one.csv")
+    done = churnops(own, "monitor", "-r", "mine.csv", "-p", "one.csv", "--target", "churned", "--fail-on-drift")
+    assert done.returncode == 0, done.stderr  # --fail-on-drift: 3 only on an alert
+    verdict = metrics(own)["verdict"]
+    assert metrics(own)["dataset_drift"]["drifted_columns"], "the one row's values are far out: tests flag them"
+    assert verdict["status"] == "warning" and verdict["trigger"] is False, verdict
+    assert verdict["headline"].startswith("only 1 row in the batch"), verdict["headline"]
+    assert not (own / "trigger.txt").exists()
+    assert "ALERT" not in done.stdout + done.stderr
+    batch.head(30).write_csv(own / "thirty.csv")  # from 30 rows on, the tests decide as always
+    done = churnops(own, "monitor", "-r", "mine.csv", "-p", "thirty.csv", "--target", "churned")
+    assert done.returncode == 0 and "only 30 rows" not in done.stdout, done.stdout
 
 
 def test_each_input_may_have_its_own_separator(own):
@@ -538,6 +553,27 @@ def test_init_writes_how_the_dates_are_written(tmp_path):
     done = churnops(tmp_path, "init", "--reference", "both.csv")
     assert done.returncode == 0, done.stderr
     assert '# date_formats."opened" = "day-first"    # REQUIRED' in (tmp_path / "churnops.toml").read_text()
+
+
+def test_init_lists_the_date_columns_of_a_parquet_file_as_dates(tmp_path):
+    """A Parquet column stored as dates or timestamps (time zone or not) was written
+    '# ts: unknown (no usable value)' and left out of datetime = [...], though monitor tests it."""
+    import datetime as dt
+
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    pl.DataFrame(
+        {
+            "ts": [start + dt.timedelta(days=i) for i in range(100)],
+            "naive": [dt.datetime(2024, 1, 1) + dt.timedelta(hours=i) for i in range(100)],
+            "day": [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(100)],
+            "x": [float(i % 7) for i in range(100)],
+        }
+    ).write_parquet(tmp_path / "r.parquet")
+    done = churnops(tmp_path, "init", "--reference", "r.parquet")
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "churnops.toml").read_text()
+    assert 'datetime = ["ts", "naive", "day"]' in written, written
+    assert "unknown" not in written and "no usable value" not in written, written
 
 
 def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_path):

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
-from churnops.monitor.results import DataQuality, QualityCheck
+from churnops.monitor.results import FEW_ROWS, DataQuality, QualityCheck
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import label_text
 from churnops.monitor.target import batch_labels
@@ -148,11 +148,6 @@ def _distinct(sample: NumericalSample | CategoricalSample | None) -> int:
             return 0
         return 1 if sample.values[0] == sample.values[-1] else 2
     return len(sample.labels)
-
-
-FEW_ROWS = 30
-"""Below this many rows a batch's drift tests say little (a p-value or a distance from a handful
-of values); the batch is still monitored, with a warning."""
 
 
 def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:

@@ -15,6 +15,9 @@ SCHEMA_VERSION = "1.3"
 ``calibrated``, each column's ``calibration``), ``segments`` and ``multivariate``, 1.3 ``chunks``.
 Older documents stay readable: no field changed."""
 SIGNALS = ("data", "target", "model", "quality")
+FEW_ROWS = 30
+"""Below this many rows a batch's drift tests say little (a p-value or a distance from a handful
+of values): the batch is still monitored, with a warning, and what its tests find raises no alert."""
 DEFAULT_TRIGGER_ON = ("data", "target", "model")
 
 

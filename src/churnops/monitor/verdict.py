@@ -15,11 +15,12 @@ import math
 from collections.abc import Sequence
 
 from churnops.escape import one_line_short
-from churnops.monitor.results import DEFAULT_TRIGGER_ON, SIGNALS, MonitoringResult, Reason, Verdict
+from churnops.monitor.results import DEFAULT_TRIGGER_ON, FEW_ROWS, SIGNALS, MonitoringResult, Reason, Verdict
 
 # Within a severity, findings about the model come first (a dead model is the costliest thing to
 # miss), then the label, then the inputs, then the data's quality.
 _ORDER = {
+    "few rows": -1,
     "model decay": 0,
     "model unchecked": 1,
     "target": 2,
@@ -216,9 +217,21 @@ def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER
     'warning'
     """
     wanted = set(trigger_on)
+    findings = _findings(result)
+    rows = result.current.rows
+    few = rows < FEW_ROWS and any(signal != "quality" for signal, _, _ in findings)
+    if few:  # a test on a handful of values says little: what it finds is reported, never an alert
+        findings.append(
+            (
+                "quality",
+                "few rows",
+                f"only {rows} row{'s' if rows != 1 else ''} in the batch: drift tests on so few values are "
+                f"unreliable, so what they find is a warning, not an alert (at least {FEW_ROWS} rows)",
+            )
+        )
     reasons = [
-        Reason(signal, kind, "alert" if signal in wanted else "warning", message)
-        for signal, kind, message in _findings(result)
+        Reason(signal, kind, "alert" if signal in wanted and (signal == "quality" or not few) else "warning", message)
+        for signal, kind, message in findings
     ]
     reasons.sort(key=lambda r: (r.severity != "alert", _ORDER.get(r.kind, 9)))
     alerts = [r for r in reasons if r.severity == "alert"]

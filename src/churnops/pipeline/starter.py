@@ -118,6 +118,8 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
             guesses.append(ColumnGuess(name, "id", "unique whole numbers that only grow or fall"))
         elif distinct == frame.height and any(w in ID_WORDS for w in _words(name)):
             guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
+        elif isinstance(series.dtype, pl.Date | pl.Datetime):
+            guesses.append(ColumnGuess(name, "datetime", "stored as dates in the file"))
         elif column.plan.column_type in ("text", "categorical") and _looks_like_dates(series):
             guesses.append(ColumnGuess(name, "datetime", "text that reads as dates"))
         elif column.plan.column_type == "categorical":
