@@ -237,3 +237,25 @@ def test_records_written_elsewhere_are_kept_as_given_and_their_watched_values_se
         with pytest.raises(ValueError, match="one record"):
             log.submit_texts(ids, given, columns, observe.watch)
     assert log.total() == 3
+
+
+def test_the_event_log_is_readable_by_its_owner_alone(tmp_path, caplog):
+    """It keeps every record sent (customers' data): it was created readable by every user of the
+    machine (mode 644 under the usual umask), and so were its write-ahead files."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        log = EventLog(tmp_path / "events.db", window_size=10)
+        log.append([(None, {"x": 1.0})])
+        for name in ("events.db", "events.db-wal", "events.db-shm"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+        log.close()
+        assert "read by other users" not in caplog.text
+        (tmp_path / "events.db").chmod(0o644)  # made by an earlier churnops, or by hand
+        EventLog(tmp_path / "events.db", window_size=10).close()
+    finally:
+        os.umask(previous)
+    assert "can be read by other users of this machine (mode -rw-r--r--)" in caplog.text
+    assert stat.S_IMODE((tmp_path / "events.db").stat().st_mode) == 0o644  # said, left as it is

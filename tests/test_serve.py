@@ -345,6 +345,20 @@ def test_predict_scores_as_churnops_predict_does_and_logs_the_events(trained):
             {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
         )  # fmt: skip
         assert bad[0] == 422
+        # a record without some of the model's inputs is refused, as churnops predict refuses such
+        # a file (it was scored with them missing); sent as null, an input is a missing value
+        lacking = {k: v for k, v in events[0].items() if k not in ("Balance", "Income")} | {"event_id": "s-x"}
+        status, body, _ = service.request(
+            "POST", "/v1/predict", json.dumps([events[1], lacking]).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert status == 422, body
+        assert json.loads(body)["problems"] == ["record 1: no Balance, Income (send null for a missing value)"]
+        status, body, _ = service.request(
+            "POST", "/v1/predict", json.dumps(lacking | {"Balance": None, "Income": None}).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert status == 200, body
         # dates are read value by value: neighbours in a micro-batch never decide how a request's
         # date reads ('12/25/1990' beside '25/12/1990' was read as missing), one that reads both
         # ways or not at all is refused, and the requests beside it are answered as usual
@@ -672,6 +686,93 @@ def test_a_stop_does_not_wait_for_the_requests_waiting_for_a_window(project):
         assert service.process.wait(timeout=30) == 0
         answer, _ = _one_response(client)
     assert answer.startswith(b"HTTP/1.1 503") and b"the service is stopping" in answer, answer
+
+
+def test_a_stop_does_not_wait_for_a_body_that_stopped_arriving(project):
+    """SIGTERM waited for the rest of a body a client had stopped sending - up to
+    serve.request_timeout (here 600 s): past a Kubernetes grace period, the service was killed. The
+    request is not answered (its client was told nothing, so nothing is lost), its connection is
+    closed, and the service exits 0 (the wait below is bounded far under the 600 s)."""
+    import signal
+    import socket
+
+    service = Service(project, "--set", "serve.request_timeout=600")
+    host, port = service.url.removeprefix("http://").rsplit(":", 1)
+    body = json.dumps([{"Age": 40}] * 500).encode()
+    with socket.create_connection((host, int(port)), timeout=120) as client:
+        head = _head(body).replace(b"Expect: 100-continue\r\n", b"")
+        client.sendall(head + body[: len(body) // 2])
+        assert service.request("GET", "/healthz")[0] == 200  # the head was read before this was answered
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=60) == 0
+        try:
+            said = _answer(client)
+        except ConnectionResetError:
+            said = b""
+    assert said == b"", said
+    with sqlite3.connect(f"file:{project / 'monitoring' / 'events.db'}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+
+
+def test_the_probes_answer_while_clients_hold_every_connection(project):
+    """1,000 connections that send part of a head and wait (no token needed) made every request
+    a 503, /healthz and /readyz too: a liveness probe failed and the orchestrator would restart a
+    service that is alive. The probes are answered beyond the cap; everything else still gets 503."""
+    import resource
+    import socket
+
+    from churnops.serve.connections import MAX_CONNECTIONS
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < MAX_CONNECTIONS + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, MAX_CONNECTIONS + 500), hard))
+    service = Service(project)
+    held = []
+    try:
+        host, port = service.url.removeprefix("http://").rsplit(":", 1)
+        for _ in range(MAX_CONNECTIONS + 20):
+            connection = socket.create_connection((host, int(port)), timeout=60)
+            connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            held.append(connection)
+        # the service has taken them all once a request on a new connection is refused for the cap
+        for _ in range(600):
+            if service.request("GET", "/v1/drift")[0] == 503:
+                break
+        else:
+            raise AssertionError("the cap was never reached")
+        assert service.request("GET", "/healthz")[0] == 200
+        status, body, _ = service.request("GET", "/readyz")
+        assert status == 200, body
+        assert service.request("GET", "/v1/drift")[0] == 503
+    finally:
+        for connection in held:
+            connection.close()
+        service.stop()
+
+
+def test_reads_need_the_token_when_the_configuration_says_so(project):
+    """/v1/drift, the status page, the windows' reports and /metrics show summaries of the records
+    sent, to anyone who can connect; serve.protect_reads puts them behind the token (the probes
+    stay open)."""
+    service = Service(project, "--set", "serve.protect_reads=true", "--set", "serve.window_size=50")
+    try:
+        rows = churnops.generate(50, start=20_000).to_dicts()
+        assert service.post(rows)[0] == 200
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for path in ("/v1/drift?window=0&wait=60", "/v1/drift", "/", "/metrics", "/v1/windows/0/report"):
+            status, body, _ = service.request("GET", path)
+            assert status == 401, (path, body)
+            assert service.request("GET", path, headers={"Authorization": "Bearer wrong"})[0] == 401
+            status, body, _ = service.request("GET", path, headers=auth)
+            assert status == 200, (path, body[:300])
+        assert service.request("GET", "/healthz")[0] == 200 and service.request("GET", "/readyz")[0] == 200
+    finally:
+        service.stop()
+    service = Service(project)  # by default reads are open, as before
+    try:
+        assert service.request("GET", "/v1/drift")[0] == 200 and service.request("GET", "/metrics")[0] == 200
+    finally:
+        service.stop()
 
 
 def test_a_client_that_does_not_take_its_answers_is_cut(project):

@@ -176,6 +176,7 @@ def test_workers_refuse_what_the_main_process_refuses_and_the_private_door_stays
             (json.dumps({**row, "<script>alert(1)</script>": 1}).encode(), AUTH, 422),
             (json.dumps({**row, "Credit Score": "high"}).encode(), AUTH, 422),
             (b'{"Credit Score": NaN}', AUTH, 400),
+            (json.dumps({"Balance": 5.0}).encode(), AUTH, 422),  # the model's other inputs missing
         ]
         for body, headers, expected in cases:
             for _ in range(4):  # several connections: the workers' answers and the main one's
@@ -183,7 +184,7 @@ def test_workers_refuse_what_the_main_process_refuses_and_the_private_door_stays
                 assert status == expected, answer
                 assert set(answer) <= {"error", "problems"} and answer["error"]
         assert metric(service, 'churnops_serve_requests_total{endpoint="predict",status="401"}') == 8
-        assert metric(service, 'churnops_serve_requests_total{endpoint="predict",status="422"}') == 8
+        assert metric(service, 'churnops_serve_requests_total{endpoint="predict",status="422"}') == 12
         assert metric(service, "churnops_serve_events_total") == before
         # what the workers send the main process is never answered on the service's port
         from churnops.serve.app import WORKER_HEADER, WORKER_PATH

@@ -717,6 +717,10 @@ class ServeConfig(_Section):
     a whole request - head and body; a connection that stays silent or trickles is closed."""
     token_env: str = "CHURNOPS_API_TOKEN"
     """Environment variable holding the bearer token that write endpoints require."""
+    protect_reads: bool = False
+    """Require the token to read too: ``/v1/drift``, the status page, the windows' reports and
+    ``/metrics`` show summaries of the records sent (quantiles, category values). ``/healthz`` and
+    ``/readyz`` stay open (probes)."""
     event_log: str = "monitoring/events.db"
     """The append-only event log (SQLite, write-ahead log)."""
     windows_dir: str = "monitoring/windows"

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,7 @@ from churnops.escape import one_line_short
 from churnops.serve.connections import content_length
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
-from churnops.serve.records import MAX_EVENT_ID, RecordError, RecordSchema, all_finite
+from churnops.serve.records import MAX_ERRORS, MAX_EVENT_ID, RecordError, RecordSchema, all_finite
 from churnops.serve.scoring import MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, read_window_file
 
@@ -615,6 +615,9 @@ async def score_checked(state: Any, checked: list[tuple[str | None, dict[str, An
         batchers["challenger"] = state.challenger
     ab = state.challenger is not None and state.ab_key is not None
     arms = [arm_of(record.get(state.ab_key), state.ab.share) if ab else "champion" for _, record in checked]
+    lacking = _lacking_inputs(checked, arms, batchers)
+    if lacking:
+        return _problem(422, "some records lack the model's inputs; none was scored or written", lacking)
     scores = np.zeros(len(checked))
     try:
         for arm, batcher in batchers.items():
@@ -628,6 +631,25 @@ async def score_checked(state: Any, checked: list[tuple[str | None, dict[str, An
         for (event_id, record), p, arm in zip(checked, scores, arms, strict=True)
     ]
     return scored, scores, arms, batchers
+
+
+def _lacking_inputs(
+    checked: list[tuple[str | None, dict[str, Any]]], arms: list[str], batchers: dict[str, MicroBatcher]
+) -> list[str]:
+    """The records without a key for each input of the model that scores them, each named with
+    what it lacks (at most :data:`MAX_ERRORS`): the model would score them with those inputs
+    missing, where ``churnops predict`` refuses a file without them. A key sent as null is a
+    missing value, scored as ``churnops predict`` scores an empty cell."""
+    problems: list[str] = []
+    for index, ((_, record), arm) in enumerate(zip(checked, arms, strict=True)):
+        missing = [name for name in batchers[arm].champion.columns if name not in record]
+        if missing:
+            shown = ", ".join(one_line_short(name, 40) for name in missing[:8])
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            problems.append(f"record {index}: no {shown}{more} (send null for a missing value)")
+            if len(problems) >= MAX_ERRORS:
+                break
+    return problems
 
 
 def predictions_answer(
@@ -1053,16 +1075,28 @@ def create_app(state: ServiceState) -> Starlette:
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return _problem(405, "method not allowed")
 
+    def read(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """``endpoint``, behind the token when ``serve.protect_reads`` asks for it."""
+        if state.config is None or not state.config.serve.protect_reads:
+            return endpoint
+
+        async def guarded(request: Request) -> Response:
+            if not authorized(state, request):
+                return _problem(401, UNAUTHORIZED)
+            return await endpoint(request)
+
+        return guarded
+
     routes = [
         Route("/v1/events", timed("events", budgeted(state, events)), methods=["POST"]),
         Route("/v1/predict", timed("predict", budgeted(state, predict)), methods=["POST"]),
         Route("/v1/labels", timed("labels", budgeted(state, labels)), methods=["POST"]),
-        Route("/v1/drift", timed("drift", drift), methods=["GET"]),
-        Route("/v1/windows/{window}/report", timed("report", window_report), methods=["GET"]),
-        Route("/metrics", timed("metrics", metrics), methods=["GET"]),
+        Route("/v1/drift", timed("drift", read(drift)), methods=["GET"]),
+        Route("/v1/windows/{window}/report", timed("report", read(window_report)), methods=["GET"]),
+        Route("/metrics", timed("metrics", read(metrics)), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/", timed("status", status_page), methods=["GET"]),
+        Route("/", timed("status", read(status_page)), methods=["GET"]),
         Route(WORKER_PATH, from_worker, methods=["POST"]),
     ]
     import contextlib

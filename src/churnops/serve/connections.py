@@ -42,7 +42,10 @@ logger = logging.getLogger(__name__)
 
 
 MAX_CONNECTIONS = 1_000
-"""Connections and requests served at once; more are answered 503."""
+"""Connections and requests served at once; more are answered 503 (but the :data:`PROBES`)."""
+PROBES = (b"/healthz", b"/readyz")
+"""Answered beyond :data:`MAX_CONNECTIONS`: clients holding every connection must not make a
+liveness probe fail (and the orchestrator restart a service that is alive)."""
 SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it (Python's default: 0.005). The
 event loop, the event log's writer and a window's evaluation share one interpreter: each time the
@@ -123,6 +126,11 @@ CLOSED: Counter[str] = Counter()
 """Connections the service cut, by reason (``GET /metrics``): ``slow_request`` (a request not
 sent in time), ``answer_not_taken`` (answers the client did not take in time), ``too_large`` (a
 request over its bounds)."""
+
+
+def _is_probe(url: bytes) -> bool:
+    """Whether a request's target is one of the :data:`PROBES` (with or without a query)."""
+    return url.split(b"?", 1)[0] in PROBES
 
 
 def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[HttpToolsProtocol]:
@@ -289,7 +297,13 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            super().on_headers_complete()
+            limit = self.limit_concurrency
+            if limit is not None and self.parser.get_method() in (b"GET", b"HEAD") and _is_probe(self.url):
+                self.limit_concurrency = None  # a probe is answered whatever the connections held
+            try:
+                super().on_headers_complete()
+            finally:
+                self.limit_concurrency = limit
             cycle = self.cycle
             if cycle is not None and cycle.waiting_for_100_continue:
                 answer = cycle.send
@@ -317,6 +331,24 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
                 # answered before its body ended (a 401, a 413): uvicorn's idle timer was cancelled
                 # by that body and nothing would close a connection that stays silent from here
                 self._arm()
+
+        def shutdown(self) -> None:
+            """A stop closes at once a connection whose one request is still arriving (its body
+            stopped, or waiting for room): its client has no answer, so nothing it was told is
+            lost. uvicorn waited for the rest of that body, up to ``timeout`` seconds."""
+            cycle = self.cycle
+            if (
+                self._receiving
+                and not self._in_head
+                and cycle is not None
+                and self._running is cycle
+                and not cycle.response_started
+                and not self.pipeline
+                and not self._held
+            ):
+                self.transport.close()
+                return
+            super().shutdown()
 
         def pause_writing(self) -> None:
             super().pause_writing()  # the answer being sent waits for the client to take what is buffered

@@ -161,6 +161,7 @@ class EventLog:
         self._closed = False
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
+        _private(path)
         self._db = self._connect()
         getlimit = getattr(self._db, "getlimit", None)  # Python 3.11 and later
         which = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
@@ -651,6 +652,31 @@ def check_event_log(db: sqlite3.Connection, path: Path) -> None:
         raise InputDataError(
             f"{path}: a database that is not churnops' event log (tables: "
             f"{', '.join(sorted(tables)) or 'none'}); set serve.event_log to a new file"
+        )
+
+
+def _private(path: Path) -> None:
+    """Create the event log readable by its owner alone (it keeps every record sent: customers'
+    data); SQLite gives its write-ahead files the same mode. A log made readable by others
+    before is said once, and left as it is."""
+    import os
+    import stat
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        os.close(os.open(path, flags, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot create the event log: {exc.strerror or exc}") from None
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logger.warning(
+            "%s can be read by other users of this machine (mode %s) and holds every event's record; "
+            "chmod 600 it (and its -wal and -shm files) unless that is wanted",
+            path,
+            stat.filemode(mode),
         )
 
 
