@@ -42,7 +42,16 @@ def test_overrides_win_over_the_file(workspace):
     "text, expected",
     [
         ("[thresholds]\ndataset_drift = 2\n", "thresholds.dataset_drift: Input should be less than or equal to 1"),
-        ("[thresholds]\ndatset_drift = 0.2\n", "thresholds.datset_drift: unknown key"),
+        (
+            "[thresholds]\ndatset_drift = 0.2\n",
+            "thresholds.datset_drift: unknown key (did you mean thresholds.dataset_drift?)",
+        ),
+        (
+            "[drift]\nstattest = 'psi'\n",
+            "drift.stattest: unknown key (stattest is Evidently's name: churnops's is drift.method)",
+        ),
+        ("[drift]\nfoo = 1\n", "drift.foo: unknown key; [drift] takes method, num_method, cat_method"),
+        ("[nosuch]\nx = 1\n", "nosuch: unknown key; the sections are paths, data, columns"),
         ("[data]\nreference_rows = [10, 5]\n", "data.reference_rows: row range [10, 5) is empty"),
         ("[scenario]\nintensity = -1\n", "scenario.intensity: Input should be greater than or equal to 0"),
         ("[drift]\nbinning = 'magic'\n", "drift.binning: Input should be 'evidently' or 'quantile'"),

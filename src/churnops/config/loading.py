@@ -34,10 +34,54 @@ def _format_validation_error(exc: ValidationError, source: str, given: set[str] 
         source = "command line"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = "unknown key" + _known_keys(first["loc"])
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {key}: {message}{suffix}"
+
+
+EVIDENTLY_NAMES = {
+    "stattest": "method",
+    "num_stattest": "num_method",
+    "cat_stattest": "cat_method",
+    "per_column_stattest": "per_column_method",
+    "stattest_threshold": "threshold",
+    "num_stattest_threshold": "num_threshold",
+    "cat_stattest_threshold": "cat_threshold",
+    "per_column_stattest_threshold": "per_column_threshold",
+    "drift_share": "dataset_drift",
+}
+"""Evidently's names for settings churnops names otherwise."""
+
+
+def _known_keys(location: tuple[Any, ...]) -> str:
+    """For an unknown key at ``location``: the key meant (Evidently's name, or one spelled
+    closely), else the keys its section takes."""
+    import difflib
+
+    from churnops.config.models import Config
+
+    model: Any = Config
+    for part in location[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and hasattr(annotation, "model_fields")):
+            return ""
+        model = annotation
+    keys = list(getattr(model, "model_fields", {}))
+    given = str(location[-1])
+    section = ".".join(str(part) for part in location[:-1])
+    prefix = f"{section}." if section else ""
+    meant = EVIDENTLY_NAMES.get(given)
+    if meant in keys:
+        return f" ({given} is Evidently's name: churnops's is {prefix}{meant})"
+    close = difflib.get_close_matches(given, keys, n=1, cutoff=0.7)
+    if close:
+        return f" (did you mean {prefix}{close[0]}?)"
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:12]) + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
+    return f"; [{section}] takes {shown}" if section else f"; the sections are {shown}"
 
 
 def find_config(start: Path | None = None) -> Path | None:

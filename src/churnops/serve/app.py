@@ -345,7 +345,7 @@ def _problem(status: int, message: str, problems: list[str] | None = None, retry
     return JSONAnswer(body, status_code=status, headers={"Retry-After": "1"} if retry else None)
 
 
-UNAUTHORIZED = "a bearer token is required (Authorization: Bearer ...)"
+UNAUTHORIZED = "the service's bearer token is required (Authorization: Bearer ...); none or another was given"
 """The answer (401) to a write request without the service's token."""
 WORKER_PATH = "/internal/v1/worker"
 """Where worker processes (``--workers``) send what they scored; answered on the private socket only."""
@@ -609,7 +609,11 @@ async def score_checked(state: Any, checked: list[tuple[str | None, dict[str, An
     """Score checked records with the champion, or the A/B arm of each customer (``state`` gives
     ``batcher``, ``challenger``, ``ab`` and ``ab_key``); a 503 or 422 answer when they cannot be."""
     if state.batcher is None:
-        return _problem(503, "no champion model to score with: run 'churnops train', then restart the service")
+        return _problem(
+            503,
+            "no champion model to score with: run 'churnops train' - the service takes a new champion up when its "
+            "next window closes (events sent to /v1/events close windows), or when it is restarted",
+        )
     batchers = {"champion": state.batcher}
     if state.challenger is not None:
         batchers["challenger"] = state.challenger
