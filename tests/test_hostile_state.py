@@ -271,7 +271,8 @@ def _column_cache(root: Path) -> Path:
 
 def _column_document(**changes: object) -> str:
     return json.dumps(
-        {"format": 4, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": [], "scales": []}
+        {"format": 5, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": []}
+        | {"scales": [], "codes": []}
         | changes
     )
 
@@ -289,6 +290,10 @@ COLUMN_CACHE_TAMPERING = {
     "stray text counted oddly": lambda path: path.write_text(_column_document(strays=[["Balance", -1, True, "x"]])),
     "two scales in a column not in the reference": lambda path: path.write_text(
         _column_document(scales=[["Nope", "2.500", "0.5"]])
+    ),
+    "codes in a column not in the reference": lambda path: path.write_text(_column_document(codes=[["Nope", "01040"]])),
+    "codes in a column taken for an identifier": lambda path: path.write_text(
+        _column_document(ids=["CustomerId"], codes=[["CustomerId", "01040"]])
     ),
     "two scales with a long example": lambda path: path.write_text(
         _column_document(scales=[["Balance", "1" * 41, "0.5"]])
@@ -316,7 +321,7 @@ def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
     if case == "a folder":
         assert (cache / "keep.txt").read_text() == "mine"
         return
-    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 4  # rebuilt
+    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 5  # rebuilt
     assert "ignoring" not in monitor(ws).stderr
 
 

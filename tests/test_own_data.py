@@ -576,6 +576,31 @@ def test_init_lists_the_date_columns_of_a_parquet_file_as_dates(tmp_path):
     assert "unknown" not in written and "no usable value" not in written, written
 
 
+def test_codes_with_leading_zeros_are_tested_alike_from_csv_and_parquet(tmp_path):
+    """A postcode column written 01040 in a CSV was read as the number 1040 and tested as a
+    measure (Wasserstein), where the same column in a Parquet file is text, tested as categories
+    (Jensen-Shannon): two answers for one table. From a CSV it is now tested as categories too,
+    with a NOTICE, and init says so."""
+    rng = np.random.default_rng(8)
+    for name, n in (("ref", 3000), ("cur", 1500)):
+        codes = [f"{z:05d}" for z in rng.choice([1040, 1200, 9100, 13001, 75001, 69002], n)]
+        frame = pl.DataFrame({"zip": codes, "spend": rng.gamma(2.0, 100.0, n), "churned": rng.integers(0, 2, n)})
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+        frame.write_csv(tmp_path / f"{name}.csv")
+    read = {}
+    for kind in ("csv", "parquet"):
+        done = churnops(tmp_path, "monitor", "-r", f"ref.{kind}", "-p", f"cur.{kind}", "--target", "churned")
+        assert done.returncode == 0, done.stderr
+        read[kind] = metrics(tmp_path)["columns"]["zip"]
+        if kind == "csv":
+            assert "codes written with leading zeros are tested as categories: zip (e.g. '0" in done.stderr
+    assert read["csv"]["type"] == read["parquet"]["type"] == "categorical"
+    assert read["csv"]["drift_score"] == pytest.approx(read["parquet"]["drift_score"], abs=1e-12)
+    done = churnops(tmp_path, "init", "--reference", "ref.csv")
+    assert done.returncode == 0, done.stderr
+    assert "zip: categorical (codes written with leading zeros" in (tmp_path / "churnops.toml").read_text()
+
+
 def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_path):
     """What a sample of the reference decides (dates and how they are written, identifiers, decimal
     commas) is kept beside the reference profile: a later run says and monitors exactly the same
@@ -617,7 +642,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     assert decided["columns"]["score"]["reference"]["unparsable"] == 5
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 4,
+        "format": 5,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},
@@ -625,6 +650,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
         "strays": [["score", 5, 2000, "n/a yet"]],
         "points": [],
         "scales": [],
+        "codes": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided

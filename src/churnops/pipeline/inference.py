@@ -29,7 +29,7 @@ from churnops.escape import one_line_short
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 4
+INFERENCE_FORMAT = 5
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -54,6 +54,9 @@ class Inference:
     """Whether the reference is read with a decimal comma already (``commas`` are then grouped
     numbers left as text because of other cells)."""
     scales: list[tuple[str, str, str]] = field(default_factory=list)
+    codes: list[tuple[str, str]] = field(default_factory=list)
+    """Unlisted whole-number columns of a CSV written as codes with leading zeros (``01040``),
+    with an example each (added to ``columns.categorical``)."""
     """With a decimal comma, number columns written with decimal points and read at two scales:
     (column, a cell read as thousands such as ``2.500``, a cell read as a decimal such as ``0.625``)."""
 
@@ -67,6 +70,7 @@ class Inference:
             "strays": [list(item) for item in self.strays],
             "points": [list(pair) for pair in self.points],
             "scales": [list(item) for item in self.scales],
+            "codes": [list(pair) for pair in self.codes],
         }
 
 
@@ -114,6 +118,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         decimal_comma_columns,
         inferred_columns,
         numbers_as_text_columns,
+        padded_code_columns,
         thousands_point_columns,
         two_scale_columns,
         with_columns_added,
@@ -130,20 +135,42 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
+    codes: list[tuple[str, str]] = []
+    if infer:
+        codes = padded_code_columns(
+            sample,
+            lambda names: written_cells(reference, dialect, names, sample.height),
+            listed | set(dates) | set(ids),
+        )
     points, scales = [], []
     cells = lambda names: written_cells(reference, dialect, names, sample.height)  # noqa: E731
     if infer and dialect.decimal == ".":
         points = thousands_point_columns(sample, cells)
     elif infer:
         scales = two_scale_columns(sample, cells)
-    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales)
+    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes)
 
 
 def _applied(config: Config, found: Inference) -> Config:
     """``config`` with what ``found`` decided, and the notices that say so."""
-    from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, as_written, with_columns_added, with_formats_added
+    from churnops.pipeline.starter import (
+        NOT_NUMBERS_BESIDE,
+        as_written,
+        with_categorical_added,
+        with_columns_added,
+        with_formats_added,
+    )
 
     config = with_formats_added(with_columns_added(config, found.dates, found.ids), found.formats)
+    if found.codes and config.columns.infer:
+        config = with_categorical_added(config, [name for name, _ in found.codes])
+        logger.log(
+            NOTICE,
+            "codes written with leading zeros are tested as categories: %s - as the same column is in a Parquet "
+            "file (their labels are shown without the zeros); list them in columns.numerical to test them as numbers",
+            ", ".join(f"{name} (e.g. {example!r})" for name, example in found.codes[:5])
+            + (f" and {len(found.codes) - 5} more" if len(found.codes) > 5 else ""),
+        )
     formats = found.formats
     declared = [as_written(n, formats) for n, way in formats.items() if way != "iso" and n not in found.dates]
     if declared:
@@ -281,8 +308,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 4, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
-    ...        "scales": []}
+    >>> doc = {"format": 5, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
+    ...        "scales": [], "codes": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -292,7 +319,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales"}
+    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes"}
     if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
@@ -328,6 +355,13 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         for item in scales
     ):  # fmt: skip
         raise ValueError("a column of numbers at two scales that is not a column of the reference")
+    codes = document["codes"]
+    if not isinstance(codes, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and pair[0] in unlisted and isinstance(pair[1], str)
+        and len(pair[1]) <= 40 and pair[0] not in dates + ids
+        for pair in codes
+    ):  # fmt: skip
+        raise ValueError("a column of codes that is not an unlisted column of the reference")
     strays = document["strays"]
     if not isinstance(strays, list) or not all(
         isinstance(item, list)
@@ -347,6 +381,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         [(str(n), int(o), int(c), str(e)) for n, o, c, e in strays],
         [(str(n), str(e)) for n, e in points],
         scales=[(str(n), str(g), str(d)) for n, g, d in scales],
+        codes=[(str(n), str(e)) for n, e in codes],
     )
 
 

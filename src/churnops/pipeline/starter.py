@@ -10,7 +10,7 @@ writes is validated by loading it back before it is saved.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -100,7 +100,49 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
     _, frame = sample_frame(path, dialect, SAMPLE_ROWS)
     if frame is None:
         return [], 0
-    return guess_columns(frame, text_numbers=table_format(path) == "csv"), frame.height
+    csv = table_format(path) == "csv"
+    guesses = guess_columns(frame, text_numbers=csv)
+    if csv:
+        codes = dict(padded_code_columns(frame, lambda names: written_cells(path, dialect, names, frame.height)))
+        guesses = [
+            ColumnGuess(
+                guess.name,
+                "categorical",
+                f"codes written with leading zeros, such as {codes[guess.name]!r}",
+                frame[guess.name].n_unique(),
+            )
+            if guess.name in codes and guess.kind in ("numerical", "categorical")
+            else guess
+            for guess in guesses
+        ]
+    return guesses, frame.height
+
+
+def padded_code_columns(
+    frame: pl.DataFrame, written: Callable[[list[str]], dict[str, list[str]]], skip: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """Whole-number columns of a CSV sample written as codes: every cell the same number of
+    digits, some with leading zeros (``01040``, a postcode) - a reader drops the zeros and takes
+    them for numbers, where the same column in a Parquet file is text. (column, an example).
+
+    >>> frame = pl.DataFrame({"zip": [1040, 75001, 9100], "n": [7, 12, 3], "pad": [7, 12, 3]})
+    >>> cells = {"zip": ["01040", "75001", "09100"], "n": ["7", "12", "3"], "pad": ["007", "012", "003"]}
+    >>> padded_code_columns(frame, lambda names: cells)
+    [('zip', '01040'), ('pad', '007')]
+    """
+    names = [name for name, dtype in frame.schema.items() if dtype.is_integer() and name not in skip]
+    if not names:
+        return []
+    cells = written(names)
+    found = []
+    for name in names:
+        texts = [text.strip() for text in cells.get(name, []) if text.strip()]
+        if not texts or not all(text.isascii() and text.isdigit() for text in texts):
+            continue
+        padded = next((text for text in texts if len(text) > 1 and text.startswith("0")), None)
+        if padded is not None and len({len(text) for text in texts}) == 1:
+            found.append((name, padded[:20]))
+    return found
 
 
 def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[ColumnGuess]:
@@ -345,6 +387,16 @@ def with_columns_added(config: Any, dates: list[str], ids: list[str]) -> Any:
     columns = config.columns
     chosen = set(columns.model_fields_set)
     updated = columns.model_copy(update={"datetime": [*columns.datetime, *dates], "id": [*columns.id, *ids]})
+    object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
+    return config.model_copy(update={"columns": updated})
+
+
+def with_categorical_added(config: Any, names: list[str]) -> Any:
+    """``config`` with ``names`` added to ``columns.categorical`` (the columns the user set stay
+    the only ones marked as set)."""
+    columns = config.columns
+    chosen = set(columns.model_fields_set)
+    updated = columns.model_copy(update={"categorical": [*columns.categorical, *names]})
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
     return config.model_copy(update={"columns": updated})
 
