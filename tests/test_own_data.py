@@ -601,6 +601,30 @@ def test_codes_with_leading_zeros_are_tested_alike_from_csv_and_parquet(tmp_path
     assert "zip: categorical (codes written with leading zeros" in (tmp_path / "churnops.toml").read_text()
 
 
+def test_timestamps_with_a_time_zone_are_the_days_of_their_zone(tmp_path):
+    """Dates stored as midnight in Europe/Paris were taken to their UTC day - the day before: the
+    report's dates and the summaries were a day early against the same dates written in a CSV."""
+    import datetime as dt
+
+    rng = np.random.default_rng(9)
+    for name, n, shift in (("ref", 2000, 0), ("cur", 1000, 40)):
+        days = [dt.date(2018, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(shift, 700 + shift, n)]
+        frame = pl.DataFrame({"opened": days, "spend": rng.gamma(2.0, 100.0, n), "churned": rng.integers(0, 2, n)})
+        frame.write_csv(tmp_path / f"{name}.csv")
+        zoned = pl.Series([dt.datetime(d.year, d.month, d.day) for d in days]).dt.replace_time_zone("Europe/Paris")
+        frame.with_columns(zoned.alias("opened")).write_parquet(tmp_path / f"{name}.parquet")
+    read = {}
+    for kind in ("csv", "parquet"):
+        args = ("-r", f"ref.{kind}", "-p", f"cur.{kind}", "--target", "churned", "--no-cache")
+        done = churnops(tmp_path, "monitor", *args, "--set", "columns.datetime=['opened']")
+        assert done.returncode == 0, done.stderr
+        read[kind] = metrics(tmp_path)["columns"]["opened"]
+    for side in ("reference", "current"):
+        assert read["parquet"][side]["min"] == read["csv"][side]["min"], side
+        assert read["parquet"][side]["mean"] == pytest.approx(read["csv"][side]["mean"], abs=1e-9), side
+    assert read["parquet"]["drift_score"] == pytest.approx(read["csv"]["drift_score"], abs=1e-12)
+
+
 def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_path):
     """What a sample of the reference decides (dates and how they are written, identifiers, decimal
     commas) is kept beside the reference profile: a later run says and monitors exactly the same

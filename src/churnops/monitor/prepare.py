@@ -378,6 +378,10 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
     if series.dtype == pl.Date:
         return Coerced(series.cast(pl.Int32).cast(pl.Float64), 0)
     if series.dtype.is_temporal():
+        if isinstance(series.dtype, pl.Datetime) and series.dtype.time_zone:
+            # the calendar day in the column's own time zone, as its dates are written: midnight
+            # in Paris is that day, not the day before in UTC
+            series = series.dt.replace_time_zone(None)
         return Coerced(series.cast(pl.Datetime("us")).dt.date().cast(pl.Int32).cast(pl.Float64), 0)
     text = series.cast(pl.String)
     # the usual case, and the fastest parse (without polars' cache of each distinct text: half the time)
