@@ -259,3 +259,10 @@ def test_the_event_log_is_readable_by_its_owner_alone(tmp_path, caplog):
         os.umask(previous)
     assert "can be read by other users of this machine (mode -rw-r--r--)" in caplog.text
     assert stat.S_IMODE((tmp_path / "events.db").stat().st_mode) == 0o644  # said, left as it is
+    caplog.clear()  # a write-ahead file left readable by others (by a killed service, then chmod) is said too
+    (tmp_path / "events.db").chmod(0o600)
+    (tmp_path / "events.db-wal").write_bytes(b"")
+    (tmp_path / "events.db-wal").chmod(0o644)
+    EventLog(tmp_path / "events.db", window_size=10).close()
+    assert "events.db-wal can be read by other users" in caplog.text
+    assert "events.db can be read" not in caplog.text

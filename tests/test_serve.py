@@ -715,22 +715,26 @@ def test_a_stop_does_not_wait_for_a_body_that_stopped_arriving(project):
 
 
 def test_the_probes_answer_while_clients_hold_every_connection(project):
-    """1,000 connections that send part of a head and wait (no token needed) made every request
-    a 503, /healthz and /readyz too: a liveness probe failed and the orchestrator would restart a
-    service that is alive. The probes are answered beyond the cap; everything else still gets 503."""
+    """Connections that send part of a head and wait (no token needed) made every request a 503,
+    /healthz and /readyz too - a liveness probe failed, and the orchestrator would restart a
+    service that is alive - and, past the cap, were still accepted until the service ran out of
+    file handles. The probes are answered beyond the cap; past its spare connections, a new
+    connection closes the oldest one that holds no request, so the service's connections stay
+    bounded; everything else still gets 503 while the cap is full."""
     import resource
     import socket
 
-    from churnops.serve.connections import MAX_CONNECTIONS
+    from churnops.serve.connections import MAX_CONNECTIONS, SPARE_CONNECTIONS
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < MAX_CONNECTIONS + 200:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, MAX_CONNECTIONS + 500), hard))
+    wanted = MAX_CONNECTIONS + SPARE_CONNECTIONS + 600
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted), hard))
     service = Service(project)
     held = []
     try:
         host, port = service.url.removeprefix("http://").rsplit(":", 1)
-        for _ in range(MAX_CONNECTIONS + 20):
+        for _ in range(MAX_CONNECTIONS + SPARE_CONNECTIONS + 400):
             connection = socket.create_connection((host, int(port)), timeout=60)
             connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             held.append(connection)
@@ -744,9 +748,19 @@ def test_the_probes_answer_while_clients_hold_every_connection(project):
         status, body, _ = service.request("GET", "/readyz")
         assert status == 200, body
         assert service.request("GET", "/v1/drift")[0] == 503
+        sockets = sum(
+            1 for fd in Path(f"/proc/{service.process.pid}/fd").iterdir() if "socket" in os.readlink(fd)
+        )  # fmt: skip
+        assert sockets <= MAX_CONNECTIONS + SPARE_CONNECTIONS + 20, sockets
     finally:
         for connection in held:
             connection.close()
+    try:
+        for _ in range(600):  # the connections closed above leave the service
+            if service.request("GET", "/v1/drift")[0] == 200:
+                break
+        assert _metric(service, 'churnops_serve_closed_connections_total{reason="crowded_out"}') >= 400
+    finally:
         service.stop()
 
 
@@ -765,7 +779,10 @@ def test_reads_need_the_token_when_the_configuration_says_so(project):
             assert service.request("GET", path, headers={"Authorization": "Bearer wrong"})[0] == 401
             status, body, _ = service.request("GET", path, headers=auth)
             assert status == 200, (path, body[:300])
-        assert service.request("GET", "/healthz")[0] == 200 and service.request("GET", "/readyz")[0] == 200
+        assert service.request("GET", "/healthz")[0] == 200
+        status, body, _ = service.request("GET", "/readyz")  # open to probes, telling nothing more
+        assert status == 200 and json.loads(body) == {"status": "ready"}, body
+        assert json.loads(service.request("GET", "/readyz", headers=auth)[1])["reference_columns"] == 20
     finally:
         service.stop()
     service = Service(project)  # by default reads are open, as before

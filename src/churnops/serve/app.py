@@ -366,7 +366,7 @@ def worker_message_bytes(max_body_bytes: int, max_batch: int) -> int:
     return FORWARD_BYTES + 16 * max_body_bytes + 1_024 * max_batch + (1 << 20)
 
 
-CLOSED_REASONS = ("slow_request", "answer_not_taken", "too_large")
+CLOSED_REASONS = ("slow_request", "answer_not_taken", "too_large", "crowded_out")
 """Why the service cuts a connection (``churnops_serve_closed_connections_total``)."""
 
 
@@ -969,7 +969,8 @@ def create_app(state: ServiceState) -> Starlette:
 
         lines = [
             "# HELP churnops_serve_closed_connections_total Connections the service cut: a request not sent "
-            "in time, answers not taken in time, a request too large",
+            "in time, answers not taken in time, a request too large, the oldest connection holding no request "
+            "when the connections passed the cap",
             "# TYPE churnops_serve_closed_connections_total counter",
             *(
                 f'churnops_serve_closed_connections_total{{reason="{reason}"}} '
@@ -1039,10 +1040,13 @@ def create_app(state: ServiceState) -> Starlette:
         return JSONAnswer({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        answer: dict[str, Any] = {"status": "ready"}
+        if state.config is not None and state.config.serve.protect_reads and not authorized(state, request):
+            return JSONAnswer(answer)  # open to probes: what the model is stays behind the token
         model = None
         if state.batcher is not None:
             model = f"{state.batcher.champion.name} v{state.batcher.champion.version}"
-        return JSONAnswer({"status": "ready", "reference_columns": len(state.schema.dtypes), "model": model})
+        return JSONAnswer(answer | {"reference_columns": len(state.schema.dtypes), "model": model})
 
     async def status_page(request: Request) -> Response:
         rows = []

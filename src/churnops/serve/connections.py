@@ -46,6 +46,10 @@ MAX_CONNECTIONS = 1_000
 PROBES = (b"/healthz", b"/readyz")
 """Answered beyond :data:`MAX_CONNECTIONS`: clients holding every connection must not make a
 liveness probe fail (and the orchestrator restart a service that is alive)."""
+SPARE_CONNECTIONS = 64
+"""Connections kept beyond :data:`MAX_CONNECTIONS` (a probe, a request answered 503). Past them,
+a new connection closes the oldest one that holds no request yet - silent, idle, or still
+sending its head - so that clients that connect and wait can never take every file handle."""
 SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it (Python's default: 0.005). The
 event loop, the event log's writer and a window's evaluation share one interpreter: each time the
@@ -177,12 +181,44 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         """Refused, the refusal sent and our side shut: what the client sends is dropped until then."""
         _dropped = 0
         _holding: _HoldingFlow
+        _opened = 0.0
+        """When the connection was made (the event loop's clock)."""
         """The connection's flow control (uvicorn's ``flow``), as this protocol made it."""
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.flow = self._holding = _HoldingFlow(transport, self)
+            self._opened = self.loop.time()
             self._arm()
+            if len(self.connections) > MAX_CONNECTIONS + SPARE_CONNECTIONS:
+                self._make_room()
+
+        def _make_room(self) -> None:
+            """Close the oldest connection holding no request (or this new one when every other
+            holds one): the connections never pass the cap and its spare ones."""
+            waiting = [
+                other
+                for other in self.connections
+                if other is not self and isinstance(other, GuardedProtocol) and other._holds_nothing()
+            ]
+            oldest = min(waiting, key=lambda other: other._opened, default=self)
+            CLOSED["crowded_out"] += 1
+            logger.debug(
+                "closed %s: the oldest of %d connections holding no request", oldest.client, len(self.connections)
+            )
+            oldest.transport.abort()  # its file handle back at once (connection_lost removes it from the set)
+
+        def _holds_nothing(self) -> bool:
+            """No request being answered, none queued, none past its head: silent, idle, or
+            still sending a head."""
+            return (
+                not self._answering()
+                and not self.pipeline
+                and not self._held
+                and self._refusal is None
+                and (self._in_head or not self._receiving)
+                and not self.transport.is_closing()
+            )
 
         def data_received(self, data: bytes) -> None:
             if self._refusal is not None:  # refused: nothing more is parsed

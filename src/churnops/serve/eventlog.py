@@ -665,19 +665,22 @@ def _private(path: Path) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         os.close(os.open(path, flags, 0o600))
-        return
     except FileExistsError:
         pass
     except OSError as exc:
         raise InputDataError(f"{path}: cannot create the event log: {exc.strerror or exc}") from None
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        logger.warning(
-            "%s can be read by other users of this machine (mode %s) and holds every event's record; "
-            "chmod 600 it (and its -wal and -shm files) unless that is wanted",
-            path,
-            stat.filemode(mode),
-        )
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = each.lstat().st_mode
+        except OSError:
+            continue  # no write-ahead file yet: SQLite makes it with the log's mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            logger.warning(
+                "%s can be read by other users of this machine (mode %s) and holds events' records; "
+                "chmod 600 it (and the log's -wal and -shm files) unless that is wanted",
+                each,
+                stat.filemode(mode),
+            )
 
 
 def _exclusive(path: Path) -> Any:
