@@ -54,11 +54,11 @@ class Inference:
     """Whether the reference is read with a decimal comma already (``commas`` are then grouped
     numbers left as text because of other cells)."""
     scales: list[tuple[str, str, str]] = field(default_factory=list)
+    """With a decimal comma, number columns written with decimal points and read at two scales:
+    (column, a cell read as thousands such as ``2.500``, a cell read as a decimal such as ``0.625``)."""
     codes: list[tuple[str, str]] = field(default_factory=list)
     """Unlisted whole-number columns of a CSV written as codes with leading zeros (``01040``),
     with an example each (added to ``columns.categorical``)."""
-    """With a decimal comma, number columns written with decimal points and read at two scales:
-    (column, a cell read as thousands such as ``2.500``, a cell read as a decimal such as ``0.625``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,15 +135,9 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
-    codes: list[tuple[str, str]] = []
-    if infer:
-        codes = padded_code_columns(
-            sample,
-            lambda names: written_cells(reference, dialect, names, sample.height),
-            listed | set(dates) | set(ids),
-        )
-    points, scales = [], []
     cells = lambda names: written_cells(reference, dialect, names, sample.height)  # noqa: E731
+    codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
+    points, scales = [], []
     if infer and dialect.decimal == ".":
         points = thousands_point_columns(sample, cells)
     elif infer:
@@ -153,17 +147,11 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
 
 def _applied(config: Config, found: Inference) -> Config:
     """``config`` with what ``found`` decided, and the notices that say so."""
-    from churnops.pipeline.starter import (
-        NOT_NUMBERS_BESIDE,
-        as_written,
-        with_categorical_added,
-        with_columns_added,
-        with_formats_added,
-    )
+    from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, as_written, with_columns_added, with_formats_added
 
-    config = with_formats_added(with_columns_added(config, found.dates, found.ids), found.formats)
-    if found.codes and config.columns.infer:
-        config = with_categorical_added(config, [name for name, _ in found.codes])
+    codes = [name for name, _ in found.codes] if config.columns.infer else []
+    config = with_formats_added(with_columns_added(config, found.dates, found.ids, codes), found.formats)
+    if codes:
         logger.log(
             NOTICE,
             "codes written with leading zeros are tested as categories: %s - as the same column is in a Parquet "

@@ -397,24 +397,21 @@ def inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[list[str], list
     return dates, ids
 
 
-def with_columns_added(config: Any, dates: list[str], ids: list[str]) -> Any:
-    """``config`` with ``dates`` added to ``columns.datetime`` and ``ids`` to ``columns.id`` (the
-    columns the user set stay the only ones marked as set)."""
-    if not dates and not ids:
+def with_columns_added(config: Any, dates: list[str], ids: list[str], categorical: Collection[str] = ()) -> Any:
+    """``config`` with ``dates`` added to ``columns.datetime``, ``ids`` to ``columns.id`` and
+    ``categorical`` to ``columns.categorical`` (the columns the user set stay the only ones marked
+    as set)."""
+    if not dates and not ids and not categorical:
         return config
     columns = config.columns
     chosen = set(columns.model_fields_set)
-    updated = columns.model_copy(update={"datetime": [*columns.datetime, *dates], "id": [*columns.id, *ids]})
-    object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
-    return config.model_copy(update={"columns": updated})
-
-
-def with_categorical_added(config: Any, names: list[str]) -> Any:
-    """``config`` with ``names`` added to ``columns.categorical`` (the columns the user set stay
-    the only ones marked as set)."""
-    columns = config.columns
-    chosen = set(columns.model_fields_set)
-    updated = columns.model_copy(update={"categorical": [*columns.categorical, *names]})
+    updated = columns.model_copy(
+        update={
+            "datetime": [*columns.datetime, *dates],
+            "id": [*columns.id, *ids],
+            "categorical": [*columns.categorical, *categorical],
+        }
+    )
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
     return config.model_copy(update={"columns": updated})
 

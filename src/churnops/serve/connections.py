@@ -181,9 +181,9 @@ def guarded_protocol(timeout: float, max_request_bytes: int = 16 << 20) -> type[
         """Refused, the refusal sent and our side shut: what the client sends is dropped until then."""
         _dropped = 0
         _holding: _HoldingFlow
+        """The connection's flow control (uvicorn's ``flow``), as this protocol made it."""
         _opened = 0.0
         """When the connection was made (the event loop's clock)."""
-        """The connection's flow control (uvicorn's ``flow``), as this protocol made it."""
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
