@@ -17,17 +17,32 @@ WINDOW = 1_000
 
 
 class Service:
-    def __init__(self, root: Path, *args: str, token: str | None = TOKEN) -> None:
+    def __init__(self, root: Path, *args: str, token: str | None = TOKEN, file_size: int | None = None) -> None:
+        """``file_size``: the largest file the service may write, in bytes (``RLIMIT_FSIZE``; a
+        write beyond fails as on a full disk), raised later with :meth:`allow_files`."""
         env = {**os.environ, "CHURNOPS_API_TOKEN": token or ""}
+
+        def limit() -> None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, resource.RLIM_INFINITY))
+
         self.process = subprocess.Popen(
             [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", f"serve.window_size={WINDOW}", *args],
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=None if file_size is None else limit,
         )  # fmt: skip
         line = self.process.stdout.readline()  # the service says where it listens once it does
         if "listening on" not in line:
             self.process.kill()
             raise AssertionError(f"the service did not start: {line}{self.process.stderr.read()}")
         self.url = line.split("listening on ")[1].split()[0]
+
+    def allow_files(self) -> None:
+        """Let the service write files of any size again (room on the disk again)."""
+        import resource
+
+        resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})

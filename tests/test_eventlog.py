@@ -266,3 +266,58 @@ def test_the_event_log_is_readable_by_its_owner_alone(tmp_path, caplog):
     EventLog(tmp_path / "events.db", window_size=10).close()
     assert "events.db-wal can be read by other users" in caplog.text
     assert "events.db can be read" not in caplog.text
+
+
+class Undoing(Observer):
+    """An observer told whether what it saw was committed (``kept``) or not (``undo``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[str] = []
+        self.padding = 0  # characters added to the state
+        self.watch = Watch(("x",), self.see, lambda: self.told.append("kept"), lambda: self.told.append("undo"))
+
+    def see(self, columns: dict[str, list]) -> str:
+        return super().see(columns)[:-1] + f', "padding": "{"x" * self.padding}"}}'
+
+
+def test_a_log_that_cannot_grow_refuses_the_transaction_whole_and_the_detectors_forget_it(log, tmp_path):
+    """SQLite's own refusal of a full database (as of a full disk): :class:`NotWritten` with its
+    reason, nothing written, the detectors told to forget what they saw; writes go on when there
+    is room again."""
+    from churnops.serve.eventlog import NotWritten
+
+    observer = Undoing()
+    log.append([("e0", {"x": 0})], observer.watch)
+    assert observer.told == ["kept"]
+    pages = log._db.execute("PRAGMA page_count").fetchone()[0]
+    log._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(NotWritten, match="full"):  # the events themselves do not fit
+        log.append([(f"big{i}", {"x": i, "text": "x" * 2_000}) for i in range(50)], observer.watch)
+    assert observer.told == ["kept"]  # refused before the detectors saw them
+    observer.padding = 500_000
+    with pytest.raises(NotWritten, match="full"):  # the events fit, the detectors' state does not
+        log.append([("small", {"x": 1})], observer.watch)
+    assert observer.told == ["kept", "undo"]
+    assert rows(tmp_path / "events.db", "SELECT event_id FROM events") == [("e0",)]
+    log._db.execute("PRAGMA max_page_count = 1073741823")
+    again = log.append([("big0", {"x": 0})], observer.watch)
+    assert again.accepted == ["big0"] and observer.told == ["kept", "undo", "kept"] and log.total() == 2
+
+
+def test_detectors_that_saw_events_never_written_go_back_to_the_state_the_log_holds():
+    import numpy as np
+
+    from churnops.monitor.sequential import StreamDetector
+    from churnops.serve.detectors import Detectors
+
+    values = np.random.default_rng(3).normal(size=2_000)
+    detector = StreamDetector.calibrated("x", values, None, 500, 1.0, seed=0)
+    assert detector is not None
+    detectors = Detectors({"x": detector}, "signature")
+    saved = detectors.see({"x": list(values[:300])})
+    detectors.kept()
+    shifted = detectors.see({"x": list(values[:300] + 3)})
+    assert shifted != saved
+    detectors.undo()
+    assert detectors.see({"x": []}) == saved  # the shifted values forgotten

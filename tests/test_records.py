@@ -1,10 +1,12 @@
 """What an event may hold: the check of whole columns at C speed (``RecordSchema._fast``, vectorized
 for the service's throughput) accepts exactly what the same rules written value by value accept,
 gives the same records, and leaves every refusal to the event-by-event check (which names each
-problem)."""
+problem). The body decoded and checked in one pass (``RecordSchema.logged``) accepts only what
+the check accepts, with the same values of the same types."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -215,3 +217,85 @@ def test_events_whose_keys_differ_only_past_the_first_are_judged_as_value_by_val
         assert isinstance(got, RecordError) and got.problems == wanted.problems
     else:
         assert got == wanted
+
+
+KEYS = ("f", "n", "u", "not a column")
+"""Watched keys of the one-pass decoding (one the reference lacks: None for every event)."""
+
+
+def typed(value: object) -> object:
+    """``value`` with the type of each number kept in comparisons (``5 == 5.0`` in Python)."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [typed(item) for item in value]
+    return (type(value).__name__, value)
+
+
+def one_pass_agrees(events: object) -> bool:
+    """Whether ``RecordSchema.logged`` of ``events`` sent as JSON gives what the check of the
+    parsed body gives (True), or leaves the body to it (False)."""
+    import orjson
+
+    from churnops.serve.eventlog import as_logged
+
+    raw = json.dumps(events).encode()  # NaN and Infinity written as JS does: not JSON, refused by both
+    logged = SCHEMA.logged(raw, 100, KEYS)
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        assert logged is None
+        return False
+    if logged is None:
+        return False
+    checked = either(parsed)
+    assert not isinstance(checked, RecordError), (events, checked)
+    texts, columns = as_logged([record for _, record in checked], KEYS)
+    assert logged.ids == [event_id for event_id, _ in checked]
+    assert typed([orjson.loads(text) for text in logged.texts]) == typed([orjson.loads(text) for text in texts])
+    assert typed(logged.columns) == typed(columns)
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(EVENT, IDS), min_size=1, max_size=6), st.lists(EDGE, max_size=2), st.booleans())
+def test_the_one_pass_decoding_accepts_only_what_the_check_accepts_with_the_same_values(pairs, edges, alone):
+    events = []
+    for event, event_id in pairs:
+        event = dict(event)
+        if event_id is not None:
+            event["event_id"] = event_id
+        events.append(event)
+    for index, column, value in edges:
+        events[index % len(events)][column] = value
+    one_pass_agrees(events[0] if alone else events)
+
+
+@pytest.mark.parametrize("column", [*USUAL, "other", "event_id"])
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=lambda value: repr(value)[:16])
+def test_each_edge_value_is_decoded_in_one_pass_as_the_check_reads_it(column, value):
+    events = [dict(event) for event in BASE]
+    events[1][column] = value
+    one_pass_agrees(events)
+
+
+def test_the_usual_request_is_decoded_in_one_pass():
+    """Valid events - with ids and without, numbers whole or not in a column of numbers, columns
+    left out, nulls - are taken in one pass: the fast way is the way of the usual request."""
+    assert one_pass_agrees(BASE)
+    assert one_pass_agrees(BASE[0])
+    assert one_pass_agrees([{"u": True, "s": False}, {"u": 2.5, "s": None}, {"u": "x" * MAX_TEXT}])
+    logged = SCHEMA.logged(json.dumps(BASE).encode(), 100, ("f",))
+    assert logged is not None and logged.ids == [None, "e-1", "e-9"] and logged.columns == {"f": [2.5, 7, -0.25]}
+    assert all("event_id" not in text for text in logged.texts)
+    for refused in (
+        [],  # no event: named by the check
+        [{}],
+        [{"event_id": "e-1"}],
+        [{"n": 1, "event_id": "e-1"}, {"n": 2, "event_id": "e-1"}],  # an id twice
+        [{"n": 1, "event_id": "e\x01"}],
+        [{"n": 7.0}],  # a whole number written as a fraction: the check accepts it
+        [{"n": 1}] * 101,  # more than the batch allows
+        {"n": [1]},
+    ):
+        assert SCHEMA.logged(json.dumps(refused).encode(), 100, KEYS) is None, refused

@@ -48,7 +48,7 @@ from churnops.errors import ChurnopsError
 from churnops.escape import one_line_short
 from churnops.serve.connections import content_length
 from churnops.serve.detectors import Detectors
-from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog
+from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog, NotWritten
 from churnops.serve.records import MAX_ERRORS, MAX_EVENT_ID, RecordError, RecordSchema, all_finite
 from churnops.serve.scoring import MicroBatcher, arm_of
 from churnops.serve.windows import METRICS_FILE, REPORT_FILE, WindowEvaluator, read_window_file
@@ -338,6 +338,13 @@ LABEL_KEYS = ("event_id", "label")
 """What one item of ``POST /v1/labels`` holds."""
 
 
+def not_written(exc: NotWritten) -> JSONAnswer:
+    """The answer (503) to a request whose events the event log could not write."""
+    return _problem(
+        503, f"the event log could not write the events ({exc}); none was kept: send them again", retry=True
+    )
+
+
 def _problem(status: int, message: str, problems: list[str] | None = None, retry: bool = False) -> JSONAnswer:
     body: dict[str, Any] = {"error": message}
     if problems:
@@ -565,9 +572,11 @@ async def read_body(state: Any, request: Request) -> bytes | Response:
         return _problem(400, "the client went away before sending the whole body")
 
 
-async def read_json(state: Any, request: Request, check: Any) -> Any:
+async def read_json(state: Any, request: Request, check: Any, fast: Any = None) -> Any:
     """``check(payload)`` of the request's authorized JSON body (off the event loop), or the 4xx
-    answer saying why there is none. ``state`` gives ``token`` and ``max_body_bytes``."""
+    answer saying why there is none. ``state`` gives ``token`` and ``max_body_bytes``. ``fast``,
+    when given, is tried on the raw body first: what it returns unless None (then the body is
+    parsed and checked)."""
     if not authorized(state, request):
         return _problem(401, UNAUTHORIZED)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
@@ -581,6 +590,10 @@ async def read_json(state: Any, request: Request, check: Any) -> Any:
     def parse() -> Any:
         import orjson
 
+        if fast is not None:
+            done = fast(raw)
+            if done is not None:
+                return done
         try:
             payload = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
         except orjson.JSONDecodeError as exc:
@@ -715,10 +728,13 @@ def create_app(state: ServiceState) -> Starlette:
         return wrapped
 
     async def events(request: Request) -> Response:
-        submitted = await read_json(state, request, logged_events)
+        submitted = await read_json(state, request, logged_events, fast_events)
         if isinstance(submitted, Response):
             return submitted
-        appended = await committed(submitted)
+        try:
+            appended = await committed(submitted)
+        except NotWritten as exc:
+            return not_written(exc)
         return JSONAnswer(
             {
                 "accepted": len(appended.accepted),
@@ -740,6 +756,15 @@ def create_app(state: ServiceState) -> Starlette:
         if isinstance(checked, Response):
             return checked
         return state.log.submit(checked, state.detectors.watch)
+
+    def fast_events(raw: bytes) -> Future[Appended] | None:
+        """The events of the body ``raw`` handed to the event log's writer when they are checked
+        in one pass (:meth:`RecordSchema.logged`); None when they need a closer look."""
+        watch = state.detectors.watch
+        logged = state.schema.logged(raw, state.max_batch, watch.keys)
+        if logged is None:
+            return None
+        return state.log.submit_texts(logged.ids, logged.texts, logged.columns, watch)  # type: ignore[no-any-return]
 
     async def committed(submitted: Future[Appended]) -> Appended:
         """Wait, on the event loop, for the transaction that holds the events (the detectors fed
@@ -765,7 +790,10 @@ def create_app(state: ServiceState) -> Starlette:
             submitted = state.log.submit(scored, state.detectors.watch)
         else:  # many records: written as JSON off the event loop
             submitted = await run_in_threadpool(state.log.submit, scored, state.detectors.watch)
-        appended = await committed(submitted)
+        try:
+            appended = await committed(submitted)
+        except NotWritten as exc:
+            return not_written(exc)
         return JSONAnswer(
             predictions_answer(appended.event_ids, appended.duplicates, scores, arms, batchers)
             | {"window": appended.window, "closed_windows": appended.closed}
@@ -818,7 +846,11 @@ def create_app(state: ServiceState) -> Starlette:
                 requests.labels(entry.endpoint, str(entry.status)).inc()
                 answers.append({"counted": True})
                 continue
-            appended = await committed(next(submitted))
+            try:
+                appended = await committed(next(submitted))
+            except NotWritten as exc:
+                answers.append({"error": str(exc), "not_written": True})  # said by the event log
+                continue
             latency.labels(entry.endpoint).observe(entry.seconds + time.perf_counter() - started)
             requests.labels(entry.endpoint, "200").inc()
             answers.append(

@@ -26,8 +26,10 @@ class Detectors:
     def __init__(self, streams: dict[str, StreamDetector], signature: str) -> None:
         self.streams = streams
         self.signature = signature
-        self.watch = Watch(tuple(streams), self.see)
+        self.watch = Watch(tuple(streams), self.see, self.kept, self.undo)
         """What the event log gives the accepted events to: each stream's values, in log order."""
+        self._kept = self._state()  # the state the event log holds
+        self._seen = self._kept
 
     @classmethod
     def start(
@@ -91,16 +93,33 @@ class Detectors:
                     one_line_short(name, 40), alarm["detector"], alarm["direction"], alarm["at_value"],
                     alarm["change_estimated_after_value"],
                 )  # fmt: skip
+        self._seen = self._state()
+        return self._seen
+
+    def _state(self) -> str:
         return json.dumps({"signature": self.signature, "streams": {n: d.state() for n, d in self.streams.items()}})
+
+    def kept(self) -> None:
+        """The events last seen are in the event log: their state is the one to go back to."""
+        self._kept = self._seen
+
+    def undo(self) -> None:
+        """The events last seen were not written (the transaction failed): back to the state
+        before them, so that the detectors see each event of the log once, as after a restart."""
+        self.streams = {name: StreamDetector.from_state(s) for name, s in json.loads(self._kept)["streams"].items()}
+        self._seen = self._kept
 
     def summary(self) -> list[dict[str, Any]]:
         return [detector.summary() for detector in self.streams.values()]
 
 
+_NUMBERS = frozenset({int, float, type(None)})
+
+
 def _numbers(values: list[Any]) -> np.ndarray:
     """A stream's values as floats, NaN (skipped by the detectors) for what is not a number:
     missing, true/false, text."""
-    if set(map(type, values)) <= {int, float}:  # the common case, converted at C speed
+    if set(map(type, values)) <= _NUMBERS:  # the common case, converted at C speed (None to NaN)
         return np.array(values, dtype=np.float64)
     return np.array([_number(value) for value in values], dtype=np.float64)
 

@@ -33,11 +33,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import InputDataError
+from churnops.errors import ChurnopsError, InputDataError
+from churnops.escape import one_line_short
 from churnops.serve.ids import EventIds
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class Watch:
 
     keys: tuple[str, ...]
     see: Callable[[dict[str, list[Any]]], str]
+    kept: Callable[[], None] | None = None
+    """Called once the events last seen are committed."""
+    undo: Callable[[], None] | None = None
+    """Called when the transaction of the events last seen failed: forget them."""
 
 
 def as_logged(records: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[list[str], dict[str, list[Any]]]:
@@ -76,6 +81,16 @@ ROWS_PER_INSERT = 512
 """Events inserted by one statement (a power of two; fewer when SQLite allows fewer bound values)."""
 GROUP_EVENTS = 20_000
 """At most this many events in one transaction (the appends waiting beyond go in the next one)."""
+CHECKPOINT_BYTES = 4 << 20
+"""Bytes of records written between two checkpoints (the write-ahead log's pages copied into the
+database file), made by a thread of their own: left to SQLite, the writer made them itself, at
+the commit that passed 1,000 pages - a third of the time it took to write events."""
+WAL_LIMIT = 64 << 20
+"""The write-ahead log's size beyond which the writer makes a checkpoint itself: under a steady
+load, the checkpoints of the other thread never end between two transactions, and the
+write-ahead log starts again from its beginning only when one does."""
+CACHE_KIB = 16 << 10
+"""SQLite's page cache of the writing connection (KiB): a transaction of many events fits in it."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,17 @@ class _Append:
     made_only: bool  # no id given: nothing to look up, every event accepted
     future: Future[Appended]
     watch: Watch | None = None
+    size: int = 0  # characters of the texts
+
+
+@dataclass
+class _Rows:
+    """The events' rows of one transaction, column by column: a statement's values are made of
+    them by slices, at C speed."""
+
+    ids: list[str] = field(default_factory=list)
+    windows: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
 
 class _Windows:
@@ -113,13 +139,15 @@ class _Windows:
         self.open, self.count, self.size = open_window, count, size
         self.closed: list[int] = []
 
-    def fill(self, ids: list[str], texts: list[str], now: float, rows: list[tuple[str, int, float, str]]) -> list[int]:
+    def fill(self, ids: list[str], texts: list[str], rows: _Rows) -> list[int]:
         """Add the rows of ``ids`` to ``rows``; the windows they closed."""
         closed, start = [], 0
         while start < len(ids):
             take = min(len(ids) - start, self.size - self.count)
             end = start + take
-            rows += zip(ids[start:end], repeat(self.open, take), repeat(now, take), texts[start:end], strict=True)
+            rows.ids += ids[start:end]
+            rows.windows += [self.open] * take
+            rows.texts += texts[start:end]
             self.count += take
             start = end
             if self.count >= self.size:
@@ -127,6 +155,10 @@ class _Windows:
                 self.open, self.count = self.open + 1, 0
         self.closed += closed
         return closed
+
+
+class NotWritten(ChurnopsError):
+    """Events the event log could not write (a full disk, an I/O error): none of them was kept."""
 
 
 class _MadeIdTaken(Exception):
@@ -146,6 +178,7 @@ class EventLog:
             raise InputDataError(f"{path}: is not a file")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._wal = path.with_name(path.name + "-wal")
         self.window_size = window_size
         self._lock = threading.Lock()  # the writing connection: the writer thread, labels, window states
         self._read_lock = threading.Lock()  # long reads (a window's events, scored events)
@@ -159,10 +192,17 @@ class EventLog:
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()  # starting and stopping the writer thread
         self._closed = False
+        self._failing = False  # the last transaction failed (said once)
+        self._checkpointer: threading.Thread | None = None
+        self._checkpoint_due = threading.Event()
+        self._unchecked = 0  # bytes of records written since the last checkpoint was asked for
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
         _private(path)
         self._db = self._connect()
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")  # made by the checkpoint thread
+        self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self._db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
         getlimit = getattr(self._db, "getlimit", None)  # Python 3.11 and later
         which = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
         if getlimit is not None and which is not None:  # SQLite's limit of bound values (999 before SQLite 3.32)
@@ -252,13 +292,17 @@ class EventLog:
             set(columns) != set(watch.keys) or any(len(values) != len(ids) for values in columns.values())
         )):  # fmt: skip
             raise ValueError("one record and one value of each watched key for each event id")
-        item = _Append(ids, texts, columns, ids.count(None) == len(ids), Future(), watch)
+        item = _Append(ids, texts, columns, ids.count(None) == len(ids), Future(), watch, sum(map(len, texts)))
         with self._writer_lock:
             if self._closed:
                 raise InputDataError(f"{self.path}: the event log is closed")
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_appends, name="churnops-event-log", daemon=True)
                 self._writer.start()
+                self._checkpointer = threading.Thread(
+                    target=self._checkpoints, name="churnops-event-log-checkpoints", daemon=True
+                )
+                self._checkpointer.start()
             self._queue.put(item)
         return item.future
 
@@ -296,20 +340,62 @@ class EventLog:
                     logger.warning("an event id made by the event log was taken by a client's; writing again")
                     answers = self._transaction(group, now, look_up_made=True)
         except BaseException as exc:  # every request of the transaction hears of it; the writer goes on
+            failure: BaseException = exc
+            if isinstance(exc, sqlite3.Error | OSError):
+                failure = NotWritten(one_line_short(" ".join(str(exc).split()) or type(exc).__name__, 200))
+                if not self._failing:
+                    logger.error(
+                        "%s: events could not be written (%s); each request is answered 503 until a write succeeds",
+                        self.path, failure,
+                    )  # fmt: skip
+                    self._failing = True
             for item in group:
-                item.future.set_exception(exc)
+                item.future.set_exception(failure)
             return
+        if self._failing:
+            logger.warning("%s: events are written again", self.path)
+            self._failing = False
         for item, answer in zip(group, answers, strict=True):
             item.future.set_result(answer)
+        self._unchecked += sum(item.size for item in group)
+        if self._unchecked >= CHECKPOINT_BYTES:
+            self._unchecked = 0
+            self._checkpoint_due.set()
+            try:
+                too_long = self._wal.stat().st_size > WAL_LIMIT
+            except OSError:
+                too_long = False
+            if too_long:  # copied into the database file by now, but for the last pages
+                with self._lock:
+                    _checkpoint(self._db, self.path)
+
+    def _checkpoints(self) -> None:
+        """The checkpoint thread: on a connection of its own, copies the pages of the write-ahead
+        log into the database file while the writer goes on (SQLite's passive checkpoint never
+        waits for the writer nor holds it up), each time :data:`CHECKPOINT_BYTES` were written."""
+        db: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._checkpoint_due.wait()
+                self._checkpoint_due.clear()
+                if self._closed:
+                    return
+                if db is None:
+                    db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+                _checkpoint(db, self.path)
+        finally:
+            if db is not None:
+                db.close()
 
     def _transaction(self, group: list[_Append], now: float, look_up_made: bool) -> list[Appended]:
         """Write ``group`` in one transaction (the caller holds the lock); each append's answer."""
         self._db.execute("BEGIN IMMEDIATE")
+        saw = False  # whether the watch saw the events
         try:
             known = self._known([event_id for item in group for event_id in item.ids if event_id is not None])
             made = self._ids.take(sum(item.ids.count(None) for item in group))
             used = 0  # of the made ids
-            rows: list[tuple[str, int, float, str]] = []
+            rows = _Rows()
             watch = group[0].watch
             fresh: dict[str, list[Any]] = {key: [] for key in watch.keys} if watch is not None else {}
             seen = 0  # events the watch is given
@@ -319,7 +405,7 @@ class EventLog:
                 if item.made_only and not look_up_made:  # the common case, a slice at a time
                     ids = made[used : used + len(item.ids)]
                     used += len(ids)
-                    closed = windows.fill(ids, item.texts, now, rows)
+                    closed = windows.fill(ids, item.texts, rows)
                     for key, values in fresh.items():
                         values += item.columns[key]
                     seen += len(ids)
@@ -347,10 +433,10 @@ class EventLog:
                     given_values = item.columns[key]
                     values += [given_values[position] for position in positions]
                 seen += len(positions)
-                closed = windows.fill(accepted, texts, now, rows)
+                closed = windows.fill(accepted, texts, rows)
                 answers.append(Appended(accepted, duplicates, closed, windows.open, ids))
             try:
-                self._insert(rows)
+                self._insert(rows, now)
             except sqlite3.IntegrityError:
                 if look_up_made:
                     raise
@@ -360,22 +446,28 @@ class EventLog:
                 [(number, self.window_size, now) for number in windows.closed],
             )
             if watch is not None and seen:
+                saw = True
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('detectors', ?)", (watch.see(fresh),))
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back itself (a full disk, an I/O error)
+                self._db.execute("ROLLBACK")
+            if saw and watch is not None and watch.undo is not None:
+                watch.undo()
             raise
+        if saw and watch is not None and watch.kept is not None:
+            watch.kept()
         self.open_window, self.open_count = windows.open, windows.count
         return answers
 
-    def _insert(self, rows: list[tuple[str, int, float, str]]) -> None:
+    def _insert(self, rows: _Rows, now: float) -> None:
         """The events' rows, many per statement: a statement runs without the GIL, and row by row
         (``executemany``) the writer took the GIL back after every row - waiting for it each time
         while requests were being parsed. In chunks of :attr:`_rows_per_insert` (a power of two),
         the rest in halves of it, so that every statement's text is one SQLite has prepared."""
-        size, start = self._rows_per_insert, 0
-        while start < len(rows):
-            while size > len(rows) - start:
+        size, start, count = self._rows_per_insert, 0, len(rows.ids)
+        while start < count:
+            while size > count - start:
                 size //= 2
             statement = self._inserts.get(size)
             if statement is None:
@@ -383,8 +475,13 @@ class EventLog:
                 statement = self._inserts[size] = (
                     f"INSERT INTO events (event_id, window, received, record) VALUES {marks}"
                 )
-            self._db.execute(statement, list(chain.from_iterable(rows[start : start + size])))
-            start += size
+            end = start + size
+            values: list[Any] = [now] * (4 * size)  # event id, window, time received, record: row by row
+            values[0::4] = rows.ids[start:end]
+            values[1::4] = rows.windows[start:end]
+            values[3::4] = rows.texts[start:end]
+            self._db.execute(statement, values)
+            start = end
 
     def close_open(self, older_than: float) -> int | None:
         """Close the open window when its first event arrived before ``older_than`` (a time) and
@@ -540,6 +637,9 @@ class EventLog:
         if writer is not None:
             self._queue.put(_STOP)
             writer.join()
+        if self._checkpointer is not None:
+            self._checkpoint_due.set()
+            self._checkpointer.join()
         for lock, name in ((self._read_lock, "_reader"), (self._peek_lock, "_peeker")):
             with lock:
                 reader = getattr(self, name)
@@ -635,6 +735,17 @@ EXPECTED_TABLES = {
     "windows": ["window", "events", "closed_at", "evaluated_at", "status", "headline", "score"],
     "labels": ["event_id", "label", "received"],
 }
+
+
+def _checkpoint(db: sqlite3.Connection, path: Path) -> None:
+    """A passive checkpoint of the event log at ``path`` on ``db``; a failure is said and left to
+    the next one (the events are safe in the write-ahead log)."""
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        logger.warning(
+            "%s: the write-ahead log could not be copied into the event log (%s); tried again later", path, exc
+        )
 
 
 def check_event_log(db: sqlite3.Connection, path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from operator import itemgetter, methodcaller
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 from churnops.escape import one_line_short
@@ -23,6 +23,7 @@ MAX_EVENT_ID = 128
 MAX_TEXT = 10_000
 """Longest text value accepted, in characters."""
 MAX_ERRORS = 20
+_ID_FIELD = "event_id_"
 
 
 class RecordError(ValueError):
@@ -64,6 +65,17 @@ _ACCEPTED = {
 }
 """The Python types (as JSON gives them) each kind of column accepts; the identity check of
 whole numbers is separate (``_WHOLE`` is a distinct object from the ``number`` set)."""
+
+
+@dataclass(frozen=True)
+class Logged:
+    """Checked events as the event log takes them (:meth:`EventLog.submit_texts`): their ids
+    (``None`` where the log makes one), each record as JSON text, and the values of the watched
+    keys (one list per key, ``None`` where an event has no value)."""
+
+    ids: list[str | None]
+    texts: list[str]
+    columns: dict[str, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,88 @@ class RecordSchema:
                 if not (min(whole) > -(2**63) and max(whole) < 2**63):
                     return False
         return True
+
+    def logged(self, raw: bytes, max_batch: int, keys: tuple[str, ...]) -> Logged | None:
+        """The events of the JSON body ``raw`` checked and written as the event log keeps them,
+        in one pass at C speed (the body decoded and checked together, with no dictionary
+        built); None when anything needs a closer look - then :meth:`check` of the parsed body
+        names each problem, or accepts what this refused. What this accepts, :meth:`check`
+        accepts with the same values (the texts may list the columns in another order)."""
+        decoder = self._decoder
+        if decoder is None:
+            return None
+        import msgspec
+
+        try:
+            decoded = decoder.decode(raw)
+        except msgspec.MsgspecError:
+            return None
+        events = decoded if isinstance(decoded, list) else [decoded]
+        if not 0 < len(events) <= max_batch:
+            return None
+        unset = msgspec.UNSET
+        ids: list[Any] = list(map(attrgetter(_ID_FIELD), events))
+        if any(event_id is not unset for event_id in ids):
+            given = [event_id for event_id in ids if event_id is not unset and event_id is not None]
+            if len(set(given)) != len(given) or not all(map(str.isprintable, given)):
+                return None
+            ids = [None if event_id is unset else event_id for event_id in ids]
+            for event in events:  # the texts hold the record alone
+                setattr(event, _ID_FIELD, unset)
+        else:
+            ids = [None] * len(events)
+        texts = list(map(bytes.decode, map(self._encoder.encode, events)))
+        if "{}" in texts:  # an event without any column: named by check()
+            return None
+        columns: dict[str, list[Any]] = {}
+        for key in keys:
+            field = self._fields.get(key)
+            values = [None] * len(events) if field is None else list(map(attrgetter(field), events))
+            columns[key] = [None if value is unset else value for value in values]
+        return Logged(ids, texts, columns)
+
+    @functools.cached_property
+    def _fields(self) -> dict[str, str]:
+        """The field of each column in the decoded events (a column's name need not be an identifier)."""
+        return {name: f"c{number}" for number, name in enumerate(name for name in self.dtypes if name != EVENT_ID)}
+
+    @functools.cached_property
+    def _decoder(self) -> Any:
+        """The decoder of :meth:`logged` (msgspec), checking what :meth:`check` does; None
+        without msgspec (then every body is parsed and checked as Python values)."""
+        try:
+            import msgspec
+        except ImportError:
+            return None
+        from typing import Annotated, Union
+
+        whole = Annotated[int, msgspec.Meta(ge=-(2**63) + 1, le=2**63 - 1)]
+        fraction = Annotated[float, msgspec.Meta(gt=-(2.0**63), lt=2.0**63)]
+        text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+        kinds: dict[str, tuple[Any, ...]] = {
+            "whole number": (whole,),  # a float of whole value (3.0) is left to check()
+            "number": (whole, fraction),
+            "true/false": (bool,),
+            "date": (text,),
+            "text": (text, bool),
+            "any": (text, whole, fraction, bool),
+        }
+        unset = msgspec.UnsetType
+        event_id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID)]
+        fields: list[tuple[str, Any, Any]] = [(_ID_FIELD, Union[event_id, None, unset], msgspec.UNSET)]  # noqa: UP007
+        for name, field in self._fields.items():
+            fields.append((field, Union[(*kinds[self.kind(name)], None, unset)], msgspec.UNSET))  # noqa: UP007
+        names = {field: name for name, field in self._fields.items()} | {_ID_FIELD: EVENT_ID}
+        event = msgspec.defstruct(
+            "Event", fields, rename=names, forbid_unknown_fields=True, omit_defaults=True, gc=False
+        )
+        return msgspec.json.Decoder(Union[list[event], event])  # type: ignore[valid-type]  # noqa: UP007
+
+    @functools.cached_property
+    def _encoder(self) -> Any:
+        import msgspec
+
+        return msgspec.json.Encoder()
 
     @functools.cached_property
     def _allowed(self) -> frozenset[str]:

@@ -49,9 +49,12 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from churnops.serve.evaluation import boot_script, child_path, exit_status, follow_parent, json_line
+
+if TYPE_CHECKING:
+    from churnops.serve.records import Logged
 
 logger = logging.getLogger(__name__)
 
@@ -555,6 +558,7 @@ def worker_app(state: WorkerState) -> Any:
     from starlette.routing import Route
 
     from churnops.serve import app as served
+    from churnops.serve.eventlog import NotWritten
 
     forwarder = Forwarder(state)
     if state.budget is not None:
@@ -563,6 +567,9 @@ def worker_app(state: WorkerState) -> Any:
 
     def check(payload: Any) -> Any:
         return served.check_events(state, payload)
+
+    def fast(raw: bytes) -> Any:
+        return state.schema.logged(raw, state.max_batch, state.watched)
 
     async def refused(endpoint: str, answer: Response, started: float) -> Response:
         """A refusal answered here, counted by the main process."""
@@ -576,6 +583,8 @@ def worker_app(state: WorkerState) -> Any:
             answer = await forwarder.send(entry)
         except OSError:
             return served._problem(503, not_answering)
+        if answer.get("not_written"):  # a full disk, an I/O error: said once by the main process
+            return served.not_written(NotWritten(str(answer["error"])))
         if "error" in answer:
             logger.warning("the main process refused records: %s", answer["error"])
             return served._problem(503, "the records could not be written; try again")
@@ -583,7 +592,7 @@ def worker_app(state: WorkerState) -> Any:
 
     async def events(request: Request) -> Response:
         started = time.perf_counter()
-        checked = await served.read_json(state, request, check)
+        checked = await served.read_json(state, request, check, fast)
         if isinstance(checked, Response):
             return await refused("events", checked, started)
         answer = await written(await _written_entry(state, "events", started, checked))
@@ -669,7 +678,7 @@ def worker_app(state: WorkerState) -> Any:
 
 
 async def _written_entry(
-    state: WorkerState, endpoint: str, started: float, records: list[tuple[str | None, dict[str, Any]]]
+    state: WorkerState, endpoint: str, started: float, records: list[tuple[str | None, dict[str, Any]]] | Logged
 ) -> Encoded:
     """What the main process writes for checked (and scored) ``records``: their ids, each record
     as the JSON text the event log keeps, and the values the detectors see (``watched``). Written
@@ -677,17 +686,23 @@ async def _written_entry(
     event log alone."""
     from starlette.concurrency import run_in_threadpool
 
+    from churnops.serve.records import Logged
+
     def entry() -> Encoded:
         from churnops.serve.eventlog import as_logged
 
-        texts, columns = as_logged([record for _, record in records], state.watched)
-        ids = [event_id for event_id, _ in records]
+        if isinstance(records, Logged):  # checked and written as the log keeps them already
+            ids, texts, columns = records.ids, records.texts, records.columns
+        else:
+            texts, columns = as_logged([record for _, record in records], state.watched)
+            ids = [event_id for event_id, _ in records]
         seconds = time.perf_counter() - started
         return Encoded.of(
             {"endpoint": endpoint, "status": 200, "seconds": seconds, "ids": ids, "texts": texts, "columns": columns}
         )
 
-    return entry() if len(records) <= 64 else await run_in_threadpool(entry)
+    count = len(records.ids) if isinstance(records, Logged) else len(records)
+    return entry() if count <= 64 else await run_in_threadpool(entry)
 
 
 def worker(parent: int, fd: int, number: int) -> int:
