@@ -263,14 +263,17 @@ class RecordSchema:
                 setattr(event, _ID_FIELD, unset)
         else:
             ids = [None] * len(events)
-        texts = list(map(bytes.decode, map(self._encoder.encode, events)))
+        texts = self._encoder.encode_lines(events).decode().split("\n")  # JSON escapes a line end in text
+        texts.pop()  # after the last line end
         if "{}" in texts:  # an event without any column: named by check()
             return None
         columns: dict[str, list[Any]] = {}
         for key in keys:
             field = self._fields.get(key)
             values = [None] * len(events) if field is None else list(map(attrgetter(field), events))
-            columns[key] = [None if value is unset else value for value in values]
+            if unset in values:  # an event without the key: None, as for null
+                values = [None if value is unset else value for value in values]
+            columns[key] = values
         return Logged(ids, texts, columns)
 
     @functools.cached_property
