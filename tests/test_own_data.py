@@ -1168,6 +1168,41 @@ def test_three_decimal_measures_are_not_taken_for_thousands_and_binary_files_are
         assert done.returncode == 2 and f"{name}: this is not text (it holds binary bytes)" in done.stderr, done.stderr
 
 
+def test_a_workbook_an_archive_or_a_parquet_file_named_csv_is_named_with_what_to_do(tmp_path):
+    """A file named .csv that is an Excel workbook, an older .xls, a Parquet file or a gzip of a
+    CSV was refused as "binary bytes" with no word of what it is; each is named now, with the
+    step that makes it readable."""
+    import gzip
+    import io
+    import zipfile
+
+    import churnops as package
+
+    table = package.generate(300)
+    table.write_csv(tmp_path / "ref.csv")
+    book = io.BytesIO()
+    with zipfile.ZipFile(book, "w") as archive:  # the layout Excel writes: [Content_Types].xml, then xl/
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("_rels/.rels", "<Relationships/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    parquet = io.BytesIO()
+    table.write_parquet(parquet)
+    files = {
+        "book.csv": (book.getvalue(), "an Excel workbook (.xlsx): save it from Excel as CSV UTF-8 or Parquet"),
+        "old.csv": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "an older Excel workbook (.xls)"),
+        "table.csv": (parquet.getvalue(), "a Parquet file: give it a name ending in .parquet"),
+        "packed.csv": (gzip.compress((tmp_path / "ref.csv").read_bytes()), "compressed with gzip"),
+    }
+    for name, (data, said) in files.items():
+        (tmp_path / name).write_bytes(data)
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", name)
+        assert done.returncode == 2 and f"{name}: this is not text (it holds binary bytes): it is {said}" in (
+            done.stderr
+        ), done.stderr
+        assert "Traceback" not in done.stderr
+
+
 def test_a_batch_sorted_by_date_is_read_as_its_whole_column_writes_it(tmp_path):
     """600,000 rows of March written month first and sorted: the first piece read holds only
     03/01 ... 03/08 (both ways), the rest up to 03/31 (month first only) - the run stopped on

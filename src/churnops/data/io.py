@@ -76,6 +76,35 @@ def looks_binary(start: bytes) -> bool:
     return controls > max(8, len(start) // 20)
 
 
+OFFICE_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+"""The signature of Office's older files (an ``.xls`` workbook among them)."""
+
+
+def binary_kind(start: bytes) -> str | None:
+    """What a file starting with ``start`` is, when its signature says so, with what to do about it.
+
+    >>> binary_kind(b"PK\x03\x04....[Content_Types].xml....xl/workbook.xml")
+    'an Excel workbook (.xlsx): save it from Excel as CSV UTF-8 or Parquet, and give that file'
+    >>> binary_kind(b"a,b"), binary_kind(b"PAR1....")
+    (None, 'a Parquet file: give it a name ending in .parquet')
+    """
+    if start.startswith(b"PK\x03\x04"):
+        if b"xl/" in start:
+            return "an Excel workbook (.xlsx): save it from Excel as CSV UTF-8 or Parquet, and give that file"
+        if b"content.xml" in start or b"opendocument.spreadsheet" in start:
+            return "a spreadsheet (.ods): save it as CSV UTF-8 or Parquet, and give that file"
+        return "a ZIP archive: unpack it, and give the CSV or Parquet file it holds"
+    if start.startswith(OFFICE_OLE):
+        return "an older Excel workbook (.xls) or Office file: save it from Excel as CSV UTF-8 or Parquet"
+    if start.startswith(b"PAR1"):
+        return "a Parquet file: give it a name ending in .parquet"
+    if start.startswith(b"\x1f\x8b"):
+        return "compressed with gzip: unpack it first (gunzip)"
+    if start.startswith(b"%PDF-"):
+        return "a PDF document, not a table"
+    return None
+
+
 def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]:
     """The column names in the first line of a CSV file.
 
@@ -99,6 +128,9 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
     body = first.rstrip(b"\r\n")
     with path.open("rb") as handle:
         start = handle.read(BINARY_PROBE_BYTES)
+    kind = binary_kind(start)
+    if kind is not None:
+        raise InputDataError(f"{path}: this is not text (it holds binary bytes): it is {kind}")
     if looks_binary(start):
         raise InputDataError(
             f"{path}: this is not text (it holds binary bytes); is it a CSV file? (Parquet files end in .parquet)"

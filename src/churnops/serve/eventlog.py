@@ -381,7 +381,11 @@ class EventLog:
                 if self._closed:
                     return
                 if db is None:
-                    db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+                    try:
+                        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+                    except sqlite3.Error as exc:  # tried again at the next one
+                        logger.warning("%s: cannot open the event log to copy its write-ahead log (%s)", self.path, exc)
+                        continue
                 _checkpoint(db, self.path)
         finally:
             if db is not None:
