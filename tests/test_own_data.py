@@ -576,14 +576,20 @@ def test_init_lists_the_date_columns_of_a_parquet_file_as_dates(tmp_path):
     assert "unknown" not in written and "no usable value" not in written, written
 
 
-def test_codes_with_leading_zeros_are_tested_alike_from_csv_and_parquet(tmp_path):
+@pytest.mark.parametrize(
+    "postcodes",
+    [[1040, 1200, 9100, 13001, 75001, 69002], [1040, 1200, 9100, 2300, 6000, 8510]],
+    ids=["some with a leading zero", "every one with a leading zero"],
+)
+def test_codes_with_leading_zeros_are_tested_alike_from_csv_and_parquet(tmp_path, postcodes):
     """A postcode column written 01040 in a CSV was read as the number 1040 and tested as a
     measure (Wasserstein), where the same column in a Parquet file is text, tested as categories
     (Jensen-Shannon): two answers for one table. From a CSV it is now tested as categories too,
-    with a NOTICE, and init says so."""
+    with a NOTICE, and init says so - also when every code begins with 0, so that the numbers
+    read all have one length (01040 to 09100)."""
     rng = np.random.default_rng(8)
     for name, n in (("ref", 3000), ("cur", 1500)):
-        codes = [f"{z:05d}" for z in rng.choice([1040, 1200, 9100, 13001, 75001, 69002], n)]
+        codes = [f"{z:05d}" for z in rng.choice(postcodes, n)]
         frame = pl.DataFrame({"zip": codes, "spend": rng.gamma(2.0, 100.0, n), "churned": rng.integers(0, 2, n)})
         frame.write_parquet(tmp_path / f"{name}.parquet")
         frame.write_csv(tmp_path / f"{name}.csv")
@@ -1349,3 +1355,36 @@ def test_a_reference_window_set_for_the_configured_reference_is_said_unused_for_
     assert metrics(own)["reference"]["rows"] == 2000
     done = churnops(own, *args)
     assert done.returncode == 0 and "reference_rows" not in done.stderr, done.stderr
+
+
+def test_columns_churnops_typed_itself_are_reported_as_inferred(tmp_path):
+    """Dates and codes the tool found in the reference were reported with ``type_source: config``,
+    as if the user had listed them: a reader of the metrics could not tell its guesses from their
+    own choices. Now only the columns listed in churnops.toml are ``config``, also on a run that
+    uses the cached profile."""
+    rng = np.random.default_rng(5)
+    days = pl.date_range(pl.date(2020, 1, 1), pl.date(2024, 12, 31), eager=True)
+    for name, n in (("ref", 2000), ("cur", 1000)):
+        pl.DataFrame(
+            {
+                "opened": rng.choice(days.to_numpy(), n),
+                "signup": rng.choice(days.to_numpy(), n),
+                "branch": [f"{z:04d}" for z in rng.choice([12, 340, 7, 905], n)],
+                "amount": rng.normal(100, 10, n),
+                "churned": rng.integers(0, 2, n),
+            }
+        ).write_csv(tmp_path / f"{name}.csv")
+    (tmp_path / "churnops.toml").write_text(
+        '[columns]\ntarget = "churned"\nid = []\nignored = []\ndatetime = ["signup"]\n'
+    )
+    for _ in range(2):  # the second run reads the cached profile
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv")
+        assert done.returncode == 0, done.stderr
+        columns = metrics(tmp_path)["columns"]
+        sources = {name: (column["type"], column["type_source"]) for name, column in columns.items()}
+        assert sources == {
+            "opened": ("datetime", "inferred"),
+            "signup": ("datetime", "config"),
+            "branch": ("categorical", "inferred"),
+            "amount": ("numerical", "inferred"),
+        }, sources

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from churnops.config.paths import check_distinct, resolve_in
 from churnops.errors import ConfigError
@@ -191,6 +191,9 @@ class DataConfig(_Section):
 
 
 class ColumnsConfig(_Section):
+    _inferred: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    """Columns of the lists below that churnops added itself from the reference (dates, identifiers,
+    codes), not the configuration: their type is reported as inferred."""
     target: str | None = "Churn Flag"
     """The label column; "" (TOML has no null) means the data have none."""
     target_positive: str | None = None

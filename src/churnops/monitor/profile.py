@@ -374,7 +374,7 @@ class ProfileBuilder:
                 reason_override: str | None = IDENTIFIER_REASON
             else:
                 reason_override = None
-            plan = ColumnPlan(name, role, column_type, declared is not None)
+            plan = ColumnPlan(name, role, column_type, declared is not None and name not in self.settings.inferred)
             reason = reason_override or _skip_reason(plan)
             if reason is None and sample is not None and _count(sample) == 0:
                 reason = "no usable value in the reference (all missing or unparsable)"

@@ -20,6 +20,9 @@ class MonitorSettings:
     """The label's value whose rate is watched (``columns.target_positive``); None: decided from the labels."""
     prediction: str | None = None
     id_columns: tuple[str, ...] = ()
+    inferred: frozenset[str] = frozenset()
+    """Columns of ``declared_types`` whose type churnops decided from the reference, not the
+    configuration (reported with ``type_source: inferred``)."""
     domains: dict[str, tuple[float, float]] = field(default_factory=dict)
     date_formats: dict[str, str] = field(default_factory=dict)
     """How each date column's text is written (``columns.date_formats``, decided from the reference)."""
@@ -178,6 +181,7 @@ def settings_from_config(config: Config) -> MonitorSettings:
         target_positive=columns.target_positive,
         prediction=columns.prediction,
         id_columns=tuple(columns.id),
+        inferred=frozenset(columns._inferred),
         domains=dict(columns.domains),
         date_formats=dict(columns.date_formats),
         method=_check_method("drift.method", drift.method),

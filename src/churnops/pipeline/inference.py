@@ -135,7 +135,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
-    cells = lambda names: written_cells(reference, dialect, names, sample.height)  # noqa: E731
+    cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
     codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
     points, scales = [], []
     if infer and dialect.decimal == ".":

@@ -46,6 +46,7 @@ def profile_key(
             "dialect": list(dialect),
             "row_order": settings.row_order_key(),  # which columns keep their rows' order (TVD)
             **({"date_formats": sorted(settings.date_formats.items())} if settings.date_formats else {}),
+            **({"inferred": sorted(settings.inferred)} if settings.inferred else {}),  # reported as such
             **({"segments": list(settings.segments), "segment_keys": 2} if settings.segments else {}),
             **({"joint_rows": settings.multivariate_rows, "joint_sample": 2} if settings.multivariate else {}),
         },

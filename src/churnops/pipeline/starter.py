@@ -103,7 +103,11 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
     csv = table_format(path) == "csv"
     guesses = guess_columns(frame, text_numbers=csv)
     if csv:
-        codes = dict(padded_code_columns(frame, lambda names: written_cells(path, dialect, names, frame.height)))
+        codes = dict(
+            padded_code_columns(
+                frame, lambda names, rows=None: written_cells(path, dialect, names, rows or frame.height)
+            )
+        )
         guesses = [
             ColumnGuess(
                 guess.name,
@@ -119,38 +123,64 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
 
 
 def padded_code_columns(
-    frame: pl.DataFrame, written: Callable[[list[str]], dict[str, list[str]]], skip: Collection[str] = ()
+    frame: pl.DataFrame, written: Callable[..., dict[str, list[str]]], skip: Collection[str] = ()
 ) -> list[tuple[str, str]]:
     """Whole-number columns of a CSV sample written as codes: every cell the same number of
     digits, some with leading zeros (``01040``, a postcode) - a reader drops the zeros and takes
     them for numbers, where the same column in a Parquet file is text. (column, an example).
-    ``written(names)`` gives the sample's cells of those columns as the file writes them; only
-    columns whose numbers have different lengths (as a dropped zero makes them) are asked for.
+    ``written(names, rows=None)`` gives the sample's cells of those columns as the file writes
+    them (its first ``rows`` only, when given). Asked for: columns whose numbers have different
+    lengths (as a dropped zero makes them), and columns whose numbers all have one length but
+    whose first cells are written with a leading zero (codes that all begin with 0: ``01000`` to
+    ``02999``).
 
     >>> frame = pl.DataFrame({"zip": [1040, 75001, 9100], "n": [7, 12, 3], "pad": [7, 12, 3], "s": [650, 700, 815]})
     >>> cells = {"zip": ["01040", "75001", "09100"], "n": ["7", "12", "3"], "pad": ["007", "012", "003"]}
-    >>> padded_code_columns(frame, lambda names: {name: cells[name] for name in names})
+    >>> cells |= {"s": ["650", "700", "815"]}
+    >>> padded_code_columns(frame, lambda names, rows=None: {name: cells[name][:rows] for name in names})
     [('zip', '01040'), ('pad', '007')]
+    >>> frame = pl.DataFrame({"dept": [1040, 2100, 1999]})
+    >>> padded_code_columns(frame, lambda names, rows=None: {"dept": ["01040", "02100", "01999"][:rows]})
+    [('dept', '01040')]
     """
     names = [name for name, dtype in frame.schema.items() if dtype.is_integer() and name not in skip]
     if not names:
         return []
-    lengths = frame.select(
-        [(pl.col(name).min() >= 0) & (pl.col(name).cast(pl.String).str.len_chars().n_unique() > 1) for name in names]
+    shapes = frame.select(
+        [
+            pl.struct(
+                (pl.col(name).min() >= 0).alias("whole"),
+                (pl.col(name).cast(pl.String).str.len_chars().n_unique() > 1).alias("varied"),
+            ).alias(name)
+            for name in names
+        ]
     ).row(0)
-    names = [name for name, varied in zip(names, lengths, strict=True) if varied]
-    if not names:
+    varied = [name for name, shape in zip(names, shapes, strict=True) if shape["whole"] and shape["varied"]]
+    same = [name for name, shape in zip(names, shapes, strict=True) if shape["whole"] and not shape["varied"]]
+    if same:  # one length: padded cells are all padded, so the first ones tell
+        first = written(same, rows=FIRST_CELLS)
+        varied += [name for name in same if any(_leading_zero(text) for text in first.get(name, []))]
+    if not varied:
         return []
-    cells = written(names)
+    cells = written(varied)
     found = []
-    for name in names:
+    for name in varied:
         texts = [text.strip() for text in cells.get(name, []) if text and text.strip()]
         if not texts or not all(text.isascii() and text.isdigit() for text in texts):
             continue
-        padded = next((text for text in texts if len(text) > 1 and text.startswith("0")), None)
+        padded = next((text for text in texts if _leading_zero(text)), None)
         if padded is not None and len({len(text) for text in texts}) == 1:
             found.append((name, padded[:20]))
-    return found
+    return [pair for name in names for pair in found if pair[0] == name]
+
+
+FIRST_CELLS = 20
+"""Cells read to tell whether a column of numbers of one length is written with leading zeros."""
+
+
+def _leading_zero(text: str) -> bool:
+    text = text.strip()
+    return len(text) > 1 and text.startswith("0")
 
 
 def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[ColumnGuess]:
@@ -324,7 +354,7 @@ def two_scale_columns(
 
 def written_cells(path: Path, dialect: CsvDialect, names: list[str], rows: int) -> dict[str, list[str]]:
     """The first ``rows`` cells of the columns ``names`` of a CSV file, as written."""
-    if dialect.utf8:  # read by polars as text: a tenth of the time of Python's csv module
+    if dialect.utf8 and rows > FIRST_CELLS:  # read by polars as text: a tenth of the time of Python's csv module
         try:
             frame = pl.read_csv(
                 path, columns=names, n_rows=rows, infer_schema=False, separator=dialect.separator,
@@ -413,6 +443,7 @@ def with_columns_added(config: Any, dates: list[str], ids: list[str], categorica
         }
     )
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
+    updated._inferred = columns._inferred | {*dates, *ids, *categorical}  # reported as inferred, not set
     return config.model_copy(update={"columns": updated})
 
 
