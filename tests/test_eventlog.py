@@ -321,3 +321,81 @@ def test_detectors_that_saw_events_never_written_go_back_to_the_state_the_log_ho
     assert shifted != saved
     detectors.undo()
     assert detectors.see({"x": []}) == saved  # the shifted values forgotten
+
+
+def test_the_write_ahead_log_stays_near_its_limit_under_a_steady_load(tmp_path, monkeypatch):
+    """The writer makes a checkpoint itself past ``WAL_LIMIT`` - after the checkpoint thread's,
+    never beside it: beside it, SQLite refused the writer's as busy, and the write-ahead log grew
+    to 2.5 times the limit under load (161 MiB for 64). Four threads append without pause."""
+    from churnops.serve import eventlog
+
+    monkeypatch.setattr(eventlog, "WAL_LIMIT", 1 << 20)
+    monkeypatch.setattr(eventlog, "CHECKPOINT_BYTES", 128 << 10)
+    log = EventLog(tmp_path / "events.db", window_size=1_000_000)
+    wal = tmp_path / "events.db-wal"
+    record = {"x": 1, "text": "y" * 400}
+    largest = 0
+    lock = threading.Lock()
+
+    def load(number: int) -> None:
+        nonlocal largest
+        for _ in range(60):
+            log.append([(None, record)] * 100)
+            with lock:
+                largest = max(largest, wal.stat().st_size)
+
+    threads = [threading.Thread(target=load, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    assert not wal.exists()  # a clean close leaves no write-ahead log
+    assert rows(tmp_path / "events.db", "SELECT COUNT(*) FROM events") == [(24_000,)]
+    # past the limit by at most what is written between two looks (a checkpoint's worth and a transaction)
+    assert largest < (1 << 20) + 4 * (128 << 10) + 4 * 100 * 600, largest
+
+
+def test_an_alarm_on_events_never_written_is_not_said(caplog):
+    """The detectors said an alarm when they saw the events, before the transaction holding them
+    failed: each retry of a refused request said it again. Alarms are said once the events are
+    committed, and forgotten with them."""
+    import logging
+
+    import numpy as np
+
+    from churnops.monitor.sequential import StreamDetector
+    from churnops.serve.detectors import Detectors
+
+    values = np.random.default_rng(3).normal(size=2_000)
+    detector = StreamDetector.calibrated("x", values, None, 500, 1.0, seed=0)
+    assert detector is not None
+    detectors = Detectors({"x": detector}, "signature")
+    with caplog.at_level(logging.WARNING, logger="churnops.serve.detectors"):
+        for _ in range(3):  # a request refused three times
+            detectors.see({"x": list(values[:400] + 4)})
+            detectors.undo()
+        assert "detector alarm" not in caplog.text
+        detectors.see({"x": list(values[:400] + 4)})
+        detectors.kept()
+    assert caplog.text.count("detector alarm: x") == 1, caplog.text
+
+
+def test_what_cannot_be_written_beside_the_events_is_not_written_either(log, tmp_path):
+    """Labels, a window closed by time, a window's verdict and the service's notes fail as the
+    events do when the log cannot be written (:class:`NotWritten`, not SQLite's own error), and
+    leave the log as it was."""
+    from churnops.serve.eventlog import NotWritten
+
+    log.append([("e0", {"x": 0})])
+    log._db.execute("PRAGMA query_only = ON")  # SQLite refuses every write: as a full disk would
+    with pytest.raises(NotWritten, match="readonly"):
+        log.label([("e0", 1)])
+    with pytest.raises(NotWritten, match="readonly"):
+        log.close_open(older_than=1e12)
+    with pytest.raises(NotWritten, match="readonly"):
+        log.set_meta("notify", "{}")
+    assert (log.open_window, log.open_count) == (0, 1)  # the window still open
+    log._db.execute("PRAGMA query_only = OFF")
+    assert log.label([("e0", 1)])[0] == 1
+    assert log.close_open(older_than=1e12) == 0

@@ -299,3 +299,12 @@ def test_the_usual_request_is_decoded_in_one_pass():
         {"n": [1]},
     ):
         assert SCHEMA.logged(json.dumps(refused).encode(), 100, KEYS) is None, refused
+
+
+def test_a_nested_value_in_a_column_of_any_value_is_named_plainly():
+    """An identifier's column takes any plain value; a nested one was refused as "expected a any"."""
+    with pytest.raises(RecordError) as refused:
+        SCHEMA.check([{"u": [1]}], 10)
+    assert refused.value.problems == [
+        "event 0: u: expected a plain value (text, a number, true/false or null), got a nested value"
+    ]

@@ -1625,10 +1625,20 @@ def test_a_full_disk_is_answered_503_keeps_nothing_half_written_and_the_service_
         assert refused[0] == 503 and "could not write the events" in refused[1]["error"], refused
         assert refused[2].get("retry-after") == "1"
         assert service.request("GET", "/healthz")[0] == 200
+        label = json.dumps([{"event_id": acknowledged[0], "label": 1}]).encode()
+        status, body, answer_headers = service.request("POST", "/v1/labels", label, headers)
+        if status != 200:  # when the labels' page does not fit either: 503 too, never a 500
+            assert status == 503 and b"could not write the labels" in body, body
+            assert answer_headers.get("retry-after") == "1"
         service.allow_files()
-        status, body = service.post(churnops.generate(500, start=70_000).to_dicts())
+        status, body = service.post(churnops.generate(WINDOW, start=70_000).to_dicts())  # closes a window
         assert status == 200, body
         acknowledged += body["event_ids"]
+        closed = len(acknowledged) // WINDOW
+        for window in range(closed):  # a window whose evaluation failed is evaluated once another one is
+            status, body, _ = service.request("GET", f"/v1/drift?window={window}&wait=60")
+            assert status == 200, (window, body)
+        assert service.request("POST", "/v1/labels", label, headers)[0] == 200
     finally:
         service.stop()
     errors = service.process.stderr.read()
@@ -1638,6 +1648,32 @@ def test_a_full_disk_is_answered_503_keeps_nothing_half_written_and_the_service_
     db = sqlite3.connect(project / "monitoring" / "events.db")
     try:
         logged = [event_id for (event_id,) in db.execute("SELECT event_id FROM events")]
+        unevaluated = db.execute("SELECT COUNT(*) FROM windows WHERE evaluated_at IS NULL").fetchone()[0]
     finally:
         db.close()
     assert sorted(logged) == sorted(acknowledged) and len(set(logged)) == len(logged)
+    assert unevaluated == 0
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_window_that_could_not_be_evaluated_is_evaluated_once_another_one_is(project, mode):
+    """A window whose evaluation failed (its folder could not be made: a full disk would do the
+    same) was tried again only at the next start; it is tried again each time another window is
+    evaluated, and gets its verdict once the cause is gone."""
+    blocker = project / "monitoring" / "windows" / "0"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the window's folder goes")
+    service = Service(project, "--set", f"serve.evaluation={mode}")
+    try:
+        assert service.post(churnops.generate(WINDOW, start=20_000).to_dicts())[0] == 200
+        status, body, _ = service.request("GET", "/v1/drift?window=0&wait=60")
+        assert status == 500 and b"tried again once another window is" in body, body
+        blocker.unlink()
+        assert service.post(churnops.generate(WINDOW, start=30_000).to_dicts())[0] == 200
+        service.window(1)
+        assert service.window(0)["dataset_drift"] is not None  # window 0 evaluated after window 1
+    finally:
+        service.stop()
+    errors = service.process.stderr.read()
+    assert "windows 0, which could not be evaluated, are evaluated again" in errors, errors
+    assert "Traceback" not in errors

@@ -907,7 +907,11 @@ def create_app(state: ServiceState) -> Starlette:
         pairs = await read_json(state, request, checked_labels)
         if isinstance(pairs, Response):
             return pairs
-        recorded, unknown, unscored = await run_in_threadpool(state.log.label, pairs)
+        try:
+            recorded, unknown, unscored = await run_in_threadpool(state.log.label, pairs)
+        except NotWritten as exc:
+            message = f"the event log could not write the labels ({exc}); none was kept: send them again"
+            return _problem(503, message, retry=True)
         # unscored: logged by /v1/events, not scored by /v1/predict - kept, but no arm's numbers use it
         answer = {"labelled": recorded, "unknown_event_ids": unknown[:100], "unscored_event_ids": unscored[:100]}
         return JSONAnswer(answer)
@@ -956,7 +960,9 @@ def create_app(state: ServiceState) -> Starlette:
                     return _problem(503, "the service is stopping; ask again once it is back")
             if not evaluated(number) and number in state.evaluator.failed:
                 return _problem(
-                    500, f"window {number} could not be evaluated (see the service's log; it is tried again at restart)"
+                    500,
+                    f"window {number} could not be evaluated (see the service's log; it is tried again once "
+                    "another window is, and at restart)",
                 )
             if not evaluated(number):
                 return _problem(404, f"window {number} is not evaluated yet")
@@ -1147,9 +1153,19 @@ def create_app(state: ServiceState) -> Starlette:
         from starlette.concurrency import run_in_threadpool
 
         async def clock(period: float) -> None:
+            failing = False
             while True:
                 await asyncio.sleep(min(period / 4, 1.0))
-                closed = await run_in_threadpool(state.log.close_open, time.time() - period)
+                try:
+                    closed = await run_in_threadpool(state.log.close_open, time.time() - period)
+                except NotWritten as exc:  # tried again at the next tick; said once
+                    if not failing:
+                        logger.error("the open window could not be closed by time (%s); tried again", exc)
+                    failing = True
+                    continue
+                if failing:
+                    logger.warning("windows close by time again")
+                    failing = False
                 if closed is not None:
                     state.evaluator.submit([closed])
 

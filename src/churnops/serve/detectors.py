@@ -30,6 +30,7 @@ class Detectors:
         """What the event log gives the accepted events to: each stream's values, in log order."""
         self._kept = self._state()  # the state the event log holds
         self._seen = self._kept
+        self._said: list[tuple[Any, ...]] = []  # alarms of the events last seen, said once they are written
 
     @classmethod
     def start(
@@ -87,11 +88,9 @@ class Detectors:
                 previous = alarm["at_value"]
                 if not episode:
                     continue  # the same change still going on: counted, said once
-                logger.warning(
-                    "detector alarm: %s (%s, %s) at the stream's value number %s; the change likely began after "
-                    "value number %s",
-                    one_line_short(name, 40), alarm["detector"], alarm["direction"], alarm["at_value"],
-                    alarm["change_estimated_after_value"],
+                self._said.append(
+                    (one_line_short(name, 40), alarm["detector"], alarm["direction"], alarm["at_value"],
+                     alarm["change_estimated_after_value"])
                 )  # fmt: skip
         self._seen = self._state()
         return self._seen
@@ -100,14 +99,22 @@ class Detectors:
         return json.dumps({"signature": self.signature, "streams": {n: d.state() for n, d in self.streams.items()}})
 
     def kept(self) -> None:
-        """The events last seen are in the event log: their state is the one to go back to."""
+        """The events last seen are in the event log: their state is the one to go back to, and
+        their alarms are said."""
         self._kept = self._seen
+        for alarm in self._said:
+            logger.warning(
+                "detector alarm: %s (%s, %s) at the stream's value number %s; the change likely began after "
+                "value number %s", *alarm,
+            )  # fmt: skip
+        self._said.clear()
 
     def undo(self) -> None:
         """The events last seen were not written (the transaction failed): back to the state
         before them, so that the detectors see each event of the log once, as after a restart."""
         self.streams = {name: StreamDetector.from_state(s) for name, s in json.loads(self._kept)["streams"].items()}
         self._seen = self._kept
+        self._said.clear()  # alarms on events never written: not said
 
     def summary(self) -> list[dict[str, Any]]:
         return [detector.summary() for detector in self.streams.values()]

@@ -25,12 +25,13 @@ churnops wrote itself after validating it; nothing in the file is executed or un
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -161,6 +162,15 @@ class NotWritten(ChurnopsError):
     """Events the event log could not write (a full disk, an I/O error): none of them was kept."""
 
 
+@contextlib.contextmanager
+def _not_written() -> Iterator[None]:
+    """SQLite's failure to write (a full disk, an I/O error, a lock held too long) as :class:`NotWritten`."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise NotWritten(one_line_short(" ".join(str(exc).split()) or type(exc).__name__, 200)) from None
+
+
 class _MadeIdTaken(Exception):
     """An id the writer made is in the log already (a client chose it): write with lookups."""
 
@@ -195,6 +205,7 @@ class EventLog:
         self._failing = False  # the last transaction failed (said once)
         self._checkpointer: threading.Thread | None = None
         self._checkpoint_due = threading.Event()
+        self._checkpointing = threading.Lock()  # one checkpoint at a time: a second one is refused as busy
         self._unchecked = 0  # bytes of records written since the last checkpoint was asked for
         self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         existing = path.exists() and path.stat().st_size > 0
@@ -366,7 +377,7 @@ class EventLog:
             except OSError:
                 too_long = False
             if too_long:  # copied into the database file by now, but for the last pages
-                with self._lock:
+                with self._checkpointing, self._lock:  # after the other thread's checkpoint, not beside it
                     _checkpoint(self._db, self.path)
 
     def _checkpoints(self) -> None:
@@ -386,7 +397,8 @@ class EventLog:
                     except sqlite3.Error as exc:  # tried again at the next one
                         logger.warning("%s: cannot open the event log to copy its write-ahead log (%s)", self.path, exc)
                         continue
-                _checkpoint(db, self.path)
+                with self._checkpointing:
+                    _checkpoint(db, self.path)
         finally:
             if db is not None:
                 db.close()
@@ -498,10 +510,11 @@ class EventLog:
             if started is None or started > older_than:
                 return None
             window = self.open_window
-            self._db.execute(
-                "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
-                (window, self.open_count, time.time()),
-            )
+            with _not_written():
+                self._db.execute(
+                    "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
+                    (window, self.open_count, time.time()),
+                )
             self.open_window, self.open_count = window + 1, 0
             return window
 
@@ -528,13 +541,15 @@ class EventLog:
             known = self._known(ids)
             unscored = self._known(list(known), scored=False)
             rows = [(event_id, label, now) for event_id, label in latest.items() if event_id in known]
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            with _not_written():
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back itself
+                        self._db.execute("ROLLBACK")
+                    raise
         return (
             len(rows),
             [event_id for event_id in ids if event_id not in known],
@@ -587,7 +602,7 @@ class EventLog:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self._lock, _not_written():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def detector_state(self) -> str | None:
@@ -614,7 +629,7 @@ class EventLog:
             return [int(window) for (window,) in rows]
 
     def evaluated(self, window: int, status: str, headline: str, score: float) -> None:
-        with self._lock:
+        with self._lock, _not_written():
             self._db.execute(
                 "UPDATE windows SET evaluated_at = ?, status = ?, headline = ?, score = ? WHERE window = ?",
                 (time.time(), status, headline, score, window),

@@ -336,7 +336,8 @@ class RecordSchema:
             return None
         kind = self.kind(column)
         if isinstance(value, dict | list):
-            return f"{shown}: expected a {kind}, got a nested value"
+            expected = "a plain value (text, a number, true/false or null)" if kind == "any" else f"a {kind}"
+            return f"{shown}: expected {expected}, got a nested value"
         if kind == "any":
             if isinstance(value, float) and not math.isfinite(value):
                 return f"{shown}: not a finite number"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,7 @@ from churnops.errors import NOTICE, OutputWriteError
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import DatasetInfo
 from churnops.monitor.settings import MonitorSettings
-from churnops.serve.eventlog import EventLog
+from churnops.serve.eventlog import EventLog, NotWritten
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +236,13 @@ class WindowContext:
         )
 
 
+RETRIES = 3
+"""Times a window that could not be evaluated is tried again in one run of the service (then at
+its next start)."""
+RETRIED_AT_ONCE = 4
+"""Failed windows tried again after one window evaluated, at most: the oldest first."""
+
+
 class WindowEvaluator:
     """Evaluates closed windows one at a time on its own thread; remembers the last result."""
 
@@ -253,9 +261,11 @@ class WindowEvaluator:
         self.submitted: set[int] = set()
         """Windows given to this evaluator since the start."""
         self.failed: set[int] = set()
-        """Windows that could not be evaluated since the start (tried again at the next start)."""
+        """Windows that could not be evaluated since the start (tried again once another window is,
+        :data:`RETRIES` times at most, and at the next start)."""
         self.after: Any = None
         """Called after each window (the service checks its models then); errors are logged."""
+        self._tries: dict[int, int] = {}  # a failed window's evaluations tried again
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
@@ -286,6 +296,8 @@ class WindowEvaluator:
             with self._lock:
                 self.failed.add(window)
             document = None
+        if document is not None:
+            self._retry_failed()
         if self.after is not None:
             try:
                 self.after()
@@ -301,6 +313,33 @@ class WindowEvaluator:
                 self.submitted.difference_update(old)
                 self.failed.difference_update(old)
             self._lock.notify_all()
+
+    def _retry_failed(self) -> None:
+        """After a window evaluated, the windows that could not be (a full disk, an evaluator
+        that failed) are tried again, once each time another window succeeds; one whose verdict
+        was recorded before its failure (its history row or notification failed) is left as it is."""
+        with self._lock:
+            failed = sorted(self.failed)
+        again = []
+        for window in failed:
+            try:
+                state = self.log.window_state(window)
+            except Exception:  # the log unreadable now: tried after the next window
+                return
+            if state == "closed" and self._tries.get(window, 0) < RETRIES and len(again) < RETRIED_AT_ONCE:
+                again.append(window)
+                self._tries[window] = self._tries.get(window, 0) + 1
+            elif state == "evaluated":
+                with self._lock:
+                    self.failed.discard(window)
+        if not again:
+            return
+        logger.log(NOTICE, "windows %s, which could not be evaluated, are evaluated again", ", ".join(map(str, again)))
+        with self._lock:
+            self.failed.difference_update(again)
+            self.done.difference_update(again)
+        for window in again:
+            self._pending.append(self._pool.submit(self._evaluate, window))
 
     def _in_process(self, window: int) -> dict[str, Any] | None:
         """The window evaluated by :attr:`process`, then recorded here; None when that process
@@ -345,7 +384,7 @@ class WindowEvaluator:
 
         try:
             record(self.config, document)
-        except (ChurnopsError, OSError) as exc:  # the history never stops the monitoring
+        except (ChurnopsError, OSError, sqlite3.Error) as exc:  # the history never stops the monitoring
             logger.warning("window history not recorded: %s", exc)
 
     def _export(self, document: dict[str, Any]) -> None:
@@ -384,7 +423,10 @@ class WindowEvaluator:
                 for delivery in send_all(self.config, note, files):
                     if delivery.status == "failed":
                         logger.warning("window %s notification %s: %s", window, delivery.channel, delivery.error)
-        self.log.set_meta("notify", json.dumps({"alerting": alert, "last_sent": window}))
+        try:
+            self.log.set_meta("notify", json.dumps({"alerting": alert, "last_sent": window}))
+        except NotWritten as exc:  # the next window's notification decides again from the last state kept
+            logger.warning("window %s: whether the team was told could not be kept: %s", window, exc)
 
     def shutdown(self) -> None:
         """Evaluate the windows queued (a window in the evaluator process gets a grace period),
