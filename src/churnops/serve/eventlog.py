@@ -168,7 +168,12 @@ def _not_written() -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OSError) as exc:
-        raise NotWritten(one_line_short(" ".join(str(exc).split()) or type(exc).__name__, 200)) from None
+        raise _refusal(exc) from None
+
+
+def _refusal(exc: BaseException) -> NotWritten:
+    """SQLite's (or the system's) error as :class:`NotWritten`, its reason on one short line."""
+    return NotWritten(one_line_short(" ".join(str(exc).split()) or type(exc).__name__, 200))
 
 
 class _MadeIdTaken(Exception):
@@ -353,7 +358,7 @@ class EventLog:
         except BaseException as exc:  # every request of the transaction hears of it; the writer goes on
             failure: BaseException = exc
             if isinstance(exc, sqlite3.Error | OSError):
-                failure = NotWritten(one_line_short(" ".join(str(exc).split()) or type(exc).__name__, 200))
+                failure = _refusal(exc)
                 if not self._failing:
                     logger.error(
                         "%s: events could not be written (%s); each request is answered 503 until a write succeeds",
