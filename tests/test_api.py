@@ -558,3 +558,29 @@ def test_model_monitor_required_is_refused_where_no_model_is_checked():
     table = pl.DataFrame({"x": [float(i % 17) for i in range(500)], "churned": [i % 2 for i in range(500)]})
     with pytest.raises(ConfigError, match='model.monitor = "required": this compares two tables'):
         churnops.monitor(table, table, target="churned", model__monitor="required")
+
+
+def test_a_profile_of_a_reference_with_columns_typed_by_churnops_is_used_and_saved(tmp_path):
+    """A reference whose dates churnops found itself: its profile was refused by the very call
+    that built it ("built with other column roles"), and after save and load_profile ("its
+    settings do not match its key"). Both work, and the dates are reported as inferred."""
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    days = pl.date_range(pl.date(2020, 1, 1), pl.date(2024, 12, 31), eager=True).cast(pl.String)
+    frames = [
+        pl.DataFrame(
+            {"opened": rng.choice(days.to_numpy(), n), "age": rng.integers(18, 90, n), "churned": rng.integers(0, 2, n)}
+        )
+        for n in (2_000, 1_000)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        built = churnops.profile(frames[0], target="churned")
+        for profile in (built, churnops.load_profile(built.save(tmp_path / "ref.npz"))):
+            result = churnops.monitor(profile, frames[1])
+            assert result.verdict.status == "ok"
+            columns = result.to_dict()["columns"]
+            assert (columns["opened"]["type"], columns["opened"]["type_source"]) == ("datetime", "inferred")

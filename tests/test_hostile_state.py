@@ -22,6 +22,8 @@ import polars as pl
 import pytest
 from run_outputs import snapshot
 
+from churnops.pipeline.inference import INFERENCE_FORMAT
+
 CHURNOPS = [sys.executable, "-m", "churnops"]
 VICTIM_TEXT = "precious data, not churnops'\n"
 
@@ -271,8 +273,8 @@ def _column_cache(root: Path) -> Path:
 
 def _column_document(**changes: object) -> str:
     return json.dumps(
-        {"format": 5, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": []}
-        | {"scales": [], "codes": []}
+        {"format": INFERENCE_FORMAT, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": []}
+        | {"scales": [], "codes": [], "free_codes": []}
         | changes
     )
 
@@ -321,7 +323,7 @@ def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
     if case == "a folder":
         assert (cache / "keep.txt").read_text() == "mine"
         return
-    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == 5  # rebuilt
+    assert not cache.is_symlink() and json.loads(cache.read_text())["format"] == INFERENCE_FORMAT  # rebuilt
     assert "ignoring" not in monitor(ws).stderr
 
 

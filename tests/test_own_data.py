@@ -672,7 +672,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     assert decided["columns"]["score"]["reference"]["unparsable"] == 5
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 5,
+        "format": 6,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},
@@ -681,6 +681,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
         "points": [],
         "scales": [],
         "codes": [],
+        "free_codes": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided
@@ -1388,3 +1389,64 @@ def test_columns_churnops_typed_itself_are_reported_as_inferred(tmp_path):
             "branch": ("categorical", "inferred"),
             "amount": ("numerical", "inferred"),
         }, sources
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda rng, n: [f"0{z}" for z in rng.integers(1000, 9999, n)],
+        lambda rng, n: [f"{z:08d}" for z in rng.integers(0, 10**7, n)],
+    ],
+    ids=["codes that all begin with 0", "contract numbers"],
+)
+def test_codes_with_as_many_values_as_free_text_are_not_tested_from_csv_as_from_parquet(tmp_path, written):
+    """Codes written with leading zeros and mostly distinct (a contract number, a branch code of
+    thousands of values) were tested as categories from a CSV - a false alarm on an unchanged
+    batch (drift score 0.73-0.83) - where the same column in a Parquet file is free text, not
+    tested. They are free text from both now."""
+    rng = np.random.default_rng(12)
+    for name, n in (("ref", 3000), ("cur", 2000)):
+        frame = pl.DataFrame(
+            {"dept": written(rng, n), "spend": rng.gamma(2.0, 100.0, n), "churned": rng.integers(0, 2, n)}
+        )
+        frame.write_csv(tmp_path / f"{name}.csv")
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    for kind in ("csv", "parquet"):
+        done = churnops(tmp_path, "monitor", "-r", f"ref.{kind}", "-p", f"cur.{kind}", "--target", "churned")
+        assert done.returncode == 0, done.stderr
+        assert "dept" not in metrics(tmp_path)["columns"], kind
+        assert any(column["name"] == "dept" for column in metrics(tmp_path)["skipped_columns"]), kind
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--target", "churned")
+    assert "are free text, not tested - as the same column is in a Parquet file: dept" in done.stderr, done.stderr
+
+
+def test_one_number_written_with_a_leading_zero_is_a_stray_not_codes(tmp_path):
+    """Amounts of four digits with one cell written 0500, or years with a placeholder 0000: one
+    value with a leading zero among numbers made the whole column codes, tested as categories
+    (drift score 1.0 on an unchanged batch), where Parquet keeps the numbers."""
+    rng = np.random.default_rng(13)
+    for name, n in (("ref", 3000), ("cur", 2000)):
+        amounts = [str(a) for a in rng.integers(1000, 9999, n)]
+        years = [str(y) for y in rng.integers(1990, 2024, n)]
+        amounts[11], years[5], years[9] = "0500", "0000", "0000"
+        (tmp_path / f"{name}.csv").write_text(
+            "amount,year,churned\n"
+            + "".join(f"{a},{y},{c}\n" for a, y, c in zip(amounts, years, rng.integers(0, 2, n), strict=True))
+        )
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--target", "churned")
+    assert done.returncode == 0 and "leading zeros" not in done.stderr, done.stderr
+    columns = metrics(tmp_path)["columns"]
+    assert columns["amount"]["type"] == "numerical" and not columns["amount"]["drift_detected"]
+
+
+def test_a_csv_whose_first_column_is_named_like_a_signature_is_read(tmp_path):
+    """A CSV whose first column is PAR1_score (a bank's "portfolio at risk") was refused as a
+    Parquet file named .csv: Parquet's signature is four letters, and a name may begin with them."""
+    rng = np.random.default_rng(14)
+    for name, n in (("ref", 1000), ("cur", 500)):
+        pl.DataFrame({"PAR1_score": rng.normal(0, 1, n), "churned": rng.integers(0, 2, n)}).write_csv(
+            tmp_path / f"{name}.csv"
+        )
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--target", "churned")
+    assert done.returncode == 0, done.stderr
+    assert metrics(tmp_path)["columns"]["PAR1_score"]["type"] == "numerical"

@@ -615,6 +615,8 @@ PROFILE_META = "churnops.Profile"
 
 COLUMN_KEYS = ("target", "prediction", "id", "ignored", "numerical", "categorical", "binary", "datetime", "text")
 FIXED_COLUMNS = {*COLUMN_KEYS, "detect_ids", "date_formats"}
+INFERRED = "inferred"
+"""The key, among a profile's column settings, of the columns churnops typed itself."""
 """The ``[columns]`` keys a profile is built with and keeps."""
 FIXED_DRIFT = {"segments", "multivariate", "multivariate_rows"}
 """The ``[drift]`` keys a profile is built with and keeps."""
@@ -692,13 +694,17 @@ class Profile:
         for section, built_with in (("columns", self._columns), ("drift", self._drift)):
             settings = getattr(chosen, section)
             for name, value in built_with.items():
+                if section == "columns" and name == INFERRED:
+                    continue  # no setting: the columns churnops typed itself, reported as inferred
                 if name in settings.model_fields_set and getattr(settings, name) != value:
                     raise ConfigError(
                         f"{section}.{name}: the profile was built with {value!r}; build a profile with the new value "
                         "(churnops.profile) or leave it out"
                     )
                 fixed[f"{section}.{name}"] = value
-        return config_with(chosen, fixed)
+        result = config_with(chosen, fixed)
+        result.columns._inferred = frozenset(self._columns.get(INFERRED, ()))
+        return result
 
     def _check_settings(self, settings: Any) -> None:
         from churnops.pipeline.profile_cache import profile_key
@@ -746,7 +752,7 @@ def profile(
     chosen, notices = _reference_config(chosen, ref)
     built = _build(ref, chosen)
     notices += _notices(chosen, ref.columns, built)
-    columns = chosen.columns.model_dump(include=FIXED_COLUMNS)
+    columns = {**chosen.columns.model_dump(include=FIXED_COLUMNS), INFERRED: sorted(chosen.columns._inferred)}
     drift = chosen.drift.model_dump(include=FIXED_DRIFT)
     _say(notices)
     return Profile(built, columns, drift, profile_key("", None, settings_from_config(chosen)), tuple(notices))
@@ -790,6 +796,10 @@ def load_profile(path: str | Path) -> Profile:
         )
     except ConfigError as exc:
         raise InputDataError(f"{source}: the profile's settings are not valid: {exc}") from None
+    inferred = columns.get(INFERRED, [])
+    if not isinstance(inferred, list) or not all(isinstance(name, str) for name in inferred):
+        raise InputDataError(f"{source}: not a profile churnops can use (its inferred columns)")
+    checked.columns._inferred = frozenset(inferred)
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.profile_cache import profile_key
 
@@ -804,7 +814,7 @@ def load_profile(path: str | Path) -> Profile:
         raise InputDataError(f"{source}: not a profile churnops can use (its settings do not match its key)")
     return Profile(
         built,
-        checked.columns.model_dump(include=FIXED_COLUMNS),
+        {**checked.columns.model_dump(include=FIXED_COLUMNS), INFERRED: sorted(inferred)},
         checked.drift.model_dump(include=FIXED_DRIFT),
         saved["key"],
     )

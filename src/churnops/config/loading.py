@@ -192,7 +192,9 @@ def config_with(config: Config, overrides: dict[str, Any]) -> Config:
     (what was set stays what the user set; the rest keeps its defaults)."""
     data = config.model_dump(exclude_unset=True, exclude={"root", "source"})
     _apply_overrides(data, overrides)
-    return _validated(data, config.root, config.source, set(overrides))
+    validated = _validated(data, config.root, config.source, set(overrides))
+    validated.columns._inferred = config.columns._inferred  # not a setting: kept as it was
+    return validated
 
 
 def _validated(data: dict[str, Any], root: Path, source: Path | None, given: set[str] | None = None) -> Config:

@@ -57,7 +57,9 @@ DEFAULT_DIALECT = CsvDialect()
 
 
 BINARY_PROBE_BYTES = 8192
-BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF", b"PAR1")
+BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF")
+"""Signatures of files that are not text. Parquet's (``PAR1``) is not among them: a CSV may begin
+with a column named ``PAR1_score`` (see :func:`binary_kind`)."""
 
 CONTROL_BYTES = bytes([*range(9), *range(14, 32), 127])
 """Control characters other than tab and line ends (counted by :func:`looks_binary`)."""
@@ -83,25 +85,32 @@ OFFICE_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 def binary_kind(start: bytes) -> str | None:
     """What a file starting with ``start`` is, when its signature says so, with what to do about it.
 
+    >>> binary_kind(b"PK\x03\x04....export_xl/ref.csv")[:13]
+    'a ZIP archive'
     >>> binary_kind(b"PK\x03\x04....[Content_Types].xml....xl/workbook.xml")
     'an Excel workbook (.xlsx): save it from Excel as CSV UTF-8 or Parquet, and give that file'
-    >>> binary_kind(b"a,b"), binary_kind(b"PAR1....")
-    (None, 'a Parquet file: give it a name ending in .parquet')
+    >>> binary_kind(b"a,b"), binary_kind(b"PAR1_score,n"), binary_kind(b"PAR1\x15\x04\x15")
+    (None, None, 'a Parquet file: give it a name ending in .parquet')
     """
-    if start.startswith(b"PK\x03\x04"):
-        if b"xl/" in start:
+    if start.startswith(b"PK\x03\x04"):  # a ZIP: the names of its first entries say which kind
+        if b"xl/workbook" in start or b"xl/worksheets/" in start or b"xl/_rels/" in start:
             return "an Excel workbook (.xlsx): save it from Excel as CSV UTF-8 or Parquet, and give that file"
-        if b"content.xml" in start or b"opendocument.spreadsheet" in start:
+        if b"opendocument.spreadsheet" in start:
             return "a spreadsheet (.ods): save it as CSV UTF-8 or Parquet, and give that file"
-        return "a ZIP archive: unpack it, and give the CSV or Parquet file it holds"
+        if b"word/document" in start or b"ppt/presentation" in start or b"opendocument.text" in start:
+            return "an Office document, not a table: export the table it holds as CSV UTF-8 or Parquet"
+        return (
+            "a ZIP archive (or an Office file): unpack it and give the CSV or Parquet file it holds, or save "
+            "a workbook as CSV UTF-8 or Parquet"
+        )
     if start.startswith(OFFICE_OLE):
         return "an older Excel workbook (.xls) or Office file: save it from Excel as CSV UTF-8 or Parquet"
-    if start.startswith(b"PAR1"):
+    if start.startswith(b"PAR1") and len(start) > 4 and not 32 <= start[4] < 127:  # a page header, not a name
         return "a Parquet file: give it a name ending in .parquet"
     if start.startswith(b"\x1f\x8b"):
         return "compressed with gzip: unpack it first (gunzip)"
     if start.startswith(b"%PDF-"):
-        return "a PDF document, not a table"
+        return "a PDF document, not a table: export the table it holds as CSV UTF-8 or Parquet"
     return None
 
 

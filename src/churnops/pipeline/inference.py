@@ -29,7 +29,7 @@ from churnops.escape import one_line_short
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 5
+INFERENCE_FORMAT = 6
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -59,6 +59,9 @@ class Inference:
     codes: list[tuple[str, str]] = field(default_factory=list)
     """Unlisted whole-number columns of a CSV written as codes with leading zeros (``01040``),
     with an example each (added to ``columns.categorical``)."""
+    free_codes: list[str] = field(default_factory=list)
+    """Those of :attr:`codes` with more than half of their values distinct: free text, as in a
+    Parquet file (added to ``columns.text``, not tested)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Inference:
             "points": [list(pair) for pair in self.points],
             "scales": [list(item) for item in self.scales],
             "codes": [list(pair) for pair in self.codes],
+            "free_codes": self.free_codes,
         }
 
 
@@ -114,6 +118,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     """What the reference's first rows, ``sample``, decide under ``config`` (raises
     :class:`~churnops.errors.ConfigError` on dates that read both day first and month first)."""
     from churnops.pipeline.starter import (
+        as_free_text,
         decided_date_formats,
         decimal_comma_columns,
         inferred_columns,
@@ -142,22 +147,32 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         points = thousands_point_columns(sample, cells)
     elif infer:
         scales = two_scale_columns(sample, cells)
-    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes)
+    free = [name for name, _ in codes if as_free_text(sample, name)]
+    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free)
 
 
 def _applied(config: Config, found: Inference) -> Config:
     """``config`` with what ``found`` decided, and the notices that say so."""
     from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, as_written, with_columns_added, with_formats_added
 
-    codes = [name for name, _ in found.codes] if config.columns.infer else []
-    config = with_formats_added(with_columns_added(config, found.dates, found.ids, codes), found.formats)
+    free = set(found.free_codes) if config.columns.infer else set()
+    codes = [name for name, _ in found.codes if name not in free] if config.columns.infer else []
+    config = with_formats_added(with_columns_added(config, found.dates, found.ids, codes, sorted(free)), found.formats)
     if codes:
+        named = [(name, example) for name, example in found.codes if name not in free]
         logger.log(
             NOTICE,
             "codes written with leading zeros are tested as categories: %s - as the same column is in a Parquet "
             "file (their labels are shown without the zeros); list them in columns.numerical to test them as numbers",
-            ", ".join(f"{name} (e.g. {example!r})" for name, example in found.codes[:5])
-            + (f" and {len(found.codes) - 5} more" if len(found.codes) > 5 else ""),
+            ", ".join(f"{name} (e.g. {example!r})" for name, example in named[:5])
+            + (f" and {len(named) - 5} more" if len(named) > 5 else ""),
+        )
+    if free:
+        logger.log(
+            NOTICE,
+            "codes written with leading zeros, more than half of them distinct, are free text, not tested - as the "
+            "same column is in a Parquet file: %s; list them in columns.categorical to test them",
+            ", ".join(f"{name} (e.g. {example!r})" for name, example in found.codes if name in free),
         )
     formats = found.formats
     declared = [as_written(n, formats) for n, way in formats.items() if way != "iso" and n not in found.dates]
@@ -296,8 +311,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 5, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
-    ...        "scales": [], "codes": []}
+    >>> doc = {"format": 6, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
+    ...        "scales": [], "codes": [], "free_codes": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -307,7 +322,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes"}
+    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes", "free_codes"}
     if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
@@ -350,6 +365,9 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         for pair in codes
     ):  # fmt: skip
         raise ValueError("a column of codes that is not an unlisted column of the reference")
+    free = document["free_codes"]
+    if not isinstance(free, list) or not set(free) <= {pair[0] for pair in codes}:
+        raise ValueError("a column of free-text codes that is not a column of codes")
     strays = document["strays"]
     if not isinstance(strays, list) or not all(
         isinstance(item, list)
@@ -370,6 +388,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         [(str(n), str(e)) for n, e in points],
         scales=[(str(n), str(g), str(d)) for n, g, d in scales],
         codes=[(str(n), str(e)) for n, e in codes],
+        free_codes=[str(n) for n in free],
     )
 
 

@@ -109,16 +109,19 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
             )
         )
         guesses = [
-            ColumnGuess(
-                guess.name,
-                "categorical",
-                f"codes written with leading zeros, such as {codes[guess.name]!r}",
-                frame[guess.name].n_unique(),
+            (
+                ColumnGuess(guess.name, "text", f"codes written with leading zeros, such as {codes[guess.name]!r}, "
+                            "more than half of them distinct: free text, not tested")
+                if as_free_text(frame, guess.name)
+                else ColumnGuess(
+                    guess.name, "categorical", f"codes written with leading zeros, such as {codes[guess.name]!r}",
+                    frame[guess.name].n_unique(),
+                )
             )
             if guess.name in codes and guess.kind in ("numerical", "categorical")
             else guess
             for guess in guesses
-        ]
+        ]  # fmt: skip
     return guesses, frame.height
 
 
@@ -126,7 +129,8 @@ def padded_code_columns(
     frame: pl.DataFrame, written: Callable[..., dict[str, list[str]]], skip: Collection[str] = ()
 ) -> list[tuple[str, str]]:
     """Whole-number columns of a CSV sample written as codes: every cell the same number of
-    digits, some with leading zeros (``01040``, a postcode) - a reader drops the zeros and takes
+    digits, two values or more with leading zeros (``01040``, a postcode; one such value among
+    numbers is a placeholder, ``0000``, or a stray cell) - a reader drops the zeros and takes
     them for numbers, where the same column in a Parquet file is text. (column, an example).
     ``written(names, rows=None)`` gives the sample's cells of those columns as the file writes
     them (its first ``rows`` only, when given). Asked for: columns whose numbers have different
@@ -168,10 +172,22 @@ def padded_code_columns(
         texts = [text.strip() for text in cells.get(name, []) if text and text.strip()]
         if not texts or not all(text.isascii() and text.isdigit() for text in texts):
             continue
-        padded = next((text for text in texts if _leading_zero(text)), None)
-        if padded is not None and len({len(text) for text in texts}) == 1:
-            found.append((name, padded[:20]))
+        padded = [text for text in texts if _leading_zero(text)]
+        if len(set(padded)) >= 2 and len({len(text) for text in texts}) == 1:  # one such value: a placeholder
+            found.append((name, padded[0][:20]))
     return [pair for name in names for pair in found if pair[0] == name]
+
+
+def as_free_text(frame: pl.DataFrame, name: str) -> bool:
+    """Whether the column ``name`` of a sample has more than half of its values distinct: as text
+    (codes written with leading zeros are text in a Parquet file), it is free text, not tested.
+
+    >>> frame = pl.DataFrame({"a": [1, 2, 3, None], "b": [1, 1, 2, 2]})
+    >>> as_free_text(frame, "a"), as_free_text(frame, "b")
+    (True, False)
+    """
+    values = frame[name].drop_nulls()
+    return values.len() > 0 and values.n_unique() * 2 > values.len()
 
 
 FIRST_CELLS = 20
@@ -427,11 +443,13 @@ def inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[list[str], list
     return dates, ids
 
 
-def with_columns_added(config: Any, dates: list[str], ids: list[str], categorical: Collection[str] = ()) -> Any:
-    """``config`` with ``dates`` added to ``columns.datetime``, ``ids`` to ``columns.id`` and
-    ``categorical`` to ``columns.categorical`` (the columns the user set stay the only ones marked
-    as set)."""
-    if not dates and not ids and not categorical:
+def with_columns_added(
+    config: Any, dates: list[str], ids: list[str], categorical: Collection[str] = (), text: Collection[str] = ()
+) -> Any:
+    """``config`` with ``dates`` added to ``columns.datetime``, ``ids`` to ``columns.id``,
+    ``categorical`` to ``columns.categorical`` and ``text`` to ``columns.text`` (the columns the
+    user set stay the only ones marked as set)."""
+    if not dates and not ids and not categorical and not text:
         return config
     columns = config.columns
     chosen = set(columns.model_fields_set)
@@ -440,10 +458,11 @@ def with_columns_added(config: Any, dates: list[str], ids: list[str], categorica
             "datetime": [*columns.datetime, *dates],
             "id": [*columns.id, *ids],
             "categorical": [*columns.categorical, *categorical],
+            "text": [*columns.text, *text],
         }
     )
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
-    updated._inferred = columns._inferred | {*dates, *ids, *categorical}  # reported as inferred, not set
+    updated._inferred = columns._inferred | {*dates, *ids, *categorical, *text}  # reported as inferred, not set
     return config.model_copy(update={"columns": updated})
 
 
