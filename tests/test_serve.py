@@ -754,6 +754,9 @@ def test_the_probes_answer_while_clients_hold_every_connection(project):
             with contextlib.suppress(FileNotFoundError):  # a connection the service closed meanwhile
                 sockets += "socket" in os.readlink(fd)
         assert sockets <= MAX_CONNECTIONS + SPARE_CONNECTIONS + 20, sockets
+    except BaseException:
+        service.stop()  # a failure above leaves no service running
+        raise
     finally:
         for connection in held:
             connection.close()
