@@ -48,8 +48,12 @@ def test_missing_file_and_unknown_extension(tmp_path):
     with pytest.raises(InputDataError, match="file not found"):
         read_table(tmp_path / "nope.csv")
     (tmp_path / "x.xlsx").write_text("x")
-    with pytest.raises(InputDataError, match="unsupported file type '.xlsx'"):
+    with pytest.raises(InputDataError, match=r"unsupported file type '.xlsx' \(use .csv or .parquet\): save the sheet"):
         table_format(tmp_path / "x.xlsx")
+    with pytest.raises(InputDataError, match=r"unsupported file type '.gz' \(use .csv or .parquet\): unpack it first"):
+        table_format(tmp_path / "batch.csv.gz")
+    with pytest.raises(InputDataError, match=r"unsupported file type '.json' \(use .csv or .parquet\)$"):
+        table_format(tmp_path / "x.json")
     with pytest.raises(InputDataError, match="is a folder"):
         read_table(tmp_path)
 

@@ -215,7 +215,17 @@ def table_format(path: Path) -> str:
         return "csv"
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
-    raise InputDataError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet)")
+    advice = SUFFIX_ADVICE.get(suffix, "")
+    raise InputDataError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet){advice}")
+
+
+SHEET_ADVICE = ": save the sheet from your spreadsheet as CSV UTF-8 or Parquet, and give that file"
+PACKED_ADVICE = ": unpack it first, and give the CSV or Parquet file inside"
+SUFFIX_ADVICE = {
+    **dict.fromkeys((".xlsx", ".xlsm", ".xls", ".ods"), SHEET_ADVICE),
+    **dict.fromkeys((".gz", ".zip", ".bz2", ".xz", ".zst"), PACKED_ADVICE),
+}
+"""What to do with a file of a kind churnops does not read, by its extension."""
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
