@@ -97,9 +97,9 @@ def either(events: object) -> list | RecordError:
         return exc
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(EVENT, IDS), min_size=1, max_size=6), st.lists(EDGE, max_size=2))
-def test_the_fast_check_accepts_what_the_full_check_accepts(pairs, edges):
+def drawn_events(pairs: list, edges: list) -> list:
+    """The events of drawn ``(event, id)`` pairs, an id added where one was drawn, with the
+    drawn edge values set in them."""
     events = []
     for event, event_id in pairs:
         event = dict(event)
@@ -108,6 +108,13 @@ def test_the_fast_check_accepts_what_the_full_check_accepts(pairs, edges):
         events.append(event)
     for index, column, value in edges:
         events[index % len(events)][column] = value
+    return events
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(EVENT, IDS), min_size=1, max_size=6), st.lists(EDGE, max_size=2))
+def test_the_fast_check_accepts_what_the_full_check_accepts(pairs, edges):
+    events = drawn_events(pairs, edges)
     got, wanted = either(events), expected(events)
     if isinstance(wanted, RecordError):
         assert isinstance(got, RecordError) and got.problems == wanted.problems
@@ -260,14 +267,7 @@ def one_pass_agrees(events: object) -> bool:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(EVENT, IDS), min_size=1, max_size=6), st.lists(EDGE, max_size=2), st.booleans())
 def test_the_one_pass_decoding_accepts_only_what_the_check_accepts_with_the_same_values(pairs, edges, alone):
-    events = []
-    for event, event_id in pairs:
-        event = dict(event)
-        if event_id is not None:
-            event["event_id"] = event_id
-        events.append(event)
-    for index, column, value in edges:
-        events[index % len(events)][column] = value
+    events = drawn_events(pairs, edges)
     one_pass_agrees(events[0] if alone else events)
 
 
