@@ -338,11 +338,10 @@ LABEL_KEYS = ("event_id", "label")
 """What one item of ``POST /v1/labels`` holds."""
 
 
-def not_written(exc: NotWritten) -> JSONAnswer:
-    """The answer (503) to a request whose events the event log could not write."""
-    return _problem(
-        503, f"the event log could not write the events ({exc}); none was kept: send them again", retry=True
-    )
+def not_written(exc: NotWritten, what: str = "events") -> JSONAnswer:
+    """The answer (503) to a request whose events (or ``what`` else) the event log could not write."""
+    message = f"the event log could not write the {what} ({exc}); none was kept: send them again"
+    return _problem(503, message, retry=True)
 
 
 def _problem(status: int, message: str, problems: list[str] | None = None, retry: bool = False) -> JSONAnswer:
@@ -910,8 +909,7 @@ def create_app(state: ServiceState) -> Starlette:
         try:
             recorded, unknown, unscored = await run_in_threadpool(state.log.label, pairs)
         except NotWritten as exc:
-            message = f"the event log could not write the labels ({exc}); none was kept: send them again"
-            return _problem(503, message, retry=True)
+            return not_written(exc, "labels")
         # unscored: logged by /v1/events, not scored by /v1/predict - kept, but no arm's numbers use it
         answer = {"labelled": recorded, "unknown_event_ids": unknown[:100], "unscored_event_ids": unscored[:100]}
         return JSONAnswer(answer)
