@@ -607,6 +607,65 @@ def test_codes_with_leading_zeros_are_tested_alike_from_csv_and_parquet(tmp_path
     assert "zip: categorical (codes written with leading zeros" in (tmp_path / "churnops.toml").read_text()
 
 
+@pytest.mark.parametrize("mode", ["exact", "streaming", "chunks", "evidently"])
+def test_codes_with_leading_zeros_meet_across_parquet_and_csv(tmp_path, mode):
+    """A Parquet reference holds branch codes as text (``07014``); the same codes in a CSV batch
+    were read as numbers (7014), so that no label met its own in the reference: drift score
+    0.59 on an unchanged batch. The batch's cells are now read as text when the reference's
+    labels are codes that a number would alter; a CSV reference and a Parquet batch met already
+    (the text is read as the reference's numbers)."""
+    rng = np.random.default_rng(12)
+    pool = [f"{rng.choice([0, 0, 1, 2])}{rng.integers(1000, 10000)}" for _ in range(30)]
+    for name, n in (("ref", 4000), ("cur", 2000)):
+        frame = pl.DataFrame(
+            {"branch": rng.choice(pool, n), "spend": rng.gamma(2.0, 100.0, n), "churned": rng.integers(0, 2, n)}
+        )
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+        frame.write_csv(tmp_path / f"{name}.csv")
+    extra = {"exact": ["--mode", "exact"], "streaming": ["--mode", "streaming"]}.get(mode, [])
+    if mode == "evidently":
+        pytest.importorskip("evidently")
+        extra = ["--engine", "evidently"]
+    if mode == "chunks":
+        extra = ["--set", "drift.chunk_by=size:500"]
+    scores = {}
+    for ref, cur in (("parquet", "parquet"), ("parquet", "csv"), ("csv", "parquet"), ("csv", "csv")):
+        args = ("-r", f"ref.{ref}", "-p", f"cur.{cur}", "--target", "churned", "--no-cache", *extra)
+        done = churnops(tmp_path, "monitor", *args)
+        assert done.returncode == 0, done.stderr
+        found = metrics(tmp_path)
+        column = found["columns"]["branch"]
+        assert column["type"] == "categorical" and column["current"]["unparsable"] == 0, (ref, cur)
+        scores[ref, cur] = column["drift_score"]
+        if mode == "chunks":
+            scores[ref, cur, "chunks"] = [c["columns"]["branch"]["statistic"] for c in found["chunks"]["groups"]]
+        if ref == "parquet":
+            assert set(column["current"]["shares"]) <= set(column["reference"]["shares"]), (ref, cur)
+    assert scores["parquet", "csv"] == pytest.approx(scores["parquet", "parquet"], abs=1e-12)
+    assert scores["csv", "parquet"] == pytest.approx(scores["csv", "csv"], abs=1e-12)
+    assert scores["parquet", "csv"] < 0.1
+    if mode == "chunks":
+        assert scores["parquet", "csv", "chunks"] == pytest.approx(scores["parquet", "parquet", "chunks"], abs=1e-12)
+
+
+def test_a_csv_read_with_text_columns_keeps_their_cells_as_written(tmp_path):
+    """The reader's ``text`` columns stay text in every piece, also in a piece read again as text
+    because a later cell contradicts the first piece's types, and by :func:`read_table`."""
+    from churnops.data.io import TableReader, read_table
+
+    rows = ["code,n"] + [f"{i % 50:05d},{i}" for i in range(3000)] + ["00007,x"]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    reader = TableReader(tmp_path / "t.csv", text=["code", "absent"], chunk_bytes=4096)
+    parts = list(reader)
+    assert len(parts) > 3
+    codes = pl.concat([part["code"] for part in parts])
+    assert codes.dtype == pl.String and codes.head(3).to_list() == ["00000", "00001", "00002"]
+    assert codes[-1] == "00007" and reader.intended["code"] == pl.String
+    frame = read_table(tmp_path / "t.csv", text=["code"])
+    assert frame["code"].dtype == pl.String and frame["code"][1] == "00001"
+    assert read_table(tmp_path / "t.csv")["code"].dtype == pl.Int64
+
+
 def test_timestamps_with_a_time_zone_are_the_days_of_their_zone(tmp_path):
     """Dates stored as midnight in Europe/Paris were taken to their UTC day - the day before: the
     report's dates and the summaries were a day early against the same dates written in a CSV."""

@@ -262,8 +262,12 @@ def _duplicates(names: list[str]) -> list[str]:
     return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
-def _read_csv(source: Any, skip: int, n_rows: int | None, infer_all: bool, dialect: CsvDialect) -> pl.DataFrame:
+def _read_csv(
+    source: Any, skip: int, n_rows: int | None, infer_all: bool, dialect: CsvDialect, text: Collection[str] = ()
+) -> pl.DataFrame:
     def read(**extra: Any) -> pl.DataFrame:
+        if text and "schema_overrides" not in extra:
+            extra["schema_overrides"] = {name: pl.String for name in text}
         return pl.read_csv(
             source,
             skip_rows_after_header=skip,
@@ -411,7 +415,10 @@ def _numbers_but_words(text: pl.Series, found: pl.Series) -> bool:
 
 
 def read_table(
-    path: Path, row_range: tuple[int, int] | None = None, dialect: CsvDialect = DEFAULT_DIALECT
+    path: Path,
+    row_range: tuple[int, int] | None = None,
+    dialect: CsvDialect = DEFAULT_DIALECT,
+    text: Collection[str] = (),
 ) -> pl.DataFrame:
     """Read a CSV or Parquet file into a polars DataFrame.
 
@@ -421,6 +428,8 @@ def read_table(
         The file; its extension chooses the format.
     row_range
         Rows ``[start, end)`` to keep (0-based, header excluded), or None for every row.
+    text
+        Columns of a CSV read as text whatever their cells look like (codes with leading zeros).
 
     Raises
     ------
@@ -435,7 +444,8 @@ def read_table(
     n_rows = None if end is None else end - start
     try:
         if fmt == "csv":
-            duplicates = _duplicates(header_names(path, dialect))
+            header = header_names(path, dialect)
+            duplicates = _duplicates(header)
             if duplicates:
                 raise InputDataError(f"{path}: duplicate column names: {', '.join(duplicates)}")
             source: Any = path
@@ -445,12 +455,13 @@ def read_table(
                 except UnicodeDecodeError:
                     raise InputDataError(encoding_problem(path, dialect)) from None
             try:
-                frame = _read_csv(source, start, n_rows, False, dialect)
+                text = [name for name in text if name in header]
+                frame = _read_csv(source, start, n_rows, False, dialect, text)
             except pl.exceptions.ComputeError as exc:
                 if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
                     raise
                 # A type guess from the first rows was contradicted later: infer from all rows.
-                frame = _read_csv(source, start, n_rows, True, dialect)
+                frame = _read_csv(source, start, n_rows, True, dialect, text)
         else:
             import pyarrow.parquet as pq
 
@@ -583,6 +594,7 @@ class TableReader:
         dialect: CsvDialect = DEFAULT_DIALECT,
         arrow: bool = False,
         batch_rows: int | None = None,
+        text: Collection[str] = (),
     ) -> None:
         self.remote = not isinstance(path, Path)
         """A Parquet object read in place from object storage (:class:`churnops.data.remote.RemoteFile`)."""
@@ -604,6 +616,7 @@ class TableReader:
         self._hashed: str | None = None
         self._footer: Any = None
         self._schema: Any = None
+        self._as_text: dict[str, pl.DataType] = {}
         self.intended: dict[str, Any] = {}
         """A CSV's column types as decided from its first rows (filled when the first piece is
         read): the type of a column even when a piece had to be read as text."""
@@ -612,6 +625,9 @@ class TableReader:
         if missing:
             raise InputDataError(f"{path}: no column named {', '.join(missing)}")
         self.columns = list(columns) if columns is not None else list(self.header)
+        self.text = [name for name in text if name in self.columns]
+        """Columns of a CSV read as text whatever their cells look like (codes written with
+        leading zeros that the other table holds as text: ``01040`` stays ``01040``)."""
 
     @property
     def chunk_bytes(self) -> int:
@@ -913,6 +929,7 @@ class TableReader:
         position = {name: index for index, name in enumerate(self.header)}
         wanted = [position[name] for name in self.columns]
         names = {placeholders[i]: self.header[i] for i in wanted}
+        self._as_text = {placeholders[position[name]]: pl.String() for name in self.text}
         schema: dict[str, pl.DataType] | None = None
         # the rows a window needs: the pieces after them are neither read nor parsed (the reader
         # runs ahead of its consumer, which stops at the window's end)
@@ -1022,6 +1039,8 @@ class TableReader:
     def _parse(self, data: bytes, columns: list[int], **options: Any) -> pl.DataFrame:
         nulls = options.pop("null_values", NULL_VALUES)
         numeric = options.pop("numeric", ())
+        if self._as_text and "schema" not in options and options.get("infer_schema", True):
+            options["schema_overrides"] = self._as_text
         frame = pl.read_csv(
             data, columns=columns, null_values=nulls, try_parse_dates=False, **self.dialect.options(), **options
         )

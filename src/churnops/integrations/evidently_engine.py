@@ -71,10 +71,10 @@ def _frames_for_evidently(
 
     import pandas as pd
 
-    def convert(frame: pl.DataFrame) -> Any:
+    def convert(frame: pl.DataFrame, like: dict[str, pl.DataType]) -> Any:
         data = {}
         for name in numerical + categorical:
-            data[name] = coerce(frame[name], kinds[name]).series
+            data[name] = coerce(frame[name], kinds[name], like.get(name)).series
         converted = pl.DataFrame(data).to_pandas()
         for name in categorical:
             series = data[name]
@@ -84,7 +84,12 @@ def _frames_for_evidently(
                 converted[name] = pd.Series(series.to_list(), dtype=object, index=converted.index)
         return converted
 
-    return convert(reference), convert(current), numerical, categorical
+    reference_pd = convert(reference, {})
+    # the batch's categories in the reference's type, as the native engine has them: codes read
+    # as numbers from a CSV reference meet the same codes held as text in a Parquet batch
+    like = {name: reference[name].dtype for name in categorical}
+    like = {name: dtype for name, dtype in like.items() if dtype in (pl.String, pl.Int64, pl.Boolean)}
+    return reference_pd, convert(current, like), numerical, categorical
 
 
 def run_evidently(

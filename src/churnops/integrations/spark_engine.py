@@ -28,7 +28,7 @@ import secrets
 import shutil
 import socket
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -742,9 +742,21 @@ def new_key() -> bytes:
 # -- the reference profile and the batch ---------------------------------------------------------
 
 
-def _plan(table: SparkTable, columns: list[str], dialect: CsvDialect, window: tuple[int, int] | None) -> PartPlan:
+def _plan(
+    table: SparkTable,
+    columns: list[str],
+    dialect: CsvDialect,
+    window: tuple[int, int] | None,
+    text: Collection[str] = (),
+) -> PartPlan:
+    """How the parts are read; ``text``: columns of a CSV kept as text (codes with leading zeros
+    that the reference holds as text)."""
     source = table.source
     types = csv_types(table, columns, dialect) if source.kind == "csv" else None
+    if types is not None and text:
+        import polars as pl
+
+        types.update({name: pl.String() for name in text if name in types})
     offsets = None
     if window is not None:
         if source.local_file is None:
@@ -877,6 +889,7 @@ def batch_of(
 ) -> tuple[Any, dict[str, Any]]:
     """The merged batch builder of a table read by Spark, and facts for the ``mode`` section.
     ``sampling``: (rows above which repeated rows are counted on a sample of identifiers, 1 in how many)."""
+    from churnops.monitor.batch import text_columns
     from churnops.monitor.segments import batch_builder
 
     source, header = table.source, table.header
@@ -886,7 +899,7 @@ def batch_of(
         raise InputDataError(f"{source.given}: {exc}") from None
     above, one_in = sampling
     sample = one_in if above and estimated_rows(table, dialect) > above else 1
-    plan = _plan(table, list(probe.read_columns), dialect, None)
+    plan = _plan(table, list(probe.read_columns), dialect, None, text_columns(profile))
     key = new_key()
 
     def make() -> Any:

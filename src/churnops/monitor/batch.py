@@ -56,6 +56,36 @@ def boolean_spelling(labels: list[Any]) -> tuple[str, str]:
     return (found.get("true", BOOLEAN_SPELLING[0]), found.get("false", BOOLEAN_SPELLING[1]))
 
 
+def read_as_numbers_alters(label: Any) -> bool:
+    """Whether a text label would change if a CSV reader took it for a number: a code written
+    with leading zeros (``01040`` read as 1040), a sign or trailing zeros (``+5``, ``1.50``).
+
+    >>> [read_as_numbers_alters(label) for label in ["01040", "1.50", "+5", "1040", "1.5", "A1", "", 7]]
+    [True, True, True, False, False, False, False, False]
+    """
+    if not isinstance(label, str) or not label or not (label[0].isdigit() or label[0] in "+-."):
+        return False
+    try:
+        number = float(label)
+    except ValueError:
+        return False
+    if label.lstrip("+-").isdigit():
+        return str(int(label)) != label
+    return repr(number) != label
+
+
+def text_columns(profile: ReferenceProfile) -> list[str]:
+    """Category columns the reference holds as text that reading them as numbers would alter
+    (codes with leading zeros, such as a Parquet file's ``01040``): a CSV batch's cells of them
+    are read as text, so that they meet the reference's labels as written."""
+    return [
+        column.plan.name
+        for column in profile.tested
+        if isinstance(column.sample, CategoricalSample)
+        and any(read_as_numbers_alters(label) for label in column.sample.labels)
+    ]
+
+
 HASH_SEED = 0
 SAMPLE_BITS = 16
 FLAG = "\x00unparsable"
@@ -239,6 +269,8 @@ class BatchBuilder:
             else:
                 accumulator = SketchAccumulator() if streaming else NumericAccumulator()
             self.tallies[plan.name] = ColumnTally(column, accumulator, like, spelling)
+        self.text_columns = text_columns(profile)
+        """Category columns a CSV batch's cells of are read as text (:func:`text_columns`)."""
         self.id_columns = [c for c in settings.id_columns if c in columns]
         self.needed = [c for c in columns if c in self.tallies or c in self.id_columns]
         unread = {c for c in columns if settings.declared(c) == "ignored" and c not in self.needed}

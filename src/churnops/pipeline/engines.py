@@ -24,7 +24,7 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, read_table, sha256_file
 from churnops.errors import ConfigError, InputDataError
-from churnops.monitor.batch import BatchBuilder
+from churnops.monitor.batch import BatchBuilder, read_as_numbers_alters, text_columns
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import Chunks, DatasetInfo, MonitoringResult
@@ -92,7 +92,13 @@ class LocalEngine(Engine):
         progress: Progress | None,
     ) -> tuple[BatchBuilder, str, dict[str, Any]]:
         """Feed the batch to ``builder``; the builder, the batch's sha256 and facts for ``mode``."""
-        reader = TableReader(current, columns=builder.read_columns, dialect=config.dialect, arrow=builder.streaming)
+        reader = TableReader(
+            current,
+            columns=builder.read_columns,
+            dialect=config.dialect,
+            arrow=builder.streaming,
+            text=builder.text_columns,
+        )
         reader.progress = reading_progress(progress, "current", reader)
         main = getattr(builder, "main", builder)  # a segmented builder counts rows in its main one
         main.intended, main.decimal_comma = reader.intended, config.dialect.decimal == ","
@@ -170,7 +176,9 @@ def batch_chunks(
     if settings.time_column and settings.time_column not in header:
         shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
         raise InputDataError(f"drift.time_column: '{settings.time_column}' is not a column of {current} ({shown})")
-    reader = TableReader(current, columns=needed_columns(profile, settings), dialect=config.dialect)
+    reader = TableReader(
+        current, columns=needed_columns(profile, settings), dialect=config.dialect, text=text_columns(profile)
+    )
     reader.progress = reading_progress(progress, "chunks", reader)
     parts = list(reader)
     frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
@@ -319,6 +327,8 @@ class EvidentlyEngine(Engine):
         use_cache: bool,
         progress: Progress | None = None,
     ) -> EngineRun:
+        import polars as pl
+
         from churnops.integrations.evidently_engine import run_evidently
 
         if settings.segments:
@@ -334,7 +344,14 @@ class EvidentlyEngine(Engine):
             raise ConfigError("drift.chunk_by needs the native, dask or spark engine")
         started = time.perf_counter()
         reference_frame = read_table(source.path, source.row_range, config.dialect_for("reference"))
-        current_frame = read_table(current, dialect=config.dialect)
+        # codes the reference writes with leading zeros keep them in a CSV batch
+        padded = [
+            name
+            for name in reference_frame.columns
+            if reference_frame[name].dtype == pl.String
+            and any(map(read_as_numbers_alters, reference_frame[name].head(10_000).unique().to_list()))
+        ]
+        current_frame = read_table(current, dialect=config.dialect, text=padded)
         reference_info = DatasetInfo(
             str(source.path), reference_frame.height, sha256_file(source.path), source.row_range, reference_frame.width
         )
