@@ -661,3 +661,50 @@ def test_a_models_input_ranges_are_checked_before_use(ranges):
     assert good.input_ranges == {"Balance": [0, 5.5]}
     with pytest.raises(ModelRefusedError, match="input_ranges"):
         parse_metadata({"threshold": 0.3, "features": spec, "as_of": "2026-01-31", "input_ranges": ranges})
+
+
+def test_a_model_of_codes_with_leading_zeros_scores_them_from_a_csv(tmp_path):
+    """A model learned branch codes from a Parquet reference, as text (``07014``); a CSV of the
+    same customers was read with the codes as numbers (7014): ``predict`` refused it (categories
+    the model never learned) and the monitoring's model check was skipped. The CSV's codes are
+    now read as text: the same scores as from Parquet, and the predictions file keeps the zeros."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    rng = np.random.default_rng(3)
+    pool = [f"{rng.choice([0, 0, 1])}{rng.integers(1000, 10000)}" for _ in range(12)]
+    risky = set(pool[:4])
+
+    def customers(n: int) -> pl.DataFrame:
+        branch = rng.choice(pool, n)
+        age = rng.integers(18, 90, n)
+        logit = -1.5 + 2.0 * np.isin(branch, list(risky)) + 0.02 * (age - 50)
+        churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+        return pl.DataFrame({"branch": branch, "age": age, "churned": churned})
+
+    customers(4_000).write_parquet(tmp_path / "ref.parquet")
+    batch = customers(1_500)
+    batch.write_parquet(tmp_path / "cur.parquet")
+    batch.write_csv(tmp_path / "cur.csv")
+    (tmp_path / "churnops.toml").write_text(
+        '[paths]\nreference = "ref.parquet"\nproduction = "cur.csv"\n[columns]\ntarget = "churned"\n'
+        'categorical = ["branch"]\n'
+    )
+    done = run("train")
+    assert done.returncode == 0, done.stderr
+    scored = {}
+    for kind in ("parquet", "csv"):
+        done = run("predict", "-i", f"cur.{kind}", "-o", f"scored_{kind}.csv")
+        assert done.returncode == 0 and "never learned" not in done.stderr, done.stderr
+        scored[kind] = pl.read_csv(tmp_path / f"scored_{kind}.csv", schema_overrides={"branch": pl.String})
+    assert scored["csv"]["churn_probability"].to_list() == scored["parquet"]["churn_probability"].to_list()
+    assert scored["csv"]["branch"].to_list() == batch["branch"].to_list()
+    done = run("monitor")
+    assert done.returncode == 0 and "model check skipped" not in done.stderr, done.stderr
+    model = metrics(tmp_path)["model"]
+    assert model["realized"]["roc_auc"] > 0.6

@@ -145,6 +145,19 @@ def training_date_formats(config: Config, frame: Any, columns: list[str]) -> dic
     return formats
 
 
+def text_inputs(loaded: registry.LoadedModel) -> list[str]:
+    """The model's categorical inputs it learned as codes that a number would alter (``07014``):
+    a CSV's cells of them are read as text, zeros kept, to meet the categories it learned."""
+    from churnops.integrations.model import known_categories
+    from churnops.monitor.batch import read_as_numbers_alters
+
+    return [
+        name
+        for name, known in known_categories(loaded.model).items()
+        if any(read_as_numbers_alters(value) for value in known)
+    ]
+
+
 def score_chunks(
     loaded: registry.LoadedModel, chunks: Iterable[Any], date_formats: dict[str, str] | None = None
 ) -> np.ndarray:
@@ -363,7 +376,7 @@ def predict(
     threshold = loaded.metadata.threshold
 
     def scored(formats: dict[str, str]) -> list[Any]:
-        reader = TableReader(source, dialect=config.dialect)
+        reader = TableReader(source, dialect=config.dialect, text=text_inputs(loaded))
         reader.progress = _reading(progress, f"scoring {source.name}")
         parts = []
         for chunk in reader:
@@ -459,7 +472,7 @@ def model_section(
     threshold = loaded.metadata.threshold
 
     def score_current(formats: dict[str, str]) -> np.ndarray:
-        reader = TableReader(current, dialect=config.dialect)
+        reader = TableReader(current, dialect=config.dialect, text=text_inputs(loaded))
         reader.progress = _reading(progress, f"model: scoring {current.name}")
         return score_chunks(loaded, reader, formats)
 
@@ -608,7 +621,7 @@ def _reference_scores(
         status = "rebuilt"
 
     def score_reference(formats: dict[str, str]) -> np.ndarray:
-        reader = TableReader(reference, rows, dialect=config.dialect_for("reference"))
+        reader = TableReader(reference, rows, dialect=config.dialect_for("reference"), text=text_inputs(loaded))
         reader.progress = _reading(progress, f"model: scoring {reference.name}")
         return score_chunks(loaded, reader, formats)
 
