@@ -617,6 +617,10 @@ class TableReader:
         self._footer: Any = None
         self._schema: Any = None
         self._as_text: dict[str, pl.DataType] = {}
+        self.ahead = True
+        """Read and parse the next piece in a background thread while the caller works on this
+        one; False for a caller that stops after the first pieces (a sample), which would leave
+        the thread's pieces parsed for nothing."""
         self.intended: dict[str, Any] = {}
         """A CSV's column types as decided from its first rows (filled when the first piece is
         read): the type of a column even when a piece had to be read as text."""
@@ -729,7 +733,8 @@ class TableReader:
         self.rows = 0
         if self.format == "parquet" and not self.remote and self._hasher is None and start == 0 and end is None:
             self._hash_in_background()
-        chunks = prefetch(self._parquet_chunks() if self.format == "parquet" else self._csv_chunks())
+        pieces = self._parquet_chunks() if self.format == "parquet" else self._csv_chunks()
+        chunks = prefetch(pieces) if self.ahead else pieces
         for chunk in chunks:
             height = chunk.height if isinstance(chunk, pl.DataFrame) else chunk.num_rows
             low = max(start - position, 0)

@@ -83,6 +83,7 @@ def _sample_bytes(path: Path, rows: int) -> int:
 def sample_frame(path: Path, dialect: CsvDialect, sample_rows: int) -> tuple[list[str], pl.DataFrame | None]:
     """The file's header and its first ``sample_rows`` rows (None when it has none)."""
     reader = TableReader(path, dialect=dialect, chunk_bytes=_sample_bytes(path, sample_rows))
+    reader.ahead = False  # the first piece usually holds the sample: none parsed beyond it
     chunks: list[pl.DataFrame] = []
     rows = 0
     for chunk in reader:
@@ -169,12 +170,14 @@ def padded_code_columns(
     cells = written(varied)
     found = []
     for name in varied:
-        texts = [text.strip() for text in cells.get(name, []) if text and text.strip()]
-        if not texts or not all(text.isascii() and text.isdigit() for text in texts):
-            continue
-        padded = [text for text in texts if _leading_zero(text)]
-        if len(set(padded)) >= 2 and len({len(text) for text in texts}) == 1:  # one such value: a placeholder
-            found.append((name, padded[0][:20]))
+        texts = pl.Series(cells.get(name, []), dtype=pl.String).str.strip_chars()
+        texts = texts.filter(texts.is_not_null() & (texts != ""))
+        lengths = texts.str.len_bytes()
+        if texts.is_empty() or lengths.n_unique() != 1 or not texts.str.contains(r"^[0-9]+$").all():
+            continue  # one length, digits only: a dropped zero makes numbers of other lengths
+        padded = texts.filter(texts.str.starts_with("0") & (lengths > 1))
+        if padded.n_unique() >= 2:  # one such value: a placeholder
+            found.append((name, str(padded[0])[:20]))
     return [pair for name in names for pair in found if pair[0] == name]
 
 
