@@ -957,10 +957,11 @@ def create_app(state: ServiceState) -> Starlette:
                 if state.stopping and not settled(number):
                     return _problem(503, "the service is stopping; ask again once it is back")
             if not evaluated(number) and number in state.evaluator.failed:
+                # the service's own trouble (a full disk, say), not the request's; the window is
+                # evaluated again: unavailable for now, which clients retry - never a 500
+                again = "once another window is, and at restart" if state.evaluator.retried(number) else "at restart"
                 return _problem(
-                    500,
-                    f"window {number} could not be evaluated (see the service's log; it is tried again once "
-                    "another window is, and at restart)",
+                    503, f"window {number} could not be evaluated (see the service's log); it is tried again {again}"
                 )
             if not evaluated(number):
                 return _problem(404, f"window {number} is not evaluated yet")

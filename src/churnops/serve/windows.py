@@ -314,6 +314,11 @@ class WindowEvaluator:
                 self.failed.difference_update(old)
             self._lock.notify_all()
 
+    def retried(self, window: int) -> bool:
+        """Whether a window that could not be evaluated will be tried again in this run (else at
+        the next start)."""
+        return self._tries.get(window, 0) < RETRIES
+
     def _retry_failed(self) -> None:
         """After a window evaluated, the windows that could not be (a full disk, an evaluator
         that failed) are tried again, once each time another window succeeds; one whose verdict
