@@ -399,3 +399,60 @@ def test_what_cannot_be_written_beside_the_events_is_not_written_either(log, tmp
     log._db.execute("PRAGMA query_only = OFF")
     assert log.label([("e0", 1)])[0] == 1
     assert log.close_open(older_than=1e12) == 0
+
+
+def test_events_of_old_evaluated_windows_are_deleted_oldest_first_with_their_outcomes(tmp_path):
+    """``prune`` deletes the events of windows evaluated and closed before the cut-off, in
+    batches, oldest window first, with their outcomes; the open window, a window not evaluated yet
+    (its events are evaluated again) and the windows after it are kept."""
+    import time
+
+    log = EventLog(tmp_path / "events.db", window_size=4)
+    try:
+        answer = log.append([(f"e{i}", {"x": float(i)}) for i in range(18)])  # windows 0-3 closed, 4 open
+        assert answer.closed == [0, 1, 2, 3] and log.open_window == 4
+        recorded, unknown, _ = log.label([("e1", 1), ("e5", 0), ("e9", 1)])
+        assert recorded == 3 and unknown == []
+        for window in (0, 1, 3):
+            log.evaluated(window, "ok", "", 0.0)
+        assert log.prune(before=0.0) == (-1, 0)  # every window closed after the cut-off
+        later = time.time() + 1
+        assert log.prune(later, limit=3) == (0, 3) and log.prune(later, limit=3) == (0, 1)
+        assert log.prune(later, limit=3) == (1, 3) and log.prune(later, limit=3) == (1, 1)
+        assert log.prune(later) == (-1, 0)  # window 2 is not evaluated: it and window 3 stay
+        kept = [row[0] for row in rows(tmp_path / "events.db", "SELECT event_id FROM events ORDER BY seq")]
+        assert kept == [f"e{i}" for i in range(8, 18)]
+        assert rows(tmp_path / "events.db", "SELECT event_id FROM labels") == [("e9",)]
+        log.evaluated(2, "ok", "", 0.0)
+        assert log.prune(later) == (2, 4) and log.prune(later) == (3, 4) and log.prune(later) == (-1, 0)
+        assert log.open_count == 2 and log.total() == 2  # the open window's events
+        assert [w["events"] for w in log.recent()] == [4, 4, 4, 4]  # the windows' history stays
+        recorded, unknown, _ = log.label([("e1", 0), ("e17", 1)])
+        assert recorded == 1 and unknown == ["e1"]
+    finally:
+        log.close()
+
+
+def test_a_pruned_log_reuses_its_space_instead_of_growing(tmp_path):
+    """The pages of deleted events are reused by the next ones: after as many events again as
+    were deleted, the file has about the pages it had (slimming records in place frees none)."""
+    import time
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=2_000)
+    payload = {"x": 1.0, "text": "y" * 1_000}
+    try:
+        log.append([(None, dict(payload)) for _ in range(10_000)])  # windows 0-4 closed
+        for window in range(5):
+            log.evaluated(window, "ok", "", 0.0)
+        full = rows(path, "PRAGMA page_count")[0][0]
+        while log.prune(time.time() + 1)[1]:
+            pass
+        assert log.total() == 0
+        log.append([(None, dict(payload)) for _ in range(10_000)])
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+        assert pages < 1.2 * full, (pages, full)
+    finally:
+        log.close()

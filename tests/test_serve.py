@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -1680,3 +1681,50 @@ def test_a_window_that_could_not_be_evaluated_is_evaluated_once_another_one_is(p
     errors = service.process.stderr.read()
     assert "windows 0, which could not be evaluated, are evaluated again" in errors, errors
     assert "Traceback" not in errors
+
+
+def test_events_older_than_keep_events_are_deleted_and_the_windows_stay(project):
+    """With ``serve.keep_events``, the events of evaluated windows closed longer ago are deleted
+    with their outcomes once another window is evaluated (and at start); the windows' metrics,
+    reports and history stay, the open window and recent windows are kept, and an outcome for a
+    deleted event is refused as unknown. A period the service cannot read is refused at start."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    rows = churnops.generate(3 * WINDOW + 10, start=20_000).drop("Churn Flag")
+    database = project / "monitoring" / "events.db"
+    service = Service(project, "--set", "serve.keep_events=1s")
+    try:
+        for start in range(0, 2 * WINDOW, 500):
+            assert service.post(_events(rows[start : start + 500], f"a{start}"))[0] == 200
+        outcomes = [{"event_id": "a0-5", "label": 1}, {"event_id": "a1500-1", "label": 0}]
+        status, body, _ = service.request("POST", "/v1/labels", json.dumps(outcomes).encode(), headers)
+        assert status == 200 and json.loads(body)["labelled"] == 2, body
+        assert service.window(1)["current"]["rows"] == WINDOW
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            closed_at = db.execute("SELECT MAX(closed_at) FROM windows").fetchone()[0]
+        threading.Event().wait(max(0.0, closed_at + 1.05 - time.time()))  # windows 0 and 1 now older than 1 s
+        for start in range(2 * WINDOW, rows.height, 500):
+            assert service.post(_events(rows[start : start + 500], f"b{start}"))[0] == 200
+        assert service.window(2)["current"]["rows"] == WINDOW  # evaluated: the older ones are deleted then
+    finally:
+        service.stop()
+    errors = service.process.stderr.read()
+    assert "events older than serve.keep_events (1s) deleted, of windows 0 (1,000), 1 (1,000)" in errors, errors
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        per_window = dict(db.execute("SELECT window, COUNT(*) FROM events GROUP BY window").fetchall())
+        windows = [row[0] for row in db.execute("SELECT window FROM windows WHERE evaluated_at IS NOT NULL")]
+        labels = db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+    assert per_window in ({2: WINDOW, 3: 10}, {3: 10}) and windows == [0, 1, 2] and labels == 0, per_window
+    for window in (0, 1):
+        assert (project / "monitoring" / "windows" / str(window) / "monitoring_metrics.json").is_file()
+    restarted = Service(project, "--set", "serve.keep_events=1s")
+    try:
+        status, body, _ = restarted.request("POST", "/v1/labels", json.dumps(outcomes[:1]).encode(), headers)
+        assert status == 200 and json.loads(body)["unknown_event_ids"] == ["a0-5"], body
+        assert restarted.window(0)["current"]["rows"] == WINDOW  # the window's numbers stay
+    finally:
+        restarted.stop()
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.keep_events=2w"],
+        cwd=project, capture_output=True, text=True, timeout=120, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert done.returncode == 2 and "serve.keep_events" in done.stderr and "12h or 90d" in done.stderr, done.stderr

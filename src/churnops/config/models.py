@@ -643,18 +643,24 @@ class MetricsConfig(_Section):
     job: str = "churnops"
 
 
-def period_seconds(text: str) -> float | None:
+def period_seconds(text: str, longest_days: int = 30) -> float | None:
     """Seconds in a period written ``<number><s|m|h|d>``, or None when it is not one (or is
-    outside 1 second to 30 days).
+    outside 1 second to ``longest_days`` days).
 
-    >>> period_seconds("15m"), period_seconds("1d"), period_seconds("2w")
-    (900.0, 86400.0, None)
+    >>> period_seconds("15m"), period_seconds("1d"), period_seconds("2w"), period_seconds("90d")
+    (900.0, 86400.0, None, None)
+    >>> period_seconds("90d", longest_days=3650)
+    7776000.0
     """
     match = re.fullmatch(r"([1-9][0-9]{0,6})(s|m|h|d)", text.strip())
     if match is None:
         return None
     seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return float(seconds) if seconds <= 30 * 86400 else None
+    return float(seconds) if seconds <= longest_days * 86400 else None
+
+
+KEEP_EVENTS_LONGEST_DAYS = 3650
+"""The longest ``serve.keep_events``: ten years."""
 
 
 AB_REPORT_FILES = ("ab_report.json", "ab_report.html", "report.css")
@@ -728,6 +734,13 @@ class ServeConfig(_Section):
     """The append-only event log (SQLite, write-ahead log)."""
     windows_dir: str = "monitoring/windows"
     """Each closed window's metrics and report, in a folder named by its number."""
+    keep_events: str | None = None
+    """How long the event log keeps an evaluated window's events: "90d", "12h" (up to 3650d).
+    After that they are deleted with their outcomes, oldest window first, and the space is reused
+    by new events, so that the log stops growing (about 1.3 KB per event); the windows' metrics,
+    reports and history stay. None: kept for ever. Keep them longer than outcomes take to arrive:
+    an outcome for a deleted event is refused as unknown, and an event id sent again after its
+    event was deleted is counted again."""
     detectors: list[str] | None = None
     """Streams watched event by event (CUSUM and Page-Hinkley): numerical columns, or the
     prediction; default: the prediction if there is one, else every numerical feature."""
@@ -750,6 +763,15 @@ class ServeConfig(_Section):
     def _period(cls, value: str | None) -> str | None:
         if value is not None and period_seconds(value) is None:
             raise ValueError(f"'{value}' is not a period like 30s, 15m, 1h or 1d (from 1 second to 30 days)")
+        return value
+
+    @field_validator("keep_events")
+    @classmethod
+    def _kept_for(cls, value: str | None) -> str | None:
+        if value is not None and period_seconds(value, KEEP_EVENTS_LONGEST_DAYS) is None:
+            raise ValueError(
+                f"'{value}' is not a period like 12h or 90d (from 1 second to {KEEP_EVENTS_LONGEST_DAYS} days)"
+            )
         return value
 
     @field_validator("token_env")

@@ -82,6 +82,8 @@ ROWS_PER_INSERT = 512
 """Events inserted by one statement (a power of two; fewer when SQLite allows fewer bound values)."""
 GROUP_EVENTS = 20_000
 """At most this many events in one transaction (the appends waiting beyond go in the next one)."""
+PRUNE_EVENTS = 5_000
+"""Events deleted per transaction by :meth:`EventLog.prune` (the writer waits for each)."""
 CHECKPOINT_BYTES = 4 << 20
 """Bytes of records written between two checkpoints (the write-ahead log's pages copied into the
 database file), made by a thread of their own: left to SQLite, the writer made them itself, at
@@ -652,6 +654,38 @@ class EventLog:
 
     def total(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM events", long=True)[0][0])
+
+    def prune(self, before: float, limit: int = PRUNE_EVENTS) -> tuple[int, int]:
+        """Delete at most ``limit`` events of the oldest window that still has some, with their
+        outcomes, when that window was evaluated and closed before ``before`` (Unix time):
+        ``(window, events deleted)``, ``(-1, 0)`` when none is due. Windows go in order: one
+        not evaluated yet holds back the later ones, as its events are evaluated again. The
+        pages freed are reused by the next events, so that the file stops growing."""
+        with self._lock, _not_written():
+            oldest = self._db.execute("SELECT MIN(window) FROM events").fetchone()[0]
+            if oldest is None or oldest >= self.open_window:
+                return -1, 0
+            row = self._db.execute("SELECT evaluated_at, closed_at FROM windows WHERE window = ?", (oldest,)).fetchone()
+            if row is None or row[0] is None or row[1] >= before:
+                return -1, 0
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT seq, event_id FROM events WHERE window = ? ORDER BY seq LIMIT ?", (oldest, limit)
+                ).fetchall()
+                ids = [event_id for _, event_id in rows]
+                for start in range(0, len(ids), 900):  # under SQLite's limit of bound values
+                    part = ids[start : start + 900]
+                    marks = ",".join("?" * len(part))
+                    self._db.execute(f"DELETE FROM labels WHERE event_id IN ({marks})", part)  # noqa: S608 - marks only
+                if rows:
+                    self._db.execute("DELETE FROM events WHERE window = ? AND seq <= ?", (oldest, rows[-1][0]))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back itself
+                    self._db.execute("ROLLBACK")
+                raise
+        return int(oldest), len(rows)
 
     def close(self) -> None:
         """Write what is waiting, stop the writer, close the connections and let the log go."""

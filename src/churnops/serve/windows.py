@@ -298,6 +298,7 @@ class WindowEvaluator:
             document = None
         if document is not None:
             self._retry_failed()
+            self.prune()
         if self.after is not None:
             try:
                 self.after()
@@ -313,6 +314,37 @@ class WindowEvaluator:
                 self.submitted.difference_update(old)
                 self.failed.difference_update(old)
             self._lock.notify_all()
+
+    def prune(self) -> None:
+        """With ``serve.keep_events``: delete the events of the windows evaluated and closed
+        longer ago, oldest first, a few thousand per transaction (the writer waits for one at
+        most). A failure is said and tried again after the next window."""
+        import time
+
+        from churnops.config.models import KEEP_EVENTS_LONGEST_DAYS, period_seconds
+
+        keep = getattr(getattr(self.config, "serve", None), "keep_events", None)
+        seconds = period_seconds(keep, KEEP_EVENTS_LONGEST_DAYS) if keep else None
+        if seconds is None:
+            return
+        before = time.time() - seconds
+        deleted: dict[int, int] = {}
+        while True:
+            try:
+                window, count = self.log.prune(before)
+            except Exception as exc:  # noqa: BLE001 - the service goes on; tried after the next window
+                logger.warning("the events older than serve.keep_events could not be deleted: %s", reason_of(exc))
+                break
+            if count == 0:
+                break
+            deleted[window] = deleted.get(window, 0) + count
+        if deleted:
+            shown = ", ".join(f"{window} ({count:,})" for window, count in sorted(deleted.items()))
+            logger.log(NOTICE, "events older than serve.keep_events (%s) deleted, of windows %s", keep, shown)
+
+    def prune_soon(self) -> None:
+        """:meth:`prune` on the windows' thread (at start: what got old while the service was stopped)."""
+        self._pending.append(self._pool.submit(self.prune))
 
     def retried(self, window: int) -> bool:
         """Whether a window that could not be evaluated will be tried again in this run (else at
