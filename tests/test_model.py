@@ -704,6 +704,11 @@ def test_a_model_of_codes_with_leading_zeros_scores_them_from_a_csv(tmp_path):
         scored[kind] = pl.read_csv(tmp_path / f"scored_{kind}.csv", schema_overrides={"branch": pl.String})
     assert scored["csv"]["churn_probability"].to_list() == scored["parquet"]["churn_probability"].to_list()
     assert scored["csv"]["branch"].to_list() == batch["branch"].to_list()
+    batch.write_csv(tmp_path / "cur_dc.csv", separator=";")  # a file with decimal commas reads them as text too
+    done = run(
+        "predict", "-i", "cur_dc.csv", "-o", "scored_dc.csv", "--set", "data.decimal=','", "--set", "data.separator=';'"
+    )
+    assert done.returncode == 0 and "never learned" not in done.stderr, done.stderr
     done = run("monitor")
     assert done.returncode == 0 and "model check skipped" not in done.stderr, done.stderr
     model = metrics(tmp_path)["model"]

@@ -648,6 +648,36 @@ def test_codes_with_leading_zeros_meet_across_parquet_and_csv(tmp_path, mode):
         assert scores["parquet", "csv", "chunks"] == pytest.approx(scores["parquet", "parquet", "chunks"], abs=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_codes_with_leading_zeros_meet_a_csv_batch_written_with_decimal_commas(tmp_path, mode):
+    """A CSV batch with decimal commas read every cell of a text column that holds numbers as a
+    number: the Parquet reference's codes ``07014`` met ``7014.0`` (drift score 0.83 on an
+    unchanged batch). They now stay text there too."""
+    rng = np.random.default_rng(13)
+    pool = [f"{rng.choice([0, 0, 1])}{rng.integers(1000, 10000)}" for _ in range(25)]
+    frame = pl.DataFrame({"branch": rng.choice(pool, 3000), "spend": rng.gamma(2.0, 100.0, 3000)})
+    frame.write_parquet(tmp_path / "ref.parquet")
+    frame.with_columns(pl.col("spend").round(2).cast(pl.String).str.replace(".", ",", literal=True)).write_csv(
+        tmp_path / "cur.csv", separator=";"
+    )
+    frame.select("branch").write_csv(tmp_path / "codes.csv", separator=";")
+    options = ("--set", "data.decimal=','", "--set", "data.separator=';'", "--target", "", "--mode", mode)
+    done = churnops(tmp_path, "monitor", "-r", "ref.parquet", "-p", "cur.csv", "--no-cache", *options)
+    assert done.returncode == 0, done.stderr
+    column = metrics(tmp_path)["columns"]["branch"]
+    assert column["drift_score"] == pytest.approx(0.0, abs=1e-12) and set(column["current"]["shares"]) == set(pool)
+    assert metrics(tmp_path)["columns"]["spend"]["drift_score"] < 0.01  # the amounts are still numbers
+    from churnops.data.io import CsvDialect, TableReader, read_table
+
+    dialect = CsvDialect(separator=";", decimal=",")
+    assert (
+        read_table(tmp_path / "codes.csv", dialect=dialect, text=["branch"])["branch"].to_list()[:3]
+        == (frame["branch"].to_list()[:3])
+    )
+    read = pl.concat(list(TableReader(tmp_path / "codes.csv", dialect=dialect, text=["branch"])))
+    assert read["branch"].to_list() == frame["branch"].to_list()
+
+
 def test_a_csv_read_with_text_columns_keeps_their_cells_as_written(tmp_path):
     """The reader's ``text`` columns stay text in every piece, also in a piece read again as text
     because a later cell contradicts the first piece's types, and by :func:`read_table`."""

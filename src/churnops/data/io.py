@@ -283,9 +283,13 @@ def _read_csv(
     frame = read()
     if dialect.decimal != ",":
         return frame
-    return decimal_comma_floats(
-        frame, lambda names: read(schema_overrides={name: pl.String for name in names}).select(names)
+    kept = [name for name in text if name in frame.columns]  # text, even when numbers
+    if kept and len(kept) == frame.width:
+        return frame
+    read_again = decimal_comma_floats(
+        frame.drop(kept), lambda names: read(schema_overrides={name: pl.String for name in names}).select(names)
     )
+    return pl.concat([read_again, frame.select(kept)], how="horizontal").select(frame.columns) if kept else read_again
 
 
 def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = ()) -> pl.DataFrame:
@@ -1060,7 +1064,11 @@ class TableReader:
             options = {**self.dialect.options(), "null_values": nulls, "try_parse_dates": False}
             return pl.read_csv(data, columns=indices, infer_schema=False, **options)
 
-        return decimal_comma_floats(frame, as_text, numeric)
+        kept = [name for name in self._as_text if name in frame.columns]  # text, even when numbers
+        if not kept or len(kept) == frame.width:
+            return decimal_comma_floats(frame, as_text, numeric) if not kept else frame
+        read = decimal_comma_floats(frame.drop(kept), as_text, numeric)
+        return pl.concat([read, frame.select(kept)], how="horizontal").select(frame.columns)
 
 
 INFER_ROWS = 10_000
