@@ -419,7 +419,7 @@ def test_events_of_old_evaluated_windows_are_deleted_oldest_first_with_their_out
         later = time.time() + 1
         assert log.prune(later, limit=3) == (0, 3) and log.prune(later, limit=3) == (0, 1)
         assert log.prune(later, limit=3) == (1, 3) and log.prune(later, limit=3) == (1, 1)
-        assert log.prune(later) == (-1, 0)  # window 2 is not evaluated: it and window 3 stay
+        assert log.prune(later) == (2, 0)  # window 2 is not evaluated: it and window 3 stay
         kept = [row[0] for row in rows(tmp_path / "events.db", "SELECT event_id FROM events ORDER BY seq")]
         assert kept == [f"e{i}" for i in range(8, 18)]
         assert rows(tmp_path / "events.db", "SELECT event_id FROM labels") == [("e9",)]
@@ -454,5 +454,36 @@ def test_a_pruned_log_reuses_its_space_instead_of_growing(tmp_path):
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             pages = db.execute("PRAGMA page_count").fetchone()[0]
         assert pages < 1.2 * full, (pages, full)
+    finally:
+        log.close()
+
+
+def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_deletion_back(tmp_path, caplog):
+    """A pass over many windows says them as a range, not one by one (a first start with
+    ``serve.keep_events`` on a long log wrote a line of 20,000 characters); a window not evaluated
+    that holds back the deletion of the later ones is said once."""
+    import logging
+    import time
+    from types import SimpleNamespace
+
+    from churnops.serve.windows import WindowEvaluator
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=3)
+    try:
+        log.append([(None, {"x": float(i)}) for i in range(30)])  # windows 0-9 closed
+        for window in (*range(7), 8, 9):  # window 7 not evaluated
+            log.evaluated(window, "ok", "", 0.0)
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE windows SET closed_at = ?", (time.time() - 7_200,))  # closed two hours ago
+        evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()
+            evaluator.prune()
+        said = [record.getMessage() for record in caplog.records]
+        assert "events older than serve.keep_events (1h) deleted, of 7 windows from 0 to 6 (21 events)" in said, said
+        held = [line for line in said if line.startswith("window 7 is not evaluated")]
+        assert len(held) == 1 and "kept past serve.keep_events (1h) until it is" in held[0], said
+        assert log.total() == 9
     finally:
         log.close()

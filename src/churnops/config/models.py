@@ -765,10 +765,15 @@ class ServeConfig(_Section):
             raise ValueError(f"'{value}' is not a period like 30s, 15m, 1h or 1d (from 1 second to 30 days)")
         return value
 
-    @field_validator("keep_events")
+    @field_validator("keep_events", mode="before")
     @classmethod
-    def _kept_for(cls, value: str | None) -> str | None:
-        if value is not None and period_seconds(value, KEEP_EVENTS_LONGEST_DAYS) is None:
+    def _kept_for(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a period like 12h or 90d (written as text, in quotes)")
+        value = value.strip()
+        if period_seconds(value, KEEP_EVENTS_LONGEST_DAYS) is None:
             raise ValueError(
                 f"'{value}' is not a period like 12h or 90d (from 1 second to {KEEP_EVENTS_LONGEST_DAYS} days)"
             )

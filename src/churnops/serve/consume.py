@@ -200,6 +200,11 @@ def _stop_on_signals(stop: StopRequest) -> Iterator[None]:
             signal.signal(number, handler)
 
 
+CLAIM_MARGIN = 10
+"""``serve.keep_events`` must be this many times ``consume.claim_idle`` at least: an entry written
+but not acknowledged is claimed after that, and its event must still be in the log to be known."""
+
+
 def consume(
     config: Config, url: str | None, max_entries: int | None, until_idle: bool, say: Callable[[str], None]
 ) -> ConsumeTotals:
@@ -214,6 +219,18 @@ def consume(
     dead_letter = settings.dead_letter or f"{settings.stream}:rejected"
     if dead_letter == settings.stream:
         raise ConfigError("consume.dead_letter: the dead-letter stream must not be the stream read")
+    keep = config.serve.keep_events
+    if keep is not None:
+        from churnops.config.models import KEEP_EVENTS_LONGEST_DAYS, period_seconds
+
+        kept_for = period_seconds(keep, KEEP_EVENTS_LONGEST_DAYS) or 0.0
+        if kept_for <= CLAIM_MARGIN * max(settings.claim_idle, 1.0):
+            raise ConfigError(
+                f"serve.keep_events ({keep}) would delete events before the entries of a stopped consumer are claimed "
+                f"(consume.claim_idle, {settings.claim_idle:g} s): an entry written but not acknowledged would be "
+                f"counted again; keep events at least {CLAIM_MARGIN} times longer, and longer than entries may stay "
+                "pending"
+            )
     consumer = settings.consumer or f"churnops-{socket.gethostname()}"
     group = StreamGroup(
         redis_url(config, url), settings.stream, settings.group, consumer, dead_letter, settings.dead_letter_maxlen

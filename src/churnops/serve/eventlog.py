@@ -658,16 +658,19 @@ class EventLog:
     def prune(self, before: float, limit: int = PRUNE_EVENTS) -> tuple[int, int]:
         """Delete at most ``limit`` events of the oldest window that still has some, with their
         outcomes, when that window was evaluated and closed before ``before`` (Unix time):
-        ``(window, events deleted)``, ``(-1, 0)`` when none is due. Windows go in order: one
-        not evaluated yet holds back the later ones, as its events are evaluated again. The
-        pages freed are reused by the next events, so that the file stops growing."""
+        ``(window, events deleted)``; ``(-1, 0)`` when none is due, and ``(window, 0)`` when
+        that window closed before ``before`` but is not evaluated yet: it holds back the later
+        ones, as its events are evaluated again. The pages freed are reused by the next events,
+        so that the file stops growing."""
         with self._lock, _not_written():
             oldest = self._db.execute("SELECT MIN(window) FROM events").fetchone()[0]
             if oldest is None or oldest >= self.open_window:
                 return -1, 0
             row = self._db.execute("SELECT evaluated_at, closed_at FROM windows WHERE window = ?", (oldest,)).fetchone()
-            if row is None or row[0] is None or row[1] >= before:
+            if row is None or row[1] >= before:
                 return -1, 0
+            if row[0] is None:
+                return int(oldest), 0
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(

@@ -47,7 +47,8 @@ def window_folder(folder: Path, window: int) -> Iterator[int]:
 
     ``folder`` (``serve.windows_dir``) was resolved when the service started: it is opened one
     component at a time from the root without following links, and a symbolic link on its path
-    since then is refused (the window fails, and is evaluated again at the next start). A
+    since then is refused (the window fails, and is tried again once another window is evaluated,
+    and at the next start). A
     symbolic link at ``folder/<window>`` - churnops only ever makes real folders there - is
     removed, its target untouched, with a warning, and a new folder is made in its place. Once
     open, a link swapped in for the folder or any folder above it redirects nothing: the files
@@ -58,7 +59,8 @@ def window_folder(folder: Path, window: int) -> Iterator[int]:
     except LinkedPath as exc:
         raise OutputWriteError(
             f"{folder}: serve.windows_dir now leads through a symbolic link ({exc.path}); churnops does not write "
-            f"through links - remove it (window {window} is evaluated again at the next start)"
+            f"through links - remove it (window {window} is tried again once another window is evaluated, and at the "
+            "next start)"
         ) from None
     try:
         target = _open_window(windows, folder, window)
@@ -88,7 +90,7 @@ def _open_window(windows: int, folder: Path, window: int) -> int:
                 os.unlink(name, dir_fd=windows)
     raise OutputWriteError(
         f"{folder / name}: a symbolic link is made there again each time it is removed; churnops does not write "
-        f"through links (window {window} is evaluated again at the next start)"
+        f"through links (window {window} is tried again once another window is evaluated, and at the next start)"
     )
 
 
@@ -243,6 +245,22 @@ RETRIED_AT_ONCE = 4
 """Failed windows tried again after one window evaluated, at most: the oldest first."""
 
 
+SAID_EVERY_WINDOWS = 100
+"""A pass of :meth:`WindowEvaluator.prune` says what it deleted at least every this many windows."""
+
+
+def _say_deleted(keep: str, deleted: dict[int, int]) -> None:
+    """One line for the events of ``deleted`` (window: events) deleted past ``serve.keep_events``."""
+    if not deleted:
+        return
+    windows = sorted(deleted)
+    if len(windows) <= 5:
+        shown = "windows " + ", ".join(f"{window} ({deleted[window]:,})" for window in windows)
+    else:
+        shown = f"{len(windows):,} windows from {windows[0]} to {windows[-1]} ({sum(deleted.values()):,} events)"
+    logger.log(NOTICE, "events older than serve.keep_events (%s) deleted, of %s", keep, shown)
+
+
 class WindowEvaluator:
     """Evaluates closed windows one at a time on its own thread; remembers the last result."""
 
@@ -266,6 +284,7 @@ class WindowEvaluator:
         self.after: Any = None
         """Called after each window (the service checks its models then); errors are logged."""
         self._tries: dict[int, int] = {}  # a failed window's evaluations tried again
+        self._held: set[int] = set()  # windows said to hold back serve.keep_events
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
@@ -336,11 +355,20 @@ class WindowEvaluator:
                 logger.warning("the events older than serve.keep_events could not be deleted: %s", reason_of(exc))
                 break
             if count == 0:
+                if window >= 0 and window not in self._held:
+                    self._held.add(window)
+                    logger.warning(
+                        "window %s is not evaluated: its events and those of the later windows are kept past "
+                        "serve.keep_events (%s) until it is",
+                        window,
+                        keep,
+                    )
                 break
             deleted[window] = deleted.get(window, 0) + count
-        if deleted:
-            shown = ", ".join(f"{window} ({count:,})" for window, count in sorted(deleted.items()))
-            logger.log(NOTICE, "events older than serve.keep_events (%s) deleted, of windows %s", keep, shown)
+            if len(deleted) >= SAID_EVERY_WINDOWS:  # a long pass (a first start with keep_events) says its way
+                _say_deleted(keep, deleted)
+                deleted = {}
+        _say_deleted(keep, deleted)
 
     def prune_soon(self) -> None:
         """:meth:`prune` on the windows' thread (at start: what got old while the service was stopped)."""
