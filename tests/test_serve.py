@@ -1705,6 +1705,9 @@ def test_events_older_than_keep_events_are_deleted_and_the_windows_stay(project)
         for start in range(2 * WINDOW, rows.height, 500):
             assert service.post(_events(rows[start : start + 500], f"b{start}"))[0] == 200
         assert service.window(2)["current"]["rows"] == WINDOW  # evaluated: the older ones are deleted then
+        status, exposition, _ = service.request("GET", "/metrics")
+        size = [line for line in exposition.decode().splitlines() if line.startswith("churnops_serve_event_log_bytes ")]
+        assert status == 200 and len(size) == 1 and float(size[0].split()[1]) > 0, size
     finally:
         service.stop()
     errors = service.process.stderr.read()

@@ -1058,6 +1058,10 @@ def create_app(state: ServiceState) -> Starlette:
             "# HELP churnops_serve_windows_closed Windows closed since the log began\n"
             "# TYPE churnops_serve_windows_closed gauge\n"
             f"churnops_serve_windows_closed {state.log.open_window}\n"
+            "# HELP churnops_serve_event_log_bytes The event log's size on disk, its write-ahead log included "
+            "(serve.keep_events bounds it)\n"
+            "# TYPE churnops_serve_event_log_bytes gauge\n"
+            f"churnops_serve_event_log_bytes {state.log.size_on_disk()}\n"
         )
         if state.workers is not None:
             text += (

@@ -652,6 +652,14 @@ class EventLog:
         keys = ("window", "events", "closed_at", "evaluated_at", "status", "headline", "score")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def size_on_disk(self) -> int:
+        """Bytes of the log's file and of its write-ahead log (0 for one that cannot be read)."""
+        size = 0
+        for path in (self.path, self._wal):
+            with contextlib.suppress(OSError):
+                size += path.stat().st_size
+        return size
+
     def total(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM events", long=True)[0][0])
 
