@@ -720,6 +720,38 @@ def test_timestamps_with_a_time_zone_are_the_days_of_their_zone(tmp_path):
     assert read["parquet"]["drift_score"] == pytest.approx(read["csv"]["drift_score"], abs=1e-12)
 
 
+def test_times_written_with_their_utc_offset_are_the_days_as_written(tmp_path):
+    """A CSV's ``2018-03-02T00:30:00+01:00`` was taken to its UTC day (1 March), where the same
+    instant in a Parquet column of zone Europe/Paris is 2 March: the days of the two files
+    differed. A time written with its offset is now the day as written, as in the zone."""
+    import datetime as dt
+
+    rng = np.random.default_rng(10)
+    for name, n, shift in (("ref", 2000, 0), ("cur", 1000, 40)):
+        days = [dt.date(2018, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(shift, 700 + shift, n)]
+        minutes = rng.integers(0, 24 * 60, n)
+        local = [
+            dt.datetime(d.year, d.month, d.day) + dt.timedelta(minutes=int(m))
+            for d, m in zip(days, minutes, strict=True)
+        ]
+        zoned = pl.Series(local).dt.replace_time_zone("Europe/Paris", ambiguous="earliest", non_existent="null")
+        frame = pl.DataFrame({"opened": zoned, "spend": rng.gamma(2.0, 100.0, n)}).drop_nulls()
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+        frame.with_columns(pl.col("opened").dt.strftime("%Y-%m-%dT%H:%M:%S%:z")).write_csv(tmp_path / f"{name}.csv")
+    assert "+01:00" in (tmp_path / "ref.csv").read_text() and "+02:00" in (tmp_path / "ref.csv").read_text()
+    read = {}
+    for kind in ("csv", "parquet"):
+        args = ("-r", f"ref.{kind}", "-p", f"cur.{kind}", "--target", "", "--no-cache")
+        done = churnops(tmp_path, "monitor", *args, "--set", "columns.datetime=['opened']")
+        assert done.returncode == 0, done.stderr
+        read[kind] = metrics(tmp_path)["columns"]["opened"]
+        assert read[kind]["current"]["unparsable"] == 0
+    for side in ("reference", "current"):
+        for key in ("min", "max", "mean"):
+            assert read["parquet"][side][key] == pytest.approx(read["csv"][side][key], abs=1e-9), (side, key)
+    assert read["parquet"]["drift_score"] == pytest.approx(read["csv"]["drift_score"], abs=1e-12)
+
+
 def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_path):
     """What a sample of the reference decides (dates and how they are written, identifiers, decimal
     commas) is kept beside the reference profile: a later run says and monitors exactly the same

@@ -307,9 +307,10 @@ def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[
     return pl.concat([others, typed], how="horizontal").select(frame.columns)
 
 
-READING_RULES = 3
+READING_RULES = 4
 """Changes each time the same bytes read as something else (2: numbers grouped by spaces and
-exponents with a decimal comma are numbers; 3: a timestamp with a time zone is the day of its own
+exponents with a decimal comma are numbers; 4: a time written with its UTC offset is the day and
+time as written; 3: a timestamp with a time zone is the day of its own
 zone, not of UTC): a cached reference profile is keyed by it."""
 DOT_GROUPED = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?$"
 """With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89 (a

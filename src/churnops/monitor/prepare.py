@@ -280,19 +280,33 @@ DATE_FAMILIES = {"iso": ISO_FORMATS, "day-first": DAY_FIRST, "month-first": MONT
 tie between them is decided."""
 
 
+UTC_OFFSET = r"[+-][0-9]{2}(:?[0-9]{2})?$"
+"""A UTC offset ending a time (``+02:00``, ``-0500``, ``+01``)."""
+
+
 def read_dates(text: pl.Series, formats: tuple[str, ...]) -> pl.Series:
-    """``text`` read with the first of ``formats`` that reads each value, as datetimes in UTC
-    without a zone; what no format reads is missing.
+    """``text`` read with the first of ``formats`` that reads each value, as datetimes without a
+    zone; what no format reads is missing. A time written with its UTC offset is the day and time
+    as written, in the writer's own zone (as a Parquet column's time zone is kept); one written
+    in UTC (``Z``, `` UTC``) is the UTC day and time.
 
     >>> read_dates(pl.Series(["31/01/2024", "x"]), DAY_FIRST).dt.date().to_list()
     [datetime.date(2024, 1, 31), None]
+    >>> read_dates(pl.Series(["2024-01-02T01:00:00+02:00", "2024-01-02T23:30:00-0500"]), ISO_FORMATS).to_list()
+    [datetime.datetime(2024, 1, 2, 1, 0), datetime.datetime(2024, 1, 2, 23, 30)]
     """
     out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
     for fmt in formats:
+        source, way = text, fmt
+        if fmt.endswith("%z"):  # the offset dropped: the time as written
+            source, way = text.str.replace(UTC_OFFSET, ""), fmt[: -len("%z")]
         try:
-            parsed = text.str.to_datetime(format=fmt, strict=False, time_unit="us")
+            parsed = source.str.to_datetime(format=way, strict=False, time_unit="us")
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
             continue
+        if fmt.endswith("%z"):  # only the values that had an offset: the others are read by their own format
+            parsed = pl.when(text.str.contains(UTC_OFFSET)).then(parsed).otherwise(None)
+            parsed = pl.select(parsed).to_series()
         parsed = _year_written(text, parsed)
         if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone:
             parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
