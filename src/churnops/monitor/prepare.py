@@ -284,27 +284,31 @@ UTC_OFFSET = r"[+-][0-9]{2}(:?[0-9]{2})?$"
 """A UTC offset ending a time (``+02:00``, ``-0500``, ``+01``)."""
 
 
-def read_dates(text: pl.Series, formats: tuple[str, ...]) -> pl.Series:
+def read_dates(text: pl.Series, formats: tuple[str, ...], as_written: bool = False) -> pl.Series:
     """``text`` read with the first of ``formats`` that reads each value, as datetimes without a
-    zone; what no format reads is missing. A time written with its UTC offset is the day and time
-    as written, in the writer's own zone (as a Parquet column's time zone is kept); one written
-    in UTC (``Z``, `` UTC``) is the UTC day and time.
+    zone; what no format reads is missing. A time written with its UTC offset is that instant in
+    UTC, or with ``as_written`` the day and time as written, in the writer's own zone (a date's
+    calendar day, as a Parquet column's time zone is kept); one written in UTC (``Z``, `` UTC``)
+    is the UTC day and time either way.
 
     >>> read_dates(pl.Series(["31/01/2024", "x"]), DAY_FIRST).dt.date().to_list()
     [datetime.date(2024, 1, 31), None]
-    >>> read_dates(pl.Series(["2024-01-02T01:00:00+02:00", "2024-01-02T23:30:00-0500"]), ISO_FORMATS).to_list()
+    >>> offsets = pl.Series(["2024-01-02T01:00:00+02:00", "2024-01-02T23:30:00-0500"])
+    >>> read_dates(offsets, ISO_FORMATS, as_written=True).to_list()
     [datetime.datetime(2024, 1, 2, 1, 0), datetime.datetime(2024, 1, 2, 23, 30)]
+    >>> read_dates(offsets, ISO_FORMATS).to_list()
+    [datetime.datetime(2024, 1, 1, 23, 0), datetime.datetime(2024, 1, 3, 4, 30)]
     """
     out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
     for fmt in formats:
         source, way = text, fmt
-        if fmt.endswith("%z"):  # the offset dropped: the time as written
+        if as_written and fmt.endswith("%z"):  # the offset dropped: the time as written
             source, way = text.str.replace(UTC_OFFSET, ""), fmt[: -len("%z")]
         try:
             parsed = source.str.to_datetime(format=way, strict=False, time_unit="us")
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
             continue
-        if fmt.endswith("%z"):  # only the values that had an offset: the others are read by their own format
+        if as_written and fmt.endswith("%z"):  # only the values with an offset: the others have their own format
             parsed = pl.when(text.str.contains(UTC_OFFSET)).then(parsed).otherwise(None)
             parsed = pl.select(parsed).to_series()
         parsed = _year_written(text, parsed)
@@ -328,15 +332,16 @@ class DateFamily:
     """Day first and month first read as many values, as different days (``01/05/2024``)."""
 
 
-def date_family(distinct: pl.Series) -> DateFamily:
-    """The family of formats that reads the most of ``distinct`` (text values).
+def date_family(distinct: pl.Series, as_written: bool = False) -> DateFamily:
+    """The family of formats that reads the most of ``distinct`` (text values); ``as_written``:
+    see :func:`read_dates`.
 
     >>> date_family(pl.Series(["12/25/2020", "01/02/2021"])).name
     'month-first'
     >>> date_family(pl.Series(["01/05/2024", "02/03/2024"])).ambiguous
     True
     """
-    families = {name: read_dates(distinct, formats) for name, formats in DATE_FAMILIES.items()}
+    families = {name: read_dates(distinct, formats, as_written) for name, formats in DATE_FAMILIES.items()}
     counts = {name: parsed.len() - parsed.null_count() for name, parsed in families.items()}
     best = max(families, key=lambda name: counts[name])
     if counts[best] == 0:
@@ -406,9 +411,9 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
         text = text.str.strip_chars()
         distinct = text.filter(parsed.is_null()).drop_nulls().unique(maintain_order=True)
         if date_format is not None:
-            read = read_dates(distinct, DATE_FAMILIES.get(date_format, (date_format,)))
+            read = read_dates(distinct, DATE_FAMILIES.get(date_format, (date_format,)), as_written=True)
         else:
-            family = date_family(distinct)
+            family = date_family(distinct, as_written=True)
             if family.ambiguous and undecided == "error":  # 03/01/2024: 3 January or 1 March
                 from churnops.escape import one_line_short
 

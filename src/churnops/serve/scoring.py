@@ -81,7 +81,7 @@ def _dates_one_by_one(frame: Any, columns: list[str]) -> Any:
             if iso is not None:
                 found[value] = iso
                 continue
-            family = date_family(pl.Series([value]))
+            family = date_family(pl.Series([value]), as_written=True)  # its calendar day, as written
             if family.ambiguous:
                 raise AmbiguousDates(
                     name,
