@@ -149,6 +149,43 @@ def test_offsets_and_time_zones_are_placed_in_utc():
 
 
 @pytest.mark.parametrize(
+    ("written", "local", "offset_minutes"),
+    [
+        ("2024-01-07T23:30:00-02:00", dt.datetime(2024, 1, 7, 23, 30), -120),
+        ("2024-01-07 23:30:00 -0200", dt.datetime(2024, 1, 7, 23, 30), -120),  # a space before the offset
+        ("2024-01-08T00:30:00+05:30", dt.datetime(2024, 1, 8, 0, 30), 330),
+        ("2024-01-07T23:30:00-05", dt.datetime(2024, 1, 7, 23, 30), -300),  # hours only
+        ("2024-01-08T00:30:00.250+01:00", dt.datetime(2024, 1, 8, 0, 30, 0, 250_000), 60),
+        ("2024-01-07T23:30+14:00", dt.datetime(2024, 1, 7, 23, 30), 840),
+    ],
+)
+def test_a_time_with_its_offset_is_one_instant_for_chunks_and_its_day_as_written_for_statistics(
+    written, local, offset_minutes
+):
+    """Time chunks place a time at its instant in UTC, the statistics take its calendar day as
+    written; both read the same writings of the offset (a space before it, hours only, ``%:z``)."""
+    from churnops.monitor.prepare import coerce_datetime
+
+    instant = local - dt.timedelta(minutes=offset_minutes)
+    assert as_datetime(pl.Series([written]), "day").to_list() == [instant]
+    days = coerce_datetime(pl.Series([written])).series.to_list()
+    assert days == [float((local.date() - dt.date(1970, 1, 1)).days)]
+    if "T" in written and written[19:20] in "+-" and written[22:23] == ":":
+        told = coerce_datetime(pl.Series([written]), "%Y-%m-%dT%H:%M:%S%:z").series.to_list()
+        assert told == days  # a format of the user's with %:z reads it the same way
+
+
+@pytest.mark.parametrize("written", ["2024-01-07T23:30:00+25:00", "2024-01-07T23:30:00+99:99", "2024-01-07T23:30-0260"])
+def test_a_time_with_an_offset_that_is_none_is_no_time(written):
+    from churnops.monitor.prepare import coerce_datetime
+
+    read = coerce_datetime(pl.Series([written]))
+    assert read.series.to_list() == [None] and read.unparsable == 1
+    with pytest.raises(InputDataError, match="holds no dates"):
+        as_datetime(pl.Series([written]), "day")
+
+
+@pytest.mark.parametrize(
     ("written", "time_format", "message"),
     [
         (["01/05/2024", "02/06/2024"], None, "read as day/month and as month/day: set drift.time_format"),

@@ -280,37 +280,46 @@ DATE_FAMILIES = {"iso": ISO_FORMATS, "day-first": DAY_FIRST, "month-first": MONT
 tie between them is decided."""
 
 
-UTC_OFFSET = r"[+-][0-9]{2}(:?[0-9]{2})?$"
-"""A UTC offset ending a time (``+02:00``, ``-0500``, ``+01``)."""
+UTC_OFFSET = r"\s*([+-])(0[0-9]|1[0-4])(?::?([0-5][0-9]))?$"
+"""A UTC offset ending a time (``+02:00``, ``-0500``, ``+05:30``, `` +01``): from -14:00 to +14:00,
+so that ``+25:00`` reads as no time."""
+OFFSET_DIRECTIVE = re.compile(r"\s*%(?::{1,3}|#)?z$")
+"""A format's closing UTC offset (``%z``, ``%:z``, ``%::z``, ``%#z``), with the spaces before it."""
 
 
 def read_dates(text: pl.Series, formats: tuple[str, ...], as_written: bool = False) -> pl.Series:
     """``text`` read with the first of ``formats`` that reads each value, as datetimes without a
-    zone; what no format reads is missing. A time written with its UTC offset is that instant in
-    UTC, or with ``as_written`` the day and time as written, in the writer's own zone (a date's
-    calendar day, as a Parquet column's time zone is kept); one written in UTC (``Z``, `` UTC``)
-    is the UTC day and time either way.
+    zone; what no format reads is missing. A time written with its UTC offset (a format ending in
+    ``%z``) is that instant in UTC, or with ``as_written`` the day and time as written, in the
+    writer's own zone (a date's calendar day, as a Parquet column's time zone is kept); one written
+    in UTC (``Z``, `` UTC``) is the UTC day and time either way. Both read the same offsets.
 
     >>> read_dates(pl.Series(["31/01/2024", "x"]), DAY_FIRST).dt.date().to_list()
     [datetime.date(2024, 1, 31), None]
-    >>> offsets = pl.Series(["2024-01-02T01:00:00+02:00", "2024-01-02T23:30:00-0500"])
+    >>> offsets = pl.Series(["2024-01-02T01:00:00+02:00", "2024-01-02 23:30:00 -05", "2024-01-02T01:00:00+25:00"])
     >>> read_dates(offsets, ISO_FORMATS, as_written=True).to_list()
-    [datetime.datetime(2024, 1, 2, 1, 0), datetime.datetime(2024, 1, 2, 23, 30)]
+    [datetime.datetime(2024, 1, 2, 1, 0), datetime.datetime(2024, 1, 2, 23, 30), None]
     >>> read_dates(offsets, ISO_FORMATS).to_list()
-    [datetime.datetime(2024, 1, 1, 23, 0), datetime.datetime(2024, 1, 3, 4, 30)]
+    [datetime.datetime(2024, 1, 1, 23, 0), datetime.datetime(2024, 1, 3, 4, 30), None]
     """
     out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
+    offset: pl.Series | None = None
     for fmt in formats:
-        source, way = text, fmt
-        if as_written and fmt.endswith("%z"):  # the offset dropped: the time as written
-            source, way = text.str.replace(UTC_OFFSET, ""), fmt[: -len("%z")]
+        way = OFFSET_DIRECTIVE.sub("", fmt)
+        if way != fmt:  # the offset read here, one way for every writing of it
+            if offset is None:
+                offset = _offset_minutes(text)
+            source = text.str.replace(UTC_OFFSET, "")
+        else:
+            source = text
         try:
             parsed = source.str.to_datetime(format=way, strict=False, time_unit="us")
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
             continue
-        if as_written and fmt.endswith("%z"):  # only the values with an offset: the others have their own format
-            parsed = pl.when(text.str.contains(UTC_OFFSET)).then(parsed).otherwise(None)
-            parsed = pl.select(parsed).to_series()
+        if way != fmt:  # only the values with an offset: the others have their own format
+            assert offset is not None
+            shift = pl.duration(minutes=pl.lit(0) if as_written else pl.lit(offset))  # to UTC: less the offset
+            parsed = pl.select(pl.when(pl.lit(offset).is_not_null()).then(pl.lit(parsed) - shift)).to_series()
         parsed = _year_written(text, parsed)
         if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone:
             parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -318,6 +327,18 @@ def read_dates(text: pl.Series, formats: tuple[str, ...], as_written: bool = Fal
         if out.null_count() == 0:
             break
     return out
+
+
+def _offset_minutes(text: pl.Series) -> pl.Series:
+    """The UTC offset closing each value of ``text``, in minutes (null: none, or no valid one).
+
+    >>> _offset_minutes(pl.Series(["2024-01-02T01:00+02:00", "x -0530", "y", "z+2500"])).to_list()
+    [120, -330, None, None]
+    """
+    parts = text.str.extract_groups(UTC_OFFSET).struct.unnest()
+    sign = pl.when(pl.col("1") == "-").then(-1).otherwise(1)
+    minutes = pl.col("2").cast(pl.Int64) * 60 + pl.col("3").cast(pl.Int64).fill_null(0)
+    return parts.select((sign * minutes).alias("offset")).to_series()
 
 
 @dataclass(frozen=True)
