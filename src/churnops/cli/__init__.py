@@ -35,7 +35,8 @@ app = typer.Typer(
     name="churnops",
     help=(
         "Drift monitoring and MLOps pipeline for tabular models, starting with a bank's churn model.\n\n"
-        "Demo on the embedded data: churnops data init && churnops generate && churnops monitor\n\n"
+        "Demo on the embedded data: churnops demo demo (a workspace ./demo with git and DVC, the whole "
+        "pipeline run); or, in this folder: churnops data init && churnops generate && churnops monitor\n\n"
         "Your own data: churnops monitor --reference reference.csv --current batch.csv --target churned\n"
         "(churnops init --reference reference.csv writes a churnops.toml for it)\n\n"
         "Global options (-q, -v, -C DIR) may also follow the command.\n\n" + EXIT_CODES_HELP

@@ -390,7 +390,7 @@ class DriftConfig(_Section):
 
 class ThresholdsConfig(_Section):
     dataset_drift: Annotated[float, Field(ge=0, le=1)] = 0.1
-    """Trigger when the share of drifted feature columns exceeds this (the seed's 0.1)."""
+    """Trigger when the share of drifted feature columns exceeds this (the original project's 0.1)."""
     column_drift: Annotated[float, Field(gt=0)] = 0.1
     """Default threshold of distance tests (drift when distance >= it). p-value tests keep 0.05."""
     data_quality: Annotated[float, Field(ge=0, le=1)] = 0.95
@@ -403,7 +403,7 @@ class ThresholdsConfig(_Section):
     """Evidently's own dataset rule (share >= drift_share), reported for comparison."""
     trigger_on: list[Signal] = ["data", "target", "model"]
     """Which findings write trigger.txt and alert: data drift, target (churn rate) drift, the
-    model (prediction drift or decay), data quality. ["data"] is the seed's rule exactly."""
+    model (prediction drift or decay), data quality. ["data"] is the original project's rule exactly."""
 
     @field_validator("trigger_on")
     @classmethod

@@ -670,7 +670,7 @@ def starter_config(
         "domains = {}    # allowed [min, max] per column, e.g. { age = [18, 120] }: values outside are quality errors",
         "",
         "[thresholds]",
-        "dataset_drift = 0.1    # alert when more than this share of columns drifted (the seed's rule)",
+        "dataset_drift = 0.1    # alert when more than this share of columns drifted (the original project's rule)",
         "column_drift = 0.1    # threshold of distance tests (normed Wasserstein, Jensen-Shannon)",
         "data_quality = 0.95    # quality score below this is a warning",
         'trigger_on = ["data", "target", "model"]    # findings that write trigger.txt; add "quality" to alert on it',
