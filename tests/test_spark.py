@@ -192,17 +192,26 @@ def test_csv_text_is_typed_as_churnops_reads_it(workspace, cli, spark):
 
 def test_codes_with_leading_zeros_of_a_parquet_reference_meet_a_csv_batch(workspace, cli, spark):
     """Branch codes held as text by a Parquet reference (``07014``) keep their zeros in a CSV batch
-    read by Spark, as by the local engine: they were read as numbers, and no label met its own."""
+    read by Spark, as by the local engine: they were read as numbers, and no label met its own -
+    also in a file with decimal commas, where a text column of numbers only became floats."""
     rng = np.random.default_rng(4)
     pool = [f"{rng.choice([0, 0, 1])}{rng.integers(1000, 10000)}" for _ in range(20)]
     for name, n in (("ref", 3000), ("cur", 1500)):
         frame = pl.DataFrame({"branch": rng.choice(pool, n), "spend": rng.gamma(2.0, 100.0, n)})
         frame.write_parquet(workspace / f"{name}.parquet")
         frame.write_csv(workspace / f"{name}.csv")
+        frame.with_columns(pl.col("spend").round(2).cast(pl.String).str.replace(".", ",", literal=True)).write_csv(
+            workspace / f"{name}_comma.csv", separator=";"
+        )
     local = run(cli, workspace, "-r", "ref.parquet", "-p", "cur.parquet", "--target", "", "--mode", "streaming")
     on_spark = run(cli, workspace, "-r", "ref.parquet", "-p", "cur.csv", "--target", "", "--engine", "spark")
     assert on_spark["columns"]["branch"]["current"]["shares"] == local["columns"]["branch"]["current"]["shares"]
     assert on_spark["columns"]["branch"]["drift_score"] == pytest.approx(local["columns"]["branch"]["drift_score"])
+    comma = ("--set", "data.decimal=','", "--set", "data.separator=';'")
+    on_spark = run(
+        cli, workspace, "-r", "ref.parquet", "-p", "cur_comma.csv", "--target", "", "--engine", "spark", *comma
+    )
+    assert on_spark["columns"]["branch"]["current"]["shares"] == local["columns"]["branch"]["current"]["shares"]
 
 
 def test_odd_csv_files_read_as_churnops_reads_them(workspace, cli, spark):

@@ -283,23 +283,21 @@ def _read_csv(
     frame = read()
     if dialect.decimal != ",":
         return frame
-    kept = [name for name in text if name in frame.columns]  # text, even when numbers
-    if kept and len(kept) == frame.width:
-        return frame
-    read_again = decimal_comma_floats(
-        frame.drop(kept), lambda names: read(schema_overrides={name: pl.String for name in names}).select(names)
+    return decimal_comma_floats(
+        frame, lambda names: read(schema_overrides={name: pl.String for name in names}).select(names), keep=text
     )
-    return pl.concat([read_again, frame.select(kept)], how="horizontal").select(frame.columns) if kept else read_again
 
 
-def decimal_comma_floats(frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = ()) -> pl.DataFrame:
+def decimal_comma_floats(
+    frame: pl.DataFrame, as_text: Any, numeric: Collection[str] = (), keep: Collection[str] = ()
+) -> pl.DataFrame:
     """A piece of a file whose decimal mark is a comma, its text cells read as numbers where they
     are (:func:`decimal_comma_text`) - its decimal columns included: polars reads ``41.989`` as
     41.989 in a column it typed from ``578,5`` cells, where the point groups digits (41989).
     ``as_text(names)`` reads those columns of the same rows again as text; ``numeric`` are columns
-    known to hold numbers (see :func:`decimal_comma_text`)."""
+    known to hold numbers, ``keep`` text columns left as written (see :func:`decimal_comma_text`)."""
     floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    others = decimal_comma_text(frame.drop(floats), numeric)
+    others = decimal_comma_text(frame.drop(floats), numeric, keep)
     if not floats:
         return others
     text = decimal_comma_text(as_text(floats), floats)  # once per cell: '1,500' -> '1.500', never -> '1500'
@@ -331,7 +329,7 @@ DRESSED = (
 it, or spaces around it: 13,8 %, 9 081,84 EUR sign, EUR sign 1.234,5, '  9081,84'."""
 
 
-def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl.DataFrame:
+def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = (), keep: Collection[str] = ()) -> pl.DataFrame:
     """For a file whose decimal mark is a comma (once per cell: ``1.500`` from ``1,5`` must not be
     read again): its numbers read as numbers - points or spaces grouping digits (``15.992``,
     ``15 992``: fifteen thousand, not fifteen), a comma before the decimals (``1,5``, ``1,5e3``).
@@ -343,7 +341,8 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     any other text column is left as written (codes such as ``3.456`` beside ``C12`` keep their text). The
     ``numeric`` columns - known to hold numbers - get their number cells written as numbers are
     elsewhere (``15992``, ``1234567.89``, ``1.5``) whatever else they hold, so that the monitoring
-    reads them and counts the rest as not numbers.
+    reads them and counts the rest as not numbers. The ``keep`` columns stay as written, numbers or
+    not (codes such as ``07014`` that the other table holds as text).
 
     >>> frame = pl.DataFrame({"a": ["15.992", "1.234.567,89", "1,5", "3"], "b": ["1.234", "C1", "0.578", None]})
     >>> out = decimal_comma_text(frame)
@@ -358,8 +357,10 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = ()) -> pl
     ['13.8%', '9081.84\u20ac', '\u20ac1234.5', 'n/a']
     >>> decimal_comma_text(frame, numeric={"b"})["b"].to_list()
     ['1234', 'C1', '0.578', None]
+    >>> decimal_comma_text(pl.DataFrame({"code": ["07014", "1,5"]}), keep={"code"})["code"].to_list()
+    ['07014', '1,5']
     """
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String and name not in keep]
     if not text:
         return frame
 
@@ -1065,11 +1066,7 @@ class TableReader:
             options = {**self.dialect.options(), "null_values": nulls, "try_parse_dates": False}
             return pl.read_csv(data, columns=indices, infer_schema=False, **options)
 
-        kept = [name for name in self._as_text if name in frame.columns]  # text, even when numbers
-        if not kept or len(kept) == frame.width:
-            return decimal_comma_floats(frame, as_text, numeric) if not kept else frame
-        read = decimal_comma_floats(frame.drop(kept), as_text, numeric)
-        return pl.concat([read, frame.select(kept)], how="horizontal").select(frame.columns)
+        return decimal_comma_floats(frame, as_text, numeric, keep=self._as_text)
 
 
 INFER_ROWS = 10_000

@@ -29,7 +29,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -517,11 +517,13 @@ INPUT_ERROR = "churnops-input: "
 """How a task says the data are at fault (the driver turns it into one line, exit code 2)."""
 
 
-def typed_batch(batch: Any, types: dict[str, Any], decimal_comma: bool, utf8: bool = False) -> Any:
+def typed_batch(
+    batch: Any, types: dict[str, Any], decimal_comma: bool, utf8: bool = False, text: Collection[str] = ()
+) -> Any:
     """A CSV batch's text as churnops' reader types it: null spellings made null, then each
     column given its type where its text has it (:func:`churnops.data.io.typed_where_possible`,
     as for a local CSV piece read as text). ``utf8``: refuse text Spark could not decode (it
-    would be compared as garbled categories)."""
+    would be compared as garbled categories); ``text``: columns kept as text (as the local reader's)."""
     import polars as pl
 
     from churnops.data.io import typed_where_possible
@@ -544,7 +546,7 @@ def typed_batch(batch: Any, types: dict[str, Any], decimal_comma: bool, utf8: bo
     if decimal_comma:  # as churnops' own CSV reader reads such text (15.992 with a decimal comma: 15992)
         from churnops.data.io import decimal_comma_text
 
-        frame = decimal_comma_text(frame)
+        frame = decimal_comma_text(frame, keep=text)
     return typed_where_possible(frame, types, decimal_comma)
 
 
@@ -603,6 +605,8 @@ class PartPlan:
     offsets: dict[int, int] | None = None
     """Row window: each partition's first row number in the table (None: every row)."""
     window: tuple[int, int] | None = None
+    text: list[str] = field(default_factory=list)
+    """CSV: columns kept as text whatever their cells look like (codes with leading zeros)."""
 
 
 PIECE_BYTES = 8 << 20
@@ -647,7 +651,7 @@ def summarize(
             else:
                 batch = pa.RecordBatch.from_arrays(batch.columns, names=plan.columns)
             chunk = (
-                typed_batch(batch, plan.csv_types, plan.decimal_comma, plan.utf8)
+                typed_batch(batch, plan.csv_types, plan.decimal_comma, plan.utf8, plan.text)
                 if plan.csv_types is not None
                 else arrow_batch(batch)
             )
@@ -753,10 +757,11 @@ def _plan(
     that the reference holds as text)."""
     source = table.source
     types = csv_types(table, columns, dialect) if source.kind == "csv" else None
-    if types is not None and text:
+    kept = [name for name in text if types is not None and name in types]
+    if types is not None and kept:
         import polars as pl
 
-        types.update({name: pl.String() for name in text if name in types})
+        types.update({name: pl.String() for name in kept})
     offsets = None
     if window is not None:
         if source.local_file is None:
@@ -774,8 +779,9 @@ def _plan(
     utf8 = source.kind == "csv" and dialect.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
     placeholders = [table.placeholder(c) for c in columns]
     width = len(table.header) if source.kind == "csv" else 0
+    decimal_comma = dialect.decimal == ","
     return PartPlan(
-        list(columns), placeholders, types, dialect.decimal == ",", utf8, width, dialect.separator, offsets, window
+        list(columns), placeholders, types, decimal_comma, utf8, width, dialect.separator, offsets, window, text=kept
     )
 
 
