@@ -548,15 +548,8 @@ class EventLog:
             known = self._known(ids)
             unscored = self._known(list(known), scored=False)
             rows = [(event_id, label, now) for event_id, label in latest.items() if event_id in known]
-            with _not_written():
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:  # SQLite may have rolled back itself
-                        self._db.execute("ROLLBACK")
-                    raise
+            with _not_written(), self._immediate():
+                self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
         return (
             len(rows),
             [event_id for event_id in ids if event_id not in known],
@@ -652,6 +645,19 @@ class EventLog:
         keys = ("window", "events", "closed_at", "evaluated_at", "status", "headline", "score")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One write transaction on the writer's connection (the caller holds the lock): committed
+        when the block ends, rolled back when it raises - unless SQLite rolled back itself."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
     def size_on_disk(self) -> int:
         """Bytes of the log's file and of its write-ahead log (0 for one that cannot be read)."""
         size = 0
@@ -679,24 +685,15 @@ class EventLog:
                 return -1, 0
             if row[0] is None:
                 return int(oldest), 0
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self._db.execute(
-                    "SELECT seq, event_id FROM events WHERE window = ? ORDER BY seq LIMIT ?", (oldest, limit)
-                ).fetchall()
-                ids = [event_id for _, event_id in rows]
-                for start in range(0, len(ids), 900):  # under SQLite's limit of bound values
-                    part = ids[start : start + 900]
-                    marks = ",".join("?" * len(part))
-                    self._db.execute(f"DELETE FROM labels WHERE event_id IN ({marks})", part)  # noqa: S608 - marks only
-                if rows:
-                    self._db.execute("DELETE FROM events WHERE window = ? AND seq <= ?", (oldest, rows[-1][0]))
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back itself
-                    self._db.execute("ROLLBACK")
-                raise
-        return int(oldest), len(rows)
+            with self._immediate():
+                last, count = self._db.execute(
+                    "SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM events WHERE window = ? ORDER BY seq LIMIT ?)",
+                    (oldest, limit),
+                ).fetchone()
+                due = "SELECT event_id FROM events WHERE window = ? AND seq <= ?"
+                self._db.execute(f"DELETE FROM labels WHERE event_id IN ({due})", (oldest, last))  # noqa: S608
+                self._db.execute("DELETE FROM events WHERE window = ? AND seq <= ?", (oldest, last))
+        return int(oldest), int(count)
 
     def close(self) -> None:
         """Write what is waiting, stop the writer, close the connections and let the log go."""
