@@ -303,15 +303,13 @@ def read_dates(text: pl.Series, formats: tuple[str, ...], as_written: bool = Fal
     [datetime.datetime(2024, 1, 1, 23, 0), datetime.datetime(2024, 1, 3, 4, 30), None]
     """
     out = pl.Series("time", [None] * text.len(), dtype=pl.Datetime("us"))
-    offset: pl.Series | None = None
+    offset: pl.Series | None = None  # read once, for the first format with an offset
+    bare = text
     for fmt in formats:
         way = OFFSET_DIRECTIVE.sub("", fmt)
-        if way != fmt:  # the offset read here, one way for every writing of it
-            if offset is None:
-                offset = _offset_minutes(text)
-            source = text.str.replace(UTC_OFFSET, "")
-        else:
-            source = text
+        if way != fmt and offset is None:  # the offset read here, one way for every writing of it
+            offset, bare = _offset_minutes(text), text.str.replace(UTC_OFFSET, "")
+        source = bare if way != fmt else text
         try:
             parsed = source.str.to_datetime(format=way, strict=False, time_unit="us")
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
