@@ -54,6 +54,17 @@ def metrics(root: Path) -> dict:
     return json.loads((root / "monitoring" / "monitoring_metrics.json").read_text())
 
 
+def read_alike(root: Path, column: str, *options: str) -> dict[str, dict]:
+    """``churnops monitor`` of ref.csv against cur.csv, then of ref.parquet against cur.parquet
+    (the same tables): the metrics of ``column`` from each, by format."""
+    read = {}
+    for kind in ("csv", "parquet"):
+        done = churnops(root, "monitor", "-r", f"ref.{kind}", "-p", f"cur.{kind}", *options)
+        assert done.returncode == 0, done.stderr
+        read[kind] = metrics(root)["columns"][column]
+    return read
+
+
 def test_shuffled_identifiers_and_text_dates_raise_no_false_alarm(tmp_path):
     """A SQL extract without ORDER BY: customer ids in any order, dates as text; an unchanged batch."""
     rng = np.random.default_rng(5)
@@ -708,12 +719,7 @@ def test_timestamps_with_a_time_zone_are_the_days_of_their_zone(tmp_path):
         frame.write_csv(tmp_path / f"{name}.csv")
         zoned = pl.Series([dt.datetime(d.year, d.month, d.day) for d in days]).dt.replace_time_zone("Europe/Paris")
         frame.with_columns(zoned.alias("opened")).write_parquet(tmp_path / f"{name}.parquet")
-    read = {}
-    for kind in ("csv", "parquet"):
-        args = ("-r", f"ref.{kind}", "-p", f"cur.{kind}", "--target", "churned", "--no-cache")
-        done = churnops(tmp_path, "monitor", *args, "--set", "columns.datetime=['opened']")
-        assert done.returncode == 0, done.stderr
-        read[kind] = metrics(tmp_path)["columns"]["opened"]
+    read = read_alike(tmp_path, "opened", "--target", "churned", "--no-cache", "--set", "columns.datetime=['opened']")
     for side in ("reference", "current"):
         assert read["parquet"][side]["min"] == read["csv"][side]["min"], side
         assert read["parquet"][side]["mean"] == pytest.approx(read["csv"][side]["mean"], abs=1e-9), side
@@ -739,13 +745,8 @@ def test_times_written_with_their_utc_offset_are_the_days_as_written(tmp_path):
         frame.write_parquet(tmp_path / f"{name}.parquet")
         frame.with_columns(pl.col("opened").dt.strftime("%Y-%m-%dT%H:%M:%S%:z")).write_csv(tmp_path / f"{name}.csv")
     assert "+01:00" in (tmp_path / "ref.csv").read_text() and "+02:00" in (tmp_path / "ref.csv").read_text()
-    read = {}
-    for kind in ("csv", "parquet"):
-        args = ("-r", f"ref.{kind}", "-p", f"cur.{kind}", "--target", "", "--no-cache")
-        done = churnops(tmp_path, "monitor", *args, "--set", "columns.datetime=['opened']")
-        assert done.returncode == 0, done.stderr
-        read[kind] = metrics(tmp_path)["columns"]["opened"]
-        assert read[kind]["current"]["unparsable"] == 0
+    read = read_alike(tmp_path, "opened", "--target", "", "--no-cache", "--set", "columns.datetime=['opened']")
+    assert read["csv"]["current"]["unparsable"] == read["parquet"]["current"]["unparsable"] == 0
     for side in ("reference", "current"):
         for key in ("min", "max", "mean"):
             assert read["parquet"][side][key] == pytest.approx(read["csv"][side][key], abs=1e-9), (side, key)

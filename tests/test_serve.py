@@ -40,6 +40,14 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def refused_at_start(root: Path, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess:
+    """``churnops serve --port 0 *args`` in ``root``, which should refuse to start (and so return)."""
+    return subprocess.run(
+        [sys.executable, "-m", "churnops", "serve", "--port", "0", *args],
+        cwd=root, capture_output=True, text=True, timeout=600, env={**os.environ, "CHURNOPS_API_TOKEN": token},
+    )  # fmt: skip
+
+
 def _events(frame: pl.DataFrame, prefix: str) -> list[dict]:
     return [{"event_id": f"{prefix}-{i}", **row} for i, row in enumerate(frame.to_dicts())]
 
@@ -196,23 +204,14 @@ def test_hostile_requests_get_a_clear_4xx_and_write_nothing(project):
 
 
 def test_the_service_refuses_to_start_unsafely(project):
-    without = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0"],
-        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": ""},
-    )  # fmt: skip
+    without = refused_at_start(project, token="")
     assert without.returncode == 2 and "set the environment variable CHURNOPS_API_TOKEN" in without.stderr
-    exposed = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--host", "0.0.0.0", "--insecure-no-auth"],
-        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": ""},
-    )  # fmt: skip
+    exposed = refused_at_start(project, "--host", "0.0.0.0", "--insecure-no-auth", token="")
     assert exposed.returncode == 2 and "only allowed on 127.0.0.1" in exposed.stderr
     (project / "monitoring").mkdir(exist_ok=True)
     (project / "elsewhere.db").write_text("")
     (project / "monitoring" / "events.db").symlink_to(project / "elsewhere.db")
-    linked = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0"],
-        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
-    )  # fmt: skip
+    linked = refused_at_start(project)
     assert linked.returncode == 2 and "symbolic link" in linked.stderr
     assert (project / "elsewhere.db").read_text() == ""
 
@@ -284,10 +283,7 @@ def test_a_window_period_closes_a_window_that_is_not_full(project):
         assert json.loads(drift)["open_window"]["window"] == 1
     finally:
         service.stop()
-    bad = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.window_period=2w"],
-        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
-    )  # fmt: skip
+    bad = refused_at_start(project, "--set", "serve.window_period=2w")
     assert bad.returncode == 2 and "is not a period like 30s" in bad.stderr
 
 
@@ -530,16 +526,11 @@ def test_what_an_outside_review_found_stays_fixed(project):
     (project / "monitoring" / "events.db").unlink()
     with sql.connect(project / "monitoring" / "events.db") as db:
         db.execute("CREATE TABLE runs (id INTEGER)")
-    foreign = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0"],
-        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
-    )  # fmt: skip
+    foreign = refused_at_start(project)
     assert foreign.returncode == 2 and "not churnops' event log" in foreign.stderr
-    dated = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.event_log=monitoring/other.db",
-         "--set", 'serve.detectors=["Date of Birth"]'],
-        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
-    )  # fmt: skip
+    dated = refused_at_start(
+        project, "--set", "serve.event_log=monitoring/other.db", "--set", 'serve.detectors=["Date of Birth"]'
+    )
     assert dated.returncode == 2 and "not a tested numerical column" in dated.stderr
 
 
@@ -632,10 +623,9 @@ def test_a_challenger_scores_its_share_of_customers_for_good_and_the_arms_are_co
     # the same model in both arms: not better, whatever the draw of customers
     assert 0.0 <= model["comparison"]["p_value"] <= 1.0 and model["comparison"]["promote"] is False
     assert "not significantly better" in model["comparison"]["reason"]
-    bad = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.ab.share=0.5",
-         "--set", "serve.ab.key=nope", "--set", "serve.event_log=monitoring/ab2.db"],
-        cwd=trained, capture_output=True, text=True, timeout=600, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
+    bad = refused_at_start(
+        trained, "--set", "serve.ab.share=0.5", "--set", "serve.ab.key=nope",
+        "--set", "serve.event_log=monitoring/ab2.db",
     )  # fmt: skip
     assert bad.returncode == 2 and "serve.ab.key" in bad.stderr
 
@@ -1726,8 +1716,5 @@ def test_events_older_than_keep_events_are_deleted_and_the_windows_stay(project)
         assert restarted.window(0)["current"]["rows"] == WINDOW  # the window's numbers stay
     finally:
         restarted.stop()
-    done = subprocess.run(
-        [sys.executable, "-m", "churnops", "serve", "--port", "0", "--set", "serve.keep_events=2w"],
-        cwd=project, capture_output=True, text=True, timeout=120, env={**os.environ, "CHURNOPS_API_TOKEN": TOKEN},
-    )  # fmt: skip
+    done = refused_at_start(project, "--set", "serve.keep_events=2w")
     assert done.returncode == 2 and "serve.keep_events" in done.stderr and "12h or 90d" in done.stderr, done.stderr
