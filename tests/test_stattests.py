@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from churnops.monitor.binning import binned_shares
+from churnops.monitor.binning import binned_shares, sorted_histogram
 from churnops.monitor.stattests import (
     REGISTRY,
     TestResult,
@@ -204,6 +204,20 @@ def test_evidently_binning_ignores_n_bins():
 floats = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 samples = st.lists(floats, min_size=2, max_size=60).map(lambda v: np.sort(np.array(v)))
 codes = st.lists(st.integers(0, 5), min_size=2, max_size=60).map(np.array)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-20, 20), min_size=1, max_size=80),
+    st.lists(st.integers(-25, 25), min_size=2, max_size=8, unique=True),
+    st.booleans(),
+)
+def test_counting_sorted_values_on_bins_is_numpys_histogram(values, edges, weighted):
+    """Values on the edges, below, above and repeated: the same counts as np.histogram's."""
+    values, edges = np.sort(np.array(values, dtype=np.float64) / 2), np.sort(np.array(edges, dtype=np.float64) / 2)
+    weights = np.arange(1, values.size + 1, dtype=np.int64) if weighted else None
+    expected = np.histogram(values, edges, weights=weights)[0]
+    assert sorted_histogram(values, edges, weights).tolist() == expected.tolist()
 
 
 @settings(max_examples=60, deadline=None)

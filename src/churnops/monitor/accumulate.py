@@ -24,6 +24,7 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
+    distinct_counts,
     is_long_label,
     label_key,
     label_order,
@@ -99,8 +100,7 @@ class NumericAccumulator:
             distinct = np.unique(probe, return_counts=True)[0].size
             self.counting = distinct <= max(COUNTS_MODE_RATIO * probe.size, 1)
         if self.counting:
-            distinct, counts = np.unique(values, return_counts=True)
-            self._add_counts(distinct, counts.astype(np.int64))
+            self._add_counts(*distinct_counts(values))
         else:
             self.chunks.append(values)
 

@@ -29,6 +29,28 @@ Binning = Literal["evidently", "quantile"]
 EVIDENTLY_MAX_DISCRETE = 20
 
 
+def sorted_histogram(values: FloatArray, edges: FloatArray, weights: Weights = None) -> NDArray[np.int64]:
+    """``np.histogram(values, edges, weights=weights)[0]`` for values already sorted.
+
+    NumPy sorts the values again, in blocks, to count them (35 ms for a million values); here
+    each edge is looked up once. The same bins: ``[a, b)``, the last one ``[a, b]``, values
+    outside the edges left out.
+
+    >>> values, edges = np.array([0.0, 1.0, 1.0, 2.5, 3.0, 9.0]), np.array([1.0, 2.0, 3.0])
+    >>> sorted_histogram(values, edges).tolist(), np.histogram(values, edges)[0].tolist()
+    ([2, 2], [2, 2])
+    >>> sorted_histogram(values, edges, np.array([1, 2, 3, 4, 5, 6])).tolist()
+    [5, 9]
+    """
+    positions = np.concatenate(
+        [np.searchsorted(values, edges[:-1], side="left"), np.searchsorted(values, edges[-1:], side="right")]
+    )
+    if weights is None:
+        return np.diff(positions).astype(np.int64)
+    running = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(weights, dtype=np.int64)])
+    return np.diff(running[positions])
+
+
 def value_counts_aligned(
     reference: NDArray[np.generic], current: NDArray[np.generic]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -156,8 +178,8 @@ def binned_shares(
         elif n_distinct(reference, ref_w) > EVIDENTLY_MAX_DISCRETE:
             low, high = min(reference[0], current[0]), max(reference[-1], current[-1])
             edges = sturges_edges(low, high, total(reference, ref_w) + total(current, cur_w))
-            ref_counts = np.histogram(reference, edges, weights=ref_w)[0]
-            cur_counts = np.histogram(current, edges, weights=cur_w)[0]
+            ref_counts = sorted_histogram(reference, edges, ref_w)
+            cur_counts = sorted_histogram(current, edges, cur_w)
         else:
             ref_counts, cur_counts = weighted_counts_aligned(reference, current, ref_w, cur_w)  # type: ignore[arg-type]
         n_ref, n_cur = total(reference, ref_w), total(current, cur_w)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from churnops.monitor.binning import distinct
+from churnops.monitor.binning import distinct, sorted_histogram
 from churnops.monitor.prepare import LABEL_KEY, MAX_LABEL_CHARS, CategoricalSample, NumericalSample, label_key
 from churnops.monitor.results import ColumnSummary, Distribution
 
@@ -209,7 +209,7 @@ def numerical_distribution(reference: NumericalSample, current: NumericalSample)
     shares = []
     for sample in (reference, current):
         values = np.round(sample.values) if integer and sample.relative_error else sample.values
-        counts = np.histogram(np.clip(values, edges[0], edges[-1]), edges, weights=sample.weights)[0]
+        counts = sorted_histogram(np.clip(values, edges[0], edges[-1]), edges, sample.weights)  # still sorted
         shares.append((counts / sample.count).tolist())
     if integer:
         bins = [(math.ceil(a), math.floor(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
