@@ -220,6 +220,29 @@ def test_counting_sorted_values_on_bins_is_numpys_histogram(values, edges, weigh
     assert sorted_histogram(values, edges, weights).tolist() == expected.tolist()
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(-(2**60), 2**60).map(float), st.sampled_from([0.0, -0.0, 1.5, 1e300])), max_size=60),
+    st.booleans(),
+)
+def test_polars_sorts_and_counts_as_numpy_does(values, large):
+    """Whichever library sorts or counts (polars for large arrays), the numbers are NumPy's."""
+    from churnops.monitor import prepare
+
+    array = np.array(values, dtype=np.float64)
+    counts = np.arange(1, array.size + 1, dtype=np.int64)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(prepare, "WITH_POLARS_FROM", 0 if large else 10**9)
+        ordered = prepare.sorted_copy(array)
+        distinct, distinct_counts = prepare.distinct_counts(array)
+        keys, sums = prepare.summed_counts(array, counts)
+    assert ordered.tolist() == np.sort(array).tolist() and ordered.flags.writeable
+    expected = np.unique(array, return_counts=True)
+    assert distinct.tolist() == expected[0].tolist() and distinct_counts.tolist() == expected[1].tolist()
+    assert keys.tolist() == expected[0].tolist()
+    assert sums.tolist() == [int(counts[array == key].sum()) for key in expected[0]]
+
+
 @settings(max_examples=60, deadline=None)
 @given(samples)
 def test_a_sample_against_itself(values):

@@ -29,6 +29,7 @@ from churnops.monitor.prepare import (
     label_key,
     label_order,
     shorten_labels,
+    summed_counts,
 )
 from churnops.monitor.sketch import EXACT_DISTINCT_LIMIT, RELATIVE_ERROR, ExactCounts, LogHistogram
 
@@ -105,12 +106,10 @@ class NumericAccumulator:
             self.chunks.append(values)
 
     def _add_counts(self, distinct: NDArray[np.float64], counts: NDArray[np.int64]) -> None:
-        merged, inverse = np.unique(np.concatenate([self.distinct, distinct]), return_inverse=True)
-        self.counts = np.bincount(inverse, weights=np.concatenate([self.counts, counts]), minlength=merged.size).astype(
-            np.int64
+        self.distinct, self.counts = summed_counts(
+            np.concatenate([self.distinct, distinct]), np.concatenate([self.counts, counts])
         )
-        self.distinct = merged
-        if merged.size > COUNTS_MODE_LIMIT:
+        if self.distinct.size > COUNTS_MODE_LIMIT:
             self.chunks = [np.repeat(self.distinct, self.counts)]
             self.distinct, self.counts, self.counting = np.zeros(0), np.zeros(0, dtype=np.int64), False
 

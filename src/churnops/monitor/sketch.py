@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from churnops.monitor.prepare import distinct_counts, summed_counts
+
 RELATIVE_ERROR = 1e-4
 """Relative accuracy of :class:`LogHistogram` (a = 0.01%)."""
 GAMMA = (1.0 + RELATIVE_ERROR) / (1.0 - RELATIVE_ERROR)
@@ -57,8 +59,8 @@ def count_values(values: NDArray[np.generic]) -> tuple[FloatArray, IntArray]:
             counts = np.bincount((values - low).astype(np.intp, copy=False))
             present = np.flatnonzero(counts)
             return (present + low).astype(np.float64), counts[present].astype(np.int64)
-    distinct, counts = np.unique(values, return_counts=True)
-    return distinct.astype(np.float64, copy=False), counts.astype(np.int64)
+    distinct, counts = distinct_counts(values)
+    return distinct.astype(np.float64, copy=False), counts
 
 
 def merge_counts(
@@ -72,8 +74,7 @@ def merge_counts(
         return parts[0]
     keys = np.concatenate([p[0] for p in parts])
     counts = np.concatenate([p[1] for p in parts])
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    return distinct, np.bincount(inverse, weights=counts, minlength=distinct.size).astype(np.int64)
+    return summed_counts(keys, counts)
 
 
 @dataclass
