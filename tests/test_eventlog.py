@@ -487,3 +487,47 @@ def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_delet
         assert log.total() == 9
     finally:
         log.close()
+
+
+def test_windows_waiting_for_their_evaluation_are_counted_and_said_once_behind_and_once_caught_up(tmp_path, caplog):
+    """Windows closing faster than they are evaluated pile up: the count is there all along (for
+    ``churnops_serve_windows_waiting``), falling behind is said once, and so is catching up."""
+    import logging
+
+    from churnops.serve.windows import BEHIND_WINDOWS, WindowEvaluator
+
+    log = EventLog(tmp_path / "events.db", window_size=3)
+    release, started = threading.Event(), threading.Event()
+
+    def evaluate(window: int) -> dict:
+        started.set()
+        assert release.wait(60), "the test never released the evaluation"
+        return {"window": window}
+
+    evaluator = WindowEvaluator(log, None)
+    evaluator.evaluate = evaluate  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.submit([0])
+            assert started.wait(60)
+            assert evaluator.waiting == 1
+            evaluator.submit(list(range(1, BEHIND_WINDOWS - 1)))
+            assert evaluator.waiting == BEHIND_WINDOWS - 1
+            assert not [r for r in caplog.records if "wait for their evaluation" in r.getMessage()]
+            evaluator.submit([BEHIND_WINDOWS - 1, BEHIND_WINDOWS, BEHIND_WINDOWS + 1])
+            assert evaluator.waiting == BEHIND_WINDOWS + 2
+            release.set()
+            evaluator.wait()
+        said = [record.getMessage() for record in caplog.records]
+        behind = [line for line in said if "wait for their evaluation" in line]
+        assert behind == [
+            f"{BEHIND_WINDOWS + 2} closed windows wait for their evaluation; they are all evaluated, in order, as the "
+            "load eases. If windows keep closing faster than they are evaluated, a larger serve.window_size "
+            "closes fewer"
+        ], said
+        caught_up = [line for line in said if "caught up" in line]
+        assert caught_up == [f"the window evaluation has caught up (up to {BEHIND_WINDOWS + 2} windows waited)"], said
+        assert evaluator.waiting == 0 and evaluator.last == {"window": BEHIND_WINDOWS + 1, "metrics": {"window": 11}}
+    finally:
+        release.set()
+        log.close()

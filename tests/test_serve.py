@@ -1143,6 +1143,16 @@ def _evaluated(service: Service, window: int) -> bool:
     return status == 200
 
 
+def _windows_waiting(service: Service) -> int:
+    """Closed windows waiting for their evaluation, as /metrics says it; /v1/drift says the same."""
+    status, exposition, _ = service.request("GET", "/metrics")
+    gauge = [line for line in exposition.decode().splitlines() if line.startswith("churnops_serve_windows_waiting ")]
+    assert status == 200 and len(gauge) == 1, exposition
+    status, drift, _ = service.request("GET", "/v1/drift")
+    assert status == 200 and json.loads(drift)["windows_waiting"] == int(gauge[0].split()[1]), drift
+    return int(gauge[0].split()[1])
+
+
 def test_a_stuck_window_evaluator_holds_up_no_request_and_no_stop(project):
     rows = churnops.generate(3 * WINDOW, start=20_000).to_dicts()
     service = Service(project)  # serve.evaluation_timeout: 600 s
@@ -1155,8 +1165,12 @@ def test_a_stuck_window_evaluator_holds_up_no_request_and_no_stop(project):
         assert service.post(rows[2 * WINDOW :])[0] == 200  # closes window 2 while window 1 waits
         assert service.request("GET", "/healthz")[0] == 200
         assert not _evaluated(service, 1) and not _evaluated(service, 2)  # answered before they were
+        assert _windows_waiting(service) == 2  # said in /metrics, /v1/drift and on the status page
+        assert b"Closed windows waiting for their evaluation: 2." in service.request("GET", "/")[1]
         os.kill(evaluator, signal.SIGCONT)
         assert service.window(1)["current"]["rows"] == service.window(2)["current"]["rows"] == WINDOW
+        assert _windows_waiting(service) == 0
+        assert b"waiting for their evaluation" not in service.request("GET", "/")[1]
     finally:
         for pid in _evaluators(service.process.pid):
             os.kill(pid, signal.SIGCONT)  # never left stopped, whatever failed

@@ -978,6 +978,7 @@ def create_app(state: ServiceState) -> Starlette:
                     "window_size": state.window_size,
                 },
                 "last_closed_window": last,
+                "windows_waiting": state.evaluator.waiting,
                 "detectors": state.detectors.summary(),
                 "model": await run_in_threadpool(model_state),
             }
@@ -1058,6 +1059,9 @@ def create_app(state: ServiceState) -> Starlette:
             "# HELP churnops_serve_windows_closed Windows closed since the log began\n"
             "# TYPE churnops_serve_windows_closed gauge\n"
             f"churnops_serve_windows_closed {state.log.open_window}\n"
+            "# HELP churnops_serve_windows_waiting Closed windows waiting for their evaluation\n"
+            "# TYPE churnops_serve_windows_waiting gauge\n"
+            f"churnops_serve_windows_waiting {state.evaluator.waiting}\n"
             "# HELP churnops_serve_event_log_bytes The event log's size on disk, its write-ahead log included "
             "(serve.keep_events bounds it)\n"
             "# TYPE churnops_serve_event_log_bytes gauge\n"
@@ -1104,6 +1108,9 @@ def create_app(state: ServiceState) -> Starlette:
                 f"<td>{shown}</td><td>{headline}</td><td>{link}</td></tr>"
             )
         table = "".join(rows) or "<tr><td colspan='6'>no window closed yet</td></tr>"
+        waiting = state.evaluator.waiting
+        behind = f" <span class='warning'>Closed windows waiting for their evaluation: {waiting:,}.</span>"
+        behind = behind if waiting else ""
         page = (
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>churnops serve</title>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -1112,7 +1119,7 @@ def create_app(state: ServiceState) -> Starlette:
             ".warning{color:#a60}.ok{color:#060}</style></head><body>"
             "<h1>churnops serve</h1>"
             f"<p>Open window {state.log.open_window}: {state.log.open_count:,} of {state.window_size:,} events. "
-            f"Events in the log: {state.log.total():,}.</p>"
+            f"Events in the log: {state.log.total():,}.{behind}</p>"
             "<h2>Recent windows</h2><table><tr><th>window</th><th>events</th><th>verdict</th><th>score</th>"
             f"<th>why</th><th></th></tr>{table}</table></body></html>"
         )

@@ -247,6 +247,9 @@ RETRIED_AT_ONCE = 4
 
 SAID_EVERY_WINDOWS = 100
 """A pass of :meth:`WindowEvaluator.prune` says what it deleted at least every this many windows."""
+BEHIND_WINDOWS = 10
+"""Closed windows waiting for their evaluation from which the evaluation is said to fall behind
+(once, until it has caught up: then that is said too)."""
 
 
 def _say_deleted(keep: str, deleted: dict[int, int]) -> None:
@@ -288,14 +291,42 @@ class WindowEvaluator:
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
+        self._behind = 0  # the most windows waiting since the evaluation was said to fall behind
+
+    @property
+    def waiting(self) -> int:
+        """Closed windows given to this evaluator and not evaluated yet (nor failed)."""
+        with self._lock:
+            return len(self.submitted - self.done - self.failed)
 
     def submit(self, windows: list[int]) -> None:
         if windows and self.process is not None and self.process.pid is None:
             self._pool.submit(self.process.start)  # on the window thread: it loads meanwhile
-        self.submitted.update(windows)
+        with self._lock:
+            self.submitted.update(windows)
         for window in windows:
             self._pending.append(self._pool.submit(self._evaluate, window))
         self._pending = [f for f in self._pending if not f.done()]
+        self._say_behind()
+
+    def _say_behind(self) -> None:
+        """Say once that closed windows pile up waiting for their evaluation, and once that it has
+        caught up (``churnops_serve_windows_waiting`` follows it all along)."""
+        with self._lock:
+            waiting = self.waiting
+            if waiting >= BEHIND_WINDOWS and not self._behind:
+                self._behind = waiting
+                logger.warning(
+                    "%s closed windows wait for their evaluation; they are all evaluated, in order, as the load "
+                    "eases. If windows keep closing faster than they are evaluated, a larger serve.window_size "
+                    "closes fewer",
+                    waiting,
+                )
+            elif self._behind and waiting == 0:
+                logger.log(NOTICE, "the window evaluation has caught up (up to %s windows waited)", self._behind)
+                self._behind = 0
+            elif self._behind:
+                self._behind = max(self._behind, waiting)
 
     def wait(self) -> None:
         """Block until every submitted window is evaluated (tests, shutdown)."""
@@ -333,6 +364,7 @@ class WindowEvaluator:
                 self.submitted.difference_update(old)
                 self.failed.difference_update(old)
             self._lock.notify_all()
+        self._say_behind()
 
     def prune(self) -> None:
         """With ``serve.keep_events``: delete the events of the windows evaluated and closed
