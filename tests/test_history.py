@@ -332,6 +332,14 @@ def metric_names(expr: str) -> set[str]:
     return set(re.findall(r"\bchurnops_[a-z_]+\b", expr))
 
 
+def served(name: str) -> bool:
+    """Whether ``churnops serve`` exposes the metric ``name`` (a counter's ``_total``, a
+    histogram's ``_bucket`` included)."""
+    service = (REPO / "src" / "churnops" / "serve" / "app.py").read_text()
+    family = re.sub(r"_(total|bucket|count|sum)$", "", name)
+    return f'"{family}' in service or f"{name}{{" in service
+
+
 def test_grafana_dashboard_queries_only_exported_metrics():
     dashboard = json.loads((REPO / "grafana" / "dashboards" / "churnops.json").read_text())
     assert dashboard["uid"] and dashboard["title"] and dashboard["schemaVersion"] >= 30
@@ -344,6 +352,27 @@ def test_grafana_dashboard_queries_only_exported_metrics():
         "Time since last run",
     ):
         assert wanted in titles
+    assert dashboard_metrics(dashboard) <= set(METRIC_NAMES), dashboard_metrics(dashboard) - set(METRIC_NAMES)
+    threshold_panel = next(p for p in dashboard["panels"] if p["title"] == "Dataset drift score over time")
+    assert "churnops_dataset_drift_threshold" in " ".join(t["expr"] for t in threshold_panel["targets"])
+    alerts = (REPO / "prometheus" / "alerts.yml").read_text()
+    names = metric_names(alerts)
+    assert {name for name in names if not name.startswith("churnops_serve_")} <= set(METRIC_NAMES)
+    for name in names:
+        assert name in METRIC_NAMES or served(name), name
+
+
+def test_the_live_traffic_dashboard_queries_what_churnops_serve_exposes():
+    """(``tests/test_serve.py`` has Prometheus scrape a real service and answer every query.)"""
+    dashboard = json.loads((REPO / "grafana" / "dashboards" / "churnops-serve.json").read_text())
+    assert dashboard["uid"] == "churnops-serve" and dashboard["uid"] != "churnops-drift"
+    for name in dashboard_metrics(dashboard):
+        assert name in METRIC_NAMES or served(name), name
+    assert "churnops_serve_windows_waiting" in dashboard_metrics(dashboard)
+
+
+def dashboard_metrics(dashboard: dict) -> set[str]:
+    """The metric names a dashboard's queries use, its panels checked for what Grafana needs."""
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     used = set()
@@ -355,15 +384,7 @@ def test_grafana_dashboard_queries_only_exported_metrics():
             names = metric_names(target["expr"])
             assert names, target["expr"]
             used |= names
-    assert used <= set(METRIC_NAMES), used - set(METRIC_NAMES)
-    threshold_panel = next(p for p in dashboard["panels"] if p["title"] == "Dataset drift score over time")
-    assert "churnops_dataset_drift_threshold" in " ".join(t["expr"] for t in threshold_panel["targets"])
-    alerts = (REPO / "prometheus" / "alerts.yml").read_text()
-    served = {name for name in metric_names(alerts) if name.startswith("churnops_serve_")}
-    assert metric_names(alerts) - served <= set(METRIC_NAMES)
-    service = (REPO / "src" / "churnops" / "serve" / "app.py").read_text()  # what churnops serve exposes
-    for name in served:
-        assert f'"{name.removesuffix("_total")}' in service or f"{name}{{" in service, name
+    return used
 
 
 def test_grafana_provisioning_files():

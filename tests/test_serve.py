@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -1732,3 +1733,60 @@ def test_events_older_than_keep_events_are_deleted_and_the_windows_stay(project)
         restarted.stop()
     done = refused_at_start(project, "--set", "serve.keep_events=2w")
     assert done.returncode == 2 and "serve.keep_events" in done.stderr and "12h or 90d" in done.stderr, done.stderr
+
+
+def test_prometheus_scrapes_the_service_and_answers_every_query_of_its_grafana_dashboard(project, tmp_path):
+    """A real Prometheus scrapes a real ``churnops serve``: every query of
+    ``grafana/dashboards/churnops-serve.json`` (Grafana's variables given their values) answers
+    with data, so no panel of the live-traffic dashboard stays empty."""
+    if shutil.which("prometheus") is None:
+        pytest.skip("needs: prometheus (apt-get install prometheus)")
+    from servers import free_port
+
+    repo = Path(__file__).resolve().parents[1]
+    dashboard = json.loads((repo / "grafana" / "dashboards" / "churnops-serve.json").read_text())
+    rows = churnops.generate(2 * WINDOW + 10, start=20_000).drop("Churn Flag")
+    service = Service(project)
+    port = free_port()
+    target = service.url.removeprefix("http://").rstrip("/")
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - {repo / 'prometheus' / 'alerts.yml'}\n"
+        f"scrape_configs:\n  - job_name: churnops-serve\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+    prometheus = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for start in range(0, rows.height, 500):
+            assert service.post(_events(rows[start : start + 500], f"g{start}"))[0] == 200
+        assert service.window(1)["current"]["rows"] == WINDOW
+        queries = [
+            target_["expr"].replace("$instance", ".*").replace("$__rate_interval", "1m")
+            for panel in dashboard["panels"]
+            for target_ in panel["targets"]
+        ]
+        deadline = time.monotonic() + 300  # Prometheus scrapes every second; a loaded machine may lag
+        for query in queries:
+            while True:  # a rate needs two scrapes: ask again until the answer holds data
+                url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as answer:
+                        result = json.loads(answer.read())["data"]["result"]
+                except OSError:  # Prometheus still starting
+                    result = []
+                if result:
+                    break
+                assert time.monotonic() < deadline, f"no data for {query}"
+                time.sleep(0.5)
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
+        service.stop()
