@@ -489,45 +489,70 @@ def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_delet
         log.close()
 
 
-def test_windows_waiting_for_their_evaluation_are_counted_and_said_once_behind_and_once_caught_up(tmp_path, caplog):
-    """Windows closing faster than they are evaluated pile up: the count is there all along (for
-    ``churnops_serve_windows_waiting``), falling behind is said once, and so is catching up."""
+def test_windows_waiting_for_their_evaluation_are_counted_from_the_log_and_said_at_most_every_ten_minutes(
+    tmp_path, caplog
+):
+    """Closed windows not evaluated yet are counted from the event log (a failed one too), with
+    the age of the oldest; the service says once that they pile up and once that it has caught up,
+    and a burst caught up within the next ten minutes is not said again (the count shows it)."""
     import logging
 
-    from churnops.serve.windows import BEHIND_WINDOWS, WindowEvaluator
+    from churnops.serve.windows import BEHIND_WINDOWS, SAY_BEHIND_EVERY, WindowEvaluator
 
     log = EventLog(tmp_path / "events.db", window_size=3)
-    release, started = threading.Event(), threading.Event()
+    gate, now = threading.Semaphore(0), [0.0]
+    broken: set[int] = set()
 
     def evaluate(window: int) -> dict:
-        started.set()
-        assert release.wait(60), "the test never released the evaluation"
+        if window in broken:  # (tried again after each window evaluated, 3 times)
+            raise OSError("No space left on device")
+        assert gate.acquire(timeout=60), "the test never let the evaluation go on"
+        log.evaluated(window, "ok", "", 0.0)
         return {"window": window}
 
     evaluator = WindowEvaluator(log, None)
     evaluator.evaluate = evaluate  # type: ignore[method-assign]
+    evaluator.clock = lambda: now[0]
+
+    def burst(count: int) -> list[int]:
+        """``count`` windows closed and given to the evaluator, which waits at the gate."""
+        closed = log.append([(None, {"x": 1.0}) for _ in range(3 * count)]).closed
+        evaluator.submit(closed)
+        return closed
+
+    def said(text: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
     try:
         with caplog.at_level(logging.INFO, logger="churnops"):
-            evaluator.submit([0])
-            assert started.wait(60)
-            assert evaluator.waiting == 1
-            evaluator.submit(list(range(1, BEHIND_WINDOWS - 1)))
-            assert evaluator.waiting == BEHIND_WINDOWS - 1
-            assert not [r for r in caplog.records if "wait for their evaluation" in r.getMessage()]
-            evaluator.submit([BEHIND_WINDOWS - 1, BEHIND_WINDOWS, BEHIND_WINDOWS + 1])
-            assert evaluator.waiting == BEHIND_WINDOWS + 2
-            release.set()
+            assert evaluator.waiting() == (0, 0.0)
+            first = burst(BEHIND_WINDOWS + 2)
+            count, age = evaluator.waiting()
+            assert count == BEHIND_WINDOWS + 2 and age >= 0.0
+            gate.release(len(first))
             evaluator.wait()
-        said = [record.getMessage() for record in caplog.records]
-        behind = [line for line in said if "wait for their evaluation" in line]
-        assert behind == [
-            f"{BEHIND_WINDOWS + 2} closed windows wait for their evaluation; they are all evaluated, in order, as the "
-            "load eases. If windows keep closing faster than they are evaluated, a larger serve.window_size "
-            "closes fewer"
-        ], said
-        caught_up = [line for line in said if "caught up" in line]
-        assert caught_up == [f"the window evaluation has caught up (up to {BEHIND_WINDOWS + 2} windows waited)"], said
-        assert evaluator.waiting == 0 and evaluator.last == {"window": BEHIND_WINDOWS + 1, "metrics": {"window": 11}}
+            assert evaluator.waiting() == (0, 0.0)
+            behind = said("closed windows wait for their evaluation")
+            assert len(behind) == 1 and behind[0].startswith(f"{BEHIND_WINDOWS + 2} closed windows wait"), behind
+            assert "(a larger serve.window_size closes fewer) or their evaluation fails" in behind[0]
+            assert said("caught up") == [
+                f"the window evaluation has caught up (up to {BEHIND_WINDOWS + 2} windows waited)"
+            ]
+
+            second = burst(BEHIND_WINDOWS)  # within ten minutes of the first: counted, not said again
+            assert evaluator.waiting()[0] == BEHIND_WINDOWS
+            gate.release(len(second))
+            evaluator.wait()
+            assert len(said("closed windows wait")) == 1 and len(said("caught up")) == 1
+
+            now[0] += SAY_BEHIND_EVERY  # ten minutes later a pile-up is said again
+            broken.add(log.open_window)
+            burst(BEHIND_WINDOWS)
+            gate.release(BEHIND_WINDOWS - 1)
+            evaluator.wait()
+            assert len(said("closed windows wait")) == 2
+            assert evaluator.waiting()[0] == 1  # the failed window still waits (tried again later)
+            assert len(said("caught up")) == 1
     finally:
-        release.set()
+        gate.release(100)
         log.close()

@@ -1149,6 +1149,9 @@ def _windows_waiting(service: Service) -> int:
     status, exposition, _ = service.request("GET", "/metrics")
     gauge = [line for line in exposition.decode().splitlines() if line.startswith("churnops_serve_windows_waiting ")]
     assert status == 200 and len(gauge) == 1, exposition
+    lines = exposition.decode().splitlines()
+    age = [line for line in lines if line.startswith("churnops_serve_oldest_waiting_window_seconds ")]
+    assert len(age) == 1 and (float(age[0].split()[1]) > 0) == (gauge[0] != "churnops_serve_windows_waiting 0"), age
     status, drift, _ = service.request("GET", "/v1/drift")
     assert status == 200 and json.loads(drift)["windows_waiting"] == int(gauge[0].split()[1]), drift
     return int(gauge[0].split()[1])
@@ -1167,7 +1170,7 @@ def test_a_stuck_window_evaluator_holds_up_no_request_and_no_stop(project):
         assert service.request("GET", "/healthz")[0] == 200
         assert not _evaluated(service, 1) and not _evaluated(service, 2)  # answered before they were
         assert _windows_waiting(service) == 2  # said in /metrics, /v1/drift and on the status page
-        assert b"Closed windows waiting for their evaluation: 2." in service.request("GET", "/")[1]
+        assert b"Closed windows waiting for their evaluation: 2 (the oldest for " in service.request("GET", "/")[1]
         os.kill(evaluator, signal.SIGCONT)
         assert service.window(1)["current"]["rows"] == service.window(2)["current"]["rows"] == WINDOW
         assert _windows_waiting(service) == 0

@@ -226,7 +226,8 @@ def test_counting_sorted_values_on_bins_is_numpys_histogram(values, edges, weigh
     st.booleans(),
 )
 def test_polars_sorts_and_counts_as_numpy_does(values, large):
-    """Whichever library sorts or counts (polars for large arrays), the numbers are NumPy's."""
+    """Whichever library sorts or counts (polars for large arrays), the numbers are NumPy's, and
+    a zero is always ``0.0`` (polars and NumPy order ``-0.0`` and ``0.0`` differently)."""
     from churnops.monitor import prepare
 
     array = np.array(values, dtype=np.float64)
@@ -241,6 +242,8 @@ def test_polars_sorts_and_counts_as_numpy_does(values, large):
     assert distinct.tolist() == expected[0].tolist() and distinct_counts.tolist() == expected[1].tolist()
     assert keys.tolist() == expected[0].tolist()
     assert sums.tolist() == [int(counts[array == key].sum()) for key in expected[0]]
+    for result in (ordered, distinct, keys):  # a zero is 0.0 whichever library sorted, whatever the row order
+        assert not np.signbit(result[result == 0]).any()
 
 
 @settings(max_examples=60, deadline=None)

@@ -47,8 +47,9 @@ digit (``n/a yet``, ``-``, ``?``) is numbers with stray cells (see :func:`number
 STRAY_MIN_VALUES = 20
 """Present cells a text column needs before it is taken for numbers."""
 MAX_LABEL_CHARS = 120
-WITH_POLARS_FROM = 10_000  # values: from there polars sorts and counts faster than NumPy (3x at a million)
 """Longer category labels are kept, and shown, as a prefix, their length and a sha1 digest."""
+WITH_POLARS_FROM = 10_000
+"""Values from which polars sorts and counts an array, faster than NumPy (3x at a million)."""
 LABEL_PREFIX_CHARS = MAX_LABEL_CHARS - 40
 LABEL_KEY = re.compile(rf"(.{{{LABEL_PREFIX_CHARS}}})\.\.\. \((\d+) chars, sha1 ([0-9a-f]{{40}})\)", re.DOTALL)
 """What :func:`label_key` writes."""
@@ -528,18 +529,30 @@ def sorted_copy(values: NDArray[Any]) -> NDArray[Any]:
     """``values`` sorted, in a new writable array.
 
     Large arrays go to polars, whose sort uses every core: a million floats in 20 ms on two
-    cores, against NumPy's 60 ms on one. Equal values may come in any order, as with NumPy's
-    default sort (``-0.0`` beside ``0.0``), so the sorted values are the same.
+    cores, against NumPy's 60 ms on one. Equal values may come in any order, and ``-0.0`` equals
+    ``0.0``: a zero is made ``0.0`` (:func:`unsigned_zeros`), so that the smallest or largest
+    value, a bin's edge, never depends on which library sorted, nor on the order of the rows.
 
-    >>> sorted_copy(np.array([3.0, 1.0, 2.0])).tolist()
-    [1.0, 2.0, 3.0]
+    >>> sorted_copy(np.array([3.0, 1.0, 2.0, -0.0])).tolist()
+    [0.0, 1.0, 2.0, 3.0]
     >>> big = np.random.default_rng(1).integers(0, 2**63, WITH_POLARS_FROM, dtype=np.uint64)
     >>> bool(np.array_equal(sorted_copy(big), np.sort(big)))
     True
     """
     if values.size < WITH_POLARS_FROM:
-        return np.sort(values)
-    return pl.Series(values).sort().to_numpy(writable=True)
+        return unsigned_zeros(np.sort(values))
+    return unsigned_zeros(pl.Series(values).sort().to_numpy(writable=True))
+
+
+def unsigned_zeros(values: NDArray[Any]) -> NDArray[Any]:
+    """``values`` (a new array of ours) with each ``-0.0`` made ``0.0``, in place.
+
+    >>> np.signbit(unsigned_zeros(np.array([-0.0, 1.0, -2.0]))).tolist()
+    [False, False, True]
+    """
+    if values.dtype.kind == "f":
+        values += 0.0  # -0.0 + 0.0 is 0.0; every other value is unchanged
+    return values
 
 
 def distinct_counts(values: FloatArray) -> tuple[FloatArray, CountArray]:
@@ -555,7 +568,7 @@ def distinct_counts(values: FloatArray) -> tuple[FloatArray, CountArray]:
     """
     if values.size < WITH_POLARS_FROM:
         distinct, counts = np.unique(values, return_counts=True)
-        return distinct, counts.astype(np.int64)
+        return unsigned_zeros(distinct), counts.astype(np.int64)
     return run_lengths(sorted_copy(values))
 
 
@@ -572,11 +585,11 @@ def summed_counts(keys: NDArray[Any], counts: NDArray[np.integer]) -> tuple[NDAr
     """
     if keys.size < max(WITH_POLARS_FROM, 1):
         distinct, inverse = np.unique(keys, return_inverse=True)
-        return distinct, np.bincount(inverse, weights=counts, minlength=distinct.size).astype(np.int64)
+        return unsigned_zeros(distinct), np.bincount(inverse, weights=counts, minlength=distinct.size).astype(np.int64)
     ordered = pl.DataFrame({"key": keys, "count": counts}).sort("key")
     key, count = ordered["key"].to_numpy(), ordered["count"].to_numpy().astype(np.int64)
     starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-    return key[starts], np.add.reduceat(count, starts)
+    return unsigned_zeros(key[starts]), np.add.reduceat(count, starts)
 
 
 def run_lengths(sorted_values: FloatArray) -> tuple[FloatArray, CountArray]:

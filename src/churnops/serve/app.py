@@ -970,6 +970,7 @@ def create_app(state: ServiceState) -> Starlette:
                 return _problem(404, f"window {number} could not be evaluated (see the service's log)")
             return JSONAnswer({"window": number, "metrics": json.loads(text.decode("utf-8"))})
         last = state.evaluator.last
+        waiting_windows, waited_seconds = await run_in_threadpool(state.evaluator.waiting)
         return JSONAnswer(
             {
                 "open_window": {
@@ -978,7 +979,8 @@ def create_app(state: ServiceState) -> Starlette:
                     "window_size": state.window_size,
                 },
                 "last_closed_window": last,
-                "windows_waiting": state.evaluator.waiting,
+                "windows_waiting": waiting_windows,
+                "oldest_waiting_seconds": round(waited_seconds, 3),
                 "detectors": state.detectors.summary(),
                 "model": await run_in_threadpool(model_state),
             }
@@ -994,6 +996,8 @@ def create_app(state: ServiceState) -> Starlette:
         return HTMLResponse(page.decode("utf-8"), headers=HTML_HEADERS)
 
     async def metrics(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
         text = generate_latest(registry).decode()
         last = state.evaluator.last
         if last is not None:
@@ -1004,6 +1008,7 @@ def create_app(state: ServiceState) -> Starlette:
 
         workers = state.worker_counts
         waiting, waited = (state.budget.waiting, state.budget.waited) if state.budget else (0, 0)
+        waiting_windows, waited_seconds = await run_in_threadpool(state.evaluator.waiting)
 
         lines = [
             "# HELP churnops_serve_closed_connections_total Connections the service cut: a request not sent "
@@ -1059,9 +1064,14 @@ def create_app(state: ServiceState) -> Starlette:
             "# HELP churnops_serve_windows_closed Windows closed since the log began\n"
             "# TYPE churnops_serve_windows_closed gauge\n"
             f"churnops_serve_windows_closed {state.log.open_window}\n"
-            "# HELP churnops_serve_windows_waiting Closed windows waiting for their evaluation\n"
+            "# HELP churnops_serve_windows_waiting Closed windows not evaluated yet (waiting, or failed and to be "
+            "tried again)\n"
             "# TYPE churnops_serve_windows_waiting gauge\n"
-            f"churnops_serve_windows_waiting {state.evaluator.waiting}\n"
+            f"churnops_serve_windows_waiting {waiting_windows}\n"
+            "# HELP churnops_serve_oldest_waiting_window_seconds Seconds since the oldest window not evaluated yet "
+            "closed (0: none)\n"
+            "# TYPE churnops_serve_oldest_waiting_window_seconds gauge\n"
+            f"churnops_serve_oldest_waiting_window_seconds {waited_seconds:.3f}\n"
             "# HELP churnops_serve_event_log_bytes The event log's size on disk, its write-ahead log included "
             "(serve.keep_events bounds it)\n"
             "# TYPE churnops_serve_event_log_bytes gauge\n"
@@ -1094,6 +1104,8 @@ def create_app(state: ServiceState) -> Starlette:
         return JSONAnswer(answer | {"reference_columns": len(state.schema.dtypes), "model": model})
 
     async def status_page(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
         rows = []
         for window in state.log.recent(20):
             number = int(window["window"])
@@ -1108,9 +1120,13 @@ def create_app(state: ServiceState) -> Starlette:
                 f"<td>{shown}</td><td>{headline}</td><td>{link}</td></tr>"
             )
         table = "".join(rows) or "<tr><td colspan='6'>no window closed yet</td></tr>"
-        waiting = state.evaluator.waiting
-        behind = f" <span class='warning'>Closed windows waiting for their evaluation: {waiting:,}.</span>"
-        behind = behind if waiting else ""
+        count, age = await run_in_threadpool(state.evaluator.waiting)
+        behind = (
+            f" <span class='warning'>Closed windows waiting for their evaluation: {count:,} "
+            f"(the oldest for {age:,.0f} s).</span>"
+            if count
+            else ""
+        )
         page = (
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>churnops serve</title>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"

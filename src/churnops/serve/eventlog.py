@@ -592,6 +592,12 @@ class EventLog:
             return "open"
         return "closed" if rows[0][0] is None else "evaluated"
 
+    def waiting(self) -> tuple[int, float | None]:
+        """Closed windows not evaluated yet - waiting for the evaluator, or failed and to be tried
+        again - and when the oldest of them closed (a Unix time; None when there is none)."""
+        rows = self._read("SELECT COUNT(*), MIN(closed_at) FROM windows WHERE evaluated_at IS NULL")
+        return int(rows[0][0]), None if rows[0][1] is None else float(rows[0][1])
+
     def last_evaluated(self) -> int | None:
         rows = self._read("SELECT MAX(window) FROM windows WHERE evaluated_at IS NOT NULL")
         return None if rows[0][0] is None else int(rows[0][0])

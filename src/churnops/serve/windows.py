@@ -17,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -248,8 +249,11 @@ RETRIED_AT_ONCE = 4
 SAID_EVERY_WINDOWS = 100
 """A pass of :meth:`WindowEvaluator.prune` says what it deleted at least every this many windows."""
 BEHIND_WINDOWS = 10
-"""Closed windows waiting for their evaluation from which the evaluation is said to fall behind
-(once, until it has caught up: then that is said too)."""
+"""Closed windows waiting for their evaluation from which the service says so (then once that
+it has caught up); ``churnops_serve_windows_waiting`` counts them all along."""
+SAY_BEHIND_EVERY = 600.0
+"""Seconds: windows waiting are said at most this often (bursts that are caught up within
+seconds said once, not at each burst)."""
 
 
 def _say_deleted(keep: str, deleted: dict[int, int]) -> None:
@@ -291,13 +295,16 @@ class WindowEvaluator:
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
-        self._behind = 0  # the most windows waiting since the evaluation was said to fall behind
+        self._behind = 0  # the most windows waiting since that was said (0: not said, or caught up)
+        self._said_behind: float | None = None
+        self.clock = time.monotonic
+        """When the windows waiting were last said (a clock the tests can drive)."""
 
-    @property
-    def waiting(self) -> int:
-        """Closed windows given to this evaluator and not evaluated yet (nor failed)."""
-        with self._lock:
-            return len(self.submitted - self.done - self.failed)
+    def waiting(self) -> tuple[int, float]:
+        """Closed windows not evaluated yet (waiting for this evaluator, or failed and to be tried
+        again), and the seconds since the oldest of them closed (0 when none waits)."""
+        count, oldest = self.log.waiting()
+        return count, 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def submit(self, windows: list[int]) -> None:
         if windows and self.process is not None and self.process.pid is None:
@@ -310,28 +317,37 @@ class WindowEvaluator:
         self._say_behind()
 
     def _say_behind(self) -> None:
-        """Say once that closed windows pile up waiting for their evaluation, and once that it has
-        caught up (``churnops_serve_windows_waiting`` follows it all along)."""
+        """Say when closed windows pile up waiting for their evaluation (at most every
+        :data:`SAY_BEHIND_EVERY` seconds), and then once that it has caught up."""
+        try:
+            count, age = self.waiting()
+        except Exception:  # noqa: BLE001 - the log unreadable now: said at the next window
+            return
         with self._lock:
-            waiting = self.waiting
-            if waiting >= BEHIND_WINDOWS and not self._behind:
-                self._behind = waiting
+            now = self.clock()
+            if count >= BEHIND_WINDOWS and not self._behind:
+                if self._said_behind is not None and now - self._said_behind < SAY_BEHIND_EVERY:
+                    return
+                self._behind, self._said_behind = count, now
                 logger.warning(
-                    "%s closed windows wait for their evaluation; they are all evaluated, in order, as the load "
-                    "eases. If windows keep closing faster than they are evaluated, a larger serve.window_size "
-                    "closes fewer",
-                    waiting,
+                    "%s closed windows wait for their evaluation, the oldest closed %.0f s ago; they are evaluated "
+                    "in order. If this lasts, windows close faster than they are evaluated (a larger "
+                    "serve.window_size closes fewer) or their evaluation fails (said above)",
+                    count,
+                    age,
                 )
-            elif self._behind and waiting == 0:
+            elif self._behind and count == 0:
                 logger.log(NOTICE, "the window evaluation has caught up (up to %s windows waited)", self._behind)
                 self._behind = 0
             elif self._behind:
-                self._behind = max(self._behind, waiting)
+                self._behind = max(self._behind, count)
 
     def wait(self) -> None:
-        """Block until every submitted window is evaluated (tests, shutdown)."""
-        for future in list(self._pending):
-            future.result()
+        """Block until every submitted window is evaluated (tests, shutdown), the failed windows
+        tried again meanwhile included."""
+        while pending := [future for future in list(self._pending) if not future.done()]:
+            for future in pending:
+                future.result()
 
     def _evaluate(self, window: int) -> None:
         try:
@@ -370,8 +386,6 @@ class WindowEvaluator:
         """With ``serve.keep_events``: delete the events of the windows evaluated and closed
         longer ago, oldest first, a few thousand per transaction (the writer waits for one at
         most). A failure is said and tried again after the next window."""
-        import time
-
         from churnops.config.models import KEEP_EVENTS_LONGEST_DAYS, period_seconds
 
         keep = getattr(getattr(self.config, "serve", None), "keep_events", None)
