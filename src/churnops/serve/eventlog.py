@@ -261,6 +261,7 @@ class EventLog:
                 headline TEXT,
                 score REAL
             );
+            CREATE INDEX IF NOT EXISTS windows_waiting ON windows (closed_at) WHERE evaluated_at IS NULL;
             """
         )
         version = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -594,7 +595,8 @@ class EventLog:
 
     def waiting(self) -> tuple[int, float | None]:
         """Closed windows not evaluated yet - waiting for the evaluator, or failed and to be tried
-        again - and when the oldest of them closed (a Unix time; None when there is none)."""
+        again - and when the oldest of them closed (a Unix time; None when there is none). A
+        partial index holds only those windows: this costs the same after millions of windows."""
         rows = self._read("SELECT COUNT(*), MIN(closed_at) FROM windows WHERE evaluated_at IS NULL")
         return int(rows[0][0]), None if rows[0][1] is None else float(rows[0][1])
 
