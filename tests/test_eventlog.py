@@ -580,3 +580,46 @@ def test_the_windows_waiting_are_found_through_an_index_of_them_alone_also_in_an
         assert any("USING INDEX windows_waiting" in str(step) for step in plan), plan
     finally:
         log.close()
+
+
+def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
+    """``serve.keep_events`` deletes customers' records for good: the database's pages are
+    overwritten as rows are deleted, and the write-ahead log, which still holds the pages as they
+    were, is emptied after the pass (at most once a minute) - then no byte of a deleted record is
+    left in any of the log's files, while the kept events are all there."""
+    import time
+    from types import SimpleNamespace
+
+    from churnops.serve.windows import WIPE_EVERY, WindowEvaluator
+
+    path = tmp_path / "events.db"
+
+    def on_disk(windows: range) -> list[int]:
+        """The events of ``windows`` whose record is somewhere in the log's files."""
+        files = b"".join(part.read_bytes() for part in tmp_path.iterdir() if part.is_file())
+        events = [i for w in windows for i in range(100 * w, 100 * w + 100)]
+        return [i for i in events if f"CUSTOMER-{i:05d}-SECRET".encode() in files]
+
+    log = EventLog(path, window_size=100)
+    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
+    now = [0.0]
+    evaluator.clock = lambda: now[0]
+    try:
+        log.append([(f"e{i}", {"name": f"CUSTOMER-{i:05d}-SECRET", "x": float(i)}) for i in range(400)])
+        log.label([("e5", 1), ("e250", 0)])
+        for window in (0, 1, 2, 3):
+            log.evaluated(window, "ok", "", 0.0)
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE windows SET closed_at = ? WHERE window < 2", (time.time() - 7_200,))
+        evaluator.prune()
+        assert log.total() == 200 and on_disk(range(2)) == [] and len(on_disk(range(2, 4))) == 200
+
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE windows SET closed_at = ? WHERE window = 2", (time.time() - 7_200,))
+        evaluator.prune()  # within the minute: deleted, overwritten in the database once the log is copied
+        assert log.total() == 100 and on_disk(range(2, 3))
+        now[0] += WIPE_EVERY
+        evaluator.prune()  # a minute later, nothing more to delete: the write-ahead log is emptied
+        assert on_disk(range(3)) == [] and len(on_disk(range(3, 4))) == 100
+    finally:
+        log.close()

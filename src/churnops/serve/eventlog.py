@@ -281,6 +281,7 @@ class EventLog:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA secure_delete = ON")  # what is deleted is overwritten: see wipe_deleted
         except sqlite3.DatabaseError as exc:
             raise InputDataError(f"{self.path}: not an event log churnops can use ({exc})") from None
         return db
@@ -702,6 +703,23 @@ class EventLog:
                 self._db.execute(f"DELETE FROM labels WHERE event_id IN ({due})", (oldest, last))  # noqa: S608
                 self._db.execute("DELETE FROM events WHERE window = ? AND seq <= ?", (oldest, last))
         return int(oldest), int(count)
+
+    def wipe_deleted(self) -> bool:
+        """After events were deleted (:meth:`prune`): copy the write-ahead log into the database
+        file and empty it, so that no copy of the deleted records stays on disk - the database's
+        pages are overwritten with zeros as rows are deleted (``secure_delete``), while the
+        write-ahead log still holds the pages as they were. Never waits: a reader in the middle
+        of a read (the window evaluator) keeps the write-ahead log until the next call; False then."""
+        with self._lock, self._checkpointing:
+            self._db.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:
+                logger.debug("%s: the write-ahead log could not be emptied (%s)", self.path, exc)
+                busy = 1
+            finally:
+                self._db.execute("PRAGMA busy_timeout = 30000")
+        return not busy
 
     def close(self) -> None:
         """Write what is waiting, stop the writer, close the connections and let the log go."""

@@ -251,6 +251,10 @@ SAID_EVERY_WINDOWS = 100
 BEHIND_WINDOWS = 10
 """Closed windows waiting for their evaluation from which the service says so (then once that
 it has caught up); ``churnops_serve_windows_waiting`` counts them all along."""
+WIPE_EVERY = 60.0
+"""Seconds: after events were deleted, the write-ahead log (which still holds their former
+pages) is emptied at most this often; it holds the writes up while it runs (116 ms after 100,000
+events deleted in one go, measured)."""
 SAY_BEHIND_EVERY = 600.0
 """Seconds: windows waiting are said at most this often (bursts that are caught up within
 seconds said once, not at each burst)."""
@@ -292,6 +296,8 @@ class WindowEvaluator:
         """Called after each window (the service checks its models then); errors are logged."""
         self._tries: dict[int, int] = {}  # a failed window's evaluations tried again
         self._held: set[int] = set()  # windows said to hold back serve.keep_events
+        self._unwiped = False  # events deleted whose former pages may still be in the write-ahead log
+        self._wiped_at: float | None = None
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
@@ -411,10 +417,24 @@ class WindowEvaluator:
                     )
                 break
             deleted[window] = deleted.get(window, 0) + count
+            self._unwiped = True
             if len(deleted) >= SAID_EVERY_WINDOWS:  # a long pass (a first start with keep_events) says its way
                 _say_deleted(keep, deleted)
                 deleted = {}
         _say_deleted(keep, deleted)
+        self._wipe()
+
+    def _wipe(self) -> None:
+        """No copy of the deleted events left in the write-ahead log (:meth:`EventLog.wipe_deleted`),
+        at most every :data:`WIPE_EVERY` seconds: emptying it holds the writes up for a moment."""
+        now = self.clock()
+        if not self._unwiped or (self._wiped_at is not None and now - self._wiped_at < WIPE_EVERY):
+            return
+        self._wiped_at = now
+        try:
+            self._unwiped = not self.log.wipe_deleted()
+        except Exception as exc:  # noqa: BLE001 - tried again after a later window
+            logger.debug("the write-ahead log could not be emptied: %s", reason_of(exc))
 
     def prune_soon(self) -> None:
         """:meth:`prune` on the windows' thread (at start: what got old while the service was stopped)."""
