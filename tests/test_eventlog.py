@@ -602,8 +602,20 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
 
     log = EventLog(path, window_size=100)
     evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    now = [0.0]
-    evaluator.clock = lambda: now[0]
+    now, timers = [0.0], []
+
+    class Timer:  # the wipe put off: called by the test instead of after real seconds
+        def __init__(self, seconds: float, function) -> None:
+            self.seconds, self.function, self.daemon = seconds, function, False
+            timers.append(self)
+
+        def start(self) -> None:
+            pass
+
+        def cancel(self) -> None:
+            timers.remove(self)
+
+    evaluator.clock, evaluator.later = (lambda: now[0]), Timer
     try:
         log.append([(f"e{i}", {"name": f"CUSTOMER-{i:05d}-SECRET", "x": float(i)}) for i in range(400)])
         log.label([("e5", 1), ("e250", 0)])
@@ -618,8 +630,19 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
             db.execute("UPDATE windows SET closed_at = ? WHERE window = 2", (time.time() - 7_200,))
         evaluator.prune()  # within the minute: deleted, overwritten in the database once the log is copied
         assert log.total() == 100 and on_disk(range(2, 3))
+        [timer] = timers  # emptying the log is put off by itself, not until a window closes
+        assert timer.seconds == WIPE_EVERY and timer.daemon
         now[0] += WIPE_EVERY
-        evaluator.prune()  # a minute later, nothing more to delete: the write-ahead log is emptied
+        timer.function()
+        evaluator.wait()
         assert on_disk(range(3)) == [] and len(on_disk(range(3, 4))) == 100
+
+        wiped = []
+        log.wipe_deleted = lambda: wiped.append(1) or True  # type: ignore[method-assign]
+        now[0] += WIPE_EVERY
+        evaluator.prune_soon()  # at start, whatever is due: a killed service may have left some
+        evaluator.wait()
+        assert wiped == [1]
     finally:
+        evaluator.shutdown()
         log.close()

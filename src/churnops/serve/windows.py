@@ -298,6 +298,9 @@ class WindowEvaluator:
         self._held: set[int] = set()  # windows said to hold back serve.keep_events
         self._unwiped = False  # events deleted whose former pages may still be in the write-ahead log
         self._wiped_at: float | None = None
+        self._wipe_timer: Any = None
+        self.later: Any = threading.Timer
+        """What calls :meth:`_wipe` again later (a timer the tests can drive)."""
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
@@ -426,18 +429,42 @@ class WindowEvaluator:
 
     def _wipe(self) -> None:
         """No copy of the deleted events left in the write-ahead log (:meth:`EventLog.wipe_deleted`),
-        at most every :data:`WIPE_EVERY` seconds: emptying it holds the writes up for a moment."""
+        at most every :data:`WIPE_EVERY` seconds - emptying it holds the writes up for a moment -
+        and again that much later by itself when it had to wait, whether or not a window closes."""
+        if not self._unwiped:
+            return
         now = self.clock()
-        if not self._unwiped or (self._wiped_at is not None and now - self._wiped_at < WIPE_EVERY):
+        if self._wiped_at is not None and now - self._wiped_at < WIPE_EVERY:
+            self._wipe_later(WIPE_EVERY - (now - self._wiped_at))
             return
         self._wiped_at = now
         try:
             self._unwiped = not self.log.wipe_deleted()
-        except Exception as exc:  # noqa: BLE001 - tried again after a later window
+        except Exception as exc:  # noqa: BLE001 - tried again below
             logger.debug("the write-ahead log could not be emptied: %s", reason_of(exc))
+        if self._unwiped:  # a reader was in the middle of a read: later
+            self._wipe_later(WIPE_EVERY)
+
+    def _wipe_later(self, seconds: float) -> None:
+        """:meth:`_wipe` on the windows' thread in ``seconds`` (one such call waiting at a time)."""
+
+        def due() -> None:
+            with self._lock:
+                self._wipe_timer = None
+            with contextlib.suppress(RuntimeError):  # the service is stopping: its log closes cleanly
+                self._pending.append(self._pool.submit(self._wipe))
+
+        with self._lock:
+            if self._wipe_timer is None:
+                self._wipe_timer = self.later(seconds, due)
+                self._wipe_timer.daemon = True
+                self._wipe_timer.start()
 
     def prune_soon(self) -> None:
-        """:meth:`prune` on the windows' thread (at start: what got old while the service was stopped)."""
+        """:meth:`prune` on the windows' thread (at start: what got old while the service was
+        stopped), the write-ahead log emptied then too: a service killed before it could empty it
+        left the former pages of deleted events there."""
+        self._unwiped = True
         self._pending.append(self._pool.submit(self.prune))
 
     def retried(self, window: int) -> bool:
@@ -562,6 +589,9 @@ class WindowEvaluator:
     def shutdown(self) -> None:
         """Evaluate the windows queued (a window in the evaluator process gets a grace period),
         then stop the evaluator process."""
+        with self._lock:
+            if self._wipe_timer is not None:
+                self._wipe_timer.cancel()
         if self.process is not None:
             self.process.stopping()
         self._pool.shutdown(wait=True)
