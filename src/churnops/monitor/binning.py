@@ -117,6 +117,15 @@ def distinct(values: NDArray[np.generic]) -> NDArray[np.generic]:
     return np.unique(values, return_counts=True)[0]
 
 
+def run_starts(sorted_values: NDArray[np.generic]) -> NDArray[np.intp]:
+    """Where each run of equal values of a sorted, non-empty array begins.
+
+    >>> run_starts(np.array([1.0, 1.0, 2.0, 5.0, 5.0])).tolist()
+    [0, 2, 3]
+    """
+    return np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+
+
 def n_distinct(values: FloatArray, weights: Weights) -> int:
     """Distinct values of a sorted sample."""
     if weights is not None or values.size == 0:

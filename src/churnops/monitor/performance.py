@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from churnops.monitor.binning import distinct
+from churnops.monitor.binning import distinct, run_starts
 
 FloatArray = NDArray[np.float64]
 
@@ -33,7 +33,7 @@ def roc_auc(labels: NDArray[np.integer], scores: FloatArray) -> float:
     ranks = np.empty(len(scores), dtype=np.float64)
     sorted_scores = np.asarray(scores)[order]
     # average ranks over ties
-    starts = np.flatnonzero(np.concatenate(([True], sorted_scores[1:] != sorted_scores[:-1])))
+    starts = run_starts(sorted_scores)
     ends = np.append(starts[1:], len(scores))
     average = (starts + ends + 1) / 2.0
     ranks[order] = np.repeat(average, ends - starts)

@@ -21,6 +21,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from churnops.errors import InputDataError
+from churnops.monitor.binning import run_starts
 
 FloatArray = NDArray[np.float64]
 CountArray = NDArray[np.int64]
@@ -588,7 +589,7 @@ def summed_counts(keys: NDArray[Any], counts: NDArray[np.integer]) -> tuple[NDAr
         return unsigned_zeros(distinct), np.bincount(inverse, weights=counts, minlength=distinct.size).astype(np.int64)
     ordered = pl.DataFrame({"key": keys, "count": counts}).sort("key")
     key, count = ordered["key"].to_numpy(), ordered["count"].to_numpy().astype(np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    starts = run_starts(key)
     return unsigned_zeros(key[starts]), np.add.reduceat(count, starts)
 
 
@@ -600,7 +601,7 @@ def run_lengths(sorted_values: FloatArray) -> tuple[FloatArray, CountArray]:
     """
     if sorted_values.size == 0:
         return sorted_values, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    starts = run_starts(sorted_values)
     counts = np.diff(np.append(starts, sorted_values.size)).astype(np.int64)
     return sorted_values[starts], counts
 

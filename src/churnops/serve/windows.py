@@ -307,7 +307,8 @@ class WindowEvaluator:
         self._behind = 0  # the most windows waiting since that was said (0: not said, or caught up)
         self._said_behind: float | None = None
         self.clock = time.monotonic
-        """When the windows waiting were last said (a clock the tests can drive)."""
+        """The clock of the once-every-while rules - saying windows wait, emptying the write-ahead
+        log - which the tests can drive."""
 
     def waiting(self) -> tuple[int, float]:
         """Closed windows not evaluated yet (waiting for this evaluator, or failed and to be tried
