@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -70,6 +73,29 @@ class Service:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=60)
+
+
+class Lines:
+    """The service's standard error, line by line, read by a thread (a test waits on the lines)."""
+
+    def __init__(self, stream) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_for(self, pattern: str) -> re.Match:
+        seen = []
+        while True:
+            line = self.lines.get(timeout=300)
+            seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+            assert line, f"the service ended without saying {pattern!r}: {''.join(seen)[-2000:]}"
 
 
 def trained_workspace(root: Path) -> Path:

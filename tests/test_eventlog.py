@@ -630,7 +630,7 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
             db.execute("UPDATE windows SET closed_at = ? WHERE window = 2", (time.time() - 7_200,))
         evaluator.prune()  # within the minute: deleted, overwritten in the database once the log is copied
         assert log.total() == 100 and on_disk(range(2, 3))
-        [timer] = timers  # emptying the log is put off by itself, not until a window closes
+        [timer] = [t for t in timers if t.seconds == WIPE_EVERY]  # the log emptied later by itself
         assert timer.seconds == WIPE_EVERY and timer.daemon
         now[0] += WIPE_EVERY
         timer.function()
@@ -645,4 +645,81 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
         assert wiped == [1]
     finally:
         evaluator.shutdown()
+        log.close()
+
+
+def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tmp_path):
+    """After a pass of ``serve.keep_events``, the next one is due when the oldest evaluated window
+    left comes of age, whether or not a window closes meanwhile (a service without traffic
+    deleted nothing past its last window); no pass is due for a window not evaluated (its
+    evaluation prunes), nor without ``keep_events``; stopping the service stops the timer."""
+    import time
+    from types import SimpleNamespace
+
+    from churnops.serve.windows import PRUNE_SLACK, WIPE_EVERY, WindowEvaluator
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=10)
+    timers: list = []
+
+    class Timer:  # called by the test instead of after real seconds
+        def __init__(self, seconds: float, function) -> None:
+            self.seconds, self.function, self.daemon, self.started = seconds, function, False, False
+            timers.append(self)
+
+        def start(self) -> None:
+            self.started = True
+
+        def cancel(self) -> None:
+            timers.remove(self)
+
+    def passes() -> list:
+        """The timers of the passes due (those emptying the write-ahead log are not)."""
+        return [timer for timer in timers if timer.seconds != WIPE_EVERY]
+
+    def closed(window: int, ago: float) -> None:
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE windows SET closed_at = ? WHERE window = ?", (time.time() - ago, window))
+
+    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
+    evaluator.later, evaluator.clock = Timer, lambda: 0.0  # (the log emptied again after WIPE_EVERY)
+    unkept = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events=None)))
+    unkept.later = Timer
+    try:
+        log.append([(None, {"x": float(i)}) for i in range(45)])  # windows 0-3 closed, 4 open
+        for window in (0, 1, 2):
+            log.evaluated(window, "ok", "", 0.0)
+        closed(0, 7_200)
+        closed(1, 3_000)  # of age in 600 s
+        closed(2, 0)
+        unkept.prune()
+        assert timers == [] and log.total() == 45
+
+        evaluator.prune()
+        assert log.total() == 35
+        [timer] = passes()
+        assert timer.started and timer.daemon and 600 + PRUNE_SLACK - 5 < timer.seconds <= 600 + PRUNE_SLACK
+        evaluator.prune()  # another pass meanwhile (a window evaluated): still one timer
+        assert len(passes()) == 1
+
+        closed(1, 3_601)  # ten minutes later, no window closed meanwhile
+        timers.remove(timer)
+        timer.function()
+        evaluator.wait()
+        assert log.total() == 25
+        [timer] = passes()  # window 2 next, in an hour
+        assert 3_600 + PRUNE_SLACK - 5 < timer.seconds <= 3_600 + PRUNE_SLACK
+
+        closed(2, 7_200)
+        timers.remove(timer)
+        timer.function()
+        evaluator.wait()
+        assert log.total() == 15 and passes() == []  # window 3 is not evaluated: its evaluation prunes
+
+        log.evaluated(3, "ok", "", 0.0)
+        evaluator.prune()
+        assert len(passes()) == 1
+        evaluator.shutdown()
+        assert timers == []
+    finally:
         log.close()

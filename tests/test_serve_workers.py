@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import select
 import signal
@@ -25,7 +24,7 @@ import churnops
 pytest.importorskip("uvicorn", reason="needs: uvicorn (pip install 'churnops[serve]')")
 pytest.importorskip("starlette", reason="needs: starlette (pip install 'churnops[serve]')")
 
-from service_process import TOKEN, Service, children_running, trained_workspace  # noqa: E402 - after the extra is known
+from service_process import TOKEN, Lines, Service, children_running, trained_workspace  # noqa: E402 - after the extra is known
 
 AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 
@@ -34,29 +33,6 @@ AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 def trained(tmp_path_factory) -> Path:
     """A workspace with the embedded data and a champion model."""
     return trained_workspace(tmp_path_factory.mktemp("serve-workers"))
-
-
-class Lines:
-    """The service's standard error, line by line, read by a thread (a test waits on the lines)."""
-
-    def __init__(self, stream) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.put(line)
-        self.lines.put("")
-
-    def wait_for(self, pattern: str) -> re.Match:
-        seen = []
-        while True:
-            line = self.lines.get(timeout=300)
-            seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
-            assert line, f"the service ended without saying {pattern!r}: {''.join(seen)[-2000:]}"
 
 
 def with_workers(root: Path, count: int, *args: str) -> Service:

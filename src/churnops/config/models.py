@@ -736,9 +736,9 @@ class ServeConfig(_Section):
     """Each closed window's metrics and report, in a folder named by its number."""
     keep_events: str | None = None
     """How long the event log keeps an evaluated window's events: "90d", "12h" (up to 3650d).
-    After that they are deleted with their outcomes, oldest window first, and the space is reused
-    by new events, so that the log stops growing (about 1.3 KB per event); the windows' metrics,
-    reports and history stay. None: kept for ever. Keep them longer than outcomes take to arrive:
+    After that they are deleted with their outcomes (traffic or not), oldest window first, and
+    the space is reused by new events, so that the log stops growing (about 1.3 KB per event);
+    the windows' metrics, reports and history stay. None: kept for ever. Keep them longer than outcomes take to arrive:
     an outcome for a deleted event is refused as unknown, and an event id sent again after its
     event was deleted is counted again."""
     detectors: list[str] | None = None

@@ -686,10 +686,7 @@ class EventLog:
         ones, as its events are evaluated again. The pages freed are reused by the next events,
         so that the file stops growing."""
         with self._lock, _not_written():
-            oldest = self._db.execute("SELECT MIN(window) FROM events").fetchone()[0]
-            if oldest is None or oldest >= self.open_window:
-                return -1, 0
-            row = self._db.execute("SELECT evaluated_at, closed_at FROM windows WHERE window = ?", (oldest,)).fetchone()
+            oldest, row = self._oldest_closed()
             if row is None or row[1] >= before:
                 return -1, 0
             if row[0] is None:
@@ -703,6 +700,23 @@ class EventLog:
                 self._db.execute(f"DELETE FROM labels WHERE event_id IN ({due})", (oldest, last))  # noqa: S608
                 self._db.execute("DELETE FROM events WHERE window = ? AND seq <= ?", (oldest, last))
         return int(oldest), int(count)
+
+    def _oldest_closed(self) -> tuple[int, tuple[float | None, float] | None]:
+        """The oldest window that still has events, with when it was evaluated (None: not yet)
+        and closed; no such pair when that window is the open one (or there are no events)."""
+        oldest = self._db.execute("SELECT MIN(window) FROM events").fetchone()[0]
+        if oldest is None or oldest >= self.open_window:
+            return -1, None
+        row = self._db.execute("SELECT evaluated_at, closed_at FROM windows WHERE window = ?", (oldest,)).fetchone()
+        return int(oldest), row
+
+    def next_prunable(self) -> float | None:
+        """When the oldest window that still has events closed (Unix time), if it is evaluated:
+        its events are deleted that long after (:meth:`prune`). None when there is no such window
+        (no closed window has events, or the oldest is not evaluated yet)."""
+        with self._lock:
+            _, row = self._oldest_closed()
+        return None if row is None or row[0] is None else float(row[1])
 
     def wipe_deleted(self) -> bool:
         """After events were deleted (:meth:`prune`): copy the write-ahead log into the database

@@ -255,6 +255,9 @@ WIPE_EVERY = 60.0
 """Seconds: after events were deleted, the write-ahead log (which still holds their former
 pages) is emptied at most this often; it holds the writes up while it runs (116 ms after 100,000
 events deleted in one go, measured)."""
+PRUNE_SLACK = 1.0
+"""Seconds: a pass due when a window's events come of age runs this much later (the timer's
+clock and the log's dates are not the same clock)."""
 SAY_BEHIND_EVERY = 600.0
 """Seconds: windows waiting are said at most this often (bursts that are caught up within
 seconds said once, not at each burst)."""
@@ -299,8 +302,9 @@ class WindowEvaluator:
         self._unwiped = False  # events deleted whose former pages may still be in the write-ahead log
         self._wiped_at: float | None = None
         self._wipe_timer: Any = None
+        self._prune_timer: Any = None
         self.later: Any = threading.Timer
-        """What calls :meth:`_wipe` again later (a timer the tests can drive)."""
+        """What calls :meth:`_wipe` and :meth:`prune` again later (a timer the tests can drive)."""
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnops-window")
         self._pending: list[Future[None]] = []
@@ -427,6 +431,31 @@ class WindowEvaluator:
                 deleted = {}
         _say_deleted(keep, deleted)
         self._wipe()
+        self._prune_later(seconds)
+
+    def _prune_later(self, keep: float) -> None:
+        """:meth:`prune` again when the oldest evaluated window's events come due, whether or not
+        a window closes meanwhile: a service without traffic deletes on time too. One such call
+        waits at a time (windows are deleted oldest first, so the next is never due sooner)."""
+        try:
+            closed = self.log.next_prunable()
+        except Exception:  # noqa: BLE001 - the log unreadable now: the next window's pass sees to it
+            return
+        if closed is None:  # nothing closed left, or the oldest not evaluated: its evaluation prunes
+            return
+        seconds = max(closed + keep - time.time(), 0.0) + PRUNE_SLACK
+
+        def due() -> None:
+            with self._lock:
+                self._prune_timer = None
+            with contextlib.suppress(RuntimeError):  # the service is stopping
+                self._pending.append(self._pool.submit(self.prune))
+
+        with self._lock:
+            if self._prune_timer is None:
+                self._prune_timer = self.later(seconds, due)
+                self._prune_timer.daemon = True
+                self._prune_timer.start()
 
     def _wipe(self) -> None:
         """No copy of the deleted events left in the write-ahead log (:meth:`EventLog.wipe_deleted`),
@@ -591,8 +620,9 @@ class WindowEvaluator:
         """Evaluate the windows queued (a window in the evaluator process gets a grace period),
         then stop the evaluator process."""
         with self._lock:
-            if self._wipe_timer is not None:
-                self._wipe_timer.cancel()
+            for timer in (self._wipe_timer, self._prune_timer):
+                if timer is not None:
+                    timer.cancel()
         if self.process is not None:
             self.process.stopping()
         self._pool.shutdown(wait=True)
