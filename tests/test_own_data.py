@@ -1572,3 +1572,47 @@ def test_a_csv_whose_first_column_is_named_like_a_signature_is_read(tmp_path):
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--target", "churned")
     assert done.returncode == 0, done.stderr
     assert metrics(tmp_path)["columns"]["PAR1_score"]["type"] == "numerical"
+
+
+def test_text_a_csv_reads_as_missing_is_named_when_a_csv_meets_a_parquet_file(tmp_path):
+    """The same table, one side a CSV file and the other Parquet: a CSV reads ``""`` and ``N/A``
+    cells as missing values, Parquet holds them as text, so an unchanged table drifts (0.31 with
+    a quarter of a column empty). The numbers stay those of each file as read (Evidently's, on
+    the same frames); the terminal and the data quality section now say why, in both directions,
+    and nothing is said when both files are of one format."""
+    rng = np.random.default_rng(21)
+    frame = make(rng, 4000, 1).with_columns(
+        pl.when(pl.int_range(pl.len()) % 4 == 0).then(pl.lit("")).otherwise(pl.col("plan")).alias("plan"),
+        pl.when(pl.int_range(pl.len()) % 10 == 0)
+        .then(pl.lit("N/A"))
+        .otherwise(pl.lit("<b>x</b>\x1b[2J"))
+        .alias("tier <i>\x1b[31m"),
+    )
+    for name in ("ref", "cur"):
+        frame.write_csv(tmp_path / f"{name}.csv")
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    found = {}
+    for ref, cur in (("csv", "parquet"), ("parquet", "csv"), ("csv", "csv"), ("parquet", "parquet")):
+        done = churnops(tmp_path, "monitor", "-r", f"ref.{ref}", "-p", f"cur.{cur}", "--target", "churned")
+        assert done.returncode in (0, 3), done.stderr
+        checks = [c for c in metrics(tmp_path)["data_quality"]["checks"] if c["check"] == "missing_in_csv"]
+        found[ref, cur] = {c["column"]: (c["count"], c["message"]) for c in checks}
+        said = [line for line in done.stdout.splitlines() if "drifts between the two formats" in line]
+        assert len(said) == (1 if ref != cur else 0), done.stdout
+        assert "\x1b" not in done.stdout and "\x1b" not in done.stderr
+        if said:
+            assert said[0].startswith("WARNING: plan, tier <i>") and "reads as missing" in said[0], said
+            report = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
+            assert "drifts between the two formats" in report and "tier &lt;i&gt;" in report
+            assert "<i>" not in report and "\x1b" not in report
+    assert found["csv", "csv"] == found["parquet", "parquet"] == {}
+    batch = found["csv", "parquet"]
+    assert batch["plan"][0] == 1000 and batch["plan"][1].startswith("1000 cells are '' as text in this Parquet batch")
+    assert batch["tier <i>\x1b[31m"][0] == 400 and "'N/A'" in batch["tier <i>\x1b[31m"][1]
+    reference = found["parquet", "csv"]
+    assert reference["plan"] == (
+        0,
+        "the reference, a Parquet file, holds '' as text in 1000 cells, which a CSV file such as this batch "
+        "reads as missing values; the same data drifts between the two formats: write both tables in one "
+        "format, or these cells as nulls",
+    )

@@ -332,6 +332,7 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
             + (f" - WARNING: {few}" if few else "")
         )
+    lines += _format_lines(quality)
     lines += _section_lines(result)
     target = result.target_drift
     from churnops.monitor.engine import UNLABELLED_REASON
@@ -382,6 +383,21 @@ def summary_lines(outcome: Any) -> list[str]:
         if path.exists():  # Evidently's page is only written on request
             lines.append(f"{name}: {path}")
     return lines
+
+
+def _format_lines(quality: Any) -> list[str]:
+    """One warning for the category columns compared across a CSV and a Parquet file whose
+    Parquet side holds cells a CSV reads as missing as text (``missing_in_csv`` checks)."""
+    from churnops.escape import one_line_short
+
+    columns = [c.column for c in quality.checks if c.check == "missing_in_csv" and c.column]
+    if not columns:
+        return []
+    shown = ", ".join(one_line_short(name, 40) for name in columns[:3]) + (", ..." if len(columns) > 3 else "")
+    return [
+        f"WARNING: {shown}: the Parquet file holds as text cells ('', 'NA'...) that the CSV file reads as "
+        "missing, so the same data drifts between the two formats (the report's data quality says which)"
+    ]
 
 
 def _section_lines(result: Any) -> list[str]:

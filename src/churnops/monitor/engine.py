@@ -21,7 +21,7 @@ from churnops.monitor.drift import (
 )
 from churnops.monitor.multivariate import multivariate_drift, require_sklearn
 from churnops.monitor.profile import ReferenceProfile, build_profile, require_tested
-from churnops.monitor.quality import data_quality
+from churnops.monitor.quality import data_quality, file_format
 from churnops.monitor.results import (
     ColumnDrift,
     DatasetInfo,
@@ -96,7 +96,7 @@ def evaluate(
         if profile.joint is not None and tally.joint is not None:
             multivariate = multivariate_drift(profile.joint, tally.joint, settings.fdr)
     tested = time.perf_counter()
-    quality = data_quality(tally, settings)
+    quality = data_quality(tally, settings, (file_format(reference_info), file_format(current_info)))
     finished = time.perf_counter()
     skipped = [SkippedColumn(c.plan.name, c.skip_reason) for c in profile.columns.values() if c.skip_reason]
     if target is None and settings.target:  # a target named but left out (free text, no value): said

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from churnops.data.io import CSV_SUFFIXES, NULL_VALUES, PARQUET_SUFFIXES
 from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
-from churnops.monitor.results import FEW_ROWS, DataQuality, QualityCheck
+from churnops.monitor.results import FEW_ROWS, DataQuality, DatasetInfo, QualityCheck
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import label_text
 from churnops.monitor.target import batch_labels
@@ -35,8 +36,59 @@ def _plural(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
 
-def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> list[QualityCheck]:
-    """The failed or suspicious checks of one monitored column."""
+MISSING_IN_CSV = frozenset(NULL_VALUES)
+"""Cells a CSV file holds as missing values, which a Parquet file holds as text."""
+
+
+def file_format(info: DatasetInfo | None) -> str | None:
+    """ "csv" or "parquet", as a dataset's file name says; None when it does not (or no file).
+
+    >>> file_format(DatasetInfo("s3://bank/batch.PARQUET", 1)), file_format(DatasetInfo("b.csv", 1))
+    ('parquet', 'csv')
+    """
+    if info is None or not info.path:
+        return None
+    name = info.path.rstrip("/").rsplit("/", 1)[-1].lower()
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    return "csv" if suffix in CSV_SUFFIXES else "parquet" if suffix in PARQUET_SUFFIXES else None
+
+
+def _missing_in_csv(tally: ColumnTally, formats: tuple[str | None, str | None]) -> tuple[int, str] | None:
+    """A category column compared across a CSV file and a Parquet one, the Parquet side holding
+    cells a CSV reads as missing (``""``, ``NA``, ``null``...) as text: the same data drifts
+    between the two formats. The Parquet batch's count of such cells (0 for a Parquet reference)
+    and a message; None otherwise."""
+    reference_format, batch_format = formats
+    if reference_format is None or batch_format is None or reference_format == batch_format:
+        return None
+    sample, reference = tally.sample, tally.profile.sample
+    if not (isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample)):
+        return None
+    side = sample if batch_format == "parquet" else reference
+    found = [
+        (x, int(n)) for x, n in zip(side.labels, side.counts, strict=True) if isinstance(x, str) and x in MISSING_IN_CSV
+    ]
+    if not found:
+        return None
+    count = sum(n for _, n in found)
+    shown = ", ".join(repr(label) for label, _ in found)
+    remedy = "the same data drifts between the two formats: write both tables in one format, or these cells as nulls"
+    if batch_format == "parquet":
+        return count, (
+            f"{count} cells are {shown} as text in this Parquet batch, which a CSV file such as the "
+            f"reference reads as missing values; {remedy}"
+        )
+    return 0, (
+        f"the reference, a Parquet file, holds {shown} as text in {count} cells, which a CSV file such "
+        f"as this batch reads as missing values; {remedy}"
+    )
+
+
+def _column_checks(
+    tally: ColumnTally, settings: MonitorSettings, rows: int, formats: tuple[str | None, str | None] = (None, None)
+) -> list[QualityCheck]:
+    """The failed or suspicious checks of one monitored column (``formats``: the reference's and
+    the batch's file formats, when known)."""
     name = tally.profile.plan.name
     sample = tally.sample
     reference = tally.profile.sample
@@ -122,6 +174,9 @@ def _column_checks(tally: ColumnTally, settings: MonitorSettings, rows: int) -> 
                     n,
                     f"{n} values in {len(unseen)} {kind} the reference never had: {examples}{more}",
                 )
+    across = _missing_in_csv(tally, formats)
+    if across is not None:
+        add("missing_in_csv", "warning", *across)
     if _distinct(sample) == 1 and rows > 1:
         add("constant", "warning", 0, "only one value in the current data")
     if _distinct(reference) == 1:
@@ -150,8 +205,11 @@ def _distinct(sample: NumericalSample | CategoricalSample | None) -> int:
     return len(sample.labels)
 
 
-def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
-    """Run every check on the current batch and compute the quality score."""
+def data_quality(
+    tally: BatchTally, settings: MonitorSettings, formats: tuple[str | None, str | None] = (None, None)
+) -> DataQuality:
+    """Run every check on the current batch and compute the quality score (``formats``: the
+    reference's and the batch's file formats, :func:`file_format`, when known)."""
     rows = tally.rows
     checks: list[QualityCheck] = [
         QualityCheck("extra_column", "warning", "column not in the reference; not monitored", name)
@@ -199,7 +257,7 @@ def data_quality(tally: BatchTally, settings: MonitorSettings) -> DataQuality:
                 )
             )
     for column in tally.columns.values():
-        checks.extend(_column_checks(column, settings, rows))
+        checks.extend(_column_checks(column, settings, rows, formats))
     n_columns = len(tally.columns)
     # values outside a closed set (the target's labels, a two-valued column) and columns whose
     # every value is new are counted per column: such a cell that is also in a repeated row is
