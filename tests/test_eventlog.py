@@ -460,8 +460,8 @@ def test_a_pruned_log_reuses_its_space_instead_of_growing(tmp_path):
 
 def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_deletion_back(tmp_path, caplog):
     """A pass over many windows says them as a range, not one by one (a first start with
-    ``serve.keep_events`` on a long log wrote a line of 20,000 characters); a window not evaluated
-    that holds back the deletion of the later ones is said once."""
+    ``serve.keep_events`` on a long log wrote a line of 20,000 characters); a window that could
+    not be evaluated and holds back the deletion of the later ones is said once."""
     import logging
     import time
     from types import SimpleNamespace
@@ -477,12 +477,13 @@ def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_delet
         with sqlite3.connect(path) as db:
             db.execute("UPDATE windows SET closed_at = ?", (time.time() - 7_200,))  # closed two hours ago
         evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
+        evaluator.failed.add(7)
         with caplog.at_level(logging.INFO, logger="churnops"):
             evaluator.prune()
             evaluator.prune()
         said = [record.getMessage() for record in caplog.records]
         assert "events older than serve.keep_events (1h) deleted, of 7 windows from 0 to 6 (21 events)" in said, said
-        held = [line for line in said if line.startswith("window 7 is not evaluated")]
+        held = [line for line in said if line.startswith("window 7 could not be evaluated")]
         assert len(held) == 1 and "kept past serve.keep_events (1h) until it is" in held[0], said
         assert log.total() == 9
     finally:
@@ -722,4 +723,86 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
         evaluator.shutdown()
         assert timers == []
     finally:
+        log.close()
+
+
+def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_window_is_said(tmp_path, caplog):
+    """A pass of ``serve.keep_events`` that fails (a full disk) is said once and tried again a
+    minute later, then two, four... - not every second with a warning each time; a success resets
+    it. A window merely waiting in line for its evaluation is not said to hold deletions back;
+    one that could not be evaluated is, once, when it comes of age - then no timer runs for it.
+    Once the service stops, a pass running then sets no timer."""
+    import logging
+    import time
+    from types import SimpleNamespace
+
+    from churnops.serve.windows import PRUNE_RETRY, PRUNE_SLACK, WindowEvaluator
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=10)
+    timers: list = []
+
+    class Timer:  # called by the test instead of after real seconds
+        def __init__(self, seconds: float, function) -> None:
+            self.seconds, self.function, self.daemon = seconds, function, False
+            timers.append(self)
+
+        def start(self) -> None:
+            pass
+
+        def cancel(self) -> None:
+            timers.remove(self)
+
+    def closed(window: int, ago: float) -> None:
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE windows SET closed_at = ? WHERE window = ?", (time.time() - ago, window))
+
+    def fire() -> None:
+        timer = timers.pop()
+        timer.function()
+        evaluator.wait()
+
+    def said(text: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
+    evaluator.later = Timer
+    real_prune = log.prune
+    try:
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            log.append([(None, {"x": float(i)}) for i in range(35)])  # windows 0-2 closed, 3 open
+            log.evaluated(0, "ok", "", 0.0)
+            closed(0, 7_200)
+
+            def full(before: float, limit: int = 0):
+                raise sqlite3.OperationalError("database or disk is full")
+
+            log.prune = full  # type: ignore[method-assign]
+            evaluator.prune()
+            [timer] = timers
+            assert timer.seconds == PRUNE_RETRY + PRUNE_SLACK
+            fire()
+            [timer] = timers
+            assert timer.seconds == 2 * PRUNE_RETRY + PRUNE_SLACK
+            assert len(said("could not be deleted: database or disk is full; tried again later")) == 1
+            log.prune = real_prune  # type: ignore[method-assign]
+            fire()  # room again: deleted, and no timer (window 1 waits for its evaluation)
+            assert log.total() == 25 and timers == [] and said("deleted, of windows 0 (10)")
+
+            closed(1, 7_200)  # waiting in line past keep_events: its evaluation will prune
+            evaluator.prune()
+            assert timers == [] and said("could not be evaluated") == []
+
+            evaluator.failed.add(1)  # could not be evaluated, and of age: said once, no timer for it
+            evaluator.prune()
+            evaluator.prune()
+            assert timers == [] and len(said("window 1 could not be evaluated: its events")) == 1
+
+            log.evaluated(1, "ok", "", 0.0)
+            log.evaluated(2, "ok", "", 0.0)
+            evaluator.shutdown()
+            evaluator.prune()  # a pass that ran on as the service stopped
+            assert log.total() == 15 and timers == []  # window 2 is due in an hour: no timer set
+    finally:
+        log.prune = real_prune  # type: ignore[method-assign]
         log.close()

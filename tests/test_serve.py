@@ -1687,7 +1687,7 @@ def test_a_window_that_could_not_be_evaluated_is_evaluated_once_another_one_is(p
     finally:
         service.stop()
     errors = service.process.stderr.read()
-    assert "windows 0, which could not be evaluated, are evaluated again" in errors, errors
+    assert "window 0, which could not be evaluated, is evaluated again" in errors, errors
     assert "Traceback" not in errors
 
 

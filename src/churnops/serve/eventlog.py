@@ -710,13 +710,13 @@ class EventLog:
         row = self._db.execute("SELECT evaluated_at, closed_at FROM windows WHERE window = ?", (oldest,)).fetchone()
         return int(oldest), row
 
-    def next_prunable(self) -> float | None:
-        """When the oldest window that still has events closed (Unix time), if it is evaluated:
-        its events are deleted that long after (:meth:`prune`). None when there is no such window
-        (no closed window has events, or the oldest is not evaluated yet)."""
+    def oldest_closed(self) -> tuple[int, float, bool] | None:
+        """The oldest closed window that still has events: its number, when it closed (Unix time;
+        its events are deleted that long after, :meth:`prune`) and whether it is evaluated. None
+        when no closed window has events."""
         with self._lock:
-            _, row = self._oldest_closed()
-        return None if row is None or row[0] is None else float(row[1])
+            window, row = self._oldest_closed()
+        return None if row is None else (window, float(row[1]), row[0] is not None)
 
     def wipe_deleted(self) -> bool:
         """After events were deleted (:meth:`prune`): copy the write-ahead log into the database

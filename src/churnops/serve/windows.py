@@ -255,6 +255,11 @@ WIPE_EVERY = 60.0
 """Seconds: after events were deleted, the write-ahead log (which still holds their former
 pages) is emptied at most this often; it holds the writes up while it runs (116 ms after 100,000
 events deleted in one go, measured)."""
+PRUNE_RETRY = 60.0
+"""Seconds: a pass of ``serve.keep_events`` that failed (a full disk, a lock held elsewhere) is
+tried again this much later by itself, twice as late at each failure in a row, at most
+:data:`PRUNE_RETRY_LONGEST` (and after every window evaluated)."""
+PRUNE_RETRY_LONGEST = 3600.0
 PRUNE_SLACK = 1.0
 """Seconds: a pass due when a window's events come of age runs this much later (the timer's
 clock and the log's dates are not the same clock)."""
@@ -303,6 +308,8 @@ class WindowEvaluator:
         self._wiped_at: float | None = None
         self._wipe_timer: Any = None
         self._prune_timer: Any = None
+        self._prune_failures = 0  # passes failed in a row
+        self._stopped = False
         self.later: Any = threading.Timer
         """What calls :meth:`_wipe` and :meth:`prune` again later (a timer the tests can drive)."""
         self._lock = threading.Condition()
@@ -378,7 +385,7 @@ class WindowEvaluator:
             document = None
         if document is not None:
             self._retry_failed()
-            self.prune()
+        self.prune()  # (after a failure too: a window that holds deletions back is said once of age)
         if self.after is not None:
             try:
                 self.after()
@@ -399,7 +406,9 @@ class WindowEvaluator:
     def prune(self) -> None:
         """With ``serve.keep_events``: delete the events of the windows evaluated and closed
         longer ago, oldest first, a few thousand per transaction (the writer waits for one at
-        most). A failure is said and tried again after the next window."""
+        most); then set the next pass for when the oldest window left comes of age. A failure is
+        said and tried again after the next window, or by itself later (:data:`PRUNE_RETRY`,
+        doubling each time it fails again)."""
         from churnops.config.models import KEEP_EVENTS_LONGEST_DAYS, period_seconds
 
         keep = getattr(getattr(self.config, "serve", None), "keep_events", None)
@@ -408,18 +417,26 @@ class WindowEvaluator:
             return
         before = time.time() - seconds
         deleted: dict[int, int] = {}
+        failed = False
         while True:
             try:
                 window, count = self.log.prune(before)
-            except Exception as exc:  # noqa: BLE001 - the service goes on; tried after the next window
-                logger.warning("the events older than serve.keep_events could not be deleted: %s", reason_of(exc))
+            except Exception as exc:  # noqa: BLE001 - the service goes on; tried again later
+                failed = True
+                if not self._prune_failures:  # said once until a pass succeeds
+                    logger.warning(
+                        "the events older than serve.keep_events could not be deleted: %s; tried again later",
+                        reason_of(exc),
+                    )
                 break
             if count == 0:
-                if window >= 0 and window not in self._held:
+                with self._lock:
+                    stuck = window in self.failed
+                if window >= 0 and stuck and window not in self._held:
                     self._held.add(window)
                     logger.warning(
-                        "window %s is not evaluated: its events and those of the later windows are kept past "
-                        "serve.keep_events (%s) until it is",
+                        "window %s could not be evaluated: its events and those of the later windows are kept "
+                        "past serve.keep_events (%s) until it is",
                         window,
                         keep,
                     )
@@ -430,20 +447,33 @@ class WindowEvaluator:
                 _say_deleted(keep, deleted)
                 deleted = {}
         _say_deleted(keep, deleted)
+        self._prune_failures = self._prune_failures + 1 if failed else 0
         self._wipe()
         self._prune_later(seconds)
 
     def _prune_later(self, keep: float) -> None:
-        """:meth:`prune` again when the oldest evaluated window's events come due, whether or not
-        a window closes meanwhile: a service without traffic deletes on time too. One such call
-        waits at a time (windows are deleted oldest first, so the next is never due sooner)."""
+        """:meth:`prune` again when the oldest window left comes of age, whether or not a window
+        closes meanwhile: a service without traffic deletes on time too. Not for a window waiting
+        for its evaluation (which prunes), nor for one that could not be evaluated once it is of
+        age (said; its evaluation prunes); after a failed pass, not before :data:`PRUNE_RETRY`
+        seconds, doubled at each failure in a row. One such call waits at a time (windows are
+        deleted oldest first, so the next is never due sooner), none once the service stops."""
         try:
-            closed = self.log.next_prunable()
+            oldest = self.log.oldest_closed()
         except Exception:  # noqa: BLE001 - the log unreadable now: the next window's pass sees to it
             return
-        if closed is None:  # nothing closed left, or the oldest not evaluated: its evaluation prunes
+        if oldest is None:  # no closed window has events left
             return
-        seconds = max(closed + keep - time.time(), 0.0) + PRUNE_SLACK
+        window, closed, evaluated = oldest
+        seconds = closed + keep - time.time()
+        if not evaluated:
+            with self._lock:
+                failed = window in self.failed
+            if not failed or seconds <= 0:
+                return
+        if self._prune_failures:
+            seconds = max(seconds, min(PRUNE_RETRY * 2 ** (self._prune_failures - 1), PRUNE_RETRY_LONGEST))
+        seconds = max(seconds, 0.0) + PRUNE_SLACK
 
         def due() -> None:
             with self._lock:
@@ -452,7 +482,7 @@ class WindowEvaluator:
                 self._pending.append(self._pool.submit(self.prune))
 
         with self._lock:
-            if self._prune_timer is None:
+            if self._prune_timer is None and not self._stopped:
                 self._prune_timer = self.later(seconds, due)
                 self._prune_timer.daemon = True
                 self._prune_timer.start()
@@ -485,7 +515,7 @@ class WindowEvaluator:
                 self._pending.append(self._pool.submit(self._wipe))
 
         with self._lock:
-            if self._wipe_timer is None:
+            if self._wipe_timer is None and not self._stopped:
                 self._wipe_timer = self.later(seconds, due)
                 self._wipe_timer.daemon = True
                 self._wipe_timer.start()
@@ -522,7 +552,13 @@ class WindowEvaluator:
                     self.failed.discard(window)
         if not again:
             return
-        logger.log(NOTICE, "windows %s, which could not be evaluated, are evaluated again", ", ".join(map(str, again)))
+        logger.log(
+            NOTICE,
+            "%s %s, which could not be evaluated, %s evaluated again",
+            "window" if len(again) == 1 else "windows",
+            ", ".join(map(str, again)),
+            "is" if len(again) == 1 else "are",
+        )
         with self._lock:
             self.failed.difference_update(again)
             self.done.difference_update(again)
@@ -620,6 +656,7 @@ class WindowEvaluator:
         """Evaluate the windows queued (a window in the evaluator process gets a grace period),
         then stop the evaluator process."""
         with self._lock:
+            self._stopped = True  # (a pass running now sets no timer after this)
             for timer in (self._wipe_timer, self._prune_timer):
                 if timer is not None:
                     timer.cancel()
