@@ -10,6 +10,7 @@ takes everything queued."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -657,7 +658,7 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
     import time
     from types import SimpleNamespace
 
-    from churnops.serve.windows import PRUNE_SLACK, WIPE_EVERY, WindowEvaluator
+    from churnops.serve.windows import PRUNE_SLACK, WindowEvaluator
 
     path = tmp_path / "events.db"
     log = EventLog(path, window_size=10)
@@ -676,14 +677,14 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
 
     def passes() -> list:
         """The timers of the passes due (those emptying the write-ahead log are not)."""
-        return [timer for timer in timers if timer.seconds != WIPE_EVERY]
+        return [timer for timer in timers if "_prune_later" in timer.function.__qualname__]
 
     def closed(window: int, ago: float) -> None:
         with sqlite3.connect(path) as db:
             db.execute("UPDATE windows SET closed_at = ? WHERE window = ?", (time.time() - ago, window))
 
     evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    evaluator.later, evaluator.clock = Timer, lambda: 0.0  # (the log emptied again after WIPE_EVERY)
+    evaluator.later = Timer
     unkept = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events=None)))
     unkept.later = Timer
     try:
@@ -729,7 +730,8 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
 def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_window_is_said(tmp_path, caplog):
     """A pass of ``serve.keep_events`` that fails (a full disk) is said once and tried again a
     minute later, then two, four... - not every second with a warning each time; a success resets
-    it. A window merely waiting in line for its evaluation is not said to hold deletions back;
+    it, and a window coming of age sooner than the retry is not kept waiting for it. A window
+    merely waiting in line for its evaluation is not said to hold deletions back;
     one that could not be evaluated is, once, when it comes of age - then no timer runs for it.
     Once the service stops, a pass running then sets no timer."""
     import logging
@@ -764,6 +766,10 @@ def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_wind
 
     def said(text: str) -> list[str]:
         return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+    def passes() -> list:
+        """The timers of the passes due (those emptying the write-ahead log are not)."""
+        return [timer for timer in timers if "_prune_later" in timer.function.__qualname__]
 
     evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
     evaluator.later = Timer
@@ -800,9 +806,54 @@ def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_wind
 
             log.evaluated(1, "ok", "", 0.0)
             log.evaluated(2, "ok", "", 0.0)
+            log.prune = full  # type: ignore[method-assign]
+            evaluator.prune()  # failing again: tried again in a minute
+            [retry] = timers
+            assert retry.seconds == PRUNE_RETRY + PRUNE_SLACK
+            log.prune = real_prune  # type: ignore[method-assign]
+            closed(2, 3_590)  # due in ten seconds
+            evaluator.prune()  # room again (a window evaluated): the retry gives way to window 2's time
+            [timer] = passes()
+            assert 10 + PRUNE_SLACK - 5 < timer.seconds <= 10 + PRUNE_SLACK and timer is not retry
             evaluator.shutdown()
             evaluator.prune()  # a pass that ran on as the service stopped
             assert log.total() == 15 and timers == []  # window 2 is due in an hour: no timer set
     finally:
         log.prune = real_prune  # type: ignore[method-assign]
+        log.close()
+
+
+def test_a_deletion_pass_waits_briefly_for_a_lock_another_program_holds(tmp_path):
+    """Another program holding a write lock on the log: a deletion pass waits for it only
+    ``PRUNE_BUSY_SECONDS`` (it is tried again later), not the 30 s an append waits - it held the
+    writes, and a stopping service, for that long; the appends' wait is restored after it."""
+    import time
+
+    from churnops.serve.eventlog import BUSY_SECONDS, PRUNE_BUSY_SECONDS, NotWritten
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=10)
+    waits: list[int] = []
+    immediate = log._immediate
+
+    @contextlib.contextmanager
+    def watched():
+        waits.append(log._db.execute("PRAGMA busy_timeout").fetchone()[0])
+        with immediate():
+            yield
+
+    log._immediate = watched  # type: ignore[method-assign]
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        log.append([(None, {"x": float(i)}) for i in range(15)])
+        log.evaluated(0, "ok", "", 0.0)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(NotWritten, match="locked"):
+            log.prune(time.time() + 1)
+        assert waits == [PRUNE_BUSY_SECONDS * 1000]
+        assert log._db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_SECONDS * 1000
+        other.execute("ROLLBACK")
+        assert log.prune(time.time() + 1) == (0, 10)
+    finally:
+        other.close()
         log.close()

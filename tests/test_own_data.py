@@ -1601,7 +1601,12 @@ def test_text_a_csv_reads_as_missing_is_named_when_a_csv_meets_a_parquet_file(tm
         assert len(said) == (1 if ref != cur else 0), done.stdout
         assert "\x1b" not in done.stdout and "\x1b" not in done.stderr
         if said:
-            assert said[0].startswith("WARNING: plan, tier <i>") and "reads as missing" in said[0], said
+            parquet, csv = ("batch", "reference") if cur == "parquet" else ("reference", "batch")
+            assert said[0] == (
+                f"WARNING: the {parquet} (Parquet) holds '', 'N/A' as text in plan, tier <i>\\x1b[31m, where the "
+                f"{csv} (CSV) has missing values: the same data drifts between the two formats; write both in "
+                "one format, or these cells as nulls"
+            ), said
             report = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
             assert "drifts between the two formats" in report and "tier &lt;i&gt;" in report
             assert "<i>" not in report and "\x1b" not in report
@@ -1611,8 +1616,8 @@ def test_text_a_csv_reads_as_missing_is_named_when_a_csv_meets_a_parquet_file(tm
     assert batch["tier <i>\x1b[31m"][0] == 400 and "'N/A'" in batch["tier <i>\x1b[31m"][1]
     reference = found["parquet", "csv"]
     assert reference["plan"] == (
-        0,
+        1000,
         "the reference, a Parquet file, holds '' as text in 1000 cells, which a CSV file such as this batch "
-        "reads as missing values; the same data drifts between the two formats: write both tables in one "
-        "format, or these cells as nulls",
+        "reads as missing values (1000 here); the same data drifts between the two formats: write both tables "
+        "in one format, or these cells as nulls",
     )

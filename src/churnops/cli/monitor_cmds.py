@@ -332,7 +332,7 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
             + (f" - WARNING: {few}" if few else "")
         )
-    lines += _format_lines(quality)
+    lines += _format_lines(result)
     lines += _section_lines(result)
     target = result.target_drift
     from churnops.monitor.engine import UNLABELLED_REASON
@@ -385,18 +385,24 @@ def summary_lines(outcome: Any) -> list[str]:
     return lines
 
 
-def _format_lines(quality: Any) -> list[str]:
+def _format_lines(result: Any) -> list[str]:
     """One warning for the category columns compared across a CSV and a Parquet file whose
-    Parquet side holds cells a CSV reads as missing as text (``missing_in_csv`` checks)."""
+    Parquet side holds as text cells a CSV reads as missing (``missing_in_csv`` checks)."""
+    from churnops.data.io import NULL_VALUES
     from churnops.escape import one_line_short
+    from churnops.monitor.quality import file_format
 
-    columns = [c.column for c in quality.checks if c.check == "missing_in_csv" and c.column]
-    if not columns:
+    checks = [c for c in result.data_quality.checks if c.check == "missing_in_csv" and c.column]
+    if not checks:
         return []
-    shown = ", ".join(one_line_short(name, 40) for name in columns[:3]) + (", ..." if len(columns) > 3 else "")
+    names = [one_line_short(c.column, 40) for c in checks]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    cells = ", ".join(repr(v) for v in NULL_VALUES if any(repr(v) in c.message for c in checks))
+    batch_parquet = file_format(result.current) == "parquet"
+    parquet, csv = ("batch", "reference") if batch_parquet else ("reference", "batch")
     return [
-        f"WARNING: {shown}: the Parquet file holds as text cells ('', 'NA'...) that the CSV file reads as "
-        "missing, so the same data drifts between the two formats (the report's data quality says which)"
+        f"WARNING: the {parquet} (Parquet) holds {cells} as text in {shown}, where the {csv} (CSV) has missing "
+        "values: the same data drifts between the two formats; write both in one format, or these cells as nulls"
     ]
 
 

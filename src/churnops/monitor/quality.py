@@ -56,8 +56,8 @@ def file_format(info: DatasetInfo | None) -> str | None:
 def _missing_in_csv(tally: ColumnTally, formats: tuple[str | None, str | None]) -> tuple[int, str] | None:
     """A category column compared across a CSV file and a Parquet one, the Parquet side holding
     cells a CSV reads as missing (``""``, ``NA``, ``null``...) as text: the same data drifts
-    between the two formats. The Parquet batch's count of such cells (0 for a Parquet reference)
-    and a message; None otherwise."""
+    between the two formats. The Parquet batch's count of such cells (a CSV batch's missing
+    values, when the reference is the Parquet file) and a message; None otherwise."""
     reference_format, batch_format = formats
     if reference_format is None or batch_format is None or reference_format == batch_format:
         return None
@@ -78,9 +78,9 @@ def _missing_in_csv(tally: ColumnTally, formats: tuple[str | None, str | None]) 
             f"{count} cells are {shown} as text in this Parquet batch, which a CSV file such as the "
             f"reference reads as missing values; {remedy}"
         )
-    return 0, (
+    return sample.missing, (
         f"the reference, a Parquet file, holds {shown} as text in {count} cells, which a CSV file such "
-        f"as this batch reads as missing values; {remedy}"
+        f"as this batch reads as missing values ({sample.missing} here); {remedy}"
     )
 
 

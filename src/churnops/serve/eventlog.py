@@ -84,6 +84,11 @@ GROUP_EVENTS = 20_000
 """At most this many events in one transaction (the appends waiting beyond go in the next one)."""
 PRUNE_EVENTS = 5_000
 """Events deleted per transaction by :meth:`EventLog.prune` (the writer waits for each)."""
+BUSY_SECONDS = 30
+"""How long a write waits for a lock another program holds on the log before it fails."""
+PRUNE_BUSY_SECONDS = 2
+"""How long a deletion pass waits for such a lock: it is tried again later, and must not hold
+up the writes, or a stopping service, for longer."""
 CHECKPOINT_BYTES = 4 << 20
 """Bytes of records written between two checkpoints (the write-ahead log's pages copied into the
 database file), made by a thread of their own: left to SQLite, the writer made them itself, at
@@ -278,7 +283,7 @@ class EventLog:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA secure_delete = ON")  # what is deleted is overwritten: see wipe_deleted
@@ -402,7 +407,9 @@ class EventLog:
                     return
                 if db is None:
                     try:
-                        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+                        db = sqlite3.connect(
+                            self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS
+                        )
                     except sqlite3.Error as exc:  # tried again at the next one
                         logger.warning("%s: cannot open the event log to copy its write-ahead log (%s)", self.path, exc)
                         continue
@@ -568,7 +575,7 @@ class EventLog:
         """The read-only connection for long or short reads (the caller holds its lock)."""
         db = self._reader if long else self._peeker
         if db is None:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
             db.execute("PRAGMA query_only = ON")
             if long:
                 self._reader = db
@@ -691,7 +698,7 @@ class EventLog:
                 return -1, 0
             if row[0] is None:
                 return int(oldest), 0
-            with self._immediate():
+            with self._busy(PRUNE_BUSY_SECONDS), self._immediate():
                 last, count = self._db.execute(
                     "SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM events WHERE window = ? ORDER BY seq LIMIT ?)",
                     (oldest, limit),
@@ -724,16 +731,23 @@ class EventLog:
         pages are overwritten with zeros as rows are deleted (``secure_delete``), while the
         write-ahead log still holds the pages as they were. Never waits: a reader in the middle
         of a read (the window evaluator) keeps the write-ahead log until the next call; False then."""
-        with self._lock, self._checkpointing:
-            self._db.execute("PRAGMA busy_timeout = 0")
+        with self._lock, self._checkpointing, self._busy(0):
             try:
                 busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
                 logger.debug("%s: the write-ahead log could not be emptied (%s)", self.path, exc)
                 busy = 1
-            finally:
-                self._db.execute("PRAGMA busy_timeout = 30000")
         return not busy
+
+    @contextlib.contextmanager
+    def _busy(self, seconds: float) -> Iterator[None]:
+        """The writer's connection waiting at most ``seconds`` for a lock held elsewhere, for the
+        block (the caller holds the lock), then :data:`BUSY_SECONDS` again."""
+        self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
 
     def close(self) -> None:
         """Write what is waiting, stop the writer, close the connections and let the log go."""

@@ -308,6 +308,7 @@ class WindowEvaluator:
         self._wiped_at: float | None = None
         self._wipe_timer: Any = None
         self._prune_timer: Any = None
+        self._prune_at = 0.0  # when it is due, on self.clock
         self._prune_failures = 0  # passes failed in a row
         self._stopped = False
         self.later: Any = threading.Timer
@@ -456,8 +457,9 @@ class WindowEvaluator:
         closes meanwhile: a service without traffic deletes on time too. Not for a window waiting
         for its evaluation (which prunes), nor for one that could not be evaluated once it is of
         age (said; its evaluation prunes); after a failed pass, not before :data:`PRUNE_RETRY`
-        seconds, doubled at each failure in a row. One such call waits at a time (windows are
-        deleted oldest first, so the next is never due sooner), none once the service stops."""
+        seconds, doubled at each failure in a row. One such call waits at a time - the sooner due
+        (a retry set after a failure gives way to a window that comes of age first) - and none
+        once the service stops."""
         try:
             oldest = self.log.oldest_closed()
         except Exception:  # noqa: BLE001 - the log unreadable now: the next window's pass sees to it
@@ -477,15 +479,21 @@ class WindowEvaluator:
 
         def due() -> None:
             with self._lock:
-                self._prune_timer = None
+                if self._prune_timer is timer:  # (not one set since, in place of this one)
+                    self._prune_timer = None
             with contextlib.suppress(RuntimeError):  # the service is stopping
                 self._pending.append(self._pool.submit(self.prune))
 
+        at = self.clock() + seconds
         with self._lock:
-            if self._prune_timer is None and not self._stopped:
-                self._prune_timer = self.later(seconds, due)
-                self._prune_timer.daemon = True
-                self._prune_timer.start()
+            if self._stopped or (self._prune_timer is not None and self._prune_at <= at + PRUNE_SLACK):
+                return
+            if self._prune_timer is not None:  # a retry set after a failure, later than this
+                self._prune_timer.cancel()
+            timer = self._prune_timer = self.later(seconds, due)
+            self._prune_at = at
+            timer.daemon = True
+            timer.start()
 
     def _wipe(self) -> None:
         """No copy of the deleted events left in the write-ahead log (:meth:`EventLog.wipe_deleted`),
