@@ -584,6 +584,42 @@ def test_the_windows_waiting_are_found_through_an_index_of_them_alone_also_in_an
         log.close()
 
 
+class Timers:
+    """Stands for ``threading.Timer`` in a window evaluator (``evaluator.later``): the timers
+    set are listed, and the test calls their function instead of waiting real seconds."""
+
+    def __init__(self) -> None:
+        self.set: list = []
+
+    def __call__(self, seconds: float, function):
+        timers = self
+
+        class Timer:
+            def __init__(self) -> None:
+                self.seconds, self.function, self.daemon, self.started = seconds, function, False, False
+                timers.set.append(self)
+
+            def start(self) -> None:
+                self.started = True
+
+            def cancel(self) -> None:
+                timers.set.remove(self)
+
+        return Timer()
+
+    def passes(self) -> list:
+        """The timers of the deletion passes due (not those emptying the write-ahead log)."""
+        return [timer for timer in self.set if "_prune_later" in timer.function.__qualname__]
+
+
+def closed_ago(path: Path, window: int, seconds: float) -> None:
+    """Make a window of the log at ``path`` closed ``seconds`` ago."""
+    import time
+
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE windows SET closed_at = ? WHERE window = ?", (time.time() - seconds, window))
+
+
 def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
     """``serve.keep_events`` deletes customers' records for good: the database's pages are
     overwritten as rows are deleted, and the write-ahead log, which still holds the pages as they
@@ -604,20 +640,9 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
 
     log = EventLog(path, window_size=100)
     evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    now, timers = [0.0], []
-
-    class Timer:  # the wipe put off: called by the test instead of after real seconds
-        def __init__(self, seconds: float, function) -> None:
-            self.seconds, self.function, self.daemon = seconds, function, False
-            timers.append(self)
-
-        def start(self) -> None:
-            pass
-
-        def cancel(self) -> None:
-            timers.remove(self)
-
-    evaluator.clock, evaluator.later = (lambda: now[0]), Timer
+    now, later = [0.0], Timers()  # the wipe put off: called by the test instead of after real seconds
+    timers = later.set
+    evaluator.clock, evaluator.later = (lambda: now[0]), later
     try:
         log.append([(f"e{i}", {"name": f"CUSTOMER-{i:05d}-SECRET", "x": float(i)}) for i in range(400)])
         log.label([("e5", 1), ("e250", 0)])
@@ -655,38 +680,22 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
     left comes of age, whether or not a window closes meanwhile (a service without traffic
     deleted nothing past its last window); no pass is due for a window not evaluated (its
     evaluation prunes), nor without ``keep_events``; stopping the service stops the timer."""
-    import time
     from types import SimpleNamespace
 
     from churnops.serve.windows import PRUNE_SLACK, WindowEvaluator
 
     path = tmp_path / "events.db"
     log = EventLog(path, window_size=10)
-    timers: list = []
-
-    class Timer:  # called by the test instead of after real seconds
-        def __init__(self, seconds: float, function) -> None:
-            self.seconds, self.function, self.daemon, self.started = seconds, function, False, False
-            timers.append(self)
-
-        def start(self) -> None:
-            self.started = True
-
-        def cancel(self) -> None:
-            timers.remove(self)
-
-    def passes() -> list:
-        """The timers of the passes due (those emptying the write-ahead log are not)."""
-        return [timer for timer in timers if "_prune_later" in timer.function.__qualname__]
+    later = Timers()
+    timers, passes = later.set, later.passes
 
     def closed(window: int, ago: float) -> None:
-        with sqlite3.connect(path) as db:
-            db.execute("UPDATE windows SET closed_at = ? WHERE window = ?", (time.time() - ago, window))
+        closed_ago(path, window, ago)
 
     evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    evaluator.later = Timer
+    evaluator.later = later
     unkept = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events=None)))
-    unkept.later = Timer
+    unkept.later = later
     try:
         log.append([(None, {"x": float(i)}) for i in range(45)])  # windows 0-3 closed, 4 open
         for window in (0, 1, 2):
@@ -735,29 +744,17 @@ def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_wind
     one that could not be evaluated is, once, when it comes of age - then no timer runs for it.
     Once the service stops, a pass running then sets no timer."""
     import logging
-    import time
     from types import SimpleNamespace
 
     from churnops.serve.windows import PRUNE_RETRY, PRUNE_SLACK, WindowEvaluator
 
     path = tmp_path / "events.db"
     log = EventLog(path, window_size=10)
-    timers: list = []
-
-    class Timer:  # called by the test instead of after real seconds
-        def __init__(self, seconds: float, function) -> None:
-            self.seconds, self.function, self.daemon = seconds, function, False
-            timers.append(self)
-
-        def start(self) -> None:
-            pass
-
-        def cancel(self) -> None:
-            timers.remove(self)
+    later = Timers()
+    timers, passes = later.set, later.passes
 
     def closed(window: int, ago: float) -> None:
-        with sqlite3.connect(path) as db:
-            db.execute("UPDATE windows SET closed_at = ? WHERE window = ?", (time.time() - ago, window))
+        closed_ago(path, window, ago)
 
     def fire() -> None:
         timer = timers.pop()
@@ -767,12 +764,8 @@ def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_wind
     def said(text: str) -> list[str]:
         return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
-    def passes() -> list:
-        """The timers of the passes due (those emptying the write-ahead log are not)."""
-        return [timer for timer in timers if "_prune_later" in timer.function.__qualname__]
-
     evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    evaluator.later = Timer
+    evaluator.later = later
     real_prune = log.prune
     try:
         with caplog.at_level(logging.INFO, logger="churnops"):
