@@ -11,8 +11,10 @@ reference does not have - are reported but do not lower the score. Below
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
-from churnops.data.io import CSV_SUFFIXES, NULL_VALUES, PARQUET_SUFFIXES
+from churnops.data.io import NULL_VALUES, table_format
+from churnops.errors import InputDataError
 from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.results import FEW_ROWS, DataQuality, DatasetInfo, QualityCheck
@@ -48,9 +50,10 @@ def file_format(info: DatasetInfo | None) -> str | None:
     """
     if info is None or not info.path:
         return None
-    name = info.path.rstrip("/").rsplit("/", 1)[-1].lower()
-    suffix = name[name.rfind(".") :] if "." in name else ""
-    return "csv" if suffix in CSV_SUFFIXES else "parquet" if suffix in PARQUET_SUFFIXES else None
+    try:
+        return table_format(Path(info.path.rstrip("/")))
+    except InputDataError:  # a folder of parts, a cached profile...
+        return None
 
 
 def _missing_in_csv(tally: ColumnTally, formats: tuple[str | None, str | None]) -> tuple[int, str] | None:
