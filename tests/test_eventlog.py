@@ -597,6 +597,7 @@ class Timers:
         class Timer:
             def __init__(self) -> None:
                 self.seconds, self.function, self.daemon, self.started = seconds, function, False, False
+                self.name = ""
                 timers.set.append(self)
 
             def start(self) -> None:
@@ -609,7 +610,7 @@ class Timers:
 
     def passes(self) -> list:
         """The timers of the deletion passes due (not those emptying the write-ahead log)."""
-        return [timer for timer in self.set if "_prune_later" in timer.function.__qualname__]
+        return [timer for timer in self.set if timer.name == "churnops-prune"]
 
 
 def closed_ago(path: Path, window: int, seconds: float) -> None:

@@ -306,9 +306,7 @@ class WindowEvaluator:
         self._held: set[int] = set()  # windows said to hold back serve.keep_events
         self._unwiped = False  # events deleted whose former pages may still be in the write-ahead log
         self._wiped_at: float | None = None
-        self._wipe_timer: Any = None
-        self._prune_timer: Any = None
-        self._prune_at = 0.0  # when it is due, on self.clock
+        self._timers: dict[str, tuple[Any, float]] = {}  # work set for later (_later): its timer, when due
         self._prune_failures = 0  # passes failed in a row
         self._stopped = False
         self.later: Any = threading.Timer
@@ -475,24 +473,31 @@ class WindowEvaluator:
                 return
         if self._prune_failures:
             seconds = max(seconds, min(PRUNE_RETRY * 2 ** (self._prune_failures - 1), PRUNE_RETRY_LONGEST))
-        seconds = max(seconds, 0.0) + PRUNE_SLACK
+        self._later("prune", max(seconds, 0.0) + PRUNE_SLACK, self.prune, sooner=True)
+
+    def _later(self, slot: str, seconds: float, work: Any, sooner: bool = False) -> None:
+        """``work`` on the windows' thread in ``seconds``, one call per ``slot`` waiting at a
+        time: the one set first or, with ``sooner``, the one due first (by more than
+        :data:`PRUNE_SLACK`: a retry set after a failure gives way to a window that comes of
+        age first); none once the service stops."""
+        at = self.clock() + seconds
 
         def due() -> None:
             with self._lock:
-                if self._prune_timer is timer:  # (not one set since, in place of this one)
-                    self._prune_timer = None
-            with contextlib.suppress(RuntimeError):  # the service is stopping
-                self._pending.append(self._pool.submit(self.prune))
+                if self._timers.get(slot, (None,))[0] is timer:  # (not one set since, in its place)
+                    del self._timers[slot]
+            with contextlib.suppress(RuntimeError):  # the service is stopping: its log closes cleanly
+                self._pending.append(self._pool.submit(work))
 
-        at = self.clock() + seconds
         with self._lock:
-            if self._stopped or (self._prune_timer is not None and self._prune_at <= at + PRUNE_SLACK):
+            waiting = self._timers.get(slot)
+            if self._stopped or (waiting is not None and (not sooner or waiting[1] <= at + PRUNE_SLACK)):
                 return
-            if self._prune_timer is not None:  # a retry set after a failure, later than this
-                self._prune_timer.cancel()
-            timer = self._prune_timer = self.later(seconds, due)
-            self._prune_at = at
-            timer.daemon = True
+            if waiting is not None:
+                waiting[0].cancel()
+            timer = self.later(seconds, due)
+            self._timers[slot] = (timer, at)
+            timer.daemon, timer.name = True, f"churnops-{slot}"
             timer.start()
 
     def _wipe(self) -> None:
@@ -515,18 +520,7 @@ class WindowEvaluator:
 
     def _wipe_later(self, seconds: float) -> None:
         """:meth:`_wipe` on the windows' thread in ``seconds`` (one such call waiting at a time)."""
-
-        def due() -> None:
-            with self._lock:
-                self._wipe_timer = None
-            with contextlib.suppress(RuntimeError):  # the service is stopping: its log closes cleanly
-                self._pending.append(self._pool.submit(self._wipe))
-
-        with self._lock:
-            if self._wipe_timer is None and not self._stopped:
-                self._wipe_timer = self.later(seconds, due)
-                self._wipe_timer.daemon = True
-                self._wipe_timer.start()
+        self._later("wipe", seconds, self._wipe)
 
     def prune_soon(self) -> None:
         """:meth:`prune` on the windows' thread (at start: what got old while the service was
@@ -665,9 +659,9 @@ class WindowEvaluator:
         then stop the evaluator process."""
         with self._lock:
             self._stopped = True  # (a pass running now sets no timer after this)
-            for timer in (self._wipe_timer, self._prune_timer):
-                if timer is not None:
-                    timer.cancel()
+            for timer, _ in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
         if self.process is not None:
             self.process.stopping()
         self._pool.shutdown(wait=True)
