@@ -11,6 +11,7 @@ takes everything queued."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
@@ -465,9 +466,6 @@ def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_delet
     not be evaluated and holds back the deletion of the later ones is said once."""
     import logging
     import time
-    from types import SimpleNamespace
-
-    from churnops.serve.windows import WindowEvaluator
 
     path = tmp_path / "events.db"
     log = EventLog(path, window_size=3)
@@ -477,7 +475,7 @@ def test_the_service_says_what_it_deleted_in_one_short_line_and_what_holds_delet
             log.evaluated(window, "ok", "", 0.0)
         with sqlite3.connect(path) as db:
             db.execute("UPDATE windows SET closed_at = ?", (time.time() - 7_200,))  # closed two hours ago
-        evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
+        evaluator, _ = keeping(log)
         evaluator.failed.add(7)
         with caplog.at_level(logging.INFO, logger="churnops"):
             evaluator.prune()
@@ -613,6 +611,19 @@ class Timers:
         return [timer for timer in self.set if timer.name == "churnops-prune"]
 
 
+def keeping(log: EventLog, period: str | None = "1h") -> tuple:
+    """A window evaluator of ``log`` with ``serve.keep_events = period``, whose timers the test
+    fires (:class:`Timers`); the evaluator and its timers."""
+    from types import SimpleNamespace
+
+    from churnops.serve.windows import WindowEvaluator
+
+    later = Timers()
+    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events=period)))
+    evaluator.later = later
+    return evaluator, later
+
+
 def closed_ago(path: Path, window: int, seconds: float) -> None:
     """Make a window of the log at ``path`` closed ``seconds`` ago."""
     import time
@@ -627,9 +638,8 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
     were, is emptied after the pass (at most once a minute) - then no byte of a deleted record is
     left in any of the log's files, while the kept events are all there."""
     import time
-    from types import SimpleNamespace
 
-    from churnops.serve.windows import WIPE_EVERY, WindowEvaluator
+    from churnops.serve.windows import WIPE_EVERY
 
     path = tmp_path / "events.db"
 
@@ -640,10 +650,9 @@ def test_deleted_events_leave_no_copy_of_their_records_on_disk(tmp_path):
         return [i for i in events if f"CUSTOMER-{i:05d}-SECRET".encode() in files]
 
     log = EventLog(path, window_size=100)
-    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    now, later = [0.0], Timers()  # the wipe put off: called by the test instead of after real seconds
-    timers = later.set
-    evaluator.clock, evaluator.later = (lambda: now[0]), later
+    evaluator, later = keeping(log)  # the wipe put off: called by the test instead of after real seconds
+    now, timers = [0.0], later.set
+    evaluator.clock = lambda: now[0]
     try:
         log.append([(f"e{i}", {"name": f"CUSTOMER-{i:05d}-SECRET", "x": float(i)}) for i in range(400)])
         log.label([("e5", 1), ("e250", 0)])
@@ -681,22 +690,15 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
     left comes of age, whether or not a window closes meanwhile (a service without traffic
     deleted nothing past its last window); no pass is due for a window not evaluated (its
     evaluation prunes), nor without ``keep_events``; stopping the service stops the timer."""
-    from types import SimpleNamespace
 
-    from churnops.serve.windows import PRUNE_SLACK, WindowEvaluator
+    from churnops.serve.windows import PRUNE_SLACK
 
     path = tmp_path / "events.db"
     log = EventLog(path, window_size=10)
-    later = Timers()
+    evaluator, later = keeping(log)
+    unkept, unkept_later = keeping(log, None)
     timers, passes = later.set, later.passes
-
-    def closed(window: int, ago: float) -> None:
-        closed_ago(path, window, ago)
-
-    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    evaluator.later = later
-    unkept = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events=None)))
-    unkept.later = later
+    closed = functools.partial(closed_ago, path)
     try:
         log.append([(None, {"x": float(i)}) for i in range(45)])  # windows 0-3 closed, 4 open
         for window in (0, 1, 2):
@@ -705,7 +707,7 @@ def test_events_are_deleted_when_they_come_of_age_without_waiting_for_traffic(tm
         closed(1, 3_000)  # of age in 600 s
         closed(2, 0)
         unkept.prune()
-        assert timers == [] and log.total() == 45
+        assert unkept_later.set == [] and log.total() == 45
 
         evaluator.prune()
         assert log.total() == 35
@@ -745,17 +747,14 @@ def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_wind
     one that could not be evaluated is, once, when it comes of age - then no timer runs for it.
     Once the service stops, a pass running then sets no timer."""
     import logging
-    from types import SimpleNamespace
 
-    from churnops.serve.windows import PRUNE_RETRY, PRUNE_SLACK, WindowEvaluator
+    from churnops.serve.windows import PRUNE_RETRY, PRUNE_SLACK
 
     path = tmp_path / "events.db"
     log = EventLog(path, window_size=10)
-    later = Timers()
+    evaluator, later = keeping(log)
     timers, passes = later.set, later.passes
-
-    def closed(window: int, ago: float) -> None:
-        closed_ago(path, window, ago)
+    closed = functools.partial(closed_ago, path)
 
     def fire() -> None:
         timer = timers.pop()
@@ -765,8 +764,6 @@ def test_a_failing_pass_is_said_once_and_tried_again_later_and_only_a_stuck_wind
     def said(text: str) -> list[str]:
         return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
-    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=SimpleNamespace(keep_events="1h")))
-    evaluator.later = later
     real_prune = log.prune
     try:
         with caplog.at_level(logging.INFO, logger="churnops"):
