@@ -1621,3 +1621,81 @@ def test_text_a_csv_reads_as_missing_is_named_when_a_csv_meets_a_parquet_file(tm
         "reads as missing values (1000 here); the same data drifts between the two formats: write both tables "
         "in one format, or these cells as nulls",
     )
+
+
+def test_cells_a_csv_reads_as_missing_are_missing_values_in_numbers_dates_and_identifiers_in_any_format(tmp_path):
+    """One table of text, some cells written ``''``, ``NA``, ``null``, `` N/A ``, saved as CSV and
+    as Parquet. A CSV reads most such cells as missing; Parquet kept them as text, so its
+    numbers, dates and whole-number codes were "not numbers"/"not dates" and its ``''``
+    identifiers repeated identifiers. Now such a cell is a missing value of a column of
+    numbers, dates or typed categories, and no identifier, whatever the format, either way
+    round, in both engines; the rows without an identifier are said (no format said them)."""
+    rng = np.random.default_rng(33)
+    markers = ["", "NA", "null", " N/A "]
+
+    def table(n: int, start: int) -> pl.DataFrame:
+        def text(values: list[str], k: int) -> list[str]:  # one row in ten of a column, not the same rows
+            return [markers[i // 10 % 4] if i % 10 == k else v for i, v in enumerate(values)]
+
+        return pl.DataFrame(
+            {
+                "customer_id": text([f"C{start + i}" for i in range(n)], 0),
+                "amount": text([f"{v:.2f}" for v in rng.gamma(2.0, 100.0, n)], 1),
+                "opened": text([f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)], 2),
+                "active": text([str(v) for v in rng.integers(0, 2, n)], 3),
+                "plan": [str(v) for v in rng.choice(["basic", "pro", "max"], n)],
+                "churned": (rng.random(n) < 0.2).astype(int),
+            }
+        )
+
+    for name, n, start in (("ref", 3000, 0), ("cur", 1000, 10_000)):
+        table(n, start).write_csv(tmp_path / f"{name}.csv")
+        table(n, start).write_parquet(tmp_path / f"{name}.parquet")
+    scores = {}
+    for ref, cur in (("csv", "csv"), ("csv", "parquet"), ("parquet", "csv"), ("parquet", "parquet")):
+        for mode in ("exact", "streaming"):
+            done = churnops(
+                tmp_path, "monitor", "-r", f"ref.{ref}", "-p", f"cur.{cur}", "--target", "churned",
+                "--id", "customer_id", "--mode", mode, "--no-cache",
+                # a Parquet file's text is text: its numbers and dates are named
+                "--set", "columns.numerical=['amount']", "--set", "columns.datetime=['opened']",
+            )  # fmt: skip
+            assert done.returncode in (0, 3), done.stderr
+            found = metrics(tmp_path)
+            checks = {(c["check"], c["column"]): c for c in found["data_quality"]["checks"]}
+            assert not [key for key in checks if key[0] in ("unparsable", "duplicated_ids")], (ref, cur, mode, checks)
+            # whole-number codes are typed by a CSV reference; a Parquet one's text stays text
+            for column in ("amount", "opened", "active") if ref == "csv" else ("amount", "opened"):
+                assert checks["missing", column]["count"] == 100, (ref, cur, mode, column)
+            missing_ids = checks["missing_ids", "customer_id"]
+            assert missing_ids["count"] == 100 and missing_ids["severity"] == "warning"
+            # a CSV reads '', NA and null as missing, but not ' N/A ' (blanks around it): it is said
+            written = (
+                "100 of them written as '', ' N/A ', 'NA', 'null'"
+                if cur == "parquet"
+                else "25 of them written as ' N/A '"
+            )
+            assert missing_ids["message"] == (
+                f"100 rows without an identifier ({written}, text that stands for a missing value), "
+                "not checked for repeats"
+            )
+            scores[ref, cur, mode] = (found["data_quality"]["score"], found["dataset_drift"]["score"])
+    assert len({scores[key] for key in scores if key[0] == "csv"}) == 1, scores
+    assert len({scores[key] for key in scores if key[:2] == ("parquet", "parquet")}) == 1, scores
+
+
+def test_identifier_keys_leave_out_cells_a_csv_reads_as_missing_in_dictionary_columns():
+    """A Parquet dictionary column (as the streaming engine reads text) and a plain one give the
+    same rows without an identifier."""
+    import pyarrow as pa
+
+    from churnops.monitor.batch import identifier_keys
+
+    values = ["C1", "", None, "NA", "", "C1", "C2"]
+    plain = identifier_keys(pa.array(values))
+    coded = identifier_keys(pa.array(values).dictionary_encode())
+    for _keys, present, text in (plain, coded):
+        assert present.tolist() == [True, False, False, False, False, True, True]
+        assert text == {"": 2, "NA": 1}
+    assert (plain[0][plain[1]] == coded[0][coded[1]]).all()
+    assert identifier_keys(pa.array([1, 2, None]))[2] == {}

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from churnops.data.io import NULL_VALUES
 from churnops.errors import InputDataError
 from churnops.monitor.accumulate import CategoryAccumulator, NumericAccumulator, SketchAccumulator, count_integers
 from churnops.monitor.duplicates import DuplicateCounter
@@ -154,6 +155,11 @@ class BatchTally:
     """Failed cells inside those repeated rows (so that they are not counted twice)."""
     duplicated_ids: dict[str, int]
     streaming: bool = False
+    missing_ids: dict[str, int] = field(default_factory=dict)
+    """Rows without an identifier, per identifier column: null, or text a CSV reads as missing
+    (``''``, ``NA``...; :func:`identifier_keys`), never counted as repeated identifiers."""
+    missing_id_text: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Of those, the cells written as such text, by text."""
     duplicated_rows_estimated: bool = False
     """True when repeated rows and identifiers were counted on a sample of identifiers (see
     :class:`BatchBuilder`)."""
@@ -287,6 +293,8 @@ class BatchBuilder:
         self.decimal_comma = False
         self.row_counter = DuplicateCounter()
         self.id_counters = {name: DuplicateCounter() for name in self.id_columns}
+        self.missing_ids = dict.fromkeys(self.id_columns, 0)
+        self.missing_id_text: dict[str, dict[str, int]] = {name: {} for name in self.id_columns}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Any = None
         self._dictionaries: dict[str, tuple[Any, Any]] = {}
@@ -328,8 +336,20 @@ class BatchBuilder:
             whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
             self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma), failures)
         for name in self.id_columns:
-            self.id_counters[name].add(chunk[name].drop_nulls().hash(seed=HASH_SEED).to_numpy())
+            hashes, present, text = identifier_keys(chunk[name])
+            self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
         return coerced
+
+    def _count_identifiers(
+        self, name: str, ids: NDArray[np.uint64], present: NDArray[np.bool_] | None, text: dict[str, int]
+    ) -> None:
+        """Count one chunk's identifiers (``ids``: the present ones) and the rows without one."""
+        self.id_counters[name].add(ids)
+        if present is not None:
+            self.missing_ids[name] += int(present.size - np.count_nonzero(present))
+        into = self.missing_id_text[name]
+        for value, n in text.items():
+            into[value] = into.get(value, 0) + n
 
     def coerce(self, chunk: pl.DataFrame, names: list[str] | None = None) -> CoercedChunk:
         """The monitored columns of a chunk (or those ``names``) brought to their types."""
@@ -449,9 +469,10 @@ class BatchBuilder:
 
         def work(name: str) -> tuple[str, NDArray[np.bool_] | None, Any]:
             tally = self.tallies.get(name)
-            if tally is None:  # an identifier, or a column only part of the rows (repeated rows)
-                ids = _stable_hash(column(name))
-                return name, None, ids
+            if name in self.id_counters:
+                return name, None, identifier_keys(column(name))
+            if tally is None:  # a column only part of the rows (repeated rows)
+                return name, None, _stable_hash(column(name))
             if tally.profile.plan.column_type == "categorical":
                 return name, *self._absorb_categories(tally, column(name))
             return name, *self._absorb_numbers(name, tally, column(name))
@@ -487,12 +508,12 @@ class BatchBuilder:
                 parts[name] = hashes if present is None else np.where(present, hashes, np.uint64(0))
                 continue
             if name in self.id_counters:
-                hashes, present = hashed
+                hashes, present, text = hashed
                 parts[name] = hashes
                 ids = hashes[present] if present is not None else hashes
                 if self.row_sample > 1:  # the same sample of identifiers as the rows'
                     ids = ids[_in_sample(ids, self.row_sample)]
-                self.id_counters[name].add(ids)
+                self._count_identifiers(name, ids, present, text)
                 continue
             if bad is not None:
                 failures += bad
@@ -621,6 +642,10 @@ class BatchBuilder:
         self.row_counter.merge(other.row_counter)
         for name, counter in other.id_counters.items():
             self.id_counters.setdefault(name, DuplicateCounter()).merge(counter)
+            self.missing_ids[name] = self.missing_ids.get(name, 0) + other.missing_ids.get(name, 0)
+            into = self.missing_id_text.setdefault(name, {})
+            for value, n in other.missing_id_text.get(name, {}).items():
+                into[value] = into.get(value, 0) + n
 
     def finish(self) -> BatchTally:
         self._wait_pending()
@@ -643,6 +668,8 @@ class BatchBuilder:
             duplicated_rows=repeated,
             duplicated_row_failures=repeated_failures,
             duplicated_ids=duplicated_ids,
+            missing_ids=dict(self.missing_ids),
+            missing_id_text={name: dict(text) for name, text in self.missing_id_text.items() if text},
             streaming=self.streaming,
             duplicated_rows_estimated=estimated,
             joint=self._joint(),
@@ -770,7 +797,7 @@ def _parse_dictionary(
     entries = entries.alias(name) if name else entries  # the column's name, for what an error says
     coerced = coerce_datetime(entries, date_format, undecided="error") if datetime else coerce_numerical(entries)
     parsed = np.append(coerced.series.cast(pl.Float64).to_numpy(), np.nan)
-    blank = entries.is_null() | (entries.cast(pl.String).str.strip_chars() == "")
+    blank = entries.is_null() | entries.cast(pl.String).str.strip_chars().is_in(NULL_VALUES)
     usable = np.isfinite(parsed)
     whole = None
     if usable.any() and np.all(parsed[usable] == np.round(parsed[usable])) and np.abs(parsed[usable]).max() < 2**53:
@@ -787,9 +814,50 @@ def _code_dictionary(
     assert isinstance(entries, pl.Series)
     coerced = coerce_categorical(entries, like, spelling).series
     codes = np.append(accumulator.codes_of(coerced), -1)
-    unparsable = (coerced.is_null() & entries.is_not_null()).to_numpy()
+    unparsable = coerced.is_null() & entries.is_not_null()
+    if entries.dtype == pl.String and like is not None and like != pl.String:
+        unparsable = unparsable & ~entries.str.strip_chars().is_in(NULL_VALUES)  # missing, as in a CSV
     hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))
-    return codes, unparsable, hashes
+    return codes, unparsable.to_numpy(), hashes
+
+
+def identifier_keys(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None, dict[str, int]]:
+    """An identifier column's keys (:func:`_stable_hash`), which rows hold an identifier (None
+    when all do), and the cells written as text a CSV reads as missing (``''``, ``NA``...), by
+    text: such a cell is no identifier in any format, as a null is none.
+
+    >>> keys, present, text = identifier_keys(pl.Series(["C1", "", None, "NA", "", "C1"]))
+    >>> present.tolist(), text
+    ([True, False, False, False, False, True], {'': 2, 'NA': 1})
+    """
+    hashes, present = _stable_hash(data)
+    if _is_dictionary(data):
+        entries = pl.from_arrow(data.dictionary)
+        assert isinstance(entries, pl.Series)
+        if entries.dtype != pl.String:
+            return hashes, present, {}
+        marker = np.append(entries.str.strip_chars().is_in(NULL_VALUES).to_numpy(), False)
+        if not marker.any():
+            return hashes, present, {}
+        index = _dictionary_index(data)
+        blank = marker[index]
+        counts = np.bincount(index[blank], minlength=len(entries))
+        text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(counts)}
+    else:
+        series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+        assert isinstance(series, pl.Series)
+        if isinstance(series.dtype, pl.Categorical | pl.Enum):
+            series = series.cast(pl.String)
+        if series.dtype != pl.String:
+            return hashes, present, {}
+        flags = series.str.strip_chars().is_in(NULL_VALUES).fill_null(False)
+        if not flags.any():
+            return hashes, present, {}
+        blank = flags.to_numpy()
+        found = series.filter(flags).value_counts(sort=True)
+        text = {str(value): int(n) for value, n in found.iter_rows()}
+    present = ~blank if present is None else present & ~blank
+    return hashes, present, text
 
 
 MIX = np.uint64(0x9E3779B97F4A7C15)

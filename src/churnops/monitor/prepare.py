@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from churnops.data.io import NULL_VALUES
 from churnops.errors import InputDataError
 from churnops.monitor.binning import run_starts
 
@@ -54,6 +55,18 @@ WITH_POLARS_FROM = 10_000
 LABEL_PREFIX_CHARS = MAX_LABEL_CHARS - 40
 LABEL_KEY = re.compile(rf"(.{{{LABEL_PREFIX_CHARS}}})\.\.\. \((\d+) chars, sha1 ([0-9a-f]{{40}})\)", re.DOTALL)
 """What :func:`label_key` writes."""
+
+
+def missing_text(text: pl.Expr) -> pl.Expr:
+    """Text cells that a CSV file reads as missing (``NULL_VALUES``: ``""``, ``NA``, ``null``...),
+    blanks around them ignored: in a column of numbers, dates or typed categories such a cell
+    is a missing value, not an unparsable one, whatever the file's format (a Parquet file keeps
+    them as text).
+
+    >>> pl.DataFrame({"v": ["NA", " null ", "", "n/a", "7"]}).select(missing_text(pl.col("v")))["v"].to_list()
+    [True, True, True, False, False]
+    """
+    return text.str.strip_chars().is_in(NULL_VALUES)
 
 
 def is_long_label(label: Any) -> bool:
@@ -175,7 +188,7 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
         .str.replace_all(BLANKS, "")
     )
     values = cleaned.cast(pl.Float64, strict=False)
-    return values, values.is_null() & cleaned.is_not_null() & (cleaned != "")
+    return values, values.is_null() & cleaned.is_not_null() & (cleaned != "") & ~missing_text(column.cast(pl.String))
 
 
 def coerce_numerical(series: pl.Series) -> Coerced:
@@ -226,7 +239,7 @@ def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
     if series.dtype != pl.String:
         return None
     values = series.drop_nulls()
-    values = values.filter(values.str.strip_chars() != "")
+    values = values.filter(~values.str.strip_chars().is_in(NULL_VALUES))
     if values.len() < STRAY_MIN_VALUES:
         return None
     if values.len() - int(values.str.contains(r"\d").sum()) > STRAY_SHARE * values.len():
@@ -431,7 +444,7 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
     inferred = rest and date_format is None  # a decided format reads each value alone
     if rest:
         text = text.str.strip_chars()
-        distinct = text.filter(parsed.is_null()).drop_nulls().unique(maintain_order=True)
+        distinct = text.filter(parsed.is_null() & ~text.is_in(NULL_VALUES)).drop_nulls().unique(maintain_order=True)
         if date_format is not None:
             read = read_dates(distinct, DATE_FAMILIES.get(date_format, (date_format,)), as_written=True)
         else:
@@ -459,7 +472,7 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
                 parsed = parsed.fill_null(_year_written(text, text.str.to_date(strict=False)))
     unparsable = 0
     if parsed.null_count() > text.null_count():
-        unparsable = int((parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")).sum())
+        unparsable = int((parsed.is_null() & text.is_not_null() & ~text.str.strip_chars().is_in(NULL_VALUES)).sum())
     return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable, inferred)
 
 
@@ -484,13 +497,15 @@ def category_exprs(
     if like == pl.Boolean and source == pl.String:
         word = column.str.strip_chars().str.to_lowercase()
         cast = pl.when(word == "true").then(True).when(word == "false").then(False).otherwise(None)
-        return cast, cast.is_null() & column.is_not_null()
+        return cast, cast.is_null() & column.is_not_null() & ~missing_text(column)
     if like == pl.String and source == pl.Boolean:
         return pl.when(column).then(pl.lit(spelling[0])).when(~column).then(pl.lit(spelling[1])), None
     if like is not None and source != like:
         cast = column.cast(like, strict=False)
         if like != pl.String:
             flag = cast.is_null() & column.is_not_null()
+            if source == pl.String:
+                flag = flag & ~missing_text(column)
         column, source = cast, like
     if source.is_float():
         column = pl.when(column.is_finite()).then(column)

@@ -208,6 +208,20 @@ def _distinct(sample: NumericalSample | CategoricalSample | None) -> int:
     return len(sample.labels)
 
 
+def _missing_ids(n: int, text: dict[str, int]) -> str:
+    """What a ``missing_ids`` check says: ``n`` rows without an identifier, and those of them
+    written as text that stands for a missing value (``text``: cells by text, ``''``, ``NA``...).
+
+    >>> _missing_ids(12, {"NA": 1, "": 9})[:62]
+    "12 rows without an identifier (10 of them written as '', 'NA'"
+    """
+    written = sum(text.values())
+    shown = ", ".join(repr(value) for value in sorted(text, key=lambda v: (-text[v], v))[:EXAMPLES])
+    more = f" and {len(text) - EXAMPLES} more" if len(text) > EXAMPLES else ""
+    how = f" ({written} of them written as {shown}{more}, text that stands for a missing value)" if written else ""
+    return f"{n} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
+
+
 def data_quality(
     tally: BatchTally, settings: MonitorSettings, formats: tuple[str | None, str | None] = (None, None)
 ) -> DataQuality:
@@ -254,6 +268,18 @@ def data_quality(
                     f"about {n} repeated identifiers (estimated from a sample of identifiers)"
                     if tally.duplicated_rows_estimated
                     else f"{n} repeated identifiers",
+                    name,
+                    n,
+                    _share(n, rows),
+                )
+            )
+    for name, n in tally.missing_ids.items():
+        if n:
+            checks.append(
+                QualityCheck(
+                    "missing_ids",
+                    "warning",
+                    _missing_ids(n, tally.missing_id_text.get(name, {})),
                     name,
                     n,
                     _share(n, rows),
