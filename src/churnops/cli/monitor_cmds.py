@@ -333,6 +333,7 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f" - WARNING: {few}" if few else "")
         )
     lines += _format_lines(result)
+    lines += _filled_lines(result)
     lines += _section_lines(result)
     target = result.target_drift
     from churnops.monitor.engine import UNLABELLED_REASON
@@ -403,6 +404,22 @@ def _format_lines(result: Any) -> list[str]:
     return [
         f"WARNING: the {parquet} (Parquet) holds {cells} as text in {shown}, where the {csv} (CSV) has missing "
         "values: the same data drifts between the two formats; write both in one format, or these cells as nulls"
+    ]
+
+
+def _filled_lines(result: Any) -> list[str]:
+    """One notice for the columns without a value in the reference that hold values in this
+    batch (``empty_in_reference`` checks): untested, which the reference's notice alone hides."""
+    from churnops.escape import one_line_short
+
+    checks = [c for c in result.data_quality.checks if c.check == "empty_in_reference" and c.column]
+    if not checks:
+        return []
+    shown = ", ".join(f"{one_line_short(c.column, 40)} ({c.count:,} values)" for c in checks[:3])
+    more = f" and {len(checks) - 3} more" if len(checks) > 3 else ""
+    return [
+        f"NOTICE: not tested, empty in the reference but not in this batch: {shown}{more}; "
+        "a reference that holds their values is needed to test them"
     ]
 
 

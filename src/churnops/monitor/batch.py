@@ -160,6 +160,9 @@ class BatchTally:
     (``''``, ``NA``...; :func:`identifier_keys`), never counted as repeated identifiers."""
     missing_id_text: dict[str, dict[str, int]] = field(default_factory=dict)
     """Of those, the cells written as such text, by text."""
+    filled: dict[str, int] = field(default_factory=dict)
+    """Columns without a value in the reference (not tested): the batch's values of each
+    (:func:`present_cells`)."""
     duplicated_rows_estimated: bool = False
     """True when repeated rows and identifiers were counted on a sample of identifiers (see
     :class:`BatchBuilder`)."""
@@ -278,7 +281,13 @@ class BatchBuilder:
         self.text_columns = text_columns(profile)
         """Category columns a CSV batch's cells of are read as text (:func:`text_columns`)."""
         self.id_columns = [c for c in settings.id_columns if c in columns]
-        self.needed = [c for c in columns if c in self.tallies or c in self.id_columns]
+        self.filled = {
+            name: 0
+            for name, column in profile.columns.items()
+            if column.empty and name in columns and count_rows
+        }
+        """Columns the reference has no value of: the batch's values of each are counted."""
+        self.needed = [c for c in columns if c in self.tallies or c in self.id_columns or c in self.filled]
         unread = {c for c in columns if settings.declared(c) == "ignored" and c not in self.needed}
         self.read_columns = [c for c in dict.fromkeys(columns) if c not in unread] if count_rows else list(self.needed)
         """The columns to read: when rows are counted, every column but those ``columns.ignored``
@@ -324,6 +333,8 @@ class BatchBuilder:
         (:meth:`update_coerced`); None for the streaming engine."""
         if self.joint is not None:
             self.joint.update(chunk)
+        for name in self.filled:
+            self.filled[name] += present_cells(chunk[name] if isinstance(chunk, pl.DataFrame) else chunk.column(name))
         if self.streaming:
             self._update_streaming(chunk)
             return None
@@ -639,6 +650,8 @@ class BatchBuilder:
             tally.out_of_domain += theirs.out_of_domain
             tally.out_of_range += theirs.out_of_range
         self.failed_cells += other.failed_cells
+        for name, n in other.filled.items():
+            self.filled[name] = self.filled.get(name, 0) + n
         self.row_counter.merge(other.row_counter)
         for name, counter in other.id_counters.items():
             self.id_counters.setdefault(name, DuplicateCounter()).merge(counter)
@@ -670,6 +683,7 @@ class BatchBuilder:
             duplicated_ids=duplicated_ids,
             missing_ids=dict(self.missing_ids),
             missing_id_text={name: dict(text) for name, text in self.missing_id_text.items() if text},
+            filled=dict(self.filled),
             streaming=self.streaming,
             duplicated_rows_estimated=estimated,
             joint=self._joint(),
@@ -819,6 +833,24 @@ def _code_dictionary(
         unparsable = unparsable & ~entries.str.strip_chars().is_in(NULL_VALUES)  # missing, as in a CSV
     hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))
     return codes, unparsable.to_numpy(), hashes
+
+
+def present_cells(data: Any) -> int:
+    """Cells of a column that hold a value: not null, not NaN, not text that stands for a
+    missing value (``''``, ``NA``...: :func:`~churnops.monitor.prepare.missing_text`).
+
+    >>> present_cells(pl.Series(["a", "", None, " NA ", "b"])), present_cells(pl.Series([1.0, float("nan"), None]))
+    (2, 1)
+    """
+    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+    assert isinstance(series, pl.Series)
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.String)
+    if series.dtype == pl.String:
+        return int((~series.str.strip_chars().is_in(NULL_VALUES)).sum())  # nulls are not counted
+    if series.dtype.is_float():
+        return int(series.is_not_nan().sum())
+    return series.len() - series.null_count()
 
 
 def identifier_keys(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None, dict[str, int]]:

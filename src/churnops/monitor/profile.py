@@ -51,6 +51,14 @@ class ColumnProfile:
     summary: ColumnSummary | None
     skip_reason: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        """Whether the column is untested for want of any value in the reference (all missing or
+        unusable), not for its role or an unsupported type (lists, bytes...)."""
+        return self.skip_reason == EMPTY_IN_REFERENCE or (
+            self.skip_reason == UNKNOWN_REASON and self.dtype in ("String", "Null")
+        )
+
 
 @dataclass(frozen=True)
 class ReferenceProfile:
@@ -377,7 +385,7 @@ class ProfileBuilder:
             plan = ColumnPlan(name, role, column_type, declared is not None and name not in self.settings.inferred)
             reason = reason_override or _skip_reason(plan)
             if reason is None and sample is not None and _count(sample) == 0:
-                reason = "no usable value in the reference (all missing or unparsable)"
+                reason = EMPTY_IN_REFERENCE
             if reason is None and sample is None:
                 reason = "no value could be read"
             summary = summarize(sample) if sample is not None and reason is None else None
@@ -389,6 +397,11 @@ class ProfileBuilder:
             }
             joint = encode(self.joint.finish(), kinds, self.settings.date_formats)
         return ReferenceProfile(self.rows, columns, joint=joint)
+
+
+EMPTY_IN_REFERENCE = "no usable value in the reference (all missing or unparsable)"
+"""Why a column is not tested when the reference has no value of it (the batch's values of it
+are counted: :attr:`~churnops.monitor.batch.BatchTally.filled`)."""
 
 
 def checked_codes(codes: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ The quality score is the share of current cells, over the monitored columns, tha
 *error* check: present, parseable as the column's type, finite, inside the configured domain,
 and not in a row that repeats an earlier row. *Warnings* - values outside the reference's
 range, categories the reference never had, constant columns, repeated identifiers, columns the
-reference does not have - are reported but do not lower the score. Below
+reference does not have or has no value of - are reported but do not lower the score. Below
 ``thresholds.data_quality`` (the seed's 0.95) the batch gets a quality warning.
 """
 
@@ -280,6 +280,19 @@ def data_quality(
                     "missing_ids",
                     "warning",
                     _missing_ids(n, tally.missing_id_text.get(name, {})),
+                    name,
+                    n,
+                    _share(n, rows),
+                )
+            )
+    for name, n in tally.filled.items():
+        if n:
+            checks.append(
+                QualityCheck(
+                    "empty_in_reference",
+                    "warning",
+                    f"{n} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
+                    "(a reference that holds this column's values is needed to test it)",
                     name,
                     n,
                     _share(n, rows),
