@@ -1750,3 +1750,39 @@ def test_a_column_empty_in_the_reference_that_fills_in_the_batch_is_said(tmp_pat
                 "(500 values); a reference that holds their values is needed to test them"
             ], (ref, cur, done.stdout)
             assert metrics(tmp_path)["data_quality"]["passed"]
+
+
+def test_unparsable_cells_are_shown_by_example(tmp_path):
+    """ "32 values are not numbers" sent the user to search the file for them; the check now
+    shows up to three of them as written, the same in both engines and formats, escaped for
+    the terminal and the report (a cell with an escape sequence stays text)."""
+    rng = np.random.default_rng(8)
+
+    def table(n: int, bad: bool) -> pl.DataFrame:
+        def spoil(values: list[str], cells: dict[int, str]) -> list[str]:
+            return [next((c for k, c in cells.items() if bad and i % k == 0), v) for i, v in enumerate(values)]
+
+        return pl.DataFrame(
+            {
+                "amount": spoil([f"{v:.2f}" for v in rng.gamma(2.0, 50.0, n)], {50: "12,5", 77: "x\x1b[31m<b>"}),
+                "opened": spoil([f"2024-0{1 + i % 9}-1{i % 9}" for i in range(n)], {60: "31/02/2024", 61: "soon"}),
+                "active": spoil([str(v) for v in rng.choice(["true", "false"], n)], {40: "maybe"}),
+                "churned": rng.integers(0, 2, n),
+            }
+        )
+
+    table(3000, False).write_csv(tmp_path / "ref.csv")
+    table(1000, True).write_csv(tmp_path / "cur.csv")
+    pl.read_csv(tmp_path / "cur.csv", infer_schema=False).write_parquet(tmp_path / "cur.parquet")
+    for cur in ("cur.csv", "cur.parquet"):
+        for mode in ("exact", "streaming"):
+            done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", cur, "-t", "churned", "--mode", mode)
+            assert done.returncode == 0, done.stderr
+            said = {c["column"]: c["message"] for c in metrics(tmp_path)["data_quality"]["checks"]}
+            assert said["amount"] == "32 values are not numbers, e.g. '12,5', 'x\\x1b[31m<b>'", (cur, mode)
+            assert said["opened"] == "33 values are not dates, e.g. '31/02/2024', 'soon'", (cur, mode)
+            assert said["active"] == "25 values are not of type Boolean, e.g. 'maybe'", (cur, mode)
+            report = (tmp_path / "monitoring" / "monitoring_report.html").read_text().replace("<wbr>", "")
+            assert "e.g. &#39;12,5&#39;, &#39;x\\x1b[31m&lt;b&gt;&#39;</td>" in report
+            assert "\x1b" not in report
+            assert "\x1b" not in done.stdout

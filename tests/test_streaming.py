@@ -426,3 +426,29 @@ def test_tampered_row_codes_make_the_cached_profile_unusable(tmp_path):
     arrays[name][:2] = arrays[name][:2][::-1] + 1  # counts no longer match
     np.savez(tmp_path / "bad.npz", **arrays)
     assert load_profile(tmp_path / "bad.npz") is None
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_merged_builders_keep_examples_of_unparsable_cells_of_both_parts(streaming):
+    """Builders of parts of a batch (Dask's partitions) merge their examples of unparsable cells,
+    distinct and at most three, as one builder of the whole batch keeps them."""
+    settings = MonitorSettings(declared_types={"amount": "numerical"}, target="churned")
+    reference = pl.DataFrame({"amount": [str(v) for v in range(100)], "churned": [0, 1] * 50})
+    profile = build_profile(reference, settings)
+    parts = [
+        pl.DataFrame({"amount": ["1", "a", "a", "2"], "churned": [0, 1, 0, 1]}),
+        pl.DataFrame({"amount": ["b", "3", "a", "c", "d"], "churned": [0, 1, 0, 1, 1]}),
+    ]
+    builders = []
+    for part in parts:
+        builder = BatchBuilder(profile, part.columns, settings, streaming=streaming)
+        builder.update(part.to_arrow() if streaming else part)
+        builders.append(builder)
+    builders[0].merge(builders[1])
+    whole = BatchBuilder(profile, parts[0].columns, settings, streaming=streaming)
+    for part in parts:
+        whole.update(part.to_arrow() if streaming else part)
+    for builder in (builders[0], whole):
+        tally = builder.finish().columns["amount"]
+        assert tally.sample.unparsable == 6
+        assert tally.unparsable_examples == ["a", "b", "c"]

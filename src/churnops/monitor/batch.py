@@ -131,6 +131,21 @@ class ColumnTally:
     out_of_range: int = 0
     """Finite values outside the reference's [minimum, maximum] (numerical columns)."""
     sample: NumericalSample | CategoricalSample | None = None
+    unparsable_examples: list[str] = field(default_factory=list)
+    """Up to :data:`UNPARSABLE_EXAMPLES` distinct unparsable cells, as written, for the data
+    quality check's message (``'12,5'``, ``'unknown'``)."""
+
+    def note_unparsable(self, data: Any, date_format: str | None) -> None:
+        """Keep examples of a chunk's unparsable cells of this column, while fewer than
+        :data:`UNPARSABLE_EXAMPLES` are kept."""
+        wanted = UNPARSABLE_EXAMPLES - len(self.unparsable_examples)
+        if wanted <= 0:
+            return
+        series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+        assert isinstance(series, pl.Series)
+        for cell in unparsable_cells(series, self, date_format).to_list():
+            if cell not in self.unparsable_examples and len(self.unparsable_examples) < UNPARSABLE_EXAMPLES:
+                self.unparsable_examples.append(cell)
 
     @property
     def reference_bounds(self) -> tuple[float, float] | None:
@@ -138,6 +153,35 @@ class ColumnTally:
         if isinstance(reference, NumericalSample) and reference.count:
             return reference.low, reference.high
         return None
+
+
+UNPARSABLE_EXAMPLES = 3
+"""Unparsable cells kept per column, to show what they look like."""
+
+
+def unparsable_cells(series: pl.Series, tally: ColumnTally, date_format: str | None) -> pl.Series:
+    """The distinct cells of ``series`` (as text, in order) that the column's type does not read:
+    what the data quality check counts as unparsable."""
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.String)
+    kind = tally.profile.plan.column_type
+    if kind == "datetime":
+        if series.dtype != pl.String:
+            return pl.Series([], dtype=pl.String)
+        try:
+            parsed = coerce_datetime(series, date_format, undecided="error").series
+        except InputDataError:  # dates that read two ways in this chunk alone: no example
+            return pl.Series([], dtype=pl.String)
+        flag = parsed.is_null() & series.is_not_null() & ~series.str.strip_chars().is_in(NULL_VALUES)
+        return series.filter(flag).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
+    if kind == "categorical":
+        _, expr = category_exprs("v", series.dtype, tally.like, tally.spelling)
+    else:
+        _, expr = numeric_exprs("v", series.dtype)
+    if expr is None:
+        return pl.Series([], dtype=pl.String)
+    found = pl.DataFrame({"v": series}).filter(expr.fill_null(False))["v"]
+    return found.cast(pl.String).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
 
 
 @dataclass
@@ -282,9 +326,7 @@ class BatchBuilder:
         """Category columns a CSV batch's cells of are read as text (:func:`text_columns`)."""
         self.id_columns = [c for c in settings.id_columns if c in columns]
         self.filled = {
-            name: 0
-            for name, column in profile.columns.items()
-            if column.empty and name in columns and count_rows
+            name: 0 for name, column in profile.columns.items() if column.empty and name in columns and count_rows
         }
         """Columns the reference has no value of: the batch's values of each are counted."""
         self.needed = [c for c in columns if c in self.tallies or c in self.id_columns or c in self.filled]
@@ -334,15 +376,19 @@ class BatchBuilder:
         if self.joint is not None:
             self.joint.update(chunk)
         for name in self.filled:
-            self.filled[name] += present_cells(chunk[name] if isinstance(chunk, pl.DataFrame) else chunk.column(name))
+            self.filled[name] += present_cells(_column(chunk, name))
+        wanted = {name: t for name, t in self.tallies.items() if len(t.unparsable_examples) < UNPARSABLE_EXAMPLES}
+        before = {name: tally.accumulator.unparsable for name, tally in wanted.items()}
         if self.streaming:
             self._update_streaming(chunk)
+            self._note_unparsable(chunk, wanted, before)
             return None
         if not isinstance(chunk, pl.DataFrame):
             chunk = pl.from_arrow(chunk)
             assert isinstance(chunk, pl.DataFrame)
         coerced = self.coerce(chunk)
         failures = self.update_coerced(coerced)
+        self._note_unparsable(chunk, wanted, before)
         if self.count_rows:
             whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
             self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma), failures)
@@ -350,6 +396,13 @@ class BatchBuilder:
             hashes, present, text = identifier_keys(chunk[name])
             self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
         return coerced
+
+    def _note_unparsable(self, chunk: Any, wanted: dict[str, ColumnTally], before: dict[str, int]) -> None:
+        """Examples of the unparsable cells of the columns that had some in ``chunk`` (those
+        whose count grew from ``before``), while examples are wanted."""
+        for name, tally in wanted.items():
+            if tally.accumulator.unparsable > before[name]:
+                tally.note_unparsable(_column(chunk, name), self.settings.date_format(name))
 
     def _count_identifiers(
         self, name: str, ids: NDArray[np.uint64], present: NDArray[np.bool_] | None, text: dict[str, int]
@@ -649,6 +702,9 @@ class BatchBuilder:
             tally.accumulator.merge(theirs.accumulator)  # type: ignore[arg-type]
             tally.out_of_domain += theirs.out_of_domain
             tally.out_of_range += theirs.out_of_range
+            for cell in theirs.unparsable_examples:
+                if cell not in tally.unparsable_examples and len(tally.unparsable_examples) < UNPARSABLE_EXAMPLES:
+                    tally.unparsable_examples.append(cell)
         self.failed_cells += other.failed_cells
         for name, n in other.filled.items():
             self.filled[name] = self.filled.get(name, 0) + n
@@ -833,6 +889,11 @@ def _code_dictionary(
         unparsable = unparsable & ~entries.str.strip_chars().is_in(NULL_VALUES)  # missing, as in a CSV
     hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))
     return codes, unparsable.to_numpy(), hashes
+
+
+def _column(chunk: Any, name: str) -> Any:
+    """A column of a polars or Arrow chunk."""
+    return chunk[name] if isinstance(chunk, pl.DataFrame) else chunk.column(name)
 
 
 def present_cells(data: Any) -> int:

@@ -121,7 +121,13 @@ def _column_checks(
             if tally.profile.plan.column_type == "numerical"
             else ("dates" if tally.profile.plan.column_type == "datetime" else f"of type {tally.profile.dtype}")
         )
-        add("unparsable", "error", sample.unparsable, f"{sample.unparsable} values are not {expected}")
+        shown = ", ".join(repr(label_text(cell)) for cell in tally.unparsable_examples)
+        add(
+            "unparsable",
+            "error",
+            sample.unparsable,
+            f"{sample.unparsable} values are not {expected}" + (f", e.g. {shown}" if shown else ""),
+        )
     if isinstance(sample, NumericalSample):
         if sample.infinite:
             add("infinite", "error", sample.infinite, f"{sample.infinite} infinite values")
