@@ -461,9 +461,8 @@ def test_every_worker_scores_with_the_main_processs_model_even_one_started_again
         # a window closes: the main process takes up version 2, and so does every worker
         assert service.post(churnops.generate(1_000, start=20_000).to_dicts())[0] == 200
         service.window(0)
-        for _ in range(200):  # bounded: each worker loads the model it is told about
-            if versions(10) == {"2"}:
-                break
+        moved = r"worker (\d) \(process \d+\) scores with champion version 2"
+        assert {errors.wait_for(moved).group(1) for _ in range(2)} == {"1", "2"}  # each says so
         assert versions(20) == {"2"}
     finally:
         service.stop()

@@ -195,6 +195,14 @@ class WorkerPool:
                     announce(f"churnops serve: {len(self._slots)} worker processes take connections")
             elif isinstance(said, dict) and "fatal" in said:
                 why = str(said["fatal"])[:300]
+            elif isinstance(said, dict) and isinstance(said.get("loaded"), dict):
+                arms = [
+                    f"{arm} version {str(version)[:40]}" if version is not None else f"no {arm}"
+                    for arm, version in said["loaded"].items()
+                    if arm in ("champion", "challenger")
+                ]
+                if arms:
+                    logger.info("worker %s (process %s) scores with %s", slot.number, child.pid, ", ".join(arms))
         code = child.wait()
         slot.ready.clear()
         if self.on_exit is not None:
@@ -310,9 +318,9 @@ def models_of(state: Any) -> dict[str, Any]:
     }
 
 
-def _load_models(state: WorkerState, config: Any, models: Any) -> None:
+def _load_models(state: WorkerState, config: Any, models: Any) -> dict[str, str | None]:
     """Score with the registered versions ``models`` names (the main process's), loading those
-    that changed."""
+    that changed; the version each changed arm now scores with (None: no such arm)."""
     from churnops.integrations import mlflow_registry as registry
     from churnops.pipeline.scoring import store_of
     from churnops.serve.scoring import Champion, MicroBatcher
@@ -320,9 +328,12 @@ def _load_models(state: WorkerState, config: Any, models: Any) -> None:
     if not isinstance(models, dict):
         raise ValueError("the models are not a JSON object")
     store = store_of(config)
+    changed: dict[str, str | None] = {}
     for arm in ("champion", "challenger"):
         wanted, current = models.get(arm), state.batcher if arm == "champion" else state.challenger
         if wanted is None:
+            if current is None:
+                continue
             replaced = None
         elif current is not None and current.champion.registered == wanted:
             continue
@@ -336,6 +347,8 @@ def _load_models(state: WorkerState, config: Any, models: Any) -> None:
             state.batcher = replaced
         else:
             state.challenger = replaced
+        changed[arm] = None if replaced is None else str(wanted["version"])[:40]
+    return changed
 
 
 # --- the worker's side ----------------------------------------------------------------------
@@ -812,9 +825,13 @@ def _serve(state: WorkerState, config: Any, fd: int, said: IO[bytes]) -> int:
                 continue
             if isinstance(message, dict) and "models" in message:
                 try:
-                    _load_models(state, config, message["models"])
+                    changed = _load_models(state, config, message["models"])
                 except Exception:  # noqa: BLE001 - its requests fail loudly; tried again with the next message
                     logger.warning("the main process's models could not be loaded", exc_info=True)
+                    continue
+                if changed:  # the main process says so (what an operator, or a test, waits for)
+                    with contextlib.suppress(OSError):
+                        said.write(json_line({"loaded": changed}))
         state.stopping = True
         server.should_exit = True
 
