@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -1670,11 +1671,7 @@ def test_cells_a_csv_reads_as_missing_are_missing_values_in_numbers_dates_and_id
             missing_ids = checks["missing_ids", "customer_id"]
             assert missing_ids["count"] == 100 and missing_ids["severity"] == "warning"
             # a CSV reads '', NA and null as missing, but not ' N/A ' (blanks around it): it is said
-            written = (
-                "100 of them written as '', ' N/A ', 'NA', 'null'"
-                if cur == "parquet"
-                else "25 of them written as ' N/A '"
-            )
+            written = "written as '', ' N/A ', 'NA', 'null'" if cur == "parquet" else "25 of them written as ' N/A '"
             assert missing_ids["message"] == (
                 f"100 rows without an identifier ({written}, text that stands for a missing value), "
                 "not checked for repeats"
@@ -1781,8 +1778,51 @@ def test_unparsable_cells_are_shown_by_example(tmp_path):
             said = {c["column"]: c["message"] for c in metrics(tmp_path)["data_quality"]["checks"]}
             assert said["amount"] == "32 values are not numbers, e.g. '12,5', 'x\\x1b[31m<b>'", (cur, mode)
             assert said["opened"] == "33 values are not dates, e.g. '31/02/2024', 'soon'", (cur, mode)
-            assert said["active"] == "25 values are not of type Boolean, e.g. 'maybe'", (cur, mode)
+            assert said["active"] == "25 values are not true/false, e.g. 'maybe'", (cur, mode)
             report = (tmp_path / "monitoring" / "monitoring_report.html").read_text().replace("<wbr>", "")
             assert "e.g. &#39;12,5&#39;, &#39;x\\x1b[31m&lt;b&gt;&#39;</td>" in report
             assert "\x1b" not in report
             assert "\x1b" not in done.stdout
+
+
+def test_a_batch_holding_columns_in_other_types_reads_the_same_in_both_engines(tmp_path):
+    """A Parquet batch whose writer typed columns otherwise than the reference: dates written
+    as whole numbers (20240101), dates in a column of numbers, 1.5 among whole-number codes, 2
+    among true/false, NaN codes. The codes were cut (1.5 counted as code 1, 2 as true), and the
+    streaming engine read 20240101 as a day number and a date as its day number, where the exact
+    engine said "not dates"/"not numbers". Now both say what the cells are, with examples."""
+    rng = np.random.default_rng(11)
+    n, m = 3000, 1000
+    pl.DataFrame(
+        {
+            "opened": [f"2024-0{1 + i % 9}-1{i % 9}" for i in range(n)],
+            "amount": rng.gamma(2.0, 50.0, n),
+            "code": rng.integers(0, 5, n),
+            "plan": rng.integers(0, 3, n),
+            "active": rng.random(n) < 0.5,
+            "churned": rng.integers(0, 2, n),
+        }
+    ).write_csv(tmp_path / "ref.csv")
+    pl.DataFrame(
+        {
+            "opened": pl.Series([20240101 + i % 20 for i in range(m)]),
+            "amount": pl.Series([date(2024, 1, 1)] * m),
+            "code": pl.Series([1.5 if i % 10 == 0 else float(i % 5) for i in range(m)]),
+            "plan": pl.Series([float("nan") if i % 10 == 0 else float(i % 3) for i in range(m)]),
+            "active": pl.Series([2 if i % 10 == 0 else i % 2 for i in range(m)]),
+            "churned": rng.integers(0, 2, m),
+        }
+    ).write_parquet(tmp_path / "cur.parquet")
+    found = {}
+    for mode in ("exact", "streaming"):
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.parquet", "-t", "churned", "--mode", mode)
+        assert done.returncode in (0, 3), done.stderr
+        quality = metrics(tmp_path)["data_quality"]
+        found[mode] = (quality["score"], {(c["check"], c["column"]): c["message"] for c in quality["checks"]})
+    assert found["exact"] == found["streaming"]
+    said = found["exact"][1]
+    assert said["unparsable", "opened"] == "1000 values are not dates, e.g. '20240101', '20240102', '20240103'"
+    assert said["unparsable", "amount"] == "1000 values are not numbers, e.g. '2024-01-01'"
+    assert said["unparsable", "code"] == "100 values are not whole numbers, e.g. '1.5'"
+    assert said["unparsable", "active"] == "100 values are not true/false, e.g. '2'"
+    assert said["missing", "plan"] == "100 missing values" and ("unparsable", "plan") not in said

@@ -452,3 +452,71 @@ def test_merged_builders_keep_examples_of_unparsable_cells_of_both_parts(streami
         tally = builder.finish().columns["amount"]
         assert tally.sample.unparsable == 6
         assert tally.unparsable_examples == ["a", "b", "c"]
+
+
+def _tally_of(chunks: list, streaming: bool, row_sample: int = 1, intended: dict | None = None):
+    settings = MonitorSettings(
+        declared_types={"cid": "id", "n": "numerical", "code": "categorical"}, target="churned", id_columns=("cid",)
+    )
+    reference = pl.DataFrame({"cid": range(100), "n": [float(i % 7) for i in range(100)], "code": ["a", "b"] * 50})
+    profile = build_profile(reference.with_columns(churned=pl.lit(0)), settings)
+    builder = BatchBuilder(
+        profile, [*reference.columns, "churned"], settings, streaming=streaming, row_sample=row_sample
+    )
+    builder.intended = intended or {}
+    for chunk in chunks:
+        builder.update(chunk.to_arrow() if streaming else chunk)
+    return builder.finish()
+
+
+def _rows(ids: list, numbers: list, codes: list, **types) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "cid": pl.Series(ids, dtype=types.get("cid", pl.Int64)),
+            "n": pl.Series(numbers, dtype=types.get("n", pl.Float64)),
+            "code": codes,
+            "churned": [0] * len(ids),
+        }
+    )
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_identifiers_and_rows_repeat_across_pieces_that_hold_them_as_other_types(streaming):
+    """A piece of a batch may hold a column as another type than the rest: integers with a
+    null (a Parquet row group), text (a CSV piece read as text for a stray ``' NA '`` cell),
+    whole floats. Identifiers and rows repeated across such pieces were missed - 50 repeated
+    identifiers reported as none; they are keyed by value now."""
+    first = _rows([1, 2, 3], [5, 6, 7], ["a", "b", "a"], n=pl.Int64)
+    nulls = _rows([None, 1, 2], [None, 5, 6], ["a", "a", "b"], n=pl.Int64)  # row 2: 1, 5, a again
+    text = _rows([" NA ", "3", "1"], ["7", "x", "5"], ["b", "a", "a"], cid=pl.String, n=pl.String)
+    whole = _rows([3.0, 9.0], [7.0, 1.5], ["a", "b"], cid=pl.Float64)
+    tally = _tally_of([first, nulls, text, whole], streaming, intended={"cid": pl.Int64(), "n": pl.Int64()})
+    # ids 1 (x3), 2 (x2), 3 (x3): 5 repeats; None and ' NA ' are no identifiers
+    assert tally.duplicated_ids == {"cid": 5} and tally.missing_ids == {"cid": 2}
+    assert tally.missing_id_text == {"cid": {" NA ": 1}}
+    # (1, 5, a) three times, (2, 6, b) twice, (3, 7, a) twice
+    assert tally.duplicated_rows == 4
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_cells_that_do_not_parse_keep_their_text_in_repeated_rows(streaming):
+    """Two rows alike but for a column of numbers holding ``foo`` in one and ``bar`` in the
+    other are not repeats (the streaming engine counted every unparsable cell as one value);
+    rows alike but for how their missing value is written (``''``, ``NA``, a null) are."""
+    rows = _rows([None] * 6, ["foo", "bar", "", "NA", None, " null "], ["a"] * 6, cid=pl.Int64, n=pl.String)
+    tally = _tally_of([rows], streaming)
+    assert tally.columns["n"].sample.unparsable == 2 and tally.columns["n"].sample.missing == 4
+    assert tally.duplicated_rows == 3
+
+
+def test_rows_without_an_identifier_are_all_counted_when_identifiers_are_sampled():
+    """With repeated rows counted on a sample of identifiers, the rows without one were in or
+    out of the sample all together (they share the empty identifier's key): 3,000 repeated rows
+    reported as none. They are counted apart, every one."""
+    rng = np.random.default_rng(3)
+    keyed = _rows(list(range(20_000)), rng.normal(size=20_000).tolist(), ["a"] * 20_000)
+    unkeyed = _rows([None] * 3_001, [0.5] * 3_001, ["b"] * 3_001)
+    for sample in (1, 16):
+        tally = _tally_of([keyed, unkeyed], True, row_sample=sample)
+        assert tally.duplicated_rows == 3_000, sample
+        assert tally.missing_ids == {"cid": 3_001} and tally.duplicated_ids == {"cid": 0}

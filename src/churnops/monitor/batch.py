@@ -17,6 +17,7 @@ parallel threads (``jobs``).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
+    missing_text,
     numeric_exprs,
 )
 from churnops.monitor.profile import ColumnProfile, ReferenceProfile
@@ -166,14 +168,15 @@ def unparsable_cells(series: pl.Series, tally: ColumnTally, date_format: str | N
         series = series.cast(pl.String)
     kind = tally.profile.plan.column_type
     if kind == "datetime":
-        if series.dtype != pl.String:
+        if series.dtype.is_temporal():
             return pl.Series([], dtype=pl.String)
         try:
             parsed = coerce_datetime(series, date_format, undecided="error").series
         except InputDataError:  # dates that read two ways in this chunk alone: no example
             return pl.Series([], dtype=pl.String)
-        flag = parsed.is_null() & series.is_not_null() & ~series.str.strip_chars().is_in(NULL_VALUES)
-        return series.filter(flag).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
+        text = series.cast(pl.String)
+        flag = parsed.is_null() & text.is_not_null() & ~text.str.strip_chars().is_in(NULL_VALUES)
+        return text.filter(flag).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
     if kind == "categorical":
         _, expr = category_exprs("v", series.dtype, tally.like, tally.spelling)
     else:
@@ -322,6 +325,13 @@ class BatchBuilder:
             else:
                 accumulator = SketchAccumulator() if streaming else NumericAccumulator()
             self.tallies[plan.name] = ColumnTally(column, accumulator, like, spelling)
+        self.typed = {
+            name
+            for name, tally in self.tallies.items()
+            if tally.profile.plan.column_type != "categorical" or tally.like not in (None, pl.String())
+        }
+        """Columns of numbers, dates and typed categories: text that stands for a missing value is
+        a missing value in them (:func:`~churnops.monitor.prepare.missing_text`)."""
         self.text_columns = text_columns(profile)
         """Category columns a CSV batch's cells of are read as text (:func:`text_columns`)."""
         self.id_columns = [c for c in settings.id_columns if c in columns]
@@ -343,6 +353,9 @@ class BatchBuilder:
         piece read as text for a stray cell still hashes its numbers as numbers (exact engine)."""
         self.decimal_comma = False
         self.row_counter = DuplicateCounter()
+        self.unkeyed_rows = DuplicateCounter()
+        """Rows without an identifier, when rows are counted on a sample of identifiers: all of
+        them are counted (they cannot repeat a row that has one)."""
         self.id_counters = {name: DuplicateCounter() for name in self.id_columns}
         self.missing_ids = dict.fromkeys(self.id_columns, 0)
         self.missing_id_text: dict[str, dict[str, int]] = {name: {} for name in self.id_columns}
@@ -391,9 +404,9 @@ class BatchBuilder:
         self._note_unparsable(chunk, wanted, before)
         if self.count_rows:
             whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
-            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma), failures)
+            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma, self.typed), failures)
         for name in self.id_columns:
-            hashes, present, text = identifier_keys(chunk[name])
+            hashes, present, text = identifier_keys(chunk[name], self.intended.get(name))
             self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
         return coerced
 
@@ -534,12 +547,15 @@ class BatchBuilder:
         def work(name: str) -> tuple[str, NDArray[np.bool_] | None, Any]:
             tally = self.tallies.get(name)
             if name in self.id_counters:
-                return name, None, identifier_keys(column(name))
+                return name, None, identifier_keys(column(name), self.intended.get(name))
             if tally is None:  # a column only part of the rows (repeated rows)
                 return name, None, _stable_hash(column(name))
             if tally.profile.plan.column_type == "categorical":
                 return name, *self._absorb_categories(tally, column(name))
-            return name, *self._absorb_numbers(name, tally, column(name))
+            before = tally.accumulator.unparsable
+            bad, hashed = self._absorb_numbers(name, tally, column(name))
+            unparsable = tally.accumulator.unparsable > before
+            return name, bad, _number_keys(hashed, column(name) if unparsable else None)
 
         if self.jobs > 1:
             if self._pool is None:
@@ -566,6 +582,7 @@ class BatchBuilder:
         """Count one chunk's failed cells, identifiers and rows (one such task at a time)."""
         failures = np.zeros(height, dtype=np.uint16)
         parts: dict[str, Any] = {}
+        keyed: NDArray[np.bool_] | None = None  # the rows with an identifier (None: all)
         for name, bad, hashed in results:
             if name not in self.tallies and name not in self.id_counters:  # only part of the rows
                 hashes, present = hashed
@@ -574,6 +591,8 @@ class BatchBuilder:
             if name in self.id_counters:
                 hashes, present, text = hashed
                 parts[name] = hashes
+                if name == self.id_columns[0]:
+                    keyed = present
                 ids = hashes[present] if present is not None else hashes
                 if self.row_sample > 1:  # the same sample of identifiers as the rows'
                     ids = ids[_in_sample(ids, self.row_sample)]
@@ -588,7 +607,14 @@ class BatchBuilder:
         if self.row_sample > 1:
             # Repeated rows share their identifier: hashing the rows of a sample of identifiers
             # finds a sample of the repeated rows (every copy of a row is in or out together).
-            keep = np.flatnonzero(_in_sample(parts[self.id_columns[0]], self.row_sample))
+            # The rows without one are all counted, apart.
+            sampled = _in_sample(parts[self.id_columns[0]], self.row_sample)
+            if keyed is not None:
+                unkeyed = np.flatnonzero(~keyed)
+                rows = {name: _take(values, unkeyed) for name, values in parts.items()}
+                self.unkeyed_rows.add(pl.DataFrame(rows).hash_rows(seed=HASH_SEED).to_numpy(), failures[unkeyed])
+                sampled &= keyed
+            keep = np.flatnonzero(sampled)
             parts = {name: _take(values, keep) for name, values in parts.items()}
             failures, height = failures[keep], int(keep.size)
         else:
@@ -628,30 +654,34 @@ class BatchBuilder:
                 return self._numeric_checks(name, tally, raw, present, low, high), raw
             raw = parsed[index]
         else:
-            ints = _arrow_integers(data)
+            # numbers in a date column are no dates (20240101 is not day 20,240,101), as in the exact engine
+            ints = None if datetime else _arrow_integers(data)
             if ints is not None:
                 low, high = accumulator.update_integers(ints)
                 return self._numeric_checks(name, tally, ints, None, low, high), ints
-            floats = _arrow_floats(data)
+            floats = None if datetime else _arrow_floats(data)
             if floats is not None:
                 finite, low, high = accumulator.update_values(floats, 0)
                 return self._numeric_checks(name, tally, floats, finite, low, high), floats
             series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
             assert isinstance(series, pl.Series)
-            if series.dtype == pl.Date:
+            dates = series.dtype == pl.Date
+            if dates and datetime:  # a date in a column of numbers is not a number
                 series = series.cast(pl.Int32)
-            if series.dtype.is_integer() and series.null_count() == 0:
+            # numbers in a date column are no dates: read as the exact engine reads them
+            numbers = (series.dtype.is_float() or series.dtype.is_integer()) and (dates or not datetime)
+            if numbers and series.dtype.is_integer() and series.null_count() == 0:
                 ints = series.to_numpy()
                 low, high = accumulator.update_integers(ints)
                 return self._numeric_checks(name, tally, ints, None, low, high), ints
             unparsable = 0
-            if series.dtype.is_float() or series.dtype.is_integer():
+            if numbers:
                 raw = series.cast(pl.Float64).to_numpy()
             else:
                 coerced = (
                     coerce_datetime(series, self.settings.date_format(name), undecided="error")
                     if datetime
-                    else coerce_numerical(series)
+                    else coerce_numerical(series, dates=False)
                 )
                 raw, unparsable = coerced.series.to_numpy().astype(np.float64, copy=False), coerced.unparsable
         finite, low, high = accumulator.update_values(raw, unparsable)
@@ -709,6 +739,7 @@ class BatchBuilder:
         for name, n in other.filled.items():
             self.filled[name] = self.filled.get(name, 0) + n
         self.row_counter.merge(other.row_counter)
+        self.unkeyed_rows.merge(other.unkeyed_rows)
         for name, counter in other.id_counters.items():
             self.id_counters.setdefault(name, DuplicateCounter()).merge(counter)
             self.missing_ids[name] = self.missing_ids.get(name, 0) + other.missing_ids.get(name, 0)
@@ -724,11 +755,13 @@ class BatchBuilder:
         for tally in self.tallies.values():
             tally.sample = tally.accumulator.finish()
         repeated, repeated_failures = self.row_counter.finish()
+        unkeyed, unkeyed_failures = self.unkeyed_rows.finish()
         duplicated_ids = {name: counter.finish()[0] for name, counter in self.id_counters.items()}
         estimated = self.row_sample > 1
         if estimated:  # counted on 1 identifier in row_sample (every copy in or out together)
             repeated, repeated_failures = repeated * self.row_sample, repeated_failures * self.row_sample
             duplicated_ids = {name: n * self.row_sample for name, n in duplicated_ids.items()}
+        repeated, repeated_failures = repeated + unkeyed, repeated_failures + unkeyed_failures
         return BatchTally(
             rows=self.rows,
             columns=self.tallies,
@@ -767,23 +800,60 @@ class Lookup:
     index: NDArray[np.integer]
 
 
+def _number_keys(values: Any, text: Any = None) -> Any:
+    """A column of numbers (or day numbers) as the streaming engine's row hashes take it: each
+    value's float64 bits, whatever piece of the batch held it as integers or as floats (5 and
+    5.0 are one value); with ``text`` (the column as read, when some of its cells did not
+    parse), each such cell's key is its text's, so that ``foo`` and ``bar`` are not one value.
+
+    >>> a, b = _number_keys(np.array([5, 7])), _number_keys(np.array([5.0, np.nan]))
+    >>> bool(a[0] == b[0]), bool(_number_keys(np.array([np.nan]), pl.Series(["foo"]))[0] == b[1])
+    (True, False)
+    """
+    if isinstance(values, Lookup) and text is None:
+        return Lookup(_number_keys(values.table), values.index)
+    numbers = np.asarray(_take(values, None), dtype=np.float64)
+    unread = np.isnan(numbers)
+    keys = numbers.view(np.uint64)
+    if unread.any():  # one key for every NaN (a missing value), whatever its bits
+        keys = np.where(unread, np.uint64(0), keys)
+    if text is None:
+        return keys
+    written, present = _stable_hash(text)
+    series = text if isinstance(text, pl.Series) else pl.from_arrow(text)
+    assert isinstance(series, pl.Series)
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.String)
+    if present is not None:
+        unread &= present
+    if series.dtype == pl.String:
+        unread &= ~series.str.strip_chars().is_in(NULL_VALUES).fill_null(False).to_numpy()
+    return np.where(unread, written, keys)
+
+
 def _in_sample(hashes: NDArray[np.uint64], row_sample: int) -> NDArray[np.bool_]:
     """Which keys are in the 1-in-``row_sample`` sample (by their top bits: a copy of a key is
     always in or out with it)."""
     return (hashes >> np.uint64(64 - SAMPLE_BITS)) < np.uint64((1 << SAMPLE_BITS) // row_sample)
 
 
-def row_hashes(frame: pl.DataFrame, intended: dict[str, Any], decimal_comma: bool = False) -> NDArray[np.uint64]:
+def row_hashes(
+    frame: pl.DataFrame, intended: dict[str, Any], decimal_comma: bool = False, typed_columns: Collection[str] = ()
+) -> NDArray[np.uint64]:
     """A 64-bit hash of each row of ``frame``, the same for equal rows whatever piece of a CSV
-    they were read in: a column the reader typed (``intended``) but kept as text in this piece
-    (for a stray cell) hashes its numbers and booleans as the typed pieces do, and the cells
-    that do not parse as their text; a missing cell is missing whatever its type."""
+    they were read in: numbers hash alike as integers or floats; a column the reader typed
+    (``intended``) but kept as text in this piece (for a stray cell) hashes its numbers and
+    booleans as the typed pieces do, and the cells
+    that do not parse as their text; a missing cell is missing whatever its type - in the
+    columns of numbers, dates and typed categories (``typed_columns``), also text that stands for a
+    missing value (``NA``, ``null``...: :func:`~churnops.monitor.prepare.missing_text`)."""
     if not frame.width:
         return np.zeros(frame.height, np.uint64)
     expressions = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
-        hashed = column.hash(seed=HASH_SEED)
+        # numbers hash as float64 whatever their type in this piece (5 and 5.0 are one value)
+        hashed = column.cast(pl.Float64).hash(seed=HASH_SEED) if dtype.is_numeric() else column.hash(seed=HASH_SEED)
         target = intended.get(name)
         if dtype == pl.String and target is not None and (target.is_numeric() or target == pl.Boolean):
             text = column.str.strip_chars()
@@ -793,9 +863,14 @@ def row_hashes(frame: pl.DataFrame, intended: dict[str, Any], decimal_comma: boo
             else:
                 if decimal_comma and target.is_float():
                     text = text.str.replace(",", ".", literal=True)
-                typed = text.cast(target, strict=False)
+                typed = text.cast(target, strict=False).cast(pl.Float64)
             hashed = pl.when(typed.is_not_null()).then(typed.hash(seed=HASH_SEED)).otherwise(hashed)
-        expressions.append(pl.when(column.is_null()).then(pl.lit(0, pl.UInt64)).otherwise(hashed).alias(name))
+        missing = column.is_null()
+        if dtype.is_float():
+            missing = missing | column.is_nan()
+        if dtype == pl.String and name in typed_columns:
+            missing = missing | missing_text(column)
+        expressions.append(pl.when(missing).then(pl.lit(0, pl.UInt64)).otherwise(hashed).alias(name))
     return frame.select(expressions).hash_rows(seed=HASH_SEED).to_numpy()
 
 
@@ -882,13 +957,12 @@ def _code_dictionary(
     for the null slot appended), which entries do not fit the type, and each entry's hash."""
     entries = pl.from_arrow(dictionary)
     assert isinstance(entries, pl.Series)
-    coerced = coerce_categorical(entries, like, spelling).series
+    value, flag = category_exprs("v", entries.dtype, like, spelling)
+    read = pl.DataFrame({"v": entries}).select(value.alias("v"), (pl.lit(False) if flag is None else flag).alias("f"))
+    coerced = read["v"]
     codes = np.append(accumulator.codes_of(coerced), -1)
-    unparsable = coerced.is_null() & entries.is_not_null()
-    if entries.dtype == pl.String and like is not None and like != pl.String:
-        unparsable = unparsable & ~entries.str.strip_chars().is_in(NULL_VALUES)  # missing, as in a CSV
     hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))
-    return codes, unparsable.to_numpy(), hashes
+    return codes, read["f"].fill_null(False).to_numpy(), hashes
 
 
 def _column(chunk: Any, name: str) -> Any:
@@ -914,43 +988,78 @@ def present_cells(data: Any) -> int:
     return series.len() - series.null_count()
 
 
-def identifier_keys(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None, dict[str, int]]:
-    """An identifier column's keys (:func:`_stable_hash`), which rows hold an identifier (None
-    when all do), and the cells written as text a CSV reads as missing (``''``, ``NA``...), by
-    text: such a cell is no identifier in any format, as a null is none.
+def identifier_keys(
+    data: Any, intended: pl.DataType | None = None
+) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None, dict[str, int]]:
+    """An identifier column's keys, which rows hold an identifier (None when all do), and the
+    cells written as text that stands for a missing value (``''``, ``NA``...), by text: such a
+    cell is no identifier in any format, as a null or a NaN is none.
+
+    A key depends on the identifier, not on how a piece of the file holds it: whole numbers key
+    alike as integers of any width, as whole floats, or as text in a CSV piece read as text for
+    a stray cell (``intended``: the column's type as the reader decided it); a Parquet
+    dictionary's entries key as the same text would.
 
     >>> keys, present, text = identifier_keys(pl.Series(["C1", "", None, "NA", "", "C1"]))
     >>> present.tolist(), text
     ([True, False, False, False, False, True], {'': 2, 'NA': 1})
+    >>> a, b = identifier_keys(pl.Series([7, None], dtype=pl.Int32)), identifier_keys(pl.Series(["7"]), pl.Int64())
+    >>> bool(a[0][0] == b[0][0] == identifier_keys(pl.Series([7.0]))[0][0])
+    True
     """
-    hashes, present = _stable_hash(data)
     if _is_dictionary(data):
         entries = pl.from_arrow(data.dictionary)
         assert isinstance(entries, pl.Series)
-        if entries.dtype != pl.String:
-            return hashes, present, {}
-        marker = np.append(entries.str.strip_chars().is_in(NULL_VALUES).to_numpy(), False)
-        if not marker.any():
-            return hashes, present, {}
+        keys, usable, _ = identifier_keys(entries, intended)
+        usable = np.append(np.ones(len(entries), bool) if usable is None else usable, False)
         index = _dictionary_index(data)
-        blank = marker[index]
-        counts = np.bincount(index[blank], minlength=len(entries))
-        text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(counts)}
+        present = usable[index]
+        text: dict[str, int] = {}
+        if entries.dtype == pl.String:
+            marker = entries.str.strip_chars().is_in(NULL_VALUES).fill_null(False).to_numpy()
+            if marker.any():
+                counts = np.bincount(index, minlength=len(entries) + 1)[:-1]
+                text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(marker & (counts > 0))}
+        return np.append(keys, np.uint64(0))[index], (None if present.all() else present), text
+    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+    assert isinstance(series, pl.Series)
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.String)
+    frame = pl.DataFrame({"v": series})
+    value = pl.col("v")
+    text = {}
+    present = value.is_not_null()
+    if series.dtype == pl.String:
+        stripped = value.str.strip_chars()
+        marker = stripped.is_in(NULL_VALUES).fill_null(False)
+        present = present & ~marker
+        found = frame.filter(marker)["v"].value_counts(sort=True)
+        text = {str(cell): int(n) for cell, n in found.iter_rows()}
+        key = value.hash(seed=HASH_SEED)
+        if intended is not None and intended.is_numeric():  # a CSV piece read as text for a stray cell
+            typed = _whole_key(stripped.cast(pl.Float64 if intended.is_float() else intended, strict=False))
+            key = pl.when(typed.is_not_null()).then(typed).otherwise(key)
+    elif series.dtype.is_float():
+        present = present & value.is_not_nan()
+        key = _whole_key(value)
+    elif series.dtype.is_integer():
+        key = _whole_key(value)
     else:
-        series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
-        assert isinstance(series, pl.Series)
-        if isinstance(series.dtype, pl.Categorical | pl.Enum):
-            series = series.cast(pl.String)
-        if series.dtype != pl.String:
-            return hashes, present, {}
-        flags = series.str.strip_chars().is_in(NULL_VALUES).fill_null(False)
-        if not flags.any():
-            return hashes, present, {}
-        blank = flags.to_numpy()
-        found = series.filter(flags).value_counts(sort=True)
-        text = {str(value): int(n) for value, n in found.iter_rows()}
-    present = ~blank if present is None else present & ~blank
-    return hashes, present, text
+        key = value.hash(seed=HASH_SEED)
+    found_keys = frame.select(key.fill_null(0).alias("k"), present.fill_null(False).alias("p"))
+    present_rows = found_keys["p"].to_numpy()
+    return found_keys["k"].to_numpy(), (None if present_rows.all() else present_rows), text
+
+
+def _whole_key(value: pl.Expr) -> pl.Expr:
+    """The key of a number: a whole number (of any integer type, or a whole float) as an Int64,
+    other numbers as themselves."""
+    as_int = value.cast(pl.Int64, strict=False)
+    return (
+        pl.when(as_int == value)
+        .then(as_int.hash(seed=HASH_SEED))
+        .otherwise(value.cast(pl.Float64).hash(seed=HASH_SEED))
+    )
 
 
 MIX = np.uint64(0x9E3779B97F4A7C15)

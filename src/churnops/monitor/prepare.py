@@ -191,15 +191,16 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
     return values, values.is_null() & cleaned.is_not_null() & (cleaned != "") & ~missing_text(column.cast(pl.String))
 
 
-def coerce_numerical(series: pl.Series) -> Coerced:
+def coerce_numerical(series: pl.Series, dates: bool = True) -> Coerced:
     """Float64 values; text is parsed after removing digit group separators and a currency or
-    percent sign (see :func:`numeric_exprs`).
+    percent sign (see :func:`numeric_exprs`). Dates are read as day numbers, or (``dates=False``,
+    as a batch's column of numbers reads them) are no numbers.
 
     >>> c = coerce_numerical(pl.Series(["1,200.5", "x", None, "3 000", "1,5", "$88.66", "-€5", "54.4%"]))
     >>> c.series.to_list(), c.unparsable
     ([1200.5, None, None, 3000.0, None, 88.66, -5.0, 54.4], 2)
     """
-    if series.dtype.is_temporal():
+    if series.dtype.is_temporal() and dates:
         return coerce_datetime(series)
     values, flag = numeric_exprs("v", series.dtype)
     frame = pl.DataFrame({"v": series}).select(
@@ -488,7 +489,14 @@ def category_exprs(
     Categories keep their type; a current column is cast to the reference's label type
     (``like``) when it differs, and what does not cast is flagged. Non-finite floats are missing.
     True/false and text meet through their spelling: text ``true``/``false`` in any case reads as
-    a boolean, and a boolean becomes the text the reference writes for it (``spelling``).
+    a boolean, and a boolean becomes the text the reference writes for it (``spelling``). A number
+    becomes a whole-number code only when it is whole (``2.7`` is flagged, not read as ``2``) and
+    true/false only when it is 1 or 0.
+
+    >>> frame = pl.DataFrame({"v": [2.0, 2.7, None, float("nan")]})
+    >>> value, flag = category_exprs("v", pl.Float64(), pl.Int64())
+    >>> frame.select(value, flag.alias("f")).rows()
+    [(2, False), (None, True), (None, False), (None, False)]
     """
     column = pl.col(name)
     if isinstance(source, pl.Categorical | pl.Enum):
@@ -501,11 +509,18 @@ def category_exprs(
     if like == pl.String and source == pl.Boolean:
         return pl.when(column).then(pl.lit(spelling[0])).when(~column).then(pl.lit(spelling[1])), None
     if like is not None and source != like:
-        cast = column.cast(like, strict=False)
+        if like == pl.Boolean and source.is_numeric():
+            cast = pl.when(column == 1).then(True).when(column == 0).then(False)  # 5 is neither
+        elif like.is_integer() and source.is_float():
+            cast = pl.when(column == column.round()).then(column.cast(like, strict=False))  # 2.7 is no code 2
+        else:
+            cast = column.cast(like, strict=False)
         if like != pl.String:
             flag = cast.is_null() & column.is_not_null()
             if source == pl.String:
                 flag = flag & ~missing_text(column)
+            elif source.is_float():
+                flag = flag & column.is_finite()  # NaN and infinities are missing, as a CSV's NaN is
         column, source = cast, like
     if source.is_float():
         column = pl.when(column.is_finite()).then(column)

@@ -53,11 +53,11 @@ class ColumnProfile:
 
     @property
     def empty(self) -> bool:
-        """Whether the column is untested for want of any value in the reference (all missing or
-        unusable), not for its role or an unsupported type (lists, bytes...)."""
-        return self.skip_reason == EMPTY_IN_REFERENCE or (
-            self.skip_reason == UNKNOWN_REASON and self.dtype in ("String", "Null")
-        )
+        """Whether the column is untested for want of any value in the reference - every cell
+        missing, not unparsable - rather than for its role or a nested type (lists, structs)."""
+        if self.skip_reason == EMPTY_IN_REFERENCE:
+            return self.sample is not None and self.sample.unparsable == 0
+        return self.skip_reason == UNKNOWN_REASON and not self.dtype.startswith(("List", "Array", "Struct", "Object"))
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _column_checks(
         expected = (
             "numbers"
             if tally.profile.plan.column_type == "numerical"
-            else ("dates" if tally.profile.plan.column_type == "datetime" else f"of type {tally.profile.dtype}")
+            else ("dates" if tally.profile.plan.column_type == "datetime" else _type_words(tally.profile.dtype))
         )
         shown = ", ".join(repr(label_text(cell)) for cell in tally.unparsable_examples)
         add(
@@ -130,7 +130,12 @@ def _column_checks(
         )
     if isinstance(sample, NumericalSample):
         if sample.infinite:
-            add("infinite", "error", sample.infinite, f"{sample.infinite} infinite values")
+            add(
+                "infinite",
+                "error",
+                sample.infinite,
+                f"{sample.infinite} infinite {_plural(sample.infinite, 'value', 'values')}",
+            )
         if tally.out_of_domain:
             low, high = settings.domains[name]
             add(
@@ -146,7 +151,7 @@ def _column_checks(
                 "out_of_reference_range",
                 "warning",
                 n,
-                f"{n} values outside the reference range [{shown[0]}, {shown[1]}]",
+                f"{n} {_plural(n, 'value', 'values')} outside the reference range [{shown[0]}, {shown[1]}]",
             )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
@@ -193,6 +198,19 @@ def _column_checks(
     return checks
 
 
+def _type_words(dtype: str) -> str:
+    """The values a category column of the reference's type ``dtype`` holds, for a message.
+
+    >>> _type_words("Boolean"), _type_words("Int64"), _type_words("Float32")
+    ('true/false', 'whole numbers', 'of type Float32')
+    """
+    if dtype == "Boolean":
+        return "true/false"
+    if dtype.startswith(("Int", "UInt")):
+        return "whole numbers"
+    return f"of type {dtype}"
+
+
 def _as_text(value: float, column_type: str) -> str:
     """A bound for a message: dates (days since 1970) as ISO dates.
 
@@ -218,14 +236,19 @@ def _missing_ids(n: int, text: dict[str, int]) -> str:
     """What a ``missing_ids`` check says: ``n`` rows without an identifier, and those of them
     written as text that stands for a missing value (``text``: cells by text, ``''``, ``NA``...).
 
-    >>> _missing_ids(12, {"NA": 1, "": 9})[:62]
-    "12 rows without an identifier (10 of them written as '', 'NA'"
+    >>> _missing_ids(1200, {"NA": 1, "": 9}).split(", text")[0]
+    "1,200 rows without an identifier (10 of them written as '', 'NA'"
+    >>> _missing_ids(1, {" NA ": 1}).split(", text")[0]
+    "1 row without an identifier (written as ' NA '"
     """
     written = sum(text.values())
     shown = ", ".join(repr(value) for value in sorted(text, key=lambda v: (-text[v], v))[:EXAMPLES])
     more = f" and {len(text) - EXAMPLES} more" if len(text) > EXAMPLES else ""
-    how = f" ({written} of them written as {shown}{more}, text that stands for a missing value)" if written else ""
-    return f"{n} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
+    how = ""
+    if written:
+        which = "" if written == n else f"{written:,} of them "
+        how = f" ({which}written as {shown}{more}, text that stands for a missing value)"
+    return f"{n:,} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
 
 
 def data_quality(
@@ -297,7 +320,7 @@ def data_quality(
                 QualityCheck(
                     "empty_in_reference",
                     "warning",
-                    f"{n} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
+                    f"{n:,} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
                     "(a reference that holds this column's values is needed to test it)",
                     name,
                     n,
