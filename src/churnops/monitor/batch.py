@@ -1007,7 +1007,7 @@ def identifier_keys(
     >>> bool(a[0][0] == b[0][0] == identifier_keys(pl.Series([7.0]))[0][0])
     True
     """
-    if _is_dictionary(data):
+    if not isinstance(data, pl.Series) and _is_dictionary(data):  # (not importing Arrow for the exact engine)
         entries = pl.from_arrow(data.dictionary)
         assert isinstance(entries, pl.Series)
         keys, usable, _ = identifier_keys(entries, intended)
@@ -1025,6 +1025,9 @@ def identifier_keys(
     assert isinstance(series, pl.Series)
     if isinstance(series.dtype, pl.Categorical | pl.Enum):
         series = series.cast(pl.String)
+    if series.dtype.is_integer():  # the usual identifier: no copy of the column beyond its keys
+        keys = (series if series.dtype == pl.Int64 else series.cast(pl.Int64)).hash(seed=HASH_SEED).to_numpy()
+        return keys, (series.is_not_null().to_numpy() if series.null_count() else None), {}
     frame = pl.DataFrame({"v": series})
     value = pl.col("v")
     text = {}
@@ -1041,8 +1044,6 @@ def identifier_keys(
             key = pl.when(typed.is_not_null()).then(typed).otherwise(key)
     elif series.dtype.is_float():
         present = present & value.is_not_nan()
-        key = _whole_key(value)
-    elif series.dtype.is_integer():
         key = _whole_key(value)
     else:
         key = value.hash(seed=HASH_SEED)
