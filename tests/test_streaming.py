@@ -520,3 +520,34 @@ def test_rows_without_an_identifier_are_all_counted_when_identifiers_are_sampled
         tally = _tally_of([keyed, unkeyed], True, row_sample=sample)
         assert tally.duplicated_rows == 3_000, sample
         assert tally.missing_ids == {"cid": 3_001} and tally.duplicated_ids == {"cid": 0}
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_codes_repeat_across_pieces_of_other_widths_and_big_identifiers_stay_apart(streaming):
+    """Whole-number codes held as Int64, as Int32 with a null, as whole floats in another piece
+    are one value in repeated rows; identifiers above 2**53 that differ by one are two rows, not
+    one number rounded alike."""
+    settings = MonitorSettings(
+        declared_types={"cid": "id", "code": "categorical"}, target="churned", id_columns=("cid",)
+    )
+    reference = pl.DataFrame({"cid": range(100), "code": [i % 3 for i in range(100)], "churned": [0] * 100})
+    profile = build_profile(reference, settings)
+
+    def piece(ids: list, codes: list, dtype) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"cid": pl.Series(ids, dtype=pl.Int64), "code": pl.Series(codes, dtype=dtype), "churned": [0] * len(ids)}
+        )
+
+    big = 2**53
+    pieces = [
+        piece([1, 2, big], [0, 1, 2], pl.Int64),
+        piece([1, 2, None], [0, None, 2], pl.Int32),  # (1, 0) again
+        piece([2, big + 1], [1.0, 2.0], pl.Float64),  # (2, 1) again; big + 1 is another identifier
+    ]
+    builder = BatchBuilder(profile, reference.columns, settings, streaming=streaming)
+    for chunk in pieces:
+        builder.update(chunk.to_arrow() if streaming else chunk)
+    tally = builder.finish()
+    assert tally.duplicated_rows == 2
+    assert tally.duplicated_ids == {"cid": 3} and tally.missing_ids == {"cid": 1}  # 1, 2, 2 again
+    assert tally.columns["code"].sample.unparsable == 0

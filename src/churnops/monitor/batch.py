@@ -586,7 +586,7 @@ class BatchBuilder:
         for name, bad, hashed in results:
             if name not in self.tallies and name not in self.id_counters:  # only part of the rows
                 hashes, present = hashed
-                parts[name] = hashes if present is None else np.where(present, hashes, np.uint64(0))
+                parts[name] = hashes if present is None else np.where(present, hashes, NULL_KEY)
                 continue
             if name in self.id_counters:
                 hashes, present, text = hashed
@@ -707,16 +707,16 @@ class BatchBuilder:
         if ints is not None:
             labels, counts = count_integers(ints)
             accumulator.add_label_counts(labels.tolist(), counts, 0, 0)
-            return None, ints
+            return None, _keys_of(ints)
         series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
         assert isinstance(series, pl.Series)
         if series.dtype.is_integer() and (tally.like is None or tally.like == pl.Int64):
             accumulator.add_series(series)
-            return series.is_null().to_numpy(), series
+            return series.is_null().to_numpy(), _keys_of(series)
         coerced = coerce_categorical(series, tally.like, tally.spelling)
         values = coerced.series
         accumulator.add_series(values, coerced.unparsable)
-        return values.is_null().to_numpy(), _stable_hash(values)[0]
+        return values.is_null().to_numpy(), _keys_of(values)
 
     # --- both ----------------------------------------------------------------------------
 
@@ -852,8 +852,14 @@ def row_hashes(
     expressions = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
-        # numbers hash as float64 whatever their type in this piece (5 and 5.0 are one value)
-        hashed = column.cast(pl.Float64).hash(seed=HASH_SEED) if dtype.is_numeric() else column.hash(seed=HASH_SEED)
+        # a number hashes alike whatever its type in this piece (5 and 5.0 are one value; big
+        # integers stay integers: 2**53 + 1 is not 2**53)
+        if dtype.is_integer():
+            hashed = (column if dtype == pl.Int64 else column.cast(pl.Int64)).hash(seed=HASH_SEED)
+        elif dtype.is_float():
+            hashed = _whole_key(column)
+        else:
+            hashed = column.hash(seed=HASH_SEED)
         target = intended.get(name)
         if dtype == pl.String and target is not None and (target.is_numeric() or target == pl.Boolean):
             text = column.str.strip_chars()
@@ -863,8 +869,9 @@ def row_hashes(
             else:
                 if decimal_comma and target.is_float():
                     text = text.str.replace(",", ".", literal=True)
-                typed = text.cast(target, strict=False).cast(pl.Float64)
-            hashed = pl.when(typed.is_not_null()).then(typed.hash(seed=HASH_SEED)).otherwise(hashed)
+                typed = text.cast(target, strict=False)
+            key = typed.hash(seed=HASH_SEED) if target == pl.Boolean else _whole_key(typed)
+            hashed = pl.when(typed.is_not_null()).then(key).otherwise(hashed)
         missing = column.is_null()
         if dtype.is_float():
             missing = missing | column.is_nan()
@@ -961,7 +968,7 @@ def _code_dictionary(
     read = pl.DataFrame({"v": entries}).select(value.alias("v"), (pl.lit(False) if flag is None else flag).alias("f"))
     coerced = read["v"]
     codes = np.append(accumulator.codes_of(coerced), -1)
-    hashes = np.append(_stable_hash(coerced)[0], np.uint64(0))
+    hashes = np.append(_keys_of(coerced), NULL_KEY)
     return codes, read["f"].fill_null(False).to_numpy(), hashes
 
 
@@ -1020,14 +1027,17 @@ def identifier_keys(
             if marker.any():
                 counts = np.bincount(index, minlength=len(entries) + 1)[:-1]
                 text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(marker & (counts > 0))}
-        return np.append(keys, np.uint64(0))[index], (None if present.all() else present), text
+        return np.append(keys, NULL_KEY)[index], (None if present.all() else present), text
     series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
     assert isinstance(series, pl.Series)
     if isinstance(series.dtype, pl.Categorical | pl.Enum):
         series = series.cast(pl.String)
     if series.dtype.is_integer():  # the usual identifier: no copy of the column beyond its keys
         keys = (series if series.dtype == pl.Int64 else series.cast(pl.Int64)).hash(seed=HASH_SEED).to_numpy()
-        return keys, (series.is_not_null().to_numpy() if series.null_count() else None), {}
+        if not series.null_count():
+            return keys, None, {}
+        present_ints = series.is_not_null().to_numpy()
+        return np.where(present_ints, keys, NULL_KEY), present_ints, {}
     frame = pl.DataFrame({"v": series})
     value = pl.col("v")
     text = {}
@@ -1049,7 +1059,9 @@ def identifier_keys(
         key = value.hash(seed=HASH_SEED)
     found_keys = frame.select(key.fill_null(0).alias("k"), present.fill_null(False).alias("p"))
     present_rows = found_keys["p"].to_numpy()
-    return found_keys["k"].to_numpy(), (None if present_rows.all() else present_rows), text
+    if present_rows.all():
+        return found_keys["k"].to_numpy(), None, text
+    return np.where(present_rows, found_keys["k"].to_numpy(), NULL_KEY), present_rows, text
 
 
 def _whole_key(value: pl.Expr) -> pl.Expr:
@@ -1067,14 +1079,23 @@ MIX = np.uint64(0x9E3779B97F4A7C15)
 """An odd constant: multiplying 64-bit integers by it is a bijection that spreads their bits."""
 
 
+NULL_KEY = np.uint64(0x6A09E667F3BCC909)
+"""The key of a missing cell in the streaming engine's row keys."""
+
+
 def _stable_hash(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
     """64-bit keys of a column's values that do not depend on the process (for Dask), and
     which rows hold a value (None when all do). Dictionary arrays hash each entry once;
-    integers without nulls are their own key, spread by a bijective multiplication (no
-    collision at all)."""
+    integers are their own key, spread by a bijective multiplication (no collision at all),
+    whatever their width, their nulls, or a float type holding them (5 and 5.0 are one key).
+
+    >>> [int(_stable_hash(pl.Series(v, dtype=t))[0][0] == _stable_hash(pl.Series([5]))[0][0])
+    ...  for v, t in (([5], pl.Int32), ([5.0, None], pl.Float64), ([5, None], pl.Int64))]
+    [1, 1, 1]
+    """
     ints = _arrow_integers(data)
-    if ints is not None and ints.dtype.itemsize == 8:
-        return ints.view(np.uint64) * MIX, None
+    if ints is not None:
+        return ints.astype(np.int64, copy=False).view(np.uint64) * MIX, None
     if _is_dictionary(data):
         entries = pl.from_arrow(data.dictionary)
         assert isinstance(entries, pl.Series)
@@ -1084,5 +1105,25 @@ def _stable_hash(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | Non
         return entry_hash[index], (None if present.all() else present)
     series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
     assert isinstance(series, pl.Series)
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.String)  # as a dictionary's text entries key
     present = series.is_not_null().to_numpy() if series.null_count() else None
+    if series.dtype.is_integer():
+        return series.cast(pl.Int64).fill_null(0).to_numpy().view(np.uint64) * MIX, present
+    if series.dtype.is_float():
+        values = series.cast(pl.Float64).to_numpy()
+        number = ~np.isnan(values)
+        whole = number & (values == np.round(values)) & (np.abs(values) < 2.0**63)
+        keys = (
+            np.where(whole, np.where(whole, values, 0).astype(np.int64).view(np.uint64), values.view(np.uint64)) * MIX
+        )
+        return keys, (None if number.all() else number)
     return series.hash(seed=HASH_SEED).to_numpy(), present
+
+
+def _keys_of(data: Any) -> NDArray[np.uint64]:
+    """:func:`_stable_hash`'s keys, missing cells keyed :data:`NULL_KEY`."""
+    if isinstance(data, np.ndarray):  # integers without nulls, as read from Arrow
+        return data.astype(np.int64, copy=False).view(np.uint64) * MIX
+    keys, present = _stable_hash(data)
+    return keys if present is None else np.where(present, keys, NULL_KEY)
