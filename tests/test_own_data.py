@@ -1826,3 +1826,35 @@ def test_a_batch_holding_columns_in_other_types_reads_the_same_in_both_engines(t
     assert said["unparsable", "code"] == "100 values are not whole numbers, e.g. '1.5'"
     assert said["unparsable", "active"] == "100 values are not true/false, e.g. '2'"
     assert said["missing", "plan"] == "100 missing values" and ("unparsable", "plan") not in said
+
+
+def test_identifiers_stored_as_unsigned_or_decimal_numbers_keep_every_digit(tmp_path):
+    """A Parquet file's unsigned 64-bit and decimal(38, 0) identifiers (hashed keys, database
+    keys) were read as floats: 2**53 and 2**53 + 1 were one identifier and their rows one row.
+    Identifier columns of these types are read as their text, in both engines."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(2)
+    pl.DataFrame({"id": range(400), "x": rng.normal(size=400), "churned": rng.integers(0, 2, 400)}).write_csv(
+        tmp_path / "ref.csv"
+    )
+    big = [2**53 + k for k in range(4)]
+    for name, ids in (
+        ("u64", pa.array(big, pa.uint64())),
+        ("dec", pa.array([Decimal(v) for v in big], pa.decimal128(38, 0))),
+        ("dup", pa.array(big[:3] + big[:1], pa.uint64())),  # one identifier really repeated
+    ):
+        pq.write_table(pa.table({"id": ids, "x": [0.5] * 4, "churned": [1] * 4}), tmp_path / f"{name}.parquet")
+    for mode in ("exact", "streaming"):
+        for name, repeats in (("u64", 0), ("dec", 0), ("dup", 1)):
+            done = churnops(
+                tmp_path, "monitor", "-r", "ref.csv", "-p", f"{name}.parquet", "-t", "churned", "--id", "id",
+                "--mode", mode, "--no-cache",
+            )  # fmt: skip
+            assert done.returncode in (0, 3), done.stderr
+            checks = {c["check"]: c for c in metrics(tmp_path)["data_quality"]["checks"]}
+            assert checks.get("duplicated_ids", {}).get("count", 0) == repeats, (mode, name, checks)
+            assert checks.get("duplicated_rows", {}).get("count", 0) == repeats, (mode, name, checks)

@@ -551,3 +551,46 @@ def test_codes_repeat_across_pieces_of_other_widths_and_big_identifiers_stay_apa
     assert tally.duplicated_rows == 2
     assert tally.duplicated_ids == {"cid": 3} and tally.missing_ids == {"cid": 1}  # 1, 2, 2 again
     assert tally.columns["code"].sample.unparsable == 0
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_repeated_rows_agree_between_engines_on_signed_zeros_bad_codes_blank_ids_and_typed_extras(streaming):
+    """What an outside review found the two engines to count differently: -0.0 and 0.0 (one
+    value); 'foo' and 'bar' in a column of whole-number codes (two values, not one missing);
+    identifiers written '', 'NA', ' N/A ' or null (one missing identifier); a column only the
+    batch has, typed as numbers by the reader but held as text by one piece (one value)."""
+    settings = MonitorSettings(
+        declared_types={"cid": "id", "n": "numerical", "code": "categorical"}, target="churned", id_columns=("cid",)
+    )
+    reference = pl.DataFrame(
+        {"cid": [f"C{i}" for i in range(100)], "n": [float(i) for i in range(100)], "code": [i % 3 for i in range(100)]}
+    ).with_columns(churned=pl.lit(0))
+    profile = build_profile(reference, settings)
+
+    def piece(ids, numbers, codes, extra) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "cid": ids,
+                "n": pl.Series(numbers, dtype=pl.Float64),
+                "code": codes,
+                "churned": [0] * len(ids),
+                "extra": extra,
+            }
+        )
+
+    pieces = [
+        piece(
+            ["A", "B", "C", "F"], [1.0, 1.0, 2.0, 0.0], ["foo", "1", "2", "0"], pl.Series([7, 8, 9, 1], dtype=pl.Int64)
+        ),
+        piece(["A", "B", "C", "F"], [1.0, 1.0, 2.0, -0.0], ["bar", "1", "2", "0"], pl.Series(["7", "8", "x", "1"])),
+        piece(["", "NA", " N/A ", None], [5.0] * 4, ["1"] * 4, pl.Series(["3", "3", "3", "3"])),
+    ]
+    builder = BatchBuilder(profile, pieces[0].columns, settings, streaming=streaming)
+    builder.intended = {"extra": pl.Int64()}
+    for chunk in pieces:
+        builder.update(chunk.to_arrow() if streaming else chunk)
+    tally = builder.finish()
+    # A: codes foo / bar differ; B: one row twice (8 and "8"); C: extras 9 / "x" differ; F: 0.0 and
+    # -0.0 are one value; the four rows without an identifier are one row four times
+    assert tally.duplicated_rows == 1 + 1 + 3, tally.duplicated_rows
+    assert tally.columns["code"].sample.unparsable == 2

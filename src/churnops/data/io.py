@@ -601,6 +601,7 @@ class TableReader:
         arrow: bool = False,
         batch_rows: int | None = None,
         text: Collection[str] = (),
+        ids: Collection[str] = (),
     ) -> None:
         self.remote = not isinstance(path, Path)
         """A Parquet object read in place from object storage (:class:`churnops.data.remote.RemoteFile`)."""
@@ -636,6 +637,9 @@ class TableReader:
             raise InputDataError(f"{path}: no column named {', '.join(missing)}")
         self.columns = list(columns) if columns is not None else list(self.header)
         self.text = [name for name in text if name in self.columns]
+        self.ids = frozenset(ids)
+        """Identifier columns: a Parquet file's decimals and unsigned 64-bit integers in them are
+        read as their text (:func:`numeric_casts`)."""
         """Columns of a CSV read as text whatever their cells look like (codes written with
         leading zeros that the other table holds as text: ``01040`` stays ``01040``)."""
 
@@ -799,7 +803,7 @@ class TableReader:
             )
             total = handle.metadata.num_rows
             done = 0
-            casts = numeric_casts(schema, self.columns)
+            casts = numeric_casts(schema, self.columns, self.ids)
             for batch in handle.iter_batches(batch_size=self.batch_rows, columns=self.columns):
                 done += batch.num_rows
                 if self.progress:
@@ -1105,11 +1109,13 @@ QUICK_INFER_ROWS = 1_000
 WIDE_INTEGERS = (pl.Int128, pl.UInt64, pl.UInt128) if hasattr(pl, "UInt128") else (pl.Int128, pl.UInt64)
 
 
-def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
+def numeric_casts(schema: Any, columns: list[str], ids: Collection[str] = ()) -> dict[str, Any]:
     """Parquet columns of types polars cannot take, and the type each is read as instead.
 
     Durations and times of day become their count of units (a number the tests can compare),
-    decimals become floats (as numbers are tested); anything else is read as it is.
+    decimals become floats (as numbers are tested); anything else is read as it is. Decimals
+    and unsigned 64-bit integers of identifier columns (``ids``) become their text instead: a
+    float would make 2**53 and 2**53 + 1 one identifier.
     """
     import pyarrow as pa
 
@@ -1118,7 +1124,9 @@ def numeric_casts(schema: Any, columns: list[str]) -> dict[str, Any]:
         if field.name not in columns:
             continue
         kind = field.type
-        if pa.types.is_duration(kind) or pa.types.is_time(kind):
+        if field.name in ids and (pa.types.is_decimal(kind) or pa.types.is_uint64(kind)):
+            casts[field.name] = pa.string()
+        elif pa.types.is_duration(kind) or pa.types.is_time(kind):
             casts[field.name] = pa.int64()
         elif pa.types.is_decimal(kind):  # a Decimal column is numbers, tested as numbers
             casts[field.name] = pa.float64()

@@ -404,7 +404,8 @@ class BatchBuilder:
         self._note_unparsable(chunk, wanted, before)
         if self.count_rows:
             whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
-            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma, self.typed), failures)
+            typed = self.typed.union(self.id_columns)  # an identifier written '' or 'NA' is none
+            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma, typed), failures)
         for name in self.id_columns:
             hashes, present, text = identifier_keys(chunk[name], self.intended.get(name))
             self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
@@ -549,10 +550,14 @@ class BatchBuilder:
             if name in self.id_counters:
                 return name, None, identifier_keys(column(name), self.intended.get(name))
             if tally is None:  # a column only part of the rows (repeated rows)
-                return name, None, _stable_hash(column(name))
-            if tally.profile.plan.column_type == "categorical":
-                return name, *self._absorb_categories(tally, column(name))
+                return name, None, _typed_keys(column(name), self.intended.get(name))
             before = tally.accumulator.unparsable
+            if tally.profile.plan.column_type == "categorical":
+                bad, keys = self._absorb_categories(tally, column(name))
+                if tally.accumulator.unparsable > before:  # cells not of the column's type keep their text
+                    flat = _take(keys, None)
+                    keys = _written_keys(flat, flat == NULL_KEY, column(name))
+                return name, bad, keys
             bad, hashed = self._absorb_numbers(name, tally, column(name))
             unparsable = tally.accumulator.unparsable > before
             return name, bad, _number_keys(hashed, column(name) if unparsable else None)
@@ -812,13 +817,20 @@ def _number_keys(values: Any, text: Any = None) -> Any:
     """
     if isinstance(values, Lookup) and text is None:
         return Lookup(_number_keys(values.table), values.index)
-    numbers = np.asarray(_take(values, None), dtype=np.float64)
+    numbers = np.asarray(_take(values, None), dtype=np.float64) + 0.0  # -0.0 is 0.0
     unread = np.isnan(numbers)
     keys = numbers.view(np.uint64)
     if unread.any():  # one key for every NaN (a missing value), whatever its bits
         keys = np.where(unread, np.uint64(0), keys)
     if text is None:
         return keys
+    return _written_keys(keys, unread, text)
+
+
+def _written_keys(keys: NDArray[np.uint64], unread: NDArray[np.bool_], text: Any) -> NDArray[np.uint64]:
+    """``keys`` with those of the ``unread`` cells (no value: missing or unparsable) that hold
+    text other than a missing value's replaced by their text's key: two cells that do not
+    parse (``foo``, ``bar``) are two values, not one missing value."""
     written, present = _stable_hash(text)
     series = text if isinstance(text, pl.Series) else pl.from_arrow(text)
     assert isinstance(series, pl.Series)
@@ -1119,6 +1131,21 @@ def _stable_hash(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | Non
         )
         return keys, (None if number.all() else number)
     return series.hash(seed=HASH_SEED).to_numpy(), present
+
+
+def _typed_keys(data: Any, intended: pl.DataType | None) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
+    """:func:`_stable_hash` of a column, a piece of a CSV read as text for a stray cell keying
+    the numbers of a column the reader typed (``intended``) as the typed pieces do."""
+    keys, present = _stable_hash(data)
+    if intended is None or not intended.is_numeric():
+        return keys, present
+    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+    assert isinstance(series, pl.Series)
+    if series.dtype != pl.String:
+        return keys, present
+    typed = series.str.strip_chars().cast(pl.Float64 if intended.is_float() else intended, strict=False)
+    numbers, _ = _stable_hash(typed)
+    return np.where(typed.is_not_null().to_numpy(), numbers, keys), present
 
 
 def _keys_of(data: Any) -> NDArray[np.uint64]:

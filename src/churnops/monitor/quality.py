@@ -114,7 +114,9 @@ def _column_checks(
             f"{unusable / rows:.0%} of the values are missing or unusable (reference: {before:.0%})",
         )
     if sample.missing:
-        add("missing", "error", sample.missing, f"{sample.missing} missing values")
+        add(
+            "missing", "error", sample.missing, f"{sample.missing} missing {_plural(sample.missing, 'value', 'values')}"
+        )
     if sample.unparsable:
         expected = (
             "numbers"
@@ -126,7 +128,8 @@ def _column_checks(
             "unparsable",
             "error",
             sample.unparsable,
-            f"{sample.unparsable} values are not {expected}" + (f", e.g. {shown}" if shown else ""),
+            f"{sample.unparsable} {_plural(sample.unparsable, 'value is', 'values are')} not {expected}"
+            + (f", e.g. {shown}" if shown else ""),
         )
     if isinstance(sample, NumericalSample):
         if sample.infinite:
@@ -142,7 +145,8 @@ def _column_checks(
                 "out_of_domain",
                 "error",
                 tally.out_of_domain,
-                f"{tally.out_of_domain} values outside the allowed range [{low:g}, {high:g}]",
+                f"{tally.out_of_domain} {_plural(tally.out_of_domain, 'value', 'values')} outside the allowed "
+                f"range [{low:g}, {high:g}]",
             )
         if isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
             n = tally.out_of_range
@@ -172,7 +176,8 @@ def _column_checks(
                     "implausible_value",
                     "error",
                     n,
-                    f"{n} values outside the reference's values of {what} ({allowed}): {examples}{more}",
+                    f"{n} {_plural(n, 'value', 'values')} outside the reference's values of {what} ({allowed}): "
+                    f"{examples}{more}",
                 )
             elif n == sample.count:
                 add(
@@ -186,7 +191,8 @@ def _column_checks(
                     "new_category",
                     "warning",
                     n,
-                    f"{n} values in {len(unseen)} {kind} the reference never had: {examples}{more}",
+                    f"{n} {_plural(n, 'value', 'values')} in {len(unseen)} {kind} the reference never had: "
+                    f"{examples}{more}",
                 )
     across = _missing_in_csv(tally, formats)
     if across is not None:
@@ -237,7 +243,7 @@ def _missing_ids(n: int, text: dict[str, int]) -> str:
     written as text that stands for a missing value (``text``: cells by text, ``''``, ``NA``...).
 
     >>> _missing_ids(1200, {"NA": 1, "": 9}).split(", text")[0]
-    "1,200 rows without an identifier (10 of them written as '', 'NA'"
+    "1200 rows without an identifier (10 of them written as '', 'NA'"
     >>> _missing_ids(1, {" NA ": 1}).split(", text")[0]
     "1 row without an identifier (written as ' NA '"
     """
@@ -246,9 +252,9 @@ def _missing_ids(n: int, text: dict[str, int]) -> str:
     more = f" and {len(text) - EXAMPLES} more" if len(text) > EXAMPLES else ""
     how = ""
     if written:
-        which = "" if written == n else f"{written:,} of them "
+        which = "" if written == n else f"{written} of them "
         how = f" ({which}written as {shown}{more}, text that stands for a missing value)"
-    return f"{n:,} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
+    return f"{n} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
 
 
 def data_quality(
@@ -280,7 +286,7 @@ def data_quality(
             QualityCheck(
                 "duplicated_rows",
                 "error",
-                f"{about}{n_duplicates} rows repeat an earlier row{how}",
+                f"{about}{n_duplicates} {_plural(n_duplicates, 'row repeats', 'rows repeat')} an earlier row{how}",
                 None,
                 n_duplicates,
                 _share(n_duplicates, rows),
@@ -296,7 +302,7 @@ def data_quality(
                     "warning",
                     f"about {n} repeated identifiers (estimated from a sample of identifiers)"
                     if tally.duplicated_rows_estimated
-                    else f"{n} repeated identifiers",
+                    else f"{n} repeated {_plural(n, 'identifier', 'identifiers')}",
                     name,
                     n,
                     _share(n, rows),
@@ -320,7 +326,7 @@ def data_quality(
                 QualityCheck(
                     "empty_in_reference",
                     "warning",
-                    f"{n:,} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
+                    f"{n} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
                     "(a reference that holds this column's values is needed to test it)",
                     name,
                     n,

@@ -98,6 +98,7 @@ class LocalEngine(Engine):
             dialect=config.dialect,
             arrow=builder.streaming,
             text=builder.text_columns,
+            ids=getattr(builder, "main", builder).id_columns,
         )
         reader.progress = reading_progress(progress, "current", reader)
         main = getattr(builder, "main", builder)  # a segmented builder counts rows in its main one
