@@ -175,8 +175,9 @@ def unparsable_cells(series: pl.Series, tally: ColumnTally, date_format: str | N
         except InputDataError:  # dates that read two ways in this chunk alone: no example
             return pl.Series([], dtype=pl.String)
         text = series.cast(pl.String)
-        flag = parsed.is_null() & text.is_not_null() & ~text.str.strip_chars().is_in(NULL_VALUES)
-        return text.filter(flag).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
+        flag = parsed.is_null() & text.is_not_null() & ~missing_text(text)
+        cells: pl.Series = text.filter(flag).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
+        return cells
     if kind == "categorical":
         _, expr = category_exprs("v", series.dtype, tally.like, tally.spelling)
     else:
@@ -184,7 +185,8 @@ def unparsable_cells(series: pl.Series, tally: ColumnTally, date_format: str | N
     if expr is None:
         return pl.Series([], dtype=pl.String)
     found = pl.DataFrame({"v": series}).filter(expr.fill_null(False))["v"]
-    return found.cast(pl.String).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
+    cells = found.cast(pl.String).unique(maintain_order=True).head(UNPARSABLE_EXAMPLES)
+    return cells
 
 
 @dataclass
@@ -839,7 +841,7 @@ def _written_keys(keys: NDArray[np.uint64], unread: NDArray[np.bool_], text: Any
     if present is not None:
         unread &= present
     if series.dtype == pl.String:
-        unread &= ~series.str.strip_chars().is_in(NULL_VALUES).fill_null(False).to_numpy()
+        unread &= ~missing_text(series).fill_null(False).to_numpy()
     return np.where(unread, written, keys)
 
 
@@ -961,7 +963,7 @@ def _parse_dictionary(
     entries = entries.alias(name) if name else entries  # the column's name, for what an error says
     coerced = coerce_datetime(entries, date_format, undecided="error") if datetime else coerce_numerical(entries)
     parsed = np.append(coerced.series.cast(pl.Float64).to_numpy(), np.nan)
-    blank = entries.is_null() | entries.cast(pl.String).str.strip_chars().is_in(NULL_VALUES)
+    blank = entries.is_null() | missing_text(entries.cast(pl.String))
     usable = np.isfinite(parsed)
     whole = None
     if usable.any() and np.all(parsed[usable] == np.round(parsed[usable])) and np.abs(parsed[usable]).max() < 2**53:
@@ -1001,7 +1003,7 @@ def present_cells(data: Any) -> int:
     if isinstance(series.dtype, pl.Categorical | pl.Enum):
         series = series.cast(pl.String)
     if series.dtype == pl.String:
-        return int((~series.str.strip_chars().is_in(NULL_VALUES)).sum())  # nulls are not counted
+        return int((~missing_text(series)).sum())  # nulls are not counted
     if series.dtype.is_float():
         return int(series.is_not_nan().sum())
     return series.len() - series.null_count()
@@ -1035,10 +1037,10 @@ def identifier_keys(
         present = usable[index]
         text: dict[str, int] = {}
         if entries.dtype == pl.String:
-            marker = entries.str.strip_chars().is_in(NULL_VALUES).fill_null(False).to_numpy()
-            if marker.any():
+            blank = missing_text(entries).fill_null(False).to_numpy()
+            if blank.any():
                 counts = np.bincount(index, minlength=len(entries) + 1)[:-1]
-                text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(marker & (counts > 0))}
+                text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(blank & (counts > 0))}
         return np.append(keys, NULL_KEY)[index], (None if present.all() else present), text
     series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
     assert isinstance(series, pl.Series)
@@ -1151,6 +1153,7 @@ def _typed_keys(data: Any, intended: pl.DataType | None) -> tuple[NDArray[np.uin
 def _keys_of(data: Any) -> NDArray[np.uint64]:
     """:func:`_stable_hash`'s keys, missing cells keyed :data:`NULL_KEY`."""
     if isinstance(data, np.ndarray):  # integers without nulls, as read from Arrow
-        return data.astype(np.int64, copy=False).view(np.uint64) * MIX
+        ints: NDArray[np.uint64] = data.astype(np.int64, copy=False).view(np.uint64) * MIX
+        return ints
     keys, present = _stable_hash(data)
     return keys if present is None else np.where(present, keys, NULL_KEY)

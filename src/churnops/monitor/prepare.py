@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -57,11 +57,14 @@ LABEL_KEY = re.compile(rf"(.{{{LABEL_PREFIX_CHARS}}})\.\.\. \((\d+) chars, sha1 
 """What :func:`label_key` writes."""
 
 
-def missing_text(text: pl.Expr) -> pl.Expr:
+MissingText = TypeVar("MissingText", pl.Expr, pl.Series)
+
+
+def missing_text(text: MissingText) -> MissingText:
     """Text cells that a CSV file reads as missing (``NULL_VALUES``: ``""``, ``NA``, ``null``...),
     blanks around them ignored: in a column of numbers, dates or typed categories such a cell
     is a missing value, not an unparsable one, whatever the file's format (a Parquet file keeps
-    them as text).
+    them as text). Of an expression or a series alike.
 
     >>> pl.DataFrame({"v": ["NA", " null ", "", "n/a", "7"]}).select(missing_text(pl.col("v")))["v"].to_list()
     [True, True, True, False, False]
@@ -240,7 +243,7 @@ def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
     if series.dtype != pl.String:
         return None
     values = series.drop_nulls()
-    values = values.filter(~values.str.strip_chars().is_in(NULL_VALUES))
+    values = values.filter(~missing_text(values))
     if values.len() < STRAY_MIN_VALUES:
         return None
     if values.len() - int(values.str.contains(r"\d").sum()) > STRAY_SHARE * values.len():
@@ -473,7 +476,7 @@ def coerce_datetime(series: pl.Series, date_format: str | None = None, undecided
                 parsed = parsed.fill_null(_year_written(text, text.str.to_date(strict=False)))
     unparsable = 0
     if parsed.null_count() > text.null_count():
-        unparsable = int((parsed.is_null() & text.is_not_null() & ~text.str.strip_chars().is_in(NULL_VALUES)).sum())
+        unparsable = int((parsed.is_null() & text.is_not_null() & ~missing_text(text)).sum())
     return Coerced(parsed.cast(pl.Int32).cast(pl.Float64), unparsable, inferred)
 
 

@@ -150,12 +150,12 @@ def _column_checks(
             )
         if isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
             n = tally.out_of_range
-            shown = [_as_text(v, tally.profile.plan.column_type) for v in (reference.low, reference.high)]
+            bounds = [_as_text(v, tally.profile.plan.column_type) for v in (reference.low, reference.high)]
             add(
                 "out_of_reference_range",
                 "warning",
                 n,
-                f"{n} {_plural(n, 'value', 'values')} outside the reference range [{shown[0]}, {shown[1]}]",
+                f"{n} {_plural(n, 'value', 'values')} outside the reference range [{bounds[0]}, {bounds[1]}]",
             )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
