@@ -407,7 +407,12 @@ class BatchBuilder:
         if self.count_rows:
             whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
             typed = self.typed.union(self.id_columns)  # an identifier written '' or 'NA' is none
-            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma, typed), failures)
+            numbers = {
+                name: values
+                for name, values in coerced.values.items()
+                if isinstance(values, np.ndarray) and self.tallies[name].profile.plan.column_type == "numerical"
+            }
+            self.row_counter.add(row_hashes(whole, self.intended, self.decimal_comma, typed, numbers), failures)
         for name in self.id_columns:
             hashes, present, text = identifier_keys(chunk[name], self.intended.get(name))
             self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
@@ -852,7 +857,11 @@ def _in_sample(hashes: NDArray[np.uint64], row_sample: int) -> NDArray[np.bool_]
 
 
 def row_hashes(
-    frame: pl.DataFrame, intended: dict[str, Any], decimal_comma: bool = False, typed_columns: Collection[str] = ()
+    frame: pl.DataFrame,
+    intended: dict[str, Any],
+    decimal_comma: bool = False,
+    typed_columns: Collection[str] = (),
+    parsed: dict[str, NDArray[np.float64]] | None = None,
 ) -> NDArray[np.uint64]:
     """A 64-bit hash of each row of ``frame``, the same for equal rows whatever piece of a CSV
     they were read in: numbers hash alike as integers or floats; a column the reader typed
@@ -860,11 +869,19 @@ def row_hashes(
     booleans as the typed pieces do, and the cells
     that do not parse as their text; a missing cell is missing whatever its type - in the
     columns of numbers, dates and typed categories (``typed_columns``), also text that stands for a
-    missing value (``NA``, ``null``...: :func:`~churnops.monitor.prepare.missing_text`)."""
+    missing value (``NA``, ``null``...: :func:`~churnops.monitor.prepare.missing_text`). A column
+    of numbers held as text (``parsed``: its values as the monitoring read them, NaN where none)
+    hashes the numbers it holds: ``5``, ``5.0`` and ``$5`` are one value, as in the streaming
+    engine, and a cell that does not parse hashes as its text."""
     if not frame.width:
         return np.zeros(frame.height, np.uint64)
+    names = frame.columns
+    parsed = {name: values for name, values in (parsed or {}).items() if frame.schema.get(name) == pl.String}
+    if parsed:
+        frame = frame.with_columns(pl.Series(f"{name}\x00parsed", values) for name, values in parsed.items())
     expressions = []
-    for name, dtype in frame.schema.items():
+    for name in names:
+        dtype = frame.schema[name]
         column = pl.col(name)
         # a number hashes alike whatever its type in this piece (5 and 5.0 are one value; big
         # integers stay integers: 2**53 + 1 is not 2**53)
@@ -875,7 +892,10 @@ def row_hashes(
         else:
             hashed = column.hash(seed=HASH_SEED)
         target = intended.get(name)
-        if dtype == pl.String and target is not None and (target.is_numeric() or target == pl.Boolean):
+        if name in parsed:
+            number = pl.col(f"{name}\x00parsed")
+            hashed = pl.when(number.is_not_nan()).then(_whole_key(number)).otherwise(hashed)
+        elif dtype == pl.String and target is not None and (target.is_numeric() or target == pl.Boolean):
             text = column.str.strip_chars()
             if target == pl.Boolean:
                 word = text.str.to_lowercase()
