@@ -1858,3 +1858,44 @@ def test_identifiers_stored_as_unsigned_or_decimal_numbers_keep_every_digit(tmp_
             checks = {c["check"]: c for c in metrics(tmp_path)["data_quality"]["checks"]}
             assert checks.get("duplicated_ids", {}).get("count", 0) == repeats, (mode, name, checks)
             assert checks.get("duplicated_rows", {}).get("count", 0) == repeats, (mode, name, checks)
+
+
+def test_empty_in_reference_covers_every_flat_type_but_not_a_reference_of_unparsable_cells(tmp_path):
+    """Categorical, enum and binary columns empty in a Parquet reference were left unsaid when the
+    batch filled them; a column declared numerical whose reference cells are all unparsable
+    ('pending') was said to have "none in the reference" though it had values, just none usable."""
+    rng = np.random.default_rng(6)
+    n = 400
+    kinds = {"cat": pl.Categorical, "enum": pl.Enum(["a", "b"]), "bin": pl.Binary}
+    reference = pl.DataFrame(
+        {
+            **{name: pl.Series([None] * n, dtype=dtype) for name, dtype in kinds.items()},
+            "score": ["pending"] * n,
+            "amount": rng.gamma(2.0, 100.0, n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+    batch = pl.DataFrame(
+        {
+            "cat": pl.Series(["a", None] * (n // 2), dtype=pl.Categorical),
+            "enum": pl.Series(["b"] * n, dtype=pl.Enum(["a", "b"])),
+            "bin": pl.Series([b"\x00\x01", None, None, None] * (n // 4), dtype=pl.Binary),
+            "score": ["12.5", "pending"] * (n // 2),
+            "amount": rng.gamma(2.0, 100.0, n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+    reference.write_parquet(tmp_path / "ref.parquet")
+    batch.write_parquet(tmp_path / "cur.parquet")
+    for mode in ("exact", "streaming"):
+        done = churnops(
+            tmp_path, "monitor", "-r", "ref.parquet", "-p", "cur.parquet", "--target", "churned", "--mode", mode,
+            "--no-cache", "--set", "columns.numerical=['score']",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        said = {
+            c["column"]: c["count"]
+            for c in metrics(tmp_path)["data_quality"]["checks"]
+            if c["check"] == "empty_in_reference"
+        }
+        assert said == {"cat": 200, "enum": 400, "bin": 100}, (mode, said)
