@@ -292,47 +292,30 @@ def data_quality(
                 _share(n_duplicates, rows),
             )
         )
-    duplicated_ids = 0
+
+    def warn(check: str, column: str, count: int, message: str) -> None:
+        if count:
+            checks.append(QualityCheck(check, "warning", message, column, count, _share(count, rows)))
+
     for name, n in tally.duplicated_ids.items():
-        duplicated_ids += n
-        if n:
-            checks.append(
-                QualityCheck(
-                    "duplicated_ids",
-                    "warning",
-                    f"about {n} repeated identifiers (estimated from a sample of identifiers)"
-                    if tally.duplicated_rows_estimated
-                    else f"{n} repeated {_plural(n, 'identifier', 'identifiers')}",
-                    name,
-                    n,
-                    _share(n, rows),
-                )
-            )
+        warn(
+            "duplicated_ids",
+            name,
+            n,
+            f"about {n} repeated identifiers (estimated from a sample of identifiers)"
+            if tally.duplicated_rows_estimated
+            else f"{n} repeated {_plural(n, 'identifier', 'identifiers')}",
+        )
     for name, n in tally.missing_ids.items():
-        if n:
-            checks.append(
-                QualityCheck(
-                    "missing_ids",
-                    "warning",
-                    _missing_ids(n, tally.missing_id_text.get(name, {})),
-                    name,
-                    n,
-                    _share(n, rows),
-                )
-            )
+        warn("missing_ids", name, n, _missing_ids(n, tally.missing_id_text.get(name, {})))
     for name, n in tally.filled.items():
-        if n:
-            checks.append(
-                QualityCheck(
-                    "empty_in_reference",
-                    "warning",
-                    f"{n} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
-                    "(a reference that holds this column's values is needed to test it)",
-                    name,
-                    n,
-                    _share(n, rows),
-                )
-            )
+        warn(
+            "empty_in_reference",
+            name,
+            n,
+            f"{n} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
+            "(a reference that holds this column's values is needed to test it)",
+        )
     for column in tally.columns.values():
         checks.extend(_column_checks(column, settings, rows, formats))
     n_columns = len(tally.columns)
@@ -351,7 +334,7 @@ def data_quality(
         cells=cells,
         failed_cells=failed,
         duplicated_rows=n_duplicates,
-        duplicated_ids=duplicated_ids,
+        duplicated_ids=sum(tally.duplicated_ids.values()),
         duplicated_rows_estimated=tally.duplicated_rows_estimated,
         checks=sorted(checks, key=lambda c: (c.severity != "error", -c.count, c.column or "", c.check)),
     )
