@@ -140,12 +140,12 @@ class ColumnTally:
     def note_unparsable(self, data: Any, date_format: str | None) -> None:
         """Keep examples of a chunk's unparsable cells of this column, while fewer than
         :data:`UNPARSABLE_EXAMPLES` are kept."""
-        wanted = UNPARSABLE_EXAMPLES - len(self.unparsable_examples)
-        if wanted <= 0:
-            return
-        series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
-        assert isinstance(series, pl.Series)
-        for cell in unparsable_cells(series, self, date_format).to_list():
+        if len(self.unparsable_examples) < UNPARSABLE_EXAMPLES:
+            self.keep_examples(unparsable_cells(_text_series(data), self, date_format).to_list())
+
+    def keep_examples(self, cells: list[str]) -> None:
+        """Add ``cells`` not kept yet to the examples, up to :data:`UNPARSABLE_EXAMPLES`."""
+        for cell in cells:
             if cell not in self.unparsable_examples and len(self.unparsable_examples) < UNPARSABLE_EXAMPLES:
                 self.unparsable_examples.append(cell)
 
@@ -164,8 +164,6 @@ UNPARSABLE_EXAMPLES = 3
 def unparsable_cells(series: pl.Series, tally: ColumnTally, date_format: str | None) -> pl.Series:
     """The distinct cells of ``series`` (as text, in order) that the column's type does not read:
     what the data quality check counts as unparsable."""
-    if isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String)
     kind = tally.profile.plan.column_type
     if kind == "datetime":
         if series.dtype.is_temporal():
@@ -432,9 +430,7 @@ class BatchBuilder:
         self.id_counters[name].add(ids)
         if present is not None:
             self.missing_ids[name] += int(present.size - np.count_nonzero(present))
-        into = self.missing_id_text[name]
-        for value, n in text.items():
-            into[value] = into.get(value, 0) + n
+        _add_counts(self.missing_id_text[name], text)
 
     def coerce(self, chunk: pl.DataFrame, names: list[str] | None = None) -> CoercedChunk:
         """The monitored columns of a chunk (or those ``names``) brought to their types."""
@@ -597,8 +593,7 @@ class BatchBuilder:
         keyed: NDArray[np.bool_] | None = None  # the rows with an identifier (None: all)
         for name, bad, hashed in results:
             if name not in self.tallies and name not in self.id_counters:  # only part of the rows
-                hashes, present = hashed
-                parts[name] = hashes if present is None else np.where(present, hashes, NULL_KEY)
+                parts[name] = hashed
                 continue
             if name in self.id_counters:
                 hashes, present, text = hashed
@@ -678,7 +673,7 @@ class BatchBuilder:
             series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
             assert isinstance(series, pl.Series)
             dates = series.dtype == pl.Date
-            if dates and datetime:  # a date in a column of numbers is not a number
+            if dates and datetime:  # dates as day numbers (a date in a column of numbers is no number)
                 series = series.cast(pl.Int32)
             # numbers in a date column are no dates: read as the exact engine reads them
             numbers = (series.dtype.is_float() or series.dtype.is_integer()) and (dates or not datetime)
@@ -744,9 +739,7 @@ class BatchBuilder:
             tally.accumulator.merge(theirs.accumulator)  # type: ignore[arg-type]
             tally.out_of_domain += theirs.out_of_domain
             tally.out_of_range += theirs.out_of_range
-            for cell in theirs.unparsable_examples:
-                if cell not in tally.unparsable_examples and len(tally.unparsable_examples) < UNPARSABLE_EXAMPLES:
-                    tally.unparsable_examples.append(cell)
+            tally.keep_examples(theirs.unparsable_examples)
         self.failed_cells += other.failed_cells
         for name, n in other.filled.items():
             self.filled[name] = self.filled.get(name, 0) + n
@@ -755,9 +748,7 @@ class BatchBuilder:
         for name, counter in other.id_counters.items():
             self.id_counters.setdefault(name, DuplicateCounter()).merge(counter)
             self.missing_ids[name] = self.missing_ids.get(name, 0) + other.missing_ids.get(name, 0)
-            into = self.missing_id_text.setdefault(name, {})
-            for value, n in other.missing_id_text.get(name, {}).items():
-                into[value] = into.get(value, 0) + n
+            _add_counts(self.missing_id_text.setdefault(name, {}), other.missing_id_text.get(name, {}))
 
     def finish(self) -> BatchTally:
         self._wait_pending()
@@ -839,10 +830,7 @@ def _written_keys(keys: NDArray[np.uint64], unread: NDArray[np.bool_], text: Any
     text other than a missing value's replaced by their text's key: two cells that do not
     parse (``foo``, ``bar``) are two values, not one missing value."""
     written, present = _stable_hash(text)
-    series = text if isinstance(text, pl.Series) else pl.from_arrow(text)
-    assert isinstance(series, pl.Series)
-    if isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String)
+    series = _text_series(text)
     if present is not None:
         unread &= present
     if series.dtype == pl.String:
@@ -1011,6 +999,20 @@ def _column(chunk: Any, name: str) -> Any:
     return chunk[name] if isinstance(chunk, pl.DataFrame) else chunk.column(name)
 
 
+def _text_series(data: Any) -> pl.Series:
+    """A polars or Arrow column as a polars series, categories as their text (as a Parquet
+    dictionary's entries are)."""
+    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
+    assert isinstance(series, pl.Series)
+    return series.cast(pl.String) if isinstance(series.dtype, pl.Categorical | pl.Enum) else series
+
+
+def _add_counts(into: dict[str, int], counts: dict[str, int]) -> None:
+    """Add ``counts`` (by text) to ``into``."""
+    for value, n in counts.items():
+        into[value] = into.get(value, 0) + n
+
+
 def present_cells(data: Any) -> int:
     """Cells of a column that hold a value: not null, not NaN, not text that stands for a
     missing value (``''``, ``NA``...: :func:`~churnops.monitor.prepare.missing_text`).
@@ -1018,10 +1020,7 @@ def present_cells(data: Any) -> int:
     >>> present_cells(pl.Series(["a", "", None, " NA ", "b"])), present_cells(pl.Series([1.0, float("nan"), None]))
     (2, 1)
     """
-    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
-    assert isinstance(series, pl.Series)
-    if isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String)
+    series = _text_series(data)
     if series.dtype == pl.String:
         return int((~missing_text(series)).sum())  # nulls are not counted
     if series.dtype.is_float():
@@ -1062,10 +1061,7 @@ def identifier_keys(
                 counts = np.bincount(index, minlength=len(entries) + 1)[:-1]
                 text = {str(entries[int(i)]): int(counts[i]) for i in np.flatnonzero(blank & (counts > 0))}
         return np.append(keys, NULL_KEY)[index], (None if present.all() else present), text
-    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
-    assert isinstance(series, pl.Series)
-    if isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String)
+    series = _text_series(data)
     if series.dtype.is_integer():  # the usual identifier: no copy of the column beyond its keys
         keys = (series if series.dtype == pl.Int64 else series.cast(pl.Int64)).hash(seed=HASH_SEED).to_numpy()
         if not series.null_count():
@@ -1137,10 +1133,7 @@ def _stable_hash(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | Non
         index = _dictionary_index(data)
         present = index < len(entries)
         return entry_hash[index], (None if present.all() else present)
-    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
-    assert isinstance(series, pl.Series)
-    if isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String)  # as a dictionary's text entries key
+    series = _text_series(data)  # categories key as a dictionary's text entries do
     present = series.is_not_null().to_numpy() if series.null_count() else None
     if series.dtype.is_integer():
         return series.cast(pl.Int64).fill_null(0).to_numpy().view(np.uint64) * MIX, present
@@ -1155,19 +1148,17 @@ def _stable_hash(data: Any) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | Non
     return series.hash(seed=HASH_SEED).to_numpy(), present
 
 
-def _typed_keys(data: Any, intended: pl.DataType | None) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
-    """:func:`_stable_hash` of a column, a piece of a CSV read as text for a stray cell keying
-    the numbers of a column the reader typed (``intended``) as the typed pieces do."""
-    keys, present = _stable_hash(data)
+def _typed_keys(data: Any, intended: pl.DataType | None) -> NDArray[np.uint64]:
+    """:func:`_keys_of` a column, a piece of a CSV read as text for a stray cell keying the
+    numbers of a column the reader typed (``intended``) as the typed pieces do."""
+    keys = _keys_of(data)
     if intended is None or not intended.is_numeric():
-        return keys, present
-    series = data if isinstance(data, pl.Series) else pl.from_arrow(data)
-    assert isinstance(series, pl.Series)
+        return keys
+    series = _text_series(data)
     if series.dtype != pl.String:
-        return keys, present
+        return keys
     typed = series.str.strip_chars().cast(pl.Float64 if intended.is_float() else intended, strict=False)
-    numbers, _ = _stable_hash(typed)
-    return np.where(typed.is_not_null().to_numpy(), numbers, keys), present
+    return np.where(typed.is_not_null().to_numpy(), _stable_hash(typed)[0], keys)
 
 
 def _keys_of(data: Any) -> NDArray[np.uint64]:
