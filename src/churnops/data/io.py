@@ -637,11 +637,11 @@ class TableReader:
             raise InputDataError(f"{path}: no column named {', '.join(missing)}")
         self.columns = list(columns) if columns is not None else list(self.header)
         self.text = [name for name in text if name in self.columns]
+        """Columns of a CSV read as text whatever their cells look like (codes written with
+        leading zeros that the other table holds as text: ``01040`` stays ``01040``)."""
         self.ids = frozenset(ids)
         """Identifier columns: a Parquet file's decimals and unsigned 64-bit integers in them are
         read as their text (:func:`numeric_casts`)."""
-        """Columns of a CSV read as text whatever their cells look like (codes written with
-        leading zeros that the other table holds as text: ``01040`` stays ``01040``)."""
 
     @property
     def chunk_bytes(self) -> int:
