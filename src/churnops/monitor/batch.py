@@ -390,18 +390,17 @@ class BatchBuilder:
             self.joint.update(chunk)
         for name in self.filled:
             self.filled[name] += present_cells(_column(chunk, name))
-        wanted = {name: t for name, t in self.tallies.items() if len(t.unparsable_examples) < UNPARSABLE_EXAMPLES}
-        before = {name: tally.accumulator.unparsable for name, tally in wanted.items()}
         if self.streaming:
             self._update_streaming(chunk)
-            self._note_unparsable(chunk, wanted, before)
             return None
         if not isinstance(chunk, pl.DataFrame):
             chunk = pl.from_arrow(chunk)
             assert isinstance(chunk, pl.DataFrame)
         coerced = self.coerce(chunk)
         failures = self.update_coerced(coerced)
-        self._note_unparsable(chunk, wanted, before)
+        for name, unparsable in coerced.unparsable.items():
+            if unparsable:
+                self.tallies[name].note_unparsable(chunk[name], self.settings.date_format(name))
         if self.count_rows:
             whole = chunk.select([name for name in self.read_columns if name in chunk.schema])
             typed = self.typed.union(self.id_columns)  # an identifier written '' or 'NA' is none
@@ -415,13 +414,6 @@ class BatchBuilder:
             hashes, present, text = identifier_keys(chunk[name], self.intended.get(name))
             self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
         return coerced
-
-    def _note_unparsable(self, chunk: Any, wanted: dict[str, ColumnTally], before: dict[str, int]) -> None:
-        """Examples of the unparsable cells of the columns that had some in ``chunk`` (those
-        whose count grew from ``before``), while examples are wanted."""
-        for name, tally in wanted.items():
-            if tally.accumulator.unparsable > before[name]:
-                tally.note_unparsable(_column(chunk, name), self.settings.date_format(name))
 
     def _count_identifiers(
         self, name: str, ids: NDArray[np.uint64], present: NDArray[np.bool_] | None, text: dict[str, int]
@@ -555,15 +547,19 @@ class BatchBuilder:
             if tally is None:  # a column only part of the rows (repeated rows)
                 return name, None, _typed_keys(column(name), self.intended.get(name))
             before = tally.accumulator.unparsable
-            if tally.profile.plan.column_type == "categorical":
+            categories = tally.profile.plan.column_type == "categorical"
+            if categories:
                 bad, keys = self._absorb_categories(tally, column(name))
-                if tally.accumulator.unparsable > before:  # cells not of the column's type keep their text
-                    flat = _take(keys, None)
-                    keys = _written_keys(flat, flat == NULL_KEY, column(name))
-                return name, bad, keys
-            bad, hashed = self._absorb_numbers(name, tally, column(name))
-            unparsable = tally.accumulator.unparsable > before
-            return name, bad, _number_keys(hashed, column(name) if unparsable else None)
+            else:
+                bad, keys = self._absorb_numbers(name, tally, column(name))
+            if tally.accumulator.unparsable == before:
+                return name, bad, (keys if categories else _number_keys(keys))
+            # some cells did not parse: examples of them, and their text keys their row
+            tally.note_unparsable(column(name), self.settings.date_format(name))
+            if categories:
+                flat = _take(keys, None)
+                return name, bad, _written_keys(flat, flat == NULL_KEY, column(name))
+            return name, bad, _number_keys(keys, column(name))
 
         if self.jobs > 1:
             if self._pool is None:
