@@ -208,6 +208,20 @@ def test_a_user_name_that_is_a_word_is_hidden_as_a_word_only():
         forget_all()
 
 
+def test_redis_s_built_in_user_default_is_not_hidden_but_its_password_is():
+    """``redis://default:PASSWORD@host`` is how Redis 6+ names the password of its built-in user:
+    hiding 'default' as a secret garbled every '(default: ...)' of the messages."""
+    from churnops.redact import forget_all, redact, remember_url
+
+    forget_all()
+    try:
+        remember_url("redis://default:Xy7pQ2mLw9@127.0.0.1:6379/0")
+        shown = redact("AUTH default Xy7pQ2mLw9 refused; consume.group (default: churnops)")
+        assert shown == "AUTH default *** refused; consume.group (default: churnops)", shown
+    finally:
+        forget_all()
+
+
 def test_credentials_written_otherwise_are_hidden_too():
     """A server answering in JSON writes 'jörg' as 'j\\u00f6rg', and a user name may come back in
     capitals: both passed unredacted."""

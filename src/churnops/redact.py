@@ -174,20 +174,28 @@ def remember(secrets: Iterable[str | None]) -> None:
         _known.update(s.strip() for s in secrets if s and s.strip())
 
 
+PUBLIC_USERS = frozenset({"default"})
+"""User names that are no one's: Redis's built-in user."""
+
+
 def url_user_names(url: str) -> list[str]:
     """The user name of a URL that also holds a password, unless it looks like a token: hidden
     only as a whole word (:func:`remember_url`), so that a name that is an ordinary word
-    ("report") does not garble the words it is part of ("monitoring_report.html").
+    ("report") does not garble the words it is part of ("monitoring_report.html"). Redis's
+    built-in user ``default`` names no one and is left alone: hiding it garbled every
+    "(default: ...)" of the messages.
 
     >>> url_user_names("redis://ruser:R3disPassw0rd@cache/0"), url_user_names("https://ghp0123456789abcdef@git/x")
     (['ruser'], [])
+    >>> url_user_names("redis://default:R3disPassw0rd@cache/0")
+    []
     """
     try:
         parts = urlsplit(url.strip())
         username, password = parts.username, parts.password
     except ValueError:
         return []
-    if not username or not password or looks_like_token(unquote(username)):
+    if not username or not password or looks_like_token(unquote(username)) or unquote(username) in PUBLIC_USERS:
         return []
     return sorted({username, unquote(username)})
 
