@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -848,3 +849,174 @@ def test_a_deletion_pass_waits_briefly_for_a_lock_another_program_holds(tmp_path
     finally:
         other.close()
         log.close()
+
+
+def slimming(log: EventLog, inputs: str = "1h", events: str | None = None, share: float = 0.5) -> tuple:
+    """A window evaluator of ``log`` with ``serve.keep_inputs = inputs`` (and ``keep_events``),
+    the A/B arms on with ``customer`` as their key, ``churned`` the target (:func:`keeping`)."""
+    from types import SimpleNamespace
+
+    from churnops.serve.windows import WindowEvaluator
+
+    later = Timers()
+    serve = SimpleNamespace(keep_events=events, keep_inputs=inputs, ab=SimpleNamespace(key="customer", share=share))
+    columns = SimpleNamespace(target="churned", prediction=None, id=["customer"])
+    evaluator = WindowEvaluator(log, None, SimpleNamespace(serve=serve, columns=columns))
+    evaluator.later = later
+    return evaluator, later
+
+
+def test_keep_inputs_drops_the_inputs_of_old_windows_and_keeps_scores_outcomes_and_customers(tmp_path, caplog):
+    """``serve.keep_inputs``: the records of evaluated windows closed longer ago keep only their
+    scores, target and A/B customer - the arms' numbers are the same before and after - and no
+    byte of a dropped input is left in the log's files once the write-ahead log is emptied; a
+    window not evaluated yet, the open window and younger windows keep theirs; the pass is said,
+    continues where it stopped, and the next one is due when the next window comes of age."""
+    import logging
+
+    from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY
+    from churnops.serve.windows import PRUNE_SLACK
+
+    path = tmp_path / "events.db"
+
+    def on_disk(events: range) -> list[int]:
+        files = b"".join(part.read_bytes() for part in tmp_path.iterdir() if part.is_file())
+        return [i for i in events if f"SECRET-INCOME-{i:05d}".encode() in files]
+
+    def scored(i: int) -> dict:
+        return {
+            "income": f"SECRET-INCOME-{i:05d}",
+            "x": float(i),
+            "customer": f"c{i % 7}",
+            "churned": i % 2,
+            PROBABILITY: i / 1000,
+            ARM: "champion",
+            MODEL_VERSION: "3",
+        }
+
+    log = EventLog(path, window_size=100)
+    evaluator, later = slimming(log)
+    try:
+        log.append([(f"e{i}", scored(i)) for i in range(450)])  # windows 0-3 closed, 50 events open
+        log.label([("e5", 1), ("e150", 0)])
+        for window in (0, 1, 3):  # window 2 not evaluated
+            log.evaluated(window, "ok", "", 0.0)
+        before = log.scored(1_000, "customer")
+        for window in range(4):
+            closed_ago(path, window, 7_200)
+        closed_ago(path, 1, 600)  # window 1: younger than keep_inputs
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()
+        said = [record.getMessage() for record in caplog.records]
+        assert "inputs of events older than serve.keep_inputs (1h) dropped, of windows 0 (100)" in said, said
+        record = log.records(0)[5]
+        assert record == {"customer": "c5", "churned": 1, PROBABILITY: 0.005, ARM: "champion", MODEL_VERSION: "3"}
+        assert log.records(1)[0]["income"] == "SECRET-INCOME-00100" and log.total() == 450
+        assert log.scored(1_000, "customer") == before  # the arms' numbers: the same
+        assert on_disk(range(100)) == [] and len(on_disk(range(100, 450))) == 350
+        [due] = later.passes()  # window 1 comes of age in 3,000 s
+        assert 3_000 - 5 < due.seconds - PRUNE_SLACK <= 3_000, due.seconds
+
+        closed_ago(path, 1, 7_200)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()  # window 2 is not evaluated: it holds back window 3
+        assert "SECRET" not in json.dumps(log.records(1)) and "SECRET" in json.dumps(log.records(2) + log.records(3))
+        log.evaluated(2, "ok", "", 0.0)
+        evaluator.prune()
+        assert "SECRET" not in json.dumps(log.records(2) + log.records(3))
+        assert "SECRET" in json.dumps(log.records(4))  # the open window
+        assert log.retained() == (0, 400)
+        assert [message for message in (r.getMessage() for r in caplog.records) if "dropped" in message] == [
+            "inputs of events older than serve.keep_inputs (1h) dropped, of windows 1 (100)"
+        ]
+    finally:
+        evaluator.shutdown()
+        log.close()
+
+
+def test_a_pass_cut_short_before_it_was_said_is_said_at_the_next_start(tmp_path, caplog):
+    """The events deleted (or slimmed) are recorded in the same transaction as the deletion: a
+    service killed after the transaction and before its log line says it at its next start,
+    once; what a pass says is not said again."""
+    import logging
+    import time
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=10)
+    log.append([(None, {"x": float(i), "secret": "s"}) for i in range(35)])
+    for window in range(3):
+        log.evaluated(window, "ok", "", 0.0)
+    for window in range(3):
+        closed_ago(path, window, 7_200)
+    assert log.prune(time.time() - 3_600) == (0, 10)  # the pass, killed before it said anything
+    assert log.slim(time.time() - 3_600, ("x",), limit=4) == (1, 4)
+    log.close()
+
+    log = EventLog(path, window_size=10)
+    evaluator, _ = keeping(log, None)  # restarted without keep_events: said all the same
+    try:
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()
+            evaluator.prune()
+        said = [record.getMessage() for record in caplog.records]
+        assert said == [
+            "events of windows 0 (10), deleted before the service last stopped and not said then",
+            "inputs of the events of windows 1 (4), dropped before the service last stopped and not said then",
+        ], said
+        assert log.retained() == (10, 4) and log.records(1)[3] == {"x": 13.0} and "secret" in log.records(1)[4]
+    finally:
+        evaluator.shutdown()
+        log.close()
+    log = EventLog(path, window_size=10)
+    evaluator, _ = keeping(log, "1h")
+    try:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()
+        assert [r.getMessage() for r in caplog.records] == [
+            "events older than serve.keep_events (1h) deleted, of windows 1 (10), 2 (10)"
+        ]
+    finally:
+        evaluator.shutdown()
+        log.close()
+
+
+def test_a_log_without_the_retention_table_is_opened_and_a_foreign_table_refused(tmp_path):
+    """A log written before its deletions were recorded gets the table when opened; a database
+    with a table churnops never makes is still not taken for an event log."""
+    from churnops.errors import InputDataError
+
+    path = tmp_path / "events.db"
+    EventLog(path, window_size=3).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE retention")
+    EventLog(path, window_size=3).close()
+    assert rows(path, "SELECT name FROM sqlite_master WHERE name = 'retention'") == [("retention",)]
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE other (x)")
+    with pytest.raises(InputDataError, match="not churnops' event log"):
+        EventLog(path, window_size=3)
+
+
+@pytest.mark.parametrize(
+    ("settings", "refused"),
+    [
+        ({"keep_inputs": "30d", "keep_events": "90d"}, None),
+        ({"keep_inputs": "30d"}, None),
+        ({"keep_inputs": "90d", "keep_events": "90d"}, "must be shorter than serve.keep_events (90d)"),
+        ({"keep_inputs": "2160h", "keep_events": "30d"}, "must be shorter"),
+        ({"keep_inputs": "2w"}, "is not a period like 12h or 90d"),
+        ({"keep_inputs": 30}, "written as text"),
+    ],
+)
+def test_keep_inputs_is_a_period_shorter_than_keep_events(settings, refused):
+    from pydantic import ValidationError
+
+    from churnops.config.models import ServeConfig
+
+    if refused is None:
+        assert ServeConfig(**settings).keep_inputs == settings["keep_inputs"]
+    else:
+        with pytest.raises(ValidationError, match=re.escape(refused)):
+            ServeConfig(**settings)

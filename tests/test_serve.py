@@ -1750,6 +1750,38 @@ def test_events_older_than_keep_events_are_deleted_and_the_windows_stay(project)
     assert done.returncode == 2 and "serve.keep_events" in done.stderr and "12h or 90d" in done.stderr, done.stderr
 
 
+def test_keep_inputs_drops_the_inputs_of_evaluated_windows_and_keeps_their_events(project):
+    """With ``serve.keep_inputs``, the records of evaluated windows closed longer ago keep only
+    what churnops needs after their evaluation (here: nothing of the features sent), their events
+    and ids stay, /metrics counts them, the open window keeps its inputs; a ``keep_inputs`` not
+    shorter than ``keep_events`` is refused at start."""
+    rows = churnops.generate(2 * WINDOW + 10, start=20_000).drop("Churn Flag")
+    database = project / "monitoring" / "events.db"
+    service = Service(project, "--set", "serve.keep_inputs=1s")
+    errors = Lines(service.process.stderr)
+    slimmed: dict[int, str] = {}
+    try:
+        for start in range(0, rows.height, 500):
+            assert service.post(_events(rows[start : start + 500], f"a{start}"))[0] == 200
+        while not {0, 1} <= slimmed.keys():
+            said = errors.wait_for(r"inputs of events older than serve\.keep_inputs \(1s\) dropped, of windows? (.*)$")
+            slimmed.update((int(w), n) for w, n in re.findall(r"(\d+) \(([\d,]+)\)", said.group(1)))
+        assert slimmed == {0: "1,000", 1: "1,000"}, slimmed
+        status, exposition, _ = service.request("GET", "/metrics")
+        lines = exposition.decode().splitlines()
+        counted = [line for line in lines if line.startswith("churnops_serve_inputs_dropped")]
+        assert status == 200 and counted == ["churnops_serve_inputs_dropped_total 2000"], counted
+    finally:
+        service.stop()
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        records = dict(db.execute("SELECT window, GROUP_CONCAT(record, '') FROM events GROUP BY window").fetchall())
+        count = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert count == rows.height and set(records) == {0, 1, 2}
+    assert records[0] == records[1] == "{}" * WINDOW and "Credit Score" in records[2]
+    done = refused_at_start(project, "--set", "serve.keep_inputs=90d", "--set", "serve.keep_events=30d")
+    assert done.returncode == 2 and "must be shorter than serve.keep_events (30d)" in done.stderr, done.stderr
+
+
 def test_prometheus_scrapes_the_service_and_answers_every_query_of_its_grafana_dashboard(project, tmp_path):
     """A real Prometheus scrapes a real ``churnops serve``: every query of
     ``grafana/dashboards/churnops-serve.json`` (Grafana's variables given their values) answers

@@ -741,6 +741,12 @@ class ServeConfig(_Section):
     the windows' metrics, reports and history stay. None: kept for ever. Keep them longer than outcomes take to arrive:
     an outcome for a deleted event is refused as unknown, and an event id sent again after its
     event was deleted is counted again."""
+    keep_inputs: str | None = None
+    """How long the event log keeps the inputs of an evaluated window's events: "30d", "12h" (up to
+    3650d). After that each record keeps only its scores (probability, arm, model version), its
+    prediction and target columns and, with A/B arms, its ``serve.ab.key`` column - enough for
+    the A/B comparison and late outcomes - and the rest is overwritten on disk; shorter than
+    ``keep_events``. None: inputs are kept as long as their events."""
     detectors: list[str] | None = None
     """Streams watched event by event (CUSUM and Page-Hinkley): numerical columns, or the
     prediction; default: the prediction if there is one, else every numerical feature."""
@@ -765,7 +771,7 @@ class ServeConfig(_Section):
             raise ValueError(f"'{value}' is not a period like 30s, 15m, 1h or 1d (from 1 second to 30 days)")
         return value
 
-    @field_validator("keep_events", mode="before")
+    @field_validator("keep_events", "keep_inputs", mode="before")
     @classmethod
     def _kept_for(cls, value: Any) -> str | None:
         if value is None:
@@ -778,6 +784,17 @@ class ServeConfig(_Section):
                 f"'{value}' is not a period like 12h or 90d (from 1 second to {KEEP_EVENTS_LONGEST_DAYS} days)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _inputs_before_events(self) -> ServeConfig:
+        if self.keep_inputs and self.keep_events:
+            inputs = period_seconds(self.keep_inputs, KEEP_EVENTS_LONGEST_DAYS) or 0.0
+            if inputs >= (period_seconds(self.keep_events, KEEP_EVENTS_LONGEST_DAYS) or 0.0):
+                raise ValueError(
+                    f"serve.keep_inputs ({self.keep_inputs}) must be shorter than serve.keep_events "
+                    f"({self.keep_events}): the events are deleted, inputs and all, first"
+                )
+        return self
 
     @field_validator("token_env")
     @classmethod

@@ -1009,6 +1009,7 @@ def create_app(state: ServiceState) -> Starlette:
         workers = state.worker_counts
         waiting, waited = (state.budget.waiting, state.budget.waited) if state.budget else (0, 0)
         waiting_windows, waited_seconds = await run_in_threadpool(state.evaluator.waiting)
+        deleted, slimmed = await run_in_threadpool(state.log.retained)
 
         lines = [
             "# HELP churnops_serve_closed_connections_total Connections the service cut: a request not sent "
@@ -1076,6 +1077,13 @@ def create_app(state: ServiceState) -> Starlette:
             "(serve.keep_events bounds it)\n"
             "# TYPE churnops_serve_event_log_bytes gauge\n"
             f"churnops_serve_event_log_bytes {state.log.size_on_disk()}\n"
+            "# HELP churnops_serve_events_deleted_total Events the event log deleted past serve.keep_events\n"
+            "# TYPE churnops_serve_events_deleted_total counter\n"
+            f"churnops_serve_events_deleted_total {deleted}\n"
+            "# HELP churnops_serve_inputs_dropped_total Events whose inputs the event log dropped past "
+            "serve.keep_inputs\n"
+            "# TYPE churnops_serve_inputs_dropped_total counter\n"
+            f"churnops_serve_inputs_dropped_total {slimmed}\n"
         )
         if state.workers is not None:
             text += (

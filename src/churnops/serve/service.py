@@ -157,8 +157,7 @@ def start_monitoring(config: Config) -> Monitoring:
     if pending:
         logger.info("evaluating %s window(s) closed before the last stop", len(pending))
         evaluator.submit(pending)
-    if serve.keep_events:
-        evaluator.prune_soon()
+    evaluator.prune_soon()  # serve.keep_events, serve.keep_inputs; and what a killed service left unsaid
     period = period_seconds(serve.window_period) if serve.window_period else None
     return Monitoring(config, log, schema, detectors, evaluator, folder, period)
 

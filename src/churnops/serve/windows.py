@@ -268,16 +268,55 @@ SAY_BEHIND_EVERY = 600.0
 seconds said once, not at each burst)."""
 
 
-def _say_deleted(keep: str, deleted: dict[int, int]) -> None:
-    """One line for the events of ``deleted`` (window: events) deleted past ``serve.keep_events``."""
-    if not deleted:
-        return
-    windows = sorted(deleted)
+RETAINED = {
+    "keep_events": ("events older than serve.keep_events ({period}) deleted", "events"),
+    "keep_inputs": ("inputs of events older than serve.keep_inputs ({period}) dropped", "inputs"),
+}
+"""What a pass of each setting does, as said in the service's log (:func:`_say_retained`)."""
+
+
+def _shown_windows(done: dict[int, int], unit: str = "events") -> str:
+    """``windows 0 (10,000), 1 (10,000)`` - or, past five windows, their range and total."""
+    windows = sorted(done)
     if len(windows) <= 5:
-        shown = "windows " + ", ".join(f"{window} ({deleted[window]:,})" for window in windows)
-    else:
-        shown = f"{len(windows):,} windows from {windows[0]} to {windows[-1]} ({sum(deleted.values()):,} events)"
-    logger.log(NOTICE, "events older than serve.keep_events (%s) deleted, of %s", keep, shown)
+        return "windows " + ", ".join(f"{window} ({done[window]:,})" for window in windows)
+    return f"{len(windows):,} windows from {windows[0]} to {windows[-1]} ({sum(done.values()):,} {unit})"
+
+
+def _say_retained(setting: str, period: str, done: dict[int, int]) -> None:
+    """One line for the events of ``done`` (window: events) deleted or slimmed past ``setting``."""
+    if done:
+        logger.log(NOTICE, "%s, of %s", RETAINED[setting][0].format(period=period), _shown_windows(done))
+
+
+def _say_unsaid(unsaid: dict[int, tuple[int, int]], first: bool) -> None:
+    """The deletions and slimmings the log records and no line said (a service killed in the
+    middle of a pass, before it could say it; ``first``: said at this service's first pass)."""
+    when = "before the service last stopped" if first else "earlier"
+    for index, what in enumerate(("events of", "inputs of the events of")):
+        done = {window: counts[index] for window, counts in unsaid.items() if counts[index]}
+        if done:
+            action = "deleted" if index == 0 else "dropped"
+            logger.log(NOTICE, "%s %s, %s and not said then", what, _shown_windows(done), action + " " + when)
+
+
+def slim_keys(config: Any) -> frozenset[str]:
+    """What a record keeps once ``serve.keep_inputs`` drops its inputs: the scores churnops wrote
+    (probability, arm, model version), the prediction and target columns (a model's output and the
+    outcome, not its inputs) and the customer column of ``serve.ab.key`` (the A/B comparison
+    counts each customer once)."""
+    from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY
+
+    kept = {PROBABILITY, ARM, MODEL_VERSION}
+    columns = getattr(config, "columns", None)
+    for name in (getattr(columns, "target", None), getattr(columns, "prediction", None)):
+        if name:
+            kept.add(name)
+    ab = getattr(getattr(config, "serve", None), "ab", None)
+    key = getattr(ab, "key", None) or next(iter(getattr(columns, "id", None) or []), None)
+    if key and getattr(ab, "share", 0):
+        kept.add(key)
+    return frozenset(kept)
 
 
 class WindowEvaluator:
@@ -303,7 +342,8 @@ class WindowEvaluator:
         self.after: Any = None
         """Called after each window (the service checks its models then); errors are logged."""
         self._tries: dict[int, int] = {}  # a failed window's evaluations tried again
-        self._held: set[int] = set()  # windows said to hold back serve.keep_events
+        self._held: set[tuple[str, int]] = set()  # (setting, window): said to hold back serve.keep_events/keep_inputs
+        self._passed = False  # a pass of serve.keep_events or keep_inputs ran in this service
         self._unwiped = False  # events deleted whose former pages may still be in the write-ahead log
         self._wiped_at: float | None = None
         self._timers: dict[str, tuple[Any, float]] = {}  # work set for later (_later): its timer, when due
@@ -405,75 +445,129 @@ class WindowEvaluator:
     def prune(self) -> None:
         """With ``serve.keep_events``: delete the events of the windows evaluated and closed
         longer ago, oldest first, a few thousand per transaction (the writer waits for one at
-        most); then set the next pass for when the oldest window left comes of age. A failure is
-        said and tried again after the next window, or by itself later (:data:`PRUNE_RETRY`,
-        doubling each time it fails again)."""
+        most); with ``serve.keep_inputs``: likewise drop the inputs of the events of such windows,
+        keeping their scores and outcomes (:func:`slim_keys`). Then set the next pass for when the
+        oldest window left comes of age. A failure is said and tried again after the next window,
+        or by itself later (:data:`PRUNE_RETRY`, doubling each time it fails again)."""
         from churnops.config.models import KEEP_EVENTS_LONGEST_DAYS, period_seconds
 
-        keep = getattr(getattr(self.config, "serve", None), "keep_events", None)
-        seconds = period_seconds(keep, KEEP_EVENTS_LONGEST_DAYS) if keep else None
-        if seconds is None:
+        serve = getattr(self.config, "serve", None)
+        due: list[tuple[str, str, float]] = []
+        for setting in RETAINED:
+            period = getattr(serve, setting, None)
+            seconds = period_seconds(period, KEEP_EVENTS_LONGEST_DAYS) if period else None
+            if seconds is not None:
+                due.append((setting, period, seconds))
+        unsaid: dict[int, tuple[int, int]] = {}
+        try:
+            unsaid = self.log.unsaid()
+            if unsaid:
+                _say_unsaid(unsaid, not self._passed)
+                self.log.said()
+        except Exception as exc:  # noqa: BLE001 - said at the next pass
+            logger.debug("what was deleted earlier could not be read: %s", reason_of(exc))
+        self._passed = True
+        if not due:
+            if unsaid:  # a pass cut short before the service stopped: its former pages go too
+                self._wipe()
             return
-        before = time.time() - seconds
-        deleted: dict[int, int] = {}
         failed = False
+        for setting, period, seconds in due:
+            if setting == "keep_events":
+                step = self.log.prune
+            else:
+                keep = slim_keys(self.config)
+
+                def step(before: float, keep: frozenset[str] = keep) -> tuple[int, int]:
+                    return self.log.slim(before, keep)
+
+            failed = not self._pass(setting, period, time.time() - seconds, step) or failed
+        self._prune_failures = self._prune_failures + 1 if failed else 0
+        self._wipe()
+        self._prune_later(due)
+
+    def _pass(self, setting: str, period: str, before: float, step: Any) -> bool:
+        """One pass of ``setting`` over the windows closed before ``before``: ``step(before)``
+        until it has nothing left to do; False when it failed (said once until a pass succeeds)."""
+        done: dict[int, int] = {}
+        ok = True
         while True:
             try:
-                window, count = self.log.prune(before)
+                window, count = step(before)
             except Exception as exc:  # noqa: BLE001 - the service goes on; tried again later
-                failed = True
+                ok = False
                 if not self._prune_failures:  # said once until a pass succeeds
+                    what = "deleted" if setting == "keep_events" else "slimmed"
                     logger.warning(
-                        "the events older than serve.keep_events could not be deleted: %s; tried again later",
+                        "the events older than serve.%s could not be %s: %s; tried again later",
+                        setting,
+                        what,
                         reason_of(exc),
                     )
                 break
             if count == 0:
                 with self._lock:
                     stuck = window in self.failed
-                if window >= 0 and stuck and window not in self._held:
-                    self._held.add(window)
+                if window >= 0 and stuck and (setting, window) not in self._held:
+                    self._held.add((setting, window))
+                    kept = "events" if setting == "keep_events" else "inputs"
                     logger.warning(
-                        "window %s could not be evaluated: its events and those of the later windows are kept "
-                        "past serve.keep_events (%s) until it is",
+                        "window %s could not be evaluated: its %s and those of the later windows are kept "
+                        "past serve.%s (%s) until it is",
                         window,
-                        keep,
+                        kept,
+                        setting,
+                        period,
                     )
                 break
-            deleted[window] = deleted.get(window, 0) + count
+            done[window] = done.get(window, 0) + count
             self._unwiped = True
-            if len(deleted) >= SAID_EVERY_WINDOWS:  # a long pass (a first start with keep_events) says its way
-                _say_deleted(keep, deleted)
-                deleted = {}
-        _say_deleted(keep, deleted)
-        self._prune_failures = self._prune_failures + 1 if failed else 0
-        self._wipe()
-        self._prune_later(seconds)
+            if len(done) >= SAID_EVERY_WINDOWS:  # a long pass (a first start with keep_events) says its way
+                self._said(setting, period, done)
+                done = {}
+        self._said(setting, period, done)
+        return ok
 
-    def _prune_later(self, keep: float) -> None:
-        """:meth:`prune` again when the oldest window left comes of age, whether or not a window
-        closes meanwhile: a service without traffic deletes on time too. Not for a window waiting
-        for its evaluation (which prunes), nor for one that could not be evaluated once it is of
-        age (said; its evaluation prunes); after a failed pass, not before :data:`PRUNE_RETRY`
-        seconds, doubled at each failure in a row. One such call waits at a time - the sooner due
-        (a retry set after a failure gives way to a window that comes of age first) - and none
-        once the service stops."""
+    def _said(self, setting: str, period: str, done: dict[int, int]) -> None:
+        """Say what a pass did (:func:`_say_retained`), and record in the log that it was said."""
+        if not done:
+            return
+        _say_retained(setting, period, done)
         try:
-            oldest = self.log.oldest_closed()
-        except Exception:  # noqa: BLE001 - the log unreadable now: the next window's pass sees to it
+            self.log.said()
+        except Exception as exc:  # noqa: BLE001 - said again at the next pass: better twice than never
+            logger.debug("what was deleted could not be marked as said: %s", reason_of(exc))
+
+    def _prune_later(self, due: list[tuple[str, str, float]]) -> None:
+        """:meth:`prune` again when the oldest window left comes of age (for each setting of
+        ``due``: its name, period and seconds), whether or not a window closes meanwhile: a
+        service without traffic deletes on time too. Not for a window waiting for its evaluation
+        (which prunes), nor for one that could not be evaluated once it is of age (said; its
+        evaluation prunes); after a failed pass, not before :data:`PRUNE_RETRY` seconds, doubled
+        at each failure in a row. One such call waits at a time - the sooner due (a retry set
+        after a failure gives way to a window that comes of age first) - and none once the
+        service stops."""
+        soonest: float | None = None
+        for setting, _, keep in due:
+            try:
+                oldest = self.log.oldest_closed() if setting == "keep_events" else self.log.oldest_unslimmed()
+            except Exception:  # noqa: BLE001 - the log unreadable now: the next window's pass sees to it
+                continue
+            if oldest is None:  # no closed window has events (or inputs) left
+                continue
+            window, closed, evaluated = oldest
+            seconds = closed + keep - time.time()
+            if not evaluated:
+                with self._lock:
+                    failed = window in self.failed
+                if not failed or seconds <= 0:
+                    continue
+            soonest = seconds if soonest is None else min(soonest, seconds)
+        if soonest is None:
             return
-        if oldest is None:  # no closed window has events left
-            return
-        window, closed, evaluated = oldest
-        seconds = closed + keep - time.time()
-        if not evaluated:
-            with self._lock:
-                failed = window in self.failed
-            if not failed or seconds <= 0:
-                return
         if self._prune_failures:
-            seconds = max(seconds, min(PRUNE_RETRY * 2 ** (self._prune_failures - 1), PRUNE_RETRY_LONGEST))
-        self._later("prune", max(seconds, 0.0) + PRUNE_SLACK, self.prune, sooner=True)
+            soonest = max(soonest, min(PRUNE_RETRY * 2 ** (self._prune_failures - 1), PRUNE_RETRY_LONGEST))
+        self._later("prune", max(soonest, 0.0) + PRUNE_SLACK, self.prune, sooner=True)
 
     def _later(self, slot: str, seconds: float, work: Any, sooner: bool = False) -> None:
         """``work`` on the windows' thread in ``seconds``, one call per ``slot`` waiting at a
