@@ -214,6 +214,36 @@ def test_codes_with_leading_zeros_of_a_parquet_reference_meet_a_csv_batch(worksp
     assert on_spark["columns"]["branch"]["current"]["shares"] == local["columns"]["branch"]["current"]["shares"]
 
 
+def test_identifiers_stored_as_unsigned_or_decimal_numbers_keep_every_digit_on_spark(workspace, cli, spark):
+    """Spark reads a Parquet column of unsigned 64-bit integers as ``decimal(20, 0)``, and its
+    partitions cast decimals to floats: identifiers from 2**53 on that differ by one became one
+    identifier, and their rows one row. They are read as their text, as the local reader does."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(8)
+    n = 400
+    pl.DataFrame({"id": range(n), "x": rng.normal(size=n)}).write_parquet(workspace / "ref.parquet")
+    big = [2**53 + k for k in range(n)]
+    repeated = big[:-1] + big[:1]  # one identifier really repeated
+    x = rng.normal(size=n).tolist()
+    for name, ids in (
+        ("u64", pa.array(big, pa.uint64())),
+        ("dec", pa.array([Decimal(v) for v in big], pa.decimal128(38, 0))),
+        ("dup", pa.array(repeated, pa.uint64())),
+    ):
+        pq.write_table(pa.table({"id": ids, "x": x}), workspace / f"{name}.parquet", row_group_size=100)
+    for name, repeats in (("u64", 0), ("dec", 0), ("dup", 1)):
+        for engine in (("--mode", "streaming"), ("--engine", "spark")):
+            found = run(
+                cli, workspace, "-r", "ref.parquet", "-p", f"{name}.parquet", "--target", "", "--id", "id", *engine
+            )
+            checks = {c["check"]: c for c in found["data_quality"]["checks"]}
+            assert checks.get("duplicated_ids", {}).get("count", 0) == repeats, (name, engine, checks)
+
+
 def test_odd_csv_files_read_as_churnops_reads_them(workspace, cli, spark):
     """Names Spark would misread (a dot, a backtick, names differing in case, a trailing space),
     quoted cells holding line breaks, integers beyond 64 bits: the local streaming engine's numbers."""

@@ -563,12 +563,12 @@ def _refuse_long_rows(malformed: Any, width: int, separator: str) -> None:
             raise ValueError(f"{INPUT_ERROR}a row has {len(fields)} fields where the header has {width}: {line[:80]!r}")
 
 
-def arrow_batch(batch: Any) -> Any:
+def arrow_batch(batch: Any, ids: Collection[str] = ()) -> Any:
     """A Parquet or table batch as the local reader gives it: decimals, durations and unsigned
-    64-bit integers cast as it casts them."""
+    64-bit integers cast as it casts them (those of identifier columns, ``ids``, as text)."""
     from churnops.data.io import cast_columns, numeric_casts
 
-    casts = numeric_casts(batch.schema, batch.schema.names)
+    casts = numeric_casts(batch.schema, batch.schema.names, ids)
     return cast_columns(batch, casts) if casts else batch
 
 
@@ -607,6 +607,9 @@ class PartPlan:
     window: tuple[int, int] | None = None
     text: list[str] = field(default_factory=list)
     """CSV: columns kept as text whatever their cells look like (codes with leading zeros)."""
+    ids: list[str] = field(default_factory=list)
+    """Identifier columns: Parquet's unsigned 64-bit integers and decimals (Spark's
+    ``decimal(20, 0)`` for the former) read as their text, as the local reader reads them."""
 
 
 PIECE_BYTES = 8 << 20
@@ -653,7 +656,7 @@ def summarize(
             chunk = (
                 typed_batch(batch, plan.csv_types, plan.decimal_comma, plan.utf8, plan.text)
                 if plan.csv_types is not None
-                else arrow_batch(batch)
+                else arrow_batch(batch, plan.ids)
             )
             feed(builder, chunk)
         data = sealed(pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL), key)
@@ -752,9 +755,10 @@ def _plan(
     dialect: CsvDialect,
     window: tuple[int, int] | None,
     text: Collection[str] = (),
+    ids: Collection[str] = (),
 ) -> PartPlan:
     """How the parts are read; ``text``: columns of a CSV kept as text (codes with leading zeros
-    that the reference holds as text)."""
+    that the reference holds as text); ``ids``: identifier columns (:attr:`PartPlan.ids`)."""
     source = table.source
     types = csv_types(table, columns, dialect) if source.kind == "csv" else None
     kept = [name for name in text if types is not None and name in types]
@@ -781,7 +785,17 @@ def _plan(
     width = len(table.header) if source.kind == "csv" else 0
     decimal_comma = dialect.decimal == ","
     return PartPlan(
-        list(columns), placeholders, types, decimal_comma, utf8, width, dialect.separator, offsets, window, text=kept
+        list(columns),
+        placeholders,
+        types,
+        decimal_comma,
+        utf8,
+        width,
+        dialect.separator,
+        offsets,
+        window,
+        text=kept,
+        ids=[name for name in ids if name in columns],
     )
 
 
@@ -905,7 +919,8 @@ def batch_of(
         raise InputDataError(f"{source.given}: {exc}") from None
     above, one_in = sampling
     sample = one_in if above and estimated_rows(table, dialect) > above else 1
-    plan = _plan(table, list(probe.read_columns), dialect, None, text_columns(profile))
+    ids = getattr(probe, "main", probe).id_columns
+    plan = _plan(table, list(probe.read_columns), dialect, None, text_columns(profile), ids)
     key = new_key()
 
     def make() -> Any:
