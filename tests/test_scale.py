@@ -228,6 +228,47 @@ def test_dask_gives_the_local_streaming_results(files, cli, dask_cluster, monkey
         assert remote["current"]["sha256"] == local["current"]["sha256"]
 
 
+def test_dask_reads_parquet_integers_decimals_and_identifiers_as_the_local_engine_does(
+    workspace, cli, dask_cluster, monkeypatch
+):
+    """Dask's partitions were pandas frames of numpy columns: an integer column with a null
+    became floats, so identifiers from 2**53 on merged (49 repeated identifiers where there is
+    none), and decimals arrived as Python objects. They are now Arrow columns, cast as the local
+    reader casts them: every count, statistic and summary equals the local streaming engine's."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("CHURNOPS_ALLOW_ENGINE_CODE", "1")
+    rng = np.random.default_rng(9)
+    n = 400
+    pl.DataFrame({"id": range(n), "x": rng.normal(size=n), "amount": rng.gamma(2.0, 50.0, n)}).write_parquet(
+        workspace / "ref.parquet"
+    )
+    big = [2**53 + k for k in range(n)]
+    with_null = [None if k == 5 else v for k, v in enumerate(big)]
+    amounts = [None if k % 50 == 0 else Decimal(f"{v:.2f}") for k, v in enumerate(rng.gamma(2.0, 60.0, n))]
+    for name, ids in (
+        ("i64", pa.array(with_null, pa.int64())),
+        ("dec", pa.array([Decimal(v) for v in big], pa.decimal128(38, 0))),
+        ("dup", pa.array(big[:-1] + big[:1], pa.uint64())),
+    ):
+        table = pa.table({"id": ids, "x": rng.normal(size=n), "amount": pa.array(amounts, pa.decimal128(12, 2))})
+        pq.write_table(table, workspace / f"{name}.parquet", row_group_size=100)
+    for name, repeats in (("i64", 0), ("dec", 0), ("dup", 1)):
+        given = ("-p", f"{name}.parquet", "--target", "", "--id", "id", "--mode", "streaming")
+        local = monitor(cli, workspace, *given)
+        remote = monitor(cli, workspace, *given, "--engine", "dask", "--scheduler", dask_cluster.scheduler_address)
+        assert remote["mode"]["partitions"] == 4
+        checks = {c["check"]: c for c in remote["data_quality"]["checks"]}
+        assert checks.get("duplicated_ids", {}).get("count", 0) == repeats, (name, checks)
+        assert remote["data_quality"] == local["data_quality"], name
+        for column in ("x", "amount"):
+            assert remote["columns"][column]["current"] == local["columns"][column]["current"], (name, column)
+            assert remote["columns"][column]["statistic"] == local["columns"][column]["statistic"], (name, column)
+
+
 def test_dask_without_a_scheduler_starts_a_local_cluster(files, cli):
     pytest.importorskip("dask.distributed", reason="needs: dask (pip install 'churnops[dask]')")
     result = monitor(cli, files, "-p", "cur.parquet", "--engine", "dask", "--jobs", "2")

@@ -38,11 +38,14 @@ def _dask() -> tuple[Any, Any]:
 
 
 def read_partitions(config: Config, path: Path, columns: list[str]) -> Any:
-    """The batch as a Dask DataFrame of the needed columns (CSV cells kept as text)."""
+    """The batch as a Dask DataFrame of the needed columns (CSV cells kept as text, Parquet's as
+    Arrow columns)."""
     dd, _ = _dask()
     reader = TableReader(path, dialect=config.dialect)
     if reader.format == "parquet":
-        return dd.read_parquet(str(path), columns=columns, split_row_groups=True)
+        # Arrow columns: integers with nulls stay integers (numpy's would become floats, and two
+        # identifiers from 2**53 on one value), read as the local engine reads them (as_chunk)
+        return dd.read_parquet(str(path), columns=columns, split_row_groups=True, dtype_backend="pyarrow")
     dialect = config.dialect
     return dd.read_csv(
         str(path),

@@ -11,7 +11,7 @@ engine gives the same result as one pass over the whole table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import polars as pl
@@ -35,13 +35,16 @@ def partition_builder(
     needed columns.
     """
     builder = batch_builder(profile, columns, settings, streaming=True, jobs=1, row_sample=row_sample)
-    builder.update(as_chunk(frame, builder.read_columns))
+    builder.update(as_chunk(frame, builder.read_columns, getattr(builder, "main", builder).id_columns))
     builder._wait_pending()
     return builder
 
 
-def as_chunk(frame: Any, needed: list[str]) -> Any:
-    """A polars DataFrame or an Arrow RecordBatch of the needed columns."""
+def as_chunk(frame: Any, needed: list[str], ids: Collection[str] = ()) -> Any:
+    """A polars DataFrame or an Arrow RecordBatch of the needed columns. A pandas frame of Arrow
+    columns (Dask's Parquet partitions) becomes the Arrow batch the local reader would give -
+    its integers with nulls kept as integers, decimals and unsigned 64-bit integers cast as it
+    casts them, those of identifier columns (``ids``) as text."""
     import pyarrow as pa
 
     if isinstance(frame, pl.DataFrame):
@@ -50,6 +53,17 @@ def as_chunk(frame: Any, needed: list[str]) -> Any:
         return frame.select(needed)
     if isinstance(frame, pa.Table):
         return frame.select(needed).combine_chunks().to_batches()[0] if frame.num_rows else pl.DataFrame()
+    import pandas as pd
+
+    if any(isinstance(dtype, pd.ArrowDtype) for dtype in frame[needed].dtypes):
+        from churnops.data.io import cast_columns, numeric_casts
+
+        table = pa.Table.from_pandas(frame[needed], preserve_index=False)
+        if not table.num_rows:
+            return pl.DataFrame()
+        batch = table.combine_chunks().to_batches()[0]
+        casts = numeric_casts(batch.schema, needed, ids)
+        return cast_columns(batch, casts) if casts else batch
     converted = pl.from_pandas(frame[needed])
     assert isinstance(converted, pl.DataFrame)
     return converted
