@@ -269,24 +269,33 @@ seconds said once, not at each burst)."""
 
 
 RETAINED = {
-    "keep_events": ("events older than serve.keep_events ({period}) deleted", "events"),
-    "keep_inputs": ("inputs of events older than serve.keep_inputs ({period}) dropped", "inputs"),
+    "keep_events": {
+        "done": "events older than serve.keep_events ({period}) deleted",
+        "failed": "the events older than serve.keep_events could not be deleted",
+        "what": "events",
+    },
+    "keep_inputs": {
+        "done": "inputs of events older than serve.keep_inputs ({period}) dropped",
+        "failed": "the inputs of the events older than serve.keep_inputs could not be dropped",
+        "what": "inputs",
+    },
 }
-"""What a pass of each setting does, as said in the service's log (:func:`_say_retained`)."""
+"""What a pass of each setting does and what a failed one did not, as said in the service's log
+(:func:`_say_retained`), and what of a window's events it takes."""
 
 
-def _shown_windows(done: dict[int, int], unit: str = "events") -> str:
+def _shown_windows(done: dict[int, int]) -> str:
     """``windows 0 (10,000), 1 (10,000)`` - or, past five windows, their range and total."""
     windows = sorted(done)
     if len(windows) <= 5:
         return "windows " + ", ".join(f"{window} ({done[window]:,})" for window in windows)
-    return f"{len(windows):,} windows from {windows[0]} to {windows[-1]} ({sum(done.values()):,} {unit})"
+    return f"{len(windows):,} windows from {windows[0]} to {windows[-1]} ({sum(done.values()):,} events)"
 
 
 def _say_retained(setting: str, period: str, done: dict[int, int]) -> None:
     """One line for the events of ``done`` (window: events) deleted or slimmed past ``setting``."""
     if done:
-        logger.log(NOTICE, "%s, of %s", RETAINED[setting][0].format(period=period), _shown_windows(done))
+        logger.log(NOTICE, "%s, of %s", RETAINED[setting]["done"].format(period=period), _shown_windows(done))
 
 
 def _say_unsaid(unsaid: dict[int, tuple[int, int]], first: bool) -> None:
@@ -497,25 +506,18 @@ class WindowEvaluator:
             except Exception as exc:  # noqa: BLE001 - the service goes on; tried again later
                 ok = False
                 if not self._prune_failures:  # said once until a pass succeeds
-                    what = "deleted" if setting == "keep_events" else "slimmed"
-                    logger.warning(
-                        "the events older than serve.%s could not be %s: %s; tried again later",
-                        setting,
-                        what,
-                        reason_of(exc),
-                    )
+                    logger.warning("%s: %s; tried again later", RETAINED[setting]["failed"], reason_of(exc))
                 break
             if count == 0:
                 with self._lock:
                     stuck = window in self.failed
                 if window >= 0 and stuck and (setting, window) not in self._held:
                     self._held.add((setting, window))
-                    kept = "events" if setting == "keep_events" else "inputs"
                     logger.warning(
                         "window %s could not be evaluated: its %s and those of the later windows are kept "
                         "past serve.%s (%s) until it is",
                         window,
-                        kept,
+                        RETAINED[setting]["what"],
                         setting,
                         period,
                     )
