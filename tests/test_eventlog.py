@@ -923,12 +923,14 @@ def test_keep_inputs_drops_the_inputs_of_old_windows_and_keeps_scores_outcomes_a
             evaluator.prune()  # window 2 is not evaluated: it holds back window 3
         assert "SECRET" not in json.dumps(log.records(1)) and "SECRET" in json.dumps(log.records(2) + log.records(3))
         log.evaluated(2, "ok", "", 0.0)
-        evaluator.prune()
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()
         assert "SECRET" not in json.dumps(log.records(2) + log.records(3))
         assert "SECRET" in json.dumps(log.records(4))  # the open window
         assert log.retained() == (0, 400)
         assert [message for message in (r.getMessage() for r in caplog.records) if "dropped" in message] == [
-            "inputs of events older than serve.keep_inputs (1h) dropped, of windows 1 (100)"
+            "inputs of events older than serve.keep_inputs (1h) dropped, of windows 1 (100)",
+            "inputs of events older than serve.keep_inputs (1h) dropped, of windows 2 (100), 3 (100)",
         ]
     finally:
         evaluator.shutdown()
@@ -976,6 +978,77 @@ def test_a_pass_cut_short_before_it_was_said_is_said_at_the_next_start(tmp_path,
             evaluator.prune()
         assert [r.getMessage() for r in caplog.records] == [
             "events older than serve.keep_events (1h) deleted, of windows 1 (10), 2 (10)"
+        ]
+    finally:
+        evaluator.shutdown()
+        log.close()
+
+
+def test_only_what_was_not_said_is_said_after_a_kill_not_a_window_s_earlier_passes(tmp_path, caplog):
+    """A window's inputs dropped and said, then its events deleted by a pass killed before its
+    line: the next start said both again (the inputs twice). A window slimmed in several
+    transactions, killed twice, was said for 12,000 of its 10,000 events. Only the events not
+    said yet are said, each once."""
+    import logging
+    import time
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=10)
+    log.append([(None, {"x": float(i), "secret": "s"}) for i in range(35)])
+    for window in range(3):
+        log.evaluated(window, "ok", "", 0.0)
+        closed_ago(path, window, 7_200)
+    assert log.slim(time.time() - 3_600, ("x",)) == (0, 10)
+    assert log.unsaid() == {0: (0, 10)}
+    log.said()
+    assert log.prune(time.time() - 3_600) == (0, 10)  # killed before its line
+    assert log.slim(time.time() - 3_600, ("x",), limit=4) == (1, 4)
+    assert log.unsaid() == {0: (10, 0), 1: (0, 4)}
+    log.said()  # said at a start, then killed again in the middle of window 1
+    assert log.slim(time.time() - 3_600, ("x",), limit=4) == (1, 4)
+    assert log.unsaid() == {1: (0, 4)}
+    log.close()
+
+    log = EventLog(path, window_size=10)
+    evaluator, _ = slimming(log, "1h")
+    try:
+        with caplog.at_level(logging.INFO, logger="churnops"):
+            evaluator.prune()
+        said = [record.getMessage() for record in caplog.records]
+        assert said == [
+            "inputs of the events of windows 1 (4), dropped before the service last stopped and not said then",
+            "inputs of events older than serve.keep_inputs (1h) dropped, of windows 1 (2), 2 (10)",
+        ], said
+        assert log.retained() == (10, 30) and log.unsaid() == {}
+    finally:
+        evaluator.shutdown()
+        log.close()
+
+
+def test_an_event_an_arm_scored_keeps_its_customer_also_once_the_arms_are_paused(tmp_path):
+    """The A/B comparison counts each customer once: an event an arm scored keeps its customer
+    column when its inputs are dropped, whether or not the arms are on now (a paused test,
+    ``serve.ab.share = 0``, lost its customers and its numbers changed); an event no arm scored
+    keeps none."""
+
+    from churnops.serve.eventlog import ARM, PROBABILITY
+
+    path = tmp_path / "events.db"
+    log = EventLog(path, window_size=4)
+    log.append(
+        [(None, {"customer": f"c{i}", "x": 1.0, PROBABILITY: 0.5, ARM: "challenger"}) for i in range(2)]
+        + [(None, {"customer": f"c{i}", "x": 1.0}) for i in range(2, 5)]
+    )
+    log.evaluated(0, "ok", "", 0.0)
+    closed_ago(path, 0, 7_200)
+    evaluator, _ = slimming(log, "1h", share=0.0)
+    try:
+        evaluator.prune()
+        assert log.records(0) == [
+            {"customer": "c0", PROBABILITY: 0.5, ARM: "challenger"},
+            {"customer": "c1", PROBABILITY: 0.5, ARM: "challenger"},
+            {},
+            {},
         ]
     finally:
         evaluator.shutdown()

@@ -744,8 +744,8 @@ class ServeConfig(_Section):
     keep_inputs: str | None = None
     """How long the event log keeps the inputs of an evaluated window's events: "30d", "12h" (up to
     3650d). After that each record keeps only its scores (probability, arm, model version), its
-    prediction and target columns and, with A/B arms, its ``serve.ab.key`` column - enough for
-    the A/B comparison and late outcomes - and the rest is overwritten on disk; shorter than
+    prediction and target columns and, when an A/B arm scored it, its ``serve.ab.key`` column -
+    enough for the A/B comparison and late outcomes - and the rest is overwritten on disk; shorter than
     ``keep_events``. None: inputs are kept as long as their events."""
     detectors: list[str] | None = None
     """Streams watched event by event (CUSUM and Page-Hinkley): numerical columns, or the

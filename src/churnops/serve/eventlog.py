@@ -276,7 +276,8 @@ class EventLog:
                 deleted INTEGER NOT NULL DEFAULT 0,
                 slimmed INTEGER NOT NULL DEFAULT 0,
                 at REAL NOT NULL,
-                said INTEGER NOT NULL DEFAULT 0
+                unsaid_deleted INTEGER NOT NULL DEFAULT 0,
+                unsaid_slimmed INTEGER NOT NULL DEFAULT 0
             );
             """
         )
@@ -720,15 +721,20 @@ class EventLog:
                 self._retained(oldest, "deleted", int(count))
         return int(oldest), int(count)
 
-    def slim(self, before: float, keep: Iterable[str], limit: int = SLIM_EVENTS) -> tuple[int, int]:
+    def slim(
+        self, before: float, keep: Iterable[str], customer: str | None = None, limit: int = SLIM_EVENTS
+    ) -> tuple[int, int]:
         """Drop the inputs of at most ``limit`` events of the oldest window that still has some,
         when that window was evaluated and closed before ``before`` (``serve.keep_inputs``): each
-        record keeps only the keys of ``keep`` it holds (the scores, the outcome, the customer),
-        its id and window stay. ``(window, events slimmed)`` as :meth:`prune` gives them; events
-        are slimmed in log order, so the last one slimmed marks where the next pass starts."""
+        record keeps only the keys of ``keep`` it holds (the scores, the outcome) and, when an
+        A/B arm scored it, its ``customer`` column (the arms count each customer once, whether
+        or not they are on now); its id and window stay. ``(window, events slimmed)`` as
+        :meth:`prune` gives them; events are slimmed in log order, so the last one slimmed marks
+        where the next pass starts."""
         import orjson
 
         kept = frozenset(keep)
+        scored = kept | {customer} if customer is not None else kept
         with self._lock, _not_written():
             through, row, oldest = self._oldest_unslimmed()
             if row is None or row[1] >= before:
@@ -748,7 +754,8 @@ class EventLog:
                         record = {}
                     if not isinstance(record, dict):
                         record = {}
-                    slimmed.append((orjson.dumps({k: v for k, v in record.items() if k in kept}).decode(), seq))
+                    keys = scored if ARM in record else kept
+                    slimmed.append((orjson.dumps({k: v for k, v in record.items() if k in keys}).decode(), seq))
                 self._db.executemany("UPDATE events SET record = ? WHERE seq = ?", slimmed)
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('slimmed_through', ?)", (str(rows[-1][0]),))
                 self._retained(oldest, "slimmed", len(rows))
@@ -774,25 +781,33 @@ class EventLog:
 
     def _retained(self, window: int, what: str, count: int) -> None:
         """Record in the transaction under way that ``count`` events of ``window`` were deleted
-        or slimmed (``what``), not said yet: a service killed before it could say so says it at
-        its next start (:meth:`unsaid`)."""
+        or slimmed (``what``), and that they are not said yet: a service killed before it could
+        say so says it at its next start (:meth:`unsaid`) - those events, not the window's
+        earlier ones, which were said."""
         self._db.execute(
-            f"INSERT INTO retention (window, {what}, at) VALUES (?, ?, ?) ON CONFLICT (window) "  # noqa: S608 - a column name
-            f"DO UPDATE SET {what} = {what} + excluded.{what}, at = excluded.at, said = 0",
-            (window, count, time.time()),
+            f"INSERT INTO retention (window, {what}, unsaid_{what}, at) VALUES (?, ?, ?, ?) "  # noqa: S608 - a column
+            f"ON CONFLICT (window) DO UPDATE SET {what} = {what} + excluded.{what}, "
+            f"unsaid_{what} = unsaid_{what} + excluded.{what}, at = excluded.at",
+            (window, count, count, time.time()),
         )
 
     def unsaid(self) -> dict[int, tuple[int, int]]:
-        """The windows whose events were deleted or slimmed and not said since: ``{window:
-        (deleted, slimmed)}``."""
+        """The events deleted or slimmed and not said since, by window: ``{window: (deleted,
+        slimmed)}``."""
         with self._lock:
-            rows = self._db.execute("SELECT window, deleted, slimmed FROM retention WHERE said = 0 ORDER BY window")
+            rows = self._db.execute(
+                "SELECT window, unsaid_deleted, unsaid_slimmed FROM retention "
+                "WHERE unsaid_deleted > 0 OR unsaid_slimmed > 0 ORDER BY window"
+            )
             return {int(window): (int(deleted), int(slimmed)) for window, deleted, slimmed in rows}
 
     def said(self) -> None:
         """What :meth:`unsaid` gave is said now."""
         with self._lock, _not_written():
-            self._db.execute("UPDATE retention SET said = 1 WHERE said = 0")
+            self._db.execute(
+                "UPDATE retention SET unsaid_deleted = 0, unsaid_slimmed = 0 "
+                "WHERE unsaid_deleted > 0 OR unsaid_slimmed > 0"
+            )
 
     def retained(self) -> tuple[int, int]:
         """Events deleted (``serve.keep_events``) and events whose inputs were dropped
@@ -946,7 +961,7 @@ EXPECTED_TABLES = {
     "events": ["seq", "event_id", "window", "received", "record"],
     "windows": ["window", "events", "closed_at", "evaluated_at", "status", "headline", "score"],
     "labels": ["event_id", "label", "received"],
-    "retention": ["window", "deleted", "slimmed", "at", "said"],
+    "retention": ["window", "deleted", "slimmed", "at", "unsaid_deleted", "unsaid_slimmed"],
 }
 ADDED_TABLES = frozenset({"retention"})
 """Tables a log of the same schema made by an earlier churnops lacks: created when it is opened."""

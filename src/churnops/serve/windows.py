@@ -309,11 +309,12 @@ def _say_unsaid(unsaid: dict[int, tuple[int, int]], first: bool) -> None:
             logger.log(NOTICE, "%s %s, %s and not said then", what, _shown_windows(done), action + " " + when)
 
 
-def slim_keys(config: Any) -> frozenset[str]:
+def slim_keys(config: Any) -> tuple[frozenset[str], str | None]:
     """What a record keeps once ``serve.keep_inputs`` drops its inputs: the scores churnops wrote
     (probability, arm, model version), the prediction and target columns (a model's output and the
-    outcome, not its inputs) and the customer column of ``serve.ab.key`` (the A/B comparison
-    counts each customer once)."""
+    outcome, not its inputs); and the customer column of ``serve.ab.key`` (default: the first
+    identifier), which an event scored by an A/B arm keeps (the comparison counts each customer
+    once - also after the arms were paused, ``serve.ab.share = 0``)."""
     from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY
 
     kept = {PROBABILITY, ARM, MODEL_VERSION}
@@ -323,9 +324,7 @@ def slim_keys(config: Any) -> frozenset[str]:
             kept.add(name)
     ab = getattr(getattr(config, "serve", None), "ab", None)
     key = getattr(ab, "key", None) or next(iter(getattr(columns, "id", None) or []), None)
-    if key and getattr(ab, "share", 0):
-        kept.add(key)
-    return frozenset(kept)
+    return frozenset(kept), key
 
 
 class WindowEvaluator:
@@ -485,10 +484,12 @@ class WindowEvaluator:
             if setting == "keep_events":
                 step = self.log.prune
             else:
-                keep = slim_keys(self.config)
+                keep, customer = slim_keys(self.config)
 
-                def step(before: float, keep: frozenset[str] = keep) -> tuple[int, int]:
-                    return self.log.slim(before, keep)
+                def step(
+                    before: float, keep: frozenset[str] = keep, customer: str | None = customer
+                ) -> tuple[int, int]:
+                    return self.log.slim(before, keep, customer)
 
             failed = not self._pass(setting, period, time.time() - seconds, step) or failed
         self._prune_failures = self._prune_failures + 1 if failed else 0
