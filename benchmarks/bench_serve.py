@@ -11,7 +11,9 @@ without ids, so every one is accepted and written to the event log:
 * ``/v1/events`` with one event per request: requests per second, p50 / p99 latency;
 * ``/v1/predict`` with one record per request: requests per second, p50 / p99 latency (each
   record scored by the champion, then logged like an event);
-* the service's resident memory after each phase (``VmRSS``) and its peak (``VmHWM``).
+* the service's resident memory after each phase (``VmRSS``) and its peak (``VmHWM``), and
+  during the batches its memory as the events pile up: once 100,000 events are written and at
+  the phase's end (about 1,000,000 events in 10 s at 100,000 a second), with the growth between.
 
 Then, with the service stopped, ``mlflow models serve -m models:/<name>@champion --env-manager
 local`` serves the same registered version (MLflow's scoring server: uvicorn, one worker by
@@ -78,6 +80,51 @@ def service_memory(pid: int) -> dict[str, float]:
         with contextlib.suppress(OSError, KeyError):
             fields["with_evaluator_VmRSS"] += memory(child)["VmRSS"]
     return fields
+
+
+def events_written(url: str) -> float | None:
+    """``churnops_serve_events_total`` of the service's ``/metrics``."""
+    with urllib.request.urlopen(url + "/metrics") as answer:
+        text = answer.read().decode()
+    total = re.search(r"^churnops_serve_events_total ([\d.e+]+)$", text, re.MULTILINE)
+    return float(total.group(1)) if total else None
+
+
+class MemoryWatch:
+    """The service's resident memory against the events written, sampled every half second in a
+    thread while a phase runs (two ``/metrics`` requests a second: nothing beside the load)."""
+
+    def __init__(self, url: str, pid: int) -> None:
+        import threading
+
+        self.url, self.pid = url, pid
+        self.samples: list[tuple[float, float]] = []  # (events written, VmRSS MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                written = events_written(self.url)
+                if written is not None:
+                    self.samples.append((written, memory(self.pid)["VmRSS"]))
+
+    def stop(self) -> dict[str, float]:
+        """RSS once 100,000 events were written and at the end, and the growth between."""
+        self._stop.set()
+        self._thread.join()
+        first = next(((n, rss) for n, rss in self.samples if n >= 100_000), None)
+        if first is None or not self.samples:
+            return {}
+        last = self.samples[-1]
+        return {
+            "rss_at_events": first[0],
+            "rss_at_MiB": first[1],
+            "rss_end_events": last[0],
+            "rss_end_MiB": last[1],
+            "rss_growth_pct": round(100 * (last[1] - first[1]) / first[1], 1),
+        }
 
 
 def descendants(pid: int) -> list[int]:
@@ -341,7 +388,9 @@ def main() -> int:
         results["train_s"] = round(trained, 1)
     try:
         batch = {"windows_to_evaluate_before": backlog(url)}
+        watch = MemoryWatch(url, service.pid)
         batch |= run_wrk(url + "/v1/events", folder / "batch.lua", args.seconds, args.connections, service.pid)
+        batch |= watch.stop()
         batch["events_per_s"] = batch["requests_per_s"] * 1_000
         results["batches of 1,000"] = {**batch, **service_memory(service.pid)}
         with urllib.request.urlopen(url + "/v1/drift") as answer:
@@ -355,10 +404,7 @@ def main() -> int:
             scored = {"windows_to_evaluate_before": backlog(url)}
             scored |= run_wrk(url + "/v1/predict", folder / "single.lua", args.seconds, args.connections, service.pid)
             results["one record per /v1/predict"] = {**scored, **service_memory(service.pid)}
-        with urllib.request.urlopen(url + "/metrics") as answer:
-            text = answer.read().decode()
-        total = re.search(r"^churnops_serve_events_total ([\d.e+]+)$", text, re.MULTILINE)
-        results["events written"] = float(total.group(1)) if total else None
+        results["events written"] = events_written(url)
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=120)
@@ -387,6 +433,12 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     batch = results["batches of 1,000"]
     print(_row(f"churnops /v1/events, batches of 1,000 ({batch['events_per_s']:,.0f} events/s)", batch))
+    growth = (
+        f"service memory during the batches: {batch['rss_at_MiB']:.0f} MiB after {batch['rss_at_events']:,.0f} events, "
+        f"{batch['rss_end_MiB']:.0f} MiB after {batch['rss_end_events']:,.0f} ({batch['rss_growth_pct']:+.1f}%)"
+        if "rss_growth_pct" in batch
+        else "service memory during the batches: fewer than 100,000 events written"
+    )
     print(_row("churnops /v1/events, 1 event", results["one event per request"]))
     scored = results.get("one record per /v1/predict")
     other = results.get("mlflow models serve, one record per /invocations")
@@ -400,7 +452,9 @@ def main() -> int:
             f"p99 {scored['p99_ms']:.1f} ms vs {other['p99_ms']:.1f} ms; "
             f"memory {scored['VmRSS']:.0f} MiB vs {other['VmRSS']:.0f} MiB (MLflow's tree: {other['tree_VmRSS']:.0f})"
         )
-    elif other:
+    print()
+    print(growth)
+    if other and "failed" in other:
         print()
         print(f"mlflow models serve: FAILED - {other['failed']}")
         return 1
