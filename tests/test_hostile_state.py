@@ -274,7 +274,7 @@ def _column_cache(root: Path) -> Path:
 def _column_document(**changes: object) -> str:
     return json.dumps(
         {"format": INFERENCE_FORMAT, "dates": [], "ids": [], "formats": {}, "commas": [], "strays": [], "points": []}
-        | {"scales": [], "codes": [], "free_codes": []}
+        | {"scales": [], "codes": [], "free_codes": [], "near": []}
         | changes
     )
 

@@ -29,7 +29,7 @@ from churnops.escape import one_line_short
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 6
+INFERENCE_FORMAT = 7
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -62,6 +62,9 @@ class Inference:
     free_codes: list[str] = field(default_factory=list)
     """Those of :attr:`codes` with more than half of their values distinct: free text, as in a
     Parquet file (added to ``columns.text``, not tested)."""
+    near: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """Text columns of numbers but for a few cells with digits, left categories (said): (column,
+    such cells, cells, an example)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class Inference:
             "scales": [list(item) for item in self.scales],
             "codes": [list(pair) for pair in self.codes],
             "free_codes": self.free_codes,
+            "near": [list(item) for item in self.near],
         }
 
 
@@ -118,6 +122,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     """What the reference's first rows, ``sample``, decide under ``config`` (raises
     :class:`~churnops.errors.ConfigError` on dates that read both day first and month first)."""
     from churnops.pipeline.starter import (
+        almost_number_columns,
         as_free_text,
         decided_date_formats,
         decimal_comma_columns,
@@ -134,12 +139,13 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     formats = decided_date_formats(with_columns_added(config, dates, ids), sample)
     infer = config.columns.infer and table_format(reference) != "parquet"
     commas = decimal_comma_columns(sample, dialect) if infer else []
-    strays = []
+    strays, near = [], []
     if infer:
         columns = config.columns
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
+        near = almost_number_columns(sample, listed | {name for name, _ in commas})
     cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
     codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
     points, scales = [], []
@@ -148,7 +154,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     elif infer:
         scales = two_scale_columns(sample, cells)
     free = [name for name, _ in codes if as_free_text(sample, name)]
-    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free)
+    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free, near)
 
 
 def _applied(config: Config, found: Inference) -> Config:
@@ -233,6 +239,19 @@ def _applied(config: Config, found: Inference) -> Config:
             shown,
             _declared_advice(config, "categorical", [name for name, *_ in found.strays]),
         )
+    if found.near:
+        shown = ", ".join(
+            f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
+            f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"
+            for name, others, cells, example in found.near[:5]
+        ) + (f" and {len(found.near) - 5} more" if len(found.near) > 5 else "")
+        logger.log(
+            NOTICE,
+            "numbers but for a few cells are tested as categories: %s; to test them as numbers (those cells then "
+            "count as not numbers): %s",
+            shown,
+            _declared_advice(config, "numerical", [name for name, *_ in found.near]),
+        )
     parts = []
     if found.dates:
         parts.append(f"monitored as dates: {', '.join(as_written(name, formats) for name in found.dates)}")
@@ -311,8 +330,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 6, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
-    ...        "scales": [], "codes": [], "free_codes": []}
+    >>> doc = {"format": 7, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
+    ...        "scales": [], "codes": [], "free_codes": [], "near": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -322,7 +341,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes", "free_codes"}
+    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes", "free_codes", "near"}
     if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
@@ -368,17 +387,18 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     free = document["free_codes"]
     if not isinstance(free, list) or not set(free) <= {pair[0] for pair in codes}:
         raise ValueError("a column of free-text codes that is not a column of codes")
-    strays = document["strays"]
-    if not isinstance(strays, list) or not all(
-        isinstance(item, list)
-        and len(item) == 4
-        and item[0] in unlisted
-        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item[1:3])
-        and isinstance(item[3], str)
-        and len(item[3]) <= 40
-        for item in strays
-    ):
-        raise ValueError("a column of numbers with stray text that is not an unlisted column of the reference")
+    strays, near = document["strays"], document["near"]
+    for items in (strays, near):
+        if not isinstance(items, list) or not all(
+            isinstance(item, list)
+            and len(item) == 4
+            and item[0] in unlisted
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item[1:3])
+            and isinstance(item[3], str)
+            and len(item[3]) <= 40
+            for item in items
+        ):
+            raise ValueError("a column of numbers with stray text that is not an unlisted column of the reference")
     return Inference(
         list(dates),
         list(ids),
@@ -389,6 +409,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         scales=[(str(n), str(g), str(d)) for n, g, d in scales],
         codes=[(str(n), str(e)) for n, e in codes],
         free_codes=[str(n) for n in free],
+        near=[(str(n), int(o), int(c), str(e)) for n, o, c, e in near],
     )
 
 

@@ -213,10 +213,12 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         column = profile.columns[name]
         series = frame[name]
         distinct = series.n_unique()
-        if column.skip_reason == IDENTIFIER_REASON:
-            guesses.append(ColumnGuess(name, "id", "unique whole numbers that only grow or fall"))
-        elif distinct == frame.height and any(w in ID_WORDS for w in _words(name)):
+        if distinct == frame.height and any(w in ID_WORDS for w in _words(name)):
+            # before the row numbers: an export sorted by customer_id is no less an identifier,
+            # checked for repeats (as a row number is not)
             guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
+        elif column.skip_reason == IDENTIFIER_REASON:
+            guesses.append(ColumnGuess(name, "id", "unique whole numbers that only grow or fall"))
         elif isinstance(series.dtype, pl.Date | pl.Datetime):
             guesses.append(ColumnGuess(name, "datetime", "stored as dates in the file"))
         elif column.plan.column_type in ("text", "categorical") and _looks_like_dates(series):
@@ -411,6 +413,22 @@ def numbers_as_text_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[s
         numbers = numbers_as_text(frame.get_column(name))
         if numbers is not None:
             found.append((name, numbers.strays, numbers.present, numbers.example))
+    return found
+
+
+def almost_number_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
+    """Text columns of a sample that hold numbers but for a few cells with digits
+    (:func:`churnops.monitor.prepare.almost_numbers`): tested as categories, said in a NOTICE.
+    (column, cells that are not numbers, cells, an example)."""
+    from churnops.monitor.prepare import almost_numbers
+
+    found = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String or name in skip:
+            continue
+        near = almost_numbers(frame.get_column(name))
+        if near is not None:
+            found.append((name, near.strays, near.present, near.example))
     return found
 
 
