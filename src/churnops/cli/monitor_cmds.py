@@ -374,6 +374,7 @@ def summary_lines(outcome: Any) -> list[str]:
         f"data quality {score_text(quality.score)} "
         + (f"(ok{failed})" if quality.passed else f"(WARNING: {quality.failure}{failed})")
     )
+    lines += _quality_lines(result)
     lines.append(f"metrics: {outcome.metrics_path}")
     lines.append(f"report:  {outcome.report_path}")
     if outcome.trigger_written:
@@ -384,6 +385,29 @@ def summary_lines(outcome: Any) -> list[str]:
         if path.exists():  # Evidently's page is only written on request
             lines.append(f"{name}: {path}")
     return lines
+
+
+QUALITY_SHOWN = 3
+"""Quality checks the terminal shows under the quality line (the report and the metrics have all)."""
+
+
+def _quality_lines(result: Any) -> list[str]:
+    """The quality checks found, those counted in the score first, then by cells: a repeated
+    identifier or a cell that is not a number was only a count of failed cells here, its column
+    and cells in the report alone. Those said on lines of their own are left out."""
+    from churnops.escape import one_line_short
+
+    own_lines = {"missing_in_csv", "empty_in_reference"}
+    checks = [c for c in result.data_quality.checks if c.check not in own_lines]
+    if not checks:
+        return []
+    checks.sort(key=lambda c: (c.severity != "error", -c.count))
+    shown = [
+        (f"{one_line_short(c.column, 40)}: " if c.column else "") + one_line_short(c.message, 120)
+        for c in checks[:QUALITY_SHOWN]
+    ]
+    more = f" (and {len(checks) - QUALITY_SHOWN} more in the report)" if len(checks) > QUALITY_SHOWN else ""
+    return ["  " + "; ".join(shown) + more]
 
 
 def _format_lines(result: Any) -> list[str]:
