@@ -118,10 +118,12 @@ def _column_checks(
             "missing", "error", sample.missing, f"{sample.missing} missing {_plural(sample.missing, 'value', 'values')}"
         )
     if sample.unparsable:
+        one = sample.unparsable == 1
+        kind = tally.profile.plan.column_type
         expected = (
-            "numbers"
-            if tally.profile.plan.column_type == "numerical"
-            else ("dates" if tally.profile.plan.column_type == "datetime" else _type_words(tally.profile.dtype))
+            ("a number" if one else "numbers")
+            if kind == "numerical"
+            else (("a date" if one else "dates") if kind == "datetime" else _type_words(tally.profile.dtype, one))
         )
         shown = ", ".join(repr(label_text(cell)) for cell in tally.unparsable_examples)
         add(
@@ -204,16 +206,17 @@ def _column_checks(
     return checks
 
 
-def _type_words(dtype: str) -> str:
-    """The values a category column of the reference's type ``dtype`` holds, for a message.
+def _type_words(dtype: str, one: bool = False) -> str:
+    """The values a category column of the reference's type ``dtype`` holds, for a message
+    (``one``: what one value is not).
 
-    >>> _type_words("Boolean"), _type_words("Int64"), _type_words("Float32")
-    ('true/false', 'whole numbers', 'of type Float32')
+    >>> _type_words("Boolean"), _type_words("Int64"), _type_words("Int64", one=True), _type_words("Float32")
+    ('true/false', 'whole numbers', 'a whole number', 'of type Float32')
     """
     if dtype == "Boolean":
         return "true/false"
     if dtype.startswith(("Int", "UInt")):
-        return "whole numbers"
+        return "a whole number" if one else "whole numbers"
     return f"of type {dtype}"
 
 
