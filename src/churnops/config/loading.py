@@ -90,7 +90,17 @@ def find_config(start: Path | None = None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".gz", ".zip", ".xlsx")
+"""Endings of data files: given where a configuration is expected (``-c batch.csv``, read as
+``--current``), they are named as data, not parsed as TOML."""
+
+
 def _read(source: Path) -> dict[str, Any]:
+    if source.suffix.lower() in DATA_SUFFIXES:
+        raise ConfigError(
+            f"{source}: --config (-c) takes a churnops.toml, and this looks like a data file "
+            "(churnops monitor takes the batch as --current or -p, the reference as --reference or -r)"
+        )
     if source.is_dir():
         raise ConfigError(f"{source}: is a folder, not a configuration file")
     if not source.is_file():
