@@ -101,6 +101,74 @@ def test_shuffled_identifiers_and_text_dates_raise_no_false_alarm(tmp_path):
     assert metrics(tmp_path)["columns"]["signup_date"]["type"] == "categorical"
 
 
+def test_a_sorted_identifier_is_an_identifier_checked_for_repeats_and_said_in_the_terminal(tmp_path):
+    """An export sorted by customer_id: the column was taken for a row number - untested, but not
+    checked for repeats either - so five repeated customers went unsaid (shuffled, they were
+    found). Named like an identifier, it is an identifier whatever its order; a row number not so
+    named stays a row number. The terminal names the repeats under the quality line, where it
+    said only 'ok; 15 failed cells'."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    reference = pl.DataFrame(
+        {
+            "customer_id": np.arange(100_000, 100_000 + n),
+            "row": np.arange(n),
+            "amount": rng.gamma(2.0, 50.0, n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
+    reference.write_csv(tmp_path / "reference.csv")
+    pl.concat([reference, reference.head(5)]).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv", "--target", "churned")
+    assert done.returncode == 0, done.stderr
+    assert "identifiers, not tested for drift: customer_id" in done.stderr, done.stderr
+    assert "look like row numbers or identifiers: row " in done.stderr, done.stderr
+    checks = {(c["check"], c["column"]): c["count"] for c in metrics(tmp_path)["data_quality"]["checks"]}
+    assert checks[("duplicated_ids", "customer_id")] == 5 and ("duplicated_ids", "row") not in checks, checks
+    lines = done.stdout.splitlines()
+    quality = next(i for i, line in enumerate(lines) if line.startswith("data quality"))
+    assert lines[quality + 1] == "  5 rows repeat an earlier row; customer_id: 5 repeated identifiers", lines
+
+
+def test_numbers_but_for_a_cell_with_digits_are_said_to_be_tested_as_categories(tmp_path):
+    """One '12,5' among 3,000 whole numbers left the column text, tested as 121 categories, with
+    nothing said (one more column drifted on a typo). It stays categories - as Evidently reads it,
+    and rightly for codes - and a NOTICE says so with the setting that tests it as numbers, which
+    then counts the cell as not a number."""
+    rng = np.random.default_rng(13)
+    n = 3000
+    tenure = [str(v) for v in rng.integers(0, 120, n)]
+    tenure[17] = "12,5"
+    reference = pl.DataFrame({"tenure": tenure, "amount": rng.gamma(2.0, 50.0, n), "churned": rng.integers(0, 2, n)})
+    reference.write_csv(tmp_path / "reference.csv")
+    reference.with_columns(pl.col("tenure").str.replace("12,5", "1,5")).write_csv(tmp_path / "batch.csv")
+    args = ("monitor", "-r", "reference.csv", "-p", "batch.csv", "--target", "churned", "--no-cache")
+    done = churnops(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    notice = (
+        "NOTICE: numbers but for a few cells are tested as categories: tenure (1 of 3,000 cells in the first rows is "
+        "not a number, e.g. '12,5'); to test them as numbers (those cells then count as not numbers): "
+        "--set \"columns.numerical=['tenure']\""
+    )
+    assert notice in done.stderr, done.stderr
+    assert metrics(tmp_path)["columns"]["tenure"]["type"] == "categorical"
+    done = churnops(tmp_path, *args, "--set", "columns.numerical=['tenure']")
+    assert done.returncode == 0 and "tested as categories" not in done.stderr, done.stderr
+    column = metrics(tmp_path)["columns"]["tenure"]
+    assert column["type"] == "numerical" and column["reference"]["unparsable"] == 1
+    assert "tenure: 1 value is not a number, e.g. '1,5'" in done.stdout, done.stdout
+
+
+def test_a_data_file_given_as_the_configuration_is_named_as_such(tmp_path):
+    """``-c batch.csv`` (``-c`` taken for ``--current``) said 'not valid TOML: Expected '=' after a
+    key'; it says what -c takes and where the batch goes."""
+    (tmp_path / "batch.csv").write_text("a,b\n1,2\n")
+    done = churnops(tmp_path, "monitor", "-r", "batch.csv", "-c", "batch.csv")
+    assert done.returncode == 2, done.stderr
+    assert "--config (-c) takes a churnops.toml, and this looks like a data file" in done.stderr
+    assert "--current or -p" in done.stderr and "TOML" not in done.stderr.replace("churnops.toml", "")
+
+
 def test_the_bank_defaults_are_named_once_and_a_label_is_suggested(own):
     done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv")
     assert done.returncode == 0, done.stderr
@@ -795,7 +863,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     assert decided["columns"]["score"]["reference"]["unparsable"] == 5
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 6,
+        "format": 7,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},
@@ -805,6 +873,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
         "scales": [],
         "codes": [],
         "free_codes": [],
+        "near": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided
