@@ -112,22 +112,32 @@ def test_a_sorted_identifier_is_an_identifier_checked_for_repeats_and_said_in_th
     reference = pl.DataFrame(
         {
             "customer_id": np.arange(100_000, 100_000 + n),
+            "CUSTOMERID": rng.permutation(n) + 7_000_000,
             "row": np.arange(n),
+            "RowNumber": np.arange(1, n + 1),
+            "line_no": np.arange(1, n + 1),
+            "key_ratio": rng.random(n),
             "amount": rng.gamma(2.0, 50.0, n),
             "churned": rng.integers(0, 2, n),
         }
     )
     reference.write_csv(tmp_path / "reference.csv")
-    pl.concat([reference, reference.head(5)]).write_csv(tmp_path / "batch.csv")
+    batch = pl.concat([reference, reference.head(5)])  # five customers again (each row numbered anew)
+    counters = pl.concat([pl.int_range(1, 1501, eager=True), pl.int_range(1, 1506, eager=True)])  # two exports
+    batch.with_columns(RowNumber=counters, line_no=counters).write_csv(tmp_path / "batch.csv")
     done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv", "--target", "churned")
     assert done.returncode == 0, done.stderr
-    assert "identifiers, not tested for drift: customer_id" in done.stderr, done.stderr
-    assert "look like row numbers or identifiers: row " in done.stderr, done.stderr
+    assert "identifiers, not tested for drift: customer_id, CUSTOMERID" in done.stderr, done.stderr
+    assert "look like row numbers or identifiers: row, RowNumber, line_no " in done.stderr, done.stderr
     checks = {(c["check"], c["column"]): c["count"] for c in metrics(tmp_path)["data_quality"]["checks"]}
-    assert checks[("duplicated_ids", "customer_id")] == 5 and ("duplicated_ids", "row") not in checks, checks
+    assert checks[("duplicated_ids", "customer_id")] == checks[("duplicated_ids", "CUSTOMERID")] == 5, checks
+    assert not {name for kind, name in checks if kind == "duplicated_ids"} - {"customer_id", "CUSTOMERID"}, checks
+    assert metrics(tmp_path)["columns"]["key_ratio"]["type"] == "numerical"  # a measure, unique as floats are
     lines = done.stdout.splitlines()
     quality = next(i for i, line in enumerate(lines) if line.startswith("data quality"))
-    assert lines[quality + 1] == "  5 rows repeat an earlier row; customer_id: 5 repeated identifiers", lines
+    assert lines[quality + 1] == (
+        "  CUSTOMERID: 5 repeated identifiers; customer_id: 5 repeated identifiers"
+    ), lines
 
 
 def test_numbers_but_for_a_cell_with_digits_are_said_to_be_tested_as_categories(tmp_path):
@@ -139,7 +149,19 @@ def test_numbers_but_for_a_cell_with_digits_are_said_to_be_tested_as_categories(
     n = 3000
     tenure = [str(v) for v in rng.integers(0, 120, n)]
     tenure[17] = "12,5"
-    reference = pl.DataFrame({"tenure": tenure, "amount": rng.gamma(2.0, 50.0, n), "churned": rng.integers(0, 2, n)})
+    dept = [f"{v:02d}" for v in rng.integers(1, 20, n)]  # departments, Corsica's written 2A and 2B
+    dept[:11] = ["2A", "2B"] * 5 + ["2A"]
+    mixed = [str(v) for v in rng.integers(0, 50, n)]
+    mixed[:4] = ["?", "N/A", "12,5", "?"]
+    reference = pl.DataFrame(
+        {
+            "tenure": tenure,
+            "dept": dept,
+            "mixed": mixed,
+            "amount": rng.gamma(2.0, 50.0, n),
+            "churned": rng.integers(0, 2, n),
+        }
+    )
     reference.write_csv(tmp_path / "reference.csv")
     reference.with_columns(pl.col("tenure").str.replace("12,5", "1,5")).write_csv(tmp_path / "batch.csv")
     args = ("monitor", "-r", "reference.csv", "-p", "batch.csv", "--target", "churned", "--no-cache")
@@ -147,12 +169,13 @@ def test_numbers_but_for_a_cell_with_digits_are_said_to_be_tested_as_categories(
     assert done.returncode == 0, done.stderr
     notice = (
         "NOTICE: numbers but for a few cells are tested as categories: tenure (1 of 3,000 cells in the first rows is "
-        "not a number, e.g. '12,5'); to test them as numbers (those cells then count as not numbers): "
-        "--set \"columns.numerical=['tenure']\""
+        "not a number, e.g. '12,5'), mixed (3 of 2,999 cells in the first rows are not numbers, e.g. '12,5'); to "
+        "test them as numbers (those cells then count as not numbers): "
+        "--set \"columns.numerical=['tenure', 'mixed']\""
     )
-    assert notice in done.stderr, done.stderr
+    assert notice in done.stderr, done.stderr  # not dept: codes
     assert metrics(tmp_path)["columns"]["tenure"]["type"] == "categorical"
-    done = churnops(tmp_path, *args, "--set", "columns.numerical=['tenure']")
+    done = churnops(tmp_path, *args, "--set", "columns.numerical=['tenure', 'mixed']")  # as advised
     assert done.returncode == 0 and "tested as categories" not in done.stderr, done.stderr
     column = metrics(tmp_path)["columns"]["tenure"]
     assert column["type"] == "numerical" and column["reference"]["unparsable"] == 1

@@ -392,16 +392,24 @@ QUALITY_SHOWN = 3
 
 
 def _quality_lines(result: Any) -> list[str]:
-    """The quality checks found, those counted in the score first, then by cells: a repeated
-    identifier or a cell that is not a number was only a count of failed cells here, its column
-    and cells in the report alone. Those said on lines of their own are left out."""
+    """The quality checks found, those counted in the score first, then by cells, one per column:
+    a repeated identifier or a cell that is not a number was only a count of failed cells here,
+    its column and cells in the report alone. Those said on lines of their own (and the batch's
+    size, in the verdict) are left out."""
     from churnops.escape import one_line_short
 
-    own_lines = {"missing_in_csv", "empty_in_reference"}
-    checks = [c for c in result.data_quality.checks if c.check not in own_lines]
+    own_lines = {"missing_in_csv", "empty_in_reference", "few_rows"}
+    found = sorted(
+        (c for c in result.data_quality.checks if c.check not in own_lines),
+        key=lambda c: (c.severity != "error", -c.count),
+    )
+    checks, columns = [], set()
+    for check in found:
+        if check.column is None or check.column not in columns:
+            checks.append(check)
+            columns.add(check.column)
     if not checks:
         return []
-    checks.sort(key=lambda c: (c.severity != "error", -c.count))
     shown = [
         (f"{one_line_short(c.column, 40)}: " if c.column else "") + one_line_short(c.message, 120)
         for c in checks[:QUALITY_SHOWN]

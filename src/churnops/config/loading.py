@@ -90,7 +90,10 @@ def find_config(start: Path | None = None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".gz", ".zip", ".xlsx")
+DATA_SUFFIXES = (
+    ".csv", ".tsv", ".parquet", ".parq", ".pq", ".json", ".jsonl", ".ndjson", ".gz", ".bz2", ".xz", ".zst", ".zip",
+    ".xls", ".xlsx", ".feather", ".arrow", ".ipc", ".avro", ".orc",
+)  # fmt: skip
 """Endings of data files: given where a configuration is expected (``-c batch.csv``, read as
 ``--current``), they are named as data, not parsed as TOML."""
 

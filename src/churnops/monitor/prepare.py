@@ -266,22 +266,21 @@ def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
     return NumbersAsText(dtype, strays.len(), values.len(), str(example)[:40])
 
 
-PLAIN_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
-"""A number written plainly: digits, a decimal point, an exponent."""
-
-
 def almost_numbers(series: pl.Series) -> NumbersAsText | None:
-    """Whether a text column holds plain numbers but for a few cells that hold digits and are
-    no number (``12,5``, ``4+``, ``7 ans``: at most :data:`STRAY_SHARE` of the present cells),
-    which leave it a column of categories - as Evidently reads it, and rightly for codes such as
-    ``2A004`` among postal codes - where one typo may have made a column of numbers one of
-    categories. None when :func:`numbers_as_text` reads it as numbers, or it is anything else.
+    """Whether a text column holds numbers (as a person writes them: :data:`WRITTEN_NUMBER`) but
+    for a few cells, one at least with digits (``12,5``, ``4+``, ``7 ans``: at most
+    :data:`STRAY_SHARE` of the present cells), which leave it a column of categories - as
+    Evidently reads it - where one typo may have made a column of numbers one of categories.
+    None when :func:`numbers_as_text` reads it as numbers, for codes (a number written with a
+    leading zero, ``01``, beside ``2A``), or anything else.
 
     >>> found = almost_numbers(pl.Series([str(i) for i in range(99)] + ["12,5"]))
     >>> found.strays, found.present, found.example
     (1, 100, '12,5')
     >>> almost_numbers(pl.Series(["A642", "B7"] * 20)) is None, almost_numbers(pl.Series(["1", "?"] * 20)) is None
     (True, True)
+    >>> almost_numbers(pl.Series([f"{i % 19 + 1:02d}" for i in range(99)] + ["2A"])) is None
+    True
     """
     if series.dtype != pl.String:
         return None
@@ -290,15 +289,18 @@ def almost_numbers(series: pl.Series) -> NumbersAsText | None:
     if values.len() < STRAY_MIN_VALUES:
         return None
     text = values.str.strip_chars()
-    plain = text.str.contains(PLAIN_NUMBER)
-    others = values.filter(~plain)
-    if others.len() == 0 or others.len() > STRAY_SHARE * values.len() or not others.str.contains(r"\d").all():
+    written = text.str.contains(WRITTEN_NUMBER) & ~text.str.contains(NOT_A_NUMBER_WORD)
+    others = values.filter(~written)
+    if others.len() == 0 or others.len() > STRAY_SHARE * values.len() or not others.str.contains(r"\d").any():
         return None
+    if text.filter(written).str.contains(r"^[+-]?0\d").any():
+        return None  # 01, 007: codes written with leading zeros, where 2A is a code too
     if numbers_as_text(series) is not None:
         return None
-    whole = text.filter(plain).cast(pl.Int64, strict=False)
+    whole = text.filter(written).cast(pl.Int64, strict=False)
     dtype = pl.Int64() if whole.null_count() == 0 else pl.Float64()
-    return NumbersAsText(dtype, others.len(), values.len(), str(others[0])[:40])
+    example = str(others.filter(others.str.contains(r"\d"))[0])
+    return NumbersAsText(dtype, others.len(), values.len(), example if len(example) <= 40 else example[:39] + "…")
 
 
 DATE_SHARE = 0.95

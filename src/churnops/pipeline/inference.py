@@ -145,7 +145,8 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
-        near = almost_number_columns(sample, listed | {name for name, _ in commas})
+        if dialect.decimal == ".":  # (a decimal comma's own notices say its columns)
+            near = almost_number_columns(sample, listed | {name for name, _ in commas})
     cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
     codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
     points, scales = [], []
@@ -228,7 +229,8 @@ def _applied(config: Config, found: Inference) -> Config:
         )
     if found.strays:
         shown = ", ".join(
-            f"{name} ({others:,} of {cells:,} cells in the first rows are not numbers, e.g. {example!r})"
+            f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
+            f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"
             if others
             else f"{name} (written like {example!r})"
             for name, others, cells, example in found.strays[:5]

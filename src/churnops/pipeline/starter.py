@@ -27,6 +27,13 @@ SAMPLE_ROWS = 50_000
 """Rows read to infer types (the profile of a whole large file is not needed for a first guess)."""
 TARGET_WORDS = ("churn", "churned", "exited", "attrition", "target", "label", "y", "default", "fraud", "outcome")
 ID_WORDS = ("id", "key", "uuid", "number", "no", "code")
+ROW_WORDS = ("row", "line", "index", "idx", "seq", "sequence")
+"""Words of a row counter's name (``RowNumber``, ``line_no``): whole numbers that only grow under
+such a name are row numbers - a batch joined from two exports counts from 1 twice - not
+identifiers checked for repeats."""
+ENTITIES = ("customer", "client", "account", "user", "member", "contract", "policy", "order", "transaction")
+JOINED_IDS = frozenset(f"{entity}{suffix}" for entity in ENTITIES for suffix in ("id", "no", "number", "num", "key"))
+"""Identifier names written as one word (``customerid``, ``ACCOUNTNUMBER``)."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +220,11 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         column = profile.columns[name]
         series = frame[name]
         distinct = series.n_unique()
-        if distinct == frame.height and any(w in ID_WORDS for w in _words(name)):
+        words = _words(name)
+        named = any(w in ID_WORDS or w in JOINED_IDS for w in words)
+        counter = column.skip_reason == IDENTIFIER_REASON and any(w in ROW_WORDS for w in words)
+        measured = series.dtype.is_float() and bool((series.drop_nulls() % 1 != 0).any())  # key_ratio: 0.37...
+        if distinct == frame.height and named and not counter and not measured:
             # before the row numbers: an export sorted by customer_id is no less an identifier,
             # checked for repeats (as a row number is not)
             guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
@@ -418,13 +429,14 @@ def numbers_as_text_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[s
 
 def almost_number_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
     """Text columns of a sample that hold numbers but for a few cells with digits
-    (:func:`churnops.monitor.prepare.almost_numbers`): tested as categories, said in a NOTICE.
-    (column, cells that are not numbers, cells, an example)."""
+    (:func:`churnops.monitor.prepare.almost_numbers`): tested as categories, said in a NOTICE -
+    not those that are free text (untested, said otherwise). (column, cells that are not
+    numbers, cells, an example)."""
     from churnops.monitor.prepare import almost_numbers
 
     found = []
     for name, dtype in frame.schema.items():
-        if dtype != pl.String or name in skip:
+        if dtype != pl.String or name in skip or as_free_text(frame, name):
             continue
         near = almost_numbers(frame.get_column(name))
         if near is not None:
