@@ -285,8 +285,12 @@ def almost_numbers(series: pl.Series) -> NumbersAsText | None:
     if series.dtype != pl.String:
         return None
     values = series.drop_nulls()
-    values = values.filter(~missing_text(values))
-    if values.len() < STRAY_MIN_VALUES:
+    digits = values.str.contains(r"\d")
+    if 2 * int(digits.sum()) < values.len():
+        return None  # words (most text columns): one cheap pass, before the missing values are told apart
+    present = ~missing_text(values)
+    values, digits = values.filter(present), digits.filter(present)
+    if values.len() < STRAY_MIN_VALUES or values.len() - int(digits.sum()) > STRAY_SHARE * values.len():
         return None
     text = values.str.strip_chars()
     written = text.str.contains(WRITTEN_NUMBER) & ~text.str.contains(NOT_A_NUMBER_WORD)

@@ -436,10 +436,10 @@ def almost_number_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str
 
     found = []
     for name, dtype in frame.schema.items():
-        if dtype != pl.String or name in skip or as_free_text(frame, name):
+        if dtype != pl.String or name in skip:
             continue
         near = almost_numbers(frame.get_column(name))
-        if near is not None:
+        if near is not None and not as_free_text(frame, name):
             found.append((name, near.strays, near.present, near.example))
     return found
 
