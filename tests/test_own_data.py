@@ -135,9 +135,7 @@ def test_a_sorted_identifier_is_an_identifier_checked_for_repeats_and_said_in_th
     assert metrics(tmp_path)["columns"]["key_ratio"]["type"] == "numerical"  # a measure, unique as floats are
     lines = done.stdout.splitlines()
     quality = next(i for i, line in enumerate(lines) if line.startswith("data quality"))
-    assert lines[quality + 1] == (
-        "  CUSTOMERID: 5 repeated identifiers; customer_id: 5 repeated identifiers"
-    ), lines
+    assert lines[quality + 1] == ("  CUSTOMERID: 5 repeated identifiers; customer_id: 5 repeated identifiers"), lines
 
 
 def test_numbers_but_for_a_cell_with_digits_are_said_to_be_tested_as_categories(tmp_path):
