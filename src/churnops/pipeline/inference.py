@@ -158,6 +158,11 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free, near)
 
 
+AS_TEXT = " (tested as categories, or not at all when most of their values differ)"
+"""What becomes of numbers read as text (they were said to be untested, and a column of few
+values was tested as categories all the same)."""
+
+
 def _applied(config: Config, found: Inference) -> Config:
     """``config`` with what ``found`` decided, and the notices that say so."""
     from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, as_written, with_columns_added, with_formats_added
@@ -193,13 +198,14 @@ def _applied(config: Config, found: Inference) -> Config:
         return config
     shown = ", ".join(f"{name} (e.g. {example!r})" for name, example in found.commas[:5])
     if found.commas and found.comma_read:
-        logger.log(NOTICE, "numbers read as text and not tested: %s - %s", shown, NOT_NUMBERS_BESIDE)
+        logger.log(NOTICE, "numbers read as text, not as numbers%s: %s - %s", AS_TEXT, shown, NOT_NUMBERS_BESIDE)
     elif found.commas:
         logger.log(
             NOTICE,
-            "numbers written with a decimal comma are read as text and not tested: %s; set data.decimal = ',' "
+            "numbers written with a decimal comma are read as text, not as numbers%s: %s; set data.decimal = ',' "
             "(--set \"data.decimal=','\"; data.reference.decimal / data.current.decimal when only one file has them)"
             " - numbers grouped by dots or spaces (1.234,56 or 1 234,56) are then read too",
+            AS_TEXT,
             shown,
         )
     if found.points:
