@@ -31,6 +31,8 @@ ROW_WORDS = ("row", "line", "index", "idx", "seq", "sequence")
 """Words of a row counter's name (``RowNumber``, ``line_no``): whole numbers that only grow under
 such a name are row numbers - a batch joined from two exports counts from 1 twice - not
 identifiers checked for repeats."""
+ID_MISSING_SHARE = 0.05
+"""Share of a sample's cells an identifier may leave empty (each present value unique)."""
 ENTITIES = ("customer", "client", "account", "user", "member", "contract", "policy", "order", "transaction")
 JOINED_IDS = frozenset(f"{entity}{suffix}" for entity in ENTITIES for suffix in ("id", "no", "number", "num", "key"))
 """Identifier names written as one word (``customerid``, ``ACCOUNTNUMBER``)."""
@@ -223,8 +225,11 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         words = _words(name)
         named = any(w in ID_WORDS or w in JOINED_IDS for w in words)
         counter = column.skip_reason == IDENTIFIER_REASON and any(w in ROW_WORDS for w in words)
-        measured = series.dtype.is_float() and bool((series.drop_nulls() % 1 != 0).any())  # key_ratio: 0.37...
-        if distinct == frame.height and named and not counter and not measured:
+        present = series.drop_nulls()
+        measured = present.dtype.is_float() and bool((present % 1 != 0).any())  # key_ratio: 0.37...
+        # unique where present: an export's few empty identifiers do not make them values to test
+        unique = present.len() >= (1 - ID_MISSING_SHARE) * frame.height and present.n_unique() == present.len()
+        if frame.height and unique and named and not counter and not measured:
             # before the row numbers: an export sorted by customer_id is no less an identifier,
             # checked for repeats (as a row number is not)
             guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
