@@ -1137,6 +1137,13 @@ def numeric_casts(schema: Any, columns: list[str], ids: Collection[str] = ()) ->
     return casts
 
 
+def as_read(batch: Any, ids: Collection[str] = ()) -> Any:
+    """An Arrow record batch read elsewhere (a Spark or Dask partition) as this module's reader
+    gives a Parquet batch: its columns cast by :func:`numeric_casts` (``ids``: identifier columns)."""
+    casts = numeric_casts(batch.schema, batch.schema.names, ids)
+    return cast_columns(batch, casts) if casts else batch
+
+
 def cast_columns(batch: Any, casts: dict[str, Any]) -> Any:
     """A record batch with the columns of ``casts`` cast (see :func:`numeric_casts`)."""
     import pyarrow as pa

@@ -563,15 +563,6 @@ def _refuse_long_rows(malformed: Any, width: int, separator: str) -> None:
             raise ValueError(f"{INPUT_ERROR}a row has {len(fields)} fields where the header has {width}: {line[:80]!r}")
 
 
-def arrow_batch(batch: Any, ids: Collection[str] = ()) -> Any:
-    """A Parquet or table batch as the local reader gives it: decimals, durations and unsigned
-    64-bit integers cast as it casts them (those of identifier columns, ``ids``, as text)."""
-    from churnops.data.io import cast_columns, numeric_casts
-
-    casts = numeric_casts(batch.schema, batch.schema.names, ids)
-    return cast_columns(batch, casts) if casts else batch
-
-
 # -- moving summaries between the executors and the driver ---------------------------------------
 
 
@@ -632,6 +623,8 @@ def summarize(
         import pyarrow as pa
         from pyspark import TaskContext
 
+        from churnops.data.io import as_read
+
         context = TaskContext.get()
         assert context is not None
         index = context.partitionId()
@@ -656,7 +649,7 @@ def summarize(
             chunk = (
                 typed_batch(batch, plan.csv_types, plan.decimal_comma, plan.utf8, plan.text)
                 if plan.csv_types is not None
-                else arrow_batch(batch, plan.ids)
+                else as_read(batch, plan.ids)
             )
             feed(builder, chunk)
         data = sealed(pickle.dumps(builder, protocol=pickle.HIGHEST_PROTOCOL), key)

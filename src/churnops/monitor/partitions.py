@@ -56,14 +56,12 @@ def as_chunk(frame: Any, needed: list[str], ids: Collection[str] = ()) -> Any:
     import pandas as pd
 
     if any(isinstance(dtype, pd.ArrowDtype) for dtype in frame[needed].dtypes):
-        from churnops.data.io import cast_columns, numeric_casts
+        from churnops.data.io import as_read
 
         table = pa.Table.from_pandas(frame[needed], preserve_index=False)
         if not table.num_rows:
             return pl.DataFrame()
-        batch = table.combine_chunks().to_batches()[0]
-        casts = numeric_casts(batch.schema, needed, ids)
-        return cast_columns(batch, casts) if casts else batch
+        return as_read(table.combine_chunks().to_batches()[0], ids)
     converted = pl.from_pandas(frame[needed])
     assert isinstance(converted, pl.DataFrame)
     return converted
