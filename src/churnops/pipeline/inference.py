@@ -144,9 +144,10 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         columns = config.columns
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
         listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
-        strays = numbers_as_text_columns(sample, listed | {name for name, _ in commas})
+        said = listed | {name for name, _ in commas}  # (decimal commas have their own notice)
+        strays = numbers_as_text_columns(sample, said)
         if dialect.decimal == ".":  # (a decimal comma's own notices say its columns)
-            near = almost_number_columns(sample, listed | {name for name, _ in commas})
+            near = almost_number_columns(sample, said)
     cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
     codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
     points, scales = [], []

@@ -19,7 +19,14 @@ from typing import Any
 import polars as pl
 
 from churnops.data.io import DEFAULT_DIALECT, GROUP_SPACES, CsvDialect, TableReader, table_format
-from churnops.monitor.prepare import DATE_SHARE, CategoricalSample, mostly_dates, numbers_as_text
+from churnops.monitor.prepare import (
+    DATE_SHARE,
+    CategoricalSample,
+    NumbersAsText,
+    almost_numbers,
+    mostly_dates,
+    numbers_as_text,
+)
 from churnops.monitor.profile import IDENTIFIER_REASON, ProfileBuilder
 from churnops.monitor.settings import MonitorSettings
 
@@ -422,11 +429,19 @@ def numbers_as_text_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[s
     reads them (:func:`churnops.monitor.prepare.numbers_as_text`): numbers written with digit
     group separators, a currency or a percent sign, or numbers but for a few cells without a
     digit (``n/a yet``, ``-``, ``?``). (column, cells that are not numbers, cells, an example)."""
+    return _text_columns_found(frame, skip, numbers_as_text)
+
+
+def _text_columns_found(
+    frame: pl.DataFrame, skip: set[str], find: Callable[[pl.Series], NumbersAsText | None]
+) -> list[tuple[str, int, int, str]]:
+    """The text columns of a sample, but ``skip``, in which ``find`` finds numbers: (column,
+    cells that are not numbers, cells, an example)."""
     found = []
     for name, dtype in frame.schema.items():
         if dtype != pl.String or name in skip:
             continue
-        numbers = numbers_as_text(frame.get_column(name))
+        numbers = find(frame.get_column(name))
         if numbers is not None:
             found.append((name, numbers.strays, numbers.present, numbers.example))
     return found
@@ -437,16 +452,7 @@ def almost_number_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str
     (:func:`churnops.monitor.prepare.almost_numbers`): tested as categories, said in a NOTICE -
     not those that are free text (untested, said otherwise). (column, cells that are not
     numbers, cells, an example)."""
-    from churnops.monitor.prepare import almost_numbers
-
-    found = []
-    for name, dtype in frame.schema.items():
-        if dtype != pl.String or name in skip:
-            continue
-        near = almost_numbers(frame.get_column(name))
-        if near is not None and not as_free_text(frame, name):
-            found.append((name, near.strays, near.present, near.example))
-    return found
+    return [found for found in _text_columns_found(frame, skip, almost_numbers) if not as_free_text(frame, found[0])]
 
 
 INFER_ROWS = 5_000
