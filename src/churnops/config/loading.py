@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from churnops.config.models import CONFIG_FILENAME, Config, EmailChannel, FileChannel, WebhookChannel
+from churnops.data.formats import DATA_SUFFIXES
 from churnops.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -88,14 +89,6 @@ def find_config(start: Path | None = None) -> Path | None:
     """The ``churnops.toml`` in ``start`` (default: the current directory), if there is one."""
     candidate = (start or Path.cwd()) / CONFIG_FILENAME
     return candidate if candidate.exists() else None
-
-
-DATA_SUFFIXES = (
-    ".csv", ".tsv", ".parquet", ".parq", ".pq", ".json", ".jsonl", ".ndjson", ".gz", ".bz2", ".xz", ".zst", ".zip",
-    ".xls", ".xlsx", ".feather", ".arrow", ".ipc", ".avro", ".orc",
-)  # fmt: skip
-"""Endings of data files: given where a configuration is expected (``-c batch.csv``, read as
-``--current``), they are named as data, not parsed as TOML."""
 
 
 def _read(source: Path) -> dict[str, Any]:

@@ -22,10 +22,9 @@ import polars as pl
 
 from churnops.data.files import atomic_path as atomic_path  # re-exported for table writers
 from churnops.data.files import atomic_write_text as atomic_write_text
+from churnops.data.formats import CSV_SUFFIXES, PARQUET_SUFFIXES, SUFFIX_ADVICE
 from churnops.errors import InputDataError
 
-CSV_SUFFIXES = {".csv", ".txt"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 MAX_HEADER_BYTES = 64 << 20
 """A header line longer than this is not a CSV header (names of 128 KiB and more are read)."""
@@ -217,15 +216,6 @@ def table_format(path: Path) -> str:
         return "parquet"
     advice = SUFFIX_ADVICE.get(suffix, "")
     raise InputDataError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet){advice}")
-
-
-SHEET_ADVICE = ": save the sheet from your spreadsheet as CSV UTF-8 or Parquet, and give that file"
-PACKED_ADVICE = ": unpack it first, and give the CSV or Parquet file inside"
-SUFFIX_ADVICE = {
-    **dict.fromkeys((".xlsx", ".xlsm", ".xls", ".ods"), SHEET_ADVICE),
-    **dict.fromkeys((".gz", ".zip", ".bz2", ".xz", ".zst"), PACKED_ADVICE),
-}
-"""What to do with a file of a kind churnops does not read, by its extension."""
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
