@@ -197,13 +197,22 @@ def test_every_part_of_a_url_that_can_be_secret_is_redacted_and_plain_words_stay
 def test_a_user_name_that_is_a_word_is_hidden_as_a_word_only():
     """A webhook user named 'report' made every message say 'monitoring_***.html': a user name
     beside a password is hidden where it stands alone, never inside other words or file names."""
-    from churnops.redact import forget_all, redact, remember_url
+    shown = redacted_after(
+        ["http://report:Xy7pQ2mLw9@127.0.0.1:18081/hook"],
+        "user report refused (Xy7pQ2mLw9); see monitoring/monitoring_report.html and report.html",
+    )
+    assert shown == "user *** refused (***); see monitoring/monitoring_report.html and report.html", shown
+
+
+def redacted_after(urls: list[str], text: str) -> str:
+    """``text`` redacted once the secrets of ``urls`` are remembered, and none remembered after."""
+    from churnops.redact import forget_all, remember_url
 
     forget_all()
     try:
-        remember_url("http://report:Xy7pQ2mLw9@127.0.0.1:18081/hook")
-        shown = redact("user report refused (Xy7pQ2mLw9); see monitoring/monitoring_report.html and report.html")
-        assert shown == "user *** refused (***); see monitoring/monitoring_report.html and report.html", shown
+        for url in urls:
+            remember_url(url)
+        return redact(text)
     finally:
         forget_all()
 
@@ -211,30 +220,21 @@ def test_a_user_name_that_is_a_word_is_hidden_as_a_word_only():
 def test_redis_s_built_in_user_default_is_not_hidden_but_its_password_is():
     """``redis://default:PASSWORD@host`` is how Redis 6+ names the password of its built-in user:
     hiding 'default' as a secret garbled every '(default: ...)' of the messages."""
-    from churnops.redact import forget_all, redact, remember_url
-
-    forget_all()
-    try:
-        remember_url("redis://default:Xy7pQ2mLw9@127.0.0.1:6379/0")
-        shown = redact("AUTH default Xy7pQ2mLw9 refused; consume.group (default: churnops)")
-        assert shown == "AUTH default *** refused; consume.group (default: churnops)", shown
-    finally:
-        forget_all()
+    shown = redacted_after(
+        ["redis://default:Xy7pQ2mLw9@127.0.0.1:6379/0"],
+        "AUTH default Xy7pQ2mLw9 refused; consume.group (default: churnops)",
+    )
+    assert shown == "AUTH default *** refused; consume.group (default: churnops)", shown
 
 
 def test_credentials_written_otherwise_are_hidden_too():
     """A server answering in JSON writes 'jörg' as 'j\\u00f6rg', and a user name may come back in
     capitals: both passed unredacted."""
-    from churnops.redact import forget_all, redact, remember_url
-
-    forget_all()
-    try:
-        remember_url("http://jörg:sécretpw99@127.0.0.1:18081/hook")
-        remember_url("http://report:Xy7pQ2mLw9@127.0.0.1:18082/hook")
-        shown = redact('{"u": "j\\u00f6rg", "p": "s\\u00e9cretpw99"}: REPORT refused, see monitoring_report.html')
-        assert shown == '{"u": "***", "p": "***"}: *** refused, see monitoring_report.html', shown
-    finally:
-        forget_all()
+    shown = redacted_after(
+        ["http://jörg:sécretpw99@127.0.0.1:18081/hook", "http://report:Xy7pQ2mLw9@127.0.0.1:18082/hook"],
+        '{"u": "j\\u00f6rg", "p": "s\\u00e9cretpw99"}: REPORT refused, see monitoring_report.html',
+    )
+    assert shown == '{"u": "***", "p": "***"}: *** refused, see monitoring_report.html', shown
 
 
 def test_a_url_given_where_a_file_goes_is_refused_without_its_password(tmp_path):
