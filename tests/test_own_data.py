@@ -213,6 +213,30 @@ def test_a_data_file_given_as_the_configuration_is_named_as_such(tmp_path):
     assert "--current or -p" in done.stderr and "TOML" not in done.stderr.replace("churnops.toml", "")
 
 
+@pytest.mark.parametrize(
+    "name, content, said",
+    [
+        ("batch.dat", b"id;tenure\n1;12\n2;5\n", "a table of data (cells separated by semicolons)"),
+        ("export", b"id\ttenure\tplan\n1\t12\ta\n", "a table of data (cells separated by tabs)"),
+        ("survey.sav", b"$FL2@(#) SPSS DATA FILE\x00\x00\xff\xfe\x02", "a binary file, not text"),
+    ],
+)
+def test_data_of_any_ending_given_as_the_configuration_is_named_as_such(tmp_path, name, content, said):
+    """A table or a binary file whose ending is not a data file's: named by what it holds, not
+    by the TOML parser's 'Expected '=' after a key' or 'not UTF-8 text'."""
+    (tmp_path / name).write_bytes(content)
+    done = churnops(tmp_path, "monitor", "-c", name)
+    assert done.returncode == 2, done.stderr
+    assert f"--config (-c) takes a churnops.toml, and this looks like {said}" in done.stderr, done.stderr
+    assert "not valid TOML" not in done.stderr and "UTF-8" not in done.stderr
+
+
+def test_a_broken_configuration_is_still_named_as_toml(tmp_path):
+    (tmp_path / "churnops.toml").write_text("[thresholds]\ndataset_drift = 0.5, 0.6\n")
+    done = churnops(tmp_path, "monitor", "-c", "churnops.toml")
+    assert done.returncode == 2 and "not valid TOML" in done.stderr, done.stderr
+
+
 def test_the_bank_defaults_are_named_once_and_a_label_is_suggested(own):
     done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv")
     assert done.returncode == 0, done.stderr

@@ -91,12 +91,37 @@ def find_config(start: Path | None = None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+NOT_A_CONFIG = (
+    "{source}: --config (-c) takes a churnops.toml, and this looks like {what} "
+    "(churnops monitor takes the batch as --current or -p, the reference as --reference or -r)"
+)
+TABLE_SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
+def table_separator(text: str) -> str | None:
+    """The separator of ``text`` when its first lines read as a table rather than TOML: a header
+    and rows that split into the same number (two or more) of cells, and no ``key = value`` or
+    ``[section]`` line among them.
+
+    >>> table_separator("id,tenure\\n1,12\\n2,5\\n"), table_separator("a;b;c\\n1;2;3\\n")
+    (',', ';')
+    >>> table_separator("[data]\\nseparator = ','\\n"), table_separator("a,b\\n")
+    (None, None)
+    >>> table_separator("x = [1, 2]\\ny = 3\\n")
+    """
+    lines = [line for line in text.splitlines()[:6] if line.strip() and not line.lstrip().startswith("#")][:5]
+    if len(lines) < 2 or any(line.lstrip().startswith("[") or "=" in line for line in lines):
+        return None
+    for separator in TABLE_SEPARATORS:
+        cells = {line.count(separator) for line in lines}
+        if len(cells) == 1 and cells.pop() >= 1:
+            return separator
+    return None
+
+
 def _read(source: Path) -> dict[str, Any]:
     if source.suffix.lower() in DATA_SUFFIXES:
-        raise ConfigError(
-            f"{source}: --config (-c) takes a churnops.toml, and this looks like a data file "
-            "(churnops monitor takes the batch as --current or -p, the reference as --reference or -r)"
-        )
+        raise ConfigError(NOT_A_CONFIG.format(source=source, what="a data file"))
     if source.is_dir():
         raise ConfigError(f"{source}: is a folder, not a configuration file")
     if not source.is_file():
@@ -111,10 +136,16 @@ def _read(source: Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
+        if b"\x00" in raw[:4096]:  # an SPSS, Stata or SAS file, a database...: no text at all
+            raise ConfigError(NOT_A_CONFIG.format(source=source, what="a binary file, not text")) from None
         raise ConfigError(f"{source}: not UTF-8 text") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        separator = table_separator(text)
+        if separator is not None:
+            what = f"a table of data (cells separated by {TABLE_SEPARATORS[separator]})"
+            raise ConfigError(NOT_A_CONFIG.format(source=source, what=what)) from None
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
