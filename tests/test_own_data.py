@@ -138,6 +138,37 @@ def test_a_sorted_identifier_is_an_identifier_checked_for_repeats_and_said_in_th
     assert lines[quality + 1] == ("  CUSTOMERID: 5 repeated identifiers; customer_id: 5 repeated identifiers"), lines
 
 
+def test_the_quality_line_groups_counts_and_cuts_after_a_whole_example(tmp_path):
+    """The terminal's quality line said '1500 repeated identifiers' where the report's numbers are
+    grouped, and a message cut at 120 characters could end inside an example, its quote open."""
+    n = 3000
+    plans = [f"plan with a rather long name number {i:02d}" for i in range(4)]
+    reference = pl.DataFrame(
+        {
+            "customer_id": np.arange(100_000, 100_000 + n),
+            "plan": [plans[i % 4] for i in range(n)],
+            "amount": np.linspace(10.0, 500.0, n),
+        }
+    )
+    reference.write_csv(tmp_path / "reference.csv")
+    unseen = [f"brand-new offer called {word}" for word in ("aurora", "borealis", "cascade", "delta", "ember")]
+    batch = pl.concat([reference, reference.head(1500)]).with_columns(
+        plan=pl.Series([unseen[i % 5] if i < 40 else plans[i % 4] for i in range(n + 1500)])
+    )
+    batch.write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    line = lines[next(i for i, text in enumerate(lines) if text.startswith("data quality")) + 1]
+    assert "customer_id: 1,500 repeated identifiers" in line, line
+    plan = line.split("plan: ", 1)[1].split("; ")[0]
+    assert plan.startswith("40 values in 5 categories the reference never had: 'brand-new offer called aurora', "), plan
+    assert plan.endswith("', \u2026"), plan  # cut after a whole example, not inside one
+    assert len(plan) <= 120, plan
+    checks = {(c["check"], c["column"]): c for c in metrics(tmp_path)["data_quality"]["checks"]}
+    assert checks[("duplicated_ids", "customer_id")]["message"] == "1,500 repeated identifiers"
+
+
 def test_an_identifier_with_a_few_empty_cells_is_still_an_identifier(tmp_path):
     """Two empty cells among 3,000 member ids made the column no identifier: it was tested as
     numbers, and a batch of new members raised a false alarm and wrote trigger.txt. A few empty
@@ -1752,12 +1783,12 @@ def test_text_a_csv_reads_as_missing_is_named_when_a_csv_meets_a_parquet_file(tm
             assert "<i>" not in report and "\x1b" not in report
     assert found["csv", "csv"] == found["parquet", "parquet"] == {}
     batch = found["csv", "parquet"]
-    assert batch["plan"][0] == 1000 and batch["plan"][1].startswith("1000 cells are '' as text in this Parquet batch")
+    assert batch["plan"][0] == 1000 and batch["plan"][1].startswith("1,000 cells are '' as text in this Parquet batch")
     assert batch["tier <i>\x1b[31m"][0] == 400 and "'N/A'" in batch["tier <i>\x1b[31m"][1]
     reference = found["parquet", "csv"]
     assert reference["plan"] == (
         1000,
-        "the reference, a Parquet file, holds '' as text in 1000 cells, which a CSV file such as this batch "
+        "the reference, a Parquet file, holds '' as text in 1,000 cells, which a CSV file such as this batch "
         "reads as missing values (1000 here); the same data drifts between the two formats: write both tables "
         "in one format, or these cells as nulls",
     )
@@ -1960,8 +1991,8 @@ def test_a_batch_holding_columns_in_other_types_reads_the_same_in_both_engines(t
         found[mode] = (quality["score"], {(c["check"], c["column"]): c["message"] for c in quality["checks"]})
     assert found["exact"] == found["streaming"]
     said = found["exact"][1]
-    assert said["unparsable", "opened"] == "1000 values are not dates, e.g. '20240101', '20240102', '20240103'"
-    assert said["unparsable", "amount"] == "1000 values are not numbers, e.g. '2024-01-01'"
+    assert said["unparsable", "opened"] == "1,000 values are not dates, e.g. '20240101', '20240102', '20240103'"
+    assert said["unparsable", "amount"] == "1,000 values are not numbers, e.g. '2024-01-01'"
     assert said["unparsable", "code"] == "100 values are not whole numbers, e.g. '1.5'"
     assert said["unparsable", "active"] == "100 values are not true/false, e.g. '2'"
     assert said["missing", "plan"] == "100 missing values" and ("unparsable", "plan") not in said

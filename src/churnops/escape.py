@@ -86,6 +86,27 @@ def one_line_short(text: object, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
+_EXAMPLE_END = re.compile(r"""['"](?=, ['"])""")
+
+
+def examples_cut(text: object, limit: int) -> str:
+    """:func:`one_line_short`, but a message that lists quoted examples is cut after the last
+    whole example that fits, so that no example loses its closing quote.
+
+    >>> examples_cut("3 values the reference never had: 'alpha', 'beta', 'gamma'", 48)
+    "3 values the reference never had: 'alpha', \u2026"
+    >>> examples_cut("1 value is not a number, e.g. '" + "9" * 80 + "'", 40)
+    "1 value is not a number, e.g. '99999999\u2026"
+    """
+    line = one_line(text)
+    if len(line) <= limit:
+        return line
+    ends = [m.end() for m in _EXAMPLE_END.finditer(line, 0, limit - 3)]
+    if ends and ends[-1] > limit // 2:
+        return line[: ends[-1]] + ", \u2026"
+    return one_line_short(line, limit)
+
+
 def slack(text: object) -> str:
     """Text for Slack ``mrkdwn``: the three characters Slack uses for control sequences escaped.
 

@@ -396,7 +396,7 @@ def _quality_lines(result: Any) -> list[str]:
     a repeated identifier or a cell that is not a number was only a count of failed cells here,
     its column and cells in the report alone. Those said on lines of their own (and the batch's
     size, in the verdict) are left out."""
-    from churnops.escape import one_line_short
+    from churnops.escape import examples_cut, one_line_short
 
     own_lines = {"missing_in_csv", "empty_in_reference", "few_rows"}
     found = sorted(
@@ -411,7 +411,7 @@ def _quality_lines(result: Any) -> list[str]:
     if not checks:
         return []
     shown = [
-        (f"{one_line_short(c.column, 40)}: " if c.column else "") + one_line_short(c.message, 120)
+        (f"{one_line_short(c.column, 40)}: " if c.column else "") + examples_cut(c.message, 120)
         for c in checks[:QUALITY_SHOWN]
     ]
     more = f" (and {len(checks) - QUALITY_SHOWN} more in the report)" if len(checks) > QUALITY_SHOWN else ""

@@ -78,11 +78,11 @@ def _missing_in_csv(tally: ColumnTally, formats: tuple[str | None, str | None]) 
     remedy = "the same data drifts between the two formats: write both tables in one format, or these cells as nulls"
     if batch_format == "parquet":
         return count, (
-            f"{count} cells are {shown} as text in this Parquet batch, which a CSV file such as the "
+            f"{count:,} cells are {shown} as text in this Parquet batch, which a CSV file such as the "
             f"reference reads as missing values; {remedy}"
         )
     return sample.missing, (
-        f"the reference, a Parquet file, holds {shown} as text in {count} cells, which a CSV file such "
+        f"the reference, a Parquet file, holds {shown} as text in {count:,} cells, which a CSV file such "
         f"as this batch reads as missing values ({sample.missing} here); {remedy}"
     )
 
@@ -115,7 +115,10 @@ def _column_checks(
         )
     if sample.missing:
         add(
-            "missing", "error", sample.missing, f"{sample.missing} missing {_plural(sample.missing, 'value', 'values')}"
+            "missing",
+            "error",
+            sample.missing,
+            f"{sample.missing:,} missing {_plural(sample.missing, 'value', 'values')}",
         )
     if sample.unparsable:
         one = sample.unparsable == 1
@@ -130,7 +133,7 @@ def _column_checks(
             "unparsable",
             "error",
             sample.unparsable,
-            f"{sample.unparsable} {_plural(sample.unparsable, 'value is', 'values are')} not {expected}"
+            f"{sample.unparsable:,} {_plural(sample.unparsable, 'value is', 'values are')} not {expected}"
             + (f", e.g. {shown}" if shown else ""),
         )
     if isinstance(sample, NumericalSample):
@@ -139,7 +142,7 @@ def _column_checks(
                 "infinite",
                 "error",
                 sample.infinite,
-                f"{sample.infinite} infinite {_plural(sample.infinite, 'value', 'values')}",
+                f"{sample.infinite:,} infinite {_plural(sample.infinite, 'value', 'values')}",
             )
         if tally.out_of_domain:
             low, high = settings.domains[name]
@@ -147,7 +150,7 @@ def _column_checks(
                 "out_of_domain",
                 "error",
                 tally.out_of_domain,
-                f"{tally.out_of_domain} {_plural(tally.out_of_domain, 'value', 'values')} outside the allowed "
+                f"{tally.out_of_domain:,} {_plural(tally.out_of_domain, 'value', 'values')} outside the allowed "
                 f"range [{low:g}, {high:g}]",
             )
         if isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
@@ -157,7 +160,7 @@ def _column_checks(
                 "out_of_reference_range",
                 "warning",
                 n,
-                f"{n} {_plural(n, 'value', 'values')} outside the reference range [{bounds[0]}, {bounds[1]}]",
+                f"{n:,} {_plural(n, 'value', 'values')} outside the reference range [{bounds[0]}, {bounds[1]}]",
             )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
@@ -168,7 +171,7 @@ def _column_checks(
         if unseen:
             n = int(sample.counts[unseen].sum())
             examples = ", ".join(repr(label_text(sample.labels[i])) for i in unseen[:EXAMPLES])
-            more = f" and {len(unseen) - EXAMPLES} more" if len(unseen) > EXAMPLES else ""
+            more = f" and {len(unseen) - EXAMPLES:,} more" if len(unseen) > EXAMPLES else ""
             kind = _plural(len(unseen), "category", "categories")
             allowed = ", ".join(repr(label_text(label)) for label in reference.labels[:EXAMPLES])
             if tally.profile.plan.role == "target" or len(reference.labels) == 2:
@@ -178,7 +181,7 @@ def _column_checks(
                     "implausible_value",
                     "error",
                     n,
-                    f"{n} {_plural(n, 'value', 'values')} outside the reference's values of {what} ({allowed}): "
+                    f"{n:,} {_plural(n, 'value', 'values')} outside the reference's values of {what} ({allowed}): "
                     f"{examples}{more}",
                 )
             elif n == sample.count:
@@ -186,14 +189,14 @@ def _column_checks(
                     "all_unseen",
                     "error",
                     n,
-                    f"every value ({n}) is a category the reference never had, e.g. {examples}{more}",
+                    f"every value ({n:,}) is a category the reference never had, e.g. {examples}{more}",
                 )
             else:
                 add(
                     "new_category",
                     "warning",
                     n,
-                    f"{n} {_plural(n, 'value', 'values')} in {len(unseen)} {kind} the reference never had: "
+                    f"{n:,} {_plural(n, 'value', 'values')} in {len(unseen):,} {kind} the reference never had: "
                     f"{examples}{more}",
                 )
     across = _missing_in_csv(tally, formats)
@@ -246,18 +249,18 @@ def _missing_ids(n: int, text: dict[str, int]) -> str:
     written as text that stands for a missing value (``text``: cells by text, ``''``, ``NA``...).
 
     >>> _missing_ids(1200, {"NA": 1, "": 9}).split(", text")[0]
-    "1200 rows without an identifier (10 of them written as '', 'NA'"
+    "1,200 rows without an identifier (10 of them written as '', 'NA'"
     >>> _missing_ids(1, {" NA ": 1}).split(", text")[0]
     "1 row without an identifier (written as ' NA '"
     """
     written = sum(text.values())
     shown = ", ".join(repr(value) for value in sorted(text, key=lambda v: (-text[v], v))[:EXAMPLES])
-    more = f" and {len(text) - EXAMPLES} more" if len(text) > EXAMPLES else ""
+    more = f" and {len(text) - EXAMPLES:,} more" if len(text) > EXAMPLES else ""
     how = ""
     if written:
-        which = "" if written == n else f"{written} of them "
+        which = "" if written == n else f"{written:,} of them "
         how = f" ({which}written as {shown}{more}, text that stands for a missing value)"
-    return f"{n} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
+    return f"{n:,} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
 
 
 def data_quality(
@@ -289,7 +292,7 @@ def data_quality(
             QualityCheck(
                 "duplicated_rows",
                 "error",
-                f"{about}{n_duplicates} {_plural(n_duplicates, 'row repeats', 'rows repeat')} an earlier row{how}",
+                f"{about}{n_duplicates:,} {_plural(n_duplicates, 'row repeats', 'rows repeat')} an earlier row{how}",
                 None,
                 n_duplicates,
                 _share(n_duplicates, rows),
@@ -305,9 +308,9 @@ def data_quality(
             "duplicated_ids",
             name,
             n,
-            f"about {n} repeated identifiers (estimated from a sample of identifiers)"
+            f"about {n:,} repeated identifiers (estimated from a sample of identifiers)"
             if tally.duplicated_rows_estimated
-            else f"{n} repeated {_plural(n, 'identifier', 'identifiers')}",
+            else f"{n:,} repeated {_plural(n, 'identifier', 'identifiers')}",
         )
     for name, n in tally.missing_ids.items():
         warn("missing_ids", name, n, _missing_ids(n, tally.missing_id_text.get(name, {})))
@@ -316,7 +319,7 @@ def data_quality(
             "empty_in_reference",
             name,
             n,
-            f"{n} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
+            f"{n:,} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
             "(a reference that holds this column's values is needed to test it)",
         )
     for column in tally.columns.values():
