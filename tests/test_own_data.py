@@ -328,7 +328,8 @@ def test_init_writes_a_configuration_that_monitor_uses(own):
     done = churnops(own, "init", "--reference", "mine.csv", "--current", "batch.csv")
     assert done.returncode == 0, done.stderr
     text = (own / "churnops.toml").read_text()
-    assert 'target = "churned"' in text and 'id = ["row"]' in text and 'datetime = ["signup"]' in text
+    assert 'target = "churned"' in text and "id = []" in text and 'datetime = ["signup"]' in text
+    assert 'ignored = ["row"]' in text  # a row number: not an identifier checked for repeats
     assert "# " in text  # commented for the user to edit
     monitor = churnops(own, "monitor")
     assert monitor.returncode == 0, monitor.stderr
@@ -338,6 +339,37 @@ def test_init_writes_a_configuration_that_monitor_uses(own):
     assert document["columns"]["signup"]["type"] == "datetime"
     again = churnops(own, "init", "--reference", "mine.csv")
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
+
+
+def test_init_leaves_row_numbers_out_as_monitor_does_without_it(tmp_path):
+    """init wrote a row number into columns.id, so with its configuration a batch joined from two
+    exports (each counting from 1) had hundreds of 'repeated identifiers' that a run without the
+    configuration did not have. A row number is now left out (columns.ignored); a column named
+    like an identifier stays an identifier, checked for repeats either way."""
+    rng = np.random.default_rng(21)
+    n = 4000
+    reference = pl.DataFrame(
+        {"RowNumber": np.arange(1, n + 1), "customer_id": rng.permutation(n) + 50_000, "spend": rng.gamma(2.0, 80.0, n)}
+    )
+    reference.write_csv(tmp_path / "reference.csv")
+    batch = pl.concat([reference.head(600), reference.slice(600, 700)]).with_columns(
+        RowNumber=pl.concat([pl.int_range(1, 601, eager=True), pl.int_range(1, 701, eager=True)])
+    )
+    batch = pl.concat([batch, batch.head(3).with_columns(RowNumber=pl.Series([701, 702, 703]))])  # 3 customers again
+    batch.write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "init", "--reference", "reference.csv", "--current", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "churnops.toml").read_text()
+    assert 'id = ["customer_id"]' in text and 'ignored = ["RowNumber"]' in text, text
+    found = {}
+    for configured in (True, False):
+        if not configured:
+            (tmp_path / "churnops.toml").unlink()
+        done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+        assert done.returncode == 0, done.stderr
+        checks = metrics(tmp_path)["data_quality"]["checks"]
+        found[configured] = {(c["check"], c["column"]): c["count"] for c in checks if c["check"] == "duplicated_ids"}
+    assert found[True] == found[False] == {("duplicated_ids", "customer_id"): 3}, found
 
 
 def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_path):

@@ -49,7 +49,7 @@ JOINED_IDS = frozenset(f"{entity}{suffix}" for entity in ENTITIES for suffix in 
 class ColumnGuess:
     name: str
     kind: str
-    """numerical, categorical, datetime, text, id or unknown."""
+    """numerical, categorical, datetime, text, id, row number or unknown."""
     detail: str
     values: int | None = None
     """Distinct values of a categorical column."""
@@ -241,7 +241,7 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
             # checked for repeats (as a row number is not)
             guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
         elif column.skip_reason == IDENTIFIER_REASON:
-            guesses.append(ColumnGuess(name, "id", "unique whole numbers that only grow or fall"))
+            guesses.append(ColumnGuess(name, "row number", "unique whole numbers that only grow or fall"))
         elif isinstance(series.dtype, pl.Date | pl.Datetime):
             guesses.append(ColumnGuess(name, "datetime", "stored as dates in the file"))
         elif column.plan.column_type in ("text", "categorical") and _looks_like_dates(series):
@@ -483,7 +483,7 @@ def inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[list[str], list
         return [], []
     guesses = guess_columns(sample.select(unlisted))
     dates = [g.name for g in guesses if g.kind == "datetime"]
-    ids = [g.name for g in guesses if g.kind == "id" and g.detail.startswith("a unique value") and columns.detect_ids]
+    ids = [g.name for g in guesses if g.kind == "id" and columns.detect_ids]
     return dates, ids
 
 
@@ -671,6 +671,7 @@ def starter_config(
             return str(path.resolve())
 
     ids = [g.name for g in guesses if g.kind == "id" and g.name != chosen_target]
+    counters = [g.name for g in guesses if g.kind == "row number" and g.name != chosen_target]
     dates = [g.name for g in guesses if g.kind == "datetime" and g.name != chosen_target]
     found = "\n".join(
         f"#   {g.name}: {'TARGET - ' if g.name == chosen_target else ''}{g.kind} ({g.detail})" for g in guesses
@@ -704,7 +705,7 @@ def starter_config(
         + f"    # the label: its rate is tested (target drift) - {target_note}",
         *_positive_lines(next((g for g in guesses if g.name == chosen_target), None)),
         f"id = {_value(ids)}    # identifiers: checked for repeats, never tested for drift",
-        "ignored = []    # columns to leave out entirely (names, free text, leakage)",
+        f"ignored = {_value(counters)}    # columns to leave out entirely (row numbers, names, free text, leakage)",
         f"datetime = {_value(dates)}    # dates: tested as numbers of days, shown as dates",
         *_date_format_lines(reference, dialect, dates),
         "# numerical = []; categorical = []    # override an inferred type",
