@@ -169,6 +169,40 @@ def test_the_quality_line_groups_counts_and_cuts_after_a_whole_example(tmp_path)
     assert checks[("duplicated_ids", "customer_id")]["message"] == "1,500 repeated identifiers"
 
 
+def test_monitor_and_init_agree_on_a_column_unique_in_the_first_rows_only(tmp_path):
+    """monitor read the first 5,000 rows for identifiers and init 50,000: a code unique in the
+    first rows only was an identifier for monitor - untested, its repeats reported - and numbers
+    for init. monitor now confirms an identifier on init's rows, so both say numbers."""
+    rng = np.random.default_rng(23)
+    n = 20_000
+    first = rng.choice(10**9, 5_000, replace=False)
+    reference = pl.DataFrame(
+        {
+            "account_no": np.concatenate([first, rng.choice(first, n - 5_000)]),
+            "customer_id": rng.permutation(n) + 1_000_000,
+            "spend": rng.gamma(2.0, 80.0, n),
+        }
+    )
+    reference.write_csv(tmp_path / "reference.csv")
+    reference.sample(4_000, seed=1).write_csv(tmp_path / "batch.csv")
+    reference.write_parquet(tmp_path / "reference.parquet")
+    done = churnops(tmp_path, "init", "--reference", "reference.csv", "-o", "init.toml")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "init.toml").read_text()
+    assert "#   account_no: numerical" in text and 'id = ["customer_id"]' in text, text
+    for reference_file in ("reference.csv", "reference.csv", "reference.parquet"):  # cold, then cached
+        done = churnops(tmp_path, "monitor", "-r", reference_file, "-p", "batch.csv")
+        assert done.returncode == 0, done.stderr
+        assert "identifiers, not tested for drift: customer_id " in done.stderr, done.stderr
+        document = metrics(tmp_path)
+        assert document["columns"]["account_no"]["type"] == "numerical", reference_file
+        assert not [c for c in document["data_quality"]["checks"] if c["column"] == "account_no"]
+    import churnops as library
+
+    result = library.monitor(reference, reference.sample(4_000, seed=1)).result
+    assert {c.name: c.column_type for c in result.columns}["account_no"] == "numerical"
+
+
 def test_an_identifier_with_a_few_empty_cells_is_still_an_identifier(tmp_path):
     """Two empty cells among 3,000 member ids made the column no identifier: it was tested as
     numbers, and a batch of new members raised a false alarm and wrote trigger.txt. A few empty
@@ -996,7 +1030,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
     assert decided["columns"]["score"]["reference"]["unparsable"] == 5
     (kept,) = (tmp_path / ".churnops" / "profiles").glob("*.columns.json")
     assert json.loads(kept.read_text()) == {
-        "format": 7,
+        "format": 8,
         "dates": ["signup"],
         "ids": ["account_id"],
         "formats": {"signup": "day-first"},

@@ -366,7 +366,13 @@ def _overrides(
 def _reference_config(chosen: Config, ref: pl.DataFrame) -> tuple[Config, list[str]]:
     """``chosen`` checked against the reference, with its unlisted columns classified as the
     command does (dates, identifiers, how dates are written), and what was assumed, in words."""
-    from churnops.pipeline.starter import INFER_ROWS, as_written, with_date_formats, with_inferred_columns
+    from churnops.pipeline.starter import (
+        INFER_ROWS,
+        SAMPLE_ROWS,
+        as_written,
+        with_date_formats,
+        with_inferred_columns,
+    )
 
     if ref.height == 0:
         raise InputDataError("reference: the table has no rows")
@@ -377,7 +383,7 @@ def _reference_config(chosen: Config, ref: pl.DataFrame) -> tuple[Config, list[s
     except ConfigError as exc:
         raise InputDataError(str(exc)) from None
     sample = ref.head(INFER_ROWS)
-    inferred, dates, ids = with_inferred_columns(chosen, sample)
+    inferred, dates, ids = with_inferred_columns(chosen, sample, lambda names: ref.head(SAMPLE_ROWS).select(names))
     decided, formats = with_date_formats(inferred, sample)
     notices = []
     if dates:

@@ -29,7 +29,7 @@ from churnops.escape import one_line_short
 
 logger = logging.getLogger(__name__)
 
-INFERENCE_FORMAT = 7
+INFERENCE_FORMAT = 8
 """Version of the cached classification's layout (and of how it is decided, with churnops's)."""
 MAX_CACHE_BYTES = 1 << 20
 
@@ -122,6 +122,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     """What the reference's first rows, ``sample``, decide under ``config`` (raises
     :class:`~churnops.errors.ConfigError` on dates that read both day first and month first)."""
     from churnops.pipeline.starter import (
+        SAMPLE_ROWS,
         almost_number_columns,
         as_free_text,
         decided_date_formats,
@@ -129,13 +130,15 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         inferred_columns,
         numbers_as_text_columns,
         padded_code_columns,
+        sample_frame,
         thousands_point_columns,
         two_scale_columns,
         with_columns_added,
         written_cells,
     )
 
-    dates, ids = inferred_columns(config, sample)
+    wider = lambda names: sample_frame(reference, dialect, SAMPLE_ROWS, names)[1]  # noqa: E731
+    dates, ids = inferred_columns(config, sample, wider)
     formats = decided_date_formats(with_columns_added(config, dates, ids), sample)
     infer = config.columns.infer and table_format(reference) != "parquet"
     commas = decimal_comma_columns(sample, dialect) if infer else []
@@ -339,7 +342,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 
     >>> from churnops.config import Config
     >>> config = Config()
-    >>> doc = {"format": 7, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
+    >>> doc = {"format": 8, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
     ...        "scales": [], "codes": [], "free_codes": [], "near": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']

@@ -96,9 +96,12 @@ def _sample_bytes(path: Path, rows: int) -> int:
     return int(min(max(line * rows * 1.1, 1 << 16), 64 << 20))
 
 
-def sample_frame(path: Path, dialect: CsvDialect, sample_rows: int) -> tuple[list[str], pl.DataFrame | None]:
-    """The file's header and its first ``sample_rows`` rows (None when it has none)."""
-    reader = TableReader(path, dialect=dialect, chunk_bytes=_sample_bytes(path, sample_rows))
+def sample_frame(
+    path: Path, dialect: CsvDialect, sample_rows: int, columns: list[str] | None = None
+) -> tuple[list[str], pl.DataFrame | None]:
+    """The file's header and its first ``sample_rows`` rows (None when it has none); of
+    ``columns`` only, when given."""
+    reader = TableReader(path, columns=columns, dialect=dialect, chunk_bytes=_sample_bytes(path, sample_rows))
     reader.ahead = False  # the first piece usually holds the sample: none parsed beyond it
     chunks: list[pl.DataFrame] = []
     rows = 0
@@ -110,6 +113,13 @@ def sample_frame(path: Path, dialect: CsvDialect, sample_rows: int) -> tuple[lis
     if not chunks:
         return reader.header, None
     return reader.header, pl.concat(chunks, how="vertical_relaxed").head(sample_rows)
+
+
+def unique_where_present(series: pl.Series) -> bool:
+    """Whether each present value of ``series`` is unique, with at most :data:`ID_MISSING_SHARE`
+    of its cells empty: an export's few empty identifiers do not make them values to test."""
+    present = series.drop_nulls()
+    return present.len() >= (1 - ID_MISSING_SHARE) * series.len() and present.n_unique() == present.len()
 
 
 def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[list[ColumnGuess], int]:
@@ -234,9 +244,7 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         counter = column.skip_reason == IDENTIFIER_REASON and any(w in ROW_WORDS for w in words)
         present = series.drop_nulls()
         measured = present.dtype.is_float() and bool((present % 1 != 0).any())  # key_ratio: 0.37...
-        # unique where present: an export's few empty identifiers do not make them values to test
-        unique = present.len() >= (1 - ID_MISSING_SHARE) * frame.height and present.n_unique() == present.len()
-        if frame.height and unique and named and not counter and not measured:
+        if frame.height and unique_where_present(series) and named and not counter and not measured:
             # before the row numbers: an export sorted by customer_id is no less an identifier,
             # checked for repeats (as a row number is not)
             guesses.append(ColumnGuess(name, "id", "a unique value per row, named like an identifier"))
@@ -456,20 +464,28 @@ def almost_number_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str
 
 
 INFER_ROWS = 5_000
-"""Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns."""
+"""Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns
+(an identifier found there is confirmed on the :data:`SAMPLE_ROWS` rows ``init`` reads)."""
 
 
-def with_inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[Any, list[str], list[str]]:
+def with_inferred_columns(
+    config: Any, sample: pl.DataFrame, wider: Callable[[list[str]], pl.DataFrame | None] | None = None
+) -> tuple[Any, list[str], list[str]]:
     """``config`` with the columns it does not list classified as ``churnops init`` would, from a
     sample of the reference's rows: text that reads as dates becomes ``columns.datetime``, a unique
     value per row named like an identifier becomes ``columns.id``. Returns the configuration, the
     dates and the identifiers added."""
-    dates, ids = inferred_columns(config, sample)
+    dates, ids = inferred_columns(config, sample, wider)
     return with_columns_added(config, dates, ids), dates, ids
 
 
-def inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """The dates and the identifiers :func:`with_inferred_columns` adds to ``config``."""
+def inferred_columns(
+    config: Any, sample: pl.DataFrame, wider: Callable[[list[str]], pl.DataFrame | None] | None = None
+) -> tuple[list[str], list[str]]:
+    """The dates and the identifiers :func:`with_inferred_columns` adds to ``config``. ``wider``:
+    the first :data:`SAMPLE_ROWS` rows of the columns named, where an identifier of a sample of
+    :data:`INFER_ROWS` rows must still be unique - as for ``churnops init``, which reads that
+    many (a column unique in the first rows only was an identifier here and numbers there)."""
     columns = config.columns
     if not columns.infer:
         return [], []
@@ -484,6 +500,10 @@ def inferred_columns(config: Any, sample: pl.DataFrame) -> tuple[list[str], list
     guesses = guess_columns(sample.select(unlisted))
     dates = [g.name for g in guesses if g.kind == "datetime"]
     ids = [g.name for g in guesses if g.kind == "id" and columns.detect_ids]
+    if ids and wider is not None and sample.height >= INFER_ROWS:
+        more = wider(ids)
+        if more is not None and more.height > sample.height:
+            ids = [name for name in ids if unique_where_present(more[name])]
     return dates, ids
 
 
