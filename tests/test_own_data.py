@@ -203,6 +203,77 @@ def test_monitor_and_init_agree_on_a_column_unique_in_the_first_rows_only(tmp_pa
     assert {c.name: c.column_type for c in result.columns}["account_no"] == "numerical"
 
 
+def _charges(n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in range(n)],
+            "tenure": rng.integers(0, 73, n),
+            "monthly_charges": (rng.normal(65, 20, n).clip(18, 120)).round(2),
+            "contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
+        }
+    )
+
+
+def test_one_typo_in_a_column_of_amounts_leaves_it_numbers(tmp_path):
+    """One '12,5' among 22,000 amounts such as 65.23 made the column 8,000 categories, said
+    nowhere (the sample found it free text): a batch from the same data raised an ALERT with
+    'new categories'. A column of numbers with decimals but for a few cells is tested as numbers,
+    its typos counted as not numbers, and a NOTICE says how to test it as categories; init
+    writes it in columns.numerical."""
+    table = _charges(30_000, 31)
+    reference = table.head(22_000).with_columns(pl.col("monthly_charges").cast(pl.String))
+    reference = reference.with_columns(
+        monthly_charges=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("12,5")).otherwise("monthly_charges")
+    )
+    reference.write_csv(tmp_path / "reference.csv")
+    table.tail(8_000).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
+    assert (
+        "NOTICE: numbers but for a few cells are tested as numbers (those cells count as not numbers): "
+        "monthly_charges (1 of 5,000 cells in the first rows is not a number, e.g. '12,5'); to test them as "
+        "categories instead: --set \"columns.categorical=['monthly_charges']\""
+    ) in done.stderr, done.stderr
+    column = metrics(tmp_path)["columns"]["monthly_charges"]
+    assert column["type"] == "numerical" and not column["drift_detected"], column
+    assert column["reference"]["unparsable"] == 1
+    done = churnops(tmp_path, "init", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "churnops.toml").read_text()
+    assert "#   monthly_charges: numerical (numbers but for 1 cell that is not a number, e.g. '12,5')" in text, text
+    assert 'numerical = ["monthly_charges"]' in text, text
+    done = churnops(tmp_path, "monitor")
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
+    assert metrics(tmp_path)["columns"]["monthly_charges"]["type"] == "numerical"
+    codes = table.head(3_000).with_columns(tenure=pl.col("tenure").cast(pl.String))  # whole numbers: maybe codes
+    codes.with_columns(tenure=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("12,5")).otherwise("tenure")).write_csv(
+        tmp_path / "codes.csv"
+    )
+    (tmp_path / "churnops.toml").unlink()
+    done = churnops(tmp_path, "monitor", "-r", "codes.csv", "-p", "batch.csv")
+    assert "numbers but for a few cells are tested as categories: tenure" in done.stderr, done.stderr
+
+
+def test_one_repeat_in_the_reference_leaves_an_identifier_an_identifier(tmp_path):
+    """A customer twice in the reference made customer_id 'free text' - untested, and its
+    repeats in the batch no longer checked. A few repeats (at most 1%) leave it an identifier."""
+    table = _charges(30_000, 33)
+    reference = table.head(22_000).with_columns(
+        customer_id=pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("C0000000")).otherwise("customer_id")
+    )
+    reference.write_csv(tmp_path / "reference.csv")
+    batch = table.tail(8_000)
+    pl.concat([batch, batch.head(11).with_columns(tenure=pl.lit(5, dtype=pl.Int64))]).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    assert "free text" not in done.stderr, done.stderr
+    checks = {(c["check"], c["column"]): c["count"] for c in metrics(tmp_path)["data_quality"]["checks"]}
+    assert checks[("duplicated_ids", "customer_id")] == 11, checks
+    done = churnops(tmp_path, "init", "-r", "reference.csv")
+    assert 'id = ["customer_id"]' in (tmp_path / "churnops.toml").read_text(), done.stderr
+
+
 def test_an_identifier_with_a_few_empty_cells_is_still_an_identifier(tmp_path):
     """Two empty cells among 3,000 member ids made the column no identifier: it was tested as
     numbers, and a batch of new members raised a false alarm and wrote trigger.txt. A few empty
@@ -1041,6 +1112,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
         "codes": [],
         "free_codes": [],
         "near": [],
+        "measures": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided

@@ -63,8 +63,11 @@ class Inference:
     """Those of :attr:`codes` with more than half of their values distinct: free text, as in a
     Parquet file (added to ``columns.text``, not tested)."""
     near: list[tuple[str, int, int, str]] = field(default_factory=list)
-    """Text columns of numbers but for a few cells with digits, left categories (said): (column,
-    such cells, cells, an example)."""
+    """Text columns of whole numbers but for a few cells with digits, left categories (said):
+    (column, such cells, cells, an example)."""
+    measures: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """Text columns of numbers with decimals but for a few cells with digits (``12,5`` among
+    ``65.23``): a measure with a typo, tested as numbers (added to ``columns.numerical``, said)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,7 @@ class Inference:
             "codes": [list(pair) for pair in self.codes],
             "free_codes": self.free_codes,
             "near": [list(item) for item in self.near],
+            "measures": [list(item) for item in self.measures],
         }
 
 
@@ -142,7 +146,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     formats = decided_date_formats(with_columns_added(config, dates, ids), sample)
     infer = config.columns.infer and table_format(reference) != "parquet"
     commas = decimal_comma_columns(sample, dialect) if infer else []
-    strays, near = [], []
+    strays, near, measures = [], [], []
     if infer:
         columns = config.columns
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
@@ -150,7 +154,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         said = listed | {name for name, _ in commas}  # (decimal commas have their own notice)
         strays = numbers_as_text_columns(sample, said)
         if dialect.decimal == ".":  # (a decimal comma's own notices say its columns)
-            near = almost_number_columns(sample, said)
+            near, measures = almost_number_columns(sample, said)
     cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
     codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
     points, scales = [], []
@@ -159,7 +163,9 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     elif infer:
         scales = two_scale_columns(sample, cells)
     free = [name for name, _ in codes if as_free_text(sample, name)]
-    return Inference(dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free, near)
+    return Inference(
+        dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free, near, measures
+    )
 
 
 AS_TEXT = " (tested as categories, or not at all when most of their values differ)"
@@ -173,7 +179,9 @@ def _applied(config: Config, found: Inference) -> Config:
 
     free = set(found.free_codes) if config.columns.infer else set()
     codes = [name for name, _ in found.codes if name not in free] if config.columns.infer else []
-    config = with_formats_added(with_columns_added(config, found.dates, found.ids, codes, sorted(free)), found.formats)
+    measures = [name for name, *_ in found.measures] if config.columns.infer else []
+    config = with_columns_added(config, found.dates, found.ids, codes, sorted(free), measures)
+    config = with_formats_added(config, found.formats)
     if codes:
         named = [(name, example) for name, example in found.codes if name not in free]
         logger.log(
@@ -252,17 +260,21 @@ def _applied(config: Config, found: Inference) -> Config:
             _declared_advice(config, "categorical", [name for name, *_ in found.strays]),
         )
     if found.near:
-        shown = ", ".join(
-            f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
-            f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"
-            for name, others, cells, example in found.near[:5]
-        ) + (f" and {len(found.near) - 5} more" if len(found.near) > 5 else "")
+        shown = _cells_shown(found.near)
         logger.log(
             NOTICE,
             "numbers but for a few cells are tested as categories: %s; to test them as numbers (those cells then "
             "count as not numbers): %s",
             shown,
             _declared_advice(config, "numerical", [name for name, *_ in found.near]),
+        )
+    if found.measures:
+        logger.log(
+            NOTICE,
+            "numbers but for a few cells are tested as numbers (those cells count as not numbers): %s; to test them "
+            "as categories instead: %s",
+            _cells_shown(found.measures),
+            _declared_advice(config, "categorical", measures),
         )
     parts = []
     if found.dates:
@@ -276,6 +288,16 @@ def _applied(config: Config, found: Inference) -> Config:
             "; ".join(parts),
         )
     return config
+
+
+def _cells_shown(found: list[tuple[str, int, int, str]]) -> str:
+    """Columns of numbers but for a few cells, for a notice: each with its cells that are not
+    numbers and an example (five columns at most, then how many more)."""
+    return ", ".join(
+        f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
+        f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"
+        for name, others, cells, example in found[:5]
+    ) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
 
 
 def _declared_advice(config: Config, kind: str, names: list[str]) -> str:
@@ -343,7 +365,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     >>> from churnops.config import Config
     >>> config = Config()
     >>> doc = {"format": 8, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
-    ...        "scales": [], "codes": [], "free_codes": [], "near": []}
+    ...        "scales": [], "codes": [], "free_codes": [], "near": [], "measures": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -353,7 +375,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     """
     from churnops.monitor.prepare import DATE_FAMILIES
 
-    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes", "free_codes", "near"}
+    keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes", "free_codes"}
+    keys |= {"near", "measures"}
     if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
@@ -399,8 +422,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     free = document["free_codes"]
     if not isinstance(free, list) or not set(free) <= {pair[0] for pair in codes}:
         raise ValueError("a column of free-text codes that is not a column of codes")
-    strays, near = document["strays"], document["near"]
-    for items in (strays, near):
+    strays, near, measures = document["strays"], document["near"], document["measures"]
+    for items in (strays, near, measures):
         if not isinstance(items, list) or not all(
             isinstance(item, list)
             and len(item) == 4
@@ -422,6 +445,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         codes=[(str(n), str(e)) for n, e in codes],
         free_codes=[str(n) for n in free],
         near=[(str(n), int(o), int(c), str(e)) for n, o, c, e in near],
+        measures=[(str(n), int(o), int(c), str(e)) for n, o, c, e in measures],
     )
 
 

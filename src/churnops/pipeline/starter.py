@@ -39,7 +39,10 @@ ROW_WORDS = ("row", "line", "index", "idx", "seq", "sequence")
 such a name are row numbers - a batch joined from two exports counts from 1 twice - not
 identifiers checked for repeats."""
 ID_MISSING_SHARE = 0.05
-"""Share of a sample's cells an identifier may leave empty (each present value unique)."""
+"""Share of a sample's cells an identifier may leave empty."""
+ID_REPEAT_SHARE = 0.01
+"""Share of a sample's present identifiers that may repeat an earlier one: a reference with a
+customer twice still has an identifier, whose repeats in the batch are worth checking."""
 ENTITIES = ("customer", "client", "account", "user", "member", "contract", "policy", "order", "transaction")
 JOINED_IDS = frozenset(f"{entity}{suffix}" for entity in ENTITIES for suffix in ("id", "no", "number", "num", "key"))
 """Identifier names written as one word (``customerid``, ``ACCOUNTNUMBER``)."""
@@ -115,11 +118,21 @@ def sample_frame(
     return reader.header, pl.concat(chunks, how="vertical_relaxed").head(sample_rows)
 
 
+def _cells(n: int) -> str:
+    return f"{n:,} cell" if n == 1 else f"{n:,} cells"
+
+
 def unique_where_present(series: pl.Series) -> bool:
-    """Whether each present value of ``series`` is unique, with at most :data:`ID_MISSING_SHARE`
-    of its cells empty: an export's few empty identifiers do not make them values to test."""
+    """Whether the present values of ``series`` are unique but for at most
+    :data:`ID_REPEAT_SHARE` of them, with at most :data:`ID_MISSING_SHARE` of its cells empty: an
+    export's few empty or repeated identifiers do not make them values to test.
+
+    >>> unique_where_present(pl.Series([*range(300), 7])), unique_where_present(pl.Series([1, 2, 3, 1]))
+    (True, False)
+    """
     present = series.drop_nulls()
-    return present.len() >= (1 - ID_MISSING_SHARE) * series.len() and present.n_unique() == present.len()
+    distinct = present.n_unique()
+    return present.len() >= (1 - ID_MISSING_SHARE) * series.len() and distinct >= (1 - ID_REPEAT_SHARE) * present.len()
 
 
 def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[list[ColumnGuess], int]:
@@ -149,6 +162,20 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
             else guess
             for guess in guesses
         ]  # fmt: skip
+        if dialect.decimal == ".":  # as monitor decides them (a decimal comma's own notices say its columns)
+            guessed = {guess.name for guess in guesses if guess.kind in ("categorical", "text", "unknown")}
+            _, measures = almost_number_columns(frame, set(frame.columns) - guessed)
+            typos = {name: (others, example) for name, others, _, example in measures}
+            guesses = [
+                ColumnGuess(
+                    guess.name, "numerical", f"numbers but for {_cells(typos[guess.name][0])} that "
+                    f"{'is not a number' if typos[guess.name][0] == 1 else 'are not numbers'}, "
+                    f"e.g. {typos[guess.name][1]!r}",
+                )
+                if guess.name in typos
+                else guess
+                for guess in guesses
+            ]  # fmt: skip
     return guesses, frame.height
 
 
@@ -455,12 +482,27 @@ def _text_columns_found(
     return found
 
 
-def almost_number_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
+def almost_number_columns(
+    frame: pl.DataFrame, skip: set[str]
+) -> tuple[list[tuple[str, int, int, str]], list[tuple[str, int, int, str]]]:
     """Text columns of a sample that hold numbers but for a few cells with digits
-    (:func:`churnops.monitor.prepare.almost_numbers`): tested as categories, said in a NOTICE -
-    not those that are free text (untested, said otherwise). (column, cells that are not
-    numbers, cells, an example)."""
-    return [found for found in _text_columns_found(frame, skip, almost_numbers) if not as_free_text(frame, found[0])]
+    (:func:`churnops.monitor.prepare.almost_numbers`), each as (column, cells that are not
+    numbers, cells, an example): those of whole numbers, which may be codes (``2A`` beside ``19``),
+    left categories - not those that are free text (untested, said otherwise); and those of
+    numbers with decimals, measures with a typo (``12,5`` among ``65.23``), tested as numbers:
+    as categories, thousands of distinct amounts drifted at the first new one."""
+    near, measures = [], []
+    for name, others, cells, example in _text_columns_found(frame, skip, almost_numbers):
+        if _with_decimals(frame.get_column(name)):
+            measures.append((name, others, cells, example))
+        elif not as_free_text(frame, name):
+            near.append((name, others, cells, example))
+    return near, measures
+
+
+def _with_decimals(series: pl.Series) -> bool:
+    """Whether some cell of a text column is a number with a decimal point (``65.23``)."""
+    return bool(series.str.strip_chars().str.contains(r"^[+-]?\d*\.\d+$").any())
 
 
 INFER_ROWS = 5_000
@@ -508,12 +550,17 @@ def inferred_columns(
 
 
 def with_columns_added(
-    config: Any, dates: list[str], ids: list[str], categorical: Collection[str] = (), text: Collection[str] = ()
+    config: Any,
+    dates: list[str],
+    ids: list[str],
+    categorical: Collection[str] = (),
+    text: Collection[str] = (),
+    numerical: Collection[str] = (),
 ) -> Any:
     """``config`` with ``dates`` added to ``columns.datetime``, ``ids`` to ``columns.id``,
-    ``categorical`` to ``columns.categorical`` and ``text`` to ``columns.text`` (the columns the
-    user set stay the only ones marked as set)."""
-    if not dates and not ids and not categorical and not text:
+    ``categorical`` to ``columns.categorical``, ``text`` to ``columns.text`` and ``numerical`` to
+    ``columns.numerical`` (the columns the user set stay the only ones marked as set)."""
+    if not dates and not ids and not categorical and not text and not numerical:
         return config
     columns = config.columns
     chosen = set(columns.model_fields_set)
@@ -523,10 +570,17 @@ def with_columns_added(
             "id": [*columns.id, *ids],
             "categorical": [*columns.categorical, *categorical],
             "text": [*columns.text, *text],
+            "numerical": [*columns.numerical, *numerical],
         }
     )
     object.__setattr__(updated, "__pydantic_fields_set__", chosen)  # still the user's choices only
-    updated._inferred = columns._inferred | {*dates, *ids, *categorical, *text}  # reported as inferred, not set
+    updated._inferred = columns._inferred | {
+        *dates,
+        *ids,
+        *categorical,
+        *text,
+        *numerical,
+    }  # reported as inferred, not set
     return config.model_copy(update={"columns": updated})
 
 
@@ -692,6 +746,7 @@ def starter_config(
 
     ids = [g.name for g in guesses if g.kind == "id" and g.name != chosen_target]
     counters = [g.name for g in guesses if g.kind == "row number" and g.name != chosen_target]
+    typos = [g.name for g in guesses if g.kind == "numerical" and g.detail.startswith("numbers but for")]
     dates = [g.name for g in guesses if g.kind == "datetime" and g.name != chosen_target]
     found = "\n".join(
         f"#   {g.name}: {'TARGET - ' if g.name == chosen_target else ''}{g.kind} ({g.detail})" for g in guesses
@@ -728,7 +783,13 @@ def starter_config(
         f"ignored = {_value(counters)}    # columns to leave out entirely (row numbers, names, free text, leakage)",
         f"datetime = {_value(dates)}    # dates: tested as numbers of days, shown as dates",
         *_date_format_lines(reference, dialect, dates),
-        "# numerical = []; categorical = []    # override an inferred type",
+        (
+            f"numerical = {_value(typos)}    # numbers but for a few cells, which count as not numbers "
+            "(as categories, every new amount would be a new category)\n"
+            "# categorical = []    # override an inferred type"
+            if typos
+            else "# numerical = []; categorical = []    # override an inferred type"
+        ),
         "domains = {}    # allowed [min, max] per column, e.g. { age = [18, 120] }: values outside are quality errors",
         "",
         "[thresholds]",
