@@ -255,6 +255,25 @@ def test_one_typo_in_a_column_of_amounts_leaves_it_numbers(tmp_path):
     assert "numbers but for a few cells are tested as categories: tenure" in done.stderr, done.stderr
 
 
+def test_categories_that_differ_by_spaces_look_different_in_the_report(tmp_path):
+    """'  Two year ' and 'Two year' are two categories; the page showed both as "Two year" (HTML
+    folds spaces). Its tables and charts show the hidden spaces as '␣'; the metrics keep the text."""
+    table = _charges(6_000, 37)
+    table.head(4_000).write_csv(tmp_path / "reference.csv")
+    batch = table.tail(2_000).with_columns(
+        contract=pl.when(pl.int_range(pl.len()) < 30).then(pl.lit("  Two year ")).otherwise("contract")
+    )
+    batch.write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    labels = metrics(tmp_path)["columns"]["contract"]["distribution"]["labels"]
+    assert "  Two year " in labels and "Two year" in labels, labels
+    page = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
+    assert ">\u2423\u2423Two year\u2423 \u2605</text>" in page, "the padded label, spaces shown (new: starred)"
+    assert "title>contract = \u2423\u2423Two year\u2423: reference" in page  # the chart's tooltip
+    assert "td.detail { white-space: pre-wrap; }" in (tmp_path / "monitoring" / "report.css").read_text()
+
+
 def test_one_repeat_in_the_reference_leaves_an_identifier_an_identifier(tmp_path):
     """A customer twice in the reference made customer_id 'free text' - untested, and its
     repeats in the batch no longer checked. A few repeats (at most 1%) leave it an identifier."""

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from churnops.monitor.results import Chunks, ColumnDrift, Distribution, TargetDrift
+from churnops.report.formats import visible_spaces
 
 REFERENCE = "#0072B2"
 CURRENT = "#E69F00"
@@ -374,11 +375,12 @@ def nice_ceiling(value: float) -> float:
 
 
 def distribution_rows(distribution: Distribution | None) -> list[tuple[str, float, float, str]]:
-    """Table rows for a categorical distribution: label, reference share, current share, status."""
+    """Table rows for a categorical distribution: label (its hidden spaces shown,
+    :func:`~churnops.report.formats.visible_spaces`), reference share, current share, status."""
     if distribution is None or distribution.kind != "categories":
         return []
     rows = []
     for name, ref, cur in zip(distribution.labels, distribution.reference, distribution.current, strict=True):
         status = "new in current" if ref == 0 and cur > 0 else "gone from current" if cur == 0 and ref > 0 else ""
-        rows.append((name, ref, cur, status))
+        rows.append((visible_spaces(name), ref, cur, status))
     return rows

@@ -31,7 +31,7 @@ from churnops.report.charts import (
     nice_ceiling,
     percent,
 )
-from churnops.report.formats import ShareFormat
+from churnops.report.formats import ShareFormat, visible_spaces
 
 NARROWEST = 300.0
 """px: the plot width at which axis labels must still not collide (a phone, less padding)."""
@@ -376,6 +376,7 @@ def category_bars(column: ColumnDrift, share: ShareFormat) -> FluidChart | None:
     ):
         top = i * row
         status = " (new in current)" if ref == 0 and cur > 0 else " (gone from current)" if cur == 0 and ref > 0 else ""
+        name = visible_spaces(name)
         shown = name if len(name) <= 28 else name[:27] + "…"
         labels.append(Label(0, top + 11, shown + (" ★" if status else ""), "start", 11, INK))
         labels.append(Label(100, top + 11, f"{share(ref)} → {share(cur)}", "end", 10))

@@ -141,6 +141,20 @@ def iso_date(days: float | None) -> str:
 SEPARATORS = re.compile(r"(?<=\w[/\\_.\-])(?=[^/\\_.\-\s])")
 
 
+HIDDEN_SPACES = re.compile(r"^\s+|\s+$|\s{2,}")
+
+
+def visible_spaces(label: str) -> str:
+    """A category label with the spaces a page would hide made visible (``␣``): leading and
+    trailing ones, and runs of them - ``'  Two year '`` is another category than ``'Two year'``,
+    and a page shows both as "Two year".
+
+    >>> visible_spaces("  Two year "), visible_spaces("Two year"), visible_spaces("a  b")
+    ('␣␣Two year␣', 'Two year', 'a␣␣b')
+    """
+    return HIDDEN_SPACES.sub(lambda found: "\u2423" * len(found.group()), label)
+
+
 def breakable(text: object) -> Markup:
     """Escaped text with a line-break opportunity (``<wbr>``) after each ``/ \\ _ - .`` inside a
     word, so long paths and names wrap at their separators instead of mid-word.

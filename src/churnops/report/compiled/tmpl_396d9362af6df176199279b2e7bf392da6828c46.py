@@ -417,7 +417,9 @@ def root(context, missing=missing):
         pass
         yield '  <details class="skipped"><summary>'
         yield escape(environment.finalize(t_6(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'))))
-        yield ' column(s) not tested</summary>\n    <ul>'
+        yield ' '
+        yield escape(environment.finalize(('column' if (t_6(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped')) == 1) else 'columns')))
+        yield ' not tested</summary>\n    <ul>'
         for l_1_s in environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'):
             _loop_vars = {}
             pass
@@ -562,7 +564,9 @@ def root(context, missing=missing):
             pass
             yield '  <details class="skipped"><summary>'
             yield escape(environment.finalize(t_6(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'))))
-            yield ' segment(s) not tested</summary>\n    <ul>'
+            yield ' '
+            yield escape(environment.finalize(('segment' if (t_6(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested')) == 1) else 'segments')))
+            yield ' not tested</summary>\n    <ul>'
             for (l_1_label, l_1_reason) in environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
                 _loop_vars = {}
                 pass
@@ -596,12 +600,18 @@ def root(context, missing=missing):
         yield escape(environment.finalize(t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'detected'))))
         yield ' of '
         yield escape(environment.finalize(t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups'))))
-        yield ' chunk(s) drifted.'
+        yield ' '
+        yield escape(environment.finalize(('chunk' if (t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups')) == 1) else 'chunks')))
+        yield ' drifted.'
         if environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'):
             pass
             yield ' '
             yield escape(environment.finalize(t_9(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'))))
-            yield ' row(s) have no usable time and are in no chunk.'
+            yield ' '
+            yield escape(environment.finalize(('row has' if (environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows') == 1) else 'rows have')))
+            yield ' no usable time and '
+            yield escape(environment.finalize(('is' if (environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows') == 1) else 'are')))
+            yield ' in no chunk.'
         yield '</p>\n'
         if (undefined(name='chunk_chart') if l_0_chunk_chart is missing else l_0_chunk_chart):
             pass
@@ -1081,7 +1091,7 @@ def root(context, missing=missing):
             yield '<li>Fix the data quality problems listed below before trusting the drift results.</li>'
         if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'trigger_written'):
             pass
-            yield '<li>Run <code>churnops pipeline</code> to version this batch with DVC and notify the team (seed stages 3 and 4).</li>'
+            yield '<li>Run <code>churnops pipeline</code> to version this batch with DVC and notify the team.</li>'
     else:
         pass
         yield '    <li>Nothing to do: keep monitoring. The next scheduled run compares the next batch.</li>\n'
@@ -1157,4 +1167,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=139&2=148&3=151&4=154&5=157&6=160&7=163&13=167&14=169&18=173&20=175&21=179&22=181&24=206&26=209&30=224&31=235&32=258&35=273&36=283&37=293&38=296&40=311&41=314&42=316&43=318&44=321&45=325&47=346&50=350&58=368&65=375&71=382&72=386&73=389&74=391&75=395&76=402&77=404&78=406&79=408&80=410&81=412&87=416&88=419&89=421&92=432&94=436&95=438&98=442&99=448&100=451&102=455&103=458&105=462&106=491&111=508&112=510&115=514&116=522&119=525&121=533&122=537&130=561&131=564&132=566&137=577&138=579&141=583&142=606&143=611&148=614&159=628&161=631&163=634&165=636&166=650&167=655&171=667&173=681&174=683&175=687&179=698&181=701&182=707&185=709&187=712&188=718&189=722&193=747&194=750&198=771&199=773&200=777&201=790&203=794&210=810&211=815&212=819&213=822&214=830&216=865&217=870&218=873&222=898&223=902&225=912&228=916&232=919&233=923&237=938&242=949&243=953&247=963&259=974&260=995&261=997&265=1001&266=1005&276=1028&279=1031&280=1037&287=1046&288=1048&289=1055&290=1057&291=1060&292=1063&293=1068&294=1073&295=1076&296=1079&297=1082&302=1089&303=1091&310=1100&311=1118&312=1128&313=1134&314=1150&315=1152&320=1156'
+debug_info = '1=139&2=148&3=151&4=154&5=157&6=160&7=163&13=167&14=169&18=173&20=175&21=179&22=181&24=206&26=209&30=224&31=235&32=258&35=273&36=283&37=293&38=296&40=311&41=314&42=316&43=318&44=321&45=325&47=346&50=350&58=368&65=375&71=382&72=386&73=389&74=391&75=395&76=402&77=404&78=406&79=408&80=410&81=412&87=416&88=419&89=423&92=434&94=438&95=440&98=444&99=450&100=453&102=457&103=460&105=464&106=493&111=510&112=512&115=516&116=524&119=527&121=535&122=539&130=563&131=566&132=570&137=581&138=583&141=587&142=616&143=621&148=624&159=638&161=641&163=644&165=646&166=660&167=665&171=677&173=691&174=693&175=697&179=708&181=711&182=717&185=719&187=722&188=728&189=732&193=757&194=760&198=781&199=783&200=787&201=800&203=804&210=820&211=825&212=829&213=832&214=840&216=875&217=880&218=883&222=908&223=912&225=922&228=926&232=929&233=933&237=948&242=959&243=963&247=973&259=984&260=1005&261=1007&265=1011&266=1015&276=1038&279=1041&280=1047&287=1056&288=1058&289=1065&290=1067&291=1070&292=1073&293=1078&294=1083&295=1086&296=1089&297=1092&302=1099&303=1101&310=1110&311=1128&312=1138&313=1144&314=1160&315=1162&320=1166'
