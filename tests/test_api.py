@@ -334,7 +334,7 @@ def test_a_profile_is_built_once_saved_and_reused_with_the_same_numbers(files, t
         churnops.monitor(reference, current, segments="Customer Segment", drift__chunk_by="size:1000").to_dict()
     )
     # a batch without a column of the profile is refused as the command refuses it
-    with pytest.raises(InputDataError, match="lacks column"):
+    with pytest.raises(InputDataError, match="lacks the column"):
         churnops.monitor(again, current.drop("Balance"))
 
 

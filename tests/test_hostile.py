@@ -81,10 +81,10 @@ def _write_bad(root: Path, case: str) -> tuple[list[str], str]:
         return ["monitor", "--current", "bad.csv"], "bad.csv: not valid UTF-8 text at line"
     if case == "column missing":
         batch.drop("Balance").write_csv(bad)
-        return ["monitor", "--current", "bad.csv"], "bad.csv: current data lacks column(s) Balance"
+        return ["monitor", "--current", "bad.csv"], "bad.csv: current data lacks the column Balance"
     if case == "column renamed":
         batch.rename({"Income": "Revenue"}).write_csv(bad)
-        return ["monitor", "--current", "bad.csv"], "lacks column(s) Income; it has column(s) the reference lacks: Rev"
+        return ["monitor", "--current", "bad.csv"], "lacks the column Income; it has a column the reference lacks: Rev"
     if case == "duplicate names":
         text = (root / BATCH).read_text().replace("Surname", "Balance", 1)
         bad.write_text(text)

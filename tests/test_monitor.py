@@ -189,7 +189,7 @@ def test_missing_and_renamed_columns_are_clear_errors(bank_workspace, cli):
     pl.read_csv(batch).rename({"Balance": "Balnce"}).write_csv(batch)
     result = cli("monitor")
     assert result.exit_code == 2
-    assert "current data lacks column(s) Balance; it has column(s) the reference lacks: Balnce" in result.output
+    assert "current data lacks the column Balance; it has a column the reference lacks: Balnce" in result.output
     assert '[columns] ignored = ["Balance"]' in result.output
     assert not (bank_workspace / "monitoring" / "monitoring_metrics.json").exists()
     pl.DataFrame({"x": [1, 2]}).write_csv(batch)

@@ -193,7 +193,8 @@ def history(
     if output is None:
         echo(text)
         return
-    say(f"history: {len(rows):,} line(s) written to {_written(cfg, text + chr(10), output)}")
+    lines = "line" if len(rows) == 1 else "lines"
+    say(f"history: {len(rows):,} {lines} written to {_written(cfg, text + chr(10), output)}")
 
 
 def _written(cfg: Any, text: str, output: str) -> str:

@@ -106,7 +106,8 @@ def check_schema(profile: ReferenceProfile, columns: list[str]) -> list[str]:
         raise InputDataError(f"the reference and current data have no monitored column in common (reference: {shown})")
     if missing:
         hint = (
-            f"; it has column(s) the reference lacks: {', '.join(extra)} (if one was renamed, give it the "
+            f"; it has {'a column' if len(extra) == 1 else 'columns'} the reference lacks: {', '.join(extra)} "
+            "(if one was renamed, give it the "
             "reference's name)"
             if extra
             else ""
@@ -114,7 +115,8 @@ def check_schema(profile: ReferenceProfile, columns: list[str]) -> list[str]:
         them = "it" if len(missing) == 1 else "them"
         listed = ", ".join(json.dumps(name, ensure_ascii=False) for name in missing)
         raise InputDataError(
-            f"current data lacks column(s) {', '.join(missing)}{hint}; to monitor without {them}, add {them} to "
+            f"current data lacks {'the column' if len(missing) == 1 else 'the columns'} {', '.join(missing)}{hint}; "
+            f"to monitor without {them}, add {them} to "
             f"columns.ignored (in churnops.toml, [columns] ignored = [{listed}])"
         )
     return extra

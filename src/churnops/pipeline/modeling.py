@@ -26,7 +26,14 @@ from churnops.monitor.profile import build_profile
 from churnops.monitor.settings import settings_from_config
 from churnops.monitor.summaries import label_text
 from churnops.pipeline.progress import Progress, heartbeat
-from churnops.pipeline.scoring import MOSTLY_NOT_NUMBERS, model_dates, model_section, store_of, training_date_formats
+from churnops.pipeline.scoring import (
+    MOSTLY_NOT_NUMBERS,
+    input_columns,
+    model_dates,
+    model_section,
+    store_of,
+    training_date_formats,
+)
 
 __all__ = ["feature_spec", "labels_of", "model_section", "pipeline_retrainer", "retrain", "store_of", "train"]
 """``model_section`` and ``store_of`` live in :mod:`churnops.pipeline.scoring`; callers import them from here too."""
@@ -370,7 +377,7 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     train_part, holdout = production.iloc[:-holdout_rows], production.iloc[-holdout_rows:]
     missing = [c for c in spec.columns if c not in production.columns]
     if missing:
-        raise InputDataError(f"{production_path}: lacks the model's input column(s) {', '.join(missing)}")
+        raise InputDataError(f"{production_path}: lacks the model's {input_columns(missing)} {', '.join(missing)}")
     combined = pd.concat([reference, train_part], ignore_index=True)
     pipeline, fit_facts = fit_and_measure(config, combined, spec, config.model.seed, progress)
     fit_facts["date_formats"] = formats

@@ -253,7 +253,9 @@ def _run(
         failures = channel_failures + ([publish_error] if publish_error else [])
         stages[3].outputs = outputs
         stages[3].detail = f"{status} notification" + (
-            f"; {len(channel_failures)} channel(s) failed" if channel_failures else ""
+            f"; {len(channel_failures)} {'channel' if len(channel_failures) == 1 else 'channels'} failed"
+            if channel_failures
+            else ""
         )
         published = stages[0].outputs.get("published")
         if published:

@@ -41,6 +41,11 @@ NPY_HEADER_BYTES = 1 << 16
 NOT_MEASURED = "not measured: the model was not checked"
 
 
+def input_columns(missing: list[str]) -> str:
+    """How a message names the model's missing input columns: one, or several."""
+    return "input column" if len(missing) == 1 else "input columns"
+
+
 def store_of(config: Config) -> registry.Store:
     uri = config.model_tracking_uri()
     artifacts = config.model.artifact_dir
@@ -182,7 +187,7 @@ def score_chunks(
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
-            raise InputDataError(f"the data lacks the model's input column(s) {', '.join(missing)}")
+            raise InputDataError(f"the data lacks the model's {input_columns(missing)} {', '.join(missing)}")
         inputs = chunk.select(columns)
         text = [c for c in columns if c in numerical and inputs.schema[c] == pl.String]
         if text:  # numbers as monitoring reads them (1,234.50, $88): a cell that is not one is missing
@@ -371,7 +376,7 @@ def predict(
         loaded = registry.load_alias(store_of(config), config.model.name, "champion")
     missing = [c for c in loaded.metadata.features.columns if c not in reader.header]
     if missing:
-        raise InputDataError(f"{source}: lacks the model's input column(s) {', '.join(missing)}")
+        raise InputDataError(f"{source}: lacks the model's {input_columns(missing)} {', '.join(missing)}")
     loaded_at = time.perf_counter()
     threshold = loaded.metadata.threshold
 

@@ -889,7 +889,10 @@ def create_app(state: ServiceState) -> Starlette:
             others = sorted(str(key) for key in item if key not in LABEL_KEYS) if isinstance(item, dict) else []
             if others:
                 shown = ", ".join(repr(one_line_short(key, 40)) for key in others[:3])
-                problems.append(f"label {index}: unknown key(s) {shown}; a label holds event_id and label only")
+                problems.append(
+                    f"label {index}: unknown {'key' if len(others) == 1 else 'keys'} {shown}; "
+                    "a label holds event_id and label only"
+                )
             elif not isinstance(event_id, str) or not 0 < len(event_id) <= 128 or not event_id.isprintable():
                 problems.append(f"label {index}: event_id must be the text id of an event")
             elif label not in (0, 1) or isinstance(label, float):

@@ -155,7 +155,8 @@ def start_monitoring(config: Config) -> Monitoring:
                 logger.warning("window %s: its metrics could not be read back", last)
     pending = log.pending()
     if pending:
-        logger.info("evaluating %s window(s) closed before the last stop", len(pending))
+        windows = f"{len(pending):,} window" + ("" if len(pending) == 1 else "s")
+        logger.info("evaluating %s closed before the last stop", windows)
         evaluator.submit(pending)
     evaluator.prune_soon()  # serve.keep_events, serve.keep_inputs; and what a killed service left unsaid
     period = period_seconds(serve.window_period) if serve.window_period else None
