@@ -247,6 +247,8 @@ def test_cli_chunks_json_report_and_finding(files):
     page = (files / "monitoring" / "monitoring_report.html").read_text()
     assert 'id="chunks"' in page and "Over time" in page and "2024-01-22: 1 of" in page
     assert "day" not in document["columns"]  # the time column places rows; it is not tested
+    reasons = {s["name"]: s["reason"] for s in document["skipped_columns"]}
+    assert reasons["day"].startswith("the time column (drift.time_column, --time-column)"), reasons  # not 'ignored'
     # without chunks, nothing about them (and the whole batch's verdict is the same, the time
     # column left out as the chunks leave it)
     plain = churnops(
@@ -256,6 +258,7 @@ def test_cli_chunks_json_report_and_finding(files):
     assert plain.returncode == 0, plain.stderr
     again = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
     assert "chunks" not in again
+    assert {s["name"]: s["reason"] for s in again["skipped_columns"]}["day"] == "ignored by configuration"
     assert again["dataset_drift"]["drifted_columns"] == document["dataset_drift"]["drifted_columns"]
 
 

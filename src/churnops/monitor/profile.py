@@ -380,6 +380,8 @@ class ProfileBuilder:
             if watch is not None and watch.possible and watch.direction and self.rows > 2:
                 role, column_type = "id", "numerical"
                 reason_override: str | None = IDENTIFIER_REASON
+            elif name == self.settings.time_column and declared == "ignored":
+                reason_override = TIME_COLUMN_REASON
             else:
                 reason_override = None
             plan = ColumnPlan(name, role, column_type, declared is not None and name not in self.settings.inferred)
@@ -422,6 +424,10 @@ def _count(sample: NumericalSample | CategoricalSample) -> int:
 
 
 TEXT_REASON = "text column: drift of free text is not tested"
+TIME_COLUMN_REASON = (
+    "the time column (drift.time_column, --time-column): its dates place the rows in periods; a batch of "
+    "other dates than the reference's is not a drift"
+)
 UNKNOWN_REASON = "type could not be inferred (all values missing or unsupported type)"
 
 
