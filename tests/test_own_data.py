@@ -167,6 +167,16 @@ def test_the_quality_line_groups_counts_and_cuts_after_a_whole_example(tmp_path)
     assert len(plan) <= 120, plan
     checks = {(c["check"], c["column"]): c for c in metrics(tmp_path)["data_quality"]["checks"]}
     assert checks[("duplicated_ids", "customer_id")]["message"] == "1,500 repeated identifiers"
+    assert len(checks) == 3 and "more in the report" not in line, (line, sorted(checks))
+    amount = pl.Series([None, None, 9_999.0, 9_999.0, 9_999.0, *batch["amount"][5:]])  # 2 findings of one column
+    batch.with_columns(amount=amount).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    lines = done.stdout.splitlines()
+    line = lines[next(i for i, text in enumerate(lines) if text.startswith("data quality")) + 1]
+    checks = {(c["check"], c["column"]) for c in metrics(tmp_path)["data_quality"]["checks"]}
+    assert {("missing", "amount"), ("out_of_reference_range", "amount")} <= checks, checks
+    # what is left counts findings, a column's second one too (it counted columns: 'and 1 more' for 2)
+    assert line.endswith(f" (and {len(checks) - 3} more in the report)"), (line, sorted(checks))
 
 
 def test_monitor_and_init_agree_on_a_column_unique_in_the_first_rows_only(tmp_path):
@@ -253,6 +263,28 @@ def test_one_typo_in_a_column_of_amounts_leaves_it_numbers(tmp_path):
     (tmp_path / "churnops.toml").unlink()
     done = churnops(tmp_path, "monitor", "-r", "codes.csv", "-p", "batch.csv")
     assert "numbers but for a few cells are tested as categories: tenure" in done.stderr, done.stderr
+
+
+def test_a_batch_of_decimal_commas_is_told_how_to_be_read(tmp_path):
+    """A batch exported with ';' and decimal commas against a reference with points: its amounts
+    were '100% missing or unusable' with no word of the setting that reads them. A single typo
+    ('12,5' among numbers) gets no such advice."""
+    table = _charges(6_000, 35)
+    table.head(4_000).write_csv(tmp_path / "reference.csv")
+    batch = table.tail(2_000).with_columns(pl.col("monthly_charges").cast(pl.String).str.replace(r"\.", ","))
+    batch.write_csv(tmp_path / "batch.csv", separator=";")
+    args = ["monitor", "-r", "reference.csv", "-p", "batch.csv", "--set", "data.current.separator=';'"]
+    done = churnops(tmp_path, *args)
+    advice = "; decimal commas: set data.current.decimal = ','"
+    assert f"monthly_charges: 100% of the values are missing or unusable (reference: 0%){advice}" in done.stdout
+    done = churnops(tmp_path, *args, "--set", "data.current.decimal=','")  # as advised
+    assert done.returncode == 0 and "monthly_charges" not in done.stdout, done.stdout
+    typo = table.tail(2_000).with_columns(pl.col("monthly_charges").cast(pl.String))
+    typo.with_columns(
+        monthly_charges=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("12,5")).otherwise("monthly_charges")
+    ).write_csv(tmp_path / "batch.csv", separator=";")
+    done = churnops(tmp_path, *args)
+    assert "monthly_charges: 1 value is not a number, e.g. '12,5'" in done.stdout and advice not in done.stdout
 
 
 def test_categories_that_differ_by_spaces_look_different_in_the_report(tmp_path):
@@ -390,6 +422,40 @@ def test_a_broken_configuration_is_still_named_as_toml(tmp_path):
     (tmp_path / "churnops.toml").write_text("[thresholds]\ndataset_drift = 0.5, 0.6\n")
     done = churnops(tmp_path, "monitor", "-c", "churnops.toml")
     assert done.returncode == 2 and "not valid TOML" in done.stderr, done.stderr
+
+
+def test_the_reports_command_repeats_the_run_with_its_options(own):
+    """The report's 'Reproduce this run' named the two files only: run again, it dropped the
+    target (tested as a feature), the --set options (a Latin-1 file failed) and the configuration
+    file found in the folder. It names them, with secrets hidden, and repeats the run."""
+    import html
+    import re
+    import shlex
+
+    (own / "churnops.toml").write_text("[thresholds]\ndataset_drift = 0.5\n")
+    args = ["monitor", "--reference", "mine.csv", "--current", "batch.csv", "-t", "churned"]
+    args += ["--set", "drift.num_threshold=0.2", "--set", "model.tracking_uri=http://svc:Hunter22pw@127.0.0.1:9/x"]
+    done = churnops(own, *args)
+    assert done.returncode == 0, done.stderr
+    assert "config:  churnops.toml" in done.stdout.splitlines(), done.stdout  # found in the folder: said
+    first = metrics(own)
+    page = (own / "monitoring" / "monitoring_report.html").read_text()
+    shown = html.unescape(re.search(r"Reproduce this run: <code>(.*?)</code>", page).group(1).replace("<wbr>", ""))
+    leaks = [page[max(0, m.start() - 200) : m.end()] for m in re.finditer("Hunter22pw", page)]
+    assert not leaks and "--config churnops.toml" in shown and "-t " not in shown, (leaks, shown)
+    assert "--target churned" in shown and "--set drift.num_threshold=0.2" in shown, shown
+    words = shlex.split(shown)
+    assert words[:2] == ["churnops", "monitor"]
+    done = churnops(own, *words[1:])
+    assert done.returncode == 0, done.stderr
+    again = metrics(own)
+    assert again["target_drift"]["column"] == first["target_drift"]["column"] == "churned"
+    assert {k: v["drift_score"] for k, v in again["columns"].items()} == {
+        k: v["drift_score"] for k, v in first["columns"].items()
+    }
+    assert again["dataset_drift"] == first["dataset_drift"]
+    (own / "churnops.toml").unlink()
+    assert "config:" not in churnops(own, *args).stdout
 
 
 def test_the_bank_defaults_are_named_once_and_a_label_is_suggested(own):

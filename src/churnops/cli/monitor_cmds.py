@@ -24,6 +24,7 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         "-e",
+        metavar="<name>",
         help="native (default), dask (partitions on a Dask cluster; churnops[dask]), spark (tables read and "
         "summarized by Spark: files, folders of parts, table:NAME; churnops[spark] and Java 17) "
         "or evidently (churnops[evidently]) [config: monitor.engine].",
@@ -33,6 +34,7 @@ ModeOption = Annotated[
     str | None,
     typer.Option(
         "--mode",
+        metavar="<mode>",
         help="exact (every value: Evidently's numbers), streaming (bounded summaries) or auto: exact up to "
         "monitor.exact_max_rows rows (5,000,000) per dataset [default: auto].",
     ),
@@ -41,6 +43,7 @@ VerdictOption = Annotated[
     str | None,
     typer.Option(
         "--verdict",
+        metavar="<name>",
         help="How a column is decided: evidently (its test against its threshold, Evidently's rule) or "
         "calibrated (a test whose false-alarm rate is known at any size, adjusted across columns at "
         "drift.fdr 0.05; changes smaller than drift.min_effect 0.02 are reported, not alarmed) "
@@ -51,6 +54,7 @@ SegmentOption = Annotated[
     list[str] | None,
     typer.Option(
         "--segment",
+        metavar="<column>",
         help="Also test every column inside each value of this column (repeatable), e.g. --segment "
         "'Customer Segment'. A segment is tested when it has drift.min_segment_rows rows (200) on both sides "
         "and flagged when its share of drifted columns exceeds thresholds.dataset_drift (0.1). Implies "
@@ -70,6 +74,7 @@ ChunkByOption = Annotated[
     str | None,
     typer.Option(
         "--chunk-by",
+        metavar="<period:N|size:N>",
         help="Also cut the batch into chunks, each compared with the whole reference: period:1w (one per week "
         "of --time-column; h, d, w, mo, q, y) or size:5000 (runs of rows in file order). A chunk is tested "
         "with drift.min_chunk_rows rows (200); native and dask engines, and spark for a batch file "
@@ -79,24 +84,29 @@ ChunkByOption = Annotated[
 TimeColumnOption = Annotated[
     str | None,
     typer.Option(
-        "--time-column", help="The column of dates that places each row in a period [config: drift.time_column]."
+        "--time-column",
+        metavar="<column>",
+        help="The column of dates that places each row in a period [config: drift.time_column].",
     ),
 ]
 TimeFormatOption = Annotated[
     str | None,
     typer.Option(
         "--time-format",
+        metavar="<format>",
         help="How --time-column's dates are written, e.g. '%m/%d/%Y', when they read both day first and month "
         "first (default: ISO 8601 and the common formats) [config: drift.time_format].",
     ),
 ]
 JobsOption = Annotated[
-    int | None, typer.Option("--jobs", "-j", min=0, help="Threads for the columns of a chunk; 0 = one per core.")
+    int | None,
+    typer.Option("--jobs", "-j", min=0, metavar="<n>", help="Threads for the columns of a chunk; 0 = one per core."),
 ]
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
+        metavar="<address>",
         help="Dask scheduler address (tcp://host:8786) for --engine dask; default: a local cluster. A cluster "
         "needs CHURNOPS_ALLOW_ENGINE_CODE=1 in the environment (its results are unpickled here).",
     ),
@@ -105,6 +115,7 @@ SparkMasterOption = Annotated[
     str | None,
     typer.Option(
         "--spark-master",
+        metavar="<url>",
         help="Spark master for --engine spark: local[4], spark://host:7077, yarn, k8s://...; default: "
         "local[--jobs] on this machine; other than local needs CHURNOPS_ALLOW_ENGINE_CODE=1 "
         "[config: monitor.spark_master; other settings: [spark.conf]].",
@@ -115,6 +126,7 @@ ReferenceOption = Annotated[
     typer.Option(
         "--reference",
         "-r",
+        metavar="<file|url>",
         help="Reference table: a CSV or Parquet file, or an s3://, gs://, az:// URL of one object or of a prefix "
         "of parts; used whole unless --reference-rows is given.",
     ),
@@ -123,9 +135,10 @@ ReferenceRowsOption = Annotated[
     str | None,
     typer.Option(
         "--reference-rows",
+        metavar="<start:end>",
         help=(
-            "Row window START:END of the reference (default: data.reference_rows, 0:20000 of the embedded data; "
-            "a file given with --reference is read whole)."
+            "Row window START:END of the reference (default: data.reference_rows; a file given with --reference "
+            "is read whole; the embedded data's reference is its rows 0:20000)."
         ),
     ),
 ]
@@ -141,6 +154,7 @@ def monitor(
         typer.Option(
             "--current",
             "-p",
+            metavar="<file|url>",
             help="Batch to check: a file, or an object-storage URL like --reference (one Parquet object is read "
             "in place, by byte ranges) [default: paths.production, fetched first from paths.production_url when "
             "that is set].",
@@ -242,6 +256,24 @@ def monitor(
             use_cache=not no_cache,
             reference_label=reference_label,
             current_label=current_label,
+            options=_options_again(
+                cfg,
+                config,
+                sets,
+                [
+                    ("--target", target),
+                    *(("--id", name) for name in ids or ()),
+                    ("--mode", mode),
+                    ("--verdict", verdict),
+                    *(("--segment", name) for name in segment or ()),
+                    ("--multivariate", multivariate),
+                    ("--chunk-by", chunk_by),
+                    ("--time-column", time_column),
+                    ("--time-format", time_format),
+                    ("--spark-master", spark_master),
+                    ("--scheduler", scheduler),
+                ],
+            ),
         )
         with staged_progress() as progress:
             outcome = run_monitoring(
@@ -249,6 +281,8 @@ def monitor(
             )
     for line in summary_lines(outcome):
         say(line)
+    if cfg.source is not None:  # a churnops.toml found in the folder decides too: never silently
+        say(f"config:  {_shown_path(Path(cfg.source))}")
     if run_id_file is not None:
         from churnops.data.files import atomic_write_bytes
         from churnops.errors import OutputWriteError
@@ -342,7 +376,7 @@ def summary_lines(outcome: Any) -> list[str]:
     if target is None and unlabelled:
         lines.append(f"target {unlabelled}: not in this batch (no labels yet): its rate is not compared")
     elif target is None:
-        lines.append("target: none (no target column in these data; --target COLUMN names it)")
+        lines.append("target: none named (--target COLUMN names the label, whose rate is then compared)")
     elif target.reference_rate is not None and target.current_rate is not None:
         lines.append(
             f"target {target.rate_name}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "
@@ -387,6 +421,34 @@ def summary_lines(outcome: Any) -> list[str]:
     return lines
 
 
+def _options_again(
+    cfg: Any, config: Path | None, sets: list[str] | None, given: list[tuple[str, Any]]
+) -> tuple[str, ...]:
+    """The options of this run that decide its result, for the report's command that repeats it:
+    the configuration file it read (named even when found in the current folder, which the command
+    may not be run from), each ``--set`` and each option given."""
+    options: list[str] = []
+    source = cfg.source if cfg.source is not None else config
+    if source is not None:
+        options += ["--config", _shown_path(Path(source))]
+    for text in sets or ():
+        options += ["--set", text]
+    for flag, value in given:
+        if value is True:
+            options.append(flag)
+        elif value not in (None, False, ""):
+            options += [flag, str(value)]
+    return tuple(options)
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it, else absolute."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (OSError, ValueError):
+        return str(path.resolve())
+
+
 QUALITY_SHOWN = 3
 """Quality checks the terminal shows under the quality line (the report and the metrics have all)."""
 
@@ -414,7 +476,8 @@ def _quality_lines(result: Any) -> list[str]:
         (f"{one_line_short(c.column, 40)}: " if c.column else "") + examples_cut(c.message, 120)
         for c in checks[:QUALITY_SHOWN]
     ]
-    more = f" (and {len(checks) - QUALITY_SHOWN} more in the report)" if len(checks) > QUALITY_SHOWN else ""
+    rest = len(found) - min(len(checks), QUALITY_SHOWN)  # every finding not shown, a column's second one too
+    more = f" (and {rest:,} more in the report)" if rest else ""
     return ["  " + "; ".join(shown) + more]
 
 

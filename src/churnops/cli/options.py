@@ -12,6 +12,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="<file>",
         help="Configuration file (default: ./churnops.toml if present, else built-in defaults).",
         dir_okay=False,
     ),
@@ -29,13 +30,20 @@ SetOption = Annotated[
 TargetOption = Annotated[
     str | None,
     typer.Option(
-        "--target", "-t", help="The label column (e.g. churned) [config: columns.target, default 'Churn Flag']."
+        "--target",
+        "-t",
+        metavar="<column>",
+        help="The label column (e.g. churned) [config: columns.target, default 'Churn Flag'].",
     ),
 ]
 
 IdOption = Annotated[
     list[str] | None,
-    typer.Option("--id", help="An identifier column: checked for repeats, never tested for drift (repeatable)."),
+    typer.Option(
+        "--id",
+        metavar="<column>",
+        help="An identifier column: checked for repeats, never tested for drift (repeatable).",
+    ),
 ]
 
 NoWaitOption = Annotated[

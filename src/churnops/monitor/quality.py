@@ -10,6 +10,8 @@ reference does not have or has no value of - are reported but do not lower the s
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,6 +34,27 @@ reference) fails the data quality check on its own."""
 
 def _share(count: int, rows: int) -> float:
     return count / rows if rows else 0.0
+
+
+DECIMAL_COMMA_ADVICE = "; decimal commas: set data.current.decimal = ','"
+"""Said of a batch's numerical column whose cells are mostly numbers written with a decimal comma."""
+_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:[. ]\d{3})*,\d+|[+-]?\d+,\d+")
+
+
+def _commas_mostly(sample: NumericalSample | CategoricalSample, examples: Sequence[object]) -> bool:
+    """Whether most of a numerical column's cells are not numbers and each example of them is a
+    number written with a decimal comma (:func:`_decimal_commas`)."""
+    return sample.unparsable >= sample.count and _decimal_commas(examples)
+
+
+def _decimal_commas(examples: Sequence[object]) -> bool:
+    """Whether every example of a numerical column's cells that are not numbers is a number written
+    with a decimal comma (``'75,18'``, ``'1.234,5'``): the batch is then likely written so.
+
+    >>> _decimal_commas(["75,18", "1.234,5"]), _decimal_commas(["75,18", "n/a"]), _decimal_commas([])
+    (True, False, False)
+    """
+    return bool(examples) and all(isinstance(x, str) and _DECIMAL_COMMA.fullmatch(x.strip()) for x in examples)
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -105,13 +128,15 @@ def _column_checks(
     before = 0.0
     if reference is not None and reference.rows:
         before = (reference.missing + reference.unparsable + getattr(reference, "infinite", 0)) / reference.rows
+    commas = tally.profile.plan.column_type == "numerical" and _commas_mostly(sample, tally.unparsable_examples)
+    advice = DECIMAL_COMMA_ADVICE if commas else ""
     if rows and unusable / rows >= MOSTLY_UNUSABLE and unusable / rows - before >= MOSTLY_UNUSABLE / 2:
         # one column gone bad must fail the quality check, however many healthy columns average it out
         add(
             "mostly_unusable",
             "error",
             unusable,
-            f"{unusable / rows:.0%} of the values are missing or unusable (reference: {before:.0%})",
+            f"{unusable / rows:.0%} of the values are missing or unusable (reference: {before:.0%}){advice}",
         )
     if sample.missing:
         add(
@@ -134,7 +159,8 @@ def _column_checks(
             "error",
             sample.unparsable,
             f"{sample.unparsable:,} {_plural(sample.unparsable, 'value is', 'values are')} not {expected}"
-            + (f", e.g. {shown}" if shown else ""),
+            + (f", e.g. {shown}" if shown else "")
+            + advice,
         )
     if isinstance(sample, NumericalSample):
         if sample.infinite:

@@ -26,6 +26,7 @@ from churnops.pipeline.outputs import OutputTransaction
 from churnops.pipeline.progress import Progress
 from churnops.pipeline.reference import ReferenceSource, get_reference_profile
 from churnops.pipeline.workspace import record_history, workspace
+from churnops.redact import redact
 from churnops.report.html import ReportContext, render_reports, report_stylesheet
 from churnops.report.metrics import metrics_document, render_metrics_json, render_trigger
 
@@ -48,6 +49,9 @@ class MonitorRequest:
     """How the reference is named in the outputs when ``reference`` is a local copy (its URL)."""
     current_label: str | None = None
     """How the batch is named in the outputs when ``current`` is a local copy (its URL)."""
+    options: tuple[str, ...] = ()
+    """The command-line options beside the files that decided this run (``--config``, ``--set``,
+    ``--target``...), as the report's command that repeats it names them."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +314,7 @@ def reproduce_command(request: MonitorRequest, source: ReferenceSource, current:
         parts += ["--reference-rows", f"{source.row_range[0]}:{source.row_range[1]}"]
     if engine != "native":
         parts += ["--engine", engine]
+    parts += [redact(option) for option in request.options]
     return " ".join(_shell_quote(part) for part in parts)
 
 
