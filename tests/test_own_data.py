@@ -490,8 +490,19 @@ def test_target_flag_tests_the_label_and_not_as_a_feature(own):
 def test_a_target_that_is_not_there_is_an_error_naming_the_columns(own):
     done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv", "--target", "chruned")
     assert done.returncode == 2
-    assert done.stderr.strip().startswith("error: columns.target: 'chruned' is not a column of mine.csv")
-    assert "churned" in done.stderr
+    said = done.stderr.strip()
+    assert said.startswith("error: columns.target: 'chruned' (did you mean 'churned'?) is not a column of mine.csv")
+    assert "(its columns: row, signup, age, spend, plan, churned)" in said, said
+    done = churnops(own, "monitor", "--reference", "mine.csv", "--current", "batch.csv", "--target", "Churned")
+    assert "error: columns.target: 'Churned' (did you mean 'churned'?)" in done.stderr, done.stderr
+
+
+def test_your_reference_without_a_batch_asks_for_the_batch(own):
+    """-r without -p said "no production batch yet: run 'churnops generate' first", the embedded
+    demo's step, to a user with their own files."""
+    done = churnops(own, "monitor", "--reference", "mine.csv")
+    assert done.returncode == 2 and "generate" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: no batch to check: give it with --current FILE (or -p FILE;"), done.stderr
 
 
 def test_an_identifier_that_is_not_there_is_an_error_naming_the_columns(own):
@@ -560,6 +571,22 @@ def test_init_leaves_row_numbers_out_as_monitor_does_without_it(tmp_path):
         checks = metrics(tmp_path)["data_quality"]["checks"]
         found[configured] = {(c["check"], c["column"]): c["count"] for c in checks if c["check"] == "duplicated_ids"}
     assert found[True] == found[False] == {("duplicated_ids", "customer_id"): 3}, found
+
+
+def test_init_says_what_the_batch_lacks(own):
+    """init -p took a batch without one of the reference's columns and said 'next: run churnops
+    monitor', which then stopped on it."""
+    pl.read_csv(own / "batch.csv").drop("plan").with_columns(promo=pl.lit(1)).write_csv(own / "less.csv")
+    done = churnops(own, "init", "--reference", "mine.csv", "--current", "less.csv")
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stdout.splitlines() if line.startswith("NOTICE")]
+    assert said == [
+        "NOTICE: less.csv lacks the column plan of mine.csv: monitor stops on a batch without it - give one with it, "
+        "or list it in columns.ignored",
+        "NOTICE: less.csv has a column mine.csv lacks, never tested: promo",
+    ], done.stdout
+    done = churnops(own, "init", "--reference", "mine.csv", "--current", "batch.csv", "-o", "two.toml")
+    assert "NOTICE" not in done.stdout, done.stdout
 
 
 def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_path):

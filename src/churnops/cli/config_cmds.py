@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,6 +116,8 @@ def init(
         kinds.setdefault(guess.kind, []).append(guess.name)
     say(f"{output}: {len(guesses)} columns - " + "; ".join(f"{k} {', '.join(v)}" for k, v in kinds.items()))
     say(f"target: {chosen}" if chosen else "target: none guessed (set columns.target, or --target)")
+    if current is not None:
+        _say_batch_columns(reference, current, dialect, guesses, chosen)
     if table_format(reference) == "csv":
         from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, SAMPLE_ROWS, decimal_comma_columns, sample_frame
 
@@ -140,3 +142,38 @@ def init(
     if output != Path("churnops.toml"):  # found in the current folder only by that name
         command += f" -c {shlex.quote(str(output))}"
     say(f"next: check {output}, then run '{command}{'' if current else ' --current YOUR_BATCH.csv'}'")
+
+
+def _say_batch_columns(reference: Path, current: Path, dialect: Any, guesses: list[Any], target: str | None) -> None:
+    """A NOTICE for the reference's columns that the batch lacks - monitor would stop on them -
+    and for the batch's columns that the reference lacks (never tested)."""
+    from churnops.data.io import TableReader
+    from churnops.errors import ChurnopsError
+
+    try:
+        header = TableReader(current, dialect=dialect).header
+    except ChurnopsError:
+        return  # monitor says what is wrong with the batch
+    left_out = {"id", "row number", "text"}
+    needed = [g.name for g in guesses if g.kind not in left_out and g.name != target]
+    missing = [name for name in needed if name not in header]
+    extra = [name for name in header if name not in {g.name for g in guesses}]
+    if missing:
+        say(
+            f"NOTICE: {current} lacks {'the column' if len(missing) == 1 else 'the columns'} {_listed(missing)} of "
+            f"{reference}: monitor stops on a batch without {'it' if len(missing) == 1 else 'them'} - give one "
+            f"with {'it' if len(missing) == 1 else 'them'}, or list {'it' if len(missing) == 1 else 'them'} in "
+            "columns.ignored"
+        )
+    if extra:
+        say(f"NOTICE: {current} has {'a column' if len(extra) == 1 else 'columns'} {reference} lacks, never "
+            f"tested: {_listed(extra)}")  # fmt: skip
+
+
+def _listed(names: list[str]) -> str:
+    """Column names for a one-line notice: at most eight, each on one line, then how many more."""
+    from churnops.escape import one_line_short
+
+    return ", ".join(one_line_short(name, 40) for name in names[:8]) + (
+        f" and {len(names) - 8} more" if len(names) > 8 else ""
+    )

@@ -236,6 +236,13 @@ def monitor(
     )
     if reference is None and not cfg.paths.reference_url:
         require_made(cfg.resolve(cfg.paths.reference), "reference dataset", "churnops data init", "--reference")
+    if current is None and not cfg.paths.production_url and reference is not None:  # your own data
+        batch = cfg.resolve(cfg.paths.production)
+        if not batch.exists():
+            raise ConfigError(
+                f"no batch to check: give it with --current FILE (or -p FILE; paths.production, {batch}, "
+                "does not exist)"
+            )
     if current is None and not cfg.paths.production_url:
         require_made(cfg.resolve(cfg.paths.production), "production batch", "churnops generate", "--current")
     if run_id_file is not None:
