@@ -306,6 +306,27 @@ def test_categories_that_differ_by_spaces_look_different_in_the_report(tmp_path)
     assert "td.detail { white-space: pre-wrap; }" in (tmp_path / "monitoring" / "report.css").read_text()
 
 
+def test_a_batch_of_dates_written_the_other_way_round_is_said(tmp_path):
+    """A reference of day-first dates and a batch written month first: 60% 'unusable', and the
+    other 40% (days of 12 or less) read with day and month swapped, said nowhere."""
+    rng = np.random.default_rng(39)
+    days = np.datetime64("2018-01-01") + rng.integers(0, 2000, 8_000).astype("timedelta64[D]")
+    table = _charges(8_000, 39)
+    written = [(str(d)[8:10], str(d)[5:7], str(d)[:4]) for d in days]
+    table.head(6_000).with_columns(signup=pl.Series([f"{d}/{m}/{y}" for d, m, y in written[:6_000]])).write_csv(
+        tmp_path / "reference.csv"
+    )
+    table.tail(2_000).with_columns(signup=pl.Series([f"{m}/{d}/{y}" for d, m, y in written[6_000:]])).write_csv(
+        tmp_path / "batch.csv"
+    )
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    checks = metrics(tmp_path)["data_quality"]["checks"]
+    said = {c["check"]: c["message"] for c in checks if c["column"] == "signup"}
+    for check in ("mostly_unusable", "unparsable"):
+        assert "; written month first? (" in said[check] and "; the reference: day first)" in said[check], said
+    assert "signup: " in done.stdout and "written month first?" in done.stdout, done.stdout
+
+
 def test_one_repeat_in_the_reference_leaves_an_identifier_an_identifier(tmp_path):
     """A customer twice in the reference made customer_id 'free text' - untested, and its
     repeats in the batch no longer checked. A few repeats (at most 1%) leave it an identifier."""

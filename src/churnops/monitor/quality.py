@@ -41,6 +41,28 @@ DECIMAL_COMMA_ADVICE = "; decimal commas: set data.current.decimal = ','"
 _DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:[. ]\d{3})*,\d+|[+-]?\d+,\d+")
 
 
+DATE_ORDERS = {"day-first": "month first", "month-first": "day first"}
+_NUMERIC_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:[ T].*)?")
+
+
+def _other_order(way: str, examples: Sequence[object]) -> str:
+    """Advice for a date column read ``way`` (``day-first``) whose cells that are not dates are
+    all written the other way round (``12/31/2024`` where 31/12/2024 is read): the batch's other
+    dates, 12 or less on both sides, are then likely read with day and month swapped.
+
+    >>> _other_order("day-first", ["12/31/2024", "01/13/2025"])
+    '; written month first? (12/31/2024; the reference: day first)'
+    >>> _other_order("day-first", ["31/12/2024"]), _other_order("day-first", ["soon"]), _other_order("day-first", [])
+    ('', '', '')
+    """
+    found = [_NUMERIC_DATE.fullmatch(x.strip()) if isinstance(x, str) else None for x in examples]
+    month_at = 2 if way == "day-first" else 1  # the part read as the month, over 12 in a date written the other way
+    if not found or not all(m is not None and int(m.group(month_at)) > 12 for m in found):
+        return ""
+    other = DATE_ORDERS[way]
+    return f"; written {other}? ({str(examples[0]).strip()}; the reference: {way.replace('-', ' ')})"
+
+
 def _commas_mostly(sample: NumericalSample | CategoricalSample, examples: Sequence[object]) -> bool:
     """Whether most of a numerical column's cells are not numbers and each example of them is a
     number written with a decimal comma (:func:`_decimal_commas`)."""
@@ -130,6 +152,8 @@ def _column_checks(
         before = (reference.missing + reference.unparsable + getattr(reference, "infinite", 0)) / reference.rows
     commas = tally.profile.plan.column_type == "numerical" and _commas_mostly(sample, tally.unparsable_examples)
     advice = DECIMAL_COMMA_ADVICE if commas else ""
+    if tally.profile.plan.column_type == "datetime" and settings.date_format(name) in DATE_ORDERS:
+        advice = _other_order(settings.date_format(name) or "", tally.unparsable_examples)
     if rows and unusable / rows >= MOSTLY_UNUSABLE and unusable / rows - before >= MOSTLY_UNUSABLE / 2:
         # one column gone bad must fail the quality check, however many healthy columns average it out
         add(

@@ -245,12 +245,14 @@ def check_target_present(config: Config, path: Path, header: list[str]) -> None:
     by_case = {name.casefold(): name for name in header}
     if target and target not in header and "target" in config.columns.model_fields_set:
         shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
-        raise ConfigError(f"columns.target: {_named(target, by_case)} is not a column of {path} (its columns: {shown})")
+        raise ConfigError(
+            f"columns.target: {_named(target, by_case, True)} is not a column of {path} (its columns: {shown})"
+        )
     missing = [name for name in config.columns.id if name not in header]
     if missing and "id" in config.columns.model_fields_set:
         shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
         verb = "is not a column" if len(missing) == 1 else "are not columns"
-        named = ", ".join(_named(n, by_case) for n in missing)
+        named = ", ".join(_named(n, by_case, True) for n in missing)
         raise ConfigError(f"columns.id: {named} {verb} of {path} (its columns: {shown})")
 
 
@@ -402,18 +404,18 @@ def _names(names: list[str]) -> str:
     )
 
 
-def _named(name: str, by_case: dict[str, str]) -> str:
+def _named(name: str, by_case: dict[str, str], close: bool = False) -> str:
     """A configured column the data lacks, with the column it likely meant (``by_case``: the
-    data's columns by their case-folded names): the same letters in another case, else a close
-    spelling.
+    data's columns by their case-folded names): the same letters in another case, else (``close``)
+    a close spelling.
 
-    >>> _named("Churn", {"churn": "churn"}), _named("chruned", {"churned": "churned"}), _named("x", {"age": "age"})
+    >>> _named("Churn", {"churn": "churn"}), _named("chruned", {"churned": "churned"}, True), _named("x", {"age": "a"})
     ("'Churn' (did you mean 'churn'?)", "'chruned' (did you mean 'churned'?)", "'x'")
     """
     import difflib
 
     meant = by_case.get(name.casefold())
-    if meant is None:
-        close = difflib.get_close_matches(name.casefold(), list(by_case), n=1, cutoff=0.8)
-        meant = by_case[close[0]] if close else None
+    if meant is None and close:
+        found = difflib.get_close_matches(name.casefold(), list(by_case), n=1, cutoff=0.8)
+        meant = by_case[found[0]] if found else None
     return f"{name!r} (did you mean {meant!r}?)" if meant is not None else repr(name)
