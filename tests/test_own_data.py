@@ -242,7 +242,7 @@ def test_one_typo_in_a_column_of_amounts_leaves_it_numbers(tmp_path):
     assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
     assert (
         "NOTICE: numbers but for a few cells are tested as numbers (those cells count as not numbers): "
-        "monthly_charges (1 of 5,000 cells in the first rows is not a number, e.g. '12,5'); to test them as "
+        "monthly_charges (1 of 10,000 cells in the first rows is not a number, e.g. '12,5'); to test them as "
         "categories instead: --set \"columns.categorical=['monthly_charges']\""
     ) in done.stderr, done.stderr
     column = metrics(tmp_path)["columns"]["monthly_charges"]
@@ -263,6 +263,12 @@ def test_one_typo_in_a_column_of_amounts_leaves_it_numbers(tmp_path):
     (tmp_path / "churnops.toml").unlink()
     done = churnops(tmp_path, "monitor", "-r", "codes.csv", "-p", "batch.csv")
     assert "numbers but for a few cells are tested as categories: tenure" in done.stderr, done.stderr
+    amounts = codes.with_columns(tenure=(pl.col("monthly_charges") * 30).round(0).cast(pl.Int64).cast(pl.String))
+    amounts.with_columns(
+        tenure=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("12,5")).otherwise("tenure")
+    ).write_csv(tmp_path / "amounts.csv")  # whole numbers, but more values than codes have: a measure
+    done = churnops(tmp_path, "monitor", "-r", "amounts.csv", "-p", "batch.csv")
+    assert "numbers but for a few cells are tested as numbers (those cells count as not numbers): tenure" in done.stderr
 
 
 def test_a_batch_of_decimal_commas_is_told_how_to_be_read(tmp_path):
@@ -327,6 +333,58 @@ def test_a_batch_of_dates_written_the_other_way_round_is_said(tmp_path):
     assert "signup: " in done.stdout and "written month first?" in done.stdout, done.stdout
 
 
+@pytest.mark.parametrize(
+    "written, at",
+    [
+        ("{:.2f}", 6_999),  # beyond the first 5,000 rows, within the 10,000 the reader types a column from
+        ("${:.2f}", 2),
+        ("{:.1f}%", 2),
+        ("{:.3e}", 2),
+    ],
+)
+def test_a_typo_among_amounts_anywhere_leaves_them_numbers(tmp_path, written, at):
+    """A typo in rows 5,001-10,000 (which the reader sees, the inference did not), or among
+    amounts written with a currency or percent sign or in scientific notation, left the column
+    thousands of categories, said nowhere, and a batch of the same data raised an ALERT."""
+    rng = np.random.default_rng(41)
+    values = [written.format(x) for x in rng.gamma(2.0, 30.0, 30_000)]
+    values[at] = "12,5"
+    frame = pl.DataFrame({"customer_id": np.arange(30_000) + 10**6, "balance": values})
+    frame.head(22_000).write_csv(tmp_path / "reference.csv")
+    batch = pl.DataFrame({"customer_id": np.arange(5_000) + 2 * 10**6, "balance": values[22_000:27_000]})
+    batch.with_columns(balance=pl.col("balance").str.replace("12,5", "1", literal=True)).write_csv(
+        tmp_path / "batch.csv"
+    )
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
+    column = metrics(tmp_path)["columns"]["balance"]
+    assert column["type"] == "numerical" and column["reference"]["unparsable"] == 1, column
+    done = churnops(tmp_path, "init", "-r", "reference.csv", "-p", "batch.csv")
+    assert 'numerical = ["balance"]' in (tmp_path / "churnops.toml").read_text() or at >= 5_000, done.stdout
+
+
+def test_an_identifier_is_decided_on_inits_rows_either_way(tmp_path):
+    """4-5% of empty cells, more of them in the first rows (over 5%): init (its 50,000 rows) said
+    identifier, monitor tested the column as numbers, and a batch of new customers raised an ALERT."""
+    rng = np.random.default_rng(43)
+    ids = (np.arange(30_000) + 1).astype(float)
+    ids[rng.choice(30_000, 1_200, replace=False)] = np.nan  # 4%, and about 200 more in the first rows
+    ids[:600] = np.where(np.arange(600) % 3 == 0, np.nan, ids[:600])  # more empty cells in the first rows
+    frame = pl.DataFrame({"customer_id": ids, "spend": rng.gamma(2.0, 80.0, 30_000)}).with_columns(
+        pl.col("customer_id").fill_nan(None).cast(pl.Int64)
+    )
+    frame.write_csv(tmp_path / "reference.csv")
+    pl.DataFrame({"customer_id": np.arange(3_000) + 900_000, "spend": rng.gamma(2.0, 80.0, 3_000)}).write_csv(
+        tmp_path / "batch.csv"
+    )
+    assert frame.head(10_000)["customer_id"].null_count() > 500  # more than 5% in the first rows
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout
+    assert "identifiers, not tested for drift: customer_id" in done.stderr, done.stderr
+    done = churnops(tmp_path, "init", "-r", "reference.csv")
+    assert 'id = ["customer_id"]' in (tmp_path / "churnops.toml").read_text(), done.stdout
+
+
 def test_one_repeat_in_the_reference_leaves_an_identifier_an_identifier(tmp_path):
     """A customer twice in the reference made customer_id 'free text' - untested, and its
     repeats in the batch no longer checked. A few repeats (at most 1%) leave it an identifier."""
@@ -370,13 +428,13 @@ def test_an_identifier_with_a_few_empty_cells_is_still_an_identifier(tmp_path):
 
 
 def test_numbers_but_for_a_cell_with_digits_are_said_to_be_tested_as_categories(tmp_path):
-    """One '12,5' among 3,000 whole numbers left the column text, tested as 121 categories, with
-    nothing said (one more column drifted on a typo). It stays categories - as Evidently reads it,
-    and rightly for codes - and a NOTICE says so with the setting that tests it as numbers, which
-    then counts the cell as not a number."""
+    """One '12,5' among 3,000 whole numbers of at most 100 values left the column text, tested as
+    101 categories, with nothing said (one more column drifted on a typo). It stays categories - as
+    Evidently reads it, and rightly for codes - and a NOTICE says so with the setting that tests it
+    as numbers, which then counts the cell as not a number."""
     rng = np.random.default_rng(13)
     n = 3000
-    tenure = [str(v) for v in rng.integers(0, 120, n)]
+    tenure = [str(v) for v in rng.integers(0, 100, n)]
     tenure[17] = "12,5"
     dept = [f"{v:02d}" for v in rng.integers(1, 20, n)]  # departments, Corsica's written 2A and 2B
     dept[:11] = ["2A", "2B"] * 5 + ["2A"]

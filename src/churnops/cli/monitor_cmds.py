@@ -367,8 +367,9 @@ def summary_lines(outcome: Any) -> list[str]:
     if drift.n_columns == 0:
         lines.append("data drift: no feature column tested (see the NOTICE above)")
     else:
+        columns = "column" if drift.n_columns == 1 else "columns"
         lines.append(
-            f"data drift: {len(drift.drifted_columns)}/{drift.n_columns} columns drifted, "
+            f"data drift: {len(drift.drifted_columns)}/{drift.n_columns} {columns} drifted, "
             f"score {drift.score:.3f} (threshold {drift.threshold:g})"
             + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
             + (f" - WARNING: {few}" if few else "")
@@ -410,7 +411,8 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f"change {-drop:+.3f} ({decay.get('basis')})" if drop is not None else "not measurable")
             + (" - DECAY" if decay.get("detected") else "")
         )
-    failed = f"; {quality.failed_cells:,} failed cells" if quality.failed_cells else ""
+    cells = "failed cell" if quality.failed_cells == 1 else "failed cells"
+    failed = f"; {quality.failed_cells:,} {cells}" if quality.failed_cells else ""
     lines.append(
         f"data quality {score_text(quality.score)} "
         + (f"(ok{failed})" if quality.passed else f"(WARNING: {quality.failure}{failed})")

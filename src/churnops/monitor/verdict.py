@@ -35,6 +35,11 @@ _ORDER = {
 }
 
 
+def _columns(n: int) -> str:
+    """``n`` columns, one column."""
+    return f"{n:,} column" if n == 1 else f"{n:,} columns"
+
+
 def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -55,7 +60,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
             (
                 "data",
                 "data",
-                f"data drift: {len(drift.drifted_columns)} of {drift.n_columns} columns drifted "
+                f"data drift: {len(drift.drifted_columns)} of {_columns(drift.n_columns)} drifted "
                 f"(score {drift.score:.3f} > {drift.threshold:g}): {names}",
             )
         )
@@ -66,7 +71,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 "data",
                 "segment",
                 f"data drift in segment {_shown(group.column)} = {_shown(group.value)}: "
-                f"{len(group.drifted_columns)} of {len(group.columns)} columns drifted "
+                f"{len(group.drifted_columns)} of {_columns(len(group.columns))} drifted "
                 f"(share {group.share:.3f} > {group.threshold:g}): {names}",
             )
         )
@@ -111,7 +116,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 "data",
                 "chunk",
                 f"data drift in chunk {_shown(chunk.label)} ({chunk.rows:,} rows): {len(chunk.drifted_columns)} of "
-                f"{len(chunk.columns)} columns drifted (share {chunk.share:.3f} > {chunk.threshold:g}): {names}",
+                f"{_columns(len(chunk.columns))} drifted (share {chunk.share:.3f} > {chunk.threshold:g}): {names}",
             )
         )
     chunks = result.chunks
@@ -243,7 +248,7 @@ def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER
     else:
         drift = result.dataset_drift
         headline = (
-            f"no drift: {len(drift.drifted_columns)} of {drift.n_columns} columns drifted "
+            f"no drift: {len(drift.drifted_columns)} of {_columns(drift.n_columns)} drifted "
             f"(score {drift.score:.3f}, threshold {drift.threshold:g})"
             if drift.n_columns
             else "no finding, but no feature column was tested - only the target's rate was compared"

@@ -19,11 +19,13 @@ from typing import Any
 import polars as pl
 
 from churnops.data.io import DEFAULT_DIALECT, GROUP_SPACES, CsvDialect, TableReader, table_format
+from churnops.data.io import INFER_ROWS as READ_INFER_ROWS
 from churnops.monitor.prepare import (
     DATE_SHARE,
     CategoricalSample,
     NumbersAsText,
     almost_numbers,
+    coerce_numerical,
     mostly_dates,
     numbers_as_text,
 )
@@ -164,7 +166,10 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
         ]  # fmt: skip
         if dialect.decimal == ".":  # as monitor decides them (a decimal comma's own notices say its columns)
             guessed = {guess.name for guess in guesses if guess.kind in ("categorical", "text", "unknown")}
-            _, measures = almost_number_columns(frame, set(frame.columns) - guessed)
+            near, measures = almost_number_columns(frame, set(frame.columns) - guessed)
+            # whole numbers whose first rows, those the reader types a column from, are all numbers:
+            # monitor reads them as numbers, the later typos as cells that are not
+            measures += [found for found in near if _numbers_at_first(frame.get_column(found[0]))]
             typos = {name: (others, example) for name, others, _, example in measures}
             guesses = [
                 ColumnGuess(
@@ -266,11 +271,9 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         column = profile.columns[name]
         series = frame[name]
         distinct = series.n_unique()
-        words = _words(name)
-        named = any(w in ID_WORDS or w in JOINED_IDS for w in words)
-        counter = column.skip_reason == IDENTIFIER_REASON and any(w in ROW_WORDS for w in words)
-        present = series.drop_nulls()
-        measured = present.dtype.is_float() and bool((present % 1 != 0).any())  # key_ratio: 0.37...
+        named = named_like_id(name)
+        counter = column.skip_reason == IDENTIFIER_REASON and any(w in ROW_WORDS for w in _words(name))
+        measured = _measured(series)  # key_ratio: 0.37...
         if frame.height and unique_where_present(series) and named and not counter and not measured:
             # before the row numbers: an export sorted by customer_id is no less an identifier,
             # checked for repeats (as a row number is not)
@@ -487,27 +490,36 @@ def almost_number_columns(
 ) -> tuple[list[tuple[str, int, int, str]], list[tuple[str, int, int, str]]]:
     """Text columns of a sample that hold numbers but for a few cells with digits
     (:func:`churnops.monitor.prepare.almost_numbers`), each as (column, cells that are not
-    numbers, cells, an example): those of whole numbers, which may be codes (``2A`` beside ``19``),
-    left categories - not those that are free text (untested, said otherwise); and those of
-    numbers with decimals, measures with a typo (``12,5`` among ``65.23``), tested as numbers:
-    as categories, thousands of distinct amounts drifted at the first new one."""
+    numbers, cells, an example): those of whole numbers of at most :data:`CODE_VALUES` values,
+    which may be codes (``2A`` beside ``19``), left categories - not those that are free text
+    (untested, said otherwise); and measures with a typo (``12,5`` among ``65.23``, ``$88.66`` or
+    ``1.5e3``; or among more whole numbers than codes have), tested as numbers: as categories,
+    thousands of distinct amounts drifted at the first new one."""
     near, measures = [], []
     for name, others, cells, example in _text_columns_found(frame, skip, almost_numbers):
-        if _with_decimals(frame.get_column(name)):
+        numbers = coerce_numerical(frame.get_column(name).drop_nulls()).series.drop_nulls()
+        if bool((numbers % 1 != 0).any()) or numbers.n_unique() > CODE_VALUES:
             measures.append((name, others, cells, example))
         elif not as_free_text(frame, name):
             near.append((name, others, cells, example))
     return near, measures
 
 
-def _with_decimals(series: pl.Series) -> bool:
-    """Whether some cell of a text column is a number with a decimal point (``65.23``)."""
-    return bool(series.str.strip_chars().str.contains(r"^[+-]?\d*\.\d+$").any())
+def _numbers_at_first(series: pl.Series) -> bool:
+    """Whether the first :data:`INFER_ROWS` cells of a text column are all numbers (or empty)."""
+    head = series.head(INFER_ROWS).drop_nulls().str.strip_chars()
+    return head.len() > 0 and head.cast(pl.Float64, strict=False).null_count() == 0
 
 
-INFER_ROWS = 5_000
-"""Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns
-(an identifier found there is confirmed on the :data:`SAMPLE_ROWS` rows ``init`` reads)."""
+CODE_VALUES = 100
+"""Distinct whole numbers a column of codes may hold (France's departments, a product's codes);
+with more, a column of whole numbers and a few typos is a measure, tested as numbers."""
+
+
+INFER_ROWS = READ_INFER_ROWS
+"""Rows of the reference read by ``monitor`` to infer dates and identifiers among unlisted columns:
+as many as the reader types each column from (a typo it sees there makes a column text, which the
+sample must see too); an identifier is decided on the :data:`SAMPLE_ROWS` rows ``init`` reads."""
 
 
 def with_inferred_columns(
@@ -542,11 +554,23 @@ def inferred_columns(
     guesses = guess_columns(sample.select(unlisted))
     dates = [g.name for g in guesses if g.kind == "datetime"]
     ids = [g.name for g in guesses if g.kind == "id" and columns.detect_ids]
-    if ids and wider is not None and sample.height >= INFER_ROWS:
-        more = wider(ids)
-        if more is not None and more.height > sample.height:
-            ids = [name for name in ids if unique_where_present(more[name])]
+    named = [g.name for g in guesses if g.kind in ("id", "numerical", "categorical", "text") and named_like_id(g.name)]
+    if named and columns.detect_ids and wider is not None and sample.height >= INFER_ROWS:
+        more = wider(named)  # decided on init's rows, either way: a few more empty cells or repeats in
+        if more is not None and more.height > sample.height:  # the first rows do not make it no identifier
+            ids = [name for name in named if unique_where_present(more[name]) and not _measured(more[name])]
     return dates, ids
+
+
+def named_like_id(name: str) -> bool:
+    """Whether a column's name says it identifies (``customer_id``, ``ACCOUNTNUMBER``)."""
+    return any(w in ID_WORDS or w in JOINED_IDS for w in _words(name))
+
+
+def _measured(series: pl.Series) -> bool:
+    """Whether a column holds numbers that are not whole (``key_ratio``: 0.37...): a measure."""
+    present = series.drop_nulls()
+    return present.dtype.is_float() and bool((present % 1 != 0).any())
 
 
 def with_columns_added(
