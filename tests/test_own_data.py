@@ -363,6 +363,32 @@ def test_a_typo_among_amounts_anywhere_leaves_them_numbers(tmp_path, written, at
     assert 'numerical = ["balance"]' in (tmp_path / "churnops.toml").read_text() or at >= 5_000, done.stdout
 
 
+@pytest.mark.parametrize("typo", [None, "12,5"])
+def test_amounts_a_parquet_file_holds_as_text_are_said(tmp_path, typo):
+    """pandas saves a column of amounts with one typo as text: from Parquet it was thousands of
+    categories, said nowhere, and a batch of the same data raised an ALERT. A Parquet file's text
+    stays text, as its writer typed it, but a NOTICE names such a column with the setting that
+    tests it as numbers - which then raises no alarm. Codes held as text are not named."""
+    rng = np.random.default_rng(45)
+    values = [f"{x:.2f}" for x in rng.gamma(2.0, 30.0, 27_000)]
+    if typo:
+        values[2] = typo
+    codes = [str(v) for v in rng.integers(1, 40, 27_000)]
+    zeros = [f"{v:06d}" for v in rng.integers(0, 10**5, 27_000)]
+    frame = pl.DataFrame({"balance": values, "code": codes, "zip": zeros, "spend": rng.gamma(2.0, 80.0, 27_000)})
+    frame.head(22_000).write_parquet(tmp_path / "reference.parquet")
+    frame.tail(5_000).write_parquet(tmp_path / "batch.parquet")
+    args = ["monitor", "-r", "reference.parquet", "-p", "batch.parquet"]
+    done = churnops(tmp_path, *args)
+    said = [line for line in done.stderr.splitlines() if "numbers a Parquet file holds as text" in line]
+    assert len(said) == 1 and ": balance (" in said[0] and "code" not in said[0] and "zip" not in said[0], said
+    assert "--set \"columns.numerical=['balance']\"" in said[0], said
+    done = churnops(tmp_path, *args, "--set", "columns.numerical=['balance']")  # as said
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
+    column = metrics(tmp_path)["columns"]["balance"]
+    assert column["type"] == "numerical" and column["reference"]["unparsable"] == (1 if typo else 0), column
+
+
 def test_an_identifier_is_decided_on_inits_rows_either_way(tmp_path):
     """4-5% of empty cells, more of them in the first rows (over 5%): init (its 50,000 rows) said
     identifier, monitor tested the column as numbers, and a batch of new customers raised an ALERT."""
@@ -1304,6 +1330,7 @@ def test_the_column_classification_is_kept_and_said_the_same_from_the_cache(tmp_
         "free_codes": [],
         "near": [],
         "measures": [],
+        "held": [],
     }
     assert notices(churnops(tmp_path, *args)) == first
     assert outcome() == decided

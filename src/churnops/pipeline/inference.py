@@ -68,6 +68,9 @@ class Inference:
     measures: list[tuple[str, int, int, str]] = field(default_factory=list)
     """Text columns of numbers with decimals but for a few cells with digits (``12,5`` among
     ``65.23``): a measure with a typo, tested as numbers (added to ``columns.numerical``, said)."""
+    held: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """A Parquet file's text columns of measures (all numbers, or but for a few cells): left text
+    as their writer typed them, and said with the setting that tests them as numbers."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +86,7 @@ class Inference:
             "free_codes": self.free_codes,
             "near": [list(item) for item in self.near],
             "measures": [list(item) for item in self.measures],
+            "held": [list(item) for item in self.held],
         }
 
 
@@ -135,6 +139,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         numbers_as_text_columns,
         padded_code_columns,
         sample_frame,
+        text_measure_columns,
         thousands_point_columns,
         two_scale_columns,
         with_columns_added,
@@ -146,7 +151,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     formats = decided_date_formats(with_columns_added(config, dates, ids), sample)
     infer = config.columns.infer and table_format(reference) != "parquet"
     commas = decimal_comma_columns(sample, dialect) if infer else []
-    strays, near, measures = [], [], []
+    strays, near, measures, held = [], [], [], []
     if infer:
         columns = config.columns
         listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
@@ -155,6 +160,11 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         strays = numbers_as_text_columns(sample, said)
         if dialect.decimal == ".":  # (a decimal comma's own notices say its columns)
             near, measures = almost_number_columns(sample, said)
+    elif config.columns.infer:  # a Parquet file's text is text, but for measures held as text
+        columns = config.columns
+        listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
+        listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
+        held = text_measure_columns(sample, listed)
     cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
     codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
     points, scales = [], []
@@ -164,7 +174,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         scales = two_scale_columns(sample, cells)
     free = [name for name, _ in codes if as_free_text(sample, name)]
     return Inference(
-        dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free, near, measures
+        dates, ids, formats, commas, strays, points, dialect.decimal == ",", scales, codes, free, near, measures, held
     )
 
 
@@ -276,6 +286,15 @@ def _applied(config: Config, found: Inference) -> Config:
             _cells_shown(found.measures),
             _declared_advice(config, "categorical", measures),
         )
+    if found.held:
+        logger.log(
+            NOTICE,
+            "numbers a Parquet file holds as text are text, as their writer typed them%s: %s; to test them as numbers "
+            "(cells that are not numbers then count as such): %s",
+            AS_TEXT,
+            _cells_shown(found.held),
+            _declared_advice(config, "numerical", [name for name, *_ in found.held]),
+        )
     parts = []
     if found.dates:
         parts.append(f"monitored as dates: {', '.join(as_written(name, formats) for name in found.dates)}")
@@ -296,6 +315,8 @@ def _cells_shown(found: list[tuple[str, int, int, str]]) -> str:
     return ", ".join(
         f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
         f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"
+        if others
+        else f"{name} (written like {example!r})"
         for name, others, cells, example in found[:5]
     ) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
 
@@ -365,7 +386,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     >>> from churnops.config import Config
     >>> config = Config()
     >>> doc = {"format": 8, "dates": [], "ids": ["key"], "formats": {}, "commas": [], "strays": [], "points": [],
-    ...        "scales": [], "codes": [], "free_codes": [], "near": [], "measures": []}
+    ...        "scales": [], "codes": [], "free_codes": [], "near": [], "measures": [], "held": []}
     >>> checked(doc, config, ["key", "age"]).ids
     ['key']
     >>> checked({**doc, "ids": ["CustomerId"]}, config, ["CustomerId"])
@@ -376,7 +397,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     from churnops.monitor.prepare import DATE_FAMILIES
 
     keys = {"format", "dates", "ids", "formats", "commas", "strays", "points", "scales", "codes", "free_codes"}
-    keys |= {"near", "measures"}
+    keys |= {"near", "measures", "held"}
     if not isinstance(document, dict) or set(document) != keys:
         raise ValueError("not a column classification")
     if document["format"] != INFERENCE_FORMAT:
@@ -422,8 +443,8 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
     free = document["free_codes"]
     if not isinstance(free, list) or not set(free) <= {pair[0] for pair in codes}:
         raise ValueError("a column of free-text codes that is not a column of codes")
-    strays, near, measures = document["strays"], document["near"], document["measures"]
-    for items in (strays, near, measures):
+    strays, near, measures, held = document["strays"], document["near"], document["measures"], document["held"]
+    for items in (strays, near, measures, held):
         if not isinstance(items, list) or not all(
             isinstance(item, list)
             and len(item) == 4
@@ -446,6 +467,7 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
         free_codes=[str(n) for n in free],
         near=[(str(n), int(o), int(c), str(e)) for n, o, c, e in near],
         measures=[(str(n), int(o), int(c), str(e)) for n, o, c, e in measures],
+        held=[(str(n), int(o), int(c), str(e)) for n, o, c, e in held],
     )
 
 

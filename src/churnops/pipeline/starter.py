@@ -511,6 +511,28 @@ def _numbers_at_first(series: pl.Series) -> bool:
     return head.len() > 0 and head.cast(pl.Float64, strict=False).null_count() == 0
 
 
+def text_measure_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str, int, int, str]]:
+    """A Parquet file's text columns of numbers - all of them, or but for a few cells - that look
+    like measures (:func:`almost_number_columns`), not codes written with leading zeros: text as
+    their writer typed them, but said (a pandas column with one typo is saved as text, where the
+    same column read from a CSV file is numbers). (column, cells that are not numbers, cells, an
+    example.)"""
+    found = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String or name in skip:
+            continue
+        series = frame.get_column(name)
+        numbers = numbers_as_text(series) or almost_numbers(series)
+        if numbers is None:
+            continue
+        if series.drop_nulls().str.strip_chars().str.contains(r"^[+-]?0\d").any():
+            continue  # codes written with leading zeros (01040): text
+        values = coerce_numerical(series.drop_nulls()).series.drop_nulls()
+        if bool((values % 1 != 0).any()) or values.n_unique() > CODE_VALUES:
+            found.append((name, numbers.strays, numbers.present, numbers.example))
+    return found
+
+
 CODE_VALUES = 100
 """Distinct whole numbers a column of codes may hold (France's departments, a product's codes);
 with more, a column of whole numbers and a few typos is a measure, tested as numbers."""
