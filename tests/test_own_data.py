@@ -263,7 +263,7 @@ def test_one_typo_in_a_column_of_amounts_leaves_it_numbers(tmp_path):
     (tmp_path / "churnops.toml").unlink()
     done = churnops(tmp_path, "monitor", "-r", "codes.csv", "-p", "batch.csv")
     assert "numbers but for a few cells are tested as categories: tenure" in done.stderr, done.stderr
-    amounts = codes.with_columns(tenure=(pl.col("monthly_charges") * 30).round(0).cast(pl.Int64).cast(pl.String))
+    amounts = codes.with_columns(tenure=(pl.col("monthly_charges") * 3).round(0).cast(pl.Int64).cast(pl.String))
     amounts.with_columns(
         tenure=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("12,5")).otherwise("tenure")
     ).write_csv(tmp_path / "amounts.csv")  # whole numbers, but more values than codes have: a measure
@@ -340,6 +340,8 @@ def test_a_batch_of_dates_written_the_other_way_round_is_said(tmp_path):
         ("${:.2f}", 2),
         ("{:.1f}%", 2),
         ("{:.3e}", 2),
+        ("${:,.2f}", 20_000),  # after the rows the columns are classified from: read as numbers all the same
+        ("{:.1f}%", 20_000),
     ],
 )
 def test_a_typo_among_amounts_anywhere_leaves_them_numbers(tmp_path, written, at):
@@ -387,6 +389,29 @@ def test_amounts_a_parquet_file_holds_as_text_are_said(tmp_path, typo):
     assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
     column = metrics(tmp_path)["columns"]["balance"]
     assert column["type"] == "numerical" and column["reference"]["unparsable"] == (1 if typo else 0), column
+
+
+def test_init_and_monitor_decide_numbers_with_typos_on_the_same_rows(tmp_path):
+    """monitor classified a column from its first 10,000 rows and init from 50,000: whole numbers
+    of 79 values there (codes, tested as categories) but 299 later were numbers for init; phone
+    numbers with a few written with dashes were numbers for both (free text before)."""
+    rng = np.random.default_rng(47)
+    n = 30_000
+    score = [str(v) for v in np.concatenate([rng.integers(1, 80, 10_000), rng.integers(1, 300, n - 10_000)])]
+    score[3] = "4+"
+    phones = [str(v) for v in rng.integers(2 * 10**9, 10**10, n)]
+    for i in rng.choice(n, 300, replace=False):
+        phones[i] = f"{phones[i][:3]}-{phones[i][3:6]}-{phones[i][6:]}"
+    frame = pl.DataFrame({"score": score, "phone": phones, "spend": rng.gamma(2.0, 80.0, n)})
+    frame.write_csv(tmp_path / "reference.csv")
+    frame.sample(5_000, seed=1).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "init", "-r", "reference.csv", "-p", "batch.csv", "-o", "init.toml")
+    text = (tmp_path / "init.toml").read_text()
+    assert "#   score: categorical" in text and "#   phone: text" in text and '\nnumerical = ["' not in text, text
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert "tested as categories: score" in done.stderr and "tested as numbers" not in done.stderr, done.stderr
+    assert metrics(tmp_path)["columns"]["score"]["type"] == "categorical"
+    assert "phone" not in metrics(tmp_path)["columns"]
 
 
 def test_an_identifier_is_decided_on_inits_rows_either_way(tmp_path):

@@ -190,7 +190,10 @@ def _applied(config: Config, found: Inference) -> Config:
     free = set(found.free_codes) if config.columns.infer else set()
     codes = [name for name, _ in found.codes if name not in free] if config.columns.infer else []
     measures = [name for name, *_ in found.measures] if config.columns.infer else []
-    config = with_columns_added(config, found.dates, found.ids, codes, sorted(free), measures)
+    # numbers written as text, said to be read as numbers: so for every chunk, a later typo
+    # ('4+' at row 25,000) counted as a cell that is not a number, not making them text
+    strays = [name for name, *_ in found.strays] if config.columns.infer else []
+    config = with_columns_added(config, found.dates, found.ids, codes, sorted(free), [*measures, *strays])
     config = with_formats_added(config, found.formats)
     if codes:
         named = [(name, example) for name, example in found.codes if name not in free]

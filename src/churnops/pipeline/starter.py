@@ -166,11 +166,18 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
         ]  # fmt: skip
         if dialect.decimal == ".":  # as monitor decides them (a decimal comma's own notices say its columns)
             guessed = {guess.name for guess in guesses if guess.kind in ("categorical", "text", "unknown")}
-            near, measures = almost_number_columns(frame, set(frame.columns) - guessed)
-            # whole numbers whose first rows, those the reader types a column from, are all numbers:
-            # monitor reads them as numbers, the later typos as cells that are not
-            measures += [found for found in near if _numbers_at_first(frame.get_column(found[0]))]
-            typos = {name: (others, example) for name, others, _, example in measures}
+            skip = set(frame.columns) - guessed
+            _, measures = almost_number_columns(frame.head(INFER_ROWS), skip)  # monitor's rows
+            # a column whose first rows, those the reader types a column from, are all numbers:
+            # monitor reads it as numbers, the later typos as cells that are not
+            measures += [
+                (name, found.strays, found.present, found.example)
+                for name in sorted(guessed - {m[0] for m in measures})
+                if frame.schema[name] == pl.String
+                and _numbers_at_first(frame.get_column(name))
+                and (found := almost_numbers(frame.get_column(name)) or numbers_as_text(frame.get_column(name)))
+            ]
+            typos = {name: (others, example) for name, others, _, example in measures if others}
             guesses = [
                 ColumnGuess(
                     guess.name, "numerical", f"numbers but for {_cells(typos[guess.name][0])} that "
@@ -498,9 +505,10 @@ def almost_number_columns(
     near, measures = [], []
     for name, others, cells, example in _text_columns_found(frame, skip, almost_numbers):
         numbers = coerce_numerical(frame.get_column(name).drop_nulls()).series.drop_nulls()
-        if bool((numbers % 1 != 0).any()) or numbers.n_unique() > CODE_VALUES:
+        free = as_free_text(frame, name)  # whole numbers, most of them distinct: phone numbers, zip codes
+        if bool((numbers % 1 != 0).any()) or (numbers.n_unique() > CODE_VALUES and not free):
             measures.append((name, others, cells, example))
-        elif not as_free_text(frame, name):
+        elif not free:
             near.append((name, others, cells, example))
     return near, measures
 
