@@ -86,6 +86,18 @@ def one_line_short(text: object, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
+def names_line(names: list[str], shown: int = 8) -> str:
+    """Column names for a one-line message: at most ``shown``, each cut to one short line, then
+    how many more.
+
+    >>> names_line(["a", "b" * 50]), names_line([str(i) for i in range(10)], 3)
+    ('a, bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\u2026', '0, 1, 2 and 7 more')
+    """
+    return ", ".join(one_line_short(name, 40) for name in names[:shown]) + (
+        f" and {len(names) - shown} more" if len(names) > shown else ""
+    )
+
+
 _EXAMPLE_END = re.compile(r"""['"](?=, ['"])""")
 
 

@@ -149,6 +149,7 @@ def _say_batch_columns(reference: Path, current: Path, dialect: Any, guesses: li
     and for the batch's columns that the reference lacks (never tested)."""
     from churnops.data.io import TableReader
     from churnops.errors import ChurnopsError
+    from churnops.escape import names_line
 
     try:
         header = TableReader(current, dialect=dialect).header
@@ -160,20 +161,11 @@ def _say_batch_columns(reference: Path, current: Path, dialect: Any, guesses: li
     extra = [name for name in header if name not in {g.name for g in guesses}]
     if missing:
         say(
-            f"NOTICE: {current} lacks {'the column' if len(missing) == 1 else 'the columns'} {_listed(missing)} of "
+            f"NOTICE: {current} lacks {'the column' if len(missing) == 1 else 'the columns'} {names_line(missing)} of "
             f"{reference}: monitor stops on a batch without {'it' if len(missing) == 1 else 'them'} - give one "
             f"with {'it' if len(missing) == 1 else 'them'}, or list {'it' if len(missing) == 1 else 'them'} in "
             "columns.ignored"
         )
     if extra:
         say(f"NOTICE: {current} has {'a column' if len(extra) == 1 else 'columns'} {reference} lacks, never "
-            f"tested: {_listed(extra)}")  # fmt: skip
-
-
-def _listed(names: list[str]) -> str:
-    """Column names for a one-line notice: at most eight, each on one line, then how many more."""
-    from churnops.escape import one_line_short
-
-    return ", ".join(one_line_short(name, 40) for name in names[:8]) + (
-        f" and {len(names) - 8} more" if len(names) > 8 else ""
-    )
+            f"tested: {names_line(extra)}")  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, sha256_file, table_format
 from churnops.errors import ChurnopsError, ConfigError, InputDataError
-from churnops.escape import one_line_short
+from churnops.escape import names_line
 from churnops.monitor.batch import BatchTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.profile import (
@@ -347,10 +347,10 @@ def column_notices(
     missing = [c.plan.name for c in profile.columns.values() if c.skip_reason == UNKNOWN_REASON and not c.plan.declared]
     text = [c.plan.name for c in profile.columns.values() if c.skip_reason == TEXT_REASON and not c.plan.declared]
     if missing:
-        lines.append("not tested, every value missing in the reference: " + _names(missing))
+        lines.append("not tested, every value missing in the reference: " + names_line(missing))
     if text:
         lines.append(
-            "not tested, free text (most values distinct): " + _names(text) + " (list a column in "
+            "not tested, free text (most values distinct): " + names_line(text) + " (list a column in "
             "columns.categorical to test its values)"
         )
     if profile.tested and not any(c.plan.role == "feature" for c in profile.tested):
@@ -395,13 +395,6 @@ def mode_facts(profile: ReferenceProfile, tally: BatchTally, jobs: int, config: 
         "jobs": jobs,
         "exact_max_rows": config.monitor.exact_max_rows,
     }
-
-
-def _names(names: list[str]) -> str:
-    """Column names for a one-line notice: at most eight, each shortened to one line."""
-    return ", ".join(one_line_short(name, 40) for name in names[:8]) + (
-        f" and {len(names) - 8} more" if len(names) > 8 else ""
-    )
 
 
 def _named(name: str, by_case: dict[str, str], close: bool = False) -> str:

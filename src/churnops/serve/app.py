@@ -45,7 +45,7 @@ from starlette.routing import Route
 
 from churnops.config.models import ABConfig
 from churnops.errors import ChurnopsError
-from churnops.escape import one_line_short
+from churnops.escape import names_line, one_line_short
 from churnops.serve.connections import content_length
 from churnops.serve.detectors import Detectors
 from churnops.serve.eventlog import ARM, MODEL_VERSION, PROBABILITY, Appended, EventLog, NotWritten
@@ -660,9 +660,7 @@ def _lacking_inputs(
     for index, ((_, record), arm) in enumerate(zip(checked, arms, strict=True)):
         missing = [name for name in batchers[arm].champion.columns if name not in record]
         if missing:
-            shown = ", ".join(one_line_short(name, 40) for name in missing[:8])
-            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
-            problems.append(f"record {index}: no {shown}{more} (send null for a missing value)")
+            problems.append(f"record {index}: no {names_line(missing)} (send null for a missing value)")
             if len(problems) >= MAX_ERRORS:
                 break
     return problems
