@@ -136,6 +136,7 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
         decided_date_formats,
         decimal_comma_columns,
         inferred_columns,
+        listed_columns,
         numbers_as_text_columns,
         padded_code_columns,
         sample_frame,
@@ -152,21 +153,16 @@ def _decided(config: Config, reference: Path, dialect: CsvDialect, sample: Any) 
     infer = config.columns.infer and table_format(reference) != "parquet"
     commas = decimal_comma_columns(sample, dialect) if infer else []
     strays, near, measures, held = [], [], [], []
+    listed = listed_columns(config) | {*dates, *ids}
     if infer:
-        columns = config.columns
-        listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
-        listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         said = listed | {name for name, _ in commas}  # (decimal commas have their own notice)
         strays = numbers_as_text_columns(sample, said)
         if dialect.decimal == ".":  # (a decimal comma's own notices say its columns)
             near, measures = almost_number_columns(sample, said)
     elif config.columns.infer:  # a Parquet file's text is text, but for measures held as text
-        columns = config.columns
-        listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
-        listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text, *dates, *ids}
         held = text_measure_columns(sample, listed)
     cells = lambda names, rows=None: written_cells(reference, dialect, names, rows or sample.height)  # noqa: E731
-    codes = padded_code_columns(sample, cells, listed | set(dates) | set(ids)) if infer else []
+    codes = padded_code_columns(sample, cells, listed) if infer else []
     points, scales = [], []
     if infer and dialect.decimal == ".":
         points = thousands_point_columns(sample, cells)
@@ -259,17 +255,10 @@ def _applied(config: Config, found: Inference) -> Config:
             shown,
         )
     if found.strays:
-        shown = ", ".join(
-            f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
-            f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"
-            if others
-            else f"{name} (written like {example!r})"
-            for name, others, cells, example in found.strays[:5]
-        ) + (f" and {len(found.strays) - 5} more" if len(found.strays) > 5 else "")
         logger.log(
             NOTICE,
             "numbers written as text are read as numbers: %s; to test them as categories instead: %s",
-            shown,
+            _cells_shown(found.strays),
             _declared_advice(config, "categorical", [name for name, *_ in found.strays]),
         )
     if found.near:
@@ -313,8 +302,9 @@ def _applied(config: Config, found: Inference) -> Config:
 
 
 def _cells_shown(found: list[tuple[str, int, int, str]]) -> str:
-    """Columns of numbers but for a few cells, for a notice: each with its cells that are not
-    numbers and an example (five columns at most, then how many more)."""
+    """Columns of numbers (but for a few cells), for a notice: each with its cells that are not
+    numbers and an example, or how its numbers are written (five columns at most, then how many
+    more)."""
     return ", ".join(
         f"{name} ({others:,} of {cells:,} cells in the first rows {'is' if others == 1 else 'are'} not "
         f"{'a number' if others == 1 else 'numbers'}, e.g. {example!r})"

@@ -573,8 +573,7 @@ def inferred_columns(
     columns = config.columns
     if not columns.infer:
         return [], []
-    listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
-    listed |= {*columns.numerical, *columns.categorical, *columns.binary, *columns.text}
+    listed = listed_columns(config)
     drift = getattr(config, "drift", None)
     if drift is not None and drift.time_column:
         listed.add(drift.time_column)  # it places rows in periods; it is not tested (see settings)
@@ -590,6 +589,13 @@ def inferred_columns(
         if more is not None and more.height > sample.height:  # the first rows do not make it no identifier
             ids = [name for name in named if unique_where_present(more[name]) and not _measured(more[name])]
     return dates, ids
+
+
+def listed_columns(config: Any) -> set[str]:
+    """The columns ``config`` gives a role or a type (its target and prediction among them)."""
+    columns = config.columns
+    listed = {columns.target, columns.prediction, *columns.id, *columns.ignored, *columns.datetime}
+    return listed | {*columns.numerical, *columns.categorical, *columns.binary, *columns.text}
 
 
 def named_like_id(name: str) -> bool:
