@@ -377,13 +377,17 @@ def test_amounts_a_parquet_file_holds_as_text_are_said(tmp_path, typo):
         values[2] = typo
     codes = [str(v) for v in rng.integers(1, 40, 27_000)]
     zeros = [f"{v:06d}" for v in rng.integers(0, 10**5, 27_000)]
-    frame = pl.DataFrame({"balance": values, "code": codes, "zip": zeros, "spend": rng.gamma(2.0, 80.0, 27_000)})
+    phones = [str(v) for v in rng.integers(2 * 10**9, 10**10, 27_000)]  # whole, most distinct: free text
+    frame = pl.DataFrame(
+        {"balance": values, "code": codes, "zip": zeros, "phone": phones, "spend": rng.gamma(2.0, 80.0, 27_000)}
+    )
     frame.head(22_000).write_parquet(tmp_path / "reference.parquet")
     frame.tail(5_000).write_parquet(tmp_path / "batch.parquet")
     args = ["monitor", "-r", "reference.parquet", "-p", "batch.parquet"]
     done = churnops(tmp_path, *args)
     said = [line for line in done.stderr.splitlines() if "numbers a Parquet file holds as text" in line]
     assert len(said) == 1 and ": balance (" in said[0] and "code" not in said[0] and "zip" not in said[0], said
+    assert "phone" not in said[0], said  # as from a CSV file: free text, not amounts
     assert "--set \"columns.numerical=['balance']\"" in said[0], said
     done = churnops(tmp_path, *args, "--set", "columns.numerical=['balance']")  # as said
     assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr

@@ -280,7 +280,7 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         distinct = series.n_unique()
         named = named_like_id(name)
         counter = column.skip_reason == IDENTIFIER_REASON and any(w in ROW_WORDS for w in _words(name))
-        measured = _measured(series)  # key_ratio: 0.37...
+        measured = _fractional(series)  # key_ratio: 0.37...
         if frame.height and unique_where_present(series) and named and not counter and not measured:
             # before the row numbers: an export sorted by customer_id is no less an identifier,
             # checked for repeats (as a row number is not)
@@ -503,14 +503,24 @@ def almost_number_columns(
     ``1.5e3``; or among more whole numbers than codes have), tested as numbers: as categories,
     thousands of distinct amounts drifted at the first new one."""
     near, measures = [], []
-    for name, others, cells, example in _text_columns_found(frame, skip, almost_numbers):
-        numbers = coerce_numerical(frame.get_column(name).drop_nulls()).series.drop_nulls()
-        free = as_free_text(frame, name)  # whole numbers, most of them distinct: phone numbers, zip codes
-        if bool((numbers % 1 != 0).any()) or (numbers.n_unique() > CODE_VALUES and not free):
-            measures.append((name, others, cells, example))
-        elif not free:
-            near.append((name, others, cells, example))
+    for found in _text_columns_found(frame, skip, almost_numbers):
+        kind = _numbers_kind(frame, found[0])
+        if kind == "measure":
+            measures.append(found)
+        elif kind == "codes":
+            near.append(found)
     return near, measures
+
+
+def _numbers_kind(frame: pl.DataFrame, name: str) -> str:
+    """What a sample's text column of numbers (but for a few cells) holds: a ``measure`` (numbers
+    with decimals, or more whole numbers than :data:`CODE_VALUES`), ``codes`` (fewer whole
+    numbers) or ``free`` text (whole numbers most of them distinct: phone numbers, zip codes)."""
+    numbers = coerce_numerical(frame.get_column(name).drop_nulls()).series.drop_nulls()
+    free = as_free_text(frame, name)
+    if _fractional(numbers) or (numbers.n_unique() > CODE_VALUES and not free):
+        return "measure"
+    return "free" if free else "codes"
 
 
 def _numbers_at_first(series: pl.Series) -> bool:
@@ -535,8 +545,7 @@ def text_measure_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str,
             continue
         if series.drop_nulls().str.strip_chars().str.contains(r"^[+-]?0\d").any():
             continue  # codes written with leading zeros (01040): text
-        values = coerce_numerical(series.drop_nulls()).series.drop_nulls()
-        if bool((values % 1 != 0).any()) or values.n_unique() > CODE_VALUES:
+        if _numbers_kind(frame, name) == "measure":
             found.append((name, numbers.strays, numbers.present, numbers.example))
     return found
 
@@ -587,7 +596,7 @@ def inferred_columns(
     if named and columns.detect_ids and wider is not None and sample.height >= INFER_ROWS:
         more = wider(named)  # decided on init's rows, either way: a few more empty cells or repeats in
         if more is not None and more.height > sample.height:  # the first rows do not make it no identifier
-            ids = [name for name in named if unique_where_present(more[name]) and not _measured(more[name])]
+            ids = [name for name in named if unique_where_present(more[name]) and not _fractional(more[name])]
     return dates, ids
 
 
@@ -603,10 +612,9 @@ def named_like_id(name: str) -> bool:
     return any(w in ID_WORDS or w in JOINED_IDS for w in _words(name))
 
 
-def _measured(series: pl.Series) -> bool:
+def _fractional(series: pl.Series) -> bool:
     """Whether a column holds numbers that are not whole (``key_ratio``: 0.37...): a measure."""
-    present = series.drop_nulls()
-    return present.dtype.is_float() and bool((present % 1 != 0).any())
+    return series.dtype.is_float() and bool((series % 1 != 0).any())
 
 
 def with_columns_added(
