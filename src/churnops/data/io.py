@@ -309,6 +309,11 @@ SPACE_GROUPED = rf"^[+-]?[1-9][0-9]{{0,2}}([{GROUP_SPACES}][0-9]{{3}})+(,[0-9]*)
 """With a decimal comma, a number whose digits are grouped by spaces: 15 992, 1 234 567,89."""
 COMMA_DECIMAL = r"^[+-]?[0-9]*,[0-9]+([eE][+-]?[0-9]+)?$"
 """With a decimal comma, a number with decimals: 1,5 or ,25, or 1,5e3."""
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
+"""A number written with a decimal comma, as a file read with a decimal point leaves it: 51602,16."""
+GROUPED_DECIMAL_COMMA = re.compile(rf"^[+-]?\d{{1,3}}((\.\d{{3}})+(,\d+)?|([{GROUP_SPACES}]\d{{3}})+,\d+)$")
+"""Grouped by points (``4.164``, ``4.164,11``), or by spaces before a decimal comma (``4 164,11``:
+``800 741 501`` alone is a number a decimal point reads too)."""
 _SIGNS = "€$£¥"
 DRESSED = (
     rf"^(\s*[{_SIGNS}]?\s*)"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from churnops.data.io import NULL_VALUES, table_format
+from churnops.data.io import DECIMAL_COMMA, GROUPED_DECIMAL_COMMA, NULL_VALUES, table_format
 from churnops.errors import InputDataError
 from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
@@ -38,7 +38,6 @@ def _share(count: int, rows: int) -> float:
 
 DECIMAL_COMMA_ADVICE = "; decimal commas: set data.current.decimal = ','"
 """Said of a batch's numerical column whose cells are mostly numbers written with a decimal comma."""
-_DECIMAL_COMMA = re.compile(r"[+-]?\d{1,3}(?:[. ]\d{3})*,\d+|[+-]?\d+,\d+")
 
 
 DATE_ORDERS = {"day-first": "month first", "month-first": "day first"}
@@ -76,7 +75,10 @@ def _decimal_commas(examples: Sequence[object]) -> bool:
     >>> _decimal_commas(["75,18", "1.234,5"]), _decimal_commas(["75,18", "n/a"]), _decimal_commas([])
     (True, False, False)
     """
-    return bool(examples) and all(isinstance(x, str) and _DECIMAL_COMMA.fullmatch(x.strip()) for x in examples)
+    return bool(examples) and all(
+        isinstance(x, str) and (DECIMAL_COMMA.match(x.strip()) or GROUPED_DECIMAL_COMMA.match(x.strip()))
+        for x in examples
+    )
 
 
 def _plural(n: int, one: str, many: str) -> str:

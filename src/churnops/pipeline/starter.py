@@ -18,7 +18,14 @@ from typing import Any
 
 import polars as pl
 
-from churnops.data.io import DEFAULT_DIALECT, GROUP_SPACES, CsvDialect, TableReader, table_format
+from churnops.data.io import (
+    DECIMAL_COMMA,
+    DEFAULT_DIALECT,
+    GROUPED_DECIMAL_COMMA,
+    CsvDialect,
+    TableReader,
+    table_format,
+)
 from churnops.data.io import INFER_ROWS as READ_INFER_ROWS
 from churnops.monitor.prepare import (
     DATE_SHARE,
@@ -303,12 +310,6 @@ def guess_columns(frame: pl.DataFrame, text_numbers: bool = False) -> list[Colum
         else:
             guesses.append(ColumnGuess(name, "unknown", "no usable value"))
     return guesses
-
-
-DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
-GROUPED_DECIMAL_COMMA = re.compile(rf"^[+-]?\d{{1,3}}((\.\d{{3}})+(,\d+)?|([{GROUP_SPACES}]\d{{3}})+,\d+)$")
-"""Grouped by points (``4.164``, ``4.164,11``), or by spaces before a decimal comma (``4 164,11``:
-``800 741 501`` alone is a number a decimal point reads too)."""
 
 
 NOT_NUMBERS_BESIDE = (
