@@ -86,6 +86,15 @@ def one_line_short(text: object, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
+def plural(n: int, one: str, many: str) -> str:
+    """``one`` for one thing, ``many`` for any other count.
+
+    >>> f"1 {plural(1, 'cell', 'cells')}, 0 {plural(0, 'value is', 'values are')}"
+    '1 cell, 0 values are'
+    """
+    return one if n == 1 else many
+
+
 def names_line(names: list[str], shown: int = 8) -> str:
     """Column names for a one-line message: at most ``shown``, each cut to one short line, then
     how many more.

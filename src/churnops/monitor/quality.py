@@ -17,6 +17,7 @@ from pathlib import Path
 
 from churnops.data.io import DECIMAL_COMMA, GROUPED_DECIMAL_COMMA, NULL_VALUES, table_format
 from churnops.errors import InputDataError
+from churnops.escape import plural
 from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.results import FEW_ROWS, DataQuality, DatasetInfo, QualityCheck
@@ -79,10 +80,6 @@ def _decimal_commas(examples: Sequence[object]) -> bool:
         isinstance(x, str) and (DECIMAL_COMMA.match(x.strip()) or GROUPED_DECIMAL_COMMA.match(x.strip()))
         for x in examples
     )
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many
 
 
 MISSING_IN_CSV = frozenset(NULL_VALUES)
@@ -169,7 +166,7 @@ def _column_checks(
             "missing",
             "error",
             sample.missing,
-            f"{sample.missing:,} missing {_plural(sample.missing, 'value', 'values')}",
+            f"{sample.missing:,} missing {plural(sample.missing, 'value', 'values')}",
         )
     if sample.unparsable:
         one = sample.unparsable == 1
@@ -184,7 +181,7 @@ def _column_checks(
             "unparsable",
             "error",
             sample.unparsable,
-            f"{sample.unparsable:,} {_plural(sample.unparsable, 'value is', 'values are')} not {expected}"
+            f"{sample.unparsable:,} {plural(sample.unparsable, 'value is', 'values are')} not {expected}"
             + (f", e.g. {shown}" if shown else "")
             + advice,
         )
@@ -194,7 +191,7 @@ def _column_checks(
                 "infinite",
                 "error",
                 sample.infinite,
-                f"{sample.infinite:,} infinite {_plural(sample.infinite, 'value', 'values')}",
+                f"{sample.infinite:,} infinite {plural(sample.infinite, 'value', 'values')}",
             )
         if tally.out_of_domain:
             low, high = settings.domains[name]
@@ -202,7 +199,7 @@ def _column_checks(
                 "out_of_domain",
                 "error",
                 tally.out_of_domain,
-                f"{tally.out_of_domain:,} {_plural(tally.out_of_domain, 'value', 'values')} outside the allowed "
+                f"{tally.out_of_domain:,} {plural(tally.out_of_domain, 'value', 'values')} outside the allowed "
                 f"range [{low:g}, {high:g}]",
             )
         if isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
@@ -212,7 +209,7 @@ def _column_checks(
                 "out_of_reference_range",
                 "warning",
                 n,
-                f"{n:,} {_plural(n, 'value', 'values')} outside the reference range [{bounds[0]}, {bounds[1]}]",
+                f"{n:,} {plural(n, 'value', 'values')} outside the reference range [{bounds[0]}, {bounds[1]}]",
             )
     if isinstance(sample, CategoricalSample) and isinstance(reference, CategoricalSample):
         known = set(reference.labels)
@@ -224,7 +221,7 @@ def _column_checks(
             n = int(sample.counts[unseen].sum())
             examples = ", ".join(repr(label_text(sample.labels[i])) for i in unseen[:EXAMPLES])
             more = f" and {len(unseen) - EXAMPLES:,} more" if len(unseen) > EXAMPLES else ""
-            kind = _plural(len(unseen), "category", "categories")
+            kind = plural(len(unseen), "category", "categories")
             allowed = ", ".join(repr(label_text(label)) for label in reference.labels[:EXAMPLES])
             if tally.profile.plan.role == "target" or len(reference.labels) == 2:
                 # a label or a yes/no column has a closed set of values: anything else is an error
@@ -233,7 +230,7 @@ def _column_checks(
                     "implausible_value",
                     "error",
                     n,
-                    f"{n:,} {_plural(n, 'value', 'values')} outside the reference's values of {what} ({allowed}): "
+                    f"{n:,} {plural(n, 'value', 'values')} outside the reference's values of {what} ({allowed}): "
                     f"{examples}{more}",
                 )
             elif n == sample.count:
@@ -248,7 +245,7 @@ def _column_checks(
                     "new_category",
                     "warning",
                     n,
-                    f"{n:,} {_plural(n, 'value', 'values')} in {len(unseen):,} {kind} the reference never had: "
+                    f"{n:,} {plural(n, 'value', 'values')} in {len(unseen):,} {kind} the reference never had: "
                     f"{examples}{more}",
                 )
     across = _missing_in_csv(tally, formats)
@@ -312,7 +309,7 @@ def _missing_ids(n: int, text: dict[str, int]) -> str:
     if written:
         which = "" if written == n else f"{written:,} of them "
         how = f" ({which}written as {shown}{more}, text that stands for a missing value)"
-    return f"{n:,} {_plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
+    return f"{n:,} {plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
 
 
 def data_quality(
@@ -344,7 +341,7 @@ def data_quality(
             QualityCheck(
                 "duplicated_rows",
                 "error",
-                f"{about}{n_duplicates:,} {_plural(n_duplicates, 'row repeats', 'rows repeat')} an earlier row{how}",
+                f"{about}{n_duplicates:,} {plural(n_duplicates, 'row repeats', 'rows repeat')} an earlier row{how}",
                 None,
                 n_duplicates,
                 _share(n_duplicates, rows),
@@ -362,7 +359,7 @@ def data_quality(
             n,
             f"about {n:,} repeated identifiers (estimated from a sample of identifiers)"
             if tally.duplicated_rows_estimated
-            else f"{n:,} repeated {_plural(n, 'identifier', 'identifiers')}",
+            else f"{n:,} repeated {plural(n, 'identifier', 'identifiers')}",
         )
     for name, n in tally.missing_ids.items():
         warn("missing_ids", name, n, _missing_ids(n, tally.missing_id_text.get(name, {})))
@@ -371,7 +368,7 @@ def data_quality(
             "empty_in_reference",
             name,
             n,
-            f"{n:,} {_plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
+            f"{n:,} {plural(n, 'value', 'values')} in this batch, none in the reference: not tested "
             "(a reference that holds this column's values is needed to test it)",
         )
     for column in tally.columns.values():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from churnops.escape import one_line_short
+from churnops.escape import one_line_short, plural
 from churnops.monitor.results import DEFAULT_TRIGGER_ON, FEW_ROWS, SIGNALS, MonitoringResult, Reason, Verdict
 
 # Within a severity, findings about the model come first (a dead model is the costliest thing to
@@ -37,7 +37,7 @@ _ORDER = {
 
 def _columns(n: int) -> str:
     """``n`` columns, one column."""
-    return f"{n:,} column" if n == 1 else f"{n:,} columns"
+    return f"{n:,} {plural(n, 'column', 'columns')}"
 
 
 def _rate(value: float | None) -> str:

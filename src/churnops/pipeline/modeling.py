@@ -17,6 +17,7 @@ from churnops._version import __version__
 from churnops.config import Config
 from churnops.data.io import read_table, sha256_file
 from churnops.errors import ConfigError, InputDataError
+from churnops.escape import plural
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
 from churnops.integrations.model_scorer import sha256_of
@@ -28,7 +29,6 @@ from churnops.monitor.summaries import label_text
 from churnops.pipeline.progress import Progress, heartbeat
 from churnops.pipeline.scoring import (
     MOSTLY_NOT_NUMBERS,
-    input_columns,
     model_dates,
     model_section,
     store_of,
@@ -377,7 +377,10 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     train_part, holdout = production.iloc[:-holdout_rows], production.iloc[-holdout_rows:]
     missing = [c for c in spec.columns if c not in production.columns]
     if missing:
-        raise InputDataError(f"{production_path}: lacks the model's {input_columns(missing)} {', '.join(missing)}")
+        raise InputDataError(
+            f"{production_path}: lacks the model's {plural(len(missing), 'input column', 'input columns')} "
+            f"{', '.join(missing)}"
+        )
     combined = pd.concat([reference, train_part], ignore_index=True)
     pipeline, fit_facts = fit_and_measure(config, combined, spec, config.model.seed, progress)
     fit_facts["date_formats"] = formats

@@ -20,6 +20,7 @@ from churnops.config import Config
 from churnops.data.files import linked_folder
 from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
 from churnops.errors import ChurnopsError, InputDataError
+from churnops.escape import plural
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model_artifact import ModelRefusedError
 from churnops.monitor.columns import ColumnPlan
@@ -39,11 +40,6 @@ FORMULA_START = r"^[=+\-@\t\r]"
 """Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
 NPY_HEADER_BYTES = 1 << 16
 NOT_MEASURED = "not measured: the model was not checked"
-
-
-def input_columns(missing: list[str]) -> str:
-    """How a message names the model's missing input columns: one, or several."""
-    return "input column" if len(missing) == 1 else "input columns"
 
 
 def store_of(config: Config) -> registry.Store:
@@ -187,7 +183,10 @@ def score_chunks(
     for chunk in chunks:
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
-            raise InputDataError(f"the data lacks the model's {input_columns(missing)} {', '.join(missing)}")
+            raise InputDataError(
+                f"the data lacks the model's {plural(len(missing), 'input column', 'input columns')} "
+                f"{', '.join(missing)}"
+            )
         inputs = chunk.select(columns)
         text = [c for c in columns if c in numerical and inputs.schema[c] == pl.String]
         if text:  # numbers as monitoring reads them (1,234.50, $88): a cell that is not one is missing
@@ -376,7 +375,9 @@ def predict(
         loaded = registry.load_alias(store_of(config), config.model.name, "champion")
     missing = [c for c in loaded.metadata.features.columns if c not in reader.header]
     if missing:
-        raise InputDataError(f"{source}: lacks the model's {input_columns(missing)} {', '.join(missing)}")
+        raise InputDataError(
+            f"{source}: lacks the model's {plural(len(missing), 'input column', 'input columns')} {', '.join(missing)}"
+        )
     loaded_at = time.perf_counter()
     threshold = loaded.metadata.threshold
 

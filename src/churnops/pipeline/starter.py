@@ -27,6 +27,7 @@ from churnops.data.io import (
     table_format,
 )
 from churnops.data.io import INFER_ROWS as READ_INFER_ROWS
+from churnops.escape import plural
 from churnops.monitor.prepare import (
     DATE_SHARE,
     CategoricalSample,
@@ -127,10 +128,6 @@ def sample_frame(
     return reader.header, pl.concat(chunks, how="vertical_relaxed").head(sample_rows)
 
 
-def _cells(n: int) -> str:
-    return f"{n:,} cell" if n == 1 else f"{n:,} cells"
-
-
 def unique_where_present(series: pl.Series) -> bool:
     """Whether the present values of ``series`` are unique but for at most
     :data:`ID_REPEAT_SHARE` of them, with at most :data:`ID_MISSING_SHARE` of its cells empty: an
@@ -187,8 +184,8 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
             typos = {name: (others, example) for name, others, _, example in measures if others}
             guesses = [
                 ColumnGuess(
-                    guess.name, "numerical", f"numbers but for {_cells(typos[guess.name][0])} that "
-                    f"{'is not a number' if typos[guess.name][0] == 1 else 'are not numbers'}, "
+                    guess.name, "numerical", f"numbers but for {typos[guess.name][0]:,} "
+                    f"{plural(typos[guess.name][0], 'cell that is not a number', 'cells that are not numbers')}, "
                     f"e.g. {typos[guess.name][1]!r}",
                 )
                 if guess.name in typos
