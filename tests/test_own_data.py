@@ -2454,3 +2454,26 @@ def test_empty_in_reference_covers_every_flat_type_but_not_a_reference_of_unpars
             if c["check"] == "empty_in_reference"
         }
         assert said == {"cat": 200, "enum": 400, "bin": 100}, (mode, said)
+
+
+def test_the_reports_command_repeats_a_run_started_with_a_project_folder(own):
+    """With -C, the files' relative paths are relative to that folder: the report's command named
+    them without it, and run from anywhere else it read other files or none."""
+    import html
+    import re
+    import shlex
+
+    done = churnops(own.parent, "-C", own.name, "monitor", "-r", "mine.csv", "-p", "batch.csv", "-t", "churned")
+    assert done.returncode == 0, done.stderr
+    first = metrics(own)
+    page = (own / "monitoring" / "monitoring_report.html").read_text()
+    shown = html.unescape(re.search(r"Reproduce this run: <code>(.*?)</code>", page).group(1).replace("<wbr>", ""))
+    words = shlex.split(shown)
+    assert words[words.index("-C") + 1] == str(own.resolve()), shown
+    elsewhere = own / "elsewhere"
+    elsewhere.mkdir()
+    done = churnops(elsewhere, *words[1:])
+    assert done.returncode == 0, done.stderr
+    assert not (elsewhere / "monitoring").exists()
+    assert metrics(own)["dataset_drift"] == first["dataset_drift"]
+    assert metrics(own)["run_id"] != first["run_id"]

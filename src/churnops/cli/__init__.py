@@ -72,10 +72,12 @@ def root(
     STATE.quiet = quiet
     STATE.verbose = verbose
     setup_logging(verbose, quiet)
+    STATE.project_dir = None
     if project_dir is not None:
         try:
             project_dir.mkdir(parents=True, exist_ok=True)
             os.chdir(project_dir)
+            STATE.project_dir = os.getcwd()
         except OSError as exc:
             err(f"error: cannot use project folder {project_dir}: {exc.strerror}")
             raise typer.Exit(2) from None
@@ -119,6 +121,8 @@ app.add_typer(ab_cmds.ab_app, name="ab")
 
 
 GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
+GLOBAL_VALUE_OPTIONS = {"-C", "--project-dir"}
+"""Global options that take a value (the folder), moved with it."""
 
 
 def _value_options(command: Any) -> set[str]:
@@ -132,12 +136,15 @@ def _value_options(command: Any) -> set[str]:
 
 
 def hoist_global_flags(args: list[str], command: Any) -> list[str]:
-    """Move ``-q``/``-v`` written after the subcommand to before it (``churnops monitor -q``).
+    """Move ``-q``/``-v`` and ``-C DIR`` written after the subcommand to before it
+    (``churnops monitor -q``, ``churnops monitor -C demo``).
 
     A token is moved only where it cannot be the value of the option before it.
 
-    >>> hoist_global_flags(["monitor", "--current", "b.csv", "-q"], typer.main.get_command(app))
-    ['-q', 'monitor', '--current', 'b.csv']
+    >>> hoist_global_flags(["monitor", "--current", "b.csv", "-q", "-C", "demo"], typer.main.get_command(app))
+    ['-q', '-C', 'demo', 'monitor', '--current', 'b.csv']
+    >>> hoist_global_flags(["monitor", "--project-dir=demo"], typer.main.get_command(app))
+    ['--project-dir=demo', 'monitor']
     >>> hoist_global_flags(["history", "--column", "-v"], typer.main.get_command(app))
     ['history', '--column', '-v']
     """
@@ -145,14 +152,19 @@ def hoist_global_flags(args: list[str], command: Any) -> list[str]:
     kept: list[str] = []
     group = command
     takes_value = _value_options(command)
-    for index, token in enumerate(args):
+    tokens = iter(enumerate(args))
+    for index, token in tokens:
         if token == "--":
             kept += args[index:]
             break
         previous = kept[-1] if kept else None
-        if token in GLOBAL_FLAGS and group is not command and previous not in takes_value:
-            hoisted.append(token)
-            continue
+        if group is not command and previous not in takes_value:
+            if token in GLOBAL_FLAGS or token.startswith("--project-dir="):
+                hoisted.append(token)
+                continue
+            if token in GLOBAL_VALUE_OPTIONS and index + 1 < len(args):
+                hoisted += [token, next(tokens)[1]]
+                continue
         kept.append(token)
         if not token.startswith("-") and previous not in takes_value and hasattr(group, "get_command"):
             sub = group.get_command(None, token)

@@ -37,6 +37,8 @@ class State:
     verbose: bool = False
     debug: bool = bool(os.environ.get("CHURNOPS_DEBUG"))
     collector_paused: bool = False
+    project_dir: str | None = None
+    """The folder ``-C`` named, absolute: the command runs there (and repeats there)."""
 
 
 STATE = State()

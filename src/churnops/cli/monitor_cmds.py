@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from churnops.cli.common import err, handle_errors, load, parse_rows, say, staged_progress
+from churnops.cli.common import STATE, err, handle_errors, load, parse_rows, say, staged_progress
 from churnops.cli.inputs import require_made
 from churnops.cli.options import (
     ConfigOption,
@@ -434,9 +434,10 @@ def _options_again(
     cfg: Any, config: Path | None, sets: list[str] | None, given: list[tuple[str, Any]]
 ) -> tuple[str, ...]:
     """The options of this run that decide its result, for the report's command that repeats it:
-    the configuration file it read (named even when found in the current folder, which the command
-    may not be run from), each ``--set`` and each option given."""
-    options: list[str] = []
+    the folder ``-C`` named (the files' relative paths are relative to it), the configuration file
+    it read (named even when found in the current folder, which the command may not be run from),
+    each ``--set`` and each option given."""
+    options: list[str] = ["-C", STATE.project_dir] if STATE.project_dir is not None else []
     source = cfg.source if cfg.source is not None else config
     if source is not None:
         options += ["--config", _shown_path(Path(source))]
