@@ -393,6 +393,16 @@ def test_amounts_a_parquet_file_holds_as_text_are_said(tmp_path, typo):
     assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
     column = metrics(tmp_path)["columns"]["balance"]
     assert column["type"] == "numerical" and column["reference"]["unparsable"] == (1 if typo else 0), column
+    # init wrote the column as text without a word of it; it says so, and where to list it
+    done = churnops(tmp_path, "init", "-r", "reference.parquet", "-p", "batch.parquet")
+    said = [line for line in done.stdout.splitlines() if "holds as text" in line]
+    assert len(said) == 1 and ": balance (" in said[0] and "code" not in said[0] and "zip" not in said[0], done.stdout
+    assert "phone" not in said[0] and "list them in numerical = [...] under [columns] in churnops.toml" in said[0]
+    text = (tmp_path / "churnops.toml").read_text().replace("[columns]\n", '[columns]\nnumerical = ["balance"]\n', 1)
+    (tmp_path / "churnops.toml").write_text(text)
+    done = churnops(tmp_path, "monitor")  # as said
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
+    assert metrics(tmp_path)["columns"]["balance"]["type"] == "numerical"
 
 
 def test_init_and_monitor_decide_numbers_with_typos_on_the_same_rows(tmp_path):

@@ -136,12 +136,31 @@ def init(
             else:
                 advice = "run init again with --decimal ','"
             say(f"NOTICE: numbers written with a decimal comma are read as text and not tested: {shown}; {advice}")
+    if table_format(reference) == "parquet":
+        _say_text_measures(reference, dialect, guesses, chosen, output)
     import shlex
 
     command = "churnops monitor"
     if output != Path("churnops.toml"):  # found in the current folder only by that name
         command += f" -c {shlex.quote(str(output))}"
     say(f"next: check {output}, then run '{command}{'' if current else ' --current YOUR_BATCH.csv'}'")
+
+
+def _say_text_measures(reference: Path, dialect: Any, guesses: list[Any], target: str | None, output: Path) -> None:
+    """The numbers a Parquet reference holds as text (its writer's types, which churnops keeps and
+    ``init`` writes as text), said as ``monitor`` says them, with where to list them as numbers."""
+    from churnops.pipeline.inference import cells_shown
+    from churnops.pipeline.starter import SAMPLE_ROWS, sample_frame, text_measure_columns
+
+    _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
+    skip = {guess.name for guess in guesses if guess.kind not in ("text", "categorical")} | {target}
+    held = text_measure_columns(sample, skip) if sample is not None else []
+    if held:
+        say(
+            f"NOTICE: numbers {reference.name} holds as text are written as text, as their writer typed them: "
+            f"{cells_shown(held)}; to test them as numbers, list them in numerical = [...] under [columns] in "
+            f"{output}"
+        )
 
 
 def _say_batch_columns(reference: Path, current: Path, dialect: Any, guesses: list[Any], target: str | None) -> None:

@@ -258,11 +258,11 @@ def _applied(config: Config, found: Inference) -> Config:
         logger.log(
             NOTICE,
             "numbers written as text are read as numbers: %s; to test them as categories instead: %s",
-            _cells_shown(found.strays),
+            cells_shown(found.strays),
             _declared_advice(config, "categorical", [name for name, *_ in found.strays]),
         )
     if found.near:
-        shown = _cells_shown(found.near)
+        shown = cells_shown(found.near)
         logger.log(
             NOTICE,
             "numbers but for a few cells are tested as categories: %s; to test them as numbers (those cells then "
@@ -275,7 +275,7 @@ def _applied(config: Config, found: Inference) -> Config:
             NOTICE,
             "numbers but for a few cells are tested as numbers (those cells count as not numbers): %s; to test them "
             "as categories instead: %s",
-            _cells_shown(found.measures),
+            cells_shown(found.measures),
             _declared_advice(config, "categorical", measures),
         )
     if found.held:
@@ -284,7 +284,7 @@ def _applied(config: Config, found: Inference) -> Config:
             "numbers a Parquet file holds as text are text, as their writer typed them%s: %s; to test them as numbers "
             "(cells that are not numbers then count as such): %s",
             AS_TEXT,
-            _cells_shown(found.held),
+            cells_shown(found.held),
             _declared_advice(config, "numerical", [name for name, *_ in found.held]),
         )
     parts = []
@@ -301,7 +301,7 @@ def _applied(config: Config, found: Inference) -> Config:
     return config
 
 
-def _cells_shown(found: list[tuple[str, int, int, str]]) -> str:
+def cells_shown(found: list[tuple[str, int, int, str]]) -> str:
     """Columns of numbers (but for a few cells), for a notice: each with its cells that are not
     numbers and an example, or how its numbers are written (five columns at most, then how many
     more)."""
