@@ -293,6 +293,37 @@ def test_a_batch_of_decimal_commas_is_told_how_to_be_read(tmp_path):
     assert "monthly_charges: 1 value is not a number, e.g. '12,5'" in done.stdout and advice not in done.stdout
 
 
+def test_decimal_commas_before_three_decimals_are_not_read_as_thousands(tmp_path):
+    """A batch of decimal commas whose amounts have three decimals: its '2,738' read as 2738 (a
+    comma before three digits groups thousands), only its '0,512' failed, no advice showed, and the
+    amounts drifted a thousandfold. Among cells written with decimal commas, '2,738' is not read
+    as thousands: the column is unusable as written, with the advice that reads it."""
+    rng = np.random.default_rng(53)
+    n = 6_000
+    table = pl.DataFrame({"premium_k": [f"{v:.3f}" for v in rng.gamma(2.0, 3.0, n)], "plan": rng.choice(["a", "b"], n)})
+    table.head(4_000).write_csv(tmp_path / "reference.csv")
+    batch = table.tail(2_000).with_columns(pl.col("premium_k").str.replace(r"\.", ","))
+    batch.write_csv(tmp_path / "batch.csv", separator=";")
+    args = ["monitor", "-r", "reference.csv", "-p", "batch.csv", "--set", "data.current.separator=';'"]
+    done = churnops(tmp_path, *args)
+    advice = "; decimal commas: set data.current.decimal = ','"
+    assert f"premium_k: 100% of the values are missing or unusable (reference: 0%){advice}" in done.stdout, done.stdout
+    assert metrics(tmp_path)["columns"]["premium_k"]["current"]["unparsable"] == 2_000
+    done = churnops(tmp_path, *args, "--set", "data.current.decimal=','")  # as advised
+    assert done.returncode == 0 and "premium_k" not in done.stdout, done.stdout
+    assert not metrics(tmp_path)["columns"]["premium_k"]["drift_detected"]
+    # whole numbers grouped by thousands with one typo stay thousands
+    whole = pl.DataFrame({"premium_k": [f"{v:,}" for v in rng.integers(500, 40_000, n)], "plan": table["plan"]})
+    whole.head(4_000).write_csv(tmp_path / "reference.csv")
+    whole.tail(2_000).with_columns(
+        premium_k=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("12,5")).otherwise("premium_k")
+    ).write_csv(tmp_path / "batch.csv", separator=";")
+    done = churnops(tmp_path, *args)
+    assert "premium_k: 1 value is not a number, e.g. '12,5'" in done.stdout and advice not in done.stdout, done.stdout
+    column = metrics(tmp_path)["columns"]["premium_k"]
+    assert column["type"] == "numerical" and column["current"]["unparsable"] == 1 and not column["drift_detected"]
+
+
 def test_categories_that_differ_by_spaces_look_different_in_the_report(tmp_path):
     """'  Two year ' and 'Two year' are two categories; the page showed both as "Two year" (HTML
     folds spaces). Its tables and charts show the hidden spaces as '␣'; the metrics keep the text."""

@@ -28,6 +28,16 @@ FloatArray = NDArray[np.float64]
 CountArray = NDArray[np.int64]
 THOUSANDS = r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$"
 """A number written with comma thousands separators, such as 1,234,567.89."""
+ONE_GROUP = r"^[+-]?[1-9]\d{0,2},\d{3}$"
+"""``2,738``: two thousand seven hundred and thirty-eight, or - with a decimal comma - 2.738."""
+DECIMAL_COMMA_ONLY = r"^[+-]?\d*,\d+$"
+"""With :data:`THOUSANDS` not matching (``0,738``, ``12,5``, ``1234,567``): a decimal comma's number."""
+POINT_OR_GROUPS = r"\d\.\d|^[+-]?\.\d|^[+-]?[1-9]\d{0,2},\d{3},\d{3}"
+"""A decimal point (``12.5``) or two groups of thousands (``1,234,567``): commas group thousands."""
+DECIMAL_COMMA_SHARE = 0.01
+"""A text column of numbers with at least this share of its cells written with a decimal comma,
+and more of them than cells with a decimal point, is written with decimal commas: its ``2,738``
+are 2.738 there, which a decimal point does not read (a typo ``12,5`` among thousands is not)."""
 BLANKS = r"[\s_']"
 """Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""
 UNITS = r"^([+-]?)\s*[$€£¥]\s*|\s*[$€£¥%]$"
@@ -178,14 +188,19 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
     """Expressions for a column as Float64, and (text sources only) a flag of unparsable cells.
 
     A comma is read as a thousands separator only in the pattern ``1,234,567.89``; anything
-    else that is not a number (``1,5``, ``abc``) is flagged unparsable and becomes missing.
+    else that is not a number (``1,5``, ``abc``) is flagged unparsable and becomes missing. Among
+    cells written with decimal commas (:data:`DECIMAL_COMMA_SHARE`), ``2,738`` is no thousands
+    either: it is 2.738 there, unparsable with a decimal point like the column's ``0,512``.
     """
     column = pl.col(name)
     if source.is_numeric() or source == pl.Boolean:
         return column.cast(pl.Float64), None
     text = column.cast(pl.String).str.strip_chars().str.replace(UNITS, "${1}")
+    commas = (text.str.contains(DECIMAL_COMMA_ONLY) & ~text.str.contains(THOUSANDS)).sum()
+    points = text.str.contains(POINT_OR_GROUPS).sum()
+    decimal_commas = (commas > points) & (commas >= DECIMAL_COMMA_SHARE * text.count())
     cleaned = (
-        pl.when(text.str.contains(THOUSANDS))
+        pl.when(text.str.contains(THOUSANDS) & ~(decimal_commas & text.str.contains(ONE_GROUP)))
         .then(text.str.replace_all(",", "", literal=True))
         .otherwise(text)
         .str.replace_all(BLANKS, "")
@@ -202,6 +217,10 @@ def coerce_numerical(series: pl.Series, dates: bool = True) -> Coerced:
     >>> c = coerce_numerical(pl.Series(["1,200.5", "x", None, "3 000", "1,5", "$88.66", "-€5", "54.4%"]))
     >>> c.series.to_list(), c.unparsable
     ([1200.5, None, None, 3000.0, None, 88.66, -5.0, 54.4], 2)
+    >>> coerce_numerical(pl.Series(["2,738", "0,512", "13,204"])).series.to_list()  # decimal commas
+    [None, None, None]
+    >>> coerce_numerical(pl.Series(["2,738", "999", "13,204"] * 40 + ["12,5"])).series.to_list()[:3]
+    [2738.0, 999.0, 13204.0]
     """
     if series.dtype.is_temporal() and dates:
         return coerce_datetime(series)
@@ -258,12 +277,30 @@ def numbers_as_text(series: pl.Series) -> NumbersAsText | None:
     if not plain.str.contains(WRITTEN_NUMBER).all():
         return None  # a phone number, a date, a code: digits, but not a number written as text
     grouped = plain.filter(plain.str.contains(r"\d,\d"))
-    if grouped.len() and not grouped.str.contains(r"\d,\d{3},\d|\d,\d{3}\.").any():
+    if grouped.len() and not grouped.str.contains(r"\d,\d{3},\d|\d,\d{3}\.").any() and not _below_groups(plain):
         return None  # 1,234 alone may be a decimal comma: grouping is shown by 1,234,567 or 1,234.5
     whole = written.str.strip_chars().cast(pl.Int64, strict=False)
     dtype = pl.Int64() if whole.null_count() == 0 else pl.Float64()
     example = strays[0] if strays.len() else written.filter(whole.is_null())[0] if whole.null_count() else written[0]
     return NumbersAsText(dtype, strays.len(), values.len(), str(example)[:40])
+
+
+def _below_groups(written: pl.Series) -> bool:
+    """Whether numbers written ``7,815`` have digits grouped by thousands as the column's other
+    numbers show: whole numbers without a comma (at least :data:`DECIMAL_COMMA_SHARE` of the
+    cells), every one below 1,000 - the numbers a thousands separator leaves ungrouped - and no
+    more cells that only a decimal comma writes (``0,512``, ``12,5``) than typos would make.
+
+    >>> _below_groups(pl.Series(["7,815", "999", "18,604"])), _below_groups(pl.Series(["7,815", "18,604"]))
+    (True, False)
+    >>> _below_groups(pl.Series(["7,815", "1999", "18,604"])), _below_groups(pl.Series(["7,815", "12", "0,512"]))
+    (False, False)
+    """
+    text = written.str.strip_chars()
+    whole = text.filter(text.str.contains(r"^[+-]?\d+$"))
+    commas = int((text.str.contains(DECIMAL_COMMA_ONLY) & ~text.str.contains(THOUSANDS)).sum())
+    enough = max(1.0, DECIMAL_COMMA_SHARE * text.len())
+    return whole.len() >= enough and bool(whole.str.contains(r"^[+-]?\d{1,3}$").all()) and commas < enough
 
 
 def almost_numbers(series: pl.Series) -> NumbersAsText | None:

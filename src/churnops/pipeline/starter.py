@@ -30,6 +30,8 @@ from churnops.data.io import INFER_ROWS as READ_INFER_ROWS
 from churnops.escape import plural
 from churnops.monitor.prepare import (
     DATE_SHARE,
+    DECIMAL_COMMA_SHARE,
+    ONE_GROUP,
     CategoricalSample,
     NumbersAsText,
     almost_numbers,
@@ -320,7 +322,16 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
     """Text columns of a CSV sample whose values are (almost all) numbers written with a decimal
     comma, like ``51602,16``, with an example each - when the file is read with a decimal point;
     and numbers grouped with thousands dots or spaces (``4.164,11``, ``4 164,11``), which only a
-    file read with a decimal comma reads as numbers (its reader gives them here as ``4164.11``)."""
+    file read with a decimal comma reads as numbers (its reader gives them here as ``4164.11``).
+
+    ``7,815`` is also a thousands separator's: a column of them is one of decimal commas only
+    with a share of cells that no thousands separator writes (``0,512``, ``12,5``), as the
+    monitoring reads them (:data:`~churnops.monitor.prepare.DECIMAL_COMMA_SHARE`).
+
+    >>> frame = pl.DataFrame({"n": ["7,815", "999", "18,604"] * 20, "d": ["7,815", "0,512", "18,6"] * 20})
+    >>> decimal_comma_columns(frame, DEFAULT_DIALECT)
+    [('d', '7,815')]
+    """
     found = []
     for name, dtype in frame.schema.items():
         if dtype != pl.String:
@@ -328,9 +339,11 @@ def decimal_comma_columns(frame: pl.DataFrame, dialect: CsvDialect) -> list[tupl
         values = frame.get_column(name).drop_nulls()
         if not values.len():
             continue
-        plain = DECIMAL_COMMA.pattern  # with a decimal comma, left as text: other cells are no numbers
-        share = (values.str.contains(plain) | values.str.contains(GROUPED_DECIMAL_COMMA.pattern)).mean()
-        if share >= DATE_SHARE:
+        plain = values.str.contains(DECIMAL_COMMA.pattern)  # with a decimal comma, left as text
+        grouped = values.str.contains(GROUPED_DECIMAL_COMMA.pattern)
+        share = (plain | grouped).mean()
+        only_commas = grouped | (plain & ~values.str.strip_chars().str.contains(ONE_GROUP))
+        if share >= DATE_SHARE and only_commas.sum() >= max(1, DECIMAL_COMMA_SHARE * values.len()):
             found.append((name, str(values[0])))
     return found
 
