@@ -216,6 +216,36 @@ def test_pipeline_current_versions_the_batch_it_checked(repo, cli, tmp_path_fact
     assert git(repo, "rev-parse", "HEAD") == head and sha(repo / BATCH) == sha(elsewhere)
 
 
+def test_pipeline_never_replaces_a_batch_dvc_does_not_keep(repo, cli, tmp_path_factory):
+    """`init -p mine.csv` makes mine.csv paths.production; `pipeline -p other.csv` then copied
+    other.csv over it before versioning - the user's own batch lost, never versioned (and without a
+    git repository, lost before the stage failed). A file there that DVC does not keep is never
+    replaced; once versioned, it is (DVC keeps it: restorable)."""
+    from churnops.data.production import meta_path_for
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "night.csv"
+    assert cli("generate", "--scenario", "strong", "-o", str(elsewhere)).exit_code == 0
+    assert cli("generate", "--intensity", "0").exit_code == 0
+    meta_path_for(repo / BATCH).unlink()  # the user's own batch: nothing says churnops made it
+    own = sha(repo / BATCH)
+    result = cli("pipeline", "-p", str(elsewhere))  # DVC not set up yet: nothing copied either
+    assert result.exit_code == 4 and "DVC is not set up" in json.dumps(summary(repo)["stages"][2]), result.output
+    assert sha(repo / BATCH) == own
+    cli("dvc-setup")
+    head = git(repo, "rev-parse", "HEAD")
+    result = cli("pipeline", "-p", str(elsewhere))
+    assert result.exit_code == 4, result.output
+    stage = summary(repo)["stages"][2]
+    assert stage["status"] == "failed" and "would replace a file that DVC does not keep" in json.dumps(stage), stage
+    assert sha(repo / BATCH) == own and git(repo, "rev-parse", "HEAD") == head
+    assert cli("version").exit_code == 0  # versioned: DVC keeps it
+    result = cli("pipeline", "-p", str(elsewhere))
+    assert result.exit_code == 0 and summary(repo)["stages"][2]["status"] == "success", result.output
+    assert sha(repo / BATCH) == sha(elsewhere)
+    listed = json.loads(cli("versions", "list", "--format", "json").output)
+    assert [version["sha256"] for version in listed[:2]] == [sha(elsewhere), own]
+
+
 def test_a_batch_changed_after_its_check_is_not_versioned_under_the_run(repo, cli):
     from churnops.config import load_config
     from churnops.errors import InputDataError

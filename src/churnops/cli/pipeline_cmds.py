@@ -42,7 +42,8 @@ def pipeline(
             "--current",
             "-p",
             help="Batch to check (a local file; paths.production_url fetches one from object storage). On an "
-            "alert this very file is versioned: copied to paths.production first when it is elsewhere.",
+            "alert this very file is versioned: copied to paths.production first when it is elsewhere (a file there "
+            "that DVC does not keep is never replaced).",
             dir_okay=False,
         ),
     ] = None,

@@ -318,6 +318,34 @@ def recorded_params(owner: BatchOwner, text: str | None) -> dict[str, Any]:
     return params
 
 
+def require_versioning(project: Path) -> Path:
+    """The git repository of ``project``, where DVC is set up and git can commit; else the
+    error :func:`version_batch` would raise (checked before anything is written)."""
+    root = require_repository(project)
+    require_identity(root)
+    if not is_initialized(root):
+        raise IntegrationError(f"DVC is not set up in {root}: run 'churnops dvc-setup' first")
+    return root
+
+
+def keeps(project: Path, batch: Path) -> bool:
+    """Whether DVC keeps the bytes ``batch`` holds now: its record (its ``.dvc`` file, or the
+    ``dvc.lock`` of the stage that makes it) holds their md5, so replacing the file loses nothing
+    (``churnops versions restore`` brings them back)."""
+    root = require_versioning(project)
+    batch = batch.resolve()
+    owner = find_owner(root, batch)
+    text = owner.record.read_text(encoding="utf-8") if owner.record.is_file() else None
+    entry = recorded_hash(owner, batch, text)
+    if entry is None or entry.get("hash") != "md5" or not isinstance(entry.get("md5"), str):
+        return False
+    digest = hashlib.md5(usedforsecurity=False)
+    with batch.open("rb") as reader:
+        while block := reader.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest() == entry["md5"]
+
+
 @dataclass(frozen=True)
 class VersionOutcome:
     changed: bool
@@ -347,10 +375,7 @@ def version_batch(
     committed (all of ``dvc.lock``, other stages' entries included): anything else the user has
     staged stays staged.
     """
-    root = require_repository(project)
-    require_identity(root)
-    if not is_initialized(root):
-        raise IntegrationError(f"DVC is not set up in {root}: run 'churnops dvc-setup' first")
+    root = require_versioning(project)
     if not batch.is_file():
         raise IntegrationError(f"{batch}: no batch to version")
     batch = batch.resolve()

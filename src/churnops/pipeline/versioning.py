@@ -132,9 +132,10 @@ def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]
 
     Versions live at ``paths.production`` (where ``churnops versions list`` and ``restore`` look):
     a batch checked elsewhere (``--current FILE``, inside the project or not) is copied there
-    first, replacing the previous batch, which DVC keeps if it was versioned. The bytes must be
-    those the run checked (its sha256): a batch changed since is refused, never versioned under
-    the run's name.
+    first, replacing the previous batch when DVC keeps it - a file there that DVC does not keep
+    (a user's own batch, never versioned, or changed since its version) is never replaced. The
+    bytes must be those the run checked (its sha256): a batch changed since is refused, never
+    versioned under the run's name.
     """
     run_id = metrics.get("run_id", "?")
     expected = (metrics.get("current") or {}).get("sha256")
@@ -156,12 +157,39 @@ def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]
             f"{_shown(production, config.root)} ({table_format(production)}): not versioned (set paths.production to a "
             f".{table_format(checked)} file, or give the batch as {table_format(production)})"
         )
+    dvc.require_versioning(config.root)  # (a copy for a version that cannot be made is none to make)
+    there = sha256_file(production) if production.is_file() and not production.is_symlink() else None
+    lost = there is not None and there != expected and not _generated(production, there)
+    if lost and not dvc.keeps(config.root, production):
+        shown = _shown(production, config.root)
+        raise InputDataError(
+            f"{checked}: not versioned: versions are kept at {shown} (paths.production), and copying the batch "
+            f"there would replace a file that DVC does not keep (never versioned, or changed since): set "
+            f"paths.production to a file of its own (e.g. data/production/batch.csv), or version {shown} first "
+            "(churnops version)"
+        )
     _copy_verified(checked, production, expected, run_id)
     from churnops.pipeline.storage import drop_stale_sidecar
 
     drop_stale_sidecar(production)  # it described the batch replaced, not this one
     outcome = version_current_batch(config, production, metrics)
     return CheckedBatchVersion(outcome, production, checked.absolute())
+
+
+def _generated(batch: Path, sha: str) -> bool:
+    """Whether ``batch`` (of sha256 ``sha``) is as ``churnops generate`` wrote it: its sidecar, a
+    regular file, records these bytes - made again by the same command, lost by no copy."""
+    import stat
+
+    sidecar = meta_path_for(batch)
+    try:
+        if not stat.S_ISREG(os.lstat(sidecar).st_mode):
+            return False
+        document = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    output = document.get("output") if isinstance(document, dict) else None
+    return isinstance(output, dict) and output.get("sha256") == sha and "scenario" in document
 
 
 def version_run_batch(config: Config, run_id: str) -> CheckedBatchVersion:
