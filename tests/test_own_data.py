@@ -2518,3 +2518,17 @@ def test_the_reports_command_repeats_a_run_started_with_a_project_folder(own):
     assert not (elsewhere / "monitoring").exists()
     assert metrics(own)["dataset_drift"] == first["dataset_drift"]
     assert metrics(own)["run_id"] != first["run_id"]
+
+
+def test_a_label_column_renamed_in_the_batch_is_an_error_not_a_batch_without_labels(own):
+    """A batch whose label header was 'Churned' for the reference's 'churned' was read as a batch
+    without labels: its doubled rate was never compared, 'OK: no drift' and exit 0. A feature
+    renamed so stops the run; the label does too. A batch without the column still runs."""
+    batch = pl.read_csv(own / "batch.csv")
+    batch.rename({"churned": "Churned"}).write_csv(own / "renamed.csv")
+    done = churnops(own, "monitor", "-r", "mine.csv", "-p", "renamed.csv", "-t", "churned")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "\nerror: renamed.csv: current data lacks the target churned; it has Churned, the same" in done.stderr
+    batch.drop("churned").with_columns(churned_score=pl.lit(0.5)).write_csv(own / "unlabelled.csv")
+    done = churnops(own, "monitor", "-r", "mine.csv", "-p", "unlabelled.csv", "-t", "churned")
+    assert done.returncode == 0 and "target churned: not in this batch (no labels yet)" in done.stdout, done.stderr

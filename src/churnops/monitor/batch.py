@@ -104,6 +104,14 @@ def check_schema(profile: ReferenceProfile, columns: list[str]) -> list[str]:
     if needed and not any(name in columns for name in needed):
         shown = ", ".join(needed[:5]) + ("..." if len(needed) > 5 else "")
         raise InputDataError(f"the reference and current data have no monitored column in common (reference: {shown})")
+    for column in profile.tested:
+        written = [name for name in extra if _same_name(name, column.plan.name)]
+        if column.plan.role == "target" and column.plan.name not in columns and written:
+            raise InputDataError(  # a batch without labels has no such column: this one was renamed
+                f"current data lacks the target {column.plan.name}; it has {written[0]}, the same name written "
+                f"otherwise: give the column the reference's name ({column.plan.name}) - its rate would not be "
+                "compared, as in a batch that has no labels yet"
+            )
     if missing:
         hint = (
             f"; it has {'a column' if len(extra) == 1 else 'columns'} the reference lacks: {', '.join(extra)} "
@@ -120,6 +128,17 @@ def check_schema(profile: ReferenceProfile, columns: list[str]) -> list[str]:
             f"columns.ignored (in churnops.toml, [columns] ignored = [{listed}])"
         )
     return extra
+
+
+def _same_name(one: str, other: str) -> bool:
+    """Whether two column names differ only by case, spaces, ``_`` or ``-``.
+
+    >>> _same_name("Lapsed", "lapsed"), _same_name(" churn_flag", "Churn Flag"), _same_name("churn", "churned")
+    (True, True, False)
+    """
+    import re
+
+    return re.sub(r"[\s_-]+", "", one).casefold() == re.sub(r"[\s_-]+", "", other).casefold()
 
 
 @dataclass
