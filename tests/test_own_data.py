@@ -764,6 +764,24 @@ def test_init_says_what_the_batch_lacks(own):
     assert "NOTICE" not in done.stdout, done.stdout
 
 
+def test_an_encoding_set_for_a_latin1_batch_does_not_garble_a_utf8_reference(tmp_path):
+    """A cp1252 batch against a UTF-8 reference: the error said 'set data.encoding', which reads
+    both files so - the reference's 'café' became 'cafÃ©', a new category that drifted, said
+    nowhere. The error names the setting of one file, and UTF-8 text read as cp1252 is refused."""
+    rng = np.random.default_rng(59)
+    table = pl.DataFrame({"spend": rng.gamma(2.0, 40.0, 4_000), "note": rng.choice(["café", "thé", "eau"], 4_000)})
+    table.head(3_000).write_csv(tmp_path / "ref.csv")
+    (tmp_path / "batch.csv").write_bytes(table.tail(1_000).write_csv().encode("cp1252"))
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "batch.csv")
+    assert done.returncode == 2 and "data.current.encoding for one" in done.stderr, done.stderr
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "batch.csv", "--set", "data.encoding=cp1252")
+    assert done.returncode == 2, done.stdout
+    assert "ref.csv: this file is UTF-8 text, not cp1252: read as cp1252, its 'é' would be 'Ã©'" in done.stderr
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "batch.csv", "--set", "data.current.encoding=cp1252")
+    assert done.returncode == 0 and done.stdout.startswith("OK"), done.stdout + done.stderr
+    assert set(metrics(tmp_path)["columns"]["note"]["distribution"]["labels"]) == {"café", "thé", "eau"}
+
+
 def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_path):
     """A cp1252 export with ';' and decimal commas: init said to use '--set data.encoding', an
     option it does not have, and wrote the money column as free text without a word; with -o its

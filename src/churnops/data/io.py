@@ -113,6 +113,43 @@ def binary_kind(start: bytes) -> str | None:
     return None
 
 
+UTF8_PROBE_BYTES = 1 << 20
+"""Bytes of a file read with another encoding than UTF-8 that are checked for UTF-8 text first."""
+
+
+def _refuse_utf8_as_other(path: Path, encoding: str) -> None:
+    """Refuse to read UTF-8 text as ``encoding``: letters written in UTF-8 (``é`` as two bytes)
+    decode as two others in a one-byte encoding (``Ã©``), silently - as when ``data.encoding`` is
+    set for a batch exported as cp1252 and the reference is UTF-8. Other text that happens to be
+    valid UTF-8 beyond ASCII is all but unknown.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "ref.csv"
+    ...     _ = path.write_bytes("name,city\\nAnn,Orléans\\n".encode("cp1252"))
+    ...     _refuse_utf8_as_other(path, "cp1252")  # cp1252 text: read
+    ...     _ = path.write_bytes("name,city\\nAnn,Orléans\\n".encode("utf-8"))
+    ...     _refuse_utf8_as_other(path, "cp1252")
+    Traceback (most recent call last):
+    churnops.errors.InputDataError: ...ref.csv: this file is UTF-8 text, not cp1252: ... its 'é' would be 'Ã©'; ...
+    """
+    with path.open("rb") as handle:
+        start = handle.read(UTF8_PROBE_BYTES)
+    if start.isascii():
+        return
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(start, final=False)  # (a letter cut at the end)
+    except UnicodeDecodeError:
+        return
+    letter = next(ch for ch in text if ord(ch) > 127)
+    misread = letter.encode("utf-8").decode(encoding, errors="replace")
+    raise InputDataError(
+        f"{path}: this file is UTF-8 text, not {encoding}: read as {encoding}, its {letter!r} would be {misread!r}; "
+        "set the encoding of the other file only (data.reference.encoding or data.current.encoding), or leave "
+        "out data.encoding"
+    )
+
+
 def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]:
     """The column names in the first line of a CSV file.
 
@@ -133,6 +170,8 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
         )
     if len(first) > MAX_HEADER_BYTES:
         raise InputDataError(f"{path}: the first line is longer than {MAX_HEADER_BYTES >> 20} MiB; is this a CSV file?")
+    if not dialect.utf8:
+        _refuse_utf8_as_other(path, dialect.encoding)
     body = first.rstrip(b"\r\n")
     with path.open("rb") as handle:
         start = handle.read(BINARY_PROBE_BYTES)
@@ -198,8 +237,9 @@ def encoding_problem(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> str:
             where = "the end of the file"
     name = "UTF-8" if dialect.utf8 else dialect.encoding
     return (
-        f"{path}: not valid {name} text at {where}; save the file as UTF-8 or set data.encoding "
-        "(e.g. --set data.encoding=cp1252; churnops init --encoding cp1252)"
+        f"{path}: not valid {name} text at {where}; save the file as UTF-8, or set its encoding: data.encoding for "
+        "every file, data.reference.encoding or data.current.encoding for one (e.g. --set "
+        "data.current.encoding=cp1252; churnops init --encoding cp1252)"
     )
 
 
