@@ -397,11 +397,11 @@ def test_a_typo_among_amounts_anywhere_leaves_them_numbers(tmp_path, written, at
 
 
 @pytest.mark.parametrize("typo", [None, "12,5"])
-def test_amounts_a_parquet_file_holds_as_text_are_said(tmp_path, typo):
+def test_amounts_a_parquet_file_holds_as_text_are_tested_as_numbers(tmp_path, typo):
     """pandas saves a column of amounts with one typo as text: from Parquet it was thousands of
-    categories, said nowhere, and a batch of the same data raised an ALERT. A Parquet file's text
-    stays text, as its writer typed it, but a NOTICE names such a column with the setting that
-    tests it as numbers - which then raises no alarm. Codes held as text are not named."""
+    categories, and a batch of the same data raised an ALERT - where the same data from CSV files
+    raised none. Such a column is tested as numbers, as from CSV, with a NOTICE and the setting that
+    tests it as categories; init lists it as numerical. Codes and phone numbers held as text are not."""
     rng = np.random.default_rng(45)
     values = [f"{x:.2f}" for x in rng.gamma(2.0, 30.0, 27_000)]
     if typo:
@@ -416,22 +416,23 @@ def test_amounts_a_parquet_file_holds_as_text_are_said(tmp_path, typo):
     frame.tail(5_000).write_parquet(tmp_path / "batch.parquet")
     args = ["monitor", "-r", "reference.parquet", "-p", "batch.parquet"]
     done = churnops(tmp_path, *args)
+    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
     said = [line for line in done.stderr.splitlines() if "numbers a Parquet file holds as text" in line]
     assert len(said) == 1 and ": balance (" in said[0] and "code" not in said[0] and "zip" not in said[0], said
-    assert "phone" not in said[0], said  # as from a CSV file: free text, not amounts
-    assert "--set \"columns.numerical=['balance']\"" in said[0], said
-    done = churnops(tmp_path, *args, "--set", "columns.numerical=['balance']")  # as said
-    assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
+    assert "phone" not in said[0] and "tested as numbers, as from a CSV file" in said[0], said
+    assert "to test them as categories instead: --set \"columns.categorical=['balance']\"" in said[0], said
     column = metrics(tmp_path)["columns"]["balance"]
     assert column["type"] == "numerical" and column["reference"]["unparsable"] == (1 if typo else 0), column
-    # init wrote the column as text without a word of it; it says so, and where to list it
+    assert metrics(tmp_path)["columns"]["code"]["type"] == "categorical"
+    done = churnops(tmp_path, *args, "--set", "columns.categorical=['balance']")  # as said: the choice undone
+    assert metrics(tmp_path)["columns"]["balance"]["type"] == "categorical", done.stderr
+    # init lists it as numerical, and says so
     done = churnops(tmp_path, "init", "-r", "reference.parquet", "-p", "batch.parquet")
     said = [line for line in done.stdout.splitlines() if "holds as text" in line]
-    assert len(said) == 1 and ": balance (" in said[0] and "code" not in said[0] and "zip" not in said[0], done.stdout
-    assert "phone" not in said[0] and "list them in numerical = [...] under [columns] in churnops.toml" in said[0]
-    text = (tmp_path / "churnops.toml").read_text().replace("[columns]\n", '[columns]\nnumerical = ["balance"]\n', 1)
-    (tmp_path / "churnops.toml").write_text(text)
-    done = churnops(tmp_path, "monitor")  # as said
+    assert len(said) == 1 and "written as numerical" in said[0] and ": balance;" in said[0], done.stdout
+    text = (tmp_path / "churnops.toml").read_text()
+    assert '\nnumerical = ["balance"]' in text, text
+    done = churnops(tmp_path, "monitor")
     assert done.returncode == 0 and "ALERT" not in done.stdout, done.stdout + done.stderr
     assert metrics(tmp_path)["columns"]["balance"]["type"] == "numerical"
 
@@ -1510,7 +1511,8 @@ def test_repeated_rows_are_rows_equal_in_every_cell_free_text_included(tmp_path)
             args = ("monitor", "-r", "ref.csv", "-p", f"{name}.csv", "-t", "churned", "--mode", mode, "--no-cache")
             done = churnops(tmp_path, *args)
             assert done.returncode == 0, done.stderr
-            assert "not tested, free text (most values distinct): comment" in done.stderr
+            said = "not tested, free text (most values distinct): comment (list a column in columns.numerical when"
+            assert said in done.stderr
             quality = metrics(tmp_path)["data_quality"]
             assert quality["duplicated_rows"] == repeated, (mode, name)
             assert quality["score"] > 0.99, (mode, name)
@@ -1572,10 +1574,10 @@ def test_the_evidently_engine_takes_whole_number_categories_with_missing_values(
     assert metrics(tmp_path)["columns"]["kids"]["type"] == "categorical"
 
 
-def test_digits_that_are_not_numbers_stay_text_and_parquet_text_is_text(tmp_path):
+def test_digits_that_are_not_numbers_stay_text_and_parquet_amounts_are_said(tmp_path):
     """Phone numbers, dates written with spaces and decimal commas (0,123) were read as numbers
     (a phone number became 33612345678, 0,123 became 123) and raised false alarms; a Parquet
-    file's text columns, typed by their writer, are never turned into numbers."""
+    file's amounts held as text are tested as numbers, as from a CSV file, and said."""
     rng = np.random.default_rng(9)
     n = 3_000
 
@@ -1606,7 +1608,9 @@ def test_digits_that_are_not_numbers_stay_text_and_parquet_text_is_text(tmp_path
     frame.write_parquet(tmp_path / "cur.parquet")
     done = churnops(tmp_path, "monitor", "-r", "ref.parquet", "-p", "cur.parquet", "-t", "y", "--no-cache")
     assert done.returncode == 0, done.stderr
-    assert metrics(tmp_path)["columns"].get("usd", {}).get("type") != "numerical"
+    said = "holds as text are tested as numbers, as from a CSV file (cells that are not numbers count as such): usd"
+    assert said in done.stderr, done.stderr
+    assert metrics(tmp_path)["columns"]["usd"]["type"] == "numerical"
 
 
 def test_repeated_rows_are_found_across_csv_pieces_read_differently(tmp_path):

@@ -137,7 +137,7 @@ def init(
                 advice = "run init again with --decimal ','"
             say(f"NOTICE: numbers written with a decimal comma are read as text and not tested: {shown}; {advice}")
     if table_format(reference) == "parquet":
-        _say_text_measures(reference, dialect, guesses, chosen, output)
+        _say_text_measures(reference, guesses, output)
     import shlex
 
     command = "churnops monitor"
@@ -146,20 +146,17 @@ def init(
     say(f"next: check {output}, then run '{command}{'' if current else ' --current YOUR_BATCH.csv'}'")
 
 
-def _say_text_measures(reference: Path, dialect: Any, guesses: list[Any], target: str | None, output: Path) -> None:
-    """The numbers a Parquet reference holds as text (its writer's types, which churnops keeps and
-    ``init`` writes as text), said as ``monitor`` says them, with where to list them as numbers."""
-    from churnops.pipeline.inference import cells_shown
-    from churnops.pipeline.starter import SAMPLE_ROWS, sample_frame, text_measure_columns
+def _say_text_measures(reference: Path, guesses: list[Any], output: Path) -> None:
+    """The numbers a Parquet reference holds as text, written as numerical: said, with the undo."""
+    from churnops.escape import names_line
+    from churnops.pipeline.starter import HELD_AS_TEXT
 
-    _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
-    skip = {guess.name for guess in guesses if guess.kind not in ("text", "categorical")} | {target}
-    held = text_measure_columns(sample, skip) if sample is not None else []
+    held = [guess.name for guess in guesses if guess.kind == "numerical" and guess.detail.startswith(HELD_AS_TEXT)]
     if held:
         say(
-            f"NOTICE: numbers {reference.name} holds as text are written as text, as their writer typed them: "
-            f"{cells_shown(held)}; to test them as numbers, list them in numerical = [...] under [columns] in "
-            f"{output}"
+            f"NOTICE: numbers {reference.name} holds as text are written as numerical (tested as numbers, as from a "
+            f"CSV file): {names_line(held)}; to test them as categories, move them to categorical = [...] under "
+            f"[columns] in {output}"
         )
 
 

@@ -189,7 +189,9 @@ def _applied(config: Config, found: Inference) -> Config:
     # numbers written as text, said to be read as numbers: so for every chunk, a later typo
     # ('4+' at row 25,000) counted as a cell that is not a number, not making them text
     strays = [name for name, *_ in found.strays] if config.columns.infer else []
-    config = with_columns_added(config, found.dates, found.ids, codes, sorted(free), [*measures, *strays])
+    # a Parquet file's amounts held as text (pandas saves a column with one typo so): as from CSV
+    held = [name for name, *_ in found.held] if config.columns.infer else []
+    config = with_columns_added(config, found.dates, found.ids, codes, sorted(free), [*measures, *strays, *held])
     config = with_formats_added(config, found.formats)
     if codes:
         named = [(name, example) for name, example in found.codes if name not in free]
@@ -281,11 +283,10 @@ def _applied(config: Config, found: Inference) -> Config:
     if found.held:
         logger.log(
             NOTICE,
-            "numbers a Parquet file holds as text are text, as their writer typed them%s: %s; to test them as numbers "
-            "(cells that are not numbers then count as such): %s",
-            AS_TEXT,
+            "numbers a Parquet file holds as text are tested as numbers, as from a CSV file (cells that are not "
+            "numbers count as such): %s; to test them as categories instead: %s",
             cells_shown(found.held),
-            _declared_advice(config, "numerical", [name for name, *_ in found.held]),
+            _declared_advice(config, "categorical", [name for name, *_ in found.held]),
         )
     parts = []
     if found.dates:

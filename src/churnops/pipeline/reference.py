@@ -351,7 +351,7 @@ def column_notices(
     if text:
         lines.append(
             "not tested, free text (most values distinct): " + names_line(text) + " (list a column in "
-            "columns.categorical to test its values)"
+            "columns.numerical when it holds numbers, in columns.categorical to test its values as categories)"
         )
     if profile.tested and not any(c.plan.role == "feature" for c in profile.tested):
         lines.append("no feature column is tested: only the target's rate is compared")

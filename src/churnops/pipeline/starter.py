@@ -194,7 +194,28 @@ def infer_columns(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> tuple[li
                 else guess
                 for guess in guesses
             ]  # fmt: skip
+    else:  # a Parquet file's amounts held as text, tested as numbers as monitor tests them
+        skip = {guess.name for guess in guesses if guess.kind not in ("categorical", "text", "unknown")}
+        held = {
+            name: (others, example) for name, others, _, example in text_measure_columns(frame.head(INFER_ROWS), skip)
+        }
+        guesses = [
+            ColumnGuess(
+                guess.name, "numerical",
+                f"{HELD_AS_TEXT}; {held[guess.name][0]:,} "
+                f"{plural(held[guess.name][0], 'cell is not a number', 'cells are not numbers')}, "
+                f"e.g. {held[guess.name][1]!r}"
+                if held[guess.name][0] else f"{HELD_AS_TEXT}, e.g. {held[guess.name][1]!r}",
+            )
+            if guess.name in held
+            else guess
+            for guess in guesses
+        ]  # fmt: skip
     return guesses, frame.height
+
+
+HELD_AS_TEXT = "numbers the Parquet file holds as text"
+"""How ``init`` describes a Parquet file's amounts held as text, which it lists as numerical."""
 
 
 def padded_code_columns(
@@ -825,7 +846,9 @@ def starter_config(
 
     ids = [g.name for g in guesses if g.kind == "id" and g.name != chosen_target]
     counters = [g.name for g in guesses if g.kind == "row number" and g.name != chosen_target]
-    typos = [g.name for g in guesses if g.kind == "numerical" and g.detail.startswith("numbers but for")]
+    typos = [
+        g.name for g in guesses if g.kind == "numerical" and g.detail.startswith(("numbers but for", HELD_AS_TEXT))
+    ]
     dates = [g.name for g in guesses if g.kind == "datetime" and g.name != chosen_target]
     found = "\n".join(
         f"#   {g.name}: {'TARGET - ' if g.name == chosen_target else ''}{g.kind} ({g.detail})" for g in guesses
@@ -863,8 +886,8 @@ def starter_config(
         f"datetime = {_value(dates)}    # dates: tested as numbers of days, shown as dates",
         *_date_format_lines(reference, dialect, dates),
         (
-            f"numerical = {_value(typos)}    # numbers but for a few cells, which count as not numbers "
-            "(as categories, every new amount would be a new category)\n"
+            f"numerical = {_value(typos)}    # numbers held as text or but for a few cells, which count as not "
+            "numbers (as categories, every new amount would be a new category)\n"
             "# categorical = []    # override an inferred type"
             if typos
             else "# numerical = []; categorical = []    # override an inferred type"
