@@ -85,6 +85,27 @@ def test_email_with_html_text_attachments_and_auth(drifted, cli, monkeypatch, tm
     assert metrics["dataset_drift"]["detected"] is True
 
 
+def test_a_link_in_place_of_a_report_is_never_mailed(drifted, cli, monkeypatch, tmp_path):
+    """A symbolic link planted at monitoring/monitoring_report.standalone.html between the run and
+    `notify` (separate CI steps) had the file it points to mailed as the report: any file the job
+    can read. The attachment is opened without following links; the metrics still go."""
+    secret = tmp_path / "id_rsa"
+    secret.write_text("TOP SECRET PRIVATE KEY\n")
+    report = drifted / "monitoring" / "monitoring_report.standalone.html"
+    report.unlink()
+    report.symlink_to(secret)
+    monkeypatch.setenv("SMTP_USER", USER)
+    monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    with smtp_server("plain", folder=tmp_path) as server:
+        write_config(drifted, email_channel(server.port))
+        result = cli("notify")
+        assert result.exit_code == 0, result.output
+        assert "not attached: it is a link" in result.output, result.output
+    message = server.messages[0]
+    assert [part.get_filename() for part in message.iter_attachments()] == ["monitoring_metrics.json"]
+    assert "TOP SECRET" not in message.as_string() and "VE9QIFNFQ1JFVCBQUklWQVRF" not in message.as_string()
+
+
 def test_slack_teams_and_webhook_payloads(drifted, cli, monkeypatch):
     with http_server() as server:
         monkeypatch.setenv("SLACK_URL", f"{server.url}/services/{SLACK_TOKEN}")

@@ -277,6 +277,20 @@ def write_file_at(folder: int, name: str, data: bytes, shown: Path) -> None:
     os.fsync(folder)  # the rename itself on disk
 
 
+def read_own_file(path: Path) -> bytes | None:
+    """The content of ``path`` when it is a regular file with one name, opened without following
+    a link (a file churnops wrote, never what a link put in its place); None for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return None
+        return handle.read()
+
+
 def read_file_at(folder: int, name: str) -> bytes | None:
     """The content of ``name`` in the folder open as ``folder`` when it is a regular file with
     one name, opened without following a link; None for anything else (missing, a link, a hard

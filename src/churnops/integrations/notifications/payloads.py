@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from churnops.data.files import read_own_file
 from churnops.escape import header, safe_link, slack, teams
 from churnops.integrations.notifications.message import Notification
+
+logger = logging.getLogger(__name__)
 
 # one mark per status, so a receiver tells an alert from a warning from a clean run at a glance;
 # Teams has three signal colours (Good, Warning, Attention): an alert and a failed stage share
@@ -165,8 +169,11 @@ def email_message(
     )
     message.add_alternative(html, subtype="html")
     for path in attachments:
-        if not path.is_file():
+        data = read_own_file(path)  # a link in a file's place is not followed: never another file mailed
+        if data is None:
+            if path.is_symlink() or path.exists():
+                logger.warning("%s: not attached: it is a link or not a regular file, not what churnops wrote", path)
             continue
         maintype, subtype = ("text", "html") if path.suffix == ".html" else ("application", "json")
-        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name)
     return message

@@ -211,7 +211,7 @@ def _prepare(
         def send_email() -> None:
             _send_email(channel, message, env)
 
-        attached = ", ".join(p.name for p in files if p.is_file()) or "nothing"
+        attached = ", ".join(str(part.get_filename()) for part in message.iter_attachments()) or "nothing"
         preview = (
             f"To: {', '.join(channel.recipients)}\nSubject: {message['Subject']}\nAttached: {attached}\n\n{note.text()}"
         )
