@@ -109,6 +109,34 @@ def test_a_database_that_is_not_churnops_history_is_left_alone(bank_workspace, c
 
 
 @pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])  # Python's sqlite3, then SQLAlchemy
+def test_a_trigger_planted_in_the_history_is_refused(bank_workspace, cli, scheme):
+    """A trigger added to history.db rewrote every run recorded after it: an ALERT stored as 'ok',
+    0 of 16 columns drifted, and `history --column` said 'no drift'. churnops creates no trigger;
+    a database holding one is not written to, nor read, and the run says why."""
+    import sqlite3
+
+    history = bank_workspace / "monitoring" / "history.db"
+    (bank_workspace / "churnops.toml").write_text(f'[history]\nurl = "{scheme}:///{history}"\n')
+    assert cli("generate").exit_code == 0
+    assert cli("monitor").exit_code == 0  # the history made, as churnops makes it
+    with sqlite3.connect(history) as connection:
+        connection.execute(
+            "CREATE TRIGGER hide AFTER INSERT ON runs BEGIN UPDATE runs SET verdict = 'ok', drift_detected = 0 "
+            "WHERE run_id = NEW.run_id; END"
+        )
+    connection.close()
+    result = cli("monitor")
+    assert result.exit_code == 0, result.output
+    assert "not recorded" in result.output and "holds triggers churnops did not create (hide)" in result.output
+    result = cli("history")
+    assert result.exit_code != 0 and "holds triggers churnops did not create" in result.output, result.output
+    with sqlite3.connect(history) as connection:
+        verdicts = [row[0] for row in connection.execute("SELECT verdict FROM runs")]
+    connection.close()
+    assert len(verdicts) == 1
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])  # Python's sqlite3, then SQLAlchemy
 def test_old_schema_is_migrated_in_place(tmp_path, scheme):
     from churnops.integrations.history import _database
 

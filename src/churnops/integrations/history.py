@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from churnops.errors import ConfigError, IntegrationError
+from churnops.escape import one_line_short
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ class _Database:
     def table_names(self, connection: Any) -> set[str]:
         raise NotImplementedError
 
+    def triggers(self, connection: Any) -> list[str]:
+        """The triggers on churnops' tables (churnops creates none: one that rewrites what a run
+        records - a verdict turned 'ok' - is refused). Databases whose catalogue is not known here
+        give none."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -120,6 +127,9 @@ class _SqliteConnection:
         cursor = self._connection.execute(sql, params or {})
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+SQLITE_TRIGGERS = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
 
 
 class _Sqlite(_Database):
@@ -148,6 +158,9 @@ class _Sqlite(_Database):
 
     def table_names(self, connection: _SqliteConnection) -> set[str]:
         return {row["name"] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def triggers(self, connection: _SqliteConnection) -> list[str]:
+        return [row["name"] for row in connection.execute(SQLITE_TRIGGERS)]
 
     def close(self) -> None:
         self._connection.close()
@@ -187,6 +200,18 @@ class _SqlAlchemy(_Database):
 
     def table_names(self, connection: _SqlAlchemyConnection) -> set[str]:
         return set(self._sa.inspect(connection._connection).get_table_names())
+
+    def triggers(self, connection: _SqlAlchemyConnection) -> list[str]:
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            return [row["name"] for row in connection.execute(SQLITE_TRIGGERS)]
+        if dialect in ("postgresql", "mysql", "mariadb"):
+            rows = connection.execute(
+                "SELECT trigger_name AS name FROM information_schema.triggers WHERE event_object_table IN "
+                "('runs', 'column_results', 'chunk_results', 'churnops_schema')"
+            )
+            return [str(row["name"]) for row in rows]
+        return []
 
     def close(self) -> None:
         self.engine.dispose()
@@ -424,6 +449,13 @@ class HistoryStore:
                     f"history database {_hide_password(self.url)} holds tables churnops did not create "
                     f"({', '.join(sorted(tables & {'runs', 'column_results'}))}): give churnops its own database "
                     "(history.url) or move this one away"
+                )
+            planted = self.database.triggers(connection)
+            if planted:
+                raise IntegrationError(
+                    f"history database {_hide_password(self.url)} holds triggers churnops did not create "
+                    f"({', '.join(one_line_short(name, 40) for name in planted[:5])}): they could rewrite what a run "
+                    "records; drop them (DROP TRIGGER) or give churnops its own database (history.url)"
                 )
             connection.execute("CREATE TABLE IF NOT EXISTS churnops_schema (version INTEGER NOT NULL)")
             rows = connection.execute("SELECT version FROM churnops_schema")
