@@ -91,6 +91,8 @@ def test_bad_values_are_one_line_and_exit_2(ws, case):
 PATHS = {
     "trigger is the reference data": ("paths.trigger='data/churn.csv'", "is the same file as paths.reference"),
     "trigger is the metrics": ("paths.trigger='monitoring/monitoring_metrics.json'", "is the same file"),
+    # the commit's journal, deleted once the outputs are in place: the trigger went with it
+    "trigger is the outputs journal": ("paths.trigger='monitoring/.outputs-commit.json'", "is the same file"),
     "trigger is the batch": (
         "paths.trigger='data/production/bank_churn_prod.csv'",
         "is the same file as paths.production",
@@ -107,6 +109,17 @@ PATHS = {
     "profile cache around the data": ("paths.profile_cache='data'", "profile_cache"),
     "a path that names no file": ("paths.trigger='..'", "does not name a file"),
 }
+
+
+def test_an_mlflow_store_named_in_the_environment_is_checked_like_the_setting(ws, monkeypatch):
+    """model.tracking_uri naming the history database is refused; MLFLOW_TRACKING_URI, which wins
+    over it, was not checked: MLflow wrote its tables into history.db and the run failed."""
+    assert churnops(ws, "monitor", "--reference-rows", "0:2000").returncode == 0  # history.db made
+    before = snapshot(ws)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///monitoring/history.db")
+    done = churnops(ws, "train")
+    assert_one_line(done, "model.tracking_uri (MLFLOW_TRACKING_URI) is the same file as history database")
+    assert snapshot(ws) == before
 
 
 @pytest.mark.parametrize("case", list(PATHS))

@@ -600,15 +600,14 @@ def test_inputs_far_outside_what_the_model_learned_are_told_or_refused(tmp_path)
     assert 0.5 <= low < 0.51 and 3.49 < high <= 3.5
     assert loaded.metadata.input_ranges["birth"][0].startswith("1950-01")
     batch = customers(2_000, 2).drop("churned")
-    # rates written with a decimal comma in a ';' file: most read as thousands - refused, with the fix
+    # rates written with a decimal comma in a ';' file: most were read as thousands; now none is a
+    # number (a comma before three digits among 0,578 is a decimal comma) - refused, with the fix
     text = batch.with_columns(pl.col("rate").map_elements(lambda v: f"{v:.3f}".replace(".", ","), pl.String))
     text.write_csv(tmp_path / "comma.csv", separator=";")
     done = run("predict", "-i", "comma.csv", "--set", "data.separator=';'")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert (
-        "the model's input rate: " in done.stderr and "cells lie far outside what the model learned (0.5" in done.stderr
-    )
-    assert "data.decimal" in done.stderr
+    assert "the model's input rate: 2,000 of 2,000 cells are not numbers (such as '" in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith("; decimal commas: set data.decimal = ','"), done.stderr
     done = run("predict", "-i", "comma.csv", "--set", "data.separator=';'", "--set", "data.decimal=','")
     assert done.returncode == 0 and "far outside" not in done.stderr, done.stderr
     # a few placeholder dates: scored, and said

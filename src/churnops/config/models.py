@@ -35,6 +35,8 @@ CHECKED_FILE = ".model_checked.json"
 """In the monitoring folder: the last champion a run checked (or tried to), kept by runs with
 ``model.monitor = "off"`` - so that a run without a model in between does not make the next one
 forget that a champion is expected."""
+OUTPUTS_JOURNAL = ".outputs-commit.json"
+"""In the monitoring folder, while a run's outputs are committed: what it renames and removes."""
 REPLACED_TRIGGER = ".replaced_trigger.txt"
 """In a monitoring folder: the trigger of another configuration this configuration's alert
 replaced (a ``paths.trigger`` shared by two configurations), put back when this configuration's
@@ -1096,6 +1098,7 @@ class Config(_Section):
             "pipeline summary": folder / SUMMARY_FILE,
             "notification file": folder / FALLBACK_NOTIFICATION_FILE,
             "workspace lock": folder / LOCK_FILE,
+            "outputs journal": folder / OUTPUTS_JOURNAL,
         }
         if self.history.enabled and self.history.url is None:
             outputs["history database"] = folder / HISTORY_FILE
@@ -1108,13 +1111,17 @@ class Config(_Section):
         ab_folder = self.resolve_dir(self.serve.ab.report_dir)
         for name in AB_REPORT_FILES:
             outputs[f"serve.ab.report_dir ({name})"] = ab_folder / name
-        for key, url in (("history.url", self.history.url), ("model.tracking_uri", self.model.tracking_uri)):
+        import os
+
+        # the store MLflow writes: MLFLOW_TRACKING_URI when set (it wins over model.tracking_uri)
+        tracking = "model.tracking_uri (MLFLOW_TRACKING_URI)" if os.environ.get("MLFLOW_TRACKING_URI") else None
+        for key, url in (("history.url", self.history.url), ("model.tracking_uri", self.model_tracking_uri())):
             database = self.sqlite_path(url) if url else None
             if database is not None:
-                outputs[key] = database
+                outputs[tracking if key == "model.tracking_uri" and tracking else key] = database
         # SQLite keeps part of a database beside it (write-ahead log, shared memory, journal), and
         # the event log its lock: writing over one of them loses data or lets two writers in
-        databases = ["history database", "serve.event_log", "history.url", "model.tracking_uri"]
+        databases = ["history database", "serve.event_log", "history.url", "model.tracking_uri", str(tracking)]
         for key in [name for name in databases if name in outputs]:
             for suffix in ("-wal", "-shm", "-journal"):
                 outputs[f"{key} ({suffix[1:]} file)"] = outputs[key].with_name(outputs[key].name + suffix)

@@ -38,12 +38,13 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from churnops.config.models import OUTPUTS_JOURNAL
 from churnops.data.files import atomic_write_text, new_file_mode, refuse_folder
 from churnops.errors import OutputWriteError
 
 logger = logging.getLogger(__name__)
 
-JOURNAL = ".outputs-commit.json"
+JOURNAL = OUTPUTS_JOURNAL
 JOURNAL_FORMAT = "churnops-outputs-commit"
 JOURNAL_VERSION = 2
 MAX_JOURNAL_BYTES = 1 << 20

@@ -175,7 +175,7 @@ def score_chunks(
     formats = {**loaded.metadata.date_formats, **{k: v for k, v in (date_formats or {}).items() if k in dates}}
     categories = known_categories(loaded.model)
     out = []
-    not_numbers: dict[str, int] = {}
+    not_numbers: dict[str, tuple[int, Any]] = {}  # numerical input: cells that are not numbers, an example
     not_dates: dict[str, tuple[int, Any]] = {}
     unseen: dict[str, tuple[int, Any]] = {}  # categorical input: cells the model never learned, an example
     ranges = loaded.metadata.input_ranges
@@ -193,7 +193,8 @@ def score_chunks(
             coerced = {c: coerce_numerical(inputs[c]) for c in text}
             for name, read in coerced.items():
                 if read.unparsable:
-                    not_numbers[name] = not_numbers.get(name, 0) + read.unparsable
+                    cells = inputs[name].filter(read.series.is_null() & inputs[name].is_not_null())
+                    _tally(not_numbers, name, read.unparsable, cells[0] if len(cells) else None)
             inputs = inputs.with_columns([read.series.alias(name) for name, read in coerced.items()])
         inputs, unreadable = model_dates(inputs, dates, formats)
         for name, (count, example) in unreadable.items():
@@ -209,14 +210,20 @@ def score_chunks(
         except ValueError as exc:  # a value the model cannot read (e.g. text in a numeric input)
             raise InputDataError(f"the model cannot score this data: {str(exc).splitlines()[0][:300]}") from None
     rows = sum(len(part) for part in out)
-    mostly = [name for name, count in not_numbers.items() if count > MOSTLY_NOT_NUMBERS * rows]
+    mostly = [name for name, (count, _) in not_numbers.items() if count > MOSTLY_NOT_NUMBERS * rows]
     if mostly:
+        from churnops.data.io import DECIMAL_COMMA, GROUPED_DECIMAL_COMMA
+
+        count, example = not_numbers[mostly[0]]
+        cell = str(example).strip()
+        commas = DECIMAL_COMMA.match(cell) or GROUPED_DECIMAL_COMMA.match(cell)
         raise InputDataError(
-            f"the model's input {mostly[0]}: {not_numbers[mostly[0]]:,} of {rows:,} cells are not numbers - scored as "
-            "missing, its scores would not be the model's"
+            f"the model's input {mostly[0]}: {count:,} of {rows:,} cells are not numbers (such as {_shown(example)}) - "
+            "scored as missing, its scores would not be the model's"
+            + ("; decimal commas: set data.decimal = ','" if commas else "")
         )
     if not_numbers:
-        shown = ", ".join(f"{name} ({count:,} cells)" for name, count in list(not_numbers.items())[:5])
+        shown = ", ".join(f"{name} ({count:,} cells)" for name, (count, _) in list(not_numbers.items())[:5])
         logger.warning("the model scored cells that are not numbers as missing values: %s", shown)
     undated = _mostly(not_dates, rows)
     if undated is not None:
