@@ -64,8 +64,11 @@ class SmtpServer:
 
 
 @contextlib.contextmanager
-def smtp_server(security: str = "plain", auth: bool = True, folder: Path | None = None) -> Iterator[SmtpServer]:
-    """An aiosmtpd server: ``plain``, ``starttls`` (required) or ``ssl`` (implicit TLS)."""
+def smtp_server(
+    security: str = "plain", auth: bool = True, folder: Path | None = None, reply: str = "250 OK"
+) -> Iterator[SmtpServer]:
+    """An aiosmtpd server: ``plain``, ``starttls`` (required) or ``ssl`` (implicit TLS); ``reply``
+    answers each message (a refusal that echoes the login, as some servers write)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -75,7 +78,7 @@ def smtp_server(security: str = "plain", auth: bool = True, folder: Path | None 
         async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
             server.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             server.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
-            return "250 OK"
+            return reply
 
     def authenticator(smtp, session, envelope, mechanism, data):
         ok = isinstance(data, LoginPassword) and data.login.decode() == USER and data.password.decode() == PASSWORD

@@ -85,6 +85,25 @@ def test_email_with_html_text_attachments_and_auth(drifted, cli, monkeypatch, tm
     assert metrics["dataset_drift"]["detected"] is True
 
 
+def test_an_smtp_refusal_that_echoes_the_login_is_not_repeated(drifted, cli, monkeypatch, tmp_path):
+    """A server refusing the message with the session's AUTH token in its reply had it printed and
+    kept three times in pipeline_summary.json - base64 of the password, which no redaction knows.
+    The error says the code and the enhanced status only."""
+    import base64
+
+    token = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+    monkeypatch.setenv("SMTP_USER", USER)
+    monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    with smtp_server("plain", folder=tmp_path, reply=f"554 5.7.1 rejected for session auth={token}") as server:
+        write_config(drifted, email_channel(server.port))
+        result = cli("notify")
+    assert result.exit_code != 0, result.output
+    assert "SMTP 554 (5.7.1): the server refused the message" in result.output, result.output
+    assert token not in result.output and "rejected for session" not in result.output
+    notes = drifted / "monitoring" / "notification.txt"
+    assert not notes.exists() or token not in notes.read_text()
+
+
 def test_a_link_in_place_of_a_report_is_never_mailed(drifted, cli, monkeypatch, tmp_path):
     """A symbolic link planted at monitoring/monitoring_report.standalone.html between the run and
     `notify` (separate CI steps) had the file it points to mailed as the report: any file the job

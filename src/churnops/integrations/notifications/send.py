@@ -110,13 +110,28 @@ def _send_email(channel: EmailChannel, message: Any, env: Mapping[str, str]) -> 
         raise PermanentError(f"TLS failed: {exc.reason or exc}") from None
     except TimeoutError:
         raise RetryableError(f"no answer within {channel.timeout_s:g} s") from None
+    except smtplib.SMTPResponseException as exc:  # (an OSError too: before the clause below)
+        # the server's words are not repeated: a server may echo what it was sent (the login)
+        said = f"SMTP {exc.smtp_code}{_enhanced_status(exc.smtp_error)}: the server refused the message"
+        if exc.smtp_code >= 500:
+            raise PermanentError(said) from None
+        raise RetryableError(said) from None
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, OSError) as exc:
         raise RetryableError(f"cannot talk to {channel.host}:{channel.port}: {exc}") from None
-    except smtplib.SMTPResponseException as exc:
-        error = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
-        if exc.smtp_code >= 500:
-            raise PermanentError(f"SMTP {exc.smtp_code} {error}") from None
-        raise RetryableError(f"SMTP {exc.smtp_code} {error}") from None
+
+
+def _enhanced_status(reply: bytes | str) -> str:
+    """The enhanced status code at the start of an SMTP reply (`` (5.7.1)``), the only part of
+    the server's words a message repeats.
+
+    >>> _enhanced_status(b"5.7.1 rejected for session auth=AG1haWx1c2Vy"), _enhanced_status(b"no")
+    (' (5.7.1)', '')
+    """
+    import re
+
+    text = reply.decode("ascii", errors="replace") if isinstance(reply, bytes) else str(reply)
+    found = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})\b", text)
+    return f" ({found.group(1)})" if found else ""
 
 
 def _secrets(channel: EmailChannel | WebhookChannel | FileChannel, env: Mapping[str, str]) -> list[str]:
