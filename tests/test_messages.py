@@ -169,6 +169,20 @@ def test_redaction_covers_fragments_encodings_and_unknown_urls():
     assert "letmein99" not in cleaned and "k3y" not in cleaned and "8f14e45fceea167a5a36dedd4bea2543" not in cleaned
 
 
+def test_credential_query_parameters_of_any_spelling_are_redacted():
+    """?private_token=, accessToken=, X-Api-Key=, apitoken= with values of letters only (not
+    token-like) reached the terminal, the metrics, the report and trigger.txt: only a list of
+    exact names was known. Any name holding a credential's word is; other parameters stay."""
+    url = (
+        "https://r.example/report.html?private_token=swordfishsecret&accessToken=opensesameplease"
+        "&X-Api-Key=letmeinnow&apitoken=hunterhunter&client_secret=abcabc&page=2&keyword=churn&monkey=ok"
+    )
+    cleaned = redact(f"report at {url}: HTTP 403")
+    for secret in ("swordfishsecret", "opensesameplease", "letmeinnow", "hunterhunter", "abcabc"):
+        assert secret not in cleaned, cleaned
+    assert "page=2" in cleaned and "keyword=churn" in cleaned and "monkey=ok" in cleaned and ": HTTP 403" in cleaned
+
+
 def test_every_part_of_a_url_that_can_be_secret_is_redacted_and_plain_words_stay():
     """User and password of any length, their Basic token, credential query parameters, token-like
     query values and path segments; not the words of a path, nor a file's or an object's path."""

@@ -104,6 +104,21 @@ def test_an_smtp_refusal_that_echoes_the_login_is_not_repeated(drifted, cli, mon
     assert not notes.exists() or token not in notes.read_text()
 
 
+def test_a_report_address_with_a_password_is_refused_and_never_sent(drifted, cli):
+    """notify.report_url = https://user:password@host/... went out in clear text in the e-mail's text
+    part and the webhook JSON (the HTML, Slack and Teams messages left it out). It is refused; and
+    a message built with such an address carries none."""
+    from churnops.integrations.notifications.message import build_notification
+
+    url = "https://reportuser:R3portPassw0rd@reports.example/r.html?token=RPTTOKEN12345abc"
+    result = cli("notify", "--dry-run", "--set", f"notify.report_url='{url}'")
+    assert result.exit_code == 2 and "notify.report_url: holds user:password@" in result.output, result.output
+    assert "R3portPassw0rd" not in result.output
+    metrics = json.loads((drifted / "monitoring" / "monitoring_metrics.json").read_text())
+    note = build_notification("drift", metrics, report_url=url, env={"BUILD_URL": "https://u:pw0rd99@ci.example/7/"})
+    assert "R3portPassw0rd" not in note.text() + json.dumps(note.to_dict()) and "pw0rd99" not in note.text()
+
+
 def test_a_link_in_place_of_a_report_is_never_mailed(drifted, cli, monkeypatch, tmp_path):
     """A symbolic link planted at monitoring/monitoring_report.standalone.html between the run and
     `notify` (separate CI steps) had the file it points to mailed as the report: any file the job

@@ -38,11 +38,11 @@ MIN_ANYWHERE = 4
 """Fragments at least this long are replaced wherever they occur; shorter ones only as a whole word."""
 
 SENSITIVE_QUERY_KEYS = (
-    "token|access_token|refresh_token|id_token|auth|auth_token|authorization|key|api_key|apikey|api-key|"
-    "secret|client_secret|password|passwd|pwd|pass|sig|signature|code|credential|credentials|session|"
-    "sessionid|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
-    "user|username"
+    r"[\w.\-]*(?:token|secret|passw|pwd|signature|credential|session|cookie|api[-_]?key|private|auth)[\w.\-]*|"
+    r"key|sig|code|pass|user|username|x-amz-[\w\-]+|x-goog-[\w\-]+"
 )
+"""Query parameters that carry credentials: any name with one of these words (``private_token``,
+``accessToken``, ``X-Api-Key``, ``client_secret``), and a few short names on their own."""
 _SENSITIVE_KEY = re.compile(rf"(?i)(?:{SENSITIVE_QUERY_KEYS})")
 _QUERY = re.compile(
     # the value ends before punctuation that ends the sentence ("...?token=x: HTTP 400" keeps its colon)

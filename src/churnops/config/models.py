@@ -617,6 +617,22 @@ class NotifyConfig(_Section):
     """Where people open the report (e.g. a Jenkins job page); BUILD_URL is used when set."""
     top_columns: Annotated[int, Field(ge=1, le=50)] = 5
 
+    @field_validator("report_url")
+    @classmethod
+    def _report_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        try:
+            userinfo = value is not None and "@" in urlsplit(value).netloc
+        except ValueError:
+            raise ValueError("not a URL (give an http(s) address)") from None
+        if userinfo:
+            raise ValueError(
+                "holds user:password@: every message would carry it in clear text; give the address without it "
+                "(people open the report with their own login)"
+            )
+        return value
+
 
 class HistoryConfig(_Section):
     enabled: bool = True

@@ -167,6 +167,20 @@ def _short(kind: str, metrics: Mapping[str, Any]) -> str:
     }.get(kind, kind)
 
 
+def _without_password(url: str | None) -> str | None:
+    """``url``, or None when it holds user info (``user:password@host``), which no message shows.
+
+    >>> _without_password("https://ci.example/job/7/"), _without_password("https://u:pw@ci.example/job/7/")
+    ('https://ci.example/job/7/', None)
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        return None if url is not None and "@" in urlsplit(url).netloc else url
+    except ValueError:
+        return None
+
+
 def build_notification(
     status: str,
     metrics: Mapping[str, Any] | None,
@@ -187,6 +201,9 @@ def build_notification(
     if report_url and "{run_id}" in report_url:
         run = (metrics or {}).get("run_id")
         report_url = report_url.replace("{run_id}", quote(str(run), safe="")) if run else None
+    # never user:password@ in clear text (the HTML, Slack and Teams messages left such an address
+    # out, the e-mail's text part and the JSON not)
+    report_url, build_url = _without_password(report_url), _without_password(build_url)
     if metrics is None:
         return Notification(
             status=status,
