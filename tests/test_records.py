@@ -166,6 +166,19 @@ def test_an_event_with_none_of_the_columns_is_refused():
     assert SCHEMA.check([{"n": None}], 10) == [(None, {"n": None})]  # a column, missing: counted as missing
 
 
+def test_column_names_the_fast_decoder_cannot_take_fall_back_to_the_full_check():
+    """A reference column named with '"', '\\' or a control character (which monitor accepts) made
+    the one-pass decoder raise at its first use: every POST /v1/events was a 500 with a traceback.
+    Such a schema is checked value by value, with the same answers."""
+    odd = RecordSchema({'say "hi"': "Int64", "back\\slash": "String", "tab\tname": "Float64"})
+    assert odd.logged(b'[{"say \\"hi\\"": 1}]', 10, ('say "hi"',)) is None  # no fast path: no error
+    assert odd.check([{'say "hi"': 1, "back\\slash": "x", "tab\tname": 2.5}], 10) == [
+        (None, {'say "hi"': 1, "back\\slash": "x", "tab\tname": 2.5})
+    ]
+    with pytest.raises(RecordError, match="not a number|whole number"):
+        odd.check([{'say "hi"': "x"}], 10)
+
+
 def test_events_without_an_id_leave_it_to_the_event_log():
     checked = SCHEMA.check([{"n": 1}, {"event_id": "e-1", "f": 2}], 10)
     assert checked == [(None, {"n": 1}), ("e-1", {"f": 2})]

@@ -308,9 +308,12 @@ class RecordSchema:
         for name, field in self._fields.items():
             fields.append((field, Union[(*kinds[self.kind(name)], None, unset)], msgspec.UNSET))  # noqa: UP007
         names = {field: name for name, field in self._fields.items()} | {_ID_FIELD: EVENT_ID}
-        event = msgspec.defstruct(
-            "Event", fields, rename=names, forbid_unknown_fields=True, omit_defaults=True, gc=False
-        )
+        try:
+            event = msgspec.defstruct(
+                "Event", fields, rename=names, forbid_unknown_fields=True, omit_defaults=True, gc=False
+            )
+        except ValueError:  # a column name msgspec cannot rename to ('"', '\\', control characters)
+            return None  # every body parsed and checked as Python values: slower, the same answers
         return msgspec.json.Decoder(Union[list[event], event])  # type: ignore[valid-type]  # noqa: UP007
 
     @functools.cached_property
