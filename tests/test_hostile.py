@@ -598,6 +598,33 @@ def test_unsigned_64_bit_parquet_values_are_monitored(ws):
     assert "u" in metrics["columns"] and metrics["data_quality"]["passed"], metrics["data_quality"]
 
 
+def test_invisible_characters_that_make_two_names_look_alike_are_shown(tmp_path):
+    """'Balance' and 'Balance\u200b' (a zero-width space) looked identical on the terminal, in the
+    report and in trigger.txt; so did a soft hyphen, a byte order mark and tag characters."""
+    rng = np.random.default_rng(1)
+    twin = "Balance\u200b"
+    for rows, file, shift in ((800, "r.csv", 0.0), (800, "c.csv", 3.0)):
+        labels = rng.choice(["gold\u00ad", "gold", "x\ufeff\U000e0041"], rows)
+        frame = pl.DataFrame(
+            {
+                "Balance": rng.normal(0, 1, rows),
+                twin: rng.normal(shift, 1, rows),
+                "tier": labels,
+                "y": rng.integers(0, 2, rows),
+            }
+        )
+        frame.write_csv(tmp_path / file)
+    done = churnops(tmp_path, "monitor", "--reference", "r.csv", "--current", "c.csv", "--target", "y")
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout + done.stderr + (tmp_path / "trigger.txt").read_text()
+    assert "\u200b" not in shown and "Balance\\u200b" in shown, shown
+    for page in ("monitoring_report.html", "monitoring_report.standalone.html"):
+        html = (tmp_path / "monitoring" / page).read_text()
+        for invisible in ("\u200b", "\u00ad", "\ufeff", "\U000e0041"):
+            assert invisible not in html, (page, repr(invisible))
+        assert "Balance\\u200b" in html and "gold\\xad" in html and "x\\ufeff\\U000e0041" in html, page
+
+
 def test_control_characters_and_bidi_overrides_are_shown_not_run_in_the_report(tmp_path):
     rng = np.random.default_rng(0)
     name = "col\x1b[31mRED\u202eabc"

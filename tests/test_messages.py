@@ -169,6 +169,13 @@ def test_redaction_covers_fragments_encodings_and_unknown_urls():
     assert "letmein99" not in cleaned and "k3y" not in cleaned and "8f14e45fceea167a5a36dedd4bea2543" not in cleaned
 
 
+def test_a_one_character_password_does_not_garble_every_message():
+    """A webhook password 'p' turned every 'p=<1e-16' of the output into '***=<1e-16'."""
+    secret = "https://hook:p@hooks.example/services/x"
+    assert redact("Balance: p=<1e-16 (threshold 0.05)", [secret]) == "Balance: p=<1e-16 (threshold 0.05)"
+    assert redact(f"POST {secret} failed", [secret]) == "POST *** failed"
+
+
 def test_credential_query_parameters_of_any_spelling_are_redacted():
     """?private_token=, accessToken=, X-Api-Key=, apitoken= with values of letters only (not
     token-like) reached the terminal, the metrics, the report and trigger.txt: only a list of

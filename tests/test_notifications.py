@@ -119,6 +119,16 @@ def test_a_report_address_with_a_password_is_refused_and_never_sent(drifted, cli
     assert "R3portPassw0rd" not in note.text() + json.dumps(note.to_dict()) and "pw0rd99" not in note.text()
 
 
+def test_a_relative_ca_file_never_leaves_the_project(drifted, cli, tmp_path):
+    """email.ca_file = "../ca.pem" was read from outside the workspace, where every other relative
+    path is confined to it."""
+    (drifted.parent / "ca_outside.pem").write_text("not a certificate\n")
+    write_config(drifted, email_channel(free_port(), "starttls", auth=False, extra='ca_file = "../ca_outside.pem"'))
+    result = cli("notify")
+    assert result.exit_code != 0, result.output
+    assert "path '../ca_outside.pem' leaves the project folder" in result.output, result.output
+
+
 def test_a_link_in_place_of_a_report_is_never_mailed(drifted, cli, monkeypatch, tmp_path):
     """A symbolic link planted at monitoring/monitoring_report.standalone.html between the run and
     `notify` (separate CI steps) had the file it points to mailed as the report: any file the job

@@ -20,13 +20,21 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-_CONTROL_AND_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_INVISIBLE = "\u00ad\u180e\u200b\u2060-\u2064\ufeff\ufff9-\ufffb\U000e0000-\U000e007f"
+"""Characters that show nothing - a soft hyphen, zero-width spaces, a byte order mark, tags - and
+make two names look the same (``Balance`` and ``Balance\u200b``). The joiners U+200C and U+200D
+are left alone: Persian and Indic words and emoji sequences need them."""
+_CONTROL = re.compile(
+    f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029{_INVISIBLE}]"
+)
+_CONTROL_AND_BREAKS = re.compile(
+    f"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029{_INVISIBLE}]"
+)
 
 
 def _visible(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def terminal(text: object, keep_newlines: bool = True) -> str:
@@ -40,6 +48,8 @@ def terminal(text: object, keep_newlines: bool = True) -> str:
     ('a\\\\x0ab', 'a\\nb')
     >>> terminal("abc\\u202edef")
     'abc\\\\u202edef'
+    >>> terminal("Balance\\u200b"), terminal("x\\U000e0041")
+    ('Balance\\\\u200b', 'x\\\\U000e0041')
     """
     pattern = _CONTROL if keep_newlines else _CONTROL_AND_BREAKS
     text = str(text)

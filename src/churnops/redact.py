@@ -8,8 +8,8 @@ error, a library prints the URL without its scheme, a URL-encoded copy or the ``
 header built from the user info turns up in a message. So :func:`redact` removes
 
 * every secret churnops was told about (:func:`remember`), and each fragment of it
-  (:func:`fragments`, :func:`url_secrets`) - the user info, the user name and the password of
-  any length, the Basic token they make, the values of credential query parameters of any
+  (:func:`fragments`, :func:`url_secrets`) - the user info, the user name and the password (of two
+  characters or more), the Basic token they make, the values of credential query parameters of any
   length, other token-like query values and path segments - also URL-encoded;
 * in any URL in the text: the user info, the values of query parameters that carry credentials
   (``token``, ``key``, ``sig``, ``password``, ``username``...) and every token-like query value
@@ -17,7 +17,8 @@ header built from the user info turns up in a message. So :func:`redact` removes
 
 A fragment shorter than :data:`MIN_ANYWHERE` characters (a password ``abc``) is replaced only
 where it stands alone - not inside a longer word or number - so that it is hidden where it is
-echoed without turning every ``abc`` of ``abcdef`` into ``***``.
+echoed without turning every ``abc`` of ``abcdef`` into ``***``; one of a single character
+(:data:`MIN_HIDDEN`) is not replaced.
 
 This module imports nothing from churnops; the CLI's output, the log, notifications, the
 pipeline summary and error messages all go through :func:`redact`.
@@ -242,9 +243,16 @@ def _clean_url(match: re.Match[str]) -> str:
     return f"{scheme}://{host}{slash}{path}{query}{hash_mark}{fragment}{ending}"
 
 
+MIN_HIDDEN = 2
+"""A fragment shorter than this (a password ``p``) is not replaced at all: it hides nothing that
+guessing would not find, and as a word of its own it turned every ``p=<1e-16`` into ``***=<1e-16``."""
+
+
 def _replace(text: str, piece: str) -> str:
     if len(piece) >= MIN_ANYWHERE:
         return text.replace(piece, REDACTED)
+    if len(piece) < MIN_HIDDEN:
+        return text
     return re.sub(rf"(?<![A-Za-z0-9]){re.escape(piece)}(?![A-Za-z0-9])", REDACTED, text)
 
 

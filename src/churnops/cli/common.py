@@ -288,12 +288,19 @@ def staged_progress() -> Iterator[StagedProgress | None]:
 
 
 def aligned(header: list[str], rows: list[list[str]]) -> str:
-    """A plain-text table: columns padded to their widest cell, two spaces apart.
+    """A plain-text table: columns padded to their widest cell, two spaces apart; each cell on one
+    line (a tab or line break in a file name shown as ``\x09``, never breaking the table).
 
     >>> print(aligned(["a", "bb"], [["xyz", "1"]]))
     a    bb
     xyz  1
+    >>> aligned(["file"], [["a\\tb.csv"]]).splitlines()[1]
+    'a\\\\x09b.csv'
     """
+    from churnops.escape import one_line
+
+    header = [one_line(cell) for cell in header]
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in [header, *rows]

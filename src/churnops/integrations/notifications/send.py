@@ -79,14 +79,16 @@ def _post_json(url: str, payload: dict[str, Any], timeout: float) -> None:
         raise (RetryableError if exc.retryable else PermanentError)(str(exc)) from None
 
 
-def _send_email(channel: EmailChannel, message: Any, env: Mapping[str, str]) -> None:
+def _send_email(channel: EmailChannel, message: Any, env: Mapping[str, str], ca_file: Path | None = None) -> None:
+    """Send ``message``; ``ca_file``: the channel's certificate authorities, resolved in the
+    project (a relative path never leaves it)."""
     user = env.get(channel.username_env) if channel.username_env else None
     password = env.get(channel.password_env) if channel.password_env else None
     if channel.username_env and not user:
         raise PermanentError(f"environment variable {channel.username_env} is not set")
     if channel.password_env and not password:
         raise PermanentError(f"environment variable {channel.password_env} is not set")
-    context = ssl.create_default_context(cafile=channel.ca_file) if channel.security != "plain" else None
+    context = ssl.create_default_context(cafile=ca_file) if channel.security != "plain" else None
     try:
         if channel.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -223,8 +225,10 @@ def _prepare(
         ]
         message = email_message(note, channel.sender, channel.recipients, config.notify.subject_prefix, files)
 
+        ca_file = config.resolve(channel.ca_file) if channel.ca_file else None
+
         def send_email() -> None:
-            _send_email(channel, message, env)
+            _send_email(channel, message, env, ca_file)
 
         attached = ", ".join(str(part.get_filename()) for part in message.iter_attachments()) or "nothing"
         preview = (
