@@ -2554,3 +2554,22 @@ def test_a_label_column_renamed_in_the_batch_is_an_error_not_a_batch_without_lab
     batch.drop("churned").with_columns(churned_score=pl.lit(0.5)).write_csv(own / "unlabelled.csv")
     done = churnops(own, "monitor", "-r", "mine.csv", "-p", "unlabelled.csv", "-t", "churned")
     assert done.returncode == 0 and "target churned: not in this batch (no labels yet)" in done.stdout, done.stderr
+
+
+def test_a_drifted_column_too_few_for_an_alarm_is_said_as_such(tmp_path):
+    """'OK: no drift: 1 of 11 columns drifted' read as a contradiction (South's premiums +30%): the
+    headline says the column drifted, too few for the dataset's alarm."""
+    rng = np.random.default_rng(61)
+
+    def table(n: int, shift: float) -> pl.DataFrame:
+        columns = {f"x{i}": rng.normal(0, 1, n) for i in range(10)}
+        return pl.DataFrame({**columns, "premium": rng.normal(100 + shift, 10, n)})
+
+    table(4_000, 0).write_csv(tmp_path / "reference.csv")
+    table(2_000, 30).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    headline = done.stdout.splitlines()[0]
+    assert headline.startswith("OK: no dataset drift: 1 of 11 columns drifted, too few for an alarm (score 0.091"), (
+        headline
+    )

@@ -247,9 +247,13 @@ def decide(result: MonitoringResult, trigger_on: Sequence[str] = DEFAULT_TRIGGER
         headline = first + (f" (and {more} more finding{'s' if more > 1 else ''})" if more else "")
     else:
         drift = result.dataset_drift
+        drifted = len(drift.drifted_columns)
+        # columns drifted, too few for the dataset's alarm: said so ("no drift: 1 of 11 columns
+        # drifted" read as a contradiction)
+        counted = f"{drifted} of {_columns(drift.n_columns)} drifted"
         headline = (
-            f"no drift: {len(drift.drifted_columns)} of {_columns(drift.n_columns)} drifted "
-            f"(score {drift.score:.3f}, threshold {drift.threshold:g})"
+            (f"no dataset drift: {counted}, too few for an alarm" if drifted else f"no drift: {counted}")
+            + f" (score {drift.score:.3f}, threshold {drift.threshold:g})"
             if drift.n_columns
             else "no finding, but no feature column was tested - only the target's rate was compared"
         )
