@@ -7,6 +7,14 @@ from pathlib import Path
 
 # Busy-waiting OpenMP threads (scikit-learn) slow to a crawl beside the other test worker.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The key that signs the caches is made in the user's configuration folder: the tests' own, not
+# the machine's (one per run of the suite, shared by its workers and the processes they start).
+if "CHURNOPS_TEST_CONFIG_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["CHURNOPS_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix="churnops-config-")
+os.environ["XDG_CONFIG_HOME"] = os.environ["CHURNOPS_TEST_CONFIG_HOME"]
+os.environ.pop("CHURNOPS_CACHE_KEY", None)
 
 import polars as pl
 import pytest

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from cache_files import resign
 from run_outputs import snapshot
 
 from churnops.pipeline.inference import INFERENCE_FORMAT
@@ -254,6 +255,7 @@ def test_a_tampered_profile_cache_is_ignored_and_rebuilt(ws, case):
         _claim_huge(cache)
     else:
         _rewrite_npz(cache, change)
+    resign(cache)
     done = monitor(ws)
     assert done.returncode == 0, done.stderr
     assert "ignoring unusable profile cache" in done.stderr or "ignoring profile cache" in done.stderr, done.stderr
@@ -313,6 +315,8 @@ def test_a_tampered_column_cache_is_ignored_and_rebuilt(ws, case):
     expected = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
     cache = _column_cache(ws)
     COLUMN_CACHE_TAMPERING[case](cache)
+    if case not in ("a link", "a folder"):
+        resign(cache)
     done = monitor(ws)
     assert done.returncode == 0, done.stderr
     assert "ignoring unusable column cache" in done.stderr and "Traceback" not in done.stderr
@@ -374,6 +378,76 @@ def test_a_one_row_reference_does_not_poison_the_history(ws):
     assert history.returncode == 0 and len(json.loads(history.stdout)) >= 5
 
 
+def test_a_profile_cache_rewritten_without_the_key_is_not_used(ws):
+    """A well-formed profile rewritten with the batch's values and target counts (np.savez: every
+    format check passes) turned an ALERT into 'OK: no drift', said nowhere. A cache file is used
+    only when its signature, made with a key kept outside the workspace, matches: a file rewritten
+    by anyone without the key - here one that every other check accepts - is rebuilt."""
+    from churnops.pipeline.profile_cache import read_profile, save_profile
+
+    expected = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    cache = _profile_cache(ws)
+    signature = cache.parent / (cache.name + ".sig")
+    profile, meta = read_profile(cache)
+    for forged in (None, "0" * 64):  # no signature, then a made-up one
+        save_profile(profile, cache, {**meta, "reference": "rewritten elsewhere"})  # valid, other bytes
+        if forged is None:
+            signature.unlink()
+        else:
+            signature.write_text(forged + "\n")
+        done = monitor(ws)
+        assert done.returncode == 0, done.stderr
+        metrics = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+        assert metrics["outputs"]["profile_cache"] == "miss", done.stderr
+        assert metrics["dataset_drift"] == expected["dataset_drift"]
+        assert forged is None or "its signature does not match" in done.stderr, done.stderr
+    done = monitor(ws)  # rebuilt and signed: used
+    assert "ignoring" not in done.stderr
+    assert json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())["outputs"]["profile_cache"] == "hit"
+
+
+def test_metrics_edited_to_hide_an_alert_are_not_sent(ws):
+    """The metrics of an alerting run, edited to a verdict 'ok' under the same run id: `notify`
+    sent "No alert", and `notify --status drift --run-id` (the Jenkinsfile's step) refused to send
+    the alert as contradicting the run. The history recorded the run's verdict: a metrics file
+    that disagrees with it is not sent."""
+    path = ws / "monitoring" / "monitoring_metrics.json"
+    metrics = json.loads(path.read_text())
+    assert metrics["verdict"]["status"] == "alert"
+    done = churnops(ws, "notify", "--dry-run")
+    assert done.returncode == 0 and "Alert" in done.stdout, done.stdout + done.stderr  # as the run said
+    metrics["verdict"] = {**metrics["verdict"], "status": "ok", "trigger": False, "reasons": [], "headline": "x"}
+    path.write_text(json.dumps(metrics))
+    for args in (["notify"], ["notify", "--status", "drift", "--run-id", metrics["run_id"]]):
+        done = churnops(ws, *args)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"the metrics of run {metrics['run_id']} say 'ok', but the history recorded 'alert'" in done.stderr
+    assert (
+        not (ws / "monitoring" / "notification.txt").exists()
+        or "No alert" not in (ws / "monitoring" / "notification.txt").read_text()
+    )
+
+
+def test_without_a_key_to_sign_it_nothing_is_cached(ws):
+    """No CHURNOPS_CACHE_KEY and no configuration folder to keep a key in: the run goes on, its
+    profile built from the reference and not cached, and says so once."""
+    blocked = ws / "not-a-folder"
+    blocked.write_text("a file where the configuration folder would be\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(blocked)}
+    done = subprocess.run([*CHURNOPS, "monitor", "--reference-rows", "0:4000"], cwd=ws, capture_output=True,
+                          text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "no key to sign it" in line]
+    assert len(said) == 1 and "set CHURNOPS_CACHE_KEY" in said[0], done.stderr
+    env["CHURNOPS_CACHE_KEY"] = "one secret shared by the runners"
+    for status in ("miss", "hit"):  # a key given: cached, and used
+        done = subprocess.run([*CHURNOPS, "monitor", "--reference-rows", "0:4000"], cwd=ws, capture_output=True,
+                              text=True, env=env, timeout=300)  # fmt: skip
+        assert json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())["outputs"]["profile_cache"] == (
+            status
+        ), done.stderr
+
+
 def test_a_compressed_npz_member_is_never_decompressed(ws):
     """A cache member that is compressed (a possible decompression bomb) is refused as a whole."""
     cache = _profile_cache(ws)
@@ -381,6 +455,7 @@ def test_a_compressed_npz_member_is_never_decompressed(ws):
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("values_0.npy", b"\0" * 50_000_000)
     shutil.copy(bomb, cache)
+    resign(cache)  # (unsigned, it is not even read)
     done = monitor(ws)
     assert done.returncode == 0 and "ignoring unusable profile cache" in done.stderr
 

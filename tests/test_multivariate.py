@@ -15,6 +15,7 @@ import jsonschema
 import numpy as np
 import polars as pl
 import pytest
+from cache_files import resign
 
 from churnops.config import Config
 from churnops.data.generator import generate_reference
@@ -121,6 +122,7 @@ def test_cli_multivariate_with_the_cache_and_streaming(tmp_path, pool):
     arrays["joint_codes_0"] = arrays["joint_codes_0"] + 1000
     with cache.open("wb") as handle:
         np.savez(handle, **arrays)
+    resign(cache)  # (its content is what is tried)
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.parquet", "--multivariate")
     assert done.returncode == 0 and "ignoring unusable profile cache" in done.stderr
 

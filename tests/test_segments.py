@@ -15,6 +15,7 @@ import jsonschema
 import numpy as np
 import polars as pl
 import pytest
+from cache_files import resign
 
 from churnops.config import Config
 from churnops.data.generator import generate_reference
@@ -192,6 +193,7 @@ def test_a_tampered_segment_in_the_profile_cache_is_ignored_and_rebuilt(files):
     arrays["s99.values_0"] = np.zeros(3)
     with cache.open("wb") as handle:
         np.savez(handle, **arrays)
+    resign(cache)  # (its content is what is tried)
     done = churnops(
         files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--verdict", "calibrated", "--segment", "Customer Segment"
     )
@@ -319,6 +321,7 @@ def test_a_cached_segment_whose_columns_do_not_match_the_profile_is_ignored(file
     arrays["__manifest__"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     with cache.open("wb") as handle:
         np.savez(handle, **arrays)
+    resign(cache)  # (its content is what is tried)
     done = churnops(
         files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--verdict", "calibrated", "--segment", "Customer Segment"
     )

@@ -601,7 +601,7 @@ def test_a_profile_cache_in_s3_is_shared_between_workspaces(workspace, s3_server
         built.stderr
     )
     stored = _listed(fs, "bank-profiles/churnops")
-    assert len(stored) == 1 and stored[0].endswith(".npz")
+    assert len(stored) == 2 and stored[0].endswith(".npz") and stored[1] == stored[0] + ".sig"  # and its signature
     first = _churnops(workspace, "monitor")
     expected = _numbers(_metrics(workspace))
 
@@ -622,5 +622,5 @@ def test_a_profile_cache_in_s3_is_shared_between_workspaces(workspace, s3_server
         cached.unlink()  # gone locally; the shared copy replaced by something that is not a profile
     _put(fs, stored[0], b"PK\x03\x04 not a profile")
     rebuilt = _churnops(other, "-v", "monitor")
-    assert rebuilt.returncode == first.returncode and "ignoring unusable profile cache" in rebuilt.stderr
+    assert rebuilt.returncode == first.returncode and "its signature does not match" in rebuilt.stderr
     assert _numbers(_metrics(other)) == expected

@@ -277,18 +277,23 @@ def write_file_at(folder: int, name: str, data: bytes, shown: Path) -> None:
     os.fsync(folder)  # the rename itself on disk
 
 
-def read_own_file(path: Path) -> bytes | None:
+def read_own_file(path: Path, limit: int | None = None) -> bytes | None:
     """The content of ``path`` when it is a regular file with one name, opened without following
-    a link (a file churnops wrote, never what a link put in its place); None for anything else."""
+    a link (a file churnops wrote, never what a link put in its place), of at most ``limit``
+    bytes; None for anything else."""
     try:
         fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # (a folder opens too)
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            return None
-        return handle.read()
+        if limit is None:
+            return handle.read()
+        data = handle.read(limit + 1)
+        return data if len(data) <= limit else None
 
 
 def read_file_at(folder: int, name: str) -> bytes | None:
@@ -299,8 +304,9 @@ def read_file_at(folder: int, name: str) -> bytes | None:
         fd = os.open(name, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
     except OSError:
         return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # (a folder opens too)
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            return None
         return handle.read()

@@ -504,6 +504,19 @@ class HistoryStore:
                 "database away (a new one is created) or set history.url"
             ) from None
 
+    def verdict_of(self, run_id: str) -> str | None:
+        """The verdict (alert, warning or ok) recorded for ``run_id``; None when the run, or its
+        verdict, is not recorded."""
+        if self.version < 3:
+            return None
+        try:
+            with self.database.transaction() as connection:
+                rows = connection.execute("SELECT verdict FROM runs WHERE run_id = :r", {"r": run_id})
+        except self.database.errors as exc:
+            raise IntegrationError(f"history database {_hide_password(self.url)}: {_Database.detail(exc)}") from None
+        verdict = rows[0]["verdict"] if rows else None
+        return verdict if isinstance(verdict, str) else None
+
     def runs(self, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Runs, oldest first (the most recent ``limit`` when given)."""
         return self._oldest_first("SELECT * FROM runs", [], {}, "", since, limit)

@@ -357,15 +357,17 @@ def _cache_file(config: Config, reference: Path, dialect: CsvDialect) -> Path:
 def _cached(path: Path, config: Config, reference: Path, dialect: CsvDialect) -> tuple[Inference | None, list[str]]:
     """The classification kept at ``path`` and the reference's header; None when there is none
     or it is not one this churnops could have written for this reference and configuration."""
+    from churnops.pipeline.profile_cache import signed_bytes
+    from churnops.signing import cache_key
+
     if not os.path.lexists(path):
         return None, []
     header = TableReader(reference, dialect=dialect).header
+    key = cache_key()
+    data = signed_bytes(path, key, "column cache", MAX_CACHE_BYTES) if key is not None else None
+    if data is None:  # (said there) not written by churnops with this key: classified again
+        return None, header
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_CACHE_BYTES + 1)
-        if len(data) > MAX_CACHE_BYTES:
-            raise ValueError("too large")
         found = checked(json.loads(data.decode("utf-8")), config, header)
     except (OSError, ValueError, RecursionError) as exc:
         logger.warning("ignoring unusable column cache %s: %s", path, str(exc)[:200])
@@ -468,9 +470,16 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 def _save(found: Inference, path: Path) -> None:
     from churnops.data.files import atomic_write_bytes
     from churnops.errors import OutputWriteError
+    from churnops.pipeline.profile_cache import sign_file
+    from churnops.signing import cache_key, signature_file
 
+    key = cache_key()
+    if key is None:
+        return  # (the profile cache says it is off)
     try:
+        signature_file(path).unlink(missing_ok=True)  # (the old one must never sign the new file)
         atomic_write_bytes(path, json.dumps(found.to_dict(), ensure_ascii=False).encode("utf-8"))
+        sign_file(path, key)
     except (OSError, OutputWriteError) as exc:
         logger.warning("could not write the column cache %s: %s", path, exc)
 

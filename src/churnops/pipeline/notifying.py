@@ -64,6 +64,8 @@ def notify(
     if metrics is None:
         with workspace(config, shared=True, purpose="notify"):
             metrics = read_metrics(config)
+            if metrics is not None and status != "error":
+                _check_against_history(config, metrics)
             status, metrics = checked_status(config, status, metrics, run_id)
             return _notify(config, status, dry_run, errors, env, metrics)
     status, metrics = checked_status(config, status, metrics, run_id)
@@ -71,6 +73,40 @@ def notify(
 
 
 VERDICT_WORDS = {"drift": "raised an alert", "warning": "ended with a warning", "ok": "found nothing"}
+
+
+def _check_against_history(config: Config, metrics: dict[str, Any]) -> None:
+    """Refuse to send what the metrics file says of a run when the history recorded another
+    verdict for the same run: one of the two was changed since (an alert edited into 'ok' would
+    otherwise go out as 'No alert'). Without a history to compare with, nothing is checked."""
+    from churnops.errors import ChurnopsError
+    from churnops.pipeline.history import history_url, open_store
+
+    run_id, verdict = metrics.get("run_id"), metrics.get("verdict")
+    written = verdict.get("status") if isinstance(verdict, Mapping) else None
+    if not config.history.enabled or not isinstance(run_id, str) or not isinstance(written, str):
+        return
+    database = config.sqlite_path(history_url(config))
+    if database is not None and not database.is_file():
+        return  # (no history made yet: none is made here)
+    try:
+        store = open_store(config)
+    except (ChurnopsError, OSError) as exc:
+        logger.debug("the metrics were not compared with the history: %s", exc)
+        return
+    try:
+        recorded = store.verdict_of(run_id)
+    except ChurnopsError as exc:
+        logger.debug("the metrics were not compared with the history: %s", exc)
+        return
+    finally:
+        store.close()
+    if recorded is not None and recorded != written:
+        raise InputDataError(
+            f"the metrics of run {one_line(run_id)} say '{one_line(written)}', but the history recorded "
+            f"'{one_line(recorded)}' for that run: one of them was changed since; not sent (run 'churnops monitor' "
+            "again)"
+        )
 
 
 def checked_status(

@@ -10,6 +10,7 @@ is ignored with a warning, and the profile is rebuilt from the reference.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from churnops.data.files import atomic_write_text
 from churnops.data.io import READING_RULES, atomic_path
 from churnops.monitor.profile import PROFILE_FORMAT, ReferenceProfile, checked_codes
 from churnops.monitor.settings import MonitorSettings
@@ -274,7 +276,7 @@ def _segment_array(name: str, count: int) -> bool:
     )
 
 
-def _stored_only(path: Path) -> None:
+def _stored_only(path: Path | io.BytesIO) -> None:
     """Refuse archives whose members are compressed (reading them could inflate without bound),
     and arrays whose header claims more (or other) data than the member holds - NumPy would
     allocate what the header says before reading a byte - or objects."""
@@ -314,12 +316,13 @@ def _segments_problem(profile: ReferenceProfile) -> str | None:
     return f"the segments of {over[0][:40]!r} hold more rows than the reference" if over else None
 
 
-def read_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]]:
-    """Read a profile this code wrote, checked whole; :class:`UnusableCache` says why it cannot be
-    used (not a profile, damaged, or made of arrays no profile has)."""
+def read_profile(path: Path, data: bytes | None = None) -> tuple[ReferenceProfile, dict[str, Any]]:
+    """Read a profile this code wrote (``path``, or its bytes ``data`` already read), checked
+    whole; :class:`UnusableCache` says why it cannot be used (not a profile, damaged, or made of
+    arrays no profile has)."""
     try:
-        _stored_only(path)
-        with np.load(path, allow_pickle=False) as archive:
+        _stored_only(path if data is None else io.BytesIO(data))
+        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as archive:
             manifest = json.loads(bytes(archive[MANIFEST_KEY]).decode("utf-8"))
             arrays = {name: archive[name] for name in archive.files if name != MANIFEST_KEY}
         problem = payload_problem(manifest, arrays)
@@ -335,6 +338,56 @@ def read_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]]:
         raise
     except (ValueError, KeyError, TypeError, IndexError, RecursionError, MemoryError, zipfile.BadZipFile) as exc:
         raise UnusableCache(str(exc)[:200] or type(exc).__name__) from None
+
+
+def sign_file(path: Path, key: bytes) -> None:
+    """Write the signature of the cache file ``path`` beside it (:mod:`churnops.signing`)."""
+    from churnops.data.files import read_own_file
+    from churnops.signing import signature, signature_file
+
+    data = read_own_file(path)
+    if data is None:
+        raise OSError(f"{path} is not the regular file just written")
+    atomic_write_text(signature_file(path), signature(data, key) + "\n")
+
+
+def signed_bytes(path: Path, key: bytes, what: str, limit: int | None = None) -> bytes | None:
+    """The bytes of the cache file ``path`` when its signature beside it signs them under ``key``;
+    None otherwise (missing: said in the debug log; not matching: a warning - the file was
+    rewritten, or signed with another key)."""
+    from churnops.data.files import read_own_file
+    from churnops.signing import KEY_ENV, signature_file, verify
+
+    data = read_own_file(path, limit)
+    if data is None:
+        if path.is_symlink() or path.exists():
+            logger.warning("ignoring unusable %s %s: not a regular file churnops wrote (a link, a folder, too large)",
+                           what, path)  # fmt: skip
+        return None
+    sig = read_own_file(signature_file(path), 1024)
+    if sig is None:
+        logger.debug("%s %s has no signature: not used", what, path)
+        return None
+    if not verify(data, sig, key):
+        logger.warning(
+            "ignoring %s %s: its signature does not match (the file was changed since churnops wrote it, or it "
+            "was written with another key: set %s to one value on every machine that shares it)",
+            what, path, KEY_ENV,
+        )  # fmt: skip
+        return None
+    return data
+
+
+def load_signed_profile(path: Path, key: bytes) -> tuple[ReferenceProfile, dict[str, Any]] | None:
+    """:func:`load_profile` of a cache file whose signature matches; None otherwise."""
+    data = signed_bytes(path, key, "profile cache")
+    if data is None:
+        return None
+    try:
+        return read_profile(path, data)
+    except UnusableCache as exc:
+        logger.warning("ignoring unusable profile cache %s: %s", path, str(exc)[:200])
+        return None
 
 
 def load_profile(path: Path) -> tuple[ReferenceProfile, dict[str, Any]] | None:
