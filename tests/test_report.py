@@ -39,7 +39,8 @@ def seed_result(seed_frames):
 def test_report_has_the_verdict_tables_and_no_script_or_inline_style(seed_result):
     html = render_report(seed_result, CONTEXT)
     assert "Data drift detected: 3 of 16 columns drifted" in html
-    assert "trigger.txt was written" in html
+    written = "trigger.txt was written</strong>: in the pipeline (<code>churnops pipeline</code>, the Jenkinsfile) it"
+    assert written in html
     for name in ("Balance", "Credit Score", "Income"):
         assert name in html
     assert "19.7%" in html and "24.4%" in html  # churn rate, reference -> current

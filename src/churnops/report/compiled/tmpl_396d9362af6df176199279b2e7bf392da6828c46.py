@@ -223,7 +223,7 @@ def root(context, missing=missing):
     yield '    <p class="lede">\n'
     if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'trigger_written'):
         pass
-        yield '<strong>trigger.txt was written</strong>: the pipeline marks this run UNSTABLE, versions the batch and alerts the team.'
+        yield '<strong>trigger.txt was written</strong>: in the pipeline (<code>churnops pipeline</code>, the Jenkinsfile) it marks this run UNSTABLE, versions the batch and alerts the team.'
     else:
         pass
         yield 'No trigger was written'
