@@ -252,7 +252,8 @@ def _run(
         channel_failures = outputs.get("failures") or []
         failures = channel_failures + ([publish_error] if publish_error else [])
         stages[3].outputs = outputs
-        stages[3].detail = f"{status} notification" + (
+        # "SUCCESS - error notification" after a failed stage read as a contradiction: it was sent
+        stages[3].detail = f"{status} notification sent" + (
             f"; {len(channel_failures)} {'channel' if len(channel_failures) == 1 else 'channels'} failed"
             if channel_failures
             else ""
