@@ -65,6 +65,8 @@ def test_history_filters_and_formats(runs, cli):
     assert cli("history", "--since", "yesterday").exit_code == 2
     result = cli("history", "--column", "Nope")
     assert result.exit_code == 2 and "no result recorded for a column named 'Nope'" in result.output
+    result = cli("history", "--column", "Churn Flag")  # the target: its rate is the run's own
+    assert result.exit_code == 2 and "'Churn Flag' is the target: its rate is each run's current_rate" in result.output
     assert cli("history", "--format", "xml").exit_code == 2
 
 

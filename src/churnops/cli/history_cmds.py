@@ -185,6 +185,12 @@ def history(
     cfg = load(config, sets=sets)
     rows = query(cfg, since, column, limit, chunks)
     if column and not rows:
+        runs = query(cfg, since, None, limit, False)
+        if any(run.get("target_column") == column for run in runs):  # the label's rate is a run's own
+            raise ConfigError(
+                f"--column: '{column}' is the target: its rate is each run's current_rate in 'churnops history' "
+                "(--format json gives the reference_rate beside it)"
+            )
         raise ConfigError(f"--column: no result recorded for a column named '{column}'")
     if chunks and not rows:
         echo("no time chunks recorded yet (monitor with --chunk-by)")
