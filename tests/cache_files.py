@@ -12,4 +12,4 @@ def resign(path: Path) -> None:
 
     key = cache_key()
     assert key is not None, "the tests' configuration folder holds no key"
-    signature_file(path).write_text(signature(path.read_bytes(), key) + "\n")
+    signature_file(path).write_text(signature(path.read_bytes(), key, path.name) + "\n")

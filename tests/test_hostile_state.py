@@ -428,6 +428,32 @@ def test_metrics_edited_to_hide_an_alert_are_not_sent(ws):
     )
 
 
+def test_a_signed_cache_copied_under_another_entrys_name_is_not_used(ws):
+    """A profile and its signature, both made by churnops for another configuration (a column
+    ignored), copied under this configuration's name: the signature covered the bytes only, the
+    copy was a hit and the ALERT became OK. It covers the name too (the cache's key)."""
+    expected = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    assert monitor(ws, "--set", "columns.ignored=['Surname', 'First Name', 'Balance', 'Income']").returncode == 0
+    files = sorted((ws / ".churnops" / "profiles").glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
+    this, other = files[0], files[-1]
+    for suffix in ("", ".sig"):
+        shutil.copyfile(other.parent / (other.name + suffix), this.parent / (this.name + suffix))
+    done = monitor(ws)
+    assert done.returncode == 0 and "its signature does not match" in done.stderr, done.stderr
+    metrics = json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())
+    assert metrics["outputs"]["profile_cache"] == "miss" and metrics["dataset_drift"] == expected["dataset_drift"]
+
+
+def test_a_key_anyone_could_guess_is_no_key(ws):
+    """CHURNOPS_CACHE_KEY=' ' was taken as a key: anyone could sign a profile with it."""
+    env = {**os.environ, "CHURNOPS_CACHE_KEY": " "}
+    done = subprocess.run([*CHURNOPS, "monitor", "--reference-rows", "0:4000"], cwd=ws, capture_output=True,
+                          text=True, env=env, timeout=300)  # fmt: skip
+    said = done.stderr.count("CHURNOPS_CACHE_KEY holds fewer than 16 characters")
+    assert done.returncode == 0 and said == 1, done.stderr
+    assert json.loads((ws / "monitoring" / "monitoring_metrics.json").read_text())["outputs"]["profile_cache"] == "miss"
+
+
 def test_without_a_key_to_sign_it_nothing_is_cached(ws):
     """No CHURNOPS_CACHE_KEY and no configuration folder to keep a key in: the run goes on, its
     profile built from the reference and not cached, and says so once."""

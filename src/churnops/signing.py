@@ -37,11 +37,26 @@ def key_file() -> Path:
     return Path(base) / "churnops" / KEY_FILE
 
 
+_SAID: list[str] = []
+"""What this process said about its key already (once is enough)."""
+MIN_KEY_CHARS = 16
+"""``CHURNOPS_CACHE_KEY`` shorter than this (a space, a word) is no key: anyone could sign with it."""
+
+
 def cache_key() -> bytes | None:
     """The key that signs the caches: from ``CHURNOPS_CACHE_KEY``, else this user's key file
-    (made on first use); None when neither can be had."""
+    (made on first use); None when neither can be had, or the variable is too short to be one."""
     given = os.environ.get(KEY_ENV)
-    if given:
+    if given is not None and given != "":
+        if len(given.strip()) < MIN_KEY_CHARS:
+            if not _SAID:
+                import logging
+
+                _SAID.append(KEY_ENV)
+                logging.getLogger("churnops").warning(
+                    "%s holds fewer than %d characters: not used as a key, nothing is cached", KEY_ENV, MIN_KEY_CHARS
+                )
+            return None
         return hashlib.sha256(given.encode("utf-8")).digest()
     path = key_file()
     try:
@@ -79,13 +94,21 @@ def _read_key(path: Path) -> bytes:
     return hashlib.sha256(text).digest()
 
 
-def signature(data: bytes, key: bytes) -> str:
-    """The signature of ``data`` under ``key`` (hex).
+def signature(data: bytes, key: bytes, name: str) -> str:
+    """The signature of ``data`` kept under the file name ``name`` (which holds the cache's key:
+    the reference's sha256 and the settings), under ``key`` (hex): a signed file copied under
+    another cache entry's name does not match there.
 
-    >>> signature(b"profile", b"k" * 32) == signature(b"profile", b"k" * 32) != signature(b"profil3", b"k" * 32)
+    >>> k = b"k" * 32
+    >>> signature(b"profile", k, "a.npz") == signature(b"profile", k, "a.npz") != signature(b"profil3", k, "a.npz")
+    True
+    >>> signature(b"profile", k, "a.npz") != signature(b"profile", k, "b.npz")
     True
     """
-    return hashlib.blake2b(data, key=key[:64], digest_size=32).hexdigest()
+    digest = hashlib.blake2b(key=key[:64], digest_size=32)
+    digest.update(name.encode("utf-8") + b"\0")
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def signature_file(path: Path) -> Path:
@@ -93,15 +116,14 @@ def signature_file(path: Path) -> Path:
     return path.with_name(path.name + SUFFIX)
 
 
-def verify(data: bytes, sig: bytes | None, key: bytes) -> bool:
-    """Whether ``sig`` (a signature file's bytes) signs ``data`` under ``key``.
+def verify(data: bytes, sig: bytes | None, key: bytes, name: str) -> bool:
+    """Whether ``sig`` (a signature file's bytes) signs ``data`` kept as ``name`` under ``key``.
 
-    >>> key = b"k" * 32
-    >>> verify(b"x", signature(b"x", key).encode(), key), verify(b"y", signature(b"x", key).encode(), key)
-    (True, False)
-    >>> verify(b"x", None, key), verify(b"x", b"not hex", key)
-    (False, False)
+    >>> k = b"k" * 32
+    >>> sig = signature(b"x", k, "a").encode()
+    >>> verify(b"x", sig, k, "a"), verify(b"y", sig, k, "a"), verify(b"x", sig, k, "b"), verify(b"x", None, k, "a")
+    (True, False, False, False)
     """
     if sig is None:
         return False
-    return hmac.compare_digest(sig.strip(), signature(data, key).encode("ascii"))
+    return hmac.compare_digest(sig.strip(), signature(data, key, name).encode("ascii"))

@@ -348,7 +348,7 @@ def sign_file(path: Path, key: bytes) -> None:
     data = read_own_file(path)
     if data is None:
         raise OSError(f"{path} is not the regular file just written")
-    atomic_write_text(signature_file(path), signature(data, key) + "\n")
+    atomic_write_text(signature_file(path), signature(data, key, path.name) + "\n")
 
 
 def signed_bytes(path: Path, key: bytes, what: str, limit: int | None = None) -> bytes | None:
@@ -368,7 +368,7 @@ def signed_bytes(path: Path, key: bytes, what: str, limit: int | None = None) ->
     if sig is None:
         logger.debug("%s %s has no signature: not used", what, path)
         return None
-    if not verify(data, sig, key):
+    if not verify(data, sig, key, path.name):
         logger.warning(
             "ignoring %s %s: its signature does not match (the file was changed since churnops wrote it, or it "
             "was written with another key: set %s to one value on every machine that shares it)",
