@@ -238,6 +238,13 @@ def test_pipeline_never_replaces_a_batch_dvc_does_not_keep(repo, cli, tmp_path_f
     stage = summary(repo)["stages"][2]
     assert stage["status"] == "failed" and "would replace a file that DVC does not keep" in json.dumps(stage), stage
     assert sha(repo / BATCH) == own and git(repo, "rev-parse", "HEAD") == head
+    # recorded but not kept: 'dvc add --no-commit' writes the md5 and never stores the bytes
+    done = subprocess.run([sys.executable, "-m", "dvc", "add", "--no-commit", "-q", str(BATCH)], cwd=repo,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = cli("pipeline", "-p", str(elsewhere))
+    assert result.exit_code == 4 and sha(repo / BATCH) == own, result.output
+    assert "would replace a file that DVC does not keep" in json.dumps(summary(repo)["stages"][2])
     assert cli("version").exit_code == 0  # versioned: DVC keeps it
     result = cli("pipeline", "-p", str(elsewhere))
     assert result.exit_code == 0 and summary(repo)["stages"][2]["status"] == "success", result.output

@@ -343,7 +343,16 @@ def keeps(project: Path, batch: Path) -> bool:
     with batch.open("rb") as reader:
         while block := reader.read(1 << 20):
             digest.update(block)
-    return digest.hexdigest() == entry["md5"]
+    if digest.hexdigest() != entry["md5"]:
+        return False
+    # recorded is not kept: 'dvc add --no-commit' records the md5 and never stores the bytes
+    from dvc.repo import Repo
+
+    try:
+        with _quiet_dvc("status"), Repo(str(root), config=_NO_AUTOSTAGE) as repo:
+            return bool(repo.cache.local.exists(entry["md5"]))
+    except Exception:  # noqa: BLE001 - a DVC that cannot tell keeps nothing we can count on
+        return False
 
 
 @dataclass(frozen=True)
