@@ -110,8 +110,9 @@ def test_a_database_that_is_not_churnops_history_is_left_alone(bank_workspace, c
     assert hashlib.sha256(foreign.read_bytes()).hexdigest() == digest
 
 
+@pytest.mark.parametrize("disguised", [False, True])  # its schema entry typed 'TRIGGER' (writable_schema)
 @pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])  # Python's sqlite3, then SQLAlchemy
-def test_a_trigger_planted_in_the_history_is_refused(bank_workspace, cli, scheme):
+def test_a_trigger_planted_in_the_history_is_refused(bank_workspace, cli, scheme, disguised):
     """A trigger added to history.db rewrote every run recorded after it: an ALERT stored as 'ok',
     0 of 16 columns drifted, and `history --column` said 'no drift'. churnops creates no trigger;
     a database holding one is not written to, nor read, and the run says why."""
@@ -126,6 +127,9 @@ def test_a_trigger_planted_in_the_history_is_refused(bank_workspace, cli, scheme
             "CREATE TRIGGER hide AFTER INSERT ON runs BEGIN UPDATE runs SET verdict = 'ok', drift_detected = 0 "
             "WHERE run_id = NEW.run_id; END"
         )
+        if disguised:  # SQLite still runs it (it reads the sql text), and integrity_check says ok
+            connection.execute("PRAGMA writable_schema = ON")
+            connection.execute("UPDATE sqlite_master SET type = 'TRIGGER' WHERE name = 'hide'")
     connection.close()
     result = cli("monitor")
     assert result.exit_code == 0, result.output

@@ -129,7 +129,25 @@ class _SqliteConnection:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-SQLITE_TRIGGERS = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+SQLITE_SCHEMA = "SELECT type, name, sql FROM sqlite_master"
+_CREATE_TRIGGER = re.compile(r"\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b", re.IGNORECASE)
+
+
+def _sqlite_triggers(rows: list[dict[str, Any]]) -> list[str]:
+    """Triggers among the schema's entries - and any entry that is no table or index: the schema
+    table itself can be edited (``PRAGMA writable_schema``), and SQLite runs a trigger whose entry
+    is typed otherwise, as it reads the ``sql`` text.
+
+    >>> _sqlite_triggers([{"type": "table", "name": "runs", "sql": "CREATE TABLE runs (trigger_x INT)"},
+    ...                   {"type": "TRIGGER", "name": "t1", "sql": "create  trigger t1 AFTER INSERT ON runs ..."},
+    ...                   {"type": "table", "name": "t2", "sql": "\\n CREATE TEMP TRIGGER t2 ..."}])
+    ['t1', 't2']
+    """
+    return [
+        str(row["name"])
+        for row in rows
+        if str(row["type"]).lower() not in ("table", "index") or _CREATE_TRIGGER.match(str(row["sql"] or ""))
+    ]
 
 
 class _Sqlite(_Database):
@@ -160,7 +178,7 @@ class _Sqlite(_Database):
         return {row["name"] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def triggers(self, connection: _SqliteConnection) -> list[str]:
-        return [row["name"] for row in connection.execute(SQLITE_TRIGGERS)]
+        return _sqlite_triggers(connection.execute(SQLITE_SCHEMA))
 
     def close(self) -> None:
         self._connection.close()
@@ -204,7 +222,7 @@ class _SqlAlchemy(_Database):
     def triggers(self, connection: _SqlAlchemyConnection) -> list[str]:
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
-            return [row["name"] for row in connection.execute(SQLITE_TRIGGERS)]
+            return _sqlite_triggers(connection.execute(SQLITE_SCHEMA))
         if dialect in ("postgresql", "mysql", "mariadb"):
             rows = connection.execute(
                 "SELECT trigger_name AS name FROM information_schema.triggers WHERE event_object_table IN "
