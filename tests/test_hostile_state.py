@@ -416,12 +416,18 @@ def test_metrics_edited_to_hide_an_alert_are_not_sent(ws):
     assert metrics["verdict"]["status"] == "alert"
     done = churnops(ws, "notify", "--dry-run")
     assert done.returncode == 0 and "Alert" in done.stdout, done.stdout + done.stderr  # as the run said
-    metrics["verdict"] = {**metrics["verdict"], "status": "ok", "trigger": False, "reasons": [], "headline": "x"}
-    path.write_text(json.dumps(metrics))
-    for args in (["notify"], ["notify", "--status", "drift", "--run-id", metrics["run_id"]]):
-        done = churnops(ws, *args)
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert f"the metrics of run {metrics['run_id']} say 'ok', but the history recorded 'alert'" in done.stderr
+    edits = [
+        {**metrics, "verdict": {**metrics["verdict"], "status": "ok", "trigger": False, "reasons": []}},
+        {**metrics, "verdict": {**metrics["verdict"], "trigger": False}},  # the status left 'alert'
+        {k: v for k, v in metrics.items() if k != "verdict"}
+        | {"dataset_drift": {**metrics["dataset_drift"], "detected": False}},
+    ]
+    for edited in edits:
+        path.write_text(json.dumps(edited))
+        for args in (["notify"], ["notify", "--status", "drift", "--run-id", metrics["run_id"]]):
+            done = churnops(ws, *args)
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert f"the metrics of run {metrics['run_id']} say 'ok', but the history recorded 'alert'" in done.stderr
     assert (
         not (ws / "monitoring" / "notification.txt").exists()
         or "No alert" not in (ws / "monitoring" / "notification.txt").read_text()

@@ -182,12 +182,14 @@ def test_credential_query_parameters_of_any_spelling_are_redacted():
     exact names was known. Any name holding a credential's word is; other parameters stay."""
     url = (
         "https://r.example/report.html?private_token=swordfishsecret&accessToken=opensesameplease"
-        "&X-Api-Key=letmeinnow&apitoken=hunterhunter&client_secret=abcabc&page=2&keyword=churn&monkey=ok"
+        "&X-Api-Key=letmeinnow&apitoken=hunterhunter&client_secret=abcabc&page=2&access_key=zzzyyy"
+        "&subscription-key=qqqwww&AccessKey=rrrttt&key_id=uuuiii&lang=en"
     )
     cleaned = redact(f"report at {url}: HTTP 403")
-    for secret in ("swordfishsecret", "opensesameplease", "letmeinnow", "hunterhunter", "abcabc"):
+    for secret in ("swordfishsecret", "opensesameplease", "letmeinnow", "hunterhunter", "abcabc", "zzzyyy", "qqqwww"):
         assert secret not in cleaned, cleaned
-    assert "page=2" in cleaned and "keyword=churn" in cleaned and "monkey=ok" in cleaned and ": HTTP 403" in cleaned
+    assert "rrrttt" not in cleaned and "uuuiii" not in cleaned
+    assert "page=2" in cleaned and "lang=en" in cleaned and ": HTTP 403" in cleaned
 
 
 def test_every_part_of_a_url_that_can_be_secret_is_redacted_and_plain_words_stay():

@@ -114,9 +114,20 @@ def test_a_report_address_with_a_password_is_refused_and_never_sent(drifted, cli
     result = cli("notify", "--dry-run", "--set", f"notify.report_url='{url}'")
     assert result.exit_code == 2 and "notify.report_url: holds user:password@" in result.output, result.output
     assert "R3portPassw0rd" not in result.output
+    for other, said in (
+        ("https:u:hunter2@reports.example/r", "not an http(s) address"),  # no '//': no host, the password kept
+        ("u:hunter2@reports.example/r", "not an http(s) address"),
+        ("https://reports.example/r?access_key=k3y", "holds a credential in its query (access_key=)"),
+    ):
+        result = cli("notify", "--dry-run", "--set", f"notify.report_url='{other}'")
+        assert result.exit_code == 2 and said in result.output, result.output
+    assert cli("notify", "--dry-run", "--set", "notify.report_url='https://ci.example/job/{run_id}/'").exit_code == 0
     metrics = json.loads((drifted / "monitoring" / "monitoring_metrics.json").read_text())
     note = build_notification("drift", metrics, report_url=url, env={"BUILD_URL": "https://u:pw0rd99@ci.example/7/"})
     assert "R3portPassw0rd" not in note.text() + json.dumps(note.to_dict()) and "pw0rd99" not in note.text()
+    env = {"BUILD_URL": "https://ci.example/7/?access_key=swordfish9"}
+    note = build_notification("drift", metrics, report_url="https:u:hunter2@r.example/r", env=env)
+    assert "hunter2" not in note.text() + json.dumps(note.to_dict()) and "swordfish9" not in note.text()
 
 
 def test_a_relative_ca_file_never_leaves_the_project(drifted, cli, tmp_path):

@@ -39,11 +39,12 @@ MIN_ANYWHERE = 4
 """Fragments at least this long are replaced wherever they occur; shorter ones only as a whole word."""
 
 SENSITIVE_QUERY_KEYS = (
-    r"[\w.\-]*(?:token|secret|passw|pwd|signature|credential|session|cookie|api[-_]?key|private|auth)[\w.\-]*|"
-    r"key|sig|code|pass|user|username|x-amz-[\w\-]+|x-goog-[\w\-]+"
+    r"[\w.\-]*(?:token|secret|passw|pwd|signature|credential|session|cookie|key|private|auth)[\w.\-]*|"
+    r"sig|code|pass|user|username|x-amz-[\w\-]+|x-goog-[\w\-]+"
 )
 """Query parameters that carry credentials: any name with one of these words (``private_token``,
-``accessToken``, ``X-Api-Key``, ``client_secret``), and a few short names on their own."""
+``accessToken``, ``X-Api-Key``, ``access_key``, ``subscription-key``, ``client_secret``), and a few
+short names on their own. (A harmless ``sort_key`` is hidden too: better than a key shown.)"""
 _SENSITIVE_KEY = re.compile(rf"(?i)(?:{SENSITIVE_QUERY_KEYS})")
 _QUERY = re.compile(
     # the value ends before punctuation that ends the sentence ("...?token=x: HTTP 400" keeps its colon)
@@ -62,6 +63,17 @@ _HOST_USERINFO = re.compile(r"(?<![\w/.@%-])([A-Za-z0-9._%+-]+):(?!/)[^\s'\"<>]*
 URL whose scheme lost its slashes (``https:user:password@host/x.csv``)."""
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
 _TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_\-+=~%]+")
+
+
+def credential_parameters(url: str) -> list[str]:
+    """The names of the query parameters of ``url`` that carry credentials.
+
+    >>> credential_parameters("https://r.example/r.html?page=2&X-Amz-Signature=abc&access_key=k")
+    ['X-Amz-Signature', 'access_key']
+    """
+    query = urlsplit(url).query if "?" in url else ""
+    names = [pair.partition("=")[0] for pair in re.split(r"[&;]", query) if pair]
+    return [name for name in names if _SENSITIVE_KEY.fullmatch(unquote(name))]
 
 
 def looks_like_token(text: str) -> bool:

@@ -622,14 +622,26 @@ class NotifyConfig(_Section):
     def _report_url(cls, value: str | None) -> str | None:
         from urllib.parse import urlsplit
 
+        from churnops.redact import credential_parameters
+
+        if value is None:
+            return value
         try:
-            userinfo = value is not None and "@" in urlsplit(value).netloc
+            parts = urlsplit(value)
         except ValueError:
-            raise ValueError("not a URL (give an http(s) address)") from None
-        if userinfo:
+            raise ValueError("not an http(s) address like https://reports.example/churn/") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) address like https://reports.example/churn/")
+        if "@" in parts.netloc:
             raise ValueError(
                 "holds user:password@: every message would carry it in clear text; give the address without it "
                 "(people open the report with their own login)"
+            )
+        secret = credential_parameters(value)
+        if secret:
+            raise ValueError(
+                f"holds a credential in its query ({secret[0]}=): every message would carry it in clear text; give "
+                "the address without it"
             )
         return value
 

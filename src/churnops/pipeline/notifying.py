@@ -82,10 +82,13 @@ def _check_against_history(config: Config, metrics: dict[str, Any]) -> None:
     from churnops.errors import ChurnopsError
     from churnops.pipeline.history import history_url, open_store
 
-    run_id, verdict = metrics.get("run_id"), metrics.get("verdict")
-    written = verdict.get("status") if isinstance(verdict, Mapping) else None
-    if not config.history.enabled or not isinstance(run_id, str) or not isinstance(written, str):
+    run_id = metrics.get("run_id")
+    if not config.history.enabled or not isinstance(run_id, str):
         return
+    try:  # what the notification would say: the verdict's trigger, or the 1.0 document's drift flag
+        written = {"drift": "alert", "warning": "warning", "ok": "ok"}[status_of(metrics)]
+    except (KeyError, TypeError):
+        return  # (not a metrics document: said by the checks that follow)
     database = config.sqlite_path(history_url(config))
     if database is not None and not database.is_file():
         return  # (no history made yet: none is made here)

@@ -168,17 +168,21 @@ def _short(kind: str, metrics: Mapping[str, Any]) -> str:
 
 
 def _without_password(url: str | None) -> str | None:
-    """``url``, or None when it holds user info (``user:password@host``), which no message shows.
+    """``url``, or None when it holds a credential - user info (``user:password@host``, written
+    with or without ``//``) or a credential query parameter - which no message shows.
 
     >>> _without_password("https://ci.example/job/7/"), _without_password("https://u:pw@ci.example/job/7/")
     ('https://ci.example/job/7/', None)
+    >>> _without_password("https:u:pw@ci.example/7"), _without_password("https://ci.example/7?access_key=k")
+    (None, None)
     """
-    from urllib.parse import urlsplit
+    from churnops.redact import credential_parameters
 
-    try:
-        return None if url is not None and "@" in urlsplit(url).netloc else url
-    except ValueError:
+    if url is None:
         return None
+    address = url.split("?")[0].split("#")[0]
+    host = address.partition("://")[2].split("/")[0] if "://" in address else address.partition(":")[2].split("/")[0]
+    return None if "@" in host or credential_parameters(url) else url
 
 
 def build_notification(
