@@ -577,7 +577,10 @@ def text_measure_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str,
             continue
         if series.drop_nulls().str.strip_chars().str.contains(r"^[+-]?0\d").any():
             continue  # codes written with leading zeros (01040): text
-        if _numbers_kind(frame, name) == "measure":
+        # numbers but for cells without a digit ('n/a', '-'): numbers, as a CSV file's (however
+        # many distinct values); all numbers, or with typos of digits: when they look like amounts
+        strays = numbers.strays and numbers_as_text(series) is not None
+        if strays or _numbers_kind(frame, name) == "measure":
             found.append((name, numbers.strays, numbers.present, numbers.example))
     return found
 
