@@ -781,6 +781,12 @@ def test_an_encoding_set_for_a_latin1_batch_does_not_garble_a_utf8_reference(tmp
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "batch.csv", "--set", "data.current.encoding=cp1252")
     assert done.returncode == 0 and done.stdout.startswith("OK"), done.stdout + done.stderr
     assert set(metrics(tmp_path)["columns"]["note"]["distribution"]["labels"]) == {"café", "thé", "eau"}
+    # a UTF-8 file whose first MiB is ASCII: its later pieces are checked as they are read
+    ascii_first = pl.DataFrame({"spend": rng.gamma(2.0, 40.0, 120_000), "note": ["eau"] * 100_000 + ["café"] * 20_000})
+    ascii_first.write_csv(tmp_path / "late.csv")
+    (tmp_path / "late_batch.csv").write_bytes(ascii_first.tail(1_000).write_csv().encode("cp1252"))
+    done = churnops(tmp_path, "monitor", "-r", "late.csv", "-p", "late_batch.csv", "--set", "data.encoding=cp1252")
+    assert done.returncode == 2 and "late.csv: this file is UTF-8 text, not cp1252" in done.stderr, done.stderr
 
 
 def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_path):

@@ -134,7 +134,12 @@ def _refuse_utf8_as_other(path: Path, encoding: str) -> None:
     churnops.errors.InputDataError: ...ref.csv: this file is UTF-8 text, not cp1252: ... its 'é' would be 'Ã©'; ...
     """
     with path.open("rb") as handle:
-        start = handle.read(UTF8_PROBE_BYTES)
+        _refuse_utf8_bytes(path, encoding, handle.read(UTF8_PROBE_BYTES))
+
+
+def _refuse_utf8_bytes(path: Path, encoding: str, start: bytes) -> None:
+    """:func:`_refuse_utf8_as_other` of some bytes of ``path`` (its first, or a piece read later:
+    a file whose first MiB is ASCII)."""
     if start.isascii():
         return
     try:
@@ -491,8 +496,10 @@ def read_table(
                 raise InputDataError(f"{path}: duplicate column names: {', '.join(duplicates)}")
             source: Any = path
             if not dialect.utf8:
+                raw = path.read_bytes()
+                _refuse_utf8_bytes(path, dialect.encoding, raw)
                 try:
-                    source = dialect.to_utf8(path.read_bytes())
+                    source = dialect.to_utf8(raw)
                 except UnicodeDecodeError:
                     raise InputDataError(encoding_problem(path, dialect)) from None
             try:
@@ -993,6 +1000,8 @@ class TableReader:
                 data = piece if utf8 else header + self.dialect.to_utf8(piece)
             except UnicodeDecodeError:
                 raise InputDataError(encoding_problem(self.path, self.dialect)) from None
+            if not utf8:  # (the header's check saw the first MiB)
+                _refuse_utf8_bytes(self.path, self.dialect.encoding, piece)
             try:
                 if schema is None:
                     frame = self._first_parse(data, wanted)
