@@ -604,7 +604,7 @@ def test_invisible_characters_that_make_two_names_look_alike_are_shown(tmp_path)
     rng = np.random.default_rng(1)
     twin = "Balance\u200b"
     for rows, file, shift in ((800, "r.csv", 0.0), (800, "c.csv", 3.0)):
-        labels = rng.choice(["gold\u00ad", "gold", "x\ufeff\U000e0041"], rows)
+        labels = rng.choice(["gold\u00ad", "gold", "x\ufeff\U000e0041", "Seg\u3164", "v\u034f\ufe0f\u2800"], rows)
         frame = pl.DataFrame(
             {
                 "Balance": rng.normal(0, 1, rows),
@@ -620,7 +620,7 @@ def test_invisible_characters_that_make_two_names_look_alike_are_shown(tmp_path)
     assert "\u200b" not in shown and "Balance\\u200b" in shown, shown
     for page in ("monitoring_report.html", "monitoring_report.standalone.html"):
         html = (tmp_path / "monitoring" / page).read_text()
-        for invisible in ("\u200b", "\u00ad", "\ufeff", "\U000e0041"):
+        for invisible in ("\u200b", "\u00ad", "\ufeff", "\U000e0041", "\u3164", "\u034f", "\ufe0f", "\u2800"):
             assert invisible not in html, (page, repr(invisible))
         assert "Balance\\u200b" in html and "gold\\xad" in html and "x\\ufeff\\U000e0041" in html, page
 

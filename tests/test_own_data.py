@@ -2600,3 +2600,23 @@ def test_whole_numbers_with_a_stray_cell_are_numbers_from_parquet_as_from_csv(tm
     read = read_alike(tmp_path, "balance")
     assert read["csv"]["type"] == read["parquet"]["type"] == "numerical", read
     assert read["csv"]["drift_detected"] and read["parquet"]["drift_detected"]
+
+
+def test_the_reports_command_repeats_a_run_whose_file_names_hold_invisible_characters(own):
+    """A batch named 'batch\u200b.csv' was shown escaped in the report's command ('batch\\u200b.csv'):
+    pasted, it named another file. Such a name is written $'...', which a shell reads back as written."""
+    import html
+    import re
+    import shlex
+
+    (own / "batch\u200b.csv").write_bytes((own / "batch.csv").read_bytes())
+    done = churnops(own.parent, "-C", own.name, "monitor", "-r", "mine.csv", "-p", "batch\u200b.csv", "-t", "churned")
+    assert done.returncode == 0, done.stderr
+    first = metrics(own)
+    page = (own / "monitoring" / "monitoring_report.html").read_text()
+    shown = html.unescape(re.search(r"Reproduce this run: <code>(.*?)</code>", page).group(1).replace("<wbr>", ""))
+    assert "$'batch\\u200b.csv'" in shown, shown
+    command = shown.replace("churnops ", f"{shlex.quote(sys.executable)} -m churnops ", 1)
+    done = subprocess.run(["bash", "-c", command], cwd=own.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert metrics(own)["current"]["sha256"] == first["current"]["sha256"]

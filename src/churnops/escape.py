@@ -20,10 +20,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_INVISIBLE = "\u00ad\u180e\u200b\u2060-\u2064\ufeff\ufff9-\ufffb\U000e0000-\U000e007f"
-"""Characters that show nothing - a soft hyphen, zero-width spaces, a byte order mark, tags - and
-make two names look the same (``Balance`` and ``Balance\u200b``). The joiners U+200C and U+200D
-are left alone: Persian and Indic words and emoji sequences need them."""
+_INVISIBLE = (
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180e\u200b\u2060-\u2064\u2800\u3164\ufe00-\ufe0f\ufeff"
+    "\uffa0\ufff9-\ufffb\U0001d159\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef"
+)
+"""Characters that show nothing - a soft hyphen, zero-width spaces, a byte order mark, fillers
+(Hangul, braille blank), a combining grapheme joiner, variation selectors, tags - and make two
+names look the same (``Balance`` and ``Balance\u200b``). The joiners U+200C and U+200D are left
+alone: Persian and Indic words and emoji sequences need them."""
 _CONTROL = re.compile(
     f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029{_INVISIBLE}]"
 )

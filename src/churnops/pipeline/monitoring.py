@@ -319,9 +319,19 @@ def reproduce_command(request: MonitorRequest, source: ReferenceSource, current:
 
 
 def _shell_quote(text: str) -> str:
+    r"""``text`` quoted for a POSIX shell; with characters the report shows escaped (control and
+    invisible ones), as ``$'...'`` with the same escapes, which bash and zsh read back as written.
+
+    >>> _shell_quote("batch 1.csv"), _shell_quote("batch\u200b.csv"), _shell_quote("it's\x1b.csv")
+    ("'batch 1.csv'", "$'batch\\u200b.csv'", "$'it\\'s\\x1b.csv'")
+    """
     import shlex
 
-    return shlex.quote(text)
+    from churnops.escape import has_controls, terminal
+
+    if not has_controls(text):
+        return shlex.quote(text)
+    return "$'" + terminal(text.replace("\\", "\\\\").replace("'", "\\'"), keep_newlines=False) + "'"
 
 
 TRIGGER_SIGNS = ("alert", "drift", "trigger")
