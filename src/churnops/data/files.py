@@ -277,12 +277,13 @@ def write_file_at(folder: int, name: str, data: bytes, shown: Path) -> None:
     os.fsync(folder)  # the rename itself on disk
 
 
-def read_own_file(path: Path, limit: int | None = None) -> bytes | None:
-    """The content of ``path`` when it is a regular file with one name, opened without following
-    a link (a file churnops wrote, never what a link put in its place), of at most ``limit``
-    bytes; None for anything else."""
+def read_own_file(path: Path | str, limit: int | None = None, folder: int | None = None) -> bytes | None:
+    """The content of ``path`` (relative to the folder open as ``folder`` when given) when it is a
+    regular file with one name, opened without following a link (a file churnops wrote, never what
+    a link put in its place), of at most ``limit`` bytes; None for anything else (missing, a link,
+    a hard link, a folder, a pipe)."""
     try:
-        fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
     except OSError:
         return None
     info = os.fstat(fd)
@@ -297,16 +298,5 @@ def read_own_file(path: Path, limit: int | None = None) -> bytes | None:
 
 
 def read_file_at(folder: int, name: str) -> bytes | None:
-    """The content of ``name`` in the folder open as ``folder`` when it is a regular file with
-    one name, opened without following a link; None for anything else (missing, a link, a hard
-    link, a folder, a pipe)."""
-    try:
-        fd = os.open(name, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
-    except OSError:
-        return None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # (a folder opens too)
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+    """:func:`read_own_file` of ``name`` in the folder open as ``folder``."""
+    return read_own_file(name, folder=folder)
