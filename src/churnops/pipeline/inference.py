@@ -470,16 +470,15 @@ def checked(document: Any, config: Config, header: list[str]) -> Inference:
 def _save(found: Inference, path: Path) -> None:
     from churnops.data.files import atomic_write_bytes
     from churnops.errors import OutputWriteError
-    from churnops.pipeline.profile_cache import sign_file
-    from churnops.signing import cache_key, signature_file
+    from churnops.pipeline.profile_cache import write_signed
+    from churnops.signing import cache_key
 
     key = cache_key()
     if key is None:
         return  # (the profile cache says it is off)
     try:
-        signature_file(path).unlink(missing_ok=True)  # (the old one must never sign the new file)
-        atomic_write_bytes(path, json.dumps(found.to_dict(), ensure_ascii=False).encode("utf-8"))
-        sign_file(path, key)
+        data = json.dumps(found.to_dict(), ensure_ascii=False).encode("utf-8")
+        write_signed(path, key, lambda: atomic_write_bytes(path, data))
     except (OSError, OutputWriteError) as exc:
         logger.warning("could not write the column cache %s: %s", path, exc)
 

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -340,11 +341,15 @@ def read_profile(path: Path, data: bytes | None = None) -> tuple[ReferenceProfil
         raise UnusableCache(str(exc)[:200] or type(exc).__name__) from None
 
 
-def sign_file(path: Path, key: bytes) -> None:
-    """Write the signature of the cache file ``path`` beside it (:mod:`churnops.signing`)."""
+def write_signed(path: Path, key: bytes, write: Callable[[], None]) -> None:
+    """Write the cache file ``path`` (``write()``), then its signature beside it
+    (:mod:`churnops.signing`); the old signature is removed first, so that it never signs the new
+    file - a write that fails leaves a file without one, which is not used."""
     from churnops.data.files import read_own_file
     from churnops.signing import signature, signature_file
 
+    signature_file(path).unlink(missing_ok=True)
+    write()
     data = read_own_file(path)
     if data is None:
         raise OSError(f"{path} is not the regular file just written")

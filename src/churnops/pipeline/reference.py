@@ -30,7 +30,7 @@ from churnops.monitor.results import DatasetInfo
 from churnops.monitor.segments import check_segment_columns, profile_columns, profile_segments
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.sketch import RELATIVE_ERROR
-from churnops.pipeline.profile_cache import load_signed_profile, profile_key, save_profile, sign_file
+from churnops.pipeline.profile_cache import load_signed_profile, profile_key, save_profile, write_signed
 from churnops.pipeline.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def cached_profile(
     (copied into the local cache first, then read with the same checks). A profile that names
     another reference (its recorded ``sha``) or other columns than the reference's ``header`` is
     ignored with a warning, as is a shared cache that cannot be read: the profile is then built."""
-    from churnops.signing import cache_key, signature_file
+    from churnops.signing import SUFFIX, cache_key, signature_file
 
     key = cache_key()
     if key is None:  # (said when the profile is not stored)
@@ -170,7 +170,7 @@ def cached_profile(
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         options = storage_options(config)
-        if not download(remote + SIGNATURE, signature_file(cache_file), options, 1024):
+        if not download(remote + SUFFIX, signature_file(cache_file), options, 1024):
             logger.debug("no shared profile %s (or no signature of it)", shown(remote))
             return None
         if not download(remote, cache_file, options, MAX_SHARED_PROFILE_BYTES):
@@ -183,8 +183,6 @@ def cached_profile(
     return _matching(load_signed_profile(cache_file, key), cache_file, sha, header)
 
 
-SIGNATURE = ".sig"
-"""The suffix of a cache file's signature (:mod:`churnops.signing`), uploaded beside it."""
 NO_KEY = (
     "the profile cache is off: no key to sign it (set CHURNOPS_CACHE_KEY, or give this user a writable "
     "~/.config or XDG_CONFIG_HOME)"
@@ -218,15 +216,15 @@ def store_profile(
     """Cache ``profile`` (and upload it to ``storage.profile_cache_url``); a failure is an error
     when the cache was asked for (``profile build``), else a warning (the run goes on without it)."""
     from churnops.errors import OutputWriteError
-    from churnops.signing import cache_key, signature_file
+    from churnops.signing import SUFFIX, cache_key, signature_file
 
     key = cache_key()
     try:
         if key is None:
             raise OSError(NO_KEY)
-        signature_file(cache_file).unlink(missing_ok=True)  # (the old one must never sign the new file)
-        save_profile(profile, cache_file, {"reference": reference, "sha256": sha})
-        sign_file(cache_file, key)
+        write_signed(
+            cache_file, key, lambda: save_profile(profile, cache_file, {"reference": reference, "sha256": sha})
+        )
     except (OSError, OutputWriteError) as exc:
         if rebuild:
             raise ChurnopsError(f"cannot write the profile cache {cache_file}: {exc}") from None
@@ -240,7 +238,7 @@ def store_profile(
 
     try:
         remote = f"{url.rstrip('/')}/{cache_file.name}"
-        upload(signature_file(cache_file), remote + SIGNATURE, storage_options(config))  # type: ignore[arg-type]
+        upload(signature_file(cache_file), remote + SUFFIX, storage_options(config))  # type: ignore[arg-type]
         where = upload(cache_file, remote, storage_options(config))  # type: ignore[arg-type]
     except ChurnopsError as exc:
         if rebuild:
