@@ -184,6 +184,12 @@ class Coerced:
     first ones): the same rows among others could read differently."""
 
 
+def decimal_comma_cells(text: MissingText) -> MissingText:
+    """Which cells of ``text`` (an expression or a series) only a decimal comma writes
+    (:data:`DECIMAL_COMMA_ONLY` but not :data:`THOUSANDS`: ``0,512``, ``12,5``, not ``2,738``)."""
+    return text.str.contains(DECIMAL_COMMA_ONLY) & ~text.str.contains(THOUSANDS)
+
+
 def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
     """Expressions for a column as Float64, and (text sources only) a flag of unparsable cells.
 
@@ -196,7 +202,7 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
     if source.is_numeric() or source == pl.Boolean:
         return column.cast(pl.Float64), None
     text = column.cast(pl.String).str.strip_chars().str.replace(UNITS, "${1}")
-    commas = (text.str.contains(DECIMAL_COMMA_ONLY) & ~text.str.contains(THOUSANDS)).sum()
+    commas = decimal_comma_cells(text).sum()
     points = text.str.contains(POINT_OR_GROUPS).sum()
     decimal_commas = (commas > points) & (commas >= DECIMAL_COMMA_SHARE * text.count())
     cleaned = (
@@ -298,7 +304,7 @@ def _below_groups(written: pl.Series) -> bool:
     """
     text = written.str.strip_chars()
     whole = text.filter(text.str.contains(r"^[+-]?\d+$"))
-    commas = int((text.str.contains(DECIMAL_COMMA_ONLY) & ~text.str.contains(THOUSANDS)).sum())
+    commas = int(decimal_comma_cells(text).sum())
     enough = max(1.0, DECIMAL_COMMA_SHARE * text.len())
     return whole.len() >= enough and bool(whole.str.contains(r"^[+-]?\d{1,3}$").all()) and commas < enough
 

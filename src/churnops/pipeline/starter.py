@@ -572,15 +572,15 @@ def text_measure_columns(frame: pl.DataFrame, skip: set[str]) -> list[tuple[str,
         if dtype != pl.String or name in skip:
             continue
         series = frame.get_column(name)
-        numbers = numbers_as_text(series) or almost_numbers(series)
+        as_text = numbers_as_text(series)
+        numbers = as_text or almost_numbers(series)
         if numbers is None:
             continue
         if series.drop_nulls().str.strip_chars().str.contains(r"^[+-]?0\d").any():
             continue  # codes written with leading zeros (01040): text
         # numbers but for cells without a digit ('n/a', '-'): numbers, as a CSV file's (however
         # many distinct values); all numbers, or with typos of digits: when they look like amounts
-        strays = numbers.strays and numbers_as_text(series) is not None
-        if strays or _numbers_kind(frame, name) == "measure":
+        if (as_text is not None and as_text.strays) or _numbers_kind(frame, name) == "measure":
             found.append((name, numbers.strays, numbers.present, numbers.example))
     return found
 
