@@ -1142,14 +1142,14 @@ class Config(_Section):
         import os
 
         # the store MLflow writes: MLFLOW_TRACKING_URI when set (it wins over model.tracking_uri)
-        tracking = "model.tracking_uri (MLFLOW_TRACKING_URI)" if os.environ.get("MLFLOW_TRACKING_URI") else None
-        for key, url in (("history.url", self.history.url), ("model.tracking_uri", self.model_tracking_uri())):
+        tracking = "model.tracking_uri" + (" (MLFLOW_TRACKING_URI)" if os.environ.get("MLFLOW_TRACKING_URI") else "")
+        for key, url in (("history.url", self.history.url), (tracking, self.model_tracking_uri())):
             database = self.sqlite_path(url) if url else None
             if database is not None:
-                outputs[tracking if key == "model.tracking_uri" and tracking else key] = database
+                outputs[key] = database
         # SQLite keeps part of a database beside it (write-ahead log, shared memory, journal), and
         # the event log its lock: writing over one of them loses data or lets two writers in
-        databases = ["history database", "serve.event_log", "history.url", "model.tracking_uri", str(tracking)]
+        databases = ["history database", "serve.event_log", "history.url", tracking]
         for key in [name for name in databases if name in outputs]:
             for suffix in ("-wal", "-shm", "-journal"):
                 outputs[f"{key} ({suffix[1:]} file)"] = outputs[key].with_name(outputs[key].name + suffix)

@@ -65,15 +65,15 @@ def _other_order(way: str, examples: Sequence[object]) -> str:
 
 def _commas_mostly(sample: NumericalSample | CategoricalSample, examples: Sequence[object]) -> bool:
     """Whether most of a numerical column's cells are not numbers and each example of them is a
-    number written with a decimal comma (:func:`_decimal_commas`)."""
-    return sample.unparsable >= sample.count and _decimal_commas(examples)
+    number written with a decimal comma (:func:`decimal_commas`)."""
+    return sample.unparsable >= sample.count and decimal_commas(examples)
 
 
-def _decimal_commas(examples: Sequence[object]) -> bool:
+def decimal_commas(examples: Sequence[object]) -> bool:
     """Whether every example of a numerical column's cells that are not numbers is a number written
     with a decimal comma (``'75,18'``, ``'1.234,5'``): the batch is then likely written so.
 
-    >>> _decimal_commas(["75,18", "1.234,5"]), _decimal_commas(["75,18", "n/a"]), _decimal_commas([])
+    >>> decimal_commas(["75,18", "1.234,5"]), decimal_commas(["75,18", "n/a"]), decimal_commas([])
     (True, False, False)
     """
     return bool(examples) and all(

@@ -93,17 +93,11 @@ def _check_against_history(config: Config, metrics: dict[str, Any]) -> None:
     if database is not None and not database.is_file():
         return  # (no history made yet: none is made here)
     try:
-        store = open_store(config)
+        with open_store(config) as store:
+            recorded = store.verdict_of(run_id)
     except (ChurnopsError, OSError) as exc:
         logger.debug("the metrics were not compared with the history: %s", exc)
         return
-    try:
-        recorded = store.verdict_of(run_id)
-    except ChurnopsError as exc:
-        logger.debug("the metrics were not compared with the history: %s", exc)
-        return
-    finally:
-        store.close()
     if recorded is not None and recorded != written:
         raise InputDataError(
             f"the metrics of run {one_line(run_id)} say '{one_line(written)}', but the history recorded "

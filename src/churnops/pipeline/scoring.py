@@ -212,11 +212,10 @@ def score_chunks(
     rows = sum(len(part) for part in out)
     mostly = [name for name, (count, _) in not_numbers.items() if count > MOSTLY_NOT_NUMBERS * rows]
     if mostly:
-        from churnops.data.io import DECIMAL_COMMA, GROUPED_DECIMAL_COMMA
+        from churnops.monitor.quality import decimal_commas
 
         count, example = not_numbers[mostly[0]]
-        cell = str(example).strip()
-        commas = DECIMAL_COMMA.match(cell) or GROUPED_DECIMAL_COMMA.match(cell)
+        commas = decimal_commas([example])
         raise InputDataError(
             f"the model's input {mostly[0]}: {count:,} of {rows:,} cells are not numbers (such as {_shown(example)}) - "
             "scored as missing, its scores would not be the model's"
