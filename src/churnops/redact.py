@@ -76,6 +76,23 @@ def credential_parameters(url: str) -> list[str]:
     return [name for name in names if _SENSITIVE_KEY.fullmatch(unquote(name))]
 
 
+def url_credential(url: str) -> str | None:
+    """The credential ``url`` carries, as a message names it: ``user:password@`` (written with or
+    without ``//``), or the first credential query parameter (``access_key=``); None without one.
+
+    >>> url_credential("https://ci.example/7/"), url_credential("https:u:pw@ci.example/7")
+    (None, 'user:password@')
+    >>> url_credential("https://u:pw@ci.example/7"), url_credential("https://ci.example/7?page=1&access_key=k")
+    ('user:password@', 'access_key=')
+    """
+    address = url.split("?")[0].split("#")[0]
+    host = address.partition("://")[2] if "://" in address else address.partition(":")[2]
+    if "@" in host.split("/")[0]:
+        return "user:password@"
+    found = credential_parameters(url)
+    return f"{found[0]}=" if found else None
+
+
 def looks_like_token(text: str) -> bool:
     """A path segment or query value that is probably a credential.
 

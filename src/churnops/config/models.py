@@ -622,7 +622,7 @@ class NotifyConfig(_Section):
     def _report_url(cls, value: str | None) -> str | None:
         from urllib.parse import urlsplit
 
-        from churnops.redact import credential_parameters
+        from churnops.redact import url_credential
 
         if value is None:
             return value
@@ -632,15 +632,15 @@ class NotifyConfig(_Section):
             raise ValueError("not an http(s) address like https://reports.example/churn/") from None
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError("not an http(s) address like https://reports.example/churn/")
-        if "@" in parts.netloc:
+        secret = url_credential(value)
+        if secret == "user:password@":
             raise ValueError(
                 "holds user:password@: every message would carry it in clear text; give the address without it "
                 "(people open the report with their own login)"
             )
-        secret = credential_parameters(value)
-        if secret:
+        if secret is not None:
             raise ValueError(
-                f"holds a credential in its query ({secret[0]}=): every message would carry it in clear text; give "
+                f"holds a credential in its query ({secret}): every message would carry it in clear text; give "
                 "the address without it"
             )
         return value

@@ -176,13 +176,9 @@ def _without_password(url: str | None) -> str | None:
     >>> _without_password("https:u:pw@ci.example/7"), _without_password("https://ci.example/7?access_key=k")
     (None, None)
     """
-    from churnops.redact import credential_parameters
+    from churnops.redact import url_credential
 
-    if url is None:
-        return None
-    address = url.split("?")[0].split("#")[0]
-    host = address.partition("://")[2].split("/")[0] if "://" in address else address.partition(":")[2].split("/")[0]
-    return None if "@" in host or credential_parameters(url) else url
+    return None if url is None or url_credential(url) else url
 
 
 def build_notification(
