@@ -10,9 +10,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The key that signs the caches is made in the user's configuration folder: the tests' own, not
 # the machine's (one per run of the suite, shared by its workers and the processes they start).
 if "CHURNOPS_TEST_CONFIG_HOME" not in os.environ:
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["CHURNOPS_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix="churnops-config-")
+    # removed by the process that made it (the workers inherit it and end first)
+    atexit.register(shutil.rmtree, os.environ["CHURNOPS_TEST_CONFIG_HOME"], ignore_errors=True)
 os.environ["XDG_CONFIG_HOME"] = os.environ["CHURNOPS_TEST_CONFIG_HOME"]
 os.environ.pop("CHURNOPS_CACHE_KEY", None)
 

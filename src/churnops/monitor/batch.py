@@ -888,6 +888,7 @@ def row_hashes(
     for name in names:
         dtype = frame.schema[name]
         column = pl.col(name)
+        target = intended.get(name)
         # a number hashes alike whatever its type in this piece (5 and 5.0 are one value; big
         # integers stay integers: 2**53 + 1 is not 2**53)
         if dtype.is_integer():
@@ -896,7 +897,9 @@ def row_hashes(
             hashed = _whole_key(column)
         else:
             hashed = column.hash(seed=HASH_SEED)
-        target = intended.get(name)
+        if not frame[name].null_count() and _plain_key(dtype, name, target, parsed, typed_columns):
+            expressions.append(hashed.alias(name))  # nothing missing to key as such (a third fewer passes)
+            continue
         if name in parsed:
             number = pl.col(f"{name}\x00parsed")
             hashed = pl.when(number.is_not_nan()).then(_whole_key(number)).otherwise(hashed)
@@ -1109,6 +1112,18 @@ def identifier_keys(
     if present_rows.all():
         return found_keys["k"].to_numpy(), None, text
     return np.where(present_rows, found_keys["k"].to_numpy(), NULL_KEY), present_rows, text
+
+
+def _plain_key(
+    dtype: pl.DataType, name: str, target: Any, parsed: Collection[str], typed_columns: Collection[str]
+) -> bool:
+    """Whether a column without nulls has no missing value either, its hash as it is: integers,
+    and text that is no number's or typed category's (where ``NA`` would stand for a missing cell)."""
+    if dtype.is_integer():
+        return True
+    if dtype != pl.String or name in parsed or name in typed_columns:
+        return False
+    return target is None or not (target.is_numeric() or target == pl.Boolean)
 
 
 def _whole_key(value: pl.Expr) -> pl.Expr:
