@@ -283,6 +283,13 @@ def test_a_batch_of_decimal_commas_is_told_how_to_be_read(tmp_path):
     done = churnops(tmp_path, *args)
     advice = "; decimal commas: set data.current.decimal = ','"
     assert f"monthly_charges: 100% of the values are missing or unusable (reference: 0%){advice}" in done.stdout
+    # it counts as drifted, named as unread: not as if its amounts had changed
+    assert "drifted (score 0.333 > 0.1): no usable value in the batch: monthly_charges\n" in done.stdout, done.stdout
+    assert "- no usable value in the batch: monthly_charges" in done.stdout, done.stdout
+    trigger = (tmp_path / "trigger.txt").read_text()
+    assert "  - monthly_charges: not tested, no usable value in the batch\n" in trigger and "none nan" not in trigger
+    page = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
+    assert ": no usable value in the batch (every cell missing or unreadable, counted as drifted): <strong>" in page
     done = churnops(tmp_path, *args, "--set", "data.current.decimal=','")  # as advised
     assert done.returncode == 0 and "monthly_charges" not in done.stdout, done.stdout
     typo = table.tail(2_000).with_columns(pl.col("monthly_charges").cast(pl.String))

@@ -351,6 +351,7 @@ def _check_run_id_file(cfg: Any, path: Path, given: list[str]) -> None:
 
 def summary_lines(outcome: Any) -> list[str]:
     """What ``churnops monitor`` prints: the verdict first, then the evidence and the files."""
+    from churnops.monitor.verdict import drifted_apart
     from churnops.report.metrics import p_value_text
 
     result = outcome.result
@@ -368,10 +369,12 @@ def summary_lines(outcome: Any) -> list[str]:
         lines.append("data drift: no feature column tested (see the NOTICE above)")
     else:
         columns = "column" if drift.n_columns == 1 else "columns"
+        changed, unread = drifted_apart(result)
         lines.append(
             f"data drift: {len(drift.drifted_columns)}/{drift.n_columns} {columns} drifted, "
             f"score {drift.score:.3f} (threshold {drift.threshold:g})"
-            + (f" - {', '.join(drift.drifted_columns)}" if drift.drifted_columns else "")
+            + (f" - {', '.join(changed)}" if changed else "")
+            + (f" - no usable value in the batch: {', '.join(unread)}" if unread else "")
             + (f" - WARNING: {few}" if few else "")
         )
     lines += _format_lines(result)

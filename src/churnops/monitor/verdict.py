@@ -50,12 +50,30 @@ def _p(value: float | None) -> str:
     return "<1e-16" if value == 0 else f"{value:.2g}"
 
 
+def drifted_apart(result: MonitoringResult) -> tuple[list[str], list[str]]:
+    """The drifted columns found changed, and those the batch holds no usable value of (every
+    cell missing or unreadable: decimal commas, an emptied column), which count as drifted but
+    were not read - named apart, so that they are not taken for changed values.
+
+    >>> from churnops.monitor.results import example_result
+    >>> drifted_apart(example_result(drifted=2, columns=4))
+    (['c0', 'c1'], [])
+    """
+    unread = {c.name for c in result.columns if c.test == "none" and c.drift_detected}
+    drifted = result.dataset_drift.drifted_columns
+    return [n for n in drifted if n not in unread], [n for n in drifted if n in unread]
+
+
 def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
     """(signal, kind, message) of everything the run found, unordered."""
     found: list[tuple[str, str, str]] = []
     drift = result.dataset_drift
     if drift.detected:
-        names = ", ".join(drift.drifted_columns[:5]) + (", ..." if len(drift.drifted_columns) > 5 else "")
+        changed, gone = drifted_apart(result)
+        names = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+        if gone:
+            listed = ", ".join(gone[:5]) + (", ..." if len(gone) > 5 else "")
+            names = (names + "; " if names else "") + f"no usable value in the batch: {listed}"
         found.append(
             (
                 "data",

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from churnops._version import __version__
 from churnops.escape import has_controls, terminal
 from churnops.monitor.results import ColumnDrift, MonitoringResult
+from churnops.monitor.verdict import drifted_apart
 from churnops.report import charts, fluid_charts, formats
 
 MAX_DETAIL_CHARTS = 60
@@ -458,6 +459,7 @@ def _render(result: MonitoringResult, context: ReportContext) -> str:
         result=result,
         context=context,
         columns=column_views(result),
+        apart=drifted_apart(result),
         segment_matrix=segment_matrix(result),
         chunk_chart=charts.chunk_timeline(result.chunks) if result.chunks is not None else None,
         gauge=charts.score_gauge(drift.score, drift.threshold, drift.detected),

@@ -47,6 +47,9 @@ def render_trigger(result: MonitoringResult, report_path: str, metrics_path: str
     if ranked:
         lines += ["", f"{len(drift.drifted_columns)} of {drift.n_columns} monitored columns drifted:"]
     for column in ranked:
+        if column.test == "none":  # nothing to test: every cell missing or unreadable
+            lines.append(f"  - {one_line(column.name)}: not tested, no usable value in the batch")
+            continue
         value = f"p={p_value_text(column.p_value)}" if column.kind == "p_value" else f"{column.statistic:.4g}"
         lines.append(f"  - {one_line(column.name)}: {column.test} {value} (threshold {column.threshold:g})")
     target = result.target_drift

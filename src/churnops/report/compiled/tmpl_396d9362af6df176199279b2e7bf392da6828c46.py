@@ -10,6 +10,7 @@ def root(context, missing=missing):
     l_0_result = resolve('result')
     l_0_version = resolve('version')
     l_0_context = resolve('context')
+    l_0_apart = resolve('apart')
     l_0_gauge = resolve('gauge')
     l_0_basis = resolve('basis')
     l_0_observed = resolve('observed')
@@ -240,11 +241,27 @@ def root(context, missing=missing):
     yield '</strong>, threshold '
     yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
     yield ')'
-    if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'):
+    if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0):
         pass
         yield ': '
         l_1_loop = missing
-        for l_1_name, l_1_loop in LoopContext(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'), undefined):
+        for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0), undefined):
+            _loop_vars = {}
+            pass
+            yield '<strong>'
+            yield escape(environment.finalize(t_2(l_1_name)))
+            yield '</strong>'
+            yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else ('' if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1) else '.'))))
+        l_1_loop = l_1_name = missing
+    elif (not environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1)):
+        pass
+        yield '.'
+    if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1):
+        pass
+        yield escape(environment.finalize((';' if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0) else ':')))
+        yield ' no usable value in the batch (every cell missing or unreadable, counted as drifted): '
+        l_1_loop = missing
+        for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1), undefined):
             _loop_vars = {}
             pass
             yield '<strong>'
@@ -252,9 +269,6 @@ def root(context, missing=missing):
             yield '</strong>'
             yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else '.')))
         l_1_loop = l_1_name = missing
-    else:
-        pass
-        yield '.'
     if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
         pass
         yield ' Calibrated verdict: a column drifts when its adjusted p-value is at most '
@@ -1167,4 +1181,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=139&2=148&3=151&4=154&5=157&6=160&7=163&13=167&14=169&18=173&20=175&21=179&22=181&24=206&26=209&30=224&31=235&32=258&35=273&36=283&37=293&38=296&40=311&41=314&42=316&43=318&44=321&45=325&47=346&50=350&58=368&65=375&71=382&72=386&73=389&74=391&75=395&76=402&77=404&78=406&79=408&80=410&81=412&87=416&88=419&89=423&92=434&94=438&95=440&98=444&99=450&100=453&102=457&103=460&105=464&106=493&111=510&112=512&115=516&116=524&119=527&121=535&122=539&130=563&131=566&132=570&137=581&138=583&141=587&142=616&143=621&148=624&159=638&161=641&163=644&165=646&166=660&167=665&171=677&173=691&174=693&175=697&179=708&181=711&182=717&185=719&187=722&188=728&189=732&193=757&194=760&198=781&199=783&200=787&201=800&203=804&210=820&211=825&212=829&213=832&214=840&216=875&217=880&218=883&222=908&223=912&225=922&228=926&232=929&233=933&237=948&242=959&243=963&247=973&259=984&260=1005&261=1007&265=1011&266=1015&276=1038&279=1041&280=1047&287=1056&288=1058&289=1065&290=1067&291=1070&292=1073&293=1078&294=1083&295=1086&296=1089&297=1092&302=1099&303=1101&310=1110&311=1128&312=1138&313=1144&314=1160&315=1162&320=1166'
+debug_info = '1=140&2=149&3=152&4=155&5=158&6=161&7=164&13=168&14=170&18=174&20=176&21=180&22=182&24=207&26=210&30=225&31=236&32=272&35=287&36=297&37=307&38=310&40=325&41=328&42=330&43=332&44=335&45=339&47=360&50=364&58=382&65=389&71=396&72=400&73=403&74=405&75=409&76=416&77=418&78=420&79=422&80=424&81=426&87=430&88=433&89=437&92=448&94=452&95=454&98=458&99=464&100=467&102=471&103=474&105=478&106=507&111=524&112=526&115=530&116=538&119=541&121=549&122=553&130=577&131=580&132=584&137=595&138=597&141=601&142=630&143=635&148=638&159=652&161=655&163=658&165=660&166=674&167=679&171=691&173=705&174=707&175=711&179=722&181=725&182=731&185=733&187=736&188=742&189=746&193=771&194=774&198=795&199=797&200=801&201=814&203=818&210=834&211=839&212=843&213=846&214=854&216=889&217=894&218=897&222=922&223=926&225=936&228=940&232=943&233=947&237=962&242=973&243=977&247=987&259=998&260=1019&261=1021&265=1025&266=1029&276=1052&279=1055&280=1061&287=1070&288=1072&289=1079&290=1081&291=1084&292=1087&293=1092&294=1097&295=1100&296=1103&297=1106&302=1113&303=1115&310=1124&311=1142&312=1152&313=1158&314=1174&315=1176&320=1180'
