@@ -2627,3 +2627,33 @@ def test_the_reports_command_repeats_a_run_whose_file_names_hold_invisible_chara
     done = subprocess.run(["bash", "-c", command], cwd=own.parent, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert metrics(own)["current"]["sha256"] == first["current"]["sha256"]
+
+
+def test_a_column_empty_by_nature_does_not_fail_the_quality_check(tmp_path):
+    """A comment column empty in 90% of the reference's rows is as empty in a good batch: its
+    9,000 empty cells made the quality score 0.90 and headed the quality finding, before 800
+    repeated rows. The cells the reference's share predicts are not failures; more are."""
+    rng = np.random.default_rng(61)
+
+    def table(n: int, empty: float) -> pl.DataFrame:
+        notes = rng.choice(["called about fees", "wants a better rate", "moving abroad"], n).tolist()
+        return _charges(n, int(rng.integers(1_000))).with_columns(
+            note=pl.Series([v if rng.random() >= empty else None for v in notes], dtype=pl.String)
+        )
+
+    table(20_000, 0.9).write_csv(tmp_path / "reference.csv")
+    table(10_000, 0.9).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    quality = metrics(tmp_path)["data_quality"]
+    assert quality["passed"] and quality["score"] > 0.99, quality
+    check = next(c for c in quality["checks"] if c["check"] == "missing")
+    assert check["severity"] == "warning" and "(reference: 90% missing)" in check["message"], check
+    # more empty cells than the reference's share predicts fail; so do repeated rows, named first
+    batch = table(10_000, 0.97)
+    pl.concat([batch, batch.head(800)]).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    quality = metrics(tmp_path)["data_quality"]
+    check = next(c for c in quality["checks"] if c["check"] == "missing")
+    assert check["severity"] == "error" and not quality["passed"], quality
+    assert quality["checks"][0]["check"] == "duplicated_rows", quality["checks"][:2]
+    assert "worst: 800 rows repeat an earlier row" in done.stdout, done.stdout

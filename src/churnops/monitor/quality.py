@@ -162,11 +162,14 @@ def _column_checks(
             f"{unusable / rows:.0%} of the values are missing or unusable (reference: {before:.0%}){advice}",
         )
     if sample.missing:
+        usual = expected_missing(tally, rows)
+        share = reference.missing / reference.rows if reference is not None and reference.rows else 0.0
         add(
             "missing",
-            "error",
+            "error" if sample.missing > usual + _noise(usual, share) else "warning",
             sample.missing,
-            f"{sample.missing:,} missing {plural(sample.missing, 'value', 'values')}",
+            f"{sample.missing:,} missing {plural(sample.missing, 'value', 'values')}"
+            + (f" (reference: {share:.0%} missing)" if usual else ""),
         )
     if sample.unparsable:
         one = sample.unparsable == 1
@@ -312,6 +315,22 @@ def _missing_ids(n: int, text: dict[str, int]) -> str:
     return f"{n:,} {plural(n, 'row', 'rows')} without an identifier{how}, not checked for repeats"
 
 
+def expected_missing(tally: ColumnTally, rows: int) -> int:
+    """How many of a batch's ``rows`` the column's reference share of missing values predicts
+    missing: a column that is mostly empty by nature (a comment, a second phone number) is as
+    empty in a good batch. Those cells are not failures of the batch; only more are."""
+    reference = tally.profile.sample
+    if reference is None or not reference.rows or not reference.missing:
+        return 0
+    return int(rows * reference.missing / reference.rows)
+
+
+def _noise(expected: int, share: float) -> float:
+    """Three standard deviations of a count of missing values around ``expected`` (a binomial):
+    a batch is not worse for a few more empty cells than its reference's share predicts."""
+    return 3.0 * (expected * (1.0 - share)) ** 0.5
+
+
 def data_quality(
     tally: BatchTally, settings: MonitorSettings, formats: tuple[str | None, str | None] = (None, None)
 ) -> DataQuality:
@@ -379,8 +398,21 @@ def data_quality(
     # counted twice, so the total is capped at the number of cells
     categorical_errors = sum(c.count for c in checks if c.check in ("implausible_value", "all_unseen"))
     failed = tally.failed_cells + n_duplicates * n_columns - tally.duplicated_row_failures + categorical_errors
+    # the empty cells each column's reference predicts are its nature, not failures (a missing
+    # cell of a repeated row may so be taken off once too often: the score is then a little high)
+    usual = {name: min(c.sample.missing, expected_missing(c, rows)) for name, c in tally.columns.items() if c.sample}
     cells = rows * n_columns
-    failed = min(failed, cells)
+    failed = max(0, min(failed - sum(usual.values()), cells))
+
+    def failing(check: QualityCheck) -> int:
+        """The cells a check fails (a repeated row all of its cells; missing values those beyond
+        the reference's share)."""
+        if check.check == "duplicated_rows":
+            return check.count * n_columns
+        if check.check == "missing":
+            return check.count - usual.get(check.column or "", 0)
+        return check.count
+
     score = 1.0 - failed / cells if cells else 1.0
     return DataQuality(
         score=score,
@@ -391,5 +423,14 @@ def data_quality(
         duplicated_rows=n_duplicates,
         duplicated_ids=sum(tally.duplicated_ids.values()),
         duplicated_rows_estimated=tally.duplicated_rows_estimated,
-        checks=sorted(checks, key=lambda c: (c.severity != "error", -c.count, c.column or "", c.check)),
+        # the worst first: by the cells each check fails (a repeated row fails every cell of it)
+        checks=sorted(
+            checks,
+            key=lambda c: (
+                c.severity != "error",
+                -failing(c),
+                c.column or "",
+                c.check,
+            ),
+        ),
     )
