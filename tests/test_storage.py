@@ -624,3 +624,52 @@ def test_a_profile_cache_in_s3_is_shared_between_workspaces(workspace, s3_server
     rebuilt = _churnops(other, "-v", "monitor")
     assert rebuilt.returncode == first.returncode and "its signature does not match" in rebuilt.stderr
     assert _numbers(_metrics(other)) == expected
+
+
+def test_a_committed_dvc_config_cannot_make_the_pipeline_run_a_program(workspace, s3_server, tmp_path):
+    """Whoever could commit to the workspace's repository could run any program on the agent: a
+    remote's configpath in .dvc/config made DVC's S3 library read an AWS configuration whose
+    credential_process it ran at the push. DVC is not opened on a repository configuration that
+    names a program or code to run; the same remote without it still pushes."""
+    pytest.importorskip("dvc_s3", reason="needs: dvc-s3 (pip install 'churnops[dvc-s3]')")
+    _fs(s3_server).create_dir("dvc-hostile")
+    for args in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "T"]):
+        subprocess.run(["git", *args], cwd=workspace, check=True)
+    done = _churnops(workspace, "dvc-setup", "--remote", "s3://dvc-hostile/dvc")
+    assert done.returncode == 0, done.stderr
+    marker = tmp_path / "ran"
+    aws = workspace / "aws_config"
+    aws.write_text(
+        "[default]\nregion = us-east-1\ncredential_process = sh -c 'touch "
+        + str(marker)
+        + '; echo {\\"Version\\":1,\\"AccessKeyId\\":\\"testing\\",\\"SecretAccessKey\\":\\"testing\\"}\'\n'
+    )
+    config = workspace / ".dvc" / "config"
+    benign = config.read_text()
+    config.write_text(benign + "    configpath = ../aws_config\n")
+    subprocess.run(["git", "add", ".dvc/config", "aws_config"], cwd=workspace, check=True)
+    subprocess.run(["git", "commit", "-qm", "remote settings"], cwd=workspace, check=True)
+    no_keys = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    run = _churnops(workspace, "pipeline", env=no_keys)
+    assert not marker.exists(), "the repository's credential_process ran"
+    said = run.stdout + run.stderr
+    assert "sets configpath (an AWS configuration file, whose credential_process is a program" in said, said
+    assert "AWS_CONFIG_FILE" in said and "FAILURE" in said, said
+    # in .dvc/config.local too, and in the configuration of a revision a restore reads
+    config.write_text(benign)
+    (workspace / ".dvc" / "config.local").write_text(
+        "['remote \"hostile\"']\n    url = s3://x/y\n    credentialpath = a\n"
+    )
+    run = _churnops(workspace, "pipeline", env=no_keys)
+    assert '.dvc/config.local: remote "hostile" sets credentialpath' in run.stdout + run.stderr
+    (workspace / ".dvc" / "config.local").unlink()
+    run = _churnops(workspace, "pipeline")  # the same remote without the program: versioned and pushed
+    assert run.returncode == 0 and "pushed" in run.stdout, run.stdout + run.stderr
+    assert not marker.exists() and _listed(_fs(s3_server), "dvc-hostile/dvc")
+    from churnops.errors import IntegrationError
+    from churnops.integrations.dvc import restore_version
+
+    batch = workspace / "data" / "production" / "bank_churn_prod.csv"
+    with pytest.raises(IntegrationError, match=r"\.dvc/config \(at HEAD~1\): remote \"local_storage\" sets configpath"):
+        restore_version(workspace, batch, "HEAD~1", tmp_path / "restored.csv")
+    assert not marker.exists() and not (tmp_path / "restored.csv").exists()

@@ -58,6 +58,79 @@ TRAILER = "churnops-"
 _NO_AUTOSTAGE = {"core": {"autostage": False}}
 logger = logging.getLogger(__name__)
 
+RUNS_PROGRAMS = {
+    "configpath": "an AWS configuration file, whose credential_process is a program the S3 library runs",
+    "credentialpath": "a credentials file, which can name a program to run for credentials",
+    "bearer_token_command": "a command DVC runs for a WebDAV token",
+    "plugins_path": "Python plugins DVC imports",
+    "config_module": "a Python module DVC imports",
+    "config_dir": "Hydra configuration DVC composes, whose plugins it imports",
+    "startup_script": "a script a DVC machine runs",
+    "setup_script": "a script a DVC machine runs",
+}
+"""Settings of a DVC configuration that make DVC, or a library it calls, run a program or import
+code named by a file: refused in the repository's own configuration (``.dvc/config``, committed,
+and ``.dvc/config.local``), which whoever can commit to the repository writes. Set them in the
+job's environment (``AWS_CONFIG_FILE``...) or the user's own DVC configuration instead."""
+
+CONFIG_FILES = (".dvc/config", ".dvc/config.local")
+
+
+def check_config(texts: dict[str, str | None]) -> None:
+    """Refuse a repository DVC configuration (``texts``: each file's name and text, None when
+    absent) that names a program or code to run (:data:`RUNS_PROGRAMS`), in any section.
+
+    >>> check_config({".dvc/config": "[s3]\\n    url = s3://b/x\\n    endpointurl = http://h\\n"})
+    >>> try:
+    ...     check_config({".dvc/config": "[s3]\\n    url = s3://b/x\\n    ConfigPath = ../aws\\n"})
+    ... except IntegrationError as exc:
+    ...     print(str(exc)[:41])
+    .dvc/config: s3 sets configpath (an AWS c
+    """
+    from configobj import ConfigObj, ConfigObjError
+
+    for name, text in texts.items():
+        if text is None:
+            continue
+        try:
+            parsed = ConfigObj(text.splitlines(), interpolation=False).dict()
+        except (ConfigObjError, SyntaxError, ValueError) as exc:
+            raise IntegrationError(f"{name}: DVC cannot read it: {redact(one_line(exc))[:200]}") from None
+        pending: list[tuple[str, Any]] = [("", parsed)]
+        while pending:
+            where, section = pending.pop()
+            for key, value in section.items():
+                if isinstance(value, dict):
+                    pending.append((f"{where} {key}".strip(), value))
+                elif str(key).strip().lower() in RUNS_PROGRAMS:
+                    option = str(key).strip().lower()
+                    raise IntegrationError(
+                        f"{name}: {one_line(where) or 'the top level'} sets {option} ({RUNS_PROGRAMS[option]}): "
+                        "churnops runs no program a repository's files name - set it in the job's environment "
+                        "(AWS_CONFIG_FILE, ...) or your own DVC configuration (dvc config --global), not in the "
+                        "repository"
+                    )
+
+
+def _working_config(root: Path) -> dict[str, str | None]:
+    """The repository's DVC configuration files as they are on disk (None where absent)."""
+    texts: dict[str, str | None] = {}
+    for name in CONFIG_FILES:
+        path = root / name
+        try:
+            texts[name] = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+        except OSError as exc:
+            raise IntegrationError(f"{name}: cannot read it: {exc.strerror}") from None
+    return texts
+
+
+def _open_repo(root: Path) -> Any:
+    """DVC's repository at ``root``, once its configuration is checked (:func:`check_config`)."""
+    from dvc.repo import Repo
+
+    check_config(_working_config(root))
+    return Repo(str(root), config=_NO_AUTOSTAGE)
+
 
 class _Keep(logging.Handler):
     """Keeps the log records of DVC and its libraries (``dvc_data``, ``dvc_objects``...)."""
@@ -129,15 +202,16 @@ def _dvc_in_process(root: Path, what: str) -> Iterator[Any]:
     ``dvc WHAT failed: ...``, with secrets redacted."""
     _check_installed()
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     started_in = os.getcwd()
     try:
         # DVC places a stage's working folder at the current one: work from the repository's
         # root, as the command does, whatever folder a Python caller is in
         os.chdir(root)
-        with _quiet_dvc(what), Repo(str(root), config=_NO_AUTOSTAGE) as repo:
+        with _quiet_dvc(what), _open_repo(root) as repo:
             yield repo
+    except IntegrationError:
+        raise
     except DvcException as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) not in str(exc) else ""
         raise IntegrationError(f"dvc {what} failed: {redact(prose_line(exc))}{redact(prose_line(cause))}") from None
@@ -254,10 +328,9 @@ def find_owner(root: Path, batch: Path) -> BatchOwner:
     _check_installed()
     from dvc.dependency.param import ParamsDependency
     from dvc.exceptions import DvcException, OutputNotFoundError
-    from dvc.repo import Repo
 
     try:
-        with _quiet_dvc("status"), Repo(str(root), config=_NO_AUTOSTAGE) as repo:
+        with _quiet_dvc("status"), _open_repo(root) as repo:
             out = repo.find_outs_by_path(str(batch))[0]
             stage = out.stage
             if stage.is_data_source:
@@ -346,10 +419,9 @@ def keeps(project: Path, batch: Path) -> bool:
     if digest.hexdigest() != entry["md5"]:
         return False
     # recorded is not kept: 'dvc add --no-commit' records the md5 and never stores the bytes
-    from dvc.repo import Repo
 
     try:
-        with _quiet_dvc("status"), Repo(str(root), config=_NO_AUTOSTAGE) as repo:
+        with _quiet_dvc("status"), _open_repo(root) as repo:
             return bool(repo.cache.local.exists(entry["md5"]))
     except Exception:  # noqa: BLE001 - a DVC that cannot tell keeps nothing we can count on
         return False
@@ -515,6 +587,10 @@ def restore_version(project: Path, batch: Path, revision: str, output: Path | No
     if resolved.returncode != 0:
         raise IntegrationError(f"unknown revision '{revision}' (see 'churnops versions list')")
     relative = batch.resolve().relative_to(root)
+    # DVC reads the configuration of that revision: it is checked as the working tree's is
+    at_revision = read_blobs(root, [f"{resolved.stdout.strip()}:{name}" for name in CONFIG_FILES])
+    check_config({f"{name} (at {revision})": text for name, text in zip(CONFIG_FILES, at_revision, strict=True)})
+    check_config(_working_config(root))
     import dvc.api
 
     target = output or batch
