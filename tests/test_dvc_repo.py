@@ -142,6 +142,14 @@ def test_seed_workflow_versions_the_batch_through_its_dvc_yaml_stage(clone, cli)
     result = cli("versions", "restore", commit_b, "-o", "b.csv")
     assert result.exit_code == 0, result.output
     assert sha(clone / "b.csv") == batch_b
+    (clone / "notes.csv").write_text("mine\n")  # anyone's file is replaced only with --force
+    result = cli("versions", "restore", commit_b, "-o", "notes.csv")
+    assert result.exit_code != 0 and "add --force to replace it" in result.output, result.output
+    assert (clone / "notes.csv").read_text() == "mine\n"
+    assert cli("versions", "restore", commit_b, "-o", "notes.csv", "--force").exit_code == 0
+    assert sha(clone / "notes.csv") == batch_b
+    result = cli("versions", "restore", commit_b, "-o", "dvc.lock", "--force")
+    assert result.exit_code != 0 and "names a file git, DVC or your configuration keep" in result.output
     assert git(clone, "status", "--porcelain", "--", "dvc.lock", "dvc.yaml", "params.yaml") == ""  # git untouched
 
 

@@ -256,3 +256,35 @@ def test_a_hard_link_at_the_lock_is_never_written_through(ws, tmp_path):
     done = churnops(ws, "monitor", "--reference-rows", "0:2000")
     assert_one_line(done, "hard link")
     assert victim.read_text() == "precious\n"
+
+
+def test_an_export_or_a_batch_never_replaces_a_file_churnops_did_not_write(ws, tmp_path):
+    """`history -o` wrote over a batch's .dvc record (its version gone), .gitignore and anyone's
+    notes; `generate -o` over anyone's table. A record of git's or DVC's is never an output; a
+    file that does not read like the command's own output is replaced only with --force."""
+    assert churnops(ws, "monitor", "--reference-rows", "0:2000").returncode in (0, 1)
+    notes, table = tmp_path / "notes.txt", ws / "data" / "mine.csv"
+    notes.write_text("precious\n")
+    table.write_text("a,b\n1,2\n")
+    (ws / "data" / "production" / "bank_churn_prod.csv.dvc").write_text("outs:\n- md5: 0123\n")
+    (ws / ".gitignore").write_text("/data/\n")
+    kept = _digests(notes, table, ws / "data" / "production" / "bank_churn_prod.csv.dvc", ws / ".gitignore")
+    for record in ("data/production/bank_churn_prod.csv.dvc", ".gitignore", "dvc.lock"):
+        for force in ([], ["--force"]):
+            done = churnops(ws, "history", "--format", "csv", "-o", record, *force)
+            assert_one_line(done, f"names a file git, DVC or your configuration keep ({Path(record).name})")
+    done = churnops(ws, "history", "--format", "csv", "-o", str(notes))
+    assert_one_line(done, f"--output {notes}: a file is there that does not read like a history export", "--force")
+    done = churnops(ws, "generate", "--rows", "2000:4000", "-o", "data/mine.csv")
+    assert_one_line(done, "a file is there that churnops did not generate and DVC does not keep", "--force")
+    assert _digests(*kept) == kept
+    for output_format in ("csv", "json", "table"):  # its own export is replaced, run after run
+        for _ in range(2):
+            done = churnops(ws, "history", "--format", output_format, "-o", f"runs.{output_format}")
+            assert done.returncode == 0, done.stderr
+    assert (ws / "runs.csv").read_text().startswith("created_at,run_id,")
+    assert churnops(ws, "generate", "--rows", "2000:4000", "--seed", "5").returncode == 0  # its own: made again
+    assert churnops(ws, "history", "--format", "csv", "-o", str(notes), "--force").returncode == 0
+    assert notes.read_text().startswith("created_at,run_id,")
+    assert churnops(ws, "generate", "--rows", "2000:4000", "-o", "data/mine.csv", "--force").returncode == 0
+    assert table.read_text().startswith("CustomerId,")

@@ -124,6 +124,16 @@ def test_predict_adds_probability_and_label(trained, tmp_path):
     scored = pl.read_csv(csv_out)
     assert scored.height == 10_000
     assert scored["Surname"][0] == '\'=HYPERLINK("http://evil")'  # formula injection neutralised
+    # its own predictions are replaced (CSV and Parquet); anyone's table only with --force
+    for own in (csv_out, out):
+        assert cli("predict", "-i", str(tmp_path / "hostile.csv"), "-o", str(own)).exit_code == 0
+    table = tmp_path / "mine.csv"
+    table.write_text("a,b\n1,2\n")
+    result = cli("predict", "-i", str(tmp_path / "hostile.csv"), "-o", str(table))
+    assert result.exit_code == 2 and "does not read like predictions" in result.output, result.output
+    assert table.read_text() == "a,b\n1,2\n"
+    assert cli("predict", "-i", str(tmp_path / "hostile.csv"), "-o", str(table), "--force").exit_code == 0
+    assert "churn_probability" in table.read_text().split("\n", 1)[0]
 
 
 def test_predict_protects_csv_header_cells_against_formulas(trained, tmp_path):

@@ -105,6 +105,12 @@ def generate(
     rows: Annotated[
         str | None, typer.Option("--rows", help="Row range START:END of the source [default: 20000:30000].")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a file at the output that churnops did not generate and DVC does not keep."
+        ),
+    ] = False,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
@@ -153,7 +159,12 @@ def generate(
         _said(cfg, info, where, meta)
         return
     batch = cfg.resolve(cfg.paths.production)
+    flag = "--output" if output else "paths.production"
     cfg.check_paths(outputs={"paths.production": batch, "the batch's metadata": meta_path_for(batch)})
+    if not force:
+        from churnops.pipeline.versioning import check_replaceable_batch
+
+        check_replaceable_batch(cfg, batch, flag)
     info = _make_batch(cfg, operations, batch)
     _said(cfg, info, str(info.path), str(info.meta_path))
 

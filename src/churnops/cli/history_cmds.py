@@ -162,6 +162,9 @@ def history(
             help="Write it to this file, or upload it to an s3://, gs:// or az:// URL, instead of printing it.",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file at --output that does not read like a history export.")
+    ] = False,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
@@ -200,13 +203,32 @@ def history(
         echo(text)
         return
     lines = "line" if len(rows) == 1 else "lines"
-    say(f"history: {len(rows):,} {lines} written to {_written(cfg, text + chr(10), output)}")
+    say(f"history: {len(rows):,} {lines} written to {_written(cfg, text + chr(10), output, force)}")
 
 
-def _written(cfg: Any, text: str, output: str) -> str:
+def _history_export(head: bytes, tail: bytes) -> bool:
+    """Whether a file reads like what ``churnops history`` writes: a table (``when  run ...``) or
+    CSV (``created_at,run_id,...``), JSON rows (``[{"run_id": ...``), or the word that none was
+    recorded.
+
+    >>> _history_export(b'[\\n  {\\n    "run_id": "2026"', b""), _history_export(b"when  run  verdict", b"")
+    (True, True)
+    >>> _history_export(b"notes", b""), _history_export(b'[{"id": 1}]', b"")
+    (False, False)
+    """
+    text = head.lstrip()
+    if text.startswith((b"created_at,run_id,", b"no runs recorded yet")) or text.split()[:2] == [b"when", b"run"]:
+        return True
+    rows = text[1:].lstrip()
+    return text.startswith(b"[") and (
+        rows.startswith(b"]") or rows.startswith(b"{") and rows[1:].lstrip().startswith(b'"run_id"')
+    )
+
+
+def _written(cfg: Any, text: str, output: str, force: bool = False) -> str:
     """``text`` written to the file ``output`` (atomically, never through a link) or uploaded to
     the object ``output``; where it went, as it may be printed."""
-    from churnops.data.files import atomic_write_text
+    from churnops.data.files import atomic_write_text, refuse_foreign
     from churnops.data.urls import in_object_storage, local_path
 
     if in_object_storage(output):
@@ -219,6 +241,8 @@ def _written(cfg: Any, text: str, output: str) -> str:
             return upload(local, output, storage_options(cfg))
     path = Path(local_path(output))
     cfg.check_paths(outputs={"--output": path})
+    if not force:
+        refuse_foreign(path, "--output", _history_export, "a history export")
     atomic_write_text(path, text)
     return str(path)
 

@@ -63,6 +63,9 @@ def predict(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Where to write [default: INPUT_predictions.EXT].")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file at the output that does not read like predictions.")
+    ] = False,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
@@ -71,7 +74,7 @@ def predict(
 
     cfg = load(config, sets=sets)
     with staged_progress() as progress:
-        outcome = run_prediction(cfg, input_path, output, progress)
+        outcome = run_prediction(cfg, input_path, output, progress, force)
     say(f"{outcome.path}: {outcome.rows:,} rows scored by {outcome.model} ({_seconds(outcome.timings)})")
 
 

@@ -256,10 +256,11 @@ def versions_restore(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of the production batch path.")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a file already at --output.")] = False,
 ) -> None:
     """Bring a versioned batch back (from the DVC cache, else the remote); git is not touched."""
     from churnops.pipeline.versioning import restore_batch
 
     cfg = load(config)
-    path, digest = restore_batch(cfg, revision, output)
+    path, digest = restore_batch(cfg, revision, output, force)
     say(f"{path}: restored from {revision} (sha256 {digest[:16]}...)")

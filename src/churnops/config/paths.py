@@ -72,6 +72,11 @@ def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | Non
         guarded = next((part for part in parts[:-1] if part in GUARDED_FOLDERS), None)
         if guarded is not None:
             raise ConfigError(f"{name} ({path}) is inside a {guarded} folder, which churnops never writes to")
+        if parts and (parts[-1] in KEPT_FILES or parts[-1].endswith(".dvc")):
+            raise ConfigError(
+                f"{name} ({path}) names a file git, DVC or your configuration keep ({parts[-1]}), which churnops "
+                "never writes as an output: choose another path"
+            )
         keys = _identities(path, follow=False)
         other = next((seen[key] for key in keys if key in seen and seen[key] != name), None)
         if other is not None:
@@ -86,6 +91,21 @@ def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | Non
 
 GUARDED_FOLDERS = (".git", ".dvc", ".hg", ".svn")
 """Version-control folders: no output may be written inside them."""
+
+KEPT_FILES = frozenset(
+    {
+        "dvc.lock",
+        "dvc.yaml",
+        "params.yaml",
+        ".gitignore",
+        ".dvcignore",
+        ".gitattributes",
+        ".gitmodules",
+        "churnops.toml",
+    }
+)
+"""Files of the project's own that no output may be (a batch's ``.dvc`` record too): an export
+written over ``bank_churn_prod.csv.dvc`` erased the batch's version."""
 
 
 def _identities(path: Path, follow: bool) -> set[str]:

@@ -15,7 +15,7 @@ import os
 import secrets
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from churnops.errors import OutputWriteError
@@ -300,3 +300,33 @@ def read_own_file(path: Path | str, limit: int | None = None, folder: int | None
 def read_file_at(folder: int, name: str) -> bytes | None:
     """:func:`read_own_file` of ``name`` in the folder open as ``folder``."""
     return read_own_file(name, folder=folder)
+
+
+def refuse_foreign(path: Path, flag: str, reads_like: Callable[[bytes, bytes], bool], what: str) -> None:
+    """Refuse to replace a file at ``path`` that this command did not write: only nothing there,
+    a link (replaced, never followed), an empty file, or a regular file whose first and last
+    64 kB ``reads_like`` says are ``what`` this command writes may be replaced - never a note,
+    a record or a table of someone's that a mistyped ``-o`` names. ``--force`` is the way out."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size == 0):
+        return
+    head = tail = b""
+    if stat.S_ISREG(info.st_mode):
+        try:
+            fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            with os.fdopen(fd, "rb") as handle:
+                head = handle.read(1 << 16)
+                handle.seek(max(0, info.st_size - (1 << 16)))
+                tail = handle.read(1 << 16)
+        if reads_like(head, tail):
+            return
+    raise OutputWriteError(
+        f"{flag} {path}: a file is there that does not read like {what}, which churnops writes there: "
+        "choose another path, or add --force to replace it"
+    )

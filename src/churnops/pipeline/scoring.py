@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from churnops.config import Config
-from churnops.data.files import linked_folder
+from churnops.data.files import linked_folder, refuse_foreign
 from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
 from churnops.errors import ChurnopsError, InputDataError
 from churnops.escape import plural
@@ -367,14 +367,24 @@ class PredictOutcome:
 
 
 def predict(
-    config: Config, source: Path, output: Path | None = None, progress: Progress | None = None
+    config: Config, source: Path, output: Path | None = None, progress: Progress | None = None, force: bool = False
 ) -> PredictOutcome:
-    """``churnops predict``: score a table with the champion; write it with probability and label."""
+    """``churnops predict``: score a table with the champion; write it with probability and label.
+    A file at the output that does not hold a probability column is replaced only with ``force``."""
     import polars as pl
 
     started = time.perf_counter()
     target = output or source.with_name(f"{source.stem}_predictions{source.suffix}")
-    config.check_paths(inputs={"--input": source}, outputs={"--output" if output else "the predictions": target})
+    flag = "--output" if output else "the predictions"
+    config.check_paths(inputs={"--input": source}, outputs={flag: target})
+    if not force:  # its name in the CSV header, or in the Parquet footer's schema
+        predictions = PROBABILITY.encode()
+        refuse_foreign(
+            target,
+            flag,
+            lambda head, tail: predictions in head.split(b"\n", 1)[0] or predictions in tail,
+            "predictions",
+        )
     fmt = table_format(target)
     reader = TableReader(source, dialect=config.dialect)
     with heartbeat(progress, "loading the champion"):

@@ -13,7 +13,7 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import sha256_file
 from churnops.data.production import meta_path_for
-from churnops.errors import ConfigError, InputDataError
+from churnops.errors import ConfigError, InputDataError, IntegrationError, MissingDependencyError, OutputWriteError
 from churnops.integrations import dvc
 from churnops.pipeline.workspace import read_metrics, workspace
 
@@ -176,6 +176,31 @@ def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]
     return CheckedBatchVersion(outcome, production, checked.absolute())
 
 
+def check_replaceable_batch(config: Config, batch: Path, flag: str) -> None:
+    """Refuse to make a batch over a file at ``batch`` that churnops did not generate and DVC
+    does not keep (a user's own table, named by ``-o`` or ``paths.production``): only nothing, a
+    link (replaced, never followed), an empty file, a batch ``churnops generate`` wrote (its
+    sidecar records its bytes) or one DVC keeps may be replaced."""
+    import stat
+
+    try:
+        info = os.lstat(batch)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or _generated(batch, sha256_file(batch)):
+        return
+    if dvc.is_initialized(config.root) and config.root.resolve() in batch.resolve().parents:
+        try:
+            if dvc.keeps(config.root, batch):
+                return
+        except (IntegrationError, MissingDependencyError):
+            pass
+    raise OutputWriteError(
+        f"{flag} {batch}: a file is there that churnops did not generate and DVC does not keep: choose another "
+        "path, version it first (churnops version), or add --force to replace it"
+    )
+
+
 def _generated(batch: Path, sha: str) -> bool:
     """Whether ``batch`` (of sha256 ``sha``) is as ``churnops generate`` wrote it: its sidecar, a
     regular file, records these bytes - made again by the same command, lost by no copy."""
@@ -264,5 +289,13 @@ def list_batch_versions(config: Config, batch: Path | None = None) -> list[dvc.B
     return dvc.list_versions(config.root, batch or config.resolve(config.paths.production))
 
 
-def restore_batch(config: Config, revision: str, output: Path | None = None) -> tuple[Path, str]:
+def restore_batch(config: Config, revision: str, output: Path | None = None, force: bool = False) -> tuple[Path, str]:
+    """The batch as of ``revision``, written over the production batch (which DVC keeps), or to
+    ``output``: never over a file already there unless ``force`` (only a link or an empty file)."""
+    if output is not None:
+        from churnops.data.files import refuse_foreign
+
+        config.check_paths(outputs={"--output": output})
+        if not force:
+            refuse_foreign(output, "--output", lambda head, tail: False, "a file of churnops's")
     return dvc.restore_version(config.root, config.resolve(config.paths.production), revision, output)
