@@ -2657,3 +2657,59 @@ def test_a_column_empty_by_nature_does_not_fail_the_quality_check(tmp_path):
     assert check["severity"] == "error" and not quality["passed"], quality
     assert quality["checks"][0]["check"] == "duplicated_rows", quality["checks"][:2]
     assert "worst: 800 rows repeat an earlier row" in done.stdout, done.stdout
+
+
+def test_three_decimals_after_a_comma_with_a_few_below_one_are_decimal_commas(tmp_path):
+    """A batch whose usage column is written '4,650' (three decimals, a decimal comma) in a
+    comma-separated file: its few '0,840' (0.4% of the cells, under the 1% that decides decimal
+    commas) were 'not numbers' and every other cell read as thousands - the usage x1000, 'OK',
+    quality 0.9996. No cell is a number a thousands separator leaves as it is ('999'): the column
+    is one of decimal commas, unusable as written, and the advice fits a comma-separated file."""
+    rng = np.random.default_rng(71)
+    n = 10_000
+    usage = rng.gamma(2.0, 6.0, 2 * n) + 1.0
+    usage[rng.random(2 * n) < 0.005] = rng.uniform(0.1, 0.99)  # now and then below one
+    table = pl.DataFrame({"usage_gb": usage.round(3), "plan": rng.choice(["a", "b", "c"], 2 * n)})
+    table.head(n).write_csv(tmp_path / "reference.csv")
+    batch = table.tail(n).with_columns(
+        usage_gb=pl.col("usage_gb").map_elements(lambda v: f"{v:.3f}".replace(".", ","), return_dtype=pl.String)
+    )
+    assert batch["usage_gb"].str.starts_with("0,").sum() < 0.01 * n
+    batch.write_csv(tmp_path / "batch.csv")  # the commas quoted
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    column = metrics(tmp_path)["columns"]["usage_gb"]
+    assert column["current"]["unparsable"] == n and column.get("current", {}).get("mean") is None, column["current"]
+    assert "OK" not in done.stdout.splitlines()[0], done.stdout
+    advice = "decimal commas in a comma-separated file: export it with separator ';', then set data.current.decimal"
+    assert f"usage_gb: 100% of the values are missing or unusable (reference: 0%); {advice}" in done.stdout, done.stdout
+    batch.write_csv(tmp_path / "batch.csv", separator=";")  # as advised: read right
+    args = ["--set", "data.current.separator=';'", "--set", "data.current.decimal=','"]
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv", *args)
+    column = metrics(tmp_path)["columns"]["usage_gb"]
+    assert column["current"]["unparsable"] == 0 and not column["drift_detected"], column
+    assert column["current"]["mean"] == pytest.approx(float(table.tail(n)["usage_gb"].mean()), rel=1e-9)
+
+
+def test_a_column_of_decimal_points_in_a_decimal_comma_file_is_read_with_points(tmp_path):
+    """A French export (';', decimal commas) whose usage column came out with decimal points -
+    '10.669' beside '4.85': read with data.current.decimal = ',', the points of '10.669' grouped
+    thousands (10669) and those of '4.85' did not: 90% of the column x1000, 'OK', quality 1.0. A
+    column with two cells at least whose point cannot group digits, and no decimal comma, is read
+    with decimal points."""
+    rng = np.random.default_rng(73)
+    n = 10_000
+    usage = rng.gamma(2.0, 6.0, 2 * n) + 0.2
+    table = pl.DataFrame({"usage_gb": usage, "charge": rng.normal(40, 9, 2 * n).round(2)})
+    table.head(n).write_csv(tmp_path / "reference.csv")
+    written = [f"{v:.3f}" if i % 10 else f"{v:.2f}" for i, v in enumerate(table.tail(n)["usage_gb"].to_list())]
+    batch = pl.DataFrame(
+        {"usage_gb": written, "charge": [f"{v:.2f}".replace(".", ",") for v in table.tail(n)["charge"]]}
+    )
+    batch.write_csv(tmp_path / "batch.csv", separator=";")
+    args = ["--set", "data.current.separator=';'", "--set", "data.current.decimal=','"]
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("usage_gb", "charge"):
+        column = metrics(tmp_path)["columns"][name]
+        assert column["current"]["unparsable"] == 0 and not column["drift_detected"], (name, column)
+    assert metrics(tmp_path)["columns"]["usage_gb"]["current"]["max"] < 1_000

@@ -486,7 +486,8 @@ def _quality_lines(result: Any) -> list[str]:
     if not checks:
         return []
     shown = [
-        (f"{one_line_short(c.column, 40)}: " if c.column else "") + examples_cut(c.message, 120)
+        (f"{one_line_short(c.column, 40)}: " if c.column else "")
+        + examples_cut(c.message, 200 if c.check == "mostly_unusable" else 120)
         for c in checks[:QUALITY_SHOWN]
     ]
     rest = len(found) - min(len(checks), QUALITY_SHOWN)  # every finding not shown, a column's second one too

@@ -340,14 +340,18 @@ def decimal_comma_floats(
     return pl.concat([others, typed], how="horizontal").select(frame.columns)
 
 
-READING_RULES = 4
+READING_RULES = 5
 """Changes each time the same bytes read as something else (2: numbers grouped by spaces and
 exponents with a decimal comma are numbers; 4: a time written with its UTC offset is the day and
 time as written; 3: a timestamp with a time zone is the day of its own
-zone, not of UTC): a cached reference profile is keyed by it."""
+zone, not of UTC; 5: a decimal-comma file's column written with decimal points reads them so, and a
+few '0,840' among '4,650' make a column one of decimal commas): a cached reference profile is keyed by it."""
 DOT_GROUPED = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?$"
 """With a decimal comma, a number whose digits are grouped by points: 15.992, 1.234.567,89 (a
 first group 0, as in 0.578, groups nothing)."""
+POINT_DECIMAL = r"^\s*[+-]?([0-9]*\.([0-9]{1,2}|[0-9]{4,})|0\.[0-9]+)\s*$"
+"""A number whose point cannot group digits (``4.85``, ``0.578``, ``1.23456``): a decimal point,
+in a file whose decimal mark is a comma."""
 GROUP_SPACES = " \u00a0\u202f"
 """What groups digits in French and other exports: a space, a no-break space, a narrow one."""
 SPACE_GROUPED = rf"^[+-]?[1-9][0-9]{{0,2}}([{GROUP_SPACES}][0-9]{{3}})+(,[0-9]*)?$"
@@ -399,14 +403,23 @@ def decimal_comma_text(frame: pl.DataFrame, numeric: Collection[str] = (), keep:
     ['1234', 'C1', '0.578', None]
     >>> decimal_comma_text(pl.DataFrame({"code": ["07014", "1,5"]}), keep={"code"})["code"].to_list()
     ['07014', '1,5']
+    >>> decimal_comma_text(pl.DataFrame({"gb": ["10.669", "4.85", "7.907", "0.5"]}))["gb"].to_list()  # points all along
+    [10.669, 4.85, 7.907, 0.5]
     """
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String and name not in keep]
     if not text:
         return frame
 
     def written(name: str) -> pl.Expr:
+        # a column of a decimal-comma file written with decimal points all the same ('4.85', '0.578'
+        # beside '10.669', no '1,5'; two such cells at least, not a typo): its points are decimal
+        # marks, its '10.669' no 10669
+        points = pl.col(name).str.contains(POINT_DECIMAL).sum()
+        pointed = (points >= 2) & ~pl.col(name).str.contains(r",[0-9]+([eE][+-]?[0-9]+)?\s*$").any()
         return (
-            pl.when(pl.col(name).str.contains(DOT_GROUPED))
+            pl.when(pointed)
+            .then(pl.col(name).str.strip_chars())
+            .when(pl.col(name).str.contains(DOT_GROUPED))
             .then(pl.col(name).str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
             .when(pl.col(name).str.contains(SPACE_GROUPED))
             .then(pl.col(name).str.replace_all(f"[{GROUP_SPACES}]", "").str.replace(",", ".", literal=True))

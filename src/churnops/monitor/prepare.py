@@ -38,6 +38,10 @@ DECIMAL_COMMA_SHARE = 0.01
 """A text column of numbers with at least this share of its cells written with a decimal comma,
 and more of them than cells with a decimal point, is written with decimal commas: its ``2,738``
 are 2.738 there, which a decimal point does not read (a typo ``12,5`` among thousands is not)."""
+FEW_DECIMAL_COMMAS = 0.001
+"""Fewer cells written with a decimal comma (but at least two) still make the column one of
+decimal commas when none of its cells is a whole number of at most three digits - what a
+thousands separator leaves ungrouped (``999``): ``4,650`` beside ``0,840``, never ``999``."""
 BLANKS = r"[\s_']"
 """Digit group separators dropped before parsing numbers given as text (1 234, 1'234, 1_234)."""
 UNITS = r"^([+-]?)\s*[$€£¥]\s*|\s*[$€£¥%]$"
@@ -204,7 +208,11 @@ def numeric_exprs(name: str, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | No
     text = column.cast(pl.String).str.strip_chars().str.replace(UNITS, "${1}")
     commas = decimal_comma_cells(text).sum()
     points = text.str.contains(POINT_OR_GROUPS).sum()
-    decimal_commas = (commas > points) & (commas >= DECIMAL_COMMA_SHARE * text.count())
+    # a few '0,840' among '4,650' and no number a thousands separator leaves as it is ('999'):
+    # three decimals after a comma, below 1 now and then - not thousands (read x1000 before)
+    ungrouped = text.str.contains(r"^[+-]?\d{1,3}$").sum()
+    few_but_alone = (commas >= pl.max_horizontal(2, FEW_DECIMAL_COMMAS * text.count())) & (ungrouped == 0)
+    decimal_commas = (commas > points) & ((commas >= DECIMAL_COMMA_SHARE * text.count()) | few_but_alone)
     cleaned = (
         pl.when(text.str.contains(THOUSANDS) & ~(decimal_commas & text.str.contains(ONE_GROUP)))
         .then(text.str.replace_all(",", "", literal=True))
@@ -227,6 +235,10 @@ def coerce_numerical(series: pl.Series, dates: bool = True) -> Coerced:
     [None, None, None]
     >>> coerce_numerical(pl.Series(["2,738", "999", "13,204"] * 40 + ["12,5"])).series.to_list()[:3]
     [2738.0, 999.0, 13204.0]
+    >>> coerce_numerical(pl.Series(["4,650", "10,669"] * 1000 + ["0,840", "0,990", "0,512"])).unparsable  # 3 decimals
+    2003
+    >>> coerce_numerical(pl.Series(["4,650", "10,669"] * 1000 + ["0,840"])).unparsable  # one typo: thousands
+    1
     """
     if series.dtype.is_temporal() and dates:
         return coerce_datetime(series)

@@ -41,6 +41,23 @@ DECIMAL_COMMA_ADVICE = "; decimal commas: set data.current.decimal = ','"
 """Said of a batch's numerical column whose cells are mostly numbers written with a decimal comma."""
 
 
+def decimal_comma_advice(settings: MonitorSettings, batch_format: str | None) -> str:
+    """What reads a batch's decimal commas: ``data.current.decimal`` - but not in a file whose
+    values a comma separates (the setting needs another separator), nor in a Parquet file
+    (which holds such numbers as text: only its writer can make them numbers).
+
+    >>> decimal_comma_advice(MonitorSettings(current_separator=";"), "csv") == DECIMAL_COMMA_ADVICE
+    True
+    >>> decimal_comma_advice(MonitorSettings(), "csv")[:71]
+    "; decimal commas in a comma-separated file: export it with separator ';"
+    """
+    if batch_format == "parquet":
+        return "; decimal commas held as text in a Parquet file: save the column as numbers"
+    if settings.current_separator == ",":
+        return "; decimal commas in a comma-separated file: export it with separator ';', then set data.current.decimal"
+    return DECIMAL_COMMA_ADVICE
+
+
 DATE_ORDERS = {"day-first": "month first", "month-first": "day first"}
 _NUMERIC_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:[ T].*)?")
 
@@ -150,7 +167,7 @@ def _column_checks(
     if reference is not None and reference.rows:
         before = (reference.missing + reference.unparsable + getattr(reference, "infinite", 0)) / reference.rows
     commas = tally.profile.plan.column_type == "numerical" and _commas_mostly(sample, tally.unparsable_examples)
-    advice = DECIMAL_COMMA_ADVICE if commas else ""
+    advice = decimal_comma_advice(settings, formats[1]) if commas else ""
     if tally.profile.plan.column_type == "datetime" and settings.date_format(name) in DATE_ORDERS:
         advice = _other_order(settings.date_format(name) or "", tally.unparsable_examples)
     if rows and unusable / rows >= MOSTLY_UNUSABLE and unusable / rows - before >= MOSTLY_UNUSABLE / 2:

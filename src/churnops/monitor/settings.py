@@ -62,6 +62,9 @@ class MonitorSettings:
     time_format: str | None = None
     """How the time column's text is written (strftime), when its dates are ambiguous."""
     min_chunk_rows: int = 200
+    current_separator: str = ","
+    """What separates the current batch's values in a CSV file (``data.current.separator``): the
+    advice that reads its decimal commas depends on it."""
     evidently_html: bool = False
     """With the Evidently engine, also save Evidently's own HTML page (``monitor.evidently_html``)."""
 
@@ -212,4 +215,5 @@ def settings_from_config(config: Config) -> MonitorSettings:
         time_column=drift.time_column or None,
         time_format=drift.time_format or None,
         min_chunk_rows=drift.min_chunk_rows,
+        current_separator=config.data.dialect_of("current")[0],
     )

@@ -223,7 +223,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
         detail = ""
         if worst is not None:
             what = worst.message or worst.check.replace("_", " ")
-            detail = f"; worst: {_shown(worst.column) + ': ' if worst.column else ''}{_shown(what, 120)}"
+            detail = f"; worst: {_shown(worst.column) + ': ' if worst.column else ''}{_shown(what, 200)}"
         found.append(("quality", "quality", f"data quality {quality.score:.4f} below {quality.threshold:g}{detail}"))
     return found
 
