@@ -2570,8 +2570,9 @@ def test_a_label_column_renamed_in_the_batch_is_an_error_not_a_batch_without_lab
 
 
 def test_a_drifted_column_too_few_for_an_alarm_is_said_as_such(tmp_path):
-    """'OK: no drift: 1 of 11 columns drifted' read as a contradiction (South's premiums +30%): the
-    headline says the column drifted, too few for the dataset's alarm."""
+    """'OK: no drift: 1 of 11 columns drifted' read as a contradiction (South's premiums +30%), and
+    the report said 'Nothing to do': the run ends with a warning that names the column, too few
+    for the dataset's alarm (no trigger, exit 0), and the report says how to be alerted by it."""
     rng = np.random.default_rng(61)
 
     def table(n: int, shift: float) -> pl.DataFrame:
@@ -2583,9 +2584,14 @@ def test_a_drifted_column_too_few_for_an_alarm_is_said_as_such(tmp_path):
     done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
     assert done.returncode == 0, done.stderr
     headline = done.stdout.splitlines()[0]
-    assert headline.startswith("OK: no dataset drift: 1 of 11 columns drifted, too few for an alarm (score 0.091"), (
-        headline
-    )
+    assert headline == (
+        "WARNING: column drift: premium (1 of 11 columns: too few for the dataset alarm, score 0.091, threshold 0.1)"
+    ), headline
+    verdict = metrics(tmp_path)["verdict"]
+    assert verdict["status"] == "warning" and not verdict["trigger"], verdict
+    assert not (tmp_path / "trigger.txt").exists()
+    page = (tmp_path / "monitoring" / "monitoring_report.html").read_text()
+    assert "Nothing to do" not in page and "set it to 0 to be alerted by any drifted column" in page
 
 
 def test_whole_numbers_with_a_stray_cell_are_numbers_from_parquet_as_from_csv(tmp_path):

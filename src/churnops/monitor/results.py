@@ -567,8 +567,9 @@ class Reason:
     signal: str
     """``data``, ``target``, ``model`` or ``quality``."""
     kind: str
-    """What was found: ``data``, ``target``, ``model decay``, ``model unchecked``, ``prediction``,
-    ``quality``."""
+    """What was found: ``data``, ``columns`` (columns drifted, too few for the data drift rule:
+    always a warning), ``target``, ``model decay``, ``model unchecked``, ``prediction``,
+    ``quality``..."""
     severity: str
     """``alert`` (its signal is in ``trigger_on``: raises the trigger) or ``warning``."""
     message: str

@@ -1097,6 +1097,21 @@ def root(context, missing=missing):
         if ('data' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
             pass
             yield '<li>Review the drifted columns below; the largest shifts are first.</li>'
+        if ('columns' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield '<li>Look at the drifted '
+            yield escape(environment.finalize(('column' if (t_6(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0)) == 1) else 'columns')))
+            yield ' below ('
+            l_1_loop = missing
+            for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0), undefined):
+                _loop_vars = {}
+                pass
+                yield escape(environment.finalize(t_2(l_1_name)))
+                yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 295 in 'report.html.j2' evaluated to false and no else section was defined."))))
+            l_1_loop = l_1_name = missing
+            yield '): too few columns drifted for the dataset alarm, which needs a share of them above '
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+            yield ' (<code>thresholds.dataset_drift</code>); set it to 0 to be alerted by any drifted column.</li>'
         if ('prediction' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
             pass
             yield "<li>The model's predictions moved: check the Model section before acting on its scores.</li>"
@@ -1181,4 +1196,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=140&2=149&3=152&4=155&5=158&6=161&7=164&13=168&14=170&18=174&20=176&21=180&22=182&24=207&26=210&30=225&31=236&32=272&35=287&36=297&37=307&38=310&40=325&41=328&42=330&43=332&44=335&45=339&47=360&50=364&58=382&65=389&71=396&72=400&73=403&74=405&75=409&76=416&77=418&78=420&79=422&80=424&81=426&87=430&88=433&89=437&92=448&94=452&95=454&98=458&99=464&100=467&102=471&103=474&105=478&106=507&111=524&112=526&115=530&116=538&119=541&121=549&122=553&130=577&131=580&132=584&137=595&138=597&141=601&142=630&143=635&148=638&159=652&161=655&163=658&165=660&166=674&167=679&171=691&173=705&174=707&175=711&179=722&181=725&182=731&185=733&187=736&188=742&189=746&193=771&194=774&198=795&199=797&200=801&201=814&203=818&210=834&211=839&212=843&213=846&214=854&216=889&217=894&218=897&222=922&223=926&225=936&228=940&232=943&233=947&237=962&242=973&243=977&247=987&259=998&260=1019&261=1021&265=1025&266=1029&276=1052&279=1055&280=1061&287=1070&288=1072&289=1079&290=1081&291=1084&292=1087&293=1092&294=1097&295=1100&296=1103&297=1106&302=1113&303=1115&310=1124&311=1142&312=1152&313=1158&314=1174&315=1176&320=1180'
+debug_info = '1=140&2=149&3=152&4=155&5=158&6=161&7=164&13=168&14=170&18=174&20=176&21=180&22=182&24=207&26=210&30=225&31=236&32=272&35=287&36=297&37=307&38=310&40=325&41=328&42=330&43=332&44=335&45=339&47=360&50=364&58=382&65=389&71=396&72=400&73=403&74=405&75=409&76=416&77=418&78=420&79=422&80=424&81=426&87=430&88=433&89=437&92=448&94=452&95=454&98=458&99=464&100=467&102=471&103=474&105=478&106=507&111=524&112=526&115=530&116=538&119=541&121=549&122=553&130=577&131=580&132=584&137=595&138=597&141=601&142=630&143=635&148=638&159=652&161=655&163=658&165=660&166=674&167=679&171=691&173=705&174=707&175=711&179=722&181=725&182=731&185=733&187=736&188=742&189=746&193=771&194=774&198=795&199=797&200=801&201=814&203=818&210=834&211=839&212=843&213=846&214=854&216=889&217=894&218=897&222=922&223=926&225=936&228=940&232=943&233=947&237=962&242=973&243=977&247=987&259=998&260=1019&261=1021&265=1025&266=1029&276=1052&279=1055&280=1061&287=1070&288=1072&289=1079&290=1081&291=1084&292=1087&293=1092&294=1097&295=1100&296=1115&297=1118&298=1121&303=1128&304=1130&311=1139&312=1157&313=1167&314=1173&315=1189&316=1191&321=1195'
