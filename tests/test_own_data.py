@@ -810,12 +810,19 @@ def test_init_reads_a_spreadsheet_export_and_says_how_to_use_what_it_wrote(tmp_p
         }
     )
     (tmp_path / "ref.csv").write_bytes(table.write_csv(separator=";").encode("cp1252"))
-    done = churnops(tmp_path, "init", "-r", "ref.csv", "--separator", ";")
+    done = churnops(tmp_path, "init", "-r", "ref.csv")  # the separator is seen, the encoding said
     assert done.returncode == 2 and "churnops init --encoding cp1252" in done.stderr, done.stderr
-    done = churnops(tmp_path, "init", "-r", "ref.csv", "--separator", ";", "--encoding", "cp1252")
+    assert "NOTICE: ref.csv is ';'-separated: read so (separator in churnops.toml" in done.stdout, done.stdout
+    done = churnops(tmp_path, "init", "-r", "ref.csv", "--encoding", "cp1252")  # the decimal commas read so
     assert done.returncode == 0, done.stderr
-    assert "numbers written with a decimal comma are read as text and not tested: Saldo" in done.stdout, done.stdout
-    assert "run init again with --decimal ','" in done.stdout
+    assert "NOTICE: numbers written with a decimal comma: Saldo (e.g. " in done.stdout, done.stdout
+    assert "read as numbers (decimal = ',' in churnops.toml; --decimal '.' decides otherwise)" in done.stdout
+    text = (tmp_path / "churnops.toml").read_text()
+    assert "#   Saldo: numerical" in text and 'separator = ";"' in text and 'decimal = ","' in text, text
+    done = churnops(tmp_path, "init", "-r", "ref.csv", "--encoding", "cp1252", "--decimal", ".", "--force")
+    assert "numbers written with a decimal comma are not read as numbers: Saldo" in done.stdout, done.stdout
+    assert "(tested as categories, or not at all when most of their values differ)" in done.stdout
+    assert "run init again with --decimal ','" in done.stdout  # as decided: told, not overruled
     done = churnops(
         tmp_path, "init", "-r", "ref.csv", "--separator", ";", "--encoding", "cp1252", "--decimal", ",",
         "-o", "mine.toml",

@@ -102,7 +102,24 @@ def init(
             raise ConfigError(
                 f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, cp1252, latin-1)"
             ) from None
+    if separator is None and table_format(reference) == "csv":
+        separator = _header_separator(reference)
+        if separator != ",":
+            shown = "\\t" if separator == "\t" else separator
+            say(
+                f"NOTICE: {reference.name} is '{shown}'-separated: read so (separator in {output}; --separator decides)"
+            )
     dialect = CsvDialect(separator=separator or ",", decimal=decimal or ".", encoding=encoding or "utf-8")
+    commas_read: list[tuple[str, str]] = []
+    if decimal is None and dialect.separator != "," and table_format(reference) == "csv":
+        # a file of decimal commas (a French or German export) is read so without --decimal: its
+        # amounts were categories, and an unchanged batch drifted
+        from churnops.pipeline.starter import SAMPLE_ROWS, decimal_comma_columns, sample_frame
+
+        _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
+        commas_read = decimal_comma_columns(sample, dialect) if sample is not None else []
+        if commas_read:
+            dialect = CsvDialect(separator=dialect.separator, decimal=",", encoding=dialect.encoding)
     text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
     staged = output.with_name(f".{output.name}.check")
     try:
@@ -116,9 +133,17 @@ def init(
         kinds.setdefault(guess.kind, []).append(guess.name)
     say(f"{output}: {len(guesses)} columns - " + "; ".join(f"{k} {', '.join(v)}" for k, v in kinds.items()))
     say(f"target: {chosen}" if chosen else "target: none guessed (set columns.target, or --target)")
+    if commas_read:
+        shown = ", ".join(
+            f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas_read[:3]
+        )
+        say(
+            f"NOTICE: numbers written with a decimal comma: {shown}; read as numbers (decimal = ',' in {output}; "
+            "--decimal '.' decides otherwise)"
+        )
     if current is not None:
         _say_batch_columns(reference, current, dialect, guesses, chosen)
-    if table_format(reference) == "csv":
+    if table_format(reference) == "csv" and not commas_read:
         from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, SAMPLE_ROWS, decimal_comma_columns, sample_frame
 
         _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
@@ -135,7 +160,9 @@ def init(
                 )
             else:
                 advice = "run init again with --decimal ','"
-            say(f"NOTICE: numbers written with a decimal comma are read as text and not tested: {shown}; {advice}")
+            from churnops.pipeline.inference import AS_TEXT
+
+            say(f"NOTICE: numbers written with a decimal comma are not read as numbers: {shown}{AS_TEXT}; {advice}")
     if table_format(reference) == "parquet":
         _say_text_measures(reference, guesses, output)
     import shlex
@@ -144,6 +171,23 @@ def init(
     if output != Path("churnops.toml"):  # found in the current folder only by that name
         command += f" -c {shlex.quote(str(output))}"
     say(f"next: check {output}, then run '{command}{'' if current else ' --current YOUR_BATCH.csv'}'")
+
+
+def _header_separator(path: Path) -> str:
+    """The separator the header line of a CSV file shows: ',' unless a comma makes it one column
+    and another usual separator (';', a tab, '|') makes it several."""
+    import csv
+
+    from churnops.data.io import SEPARATOR_GUESSES
+
+    with path.open("rb") as handle:
+        first = handle.readline(1 << 20).decode("latin-1").lstrip("\ufeff\u00ef\u00bb\u00bf").rstrip("\r\n")
+    if len(next(csv.reader([first]), [])) > 1:
+        return ","
+    for guess in SEPARATOR_GUESSES:
+        if guess != "," and len(next(csv.reader([first], delimiter=guess), [])) > 1:
+            return guess
+    return ","
 
 
 def _say_text_measures(reference: Path, guesses: list[Any], output: Path) -> None:
