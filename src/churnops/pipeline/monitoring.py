@@ -315,14 +315,14 @@ def reproduce_command(request: MonitorRequest, source: ReferenceSource, current:
     if engine != "native":
         parts += ["--engine", engine]
     parts += [redact(option) for option in request.options]
-    return " ".join(_shell_quote(part) for part in parts)
+    return " ".join(shell_quote(part) for part in parts)
 
 
-def _shell_quote(text: str) -> str:
+def shell_quote(text: str) -> str:
     r"""``text`` quoted for a POSIX shell; with characters the report shows escaped (control and
     invisible ones), as ``$'...'`` with the same escapes, which bash and zsh read back as written.
 
-    >>> _shell_quote("batch 1.csv"), _shell_quote("batch\u200b.csv"), _shell_quote("it's\x1b.csv")
+    >>> shell_quote("batch 1.csv"), shell_quote("batch\u200b.csv"), shell_quote("it's\x1b.csv")
     ("'batch 1.csv'", "$'batch\\u200b.csv'", "$'it\\'s\\x1b.csv'")
     """
     import shlex

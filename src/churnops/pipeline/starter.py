@@ -44,7 +44,12 @@ from churnops.monitor.settings import MonitorSettings
 
 SAMPLE_ROWS = 50_000
 """Rows read to infer types (the profile of a whole large file is not needed for a first guess)."""
-TARGET_WORDS = ("churn", "churned", "exited", "attrition", "target", "label", "y", "default", "fraud", "outcome")
+TARGET_WORDS = (
+    "churn", "churned", "exited", "attrition", "target", "label", "y", "default", "fraud", "outcome", "lapsed",
+    "lapse", "cancelled", "canceled", "cancellation", "terminated", "disconnected", "deactivated", "port", "ported",
+    "unsubscribed", "defected", "delinquent",
+)  # fmt: skip
+"""Words of a label's name (``churned``, ``Exited``, ``port_out``, ``is_lapsed``)."""
 ID_WORDS = ("id", "key", "uuid", "number", "no", "code")
 ROW_WORDS = ("row", "line", "index", "idx", "seq", "sequence")
 """Words of a row counter's name (``RowNumber``, ``line_no``): whole numbers that only grow under
@@ -800,13 +805,18 @@ def _date_format_lines(reference: Path, dialect: CsvDialect, dates: list[str]) -
     return lines
 
 
+def label_like(name: str) -> bool:
+    """Whether a column's name reads like a label's (:data:`TARGET_WORDS`).
+
+    >>> label_like("port_out"), label_like("Exited"), label_like("data_usage_gb")
+    (True, True, False)
+    """
+    return any(w in TARGET_WORDS for w in _words(name))
+
+
 def guess_target(guesses: list[ColumnGuess]) -> str | None:
     """The first two-valued column named like a label (``churned``, ``Exited``...), if any."""
-    candidates = [
-        g.name
-        for g in guesses
-        if g.kind == "categorical" and g.values == 2 and any(w in TARGET_WORDS for w in _words(g.name))
-    ]
+    candidates = [g.name for g in guesses if g.kind == "categorical" and g.values == 2 and label_like(g.name)]
     return candidates[0] if candidates else None
 
 
