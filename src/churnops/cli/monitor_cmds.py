@@ -387,23 +387,7 @@ def summary_lines(outcome: Any) -> list[str]:
     if target is None and unlabelled:
         lines.append(f"target {unlabelled}: not in this batch (no labels yet): its rate is not compared")
     elif target is None:
-        from churnops.pipeline.monitoring import shell_quote
-        from churnops.pipeline.starter import label_like
-
-        named = next(  # a two-valued feature named like a label: the rate a user came to watch
-            (
-                c.name
-                for c in result.columns
-                if c.column_type == "categorical" and c.reference.n_categories == 2 and label_like(c.name)
-            ),
-            None,
-        )
-        lines.append(
-            f"target: none named - {named} reads like a label: --target {shell_quote(named)} compares its rate "
-            "(a label tested as a feature hides a change of its rate)"
-            if named
-            else "target: none named (--target COLUMN names the label, whose rate is then compared)"
-        )
+        lines.append("target: none named (--target COLUMN names the label, whose rate is then compared)")
     elif target.reference_rate is not None and target.current_rate is not None:
         lines.append(
             f"target {target.rate_name}: {target.reference_rate:.2%} -> {target.current_rate:.2%} "

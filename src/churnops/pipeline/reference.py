@@ -281,16 +281,15 @@ def check_target_present(config: Config, path: Path, header: list[str]) -> None:
         raise ConfigError(f"columns.id: {named} {verb} of {path} (its columns: {shown})")
 
 
-TARGET_NAMES = ("churn", "churned", "exited", "attrition", "target", "label", "y", "churn_flag", "is_churn")
 
 
 def guess_target(profile: ReferenceProfile) -> str | None:
-    """A two-valued column whose name says it is the label (e.g. ``churned``), if there is one."""
+    """A two-valued column whose name says it is the label (``churned``, ``port_out``), if there is one."""
+    from churnops.pipeline.starter import label_like
+
     for column in profile.tested:
         sample = column.sample
-        words = column.plan.name.lower().replace(" ", "_").replace("-", "_")
-        named = words in TARGET_NAMES or any(w in words.split("_") for w in ("churn", "churned", "exited", "target"))
-        if named and isinstance(sample, CategoricalSample) and len(sample.labels) == 2:
+        if label_like(column.plan.name) and isinstance(sample, CategoricalSample) and len(sample.labels) == 2:
             return column.plan.name
     return None
 
