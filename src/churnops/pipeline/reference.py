@@ -281,8 +281,6 @@ def check_target_present(config: Config, path: Path, header: list[str]) -> None:
         raise ConfigError(f"columns.id: {named} {verb} of {path} (its columns: {shown})")
 
 
-
-
 def guess_target(profile: ReferenceProfile) -> str | None:
     """A two-valued column whose name says it is the label (``churned``, ``port_out``), if there is one."""
     from churnops.pipeline.starter import label_like
