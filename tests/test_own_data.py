@@ -2179,6 +2179,7 @@ def test_codes_with_as_many_values_as_free_text_are_not_tested_from_csv_as_from_
         assert any(column["name"] == "dept" for column in metrics(tmp_path)["skipped_columns"]), kind
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--target", "churned")
     assert "are free text, not tested - as the same column is in a Parquet file: dept" in done.stderr, done.stderr
+    assert done.stderr.count("dept") == 1, done.stderr  # said once, not again as 'free text (most values distinct)'
 
 
 def test_one_number_written_with_a_leading_zero_is_a_stray_not_codes(tmp_path):

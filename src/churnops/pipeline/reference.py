@@ -367,7 +367,12 @@ def column_notices(
             + ", ".join(unusable)
         )
     missing = [c.plan.name for c in profile.columns.values() if c.skip_reason == UNKNOWN_REASON and not c.plan.declared]
-    text = [c.plan.name for c in profile.columns.values() if c.skip_reason == TEXT_REASON and not c.plan.declared]
+    said = set(columns.text) & set(getattr(columns, "_inferred", ()))  # the classification's notice named them
+    text = [
+        c.plan.name
+        for c in profile.columns.values()
+        if c.skip_reason == TEXT_REASON and not c.plan.declared and c.plan.name not in said
+    ]
     if missing:
         lines.append("not tested, every value missing in the reference: " + names_line(missing))
     if text:
