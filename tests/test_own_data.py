@@ -2747,3 +2747,17 @@ def test_a_label_left_unnamed_is_pointed_at(tmp_path):
     assert "target: port_out" in done.stdout, done.stdout
     done = churnops(tmp_path, "monitor", "-p", "batch.csv")
     assert done.stdout.startswith("ALERT: port_out rate rose from 10."), done.stdout
+
+
+def test_a_category_written_in_another_case_is_named_as_the_reference_s(tmp_path):
+    """'Prepaid' exported as 'PREPAID' for a quarter of the rows drifted as a new category, and the
+    quality line said only '2,516 values in 1 category the reference never had'."""
+    rng = np.random.default_rng(83)
+    plans = rng.choice(["Prepaid", "Monthly", "Annual"], 9_000)
+    pl.DataFrame({"plan": plans[:6_000], "charge": rng.normal(40, 9, 6_000)}).write_csv(tmp_path / "reference.csv")
+    batch = [p.upper() if p == "Prepaid" and i % 2 else p for i, p in enumerate(plans[6_000:])]
+    pl.DataFrame({"plan": batch, "charge": rng.normal(40, 9, 3_000)}).write_csv(tmp_path / "batch.csv")
+    done = churnops(tmp_path, "monitor", "-r", "reference.csv", "-p", "batch.csv")
+    assert "'PREPAID' is the reference's 'Prepaid' written otherwise" in done.stdout, done.stdout
+    checks = metrics(tmp_path)["data_quality"]["checks"]
+    assert any(c["check"] == "new_category" and "written otherwise" in c["message"] for c in checks), checks

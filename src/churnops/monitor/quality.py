@@ -258,7 +258,8 @@ def _column_checks(
                     "all_unseen",
                     "error",
                     n,
-                    f"every value ({n:,}) is a category the reference never had, e.g. {examples}{more}",
+                    f"every value ({n:,}) is a category the reference never had, e.g. {examples}{more}"
+                    + _written_otherwise([sample.labels[i] for i in unseen], reference.labels),
                 )
             else:
                 add(
@@ -266,7 +267,7 @@ def _column_checks(
                     "warning",
                     n,
                     f"{n:,} {plural(n, 'value', 'values')} in {len(unseen):,} {kind} the reference never had: "
-                    f"{examples}{more}",
+                    f"{examples}{more}" + _written_otherwise([sample.labels[i] for i in unseen], reference.labels),
                 )
     across = _missing_in_csv(tally, formats)
     if across is not None:
@@ -276,6 +277,27 @@ def _column_checks(
     if _distinct(reference) == 1:
         add("constant_in_reference", "warning", 0, "only one value in the reference")
     return checks
+
+
+def _written_otherwise(new: Sequence[object], known: Sequence[object]) -> str:
+    """What a message adds when new categories are the reference's own written in another case
+    or spacing (``PREPAID``, ``Prepaid ``): the same value, most likely, that drifts as a new one.
+
+    >>> _written_otherwise(["PREPAID", "Gold"], ["Prepaid", "Basic"])
+    "; 'PREPAID' is the reference's 'Prepaid' written otherwise"
+    >>> _written_otherwise(["Gold"], ["Prepaid"])
+    ''
+    """
+
+    def folded(value: object) -> str | None:
+        return " ".join(value.split()).casefold() if isinstance(value, str) else None
+
+    spelled = {folded(label): label for label in known if folded(label)}
+    pairs = [(label, spelled[key]) for label in new if (key := folded(label)) in spelled]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{label_text(a)!r} is the reference's {label_text(b)!r}" for a, b in pairs[:EXAMPLES])
+    return f"; {shown} written otherwise"
 
 
 def _type_words(dtype: str, one: bool = False) -> str:
