@@ -258,6 +258,13 @@ def _run(
             if channel_failures
             else ""
         )
+        if not config.notify.channels:  # "sent" to a file in the workspace: nobody hears of it
+            from churnops.pipeline.notifying import FALLBACK_FILE
+
+            stages[3].detail = (
+                f"{status} notification written to {config.monitoring_dir.name}/{FALLBACK_FILE} only: no channel is "
+                "set up ([notify] channels: e-mail, Slack, Teams, webhooks)"
+            )
         published = stages[0].outputs.get("published")
         if published:
             stages[3].detail += f"; report published to {published[0].rsplit('/', 1)[0]}/"
