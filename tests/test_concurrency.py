@@ -185,3 +185,34 @@ def test_an_alert_of_a_configuration_whose_monitoring_folder_is_outside_the_work
     done = run("a")
     assert done.stdout.startswith("OK") and "left in place" in done.stderr, done.stdout + done.stderr
     assert (root / "trigger.txt").read_text() == alert
+
+
+def test_configurations_sharing_a_trigger_take_turns_with_it(tmp_path):
+    """Each monitoring folder has its own workspace lock, but two configurations with folders of
+    their own share the default trigger.txt: their runs were not serialised, so one could remove
+    or replace the trigger while the other wrote it. A run also holds a lock beside a trigger
+    outside its monitoring folder: while another run holds it, this one waits (or, --no-wait,
+    stops before reading anything)."""
+    from churnops.pipeline.lock import workspace_lock
+
+    three_batches(tmp_path, 5)
+    for name, batch in (("a", "drifted.csv"), ("b", "calm.csv")):
+        (tmp_path / f"{name}.toml").write_text(
+            f'[paths]\nreference = "ref.csv"\nproduction = "{batch}"\nmonitoring_dir = "monitoring_{name}"\n'
+        )
+    with workspace_lock(tmp_path / ".trigger.txt.lock", purpose="another configuration's run"):
+        done = subprocess.run(
+            [*CHURNOPS, "monitor", "-c", "b.toml", "--no-wait"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert ".trigger.txt.lock (pid " in done.stderr and "another configuration's run" in done.stderr, done.stderr
+        assert not (tmp_path / "monitoring_b" / "monitoring_metrics.json").exists()
+    done = subprocess.run([*CHURNOPS, "monitor", "-c", "a.toml"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("ALERT"), done.stdout + done.stderr
+    assert (tmp_path / "trigger.txt").exists()
+    # a trigger inside the monitoring folder needs no lock of its own
+    (tmp_path / "c.toml").write_text(
+        '[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "m_c"\ntrigger = "m_c/trigger.txt"\n'
+    )
+    assert subprocess.run([*CHURNOPS, "monitor", "-c", "c.toml"], cwd=tmp_path, capture_output=True).returncode == 0
+    assert not (tmp_path / "m_c" / ".trigger.txt.lock").exists()

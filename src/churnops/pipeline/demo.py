@@ -75,7 +75,7 @@ def prepare_demo(config: Config) -> DemoWorkspace:
         seed=config.scenario.seed,
         dialect=config.dialect,
     )
-    wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.churnops/", f"/{DEMO_MARKER}"]
+    wanted = ["/data/churn.csv", "/monitoring/", "/trigger.txt", "/.trigger.txt.lock", "/.churnops/", f"/{DEMO_MARKER}"]
     wanted += model_store_patterns(config, root)
     missing = [pattern for pattern in wanted if ensure_ignored(root, pattern)]
     if missing:

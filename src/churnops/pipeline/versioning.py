@@ -292,10 +292,28 @@ def list_batch_versions(config: Config, batch: Path | None = None) -> list[dvc.B
 def restore_batch(config: Config, revision: str, output: Path | None = None, force: bool = False) -> tuple[Path, str]:
     """The batch as of ``revision``, written over the production batch (which DVC keeps), or to
     ``output``: never over a file already there unless ``force`` (only a link or an empty file)."""
+    batch = config.resolve(config.paths.production)
     if output is not None:
-        from churnops.data.files import refuse_foreign
-
         config.check_paths(outputs={"--output": output})
-        if not force:
-            refuse_foreign(output, "--output", lambda head, tail: False, "a file of churnops's")
-    return dvc.restore_version(config.root, config.resolve(config.paths.production), revision, output)
+        if not force and _foreign(
+            output, lambda: {v.facts.get("sha256") for v in dvc.list_versions(config.root, batch)}
+        ):
+            raise OutputWriteError(
+                f"--output {output}: a file is there that is no version of the batch: choose another path, or add "
+                "--force to replace it"
+            )
+    return dvc.restore_version(config.root, batch, revision, output)
+
+
+def _foreign(path: Path, versions: Any) -> bool:
+    """Whether a regular, non-empty file at ``path`` holds bytes that are none of ``versions()``
+    (the sha256 of every version of the batch): restoring over it would lose them."""
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return not stat.S_ISLNK(info.st_mode)  # a link is replaced, never followed; a folder is refused
+    return info.st_size > 0 and sha256_file(path) not in versions()

@@ -38,7 +38,15 @@ def workspace(
     """Hold the workspace for the block, with any interrupted output commit settled first."""
     lock = config.lock_path
     outermost = not held(lock)
-    with workspace_lock(lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose):
+    trigger_lock = config.trigger_lock_path
+    with (
+        workspace_lock(lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose),
+        (
+            workspace_lock(trigger_lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose)
+            if trigger_lock is not None
+            else contextlib.nullcontext()
+        ),
+    ):
         if not outermost:
             yield  # this process already settled the workspace when it first took the lock
             return
