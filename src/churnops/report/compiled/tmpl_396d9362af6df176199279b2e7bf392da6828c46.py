@@ -16,6 +16,7 @@ def root(context, missing=missing):
     l_0_observed = resolve('observed')
     l_0_segment_matrix = resolve('segment_matrix')
     l_0_trend_charts = resolve('trend_charts')
+    l_0_kinds = resolve('kinds')
     l_0_columns = resolve('columns')
     l_0_mv = resolve('mv')
     l_0_dc = resolve('dc')
@@ -32,7 +33,6 @@ def root(context, missing=missing):
     l_0_warnings = resolve('warnings')
     l_0_quality_share = resolve('quality_share')
     l_0_share = resolve('share')
-    l_0_kinds = resolve('kinds')
     l_0_svg = l_0_fluid_svg = l_0_drift = l_0_quality = l_0_target = l_0_verdict = l_0_status = l_0_model = missing
     try:
         t_1 = environment.filters['abs']
@@ -360,7 +360,7 @@ def root(context, missing=missing):
     yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
     yield '</span><span class="kpi-note">current, against '
     yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
-    yield ' reference rows</span></li>\n    </ul>\n    <nav class="toc" aria-label="Sections">\n      <a href="#drift">Drift table</a>'
+    yield ' reference rows</span></li>\n    </ul>\n    <nav class="toc" aria-label="Sections">\n      <a href="#next">What next</a><a href="#drift">Drift table</a>'
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
         pass
         yield '<a href="#segments">Segments</a>'
@@ -378,7 +378,76 @@ def root(context, missing=missing):
     if (undefined(name='trend_charts') if l_0_trend_charts is missing else l_0_trend_charts):
         pass
         yield '<a href="#trends">Trends</a>'
-    yield '<a href="#next">What next</a><a href="#facts">Run facts</a>\n    </nav>\n  </div>\n</header>\n\n<main class="wrap">\n<section id="drift">\n  <h2>Drift by column</h2>\n'
+    yield '<a href="#facts">Run facts</a>\n    </nav>\n  </div>\n</header>\n\n<main class="wrap">\n<section id="next">\n  <h2>What next</h2>\n  <ul class="next">\n'
+    if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'next_steps'):
+        pass
+        for l_1_step in environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'next_steps'):
+            _loop_vars = {}
+            pass
+            yield '<li>'
+            yield escape(environment.finalize(l_1_step))
+            yield '</li>'
+        l_1_step = missing
+    elif ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')):
+        pass
+        l_0_kinds = t_7(context.eval_ctx, t_8(context, environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'), attribute='kind'))
+        context.vars['kinds'] = l_0_kinds
+        context.exported_vars.add('kinds')
+        if ('model decay' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield "<li>The model's ROC-AUC fell more than allowed: retrain it (<code>churnops retrain</code>, which promotes the challenger only if it does better on the newest labelled rows) and look at the drifted inputs by importance in the Model section.</li>"
+        if ('model unchecked' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield '<li>The champion model could not be checked ('
+            yield escape(environment.finalize((environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'error') if (undefined(name='model') if l_0_model is missing else l_0_model) else '')))
+            yield '): train it again with <code>churnops train</code>, or repair the model registry.</li>'
+        if ('target' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield '<li>The share of '
+            yield escape(environment.finalize((environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'column') if (undefined(name='target') if l_0_target is missing else l_0_target) else 'the target')))
+            yield " changed: confirm the change with the business; if it lasts, the model's calibration is off - retrain.</li>"
+        if ('data' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield '<li>Review the drifted columns below; the largest shifts are first.</li>'
+        if ('columns' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield '<li>Look at the drifted '
+            yield escape(environment.finalize(('column' if (t_6(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0)) == 1) else 'columns')))
+            yield ' below ('
+            l_1_loop = missing
+            for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0), undefined):
+                _loop_vars = {}
+                pass
+                yield escape(environment.finalize(t_2(l_1_name)))
+                yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 67 in 'report.html.j2' evaluated to false and no else section was defined."))))
+            l_1_loop = l_1_name = missing
+            yield '): too few columns drifted for the dataset alarm, which needs a share of them above '
+            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+            yield ' (<code>thresholds.dataset_drift</code>); set it to 0 to be alerted by any drifted column.</li>'
+        if ('prediction' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield "<li>The model's predictions moved: check the Model section before acting on its scores.</li>"
+        if ('quality' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
+            pass
+            yield '<li>Fix the data quality problems listed below before trusting the drift results.</li>'
+        if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'trigger_written'):
+            pass
+            yield '<li>Run <code>churnops pipeline</code> to version this batch with DVC and notify the team.</li>'
+    else:
+        pass
+        yield '    <li>Nothing to do: keep monitoring. The next scheduled run compares the next batch.</li>\n'
+    yield '  </ul>\n  <p>Reproduce this run: <code>'
+    yield escape(environment.finalize(t_2(environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'reproduce_command'))))
+    yield '</code></p>\n  <p>Batch version: '
+    if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'dvc_version'):
+        pass
+        yield '<code>'
+        yield escape(environment.finalize(t_2(environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'dvc_version'))))
+        yield '</code>'
+    else:
+        pass
+        yield 'not versioned with DVC yet'
+    yield '.</p>\n</section>\n\n<section id="drift">\n  <h2>Drift by column</h2>\n'
     if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
         pass
         yield '  <p class="hint">Calibrated verdict, drifted columns first, then by adjusted p-value. Test: ks (Kolmogorov-Smirnov, numbers) or chi2 (chi-squared homogeneity, categories and numbers with few values). Effect: distance in reference standard deviations (numbers) or share of rows that changed category (categories). p (adjusted): Benjamini-Hochberg across the columns. Evidently\'s rule: what the column\'s own test and threshold say. Sparklines: reference <span class="swatch swatch-ref">filled blue</span>, current <span class="swatch swatch-cur">orange outline</span>.</p>\n'
@@ -1066,76 +1135,7 @@ def root(context, missing=missing):
             yield '</div>'
         l_1_chart = missing
         yield '</div>\n</section>\n'
-    yield '\n<section id="next">\n  <h2>What next</h2>\n  <ul class="next">\n'
-    if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'next_steps'):
-        pass
-        for l_1_step in environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'next_steps'):
-            _loop_vars = {}
-            pass
-            yield '<li>'
-            yield escape(environment.finalize(l_1_step))
-            yield '</li>'
-        l_1_step = missing
-    elif ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')):
-        pass
-        l_0_kinds = t_7(context.eval_ctx, t_8(context, environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'), attribute='kind'))
-        context.vars['kinds'] = l_0_kinds
-        context.exported_vars.add('kinds')
-        if ('model decay' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield "<li>The model's ROC-AUC fell more than allowed: retrain it (<code>churnops retrain</code>, which promotes the challenger only if it does better on the newest labelled rows) and look at the drifted inputs by importance in the Model section.</li>"
-        if ('model unchecked' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield '<li>The champion model could not be checked ('
-            yield escape(environment.finalize((environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'error') if (undefined(name='model') if l_0_model is missing else l_0_model) else '')))
-            yield '): train it again with <code>churnops train</code>, or repair the model registry.</li>'
-        if ('target' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield '<li>The share of '
-            yield escape(environment.finalize((environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'column') if (undefined(name='target') if l_0_target is missing else l_0_target) else 'the target')))
-            yield " changed: confirm the change with the business; if it lasts, the model's calibration is off - retrain.</li>"
-        if ('data' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield '<li>Review the drifted columns below; the largest shifts are first.</li>'
-        if ('columns' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield '<li>Look at the drifted '
-            yield escape(environment.finalize(('column' if (t_6(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0)) == 1) else 'columns')))
-            yield ' below ('
-            l_1_loop = missing
-            for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0), undefined):
-                _loop_vars = {}
-                pass
-                yield escape(environment.finalize(t_2(l_1_name)))
-                yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 295 in 'report.html.j2' evaluated to false and no else section was defined."))))
-            l_1_loop = l_1_name = missing
-            yield '): too few columns drifted for the dataset alarm, which needs a share of them above '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
-            yield ' (<code>thresholds.dataset_drift</code>); set it to 0 to be alerted by any drifted column.</li>'
-        if ('prediction' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield "<li>The model's predictions moved: check the Model section before acting on its scores.</li>"
-        if ('quality' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
-            pass
-            yield '<li>Fix the data quality problems listed below before trusting the drift results.</li>'
-        if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'trigger_written'):
-            pass
-            yield '<li>Run <code>churnops pipeline</code> to version this batch with DVC and notify the team.</li>'
-    else:
-        pass
-        yield '    <li>Nothing to do: keep monitoring. The next scheduled run compares the next batch.</li>\n'
-    yield '  </ul>\n  <p>Reproduce this run: <code>'
-    yield escape(environment.finalize(t_2(environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'reproduce_command'))))
-    yield '</code></p>\n  <p>Batch version: '
-    if environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'dvc_version'):
-        pass
-        yield '<code>'
-        yield escape(environment.finalize(t_2(environment.getattr((undefined(name='context') if l_0_context is missing else l_0_context), 'dvc_version'))))
-        yield '</code>'
-    else:
-        pass
-        yield 'not versioned with DVC yet'
-    yield '.</p>\n</section>\n\n<section id="facts">\n  <h2>Run facts</h2>\n  <div class="table-scroll"><table class="compact facts stack">\n    <tbody>\n    <tr><th scope="row">Reference</th><td class="path">'
+    yield '\n\n<section id="facts">\n  <h2>Run facts</h2>\n  <div class="table-scroll"><table class="compact facts stack">\n    <tbody>\n    <tr><th scope="row">Reference</th><td class="path">'
     yield escape(environment.finalize(t_2((environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'path') or 'in memory'))))
     yield '</td><td>'
     yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
@@ -1196,4 +1196,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=140&2=149&3=152&4=155&5=158&6=161&7=164&13=168&14=170&18=174&20=176&21=180&22=182&24=207&26=210&30=225&31=236&32=272&35=287&36=297&37=307&38=310&40=325&41=328&42=330&43=332&44=335&45=339&47=360&50=364&58=382&65=389&71=396&72=400&73=403&74=405&75=409&76=416&77=418&78=420&79=422&80=424&81=426&87=430&88=433&89=437&92=448&94=452&95=454&98=458&99=464&100=467&102=471&103=474&105=478&106=507&111=524&112=526&115=530&116=538&119=541&121=549&122=553&130=577&131=580&132=584&137=595&138=597&141=601&142=630&143=635&148=638&159=652&161=655&163=658&165=660&166=674&167=679&171=691&173=705&174=707&175=711&179=722&181=725&182=731&185=733&187=736&188=742&189=746&193=771&194=774&198=795&199=797&200=801&201=814&203=818&210=834&211=839&212=843&213=846&214=854&216=889&217=894&218=897&222=922&223=926&225=936&228=940&232=943&233=947&237=962&242=973&243=977&247=987&259=998&260=1019&261=1021&265=1025&266=1029&276=1052&279=1055&280=1061&287=1070&288=1072&289=1079&290=1081&291=1084&292=1087&293=1092&294=1097&295=1100&296=1115&297=1118&298=1121&303=1128&304=1130&311=1139&312=1157&313=1167&314=1173&315=1189&316=1191&321=1195'
+debug_info = '1=140&2=149&3=152&4=155&5=158&6=161&7=164&13=168&14=170&18=174&20=176&21=180&22=182&24=207&26=210&30=225&31=236&32=272&35=287&36=297&37=307&38=310&40=325&41=328&42=330&43=332&44=335&45=339&47=360&50=364&59=382&60=384&61=391&62=393&63=396&64=399&65=404&66=409&67=412&68=427&69=430&70=433&75=440&76=442&81=451&88=458&94=465&95=469&96=472&97=474&98=478&99=485&100=487&101=489&102=491&103=493&104=495&110=499&111=502&112=506&115=517&117=521&118=523&121=527&122=533&123=536&125=540&126=543&128=547&129=576&134=593&135=595&138=599&139=607&142=610&144=618&145=622&153=646&154=649&155=653&160=664&161=666&164=670&165=699&166=704&171=707&182=721&184=724&186=727&188=729&189=743&190=748&194=760&196=774&197=776&198=780&202=791&204=794&205=800&208=802&210=805&211=811&212=815&216=840&217=843&221=864&222=866&223=870&224=883&226=887&233=903&234=908&235=912&236=915&237=923&239=958&240=963&241=966&245=991&246=995&248=1005&251=1009&255=1012&256=1016&260=1031&265=1042&266=1046&270=1056&282=1067&283=1088&284=1090&288=1094&289=1098&299=1121&302=1124&303=1130&312=1139&313=1157&314=1167&315=1173&316=1189&317=1191&322=1195'
