@@ -673,3 +673,16 @@ def test_a_committed_dvc_config_cannot_make_the_pipeline_run_a_program(workspace
     with pytest.raises(IntegrationError, match=r"\.dvc/config \(at HEAD~1\): remote \"local_storage\" sets configpath"):
         restore_version(workspace, batch, "HEAD~1", tmp_path / "restored.csv")
     assert not marker.exists() and not (tmp_path / "restored.csv").exists()
+    # a sub-repository's configuration, which DVC opens to read a path inside it
+    sub = workspace / "data" / "production" / ".dvc"
+    sub.mkdir()
+    (sub / "config").write_text(benign + "    configpath = /proc/self/cwd/aws_config\n")
+    subprocess.run(["git", "add", "-f", ".dvc/config", "data/production/.dvc/config"], cwd=workspace, check=True)
+    subprocess.run(["git", "commit", "-qm", "a sub-repository"], cwd=workspace, check=True)
+    (sub / "config").unlink()  # gone from the working tree, still in the revision restored
+    with pytest.raises(IntegrationError, match=r"data/production/\.dvc/config \(at HEAD\): remote .* sets configpath"):
+        restore_version(workspace, batch, "HEAD", tmp_path / "restored.csv")
+    subprocess.run(["git", "checkout", "-q", "--", "data/production/.dvc/config"], cwd=workspace, check=True)
+    run = _churnops(workspace, "pipeline", env=no_keys)
+    assert "data/production/.dvc/config: remote" in run.stdout + run.stderr, run.stdout + run.stderr
+    assert not marker.exists()

@@ -112,16 +112,34 @@ def check_config(texts: dict[str, str | None]) -> None:
                     )
 
 
+def _is_config(name: str) -> bool:
+    """Whether a repository path is a DVC configuration file: the project's or a sub-repository's
+    (``data/.dvc/config``), which DVC opens when it reads a path inside it."""
+    return name.rsplit("/", 2)[-2:] in ([".dvc", "config"], [".dvc", "config.local"])
+
+
 def _working_config(root: Path) -> dict[str, str | None]:
-    """The repository's DVC configuration files as they are on disk (None where absent)."""
+    """The repository's DVC configuration files as they are on disk (None where absent): the
+    project's own, and every sub-repository's that git tracks."""
+    tracked = run_git(root, "ls-files", "-z", "--", "*.dvc/config", "*.dvc/config.local", check=False).stdout
+    names = dict.fromkeys([*CONFIG_FILES, *(n for n in tracked.split("\0") if n and _is_config(n))])
     texts: dict[str, str | None] = {}
-    for name in CONFIG_FILES:
+    for name in names:
         path = root / name
         try:
             texts[name] = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
         except OSError as exc:
             raise IntegrationError(f"{name}: cannot read it: {exc.strerror}") from None
     return texts
+
+
+def _config_at(root: Path, commit: str, revision: str) -> dict[str, str | None]:
+    """Every DVC configuration file of ``commit`` (the project's and its sub-repositories'), named
+    with the ``revision`` the user gave."""
+    listed = run_git(root, "ls-tree", "-r", "-z", "--name-only", commit, check=False).stdout
+    names = list(dict.fromkeys([*CONFIG_FILES, *(n for n in listed.split("\0") if n and _is_config(n))]))
+    texts = read_blobs(root, [f"{commit}:{name}" for name in names])
+    return {f"{name} (at {revision})": text for name, text in zip(names, texts, strict=True)}
 
 
 def _open_repo(root: Path) -> Any:
@@ -587,9 +605,9 @@ def restore_version(project: Path, batch: Path, revision: str, output: Path | No
     if resolved.returncode != 0:
         raise IntegrationError(f"unknown revision '{revision}' (see 'churnops versions list')")
     relative = batch.resolve().relative_to(root)
-    # DVC reads the configuration of that revision: it is checked as the working tree's is
-    at_revision = read_blobs(root, [f"{resolved.stdout.strip()}:{name}" for name in CONFIG_FILES])
-    check_config({f"{name} (at {revision})": text for name, text in zip(CONFIG_FILES, at_revision, strict=True)})
+    # DVC reads the configuration of that revision, its sub-repositories' too: checked as the
+    # working tree's are
+    check_config(_config_at(root, resolved.stdout.strip(), revision))
     check_config(_working_config(root))
     import dvc.api
 
