@@ -210,9 +210,14 @@ def test_configurations_sharing_a_trigger_take_turns_with_it(tmp_path):
     done = subprocess.run([*CHURNOPS, "monitor", "-c", "a.toml"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("ALERT"), done.stdout + done.stderr
     assert (tmp_path / "trigger.txt").exists()
-    # a trigger inside the monitoring folder needs no lock of its own
-    (tmp_path / "c.toml").write_text(
-        '[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "m_c"\ntrigger = "m_c/trigger.txt"\n'
-    )
-    assert subprocess.run([*CHURNOPS, "monitor", "-c", "c.toml"], cwd=tmp_path, capture_output=True).returncode == 0
-    assert not (tmp_path / "m_c" / ".trigger.txt.lock").exists()
+    # a trigger inside one configuration's monitoring folder, shared by another's: the same lock
+    for name, folder in (("c", "m_c"), ("d", "m_d")):
+        (tmp_path / f"{name}.toml").write_text(
+            f'[paths]\nreference = "ref.csv"\nproduction = "calm.csv"\nmonitoring_dir = "{folder}"\n'
+            'trigger = "m_c/trigger.txt"\n'
+        )
+    with workspace_lock(tmp_path / "m_c" / ".workspace.lock"), workspace_lock(tmp_path / "m_c" / ".trigger.txt.lock"):
+        done = subprocess.run(
+            [*CHURNOPS, "monitor", "-c", "d.toml", "--no-wait"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2 and "m_c/.trigger.txt.lock" in done.stderr, done.stdout + done.stderr

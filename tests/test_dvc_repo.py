@@ -136,6 +136,12 @@ def test_seed_workflow_versions_the_batch_through_its_dvc_yaml_stage(clone, cli)
 
     # restore from the remote alone: the local cache is gone
     shutil.rmtree(clone / ".dvc" / "cache")
+    delivered = (clone / BATCH).read_bytes()
+    (clone / BATCH).write_bytes(delivered + b"\n")  # a batch delivered since, never versioned
+    result = cli("versions", "restore", commit_a[:10])
+    assert result.exit_code != 0 and "is no version of the batch (nor one churnops generated)" in result.output
+    assert (clone / BATCH).read_bytes() == delivered + b"\n"
+    (clone / BATCH).write_bytes(delivered)  # a version: replaced
     result = cli("versions", "restore", commit_a[:10])
     assert result.exit_code == 0, result.output
     assert sha(clone / BATCH) == batch_a

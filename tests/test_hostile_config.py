@@ -269,10 +269,15 @@ def test_an_export_or_a_batch_never_replaces_a_file_churnops_did_not_write(ws, t
     (ws / "data" / "production" / "bank_churn_prod.csv.dvc").write_text("outs:\n- md5: 0123\n")
     (ws / ".gitignore").write_text("/data/\n")
     kept = _digests(notes, table, ws / "data" / "production" / "bank_churn_prod.csv.dvc", ws / ".gitignore")
-    for record in ("data/production/bank_churn_prod.csv.dvc", ".gitignore", "dvc.lock"):
+    for record in ("data/production/bank_churn_prod.csv.dvc", ".gitignore", "dvc.lock", "DVC.LOCK", "sub/.git"):
         for force in ([], ["--force"]):
             done = churnops(ws, "history", "--format", "csv", "-o", record, *force)
             assert_one_line(done, f"names a file git, DVC or your configuration keep ({Path(record).name})")
+    (ws / ".dvc").mkdir()
+    (ws / "dd").symlink_to(".dvc")  # a folder reached through a link is the folder it leads to
+    done = churnops(ws, "history", "--format", "csv", "-o", "dd/config.local", "--force")
+    assert_one_line(done, "is inside a .dvc folder, which churnops never writes to")
+    assert not (ws / ".dvc" / "config.local").exists()
     done = churnops(ws, "history", "--format", "csv", "-o", str(notes))
     assert_one_line(done, f"--output {notes}: a file is there that does not read like a history export", "--force")
     done = churnops(ws, "generate", "--rows", "2000:4000", "-o", "data/mine.csv")

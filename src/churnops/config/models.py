@@ -1106,15 +1106,11 @@ class Config(_Section):
         return self.monitoring_dir / LOCK_FILE
 
     @property
-    def trigger_lock_path(self) -> Path | None:
-        """The lock beside a trigger outside the monitoring folder (``trigger.txt`` at the project's
-        root, as by default), held after :attr:`lock_path`: two configurations with monitoring
-        folders of their own but one trigger take turns with it, as runs of one folder do."""
+    def trigger_lock_path(self) -> Path:
+        """The lock beside the trigger (``.trigger.txt.lock``), held after :attr:`lock_path`: two
+        configurations with monitoring folders of their own but one trigger - wherever it is, the
+        other's monitoring folder included - take turns with it, as runs of one folder do."""
         trigger = self.resolve(self.paths.trigger)
-        if self.monitoring_dir.resolve() in trigger.parent.resolve().parents or (
-            trigger.parent.resolve() == self.monitoring_dir.resolve()
-        ):
-            return None
         return trigger.with_name(f".{trigger.name}.lock")
 
     def run_outputs(self) -> dict[str, Path]:
@@ -1138,7 +1134,7 @@ class Config(_Section):
             "pipeline summary": folder / SUMMARY_FILE,
             "notification file": folder / FALLBACK_NOTIFICATION_FILE,
             "workspace lock": folder / LOCK_FILE,
-            **({"trigger lock": self.trigger_lock_path} if self.trigger_lock_path is not None else {}),
+            "trigger lock": self.trigger_lock_path,
             "outputs journal": folder / OUTPUTS_JOURNAL,
         }
         if self.history.enabled and self.history.url is None:

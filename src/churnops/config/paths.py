@@ -69,10 +69,12 @@ def check_distinct(outputs: Mapping[str, Path], inputs: Mapping[str, Path] | Non
             seen.setdefault(key, name)
     for name, path in outputs.items():
         parts = Path(os.path.abspath(path)).parts
-        guarded = next((part for part in parts[:-1] if part in GUARDED_FOLDERS), None)
+        # the folders as written and where their links lead (dd -> .dvc: dd/config.local is in .dvc)
+        folders = [*parts[:-1], *Path(os.path.realpath(os.path.dirname(os.path.abspath(path)))).parts]
+        guarded = next((part for part in folders if part.lower() in GUARDED_FOLDERS), None)
         if guarded is not None:
             raise ConfigError(f"{name} ({path}) is inside a {guarded} folder, which churnops never writes to")
-        if parts and (parts[-1] in KEPT_FILES or parts[-1].endswith(".dvc")):
+        if parts and (parts[-1].lower() in KEPT_FILES or parts[-1].lower().endswith(".dvc")):  # (any case: macOS)
             raise ConfigError(
                 f"{name} ({path}) names a file git, DVC or your configuration keep ({parts[-1]}), which churnops "
                 "never writes as an output: choose another path"
@@ -102,6 +104,7 @@ KEPT_FILES = frozenset(
         ".gitattributes",
         ".gitmodules",
         "churnops.toml",
+        ".git",
     }
 )
 """Files of the project's own that no output may be (a batch's ``.dvc`` record too): an export

@@ -290,18 +290,24 @@ def list_batch_versions(config: Config, batch: Path | None = None) -> list[dvc.B
 
 
 def restore_batch(config: Config, revision: str, output: Path | None = None, force: bool = False) -> tuple[Path, str]:
-    """The batch as of ``revision``, written over the production batch (which DVC keeps), or to
-    ``output``: never over a file already there unless ``force`` (only a link or an empty file)."""
+    """The batch as of ``revision``, written over the production batch, or to ``output``: never
+    over a file that is none of the batch's versions (nor, at the batch's path, one churnops
+    generated) unless ``force`` - a batch delivered since and never versioned would be lost."""
     batch = config.resolve(config.paths.production)
     if output is not None:
         config.check_paths(outputs={"--output": output})
-        if not force and _foreign(
-            output, lambda: {v.facts.get("sha256") for v in dvc.list_versions(config.root, batch)}
-        ):
-            raise OutputWriteError(
-                f"--output {output}: a file is there that is no version of the batch: choose another path, or add "
-                "--force to replace it"
-            )
+    target = output if output is not None else batch
+
+    def kept() -> set[Any]:
+        return {v.facts.get("sha256") for v in dvc.list_versions(config.root, batch)}
+
+    if not force and _foreign(target, kept) and (output is not None or not _generated(batch, sha256_file(batch))):
+        flag = "--output" if output is not None else "paths.production"
+        raise OutputWriteError(
+            f"{flag} {target}: a file is there that is no version of the batch"
+            + ("" if output is not None else " (nor one churnops generated): version it first (churnops version)")
+            + ", choose another path (-o), or add --force to replace it"
+        )
     return dvc.restore_version(config.root, batch, revision, output)
 
 

@@ -41,11 +41,7 @@ def workspace(
     trigger_lock = config.trigger_lock_path
     with (
         workspace_lock(lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose),
-        (
-            workspace_lock(trigger_lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose)
-            if trigger_lock is not None
-            else contextlib.nullcontext()
-        ),
+        workspace_lock(trigger_lock, wait, config.pipeline.lock_timeout_s, waiting, shared=shared, purpose=purpose),
     ):
         if not outermost:
             yield  # this process already settled the workspace when it first took the lock
