@@ -118,8 +118,10 @@ def init(
 
         _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
         commas_read = decimal_comma_columns(sample, dialect) if sample is not None else []
-        if commas_read:
+        if commas_read and not _point_decimals(sample):  # (both marks in one file: said below, not chosen)
             dialect = CsvDialect(separator=dialect.separator, decimal=",", encoding=dialect.encoding)
+        else:
+            commas_read = []
     text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
     staged = output.with_name(f".{output.name}.check")
     try:
@@ -158,6 +160,9 @@ def init(
                 advice = (
                     "export the file with ';' between fields, then run init again with --separator ';' --decimal ','"
                 )
+            elif pointed := _point_decimals(sample):
+                names = ", ".join(one_line_short(n, 40) for n in pointed[:3])
+                advice = f"beside numbers written with decimal points ({names}): export the file with one decimal mark"
             else:
                 advice = "run init again with --decimal ','"
             from churnops.pipeline.inference import AS_TEXT
@@ -171,6 +176,16 @@ def init(
     if output != Path("churnops.toml"):  # found in the current folder only by that name
         command += f" -c {shlex.quote(str(output))}"
     say(f"next: check {output}, then run '{command}{'' if current else ' --current YOUR_BATCH.csv'}'")
+
+
+def _point_decimals(sample: Any) -> list[str]:
+    """The columns of a sample read with a decimal point that hold numbers with decimals
+    (``57.153``): a file whose other columns have decimal commas cannot be read with one mark."""
+    return [
+        name
+        for name, dtype in sample.schema.items()
+        if dtype.is_float() and bool((sample[name].drop_nans().drop_nulls() % 1 != 0).any())
+    ]
 
 
 def _header_separator(path: Path) -> str:
