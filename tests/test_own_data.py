@@ -2761,3 +2761,16 @@ def test_a_category_written_in_another_case_is_named_as_the_reference_s(tmp_path
     assert "'PREPAID' is the reference's 'Prepaid' written otherwise" in done.stdout, done.stdout
     checks = metrics(tmp_path)["data_quality"]["checks"]
     assert any(c["check"] == "new_category" and "written otherwise" in c["message"] for c in checks), checks
+
+
+def test_init_does_not_choose_decimal_commas_for_a_file_of_decimal_points(tmp_path):
+    """A ';' file of amounts written with points ('57.153') and version codes such as '1,25': init
+    chose decimal = ',' from the codes, and every amount then read x1000, without a word."""
+    rng = np.random.default_rng(89)
+    rows = [f"{i};{rng.uniform(10, 60):.3f};{rng.choice(['1,25', '2,10', '1,5', '3,0'])};{i % 2}" for i in range(600)]
+    (tmp_path / "ref.csv").write_text("id;amount;version;churned\n" + "\n".join(rows) + "\n")
+    done = churnops(tmp_path, "init", "-r", "ref.csv")
+    assert done.returncode == 0, done.stderr
+    assert "beside numbers written with decimal points (amount): export the file with one decimal mark" in done.stdout
+    text = (tmp_path / "churnops.toml").read_text()
+    assert 'decimal = "."' in text and "#   amount: numerical" in text, text

@@ -87,9 +87,11 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
         # a column drifted, too few for the dataset's alarm (the original project's rule: more than
         # 10% of the columns): said as a warning, never an alert - a column that moved a lot sat
         # under "OK" with "Nothing to do"
-        changed, _ = drifted_apart(result)
+        changed, gone = drifted_apart(result)
         if changed:
             names = ", ".join(_shown(name) for name in changed[:5]) + (", ..." if len(changed) > 5 else "")
+            if gone:
+                names += "; no usable value in the batch: " + ", ".join(_shown(name) for name in gone[:5])
             found.append(
                 (
                     "data",
