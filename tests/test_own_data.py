@@ -2774,3 +2774,22 @@ def test_init_does_not_choose_decimal_commas_for_a_file_of_decimal_points(tmp_pa
     assert "beside numbers written with decimal points (amount): export the file with one decimal mark" in done.stdout
     text = (tmp_path / "churnops.toml").read_text()
     assert 'decimal = "."' in text and "#   amount: numerical" in text, text
+
+
+def test_a_column_read_a_thousand_times_larger_is_said_so(tmp_path):
+    """A batch of three-decimal amounts written with decimal commas, every one at least 1 ('6,486'):
+    nothing tells them from thousands, so they read x1000 - an ALERT whose only hint was '3,000
+    values outside the reference range'. A column about a thousand times the reference's (or a
+    thousandth) is named in the quality checks as a decimal mark read as thousands."""
+    rng = np.random.default_rng(97)
+    values = rng.uniform(1, 12, 6_000)
+    pl.DataFrame({"x": values[:3_000].round(3), "g": rng.choice(["a", "b"], 3_000)}).write_csv(tmp_path / "ref.csv")
+    written = [f"{v:.3f}".replace(".", ",") for v in values[3_000:]]
+    pl.DataFrame({"x": written, "g": rng.choice(["a", "b"], 3_000)}).write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv")
+    assert "x: values about 1,0" in done.stdout and "a decimal mark read as thousands?" in done.stdout, done.stdout
+    checks = [c["check"] for c in metrics(tmp_path)["data_quality"]["checks"] if c["column"] == "x"]
+    assert "scale" in checks and "out_of_reference_range" not in checks, checks
+    pl.DataFrame({"x": values[3_000:].round(3), "g": rng.choice(["a", "b"], 3_000)}).write_csv(tmp_path / "cur.csv")
+    churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv")  # the same numbers with points: no word
+    assert not [c for c in metrics(tmp_path)["data_quality"]["checks"] if c["check"] == "scale"]

@@ -22,7 +22,7 @@ from churnops.monitor.batch import BatchTally, ColumnTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.results import FEW_ROWS, DataQuality, DatasetInfo, QualityCheck
 from churnops.monitor.settings import MonitorSettings
-from churnops.monitor.summaries import label_text
+from churnops.monitor.summaries import label_text, sorted_quantiles
 from churnops.monitor.target import batch_labels
 
 EXAMPLES = 5
@@ -222,7 +222,11 @@ def _column_checks(
                 f"{tally.out_of_domain:,} {plural(tally.out_of_domain, 'value', 'values')} outside the allowed "
                 f"range [{low:g}, {high:g}]",
             )
-        if isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
+        column_type = tally.profile.plan.column_type
+        scale = _thousandfold(reference, sample, column_type) if isinstance(reference, NumericalSample) else ""
+        if scale:  # (its values are out of the reference's range: this says why)
+            add("scale", "warning", sample.count, scale)
+        elif isinstance(reference, NumericalSample) and reference.count and tally.out_of_range:
             n = tally.out_of_range
             bounds = [_as_text(v, tally.profile.plan.column_type) for v in (reference.low, reference.high)]
             add(
@@ -277,6 +281,37 @@ def _column_checks(
     if _distinct(reference) == 1:
         add("constant_in_reference", "warning", 0, "only one value in the reference")
     return checks
+
+
+THOUSANDFOLD = (300.0, 3000.0)
+"""A batch whose median is this many times the reference's (or that fraction of it) is read at
+another scale: a decimal mark read as a thousands separator (``6,486`` as 6486, ``10.669`` as
+10669), or another unit."""
+
+
+def _thousandfold(reference: NumericalSample, sample: NumericalSample, column_type: str) -> str:
+    """What a quality check says of a column whose values are about a thousand times the
+    reference's (or a thousandth): the drift found is likely a misread, not a change.
+
+    >>> import numpy as np
+    >>> ref = NumericalSample(np.array([4.2, 6.5, 9.1]), 3, 0, 0)
+    >>> _thousandfold(ref, NumericalSample(np.array([4200.0, 6486.0, 9100.0]), 3, 0, 0), "numerical")[:52]
+    "values about 998 times the reference's (median 6,486"
+    >>> _thousandfold(ref, NumericalSample(np.array([4.0, 7.0, 9.0]), 3, 0, 0), "numerical")
+    ''
+    """
+    if column_type != "numerical" or not reference.count or not sample.count:
+        return ""
+    before = sorted_quantiles(reference.values, reference.weights, [0.5])[0]
+    after = sorted_quantiles(sample.values, sample.weights, [0.5])[0]
+    if not before or not after or (before > 0) != (after > 0):
+        return ""
+    ratio = after / before
+    low, high = THOUSANDFOLD
+    if not (low <= ratio <= high or low <= 1 / ratio <= high):
+        return ""
+    times = f"about {ratio:,.0f} times" if ratio > 1 else f"about 1/{1 / ratio:,.0f} of"
+    return f"values {times} the reference's (median {after:,.4g}, {before:,.4g}): a decimal mark read as thousands?"
 
 
 def _written_otherwise(new: Sequence[object], known: Sequence[object]) -> str:
