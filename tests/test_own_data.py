@@ -2593,7 +2593,7 @@ def test_a_drifted_column_too_few_for_an_alarm_is_said_as_such(tmp_path):
     assert done.returncode == 0, done.stderr
     headline = done.stdout.splitlines()[0]
     assert headline == (
-        "WARNING: column drift: premium (1 of 11 columns: too few for the dataset alarm, score 0.091, threshold 0.1)"
+        "WARNING: column drift: premium (1 of 11 columns: too few for the dataset alarm: score 0.091, alarm above 0.1)"
     ), headline
     verdict = metrics(tmp_path)["verdict"]
     assert verdict["status"] == "warning" and not verdict["trigger"], verdict

@@ -97,7 +97,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                     "data",
                     "columns",
                     f"column drift: {names} ({len(drift.drifted_columns)} of {_columns(drift.n_columns)}: too few "
-                    f"for the dataset alarm, score {drift.score:.3f}, threshold {drift.threshold:g})",
+                    f"for the dataset alarm: score {drift.score:.3f}, alarm above {drift.threshold:g})",
                 )
             )
     for group in result.segments.detected if result.segments is not None else []:
