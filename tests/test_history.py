@@ -40,7 +40,7 @@ def test_ten_batches_of_rising_intensity_show_a_rising_trend(runs, cli):
     rates = [row["current_rate"] for row in rows]
     assert rates[-1] - rates[0] == pytest.approx(0.045, abs=0.003)
     html = (runs / "monitoring" / "monitoring_report.html").read_text()
-    trends = html[html.index('id="trends"') : html.index('id="next"')]
+    trends = html[html.index('id="trends"') : html.index('id="facts"')]
     assert "The last 10 runs recorded in the monitoring history" in trends
     assert "dataset drift score over the last 10 runs" in trends
     # the line of the drift score chart goes up: its y coordinates (SVG y grows downwards) fall
