@@ -2793,3 +2793,15 @@ def test_a_column_read_a_thousand_times_larger_is_said_so(tmp_path):
     pl.DataFrame({"x": values[3_000:].round(3), "g": rng.choice(["a", "b"], 3_000)}).write_csv(tmp_path / "cur.csv")
     churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv")  # the same numbers with points: no word
     assert not [c for c in metrics(tmp_path)["data_quality"]["checks"] if c["check"] == "scale"]
+
+
+def test_the_column_drift_warning_names_an_emptied_column_apart(tmp_path):
+    """Two of 21 columns drifted, too few for the alarm - one shifted, one emptied: the warning
+    said 'column drift: x0 (2 of 21 columns ...)', the emptied x1 counted but not named."""
+    rng = np.random.default_rng(101)
+    reference = pl.DataFrame({f"x{i}": rng.normal(0, 1, 3_000) for i in range(21)})
+    reference.write_csv(tmp_path / "ref.csv")
+    batch = pl.DataFrame({f"x{i}": rng.normal(1.0 if i == 0 else 0, 1, 1_500) for i in range(21)})
+    batch.with_columns(x1=pl.lit(None, dtype=pl.Float64)).write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv")
+    assert "  - column drift: x0; no usable value in the batch: x1 (2 of 21 columns" in done.stdout, done.stdout
