@@ -302,31 +302,42 @@ def read_file_at(folder: int, name: str) -> bytes | None:
     return read_own_file(name, folder=folder)
 
 
-def refuse_foreign(path: Path, flag: str, reads_like: Callable[[bytes, bytes], bool], what: str) -> None:
-    """Refuse to replace a file at ``path`` that this command did not write: only nothing there,
-    a link (replaced, never followed), an empty file, or a regular file whose first and last
-    64 kB ``reads_like`` says are ``what`` this command writes may be replaced - never a note,
-    a record or a table of someone's that a mistyped ``-o`` names. ``--force`` is the way out."""
+def head_and_tail(path: Path, size: int = 1 << 16) -> tuple[bytes, bytes]:
+    """The first and last ``size`` bytes of the regular file ``path``, opened without following a
+    link (nothing when it cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return b"", b""
+    with os.fdopen(fd, "rb") as handle:
+        head = handle.read(size)
+        handle.seek(max(0, os.fstat(fd).st_size - size))
+        return head, handle.read(size)
+
+
+def refuse_unowned(path: Path, owned: Callable[[Path], bool], refusal: str) -> None:
+    """Raise :class:`OutputWriteError` (``refusal``) when writing at ``path`` could lose someone's
+    data: only nothing there, a link (replaced, never followed), a folder (which the writer
+    refuses, naming it), an empty file, or a regular file ``owned(path)`` says the command may
+    replace (its own output, a batch it generated...) are left to the writer."""
     try:
         info = os.lstat(path)
     except OSError:
         return
-    if stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size == 0):
+    if stat.S_ISLNK(info.st_mode) or stat.S_ISDIR(info.st_mode):
         return
-    head = tail = b""
-    if stat.S_ISREG(info.st_mode):
-        try:
-            fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            with os.fdopen(fd, "rb") as handle:
-                head = handle.read(1 << 16)
-                handle.seek(max(0, info.st_size - (1 << 16)))
-                tail = handle.read(1 << 16)
-        if reads_like(head, tail):
-            return
-    raise OutputWriteError(
+    if stat.S_ISREG(info.st_mode) and (info.st_size == 0 or owned(path)):
+        return
+    raise OutputWriteError(refusal)
+
+
+def refuse_foreign(path: Path, flag: str, reads_like: Callable[[bytes, bytes], bool], what: str) -> None:
+    """:func:`refuse_unowned` of a file whose first and last 64 kB ``reads_like`` says are
+    ``what`` this command writes - never a note, a record or a table of someone's that a
+    mistyped ``-o`` names. ``--force`` is the way out."""
+    refuse_unowned(
+        path,
+        lambda own: reads_like(*head_and_tail(own)),
         f"{flag} {path}: a file is there that does not read like {what}, which churnops writes there: "
-        "choose another path, or add --force to replace it"
+        "choose another path, or add --force to replace it",
     )

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
+from churnops.data.files import refuse_unowned
 from churnops.data.io import sha256_file
 from churnops.data.production import meta_path_for
-from churnops.errors import ConfigError, InputDataError, IntegrationError, MissingDependencyError, OutputWriteError
+from churnops.errors import ConfigError, InputDataError, IntegrationError, MissingDependencyError
 from churnops.integrations import dvc
 from churnops.pipeline.workspace import read_metrics, workspace
 
@@ -178,26 +179,25 @@ def version_checked_batch(config: Config, checked: Path, metrics: dict[str, Any]
 
 def check_replaceable_batch(config: Config, batch: Path, flag: str) -> None:
     """Refuse to make a batch over a file at ``batch`` that churnops did not generate and DVC
-    does not keep (a user's own table, named by ``-o`` or ``paths.production``): only nothing, a
-    link (replaced, never followed), an empty file, a batch ``churnops generate`` wrote (its
-    sidecar records its bytes) or one DVC keeps may be replaced."""
-    import stat
+    does not keep (a user's own table, named by ``-o`` or ``paths.production``): only a batch
+    ``churnops generate`` wrote (its sidecar records its bytes) or one DVC keeps may be replaced
+    (:func:`~churnops.data.files.refuse_unowned`)."""
 
-    try:
-        info = os.lstat(batch)
-    except OSError:
-        return
-    if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or _generated(batch, sha256_file(batch)):
-        return
-    if dvc.is_initialized(config.root) and config.root.resolve() in batch.resolve().parents:
+    def owned(path: Path) -> bool:
+        if _generated(path, sha256_file(path)):
+            return True
+        if not dvc.is_initialized(config.root) or config.root.resolve() not in path.resolve().parents:
+            return False
         try:
-            if dvc.keeps(config.root, batch):
-                return
+            return dvc.keeps(config.root, path)
         except (IntegrationError, MissingDependencyError):
-            pass
-    raise OutputWriteError(
+            return False
+
+    refuse_unowned(
+        batch,
+        owned,
         f"{flag} {batch}: a file is there that churnops did not generate and DVC does not keep: choose another "
-        "path, version it first (churnops version), or add --force to replace it"
+        "path, version it first (churnops version), or add --force to replace it",
     )
 
 
@@ -298,28 +298,19 @@ def restore_batch(config: Config, revision: str, output: Path | None = None, for
         config.check_paths(outputs={"--output": output})
     target = output if output is not None else batch
 
-    def kept() -> set[Any]:
-        return {v.facts.get("sha256") for v in dvc.list_versions(config.root, batch)}
+    def owned(path: Path) -> bool:
+        sha = sha256_file(path)
+        if output is None and _generated(batch, sha):
+            return True
+        return sha in {v.facts.get("sha256") for v in dvc.list_versions(config.root, batch)}
 
-    if not force and _foreign(target, kept) and (output is not None or not _generated(batch, sha256_file(batch))):
+    if not force:
         flag = "--output" if output is not None else "paths.production"
-        raise OutputWriteError(
+        refuse_unowned(
+            target,
+            owned,
             f"{flag} {target}: a file is there that is no version of the batch"
             + ("" if output is not None else " (nor one churnops generated): version it first (churnops version)")
-            + ", choose another path (-o), or add --force to replace it"
+            + ", choose another path (-o), or add --force to replace it",
         )
     return dvc.restore_version(config.root, batch, revision, output)
-
-
-def _foreign(path: Path, versions: Any) -> bool:
-    """Whether a regular, non-empty file at ``path`` holds bytes that are none of ``versions()``
-    (the sha256 of every version of the batch): restoring over it would lose them."""
-    import stat
-
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    if not stat.S_ISREG(info.st_mode):
-        return not stat.S_ISLNK(info.st_mode)  # a link is replaced, never followed; a folder is refused
-    return info.st_size > 0 and sha256_file(path) not in versions()
