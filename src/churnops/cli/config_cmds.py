@@ -102,7 +102,8 @@ def init(
             raise ConfigError(
                 f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, cp1252, latin-1)"
             ) from None
-    if separator is None and table_format(reference) == "csv":
+    csv = table_format(reference) == "csv"
+    if separator is None and csv:
         separator = _header_separator(reference)
         if separator != ",":
             shown = "\\t" if separator == "\t" else separator
@@ -110,18 +111,20 @@ def init(
                 f"NOTICE: {reference.name} is '{shown}'-separated: read so (separator in {output}; --separator decides)"
             )
     dialect = CsvDialect(separator=separator or ",", decimal=decimal or ".", encoding=encoding or "utf-8")
-    commas_read: list[tuple[str, str]] = []
-    if decimal is None and dialect.separator != "," and table_format(reference) == "csv":
-        # a file of decimal commas (a French or German export) is read so without --decimal: its
-        # amounts were categories, and an unchanged batch drifted
+    commas: list[tuple[str, str]] = []  # the reference's numbers written with a decimal comma, read as given
+    pointed: list[str] = []  # and, beside them, numbers written with a decimal point
+    if csv:
         from churnops.pipeline.starter import SAMPLE_ROWS, decimal_comma_columns, sample_frame
 
         _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
-        commas_read = decimal_comma_columns(sample, dialect) if sample is not None else []
-        if commas_read and not _point_decimals(sample):  # (both marks in one file: said below, not chosen)
-            dialect = CsvDialect(separator=dialect.separator, decimal=",", encoding=dialect.encoding)
-        else:
-            commas_read = []
+        if sample is not None:
+            commas = decimal_comma_columns(sample, dialect)
+            pointed = _point_decimals(sample) if commas else []
+    # a file of decimal commas (a French or German export) is read so without --decimal: its
+    # amounts were categories, and an unchanged batch drifted (both marks in one file: said below)
+    commas_read = decimal is None and dialect.separator != "," and bool(commas) and not pointed
+    if commas_read:
+        dialect = CsvDialect(separator=dialect.separator, decimal=",", encoding=dialect.encoding)
     text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
     staged = output.with_name(f".{output.name}.check")
     try:
@@ -137,7 +140,7 @@ def init(
     say(f"target: {chosen}" if chosen else "target: none guessed (set columns.target, or --target)")
     if commas_read:
         shown = ", ".join(
-            f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas_read[:3]
+            f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:3]
         )
         say(
             f"NOTICE: numbers written with a decimal comma: {shown}; read as numbers (decimal = ',' in {output}; "
@@ -145,29 +148,23 @@ def init(
         )
     if current is not None:
         _say_batch_columns(reference, current, dialect, guesses, chosen)
-    if table_format(reference) == "csv" and not commas_read:
-        from churnops.pipeline.starter import NOT_NUMBERS_BESIDE, SAMPLE_ROWS, decimal_comma_columns, sample_frame
+    if commas and not commas_read:
+        from churnops.pipeline.inference import AS_TEXT
+        from churnops.pipeline.starter import NOT_NUMBERS_BESIDE
 
-        _, sample = sample_frame(reference, dialect, SAMPLE_ROWS)
-        commas = decimal_comma_columns(sample, dialect) if sample is not None else []
-        if commas:
-            shown = ", ".join(
-                f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:5]
-            )
-            if dialect.decimal != ".":
-                advice = NOT_NUMBERS_BESIDE
-            elif dialect.separator == ",":  # polars reads no decimal comma beside a comma separator
-                advice = (
-                    "export the file with ';' between fields, then run init again with --separator ';' --decimal ','"
-                )
-            elif pointed := _point_decimals(sample):
-                names = ", ".join(one_line_short(n, 40) for n in pointed[:3])
-                advice = f"beside numbers written with decimal points ({names}): export the file with one decimal mark"
-            else:
-                advice = "run init again with --decimal ','"
-            from churnops.pipeline.inference import AS_TEXT
-
-            say(f"NOTICE: numbers written with a decimal comma are not read as numbers: {shown}{AS_TEXT}; {advice}")
+        shown = ", ".join(
+            f"{one_line_short(name, 40)} (e.g. {one_line_short(example, 20)!r})" for name, example in commas[:5]
+        )
+        if dialect.decimal != ".":
+            advice = NOT_NUMBERS_BESIDE
+        elif dialect.separator == ",":  # polars reads no decimal comma beside a comma separator
+            advice = "export the file with ';' between fields, then run init again with --separator ';' --decimal ','"
+        elif pointed:
+            names = ", ".join(one_line_short(n, 40) for n in pointed[:3])
+            advice = f"beside numbers written with decimal points ({names}): export the file with one decimal mark"
+        else:
+            advice = "run init again with --decimal ','"
+        say(f"NOTICE: numbers written with a decimal comma are not read as numbers: {shown}{AS_TEXT}; {advice}")
     if table_format(reference) == "parquet":
         _say_text_measures(reference, guesses, output)
     import shlex
