@@ -112,19 +112,20 @@ def check_config(texts: dict[str, str | None]) -> None:
                     )
 
 
-def _is_config(name: str) -> bool:
-    """Whether a repository path is a DVC configuration file: the project's or a sub-repository's
-    (``data/.dvc/config``), which DVC opens when it reads a path inside it."""
-    return name.rsplit("/", 2)[-2:] in ([".dvc", "config"], [".dvc", "config.local"])
+def _config_names(listing: str) -> list[str]:
+    """The DVC configuration files of a NUL-separated list of repository paths: the project's own
+    (:data:`CONFIG_FILES`, listed or not) and every sub-repository's (``data/.dvc/config``), which
+    DVC opens when it reads a path inside one."""
+    found = [n for n in listing.split("\0") if n.rsplit("/", 2)[-2:] in ([".dvc", "config"], [".dvc", "config.local"])]
+    return list(dict.fromkeys([*CONFIG_FILES, *found]))
 
 
 def _working_config(root: Path) -> dict[str, str | None]:
     """The repository's DVC configuration files as they are on disk (None where absent): the
     project's own, and every sub-repository's that git tracks."""
     tracked = run_git(root, "ls-files", "-z", "--", "*.dvc/config", "*.dvc/config.local", check=False).stdout
-    names = dict.fromkeys([*CONFIG_FILES, *(n for n in tracked.split("\0") if n and _is_config(n))])
     texts: dict[str, str | None] = {}
-    for name in names:
+    for name in _config_names(tracked):
         path = root / name
         try:
             texts[name] = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
@@ -136,8 +137,7 @@ def _working_config(root: Path) -> dict[str, str | None]:
 def _config_at(root: Path, commit: str, revision: str) -> dict[str, str | None]:
     """Every DVC configuration file of ``commit`` (the project's and its sub-repositories'), named
     with the ``revision`` the user gave."""
-    listed = run_git(root, "ls-tree", "-r", "-z", "--name-only", commit, check=False).stdout
-    names = list(dict.fromkeys([*CONFIG_FILES, *(n for n in listed.split("\0") if n and _is_config(n))]))
+    names = _config_names(run_git(root, "ls-tree", "-r", "-z", "--name-only", commit, check=False).stdout)
     texts = read_blobs(root, [f"{commit}:{name}" for name in names])
     return {f"{name} (at {revision})": text for name, text in zip(names, texts, strict=True)}
 

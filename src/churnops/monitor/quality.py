@@ -247,6 +247,7 @@ def _column_checks(
             more = f" and {len(unseen) - EXAMPLES:,} more" if len(unseen) > EXAMPLES else ""
             kind = plural(len(unseen), "category", "categories")
             allowed = ", ".join(repr(label_text(label)) for label in reference.labels[:EXAMPLES])
+            respelled = _written_otherwise([sample.labels[i] for i in unseen], reference.labels)
             if tally.profile.plan.role == "target" or len(reference.labels) == 2:
                 # a label or a yes/no column has a closed set of values: anything else is an error
                 what = "the target" if tally.profile.plan.role == "target" else "this two-valued column"
@@ -262,8 +263,7 @@ def _column_checks(
                     "all_unseen",
                     "error",
                     n,
-                    f"every value ({n:,}) is a category the reference never had, e.g. {examples}{more}"
-                    + _written_otherwise([sample.labels[i] for i in unseen], reference.labels),
+                    f"every value ({n:,}) is a category the reference never had, e.g. {examples}{more}{respelled}",
                 )
             else:
                 add(
@@ -271,7 +271,7 @@ def _column_checks(
                     "warning",
                     n,
                     f"{n:,} {plural(n, 'value', 'values')} in {len(unseen):,} {kind} the reference never had: "
-                    f"{examples}{more}" + _written_otherwise([sample.labels[i] for i in unseen], reference.labels),
+                    f"{examples}{more}{respelled}",
                 )
     across = _missing_in_csv(tally, formats)
     if across is not None:

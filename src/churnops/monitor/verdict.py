@@ -12,7 +12,7 @@ and the exit code of ``--fail-on-drift`` all come from this one verdict.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from churnops.escape import one_line_short, plural
 from churnops.monitor.results import DEFAULT_TRIGGER_ON, FEW_ROWS, SIGNALS, MonitoringResult, Reason, Verdict
@@ -65,16 +65,27 @@ def drifted_apart(result: MonitoringResult) -> tuple[list[str], list[str]]:
     return [n for n in drifted if n not in unread], [n for n in drifted if n in unread]
 
 
+def _drifted_names(changed: list[str], gone: list[str], show: Callable[[str], str] = str) -> str:
+    """The drifted columns of a finding, the first five of each kind: those changed, then those
+    with no usable value in the batch (``Balance; no usable value in the batch: Income``).
+
+    >>> _drifted_names(["a", "b"], ["c"])
+    'a, b; no usable value in the batch: c'
+    """
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(show(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+
+    unread = f"no usable value in the batch: {listed(gone)}" if gone else ""
+    return "; ".join(part for part in (listed(changed), unread) if part)
+
+
 def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
     """(signal, kind, message) of everything the run found, unordered."""
     found: list[tuple[str, str, str]] = []
     drift = result.dataset_drift
     if drift.detected:
-        changed, gone = drifted_apart(result)
-        names = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
-        if gone:
-            listed = ", ".join(gone[:5]) + (", ..." if len(gone) > 5 else "")
-            names = (names + "; " if names else "") + f"no usable value in the batch: {listed}"
+        names = _drifted_names(*drifted_apart(result))
         found.append(
             (
                 "data",
@@ -89,19 +100,17 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
         # under "OK" with "Nothing to do"
         changed, gone = drifted_apart(result)
         if changed:
-            names = ", ".join(_shown(name) for name in changed[:5]) + (", ..." if len(changed) > 5 else "")
-            if gone:
-                names += "; no usable value in the batch: " + ", ".join(_shown(name) for name in gone[:5])
             found.append(
                 (
                     "data",
                     "columns",
-                    f"column drift: {names} ({len(drift.drifted_columns)} of {_columns(drift.n_columns)}: too few "
-                    f"for the dataset alarm: score {drift.score:.3f}, alarm above {drift.threshold:g})",
+                    f"column drift: {_drifted_names(changed, gone, _shown)} ({len(drift.drifted_columns)} of "
+                    f"{_columns(drift.n_columns)}: too few for the dataset alarm: score {drift.score:.3f}, alarm above "
+                    f"{drift.threshold:g})",
                 )
             )
     for group in result.segments.detected if result.segments is not None else []:
-        names = ", ".join(group.drifted_columns[:5]) + (", ..." if len(group.drifted_columns) > 5 else "")
+        names = _drifted_names(group.drifted_columns, [])
         found.append(
             (
                 "data",
@@ -146,7 +155,7 @@ def _findings(result: MonitoringResult) -> list[tuple[str, str, str]]:
                 )
             )
     for chunk in result.chunks.detected if result.chunks is not None else []:
-        names = ", ".join(chunk.drifted_columns[:5]) + (", ..." if len(chunk.drifted_columns) > 5 else "")
+        names = _drifted_names(chunk.drifted_columns, [])
         found.append(
             (
                 "data",

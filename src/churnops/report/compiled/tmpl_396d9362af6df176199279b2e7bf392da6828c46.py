@@ -33,7 +33,7 @@ def root(context, missing=missing):
     l_0_warnings = resolve('warnings')
     l_0_quality_share = resolve('quality_share')
     l_0_share = resolve('share')
-    l_0_svg = l_0_fluid_svg = l_0_drift = l_0_quality = l_0_target = l_0_verdict = l_0_status = l_0_model = missing
+    l_0_svg = l_0_fluid_svg = l_0_strong_names = l_0_drift = l_0_quality = l_0_target = l_0_verdict = l_0_status = l_0_model = missing
     try:
         t_1 = environment.filters['abs']
     except KeyError:
@@ -146,6 +146,25 @@ def root(context, missing=missing):
         l_0_fluid_svg = undefined(f"the template {included_template.__name__!r} (imported on line 1 in 'report.html.j2') does not export the requested name 'fluid_svg'", name='fluid_svg')
     context.vars.update({'svg': l_0_svg, 'fluid_svg': l_0_fluid_svg})
     context.exported_vars.difference_update(('svg', 'fluid_svg'))
+    def macro(l_1_names):
+        t_18 = []
+        if l_1_names is missing:
+            l_1_names = undefined("parameter 'names' was not provided", name='names')
+        pass
+        l_2_loop = missing
+        for l_2_name, l_2_loop in LoopContext(l_1_names, undefined):
+            _loop_vars = {}
+            pass
+            t_18.extend((
+                '<strong>',
+                escape(environment.finalize(t_2(l_2_name))),
+                '</strong>',
+                escape(environment.finalize((', ' if (not environment.getattr(l_2_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 2 in 'report.html.j2' evaluated to false and no else section was defined.")))),
+            ))
+        l_2_loop = l_2_name = missing
+        return concat(t_18)
+    context.exported_vars.add('strong_names')
+    context.vars['strong_names'] = l_0_strong_names = Macro(environment, macro, 'strong_names', ('names',), False, False, False, context.eval_ctx.autoescape)
     l_0_drift = environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'dataset_drift')
     context.vars['drift'] = l_0_drift
     context.exported_vars.add('drift')
@@ -244,31 +263,13 @@ def root(context, missing=missing):
     if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0):
         pass
         yield ': '
-        l_1_loop = missing
-        for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0), undefined):
-            _loop_vars = {}
-            pass
-            yield '<strong>'
-            yield escape(environment.finalize(t_2(l_1_name)))
-            yield '</strong>'
-            yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else ('' if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1) else '.'))))
-        l_1_loop = l_1_name = missing
-    elif (not environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1)):
-        pass
-        yield '.'
+        yield escape(environment.finalize(context.call((undefined(name='strong_names') if l_0_strong_names is missing else l_0_strong_names), environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0))))
     if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1):
         pass
         yield escape(environment.finalize((';' if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0) else ':')))
         yield ' no usable value in the batch (every cell missing or unreadable, counted as drifted): '
-        l_1_loop = missing
-        for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1), undefined):
-            _loop_vars = {}
-            pass
-            yield '<strong>'
-            yield escape(environment.finalize(t_2(l_1_name)))
-            yield '</strong>'
-            yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else '.')))
-        l_1_loop = l_1_name = missing
+        yield escape(environment.finalize(context.call((undefined(name='strong_names') if l_0_strong_names is missing else l_0_strong_names), environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 1))))
+    yield '.\n'
     if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
         pass
         yield ' Calibrated verdict: a column drifts when its adjusted p-value is at most '
@@ -419,7 +420,7 @@ def root(context, missing=missing):
                 _loop_vars = {}
                 pass
                 yield escape(environment.finalize(t_2(l_1_name)))
-                yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 67 in 'report.html.j2' evaluated to false and no else section was defined."))))
+                yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 68 in 'report.html.j2' evaluated to false and no else section was defined."))))
             l_1_loop = l_1_name = missing
             yield '): too few columns drifted for the dataset alarm, which needs a share of them above '
             yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
@@ -1172,11 +1173,11 @@ def root(context, missing=missing):
     yield '</td></tr>\n    <tr><th scope="row">Time taken</th><td colspan="3">'
     yield escape(environment.finalize(t_4('%.2f', context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'get'), 'total_s', t_14(environment, context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'values')))))))
     yield ' s'
-    def t_18(fiter):
+    def t_19(fiter):
         for (l_1_name, l_1_seconds) in fiter:
             if (l_1_name != 'total_s'):
                 yield (l_1_name, l_1_seconds)
-    for (l_1_name, l_1_seconds) in t_18(context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'items'))):
+    for (l_1_name, l_1_seconds) in t_19(context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'items'))):
         _loop_vars = {}
         pass
         yield ' · '
@@ -1196,4 +1197,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=140&2=149&3=152&4=155&5=158&6=161&7=164&13=168&14=170&18=174&20=176&21=180&22=182&24=207&26=210&30=225&31=236&32=272&35=287&36=297&37=307&38=310&40=325&41=328&42=330&43=332&44=335&45=339&47=360&50=364&59=382&60=384&61=391&62=393&63=396&64=399&65=404&66=409&67=412&68=427&69=430&70=433&75=440&76=442&81=451&88=458&94=465&95=469&96=472&97=474&98=478&99=485&100=487&101=489&102=491&103=493&104=495&110=499&111=502&112=506&115=517&117=521&118=523&121=527&122=533&123=536&125=540&126=543&128=547&129=576&134=593&135=595&138=599&139=607&142=610&144=618&145=622&153=646&154=649&155=653&160=664&161=666&164=670&165=699&166=704&171=707&182=721&184=724&186=727&188=729&189=743&190=748&194=760&196=774&197=776&198=780&202=791&204=794&205=800&208=802&210=805&211=811&212=815&216=840&217=843&221=864&222=866&223=870&224=883&226=887&233=903&234=908&235=912&236=915&237=923&239=958&240=963&241=966&245=991&246=995&248=1005&251=1009&255=1012&256=1016&260=1031&265=1042&266=1046&270=1056&282=1067&283=1088&284=1090&288=1094&289=1098&299=1121&302=1124&303=1130&312=1139&313=1157&314=1167&315=1173&316=1189&317=1191&322=1195'
+debug_info = '1=140&2=149&3=168&4=171&5=174&6=177&7=180&8=183&14=187&15=189&19=193&21=195&22=199&23=201&25=226&27=229&31=244&32=255&33=273&36=288&37=298&38=308&39=311&41=326&42=329&43=331&44=333&45=336&46=340&48=361&51=365&60=383&61=385&62=392&63=394&64=397&65=400&66=405&67=410&68=413&69=428&70=431&71=434&76=441&77=443&82=452&89=459&95=466&96=470&97=473&98=475&99=479&100=486&101=488&102=490&103=492&104=494&105=496&111=500&112=503&113=507&116=518&118=522&119=524&122=528&123=534&124=537&126=541&127=544&129=548&130=577&135=594&136=596&139=600&140=608&143=611&145=619&146=623&154=647&155=650&156=654&161=665&162=667&165=671&166=700&167=705&172=708&183=722&185=725&187=728&189=730&190=744&191=749&195=761&197=775&198=777&199=781&203=792&205=795&206=801&209=803&211=806&212=812&213=816&217=841&218=844&222=865&223=867&224=871&225=884&227=888&234=904&235=909&236=913&237=916&238=924&240=959&241=964&242=967&246=992&247=996&249=1006&252=1010&256=1013&257=1017&261=1032&266=1043&267=1047&271=1057&283=1068&284=1089&285=1091&289=1095&290=1099&300=1122&303=1125&304=1131&313=1140&314=1158&315=1168&316=1174&317=1190&318=1192&323=1196'
