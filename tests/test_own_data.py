@@ -2805,3 +2805,61 @@ def test_the_column_drift_warning_names_an_emptied_column_apart(tmp_path):
     batch.with_columns(x1=pl.lit(None, dtype=pl.Float64)).write_csv(tmp_path / "cur.csv")
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv")
     assert "  - column drift: x0; no usable value in the batch: x1 (2 of 21 columns" in done.stdout, done.stdout
+
+
+def _with_blank_lines(frame: pl.DataFrame, path: Path, blanks: int) -> None:
+    """``frame`` as CSV, then ``blanks`` rows of empty cells (``,,,,``: a spreadsheet's export)."""
+    frame.write_csv(path)
+    with path.open("a") as out:
+        out.write(("," * (frame.width - 1) + "\n") * blanks)
+
+
+@pytest.mark.parametrize("mode", ["exact", "streaming"])
+def test_blank_lines_are_empty_rows_not_missing_values_in_every_column(tmp_path, mode):
+    """Six blank lines at the end of an export were six missing values in every column and five
+    repeated rows, in the quality score and its checks; they are one warning now, and the run's
+    numbers are those of the file without them - in the batch and in the reference alike."""
+    rng = np.random.default_rng(5)
+    reference, batch = make(rng, 4000, 1), make(rng, 2000, 4001, shift=40.0)
+    reference.write_csv(tmp_path / "ref.csv")
+    batch.write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--mode", mode, "--no-cache")
+    assert done.returncode == 0, done.stderr
+    plain = metrics(tmp_path)
+    _with_blank_lines(reference, tmp_path / "ref_blank.csv", 3)
+    _with_blank_lines(batch, tmp_path / "cur_blank.csv", 6)
+    done = churnops(tmp_path, "monitor", "-r", "ref_blank.csv", "-p", "cur_blank.csv", "--mode", mode, "--no-cache")
+    assert done.returncode == 0, done.stderr
+    blank = metrics(tmp_path)
+    assert "ref_blank.csv: 3 empty rows (no value in any column) left out" in done.stderr
+    checks = blank["data_quality"]["checks"]
+    assert [(c["check"], c["count"], c["severity"]) for c in checks if c["check"] == "empty_rows"] == [
+        ("empty_rows", 6, "warning")
+    ]
+    assert not [c for c in checks if c["check"] in ("missing", "duplicated_rows")], checks
+    assert "6 empty rows (no value in any column) left out" in done.stdout
+    assert blank["current"]["rows"] == plain["current"]["rows"] == 2000
+    assert blank["reference"]["rows"] == plain["reference"]["rows"] == 4000
+    assert blank["data_quality"]["score"] == plain["data_quality"]["score"]
+    for name, column in plain["columns"].items():
+        assert blank["columns"][name]["drift_score"] == column["drift_score"], name
+        assert blank["columns"][name]["drift_detected"] == column["drift_detected"], name
+
+
+def test_empty_rows_are_found_in_parquet_and_a_batch_of_only_empty_rows_is_refused(tmp_path):
+    rng = np.random.default_rng(6)
+    make(rng, 3000, 1).write_csv(tmp_path / "ref.csv")
+    batch = make(rng, 1000, 3001)
+    empty = pl.DataFrame({name: [None] * 4 for name in batch.columns}, schema=batch.schema)
+    only_id = empty.head(1).with_columns(pl.lit(99999, dtype=batch.schema["row"]).alias("row"))
+    pl.concat([batch.head(500), empty, only_id, batch.tail(500)]).write_parquet(tmp_path / "cur.parquet")
+    for mode in ("exact", "streaming"):
+        done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.parquet", "--mode", mode)
+        assert done.returncode == 0, done.stderr
+        found = metrics(tmp_path)
+        assert found["current"]["rows"] == 1001  # a row with an identifier only is a row
+        assert [c["count"] for c in found["data_quality"]["checks"] if c["check"] == "empty_rows"] == [4]
+    _with_blank_lines(batch.head(0), tmp_path / "blank.csv", 5)
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "blank.csv")
+    assert done.returncode == 2
+    assert "blank.csv: has no data: its 5 rows are empty (no value in any column)" in done.stderr

@@ -40,6 +40,7 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
+    drop_empty_rows,
     missing_text,
     numeric_exprs,
 )
@@ -240,6 +241,9 @@ class BatchTally:
     """Rows of every segment value seen in the batch (those the reference lacks too)."""
     joint: JointSample | None = None
     """A sample of whole rows for the multivariate detectors (``drift.multivariate``)."""
+    empty_rows: int = 0
+    """Rows without a value in any column read, left out of everything else (:attr:`rows`
+    excludes them; :func:`~churnops.monitor.prepare.drop_empty_rows`)."""
 
 
 @dataclass
@@ -328,6 +332,7 @@ class BatchBuilder:
         self.streaming = streaming
         self.jobs = max(1, jobs)
         self.rows = 0
+        self.empty_rows = 0
         self.tallies: dict[str, ColumnTally] = {}
         for column in profile.tested:
             plan = column.plan
@@ -407,6 +412,8 @@ class BatchBuilder:
         """:meth:`update`, returning (exact engine) the chunk's monitored columns as they were
         read, which builders of some of its rows can take instead of reading them again
         (:meth:`update_coerced`); None for the streaming engine."""
+        if self.count_rows:
+            chunk = self.without_empty_rows(chunk)
         if self.joint is not None:
             self.joint.update(chunk)
         for name in self.filled:
@@ -435,6 +442,12 @@ class BatchBuilder:
             hashes, present, text = identifier_keys(chunk[name], self.intended.get(name))
             self._count_identifiers(name, hashes if present is None else hashes[present], present, text)
         return coerced
+
+    def without_empty_rows(self, chunk: Any) -> Any:
+        """``chunk`` without the rows that have no value in any column read, counted apart."""
+        chunk, empty = drop_empty_rows(chunk, self.read_columns)
+        self.empty_rows += empty
+        return chunk
 
     def _count_identifiers(
         self, name: str, ids: NDArray[np.uint64], present: NDArray[np.bool_] | None, text: dict[str, int]
@@ -749,6 +762,7 @@ class BatchBuilder:
         self._wait_pending()
         other._wait_pending()
         self.rows += other.rows
+        self.empty_rows += other.empty_rows
         if self.joint is not None and other.joint is not None:
             self.joint.merge(other.joint)
         for name, tally in self.tallies.items():
@@ -796,6 +810,7 @@ class BatchBuilder:
             streaming=self.streaming,
             duplicated_rows_estimated=estimated,
             joint=self._joint(),
+            empty_rows=self.empty_rows,
         )
 
     def _joint(self) -> JointSample | None:

@@ -74,6 +74,37 @@ LABEL_KEY = re.compile(rf"(.{{{LABEL_PREFIX_CHARS}}})\.\.\. \((\d+) chars, sha1 
 MissingText = TypeVar("MissingText", pl.Expr, pl.Series)
 
 
+def drop_empty_rows(chunk: Any, names: list[str]) -> tuple[Any, int]:
+    """``chunk`` (a polars DataFrame or a pyarrow RecordBatch) without its empty rows - no value
+    in any of the columns ``names``, the blank lines at the end of a spreadsheet's export - and
+    how many there were. A row is no customer: its cells would count as missing in every column
+    and the rows as repeats of each other. A column of ``names`` without a missing value (most
+    chunks) settles it from the null counts alone.
+
+    >>> frame = pl.DataFrame({"a": [1, None, None], "b": ["x", None, "y"]})
+    >>> kept, empty = drop_empty_rows(frame, ["a", "b"])
+    >>> kept.height, empty, drop_empty_rows(frame, ["a"])[1], drop_empty_rows(frame.head(1), ["a", "b"])[1]
+    (2, 1, 2, 0)
+    """
+    if isinstance(chunk, pl.DataFrame):
+        names = [name for name in names if name in chunk.schema]
+        if not names or not chunk.height or any(chunk[name].null_count() == 0 for name in names):
+            return chunk, 0
+        empty = chunk.select(pl.all_horizontal([pl.col(name).is_null() for name in names])).to_series()
+        count = int(empty.sum())
+        return (chunk.filter(~empty), count) if count else (chunk, 0)
+    import pyarrow.compute as pc
+
+    columns = [chunk.column(name) for name in names if name in chunk.schema.names]
+    if not columns or not chunk.num_rows or any(column.null_count == 0 for column in columns):
+        return chunk, 0
+    mask = pc.is_null(columns[0])
+    for column in columns[1:]:
+        mask = pc.and_(mask, pc.is_null(column))
+    count = int(pc.sum(mask).as_py() or 0)
+    return (chunk.filter(pc.invert(mask)), count) if count else (chunk, 0)
+
+
 def missing_text(text: MissingText) -> MissingText:
     """Text cells that a CSV file reads as missing (``NULL_VALUES``: ``""``, ``NA``, ``null``...),
     blanks around them ignored: in a column of numbers, dates or typed categories such a cell

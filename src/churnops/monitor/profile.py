@@ -29,16 +29,17 @@ from churnops.monitor.prepare import (
     coerce_categorical,
     coerce_datetime,
     coerce_numerical,
+    drop_empty_rows,
     numbers_as_text,
 )
 from churnops.monitor.results import ColumnSummary
 from churnops.monitor.settings import MonitorSettings
 from churnops.monitor.summaries import summarize
 
-PROFILE_FORMAT = 5
+PROFILE_FORMAT = 6
 """3 -> 4: categorical columns as counts only (no code per row); 4 -> 5: labels over 120
 characters kept as their :func:`~churnops.monitor.prepare.label_key`, and the codes in row order
-of TVD columns of numbers (``codes_<i>``)."""
+of TVD columns of numbers (``codes_<i>``); 5 -> 6: rows without any value (blank lines) left out."""
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,8 @@ class ProfileBuilder:
         """Read text columns that hold numbers as numbers (:func:`numbers_as_text`): a CSV's, whose
         types its reader guessed - never a Parquet file's, whose writer said text."""
         self.rows = 0
+        self.empty_rows = 0
+        """Rows without a value in any column read, left out (:func:`drop_empty_rows`)."""
         self.accumulators: dict[str, Accumulator] = {}
         self.dtypes: dict[str, str] = {}
         self.likes: dict[str, pl.DataType] = {}
@@ -313,6 +316,8 @@ class ProfileBuilder:
         if not isinstance(chunk, pl.DataFrame):  # a pyarrow RecordBatch
             chunk = pl.from_arrow(chunk)
             assert isinstance(chunk, pl.DataFrame)
+        chunk, empty = drop_empty_rows(chunk, self.needed)  # blank lines: no customer, as in a batch
+        self.empty_rows += empty
         self.rows += chunk.height
         if self.joint is not None:
             self.joint.update(chunk)
@@ -338,6 +343,7 @@ class ProfileBuilder:
     def merge(self, other: ProfileBuilder) -> None:
         """Absorb a builder fed with the rows that follow this one's."""
         self.rows += other.rows
+        self.empty_rows += other.empty_rows
         if self.joint is not None and other.joint is not None:
             self.joint.merge(other.joint)
         for name, accumulator in other.accumulators.items():

@@ -426,6 +426,19 @@ def data_quality(
                 1.0,
             )
         )
+    if tally.empty_rows:
+        n = tally.empty_rows
+        checks.append(
+            QualityCheck(
+                "empty_rows",
+                "warning",
+                f"{n:,} empty {plural(n, 'row', 'rows')} (no value in any column) left out of every check "
+                "and test: blank lines in the export?",
+                None,
+                n,
+                _share(n, rows + n),
+            )
+        )
     n_duplicates = tally.duplicated_rows
     if n_duplicates:
         about = "about " if tally.duplicated_rows_estimated else ""

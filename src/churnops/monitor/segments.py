@@ -255,6 +255,7 @@ class SegmentedBatchBuilder:
         self.main.jobs = value
 
     def update(self, chunk: Any) -> None:
+        chunk = self.main.without_empty_rows(chunk)  # in no segment either
         coerced = self.main.update_and_coerce(chunk)
         if coerced is None:  # the streaming engine: each segment's rows read on their own
             for column in self.segment_columns:

@@ -24,6 +24,7 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, read_table, sha256_file
 from churnops.errors import ConfigError, InputDataError
+from churnops.escape import plural
 from churnops.monitor.batch import BatchBuilder, read_as_numbers_alters, text_columns
 from churnops.monitor.engine import evaluate
 from churnops.monitor.profile import ReferenceProfile
@@ -132,6 +133,11 @@ class LocalEngine(Engine):
             raise InputDataError(f"{current}: {exc}") from None
         builder, sha, extra_mode = self.accumulate(config, profile, current, builder, settings, progress)
         tally = builder.finish()
+        if not tally.rows and tally.empty_rows:
+            raise InputDataError(
+                f"{current}: has no data: its {tally.empty_rows:,} "
+                f"{plural(tally.empty_rows, 'row is', 'rows are')} empty (no value in any column)"
+            )
         current_info = DatasetInfo(str(current), tally.rows, sha, None, len(probe.header))
         timings = {
             "reference_profile_s": loaded - started,

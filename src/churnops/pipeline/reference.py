@@ -12,8 +12,8 @@ from typing import Any
 
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, sha256_file, table_format
-from churnops.errors import ChurnopsError, ConfigError, InputDataError
-from churnops.escape import names_line
+from churnops.errors import NOTICE, ChurnopsError, ConfigError, InputDataError
+from churnops.escape import names_line, plural
 from churnops.monitor.batch import BatchTally
 from churnops.monitor.prepare import CategoricalSample, NumericalSample
 from churnops.monitor.profile import (
@@ -116,6 +116,12 @@ def get_reference_profile(
                 f"{exc}; the reference window is data.reference_rows (or --reference-rows): set "
                 'data.reference_rows = "all" to use the whole file'
             ) from None
+        if builder.empty_rows:
+            n = builder.empty_rows
+            if not builder.rows:
+                raise InputDataError(f"{source.path}: has no data: its {n:,} {plural(n, 'row is', 'rows are')} empty")
+            rows = f"{n:,} empty {plural(n, 'row', 'rows')}"
+            logger.log(NOTICE, "%s: %s (no value in any column) left out", source.path, rows)
         profile = builder.finish()
         if sha is None:
             sha = reader.sha256 or sha256_file(source.path)
