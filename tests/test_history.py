@@ -58,9 +58,15 @@ def test_history_filters_and_formats(runs, cli):
     assert len(table) == 4 and table[0].startswith("when") and "verdict" in table[0]
     assert " alert " in table[-1]  # the last batch drifted
     assert max(len(line) for line in table) <= 100  # fits a 100-column terminal
+    # a run made with another threshold reads apart: the dataset rule's threshold beside its score
+    assert cli("monitor", "--set", "thresholds.dataset_drift=0.3").exit_code == 0
+    table = cli("history", "--limit", "2").output.splitlines()
+    limit = table[0].split().index("limit")
+    assert table[0].split()[limit - 1] == "score"
+    assert [line.split()[limit + 1] for line in table[1:]] == ["0.1", "0.3"]  # after the date's two cells
     csv_text = cli("history", "--format", "csv", "--column", "Income").output
     assert csv_text.splitlines()[0] == "created_at,run_id,column_name,test,statistic,p_value,threshold,drift_detected"
-    assert len(csv_text.splitlines()) == 11
+    assert len(csv_text.splitlines()) == 12  # ten runs and the one at 0.3
     assert cli("history", "--since", "2999-01-01").output.strip() == "no runs recorded yet"
     assert cli("history", "--since", "yesterday").exit_code == 2
     result = cli("history", "--column", "Nope")

@@ -84,7 +84,8 @@ def _runs_table(rows: list[dict[str, Any]]) -> str:
     def number(value: Any, pattern: str) -> str:
         return pattern.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else "-"
 
-    header = ["when", "run", "verdict", "drifted", "score", "quality", "target", "AUC", "rows", "batch"]
+    # the dataset rule's threshold beside its score: runs made with other thresholds read apart
+    header = ["when", "run", "verdict", "drifted", "score", "limit", "quality", "target", "AUC", "rows", "batch"]
     table = []
     for row in rows:
         auc = row.get("realized_auc") if row.get("realized_auc") is not None else row.get("estimated_auc")
@@ -96,6 +97,7 @@ def _runs_table(rows: list[dict[str, Any]]) -> str:
                 verdict(row),
                 drifted,
                 number(row.get("dataset_score"), "{:.3f}"),
+                number(row.get("dataset_threshold"), "{:g}"),
                 number(row.get("quality_score"), "{:.4f}"),
                 number(row.get("current_rate"), "{:.1%}"),
                 number(auc, "{:.3f}"),
