@@ -275,3 +275,24 @@ def test_a_hostile_dvc_file_is_one_line_not_a_crash(tmp_path):
     with pytest.raises(IntegrationError, match="DVC cannot read the project's DVC files") as caught:
         find_owner(tmp_path, batch)
     assert "\n" not in str(caught.value)
+
+
+def test_dvc_setup_keeps_the_runs_lock_files_out_of_git(tmp_path, cli, monkeypatch):
+    """A project of your own (its .gitignore ignores nothing of churnops'): `git add -A` after a
+    run must not commit the lock files beside the trigger and in the monitoring folder."""
+    root = new_repo(tmp_path / "own")
+    monkeypatch.chdir(root)
+    (root / ".gitignore").write_text("/monitoring/*\n!/monitoring/keep.md\n")
+    assert cli("dvc-setup").exit_code == 0
+    lines = (root / ".gitignore").read_text().splitlines()
+    assert "/.trigger.txt.lock" in lines
+    assert "/monitoring/.workspace.lock" not in lines  # /monitoring/* covers it already
+    assert cli("dvc-setup").exit_code == 0  # again: nothing added twice
+    assert (root / ".gitignore").read_text().splitlines() == lines
+    assert ".gitignore" in git(root, "show", "--name-only", "--format=", "HEAD").split()
+    for command in (["data", "init"], ["generate"], ["monitor"]):
+        assert cli(*command).exit_code == 0
+    assert (root / ".trigger.txt.lock").exists() and (root / "monitoring" / ".workspace.lock").exists()
+    git(root, "add", "-A")
+    staged = git(root, "diff", "--cached", "--name-only").split()
+    assert not [name for name in staged if name.endswith(".lock")], staged

@@ -30,7 +30,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,13 +276,19 @@ def is_initialized(root: Path) -> bool:
 
 
 def setup(
-    project: Path, remote_name: str, remote_url: str, commit: bool = True, options: dict[str, str] | None = None
+    project: Path,
+    remote_name: str,
+    remote_url: str,
+    commit: bool = True,
+    options: dict[str, str] | None = None,
+    lock_files: Sequence[Path] = (),
 ) -> SetupOutcome:
     """``dvc init`` (once) and a default remote; idempotent.
 
     A remote given as a relative path is relative to ``project`` and kept out of git. ``options``
     are the remote's settings written beside its URL (an S3-compatible server's ``endpointurl``,
-    ``region``): never credentials, which DVC takes from the provider's standard chain.
+    ``region``): never credentials, which DVC takes from the provider's standard chain. The runs'
+    ``lock_files`` are kept out of git too, when inside the repository.
     """
     root = require_repository(project)
     initialized = False
@@ -300,6 +306,11 @@ def setup(
         if root in local.parents:
             ensure_ignored(root, "/" + local.relative_to(root).as_posix() + "/")
             add(root, ".gitignore")
+    top = root.resolve()
+    inside = [path.resolve().relative_to(top).as_posix() for path in lock_files if top in path.resolve().parents]
+    kept_out = ignored(root, *inside)  # a line such as /monitoring/* may cover them already
+    if any([ensure_ignored(root, "/" + path) for path in inside if path not in kept_out]):
+        add(root, ".gitignore")
     existing = run_dvc(root, "remote", "list").stdout
     names = [line.split()[0] for line in existing.splitlines() if line.strip()]
     if remote_name in names:
