@@ -293,3 +293,36 @@ def test_an_export_or_a_batch_never_replaces_a_file_churnops_did_not_write(ws, t
     assert notes.read_text().startswith("created_at,run_id,")
     assert churnops(ws, "generate", "--rows", "2000:4000", "-o", "data/mine.csv", "--force").returncode == 0
     assert table.read_text().startswith("CustomerId,")
+
+
+def test_init_never_writes_through_a_name_planted_beside_its_output(ws, tmp_path):
+    """init tried its configuration from '.churnops.toml.check' beside it, opened as any name:
+    a link planted there made it overwrite the file the link names, then removed the link."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file\n")
+    planted = ws / ".churnops.toml.check"
+    planted.symlink_to(victim)
+    done = churnops(ws, "init", "-r", "data/churn.csv")
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "someone else's file\n"
+    assert planted.is_symlink()  # not removed: churnops did not make it
+    assert not [p for p in ws.iterdir() if p.name.endswith(".check") and p != planted]  # its own trial file is gone
+
+
+def test_init_takes_names_with_control_characters_and_refuses_a_line_break_in_one_line(ws):
+    import csv
+
+    with (ws / "data" / "churn.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))[:400]
+    rows[0][3] = "Na\x1bme"  # an escape character: written escaped, the configuration loads
+    with (ws / "esc.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    done = churnops(ws, "init", "-r", "esc.csv", "-o", "esc.toml")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in (ws / "esc.toml").read_text()
+    assert churnops(ws, "config", "show", "-c", "esc.toml").returncode == 0
+    rows[0][4] = "Gen\rder"  # a carriage return alone inside a name
+    with (ws / "cr.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    assert_one_line(churnops(ws, "init", "-r", "cr.csv", "-o", "cr.toml"), "cr.csv")
+    assert not (ws / "cr.toml").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,10 +128,14 @@ def init(
     if commas_read:
         dialect = CsvDialect(separator=dialect.separator, decimal=",", encoding=dialect.encoding)
     text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
-    staged = output.with_name(f".{output.name}.check")
+    # what we write must load: tried from a new file of our own beside it (relative paths resolve
+    # alike), never through a name planted there (a link to another file, which would be written)
+    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".check", dir=output.absolute().parent)
+    staged = Path(name)
     try:
-        staged.write_text(text, encoding="utf-8")
-        load_config(staged)  # what we write must load
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        load_config(staged)
     finally:
         staged.unlink(missing_ok=True)
     atomic_write_text(output, text)
@@ -194,11 +200,14 @@ def _header_separator(path: Path) -> str:
 
     with path.open("rb") as handle:
         first = handle.readline(1 << 20).decode("latin-1").lstrip("\ufeff\u00ef\u00bb\u00bf").rstrip("\r\n")
-    if len(next(csv.reader([first]), [])) > 1:
-        return ","
-    for guess in SEPARATOR_GUESSES:
-        if guess != "," and len(next(csv.reader([first], delimiter=guess), [])) > 1:
-            return guess
+    try:
+        if len(next(csv.reader([first]), [])) > 1:
+            return ","
+        for guess in SEPARATOR_GUESSES:
+            if guess != "," and len(next(csv.reader([first], delimiter=guess), [])) > 1:
+                return guess
+    except csv.Error:  # a line break inside a name: the file's reader says what is wrong, in one line
+        pass
     return ","
 
 

@@ -27,7 +27,7 @@ from churnops.data.io import (
     table_format,
 )
 from churnops.data.io import INFER_ROWS as READ_INFER_ROWS
-from churnops.escape import plural
+from churnops.escape import one_line, plural
 from churnops.monitor.prepare import (
     DATE_SHARE,
     DECIMAL_COMMA_SHARE,
@@ -863,8 +863,10 @@ def starter_config(
         g.name for g in guesses if g.kind == "numerical" and g.detail.startswith(("numbers but for", HELD_AS_TEXT))
     ]
     dates = [g.name for g in guesses if g.kind == "datetime" and g.name != chosen_target]
+    # a comment holds no control character (TOML refuses them): names and examples shown escaped
     found = "\n".join(
-        f"#   {g.name}: {'TARGET - ' if g.name == chosen_target else ''}{g.kind} ({g.detail})" for g in guesses
+        f"#   {one_line(g.name)}: {'TARGET - ' if g.name == chosen_target else ''}{g.kind} ({one_line(g.detail)})"
+        for g in guesses
     )
     target_note = (
         "guessed: a two-valued column named like a label"
@@ -872,7 +874,7 @@ def starter_config(
         else ("given with --target" if chosen_target else "none found: name your label here to test its rate")
     )
     lines = [
-        f"# churnops.toml for {reference.name} - written by `churnops init` on {date.today().isoformat()}.",
+        f"# churnops.toml for {one_line(reference.name)} - written by `churnops init` on {date.today().isoformat()}.",
         "# A starting point: check each guess below, then run `churnops monitor`.",
         f"# Columns found in the first {rows:,} rows, with the type churnops infers:",
         found,
