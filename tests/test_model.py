@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import polars as pl
 import pytest
 
@@ -722,3 +723,82 @@ def test_a_model_of_codes_with_leading_zeros_scores_them_from_a_csv(tmp_path):
     assert done.returncode == 0 and "model check skipped" not in done.stderr, done.stderr
     model = metrics(tmp_path)["model"]
     assert model["realized"]["roc_auc"] > 0.6
+
+
+def test_a_category_learned_as_missing_leaves_the_model_scoring_its_own_data(tmp_path):
+    """A text input with a few empty cells in training: the model learned them as a category of
+    their own, and every present cell then counted as one it never learned - predict refused even
+    the training file, and every monitoring run said "the model could not be checked"."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=n)
+    segment = rng.choice(["a", "b", "c"], n).astype(object)
+    segment[rng.random(n) < 0.05] = None
+    churned = np.where(rng.random(n) < 1 / (1 + np.exp(-2 * x)), "yes", "no")
+    pl.DataFrame({"x": x, "seg": segment, "churned": churned}).write_csv(tmp_path / "own.csv")
+    (tmp_path / "churnops.toml").write_text(
+        '[paths]\nreference = "own.csv"\nproduction = "own.csv"\n'
+        '[columns]\ntarget = "churned"\ntarget_positive = "yes"\n'
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "churnops", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    trained = run("train")
+    assert trained.returncode == 0, trained.stderr
+    scored = run("predict", "-i", "own.csv", "-o", "scored.csv")
+    assert scored.returncode == 0, scored.stderr
+    assert pl.read_csv(tmp_path / "scored.csv")["churn_probability"].null_count() == 0
+    monitored = run("monitor")
+    assert monitored.returncode == 0 and "could not be checked" not in monitored.stdout, monitored.stdout
+    assert metrics(tmp_path)["model"]["realized"]["roc_auc"] > 0.7
+
+
+def test_a_model_that_cannot_score_what_it_learned_from_is_never_pointed_at(trained, monkeypatch):
+    """The last line of defence: whatever makes a fresh model refuse the rows it learned from (here
+    every category read as new), train registers it without the alias and says why, and retrain
+    keeps the champion."""
+    from churnops.pipeline import scoring
+
+    root, cli, _ = trained
+    store = store_of(load_config())
+    before = registry.aliases(store, "bank-churn")
+    monkeypatch.setattr(scoring, "_unseen", lambda column, known: (column.drop_nulls().len(), "x"))
+    result = cli("train", "--set", "model.name=bank-churn")
+    assert result.exit_code == 2, result.output
+    assert "is registered but not made the champion: it cannot score the data it learned from" in result.output
+    assert "categories the model never learned" in result.output
+    assert registry.aliases(store, "bank-churn")["champion"] == before["champion"]
+
+    monkeypatch.undo()
+    assert cli("generate", "--scenario", "concept").exit_code == 0
+    monkeypatch.setattr(scoring, "_unseen", lambda column, known: (column.drop_nulls().len(), "x"))
+    result = cli("retrain", "--set", "retrain.min_improvement=0")
+    assert result.exit_code == 0, result.output
+    assert "but it cannot score the batch it learned from" in result.output and "the champion stays" in result.output
+    after = registry.aliases(store, "bank-churn")
+    assert after["champion"] == before["champion"] and after["challenger"] != before.get("challenger")
+
+
+def test_pipeline_stage_5_waits_for_labels(trained):
+    """A nightly batch whose labels have not come yet: monitored all the same, and retraining is
+    skipped, not a failure of the whole pipeline (exit 4) every night."""
+    root, cli, _ = trained
+    assert cli("generate", "--scenario", "strong").exit_code == 0
+    batch = root / "data" / "production" / "bank_churn_prod.csv"
+    frame = pl.read_csv(batch)
+    try:
+        frame.drop("Churn Flag").write_csv(batch)
+        cli("pipeline", "--retrain")  # exit 4 all the same: this workspace has no git for DVC (stage 3)
+        retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]
+        assert retraining["status"] == "skipped", retraining
+        assert retraining["detail"] == "no labels in the batch yet (no column 'Churn Flag'): retraining waits for them"
+        frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("Churn Flag")).write_csv(batch)
+        cli("pipeline", "--retrain")
+        retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]
+        assert retraining["status"] == "skipped" and "is empty" in retraining["detail"], retraining
+    finally:
+        assert cli("generate", "--force").exit_code == 0  # the batch edited here is no longer the one it made

@@ -342,6 +342,15 @@ def _find_in_sqlite(database: Path, name: str, alias: str) -> ModelVersion | Non
     return ModelVersion(name, alias, str(version), run_id if isinstance(run_id, str) else None, location)
 
 
+def find_version(store: Store, name: str, version: str) -> ModelVersion:
+    """Registered version ``version`` of ``name`` (just logged), and where its artifact folder is."""
+    with session(store) as mlflow:
+        client = mlflow.MlflowClient()
+        found = client.get_model_version(name, version)
+        location = client.get_model_version_download_uri(name, found.version)
+        return ModelVersion(name, "", str(found.version), found.run_id, str(location))
+
+
 def find_champion(store: Store, name: str) -> ModelVersion | None:
     """The version ``NAME@champion`` points at; None when there is none - and, with a warning,
     when the registry cannot be read: the model is then not checked."""

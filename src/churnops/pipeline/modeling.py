@@ -20,6 +20,7 @@ from churnops.errors import ConfigError, InputDataError
 from churnops.escape import plural
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model import SKOPS_TRUSTED_TYPES, FeatureSpec
+from churnops.integrations.model_artifact import ModelRefusedError
 from churnops.integrations.model_scorer import sha256_of
 from churnops.monitor.performance import best_f1_threshold, classification_metrics
 from churnops.monitor.prepare import sort_labels
@@ -201,7 +202,31 @@ def train(config: Config, alias: str = "champion", progress: Progress | None = N
     facts["timings"] = {"read_s": read - started, **facts["timings"]}
     if facts["metrics"]["roc_auc"] < config.model.min_auc:
         alias = ""  # registered, to be looked at, but never what scores or is monitored
-    return _log(config, pipeline, facts, spec, source, alias, "train", {"data_rows": len(frame)}, started, progress)
+    return _log(
+        config, pipeline, facts, spec, source, alias, "train", {"data_rows": len(frame)}, started, progress, table
+    )
+
+
+SELF_CHECK_ROWS = 5000
+"""Rows of the data a model learned from that it must score, loaded back as it was registered,
+before an alias points at it."""
+
+
+def cannot_score(config: Config, version: str, table: Any, progress: Progress | None = None) -> str | None:
+    """Why registered ``version``, loaded back as every command loads it, cannot score rows of
+    ``table`` (polars, as read: the data it learned from) - or None when it scores them. A model
+    that refused its own data (a category it learned as missing made every text cell new) became
+    the champion, and each later run said only "the model could not be checked"."""
+    from churnops.pipeline.scoring import score_chunks
+
+    rows = table.sample(SELF_CHECK_ROWS, seed=0) if table.height > SELF_CHECK_ROWS else table
+    store = store_of(config)
+    try:
+        with heartbeat(progress, f"checking that v{version} scores {rows.height:,} of the rows it learned from"):
+            score_chunks(registry.load_version(store, registry.find_version(store, config.model.name, version)), [rows])
+    except (InputDataError, ModelRefusedError) as exc:
+        return str(exc)
+    return None
 
 
 def _with_dates(table: Any, spec: FeatureSpec, formats: dict[str, str]) -> Any:
@@ -232,7 +257,10 @@ def _log(
     extra_params: dict[str, Any],
     started: float,
     progress: Progress | None = None,
+    learned: Any = None,
 ) -> TrainOutcome:
+    """Log and register the model; point ``alias`` at it once it scores rows of ``learned`` (the
+    table it learned from, as read), else raise - registered, but nothing points at it."""
     from churnops.integrations.model_artifact import ModelMetadata, parse_metadata
 
     logging_started = time.perf_counter()
@@ -256,6 +284,12 @@ def _log(
     parse_metadata(metadata)  # never register a model that churnops would refuse to load
     with heartbeat(progress, "MLflow: logging the run and the model"):
         logged = _log_to_mlflow(config, pipeline, facts, spec, source, kind, extra_params, metadata, scorer)
+    problem = cannot_score(config, logged.version, learned, progress) if alias and learned is not None else None
+    if problem is not None:
+        raise InputDataError(
+            f"{config.model.name} v{logged.version} is registered but not made the {alias}: it cannot score the data "
+            f"it learned from ({problem})"
+        )
     if alias:
         with heartbeat(progress, f"MLflow: pointing '{alias}' at v{logged.version}"):
             registry.set_alias(store_of(config), config.model.name, alias, logged.version)
@@ -369,7 +403,8 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     reference_table = read_table(reference_path, config.data.reference_rows, config.dialect_for("reference"))
     formats = {**champion.metadata.date_formats, **training_date_formats(config, reference_table, spec.dates)}
     reference = _with_dates(reference_table, spec, formats).to_pandas()
-    production = _with_dates(read_table(production_path, dialect=config.dialect), spec, formats).to_pandas()
+    production_table = read_table(production_path, dialect=config.dialect)
+    production = _with_dates(production_table, spec, formats).to_pandas()
     labels_of(production, target, config.columns.target_positive)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)
     if holdout_rows >= len(production):
@@ -401,7 +436,15 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
         started,
         progress,
     )
-    if promoted:
+    problem = cannot_score(config, logged.version, production_table, progress) if promoted else None
+    if problem is not None:  # never a champion that cannot score what it is to score
+        promoted = False
+        registry.set_alias(store, config.model.name, "challenger", logged.version)
+        reason = (
+            f"challenger v{logged.version} ROC-AUC {challenger_auc:.4f} beats champion v{champion_version} "
+            f"{champion_auc:.4f}, but it cannot score the batch it learned from ({problem}): the champion stays"
+        )
+    elif promoted:
         registry.set_alias(store, config.model.name, "previous-champion", champion_version)
         registry.set_alias(store, config.model.name, "champion", logged.version)
         reason = (
@@ -441,5 +484,15 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
 
 
 def pipeline_retrainer(config: Config, monitoring: Any) -> dict[str, Any]:
-    """The pipeline's stage 5."""
+    """The pipeline's stage 5; ``{"skipped": why}`` for a batch whose labels have not come yet
+    (monitored all the same: a night without labels is no failure of the pipeline)."""
+    from churnops.data.io import TableReader
+
+    target = config.columns.target or "Churn Flag"
+    batch = config.resolve(config.paths.production)
+    if target not in TableReader(batch, dialect=config.dialect).header:
+        return {"skipped": f"no labels in the batch yet (no column '{target}'): retraining waits for them"}
+    labelled = sum(chunk[target].count() for chunk in TableReader(batch, columns=[target], dialect=config.dialect))
+    if not labelled:
+        return {"skipped": f"no labels in the batch yet ('{target}' is empty): retraining waits for them"}
     return retrain(config).to_dict()

@@ -281,13 +281,18 @@ def _run(
     # 5. retraining, only when configured and drifted
     if not retrain or retrainer is None:
         skip(stages[4], "retraining not enabled")
-    elif not drifted or monitoring is None:
+    elif monitoring is None:
+        skip(stages[4], "the monitoring did not complete")
+    elif not drifted:
         skip(stages[4], "no drift")
     else:
 
         def retrain_stage() -> None:
             assert monitoring is not None and retrainer is not None
             stages[4].outputs = retrainer(config, monitoring)
+            if stages[4].outputs.get("skipped"):
+                stages[4].status, stages[4].detail = "skipped", str(stages[4].outputs["skipped"])
+                return
             stages[4].status = "success"
             stages[4].detail = str(stages[4].outputs.get("decision", "retrained"))
 

@@ -68,6 +68,9 @@ def _unseen(column: Any, known: list[Any]) -> tuple[int, Any]:
     them (the most frequent)."""
     import polars as pl
 
+    # a missing value the model learned as a category of its own is no category a cell can miss:
+    # present cells are compared with the others (with it, text matched nothing, and every cell was new)
+    known = [value for value in known if value is not None and value == value]
     if all(isinstance(value, str) for value in known):
         values = column.cast(pl.String) if column.dtype != pl.String else column
     elif column.dtype.is_numeric() or column.dtype == pl.Boolean:
@@ -75,7 +78,7 @@ def _unseen(column: Any, known: list[Any]) -> tuple[int, Any]:
     else:  # text where the model learned numbers: nothing matches
         values, known = column, []
     present = values.drop_nulls()
-    unseen = present.filter(~present.is_in(pl.Series(known, dtype=present.dtype))) if known else present
+    unseen = present.filter(~present.is_in(known)) if known else present
     if unseen.is_empty():
         return 0, None
     return unseen.len(), unseen.mode().sort()[0]
