@@ -802,3 +802,21 @@ def test_pipeline_stage_5_waits_for_labels(trained):
         assert retraining["status"] == "skipped" and "is empty" in retraining["detail"], retraining
     finally:
         assert cli("generate", "--force").exit_code == 0  # the batch edited here is no longer the one it made
+
+
+def test_the_configuration_logged_with_a_model_holds_no_secret(trained):
+    """MLflow's readers (every data scientist) read the run's config.json: the Pushgateway's password
+    and path token, a database password in a query and a remote's password were there in clear."""
+    root, cli, _ = trained
+    secrets = {
+        "metrics.pushgateway_url": "http://pgw:Pgw4ssw0rdSecret@127.0.0.1:9/gw/Zq8TokenPathSeg77/",
+        "dvc.remote_url": "https://dvcuser:DvcPassw0rd55@dvc.example/store",
+    }
+    before = set(root.rglob("config.json"))
+    result = cli("train", *[arg for key, value in secrets.items() for arg in ("--set", f"{key}={value}")])
+    assert result.exit_code == 0, result.output
+    (logged,) = set(root.rglob("config.json")) - before
+    text = logged.read_text()
+    for secret in ("Pgw4ssw0rdSecret", "Zq8TokenPathSeg77", "DvcPassw0rd55"):
+        assert secret not in text
+    assert "127.0.0.1:9/gw/" in text and "dvc.example/store" in text  # the rest is kept

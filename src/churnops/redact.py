@@ -31,6 +31,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 REDACTED = "***"
@@ -338,3 +339,17 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     text = _HOST_USERINFO.sub(rf"\1:{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)
+
+
+def redacted_data(value: Any) -> Any:
+    """JSON-like ``value`` with every string in it :func:`redact`-ed (a configuration written where
+    others read it: an MLflow run's artifacts).
+
+    >>> redacted_data({"metrics": {"pushgateway_url": "http://pgw:S3cretPw@gw:9091/"}, "n": [1, "a"]})
+    {'metrics': {'pushgateway_url': 'http://***@gw:9091/'}, 'n': [1, 'a']}
+    """
+    if isinstance(value, dict):
+        return {key: redacted_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted_data(item) for item in value]
+    return redact(value) if isinstance(value, str) else value

@@ -35,6 +35,7 @@ from churnops.pipeline.scoring import (
     store_of,
     training_date_formats,
 )
+from churnops.redact import redacted_data
 
 __all__ = ["feature_spec", "labels_of", "model_section", "pipeline_retrainer", "retrain", "store_of", "train"]
 """``model_section`` and ``store_of`` live in :mod:`churnops.pipeline.scoring`; callers import them from here too."""
@@ -352,7 +353,7 @@ def _log_to_mlflow(
         },
         metadata=metadata,
         artifacts={
-            "config.json": config.model_dump(mode="json"),
+            "config.json": redacted_data(config.model_dump(mode="json")),  # read by all who read MLflow
             "feature_importance.json": facts["importance"],
             "features.json": spec.to_dict(),
         },
