@@ -157,6 +157,27 @@ def test_predict_protects_csv_header_cells_against_formulas(trained, tmp_path):
     assert not (tmp_path / "clash_scored.csv").exists()
 
 
+def test_predict_protects_every_cell_a_spreadsheet_runs_as_a_formula(trained, tmp_path):
+    """Text cells starting like a formula after blanks, with a fullwidth sign or a line break, and
+    category columns (a Parquet file's dictionaries) were written as they were."""
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    batch = pl.read_csv(root / "data/production/bank_churn_prod.csv").head(6)
+    hostile = ['=HYPERLINK("http://evil","x")', "\uff1d1+1", " =1+1", "\n=1+1", "@SUM(1+1)", "Smith"]
+    for kind in ("csv", "parquet"):
+        frame = batch.with_columns(pl.Series("Surname", hostile), pl.Series("First Name", hostile))
+        if kind == "parquet":
+            frame = frame.with_columns(pl.col("First Name").cast(pl.Categorical))
+        source = tmp_path / f"hostile.{kind}"
+        frame.write_csv(source) if kind == "csv" else frame.write_parquet(source)
+        out = tmp_path / f"scored_{kind}.csv"
+        result = cli("predict", "-i", str(source), "-o", str(out))
+        assert result.exit_code == 0, result.output
+        scored = pl.read_csv(out)
+        for name in ("Surname", "First Name"):
+            assert scored[name].to_list() == ["'" + cell for cell in hostile[:-1]] + ["Smith"], (kind, name)
+
+
 def test_predict_reports_each_step_through_the_progress_callback(trained, tmp_path):
     """The library only calls back; the CLI draws (a bar once a command has run for a second)."""
     from churnops.pipeline.scoring import predict

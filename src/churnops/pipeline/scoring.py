@@ -20,7 +20,7 @@ from churnops.config import Config
 from churnops.data.files import linked_folder, refuse_foreign
 from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
 from churnops.errors import ChurnopsError, InputDataError
-from churnops.escape import plural
+from churnops.escape import FORMULA_STARTS, csv_cell, plural
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model_artifact import ModelRefusedError
 from churnops.monitor.columns import ColumnPlan
@@ -36,7 +36,8 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 PROBABILITY = "churn_probability"
 PREDICTION = "churn_prediction"
-FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_START = "^ *[" + "".join(f"\\x{{{ord(start):x}}}" for start in FORMULA_STARTS) + "]"
+"""A cell a spreadsheet runs as a formula (:func:`~churnops.escape.csv_cell`'s rule, for a column)."""
 """Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
 NPY_HEADER_BYTES = 1 << 16
 NOT_MEASURED = "not measured: the model was not checked"
@@ -347,17 +348,23 @@ def _neutralise(frame: Any) -> Any:
                 "against spreadsheet formulas: rename one, or write Parquet"
             )
         frame = frame.rename(renamed)
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    # text, and categories (a Parquet file's dictionary columns) written as their text
+    text = [
+        name
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+    ]
     if not text:
         return frame
     return frame.with_columns(
-        pl.when(pl.col(name).str.contains(FORMULA_START)).then("'" + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        pl.when(cell.str.contains(FORMULA_START)).then("'" + cell).otherwise(cell).alias(name)
         for name in text
+        for cell in [pl.col(name).cast(pl.String)]
     )
 
 
 def _is_formula(text: str) -> bool:
-    return bool(text) and text[0] in "=+-@\t\r"
+    return csv_cell(text) != text
 
 
 @dataclass(frozen=True)
