@@ -841,3 +841,32 @@ def test_the_configuration_logged_with_a_model_holds_no_secret(trained):
     for secret in ("Pgw4ssw0rdSecret", "Zq8TokenPathSeg77", "DvcPassw0rd55"):
         assert secret not in text
     assert "127.0.0.1:9/gw/" in text and "dvc.example/store" in text  # the rest is kept
+
+
+def test_changes_of_the_registry_take_turns(trained):
+    """Two retrains at once both promoted, each over the champion it had read, the worse one last.
+    Every change of the aliases (train, retrain, ab promote, the pipeline's stage 5) now holds the
+    model registry's lock from the champion read to the aliases moved: a second one waits."""
+    import subprocess
+    import sys
+
+    from churnops.pipeline.lock import workspace_lock
+
+    root, cli, _ = trained
+    store = store_of(load_config())
+    assert cli("generate", "--scenario", "concept").exit_code == 0
+    before = registry.aliases(store, "bank-churn")
+    with workspace_lock(load_config().model_lock_path, purpose="another retrain"):
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "churnops", "retrain"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        said = waiting.stderr.readline()  # it says it waits before it reads anything
+        assert "the model registry is busy" in said and "another retrain" in said, said
+        assert registry.aliases(store, "bank-churn") == before
+    out, err = waiting.communicate(timeout=900)
+    assert waiting.returncode == 0, err
+    assert f"champion v{before['champion']}" in out

@@ -30,6 +30,7 @@ SUMMARY_FILE = "pipeline_summary.json"
 FALLBACK_NOTIFICATION_FILE = "notification.txt"
 HISTORY_FILE = "history.db"
 LOCK_FILE = ".workspace.lock"
+MODEL_LOCK_FILE = ".model.lock"
 TEXTFILE_NAME = "churnops.prom"
 CHECKED_FILE = ".model_checked.json"
 """In the monitoring folder: the last champion a run checked (or tried to), kept by runs with
@@ -1106,6 +1107,12 @@ class Config(_Section):
         return self.monitoring_dir / LOCK_FILE
 
     @property
+    def model_lock_path(self) -> Path:
+        """The lock every change of the model registry's aliases holds (train, retrain, ab promote):
+        two retrains at once both promoted, the worse last."""
+        return self.monitoring_dir / MODEL_LOCK_FILE
+
+    @property
     def trigger_lock_path(self) -> Path:
         """The lock beside the trigger (``.trigger.txt.lock``), held after :attr:`lock_path`: two
         configurations with monitoring folders of their own but one trigger - wherever it is, the
@@ -1135,6 +1142,7 @@ class Config(_Section):
             "notification file": folder / FALLBACK_NOTIFICATION_FILE,
             "workspace lock": folder / LOCK_FILE,
             "trigger lock": self.trigger_lock_path,
+            "model registry lock": self.model_lock_path,
             "outputs journal": folder / OUTPUTS_JOURNAL,
         }
         if self.history.enabled and self.history.url is None:

@@ -6,8 +6,10 @@ Training and retraining live here; scoring with the champion (``predict`` and th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -185,8 +187,26 @@ def fit_and_measure(
     return pipeline, facts
 
 
+@contextlib.contextmanager
+def registry_held(config: Config, purpose: str) -> Iterator[None]:
+    """Hold the model registry's lock (:attr:`~churnops.config.Config.model_lock_path`) for a change
+    of its aliases, from the champion read to the aliases moved: two runs take turns."""
+    from churnops.pipeline.lock import workspace_lock
+
+    def waiting(holder: str) -> None:
+        logger.warning("the model registry is busy (%s): waiting for it", holder)
+
+    with workspace_lock(config.model_lock_path, True, config.pipeline.lock_timeout_s, waiting, purpose=purpose):
+        yield
+
+
 def train(config: Config, alias: str = "champion", progress: Progress | None = None) -> TrainOutcome:
     """``churnops train``: fit on the reference window, log everything, register, set the alias."""
+    with registry_held(config, "churnops train"):
+        return _train(config, alias, progress)
+
+
+def _train(config: Config, alias: str, progress: Progress | None) -> TrainOutcome:
     started = time.perf_counter()
     source = config.resolve(config.paths.reference)
     with heartbeat(progress, f"reading {source.name}"):
@@ -387,6 +407,11 @@ def retrain(config: Config, progress: Progress | None = None) -> RetrainOutcome:
     challenger are scored on it, and ``champion`` moves to the challenger only when its ROC-AUC
     is better by at least ``retrain.min_improvement``; otherwise it is tagged ``challenger``.
     """
+    with registry_held(config, "churnops retrain"):  # the champion read is the one replaced
+        return _retrain(config, progress)
+
+
+def _retrain(config: Config, progress: Progress | None) -> RetrainOutcome:
     import pandas as pd
 
     from churnops.integrations.model import predict_probabilities

@@ -52,7 +52,11 @@ def setup_dvc(config: Config) -> dvc.SetupOutcome:
             config.resolve_dir(url)
         except ConfigError as exc:
             raise ConfigError(f"dvc.remote_url: {exc}") from None
-    locks = [config.lock_path, config.trigger_lock_path]  # a run's lock files: never worth a commit
+    locks = [
+        config.lock_path,
+        config.trigger_lock_path,
+        config.model_lock_path,
+    ]  # a run's lock files: never worth a commit
     return dvc.setup(config.root, config.dvc.remote_name, url, options=remote_options(config, url), lock_files=locks)
 
 

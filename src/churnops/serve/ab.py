@@ -313,12 +313,20 @@ def promote(config: Any, document: dict[str, Any], by: str) -> str:
     """Move the aliases as ``document`` decided: the challenger's version becomes the champion,
     the champion's the ``previous-champion``, the challenger alias is removed; the reason is
     written on the promoted version in the registry. Returns the sentence said."""
-    from churnops.integrations import mlflow_registry as registry
-    from churnops.pipeline.scoring import store_of
+    from churnops.pipeline.modeling import registry_held
 
     decision = document["decision"]
     if not decision["promote"]:
         raise ChurnopsError("nothing to promote: " + decision["reason"])
+    with registry_held(config, "churnops ab promote"):  # the aliases checked are the ones moved
+        return _promote(config, document, by)
+
+
+def _promote(config: Any, document: dict[str, Any], by: str) -> str:
+    from churnops.integrations import mlflow_registry as registry
+    from churnops.pipeline.scoring import store_of
+
+    decision = document["decision"]
     champion, challenger = document["arms"]["champion"], document["arms"]["challenger"]
     now = {arm.arm: arm.version for arm in current_arms(config)}
     if now.get("champion") != champion["version"] or now.get("challenger") != challenger["version"]:
