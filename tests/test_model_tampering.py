@@ -494,3 +494,52 @@ def test_a_tampered_array_form_is_not_used_and_the_skops_model_scores(champion, 
     np.testing.assert_array_equal(_probabilities(tmp_path / "p.csv"), _probabilities(genuine))
     if edit is _symlinked:
         assert (folder.parent / "scorer-elsewhere.npz").is_file()  # read through no link, left alone
+
+
+def test_a_model_is_never_written_where_the_registry_database_or_a_link_leads(champion, tmp_path):
+    """The experiment's artifact location is a row of mlflow.db: pointed elsewhere, train wrote the
+    whole model there (its input example holds customers' rows) with a warning, and that copy became
+    the champion. A link in the artifact folder led the files elsewhere with no word at all."""
+    import sqlite3
+
+    root, cli = champion
+    store = store_of(load_config())
+    aliases_before = _aliases()
+    outside = tmp_path / "outside"
+    database = root / "mlflow.db"
+    with sqlite3.connect(database) as connection:
+        (location,) = connection.execute(
+            "SELECT artifact_location FROM experiments WHERE name = ?", (store.experiment,)
+        ).fetchone()
+        connection.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE name = ?", (outside.as_uri(), store.experiment)
+        )
+    try:
+        result = cli("train")
+        assert result.exit_code == 2, result.output
+        assert "keeps its models in" in result.output and "churnops writes a model only where" in result.output
+        assert not outside.exists() and _aliases() == aliases_before
+    finally:
+        with sqlite3.connect(database) as connection:
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE name = ?", (location, store.experiment)
+            )
+    artifacts = Path(store.artifact_root)
+    moved = tmp_path / "models"
+    shutil.move(artifacts / "models", moved)
+    (artifacts / "models").symlink_to(moved)
+    try:
+        before = {p.name for p in moved.iterdir()}
+        result = cli("train")
+        assert result.exit_code == 2, result.output
+        assert "is a symbolic link in the model artifact folder" in result.output
+        assert {p.name for p in moved.iterdir()} == before and _aliases() == aliases_before
+    finally:
+        (artifacts / "models").unlink()
+        shutil.move(moved, artifacts / "models")
+
+
+def _aliases() -> dict[str, str]:
+    from churnops.integrations import mlflow_registry as registry
+
+    return registry.aliases(store_of(load_config()), "bank-churn")

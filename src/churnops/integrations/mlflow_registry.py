@@ -208,6 +208,26 @@ def _check_location(store: Store, location: str) -> None:
     )
 
 
+def _refuse_elsewhere(store: Store, location: str) -> None:
+    """Refuse to write a model anywhere but ``model.artifact_dir``: an experiment whose artifact
+    location is another, or an artifact folder holding a link (MLflow writes through it)."""
+    root = store.artifact_root
+    wanted = root.rstrip("/") if isinstance(root, str) else root.resolve().as_uri()
+    if location.rstrip("/") != wanted:
+        raise IntegrationError(
+            f"MLflow experiment '{store.experiment}' keeps its models in {redact(location)}, not in model.artifact_dir "
+            f"{redact(str(root))}: churnops writes a model only where model.artifact_dir says - set model.experiment "
+            "to a new name (or model.artifact_dir to that place, if it is yours)"
+        )
+    if isinstance(root, Path) and root.is_dir():
+        linked = sorted(child.name for child in root.iterdir() if child.is_symlink())
+        if linked:
+            raise IntegrationError(
+                f"{root / linked[0]}: is a symbolic link in the model artifact folder; churnops does not write models "
+                "through links - remove it"
+            )
+
+
 def _storage_errors() -> tuple[type[BaseException], ...]:
     """What boto3 raises when the S3 artifact store fails (none when boto3 is not installed)."""
     try:
@@ -389,9 +409,16 @@ def log_model(
     trusted_types: list[str] | None = None,
     model_files: dict[str, bytes] | None = None,
 ) -> LoggedModel:
-    """Log a fitted pipeline with its signature, input example and metadata; register a new version."""
+    """Log a fitted pipeline with its signature, input example and metadata; register a new version.
+
+    Only where ``model.artifact_dir`` says: the experiment's artifact location is read from the
+    registry's database, which whoever can write it may point anywhere (the model's files hold
+    rows of customers), and a link in the artifact folder would lead the files elsewhere too.
+    """
     with session(store) as mlflow:
         from mlflow.models import infer_signature
+
+        _refuse_elsewhere(store, str(mlflow.get_experiment_by_name(store.experiment).artifact_location or ""))
 
         with mlflow.start_run(run_name=run_name) as run:
             mlflow.log_params(params)
