@@ -89,6 +89,16 @@ def test_bad_values_are_one_line_and_exit_2(ws, case):
 
 
 PATHS = {
+    # where MLflow keeps the models and DVC the versions: a file channel appended to a model's MLmodel
+    "a channel inside the model artifacts": (
+        "notify.channels=[{type='file', path='mlartifacts/models/m-1/artifacts/MLmodel'}]",
+        "is inside model.artifact_dir",
+    ),
+    "a channel inside the DVC remote": (
+        "notify.channels=[{type='file', path='dvc_storage/files/md5/f0/2760fe'}]",
+        "is inside dvc.remote_url",
+    ),
+    "the trigger inside the model artifacts": ("paths.trigger='mlartifacts/trigger.txt'", "where MLflow keeps"),
     "trigger is the reference data": ("paths.trigger='data/churn.csv'", "is the same file as paths.reference"),
     "trigger is the metrics": ("paths.trigger='monitoring/monitoring_metrics.json'", "is the same file"),
     # the commit's journal, deleted once the outputs are in place: the trigger went with it

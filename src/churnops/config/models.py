@@ -1244,6 +1244,7 @@ class Config(_Section):
                     "file: copy the file here first (object storage: paths.*_url)"
                 )
         check_distinct(written, read)
+        self._check_kept(written)
         profiles = self.resolve_dir(self.paths.profile_cache)
         monitoring = self.monitoring_dir
         for name, path in {**configured_inputs, **own_outputs}.items():
@@ -1251,6 +1252,27 @@ class Config(_Section):
                 raise ConfigError(f"{name} ({path}) is inside paths.profile_cache, which churnops clears and rewrites")
             if path == monitoring:
                 raise ConfigError(f"{name} ({path}) is the monitoring folder itself")
+
+    def _check_kept(self, written: dict[str, Path]) -> None:
+        """Refuse an output inside the folders where MLflow keeps the models and DVC the batches'
+        versions (the registry's database is an output of its own): a file channel appending to a
+        model's ``MLmodel`` made every later run refuse the champion."""
+        import contextlib
+        import os
+
+        kept: dict[str, tuple[Path, str]] = {}
+        if "://" not in self.model.artifact_dir:
+            with contextlib.suppress(ConfigError):  # said where the models are written
+                kept["model.artifact_dir"] = (self.resolve_dir(self.model.artifact_dir), "MLflow keeps the models")
+        if "://" not in self.dvc.remote_url:
+            remote = Path(self.dvc.remote_url).expanduser()
+            kept["dvc.remote_url"] = (remote if remote.is_absolute() else self.root / remote, "DVC keeps the versions")
+        for name, path in written.items():
+            real = Path(os.path.realpath(path))
+            for key, (folder, what) in kept.items():
+                top = Path(os.path.realpath(folder))
+                if real == top or top in real.parents:
+                    raise ConfigError(f"{name} ({path}) is inside {key} ({folder}), where {what}: choose another path")
 
     def sqlite_url(self, url: str, key: str) -> str:
         """A ``sqlite:///relative.db`` URL made absolute inside the project (other URLs unchanged)."""
