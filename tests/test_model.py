@@ -776,6 +776,19 @@ def test_a_category_learned_as_missing_leaves_the_model_scoring_its_own_data(tmp
     monitored = run("monitor")
     assert monitored.returncode == 0 and "could not be checked" not in monitored.stdout, monitored.stdout
     assert metrics(tmp_path)["model"]["realized"]["roc_auc"] > 0.7
+    # a batch that writes its labels 1/0 where the reference says yes/no is measured all the same
+    # (it fell back to the estimate, and a dead model showed no alert); and one whose labels came
+    # for some rows only is measured on those, from 500 of them on
+    ones = pl.read_csv(tmp_path / "own.csv").with_columns((pl.col("churned") == "yes").cast(pl.Int64))
+    for name, labelled in (("ones.csv", 3000), ("half.csv", 1500), ("few.csv", 300)):
+        ones.with_columns(pl.when(pl.int_range(pl.len()) < labelled).then(pl.col("churned"))).write_csv(tmp_path / name)
+        done = run("monitor", "-p", name)
+        assert done.returncode == 0, done.stderr
+        model = metrics(tmp_path)["model"]
+        if labelled >= 500:
+            assert model["decay"]["basis"] == "realized" and model["realized"]["rows"] == labelled, (name, model)
+        else:
+            assert model["decay"]["basis"] == "estimated" and model["realized"] is None, (name, model)
 
 
 def test_a_model_that_cannot_score_what_it_learned_from_is_never_pointed_at(trained, monkeypatch):

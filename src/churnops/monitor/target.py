@@ -67,6 +67,22 @@ def _meaning(label: str) -> str | None:
     return _reads_as(text)
 
 
+def batch_positive_index(labels: list[Any], configured: str | None) -> tuple[int | None, str]:
+    """:func:`positive_index` of a batch's labels: a batch that writes its outcomes 1/0 (or
+    true/false) where ``columns.target_positive`` names the reference's word for the event
+    (``Attrited Customer``) has 1 for the event - as monitoring reads the target.
+
+    >>> batch_positive_index([0, 1], "Attrited Customer"), batch_positive_index(["A", "B"], "C")
+    ((1, '1/true'), (None, 'configured'))
+    """
+    index, decided = positive_index(labels, configured)
+    if index is None and configured is not None:
+        plain, how = positive_index(labels, None)
+        if how == "1/true":
+            return plain, how
+    return index, decided
+
+
 def positive_index(labels: list[Any], configured: str | None) -> tuple[int | None, str]:
     """Which of a two-valued label's (sorted) values is the event whose rate is watched, and how
     that was decided: ``"configured"`` (``columns.target_positive``), ``"1/true"``, ``"words"``, or

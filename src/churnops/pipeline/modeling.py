@@ -63,7 +63,7 @@ def labels_of(frame: Any, target: str, positive: str | None = None) -> Any:
     two other values as monitoring reads them (``columns.target_positive``, or words such as
     Yes/No, churned/retained) - never guessed from their order, since a model trained on the
     wrong value predicts the opposite of what is asked."""
-    from churnops.monitor.target import positive_index
+    from churnops.monitor.target import batch_positive_index
 
     if target not in frame.columns:
         raise InputDataError(f"the data has no target column '{target}' (columns.target in churnops.toml)")
@@ -74,7 +74,7 @@ def labels_of(frame: Any, target: str, positive: str | None = None) -> Any:
     if set(found) <= {0, 1} and positive is None:
         return values.astype(int).to_numpy()
     if len(found) == 2 or (positive is not None and len(found) == 1):
-        index, decided = positive_index(found, positive)
+        index, decided = batch_positive_index(found, positive)
         shown = " and ".join(repr(label_text(value)) for value in found)
         if index is None:
             raise InputDataError(f"columns.target_positive {positive!r} is not a value of '{target}' ({shown})")

@@ -560,23 +560,37 @@ def model_section(
     return section, drift
 
 
+MIN_LABELLED_ROWS = 500
+"""A batch whose labels have come for some rows only is measured on them from this many rows on
+(fewer: the ROC-AUC would move by more than the decay it is to tell)."""
+
+
 def _realized(config: Config, current: Path, probabilities: np.ndarray, threshold: float) -> dict[str, Any] | None:
-    """Realized metrics when the batch holds 0/1 labels in the target column."""
+    """Realized metrics on the batch's rows that have their label (the others' labels have not
+    come yet), read as monitoring reads the target; None without two outcomes to measure."""
     import polars as pl
 
     target = config.columns.target
     if not target or target not in TableReader(current, dialect=config.dialect).header:
         return None
     labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
-    if labels.null_count():
-        return None
+    if labels.null_count():  # measured on the labelled rows: half the labels are half the evidence
+        known = labels.is_not_null().to_numpy()
+        if known.sum() < MIN_LABELLED_ROWS:
+            if known.any():
+                logger.info("realized performance not measured: only %s rows have their label yet", f"{known.sum():,}")
+            return None
+        logger.info(
+            "realized performance measured on the %s labelled rows of %s", f"{known.sum():,}", f"{known.size:,}"
+        )
+        labels, probabilities = labels.filter(pl.Series(known)), probabilities[known]
     positive = config.columns.target_positive
     if positive is not None or not set(labels.unique().to_list()) <= {0, 1}:  # read as monitoring does
         from churnops.monitor.prepare import sort_labels
-        from churnops.monitor.target import positive_index
+        from churnops.monitor.target import batch_positive_index
 
         found = sort_labels(labels.unique().to_list())
-        index, decided = positive_index(found, positive) if len(found) <= 2 else (None, "")
+        index, decided = batch_positive_index(found, positive) if len(found) <= 2 else (None, "")
         if index is None or decided == "last in order":
             return None
         labels = (labels == found[index]).cast(pl.Int64)
