@@ -830,6 +830,16 @@ def test_pipeline_stage_5_waits_for_labels(trained):
         retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]
         assert retraining["status"] == "skipped", retraining
         assert retraining["detail"] == "no labels in the batch yet (no column 'Churn Flag'): retraining waits for them"
+        # the history tells an ROC-AUC estimated without labels from one measured on them
+        assert cli("monitor").exit_code == 0
+        frame.write_csv(batch)  # with its labels again
+        assert cli("monitor").exit_code == 0
+        header, estimated, realized = cli("history", "-n", "2").output.splitlines()
+        column = header.split().index("AUC") + 1  # the date is two cells
+        assert estimated.split()[column].startswith("~0.") and realized.split()[column].startswith("0."), (
+            estimated,
+            realized,
+        )
         frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("Churn Flag")).write_csv(batch)
         cli("pipeline", "--retrain")
         retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]

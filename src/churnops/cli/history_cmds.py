@@ -88,7 +88,9 @@ def _runs_table(rows: list[dict[str, Any]]) -> str:
     header = ["when", "run", "verdict", "drifted", "score", "limit", "quality", "target", "AUC", "rows", "batch"]
     table = []
     for row in rows:
-        auc = row.get("realized_auc") if row.get("realized_auc") is not None else row.get("estimated_auc")
+        # measured on the labels, or (~) estimated without them: the two read apart
+        realized = row.get("realized_auc")
+        auc = number(realized, "{:.3f}") if realized is not None else number(row.get("estimated_auc"), "~{:.3f}")
         drifted = f"{row.get('n_drifted', '-')}/{row.get('n_columns', '-')}"
         table.append(
             [
@@ -100,7 +102,7 @@ def _runs_table(rows: list[dict[str, Any]]) -> str:
                 number(row.get("dataset_threshold"), "{:g}"),
                 number(row.get("quality_score"), "{:.4f}"),
                 number(row.get("current_rate"), "{:.1%}"),
-                number(auc, "{:.3f}"),
+                auc,
                 number(row.get("current_rows"), "{:,}"),
                 os.path.basename(str(row.get("current_path") or "")),
             ]
