@@ -457,3 +457,11 @@ def test_a_webhook_that_redirects_is_a_failed_delivery_and_its_credentials_go_no
     assert hook.requests[0]["headers"]["Authorization"] == "Basic aG9va3VzZXI6UHc5eExvbmdQYXNz"
     assert "L0cationT0ken99" not in result.output and "stolen" not in result.output
     assert "Pw9xLongPass" not in result.output and "hookuser" not in result.output
+
+
+def test_a_failed_stage_is_said_beside_the_alert_never_instead_of_it(drifted, cli):
+    """A run whose versioning failed was told as "churnops pipeline error on ...": the alert it
+    raised was only in the body. The title now leads with the alert, then says a stage failed."""
+    assert cli("notify", "--status", "error").exit_code == 0
+    title = (drifted / "monitoring" / "notification.txt").read_text().splitlines()[0]
+    assert "Alert on bank_churn_prod.csv: " in title and title.endswith("- and a pipeline stage failed"), title

@@ -241,8 +241,13 @@ def build_notification(
         f"dataset drift score {drift['score']:.3f}, threshold {drift['threshold']:g}: "
         + ("drift" if drift["detected"] else "no drift")
     )
-    if status in ("drift", "warning"):
-        severity, word = ("alert", "Alert") if status == "drift" else ("warning", "Warning")
+    # a later stage that failed (DVC, publishing) is said beside the run's verdict, never instead
+    # of it: "pipeline error" in the title hid the alert of a run whose versioning failed
+    found_status = status
+    if status == "error":
+        found_status = "drift" if verdict.get("trigger") else "warning" if verdict.get("status") == "warning" else ""
+    if found_status in ("drift", "warning"):
+        severity, word = ("alert", "Alert") if found_status == "drift" else ("warning", "Warning")
         found = [r for r in reasons if r["severity"] == severity]
         labels = ", ".join(dict.fromkeys(_short(r["kind"], metrics) for r in found))
         title = f"{word} on {batch_name}: {labels}" if labels else f"{word} on {batch_name}"
@@ -253,6 +258,9 @@ def build_notification(
     else:
         title = f"churnops pipeline error on {batch_name}"
         verdict_text = "A pipeline stage failed; the monitoring results below are still valid."
+    if status == "error" and found_status:
+        title += " - and a pipeline stage failed"
+        verdict_text += " A pipeline stage failed; the monitoring results below are still valid."
     return Notification(
         status=status,
         title=one_line(title),
