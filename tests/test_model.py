@@ -361,6 +361,7 @@ def test_pipeline_stage_5_retrains_on_drift(trained):
     retraining = summary["stages"][4]
     assert retraining["status"] == "success", result.output
     assert retraining["outputs"]["decision"] in {"promoted", "kept the champion"}
+    assert retraining["detail"] == retraining["outputs"]["reason"] and "ROC-AUC" in retraining["detail"]
     assert "challenger_auc" in retraining["outputs"]
 
 
@@ -830,6 +831,9 @@ def test_pipeline_stage_5_waits_for_labels(trained):
         retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]
         assert retraining["status"] == "skipped", retraining
         assert retraining["detail"] == "no labels in the batch yet (no column 'Churn Flag'): retraining waits for them"
+        result = cli("retrain")  # by hand: one line that says the labels have not come
+        assert result.exit_code == 2 and "no labels in column 'Churn Flag' yet" in result.output, result.output
+        assert "bank_churn_prod.csv" in result.output
         # the history tells an ROC-AUC estimated without labels from one measured on them
         assert cli("monitor").exit_code == 0
         frame.write_csv(batch)  # with its labels again

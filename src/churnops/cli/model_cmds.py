@@ -82,8 +82,8 @@ def predict(
 def retrain(config: ConfigOption = None, sets: SetOption = None) -> None:
     """Train a challenger on reference + labelled production data; promote it only if clearly better.
 
-    The newest share of the production batch (retrain.holdout_share) is held out; the challenger
-    becomes the champion only when its ROC-AUC there beats the champion's by at least
+    The last rows of the production batch in file order (retrain.holdout_share of them) are held out; the
+    challenger becomes the champion only when its ROC-AUC there beats the champion's by at least
     retrain.min_improvement (0.02); otherwise it gets the 'challenger' alias.
     """
     from churnops.pipeline.modeling import retrain as run_retraining

@@ -930,7 +930,8 @@ class RetrainConfig(_Section):
     min_improvement: Annotated[float, Field(ge=0, le=1)] = 0.02
     """Promote the challenger only when its ROC-AUC beats the champion's by this much."""
     holdout_share: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    """Share of the newest production rows held out to compare champion and challenger."""
+    """Share of the production rows held out to compare champion and challenger: the last in file
+    order (the newest, in a batch written in time order)."""
 
 
 class StorageConfig(_Section):

@@ -431,6 +431,11 @@ def _retrain(config: Config, progress: Progress | None) -> RetrainOutcome:
     reference = _with_dates(reference_table, spec, formats).to_pandas()
     production_table = read_table(production_path, dialect=config.dialect)
     production = _with_dates(production_table, spec, formats).to_pandas()
+    if target not in production.columns or production[target].isna().all():
+        raise InputDataError(
+            f"{production_path}: no labels in column '{target}' yet - retraining needs the batch's outcomes "
+            "(columns.target); run it once they have come"
+        )
     labels_of(production, target, config.columns.target_positive)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)
     if holdout_rows >= len(production):

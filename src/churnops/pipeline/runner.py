@@ -294,7 +294,8 @@ def _run(
                 stages[4].status, stages[4].detail = "skipped", str(stages[4].outputs["skipped"])
                 return
             stages[4].status = "success"
-            stages[4].detail = str(stages[4].outputs.get("decision", "retrained"))
+            # the versions and ROC-AUCs that decided, not just "promoted"
+            stages[4].detail = str(stages[4].outputs.get("reason") or stages[4].outputs.get("decision", "retrained"))
 
         run_stage(stages[4], retrain_stage)
 

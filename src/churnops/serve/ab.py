@@ -143,9 +143,10 @@ def decide(
     one_sided = 0.5 * math.erfc(compared["z"] / math.sqrt(2.0))  # H1: the challenger's ROC-AUC is higher
     z = compared["z"]
     found |= {"difference": compared["difference"], "z": z if math.isfinite(z) else None, "p_value": one_sided}
+    p = "<1e-16" if one_sided == 0 else f"{one_sided:.2g}"  # as every p-value churnops says
     figures = (
         f"challenger ROC-AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f} "
-        f"({compared['difference']:+.4f}, one-sided p = {one_sided:.2g}, level {level:g}; "
+        f"({compared['difference']:+.4f}, one-sided p={p}, level {level:g}; "
         f"{challenger['labelled']:,} and {champion['labelled']:,} labelled {unit})"
     )
     found["figures"] = figures[:1].upper() + figures[1:]
