@@ -2863,3 +2863,28 @@ def test_empty_rows_are_found_in_parquet_and_a_batch_of_only_empty_rows_is_refus
     done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "blank.csv")
     assert done.returncode == 2
     assert "blank.csv: has no data: its 5 rows are empty (no value in any column)" in done.stderr
+
+
+def test_a_date_of_the_record_that_every_batch_moves_past_is_pointed_at(tmp_path):
+    """A snapshot date: each monthly batch's dates all lie after the reference's last, so it drifts
+    every night whatever the customers do; the quality check says what it likely is and the way out."""
+    rng = np.random.default_rng(8)
+    reference, batch = make(rng, 3000, 1), make(rng, 1000, 3001)
+    reference.with_columns(snapshot=pl.lit("2024-01-15")).write_csv(tmp_path / "ref.csv")
+    batch.with_columns(snapshot=pl.lit("2024-07-15")).write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--set", "columns.datetime=['snapshot']")
+    assert done.returncode == 0, done.stderr
+    checks = metrics(tmp_path)["data_quality"]["checks"]
+    (check,) = [c for c in checks if c["column"] == "snapshot" and c["check"] == "out_of_reference_range"]
+    assert check["count"] == 1000
+    assert "every date after the reference's last - the date of the record? (columns.ignored" in check["message"]
+    batch.with_columns(snapshot=pl.lit("2023-07-15")).write_csv(tmp_path / "old.csv")  # before it: not that
+    assert (
+        churnops(
+            tmp_path, "monitor", "-r", "ref.csv", "-p", "old.csv", "--set", "columns.datetime=['snapshot']"
+        ).returncode
+        == 0
+    )
+    checks = metrics(tmp_path)["data_quality"]["checks"]
+    (check,) = [c for c in checks if c["column"] == "snapshot" and c["check"] == "out_of_reference_range"]
+    assert "date of the record" not in check["message"]
