@@ -406,3 +406,31 @@ def test_a_promotion_that_fails_halfway_puts_the_aliases_back(two_models):
     assert _aliases(root) == {"champion": "1", "challenger": "2"}
     ab.promote(config, document, "test")  # the registry free again: the same numbers promote
     assert _aliases(root) == {"champion": "2", "previous-champion": "1"}
+
+
+def test_a_dead_champion_on_labelled_live_traffic_is_an_alert_of_the_service(two_models):
+    """v1 ranks customers as a coin would. Served, its windows said at most "column drift", and
+    /metrics had churnops_alert 0 and no ROC-AUC, while /v1/drift measured 0.5 on the labels. After
+    each window the service now holds the champion to monitor's rule on the labelled traffic."""
+    root = two_models
+    _aliases(root, champion="1", challenger=None, previous_champion=None)
+    service = Service(root, "--set", "serve.event_log=monitoring/health.db")
+    try:
+        _score_and_label(service, 80_000, "dead")
+        _close_window(service, 1, 81_000)  # the model is measured after this window, labels known
+        metrics = service.request("GET", "/metrics")[1].decode()
+        assert "churnops_serve_model_alert 1" in metrics
+        assert 'churnops_serve_champion_roc_auc{version="1"} 0.' in metrics
+        health = json.loads(service.request("GET", "/v1/drift")[1])["model"]["health"]
+        assert health["decayed"] and health["labelled"] == 1_000 and health["roc_auc"] < 0.6, health
+        assert "model near chance on live traffic: bank-churn v1 ROC-AUC" in health["message"]
+
+        _aliases(root, champion="2")  # the real model: taken up after the next window, then measured
+        _close_window(service, 2, 82_000)
+        _score_and_label(service, 83_000, "alive")
+        _close_window(service, 4, 84_000)
+        health = json.loads(service.request("GET", "/v1/drift")[1])["model"]["health"]
+        assert health["version"] == "2" and not health["decayed"] and health["roc_auc"] > 0.75, health
+        assert "churnops_serve_model_alert 0" in service.request("GET", "/metrics")[1].decode()
+    finally:
+        service.stop()

@@ -105,6 +105,11 @@ class ServiceState:
     """The worker processes (:class:`churnops.serve.workers.WorkerPool`), with ``--workers``."""
     config: Any = None
     """The configuration the service runs with (its columns inferred)."""
+    model_health: dict[str, Any] | None = None
+    """The champion's ROC-AUC on the labelled traffic against ``model.min_auc`` and
+    ``model.max_auc_drop`` (:func:`churnops.serve.service.champion_health`), after each window."""
+    health_key: Any = None
+    """What :attr:`model_health` was measured on (the outcomes recorded, the champion's version)."""
 
     _arms_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _arms_cache: tuple[Any, float, float, dict[str, Any]] | None = field(default=None, repr=False)
@@ -145,6 +150,21 @@ class ServiceState:
             ended = time.monotonic()
             self._arms_cache = (key, ended, ended - started, document)
             return document
+
+
+def _health_lines(health: dict[str, Any] | None) -> list[str]:
+    """The champion's measured ROC-AUC and its alert, for ``/metrics`` (none before enough labels)."""
+    if health is None:
+        return []
+    return [
+        "# HELP churnops_serve_champion_roc_auc The champion's ROC-AUC on the labelled live traffic",
+        "# TYPE churnops_serve_champion_roc_auc gauge",
+        f'churnops_serve_champion_roc_auc{{version="{_label(str(health["version"]))}"}} {health["roc_auc"]}',
+        "# HELP churnops_serve_model_alert 1 when the champion's ROC-AUC on the labelled live traffic is below "
+        "model.min_auc or fell from the reference's by more than model.max_auc_drop",
+        "# TYPE churnops_serve_model_alert gauge",
+        f"churnops_serve_model_alert {1 if health['decayed'] else 0}",
+    ]
 
 
 class BodyTooLarge(Exception):
@@ -924,9 +944,11 @@ def create_app(state: ServiceState) -> Starlette:
         if document is None:
             return None
         measured = document["arms"]
+        health = {"health": state.model_health} if state.model_health is not None else {}
         if "challenger" not in measured:
-            return {"model": document["model"], **measured["champion"]}
+            return {"model": document["model"], **measured["champion"], **health}
         return {
+            **health,
             "model": document["model"],
             "champion": measured["champion"],
             "challenger": measured["challenger"],
@@ -1029,6 +1051,7 @@ def create_app(state: ServiceState) -> Starlette:
             "# HELP churnops_serve_body_waits_total Requests that waited for room to read their body",
             "# TYPE churnops_serve_body_waits_total counter",
             f"churnops_serve_body_waits_total {waited + workers.total('waited')}",
+            *_health_lines(state.model_health),
             "# HELP churnops_serve_detector_statistic A stream detector's statistic (alarm above its threshold)",
             "# TYPE churnops_serve_detector_statistic gauge",
         ]

@@ -595,6 +595,11 @@ class EventLog:
                 self._peeker = db
         return db
 
+    def labels_mark(self) -> tuple[int, int]:
+        """A pair that changes whenever an outcome is recorded (their count, the newest row's id)."""
+        rows = self._read("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM labels")
+        return int(rows[0][0]), int(rows[0][1])
+
     def version(self) -> int:
         """A number that changes whenever the log changes (SQLite's ``data_version`` seen from the
         reading connection): what was read from it before still holds while it is the same."""

@@ -216,6 +216,7 @@ def check_models(state: ServiceState, config: Config) -> None:
     from churnops.serve import ab
 
     follow_aliases(state, config)
+    check_champion(state, config)
     if not (config.serve.ab.auto_promote and state.batcher is not None and state.challenger is not None):
         return
     document = state.measured_arms()
@@ -229,6 +230,69 @@ def check_models(state: ServiceState, config: Config) -> None:
         logger.warning("%s", said)
         _tell(config, said)
     follow_aliases(state, config)
+
+
+def champion_health(state: Any, config: Config) -> dict[str, Any] | None:
+    """The champion's ROC-AUC on the labelled live traffic (the log's latest scored events, as
+    ``churnops ab report`` measures them) held to ``churnops monitor``'s rule: below
+    ``model.min_auc``, or fallen from the reference's by more than ``model.max_auc_drop``, the model
+    decayed. None before :data:`~churnops.pipeline.scoring.MIN_LABELLED_ROWS` labelled events."""
+    from churnops.pipeline.scoring import MIN_LABELLED_ROWS
+
+    batcher = state.batcher
+    document = state.measured_arms() if batcher is not None else None
+    arm = ((document or {}).get("arms") or {}).get("champion") or {}
+    auc, labelled = arm.get("roc_auc"), int(arm.get("labelled") or 0)
+    if auc is None or labelled < MIN_LABELLED_ROWS:
+        return None
+    champion = batcher.champion
+    reference = (champion.loaded.metadata.reference_metrics or {}).get("roc_auc")
+    drop = reference - auc if reference is not None else None
+    below = auc < config.model.min_auc
+    fell = drop is not None and drop > config.model.max_auc_drop
+    on = f"{labelled:,} labelled events"
+    if fell:
+        message = (
+            f"model decay on live traffic: {champion.name} v{champion.version} ROC-AUC {auc:.3f} on {on}, "
+            f"{drop:.3f} below the reference's {reference:.3f} "
+            f"(more than model.max_auc_drop {config.model.max_auc_drop:g})"
+        )
+    elif below:
+        message = (
+            f"model near chance on live traffic: {champion.name} v{champion.version} ROC-AUC {auc:.3f} on {on}, "
+            f"below model.min_auc {config.model.min_auc:g}"
+        )
+    else:
+        message = f"{champion.name} v{champion.version} ROC-AUC {auc:.3f} on {on}"
+    return {
+        "version": champion.version,
+        "roc_auc": auc,
+        "labelled": labelled,
+        "reference_roc_auc": reference,
+        "roc_auc_drop": drop,
+        "min_auc": config.model.min_auc,
+        "max_auc_drop": config.model.max_auc_drop,
+        "decayed": below or fell,
+        "message": message,
+    }
+
+
+def check_champion(state: Any, config: Config) -> None:
+    """Measure the champion on the labelled traffic after each window; say (and tell the [notify]
+    channels, as an alert) when it turns decayed - a dead model served under windows that said
+    only "column drift", with ``churnops_alert 0``."""
+    before = state.model_health
+    key = (state.log.labels_mark(), state.batcher.champion.version if state.batcher is not None else None)
+    if key == state.health_key:
+        return  # no outcome recorded since, and the same champion: measured already
+    state.model_health = health = champion_health(state, config)
+    state.health_key = key
+    if health is None or not health["decayed"]:
+        return
+    if before is not None and before["decayed"] and before["version"] == health["version"]:
+        return  # said when it turned so
+    logger.warning("%s", health["message"])
+    _tell(config, health["message"], "churnops: the champion model decayed on live traffic", "drift")
 
 
 def follow_aliases(state: Any, config: Config) -> None:
@@ -262,17 +326,17 @@ def follow_aliases(state: Any, config: Config) -> None:
             state.challenger = MicroBatcher(loaded, state.schema.dtypes)
 
 
-def _tell(config: Config, said: str) -> None:
-    """The [notify] channels hear of an unattended promotion."""
+def _tell(config: Config, said: str, title: str = "churnops: challenger promoted", status: str = "ok") -> None:
+    """The [notify] channels hear of an unattended promotion, or (``status`` drift) a decayed champion."""
     if not config.notify.channels:
         return
     from churnops.integrations.notifications.message import Notification
     from churnops.integrations.notifications.send import send_all
 
-    note = Notification(status="ok", title="churnops: challenger promoted", verdict=said)
+    note = Notification(status=status, title=title, verdict=said)
     for delivery in send_all(config, note, []):
         if delivery.status == "failed":
-            logger.warning("promotion notification %s: %s", delivery.channel, delivery.error)
+            logger.warning("notification %s: %s", delivery.channel, delivery.error)
 
 
 def run(config: Config, host: str, port: int, insecure_no_auth: bool, say: Any, workers: int = 1) -> None:
