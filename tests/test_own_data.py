@@ -2878,6 +2878,8 @@ def test_a_date_of_the_record_that_every_batch_moves_past_is_pointed_at(tmp_path
     (check,) = [c for c in checks if c["column"] == "snapshot" and c["check"] == "out_of_reference_range"]
     assert check["count"] == 1000
     assert "every date after the reference's last - the date of the record? (columns.ignored" in check["message"]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("data quality"))
+    assert "(ok; " in line and "which lower no score)" in line, line  # beside a list of warnings, not a contradiction
     batch.with_columns(snapshot=pl.lit("2023-07-15")).write_csv(tmp_path / "old.csv")  # before it: not that
     assert (
         churnops(

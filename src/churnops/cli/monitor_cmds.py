@@ -416,6 +416,10 @@ def summary_lines(outcome: Any) -> list[str]:
         )
     cells = "failed cell" if quality.failed_cells == 1 else "failed cells"
     failed = f"; {quality.failed_cells:,} {cells}" if quality.failed_cells else ""
+    # "ok; 2 failed cells" beside "8,000 values outside the reference range" read as a contradiction
+    warned = sum(1 for c in quality.checks if c.severity == "warning" and c.check not in OWN_LINES)
+    if warned:
+        failed += f"; {warned:,} {'warning' if warned == 1 else 'warnings'}, which lower no score"
     lines.append(
         f"data quality {score_text(quality.score)} "
         + (f"(ok{failed})" if quality.passed else f"(WARNING: {quality.failure}{failed})")
@@ -466,6 +470,10 @@ QUALITY_SHOWN = 3
 """Quality checks the terminal shows under the quality line (the report and the metrics have all)."""
 
 
+OWN_LINES = frozenset({"missing_in_csv", "empty_in_reference", "few_rows"})
+"""Quality checks said on lines of their own, not in the list of checks."""
+
+
 def _quality_lines(result: Any) -> list[str]:
     """The quality checks found, those counted in the score first, then by cells, one per column:
     a repeated identifier or a cell that is not a number was only a count of failed cells here,
@@ -473,9 +481,8 @@ def _quality_lines(result: Any) -> list[str]:
     size, in the verdict) are left out."""
     from churnops.escape import examples_cut, one_line_short
 
-    own_lines = {"missing_in_csv", "empty_in_reference", "few_rows"}
     found = sorted(
-        (c for c in result.data_quality.checks if c.check not in own_lines),
+        (c for c in result.data_quality.checks if c.check not in OWN_LINES),
         key=lambda c: (c.severity != "error", -c.count),
     )
     checks, columns = [], set()
