@@ -897,3 +897,23 @@ def test_changes_of_the_registry_take_turns(trained):
     out, err = waiting.communicate(timeout=900)
     assert waiting.returncode == 0, err
     assert f"champion v{before['champion']}" in out
+
+
+def test_blank_lines_are_left_out_of_the_models_check_too(trained, tmp_path):
+    """3,000 blank lines at the end of a batch were left out of the drift and quality numbers but
+    scored by the model: its prediction drift and estimated ROC-AUC moved, and raised a finding."""
+    root, cli, _ = trained
+    assert cli("generate").exit_code == 0
+    batch = root / "data" / "production" / "bank_churn_prod.csv"
+    model = {}
+    for name, blanks in (("plain.csv", 0), ("blank.csv", 3000)):
+        text = batch.read_text()
+        width = text.splitlines()[0].count(",")
+        (tmp_path / name).write_text(text + ("," * width + "\n") * blanks)
+        result = cli("monitor", "-p", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        model[name] = metrics(root)["model"]
+    plain, blank = model["plain.csv"], model["blank.csv"]
+    assert blank["prediction_drift"]["statistic"] == plain["prediction_drift"]["statistic"]
+    assert blank["estimated"] == plain["estimated"] and blank["realized"] == plain["realized"]
+    assert blank["realized"]["rows"] == 10_000

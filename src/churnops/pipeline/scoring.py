@@ -164,14 +164,19 @@ def text_inputs(loaded: registry.LoadedModel) -> list[str]:
 
 
 def score_chunks(
-    loaded: registry.LoadedModel, chunks: Iterable[Any], date_formats: dict[str, str] | None = None
+    loaded: registry.LoadedModel,
+    chunks: Iterable[Any],
+    date_formats: dict[str, str] | None = None,
+    kept: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Churn probabilities of every row of a chunked (polars) table; dates read as the model
-    learned them (its ``date_formats``), or as ``date_formats`` (the run's) says."""
+    learned them (its ``date_formats``), or as ``date_formats`` (the run's) says. With ``kept`` (a
+    list it fills with each chunk's rows scored), the rows with no value in any column - blank
+    lines, left out of the monitoring - are left out here too (``predict`` scores every row)."""
     import polars as pl
 
     from churnops.integrations.model import known_categories, predict_probabilities
-    from churnops.monitor.prepare import coerce_numerical
+    from churnops.monitor.prepare import coerce_numerical, drop_empty_rows
 
     columns = loaded.metadata.features.columns
     numerical = set(loaded.metadata.features.numerical)
@@ -185,6 +190,14 @@ def score_chunks(
     ranges = loaded.metadata.input_ranges
     outside: dict[str, tuple[int, Any]] = {}  # numerical or date input: cells far outside what it learned
     for chunk in chunks:
+        if kept is not None:
+            whole = chunk
+            chunk, empty = drop_empty_rows(chunk, list(chunk.columns))
+            if empty:
+                mask = ~whole.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
+            else:
+                mask = np.ones(whole.height, dtype=bool)
+            kept.append(mask)
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
             raise InputDataError(
@@ -503,12 +516,16 @@ def model_section(
     loaded_at = time.perf_counter()
     threshold = loaded.metadata.threshold
 
+    kept: list[np.ndarray] = []  # the batch's rows scored: all but those with no value (blank lines)
+
     def score_current(formats: dict[str, str]) -> np.ndarray:
         reader = TableReader(current, dialect=config.dialect, text=text_inputs(loaded))
         reader.progress = _reading(progress, f"model: scoring {current.name}")
-        return score_chunks(loaded, reader, formats)
+        kept.clear()
+        return score_chunks(loaded, reader, formats, kept)
 
     current_p = whole_columns(config, current, config.columns.date_formats, score_current)
+    scored_rows = np.concatenate(kept) if kept else np.ones(len(current_p), dtype=bool)
     scored_at = time.perf_counter()
     reference_p, cache_status = _reference_scores(config, loaded, reference, reference_rows, result, progress)
     reference_at = time.perf_counter()
@@ -529,7 +546,7 @@ def model_section(
         "threshold": threshold,
         "reference": metadata.reference_metrics,
         "estimated": estimated_metrics(current_p, threshold),
-        "realized": _realized(config, current, current_p, threshold),
+        "realized": _realized(config, current, current_p, threshold, scored_rows),
         "prediction_drift": drift.to_dict(),
         "feature_importance": metadata.importance,
         "importance_method": metadata.importance_method,
@@ -565,7 +582,9 @@ MIN_LABELLED_ROWS = 500
 (fewer: the ROC-AUC would move by more than the decay it is to tell)."""
 
 
-def _realized(config: Config, current: Path, probabilities: np.ndarray, threshold: float) -> dict[str, Any] | None:
+def _realized(
+    config: Config, current: Path, probabilities: np.ndarray, threshold: float, scored: np.ndarray | None = None
+) -> dict[str, Any] | None:
     """Realized metrics on the batch's rows that have their label (the others' labels have not
     come yet), read as monitoring reads the target; None without two outcomes to measure."""
     import polars as pl
@@ -574,6 +593,8 @@ def _realized(config: Config, current: Path, probabilities: np.ndarray, threshol
     if not target or target not in TableReader(current, dialect=config.dialect).header:
         return None
     labels = pl.concat(list(TableReader(current, columns=[target], dialect=config.dialect)))[target]
+    if scored is not None and not scored.all():  # the rows the model scored (no blank line)
+        labels = labels.filter(pl.Series(scored))
     if labels.null_count():  # measured on the labelled rows: half the labels are half the evidence
         known = labels.is_not_null().to_numpy()
         if known.sum() < MIN_LABELLED_ROWS:
@@ -650,7 +671,7 @@ def _reference_scores(
     cached file failed a check - see :func:`read_scores` - and was replaced).
     """
     version = loaded.version
-    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}|dates-read-whole"
+    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}|dates-read-whole|no-empty-rows"
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     root = config.resolve(config.paths.profile_cache)
     cache = root / "predictions" / f"{digest}.npy"
@@ -669,7 +690,7 @@ def _reference_scores(
     def score_reference(formats: dict[str, str]) -> np.ndarray:
         reader = TableReader(reference, rows, dialect=config.dialect_for("reference"), text=text_inputs(loaded))
         reader.progress = _reading(progress, f"model: scoring {reference.name}")
-        return score_chunks(loaded, reader, formats)
+        return score_chunks(loaded, reader, formats, [])  # its blank lines left out, as the profile leaves them
 
     scores = whole_columns(config, reference, config.columns.date_formats, score_reference)
     if linked is not None:
