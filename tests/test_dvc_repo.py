@@ -287,6 +287,7 @@ def test_dvc_setup_keeps_the_runs_lock_files_out_of_git(tmp_path, cli, monkeypat
     lines = (root / ".gitignore").read_text().splitlines()
     assert "/.trigger.txt.lock" in lines
     assert "/monitoring/.workspace.lock" not in lines  # /monitoring/* covers it already
+    assert "/.mlflow.db.lock" in lines  # beside the model registry, which every configuration here shares
     assert cli("dvc-setup").exit_code == 0  # again: nothing added twice
     assert (root / ".gitignore").read_text().splitlines() == lines
     assert ".gitignore" in git(root, "show", "--name-only", "--format=", "HEAD").split()
@@ -295,4 +296,19 @@ def test_dvc_setup_keeps_the_runs_lock_files_out_of_git(tmp_path, cli, monkeypat
     assert (root / ".trigger.txt.lock").exists() and (root / "monitoring" / ".workspace.lock").exists()
     git(root, "add", "-A")
     staged = git(root, "diff", "--cached", "--name-only").split()
+    assert not [name for name in staged if name.endswith(".lock")], staged
+
+
+def test_dvc_setup_writes_lock_patterns_git_matches_whatever_their_names(tmp_path, cli, monkeypatch):
+    """Folders named with brackets or a trailing blank: the patterns were written as given, which
+    git reads as wildcards, so the lock files stayed untracked files for every git add -A."""
+    root = new_repo(tmp_path / "own")
+    monkeypatch.chdir(root)
+    (root / "churnops.toml").write_text('[paths]\nmonitoring_dir = "mon[1]"\ntrigger = "ci out/trig[2].txt"\n')
+    assert cli("dvc-setup").exit_code == 0
+    for lock in ("mon[1]/.workspace.lock", "ci out/.trig[2].txt.lock", ".mlflow.db.lock"):
+        (root / lock).parent.mkdir(parents=True, exist_ok=True)
+        (root / lock).touch()
+    git(root, "add", "-A")
+    staged = git(root, "diff", "--cached", "--name-only").split("\n")
     assert not [name for name in staged if name.endswith(".lock")], staged

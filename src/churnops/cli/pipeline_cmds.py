@@ -175,7 +175,7 @@ def dvc_setup(
     ] = None,
 ) -> None:
     """Set up DVC here (idempotent): dvc init and a default remote 'local_storage' kept out of git; the runs'
-    lock files (.trigger.txt.lock, monitoring/.workspace.lock, monitoring/.model.lock) are added to .gitignore."""
+    lock files (.trigger.txt.lock, monitoring/.workspace.lock, .mlflow.db.lock) are added to .gitignore."""
     from churnops.pipeline.versioning import setup_dvc
 
     if remote is not None and not remote.strip():

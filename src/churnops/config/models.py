@@ -1110,8 +1110,16 @@ class Config(_Section):
     @property
     def model_lock_path(self) -> Path:
         """The lock every change of the model registry's aliases holds (train, retrain, ab promote):
-        two retrains at once both promoted, the worse last."""
-        return self.monitoring_dir / MODEL_LOCK_FILE
+        two retrains at once both promoted, the worse last. Beside a SQLite registry
+        (``.mlflow.db.lock``), which configurations with monitoring folders of their own share; in
+        the monitoring folder for a registry on a server (processes of other projects or machines
+        are not held back then)."""
+        database = self.sqlite_path(self.model_tracking_uri())
+        return (
+            database.with_name(f".{database.name}.lock")
+            if database is not None
+            else self.monitoring_dir / MODEL_LOCK_FILE
+        )
 
     @property
     def trigger_lock_path(self) -> Path:

@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -275,6 +276,17 @@ def is_initialized(root: Path) -> bool:
     return (root / ".dvc" / "config").is_file()
 
 
+def gitignore_literal(path: str) -> str:
+    r"""``path`` as a .gitignore pattern that matches it alone: git reads ``[1]``, ``*`` and ``?``
+    as wildcards, and drops a trailing blank.
+
+    >>> print(gitignore_literal("mon[1]/.model.lock"), gitignore_literal("ci out/a*b? "), sep=" | ")
+    mon\[1\]/.model.lock | ci out/a\*b\?\ 
+    """
+    escaped = re.sub(r"([\\*?\[\]])", r"\\\1", path)
+    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+
+
 def setup(
     project: Path,
     remote_name: str,
@@ -304,12 +316,12 @@ def setup(
         local.mkdir(parents=True, exist_ok=True)
         url = os.path.relpath(local, root)
         if root in local.parents:
-            ensure_ignored(root, "/" + local.relative_to(root).as_posix() + "/")
+            ensure_ignored(root, "/" + gitignore_literal(local.relative_to(root).as_posix()) + "/")
             add(root, ".gitignore")
     top = root.resolve()
     inside = [path.resolve().relative_to(top).as_posix() for path in lock_files if top in path.resolve().parents]
     kept_out = ignored(root, *inside)  # a line such as /monitoring/* may cover them already
-    if any([ensure_ignored(root, "/" + path) for path in inside if path not in kept_out]):
+    if any([ensure_ignored(root, "/" + gitignore_literal(path)) for path in inside if path not in kept_out]):
         add(root, ".gitignore")
     existing = run_dvc(root, "remote", "list").stdout
     names = [line.split()[0] for line in existing.splitlines() if line.strip()]

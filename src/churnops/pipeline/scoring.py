@@ -671,7 +671,8 @@ def _reference_scores(
     cached file failed a check - see :func:`read_scores` - and was replaced).
     """
     version = loaded.version
-    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}|dates-read-whole|no-empty-rows"
+    read = "dates-read-whole|no-empty-rows"  # how the reference was scored: another way, another cache
+    key = f"{version.name}|{version.version}|{version.run_id}|{sha256_file(reference)}|{rows}|{read}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     root = config.resolve(config.paths.profile_cache)
     cache = root / "predictions" / f"{digest}.npy"
