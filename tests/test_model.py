@@ -859,15 +859,19 @@ def test_the_configuration_logged_with_a_model_holds_no_secret(trained):
     secrets = {
         "metrics.pushgateway_url": "http://pgw:Pgw4ssw0rdSecret@127.0.0.1:9/gw/Zq8TokenPathSeg77/",
         "dvc.remote_url": "https://dvcuser:DvcPassw0rd55@dvc.example/store",
+        "history.url": "postgresql://h@db.example/x?t=hunter2",  # plain words no redaction can tell from data
+        "publish.url": "s3://reports/opensesamepassword/{run_id}/",
     }
     before = set(root.rglob("config.json"))
     result = cli("train", *[arg for key, value in secrets.items() for arg in ("--set", f"{key}={value}")])
     assert result.exit_code == 0, result.output
     (logged,) = set(root.rglob("config.json")) - before
     text = logged.read_text()
-    for secret in ("Pgw4ssw0rdSecret", "Zq8TokenPathSeg77", "DvcPassw0rd55"):
+    for secret in ("Pgw4ssw0rdSecret", "Zq8TokenPathSeg77", "DvcPassw0rd55", "hunter2", "opensesamepassword"):
         assert secret not in text
-    assert "127.0.0.1:9/gw/" in text and "dvc.example/store" in text  # the rest is kept
+    logged_config = json.loads(text)  # how the data was read and the model trained, nothing of where things go
+    assert set(logged_config) == {"data", "columns", "thresholds", "drift", "model", "retrain"}
+    assert logged_config["model"]["name"] == "bank-churn" and "tracking_uri" not in logged_config["model"]
 
 
 def test_changes_of_the_registry_take_turns(trained):

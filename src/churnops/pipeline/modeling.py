@@ -337,6 +337,20 @@ def _array_form(pipeline: Any, spec: FeatureSpec, as_of: str, validation: Any, e
     return data
 
 
+LINEAGE_SECTIONS = ("data", "columns", "thresholds", "drift", "model", "retrain")
+"""The configuration sections a model's run keeps (how its data was read and it was trained):
+never those that say where to send things and with what (metrics, history, notify, dvc, storage,
+spark, publish, serve), whose secrets no redaction can be sure to find."""
+
+
+def _lineage(config: Config) -> dict[str, Any]:
+    """What of the configuration a model's run logs (:data:`LINEAGE_SECTIONS`), redacted all the same."""
+    dump = config.model_dump(mode="json")
+    kept = {name: dump[name] for name in LINEAGE_SECTIONS if name in dump}
+    kept["model"] = {key: value for key, value in kept.get("model", {}).items() if key != "tracking_uri"}
+    return redacted_data(kept)
+
+
 def _log_to_mlflow(
     config: Config,
     pipeline: Any,
@@ -373,7 +387,7 @@ def _log_to_mlflow(
         },
         metadata=metadata,
         artifacts={
-            "config.json": redacted_data(config.model_dump(mode="json")),  # read by all who read MLflow
+            "config.json": _lineage(config),  # read by all who read MLflow
             "feature_importance.json": facts["importance"],
             "features.json": spec.to_dict(),
         },
