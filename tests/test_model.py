@@ -848,6 +848,20 @@ def test_pipeline_stage_5_waits_for_labels(trained):
         cli("pipeline", "--retrain")
         retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]
         assert retraining["status"] == "skipped" and "is empty" in retraining["detail"], retraining
+        # labels for some rows only: too few, stage 5 waits; enough, the labelled rows are learned from
+        for labelled, waits in ((300, True), (4000, False)):
+            kept = pl.when(pl.int_range(pl.len()) < labelled).then(pl.col("Churn Flag"))
+            frame.with_columns(kept.alias("Churn Flag")).write_csv(batch)
+            cli("pipeline", "--retrain")
+            retraining = json.loads((root / "monitoring" / "pipeline_summary.json").read_text())["stages"][4]
+            if waits:
+                assert (
+                    retraining["status"] == "skipped"
+                    and "only 300 rows of the batch have their label yet" in (retraining["detail"])
+                ), retraining
+            else:
+                assert retraining["status"] == "success", retraining
+                assert retraining["outputs"]["holdout_rows"] == 1200  # 30% of the 4,000 labelled rows
     finally:
         assert cli("generate", "--force").exit_code == 0  # the batch edited here is no longer the one it made
 

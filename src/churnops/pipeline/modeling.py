@@ -31,6 +31,7 @@ from churnops.monitor.settings import settings_from_config
 from churnops.monitor.summaries import label_text
 from churnops.pipeline.progress import Progress, heartbeat
 from churnops.pipeline.scoring import (
+    MIN_LABELLED_ROWS,
     MOSTLY_NOT_NUMBERS,
     model_dates,
     model_section,
@@ -450,6 +451,12 @@ def _retrain(config: Config, progress: Progress | None) -> RetrainOutcome:
             f"{production_path}: no labels in column '{target}' yet - retraining needs the batch's outcomes "
             "(columns.target); run it once they have come"
         )
+    labelled = production[target].notna().to_numpy()
+    if not labelled.all():  # outcomes come late: the rows that have theirs
+        logger.info(
+            "retraining on the %s rows of %s that have their label", f"{labelled.sum():,}", production_path.name
+        )
+        production = production[labelled].reset_index(drop=True)
     labels_of(production, target, config.columns.target_positive)
     holdout_rows = max(int(round(len(production) * config.retrain.holdout_share)), 1)
     if holdout_rows >= len(production):
@@ -540,4 +547,9 @@ def pipeline_retrainer(config: Config, monitoring: Any) -> dict[str, Any]:
     labelled = sum(chunk[target].count() for chunk in TableReader(batch, columns=[target], dialect=config.dialect))
     if not labelled:
         return {"skipped": f"no labels in the batch yet ('{target}' is empty): retraining waits for them"}
+    if labelled < MIN_LABELLED_ROWS:  # as the model's realized performance waits for them
+        return {
+            "skipped": f"only {labelled:,} rows of the batch have their label yet: retraining waits for "
+            f"{MIN_LABELLED_ROWS:,}"
+        }
     return retrain(config).to_dict()
