@@ -99,6 +99,10 @@ PATHS = {
         "is inside dvc.remote_url",
     ),
     "the trigger inside the model artifacts": ("paths.trigger='mlartifacts/trigger.txt'", "where MLflow keeps"),
+    "the profile cache inside the DVC remote": (
+        "paths.profile_cache='dvc_storage/profiles'",
+        "is inside dvc.remote_url",
+    ),
     "trigger is the reference data": ("paths.trigger='data/churn.csv'", "is the same file as paths.reference"),
     "trigger is the metrics": ("paths.trigger='monitoring/monitoring_metrics.json'", "is the same file"),
     # the commit's journal, deleted once the outputs are in place: the trigger went with it

@@ -465,3 +465,10 @@ def test_a_failed_stage_is_said_beside_the_alert_never_instead_of_it(drifted, cl
     assert cli("notify", "--status", "error").exit_code == 0
     title = (drifted / "monitoring" / "notification.txt").read_text().splitlines()[0]
     assert "Alert on bank_churn_prod.csv: " in title and title.endswith("- and a pipeline stage failed"), title
+    # a failed upload of the report ([publish]) is known only after the status: said in the title too
+    from churnops.integrations.notifications.message import build_notification
+
+    document = json.loads((drifted / "monitoring" / "monitoring_metrics.json").read_text())
+    note = build_notification("drift", document, ["publishing: s3://reports/run/: access denied"])
+    assert note.title.startswith("Alert on bank_churn_prod.csv: ") and note.title.endswith("a pipeline stage failed")
+    assert build_notification("drift", document).title.endswith("a pipeline stage failed") is False

@@ -1276,7 +1276,8 @@ class Config(_Section):
         if "://" not in self.dvc.remote_url:
             remote = Path(self.dvc.remote_url).expanduser()
             kept["dvc.remote_url"] = (remote if remote.is_absolute() else self.root / remote, "DVC keeps the versions")
-        for name, path in written.items():
+        folders = {"paths.profile_cache": self.resolve_dir(self.paths.profile_cache)}  # what it writes into
+        for name, path in {**written, **folders}.items():
             real = Path(os.path.realpath(path))
             for key, (folder, what) in kept.items():
                 top = Path(os.path.realpath(folder))

@@ -258,7 +258,7 @@ def build_notification(
     else:
         title = f"churnops pipeline error on {batch_name}"
         verdict_text = "A pipeline stage failed; the monitoring results below are still valid."
-    if status == "error" and found_status:
+    if (status == "error" and found_status) or (status != "error" and errors):  # (publishing: after the status)
         title += " - and a pipeline stage failed"
         verdict_text += " A pipeline stage failed; the monitoring results below are still valid."
     return Notification(
