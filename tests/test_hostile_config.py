@@ -338,5 +338,9 @@ def test_init_takes_names_with_control_characters_and_refuses_a_line_break_in_on
     rows[0][4] = "Gen\rder"  # a carriage return alone inside a name
     with (ws / "cr.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
-    assert_one_line(churnops(ws, "init", "-r", "cr.csv", "-o", "cr.toml"), "cr.csv")
+    # the file's lines end with \r\n: not "old Mac text", whose advice (tr '\r' '\n') would break it
+    assert_one_line(
+        churnops(ws, "init", "-r", "cr.csv", "-o", "cr.toml"),
+        "cr.csv: a column name in the header holds a carriage return",
+    )
     assert not (ws / "cr.toml").exists()

@@ -187,6 +187,8 @@ def header_names(path: Path, dialect: CsvDialect = DEFAULT_DIALECT) -> list[str]
         raise InputDataError(
             f"{path}: this is not text (it holds binary bytes); is it a CSV file? (Parquet files end in .parquet)"
         )
+    if b"\r" in body and first.endswith(b"\n"):  # lines end with \n: the carriage return is inside a name
+        raise InputDataError(f"{path}: a column name in the header holds a carriage return (a line break); rename it")
     if b"\r" in body:
         raise InputDataError(
             f"{path}: lines end with a carriage return only (old Mac text); convert the file to Unix or Windows line "
