@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -64,6 +66,8 @@ def test_history_filters_and_formats(runs, cli):
     limit = table[0].split().index("limit")
     assert table[0].split()[limit - 1] == "score"
     assert [line.split()[limit + 1] for line in table[1:]] == ["0.1", "0.3"]  # after the date's two cells
+    exported = list(csv.DictReader(io.StringIO(cli("history", "--limit", "2", "--format", "csv").output)))
+    assert [row["dataset_threshold"] for row in exported] == ["0.1", "0.3"]
     csv_text = cli("history", "--format", "csv", "--column", "Income").output
     assert csv_text.splitlines()[0] == "created_at,run_id,column_name,test,statistic,p_value,threshold,drift_detected"
     assert len(csv_text.splitlines()) == 12  # ten runs and the one at 0.3

@@ -162,8 +162,9 @@ def test_predict_protects_every_cell_a_spreadsheet_runs_as_a_formula(trained, tm
     category columns (a Parquet file's dictionaries) were written as they were."""
     root, cli, _ = trained
     assert cli("generate").exit_code == 0
-    batch = pl.read_csv(root / "data/production/bank_churn_prod.csv").head(6)
-    hostile = ['=HYPERLINK("http://evil","x")', "\uff1d1+1", " =1+1", "\n=1+1", "@SUM(1+1)", "Smith"]
+    batch = pl.read_csv(root / "data/production/bank_churn_prod.csv").head(12)
+    hostile = ['=HYPERLINK("http://evil","x")', "\uff1d1+1", " =1+1", "\n=1+1", "@SUM(1+1)"]
+    hostile += ["\u00a0=1+1", "\u3000=1+1", "\u200b=1+1", "\ufeff=1+1", "\ufe661+1", "\ufe621+1", "Smith"]
     for kind in ("csv", "parquet"):
         frame = batch.with_columns(pl.Series("Surname", hostile), pl.Series("First Name", hostile))
         if kind == "parquet":
@@ -176,6 +177,11 @@ def test_predict_protects_every_cell_a_spreadsheet_runs_as_a_formula(trained, tm
         scored = pl.read_csv(out)
         for name in ("Surname", "First Name"):
             assert scored[name].to_list() == ["'" + cell for cell in hostile[:-1]] + ["Smith"], (kind, name)
+    # a column of bytes (Parquet binary) cannot be a CSV's: one line, not an internal error
+    batch.with_columns(pl.lit(b"\x00\x01").alias("blob")).write_parquet(tmp_path / "bytes.parquet")
+    result = cli("predict", "-i", str(tmp_path / "bytes.parquet"), "-o", str(tmp_path / "bytes.csv"))
+    assert result.exit_code == 2 and "column 'blob' holds bytes, which a CSV file cannot hold" in result.output
+    assert not (tmp_path / "bytes.csv").exists()
 
 
 def test_predict_reports_each_step_through_the_progress_callback(trained, tmp_path):

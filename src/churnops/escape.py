@@ -175,7 +175,16 @@ def teams(text: object) -> str:
     return _TEAMS_BLOCK_START.sub(r"\1\\\2", escaped)
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_STARTS = (
+    *("=", "+", "-", "@", "\t", "\r", "\n"),
+    *("\uff1d", "\uff0b", "\uff0d", "\uff20"),  # fullwidth = + - @
+    *("\ufe66", "\ufe62", "\ufe63", "\ufe6b"),  # small = + - @
+)
+FORMULA_BLANKS = (
+    " \u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u202f\u205f\u3000\ufeff"
+)
+"""Blanks a spreadsheet may skip before a formula's sign: spaces of every width, no-break and
+zero-width ones, a byte order mark."""
 
 
 def csv_cell(value: object) -> object:
@@ -185,10 +194,10 @@ def csv_cell(value: object) -> object:
 
     >>> csv_cell("=HYPERLINK(1)"), csv_cell("-5 cheap"), csv_cell(-5.0), csv_cell("Balance")
     ("'=HYPERLINK(1)", "'-5 cheap", -5.0, 'Balance')
-    >>> csv_cell(" =1+1")
-    "' =1+1"
+    >>> csv_cell(" =1+1"), csv_cell("\u00a0=1+1") != "\u00a0=1+1", csv_cell("\ufe661+1") != "\ufe661+1"
+    ("' =1+1", True, True)
     """
-    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS) and value:
+    if isinstance(value, str) and value.lstrip(FORMULA_BLANKS).startswith(FORMULA_STARTS) and value:
         return "'" + value
     return value
 

@@ -21,6 +21,7 @@ RUN_COLUMNS = [
     "verdict",
     "alerts",
     "dataset_score",
+    "dataset_threshold",
     "drift_detected",
     "n_drifted",
     "n_columns",

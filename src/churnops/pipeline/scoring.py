@@ -20,7 +20,7 @@ from churnops.config import Config
 from churnops.data.files import linked_folder, refuse_foreign
 from churnops.data.io import TableReader, atomic_path, sha256_file, table_format, write_frame
 from churnops.errors import ChurnopsError, InputDataError
-from churnops.escape import FORMULA_STARTS, csv_cell, plural
+from churnops.escape import FORMULA_BLANKS, FORMULA_STARTS, csv_cell, one_line_short, plural
 from churnops.integrations import mlflow_registry as registry
 from churnops.integrations.model_artifact import ModelRefusedError
 from churnops.monitor.columns import ColumnPlan
@@ -36,7 +36,13 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 PROBABILITY = "churn_probability"
 PREDICTION = "churn_prediction"
-FORMULA_START = "^ *[" + "".join(f"\\x{{{ord(start):x}}}" for start in FORMULA_STARTS) + "]"
+FORMULA_START = (
+    "^["
+    + "".join(f"\\x{{{ord(blank):x}}}" for blank in FORMULA_BLANKS)
+    + "]*["
+    + "".join(f"\\x{{{ord(start):x}}}" for start in FORMULA_STARTS)
+    + "]"
+)
 """A cell a spreadsheet runs as a formula (:func:`~churnops.escape.csv_cell`'s rule, for a column)."""
 """Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
 NPY_HEADER_BYTES = 1 << 16
@@ -350,6 +356,13 @@ def _shown(value: Any) -> str:
 def _neutralise(frame: Any) -> Any:
     """Cells and column names that a spreadsheet would run as formulas get a leading quote (CSV only)."""
     import polars as pl
+
+    raw = [name for name, kind in frame.schema.items() if kind == pl.Binary]
+    if raw:  # (an internal error before)
+        raise InputDataError(
+            f"column {one_line_short(raw[0], 60)!r} holds bytes, which a CSV file cannot hold: write the scores as "
+            "Parquet (--output FILE.parquet)"
+        )
 
     renamed = {name: f"'{name}" for name in frame.columns if _is_formula(name)}
     if renamed:
