@@ -43,8 +43,8 @@ FORMULA_START = (
     + "".join(f"\\x{{{ord(start):x}}}" for start in FORMULA_STARTS)
     + "]"
 )
-"""A cell a spreadsheet runs as a formula (:func:`~churnops.escape.csv_cell`'s rule, for a column)."""
-"""Cells starting like this are formulas to a spreadsheet; CSV outputs get a leading quote."""
+"""Cells starting like this are formulas to a spreadsheet (:func:`~churnops.escape.csv_cell`'s rule, for a
+column); CSV outputs get a leading quote."""
 NPY_HEADER_BYTES = 1 << 16
 NOT_MEASURED = "not measured: the model was not checked"
 
