@@ -74,6 +74,16 @@ LABEL_KEY = re.compile(rf"(.{{{LABEL_PREFIX_CHARS}}})\.\.\. \((\d+) chars, sha1 
 MissingText = TypeVar("MissingText", pl.Expr, pl.Series)
 
 
+def empty_rows_mask(frame: pl.DataFrame, names: list[str]) -> pl.Series | None:
+    """Which rows of ``frame`` have no value in any of the columns ``names``; None when none has
+    (a column without a missing value settles it from the null counts alone)."""
+    names = [name for name in names if name in frame.schema]
+    if not names or not frame.height or any(frame[name].null_count() == 0 for name in names):
+        return None
+    empty = frame.select(pl.all_horizontal([pl.col(name).is_null() for name in names])).to_series()
+    return empty if empty.any() else None
+
+
 def drop_empty_rows(chunk: Any, names: list[str]) -> tuple[Any, int]:
     """``chunk`` (a polars DataFrame or a pyarrow RecordBatch) without its empty rows - no value
     in any of the columns ``names``, the blank lines at the end of a spreadsheet's export - and
@@ -87,12 +97,8 @@ def drop_empty_rows(chunk: Any, names: list[str]) -> tuple[Any, int]:
     (2, 1, 2, 0)
     """
     if isinstance(chunk, pl.DataFrame):
-        names = [name for name in names if name in chunk.schema]
-        if not names or not chunk.height or any(chunk[name].null_count() == 0 for name in names):
-            return chunk, 0
-        empty = chunk.select(pl.all_horizontal([pl.col(name).is_null() for name in names])).to_series()
-        count = int(empty.sum())
-        return (chunk.filter(~empty), count) if count else (chunk, 0)
+        empty = empty_rows_mask(chunk, names)
+        return (chunk, 0) if empty is None else (chunk.filter(~empty), int(empty.sum()))
     import pyarrow.compute as pc
 
     columns = [chunk.column(name) for name in names if name in chunk.schema.names]

@@ -182,7 +182,7 @@ def score_chunks(
     import polars as pl
 
     from churnops.integrations.model import known_categories, predict_probabilities
-    from churnops.monitor.prepare import coerce_numerical, drop_empty_rows
+    from churnops.monitor.prepare import coerce_numerical, empty_rows_mask
 
     columns = loaded.metadata.features.columns
     numerical = set(loaded.metadata.features.numerical)
@@ -197,13 +197,9 @@ def score_chunks(
     outside: dict[str, tuple[int, Any]] = {}  # numerical or date input: cells far outside what it learned
     for chunk in chunks:
         if kept is not None:
-            whole = chunk
-            chunk, empty = drop_empty_rows(chunk, list(chunk.columns))
-            if empty:
-                mask = ~whole.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
-            else:
-                mask = np.ones(whole.height, dtype=bool)
-            kept.append(mask)
+            empty = empty_rows_mask(chunk, list(chunk.columns))
+            kept.append(np.ones(chunk.height, dtype=bool) if empty is None else ~empty.to_numpy())
+            chunk = chunk if empty is None else chunk.filter(~empty)
         missing = [c for c in columns if c not in chunk.columns]
         if missing:
             raise InputDataError(
