@@ -562,15 +562,9 @@ def model_section(
     }
     reference_auc = (section["reference"] or {}).get("roc_auc")
     observed = (section["realized"] or section["estimated"]).get("roc_auc")
-    drop = reference_auc - observed if reference_auc is not None and observed == observed else None
-    below = observed == observed and observed is not None and observed < config.model.min_auc
     section["decay"] = {
         "basis": "realized" if section["realized"] else "estimated",
-        "roc_auc_drop": drop,
-        "max_auc_drop": config.model.max_auc_drop,
-        "min_auc": config.model.min_auc,
-        "below_min_auc": below,
-        "detected": (drop is not None and drop > config.model.max_auc_drop) or below,
+        **decay(config, reference_auc, observed),
     }
     importance = section["feature_importance"]
     top = list(importance)[: config.model.important_top_k]
@@ -584,6 +578,24 @@ def model_section(
         "score_reference_s": reference_at - scored_at,
     }
     return section, drift
+
+
+def decay(config: Config, reference_auc: float | None, observed: float | None) -> dict[str, Any]:
+    """The model's decay rule, for a batch and for live traffic alike: an ROC-AUC below
+    ``model.min_auc``, or fallen from the reference's by more than ``model.max_auc_drop``."""
+    drop = (
+        reference_auc - observed
+        if reference_auc is not None and observed is not None and observed == observed
+        else None
+    )
+    below = observed == observed and observed is not None and observed < config.model.min_auc
+    return {
+        "roc_auc_drop": drop,
+        "max_auc_drop": config.model.max_auc_drop,
+        "min_auc": config.model.min_auc,
+        "below_min_auc": below,
+        "detected": (drop is not None and drop > config.model.max_auc_drop) or below,
+    }
 
 
 MIN_LABELLED_ROWS = 500

@@ -237,7 +237,7 @@ def champion_health(state: Any, config: Config) -> dict[str, Any] | None:
     ``churnops ab report`` measures them) held to ``churnops monitor``'s rule: below
     ``model.min_auc``, or fallen from the reference's by more than ``model.max_auc_drop``, the model
     decayed. None before :data:`~churnops.pipeline.scoring.MIN_LABELLED_ROWS` labelled events."""
-    from churnops.pipeline.scoring import MIN_LABELLED_ROWS
+    from churnops.pipeline.scoring import MIN_LABELLED_ROWS, decay
 
     batcher = state.batcher
     document = state.measured_arms() if batcher is not None else None
@@ -247,11 +247,10 @@ def champion_health(state: Any, config: Config) -> dict[str, Any] | None:
         return None
     champion = batcher.champion
     reference = (champion.loaded.metadata.reference_metrics or {}).get("roc_auc")
-    drop = reference - auc if reference is not None else None
-    below = auc < config.model.min_auc
-    fell = drop is not None and drop > config.model.max_auc_drop
+    rule = decay(config, reference, auc)  # monitor's
+    drop, below = rule["roc_auc_drop"], rule["below_min_auc"]
     on = f"{labelled:,} labelled events"
-    if fell:
+    if drop is not None and drop > config.model.max_auc_drop:  # its message, as the verdict's
         message = (
             f"model decay on live traffic: {champion.name} v{champion.version} ROC-AUC {auc:.3f} on {on}, "
             f"{drop:.3f} below the reference's {reference:.3f} "
@@ -272,7 +271,7 @@ def champion_health(state: Any, config: Config) -> dict[str, Any] | None:
         "roc_auc_drop": drop,
         "min_auc": config.model.min_auc,
         "max_auc_drop": config.model.max_auc_drop,
-        "decayed": below or fell,
+        "decayed": rule["detected"],
         "message": message,
     }
 
