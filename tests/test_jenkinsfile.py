@@ -65,6 +65,21 @@ def test_jenkinsfile_has_the_seed_structure():
     ]
 
 
+def test_a_failed_build_never_publishes_the_previous_builds_outputs():
+    """A monitoring step that fails changes no output: archiving and publishing them 'always' made
+    the previous build's report and trigger.txt this failed build's own."""
+    text = JENKINSFILE.read_text()
+    monitoring = block_after(text, text.index("stage('Data Drift Monitoring')"))
+    post = block_after(monitoring, monitoring.index("post {"))
+    assert "always {" not in post and "failure {" not in post
+    success = block_after(post, post.index("success {"))
+    assert "archiveArtifacts artifacts: 'monitoring/" in success and "publishHTML(" in success
+    check = block_after(text, text.index("stage('Check Data Drift')"))
+    drifted = block_after(check, check.index("if (fileExists('trigger.txt'))"))
+    assert "archiveArtifacts artifacts: 'trigger.txt'" in drifted
+    assert text.count("trigger.txt'") == text.count("fileExists('trigger.txt')") + drifted.count("trigger.txt'")
+
+
 def block_after(text: str, start: int) -> str:
     """The text of the brace block opening at or after ``start``."""
     opening = text.index("{", start)

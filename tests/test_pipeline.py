@@ -300,6 +300,47 @@ def test_bad_input_in_the_pipeline_is_exit_2(repo, cli):
     assert report["stages"][0]["status"] == "failed" and report["stages"][3]["outputs"]["status"] == "error"
 
 
+def test_a_failed_run_says_whose_outputs_still_stand(repo):
+    """A failed run changes no output, so a trigger.txt left by the last run still stands: the error
+    says whose outputs they are (monitor after its error line, pipeline on its Monitoring stage) -
+    a job or a person reading trigger.txt took the last run's alert for tonight's."""
+    from churnops.config import load_config
+    from churnops.pipeline.workspace import outputs_stamp, standing_outputs
+
+    broken = repo / "broken.csv"
+    broken.write_text("a,b\n1,2\n")
+    done = subprocess.run([*CHURNOPS, "-q", "monitor", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2 and "note:" not in done.stderr, done.stderr  # nothing stood before: nothing said
+    assert subprocess.run([*CHURNOPS, "-q", "generate"], cwd=repo, capture_output=True).returncode == 0
+    assert subprocess.run([*CHURNOPS, "-q", "monitor"], cwd=repo, capture_output=True).returncode == 0
+    metrics = repo / "monitoring" / "monitoring_metrics.json"
+    before, run_id = sha(metrics), json.loads(metrics.read_text())["run_id"]
+    assert (repo / "trigger.txt").exists()
+
+    done = subprocess.run([*CHURNOPS, "-q", "monitor", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    error, note = done.stderr.strip().splitlines()[-2:]
+    assert error.startswith("error: ") and "broken.csv" in error
+    assert note.startswith("note: the outputs (monitoring/, trigger.txt) are still those of the last complete run")
+    assert f"{run_id} of " in note and "UTC (alert; its trigger.txt stands): this run changed none of them" in note
+    assert sha(metrics) == before
+
+    done = subprocess.run([*CHURNOPS, "pipeline", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "FAILED in" in done.stdout and f"still those of the last complete run, {run_id}" in done.stdout
+    summary = json.loads((repo / "monitoring" / "pipeline_summary.json").read_text())
+    assert summary["status"] == "FAILURE" and run_id in summary["stages"][0]["detail"]
+    assert sha(metrics) == before
+
+    config = load_config(repo)
+    stamp = outputs_stamp(config)
+    assert f"{run_id} of " in standing_outputs(config, stamp)
+    (repo / "trigger.txt").unlink()
+    assert "(alert)" in standing_outputs(config, stamp)
+    metrics.write_text(metrics.read_text() + "\n")  # the run wrote them after all: not the last run's
+    assert standing_outputs(config, stamp) is None
+
+
 HOLDER = (
     "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
     "f.write('pid test'); f.flush(); print('locked', flush=True); sys.stdin.readline()"

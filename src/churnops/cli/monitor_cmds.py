@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -251,9 +254,12 @@ def monitor(
     from churnops.pipeline.storage import local_tables
 
     startup = process_age()  # starting Python, imports and the configuration: part of the run's timings
-    with local_tables(cfg, reference, current, in_place=(False, True)) as (
-        (reference_path, reference_label),
-        (current_path, current_label),
+    with (
+        _standing_outputs_said(cfg),
+        local_tables(cfg, reference, current, in_place=(False, True)) as (
+            (reference_path, reference_label),
+            (current_path, current_label),
+        ),
     ):
         request = MonitorRequest(
             reference=reference_path,
@@ -313,6 +319,26 @@ def monitor(
             raise typer.Exit(EXIT_STAGE_FAILED) from None
     if fail_on_drift and outcome.drift_detected:
         raise typer.Exit(EXIT_DRIFT)
+
+
+@contextlib.contextmanager
+def _standing_outputs_said(cfg: Any) -> Iterator[None]:
+    """A failed run changes no output: after its error, say whose outputs still stand (the last
+    complete run's id, time and verdict), so that its trigger.txt is not taken for this run's."""
+    from churnops.errors import ChurnopsError
+    from churnops.pipeline.workspace import outputs_stamp, standing_outputs
+
+    stamp = outputs_stamp(cfg)
+    try:
+        yield
+    except ChurnopsError as exc:
+        note = standing_outputs(cfg, stamp)
+        if note is None:
+            raise
+        logging.getLogger("churnops").debug("error details", exc_info=True)
+        err(f"error: {exc}")
+        err(f"note: {note}")
+        raise typer.Exit(exc.exit_code) from None
 
 
 def score_text(score: float) -> str:

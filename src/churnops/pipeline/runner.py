@@ -29,7 +29,7 @@ from churnops.config import SUMMARY_FILE, Config
 from churnops.data.files import atomic_write_text
 from churnops.errors import ChurnopsError
 from churnops.pipeline.monitoring import MonitorOutcome, MonitorRequest, rewrite_report, run_monitoring
-from churnops.pipeline.workspace import workspace
+from churnops.pipeline.workspace import outputs_stamp, standing_outputs, workspace
 from churnops.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -156,12 +156,16 @@ def _run(
     first_error: ChurnopsError | None = None
 
     # 1. monitoring
+    stamp = outputs_stamp(config)
+
     def monitor() -> None:
         nonlocal monitoring, first_error
         try:
             monitoring = run_monitoring(config, request, startup=startup)
-        except ChurnopsError as exc:
-            first_error = exc
+        except Exception as exc:
+            if isinstance(exc, ChurnopsError):
+                first_error = exc
+            stages[0].detail = standing_outputs(config, stamp) or ""  # what a reader of trigger.txt still sees
             raise
         result = monitoring.result
         stages[0].status = "success"

@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,46 @@ def read_metrics(config: Config) -> dict[str, Any] | None:
     if info.st_size > MAX_METRICS_BYTES:
         raise InputDataError(f"{path}: {info.st_size} bytes is not a churnops metrics file")
     return load_metrics_document(path)
+
+
+def outputs_stamp(config: Config) -> tuple[int, int, int] | None:
+    """Which metrics file stands now (inode, size, modification time), for :func:`standing_outputs`."""
+    try:
+        info = os.lstat(config.monitoring_dir / METRICS_FILE)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def standing_outputs(config: Config, stamp: tuple[int, int, int] | None) -> str | None:
+    """After a failed run: what the monitoring outputs still say - the last complete run's id,
+    time and verdict - when they are the ones that stood before it (``stamp``, taken by
+    :func:`outputs_stamp` as it started); None when the run wrote them after all, or none exist.
+
+    A job or a person reading only ``trigger.txt`` or the report would otherwise take that run's
+    verdict for tonight's.
+    """
+    if stamp is None or outputs_stamp(config) != stamp:
+        return None
+    try:
+        with workspace(config, shared=True, wait=False):
+            document = read_metrics(config)
+    except ChurnopsError:  # busy, or unreadable: nothing to say with confidence
+        return None
+    if document is None:
+        return None
+    verdict = document.get("verdict") if isinstance(document.get("verdict"), dict) else {}
+    status = verdict.get("status") or ("alert" if document["dataset_drift"].get("detected") else "ok")
+    try:
+        when = datetime.fromisoformat(document["created_at"]).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        when = "an unknown time"
+    trigger = config.resolve(config.paths.trigger)
+    stands = "; its trigger.txt stands" if os.path.lexists(trigger) else ""
+    return (
+        f"the outputs ({config.monitoring_dir.name}/, {trigger.name}) are still those of the last complete run, "
+        f"{document['run_id']} of {when} ({status}{stands}): this run changed none of them"
+    )
 
 
 def load_metrics_document(path: Path) -> dict[str, Any]:
