@@ -341,6 +341,42 @@ def test_a_failed_run_says_whose_outputs_still_stand(repo):
     assert standing_outputs(config, stamp) is None
 
 
+def test_an_output_inside_a_dvc_remote_set_outside_the_configuration_is_refused(repo):
+    """A remote set with dvc-setup --remote (or dvc remote add) lives in .dvc/config only: a file
+    channel inside it appended to a stored version of a batch. Refused like dvc.remote_url."""
+    done = subprocess.run(
+        [*CHURNOPS, "-q", "dvc-setup", "--remote", "./store2"], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "store2" in (repo / ".dvc" / "config").read_text()  # DVC wrote it, relative to .dvc/
+    local = repo / ".dvc" / "config.local"
+    local.write_text(
+        f"['remote \"mine\"']\n    url = {repo / 'elsewhere'}\n['remote \"s3\"']\n    url = s3://b/store3\n"
+    )
+    assert subprocess.run([*CHURNOPS, "-q", "generate"], cwd=repo, capture_output=True).returncode == 0
+    for path, named in (
+        ("store2/files/md5/f0/2760fe", 'the DVC remote "'),
+        ("elsewhere/x.log", 'the DVC remote "mine" of .dvc/config.local'),
+    ):
+        done = subprocess.run(
+            [*CHURNOPS, "monitor", "--set", f"notify.channels=[{{type='file', path='{path}'}}]"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2 and named in done.stderr and "where DVC keeps the versions" in done.stderr, (
+            done.stderr
+        )
+        assert not (repo / "monitoring" / "monitoring_metrics.json").exists()
+    done = subprocess.run(
+        [*CHURNOPS, "-q", "monitor", "--set", "notify.channels=[{type='file', path='store3/x.log'}]"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr  # a folder named like a remote on a server is no remote
+
+
 HOLDER = (
     "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
     "f.write('pid test'); f.flush(); print('locked', flush=True); sys.stdin.readline()"

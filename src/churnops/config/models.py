@@ -1276,6 +1276,8 @@ class Config(_Section):
         if "://" not in self.dvc.remote_url:
             remote = Path(self.dvc.remote_url).expanduser()
             kept["dvc.remote_url"] = (remote if remote.is_absolute() else self.root / remote, "DVC keeps the versions")
+        for name, folder in self._dvc_local_remotes():  # set with dvc remote add, or by dvc-setup --remote
+            kept.setdefault(name, (folder, "DVC keeps the versions"))
         folders = {"paths.profile_cache": self.resolve_dir(self.paths.profile_cache)}  # what it writes into
         for name, path in {**written, **folders}.items():
             real = Path(os.path.realpath(path))
@@ -1283,6 +1285,38 @@ class Config(_Section):
                 top = Path(os.path.realpath(folder))
                 if real == top or top in real.parents:
                     raise ConfigError(f"{name} ({path}) is inside {key} ({folder}), where {what}: choose another path")
+
+    def _dvc_local_remotes(self) -> list[tuple[str, Path]]:
+        """The local folders that the project's DVC configuration (``.dvc/config``, ``.dvc/config.local``)
+        names as remotes: ``('the DVC remote "name" of .dvc/config', folder)``. A relative ``url`` is
+        relative to the ``.dvc`` folder, as DVC reads it; remotes on a server are left out."""
+        import os
+        import re
+
+        found: list[tuple[str, Path]] = []
+        dvc = self.root / ".dvc"
+        for file in ("config", "config.local"):
+            try:
+                with open(dvc / file, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read(1 << 20)
+            except OSError:
+                continue
+            remote = None
+            for line in text.splitlines():
+                header = re.fullmatch(r"\s*\[\s*'?\s*remote\s+\"([^\"]*)\"\s*'?\s*\]\s*", line)
+                if header or re.fullmatch(r"\s*\[.*\]\s*", line):
+                    remote = header.group(1) if header else None
+                    continue
+                url = re.fullmatch(r"\s*url\s*=\s*(.*?)\s*", line, flags=re.IGNORECASE)
+                if remote is None or url is None:
+                    continue
+                value = url.group(1).strip("\"'")
+                if not value or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value) or value.startswith("remote:"):
+                    continue
+                folder = Path(value).expanduser()
+                folder = Path(os.path.normpath(folder if folder.is_absolute() else dvc / folder))
+                found.append((f'the DVC remote "{remote}" of .dvc/{file}', folder))
+        return found
 
     def sqlite_url(self, url: str, key: str) -> str:
         """A ``sqlite:///relative.db`` URL made absolute inside the project (other URLs unchanged)."""
