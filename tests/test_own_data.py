@@ -2890,3 +2890,39 @@ def test_a_date_of_the_record_that_every_batch_moves_past_is_pointed_at(tmp_path
     checks = metrics(tmp_path)["data_quality"]["checks"]
     (check,) = [c for c in checks if c["column"] == "snapshot" and c["check"] == "out_of_reference_range"]
     assert "date of the record" not in check["message"]
+
+
+def test_a_scenario_drifts_labels_written_as_words(tmp_path):
+    """generate on a reference whose labels are words ('Attrited Customer') failed with 'target_rate
+    needs a 0/1 column': the positive label is columns.target_positive (or the operation's value)."""
+    rng = np.random.default_rng(3)
+    n = 4_000
+    words = np.where(rng.random(n) < 0.2, "Attrited Customer", "Existing Customer").tolist()
+    labels = pl.Series("Attrition", [None] * 40 + words[40:], dtype=pl.String)  # a few not labelled yet
+    pl.DataFrame({"Charges": rng.normal(70, 10, n).round(2), "Attrition": labels}).write_csv(tmp_path / "ref.csv")
+    scenario = (
+        '[scenario]\nname = "mine"\n\n[[scenario.custom.mine]]\nop = "target_rate"\ncolumn = "Attrition"\n'
+        "amount = 0.1\n"
+    )
+    paths = '[paths]\nreference = "ref.csv"\nproduction = "batch.csv"\n\n'
+    (tmp_path / "churnops.toml").write_text(paths + scenario)
+    done = churnops(tmp_path, "generate", "--rows", "0:4000")
+    assert done.returncode == 2 and "labels of 'Attrition' are not 0/1 (" in done.stderr, done.stderr
+    assert "'Existing Customer'" in done.stderr and "'Attrited Customer'" in done.stderr
+    assert "columns.target_positive" in done.stderr and not (tmp_path / "batch.csv").exists()
+
+    columns = '[columns]\ntarget = "Attrition"\ntarget_positive = "Attrited Customer"\n\n'
+    (tmp_path / "churnops.toml").write_text(paths + columns + scenario)
+    done = churnops(tmp_path, "generate", "--rows", "0:4000")
+    assert done.returncode == 0, done.stderr
+    batch = pl.read_csv(tmp_path / "batch.csv")["Attrition"]
+    assert set(batch.drop_nulls().unique()) == {"Attrited Customer", "Existing Customer"}
+    assert batch.null_count() == 40  # no label made up
+    rate = (batch.drop_nulls() == "Attrited Customer").mean()
+    before = (labels.drop_nulls() == "Attrited Customer").mean()
+    assert abs(rate - before - 0.1) < 0.002, (before, rate)
+    assert "target rate" in done.stdout and "(requested +10.00%" in done.stdout
+
+    (tmp_path / "churnops.toml").write_text(paths + scenario + 'value = "Existing Customer"\n')  # the other way
+    assert churnops(tmp_path, "generate", "--rows", "0:4000", "--force").returncode == 0
+    assert (pl.read_csv(tmp_path / "batch.csv")["Attrition"].drop_nulls() == "Existing Customer").mean() > 0.85

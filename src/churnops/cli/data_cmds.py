@@ -119,7 +119,7 @@ def generate(
     Default = the bank example's drift: Balance x1.20, Credit Score -15 (clipped to 300-850),
     Income x1.10, churn rate +4.5 points. A sidecar .meta.json records how to remake it.
     """
-    from churnops.data.scenarios import resolve_scenario
+    from churnops.data.scenarios import resolve_scenario, with_positive_label
     from churnops.data.urls import in_object_storage, local_path
 
     remote = output if output is not None and in_object_storage(output) else None
@@ -145,6 +145,7 @@ def generate(
     from churnops.data.production import meta_path_for
 
     operations = resolve_scenario(cfg.scenario.name, cfg.scenario.custom)
+    operations = with_positive_label(operations, cfg.columns.target, cfg.columns.target_positive)
     if remote is not None:
         from churnops.data.remote import shown, staging_folder, upload
         from churnops.pipeline.storage import storage_options

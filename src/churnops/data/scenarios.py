@@ -7,7 +7,7 @@ rows unchanged (a no-drift control batch); the seed's ``DRIFT_INTENSITY`` maps o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -200,20 +200,48 @@ def _cast_value(series: pl.Series, value: str | None) -> Any:
 def _target_rate(
     frame: pl.DataFrame, op: Operation, intensity: float, rng: np.random.Generator
 ) -> tuple[pl.Series, dict[str, Any]]:
-    """Raise (or lower) the positive rate of a 0/1 label by flipping labels at random."""
+    """Raise (or lower) the positive rate of a two-valued label by flipping labels at random.
+
+    The label is 0/1 (or true/false), or two words of which ``op.value`` names the positive one
+    (``generate`` gives ``columns.target_positive``); rows without a label keep none.
+    """
     series = frame[op.column]
-    values = series.to_numpy()
-    if series.null_count() or not set(np.unique(values).tolist()) <= {0, 1}:
-        raise InputDataError(f"target_rate needs a 0/1 column, but '{op.column}' has other values")
-    n = len(values)
+    labelled = series.is_not_null().to_numpy()
+    present = series.drop_nulls()
+    if op.value is None:
+        if not present.dtype.is_numeric() and present.dtype != pl.Boolean:
+            shown = ", ".join(repr(str(v)) for v in present.unique(maintain_order=True).head(2).to_list())
+            raise InputDataError(
+                f"target_rate: the labels of '{op.column}' are not 0/1 ({shown}): name the positive one - "
+                'columns.target_positive, or value = "..." in the operation'
+            )
+        values = present.cast(pl.Float64).to_numpy()
+        if not set(np.unique(values).tolist()) <= {0.0, 1.0}:
+            raise InputDataError(f"target_rate needs a 0/1 column, but '{op.column}' has other values")
+        positive, negative = (1, 0) if present.dtype.is_numeric() else (True, False)
+    else:
+        positive = _cast_value(series, op.value)
+        others = present.filter(present != positive).unique(maintain_order=True)
+        if len(others) > 1 or not len(present):
+            found = "no label" if not len(present) else f"{len(others) + 1} or more values"
+            raise InputDataError(
+                f"target_rate needs a label of two values, but '{op.column}' has {found} (positive: {op.value!r})"
+            )
+        negative = others.item() if len(others) else None
+    is_positive = (present == positive).to_numpy()
+    n = len(is_positive)
     delta = float(op.amount) * intensity  # type: ignore[arg-type]
-    before = float(values.mean())
-    flip_from = 0 if delta >= 0 else 1
-    candidates = np.flatnonzero(values == flip_from)
+    before = float(is_positive.mean()) if n else 0.0
+    flip_from = delta < 0  # negatives become positive to raise the rate
+    candidates = np.flatnonzero(is_positive == flip_from)
     rows = _choose(rng, candidates, abs(delta), n)
-    new_values = values.copy()
-    new_values[rows] = 1 - flip_from
-    after = float(new_values.mean())
+    if len(rows) and negative is None:
+        raise InputDataError(
+            f"target_rate: every label of '{op.column}' is {op.value!r}, so there is no other label to flip to"
+        )
+    new_positive = is_positive.copy()
+    new_positive[rows] = not flip_from
+    after = float(new_positive.mean()) if n else 0.0
     effect = {
         "op": op.op,
         "requested_change": delta,
@@ -222,7 +250,11 @@ def _target_rate(
         "achieved_change": after - before,
         "flipped_rows": len(rows),
     }
-    return pl.Series(op.column, new_values, dtype=series.dtype), effect
+    flipped = np.flatnonzero(labelled)[rows]  # positions in the whole column
+    if not len(flipped):
+        return series, effect
+    to = pl.Series([positive if not flip_from else negative]).cast(series.dtype)
+    return series.scatter(flipped, to.gather(np.zeros(len(flipped), dtype=np.int64))), effect
 
 
 def _resample(
@@ -293,6 +325,23 @@ def _concept(
         "rate_after": float(values.mean()),
     }
     return pl.Series(op.column, values, dtype=series.dtype), effect
+
+
+def with_positive_label(
+    operations: tuple[Operation, ...], target: str | None, positive: str | None
+) -> tuple[Operation, ...]:
+    """The operations with the target's positive label (``columns.target_positive``) given to each
+    ``target_rate`` on the target that names none: labels written as words then drift too.
+
+    >>> with_positive_label((Operation("target_rate", "y", amount=0.1),), "y", "Yes")[0].value
+    'Yes'
+    """
+    if target is None or positive is None:
+        return operations
+    return tuple(
+        replace(op, value=positive) if op.op == "target_rate" and op.column == target and op.value is None else op
+        for op in operations
+    )
 
 
 def apply_scenario(
