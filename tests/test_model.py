@@ -275,6 +275,16 @@ def test_monitor_adds_prediction_drift_and_performance(trained):
     assert set(model["timings"]) == {"model_load_s", "score_current_s", "score_reference_s"}
     assert model["reference_scores_cache"] in {"hit", "miss"}
     assert "error" not in model
+    predictions = root / ".churnops" / "profiles" / "predictions"
+    cached = list(predictions.iterdir())
+    for path in cached:  # --no-cache reads no cache, the model's neither: a forged one is not taken
+        np.save(path, np.full(20_000, 0.5), allow_pickle=False)
+    forged = {path: path.read_bytes() for path in cached}
+    again = cli("monitor", "--no-cache")
+    assert again.exit_code == 0, again.output
+    assert metrics(root)["model"]["reference_scores_cache"] == "off"
+    assert metrics(root)["model"]["reference"]["roc_auc"] == model["reference"]["roc_auc"]
+    assert {path: path.read_bytes() for path in predictions.iterdir()} == forged  # nor written
     assert set(model["important_drifted"]) <= {"Balance", "Credit Score", "Income"}
     assert model["drifted_by_importance"][0] in {"Balance", "Credit Score", "Income"}
     html = (root / "monitoring" / "monitoring_report.html").read_text()

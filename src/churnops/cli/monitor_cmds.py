@@ -173,7 +173,11 @@ def monitor(
         bool, typer.Option("--fail-on-drift", help="Exit with code 3 when the run raises an alert (trigger.txt).")
     ] = False,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Do not read or write the reference profile cache.")
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Do not read or write the caches of the reference (its profile, the model's predictions on it).",
+        ),
     ] = False,
     no_wait: NoWaitOption = False,
     run_id_file: Annotated[

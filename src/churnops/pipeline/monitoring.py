@@ -214,6 +214,8 @@ def _run_monitoring(
         champion = prepare_model_imports(config)
 
     use_cache = request.use_cache and config.monitor.use_profile_cache
+    if not use_cache and config.monitor.use_profile_cache:  # --no-cache: the model's cache too
+        config = config.model_copy(update={"monitor": config.monitor.model_copy(update={"use_profile_cache": False})})
     from churnops.monitor.prepare import AmbiguousDates
 
     decided: set[str] = set()

@@ -688,8 +688,9 @@ def _reference_scores(
 ) -> tuple[np.ndarray, str]:
     """The champion's probabilities on the reference window, cached per model version and reference.
 
-    Returns them and the cache status: ``hit``, ``miss`` (computed and saved) or ``rebuilt`` (the
-    cached file failed a check - see :func:`read_scores` - and was replaced).
+    Returns them and the cache status: ``hit``, ``miss`` (computed and saved), ``rebuilt`` (the
+    cached file failed a check - see :func:`read_scores` - and was replaced) or ``off`` (no cache:
+    ``--no-cache``, ``monitor.use_profile_cache = false``, or a link in its way).
     """
     version = loaded.version
     read = "dates-read-whole|no-empty-rows"  # how the reference was scored: another way, another cache
@@ -698,8 +699,10 @@ def _reference_scores(
     root = config.resolve(config.paths.profile_cache)
     cache = root / "predictions" / f"{digest}.npy"
     status = "miss"
-    linked = linked_folder(cache, root)
-    if linked is not None:
+    linked = linked_folder(cache, root) if config.monitor.use_profile_cache else None
+    if not config.monitor.use_profile_cache:  # --no-cache: nothing read from or written to a cache
+        status = "off"
+    elif linked is not None:
         logger.warning("not caching the reference predictions: %s is a symbolic link (remove it)", linked)
         status = "off"
     elif os.path.lexists(cache):
@@ -715,7 +718,7 @@ def _reference_scores(
         return score_chunks(loaded, reader, formats, [])  # its blank lines left out, as the profile leaves them
 
     scores = whole_columns(config, reference, config.columns.date_formats, score_reference)
-    if linked is not None:
+    if status == "off":
         return scores, status
     try:
         with atomic_path(cache) as tmp, tmp.open("wb") as handle:
