@@ -302,3 +302,32 @@ def test_dask_gives_the_same_chunks(files):
     done = churnops(files, *common, "--engine", "dask", "--jobs", "2")
     assert done.returncode == 0, done.stderr
     assert json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())["chunks"] == local
+
+
+def test_blank_lines_are_in_no_chunk_and_not_rows_without_a_date(files, pool):
+    """Blank lines at the end of an export are left out of the run: the chunk pass counted them as
+    rows with no readable date (and in the row runs of size:N). A row with other values but no
+    date still is one."""
+    batch = _batch(pool)
+    batch.write_csv(files / "cur.csv")
+    with (files / "cur.csv").open("a") as handle:
+        handle.write("," * (batch.width - 1) + "\n" * 1)
+        handle.write(("," * (batch.width - 1) + "\n") * 299)
+    done = churnops(
+        files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--chunk-by", "period:1w", "--time-column", "day"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "300 empty rows (no value in any column) left out" in done.stdout + done.stderr, done.stdout
+    document = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
+    assert document["chunks"]["unplaced_rows"] == 0 and "no readable date" not in done.stdout
+    assert sum(g["rows"] for g in document["chunks"]["groups"]) == 4_000
+    undated = batch.head(1).with_columns(pl.lit(None, dtype=pl.Date).alias("day"))
+    pl.concat([batch, undated]).write_csv(files / "cur.csv")
+    done = churnops(
+        files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--chunk-by", "period:1w", "--time-column", "day"
+    )
+    assert "1 rows have no readable date in day" in done.stdout or "1 row has no readable date" in done.stdout, (
+        done.stdout
+    )
+    done = churnops(files, "monitor", "-r", "ref.csv", "-p", "cur.parquet", "--chunk-by", "size:1000")
+    assert done.returncode == 0, done.stderr

@@ -179,15 +179,18 @@ def batch_chunks(
     import polars as pl
 
     from churnops.monitor.chunks import chunks_of, needed_columns
+    from churnops.monitor.prepare import drop_empty_rows
 
     if settings.time_column and settings.time_column not in header:
         shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
         raise InputDataError(f"drift.time_column: '{settings.time_column}' is not a column of {current} ({shown})")
-    reader = TableReader(
-        current, columns=needed_columns(profile, settings), dialect=config.dialect, text=text_columns(profile)
-    )
+    needed = needed_columns(profile, settings)
+    # every column the run reads (all but columns.ignored), to leave out the rows with no value in
+    # any - blank lines, left out of the run itself - and not count them as rows without a time
+    read = [name for name in dict.fromkeys(header) if name in needed or settings.declared(name) != "ignored"]
+    reader = TableReader(current, columns=read, dialect=config.dialect, text=text_columns(profile))
     reader.progress = reading_progress(progress, "chunks", reader)
-    parts = list(reader)
+    parts = [drop_empty_rows(part, read)[0].select([n for n in needed if n in part.columns]) for part in reader]
     frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
     return chunks_of(profile, frame, settings)
 
