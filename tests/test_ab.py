@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -424,6 +425,17 @@ def test_a_dead_champion_on_labelled_live_traffic_is_an_alert_of_the_service(two
         health = json.loads(service.request("GET", "/v1/drift")[1])["model"]["health"]
         assert health["decayed"] and health["labelled"] == 1_000 and health["roc_auc"] < 0.6, health
         assert "model near chance on live traffic: bank-churn v1 ROC-AUC" in health["message"]
+        # the live-traffic dashboard's champion panels query what /metrics now holds
+        panels = Path(__file__).parents[1] / "grafana" / "dashboards" / "churnops-serve.json"
+        dashboard = json.loads(panels.read_text())
+        queried = {
+            name
+            for panel in dashboard["panels"]
+            for target in panel["targets"]
+            for name in re.findall(r"churnops_serve_(?:champion_roc_auc|model_alert)", target["expr"])
+        }
+        assert queried == {"churnops_serve_champion_roc_auc", "churnops_serve_model_alert"}
+        assert all(f"\n{name}{{" in metrics or f"\n{name} " in metrics for name in queried), metrics
 
         _aliases(root, champion="2")  # the real model: taken up after the next window, then measured
         _close_window(service, 2, 82_000)
