@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -354,6 +355,19 @@ def test_pushgateway_and_prometheus_scrape_the_metrics(bank_workspace, cli, tmp_
                 break
             assert time.time() < deadline, alerts
             time.sleep(0.5)
+        # every query of the drift dashboard is valid and answers (the model's only with a model)
+        dashboard = json.loads((REPO / "grafana" / "dashboards" / "churnops.json").read_text())
+        answers = {}
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$job", ".*")
+                url = f"http://127.0.0.1:{prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+                answer = json.loads(wait_for(url))
+                assert answer["status"] == "success", (expr, answer)
+                assert answer["data"]["result"] or "churnops_model_roc_auc" in expr, f"no data for {expr}"
+                answers[panel["title"]] = answer["data"]["result"]
+        assert float(answers["Verdict"][0]["value"][1]) == 1  # the seed batch's alert, not a green banner
+        assert float(answers["Model"][0]["value"][1]) == 0  # no model here: no model finding
     finally:
         for process in (prometheus, gateway):
             process.terminate()
