@@ -96,6 +96,7 @@ def test_seed_workflow_versions_the_batch_through_its_dvc_yaml_stage(clone, cli)
     versioning = report["stages"][2]
     assert versioning["name"] == "DVC Versioning" and versioning["status"] == "success", versioning
     assert versioning["outputs"]["pushed"] and versioning["outputs"]["new_version"]
+    assert versioning["outputs"]["remote"].startswith("'local_storage' (") and "pushed to DVC remote" in result.output
     commit_a = git(clone, "rev-parse", "HEAD").strip()
     assert versioning["outputs"]["commit"] == commit_a
     assert versioning["outputs"]["dvc_file"] == str(clone / "dvc.lock")

@@ -211,13 +211,14 @@ def version(
         from churnops.pipeline.versioning import version_run_batch
 
         versioned = version_run_batch(cfg, run_id)
-        pushed = "; pushed to the DVC remote" if versioned.outcome.pushed else ""
+        pushed = f"; pushed to DVC remote {versioned.outcome.remote}" if versioned.outcome.pushed else ""
         say(versioned.describe(cfg.root) + pushed)
         return
     from churnops.pipeline.versioning import version_current_batch
 
     outcome = version_current_batch(cfg)
-    say(f"{outcome.dvc_file}: {outcome.message}" + ("; pushed to the DVC remote" if outcome.pushed else ""))
+    pushed = f"; pushed to DVC remote {outcome.remote}" if outcome.pushed else ""
+    say(f"{outcome.dvc_file}: {outcome.message}{pushed}")
 
 
 @versions_app.command("list")

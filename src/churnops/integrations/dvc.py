@@ -480,6 +480,9 @@ class VersionOutcome:
     """The ``dvc.yaml`` stage that owns the batch, if one does."""
     params: dict[str, Any] = field(default_factory=dict)
     """That stage's params as ``dvc.lock`` now records them."""
+    remote: str | None = None
+    """Where the batch was pushed, as DVC's configuration names it (``'local_storage' (/p/dvc_storage)``,
+    secrets redacted): the repository's configuration decides, so every push says where it went."""
 
 
 def version_batch(
@@ -522,8 +525,10 @@ def version_batch(
     if current is None:
         raise IntegrationError(f"DVC did not record {target} in {record}")
     if current == recorded_hash(owner, batch, committed_text):
-        pushed, unchanged = _push(root, target, push), "batch unchanged: no new version"
-        return VersionOutcome(False, head(root), pushed, owner.record, unchanged, owner.stage, params)
+        remote, unchanged = _push(root, target, push), "batch unchanged: no new version"
+        return VersionOutcome(
+            False, head(root), remote is not None, owner.record, unchanged, owner.stage, params, remote
+        )
     paths = [_relative(p, root) for p in wanted if p.is_file() and root in p.parents]
     skipped = ignored(root, *paths)
     if record in skipped:
@@ -544,23 +549,29 @@ def version_batch(
     run_git(root, "commit", "--quiet", "-m", summary, "-m", trailers, "--", *paths)
     commit = head(root)
     where = f" (stage '{owner.stage}' in {record})" if owner.stage else ""
+    remote = _push(root, target, push)
     return VersionOutcome(
         True,
         commit,
-        _push(root, target, push),
+        remote is not None,
         owner.record,
         f"committed {commit[:10] if commit else ''}{where}",
         owner.stage,
         params,
+        remote,
     )
 
 
-def _push(root: Path, target: str, push: bool) -> bool:
+def _push(root: Path, target: str, push: bool) -> str | None:
+    """``dvc push`` of ``target`` to the default remote; which remote it was (None: not pushed)."""
     if not push:
-        return False
+        return None
     with _dvc_in_process(root, "push") as repo:
         repo.push(targets=[target])
-    return True
+        config = repo.config
+        name = str(config.get("core", {}).get("remote") or "")
+        url = str(config.get("remote", {}).get(name, {}).get("url") or "")
+    return f"{one_line(name)!r} ({one_line(redact(url))})" if name else "the default remote"
 
 
 @dataclass(frozen=True)

@@ -219,13 +219,16 @@ def _run(
             versioned = version_checked_batch(config, checked, monitoring.document)
             outcome = versioned.outcome
             stages[2].status = "success"
-            stages[2].detail = versioned.describe(config.root) + ("; pushed" if outcome.pushed else "; not pushed")
+            stages[2].detail = versioned.describe(config.root) + (
+                f"; pushed to DVC remote {outcome.remote}" if outcome.pushed else "; not pushed"
+            )
             stages[2].outputs = {
                 "batch": str(versioned.batch),
                 "copied_from": str(versioned.copied_from) if versioned.copied_from is not None else None,
                 "commit": outcome.commit,
                 "new_version": outcome.changed,
                 "pushed": outcome.pushed,
+                "remote": outcome.remote,
                 "dvc_file": str(outcome.dvc_file),
             }
             if monitoring is not None and outcome.commit:
