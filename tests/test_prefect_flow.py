@@ -88,7 +88,7 @@ def test_the_flow_versions_and_notifies_a_drifted_batch_and_only_notifies_a_calm
 
     assert summary["status"] == "alert" and {"Balance", "Credit Score", "Income"} <= set(summary["drifted_columns"])
     versioned = summary["versioned"]
-    assert versioned["changed"] and versioned["pushed"]
+    assert versioned["changed"] and versioned["pushed"] and versioned["remote"].startswith("'")
     metrics = json.loads((project / "monitoring" / "prefect" / "metrics.json").read_text())
     message = _git(project, "log", "-1", "--format=%B")
     assert f"churnops-run-id: {metrics['run_id']}" in message and "churnops-drift-score" in message

@@ -884,7 +884,8 @@ def version_batch(
     configured remote. The project is the configuration's folder: a git repository set up with
     ``churnops dvc-setup``. An unchanged batch makes no new commit.
 
-    Returns ``{"changed", "commit", "pushed", "record", "message"}``; DVC or git failing is one
+    Returns ``{"changed", "commit", "pushed", "remote", "record", "message"}`` (``remote``: the DVC
+    remote it was pushed to, ``'name' (url)``, secrets redacted); DVC or git failing is one
     `churnops.errors.ChurnopsError`.
     """
     from churnops.pipeline.versioning import version_current_batch
@@ -900,6 +901,7 @@ def version_batch(
         "changed": outcome.changed,
         "commit": outcome.commit,
         "pushed": outcome.pushed,
+        "remote": outcome.remote,
         "record": str(outcome.dvc_file),
         "message": outcome.message,
     }
