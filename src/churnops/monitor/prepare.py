@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from churnops.data.io import NULL_VALUES
 from churnops.errors import InputDataError
+from churnops.escape import plural
 from churnops.monitor.binning import run_starts
 
 FloatArray = NDArray[np.float64]
@@ -82,6 +83,17 @@ def empty_rows_mask(frame: pl.DataFrame, names: list[str]) -> pl.Series | None:
         return None
     empty = frame.select(pl.all_horizontal([pl.col(name).is_null() for name in names])).to_series()
     return empty if empty.any() else None
+
+
+def only_empty_rows(source: Any, n: int) -> InputDataError:
+    """The error for a table whose ``n`` rows all hold no value (the blank lines of an export).
+
+    >>> str(only_empty_rows("b.csv", 3))
+    'b.csv: has no data: its 3 rows are empty (no value in any column)'
+    """
+    return InputDataError(
+        f"{source}: has no data: its {n:,} {plural(n, 'row is', 'rows are')} empty (no value in any column)"
+    )
 
 
 def drop_empty_rows(chunk: Any, names: list[str]) -> tuple[Any, int]:

@@ -24,9 +24,9 @@ from typing import Any
 from churnops.config import Config
 from churnops.data.io import TableReader, check_readable, read_table, sha256_file
 from churnops.errors import ConfigError, InputDataError
-from churnops.escape import plural
 from churnops.monitor.batch import BatchBuilder, read_as_numbers_alters, text_columns
 from churnops.monitor.engine import evaluate
+from churnops.monitor.prepare import only_empty_rows
 from churnops.monitor.profile import ReferenceProfile
 from churnops.monitor.results import Chunks, DatasetInfo, MonitoringResult
 from churnops.monitor.segments import batch_builder
@@ -134,10 +134,7 @@ class LocalEngine(Engine):
         builder, sha, extra_mode = self.accumulate(config, profile, current, builder, settings, progress)
         tally = builder.finish()
         if not tally.rows and tally.empty_rows:
-            raise InputDataError(
-                f"{current}: has no data: its {tally.empty_rows:,} "
-                f"{plural(tally.empty_rows, 'row is', 'rows are')} empty (no value in any column)"
-            )
+            raise only_empty_rows(current, tally.empty_rows)
         current_info = DatasetInfo(str(current), tally.rows, sha, None, len(probe.header))
         timings = {
             "reference_profile_s": loaded - started,

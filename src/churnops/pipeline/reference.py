@@ -15,7 +15,7 @@ from churnops.data.io import TableReader, check_readable, sha256_file, table_for
 from churnops.errors import NOTICE, ChurnopsError, ConfigError, InputDataError
 from churnops.escape import names_line, plural
 from churnops.monitor.batch import BatchTally
-from churnops.monitor.prepare import CategoricalSample, NumericalSample
+from churnops.monitor.prepare import CategoricalSample, NumericalSample, only_empty_rows
 from churnops.monitor.profile import (
     DECLARED_REASONS,
     IDENTIFIER_REASON,
@@ -119,7 +119,7 @@ def get_reference_profile(
         if builder.empty_rows:
             n = builder.empty_rows
             if not builder.rows:
-                raise InputDataError(f"{source.path}: has no data: its {n:,} {plural(n, 'row is', 'rows are')} empty")
+                raise only_empty_rows(source.path, n)
             rows = f"{n:,} empty {plural(n, 'row', 'rows')}"
             logger.log(NOTICE, "%s: %s (no value in any column) left out", source.path, rows)
         profile = builder.finish()
