@@ -331,6 +331,8 @@ def test_a_failed_run_says_whose_outputs_still_stand(repo):
     assert "FAILED in" in done.stdout and f"still those of the last complete run, {run_id}" in done.stdout
     summary = json.loads((repo / "monitoring" / "pipeline_summary.json").read_text())
     assert summary["status"] == "FAILURE" and run_id in summary["stages"][0]["detail"]
+    told = (repo / "monitoring" / "notification.txt").read_text()  # the team is told too
+    assert "broken.csv" in told and f"still those of the last complete run, {run_id}" in told
     assert sha(metrics) == before
 
     config = load_config(repo)

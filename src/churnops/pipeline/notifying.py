@@ -162,6 +162,8 @@ def _notify(
 def pipeline_notifier(config: Config, status: str, monitoring: Any, stages: list[Any]) -> dict[str, Any]:
     """The pipeline's stage 4: notify with the stages' errors; report every channel's fate."""
     errors = [f"{s.name}: {s.error}" for s in stages if s.status == "failed" and s.error]
+    if monitoring is None and errors and stages[0].status == "failed" and stages[0].detail:
+        errors[0] += f"; {stages[0].detail}"  # whose outputs (and trigger.txt) still stand
     if stages and (stages[0].outputs or {}).get("publish_error"):
         errors.append(f"publishing: {stages[0].outputs['publish_error']}")
     document = monitoring.document if monitoring is not None else None
