@@ -2906,6 +2906,8 @@ def test_a_scenario_drifts_labels_written_as_words(tmp_path):
     )
     paths = '[paths]\nreference = "ref.csv"\nproduction = "batch.csv"\n\n'
     (tmp_path / "churnops.toml").write_text(paths + scenario)
+    done = churnops(tmp_path, "generate")  # the default rows are the embedded data's: say how to choose
+    assert done.returncode == 2 and "only 4000 data rows" in done.stderr and "--rows START:END" in done.stderr
     done = churnops(tmp_path, "generate", "--rows", "0:4000")
     assert done.returncode == 2 and "labels of 'Attrition' are not 0/1 (" in done.stderr, done.stderr
     assert "'Existing Customer'" in done.stderr and "'Attrited Customer'" in done.stderr

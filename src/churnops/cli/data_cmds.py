@@ -174,18 +174,28 @@ def _make_batch(cfg: Any, operations: Any, output: Path, label: str | None = Non
     """The configured scenario applied to the configured rows of the reference, written to ``output``
     (its sidecar naming ``label`` when given)."""
     from churnops.data.production import make_production_batch
+    from churnops.errors import InputDataError
 
-    return make_production_batch(
-        source=cfg.resolve(cfg.paths.reference),
-        output=output,
-        row_range=cfg.data.production_rows,
-        operations=operations,
-        scenario_name=cfg.scenario.name,
-        intensity=cfg.scenario.intensity,
-        seed=cfg.scenario.seed,
-        dialect=cfg.dialect,
-        output_label=label,
-    )
+    try:
+        return make_production_batch(
+            source=cfg.resolve(cfg.paths.reference),
+            output=output,
+            row_range=cfg.data.production_rows,
+            operations=operations,
+            scenario_name=cfg.scenario.name,
+            intensity=cfg.scenario.intensity,
+            seed=cfg.scenario.seed,
+            dialect=cfg.dialect,
+            output_label=label,
+        )
+    except InputDataError as exc:
+        if "requested but the file has only" not in str(exc):
+            raise
+        start, end = cfg.data.production_rows
+        raise InputDataError(
+            f"{exc}; the batch is cut from rows [{start}, {end}) of it (data.production_rows, made for the "
+            "embedded data): give others with --rows START:END"
+        ) from None
 
 
 def _said(cfg: Any, info: Any, where: str, meta: str) -> None:
