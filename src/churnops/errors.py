@@ -24,6 +24,9 @@ class ChurnopsError(Exception):
     """Base class of every error churnops reports to a user in one line."""
 
     exit_code = EXIT_USAGE
+    during_run = False
+    """True when a monitoring run raised it once under way (its inputs and settings checked, the
+    workspace held): the command then says whose outputs still stand."""
 
 
 class ConfigError(ChurnopsError):

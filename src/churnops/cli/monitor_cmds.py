@@ -327,8 +327,9 @@ def monitor(
 
 @contextlib.contextmanager
 def _standing_outputs_said(cfg: Any) -> Iterator[None]:
-    """A failed run changes no output: after its error, say whose outputs still stand (the last
-    complete run's id, time and verdict), so that its trigger.txt is not taken for this run's."""
+    """A failed run changes no output: after the error of a run under way (not of a mistyped flag
+    or a missing file), say whose outputs still stand (the last complete run's id, time and
+    verdict), so that its trigger.txt is not taken for this run's."""
     from churnops.errors import ChurnopsError
     from churnops.pipeline.workspace import outputs_stamp, standing_outputs
 
@@ -336,7 +337,7 @@ def _standing_outputs_said(cfg: Any) -> Iterator[None]:
     try:
         yield
     except ChurnopsError as exc:
-        note = standing_outputs(cfg, stamp)
+        note = standing_outputs(cfg, stamp) if exc.during_run else None  # not for a mistyped flag
         if note is None:
             raise
         logging.getLogger("churnops").debug("error details", exc_info=True)

@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,7 @@ def run_monitoring(
     for path, key in ((source.path, "reference"), (current_path, "production")):
         if key not in fetch and isinstance(path, Path):  # before any work: a missing batch is said at once
             engine.check_input(path)
-    with workspace(config, wait=wait, waiting=waiting, purpose="monitor"):
+    with workspace(config, wait=wait, waiting=waiting, purpose="monitor"), _under_way():
         started = time.perf_counter()
         if fetch:  # paths.*_url: fetched into the local paths while the workspace is held
             from churnops.pipeline.storage import fetch_configured
@@ -190,6 +190,16 @@ def run_monitoring(
             before["fetch_s"] = before_fetch
         before["infer_columns_s"] = time.perf_counter() - started
         return _run_monitoring(config, request, source, current_path, progress, before)
+
+
+@contextlib.contextmanager
+def _under_way() -> Iterator[None]:
+    """Mark the errors of a run under way (:attr:`~churnops.errors.ChurnopsError.during_run`)."""
+    try:
+        yield
+    except ChurnopsError as exc:
+        exc.during_run = True
+        raise
 
 
 def _run_monitoring(

@@ -165,7 +165,8 @@ def _run(
         except Exception as exc:
             if isinstance(exc, ChurnopsError):
                 first_error = exc
-            stages[0].detail = standing_outputs(config, stamp) or ""  # what a reader of trigger.txt still sees
+            if not isinstance(exc, ChurnopsError) or exc.during_run:  # what a reader of trigger.txt still sees
+                stages[0].detail = standing_outputs(config, stamp) or ""
             raise
         result = monitoring.result
         stages[0].status = "success"
