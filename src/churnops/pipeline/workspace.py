@@ -133,7 +133,10 @@ def standing_outputs(config: Config, stamp: tuple[int, int, int] | None) -> str 
     except (TypeError, ValueError):
         when = "an unknown time"
     trigger = config.resolve(config.paths.trigger)
-    stands = "; its trigger.txt stands" if os.path.lexists(trigger) else ""
+    try:
+        stands = f"; its {trigger.name} stands" if stat.S_ISREG(os.lstat(trigger).st_mode) else ""
+    except OSError:
+        stands = ""
     return (
         f"the outputs ({config.monitoring_dir.name}/, {trigger.name}) are still those of the last complete run, "
         f"{document['run_id']} of {when} ({status}{stands}): this run changed none of them"
