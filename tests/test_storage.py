@@ -201,7 +201,14 @@ class Faulty:
     ahead of forwarding each request."""
 
     def __init__(
-        self, target: str, times: int, status: int = 503, code: str = "SlowDown", where: str = "", before=None
+        self,
+        target: str,
+        times: int,
+        status: int = 503,
+        code: str = "SlowDown",
+        where: str = "",
+        before=None,
+        message: str = "injected",
     ):
         self.times, self.refused = times, 0
         proxy = self
@@ -214,7 +221,12 @@ class Faulty:
                     before(self.command, self.path)
                 if proxy.refused < proxy.times and where in self.path:
                     proxy.refused += 1
-                    payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                    # a server that quotes the request in its error: its token and signature
+                    echoed = message.format(
+                        token=self.headers.get("X-Amz-Security-Token", ""),
+                        authorization=self.headers.get("Authorization", ""),
+                    )
+                    payload = f"<Error><Code>{code}</Code><Message>{echoed}</Message></Error>".encode()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
@@ -299,6 +311,23 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         )
     assert denied.returncode == 2 and "access denied" in denied.stderr, denied.stderr
     assert len(denied.stderr.strip().splitlines()) == 1
+    # a server whose error quotes the request: the session token and the signature came back in clear
+    token = "FwoGZXIvYXdzEBYaDHqa0AP1SessTok9876543210abcdef"
+    echo = "The provided token has expired: {token} ({authorization})"
+    with Faulty(s3_server, 10**6, 400, "ExpiredToken", where="list-type", message=echo) as echoing:
+        expired = _churnops(
+            workspace,
+            "monitor",
+            "--current",
+            "s3://bank-errors/parts/",
+            *_via(echoing),
+            env={"AWS_SESSION_TOKEN": token},
+        )  # fmt: skip  (a prefix: listed with a GET, whose error has a body)
+    assert expired.returncode == 2 and "s3://bank-errors/parts/: cannot read it" in expired.stderr, expired.stderr
+    assert "ExpiredToken" in expired.stderr, expired.stderr  # the error's code is what it says
+    assert echoing.refused and len(expired.stderr.strip().splitlines()) == 1, expired.stderr
+    for secret in (token, AWS["AWS_ACCESS_KEY_ID"], AWS["AWS_SECRET_ACCESS_KEY"], "Signature=", "expired"):
+        assert secret not in expired.stderr, expired.stderr
     # a part listed under the prefix and deleted before it is read
     text = (workspace / "data" / "churn.csv").read_bytes()[:100_000].rsplit(b"\n", 1)[0] + b"\n"
     _put(fs, "bank-errors/parts/part-1.csv", text)
@@ -341,7 +370,8 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         with Faulty(s3_server, times=0, before=meddle) as meddling:
             broken = _churnops(workspace, "monitor", "--current", "s3://bank-errors/in-place.parquet", *_via(meddling))
         assert broken.returncode == 2 and said in broken.stderr, (action, broken.stderr)
-        assert len(broken.stderr.strip().splitlines()) == 1, broken.stderr
+        lines = broken.stderr.strip().splitlines()  # the error, and whose outputs still stand
+        assert len(lines) == 2 and lines[1].startswith("note: the outputs ("), broken.stderr
     after = {p.name: p.read_bytes() for p in outputs.iterdir() if p.is_file() and p.name != ".workspace.lock"}
     assert after == before  # the failed runs left the last good run's outputs as they were
     assert not list((workspace / ".churnops").glob("staging-*"))

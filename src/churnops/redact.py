@@ -315,6 +315,8 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     'svc:***@host:/x.csv and svc:***@host:/y.csv'
     >>> redact("https:/svc:hunter2/pw@host/x.csv: not a table")
     'https:/***@host/x.csv: not a table'
+    >>> redact("echo: AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261207/us-east-1/s3, Signature=8f3a2b")
+    'echo: AWS4-HMAC-SHA256 Credential=***, Signature=***'
     """
     text = str(text)
     with _known_lock:
@@ -338,7 +340,49 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     text = _NETWORK_PATH.sub(rf"\1{REDACTED}@", text)
     text = _HOST_USERINFO.sub(rf"\1:{REDACTED}@", text)
     text = _QUERY.sub(rf"\1{REDACTED}", text)
+    text = _SIGNED.sub(rf"\1{REDACTED}", text)
     return _URL.sub(_clean_url, text)
+
+
+_SIGNED = re.compile(
+    r"(?i)(\b(?:Credential|Signature|X-Amz-Security-Token|X-Amz-Credential|X-Amz-Signature|AccountKey|"
+    r"SharedAccessSignature)\s*[=:]\s*)[^\s,;&'\"<>]+"
+)
+"""What a server echoes of a signed request: an AWS Signature V4 ``Authorization`` header
+(``Credential=AKIA.../...``, ``Signature=...``), a session token header, an Azure account key."""
+
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "CHURNOPS_API_TOKEN",
+    "CHURNOPS_CACHE_KEY",
+)
+"""Credentials of the services churnops talks to that their libraries take from the environment:
+a server may echo one (an S3 error quoting the session token header), so their values are
+hidden wherever they turn up, as the secrets the configuration names are."""
+
+
+def remember_environment(environ: Any) -> None:
+    """Remember the values of :data:`CREDENTIAL_VARIABLES` set in ``environ`` - and each value of
+    a connection string's ``Name=value;`` pairs."""
+    values: list[str] = []
+    for name in CREDENTIAL_VARIABLES:
+        value = environ.get(name)
+        if not value:
+            continue
+        values.append(value)
+        values.extend(part.split("=", 1)[1] for part in value.split(";") if "=" in part and len(part) > 8)
+    remember(values)
 
 
 def redacted_data(value: Any) -> Any:

@@ -169,8 +169,9 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 def remember_secrets(config: Config) -> None:
     """Tell the redaction the values of every secret the configuration points at."""
-    from churnops.redact import remember, remember_url
+    from churnops.redact import remember, remember_environment, remember_url
 
+    remember_environment(os.environ)  # the object stores' and services' own credential variables
     names: list[str | None] = [config.history.password_env]
     for channel in config.notify.channels:
         if isinstance(channel, WebhookChannel):

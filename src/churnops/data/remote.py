@@ -149,7 +149,10 @@ def _reason(exc: BaseException) -> str:
         return "cannot reach the storage server (check storage.endpoint_url and the network)"
     if "region" in text.lower() and "301" in text:
         return "the bucket is in another region (set storage.region)"
-    return re.sub(r"\s*\(Request ID: [^)]*\)", "", text)[:300]
+    text = re.sub(r"\s*\(Request ID: [^)]*\)", "", text)
+    # the server's own words may quote the request (its token, its signature): its error code and
+    # HTTP status say what happened
+    return re.sub(r"(?s)\s*Message:.*", " (the server's message is not shown)", text)[:300]
 
 
 @contextlib.contextmanager
