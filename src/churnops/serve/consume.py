@@ -1,8 +1,9 @@
 """``churnops consume``: events read from a Redis Stream into the service's event log.
 
 Each stream entry carries one event, as a JSON object in its field ``event`` (the reference's
-columns and an optional ``event_id``; without one, the entry's id is the event's id, so an entry
-delivered again keeps its id). Entries are read through a consumer group, a batch at a time:
+columns and an optional ``event_id``; without one, ``stream:entry id`` is the event's id, so an
+entry delivered again keeps its id, and another stream's entries with the same ids are not
+repeats). Entries are read through a consumer group, a batch at a time:
 
 1. each entry is checked as ``POST /v1/events`` checks an event (:class:`RecordSchema`);
 2. the valid ones are written to the event log in one transaction (committed to disk), the
@@ -83,11 +84,15 @@ def redis_url(config: Config, given: str | None) -> str:
     return url
 
 
-def entry_event(entry_id: str, fields: dict[bytes, bytes], max_bytes: int) -> dict[str, Any] | str:
-    """The entry's event (its id set: its own ``event_id``, else the entry id), or why there is none.
+def entry_event(
+    entry_id: str, fields: dict[bytes, bytes], max_bytes: int, stream: str = ""
+) -> dict[str, Any] | str:
+    """The entry's event (its id set: its own ``event_id``, else ``stream:entry id``), or why there
+    is none. An entry id is unique in its stream only: two streams written in one millisecond give
+    the same ids, and a log fed by both took the second's events for repeats of the first's.
 
-    >>> entry_event("1-0", {b"event": b'{"Balance": 10.5}'}, 1000)
-    {'Balance': 10.5, 'event_id': '1-0'}
+    >>> entry_event("1-0", {b"event": b'{"Balance": 10.5}'}, 1000, "events")
+    {'Balance': 10.5, 'event_id': 'events:1-0'}
     >>> entry_event("1-1", {b"event": b'{"Balance": NaN}'}, 1000)[:14]
     'not valid JSON'
     """
@@ -106,12 +111,12 @@ def entry_event(entry_id: str, fields: dict[bytes, bytes], max_bytes: int) -> di
     if not isinstance(event, dict):
         return f"not a JSON object: a JSON {type(event).__name__} (one event per entry)"
     if event.get(EVENT_ID) is None:
-        event[EVENT_ID] = entry_id
+        event[EVENT_ID] = f"{stream}:{entry_id}" if stream else entry_id
     return event
 
 
 def checked_entries(
-    schema: RecordSchema, entries: list[Entry], max_bytes: int
+    schema: RecordSchema, entries: list[Entry], max_bytes: int, stream: str = ""
 ) -> tuple[list[tuple[str | None, dict[str, Any]]], list[Rejection], list[str]]:
     """``(event_id, record)`` of the valid entries in order, the rejected ones with their reason,
     and the ids of entries deleted while pending."""
@@ -122,7 +127,7 @@ def checked_entries(
         if fields is None:
             gone.append(entry_id)
             continue
-        event = entry_event(entry_id, fields, max_bytes)
+        event = entry_event(entry_id, fields, max_bytes, stream)
         if isinstance(event, str):
             rejected.append(Rejection(entry_id, event, fields.get(EVENT_FIELD)))
         else:
@@ -307,7 +312,7 @@ def _loop(
         return settings.batch if max_entries is None else min(settings.batch, max_entries - totals.entries)
 
     def settle(entries: list[Entry]) -> None:
-        valid, rejected, gone = checked_entries(monitoring.schema, entries, max_bytes)
+        valid, rejected, gone = checked_entries(monitoring.schema, entries, max_bytes, str(settings.stream))
         valid = without_conflicts(entries, valid, rejected)
         appended = monitoring.log.append(valid, monitoring.detectors.watch) if valid else None
         group.settle([entry_id for entry_id, _ in entries], rejected)  # only now: the events are on disk
