@@ -84,9 +84,7 @@ def redis_url(config: Config, given: str | None) -> str:
     return url
 
 
-def entry_event(
-    entry_id: str, fields: dict[bytes, bytes], max_bytes: int, stream: str = ""
-) -> dict[str, Any] | str:
+def entry_event(entry_id: str, fields: dict[bytes, bytes], max_bytes: int, stream: str = "") -> dict[str, Any] | str:
     """The entry's event (its id set: its own ``event_id``, else ``stream:entry id``), or why there
     is none. An entry id is unique in its stream only: two streams written in one millisecond give
     the same ids, and a log fed by both took the second's events for repeats of the first's.
