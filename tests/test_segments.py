@@ -473,3 +473,16 @@ def test_segment_tallies_from_the_batch_reading_equal_each_segments_rows_read_al
             assert _sample_facts(got.columns[name].sample) == _sample_facts(column.sample), (key, name)
             assert got.columns[name].out_of_range == column.out_of_range
         assert (got.rows, got.failed_cells) == (expected.rows, expected.failed_cells)
+
+
+def test_the_terminal_names_segments_whose_columns_drifted_below_the_dataset_rule(files):
+    """One column of 15 drifted in SME: too few for the dataset rule, so the line said "segments:
+    0 of 3 tested drifted" while the JSON and the report marked SME's Income as drifted."""
+    done = churnops(files, "monitor", "-r", "ref.csv", "-p", "cur.csv", "--segment", "Customer Segment")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("segments:"))
+    document = json.loads((files / "monitoring" / "monitoring_metrics.json").read_text())
+    sme = next(g for g in document["segments"]["groups"] if g["value"] == "SME")
+    assert sme["drifted_columns"] == ["Income"] and not sme["detected"], sme
+    assert line.startswith("segments: 0 of ")
+    assert "columns drifted, too few for the dataset rule, in Customer Segment = SME (Income)" in line, line

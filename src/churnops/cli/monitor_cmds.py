@@ -580,6 +580,15 @@ def _section_lines(result: Any) -> list[str]:
     def listed(names: list[str]) -> str:
         return ", ".join(shown(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
 
+    def below_rule(groups: list[Any], detected: list[Any], label: Any) -> str:
+        """The groups with drifted columns that the dataset rule does not count as drifted."""
+        quiet = [g for g in groups if g.tested and g.drifted_columns and g not in detected]
+        if not quiet:
+            return ""
+        named = [f"{shown(label(g))} ({listed(g.drifted_columns)})" for g in quiet[:3]]
+        more = f" and {len(quiet) - 3} more" if len(quiet) > 3 else ""
+        return f"; columns drifted, too few for the dataset rule, in {'; '.join(named)}{more}"
+
     lines = []
     segments = result.segments
     if segments is not None:
@@ -593,6 +602,7 @@ def _section_lines(result: Any) -> list[str]:
                 if len(tested) < len(segments.groups)
                 else ""
             )
+            + below_rule(segments.groups, segments.detected, lambda g: f"{g.column} = {g.value}")
         )
     chunks = result.chunks
     if chunks is not None:
@@ -604,7 +614,7 @@ def _section_lines(result: Any) -> list[str]:
         )
         if len(tested_chunks) < len(chunks.groups):
             line += f"; {len(chunks.groups) - len(tested_chunks)} with fewer than {chunks.min_rows:,} rows"
-        lines.append(line)
+        lines.append(line + below_rule(chunks.groups, chunks.detected, lambda g: g.label))
         if chunks.unplaced_rows:
             lines.append(
                 f"  {chunks.unplaced_rows:,} rows have no readable date in {shown(chunks.time_column or '')} "
