@@ -19,9 +19,6 @@ from run_outputs import snapshot
 CHURNOPS = [sys.executable, "-m", "churnops"]
 
 
-STANDING = "note: the outputs ("  # after the error of a run under way: whose outputs still stand
-
-
 def churnops(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHURNOPS_DEBUG": ""}
     return subprocess.run([*CHURNOPS, *args], cwd=root, capture_output=True, text=True, env=env, timeout=300)
@@ -48,8 +45,6 @@ def ws(base, tmp_path) -> Path:
 def assert_one_line(done: subprocess.CompletedProcess[str], *expected: str) -> str:
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    if len(lines) == 2 and lines[1].startswith(STANDING):
-        lines = lines[:1]  # the note a failed run adds: whose outputs still stand
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     for text in expected:

@@ -310,18 +310,19 @@ def test_a_failed_run_says_whose_outputs_still_stand(repo):
 
     broken = repo / "broken.csv"
     broken.write_text("a,b\n1,2\n")
-    done = subprocess.run([*CHURNOPS, "-q", "monitor", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
-    assert done.returncode == 2 and "note:" not in done.stderr, done.stderr  # nothing stood before: nothing said
+    done = subprocess.run([*CHURNOPS, "monitor", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2 and "note:" not in done.stdout + done.stderr, done.stderr  # nothing stood before
     assert subprocess.run([*CHURNOPS, "-q", "generate"], cwd=repo, capture_output=True).returncode == 0
     assert subprocess.run([*CHURNOPS, "-q", "monitor"], cwd=repo, capture_output=True).returncode == 0
     metrics = repo / "monitoring" / "monitoring_metrics.json"
     before, run_id = sha(metrics), json.loads(metrics.read_text())["run_id"]
     assert (repo / "trigger.txt").exists()
 
-    done = subprocess.run([*CHURNOPS, "-q", "monitor", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run([*CHURNOPS, "monitor", "-p", str(broken)], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
-    error, note = done.stderr.strip().splitlines()[-2:]
-    assert error.startswith("error: ") and "broken.csv" in error
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("error: ")]  # one line
+    note = done.stdout.strip().splitlines()[-1]  # and, on stdout, whose outputs still stand
+    assert "broken.csv" in error and done.stderr.strip().endswith(error)
     assert note.startswith("note: the outputs (monitoring/, trigger.txt) are still those of the last complete run")
     assert f"{run_id} of " in note and "UTC (alert; its trigger.txt stands): this run changed none of them" in note
     assert sha(metrics) == before

@@ -486,3 +486,6 @@ def test_the_terminal_names_segments_whose_columns_drifted_below_the_dataset_rul
     assert sme["drifted_columns"] == ["Income"] and not sme["detected"], sme
     assert line.startswith("segments: 0 of ")
     assert "columns drifted, too few for the dataset rule, in Customer Segment = SME (Income)" in line, line
+    # --segment switches the whole run to the calibrated verdict: the terminal says so, and its rate
+    assert "  decided by the calibrated verdict (segments are decided with it): " in done.stdout, done.stdout
+    assert "unchanged data raises data drift in at most " in done.stdout and " 0% " not in done.stdout

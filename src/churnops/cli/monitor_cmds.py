@@ -342,7 +342,7 @@ def _standing_outputs_said(cfg: Any) -> Iterator[None]:
             raise
         logging.getLogger("churnops").debug("error details", exc_info=True)
         err(f"error: {exc}")
-        err(f"note: {note}")
+        say(f"note: {note}")  # on stdout, with the run's summary: the error stays one line
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -407,6 +407,16 @@ def summary_lines(outcome: Any) -> list[str]:
             + (f" - {', '.join(changed)}" if changed else "")
             + (f" - no usable value in the batch: {', '.join(unread)}" if unread else "")
             + (f" - WARNING: {few}" if few else "")
+        )
+    if drift.verdict == "calibrated":  # another rule than Evidently's decided: say which, and why
+        from churnops.report.charts import chance
+
+        because = " (segments are decided with it)" if result.segments is not None else ""
+        rate = drift.expected_false_alarm_rate
+        lines.append(
+            f"  decided by the calibrated verdict{because}: each column's test at its known false-alarm rate, "
+            f"adjusted across columns at fdr {drift.fdr:g}"
+            + (f"; unchanged data raises data drift in at most {chance(rate)} of runs" if rate is not None else "")
         )
     lines += _format_lines(result)
     lines += _filled_lines(result)

@@ -26,6 +26,16 @@ INK = "#1f2933"
 MUTED = "#616e7c"
 
 
+def chance(value: float) -> str:
+    """A probability that is never quite zero: ``0.0`` -> ``'<0.01%'`` (a false-alarm rate of
+    "at most 0%" promised what no test can keep).
+
+    >>> chance(0.0), chance(0.049)
+    ('<0.01%', '4.9%')
+    """
+    return "<0.01%" if value < 0.0001 else percent(value)
+
+
 def percent(value: float) -> str:
     """A share for people: ``0.2345`` -> ``'23.4%'``; tiny non-zero shares stay visible.
 

@@ -392,6 +392,7 @@ def compiling_environment() -> Environment:
     env.filters["pval"] = format_p_value
     env.filters["value"] = format_value
     env.filters["pct"] = charts.percent
+    env.filters["chance"] = charts.chance
     env.filters["c"] = _coordinate
     env.filters["breakable"] = formats.breakable
     env.filters["fixed4"] = formats.NumberFormat(4)

@@ -47,94 +47,100 @@ def root(context, missing=missing):
         def t_2(*unused):
             raise TemplateRuntimeError("No filter named 'breakable' found.")
     try:
-        t_3 = environment.filters['fixed4']
+        t_3 = environment.filters['chance']
     except KeyError:
         @internalcode
         def t_3(*unused):
-            raise TemplateRuntimeError("No filter named 'fixed4' found.")
+            raise TemplateRuntimeError("No filter named 'chance' found.")
     try:
-        t_4 = environment.filters['format']
+        t_4 = environment.filters['fixed4']
     except KeyError:
         @internalcode
         def t_4(*unused):
-            raise TemplateRuntimeError("No filter named 'format' found.")
+            raise TemplateRuntimeError("No filter named 'fixed4' found.")
     try:
-        t_5 = environment.filters['join']
+        t_5 = environment.filters['format']
     except KeyError:
         @internalcode
         def t_5(*unused):
-            raise TemplateRuntimeError("No filter named 'join' found.")
+            raise TemplateRuntimeError("No filter named 'format' found.")
     try:
-        t_6 = environment.filters['length']
+        t_6 = environment.filters['join']
     except KeyError:
         @internalcode
         def t_6(*unused):
-            raise TemplateRuntimeError("No filter named 'length' found.")
+            raise TemplateRuntimeError("No filter named 'join' found.")
     try:
-        t_7 = environment.filters['list']
+        t_7 = environment.filters['length']
     except KeyError:
         @internalcode
         def t_7(*unused):
-            raise TemplateRuntimeError("No filter named 'list' found.")
+            raise TemplateRuntimeError("No filter named 'length' found.")
     try:
-        t_8 = environment.filters['map']
+        t_8 = environment.filters['list']
     except KeyError:
         @internalcode
         def t_8(*unused):
-            raise TemplateRuntimeError("No filter named 'map' found.")
+            raise TemplateRuntimeError("No filter named 'list' found.")
     try:
-        t_9 = environment.filters['num']
+        t_9 = environment.filters['map']
     except KeyError:
         @internalcode
         def t_9(*unused):
-            raise TemplateRuntimeError("No filter named 'num' found.")
+            raise TemplateRuntimeError("No filter named 'map' found.")
     try:
-        t_10 = environment.filters['pct']
+        t_10 = environment.filters['num']
     except KeyError:
         @internalcode
         def t_10(*unused):
-            raise TemplateRuntimeError("No filter named 'pct' found.")
+            raise TemplateRuntimeError("No filter named 'num' found.")
     try:
-        t_11 = environment.filters['pval']
+        t_11 = environment.filters['pct']
     except KeyError:
         @internalcode
         def t_11(*unused):
-            raise TemplateRuntimeError("No filter named 'pval' found.")
+            raise TemplateRuntimeError("No filter named 'pct' found.")
     try:
-        t_12 = environment.filters['replace']
+        t_12 = environment.filters['pval']
     except KeyError:
         @internalcode
         def t_12(*unused):
-            raise TemplateRuntimeError("No filter named 'replace' found.")
+            raise TemplateRuntimeError("No filter named 'pval' found.")
     try:
-        t_13 = environment.filters['share1']
+        t_13 = environment.filters['replace']
     except KeyError:
         @internalcode
         def t_13(*unused):
-            raise TemplateRuntimeError("No filter named 'share1' found.")
+            raise TemplateRuntimeError("No filter named 'replace' found.")
     try:
-        t_14 = environment.filters['sum']
+        t_14 = environment.filters['share1']
     except KeyError:
         @internalcode
         def t_14(*unused):
-            raise TemplateRuntimeError("No filter named 'sum' found.")
+            raise TemplateRuntimeError("No filter named 'share1' found.")
     try:
-        t_15 = environment.filters['upper']
+        t_15 = environment.filters['sum']
     except KeyError:
         @internalcode
         def t_15(*unused):
-            raise TemplateRuntimeError("No filter named 'upper' found.")
+            raise TemplateRuntimeError("No filter named 'sum' found.")
     try:
-        t_16 = environment.filters['value']
+        t_16 = environment.filters['upper']
     except KeyError:
         @internalcode
         def t_16(*unused):
-            raise TemplateRuntimeError("No filter named 'value' found.")
+            raise TemplateRuntimeError("No filter named 'upper' found.")
     try:
-        t_17 = environment.tests['none']
+        t_17 = environment.filters['value']
     except KeyError:
         @internalcode
         def t_17(*unused):
+            raise TemplateRuntimeError("No filter named 'value' found.")
+    try:
+        t_18 = environment.tests['none']
+    except KeyError:
+        @internalcode
+        def t_18(*unused):
             raise TemplateRuntimeError("No test named 'none' found.")
     pass
     included_template = environment.get_template('_svg.html.j2', 'report.html.j2')._get_default_module(context)
@@ -147,7 +153,7 @@ def root(context, missing=missing):
     context.vars.update({'svg': l_0_svg, 'fluid_svg': l_0_fluid_svg})
     context.exported_vars.difference_update(('svg', 'fluid_svg'))
     def macro(l_1_names):
-        t_18 = []
+        t_19 = []
         if l_1_names is missing:
             l_1_names = undefined("parameter 'names' was not provided", name='names')
         pass
@@ -155,14 +161,14 @@ def root(context, missing=missing):
         for l_2_name, l_2_loop in LoopContext(l_1_names, undefined):
             _loop_vars = {}
             pass
-            t_18.extend((
+            t_19.extend((
                 '<strong>',
                 escape(environment.finalize(t_2(l_2_name))),
                 '</strong>',
                 escape(environment.finalize((', ' if (not environment.getattr(l_2_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 2 in 'report.html.j2' evaluated to false and no else section was defined.")))),
             ))
         l_2_loop = l_2_name = missing
-        return concat(t_18)
+        return concat(t_19)
     context.exported_vars.add('strong_names')
     context.vars['strong_names'] = l_0_strong_names = Macro(environment, macro, 'strong_names', ('names',), False, False, False, context.eval_ctx.autoescape)
     l_0_drift = environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'dataset_drift')
@@ -198,32 +204,32 @@ def root(context, missing=missing):
     yield '</p>\n    <h1><span class="verdict-icon" aria-hidden="true">'
     yield escape(environment.finalize(environment.getitem({'alert': '▲', 'warning': '!', 'ok': '✓'}, (undefined(name='status') if l_0_status is missing else l_0_status))))
     yield '</span>\n'
-    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_6(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
+    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_7(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
         pass
         yield escape(environment.finalize(environment.getitem({'alert': 'Alert', 'warning': 'Warning', 'ok': ''}, (undefined(name='status') if l_0_status is missing else l_0_status))))
         yield ': '
-        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'))))
+        yield escape(environment.finalize(t_7(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'))))
         yield ' findings'
     elif (undefined(name='verdict') if l_0_verdict is missing else l_0_verdict):
         pass
-        yield escape(environment.finalize(t_15(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'headline')[:1])))
+        yield escape(environment.finalize(t_16(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'headline')[:1])))
         yield escape(environment.finalize(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'headline')[1:]))
     elif environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected'):
         pass
         yield 'Data drift detected: '
-        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
+        yield escape(environment.finalize(t_7(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
         yield ' of '
         yield escape(environment.finalize(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'n_columns')))
         yield ' columns drifted'
     else:
         pass
         yield 'No data drift: '
-        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
+        yield escape(environment.finalize(t_7(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
         yield ' of '
         yield escape(environment.finalize(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'n_columns')))
         yield ' columns drifted'
     yield '    </h1>\n'
-    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_6(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
+    if ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and (t_7(environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')) > 1)):
         pass
         yield '    <ul class="findings">\n'
         for l_1_reason in environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'):
@@ -252,13 +258,13 @@ def root(context, missing=missing):
             yield ': the findings above are warnings (not in <code>thresholds.trigger_on</code>)'
         yield '.'
     yield '      Data drift: '
-    yield escape(environment.finalize(t_6(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
+    yield escape(environment.finalize(t_7(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'drifted_columns'))))
     yield ' of '
     yield escape(environment.finalize(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'n_columns')))
     yield ' columns (score <strong>'
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
     yield '</strong>, threshold '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
     yield ')'
     if environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0):
         pass
@@ -273,23 +279,23 @@ def root(context, missing=missing):
     if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
         pass
         yield ' Calibrated verdict: a column drifts when its adjusted p-value is at most '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'fdr'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'fdr'))))
         yield ' (false discovery rate across columns) and its change is at least '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'min_effect'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'min_effect'))))
         yield '; with no drift, this rule raises data drift in at most '
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'expected_false_alarm_rate'))))
+        yield escape(environment.finalize(t_3(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'expected_false_alarm_rate'))))
         yield ' of runs'
-        if (not t_17(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'any_finding_false_alarm_rate'))):
+        if (not t_18(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'any_finding_false_alarm_rate'))):
             pass
             yield ', and with the chunks and detectors of this run any data finding in at most '
-            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'any_finding_false_alarm_rate'))))
+            yield escape(environment.finalize(t_3(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'any_finding_false_alarm_rate'))))
         yield '.'
     yield '    </p>\n    <ul class="kpis">\n      <li class="kpi '
     yield escape(environment.finalize(('kpi-bad' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected') else 'kpi-good')))
     yield '"><span class="kpi-label">Dataset drift score</span><span class="kpi-value">'
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'score'))))
     yield '</span><span class="kpi-note">threshold '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
     yield ' · '
     yield escape(environment.finalize(('DRIFT' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'detected') else 'OK')))
     yield '</span>'
@@ -297,31 +303,31 @@ def root(context, missing=missing):
     yield '</li>\n      <li class="kpi '
     yield escape(environment.finalize(('kpi-good' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'kpi-bad')))
     yield '"><span class="kpi-label">Data quality</span><span class="kpi-value">'
-    yield escape(environment.finalize(t_4('%.4f', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score'))))
+    yield escape(environment.finalize(t_5('%.4f', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score'))))
     yield '</span><span class="kpi-note">threshold '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
     yield ' · '
     yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else markup_join(('WARNING: ', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failure'), )))))
     yield ' · '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failed_cells'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failed_cells'))))
     yield ' failed cells</span></li>\n'
-    if ((undefined(name='target') if l_0_target is missing else l_0_target) and (not t_17(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate')))):
+    if ((undefined(name='target') if l_0_target is missing else l_0_target) and (not t_18(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate')))):
         pass
         yield '      <li class="kpi '
         yield escape(environment.finalize(('kpi-bad' if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected') else 'kpi-good')))
         yield '"><span class="kpi-label">'
         yield escape(environment.finalize(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'column')))
         yield ' rate</span><span class="kpi-value">'
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
+        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
         yield ' → '
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
+        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
         yield '</span><span class="kpi-note">'
-        yield escape(environment.finalize(t_4('%+.1f', (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'difference') * 100))))
+        yield escape(environment.finalize(t_5('%+.1f', (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'difference') * 100))))
         yield ' points · '
         yield escape(environment.finalize(('DRIFT' if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected') else 'no drift')))
         yield ' (p '
         yield escape(environment.finalize(('' if (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value') == 0) else '= ')))
-        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
+        yield escape(environment.finalize(t_12(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
         yield ')</span></li>\n'
     if ((undefined(name='model') if l_0_model is missing else l_0_model) and environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'error')):
         pass
@@ -341,26 +347,26 @@ def root(context, missing=missing):
         yield '"><span class="kpi-label">Model ROC-AUC ('
         yield escape(environment.finalize((undefined(name='basis') if l_0_basis is missing else l_0_basis)))
         yield ')</span><span class="kpi-value">'
-        yield escape(environment.finalize(t_9(context.call(environment.getattr((environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'reference') or {}), 'get'), 'roc_auc'))))
+        yield escape(environment.finalize(t_10(context.call(environment.getattr((environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'reference') or {}), 'get'), 'roc_auc'))))
         yield ' → '
-        yield escape(environment.finalize(t_9((undefined(name='observed') if l_0_observed is missing else l_0_observed))))
+        yield escape(environment.finalize(t_10((undefined(name='observed') if l_0_observed is missing else l_0_observed))))
         yield '</span><span class="kpi-note">'
         yield escape(environment.finalize(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'name')))
         yield ' v'
         yield escape(environment.finalize(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'version')))
         yield ' · '
-        yield escape(environment.finalize((('DECAY' if ((not t_17(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'roc_auc_drop'))) and (environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'roc_auc_drop') > environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'max_auc_drop'))) else 'NEAR CHANCE') if environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'detected') else 'no decay')))
+        yield escape(environment.finalize((('DECAY' if ((not t_18(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'roc_auc_drop'))) and (environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'roc_auc_drop') > environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'max_auc_drop'))) else 'NEAR CHANCE') if environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'detected') else 'no decay')))
         yield ' (alert at a drop of '
-        yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'max_auc_drop'))))
+        yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'max_auc_drop'))))
         if environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'min_auc'):
             pass
             yield ' or below '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'min_auc'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'decay'), 'min_auc'))))
         yield ')</span></li>\n'
     yield '      <li class="kpi"><span class="kpi-label">Rows</span><span class="kpi-value">'
-    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
+    yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
     yield '</span><span class="kpi-note">current, against '
-    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
+    yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
     yield ' reference rows</span></li>\n    </ul>\n    <nav class="toc" aria-label="Sections">\n      <a href="#next">What next</a><a href="#drift">Drift table</a>'
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
         pass
@@ -391,7 +397,7 @@ def root(context, missing=missing):
         l_1_step = missing
     elif ((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict) and environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons')):
         pass
-        l_0_kinds = t_7(context.eval_ctx, t_8(context, environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'), attribute='kind'))
+        l_0_kinds = t_8(context.eval_ctx, t_9(context, environment.getattr((undefined(name='verdict') if l_0_verdict is missing else l_0_verdict), 'reasons'), attribute='kind'))
         context.vars['kinds'] = l_0_kinds
         context.exported_vars.add('kinds')
         if ('model decay' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
@@ -413,7 +419,7 @@ def root(context, missing=missing):
         if ('columns' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
             pass
             yield '<li>Look at the drifted '
-            yield escape(environment.finalize(('column' if (t_6(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0)) == 1) else 'columns')))
+            yield escape(environment.finalize(('column' if (t_7(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0)) == 1) else 'columns')))
             yield ' below ('
             l_1_loop = missing
             for l_1_name, l_1_loop in LoopContext(environment.getitem((undefined(name='apart') if l_0_apart is missing else l_0_apart), 0), undefined):
@@ -423,7 +429,7 @@ def root(context, missing=missing):
                 yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 68 in 'report.html.j2' evaluated to false and no else section was defined."))))
             l_1_loop = l_1_name = missing
             yield '): too few columns drifted for the dataset alarm, which needs a share of them above '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'threshold'))))
             yield ' (<code>thresholds.dataset_drift</code>); set it to 0 to be alerted by any drifted column.</li>'
         if ('prediction' in (undefined(name='kinds') if l_0_kinds is missing else l_0_kinds)):
             pass
@@ -500,9 +506,9 @@ def root(context, missing=missing):
     if environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'):
         pass
         yield '  <details class="skipped"><summary>'
-        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'))))
+        yield escape(environment.finalize(t_7(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'))))
         yield ' '
-        yield escape(environment.finalize(('column' if (t_6(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped')) == 1) else 'columns')))
+        yield escape(environment.finalize(('column' if (t_7(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped')) == 1) else 'columns')))
         yield ' not tested</summary>\n    <ul>'
         for l_1_s in environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'skipped'):
             _loop_vars = {}
@@ -515,7 +521,7 @@ def root(context, missing=missing):
         l_1_s = missing
         yield '</ul>\n  </details>\n'
     yield '  <p class="hint">Evidently\'s own dataset rule (share of drifted columns ≥ '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_drift_share'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_drift_share'))))
     yield ') would say: <strong>'
     yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'evidently_detected') else 'no drift')))
     yield '</strong>.</p>\n</section>\n'
@@ -525,11 +531,11 @@ def root(context, missing=missing):
         context.vars['mv'] = l_0_mv
         context.exported_vars.add('mv')
         yield '<section id="multivariate">\n  <h2>Multivariate drift</h2>\n  <p class="hint">Changes in how the columns go together, which no single column\'s test sees, measured on '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reference_rows'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reference_rows'))))
         yield ' sampled reference rows and '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'current_rows'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'current_rows'))))
         yield ' batch rows. Each detector alarms at a p-value of at most '
-        yield escape(environment.finalize(t_9((environment.getattr(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier'), 'threshold') if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier') else 0))))
+        yield escape(environment.finalize(t_10((environment.getattr(environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier'), 'threshold') if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'domain_classifier') else 0))))
         yield ' and a large enough effect.</p>\n'
         if environment.getattr((undefined(name='mv') if l_0_mv is missing else l_0_mv), 'reason'):
             pass
@@ -552,12 +558,12 @@ def root(context, missing=missing):
                 pass
                 yield '<span class="badge badge-ok">✓ ok</span>'
             yield ' <strong>Domain classifier</strong>: a model trained to tell batch rows from reference rows reaches a cross-validated ROC-AUC of <strong>'
-            yield escape(environment.finalize(t_4('%.3f', environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'statistic'))))
+            yield escape(environment.finalize(t_5('%.3f', environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'statistic'))))
             yield '</strong> (0.5 = cannot tell them apart; alarm from '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'min_effect'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'min_effect'))))
             yield '), p '
             yield escape(environment.finalize(('' if (environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value') == 0) else '= ')))
-            yield escape(environment.finalize(t_11(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value'))))
+            yield escape(environment.finalize(t_12(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'p_value'))))
             yield '.'
             if environment.getattr(environment.getattr((undefined(name='dc') if l_0_dc is missing else l_0_dc), 'details'), 'separating_columns'):
                 pass
@@ -569,7 +575,7 @@ def root(context, missing=missing):
                     yield '<strong>'
                     yield escape(environment.finalize(t_2(environment.getattr(l_1_item, 'column'))))
                     yield '</strong> ('
-                    yield escape(environment.finalize(t_4('%.3f', environment.getattr(l_1_item, 'auc_drop'))))
+                    yield escape(environment.finalize(t_5('%.3f', environment.getattr(l_1_item, 'auc_drop'))))
                     yield ')'
                     yield escape(environment.finalize((', ' if (not environment.getattr(l_1_loop, 'last')) else '.')))
                 l_1_loop = l_1_item = missing
@@ -583,12 +589,12 @@ def root(context, missing=missing):
             yield " <strong>PCA reconstruction</strong>: the batch's rows are rebuilt from the reference's "
             yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'details'), 'components')))
             yield ' main components with an error <strong>x'
-            yield escape(environment.finalize(t_4('%.3f', environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'statistic'))))
+            yield escape(environment.finalize(t_5('%.3f', environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'statistic'))))
             yield "</strong> the reference's (alarm from x"
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'min_effect'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'min_effect'))))
             yield '), p '
             yield escape(environment.finalize(('' if (environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value') == 0) else '= ')))
-            yield escape(environment.finalize(t_11(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value'))))
+            yield escape(environment.finalize(t_12(environment.getattr((undefined(name='pc') if l_0_pc is missing else l_0_pc), 'p_value'))))
             yield '.</li>\n  </ul>\n'
         yield '</section>\n'
     if (undefined(name='segment_matrix') if l_0_segment_matrix is missing else l_0_segment_matrix):
@@ -597,7 +603,7 @@ def root(context, missing=missing):
         context.vars['m'] = l_0_m
         context.exported_vars.add('m')
         yield '<section id="segments">\n  <h2>Where it drifted</h2>\n  <p class="hint">Every column tested again inside each segment (<code>drift.segments</code>), with at least '
-        yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'segments'), 'min_rows'))))
+        yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'segments'), 'min_rows'))))
         yield ' rows on both sides. <span class="cell-drift">▲ marks</span> a column that drifted inside the segment; numbers are the '
         yield escape(environment.finalize(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'measure')))
         yield '.'
@@ -647,9 +653,9 @@ def root(context, missing=missing):
         if environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
             pass
             yield '  <details class="skipped"><summary>'
-            yield escape(environment.finalize(t_6(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'))))
+            yield escape(environment.finalize(t_7(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'))))
             yield ' '
-            yield escape(environment.finalize(('segment' if (t_6(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested')) == 1) else 'segments')))
+            yield escape(environment.finalize(('segment' if (t_7(environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested')) == 1) else 'segments')))
             yield ' not tested</summary>\n    <ul>'
             for (l_1_label, l_1_reason) in environment.getattr((undefined(name='m') if l_0_m is missing else l_0_m), 'untested'):
                 _loop_vars = {}
@@ -675,22 +681,22 @@ def root(context, missing=missing):
             yield escape(environment.finalize(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'time_column')))
             yield '</code>'
         yield '), each compared with the whole reference; a chunk is tested with at least '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'min_rows'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'min_rows'))))
         yield ' rows'
         if (environment.getattr((undefined(name='drift') if l_0_drift is missing else l_0_drift), 'verdict') == 'calibrated'):
             pass
             yield ", and the chunks' tests are adjusted together"
         yield '. '
-        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'detected'))))
+        yield escape(environment.finalize(t_7(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'detected'))))
         yield ' of '
-        yield escape(environment.finalize(t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups'))))
+        yield escape(environment.finalize(t_7(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups'))))
         yield ' '
-        yield escape(environment.finalize(('chunk' if (t_6(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups')) == 1) else 'chunks')))
+        yield escape(environment.finalize(('chunk' if (t_7(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'groups')) == 1) else 'chunks')))
         yield ' drifted.'
         if environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'):
             pass
             yield ' '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows'))))
             yield ' '
             yield escape(environment.finalize(('row has' if (environment.getattr((undefined(name='ch') if l_0_ch is missing else l_0_ch), 'unplaced_rows') == 1) else 'rows have')))
             yield ' no usable time and '
@@ -711,18 +717,18 @@ def root(context, missing=missing):
                 yield '<tr class="row-drift"><th scope="row">'
                 yield escape(environment.finalize(t_2(environment.getattr(l_1_g, 'label'))))
                 yield '</th><td class="num">'
-                yield escape(environment.finalize(t_9(environment.getattr(l_1_g, 'rows'))))
+                yield escape(environment.finalize(t_10(environment.getattr(l_1_g, 'rows'))))
                 yield '</td><td>'
-                yield escape(environment.finalize(t_2(t_5(context.eval_ctx, environment.getattr(l_1_g, 'drifted_columns'), ', '))))
+                yield escape(environment.finalize(t_2(t_6(context.eval_ctx, environment.getattr(l_1_g, 'drifted_columns'), ', '))))
                 yield '</td></tr>\n'
             l_1_g = missing
             yield '    </tbody>\n  </table>\n  </div>\n'
         yield '</section>\n'
     yield '\n<section id="target">\n  <h2>Target drift</h2>\n'
-    if t_17((undefined(name='target') if l_0_target is missing else l_0_target)):
+    if t_18((undefined(name='target') if l_0_target is missing else l_0_target)):
         pass
         yield '  <p>No target column in these data.</p>\n'
-    elif (not t_17(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))):
+    elif (not t_18(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))):
         pass
         yield '  <div class="split">\n    <div>'
         yield escape(environment.finalize(context.call((undefined(name='svg') if l_0_svg is missing else l_0_svg), (undefined(name='rate_chart') if l_0_rate_chart is missing else l_0_rate_chart))))
@@ -731,20 +737,20 @@ def root(context, missing=missing):
         yield ' = '
         yield escape(environment.finalize(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'positive_label')))
         yield '</strong> went from <strong>'
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
+        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'reference_rate'))))
         yield '</strong> in the reference to <strong>'
-        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
+        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'current_rate'))))
         yield '</strong> in the current batch: a change of <strong>'
-        yield escape(environment.finalize(t_4('%+.2f', (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'difference') * 100))))
+        yield escape(environment.finalize(t_5('%+.2f', (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'difference') * 100))))
         yield ' points</strong>, 95% confidence interval ['
-        yield escape(environment.finalize(t_4('%+.2f', (environment.getitem(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'ci95'), 0) * 100))))
+        yield escape(environment.finalize(t_5('%+.2f', (environment.getitem(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'ci95'), 0) * 100))))
         yield ', '
-        yield escape(environment.finalize(t_4('%+.2f', (environment.getitem(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'ci95'), 1) * 100))))
+        yield escape(environment.finalize(t_5('%+.2f', (environment.getitem(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'ci95'), 1) * 100))))
         yield '] points.</p>\n      <p>Two-proportion z-test, current minus reference: z = '
-        yield escape(environment.finalize(t_4('%+.2f', environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
+        yield escape(environment.finalize(t_5('%+.2f', environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
         yield ', p '
         yield escape(environment.finalize(('' if (environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value') == 0) else '= ')))
-        yield escape(environment.finalize(t_11(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
+        yield escape(environment.finalize(t_12(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'p_value'))))
         yield ' →\n'
         if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected'):
             pass
@@ -753,7 +759,7 @@ def root(context, missing=missing):
             pass
             yield '<span class="badge badge-ok">✓ no significant change</span>'
         yield ' (significance '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
         yield ').</p>\n    </div>\n  </div>\n'
     else:
         pass
@@ -762,9 +768,9 @@ def root(context, missing=missing):
         yield ': '
         yield escape(environment.finalize(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'test')))
         yield ' = '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'statistic'))))
         yield ' (threshold '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'threshold'))))
         yield ') → '
         yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'drift_detected') else 'no drift')))
         if environment.getattr((undefined(name='target') if l_0_target is missing else l_0_target), 'note'):
@@ -782,9 +788,9 @@ def root(context, missing=missing):
         yield '): '
         yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'test')))
         yield ' = '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
         yield ' (threshold '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
         yield ') → <strong>'
         yield escape(environment.finalize(('drift' if environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'drift_detected') else 'no drift')))
         yield '</strong>.</p>\n'
@@ -816,11 +822,11 @@ def root(context, missing=missing):
         if environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'detected'):
             pass
             yield '<span class="badge badge-drift">▲ model decay</span> The ROC-AUC fell by <strong>'
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'roc_auc_drop'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'roc_auc_drop'))))
             yield '</strong> ('
             yield escape(environment.finalize(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'basis')))
             yield '), more than the allowed '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
             yield ': consider <code>churnops retrain</code>.'
         else:
             pass
@@ -831,11 +837,11 @@ def root(context, missing=missing):
             yield 'The ROC-AUC '
             yield escape(environment.finalize(('fell' if ((undefined(name='drop') if l_0_drop is missing else l_0_drop) > 0) else ('rose' if ((undefined(name='drop') if l_0_drop is missing else l_0_drop) < 0) else 'moved'))))
             yield ' by '
-            yield escape(environment.finalize(t_9(t_1((undefined(name='drop') if l_0_drop is missing else l_0_drop)))))
+            yield escape(environment.finalize(t_10(t_1((undefined(name='drop') if l_0_drop is missing else l_0_drop)))))
             yield ' ('
             yield escape(environment.finalize(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'basis')))
             yield '); the alert is at '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='decay') if l_0_decay is missing else l_0_decay), 'max_auc_drop'))))
             yield '.'
         yield '</p>\n  <div class="table-scroll"><table class="compact">\n    <thead><tr><th scope="col"></th><th scope="col" class="num">ROC-AUC</th><th scope="col" class="num">PR-AUC</th><th scope="col" class="num">F1</th><th scope="col" class="num">Precision</th><th scope="col" class="num">Recall</th><th scope="col" class="num">Brier</th><th scope="col" class="num">Positive rate</th></tr></thead>\n    <tbody>\n'
         for (l_1_label, l_1_m) in (('reference (validation)', environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'reference')), ('current, realized with labels', environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'realized')), ('current, estimated (CBPE)', environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'estimated'))):
@@ -846,23 +852,23 @@ def root(context, missing=missing):
                 yield '<tr><th scope="row">'
                 yield escape(environment.finalize(l_1_label))
                 yield '</th><td class="num">'
-                yield escape(environment.finalize(t_3(environment.getattr(l_1_m, 'roc_auc'))))
+                yield escape(environment.finalize(t_4(environment.getattr(l_1_m, 'roc_auc'))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_3(context.call(environment.getattr(l_1_m, 'get'), 'pr_auc', _loop_vars=_loop_vars))))
+                yield escape(environment.finalize(t_4(context.call(environment.getattr(l_1_m, 'get'), 'pr_auc', _loop_vars=_loop_vars))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_3(environment.getattr(l_1_m, 'f1'))))
+                yield escape(environment.finalize(t_4(environment.getattr(l_1_m, 'f1'))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_3(environment.getattr(l_1_m, 'precision'))))
+                yield escape(environment.finalize(t_4(environment.getattr(l_1_m, 'precision'))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_3(environment.getattr(l_1_m, 'recall'))))
+                yield escape(environment.finalize(t_4(environment.getattr(l_1_m, 'recall'))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_3(context.call(environment.getattr(l_1_m, 'get'), 'brier', _loop_vars=_loop_vars))))
+                yield escape(environment.finalize(t_4(context.call(environment.getattr(l_1_m, 'get'), 'brier', _loop_vars=_loop_vars))))
                 yield '</td><td class="num">'
-                yield escape(environment.finalize(t_13(environment.getattr(l_1_m, 'positive_rate'))))
+                yield escape(environment.finalize(t_14(environment.getattr(l_1_m, 'positive_rate'))))
                 yield '</td></tr>'
         l_1_label = l_1_m = missing
         yield '    </tbody>\n  </table></div>\n  <p class="hint">Threshold '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'threshold'))))
         yield " (best F1 on the validation split). CBPE estimates performance from the model's calibrated probabilities alone; it holds when the inputs shift but the churn mechanism does not.</p>\n"
         l_0_p = environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'prediction_drift')
         context.vars['p'] = l_0_p
@@ -870,9 +876,9 @@ def root(context, missing=missing):
         yield '  <p>Prediction drift (churn probability): '
         yield escape(environment.finalize(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'test')))
         yield ' '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'statistic'))))
         yield ' vs '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'threshold'))))
         yield ' → '
         if environment.getattr((undefined(name='p') if l_0_p is missing else l_0_p), 'drift_detected'):
             pass
@@ -891,7 +897,7 @@ def root(context, missing=missing):
                 yield '<strong>'
                 yield escape(environment.finalize(l_1_name))
                 yield '</strong> ('
-                yield escape(environment.finalize(t_9(context.call(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'feature_importance'), 'get'), l_1_name, 0, _loop_vars=_loop_vars))))
+                yield escape(environment.finalize(t_10(context.call(environment.getattr(environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'feature_importance'), 'get'), l_1_name, 0, _loop_vars=_loop_vars))))
                 yield ')'
                 if (l_1_name in environment.getattr((undefined(name='model') if l_0_model is missing else l_0_model), 'important_drifted')):
                     pass
@@ -901,7 +907,7 @@ def root(context, missing=missing):
             yield '</p>\n'
         yield '</section>\n'
     yield '\n<section id="columns">\n  <h2>Column details</h2>\n'
-    if (t_6((undefined(name='columns') if l_0_columns is missing else l_0_columns)) > (undefined(name='max_charts') if l_0_max_charts is missing else l_0_max_charts)):
+    if (t_7((undefined(name='columns') if l_0_columns is missing else l_0_columns)) > (undefined(name='max_charts') if l_0_max_charts is missing else l_0_max_charts)):
         pass
         yield '<p class="hint">Charts are drawn for the '
         yield escape(environment.finalize((undefined(name='max_charts') if l_0_max_charts is missing else l_0_max_charts)))
@@ -934,11 +940,11 @@ def root(context, missing=missing):
             pass
             yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'test')))
             yield ' p (adjusted) '
-            yield escape(environment.finalize(t_11(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'adjusted_p_value'))))
+            yield escape(environment.finalize(t_12(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'adjusted_p_value'))))
             yield ', effect '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'effect'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'effect'))))
             yield ' vs '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'min_effect'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'calibration'), 'min_effect'))))
             yield " · Evidently's "
             yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
             yield ': '
@@ -947,9 +953,9 @@ def root(context, missing=missing):
             pass
             yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'test')))
             yield ' '
-            yield escape(environment.finalize((t_11(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'p_value')) if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'kind') == 'p_value') else t_9(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'statistic')))))
+            yield escape(environment.finalize((t_12(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'p_value')) if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'kind') == 'p_value') else t_10(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'statistic')))))
             yield ' vs '
-            yield escape(environment.finalize(t_9(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'threshold'))))
+            yield escape(environment.finalize(t_10(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'threshold'))))
         yield ' · '
         yield escape(environment.finalize(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type')))
         if (environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'type_source') == 'inferred'):
@@ -968,23 +974,23 @@ def root(context, missing=missing):
                 pass
                 yield 'Chart omitted for this less severe column. '
             yield 'Reference: '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'count'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'count'))))
             yield ' values, '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
             yield ' missing'
-            if (not t_17(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'))):
+            if (not t_18(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'))):
                 pass
                 yield ', mean '
-                yield escape(environment.finalize(t_16(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
+                yield escape(environment.finalize(t_17(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
             yield '. Current: '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'count'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'count'))))
             yield ' values, '
-            yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
+            yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
             yield ' missing'
-            if (not t_17(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'))):
+            if (not t_18(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'))):
                 pass
                 yield ', mean '
-                yield escape(environment.finalize(t_16(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
+                yield escape(environment.finalize(t_17(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'mean'), environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'column_type'))))
             yield '. Full statistics are in the metrics JSON.</p>\n'
         else:
             pass
@@ -1033,9 +1039,9 @@ def root(context, missing=missing):
                 yield ' categories in the reference, '
                 yield escape(environment.finalize(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'n_categories')))
                 yield ' in the current batch; missing values: '
-                yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
+                yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'reference'), 'missing'))))
                 yield ' → '
-                yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
+                yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='c') if l_1_c is missing else l_1_c), 'current'), 'missing'))))
                 yield '.</p>\n'
             else:
                 pass
@@ -1054,37 +1060,37 @@ def root(context, missing=missing):
                     yield '</td></tr>\n'
                 l_2_label = l_2_ref = l_2_cur = l_2_change = missing
                 yield '</tbody>\n</table></div>\n'
-                if (not t_17(environment.getattr(l_1_view, 'mean_shift'))):
+                if (not t_18(environment.getattr(l_1_view, 'mean_shift'))):
                     pass
                     yield '<p class="hint">Mean shift: '
-                    yield escape(environment.finalize(t_4('%+.3f', environment.getattr(l_1_view, 'mean_shift'))))
+                    yield escape(environment.finalize(t_5('%+.3f', environment.getattr(l_1_view, 'mean_shift'))))
                     yield ' reference standard deviations; spread ratio (current std / reference std): '
-                    yield escape(environment.finalize(t_4('%.3f', environment.getattr(l_1_view, 'std_ratio'))))
+                    yield escape(environment.finalize(t_5('%.3f', environment.getattr(l_1_view, 'std_ratio'))))
                     yield '.</p>'
             yield '</div>\n</div>\n'
         yield '</div>\n</details>\n'
     l_1_view = l_1_c = missing
     yield '</section>\n\n<section id="quality">\n  <h2>Data quality</h2>\n  <p>Quality score <strong>'
-    yield escape(environment.finalize(t_4('%.4f', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score'))))
+    yield escape(environment.finalize(t_5('%.4f', environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score'))))
     yield '</strong> ('
     if (environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') or (environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'score') < environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))):
         pass
         yield escape(environment.finalize(('PASS' if environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'passed') else 'WARNING: below')))
         yield ' the '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
         yield ' threshold'
     else:
         pass
         yield 'WARNING: '
         yield escape(environment.finalize(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'failure')))
         yield ', whatever the score; threshold '
-        yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
+        yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'threshold'))))
     yield "): the share of the current batch's "
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'cells'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'cells'))))
     yield ' monitored cells that are present, parseable, finite, inside their allowed range and not in a repeated row. '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_rows'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_rows'))))
     yield ' repeated rows, '
-    yield escape(environment.finalize(t_9(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_ids'))))
+    yield escape(environment.finalize(t_10(environment.getattr((undefined(name='quality') if l_0_quality is missing else l_0_quality), 'duplicated_ids'))))
     yield ' repeated identifiers.</p>\n'
     if ((undefined(name='errors') if l_0_errors is missing else l_0_errors) or (undefined(name='warnings') if l_0_warnings is missing else l_0_warnings)):
         pass
@@ -1105,9 +1111,9 @@ def root(context, missing=missing):
             yield '</td><td class="stack-head">'
             yield escape(environment.finalize(t_2((environment.getattr(l_1_check, 'column') or '(all columns)'))))
             yield '</td><td>'
-            yield escape(environment.finalize(t_12(context.eval_ctx, environment.getattr(l_1_check, 'check'), '_', ' ')))
+            yield escape(environment.finalize(t_13(context.eval_ctx, environment.getattr(l_1_check, 'check'), '_', ' ')))
             yield '</td><td class="num" data-label="rows">'
-            yield escape(environment.finalize(t_9(environment.getattr(l_1_check, 'count'))))
+            yield escape(environment.finalize(t_10(environment.getattr(l_1_check, 'count'))))
             yield '</td><td class="num" data-label="share">'
             yield escape(environment.finalize(context.call((undefined(name='share') if l_0_share is missing else l_0_share), environment.getattr(l_1_check, 'share'), _loop_vars=_loop_vars)))
             yield '</td><td class="detail">'
@@ -1139,7 +1145,7 @@ def root(context, missing=missing):
     yield '\n\n<section id="facts">\n  <h2>Run facts</h2>\n  <div class="table-scroll"><table class="compact facts stack">\n    <tbody>\n    <tr><th scope="row">Reference</th><td class="path">'
     yield escape(environment.finalize(t_2((environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'path') or 'in memory'))))
     yield '</td><td>'
-    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
+    yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'rows'))))
     yield ' rows'
     if environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'reference'), 'row_range'):
         pass
@@ -1157,7 +1163,7 @@ def root(context, missing=missing):
     yield '</td></tr>\n    <tr><th scope="row">Current</th><td class="path">'
     yield escape(environment.finalize(t_2((environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'path') or 'in memory'))))
     yield '</td><td>'
-    yield escape(environment.finalize(t_9(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
+    yield escape(environment.finalize(t_10(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'rows'))))
     yield ' rows</td><td>'
     if environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'current'), 'sha256'):
         pass
@@ -1171,19 +1177,19 @@ def root(context, missing=missing):
     yield ' · churnops '
     yield escape(environment.finalize((undefined(name='version') if l_0_version is missing else l_0_version)))
     yield '</td></tr>\n    <tr><th scope="row">Time taken</th><td colspan="3">'
-    yield escape(environment.finalize(t_4('%.2f', context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'get'), 'total_s', t_14(environment, context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'values')))))))
+    yield escape(environment.finalize(t_5('%.2f', context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'get'), 'total_s', t_15(environment, context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'values')))))))
     yield ' s'
-    def t_19(fiter):
+    def t_20(fiter):
         for (l_1_name, l_1_seconds) in fiter:
             if (l_1_name != 'total_s'):
                 yield (l_1_name, l_1_seconds)
-    for (l_1_name, l_1_seconds) in t_19(context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'items'))):
+    for (l_1_name, l_1_seconds) in t_20(context.call(environment.getattr(environment.getattr((undefined(name='result') if l_0_result is missing else l_0_result), 'timings'), 'items'))):
         _loop_vars = {}
         pass
         yield ' · '
-        yield escape(environment.finalize(t_12(context.eval_ctx, t_12(context.eval_ctx, l_1_name, '_s', ''), '_', ' ')))
+        yield escape(environment.finalize(t_13(context.eval_ctx, t_13(context.eval_ctx, l_1_name, '_s', ''), '_', ' ')))
         yield ' '
-        yield escape(environment.finalize(t_4('%.2f', l_1_seconds)))
+        yield escape(environment.finalize(t_5('%.2f', l_1_seconds)))
         yield ' s'
     l_1_name = l_1_seconds = missing
     yield '</td></tr>\n    <tr><th scope="row">Metrics</th><td colspan="3" class="path"><code>'
@@ -1197,4 +1203,4 @@ def root(context, missing=missing):
     yield '. This page needs no JavaScript and renders under Jenkins\' default Content-Security-Policy. <a href="#top">Back to top</a></p></footer>\n</body>\n</html>'
 
 blocks = {}
-debug_info = '1=140&2=149&3=168&4=171&5=174&6=177&7=180&8=183&14=187&15=189&19=193&21=195&22=199&23=201&25=226&27=229&31=244&32=255&33=273&36=288&37=298&38=308&39=311&41=326&42=329&43=331&44=333&45=336&46=340&48=361&51=365&60=383&61=385&62=392&63=394&64=397&65=400&66=405&67=410&68=413&69=428&70=431&71=434&76=441&77=443&82=452&89=459&95=466&96=470&97=473&98=475&99=479&100=486&101=488&102=490&103=492&104=494&105=496&111=500&112=503&113=507&116=518&118=522&119=524&122=528&123=534&124=537&126=541&127=544&129=548&130=577&135=594&136=596&139=600&140=608&143=611&145=619&146=623&154=647&155=650&156=654&161=665&162=667&165=671&166=700&167=705&172=708&183=722&185=725&187=728&189=730&190=744&191=749&195=761&197=775&198=777&199=781&203=792&205=795&206=801&209=803&211=806&212=812&213=816&217=841&218=844&222=865&223=867&224=871&225=884&227=888&234=904&235=909&236=913&237=916&238=924&240=959&241=964&242=967&246=992&247=996&249=1006&252=1010&256=1013&257=1017&261=1032&266=1043&267=1047&271=1057&283=1068&284=1089&285=1091&289=1095&290=1099&300=1122&303=1125&304=1131&313=1140&314=1158&315=1168&316=1174&317=1190&318=1192&323=1196'
+debug_info = '1=146&2=155&3=174&4=177&5=180&6=183&7=186&8=189&14=193&15=195&19=199&21=201&22=205&23=207&25=232&27=235&31=250&32=261&33=279&36=294&37=304&38=314&39=317&41=332&42=335&43=337&44=339&45=342&46=346&48=367&51=371&60=389&61=391&62=398&63=400&64=403&65=406&66=411&67=416&68=419&69=434&70=437&71=440&76=447&77=449&82=458&89=465&95=472&96=476&97=479&98=481&99=485&100=492&101=494&102=496&103=498&104=500&105=502&111=506&112=509&113=513&116=524&118=528&119=530&122=534&123=540&124=543&126=547&127=550&129=554&130=583&135=600&136=602&139=606&140=614&143=617&145=625&146=629&154=653&155=656&156=660&161=671&162=673&165=677&166=706&167=711&172=714&183=728&185=731&187=734&189=736&190=750&191=755&195=767&197=781&198=783&199=787&203=798&205=801&206=807&209=809&211=812&212=818&213=822&217=847&218=850&222=871&223=873&224=877&225=890&227=894&234=910&235=915&236=919&237=922&238=930&240=965&241=970&242=973&246=998&247=1002&249=1012&252=1016&256=1019&257=1023&261=1038&266=1049&267=1053&271=1063&283=1074&284=1095&285=1097&289=1101&290=1105&300=1128&303=1131&304=1137&313=1146&314=1164&315=1174&316=1180&317=1196&318=1198&323=1202'
