@@ -116,6 +116,39 @@ def test_the_state_continues_after_a_restart():
     assert found == expected
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("seen", math.nan), ("up", math.nan), ("up", math.inf), ("seen", -3), ("seen", 2.5), ("alarm_count", True),
+     ("name", 7), ("alarms", [1, 2]), ("mean", "0.3")],
+)  # fmt: skip
+def test_a_saved_state_holding_what_no_detector_holds_is_refused_and_the_service_calibrates_again(field, value):
+    """A NaN planted in the saved state of the service's detectors made every event carrying that
+    column fail (HTTP 500), restart after restart: such a state is refused, and calibrated anew."""
+    import json
+
+    from churnops.data.generator import generate_reference
+    from churnops.monitor.profile import build_profile
+    from churnops.serve.detectors import Detectors
+
+    detector = _detector()
+    _alarms(detector, [list(np.random.default_rng(1).normal(size=300))])
+    state = detector.state() | {field: value}
+    with pytest.raises(ValueError, match="detector state"):
+        StreamDetector.from_state(state)
+    from churnops.config import Config
+    from churnops.monitor.settings import settings_from_config
+
+    profile = build_profile(generate_reference(3_000, 1), settings_from_config(Config()))
+    made = Detectors.start(profile, ["Balance"], 1_000, 1.0, None)
+    saved = json.loads(
+        json.dumps({"signature": made.signature, "streams": {"Balance": made.streams["Balance"].state()}})
+    )
+    saved["streams"]["Balance"][field] = value
+    again = Detectors.start(profile, ["Balance"], 1_000, 1.0, json.dumps(saved, allow_nan=True))
+    assert again.streams["Balance"].state() == made.streams["Balance"].state()  # calibrated anew
+    again.see({"Balance": [5.0, 7.5]})  # and events pass
+
+
 @pytest.mark.slow
 def test_calibrated_thresholds_hold_false_alarms_and_find_a_shift():
     rng = np.random.default_rng(7)

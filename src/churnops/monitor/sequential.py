@@ -233,8 +233,23 @@ class StreamDetector:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> StreamDetector:
+        """The detector saved by :meth:`state`; ``ValueError`` when a value is not of its field's
+        type - a whole number, a finite number, a name, a list of alarms (a NaN in the saved
+        state made every event of that column fail)."""
         fields = cls.__dataclass_fields__
-        return cls(**{name: state[name] for name in fields if name in state})
+        kept = {name: state[name] for name in fields if name in state}
+        for name, value in kept.items():
+            kind = fields[name].type
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if kind == "int" and not (whole and value >= 0):
+                raise ValueError(f"detector state: {name} is not a count")
+            if kind == "float" and not ((whole or isinstance(value, float)) and math.isfinite(value)):
+                raise ValueError(f"detector state: {name} is not a finite number")
+            if kind == "str" and not isinstance(value, str):
+                raise ValueError(f"detector state: {name} is not text")
+            if name == "alarms" and not (isinstance(value, list) and all(isinstance(a, dict) for a in value)):
+                raise ValueError("detector state: alarms is not a list of alarms")
+        return cls(**kept)
 
     def summary(self) -> dict[str, Any]:
         """What ``GET /v1/drift`` shows of the detector."""
