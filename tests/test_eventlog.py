@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from churnops.errors import InputDataError
 from churnops.serve.eventlog import EventLog, Watch
 
 
@@ -1093,3 +1094,30 @@ def test_keep_inputs_is_a_period_shorter_than_keep_events(settings, refused):
     else:
         with pytest.raises(ValidationError, match=re.escape(refused)):
             ServeConfig(**settings)
+
+
+def test_another_programs_database_is_refused_unchanged_and_links_beside_the_log_are_refused(tmp_path):
+    """serve.event_log naming another program's SQLite database switched it to write-ahead logging
+    (its header changed) and left a lock file before refusing it; a link planted as the log's -shm
+    file was an internal error."""
+    import hashlib
+
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    db.close()
+    before = hashlib.sha256(other.read_bytes()).hexdigest()
+    with pytest.raises(InputDataError, match="not churnops' event log"):
+        EventLog(other, window_size=10)
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]  # no lock, no write-ahead file left
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for suffix in ("-shm", "-wal", ""):
+        link = tmp_path / f"events.db{suffix}"
+        link.symlink_to(victim)
+        with pytest.raises(InputDataError, match="symbolic link"):
+            EventLog(tmp_path / "events.db", window_size=10)
+        link.unlink()
+    assert victim.read_text() == "precious"
+    EventLog(tmp_path / "events.db", window_size=10).close()  # once removed, the log is made

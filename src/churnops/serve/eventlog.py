@@ -223,9 +223,12 @@ class EventLog:
         self._checkpoint_due = threading.Event()
         self._checkpointing = threading.Lock()  # one checkpoint at a time: a second one is refused as busy
         self._unchecked = 0  # bytes of records written since the last checkpoint was asked for
-        self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
+        _no_links(path)
         existing = path.exists() and path.stat().st_size > 0
         _private(path)
+        if existing:  # another program's database is refused before anything of it changes
+            _probe(path)
+        self._hold = _exclusive(path)  # one service per event log: a second one would mix windows
         self._db = self._connect()
         self._db.execute("PRAGMA wal_autocheckpoint = 0")  # made by the checkpoint thread
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -1001,6 +1004,37 @@ def check_event_log(db: sqlite3.Connection, path: Path) -> None:
             f"{path}: a database that is not churnops' event log (tables: "
             f"{', '.join(sorted(tables)) or 'none'}); set serve.event_log to a new file"
         )
+
+
+def _no_links(path: Path) -> None:
+    """Refuse an event log, or one of its write-ahead files, that is a symbolic link: SQLite
+    would write through it (or fail with an internal error)."""
+    import stat
+
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = each.lstat().st_mode
+        except OSError:
+            continue
+        if stat.S_ISLNK(mode):
+            raise InputDataError(
+                f"{each}: a symbolic link where churnops keeps the event log's files, which are never links; "
+                "remove it"
+            )
+
+
+def _probe(path: Path) -> None:
+    """Check that ``path`` is an event log before it is opened for writing: the writing
+    connection switches a database to write-ahead logging, which changed another program's
+    database that was then refused. Read through a connection that changes nothing."""
+    try:
+        probe = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise InputDataError(f"{path}: not an event log churnops can use ({exc})") from None
+    try:
+        check_event_log(probe, path)
+    finally:
+        probe.close()
 
 
 def _private(path: Path) -> None:
