@@ -1121,3 +1121,21 @@ def test_another_programs_database_is_refused_unchanged_and_links_beside_the_log
         link.unlink()
     assert victim.read_text() == "precious"
     EventLog(tmp_path / "events.db", window_size=10).close()  # once removed, the log is made
+
+
+def test_a_smaller_window_size_after_a_restart_closes_the_open_window_as_it_is(tmp_path, caplog):
+    """300 events in the open window, restarted with serve.window_size = 100: the next event was
+    written to a window already closed, windows of 0 and 1 rows were evaluated (and alerted), and
+    the windows table said 100 events for a window of 300."""
+    log = EventLog(tmp_path / "events.db", window_size=1_000)
+    log.append([(f"e{i}", {"x": float(i)}) for i in range(300)])
+    log.close()
+    log = EventLog(tmp_path / "events.db", window_size=100)
+    assert "window 0 holds 300 events, serve.window_size is now 100: it is closed as it is" in caplog.text
+    assert (log.open_window, log.open_count) == (1, 0)
+    answer = log.append([(f"n{i}", {"x": 1.0}) for i in range(150)])
+    log.close()
+    with sqlite3.connect(tmp_path / "events.db") as db:
+        events = db.execute("SELECT window, COUNT(*) FROM events GROUP BY window ORDER BY window").fetchall()
+        windows = db.execute("SELECT window, events FROM windows ORDER BY window").fetchall()
+    assert events == [(0, 300), (1, 100), (2, 50)] and windows == [(0, 300), (1, 100)], (events, windows, answer)

@@ -295,6 +295,21 @@ class EventLog:
         self.open_count = int(
             self._db.execute("SELECT COUNT(*) FROM events WHERE window = ?", (self.open_window,)).fetchone()[0]
         )
+        if self.open_count >= window_size:  # serve.window_size made smaller since the window opened
+            logger.warning(
+                "window %d holds %d events, serve.window_size is now %d: it is closed as it is, and the next "
+                "windows take %d events",
+                self.open_window,
+                self.open_count,
+                window_size,
+                window_size,
+            )
+            with _not_written():
+                self._db.execute(
+                    "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
+                    (self.open_window, self.open_count, time.time()),
+                )
+            self.open_window, self.open_count = self.open_window + 1, 0
 
     def _connect(self) -> sqlite3.Connection:
         try:
