@@ -347,3 +347,31 @@ def test_a_server_repeating_the_credentials_never_gets_them_printed(project, use
         forget_all()
     assert not any(secret in cleaned.split() for secret in secrets), cleaned
     assert f"127.0.0.1:{echoing.port}/0" in cleaned, cleaned  # where it went stays readable
+
+
+def test_a_redis_that_hangs_is_given_up_in_seconds_not_minutes(project, tmp_path):
+    """A Redis that stops answering (here: stopped with SIGSTOP) held the consumer two minutes -
+    a read waited 30 s, four times - past its SIGTERM. It now gives up within about 20 s: one
+    line, exit 2 (the bound below is a guard against the old two minutes, not a measurement)."""
+    (tmp_path / "frozen-redis").mkdir()
+    frozen = RedisServer(tmp_path / "frozen-redis")
+    consumer = None
+    try:
+        consumer = subprocess.Popen(
+            [sys.executable, "-m", "churnops", "consume", "--stream", "events-frozen", "--set",
+             f"serve.window_size={WINDOW}"],
+            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "CHURNOPS_REDIS_URL": frozen.url},
+        )  # fmt: skip
+        assert consumer.stdout.readline().startswith("churnops consume: reading 'events-frozen'")
+        frozen.process.send_signal(signal.SIGSTOP)
+        try:
+            _, err = consumer.communicate(timeout=90)
+        finally:
+            frozen.process.send_signal(signal.SIGCONT)
+        assert consumer.returncode == 2 and "cannot reach redis" in err and PASSWORD not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    finally:
+        if consumer is not None and consumer.poll() is None:
+            consumer.kill()
+        frozen.stop()

@@ -1033,8 +1033,7 @@ def _no_links(path: Path) -> None:
             continue
         if stat.S_ISLNK(mode):
             raise InputDataError(
-                f"{each}: a symbolic link where churnops keeps the event log's files, which are never links; "
-                "remove it"
+                f"{each}: a symbolic link where churnops keeps the event log's files, which are never links; remove it"
             )
 
 

@@ -83,6 +83,12 @@ class Rejection:
     """The entry's ``event`` field as it came, when it had one."""
 
 
+SOCKET_TIMEOUT = 5.0
+"""Seconds a Redis command waits for an answer (reads block at most a second): a Redis that hangs
+is given up after about 20 s (four tries), well inside a 30 s termination grace period - with 30 s
+a hung Redis held the consumer two minutes, past SIGTERM."""
+
+
 class StreamGroup:
     """One consumer of one consumer group of one stream."""
 
@@ -134,7 +140,11 @@ class StreamGroup:
 
         try:
             client = redis.Redis.from_url(
-                self.url, socket_timeout=30, socket_connect_timeout=10, protocol=2, retry=Retry(NoBackoff(), 0)
+                self.url,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=SOCKET_TIMEOUT,
+                protocol=2,
+                retry=Retry(NoBackoff(), 0),
             )
         except ValueError:
             raise ConfigError(
