@@ -2928,3 +2928,21 @@ def test_a_scenario_drifts_labels_written_as_words(tmp_path):
     (tmp_path / "churnops.toml").write_text(paths + scenario + 'value = "Existing Customer"\n')  # the other way
     assert churnops(tmp_path, "generate", "--rows", "0:4000", "--force").returncode == 0
     assert (pl.read_csv(tmp_path / "batch.csv")["Attrition"].drop_nulls() == "Existing Customer").mean() > 0.85
+
+
+def test_a_label_column_not_filled_yet_is_no_quality_failure(tmp_path):
+    """An export whose label column is there but empty (the outcomes come later) gave a WARNING
+    every night - 'churn mostly missing or unusable' - where a batch without the column is OK."""
+    from churnops.data.generator import generate_reference
+
+    generate_reference(6_000, 3).write_csv(tmp_path / "ref.csv")
+    batch = generate_reference(6_000, 4).with_columns(pl.lit(None, dtype=pl.Int64).alias("Churn Flag"))
+    batch.write_csv(tmp_path / "cur.csv")
+    done = churnops(tmp_path, "monitor", "-r", "ref.csv", "-p", "cur.csv", "-t", "Churn Flag")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: "), done.stdout
+    assert "target Churn Flag: not compared - no label in this batch yet (the column is empty)" in done.stdout
+    document = metrics(tmp_path)
+    assert document["data_quality"]["score"] == 1.0
+    assert not [c for c in document["data_quality"]["checks"] if c.get("column") == "Churn Flag"]
+    assert "Churn Flag" in {s["name"] for s in document["skipped_columns"]}

@@ -272,6 +272,8 @@ def target_drift(
     notes: list[str] = []
     if current.count == 0 and current.unparsable and reference.count:
         return _unreadable_labels(plan.name, reference, current.unparsable)
+    if current.count == 0 and not current.unparsable and current.missing:  # the labels come later
+        return TargetDrift.not_compared(plan.name, "no label in this batch yet (the column is empty)")
     if isinstance(reference, NumericalSample) and _unique_per_row(reference):
         return TargetDrift.not_compared(
             plan.name, "not a label it can compare (a different value in almost every row: an identifier?)"
