@@ -2946,3 +2946,26 @@ def test_a_label_column_not_filled_yet_is_no_quality_failure(tmp_path):
     assert document["data_quality"]["score"] == 1.0
     assert not [c for c in document["data_quality"]["checks"] if c.get("column") == "Churn Flag"]
     assert "Churn Flag" in {s["name"] for s in document["skipped_columns"]}
+
+
+def test_init_reads_a_batch_written_otherwise_than_the_reference(tmp_path):
+    """init --current took the reference's format for the batch too: monitor then failed on a
+    ';'-separated batch of decimal commas, and its advice (init --separator ';') failed on the
+    reference. The batch's own format goes in [data.current]."""
+    rng = np.random.default_rng(5)
+
+    def frame(n: int) -> pl.DataFrame:
+        return pl.DataFrame({"charges": rng.normal(70, 10, n).round(2), "plan": rng.choice(["a", "b"], n)})
+
+    frame(3_000).write_csv(tmp_path / "ref.csv")
+    batch = frame(2_000).with_columns(pl.col("charges").cast(pl.String).str.replace(".", ",", literal=True))
+    batch.write_csv(tmp_path / "batch.csv", separator=";")
+    done = churnops(tmp_path, "init", "--reference", "ref.csv", "--current", "batch.csv")
+    assert done.returncode == 0, done.stderr
+    assert "batch.csv is written otherwise than ref.csv: ';'-separated, decimal mark ','" in done.stdout
+    toml = (tmp_path / "churnops.toml").read_text()
+    assert '[data.current]' in toml and 'separator = ";"' in toml and 'decimal = ","' in toml
+    done = churnops(tmp_path, "monitor")
+    assert done.returncode == 0, done.stderr
+    found = metrics(tmp_path)
+    assert found["columns"]["charges"]["type"] == "numerical" and not found["columns"]["charges"]["drift_detected"]

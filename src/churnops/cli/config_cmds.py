@@ -105,6 +105,7 @@ def init(
                 f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, cp1252, latin-1)"
             ) from None
     csv = table_format(reference) == "csv"
+    separator_given = separator if separator is not None else decimal
     if separator is None and csv:
         separator = _header_separator(reference)
         if separator != ",":
@@ -128,6 +129,17 @@ def init(
     if commas_read:
         dialect = CsvDialect(separator=dialect.separator, decimal=",", encoding=dialect.encoding)
     text, guesses, chosen = starter_config(reference, current, output.absolute().parent, target, dialect)
+    batch_dialect = _batch_dialect(current, dialect) if current is not None and separator_given is None else None
+    if batch_dialect is not None:  # the batch is written otherwise than the reference: [data.current]
+        lines = ["", "[data.current]    # the batch's own CSV format, which differs from the reference's"]
+        if batch_dialect.separator != dialect.separator:
+            lines.append(f"separator = {json.dumps(batch_dialect.separator)}")
+        if batch_dialect.decimal != dialect.decimal:
+            lines.append(f"decimal = {json.dumps(batch_dialect.decimal)}")
+        text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+        dialect_for_batch = batch_dialect
+    else:
+        dialect_for_batch = dialect
     # what we write must load: tried from a new file of our own beside it (relative paths resolve
     # alike), never through a name planted there (a link to another file, which would be written)
     fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".check", dir=output.absolute().parent)
@@ -152,8 +164,14 @@ def init(
             f"NOTICE: numbers written with a decimal comma: {shown}; read as numbers (decimal = ',' in {output}; "
             "--decimal '.' decides otherwise)"
         )
+    if batch_dialect is not None:
+        shown = "\\t" if batch_dialect.separator == "\t" else batch_dialect.separator
+        say(
+            f"NOTICE: {current.name} is written otherwise than {reference.name}: '{shown}'-separated, decimal mark "
+            f"'{batch_dialect.decimal}'; read so ([data.current] in {output})"
+        )
     if current is not None:
-        _say_batch_columns(reference, current, dialect, guesses, chosen)
+        _say_batch_columns(reference, current, dialect_for_batch, guesses, chosen)
     if commas and not commas_read:
         from churnops.pipeline.inference import AS_TEXT
         from churnops.pipeline.starter import NOT_NUMBERS_BESIDE
@@ -189,6 +207,30 @@ def _point_decimals(sample: Any) -> list[str]:
         for name, dtype in sample.schema.items()
         if dtype.is_float() and bool((sample[name].drop_nans().drop_nulls() % 1 != 0).any())
     ]
+
+
+def _batch_dialect(current: Path, dialect: Any) -> Any:
+    """The batch's CSV format when it differs from the reference's ``dialect`` (its separator, or
+    numbers written with a decimal comma where the reference's have a point), else None."""
+    from churnops.data.io import CsvDialect, table_format
+    from churnops.errors import ChurnopsError
+    from churnops.pipeline.starter import SAMPLE_ROWS, decimal_comma_columns, sample_frame
+
+    if table_format(current) != "csv":
+        return None
+    separator = _header_separator(current)
+    decimal = dialect.decimal
+    if separator != ",":
+        read = CsvDialect(separator=separator, decimal=".", encoding=dialect.encoding)
+        try:
+            _, sample = sample_frame(current, read, SAMPLE_ROWS)
+        except ChurnopsError:
+            sample = None
+        commas = decimal_comma_columns(sample, read) if sample is not None else []
+        decimal = "," if commas and not _point_decimals(sample) else "."
+    if separator == dialect.separator and decimal == dialect.decimal:
+        return None
+    return CsvDialect(separator=separator, decimal=decimal, encoding=dialect.encoding)
 
 
 def _header_separator(path: Path) -> str:
