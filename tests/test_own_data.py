@@ -2964,7 +2964,7 @@ def test_init_reads_a_batch_written_otherwise_than_the_reference(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "batch.csv is written otherwise than ref.csv: ';'-separated, decimal mark ','" in done.stdout
     toml = (tmp_path / "churnops.toml").read_text()
-    assert '[data.current]' in toml and 'separator = ";"' in toml and 'decimal = ","' in toml
+    assert "[data.current]" in toml and 'separator = ";"' in toml and 'decimal = ","' in toml
     done = churnops(tmp_path, "monitor")
     assert done.returncode == 0, done.stderr
     found = metrics(tmp_path)

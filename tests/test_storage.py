@@ -285,7 +285,9 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         assert proxy.refused == 2  # answered 503 twice, then served
     outputs = workspace / "monitoring"
     before = {p.name: p.read_bytes() for p in outputs.iterdir() if p.is_file() and p.name != ".workspace.lock"}
+    _put(fs, "bank-errors/binary.csv", b"PK\x03\x04" + bytes(range(256)) * 8)  # a workbook named .csv
     cases = {
+        "s3://bank-errors/binary.csv": "s3://bank-errors/binary.csv: this is not text",  # not the private copy
         "s3://no-such-bucket/batch.csv": "no bucket 'no-such-bucket'",
         "s3://bank-errors/missing.csv": "not found",
         "s3://bank-errors/empty-prefix/": "not found",
@@ -295,6 +297,7 @@ def test_throttling_is_retried_and_storage_problems_are_one_line(workspace, s3_s
         done = _churnops(workspace, "monitor", "--current", url)
         assert done.returncode == 2 and said in done.stderr, (url, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
+        assert "staging" not in done.stderr, done.stderr
     down = _churnops(
         workspace, "monitor", "--current", "s3://bank-errors/batch.csv",
         "--set", f"storage.endpoint_url='http://127.0.0.1:{free_port()}'", "--set", "storage.retries=2",

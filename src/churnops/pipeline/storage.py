@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from churnops.config import Config
 from churnops.data.urls import in_object_storage, is_url, local_path
-from churnops.errors import InputDataError
+from churnops.errors import ChurnopsError, InputDataError
 
 if TYPE_CHECKING:
     from churnops.data.remote import StorageOptions
@@ -74,7 +74,16 @@ def local_tables(
                 staged.seconds,
             )
             found.append((staged.path, shown(text)))
-        yield found
+        try:
+            yield found
+        except ChurnopsError as exc:  # a copy's problem is the object's: named by its URL, not the copy
+            copies = [(str(path), label) for path, label in found if label and isinstance(path, Path)]
+            message = str(exc)
+            for path, label in copies:
+                message = message.replace(path, label)
+            if message != str(exc):
+                exc.args = (message,)
+            raise
 
 
 @dataclass(frozen=True)
