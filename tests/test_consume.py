@@ -267,6 +267,7 @@ def test_redis_problems_are_one_line_and_exit_2(project, server):
         (server.url, ["--stream", "s", "--set", "consume.dead_letter=a-string"], "holds a string"),
         ("", ["--stream", "s"], "no Redis URL: set the environment variable CHURNOPS_REDIS_URL"),
         ("http://nowhere", ["--stream", "s"], "not one redis-py reads"),
+        (f"{server.url}?ssl_cert_reqs=bogus", ["--stream", "s"], "a parameter its scheme does not take"),
         (server.url, ["--stream", "s", "--set", "serve.keep_events=1m"], "serve.keep_events (1m) would delete events"),
     ]
     for url, args, said in cases:

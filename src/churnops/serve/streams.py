@@ -152,8 +152,14 @@ class StreamGroup:
                 "rediss://... (TLS) or unix:///path/to/socket"
             ) from None
         self._client = client
-        with self._errors("connecting"):
-            client.ping()
+        try:
+            with self._errors("connecting"):
+                client.ping()
+        except TypeError:  # a query parameter the connection does not take (ssl_* on redis://)
+            raise ConfigError(
+                "the Redis URL has a parameter its scheme does not take (ssl_... parameters need rediss://); "
+                "remove it"
+            ) from None
         for key in (self.stream, self.dead_letter):
             with self._errors(f"checking the key {key!r}"):
                 kind = client.type(key)
