@@ -584,3 +584,35 @@ def test_a_profile_of_a_reference_with_columns_typed_by_churnops_is_used_and_sav
             assert result.verdict.status == "ok"
             columns = result.to_dict()["columns"]
             assert (columns["opened"]["type"], columns["opened"]["type_source"]) == ("datetime", "inferred")
+
+
+def test_csv_paths_are_read_as_the_command_reads_them(tmp_path):
+    """churnops.monitor("ref.csv", "batch.csv") read the files with polars' own types: amounts
+    written 6,433.24 were free text (never tested), and zip codes 03514 numbers - so a drifted
+    column was missed where the command found it. The numbers are now the command's."""
+    rng = np.random.default_rng(11)
+
+    def frame(n: int, shift: float) -> pl.DataFrame:
+        amounts = rng.normal(3_000 + shift, 800, n).round(2)
+        return pl.DataFrame(
+            {
+                "total": [f"{a:,.2f}" for a in amounts],
+                "zip": [f"{z:05d}" for z in rng.integers(1_000, 9_999, n)],
+                "plan": rng.choice(["a", "b", "c"], n),
+            }
+        )
+
+    frame(4_000, 0).write_csv(tmp_path / "ref.csv")
+    frame(3_000, 400).write_csv(tmp_path / "batch.csv")
+    found = churnops.monitor(str(tmp_path / "ref.csv"), str(tmp_path / "batch.csv")).to_dict()
+    done = subprocess.run(
+        [sys.executable, "-m", "churnops", "monitor", "-r", "ref.csv", "-p", "batch.csv"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    command = json.loads((tmp_path / "monitoring" / "monitoring_metrics.json").read_text())
+    assert found["columns"]["total"]["type"] == "numerical" and found["columns"]["total"]["drift_detected"]
+    for name in ("total", "plan"):
+        assert found["columns"][name]["statistic"] == command["columns"][name]["statistic"], name
+    assert "zip" not in found["columns"] and "zip" not in command["columns"]  # codes: free text in both
+    assert found["dataset_drift"]["drifted_columns"] == command["dataset_drift"]["drifted_columns"]

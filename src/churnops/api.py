@@ -363,6 +363,18 @@ def _overrides(
     return extra
 
 
+def _as_the_command_reads(chosen: Config, reference: Any) -> Config:
+    """For a reference given as a CSV or Parquet path: ``chosen`` with what ``churnops monitor``
+    decides from the file's cells as written - numbers written as text (``6,433.24``) tested as
+    numbers, codes with leading zeros (``03514``) as text - which a table read into memory has
+    lost; the numbers are then those of the command."""
+    if not isinstance(reference, str | Path) or "://" in str(reference):
+        return chosen
+    from churnops.pipeline.inference import inferred_configuration
+
+    return inferred_configuration(chosen, Path(reference).expanduser())
+
+
 def _reference_config(chosen: Config, ref: pl.DataFrame) -> tuple[Config, list[str]]:
     """``chosen`` checked against the reference, with its unlisted columns classified as the
     command does (dates, identifiers, how dates are written), and what was assumed, in words."""
@@ -487,7 +499,7 @@ def monitor(
         built, notices = reference._profile, list(reference._notices)
         reference_info = DatasetInfo(None, reference.rows, None, None, len(built.columns))
     else:
-        chosen = _chosen(config, extra)
+        chosen = _as_the_command_reads(_chosen(config, extra), reference)
         ref, cur = _frame(reference, "reference", chosen), _frame(current, "current", chosen)
         _has_rows(cur, "current")
         chosen, notices = _reference_config(chosen, ref)
@@ -753,7 +765,7 @@ def profile(
     from churnops.monitor.settings import settings_from_config
     from churnops.pipeline.profile_cache import profile_key
 
-    chosen = _chosen(config, _overrides(overrides, target, None, segments))
+    chosen = _as_the_command_reads(_chosen(config, _overrides(overrides, target, None, segments)), reference)
     ref = _frame(reference, "reference", chosen)
     chosen, notices = _reference_config(chosen, ref)
     built = _build(ref, chosen)
