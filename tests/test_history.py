@@ -74,6 +74,10 @@ def test_history_filters_and_formats(runs, cli):
     assert len(csv_text.splitlines()) == 12  # ten runs and the one at 0.3
     assert cli("history", "--since", "2999-01-01").output.strip() == "no runs recorded yet"
     assert cli("history", "--since", "yesterday").exit_code == 2
+    # a threshold of 0 is 0 (only a p-value of 0 is '<1e-16': it underflowed)
+    assert cli("monitor", "--set", "drift.per_column_threshold={Income=0.0}").exit_code == 0
+    last = cli("history", "--column", "Income").output.splitlines()[-1].split()
+    assert last[-2] == "0" and "<1e-16" not in last[-2], last
     result = cli("history", "--column", "Nope")
     assert result.exit_code == 2 and "no result recorded for a column named 'Nope'" in result.output
     result = cli("history", "--column", "Churn Flag")  # the target: its rate is the run's own

@@ -50,10 +50,10 @@ def safe_cell(value: Any) -> Any:
 def _column_table(rows: list[dict[str, Any]]) -> str:
     """One column's results, one line per run (the column's name is the command's argument)."""
 
-    def number(value: Any) -> str:
+    def number(value: Any, p_value: bool = False) -> str:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return "-"
-        return "<1e-16" if value == 0 else f"{value:.4g}"
+        return "<1e-16" if value == 0 and p_value else f"{value:.4g}"  # a p-value of 0 underflowed
 
     header = ["when", "run", "test", "statistic", "p-value", "threshold", "drift"]
     table = [
@@ -62,7 +62,7 @@ def _column_table(rows: list[dict[str, Any]]) -> str:
             str(row.get("run_id") or "")[-8:],
             str(row.get("test") or ""),
             number(row.get("statistic")),
-            number(row.get("p_value")),
+            number(row.get("p_value"), p_value=True),
             number(row.get("threshold")),
             "yes" if row.get("drift_detected") else "no",
         ]
