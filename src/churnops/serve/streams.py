@@ -157,8 +157,7 @@ class StreamGroup:
                 client.ping()
         except TypeError:  # a query parameter the connection does not take (ssl_* on redis://)
             raise ConfigError(
-                "the Redis URL has a parameter its scheme does not take (ssl_... parameters need rediss://); "
-                "remove it"
+                "the Redis URL has a parameter its scheme does not take (ssl_... parameters need rediss://); remove it"
             ) from None
         for key in (self.stream, self.dead_letter):
             with self._errors(f"checking the key {key!r}"):
