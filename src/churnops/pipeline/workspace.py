@@ -122,7 +122,7 @@ def standing_outputs(config: Config, stamp: tuple[int, int, int] | None) -> str 
     try:
         with workspace(config, shared=True, wait=False):
             document = read_metrics(config)
-    except ChurnopsError:  # busy, or unreadable: nothing to say with confidence
+    except (ChurnopsError, OSError):  # busy, unreadable, a lock it cannot take: nothing said with confidence
         return None
     if document is None:
         return None
