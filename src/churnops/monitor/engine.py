@@ -21,7 +21,7 @@ from churnops.monitor.drift import (
 )
 from churnops.monitor.multivariate import multivariate_drift, require_sklearn
 from churnops.monitor.profile import ReferenceProfile, build_profile, require_tested
-from churnops.monitor.quality import data_quality, file_format
+from churnops.monitor.quality import data_quality, file_format, labels_to_come
 from churnops.monitor.results import (
     ColumnDrift,
     DatasetInfo,
@@ -106,7 +106,8 @@ def evaluate(
     skipped += [
         SkippedColumn(c.plan.name, UNLABELLED_REASON)
         for c in profile.tested
-        if c.plan.role == "target" and (c.plan.name not in tally.columns or _no_label(tally, c.plan.name))
+        if c.plan.role == "target"
+        and (c.plan.name not in tally.columns or labels_to_come(tally.columns[c.plan.name], tally.rows))
     ]
     return MonitoringResult(
         run_id=new_run_id(now),
@@ -171,12 +172,6 @@ def _rows(profile: ReferenceProfile, key: tuple[str, str]) -> int:
 
 
 UNLABELLED_REASON = "the target, not in this batch (no labels yet): its rate is not compared"
-
-
-def _no_label(tally: BatchTally, name: str) -> bool:
-    """Whether the batch's column ``name`` holds no value at all (labels not filled in yet)."""
-    sample = getattr(tally.columns.get(name), "sample", None)
-    return sample is not None and tally.rows > 0 and sample.missing == tally.rows
 
 
 def _undecidable(column: ColumnTally, reason: str) -> ColumnDrift:

@@ -148,6 +148,13 @@ def _missing_in_csv(tally: ColumnTally, formats: tuple[str | None, str | None]) 
     )
 
 
+def labels_to_come(column: ColumnTally, rows: int) -> bool:
+    """Whether ``column`` is the target and holds no value in any of the batch's ``rows``: a label
+    column not filled yet, whose outcomes come later - no quality failure, no label compared."""
+    sample = column.sample
+    return column.profile.plan.role == "target" and sample is not None and rows > 0 and sample.missing == rows
+
+
 def _column_checks(
     tally: ColumnTally, settings: MonitorSettings, rows: int, formats: tuple[str | None, str | None] = (None, None)
 ) -> list[QualityCheck]:
@@ -162,8 +169,8 @@ def _column_checks(
         checks.append(QualityCheck(check, severity, message, name, count, _share(count, rows)))
 
     assert sample is not None
-    if tally.profile.plan.role == "target" and rows and sample.missing == rows:
-        return []  # a label column not filled yet: the labels come later (said with the target)
+    if labels_to_come(tally, rows):
+        return []  # the labels come later (said with the target)
     unusable = sample.missing + sample.unparsable + getattr(sample, "infinite", 0)
     before = 0.0
     if reference is not None and reference.rows:
@@ -499,9 +506,7 @@ def data_quality(
     # the empty cells each column's reference predicts are its nature, not failures (a missing
     # cell of a repeated row may so be taken off once too often: the score is then a little high)
     usual = {name: min(c.sample.missing, expected_missing(c, rows)) for name, c in tally.columns.items() if c.sample}
-    for name, c in tally.columns.items():  # a label column not filled yet: its labels come later
-        if c.profile.plan.role == "target" and c.sample is not None and rows and c.sample.missing == rows:
-            usual[name] = rows
+    usual |= {name: rows for name, c in tally.columns.items() if labels_to_come(c, rows)}
     cells = rows * n_columns
     failed = max(0, min(failed - sum(usual.values()), cells))
 
