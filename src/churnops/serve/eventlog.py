@@ -304,12 +304,19 @@ class EventLog:
                 window_size,
                 window_size,
             )
-            with _not_written():
-                self._db.execute(
-                    "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
-                    (self.open_window, self.open_count, time.time()),
-                )
-            self.open_window, self.open_count = self.open_window + 1, 0
+            self._close_open_window()
+
+    def _close_open_window(self) -> int:
+        """Record the open window as closed with the events it holds, and open the next; the window
+        closed (the caller holds the lock)."""
+        window = self.open_window
+        with _not_written():
+            self._db.execute(
+                "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
+                (window, self.open_count, time.time()),
+            )
+        self.open_window, self.open_count = window + 1, 0
+        return window
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -555,14 +562,7 @@ class EventLog:
             started = first.fetchone()[0]
             if started is None or started > older_than:
                 return None
-            window = self.open_window
-            with _not_written():
-                self._db.execute(
-                    "INSERT INTO windows (window, events, closed_at) VALUES (?, ?, ?)",
-                    (window, self.open_count, time.time()),
-                )
-            self.open_window, self.open_count = window + 1, 0
-            return window
+            return self._close_open_window()
 
     def _known(self, ids: list[str], scored: bool | None = None) -> set[str]:
         """Which of ``ids`` the log holds (the caller holds the lock); ``scored`` False: only
