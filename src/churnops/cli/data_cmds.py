@@ -173,6 +173,7 @@ def generate(
 def _make_batch(cfg: Any, operations: Any, output: Path, label: str | None = None) -> Any:
     """The configured scenario applied to the configured rows of the reference, written to ``output``
     (its sidecar naming ``label`` when given)."""
+    from churnops.data.io import RowsBeyondEnd
     from churnops.data.production import make_production_batch
     from churnops.errors import InputDataError
 
@@ -188,9 +189,7 @@ def _make_batch(cfg: Any, operations: Any, output: Path, label: str | None = Non
             dialect=cfg.dialect,
             output_label=label,
         )
-    except InputDataError as exc:
-        if "requested but the file has only" not in str(exc):
-            raise
+    except RowsBeyondEnd as exc:
         start, end = cfg.data.production_rows
         raise InputDataError(
             f"{exc}; the batch is cut from rows [{start}, {end}) of it (data.production_rows, made for the "

@@ -31,6 +31,11 @@ MAX_HEADER_BYTES = 64 << 20
 SEPARATOR_GUESSES = ";\t|,"
 
 
+class RowsBeyondEnd(InputDataError):
+    """A window of rows asked of a file that ends before it (``data.reference_rows``,
+    ``data.production_rows``): each caller adds which setting asked for them."""
+
+
 @dataclass(frozen=True)
 class CsvDialect:
     """How input CSV files are written: field separator, decimal mark, text encoding."""
@@ -562,7 +567,7 @@ def read_table(
                 total = f"{_count_rows(path, fmt, dialect)}"
             except Exception:  # noqa: BLE001 - the count only improves the message
                 total = f"at most {start}"
-        raise InputDataError(f"{path}: rows [{start}, {end}) requested but the file has only {total} data rows")
+        raise RowsBeyondEnd(f"{path}: rows [{start}, {end}) requested but the file has only {total} data rows")
     if frame.height == 0:
         raise InputDataError(f"{path}: has a header but no data rows")
     return frame
@@ -814,7 +819,7 @@ class TableReader:
             if end is not None and position >= end:
                 break
         if end is not None and position < end:
-            raise InputDataError(
+            raise RowsBeyondEnd(
                 f"{self.path}: rows [{start}, {end}) requested but the file has only {position} data rows"
             )
         if self.rows == 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.config import Config
-from churnops.data.io import TableReader, check_readable, sha256_file, table_format
+from churnops.data.io import RowsBeyondEnd, TableReader, check_readable, sha256_file, table_format
 from churnops.errors import NOTICE, ChurnopsError, ConfigError, InputDataError
 from churnops.escape import names_line, plural
 from churnops.monitor.batch import BatchTally
@@ -109,9 +109,7 @@ def get_reference_profile(
         try:
             for chunk in reader:
                 builder.update(chunk)
-        except InputDataError as exc:
-            if "requested but the file has only" not in str(exc):
-                raise
+        except RowsBeyondEnd as exc:
             raise InputDataError(
                 f"{exc}; the reference window is data.reference_rows (or --reference-rows): set "
                 'data.reference_rows = "all" to use the whole file'
